@@ -1,0 +1,172 @@
+"""The `kassa` command: serve, migrate, accounts create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from kassa import API_VERSION, __version__
+from kassa.clock import SystemClock, unix_seconds
+from kassa.config import Settings
+from kassa.services import accounts
+from kassa.services.accounts import NewAccount
+from kassa.store import Store, UnsupportedDatabaseUrl, migrate, open_store
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="sqlite:///path.db (the default is ~/.local/share/kassa/kassa.db) or "
+        "postgresql://user@host/db; also KASSA_DATABASE_URL",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kassa",
+        description=f"A payments platform that speaks the Stripe API (version {API_VERSION}).",
+    )
+    parser.add_argument("--version", action="version", version=f"kassa {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; KASSA_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 4242; KASSA_PORT)")
+    _database_option(serve)
+
+    migrate_command = commands.add_parser("migrate", help="apply schema migrations")
+    _database_option(migrate_command)
+
+    accounts_command = commands.add_parser("accounts", help="manage accounts")
+    account_commands = accounts_command.add_subparsers(
+        dest="accounts_command", required=True, metavar="ACTION"
+    )
+    create = account_commands.add_parser("create", help="create an account with test keys")
+    create.add_argument("--name", help="the account's display name")
+    create.add_argument("--json", action="store_true", help="print the account as JSON")
+    _database_option(create)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    overrides = {
+        name: getattr(args, option)
+        for name, option in (("database_url", "database"), ("host", "host"), ("port", "port"))
+        if getattr(args, option, None) is not None
+    }
+    return replace(settings, **overrides)
+
+
+async def _open_migrated(settings: Settings) -> Store:
+    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    await migrate(store, unix_seconds(SystemClock()))
+    return store
+
+
+async def _create_account(settings: Settings, name: str | None) -> NewAccount:
+    store = await _open_migrated(settings)
+    try:
+        async with store.write() as tx:
+            return await accounts.create_account(tx, SystemClock(), name)
+    finally:
+        await store.close()
+
+
+async def _prepare_for_serving(settings: Settings) -> NewAccount | None:
+    """Migrate, and make a default account if the database has none."""
+    store = await _open_migrated(settings)
+    try:
+        async with store.write() as tx:
+            if await accounts.count_accounts(tx) > 0:
+                return None
+            return await accounts.create_account(tx, SystemClock(), "Default account")
+    finally:
+        await store.close()
+
+
+def _print_keys(new: NewAccount) -> None:
+    print(f"Created account {new.account['id']} with test keys (shown only now):")
+    print(f"  secret key:      {new.secret_key}")
+    print(f"  publishable key: {new.publishable_key}")
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from kassa.http.app import KassaApp
+
+    new = asyncio.run(_prepare_for_serving(settings))
+    if new is not None:
+        _print_keys(new)
+    print(
+        f"Kassa {__version__} (Stripe API {API_VERSION}) on "
+        f"http://{settings.host}:{settings.port} using {settings.database_url}",
+        flush=True,
+    )
+    uvicorn.run(
+        KassaApp(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.command == "serve":
+        _serve(settings)
+    elif args.command == "migrate":
+
+        async def run_migrations() -> list[str]:
+            store = await open_store(
+                settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+            )
+            try:
+                return await migrate(store, unix_seconds(SystemClock()))
+            finally:
+                await store.close()
+
+        applied = asyncio.run(run_migrations())
+        print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    elif args.command == "accounts":
+        new = asyncio.run(_create_account(settings, args.name))
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "id": new.account["id"],
+                        "secret_key": new.secret_key,
+                        "publishable_key": new.publishable_key,
+                    }
+                )
+            )
+        else:
+            _print_keys(new)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = _run(args)
+    except UnsupportedDatabaseUrl as error:
+        print(f"kassa: {error}", file=sys.stderr)
+        code = 2
+    except OSError as error:
+        print(
+            f"kassa: cannot reach the database: {error}. Check --database / KASSA_DATABASE_URL.",
+            file=sys.stderr,
+        )
+        code = 1
+    sys.exit(code)

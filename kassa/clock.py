@@ -1,0 +1,35 @@
+"""The injected clock: nothing else in Kassa reads the wall clock."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch, UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class FrozenClock:
+    """A clock that only moves when told to; for tests and simulations."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+def unix_seconds(clock: Clock) -> int:
+    """Stripe's timestamps are whole unix seconds."""
+    return int(clock.now())

@@ -1,0 +1,94 @@
+"""Domain errors. They carry meaning only; the HTTP edge (`kassa.http.errors`) maps them
+to Stripe's error objects and status codes."""
+
+from __future__ import annotations
+
+
+class KassaError(Exception):
+    """Base of every error Kassa reports to an API caller."""
+
+    code: str | None = None
+    commits_writes: bool = False
+    """True for outcomes Stripe records before answering with an error (a declined charge
+    is stored, and replayed for the same idempotency key); False rolls everything back."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(KassaError):
+    """The request cannot be carried out as sent (Stripe's invalid_request_error)."""
+
+
+class InvalidParameter(InvalidRequest):
+    """A parameter is missing, unknown, malformed or out of range."""
+
+    code = "parameter_invalid"
+
+
+class UnknownParameter(InvalidParameter):
+    code = "parameter_unknown"
+
+    def __init__(self, param: str) -> None:
+        super().__init__(f"Received unknown parameter: {param}", param=param)
+
+
+class MissingParameter(InvalidParameter):
+    code = "parameter_missing"
+
+    def __init__(self, param: str) -> None:
+        super().__init__(f"Missing required param: {param}.", param=param)
+
+
+class ResourceMissing(InvalidRequest):
+    """The object named does not exist for this account."""
+
+    code = "resource_missing"
+
+    def __init__(self, object_name: str, object_id: str, *, param: str = "id") -> None:
+        super().__init__(f"No such {object_name}: '{object_id}'", param=param)
+        self.object_name = object_name
+        self.object_id = object_id
+
+
+class RouteNotFound(InvalidRequest):
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(
+            f"Unrecognized request URL ({method}: {path}). Please see the Kassa README for "
+            "the endpoints it serves."
+        )
+
+
+class NotAuthenticated(KassaError):
+    """No API key, or one that does not belong to any account."""
+
+
+class PublishableKeyNotAllowed(KassaError):
+    """A publishable key was used for an operation that needs a secret key."""
+
+
+class IdempotencyKeyInUse(KassaError):
+    """Another request with this key is still being carried out."""
+
+    code = "idempotency_key_in_use"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "There is currently another in-progress request using this Idempotent Key "
+            "(that probably means you submitted twice, and the other request is still going "
+            "through). Please try again later."
+        )
+
+
+class IdempotencyKeyReused(KassaError):
+    """The key was first used with other parameters or another endpoint."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Keys for idempotent requests can only be used with the same parameters they "
+            "were first used with. Try using a key other than the one you used before."
+        )

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, form decoding, auth, idempotency, error mapping, pagination."""

@@ -1,0 +1,277 @@
+"""The `/v1` API: one request = route, authenticate, decode, (claim key), run, respond, log.
+
+Plain ASGI rather than a framework's request objects: this is the hot path, and it needs
+only a dict lookup for routing (routes come from the resource catalog).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kassa import API_VERSION
+from kassa.clock import Clock
+from kassa.errors import (
+    IdempotencyKeyInUse,
+    InvalidRequest,
+    KassaError,
+    PublishableKeyNotAllowed,
+)
+from kassa.http import idempotency
+from kassa.http.auth import Authenticator
+from kassa.http.errors import RequestTooLarge, error_body, internal_error_body
+from kassa.http.expand import expand_object, parse_expand
+from kassa.http.forms import Form, decode_form
+from kassa.http.idempotency import Claimed
+from kassa.http.metrics import RequestMetrics
+from kassa.http.request_log import RequestLogWriter
+from kassa.http.routing import Route, resolve
+from kassa.ids import new_id
+from kassa.services import listing
+from kassa.services.context import Context
+from kassa.store import Store
+from kassa.store.queries import RequestLogEntry
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY_BYTES = 1 << 20
+"""1 MiB: far above any legitimate Stripe v1 request."""
+_STRIPE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+log = logging.getLogger("kassa.api")
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+@dataclass
+class RequestFacts:
+    """What the request log and metrics need, filled in as the request is understood."""
+
+    route: str = "unmatched"
+    account_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class ApiApp:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        metrics: RequestMetrics,
+        request_log: RequestLogWriter,
+        idempotency_lock_seconds: int,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.request_log = request_log
+        self.auth = Authenticator(store)
+        self.lock_ms = idempotency_lock_seconds * 1000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = new_id("req")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        facts = RequestFacts()
+        try:
+            response = await self._serve(scope, receive, headers, request_id, facts)
+        except ClientDisconnected:
+            return
+        except KassaError as error:
+            status, body = error_body(error)
+            response = Response(status, body)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            response = Response(500, internal_error_body(request_id))
+        await _send(send, response, request_id)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(scope["method"], facts.route, response.status, elapsed)
+        client = scope.get("client")
+        await self.request_log.record(
+            RequestLogEntry(
+                request_id=request_id,
+                account_id=facts.account_id,
+                created_ms=int(self.clock.now() * 1000),
+                method=scope["method"],
+                path=scope["path"][:1000],
+                route=facts.route,
+                status=response.status,
+                duration_us=int(elapsed * 1_000_000),
+                idempotency_key=facts.idempotency_key,
+                source_ip=client[0] if client else None,
+            )
+        )
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        request_id: str,
+        facts: RequestFacts,
+    ) -> Response:
+        method: str = scope["method"]
+        route = resolve(method, scope["path"])
+        facts.route = route.template
+        _check_version(headers.get("stripe-version"))
+        owner = await self.auth.owner_of(headers.get("authorization"))
+        facts.account_id = owner.account_id
+        if owner.kind != "secret" and not (
+            route.operation is not None and route.operation.publishable_key_allowed
+        ):
+            raise PublishableKeyNotAllowed(
+                "This API call cannot be made with a publishable API key. Please use a "
+                "secret API key."
+            )
+        if method == "POST":
+            form = decode_form(await _read_body(receive, headers))
+        else:
+            form = decode_form(scope.get("query_string", b""))
+        key = headers.get("idempotency-key")
+        if key is not None and method == "POST":
+            facts.idempotency_key = idempotency.validate_key(key)
+            return await self._serve_idempotent(
+                route, scope["path"], owner.account_id, form, key, request_id
+            )
+        return await self._run(route, owner.account_id, form, request_id, None)
+
+    async def _serve_idempotent(
+        self, route: Route, path: str, account_id: str, form: Form, key: str, request_id: str
+    ) -> Response:
+        request_fingerprint = idempotency.fingerprint("POST", path, form)
+        now_ms = int(self.clock.now() * 1000)
+        outcome = await idempotency.claim_or_replay(
+            self.store, account_id, key, request_fingerprint, request_id, now_ms, self.lock_ms
+        )
+        if not isinstance(outcome, Claimed):
+            return Response(
+                outcome.status,
+                outcome.body,
+                (
+                    (b"idempotent-replayed", b"true"),
+                    (b"original-request", outcome.original_request_id.encode()),
+                ),
+            )
+        try:
+            return await self._run(route, account_id, form, request_id, key)
+        except BaseException:
+            # Nothing was committed, so the key is free again for a retry to run afresh.
+            async with self.store.write() as tx:
+                await tx.release_idempotency_key(account_id, key, request_id)
+            raise
+
+    async def _run(
+        self,
+        route: Route,
+        account_id: str,
+        form: Form,
+        request_id: str,
+        idempotency_key: str | None,
+    ) -> Response:
+        expand = parse_expand(form.pop("expand", None))
+        writes = route.operation is not None and route.operation.writes
+        async with self.store.write() if writes else self.store.read() as tx:
+            ctx = Context(account_id=account_id, tx=tx, clock=self.clock)
+            status = 200
+            try:
+                result = await _execute(ctx, route, form)
+                await expand_object(ctx, result, expand)
+                body = orjson.dumps(result)
+            except KassaError as error:
+                if not error.commits_writes:
+                    raise
+                status, body = error_body(error)
+            if idempotency_key is not None and not await tx.complete_idempotency_key(
+                account_id, idempotency_key, request_id, status, body
+            ):
+                raise IdempotencyKeyInUse()  # our claim expired and was retaken: roll back
+        return Response(status, body)
+
+
+async def _execute(ctx: Context, route: Route, form: Form) -> dict[str, Any]:
+    if route.operation is None:
+        page = await listing.list_page(ctx, route.resource, form)
+        return {
+            "object": "list",
+            "data": page.data,
+            "has_more": page.has_more,
+            "url": route.resource.url,
+        }
+    return await route.operation.handler(ctx, route.object_id, form)
+
+
+def _check_version(version: str | None) -> None:
+    if version is not None and not _STRIPE_VERSION.fullmatch(version):
+        raise InvalidRequest(f"Invalid Stripe API version: {version[:80]}", param="Stripe-Version")
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+    content_type = headers.get("content-type", _FORM_TYPE).split(";")[0].strip().lower()
+    declared = headers.get("content-length", "0")
+    if not declared.isdigit():
+        raise InvalidRequest("Invalid Content-Length header.")
+    if int(declared) > MAX_BODY_BYTES:
+        raise RequestTooLarge(f"Request bodies may be at most {MAX_BODY_BYTES} bytes.")
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"Request bodies may be at most {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    if body and content_type != _FORM_TYPE:
+        raise InvalidRequest(
+            f"Invalid Content-Type {content_type!r}: Stripe's v1 API, and so Kassa, takes "
+            f"form-encoded bodies ({_FORM_TYPE})."
+        )
+    return body
+
+
+_COMMON_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"stripe-version", API_VERSION.encode()),
+    (b"cache-control", b"no-cache, no-store"),
+    (b"access-control-allow-origin", b"*"),
+)
+
+
+async def _send(send: Send, response: Response, request_id: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [
+                *_COMMON_HEADERS,
+                (b"request-id", request_id.encode()),
+                (b"content-length", str(len(response.body)).encode()),
+                *response.headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,64 @@
+"""The one place domain errors become Stripe error objects and HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from kassa.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    KassaError,
+    NotAuthenticated,
+    PublishableKeyNotAllowed,
+    ResourceMissing,
+    RouteNotFound,
+)
+
+
+class RequestTooLarge(InvalidRequest):
+    """The body is over the size limit (raised by the HTTP edge itself)."""
+
+
+# Most specific first: the first class that matches decides.
+_STATUS_AND_TYPE: tuple[tuple[type[KassaError], int, str], ...] = (
+    (ResourceMissing, 404, "invalid_request_error"),
+    (RouteNotFound, 404, "invalid_request_error"),
+    (RequestTooLarge, 413, "invalid_request_error"),
+    (InvalidRequest, 400, "invalid_request_error"),
+    (NotAuthenticated, 401, "invalid_request_error"),
+    (PublishableKeyNotAllowed, 401, "invalid_request_error"),
+    (IdempotencyKeyInUse, 409, "idempotency_error"),
+    (IdempotencyKeyReused, 400, "idempotency_error"),
+)
+
+
+def status_and_type(error: KassaError) -> tuple[int, str]:
+    for error_class, status, error_type in _STATUS_AND_TYPE:
+        if isinstance(error, error_class):
+            return status, error_type
+    return 400, "invalid_request_error"
+
+
+def error_body(error: KassaError) -> tuple[int, bytes]:
+    status, error_type = status_and_type(error)
+    payload: dict[str, Any] = {"type": error_type, "message": error.message}
+    if error.code:
+        payload["code"] = error.code
+    if error.param:
+        payload["param"] = error.param
+    return status, orjson.dumps({"error": payload})
+
+
+def internal_error_body(request_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "error": {
+                "type": "api_error",
+                "message": f"An unexpected error occurred in Kassa (request {request_id}); "
+                "the server log has the details.",
+            }
+        }
+    )

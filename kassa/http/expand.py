@@ -1,0 +1,127 @@
+"""Stripe's `expand[]`: replace ids with the objects they name, including nested paths
+(`customer.default_source`) and `data.x` inside lists. What may be expanded comes from the
+resource declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa.errors import InvalidRequest
+from kassa.services import catalog
+from kassa.services.context import Context
+from kassa.services.resource import Resource
+
+MAX_EXPAND_PATHS = 20
+MAX_EXPAND_DEPTH = 4
+"""Stripe allows expansions up to four levels deep."""
+
+ExpandTree = dict[str, "ExpandTree"]
+
+
+def parse_expand(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_EXPAND_PATHS or not all(isinstance(i, str) for i in items):
+        raise InvalidRequest(
+            f"Invalid expand: give at most {MAX_EXPAND_PATHS} dotted paths as expand[]=path",
+            param="expand",
+        )
+    for path in items:
+        if not path or path.count(".") >= MAX_EXPAND_DEPTH + 1 or len(path) > 300:
+            raise InvalidRequest(f"Invalid expand path: {path[:80]}", param="expand")
+    return items
+
+
+def _tree(paths: list[str]) -> ExpandTree:
+    tree: ExpandTree = {}
+    for path in paths:
+        node = tree
+        for segment in path.split("."):
+            node = node.setdefault(segment, {})
+    return tree
+
+
+async def expand_object(ctx: Context, obj: dict[str, Any], paths: list[str]) -> None:
+    """Expand `paths` in place inside `obj` (an API object or a list envelope)."""
+    if paths:
+        await _expand(ctx, obj, _tree(paths), "", "")
+
+
+async def _expand(
+    ctx: Context, node: dict[str, Any], tree: ExpandTree, relative: str, shown: str
+) -> None:
+    """`relative`: the path from the nearest enclosing API object, for its declarations;
+    `shown`: the full path, for error messages."""
+    resource = catalog.resource_for_object(str(node.get("object", "")))
+    if node.get("object") == "list":
+        for segment, subtree in tree.items():
+            if segment != "data":
+                raise _not_expandable(_join(shown, segment))
+            for item in node.get("data", []):
+                await _expand(ctx, item, subtree, "", _join(shown, "data"))
+        return
+    for segment, subtree in tree.items():
+        here = _join(relative, segment)
+        full = _join(shown, segment)
+        await _expand_field(ctx, node, resource, segment, subtree, here, full)
+
+
+async def _expand_field(
+    ctx: Context,
+    node: dict[str, Any],
+    resource: Resource | None,
+    segment: str,
+    subtree: ExpandTree,
+    here: str,
+    full: str,
+) -> None:
+    owner = resource
+    if owner is not None and segment in owner.includable and "." not in here:
+        node[segment] = await owner.includable[segment](ctx, node)
+    elif owner is not None and here in owner.expandable:
+        node[segment] = await _resolve(ctx, node.get(segment))
+    elif isinstance(node.get(segment), dict) and subtree:
+        # A plain sub-hash such as invoice_settings: descend without changing owner.
+        await _expand_plain(ctx, node[segment], owner, subtree, here, full)
+        return
+    else:
+        raise _not_expandable(full)
+    value = node.get(segment)
+    if subtree and isinstance(value, dict):
+        await _expand(ctx, value, subtree, "", full)
+
+
+async def _expand_plain(
+    ctx: Context,
+    node: dict[str, Any],
+    owner: Resource | None,
+    tree: ExpandTree,
+    relative: str,
+    shown: str,
+) -> None:
+    for segment, subtree in tree.items():
+        await _expand_field(
+            ctx, node, owner, segment, subtree, _join(relative, segment), _join(shown, segment)
+        )
+
+
+async def _resolve(ctx: Context, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # null, or already an object
+    resource = catalog.resource_for_id(value)
+    if resource is None:
+        return value
+    found = await ctx.tx.get_object(resource.table, ctx.account_id, value)
+    if found is None:
+        return value
+    obj, deleted = found
+    return {"id": obj["id"], "object": obj["object"], "deleted": True} if deleted else obj
+
+
+def _not_expandable(path: str) -> InvalidRequest:
+    return InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+
+
+def _join(prefix: str, segment: str) -> str:
+    return f"{prefix}.{segment}" if prefix else segment

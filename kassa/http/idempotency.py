@@ -1,0 +1,96 @@
+"""Stripe's idempotency keys (DESIGN.md section 5).
+
+A POST with `Idempotency-Key` first claims the key in its own committed transaction, so a
+concurrent duplicate, in this process or another, sees the claim and gets 409. The request
+then runs in one transaction that also stores its response under the claim; a crash before
+that commit leaves only the claim, which expires and is retaken by a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from kassa.store import Store
+from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
+
+MAX_KEY_CHARS = 255
+CLAIM_ATTEMPTS_MAX = 3
+"""A claim can lose a race only to a request that then finishes or expires; a few rereads
+always settle it."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This request holds the key and must run."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: bytes
+    original_request_id: str
+
+
+def validate_key(key: str) -> str:
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidRequest(
+            f"Idempotency-Key must be at most {MAX_KEY_CHARS} characters long; "
+            f"this one has {len(key)}.",
+            param="Idempotency-Key",
+        )
+    if not key.strip():
+        raise InvalidRequest("Idempotency-Key may not be blank.", param="Idempotency-Key")
+    return key
+
+
+def fingerprint(method: str, path: str, form: dict[str, Any]) -> str:
+    canonical = orjson.dumps([method, path, form], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def claim_or_replay(
+    store: Store,
+    account_id: str,
+    key: str,
+    request_fingerprint: str,
+    request_id: str,
+    now_ms: int,
+    lock_ms: int,
+) -> Claimed | Replay:
+    now = now_ms // 1000
+    for _ in range(CLAIM_ATTEMPTS_MAX):
+        async with store.write() as tx:
+            record = await tx.get_idempotency_record(account_id, key)
+            expired = record is not None and record.created < now - KEY_RETENTION_SECONDS
+            if record is None:
+                if await tx.insert_idempotency_claim(
+                    account_id, key, request_fingerprint, now, now_ms + lock_ms, request_id
+                ):
+                    return Claimed()
+                continue
+            abandoned = record.response_status is None and record.locked_until_ms < now_ms
+            # A claim abandoned by a crashed request is retaken only by the same request.
+            if expired or (abandoned and record.fingerprint == request_fingerprint):
+                if await tx.retake_idempotency_claim(
+                    account_id,
+                    key,
+                    request_fingerprint,
+                    now,
+                    now_ms + lock_ms,
+                    request_id,
+                    now_ms,
+                    now - KEY_RETENTION_SECONDS,
+                ):
+                    return Claimed()
+                continue
+            if record.fingerprint != request_fingerprint:
+                raise IdempotencyKeyReused()
+            if record.response_status is None or record.response_body is None:
+                raise IdempotencyKeyInUse()
+            return Replay(record.response_status, record.response_body, record.request_id)
+    raise IdempotencyKeyInUse()

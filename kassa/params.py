@@ -1,0 +1,255 @@
+"""Declarative parameter schemas: each resource family declares what it accepts once, and
+every violation becomes an `InvalidParameter` naming the parameter in Stripe's bracket form
+(`address[city]`).
+
+A decoded form holds only strings, lists and dicts; the schema turns them into typed values.
+An empty string means "unset" where Stripe allows it, and is returned as `UNSET`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from kassa.errors import InvalidParameter, MissingParameter, UnknownParameter
+
+MAX_STRING_CHARS = 5_000
+"""Stripe's default length limit for free-form strings."""
+MAX_LIST_ITEMS = 250
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_CHARS = 40
+METADATA_MAX_VALUE_CHARS = 500
+INT64_MAX = 2**63 - 1
+
+
+class _Unset:
+    """An explicit empty string: clear this field."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:80]
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+class Param:
+    """One parameter's type and limits."""
+
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> Any:
+        raise NotImplementedError
+
+    def parse_or_unset(self, value: Any, path: str) -> Any:
+        if value == "" and self.nullable:
+            return UNSET
+        return self.parse(value, path)
+
+
+def _require_str(value: Any, path: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameter(f"Invalid {what}: {_describe(value)}", param=path)
+    return value
+
+
+@dataclass(frozen=True)
+class String(Param):
+    max_chars: int = MAX_STRING_CHARS
+    nullable: bool = False
+    pattern: re.Pattern[str] | None = None
+    pattern_hint: str = ""
+
+    def parse(self, value: Any, path: str) -> str:
+        text = _require_str(value, path, "string")
+        if len(text) > self.max_chars:
+            raise InvalidParameter(
+                f"Invalid string: {text[:40]}...; must be at most {self.max_chars} characters",
+                param=path,
+            )
+        if self.pattern is not None and not self.pattern.fullmatch(text):
+            raise InvalidParameter(f"Invalid {path}: {text[:80]}{self.pattern_hint}", param=path)
+        return text
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Email(Param):
+    nullable: bool = False
+    max_chars: int = 512
+
+    def parse(self, value: Any, path: str) -> str:
+        text = _require_str(value, path, "string")
+        if len(text) > self.max_chars or not _EMAIL.fullmatch(text):
+            raise InvalidParameter(
+                f"Invalid email address: {text[:80]}", param=path, code="email_invalid"
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class Integer(Param):
+    minimum: int = -INT64_MAX
+    maximum: int = INT64_MAX
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> int:
+        text = _require_str(value, path, "integer")
+        try:
+            number = int(text, 10)
+        except ValueError:
+            raise InvalidParameter(f"Invalid integer: {text[:80]}", param=path) from None
+        if not self.minimum <= number <= self.maximum:
+            raise InvalidParameter(
+                f"Invalid integer: {number}; must be between {self.minimum} and {self.maximum}",
+                param=path,
+            )
+        return number
+
+
+@dataclass(frozen=True)
+class Boolean(Param):
+    def parse(self, value: Any, path: str) -> bool:
+        text = _require_str(value, path, "boolean")
+        if text not in ("true", "false"):
+            raise InvalidParameter(f"Invalid boolean: {text[:80]}", param=path)
+        return text == "true"
+
+
+@dataclass(frozen=True)
+class Enum(Param):
+    values: tuple[str, ...] = ()
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> str:
+        text = _require_str(value, path, "string")
+        if text not in self.values:
+            allowed = ", ".join(f"`{v}`" for v in self.values)
+            raise InvalidParameter(f"Invalid {path}: must be one of {allowed}", param=path)
+        return text
+
+
+@dataclass(frozen=True)
+class ListOf(Param):
+    item: Param = field(default_factory=String)
+    max_items: int = MAX_LIST_ITEMS
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> list[Any]:
+        if isinstance(value, dict):
+            raise InvalidParameter(f"Invalid array: {path}", param=path)
+        items = value if isinstance(value, list) else [value]
+        if len(items) > self.max_items:
+            raise InvalidParameter(
+                f"Invalid array: {path} may have at most {self.max_items} items", param=path
+            )
+        return [self.item.parse(item, f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+@dataclass(frozen=True)
+class Struct(Param):
+    fields: Mapping[str, Param] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise InvalidParameter(
+                f"Invalid object: {path} must be an object (`{path}[key]=value`)", param=path
+            )
+        return parse_params(self.fields, value, required=self.required, prefix=path)
+
+
+@dataclass(frozen=True)
+class Metadata(Param):
+    """Stripe's metadata: up to 50 string keys of 40 characters, values of 500."""
+
+    nullable: bool = True
+
+    def parse(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise InvalidParameter(
+                "Invalid metadata: must be an object (`metadata[key]=value`)", param=path
+            )
+        if len(value) > METADATA_MAX_KEYS:
+            raise InvalidParameter(
+                f"Invalid metadata: at most {METADATA_MAX_KEYS} keys are allowed", param=path
+            )
+        parsed: dict[str, Any] = {}
+        for key, item in value.items():
+            item_path = f"{path}[{key}]"
+            if len(key) > METADATA_MAX_KEY_CHARS:
+                raise InvalidParameter(
+                    f"Metadata keys can have at most {METADATA_MAX_KEY_CHARS} characters; "
+                    f"'{key[:60]}' has {len(key)}",
+                    param=item_path,
+                )
+            text = _require_str(item, item_path, "metadata value")
+            if len(text) > METADATA_MAX_VALUE_CHARS:
+                raise InvalidParameter(
+                    f"Metadata values can have at most {METADATA_MAX_VALUE_CHARS} characters; "
+                    f"the value of '{key}' has {len(text)}",
+                    param=item_path,
+                )
+            parsed[key] = UNSET if text == "" else text
+        return parsed
+
+
+@dataclass(frozen=True)
+class TimestampRange(Param):
+    """A list filter such as `created`: an exact unix time, or `created[gte]=...` bounds."""
+
+    def parse(self, value: Any, path: str) -> dict[str, int]:
+        if isinstance(value, str):
+            return {"eq": Integer(minimum=0).parse(value, path)}
+        bounds = Struct({op: Integer(minimum=0) for op in ("gt", "gte", "lt", "lte")}).parse(
+            value, path
+        )
+        return bounds
+
+
+def parse_params(
+    schema: Mapping[str, Param],
+    form: Mapping[str, Any],
+    *,
+    required: tuple[str, ...] = (),
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Validate `form` against `schema`; return only the keys that were sent."""
+    parsed: dict[str, Any] = {}
+    for key, value in form.items():
+        path = f"{prefix}[{key}]" if prefix else key
+        spec = schema.get(key)
+        if spec is None:
+            raise UnknownParameter(path)
+        parsed[key] = spec.parse_or_unset(value, path)
+    for key in required:
+        if key not in parsed or parsed[key] is UNSET:
+            raise MissingParameter(f"{prefix}[{key}]" if prefix else key)
+    return parsed
+
+
+def apply_metadata(current: Mapping[str, str], update: Any) -> dict[str, str]:
+    """Stripe's metadata merge: `metadata=` clears all, `metadata[k]=` removes one key."""
+    if update is UNSET:
+        return {}
+    merged = dict(current)
+    for key, value in update.items():
+        if value is UNSET:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > METADATA_MAX_KEYS:
+        raise InvalidParameter(
+            f"Invalid metadata: at most {METADATA_MAX_KEYS} keys are allowed", param="metadata"
+        )
+    return merged

@@ -1,0 +1,1 @@
+"""Domain logic, one module per Stripe resource family. No HTTP types here."""

@@ -1,0 +1,20 @@
+"""Every resource family Kassa serves. Routes and expansion are generated from this list."""
+
+from __future__ import annotations
+
+from kassa.services import customers
+from kassa.services.resource import Resource
+
+RESOURCES: tuple[Resource, ...] = (customers.RESOURCE,)
+
+_BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES}
+_BY_OBJECT = {resource.object_name: resource for resource in RESOURCES}
+
+
+def resource_for_id(object_id: str) -> Resource | None:
+    prefix, _, _ = object_id.partition("_")
+    return _BY_PREFIX.get(prefix)
+
+
+def resource_for_object(object_name: str) -> Resource | None:
+    return _BY_OBJECT.get(object_name)

@@ -1,0 +1,83 @@
+"""Generic retrieval and cursor-paginated lists over declared resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kassa.errors import ResourceMissing
+from kassa.params import Integer, String, TimestampRange, parse_params
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject, Resource
+from kassa.store.queries import ObjectListQuery
+
+LIST_LIMIT_DEFAULT = 10
+LIST_LIMIT_MAX = 100
+
+PAGINATION_PARAMS = {
+    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
+    "starting_after": String(max_chars=255),
+    "ending_before": String(max_chars=255),
+    "created": TimestampRange(),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[ApiObject]
+    has_more: bool
+
+
+async def load_object(
+    ctx: Context, resource: Resource, object_id: str, *, param: str = "id"
+) -> tuple[ApiObject, bool]:
+    """The stored object and whether it was deleted; ResourceMissing if it never existed."""
+    found = await ctx.tx.get_object(resource.table, ctx.account_id, object_id)
+    if found is None:
+        raise ResourceMissing(resource.object_name, object_id, param=param)
+    return found
+
+
+async def load_live_object(
+    ctx: Context, resource: Resource, object_id: str, *, param: str = "id"
+) -> ApiObject:
+    """Like `load_object`, but a deleted object is missing too (it cannot be changed)."""
+    obj, deleted = await load_object(ctx, resource, object_id, param=param)
+    if deleted:
+        raise ResourceMissing(resource.object_name, object_id, param=param)
+    return obj
+
+
+async def list_page(ctx: Context, resource: Resource, form: Mapping[str, Any]) -> Page:
+    filters = resource.list_filters or {}
+    params = parse_params({**PAGINATION_PARAMS, **filters}, form)
+    limit = params.get("limit", LIST_LIMIT_DEFAULT)
+    before_seq = await _cursor_seq(ctx, resource, params, "starting_after")
+    after_seq = (
+        None
+        if before_seq is not None
+        else await _cursor_seq(ctx, resource, params, "ending_before")
+    )
+    equals = {name: value for name, value in params.items() if name in filters}
+    query = ObjectListQuery(
+        limit=limit,
+        before_seq=before_seq,
+        after_seq=after_seq,
+        equals=equals,
+        created=params.get("created", {}),
+    )
+    page = await ctx.tx.list_objects(resource.table, ctx.account_id, query)
+    return Page(data=page.objects, has_more=page.has_more)
+
+
+async def _cursor_seq(
+    ctx: Context, resource: Resource, params: Mapping[str, Any], name: str
+) -> int | None:
+    cursor = params.get(name)
+    if not cursor:
+        return None
+    seq = await ctx.tx.object_seq(resource.table, ctx.account_id, cursor)
+    if seq is None:
+        raise ResourceMissing(resource.object_name, cursor, param=name)
+    return seq

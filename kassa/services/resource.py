@@ -1,0 +1,49 @@
+"""A Stripe resource, declared once: id prefix, table, operations, expandable fields and
+list filters. HTTP routes and expansion are generated from these declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kassa.params import Param
+from kassa.services.context import Context
+from kassa.store.tables import ObjectTable
+
+ApiObject = dict[str, Any]
+Handler = Callable[[Context, str | None, dict[str, Any]], Awaitable[ApiObject]]
+"""(context, object id or None, decoded form without `expand`) -> the API object."""
+Includer = Callable[[Context, ApiObject], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    handler: Handler
+    writes: bool
+    publishable_key_allowed: bool = False
+
+
+@dataclass(frozen=True)
+class Resource:
+    object_name: str
+    id_prefix: str
+    collection: str
+    """The URL segment: `/v1/{collection}`."""
+    table: ObjectTable
+    create: Operation | None = None
+    retrieve: Operation | None = None
+    update: Operation | None = None
+    delete: Operation | None = None
+    list_filters: Mapping[str, Param] | None = None
+    """None: the resource has no list endpoint."""
+    actions: Mapping[str, Operation] = field(default_factory=dict)
+    """`POST /v1/{collection}/{id}/{action}`."""
+    expandable: frozenset[str] = frozenset()
+    """Dotted paths holding an id that `expand[]` replaces with the object."""
+    includable: Mapping[str, Includer] = field(default_factory=dict)
+    """Fields returned only when expanded (Stripe's "includable" fields)."""
+
+    @property
+    def url(self) -> str:
+        return f"/v1/{self.collection}"

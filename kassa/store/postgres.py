@@ -1,0 +1,72 @@
+"""PostgreSQL adapter (asyncpg): a connection pool; each unit of work holds one connection."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from kassa.store.queries import Row, Transaction
+
+POOL_MIN_SIZE = 2
+POOL_MAX_SIZE = 20
+"""Connections one Kassa process may hold; several processes share one server's limit."""
+STATEMENT_CACHE_ENTRIES = 512
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=STATEMENT_CACHE_ENTRIES)
+def to_numbered_placeholders(sql: str) -> str:
+    """`?` to `$1, $2, ...`: our statements have no `?` inside string literals."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+class PostgresExecutor:
+    def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        await self._connection.execute(to_numbered_placeholders(sql), *args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._connection.executemany(to_numbered_placeholders(sql), list(rows))
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
+        return None if row is None else tuple(row)
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        rows = await self._connection.fetch(to_numbered_placeholders(sql), *args)
+        return [tuple(row) for row in rows]
+
+
+class PostgresStore:
+    engine = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str) -> PostgresStore:
+        pool = await asyncpg.create_pool(url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE)
+        return cls(pool)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Transaction]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield Transaction(PostgresExecutor(connection))
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._pool.acquire() as connection:
+            yield Transaction(PostgresExecutor(connection))
+
+    async def close(self) -> None:
+        await self._pool.close()

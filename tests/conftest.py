@@ -1,0 +1,74 @@
+"""Fixtures: every API test runs once on SQLite and once on PostgreSQL, against a real
+`kassa serve` process, through the official `stripe` SDK or plain HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stripe
+
+from tests.harness import (
+    Account,
+    KassaServer,
+    create_account,
+    fresh_postgres_database,
+    postgres_unavailable_reason,
+)
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_postgres() -> None:
+    reason = postgres_unavailable_reason()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true, so the PostgreSQL tests must run, but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    require_postgres()
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'kassa.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KassaServer]:
+    log_path = tmp_path_factory.mktemp("logs") / "kassa-serve.log"
+    kassa = KassaServer(database_url, log_path).start()
+    yield kassa
+    kassa.stop()
+
+
+@pytest.fixture
+def account(server: KassaServer) -> Account:
+    """A fresh account per test: tests never see each other's objects."""
+    return create_account(server.database_url)
+
+
+@pytest.fixture
+def client(server: KassaServer, account: Account) -> stripe.StripeClient:
+    return server.client(account.secret_key)
+
+
+@pytest.fixture
+def test_output_dir() -> Path:
+    path = Path(os.environ.get("KASSA_TEST_OUTPUT", "test-output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,171 @@
+"""Real parts for tests: a `kassa serve` subprocess, fresh databases, accounts, SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import stripe
+
+from kassa.clock import SystemClock
+from kassa.services import accounts
+from kassa.store import migrate, open_store
+
+SERVER_START_TIMEOUT_SECONDS = 30.0
+SERVER_STOP_TIMEOUT_SECONDS = 10.0
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("KASSA_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def postgres_unavailable_reason() -> str | None:
+    """None if PostgreSQL answers; otherwise why not (used to skip, or to fail under CI)."""
+    import asyncpg
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(postgres_admin_url(), timeout=3)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as error:
+        return (
+            f"PostgreSQL at {postgres_admin_url()} is not reachable ({error!r}); set "
+            f"KASSA_TEST_POSTGRES_URL to a server where the user may create databases"
+        )
+    return None
+
+
+def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        connection = await asyncpg.connect(postgres_admin_url(), timeout=10)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new database for one test run, dropped afterwards."""
+    name = f"kassa_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_admin_url().rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Account:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+
+def create_account(database_url: str, name: str | None = None) -> Account:
+    """Through Kassa's own services, in this process (the CLI does the same; its own test
+    runs the real command)."""
+
+    async def run() -> Account:
+        store = await open_store(database_url)
+        try:
+            await migrate(store, int(time.time()))
+            async with store.write() as tx:
+                new = await accounts.create_account(tx, SystemClock(), name)
+        finally:
+            await store.close()
+        return Account(new.account["id"], new.secret_key, new.publishable_key)
+
+    return asyncio.run(run())
+
+
+class KassaServer:
+    """`kassa serve` as a subprocess on a free loopback port."""
+
+    def __init__(
+        self, database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
+        self.database_url = database_url
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> KassaServer:
+        env = {**os.environ, "KASSA_DATABASE_URL": self.database_url, **self.extra_env}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"kassa serve exited early; see {self.log_path}:\n"
+                    + self.log_path.read_text()[-3000:]
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"kassa serve did not start in time; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(SERVER_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """`kill -9`: the crash case."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def client(self, api_key: str) -> stripe.StripeClient:
+        return stripe.StripeClient(api_key, base_addresses={"api": self.url}, max_network_retries=0)
+
+    def http(self, api_key: str | None = None) -> httpx.Client:
+        auth = (api_key, "") if api_key else None
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
