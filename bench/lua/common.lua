@@ -63,21 +63,26 @@ responses_2xx = 0
 responses_other = 0
 status_counts = {}
 
+local error_file_path = nil
 local error_file = nil
 local error_samples_written = 0
 
--- Opens the optional error-samples file (argument errors_file=PATH).
+-- Remembers the optional error-samples file (argument errors_file=PATH); it
+-- is only created when a first error is seen.
 function common.init_thread(parsed)
    local path = parsed["errors_file"]
    if path ~= nil and path ~= "" then
-      error_file = assert(io.open(path, "a"))
-      error_file:setvbuf("line")
+      error_file_path = path
    end
 end
 
 local function write_error_sample(status, body)
-   if error_file == nil or error_samples_written >= MAX_ERROR_SAMPLES then
+   if error_file_path == nil or error_samples_written >= MAX_ERROR_SAMPLES then
       return
+   end
+   if error_file == nil then
+      error_file = assert(io.open(error_file_path, "a"))
+      error_file:setvbuf("line")
    end
    error_samples_written = error_samples_written + 1
    local snippet = (body or ""):sub(1, MAX_ERROR_BODY_BYTES):gsub("[\r\n\t]", " ")

@@ -28,14 +28,14 @@ from kassa.http.auth import Authenticator
 from kassa.http.errors import RequestTooLarge, error_body, internal_error_body
 from kassa.http.expand import expand_object, parse_expand
 from kassa.http.forms import Form, decode_form
-from kassa.http.idempotency import Claimed
+from kassa.http.idempotency import Claimed, Replay
 from kassa.http.metrics import RequestMetrics
 from kassa.http.request_log import RequestLogWriter
 from kassa.http.routing import Route, resolve
 from kassa.ids import new_id
 from kassa.services import listing
 from kassa.services.context import Context
-from kassa.store import Store
+from kassa.store import Store, Transaction
 from kassa.store.queries import RequestLogEntry
 
 Scope = MutableMapping[str, Any]
@@ -152,59 +152,81 @@ class ApiApp:
             return await self._serve_idempotent(
                 route, scope["path"], owner.account_id, form, key, request_id
             )
-        return await self._run(route, owner.account_id, form, request_id, None)
+        return await self._run(route, owner.account_id, form, request_id)
 
     async def _serve_idempotent(
         self, route: Route, path: str, account_id: str, form: Form, key: str, request_id: str
     ) -> Response:
-        request_fingerprint = idempotency.fingerprint("POST", path, form)
-        now_ms = int(self.clock.now() * 1000)
-        outcome = await idempotency.claim_or_replay(
-            self.store, account_id, key, request_fingerprint, request_id, now_ms, self.lock_ms
+        claim = (
+            account_id,
+            key,
+            idempotency.fingerprint("POST", path, form),
+            request_id,
+            int(self.clock.now() * 1000),
+            self.lock_ms,
         )
-        if not isinstance(outcome, Claimed):
-            return Response(
-                outcome.status,
-                outcome.body,
-                (
-                    (b"idempotent-replayed", b"true"),
-                    (b"original-request", outcome.original_request_id.encode()),
-                ),
-            )
+        if self.store.serializes_writes:
+            async with self.store.write() as tx:
+                outcome = await idempotency.claim_in(tx, *claim)
+                if isinstance(outcome, Claimed):
+                    return await self._run_in(tx, route, account_id, form, request_id, key)
+            if outcome is None:  # cannot lose a race while holding the only writer
+                raise IdempotencyKeyInUse()
+            return _replayed(outcome)
+        claimed = await idempotency.claim_or_replay(self.store, *claim)
+        if not isinstance(claimed, Claimed):
+            return _replayed(claimed)
         try:
-            return await self._run(route, account_id, form, request_id, key)
+            async with self.store.write() as tx:
+                return await self._run_in(tx, route, account_id, form, request_id, key)
         except BaseException:
             # Nothing was committed, so the key is free again for a retry to run afresh.
             async with self.store.write() as tx:
                 await tx.release_idempotency_key(account_id, key, request_id)
             raise
 
-    async def _run(
+    async def _run(self, route: Route, account_id: str, form: Form, request_id: str) -> Response:
+        writes = route.operation is not None and route.operation.writes
+        async with self.store.write() if writes else self.store.read() as tx:
+            return await self._run_in(tx, route, account_id, form, request_id, None)
+
+    async def _run_in(
         self,
+        tx: Transaction,
         route: Route,
         account_id: str,
         form: Form,
         request_id: str,
         idempotency_key: str | None,
     ) -> Response:
+        """Run the operation in `tx`; with a key, store the response under our claim."""
         expand = parse_expand(form.pop("expand", None))
-        writes = route.operation is not None and route.operation.writes
-        async with self.store.write() if writes else self.store.read() as tx:
-            ctx = Context(account_id=account_id, tx=tx, clock=self.clock)
-            status = 200
-            try:
-                result = await _execute(ctx, route, form)
-                await expand_object(ctx, result, expand)
-                body = orjson.dumps(result)
-            except KassaError as error:
-                if not error.commits_writes:
-                    raise
-                status, body = error_body(error)
-            if idempotency_key is not None and not await tx.complete_idempotency_key(
-                account_id, idempotency_key, request_id, status, body
-            ):
-                raise IdempotencyKeyInUse()  # our claim expired and was retaken: roll back
+        ctx = Context(account_id=account_id, tx=tx, clock=self.clock)
+        status = 200
+        try:
+            result = await _execute(ctx, route, form)
+            await expand_object(ctx, result, expand)
+            body = orjson.dumps(result)
+        except KassaError as error:
+            if not error.commits_writes:
+                raise
+            status, body = error_body(error)
+        if idempotency_key is not None and not await tx.complete_idempotency_key(
+            account_id, idempotency_key, request_id, status, body
+        ):
+            raise IdempotencyKeyInUse()  # our claim expired and was retaken: roll back
         return Response(status, body)
+
+
+def _replayed(replay: Replay) -> Response:
+    return Response(
+        replay.status,
+        replay.body,
+        (
+            (b"idempotent-replayed", b"true"),
+            (b"original-request", replay.original_request_id.encode()),
+        ),
+    )
 
 
 async def _execute(ctx: Context, route: Route, form: Form) -> dict[str, Any]:

@@ -1,9 +1,14 @@
 """Stripe's idempotency keys (DESIGN.md section 5).
 
-A POST with `Idempotency-Key` first claims the key in its own committed transaction, so a
-concurrent duplicate, in this process or another, sees the claim and gets 409. The request
-then runs in one transaction that also stores its response under the claim; a crash before
-that commit leaves only the claim, which expires and is retaken by a retry.
+On PostgreSQL, a POST with `Idempotency-Key` first claims the key in its own committed
+transaction, so a concurrent duplicate in any process sees the claim and gets 409. The
+request then runs in one transaction that also stores its response under the claim; a crash
+before that commit leaves only the claim, which expires and is retaken by a retry.
+
+On SQLite every write transaction is serialized (one writer, across processes too), so the
+claim, the work and the stored response commit together in one transaction: a duplicate
+waits its turn and replays, and a crash leaves nothing behind. One commit instead of two is
+also what makes idempotent writes fast there.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import orjson
 
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
-from kassa.store import Store
+from kassa.store import Store, Transaction
 from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
 
 MAX_KEY_CHARS = 255
@@ -62,35 +67,52 @@ async def claim_or_replay(
     now_ms: int,
     lock_ms: int,
 ) -> Claimed | Replay:
-    now = now_ms // 1000
+    """Claim the key in a transaction of its own, committed before the request runs, so
+    that concurrent duplicates (in any process) see it and get 409."""
     for _ in range(CLAIM_ATTEMPTS_MAX):
         async with store.write() as tx:
-            record = await tx.get_idempotency_record(account_id, key)
-            expired = record is not None and record.created < now - KEY_RETENTION_SECONDS
-            if record is None:
-                if await tx.insert_idempotency_claim(
-                    account_id, key, request_fingerprint, now, now_ms + lock_ms, request_id
-                ):
-                    return Claimed()
-                continue
-            abandoned = record.response_status is None and record.locked_until_ms < now_ms
-            # A claim abandoned by a crashed request is retaken only by the same request.
-            if expired or (abandoned and record.fingerprint == request_fingerprint):
-                if await tx.retake_idempotency_claim(
-                    account_id,
-                    key,
-                    request_fingerprint,
-                    now,
-                    now_ms + lock_ms,
-                    request_id,
-                    now_ms,
-                    now - KEY_RETENTION_SECONDS,
-                ):
-                    return Claimed()
-                continue
-            if record.fingerprint != request_fingerprint:
-                raise IdempotencyKeyReused()
-            if record.response_status is None or record.response_body is None:
-                raise IdempotencyKeyInUse()
-            return Replay(record.response_status, record.response_body, record.request_id)
+            outcome = await claim_in(
+                tx, account_id, key, request_fingerprint, request_id, now_ms, lock_ms
+            )
+        if outcome is not None:
+            return outcome
     raise IdempotencyKeyInUse()
+
+
+async def claim_in(
+    tx: Transaction,
+    account_id: str,
+    key: str,
+    request_fingerprint: str,
+    request_id: str,
+    now_ms: int,
+    lock_ms: int,
+) -> Claimed | Replay | None:
+    """One attempt inside `tx`; None when another request won a race for the row."""
+    now = now_ms // 1000
+    record = await tx.get_idempotency_record(account_id, key)
+    if record is None:
+        inserted = await tx.insert_idempotency_claim(
+            account_id, key, request_fingerprint, now, now_ms + lock_ms, request_id
+        )
+        return Claimed() if inserted else None
+    expired = record.created < now - KEY_RETENTION_SECONDS
+    abandoned = record.response_status is None and record.locked_until_ms < now_ms
+    # A claim abandoned by a crashed request is retaken only by the same request.
+    if expired or (abandoned and record.fingerprint == request_fingerprint):
+        retaken = await tx.retake_idempotency_claim(
+            account_id,
+            key,
+            request_fingerprint,
+            now,
+            now_ms + lock_ms,
+            request_id,
+            now_ms,
+            now - KEY_RETENTION_SECONDS,
+        )
+        return Claimed() if retaken else None
+    if record.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused()
+    if record.response_status is None or record.response_body is None:
+        raise IdempotencyKeyInUse()
+    return Replay(record.response_status, record.response_body, record.request_id)

@@ -14,6 +14,9 @@ from kassa.store.queries import Transaction
 
 class Store(Protocol):
     engine: str
+    serializes_writes: bool
+    """True when only one write transaction can run at a time (SQLite, even across
+    processes): callers may then fold steps that would race elsewhere into one transaction."""
 
     def write(self) -> AbstractAsyncContextManager[Transaction]:
         """One write transaction; commits when the block ends, rolls back on any exception."""

@@ -49,6 +49,7 @@ class PostgresExecutor:
 
 class PostgresStore:
     engine = "postgresql"
+    serializes_writes = False
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

@@ -286,11 +286,15 @@ class Transaction:
             (account_id, key, request_id),
         )
 
-    async def purge_idempotency_keys(self, created_before: int, batch: int) -> int:
+    async def purge_idempotency_keys(self, created_before: int, now_ms: int, batch: int) -> int:
+        """Delete expired keys: finished ones, and claims whose request died (lock passed).
+
+        A claim whose lock still holds is kept even if old: its request may yet complete.
+        """
         return await self._delete_batch(
             "idempotency_keys",
-            "created < ? AND locked_until_ms = 0",
-            created_before,
+            "created < ? AND (response_status IS NOT NULL OR locked_until_ms < ?)",
+            (created_before, now_ms),
             batch,
             key_columns=("account_id", "idempotency_key"),
         )
@@ -330,18 +334,23 @@ class Transaction:
 
     async def purge_request_log(self, created_before_ms: int, batch: int) -> int:
         return await self._delete_batch(
-            "request_log", "created_ms < ?", created_before_ms, batch, key_columns=("seq",)
+            "request_log", "created_ms < ?", (created_before_ms,), batch, key_columns=("seq",)
         )
 
     async def _delete_batch(
-        self, table: str, condition: str, bound: int, batch: int, key_columns: tuple[str, ...]
+        self,
+        table: str,
+        condition: str,
+        args: tuple[int, ...],
+        batch: int,
+        key_columns: tuple[str, ...],
     ) -> int:
         """Delete at most `batch` rows so that a purge never holds the writer for long."""
         keys = ", ".join(key_columns)
         rows = await self._db.fetchall(
             f"DELETE FROM {table} WHERE ({keys}) IN "
             f"(SELECT {keys} FROM {table} WHERE {condition} LIMIT ?) RETURNING 1",
-            (bound, batch),
+            (*args, batch),
         )
         return len(rows)
 

@@ -7,6 +7,7 @@ cheaper than a hop to a thread pool. No write transaction may await anything slo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ from typing import Any
 
 from kassa.store.queries import Row, Transaction
 
+BATCH_UNITS_MAX = 256
+"""Units of work one group commit may carry before it commits at once."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another process's write lock before failing."""
 
@@ -49,7 +52,17 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
 
 
 class SqliteStore:
+    """Group commit: each `write()` unit is a SAVEPOINT inside a shared transaction that
+    commits once the event loop has run every unit that was ready in the same iteration.
+
+    A commit costs ~70 us whatever it holds, so at load one commit carries many requests'
+    writes. A unit that fails rolls back to its savepoint and leaves the others intact. A
+    unit's `write()` block returns only after its batch has committed, so nothing is
+    acknowledged before it is durable, and a failed commit fails every unit in the batch.
+    """
+
     engine = "sqlite"
+    serializes_writes = True
 
     def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
@@ -62,17 +75,56 @@ class SqliteStore:
         self._write_lock = asyncio.Lock()
         self._write_executor = SqliteExecutor(self._writer)
         self._read_executor = SqliteExecutor(self._reader)
+        self._batch: asyncio.Future[None] | None = None
+        self._batch_units = 0
+        self.commits = 0
+        """Group commits so far (observable by tests and metrics)."""
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         async with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            batch = self._join_batch()
+            self._writer.execute("SAVEPOINT unit")
             try:
                 yield Transaction(self._write_executor)
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                self._writer.execute("ROLLBACK TO unit")
+                self._writer.execute("RELEASE unit")
                 raise
+            self._writer.execute("RELEASE unit")
+            if self._batch_units >= BATCH_UNITS_MAX:
+                self._commit_batch()
+        await batch
+
+    def _join_batch(self) -> asyncio.Future[None]:
+        if self._batch is None:
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._batch = asyncio.get_running_loop().create_future()
+            self._batch_units = 0
+            asyncio.get_running_loop().call_soon(self._commit_when_idle)
+        self._batch_units += 1
+        return self._batch
+
+    def _commit_when_idle(self) -> None:
+        if self._write_lock.locked():
+            # A unit is mid-flight (it awaited something); commit after it.
+            asyncio.get_running_loop().call_soon(self._commit_when_idle)
+            return
+        self._commit_batch()
+
+    def _commit_batch(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        try:
             self._writer.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("ROLLBACK")
+            batch.set_exception(error)
+            return
+        self.commits += 1
+        batch.set_result(None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
@@ -80,5 +132,7 @@ class SqliteStore:
         yield Transaction(self._read_executor)
 
     async def close(self) -> None:
+        async with self._write_lock:
+            self._commit_batch()
         self._reader.close()
         self._writer.close()

@@ -32,7 +32,9 @@ async def purge_once(store: Store, clock: Clock, request_log_retention_days: int
     keys = entries = 0
     for _ in range(PURGE_BATCHES_PER_RUN_MAX):
         async with store.write() as tx:
-            purged_keys = await tx.purge_idempotency_keys(keys_before, PURGE_BATCH_ROWS)
+            purged_keys = await tx.purge_idempotency_keys(
+                keys_before, int(now * 1000), PURGE_BATCH_ROWS
+            )
             purged_entries = await tx.purge_request_log(log_before_ms, PURGE_BATCH_ROWS)
         keys += purged_keys
         entries += purged_entries

@@ -1,0 +1,72 @@
+"""Kassa's own store, opened in the test process against the database a server uses.
+
+For the states a test cannot produce through HTTP (a crash's leftover claim) and for reading
+what the server wrote (the request log), always through Kassa's store code, never raw SQL
+against the API's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from kassa.clock import Clock
+from kassa.store import Store, open_store
+from kassa.store.queries import IdempotencyRecord, RequestLogEntry
+from kassa.workers.retention import PurgeCounts, purge_once
+
+T = TypeVar("T")
+
+POLL_INTERVAL_SECONDS = 0.05
+
+
+def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = await open_store(database_url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def idempotency_record(database_url: str, account_id: str, key: str) -> IdempotencyRecord | None:
+    async def read(store: Store) -> IdempotencyRecord | None:
+        async with store.read() as tx:
+            return await tx.get_idempotency_record(account_id, key)
+
+    return with_store(database_url, read)
+
+
+def request_log(database_url: str, account_id: str, limit: int = 100) -> list[RequestLogEntry]:
+    async def read(store: Store) -> list[RequestLogEntry]:
+        async with store.read() as tx:
+            return await tx.list_request_log(account_id, limit)
+
+    return with_store(database_url, read)
+
+
+def wait_for_request_log(
+    database_url: str, account_id: str, request_ids: set[str], timeout_seconds: float = 10.0
+) -> dict[str, RequestLogEntry]:
+    """The log entries for `request_ids`, once all are written (the writer batches them)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        found = {
+            entry.request_id: entry
+            for entry in request_log(database_url, account_id)
+            if entry.request_id in request_ids
+        }
+        if set(found) == request_ids or time.monotonic() > deadline:
+            return found
+        time.sleep(POLL_INTERVAL_SECONDS)
+
+
+def purge(database_url: str, clock: Clock, request_log_retention_days: int) -> PurgeCounts:
+    async def run(store: Store) -> PurgeCounts:
+        return await purge_once(store, clock, request_log_retention_days)
+
+    return with_store(database_url, run)

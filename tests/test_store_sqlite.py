@@ -1,0 +1,78 @@
+"""The SQLite adapter's group commit, on a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kassa.store import migrate, open_store
+from kassa.store.sqlite import SqliteStore
+from kassa.store.tables import CUSTOMERS
+
+
+def _customer(customer_id: str) -> dict[str, object]:
+    return {"id": customer_id, "object": "customer", "created": 1, "email": None}
+
+
+def _committed_ids(path: Path) -> set[str]:
+    """What another connection (another process, a crash survivor) can see."""
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT id FROM customers")}
+
+
+async def _prepared(path: Path) -> SqliteStore:
+    store = await open_store(str(path))
+    assert isinstance(store, SqliteStore)
+    await migrate(store, 0)
+    async with store.write() as tx:
+        await tx.insert_account({"id": "acct_1", "created": 0})
+    return store
+
+
+def test_units_in_one_batch_commit_together_and_failures_stay_isolated(tmp_path: Path) -> None:
+    path = tmp_path / "kassa.db"
+
+    async def scenario() -> list[object]:
+        store = await _prepared(path)
+
+        async def unit(number: int) -> str:
+            async with store.write() as tx:
+                await tx.insert_object(CUSTOMERS, "acct_1", _customer(f"cus_{number}"))
+                if number % 3 == 0:
+                    raise ValueError(f"unit {number} fails after writing")
+            # Returned only after the batch committed: visible to another connection now.
+            assert f"cus_{number}" in _committed_ids(path)
+            return f"cus_{number}"
+
+        commits_before = store.commits
+        results = await asyncio.gather(*(unit(n) for n in range(12)), return_exceptions=True)
+        # All twelve units were ready in one loop iteration: one commit carried them.
+        assert store.commits - commits_before == 1
+        await store.close()
+        return results
+
+    results = asyncio.run(scenario())
+    failed = [r for r in results if isinstance(r, ValueError)]
+    assert len(failed) == 4
+    assert _committed_ids(path) == {f"cus_{n}" for n in range(12) if n % 3 != 0}
+
+
+def test_write_is_durable_when_the_block_returns(tmp_path: Path) -> None:
+    path = tmp_path / "kassa.db"
+
+    async def scenario() -> None:
+        store = await _prepared(path)
+        async with store.write() as tx:
+            await tx.insert_object(CUSTOMERS, "acct_1", _customer("cus_a"))
+        assert _committed_ids(path) == {"cus_a"}
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_unsupported_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(str(tmp_path / "x.db"), synchronous="OFF")
