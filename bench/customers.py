@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -53,21 +54,21 @@ LOOPBACK_HOST = "127.0.0.1"
 
 # --- Durations and timeouts (seconds) ----------------------------------------
 
-DEFAULT_SCENARIO_SECONDS = 10.0
+DEFAULT_SCENARIO_SECONDS = 10
 # Long enough for connection set-up, caches and SQLite pages to settle.
-DEFAULT_WARMUP_SECONDS = 2.0
-MIN_SCENARIO_SECONDS = 1.0
-MAX_SCENARIO_SECONDS = 600.0
-MAX_WARMUP_SECONDS = 60.0
+DEFAULT_WARMUP_SECONDS = 2
+MIN_SCENARIO_SECONDS = 1
+MAX_SCENARIO_SECONDS = 600
+MAX_WARMUP_SECONDS = 60
 # Startup includes imports and migrations of a possibly large database.
 DEFAULT_READY_TIMEOUT_S = 60.0
 MAX_READY_TIMEOUT_S = 600.0
 READY_POLL_INTERVAL_S = 0.1
-# Time the server gets to shut down cleanly after SIGTERM before SIGKILL.
-SERVER_STOP_TIMEOUT_S = 15.0
+# Time a child (server, wrk, py-spy) gets to exit after SIGTERM before SIGKILL.
+PROCESS_STOP_TIMEOUT_S = 15.0
 # Bound on `kassa accounts create` and on other short helper commands.
 CLI_TIMEOUT_S = 60.0
-# Bound on a single HTTP call made by this script (readiness, id sampling).
+# Bound on one readiness probe (the only HTTP this script makes itself).
 HTTP_TIMEOUT_S = 5.0
 # wrk counts a request as timed out after this long (its --timeout).
 WRK_REQUEST_TIMEOUT_S = 5
@@ -89,11 +90,6 @@ WRK_THREADS = 1
 
 # Ids loaded into wrk for "retrieve"; wrk builds one request per id up front.
 RETRIEVE_ID_SAMPLE_MAX = 100_000
-# Used only when no ids were recorded (e.g. --scenarios retrieve on an existing
-# database): ids are read back through the list API, this many pages of ...
-FALLBACK_ID_PAGES_MAX = 100
-# ... this many customers each (the Stripe maximum page size).
-FALLBACK_ID_PAGE_SIZE = 100
 
 # --- Seeding -------------------------------------------------------------------
 
@@ -105,7 +101,7 @@ SEED_FIRST_CHUNK = 2_000
 SEED_CHUNK_MIN = 500
 SEED_CHUNK_MAX = 50_000
 # A chunk that has not finished by then is abandoned and retried.
-SEED_CHUNK_TIME_LIMIT_S = 300.0
+SEED_CHUNK_TIME_LIMIT_S = 300
 SEED_CHUNK_MAX_ATTEMPTS = 3
 # Bound on one seeding session; progress is saved, a later run resumes.
 SEED_TIME_LIMIT_S = 4 * 3600.0
@@ -270,13 +266,13 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--seconds",
-        type=float,
+        type=int,
         default=DEFAULT_SCENARIO_SECONDS,
         help="measured duration of each scenario (default %(default)s)",
     )
     parser.add_argument(
         "--warmup-seconds",
-        type=float,
+        type=int,
         default=DEFAULT_WARMUP_SECONDS,
         help="unmeasured run before each scenario (default %(default)s)",
     )
@@ -542,7 +538,7 @@ def parse_account(output: str) -> Account:
     raise BenchError(f"no account JSON in `kassa accounts create` output:\n{output}")
 
 
-# --- Loopback HTTP (readiness and id sampling only; load goes through wrk) ----------
+# --- Loopback HTTP (readiness probes only; the load goes through wrk) ------------------
 
 
 def loopback_opener() -> urllib.request.OpenerDirector:
@@ -599,7 +595,7 @@ def running_server(
             wait_until_ready(server, secret_key, ready_timeout)
             yield server
         finally:
-            stop_process(process, SERVER_STOP_TIMEOUT_S)
+            stop_process(process, PROCESS_STOP_TIMEOUT_S)
 
 
 def wait_until_ready(server: Server, secret_key: str, timeout_s: float) -> None:
@@ -667,13 +663,13 @@ def server_log_problems(path: Path) -> dict[str, int]:
 
 
 def run_wrk(
-    ctx_tools: Tools,
+    tools: Tools,
     cpus: CpuPlan,
     base_url: str,
     script: str,
     *,
     concurrency: int,
-    seconds: float,
+    seconds: int,
     script_args: Mapping[str, str],
     stop_marker: str | None = None,
 ) -> WrkResult:
@@ -682,15 +678,14 @@ def run_wrk(
     If stop_marker is given, wrk is ended with SIGINT as soon as the script
     prints it (wrk would otherwise sleep out its whole -d duration).
     """
-    duration = max(1, math.ceil(seconds))
     command = [
-        str(ctx_tools.wrk),
+        str(tools.wrk),
         "-t",
         str(WRK_THREADS),
         "-c",
         str(concurrency),
         "-d",
-        f"{duration}s",
+        f"{seconds}s",
         "--timeout",
         f"{WRK_REQUEST_TIMEOUT_S}s",
         "-s",
@@ -706,14 +701,14 @@ def run_wrk(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    watchdog = threading.Timer(duration + WRK_EXIT_GRACE_S, process.kill)
+    watchdog = threading.Timer(seconds + WRK_EXIT_GRACE_S, process.kill)
     watchdog.start()
     try:
         output = read_wrk_output(process, stop_marker)
         process.wait()
     finally:
         watchdog.cancel()
-        stop_process(process, SERVER_STOP_TIMEOUT_S)
+        stop_process(process, PROCESS_STOP_TIMEOUT_S)
     return parse_wrk_output(output, process.returncode)
 
 
@@ -774,33 +769,38 @@ def run_scenario(
     scenario: str,
     concurrency: int,
     *,
-    seconds: float,
-    warmup_seconds: float,
+    seconds: int,
+    warmup_seconds: int,
     profile: ProfileRequest | None,
 ) -> ScenarioResult:
     label = f"{scenario}-c{concurrency}"
     if warmup_seconds > 0:
-        print(f"  {label}: warm-up {warmup_seconds:g}s", file=sys.stderr)
+        print(f"  {label}: warm-up {warmup_seconds}s", file=sys.stderr)
         run_scenario_once(ctx, scenario, concurrency, warmup_seconds, f"{label}-warmup")
-    print(f"  {label}: measuring {seconds:g}s", file=sys.stderr)
+    print(f"  {label}: measuring {seconds}s", file=sys.stderr)
     profiler = start_profiler(ctx, profile, label, seconds) if profile else None
-    errors_file = ctx.run_dir / f"errors-{label}.txt"
-    result = run_scenario_once(ctx, scenario, concurrency, seconds, label)
-    profile_path = finish_profiler(profiler) if profiler else None
+    try:
+        result = run_scenario_once(ctx, scenario, concurrency, seconds, label)
+    finally:
+        profile_path = finish_profiler(profiler) if profiler else None
     return ScenarioResult(
         scenario=scenario,
         concurrency=concurrency,
         wrk=result,
-        error_samples=read_error_samples(errors_file),
+        error_samples=read_error_samples(errors_file_for(ctx, label)),
         profiled=profiler is not None,
         profile_path=profile_path,
     )
 
 
+def errors_file_for(ctx: RunContext, label: str) -> Path:
+    return ctx.run_dir / f"errors-{label}.txt"
+
+
 def run_scenario_once(
-    ctx: RunContext, scenario: str, concurrency: int, seconds: float, label: str
+    ctx: RunContext, scenario: str, concurrency: int, seconds: int, label: str
 ) -> WrkResult:
-    errors_file = ctx.run_dir / f"errors-{label}.txt"
+    errors_file = errors_file_for(ctx, label)
     errors_file.unlink(missing_ok=True)
     # The nonce keeps Idempotency-Keys unique across warm-ups, runs and reruns.
     nonce = f"{label}-{uuid.uuid4().hex[:12]}"
@@ -826,9 +826,9 @@ def retrieve_ids(ctx: RunContext) -> Path:
     ]
     sample = sample_lines(sources, RETRIEVE_ID_SAMPLE_MAX)
     if not sample:
-        sample = ids_from_list_api(ctx)
-    if not sample:
-        raise BenchError("no customer ids to retrieve: run the create scenario or seed first")
+        # Each run has its own new account, so its only customers are the ones
+        # this run created or the seed's.
+        raise BenchError("no customer ids to retrieve: include the create scenario or seed")
     path = ctx.run_dir / "retrieve-ids.txt"
     path.write_text("\n".join(sample) + "\n")
     ctx.retrieve_ids_file = path
@@ -837,7 +837,11 @@ def retrieve_ids(ctx: RunContext) -> Path:
 
 
 def sample_lines(paths: Sequence[Path], limit: int) -> list[str]:
-    """Reservoir sample of distinct lines, in one pass over files of any size."""
+    """A uniform sample of up to `limit` lines, in one pass over files of any size.
+
+    Repeated lines are dropped from the sample: a retried seed chunk records
+    the ids it replays a second time.
+    """
     chooser = random.Random()
     reservoir: list[str] = []
     seen = 0
@@ -854,25 +858,7 @@ def sample_lines(paths: Sequence[Path], limit: int) -> list[str]:
                     slot = chooser.randrange(seen)
                     if slot < limit:
                         reservoir[slot] = value
-    # Retried seed chunks record an id twice; drop the repeats.
     return list(dict.fromkeys(reservoir))
-
-
-def ids_from_list_api(ctx: RunContext) -> list[str]:
-    ids: list[str] = []
-    cursor = ""
-    for _ in range(FALLBACK_ID_PAGES_MAX):
-        query = f"/v1/customers?limit={FALLBACK_ID_PAGE_SIZE}{cursor}"
-        status, body = http_get(ctx.server.base_url, query, ctx.account.secret_key)
-        if status != 200:
-            raise BenchError(f"GET {query} answered {status}: {body[:300]!r}")
-        page = json.loads(body)
-        page_ids = [str(item["id"]) for item in page.get("data", [])]
-        ids.extend(page_ids)
-        if not page.get("has_more") or not page_ids:
-            break
-        cursor = f"&starting_after={page_ids[-1]}"
-    return ids
 
 
 # --- Profiling ----------------------------------------------------------------------------
@@ -890,11 +876,11 @@ class RunningProfiler:
     process: subprocess.Popen[bytes]
     output: Path
     log_path: Path
-    seconds: float
+    seconds: int
 
 
 def start_profiler(
-    ctx: RunContext, profile: ProfileRequest, label: str, seconds: float
+    ctx: RunContext, profile: ProfileRequest, label: str, seconds: int
 ) -> RunningProfiler:
     """py-spy attached to the server for the measured part of one scenario."""
     profile.profiles_dir.mkdir(parents=True, exist_ok=True)
@@ -906,7 +892,7 @@ def start_profiler(
         "--pid",
         str(ctx.server.process.pid),
         "--duration",
-        str(max(1, math.ceil(seconds))),
+        str(seconds),
         "--rate",
         str(PROFILE_RATE_HZ),
         # Sampling without pausing the server keeps the profile's own cost low.
@@ -932,7 +918,7 @@ def finish_profiler(profiler: RunningProfiler) -> str | None:
     try:
         profiler.process.wait(timeout=profiler.seconds + PROFILER_EXIT_GRACE_S)
     except subprocess.TimeoutExpired:
-        stop_process(profiler.process, SERVER_STOP_TIMEOUT_S)
+        stop_process(profiler.process, PROCESS_STOP_TIMEOUT_S)
     if profiler.process.returncode != 0 or not profiler.output.exists():
         print(
             f"  py-spy failed (code {profiler.process.returncode}); see {profiler.log_path}\n"
@@ -941,7 +927,7 @@ def finish_profiler(profiler: RunningProfiler) -> str | None:
         )
         return None
     print(f"  profile: {profiler.output}", file=sys.stderr)
-    return str(profiler.output)
+    return display_path(profiler.output)
 
 
 # --- Seeding ------------------------------------------------------------------------------
@@ -1210,6 +1196,14 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], baseline: Path) -> str:
     return "\n".join(lines)
 
 
+def display_path(path: Path) -> str:
+    """Relative to the repository when inside it: results files are committed."""
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
 def utc_stamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -1250,8 +1244,9 @@ def prepare_workspace(
     args: argparse.Namespace, tools: Tools, cpus: CpuPlan, stamp: str
 ) -> Workspace:
     work_dir: Path = args.work_dir.resolve()
-    run_dir = work_dir / f"run-{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    # mkdtemp: two runs started in the same second still get their own directory.
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run-{stamp}-", dir=work_dir))
     if args.seed_customers:
         seed_dir, state = ensure_seeded(
             tools, cpus, work_dir, args.seed_customers, args.ready_timeout
@@ -1341,12 +1336,12 @@ def build_report(
             "scenarios": args.scenarios,
             "wrk_threads": WRK_THREADS,
             "list_limit": LIST_PAGE_LIMIT,
-            "database": "custom" if args.database else "sqlite",
+            "database": workspace.database_url.split(":", 1)[0],
             "seeded_customers": workspace.seeded_customers,
         },
         "scenarios": [result.as_json() for result in results],
         "targets": evaluate_targets(results),
-        "server_log": {"path": str(workspace.run_dir / "server.log"), **log_problems},
+        "server_log": {"path": display_path(workspace.run_dir / "server.log"), **log_problems},
     }
     if args.compare:
         report["comparison"] = {

@@ -11,10 +11,19 @@ from dataclasses import replace
 
 from kassa import API_VERSION, __version__
 from kassa.clock import SystemClock, unix_seconds
-from kassa.config import Settings
+from kassa.config import InvalidSetting, Settings
+from kassa.errors import KassaError
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
-from kassa.store import Store, UnsupportedDatabaseUrl, migrate, open_store
+from kassa.store import (
+    DatabaseUnavailable,
+    Store,
+    UnsupportedDatabaseUrl,
+    migrate,
+    open_store,
+    redacted_url,
+)
+from kassa.store.schema import apply_pending
 
 
 def _database_option(parser: argparse.ArgumentParser) -> None:
@@ -79,13 +88,19 @@ async def _create_account(settings: Settings, name: str | None) -> NewAccount:
 
 
 async def _prepare_for_serving(settings: Settings) -> NewAccount | None:
-    """Migrate, and make a default account if the database has none."""
-    store = await _open_migrated(settings)
+    """Migrate, and make a default account if the database has none.
+
+    Both happen in one transaction: on PostgreSQL the migration lock is held until it
+    commits, so servers starting at once on an empty database make one default account.
+    """
+    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    clock = SystemClock()
     try:
         async with store.write() as tx:
+            await apply_pending(tx, store.engine, unix_seconds(clock))
             if await accounts.count_accounts(tx) > 0:
                 return None
-            return await accounts.create_account(tx, SystemClock(), "Default account")
+            return await accounts.create_account(tx, clock, "Default account")
     finally:
         await store.close()
 
@@ -106,7 +121,7 @@ def _serve(settings: Settings) -> None:
         _print_keys(new)
     print(
         f"Kassa {__version__} (Stripe API {API_VERSION}) on "
-        f"http://{settings.host}:{settings.port} using {settings.database_url}",
+        f"http://{settings.host}:{settings.port} using {redacted_url(settings.database_url)}",
         flush=True,
     )
     uvicorn.run(
@@ -163,6 +178,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except UnsupportedDatabaseUrl as error:
         print(f"kassa: {error}", file=sys.stderr)
         code = 2
+    except InvalidSetting as error:
+        print(f"kassa: {error}", file=sys.stderr)
+        code = 2
+    except KassaError as error:
+        print(f"kassa: {error.message}", file=sys.stderr)
+        code = 2
+    except DatabaseUnavailable as error:
+        print(f"kassa: {error}. Check --database / KASSA_DATABASE_URL.", file=sys.stderr)
+        code = 1
     except OSError as error:
         print(
             f"kassa: cannot reach the database: {error}. Check --database / KASSA_DATABASE_URL.",

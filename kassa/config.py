@@ -13,6 +13,19 @@ def default_database_url() -> str:
     return f"sqlite:///{Path(data_home) / 'kassa' / 'kassa.db'}"
 
 
+SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
+"""OFF would let a crash lose acknowledged writes, so it is not offered."""
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+PORT_MAX = 65_535
+IDEMPOTENCY_LOCK_SECONDS_MAX = 3_600
+"""A claim outliving an hour would block a crashed request's retries for too long."""
+REQUEST_LOG_RETENTION_DAYS_MAX = 3_650
+
+
+class InvalidSetting(ValueError):
+    """A setting (option or `KASSA_*` variable) has a value Kassa cannot use."""
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -20,7 +33,12 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+        raise InvalidSetting(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidSetting(f"{name} must be between {low} and {high}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +57,33 @@ class Settings:
     sqlite_synchronous: str = field(
         default_factory=lambda: os.environ.get("KASSA_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     )
-    log_level: str = field(default_factory=lambda: os.environ.get("KASSA_LOG_LEVEL", "info"))
+    log_level: str = field(
+        default_factory=lambda: os.environ.get("KASSA_LOG_LEVEL", "info").lower()
+    )
+
+    def __post_init__(self) -> None:
+        _check_range("KASSA_PORT (--port)", self.port, 1, PORT_MAX)
+        _check_range(
+            "KASSA_IDEMPOTENCY_LOCK_SECONDS",
+            self.idempotency_lock_seconds,
+            1,
+            IDEMPOTENCY_LOCK_SECONDS_MAX,
+        )
+        _check_range(
+            "KASSA_REQUEST_LOG_RETENTION_DAYS",
+            self.request_log_retention_days,
+            1,
+            REQUEST_LOG_RETENTION_DAYS_MAX,
+        )
+        if self.sqlite_synchronous not in SQLITE_SYNCHRONOUS_MODES:
+            raise InvalidSetting(
+                f"KASSA_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS_MODES)}, "
+                f"not {self.sqlite_synchronous!r}"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise InvalidSetting(
+                f"KASSA_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
+            )
 
 
 ENVIRONMENT_VARIABLES = (

@@ -18,6 +18,7 @@ from kassa.errors import InvalidParameter, MissingParameter, UnknownParameter
 MAX_STRING_CHARS = 5_000
 """Stripe's default length limit for free-form strings."""
 MAX_LIST_ITEMS = 250
+MAX_LIST_INDEX = 999
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_CHARS = 40
 METADATA_MAX_VALUE_CHARS = 500
@@ -52,6 +53,30 @@ class Param:
         if value == "" and self.nullable:
             return UNSET
         return self.parse(value, path)
+
+
+_LIST_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+def list_items(value: Any, path: str) -> list[tuple[str, Any]]:
+    """A list parameter as sent, with each item's path: `a[]=x&a[]=y` (a list), `a[0]=x&a[1]=y`
+    (a hash of indices, which the official SDKs send, ordered by index), or `a=x` (one item)."""
+    if isinstance(value, list):
+        return [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return [(f"{path}[0]", value)]
+    if not all(_LIST_INDEX.fullmatch(index) for index in value):
+        raise InvalidParameter(
+            f"Invalid array: {path} must be a list (`{path}[0]=...`, `{path}[1]=...`)",
+            param=path,
+        )
+    indices = sorted(value, key=int)
+    if indices and int(indices[-1]) > MAX_LIST_INDEX:
+        raise InvalidParameter(
+            f"Invalid array: {path}[{indices[-1][:20]}]: list indices go up to {MAX_LIST_INDEX}",
+            param=f"{path}[{indices[-1][:20]}]",
+        )
+    return [(f"{path}[{index}]", value[index]) for index in indices]
 
 
 def _require_str(value: Any, path: str, what: str) -> str:
@@ -96,6 +121,10 @@ class Email(Param):
         return text
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+"""ASCII digits only: Python's `int()` would also take `1_000`, ` 7 ` and `٣`."""
+
+
 @dataclass(frozen=True)
 class Integer(Param):
     minimum: int = -INT64_MAX
@@ -104,10 +133,9 @@ class Integer(Param):
 
     def parse(self, value: Any, path: str) -> int:
         text = _require_str(value, path, "integer")
-        try:
-            number = int(text, 10)
-        except ValueError:
-            raise InvalidParameter(f"Invalid integer: {text[:80]}", param=path) from None
+        if not _INTEGER.fullmatch(text):
+            raise InvalidParameter(f"Invalid integer: {text[:80]}", param=path)
+        number = int(text, 10)
         if not self.minimum <= number <= self.maximum:
             raise InvalidParameter(
                 f"Invalid integer: {number}; must be between {self.minimum} and {self.maximum}",
@@ -145,14 +173,12 @@ class ListOf(Param):
     nullable: bool = False
 
     def parse(self, value: Any, path: str) -> list[Any]:
-        if isinstance(value, dict):
-            raise InvalidParameter(f"Invalid array: {path}", param=path)
-        items = value if isinstance(value, list) else [value]
+        items = list_items(value, path)
         if len(items) > self.max_items:
             raise InvalidParameter(
                 f"Invalid array: {path} may have at most {self.max_items} items", param=path
             )
-        return [self.item.parse(item, f"{path}[{i}]") for i, item in enumerate(items)]
+        return [self.item.parse(item, item_path) for item_path, item in items]
 
 
 @dataclass(frozen=True)
@@ -233,7 +259,7 @@ def parse_params(
             raise UnknownParameter(path)
         parsed[key] = spec.parse_or_unset(value, path)
     for key in required:
-        if key not in parsed or parsed[key] is UNSET:
+        if parsed.get(key, UNSET) in (UNSET, ""):  # Stripe treats "" as not sent here
             raise MissingParameter(f"{prefix}[{key}]" if prefix else key)
     return parsed
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import stripe
 
 from kassa.clock import FrozenClock
 from kassa.config import Settings
@@ -101,6 +102,24 @@ def test_replay_is_byte_for_byte_with_headers(server: KassaServer, account: Acco
         assert len(_customers_with_email(http, params["email"])) == 1
 
 
+def test_official_sdk_idempotency_keys(client: stripe.StripeClient) -> None:
+    key = _key()
+    email = _email()
+    first = client.v1.customers.create(
+        params={"email": email, "name": "SDK"}, options={"idempotency_key": key}
+    )
+    again = client.v1.customers.create(
+        params={"email": email, "name": "SDK"}, options={"idempotency_key": key}
+    )
+    assert again.id == first.id
+    assert again.to_dict() == first.to_dict()
+    assert again.last_response is not None
+    assert again.last_response.headers["idempotent-replayed"] == "true"
+    with pytest.raises(stripe.IdempotencyError) as raised:
+        client.v1.customers.create(params={"email": email}, options={"idempotency_key": key})
+    assert raised.value.http_status == 400
+
+
 def test_same_key_other_params_or_path_is_400(server: KassaServer, account: Account) -> None:
     key = _key()
     email = _email()
@@ -156,8 +175,9 @@ def test_keys_are_scoped_per_account(server: KassaServer, account: Account) -> N
         assert first.json()["id"] != second.json()["id"]
         assert [c["id"] for c in _customers_with_email(mine, email)] == [first.json()["id"]]
         assert [c["id"] for c in _customers_with_email(theirs, email)] == [second.json()["id"]]
-        # Another account's different params under the same key are no conflict either.
+        # Each account replays its own response.
         assert _post(theirs, key, {"email": email}).content == second.content
+        assert _post(mine, key, {"email": email}).content == first.content
 
 
 def test_key_length_limit(server: KassaServer, account: Account) -> None:

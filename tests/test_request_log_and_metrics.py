@@ -3,6 +3,7 @@ server on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +14,11 @@ from prometheus_client.samples import Sample
 
 from kassa.clock import FrozenClock
 from kassa.config import Settings
-from tests.direct_store import purge, request_log, wait_for_request_log
+from kassa.http.request_log import BUFFER_ENTRIES_MAX, RequestLogWriter
+from kassa.store import Store, migrate, open_store
+from kassa.store.queries import RequestLogEntry
+from kassa.workers.retention import PURGE_BATCH_ROWS
+from tests.direct_store import purge, request_log, wait_for_request_log, with_store
 from tests.harness import Account, KassaServer, create_account
 
 DAY_SECONDS = 86_400
@@ -80,6 +85,28 @@ def test_graceful_stop_flushes_the_log(database_url: str, tmp_path: Path) -> Non
         kassa.stop()  # at once: entries still buffered must be written on the way out
     logged = {e.request_id for e in request_log(database_url, account.id)}
     assert logged == set(made)
+
+
+def test_paths_any_engine_refuses_are_logged_storably(database_url: str, tmp_path: Path) -> None:
+    """A NUL in a path is legal HTTP but not PostgreSQL text; it must not wedge the log.
+    Its own server, so that a wedged writer could not spoil the session's."""
+    kassa = KassaServer(database_url, tmp_path / "kassa.log").start()
+    try:
+        account = create_account(database_url)
+        with kassa.http(account.secret_key) as http:
+            odd = http.get("/v1/customers/cus_%00x%ED%A0%80")
+            assert odd.status_code == 404
+            time.sleep(0.5)  # past a flush interval: the later request is in another batch
+            later = http.get("/v1/customers")
+            assert later.status_code == 200
+        ids = {odd.headers["request-id"], later.headers["request-id"]}
+        entries = wait_for_request_log(database_url, account.id, ids)
+        assert set(entries) == ids, "neither the odd entry nor those after it are lost"
+        path = entries[odd.headers["request-id"]].path
+        assert path.startswith("/v1/customers/cus_\ufffdx")
+        assert "\x00" not in path
+    finally:
+        kassa.stop()
 
 
 def test_request_log_retention(server: KassaServer, account: Account) -> None:
@@ -155,3 +182,73 @@ def test_metrics_count_requests_per_route_and_status(server: KassaServer, accoun
         counts = [s.value for s in sorted(lines, key=lambda s: float(s.labels["le"]))]
         assert counts == sorted(counts), "cumulative buckets never decrease"
         assert _value(after, "kassa_http_request_duration_seconds_sum", **labels) > 0
+
+
+def test_log_buffer_stays_bounded_while_the_database_refuses_writes(tmp_path: Path) -> None:
+    """In-process, on a real database that has no request_log table until it is migrated."""
+
+    def entry(number: int) -> RequestLogEntry:
+        return RequestLogEntry(
+            request_id=f"req_{number}",
+            account_id="acct_buffer",
+            created_ms=number,
+            method="GET",
+            path="/v1/customers",
+            route="/v1/customers",
+            status=200,
+            duration_us=1,
+            idempotency_key=None,
+            source_ip="127.0.0.1",
+        )
+
+    extra = 25
+    total = BUFFER_ENTRIES_MAX + extra
+
+    async def scenario() -> list[RequestLogEntry]:
+        store = await open_store(f"sqlite:///{tmp_path / 'kassa.db'}")
+        try:
+            writer = RequestLogWriter(store)
+            for number in range(total):
+                await writer.record(entry(number))  # never raises into a request
+            assert writer.pending_entries == BUFFER_ENTRIES_MAX
+            assert writer.dropped_entries == extra
+            await migrate(store, int(time.time()))
+            await writer.flush()
+            assert writer.pending_entries == 0
+            async with store.read() as tx:
+                return await tx.list_request_log("acct_buffer", total)
+        finally:
+            await store.close()
+
+    written = asyncio.run(scenario())
+    assert len(written) == BUFFER_ENTRIES_MAX
+    ids = {e.request_id for e in written}
+    assert f"req_{total - 1}" in ids, "the newest entries are kept"
+    assert not ids & {f"req_{n}" for n in range(extra)}, "the oldest were dropped"
+
+
+def test_purge_removes_exactly_the_expired_entries_in_batches(database_url: str) -> None:
+    """More expired entries than one purge batch holds; the boundary is the retention."""
+    account_id = f"acct_purge{uuid.uuid4().hex[:10]}"
+    retention_days = 7
+    now = time.time()
+    cutoff_ms = int((now - retention_days * DAY_SECONDS) * 1000)
+    expired = PURGE_BATCH_ROWS * 2 + 5
+
+    def entry(number: int, created_ms: int) -> RequestLogEntry:
+        return RequestLogEntry(
+            f"req_{number}", account_id, created_ms, "GET", "/v1/x", "/v1/x", 200, 1, None, None
+        )
+
+    rows = [entry(n, cutoff_ms - 1 - n) for n in range(expired)]
+    rows += [entry(expired + n, cutoff_ms + 60_000 + n) for n in range(5)]
+
+    async def insert(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.insert_request_log(rows)
+
+    with_store(database_url, insert)
+    counts = purge(database_url, FrozenClock(now), retention_days)
+    assert counts.request_log_entries >= expired
+    kept = request_log(database_url, account_id, limit=expired + 10)
+    assert sorted(e.request_id for e in kept) == sorted(f"req_{expired + n}" for n in range(5))

@@ -7,13 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.errors import InvalidRequest
+from kassa.params import list_items
 from kassa.services import catalog
 from kassa.services.context import Context
 from kassa.services.resource import Resource
 
 MAX_EXPAND_PATHS = 20
 MAX_EXPAND_DEPTH = 4
-"""Stripe allows expansions up to four levels deep."""
+"""Stripe allows expansions up to four levels deep (`data.` inside a list counts)."""
+MAX_EXPAND_PATH_CHARS = 300
 
 ExpandTree = dict[str, "ExpandTree"]
 
@@ -21,16 +23,23 @@ ExpandTree = dict[str, "ExpandTree"]
 def parse_expand(value: Any) -> list[str]:
     if value is None:
         return []
-    items = value if isinstance(value, list) else [value]
+    items = [item for _, item in list_items(value, "expand")]
     if len(items) > MAX_EXPAND_PATHS or not all(isinstance(i, str) for i in items):
         raise InvalidRequest(
             f"Invalid expand: give at most {MAX_EXPAND_PATHS} dotted paths as expand[]=path",
             param="expand",
         )
-    for path in items:
-        if not path or path.count(".") >= MAX_EXPAND_DEPTH + 1 or len(path) > 300:
+    paths: list[str] = items
+    for path in paths:
+        if not path or len(path) > MAX_EXPAND_PATH_CHARS:
             raise InvalidRequest(f"Invalid expand path: {path[:80]}", param="expand")
-    return items
+        if path.count(".") >= MAX_EXPAND_DEPTH:
+            raise InvalidRequest(
+                f"Invalid expand path: {path[:80]}; expansions go at most "
+                f"{MAX_EXPAND_DEPTH} levels deep",
+                param="expand",
+            )
+    return paths
 
 
 def _tree(paths: list[str]) -> ExpandTree:
@@ -58,13 +67,37 @@ async def _expand(
         for segment, subtree in tree.items():
             if segment != "data":
                 raise _not_expandable(_join(shown, segment))
+            items = catalog.resource_for_url(str(node.get("url", "")))
+            if items is not None:  # refuse what no item could expand, even on an empty page
+                _check_declared(items, subtree, "", _join(shown, "data"))
             for item in node.get("data", []):
                 await _expand(ctx, item, subtree, "", _join(shown, "data"))
+        return
+    if node.get("deleted") is True:
+        # A deleted object's stub has nothing left to expand or include; the paths must
+        # still make sense for its kind.
+        if resource is not None:
+            _check_declared(resource, tree, relative, shown)
         return
     for segment, subtree in tree.items():
         here = _join(relative, segment)
         full = _join(shown, segment)
         await _expand_field(ctx, node, resource, segment, subtree, here, full)
+
+
+def _check_declared(resource: Resource, tree: ExpandTree, relative: str, shown: str) -> None:
+    """Each path must start with what `resource` declares: an includable field, an expandable
+    id, or a plain sub-hash on the way to one. What lies past an id depends on the object it
+    names, and is checked when that object is expanded."""
+    for segment, subtree in tree.items():
+        here = _join(relative, segment)
+        full = _join(shown, segment)
+        if (not relative and segment in resource.includable) or here in resource.expandable:
+            continue
+        if subtree and any(path.startswith(here + ".") for path in resource.expandable):
+            _check_declared(resource, subtree, here, full)
+            continue
+        raise _not_expandable(full)
 
 
 async def _expand_field(

@@ -1,9 +1,11 @@
 """Stripe's form encoding: `metadata[k]=v`, `expand[]=x`, `items[0][price]=p`.
 
-Written by hand because no maintained library decodes Stripe's exact bracket dialect
-(`a[]` appends, `a[0]` indexes, a dict of numeric keys becomes a list) with the limits an
-internet-facing API needs. Every failure is an `InvalidParameter`, never an exception that
-could become a 500.
+Written by hand because no maintained library decodes Stripe's exact bracket dialect with
+the limits an internet-facing API needs. `a[]=x` appends to a list; `a[0]=x` is a key like
+any other (`{"a": {"0": "x"}}`), because only the parameter schema knows whether a hash of
+numbers is a list (`expand[0]`, what the official SDKs send) or a hash (`metadata[0]`, a
+valid metadata key): `kassa.params` decides. Every failure is a `KassaError`, never an
+exception that could become a 500.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ MAX_FIELDS = 2_000
 MAX_DEPTH = 6
 """How many bracket levels a key may have (`a[b][c][d][e][f]`)."""
 MAX_KEY_CHARS = 300
-MAX_LIST_INDEX = 999
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
@@ -51,7 +52,7 @@ def decode_form(raw: bytes) -> Form:
         if "\x00" in key or "\x00" in value:
             raise InvalidParameter("Strings may not contain NUL characters.", param=key)
         _insert(tree, key, _split_key(key), value)
-    return _lists_from_indexed_dicts(tree)
+    return tree
 
 
 def _split_key(key: str) -> list[str]:
@@ -79,8 +80,6 @@ def _insert(tree: dict[str, Any], key: str, segments: list[str], value: str) -> 
         if segment == "":
             node = _append_slot(node, key, value if last else {})
             continue
-        if segment.isdigit() and int(segment) > MAX_LIST_INDEX:
-            raise InvalidParameter(f"List index too large in {key}", param=key)
         if not isinstance(node, dict):
             raise InvalidParameter(f"Conflicting values for {key}", param=key)
         if last:
@@ -105,18 +104,3 @@ def _append_slot(node: Any, key: str, value: Any) -> Any:
         node.append(value)
         return value
     raise InvalidParameter(f"Invalid list parameter: {key}", param=key)
-
-
-def _lists_from_indexed_dicts(tree: dict[str, Any]) -> Form:
-    return {key: _normalize(value) for key, value in tree.items()}
-
-
-def _normalize(value: Any) -> FormValue:
-    if isinstance(value, dict):
-        if value and all(k.isdigit() for k in value):
-            return [_normalize(value[k]) for k in sorted(value, key=int)]
-        return {k: _normalize(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalize(v) for v in value]
-    text: str = value
-    return text

@@ -4,7 +4,8 @@ Writing one row inside each request would cost a commit per GET; instead entries
 bounded buffer and a background task writes them every FLUSH_INTERVAL_SECONDS. A process
 crash can lose at most that interval's entries (never an API write: those commit with the
 request). When the buffer is full the request that fills it waits for a flush, so nothing is
-dropped and memory stays bounded.
+dropped and memory stays bounded; only if the database refuses writes while the buffer is full
+are the oldest entries dropped (and counted), never an error for the request.
 """
 
 from __future__ import annotations
@@ -30,11 +31,30 @@ class RequestLogWriter:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.dropped_entries = 0
+        """Entries lost because the buffer was full while the database refused writes."""
+
+    @property
+    def pending_entries(self) -> int:
+        return len(self._pending)
 
     async def record(self, entry: RequestLogEntry) -> None:
+        """Buffer `entry`; never raises into the request that is being logged."""
         self._pending.append(entry)
-        if len(self._pending) >= BUFFER_ENTRIES_MAX:
+        if len(self._pending) < BUFFER_ENTRIES_MAX:
+            return
+        try:
             await self.flush()
+        except Exception:
+            # The database refuses writes (it is down, or full): keep the newest entries
+            # and drop the oldest rather than grow without bound.
+            log.exception("could not write the request log")
+            async with self._flush_lock:
+                excess = len(self._pending) - BUFFER_ENTRIES_MAX
+                if excess > 0:
+                    del self._pending[:excess]
+                    self.dropped_entries += excess
+                    log.error("dropped %d request log entries", excess)
 
     async def flush(self) -> None:
         async with self._flush_lock:

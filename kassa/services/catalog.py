@@ -9,6 +9,7 @@ RESOURCES: tuple[Resource, ...] = (customers.RESOURCE,)
 
 _BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES}
 _BY_OBJECT = {resource.object_name: resource for resource in RESOURCES}
+_BY_URL = {resource.url: resource for resource in RESOURCES}
 
 
 def resource_for_id(object_id: str) -> Resource | None:
@@ -18,3 +19,8 @@ def resource_for_id(object_id: str) -> Resource | None:
 
 def resource_for_object(object_name: str) -> Resource | None:
     return _BY_OBJECT.get(object_name)
+
+
+def resource_for_url(url: str) -> Resource | None:
+    """The resource a top-level list (`/v1/customers`) holds."""
+    return _BY_URL.get(url)

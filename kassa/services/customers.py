@@ -317,6 +317,10 @@ async def _include_nothing(ctx: Context, customer: ApiObject) -> Any:
     return None
 
 
+async def _include_invoice_credit_balance(ctx: Context, customer: ApiObject) -> Any:
+    return {}  # currency -> amount; no invoice credit exists until invoicing lands
+
+
 RESOURCE = Resource(
     object_name="customer",
     id_prefix="cus",
@@ -336,5 +340,6 @@ RESOURCE = Resource(
         "tax_ids": _include_tax_ids,
         "tax": _include_tax,
         "cash_balance": _include_nothing,
+        "invoice_credit_balance": _include_invoice_credit_balance,
     },
 )

@@ -14,6 +14,7 @@ from kassa.store.queries import ObjectListQuery
 
 LIST_LIMIT_DEFAULT = 10
 LIST_LIMIT_MAX = 100
+OBJECT_ID_CHARS_MAX = 255
 
 PAGINATION_PARAMS = {
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
@@ -29,11 +30,21 @@ class Page:
     has_more: bool
 
 
+def could_be_object_id(object_id: str) -> bool:
+    """False for strings no stored object can have as its id (a URL path segment may hold
+    anything, and PostgreSQL rejects NUL in text): those are simply missing."""
+    return len(object_id) <= OBJECT_ID_CHARS_MAX and "\x00" not in object_id
+
+
 async def load_object(
     ctx: Context, resource: Resource, object_id: str, *, param: str = "id"
 ) -> tuple[ApiObject, bool]:
     """The stored object and whether it was deleted; ResourceMissing if it never existed."""
-    found = await ctx.tx.get_object(resource.table, ctx.account_id, object_id)
+    found = (
+        await ctx.tx.get_object(resource.table, ctx.account_id, object_id)
+        if could_be_object_id(object_id)
+        else None
+    )
     if found is None:
         raise ResourceMissing(resource.object_name, object_id, param=param)
     return found
@@ -77,7 +88,11 @@ async def _cursor_seq(
     cursor = params.get(name)
     if not cursor:
         return None
-    seq = await ctx.tx.object_seq(resource.table, ctx.account_id, cursor)
+    seq = (
+        await ctx.tx.object_seq(resource.table, ctx.account_id, cursor)
+        if could_be_object_id(cursor)
+        else None
+    )
     if seq is None:
         raise ResourceMissing(resource.object_name, cursor, param=name)
     return seq

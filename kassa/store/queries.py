@@ -302,22 +302,24 @@ class Transaction:
     # -- request log ------------------------------------------------------------------------
 
     async def insert_request_log(self, entries: Sequence[RequestLogEntry]) -> None:
+        """Entries record what clients sent (a path may hold `%00`), so text is made storable
+        first: one entry PostgreSQL refused would fail its whole batch at every retry."""
         await self._db.executemany(
             "INSERT INTO request_log (request_id, account_id, created_ms, method, path, route, "
             "status, duration_us, idempotency_key, source_ip) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    e.request_id,
-                    e.account_id,
+                    _storable(e.request_id),
+                    _storable(e.account_id),
                     e.created_ms,
-                    e.method,
-                    e.path,
-                    e.route,
+                    _storable(e.method),
+                    _storable(e.path),
+                    _storable(e.route),
                     e.status,
                     e.duration_us,
-                    e.idempotency_key,
-                    e.source_ip,
+                    _storable(e.idempotency_key),
+                    _storable(e.source_ip),
                 )
                 for e in entries
             ],
@@ -368,6 +370,14 @@ class Transaction:
 
     async def run_script_statement(self, statement: str) -> None:
         await self._db.execute(statement)
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` as both engines store it: PostgreSQL's text holds neither NUL nor a lone
+    surrogate, so NUL becomes U+FFFD and a lone surrogate `?`."""
+    if text is None or (text.isascii() and "\x00" not in text):
+        return text
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _loads(doc: str | bytes) -> dict[str, Any]:

@@ -1,15 +1,15 @@
 -- Accounts, API keys, customers, idempotency keys and the request log.
--- {{SEQ_PK}} and the other markers are filled in per engine by kassa.store.migrate.
+-- {{SEQ_PK}} and the other markers are filled in per engine by kassa.store.schema.
 
 CREATE TABLE accounts (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL PRIMARY KEY,
     created BIGINT NOT NULL,
     doc TEXT NOT NULL
 );
 
 -- Only a SHA-256 hash of each key is kept: a stolen database yields no usable key.
 CREATE TABLE api_keys (
-    key_hash TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts (id),
     kind TEXT NOT NULL CHECK (kind IN ('secret', 'publishable')),
     created BIGINT NOT NULL

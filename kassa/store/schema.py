@@ -1,4 +1,6 @@
-"""Numbered SQL migrations, applied in order, each in its own transaction.
+"""Numbered SQL migrations (`kassa/store/migrations/NNNN_name.sql`), applied in order, all
+pending ones in the caller's one write transaction (PostgreSQL and SQLite both have
+transactional DDL, so a failed migration leaves nothing half-applied).
 
 The files are shared by both engines; the few types that differ are markers filled in here.
 """
@@ -18,7 +20,7 @@ ENGINE_MARKERS = {
 
 MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)"
+    "version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)"
 )
 
 MIGRATION_LOCK_ID = 0x4B61737361
