@@ -175,14 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = _run(args)
-    except UnsupportedDatabaseUrl as error:
+    except (UnsupportedDatabaseUrl, InvalidSetting, KassaError) as error:
         print(f"kassa: {error}", file=sys.stderr)
-        code = 2
-    except InvalidSetting as error:
-        print(f"kassa: {error}", file=sys.stderr)
-        code = 2
-    except KassaError as error:
-        print(f"kassa: {error.message}", file=sys.stderr)
         code = 2
     except DatabaseUnavailable as error:
         print(f"kassa: {error}. Check --database / KASSA_DATABASE_URL.", file=sys.stderr)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import stripe
@@ -104,6 +105,30 @@ def create_account(database_url: str, name: str | None = None) -> Account:
     return asyncio.run(run())
 
 
+CUSTOMER_INCLUDABLE_FIELDS = frozenset(
+    {"cash_balance", "invoice_credit_balance", "sources", "subscriptions", "tax", "tax_ids"}
+)
+"""Customer fields Stripe returns only when expanded (its "includable" fields)."""
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[Any] | None = None, log_path: Path | None = None
+) -> None:
+    """Poll `/healthz` until the server answers, it exits, or the start timeout passes."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            log = log_path.read_text()[-3000:] if log_path else ""
+            raise RuntimeError(f"kassa serve exited early; see {log_path}:\n{log}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"kassa serve did not answer at {url} in time; see {log_path}")
+
+
 class KassaServer:
     """`kassa serve` as a subprocess on a free loopback port."""
 
@@ -130,20 +155,7 @@ class KassaServer:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"kassa serve exited early; see {self.log_path}:\n"
-                    + self.log_path.read_text()[-3000:]
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"kassa serve did not start in time; see {self.log_path}")
+        wait_until_healthy(self.url, self.process, self.log_path)
 
     def stop(self) -> None:
         if self.process is None:

@@ -6,23 +6,21 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kassa.store import Store
 from tests.conftest import require_postgres
 from tests.direct_store import with_store
 from tests.harness import (
-    SERVER_START_TIMEOUT_SECONDS,
     SERVER_STOP_TIMEOUT_SECONDS,
     KassaServer,
     free_port,
     fresh_postgres_database,
     postgres_admin_url,
+    wait_until_healthy,
 )
 
 COMMAND_TIMEOUT_SECONDS = 60
@@ -147,7 +145,7 @@ def test_simultaneous_first_starts_make_one_default_account(tmp_path: Path) -> N
         ]
         try:
             for server in servers:
-                _wait_for_health(server.url)
+                wait_until_healthy(server.url)
         finally:
             outputs = [_stop(process) for process in processes]
         printed = sum(output.count("sk_test_") for output in outputs)
@@ -195,18 +193,6 @@ def test_missing_postgres_database_fails_cleanly() -> None:
     assert "kassa_no_such_database_here" in result.stderr
 
 
-def _wait_for_health(url: str) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"no server answered at {url}")
-
-
 def _stop(process: subprocess.Popen[str]) -> str:
     process.terminate()
     try:
@@ -227,7 +213,7 @@ def test_environment_variables_are_honoured(empty_database_url: str) -> None:
         text=True,
     )
     try:
-        _wait_for_health(f"http://127.0.0.1:{port}")
+        wait_until_healthy(f"http://127.0.0.1:{port}")
     finally:
         output = _stop(process)
     assert f"127.0.0.1:{port}" in output

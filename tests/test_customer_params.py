@@ -12,16 +12,9 @@ import pytest
 import stripe
 
 from kassa.params import METADATA_MAX_KEY_CHARS, METADATA_MAX_KEYS, METADATA_MAX_VALUE_CHARS
+from tests.harness import CUSTOMER_INCLUDABLE_FIELDS
 
-INCLUDABLE = {
-    "cash_balance",
-    "invoice_credit_balance",
-    "sources",
-    "subscriptions",
-    "tax",
-    "tax_ids",
-}
-"""Fields Stripe returns only when expanded (`deleted` appears only on deleted objects)."""
+INCLUDABLE = CUSTOMER_INCLUDABLE_FIELDS
 
 
 def declared_fields(cls: type) -> set[str]:

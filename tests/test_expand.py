@@ -11,16 +11,9 @@ import pytest
 import stripe
 
 from kassa.http.expand import MAX_EXPAND_DEPTH, MAX_EXPAND_PATHS
-from tests.harness import Account, KassaServer
+from tests.harness import CUSTOMER_INCLUDABLE_FIELDS, Account, KassaServer
 
-INCLUDABLE = (
-    "cash_balance",
-    "invoice_credit_balance",
-    "sources",
-    "subscriptions",
-    "tax",
-    "tax_ids",
-)
+INCLUDABLE = CUSTOMER_INCLUDABLE_FIELDS
 TAX = {
     "automatic_tax": "unrecognized_location",
     "ip_address": None,

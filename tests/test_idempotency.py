@@ -18,7 +18,7 @@ import stripe
 
 from kassa.clock import FrozenClock
 from kassa.config import Settings
-from kassa.http.idempotency import Claimed, claim_or_replay, fingerprint
+from kassa.http.idempotency import Claimed, KeyClaim, claim_or_replay, fingerprint
 from kassa.store import Store
 from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS
 from tests.direct_store import idempotency_record, purge, with_store
@@ -306,12 +306,14 @@ def _leave_a_crashed_claim(
     async def claim(store: Store) -> None:
         outcome = await claim_or_replay(
             store,
-            account_id,
-            key,
-            fingerprint("POST", "/v1/customers", form),
-            f"req_crashed{uuid.uuid4().hex[:8]}",
-            int(time.time() * 1000),
-            lock_ms,
+            KeyClaim(
+                account_id=account_id,
+                key=key,
+                fingerprint=fingerprint("POST", "/v1/customers", form),
+                request_id=f"req_crashed{uuid.uuid4().hex[:8]}",
+                now_ms=int(time.time() * 1000),
+                lock_ms=lock_ms,
+            ),
         )
         assert isinstance(outcome, Claimed)
 

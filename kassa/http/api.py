@@ -28,7 +28,7 @@ from kassa.http.auth import Authenticator
 from kassa.http.errors import RequestTooLarge, error_body, internal_error_body
 from kassa.http.expand import expand_object, parse_expand
 from kassa.http.forms import Form, decode_form
-from kassa.http.idempotency import Claimed, Replay
+from kassa.http.idempotency import Claimed, KeyClaim, Replay
 from kassa.http.metrics import RequestMetrics
 from kassa.http.request_log import RequestLogWriter
 from kassa.http.routing import Route, resolve
@@ -157,23 +157,23 @@ class ApiApp:
     async def _serve_idempotent(
         self, route: Route, path: str, account_id: str, form: Form, key: str, request_id: str
     ) -> Response:
-        claim = (
-            account_id,
-            key,
-            idempotency.fingerprint("POST", path, form),
-            request_id,
-            int(self.clock.now() * 1000),
-            self.lock_ms,
+        claim = KeyClaim(
+            account_id=account_id,
+            key=key,
+            fingerprint=idempotency.fingerprint("POST", path, form),
+            request_id=request_id,
+            now_ms=int(self.clock.now() * 1000),
+            lock_ms=self.lock_ms,
         )
         if self.store.serializes_writes:
             async with self.store.write() as tx:
-                outcome = await idempotency.claim_in(tx, *claim)
+                outcome = await idempotency.claim_in(tx, claim)
                 if isinstance(outcome, Claimed):
                     return await self._run_in(tx, route, account_id, form, request_id, key)
             if outcome is None:  # cannot lose a race while holding the only writer
                 raise IdempotencyKeyInUse()
             return _replayed(outcome)
-        claimed = await idempotency.claim_or_replay(self.store, *claim)
+        claimed = await idempotency.claim_or_replay(self.store, claim)
         if not isinstance(claimed, Claimed):
             return _replayed(claimed)
         try:

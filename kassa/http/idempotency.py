@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from kassa.invariants import ensure
 from kassa.store import Store, Transaction
 from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
 
@@ -58,61 +59,72 @@ def fingerprint(method: str, path: str, form: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-async def claim_or_replay(
-    store: Store,
-    account_id: str,
-    key: str,
-    request_fingerprint: str,
-    request_id: str,
-    now_ms: int,
-    lock_ms: int,
-) -> Claimed | Replay:
+@dataclass(frozen=True)
+class KeyClaim:
+    """Who wants which key, for which request, at what time."""
+
+    account_id: str
+    key: str
+    fingerprint: str
+    request_id: str
+    now_ms: int
+    lock_ms: int
+
+    @property
+    def now(self) -> int:
+        return self.now_ms // 1000
+
+    @property
+    def locked_until_ms(self) -> int:
+        return self.now_ms + self.lock_ms
+
+
+async def claim_or_replay(store: Store, claim: KeyClaim) -> Claimed | Replay:
     """Claim the key in a transaction of its own, committed before the request runs, so
     that concurrent duplicates (in any process) see it and get 409."""
     for _ in range(CLAIM_ATTEMPTS_MAX):
         async with store.write() as tx:
-            outcome = await claim_in(
-                tx, account_id, key, request_fingerprint, request_id, now_ms, lock_ms
-            )
+            outcome = await claim_in(tx, claim)
         if outcome is not None:
             return outcome
     raise IdempotencyKeyInUse()
 
 
-async def claim_in(
-    tx: Transaction,
-    account_id: str,
-    key: str,
-    request_fingerprint: str,
-    request_id: str,
-    now_ms: int,
-    lock_ms: int,
-) -> Claimed | Replay | None:
+async def claim_in(tx: Transaction, claim: KeyClaim) -> Claimed | Replay | None:
     """One attempt inside `tx`; None when another request won a race for the row."""
-    now = now_ms // 1000
-    record = await tx.get_idempotency_record(account_id, key)
+    record = await tx.get_idempotency_record(claim.account_id, claim.key)
     if record is None:
         inserted = await tx.insert_idempotency_claim(
-            account_id, key, request_fingerprint, now, now_ms + lock_ms, request_id
+            claim.account_id,
+            claim.key,
+            claim.fingerprint,
+            claim.now,
+            claim.locked_until_ms,
+            claim.request_id,
         )
         return Claimed() if inserted else None
-    expired = record.created < now - KEY_RETENTION_SECONDS
-    abandoned = record.response_status is None and record.locked_until_ms < now_ms
+    expired_before = claim.now - KEY_RETENTION_SECONDS
+    expired = record.created < expired_before
+    abandoned = record.response_status is None and record.locked_until_ms < claim.now_ms
     # A claim abandoned by a crashed request is retaken only by the same request.
-    if expired or (abandoned and record.fingerprint == request_fingerprint):
+    if expired or (abandoned and record.fingerprint == claim.fingerprint):
         retaken = await tx.retake_idempotency_claim(
-            account_id,
-            key,
-            request_fingerprint,
-            now,
-            now_ms + lock_ms,
-            request_id,
-            now_ms,
-            now - KEY_RETENTION_SECONDS,
+            claim.account_id,
+            claim.key,
+            claim.fingerprint,
+            claim.now,
+            claim.locked_until_ms,
+            claim.request_id,
+            claim.now_ms,
+            expired_before,
         )
         return Claimed() if retaken else None
-    if record.fingerprint != request_fingerprint:
+    if record.fingerprint != claim.fingerprint:
         raise IdempotencyKeyReused()
+    ensure(
+        record.response_status is None or record.response_body is not None,
+        "a completed idempotency record always stores its response body",
+    )
     if record.response_status is None or record.response_body is None:
         raise IdempotencyKeyInUse()
     return Replay(record.response_status, record.response_body, record.request_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 from typing import Any
@@ -24,7 +25,7 @@ from kassa.params import (
 )
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object, load_object
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.resource import ApiObject, Includer, Operation, Resource
 from kassa.store.tables import CUSTOMERS
 
 INVOICE_PREFIX_CHARS = 8
@@ -288,37 +289,37 @@ def _required_id(customer_id: str | None) -> str:
     return customer_id
 
 
-async def _empty_list(url: str) -> ApiObject:
-    return {"object": "list", "data": [], "has_more": False, "total_count": 0, "url": url}
+def _empty_sublist(name: str) -> Includer:
+    """A nested list (`sources`, `subscriptions`, ...) whose resources Kassa does not hold yet:
+    always empty, in Stripe's list envelope."""
+
+    async def include(ctx: Context, customer: ApiObject) -> Any:
+        return {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/customers/{customer['id']}/{name}",
+        }
+
+    return include
 
 
-async def _include_sources(ctx: Context, customer: ApiObject) -> Any:
-    return await _empty_list(f"/v1/customers/{customer['id']}/sources")
+def _constant(value: Any) -> Includer:
+    """An includable field whose value cannot differ until the resource behind it lands."""
+
+    async def include(ctx: Context, customer: ApiObject) -> Any:
+        return copy.deepcopy(value)
+
+    return include
 
 
-async def _include_subscriptions(ctx: Context, customer: ApiObject) -> Any:
-    return await _empty_list(f"/v1/customers/{customer['id']}/subscriptions")
-
-
-async def _include_tax_ids(ctx: Context, customer: ApiObject) -> Any:
-    return await _empty_list(f"/v1/customers/{customer['id']}/tax_ids")
-
-
-async def _include_tax(ctx: Context, customer: ApiObject) -> Any:
-    return {
-        "automatic_tax": "unrecognized_location",
-        "ip_address": None,
-        "location": None,
-        "provider": "stripe",
-    }
-
-
-async def _include_nothing(ctx: Context, customer: ApiObject) -> Any:
-    return None
-
-
-async def _include_invoice_credit_balance(ctx: Context, customer: ApiObject) -> Any:
-    return {}  # currency -> amount; no invoice credit exists until invoicing lands
+_NO_AUTOMATIC_TAX = {
+    "automatic_tax": "unrecognized_location",
+    "ip_address": None,
+    "location": None,
+    "provider": "stripe",
+}
 
 
 RESOURCE = Resource(
@@ -335,11 +336,12 @@ RESOURCE = Resource(
         {"default_source", "invoice_settings.default_payment_method", "test_clock"}
     ),
     includable={
-        "sources": _include_sources,
-        "subscriptions": _include_subscriptions,
-        "tax_ids": _include_tax_ids,
-        "tax": _include_tax,
-        "cash_balance": _include_nothing,
-        "invoice_credit_balance": _include_invoice_credit_balance,
+        "sources": _empty_sublist("sources"),
+        "subscriptions": _empty_sublist("subscriptions"),
+        "tax_ids": _empty_sublist("tax_ids"),
+        "tax": _constant(_NO_AUTOMATIC_TAX),
+        "cash_balance": _constant(None),
+        # currency -> amount; no invoice credit exists until invoicing lands
+        "invoice_credit_balance": _constant({}),
     },
 )

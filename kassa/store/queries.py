@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from kassa.invariants import ensure
 from kassa.store.tables import ObjectTable
 
 Row = Sequence[Any]
@@ -190,6 +191,7 @@ class Transaction:
             f"ORDER BY seq {order} LIMIT ?",
             (*args, query.limit + 1),
         )
+        ensure(len(rows) <= query.limit + 1, "a page query fetches at most limit + 1 rows")
         objects = [_loads(row[0]) for row in rows[: query.limit]]
         if ascending:
             objects.reverse()

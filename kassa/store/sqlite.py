@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from kassa.invariants import ensure
 from kassa.store.queries import Row, Transaction
 
 BATCH_UNITS_MAX = 256
@@ -116,6 +117,7 @@ class SqliteStore:
         batch, self._batch = self._batch, None
         if batch is None:
             return
+        ensure(self._writer.in_transaction, "a pending group commit has its transaction open")
         try:
             self._writer.execute("COMMIT")
         except sqlite3.Error as error:
