@@ -13,6 +13,7 @@ from kassa import API_VERSION, __version__
 from kassa.clock import SystemClock, unix_seconds
 from kassa.config import InvalidSetting, Settings
 from kassa.errors import KassaError
+from kassa.ledger.verify import LedgerReport, verify_ledger
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
 from kassa.store import (
@@ -59,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="the account's display name")
     create.add_argument("--json", action="store_true", help="print the account as JSON")
     _database_option(create)
+
+    ledger_command = commands.add_parser("ledger", help="inspect the ledger")
+    ledger_commands = ledger_command.add_subparsers(
+        dest="ledger_command", required=True, metavar="ACTION"
+    )
+    verify = ledger_commands.add_parser(
+        "verify",
+        help="recompute every balance from the journal; exit 1 on any imbalance or drift",
+    )
+    _database_option(verify)
     return parser
 
 
@@ -154,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
 
         applied = asyncio.run(run_migrations())
         print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    elif args.command == "ledger":
+        return _verify_ledger(settings)
     elif args.command == "accounts":
         new = asyncio.run(_create_account(settings, args.name))
         if args.json:
@@ -168,6 +181,31 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             _print_keys(new)
+    return 0
+
+
+def _verify_ledger(settings: Settings) -> int:
+    print("kassa: recomputing balances from the ledger journal ...", file=sys.stderr, flush=True)
+
+    async def verify() -> LedgerReport:
+        store = await _open_migrated(settings)
+        try:
+            async with store.read() as tx:
+                return await verify_ledger(tx)
+        finally:
+            await store.close()
+
+    report = asyncio.run(verify())
+    for problem in report.problems:
+        print(f"PROBLEM {problem}")
+    summary = (
+        f"{report.transactions} ledger transactions, {report.entries} entries, "
+        f"{report.accounts} ledger accounts"
+    )
+    if report.problems:
+        print(f"ledger verify FAILED: {len(report.problems)} problems in {summary}")
+        return 1
+    print(f"ledger verify OK: {summary}; every transaction balances, no balance drifts")
     return 0
 
 

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kassa.money import parse_pricing_table
+
 
 def default_database_url() -> str:
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -20,6 +22,7 @@ PORT_MAX = 65_535
 IDEMPOTENCY_LOCK_SECONDS_MAX = 3_600
 """A claim outliving an hour would block a crashed request's retries for too long."""
 REQUEST_LOG_RETENTION_DAYS_MAX = 3_650
+SETTLEMENT_DELAY_DAYS_MAX = 30
 
 
 class InvalidSetting(ValueError):
@@ -60,6 +63,16 @@ class Settings:
     log_level: str = field(
         default_factory=lambda: os.environ.get("KASSA_LOG_LEVEL", "info").lower()
     )
+    card_pricing: str = field(default_factory=lambda: os.environ.get("KASSA_CARD_PRICING", ""))
+    """Card fees by currency, `usd:2.9%+30,eur:1.5%+25,*:2.9%+0`; empty: Stripe's standard."""
+    settlement_delay_days: int = field(
+        default_factory=lambda: _env_int("KASSA_SETTLEMENT_DELAY_DAYS", 2)
+    )
+    account_country: str = field(
+        default_factory=lambda: os.environ.get("KASSA_ACCOUNT_COUNTRY", "US").upper()
+    )
+    public_url: str = field(default_factory=lambda: os.environ.get("KASSA_PUBLIC_URL", ""))
+    """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
 
     def __post_init__(self) -> None:
         _check_range("KASSA_PORT (--port)", self.port, 1, PORT_MAX)
@@ -80,6 +93,22 @@ class Settings:
                 f"KASSA_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS_MODES)}, "
                 f"not {self.sqlite_synchronous!r}"
             )
+        _check_range(
+            "KASSA_SETTLEMENT_DELAY_DAYS",
+            self.settlement_delay_days,
+            0,
+            SETTLEMENT_DELAY_DAYS_MAX,
+        )
+        if self.card_pricing:
+            try:
+                parse_pricing_table(self.card_pricing)
+            except ValueError as error:
+                raise InvalidSetting(f"KASSA_CARD_PRICING: {error}") from None
+        if not (len(self.account_country) == 2 and self.account_country.isalpha()):
+            raise InvalidSetting(
+                "KASSA_ACCOUNT_COUNTRY must be a two-letter country code such as US or GB, "
+                f"not {self.account_country!r}"
+            )
         if self.log_level not in LOG_LEVELS:
             raise InvalidSetting(
                 f"KASSA_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
@@ -94,4 +123,14 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_REQUEST_LOG_RETENTION_DAYS",
     "KASSA_SQLITE_SYNCHRONOUS",
     "KASSA_LOG_LEVEL",
+    "KASSA_CARD_PRICING",
+    "KASSA_SETTLEMENT_DELAY_DAYS",
+    "KASSA_ACCOUNT_COUNTRY",
+    "KASSA_PUBLIC_URL",
 )
+
+
+def base_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return f"http://{settings.host}:{settings.port}"

@@ -3,11 +3,14 @@ to Stripe's error objects and status codes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KassaError(Exception):
     """Base of every error Kassa reports to an API caller."""
 
     code: str | None = None
+    decline_code: str | None = None
     commits_writes: bool = False
     """True for outcomes Stripe records before answering with an error (a declined charge
     is stored, and replayed for the same idempotency key); False rolls everything back."""
@@ -18,6 +21,8 @@ class KassaError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+        self.details: dict[str, Any] = {}
+        """Objects Stripe adds to this error (`payment_intent`, `charge`, `payment_method`)."""
 
 
 class InvalidRequest(KassaError):
@@ -92,3 +97,26 @@ class IdempotencyKeyReused(KassaError):
             "Keys for idempotent requests can only be used with the same parameters they "
             "were first used with. Try using a key other than the one you used before."
         )
+
+
+class CardError(KassaError):
+    """The card cannot be used as given: a malformed number or expiry, or an issuer's decline
+    (Stripe's card_error, HTTP 402)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        param: str | None = None,
+        decline_code: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.decline_code = decline_code
+
+
+class CardDeclined(CardError):
+    """A charge attempt the issuer (or Kassa's test network) declined. Stripe records the
+    failed charge before answering, so the request's writes commit."""
+
+    commits_writes = True

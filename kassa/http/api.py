@@ -34,7 +34,8 @@ from kassa.http.request_log import RequestLogWriter
 from kassa.http.routing import Route, resolve
 from kassa.ids import new_id
 from kassa.services import listing
-from kassa.services.context import Context
+from kassa.services.accounts import ApiKeyOwner
+from kassa.services.context import Context, PaymentConfig
 from kassa.store import Store, Transaction
 from kassa.store.queries import RequestLogEntry
 
@@ -79,6 +80,7 @@ class ApiApp:
         metrics: RequestMetrics,
         request_log: RequestLogWriter,
         idempotency_lock_seconds: int,
+        payments: PaymentConfig,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -86,6 +88,7 @@ class ApiApp:
         self.request_log = request_log
         self.auth = Authenticator(store)
         self.lock_ms = idempotency_lock_seconds * 1000
+        self.payments = payments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -149,14 +152,13 @@ class ApiApp:
         key = headers.get("idempotency-key")
         if key is not None and method == "POST":
             facts.idempotency_key = idempotency.validate_key(key)
-            return await self._serve_idempotent(
-                route, scope["path"], owner.account_id, form, key, request_id
-            )
-        return await self._run(route, owner.account_id, form, request_id)
+            return await self._serve_idempotent(route, scope["path"], owner, form, key, request_id)
+        return await self._run(route, owner, form, request_id)
 
     async def _serve_idempotent(
-        self, route: Route, path: str, account_id: str, form: Form, key: str, request_id: str
+        self, route: Route, path: str, owner: ApiKeyOwner, form: Form, key: str, request_id: str
     ) -> Response:
+        account_id = owner.account_id
         claim = KeyClaim(
             account_id=account_id,
             key=key,
@@ -169,7 +171,7 @@ class ApiApp:
             async with self.store.write() as tx:
                 outcome = await idempotency.claim_in(tx, claim)
                 if isinstance(outcome, Claimed):
-                    return await self._run_in(tx, route, account_id, form, request_id, key)
+                    return await self._run_in(tx, route, owner, form, request_id, key)
             if outcome is None:  # cannot lose a race while holding the only writer
                 raise IdempotencyKeyInUse()
             return _replayed(outcome)
@@ -178,30 +180,37 @@ class ApiApp:
             return _replayed(claimed)
         try:
             async with self.store.write() as tx:
-                return await self._run_in(tx, route, account_id, form, request_id, key)
+                return await self._run_in(tx, route, owner, form, request_id, key)
         except BaseException:
             # Nothing was committed, so the key is free again for a retry to run afresh.
             async with self.store.write() as tx:
                 await tx.release_idempotency_key(account_id, key, request_id)
             raise
 
-    async def _run(self, route: Route, account_id: str, form: Form, request_id: str) -> Response:
+    async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
         writes = route.operation is not None and route.operation.writes
         async with self.store.write() if writes else self.store.read() as tx:
-            return await self._run_in(tx, route, account_id, form, request_id, None)
+            return await self._run_in(tx, route, owner, form, request_id, None)
 
     async def _run_in(
         self,
         tx: Transaction,
         route: Route,
-        account_id: str,
+        owner: ApiKeyOwner,
         form: Form,
         request_id: str,
         idempotency_key: str | None,
     ) -> Response:
         """Run the operation in `tx`; with a key, store the response under our claim."""
         expand = parse_expand(form.pop("expand", None))
-        ctx = Context(account_id=account_id, tx=tx, clock=self.clock)
+        account_id = owner.account_id
+        ctx = Context(
+            account_id=account_id,
+            tx=tx,
+            clock=self.clock,
+            publishable_key=owner.kind != "secret",
+            payments=self.payments,
+        )
         status = 200
         try:
             result = await _execute(ctx, route, form)

@@ -11,10 +11,14 @@ from typing import Any
 from kassa.clock import Clock, SystemClock
 from kassa.config import Settings
 from kassa.http.api import ApiApp, Receive, Scope, Send
+from kassa.http.authentication_page import PATH_PREFIX as AUTHENTICATION_PATH_PREFIX
+from kassa.http.authentication_page import AuthenticationPage
 from kassa.http.metrics import CONTENT_TYPE, RequestMetrics
 from kassa.http.request_log import RequestLogWriter
+from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
 from kassa.workers.retention import run_retention
+from kassa.workers.settlement import run_settlement
 
 log = logging.getLogger("kassa.app")
 
@@ -25,6 +29,7 @@ class KassaApp:
         self.clock = clock or SystemClock()
         self.metrics = RequestMetrics()
         self.api: ApiApp | None = None
+        self.authentication_page: AuthenticationPage | None = None
         self._store: Store | None = None
         self._request_log: RequestLogWriter | None = None
         self._stopping = asyncio.Event()
@@ -41,8 +46,10 @@ class KassaApp:
             await _plain(send, 200, self.metrics.exposition(), CONTENT_TYPE)
         elif path == "/healthz":
             await _plain(send, 200, b"ok\n", "text/plain")
-        elif self.api is None:
+        elif self.api is None or self.authentication_page is None:
             await _plain(send, 503, b"starting\n", "text/plain")
+        elif path.startswith(AUTHENTICATION_PATH_PREFIX):
+            await self.authentication_page(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
@@ -51,6 +58,7 @@ class KassaApp:
             self.settings.database_url, sqlite_synchronous=self.settings.sqlite_synchronous
         )
         await migrate(store, int(self.clock.now()))
+        payments = await load_payment_config(store, self.settings)
         self._store = store
         self._request_log = RequestLogWriter(store)
         self._request_log.start()
@@ -60,6 +68,13 @@ class KassaApp:
             self.metrics,
             self._request_log,
             self.settings.idempotency_lock_seconds,
+            payments,
+        )
+        self.authentication_page = AuthenticationPage(store, self.clock, payments)
+        self._workers.append(
+            asyncio.create_task(
+                run_settlement(store, self.clock, self._stopping), name="kassa-settlement"
+            )
         )
         self._workers.append(
             asyncio.create_task(

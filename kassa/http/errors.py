@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from kassa.errors import (
+    CardError,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -24,6 +25,7 @@ class RequestTooLarge(InvalidRequest):
 
 # Most specific first: the first class that matches decides.
 _STATUS_AND_TYPE: tuple[tuple[type[KassaError], int, str], ...] = (
+    (CardError, 402, "card_error"),
     (ResourceMissing, 404, "invalid_request_error"),
     (RouteNotFound, 404, "invalid_request_error"),
     (RequestTooLarge, 413, "invalid_request_error"),
@@ -47,8 +49,11 @@ def error_body(error: KassaError) -> tuple[int, bytes]:
     payload: dict[str, Any] = {"type": error_type, "message": error.message}
     if error.code:
         payload["code"] = error.code
+    if error.decline_code:
+        payload["decline_code"] = error.decline_code
     if error.param:
         payload["param"] = error.param
+    payload.update(error.details)
     return status, orjson.dumps({"error": payload})
 
 

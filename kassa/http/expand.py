@@ -10,6 +10,7 @@ from kassa.errors import InvalidRequest
 from kassa.params import list_items
 from kassa.services import catalog
 from kassa.services.context import Context
+from kassa.services.listing import fetch_object
 from kassa.services.resource import Resource
 
 MAX_EXPAND_PATHS = 20
@@ -145,11 +146,8 @@ async def _resolve(ctx: Context, value: Any) -> Any:
     resource = catalog.resource_for_id(value)
     if resource is None:
         return value
-    found = await ctx.tx.get_object(resource.table, ctx.account_id, value)
-    if found is None:
-        return value
-    obj, deleted = found
-    return {"id": obj["id"], "object": obj["object"], "deleted": True} if deleted else obj
+    found = await fetch_object(ctx, resource, value)
+    return value if found is None else found
 
 
 def _not_expandable(path: str) -> InvalidRequest:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from kassa.services import customers
+from kassa.services import (
+    balance,
+    charges,
+    customers,
+    disputes,
+    payment_intents,
+    payment_methods,
+    refunds,
+)
 from kassa.services.resource import Resource
 
-RESOURCES: tuple[Resource, ...] = (customers.RESOURCE,)
+RESOURCES: tuple[Resource, ...] = (
+    customers.RESOURCE,
+    payment_methods.RESOURCE,
+    payment_intents.RESOURCE,
+    charges.RESOURCE,
+    refunds.RESOURCE,
+    disputes.RESOURCE,
+    balance.BALANCE,
+    balance.TRANSACTIONS,
+)
 
-_BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES}
+_BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES if not resource.singleton}
 _BY_OBJECT = {resource.object_name: resource for resource in RESOURCES}
 _BY_URL = {resource.url: resource for resource in RESOURCES}
 

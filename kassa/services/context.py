@@ -1,11 +1,28 @@
-"""What every service call gets: whose request it is, the unit of work, and the clock."""
+"""What every service call gets: whose request it is, the unit of work, the clock, and the
+installation's payment settings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kassa.clock import Clock, unix_seconds
+from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
 from kassa.store import Transaction
+
+DEFAULT_SETTLEMENT_DELAY_DAYS = 2
+"""Stripe's standard delay for US accounts: card funds are available two business days on."""
+
+
+@dataclass(frozen=True)
+class PaymentConfig:
+    card_fingerprint_key: bytes = b""
+    """Keys card fingerprints; loaded from the database at startup (one per installation)."""
+    pricing: PricingTable = DEFAULT_PRICING_TABLE
+    settlement_delay_days: int = DEFAULT_SETTLEMENT_DELAY_DAYS
+    account_country: str = "US"
+    """Whose bank holidays delay settlement."""
+    public_url: str = "http://127.0.0.1:4242"
+    """Where Kassa's own pages (the test 3-D Secure page) are reached from a browser."""
 
 
 @dataclass(frozen=True)
@@ -14,6 +31,9 @@ class Context:
     tx: Transaction
     clock: Clock
     livemode: bool = False
+    publishable_key: bool = False
+    """The request came with a publishable key: only what Stripe.js may do is allowed."""
+    payments: PaymentConfig = field(default_factory=PaymentConfig)
 
     def now(self) -> int:
         return unix_seconds(self.clock)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from kassa.errors import ResourceMissing
+from kassa.invariants import InvariantViolated
 from kassa.params import Integer, String, TimestampRange, parse_params
 from kassa.services.context import Context
-from kassa.services.resource import ApiObject, Resource
+from kassa.services.resource import ApiObject, ListPage, Resource
 from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import ObjectTable
 
 LIST_LIMIT_DEFAULT = 10
 LIST_LIMIT_MAX = 100
@@ -24,10 +25,7 @@ PAGINATION_PARAMS = {
 }
 
 
-@dataclass(frozen=True)
-class Page:
-    data: list[ApiObject]
-    has_more: bool
+Page = ListPage
 
 
 def could_be_object_id(object_id: str) -> bool:
@@ -41,7 +39,7 @@ async def load_object(
 ) -> tuple[ApiObject, bool]:
     """The stored object and whether it was deleted; ResourceMissing if it never existed."""
     found = (
-        await ctx.tx.get_object(resource.table, ctx.account_id, object_id)
+        await ctx.tx.get_object(_table(resource), ctx.account_id, object_id)
         if could_be_object_id(object_id)
         else None
     )
@@ -60,7 +58,32 @@ async def load_live_object(
     return obj
 
 
+def _table(resource: Resource) -> ObjectTable:
+    if resource.table is None:
+        raise InvariantViolated(f"{resource.object_name} objects are not stored as documents")
+    return resource.table
+
+
+async def fetch_object(ctx: Context, resource: Resource, object_id: str) -> ApiObject | None:
+    """The object by id for expansion: a deleted one as Stripe's deleted stub."""
+    if not could_be_object_id(object_id):
+        return None
+    if resource.fetch is not None:
+        return await resource.fetch(ctx, object_id)
+    found = await ctx.tx.get_object(_table(resource), ctx.account_id, object_id)
+    if found is None:
+        return None
+    obj, deleted = found
+    return {"id": obj["id"], "object": obj["object"], "deleted": True} if deleted else obj
+
+
+def parse_list_params(resource: Resource, form: Mapping[str, Any]) -> dict[str, Any]:
+    return parse_params({**PAGINATION_PARAMS, **(resource.list_filters or {})}, form)
+
+
 async def list_page(ctx: Context, resource: Resource, form: Mapping[str, Any]) -> Page:
+    if resource.lister is not None:
+        return await resource.lister(ctx, dict(form))
     filters = resource.list_filters or {}
     params = parse_params({**PAGINATION_PARAMS, **filters}, form)
     limit = params.get("limit", LIST_LIMIT_DEFAULT)
@@ -78,7 +101,7 @@ async def list_page(ctx: Context, resource: Resource, form: Mapping[str, Any]) -
         equals=equals,
         created=params.get("created", {}),
     )
-    page = await ctx.tx.list_objects(resource.table, ctx.account_id, query)
+    page = await ctx.tx.list_objects(_table(resource), ctx.account_id, query)
     return Page(data=page.objects, has_more=page.has_more)
 
 
@@ -89,7 +112,7 @@ async def _cursor_seq(
     if not cursor:
         return None
     seq = (
-        await ctx.tx.object_seq(resource.table, ctx.account_id, cursor)
+        await ctx.tx.object_seq(_table(resource), ctx.account_id, cursor)
         if could_be_object_id(cursor)
         else None
     )

@@ -15,6 +15,9 @@ ApiObject = dict[str, Any]
 Handler = Callable[[Context, str | None, dict[str, Any]], Awaitable[ApiObject]]
 """(context, object id or None, decoded form without `expand`) -> the API object."""
 Includer = Callable[[Context, ApiObject], Awaitable[Any]]
+Fetcher = Callable[[Context, str], Awaitable[ApiObject | None]]
+"""(context, id) -> the object, or None when this account has none by that id."""
+Lister = Callable[[Context, dict[str, Any]], Awaitable["ListPage"]]
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,19 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class ListPage:
+    data: list[ApiObject]
+    has_more: bool
+
+
+@dataclass(frozen=True)
 class Resource:
     object_name: str
     id_prefix: str
     collection: str
     """The URL segment: `/v1/{collection}`."""
-    table: ObjectTable
+    table: ObjectTable | None
+    """Where the objects are stored as documents; None for views derived otherwise."""
     create: Operation | None = None
     retrieve: Operation | None = None
     update: Operation | None = None
@@ -43,6 +53,14 @@ class Resource:
     """Dotted paths holding an id that `expand[]` replaces with the object."""
     includable: Mapping[str, Includer] = field(default_factory=dict)
     """Fields returned only when expanded (Stripe's "includable" fields)."""
+    test_helpers: Mapping[str, Operation] = field(default_factory=dict)
+    """`POST /v1/test_helpers/{collection}/{id}/{action}`."""
+    singleton: bool = False
+    """One object per account at `/v1/{collection}` (the balance): GET retrieves it."""
+    fetch: Fetcher | None = None
+    """How to load one object by id, for resources without a `table`."""
+    lister: Lister | None = None
+    """How to list, for resources without a `table` (lists are generic otherwise)."""
 
     @property
     def url(self) -> str:

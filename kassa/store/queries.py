@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.tables import ObjectTable
 
 Row = Sequence[Any]
@@ -76,7 +77,7 @@ def _dumps(obj: Mapping[str, Any]) -> str:
     return orjson.dumps(obj).decode()
 
 
-class Transaction:
+class Transaction(LedgerQueries):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
     def __init__(self, executor: Executor) -> None:
@@ -157,6 +158,14 @@ class Transaction:
             (object_id, account_id),
         )
         return None if row is None else (_loads(row[0]), bool(row[1]))
+
+    async def find_object_owner(self, table: ObjectTable, object_id: str) -> str | None:
+        """The account an object belongs to, for pages reached by a capability (a client
+        secret) rather than an API key."""
+        row = await self._db.fetchone(
+            f"SELECT account_id FROM {table.name} WHERE id = ?", (object_id,)
+        )
+        return None if row is None else str(row[0])
 
     async def object_seq(self, table: ObjectTable, account_id: str, object_id: str) -> int | None:
         row = await self._db.fetchone(
@@ -372,6 +381,19 @@ class Transaction:
 
     async def run_script_statement(self, statement: str) -> None:
         await self._db.execute(statement)
+
+    # -- instance secrets ----------------------------------------------------------------------
+
+    async def instance_secret(self, name: str, candidate: str) -> str:
+        """The secret stored under `name`; `candidate` becomes it if none is stored yet."""
+        await self._db.execute(
+            "INSERT INTO instance_secrets (name, secret) VALUES (?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, candidate),
+        )
+        row = await self._db.fetchone("SELECT secret FROM instance_secrets WHERE name = ?", (name,))
+        ensure(row is not None, "an instance secret exists once inserted")
+        return str(row[0]) if row else candidate
 
 
 def _storable(text: str | None) -> str | None:

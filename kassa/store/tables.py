@@ -15,5 +15,10 @@ class ObjectTable:
 
 
 CUSTOMERS = ObjectTable("customers", filter_columns=("email",))
+PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "type"))
+PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer",))
+CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent"))
+REFUNDS = ObjectTable("refunds", filter_columns=("charge", "payment_intent"))
+DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
 
-ALL_OBJECT_TABLES = (CUSTOMERS,)
+ALL_OBJECT_TABLES = (CUSTOMERS, PAYMENT_METHODS, PAYMENT_INTENTS, CHARGES, REFUNDS, DISPUTES)

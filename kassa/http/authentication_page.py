@@ -1,0 +1,128 @@
+"""The test 3-D Secure page a `requires_action` PaymentIntent's `next_action` points to:
+`GET /kassa/authenticate/{intent}?client_secret=...` shows the challenge, and its two
+buttons complete or fail it, then return the browser to the intent's `return_url`.
+
+The client secret is the capability, as with Stripe's hosted pages: no API key is needed.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from kassa.clock import Clock
+from kassa.errors import KassaError
+from kassa.http.api import Receive, Scope, Send
+from kassa.services import payment_intents
+from kassa.services.context import Context, PaymentConfig
+from kassa.services.resource import ApiObject
+from kassa.store import Store
+from kassa.store.tables import PAYMENT_INTENTS
+
+PATH_PREFIX = payment_intents.AUTHENTICATE_PATH + "/"
+OUTCOMES = ("complete", "fail")
+FORM_BYTES_MAX = 4_096
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kassa test authentication</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; }}
+button {{ font-size: 1rem; padding: .6rem 1.2rem; margin-right: .8rem; }}
+.note {{ color: #555; }}
+</style></head>
+<body>
+<h1>Test 3-D Secure authentication</h1>
+<p>{summary}</p>
+<p class="note">This page stands in for the card issuer's challenge. Nothing is real.</p>
+{body}
+</body></html>
+"""
+
+
+class AuthenticationPage:
+    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.payments = payments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self._respond(request)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
+        intent_id = request.url.path[len(PATH_PREFIX) :]
+        if request.method == "POST":
+            body = await request.body()
+            if len(body) > FORM_BYTES_MAX:
+                return _message(413, "The form is too large.")
+            form = await request.form()
+            secret, outcome = str(form.get("client_secret", "")), str(form.get("outcome", ""))
+            if outcome not in OUTCOMES:
+                return _message(400, "Choose to complete or fail the authentication.")
+        elif request.method == "GET":
+            secret, outcome = request.query_params.get("client_secret", ""), ""
+        else:
+            return _message(405, "Use GET to see the challenge and POST to answer it.")
+        try:
+            found = await self._run(intent_id, secret, outcome or None)
+        except KassaError as error:
+            return _message(400, error.message)
+        if found is None:
+            return _message(404, "No such PaymentIntent, or the client secret does not match.")
+        intent, return_url = found
+        if outcome:
+            return _after(intent, return_url)
+        return _challenge(intent, secret)
+
+    async def _run(
+        self, intent_id: str, secret: str, outcome: str | None
+    ) -> tuple[ApiObject, str | None] | None:
+        writes = outcome is not None
+        async with self.store.write() if writes else self.store.read() as tx:
+            account_id = await tx.find_object_owner(PAYMENT_INTENTS, intent_id)
+            if account_id is None or not secret:
+                return None
+            ctx = Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
+            return await payment_intents.authenticate_with_client_secret(
+                ctx, intent_id, secret, outcome
+            )
+
+
+def _message(status: int, text: str) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(summary=html.escape(text), body=""), status_code=status)
+
+
+def _challenge(intent: ApiObject, secret: str) -> HTMLResponse:
+    amount = f"{intent['amount']} {intent['currency'].upper()} (minor units)"
+    if intent["status"] != "requires_action":
+        return _message(409, f"This PaymentIntent is {intent['status']}; nothing to authenticate.")
+    buttons = "".join(
+        f'<form method="post" style="display:inline">'
+        f'<input type="hidden" name="client_secret" value="{html.escape(secret)}">'
+        f'<button name="outcome" value="{outcome}" id="{outcome}">'
+        f"{'Complete' if outcome == 'complete' else 'Fail'} authentication</button></form>"
+        for outcome in OUTCOMES
+    )
+    summary = f"Payment {html.escape(intent['id'])} of {html.escape(amount)}."
+    return HTMLResponse(_PAGE.format(summary=summary, body=buttons))
+
+
+def _after(intent: ApiObject, redirect: str | None) -> Response:
+    succeeded = intent["status"] in ("succeeded", "requires_capture", "processing")
+    if redirect:
+        query = urlencode(
+            {
+                "payment_intent": intent["id"],
+                "payment_intent_client_secret": intent["client_secret"],
+                "redirect_status": "succeeded" if succeeded else "failed",
+            }
+        )
+        separator = "&" if "?" in redirect else "?"
+        return RedirectResponse(f"{redirect}{separator}{query}", status_code=303)
+    return _message(200, f"Authentication finished: the PaymentIntent is now {intent['status']}.")

@@ -1,0 +1,31 @@
+"""Settlement: balance transactions whose `available_on` has come move from the pending
+to the available balance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kassa.ledger.postings import record_settlement
+from kassa.store import Transaction
+
+SETTLEMENT_BATCH_MAX = 500
+"""Transactions settled per call, so one call never holds the writer for long."""
+
+
+async def settle_due(
+    tx: Transaction, now: int, *, account_id: str | None = None, batch: int = SETTLEMENT_BATCH_MAX
+) -> int:
+    """Settle up to `batch` due transactions (of one account, or all); how many settled."""
+    due = await tx.due_pending_transactions(now, batch, account_id)
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    settled = 0
+    for txn in due:
+        # Marked one by one: on PostgreSQL another settler may have taken some already,
+        # and only what this call changed may be moved.
+        if await tx.mark_transactions_available([txn.id]):
+            totals[(txn.account_id, txn.currency)] += txn.net
+            settled += 1
+    for (owner, currency), amount in sorted(totals.items()):
+        if amount != 0:
+            await record_settlement(tx, owner, currency, amount, now)
+    return settled

@@ -1,0 +1,219 @@
+"""Charge attempts on Kassa's simulated card network, and the money they move.
+
+A charge is created by confirming a PaymentIntent. The test card behind the payment method
+decides the outcome (approved, declined with Stripe's codes, disputed, available at once);
+capturing posts the charge and its fee to the ledger. Shared by payment intents, charges,
+refunds and disputes; no resource is declared here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa import business_days, money
+from kassa.cards import Decline, TestBehavior
+from kassa.ids import new_id
+from kassa.invariants import InvariantViolated, ensure
+from kassa.ledger import postings
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.tables import CHARGES
+
+RECEIPT_PATH = "/kassa/receipts"
+AUTHORIZATION_CODE_DIGITS = 6
+RISK_SCORES = {"normal": 20, "elevated": 70, "highest": 95}
+SELLER_MESSAGE_APPROVED = "Payment complete."
+SELLER_MESSAGE_BLOCKED = "Kassa blocked this payment as too risky."
+
+
+def _outcome_approved(behavior: TestBehavior) -> dict[str, Any]:
+    return {
+        "advice_code": None,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": "approved_by_network",
+        "reason": "elevated_risk_level" if behavior.risk_level == "elevated" else None,
+        "risk_level": behavior.risk_level,
+        "risk_score": behavior.risk_score,
+        "seller_message": SELLER_MESSAGE_APPROVED,
+        "type": "authorized",
+    }
+
+
+def _outcome_declined(decline: Decline) -> dict[str, Any]:
+    blocked = decline.outcome_type == "blocked"
+    return {
+        "advice_code": None,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": decline.network_status,
+        "reason": decline.reason,
+        "risk_level": decline.risk_level,
+        "risk_score": RISK_SCORES.get(decline.risk_level, RISK_SCORES["normal"]),
+        "seller_message": SELLER_MESSAGE_BLOCKED
+        if blocked
+        else "The bank did not return any further details with this decline."
+        if decline.decline_code == "generic_decline"
+        else f"The bank returned the decline code `{decline.decline_code}`.",
+        "type": decline.outcome_type,
+    }
+
+
+def _card_details(
+    payment_method: ApiObject, amount: int, authenticated: bool, approved: bool
+) -> dict[str, Any]:
+    card = payment_method["card"]
+    return {
+        "card": {
+            "amount_authorized": amount if approved else None,
+            "authorization_code": new_id("auth").split("_")[1][:AUTHORIZATION_CODE_DIGITS]
+            if approved
+            else None,
+            "brand": card["brand"],
+            "checks": card["checks"],
+            "country": card["country"],
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "extended_authorization": {"status": "disabled"},
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "incremental_authorization": {"status": "unavailable"},
+            "installments": None,
+            "last4": card["last4"],
+            "mandate": None,
+            "multicapture": {"status": "unavailable"},
+            "network": card["brand"],
+            "network_token": {"used": False},
+            "network_transaction_id": new_id("ntx").split("_")[1] if approved else None,
+            "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+            "regulated_status": "unregulated",
+            "three_d_secure": {
+                "authentication_flow": "challenge",
+                "electronic_commerce_indicator": "05",
+                "exemption_indicator": None,
+                "result": "authenticated",
+                "result_reason": None,
+                "transaction_id": new_id("3ds").split("_")[1],
+                "version": "2.2.0",
+            }
+            if authenticated
+            else None,
+            "wallet": None,
+        },
+        "type": "card",
+    }
+
+
+def new_charge(
+    ctx: Context,
+    intent: ApiObject,
+    payment_method: ApiObject,
+    behavior: TestBehavior,
+    *,
+    authenticated: bool,
+) -> ApiObject:
+    """A charge attempt for `intent` with `payment_method`: authorized, or failed with the
+    test card's decline. Not yet stored, not yet captured."""
+    decline = behavior.decline
+    charge_id = new_id("ch")
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": None,
+        "billing_details": payment_method["billing_details"],
+        "calculated_statement_descriptor": (intent.get("statement_descriptor") or "KASSA")[:22],
+        "captured": False,
+        "created": ctx.now(),
+        "currency": intent["currency"],
+        "customer": intent["customer"],
+        "description": intent["description"],
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None if decline is None else decline.code,
+        "failure_message": None if decline is None else decline.message,
+        "fraud_details": {},
+        "livemode": ctx.livemode,
+        "metadata": dict(intent["metadata"]),
+        "on_behalf_of": None,
+        "outcome": _outcome_approved(behavior) if decline is None else _outcome_declined(decline),
+        "paid": decline is None,
+        "payment_intent": intent["id"],
+        "payment_method": payment_method["id"],
+        "payment_method_details": _card_details(
+            payment_method, intent["amount"], authenticated, decline is None
+        ),
+        "radar_options": {},
+        "receipt_email": intent["receipt_email"],
+        "receipt_number": None,
+        "receipt_url": f"{ctx.payments.public_url}{RECEIPT_PATH}/{charge_id}",
+        "refunded": False,
+        "review": None,
+        "shipping": intent["shipping"],
+        "source": None,
+        "source_transfer": None,
+        "statement_descriptor": intent.get("statement_descriptor"),
+        "statement_descriptor_suffix": intent.get("statement_descriptor_suffix"),
+        "status": "failed" if decline is not None else "succeeded",
+        "transfer_data": None,
+        "transfer_group": intent.get("transfer_group"),
+    }
+
+
+def _available_on(ctx: Context) -> int:
+    return business_days.available_on(
+        ctx.now(), ctx.payments.settlement_delay_days, ctx.payments.account_country
+    )
+
+
+async def capture_funds(
+    ctx: Context, charge: ApiObject, amount: int, behavior: TestBehavior
+) -> None:
+    """Capture `amount` of an authorized charge: post it and its fee to the ledger."""
+    ensure(not charge["captured"] and charge["paid"], "only an authorized charge is captured")
+    ensure(0 < amount <= charge["amount"], "a capture is within the authorized amount")
+    currency = charge["currency"]
+    fee = money.card_fee(amount, currency, ctx.payments.pricing)
+    row = await postings.record_charge(
+        ctx.tx,
+        postings.Movement(
+            account_id=ctx.account_id,
+            created=ctx.now(),
+            type="charge",
+            reporting_category="charge",
+            source=charge["id"],
+            currency=currency,
+            description=charge["description"],
+            available_on=ctx.now() if behavior.available_immediately else _available_on(ctx),
+        ),
+        amount=amount,
+        fee=fee,
+        immediately_available=behavior.available_immediately,
+    )
+    charge["captured"] = True
+    charge["amount_captured"] = amount
+    charge["balance_transaction"] = row.id
+
+
+def refundable_amount(charge: ApiObject) -> int:
+    return int(charge["amount_captured"]) - int(charge["amount_refunded"])
+
+
+async def load(ctx: Context, charge_id: str) -> ApiObject:
+    found = await ctx.tx.get_object(CHARGES, ctx.account_id, charge_id)
+    if found is None:
+        raise InvariantViolated(f"charge {charge_id}, named by an intent or refund, is missing")
+    return found[0]
+
+
+async def store_new(ctx: Context, charge: ApiObject) -> None:
+    await ctx.tx.insert_object(CHARGES, ctx.account_id, charge)
+
+
+async def store(ctx: Context, charge: ApiObject) -> None:
+    await ctx.tx.update_object(CHARGES, ctx.account_id, charge)

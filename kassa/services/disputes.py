@@ -1,0 +1,191 @@
+"""Disputes: opened by the dispute test cards right after a successful charge; retrieve,
+update (evidence, metadata), close, list. Opening one withdraws the disputed amount and the
+dispute fee from the merchant's balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa import money
+from kassa.errors import InvalidRequest, MissingParameter
+from kassa.ids import new_id
+from kassa.ledger import postings
+from kassa.ledger.views import balance_transaction_object
+from kassa.params import Boolean, Metadata, Param, String, Struct, apply_metadata, parse_params
+from kassa.services.context import Context
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.store.tables import DISPUTES
+
+EVIDENCE_RESPONSE_DAYS = 21
+"""Card networks give the merchant about three weeks to answer; Stripe's `due_by`."""
+SECONDS_PER_DAY = 86_400
+NETWORK_REASON_CODES = {"fraudulent": "10.4", "product_not_received": "13.1", "general": "13.2"}
+EVIDENCE_TEXT_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_tracking_number",
+    "uncategorized_text",
+)
+EVIDENCE_FILE_FIELDS = (
+    "cancellation_policy",
+    "customer_communication",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "receipt",
+    "refund_policy",
+    "service_documentation",
+    "shipping_documentation",
+    "uncategorized_file",
+)
+UPDATE_PARAMS: dict[str, Param] = {
+    "evidence": Struct(
+        {name: String(max_chars=20_000) for name in EVIDENCE_TEXT_FIELDS + EVIDENCE_FILE_FIELDS}
+    ),
+    "metadata": Metadata(),
+    "submit": Boolean(),
+}
+LIST_FILTERS: dict[str, Param] = {
+    "charge": String(max_chars=255),
+    "payment_intent": String(max_chars=255),
+}
+OPEN_STATUSES = ("warning_needs_response", "needs_response", "under_review", "warning_under_review")
+
+
+async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry: bool) -> ApiObject:
+    """The cardholder disputes `charge`: a dispute, and (unless it is only an inquiry) the
+    amount plus the dispute fee withdrawn from the merchant's balance."""
+    dispute_id = new_id("dp")
+    amount = int(charge["amount_captured"])
+    transactions = []
+    if not inquiry:
+        row = await postings.record_dispute_withdrawal(
+            ctx.tx,
+            postings.Movement(
+                account_id=ctx.account_id,
+                created=ctx.now(),
+                type="adjustment",
+                reporting_category="dispute",
+                source=dispute_id,
+                currency=charge["currency"],
+                description=f"Chargeback withdrawal for {charge['id']}",
+                fee_description="Dispute fee",
+            ),
+            amount=amount,
+            fee=money.dispute_fee(charge["currency"]),
+        )
+        transactions.append(balance_transaction_object(row))
+    dispute = {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": transactions,
+        "charge": charge["id"],
+        "created": ctx.now(),
+        "currency": charge["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": dict.fromkeys(EVIDENCE_TEXT_FIELDS + EVIDENCE_FILE_FIELDS)
+        | {"enhanced_evidence": {}},
+        "evidence_details": {
+            "due_by": ctx.now() + EVIDENCE_RESPONSE_DAYS * SECONDS_PER_DAY,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": inquiry,
+        "livemode": ctx.livemode,
+        "metadata": {},
+        "network_reason_code": NETWORK_REASON_CODES.get(reason, NETWORK_REASON_CODES["general"]),
+        "payment_intent": charge["payment_intent"],
+        "payment_method_details": {
+            "card": {
+                "brand": charge["payment_method_details"]["card"]["brand"],
+                "case_type": "inquiry" if inquiry else "chargeback",
+                "network_reason_code": NETWORK_REASON_CODES.get(
+                    reason, NETWORK_REASON_CODES["general"]
+                ),
+            },
+            "type": "card",
+        },
+        "reason": reason,
+        "status": "warning_needs_response" if inquiry else "needs_response",
+    }
+    await ctx.tx.insert_object(DISPUTES, ctx.account_id, dispute)
+    charge["disputed"] = True
+    return dispute
+
+
+def _required(dispute_id: str | None) -> str:
+    if not dispute_id:
+        raise MissingParameter("id")
+    return dispute_id
+
+
+async def retrieve_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
+    parse_params({}, form)
+    return await load_live_object(ctx, RESOURCE, _required(dispute_id))
+
+
+def _require_open(dispute: ApiObject, action: str) -> None:
+    if dispute["status"] not in OPEN_STATUSES:
+        raise InvalidRequest(
+            f"This dispute is already closed ({dispute['status']}) and cannot be {action}.",
+            code="dispute_already_closed" if action != "updated" else None,
+        )
+
+
+async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
+    params = parse_params(UPDATE_PARAMS, form)
+    dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    if "evidence" in params:
+        _require_open(dispute, "updated")
+        for name, value in params["evidence"].items():
+            dispute["evidence"][name] = None if value == "" else value
+        dispute["evidence_details"]["has_evidence"] = True
+    if "metadata" in params:
+        dispute["metadata"] = apply_metadata(dispute["metadata"], params["metadata"])
+    if params.get("submit", True) and "evidence" in params:
+        dispute["evidence_details"]["submission_count"] += 1
+        dispute["status"] = (
+            "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
+        )
+    await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
+    return dispute
+
+
+async def close_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
+    """Accept the dispute: the funds already withdrawn stay with the cardholder."""
+    parse_params({}, form)
+    dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    _require_open(dispute, "closed")
+    dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
+    await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
+    return dispute
+
+
+RESOURCE = Resource(
+    object_name="dispute",
+    id_prefix="dp",
+    collection="disputes",
+    table=DISPUTES,
+    retrieve=Operation(retrieve_dispute, writes=False),
+    update=Operation(update_dispute, writes=True),
+    list_filters=LIST_FILTERS,
+    actions={"close": Operation(close_dispute, writes=True)},
+    expandable=frozenset({"charge", "payment_intent"}),
+)

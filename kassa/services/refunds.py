@@ -1,0 +1,223 @@
+"""Refunds: create (full, partial, several per charge; by `charge` or `payment_intent`),
+retrieve, update, list, cancel. Each refund moves money back to the card through the
+ledger; Kassa's card refunds succeed at once, so none is ever cancelable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa import money
+from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
+from kassa.ids import new_id
+from kassa.ledger import postings
+from kassa.params import (
+    Boolean,
+    Email,
+    Enum,
+    Integer,
+    Metadata,
+    Param,
+    String,
+    apply_metadata,
+    parse_params,
+)
+from kassa.services import charge_processing, charges, payment_intents
+from kassa.services.context import Context
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import DISPUTES, REFUNDS
+
+DISPUTES_PER_CHARGE_MAX = 10
+"""A charge has at most one dispute in practice; the bound keeps the lookup a single page."""
+
+REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+CREATE_PARAMS: dict[str, Param] = {
+    "amount": Integer(minimum=1, maximum=money.MAX_AMOUNT),
+    "charge": String(max_chars=255),
+    "currency": money.Currency(),
+    "customer": String(max_chars=255),
+    "instructions_email": Email(),
+    "metadata": Metadata(),
+    "origin": Enum(values=("customer_balance",)),
+    "payment_intent": String(max_chars=255),
+    "reason": Enum(values=REASONS),
+    "refund_application_fee": Boolean(),
+    "reverse_transfer": Boolean(),
+}
+UPDATE_PARAMS: dict[str, Param] = {"metadata": Metadata()}
+LIST_FILTERS: dict[str, Param] = {
+    "charge": String(max_chars=255),
+    "payment_intent": String(max_chars=255),
+}
+
+
+async def _charge_to_refund(ctx: Context, params: dict[str, Any]) -> ApiObject:
+    if "charge" in params:
+        charge = await load_live_object(ctx, charges.RESOURCE, params["charge"], param="charge")
+        if "payment_intent" in params and params["payment_intent"] != charge["payment_intent"]:
+            raise InvalidParameter(
+                f"Charge {charge['id']} does not belong to PaymentIntent "
+                f"{params['payment_intent']}.",
+                param="payment_intent",
+            )
+        return charge
+    if "payment_intent" not in params:
+        raise MissingParameter("charge")
+    intent = await load_live_object(
+        ctx, payment_intents.RESOURCE, params["payment_intent"], param="payment_intent"
+    )
+    if intent["status"] != "succeeded" or intent["latest_charge"] is None:
+        raise InvalidRequest(
+            f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+            param="payment_intent",
+            code="charge_not_refundable",
+        )
+    return await charge_processing.load(ctx, intent["latest_charge"])
+
+
+async def _charged_back(ctx: Context, charge: ApiObject) -> bool:
+    """Disputed by a chargeback (an inquiry alone leaves the charge refundable)."""
+    if not charge["disputed"]:
+        return False
+    page = await ctx.tx.list_objects(
+        DISPUTES,
+        ctx.account_id,
+        ObjectListQuery(limit=DISPUTES_PER_CHARGE_MAX, equals={"charge": charge["id"]}),
+    )
+    return any(not dispute["is_charge_refundable"] for dispute in page.objects)
+
+
+def _check_refundable(charge: ApiObject, amount: int, charged_back: bool) -> None:
+    if charged_back:
+        raise InvalidRequest(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            code="charge_disputed",
+        )
+    if not charge["captured"]:
+        raise InvalidRequest(
+            f"Charge {charge['id']} has not been captured; cancel its PaymentIntent to "
+            "release the authorization.",
+            code="charge_not_refundable",
+        )
+    remaining = charge_processing.refundable_amount(charge)
+    if remaining == 0:
+        raise InvalidRequest(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    if amount > remaining:
+        currency = charge["currency"]
+        raise InvalidParameter(
+            f"Refund amount ({money.format_amount(amount, currency)}) is greater than unrefunded "
+            f"amount on charge ({money.format_amount(remaining, currency)})",
+            param="amount",
+            code="amount_too_large",
+        )
+
+
+async def create_refund(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
+    params = parse_params(CREATE_PARAMS, form)
+    charge = await _charge_to_refund(ctx, params)
+    if "currency" in params and params["currency"] != charge["currency"]:
+        raise InvalidParameter(
+            f"The refund's currency must be the charge's ({charge['currency']}).",
+            param="currency",
+        )
+    amount = params.get("amount", charge_processing.refundable_amount(charge))
+    _check_refundable(charge, amount, await _charged_back(ctx, charge))
+    refund_id = new_id("re")
+    row = await postings.record_refund(
+        ctx.tx,
+        postings.Movement(
+            account_id=ctx.account_id,
+            created=ctx.now(),
+            type="refund",
+            reporting_category="refund",
+            source=refund_id,
+            currency=charge["currency"],
+            description=_refund_description(charge),
+        ),
+        amount=amount,
+    )
+    refund = {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": row.id,
+        "charge": charge["id"],
+        "created": ctx.now(),
+        "currency": charge["currency"],
+        "customer": charge["customer"],
+        "customer_account": None,
+        "description": None,
+        "destination_details": {
+            "card": {
+                "reference": None,
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
+            "type": "card",
+        },
+        "metadata": apply_metadata({}, params.get("metadata", {})),
+        "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
+        "reason": params.get("reason"),
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge_processing.refundable_amount(charge) == 0
+    await charge_processing.store(ctx, charge)
+    return refund
+
+
+def _refund_description(charge: ApiObject) -> str:
+    described = f" ({charge['description']})" if charge["description"] else ""
+    return f"REFUND FOR CHARGE{described}"
+
+
+def _required(refund_id: str | None) -> str:
+    if not refund_id:
+        raise MissingParameter("id")
+    return refund_id
+
+
+async def retrieve_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
+    parse_params({}, form)
+    return await load_live_object(ctx, RESOURCE, _required(refund_id))
+
+
+async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
+    params = parse_params(UPDATE_PARAMS, form)
+    refund = await load_live_object(ctx, RESOURCE, _required(refund_id))
+    if "metadata" in params:
+        refund["metadata"] = apply_metadata(refund["metadata"], params["metadata"])
+    await ctx.tx.update_object(REFUNDS, ctx.account_id, refund)
+    return refund
+
+
+async def cancel_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
+    parse_params({}, form)
+    refund = await load_live_object(ctx, RESOURCE, _required(refund_id))
+    raise InvalidRequest(
+        f"Refund {refund['id']} cannot be canceled because it has a status of "
+        f"{refund['status']}. Only refunds with a status of requires_action can be canceled.",
+    )
+
+
+RESOURCE = Resource(
+    object_name="refund",
+    id_prefix="re",
+    collection="refunds",
+    table=REFUNDS,
+    create=Operation(create_refund, writes=True),
+    retrieve=Operation(retrieve_refund, writes=False),
+    update=Operation(update_refund, writes=True),
+    list_filters=LIST_FILTERS,
+    actions={"cancel": Operation(cancel_refund, writes=True)},
+    expandable=frozenset({"balance_transaction", "charge", "payment_intent"}),
+)
