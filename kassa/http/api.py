@@ -210,6 +210,8 @@ class ApiApp:
             clock=self.clock,
             publishable_key=owner.kind != "secret",
             payments=self.payments,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
         )
         status = 200
         try:

@@ -14,18 +14,19 @@ SETTLEMENT_BATCH_MAX = 500
 
 async def settle_due(
     tx: Transaction, now: int, *, account_id: str | None = None, batch: int = SETTLEMENT_BATCH_MAX
-) -> int:
-    """Settle up to `batch` due transactions (of one account, or all); how many settled."""
+) -> dict[str, int]:
+    """Settle up to `batch` due transactions (of one account, or all): how many settled, by
+    account."""
     due = await tx.due_pending_transactions(now, batch, account_id)
     totals: dict[tuple[str, str], int] = defaultdict(int)
-    settled = 0
+    settled: dict[str, int] = defaultdict(int)
     for txn in due:
         # Marked one by one: on PostgreSQL another settler may have taken some already,
         # and only what this call changed may be moved.
         if await tx.mark_transactions_available([txn.id]):
             totals[(txn.account_id, txn.currency)] += txn.net
-            settled += 1
+            settled[txn.account_id] += 1
     for (owner, currency), amount in sorted(totals.items()):
         if amount != 0:
             await record_settlement(tx, owner, currency, amount, now)
-    return settled
+    return dict(settled)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kassa.clock import Clock, unix_seconds
 from kassa.errors import MissingParameter, ResourceMissing
 from kassa.ledger.settlement import settle_due
 from kassa.ledger.views import balance_object, balance_transaction_object
 from kassa.money import Currency
 from kassa.params import Enum, Param, String, parse_params
+from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -18,6 +20,7 @@ from kassa.services.listing import (
     parse_list_params,
 )
 from kassa.services.resource import ApiObject, ListPage, Operation, Resource
+from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerListQuery
 
 TRANSACTION_TYPES = (
@@ -38,9 +41,30 @@ LIST_FILTERS: dict[str, Param] = {
 }
 
 
+async def settle(ctx: Context) -> int:
+    """Settle the account's due funds; announce `balance.available` if any moved."""
+    settled = await settle_due(ctx.tx, ctx.now(), account_id=ctx.account_id)
+    if settled:
+        await announce_available(ctx)
+    return sum(settled.values())
+
+
+async def announce_available(ctx: Context) -> None:
+    balance = await balance_object(ctx.tx, ctx.account_id, ctx.livemode)
+    await events.announce(ctx, "balance.available", balance)
+
+
+async def settle_all(tx: Transaction, clock: Clock) -> int:
+    """The settlement worker's step: settle every account's due funds (one batch)."""
+    settled = await settle_due(tx, unix_seconds(clock))
+    for account_id in sorted(settled):
+        await announce_available(Context(account_id=account_id, tx=tx, clock=clock))
+    return sum(settled.values())
+
+
 async def retrieve_balance(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    await settle_due(ctx.tx, ctx.now(), account_id=ctx.account_id)
+    await settle(ctx)
     return await balance_object(ctx.tx, ctx.account_id, ctx.livemode)
 
 
@@ -55,7 +79,7 @@ async def retrieve_balance_transaction(
     parse_params({}, form)
     if not transaction_id:
         raise MissingParameter("id")
-    await settle_due(ctx.tx, ctx.now(), account_id=ctx.account_id)
+    await settle(ctx)
     found = (
         await fetch_balance_transaction(ctx, transaction_id)
         if could_be_object_id(transaction_id)

@@ -7,9 +7,11 @@ from kassa.services import (
     charges,
     customers,
     disputes,
+    events,
     payment_intents,
     payment_methods,
     refunds,
+    webhook_endpoints,
 )
 from kassa.services.resource import Resource
 
@@ -22,6 +24,8 @@ RESOURCES: tuple[Resource, ...] = (
     disputes.RESOURCE,
     balance.BALANCE,
     balance.TRANSACTIONS,
+    events.RESOURCE,
+    webhook_endpoints.RESOURCE,
 )
 
 _BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES if not resource.singleton}

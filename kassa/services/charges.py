@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kassa.errors import InvalidRequest, MissingParameter
@@ -18,7 +19,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
-from kassa.services import payment_intents
+from kassa.services import events, payment_intents
 from kassa.services.context import Context
 from kassa.services.customers import RESOURCE as CUSTOMER
 from kassa.services.customers import SHIPPING
@@ -66,6 +67,7 @@ async def retrieve_charge(ctx: Context, charge_id: str | None, form: dict[str, A
 async def update_charge(ctx: Context, charge_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
     charge = await load_live_object(ctx, RESOURCE, _required(charge_id))
+    before = copy.deepcopy(charge)
     if "customer" in params:
         if charge["customer"] is not None:
             raise InvalidRequest(
@@ -86,6 +88,8 @@ async def update_charge(ctx: Context, charge_id: str | None, form: dict[str, Any
         report = params["fraud_details"].get("user_report")
         charge["fraud_details"] = {} if report in (None, UNSET) else {"user_report": report}
     await ctx.tx.update_object(CHARGES, ctx.account_id, charge)
+    if charge != before:
+        await events.announce(ctx, "charge.updated", charge, previous=before)
     return charge
 
 

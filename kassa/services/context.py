@@ -4,6 +4,7 @@ installation's payment settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kassa.clock import Clock, unix_seconds
 from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
@@ -34,6 +35,11 @@ class Context:
     publishable_key: bool = False
     """The request came with a publishable key: only what Stripe.js may do is allowed."""
     payments: PaymentConfig = field(default_factory=PaymentConfig)
+    request_id: str | None = None
+    """The API request this work serves (events record it); None for workers."""
+    idempotency_key: str | None = None
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Facts looked up once per unit of work (the account's webhook endpoints)."""
 
     def now(self) -> int:
         return unix_seconds(self.clock)

@@ -23,6 +23,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
+from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object, load_object
 from kassa.services.resource import ApiObject, Includer, Operation, Resource
@@ -252,6 +253,7 @@ async def create_customer(ctx: Context, _id: str | None, form: dict[str, Any]) -
     customer = _blank_customer(ctx)
     _apply(customer, params)
     await ctx.tx.insert_object(CUSTOMERS, ctx.account_id, customer)
+    await events.announce(ctx, "customer.created", customer)
     return customer
 
 
@@ -267,8 +269,11 @@ async def update_customer(ctx: Context, customer_id: str | None, form: dict[str,
     params = parse_params(UPDATE_PARAMS, form)
     customer = await load_live_object(ctx, RESOURCE, _required_id(customer_id))
     _reject_references(params)
+    before = copy.deepcopy(customer)
     _apply(customer, params)
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
+    if customer != before:
+        await events.announce(ctx, "customer.updated", customer, previous=before)
     return customer
 
 
@@ -276,6 +281,7 @@ async def delete_customer(ctx: Context, customer_id: str | None, form: dict[str,
     parse_params({}, form)
     customer = await load_live_object(ctx, RESOURCE, _required_id(customer_id))
     await ctx.tx.mark_object_deleted(CUSTOMERS, ctx.account_id, customer["id"])
+    await events.announce(ctx, "customer.deleted", customer)
     return _deleted_stub(customer)
 
 

@@ -4,6 +4,7 @@ dispute fee from the merchant's balance."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kassa import money
@@ -12,6 +13,7 @@ from kassa.ids import new_id
 from kassa.ledger import postings
 from kassa.ledger.views import balance_transaction_object
 from kassa.params import Boolean, Metadata, Param, String, Struct, apply_metadata, parse_params
+from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource
@@ -127,6 +129,9 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
     }
     await ctx.tx.insert_object(DISPUTES, ctx.account_id, dispute)
     charge["disputed"] = True
+    await events.announce(ctx, "charge.dispute.created", dispute)
+    if not inquiry:
+        await events.announce(ctx, "charge.dispute.funds_withdrawn", dispute)
     return dispute
 
 
@@ -152,6 +157,7 @@ def _require_open(dispute: ApiObject, action: str) -> None:
 async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
     dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    before = copy.deepcopy(dispute)
     if "evidence" in params:
         _require_open(dispute, "updated")
         for name, value in params["evidence"].items():
@@ -165,6 +171,8 @@ async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, A
             "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
         )
     await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
+    if dispute != before:
+        await events.announce(ctx, "charge.dispute.updated", dispute, previous=before)
     return dispute
 
 
@@ -173,8 +181,10 @@ async def close_dispute(ctx: Context, dispute_id: str | None, form: dict[str, An
     parse_params({}, form)
     dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
     _require_open(dispute, "closed")
+    before = copy.deepcopy(dispute)
     dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
     await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
+    await events.announce(ctx, "charge.dispute.closed", dispute, previous=before)
     return dispute
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,23 +86,27 @@ async def list_page(ctx: Context, resource: Resource, form: Mapping[str, Any]) -
     if resource.lister is not None:
         return await resource.lister(ctx, dict(form))
     filters = resource.list_filters or {}
-    params = parse_params({**PAGINATION_PARAMS, **filters}, form)
-    limit = params.get("limit", LIST_LIMIT_DEFAULT)
+    params = parse_list_params(resource, form)
+    query = ObjectListQuery(
+        limit=params.get("limit", LIST_LIMIT_DEFAULT),
+        equals={name: value for name, value in params.items() if name in filters},
+        created=params.get("created", {}),
+    )
+    return await list_page_with(ctx, resource, params, query)
+
+
+async def list_page_with(
+    ctx: Context, resource: Resource, params: Mapping[str, Any], query: ObjectListQuery
+) -> Page:
+    """One page of `query`, positioned by the `starting_after`/`ending_before` cursors."""
     before_seq = await _cursor_seq(ctx, resource, params, "starting_after")
     after_seq = (
         None
         if before_seq is not None
         else await _cursor_seq(ctx, resource, params, "ending_before")
     )
-    equals = {name: value for name, value in params.items() if name in filters}
-    query = ObjectListQuery(
-        limit=limit,
-        before_seq=before_seq,
-        after_seq=after_seq,
-        equals=equals,
-        created=params.get("created", {}),
-    )
-    page = await ctx.tx.list_objects(_table(resource), ctx.account_id, query)
+    positioned = dataclasses.replace(query, before_seq=before_seq, after_seq=after_seq)
+    page = await ctx.tx.list_objects(_table(resource), ctx.account_id, positioned)
     return Page(data=page.objects, has_more=page.has_more)
 
 

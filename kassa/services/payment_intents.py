@@ -10,6 +10,7 @@ A declined confirmation records the failed charge, returns the intent to
 
 from __future__ import annotations
 
+import copy
 import hmac
 from typing import Any
 
@@ -30,7 +31,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
-from kassa.services import charge_processing, disputes, payment_methods
+from kassa.services import charge_processing, disputes, events, payment_methods
 from kassa.services.context import Context
 from kassa.services.customers import RESOURCE as CUSTOMER
 from kassa.services.customers import SHIPPING
@@ -279,6 +280,7 @@ async def create_payment_intent(ctx: Context, _id: str | None, form: dict[str, A
     if intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
     await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    await events.announce(ctx, "payment_intent.created", intent)
     if params.get("confirm"):
         return await _confirm(ctx, intent, params)
     return intent
@@ -368,6 +370,7 @@ async def _confirm(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> A
         intent["status"] = "requires_action"
         intent["next_action"] = _next_action(ctx, intent, params.get("return_url"))
         await _save(ctx, intent)
+        await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
     return await _charge(ctx, intent, payment_method, authenticated=False)
 
@@ -400,6 +403,7 @@ async def _charge(
     intent["next_action"] = None
     if behavior.decline is not None:
         await charge_processing.store_new(ctx, charge)
+        await events.announce(ctx, "charge.failed", charge)
         decline = behavior.decline
         error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
         return await _fail(ctx, intent, payment_method, error, charge_id=charge["id"])
@@ -410,10 +414,19 @@ async def _charge(
         await charge_processing.capture_funds(ctx, charge, intent["amount"], behavior)
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"]
-        await _dispute_if_test_card_says(ctx, charge, behavior)
     await charge_processing.store_new(ctx, charge)
+    await events.announce(ctx, "charge.succeeded", charge)
+    if charge["captured"]:
+        await _dispute_if_test_card_says(ctx, charge, behavior)
     await _save_payment_method_for_future(ctx, intent, payment_method)
     await _save(ctx, intent)
+    await events.announce(
+        ctx,
+        "payment_intent.succeeded"
+        if intent["status"] == "succeeded"
+        else "payment_intent.amount_capturable_updated",
+        intent,
+    )
     return intent
 
 
@@ -421,9 +434,12 @@ async def _dispute_if_test_card_says(
     ctx: Context, charge: ApiObject, behavior: cards.TestBehavior
 ) -> None:
     if behavior.dispute_reason is not None:
+        before = copy.deepcopy(charge)
         await disputes.open_dispute(
             ctx, charge, behavior.dispute_reason, inquiry=behavior.dispute_is_inquiry
         )
+        await charge_processing.store(ctx, charge)
+        await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
 async def _save_payment_method_for_future(
@@ -458,6 +474,7 @@ async def _fail(
         "type": "card_error",
     }
     await _save(ctx, intent)
+    await events.announce(ctx, "payment_intent.payment_failed", intent)
     error.details = {
         "charge": charge_id,
         "doc_url": intent["last_payment_error"]["doc_url"],
@@ -480,6 +497,7 @@ async def _decline_authentication_required(
     )
     intent["latest_charge"] = charge["id"]
     await charge_processing.store_new(ctx, charge)
+    await events.announce(ctx, "charge.failed", charge)
     error = CardDeclined(
         AUTHENTICATION_REQUIRED.message,
         code=AUTHENTICATION_REQUIRED.code,
@@ -522,6 +540,7 @@ async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObje
         "type": "invalid_request_error",
     }
     await _save(ctx, intent)
+    await events.announce(ctx, "payment_intent.payment_failed", intent)
     return intent
 
 
@@ -572,15 +591,18 @@ async def capture(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> Ap
         ctx, intent["payment_method"], param="payment_method"
     )
     behavior = payment_methods.behavior_of(ctx, payment_method)
+    before = copy.deepcopy(charge)
     await charge_processing.capture_funds(ctx, charge, amount, behavior)
     if "metadata" in params:
         intent["metadata"] = apply_metadata(intent["metadata"], params["metadata"])
     intent["status"] = "succeeded"
     intent["amount_capturable"] = 0
     intent["amount_received"] = amount
-    await _dispute_if_test_card_says(ctx, charge, behavior)
     await charge_processing.store(ctx, charge)
+    await events.announce(ctx, "charge.captured", charge, previous=before)
+    await _dispute_if_test_card_says(ctx, charge, behavior)
     await _save(ctx, intent)
+    await events.announce(ctx, "payment_intent.succeeded", intent)
     return intent
 
 
@@ -594,15 +616,18 @@ async def cancel_payment_intent(
     if intent["status"] == "requires_capture":
         # The authorization is released; no money had moved, so the ledger is untouched.
         charge = await charge_processing.load(ctx, intent["latest_charge"])
+        before = copy.deepcopy(charge)
         charge["refunded"] = True
         charge["amount_refunded"] = charge["amount"]
         await charge_processing.store(ctx, charge)
+        await events.announce(ctx, "charge.refunded", charge, previous=before)
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = params.get("cancellation_reason")
     intent["amount_capturable"] = 0
     intent["next_action"] = None
     await _save(ctx, intent)
+    await events.announce(ctx, "payment_intent.canceled", intent)
     return intent
 
 

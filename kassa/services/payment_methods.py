@@ -8,6 +8,7 @@ the number itself goes no further than `kassa.cards`.
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
+from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.customers import ADDRESS
 from kassa.services.customers import RESOURCE as CUSTOMER
@@ -226,6 +228,7 @@ async def update_payment_method(
 ) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
     payment_method = await load_live_object(ctx, RESOURCE, _required(payment_method_id))
+    before = copy.deepcopy(payment_method)
     if "billing_details" in params:
         payment_method["billing_details"] = _billing_details(
             params["billing_details"], payment_method["billing_details"]
@@ -239,6 +242,8 @@ async def update_payment_method(
         if name in card:
             payment_method["card"][name] = card[name]
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    if payment_method != before:
+        await events.announce(ctx, "payment_method.updated", payment_method, previous=before)
     return payment_method
 
 
@@ -258,6 +263,7 @@ async def attach(ctx: Context, payment_method: ApiObject, customer_id: str, para
         raise CardError(decline.message, code=decline.code, decline_code=decline.decline_code)
     payment_method["customer"] = customer["id"]
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    await events.announce(ctx, "payment_method.attached", payment_method)
 
 
 async def attach_payment_method(
@@ -280,8 +286,10 @@ async def detach_payment_method(
             "impossible.",
             code="payment_method_unexpected_state",
         )
+    before = copy.deepcopy(payment_method)
     payment_method["customer"] = None
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
     return payment_method
 
 

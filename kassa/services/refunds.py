@@ -4,6 +4,7 @@ ledger; Kassa's card refunds succeed at once, so none is ever cancelable."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kassa import money
@@ -21,7 +22,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
-from kassa.services import charge_processing, charges, payment_intents
+from kassa.services import charge_processing, charges, events, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource
@@ -169,9 +170,12 @@ async def create_refund(ctx: Context, _id: str | None, form: dict[str, Any]) -> 
         "transfer_reversal": None,
     }
     await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
+    before = copy.deepcopy(charge)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge_processing.refundable_amount(charge) == 0
     await charge_processing.store(ctx, charge)
+    await events.announce(ctx, "refund.created", refund)
+    await events.announce(ctx, "charge.refunded", charge, previous=before)
     return refund
 
 
@@ -194,9 +198,13 @@ async def retrieve_refund(ctx: Context, refund_id: str | None, form: dict[str, A
 async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
     refund = await load_live_object(ctx, RESOURCE, _required(refund_id))
+    before = copy.deepcopy(refund)
     if "metadata" in params:
         refund["metadata"] = apply_metadata(refund["metadata"], params["metadata"])
     await ctx.tx.update_object(REFUNDS, ctx.account_id, refund)
+    if refund != before:
+        await events.announce(ctx, "refund.updated", refund, previous=before)
+        await events.announce(ctx, "charge.refund.updated", refund, previous=before)
     return refund
 
 

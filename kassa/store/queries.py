@@ -38,6 +38,8 @@ class ObjectListQuery:
     after_seq: int | None = None
     equals: Mapping[str, Any] = field(default_factory=dict)
     created: Mapping[str, int] = field(default_factory=dict)
+    any_of: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """column -> values it may equal; a value ending in `.*` matches that prefix."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,18 @@ class Transaction(LedgerQueries):
         for operator, bound in query.created.items():
             where.append(f"created {_CREATED_OPERATORS[operator]} ?")
             args.append(bound)
+        for column, values in query.any_of.items():
+            if column not in table.filter_columns:
+                raise ValueError(f"{table.name} has no filter column {column}")
+            alternatives = []
+            for value in values:
+                if value.endswith(".*"):
+                    alternatives.append(f"substr({column}, 1, ?) = ?")
+                    args.extend((len(value) - 1, value[:-1]))
+                else:
+                    alternatives.append(f"{column} = ?")
+                    args.append(value)
+            where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
         ascending = query.after_seq is not None
         if query.before_seq is not None:
             where.append("seq < ?")
@@ -381,6 +395,48 @@ class Transaction(LedgerQueries):
 
     async def run_script_statement(self, statement: str) -> None:
         await self._db.execute(statement)
+
+    # -- events and webhooks ------------------------------------------------------------------
+
+    async def webhook_endpoint_docs(self, account_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetchall(
+            "SELECT doc FROM webhook_endpoints WHERE account_id = ? AND deleted = 0 "
+            "ORDER BY seq LIMIT ?",
+            (account_id, limit),
+        )
+        return [_loads(row[0]) for row in rows]
+
+    async def insert_webhook_endpoint_state(
+        self, endpoint_id: str, account_id: str, secret: str
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO webhook_endpoint_state (endpoint_id, account_id, secret) VALUES (?, ?, ?)",
+            (endpoint_id, account_id, secret),
+        )
+
+    async def reset_webhook_endpoint_failures(self, endpoint_id: str) -> None:
+        await self._db.execute(
+            "UPDATE webhook_endpoint_state SET failing_since_ms = NULL WHERE endpoint_id = ?",
+            (endpoint_id,),
+        )
+
+    async def abandon_webhook_deliveries(self, endpoint_id: str) -> None:
+        """A deleted endpoint gets nothing more: its pending deliveries are marked failed."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = 'failed' "
+            "WHERE endpoint_id = ? AND status = 'pending'",
+            (endpoint_id,),
+        )
+
+    async def insert_webhook_deliveries(
+        self, rows: Sequence[tuple[str, str, str, str, int]]
+    ) -> None:
+        """(delivery id, account, event, endpoint, due at ms) rows, all pending."""
+        await self._db.executemany(
+            "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
+            "next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+            [(*row, row[4]) for row in rows],
+        )
 
     # -- instance secrets ----------------------------------------------------------------------
 

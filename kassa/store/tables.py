@@ -20,5 +20,16 @@ PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer",))
 CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent"))
 REFUNDS = ObjectTable("refunds", filter_columns=("charge", "payment_intent"))
 DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
+EVENTS = ObjectTable("events", filter_columns=("type",))
+WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
 
-ALL_OBJECT_TABLES = (CUSTOMERS, PAYMENT_METHODS, PAYMENT_INTENTS, CHARGES, REFUNDS, DISPUTES)
+ALL_OBJECT_TABLES = (
+    CUSTOMERS,
+    PAYMENT_METHODS,
+    PAYMENT_INTENTS,
+    CHARGES,
+    REFUNDS,
+    DISPUTES,
+    EVENTS,
+    WEBHOOK_ENDPOINTS,
+)

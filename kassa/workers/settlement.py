@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 
-from kassa.clock import Clock, unix_seconds
-from kassa.ledger.settlement import SETTLEMENT_BATCH_MAX, settle_due
+from kassa.clock import Clock
+from kassa.ledger.settlement import SETTLEMENT_BATCH_MAX
+from kassa.services.balance import settle_all
 from kassa.store import Store
 
 SETTLEMENT_INTERVAL_SECONDS = 30.0
@@ -21,7 +22,7 @@ async def settle_once(store: Store, clock: Clock) -> int:
     settled = 0
     for _ in range(SETTLEMENT_BATCHES_PER_RUN_MAX):
         async with store.write() as tx:
-            count = await settle_due(tx, unix_seconds(clock))
+            count = await settle_all(tx, clock)
         settled += count
         if count < SETTLEMENT_BATCH_MAX:
             break
