@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -48,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; KASSA_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default 4242; KASSA_PORT)")
     _database_option(serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="deliver webhooks and settle funds without serving the API (run several on "
+        "PostgreSQL to scale out)",
+    )
+    _database_option(worker)
 
     migrate_command = commands.add_parser("migrate", help="apply schema migrations")
     _database_option(migrate_command)
@@ -148,6 +156,31 @@ def _serve(settings: Settings) -> None:
     )
 
 
+async def _work(settings: Settings) -> None:
+    from kassa.workers.settlement import run_settlement
+    from kassa.workers.webhooks import delivery_settings, run_delivery
+
+    store = await _open_migrated(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stopping.set)
+    clock = SystemClock()
+    print(
+        f"kassa worker: delivering webhooks from {redacted_url(settings.database_url)} "
+        "(Ctrl-C to stop)",
+        flush=True,
+    )
+    try:
+        await asyncio.gather(
+            run_delivery(store, clock, delivery_settings(settings), stopping),
+            run_settlement(store, clock, stopping),
+        )
+    finally:
+        await store.close()
+    print("kassa worker: stopped", flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.command == "serve":
@@ -165,6 +198,8 @@ def _run(args: argparse.Namespace) -> int:
 
         applied = asyncio.run(run_migrations())
         print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    elif args.command == "worker":
+        asyncio.run(_work(settings))
     elif args.command == "ledger":
         return _verify_ledger(settings)
     elif args.command == "accounts":

@@ -72,6 +72,15 @@ class Settings:
         default_factory=lambda: os.environ.get("KASSA_ACCOUNT_COUNTRY", "US").upper()
     )
     public_url: str = field(default_factory=lambda: os.environ.get("KASSA_PUBLIC_URL", ""))
+    webhook_retry_schedule: str = field(
+        default_factory=lambda: os.environ.get("KASSA_WEBHOOK_RETRY_SCHEDULE", "")
+    )
+    """Seconds before each retry, comma-separated; empty: about three days (see README)."""
+    webhook_timeout_seconds: int = field(
+        default_factory=lambda: _env_int("KASSA_WEBHOOK_TIMEOUT_SECONDS", 10)
+    )
+    webhook_workers: int = field(default_factory=lambda: _env_int("KASSA_WEBHOOK_WORKERS", 1))
+    """Delivery workers `kassa serve` runs in its own process (0: leave it to `kassa worker`)."""
     """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
 
     def __post_init__(self) -> None:
@@ -99,6 +108,9 @@ class Settings:
             0,
             SETTLEMENT_DELAY_DAYS_MAX,
         )
+        _check_range("KASSA_WEBHOOK_TIMEOUT_SECONDS", self.webhook_timeout_seconds, 1, 60)
+        _check_range("KASSA_WEBHOOK_WORKERS", self.webhook_workers, 0, 1)
+        retry_schedule(self)
         if self.card_pricing:
             try:
                 parse_pricing_table(self.card_pricing)
@@ -127,10 +139,33 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_SETTLEMENT_DELAY_DAYS",
     "KASSA_ACCOUNT_COUNTRY",
     "KASSA_PUBLIC_URL",
+    "KASSA_WEBHOOK_RETRY_SCHEDULE",
+    "KASSA_WEBHOOK_TIMEOUT_SECONDS",
+    "KASSA_WEBHOOK_WORKERS",
 )
+
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
+    60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 86_400, 86_400,
+)  # fmt: skip
+"""Seconds before retries 1, 2, ...: exponential at first, then daily; 3.3 days in all,
+like Stripe's "up to three days"."""
+RETRIES_MAX = 100
 
 
 def base_url(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
     return f"http://{settings.host}:{settings.port}"
+
+
+def retry_schedule(settings: Settings) -> tuple[int, ...]:
+    text = settings.webhook_retry_schedule.strip()
+    if not text:
+        return DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= RETRIES_MAX:
+        raise InvalidSetting(
+            "KASSA_WEBHOOK_RETRY_SCHEDULE must be 1 to 100 whole numbers of seconds separated "
+            f"by commas, such as 1,2,4; not {text[:80]!r}"
+        )
+    return tuple(int(part) for part in parts)

@@ -19,6 +19,7 @@ from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
+from kassa.workers.webhooks import delivery_settings, run_delivery
 
 log = logging.getLogger("kassa.app")
 
@@ -76,6 +77,15 @@ class KassaApp:
                 run_settlement(store, self.clock, self._stopping), name="kassa-settlement"
             )
         )
+        if self.settings.webhook_workers:
+            self._workers.append(
+                asyncio.create_task(
+                    run_delivery(
+                        store, self.clock, delivery_settings(self.settings), self._stopping
+                    ),
+                    name="kassa-webhooks",
+                )
+            )
         self._workers.append(
             asyncio.create_task(
                 run_retention(

@@ -3,10 +3,12 @@ update (including `disabled`), list, delete."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, new_secret
 from kassa.params import (
@@ -23,6 +25,8 @@ from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.store import Transaction
+from kassa.store.queries import WebhookTarget
 from kassa.store.tables import WEBHOOK_ENDPOINTS
 
 URL_CHARS_MAX = 2_048
@@ -176,6 +180,19 @@ async def delete_webhook_endpoint(
     await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
     events.forget_endpoints(ctx)
     return {"id": endpoint["id"], "object": "webhook_endpoint", "deleted": True}
+
+
+async def disable_failing_endpoint(tx: Transaction, clock: Clock, target: WebhookTarget) -> None:
+    """An endpoint that failed for the whole retry window is switched off, and says so."""
+    ctx = Context(account_id=target.account_id, tx=tx, clock=clock)
+    endpoint = await load_live_object(ctx, RESOURCE, target.endpoint_id)
+    if endpoint["status"] == "disabled":
+        return
+    before = copy.deepcopy(endpoint)
+    endpoint["status"] = "disabled"
+    await tx.update_object(WEBHOOK_ENDPOINTS, target.account_id, endpoint)
+    await tx.abandon_webhook_deliveries(target.endpoint_id)
+    await events.announce(ctx, "webhook_endpoint.disabled", endpoint, previous=before)
 
 
 RESOURCE = Resource(

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kassa.store.queries import Row, Transaction
+from kassa.store.queries import SKIP_LOCKED, Row, Transaction
 
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
@@ -25,7 +25,8 @@ _PLACEHOLDER = re.compile(r"\?")
 def to_numbered_placeholders(sql: str) -> str:
     """`?` to `$1, $2, ...`: our statements have no `?` inside string literals."""
     counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+    numbered = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+    return numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED")
 
 
 class PostgresExecutor:

@@ -53,6 +53,7 @@ CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
 CREATE TABLE webhook_attempts (
     seq {{SEQ_PK}},
+    id TEXT NOT NULL UNIQUE,
     account_id TEXT NOT NULL REFERENCES accounts (id),
     delivery_id TEXT NOT NULL REFERENCES webhook_deliveries (id),
     event_id TEXT NOT NULL,

@@ -1,0 +1,292 @@
+"""Webhook delivery: claim due outbox rows, POST each signed event, record every attempt,
+and retry failures with exponential backoff and jitter (DESIGN.md section 6).
+
+Fairness: every sweep walks the endpoints with due work round-robin and gives each at most
+its free share of `PER_ENDPOINT_CONCURRENCY` slots, so a backlog on one endpoint takes only
+its own slots and a quiet endpoint's next delivery is claimed on the next sweep.
+Durability: a claim is a lease (`CLAIM_SECONDS`); if the process dies, the lease expires and
+any worker retakes the delivery. Delivery is therefore at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import aiohttp
+
+from kassa.clock import Clock
+from kassa.config import Settings, retry_schedule
+from kassa.ids import new_id
+from kassa.store import Store
+from kassa.store.queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
+from kassa.webhook_signing import signature_header
+
+PER_ENDPOINT_CONCURRENCY = 8
+IN_FLIGHT_MAX = 256
+CLAIM_SECONDS = 120
+"""Longer than any send (timeout at most 60 s) plus recording: a live claim is never retaken."""
+ENDPOINTS_PER_SWEEP = 64
+IDLE_POLL_SECONDS = 0.1
+RECORD_BATCH_MAX = 256
+RESPONSE_EXCERPT_CHARS = 500
+JITTER_FRACTION = 0.1
+SHUTDOWN_GRACE_SECONDS = 5.0
+USER_AGENT = "Kassa/1.0 (+https://github.com/kassa; like Stripe/1.0)"
+
+log = logging.getLogger("kassa.webhooks")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    retry_schedule: tuple[int, ...]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: ClaimedDelivery
+    attempted_ms: int
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def next_attempt_delay_ms(
+    schedule: tuple[int, ...], attempts: int, rng: random.Random
+) -> int | None:
+    """Milliseconds until the retry after `attempts` failures; None: give up."""
+    if attempts > len(schedule):
+        return None
+    base = schedule[attempts - 1] * 1000
+    return int(base * (1 + rng.uniform(-JITTER_FRACTION, JITTER_FRACTION)))
+
+
+def retry_window_ms(schedule: tuple[int, ...]) -> int:
+    return sum(schedule) * 1000
+
+
+class DeliveryWorker:
+    def __init__(
+        self, store: Store, clock: Clock, settings: DeliverySettings, stopping: asyncio.Event
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.stopping = stopping
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue(maxsize=IN_FLIGHT_MAX)
+        self.wake = asyncio.Event()
+        self.cursor = ""
+        self.rng = random.Random()
+        self.delivered = 0
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
+        connector = aiohttp.TCPConnector(limit=IN_FLIGHT_MAX, limit_per_host=0)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            recorder = asyncio.create_task(self._record_loop(), name="kassa-webhook-recorder")
+            try:
+                await self._claim_loop(session)
+            finally:
+                await self._drain()
+                recorder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recorder
+                await self._record_pending()
+
+    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
+        while not self.stopping.is_set():
+            try:
+                claimed = await self.sweep(session)
+            except Exception:
+                log.exception("claiming webhook deliveries failed; will retry")
+                claimed = 0
+            if claimed == 0:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
+
+    async def sweep(self, session: aiohttp.ClientSession) -> int:
+        """One round-robin pass: claim each endpoint's share of due deliveries and send."""
+        free_total = IN_FLIGHT_MAX - len(self.tasks)
+        if free_total <= 0:
+            return 0
+        now_ms = self._now_ms()
+        async with self.store.read() as tx:
+            endpoints = await tx.webhook_endpoints_with_work(
+                self.cursor, now_ms, ENDPOINTS_PER_SWEEP
+            )
+            if len(endpoints) < ENDPOINTS_PER_SWEEP and self.cursor:
+                wrapped = await tx.webhook_endpoints_with_work(
+                    "", now_ms, ENDPOINTS_PER_SWEEP - len(endpoints)
+                )
+                endpoints += [e for e in wrapped if e not in endpoints]
+        self.cursor = endpoints[-1] if len(endpoints) == ENDPOINTS_PER_SWEEP else ""
+        batches: list[tuple[WebhookTarget | None, list[ClaimedDelivery]]] = []
+        async with self.store.write() as tx:
+            for endpoint_id in endpoints:
+                share = min(PER_ENDPOINT_CONCURRENCY - self.in_flight[endpoint_id], free_total)
+                if share <= 0:
+                    continue
+                claimed = await tx.claim_webhook_deliveries(
+                    endpoint_id, now_ms, now_ms + CLAIM_SECONDS * 1000, share
+                )
+                if claimed:
+                    batches.append((await tx.webhook_target(endpoint_id), claimed))
+                    free_total -= len(claimed)
+        count = 0
+        for target, claimed in batches:
+            for delivery in claimed:
+                self._start(session, target, delivery)
+                count += 1
+        return count
+
+    def _start(
+        self,
+        session: aiohttp.ClientSession,
+        target: WebhookTarget | None,
+        delivery: ClaimedDelivery,
+    ) -> None:
+        self.in_flight[delivery.endpoint_id] += 1
+        task = asyncio.create_task(self._send(session, target, delivery))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        target: WebhookTarget | None,
+        delivery: ClaimedDelivery,
+    ) -> None:
+        attempted_ms = self._now_ms()
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        excerpt: str | None = None
+        try:
+            if target is None or not target.enabled:
+                error = "endpoint disabled or deleted"
+            else:
+                status, excerpt = await self._post(session, target, delivery)
+        except TimeoutError:
+            error = f"timed out after {self.settings.timeout_seconds:g} s"
+        except (aiohttp.ClientError, OSError) as failure:
+            error = f"{type(failure).__name__}: {failure}"[:RESPONSE_EXCERPT_CHARS]
+        finally:
+            self.in_flight[delivery.endpoint_id] -= 1
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        await self.outcomes.put(
+            Outcome(delivery, attempted_ms, duration_ms, status, error, excerpt)
+        )
+
+    async def _post(
+        self, session: aiohttp.ClientSession, target: WebhookTarget, delivery: ClaimedDelivery
+    ) -> tuple[int, str]:
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Stripe-Signature": signature_header(
+                delivery.payload, target.secret, int(self.clock.now())
+            ),
+        }
+        async with session.post(target.url, data=delivery.payload, headers=headers) as response:
+            body = await response.content.read(RESPONSE_EXCERPT_CHARS * 4)
+            return response.status, body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
+
+    async def _record_loop(self) -> None:
+        while True:
+            first = await self.outcomes.get()
+            batch = [first]
+            while len(batch) < RECORD_BATCH_MAX and not self.outcomes.empty():
+                batch.append(self.outcomes.get_nowait())
+            try:
+                await self.record(batch)
+            except Exception:
+                # The claims stay until their lease passes; then the deliveries are retried.
+                log.exception("recording %d webhook attempts failed", len(batch))
+            self.wake.set()
+
+    async def _record_pending(self) -> None:
+        batch = []
+        while not self.outcomes.empty():
+            batch.append(self.outcomes.get_nowait())
+        if batch:
+            await self.record(batch)
+
+    async def _drain(self) -> None:
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+
+    async def record(self, outcomes: list[Outcome]) -> None:
+        from kassa.services.webhook_endpoints import disable_failing_endpoint
+
+        window = retry_window_ms(self.settings.retry_schedule)
+        async with self.store.write() as tx:
+            for outcome in outcomes:
+                delivery = outcome.delivery
+                attempts = delivery.attempts + 1
+                await tx.record_webhook_attempt(
+                    WebhookAttempt(
+                        id=new_id("wha"),
+                        account_id=delivery.account_id,
+                        delivery_id=delivery.id,
+                        event_id=delivery.event_id,
+                        endpoint_id=delivery.endpoint_id,
+                        attempted_ms=outcome.attempted_ms,
+                        duration_ms=outcome.duration_ms,
+                        status_code=outcome.status_code,
+                        error=outcome.error,
+                        response_excerpt=outcome.excerpt,
+                    )
+                )
+                target = await tx.webhook_target(delivery.endpoint_id)
+                if outcome.succeeded:
+                    self.delivered += 1
+                    await tx.finish_webhook_delivery(delivery.id, "succeeded", attempts, 0)
+                    await tx.decrement_pending_webhooks(delivery.event_id)
+                    if target is not None and target.failing_since_ms is not None:
+                        await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
+                    continue
+                delay = next_attempt_delay_ms(self.settings.retry_schedule, attempts, self.rng)
+                gone = target is None or not target.enabled
+                if delay is None or gone:
+                    await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
+                else:
+                    await tx.finish_webhook_delivery(
+                        delivery.id, "pending", attempts, outcome.attempted_ms + delay
+                    )
+                if target is None or gone:
+                    continue
+                if target.failing_since_ms is None:
+                    await tx.set_webhook_endpoint_failing_since(
+                        delivery.endpoint_id, outcome.attempted_ms
+                    )
+                elif outcome.attempted_ms - target.failing_since_ms >= window:
+                    await disable_failing_endpoint(tx, self.clock, target)
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        retry_schedule=retry_schedule(settings), timeout_seconds=settings.webhook_timeout_seconds
+    )
+
+
+async def run_delivery(
+    store: Store, clock: Clock, settings: DeliverySettings, stopping: asyncio.Event
+) -> None:
+    await DeliveryWorker(store, clock, settings, stopping).run()
