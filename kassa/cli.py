@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -56,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         "PostgreSQL to scale out)",
     )
     _database_option(worker)
+
+    listen_command = commands.add_parser(
+        "listen", help="forward an account's events to a local URL, signed (like stripe listen)"
+    )
+    listen_command.add_argument("--forward-to", required=True, help="URL to POST each event to")
+    listen_command.add_argument(
+        "--api-key", help="the account's secret key (default: KASSA_API_KEY)"
+    )
+    listen_command.add_argument(
+        "--api-base", help="where Kassa serves the API (default http://127.0.0.1:4242)"
+    )
 
     migrate_command = commands.add_parser("migrate", help="apply schema migrations")
     _database_option(migrate_command)
@@ -156,6 +168,36 @@ def _serve(settings: Settings) -> None:
     )
 
 
+def _listen(args: argparse.Namespace) -> int:
+    from kassa.listen import ListenError, listen
+
+    api_key = args.api_key or os.environ.get("KASSA_API_KEY")
+    if not api_key:
+        print("kassa listen: give --api-key sk_test_... (or set KASSA_API_KEY)", file=sys.stderr)
+        return 2
+    api_base = (args.api_base or "http://127.0.0.1:4242").rstrip("/")
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(stop_signal, stopping.set)
+        await listen(
+            api_base,
+            api_key,
+            args.forward_to,
+            say=lambda line: print(line, flush=True),
+            stopping=stopping,
+        )
+
+    try:
+        asyncio.run(run())
+    except (ListenError, OSError) as error:
+        print(f"kassa listen: {error}. Is Kassa running at {api_base}?", file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _work(settings: Settings) -> None:
     from kassa.workers.settlement import run_settlement
     from kassa.workers.webhooks import delivery_settings, run_delivery
@@ -198,6 +240,8 @@ def _run(args: argparse.Namespace) -> int:
 
         applied = asyncio.run(run_migrations())
         print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    elif args.command == "listen":
+        return _listen(args)
     elif args.command == "worker":
         asyncio.run(_work(settings))
     elif args.command == "ledger":

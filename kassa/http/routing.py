@@ -76,6 +76,8 @@ def _match(resource: Resource, method: str, rest: list[str]) -> Route | None:
         return (
             None if operation is None else _route(resource, operation, object_id, f"{base}/{{id}}")
         )
+    if len(rest) == 2 and method == "GET" and rest[1] in resource.sublists:
+        return _route(resource, resource.sublists[rest[1]], object_id, f"{base}/{{id}}/{rest[1]}")
     if len(rest) == 2 and method == "POST" and rest[1] in resource.actions:
         return _route(resource, resource.actions[rest[1]], object_id, f"{base}/{{id}}/{rest[1]}")
     return None

@@ -12,6 +12,7 @@ from kassa import API_VERSION
 from kassa.errors import MissingParameter
 from kassa.ids import new_id
 from kassa.params import ListOf, Param, String, parse_params
+from kassa.services import webhook_attempts
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -159,6 +160,25 @@ async def list_events(ctx: Context, form: dict[str, Any]) -> ListPage:
     )
 
 
+async def event_attempts(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
+    return await webhook_attempts.list_attempts(
+        ctx, RESOURCE, _required(event_id), "event_id", form
+    )
+
+
+async def resend_event(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
+    params = parse_params(webhook_attempts.RESEND_PARAMS, form)
+    event = await load_live_object(ctx, RESOURCE, _required(event_id))
+    wanting = [e for e in await _endpoints(ctx) if _matches(e, event["type"])]
+    return await webhook_attempts.resend(ctx, event, params.get("webhook_endpoint"), wanting)
+
+
+def _required(event_id: str | None) -> str:
+    if not event_id:
+        raise MissingParameter("id")
+    return event_id
+
+
 RESOURCE = Resource(
     object_name="event",
     id_prefix="evt",
@@ -167,4 +187,6 @@ RESOURCE = Resource(
     retrieve=Operation(retrieve_event, writes=False),
     list_filters=LIST_FILTERS,
     lister=list_events,
+    sublists={"webhook_attempts": Operation(event_attempts, writes=False)},
+    actions={"resend": Operation(resend_event, writes=True)},
 )

@@ -53,6 +53,8 @@ class Resource:
     """Dotted paths holding an id that `expand[]` replaces with the object."""
     includable: Mapping[str, Includer] = field(default_factory=dict)
     """Fields returned only when expanded (Stripe's "includable" fields)."""
+    sublists: Mapping[str, Operation] = field(default_factory=dict)
+    """`GET /v1/{collection}/{id}/{name}`: lists belonging to one object."""
     test_helpers: Mapping[str, Operation] = field(default_factory=dict)
     """`POST /v1/test_helpers/{collection}/{id}/{action}`."""
     singleton: bool = False

@@ -21,7 +21,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
-from kassa.services import events
+from kassa.services import events, webhook_attempts
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource
@@ -195,6 +195,14 @@ async def disable_failing_endpoint(tx: Transaction, clock: Clock, target: Webhoo
     await events.announce(ctx, "webhook_endpoint.disabled", endpoint, previous=before)
 
 
+async def endpoint_attempts(
+    ctx: Context, endpoint_id: str | None, form: dict[str, Any]
+) -> ApiObject:
+    return await webhook_attempts.list_attempts(
+        ctx, RESOURCE, _required(endpoint_id), "endpoint_id", form
+    )
+
+
 RESOURCE = Resource(
     object_name="webhook_endpoint",
     id_prefix="we",
@@ -205,4 +213,5 @@ RESOURCE = Resource(
     update=Operation(update_webhook_endpoint, writes=True),
     delete=Operation(delete_webhook_endpoint, writes=True),
     list_filters={},
+    sublists={"webhook_attempts": Operation(endpoint_attempts, writes=False)},
 )

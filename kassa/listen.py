@@ -1,0 +1,93 @@
+"""`kassa listen --forward-to URL`: stream an account's events to a local URL, signed with
+a secret printed at start, as the Stripe CLI's `stripe listen` does. It is an API client:
+it polls `GET /v1/events` with the account's secret key, so it works against any Kassa."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from kassa.ids import new_secret
+from kassa.webhook_signing import signature_header
+
+POLL_SECONDS = 0.5
+EVENTS_PAGE = 100
+PAGES_PER_POLL_MAX = 50
+FORWARD_TIMEOUT_SECONDS = 10
+
+
+class ListenError(RuntimeError):
+    pass
+
+
+async def _events_after(
+    session: aiohttp.ClientSession, api_base: str, newest: str | None
+) -> list[dict[str, Any]]:
+    """Events newer than `newest`, oldest first (all of them when `newest` is None is not
+    wanted: the caller starts from the current newest)."""
+    found: list[dict[str, Any]] = []
+    cursor = newest
+    for _ in range(PAGES_PER_POLL_MAX):
+        params = {"limit": str(EVENTS_PAGE)}
+        if cursor is not None:
+            params["ending_before"] = cursor
+        async with session.get(f"{api_base}/v1/events", params=params) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise ListenError(f"GET /v1/events answered {response.status}: {body}")
+        page = list(reversed(body["data"]))
+        found.extend(page)
+        if cursor is None or not body["has_more"] or not page:
+            break
+        cursor = page[-1]["id"]
+    return found
+
+
+async def listen(
+    api_base: str,
+    api_key: str,
+    forward_to: str,
+    *,
+    say: Callable[[str], None],
+    stopping: asyncio.Event,
+) -> None:
+    secret = new_secret("whsec")
+    headers = {"Authorization": f"Bearer {api_key}"}
+    timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+        latest = await _events_after(session, api_base, None)
+        newest = latest[-1]["id"] if latest else None
+        say(f"Ready! Your webhook signing secret is {secret} (^C to quit)")
+        while not stopping.is_set():
+            for event in await _events_after(session, api_base, newest):
+                newest = event["id"]
+                await _forward(session, forward_to, secret, event, say)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
+
+
+async def _forward(
+    session: aiohttp.ClientSession,
+    url: str,
+    secret: str,
+    event: dict[str, Any],
+    say: Callable[[str], None],
+) -> None:
+    payload = json.dumps(event).encode()
+    say(f"--> {event['type']} [{event['id']}]")
+    signature = signature_header(payload, secret, int(time.time()))
+    try:
+        async with session.post(
+            url,
+            data=payload,
+            headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+        ) as response:
+            say(f"<-- [{response.status}] POST {url} [{event['id']}]")
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        say(f"<-- failed: POST {url} [{event['id']}]: {error}")

@@ -1,0 +1,91 @@
+"""Delivery attempts, listed per event and per webhook endpoint, and manual resends: Kassa
+extensions of Stripe's API (Stripe shows these only in its Dashboard).
+
+    GET  /v1/events/{id}/webhook_attempts
+    GET  /v1/webhook_endpoints/{id}/webhook_attempts
+    POST /v1/events/{id}/resend   (webhook_endpoint=we_...: one endpoint; default: every
+                                   enabled endpoint that wants the event)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.ids import new_id
+from kassa.params import Integer, String, parse_params
+from kassa.services.context import Context
+from kassa.services.listing import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, load_live_object
+from kassa.services.resource import ApiObject, Resource
+from kassa.store.queries import WebhookAttempt
+from kassa.store.tables import WEBHOOK_ENDPOINTS
+
+LIST_PARAMS = {
+    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
+    "starting_after": String(max_chars=255),
+}
+
+
+def attempt_object(attempt: WebhookAttempt) -> ApiObject:
+    succeeded = attempt.status_code is not None and 200 <= attempt.status_code < 300
+    return {
+        "id": attempt.id,
+        "object": "webhook_attempt",
+        "created": attempt.attempted_ms // 1000,
+        "attempted_at_ms": attempt.attempted_ms,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "event": attempt.event_id,
+        "response_excerpt": attempt.response_excerpt,
+        "status_code": attempt.status_code,
+        "succeeded": succeeded,
+        "webhook_endpoint": attempt.endpoint_id,
+    }
+
+
+async def list_attempts(
+    ctx: Context, parent: Resource, parent_id: str, column: str, form: dict[str, Any]
+) -> ApiObject:
+    params = parse_params(LIST_PARAMS, form)
+    await load_live_object(ctx, parent, parent_id)
+    limit = params.get("limit", LIST_LIMIT_DEFAULT)
+    before = None
+    if "starting_after" in params:
+        before = await ctx.tx.webhook_attempt_seq(ctx.account_id, params["starting_after"])
+        if before is None:
+            raise ResourceMissing(
+                "webhook_attempt", params["starting_after"], param="starting_after"
+            )
+    rows = await ctx.tx.list_webhook_attempts(ctx.account_id, column, parent_id, limit + 1, before)
+    return {
+        "object": "list",
+        "data": [attempt_object(attempt) for _, attempt in rows[:limit]],
+        "has_more": len(rows) > limit,
+        "url": f"{parent.url}/{parent_id}/webhook_attempts",
+    }
+
+
+async def resend(
+    ctx: Context, event: ApiObject, endpoint_id: str | None, endpoints: list[ApiObject]
+) -> ApiObject:
+    """Queue the event again, due now, for one endpoint or every endpoint that wants it."""
+    if endpoint_id is not None:
+        found = await ctx.tx.get_object(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint_id)
+        if found is None or found[1]:
+            raise ResourceMissing("webhook_endpoint", endpoint_id, param="webhook_endpoint")
+        targets = [found[0]]
+    else:
+        targets = endpoints
+    targets = [t for t in targets if t["status"] == "enabled"]
+    if not targets:
+        raise InvalidRequest(
+            "No enabled webhook endpoint to resend this event to.", param="webhook_endpoint"
+        )
+    due_ms = int(ctx.clock.now() * 1000)
+    await ctx.tx.insert_webhook_deliveries(
+        [(new_id("whd"), ctx.account_id, event["id"], str(t["id"]), due_ms) for t in targets]
+    )
+    return event
+
+
+RESEND_PARAMS = {"webhook_endpoint": String(max_chars=255)}
