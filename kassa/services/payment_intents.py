@@ -67,7 +67,10 @@ _PAYMENT_METHOD_OPTIONS = Struct(
         )
     }
 )
+_PAYMENT_METHOD_TYPES = ListOf(Enum(values=("card",)), nullable=True)
 _CONFIRM_COMMON: dict[str, Param] = {
+    "allowed_payment_method_types": _PAYMENT_METHOD_TYPES,
+    "excluded_payment_method_types": _PAYMENT_METHOD_TYPES,
     "capture_method": Enum(values=("automatic", "automatic_async", "manual")),
     "error_on_requires_action": Boolean(),
     "mandate_data": Struct({}),
@@ -138,6 +141,7 @@ def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
         "id": intent_id,
         "object": "payment_intent",
         "amount": amount,
+        "allowed_payment_method_types": None,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
         "amount_received": 0,
@@ -211,6 +215,10 @@ async def _apply_common(ctx: Context, intent: ApiObject, params: dict[str, Any])
         intent["shipping"] = shipping_object(params["shipping"])
     if "capture_method" in params:
         intent["capture_method"] = params["capture_method"]
+    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
+        if name in params:
+            # Kassa has only cards: the lists can but name them.
+            intent[name] = None if params[name] is UNSET else params[name]
     if "customer" in params:
         intent["customer"] = await _customer_id(ctx, params["customer"])
     if "payment_method" in params and "payment_method_data" in params:
@@ -361,10 +369,7 @@ async def _confirm(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> A
         if off_session:
             return await _decline_authentication_required(ctx, intent, payment_method)
         if params.get("error_on_requires_action"):
-            raise InvalidRequest(
-                "This PaymentIntent requires authentication, and error_on_requires_action was set.",
-                code="authentication_required",
-            )
+            return await _decline_authentication_required(ctx, intent, payment_method)
         intent["status"] = "requires_action"
         intent["next_action"] = _next_action(ctx, intent, params.get("return_url"))
         await _save(ctx, intent)
@@ -470,7 +475,8 @@ async def _fail(
 async def _decline_authentication_required(
     ctx: Context, intent: ApiObject, payment_method: ApiObject
 ) -> ApiObject:
-    """Off-session, nobody can answer a 3-D Secure challenge: Stripe declines at once."""
+    """Off-session (or with `error_on_requires_action`), nobody will answer a 3-D Secure
+    challenge: Stripe declines at once."""
     charge = charge_processing.new_charge(
         ctx,
         intent,
@@ -591,12 +597,8 @@ async def cancel_payment_intent(
     intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
     if intent["status"] not in CANCELABLE:
         raise _unexpected_state(intent, "cancel", CANCELABLE)
-    if intent["status"] == "requires_capture":
-        # The authorization is released; no money had moved, so the ledger is untouched.
-        charge = await charge_processing.load(ctx, intent["latest_charge"])
-        charge["refunded"] = True
-        charge["amount_refunded"] = charge["amount"]
-        await charge_processing.store(ctx, charge)
+    # Canceling an uncaptured intent releases the authorization: no money had moved, so the
+    # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = params.get("cancellation_reason")
