@@ -4,6 +4,7 @@ installation's payment settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kassa.clock import Clock, unix_seconds
 from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
@@ -34,6 +35,9 @@ class Context:
     publishable_key: bool = False
     """The request came with a publishable key: only what Stripe.js may do is allowed."""
     payments: PaymentConfig = field(default_factory=PaymentConfig)
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Facts kept for the rest of this unit of work (objects already loaded or not yet
+    stored), so that one request reads and writes each row once."""
 
     def now(self) -> int:
         return unix_seconds(self.clock)

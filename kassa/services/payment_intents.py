@@ -39,6 +39,8 @@ from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.tables import PAYMENT_INTENTS
 
 CLIENT_SECRET_RANDOM_CHARS = 25
+_UNSAVED = "payment_intents.unsaved"
+"""ctx.memo key: ids of intents created in this unit and not yet inserted."""
 AUTHENTICATE_PATH = "/kassa/authenticate"
 STATEMENT_DESCRIPTOR_CHARS = 22
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
@@ -286,9 +288,11 @@ async def create_payment_intent(ctx: Context, _id: str | None, form: dict[str, A
     await _apply_common(ctx, intent, params)
     if intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
-    await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     if params.get("confirm"):
+        # Stored once, by the confirmation's outcome, rather than inserted and then updated.
+        ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
         return await _confirm(ctx, intent, params)
+    await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     return intent
 
 
@@ -618,7 +622,12 @@ def _unexpected_state(intent: ApiObject, action: str, allowed: tuple[str, ...]) 
 
 
 async def _save(ctx: Context, intent: ApiObject) -> None:
-    await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    unsaved: set[str] = ctx.memo.get(_UNSAVED, set())
+    if intent["id"] in unsaved:
+        unsaved.discard(intent["id"])
+        await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    else:
+        await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
 
 
 def _required(intent_id: str | None) -> str:
