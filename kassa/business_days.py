@@ -38,6 +38,12 @@ BANKING_SUBDIVISIONS: Final[Mapping[str, str]] = MappingProxyType({"GB": "ENG"})
 """The UK's payment systems (Bacs, Faster Payments, CHAPS) close on England and Wales' bank
 holidays, which include Easter Monday; the UK-wide calendar does not."""
 
+FEDERAL_RESERVE_RULE_COUNTRIES: Final = frozenset({"US"})
+"""US banks follow the Federal Reserve: a holiday on a Sunday closes them the Monday after,
+but one on a Saturday does not close them the Friday before (the federal "observed" Friday
+that `holidays` reports is a business day for payments)."""
+SUNDAY: Final = 6
+
 _holiday_cache: dict[tuple[str, int], frozenset[datetime.date]] = {}
 _holiday_cache_lock = threading.Lock()
 """Guards eviction, which iterates the dict, against workers writing from other threads."""
@@ -51,10 +57,18 @@ def _load_holidays(country: str, year: int) -> frozenset[datetime.date]:
     except NotImplementedError:  # a country `holidays` does not know: weekends only
         return frozenset()
     categories = HOLIDAY_CATEGORIES & set(entity.supported_categories)
+    federal_reserve = country in FEDERAL_RESERVE_RULE_COUNTRIES
     calendar = holidays.country_holidays(
-        country, subdiv=BANKING_SUBDIVISIONS.get(country), years=year, categories=categories
+        country,
+        subdiv=BANKING_SUBDIVISIONS.get(country),
+        years=year,
+        categories=categories,
+        observed=not federal_reserve,
     )
-    return frozenset(day for day in calendar if day.year == year)
+    days = set(calendar)
+    if federal_reserve:
+        days |= {day + datetime.timedelta(days=1) for day in calendar if day.weekday() == SUNDAY}
+    return frozenset(day for day in days if day.year == year)
 
 
 def _holidays_in(country: str, year: int) -> frozenset[datetime.date]:

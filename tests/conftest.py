@@ -16,6 +16,7 @@ from tests.harness import (
     create_account,
     fresh_postgres_database,
     postgres_unavailable_reason,
+    verify_ledger,
 )
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -72,3 +73,10 @@ def test_output_dir() -> Path:
     path = Path(os.environ.get("KASSA_TEST_OUTPUT", "test-output"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def ledger_verified(server: KassaServer) -> Iterator[None]:
+    """Run `kassa ledger verify` after the test: every scenario must leave the ledger whole."""
+    yield
+    verify_ledger(server.database_url)

@@ -181,3 +181,20 @@ class KassaServer:
     def http(self, api_key: str | None = None) -> httpx.Client:
         auth = (api_key, "") if api_key else None
         return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+
+
+LEDGER_VERIFY_TIMEOUT_SECONDS = 120
+
+
+def verify_ledger(database_url: str) -> str:
+    """Run the real `kassa ledger verify` against the database; fail with its report."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kassa", "ledger", "verify", "--database", database_url],
+        capture_output=True,
+        text=True,
+        timeout=LEDGER_VERIFY_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"kassa ledger verify failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout

@@ -1,4 +1,5 @@
--- Shared plumbing for the wrk scripts of bench/customers.py.
+-- Shared plumbing for the wrk scripts of bench/customers.py and
+-- bench/payment_intents.py.
 --
 -- wrk runs one Lua state per thread plus one for setup()/done(); every state
 -- loads the scenario script, which loads this file with dofile(). Each
@@ -8,7 +9,7 @@
 
 local common = {}
 
--- bench/customers.py looks for this prefix in wrk's standard output.
+-- bench/bench_harness.py looks for this prefix in wrk's standard output.
 local RESULT_MARKER = "KASSA_WRK_RESULT "
 
 -- Only the first few failing responses per thread are written out: enough to

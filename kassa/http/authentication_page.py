@@ -8,7 +8,7 @@ The client secret is the capability, as with Stripe's hosted pages: no API key i
 from __future__ import annotations
 
 import html
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from kassa.store.tables import PAYMENT_INTENTS
 PATH_PREFIX = payment_intents.AUTHENTICATE_PATH + "/"
 OUTCOMES = ("complete", "fail")
 FORM_BYTES_MAX = 4_096
+FORM_FIELDS_MAX = 10
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -61,8 +62,10 @@ class AuthenticationPage:
             body = await request.body()
             if len(body) > FORM_BYTES_MAX:
                 return _message(413, "The form is too large.")
-            form = await request.form()
-            secret, outcome = str(form.get("client_secret", "")), str(form.get("outcome", ""))
+            # The page's own two-field form: parse_qs needs no multipart parser.
+            form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
+            secret = form.get("client_secret", [""])[0]
+            outcome = form.get("outcome", [""])[0]
             if outcome not in OUTCOMES:
                 return _message(400, "Choose to complete or fail the authentication.")
         elif request.method == "GET":

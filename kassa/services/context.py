@@ -39,7 +39,8 @@ class Context:
     """The API request this work serves (events record it); None for workers."""
     idempotency_key: str | None = None
     memo: dict[str, Any] = field(default_factory=dict)
-    """Facts looked up once per unit of work (the account's webhook endpoints)."""
+    """Facts kept for the rest of this unit of work (objects already loaded or not yet
+    stored, the account's webhook endpoints), so one request reads and writes each row once."""
 
     def now(self) -> int:
         return unix_seconds(self.clock)

@@ -65,6 +65,7 @@ LIST_FILTERS: dict[str, Param] = {
     "charge": String(max_chars=255),
     "payment_intent": String(max_chars=255),
 }
+SUBMITTED_STATUSES = ("under_review", "warning_under_review")
 OPEN_STATUSES = ("warning_needs_response", "needs_response", "under_review", "warning_under_review")
 
 
@@ -160,6 +161,12 @@ async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, A
     before = copy.deepcopy(dispute)
     if "evidence" in params:
         _require_open(dispute, "updated")
+        if dispute["status"] in SUBMITTED_STATUSES:
+            raise InvalidRequest(
+                "This dispute's evidence has already been submitted to the card issuer and "
+                "cannot be changed.",
+                param="evidence",
+            )
         for name, value in params["evidence"].items():
             dispute["evidence"][name] = None if value == "" else value
         dispute["evidence_details"]["has_evidence"] = True

@@ -40,6 +40,8 @@ from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.tables import PAYMENT_INTENTS
 
 CLIENT_SECRET_RANDOM_CHARS = 25
+_UNSAVED = "payment_intents.unsaved"
+"""ctx.memo key: ids of intents created in this unit and not yet inserted."""
 AUTHENTICATE_PATH = "/kassa/authenticate"
 STATEMENT_DESCRIPTOR_CHARS = 22
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
@@ -68,7 +70,10 @@ _PAYMENT_METHOD_OPTIONS = Struct(
         )
     }
 )
+_PAYMENT_METHOD_TYPES = ListOf(Enum(values=("card",)), nullable=True)
 _CONFIRM_COMMON: dict[str, Param] = {
+    "allowed_payment_method_types": _PAYMENT_METHOD_TYPES,
+    "excluded_payment_method_types": _PAYMENT_METHOD_TYPES,
     "capture_method": Enum(values=("automatic", "automatic_async", "manual")),
     "error_on_requires_action": Boolean(),
     "mandate_data": Struct({}),
@@ -139,6 +144,7 @@ def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
         "id": intent_id,
         "object": "payment_intent",
         "amount": amount,
+        "allowed_payment_method_types": None,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
         "amount_received": 0,
@@ -212,6 +218,10 @@ async def _apply_common(ctx: Context, intent: ApiObject, params: dict[str, Any])
         intent["shipping"] = shipping_object(params["shipping"])
     if "capture_method" in params:
         intent["capture_method"] = params["capture_method"]
+    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
+        if name in params:
+            # Kassa has only cards: the lists can but name them.
+            intent[name] = None if params[name] is UNSET else params[name]
     if "customer" in params:
         intent["customer"] = await _customer_id(ctx, params["customer"])
     if "payment_method" in params and "payment_method_data" in params:
@@ -279,10 +289,12 @@ async def create_payment_intent(ctx: Context, _id: str | None, form: dict[str, A
     await _apply_common(ctx, intent, params)
     if intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
-    await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     await events.announce(ctx, "payment_intent.created", intent)
     if params.get("confirm"):
+        # Stored once, by the confirmation's outcome, rather than inserted and then updated.
+        ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
         return await _confirm(ctx, intent, params)
+    await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     return intent
 
 
@@ -363,10 +375,7 @@ async def _confirm(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> A
         if off_session:
             return await _decline_authentication_required(ctx, intent, payment_method)
         if params.get("error_on_requires_action"):
-            raise InvalidRequest(
-                "This PaymentIntent requires authentication, and error_on_requires_action was set.",
-                code="authentication_required",
-            )
+            return await _decline_authentication_required(ctx, intent, payment_method)
         intent["status"] = "requires_action"
         intent["next_action"] = _next_action(ctx, intent, params.get("return_url"))
         await _save(ctx, intent)
@@ -487,7 +496,8 @@ async def _fail(
 async def _decline_authentication_required(
     ctx: Context, intent: ApiObject, payment_method: ApiObject
 ) -> ApiObject:
-    """Off-session, nobody can answer a 3-D Secure challenge: Stripe declines at once."""
+    """Off-session (or with `error_on_requires_action`), nobody will answer a 3-D Secure
+    challenge: Stripe declines at once."""
     charge = charge_processing.new_charge(
         ctx,
         intent,
@@ -613,14 +623,8 @@ async def cancel_payment_intent(
     intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
     if intent["status"] not in CANCELABLE:
         raise _unexpected_state(intent, "cancel", CANCELABLE)
-    if intent["status"] == "requires_capture":
-        # The authorization is released; no money had moved, so the ledger is untouched.
-        charge = await charge_processing.load(ctx, intent["latest_charge"])
-        before = copy.deepcopy(charge)
-        charge["refunded"] = True
-        charge["amount_refunded"] = charge["amount"]
-        await charge_processing.store(ctx, charge)
-        await events.announce(ctx, "charge.refunded", charge, previous=before)
+    # Canceling an uncaptured intent releases the authorization: no money had moved, so the
+    # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = params.get("cancellation_reason")
@@ -641,7 +645,12 @@ def _unexpected_state(intent: ApiObject, action: str, allowed: tuple[str, ...]) 
 
 
 async def _save(ctx: Context, intent: ApiObject) -> None:
-    await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    unsaved: set[str] = ctx.memo.get(_UNSAVED, set())
+    if intent["id"] in unsaved:
+        unsaved.discard(intent["id"])
+        await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    else:
+        await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
 
 
 def _required(intent_id: str | None) -> str:

@@ -181,14 +181,24 @@ async def create_from_params(ctx: Context, params: dict[str, Any], prefix: str) 
 
 async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
     """A stored PaymentMethod, or a new one for a test payment method or token id."""
+    known = ctx.memo.get(_memo_key(reference))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     card = cards.card_from_test_token(
         reference, today=_today(ctx), fingerprint_key=ctx.payments.card_fingerprint_key
     )
     if card is None:
-        return await load_live_object(ctx, RESOURCE, reference, param=param)
-    payment_method = card_payment_method(ctx, card)
-    await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+        payment_method = await load_live_object(ctx, RESOURCE, reference, param=param)
+    else:
+        payment_method = card_payment_method(ctx, card)
+        await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    # Later steps of the same request (confirming, attaching) use this very object.
+    ctx.memo[_memo_key(payment_method["id"])] = payment_method
     return payment_method
+
+
+def _memo_key(payment_method_id: str) -> str:
+    return f"payment_method:{payment_method_id}"
 
 
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kassa.store.queries import SKIP_LOCKED, Row, Transaction
+from kassa.store.queries import FOR_UPDATE, SKIP_LOCKED, Row, Transaction
 
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
@@ -26,7 +26,9 @@ def to_numbered_placeholders(sql: str) -> str:
     """`?` to `$1, $2, ...`: our statements have no `?` inside string literals."""
     counter = iter(range(1, 10_000))
     numbered = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-    return numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED")
+    return numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED").replace(
+        FOR_UPDATE, " FOR UPDATE"
+    )
 
 
 class PostgresExecutor:
@@ -63,7 +65,7 @@ class PostgresStore:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         async with self._pool.acquire() as connection, connection.transaction():
-            yield Transaction(PostgresExecutor(connection))
+            yield Transaction(PostgresExecutor(connection), writes=True)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:

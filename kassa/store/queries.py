@@ -22,6 +22,11 @@ SKIP_LOCKED = "/*SKIP_LOCKED*/"
 """Marks a claiming SELECT: PostgreSQL's executor makes it `FOR UPDATE SKIP LOCKED` so that
 concurrent workers take different rows; SQLite's single writer needs nothing."""
 
+FOR_UPDATE = "/*FOR_UPDATE*/"
+"""Ends a SELECT that reads a row to change it: PostgreSQL's executor makes it `FOR UPDATE`,
+so a concurrent request changing the same object (two refunds of one charge) waits and then
+reads the committed result instead of overwriting it. SQLite's single writer needs nothing."""
+
 IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 """Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
 
@@ -122,8 +127,10 @@ def _dumps(obj: Mapping[str, Any]) -> str:
 class Transaction(LedgerQueries):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, *, writes: bool = False) -> None:
         self._db = executor
+        self._lock_reads = FOR_UPDATE if writes else ""
+        """In a write unit every object read may be changed: lock it (see FOR_UPDATE)."""
 
     # -- accounts and keys ------------------------------------------------------------
 
@@ -196,7 +203,8 @@ class Transaction(LedgerQueries):
     ) -> tuple[dict[str, Any], bool] | None:
         """The object's document and whether it is deleted; None if it never existed here."""
         row = await self._db.fetchone(
-            f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?",
+            f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?"
+            f"{self._lock_reads}",
             (object_id, account_id),
         )
         return None if row is None else (_loads(row[0]), bool(row[1]))

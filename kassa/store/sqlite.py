@@ -87,7 +87,7 @@ class SqliteStore:
             batch = self._join_batch()
             self._writer.execute("SAVEPOINT unit")
             try:
-                yield Transaction(self._write_executor)
+                yield Transaction(self._write_executor, writes=True)
             except BaseException:
                 self._writer.execute("ROLLBACK TO unit")
                 self._writer.execute("RELEASE unit")

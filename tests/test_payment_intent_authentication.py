@@ -1,0 +1,429 @@
+"""3-D Secure on PaymentIntents, and publishable keys, through the official SDK against a live
+server on SQLite and PostgreSQL: `requires_action` and its `next_action`, finishing the
+challenge through the test helper and through the hosted test page, off-session declines,
+and what a publishable key may do with an intent's client secret.
+
+Expected fees are computed here (2.9% rounded half up, plus 30 cents), never read back."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import stripe
+
+from tests.harness import Account, KassaServer
+
+pytestmark = pytest.mark.usefixtures("ledger_verified")
+
+RETURN_URL = "https://shop.example/return?order=7"
+AUTHENTICATION_CARDS = [
+    pytest.param({"payment_method": "pm_card_threeDSecure2Required"}, "3220", id="3ds2"),
+    pytest.param({"payment_method": "pm_card_authenticationRequired"}, "3184", id="auth"),
+    pytest.param(
+        {
+            "payment_method_data": {
+                "type": "card",
+                "card": {
+                    "number": "4000000000003220",
+                    "exp_month": "12",
+                    "exp_year": "2034",
+                    "cvc": "123",
+                },
+            }
+        },
+        "3220",
+        id="raw-3220",
+    ),
+]
+
+
+def usd_card_fee(amount: int) -> int:
+    variable = (Decimal(amount) * Decimal("0.029")).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return int(variable) + 30
+
+
+def pending_usd(client: stripe.StripeClient) -> tuple[int, int]:
+    balance = client.v1.balance.retrieve()
+    available = sum(f.amount for f in balance.available if f.currency == "usd")
+    pending = sum(f.amount for f in balance.pending if f.currency == "usd")
+    return available, pending
+
+
+def start(
+    client: stripe.StripeClient, card: dict[str, Any], amount: int = 2500, **extra: Any
+) -> stripe.PaymentIntent:
+    params: Any = {"amount": amount, "currency": "usd", "confirm": True, **card, **extra}
+    return client.v1.payment_intents.create(params=params)
+
+
+def authenticate(server: KassaServer, account: Account, intent_id: str, outcome: str) -> Any:
+    """The test helper the SDK has no method for."""
+    with server.http(account.secret_key) as http:
+        response = http.post(
+            f"/v1/test_helpers/payment_intents/{intent_id}/authenticate",
+            data={"outcome": outcome},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def charges_of(client: stripe.StripeClient, intent_id: str) -> list[stripe.Charge]:
+    return list(client.v1.charges.list(params={"payment_intent": intent_id}).data)
+
+
+@pytest.mark.parametrize(("card", "last4"), AUTHENTICATION_CARDS)
+def test_requires_action_then_completed_authentication_charges(
+    server: KassaServer, account: Account, client: stripe.StripeClient, card: Any, last4: str
+) -> None:
+    intent = start(client, card)
+    assert intent.status == "requires_action"
+    assert intent.amount_received == 0
+    assert intent.latest_charge is None
+    action = intent.next_action
+    assert action is not None
+    assert action.type == "use_stripe_sdk"
+    assert "redirect_to_url" not in action
+    assert charges_of(client, intent.id) == []
+    assert pending_usd(client) == (0, 0)
+
+    done = authenticate(server, account, intent.id, "complete")
+    assert done["id"] == intent.id
+    assert done["status"] == "succeeded"
+    assert done["next_action"] is None
+    assert done["amount_received"] == 2500
+    charge = client.v1.charges.retrieve(done["latest_charge"])
+    assert charge.status == "succeeded"
+    assert charge.captured is True
+    details = charge.payment_method_details
+    assert details is not None and details.card is not None
+    assert details.card.last4 == last4
+    assert details.card.three_d_secure is not None
+    assert details.card.three_d_secure.result == "authenticated"
+    fee = usd_card_fee(2500)
+    transaction = client.v1.balance_transactions.retrieve(str(charge.balance_transaction))
+    assert (transaction.amount, transaction.fee, transaction.net) == (2500, fee, 2500 - fee)
+    assert pending_usd(client) == (0, 2500 - fee)
+    assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+
+
+def test_return_url_gives_a_redirect_next_action(client: stripe.StripeClient) -> None:
+    intent = start(
+        client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
+    )
+    assert intent.status == "requires_action"
+    action = intent.next_action
+    assert action is not None and action.type == "redirect_to_url"
+    assert action.redirect_to_url is not None
+    assert action.redirect_to_url.return_url == RETURN_URL
+    assert action.redirect_to_url.url is not None
+    assert action.redirect_to_url.url.startswith("http")
+
+
+def test_failed_authentication_makes_no_charge(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = start(client, {"payment_method": "pm_card_threeDSecure2Required"})
+    failed = authenticate(server, account, intent.id, "fail")
+    assert failed["status"] == "requires_payment_method"
+    assert failed["next_action"] is None
+    assert failed["payment_method"] is None
+    assert failed["latest_charge"] is None
+    assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    assert failed["last_payment_error"]["payment_method"]["id"] == intent.payment_method
+    stored = client.v1.payment_intents.retrieve(intent.id)
+    assert stored.status == "requires_payment_method"
+    assert stored.last_payment_error is not None
+    assert stored.last_payment_error.code == "payment_intent_authentication_failure"
+    assert charges_of(client, intent.id) == []
+    assert client.v1.balance_transactions.list().data == []
+    assert pending_usd(client) == (0, 0)
+
+    retried = client.v1.payment_intents.confirm(
+        intent.id, params={"payment_method": "pm_card_visa"}
+    )
+    assert retried.status == "succeeded"
+    assert retried.last_payment_error is None
+    assert pending_usd(client) == (0, 2500 - usd_card_fee(2500))
+
+
+def test_authenticating_an_intent_that_needs_none_is_refused(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = start(client, {"payment_method": "pm_card_visa"}, amount=1000)
+    with server.http(account.secret_key) as http:
+        response = http.post(
+            f"/v1/test_helpers/payment_intents/{intent.id}/authenticate",
+            data={"outcome": "complete"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "payment_intent_unexpected_state"
+    assert len(charges_of(client, intent.id)) == 1
+    assert pending_usd(client) == (0, 1000 - usd_card_fee(1000))
+
+
+def _page_url(intent: stripe.PaymentIntent) -> str:
+    assert intent.next_action is not None and intent.next_action.redirect_to_url is not None
+    url = intent.next_action.redirect_to_url.url
+    assert url is not None
+    return url
+
+
+def test_hosted_page_shows_the_challenge_to_the_client_secret_only(
+    client: stripe.StripeClient,
+) -> None:
+    intent = start(
+        client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
+    )
+    assert intent.client_secret is not None
+    url = _page_url(intent)
+    assert parse_qs(urlsplit(url).query)["client_secret"] == [intent.client_secret]
+    page = httpx.get(url, timeout=30)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'id="complete"' in page.text
+    assert 'id="fail"' in page.text
+    assert intent.id in page.text
+
+    base = url.split("?")[0]
+    assert httpx.get(base, timeout=30).status_code in (400, 404)
+    wrong = httpx.get(base, params={"client_secret": f"{intent.id}_secret_wrong"}, timeout=30)
+    assert wrong.status_code in (400, 404)
+    assert 'id="complete"' not in wrong.text
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
+    assert charges_of(client, intent.id) == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "redirect_status", "status"),
+    [("complete", "succeeded", "succeeded"), ("fail", "failed", "requires_payment_method")],
+)
+def test_hosted_page_answer_returns_the_browser(
+    client: stripe.StripeClient, outcome: str, redirect_status: str, status: str
+) -> None:
+    intent = start(
+        client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
+    )
+    assert intent.client_secret is not None
+    url = _page_url(intent)
+    answer = httpx.post(
+        url,
+        data={"client_secret": intent.client_secret, "outcome": outcome},
+        follow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 303
+    location = urlsplit(answer.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "https://shop.example/return"
+    query = parse_qs(location.query)
+    assert query["order"] == ["7"]
+    assert query["payment_intent"] == [intent.id]
+    assert query["payment_intent_client_secret"] == [intent.client_secret]
+    assert query["redirect_status"] == [redirect_status]
+
+    after = client.v1.payment_intents.retrieve(intent.id)
+    assert after.status == status
+    charges = charges_of(client, intent.id)
+    if outcome == "complete":
+        [charge] = charges
+        assert charge.payment_method_details is not None
+        assert charge.payment_method_details.card is not None
+        assert charge.payment_method_details.card.three_d_secure is not None
+        assert charge.payment_method_details.card.three_d_secure.result == "authenticated"
+        assert pending_usd(client) == (0, 2500 - usd_card_fee(2500))
+    else:
+        assert charges == []
+        assert after.last_payment_error is not None
+        assert after.last_payment_error.code == "payment_intent_authentication_failure"
+        assert pending_usd(client) == (0, 0)
+
+    answered_again = httpx.post(
+        url,
+        data={"client_secret": intent.client_secret, "outcome": "complete"},
+        follow_redirects=False,
+        timeout=30,
+    )
+    assert answered_again.status_code == 400
+    assert len(charges_of(client, intent.id)) == len(charges)
+
+
+def test_hosted_page_refuses_an_answer_with_a_wrong_client_secret(
+    client: stripe.StripeClient,
+) -> None:
+    intent = start(
+        client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
+    )
+    posted = httpx.post(
+        _page_url(intent).split("?")[0],
+        data={"client_secret": f"{intent.id}_secret_wrong", "outcome": "complete"},
+        follow_redirects=False,
+        timeout=30,
+    )
+    assert posted.status_code in (400, 404)
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
+    assert charges_of(client, intent.id) == []
+
+
+def test_off_session_authentication_required_declines(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create(params={"email": "ada@example.com"})
+    saved = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequired", params={"customer": customer.id}
+    )
+    assert saved.customer == customer.id
+    with pytest.raises(stripe.CardError) as raised:
+        client.v1.payment_intents.create(
+            params={
+                "amount": 2500,
+                "currency": "usd",
+                "customer": customer.id,
+                "payment_method": saved.id,
+                "confirm": True,
+                "off_session": True,
+            }
+        )
+    error = raised.value
+    assert error.http_status == 402
+    assert error.code == "authentication_required"
+    assert error.error is not None
+    assert error.error.decline_code == "authentication_required"
+    failed = error.error.payment_intent
+    assert failed is not None
+    assert failed.status == "requires_payment_method"
+    assert failed.next_action is None
+    assert failed.last_payment_error is not None
+    assert failed.last_payment_error.code == "authentication_required"
+    assert pending_usd(client) == (0, 0)
+    assert client.v1.balance_transactions.list().data == []
+    for charge in charges_of(client, failed.id):
+        assert (charge.status, charge.paid, charge.balance_transaction) == ("failed", False, None)
+
+    on_session = client.v1.payment_intents.confirm(
+        failed.id, params={"payment_method": saved.id, "return_url": RETURN_URL}
+    )
+    assert on_session.status == "requires_action"
+
+
+def test_error_on_requires_action_refuses_instead_of_waiting(client: stripe.StripeClient) -> None:
+    """The attempt fails as a decline would (Stripe: "fail the payment attempt if the
+    PaymentIntent transitions into requires_action"): 402, a failed charge, no money."""
+    with pytest.raises(stripe.CardError) as raised:
+        start(
+            client,
+            {"payment_method": "pm_card_threeDSecure2Required"},
+            error_on_requires_action=True,
+        )
+    assert raised.value.http_status == 402
+    assert raised.value.code == "authentication_required"
+    intent = raised.value.error.payment_intent
+    assert intent is not None and intent.status == "requires_payment_method"
+    (charge,) = client.v1.charges.list().data
+    assert (charge.status, charge.paid, charge.balance_transaction) == ("failed", False, None)
+    assert pending_usd(client) == (0, 0)
+
+
+def test_requested_challenge_then_manual_capture(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = start(
+        client,
+        {"payment_method": "pm_card_visa"},
+        capture_method="manual",
+        payment_method_options={"card": {"request_three_d_secure": "any"}},
+    )
+    assert intent.status == "requires_action"
+    held = authenticate(server, account, intent.id, "complete")
+    assert held["status"] == "requires_capture"
+    assert held["amount_capturable"] == 2500
+    charge = client.v1.charges.retrieve(held["latest_charge"])
+    assert charge.captured is False
+    assert charge.balance_transaction is None
+    assert charge.payment_method_details is not None
+    assert charge.payment_method_details.card is not None
+    assert charge.payment_method_details.card.three_d_secure is not None
+    assert charge.payment_method_details.card.three_d_secure.result == "authenticated"
+    assert pending_usd(client) == (0, 0)
+    captured = client.v1.payment_intents.capture(intent.id)
+    assert captured.amount_received == 2500
+    assert pending_usd(client) == (0, 2500 - usd_card_fee(2500))
+
+
+def test_cancel_while_waiting_for_authentication(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = start(client, {"payment_method": "pm_card_threeDSecure2Required"})
+    canceled = client.v1.payment_intents.cancel(intent.id)
+    assert canceled.status == "canceled"
+    assert canceled.next_action is None
+    with server.http(account.secret_key) as http:
+        response = http.post(
+            f"/v1/test_helpers/payment_intents/{intent.id}/authenticate",
+            data={"outcome": "complete"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "payment_intent_unexpected_state"
+    assert charges_of(client, intent.id) == []
+    assert pending_usd(client) == (0, 0)
+
+
+# --- Publishable keys -----------------------------------------------------------------------
+
+
+def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    secret = intent.client_secret
+    assert secret is not None
+    browser = server.client(account.publishable_key)
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        browser.v1.payment_intents.retrieve(intent.id)
+    assert missing.value.http_status == 400
+    assert missing.value.param == "client_secret"
+    other = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        browser.v1.payment_intents.retrieve(
+            intent.id, params={"client_secret": str(other.client_secret)}
+        )
+    assert wrong.value.http_status == 400
+    assert wrong.value.param == "client_secret"
+
+    seen = browser.v1.payment_intents.retrieve(intent.id, params={"client_secret": secret})
+    assert seen.id == intent.id
+    assert seen.status == "requires_payment_method"
+
+    with pytest.raises(stripe.InvalidRequestError) as unconfirmed:
+        browser.v1.payment_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
+    assert unconfirmed.value.param == "client_secret"
+    with pytest.raises(stripe.InvalidRequestError) as misconfirmed:
+        # stripe-python's confirm parameters leave out client_secret (a browser-side one).
+        wrong_secret: Any = {"payment_method": "pm_card_visa", "client_secret": f"{intent.id}_x"}
+        browser.v1.payment_intents.confirm(intent.id, params=wrong_secret)
+    assert misconfirmed.value.param == "client_secret"
+    assert charges_of(client, intent.id) == []
+    assert pending_usd(client) == (0, 0)
+
+    right_secret: Any = {"payment_method": "pm_card_visa", "client_secret": secret}
+    confirmed = browser.v1.payment_intents.confirm(intent.id, params=right_secret)
+    assert confirmed.status == "succeeded"
+    assert pending_usd(client) == (0, 1000 - usd_card_fee(1000))
+
+    with pytest.raises(stripe.AuthenticationError):
+        browser.v1.payment_intents.capture(intent.id)
+    with pytest.raises(stripe.AuthenticationError):
+        browser.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+
+
+def test_secret_key_may_pass_the_client_secret_too(client: stripe.StripeClient) -> None:
+    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    assert intent.client_secret is not None
+    seen = client.v1.payment_intents.retrieve(
+        intent.id, params={"client_secret": intent.client_secret}
+    )
+    assert seen.id == intent.id
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        client.v1.payment_intents.retrieve(intent.id, params={"client_secret": "nope"})
+    assert wrong.value.param == "client_secret"
