@@ -399,7 +399,11 @@ class ShiftedClockServer(KassaServer):
         return self
 
     def set_now(self, when: datetime.datetime) -> None:
-        self.offset_file.write_text(repr(when.timestamp() - time.time()))
+        # Replaced atomically: the server reads the file on every clock reading, and a
+        # half-written file would make its clock fail mid-request.
+        staged = self.offset_file.with_suffix(".staged")
+        staged.write_text(repr(when.timestamp() - time.time()))
+        os.replace(staged, self.offset_file)
 
 
 def shifted_server(
