@@ -188,6 +188,7 @@ def _listen(args: argparse.Namespace) -> int:
             args.forward_to,
             say=lambda line: print(line, flush=True),
             stopping=stopping,
+            clock=SystemClock(),
         )
 
     try:

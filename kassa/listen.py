@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from kassa.clock import Clock, unix_seconds
 from kassa.ids import new_secret
 from kassa.webhook_signing import signature_header
 
@@ -56,6 +56,7 @@ async def listen(
     *,
     say: Callable[[str], None],
     stopping: asyncio.Event,
+    clock: Clock,
 ) -> None:
     secret = new_secret("whsec")
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -67,7 +68,7 @@ async def listen(
         while not stopping.is_set():
             for event in await _events_after(session, api_base, newest):
                 newest = event["id"]
-                await _forward(session, forward_to, secret, event, say)
+                await _forward(session, forward_to, secret, event, say, clock)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
 
@@ -78,10 +79,11 @@ async def _forward(
     secret: str,
     event: dict[str, Any],
     say: Callable[[str], None],
+    clock: Clock,
 ) -> None:
     payload = json.dumps(event).encode()
     say(f"--> {event['type']} [{event['id']}]")
-    signature = signature_header(payload, secret, int(time.time()))
+    signature = signature_header(payload, secret, unix_seconds(clock))
     try:
         async with session.post(
             url,

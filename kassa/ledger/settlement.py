@@ -21,9 +21,9 @@ async def settle_due(
     totals: dict[tuple[str, str], int] = defaultdict(int)
     settled: dict[str, int] = defaultdict(int)
     for txn in due:
-        # Marked one by one: on PostgreSQL another settler may have taken some already,
-        # and only what this call changed may be moved.
-        if await tx.mark_transactions_available([txn.id]):
+        # On PostgreSQL another settler may have taken some already: only what this call
+        # changed may be moved.
+        if await tx.mark_transaction_available(txn.id):
             totals[(txn.account_id, txn.currency)] += txn.net
             settled[txn.account_id] += 1
     for (owner, currency), amount in sorted(totals.items()):

@@ -8,11 +8,12 @@ refunds and disputes; no resource is declared here.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from kassa import business_days, money
 from kassa.cards import Decline, TestBehavior
-from kassa.ids import new_id
+from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
 from kassa.services.context import Context
@@ -21,6 +22,8 @@ from kassa.store.tables import CHARGES
 
 RECEIPT_PATH = "/kassa/receipts"
 AUTHORIZATION_CODE_DIGITS = 6
+NETWORK_ID_CHARS = 15
+"""Network transaction and 3-D Secure ids: opaque strings of about this length."""
 RISK_SCORES = {"normal": 20, "elevated": 70, "highest": 95}
 SELLER_MESSAGE_APPROVED = "Payment complete."
 SELLER_MESSAGE_BLOCKED = "Kassa blocked this payment as too risky."
@@ -66,9 +69,7 @@ def _card_details(
     return {
         "card": {
             "amount_authorized": amount if approved else None,
-            "authorization_code": new_id("auth").split("_")[1][:AUTHORIZATION_CODE_DIGITS]
-            if approved
-            else None,
+            "authorization_code": _authorization_code() if approved else None,
             "brand": card["brand"],
             "checks": card["checks"],
             "country": card["country"],
@@ -84,7 +85,7 @@ def _card_details(
             "multicapture": {"status": "unavailable"},
             "network": card["brand"],
             "network_token": {"used": False},
-            "network_transaction_id": new_id("ntx").split("_")[1] if approved else None,
+            "network_transaction_id": random_base62(NETWORK_ID_CHARS) if approved else None,
             "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
             "regulated_status": "unregulated",
             "three_d_secure": {
@@ -93,7 +94,7 @@ def _card_details(
                 "exemption_indicator": None,
                 "result": "authenticated",
                 "result_reason": None,
-                "transaction_id": new_id("3ds").split("_")[1],
+                "transaction_id": random_base62(NETWORK_ID_CHARS),
                 "version": "2.2.0",
             }
             if authenticated
@@ -102,6 +103,10 @@ def _card_details(
         },
         "type": "card",
     }
+
+
+def _authorization_code() -> str:
+    return str(secrets.randbelow(10**AUTHORIZATION_CODE_DIGITS)).zfill(AUTHORIZATION_CODE_DIGITS)
 
 
 def new_charge(

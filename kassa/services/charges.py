@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kassa.errors import InvalidRequest, MissingParameter
+from kassa.errors import InvalidRequest
 from kassa.params import (
     UNSET,
     Email,
@@ -20,11 +20,11 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import events, payment_intents
+from kassa.services.addresses import SHIPPING, shipping_object
 from kassa.services.context import Context
 from kassa.services.customers import RESOURCE as CUSTOMER
-from kassa.services.customers import SHIPPING
-from kassa.services.listing import load_live_object, load_object
-from kassa.services.resource import ApiObject, Includer, Operation, Resource
+from kassa.services.listing import load_live_object, load_object, required_id
+from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES, REFUNDS
 
@@ -53,20 +53,14 @@ REFUNDS_INCLUDED_MAX = 100
 default, with `has_more`)."""
 
 
-def _required(charge_id: str | None) -> str:
-    if not charge_id:
-        raise MissingParameter("id")
-    return charge_id
-
-
 async def retrieve_charge(ctx: Context, charge_id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, _required(charge_id))
+    return await load_live_object(ctx, RESOURCE, required_id(charge_id))
 
 
 async def update_charge(ctx: Context, charge_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    charge = await load_live_object(ctx, RESOURCE, _required(charge_id))
+    charge = await load_live_object(ctx, RESOURCE, required_id(charge_id))
     before = copy.deepcopy(charge)
     if "customer" in params:
         if charge["customer"] is not None:
@@ -83,7 +77,7 @@ async def update_charge(ctx: Context, charge_id: str | None, form: dict[str, Any
     if "metadata" in params:
         charge["metadata"] = apply_metadata(charge["metadata"], params["metadata"])
     if "shipping" in params:
-        charge["shipping"] = payment_intents.shipping_object(params["shipping"])
+        charge["shipping"] = shipping_object(params["shipping"])
     if "fraud_details" in params:
         report = params["fraud_details"].get("user_report")
         charge["fraud_details"] = {} if report in (None, UNSET) else {"user_report": report}
@@ -95,7 +89,7 @@ async def update_charge(ctx: Context, charge_id: str | None, form: dict[str, Any
 
 async def capture_charge(ctx: Context, charge_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(CAPTURE_PARAMS, form)
-    charge = await load_live_object(ctx, RESOURCE, _required(charge_id))
+    charge = await load_live_object(ctx, RESOURCE, required_id(charge_id))
     if charge["captured"] or not charge["paid"] or charge["refunded"]:
         raise InvalidRequest(
             f"Charge {charge['id']} has already been captured."
@@ -129,8 +123,6 @@ async def _refunds_of(ctx: Context, charge: ApiObject) -> Any:
     }
 
 
-_INCLUDE_REFUNDS: Includer = _refunds_of
-
 RESOURCE = Resource(
     object_name="charge",
     id_prefix="ch",
@@ -143,5 +135,5 @@ RESOURCE = Resource(
     expandable=frozenset(
         {"balance_transaction", "customer", "payment_intent", "failure_balance_transaction"}
     ),
-    includable={"refunds": _INCLUDE_REFUNDS},
+    includable={"refunds": _refunds_of},
 )

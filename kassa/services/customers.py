@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from kassa.errors import InvalidParameter, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -24,8 +24,9 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import events
+from kassa.services.addresses import ADDRESS, SHIPPING, merge_address, shipping_object
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, load_object
+from kassa.services.listing import load_live_object, load_object, required_id
 from kassa.services.resource import ApiObject, Includer, Operation, Resource
 from kassa.store.tables import CUSTOMERS
 
@@ -33,15 +34,6 @@ INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
 MAX_CUSTOM_FIELDS = 4
 
-_ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
-ADDRESS = Struct(
-    {name: String(max_chars=200, nullable=True) for name in _ADDRESS_FIELDS}, nullable=True
-)
-SHIPPING = Struct(
-    {"address": ADDRESS, "name": String(max_chars=5000), "phone": String(max_chars=20)},
-    required=("address", "name"),
-    nullable=True,
-)
 INVOICE_SETTINGS = Struct(
     {
         "custom_fields": ListOf(
@@ -161,24 +153,15 @@ def _blank_customer(ctx: Context) -> ApiObject:
     }
 
 
-def _merge_address(current: Any, update: Any) -> Any:
-    if update is UNSET:
-        return None
-    merged = dict(current or dict.fromkeys(_ADDRESS_FIELDS))
-    for key, value in update.items():
-        merged[key] = None if value is UNSET else value
-    return merged
-
-
 def _apply(customer: ApiObject, params: dict[str, Any]) -> None:
     """Write validated parameters into the customer object."""
     for name in _PLAIN_FIELDS:
         if name in params:
             customer[name] = None if params[name] is UNSET else params[name]
     if "address" in params:
-        customer["address"] = _merge_address(customer["address"], params["address"])
+        customer["address"] = merge_address(customer["address"], params["address"])
     if "shipping" in params:
-        customer["shipping"] = _shipping(customer["shipping"], params["shipping"])
+        customer["shipping"] = shipping_object(params["shipping"])
     if "metadata" in params:
         customer["metadata"] = apply_metadata(customer["metadata"], params["metadata"])
     if "preferred_locales" in params:
@@ -189,21 +172,6 @@ def _apply(customer: ApiObject, params: dict[str, Any]) -> None:
         customer["tax_exempt"] = "none" if exempt is UNSET else exempt
     if "invoice_settings" in params:
         _apply_invoice_settings(customer["invoice_settings"], params["invoice_settings"])
-
-
-def _shipping(current: Any, update: Any) -> Any:
-    if update is UNSET:
-        return None
-    shipping = {
-        "address": None,
-        "carrier": None,
-        "name": None,
-        "phone": None,
-        "tracking_number": None,
-    }
-    shipping.update({k: v for k, v in update.items() if k != "address"})
-    shipping["address"] = _merge_address(None, update["address"])
-    return shipping
 
 
 def _apply_invoice_settings(settings: dict[str, Any], update: dict[str, Any]) -> None:
@@ -261,13 +229,13 @@ async def retrieve_customer(
     ctx: Context, customer_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     parse_params({}, form)
-    customer, deleted = await load_object(ctx, RESOURCE, _required_id(customer_id))
+    customer, deleted = await load_object(ctx, RESOURCE, required_id(customer_id))
     return _deleted_stub(customer) if deleted else customer
 
 
 async def update_customer(ctx: Context, customer_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    customer = await load_live_object(ctx, RESOURCE, _required_id(customer_id))
+    customer = await load_live_object(ctx, RESOURCE, required_id(customer_id))
     _reject_references(params)
     before = copy.deepcopy(customer)
     _apply(customer, params)
@@ -279,7 +247,7 @@ async def update_customer(ctx: Context, customer_id: str | None, form: dict[str,
 
 async def delete_customer(ctx: Context, customer_id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    customer = await load_live_object(ctx, RESOURCE, _required_id(customer_id))
+    customer = await load_live_object(ctx, RESOURCE, required_id(customer_id))
     await ctx.tx.mark_object_deleted(CUSTOMERS, ctx.account_id, customer["id"])
     await events.announce(ctx, "customer.deleted", customer)
     return _deleted_stub(customer)
@@ -287,12 +255,6 @@ async def delete_customer(ctx: Context, customer_id: str | None, form: dict[str,
 
 def _deleted_stub(customer: ApiObject) -> ApiObject:
     return {"id": customer["id"], "object": "customer", "deleted": True}
-
-
-def _required_id(customer_id: str | None) -> str:
-    if not customer_id:
-        raise InvalidParameter("A customer id is required.", param="id")
-    return customer_id
 
 
 def _empty_sublist(name: str) -> Includer:

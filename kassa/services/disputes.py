@@ -8,14 +8,14 @@ import copy
 from typing import Any
 
 from kassa import money
-from kassa.errors import InvalidRequest, MissingParameter
+from kassa.errors import InvalidRequest
 from kassa.ids import new_id
 from kassa.ledger import postings
 from kassa.ledger.views import balance_transaction_object
 from kassa.params import Boolean, Metadata, Param, String, Struct, apply_metadata, parse_params
 from kassa.services import events
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object
+from kassa.services.listing import load_live_object, required_id
 from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.tables import DISPUTES
 
@@ -136,15 +136,9 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
     return dispute
 
 
-def _required(dispute_id: str | None) -> str:
-    if not dispute_id:
-        raise MissingParameter("id")
-    return dispute_id
-
-
 async def retrieve_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    return await load_live_object(ctx, RESOURCE, required_id(dispute_id))
 
 
 def _require_open(dispute: ApiObject, action: str) -> None:
@@ -157,7 +151,7 @@ def _require_open(dispute: ApiObject, action: str) -> None:
 
 async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    dispute = await load_live_object(ctx, RESOURCE, required_id(dispute_id))
     before = copy.deepcopy(dispute)
     if "evidence" in params:
         _require_open(dispute, "updated")
@@ -186,7 +180,7 @@ async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, A
 async def close_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
     """Accept the dispute: the funds already withdrawn stay with the cardholder."""
     parse_params({}, form)
-    dispute = await load_live_object(ctx, RESOURCE, _required(dispute_id))
+    dispute = await load_live_object(ctx, RESOURCE, required_id(dispute_id))
     _require_open(dispute, "closed")
     before = copy.deepcopy(dispute)
     dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"

@@ -19,6 +19,7 @@ from kassa.services.listing import (
     list_page_with,
     load_live_object,
     parse_list_params,
+    required_id,
 )
 from kassa.services.resource import ApiObject, ListPage, Operation, Resource
 from kassa.store.queries import ObjectListQuery
@@ -162,21 +163,15 @@ async def list_events(ctx: Context, form: dict[str, Any]) -> ListPage:
 
 async def event_attempts(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
     return await webhook_attempts.list_attempts(
-        ctx, RESOURCE, _required(event_id), "event_id", form
+        ctx, RESOURCE, required_id(event_id), "event_id", form
     )
 
 
 async def resend_event(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(webhook_attempts.RESEND_PARAMS, form)
-    event = await load_live_object(ctx, RESOURCE, _required(event_id))
+    event = await load_live_object(ctx, RESOURCE, required_id(event_id))
     wanting = [e for e in await _endpoints(ctx) if _matches(e, event["type"])]
     return await webhook_attempts.resend(ctx, event, params.get("webhook_endpoint"), wanting)
-
-
-def _required(event_id: str | None) -> str:
-    if not event_id:
-        raise MissingParameter("id")
-    return event_id
 
 
 RESOURCE = Resource(

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from kassa.errors import ResourceMissing
+from kassa.errors import MissingParameter, ResourceMissing
 from kassa.invariants import InvariantViolated
 from kassa.params import Integer, String, TimestampRange, parse_params
 from kassa.services.context import Context
@@ -27,6 +27,13 @@ PAGINATION_PARAMS = {
 
 
 Page = ListPage
+
+
+def required_id(object_id: str | None) -> str:
+    """The id from the URL; routes always carry one, so its absence is a caller's mistake."""
+    if not object_id:
+        raise MissingParameter("id")
+    return object_id
 
 
 def could_be_object_id(object_id: str) -> bool:

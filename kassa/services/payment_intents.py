@@ -32,10 +32,10 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import charge_processing, disputes, events, payment_methods
+from kassa.services.addresses import SHIPPING, shipping_object
 from kassa.services.context import Context
 from kassa.services.customers import RESOURCE as CUSTOMER
-from kassa.services.customers import SHIPPING
-from kassa.services.listing import load_live_object, load_object
+from kassa.services.listing import load_live_object, load_object, required_id
 from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.tables import PAYMENT_INTENTS
 
@@ -193,20 +193,6 @@ def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
     }
 
 
-def shipping_object(update: Any) -> Any:
-    if update is UNSET:
-        return None
-    address = dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state"))
-    address.update({k: None if v is UNSET else v for k, v in update["address"].items()})
-    return {
-        "address": address,
-        "carrier": update.get("carrier"),
-        "name": update["name"],
-        "phone": update.get("phone"),
-        "tracking_number": update.get("tracking_number"),
-    }
-
-
 async def _apply_common(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> None:
     """Parameters create, update and confirm share; validated before anything is written."""
     for name in _PLAIN_FIELDS:
@@ -302,7 +288,7 @@ async def retrieve_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params({"client_secret": String(max_chars=500)}, form)
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     _check_client_secret(ctx, intent, params)
     return intent
 
@@ -324,7 +310,7 @@ async def update_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     money_fields = {"amount", "currency", "payment_method", "payment_method_data", "customer"}
     if intent["status"] not in UPDATABLE and money_fields & params.keys():
         raise _unexpected_state(intent, "update", UPDATABLE)
@@ -348,7 +334,7 @@ async def confirm_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(CONFIRM_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     _check_client_secret(ctx, intent, params)
     if intent["status"] not in CONFIRMABLE:
         raise _unexpected_state(intent, "confirm", CONFIRMABLE)
@@ -571,7 +557,7 @@ async def authenticate_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(AUTHENTICATE_PARAMS, form, required=("outcome",))
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     return await authenticate(ctx, intent, params["outcome"])
 
 
@@ -579,7 +565,7 @@ async def capture_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(CAPTURE_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     return await capture(ctx, intent, params)
 
 
@@ -620,7 +606,7 @@ async def cancel_payment_intent(
     ctx: Context, intent_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(CANCEL_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, _required(intent_id))
+    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
     if intent["status"] not in CANCELABLE:
         raise _unexpected_state(intent, "cancel", CANCELABLE)
     # Canceling an uncaptured intent releases the authorization: no money had moved, so the
@@ -651,12 +637,6 @@ async def _save(ctx: Context, intent: ApiObject) -> None:
         await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     else:
         await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
-
-
-def _required(intent_id: str | None) -> str:
-    if not intent_id:
-        raise MissingParameter("id")
-    return intent_id
 
 
 RESOURCE = Resource(

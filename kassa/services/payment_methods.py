@@ -28,14 +28,13 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import events
+from kassa.services.addresses import ADDRESS, blank_address, merge_address
 from kassa.services.context import Context
-from kassa.services.customers import ADDRESS
 from kassa.services.customers import RESOURCE as CUSTOMER
-from kassa.services.listing import load_live_object, load_object
+from kassa.services.listing import load_live_object, load_object, required_id
 from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.tables import PAYMENT_METHODS
 
-_ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 BILLING_DETAILS = Struct(
     {
         "address": ADDRESS,
@@ -111,19 +110,15 @@ def card_from_params(ctx: Context, card: dict[str, Any], prefix: str) -> cards.C
 
 
 def _billing_details(update: dict[str, Any] | None, current: Any = None) -> dict[str, Any]:
-    details = dict(
-        current
-        or {"address": dict.fromkeys(_ADDRESS_FIELDS), "email": None, "name": None}
-        | {"phone": None, "tax_id": None}
+    details = (
+        dict(current)
+        if current
+        else {"address": blank_address()} | dict.fromkeys(("email", "name", "phone", "tax_id"))
     )
     for key, value in (update or {}).items():
         if key == "address":
-            address = dict(details["address"] or dict.fromkeys(_ADDRESS_FIELDS))
-            if value is UNSET:
-                address = dict.fromkeys(_ADDRESS_FIELDS)
-            else:
-                address.update({k: None if v is UNSET else v for k, v in value.items()})
-            details["address"] = address
+            # Unlike a customer's, a billing address is never null: clearing blanks it.
+            details["address"] = merge_address(details["address"], value) or blank_address()
         else:
             details[key] = None if value is UNSET else value
     return details
@@ -230,14 +225,14 @@ async def retrieve_payment_method(
     ctx: Context, payment_method_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     parse_params({}, form)
-    return await resolve(ctx, _required(payment_method_id), param="id")
+    return await resolve(ctx, required_id(payment_method_id), param="id")
 
 
 async def update_payment_method(
     ctx: Context, payment_method_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    payment_method = await load_live_object(ctx, RESOURCE, _required(payment_method_id))
+    payment_method = await load_live_object(ctx, RESOURCE, required_id(payment_method_id))
     before = copy.deepcopy(payment_method)
     if "billing_details" in params:
         payment_method["billing_details"] = _billing_details(
@@ -280,7 +275,7 @@ async def attach_payment_method(
     ctx: Context, payment_method_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params({"customer": String(max_chars=255)}, form, required=("customer",))
-    payment_method = await resolve(ctx, _required(payment_method_id), param="id")
+    payment_method = await resolve(ctx, required_id(payment_method_id), param="id")
     await attach(ctx, payment_method, params["customer"], "customer")
     return payment_method
 
@@ -289,7 +284,7 @@ async def detach_payment_method(
     ctx: Context, payment_method_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     parse_params({}, form)
-    payment_method = await load_live_object(ctx, RESOURCE, _required(payment_method_id))
+    payment_method = await load_live_object(ctx, RESOURCE, required_id(payment_method_id))
     if payment_method["customer"] is None:
         raise InvalidRequest(
             "The payment method you provided is not attached to a customer so detachment is "
@@ -301,12 +296,6 @@ async def detach_payment_method(
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
     return payment_method
-
-
-def _required(payment_method_id: str | None) -> str:
-    if not payment_method_id:
-        raise MissingParameter("id")
-    return payment_method_id
 
 
 RESOURCE = Resource(

@@ -24,7 +24,7 @@ from kassa.params import (
 )
 from kassa.services import charge_processing, charges, events, payment_intents
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object
+from kassa.services.listing import load_live_object, required_id
 from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import DISPUTES, REFUNDS
@@ -184,20 +184,14 @@ def _refund_description(charge: ApiObject) -> str:
     return f"REFUND FOR CHARGE{described}"
 
 
-def _required(refund_id: str | None) -> str:
-    if not refund_id:
-        raise MissingParameter("id")
-    return refund_id
-
-
 async def retrieve_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, _required(refund_id))
+    return await load_live_object(ctx, RESOURCE, required_id(refund_id))
 
 
 async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    refund = await load_live_object(ctx, RESOURCE, _required(refund_id))
+    refund = await load_live_object(ctx, RESOURCE, required_id(refund_id))
     before = copy.deepcopy(refund)
     if "metadata" in params:
         refund["metadata"] = apply_metadata(refund["metadata"], params["metadata"])
@@ -210,7 +204,7 @@ async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any
 
 async def cancel_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
     parse_params({}, form)
-    refund = await load_live_object(ctx, RESOURCE, _required(refund_id))
+    refund = await load_live_object(ctx, RESOURCE, required_id(refund_id))
     raise InvalidRequest(
         f"Refund {refund['id']} cannot be canceled because it has a status of "
         f"{refund['status']}. Only refunds with a status of requires_action can be canceled.",

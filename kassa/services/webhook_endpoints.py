@@ -23,7 +23,7 @@ from kassa.params import (
 )
 from kassa.services import events, webhook_attempts
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object
+from kassa.services.listing import load_live_object, required_id
 from kassa.services.resource import ApiObject, Operation, Resource
 from kassa.store import Transaction
 from kassa.store.queries import WebhookTarget
@@ -134,24 +134,18 @@ async def create_webhook_endpoint(ctx: Context, _id: str | None, form: dict[str,
     return {**endpoint, "secret": secret}
 
 
-def _required(endpoint_id: str | None) -> str:
-    if not endpoint_id:
-        raise MissingParameter("id")
-    return endpoint_id
-
-
 async def retrieve_webhook_endpoint(
     ctx: Context, endpoint_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, _required(endpoint_id))
+    return await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
 
 
 async def update_webhook_endpoint(
     ctx: Context, endpoint_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     params = parse_params(UPDATE_PARAMS, form)
-    endpoint = await load_live_object(ctx, RESOURCE, _required(endpoint_id))
+    endpoint = await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
     if "url" in params:
         endpoint["url"] = validated_url("" if params["url"] is UNSET else params["url"])
     if "enabled_events" in params:
@@ -175,7 +169,7 @@ async def delete_webhook_endpoint(
     ctx: Context, endpoint_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     parse_params({}, form)
-    endpoint = await load_live_object(ctx, RESOURCE, _required(endpoint_id))
+    endpoint = await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
     await ctx.tx.mark_object_deleted(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint["id"])
     await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
     events.forget_endpoints(ctx)
@@ -199,7 +193,7 @@ async def endpoint_attempts(
     ctx: Context, endpoint_id: str | None, form: dict[str, Any]
 ) -> ApiObject:
     return await webhook_attempts.list_attempts(
-        ctx, RESOURCE, _required(endpoint_id), "endpoint_id", form
+        ctx, RESOURCE, required_id(endpoint_id), "endpoint_id", form
     )
 
 

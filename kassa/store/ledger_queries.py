@@ -210,17 +210,14 @@ class LedgerQueries:
         )
         return [DueTransaction(row[0], row[1], row[2], int(row[3])) for row in rows]
 
-    async def mark_transactions_available(self, transaction_ids: Sequence[str]) -> int:
-        """Pending -> available; the count actually changed (a racing settler changes none)."""
-        changed = 0
-        for transaction_id in transaction_ids:
-            row = await self._db.fetchone(
-                "UPDATE ledger_transactions SET status = 'available' "
-                "WHERE id = ? AND status = 'pending' RETURNING 1",
-                (transaction_id,),
-            )
-            changed += row is not None
-        return changed
+    async def mark_transaction_available(self, transaction_id: str) -> bool:
+        """Pending -> available; False if it was not pending (a racing settler took it)."""
+        row = await self._db.fetchone(
+            "UPDATE ledger_transactions SET status = 'available' "
+            "WHERE id = ? AND status = 'pending' RETURNING 1",
+            (transaction_id,),
+        )
+        return row is not None
 
     async def ledger_counts(self) -> tuple[int, int, int]:
         """(transactions, entries, ledger accounts)."""

@@ -23,6 +23,7 @@ import aiohttp
 from kassa.clock import Clock
 from kassa.config import Settings, retry_schedule
 from kassa.ids import new_id
+from kassa.services.webhook_endpoints import disable_failing_endpoint
 from kassa.store import Store
 from kassa.store.queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
 from kassa.webhook_signing import signature_header
@@ -233,8 +234,6 @@ class DeliveryWorker:
             await asyncio.wait(set(self.tasks), timeout=SHUTDOWN_GRACE_SECONDS)
 
     async def record(self, outcomes: list[Outcome]) -> None:
-        from kassa.services.webhook_endpoints import disable_failing_endpoint
-
         window = retry_window_ms(self.settings.retry_schedule)
         async with self.store.write() as tx:
             for outcome in outcomes:
