@@ -412,6 +412,27 @@ class Transaction(LedgerQueries):
             "request_log", "created_ms < ?", (created_before_ms,), batch, key_columns=("seq",)
         )
 
+    async def purge_events(self, created_before: int, batch: int) -> int:
+        """Delete up to `batch` events created before `created_before` (seconds), with their
+        deliveries and attempts. An event still awaiting a delivery is kept until that
+        delivery finishes: retention never cancels a webhook."""
+        rows = await self._db.fetchall(
+            "SELECT e.id FROM events e WHERE e.created < ? AND NOT EXISTS ("
+            "SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending'"
+            ") LIMIT ?",
+            (created_before, batch),
+        )
+        event_ids = [str(row[0]) for row in rows]
+        if not event_ids:
+            return 0
+        placeholders = ", ".join("?" * len(event_ids))
+        for table in ("webhook_attempts", "webhook_deliveries", "events"):
+            column = "id" if table == "events" else "event_id"
+            await self._db.execute(
+                f"DELETE FROM {table} WHERE {column} IN ({placeholders})", event_ids
+            )
+        return len(event_ids)
+
     async def _delete_batch(
         self,
         table: str,

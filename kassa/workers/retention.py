@@ -1,4 +1,5 @@
-"""Purges idempotency keys older than 24 hours and request log entries past retention."""
+"""Purges idempotency keys older than 24 hours, request log entries past their retention, and
+events (with their webhook deliveries and attempts) after 30 days, as Stripe keeps them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ PURGE_INTERVAL_SECONDS = 60.0
 PURGE_BATCH_ROWS = 1_000
 """Rows deleted per transaction, so a purge never holds the SQLite writer for long."""
 PURGE_BATCHES_PER_RUN_MAX = 100
+EVENT_RETENTION_DAYS = 30
 
 log = logging.getLogger("kassa.retention")
 
@@ -23,25 +25,33 @@ log = logging.getLogger("kassa.retention")
 class PurgeCounts:
     idempotency_keys: int
     request_log_entries: int
+    events: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.idempotency_keys + self.request_log_entries + self.events
 
 
 async def purge_once(store: Store, clock: Clock, request_log_retention_days: int) -> PurgeCounts:
     now = clock.now()
     keys_before = int(now) - IDEMPOTENCY_KEY_RETENTION_SECONDS
     log_before_ms = int((now - request_log_retention_days * 86_400) * 1000)
-    keys = entries = 0
+    events_before = int(now) - EVENT_RETENTION_DAYS * 86_400
+    keys = entries = events = 0
     for _ in range(PURGE_BATCHES_PER_RUN_MAX):
         async with store.write() as tx:
             purged_keys = await tx.purge_idempotency_keys(
                 keys_before, int(now * 1000), PURGE_BATCH_ROWS
             )
             purged_entries = await tx.purge_request_log(log_before_ms, PURGE_BATCH_ROWS)
+            purged_events = await tx.purge_events(events_before, PURGE_BATCH_ROWS)
         keys += purged_keys
         entries += purged_entries
-        if purged_keys < PURGE_BATCH_ROWS and purged_entries < PURGE_BATCH_ROWS:
+        events += purged_events
+        if max(purged_keys, purged_entries, purged_events) < PURGE_BATCH_ROWS:
             break
         await asyncio.sleep(0)  # let requests in between batches
-    return PurgeCounts(keys, entries)
+    return PurgeCounts(keys, entries, events)
 
 
 async def run_retention(
@@ -50,11 +60,12 @@ async def run_retention(
     while not stopping.is_set():
         try:
             counts = await purge_once(store, clock, request_log_retention_days)
-            if counts.idempotency_keys or counts.request_log_entries:
+            if counts.total:
                 log.info(
-                    "purged %d idempotency keys and %d request log entries",
+                    "purged %d idempotency keys, %d request log entries and %d events",
                     counts.idempotency_keys,
                     counts.request_log_entries,
+                    counts.events,
                 )
         except Exception:
             log.exception("retention purge failed; will retry")

@@ -4,8 +4,8 @@ and retry failures with exponential backoff and jitter (DESIGN.md section 6).
 Fairness: every sweep walks the endpoints with due work round-robin and gives each at most
 its free share of `PER_ENDPOINT_CONCURRENCY` slots, so a backlog on one endpoint takes only
 its own slots and a quiet endpoint's next delivery is claimed on the next sweep.
-Durability: a claim is a lease (`CLAIM_SECONDS`); if the process dies, the lease expires and
-any worker retakes the delivery. Delivery is therefore at least once.
+Durability: a claim is a lease (the send timeout plus `CLAIM_MARGIN_SECONDS`); if the process
+dies, the lease expires and any worker retakes the delivery. Delivery is therefore at least once.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from kassa.webhook_signing import signature_header
 
 PER_ENDPOINT_CONCURRENCY = 8
 IN_FLIGHT_MAX = 256
-CLAIM_SECONDS = 120
-"""Longer than any send (timeout at most 60 s) plus recording: a live claim is never retaken."""
+CLAIM_MARGIN_SECONDS = 20
+"""A claim lasts the send timeout plus this margin for queueing and recording the outcome, so
+a live claim is never retaken, while a crashed worker's claims come back within half a minute
+(with the default 10 s timeout)."""
 ENDPOINTS_PER_SWEEP = 64
 IDLE_POLL_SECONDS = 0.1
 RECORD_BATCH_MAX = 256
@@ -47,6 +49,10 @@ log = logging.getLogger("kassa.webhooks")
 class DeliverySettings:
     retry_schedule: tuple[int, ...]
     timeout_seconds: float
+
+    @property
+    def claim_ms(self) -> int:
+        return int((self.timeout_seconds + CLAIM_MARGIN_SECONDS) * 1000)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ class DeliveryWorker:
                 if share <= 0:
                     continue
                 claimed = await tx.claim_webhook_deliveries(
-                    endpoint_id, now_ms, now_ms + CLAIM_SECONDS * 1000, share
+                    endpoint_id, now_ms, now_ms + self.settings.claim_ms, share
                 )
                 if claimed:
                     batches.append((await tx.webhook_target(endpoint_id), claimed))

@@ -1,0 +1,181 @@
+"""A real webhook receiver on loopback, as an application would run one: every delivery is
+verified with the official SDK (`stripe.Webhook.construct_event`) against the endpoint's
+secret, and what it accepted is recorded for the test to inspect.
+
+One receiver serves many endpoints, one per path (`receiver.url("orders")`). A path can be told
+to fail its next deliveries, and the whole receiver can be stopped and started again on the same
+port to play a handler that is down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import stripe
+
+from tests.harness import free_port
+
+WAIT_POLL_SECONDS = 0.05
+DEFAULT_WAIT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str
+    event_id: str
+    type: str
+    event: dict[str, Any]
+    received_at: float
+
+
+@dataclass
+class _PathState:
+    secret: str | None = None
+    failures_left: int = 0
+    failure_status: int = 500
+    attempts: int = 0
+
+
+@dataclass
+class _Shared:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    paths: dict[str, _PathState] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+    def path(self, name: str) -> _PathState:
+        return self.paths.setdefault(name, _PathState())
+
+
+class WebhookReceiver:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._shared = _Shared()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> WebhookReceiver:
+        shared = self._shared
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = self.rfile.read(length)
+                status, body = _handle(shared, self.path.strip("/"), payload, self.headers)
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the test reads deliveries, not an access log
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket: connections are refused until `start()` again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration --------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def set_secret(self, path: str, secret: str) -> None:
+        with self._shared.lock:
+            self._shared.path(path).secret = secret
+
+    def fail_next(self, path: str, count: int, status: int = 500) -> None:
+        with self._shared.lock:
+            state = self._shared.path(path)
+            state.failures_left = count
+            state.failure_status = status
+
+    # -- observations ---------------------------------------------------------------------
+
+    def deliveries(self, path: str | None = None) -> list[Delivery]:
+        with self._shared.lock:
+            return [d for d in self._shared.deliveries if path is None or d.path == path]
+
+    def attempts(self, path: str) -> int:
+        """Every request the path answered, failed ones included."""
+        with self._shared.lock:
+            return self._shared.path(path).attempts
+
+    def rejected(self) -> list[str]:
+        """Why deliveries failed verification; a test expects this to stay empty."""
+        with self._shared.lock:
+            return list(self._shared.rejected)
+
+    def event_ids(self, path: str) -> list[str]:
+        return [d.event_id for d in self.deliveries(path)]
+
+    def wait_for(
+        self,
+        condition: Callable[[WebhookReceiver], bool],
+        timeout_seconds: float = DEFAULT_WAIT_SECONDS,
+        what: str = "deliveries",
+    ) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        while not condition(self):
+            if time.monotonic() > deadline:
+                got = [(d.path, d.type) for d in self.deliveries()]
+                raise AssertionError(f"timed out waiting for {what}; received {got}")
+            time.sleep(WAIT_POLL_SECONDS)
+
+    def wait_for_event_ids(
+        self, path: str, event_ids: set[str], timeout_seconds: float = DEFAULT_WAIT_SECONDS
+    ) -> None:
+        self.wait_for(
+            lambda r: event_ids <= set(r.event_ids(path)),
+            timeout_seconds,
+            what=f"{len(event_ids)} events at /{path}",
+        )
+
+
+def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[int, bytes]:
+    with shared.lock:
+        state = shared.path(path)
+        state.attempts += 1
+        if state.failures_left > 0:
+            state.failures_left -= 1
+            return state.failure_status, b"failing on purpose"
+        secret = state.secret
+    if secret is None:
+        with shared.lock:
+            shared.rejected.append(f"/{path}: no secret registered")
+        return 400, b"no secret"
+    try:
+        event = stripe.Webhook.construct_event(
+            payload.decode(), headers.get("Stripe-Signature", ""), secret
+        )
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        with shared.lock:
+            shared.rejected.append(f"/{path}: {error}")
+        return 400, b"bad signature"
+    delivery = Delivery(path, event["id"], event["type"], event.to_dict(), time.time())
+    with shared.lock:
+        shared.deliveries.append(delivery)
+    return 200, b"ok"
