@@ -27,7 +27,7 @@ from kassa.http import idempotency
 from kassa.http.auth import Authenticator
 from kassa.http.errors import RequestTooLarge, error_body, internal_error_body
 from kassa.http.expand import expand_object, parse_expand
-from kassa.http.forms import Form, decode_form
+from kassa.http.forms import Form, FormValue, decode_form
 from kassa.http.idempotency import Claimed, KeyClaim, Replay
 from kassa.http.metrics import RequestMetrics
 from kassa.http.request_log import RequestLogWriter
@@ -46,6 +46,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 1 << 20
 """1 MiB: far above any legitimate Stripe v1 request."""
+LOGGED_BODY_BYTES_MAX = 8_192
+"""How much of each request's parameters and response the request log keeps: a whole
+PaymentIntent fits, and the log's buffer stays bounded in bytes as well as entries."""
+REDACTED_PARAMS = frozenset({"number", "cvc"})
+_DIGIT_RUN = re.compile(r"\d[\d \-]{4,}\d")
+"""Card data the request log must never hold (the card-number secrecy test searches it)."""
 _STRIPE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -63,6 +69,9 @@ class RequestFacts:
     route: str = "unmatched"
     account_id: str | None = None
     idempotency_key: str | None = None
+    params: str | None = None
+    """The decoded parameters as JSON for the request log, secrets redacted."""
+    held_card_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class ApiApp:
                 duration_us=int(elapsed * 1_000_000),
                 idempotency_key=facts.idempotency_key,
                 source_ip=client[0] if client else None,
+                request_body=facts.params,
+                response_body=logged_response(response, facts.held_card_data),
             )
         )
 
@@ -149,6 +160,7 @@ class ApiApp:
             form = decode_form(await _read_body(receive, headers))
         else:
             form = decode_form(scope.get("query_string", b""))
+        facts.params, facts.held_card_data = logged_params(form)
         key = headers.get("idempotency-key")
         if key is not None and method == "POST":
             facts.idempotency_key = idempotency.validate_key(key)
@@ -227,6 +239,39 @@ class ApiApp:
         ):
             raise IdempotencyKeyInUse()  # our claim expired and was retaken: roll back
         return Response(status, body)
+
+
+def logged_params(form: Form) -> tuple[str | None, bool]:
+    """The parameters as the request log keeps them, and whether card data was removed."""
+    if not form:
+        return None, False
+    found: list[str] = []
+    text = orjson.dumps(_redacted(form, found)).decode()
+    return text[:LOGGED_BODY_BYTES_MAX], bool(found)
+
+
+def _redacted(value: FormValue, found: list[str]) -> FormValue:
+    if isinstance(value, dict):
+        redacted: dict[str, FormValue] = {}
+        for key, inner in value.items():
+            if key in REDACTED_PARAMS:
+                found.append(key)
+                redacted[key] = "[redacted]"
+            else:
+                redacted[key] = _redacted(inner, found)
+        return redacted
+    if isinstance(value, list):
+        return [_redacted(item, found) for item in value]
+    return value
+
+
+def logged_response(response: Response, held_card_data: bool) -> str:
+    """The response as the log keeps it. An error about card data may quote the value sent
+    (as Stripe's errors do), so digit runs are removed from errors to such requests."""
+    text = response.body[:LOGGED_BODY_BYTES_MAX].decode("utf-8", "replace")
+    if held_card_data and response.status >= 400:
+        return _DIGIT_RUN.sub("[redacted]", text)
+    return text
 
 
 def _replayed(replay: Replay) -> Response:

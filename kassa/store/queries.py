@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.dashboard_queries import DashboardQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.tables import ObjectTable
 
@@ -115,6 +116,10 @@ class RequestLogEntry:
     duration_us: int
     idempotency_key: str | None
     source_ip: str | None
+    request_body: str | None = None
+    """The request's parameters as JSON, card numbers and CVCs redacted, cut to a bound."""
+    response_body: str | None = None
+    """The response as sent, cut to a bound."""
 
 
 _CREATED_OPERATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -124,7 +129,7 @@ def _dumps(obj: Mapping[str, Any]) -> str:
     return orjson.dumps(obj).decode()
 
 
-class Transaction(LedgerQueries):
+class Transaction(LedgerQueries, DashboardQueries):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
     def __init__(self, executor: Executor, *, writes: bool = False) -> None:
@@ -177,7 +182,7 @@ class Transaction(LedgerQueries):
                 account_id,
                 obj["created"],
                 _dumps(obj),
-                *(obj.get(c) for c in table.filter_columns),
+                *(table.column_value(obj, c) for c in table.filter_columns),
             ),
         )
 
@@ -187,7 +192,12 @@ class Transaction(LedgerQueries):
         assignments = "".join(f", {c} = ?" for c in table.filter_columns)
         await self._db.execute(
             f"UPDATE {table.name} SET doc = ?{assignments} WHERE id = ? AND account_id = ?",
-            (_dumps(obj), *(obj.get(c) for c in table.filter_columns), obj["id"], account_id),
+            (
+                _dumps(obj),
+                *(table.column_value(obj, c) for c in table.filter_columns),
+                obj["id"],
+                account_id,
+            ),
         )
 
     async def mark_object_deleted(
@@ -379,8 +389,8 @@ class Transaction(LedgerQueries):
         first: one entry PostgreSQL refused would fail its whole batch at every retry."""
         await self._db.executemany(
             "INSERT INTO request_log (request_id, account_id, created_ms, method, path, route, "
-            "status, duration_us, idempotency_key, source_ip) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, duration_us, idempotency_key, source_ip, request_body, response_body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     _storable(e.request_id),
@@ -393,6 +403,8 @@ class Transaction(LedgerQueries):
                     e.duration_us,
                     _storable(e.idempotency_key),
                     _storable(e.source_ip),
+                    _storable(e.request_body),
+                    _storable(e.response_body),
                 )
                 for e in entries
             ],

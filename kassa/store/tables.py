@@ -4,23 +4,35 @@ and the migrations create exactly these columns (a test checks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class ObjectTable:
     name: str
     filter_columns: tuple[str, ...] = ()
-    """Top-level object fields copied into indexed columns for equality filters."""
+    """Object fields copied into indexed columns for equality filters: top-level fields of
+    the same name, or the path `sources` gives."""
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+
+    def column_value(self, obj: Mapping[str, Any], column: str) -> Any:
+        value: Any = obj
+        for key in self.sources.get(column, (column,)):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
 
 
 CUSTOMERS = ObjectTable("customers", filter_columns=("email",))
 PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "type"))
-PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer",))
-CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent"))
+PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "status"))
+CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent", "status"))
 REFUNDS = ObjectTable("refunds", filter_columns=("charge", "payment_intent"))
 DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
-EVENTS = ObjectTable("events", filter_columns=("type",))
+EVENTS = ObjectTable(
+    "events", filter_columns=("type", "object_id"), sources={"object_id": ("data", "object", "id")}
+)
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
 
 ALL_OBJECT_TABLES = (

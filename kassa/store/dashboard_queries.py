@@ -1,0 +1,157 @@
+"""The dashboard's SQL: sign-in sessions, the per-day payment counters behind the home chart,
+and request-log searches. Mixed into `Transaction`.
+
+Every read here is bounded by an index and a LIMIT: the dashboard must stay fast with a
+million payments stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kassa.store.queries import Executor
+
+VOLUME_SHARDS = 8
+"""Counter rows per (account, day, currency); see migration 0004."""
+
+
+@dataclass(frozen=True)
+class DashboardSession:
+    account_id: str
+    csrf_token: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class VolumeDay:
+    day: int
+    """Unix seconds of the day's UTC midnight."""
+    currency: str
+    succeeded_count: int
+    succeeded_amount: int
+    failed_count: int
+
+
+@dataclass(frozen=True)
+class RequestLogFilter:
+    status: int | None = None
+    route: str | None = None
+    """A route template such as `/v1/customers/{id}` (indexed, unlike a path prefix)."""
+    idempotency_key: str | None = None
+    before_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    seq: int
+    request_id: str
+    created_ms: int
+    method: str
+    path: str
+    route: str
+    status: int
+    duration_us: int
+    idempotency_key: str | None
+    source_ip: str | None
+    request_body: str | None
+    response_body: str | None
+
+
+_LOGGED_COLUMNS = (
+    "seq, request_id, created_ms, method, path, route, status, duration_us, "
+    "idempotency_key, source_ip, request_body, response_body"
+)
+
+
+class DashboardQueries:
+    _db: Executor
+
+    # -- sessions -----------------------------------------------------------------------
+
+    async def insert_dashboard_session(
+        self, token_hash: str, session: DashboardSession, created_ms: int
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO dashboard_sessions (token_hash, account_id, csrf_token, created_ms, "
+            "expires_ms) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, session.account_id, session.csrf_token, created_ms, session.expires_ms),
+        )
+
+    async def get_dashboard_session(self, token_hash: str, now_ms: int) -> DashboardSession | None:
+        row = await self._db.fetchone(
+            "SELECT account_id, csrf_token, expires_ms FROM dashboard_sessions "
+            "WHERE token_hash = ? AND expires_ms > ?",
+            (token_hash, now_ms),
+        )
+        return None if row is None else DashboardSession(str(row[0]), str(row[1]), int(row[2]))
+
+    async def delete_dashboard_session(self, token_hash: str) -> None:
+        await self._db.execute("DELETE FROM dashboard_sessions WHERE token_hash = ?", (token_hash,))
+
+    async def purge_dashboard_sessions(self, now_ms: int, batch: int) -> int:
+        rows = await self._db.fetchall(
+            "DELETE FROM dashboard_sessions WHERE token_hash IN (SELECT token_hash FROM "
+            "dashboard_sessions WHERE expires_ms <= ? LIMIT ?) RETURNING 1",
+            (now_ms, batch),
+        )
+        return len(rows)
+
+    # -- payment volume -----------------------------------------------------------------
+
+    async def count_payment(
+        self, account_id: str, day: int, currency: str, shard: int, amount: int, succeeded: bool
+    ) -> None:
+        succeeded_count, succeeded_amount, failed_count = (1, amount, 0) if succeeded else (0, 0, 1)
+        await self._db.execute(
+            "INSERT INTO payment_volume_days (account_id, day, currency, shard, succeeded_count, "
+            "succeeded_amount, failed_count) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (account_id, day, currency, shard) DO UPDATE SET "
+            "succeeded_count = payment_volume_days.succeeded_count + excluded.succeeded_count, "
+            "succeeded_amount = payment_volume_days.succeeded_amount + excluded.succeeded_amount, "
+            "failed_count = payment_volume_days.failed_count + excluded.failed_count",
+            (account_id, day, currency, shard, succeeded_count, succeeded_amount, failed_count),
+        )
+
+    async def payment_volume(self, account_id: str, since_day: int) -> list[VolumeDay]:
+        rows = await self._db.fetchall(
+            "SELECT day, currency, sum(succeeded_count), sum(succeeded_amount), "
+            "sum(failed_count) FROM payment_volume_days WHERE account_id = ? AND day >= ? "
+            "GROUP BY day, currency ORDER BY day, currency",
+            (account_id, since_day),
+        )
+        return [VolumeDay(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    # -- request log --------------------------------------------------------------------
+
+    async def search_request_log(
+        self, account_id: str, wanted: RequestLogFilter, limit: int
+    ) -> list[LoggedRequest]:
+        where = ["account_id = ?"]
+        args: list[Any] = [account_id]
+        if wanted.status is not None:
+            where.append("status = ?")
+            args.append(wanted.status)
+        if wanted.route is not None:
+            where.append("route = ?")
+            args.append(wanted.route)
+        if wanted.idempotency_key is not None:
+            where.append("idempotency_key = ?")
+            args.append(wanted.idempotency_key)
+        if wanted.before_seq is not None:
+            where.append("seq < ?")
+            args.append(wanted.before_seq)
+        rows = await self._db.fetchall(
+            f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [LoggedRequest(*row) for row in rows]
+
+    async def get_logged_request(self, account_id: str, request_id: str) -> LoggedRequest | None:
+        row = await self._db.fetchone(
+            f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE account_id = ? AND request_id = ?",
+            (account_id, request_id),
+        )
+        return None if row is None else LoggedRequest(*row)
