@@ -10,6 +10,9 @@ from typing import Any
 
 from kassa.clock import Clock, SystemClock
 from kassa.config import Settings
+from kassa.dashboard.app import PREFIX as DASHBOARD_PREFIX
+from kassa.dashboard.app import Dashboard
+from kassa.dashboard.site import dashboard
 from kassa.http.api import ApiApp, Receive, Scope, Send
 from kassa.http.authentication_page import PATH_PREFIX as AUTHENTICATION_PATH_PREFIX
 from kassa.http.authentication_page import AuthenticationPage
@@ -31,6 +34,7 @@ class KassaApp:
         self.metrics = RequestMetrics()
         self.api: ApiApp | None = None
         self.authentication_page: AuthenticationPage | None = None
+        self.dashboard: Dashboard | None = None
         self._store: Store | None = None
         self._request_log: RequestLogWriter | None = None
         self._stopping = asyncio.Event()
@@ -47,10 +51,12 @@ class KassaApp:
             await _plain(send, 200, self.metrics.exposition(), CONTENT_TYPE)
         elif path == "/healthz":
             await _plain(send, 200, b"ok\n", "text/plain")
-        elif self.api is None or self.authentication_page is None:
+        elif self.api is None or self.authentication_page is None or self.dashboard is None:
             await _plain(send, 503, b"starting\n", "text/plain")
         elif path.startswith(AUTHENTICATION_PATH_PREFIX):
             await self.authentication_page(scope, receive, send)
+        elif path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/"):
+            await self.dashboard(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
@@ -72,6 +78,7 @@ class KassaApp:
             payments,
         )
         self.authentication_page = AuthenticationPage(store, self.clock, payments)
+        self.dashboard = dashboard(store, self.clock, payments)
         self._workers.append(
             asyncio.create_task(
                 run_settlement(store, self.clock, self._stopping), name="kassa-settlement"

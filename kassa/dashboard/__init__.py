@@ -1,0 +1,1 @@
+"""The web dashboard served by `kassa serve` at `/dashboard` (see `kassa.dashboard.app`)."""

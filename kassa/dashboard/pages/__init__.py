@@ -1,0 +1,1 @@
+"""Dashboard pages, one module per area; `PAGES` lists every route the dashboard serves."""

@@ -1,0 +1,73 @@
+"""What the dashboard's home page shows: the balance, payments per day, recent payments and
+recent failures. Each read is one indexed, bounded query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kassa.ledger.views import balance_object
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.dashboard_queries import VolumeDay
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CHARGES, PAYMENT_INTENTS
+
+CHART_DAYS = 14
+RECENT_ROWS = 8
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class DayVolume:
+    day: int
+    succeeded_count: int
+    succeeded_amount: int
+    failed_count: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    balance: ApiObject
+    currencies: list[str]
+    """Currencies with volume in the chart's window, busiest first."""
+    volume: dict[str, list[DayVolume]]
+    """currency -> one entry per day of the window, oldest first (days without payments
+    included, so the chart has no gaps)."""
+    recent_payments: list[ApiObject]
+    recent_failures: list[ApiObject]
+
+
+async def overview(ctx: Context) -> Overview:
+    today = ctx.now() - ctx.now() % DAY_SECONDS
+    first_day = today - (CHART_DAYS - 1) * DAY_SECONDS
+    rows = await ctx.tx.payment_volume(ctx.account_id, first_day)
+    volume = _per_currency(rows, first_day)
+    currencies = sorted(volume, key=lambda c: -sum(d.succeeded_amount for d in volume[c]))
+    payments = await ctx.tx.list_objects(
+        PAYMENT_INTENTS, ctx.account_id, ObjectListQuery(limit=RECENT_ROWS)
+    )
+    failures = await ctx.tx.list_objects(
+        CHARGES, ctx.account_id, ObjectListQuery(limit=RECENT_ROWS, equals={"status": "failed"})
+    )
+    return Overview(
+        balance=await balance_object(ctx.tx, ctx.account_id, ctx.livemode),
+        currencies=currencies,
+        volume=volume,
+        recent_payments=payments.objects,
+        recent_failures=failures.objects,
+    )
+
+
+def _per_currency(rows: list[VolumeDay], first_day: int) -> dict[str, list[DayVolume]]:
+    by_key = {(row.currency, row.day): row for row in rows}
+    days = [first_day + i * DAY_SECONDS for i in range(CHART_DAYS)]
+    return {
+        currency: [_day_volume(by_key.get((currency, day)), day) for day in days]
+        for currency in {row.currency for row in rows}
+    }
+
+
+def _day_volume(row: VolumeDay | None, day: int) -> DayVolume:
+    if row is None:
+        return DayVolume(day, 0, 0, 0)
+    return DayVolume(day, row.succeeded_count, row.succeeded_amount, row.failed_count)
