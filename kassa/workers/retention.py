@@ -1,5 +1,6 @@
-"""Purges idempotency keys older than 24 hours, request log entries past their retention, and
-events (with their webhook deliveries and attempts) after 30 days, as Stripe keeps them."""
+"""Purges idempotency keys older than 24 hours, request log entries past their retention,
+events (with their webhook deliveries and attempts) after 30 days, as Stripe keeps them, and
+expired dashboard sessions."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ async def purge_once(store: Store, clock: Clock, request_log_retention_days: int
             )
             purged_entries = await tx.purge_request_log(log_before_ms, PURGE_BATCH_ROWS)
             purged_events = await tx.purge_events(events_before, PURGE_BATCH_ROWS)
+            # Expired dashboard sessions are refused anyway; this only keeps the table small.
+            await tx.purge_dashboard_sessions(int(now * 1000), PURGE_BATCH_ROWS)
         keys += purged_keys
         entries += purged_entries
         events += purged_events

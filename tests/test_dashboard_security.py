@@ -1,0 +1,235 @@
+"""The dashboard refuses access without a session, refuses state changes without the
+session's CSRF token, and never shows one account's objects to another.
+
+The checks walk every page the dashboard registers (`kassa.dashboard.site.PAGES`), so a page
+added later is covered without being listed here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import stripe
+
+from kassa.dashboard.app import LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE
+from kassa.dashboard.site import PAGES
+from tests.dashboard_session import csrf_token, session_csrf, signed_in_client
+from tests.harness import Account, KassaServer, create_account
+
+PATH_PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
+GET_PAGES = [page.path for page in PAGES if "GET" in page.methods]
+POST_PAGES = [page.path for page in PAGES if "POST" in page.methods]
+
+
+@dataclass(frozen=True)
+class Objects:
+    """One account's objects of each kind a dashboard page can show, by page area."""
+
+    by_area: dict[str, str]
+    secret_key: str = ""
+
+    def ids(self) -> set[str]:
+        return set(self.by_area.values())
+
+    def fill(self, path: str) -> str:
+        """`path` with its parameters naming this account's object of the page's area."""
+        area = path.strip("/").split("/")[0]
+        object_id = self.by_area.get(area, "nothing_here")
+        return PATH_PARAM.sub(object_id, path)
+
+
+def _make_objects(server: KassaServer, account: Account) -> Objects:
+    client = server.client(account.secret_key)
+    customer = client.v1.customers.create(params={"email": f"{account.id}@example.com"})
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]}
+    )
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 4242,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "payment_method_types": ["card"],
+            "capture_method": "manual",
+            "confirm": True,
+        }
+    )
+    event = client.v1.events.list(params={"limit": 1}).data[0]
+    with server.http(account.secret_key) as http:
+        request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
+    return Objects(
+        {
+            "payments": intent.id,
+            "customers": customer.id,
+            "events": event.id,
+            "webhooks": endpoint.id,
+            "logs": request_id,
+        },
+        account.secret_key,
+    )
+
+
+@pytest.fixture
+def theirs(server: KassaServer) -> Objects:
+    """Another account's objects, which the signed-in account must never see."""
+    return _make_objects(server, create_account(server.database_url))
+
+
+@pytest.fixture
+def mine(server: KassaServer, account: Account) -> Objects:
+    return _make_objects(server, account)
+
+
+def test_pages_are_registered() -> None:
+    """The walks below mean something only if the areas the dashboard promises are there."""
+    assert "/" in GET_PAGES
+    assert len(GET_PAGES) >= 1
+
+
+@pytest.mark.parametrize("path", GET_PAGES)
+def test_no_page_is_readable_without_a_session(
+    server: KassaServer, mine: Objects, path: str
+) -> None:
+    url = PREFIX + mine.fill(path)
+    for cookies in ({}, {SESSION_COOKIE: "forged-or-expired"}):
+        response = httpx.get(server.url + url, cookies=cookies, follow_redirects=False)
+        assert response.status_code == 303, f"{url} answered {response.status_code}"
+        assert response.headers["location"] == f"{PREFIX}/login"
+        assert not mine.ids() & set(re.findall(r"\w+", response.text))
+
+
+@pytest.mark.parametrize("path", POST_PAGES)
+def test_no_state_change_without_a_session(server: KassaServer, mine: Objects, path: str) -> None:
+    response = httpx.post(server.url + PREFIX + mine.fill(path), data={"csrf_token": "x"})
+    assert response.status_code == 401
+
+
+def test_sign_in_refuses_wrong_keys_and_missing_token(
+    server: KassaServer, account: Account
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        page = client.get("/dashboard/login")
+        for key in ("sk_test_wrong", account.publishable_key, ""):
+            # Each answer is a fresh sign-in form with a fresh token.
+            page = client.post(
+                "/dashboard/login", data={"csrf_token": csrf_token(page.text), "secret_key": key}
+            )
+            assert page.status_code == 401
+            assert SESSION_COOKIE not in page.cookies
+    with httpx.Client(base_url=server.url, timeout=30) as fresh:
+        # A right key without the sign-in page's token: a cross-site sign-in attempt.
+        forged = fresh.post(
+            "/dashboard/login", data={"csrf_token": "guess", "secret_key": account.secret_key}
+        )
+        assert forged.status_code == 403
+        assert SESSION_COOKIE not in forged.cookies
+
+
+def test_session_cookie_is_http_only_and_same_site(server: KassaServer, account: Account) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        page = client.get("/dashboard/login")
+        assert "httponly" in page.headers["set-cookie"].lower()
+        response = client.post(
+            "/dashboard/login",
+            data={"csrf_token": csrf_token(page.text), "secret_key": account.secret_key},
+        )
+        cookies = [c for c in response.headers.get_list("set-cookie") if SESSION_COOKIE in c]
+        assert len(cookies) == 1
+        flags = {part.strip().lower() for part in cookies[0].split(";")}
+        assert "httponly" in flags
+        assert "samesite=lax" in flags
+        assert f"path={PREFIX}" in flags
+        assert any(
+            c.startswith(f"{LOGIN_CSRF_COOKIE}=") for c in response.headers.get_list("set-cookie")
+        )
+
+
+@pytest.mark.parametrize("path", [*POST_PAGES, "/logout"])
+def test_state_changes_need_the_sessions_csrf_token(
+    server: KassaServer, account: Account, mine: Objects, path: str
+) -> None:
+    with signed_in_client(server, account.secret_key) as client:
+        url = PREFIX + mine.fill(path)
+        for form in ({}, {"csrf_token": "not-the-token"}, {"csrf_token": ""}):
+            response = client.post(url, data={**form, "amount": "1", "url": "http://x.test/"})
+            assert response.status_code == 403, f"{url} with {form} answered {response.status_code}"
+        # The session survived: the refused sign-out did not sign out.
+        assert client.get("/dashboard/").status_code == 200
+
+
+def test_a_refund_without_the_token_moves_no_money(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    refund_pages = [p for p in POST_PAGES if "refund" in p]
+    if not refund_pages:
+        pytest.fail("the dashboard registers no refund action")
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "payment_method_types": ["card"],
+            "confirm": True,
+        }
+    )
+    url = PREFIX + Objects({"payments": intent.id}).fill(refund_pages[0])
+    with signed_in_client(server, account.secret_key) as browser:
+        refused = browser.post(url, data={"amount": "10.00"})
+        assert refused.status_code == 403
+    assert client.v1.refunds.list(params={"payment_intent": intent.id}).data == []
+
+
+def test_signing_out_ends_the_session(server: KassaServer, account: Account) -> None:
+    with signed_in_client(server, account.secret_key) as client:
+        token = session_csrf(client)
+        cookie = client.cookies[SESSION_COOKIE]
+        assert client.post("/dashboard/logout", data={"csrf_token": token}).status_code == 303
+        replayed = httpx.get(
+            f"{server.url}/dashboard/", cookies={SESSION_COOKIE: cookie}, follow_redirects=False
+        )
+        assert replayed.status_code == 303
+
+
+@pytest.mark.parametrize("path", GET_PAGES)
+def test_another_accounts_objects_are_never_shown(
+    server: KassaServer, account: Account, mine: Objects, theirs: Objects, path: str
+) -> None:
+    with signed_in_client(server, account.secret_key) as client:
+        own = client.get(PREFIX + mine.fill(path))
+        assert own.status_code == 200, f"{path} with my own object answered {own.status_code}"
+        foreign = client.get(PREFIX + theirs.fill(path))
+        words = set(re.findall(r"\w+", foreign.text))
+        if PATH_PARAM.search(path):
+            assert foreign.status_code == 404, f"{path} showed another account's object"
+        assert not theirs.ids() & words, f"{path} shows another account's ids"
+        # Filters naming their objects find nothing either.
+        filtered = client.get(
+            PREFIX + mine.fill(path),
+            params={"customer": theirs.by_area["customers"], "email": "x@example.com"},
+        )
+        assert not theirs.ids() & set(re.findall(r"\w+", filtered.text))
+
+
+def test_actions_on_another_accounts_objects_change_nothing(
+    server: KassaServer, account: Account, theirs: Objects
+) -> None:
+    other_intent = theirs.by_area["payments"]
+    acted = 0
+    with signed_in_client(server, account.secret_key) as client:
+        token = session_csrf(client)
+        for path in POST_PAGES:
+            if not path.startswith("/payments/"):
+                continue
+            url = PREFIX + theirs.fill(path)
+            response = client.post(url, data={"csrf_token": token, "amount": "1.00"})
+            assert response.status_code in (303, 404), f"{url}: {response.status_code}"
+            acted += 1
+    assert acted, "the dashboard registers no payment actions"
+    their_client = server.client(theirs.secret_key)
+    intent = their_client.v1.payment_intents.retrieve(other_intent)
+    assert intent.status == "requires_capture", "another account's payment was changed"
+    assert their_client.v1.refunds.list(params={"payment_intent": other_intent}).data == []
