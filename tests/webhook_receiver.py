@@ -21,6 +21,9 @@ import stripe
 from tests.harness import free_port
 
 WAIT_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.05
+"""How often the serving thread checks for `stop()` (the stdlib's 0.5 s default made every
+test that stops a receiver half a second slower)."""
 DEFAULT_WAIT_SECONDS = 20.0
 
 
@@ -81,7 +84,11 @@ class WebhookReceiver:
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -158,7 +158,11 @@ async def update_webhook_endpoint(
         endpoint["metadata"] = apply_metadata(endpoint["metadata"], params["metadata"])
     if "disabled" in params:
         endpoint["status"] = "disabled" if params["disabled"] else "enabled"
-        if not params["disabled"]:
+        if params["disabled"]:
+            # Queued retries are dropped, as on delete: a disabled endpoint is sent nothing,
+            # and on re-enabling it receives new events only.
+            await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
+        else:
             await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])
     await ctx.tx.update_object(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint)
     events.forget_endpoints(ctx)

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.dashboard_operation_queries import DashboardOperationQueries
+from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.tables import ObjectTable
@@ -129,7 +131,9 @@ def _dumps(obj: Mapping[str, Any]) -> str:
     return orjson.dumps(obj).decode()
 
 
-class Transaction(LedgerQueries, DashboardQueries):
+class Transaction(
+    LedgerQueries, DashboardQueries, DashboardPaymentQueries, DashboardOperationQueries
+):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
     def __init__(self, executor: Executor, *, writes: bool = False) -> None:
@@ -502,7 +506,8 @@ class Transaction(LedgerQueries, DashboardQueries):
         )
 
     async def abandon_webhook_deliveries(self, endpoint_id: str) -> None:
-        """A deleted endpoint gets nothing more: its pending deliveries are marked failed."""
+        """A deleted or disabled endpoint gets nothing more: its pending deliveries are marked
+        failed."""
         await self._db.execute(
             "UPDATE webhook_deliveries SET status = 'failed' "
             "WHERE endpoint_id = ? AND status = 'pending'",
@@ -510,8 +515,8 @@ class Transaction(LedgerQueries, DashboardQueries):
         )
 
     async def webhook_endpoints_with_work(self, after: str, now_ms: int, limit: int) -> list[str]:
-        """Enabled endpoints (ids after `after`, in id order, for round-robin) that have a
-        delivery due."""
+        """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
+        due. Disabled and deleted endpoints have none: their deliveries are abandoned."""
         rows = await self._db.fetchall(
             "SELECT s.endpoint_id FROM webhook_endpoint_state s WHERE s.endpoint_id > ? "
             "AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = s.endpoint_id "

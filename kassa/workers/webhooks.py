@@ -281,7 +281,10 @@ class DeliveryWorker:
                     await tx.set_webhook_endpoint_failing_since(
                         delivery.endpoint_id, outcome.attempted_ms
                     )
-                elif outcome.attempted_ms - target.failing_since_ms >= window:
+                elif delay is None or outcome.attempted_ms - target.failing_since_ms >= window:
+                    # A delivery that used up its retries without the endpoint succeeding
+                    # once meanwhile has failed for the whole schedule (jitter may have made
+                    # the schedule a little shorter than the nominal window).
                     await disable_failing_endpoint(tx, self.clock, target)
 
 
