@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import stripe
@@ -21,6 +22,8 @@ import stripe
 from kassa.clock import SystemClock
 from kassa.services import accounts
 from kassa.store import migrate, open_store
+
+T = TypeVar("T")
 
 SERVER_START_TIMEOUT_SECONDS = 30.0
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
@@ -102,7 +105,18 @@ def create_account(database_url: str, name: str | None = None) -> Account:
             await store.close()
         return Account(new.account["id"], new.secret_key, new.publishable_key)
 
-    return asyncio.run(run())
+    return run_coroutine(run)
+
+
+def run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run`, also from a test where an event loop already runs on this thread
+    (Playwright's sync API keeps one): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 CUSTOMER_INCLUDABLE_FIELDS = frozenset(

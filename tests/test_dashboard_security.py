@@ -17,6 +17,7 @@ import stripe
 from kassa.dashboard.app import LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE
 from kassa.dashboard.site import PAGES
 from tests.dashboard_session import csrf_token, session_csrf, signed_in_client
+from tests.direct_store import wait_for_request_log
 from tests.harness import Account, KassaServer, create_account
 
 PATH_PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
@@ -61,6 +62,8 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
     event = client.v1.events.list(params={"limit": 1}).data[0]
     with server.http(account.secret_key) as http:
         request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
+    # The request log is written in batches: wait until this entry is there to be shown.
+    assert wait_for_request_log(server.database_url, account.id, {request_id})
     return Objects(
         {
             "payments": intent.id,

@@ -27,7 +27,7 @@ from starlette.routing import Route, Router
 
 from kassa import money
 from kassa.clock import Clock
-from kassa.errors import KassaError
+from kassa.errors import KassaError, ResourceMissing
 from kassa.http.api import Receive, Scope, Send
 from kassa.http.errors import status_and_type
 from kassa.services import dashboard_sessions
@@ -176,7 +176,7 @@ class Dashboard:
                     back = request.headers.get("referer", "")
                     return view.redirect(_dashboard_path(back), error=error.message)
                 status, _ = status_and_type(error)
-                return view.render("error.html", status, message=error.message)
+                return view.render("error.html", status, message=_page_message(error))
 
         return endpoint
 
@@ -245,6 +245,14 @@ async def _read_form(request: Request) -> dict[str, str]:
     # Dashboard forms are small and urlencoded: parse_qs needs no multipart parser.
     parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
     return {name: values[0] for name, values in parsed.items()}
+
+
+def _page_message(error: KassaError) -> str:
+    """What an error page says. A missing object is not named: the id came from the URL, and
+    echoing it would make any id look like something this account has."""
+    if isinstance(error, ResourceMissing):
+        return "Nothing by that id in this account."
+    return error.message
 
 
 def _refused(status: int, message: str) -> Response:

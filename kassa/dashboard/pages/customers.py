@@ -1,0 +1,57 @@
+"""Customers: the list (newest first, or searched by email) and one customer with its
+payment methods and latest payments."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+
+from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
+from kassa.errors import ResourceMissing
+from kassa.services import dashboard_payments
+
+NOT_FOUND_MESSAGE = "No such customer in this account."
+"""The id is not repeated: it may be another account's, and no page names those."""
+
+
+async def customer_list(view: View) -> Response:
+    async with view.reading() as ctx:
+        listing = await dashboard_payments.customer_list(
+            ctx, view.param("email"), view.param("starting_after"), PAGE_SIZE
+        )
+    search = {"email": listing.search} if listing.search else {}
+    next_url = ""
+    if listing.next_cursor:
+        next_url = _list_url({**search, "starting_after": listing.next_cursor})
+    return view.render(
+        "customers.html",
+        listing=listing,
+        next_url=next_url,
+        first_url=_list_url(search) if view.param("starting_after") else "",
+    )
+
+
+def _list_url(query: dict[str, str]) -> str:
+    return f"{PREFIX}/customers" + (f"?{urlencode(query)}" if query else "")
+
+
+async def customer(view: View) -> Response:
+    async with view.reading() as ctx:
+        try:
+            detail = await dashboard_payments.customer_detail(ctx, view.path_param("id"))
+        except ResourceMissing:
+            return view.render("error.html", 404, message=NOT_FOUND_MESSAGE)
+    return view.render(
+        "customer_detail.html",
+        detail=detail,
+        status_label=dashboard_payments.status_label,
+        card_label=dashboard_payments.card_label,
+        payments_url=f"{PREFIX}/payments?{urlencode({'customer': detail.customer['id']})}",
+    )
+
+
+PAGES = (
+    Page("/customers", customer_list),
+    Page("/customers/{id}", customer),
+)

@@ -1,0 +1,34 @@
+"""The ledger: this account's ledger accounts and their balances, and `kassa ledger verify`
+on demand (it recomputes every balance from the whole journal, so it runs only when asked)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from kassa.dashboard.app import Page, View
+from kassa.services import dashboard_operations
+from kassa.services.dashboard_operations import VerifyOutcome
+
+
+async def ledger(view: View) -> Response:
+    return await _page(view, None)
+
+
+async def verify(view: View) -> Response:
+    # Verify only reads: a read unit, so it holds no write lock while it scans. The result is
+    # this response (a re-run is one click), not a redirect with nowhere to keep it.
+    async with view.reading() as ctx:
+        outcome = await dashboard_operations.verify(ctx)
+    return await _page(view, outcome)
+
+
+async def _page(view: View, outcome: VerifyOutcome | None) -> Response:
+    async with view.reading() as ctx:
+        accounts = await dashboard_operations.ledger_accounts(ctx)
+    return view.render("ledger.html", accounts=accounts, outcome=outcome)
+
+
+PAGES = (
+    Page("/ledger", ledger),
+    Page("/ledger/verify", verify, ("POST",)),
+)

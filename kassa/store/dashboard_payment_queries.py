@@ -1,0 +1,234 @@
+"""SQL for the dashboard's payments and customers pages. Mixed into `Transaction`.
+
+Each statement is bounded by an index and a LIMIT (or by a list of ids no longer than a
+named bound), so a page stays one short index walk however many payments are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from kassa.invariants import ensure
+from kassa.store.ledger_queries import _TRANSACTION_COLUMNS, LedgerTransactionRow, _row
+from kassa.store.tables import CUSTOMERS, EVENTS, PAYMENT_INTENTS, ObjectTable
+
+if TYPE_CHECKING:
+    from kassa.store.queries import Executor
+
+IDS_PER_LOOKUP_MAX = 100
+"""Ids one `IN (...)` lookup may name: a page's worth of rows, with room to spare."""
+
+
+@dataclass(frozen=True)
+class PaymentIntentWindow:
+    """One page of payment intents, newest first: optional equality filters, a `created`
+    range, and a window of `seq` values that the range and the cursor translate to."""
+
+    limit: int
+    status: str | None = None
+    customer: str | None = None
+    created_gte: int | None = None
+    created_lt: int | None = None
+    seq_below: int | None = None
+    """Exclusive upper bound: the cursor's seq, or the first seq created after the range."""
+    seq_from: int | None = None
+    """Inclusive lower bound: the first seq created inside the range. It lets the index
+    walk stop at the range's start instead of reading every older row."""
+
+
+@dataclass(frozen=True)
+class DocPage:
+    docs: list[dict[str, Any]]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class EmailCursor:
+    """Where a page of an email-prefix search resumes: after this (email, seq)."""
+
+    email: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    """One line of a ledger transaction: the double-entry side of a balance transaction."""
+
+    transaction_id: str
+    ledger_account: str
+    currency: str
+    amount: int
+
+
+def _loads(doc: str | bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads(doc)
+    return loaded
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    ensure(0 < len(values) <= IDS_PER_LOOKUP_MAX, "an id lookup names a bounded list of ids")
+    return ", ".join("?" * len(values))
+
+
+class DashboardPaymentQueries:
+    _db: Executor
+
+    async def payment_intent_window(self, account_id: str, window: PaymentIntentWindow) -> DocPage:
+        """The window's intents, newest first, and whether more lie beyond it.
+
+        Written so that the planner walks one (account_id, column, seq) index in seq order,
+        bounded by the seq window and the LIMIT: `+created` keeps it off the created index
+        (which would read the whole date range and sort it), and with a customer given,
+        `status || ''` keeps it off the status index, since one customer's payments are
+        usually far fewer than those of one status.
+        """
+        where = ["account_id = ?", "deleted = 0"]
+        args: list[Any] = [account_id]
+        if window.customer is not None:
+            where.append("customer = ?")
+            args.append(window.customer)
+        if window.status is not None:
+            where.append("status || '' = ?" if window.customer is not None else "status = ?")
+            args.append(window.status)
+        for condition, bound in (
+            ("+created >= ?", window.created_gte),
+            ("+created < ?", window.created_lt),
+            ("seq < ?", window.seq_below),
+            ("seq >= ?", window.seq_from),
+        ):
+            if bound is not None:
+                where.append(condition)
+                args.append(bound)
+        rows = await self._db.fetchall(
+            f"SELECT doc FROM {PAYMENT_INTENTS.name} WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?",
+            (*args, window.limit + 1),
+        )
+        return DocPage([_loads(r[0]) for r in rows[: window.limit]], len(rows) > window.limit)
+
+    async def first_seq_created_since(
+        self, table: ObjectTable, account_id: str, created: int
+    ) -> int | None:
+        """The seq of the first object created at or after `created` (the created index's
+        first entry in range): seq grows with creation, so later objects have larger seqs."""
+        row = await self._db.fetchone(
+            f"SELECT seq FROM {table.name} WHERE account_id = ? AND created >= ? "
+            "ORDER BY created, seq LIMIT 1",
+            (account_id, created),
+        )
+        return None if row is None else int(row[0])
+
+    async def objects_by_ids(
+        self, table: ObjectTable, account_id: str, object_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """id -> document for those of `object_ids` this account has. Only the unique id
+        index is searched: the account is checked on the rows found, because a condition
+        on account_id lets the planner prefer an (account_id, ...) index and read every
+        row the account has."""
+        if not object_ids:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT doc, account_id FROM {table.name} WHERE id IN ({_placeholders(object_ids)})",
+            tuple(object_ids),
+        )
+        docs = [_loads(row[0]) for row in rows if row[1] == account_id]
+        return {doc["id"]: doc for doc in docs}
+
+    async def balance_transactions_of_sources(
+        self, account_id: str, sources: Sequence[str], limit: int
+    ) -> list[LedgerTransactionRow]:
+        """Visible ledger transactions whose source is one of `sources` (charges, refunds,
+        disputes), oldest first, through the (account_id, source) index (`+visible` and
+        `+seq` keep the planner off the (account_id, visible, seq) one, which would walk
+        the account's whole ledger)."""
+        if not sources:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM ledger_transactions "
+            f"WHERE account_id = ? AND source IN ({_placeholders(sources)}) AND +visible = 1 "
+            "ORDER BY +seq LIMIT ?",
+            (account_id, *sources, limit),
+        )
+        return [_row(row) for row in rows]
+
+    async def events_about(
+        self, account_id: str, object_ids: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest events whose `data.object` is one of `object_ids`: each id is one seek
+        of the (account_id, object_id, seq) index, and only those few events are sorted."""
+        if not object_ids:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT doc FROM {EVENTS.name} WHERE account_id = ? "
+            f"AND object_id IN ({_placeholders(object_ids)}) AND deleted = 0 "
+            "ORDER BY +seq DESC LIMIT ?",
+            (account_id, *object_ids, limit),
+        )
+        return [_loads(row[0]) for row in rows]
+
+    async def ledger_lines(self, transaction_ids: Sequence[str], limit: int) -> list[EntryLine]:
+        """The entries of these ledger transactions (ids the caller read for its own
+        account), in the order they were written."""
+        if not transaction_ids:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT transaction_id, ledger_account, currency, amount FROM ledger_entries "
+            f"WHERE transaction_id IN ({_placeholders(transaction_ids)}) ORDER BY +seq LIMIT ?",
+            (*transaction_ids, limit),
+        )
+        return [EntryLine(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    async def customers_by_email_prefix(
+        self, account_id: str, prefix: str, after: EmailCursor | None, limit: int
+    ) -> DocPage:
+        """Live customers whose email starts with `prefix`, by email then newest first: a
+        range of the (account_id, email, seq) index. The range assumes a bytewise order;
+        the `substr` check keeps results right under any collation."""
+        # A later page starts at the cursor's email (which has the prefix) rather than at
+        # the prefix, so that each page is one short walk of the index.
+        lower = prefix if after is None else after.email
+        where = ["account_id = ?", "deleted = 0", "email >= ?", "substr(email, 1, ?) = ?"]
+        args: list[Any] = [account_id, lower, len(prefix), prefix]
+        upper = _prefix_upper_bound(prefix)
+        if upper is not None:
+            where.append("email < ?")
+            args.append(upper)
+        if after is not None:
+            where.append("(email > ? OR seq < ?)")
+            args.extend((after.email, after.seq))
+        rows = await self._db.fetchall(
+            f"SELECT doc FROM {CUSTOMERS.name} WHERE {' AND '.join(where)} "
+            "ORDER BY email, seq DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        return DocPage([_loads(r[0]) for r in rows[:limit]], len(rows) > limit)
+
+    async def customer_email_cursor(self, account_id: str, customer_id: str) -> EmailCursor | None:
+        row = await self._db.fetchone(
+            f"SELECT email, seq FROM {CUSTOMERS.name} WHERE id = ? AND account_id = ?",
+            (customer_id, account_id),
+        )
+        if row is None or row[0] is None:
+            return None
+        return EmailCursor(str(row[0]), int(row[1]))
+
+
+_MAX_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string above every string starting with `prefix` (its last character
+    incremented), or None when no such bound exists."""
+    trimmed = prefix.rstrip(chr(_MAX_CODE_POINT))
+    if not trimmed:
+        return None
+    following = ord(trimmed[-1]) + 1
+    # Surrogates cannot be stored; skip past them to the next storable character.
+    if following in _SURROGATES:
+        following = _SURROGATES.stop
+    return trimmed[:-1] + chr(following)

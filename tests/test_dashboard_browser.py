@@ -1,0 +1,281 @@
+"""The dashboard in real headless Chromium (Debian's `chromium`, driven by Playwright): sign
+in, walk every page at laptop and phone widths with screenshots, and use the actions a Stripe
+user expects (refund, capture, cancel, create an endpoint, resend a webhook), checking each
+result through the API."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.harness import Account, KassaServer, create_account
+from tests.webhook_receiver import WebhookReceiver
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAPTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+ACTION_TIMEOUT_MS = 15_000
+
+VERIFIED = re.compile("ok|balanced|no problems", re.IGNORECASE)
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, so the browser tests must run, but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _require_chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
+    yield from _signed_in(browser, server, account)
+
+
+def _signed_in(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
+    context = browser.new_context(viewport=LAPTOP)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    signed_in = context.new_page()
+    signed_in.goto(f"{server.url}/dashboard/")
+    expect(signed_in).to_have_url(re.compile(r"/dashboard/login$"))
+    signed_in.fill("#secret_key", account.secret_key)
+    signed_in.click("button[type=submit]")
+    expect(signed_in).to_have_url(re.compile(r"/dashboard/$"))
+    yield signed_in
+    context.close()
+
+
+@pytest.fixture
+def shots(test_output_dir: Path, database_url: str) -> Path:
+    """Screenshots land in test-output/dashboard/<engine>/ for people to look at."""
+    engine = "postgres" if database_url.startswith("postgres") else "sqlite"
+    folder = test_output_dir / "dashboard" / engine
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _screenshot(page: Page, folder: Path, name: str) -> None:
+    """Laptop and phone widths; the phone shot also proves nothing overflows sideways."""
+    page.set_viewport_size(LAPTOP)
+    page.screenshot(path=str(folder / f"{name}-laptop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(folder / f"{name}-phone.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{name} is {overflow}px wider than a phone screen"
+    page.set_viewport_size(LAPTOP)
+
+
+def _pay(client: stripe.StripeClient, **params: Any) -> stripe.PaymentIntent:
+    defaults: dict[str, Any] = {
+        "amount": 2000,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_types": ["card"],
+        "confirm": True,
+    }
+    try:
+        return client.v1.payment_intents.create(params={**defaults, **params})
+    except stripe.CardError as declined:
+        assert declined.error is not None and declined.error.payment_intent is not None
+        return client.v1.payment_intents.retrieve(declined.error.payment_intent.id)
+
+
+def _testid(page: Page, name: str) -> Any:
+    return page.get_by_test_id(name)
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One account with an object of every kind the pages show, made once per engine."""
+
+    account: Account
+    customer: stripe.Customer
+    paid: stripe.PaymentIntent
+    declined: stripe.PaymentIntent
+    held: stripe.PaymentIntent
+    endpoint: stripe.WebhookEndpoint
+
+
+@pytest.fixture(scope="module")
+def walk(server: KassaServer) -> Walk:
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    customer = client.v1.customers.create(
+        params={"email": "walk@example.com", "name": "Ada Walker"}
+    )
+    paid = _pay(client, customer=customer.id, amount=4200, description="Walk order")
+    declined = _pay(client, payment_method="pm_card_chargeDeclined", amount=1300)
+    held = _pay(client, capture_method="manual", amount=900, currency="eur")
+    client.v1.refunds.create(params={"payment_intent": paid.id, "amount": 200})
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": "http://127.0.0.1:9/closed", "enabled_events": ["charge.succeeded"]}
+    )
+    _pay(client)  # after the endpoint, so it has a delivery (failing: nothing listens)
+    return Walk(account, customer, paid, declined, held, endpoint)
+
+
+@pytest.fixture
+def walker(browser: Browser, server: KassaServer, walk: Walk) -> Iterator[Page]:
+    yield from _signed_in(browser, server, walk.account)
+
+
+def test_home(walker: Page, shots: Path) -> None:
+    expect(walker.get_by_role("heading", name="Home")).to_be_visible()
+    expect(_testid(walker, "pending-usd")).to_be_visible()
+    expect(walker.locator(".chart svg rect").first).to_be_attached()
+    expect(walker.get_by_text("$42.00").first).to_be_visible()
+    _screenshot(walker, shots, "home")
+
+
+def test_payments_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
+    walker.get_by_role("link", name="Payments", exact=True).click()
+    table = _testid(walker, "payments-table")
+    for intent in (walk.paid, walk.declined, walk.held):
+        expect(table.get_by_test_id(f"row-{intent.id}")).to_be_visible()
+    _screenshot(walker, shots, "payments")
+
+    walker.select_option('[data-testid="filter-status"]', "requires_capture")
+    walker.locator("form.filters button").first.click()
+    expect(table.get_by_test_id(f"row-{walk.held.id}")).to_be_visible()
+    expect(table.get_by_test_id(f"row-{walk.paid.id}")).to_have_count(0)
+
+    walker.goto(f"{server.url}/dashboard/payments/{walk.paid.id}")
+    expect(_testid(walker, "charge-section")).to_contain_text("$42.00")
+    expect(_testid(walker, "refunds-table")).to_contain_text("$2.00")
+    expect(_testid(walker, "balance-transactions-table")).to_be_visible()
+    expect(_testid(walker, "ledger-entries-table")).to_be_visible()
+    expect(_testid(walker, "events-table")).to_contain_text("payment_intent.succeeded")
+    _screenshot(walker, shots, "payment-detail")
+
+
+def test_customers_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
+    walker.get_by_role("link", name="Customers", exact=True).click()
+    expect(_testid(walker, "customers-table")).to_contain_text("walk@example.com")
+    _screenshot(walker, shots, "customers")
+    walker.goto(f"{server.url}/dashboard/customers/{walk.customer.id}")
+    expect(walker.get_by_text("Ada Walker").first).to_be_visible()
+    expect(walker.get_by_test_id(f"row-{walk.paid.id}")).to_be_visible()
+    _screenshot(walker, shots, "customer-detail")
+
+
+def test_events_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
+    walker.get_by_role("link", name="Events", exact=True).click()
+    expect(_testid(walker, "events-table")).to_contain_text("charge.refunded")
+    _screenshot(walker, shots, "events")
+    client = server.client(walk.account.secret_key)
+    event = client.v1.events.list(params={"type": "charge.succeeded", "limit": 1}).data[0]
+    walker.goto(f"{server.url}/dashboard/events/{event.id}")
+    expect(_testid(walker, "event-json")).to_contain_text(event.id)
+    _screenshot(walker, shots, "event-detail")
+
+
+def test_webhooks_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
+    walker.get_by_role("link", name="Webhooks", exact=True).click()
+    expect(_testid(walker, "endpoints-table")).to_contain_text("http://127.0.0.1:9/closed")
+    _screenshot(walker, shots, "webhooks")
+    walker.goto(f"{server.url}/dashboard/webhooks/{walk.endpoint.id}")
+    expect(_testid(walker, "success-rate")).to_be_visible()
+    _screenshot(walker, shots, "webhook-detail")
+
+
+def test_logs_pages(walker: Page, shots: Path) -> None:
+    walker.get_by_role("link", name="Logs", exact=True).click()
+    expect(_testid(walker, "logs-table")).to_contain_text("/v1/payment_intents")
+    _screenshot(walker, shots, "logs")
+    walker.locator('[data-testid="logs-table"] a').first.click()
+    expect(_testid(walker, "response-body")).to_be_visible()
+    _screenshot(walker, shots, "log-detail")
+
+
+def test_ledger_page(walker: Page, shots: Path) -> None:
+    walker.get_by_role("link", name="Ledger", exact=True).click()
+    expect(_testid(walker, "ledger-accounts-table")).to_contain_text("pending")
+    _testid(walker, "verify-button").click()
+    expect(_testid(walker, "verify-result")).to_contain_text(VERIFIED)
+    _screenshot(walker, shots, "ledger")
+
+
+def test_refund_through_the_dashboard(
+    page: Page, server: KassaServer, client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    paid = _pay(client, amount=5000)
+    page.goto(f"{server.url}/dashboard/payments/{paid.id}")
+    _testid(page, "refund-amount").fill("12.34")
+    _testid(page, "refund-submit").click()
+    expect(page.locator(".flash.notice")).to_contain_text("$12.34")
+
+    refunds = client.v1.refunds.list(params={"payment_intent": paid.id}).data
+    assert [r.amount for r in refunds] == [1234]
+    assert refunds[0].status == "succeeded"
+
+    _testid(page, "refund-submit").click()  # the rest: an empty amount refunds all that is left
+    expect(page.locator(".flash.notice")).to_be_visible()
+    charge = client.v1.charges.retrieve(str(paid.latest_charge))
+    assert charge.refunded is True
+    assert charge.amount_refunded == 5000
+
+
+def test_capture_and_cancel_through_the_dashboard(
+    page: Page, server: KassaServer, client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    to_capture = _pay(client, capture_method="manual", amount=3000)
+    to_cancel = _pay(client, capture_method="manual", amount=700)
+
+    page.goto(f"{server.url}/dashboard/payments/{to_capture.id}")
+    _testid(page, "capture-button").click()
+    expect(page.locator(".flash.notice")).to_be_visible()
+    assert client.v1.payment_intents.retrieve(to_capture.id).status == "succeeded"
+
+    page.goto(f"{server.url}/dashboard/payments/{to_cancel.id}")
+    _testid(page, "cancel-button").click()
+    expect(page.locator(".flash.notice")).to_be_visible()
+    assert client.v1.payment_intents.retrieve(to_cancel.id).status == "canceled"
+
+
+def test_create_an_endpoint_and_resend_a_webhook_through_the_dashboard(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    with WebhookReceiver() as receiver:
+        page.goto(f"{server.url}/dashboard/webhooks")
+        form = _testid(page, "endpoint-create-form")
+        _testid(page, "endpoint-url").fill(receiver.url("dash"))
+        _testid(page, "endpoint-events").fill("customer.created")
+        form.get_by_role("button").click()
+        secret = _testid(page, "endpoint-secret").inner_text().strip()
+        assert secret.startswith("whsec_")
+        receiver.set_secret("dash", secret)
+
+        endpoints = client.v1.webhook_endpoints.list().data
+        assert [e.url for e in endpoints] == [receiver.url("dash")]
+        assert endpoints[0].enabled_events == ["customer.created"]
+
+        client.v1.customers.create(params={"email": "resend@example.com"})
+        event = client.v1.events.list(params={"type": "customer.created"}).data[0]
+        receiver.wait_for_event_ids("dash", {event.id})
+
+        page.goto(f"{server.url}/dashboard/events/{event.id}")
+        _testid(page, f"resend-{endpoints[0].id}").click()
+        expect(page.locator(".flash.notice")).to_be_visible()
+        receiver.wait_for(lambda r: r.event_ids("dash").count(event.id) == 2, what="the resend")
+        assert receiver.rejected() == []
+
+        page.reload()
+        expect(_testid(page, "attempts-table").locator("tr", has_text="200")).to_have_count(2)
