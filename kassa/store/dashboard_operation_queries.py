@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kassa.store.dashboard_queries import LoggedRequest, RequestLogFilter
+from kassa.store.dashboard_queries import LoggedRequest, RequestLogFilter, request_log_clauses
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -105,7 +105,7 @@ class DashboardOperationQueries:
         """
         if wanted.route is None:
             raise ValueError("a path search needs the path's route")
-        where, args = _filter_clauses(account_id, wanted)
+        where, args = request_log_clauses(account_id, wanted)
         scanned = await self._db.fetchall(
             f"SELECT seq, path FROM request_log WHERE {' AND '.join(where)} "
             "ORDER BY seq DESC LIMIT ?",
@@ -143,18 +143,3 @@ class DashboardOperationQueries:
             (*ids, len(ids)),
         )
         return {str(row[0]): str(row[1]) for row in rows}
-
-
-def _filter_clauses(account_id: str, wanted: RequestLogFilter) -> tuple[list[str], list[Any]]:
-    where = ["account_id = ?", "route = ?"]
-    args: list[Any] = [account_id, wanted.route]
-    if wanted.status is not None:
-        where.append("status = ?")
-        args.append(wanted.status)
-    if wanted.idempotency_key is not None:
-        where.append("idempotency_key = ?")
-        args.append(wanted.idempotency_key)
-    if wanted.before_seq is not None:
-        where.append("seq < ?")
-        args.append(wanted.before_seq)
-    return where, args

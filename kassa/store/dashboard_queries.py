@@ -65,6 +65,24 @@ _LOGGED_COLUMNS = (
 )
 
 
+def request_log_clauses(account_id: str, wanted: RequestLogFilter) -> tuple[list[str], list[Any]]:
+    """WHERE conditions and arguments for one account's request log under `wanted`."""
+    where = ["account_id = ?"]
+    args: list[Any] = [account_id]
+    for column, value in (
+        ("status", wanted.status),
+        ("route", wanted.route),
+        ("idempotency_key", wanted.idempotency_key),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if wanted.before_seq is not None:
+        where.append("seq < ?")
+        args.append(wanted.before_seq)
+    return where, args
+
+
 class DashboardQueries:
     _db: Executor
 
@@ -128,20 +146,7 @@ class DashboardQueries:
     async def search_request_log(
         self, account_id: str, wanted: RequestLogFilter, limit: int
     ) -> list[LoggedRequest]:
-        where = ["account_id = ?"]
-        args: list[Any] = [account_id]
-        if wanted.status is not None:
-            where.append("status = ?")
-            args.append(wanted.status)
-        if wanted.route is not None:
-            where.append("route = ?")
-            args.append(wanted.route)
-        if wanted.idempotency_key is not None:
-            where.append("idempotency_key = ?")
-            args.append(wanted.idempotency_key)
-        if wanted.before_seq is not None:
-            where.append("seq < ?")
-            args.append(wanted.before_seq)
+        where, args = request_log_clauses(account_id, wanted)
         rows = await self._db.fetchall(
             f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE {' AND '.join(where)} "
             "ORDER BY seq DESC LIMIT ?",
