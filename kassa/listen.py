@@ -38,7 +38,13 @@ async def _events_after(
         if cursor is not None:
             params["ending_before"] = cursor
         async with session.get(f"{api_base}/v1/events", params=params) as response:
-            body = await response.json()
+            try:
+                body = await response.json()
+            except (aiohttp.ContentTypeError, ValueError):
+                raise ListenError(
+                    f"GET {api_base}/v1/events answered {response.status} with something "
+                    "other than Kassa's JSON"
+                ) from None
             if response.status != 200:
                 raise ListenError(f"GET /v1/events answered {response.status}: {body}")
         page = list(reversed(body["data"]))

@@ -610,8 +610,12 @@ class Transaction(
         )
 
     async def decrement_pending_webhooks(self, event_id: str) -> None:
-        """The event's `pending_webhooks` counts deliveries not yet succeeded."""
-        row = await self._db.fetchone("SELECT doc FROM events WHERE id = ?", (event_id,))
+        """The event's `pending_webhooks` counts deliveries not yet succeeded. The row is
+        locked first: two workers finishing deliveries of one event must not both write
+        back the same count."""
+        row = await self._db.fetchone(
+            f"SELECT doc FROM events WHERE id = ?{FOR_UPDATE}", (event_id,)
+        )
         if row is None:
             return
         doc = _loads(row[0])

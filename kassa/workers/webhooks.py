@@ -37,6 +37,7 @@ a live claim is never retaken, while a crashed worker's claims come back within 
 ENDPOINTS_PER_SWEEP = 64
 IDLE_POLL_SECONDS = 0.1
 RECORD_BATCH_MAX = 256
+RECORD_ATTEMPTS_MAX = 3
 RESPONSE_EXCERPT_CHARS = 500
 JITTER_FRACTION = 0.1
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -221,12 +222,23 @@ class DeliveryWorker:
             batch = [first]
             while len(batch) < RECORD_BATCH_MAX and not self.outcomes.empty():
                 batch.append(self.outcomes.get_nowait())
+            await self._record_with_retries(batch)
+            self.wake.set()
+
+    async def _record_with_retries(self, batch: list[Outcome]) -> None:
+        """A batch is one transaction, so a failed one (a deadlock PostgreSQL broke between
+        two workers) left nothing behind and can simply run again."""
+        for attempt in range(1, RECORD_ATTEMPTS_MAX + 1):
             try:
                 await self.record(batch)
+                return
             except Exception:
-                # The claims stay until their lease passes; then the deliveries are retried.
-                log.exception("recording %d webhook attempts failed", len(batch))
-            self.wake.set()
+                if attempt == RECORD_ATTEMPTS_MAX:
+                    # The claims stay until their lease passes; then the deliveries are
+                    # retried (at least once: the endpoint may see them twice).
+                    log.exception("recording %d webhook attempts failed", len(batch))
+                    return
+                log.warning("recording webhook attempts failed; retrying", exc_info=True)
 
     async def _record_pending(self) -> None:
         batch = []
@@ -241,8 +253,10 @@ class DeliveryWorker:
 
     async def record(self, outcomes: list[Outcome]) -> None:
         window = retry_window_ms(self.settings.retry_schedule)
+        # Event rows are locked in id order, so two workers' batches cannot deadlock on them.
+        ordered = sorted(outcomes, key=lambda o: (o.delivery.event_id, o.delivery.id))
         async with self.store.write() as tx:
-            for outcome in outcomes:
+            for outcome in ordered:
                 delivery = outcome.delivery
                 attempts = delivery.attempts + 1
                 await tx.record_webhook_attempt(
