@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from kassa import API_VERSION, __version__
@@ -199,6 +199,14 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 async def _work(settings: Settings) -> None:
     from kassa.workers.settlement import run_settlement
     from kassa.workers.webhooks import delivery_settings, run_delivery
@@ -244,7 +252,10 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "listen":
         return _listen(args)
     elif args.command == "worker":
-        asyncio.run(_work(settings))
+        # uvloop (installed with uvicorn[standard]) as `kassa serve` uses: a delivery costs
+        # about a fifth less CPU on it.
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_work(settings))
     elif args.command == "ledger":
         return _verify_ledger(settings)
     elif args.command == "accounts":

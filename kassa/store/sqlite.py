@@ -95,7 +95,9 @@ class SqliteStore:
             self._writer.execute("RELEASE unit")
             if self._batch_units >= BATCH_UNITS_MAX:
                 self._commit_batch()
-        await batch
+        # Shielded: the future is shared by every unit of the batch, and one unit's
+        # cancellation must neither cancel it for the others nor hide their commit.
+        await asyncio.shield(batch)
 
     def _join_batch(self) -> asyncio.Future[None]:
         if self._batch is None:
@@ -123,10 +125,12 @@ class SqliteStore:
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
-            batch.set_exception(error)
+            if not batch.done():
+                batch.set_exception(error)
             return
         self.commits += 1
-        batch.set_result(None)
+        if not batch.done():
+            batch.set_result(None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:

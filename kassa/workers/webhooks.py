@@ -112,6 +112,10 @@ class DeliveryWorker:
                 await self._claim_loop(session)
             finally:
                 await self._drain()
+                # Let the recorder finish the outcomes it holds: cancelling it mid-batch
+                # would roll back attempts for deliveries the endpoint already answered.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.outcomes.join(), SHUTDOWN_GRACE_SECONDS)
                 recorder.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await recorder
@@ -223,6 +227,8 @@ class DeliveryWorker:
             while len(batch) < RECORD_BATCH_MAX and not self.outcomes.empty():
                 batch.append(self.outcomes.get_nowait())
             await self._record_with_retries(batch)
+            for _ in batch:
+                self.outcomes.task_done()
             self.wake.set()
 
     async def _record_with_retries(self, batch: list[Outcome]) -> None:
