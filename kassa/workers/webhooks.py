@@ -149,6 +149,9 @@ class DeliveryWorker:
                 )
                 endpoints += [e for e in wrapped if e not in endpoints]
         self.cursor = endpoints[-1] if len(endpoints) == ENDPOINTS_PER_SWEEP else ""
+        endpoints = [e for e in endpoints if self.in_flight[e] < PER_ENDPOINT_CONCURRENCY]
+        if not endpoints:
+            return 0  # nothing claimable: no write transaction (on SQLite, a commit) for it
         batches: list[tuple[WebhookTarget | None, list[ClaimedDelivery]]] = []
         async with self.store.write() as tx:
             for endpoint_id in endpoints:
@@ -201,6 +204,7 @@ class DeliveryWorker:
             error = f"{type(failure).__name__}: {failure}"[:RESPONSE_EXCERPT_CHARS]
         finally:
             self.in_flight[delivery.endpoint_id] -= 1
+            self.wake.set()  # a slot is free: the next sweep need not wait for the recorder
         duration_ms = int((time.perf_counter() - started) * 1000)
         await self.outcomes.put(
             Outcome(delivery, attempted_ms, duration_ms, status, error, excerpt)
