@@ -49,6 +49,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of the test's own, for servers whose background workers must be
+    the only ones at work (the session server's delivery worker would deliver from a
+    shared database too)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'private.db'}"
+        return
+    require_postgres()
+    with fresh_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KassaServer]:
     log_path = tmp_path_factory.mktemp("logs") / "kassa-serve.log"

@@ -7,7 +7,6 @@ against the API's tables.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -16,6 +15,7 @@ from kassa.clock import Clock
 from kassa.store import Store, open_store
 from kassa.store.queries import IdempotencyRecord, RequestLogEntry
 from kassa.workers.retention import PurgeCounts, purge_once
+from tests.harness import run_coroutine
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    return run_coroutine(run)
 
 
 def idempotency_record(database_url: str, account_id: str, key: str) -> IdempotencyRecord | None:

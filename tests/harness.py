@@ -43,7 +43,7 @@ def postgres_unavailable_reason() -> str | None:
         await connection.close()
 
     try:
-        asyncio.run(probe())
+        run_coroutine(probe)
     except Exception as error:
         return (
             f"PostgreSQL at {postgres_admin_url()} is not reachable ({error!r}); set "
@@ -62,7 +62,7 @@ def _admin_execute(sql: str) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    run_coroutine(run)
 
 
 @contextmanager

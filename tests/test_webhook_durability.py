@@ -460,17 +460,17 @@ def first_attempts(
 
 
 def test_sigkill_while_the_receiver_is_down_loses_no_event(
-    database_url: str, tmp_path: Path
+    private_database_url: str, tmp_path: Path
 ) -> None:
     receiver = WebhookReceiver()  # not started yet: every delivery is refused
     env = {
         "KASSA_WEBHOOK_RETRY_SCHEDULE": retry_schedule(FIRST_RETRY_SECONDS),
         "KASSA_WEBHOOK_TIMEOUT_SECONDS": str(REFUSED_TIMEOUT_SECONDS),
     }
-    first = KassaServer(database_url, tmp_path / "first.log", env).start()
+    first = KassaServer(private_database_url, tmp_path / "first.log", env).start()
     second: KassaServer | None = None
     try:
-        account = create_account(database_url)
+        account = create_account(private_database_url)
         client = first.client(account.secret_key)
         endpoint = create_endpoint(client, receiver.url(ENDPOINT_PATH))
         assert endpoint.secret is not None
@@ -486,7 +486,7 @@ def test_sigkill_while_the_receiver_is_down_loses_no_event(
         assert {a["event"] for a in attempts} == event_ids(events)
         assert not any(attempt["succeeded"] for attempt in attempts)
 
-        second = KassaServer(database_url, tmp_path / "second.log", env).start()
+        second = KassaServer(private_database_url, tmp_path / "second.log", env).start()
         receiver.start()
         client = second.client(account.secret_key)
         assert event_ids(all_events(client)) == event_ids(events), "the crash lost events"
@@ -502,7 +502,7 @@ def test_sigkill_while_the_receiver_is_down_loses_no_event(
 
 
 def test_sigkill_mid_delivery_redelivers_once_the_lease_passes(
-    database_url: str, tmp_path: Path
+    private_database_url: str, tmp_path: Path
 ) -> None:
     receiver = WebhookReceiver().start()
     proxy = HoldingProxy(receiver).start()
@@ -510,10 +510,10 @@ def test_sigkill_mid_delivery_redelivers_once_the_lease_passes(
         "KASSA_WEBHOOK_RETRY_SCHEDULE": retry_schedule(),
         "KASSA_WEBHOOK_TIMEOUT_SECONDS": str(DELIVERY_TIMEOUT_SECONDS),
     }
-    first = KassaServer(database_url, tmp_path / "first.log", env).start()
+    first = KassaServer(private_database_url, tmp_path / "first.log", env).start()
     second: KassaServer | None = None
     try:
-        account = create_account(database_url)
+        account = create_account(private_database_url)
         client = first.client(account.secret_key)
         endpoint = create_endpoint(client, proxy.url(ENDPOINT_PATH))
         assert endpoint.secret is not None
@@ -531,7 +531,7 @@ def test_sigkill_mid_delivery_redelivers_once_the_lease_passes(
         proxy.release()
 
         second = AheadClockServer(
-            database_url, tmp_path / "second.log", env, LEASE_PASSED_SECONDS
+            private_database_url, tmp_path / "second.log", env, LEASE_PASSED_SECONDS
         ).start()
         receiver.wait_for(
             lambda r: (

@@ -98,6 +98,12 @@ class View:
             yield self._context(tx)
 
     @asynccontextmanager
+    async def scanning(self) -> AsyncIterator[Context]:
+        """For reads of whole tables (a ledger verify), which must not stall other requests."""
+        async with self.dashboard.store.scan() as tx:
+            yield self._context(tx)
+
+    @asynccontextmanager
     async def writing(self) -> AsyncIterator[Context]:
         async with self.dashboard.store.write() as tx:
             yield self._context(tx)

@@ -24,6 +24,12 @@ class Store(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Transaction]: ...
 
+    def scan(self) -> AbstractAsyncContextManager[Transaction]:
+        """A read unit for statements that read whole tables (a ledger verify): on SQLite
+        they run on a worker thread with a connection of their own, so the event loop keeps
+        serving meanwhile."""
+        ...
+
     async def close(self) -> None: ...
 
 

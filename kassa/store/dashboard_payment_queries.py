@@ -80,11 +80,10 @@ class DashboardPaymentQueries:
     async def payment_intent_window(self, account_id: str, window: PaymentIntentWindow) -> DocPage:
         """The window's intents, newest first, and whether more lie beyond it.
 
-        Written so that the planner walks one (account_id, column, seq) index in seq order,
-        bounded by the seq window and the LIMIT: `+created` keeps it off the created index
-        (which would read the whole date range and sort it), and with a customer given,
-        `status || ''` keeps it off the status index, since one customer's payments are
-        usually far fewer than those of one status.
+        Written so that the planner walks one (account_id, column..., seq) index in seq
+        order, bounded by the seq window and the LIMIT: `+created` keeps it off the created
+        index (which would read the whole date range and sort it); a customer with a status
+        uses the (account_id, customer, status, seq) index of migration 0005.
         """
         where = ["account_id = ?", "deleted = 0"]
         args: list[Any] = [account_id]
@@ -92,7 +91,7 @@ class DashboardPaymentQueries:
             where.append("customer = ?")
             args.append(window.customer)
         if window.status is not None:
-            where.append("status || '' = ?" if window.customer is not None else "status = ?")
+            where.append("status = ?")
             args.append(window.status)
         for condition, bound in (
             ("+created >= ?", window.created_gte),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -71,6 +71,9 @@ class PostgresStore:
     async def read(self) -> AsyncIterator[Transaction]:
         async with self._pool.acquire() as connection:
             yield Transaction(PostgresExecutor(connection))
+
+    def scan(self) -> AbstractAsyncContextManager[Transaction]:
+        return self.read()  # asyncpg never blocks the event loop
 
     async def close(self) -> None:
         await self._pool.close()

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from kassa.invariants import ensure
+from kassa.invariants import InvariantViolated, ensure
 from kassa.store.queries import Row, Transaction
 
 BATCH_UNITS_MAX = 256
@@ -39,6 +39,26 @@ class SqliteExecutor:
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, args).fetchall()
+
+
+class ThreadedSqliteExecutor(SqliteExecutor):
+    """Runs each statement on a worker thread: for scans too long for the event loop. The
+    connection is this executor's alone, and `scan_lock` lets one scan use it at a time."""
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        await asyncio.to_thread(self._connection.execute, sql, args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise InvariantViolated("a scan unit only reads")
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = await asyncio.to_thread(
+            lambda: self._connection.execute(sql, args).fetchone()
+        )
+        return row
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return await asyncio.to_thread(lambda: self._connection.execute(sql, args).fetchall())
 
 
 def _connect(path: str, synchronous: str) -> sqlite3.Connection:
@@ -73,6 +93,8 @@ class SqliteStore:
         self.path = path
         self._writer = _connect(path, synchronous)
         self._reader = _connect(path, synchronous)
+        self._scanner = _connect(path, synchronous)
+        self._scan_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._write_executor = SqliteExecutor(self._writer)
         self._read_executor = SqliteExecutor(self._reader)
@@ -137,8 +159,15 @@ class SqliteStore:
         # Autocommit reads: each statement sees the latest committed state.
         yield Transaction(self._read_executor)
 
+    @asynccontextmanager
+    async def scan(self) -> AsyncIterator[Transaction]:
+        async with self._scan_lock:
+            yield Transaction(ThreadedSqliteExecutor(self._scanner))
+
     async def close(self) -> None:
         async with self._write_lock:
             self._commit_batch()
+        async with self._scan_lock:
+            self._scanner.close()
         self._reader.close()
         self._writer.close()
