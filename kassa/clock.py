@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+DAY_SECONDS = 86_400
+"""A UTC day. Kassa's days (settlement, charts, retention) ignore leap seconds, as Unix time."""
+
 
 class Clock(Protocol):
     def now(self) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,16 +50,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of the test's own, for servers whose background workers must be
-    the only ones at work (the session server's delivery worker would deliver from a
-    shared database too)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'private.db'}"
+@contextmanager
+def fresh_database(engine: str, folder: Path) -> Iterator[str]:
+    """A fresh database no other server uses, for servers whose background workers must be
+    the only ones at work (the session server's delivery worker would deliver from a shared
+    database too)."""
+    if engine == "sqlite":
+        yield f"sqlite:///{folder / 'private.db'}"
         return
     require_postgres()
     with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

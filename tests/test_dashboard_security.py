@@ -88,9 +88,14 @@ def mine(server: KassaServer, account: Account) -> Objects:
 
 
 def test_pages_are_registered() -> None:
-    """The walks below mean something only if the areas the dashboard promises are there."""
+    """The walks below mean something only if the areas the dashboard promises are there:
+    every area's list, and a detail page for each kind of object the tests make."""
+    areas = {"payments", "customers", "events", "webhooks", "logs", "ledger"}
     assert "/" in GET_PAGES
-    assert len(GET_PAGES) >= 1
+    assert {f"/{area}" for area in areas} <= set(GET_PAGES)
+    with_ids = {path.strip("/").split("/")[0] for path in GET_PAGES if PATH_PARAM.search(path)}
+    assert with_ids >= areas - {"ledger"}
+    assert any("refund" in path for path in POST_PAGES)
 
 
 @pytest.mark.parametrize("path", GET_PAGES)

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -24,8 +23,8 @@ from kassa import API_VERSION
 from kassa.services.events import EVENT_TYPES, WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.workers.webhooks import IDLE_POLL_SECONDS, JITTER_FRACTION
-from tests.conftest import require_postgres
-from tests.harness import Account, KassaServer, create_account, fresh_postgres_database
+from tests.conftest import fresh_database
+from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
 T = TypeVar("T")
@@ -72,19 +71,6 @@ EVENTS_THE_FLOWS_MUST_ANNOUNCE = frozenset(
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of this module's own: a second `kassa serve` on the session server's
-    database would run a second delivery worker, with the default (minutes long) retry
-    schedule, that could claim this module's deliveries."""
-    if engine == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('webhooks-sqlite') / 'kassa.db'}"
-        return
-    require_postgres()
-    with fresh_postgres_database() as url:
-        yield url
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -92,7 +78,7 @@ def webhook_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KassaServer]:
     schedule = ",".join(str(seconds) for seconds in RETRY_SCHEDULE_SECONDS)
-    with fresh_database(request.param, tmp_path_factory) as database_url:
+    with fresh_database(request.param, tmp_path_factory.mktemp("webhooks")) as database_url:
         log_path = tmp_path_factory.mktemp("webhooks-logs") / "kassa-serve.log"
         kassa = KassaServer(
             database_url, log_path, extra_env={"KASSA_WEBHOOK_RETRY_SCHEDULE": schedule}

@@ -254,11 +254,16 @@ async def _read_form(request: Request) -> dict[str, str]:
 
 
 def _page_message(error: KassaError) -> str:
-    """What an error page says. A missing object is not named: the id came from the URL, and
-    echoing it would make any id look like something this account has."""
+    """What an error page or message says."""
     if isinstance(error, ResourceMissing):
-        return "Nothing by that id in this account."
+        return missing_message(error)
     return error.message
+
+
+def missing_message(missing: ResourceMissing) -> str:
+    """What a page says for an id this account does not have. Unlike the API's message it
+    does not repeat the id: a page never shows another account's ids, even one typed in."""
+    return f"No such {missing.object_name.replace('_', ' ')} in this account."
 
 
 def _refused(status: int, message: str) -> Response:

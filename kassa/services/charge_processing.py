@@ -14,6 +14,7 @@ from typing import Any
 
 from kassa import business_days, money
 from kassa.cards import Decline, TestBehavior
+from kassa.clock import DAY_SECONDS
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
@@ -21,8 +22,6 @@ from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.dashboard_queries import VOLUME_SHARDS
 from kassa.store.tables import CHARGES
-
-DAY_SECONDS = 86_400
 
 RECEIPT_PATH = "/kassa/receipts"
 AUTHORIZATION_CODE_DIGITS = 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kassa.clock import DAY_SECONDS
 from kassa.ledger.views import balance_object
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -14,7 +15,6 @@ from kassa.store.tables import CHARGES, PAYMENT_INTENTS
 
 CHART_DAYS = 14
 RECENT_ROWS = 8
-DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True)

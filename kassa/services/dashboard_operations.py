@@ -18,6 +18,7 @@ from kassa.services import events, webhook_attempts, webhook_endpoints
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_live_object
 from kassa.services.resource import ApiObject, Resource
+from kassa.store.dashboard_operation_queries import AttemptOutcomes
 from kassa.store.dashboard_queries import LoggedRequest, RequestLogFilter
 from kassa.store.tables import EVENTS
 
@@ -38,12 +39,6 @@ _FILTER_TEXT = String(max_chars=FILTER_TEXT_CHARS_MAX)
 # One verify at a time per process: it reads every ledger row, and clicks piling up would
 # multiply that cost.
 _VERIFY_LOCK = asyncio.Lock()
-
-
-def missing_message(missing: ResourceMissing) -> str:
-    """What a page says for an id this account does not have. Unlike the API's message it
-    does not repeat the id: a page never shows another account's ids, even one typed in."""
-    return f"No such {missing.object_name.replace('_', ' ')} in this account."
 
 
 # -- events ------------------------------------------------------------------------------
@@ -175,26 +170,15 @@ async def _endpoints(ctx: Context) -> list[ApiObject]:
 
 
 @dataclass(frozen=True)
-class SuccessRate:
-    attempts: int
-    succeeded: int
-
-    @property
-    def percent(self) -> int | None:
-        """Whole percent, rounded down (so 99.9% never shows as 100%); None without attempts."""
-        return None if self.attempts == 0 else self.succeeded * 100 // self.attempts
-
-
-@dataclass(frozen=True)
 class EndpointRow:
     endpoint: ApiObject
-    rate: SuccessRate
+    rate: AttemptOutcomes
 
 
 @dataclass(frozen=True)
 class EndpointDetail:
     endpoint: ApiObject
-    rate: SuccessRate
+    rate: AttemptOutcomes
     attempts: AttemptsPage
 
 
@@ -213,11 +197,8 @@ async def endpoint_detail(
     return EndpointDetail(endpoint, await _success_rate(ctx, endpoint_id), attempts)
 
 
-async def _success_rate(ctx: Context, endpoint_id: str) -> SuccessRate:
-    outcomes = await ctx.tx.webhook_attempt_outcomes(
-        ctx.account_id, endpoint_id, SUCCESS_RATE_WINDOW
-    )
-    return SuccessRate(outcomes.attempts, outcomes.succeeded)
+async def _success_rate(ctx: Context, endpoint_id: str) -> AttemptOutcomes:
+    return await ctx.tx.webhook_attempt_outcomes(ctx.account_id, endpoint_id, SUCCESS_RATE_WINDOW)
 
 
 def enabled_events_form(text: str) -> list[str]:

@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 from kassa import money
+from kassa.clock import DAY_SECONDS
 from kassa.errors import InvalidRequest
 from kassa.ids import new_id
 from kassa.ledger import postings
@@ -21,7 +22,6 @@ from kassa.store.tables import DISPUTES
 
 EVIDENCE_RESPONSE_DAYS = 21
 """Card networks give the merchant about three weeks to answer; Stripe's `due_by`."""
-SECONDS_PER_DAY = 86_400
 NETWORK_REASON_CODES = {"fraudulent": "10.4", "product_not_received": "13.1", "general": "13.2"}
 EVIDENCE_TEXT_FIELDS = (
     "access_activity_log",
@@ -104,7 +104,7 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
         "evidence": dict.fromkeys(EVIDENCE_TEXT_FIELDS + EVIDENCE_FILE_FIELDS)
         | {"enhanced_evidence": {}},
         "evidence_details": {
-            "due_by": ctx.now() + EVIDENCE_RESPONSE_DAYS * SECONDS_PER_DAY,
+            "due_by": ctx.now() + EVIDENCE_RESPONSE_DAYS * DAY_SECONDS,
             "enhanced_eligibility": {},
             "has_evidence": False,
             "past_due": False,

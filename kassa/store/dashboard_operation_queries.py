@@ -37,6 +37,11 @@ class AttemptOutcomes:
     succeeded: int
     """Of those, how many got a 2xx answer."""
 
+    @property
+    def percent(self) -> int | None:
+        """Whole percent, rounded down (so 99.9% never shows as 100%); None without attempts."""
+        return None if self.attempts == 0 else self.succeeded * 100 // self.attempts
+
 
 @dataclass(frozen=True)
 class PathSearch:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kassa.invariants import ensure
-from kassa.store.ledger_queries import _TRANSACTION_COLUMNS, LedgerTransactionRow, _row
+from kassa.store.ledger_queries import TRANSACTION_COLUMNS, LedgerTransactionRow, transaction_row
 from kassa.store.tables import CUSTOMERS, EVENTS, PAYMENT_INTENTS, ObjectTable
 
 if TYPE_CHECKING:
@@ -147,12 +147,12 @@ class DashboardPaymentQueries:
         if not sources:
             return []
         rows = await self._db.fetchall(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM ledger_transactions "
+            f"SELECT {TRANSACTION_COLUMNS} FROM ledger_transactions "
             f"WHERE account_id = ? AND source IN ({_placeholders(sources)}) AND +visible = 1 "
             "ORDER BY +seq LIMIT ?",
             (account_id, *sources, limit),
         )
-        return [_row(row) for row in rows]
+        return [transaction_row(row) for row in rows]
 
     async def events_about(
         self, account_id: str, object_ids: Sequence[str], limit: int

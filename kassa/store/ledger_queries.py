@@ -68,7 +68,7 @@ class DueTransaction:
     net: int
 
 
-_TRANSACTION_COLUMNS = (
+TRANSACTION_COLUMNS = (
     "id, account_id, created, type, visible, source, currency, amount, fee, net, "
     "fee_details, available_on, status, reporting_category, description"
 )
@@ -76,7 +76,7 @@ LEDGER_FILTER_COLUMNS = frozenset({"type", "source", "currency"})
 _CREATED_OPERATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _row(row: Sequence[Any]) -> LedgerTransactionRow:
+def transaction_row(row: Sequence[Any]) -> LedgerTransactionRow:
     return LedgerTransactionRow(
         id=row[0],
         account_id=row[1],
@@ -103,7 +103,7 @@ class LedgerQueries:
         self, txn: LedgerTransactionRow, entries: Sequence[LedgerEntry]
     ) -> None:
         await self._db.execute(
-            f"INSERT INTO ledger_transactions ({_TRANSACTION_COLUMNS}) "
+            f"INSERT INTO ledger_transactions ({TRANSACTION_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 txn.id,
@@ -139,11 +139,11 @@ class LedgerQueries:
         self, account_id: str, transaction_id: str
     ) -> LedgerTransactionRow | None:
         row = await self._db.fetchone(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM ledger_transactions "
+            f"SELECT {TRANSACTION_COLUMNS} FROM ledger_transactions "
             "WHERE id = ? AND account_id = ? AND visible = 1",
             (transaction_id, account_id),
         )
-        return None if row is None else _row(row)
+        return None if row is None else transaction_row(row)
 
     async def ledger_transaction_seq(self, account_id: str, transaction_id: str) -> int | None:
         row = await self._db.fetchone(
@@ -171,11 +171,11 @@ class LedgerQueries:
             args.append(query.after_seq)
         ascending = query.after_seq is not None
         rows = await self._db.fetchall(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM ledger_transactions "
+            f"SELECT {TRANSACTION_COLUMNS} FROM ledger_transactions "
             f"WHERE {' AND '.join(where)} ORDER BY seq {'ASC' if ascending else 'DESC'} LIMIT ?",
             (*args, query.limit + 1),
         )
-        page = [_row(row) for row in rows[: query.limit]]
+        page = [transaction_row(row) for row in rows[: query.limit]]
         if ascending:
             page.reverse()
         return LedgerPage(rows=page, has_more=len(rows) > query.limit)

@@ -9,7 +9,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from kassa.clock import Clock
+from kassa.clock import DAY_SECONDS, Clock
 from kassa.store import Store
 from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS
 
@@ -36,8 +36,8 @@ class PurgeCounts:
 async def purge_once(store: Store, clock: Clock, request_log_retention_days: int) -> PurgeCounts:
     now = clock.now()
     keys_before = int(now) - IDEMPOTENCY_KEY_RETENTION_SECONDS
-    log_before_ms = int((now - request_log_retention_days * 86_400) * 1000)
-    events_before = int(now) - EVENT_RETENTION_DAYS * 86_400
+    log_before_ms = int((now - request_log_retention_days * DAY_SECONDS) * 1000)
+    events_before = int(now) - EVENT_RETENTION_DAYS * DAY_SECONDS
     keys = entries = events = 0
     for _ in range(PURGE_BATCHES_PER_RUN_MAX):
         async with store.write() as tx:

@@ -8,11 +8,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
-from kassa.errors import ResourceMissing
 from kassa.services import dashboard_payments
-
-NOT_FOUND_MESSAGE = "No such customer in this account."
-"""The id is not repeated: it may be another account's, and no page names those."""
 
 
 async def customer_list(view: View) -> Response:
@@ -38,10 +34,7 @@ def _list_url(query: dict[str, str]) -> str:
 
 async def customer(view: View) -> Response:
     async with view.reading() as ctx:
-        try:
-            detail = await dashboard_payments.customer_detail(ctx, view.path_param("id"))
-        except ResourceMissing:
-            return view.render("error.html", 404, message=NOT_FOUND_MESSAGE)
+        detail = await dashboard_payments.customer_detail(ctx, view.path_param("id"))
     return view.render(
         "customer_detail.html",
         detail=detail,

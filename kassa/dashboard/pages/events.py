@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import Response
 
-from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
+from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
 from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.services import dashboard_operations, events
 from kassa.services.resource import ApiObject
@@ -22,7 +22,7 @@ async def event_list(view: View) -> Response:
         async with view.reading() as ctx:
             page = await dashboard_operations.events_page(ctx, type_filter, cursor, PAGE_SIZE)
     except ResourceMissing as missing:
-        problem = dashboard_operations.missing_message(missing)
+        problem = missing_message(missing)
     except InvalidRequest as error:
         # A bad filter or a cursor from elsewhere: say so above an empty list, not a 500.
         problem = error.message
@@ -45,13 +45,10 @@ async def event_list(view: View) -> Response:
 
 async def event_detail(view: View) -> Response:
     event_id = view.path_param("event_id")
-    try:
-        async with view.reading() as ctx:
-            detail = await dashboard_operations.event_detail(
-                ctx, event_id, view.param("attempts_after"), PAGE_SIZE
-            )
-    except ResourceMissing as missing:
-        return view.render("error.html", 404, message=dashboard_operations.missing_message(missing))
+    async with view.reading() as ctx:
+        detail = await dashboard_operations.event_detail(
+            ctx, event_id, view.param("attempts_after"), PAGE_SIZE
+        )
     next_url = None
     if detail.attempts.next_cursor:
         next_url = f"{PREFIX}/events/{quote(event_id)}?" + urlencode(
@@ -76,7 +73,7 @@ async def resend(view: View) -> Response:
             await events.resend_event(ctx, event_id, {"webhook_endpoint": endpoint_id})
     except ResourceMissing as missing:
         back = "/events" if missing.object_name == "event" else f"/events/{quote(event_id)}"
-        return view.redirect(back, error=dashboard_operations.missing_message(missing))
+        return view.redirect(back, error=missing_message(missing))
     return view.redirect(
         f"/events/{quote(event_id)}",
         notice=f"Queued for {endpoint_id}: the attempt shows below once it is sent.",

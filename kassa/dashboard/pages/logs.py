@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
-from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing, RouteNotFound
+from kassa.errors import InvalidParameter, InvalidRequest, RouteNotFound
 from kassa.http.routing import MAX_PATH_CHARS, TEST_HELPERS, resolve
 from kassa.services import catalog, dashboard_operations
 from kassa.services.resource import Resource
@@ -66,11 +66,8 @@ def _list_url(entered: dict[str, str], before_seq: int | None) -> str:
 
 
 async def log_detail(view: View) -> Response:
-    try:
-        async with view.reading() as ctx:
-            logged = await dashboard_operations.logged_request(ctx, view.path_param("request_id"))
-    except ResourceMissing as missing:
-        return view.render("error.html", 404, message=dashboard_operations.missing_message(missing))
+    async with view.reading() as ctx:
+        logged = await dashboard_operations.logged_request(ctx, view.path_param("request_id"))
     return view.render("logs_detail.html", logged=logged)
 
 

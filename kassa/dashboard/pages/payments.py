@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from starlette.responses import Response
 
 from kassa import money
-from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
+from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
 from kassa.errors import KassaError, ResourceMissing
 from kassa.services import dashboard_payments
 from kassa.services.context import Context
@@ -17,9 +17,6 @@ from kassa.services.dashboard_payments import STATUS_LABELS
 from kassa.services.payment_intents import CANCELLATION_REASONS
 from kassa.services.refunds import REASONS as REFUND_REASONS
 from kassa.services.resource import ApiObject
-
-NOT_FOUND_MESSAGE = "No such payment in this account."
-"""The id is not repeated: it may be another account's, and no page names those."""
 
 
 async def payment_list(view: View) -> Response:
@@ -54,13 +51,10 @@ def _list_url(query: dict[str, str]) -> str:
 async def payment(view: View) -> Response:
     requested = view.path_param("id")
     async with view.reading() as ctx:
-        try:
-            intent_id = await dashboard_payments.payment_intent_id_for(ctx, requested)
-            if intent_id != requested:
-                return view.redirect(_detail_path(intent_id))
-            detail = await dashboard_payments.payment_detail(ctx, intent_id)
-        except ResourceMissing:
-            return view.render("error.html", 404, message=NOT_FOUND_MESSAGE)
+        intent_id = await dashboard_payments.payment_intent_id_for(ctx, requested)
+        if intent_id != requested:
+            return view.redirect(_detail_path(intent_id))
+        detail = await dashboard_payments.payment_detail(ctx, intent_id)
     currency = detail.intent["currency"]
     return view.render(
         "payment_detail.html",
@@ -91,8 +85,8 @@ async def _act(view: View, action: Action) -> Response:
     try:
         async with view.writing() as ctx:
             notice = await action(ctx, intent_id)
-    except ResourceMissing:
-        return view.redirect("/payments", error=NOT_FOUND_MESSAGE)
+    except ResourceMissing as missing:
+        return view.redirect("/payments", error=missing_message(missing))
     except KassaError as error:
         return view.redirect(_detail_path(intent_id), error=error.message)
     return view.redirect(_detail_path(intent_id), notice=notice)

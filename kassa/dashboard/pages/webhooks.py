@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import Response
 
-from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
+from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
 from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.services import dashboard_operations, events, webhook_endpoints
 from kassa.services.resource import ApiObject
@@ -57,12 +57,7 @@ async def create(view: View) -> Response:
 
 
 async def endpoint_detail(view: View) -> Response:
-    try:
-        return await _detail_page(
-            view, view.path_param("endpoint_id"), view.param("attempts_after")
-        )
-    except ResourceMissing as missing:
-        return view.render("error.html", 404, message=dashboard_operations.missing_message(missing))
+    return await _detail_page(view, view.path_param("endpoint_id"), view.param("attempts_after"))
 
 
 async def _detail_page(
@@ -104,7 +99,7 @@ async def _set_disabled(view: View, disabled: bool) -> Response:
                 ctx, endpoint_id, {"disabled": "true" if disabled else "false"}
             )
     except ResourceMissing as missing:
-        return view.redirect("/webhooks", error=dashboard_operations.missing_message(missing))
+        return view.redirect("/webhooks", error=missing_message(missing))
     return view.redirect(f"/webhooks/{quote(endpoint_id)}", notice=_switched(endpoint, disabled))
 
 
@@ -120,7 +115,7 @@ async def delete(view: View) -> Response:
         async with view.writing() as ctx:
             await webhook_endpoints.delete_webhook_endpoint(ctx, endpoint_id, {})
     except ResourceMissing as missing:
-        return view.redirect("/webhooks", error=dashboard_operations.missing_message(missing))
+        return view.redirect("/webhooks", error=missing_message(missing))
     return view.redirect("/webhooks", notice=f"Deleted endpoint {endpoint_id}.")
 
 
