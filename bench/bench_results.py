@@ -234,7 +234,7 @@ def profile_summary_text(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def log_and_comparison_text(report: dict[str, Any]) -> list[str]:
+def log_and_comparison_text(report: Mapping[str, Any]) -> list[str]:
     """The report's closing lines: server-log trouble, and the comparison with a baseline."""
     parts: list[str] = []
     log = report["server_log"]

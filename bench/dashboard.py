@@ -503,8 +503,8 @@ def recorded_statements(into: list[Statement]) -> Iterator[None]:
     try:
         yield
     finally:
-        for cls, name, original in originals:
-            setattr(cls, name, original)
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 def timing_wrapper(original: Callable[..., Any], into: list[Statement]) -> Callable[..., Any]:

@@ -7,9 +7,10 @@ row is one Kassa itself wrote. Those are then cloned, with new ids, times, amoun
 and customers, and written in large batches through Kassa's own store code into the target
 database (a fresh SQLite file, or --database URL): `tx.insert_object` (which fills the indexed
 filter columns from the document), the ledger's own `postings.record_charge` and
-`record_refund` (so `kassa ledger verify` passes), `tx.count_payment` with the rule charges use
-(so the home chart's counters agree with the charges), `tx.insert_request_log`, and the webhook
-outbox's delivery and attempt rows. No SQL is written here.
+`record_refund` (so `kassa ledger verify` passes), the dashboard's own `count_new_charge`
+(what counts every new charge, so the home chart's counters agree with the charges),
+`tx.insert_request_log`, and the webhook outbox's delivery and attempt rows. No SQL is
+written here.
 
 Rows go in in creation order, batch after batch, so every table's `seq` grows with `created`,
 as it does when a server takes payments one after the other.
@@ -29,11 +30,10 @@ import string
 import sys
 import time
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import stripe
@@ -45,15 +45,17 @@ from bench_harness import (
     running_server,
     sqlite_url,
 )
+from stripe.params import PaymentIntentCreateParams
 
 from kassa import business_days, money
 from kassa.clock import FrozenClock
+from kassa.dashboard.views.home import count_new_charge
 from kassa.ids import OBJECT_ID_RANDOM_CHARS
 from kassa.ledger import postings
 from kassa.services import webhook_endpoints
 from kassa.services.context import Context, PaymentConfig
 from kassa.store import Store, Transaction, open_store
-from kassa.store.dashboard_queries import VOLUME_SHARDS, RequestLogFilter
+from kassa.store.dashboard_queries import RequestLogFilter
 from kassa.store.queries import ObjectListQuery, RequestLogEntry, WebhookAttempt
 from kassa.store.tables import CHARGES, CUSTOMERS, EVENTS, PAYMENT_INTENTS, PAYMENT_METHODS, REFUNDS
 
@@ -236,9 +238,14 @@ def take_template_payments(base_url: str, secret_key: str) -> TemplateIds:
     )
     customer = client.v1.customers.create(params={"email": TEMPLATE_EMAIL, "name": TEMPLATE_NAME})
     card = attached_card(client, customer.id, "tok_visa")
-    base = {"amount": TEMPLATE_AMOUNT, "currency": "usd", "customer": customer.id, "confirm": True}
-    paid = {**base, "payment_method": card}
-    manual = {**paid, "capture_method": "manual"}
+    base: PaymentIntentCreateParams = {
+        "amount": TEMPLATE_AMOUNT,
+        "currency": "usd",
+        "customer": customer.id,
+        "confirm": True,
+    }
+    paid: PaymentIntentCreateParams = {**base, "payment_method": card}
+    manual: PaymentIntentCreateParams = {**paid, "capture_method": "manual"}
     intents = client.v1.payment_intents
     made = {
         "succeeded": intents.create(params=paid).id,
@@ -258,7 +265,8 @@ def take_template_payments(base_url: str, secret_key: str) -> TemplateIds:
         raise BenchError("the declining test card was accepted")
     except stripe.CardError as error:
         # The decline names the intent it left at requires_payment_method.
-        made["failed"] = str((error.json_body or {})["error"]["payment_intent"]["id"])
+        body = cast(dict[str, Any], error.json_body or {})
+        made["failed"] = str(body["error"]["payment_intent"]["id"])
     take_template_reads(client, made["succeeded"], customer.id)
     return TemplateIds(customer.id, card, made)
 
@@ -567,8 +575,10 @@ class Seeder:
         async with self.store.write() as tx:
             ctx = Context(account_id=self.account_id, tx=tx, clock=clock)
             for url, types in ENDPOINTS:
-                form = {"url": url, "enabled_events": list(types), "description": "bench"}
-                endpoint = await webhook_endpoints.create_webhook_endpoint(ctx, None, form)
+                request = webhook_endpoints.CreateWebhookEndpoint(
+                    url=url, enabled_events=list(types), description="bench"
+                )
+                endpoint = await webhook_endpoints.create_webhook_endpoint(ctx, request)
                 self.endpoints.append((str(endpoint["id"]), types))
         self.facts["endpoint_ids"] = [endpoint_id for endpoint_id, _ in self.endpoints]
 
@@ -709,7 +719,7 @@ class Seeder:
         charge = clone_doc(template.charge, mapping)
         await tx.insert_object(PAYMENT_INTENTS, self.account_id, intent)
         await tx.insert_object(CHARGES, self.account_id, charge)
-        await self.count_for_home_chart(tx, charge)
+        await count_new_charge(tx, self.account_id, charge)
         rows.update(("payment_intents", "charges", "payment_volume_counts"))
         if template.refund is not None:
             await tx.insert_object(REFUNDS, self.account_id, clone_doc(template.refund, mapping))
@@ -807,18 +817,6 @@ class Seeder:
         if template.refund_txn:
             mapping[template.refund_txn] = row.id
         return REFUND_ENTRIES
-
-    async def count_for_home_chart(self, tx: Transaction, charge: dict[str, Any]) -> None:
-        """The rule kassa/services/charge_processing.py counts every new charge by."""
-        created = int(charge["created"])
-        await tx.count_payment(
-            self.account_id,
-            created - created % DAY_SECONDS,
-            charge["currency"],
-            zlib.crc32(charge["id"].encode()) % VOLUME_SHARDS,
-            int(charge["amount"]),
-            succeeded=charge["status"] == "succeeded",
-        )
 
     async def write_events(
         self,

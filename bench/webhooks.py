@@ -110,7 +110,8 @@ from webhook_report import (
     throughput_result,
 )
 
-from kassa.services.events import EVENT_TYPES, WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
+from kassa.services.catalog import EVENT_TYPES
+from kassa.services.events import WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
 from kassa.store import Store
 
 # --- Sizes and bounds ---------------------------------------------------------------------------

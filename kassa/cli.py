@@ -23,10 +23,8 @@ from kassa.store import (
     Store,
     UnsupportedDatabaseUrl,
     migrate,
-    open_store,
     redacted_url,
 )
-from kassa.store.schema import apply_pending
 
 
 def _database_option(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
-        help="deliver webhooks and settle funds without serving the API (run several on "
-        "PostgreSQL to scale out)",
+        help="run the background jobs (webhook delivery, settlement, retention) without "
+        "serving the API (run several on PostgreSQL to scale out)",
     )
     _database_option(worker)
 
@@ -103,10 +101,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return replace(settings, **overrides)
 
 
+# `kassa.runtime` is imported where a command needs it: it loads the whole server (dashboard,
+# workers, uvicorn's helpers), which `kassa --help` and `kassa listen` should not wait for.
+
+
 async def _open_migrated(settings: Settings) -> Store:
-    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    await migrate(store, unix_seconds(SystemClock()))
-    return store
+    from kassa import runtime
+
+    return await runtime.open_migrated_store(settings, SystemClock())
 
 
 async def _create_account(settings: Settings, name: str | None) -> NewAccount:
@@ -114,24 +116,6 @@ async def _create_account(settings: Settings, name: str | None) -> NewAccount:
     try:
         async with store.write() as tx:
             return await accounts.create_account(tx, SystemClock(), name)
-    finally:
-        await store.close()
-
-
-async def _prepare_for_serving(settings: Settings) -> NewAccount | None:
-    """Migrate, and make a default account if the database has none.
-
-    Both happen in one transaction: on PostgreSQL the migration lock is held until it
-    commits, so servers starting at once on an empty database make one default account.
-    """
-    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    clock = SystemClock()
-    try:
-        async with store.write() as tx:
-            await apply_pending(tx, store.engine, unix_seconds(clock))
-            if await accounts.count_accounts(tx) > 0:
-                return None
-            return await accounts.create_account(tx, clock, "Default account")
     finally:
         await store.close()
 
@@ -145,9 +129,9 @@ def _print_keys(new: NewAccount) -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from kassa.http.app import KassaApp
+    from kassa import runtime
 
-    new = asyncio.run(_prepare_for_serving(settings))
+    new = asyncio.run(runtime.prepare_for_serving(settings, SystemClock()))
     if new is not None:
         _print_keys(new)
     print(
@@ -156,7 +140,7 @@ def _serve(settings: Settings) -> None:
         flush=True,
     )
     uvicorn.run(
-        KassaApp(settings),
+        runtime.KassaApp(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -208,25 +192,23 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _work(settings: Settings) -> None:
-    from kassa.workers.settlement import run_settlement
-    from kassa.workers.webhooks import delivery_settings, run_delivery
+    from kassa import runtime
 
-    store = await _open_migrated(settings)
+    clock = SystemClock()
+    store = await runtime.open_migrated_store(settings, clock)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, stopping.set)
-    clock = SystemClock()
+    jobs = ", ".join(job.name for job in runtime.worker_jobs())
+    # Tests and benchmarks wait for "kassa worker: delivering webhooks" before they start.
     print(
         f"kassa worker: delivering webhooks from {redacted_url(settings.database_url)} "
-        "(Ctrl-C to stop)",
+        f"(jobs: {jobs}; Ctrl-C to stop)",
         flush=True,
     )
     try:
-        await asyncio.gather(
-            run_delivery(store, clock, delivery_settings(settings), stopping),
-            run_settlement(store, clock, stopping),
-        )
+        await runtime.run_worker(store, settings, clock, stopping)
     finally:
         await store.close()
     print("kassa worker: stopped", flush=True)
@@ -239,9 +221,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "migrate":
 
         async def run_migrations() -> list[str]:
-            store = await open_store(
-                settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
-            )
+            from kassa import runtime
+
+            store = await runtime.open_unmigrated_store(settings)
             try:
                 return await migrate(store, unix_seconds(SystemClock()))
             finally:
@@ -276,7 +258,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify_ledger(settings: Settings) -> int:
-    print("kassa: recomputing balances from the ledger journal ...", file=sys.stderr, flush=True)
+    print(
+        "kassa: recomputing balances from the ledger journal and checking charges, refunds "
+        "and disputes against it ...",
+        file=sys.stderr,
+        flush=True,
+    )
 
     async def verify() -> LedgerReport:
         store = await _open_migrated(settings)
@@ -287,8 +274,8 @@ def _verify_ledger(settings: Settings) -> int:
             await store.close()
 
     report = asyncio.run(verify())
-    for problem in report.problems:
-        print(f"PROBLEM {problem}")
+    for finding in report.problems:
+        print(f"PROBLEM {finding.message}")
     summary = (
         f"{report.transactions} ledger transactions, {report.entries} entries, "
         f"{report.accounts} ledger accounts"
@@ -296,7 +283,10 @@ def _verify_ledger(settings: Settings) -> int:
     if report.problems:
         print(f"ledger verify FAILED: {len(report.problems)} problems in {summary}")
         return 1
-    print(f"ledger verify OK: {summary}; every transaction balances, no balance drifts")
+    print(
+        f"ledger verify OK: {summary}; every transaction balances, no balance drifts, "
+        "every object agrees with the journal"
+    )
     return 0
 
 

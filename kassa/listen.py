@@ -26,33 +26,65 @@ class ListenError(RuntimeError):
     pass
 
 
+async def _events_page(
+    session: aiohttp.ClientSession, api_base: str, params: dict[str, str]
+) -> dict[str, Any]:
+    async with session.get(f"{api_base}/v1/events", params=params) as response:
+        try:
+            body: dict[str, Any] = await response.json()
+        except (aiohttp.ContentTypeError, ValueError):
+            raise ListenError(
+                f"GET {api_base}/v1/events answered {response.status} with something "
+                "other than Kassa's JSON"
+            ) from None
+        if response.status != 200:
+            raise ListenError(f"GET /v1/events answered {response.status}: {body}")
+    return body
+
+
+async def _newest_event_id(session: aiohttp.ClientSession, api_base: str) -> str | None:
+    body = await _events_page(session, api_base, {"limit": "1"})
+    return str(body["data"][0]["id"]) if body["data"] else None
+
+
 async def _events_after(
     session: aiohttp.ClientSession, api_base: str, newest: str | None
 ) -> list[dict[str, Any]]:
-    """Events newer than `newest`, oldest first (all of them when `newest` is None is not
-    wanted: the caller starts from the current newest)."""
+    """Events newer than `newest`, oldest first; every event when `newest` is None (the
+    account had none when listening began).
+
+    Kassa lists only events that no earlier transaction can still overtake, so following
+    with `ending_before` sees each event once and in order however writers commit."""
+    if newest is None:
+        return await _every_event(session, api_base)
     found: list[dict[str, Any]] = []
     cursor = newest
     for _ in range(PAGES_PER_POLL_MAX):
-        params = {"limit": str(EVENTS_PAGE)}
-        if cursor is not None:
-            params["ending_before"] = cursor
-        async with session.get(f"{api_base}/v1/events", params=params) as response:
-            try:
-                body = await response.json()
-            except (aiohttp.ContentTypeError, ValueError):
-                raise ListenError(
-                    f"GET {api_base}/v1/events answered {response.status} with something "
-                    "other than Kassa's JSON"
-                ) from None
-            if response.status != 200:
-                raise ListenError(f"GET /v1/events answered {response.status}: {body}")
+        body = await _events_page(
+            session, api_base, {"limit": str(EVENTS_PAGE), "ending_before": cursor}
+        )
         page = list(reversed(body["data"]))
         found.extend(page)
-        if cursor is None or not body["has_more"] or not page:
+        if not body["has_more"] or not page:
             break
         cursor = page[-1]["id"]
     return found
+
+
+async def _every_event(session: aiohttp.ClientSession, api_base: str) -> list[dict[str, Any]]:
+    """The account's events, oldest first, paging down from the newest. Past
+    PAGES_PER_POLL_MAX pages (more events than a burst between two polls makes) the oldest
+    are left out."""
+    newest_first: list[dict[str, Any]] = []
+    for _ in range(PAGES_PER_POLL_MAX):
+        params = {"limit": str(EVENTS_PAGE)}
+        if newest_first:
+            params["starting_after"] = newest_first[-1]["id"]
+        body = await _events_page(session, api_base, params)
+        newest_first.extend(body["data"])
+        if not body["has_more"] or not body["data"]:
+            break
+    return newest_first[::-1]
 
 
 async def listen(
@@ -68,8 +100,7 @@ async def listen(
     headers = {"Authorization": f"Bearer {api_key}"}
     timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        latest = await _events_after(session, api_base, None)
-        newest = latest[-1]["id"] if latest else None
+        newest = await _newest_event_id(session, api_base)
         say(f"Ready! Your webhook signing secret is {secret} (^C to quit)")
         while not stopping.is_set():
             for event in await _events_after(session, api_base, newest):

@@ -9,7 +9,7 @@ An empty string means "unset" where Stripe allows it, and is returned as `UNSET`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +33,11 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+Unset = _Unset
+"""The type of UNSET, for typed requests: a field `str | Unset | None` is unset when None,
+cleared when UNSET."""
+MetadataUpdate = Mapping[str, "str | _Unset"] | _Unset
+"""What a `metadata` parameter asks: keys to set, or to remove (UNSET); UNSET clears all."""
 
 
 def _describe(value: Any) -> str:
@@ -262,6 +267,15 @@ def parse_params(
         if parsed.get(key, UNSET) in (UNSET, ""):  # Stripe treats "" as not sent here
             raise MissingParameter(f"{prefix}[{key}]" if prefix else key)
     return parsed
+
+
+def apply_fields(obj: dict[str, Any], request: Any, names: Iterable[str]) -> None:
+    """Stripe's update of plain fields: each of `names` that `request` (a typed request)
+    carries replaces the object's value, and UNSET (sent empty) clears it to null."""
+    for name in names:
+        value = getattr(request, name)
+        if value is not None:
+            obj[name] = None if value is UNSET else value
 
 
 def apply_metadata(current: Mapping[str, str], update: Any) -> dict[str, str]:

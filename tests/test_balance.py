@@ -354,7 +354,7 @@ from pathlib import Path
 import uvicorn
 
 from kassa.config import Settings
-from kassa.http.app import KassaApp
+from kassa.runtime import KassaApp
 
 
 class ShiftedClock:

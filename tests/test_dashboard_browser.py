@@ -10,18 +10,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import stripe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from stripe.params import PaymentIntentCreateParams
 
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAPTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 ACTION_TIMEOUT_MS = 15_000
 
 VERIFIED = re.compile("ok|balanced|no problems", re.IGNORECASE)
@@ -92,7 +93,9 @@ def _pay(client: stripe.StripeClient, **params: Any) -> stripe.PaymentIntent:
         "confirm": True,
     }
     try:
-        return client.v1.payment_intents.create(params={**defaults, **params})
+        return client.v1.payment_intents.create(
+            params=cast(PaymentIntentCreateParams, {**defaults, **params})
+        )
     except stripe.CardError as declined:
         assert declined.error is not None and declined.error.payment_intent is not None
         return client.v1.payment_intents.retrieve(declined.error.payment_intent.id)

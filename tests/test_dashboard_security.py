@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 import pytest
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from kassa.dashboard.app import LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE
 from kassa.dashboard.site import PAGES
@@ -49,15 +51,18 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]}
     )
     intent = client.v1.payment_intents.create(
-        params={
-            "amount": 4242,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_visa",
-            "payment_method_types": ["card"],
-            "capture_method": "manual",
-            "confirm": True,
-        }
+        params=cast(
+            PaymentIntentCreateParams,
+            {
+                "amount": 4242,
+                "currency": "usd",
+                "customer": customer.id,
+                "payment_method": "pm_card_visa",
+                "payment_method_types": ["card"],
+                "capture_method": "manual",
+                "confirm": True,
+            },
+        )
     )
     event = client.v1.events.list(params={"limit": 1}).data[0]
     with server.http(account.secret_key) as http:
@@ -176,13 +181,16 @@ def test_a_refund_without_the_token_moves_no_money(
     if not refund_pages:
         pytest.fail("the dashboard registers no refund action")
     intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "payment_method_types": ["card"],
-            "confirm": True,
-        }
+        params=cast(
+            PaymentIntentCreateParams,
+            {
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "payment_method_types": ["card"],
+                "confirm": True,
+            },
+        )
     )
     url = PREFIX + Objects({"payments": intent.id}).fill(refund_pages[0])
     with signed_in_client(server, account.secret_key) as browser:

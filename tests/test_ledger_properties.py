@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 )
 from stripe.params import PaymentIntentCaptureParams, PaymentIntentCreateParams, RefundCreateParams
 
-from kassa.ledger.verify import ledger_problems
+from kassa.ledger.verify import Finding, ledger_problems
 from kassa.store import Store, open_store
 from tests.harness import KassaServer, create_account, verify_ledger
 
@@ -350,7 +350,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_verifies(self) -> None:
-        async def read() -> tuple[list[str], list[tuple[str, str, int]]]:
+        async def read() -> tuple[list[Finding], list[tuple[str, str, int]]]:
             async with self.store.read() as tx:
                 return await ledger_problems(tx), await tx.owner_balances(self.account_id)
 

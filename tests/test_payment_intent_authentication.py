@@ -317,6 +317,7 @@ def test_error_on_requires_action_refuses_instead_of_waiting(client: stripe.Stri
         )
     assert raised.value.http_status == 402
     assert raised.value.code == "authentication_required"
+    assert raised.value.error is not None
     intent = raised.value.error.payment_intent
     assert intent is not None and intent.status == "requires_payment_method"
     (charge,) = client.v1.charges.list().data

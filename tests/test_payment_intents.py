@@ -17,6 +17,16 @@ import pytest
 import stripe
 from stripe import StripeObject
 
+from kassa import runtime
+from kassa.clock import SystemClock
+from kassa.config import Settings
+from kassa.errors import CardDeclined
+from kassa.services import hooks, payment_intents
+from kassa.services.context import Context
+from kassa.services.payment_intents import ConfirmPaymentIntent
+from kassa.services.setup import load_payment_config
+from kassa.store import Store
+from tests.direct_store import with_store
 from tests.harness import Account, KassaServer
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -696,6 +706,61 @@ def test_setup_future_usage_saves_the_card_to_the_customer(client: stripe.Stripe
 def test_without_a_customer_the_card_is_not_saved(client: stripe.StripeClient) -> None:
     intent = pay(client, 1000, setup_future_usage="off_session")
     assert client.v1.payment_methods.retrieve(str(intent.payment_method)).customer is None
+
+
+# --- Called by another service --------------------------------------------------------------
+
+
+def confirm_in_process(
+    server: KassaServer, account: Account, request: ConfirmPaymentIntent
+) -> dict[str, Any]:
+    """What a subscription renewal does: confirm with a plain function call, no HTTP."""
+
+    # As in `kassa serve`: a stored charge is counted for the dashboard.
+    hooks.install(runtime.OBSERVERS)
+
+    async def confirm(store: Store) -> dict[str, Any]:
+        # The installation's settings, as a worker loads them (test cards are known by the
+        # fingerprint its key gives them).
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        async with store.write() as tx:
+            ctx = Context(account_id=account.id, tx=tx, clock=SystemClock(), payments=payments)
+            return await payment_intents.confirm_payment_intent(ctx, request)
+
+    return with_store(server.database_url, confirm)
+
+
+def test_a_service_confirms_off_session_with_a_plain_call(
+    client: stripe.StripeClient, server: KassaServer, account: Account
+) -> None:
+    customer = client.v1.customers.create(params={"email": "ada@example.com"})
+    first = pay(client, 1000, customer=customer.id, setup_future_usage="off_session")
+    renewal = client.v1.payment_intents.create(
+        params={"amount": 700, "currency": "usd", "customer": customer.id}
+    )
+    confirmed = confirm_in_process(
+        server,
+        account,
+        ConfirmPaymentIntent(
+            intent=renewal.id, payment_method=str(first.payment_method), off_session="true"
+        ),
+    )
+    assert confirmed["status"] == "succeeded"
+    stored = client.v1.payment_intents.retrieve(renewal.id)
+    assert stored.status == "succeeded"
+    assert stored.latest_charge == confirmed["latest_charge"]
+    assert balances(client) == (0, 1000 - usd_card_fee(1000) + 700 - usd_card_fee(700))
+
+    needs_authentication = client.v1.payment_intents.create(
+        params={"amount": 700, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required"}
+    )
+    with pytest.raises(CardDeclined) as declined:
+        confirm_in_process(
+            server,
+            account,
+            ConfirmPaymentIntent(intent=needs_authentication.id, off_session="true"),
+        )
+    assert declined.value.code == "authentication_required"
 
 
 # --- Object shape ---------------------------------------------------------------------------

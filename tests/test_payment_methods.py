@@ -433,3 +433,16 @@ def test_unknown_payment_method_is_404(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_methods.update("pm_doesnotexist", params={"metadata": {"a": "b"}})
     assert raised.value.http_status == 404
+
+
+def test_expand_customer(client: stripe.StripeClient) -> None:
+    """`customer` expands to the customer it names (declared as the customer's id)."""
+    customer = client.v1.customers.create(params={"payment_method": "pm_card_visa"})
+    owned = client.v1.payment_methods.list(params={"customer": customer.id}).data
+    assert len(owned) == 1
+    expanded = client.v1.payment_methods.retrieve(owned[0].id, params={"expand": ["customer"]})
+    assert isinstance(expanded.customer, stripe.Customer)
+    assert expanded.customer.to_dict() == client.v1.customers.retrieve(customer.id).to_dict()
+    loose = client.v1.payment_methods.create(params=card_params("4242424242424242"))
+    unowned = client.v1.payment_methods.retrieve(loose.id, params={"expand": ["customer"]})
+    assert unowned.customer is None

@@ -35,7 +35,7 @@ async def _prepared(path: Path) -> SqliteStore:
 def test_units_in_one_batch_commit_together_and_failures_stay_isolated(tmp_path: Path) -> None:
     path = tmp_path / "kassa.db"
 
-    async def scenario() -> list[object]:
+    async def scenario() -> list[str | BaseException]:
         store = await _prepared(path)
 
         async def unit(number: int) -> str:

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from kassa.workers.webhooks import PER_ENDPOINT_CONCURRENCY, DeliverySettings
 from tests.conftest import require_postgres
@@ -100,13 +101,16 @@ def confirm_payments(client: stripe.StripeClient, count: int) -> None:
     """A burst of successful card payments, three events each."""
     for index in range(count):
         client.v1.payment_intents.create(
-            params={
-                "amount": 1_000 + index,
-                "currency": "usd",
-                "payment_method": "pm_card_visa",
-                "payment_method_types": ["card"],
-                "confirm": True,
-            }
+            params=cast(
+                PaymentIntentCreateParams,
+                {
+                    "amount": 1_000 + index,
+                    "currency": "usd",
+                    "payment_method": "pm_card_visa",
+                    "payment_method_types": ["card"],
+                    "confirm": True,
+                },
+            )
         )
 
 
@@ -333,7 +337,7 @@ import time
 import uvicorn
 
 from kassa.config import Settings
-from kassa.http.app import KassaApp
+from kassa.runtime import KassaApp
 
 
 class AheadClock:

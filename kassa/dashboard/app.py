@@ -4,7 +4,9 @@ Every page but sign-in needs a session (an `HttpOnly`, `SameSite=Lax` cookie nam
 server-side session); every POST needs the session's CSRF token; every read and write runs as
 the session's account, through a `Context` like an API request's, so another account's objects
 cannot be reached. Pages are declared in `kassa/dashboard/pages/*` and only render: what they
-show comes from services.
+show, and the actions they offer, come from their views in `kassa/dashboard/views/*` (one per
+page module), which read through the services and the store and act through the services'
+typed operations.
 """
 
 from __future__ import annotations
@@ -26,11 +28,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route, Router
 
 from kassa import money
+from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
-from kassa.errors import KassaError, ResourceMissing
-from kassa.http.api import Receive, Scope, Send
-from kassa.http.errors import status_and_type
-from kassa.services import dashboard_sessions
+from kassa.dashboard import sessions as dashboard_sessions
+from kassa.errors import KassaError, NotAuthenticated, ResourceMissing, RouteNotFound
 from kassa.services.context import Context, PaymentConfig
 from kassa.store import Store
 from kassa.store.dashboard_queries import DashboardSession
@@ -181,8 +182,7 @@ class Dashboard:
                 if request.method == "POST":
                     back = request.headers.get("referer", "")
                     return view.redirect(_dashboard_path(back), error=error.message)
-                status, _ = status_and_type(error)
-                return view.render("error.html", status, message=_page_message(error))
+                return view.render("error.html", page_status(error), message=_page_message(error))
 
         return endpoint
 
@@ -251,6 +251,16 @@ async def _read_form(request: Request) -> dict[str, str]:
     # Dashboard forms are small and urlencoded: parse_qs needs no multipart parser.
     parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
     return {name: values[0] for name, values in parsed.items()}
+
+
+def page_status(error: KassaError) -> int:
+    """The status of the error page a GET answers: a page, not an API response, so only
+    missing (404), not signed in (401) and bad input (400) can happen here."""
+    if isinstance(error, ResourceMissing | RouteNotFound):
+        return 404
+    if isinstance(error, NotAuthenticated):
+        return 401
+    return 400
 
 
 def _page_message(error: KassaError) -> str:

@@ -1,11 +1,14 @@
-"""Every dashboard page, gathered from the page modules (one per area)."""
+"""Every dashboard page, gathered from the page modules (one per area), and what the
+dashboard keeps up to date as the services write (installed by `kassa.runtime`)."""
 
 from __future__ import annotations
 
 from kassa.clock import Clock
 from kassa.dashboard.app import Dashboard, Page
 from kassa.dashboard.pages import customers, events, home, ledger, logs, payments, webhooks
+from kassa.dashboard.views.home import count_charge
 from kassa.services.context import PaymentConfig
+from kassa.services.hooks import ChargeObserver
 from kassa.store import Store
 
 PAGES: tuple[Page, ...] = (
@@ -17,6 +20,9 @@ PAGES: tuple[Page, ...] = (
     *logs.PAGES,
     *ledger.PAGES,
 )
+
+CHARGE_OBSERVERS: tuple[ChargeObserver, ...] = (count_charge,)
+"""The home chart's per-day counters, fed every new charge in the transaction storing it."""
 
 
 def dashboard(store: Store, clock: Clock, payment_config: PaymentConfig) -> Dashboard:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from kassa import API_VERSION
+from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
 from kassa.errors import (
     IdempotencyKeyInUse,
@@ -31,18 +30,12 @@ from kassa.http.forms import Form, FormValue, decode_form
 from kassa.http.idempotency import Claimed, KeyClaim, Replay
 from kassa.http.metrics import RequestMetrics
 from kassa.http.request_log import RequestLogWriter
-from kassa.http.routing import Route, resolve
 from kassa.ids import new_id
-from kassa.services import listing
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.routes import Route, resolve
 from kassa.store import Store, Transaction
 from kassa.store.queries import RequestLogEntry
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 1 << 20
 """1 MiB: far above any legitimate Stripe v1 request."""
@@ -149,9 +142,7 @@ class ApiApp:
         _check_version(headers.get("stripe-version"))
         owner = await self.auth.owner_of(headers.get("authorization"))
         facts.account_id = owner.account_id
-        if owner.kind != "secret" and not (
-            route.operation is not None and route.operation.publishable_key_allowed
-        ):
+        if owner.kind != "secret" and not route.operation.publishable_key_allowed:
             raise PublishableKeyNotAllowed(
                 "This API call cannot be made with a publishable API key. Please use a "
                 "secret API key."
@@ -200,7 +191,7 @@ class ApiApp:
             raise
 
     async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
-        writes = route.operation is not None and route.operation.writes
+        writes = route.operation.writes
         async with self.store.write() if writes else self.store.read() as tx:
             return await self._run_in(tx, route, owner, form, request_id, None)
 
@@ -227,7 +218,7 @@ class ApiApp:
         )
         status = 200
         try:
-            result = await _execute(ctx, route, form)
+            result = await route.operation.call(ctx, route.ids, form)
             await expand_object(ctx, result, expand)
             body = orjson.dumps(result)
         except KassaError as error:
@@ -283,18 +274,6 @@ def _replayed(replay: Replay) -> Response:
             (b"original-request", replay.original_request_id.encode()),
         ),
     )
-
-
-async def _execute(ctx: Context, route: Route, form: Form) -> dict[str, Any]:
-    if route.operation is None:
-        page = await listing.list_page(ctx, route.resource, form)
-        return {
-            "object": "list",
-            "data": page.data,
-            "has_more": page.has_more,
-            "url": route.resource.url,
-        }
-    return await route.operation.handler(ctx, route.object_id, form)
 
 
 def _check_version(version: str | None) -> None:

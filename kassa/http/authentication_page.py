@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
 from kassa.errors import KassaError
-from kassa.http.api import Receive, Scope, Send
 from kassa.services import payment_intents
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject

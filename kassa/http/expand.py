@@ -11,7 +11,7 @@ from kassa.params import list_items
 from kassa.services import catalog
 from kassa.services.context import Context
 from kassa.services.listing import fetch_object
-from kassa.services.resource import Resource
+from kassa.services.resource import ExpandTarget, Resource
 
 MAX_EXPAND_PATHS = 20
 MAX_EXPAND_DEPTH = 4
@@ -114,7 +114,7 @@ async def _expand_field(
     if owner is not None and segment in owner.includable and "." not in here:
         node[segment] = await owner.includable[segment](ctx, node)
     elif owner is not None and here in owner.expandable:
-        node[segment] = await _resolve(ctx, node.get(segment))
+        node[segment] = await _resolve(ctx, node.get(segment), owner.expandable[here])
     elif isinstance(node.get(segment), dict) and subtree:
         # A plain sub-hash such as invoice_settings: descend without changing owner.
         await _expand_plain(ctx, node[segment], owner, subtree, here, full)
@@ -140,10 +140,12 @@ async def _expand_plain(
         )
 
 
-async def _resolve(ctx: Context, value: Any) -> Any:
+async def _resolve(ctx: Context, value: Any, target: ExpandTarget) -> Any:
+    """The object `value` names, looked up as the declared `target` kind (ids the user
+    chooses, such as coupon ids, carry no telling prefix)."""
     if not isinstance(value, str):
         return value  # null, or already an object
-    resource = catalog.resource_for_id(value)
+    resource = catalog.resource_for_target(target, value)
     if resource is None:
         return value
     found = await fetch_object(ctx, resource, value)

@@ -7,21 +7,15 @@ both are derived from the entries rather than passed in, so the two cannot disag
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kassa.ids import new_id
 from kassa.invariants import ensure
-from kassa.ledger.accounts import (
-    AVAILABLE,
-    EXTERNAL,
-    PENDING,
-    PLATFORM,
-    card_network,
-    merchant_account,
-    platform_fees,
-)
+from kassa.ledger import accounts
+from kassa.ledger.accounts import AVAILABLE, PENDING, LedgerAccount
 from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 
@@ -40,37 +34,62 @@ class Movement:
     reporting_category: str
     source: str | None
     currency: str
+    """The balance transaction's currency: the one its `net` and `fee` are counted in."""
     description: str | None = None
     available_on: int | None = None
     """None: available at `created`."""
     fee_description: str = "Kassa processing fees"
 
 
-def _entry(ledger_account: str, owner: str, currency: str, amount: int) -> LedgerEntry:
-    return LedgerEntry(ledger_account=ledger_account, owner=owner, currency=currency, amount=amount)
+@dataclass(frozen=True)
+class Leg:
+    """One entry of a posting, before it is stored: a signed amount into a ledger account."""
+
+    account: LedgerAccount
+    amount: int
+
+
+@dataclass(frozen=True)
+class Presentment:
+    """What a card was charged in, when it differs from the currency the merchant is paid
+    in: the network moves this, and the posting converts it through the FX accounts."""
+
+    amount: int
+    currency: str
+
+
+def _balanced_per_currency(legs: Sequence[Leg]) -> bool:
+    """Each currency's entries sum to zero: a conversion moves two currencies in one
+    transaction, each balanced on its own."""
+    totals: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        totals[leg.account.currency] += leg.amount
+    return all(total == 0 for total in totals.values())
+
+
+def _moves_into_balance(leg: Leg, movement: Movement) -> bool:
+    account = leg.account
+    return account.holder == movement.account_id and account.bucket in accounts.BALANCE_BUCKETS
 
 
 async def _post(
-    tx: Transaction, movement: Movement, entries: Sequence[LedgerEntry], *, visible: bool
+    tx: Transaction, movement: Movement, legs: Sequence[Leg], *, visible: bool
 ) -> LedgerTransactionRow:
-    kept = [entry for entry in entries if entry.amount != 0]
+    kept = [leg for leg in legs if leg.amount != 0]
     ensure(len(kept) >= 2, "a ledger transaction has at least two entries")
-    ensure(sum(e.amount for e in kept) == 0, "a ledger transaction's entries sum to zero")
+    ensure(_balanced_per_currency(kept), "a ledger transaction's entries sum to zero per currency")
+    into_balance = [leg for leg in kept if _moves_into_balance(leg, movement)]
+    # `net` counts one currency: a posting that changed the merchant's balance in another
+    # would leave that change out of every balance transaction.
     ensure(
-        all(e.currency == movement.currency for e in kept),
-        "a ledger transaction moves one currency",
+        all(leg.account.currency == movement.currency for leg in into_balance),
+        "a ledger transaction changes the merchant's balance only in its own currency",
     )
-    mine = {
-        merchant_account(movement.account_id, bucket, movement.currency)
-        for bucket in (PENDING, AVAILABLE)
-    }
-    net = sum(e.amount for e in kept if e.ledger_account in mine)
-    fee = sum(e.amount for e in kept if e.ledger_account == platform_fees(movement.currency))
-    to_pending = any(
-        e.ledger_account == merchant_account(movement.account_id, PENDING, movement.currency)
-        and e.amount > 0
-        for e in kept
-    )
+    fees = accounts.platform_fees(movement.currency)
+    net = sum(leg.amount for leg in into_balance)
+    fee = sum(leg.amount for leg in kept if leg.account == fees)
+    pending = accounts.merchant(movement.account_id, PENDING, movement.currency)
+    to_pending = any(leg.account == pending and leg.amount > 0 for leg in kept)
     row = LedgerTransactionRow(
         id=new_id(BALANCE_TRANSACTION_PREFIX),
         account_id=movement.account_id,
@@ -88,8 +107,19 @@ async def _post(
         reporting_category=movement.reporting_category,
         description=movement.description,
     )
-    await tx.insert_ledger_transaction(row, kept)
+    await tx.insert_ledger_transaction(row, [_entry(leg, movement) for leg in kept])
     return row
+
+
+def _entry(leg: Leg, movement: Movement) -> LedgerEntry:
+    account = leg.account
+    return LedgerEntry(
+        ledger_account=account.name,
+        owner=account.books(movement.account_id),
+        bucket=account.bucket.name,
+        currency=account.currency,
+        amount=leg.amount,
+    )
 
 
 def _fee_details(fee: int, movement: Movement) -> list[dict[str, Any]]:
@@ -107,28 +137,43 @@ def _fee_details(fee: int, movement: Movement) -> list[dict[str, Any]]:
 
 
 async def record_charge(
-    tx: Transaction, movement: Movement, *, amount: int, fee: int, immediately_available: bool
+    tx: Transaction,
+    movement: Movement,
+    *,
+    amount: int,
+    fee: int,
+    immediately_available: bool,
+    presented: Presentment | None = None,
 ) -> LedgerTransactionRow:
     """Captured card funds: in from the network, the fee to the platform, the rest to the
-    merchant's pending balance (or available, for cards that skip settlement)."""
+    merchant's pending balance (or available, for cards that skip settlement).
+
+    With `presented`, the card was charged in another currency: the network's funds arrive
+    in that currency and are converted through the FX accounts into `amount` in the
+    movement's, each currency balanced on its own."""
     ensure(0 <= fee <= amount, "a charge's fee is between zero and its amount")
-    bucket = AVAILABLE if immediately_available else PENDING
     currency = movement.currency
-    return await _post(
-        tx,
-        movement,
-        [
-            _entry(card_network(currency), EXTERNAL, currency, -amount),
-            _entry(platform_fees(currency), PLATFORM, currency, fee),
-            _entry(
-                merchant_account(movement.account_id, bucket, currency),
-                movement.account_id,
-                currency,
-                amount - fee,
-            ),
-        ],
-        visible=True,
-    )
+    bucket = AVAILABLE if immediately_available else PENDING
+    into_merchant = [
+        Leg(accounts.platform_fees(currency), fee),
+        Leg(accounts.merchant(movement.account_id, bucket, currency), amount - fee),
+    ]
+    if presented is None or presented.currency == currency:
+        arriving = [Leg(accounts.card_network(currency), -amount)]
+    else:
+        ensure(presented.amount > 0, "a presented charge moves a positive amount")
+        arriving = _conversion(presented, Presentment(amount, currency))
+    return await _post(tx, movement, [*arriving, *into_merchant], visible=True)
+
+
+def _conversion(presented: Presentment, settled: Presentment) -> list[Leg]:
+    """Funds in from the card network in the presented currency, exchanged through the FX
+    accounts: the platform takes the presented currency and gives the settled one."""
+    return [
+        Leg(accounts.card_network(presented.currency), -presented.amount),
+        Leg(accounts.currency_conversion(presented.currency), presented.amount),
+        Leg(accounts.currency_conversion(settled.currency), -settled.amount),
+    ]
 
 
 async def record_refund(
@@ -142,13 +187,8 @@ async def record_refund(
         tx,
         movement,
         [
-            _entry(
-                merchant_account(movement.account_id, AVAILABLE, currency),
-                movement.account_id,
-                currency,
-                -amount,
-            ),
-            _entry(card_network(currency), EXTERNAL, currency, amount),
+            Leg(accounts.merchant(movement.account_id, AVAILABLE, currency), -amount),
+            Leg(accounts.card_network(currency), amount),
         ],
         visible=True,
     )
@@ -165,14 +205,9 @@ async def record_dispute_withdrawal(
         tx,
         movement,
         [
-            _entry(
-                merchant_account(movement.account_id, AVAILABLE, currency),
-                movement.account_id,
-                currency,
-                -(amount + fee),
-            ),
-            _entry(card_network(currency), EXTERNAL, currency, amount),
-            _entry(platform_fees(currency), PLATFORM, currency, fee),
+            Leg(accounts.merchant(movement.account_id, AVAILABLE, currency), -(amount + fee)),
+            Leg(accounts.card_network(currency), amount),
+            Leg(accounts.platform_fees(currency), fee),
         ],
         visible=True,
     )
@@ -194,8 +229,8 @@ async def record_settlement(
         tx,
         movement,
         [
-            _entry(merchant_account(account_id, PENDING, currency), account_id, currency, -amount),
-            _entry(merchant_account(account_id, AVAILABLE, currency), account_id, currency, amount),
+            Leg(accounts.merchant(account_id, PENDING, currency), -amount),
+            Leg(accounts.merchant(account_id, AVAILABLE, currency), amount),
         ],
         visible=False,
     )

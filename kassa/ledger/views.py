@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kassa.ledger.accounts import AVAILABLE, PENDING, bucket_of
+from kassa.ledger import accounts
 from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerTransactionRow
 
@@ -35,29 +35,32 @@ def balance_transaction_object(row: LedgerTransactionRow) -> dict[str, Any]:
 
 
 async def balance_object(tx: Transaction, account_id: str, livemode: bool) -> dict[str, Any]:
-    buckets: dict[str, dict[str, int]] = {
-        AVAILABLE: defaultdict(int),
-        PENDING: defaultdict(int),
+    """Stripe's `balance`: one list of funds per bucket the registry shows in the balance
+    (`available`, `pending`), each listing every currency the merchant has used."""
+    funds: dict[str, dict[str, int]] = {
+        bucket.name: defaultdict(int) for bucket in accounts.BALANCE_BUCKETS
     }
-    for bucket in buckets.values():
-        bucket[DEFAULT_BALANCE_CURRENCY] = 0
     for ledger_account, currency, amount in await tx.owner_balances(account_id):
-        buckets[bucket_of(ledger_account)][currency] += amount
-    for bucket in buckets.values():
-        for currency in list(bucket):
-            # Every currency seen in either bucket shows in both, as Stripe's does.
-            for other in buckets.values():
-                other.setdefault(currency, 0)
-
-    def funds(bucket: dict[str, int]) -> list[dict[str, Any]]:
-        return [
-            {"amount": amount, "currency": currency, "source_types": {"card": amount}}
-            for currency, amount in sorted(bucket.items())
-        ]
-
-    return {
-        "object": "balance",
-        "available": funds(buckets[AVAILABLE]),
-        "livemode": livemode,
-        "pending": funds(buckets[PENDING]),
+        account = accounts.LedgerAccount.parse(ledger_account)
+        # The owner's books also hold its customers' balances, which are not its funds.
+        if account.holder == account_id and account.bucket.name in funds:
+            funds[account.bucket.name][currency] += amount
+    currencies = {DEFAULT_BALANCE_CURRENCY}.union(*funds.values())
+    fields: dict[str, Any] = {
+        bucket.balance_field: _funds_list(funds[bucket.name], currencies)
+        for bucket in accounts.BALANCE_BUCKETS
+        if bucket.balance_field is not None
     }
+    fields["livemode"] = livemode
+    # Stripe lists a balance's fields in alphabetical order after `object`.
+    return {"object": "balance", **dict(sorted(fields.items()))}
+
+
+def _funds_list(amounts: dict[str, int], currencies: set[str]) -> list[dict[str, Any]]:
+    """Every currency seen in any bucket shows in each (zero where it has none), and the
+    account's default currency always shows, as Stripe's do."""
+    listed = []
+    for currency in sorted(currencies):
+        amount = amounts.get(currency, 0)
+        listed.append({"amount": amount, "currency": currency, "source_types": {"card": amount}})
+    return listed

@@ -3,9 +3,10 @@ charges share: their parameters, and how an update merges into what is stored.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from kassa.params import UNSET, String, Struct
+from kassa.params import UNSET, String, Struct, Unset
 
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 ADDRESS = Struct(
@@ -17,14 +18,20 @@ SHIPPING = Struct(
     nullable=True,
 )
 
+AddressUpdate = Mapping[str, str | Unset] | Unset
+"""Validated `ADDRESS` parameters (each field UNSET to clear it), or UNSET to clear the whole
+address."""
+ShippingUpdate = Mapping[str, Any] | Unset
+"""Validated `SHIPPING` parameters (`address`, `name`, `phone`), or UNSET to clear them."""
+
 
 def blank_address() -> dict[str, Any]:
     return dict.fromkeys(ADDRESS_FIELDS)
 
 
-def merge_address(current: Any, update: Any) -> dict[str, Any] | None:
+def merge_address(current: Any, update: AddressUpdate) -> dict[str, Any] | None:
     """`update` (validated `ADDRESS` parameters) over `current`; `UNSET` clears it."""
-    if update is UNSET:
+    if isinstance(update, Unset):
         return None
     merged = dict(current or blank_address())
     for key, value in update.items():
@@ -32,9 +39,9 @@ def merge_address(current: Any, update: Any) -> dict[str, Any] | None:
     return merged
 
 
-def shipping_object(update: Any) -> dict[str, Any] | None:
+def shipping_object(update: ShippingUpdate) -> dict[str, Any] | None:
     """Stripe's shipping hash from validated `SHIPPING` parameters; `UNSET` clears it."""
-    if update is UNSET:
+    if isinstance(update, Unset):
         return None
     return {
         "address": merge_address(None, update["address"]),

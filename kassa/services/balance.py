@@ -4,10 +4,10 @@ sees never lags the clock."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from kassa.clock import Clock, unix_seconds
-from kassa.errors import MissingParameter, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.ledger.settlement import settle_due
 from kassa.ledger.views import balance_object, balance_transaction_object
 from kassa.money import Currency
@@ -16,10 +16,20 @@ from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
+    PAGINATION_PARAMS,
     could_be_object_id,
-    parse_list_params,
 )
-from kassa.services.resource import ApiObject, ListPage, Operation, Resource
+from kassa.services.resource import (
+    ApiObject,
+    Form,
+    ListPage,
+    Operation,
+    Resource,
+    RouteIds,
+    list_envelope,
+    no_params,
+    request_parser,
+)
 from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerListQuery
 
@@ -39,6 +49,21 @@ LIST_FILTERS: dict[str, Param] = {
     "source": String(max_chars=255),
     "type": Enum(values=TRANSACTION_TYPES),
 }
+
+
+@dataclass(frozen=True)
+class ListBalanceTransactions:
+    """A page of the ledger's transactions, newest first, optionally filtered."""
+
+    limit: int | None = None
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created: dict[str, int] | None = None
+    """`{"eq": t}` or bounds such as `{"gte": t}`."""
+    currency: str | None = None
+    payout: str | None = None
+    source: str | None = None
+    type: str | None = None
 
 
 async def settle(ctx: Context) -> int:
@@ -62,8 +87,12 @@ async def settle_all(tx: Transaction, clock: Clock) -> int:
     return sum(settled.values())
 
 
-async def retrieve_balance(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
+def parse_balance_retrieve(ids: RouteIds, form: Form) -> None:
+    """The balance takes no parameters, and no id: an account has one balance."""
     parse_params({}, form)
+
+
+async def retrieve_balance(ctx: Context, _request: None = None) -> ApiObject:
     await settle(ctx)
     return await balance_object(ctx.tx, ctx.account_id, ctx.livemode)
 
@@ -73,12 +102,7 @@ async def fetch_balance_transaction(ctx: Context, transaction_id: str) -> ApiObj
     return None if row is None else balance_transaction_object(row)
 
 
-async def retrieve_balance_transaction(
-    ctx: Context, transaction_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    if not transaction_id:
-        raise MissingParameter("id")
+async def retrieve_balance_transaction(ctx: Context, transaction_id: str) -> ApiObject:
     await settle(ctx)
     found = (
         await fetch_balance_transaction(ctx, transaction_id)
@@ -90,21 +114,27 @@ async def retrieve_balance_transaction(
     return found
 
 
-async def list_balance_transactions(ctx: Context, form: dict[str, Any]) -> ListPage:
-    params = parse_list_params(TRANSACTIONS, form)
-    if "payout" in params:
+async def list_balance_transactions(ctx: Context, request: ListBalanceTransactions) -> ApiObject:
+    return list_envelope(await balance_transactions_page(ctx, request), TRANSACTIONS.url)
+
+
+async def balance_transactions_page(ctx: Context, request: ListBalanceTransactions) -> ListPage:
+    if request.payout is not None:
         # No payouts exist yet, so no transaction belongs to one.
         return ListPage(data=[], has_more=False)
-    before = await _cursor(ctx, params, "starting_after")
-    after = None if before is not None else await _cursor(ctx, params, "ending_before")
+    before = await _cursor(ctx, request.starting_after, "starting_after")
+    after = (
+        None if before is not None else await _cursor(ctx, request.ending_before, "ending_before")
+    )
+    filters = {"type": request.type, "source": request.source, "currency": request.currency}
     page = await ctx.tx.list_ledger_transactions(
         ctx.account_id,
         LedgerListQuery(
-            limit=params.get("limit", LIST_LIMIT_DEFAULT),
+            limit=request.limit if request.limit is not None else LIST_LIMIT_DEFAULT,
             before_seq=before,
             after_seq=after,
-            equals={k: v for k, v in params.items() if k in ("type", "source", "currency")},
-            created=params.get("created", {}),
+            equals={name: value for name, value in filters.items() if value is not None},
+            created=request.created if request.created is not None else {},
         ),
     )
     return ListPage(
@@ -112,8 +142,7 @@ async def list_balance_transactions(ctx: Context, form: dict[str, Any]) -> ListP
     )
 
 
-async def _cursor(ctx: Context, params: dict[str, Any], name: str) -> int | None:
-    cursor = params.get(name)
+async def _cursor(ctx: Context, cursor: str | None, name: str) -> int | None:
     if not cursor:
         return None
     seq = (
@@ -131,17 +160,22 @@ BALANCE = Resource(
     id_prefix="balance",
     collection="balance",
     table=None,
-    retrieve=Operation(retrieve_balance, writes=True),
+    # Retrieving settles due funds first, so it writes.
+    retrieve=Operation(parse_balance_retrieve, retrieve_balance, writes=True),
     singleton=True,
+    event_types=("balance.available",),
 )
 TRANSACTIONS = Resource(
     object_name="balance_transaction",
     id_prefix="txn",
     collection="balance_transactions",
     table=None,
-    retrieve=Operation(retrieve_balance_transaction, writes=True),
-    list_filters=LIST_FILTERS,
-    expandable=frozenset({"source"}),
+    retrieve=Operation(no_params, retrieve_balance_transaction, writes=True),
+    lister=Operation(
+        request_parser(ListBalanceTransactions, {**PAGINATION_PARAMS, **LIST_FILTERS}),
+        list_balance_transactions,
+        writes=False,
+    ),
+    expandable={"source": ("charge", "refund", "dispute")},
     fetch=fetch_balance_transaction,
-    lister=list_balance_transactions,
 )

@@ -13,7 +13,7 @@ from kassa.services import (
     refunds,
     webhook_endpoints,
 )
-from kassa.services.resource import Resource
+from kassa.services.resource import ExpandTarget, Resource
 
 RESOURCES: tuple[Resource, ...] = (
     customers.RESOURCE,
@@ -28,18 +28,33 @@ RESOURCES: tuple[Resource, ...] = (
     webhook_endpoints.RESOURCE,
 )
 
-_BY_PREFIX = {resource.id_prefix: resource for resource in RESOURCES if not resource.singleton}
-_BY_OBJECT = {resource.object_name: resource for resource in RESOURCES}
+
+def _with_nested(resources: tuple[Resource, ...]) -> tuple[Resource, ...]:
+    return tuple(r for top in resources for r in (top, *top.nested))
+
+
+_ALL = _with_nested(RESOURCES)
+_BY_OBJECT = {resource.object_name: resource for resource in _ALL}
 _BY_URL = {resource.url: resource for resource in RESOURCES}
 
-
-def resource_for_id(object_id: str) -> Resource | None:
-    prefix, _, _ = object_id.partition("_")
-    return _BY_PREFIX.get(prefix)
+EVENT_TYPES: tuple[str, ...] = tuple(
+    sorted({event_type for resource in _ALL for event_type in resource.event_types})
+)
+"""Every event type Kassa announces, from the resources' declarations."""
 
 
 def resource_for_object(object_name: str) -> Resource | None:
     return _BY_OBJECT.get(object_name)
+
+
+def resource_for_target(target: ExpandTarget, object_id: str) -> Resource | None:
+    """The resource an expandable field's id names: its declared kind, or, for a field that
+    may hold several kinds, the one of those whose id prefix `object_id` carries."""
+    if isinstance(target, str):
+        return _BY_OBJECT.get(target)
+    prefix = object_id.partition("_")[0]
+    candidates = (_BY_OBJECT.get(name) for name in target)
+    return next((r for r in candidates if r is not None and r.id_prefix == prefix), None)
 
 
 def resource_for_url(url: str) -> Resource | None:

@@ -9,18 +9,16 @@ refunds and disputes; no resource is declared here.
 from __future__ import annotations
 
 import secrets
-import zlib
 from typing import Any
 
 from kassa import business_days, money
 from kassa.cards import Decline, TestBehavior
-from kassa.clock import DAY_SECONDS
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
+from kassa.services import hooks
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_queries import VOLUME_SHARDS
 from kassa.store.tables import CHARGES
 
 RECEIPT_PATH = "/kassa/receipts"
@@ -221,22 +219,8 @@ async def load(ctx: Context, charge_id: str) -> ApiObject:
 
 async def store_new(ctx: Context, charge: ApiObject) -> None:
     await ctx.tx.insert_object(CHARGES, ctx.account_id, charge)
-    await _count_for_dashboard(ctx, charge)
-
-
-async def _count_for_dashboard(ctx: Context, charge: ApiObject) -> None:
-    """The home page's gross volume and payment counts per day (an authorization counts
-    when it is made, as Stripe's gross volume does)."""
-    day = charge["created"] - charge["created"] % DAY_SECONDS
-    shard = zlib.crc32(charge["id"].encode()) % VOLUME_SHARDS
-    await ctx.tx.count_payment(
-        ctx.account_id,
-        day,
-        charge["currency"],
-        shard,
-        charge["amount"],
-        succeeded=charge["status"] == "succeeded",
-    )
+    # Same transaction: what observes new charges (the dashboard's counters) commits with it.
+    await hooks.charge_created(ctx, charge)
 
 
 async def store(ctx: Context, charge: ApiObject) -> None:

@@ -1,14 +1,27 @@
 """What every service call gets: whose request it is, the unit of work, the clock, and the
-installation's payment settings."""
+installation's payment settings.
+
+Time: `ctx.now()` is the installation's clock, right for objects no test clock governs
+(webhook endpoints, the request log). An operation on an object that hangs off a customer
+asks `await ctx.now_for_customer(customer_id)` (or `now_for(obj)`): a customer attached to a
+Stripe test clock lives at that clock's frozen time, and so do its payment intents,
+invoices, subscriptions and payouts. Workers build the same Context and ask the same way.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kassa.clock import Clock, unix_seconds
 from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
 from kassa.store import Transaction
+from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
+
+_TEST_CLOCK_OF_CUSTOMER = "context.test_clock_of_customer"
+_FROZEN_TIME = "context.frozen_time"
 
 DEFAULT_SETTLEMENT_DELAY_DAYS = 2
 """Stripe's standard delay for US accounts: card funds are available two business days on."""
@@ -38,9 +51,68 @@ class Context:
     request_id: str | None = None
     """The API request this work serves (events record it); None for workers."""
     idempotency_key: str | None = None
+    governing_time: int | None = None
+    """The frozen time of the test clock governing what this operation touches (set by
+    `governed_by`); None: the installation's clock governs."""
     memo: dict[str, Any] = field(default_factory=dict)
     """Facts kept for the rest of this unit of work (objects already loaded or not yet
     stored, the account's webhook endpoints), so one request reads and writes each row once."""
 
     def now(self) -> int:
-        return unix_seconds(self.clock)
+        """The time of what this operation touches: the governing test clock's frozen time
+        once `governed_by` found one, else the installation's. (Webhook deliveries and
+        retention read `clock` itself: they happen in real time whatever a test clock says.)"""
+        return unix_seconds(self.clock) if self.governing_time is None else self.governing_time
+
+    async def governed_by(self, obj: Mapping[str, Any]) -> Context:
+        """This context, its `now()` the time that governs `obj` (and so everything an
+        operation on `obj` writes: its charges, ledger transactions, events)."""
+        governing = await self._test_clock_governing(obj)
+        if governing is None:
+            return self
+        return dataclasses.replace(self, governing_time=await self._frozen_time(governing))
+
+    async def now_for(self, obj: Mapping[str, Any]) -> int:
+        """The time governing `obj`: its own `test_clock` (customers, invoices and
+        subscriptions carry one), else its customer's, else the installation's."""
+        governing = await self._test_clock_governing(obj)
+        return unix_seconds(self.clock) if governing is None else await self._frozen_time(governing)
+
+    async def now_for_customer(self, customer_id: str | None) -> int:
+        """Now, for this customer: its test clock's frozen time when it has one."""
+        return await self.now_for({"customer": customer_id})
+
+    async def _test_clock_governing(self, obj: Mapping[str, Any]) -> str | None:
+        test_clock = obj.get("test_clock")
+        if isinstance(test_clock, str):
+            return test_clock
+        customer = obj.get("customer")
+        if isinstance(customer, Mapping):  # expanded
+            customer = customer.get("id")
+        return await self._test_clock_of(customer) if isinstance(customer, str) else None
+
+    def remember_customer(self, customer: Mapping[str, Any]) -> None:
+        """An operation that loaded a customer anyway tells the context its test clock,
+        so asking for the customer's time reads nothing more."""
+        clocks: dict[str, str | None] = self.memo.setdefault(_TEST_CLOCK_OF_CUSTOMER, {})
+        clocks[str(customer["id"])] = customer.get("test_clock")
+
+    async def _test_clock_of(self, customer_id: str) -> str | None:
+        clocks: dict[str, str | None] = self.memo.setdefault(_TEST_CLOCK_OF_CUSTOMER, {})
+        if customer_id not in clocks:
+            found = await self.tx.get_object(CUSTOMERS, self.account_id, customer_id, lock=False)
+            clocks[customer_id] = None if found is None else found[0].get("test_clock")
+        return clocks[customer_id]
+
+    async def _frozen_time(self, test_clock_id: str) -> int:
+        """A test clock's frozen time. A clock deleted, or not this account's, governs
+        nothing: such an object falls back to the installation's time."""
+        times: dict[str, int] = self.memo.setdefault(_FROZEN_TIME, {})
+        if test_clock_id not in times:
+            found = await self.tx.get_object(
+                TEST_CLOCKS, self.account_id, test_clock_id, lock=False
+            )
+            live = found is not None and not found[1]
+            installation = unix_seconds(self.clock)
+            times[test_clock_id] = int(found[0]["frozen_time"]) if live and found else installation
+        return times[test_clock_id]

@@ -1,13 +1,19 @@
-"""Customers: create, retrieve, update, delete, list (API version 2026-10-28.endive)."""
+"""Customers: create, retrieve, update, delete, list (API version 2026-10-28.endive).
+
+A customer's payment method (`payment_method` on create, a test id such as `pm_card_visa` or
+a stored one) is attached to it, and `invoice_settings[default_payment_method]` names one
+attached to it."""
 
 from __future__ import annotations
 
 import copy
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kassa.errors import ResourceMissing
+from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -17,17 +23,33 @@ from kassa.params import (
     Integer,
     ListOf,
     Metadata,
+    MetadataUpdate,
     Param,
     String,
     Struct,
+    Unset,
+    apply_fields,
     apply_metadata,
-    parse_params,
 )
-from kassa.services import events
-from kassa.services.addresses import ADDRESS, SHIPPING, merge_address, shipping_object
+from kassa.services import events, payment_methods
+from kassa.services.addresses import (
+    ADDRESS,
+    SHIPPING,
+    AddressUpdate,
+    ShippingUpdate,
+    merge_address,
+    shipping_object,
+)
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, load_object, required_id
-from kassa.services.resource import ApiObject, Includer, Operation, Resource
+from kassa.services.listing import load_live_object, load_object
+from kassa.services.resource import (
+    ApiObject,
+    Includer,
+    Operation,
+    Resource,
+    no_params,
+    request_parser,
+)
 from kassa.store.tables import CUSTOMERS
 
 INVOICE_PREFIX_CHARS = 8
@@ -104,6 +126,60 @@ CREATE_PARAMS: dict[str, Param] = {
 UPDATE_PARAMS: dict[str, Param] = {**_COMMON, "default_source": String(max_chars=255)}
 LIST_FILTERS: dict[str, Param] = {"email": String(max_chars=512)}
 
+DEFAULT_PAYMENT_METHOD_PARAM = "invoice_settings[default_payment_method]"
+
+InvoiceSettingsUpdate = Mapping[str, Any]
+"""Validated `INVOICE_SETTINGS` parameters: `custom_fields`, `footer`, `rendering_options`
+and `default_payment_method`, each UNSET to clear it."""
+AcceptedStruct = Mapping[str, Any]
+"""Validated parameters Kassa accepts as Stripe does but no Kassa flow uses yet
+(`cash_balance`, `tax`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerChanges:
+    """The parameters create and update share: None when not sent, UNSET when sent empty to
+    clear the field."""
+
+    address: AddressUpdate | None = None
+    balance: int | None = None
+    business_name: str | Unset | None = None
+    description: str | Unset | None = None
+    email: str | Unset | None = None
+    individual_name: str | Unset | None = None
+    invoice_prefix: str | None = None
+    invoice_settings: InvoiceSettingsUpdate | None = None
+    metadata: MetadataUpdate | None = None
+    name: str | Unset | None = None
+    next_invoice_sequence: int | None = None
+    phone: str | Unset | None = None
+    preferred_locales: list[str] | Unset | None = None
+    shipping: ShippingUpdate | None = None
+    tax_exempt: str | Unset | None = None
+    source: str | None = None
+    """Refused: Kassa holds no sources yet."""
+    # Accepted as Stripe accepts them; no Kassa flow uses them yet.
+    cash_balance: AcceptedStruct | None = None
+    tax: AcceptedStruct | None = None
+    validate: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateCustomer(CustomerChanges):
+    payment_method: str | None = None
+    """A PaymentMethod to attach: a stored unattached one, or a test id (`pm_card_visa`)
+    standing for a new card."""
+    test_clock: str | None = None
+    """Refused: Kassa has no test clocks yet."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateCustomer(CustomerChanges):
+    customer: str
+    default_source: str | None = None
+    """Refused: Kassa holds no sources yet."""
+
+
 # Fields Kassa copies from parameters unchanged (an UNSET clears them to null).
 _PLAIN_FIELDS = (
     "balance",
@@ -153,40 +229,30 @@ def _blank_customer(ctx: Context) -> ApiObject:
     }
 
 
-def _apply(customer: ApiObject, params: dict[str, Any]) -> None:
-    """Write validated parameters into the customer object."""
-    for name in _PLAIN_FIELDS:
-        if name in params:
-            customer[name] = None if params[name] is UNSET else params[name]
-    if "address" in params:
-        customer["address"] = merge_address(customer["address"], params["address"])
-    if "shipping" in params:
-        customer["shipping"] = shipping_object(params["shipping"])
-    if "metadata" in params:
-        customer["metadata"] = apply_metadata(customer["metadata"], params["metadata"])
-    if "preferred_locales" in params:
-        locales = params["preferred_locales"]
-        customer["preferred_locales"] = [] if locales is UNSET else locales
-    if "tax_exempt" in params:
-        exempt = params["tax_exempt"]
+def _apply(customer: ApiObject, changes: CustomerChanges) -> None:
+    """Write validated parameters into the customer object (all but the default payment
+    method, which names another object: see `_default_payment_method`)."""
+    apply_fields(customer, changes, _PLAIN_FIELDS)
+    if changes.address is not None:
+        customer["address"] = merge_address(customer["address"], changes.address)
+    if changes.shipping is not None:
+        customer["shipping"] = shipping_object(changes.shipping)
+    if changes.metadata is not None:
+        customer["metadata"] = apply_metadata(customer["metadata"], changes.metadata)
+    if changes.preferred_locales is not None:
+        locales = changes.preferred_locales
+        customer["preferred_locales"] = [] if isinstance(locales, Unset) else locales
+    if changes.tax_exempt is not None:
+        exempt = changes.tax_exempt
         customer["tax_exempt"] = "none" if exempt is UNSET else exempt
-    if "invoice_settings" in params:
-        _apply_invoice_settings(customer["invoice_settings"], params["invoice_settings"])
+    if changes.invoice_settings is not None:
+        _apply_invoice_settings(customer["invoice_settings"], changes.invoice_settings)
 
 
-def _apply_invoice_settings(settings: dict[str, Any], update: dict[str, Any]) -> None:
+def _apply_invoice_settings(settings: dict[str, Any], update: InvoiceSettingsUpdate) -> None:
     for key in ("custom_fields", "footer"):
         if key in update:
             settings[key] = None if update[key] is UNSET else update[key]
-    if "default_payment_method" in update:
-        if update["default_payment_method"] is not UNSET:
-            # No payment method can exist until the payments module lands.
-            raise ResourceMissing(
-                "PaymentMethod",
-                update["default_payment_method"],
-                param="invoice_settings[default_payment_method]",
-            )
-        settings["default_payment_method"] = None
     if "rendering_options" in update:
         options = update["rendering_options"]
         settings["rendering_options"] = (
@@ -201,53 +267,100 @@ def _apply_invoice_settings(settings: dict[str, Any], update: dict[str, Any]) ->
         )
 
 
-def _reject_references(params: dict[str, Any]) -> None:
-    """Parameters naming objects Kassa cannot hold yet: they can only be missing."""
-    references = {
-        "payment_method": "PaymentMethod",
-        "source": "source",
-        "test_clock": "test_clock",
-        "default_source": "source",
-    }
-    for param, object_name in references.items():
-        value = params.get(param)
-        if value not in (None, UNSET, ""):
-            raise ResourceMissing(object_name, value, param=param)
+def _requested_default(changes: CustomerChanges) -> str | Unset | None:
+    """`invoice_settings[default_payment_method]`: None when not sent, UNSET to clear it."""
+    if changes.invoice_settings is None:
+        return None
+    requested: str | Unset | None = changes.invoice_settings.get("default_payment_method")
+    return requested
 
 
-async def create_customer(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(CREATE_PARAMS, form)
-    _reject_references(params)
+async def _default_payment_method(ctx: Context, customer_id: str, reference: str) -> str:
+    """The id to store as the customer's default: the PaymentMethod `reference` names, which
+    must be attached to this customer."""
+    payment_method = await payment_methods.resolve(
+        ctx, reference, param=DEFAULT_PAYMENT_METHOD_PARAM
+    )
+    if payment_method["customer"] != customer_id:
+        # Stripe's answer to a payment method of no customer, or of another one.
+        raise InvalidRequest(
+            f"The customer does not have a payment method with the ID {reference}. "
+            "The payment method must be attached to the customer.",
+            param=DEFAULT_PAYMENT_METHOD_PARAM,
+            code="resource_missing",
+        )
+    return str(payment_method["id"])
+
+
+async def _initial_default(
+    ctx: Context, customer_id: str, request: CreateCustomer, attaching: ApiObject | None
+) -> str | None:
+    """A new customer's default payment method: none it could own yet, except the one
+    `payment_method` attaches (named the same way: a test id such as `pm_card_visa` given
+    in both parameters stands for that one new card)."""
+    reference = _requested_default(request)
+    if not isinstance(reference, str):
+        return None
+    if attaching is not None and reference == request.payment_method:
+        return str(attaching["id"])
+    return await _default_payment_method(ctx, customer_id, reference)
+
+
+def _reject_unsupported_references(references: Mapping[str, str | None]) -> None:
+    """Parameters naming objects Kassa cannot hold yet (sources, test clocks): they can
+    only be missing."""
+    object_names = {"source": "source", "test_clock": "test_clock", "default_source": "source"}
+    for param, value in references.items():
+        if value:  # None: not sent; "": sent empty, which names nothing
+            raise ResourceMissing(object_names[param], value, param=param)
+
+
+async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
+    _reject_unsupported_references({"source": request.source, "test_clock": request.test_clock})
     customer = _blank_customer(ctx)
-    _apply(customer, params)
+    _apply(customer, request)
+    attaching = (
+        await payment_methods.resolve(ctx, request.payment_method, param="payment_method")
+        if request.payment_method
+        else None
+    )
+    customer["invoice_settings"]["default_payment_method"] = await _initial_default(
+        ctx, customer["id"], request, attaching
+    )
     await ctx.tx.insert_object(CUSTOMERS, ctx.account_id, customer)
     await events.announce(ctx, "customer.created", customer)
+    if attaching is not None:
+        await payment_methods.attach_to_customer(ctx, attaching, customer["id"])
     return customer
 
 
-async def retrieve_customer(
-    ctx: Context, customer_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    customer, deleted = await load_object(ctx, RESOURCE, required_id(customer_id))
+async def retrieve_customer(ctx: Context, customer_id: str) -> ApiObject:
+    customer, deleted = await load_object(ctx, RESOURCE, customer_id)
     return _deleted_stub(customer) if deleted else customer
 
 
-async def update_customer(ctx: Context, customer_id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    customer = await load_live_object(ctx, RESOURCE, required_id(customer_id))
-    _reject_references(params)
+async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
+    customer = await load_live_object(ctx, RESOURCE, request.customer)
+    _reject_unsupported_references(
+        {"source": request.source, "default_source": request.default_source}
+    )
     before = copy.deepcopy(customer)
-    _apply(customer, params)
+    _apply(customer, request)
+    default = _requested_default(request)
+    if default is not None:
+        customer["invoice_settings"]["default_payment_method"] = (
+            None
+            if isinstance(default, Unset)
+            else await _default_payment_method(ctx, customer["id"], default)
+        )
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
     if customer != before:
         await events.announce(ctx, "customer.updated", customer, previous=before)
     return customer
 
 
-async def delete_customer(ctx: Context, customer_id: str | None, form: dict[str, Any]) -> ApiObject:
-    parse_params({}, form)
-    customer = await load_live_object(ctx, RESOURCE, required_id(customer_id))
+async def delete_customer(ctx: Context, customer_id: str) -> ApiObject:
+    customer = await load_live_object(ctx, RESOURCE, customer_id)
     await ctx.tx.mark_object_deleted(CUSTOMERS, ctx.account_id, customer["id"])
     await events.announce(ctx, "customer.deleted", customer)
     return _deleted_stub(customer)
@@ -295,14 +408,20 @@ RESOURCE = Resource(
     id_prefix="cus",
     collection="customers",
     table=CUSTOMERS,
-    create=Operation(create_customer, writes=True),
-    retrieve=Operation(retrieve_customer, writes=False),
-    update=Operation(update_customer, writes=True),
-    delete=Operation(delete_customer, writes=True),
-    list_filters=LIST_FILTERS,
-    expandable=frozenset(
-        {"default_source", "invoice_settings.default_payment_method", "test_clock"}
+    create=Operation(request_parser(CreateCustomer, CREATE_PARAMS), create_customer, writes=True),
+    retrieve=Operation(no_params, retrieve_customer, writes=False),
+    update=Operation(
+        request_parser(UpdateCustomer, UPDATE_PARAMS, ids=("customer",)),
+        update_customer,
+        writes=True,
     ),
+    delete=Operation(no_params, delete_customer, writes=True),
+    list_filters=LIST_FILTERS,
+    expandable={
+        "default_source": ("card", "bank_account", "source"),
+        "invoice_settings.default_payment_method": "payment_method",
+        "test_clock": "test_helpers.test_clock",
+    },
     includable={
         "sources": _empty_sublist("sources"),
         "subscriptions": _empty_sublist("subscriptions"),
@@ -312,4 +431,5 @@ RESOURCE = Resource(
         # currency -> amount; no invoice credit exists until invoicing lands
         "invoice_credit_balance": _constant({}),
     },
+    event_types=("customer.created", "customer.deleted", "customer.updated"),
 )

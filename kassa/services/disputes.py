@@ -5,7 +5,8 @@ dispute fee from the merchant's balance."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from kassa import money
 from kassa.clock import DAY_SECONDS
@@ -13,11 +14,19 @@ from kassa.errors import InvalidRequest
 from kassa.ids import new_id
 from kassa.ledger import postings
 from kassa.ledger.views import balance_transaction_object
-from kassa.params import Boolean, Metadata, Param, String, Struct, apply_metadata, parse_params
+from kassa.params import (
+    Boolean,
+    Metadata,
+    MetadataUpdate,
+    Param,
+    String,
+    Struct,
+    apply_metadata,
+)
 from kassa.services import events
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, required_id
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store.tables import DISPUTES
 
 EVIDENCE_RESPONSE_DAYS = 21
@@ -65,6 +74,9 @@ LIST_FILTERS: dict[str, Param] = {
     "charge": String(max_chars=255),
     "payment_intent": String(max_chars=255),
 }
+Evidence = Mapping[str, str]
+"""Validated `evidence`: field name (`EVIDENCE_TEXT_FIELDS`, `EVIDENCE_FILE_FIELDS`) -> text
+or file id; an empty string clears the field."""
 SUBMITTED_STATUSES = ("under_review", "warning_under_review")
 OPEN_STATUSES = ("warning_needs_response", "needs_response", "under_review", "warning_under_review")
 
@@ -136,9 +148,17 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
     return dispute
 
 
-async def retrieve_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
-    parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, required_id(dispute_id))
+@dataclass(frozen=True, kw_only=True)
+class UpdateDispute:
+    dispute: str
+    evidence: Evidence | None = None
+    metadata: MetadataUpdate | None = None
+    submit: bool | None = None
+    """With `evidence`: send it to the issuer now (the default), or keep it as a draft."""
+
+
+async def retrieve_dispute(ctx: Context, dispute_id: str) -> ApiObject:
+    return await load_live_object(ctx, RESOURCE, dispute_id)
 
 
 def _require_open(dispute: ApiObject, action: str) -> None:
@@ -149,11 +169,10 @@ def _require_open(dispute: ApiObject, action: str) -> None:
         )
 
 
-async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    dispute = await load_live_object(ctx, RESOURCE, required_id(dispute_id))
+async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
+    dispute = await load_live_object(ctx, RESOURCE, request.dispute)
     before = copy.deepcopy(dispute)
-    if "evidence" in params:
+    if request.evidence is not None:
         _require_open(dispute, "updated")
         if dispute["status"] in SUBMITTED_STATUSES:
             raise InvalidRequest(
@@ -161,12 +180,13 @@ async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, A
                 "cannot be changed.",
                 param="evidence",
             )
-        for name, value in params["evidence"].items():
+        for name, value in request.evidence.items():
             dispute["evidence"][name] = None if value == "" else value
         dispute["evidence_details"]["has_evidence"] = True
-    if "metadata" in params:
-        dispute["metadata"] = apply_metadata(dispute["metadata"], params["metadata"])
-    if params.get("submit", True) and "evidence" in params:
+    if request.metadata is not None:
+        dispute["metadata"] = apply_metadata(dispute["metadata"], request.metadata)
+    submit = request.submit if request.submit is not None else True
+    if submit and request.evidence is not None:
         dispute["evidence_details"]["submission_count"] += 1
         dispute["status"] = (
             "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
@@ -177,10 +197,9 @@ async def update_dispute(ctx: Context, dispute_id: str | None, form: dict[str, A
     return dispute
 
 
-async def close_dispute(ctx: Context, dispute_id: str | None, form: dict[str, Any]) -> ApiObject:
+async def close_dispute(ctx: Context, dispute_id: str) -> ApiObject:
     """Accept the dispute: the funds already withdrawn stay with the cardholder."""
-    parse_params({}, form)
-    dispute = await load_live_object(ctx, RESOURCE, required_id(dispute_id))
+    dispute = await load_live_object(ctx, RESOURCE, dispute_id)
     _require_open(dispute, "closed")
     before = copy.deepcopy(dispute)
     dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
@@ -194,9 +213,18 @@ RESOURCE = Resource(
     id_prefix="dp",
     collection="disputes",
     table=DISPUTES,
-    retrieve=Operation(retrieve_dispute, writes=False),
-    update=Operation(update_dispute, writes=True),
+    retrieve=Operation(no_params, retrieve_dispute, writes=False),
+    update=Operation(
+        request_parser(UpdateDispute, UPDATE_PARAMS, ids=("dispute",)), update_dispute, writes=True
+    ),
     list_filters=LIST_FILTERS,
-    actions={"close": Operation(close_dispute, writes=True)},
-    expandable=frozenset({"charge", "payment_intent"}),
+    actions={"close": Operation(no_params, close_dispute, writes=True)},
+    expandable={"charge": "charge", "payment_intent": "payment_intent"},
+    event_types=(
+        "charge.dispute.closed",
+        "charge.dispute.created",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+    ),
 )

@@ -6,22 +6,30 @@ transaction as the change, with one outbox row per matching webhook endpoint. `G
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from kassa import API_VERSION
-from kassa.errors import MissingParameter
 from kassa.ids import new_id
-from kassa.params import ListOf, Param, String, parse_params
+from kassa.params import ListOf, Param, String
 from kassa.services import webhook_attempts
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
+    PAGINATION_PARAMS,
     list_page_with,
     load_live_object,
-    parse_list_params,
-    required_id,
 )
-from kassa.services.resource import ApiObject, ListPage, Operation, Resource
+from kassa.services.resource import (
+    ApiObject,
+    ListPage,
+    Operation,
+    Resource,
+    list_envelope,
+    no_params,
+    request_parser,
+)
+from kassa.services.webhook_attempts import ListAttempts, parse_list_attempts
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import EVENTS
 
@@ -31,49 +39,31 @@ WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX = 16
 EVENT_TYPES_FILTER_MAX = 20
 _ENDPOINTS_MEMO = "webhook_endpoints"
 
-EVENT_TYPES = (
-    "balance.available",
-    "charge.captured",
-    "charge.dispute.closed",
-    "charge.dispute.created",
-    "charge.dispute.funds_reinstated",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.updated",
-    "charge.expired",
-    "charge.failed",
-    "charge.pending",
-    "charge.refund.updated",
-    "charge.refunded",
-    "charge.succeeded",
-    "charge.updated",
-    "customer.created",
-    "customer.deleted",
-    "customer.updated",
-    "payment_intent.amount_capturable_updated",
-    "payment_intent.canceled",
-    "payment_intent.created",
-    "payment_intent.partially_funded",
-    "payment_intent.payment_failed",
-    "payment_intent.processing",
-    "payment_intent.requires_action",
-    "payment_intent.succeeded",
-    "payment_method.attached",
-    "payment_method.automatically_updated",
-    "payment_method.detached",
-    "payment_method.updated",
-    "refund.created",
-    "refund.failed",
-    "refund.updated",
-    "webhook_endpoint.disabled",
-)
-"""What Kassa announces (`webhook_endpoint.disabled` is Kassa's own: an endpoint failing
-for the whole retry window was switched off)."""
-
 _TYPE = String(max_chars=100)
 LIST_FILTERS: dict[str, Param] = {
     "type": _TYPE,
     "types": ListOf(_TYPE, max_items=EVENT_TYPES_FILTER_MAX),
 }
+
+
+@dataclass(frozen=True)
+class ListEvents:
+    """A page of events, newest first: of one `type` and/or any of `types` when given."""
+
+    limit: int | None = None
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created: dict[str, int] | None = None
+    type: str | None = None
+    types: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ResendEvent:
+    """Queue `event` again for `webhook_endpoint`, or for every enabled endpoint wanting it."""
+
+    event: str
+    webhook_endpoint: str | None = None
 
 
 def changed_attributes(before: ApiObject, after: ApiObject) -> dict[str, Any]:
@@ -138,40 +128,38 @@ async def announce(
     return event
 
 
-async def retrieve_event(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
-    parse_params({}, form)
-    if not event_id:
-        raise MissingParameter("id")
+async def retrieve_event(ctx: Context, event_id: str) -> ApiObject:
     return await load_live_object(ctx, RESOURCE, event_id)
 
 
-async def list_events(ctx: Context, form: dict[str, Any]) -> ListPage:
-    params = parse_list_params(RESOURCE, form)
-    patterns = [params["type"]] if "type" in params else []
-    patterns += params.get("types", [])
+async def list_events(ctx: Context, request: ListEvents) -> ApiObject:
+    return list_envelope(await events_page(ctx, request), RESOURCE.url)
+
+
+async def events_page(ctx: Context, request: ListEvents) -> ListPage:
+    patterns = [request.type] if request.type is not None else []
+    patterns += request.types or []
+    cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     return await list_page_with(
         ctx,
         RESOURCE,
-        params,
+        cursors,
         ObjectListQuery(
-            limit=params.get("limit", LIST_LIMIT_DEFAULT),
-            created=params.get("created", {}),
+            limit=request.limit if request.limit is not None else LIST_LIMIT_DEFAULT,
+            created=request.created if request.created is not None else {},
             any_of={"type": patterns} if patterns else {},
         ),
     )
 
 
-async def event_attempts(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
-    return await webhook_attempts.list_attempts(
-        ctx, RESOURCE, required_id(event_id), "event_id", form
-    )
+async def event_attempts(ctx: Context, request: ListAttempts) -> ApiObject:
+    return await webhook_attempts.list_attempts(ctx, RESOURCE, "event_id", request)
 
 
-async def resend_event(ctx: Context, event_id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(webhook_attempts.RESEND_PARAMS, form)
-    event = await load_live_object(ctx, RESOURCE, required_id(event_id))
+async def resend_event(ctx: Context, request: ResendEvent) -> ApiObject:
+    event = await load_live_object(ctx, RESOURCE, request.event)
     wanting = [e for e in await _endpoints(ctx) if _matches(e, event["type"])]
-    return await webhook_attempts.resend(ctx, event, params.get("webhook_endpoint"), wanting)
+    return await webhook_attempts.resend(ctx, event, request.webhook_endpoint, wanting)
 
 
 RESOURCE = Resource(
@@ -179,9 +167,18 @@ RESOURCE = Resource(
     id_prefix="evt",
     collection="events",
     table=EVENTS,
-    retrieve=Operation(retrieve_event, writes=False),
-    list_filters=LIST_FILTERS,
-    lister=list_events,
-    sublists={"webhook_attempts": Operation(event_attempts, writes=False)},
-    actions={"resend": Operation(resend_event, writes=True)},
+    retrieve=Operation(no_params, retrieve_event, writes=False),
+    lister=Operation(
+        request_parser(ListEvents, {**PAGINATION_PARAMS, **LIST_FILTERS}),
+        list_events,
+        writes=False,
+    ),
+    sublists={"webhook_attempts": Operation(parse_list_attempts, event_attempts, writes=False)},
+    actions={
+        "resend": Operation(
+            request_parser(ResendEvent, webhook_attempts.RESEND_PARAMS, ids=("event",)),
+            resend_event,
+            writes=True,
+        )
+    },
 )

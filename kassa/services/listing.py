@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kassa.errors import MissingParameter, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated
 from kassa.params import Integer, String, TimestampRange, parse_params
 from kassa.services.context import Context
-from kassa.services.resource import ApiObject, ListPage, Resource
+from kassa.services.resource import (
+    ApiObject,
+    Form,
+    ListPage,
+    Operation,
+    Resource,
+    RouteIds,
+    list_envelope,
+)
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import ObjectTable
 
@@ -27,13 +36,6 @@ PAGINATION_PARAMS = {
 
 
 Page = ListPage
-
-
-def required_id(object_id: str | None) -> str:
-    """The id from the URL; routes always carry one, so its absence is a caller's mistake."""
-    if not object_id:
-        raise MissingParameter("id")
-    return object_id
 
 
 def could_be_object_id(object_id: str) -> bool:
@@ -89,11 +91,30 @@ def parse_list_params(resource: Resource, form: Mapping[str, Any]) -> dict[str, 
     return parse_params({**PAGINATION_PARAMS, **(resource.list_filters or {})}, form)
 
 
-async def list_page(ctx: Context, resource: Resource, form: Mapping[str, Any]) -> Page:
-    if resource.lister is not None:
-        return await resource.lister(ctx, dict(form))
+def generic_list(resource: Resource) -> Operation[ListRequest]:
+    """`GET /v1/{collection}` for a resource stored as documents, filtered on its declared
+    columns."""
+
+    def parse(ids: RouteIds, form: Form) -> ListRequest:
+        return ListRequest(resource, parse_list_params(resource, form))
+
+    return Operation(parse, list_objects, writes=False)
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    resource: Resource
+    params: Mapping[str, Any]
+    """Pagination (`limit`, cursors, `created`) and the resource's filters, parsed."""
+
+
+async def list_objects(ctx: Context, request: ListRequest) -> ApiObject:
+    page = await list_page(ctx, request.resource, request.params)
+    return list_envelope(page, request.resource.url)
+
+
+async def list_page(ctx: Context, resource: Resource, params: Mapping[str, Any]) -> Page:
     filters = resource.list_filters or {}
-    params = parse_list_params(resource, form)
     query = ObjectListQuery(
         limit=params.get("limit", LIST_LIMIT_DEFAULT),
         equals={name: value for name, value in params.items() if name in filters},

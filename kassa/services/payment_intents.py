@@ -6,38 +6,45 @@ or failing a test card's 3-D Secure authentication. Stripe's status machine:
 
 A declined confirmation records the failed charge, returns the intent to
 `requires_payment_method` with `last_payment_error`, and answers 402 `card_error`.
+
+Each operation takes a typed request, so other services (a subscription renewal confirming
+its invoice's intent) call `confirm_payment_intent(ctx, ConfirmPaymentIntent(...))` directly.
 """
 
 from __future__ import annotations
 
 import copy
 import hmac
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from kassa import cards, money
 from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, random_base62
 from kassa.params import (
-    UNSET,
     Boolean,
     Email,
     Enum,
     Integer,
     ListOf,
     Metadata,
+    MetadataUpdate,
     Param,
     String,
     Struct,
+    Unset,
     apply_metadata,
-    parse_params,
 )
 from kassa.services import charge_processing, disputes, events, payment_methods
-from kassa.services.addresses import SHIPPING, shipping_object
+from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
-from kassa.services.customers import RESOURCE as CUSTOMER
-from kassa.services.listing import load_live_object, load_object, required_id
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.customer_lookup import load_customer_named
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, request_parser
 from kassa.store.tables import PAYMENT_INTENTS
+
+_Value = TypeVar("_Value")
 
 CLIENT_SECRET_RANDOM_CHARS = 25
 _UNSAVED = "payment_intents.unsaved"
@@ -54,6 +61,8 @@ CANCELABLE = (
     "processing",
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+OFF_SESSION_VALUES = ("true", "one_off", "recurring")
+"""The `off_session` values that mean nobody is present to answer a 3-D Secure challenge."""
 AUTHENTICATION_FAILED_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
     "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
@@ -117,6 +126,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255, nullable=True),
 }
 CONFIRM_PARAMS: dict[str, Param] = {**_CONFIRM_COMMON, "client_secret": String(max_chars=500)}
+RETRIEVE_PARAMS: dict[str, Param] = {"client_secret": String(max_chars=500)}
 CAPTURE_PARAMS: dict[str, Param] = {
     "amount_to_capture": Integer(minimum=1, maximum=money.MAX_AMOUNT),
     "final_capture": Boolean(),
@@ -128,14 +138,108 @@ CANCEL_PARAMS: dict[str, Param] = {"cancellation_reason": Enum(values=CANCELLATI
 AUTHENTICATE_PARAMS: dict[str, Param] = {"outcome": Enum(values=("complete", "fail"))}
 LIST_FILTERS: dict[str, Param] = {"customer": String(max_chars=255)}
 
-_PLAIN_FIELDS = (
-    "description",
-    "receipt_email",
-    "statement_descriptor",
-    "statement_descriptor_suffix",
-    "transfer_group",
-    "setup_future_usage",
-)
+PaymentMethodData = Mapping[str, Any]
+"""Validated `payment_methods.CREATE_PARAMS` (without `customer`): a card to create."""
+PaymentMethodOptions = Mapping[str, Any]
+"""Validated `_PAYMENT_METHOD_OPTIONS`: `{"card": {"request_three_d_secure": ...}}`."""
+PaymentMethodTypes = list[str] | Unset
+"""Payment method types (Kassa has only `card`), or UNSET to clear the list."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentDetails:
+    """How the intent is to be paid: the parameters create, update and confirm share."""
+
+    payment_method: str | None = None
+    payment_method_data: PaymentMethodData | None = None
+    payment_method_options: PaymentMethodOptions | None = None
+    capture_method: str | None = None
+    receipt_email: str | Unset | None = None
+    setup_future_usage: str | Unset | None = None
+    shipping: ShippingUpdate | None = None
+    allowed_payment_method_types: PaymentMethodTypes | None = None
+    excluded_payment_method_types: PaymentMethodTypes | None = None
+    error_on_requires_action: bool | None = None
+    """At confirmation: decline rather than ask for 3-D Secure."""
+    # Accepted as Stripe accepts them; with cards only, Kassa needs none of them.
+    payment_method_types: list[str] | None = None
+    mandate_data: Mapping[str, Any] | None = None
+    use_stripe_sdk: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Descriptions:
+    """What create and update may say about the payment (copied onto its charge)."""
+
+    description: str | Unset | None = None
+    metadata: MetadataUpdate | None = None
+    statement_descriptor: str | Unset | None = None
+    statement_descriptor_suffix: str | Unset | None = None
+    transfer_group: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatePaymentIntent(PaymentDetails, Descriptions):
+    amount: int
+    currency: str
+    customer: str | None = None
+    confirm: bool | None = None
+    """Confirm at once, as `confirm_payment_intent` would with `return_url` and `off_session`."""
+    confirmation_method: str | None = None
+    automatic_payment_methods: Mapping[str, Any] | None = None
+    return_url: str | None = None
+    off_session: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdatePaymentIntent(PaymentDetails, Descriptions):
+    intent: str
+    amount: int | None = None
+    currency: str | None = None
+    customer: str | Unset | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmPaymentIntent(PaymentDetails):
+    """Attempt the payment: with `off_session` ("true", "one_off", "recurring") nobody is
+    there to authenticate, so a card that asks for 3-D Secure is declined at once."""
+
+    intent: str
+    client_secret: str | None = None
+    """Required with a publishable key (Stripe.js); checked when given."""
+    return_url: str | None = None
+    off_session: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrievePaymentIntent:
+    intent: str
+    client_secret: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapturePaymentIntent:
+    intent: str
+    amount_to_capture: int | None = None
+    """Less than the authorized amount releases the rest; None captures all of it."""
+    metadata: MetadataUpdate | None = None
+    # Accepted as Stripe accepts them; Kassa captures once, with the intent's descriptors.
+    final_capture: bool | None = None
+    statement_descriptor: str | None = None
+    statement_descriptor_suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelPaymentIntent:
+    intent: str
+    cancellation_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthenticatePaymentIntent:
+    intent: str
+    outcome: str
+    """`complete` or `fail`."""
 
 
 def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
@@ -193,36 +297,69 @@ def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
     }
 
 
-async def _apply_common(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> None:
-    """Parameters create, update and confirm share; validated before anything is written."""
-    for name in _PLAIN_FIELDS:
-        if name in params:
-            intent[name] = None if params[name] is UNSET else params[name]
-    if "metadata" in params:
-        intent["metadata"] = apply_metadata(intent["metadata"], params["metadata"])
-    if "shipping" in params:
-        intent["shipping"] = shipping_object(params["shipping"])
-    if "capture_method" in params:
-        intent["capture_method"] = params["capture_method"]
-    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
-        if name in params:
-            # Kassa has only cards: the lists can but name them.
-            intent[name] = None if params[name] is UNSET else params[name]
-    if "customer" in params:
-        intent["customer"] = await _customer_id(ctx, params["customer"])
-    if "payment_method" in params and "payment_method_data" in params:
+def _cleared(value: _Value | Unset) -> _Value | None:
+    """A nullable parameter's value to store: None where it was sent empty (UNSET)."""
+    return None if isinstance(value, Unset) else value
+
+
+def _describe(intent: ApiObject, request: Descriptions) -> None:
+    for name, value in (
+        ("description", request.description),
+        ("statement_descriptor", request.statement_descriptor),
+        ("statement_descriptor_suffix", request.statement_descriptor_suffix),
+        ("transfer_group", request.transfer_group),
+    ):
+        if value is not None:
+            intent[name] = _cleared(value)
+    if request.metadata is not None:
+        intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
+
+
+async def _apply_payment_details(
+    ctx: Context,
+    intent: ApiObject,
+    details: PaymentDetails,
+    *,
+    customer: str | Unset | None = None,
+) -> None:
+    """Parameters create, update and confirm share; validated before anything is written.
+    The customer (create and update) comes before the payment method, which must be its."""
+    for name, value in (
+        ("receipt_email", details.receipt_email),
+        ("setup_future_usage", details.setup_future_usage),
+        # Kassa has only cards: the lists can but name them.
+        ("allowed_payment_method_types", details.allowed_payment_method_types),
+        ("excluded_payment_method_types", details.excluded_payment_method_types),
+    ):
+        if value is not None:
+            intent[name] = _cleared(value)
+    if details.shipping is not None:
+        intent["shipping"] = shipping_object(details.shipping)
+    if details.capture_method is not None:
+        intent["capture_method"] = details.capture_method
+    if customer is not None:
+        intent["customer"] = await _customer_id(ctx, customer)
+    await _apply_payment_method(ctx, intent, details)
+    _apply_card_options(intent, details.payment_method_options or {})
+
+
+async def _apply_payment_method(ctx: Context, intent: ApiObject, details: PaymentDetails) -> None:
+    if details.payment_method is not None and details.payment_method_data is not None:
         raise InvalidParameter(
             "You cannot specify both payment_method and payment_method_data.",
             param="payment_method_data",
         )
-    if "payment_method" in params:
-        intent["payment_method"] = await _payment_method_id(ctx, intent, params["payment_method"])
-    if "payment_method_data" in params:
+    if details.payment_method is not None:
+        intent["payment_method"] = await _payment_method_id(ctx, intent, details.payment_method)
+    if details.payment_method_data is not None:
         created = await payment_methods.create_from_params(
-            ctx, params["payment_method_data"], "payment_method_data"
+            ctx, dict(details.payment_method_data), "payment_method_data"
         )
         intent["payment_method"] = created["id"]
-    card_options = params.get("payment_method_options", {}).get("card", {})
+
+
+def _apply_card_options(intent: ApiObject, options: PaymentMethodOptions) -> None:
+    card_options = options.get("card", {})
     if "request_three_d_secure" in card_options:
         intent["payment_method_options"]["card"]["request_three_d_secure"] = card_options[
             "request_three_d_secure"
@@ -231,18 +368,14 @@ async def _apply_common(ctx: Context, intent: ApiObject, params: dict[str, Any])
         intent["capture_method"] = "manual"
 
 
-async def _customer_id(ctx: Context, value: Any) -> str | None:
-    if value is UNSET or value is None:
+async def _customer_id(ctx: Context, value: str | Unset) -> str | None:
+    if isinstance(value, Unset):
         return None
-    customer, deleted = await load_object(ctx, CUSTOMER, value, param="customer")
-    if deleted:
-        raise InvalidRequest(f"No such customer: '{value}'", param="customer")
+    customer = await load_customer_named(ctx, value, param="customer")
     return str(customer["id"])
 
 
-async def _payment_method_id(ctx: Context, intent: ApiObject, reference: Any) -> str | None:
-    if reference is UNSET:
-        return None
+async def _payment_method_id(ctx: Context, intent: ApiObject, reference: str) -> str:
     payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
     owner = payment_method["customer"]
     if owner is not None and owner != intent["customer"]:
@@ -258,47 +391,58 @@ def _check_amount(intent: ApiObject) -> None:
     money.check_charge_amount(intent["amount"], intent["currency"], param="amount")
 
 
-async def create_payment_intent(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(CREATE_PARAMS, form)
-    for name in ("amount", "currency"):
-        if name not in params:
-            raise MissingParameter(name)
-    intent = _blank_intent(ctx, params["amount"], params["currency"])
+async def create_payment_intent(ctx: Context, request: CreatePaymentIntent) -> ApiObject:
+    intent = _blank_intent(ctx, request.amount, request.currency)
     _check_amount(intent)
-    if "confirmation_method" in params:
-        intent["confirmation_method"] = params["confirmation_method"]
-    if "automatic_payment_methods" in params:
+    if request.confirmation_method is not None:
+        intent["confirmation_method"] = request.confirmation_method
+    if request.automatic_payment_methods is not None:
         intent["automatic_payment_methods"] = {
-            "allow_redirects": params["automatic_payment_methods"].get("allow_redirects", "always"),
-            "enabled": params["automatic_payment_methods"].get("enabled", False),
+            "allow_redirects": request.automatic_payment_methods.get("allow_redirects", "always"),
+            "enabled": request.automatic_payment_methods.get("enabled", False),
         }
-    await _apply_common(ctx, intent, params)
+    _describe(intent, request)
+    await _apply_payment_details(ctx, intent, request, customer=request.customer)
+    # Only now is the customer known (loaded and remembered by the context): the intent and
+    # all that follows live at the time governing it.
+    ctx = await ctx.governed_by(intent)
+    intent["created"] = ctx.now()
     if intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
     await events.announce(ctx, "payment_intent.created", intent)
-    if params.get("confirm"):
+    if request.confirm:
         # Stored once, by the confirmation's outcome, rather than inserted and then updated.
         ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
-        return await _confirm(ctx, intent, params)
+        # The payment details are applied above; the confirmation adds only its own choices.
+        confirmation = ConfirmPaymentIntent(
+            intent=intent["id"],
+            return_url=request.return_url,
+            off_session=request.off_session,
+            error_on_requires_action=request.error_on_requires_action,
+        )
+        return await _confirm_loaded(ctx, intent, confirmation)
     await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
     return intent
 
 
-async def retrieve_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params({"client_secret": String(max_chars=500)}, form)
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
-    _check_client_secret(ctx, intent, params)
+async def _load_governed(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
+    """The live intent, and the context whose `now()` is the time governing it (its
+    customer's test clock, if any): what the operation writes is stamped with that time."""
+    intent = await load_live_object(ctx, RESOURCE, intent_id)
+    return await ctx.governed_by(intent), intent
+
+
+async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) -> ApiObject:
+    intent = await load_live_object(ctx, RESOURCE, request.intent)
+    _check_client_secret(ctx, intent, request.client_secret)
     return intent
 
 
-def _check_client_secret(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> None:
+def _check_client_secret(ctx: Context, intent: ApiObject, given: str | None) -> None:
     """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
-    given = params.get("client_secret")
     if given is None and ctx.publishable_key:
         raise MissingParameter("client_secret")
-    if given is not None and not hmac.compare_digest(str(given), intent["client_secret"]):
+    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
         raise InvalidRequest(
             "The client_secret provided does not match the client_secret associated with the "
             "PaymentIntent.",
@@ -306,20 +450,24 @@ def _check_client_secret(ctx: Context, intent: ApiObject, params: dict[str, Any]
         )
 
 
-async def update_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
-    money_fields = {"amount", "currency", "payment_method", "payment_method_data", "customer"}
-    if intent["status"] not in UPDATABLE and money_fields & params.keys():
+async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
+    changes_payment_method = (
+        request.payment_method is not None or request.payment_method_data is not None
+    )
+    changes_money = changes_payment_method or any(
+        value is not None for value in (request.amount, request.currency, request.customer)
+    )
+    if intent["status"] not in UPDATABLE and changes_money:
         raise _unexpected_state(intent, "update", UPDATABLE)
-    for name in ("amount", "currency"):
-        if name in params:
-            intent[name] = params[name]
+    if request.amount is not None:
+        intent["amount"] = request.amount
+    if request.currency is not None:
+        intent["currency"] = request.currency
     _check_amount(intent)
-    await _apply_common(ctx, intent, params)
-    if {"payment_method", "payment_method_data"} & params.keys():
+    _describe(intent, request)
+    await _apply_payment_details(ctx, intent, request, customer=request.customer)
+    if changes_payment_method:
         intent["status"] = (
             "requires_payment_method"
             if intent["payment_method"] is None
@@ -330,19 +478,23 @@ async def update_payment_intent(
     return intent
 
 
-async def confirm_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
+async def confirm_payment_intent(ctx: Context, request: ConfirmPaymentIntent) -> ApiObject:
+    """Attempt the payment with the intent's payment method (or the one `request` gives):
+    it succeeds, is held for capture, asks for 3-D Secure, or is declined (`CardDeclined`,
+    raised after the failed charge and the intent's `last_payment_error` are written)."""
+    ctx, intent = await _load_governed(ctx, request.intent)
+    _check_client_secret(ctx, intent, request.client_secret)
+    return await _confirm_loaded(ctx, intent, request)
+
+
+async def _confirm_loaded(
+    ctx: Context, intent: ApiObject, request: ConfirmPaymentIntent
 ) -> ApiObject:
-    params = parse_params(CONFIRM_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
-    _check_client_secret(ctx, intent, params)
+    """The confirmation of an intent already in hand: by `confirm_payment_intent`, or by
+    `create_payment_intent` with `confirm` (its intent not yet stored)."""
     if intent["status"] not in CONFIRMABLE:
         raise _unexpected_state(intent, "confirm", CONFIRMABLE)
-    await _apply_common(ctx, intent, params)
-    return await _confirm(ctx, intent, params)
-
-
-async def _confirm(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> ApiObject:
+    await _apply_payment_details(ctx, intent, request)
     if intent["payment_method"] is None:
         raise InvalidRequest(
             "You cannot confirm this PaymentIntent because it's missing a payment method. "
@@ -354,16 +506,13 @@ async def _confirm(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> A
     )
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_payment_error"] = None
-    off_session = params.get("off_session") in ("true", "one_off", "recurring")
     if behavior.requires_authentication or (
         intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
     ):
-        if off_session:
-            return await _decline_authentication_required(ctx, intent, payment_method)
-        if params.get("error_on_requires_action"):
+        if request.off_session in OFF_SESSION_VALUES or request.error_on_requires_action:
             return await _decline_authentication_required(ctx, intent, payment_method)
         intent["status"] = "requires_action"
-        intent["next_action"] = _next_action(ctx, intent, params.get("return_url"))
+        intent["next_action"] = _next_action(ctx, intent, request.return_url)
         await _save(ctx, intent)
         await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
@@ -545,8 +694,8 @@ async def authenticate_with_client_secret(
 ) -> tuple[ApiObject, str | None]:
     """For the test 3-D Secure page: the intent its client secret opens (authenticated when
     an outcome is given) and the `return_url` to send the browser back to."""
-    intent = await load_live_object(ctx, RESOURCE, intent_id)
-    _check_client_secret(ctx, intent, {"client_secret": client_secret})
+    ctx, intent = await _load_governed(ctx, intent_id)
+    _check_client_secret(ctx, intent, client_secret)
     redirect = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
     if outcome is None:
         return intent, redirect
@@ -554,30 +703,27 @@ async def authenticate_with_client_secret(
 
 
 async def authenticate_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
+    ctx: Context, request: AuthenticatePaymentIntent
 ) -> ApiObject:
-    params = parse_params(AUTHENTICATE_PARAMS, form, required=("outcome",))
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
-    return await authenticate(ctx, intent, params["outcome"])
+    ctx, intent = await _load_governed(ctx, request.intent)
+    return await authenticate(ctx, intent, request.outcome)
 
 
-async def capture_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params(CAPTURE_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
-    return await capture(ctx, intent, params)
+async def capture_payment_intent(ctx: Context, request: CapturePaymentIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
+    return await capture(ctx, intent, request)
 
 
-async def capture(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> ApiObject:
+async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent) -> ApiObject:
+    """Capture `intent` (already loaded: capturing its charge locks the charge first)."""
     if intent["status"] != "requires_capture":
         raise _unexpected_state(intent, "capture", ("requires_capture",))
     capturable: int = intent["amount_capturable"]
-    amount: int = params.get("amount_to_capture", capturable)
-    if amount > intent["amount_capturable"]:
+    amount = request.amount_to_capture if request.amount_to_capture is not None else capturable
+    if amount > capturable:
         raise InvalidParameter(
             f"The amount to capture ({amount}) must be less than or equal to the amount "
-            f"capturable ({intent['amount_capturable']}).",
+            f"capturable ({capturable}).",
             param="amount_to_capture",
             code="amount_too_large",
         )
@@ -589,8 +735,8 @@ async def capture(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> Ap
     behavior = payment_methods.behavior_of(ctx, payment_method)
     before = copy.deepcopy(charge)
     await charge_processing.capture_funds(ctx, charge, amount, behavior)
-    if "metadata" in params:
-        intent["metadata"] = apply_metadata(intent["metadata"], params["metadata"])
+    if request.metadata is not None:
+        intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
     intent["status"] = "succeeded"
     intent["amount_capturable"] = 0
     intent["amount_received"] = amount
@@ -602,18 +748,15 @@ async def capture(ctx: Context, intent: ApiObject, params: dict[str, Any]) -> Ap
     return intent
 
 
-async def cancel_payment_intent(
-    ctx: Context, intent_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params(CANCEL_PARAMS, form)
-    intent = await load_live_object(ctx, RESOURCE, required_id(intent_id))
+async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
     if intent["status"] not in CANCELABLE:
         raise _unexpected_state(intent, "cancel", CANCELABLE)
     # Canceling an uncaptured intent releases the authorization: no money had moved, so the
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
-    intent["cancellation_reason"] = params.get("cancellation_reason")
+    intent["cancellation_reason"] = request.cancellation_reason
     intent["amount_capturable"] = 0
     intent["next_action"] = None
     await _save(ctx, intent)
@@ -644,15 +787,66 @@ RESOURCE = Resource(
     id_prefix="pi",
     collection="payment_intents",
     table=PAYMENT_INTENTS,
-    create=Operation(create_payment_intent, writes=True),
-    retrieve=Operation(retrieve_payment_intent, writes=False, publishable_key_allowed=True),
-    update=Operation(update_payment_intent, writes=True),
+    create=Operation(
+        request_parser(CreatePaymentIntent, CREATE_PARAMS, required=("amount", "currency")),
+        create_payment_intent,
+        writes=True,
+    ),
+    retrieve=Operation(
+        request_parser(RetrievePaymentIntent, RETRIEVE_PARAMS, ids=("intent",)),
+        retrieve_payment_intent,
+        writes=False,
+        publishable_key_allowed=True,
+    ),
+    update=Operation(
+        request_parser(UpdatePaymentIntent, UPDATE_PARAMS, ids=("intent",)),
+        update_payment_intent,
+        writes=True,
+    ),
     list_filters=LIST_FILTERS,
     actions={
-        "confirm": Operation(confirm_payment_intent, writes=True, publishable_key_allowed=True),
-        "capture": Operation(capture_payment_intent, writes=True),
-        "cancel": Operation(cancel_payment_intent, writes=True),
+        "confirm": Operation(
+            request_parser(ConfirmPaymentIntent, CONFIRM_PARAMS, ids=("intent",)),
+            confirm_payment_intent,
+            writes=True,
+            publishable_key_allowed=True,
+        ),
+        "capture": Operation(
+            request_parser(CapturePaymentIntent, CAPTURE_PARAMS, ids=("intent",)),
+            capture_payment_intent,
+            writes=True,
+        ),
+        "cancel": Operation(
+            request_parser(CancelPaymentIntent, CANCEL_PARAMS, ids=("intent",)),
+            cancel_payment_intent,
+            writes=True,
+        ),
     },
-    test_helpers={"authenticate": Operation(authenticate_payment_intent, writes=True)},
-    expandable=frozenset({"customer", "payment_method", "latest_charge"}),
+    test_helpers={
+        "authenticate": Operation(
+            request_parser(
+                AuthenticatePaymentIntent,
+                AUTHENTICATE_PARAMS,
+                ids=("intent",),
+                required=("outcome",),
+            ),
+            authenticate_payment_intent,
+            writes=True,
+        )
+    },
+    expandable={
+        "customer": "customer",
+        "payment_method": "payment_method",
+        "latest_charge": "charge",
+    },
+    event_types=(
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.canceled",
+        "payment_intent.created",
+        "payment_intent.partially_funded",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+    ),
 )

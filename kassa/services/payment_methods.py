@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kassa import cards
@@ -21,18 +23,18 @@ from kassa.params import (
     Enum,
     Integer,
     Metadata,
+    MetadataUpdate,
     Param,
     String,
     Struct,
     apply_metadata,
-    parse_params,
 )
 from kassa.services import events
 from kassa.services.addresses import ADDRESS, blank_address, merge_address
 from kassa.services.context import Context
-from kassa.services.customers import RESOURCE as CUSTOMER
-from kassa.services.listing import load_live_object, load_object, required_id
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.customer_lookup import load_customer_named
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store.tables import PAYMENT_METHODS
 
 BILLING_DETAILS = Struct(
@@ -77,17 +79,59 @@ UPDATE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "allow_redisplay": ALLOW_REDISPLAY,
 }
+ATTACH_PARAMS: dict[str, Param] = {"customer": String(max_chars=255)}
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "type": Enum(values=("card",)),
 }
+
+CardDetails = Mapping[str, Any]
+"""Validated `CARD` parameters: a test `token`, or `number`, `exp_month`, `exp_year`, `cvc`."""
+CardUpdate = Mapping[str, Any]
+"""Validated `UPDATE_PARAMS["card"]`: a new `exp_month` and `exp_year` (`networks` is accepted,
+not used)."""
+BillingDetailsUpdate = Mapping[str, Any]
+"""Validated `BILLING_DETAILS` parameters, each UNSET to clear it."""
+PaymentMethodData = Mapping[str, Any]
+"""Validated `CREATE_PARAMS` without `customer`: a PaymentIntent's `payment_method_data`."""
+
+
+@dataclass(frozen=True)
+class CreatePaymentMethod:
+    """A new card PaymentMethod, from a test token or a raw card number."""
+
+    type: str | None = None
+    card: CardDetails | None = None
+    billing_details: BillingDetailsUpdate | None = None
+    metadata: MetadataUpdate | None = None
+    allow_redisplay: str | None = None
+    # Refused: cloning a customer's PaymentMethod is a Connect feature Kassa does not have.
+    customer: str | None = None
+    payment_method: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdatePaymentMethod:
+    payment_method: str
+    billing_details: BillingDetailsUpdate | None = None
+    card: CardUpdate | None = None
+    metadata: MetadataUpdate | None = None
+    allow_redisplay: str | None = None
+
+
+@dataclass(frozen=True)
+class AttachPaymentMethod:
+    """`payment_method` (stored, or a test payment method id) attached to `customer`."""
+
+    payment_method: str
+    customer: str
 
 
 def _today(ctx: Context) -> datetime.date:
     return datetime.datetime.fromtimestamp(ctx.now(), datetime.UTC).date()
 
 
-def card_from_params(ctx: Context, card: dict[str, Any], prefix: str) -> cards.Card:
+def card_from_params(ctx: Context, card: CardDetails, prefix: str) -> cards.Card:
     """The card a `card[...]` hash describes: a test token, or a raw number (validated)."""
     key = ctx.payments.card_fingerprint_key
     if "token" in card:
@@ -109,7 +153,9 @@ def card_from_params(ctx: Context, card: dict[str, Any], prefix: str) -> cards.C
     )
 
 
-def _billing_details(update: dict[str, Any] | None, current: Any = None) -> dict[str, Any]:
+def _billing_details(
+    update: BillingDetailsUpdate | None, current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     details = (
         dict(current)
         if current
@@ -125,14 +171,18 @@ def _billing_details(update: dict[str, Any] | None, current: Any = None) -> dict
 
 
 def card_payment_method(
-    ctx: Context, card: cards.Card, params: dict[str, Any] | None = None
+    ctx: Context, card: cards.Card, request: CreatePaymentMethod | None = None
 ) -> ApiObject:
-    params = params or {}
+    """A new PaymentMethod object for `card`, described by `request` (defaults without one,
+    as for a test payment method id)."""
+    request = request or CreatePaymentMethod()
     return {
         "id": new_id("pm"),
         "object": "payment_method",
-        "allow_redisplay": params.get("allow_redisplay", "unspecified"),
-        "billing_details": _billing_details(params.get("billing_details")),
+        "allow_redisplay": request.allow_redisplay
+        if request.allow_redisplay is not None
+        else "unspecified",
+        "billing_details": _billing_details(request.billing_details),
         "card": {
             "brand": card.brand,
             "checks": {
@@ -157,21 +207,27 @@ def card_payment_method(
         "customer": None,
         "customer_account": None,
         "livemode": ctx.livemode,
-        "metadata": apply_metadata({}, params.get("metadata", {})),
+        "metadata": apply_metadata({}, request.metadata if request.metadata is not None else {}),
         "type": "card",
     }
 
 
-async def create_from_params(ctx: Context, params: dict[str, Any], prefix: str) -> ApiObject:
-    """A new card PaymentMethod from create parameters (or `payment_method_data`)."""
-    if params.get("type") != "card":
+async def create_card(ctx: Context, request: CreatePaymentMethod, prefix: str) -> ApiObject:
+    """A new card PaymentMethod; `prefix` names the parameter holding the request
+    (`payment_method_data`), empty for `POST /v1/payment_methods`."""
+    if request.type != "card":
         raise MissingParameter(f"{prefix}[type]" if prefix else "type")
-    if "card" not in params:
+    if request.card is None:
         raise MissingParameter(f"{prefix}[card]" if prefix else "card")
-    card = card_from_params(ctx, params["card"], f"{prefix}[card]" if prefix else "card")
-    payment_method = card_payment_method(ctx, card, params)
+    card = card_from_params(ctx, request.card, f"{prefix}[card]" if prefix else "card")
+    payment_method = card_payment_method(ctx, card, request)
     await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     return payment_method
+
+
+async def create_from_params(ctx: Context, data: PaymentMethodData, prefix: str) -> ApiObject:
+    """A new card PaymentMethod from a PaymentIntent's `payment_method_data`."""
+    return await create_card(ctx, CreatePaymentMethod(**data), prefix)
 
 
 async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
@@ -206,43 +262,35 @@ def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
     )
 
 
-async def create_payment_method(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(CREATE_PARAMS, form)
-    if "payment_method" in params or "customer" in params:
-        # Cloning a customer's PaymentMethod is a Connect feature Kassa does not have.
-        name = "payment_method" if "payment_method" in params else "customer"
+async def create_payment_method(ctx: Context, request: CreatePaymentMethod) -> ApiObject:
+    if request.payment_method is not None or request.customer is not None:
+        name = "payment_method" if request.payment_method is not None else "customer"
         raise InvalidParameter(
             "Kassa does not clone PaymentMethods between accounts; create the PaymentMethod "
             "and attach it to the customer instead.",
             param=name,
         )
-    if "type" not in params:
+    if request.type is None:
         raise MissingParameter("type")
-    return await create_from_params(ctx, params, "")
+    return await create_card(ctx, request, "")
 
 
-async def retrieve_payment_method(
-    ctx: Context, payment_method_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    return await resolve(ctx, required_id(payment_method_id), param="id")
+async def retrieve_payment_method(ctx: Context, payment_method_id: str) -> ApiObject:
+    return await resolve(ctx, payment_method_id, param="id")
 
 
-async def update_payment_method(
-    ctx: Context, payment_method_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    payment_method = await load_live_object(ctx, RESOURCE, required_id(payment_method_id))
+async def update_payment_method(ctx: Context, request: UpdatePaymentMethod) -> ApiObject:
+    payment_method = await load_live_object(ctx, RESOURCE, request.payment_method)
     before = copy.deepcopy(payment_method)
-    if "billing_details" in params:
+    if request.billing_details is not None:
         payment_method["billing_details"] = _billing_details(
-            params["billing_details"], payment_method["billing_details"]
+            request.billing_details, payment_method["billing_details"]
         )
-    if "metadata" in params:
-        payment_method["metadata"] = apply_metadata(payment_method["metadata"], params["metadata"])
-    if "allow_redisplay" in params:
-        payment_method["allow_redisplay"] = params["allow_redisplay"]
-    card = params.get("card", {})
+    if request.metadata is not None:
+        payment_method["metadata"] = apply_metadata(payment_method["metadata"], request.metadata)
+    if request.allow_redisplay is not None:
+        payment_method["allow_redisplay"] = request.allow_redisplay
+    card = request.card if request.card is not None else {}
     for name in ("exp_month", "exp_year"):
         if name in card:
             payment_method["card"][name] = card[name]
@@ -253,38 +301,36 @@ async def update_payment_method(
 
 
 async def attach(ctx: Context, payment_method: ApiObject, customer_id: str, param: str) -> None:
-    """Attach to a customer, as Stripe does: the card is verified first."""
-    customer, deleted = await load_object(ctx, CUSTOMER, customer_id, param=param)
-    if deleted:
-        raise InvalidRequest(f"No such customer: '{customer_id}'", param=param)
-    if payment_method["customer"] not in (None, customer["id"]):
+    """Attach to the customer `customer_id` names (in the parameter `param`)."""
+    customer = await load_customer_named(ctx, customer_id, param=param)
+    await attach_to_customer(ctx, payment_method, customer["id"])
+
+
+async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_id: str) -> None:
+    """Attach to a customer known to exist, as Stripe does: the card is verified first."""
+    if payment_method["customer"] not in (None, customer_id):
         raise InvalidRequest(
             "The payment method you provided has already been attached to a customer.",
             param="payment_method",
             code="payment_method_unexpected_state",
         )
-    decline = behavior_of(ctx, payment_method).decline
-    if decline is not None and behavior_of(ctx, payment_method).declines_on_attach:
+    behavior = behavior_of(ctx, payment_method)
+    if behavior.decline is not None and behavior.declines_on_attach:
+        decline = behavior.decline
         raise CardError(decline.message, code=decline.code, decline_code=decline.decline_code)
-    payment_method["customer"] = customer["id"]
+    payment_method["customer"] = customer_id
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     await events.announce(ctx, "payment_method.attached", payment_method)
 
 
-async def attach_payment_method(
-    ctx: Context, payment_method_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params({"customer": String(max_chars=255)}, form, required=("customer",))
-    payment_method = await resolve(ctx, required_id(payment_method_id), param="id")
-    await attach(ctx, payment_method, params["customer"], "customer")
+async def attach_payment_method(ctx: Context, request: AttachPaymentMethod) -> ApiObject:
+    payment_method = await resolve(ctx, request.payment_method, param="id")
+    await attach(ctx, payment_method, request.customer, "customer")
     return payment_method
 
 
-async def detach_payment_method(
-    ctx: Context, payment_method_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    payment_method = await load_live_object(ctx, RESOURCE, required_id(payment_method_id))
+async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObject:
+    payment_method = await load_live_object(ctx, RESOURCE, payment_method_id)
     if payment_method["customer"] is None:
         raise InvalidRequest(
             "The payment method you provided is not attached to a customer so detachment is "
@@ -303,13 +349,37 @@ RESOURCE = Resource(
     id_prefix="pm",
     collection="payment_methods",
     table=PAYMENT_METHODS,
-    create=Operation(create_payment_method, writes=True, publishable_key_allowed=True),
-    retrieve=Operation(retrieve_payment_method, writes=True),
-    update=Operation(update_payment_method, writes=True),
+    create=Operation(
+        request_parser(CreatePaymentMethod, CREATE_PARAMS),
+        create_payment_method,
+        writes=True,
+        publishable_key_allowed=True,
+    ),
+    # Writes: retrieving a test payment method id (`pm_card_visa`) stores a new card.
+    retrieve=Operation(no_params, retrieve_payment_method, writes=True),
+    update=Operation(
+        request_parser(UpdatePaymentMethod, UPDATE_PARAMS, ids=("payment_method",)),
+        update_payment_method,
+        writes=True,
+    ),
     list_filters=LIST_FILTERS,
     actions={
-        "attach": Operation(attach_payment_method, writes=True),
-        "detach": Operation(detach_payment_method, writes=True),
+        "attach": Operation(
+            request_parser(
+                AttachPaymentMethod, ATTACH_PARAMS, ids=("payment_method",), required=("customer",)
+            ),
+            attach_payment_method,
+            writes=True,
+        ),
+        "detach": Operation(no_params, detach_payment_method, writes=True),
     },
-    expandable=frozenset({"customer"}),
+    expandable={"customer": "customer"},
+    event_types=(
+        "payment_method.attached",
+        # Stripe's, when a card network updates a saved card: Kassa never sends it, but
+        # endpoints may subscribe to it, as they can on Stripe.
+        "payment_method.automatically_updated",
+        "payment_method.detached",
+        "payment_method.updated",
+    ),
 )

@@ -5,7 +5,7 @@ ledger; Kassa's card refunds succeed at once, so none is ever cancelable."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from dataclasses import dataclass
 
 from kassa import money
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
@@ -17,15 +17,15 @@ from kassa.params import (
     Enum,
     Integer,
     Metadata,
+    MetadataUpdate,
     Param,
     String,
     apply_metadata,
-    parse_params,
 )
 from kassa.services import charge_processing, charges, events, payment_intents
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, required_id
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import DISPUTES, REFUNDS
 
@@ -53,20 +53,47 @@ LIST_FILTERS: dict[str, Param] = {
 }
 
 
-async def _charge_to_refund(ctx: Context, params: dict[str, Any]) -> ApiObject:
-    if "charge" in params:
-        charge = await load_live_object(ctx, charges.RESOURCE, params["charge"], param="charge")
-        if "payment_intent" in params and params["payment_intent"] != charge["payment_intent"]:
+@dataclass(frozen=True)
+class CreateRefund:
+    """A refund of `charge`, or of `payment_intent`'s successful charge; the whole
+    unrefunded amount unless `amount` says less."""
+
+    charge: str | None = None
+    payment_intent: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+    metadata: MetadataUpdate | None = None
+    # Accepted as Stripe accepts them; no Kassa flow uses them yet.
+    customer: str | None = None
+    instructions_email: str | None = None
+    origin: str | None = None
+    refund_application_fee: bool | None = None
+    reverse_transfer: bool | None = None
+
+
+@dataclass(frozen=True)
+class UpdateRefund:
+    refund: str
+    metadata: MetadataUpdate | None = None
+
+
+async def _charge_to_refund(ctx: Context, request: CreateRefund) -> ApiObject:
+    if request.charge is not None:
+        charge = await load_live_object(ctx, charges.RESOURCE, request.charge, param="charge")
+        if (
+            request.payment_intent is not None
+            and request.payment_intent != charge["payment_intent"]
+        ):
             raise InvalidParameter(
-                f"Charge {charge['id']} does not belong to PaymentIntent "
-                f"{params['payment_intent']}.",
+                f"Charge {charge['id']} does not belong to PaymentIntent {request.payment_intent}.",
                 param="payment_intent",
             )
         return charge
-    if "payment_intent" not in params:
+    if request.payment_intent is None:
         raise MissingParameter("charge")
     intent = await load_live_object(
-        ctx, payment_intents.RESOURCE, params["payment_intent"], param="payment_intent"
+        ctx, payment_intents.RESOURCE, request.payment_intent, param="payment_intent"
     )
     if intent["status"] != "succeeded" or intent["latest_charge"] is None:
         raise InvalidRequest(
@@ -116,15 +143,19 @@ def _check_refundable(charge: ApiObject, amount: int, charged_back: bool) -> Non
         )
 
 
-async def create_refund(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(CREATE_PARAMS, form)
-    charge = await _charge_to_refund(ctx, params)
-    if "currency" in params and params["currency"] != charge["currency"]:
+async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
+    charge = await _charge_to_refund(ctx, request)
+    ctx = await ctx.governed_by(charge)
+    if request.currency is not None and request.currency != charge["currency"]:
         raise InvalidParameter(
             f"The refund's currency must be the charge's ({charge['currency']}).",
             param="currency",
         )
-    amount = params.get("amount", charge_processing.refundable_amount(charge))
+    amount = (
+        request.amount
+        if request.amount is not None
+        else charge_processing.refundable_amount(charge)
+    )
     _check_refundable(charge, amount, await _charged_back(ctx, charge))
     refund_id = new_id("re")
     row = await postings.record_refund(
@@ -160,10 +191,10 @@ async def create_refund(ctx: Context, _id: str | None, form: dict[str, Any]) -> 
             },
             "type": "card",
         },
-        "metadata": apply_metadata({}, params.get("metadata", {})),
+        "metadata": apply_metadata({}, request.metadata or {}),
         "payment_intent": charge["payment_intent"],
         "payment_method": charge["payment_method"],
-        "reason": params.get("reason"),
+        "reason": request.reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
         "status": "succeeded",
@@ -184,17 +215,15 @@ def _refund_description(charge: ApiObject) -> str:
     return f"REFUND FOR CHARGE{described}"
 
 
-async def retrieve_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
-    parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, required_id(refund_id))
+async def retrieve_refund(ctx: Context, refund_id: str) -> ApiObject:
+    return await load_live_object(ctx, RESOURCE, refund_id)
 
 
-async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    refund = await load_live_object(ctx, RESOURCE, required_id(refund_id))
+async def update_refund(ctx: Context, request: UpdateRefund) -> ApiObject:
+    refund = await load_live_object(ctx, RESOURCE, request.refund)
     before = copy.deepcopy(refund)
-    if "metadata" in params:
-        refund["metadata"] = apply_metadata(refund["metadata"], params["metadata"])
+    if request.metadata is not None:
+        refund["metadata"] = apply_metadata(refund["metadata"], request.metadata)
     await ctx.tx.update_object(REFUNDS, ctx.account_id, refund)
     if refund != before:
         await events.announce(ctx, "refund.updated", refund, previous=before)
@@ -202,9 +231,8 @@ async def update_refund(ctx: Context, refund_id: str | None, form: dict[str, Any
     return refund
 
 
-async def cancel_refund(ctx: Context, refund_id: str | None, form: dict[str, Any]) -> ApiObject:
-    parse_params({}, form)
-    refund = await load_live_object(ctx, RESOURCE, required_id(refund_id))
+async def cancel_refund(ctx: Context, refund_id: str) -> ApiObject:
+    refund = await load_live_object(ctx, RESOURCE, refund_id)
     raise InvalidRequest(
         f"Refund {refund['id']} cannot be canceled because it has a status of "
         f"{refund['status']}. Only refunds with a status of requires_action can be canceled.",
@@ -216,10 +244,17 @@ RESOURCE = Resource(
     id_prefix="re",
     collection="refunds",
     table=REFUNDS,
-    create=Operation(create_refund, writes=True),
-    retrieve=Operation(retrieve_refund, writes=False),
-    update=Operation(update_refund, writes=True),
+    create=Operation(request_parser(CreateRefund, CREATE_PARAMS), create_refund, writes=True),
+    retrieve=Operation(no_params, retrieve_refund, writes=False),
+    update=Operation(
+        request_parser(UpdateRefund, UPDATE_PARAMS, ids=("refund",)), update_refund, writes=True
+    ),
     list_filters=LIST_FILTERS,
-    actions={"cancel": Operation(cancel_refund, writes=True)},
-    expandable=frozenset({"balance_transaction", "charge", "payment_intent"}),
+    actions={"cancel": Operation(no_params, cancel_refund, writes=True)},
+    expandable={
+        "balance_transaction": "balance_transaction",
+        "charge": "charge",
+        "payment_intent": "payment_intent",
+    },
+    event_types=("refund.created", "refund.failed", "refund.updated", "charge.refund.updated"),
 )

@@ -1,30 +1,90 @@
-"""A Stripe resource, declared once: id prefix, table, operations, expandable fields and
-list filters. HTTP routes and expansion are generated from these declarations."""
+"""A Stripe resource, declared once: id prefix, table, list filters, event types, every
+route (object and collection actions, search, nested children, test helpers) and the target
+of every expandable field. HTTP routes and expansion are generated from these declarations.
+
+Each route is an `Operation`: a parser from the route's ids and the decoded form to a typed
+request, and the operation that takes that request. The API calls `parse` then `run`; the
+dashboard, workers and other services call the operation function directly with a request
+they build, never a form.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from kassa.params import Param
+from kassa.errors import MissingParameter
+from kassa.invariants import ensure
+from kassa.params import Param, parse_params
 from kassa.services.context import Context
 from kassa.store.tables import ObjectTable
 
 ApiObject = dict[str, Any]
-Handler = Callable[[Context, str | None, dict[str, Any]], Awaitable[ApiObject]]
-"""(context, object id or None, decoded form without `expand`) -> the API object."""
+Form = Mapping[str, Any]
+RouteIds = tuple[str, ...]
+"""The ids a route's path carries, outermost first: `()` for `/v1/customers`, `(cus,)` for
+`/v1/customers/{id}`, `(cus, cbtxn)` for `/v1/customers/{id}/balance_transactions/{child_id}`."""
+Request = TypeVar("Request")
 Includer = Callable[[Context, ApiObject], Awaitable[Any]]
 Fetcher = Callable[[Context, str], Awaitable[ApiObject | None]]
 """(context, id) -> the object, or None when this account has none by that id."""
-Lister = Callable[[Context, dict[str, Any]], Awaitable["ListPage"]]
+ExpandTarget = str | tuple[str, ...]
+"""The object name an expandable field's id names; a tuple for fields that may hold several
+kinds (a `source` is a card or a bank account): the id's prefix then picks among those."""
 
 
 @dataclass(frozen=True)
-class Operation:
-    handler: Handler
+class Operation(Generic[Request]):
+    parse: Callable[[RouteIds, Form], Request]
+    """Validate the route ids and form into the operation's typed request (before any read,
+    so a malformed request fails the same way whether or not the object exists)."""
+    run: Callable[[Context, Request], Awaitable[ApiObject]]
     writes: bool
     publishable_key_allowed: bool = False
+
+    async def call(self, ctx: Context, ids: RouteIds, form: Form) -> ApiObject:
+        return await self.run(ctx, self.parse(ids, form))
+
+
+def route_id(ids: RouteIds, index: int = 0) -> str:
+    """The id at `index` in the route; routes always carry it, so its absence is a mistake
+    in the declaration, reported as Stripe reports a missing id."""
+    if len(ids) <= index or not ids[index]:
+        raise MissingParameter("id")
+    return ids[index]
+
+
+def no_params(ids: RouteIds, form: Form) -> str:
+    """The parser of calls that take no parameters, only the object's id (a retrieve)."""
+    parse_params({}, form)
+    return route_id(ids)
+
+
+def request_parser(
+    request_type: type[Request],
+    schema: Mapping[str, Param],
+    *,
+    ids: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> Callable[[RouteIds, Form], Request]:
+    """A parser building `request_type` (a dataclass) from `schema`'s parameters (each a
+    field of the same name, left at its default when not sent) and the route's ids (the
+    fields named by `ids`, in order)."""
+    fields = {f.name for f in dataclasses.fields(request_type)}  # type: ignore[arg-type]
+    ensure(
+        set(schema) | set(ids) <= fields,
+        f"{request_type.__name__} lacks fields for {sorted(set(schema) | set(ids) - fields)}",
+    )
+
+    def parse(route_ids: RouteIds, form: Form) -> Request:
+        params = parse_params(schema, form, required=required)
+        for index, name in enumerate(ids):
+            params[name] = route_id(route_ids, index)
+        return request_type(**params)
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -33,37 +93,56 @@ class ListPage:
     has_more: bool
 
 
+def list_envelope(page: ListPage, url: str) -> ApiObject:
+    return {"object": "list", "data": page.data, "has_more": page.has_more, "url": url}
+
+
 @dataclass(frozen=True)
 class Resource:
     object_name: str
     id_prefix: str
     collection: str
-    """The URL segment: `/v1/{collection}`."""
+    """The URL path under `/v1/`: `customers`, or `test_helpers/test_clocks`; for a nested
+    resource, the segment under its parent's object (`balance_transactions`)."""
     table: ObjectTable | None
     """Where the objects are stored as documents; None for views derived otherwise."""
-    create: Operation | None = None
-    retrieve: Operation | None = None
-    update: Operation | None = None
-    delete: Operation | None = None
+    create: Operation[Any] | None = None
+    retrieve: Operation[Any] | None = None
+    update: Operation[Any] | None = None
+    delete: Operation[Any] | None = None
     list_filters: Mapping[str, Param] | None = None
-    """None: the resource has no list endpoint."""
-    actions: Mapping[str, Operation] = field(default_factory=dict)
+    """The generic list's filters (columns of `table`); None: no generic list."""
+    lister: Operation[Any] | None = None
+    """`GET` on the collection when the generic list does not fit (it returns the list
+    envelope itself); nested resources always declare theirs."""
+    search: Operation[Any] | None = None
+    """`GET /v1/{collection}/search`."""
+    actions: Mapping[str, Operation[Any]] = field(default_factory=dict)
     """`POST /v1/{collection}/{id}/{action}`."""
-    expandable: frozenset[str] = frozenset()
-    """Dotted paths holding an id that `expand[]` replaces with the object."""
+    collection_actions: Mapping[str, Operation[Any]] = field(default_factory=dict)
+    """`POST /v1/{collection}/{action}` (`/v1/invoices/create_preview`)."""
+    sublists: Mapping[str, Operation[Any]] = field(default_factory=dict)
+    """`GET /v1/{collection}/{id}/{name}`: lists belonging to one object."""
+    nested: tuple[Resource, ...] = ()
+    """Resources under one object: `/v1/{collection}/{id}/{child.collection}[/{child_id}]`,
+    whose operations get both ids."""
+    test_helpers: Mapping[str, Operation[Any]] = field(default_factory=dict)
+    """`POST /v1/test_helpers/{collection}/{id}/{action}`."""
+    expandable: Mapping[str, ExpandTarget] = field(default_factory=dict)
+    """Dotted path of a field holding an id -> the kind of object `expand[]` puts there."""
     includable: Mapping[str, Includer] = field(default_factory=dict)
     """Fields returned only when expanded (Stripe's "includable" fields)."""
-    sublists: Mapping[str, Operation] = field(default_factory=dict)
-    """`GET /v1/{collection}/{id}/{name}`: lists belonging to one object."""
-    test_helpers: Mapping[str, Operation] = field(default_factory=dict)
-    """`POST /v1/test_helpers/{collection}/{id}/{action}`."""
+    event_types: tuple[str, ...] = ()
+    """The event types announced about this resource's objects."""
     singleton: bool = False
     """One object per account at `/v1/{collection}` (the balance): GET retrieves it."""
     fetch: Fetcher | None = None
     """How to load one object by id, for resources without a `table`."""
-    lister: Lister | None = None
-    """How to list, for resources without a `table` (lists are generic otherwise)."""
 
     @property
     def url(self) -> str:
         return f"/v1/{self.collection}"
+
+    @property
+    def has_list(self) -> bool:
+        return self.lister is not None or self.list_filters is not None

@@ -9,21 +9,35 @@ extensions of Stripe's API (Stripe shows these only in its Dashboard).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.ids import new_id
-from kassa.params import Integer, String, parse_params
+from kassa.params import Integer, Param, String
 from kassa.services.context import Context
 from kassa.services.listing import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, load_live_object
-from kassa.services.resource import ApiObject, Resource
+from kassa.services.resource import ApiObject, Resource, request_parser
 from kassa.store.queries import WebhookAttempt
 from kassa.store.tables import WEBHOOK_ENDPOINTS
 
-LIST_PARAMS = {
+LIST_PARAMS: dict[str, Param] = {
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
     "starting_after": String(max_chars=255),
 }
+RESEND_PARAMS: dict[str, Param] = {"webhook_endpoint": String(max_chars=255)}
+
+
+@dataclass(frozen=True)
+class ListAttempts:
+    """A page of the attempts to deliver one event, or to one endpoint: newest first."""
+
+    parent: str
+    """The event's or the endpoint's id, from the route."""
+    limit: int | None = None
+    starting_after: str | None = None
+
+
+parse_list_attempts = request_parser(ListAttempts, LIST_PARAMS, ids=("parent",))
 
 
 def attempt_object(attempt: WebhookAttempt) -> ApiObject:
@@ -44,18 +58,18 @@ def attempt_object(attempt: WebhookAttempt) -> ApiObject:
 
 
 async def list_attempts(
-    ctx: Context, parent: Resource, parent_id: str, column: str, form: dict[str, Any]
+    ctx: Context, parent: Resource, column: str, request: ListAttempts
 ) -> ApiObject:
-    params = parse_params(LIST_PARAMS, form)
+    """The list envelope of `request.parent`'s attempts; `column` names what the parent is
+    to the attempts (`event_id` or `endpoint_id`)."""
+    parent_id = request.parent
     await load_live_object(ctx, parent, parent_id)
-    limit = params.get("limit", LIST_LIMIT_DEFAULT)
+    limit = request.limit if request.limit is not None else LIST_LIMIT_DEFAULT
     before = None
-    if "starting_after" in params:
-        before = await ctx.tx.webhook_attempt_seq(ctx.account_id, params["starting_after"])
+    if request.starting_after is not None:
+        before = await ctx.tx.webhook_attempt_seq(ctx.account_id, request.starting_after)
         if before is None:
-            raise ResourceMissing(
-                "webhook_attempt", params["starting_after"], param="starting_after"
-            )
+            raise ResourceMissing("webhook_attempt", request.starting_after, param="starting_after")
     rows = await ctx.tx.list_webhook_attempts(ctx.account_id, column, parent_id, limit + 1, before)
     return {
         "object": "list",
@@ -86,6 +100,3 @@ async def resend(
         [(new_id("whd"), ctx.account_id, event["id"], str(t["id"]), due_ms) for t in targets]
     )
     return event
-
-
-RESEND_PARAMS = {"webhook_endpoint": String(max_chars=255)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,19 +13,29 @@ from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, new_secret
 from kassa.params import (
-    UNSET,
     Boolean,
     ListOf,
     Metadata,
+    MetadataUpdate,
     Param,
     String,
+    Unset,
     apply_metadata,
     parse_params,
 )
 from kassa.services import events, webhook_attempts
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, required_id
-from kassa.services.resource import ApiObject, Operation, Resource
+from kassa.services.listing import load_live_object
+from kassa.services.resource import (
+    ApiObject,
+    Form,
+    Operation,
+    Resource,
+    RouteIds,
+    no_params,
+    request_parser,
+)
+from kassa.services.webhook_attempts import ListAttempts, parse_list_attempts
 from kassa.store import Transaction
 from kassa.store.queries import WebhookTarget
 from kassa.store.tables import WEBHOOK_ENDPOINTS
@@ -36,11 +47,16 @@ _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 
 class _EventType(String):
     def parse(self, value: Any, path: str) -> str:
+        # Imported here, not at the top: the catalog imports this module to list its
+        # resource, and the types Kassa sends are the union of every resource's
+        # declaration, known only once the catalog has them all.
+        from kassa.services.catalog import EVENT_TYPES
+
         text = super().parse(value, path)
-        if text != "*" and text not in events.EVENT_TYPES:
+        if text != "*" and text not in EVENT_TYPES:
             raise InvalidParameter(
                 f"Invalid {path}: {text[:100]} is not an event type Kassa sends; use `*` or "
-                f"one of: {', '.join(events.EVENT_TYPES)}",
+                f"one of: {', '.join(EVENT_TYPES)}",
                 param=path,
             )
         return text
@@ -58,13 +74,38 @@ CREATE_PARAMS: dict[str, Param] = {
     "connect": Boolean(),
 }
 UPDATE_PARAMS: dict[str, Param] = {**_COMMON, "disabled": Boolean()}
+_CREATE_REQUIRED = ("url", "enabled_events")
+
+
+@dataclass(frozen=True)
+class CreateWebhookEndpoint:
+    """An endpoint POSTed every event of `enabled_events` (`*`: all of them)."""
+
+    url: str
+    enabled_events: list[str]
+    description: str | Unset | None = None
+    metadata: MetadataUpdate | None = None
+    api_version: str | None = None
+    connect: bool | None = None
+
+
+@dataclass(frozen=True)
+class UpdateWebhookEndpoint:
+    webhook_endpoint: str
+    url: str | None = None
+    enabled_events: list[str] | None = None
+    description: str | Unset | None = None
+    metadata: MetadataUpdate | None = None
+    disabled: bool | None = None
 
 
 def validated_url(url: str, param: str = "url") -> str:
     """An absolute http(s) URL without credentials: where Kassa will POST events."""
     parts = urlsplit(url)
     problem = None
-    if parts.scheme not in ("http", "https"):
+    if len(url) > URL_CHARS_MAX:  # the API's parser says so first; other callers get this
+        problem = f"it is longer than {URL_CHARS_MAX} characters"
+    elif parts.scheme not in ("http", "https"):
         problem = "it must start with http:// or https://"
     elif not parts.hostname:
         problem = "it has no host"
@@ -94,14 +135,18 @@ def _enabled_events(value: list[str]) -> list[str]:
     return sorted(set(value))
 
 
-async def create_webhook_endpoint(ctx: Context, _id: str | None, form: dict[str, Any]) -> ApiObject:
+def parse_create(ids: RouteIds, form: Form) -> CreateWebhookEndpoint:
     params = parse_params(CREATE_PARAMS, form)
-    for name in ("url", "enabled_events"):
-        if name not in params or params[name] is UNSET:
+    for name in _CREATE_REQUIRED:
+        if name not in params:
             raise MissingParameter(name)
-    if params.get("connect"):
+    return CreateWebhookEndpoint(**params)
+
+
+async def create_webhook_endpoint(ctx: Context, request: CreateWebhookEndpoint) -> ApiObject:
+    if request.connect:
         raise InvalidParameter("Kassa has no Connect accounts to listen to.", param="connect")
-    api_version = params.get("api_version")
+    api_version = request.api_version
     if api_version is not None and not _API_VERSION.fullmatch(api_version):
         raise InvalidParameter(f"Invalid api_version: {api_version}", param="api_version")
     existing = await ctx.tx.webhook_endpoint_docs(
@@ -113,7 +158,6 @@ async def create_webhook_endpoint(ctx: Context, _id: str | None, form: dict[str,
             "webhook endpoints.",
         )
     secret = new_secret("whsec")
-    description = params.get("description")
     endpoint_id = new_id("we")
     endpoint: ApiObject = {
         "id": endpoint_id,
@@ -121,12 +165,12 @@ async def create_webhook_endpoint(ctx: Context, _id: str | None, form: dict[str,
         "api_version": api_version,
         "application": None,
         "created": ctx.now(),
-        "description": None if description is UNSET else description,
-        "enabled_events": _enabled_events(params["enabled_events"]),
+        "description": request.description if isinstance(request.description, str) else None,
+        "enabled_events": _enabled_events(request.enabled_events),
         "livemode": ctx.livemode,
-        "metadata": apply_metadata({}, params.get("metadata", {})),
+        "metadata": apply_metadata({}, request.metadata if request.metadata is not None else {}),
         "status": "enabled",
-        "url": validated_url(params["url"]),
+        "url": validated_url(request.url),
     }
     await ctx.tx.insert_object(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint)
     await ctx.tx.insert_webhook_endpoint_state(endpoint_id, ctx.account_id, secret)
@@ -134,46 +178,41 @@ async def create_webhook_endpoint(ctx: Context, _id: str | None, form: dict[str,
     return {**endpoint, "secret": secret}
 
 
-async def retrieve_webhook_endpoint(
-    ctx: Context, endpoint_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    return await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
+async def retrieve_webhook_endpoint(ctx: Context, endpoint_id: str) -> ApiObject:
+    return await load_live_object(ctx, RESOURCE, endpoint_id)
 
 
-async def update_webhook_endpoint(
-    ctx: Context, endpoint_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    params = parse_params(UPDATE_PARAMS, form)
-    endpoint = await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
-    if "url" in params:
-        endpoint["url"] = validated_url("" if params["url"] is UNSET else params["url"])
-    if "enabled_events" in params:
-        endpoint["enabled_events"] = _enabled_events(
-            [] if params["enabled_events"] is UNSET else params["enabled_events"]
+async def update_webhook_endpoint(ctx: Context, request: UpdateWebhookEndpoint) -> ApiObject:
+    endpoint = await load_live_object(ctx, RESOURCE, request.webhook_endpoint)
+    if request.url is not None:
+        endpoint["url"] = validated_url(request.url)
+    if request.enabled_events is not None:
+        endpoint["enabled_events"] = _enabled_events(request.enabled_events)
+    if request.description is not None:
+        endpoint["description"] = (
+            request.description if isinstance(request.description, str) else None
         )
-    if "description" in params:
-        endpoint["description"] = None if params["description"] is UNSET else params["description"]
-    if "metadata" in params:
-        endpoint["metadata"] = apply_metadata(endpoint["metadata"], params["metadata"])
-    if "disabled" in params:
-        endpoint["status"] = "disabled" if params["disabled"] else "enabled"
-        if params["disabled"]:
-            # Queued retries are dropped, as on delete: a disabled endpoint is sent nothing,
-            # and on re-enabling it receives new events only.
-            await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
-        else:
-            await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])
+    if request.metadata is not None:
+        endpoint["metadata"] = apply_metadata(endpoint["metadata"], request.metadata)
+    if request.disabled is not None:
+        await _switch(ctx, endpoint, request.disabled)
     await ctx.tx.update_object(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint)
     events.forget_endpoints(ctx)
     return endpoint
 
 
-async def delete_webhook_endpoint(
-    ctx: Context, endpoint_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    parse_params({}, form)
-    endpoint = await load_live_object(ctx, RESOURCE, required_id(endpoint_id))
+async def _switch(ctx: Context, endpoint: ApiObject, disabled: bool) -> None:
+    endpoint["status"] = "disabled" if disabled else "enabled"
+    if disabled:
+        # Queued retries are dropped, as on delete: a disabled endpoint is sent nothing,
+        # and on re-enabling it receives new events only.
+        await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
+    else:
+        await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])
+
+
+async def delete_webhook_endpoint(ctx: Context, endpoint_id: str) -> ApiObject:
+    endpoint = await load_live_object(ctx, RESOURCE, endpoint_id)
     await ctx.tx.mark_object_deleted(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint["id"])
     await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
     events.forget_endpoints(ctx)
@@ -193,12 +232,8 @@ async def disable_failing_endpoint(tx: Transaction, clock: Clock, target: Webhoo
     await events.announce(ctx, "webhook_endpoint.disabled", endpoint, previous=before)
 
 
-async def endpoint_attempts(
-    ctx: Context, endpoint_id: str | None, form: dict[str, Any]
-) -> ApiObject:
-    return await webhook_attempts.list_attempts(
-        ctx, RESOURCE, required_id(endpoint_id), "endpoint_id", form
-    )
+async def endpoint_attempts(ctx: Context, request: ListAttempts) -> ApiObject:
+    return await webhook_attempts.list_attempts(ctx, RESOURCE, "endpoint_id", request)
 
 
 RESOURCE = Resource(
@@ -206,10 +241,15 @@ RESOURCE = Resource(
     id_prefix="we",
     collection="webhook_endpoints",
     table=WEBHOOK_ENDPOINTS,
-    create=Operation(create_webhook_endpoint, writes=True),
-    retrieve=Operation(retrieve_webhook_endpoint, writes=False),
-    update=Operation(update_webhook_endpoint, writes=True),
-    delete=Operation(delete_webhook_endpoint, writes=True),
+    create=Operation(parse_create, create_webhook_endpoint, writes=True),
+    retrieve=Operation(no_params, retrieve_webhook_endpoint, writes=False),
+    update=Operation(
+        request_parser(UpdateWebhookEndpoint, UPDATE_PARAMS, ids=("webhook_endpoint",)),
+        update_webhook_endpoint,
+        writes=True,
+    ),
+    delete=Operation(no_params, delete_webhook_endpoint, writes=True),
     list_filters={},
-    sublists={"webhook_attempts": Operation(endpoint_attempts, writes=False)},
+    sublists={"webhook_attempts": Operation(parse_list_attempts, endpoint_attempts, writes=False)},
+    event_types=("webhook_endpoint.disabled",),
 )

@@ -1,4 +1,4 @@
-"""SQL behind the dashboard's operations pages (webhooks, request log, ledger verify) that the
+"""SQL behind the dashboard's operations pages (webhooks, request log) that the
 API's own queries do not cover. Mixed into `Transaction`.
 
 Each read walks one index and stops at a LIMIT: a bounded window of the newest rows, never a
@@ -26,8 +26,6 @@ _LOGGED_COLUMNS = (
 
 EVENT_TYPES_PER_QUERY_MAX = 64
 """Types one family listing may union (Kassa sends a few dozen in all)."""
-OWNER_LOOKUP_IDS_MAX = 1_000
-"""Ledger transaction ids looked up at once (verify reports at most a few hundred)."""
 
 
 @dataclass(frozen=True)
@@ -135,16 +133,3 @@ class DashboardOperationQueries:
             (account_id, *seqs),
         )
         return [LoggedRequest(*row) for row in rows]
-
-    async def ledger_transaction_owners(self, transaction_ids: list[str]) -> dict[str, str]:
-        """transaction id -> the account it belongs to, for ids verify reported (so the
-        dashboard shows an account only its own problems)."""
-        ids = transaction_ids[:OWNER_LOOKUP_IDS_MAX]
-        if not ids:
-            return {}
-        placeholders = ", ".join("?" * len(ids))
-        rows = await self._db.fetchall(
-            f"SELECT id, account_id FROM ledger_transactions WHERE id IN ({placeholders}) LIMIT ?",
-            (*ids, len(ids)),
-        )
-        return {str(row[0]): str(row[1]) for row in rows}

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kassa.invariants import ensure
+from kassa.store.tables import ObjectTable
+
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
 
@@ -20,7 +23,11 @@ VERIFY_REPORT_ROWS_MAX = 100
 class LedgerEntry:
     ledger_account: str
     owner: str
-    """The Kassa account id for a merchant's own ledger accounts, else `platform`/`external`."""
+    """Whose books list the ledger account: the Kassa account id for a merchant's and its
+    customers' ledger accounts, else `platform`/`external`."""
+    bucket: str
+    """The ledger account's bucket (`kassa.ledger.accounts.BUCKETS`), stored beside its name so
+    that queries filter on it rather than take names apart."""
     currency: str
     amount: int
     """Signed: each ledger account's balance is the sum of its entries."""
@@ -66,6 +73,87 @@ class DueTransaction:
     account_id: str
     currency: str
     net: int
+
+
+@dataclass(frozen=True)
+class UnbalancedTransaction:
+    transaction_id: str
+    account_id: str | None
+    """None when the entries name no transaction that exists."""
+    currency: str
+    total: int
+
+
+@dataclass(frozen=True)
+class TooFewEntries:
+    transaction_id: str
+    account_id: str
+    entries: int
+
+
+@dataclass(frozen=True)
+class BalanceDrift:
+    ledger_account: str
+    owner: str | None
+    """None when entries name a ledger account that has no materialized balance."""
+    materialized: int | None
+    recomputed: int | None
+
+
+@dataclass(frozen=True)
+class TransactionTotals:
+    """A transaction's net and fee beside what its entries moved."""
+
+    transaction_id: str
+    account_id: str
+    currency: str
+    net: int
+    moved_to_balance: int
+    fee: int
+    moved_to_fees: int
+
+
+@dataclass(frozen=True)
+class BucketStatusDrift:
+    ledger_account: str
+    owner: str
+    currency: str
+    balance: int
+    nets: int
+    """The nets of the owner's balance transactions in the status naming this bucket."""
+
+
+@dataclass(frozen=True)
+class LedgeredObjectsPage:
+    """Which objects `ledgered_objects` reads: a page of `table` in `seq` order, with the
+    objects of `children` whose `child_column` names each (a charge's refunds)."""
+
+    table: ObjectTable
+    after_seq: int
+    limit: int
+    children: ObjectTable | None = None
+    child_column: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceMovement:
+    """One ledger transaction whose source is an object, and what it moved in one currency
+    through the accounts asked about."""
+
+    transaction_id: str
+    visible: bool
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class LedgeredObject:
+    seq: int
+    id: str
+    account_id: str
+    doc: dict[str, Any]
+    children: list[dict[str, Any]] = field(default_factory=list)
+    movements: list[SourceMovement] = field(default_factory=list)
 
 
 TRANSACTION_COLUMNS = (
@@ -129,10 +217,10 @@ class LedgerQueries:
             [(txn.id, e.ledger_account, e.currency, e.amount) for e in entries],
         )
         await self._db.executemany(
-            "INSERT INTO ledger_balances (ledger_account, owner, currency, amount) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (ledger_account) "
+            "INSERT INTO ledger_balances (ledger_account, owner, bucket, currency, amount) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ledger_account) "
             "DO UPDATE SET amount = ledger_balances.amount + excluded.amount",
-            [(e.ledger_account, e.owner, e.currency, e.amount) for e in entries],
+            [(e.ledger_account, e.owner, e.bucket, e.currency, e.amount) for e in entries],
         )
 
     async def get_ledger_transaction(
@@ -227,89 +315,161 @@ class LedgerQueries:
         )
         return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
 
-    # -- verification: each query returns what is wrong, at most VERIFY_REPORT_ROWS_MAX rows --
+    # -- verification: each query returns what is wrong, at most VERIFY_REPORT_ROWS_MAX rows.
+    # Bucket names come from the caller (`kassa.ledger.accounts` owns them); each check is
+    # one statement, so it reads one consistent state even while payments go on.
 
-    async def unbalanced_ledger_transactions(self) -> list[tuple[str, str, int]]:
-        """(transaction, currency, sum of entries) where the entries do not sum to zero."""
+    async def unbalanced_ledger_transactions(self) -> list[UnbalancedTransaction]:
+        """Transactions whose entries in some currency do not sum to zero."""
         rows = await self._db.fetchall(
-            "SELECT transaction_id, currency, SUM(amount) FROM ledger_entries "
-            "GROUP BY transaction_id, currency HAVING SUM(amount) <> 0 LIMIT ?",
+            "SELECT u.transaction_id, t.account_id, u.currency, u.total FROM ("
+            "SELECT transaction_id, currency, SUM(amount) AS total FROM ledger_entries "
+            "GROUP BY transaction_id, currency HAVING SUM(amount) <> 0 LIMIT ?) u "
+            "LEFT JOIN ledger_transactions t ON t.id = u.transaction_id",
             (VERIFY_REPORT_ROWS_MAX,),
         )
-        return [(row[0], row[1], int(row[2])) for row in rows]
+        return [UnbalancedTransaction(row[0], row[1], row[2], int(row[3])) for row in rows]
 
-    async def ledger_transactions_with_too_few_entries(self) -> list[tuple[str, int]]:
+    async def ledger_transactions_with_too_few_entries(self) -> list[TooFewEntries]:
         rows = await self._db.fetchall(
-            "SELECT t.id, COUNT(e.seq) FROM ledger_transactions t "
+            "SELECT t.id, t.account_id, COUNT(e.seq) FROM ledger_transactions t "
             "LEFT JOIN ledger_entries e ON e.transaction_id = t.id "
-            "GROUP BY t.id HAVING COUNT(e.seq) < 2 LIMIT ?",
+            "GROUP BY t.id, t.account_id HAVING COUNT(e.seq) < 2 LIMIT ?",
             (VERIFY_REPORT_ROWS_MAX,),
         )
-        return [(row[0], int(row[1])) for row in rows]
+        return [TooFewEntries(row[0], row[1], int(row[2])) for row in rows]
 
-    async def ledger_balance_drift(self) -> list[tuple[str, int | None, int | None]]:
-        """(ledger account, materialized, recomputed) wherever the two differ."""
+    async def ledger_balance_drift(self) -> list[BalanceDrift]:
+        """Ledger accounts whose materialized balance is not the sum of their entries (or
+        that have only one of the two)."""
         recomputed = (
             "SELECT ledger_account, SUM(amount) AS total FROM ledger_entries "
             "GROUP BY ledger_account"
         )
         rows = await self._db.fetchall(
-            f"SELECT b.ledger_account, b.amount, r.total FROM ledger_balances b "
+            f"SELECT b.ledger_account, b.owner, b.amount, r.total FROM ledger_balances b "
             f"LEFT JOIN ({recomputed}) r ON r.ledger_account = b.ledger_account "
             "WHERE r.total IS NULL OR r.total <> b.amount "
-            f"UNION ALL SELECT r.ledger_account, NULL, r.total FROM ({recomputed}) r "
+            f"UNION ALL SELECT r.ledger_account, NULL, NULL, r.total FROM ({recomputed}) r "
             "WHERE NOT EXISTS (SELECT 1 FROM ledger_balances b "
             "WHERE b.ledger_account = r.ledger_account) LIMIT ?",
             (VERIFY_REPORT_ROWS_MAX,),
         )
         return [
-            (
-                row[0],
-                None if row[1] is None else int(row[1]),
-                None if row[2] is None else int(row[2]),
-            )
-            for row in rows
+            BalanceDrift(row[0], row[1], _int_or_none(row[2]), _int_or_none(row[3])) for row in rows
         ]
 
     async def ledger_transactions_disagreeing_with_entries(
-        self,
-    ) -> list[tuple[str, int, int, int, int]]:
-        """(transaction, net, merchant entries, fee, fee entries) where a transaction's net
-        is not what its entries moved into the merchant's balances, or its fee not what they
-        moved into the platform's fee account."""
+        self, balance_buckets: Sequence[str], fee_owner: str, fee_bucket: str
+    ) -> list[TransactionTotals]:
+        """Transactions whose net is not what their entries moved, in the transaction's
+        currency, into the merchant's `balance_buckets`, or whose fee is not what they moved
+        into the fee account (`fee_owner`'s `fee_bucket`) in that currency."""
+        marks = _placeholders(balance_buckets)
+        moved = (
+            "COALESCE(SUM(CASE WHEN b.owner = t.account_id AND b.currency = t.currency "
+            f"AND b.bucket IN ({marks}) THEN e.amount END), 0)"
+        )
+        fees = (
+            "COALESCE(SUM(CASE WHEN b.owner = ? AND b.bucket = ? AND b.currency = t.currency "
+            "THEN e.amount END), 0)"
+        )
+        figures = (*balance_buckets, fee_owner, fee_bucket)
         rows = await self._db.fetchall(
-            "SELECT t.id, t.net, "
-            "COALESCE(SUM(CASE WHEN e.ledger_account IN "
-            "(t.account_id || ':pending:' || t.currency, "
-            "t.account_id || ':available:' || t.currency) THEN e.amount END), 0) AS moved, "
-            "t.fee, COALESCE(SUM(CASE WHEN e.ledger_account = 'platform:fees:' || t.currency "
-            "THEN e.amount END), 0) AS fees "
+            f"SELECT t.id, t.account_id, t.currency, t.net, {moved}, t.fee, {fees} "
             "FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id "
-            "GROUP BY t.id, t.net, t.fee, t.account_id, t.currency "
-            "HAVING t.net <> COALESCE(SUM(CASE WHEN e.ledger_account IN "
-            "(t.account_id || ':pending:' || t.currency, "
-            "t.account_id || ':available:' || t.currency) THEN e.amount END), 0) "
-            "OR t.fee <> COALESCE(SUM(CASE WHEN e.ledger_account = "
-            "'platform:fees:' || t.currency THEN e.amount END), 0) LIMIT ?",
-            (VERIFY_REPORT_ROWS_MAX,),
+            "LEFT JOIN ledger_balances b ON b.ledger_account = e.ledger_account "
+            "GROUP BY t.id, t.account_id, t.currency, t.net, t.fee "
+            f"HAVING t.net <> {moved} OR t.fee <> {fees} LIMIT ?",
+            (*figures, *figures, VERIFY_REPORT_ROWS_MAX),
         )
-        return [(row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows]
+        return [
+            TransactionTotals(row[0], row[1], row[2], *(int(value) for value in row[3:7]))
+            for row in rows
+        ]
 
-    async def merchant_buckets_disagreeing_with_statuses(
-        self,
-    ) -> list[tuple[str, int, int]]:
-        """(ledger account, balance, sum of net of transactions in that status) for each
-        merchant pending/available account whose balance is not the sum of its balance
-        transactions' nets in the matching status."""
+    async def buckets_disagreeing_with_statuses(
+        self, balance_buckets: Sequence[str]
+    ) -> list[BucketStatusDrift]:
+        """Merchant ledger accounts in `balance_buckets` whose balance is not the sum of the
+        nets of the owner's balance transactions whose status names that bucket."""
         by_status = (
-            "SELECT account_id || ':' || status || ':' || currency AS ledger_account, "
-            "SUM(net) AS total FROM ledger_transactions GROUP BY account_id, status, currency"
+            "SELECT account_id, status, currency, SUM(net) AS total FROM ledger_transactions "
+            "GROUP BY account_id, status, currency"
         )
         rows = await self._db.fetchall(
-            f"SELECT b.ledger_account, b.amount, COALESCE(s.total, 0) FROM ledger_balances b "
-            f"LEFT JOIN ({by_status}) s ON s.ledger_account = b.ledger_account "
-            "WHERE b.owner NOT IN ('platform', 'external') "
+            "SELECT b.ledger_account, b.owner, b.currency, b.amount, COALESCE(s.total, 0) "
+            f"FROM ledger_balances b LEFT JOIN ({by_status}) s ON s.account_id = b.owner "
+            "AND s.status = b.bucket AND s.currency = b.currency "
+            f"WHERE b.bucket IN ({_placeholders(balance_buckets)}) "
             "AND b.amount <> COALESCE(s.total, 0) LIMIT ?",
-            (VERIFY_REPORT_ROWS_MAX,),
+            (*balance_buckets, VERIFY_REPORT_ROWS_MAX),
         )
-        return [(row[0], int(row[1]), int(row[2])) for row in rows]
+        return [BucketStatusDrift(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]
+
+    async def ledgered_objects(
+        self, page: LedgeredObjectsPage, network_bucket: str
+    ) -> list[LedgeredObject]:
+        """Up to `page.limit` objects of `page.table` after `page.after_seq`, each with the
+        objects naming it in `page.children` and what the ledger transactions whose source
+        it is moved, per currency, through accounts in `network_bucket`. One statement, so
+        objects and journal are read in one state even while payments go on."""
+        with_children = ""
+        if page.children is not None:
+            ensure(
+                page.child_column in page.children.filter_columns,
+                "children are found through an indexed column",
+            )
+            with_children = (
+                "UNION ALL SELECT p.seq, 'child', c.id, c.doc, NULL, "
+                f"{_NO_NUMBER}, NULL, {_NO_NUMBER} FROM page p "
+                f"JOIN {page.children.name} c ON c.account_id = p.account_id "
+                f"AND c.{page.child_column} = p.id "
+            )
+        rows = await self._db.fetchall(
+            f"WITH page AS (SELECT seq, id, account_id, doc FROM {page.table.name} "
+            "WHERE seq > ? ORDER BY seq LIMIT ?) "
+            "SELECT p.seq, 'object', p.id, p.doc, p.account_id, "
+            f"{_NO_NUMBER}, NULL, {_NO_NUMBER} FROM page p "
+            f"{with_children}"
+            "UNION ALL SELECT p.seq, 'ledger', t.id, NULL, NULL, t.visible, e.currency, "
+            "SUM(CASE WHEN b.bucket = ? THEN e.amount ELSE 0 END) FROM page p "
+            "JOIN ledger_transactions t ON t.account_id = p.account_id AND t.source = p.id "
+            "JOIN ledger_entries e ON e.transaction_id = t.id "
+            "LEFT JOIN ledger_balances b ON b.ledger_account = e.ledger_account "
+            "GROUP BY p.seq, t.id, t.visible, e.currency",
+            (page.after_seq, page.limit, network_bucket),
+        )
+        return _ledgered_objects(rows)
+
+
+_NO_NUMBER = "CAST(NULL AS BIGINT)"
+"""A number column's NULL in one branch of a UNION: PostgreSQL resolves the branches' types
+pairwise, and two bare NULLs would make the column text."""
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    ensure(bool(values), "an IN list names at least one value")
+    return ", ".join("?" * len(values))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _ledgered_objects(rows: Sequence[Sequence[Any]]) -> list[LedgeredObject]:
+    """Rows of `ledgered_objects` (object, child and ledger rows per seq) as objects, in
+    `seq` order."""
+    objects = {
+        int(row[0]): LedgeredObject(int(row[0]), row[2], str(row[4]), orjson.loads(row[3]))
+        for row in rows
+        if row[1] == "object"
+    }
+    for row in rows:
+        if row[1] == "child":
+            objects[int(row[0])].children.append(orjson.loads(row[3]))
+        elif row[1] == "ledger":
+            objects[int(row[0])].movements.append(
+                SourceMovement(row[2], bool(int(row[5])), row[6], int(row[7]))
+            )
+    return [objects[seq] for seq in sorted(objects)]

@@ -6,6 +6,7 @@ adapters (`sqlite`, `postgres`) only supply an `Executor` and transaction bounda
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +30,42 @@ FOR_UPDATE = "/*FOR_UPDATE*/"
 """Ends a SELECT that reads a row to change it: PostgreSQL's executor makes it `FOR UPDATE`,
 so a concurrent request changing the same object (two refunds of one charge) waits and then
 reads the committed result instead of overwriting it. SQLite's single writer needs nothing."""
+
+SEQ_SLOTS_PER_TRANSACTION = 1 << 18
+"""Seqs one PostgreSQL transaction has for the rows it inserts into one table (262,144; the
+dashboard seed bench's largest unit writes about 50,000 events). With 18 bits for the row, a
+bigint seq holds transaction ids up to 2**45: 111 years at 10,000 writes a second."""
+
+INSERTED_SEQ = "/*INSERTED_SEQ {table}*/NULL"
+"""The seq of a row `insert_object` writes. Lists order by seq, and a client following new rows
+(`ending_before`, as `kassa listen` does) or paging (`starting_after`) while writers commit is
+exact only if no row of lower seq commits after a row it has read.
+
+SQLite: NULL, so the row takes the next rowid. SQLite has one writer (one connection, and
+`BEGIN IMMEDIATE` across processes): units take rowids and commit in one order, and a reader sees
+whole commits, so it is exact as it is.
+
+PostgreSQL: writers run at once, and a seq taken at insert commits out of order (A takes 10,
+B takes 11, B commits first). So the executor makes the seq the inserting transaction's id
+(`pg_current_xact_id()`) times SEQ_SLOTS_PER_TRANSACTION, plus the row's number within its
+transaction and table: lists order rows by transaction. A transaction id below a snapshot's
+xmin belongs to a finished transaction, and every transaction still running or yet to begin has
+one at least as large, so below `xmin * SEQ_SLOTS_PER_TRANSACTION` (SETTLED_SEQ) no row can ever
+commit again: a read that lists only rows below it sees a prefix of the final order, each row
+in its final place. The seq stays one bigint column, so cursors remain index seeks and the
+schema is the same on both engines."""
+
+SETTLED_SEQ = "/*SETTLED_SEQ*/9223372036854775807"
+"""Rows of lower seq are settled: none can commit below them any more (see INSERTED_SEQ).
+PostgreSQL's executor makes it the bound its statement's snapshot implies; on SQLite every
+committed row is settled, so it stays the largest bigint."""
+
+SETTLE_POLLS_MAX = 250
+SETTLE_POLL_SECONDS = 0.002
+"""A list read that meets committed rows not yet settled (a writer that began before them is
+still running; Kassa's writers take milliseconds) reads again after this pause, at most
+SETTLE_POLLS_MAX times (half a second): a client sees its own new object. After that it lists
+the settled rows only: still exact, the newer rows come with a later read."""
 
 IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 """Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
@@ -138,8 +175,11 @@ class Transaction(
 
     def __init__(self, executor: Executor, *, writes: bool = False) -> None:
         self._db = executor
+        self._writes = writes
         self._lock_reads = FOR_UPDATE if writes else ""
         """In a write unit every object read may be changed: lock it (see FOR_UPDATE)."""
+        self._inserted_rows: dict[str, int] = {}
+        """Rows inserted per object table in this unit, bounded by SEQ_SLOTS_PER_TRANSACTION."""
 
     # -- accounts and keys ------------------------------------------------------------
 
@@ -175,12 +215,19 @@ class Transaction(
     async def insert_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
+        inserted = self._inserted_rows.get(table.name, 0) + 1
+        ensure(
+            inserted <= SEQ_SLOTS_PER_TRANSACTION,
+            f"a unit of work inserts at most {SEQ_SLOTS_PER_TRANSACTION} rows into {table.name}",
+        )
+        self._inserted_rows[table.name] = inserted
         columns = ", ".join(table.filter_columns)
         placeholders = ", ?" * len(table.filter_columns)
         extra = f", {columns}" if columns else ""
+        seq = INSERTED_SEQ.format(table=table.name)
         await self._db.execute(
-            f"INSERT INTO {table.name} (id, account_id, created, doc{extra}) "
-            f"VALUES (?, ?, ?, ?{placeholders})",
+            f"INSERT INTO {table.name} (seq, id, account_id, created, doc{extra}) "
+            f"VALUES ({seq}, ?, ?, ?, ?{placeholders})",
             (
                 obj["id"],
                 account_id,
@@ -213,12 +260,15 @@ class Transaction(
         )
 
     async def get_object(
-        self, table: ObjectTable, account_id: str, object_id: str
+        self, table: ObjectTable, account_id: str, object_id: str, *, lock: bool = True
     ) -> tuple[dict[str, Any], bool] | None:
-        """The object's document and whether it is deleted; None if it never existed here."""
+        """The object's document and whether it is deleted; None if it never existed here.
+        In a write unit the row is locked (see FOR_UPDATE), unless `lock` is False: for a
+        read of something the unit will not change (a customer's test clock), which must
+        not take a lock out of the order every path takes them in."""
         row = await self._db.fetchone(
             f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?"
-            f"{self._lock_reads}",
+            f"{self._lock_reads if lock else ''}",
             (object_id, account_id),
         )
         return None if row is None else (_loads(row[0]), bool(row[1]))
@@ -231,6 +281,20 @@ class Transaction(
         )
         return None if row is None else str(row[0])
 
+    async def unlocked_column(
+        self, table: ObjectTable, account_id: str, object_id: str, column: str
+    ) -> Any:
+        """One filter column of an object, read without locking its row (None if there is no
+        such object). Only for a value that never changes, such as the PaymentIntent a charge
+        belongs to: it lets a write lock rows in the order every path takes them."""
+        if column not in table.filter_columns:
+            raise ValueError(f"{table.name} has no filter column {column}")
+        row = await self._db.fetchone(
+            f"SELECT {column} FROM {table.name} WHERE id = ? AND account_id = ?",
+            (object_id, account_id),
+        )
+        return None if row is None else row[0]
+
     async def object_seq(self, table: ObjectTable, account_id: str, object_id: str) -> int | None:
         row = await self._db.fetchone(
             f"SELECT seq FROM {table.name} WHERE id = ? AND account_id = ?",
@@ -241,46 +305,49 @@ class Transaction(
     async def list_objects(
         self, table: ObjectTable, account_id: str, query: ObjectListQuery
     ) -> ObjectPage:
-        where = ["account_id = ?", "deleted = 0"]
-        args: list[Any] = [account_id]
-        for column, value in query.equals.items():
-            if column not in table.filter_columns:
-                raise ValueError(f"{table.name} has no filter column {column}")
-            where.append(f"{column} = ?")
-            args.append(value)
-        for operator, bound in query.created.items():
-            where.append(f"created {_CREATED_OPERATORS[operator]} ?")
-            args.append(bound)
-        for column, values in query.any_of.items():
-            if column not in table.filter_columns:
-                raise ValueError(f"{table.name} has no filter column {column}")
-            alternatives = []
-            for value in values:
-                if value.endswith(".*"):
-                    alternatives.append(f"substr({column}, 1, ?) = ?")
-                    args.extend((len(value) - 1, value[:-1]))
-                else:
-                    alternatives.append(f"{column} = ?")
-                    args.append(value)
-            where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
-        ascending = query.after_seq is not None
-        if query.before_seq is not None:
-            where.append("seq < ?")
-            args.append(query.before_seq)
-        if query.after_seq is not None:
-            where.append("seq > ?")
-            args.append(query.after_seq)
-        order = "ASC" if ascending else "DESC"
+        """One page, newest first. A read unit lists settled rows only (see INSERTED_SEQ), so
+        paging and following stay exact while writers commit out of seq order."""
+        where, args = _list_conditions(table, account_id, query)
+        if self._writes:
+            # A write unit acts on what it reads (a refund checks the charge's disputes) and
+            # must see its own rows, which are never settled before it commits.
+            return _page(await self._page_rows(table, where, args, query), query)
+        for _ in range(SETTLE_POLLS_MAX):
+            rows = await self._page_rows(table, where, args, query)
+            if await self._page_is_settled(rows, query):
+                return _page(rows, query)
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+        settled_only = [*where, f"seq < {SETTLED_SEQ}"]
+        return _page(await self._page_rows(table, settled_only, args, query), query)
+
+    async def _page_rows(
+        self, table: ObjectTable, where: list[str], args: list[Any], query: ObjectListQuery
+    ) -> list[Row]:
+        """(doc, seq, settled bound) rows: limit + 1 of them, to tell whether more follow."""
+        order = "ASC" if query.after_seq is not None else "DESC"
         rows = await self._db.fetchall(
-            f"SELECT doc FROM {table.name} WHERE {' AND '.join(where)} "
+            f"SELECT doc, seq, {SETTLED_SEQ} FROM {table.name} WHERE {' AND '.join(where)} "
             f"ORDER BY seq {order} LIMIT ?",
             (*args, query.limit + 1),
         )
         ensure(len(rows) <= query.limit + 1, "a page query fetches at most limit + 1 rows")
-        objects = [_loads(row[0]) for row in rows[: query.limit]]
-        if ascending:
-            objects.reverse()
-        return ObjectPage(objects=objects, has_more=len(rows) > query.limit)
+        return rows
+
+    async def _page_is_settled(self, rows: list[Row], query: ObjectListQuery) -> bool:
+        """Whether no row can still commit inside the page. Below a `starting_after` cursor
+        that holds only once the cursor itself is settled; above an `ending_before` one, rows
+        committing later land above the page, where the next read finds them."""
+        seqs = [int(row[1]) for row in rows]
+        newest = query.before_seq if query.before_seq is not None else max(seqs, default=None)
+        if newest is None:
+            return True
+        bound = int(rows[0][2]) if rows else await self._settled_seq()
+        return newest < bound
+
+    async def _settled_seq(self) -> int:
+        row = await self._db.fetchone(f"SELECT {SETTLED_SEQ}")
+        ensure(row is not None, "a SELECT without FROM answers one row")
+        return int(row[0]) if row else 0
 
     # -- idempotency ----------------------------------------------------------------------
 
@@ -674,6 +741,48 @@ class Transaction(
         row = await self._db.fetchone("SELECT secret FROM instance_secrets WHERE name = ?", (name,))
         ensure(row is not None, "an instance secret exists once inserted")
         return str(row[0]) if row else candidate
+
+
+def _list_conditions(
+    table: ObjectTable, account_id: str, query: ObjectListQuery
+) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions of a list page and their arguments, cursors included."""
+    where = ["account_id = ?", "deleted = 0"]
+    args: list[Any] = [account_id]
+    for column, value in query.equals.items():
+        if column not in table.filter_columns:
+            raise ValueError(f"{table.name} has no filter column {column}")
+        where.append(f"{column} = ?")
+        args.append(value)
+    for operator, bound in query.created.items():
+        where.append(f"created {_CREATED_OPERATORS[operator]} ?")
+        args.append(bound)
+    for column, values in query.any_of.items():
+        if column not in table.filter_columns:
+            raise ValueError(f"{table.name} has no filter column {column}")
+        alternatives = []
+        for value in values:
+            if value.endswith(".*"):
+                alternatives.append(f"substr({column}, 1, ?) = ?")
+                args.extend((len(value) - 1, value[:-1]))
+            else:
+                alternatives.append(f"{column} = ?")
+                args.append(value)
+        where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
+    if query.before_seq is not None:
+        where.append("seq < ?")
+        args.append(query.before_seq)
+    if query.after_seq is not None:
+        where.append("seq > ?")
+        args.append(query.after_seq)
+    return where, args
+
+
+def _page(rows: list[Row], query: ObjectListQuery) -> ObjectPage:
+    objects = [_loads(row[0]) for row in rows[: query.limit]]
+    if query.after_seq is not None:
+        objects.reverse()  # read oldest first from the cursor; pages are newest first
+    return ObjectPage(objects=objects, has_more=len(rows) > query.limit)
 
 
 def _storable(text: str | None) -> str | None:

@@ -80,6 +80,10 @@ class SqliteStore:
     writes. A unit that fails rolls back to its savepoint and leaves the others intact. A
     unit's `write()` block returns only after its batch has committed, so nothing is
     acknowledged before it is durable, and a failed commit fails every unit in the batch.
+
+    One writer also keeps lists exact as they are: rows take rowids (their `seq`) in the order
+    they commit, so a reader never meets a row that a lower seq commits after (PostgreSQL
+    needs more: `kassa.store.queries.INSERTED_SEQ`).
     """
 
     engine = "sqlite"

@@ -34,6 +34,7 @@ EVENTS = ObjectTable(
     "events", filter_columns=("type", "object_id"), sources={"object_id": ("data", "object", "id")}
 )
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
+TEST_CLOCKS = ObjectTable("test_clocks", filter_columns=("status",))
 
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
@@ -44,4 +45,5 @@ ALL_OBJECT_TABLES = (
     DISPUTES,
     EVENTS,
     WEBHOOK_ENDPOINTS,
+    TEST_CLOCKS,
 )

@@ -8,12 +8,13 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
-from kassa.services import dashboard_payments
+from kassa.dashboard.views import customers as view_model
+from kassa.dashboard.views.payments import card_label, status_label
 
 
 async def customer_list(view: View) -> Response:
     async with view.reading() as ctx:
-        listing = await dashboard_payments.customer_list(
+        listing = await view_model.customer_list(
             ctx, view.param("email"), view.param("starting_after"), PAGE_SIZE
         )
     search = {"email": listing.search} if listing.search else {}
@@ -34,12 +35,12 @@ def _list_url(query: dict[str, str]) -> str:
 
 async def customer(view: View) -> Response:
     async with view.reading() as ctx:
-        detail = await dashboard_payments.customer_detail(ctx, view.path_param("id"))
+        detail = await view_model.customer_detail(ctx, view.path_param("id"))
     return view.render(
         "customer_detail.html",
         detail=detail,
-        status_label=dashboard_payments.status_label,
-        card_label=dashboard_payments.card_label,
+        status_label=status_label,
+        card_label=card_label,
         payments_url=f"{PREFIX}/payments?{urlencode({'customer': detail.customer['id']})}",
     )
 

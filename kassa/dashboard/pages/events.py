@@ -8,8 +8,8 @@ from urllib.parse import quote, urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
+from kassa.dashboard.views import events as view_model
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import dashboard_operations, events
 from kassa.services.resource import ApiObject
 
 
@@ -17,10 +17,10 @@ async def event_list(view: View) -> Response:
     type_filter = view.param("type")
     cursor = view.param("starting_after")
     problem = ""
-    page = dashboard_operations.EventsPage([], None)
+    page = view_model.EventsPage([], None)
     try:
         async with view.reading() as ctx:
-            page = await dashboard_operations.events_page(ctx, type_filter, cursor, PAGE_SIZE)
+            page = await view_model.events_page(ctx, type_filter, cursor, PAGE_SIZE)
     except ResourceMissing as missing:
         problem = missing_message(missing)
     except InvalidRequest as error:
@@ -34,9 +34,9 @@ async def event_list(view: View) -> Response:
         "events.html",
         400 if problem else 200,
         events=page.events,
-        summaries={e["id"]: dashboard_operations.event_summary(e) for e in page.events},
+        summaries={e["id"]: view_model.event_summary(e) for e in page.events},
         type_filter=type_filter,
-        type_choices=dashboard_operations.event_type_choices(),
+        type_choices=view_model.event_type_choices(),
         paged=bool(cursor),
         next_url=next_url,
         problem=problem,
@@ -46,7 +46,7 @@ async def event_list(view: View) -> Response:
 async def event_detail(view: View) -> Response:
     event_id = view.path_param("event_id")
     async with view.reading() as ctx:
-        detail = await dashboard_operations.event_detail(
+        detail = await view_model.event_detail(
             ctx, event_id, view.param("attempts_after"), PAGE_SIZE
         )
     next_url = None
@@ -58,7 +58,7 @@ async def event_detail(view: View) -> Response:
         "events_detail.html",
         detail=detail,
         event=detail.event,
-        summary=dashboard_operations.event_summary(detail.event),
+        summary=view_model.event_summary(detail.event),
         object_url=object_url(detail.event.get("data", {}).get("object", {})),
         next_url=next_url,
     )
@@ -69,8 +69,7 @@ async def resend(view: View) -> Response:
     endpoint_id = view.param("webhook_endpoint")
     try:
         async with view.writing() as ctx:
-            # The API's own action: the same checks (an enabled endpoint of this account).
-            await events.resend_event(ctx, event_id, {"webhook_endpoint": endpoint_id})
+            await view_model.resend(ctx, event_id, endpoint_id)
     except ResourceMissing as missing:
         back = "/events" if missing.object_name == "event" else f"/events/{quote(event_id)}"
         return view.redirect(back, error=missing_message(missing))

@@ -10,13 +10,13 @@ from starlette.responses import Response
 from kassa import money
 from kassa.dashboard.app import Page, View
 from kassa.dashboard.charts import Chart, bar_chart
-from kassa.services import dashboard_home
-from kassa.services.dashboard_home import DayVolume
+from kassa.dashboard.views import home as view_model
+from kassa.dashboard.views.home import DayVolume
 
 
 async def home(view: View) -> Response:
     async with view.reading() as ctx:
-        overview = await dashboard_home.overview(ctx)
+        overview = await view_model.overview(ctx)
     charts = {
         currency: _charts(currency, overview.volume[currency]) for currency in overview.currencies
     }

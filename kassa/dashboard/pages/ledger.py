@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from kassa.dashboard.app import Page, View
-from kassa.services import dashboard_operations
-from kassa.services.dashboard_operations import VerifyOutcome
+from kassa.dashboard.views import ledger as view_model
+from kassa.dashboard.views.ledger import VerifyOutcome
 
 
 async def ledger(view: View) -> Response:
@@ -19,13 +19,13 @@ async def verify(view: View) -> Response:
     # SQLite) runs off the event loop. The result is this response (a re-run is one click),
     # not a redirect with nowhere to keep it.
     async with view.scanning() as ctx:
-        outcome = await dashboard_operations.verify(ctx)
+        outcome = await view_model.verify(ctx)
     return await _page(view, outcome)
 
 
 async def _page(view: View, outcome: VerifyOutcome | None) -> Response:
     async with view.reading() as ctx:
-        accounts = await dashboard_operations.ledger_accounts(ctx)
+        accounts = await view_model.ledger_accounts(ctx)
     return view.render("ledger.html", accounts=accounts, outcome=outcome)
 
 

@@ -11,10 +11,9 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
+from kassa.dashboard.views import logs as view_model
 from kassa.errors import InvalidParameter, InvalidRequest, RouteNotFound
-from kassa.http.routing import MAX_PATH_CHARS, TEST_HELPERS, resolve
-from kassa.services import catalog, dashboard_operations
-from kassa.services.resource import Resource
+from kassa.services.routes import MAX_PATH_CHARS, resolve, templates
 
 _METHODS = ("GET", "POST", "DELETE")
 
@@ -29,11 +28,11 @@ class PathFilter:
 async def log_list(view: View) -> Response:
     entered = {name: view.param(name) for name in ("status", "path", "idempotency_key", "before")}
     problem = ""
-    page = dashboard_operations.LogPage([], None)
+    page = view_model.LogPage([], None)
     wanted = PathFilter(None, None)
     try:
         wanted = path_filter(entered["path"])
-        query = dashboard_operations.log_query(
+        query = view_model.log_query(
             entered["status"],
             wanted.route,
             wanted.exact_path,
@@ -41,7 +40,7 @@ async def log_list(view: View) -> Response:
             entered["before"],
         )
         async with view.reading() as ctx:
-            page = await dashboard_operations.request_log_page(ctx, query, PAGE_SIZE)
+            page = await view_model.request_log_page(ctx, query, PAGE_SIZE)
     except InvalidRequest as error:
         problem = error.message
     return view.render(
@@ -55,7 +54,7 @@ async def log_list(view: View) -> Response:
         newest_url=_list_url(entered, None),
         exact_path=wanted.exact_path,
         route=wanted.route,
-        window=dashboard_operations.PATH_SEARCH_WINDOW,
+        window=view_model.PATH_SEARCH_WINDOW,
     )
 
 
@@ -67,7 +66,7 @@ def _list_url(entered: dict[str, str], before_seq: int | None) -> str:
 
 async def log_detail(view: View) -> Response:
     async with view.reading() as ctx:
-        logged = await dashboard_operations.logged_request(ctx, view.path_param("request_id"))
+        logged = await view_model.logged_request(ctx, view.path_param("request_id"))
     return view.render("logs_detail.html", logged=logged)
 
 
@@ -109,26 +108,7 @@ def _route_of(path: str) -> str:
 
 def route_templates() -> list[str]:
     """Every route the API serves, as the request log records it."""
-    templates: set[str] = set()
-    for resource in catalog.RESOURCES:
-        templates.update(_resource_templates(resource))
-    return sorted(templates)
-
-
-def _resource_templates(resource: Resource) -> set[str]:
-    base = resource.url
-    if resource.singleton:
-        return {base}
-    found: set[str] = set()
-    if resource.list_filters is not None or resource.create is not None:
-        found.add(base)
-    if resource.retrieve or resource.update or resource.delete:
-        found.add(f"{base}/{{id}}")
-    for name in (*resource.sublists, *resource.actions):
-        found.add(f"{base}/{{id}}/{name}")
-    for name in resource.test_helpers:
-        found.add(f"/v1/{TEST_HELPERS}/{resource.collection}/{{id}}/{name}")
-    return found
+    return sorted({template for _, template in templates()})
 
 
 PAGES = (

@@ -10,17 +10,17 @@ from starlette.responses import Response
 
 from kassa import money
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
+from kassa.dashboard.views import payments as view_model
+from kassa.dashboard.views.payments import STATUS_LABELS
 from kassa.errors import KassaError, ResourceMissing
-from kassa.services import dashboard_payments
 from kassa.services.context import Context
-from kassa.services.dashboard_payments import STATUS_LABELS
 from kassa.services.payment_intents import CANCELLATION_REASONS
 from kassa.services.refunds import REASONS as REFUND_REASONS
 from kassa.services.resource import ApiObject
 
 
 async def payment_list(view: View) -> Response:
-    filters = dashboard_payments.parse_filters(
+    filters = view_model.parse_filters(
         status=view.param("status"),
         customer=view.param("customer"),
         created_from=view.param("from"),
@@ -28,7 +28,7 @@ async def payment_list(view: View) -> Response:
         starting_after=view.param("starting_after"),
     )
     async with view.reading() as ctx:
-        listing = await dashboard_payments.payment_list(ctx, filters, PAGE_SIZE)
+        listing = await view_model.payment_list(ctx, filters, PAGE_SIZE)
     shown = listing.filters
     next_url = ""
     if listing.next_cursor:
@@ -38,7 +38,7 @@ async def payment_list(view: View) -> Response:
         listing=listing,
         filters=shown,
         statuses=STATUS_LABELS,
-        status_label=dashboard_payments.status_label,
+        status_label=view_model.status_label,
         next_url=next_url,
         first_url=_list_url(shown.query()) if filters.starting_after else "",
     )
@@ -51,20 +51,18 @@ def _list_url(query: dict[str, str]) -> str:
 async def payment(view: View) -> Response:
     requested = view.path_param("id")
     async with view.reading() as ctx:
-        intent_id = await dashboard_payments.payment_intent_id_for(ctx, requested)
+        intent_id = await view_model.payment_intent_id_for(ctx, requested)
         if intent_id != requested:
             return view.redirect(_detail_path(intent_id))
-        detail = await dashboard_payments.payment_detail(ctx, intent_id)
+        detail = await view_model.payment_detail(ctx, intent_id)
     currency = detail.intent["currency"]
     return view.render(
         "payment_detail.html",
         detail=detail,
-        status_label=dashboard_payments.status_label,
-        card_label=dashboard_payments.card_label,
-        refundable_major=dashboard_payments.format_major(detail.refundable, currency),
-        capturable_major=dashboard_payments.format_major(
-            int(detail.intent["amount_capturable"]), currency
-        ),
+        status_label=view_model.status_label,
+        card_label=view_model.card_label,
+        refundable_major=view_model.format_major(detail.refundable, currency),
+        capturable_major=view_model.format_major(int(detail.intent["amount_capturable"]), currency),
         refund_reasons=REFUND_REASONS,
         cancellation_reasons=CANCELLATION_REASONS,
     )
@@ -94,7 +92,7 @@ async def _act(view: View, action: Action) -> Response:
 
 async def refund(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        made = await dashboard_payments.refund_payment(
+        made = await view_model.refund_payment(
             ctx, intent_id, view.param("amount"), view.param("reason")
         )
         return f"Refunded {_money(made)}."
@@ -104,7 +102,7 @@ async def refund(view: View) -> Response:
 
 async def capture(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        intent = await dashboard_payments.capture_payment(ctx, intent_id, view.param("amount"))
+        intent = await view_model.capture_payment(ctx, intent_id, view.param("amount"))
         return f"Captured {money.format_amount(intent['amount_received'], intent['currency'])}."
 
     return await _act(view, act)
@@ -112,7 +110,7 @@ async def capture(view: View) -> Response:
 
 async def cancel(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        await dashboard_payments.cancel_payment(ctx, intent_id, view.param("reason"))
+        await view_model.cancel_payment(ctx, intent_id, view.param("reason"))
         return "Payment canceled."
 
     return await _act(view, act)

@@ -9,8 +9,9 @@ from urllib.parse import quote, urlencode
 from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
+from kassa.dashboard.views import webhooks as view_model
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import dashboard_operations, events, webhook_endpoints
+from kassa.services import catalog, events
 from kassa.services.resource import ApiObject
 
 DEFAULT_ENABLED_EVENTS = "*"
@@ -24,7 +25,7 @@ async def _list_page(
     view: View, entered: dict[str, str], problem: str, status: int = 200
 ) -> Response:
     async with view.reading() as ctx:
-        rows = await dashboard_operations.endpoints_overview(ctx)
+        rows = await view_model.endpoints_overview(ctx)
     return view.render(
         "webhooks.html",
         status,
@@ -32,22 +33,18 @@ async def _list_page(
         entered={"url": "", "description": "", "enabled_events": DEFAULT_ENABLED_EVENTS, **entered},
         problem=problem,
         endpoints_max=events.WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX,
-        window=dashboard_operations.SUCCESS_RATE_WINDOW,
-        type_choices=events.EVENT_TYPES,
+        window=view_model.SUCCESS_RATE_WINDOW,
+        type_choices=catalog.EVENT_TYPES,
     )
 
 
 async def create(view: View) -> Response:
     entered = {name: view.param(name) for name in ("url", "description", "enabled_events")}
     try:
-        form: dict[str, object] = {
-            "url": entered["url"],
-            "enabled_events": dashboard_operations.enabled_events_form(entered["enabled_events"]),
-        }
-        if entered["description"]:
-            form["description"] = entered["description"]
         async with view.writing() as ctx:
-            created = await webhook_endpoints.create_webhook_endpoint(ctx, None, form)
+            created = await view_model.create_endpoint(
+                ctx, entered["url"], entered["description"], entered["enabled_events"]
+            )
     except InvalidRequest as error:
         # Show the form again with what was typed, rather than a redirect that loses it.
         return await _list_page(view, entered, error.message, 400)
@@ -64,9 +61,7 @@ async def _detail_page(
     view: View, endpoint_id: str, attempts_after: str, secret: str = ""
 ) -> Response:
     async with view.reading() as ctx:
-        detail = await dashboard_operations.endpoint_detail(
-            ctx, endpoint_id, attempts_after, PAGE_SIZE
-        )
+        detail = await view_model.endpoint_detail(ctx, endpoint_id, attempts_after, PAGE_SIZE)
     next_url = None
     if detail.attempts.next_cursor:
         next_url = f"{PREFIX}/webhooks/{quote(endpoint_id)}?" + urlencode(
@@ -78,7 +73,7 @@ async def _detail_page(
         endpoint=detail.endpoint,
         secret=secret,
         next_url=next_url,
-        window=dashboard_operations.SUCCESS_RATE_WINDOW,
+        window=view_model.SUCCESS_RATE_WINDOW,
         created_notice="Endpoint created." if secret else "",
     )
 
@@ -95,9 +90,7 @@ async def _set_disabled(view: View, disabled: bool) -> Response:
     endpoint_id = view.path_param("endpoint_id")
     try:
         async with view.writing() as ctx:
-            endpoint = await webhook_endpoints.update_webhook_endpoint(
-                ctx, endpoint_id, {"disabled": "true" if disabled else "false"}
-            )
+            endpoint = await view_model.set_disabled(ctx, endpoint_id, disabled)
     except ResourceMissing as missing:
         return view.redirect("/webhooks", error=missing_message(missing))
     return view.redirect(f"/webhooks/{quote(endpoint_id)}", notice=_switched(endpoint, disabled))
@@ -113,7 +106,7 @@ async def delete(view: View) -> Response:
     endpoint_id = view.path_param("endpoint_id")
     try:
         async with view.writing() as ctx:
-            await webhook_endpoints.delete_webhook_endpoint(ctx, endpoint_id, {})
+            await view_model.delete_endpoint(ctx, endpoint_id)
     except ResourceMissing as missing:
         return view.redirect("/webhooks", error=missing_message(missing))
     return view.redirect("/webhooks", notice=f"Deleted endpoint {endpoint_id}.")

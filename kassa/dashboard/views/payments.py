@@ -1,5 +1,5 @@
-"""What the dashboard's payments and customers pages show, and the actions they offer
-(refund, capture, cancel) carried out through the same service handlers as the API.
+"""What the dashboard's payments pages show, and the actions they offer (refund, capture,
+cancel) carried out through the same typed operations as the API.
 
 Every read is one indexed, bounded query: lists are one page of seq-ordered rows, a payment's
 related objects are looked up by indexed columns with a LIMIT, and the labels a list shows
@@ -20,9 +20,12 @@ from typing import Any
 from kassa import money
 from kassa.errors import InvalidParameter, ResourceMissing
 from kassa.ledger.views import balance_transaction_object
-from kassa.services import charges, customers, payment_intents, refunds
+from kassa.params import Param
+from kassa.services import charges, payment_intents, refunds
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_live_object, load_object
+from kassa.services.payment_intents import CancelPaymentIntent, CapturePaymentIntent
+from kassa.services.refunds import CreateRefund
 from kassa.services.resource import ApiObject
 from kassa.store.dashboard_payment_queries import EntryLine, PaymentIntentWindow
 from kassa.store.queries import ObjectListQuery
@@ -54,10 +57,6 @@ BALANCE_TRANSACTIONS_SHOWN_MAX = 100
 LEDGER_LINES_SHOWN_MAX = 400
 """A balance transaction has two to four entries: room for every shown transaction's."""
 EVENTS_SHOWN_MAX = 25
-CUSTOMER_PAYMENTS_SHOWN_MAX = 10
-CUSTOMER_PAYMENT_METHODS_SHOWN_MAX = 25
-SEARCH_CHARS_MAX = 254
-"""The longest email address (RFC 5321's path limit less the brackets)."""
 AMOUNT_DIGITS_MAX = 12
 EXAMPLE_AMOUNT = 1234
 """12.34 in a two-decimal currency: the example an amount error shows."""
@@ -177,7 +176,7 @@ async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> Pay
     if window is None:
         return PaymentList([], "", shown)
     page = await ctx.tx.payment_intent_window(ctx.account_id, window)
-    rows = await _labelled(ctx, page.docs)
+    rows = await payment_rows(ctx, page.docs)
     next_cursor = page.docs[-1]["id"] if page.has_more and page.docs else ""
     return PaymentList(rows, next_cursor, shown)
 
@@ -219,7 +218,7 @@ async def _window(
     )
 
 
-async def _labelled(ctx: Context, intents: list[ApiObject]) -> list[PaymentRow]:
+async def payment_rows(ctx: Context, intents: list[ApiObject]) -> list[PaymentRow]:
     """Each intent with its card and customer email, from one lookup per kind by id."""
     charge_docs = await ctx.tx.objects_by_ids(
         CHARGES, ctx.account_id, _unique(i["latest_charge"] for i in intents)
@@ -369,18 +368,20 @@ def _refundable(intent: ApiObject, charge: ApiObject | None, disputes: list[ApiO
 async def refund_payment(ctx: Context, intent_id: str, amount: str, reason: str) -> ApiObject:
     """Refund `amount` (major units, e.g. "12.34"; empty: all that remains) of a payment."""
     intent = await load_live_object(ctx, payment_intents.RESOURCE, intent_id)
-    form = {"payment_intent": intent["id"]}
-    if amount:
-        form["amount"] = str(to_minor(amount, intent["currency"], "amount"))
-    if reason:
-        form["reason"] = reason
-    return await refunds.create_refund(ctx, None, form)
+    return await refunds.create_refund(
+        ctx,
+        CreateRefund(
+            payment_intent=intent["id"],
+            amount=to_minor(amount, intent["currency"], "amount") if amount else None,
+            reason=_optional(refunds.CREATE_PARAMS["reason"], reason, "reason"),
+        ),
+    )
 
 
 async def capture_payment(ctx: Context, intent_id: str, amount: str) -> ApiObject:
     """Capture an authorization: all of it, or `amount` (major units) and release the rest."""
     intent = await load_live_object(ctx, payment_intents.RESOURCE, intent_id)
-    form = {}
+    minor = None
     if amount:
         minor = to_minor(amount, intent["currency"], "amount_to_capture")
         capturable = int(intent["amount_capturable"])
@@ -390,13 +391,24 @@ async def capture_payment(ctx: Context, intent_id: str, amount: str) -> ApiObjec
                 f"more than the authorized {money.format_amount(capturable, intent['currency'])}.",
                 param="amount_to_capture",
             )
-        form["amount_to_capture"] = str(minor)
-    return await payment_intents.capture_payment_intent(ctx, intent["id"], form)
+    return await payment_intents.capture_payment_intent(
+        ctx, CapturePaymentIntent(intent=intent["id"], amount_to_capture=minor)
+    )
 
 
 async def cancel_payment(ctx: Context, intent_id: str, reason: str) -> ApiObject:
-    form = {"cancellation_reason": reason} if reason else {}
-    return await payment_intents.cancel_payment_intent(ctx, intent_id, form)
+    cancellation_reason = _optional(
+        payment_intents.CANCEL_PARAMS["cancellation_reason"], reason, "cancellation_reason"
+    )
+    return await payment_intents.cancel_payment_intent(
+        ctx, CancelPaymentIntent(intent=intent_id, cancellation_reason=cancellation_reason)
+    )
+
+
+def _optional(spec: Param, text: str, name: str) -> Any:
+    """A choice from the page's form, checked by the API's own schema (a forged form may
+    send anything); None when left empty."""
+    return spec.parse(text, name) if text else None
 
 
 def to_minor(text: str, currency: str, param: str) -> int:
@@ -422,86 +434,3 @@ def format_major(amount: int, currency: str) -> str:
     digits = money.exponent(currency)
     whole, fraction = divmod(amount, 10**digits)
     return f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
-
-
-# -- customers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CustomerList:
-    customers: list[ApiObject]
-    next_cursor: str
-    search: str
-    problems: list[str]
-
-
-async def customer_list(ctx: Context, search: str, starting_after: str, limit: int) -> CustomerList:
-    """Newest first, or, with `search`, those whose email starts with it (an exact address
-    comes first), A to Z. Both are one index range with a LIMIT."""
-    problems: list[str] = []
-    if len(search) > SEARCH_CHARS_MAX or "\x00" in search:
-        # No stored email is that long or holds NUL (which PostgreSQL's text cannot).
-        problems.append("That is not part of any email address; showing everyone.")
-        search = ""
-    if search:
-        return await _search(ctx, search, starting_after, limit, problems)
-    before_seq = None
-    if starting_after:
-        if could_be_object_id(starting_after):
-            before_seq = await ctx.tx.object_seq(CUSTOMERS, ctx.account_id, starting_after)
-        if before_seq is None:
-            problems.append("That page is no longer available; showing the newest customers.")
-    page = await ctx.tx.list_objects(
-        CUSTOMERS, ctx.account_id, ObjectListQuery(limit=limit, before_seq=before_seq)
-    )
-    return CustomerList(page.objects, _next(page.objects, page.has_more), "", problems)
-
-
-async def _search(
-    ctx: Context, search: str, starting_after: str, limit: int, problems: list[str]
-) -> CustomerList:
-    after = None
-    if starting_after and could_be_object_id(starting_after):
-        after = await ctx.tx.customer_email_cursor(ctx.account_id, starting_after)
-    if starting_after and (after is None or not after.email.startswith(search)):
-        problems.append("That page is no longer available; showing the first matches.")
-        after = None
-    page = await ctx.tx.customers_by_email_prefix(ctx.account_id, search, after, limit)
-    return CustomerList(page.docs, _next(page.docs, page.has_more), search, problems)
-
-
-def _next(objects: list[ApiObject], has_more: bool) -> str:
-    return objects[-1]["id"] if has_more and objects else ""
-
-
-@dataclass(frozen=True)
-class CustomerDetail:
-    customer: ApiObject
-    deleted: bool
-    payment_methods: list[ApiObject]
-    more_payment_methods: bool
-    payments: list[PaymentRow]
-    more_payments: bool
-
-
-async def customer_detail(ctx: Context, customer_id: str) -> CustomerDetail:
-    customer, deleted = await load_object(ctx, customers.RESOURCE, customer_id)
-    by_customer = {"customer": customer["id"]}
-    methods = await ctx.tx.list_objects(
-        PAYMENT_METHODS,
-        ctx.account_id,
-        ObjectListQuery(limit=CUSTOMER_PAYMENT_METHODS_SHOWN_MAX, equals=by_customer),
-    )
-    payments = await ctx.tx.list_objects(
-        PAYMENT_INTENTS,
-        ctx.account_id,
-        ObjectListQuery(limit=CUSTOMER_PAYMENTS_SHOWN_MAX, equals=by_customer),
-    )
-    return CustomerDetail(
-        customer=customer,
-        deleted=deleted,
-        payment_methods=methods.objects,
-        more_payment_methods=methods.has_more,
-        payments=await _labelled(ctx, payments.objects),
-        more_payments=payments.has_more,
-    )

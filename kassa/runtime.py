@@ -1,0 +1,245 @@
+"""The composition root: the one place that builds the store, the payment configuration, the
+ASGI apps and the background jobs, and joins the edges (API, 3-D Secure page, dashboard,
+workers) that must not import each other.
+
+`kassa serve` runs `KassaApp`: the apps, and every job whose `in_serve` says so.
+`kassa worker` runs `run_worker`: every job, without the apps. Both take their jobs from
+`JOBS`, so a new background job is added here once and runs under both commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kassa.clock import Clock, SystemClock, unix_seconds
+from kassa.config import Settings
+from kassa.dashboard.app import PREFIX as DASHBOARD_PREFIX
+from kassa.dashboard.site import CHARGE_OBSERVERS as DASHBOARD_CHARGE_OBSERVERS
+from kassa.dashboard.site import dashboard
+from kassa.http.api import ApiApp
+from kassa.http.app import EdgeApp, Mount, Routes
+from kassa.http.authentication_page import AuthenticationPage
+from kassa.http.metrics import RequestMetrics
+from kassa.http.request_log import RequestLogWriter
+from kassa.services import accounts, hooks
+from kassa.services.accounts import NewAccount
+from kassa.services.setup import load_payment_config
+from kassa.store import Store, migrate, open_store
+from kassa.store.schema import apply_pending
+from kassa.workers.retention import run_retention
+from kassa.workers.settlement import run_settlement
+from kassa.workers.webhooks import delivery_settings, run_delivery
+
+log = logging.getLogger("kassa.runtime")
+
+# --- observers of domain writes -----------------------------------------------------------
+
+OBSERVERS = hooks.Observers(charge_created=DASHBOARD_CHARGE_OBSERVERS)
+"""Told of domain writes inside the writing transaction: the dashboard's home chart counters."""
+
+# Installed here, once, on import: every process that stores charges (`kassa serve`, and
+# `kassa worker` once a job does) is built by this module, so none runs without them; a
+# process built elsewhere fails on its first charge instead of leaving the counters short.
+hooks.install(OBSERVERS)
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+async def open_unmigrated_store(settings: Settings) -> Store:
+    return await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+async def open_migrated_store(settings: Settings, clock: Clock) -> Store:
+    store = await open_unmigrated_store(settings)
+    try:
+        await migrate(store, unix_seconds(clock))
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def prepare_for_serving(settings: Settings, clock: Clock) -> NewAccount | None:
+    """Migrate, and make a default account if the database has none.
+
+    Both happen in one transaction: on PostgreSQL the migration lock is held until it
+    commits, so servers starting at once on an empty database make one default account.
+    """
+    store = await open_unmigrated_store(settings)
+    try:
+        async with store.write() as tx:
+            await apply_pending(tx, store.engine, unix_seconds(clock))
+            if await accounts.count_accounts(tx) > 0:
+                return None
+            return await accounts.create_account(tx, clock, "Default account")
+    finally:
+        await store.close()
+
+
+# --- background jobs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobContext:
+    store: Store
+    clock: Clock
+    settings: Settings
+    stopping: asyncio.Event
+    """Set to stop: every job finishes its current batch and returns."""
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[JobContext], Awaitable[None]]
+    in_serve: Callable[[Settings], bool]
+    """Whether `kassa serve` runs this job in its own process; `kassa worker` runs every job."""
+
+
+def _deliver_webhooks(ctx: JobContext) -> Awaitable[None]:
+    return run_delivery(ctx.store, ctx.clock, delivery_settings(ctx.settings), ctx.stopping)
+
+
+def _settle_funds(ctx: JobContext) -> Awaitable[None]:
+    return run_settlement(ctx.store, ctx.clock, ctx.stopping)
+
+
+def _purge_expired(ctx: JobContext) -> Awaitable[None]:
+    """Request log, idempotency keys, events (with their deliveries), dashboard sessions."""
+    return run_retention(
+        ctx.store, ctx.clock, ctx.settings.request_log_retention_days, ctx.stopping
+    )
+
+
+def _always(_: Settings) -> bool:
+    return True
+
+
+def _when_serve_delivers_webhooks(settings: Settings) -> bool:
+    # KASSA_WEBHOOK_WORKERS=0 leaves delivery to `kassa worker` processes.
+    return settings.webhook_workers > 0
+
+
+JOBS: tuple[Job, ...] = (
+    Job("settlement", _settle_funds, in_serve=_always),
+    Job("webhooks", _deliver_webhooks, in_serve=_when_serve_delivers_webhooks),
+    Job("retention", _purge_expired, in_serve=_always),
+)
+
+
+def serve_jobs(settings: Settings) -> tuple[Job, ...]:
+    return tuple(job for job in JOBS if job.in_serve(settings))
+
+
+def worker_jobs() -> tuple[Job, ...]:
+    return JOBS
+
+
+def start_jobs(jobs: tuple[Job, ...], ctx: JobContext) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(_run(job, ctx), name=f"kassa-{job.name}") for job in jobs]
+
+
+async def _run(job: Job, ctx: JobContext) -> None:
+    await job.run(ctx)
+
+
+async def stop_jobs(tasks: list[asyncio.Task[None]], stopping: asyncio.Event) -> list[Exception]:
+    """Ask every job to stop, wait for all of them, and return what the failed ones raised."""
+    stopping.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    return [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+
+
+async def run_worker(
+    store: Store, settings: Settings, clock: Clock, stopping: asyncio.Event
+) -> None:
+    """`kassa worker`: every job until `stopping` is set; the first job that fails stops
+    the others and is raised, so the process exits and its supervisor restarts it."""
+    tasks = start_jobs(worker_jobs(), JobContext(store, clock, settings, stopping))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        failures = await stop_jobs(tasks, stopping)
+    if failures:
+        raise failures[0]
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    """What startup built and shutdown takes apart, in reverse order."""
+
+    store: Store
+    request_log: RequestLogWriter
+    stopping: asyncio.Event
+    jobs: list[asyncio.Task[None]]
+
+
+class Server:
+    """The server process's lifespan: build the apps and start the jobs; stop them."""
+
+    def __init__(self, settings: Settings, clock: Clock, metrics: RequestMetrics) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.running: _Running | None = None
+
+    async def start(self) -> Routes:
+        store = await open_migrated_store(self.settings, self.clock)
+        try:
+            routes, request_log = await self._build_apps(store)
+        except BaseException:
+            await store.close()
+            raise
+        request_log.start()
+        stopping = asyncio.Event()
+        ctx = JobContext(store, self.clock, self.settings, stopping)
+        self.running = _Running(
+            store, request_log, stopping, start_jobs(serve_jobs(self.settings), ctx)
+        )
+        return routes
+
+    async def _build_apps(self, store: Store) -> tuple[Routes, RequestLogWriter]:
+        payments = await load_payment_config(store, self.settings)
+        request_log = RequestLogWriter(store)
+        api = ApiApp(
+            store,
+            self.clock,
+            self.metrics,
+            request_log,
+            self.settings.idempotency_lock_seconds,
+            payments,
+        )
+        routes = Routes(
+            api=api,
+            authentication_page=AuthenticationPage(store, self.clock, payments),
+            mounts=(Mount(DASHBOARD_PREFIX, dashboard(store, self.clock, payments)),),
+        )
+        return routes, request_log
+
+    async def stop(self) -> None:
+        running, self.running = self.running, None
+        if running is None:
+            return
+        for failure in await stop_jobs(running.jobs, running.stopping):
+            log.error("a background job failed", exc_info=failure)
+        await running.request_log.stop()
+        await running.store.close()
+
+
+class KassaApp(EdgeApp):
+    """What `kassa serve` runs under uvicorn: the edge router over the apps and jobs built
+    here. `clock` replaces the wall clock (tests run a server ahead of real time)."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        metrics = RequestMetrics()
+        self.server = Server(settings, self.clock, metrics)
+        super().__init__(metrics, self.server)

@@ -1,0 +1,79 @@
+"""The composition root (`kassa.runtime`): one registry of background jobs that `kassa serve`
+and `kassa worker` both take theirs from, so the two cannot drift apart again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kassa import runtime
+from kassa.clock import DAY_SECONDS, FrozenClock
+from kassa.config import Settings
+from kassa.store.queries import RequestLogEntry
+from tests.harness import run_coroutine
+
+EVERY_JOB = ["settlement", "webhooks", "retention"]
+ACCOUNT_ID = "acct_runtime"
+PURGE_POLLS_MAX = 100
+POLL_INTERVAL_SECONDS = 0.05
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def _names(jobs: tuple[runtime.Job, ...]) -> list[str]:
+    return [job.name for job in jobs]
+
+
+def test_kassa_worker_runs_every_job_retention_included() -> None:
+    assert _names(runtime.worker_jobs()) == EVERY_JOB
+
+
+def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
+    database_url = "sqlite:///unused.db"
+    delivering = Settings(database_url=database_url, webhook_workers=1)
+    not_delivering = Settings(database_url=database_url, webhook_workers=0)
+    assert _names(runtime.serve_jobs(delivering)) == EVERY_JOB
+    assert _names(runtime.serve_jobs(not_delivering)) == ["settlement", "retention"]
+
+
+def _old_entry(created_ms: int) -> RequestLogEntry:
+    return RequestLogEntry(
+        request_id="req_old",
+        account_id=ACCOUNT_ID,
+        created_ms=created_ms,
+        method="GET",
+        path="/v1/customers",
+        route="GET /v1/customers",
+        status=200,
+        duration_us=1,
+        idempotency_key=None,
+        source_ip=None,
+    )
+
+
+def test_the_worker_purges_expired_rows_and_stops_when_asked(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'kassa.db'}")
+    clock = FrozenClock(time.time())
+    expired_ms = int((clock.now() - (settings.request_log_retention_days + 1) * DAY_SECONDS) * 1000)
+
+    async def scenario() -> int:
+        store = await runtime.open_migrated_store(settings, clock)
+        try:
+            async with store.write() as tx:
+                await tx.insert_request_log([_old_entry(expired_ms)])
+            stopping = asyncio.Event()
+            worker = asyncio.create_task(runtime.run_worker(store, settings, clock, stopping))
+            left = 1
+            for _ in range(PURGE_POLLS_MAX):
+                async with store.read() as tx:
+                    left = len(await tx.list_request_log(ACCOUNT_ID, 10))
+                if left == 0:
+                    break
+                await asyncio.sleep(POLL_INTERVAL_SECONDS)
+            stopping.set()
+            await asyncio.wait_for(worker, STOP_TIMEOUT_SECONDS)
+            return left
+        finally:
+            await store.close()
+
+    assert run_coroutine(scenario) == 0, "`kassa worker` did not run retention"
