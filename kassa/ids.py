@@ -36,16 +36,27 @@ class _RandomPool:
 _pool = _RandomPool()
 
 
+_ACCEPTED_BYTE_MAX = _BASE * (256 // _BASE)
+"""248: bytes below it map onto the 62 characters evenly (4 each); larger ones are dropped,
+so every character is equally likely (rejection sampling, no modulo bias)."""
+_BYTE_TO_CHAR = bytes(ord(_ALPHABET[b % _BASE]) for b in range(_ACCEPTED_BYTE_MAX)).ljust(256)
+_REJECTED_BYTES = bytes(range(_ACCEPTED_BYTE_MAX, 256))
+RANDOM_DRAWS_MAX = 64
+"""Draws for one string; each keeps 97% of its bytes, so a second draw is rare and a 64th
+would mean the random source is broken."""
+
+
 def random_base62(length: int) -> str:
-    # 16 spare bits make the modulo bias of the last digit negligible; far cheaper than one
-    # `secrets.choice` call (and system call) per character.
-    bits_needed = length * 6 + 16
-    number = int.from_bytes(_pool.take((bits_needed + 7) // 8), "big")
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, _BASE)
-        chars.append(_ALPHABET[digit])
-    return "".join(chars)
+    # One C-level `translate` maps random bytes to characters and drops the biased ones: far
+    # cheaper than Python arithmetic per character.
+    chars = b""
+    for _ in range(RANDOM_DRAWS_MAX):
+        missing = length - len(chars)
+        if missing <= 0:
+            return chars[:length].decode("ascii")
+        drawn = _pool.take(missing + missing // 8 + 2)
+        chars += drawn.translate(_BYTE_TO_CHAR, _REJECTED_BYTES)
+    raise RuntimeError("the random source keeps yielding rejected bytes")
 
 
 def new_id(prefix: str) -> str:

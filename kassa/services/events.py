@@ -5,7 +5,6 @@ transaction as the change, with one outbox row per matching webhook endpoint. `G
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,11 +99,14 @@ async def announce(
     obj: ApiObject,
     *,
     previous: ApiObject | None = None,
-) -> ApiObject:
+) -> None:
     """Write the event for a change to `obj` (as it is now; `previous`: as it was before an
-    update), and queue it for every enabled endpoint that wants it."""
+    update), and queue it for every enabled endpoint that wants it.
+
+    `obj` is not copied: the event is serialized as it is stored, here, so later changes to
+    `obj` in the same operation cannot reach it (and nothing keeps the event in memory)."""
     targets = [e for e in await _endpoints(ctx) if _matches(e, event_type)]
-    data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+    data: dict[str, Any] = {"object": obj}
     if previous is not None:
         data["previous_attributes"] = changed_attributes(previous, obj)
     event_id = new_id("evt")
@@ -125,7 +127,6 @@ async def announce(
         await ctx.tx.insert_webhook_deliveries(
             [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets]
         )
-    return event
 
 
 async def retrieve_event(ctx: Context, event_id: str) -> ApiObject:
