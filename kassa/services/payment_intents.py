@@ -269,6 +269,7 @@ def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": ctx.livemode,
+        "managed_payments": None,  # Stripe's merchant-of-record option; never enabled here
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,
