@@ -83,8 +83,7 @@ async def announce_many(
             ctx = event_context(account_id, tx)
             for _ in range(in_unit):
                 event_type = event_types[len(event_ids) % len(event_types)]
-                event = await announce(ctx, event_type, dict(obj))
-                event_ids.append(str(event["id"]))
+                event_ids.append(await announce(ctx, event_type, dict(obj)))
         now = time.monotonic()
         if now - last_report >= PROGRESS_INTERVAL_S:
             last_report = now
@@ -102,8 +101,8 @@ async def announce_timed(
     (on SQLite, `write()` returns once its group commit is durable)."""
     write_started = time.time()
     async with store.write() as tx:
-        event = await announce(event_context(account_id, tx), event_type, dict(obj))
-    return TimedEvent(str(event["id"]), write_started, time.time())
+        event_id = await announce(event_context(account_id, tx), event_type, dict(obj))
+    return TimedEvent(event_id, write_started, time.time())
 
 
 async def endpoints_with_pending_deliveries(store: Store) -> list[str]:

@@ -99,9 +99,9 @@ async def announce(
     obj: ApiObject,
     *,
     previous: ApiObject | None = None,
-) -> None:
+) -> str:
     """Write the event for a change to `obj` (as it is now; `previous`: as it was before an
-    update), and queue it for every enabled endpoint that wants it.
+    update), queue it for every enabled endpoint that wants it, and return its id.
 
     `obj` is not copied: the event is serialized as it is stored, here, so later changes to
     `obj` in the same operation cannot reach it (and nothing keeps the event in memory)."""
@@ -127,6 +127,7 @@ async def announce(
         await ctx.tx.insert_webhook_deliveries(
             [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets]
         )
+    return event_id
 
 
 async def retrieve_event(ctx: Context, event_id: str) -> ApiObject:
