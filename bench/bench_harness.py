@@ -368,11 +368,34 @@ def running_server(
     kassa: Path, url: str, log_path: Path, cpus: CpuPlan, ready_timeout: float, secret_key: str
 ) -> Iterator[Server]:
     """One `kassa serve` on 127.0.0.1, ready when entered, stopped when left."""
+
+    def command(port: int) -> list[str]:
+        host = ["--host", LOOPBACK_HOST, "--port", str(port)]
+        return [str(kassa), "serve", *host, "--database", url]
+
+    with running_http_server(
+        "kassa serve", command, log_path, cpus, ready_timeout, secret_key
+    ) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_http_server(
+    name: str,
+    command: Callable[[int], list[str]],
+    log_path: Path,
+    cpus: CpuPlan,
+    ready_timeout: float,
+    secret_key: str,
+) -> Iterator[Server]:
+    """`command(port)` on a free 127.0.0.1 port, pinned to the server's CPU.
+
+    Ready when entered (it answers GET /healthz), stopped when left, whatever happened.
+    """
     port = free_loopback_port()
-    command = [str(kassa), "serve", "--host", LOOPBACK_HOST, "--port", str(port), "--database", url]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            pinned(command, cpus.server),
+            pinned(command(port), cpus.server),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -384,21 +407,20 @@ def running_server(
             process=process, base_url=f"http://{LOOPBACK_HOST}:{port}", log_path=log_path
         )
         try:
-            wait_until_ready(server, secret_key, ready_timeout)
+            wait_until_ready(server, secret_key, ready_timeout, name)
             yield server
         finally:
             stop_process(process, PROCESS_STOP_TIMEOUT_S)
 
 
-def wait_until_ready(server: Server, secret_key: str, timeout_s: float) -> None:
+def wait_until_ready(server: Server, secret_key: str, timeout_s: float, name: str) -> None:
     """Poll /healthz (or the list endpoint, if there is no /healthz) until 200."""
     deadline = time.monotonic() + timeout_s
     probe_path = "/healthz"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise BenchError(
-                f"kassa serve exited with code {server.process.returncode}\n"
-                f"{log_tail(server.log_path)}"
+                f"{name} exited with code {server.process.returncode}\n{log_tail(server.log_path)}"
             )
         try:
             status, _ = http_get(server.base_url, probe_path, secret_key)
@@ -409,7 +431,7 @@ def wait_until_ready(server: Server, secret_key: str, timeout_s: float) -> None:
         if status == 404 and probe_path == "/healthz":
             probe_path = "/v1/customers?limit=1"
         time.sleep(READY_POLL_INTERVAL_S)
-    raise BenchError(f"kassa serve did not answer within {timeout_s}s\n{log_tail(server.log_path)}")
+    raise BenchError(f"{name} did not answer within {timeout_s}s\n{log_tail(server.log_path)}")
 
 
 def stop_process(process: subprocess.Popen[Any], timeout_s: float) -> None:

@@ -28,6 +28,10 @@ from bench_harness import (
     Tools,
 )
 
+# A `#!` line longer than this is not a console script's.
+SHEBANG_MAX_BYTES = 4096
+CPUINFO_PATH = "/proc/cpuinfo"
+
 # --compare flags a scenario whose req/s or p99 is more than this much worse.
 COMPARE_TOLERANCE = 0.10
 
@@ -55,18 +59,102 @@ def wrk_version(wrk: Path) -> str:
     return lines[0].split("[")[0].strip() if lines else "unknown"
 
 
-def git_commit() -> str:
+def git_commit(directory: Path = REPO_DIR) -> str:
+    """The short commit checked out in `directory`'s git tree, or "unknown"."""
+    completed = run_quietly(["git", "-C", str(directory), "rev-parse", "--short", "HEAD"])
+    if completed is None or completed.returncode != 0:
+        return "unknown"
+    return completed.stdout.strip()
+
+
+def git_tree_has_changes(directory: Path) -> bool | None:
+    """Whether tracked files differ from the commit (None: not known)."""
+    completed = run_quietly(
+        ["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"]
+    )
+    if completed is None or completed.returncode != 0:
+        return None
+    return bool(completed.stdout.strip())
+
+
+def run_quietly(command: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """A short helper command's output, or None if it could not run in CLI_TIMEOUT_S."""
     try:
-        completed = subprocess.run(
-            ["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
+        return subprocess.run(
+            command,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT_S,
             check=False,
+            stdin=subprocess.DEVNULL,
         )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def kassa_installation(kassa: Path) -> dict[str, Any]:
+    """Which Kassa is measured: its executable, the source it imports, that tree's commit.
+
+    `--kassa` may point at another installation (an older checkout's venv, say), so the
+    commit is read from where that installation's `kassa` package lives, not from here.
+    """
+    source = kassa_source_dir(kassa)
+    commit = git_commit(source) if source is not None else "unknown"
+    return {
+        "executable": str(kassa),
+        "source": str(source) if source is not None else None,
+        "commit": commit,
+        "uncommitted_changes": git_tree_has_changes(source)
+        if source is not None and commit != "unknown"
+        else None,
+    }
+
+
+def kassa_source_dir(kassa: Path) -> Path | None:
+    """The directory of the `kassa` package that the executable's interpreter imports."""
+    interpreter = script_interpreter(kassa)
+    if interpreter is None:
+        return None
+    # -I: isolated, so the current directory (perhaps another checkout) is not on the path.
+    completed = run_quietly(
+        [
+            interpreter,
+            "-I",
+            "-c",
+            "import kassa, pathlib; print(pathlib.Path(kassa.__file__).resolve().parent)",
+        ]
+    )
+    if completed is None or completed.returncode != 0 or not completed.stdout.strip():
+        return None
+    return Path(completed.stdout.strip().splitlines()[-1])
+
+
+def script_interpreter(script: Path) -> str | None:
+    """The interpreter on a console script's `#!` line (`#!/usr/bin/env python3` too)."""
+    try:
+        with script.open("rb") as file:
+            first_line = file.readline(SHEBANG_MAX_BYTES).decode(errors="replace")
     except OSError:
-        return "unknown"
-    return completed.stdout.strip() if completed.returncode == 0 else "unknown"
+        return None
+    if not first_line.startswith("#!"):
+        return None
+    words = first_line[2:].split()
+    if len(words) >= 2 and Path(words[0]).name == "env":
+        return words[1]
+    return words[0] if words else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open(CPUINFO_PATH) as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def compare_with(baseline_path: Path, results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
@@ -131,6 +219,16 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], baseline: Path) -> str:
     return "\n".join(lines)
 
 
+def machine_line(env: Mapping[str, Any]) -> str:
+    """One line for a report's header: where it ran, and which Kassa it measured."""
+    kassa = env["kassa"]
+    return (
+        f"Machine: {env['cpu_model']}, {env['cpus']} CPUs ({env['cpus_usable']} usable), "
+        f"Python {env['python']}; kassa {kassa['executable']} (source {kassa['source']}, "
+        f"commit {env['git_commit']})"
+    )
+
+
 def utc_stamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -144,9 +242,16 @@ def write_results(path: Path, report: Mapping[str, Any], text: str) -> Path:
 
 
 def environment_report(tools: Tools, cpus: CpuPlan) -> dict[str, Any]:
+    """The machine, and the commits: of the Kassa measured, and of this benchmark's code."""
+    kassa = kassa_installation(tools.kassa)
     return {
-        "git_commit": git_commit(),
+        # The measured Kassa's commit, "+changes" when its tree has uncommitted edits.
+        "git_commit": kassa["commit"] + ("+changes" if kassa["uncommitted_changes"] else ""),
+        "kassa": kassa,
+        "bench_commit": git_commit(),
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
         "pinning": cpus.describe(),
         "platform": platform.platform(),
         "python": platform.python_version(),

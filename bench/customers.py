@@ -16,6 +16,7 @@ the script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -70,10 +71,21 @@ from bench_results import (
     compare_with,
     environment_report,
     log_and_comparison_text,
+    machine_line,
     results_table,
     targets_table,
     utc_stamp,
     write_results,
+)
+from ceiling import (
+    CEILING_DATABASE_FILE_NAME,
+    ceiling_account,
+    ceiling_checks,
+    ceiling_report,
+    running_ceiling,
+    seed_ceiling,
+    versus_rows,
+    versus_table,
 )
 
 # --- Load shape ----------------------------------------------------------------
@@ -116,6 +128,11 @@ TARGET_CREATE_RPS = 5_000.0
 TARGET_RETRIEVE_RPS = 15_000.0
 TARGET_P99_MS = 20.0
 
+# --- Targets against the ceiling (issue 11), at TARGET_CONCURRENCY ---------------
+
+CEILING_MIN_RPS_RATIO = {"create": 0.5, "retrieve": 0.5, "list": 0.4}
+CEILING_MAX_P99_RATIO = 3.0
+
 # --- Marker shared with bench/lua/seed.lua ---------------------------------------
 
 SEED_CHUNK_DONE_MARKER = "KASSA_SEED_CHUNK_DONE"
@@ -123,7 +140,10 @@ SEED_CHUNK_DONE_MARKER = "KASSA_SEED_CHUNK_DONE"
 
 @dataclasses.dataclass
 class RunContext:
-    """What every scenario needs: the tools, the server, where files go."""
+    """What every scenario needs: the tools, the server, where files go.
+
+    One for Kassa and one for the ceiling: `file_prefix` keeps their files apart.
+    """
 
     tools: Tools
     cpus: CpuPlan
@@ -132,6 +152,7 @@ class RunContext:
     run_dir: Path
     created_ids_file: Path
     extra_ids_file: Path | None
+    file_prefix: str = ""
     retrieve_ids_file: Path | None = None
 
 
@@ -162,6 +183,11 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         "highest-concurrency create and retrieve scenarios",
     )
     parser.add_argument("--profile-format", choices=PROFILE_FORMAT_CHOICES, default="flamegraph")
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="do not run the ceiling (bench/ceiling_app.py) beside kassa",
+    )
     add_environment_arguments(parser)
     args = parser.parse_args(argv)
     validate_arguments(parser, args)
@@ -233,7 +259,7 @@ def run_scenario(
 
 
 def errors_file_for(ctx: RunContext, label: str) -> Path:
-    return ctx.run_dir / f"errors-{label}.txt"
+    return ctx.run_dir / f"{ctx.file_prefix}errors-{label}.txt"
 
 
 def run_scenario_once(
@@ -268,10 +294,10 @@ def retrieve_ids(ctx: RunContext) -> Path:
         # Each run has its own new account, so its only customers are the ones
         # this run created or the seed's.
         raise BenchError("no customer ids to retrieve: include the create scenario or seed")
-    path = ctx.run_dir / "retrieve-ids.txt"
+    path = ctx.run_dir / f"{ctx.file_prefix}retrieve-ids.txt"
     path.write_text("\n".join(sample) + "\n")
     ctx.retrieve_ids_file = path
-    print(f"  retrieve: {len(sample):,} distinct ids sampled", file=sys.stderr)
+    print(f"  {ctx.file_prefix}retrieve: {len(sample):,} distinct ids sampled", file=sys.stderr)
     return path
 
 
@@ -540,9 +566,21 @@ def prepare_workspace(
     return Workspace(run_dir, url, create_account(tools.kassa, url), 0, None, owned_database)
 
 
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    results: list[ScenarioResult]
+    ceiling_results: list[ScenarioResult]  # empty with --no-ceiling
+    log_problems: dict[str, int]
+
+
 def measure(
     args: argparse.Namespace, tools: Tools, cpus: CpuPlan, workspace: Workspace
-) -> tuple[list[ScenarioResult], dict[str, int]]:
+) -> Measurement:
+    """Each scenario at each concurrency on Kassa, then at once on the ceiling.
+
+    Interleaved rather than one server after the other, so that load elsewhere on the
+    machine touches both figures of a pair about alike.
+    """
     log_path = workspace.run_dir / "server.log"
     profile = (
         ProfileRequest(tools.py_spy, args.profile_format, workspace.run_dir / "profiles")
@@ -551,15 +589,19 @@ def measure(
     )
     profiled_concurrency = max(args.concurrency)
     results: list[ScenarioResult] = []
+    ceiling_results: list[ScenarioResult] = []
     print(f"starting kassa serve ({cpus.describe()}); log: {log_path}", file=sys.stderr)
-    with running_server(
-        tools.kassa,
-        workspace.database_url,
-        log_path,
-        cpus,
-        args.ready_timeout,
-        workspace.account.secret_key,
-    ) as server:
+    with contextlib.ExitStack() as servers:
+        server = servers.enter_context(
+            running_server(
+                tools.kassa,
+                workspace.database_url,
+                log_path,
+                cpus,
+                args.ready_timeout,
+                workspace.account.secret_key,
+            )
+        )
         ctx = RunContext(
             tools=tools,
             cpus=cpus,
@@ -569,6 +611,7 @@ def measure(
             created_ids_file=workspace.run_dir / "created-ids.txt",
             extra_ids_file=workspace.extra_ids_file,
         )
+        ceiling = None if args.no_ceiling else start_ceiling(servers, args, tools, cpus, workspace)
         for scenario in args.scenarios:
             for concurrency in args.concurrency:
                 wants_profile = (
@@ -584,7 +627,44 @@ def measure(
                         profile=profile if wants_profile else None,
                     )
                 )
-    return results, server_log_problems(log_path)
+                if ceiling is not None:
+                    ceiling_results.append(
+                        run_scenario(
+                            ceiling,
+                            scenario,
+                            concurrency,
+                            seconds=args.seconds,
+                            warmup_seconds=args.warmup_seconds,
+                            profile=None,
+                        )
+                    )
+    return Measurement(results, ceiling_results, server_log_problems(log_path))
+
+
+def start_ceiling(
+    servers: contextlib.ExitStack,
+    args: argparse.Namespace,
+    tools: Tools,
+    cpus: CpuPlan,
+    workspace: Workspace,
+) -> RunContext:
+    """The ceiling app, its table holding as many customers as Kassa's seed, ready to drive."""
+    account = ceiling_account()
+    seed_ids_file = workspace.run_dir / "ceiling-seed-ids.txt"
+    seed_ceiling(workspace.run_dir, account, workspace.seeded_customers, seed_ids_file)
+    server = servers.enter_context(
+        running_ceiling(workspace.run_dir, cpus, args.ready_timeout, account)
+    )
+    return RunContext(
+        tools=tools,
+        cpus=cpus,
+        server=server,
+        account=account,
+        run_dir=workspace.run_dir,
+        created_ids_file=workspace.run_dir / "ceiling-created-ids.txt",
+        extra_ids_file=seed_ids_file if workspace.seeded_customers else None,
+        file_prefix="ceiling-",
+    )
 
 
 def build_report(
@@ -592,10 +672,17 @@ def build_report(
     tools: Tools,
     cpus: CpuPlan,
     workspace: Workspace,
-    results: Sequence[ScenarioResult],
-    log_problems: Mapping[str, int],
+    measurement: Measurement,
     started_at: str,
 ) -> dict[str, Any]:
+    results = measurement.results
+    versus = versus_rows(results, measurement.ceiling_results)
+    targets = evaluate_targets(results) + ceiling_checks(
+        versus,
+        concurrency=TARGET_CONCURRENCY,
+        min_rps_ratio=CEILING_MIN_RPS_RATIO,
+        max_p99_ratio=CEILING_MAX_P99_RATIO,
+    )
     report: dict[str, Any] = {
         "benchmark": "customers",
         "started_at": started_at,
@@ -611,8 +698,14 @@ def build_report(
             "seeded_customers": workspace.seeded_customers,
         },
         "scenarios": [result.as_json() for result in results],
-        "targets": evaluate_targets(results),
-        "server_log": {"path": display_path(workspace.run_dir / "server.log"), **log_problems},
+        "ceiling": ceiling_report(measurement.ceiling_results, versus)
+        if measurement.ceiling_results
+        else None,
+        "targets": targets,
+        "server_log": {
+            "path": display_path(workspace.run_dir / "server.log"),
+            **measurement.log_problems,
+        },
     }
     if args.compare:
         report["comparison"] = {
@@ -622,16 +715,29 @@ def build_report(
     return report
 
 
-def report_text(report: Mapping[str, Any], results: Sequence[ScenarioResult]) -> str:
+def report_text(report: Mapping[str, Any], measurement: Measurement) -> str:
     settings = report["settings"]
     env = report["environment"]
     parts = [
         f"Kassa customers benchmark {report['started_at']} (commit {env['git_commit']}, "
         f"{env['wrk']}, {env['pinning']})",
+        machine_line(env),
         f"{settings['seconds']:g}s per scenario after {settings['warmup_seconds']:g}s warm-up; "
         f"{settings['seeded_customers']:,} customers seeded; req/s counts 2xx responses",
         "",
-        results_table(results),
+        "Kassa:",
+        results_table(measurement.results),
+    ]
+    if report["ceiling"]:
+        parts += [
+            "",
+            "Ceiling (bench/ceiling_app.py, the same work on a bare ASGI app):",
+            results_table(measurement.ceiling_results),
+            "",
+            "Kassa beside the ceiling (ratio = kassa / ceiling):",
+            versus_table(report["ceiling"]["versus"]),
+        ]
+    parts += [
         "",
         "Targets:",
         targets_table(report["targets"]) or "  (no scenario at the target concurrency)",
@@ -647,12 +753,14 @@ def run(args: argparse.Namespace) -> int:
     cpus = plan_cpus(pin=not args.no_pin)
     workspace = prepare_workspace(args, tools, cpus, stamp)
     try:
-        results, log_problems = measure(args, tools, cpus, workspace)
+        measurement = measure(args, tools, cpus, workspace)
     finally:
-        if workspace.owned_database is not None and not args.keep_data:
-            remove_database_files(workspace.owned_database)
-    report = build_report(args, tools, cpus, workspace, results, log_problems, started_at)
-    text = report_text(report, results)
+        if not args.keep_data:
+            if workspace.owned_database is not None:
+                remove_database_files(workspace.owned_database)
+            remove_database_files(workspace.run_dir / CEILING_DATABASE_FILE_NAME)
+    report = build_report(args, tools, cpus, workspace, measurement, started_at)
+    text = report_text(report, measurement)
     output = args.output or DEFAULT_RESULTS_DIR / f"customers-{stamp}.json"
     text_path = write_results(output, report, text)
     print(text)

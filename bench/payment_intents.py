@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import datetime
+import json
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,12 +68,22 @@ from bench_results import (
     compare_with,
     environment_report,
     log_and_comparison_text,
+    machine_line,
     profile_summary_text,
     results_table,
     summarise_profile,
     targets_table,
     utc_stamp,
     write_results,
+)
+from ceiling import (
+    CEILING_DATABASE_FILE_NAME,
+    ceiling_account,
+    ceiling_checks,
+    ceiling_report,
+    running_ceiling,
+    versus_rows,
+    versus_table,
 )
 
 # --- The request -------------------------------------------------------------------
@@ -93,6 +105,10 @@ EXPECTED_STATUS = "200"
 TARGET_CONCURRENCY = 32
 TARGET_RPS = 2_500.0
 TARGET_P99_MS = 30.0
+# Issue 11: against the ceiling (p99 only: its confirm does far less than Kassa's, see
+# bench/README.md), and against a baseline results file given with --baseline-json.
+CEILING_MAX_P99_RATIO = 3.0
+BASELINE_MIN_RPS_RATIO = 2.0
 
 # --- Profiling -----------------------------------------------------------------
 
@@ -118,10 +134,37 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="record a py-spy profile of the server during the highest-concurrency run "
         "and summarise it (top functions by own and total time)",
     )
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="do not run the ceiling (bench/ceiling_app.py) beside kassa",
+    )
+    parser.add_argument(
+        "--baseline-json",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help=f"an earlier payment_intents results file: check that confirm "
+        f"c{TARGET_CONCURRENCY} is at least {BASELINE_MIN_RPS_RATIO:g}x its req/s",
+    )
     add_environment_arguments(parser)
     args = parser.parse_args(argv)
     validate_common_arguments(parser, args)
+    args.baseline_rps = None
+    if args.baseline_json is not None:
+        try:
+            args.baseline_rps = baseline_rps(args.baseline_json)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--baseline-json {args.baseline_json}: {error}")
     return args
+
+
+def baseline_rps(path: Path) -> float:
+    """Confirm's req/s at TARGET_CONCURRENCY in an earlier results file (read before the run)."""
+    report = json.loads(path.read_text())
+    for scenario in report["scenarios"]:
+        if scenario["scenario"] == SCENARIO and scenario["concurrency"] == TARGET_CONCURRENCY:
+            return float(scenario["rps"])
+    raise ValueError(f"no {SCENARIO} result at concurrency {TARGET_CONCURRENCY}")
 
 
 # --- Measuring -----------------------------------------------------------------------
@@ -140,9 +183,27 @@ class Workspace:
         return self.run_dir / "answered-intents.txt"
 
 
+@dataclasses.dataclass(frozen=True)
+class Driven:
+    """A server that wrk drives, Kassa or the ceiling: its key, and files of its own."""
+
+    server: Server
+    account: Account
+    run_dir: Path
+    file_prefix: str
+
+    @property
+    def answered_file(self) -> Path:
+        return self.run_dir / f"{self.file_prefix}answered-intents.txt"
+
+    def errors_file(self, label: str) -> Path:
+        return self.run_dir / f"{self.file_prefix}errors-{label}.txt"
+
+
 @dataclasses.dataclass
 class Measurement:
     results: list[ScenarioResult]
+    ceiling_results: list[ScenarioResult]  # empty with --no-ceiling
     # Every wrk run, warm-ups included: all of them created intents.
     runs: list[tuple[int, WrkResult]]  # (concurrency, result)
     stored: dict[str, Any]
@@ -157,43 +218,66 @@ def prepare_workspace(args: argparse.Namespace, tools: Tools, stamp: str) -> Wor
 
 
 def run_confirm_once(
-    tools: Tools,
-    cpus: CpuPlan,
-    server: Server,
-    workspace: Workspace,
-    concurrency: int,
-    seconds: int,
-    label: str,
+    tools: Tools, cpus: CpuPlan, driven: Driven, concurrency: int, seconds: int, label: str
 ) -> WrkResult:
-    errors_file = errors_file_for(workspace, label)
+    errors_file = driven.errors_file(label)
     errors_file.unlink(missing_ok=True)
     # The nonce (a random prefix) keeps Idempotency-Keys unique across runs.
     nonce = f"{label}-{uuid.uuid4().hex[:12]}"
     return run_wrk(
         tools,
         cpus,
-        server.base_url,
+        driven.server.base_url,
         LUA_SCRIPT,
         concurrency=concurrency,
         seconds=seconds,
         script_args={
-            "key": workspace.account.secret_key,
+            "key": driven.account.secret_key,
             "nonce": nonce,
             "amount": str(AMOUNT_MINOR),
             "currency": CURRENCY,
-            "answered_file": str(workspace.answered_file),
+            "answered_file": str(driven.answered_file),
             "errors_file": str(errors_file),
         },
     )
 
 
-def errors_file_for(workspace: Workspace, label: str) -> Path:
-    return workspace.run_dir / f"errors-{label}.txt"
+def measure_concurrency(
+    args: argparse.Namespace,
+    tools: Tools,
+    cpus: CpuPlan,
+    driven: Driven,
+    concurrency: int,
+    profile: ProfileRequest | None,
+) -> tuple[ScenarioResult, WrkResult | None]:
+    """Warm-up and measured run on one server at one concurrency, profiled if asked."""
+
+    def run_once(seconds: int, label: str) -> WrkResult:
+        return run_confirm_once(tools, cpus, driven, concurrency, seconds, label)
+
+    def start_profile(label: str, seconds: int) -> RunningProfiler:
+        assert profile is not None
+        return start_profiler(driven.server, cpus, profile, label, seconds)
+
+    return warm_up_then_measure(
+        SCENARIO,
+        concurrency,
+        seconds=args.seconds,
+        warmup_seconds=args.warmup_seconds,
+        run_once=run_once,
+        errors_file=driven.errors_file,
+        start_profile=start_profile if profile is not None else None,
+    )
 
 
 def measure(
     args: argparse.Namespace, tools: Tools, cpus: CpuPlan, workspace: Workspace
 ) -> Measurement:
+    """Each concurrency on Kassa, then at once on the ceiling; then check what Kassa stored.
+
+    Interleaved rather than one server after the other, so that load elsewhere on the
+    machine touches both figures of a pair about alike.
+    """
     log_path = workspace.run_dir / "server.log"
     profile = (
         ProfileRequest(
@@ -203,34 +287,27 @@ def measure(
         else None
     )
     profiled_concurrency = max(args.concurrency)
-    measurement = Measurement(results=[], runs=[], stored={}, profile_summary=None)
+    measurement = Measurement(
+        results=[], ceiling_results=[], runs=[], stored={}, profile_summary=None
+    )
     print(f"starting kassa serve ({cpus.describe()}); log: {log_path}", file=sys.stderr)
-    with running_server(
-        tools.kassa,
-        workspace.database_url,
-        log_path,
-        cpus,
-        args.ready_timeout,
-        workspace.account.secret_key,
-    ) as server:
+    with contextlib.ExitStack() as servers:
+        server = servers.enter_context(
+            running_server(
+                tools.kassa,
+                workspace.database_url,
+                log_path,
+                cpus,
+                args.ready_timeout,
+                workspace.account.secret_key,
+            )
+        )
+        kassa = Driven(server, workspace.account, workspace.run_dir, "")
+        ceiling = None if args.no_ceiling else start_ceiling(servers, args, cpus, workspace)
         for concurrency in args.concurrency:
-
-            def run_once(seconds: int, label: str, concurrency: int = concurrency) -> WrkResult:
-                return run_confirm_once(tools, cpus, server, workspace, concurrency, seconds, label)
-
-            def start_profile(label: str, seconds: int) -> RunningProfiler:
-                assert profile is not None
-                return start_profiler(server, cpus, profile, label, seconds)
-
-            wants_profile = profile is not None and concurrency == profiled_concurrency
-            result, warmup = warm_up_then_measure(
-                SCENARIO,
-                concurrency,
-                seconds=args.seconds,
-                warmup_seconds=args.warmup_seconds,
-                run_once=run_once,
-                errors_file=lambda label: errors_file_for(workspace, label),
-                start_profile=start_profile if wants_profile else None,
+            wants_profile = concurrency == profiled_concurrency
+            result, warmup = measure_concurrency(
+                args, tools, cpus, kassa, concurrency, profile if wants_profile else None
             )
             measurement.results.append(result)
             if warmup is not None:
@@ -238,6 +315,11 @@ def measure(
             measurement.runs.append((concurrency, result.wrk))
             if result.profiled and result.profile_path:
                 measurement.profile_summary = summarise_profile(result.profile_path, args.seconds)
+            if ceiling is not None:
+                ceiling_result, _ = measure_concurrency(
+                    args, tools, cpus, ceiling, concurrency, None
+                )
+                measurement.ceiling_results.append(ceiling_result)
     # The server has stopped, which it does only once the requests still in flight
     # when wrk stopped have finished. Listing while they commit would miss some: on
     # PostgreSQL they commit out of `seq` order, and any of them can land on a page
@@ -253,6 +335,16 @@ def measure(
     ) as server:
         measurement.stored = check_stored(server, workspace, measurement.runs)
     return measurement
+
+
+def start_ceiling(
+    servers: contextlib.ExitStack, args: argparse.Namespace, cpus: CpuPlan, workspace: Workspace
+) -> Driven:
+    account = ceiling_account()
+    server = servers.enter_context(
+        running_ceiling(workspace.run_dir, cpus, args.ready_timeout, account)
+    )
+    return Driven(server, account, workspace.run_dir, "ceiling-")
 
 
 # --- Checking what was stored ------------------------------------------------------
@@ -395,7 +487,9 @@ def error_count(result: ScenarioResult) -> int:
     return other + result.wrk.socket_error_count
 
 
-def evaluate_targets(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
+def evaluate_targets(
+    results: Sequence[ScenarioResult], baseline: float | None
+) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = [
         {
             "target": f"{SCENARIO} c{result.concurrency} errors (non-200 or socket) == 0",
@@ -420,7 +514,19 @@ def evaluate_targets(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
                 "met": p99 < TARGET_P99_MS,
             },
         ]
+        if baseline is not None:
+            checks.append(baseline_check(result, baseline))
     return checks
+
+
+def baseline_check(result: ScenarioResult, baseline: float) -> dict[str, Any]:
+    ratio = result.rps / baseline if baseline else 0.0
+    return {
+        "target": f"{SCENARIO} c{TARGET_CONCURRENCY} req/s >= {BASELINE_MIN_RPS_RATIO:g}x "
+        f"the baseline's {baseline:,.1f}",
+        "value": round(ratio, 3),
+        "met": ratio >= BASELINE_MIN_RPS_RATIO,
+    }
 
 
 def build_report(
@@ -433,6 +539,14 @@ def build_report(
     started_at: str,
 ) -> dict[str, Any]:
     log_path = workspace.run_dir / "server.log"
+    versus = versus_rows(measurement.results, measurement.ceiling_results)
+    targets = evaluate_targets(measurement.results, args.baseline_rps)
+    targets += ceiling_checks(
+        versus,
+        concurrency=TARGET_CONCURRENCY,
+        min_rps_ratio={},
+        max_p99_ratio=CEILING_MAX_P99_RATIO,
+    )
     report: dict[str, Any] = {
         "benchmark": "payment_intents",
         "started_at": started_at,
@@ -446,7 +560,13 @@ def build_report(
             "request": REQUEST_DESCRIPTION,
         },
         "scenarios": [result.as_json() for result in measurement.results],
-        "targets": evaluate_targets(measurement.results),
+        "ceiling": ceiling_report(measurement.ceiling_results, versus)
+        if measurement.ceiling_results
+        else None,
+        "baseline": {"path": str(args.baseline_json), "confirm_c32_rps": args.baseline_rps}
+        if args.baseline_json
+        else None,
+        "targets": targets,
         "stored": measurement.stored,
         "ledger_verify": dict(ledger),
         "profile_summary": measurement.profile_summary,
@@ -479,17 +599,30 @@ def stored_text(stored: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[st
     return lines
 
 
-def report_text(report: Mapping[str, Any], results: Sequence[ScenarioResult]) -> str:
+def report_text(report: Mapping[str, Any], measurement: Measurement) -> str:
     settings = report["settings"]
     env = report["environment"]
     parts = [
         f"Kassa payment intents benchmark {report['started_at']} (commit {env['git_commit']}, "
         f"{env['wrk']}, {env['pinning']})",
+        machine_line(env),
         f"{settings['request']}",
         f"{settings['seconds']:g}s per concurrency after {settings['warmup_seconds']:g}s "
         f"warm-up; {settings['database']}; req/s counts 2xx responses",
         "",
-        results_table(results),
+        "Kassa:",
+        results_table(measurement.results),
+    ]
+    if report["ceiling"]:
+        parts += [
+            "",
+            "Ceiling (bench/ceiling_app.py: the intent and its charge, two rows, one unit):",
+            results_table(measurement.ceiling_results),
+            "",
+            "Kassa beside the ceiling (ratio = kassa / ceiling):",
+            versus_table(report["ceiling"]["versus"]),
+        ]
+    parts += [
         "",
         "Targets:",
         targets_table(report["targets"]),
@@ -520,10 +653,12 @@ def run(args: argparse.Namespace) -> int:
         print("  running kassa ledger verify", file=sys.stderr)
         ledger = verify_ledger(tools.kassa, workspace.database_url)
     finally:
-        if workspace.owned_database is not None and not args.keep_data:
-            remove_database_files(workspace.owned_database)
+        if not args.keep_data:
+            if workspace.owned_database is not None:
+                remove_database_files(workspace.owned_database)
+            remove_database_files(workspace.run_dir / CEILING_DATABASE_FILE_NAME)
     report = build_report(args, tools, cpus, workspace, measurement, ledger, started_at)
-    text = report_text(report, measurement.results)
+    text = report_text(report, measurement)
     output = args.output or DEFAULT_RESULTS_DIR / f"payment_intents-{stamp}.json"
     text_path = write_results(output, report, text)
     print(text)
