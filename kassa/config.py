@@ -19,8 +19,6 @@ SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 """OFF would let a crash lose acknowledged writes, so it is not offered."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 PORT_MAX = 65_535
-IDEMPOTENCY_LOCK_SECONDS_MAX = 3_600
-"""A claim outliving an hour would block a crashed request's retries for too long."""
 REQUEST_LOG_RETENTION_DAYS_MAX = 3_650
 SETTLEMENT_DELAY_DAYS_MAX = 30
 
@@ -51,9 +49,6 @@ class Settings:
     )
     host: str = field(default_factory=lambda: os.environ.get("KASSA_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _env_int("KASSA_PORT", 4242))
-    idempotency_lock_seconds: int = field(
-        default_factory=lambda: _env_int("KASSA_IDEMPOTENCY_LOCK_SECONDS", 60)
-    )
     request_log_retention_days: int = field(
         default_factory=lambda: _env_int("KASSA_REQUEST_LOG_RETENTION_DAYS", 30)
     )
@@ -85,12 +80,6 @@ class Settings:
 
     def __post_init__(self) -> None:
         _check_range("KASSA_PORT (--port)", self.port, 1, PORT_MAX)
-        _check_range(
-            "KASSA_IDEMPOTENCY_LOCK_SECONDS",
-            self.idempotency_lock_seconds,
-            1,
-            IDEMPOTENCY_LOCK_SECONDS_MAX,
-        )
         _check_range(
             "KASSA_REQUEST_LOG_RETENTION_DAYS",
             self.request_log_retention_days,
@@ -131,7 +120,6 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_DATABASE_URL",
     "KASSA_HOST",
     "KASSA_PORT",
-    "KASSA_IDEMPOTENCY_LOCK_SECONDS",
     "KASSA_REQUEST_LOG_RETENTION_DAYS",
     "KASSA_SQLITE_SYNCHRONOUS",
     "KASSA_LOG_LEVEL",

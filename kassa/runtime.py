@@ -213,7 +213,6 @@ class Server:
             self.clock,
             self.metrics,
             request_log,
-            self.settings.idempotency_lock_seconds,
             payments,
         )
         routes = Routes(

@@ -259,7 +259,6 @@ def test_database_password_is_never_printed(postgres_url: str, tmp_path: Path) -
     [
         ("KASSA_PORT", "eighty"),
         ("KASSA_PORT", "70000"),
-        ("KASSA_IDEMPOTENCY_LOCK_SECONDS", "0"),
         ("KASSA_REQUEST_LOG_RETENTION_DAYS", "-1"),
         ("KASSA_SQLITE_SYNCHRONOUS", "off"),
         ("KASSA_LOG_LEVEL", "loud"),

@@ -3,14 +3,15 @@ SQLite and PostgreSQL: replay, misuse, concurrency (one process and two), crashe
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -18,15 +19,18 @@ import stripe
 
 from kassa.clock import FrozenClock
 from kassa.config import Settings
-from kassa.http.idempotency import Claimed, KeyClaim, claim_or_replay, fingerprint
-from kassa.store import Store
-from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS
+from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from kassa.http.idempotency import Claimed, KeyClaim, Replay, decide, fingerprint
+from kassa.store import Store, open_store
+from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
+from kassa.store.tables import CUSTOMERS
 from tests.direct_store import idempotency_record, purge, with_store
-from tests.harness import Account, KassaServer, create_account
+from tests.harness import Account, KassaServer, create_account, run_coroutine
 
-SHORT_LOCK_SECONDS = 2
+LEFTOVER_LOCK_SECONDS = 2
 THREADS = 16
 WAIT_SECONDS_MAX = 15.0
+LOCK_WAIT_POLL_SECONDS = 0.02
 
 
 def _key() -> str:
@@ -54,19 +58,6 @@ def _customers_with_email(http: httpx.Client, email: str) -> list[dict[str, Any]
 def _error(response: httpx.Response) -> dict[str, Any]:
     error: dict[str, Any] = response.json()["error"]
     return error
-
-
-@pytest.fixture(scope="module")
-def short_lock_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KassaServer]:
-    """A second server on the session's database whose idempotency claims expire quickly."""
-    log_path = tmp_path_factory.mktemp("logs") / "kassa-short-lock.log"
-    kassa = KassaServer(
-        database_url, log_path, {"KASSA_IDEMPOTENCY_LOCK_SECONDS": str(SHORT_LOCK_SECONDS)}
-    ).start()
-    yield kassa
-    kassa.stop()
 
 
 # -- replay and misuse --------------------------------------------------------------------------
@@ -295,38 +286,100 @@ def test_two_processes_on_one_postgres_database(
             kassa.stop()
 
 
+async def _wait_for_a_lock_wait(database_url: str) -> None:
+    """Until a session of the database waits for a row lock: the request we hold back."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS_MAX
+        while time.monotonic() < deadline:
+            waiting = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(LOCK_WAIT_POLL_SECONDS)
+        raise AssertionError("the held-back request never waited for the customer's row")
+    finally:
+        await connection.close()
+
+
+def test_in_flight_request_commits_nothing_and_holds_its_key(
+    server: KassaServer, account: Account
+) -> None:
+    """The key, the work and the response are one transaction: while a request is held back
+    mid-work (waiting for a customer row the test locks) no claim is visible to any other
+    connection, and a duplicate gets 409 at once without running."""
+    if not server.database_url.startswith("postgresql"):
+        pytest.skip("on SQLite the single writer makes a duplicate wait its turn and replay")
+    with server.http(account.secret_key) as http:
+        created = _post(http, None, {"email": _email()})
+        assert created.status_code == 200, created.text
+    customer_path = f"/v1/customers/{created.json()['id']}"
+    key = _key()
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        store = await open_store(server.database_url)
+        auth = (account.secret_key, "")
+        async with httpx.AsyncClient(base_url=server.url, auth=auth, timeout=30) as http:
+            try:
+                async with store.write() as tx:
+                    assert await tx.get_object(CUSTOMERS, account.id, created.json()["id"])
+                    first = asyncio.create_task(
+                        http.post(
+                            customer_path, data={"name": "First"}, headers={"Idempotency-Key": key}
+                        )
+                    )
+                    await _wait_for_a_lock_wait(server.database_url)
+                    async with store.read() as other:
+                        assert await other.get_idempotency_record(account.id, key) is None
+                    duplicate = await http.post(
+                        customer_path, data={"name": "First"}, headers={"Idempotency-Key": key}
+                    )
+                    assert not first.done(), "the duplicate ran instead of the first request"
+                return await first, duplicate, await http.get(customer_path)
+            finally:
+                await store.close()
+
+    first, duplicate, fetched = run_coroutine(scenario)
+    assert first.status_code == 200, first.text
+    assert duplicate.status_code == 409, duplicate.text
+    assert _error(duplicate)["code"] == "idempotency_key_in_use"
+    assert fetched.json()["name"] == "First"
+    with server.http(account.secret_key) as http:
+        replay = _post(http, key, {"name": "First"}, path=customer_path)
+        assert replay.content == first.content
+        assert replay.headers["idempotent-replayed"] == "true"
+
+
 # -- crashes ---------------------------------------------------------------------------------------
 
 
 def _leave_a_crashed_claim(
     database_url: str, account_id: str, key: str, form: dict[str, Any], lock_ms: int
 ) -> None:
-    """The state a server killed mid-request leaves: a committed claim and no response."""
+    """The state an older Kassa killed mid-request left: a committed claim, no response."""
 
     async def claim(store: Store) -> None:
-        outcome = await claim_or_replay(
-            store,
-            KeyClaim(
-                account_id=account_id,
-                key=key,
-                fingerprint=fingerprint("POST", "/v1/customers", form),
-                request_id=f"req_crashed{uuid.uuid4().hex[:8]}",
-                now_ms=int(time.time() * 1000),
-                lock_ms=lock_ms,
-            ),
-        )
-        assert isinstance(outcome, Claimed)
+        async with store.write() as tx:
+            await tx.insert_idempotency_claim(
+                account_id,
+                key,
+                fingerprint("POST", "/v1/customers", form),
+                int(time.time()),
+                int(time.time() * 1000) + lock_ms,
+                f"req_crashed{uuid.uuid4().hex[:8]}",
+            )
 
     with_store(database_url, claim)
 
 
-def test_claim_left_by_a_crash_expires(short_lock_server: KassaServer) -> None:
-    server = short_lock_server
+def test_claim_left_by_a_crash_expires(server: KassaServer) -> None:
     account = create_account(server.database_url)
     key = _key()
     email = _email()
     _leave_a_crashed_claim(
-        server.database_url, account.id, key, {"email": email}, SHORT_LOCK_SECONDS * 1000
+        server.database_url, account.id, key, {"email": email}, LEFTOVER_LOCK_SECONDS * 1000
     )
     with server.http(account.secret_key) as http:
         blocked = _post(http, key, {"email": email})
@@ -338,7 +391,7 @@ def test_claim_left_by_a_crash_expires(short_lock_server: KassaServer) -> None:
         assert misuse.status_code in (400, 409)
         assert _error(misuse)["type"] == "idempotency_error"
 
-        deadline = time.monotonic() + SHORT_LOCK_SECONDS + WAIT_SECONDS_MAX
+        deadline = time.monotonic() + LEFTOVER_LOCK_SECONDS + WAIT_SECONDS_MAX
         response = blocked
         while response.status_code == 409 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -409,3 +462,72 @@ def test_abandoned_claims_are_purged_too(server: KassaServer, account: Account) 
     later = FrozenClock(time.time() + IDEMPOTENCY_KEY_RETENTION_SECONDS + 60)
     purge(server.database_url, later, Settings().request_log_retention_days)
     assert idempotency_record(server.database_url, account.id, key) is None
+
+
+# -- the decision, given the key's row (no server) ------------------------------------------------
+
+NOW_MS = 1_700_000_000_000
+
+
+def _claim(form: dict[str, Any] | None = None) -> KeyClaim:
+    return KeyClaim(
+        account_id="acct_1",
+        key="k",
+        fingerprint=fingerprint("POST", "/v1/customers", form or {}),
+        request_id="req_new",
+        now_ms=NOW_MS,
+    )
+
+
+def _record(
+    claim: KeyClaim,
+    *,
+    age_seconds: int = 60,
+    status: int | None = 200,
+    locked_until_ms: int = 0,
+    other_params: bool = False,
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        fingerprint="other" if other_params else claim.fingerprint,
+        created=claim.now - age_seconds,
+        locked_until_ms=locked_until_ms,
+        request_id="req_old",
+        response_status=status,
+        response_body=None if status is None else b"{}",
+    )
+
+
+def test_a_new_key_runs_only_under_its_lock() -> None:
+    claim = _claim()
+    assert decide(None, claim, locked=True) == Claimed()
+    with pytest.raises(IdempotencyKeyInUse):
+        decide(None, claim, locked=False)
+
+
+def test_a_stored_response_replays_with_or_without_the_lock() -> None:
+    claim = _claim()
+    for locked in (True, False):
+        assert decide(_record(claim), claim, locked=locked) == Replay(200, b"{}", "req_old")
+        with pytest.raises(IdempotencyKeyReused):
+            decide(_record(claim, other_params=True), claim, locked=locked)
+
+
+def test_an_expired_row_starts_afresh_under_the_lock() -> None:
+    claim = _claim()
+    expired = _record(claim, age_seconds=IDEMPOTENCY_KEY_RETENTION_SECONDS + 1, other_params=True)
+    assert decide(expired, claim, locked=True) == Claimed()
+    with pytest.raises(IdempotencyKeyInUse):
+        decide(expired, claim, locked=False)
+
+
+def test_a_leftover_claim_is_retaken_by_the_same_request_once_its_lock_passed() -> None:
+    claim = _claim()
+    held = _record(claim, status=None, locked_until_ms=NOW_MS + 1)
+    passed = _record(claim, status=None, locked_until_ms=NOW_MS - 1)
+    with pytest.raises(IdempotencyKeyInUse):
+        decide(held, claim, locked=True)
+    with pytest.raises(IdempotencyKeyInUse):
+        decide(passed, claim, locked=False)
+    assert decide(passed, claim, locked=True) == Claimed()
+    with pytest.raises(IdempotencyKeyReused):
+        decide(_record(claim, status=None, other_params=True), claim, locked=True)

@@ -17,7 +17,6 @@ from kassa import API_VERSION
 from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
 from kassa.errors import (
-    IdempotencyKeyInUse,
     InvalidRequest,
     KassaError,
     PublishableKeyNotAllowed,
@@ -81,7 +80,6 @@ class ApiApp:
         clock: Clock,
         metrics: RequestMetrics,
         request_log: RequestLogWriter,
-        idempotency_lock_seconds: int,
         payments: PaymentConfig,
     ) -> None:
         self.store = store
@@ -89,7 +87,6 @@ class ApiApp:
         self.metrics = metrics
         self.request_log = request_log
         self.auth = Authenticator(store)
-        self.lock_ms = idempotency_lock_seconds * 1000
         self.payments = payments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,34 +158,22 @@ class ApiApp:
     async def _serve_idempotent(
         self, route: Route, path: str, owner: ApiKeyOwner, form: Form, key: str, request_id: str
     ) -> Response:
-        account_id = owner.account_id
         claim = KeyClaim(
-            account_id=account_id,
+            account_id=owner.account_id,
             key=key,
             fingerprint=idempotency.fingerprint("POST", path, form),
             request_id=request_id,
             now_ms=int(self.clock.now() * 1000),
-            lock_ms=self.lock_ms,
         )
-        if self.store.serializes_writes:
-            async with self.store.write() as tx:
-                outcome = await idempotency.claim_in(tx, claim)
-                if isinstance(outcome, Claimed):
-                    return await self._run_in(tx, route, owner, form, request_id, key)
-            if outcome is None:  # cannot lose a race while holding the only writer
-                raise IdempotencyKeyInUse()
-            return _replayed(outcome)
-        claimed = await idempotency.claim_or_replay(self.store, claim)
-        if not isinstance(claimed, Claimed):
-            return _replayed(claimed)
-        try:
-            async with self.store.write() as tx:
-                return await self._run_in(tx, route, owner, form, request_id, key)
-        except BaseException:
-            # Nothing was committed, so the key is free again for a retry to run afresh.
-            async with self.store.write() as tx:
-                await tx.release_idempotency_key(account_id, key, request_id)
-            raise
+        # One transaction holds the key, runs the work and stores the response: they commit
+        # together with one commit, or a failure rolls all of them back (see idempotency).
+        async with self.store.write() as tx:
+            outcome = await idempotency.claim_or_replay(tx, claim)
+            if not isinstance(outcome, Claimed):
+                return _replayed(outcome)
+            response = await self._run_in(tx, route, owner, form, request_id, key)
+            await idempotency.save_response(tx, claim, response.status, response.body)
+            return response
 
     async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
         writes = route.operation.writes
@@ -204,7 +189,7 @@ class ApiApp:
         request_id: str,
         idempotency_key: str | None,
     ) -> Response:
-        """Run the operation in `tx`; with a key, store the response under our claim."""
+        """Run the operation in `tx`; `idempotency_key` is recorded with what it writes."""
         expand = parse_expand(form.pop("expand", None))
         account_id = owner.account_id
         ctx = Context(
@@ -225,10 +210,6 @@ class ApiApp:
             if not error.commits_writes:
                 raise
             status, body = error_body(error)
-        if idempotency_key is not None and not await tx.complete_idempotency_key(
-            account_id, idempotency_key, request_id, status, body
-        ):
-            raise IdempotencyKeyInUse()  # our claim expired and was retaken: roll back
         return Response(status, body)
 
 

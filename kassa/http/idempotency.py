@@ -1,14 +1,17 @@
 """Stripe's idempotency keys (DESIGN.md section 5).
 
-On PostgreSQL, a POST with `Idempotency-Key` first claims the key in its own committed
-transaction, so a concurrent duplicate in any process sees the claim and gets 409. The
-request then runs in one transaction that also stores its response under the claim; a crash
-before that commit leaves only the claim, which expires and is retaken by a retry.
+A POST with `Idempotency-Key` is one write transaction, on both engines:
 
-On SQLite every write transaction is serialized (one writer, across processes too), so the
-claim, the work and the stored response commit together in one transaction: a duplicate
-waits its turn and replays, and a crash leaves nothing behind. One commit instead of two is
-also what makes idempotent writes fast there.
+1. take the key's lock (`Transaction.try_lock_idempotency_key`). On PostgreSQL a duplicate in
+   flight in any process holds it: the request answers 409 at once and runs nothing. On SQLite
+   the single writer is the lock: a duplicate waits its turn and then replays.
+2. read the key's row: a stored response is replayed, or 400 if the parameters differ.
+3. otherwise run the request and store its response in the same transaction, so the work
+   and the response commit together with one commit, or not at all: a crash rolls both back,
+   the lock goes with the transaction, and a retry runs afresh.
+
+Kassa once committed a claim row before running the request; one left behind by a crash
+(a row with no response) is retaken by the same request once its `locked_until_ms` passed.
 """
 
 from __future__ import annotations
@@ -21,13 +24,11 @@ import orjson
 
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
 from kassa.invariants import ensure
-from kassa.store import Store, Transaction
+from kassa.store import Transaction
 from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
+from kassa.store.queries import IdempotencyRecord
 
 MAX_KEY_CHARS = 255
-CLAIM_ATTEMPTS_MAX = 3
-"""A claim can lose a race only to a request that then finishes or expires; a few rereads
-always settle it."""
 
 
 @dataclass(frozen=True)
@@ -68,63 +69,60 @@ class KeyClaim:
     fingerprint: str
     request_id: str
     now_ms: int
-    lock_ms: int
 
     @property
     def now(self) -> int:
         return self.now_ms // 1000
 
-    @property
-    def locked_until_ms(self) -> int:
-        return self.now_ms + self.lock_ms
 
-
-async def claim_or_replay(store: Store, claim: KeyClaim) -> Claimed | Replay:
-    """Claim the key in a transaction of its own, committed before the request runs, so
-    that concurrent duplicates (in any process) see it and get 409."""
-    for _ in range(CLAIM_ATTEMPTS_MAX):
-        async with store.write() as tx:
-            outcome = await claim_in(tx, claim)
-        if outcome is not None:
-            return outcome
-    raise IdempotencyKeyInUse()
-
-
-async def claim_in(tx: Transaction, claim: KeyClaim) -> Claimed | Replay | None:
-    """One attempt inside `tx`; None when another request won a race for the row."""
+async def claim_or_replay(tx: Transaction, claim: KeyClaim) -> Claimed | Replay:
+    """Steps 1 and 2, first in the request's write transaction. Raises IdempotencyKeyInUse
+    (409) or IdempotencyKeyReused (400), and the transaction then rolls back."""
+    locked = await tx.try_lock_idempotency_key(claim.account_id, claim.key)
+    # Read after the lock: in PostgreSQL's READ COMMITTED each statement sees every commit
+    # made before it began, and a holder's commit is visible before its lock is released.
     record = await tx.get_idempotency_record(claim.account_id, claim.key)
-    if record is None:
-        inserted = await tx.insert_idempotency_claim(
-            claim.account_id,
-            claim.key,
-            claim.fingerprint,
-            claim.now,
-            claim.locked_until_ms,
-            claim.request_id,
-        )
-        return Claimed() if inserted else None
-    expired_before = claim.now - KEY_RETENTION_SECONDS
-    expired = record.created < expired_before
-    abandoned = record.response_status is None and record.locked_until_ms < claim.now_ms
-    # A claim abandoned by a crashed request is retaken only by the same request.
-    if expired or (abandoned and record.fingerprint == claim.fingerprint):
-        retaken = await tx.retake_idempotency_claim(
-            claim.account_id,
-            claim.key,
-            claim.fingerprint,
-            claim.now,
-            claim.locked_until_ms,
-            claim.request_id,
-            claim.now_ms,
-            expired_before,
-        )
-        return Claimed() if retaken else None
+    return decide(record, claim, locked=locked)
+
+
+def decide(record: IdempotencyRecord | None, claim: KeyClaim, *, locked: bool) -> Claimed | Replay:
+    """What the request does given the key's row and whether it holds the key's lock.
+
+    A stored response is replayed even without the lock (two replays may race for it);
+    anything else needs the lock, since its holder may be about to store a response."""
+    live = record is not None and record.created >= claim.now - KEY_RETENTION_SECONDS
+    if record is None or not live:
+        if not locked:
+            raise IdempotencyKeyInUse()
+        return Claimed()
     if record.fingerprint != claim.fingerprint:
         raise IdempotencyKeyReused()
-    ensure(
-        record.response_status is None or record.response_body is not None,
-        "a completed idempotency record always stores its response body",
-    )
-    if record.response_status is None or record.response_body is None:
+    if record.response_status is not None:
+        ensure(
+            record.response_body is not None,
+            "a completed idempotency record always stores its response body",
+        )
+        return Replay(record.response_status, record.response_body or b"", record.request_id)
+    # A claim an older Kassa committed: retaken once its request is surely dead.
+    if not locked or record.locked_until_ms >= claim.now_ms:
         raise IdempotencyKeyInUse()
-    return Replay(record.response_status, record.response_body, record.request_id)
+    return Claimed()
+
+
+async def save_response(tx: Transaction, claim: KeyClaim, status: int, body: bytes) -> None:
+    """Step 3's end: the response, in the transaction that did the work."""
+    record = IdempotencyRecord(
+        fingerprint=claim.fingerprint,
+        created=claim.now,
+        locked_until_ms=0,
+        request_id=claim.request_id,
+        response_status=status,
+        response_body=body,
+    )
+    saved = await tx.save_idempotent_response(
+        claim.account_id, claim.key, record, now_ms=claim.now_ms
+    )
+    if not saved:
+        # A writer without the lock (an older Kassa in a rolling upgrade) stored the key
+        # meanwhile: roll back rather than overwrite its response.
+        raise IdempotencyKeyInUse()

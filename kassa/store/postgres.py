@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
 from kassa.store.queries import (
@@ -77,6 +78,20 @@ class PostgresExecutor:
         return [tuple(row) for row in rows]
 
 
+class _StatementLogging:
+    """A pool `init` that installs a query logger on each new connection: unused, nothing
+    is installed and asyncpg skips logging altogether."""
+
+    def __init__(self, on_statement: Callable[[str], object]) -> None:
+        self._on_statement = on_statement
+
+    async def __call__(self, connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(self._logged)
+
+    def _logged(self, record: LoggedQuery) -> None:
+        self._on_statement(record.query)
+
+
 class PostgresStore:
     engine = "postgresql"
     serializes_writes = False
@@ -85,8 +100,16 @@ class PostgresStore:
         self._pool = pool
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresStore:
-        pool = await asyncpg.create_pool(url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE)
+    async def connect(
+        cls, url: str, on_statement: Callable[[str], object] | None = None
+    ) -> PostgresStore:
+        """`on_statement`, for tests: told every statement any pooled connection runs
+        (transaction control and the pool's reset on release included), one event-loop
+        iteration after it ends (asyncpg's query loggers are called soon, not at once)."""
+        init = None if on_statement is None else _StatementLogging(on_statement)
+        pool = await asyncpg.create_pool(
+            url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, init=init
+        )
         return cls(pool)
 
     @asynccontextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,13 @@ class ThreadedSqliteExecutor(SqliteExecutor):
         return await asyncio.to_thread(lambda: self._connection.execute(sql, args).fetchall())
 
 
-def _connect(path: str, synchronous: str) -> sqlite3.Connection:
+StatementObserver = Callable[[str], object]
+"""Told the text of every statement a store runs (tests/test_statement_budget.py counts them)."""
+
+
+def _connect(
+    path: str, synchronous: str, on_statement: StatementObserver | None = None
+) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA journal_mode = WAL")
@@ -69,6 +75,9 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     # the WAL, written before COMMIT returns) but may be lost with the operating system.
     connection.execute(f"PRAGMA synchronous = {synchronous}")
     connection.execute("PRAGMA foreign_keys = ON")
+    if on_statement is not None:
+        # sqlite3's own tracing; without a callback SQLite calls nothing, so it costs nothing.
+        connection.set_trace_callback(on_statement)
     return connection
 
 
@@ -89,15 +98,22 @@ class SqliteStore:
     engine = "sqlite"
     serializes_writes = True
 
-    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = "NORMAL",
+        on_statement: StatementObserver | None = None,
+    ) -> None:
+        """`on_statement`, for tests: told every statement any of the connections runs
+        (transaction control included), as it starts."""
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"unsupported SQLite synchronous mode {synchronous!r}")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._writer = _connect(path, synchronous)
-        self._reader = _connect(path, synchronous)
-        self._scanner = _connect(path, synchronous)
+        self._writer = _connect(path, synchronous, on_statement)
+        self._reader = _connect(path, synchronous, on_statement)
+        self._scanner = _connect(path, synchronous, on_statement)
         self._scan_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._write_executor = SqliteExecutor(self._writer)
@@ -113,7 +129,7 @@ class SqliteStore:
             batch = self._join_batch()
             self._writer.execute("SAVEPOINT unit")
             try:
-                yield Transaction(self._write_executor, writes=True)
+                yield Transaction(self._write_executor, writes=True, single_writer=True)
             except BaseException:
                 self._writer.execute("ROLLBACK TO unit")
                 self._writer.execute("RELEASE unit")
