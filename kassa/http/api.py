@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -171,26 +172,28 @@ class ApiApp:
             outcome = await idempotency.claim_or_replay(tx, claim)
             if not isinstance(outcome, Claimed):
                 return _replayed(outcome)
-            response = await self._run_in(tx, route, owner, form, request_id, key)
+            parsed = _parsed(route, form)
+            response = await self._run_in(tx, route, owner, parsed, request_id, key)
             await idempotency.save_response(tx, claim, response.status, response.body)
             return response
 
     async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
+        # Parsed before the unit of work opens: a malformed request costs no transaction.
+        parsed = _parsed(route, form)
         writes = route.operation.writes
         async with self.store.write() if writes else self.store.read() as tx:
-            return await self._run_in(tx, route, owner, form, request_id, None)
+            return await self._run_in(tx, route, owner, parsed, request_id, None)
 
     async def _run_in(
         self,
         tx: Transaction,
         route: Route,
         owner: ApiKeyOwner,
-        form: Form,
+        parsed: ParsedRequest,
         request_id: str,
         idempotency_key: str | None,
     ) -> Response:
         """Run the operation in `tx`; `idempotency_key` is recorded with what it writes."""
-        expand = parse_expand(form.pop("expand", None))
         account_id = owner.account_id
         ctx = Context(
             account_id=account_id,
@@ -203,14 +206,28 @@ class ApiApp:
         )
         status = 200
         try:
-            result = await route.operation.call(ctx, route.ids, form)
-            await expand_object(ctx, result, expand)
+            result = await route.operation.run(ctx, parsed.request)
+            await expand_object(ctx, result, parsed.expand)
             body = orjson.dumps(result)
         except KassaError as error:
             if not error.commits_writes:
                 raise
             status, body = error_body(error)
         return Response(status, body)
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    request: Any
+    """The operation's typed request."""
+    expand: list[str]
+
+
+def _parsed(route: Route, form: Form) -> ParsedRequest:
+    """The route's typed request and the paths to expand: every parameter error is raised
+    here, before anything is read or written."""
+    expand = parse_expand(form.pop("expand", None))
+    return ParsedRequest(route.operation.parse(route.ids, form), expand)
 
 
 def logged_params(form: Form) -> tuple[str | None, bool]:
