@@ -76,3 +76,42 @@ def test_write_is_durable_when_the_block_returns(tmp_path: Path) -> None:
 def test_unsupported_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         SqliteStore(str(tmp_path / "x.db"), synchronous="OFF")
+
+
+def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
+    """Writes leave checkpointing to a background thread: the WAL's frames reach the
+    database file while the writer goes on, and closing the store waits for a checkpoint
+    in flight."""
+    from kassa.store import sqlite as sqlite_store
+
+    path = tmp_path / "kassa.db"
+
+    async def scenario() -> tuple[int, int, int]:
+        store = await _prepared(path)
+        # The migrations are still in the WAL: the writer no longer checkpoints inline.
+        size_before = path.stat().st_size
+        for number in range(200):
+            async with store.write() as tx:
+                await tx.insert_object(CUSTOMERS, "acct_1", _customer(f"cus_{number}"))
+        await asyncio.sleep(sqlite_store.CHECKPOINT_INTERVAL_SECONDS * 3)
+        checkpoints = store.checkpoints
+        size_after = path.stat().st_size  # pages copied back into the database file
+        await store.close()
+        return checkpoints, size_before, size_after
+
+    checkpoints, size_before, size_after = asyncio.run(scenario())
+    assert checkpoints >= 1
+    assert size_after > size_before
+    assert _committed_ids(path) >= {"cus_0", "cus_199"}
+
+
+def test_the_writer_checkpoints_inline_only_far_behind(tmp_path: Path) -> None:
+    from kassa.store import sqlite as sqlite_store
+
+    async def autocheckpoint_pages() -> int:
+        store = await _prepared(tmp_path / "kassa.db")
+        row = store._writer.execute("PRAGMA wal_autocheckpoint").fetchone()
+        await store.close()
+        return int(row[0])
+
+    assert asyncio.run(autocheckpoint_pages()) == sqlite_store.WAL_AUTOCHECKPOINT_PAGES

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +23,15 @@ BATCH_UNITS_MAX = 256
 """Units of work one group commit may carry before it commits at once."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another process's write lock before failing."""
+CHECKPOINT_INTERVAL_SECONDS = 0.5
+"""How often the background checkpointer copies the WAL back into the database file."""
+WAL_AUTOCHECKPOINT_PAGES = 20_000
+"""The writer checkpoints inline only past this many WAL pages (about 80 MB): a safety net
+should the background checkpointer fall behind. SQLite's default, 1,000 pages, made the
+writer checkpoint (and fsync the database file) on the event loop every few hundred
+requests; off the loop, customer creates ran about a quarter faster and their p99 halved."""
+
+log = logging.getLogger("kassa.store.sqlite")
 
 
 class SqliteExecutor:
@@ -75,6 +86,7 @@ def _connect(
     # the WAL, written before COMMIT returns) but may be lost with the operating system.
     connection.execute(f"PRAGMA synchronous = {synchronous}")
     connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     if on_statement is not None:
         # sqlite3's own tracing; without a callback SQLite calls nothing, so it costs nothing.
         connection.set_trace_callback(on_statement)
@@ -114,6 +126,11 @@ class SqliteStore:
         self._writer = _connect(path, synchronous, on_statement)
         self._reader = _connect(path, synchronous, on_statement)
         self._scanner = _connect(path, synchronous, on_statement)
+        self._checkpointer = _connect(path, synchronous)
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpoint_thread_lock = threading.Lock()
+        self.checkpoints = 0
+        """Background checkpoints so far (observable by tests)."""
         self._scan_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
         self._write_executor = SqliteExecutor(self._writer)
@@ -125,6 +142,7 @@ class SqliteStore:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
+        self._start_checkpointer()
         async with self._write_lock:
             batch = self._join_batch()
             self._writer.execute("SAVEPOINT unit")
@@ -184,10 +202,42 @@ class SqliteStore:
         async with self._scan_lock:
             yield Transaction(ThreadedSqliteExecutor(self._scanner))
 
+    def _start_checkpointer(self) -> None:
+        """Checkpoints run on a thread with a connection of their own (sqlite3 releases the
+        GIL while it copies pages and syncs the file), from the first write on."""
+        if self._checkpoint_task is None:
+            self._checkpoint_task = asyncio.get_running_loop().create_task(
+                self._checkpoint_regularly(), name="kassa-sqlite-checkpoint"
+            )
+
+    async def _checkpoint_regularly(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+            try:
+                # PASSIVE: copies what it can without waiting for readers or the writer.
+                await asyncio.to_thread(self._checkpoint_once)
+                self.checkpoints += 1
+            except sqlite3.Error:
+                # The writer's own checkpoint (WAL_AUTOCHECKPOINT_PAGES) still bounds the
+                # WAL; the next interval tries again.
+                log.exception("background WAL checkpoint failed; will retry")
+
+    def _checkpoint_once(self) -> None:
+        with self._checkpoint_thread_lock:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     async def close(self) -> None:
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+        # A cancelled task's thread may still be checkpointing: wait for it to let go.
+        await asyncio.to_thread(self._checkpoint_thread_lock.acquire)
         async with self._write_lock:
             self._commit_batch()
         async with self._scan_lock:
             self._scanner.close()
         self._reader.close()
+        self._checkpointer.close()
         self._writer.close()
+        self._checkpoint_thread_lock.release()
