@@ -19,7 +19,11 @@ from kassa.store.queries import RequestLogEntry
 
 FLUSH_INTERVAL_SECONDS = 0.25
 BUFFER_ENTRIES_MAX = 20_000
-FLUSH_BATCH_MAX = 5_000
+FLUSH_BATCH_MAX = 100
+"""Entries written per unit of work. A flush writes the last interval's entries (hundreds at
+load) in units this small, each a few milliseconds, so requests run between them: one unit
+of 5,000 held the event loop long enough to set a retrieve's p99 (22 ms at concurrency 1;
+3.9 ms with units of 100)."""
 
 log = logging.getLogger("kassa.request_log")
 

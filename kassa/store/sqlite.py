@@ -23,8 +23,10 @@ BATCH_UNITS_MAX = 256
 """Units of work one group commit may carry before it commits at once."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another process's write lock before failing."""
-CHECKPOINT_INTERVAL_SECONDS = 0.5
-"""How often the background checkpointer copies the WAL back into the database file."""
+CHECKPOINT_INTERVAL_SECONDS = 0.1
+"""How often the background checkpointer copies the WAL back into the database file: often,
+so each checkpoint is small (at 0.5 s, confirmed payments at concurrency 1 had a p99 of
+35-48 ms; at 0.1 s, 10-11 ms)."""
 WAL_AUTOCHECKPOINT_PAGES = 20_000
 """The writer checkpoints inline only past this many WAL pages (about 80 MB): a safety net
 should the background checkpointer fall behind. SQLite's default, 1,000 pages, made the
