@@ -321,9 +321,9 @@ def measure(
                 )
                 measurement.ceiling_results.append(ceiling_result)
     # The server has stopped, which it does only once the requests still in flight
-    # when wrk stopped have finished. Listing while they commit would miss some: on
-    # PostgreSQL they commit out of `seq` order, and any of them can land on a page
-    # already read. So the checks read through a second server, with nothing in flight.
+    # when wrk stopped have finished. The checks read through a second server, with
+    # nothing in flight, so the counts are final (lists are exact under concurrent
+    # writers, but a page read while requests still commit is not the final count).
     print("  checking the stored intents and charges through the API", file=sys.stderr)
     with running_server(
         tools.kassa,
