@@ -112,7 +112,8 @@ class Context:
             found = await self.tx.get_object(
                 TEST_CLOCKS, self.account_id, test_clock_id, lock=False
             )
-            live = found is not None and not found[1]
-            installation = unix_seconds(self.clock)
-            times[test_clock_id] = int(found[0]["frozen_time"]) if live and found else installation
+            if found is None or found[1]:
+                times[test_clock_id] = unix_seconds(self.clock)
+            else:
+                times[test_clock_id] = int(found[0]["frozen_time"])
         return times[test_clock_id]

@@ -44,9 +44,6 @@ class Operation(Generic[Request]):
     writes: bool
     publishable_key_allowed: bool = False
 
-    async def call(self, ctx: Context, ids: RouteIds, form: Form) -> ApiObject:
-        return await self.run(ctx, self.parse(ids, form))
-
 
 def route_id(ids: RouteIds, index: int = 0) -> str:
     """The id at `index` in the route; routes always carry it, so its absence is a mistake

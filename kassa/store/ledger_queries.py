@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.pages import window_conditions
 from kassa.store.tables import ObjectTable
 
 if TYPE_CHECKING:
@@ -161,7 +162,6 @@ TRANSACTION_COLUMNS = (
     "fee_details, available_on, status, reporting_category, description"
 )
 LEDGER_FILTER_COLUMNS = frozenset({"type", "source", "currency"})
-_CREATED_OPERATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def transaction_row(row: Sequence[Any]) -> LedgerTransactionRow:
@@ -248,15 +248,9 @@ class LedgerQueries:
                 raise ValueError(f"balance transactions have no filter column {column}")
             where.append(f"{column} = ?")
             args.append(value)
-        for operator, bound in query.created.items():
-            where.append(f"created {_CREATED_OPERATORS[operator]} ?")
-            args.append(bound)
-        if query.before_seq is not None:
-            where.append("seq < ?")
-            args.append(query.before_seq)
-        if query.after_seq is not None:
-            where.append("seq > ?")
-            args.append(query.after_seq)
+        window, window_args = window_conditions(query.created, query.before_seq, query.after_seq)
+        where += window
+        args += window_args
         ascending = query.after_seq is not None
         rows = await self._db.fetchall(
             f"SELECT {TRANSACTION_COLUMNS} FROM ledger_transactions "

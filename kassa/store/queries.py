@@ -19,6 +19,7 @@ from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
 from kassa.store.ledger_queries import LedgerQueries
+from kassa.store.pages import window_conditions
 from kassa.store.tables import ObjectTable
 
 Row = Sequence[Any]
@@ -160,9 +161,6 @@ class RequestLogEntry:
     """The request's parameters as JSON, card numbers and CVCs redacted, cut to a bound."""
     response_body: str | None = None
     """The response as sent, cut to a bound."""
-
-
-_CREATED_OPERATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def _dumps(obj: Mapping[str, Any]) -> str:
@@ -771,9 +769,6 @@ def _list_conditions(
             raise ValueError(f"{table.name} has no filter column {column}")
         where.append(f"{column} = ?")
         args.append(value)
-    for operator, bound in query.created.items():
-        where.append(f"created {_CREATED_OPERATORS[operator]} ?")
-        args.append(bound)
     for column, values in query.any_of.items():
         if column not in table.filter_columns:
             raise ValueError(f"{table.name} has no filter column {column}")
@@ -786,13 +781,8 @@ def _list_conditions(
                 alternatives.append(f"{column} = ?")
                 args.append(value)
         where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
-    if query.before_seq is not None:
-        where.append("seq < ?")
-        args.append(query.before_seq)
-    if query.after_seq is not None:
-        where.append("seq > ?")
-        args.append(query.after_seq)
-    return where, args
+    window, window_args = window_conditions(query.created, query.before_seq, query.after_seq)
+    return where + window, args + window_args
 
 
 def _page(rows: list[Row], query: ObjectListQuery) -> ObjectPage:
