@@ -236,7 +236,8 @@ def test_object_tables_have_their_declared_columns(
         assert set(columns) == {*OBJECT_TABLE_COLUMNS, *table.filter_columns}, table.name
         for name in ("id", "account_id", "created", "deleted", "doc"):
             assert columns[name].not_null, f"{table.name}.{name}"
-        assert (table.name, "unique", ("id",)) in schema.keys
+        key = ("account_id", "id") if table.ids_per_account else ("id",)
+        assert (table.name, "unique", key) in schema.keys
         indexes = [i for i in schema.indexes.values() if i.table == table.name]
         for column in (*table.filter_columns, "created", "seq"):
             assert any(i.columns[:2] == ("account_id", column) for i in indexes), (

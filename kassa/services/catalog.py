@@ -13,6 +13,7 @@ from kassa.services import (
     refunds,
     webhook_endpoints,
 )
+from kassa.services.billing import coupons, prices, products, promotion_codes, tax_rates
 from kassa.services.resource import ExpandTarget, Resource
 
 RESOURCES: tuple[Resource, ...] = (
@@ -26,6 +27,11 @@ RESOURCES: tuple[Resource, ...] = (
     balance.TRANSACTIONS,
     events.RESOURCE,
     webhook_endpoints.RESOURCE,
+    products.RESOURCE,
+    prices.RESOURCE,
+    coupons.RESOURCE,
+    promotion_codes.RESOURCE,
+    tax_rates.RESOURCE,
 )
 
 

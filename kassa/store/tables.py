@@ -4,7 +4,7 @@ and the migrations create exactly these columns (a test checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +16,22 @@ class ObjectTable:
     """Object fields copied into indexed columns for equality filters: top-level fields of
     the same name, or the path `sources` gives."""
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+    normalizers: Mapping[str, Callable[[Any], Any]] = field(
+        default_factory=dict, hash=False, compare=False
+    )
+    """column -> how the field's value is stored in it, for filters that match loosely (a
+    promotion code's `code` upper-cased: codes match regardless of case). A list filtering
+    on the column passes its value through the same function."""
+    ids_per_account: bool = False
+    """Ids are unique per account rather than installation-wide: ids the API user chooses
+    (coupon ids) may repeat across accounts. The table's key is then (account_id, id)."""
 
     def column_value(self, obj: Mapping[str, Any], column: str) -> Any:
         value: Any = obj
         for key in self.sources.get(column, (column,)):
             value = value.get(key) if isinstance(value, Mapping) else None
-        return value
+        normalize = self.normalizers.get(column)
+        return value if normalize is None or value is None else normalize(value)
 
 
 CUSTOMERS = ObjectTable("customers", filter_columns=("email",))
@@ -35,6 +45,35 @@ EVENTS = ObjectTable(
 )
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
 TEST_CLOCKS = ObjectTable("test_clocks", filter_columns=("status",))
+PRODUCTS = ObjectTable(
+    "products", filter_columns=("active", "shippable", "type", "url"), ids_per_account=True
+)
+PRICES = ObjectTable(
+    "prices",
+    filter_columns=(
+        "active",
+        "currency",
+        "lookup_key",
+        "product",
+        "recurring_interval",
+        "recurring_meter",
+        "recurring_usage_type",
+        "type",
+    ),
+    sources={
+        "recurring_interval": ("recurring", "interval"),
+        "recurring_meter": ("recurring", "meter"),
+        "recurring_usage_type": ("recurring", "usage_type"),
+    },
+)
+COUPONS = ObjectTable("coupons", ids_per_account=True)
+PROMOTION_CODES = ObjectTable(
+    "promotion_codes",
+    filter_columns=("active", "code", "coupon", "customer"),
+    sources={"coupon": ("promotion", "coupon")},
+    normalizers={"code": str.upper},
+)
+TAX_RATES = ObjectTable("tax_rates", filter_columns=("active", "inclusive"))
 
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
@@ -46,4 +85,9 @@ ALL_OBJECT_TABLES = (
     EVENTS,
     WEBHOOK_ENDPOINTS,
     TEST_CLOCKS,
+    PRODUCTS,
+    PRICES,
+    COUPONS,
+    PROMOTION_CODES,
+    TAX_RATES,
 )

@@ -1,0 +1,2 @@
+"""Billing: the catalog (products, prices, coupons, promotion codes, tax rates) and, as they
+land, invoice items, invoices and subscriptions."""
