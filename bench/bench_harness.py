@@ -162,6 +162,17 @@ class ScenarioResult:
     error_samples: list[str]
     profiled: bool
     profile_path: Path | None
+    server_cpu_s: float | None = None
+    """CPU time (user + system, all threads) the server spent during the measured run; None
+    where /proc cannot tell."""
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per answered request: unlike req/s, it hardly moves when other work
+        shares the machine, so it compares runs made at different times."""
+        if self.server_cpu_s is None or not self.wrk.requests:
+            return math.nan
+        return self.server_cpu_s * MICROSECONDS_PER_S / self.wrk.requests
 
     @property
     def rps(self) -> float:
@@ -188,6 +199,8 @@ class ScenarioResult:
             "socket_errors": self.wrk.socket_errors,
             "status_counts": self.wrk.status_counts,
             "error_samples": self.error_samples,
+            "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 3),
+            "cpu_us_per_request": round(self.cpu_us_per_request, 1),
             "profiled": self.profiled,
             "profile": display_path(self.profile_path) if self.profile_path else None,
         }
@@ -611,6 +624,7 @@ def warm_up_then_measure(
     run_once: Callable[[int, str], WrkResult],
     errors_file: Callable[[str], Path],
     start_profile: Callable[[str, int], RunningProfiler] | None,
+    server_pid: int | None = None,
 ) -> tuple[ScenarioResult, WrkResult | None]:
     """An unmeasured warm-up (if any), then the measured run, profiled if asked.
 
@@ -625,10 +639,12 @@ def warm_up_then_measure(
         warmup = run_once(warmup_seconds, f"{label}-warmup")
     print(f"  {label}: measuring {seconds}s", file=sys.stderr)
     profiler = start_profile(label, seconds) if start_profile else None
+    cpu_before = process_cpu_seconds(server_pid)
     try:
         result = run_once(seconds, label)
     finally:
         profile_path = finish_profiler(profiler) if profiler else None
+    cpu_after = process_cpu_seconds(server_pid)
     measured = ScenarioResult(
         scenario=scenario,
         concurrency=concurrency,
@@ -636,8 +652,25 @@ def warm_up_then_measure(
         error_samples=read_error_samples(errors_file(label)),
         profiled=profiler is not None,
         profile_path=profile_path,
+        server_cpu_s=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
     )
     return measured, warmup
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of process `pid` (all its threads) so far, from
+    /proc/PID/stat; None without a pid or where /proc cannot tell (not Linux, exited)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which is in parentheses and may hold spaces: utime and
+    # stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    fields = stat.rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- Profiling ----------------------------------------------------------------------------

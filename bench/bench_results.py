@@ -187,7 +187,7 @@ def compare_with(baseline_path: Path, results: Sequence[ScenarioResult]) -> list
 def results_table(results: Sequence[ScenarioResult]) -> str:
     header = (
         f"{'scenario':<10} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'sock err':>8}"
+        f"{'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'sock err':>8} {'cpu us/req':>10}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -196,7 +196,8 @@ def results_table(results: Sequence[ScenarioResult]) -> str:
             f"{result.scenario:<10} {result.concurrency:>4} {result.wrk.requests:>9,} "
             f"{result.rps:>9,.0f} {result.latency_ms('p50'):>8.2f} "
             f"{result.latency_ms('p99'):>8.2f} {result.latency_ms('max'):>8.2f} "
-            f"{result.wrk.responses_other:>8,} {result.wrk.socket_error_count:>8,}{marker}"
+            f"{result.wrk.responses_other:>8,} {result.wrk.socket_error_count:>8,} "
+            f"{result.cpu_us_per_request:>10.1f}{marker}"
         )
     return "\n".join(lines)
 

@@ -121,6 +121,11 @@ def versus_rows(
                 "kassa_p99_ms": round(result.latency_ms("p99"), 3),
                 "ceiling_p99_ms": round(other.latency_ms("p99"), 3),
                 "p99_ratio": round(ratio(result.latency_ms("p99"), other.latency_ms("p99")), 3),
+                "kassa_cpu_us": round(result.cpu_us_per_request, 1),
+                "ceiling_cpu_us": round(other.cpu_us_per_request, 1),
+                # Inverted, so that it reads like rps_ratio: the ceiling's cost per request
+                # as a share of Kassa's (0.5: Kassa spends twice the CPU on a request).
+                "cpu_ratio": round(ratio(other.cpu_us_per_request, result.cpu_us_per_request), 3),
             }
         )
     return rows
@@ -129,14 +134,16 @@ def versus_rows(
 def versus_table(rows: Sequence[Mapping[str, Any]]) -> str:
     header = (
         f"{'scenario':<10} {'conc':>4} {'kassa r/s':>10} {'ceil r/s':>10} {'ratio':>6}   "
-        f"{'kassa p99':>9} {'ceil p99':>9} {'ratio':>6}"
+        f"{'kassa p99':>9} {'ceil p99':>9} {'ratio':>6}   "
+        f"{'kassa cpu':>9} {'ceil cpu':>9} {'ratio':>6}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
             f"{row['scenario']:<10} {row['concurrency']:>4} {row['kassa_rps']:>10,.0f} "
             f"{row['ceiling_rps']:>10,.0f} {row['rps_ratio']:>6.2f}   "
-            f"{row['kassa_p99_ms']:>9.2f} {row['ceiling_p99_ms']:>9.2f} {row['p99_ratio']:>6.2f}"
+            f"{row['kassa_p99_ms']:>9.2f} {row['ceiling_p99_ms']:>9.2f} {row['p99_ratio']:>6.2f}   "
+            f"{row['kassa_cpu_us']:>9.1f} {row['ceiling_cpu_us']:>9.1f} {row['cpu_ratio']:>6.2f}"
         )
     return "\n".join(lines)
 

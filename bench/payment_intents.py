@@ -267,6 +267,7 @@ def measure_concurrency(
         run_once=run_once,
         errors_file=driven.errors_file,
         start_profile=start_profile if profile is not None else None,
+        server_pid=driven.server.process.pid,
     )
 
 
@@ -619,7 +620,8 @@ def report_text(report: Mapping[str, Any], measurement: Measurement) -> str:
             "Ceiling (bench/ceiling_app.py: the intent and its charge, two rows, one unit):",
             results_table(measurement.ceiling_results),
             "",
-            "Kassa beside the ceiling (ratio = kassa / ceiling):",
+            "Kassa beside the ceiling (ratio = kassa / ceiling; cpu = server CPU us per request, "
+            "its ratio = ceiling / kassa):",
             versus_table(report["ceiling"]["versus"]),
         ]
     parts += [
