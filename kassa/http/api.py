@@ -34,11 +34,14 @@ from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.routes import Route, resolve
-from kassa.store import Store, Transaction
+from kassa.store import Store, Transaction, WriteConflict
 from kassa.store.queries import RequestLogEntry
 
 MAX_BODY_BYTES = 1 << 20
 """1 MiB: far above any legitimate Stripe v1 request."""
+WRITE_CONFLICT_ATTEMPTS_MAX = 3
+"""Runs of one request whose unit of work lost a unique-key race (`WriteConflict`): the second
+run sees the winner's row and answers as if the two had run one after the other."""
 LOGGED_BODY_BYTES_MAX = 8_192
 """How much of each request's parameters and response the request log keeps: a whole
 PaymentIntent fits, and the log's buffer stays bounded in bytes as well as entries."""
@@ -153,7 +156,30 @@ class ApiApp:
         key = headers.get("idempotency-key")
         if key is not None and method == "POST":
             facts.idempotency_key = idempotency.validate_key(key)
-            return await self._serve_idempotent(route, scope["path"], owner, form, key, request_id)
+        attempts_left = WRITE_CONFLICT_ATTEMPTS_MAX
+        while True:
+            try:
+                return await self._serve_once(route, scope["path"], owner, form, request_id, facts)
+            except WriteConflict:
+                # Rolled back whole: run again, the unit reads the row it collided with.
+                attempts_left -= 1
+                if attempts_left == 0:
+                    raise
+                log.info("request %s lost a race on a unique key; running it again", request_id)
+
+    async def _serve_once(
+        self,
+        route: Route,
+        path: str,
+        owner: ApiKeyOwner,
+        form: Form,
+        request_id: str,
+        facts: RequestFacts,
+    ) -> Response:
+        if facts.idempotency_key is not None:
+            return await self._serve_idempotent(
+                route, path, owner, form, facts.idempotency_key, request_id
+            )
         return await self._run(route, owner, form, request_id)
 
     async def _serve_idempotent(
@@ -226,8 +252,11 @@ class ParsedRequest:
 def _parsed(route: Route, form: Form) -> ParsedRequest:
     """The route's typed request and the paths to expand: every parameter error is raised
     here, before anything is read or written."""
-    expand = parse_expand(form.pop("expand", None))
-    return ParsedRequest(route.operation.parse(route.ids, form), expand)
+    if "expand" not in form:
+        return ParsedRequest(route.operation.parse(route.ids, form), [])
+    # The form itself stays whole: a request run again after a WriteConflict parses it again.
+    rest = {name: value for name, value in form.items() if name != "expand"}
+    return ParsedRequest(route.operation.parse(route.ids, rest), parse_expand(form["expand"]))
 
 
 def logged_params(form: Form) -> tuple[str | None, bool]:

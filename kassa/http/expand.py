@@ -1,6 +1,6 @@
 """Stripe's `expand[]`: replace ids with the objects they name, including nested paths
-(`customer.default_source`) and `data.x` inside lists. What may be expanded comes from the
-resource declarations."""
+(`customer.default_source`) and `data.x` inside lists and search results (and a search's
+`total_count`). What may be expanded comes from the resource declarations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from kassa.errors import InvalidRequest
 from kassa.params import list_items
-from kassa.services import catalog
+from kassa.services import catalog, search
 from kassa.services.context import Context
 from kassa.services.listing import fetch_object
 from kassa.services.resource import ExpandTarget, Resource
@@ -64,11 +64,17 @@ async def _expand(
     """`relative`: the path from the nearest enclosing API object, for its declarations;
     `shown`: the full path, for error messages."""
     resource = catalog.resource_for_object(str(node.get("object", "")))
-    if node.get("object") == "list":
+    if node.get("object") == "search_result" and "total_count" in tree:
+        # Stripe counts a search's matches only when asked to.
+        if tree["total_count"]:
+            raise _not_expandable(_join(shown, "total_count"))
+        node["total_count"] = await search.total_count(ctx)
+        tree = {segment: subtree for segment, subtree in tree.items() if segment != "total_count"}
+    if node.get("object") in ("list", "search_result"):
         for segment, subtree in tree.items():
             if segment != "data":
                 raise _not_expandable(_join(shown, segment))
-            items = catalog.resource_for_url(str(node.get("url", "")))
+            items = catalog.resource_for_url(str(node.get("url", "")).removesuffix("/search"))
             if items is not None:  # refuse what no item could expand, even on an empty page
                 _check_declared(items, subtree, "", _join(shown, "data"))
             for item in node.get("data", []):

@@ -29,6 +29,7 @@ from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import could_be_object_id, load_live_object, load_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
+from kassa.services.search import BOOLEAN, METADATA, NUMBER, STRING, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES, REFUNDS
 
@@ -179,6 +180,26 @@ RESOURCE = Resource(
         request_parser(UpdateCharge, UPDATE_PARAMS, ids=("charge",)), update_charge, writes=True
     ),
     list_filters=LIST_FILTERS,
+    search=search_operation(
+        CHARGES,
+        "charges",
+        {
+            "amount": NUMBER,
+            "billing_details.address.postal_code": STRING,
+            "created": NUMBER,
+            "currency": STRING,
+            "customer": STRING,
+            "disputed": BOOLEAN,
+            "metadata": METADATA,
+            "payment_method_details.card.brand": STRING,
+            "payment_method_details.card.exp_month": NUMBER,
+            "payment_method_details.card.exp_year": NUMBER,
+            "payment_method_details.card.fingerprint": STRING,
+            "payment_method_details.card.last4": STRING,
+            "refunded": BOOLEAN,
+            "status": TOKEN,
+        },
+    ),
     actions={
         "capture": Operation(
             request_parser(CaptureCharge, CAPTURE_PARAMS, ids=("charge",)),

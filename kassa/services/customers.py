@@ -50,6 +50,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.search import METADATA, NUMBER, STRING, search_operation
 from kassa.store.tables import CUSTOMERS
 
 INVOICE_PREFIX_CHARS = 8
@@ -417,6 +418,11 @@ RESOURCE = Resource(
     ),
     delete=Operation(no_params, delete_customer, writes=True),
     list_filters=LIST_FILTERS,
+    search=search_operation(
+        CUSTOMERS,
+        "customers",
+        {"created": NUMBER, "email": STRING, "metadata": METADATA, "name": STRING, "phone": STRING},
+    ),
     expandable={
         "default_source": ("card", "bank_account", "source"),
         "invoice_settings.default_payment_method": "payment_method",

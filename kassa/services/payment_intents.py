@@ -42,6 +42,7 @@ from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, request_parser
+from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, search_operation
 from kassa.store.tables import PAYMENT_INTENTS
 
 _Value = TypeVar("_Value")
@@ -805,6 +806,18 @@ RESOURCE = Resource(
         writes=True,
     ),
     list_filters=LIST_FILTERS,
+    search=search_operation(
+        PAYMENT_INTENTS,
+        "payment_intents",
+        {
+            "amount": NUMBER,
+            "created": NUMBER,
+            "currency": STRING,
+            "customer": STRING,
+            "metadata": METADATA,
+            "status": TOKEN,
+        },
+    ),
     actions={
         "confirm": Operation(
             request_parser(ConfirmPaymentIntent, CONFIRM_PARAMS, ids=("intent",)),

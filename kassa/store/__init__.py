@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from kassa.store.conflicts import WriteConflict
 from kassa.store.queries import Transaction
 
 
@@ -112,6 +113,7 @@ __all__ = [
     "Store",
     "Transaction",
     "UnsupportedDatabaseUrl",
+    "WriteConflict",
     "migrate",
     "open_store",
     "redacted_url",

@@ -12,6 +12,7 @@ import asyncpg
 from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
+from kassa.store.conflicts import WriteConflict
 from kassa.store.queries import (
     FOR_UPDATE,
     SEQ_SLOTS_PER_TRANSACTION,
@@ -20,6 +21,7 @@ from kassa.store.queries import (
     Row,
     Transaction,
 )
+from kassa.store.search_queries import postgres_json_expressions
 
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
@@ -52,7 +54,7 @@ def _inserted_seq(match: re.Match[str]) -> str:
 def to_numbered_placeholders(sql: str) -> str:
     """`?` to `$1, $2, ...`: our statements have no `?` inside string literals."""
     counter = iter(range(1, 10_000))
-    numbered = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+    numbered = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", postgres_json_expressions(sql))
     locking = numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED").replace(
         FOR_UPDATE, " FOR UPDATE"
     )
@@ -64,13 +66,23 @@ class PostgresExecutor:
         self._connection = connection
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
-        await self._connection.execute(to_numbered_placeholders(sql), *args)
+        try:
+            await self._connection.execute(to_numbered_placeholders(sql), *args)
+        except asyncpg.UniqueViolationError as error:
+            raise WriteConflict(str(error)) from error
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._connection.executemany(to_numbered_placeholders(sql), list(rows))
+        try:
+            await self._connection.executemany(to_numbered_placeholders(sql), list(rows))
+        except asyncpg.UniqueViolationError as error:
+            raise WriteConflict(str(error)) from error
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
+        # An INSERT ... RETURNING is a fetch too.
+        try:
+            row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
+        except asyncpg.UniqueViolationError as error:
+            raise WriteConflict(str(error)) from error
         return None if row is None else tuple(row)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:

@@ -19,7 +19,9 @@ from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
 from kassa.store.ledger_queries import LedgerQueries
+from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import window_conditions
+from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.tables import ObjectTable
 
 Row = Sequence[Any]
@@ -175,7 +177,11 @@ def idempotency_lock_id(account_id: str, key: str) -> int:
 
 
 class Transaction(
-    LedgerQueries, DashboardQueries, DashboardPaymentQueries, DashboardOperationQueries
+    LedgerQueries,
+    DashboardQueries,
+    DashboardPaymentQueries,
+    DashboardOperationQueries,
+    MailQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
@@ -304,6 +310,37 @@ class Transaction(
             (object_id, account_id),
         )
         return None if row is None else row[0]
+
+    async def search_objects(
+        self, table: ObjectTable, account_id: str, search: ObjectSearch
+    ) -> SearchPage:
+        """One page of a search (`kassa.store.search_queries`), newest first. A read unit
+        searches settled rows only (see INSERTED_SEQ), so pages stay exact while writers
+        commit out of seq order; a first page first waits, boundedly, for the rows
+        committed before it to settle, so a client finds what it has just written."""
+        if self._writes:
+            return await search_rows(self._db, table, account_id, search, settled_below=None)
+        if search.before_seq is None:
+            await self._await_settled(table, account_id)
+        return await search_rows(self._db, table, account_id, search, settled_below=SETTLED_SEQ)
+
+    async def count_search_matches(
+        self, table: ObjectTable, account_id: str, search: ObjectSearch
+    ) -> int:
+        settled = None if self._writes else SETTLED_SEQ
+        return await count_matches(self._db, table, account_id, search, settled_below=settled)
+
+    async def _await_settled(self, table: ObjectTable, account_id: str) -> None:
+        """Wait until the account's newest row in `table` is settled, at most SETTLE_POLLS_MAX
+        times SETTLE_POLL_SECONDS (a writer that began before it is still running)."""
+        for _ in range(SETTLE_POLLS_MAX):
+            row = await self._db.fetchone(
+                f"SELECT max(seq), {SETTLED_SEQ} FROM {table.name} WHERE account_id = ?",
+                (account_id,),
+            )
+            if row is None or row[0] is None or int(row[0]) < int(row[1]):
+                return
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
 
     async def object_seq(self, table: ObjectTable, account_id: str, object_id: str) -> int | None:
         row = await self._db.fetchone(

@@ -83,6 +83,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.search import BOOLEAN, METADATA, STRING, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import PRICES, PRODUCTS, ObjectTable
 
@@ -590,6 +591,19 @@ RESOURCE = Resource(
         writes=True,
     ),
     retrieve=Operation(no_params, retrieve_price, writes=False),
+    search=search_operation(
+        PRICES,
+        "prices",
+        {
+            "active": BOOLEAN,
+            "currency": STRING,
+            "lookup_key": STRING,
+            "metadata": METADATA,
+            "product": STRING,
+            "type": TOKEN,
+        },
+        view=price_view,
+    ),
     update=Operation(
         refusing_immutable(
             request_parser(UpdatePrice, UPDATE_PARAMS, ids=("price",)),

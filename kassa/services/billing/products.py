@@ -52,6 +52,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.search import BOOLEAN, METADATA, STRING, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import PRICES, PRODUCTS
 
@@ -436,6 +437,18 @@ RESOURCE = Resource(
         writes=True,
     ),
     retrieve=Operation(no_params, retrieve_product, writes=False),
+    search=search_operation(
+        PRODUCTS,
+        "products",
+        {
+            "active": BOOLEAN,
+            "description": STRING,
+            "metadata": METADATA,
+            "name": STRING,
+            "shippable": BOOLEAN,
+            "url": STRING,
+        },
+    ),
     update=Operation(
         request_parser(UpdateProduct, UPDATE_PARAMS, ids=("product",)),
         update_product,

@@ -1,0 +1,78 @@
+"""Concurrent writes racing for one unique key answer as if they had run one after the other:
+one wins, the others get Stripe's 400, never a 500 (on PostgreSQL the loser's unit meets a
+unique violation; Kassa runs it again and it then sees the winner's row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import stripe
+
+RACERS = 8
+
+
+def race(create: Callable[[], Any]) -> tuple[list[Any], list[stripe.StripeError]]:
+    """Run `create` from RACERS threads at once: (results, Stripe errors)."""
+
+    def attempt(_: int) -> Any:
+        try:
+            return create()
+        except stripe.StripeError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=RACERS) as pool:
+        outcomes = list(pool.map(attempt, range(RACERS)))
+    errors = [o for o in outcomes if isinstance(o, stripe.StripeError)]
+    return [o for o in outcomes if not isinstance(o, stripe.StripeError)], errors
+
+
+def assert_one_winner(results: list[Any], errors: list[stripe.StripeError], code: str) -> None:
+    assert len(results) == 1, [str(e) for e in errors]
+    assert len(errors) == RACERS - 1
+    for error in errors:
+        assert isinstance(error, stripe.InvalidRequestError), repr(error)
+        assert error.http_status == 400
+        assert error.code == code
+
+
+def test_one_custom_coupon_id_wins(client: stripe.StripeClient) -> None:
+    results, errors = race(
+        lambda: client.v1.coupons.create(
+            params={"id": "RACE", "percent_off": 10, "duration": "once"}
+        )
+    )
+    assert_one_winner(results, errors, "resource_already_exists")
+    assert client.v1.coupons.retrieve("RACE").percent_off == 10
+
+
+def test_one_active_promotion_code_wins(client: stripe.StripeClient) -> None:
+    coupon = client.v1.coupons.create(params={"percent_off": 5, "duration": "once"})
+    results, errors = race(
+        lambda: client.v1.promotion_codes.create(
+            params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "RACE5"}
+        )
+    )
+    assert len(results) == 1, [str(e) for e in errors]
+    assert all(isinstance(e, stripe.InvalidRequestError) for e in errors)
+    listed = client.v1.promotion_codes.list(params={"code": "RACE5"})
+    assert [p.id for p in listed.data] == [results[0].id]
+
+
+def test_one_lookup_key_wins(client: stripe.StripeClient) -> None:
+    product = client.v1.products.create(params={"name": "Race"})
+    results, errors = race(
+        lambda: client.v1.prices.create(
+            params={
+                "product": product.id,
+                "currency": "usd",
+                "unit_amount": 100,
+                "lookup_key": "race_key",
+            }
+        )
+    )
+    assert len(results) == 1, [str(e) for e in errors]
+    assert all(isinstance(e, stripe.InvalidRequestError) for e in errors)
+    listed = client.v1.prices.list(params={"lookup_keys": ["race_key"]})
+    assert [p.id for p in listed.data] == [results[0].id]
