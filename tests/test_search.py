@@ -357,11 +357,9 @@ def test_products_and_prices_are_searchable(client: stripe.StripeClient) -> None
         }
     )
     client.v1.prices.create(params={"product": shirt.id, "currency": "eur", "unit_amount": 900})
-    found = client.v1.prices.search(
-        params={"query": f'product:"{shirt.id}" AND type:"recurring"'}
-    )
-    assert [p.id for p in found.data] == [tiered.id]
+    prices = client.v1.prices.search(params={"query": f'product:"{shirt.id}" AND type:"recurring"'})
+    assert [p.id for p in prices.data] == [tiered.id]
     # As in lists and retrieves, `tiers` is returned only when expanded.
-    assert "tiers" not in found.data[0].to_dict()
-    found = client.v1.prices.search(params={"query": 'lookup_key:"shirt_monthly"'})
-    assert [p.id for p in found.data] == [tiered.id]
+    assert "tiers" not in prices.data[0].to_dict()
+    prices = client.v1.prices.search(params={"query": 'lookup_key:"shirt_monthly"'})
+    assert [p.id for p in prices.data] == [tiered.id]
