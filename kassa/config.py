@@ -4,8 +4,10 @@ README; a test checks that every setting here is)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from kassa.money import parse_pricing_table
 
@@ -76,6 +78,23 @@ class Settings:
     )
     webhook_workers: int = field(default_factory=lambda: _env_int("KASSA_WEBHOOK_WORKERS", 1))
     """Delivery workers `kassa serve` runs in its own process (0: leave it to `kassa worker`)."""
+    smtp_url: str = field(default_factory=lambda: os.environ.get("KASSA_SMTP_URL", ""))
+    """`smtp://[user:password@]host[:port]` or `smtps://...`; empty: emails are captured in
+    the database (the captured mailbox) instead of sent."""
+    mail_from: str = field(
+        default_factory=lambda: os.environ.get("KASSA_MAIL_FROM", DEFAULT_MAIL_FROM)
+    )
+    mail_retry_schedule: str = field(
+        default_factory=lambda: os.environ.get("KASSA_MAIL_RETRY_SCHEDULE", "")
+    )
+    """Seconds before each retry of an email the SMTP server did not take; empty: about
+    three days, as for webhooks."""
+    invoice_reminder_days: str = field(
+        default_factory=lambda: os.environ.get(
+            "KASSA_INVOICE_REMINDER_DAYS", DEFAULT_INVOICE_REMINDER_DAYS
+        )
+    )
+    """Days relative to an invoice's due date on which reminders go out, comma-separated."""
     """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
 
     def __post_init__(self) -> None:
@@ -100,6 +119,14 @@ class Settings:
         _check_range("KASSA_WEBHOOK_TIMEOUT_SECONDS", self.webhook_timeout_seconds, 1, 60)
         _check_range("KASSA_WEBHOOK_WORKERS", self.webhook_workers, 0, 1)
         retry_schedule(self)
+        mail_retry_schedule(self)
+        smtp_server(self)
+        invoice_reminder_days(self)
+        if not _MAIL_ADDRESS.fullmatch(self.mail_from):
+            raise InvalidSetting(
+                f"KASSA_MAIL_FROM must be an email address such as billing@example.com, "
+                f"not {self.mail_from[:80]!r}"
+            )
         if self.card_pricing:
             try:
                 parse_pricing_table(self.card_pricing)
@@ -130,6 +157,10 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_WEBHOOK_RETRY_SCHEDULE",
     "KASSA_WEBHOOK_TIMEOUT_SECONDS",
     "KASSA_WEBHOOK_WORKERS",
+    "KASSA_SMTP_URL",
+    "KASSA_MAIL_FROM",
+    "KASSA_MAIL_RETRY_SCHEDULE",
+    "KASSA_INVOICE_REMINDER_DAYS",
 )
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
@@ -147,13 +178,106 @@ def base_url(settings: Settings) -> str:
 
 
 def retry_schedule(settings: Settings) -> tuple[int, ...]:
-    text = settings.webhook_retry_schedule.strip()
+    return _parse_retry_schedule("KASSA_WEBHOOK_RETRY_SCHEDULE", settings.webhook_retry_schedule)
+
+
+def mail_retry_schedule(settings: Settings) -> tuple[int, ...]:
+    """Seconds before each retry of an email; the webhooks' schedule unless set."""
+    return _parse_retry_schedule("KASSA_MAIL_RETRY_SCHEDULE", settings.mail_retry_schedule)
+
+
+def _parse_retry_schedule(name: str, raw: str) -> tuple[int, ...]:
+    text = raw.strip()
     if not text:
         return DEFAULT_WEBHOOK_RETRY_SCHEDULE
     parts = [part.strip() for part in text.split(",")]
     if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= RETRIES_MAX:
         raise InvalidSetting(
-            "KASSA_WEBHOOK_RETRY_SCHEDULE must be 1 to 100 whole numbers of seconds separated "
+            f"{name} must be 1 to 100 whole numbers of seconds separated "
             f"by commas, such as 1,2,4; not {text[:80]!r}"
         )
     return tuple(int(part) for part in parts)
+
+
+# --- email ----------------------------------------------------------------------------------
+
+DEFAULT_MAIL_FROM = "billing@kassa.localhost"
+_MAIL_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+SMTP_PORTS = {"smtp": 25, "smtps": 465}
+"""The standard port of each scheme, when the URL names none."""
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    implicit_tls: bool
+    """`smtps://`: TLS from the first byte. `smtp://` upgrades with STARTTLS when the server
+    offers it, and sends in the clear otherwise (a local relay, a test server)."""
+    username: str | None
+    password: str | None
+
+
+def smtp_server(settings: Settings) -> SmtpServer | None:
+    """Where emails go; None: nowhere, they are captured in the database."""
+    url = settings.smtp_url.strip()
+    if not url:
+        return None
+    problem = (
+        "KASSA_SMTP_URL must look like smtp://host:port, smtps://host:port or "
+        f"smtp://user:password@host:port, not {_redacted(url)!r}"
+    )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidSetting(problem) from None
+    if parts.scheme not in SMTP_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        raise InvalidSetting(problem)
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or SMTP_PORTS[parts.scheme],
+        implicit_tls=parts.scheme == "smtps",
+        username=None if parts.username is None else unquote(parts.username),
+        password=None if parts.password is None else unquote(parts.password),
+    )
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url[:120]
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"[:120]
+
+
+# --- invoice reminders ----------------------------------------------------------------------
+
+DEFAULT_INVOICE_REMINDER_DAYS = "-7,0,7,14,30"
+REMINDER_OFFSETS_MAX = 20
+REMINDER_OFFSET_DAYS_MAX = 365
+
+
+def invoice_reminder_days(settings: Settings) -> tuple[int, ...]:
+    """Days relative to the due date on which reminders are sent, ascending (negative:
+    before it). Empty text: no reminders."""
+    text = settings.invoice_reminder_days.strip()
+    if not text:
+        return ()
+    problem = (
+        f"KASSA_INVOICE_REMINDER_DAYS must be up to {REMINDER_OFFSETS_MAX} distinct whole "
+        f"numbers of days between -{REMINDER_OFFSET_DAYS_MAX} and {REMINDER_OFFSET_DAYS_MAX} "
+        f"separated by commas, such as -7,0,7; not {text[:80]!r}"
+    )
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) > REMINDER_OFFSETS_MAX or not all(_INTEGER.fullmatch(p) for p in parts):
+        raise InvalidSetting(problem)
+    days = [int(part) for part in parts]
+    if len(set(days)) != len(days) or any(abs(d) > REMINDER_OFFSET_DAYS_MAX for d in days):
+        raise InvalidSetting(problem)
+    return tuple(sorted(days))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,4}")

@@ -59,6 +59,12 @@ def random_base62(length: int) -> str:
     raise RuntimeError("the random source keeps yielding rejected bytes")
 
 
+def random_hex_upper(length: int) -> str:
+    """`length` random uppercase hex digits (a customer's `invoice_prefix`), from the pool:
+    `secrets.token_hex` would make a system call for each."""
+    return _pool.take((length + 1) // 2).hex()[:length].upper()
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{random_base62(OBJECT_ID_RANDOM_CHARS)}"
 

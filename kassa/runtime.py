@@ -1,6 +1,6 @@
 """The composition root: the one place that builds the store, the payment configuration, the
 ASGI apps and the background jobs, and joins the edges (API, 3-D Secure page, dashboard,
-workers) that must not import each other.
+hosted invoice pages, workers) that must not import each other.
 
 `kassa serve` runs `KassaApp`: the apps, and every job whose `in_serve` says so.
 `kassa worker` runs `run_worker`: every job, without the apps. Both take their jobs from
@@ -24,11 +24,17 @@ from kassa.http.app import EdgeApp, Mount, Routes
 from kassa.http.authentication_page import AuthenticationPage
 from kassa.http.metrics import RequestMetrics
 from kassa.http.request_log import RequestLogWriter
+from kassa.pages.invoice_backend import InvoiceBackend
+from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
+from kassa.pages.invoice_page import InvoicePages
 from kassa.services import accounts, hooks
 from kassa.services.accounts import NewAccount
+from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
 from kassa.store.schema import apply_pending
+from kassa.workers.invoices import run_invoice_advance
+from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
 from kassa.workers.webhooks import delivery_settings, run_delivery
@@ -104,6 +110,16 @@ def _deliver_webhooks(ctx: JobContext) -> Awaitable[None]:
     return run_delivery(ctx.store, ctx.clock, delivery_settings(ctx.settings), ctx.stopping)
 
 
+def _send_mail(ctx: JobContext) -> Awaitable[None]:
+    """Emails from the outbox: over SMTP with KASSA_SMTP_URL, else into the captured mailbox."""
+    return run_mail(ctx.store, ctx.clock, mail_settings(ctx.settings), ctx.stopping)
+
+
+def _advance_invoices(ctx: JobContext) -> Awaitable[None]:
+    """Auto-advancing invoices: finalized an hour after creation, then charged or sent."""
+    return run_invoice_advance(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:
     return run_settlement(ctx.store, ctx.clock, ctx.stopping)
 
@@ -128,6 +144,8 @@ JOBS: tuple[Job, ...] = (
     Job("settlement", _settle_funds, in_serve=_always),
     Job("webhooks", _deliver_webhooks, in_serve=_when_serve_delivers_webhooks),
     Job("retention", _purge_expired, in_serve=_always),
+    Job("mail", _send_mail, in_serve=_always),
+    Job("invoices", _advance_invoices, in_serve=_always),
 )
 
 
@@ -218,9 +236,17 @@ class Server:
         routes = Routes(
             api=api,
             authentication_page=AuthenticationPage(store, self.clock, payments),
-            mounts=(Mount(DASHBOARD_PREFIX, dashboard(store, self.clock, payments)),),
+            mounts=(
+                Mount(DASHBOARD_PREFIX, dashboard(store, self.clock, payments)),
+                Mount(INVOICE_PAGES_PREFIX, self._invoice_pages(store, payments)),
+            ),
         )
         return routes, request_log
+
+    def _invoice_pages(self, store: Store, payments: PaymentConfig) -> InvoicePages:
+        """`hosted_invoice_url` and `invoice_pdf`, over the invoice operations."""
+        backend = InvoiceBackend(store, self.clock, payments)
+        return InvoicePages(backend, public_url=payments.public_url)
 
     async def stop(self) -> None:
         running, self.running = self.running, None

@@ -78,6 +78,8 @@ def test_registry_holds_every_kind_of_money() -> None:
         "in_transit": Holder.MERCHANT,
         "reserved": Holder.MERCHANT,
         "customer_balance": Holder.CUSTOMER,
+        "credit_granted": Holder.MERCHANT,
+        "credit_applied": Holder.MERCHANT,
         "fees": Holder.PLATFORM,
         "fx": Holder.PLATFORM,
         "card_network": Holder.EXTERNAL,

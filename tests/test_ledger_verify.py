@@ -30,7 +30,13 @@ from kassa.services.accounts import create_account
 from kassa.store import Store, Transaction, migrate
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 from kassa.store.schema import MIGRATIONS_TABLE, load_migrations
-from kassa.store.tables import CHARGES, DISPUTES, REFUNDS
+from kassa.store.tables import (
+    CHARGES,
+    CUSTOMER_BALANCE_TRANSACTIONS,
+    CUSTOMERS,
+    DISPUTES,
+    REFUNDS,
+)
 from tests.direct_store import with_store
 
 NOW = 1_767_225_600
@@ -222,6 +228,15 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
         await tx.update_object(CHARGES, account_id, converted)
         renamed = books.objects["charge_1000"] | {"balance_transaction": "txn_elsewhere"}
         await tx.update_object(CHARGES, account_id, renamed)
+        # A customer balance no transaction explains, and a transaction the ledger never saw.
+        unexplained = {"id": new_id("cus"), "created": NOW, "balance": -70, "currency": "usd"}
+        await tx.insert_object(CUSTOMERS, account_id, unexplained)
+        credited = {"id": new_id("cus"), "created": NOW, "balance": -30, "currency": "usd"}
+        await tx.insert_object(CUSTOMERS, account_id, credited)
+        unposted = {"id": new_id("cbtxn"), "created": NOW, "amount": -30, "currency": "usd"}
+        await tx.insert_object(
+            CUSTOMER_BALANCE_TRANSACTIONS, account_id, unposted | {"customer": credited["id"]}
+        )
     return {
         FindingKind.UNBALANCED_TRANSACTION: unbalanced,
         FindingKind.TOO_FEW_ENTRIES: empty,
@@ -233,6 +248,8 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
         FindingKind.REFUNDS_DISAGREE_WITH_CHARGE: over_refunded["id"],
         FindingKind.OBJECT_DISAGREES_WITH_LEDGER: converted["id"],
         FindingKind.BALANCE_TRANSACTIONS_DISAGREE: renamed["id"],
+        FindingKind.CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS: unexplained["id"],
+        FindingKind.CREDIT_DISAGREES_WITH_LEDGER: unposted["id"],
     }
 
 

@@ -13,7 +13,7 @@ from kassa.config import Settings
 from kassa.store.queries import RequestLogEntry
 from tests.harness import run_coroutine
 
-EVERY_JOB = ["settlement", "webhooks", "retention"]
+EVERY_JOB = ["settlement", "webhooks", "retention", "mail", "invoices"]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
 POLL_INTERVAL_SECONDS = 0.05
@@ -33,7 +33,12 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
     delivering = Settings(database_url=database_url, webhook_workers=1)
     not_delivering = Settings(database_url=database_url, webhook_workers=0)
     assert _names(runtime.serve_jobs(delivering)) == EVERY_JOB
-    assert _names(runtime.serve_jobs(not_delivering)) == ["settlement", "retention"]
+    assert _names(runtime.serve_jobs(not_delivering)) == [
+        "settlement",
+        "retention",
+        "mail",
+        "invoices",
+    ]
 
 
 def _old_entry(created_ms: int) -> RequestLogEntry:

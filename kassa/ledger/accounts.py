@@ -6,7 +6,9 @@ place that builds or reads that text:
 - a merchant (a Kassa account) has `acct_X:pending:usd`, `acct_X:available:usd`, and, as
   payouts and reserves arrive, `acct_X:in_transit:usd` and `acct_X:reserved:usd`;
 - a customer's credit balance is `cus_X:customer_balance:usd`, kept in its merchant's books
-  (the stored `owner` column is the merchant, see `LedgerAccount.books`);
+  (the stored `owner` column is the merchant, see `LedgerAccount.books`); its other side is the
+  merchant's `acct_X:credit_granted:usd` (adjustments) or `acct_X:credit_applied:usd` (balance
+  carried to and from invoices), see `kassa.services.billing.customer_balance`;
 - money arriving from or leaving to the card networks passes through
   `external:card_network:usd`, fees Kassa charges land in `platform:fees:usd`, and a currency
   conversion passes through `platform:fx:eur` and `platform:fx:usd`.
@@ -68,6 +70,8 @@ PENDING = "pending"
 IN_TRANSIT = "in_transit"
 RESERVED = "reserved"
 CUSTOMER_BALANCE = "customer_balance"
+CREDIT_GRANTED = "credit_granted"
+CREDIT_APPLIED = "credit_applied"
 FEES = "fees"
 FX = "fx"
 CARD_NETWORK = "card_network"
@@ -81,6 +85,18 @@ BUCKETS = MappingProxyType(
             Bucket(IN_TRANSIT, Holder.MERCHANT, None, "paid out, on its way to the bank"),
             Bucket(RESERVED, Holder.MERCHANT, None, "held back from the available balance"),
             Bucket(CUSTOMER_BALANCE, Holder.CUSTOMER, None, "credit a customer holds"),
+            Bucket(
+                CREDIT_GRANTED,
+                Holder.MERCHANT,
+                None,
+                "credit granted to customers' balances (debits added: the reverse), not cash",
+            ),
+            Bucket(
+                CREDIT_APPLIED,
+                Holder.MERCHANT,
+                None,
+                "customer balance carried onto invoices (credit spent, debits billed) and back",
+            ),
             Bucket(FEES, Holder.PLATFORM, None, "fees Kassa charged"),
             Bucket(FX, Holder.PLATFORM, None, "one side of each currency conversion"),
             Bucket(CARD_NETWORK, Holder.EXTERNAL, None, "money to and from the card networks"),

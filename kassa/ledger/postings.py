@@ -15,7 +15,13 @@ from typing import Any
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.ledger import accounts
-from kassa.ledger.accounts import AVAILABLE, PENDING, LedgerAccount
+from kassa.ledger.accounts import (
+    AVAILABLE,
+    CREDIT_APPLIED,
+    CREDIT_GRANTED,
+    PENDING,
+    LedgerAccount,
+)
 from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 
@@ -231,6 +237,39 @@ async def record_settlement(
         [
             Leg(accounts.merchant(account_id, PENDING, currency), -amount),
             Leg(accounts.merchant(account_id, AVAILABLE, currency), amount),
+        ],
+        visible=False,
+    )
+
+
+CUSTOMER_CREDIT_COUNTERPARTS = (CREDIT_GRANTED, CREDIT_APPLIED)
+"""The merchant buckets a customer's credit balance moves against: `credit_granted` for
+credit granted or debits added by hand, `credit_applied` for balance carried onto invoices
+and back. Neither is part of the merchant's Stripe balance: no cash moves."""
+
+
+async def record_customer_credit(
+    tx: Transaction, movement: Movement, *, customer_id: str, credit: int, counterpart: str
+) -> LedgerTransactionRow:
+    """A customer's credit balance grows by `credit` (negative: shrinks, or the customer
+    comes to owe) against the merchant's `counterpart` bucket. Not a balance transaction:
+    nothing moves into or out of the merchant's balance.
+
+    `credit` is the opposite of the Stripe customer balance transaction's `amount` (Stripe
+    counts credit negative): the ledger counts what a holder holds, and a customer with
+    credit holds a claim on the merchant."""
+    ensure(credit != 0, "a customer credit posting moves a nonzero amount")
+    ensure(
+        counterpart in CUSTOMER_CREDIT_COUNTERPARTS,
+        f"customer credit moves against {CUSTOMER_CREDIT_COUNTERPARTS}, not {counterpart}",
+    )
+    currency = movement.currency
+    return await _post(
+        tx,
+        movement,
+        [
+            Leg(accounts.customer_balance(customer_id, currency), credit),
+            Leg(accounts.merchant(movement.account_id, counterpart, currency), -credit),
         ],
         visible=False,
     )

@@ -5,12 +5,19 @@ verify button; the tests run the same check after each scenario).
 The journal checks are aggregate queries. The object checks read charges, refunds and
 disputes a page at a time, each page in one statement with its ledger movements, so memory
 stays bounded on a database of millions of payments.
+
+Customer balances are checked the same way, in two passes: each customer balance transaction
+against the ledger (its posting moved minus its `amount` into a customer's credit balance),
+then each customer against its transactions (its `balance` is the sum of their amounts in
+its currency, and nothing is left in another). Together: a customer's `balance` is minus its
+`customer_balance` ledger balance.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,12 +29,22 @@ from kassa.store.ledger_queries import (
     LedgeredObject,
     LedgeredObjectsPage,
 )
-from kassa.store.tables import CHARGES, DISPUTES, REFUNDS, ObjectTable
+from kassa.store.tables import (
+    CHARGES,
+    CUSTOMER_BALANCE_TRANSACTIONS,
+    CUSTOMERS,
+    DISPUTES,
+    REFUNDS,
+    ObjectTable,
+)
 
 OBJECT_PAGE_ROWS = 1_000
 """Objects read per statement: a page of documents and their ledger movements in memory."""
 OBJECT_PAGES_MAX = 10_000_000
 """Pages read per object table at most: ten billion objects, far beyond any installation."""
+CUSTOMER_PAGE_ROWS = 100
+"""Customers read per statement, each with all its balance transactions' documents (fewer
+than other objects: a customer may have hundreds)."""
 REFUND_STATUSES_NOT_MOVING_MONEY = frozenset({"failed", "canceled"})
 """A refund in these statuses returned nothing to the card (or gave it back)."""
 
@@ -43,6 +60,8 @@ class FindingKind(StrEnum):
     REFUNDS_DISAGREE_WITH_CHARGE = "refunds_disagree_with_charge"
     OBJECT_DISAGREES_WITH_LEDGER = "object_disagrees_with_ledger"
     BALANCE_TRANSACTIONS_DISAGREE = "balance_transactions_disagree"
+    CREDIT_DISAGREES_WITH_LEDGER = "credit_disagrees_with_ledger"
+    CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS = "customer_balance_disagrees_with_transactions"
 
 
 _MESSAGES = {
@@ -74,6 +93,14 @@ _MESSAGES = {
     FindingKind.BALANCE_TRANSACTIONS_DISAGREE: (
         "{subject}: balance transactions {related} are either named by the object or have it "
         "as their source, not both"
+    ),
+    FindingKind.CREDIT_DISAGREES_WITH_LEDGER: (
+        "{subject}: should move {expected} {currency} into the customer's credit balance on "
+        "the ledger (minus its amount), but its ledger transactions move {found}"
+    ),
+    FindingKind.CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS: (
+        "{subject}: balance {expected} {currency}, but its customer balance transactions in "
+        "{currency} sum to {found}"
     ),
 }
 
@@ -350,12 +377,93 @@ def _refund_checks(charge: LedgeredObject) -> list[Finding]:
     return found
 
 
+# -- customer balances --------------------------------------------------------------------
+
+
+async def customer_balance_findings(
+    tx: Transaction, page_rows: int = CUSTOMER_PAGE_ROWS
+) -> list[Finding]:
+    collected = _Collected()
+    async for transaction in _pages(
+        tx, LedgeredObjectsPage(CUSTOMER_BALANCE_TRANSACTIONS, 0, 0), page_rows
+    ):
+        collected.add(_credit_posting_checks(transaction))
+    customers = LedgeredObjectsPage(CUSTOMERS, 0, 0, CUSTOMER_BALANCE_TRANSACTIONS, "customer")
+    async for customer in _pages(tx, customers, page_rows):
+        collected.add(_customer_balance_checks(customer))
+    return collected.findings
+
+
+async def _pages(
+    tx: Transaction, shape: LedgeredObjectsPage, page_rows: int
+) -> AsyncIterator[LedgeredObject]:
+    """Every object of `shape.table` (with its children), with what its ledger transactions
+    moved through customers' credit balances, read `page_rows` at a time."""
+    after_seq = 0
+    for _ in range(OBJECT_PAGES_MAX):
+        page = dataclasses.replace(shape, after_seq=after_seq, limit=page_rows)
+        objects = await tx.ledgered_objects(page, accounts.CUSTOMER_BALANCE)
+        for obj in objects:
+            yield obj
+        if len(objects) < page_rows:
+            return
+        after_seq = objects[-1].seq
+
+
+def _credit_posting_checks(transaction: LedgeredObject) -> list[Finding]:
+    """A customer balance transaction's posting moved minus its amount into the customer's
+    credit balance, in its currency (and nothing in another)."""
+    doc = transaction.doc
+    currency = str(doc["currency"])
+    moved: dict[str, int] = defaultdict(int)
+    for movement in transaction.movements:
+        moved[movement.currency] += movement.amount
+    expected = {currency: -int(doc["amount"])}
+    return [
+        Finding(
+            FindingKind.CREDIT_DISAGREES_WITH_LEDGER,
+            transaction.id,
+            transaction.account_id,
+            expected.get(code, 0),
+            moved.get(code, 0),
+            code,
+        )
+        for code in sorted(set(moved) | set(expected))
+        if moved.get(code, 0) != expected.get(code, 0)
+    ]
+
+
+def _customer_balance_checks(customer: LedgeredObject) -> list[Finding]:
+    """A customer's balance is the sum of its balance transactions in its currency, and its
+    transactions in any other currency sum to nothing."""
+    doc = customer.doc
+    sums: dict[str | None, int] = defaultdict(int)
+    for transaction in customer.children:
+        sums[str(transaction["currency"])] += int(transaction["amount"])
+    currency = doc.get("currency")
+    expected: dict[str | None, int] = {currency: int(doc.get("balance") or 0)}
+    return [
+        Finding(
+            FindingKind.CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS,
+            customer.id,
+            customer.account_id,
+            expected.get(code, 0),
+            sums.get(code, 0),
+            code,
+        )
+        for code in sorted(set(sums) | set(expected), key=str)
+        if sums.get(code, 0) != expected.get(code, 0)
+    ]
+
+
 # -- the report ------------------------------------------------------------------------------
 
 
 async def ledger_problems(tx: Transaction) -> list[Finding]:
     """Every finding; empty when the ledger and the objects on it are consistent."""
-    return await journal_findings(tx) + await object_findings(tx)
+    return (
+        await journal_findings(tx) + await object_findings(tx) + await customer_balance_findings(tx)
+    )
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,23 @@ from kassa.services import (
     customers,
     disputes,
     events,
+    mail,
     payment_intents,
     payment_methods,
     refunds,
     webhook_endpoints,
 )
-from kassa.services.billing import coupons, prices, products, promotion_codes, tax_rates
+from kassa.services.billing import (
+    coupons,
+    discounts,
+    invoice_items,
+    invoice_payments,
+    invoices,
+    prices,
+    products,
+    promotion_codes,
+    tax_rates,
+)
 from kassa.services.resource import ExpandTarget, Resource
 
 RESOURCES: tuple[Resource, ...] = (
@@ -32,6 +43,11 @@ RESOURCES: tuple[Resource, ...] = (
     coupons.RESOURCE,
     promotion_codes.RESOURCE,
     tax_rates.RESOURCE,
+    invoice_items.RESOURCE,
+    invoices.RESOURCE,
+    invoice_payments.RESOURCE,
+    discounts.RESOURCE,
+    mail.RESOURCE,
 )
 
 

@@ -37,6 +37,9 @@ class PaymentConfig:
     """Whose bank holidays delay settlement."""
     public_url: str = "http://127.0.0.1:4242"
     """Where Kassa's own pages (the test 3-D Secure page) are reached from a browser."""
+    reminder_offsets_days: tuple[int, ...] = (-7, 0, 7, 14, 30)
+    """Days relative to an invoice's due date on which reminders go out
+    (`KASSA_INVOICE_REMINDER_DAYS`, read by `kassa.config.invoice_reminder_days`)."""
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import copy
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.ids import new_id
+from kassa.ids import new_id, random_hex_upper
 from kassa.params import (
     UNSET,
     Boolean,
@@ -40,6 +39,7 @@ from kassa.services.addresses import (
     merge_address,
     shipping_object,
 )
+from kassa.services.billing import customer_balance
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object, load_object
 from kassa.services.resource import (
@@ -83,7 +83,7 @@ INVOICE_SETTINGS = Struct(
 
 _COMMON: dict[str, Param] = {
     "address": ADDRESS,
-    "balance": Integer(minimum=-99_999_999_999, maximum=99_999_999_999),
+    "balance": customer_balance.BALANCE_AMOUNT,
     "business_name": String(max_chars=150, nullable=True),
     "cash_balance": Struct(
         {
@@ -181,9 +181,9 @@ class UpdateCustomer(CustomerChanges):
     """Refused: Kassa holds no sources yet."""
 
 
-# Fields Kassa copies from parameters unchanged (an UNSET clears them to null).
+# Fields Kassa copies from parameters unchanged (an UNSET clears them to null). `balance` is
+# not one: each change is a customer balance transaction (`customer_balance.set_balance`).
 _PLAIN_FIELDS = (
-    "balance",
     "business_name",
     "description",
     "email",
@@ -211,7 +211,7 @@ def _blank_customer(ctx: Context) -> ApiObject:
         "discount": None,
         "email": None,
         "individual_name": None,
-        "invoice_prefix": secrets.token_hex(INVOICE_PREFIX_CHARS // 2).upper(),
+        "invoice_prefix": random_hex_upper(INVOICE_PREFIX_CHARS),
         "invoice_settings": {
             "custom_fields": None,
             "default_payment_method": None,
@@ -328,6 +328,8 @@ async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
     customer["invoice_settings"]["default_payment_method"] = await _initial_default(
         ctx, customer["id"], request, attaching
     )
+    if request.balance is not None:
+        await customer_balance.set_balance(ctx, customer, request.balance, creating=True)
     await ctx.tx.insert_object(CUSTOMERS, ctx.account_id, customer)
     await events.announce(ctx, "customer.created", customer)
     if attaching is not None:
@@ -354,6 +356,8 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
             if isinstance(default, Unset)
             else await _default_payment_method(ctx, customer["id"], default)
         )
+    if request.balance is not None:
+        await customer_balance.set_balance(ctx, customer, request.balance, creating=False)
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
     if customer != before:
         await events.announce(ctx, "customer.updated", customer, previous=before)
@@ -418,6 +422,7 @@ RESOURCE = Resource(
     ),
     delete=Operation(no_params, delete_customer, writes=True),
     list_filters=LIST_FILTERS,
+    nested=(customer_balance.RESOURCE,),
     search=search_operation(
         CUSTOMERS,
         "customers",

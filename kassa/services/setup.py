@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 
-from kassa.config import Settings, base_url
+from kassa.config import Settings, base_url, invoice_reminder_days
 from kassa.money import DEFAULT_PRICING_TABLE, parse_pricing_table
 from kassa.services.context import PaymentConfig
 from kassa.store import Store
@@ -28,4 +28,5 @@ async def load_payment_config(store: Store, settings: Settings) -> PaymentConfig
         settlement_delay_days=settings.settlement_delay_days,
         account_country=settings.account_country,
         public_url=base_url(settings),
+        reminder_offsets_days=invoice_reminder_days(settings),
     )

@@ -18,9 +18,10 @@ from kassa.invariants import ensure
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
+from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
-from kassa.store.pages import window_conditions
+from kassa.store.pages import CREATED_OPERATORS, window_conditions
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.tables import ObjectTable
 
@@ -93,6 +94,12 @@ class ObjectListQuery:
     created: Mapping[str, int] = field(default_factory=dict)
     any_of: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """column -> values it may equal; a value ending in `.*` matches that prefix."""
+    nulls: Mapping[str, bool] = field(default_factory=dict)
+    """column -> whether it must be NULL (True) or must not be (False): an invoice item is
+    pending while its `invoice` is NULL."""
+    ranges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """column -> bounds as `created` takes them (`{"gte": 1, "lt": 9}`): an invoice's
+    `due_date` range."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ class Transaction(
     DashboardPaymentQueries,
     DashboardOperationQueries,
     MailQueries,
+    InvoiceQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
@@ -818,8 +826,21 @@ def _list_conditions(
                 alternatives.append(f"{column} = ?")
                 args.append(value)
         where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
+    for column, null in query.nulls.items():
+        _check_filter_column(table, column)
+        where.append(f"{column} IS {'' if null else 'NOT '}NULL")
+    for column, bounds in query.ranges.items():
+        _check_filter_column(table, column)
+        for operator, bound in bounds.items():
+            where.append(f"{column} {CREATED_OPERATORS[operator]} ?")
+            args.append(bound)
     window, window_args = window_conditions(query.created, query.before_seq, query.after_seq)
     return where + window, args + window_args
+
+
+def _check_filter_column(table: ObjectTable, column: str) -> None:
+    if column not in table.filter_columns:
+        raise ValueError(f"{table.name} has no filter column {column}")
 
 
 def _page(rows: list[Row], query: ObjectListQuery) -> ObjectPage:

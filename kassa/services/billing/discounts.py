@@ -1,0 +1,318 @@
+"""Discounts (`di_...`): a coupon, directly or through a promotion code, applied to an invoice
+or an invoice item (`discounts[][coupon|promotion_code|discount]`). Since API 2025-09-30 a
+discount names its coupon in `source{type: "coupon", coupon}`.
+
+A discount is made when it is applied; the coupon (and code) must exist, be usable now, and
+an amount-based coupon must have an amount in the invoice's currency. The redemption is
+counted when the invoice is finalized (`redeem_for_invoice`, through `redemptions.redeem`,
+in the finalization's unit of work): a draft deleted before then used nothing up.
+
+`discounts[][discount]` reuses a discount already made for the same customer (it is not
+redeemed again). Discounts are read by id only: through `expand[]` and the invoice's
+arithmetic (`discount_terms`), which still works when the coupon was deleted since.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.ids import new_id
+from kassa.params import ListOf, String, Struct
+from kassa.services.billing import coupons, promotion_codes, redemptions
+from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX, DiscountTerms
+from kassa.services.context import Context
+from kassa.services.listing import could_be_object_id
+from kassa.services.resource import ApiObject, Resource
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CHARGES, COUPONS, DISCOUNTS, INVOICES
+
+DISCOUNT = Struct(
+    {
+        "coupon": String(max_chars=255),
+        "discount": String(max_chars=255),
+        "promotion_code": String(max_chars=255),
+    }
+)
+DISCOUNTS_PARAM = ListOf(DISCOUNT, max_items=DISCOUNTS_MAX, nullable=True)
+"""`discounts`: up to 20 entries; sent empty (`discounts=`) it clears them."""
+
+Requested = Sequence[Mapping[str, Any]]
+"""Validated `DISCOUNTS_PARAM` entries."""
+_PREVIEW_TERMS = "discounts.preview_terms"
+"""ctx.memo key: the terms of discounts a preview made without storing them."""
+
+
+def _named(entry: Mapping[str, Any], path: str, param: str) -> str:
+    named = [key for key in ("coupon", "discount", "promotion_code") if entry.get(key)]
+    if len(named) != 1:
+        raise InvalidParameter(
+            f"Each of {param} takes exactly one of coupon, discount or promotion_code.",
+            param=path,
+        )
+    return named[0]
+
+
+async def apply(
+    ctx: Context,
+    requested: Requested,
+    *,
+    customer: str,
+    currency: str,
+    invoice: str | None = None,
+    invoice_item: str | None = None,
+    param: str = "discounts",
+) -> list[str]:
+    """The ids of the discounts `requested` makes (or reuses) for an invoice or an item,
+    each checked before anything is stored."""
+    ids: list[str] = []
+    for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
+        path = f"{param}[{index}]"
+        kind = _named(entry, path, param)
+        if kind == "discount":
+            ids.append(await _reused(ctx, str(entry["discount"]), customer, f"{path}[discount]"))
+            continue
+        discount = await _new_discount(ctx, entry, kind, path, customer, currency)
+        discount["invoice"], discount["invoice_item"] = invoice, invoice_item
+        await ctx.tx.insert_object(DISCOUNTS, ctx.account_id, discount)
+        ids.append(discount["id"])
+    if len(set(ids)) != len(ids):
+        raise InvalidParameter(f"The same discount appears twice in {param}.", param=param)
+    return ids
+
+
+async def preview(
+    ctx: Context, requested: Requested, *, customer: str, currency: str, param: str = "discounts"
+) -> list[str]:
+    """Discounts for an invoice preview: checked as `apply` checks them, made but not
+    stored; their terms are kept in this unit of work for `discount_terms`."""
+    terms: dict[str, DiscountTerms] = ctx.memo.setdefault(_PREVIEW_TERMS, {})
+    ids: list[str] = []
+    for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
+        path = f"{param}[{index}]"
+        kind = _named(entry, path, param)
+        if kind == "discount":
+            ids.append(await _reused(ctx, str(entry["discount"]), customer, f"{path}[discount]"))
+            continue
+        discount = await _new_discount(ctx, entry, kind, path, customer, currency)
+        coupon = await coupons.load_coupon(ctx, discount["source"]["coupon"])
+        terms[discount["id"]] = _terms(discount["id"], coupon, currency)
+        ids.append(discount["id"])
+    return ids
+
+
+def _terms(discount_id: str, coupon: Mapping[str, Any], currency: str) -> DiscountTerms:
+    return DiscountTerms(
+        discount=discount_id,
+        percent_off=coupons.percent_off(coupon),
+        amount_off=coupons.amount_off_in(coupon, currency),
+    )
+
+
+async def _new_discount(
+    ctx: Context, entry: Mapping[str, Any], kind: str, path: str, customer: str, currency: str
+) -> ApiObject:
+    code = None
+    if kind == "promotion_code":
+        code = await _usable_code(ctx, str(entry["promotion_code"]), customer, path)
+        coupon_id, coupon_param = promotion_codes.coupon_of(code), f"{path}[promotion_code]"
+    else:
+        coupon_id, coupon_param = str(entry["coupon"]), f"{path}[coupon]"
+    coupon = await coupons.load_coupon(ctx, coupon_id, param=coupon_param)
+    _check_coupon_usable(ctx, coupon, currency, coupon_param)
+    start = ctx.now()
+    return {
+        "id": new_id("di"),
+        "object": "discount",
+        "checkout_session": None,
+        "created": start,
+        "customer": customer,
+        "customer_account": None,
+        "end": _end(coupon, start),
+        "invoice": None,
+        "invoice_item": None,
+        "promotion_code": None if code is None else code["id"],
+        "source": {"coupon": coupon["id"], "type": "coupon"},
+        "start": start,
+        "subscription": None,
+        "subscription_item": None,
+    }
+
+
+async def _usable_code(ctx: Context, code_id: str, customer: str, path: str) -> ApiObject:
+    param = f"{path}[promotion_code]"
+    code = await promotion_codes.load_promotion_code(ctx, code_id, param=param, lock=False)
+    now = ctx.now()
+    if not code["active"] or promotion_codes.is_expired(code, now):
+        raise InvalidRequest(f"Promotion code {code['code']} is inactive or expired.", param=param)
+    if promotion_codes.is_used_up(code):
+        raise InvalidRequest(
+            f"Promotion code {code['code']} has been redeemed the maximum number of times.",
+            param=param,
+        )
+    if code["customer"] is not None and code["customer"] != customer:
+        raise InvalidRequest(
+            f"Promotion code {code['code']} can only be redeemed by customer {code['customer']}.",
+            param=param,
+        )
+    return code
+
+
+def _check_coupon_usable(ctx: Context, coupon: ApiObject, currency: str, param: str) -> None:
+    if not coupons.is_valid(coupon, ctx.now()):
+        raise InvalidRequest(
+            f"Coupon {coupon['id']} is no longer valid: it expired or was redeemed the "
+            "maximum number of times.",
+            param=param,
+            code="coupon_expired",
+        )
+    if coupon["amount_off"] is not None and coupons.amount_off_in(coupon, currency) is None:
+        raise InvalidRequest(
+            f"Coupon {coupon['id']} takes an amount off in {coupon['currency']} and has no "
+            f"amount in {currency}.",
+            param=param,
+        )
+
+
+async def _reused(ctx: Context, discount_id: str, customer: str, param: str) -> str:
+    discount = await load_discount(ctx, discount_id, param=param)
+    if discount["customer"] != customer:
+        raise ResourceMissing("discount", discount_id, param=param)
+    return discount_id
+
+
+def _end(coupon: Mapping[str, Any], start: int) -> int | None:
+    """A repeating coupon's discount ends its `duration_in_months` calendar months after it
+    starts (the day clamped to the target month's last day); others never end."""
+    if coupon["duration"] != "repeating":
+        return None
+    moment = dt.datetime.fromtimestamp(start, dt.UTC)
+    months = moment.month - 1 + int(coupon["duration_in_months"])
+    year, month = moment.year + months // 12, months % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+async def load_discount(ctx: Context, discount_id: str, *, param: str = "id") -> ApiObject:
+    found = (
+        await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+        if could_be_object_id(discount_id)
+        else None
+    )
+    if found is None or found[1]:
+        raise ResourceMissing("discount", discount_id, param=param)
+    return view(found[0])
+
+
+def view(discount: Mapping[str, Any]) -> ApiObject:
+    """The discount as the API shows it (the stored document keeps `created` for lists)."""
+    return {key: value for key, value in discount.items() if key != "created"}
+
+
+async def discard(ctx: Context, discount_ids: Sequence[str], *, owner: str) -> None:
+    """Forget discounts made for `owner` (an invoice or item whose `discounts` were
+    replaced, or which was deleted); reused ones stay with whoever made them."""
+    for discount_id in discount_ids[:DISCOUNTS_MAX]:
+        found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+        if found is not None and owner in (found[0]["invoice"], found[0]["invoice_item"]):
+            await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)
+
+
+async def discount_terms(
+    ctx: Context, discount_ids: Sequence[str], currency: str
+) -> tuple[DiscountTerms, ...]:
+    """What each discount takes off, for the arithmetic (`invoice_amounts`): from its
+    coupon, read whether or not it was deleted since (discounts made keep working)."""
+    previewed: dict[str, DiscountTerms] = ctx.memo.get(_PREVIEW_TERMS, {})
+    terms = []
+    for discount_id in discount_ids[:DISCOUNTS_MAX]:
+        if discount_id in previewed:
+            terms.append(previewed[discount_id])
+            continue
+        found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+        if found is None:
+            continue
+        coupon_id = found[0]["source"]["coupon"]
+        coupon = await ctx.tx.get_object(COUPONS, ctx.account_id, coupon_id, lock=False)
+        if coupon is not None:
+            terms.append(_terms(discount_id, coupon[0], currency))
+    return tuple(t for t in terms if t.percent_off is not None or t.amount_off is not None)
+
+
+async def redeem_for_invoice(
+    ctx: Context, invoice: Mapping[str, Any], item_discounts: Sequence[str]
+) -> None:
+    """Count the redemption of every discount made for this invoice or its items (a reused
+    one was counted where it was made), with Stripe's checks (`redemptions.redeem`): run in
+    the finalization's unit of work, so a refusal leaves the invoice a draft."""
+    made = []
+    for discount_id in [*invoice["discounts"], *item_discounts][: 2 * DISCOUNTS_MAX]:
+        found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+        if found is None or found[1]:
+            continue
+        discount = found[0]
+        if discount["invoice"] == invoice["id"] or discount["invoice_item"] in _item_ids(invoice):
+            made.append(discount)
+    first_time = None
+    for index, discount in enumerate(made):
+        if discount["promotion_code"] is not None and first_time is None:
+            first_time = await _first_time_customer(ctx, str(invoice["customer"]))
+        await redemptions.redeem(
+            ctx,
+            redemptions.Redemption(
+                coupon=discount["source"]["coupon"],
+                promotion_code=discount["promotion_code"],
+                customer=invoice["customer"],
+                amount=invoice["subtotal"],
+                currency=invoice["currency"],
+                first_time_transaction=bool(first_time),
+                coupon_param=f"discounts[{index}][coupon]",
+                promotion_code_param=f"discounts[{index}][promotion_code]",
+            ),
+        )
+
+
+def _item_ids(invoice: Mapping[str, Any]) -> set[str]:
+    lines = invoice["lines"]["data"]
+    return {
+        line["parent"]["invoice_item_details"]["invoice_item"]
+        for line in lines
+        if line["parent"] is not None and line["parent"]["invoice_item_details"] is not None
+    }
+
+
+async def _first_time_customer(ctx: Context, customer: str) -> bool:
+    """No successful charge and no paid invoice yet (a code for first-time customers)."""
+    for table, status in ((CHARGES, "succeeded"), (INVOICES, "paid")):
+        page = await ctx.tx.list_objects(
+            table,
+            ctx.account_id,
+            ObjectListQuery(limit=1, equals={"customer": customer, "status": status}),
+        )
+        if page.objects:
+            return False
+    return True
+
+
+async def _fetch(ctx: Context, discount_id: str) -> ApiObject | None:
+    found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+    return None if found is None else view(found[0])
+
+
+RESOURCE = Resource(
+    object_name="discount",
+    id_prefix="di",
+    collection="discounts",
+    table=DISCOUNTS,
+    expandable={
+        "customer": "customer",
+        "invoice": "invoice",
+        "invoice_item": "invoiceitem",
+        "promotion_code": "promotion_code",
+        "source.coupon": "coupon",
+    },
+    fetch=_fetch,
+)

@@ -1,0 +1,157 @@
+"""Automatic advancement (`auto_advance=true`), as Stripe's "automatic collection": a draft is
+finalized when its `automatically_finalizes_at` comes (an hour after creation unless set
+otherwise), then a `charge_automatically` invoice is charged at once and a `send_invoice`
+one is sent; an open auto-advancing invoice whose `next_payment_attempt` comes (a retry
+after a decline, or an hour after a manual finalization) is charged again.
+
+`advance_due_invoices` does this for every invoice with work due at "now" on the clock it is
+given, in batches of `ADVANCE_BATCH_MAX`, each invoice in a unit of work of its own (a
+decline commits its failed charge and the invoice's failed attempt; any other failure rolls
+the invoice's unit back and is recorded on it in a new one). The `invoices` background job
+(`kassa.workers.invoices`, registered in `kassa.runtime.JOBS`) calls it every
+`kassa.workers.invoices.ADVANCE_INTERVAL_SECONDS`.
+
+Test clocks: invoices of customers on a Stripe test clock are not advanced here (the scan
+leaves out invoices with a `test_clock`): they live at their clock's frozen time. The test
+clock's advance (issue 13) belongs in the clock's own advancing work: for each invoice on
+the clock with work due at the new frozen time, `advance_invoice(ctx, invoice)` with `ctx`
+governed by the clock (`await ctx.governed_by(invoice)`), in order of due time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Final
+
+from kassa.clock import Clock, unix_seconds
+from kassa.errors import CardDeclined, KassaError
+from kassa.services.billing import (
+    invoice_collection,
+    invoice_documents,
+    invoice_transitions,
+)
+from kassa.services.context import Context, PaymentConfig
+from kassa.services.resource import ApiObject
+from kassa.store import Store
+from kassa.store.invoice_queries import DueInvoice
+
+ADVANCE_BATCH_MAX: Final = 50
+"""Invoices read per scan for work due."""
+ADVANCE_BATCHES_PER_RUN_MAX: Final = 20
+"""Scans per run: a backlog beyond 1,000 invoices waits for the next run."""
+
+log = logging.getLogger("kassa.invoices")
+
+
+async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConfig) -> int:
+    """Advance every invoice with work due now (bounded per run); the number advanced."""
+    advanced = 0
+    tried: set[str] = set()
+    for _ in range(ADVANCE_BATCHES_PER_RUN_MAX):
+        async with store.read() as tx:
+            due = await tx.invoices_due_to_advance(unix_seconds(clock), ADVANCE_BATCH_MAX)
+        fresh = [entry for entry in due if entry.invoice_id not in tried]
+        for entry in fresh:
+            tried.add(entry.invoice_id)
+            advanced += await _advance_one(store, clock, payments, entry)
+        if len(due) < ADVANCE_BATCH_MAX or not fresh:
+            break
+    return advanced
+
+
+async def _advance_one(
+    store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice
+) -> int:
+    try:
+        async with store.write() as tx:
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
+            if found is None or found[1]:
+                return 0
+            # A decline has recorded the failed charge and attempt: they commit.
+            with contextlib.suppress(CardDeclined):
+                await advance_invoice(await ctx.governed_by(found[0]), found[0])
+            return 1
+    except KassaError as error:
+        # Rolled back whole; recorded on the invoice so the job does not try it again.
+        log.info("invoice %s could not advance: %s", entry.invoice_id, error.message)
+        await _record_failure(store, clock, payments, entry, error)
+        return 0
+
+
+async def advance_invoice(ctx: Context, invoice: ApiObject) -> None:
+    """Do the work due on one invoice at `ctx.now()` (nothing when none is due)."""
+    now = ctx.now()
+    if invoice["status"] == "draft":
+        finalizes_at = invoice["automatically_finalizes_at"]
+        if not invoice["auto_advance"] or finalizes_at is None or finalizes_at > now:
+            return
+        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
+        if invoice["status"] == "open" and invoice["collection_method"] == "send_invoice":
+            await invoice_transitions.send(ctx, invoice)
+        if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
+            await _attempt_payment(ctx, invoice)
+        await invoice_documents.save(ctx, invoice)
+        return
+    attempt_at = invoice["next_payment_attempt"]
+    if invoice["status"] == "open" and attempt_at is not None and attempt_at <= now:
+        await _attempt_payment(ctx, invoice)
+        await invoice_documents.save(ctx, invoice)
+
+
+async def _attempt_payment(ctx: Context, invoice: ApiObject) -> None:
+    """An automatic attempt (it counts in `attempt_count`); with no payment method to
+    charge it fails as a decline would, without a charge."""
+    try:
+        await invoice_collection.collect(
+            ctx, invoice, payment_method=None, off_session=True, automatic=True
+        )
+    except invoice_collection.NoPaymentMethod:
+        invoice["attempted"] = True
+        invoice["attempt_count"] += 1
+        await invoice_collection.record_failed_attempt(ctx, invoice)
+
+
+def _finalization_error(error: KassaError) -> dict[str, Any]:
+    return {
+        "advice_code": None,
+        "charge": None,
+        "code": error.code,
+        "decline_code": error.decline_code,
+        "doc_url": None,
+        "message": error.message,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "param": error.param,
+        "payment_intent": None,
+        "payment_method": None,
+        "payment_method_type": None,
+        "request_log_url": None,
+        "setup_intent": None,
+        "source": None,
+        "type": "invalid_request_error",
+    }
+
+
+async def _record_failure(
+    store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice, error: KassaError
+) -> None:
+    """A draft that could not be finalized keeps Stripe's `last_finalization_error` and is
+    not scheduled again (`invoice.finalization_failed`); an open invoice whose attempt
+    failed otherwise than by a decline is not retried."""
+    async with store.write() as tx:
+        ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+        found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
+        if found is None or found[1]:
+            return
+        invoice = found[0]
+        ctx = await ctx.governed_by(invoice)
+        invoice["next_payment_attempt"] = None
+        if invoice["status"] == "draft":
+            invoice["automatically_finalizes_at"] = None
+            invoice["last_finalization_error"] = _finalization_error(error)
+            await invoice_documents.save(ctx, invoice)
+            await invoice_documents.announce(ctx, "invoice.finalization_failed", invoice)
+        else:
+            await invoice_documents.save(ctx, invoice)

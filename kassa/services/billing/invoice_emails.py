@@ -1,0 +1,331 @@
+"""The emails an invoice sends its customer, rendered in the customer's locale and queued
+in the caller's transaction (see `kassa.services.mail`):
+
+    queue_invoice_email(ctx, invoice, customer, pdf=...)       finalized send_invoice invoice
+    queue_receipt_email(ctx, invoice, customer, pdf=...)       paid invoice
+    queue_payment_failed_email(ctx, invoice, customer, reason=...)
+    queue_due_reminder(ctx, invoice, customer, offsets)        the reminder due now, if any
+
+The first three return the queued `email` object, or None when the customer has no address;
+`queue_due_reminder` returns a `ReminderCheck` (the reminder due, its email, the event type
+to announce, when the next one is due). `invoice` and `customer` are the API objects as the caller
+holds them (`customer` None: it is read). `pdf` is the PDF's bytes or a callable making
+them (called only when the email is queued). Amounts are formatted from integer minor
+units in the customer's locale, dates as the local calendar day in the account's time zone
+(`settings.dashboard.timezone` of the account object).
+
+Pass a context governed by the invoice (`await ctx.governed_by(invoice)`): an email's
+`created`, and the "now" reminders are due against, are then the invoice's test clock time
+when it has one (the email is still sent in real time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+
+from kassa.services.billing import reminders
+from kassa.services.billing.reminders import Reminder, ReminderKind
+from kassa.services.context import Context
+from kassa.services.mail import (
+    Attachment,
+    AttachmentContent,
+    EmailKind,
+    OutgoingEmail,
+    is_address,
+    last_email_at,
+    queue_email,
+)
+from kassa.services.mail_rendering import (
+    choose_locale,
+    format_day,
+    format_money,
+    locale_tag,
+    render_email,
+)
+from kassa.services.resource import ApiObject
+from kassa.store.tables import CUSTOMERS
+
+LINES_SHOWN_MAX = 20
+"""Invoice lines listed in an email; the rest are counted ("and 3 more items")."""
+DESCRIPTION_CHARS_MAX = 200
+PDF_CONTENT_TYPE = "application/pdf"
+REMINDER_KINDS = (
+    EmailKind.REMINDER_BEFORE_DUE,
+    EmailKind.REMINDER_ON_DUE,
+    EmailKind.REMINDER_AFTER_DUE,
+)
+_REMINDER_EMAIL_KINDS = {
+    ReminderKind.BEFORE_DUE: EmailKind.REMINDER_BEFORE_DUE,
+    ReminderKind.ON_DUE: EmailKind.REMINDER_ON_DUE,
+    ReminderKind.AFTER_DUE: EmailKind.REMINDER_AFTER_DUE,
+}
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Who the email is for, and how to write for them."""
+
+    to: str
+    locale: Locale
+    zone: ZoneInfo
+    customer: Mapping[str, Any]
+
+
+async def queue_invoice_email(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any] | None = None,
+    *,
+    pdf: AttachmentContent | None = None,
+) -> ApiObject | None:
+    """The invoice itself (on finalizing a `send_invoice` invoice, and on `send`): its
+    amount, lines, due date and hosted link, the PDF attached."""
+    return await _queue(ctx, EmailKind.INVOICE, invoice, customer, {}, pdf)
+
+
+async def queue_receipt_email(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any] | None = None,
+    *,
+    pdf: AttachmentContent | None = None,
+) -> ApiObject | None:
+    """A receipt for a paid invoice."""
+    return await _queue(ctx, EmailKind.RECEIPT, invoice, customer, {}, pdf)
+
+
+async def queue_payment_failed_email(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any] | None = None,
+    *,
+    reason: str | None = None,
+) -> ApiObject | None:
+    """An automatic payment failed; `reason` is the decline's message for people."""
+    extra = {"reason": (reason or "")[:DESCRIPTION_CHARS_MAX]}
+    return await _queue(ctx, EmailKind.PAYMENT_FAILED, invoice, customer, extra, None)
+
+
+@dataclass(frozen=True)
+class ReminderCheck:
+    """What `queue_due_reminder` found and did."""
+
+    reminder: Reminder | None
+    """The reminder due now (None: none is)."""
+    email: ApiObject | None
+    """The reminder email queued; None when none was due, or the customer has no address."""
+    next_at: int | None
+    """When the next reminder is due (None: the schedule has no more): where the reminder
+    job's index should point now."""
+
+    @property
+    def event_type(self) -> str | None:
+        """`invoice.will_be_due` or `invoice.overdue` when a reminder was due: the caller
+        announces it in the same transaction, with the invoice as it is."""
+        return None if self.reminder is None else reminders.reminder_event_type(self.reminder)
+
+
+async def queue_due_reminder(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any] | None,
+    offsets: Sequence[int],
+) -> ReminderCheck:
+    """Queue the reminder due now for `invoice`, if any: the latest of the schedule's
+    reminders since the last one queued (or since finalization) whose 09:00 local time has
+    come. Invoices that get no reminders (`reminders.wants_reminders`: paid, void, ...) get
+    none and no next time."""
+    if not reminders.wants_reminders(invoice):
+        return ReminderCheck(None, None, None)
+    now = ctx.now()
+    zone = await account_time_zone(ctx)
+    due_date = int(invoice["due_date"])
+    due = reminders.next_reminder(
+        due_date=due_date,
+        offsets=offsets,
+        zone=zone,
+        now=now,
+        after=await reminders_sent_after(ctx, invoice),
+    )
+    if due is None or not due.is_due(now):
+        return ReminderCheck(None, None, None if due is None else due.send_at)
+    following = reminders.next_reminder(
+        due_date=due_date, offsets=offsets, zone=zone, now=now, after=max(now, due.send_at)
+    )
+    next_at = None if following is None else following.send_at
+    reader = await _reader(ctx, invoice, customer)
+    if reader is None:
+        return ReminderCheck(due, None, next_at)
+    kind = _REMINDER_EMAIL_KINDS[due.kind]
+    email = await _queue_for(ctx, reader, kind, invoice, {"days": abs(due.offset_days)}, None)
+    return ReminderCheck(due, email, next_at)
+
+
+async def next_reminder_at(
+    ctx: Context, invoice: Mapping[str, Any], offsets: Sequence[int]
+) -> int | None:
+    """When `invoice`'s next reminder is due (it may have passed: then it is due now), or
+    None when it gets no more. For the index a reminder job searches."""
+    if not reminders.wants_reminders(invoice):
+        return None
+    following = reminders.next_reminder(
+        due_date=int(invoice["due_date"]),
+        offsets=offsets,
+        zone=await account_time_zone(ctx),
+        now=ctx.now(),
+        after=await reminders_sent_after(ctx, invoice),
+    )
+    return None if following is None else following.send_at
+
+
+async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int | None:
+    """The instant reminders must come after: the last one queued, or the invoice's
+    finalization when none was (a reminder scheduled before then is not sent)."""
+    last = await last_email_at(ctx, str(invoice["id"]), REMINDER_KINDS)
+    transitions = invoice.get("status_transitions") or {}
+    finalized = transitions.get("finalized_at")
+    candidates = [t for t in (last, finalized) if isinstance(t, int)]
+    return max(candidates) if candidates else None
+
+
+async def account_time_zone(ctx: Context) -> ZoneInfo:
+    account = await ctx.tx.get_account(ctx.account_id)
+    return reminders.account_zone(account or {})
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+async def _queue(
+    ctx: Context,
+    kind: EmailKind,
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any] | None,
+    extra: Mapping[str, Any],
+    pdf: AttachmentContent | None,
+) -> ApiObject | None:
+    reader = await _reader(ctx, invoice, customer)
+    if reader is None:
+        return None
+    return await _queue_for(ctx, reader, kind, invoice, extra, pdf)
+
+
+async def _queue_for(
+    ctx: Context,
+    reader: _Reader,
+    kind: EmailKind,
+    invoice: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    pdf: AttachmentContent | None,
+) -> ApiObject:
+    values = {**invoice_values(invoice, reader.locale, reader.zone), **extra}
+    values["has_pdf"] = pdf is not None
+    rendered = render_email(kind.value, values, reader.locale)
+    attachments: tuple[Attachment, ...] = ()
+    if pdf is not None:
+        attachments = (Attachment(pdf_filename(invoice), PDF_CONTENT_TYPE, pdf),)
+    email = OutgoingEmail(
+        kind=kind,
+        to=reader.to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        locale=locale_tag(reader.locale),
+        customer=_customer_id(invoice),
+        invoice=str(invoice["id"]),
+        attachments=attachments,
+    )
+    return await queue_email(ctx, email)
+
+
+async def _reader(
+    ctx: Context, invoice: Mapping[str, Any], customer: Mapping[str, Any] | None
+) -> _Reader | None:
+    if customer is None:
+        customer = await _load_customer(ctx, _customer_id(invoice))
+    to = invoice.get("customer_email") or customer.get("email")
+    if not is_address(to):
+        return None
+    return _Reader(
+        to=str(to),
+        locale=choose_locale(customer.get("preferred_locales")),
+        zone=await account_time_zone(ctx),
+        customer=customer,
+    )
+
+
+def _customer_id(invoice: Mapping[str, Any]) -> str | None:
+    customer = invoice.get("customer")
+    if isinstance(customer, Mapping):  # expanded
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else None
+
+
+async def _load_customer(ctx: Context, customer_id: str | None) -> Mapping[str, Any]:
+    if customer_id is None:
+        return {}
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
+    return {} if found is None else found[0]
+
+
+def pdf_filename(invoice: Mapping[str, Any]) -> str:
+    number = invoice.get("number") or invoice.get("id")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(number))
+    return f"Invoice-{safe}.pdf"
+
+
+def invoice_values(invoice: Mapping[str, Any], locale: Locale, zone: ZoneInfo) -> dict[str, Any]:
+    """What the templates show of an invoice, formatted for `locale` and `zone`."""
+    currency = str(invoice["currency"])
+
+    def amount(field: str) -> str:
+        value = invoice.get(field)
+        return format_money(value if isinstance(value, int) else 0, currency, locale)
+
+    lines = _lines(invoice)
+    transitions = invoice.get("status_transitions") or {}
+    return {
+        "business": _one_line(invoice.get("account_name")) or "Kassa",
+        "customer_name": _one_line(invoice.get("customer_name")),
+        "number": str(invoice.get("number") or invoice["id"]),
+        "amount_due": amount("amount_due"),
+        "amount_paid": amount("amount_paid"),
+        "amount_remaining": amount("amount_remaining"),
+        "total": amount("total"),
+        "due_date": _day(invoice.get("due_date"), locale, zone),
+        "paid_date": _day(transitions.get("paid_at"), locale, zone),
+        "hosted_url": str(invoice.get("hosted_invoice_url") or ""),
+        "lines": [
+            {
+                "description": _one_line(line.get("description")) or "Item",
+                "amount": format_money(int(line.get("amount") or 0), currency, locale),
+            }
+            for line in lines[:LINES_SHOWN_MAX]
+        ],
+        "more_lines": max(0, len(lines) - LINES_SHOWN_MAX),
+        "reason": "",
+        "days": 0,
+    }
+
+
+def _lines(invoice: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    lines = invoice.get("lines")
+    data = lines.get("data") if isinstance(lines, Mapping) else None
+    if not isinstance(data, list):
+        return []
+    return [line for line in data if isinstance(line, Mapping)]
+
+
+def _day(instant: object, locale: Locale, zone: ZoneInfo) -> str:
+    if not isinstance(instant, int):
+        return ""
+    return format_day(reminders.local_day(instant, zone), locale)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())[:DESCRIPTION_CHARS_MAX] if text else ""

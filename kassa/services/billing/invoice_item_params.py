@@ -1,0 +1,152 @@
+"""The parameters of `POST /v1/invoiceitems`, `POST /v1/invoiceitems/{id}` and the list,
+and the typed requests they are parsed into (None when not sent, UNSET when sent empty)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kassa import money
+from kassa.params import (
+    Boolean,
+    Enum,
+    Integer,
+    ListOf,
+    Metadata,
+    MetadataUpdate,
+    Param,
+    String,
+    Struct,
+    Unset,
+)
+from kassa.services.billing import (
+    discounts,
+    pricing,
+)
+from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
+from kassa.services.billing.price_fields import (
+    TAX_BEHAVIOR,
+    DecimalAmount,
+    NotSupported,
+)
+from kassa.services.listing import (
+    PAGINATION_PARAMS,
+)
+
+DESCRIPTION_CHARS_MAX = 5_000
+ITEM_AMOUNT_MAX = money.MAX_AMOUNT
+"""The largest amount one item may come to, however it is priced (Stripe's eight digits)."""
+NOT_EDITABLE = "invoice_not_editable"
+"""Stripe's error code for changing what a finalized invoice holds."""
+
+_PERIOD = Struct(
+    {"end": Integer(minimum=0), "start": Integer(minimum=0)}, required=("end", "start")
+)
+_TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
+_CHANGES: dict[str, Param] = {
+    "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),
+    "description": String(max_chars=DESCRIPTION_CHARS_MAX, nullable=True),
+    "discountable": Boolean(),
+    "discounts": discounts.DISCOUNTS_PARAM,
+    "metadata": Metadata(),
+    "period": _PERIOD,
+    "price_data": Struct(
+        {
+            "currency": money.Currency(),
+            "product": String(max_chars=255),
+            "tax_behavior": TAX_BEHAVIOR,
+            "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
+            "unit_amount_decimal": DecimalAmount(),
+        },
+        required=("currency", "product"),
+    ),
+    "pricing": Struct({"price": String(max_chars=255)}, required=("price",)),
+    "quantity": Integer(minimum=0, maximum=pricing.QUANTITY_MAX),
+    "quantity_decimal": DecimalAmount(maximum=pricing.QUANTITY_MAX),
+    "tax_behavior": TAX_BEHAVIOR,
+    "tax_code": String(max_chars=255, nullable=True),
+    "tax_rates": _TAX_RATES,
+    "unit_amount_decimal": DecimalAmount(),
+}
+CREATE_PARAMS: dict[str, Param] = {
+    **_CHANGES,
+    "currency": money.Currency(),
+    "customer": String(max_chars=255),
+    "customer_account": NotSupported(reason="Kassa bills customers, not accounts."),
+    "invoice": String(max_chars=255),
+    "subscription": NotSupported(reason="subscriptions arrive with a later issue."),
+}
+UPDATE_PARAMS: dict[str, Param] = {
+    **_CHANGES,
+    "invoicing_rules": Enum(values=(), nullable=True),
+}
+LIST_PARAMS: dict[str, Param] = {
+    **PAGINATION_PARAMS,
+    "customer": String(max_chars=255),
+    "customer_account": NotSupported(reason="Kassa bills customers, not accounts."),
+    "invoice": String(max_chars=255),
+    "pending": Boolean(),
+}
+
+Fields = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemChanges:
+    """What create and update share: None when not sent, UNSET when sent empty."""
+
+    amount: int | None = None
+    description: str | Unset | None = None
+    discountable: bool | None = None
+    discounts: list[Fields] | Unset | None = None
+    metadata: MetadataUpdate | None = None
+    period: Fields | None = None
+    price_data: Fields | None = None
+    pricing: Fields | None = None
+    quantity: int | None = None
+    quantity_decimal: Decimal | None = None
+    tax_rates: list[str] | Unset | None = None
+    unit_amount_decimal: Decimal | None = None
+    # Accepted as Stripe accepts them: they matter to Stripe Tax, which Kassa does not run.
+    tax_behavior: str | None = None
+    tax_code: str | Unset | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateInvoiceItem(ItemChanges):
+    customer: str | None = None
+    currency: str | None = None
+    invoice: str | None = None
+    customer_account: Any = None
+    subscription: Any = None
+    """Both refused while parsing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateInvoiceItem(ItemChanges):
+    invoiceitem: str
+    invoicing_rules: Unset | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListInvoiceItems:
+    limit: int | None = None
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created: dict[str, int] | None = None
+    customer: str | None = None
+    invoice: str | None = None
+    pending: bool | None = None
+    customer_account: Any = None
+
+
+@dataclass(frozen=True)
+class Priced:
+    """An item's amount and how it was arrived at."""
+
+    amount: int
+    currency: str
+    quantity: int
+    pricing: dict[str, Any]

@@ -1,0 +1,337 @@
+"""What an invoice item comes to, priced one of four ways: `amount` (+`currency`; negative for
+a credit), a stored price (`pricing[price]`, +`quantity`), a new one (`price_data`, stored as
+an inactive price, as Stripe's inline prices are), or `unit_amount_decimal` (+`quantity`).
+Every amount goes through `pricing.line_amount`, the one rounding rule for a line; and the
+item's other fields that need checking (tax rates, period) and its shape when new."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.ids import new_id
+from kassa.params import (
+    UNSET,
+    Unset,
+    apply_metadata,
+)
+from kassa.services.billing import (
+    discounts,
+    invoice_lines,
+    prices,
+    pricing,
+    tax_rates,
+)
+from kassa.services.billing.invoice_amounts import TAX_RATES_MAX, combined_percentage
+from kassa.services.billing.invoice_item_params import (
+    ITEM_AMOUNT_MAX,
+    CreateInvoiceItem,
+    Fields,
+    ItemChanges,
+    Priced,
+)
+from kassa.services.billing.price_fields import (
+    decimal_text,
+)
+from kassa.services.context import Context
+from kassa.services.resource import (
+    ApiObject,
+)
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def view(item: Mapping[str, Any]) -> ApiObject:
+    """The item as the API shows it (the stored document keeps `created`, its `date`, for
+    the object table's ordering and `created` filter)."""
+    return {key: copy.deepcopy(value) for key, value in item.items() if key != "created"}
+
+
+def deleted_stub(item_id: str) -> ApiObject:
+    return {"id": item_id, "object": "invoiceitem", "deleted": True}
+
+
+def _net_amount(item: Mapping[str, Any]) -> int | None:
+    """Stripe's docstring: the amount after discounts, null for discountable items."""
+    return None if item["discountable"] else int(item["amount"])
+
+
+# --- pricing ----------------------------------------------------------------------------------
+
+
+def _quantity(changes: ItemChanges, current: int | None) -> int:
+    if changes.quantity is not None and changes.quantity_decimal is not None:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: quantity, quantity_decimal.",
+            param="quantity_decimal",
+        )
+    if changes.quantity_decimal is not None:
+        whole = changes.quantity_decimal.to_integral_value()
+        if changes.quantity_decimal != whole:
+            raise InvalidParameter(
+                f"Invalid quantity_decimal: {changes.quantity_decimal}; Kassa bills whole "
+                "quantities only.",
+                param="quantity_decimal",
+            )
+        return int(whole)
+    if changes.quantity is not None:
+        return changes.quantity
+    return 1 if current is None else current
+
+
+def _source_of_amount(changes: ItemChanges) -> str | None:
+    given = [
+        name
+        for name in ("amount", "pricing", "price_data", "unit_amount_decimal")
+        if getattr(changes, name) is not None
+    ]
+    if len(given) > 1:
+        raise InvalidParameter(
+            f"You may only specify one of these parameters: {', '.join(given)}.",
+            param=given[1],
+        )
+    return given[0] if given else None
+
+
+def per_unit(unit: Decimal, quantity: int, currency: str) -> Priced:
+    """`quantity` units at `unit` (negative for a credit: priced as the same positive
+    amount, negated, so the rounding is symmetric)."""
+    sign = -1 if unit < 0 else 1
+    amount = sign * pricing.line_amount(pricing.PerUnit(unit_amount=abs(unit)), quantity)
+    terms = {
+        "price_details": None,
+        "type": "price_details",
+        "unit_amount_decimal": decimal_text(unit),
+    }
+    return Priced(amount, currency, quantity, terms)
+
+
+def from_amount(amount: int, quantity_sent: int | None, currency: str) -> Priced:
+    if quantity_sent not in (None, 1):
+        raise InvalidParameter(
+            "You may only specify one of these parameters: amount, quantity. Give the "
+            "per-unit amount as unit_amount_decimal to bill a quantity.",
+            param="quantity",
+        )
+    terms = {"price_details": None, "type": "price_details", "unit_amount_decimal": str(amount)}
+    return Priced(amount, currency, 1, terms)
+
+
+def from_price(price: Mapping[str, Any], quantity: int) -> Priced:
+    amount = pricing.line_amount(prices.pricing_terms(dict(price)), quantity)
+    terms = {
+        "price_details": {"price": price["id"], "product": price["product"]},
+        "type": "price_details",
+        "unit_amount_decimal": price["unit_amount_decimal"],
+    }
+    return Priced(amount, str(price["currency"]), quantity, terms)
+
+
+async def active_price(ctx: Context, price_id: str, param: str) -> ApiObject:
+    price = await prices.load_price(ctx, price_id, param=param)
+    if not price["active"]:
+        raise InvalidRequest(
+            f"The price specified ({price_id}) is inactive. This field only accepts active prices.",
+            param=param,
+        )
+    return price
+
+
+async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
+    """The one-time price `price_data` describes, stored inactive (it prices this item
+    only, as Stripe's inline prices)."""
+    request = prices.CreatePrice(
+        currency=data["currency"],
+        product=data["product"],
+        unit_amount=data.get("unit_amount"),
+        unit_amount_decimal=data.get("unit_amount_decimal"),
+        tax_behavior=data.get("tax_behavior"),
+        active=False,
+    )
+    created = await prices.create_price(ctx, request)
+    return await prices.load_price(ctx, created["id"], param="price_data")
+
+
+def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:
+    currency = changes.currency or customer.get("currency")
+    if currency is None:
+        raise InvalidParameter(
+            "Missing required param: currency. Give the currency of the amount.",
+            param="currency",
+            code="parameter_missing",
+        )
+    return str(currency)
+
+
+async def price_new_item(
+    ctx: Context, request: CreateInvoiceItem, customer: Mapping[str, Any]
+) -> Priced:
+    source = _source_of_amount(request)
+    quantity = _quantity(request, None)
+    if source is None:
+        raise InvalidParameter(
+            "Missing required param: amount. Give amount (with currency), pricing[price], "
+            "price_data or unit_amount_decimal.",
+            param="amount",
+            code="parameter_missing",
+        )
+    if source == "amount":
+        return from_amount(
+            int(request.amount or 0), request.quantity, _currency_for(request, customer)
+        )
+    if source == "unit_amount_decimal":
+        unit = request.unit_amount_decimal or Decimal(0)
+        return per_unit(unit, quantity, _currency_for(request, customer))
+    if source == "pricing":
+        price = await active_price(ctx, str((request.pricing or {})["price"]), "pricing[price]")
+    else:
+        price = await _inline_price(ctx, request.price_data or {})
+    priced = from_price(price, quantity)
+    if request.currency is not None and request.currency != priced.currency:
+        raise InvalidParameter(
+            f"The currency ({request.currency}) must be the price's ({priced.currency}).",
+            param="currency",
+        )
+    return priced
+
+
+async def price_changed_item(
+    ctx: Context, item: Mapping[str, Any], changes: ItemChanges
+) -> Priced | None:
+    """The item's new amount when a change calls for one (a new amount or price, or a new
+    quantity of the same price); None when its amount stays."""
+    source = _source_of_amount(changes)
+    if source is None and changes.quantity is None and changes.quantity_decimal is None:
+        return None
+    quantity = _quantity(changes, int(item["quantity"]))
+    currency = str(item["currency"])
+    if source == "amount":
+        return from_amount(int(changes.amount or 0), changes.quantity, currency)
+    if source == "unit_amount_decimal":
+        return per_unit(changes.unit_amount_decimal or Decimal(0), quantity, currency)
+    if source in ("pricing", "price_data"):
+        price = (
+            await active_price(ctx, str((changes.pricing or {})["price"]), "pricing[price]")
+            if source == "pricing"
+            else await _inline_price(ctx, changes.price_data or {})
+        )
+    else:
+        details = item["pricing"]["price_details"]
+        if details is None:
+            unit = Decimal(str(item["pricing"]["unit_amount_decimal"]))
+            return per_unit(unit, quantity, currency)
+        price = await prices.load_price(ctx, str(details["price"]), param="quantity")
+    priced = from_price(price, quantity)
+    if priced.currency != currency:
+        raise InvalidParameter(
+            f"The price's currency ({priced.currency}) must be the item's ({currency}).",
+            param="pricing[price]",
+        )
+    return priced
+
+
+def apply_priced(item: ApiObject, priced: Priced) -> None:
+    if abs(priced.amount) > ITEM_AMOUNT_MAX:
+        raise InvalidParameter(
+            f"The invoice item's amount ({priced.amount}) would exceed {ITEM_AMOUNT_MAX}; "
+            "bill less per item.",
+            param="quantity",
+            code="amount_too_large",
+        )
+    item["amount"] = priced.amount
+    item["currency"] = priced.currency
+    item["quantity"] = priced.quantity
+    item["quantity_decimal"] = str(priced.quantity)
+    item["pricing"] = priced.pricing
+
+
+# --- the other fields -------------------------------------------------------------------------
+
+
+async def usable_tax_rates(ctx: Context, ids: list[str], *, param: str) -> list[ApiObject]:
+    """The tax rates `ids` name, each active; the inclusive ones may not add up to more
+    than 100% (their tax is taken out of the amount)."""
+    rates = [
+        await tax_rates.load_usable_tax_rate(ctx, rate_id, param=f"{param}[{index}]")
+        for index, rate_id in enumerate(ids[:TAX_RATES_MAX])
+    ]
+    if len({rate["id"] for rate in rates}) != len(rates):
+        raise InvalidParameter(f"The same tax rate appears twice in {param}.", param=param)
+    if combined_percentage(invoice_lines.tax_terms(rates)) > 100:
+        raise InvalidParameter(
+            f"The inclusive tax rates in {param} add up to more than 100%.", param=param
+        )
+    return rates
+
+
+def check_period(period: Fields) -> dict[str, int]:
+    if period["end"] < period["start"]:
+        raise InvalidParameter(
+            "Invalid period: period[end] must be at or after period[start].", param="period[end]"
+        )
+    return {"end": int(period["end"]), "start": int(period["start"])}
+
+
+async def apply_changes(ctx: Context, item: ApiObject, changes: ItemChanges) -> None:
+    """Everything but the amount (see the pricing functions) and discounts."""
+    if changes.description is not None:
+        item["description"] = None if changes.description is UNSET else changes.description
+    if changes.discountable is not None:
+        item["discountable"] = changes.discountable
+    if changes.metadata is not None:
+        item["metadata"] = apply_metadata(item["metadata"], changes.metadata)
+    if changes.period is not None:
+        item["period"] = check_period(changes.period)
+    if isinstance(changes.tax_rates, list):
+        item["tax_rates"] = await usable_tax_rates(ctx, changes.tax_rates, param="tax_rates")
+    elif changes.tax_rates is UNSET:
+        item["tax_rates"] = []
+    item["net_amount"] = _net_amount(item)
+
+
+async def apply_discounts(ctx: Context, item: ApiObject, requested: list[Fields] | Unset) -> None:
+    await discounts.discard(ctx, item["discounts"], owner=item["id"])
+    item["discounts"] = (
+        []
+        if isinstance(requested, Unset)
+        else await discounts.apply(
+            ctx,
+            requested,
+            customer=str(item["customer"]),
+            currency=str(item["currency"]),
+            invoice_item=item["id"],
+        )
+    )
+
+
+def blank_item(ctx: Context, customer: Mapping[str, Any], priced: Priced) -> ApiObject:
+    now = ctx.now()
+    return {
+        "id": new_id("ii"),
+        "object": "invoiceitem",
+        "amount": priced.amount,
+        "created": now,
+        "currency": priced.currency,
+        "customer": customer["id"],
+        "customer_account": None,
+        "date": now,
+        "description": None,
+        "discountable": priced.amount >= 0,
+        "discounts": [],
+        "invoice": None,
+        "livemode": ctx.livemode,
+        "metadata": {},
+        "net_amount": None,
+        "parent": None,
+        "period": {"end": now, "start": now},
+        "pricing": priced.pricing,
+        "proration": False,
+        "proration_details": {"credited_items": None},
+        "quantity": priced.quantity,
+        "quantity_decimal": str(priced.quantity),
+        "tax_rates": [],
+        "test_clock": customer.get("test_clock"),
+    }

@@ -1,0 +1,282 @@
+"""Invoice items (`ii_...`, object "invoiceitem"): create, retrieve, update, delete, list (API
+2026-10-28.endive: the price is named in `pricing.price_details`).
+
+An item is priced by an amount, a stored price, `price_data` or a decimal unit amount
+(`invoice_item_pricing`); its parameters are in `invoice_item_params`.
+
+An item is pending (`invoice: null`) until an invoice takes it, or is put on a draft with
+`invoice`. It can be changed or deleted while pending or while its invoice is a draft; each
+change works the draft's lines and totals out again (`invoice_lines.refresh`) in the same
+unit of work. Lock order, as every invoice path takes them: the invoice, then the item.
+
+Events: `invoiceitem.created`, `invoiceitem.deleted` (Stripe's event list for this API
+version has no `invoiceitem.updated`); a draft whose lines change announces
+`invoice.updated`.
+"""
+
+from __future__ import annotations
+
+from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.services import events
+from kassa.services.billing import (
+    discounts,
+    invoice_documents,
+    invoice_lines,
+)
+from kassa.services.billing.invoice_amounts import LINES_MAX
+from kassa.services.billing.invoice_item_params import (
+    CREATE_PARAMS,
+    LIST_PARAMS,
+    NOT_EDITABLE,
+    UPDATE_PARAMS,
+    CreateInvoiceItem,
+    ListInvoiceItems,
+    UpdateInvoiceItem,
+)
+from kassa.services.billing.invoice_item_pricing import (
+    apply_changes,
+    apply_discounts,
+    apply_priced,
+    blank_item,
+    deleted_stub,
+    price_changed_item,
+    price_new_item,
+    view,
+)
+from kassa.services.context import Context
+from kassa.services.listing import (
+    LIST_LIMIT_DEFAULT,
+    could_be_object_id,
+    list_page_with,
+)
+from kassa.services.resource import (
+    ApiObject,
+    ListPage,
+    Operation,
+    Resource,
+    list_envelope,
+    no_params,
+    request_parser,
+)
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS
+
+# --- the invoice an item is on -------------------------------------------------------------
+
+
+async def _draft_for(ctx: Context, invoice_id: str, customer: str, currency: str) -> ApiObject:
+    """The draft invoice a new item goes on (locked: it is about to change)."""
+    invoice = await invoice_documents.load_invoice(ctx, invoice_id, param="invoice")
+    if invoice["status"] != "draft":
+        raise InvalidRequest(
+            "Invalid invoice: This invoice is no longer editable",
+            param="invoice",
+            code=NOT_EDITABLE,
+        )
+    if invoice["customer"] != customer:
+        raise InvalidParameter(
+            f"The invoice {invoice_id} belongs to another customer than this invoice item.",
+            param="invoice",
+        )
+    if invoice["currency"] != currency:
+        raise InvalidParameter(
+            f"The currency of the invoice item ({currency}) must match the currency of the "
+            f"invoice ({invoice['currency']}).",
+            param="currency",
+        )
+    if len(invoice["lines"]["data"]) >= LINES_MAX:
+        raise InvalidRequest(
+            f"An invoice holds at most {LINES_MAX} invoice items.", param="invoice"
+        )
+    return invoice
+
+
+async def refresh_draft(ctx: Context, invoice: ApiObject, before: ApiObject) -> None:
+    """Store a draft whose items changed, its lines and totals worked out again, and
+    announce the change."""
+    await invoice_lines.refresh(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+    after = invoice_documents.view(invoice)
+    if after != before:
+        await invoice_documents.announce(ctx, "invoice.updated", invoice, before=before)
+
+
+async def _customer(ctx: Context, customer_id: str | None) -> ApiObject:
+    """The live customer an item bills, read without a lock: an item changes nothing on
+    its customer, and invoices lock a customer only after the invoice."""
+    if customer_id is None:
+        raise InvalidParameter(
+            "Missing required param: customer.", param="customer", code="parameter_missing"
+        )
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
+    if found is None or found[1]:
+        raise ResourceMissing("customer", customer_id, param="customer")
+    ctx.remember_customer(found[0])
+    return found[0]
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiObject:
+    customer = await _customer(ctx, request.customer)
+    ctx = await ctx.governed_by(customer)
+    priced = await price_new_item(ctx, request, customer)
+    invoice = (
+        await _draft_for(ctx, request.invoice, customer["id"], priced.currency)
+        if request.invoice is not None
+        else None
+    )
+    item = blank_item(ctx, customer, priced)
+    apply_priced(item, priced)
+    await apply_changes(ctx, item, request)
+    if isinstance(request.discounts, list):
+        await apply_discounts(ctx, item, request.discounts)
+    if invoice is not None:
+        item["invoice"] = invoice["id"]
+    await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
+    await events.announce(ctx, "invoiceitem.created", view(item))
+    if invoice is not None:
+        await refresh_draft(ctx, invoice, invoice_documents.view(invoice))
+    return view(item)
+
+
+async def load_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObject:
+    found = (
+        await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, item_id, lock=lock)
+        if could_be_object_id(item_id)
+        else None
+    )
+    if found is None or found[1]:
+        raise ResourceMissing("invoiceitem", item_id)
+    return found[0]
+
+
+async def retrieve_invoice_item(ctx: Context, item_id: str) -> ApiObject:
+    return view(await load_item(ctx, item_id, lock=False))
+
+
+async def _editable(ctx: Context, item_id: str) -> tuple[ApiObject, ApiObject | None]:
+    """The item and its draft invoice, both locked (the invoice first: the order every
+    invoice path takes); refused when its invoice is no longer a draft."""
+    peek = await load_item(ctx, item_id, lock=False)
+    invoice = (
+        None
+        if peek["invoice"] is None
+        else await invoice_documents.load_invoice(ctx, peek["invoice"], param="invoice")
+    )
+    item = await load_item(ctx, item_id)
+    if invoice is not None and invoice["status"] != "draft":
+        raise InvalidRequest(
+            f"The invoice item {item_id} is on invoice {invoice['id']}, which is no longer a "
+            "draft: only items not yet invoiced or on a draft can change.",
+            code=NOT_EDITABLE,
+        )
+    return item, invoice
+
+
+async def update_invoice_item(ctx: Context, request: UpdateInvoiceItem) -> ApiObject:
+    item, invoice = await _editable(ctx, request.invoiceitem)
+    ctx = await ctx.governed_by(item)
+    invoice_before = None if invoice is None else invoice_documents.view(invoice)
+    priced = await price_changed_item(ctx, item, request)
+    if priced is not None:
+        apply_priced(item, priced)
+    await apply_changes(ctx, item, request)
+    if request.discounts is not None:
+        await apply_discounts(ctx, item, request.discounts)
+    await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
+    if invoice is not None and invoice_before is not None:
+        await refresh_draft(ctx, invoice, invoice_before)
+    return view(item)
+
+
+async def delete_invoice_item(ctx: Context, item_id: str) -> ApiObject:
+    item, invoice = await _editable(ctx, item_id)
+    ctx = await ctx.governed_by(item)
+    invoice_before = None if invoice is None else invoice_documents.view(invoice)
+    await ctx.tx.mark_object_deleted(INVOICE_ITEMS, ctx.account_id, item["id"])
+    await discounts.discard(ctx, item["discounts"], owner=item["id"])
+    await events.announce(ctx, "invoiceitem.deleted", view(item))
+    if invoice is not None and invoice_before is not None:
+        await refresh_draft(ctx, invoice, invoice_before)
+    return deleted_stub(item["id"])
+
+
+async def list_invoice_items(ctx: Context, request: ListInvoiceItems) -> ApiObject:
+    equals = {
+        name: value
+        for name, value in (("customer", request.customer), ("invoice", request.invoice))
+        if value is not None
+    }
+    query = ObjectListQuery(
+        limit=request.limit or LIST_LIMIT_DEFAULT,
+        equals=equals,
+        created=request.created or {},
+        nulls={} if request.pending is None else {"invoice": request.pending},
+    )
+    cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
+    page = await list_page_with(ctx, RESOURCE, cursors, query)
+    return list_envelope(ListPage([view(i) for i in page.data], page.has_more), RESOURCE.url)
+
+
+async def pending_items(ctx: Context, customer: str, currency: str | None) -> list[ApiObject]:
+    """The customer's pending items (in `currency` if given), newest first: what an
+    invoice created with `pending_invoice_items_behavior=include` takes."""
+    page = await ctx.tx.list_objects(
+        INVOICE_ITEMS,
+        ctx.account_id,
+        ObjectListQuery(limit=LINES_MAX, equals={"customer": customer}, nulls={"invoice": True}),
+    )
+    return [item for item in page.objects if currency is None or item["currency"] == currency]
+
+
+async def take_items(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:
+    """Put pending items on a new invoice (each locked and checked still pending: a
+    concurrent invoice may have taken it first)."""
+    taken = []
+    for peek in items[:LINES_MAX]:
+        item = await load_item(ctx, peek["id"])
+        if item["invoice"] is None:
+            item["invoice"] = invoice_id
+            await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
+            taken.append(item)
+    return taken
+
+
+async def _fetch(ctx: Context, item_id: str) -> ApiObject | None:
+    found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, item_id, lock=False)
+    if found is None:
+        return None
+    return deleted_stub(item_id) if found[1] else view(found[0])
+
+
+RESOURCE = Resource(
+    object_name="invoiceitem",
+    id_prefix="ii",
+    collection="invoiceitems",
+    table=INVOICE_ITEMS,
+    create=Operation(
+        request_parser(CreateInvoiceItem, CREATE_PARAMS, required=("customer",)),
+        create_invoice_item,
+        writes=True,
+    ),
+    retrieve=Operation(no_params, retrieve_invoice_item, writes=False),
+    update=Operation(
+        request_parser(UpdateInvoiceItem, UPDATE_PARAMS, ids=("invoiceitem",)),
+        update_invoice_item,
+        writes=True,
+    ),
+    delete=Operation(no_params, delete_invoice_item, writes=True),
+    lister=Operation(
+        request_parser(ListInvoiceItems, LIST_PARAMS), list_invoice_items, writes=False
+    ),
+    expandable={
+        "customer": "customer",
+        "invoice": "invoice",
+        "pricing.price_details.price": "price",
+        "test_clock": "test_helpers.test_clock",
+    },
+    event_types=("invoiceitem.created", "invoiceitem.deleted"),
+    fetch=_fetch,
+)

@@ -1,0 +1,209 @@
+"""An invoice's lines, made from its invoice items, and the amounts they add up to.
+
+A draft's lines and totals are worked out again (`refresh`) whenever something they depend
+on changes: an item added, changed or removed, the invoice's discounts or default tax
+rates. The arithmetic is `invoice_amounts`; this module gathers its inputs (each item's
+amount, discounts and tax rates, or the invoice's defaults) and writes the results into the
+invoice document. Once finalized, an invoice's amounts never change.
+
+Line order (Stripe's `lines` docstring): the pending items an invoice took when it was
+created, newest first, then items added afterwards, oldest first. A line keeps its place:
+items already on the invoice stay where they are, new ones go at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kassa.invariants import ensure
+from kassa.services.billing import customer_balance, discounts, invoice_amounts, tax_rates
+from kassa.services.billing.invoice_amounts import (
+    LINES_MAX,
+    InvoiceAmounts,
+    LineAmounts,
+    LineTerms,
+    TaxTerms,
+)
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import INVOICE_ITEMS
+
+TAXABILITY_REASON = "not_available"
+"""Stripe's `taxability_reason` for taxes from manually defined tax rates: no tax engine
+decided anything about the line."""
+
+
+def tax_terms(rates: Sequence[Mapping[str, Any]]) -> tuple[TaxTerms, ...]:
+    """The arithmetic's view of tax rate objects (their percentage and `inclusive` are
+    fixed at creation, so the copies on an item or invoice never go stale)."""
+    return tuple(
+        TaxTerms(
+            tax_rate=str(rate["id"]),
+            percentage=tax_rates.percentage_of(rate),
+            inclusive=bool(rate["inclusive"]),
+        )
+        for rate in rates
+    )
+
+
+def line_id(item_id: str, *, preview: bool = False) -> str:
+    """The line an item makes keeps the item's random part: stable however often the
+    invoice is worked out again (`il_tmp_` on a preview, as Stripe's)."""
+    suffix = item_id.removeprefix("ii_")
+    return f"il_tmp_{suffix}" if preview else f"il_{suffix}"
+
+
+async def items_on(ctx: Context, invoice_id: str) -> list[ApiObject]:
+    """The live items on an invoice, oldest first."""
+    page = await ctx.tx.list_objects(
+        INVOICE_ITEMS,
+        ctx.account_id,
+        ObjectListQuery(limit=LINES_MAX, equals={"invoice": invoice_id}),
+    )
+    return list(reversed(page.objects))
+
+
+def ordered(items: Sequence[ApiObject], current_lines: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Items in line order: those already on lines where they are, the rest after them in
+    the order given."""
+    place = {_item_of(line): index for index, line in enumerate(current_lines)}
+    known = sorted((i for i in items if i["id"] in place), key=lambda i: place[i["id"]])
+    return known + [i for i in items if i["id"] not in place]
+
+
+def _item_of(line: Mapping[str, Any]) -> str | None:
+    parent = line.get("parent") or {}
+    details = parent.get("invoice_item_details") or {}
+    item = details.get("invoice_item")
+    return None if item is None else str(item)
+
+
+async def compute(
+    ctx: Context,
+    items: Sequence[ApiObject],
+    *,
+    currency: str,
+    invoice_discounts: Sequence[str],
+    default_tax_rates: Sequence[Mapping[str, Any]],
+) -> InvoiceAmounts:
+    ensure(len(items) <= LINES_MAX, f"an invoice has at most {LINES_MAX} lines")
+    lines = []
+    for item in items:
+        rates = item["tax_rates"] if item["tax_rates"] else default_tax_rates
+        lines.append(
+            LineTerms(
+                amount=int(item["amount"]),
+                discountable=bool(item["discountable"]),
+                discounts=await discounts.discount_terms(ctx, item["discounts"], currency),
+                tax_rates=tax_terms(rates),
+            )
+        )
+    terms = await discounts.discount_terms(ctx, invoice_discounts, currency)
+    return invoice_amounts.invoice_amounts(lines, terms)
+
+
+def line_object(
+    ctx: Context, item: Mapping[str, Any], amounts: LineAmounts, invoice_id: str | None
+) -> ApiObject:
+    preview = invoice_id is None or invoice_id.startswith("upcoming_")
+    return {
+        "id": line_id(str(item["id"]), preview=preview),
+        "object": "line_item",
+        "amount": amounts.amount,
+        "currency": item["currency"],
+        "description": item["description"],
+        "discount_amounts": [
+            {"amount": d.amount, "discount": d.discount} for d in amounts.discount_amounts
+        ],
+        "discountable": item["discountable"],
+        "discounts": list(item["discounts"]),
+        "invoice": invoice_id,
+        "livemode": ctx.livemode,
+        "metadata": dict(item["metadata"]),
+        "parent": {
+            "invoice_item_details": {
+                "invoice_item": item["id"],
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": None,
+            },
+            "subscription_item_details": None,
+            "type": "invoice_item_details",
+        },
+        "period": dict(item["period"]),
+        "pretax_credit_amounts": [
+            _pretax_credit(d.discount, d.amount) for d in amounts.discount_amounts
+        ],
+        "pricing": dict(item["pricing"]),
+        "quantity": item["quantity"],
+        "quantity_decimal": item["quantity_decimal"],
+        "subscription": None,
+        "subtotal": amounts.amount,
+        "taxes": [_tax(t) for t in amounts.taxes],
+    }
+
+
+def _pretax_credit(discount: str, amount: int) -> dict[str, Any]:
+    return {
+        "amount": amount,
+        "credit_balance_transaction": None,
+        "discount": discount,
+        "type": "discount",
+    }
+
+
+def _tax(tax: invoice_amounts.TaxAmount) -> dict[str, Any]:
+    return {
+        "amount": tax.amount,
+        "tax_behavior": "inclusive" if tax.inclusive else "exclusive",
+        "tax_rate_details": {"tax_rate": tax.tax_rate},
+        "taxability_reason": TAXABILITY_REASON,
+        "taxable_amount": tax.taxable_amount,
+        "type": "tax_rate_details",
+    }
+
+
+def write_amounts(
+    ctx: Context, invoice: ApiObject, items: Sequence[ApiObject], amounts: InvoiceAmounts
+) -> None:
+    """Lines and totals into the invoice document; what is due before any customer
+    balance (applied at finalization)."""
+    invoice["lines"]["data"] = [
+        line_object(ctx, item, line, invoice["id"])
+        for item, line in zip(items, amounts.lines, strict=True)
+    ]
+    invoice["subtotal"] = amounts.subtotal
+    invoice["subtotal_excluding_tax"] = amounts.subtotal_excluding_tax
+    invoice["total"] = amounts.total
+    invoice["total_excluding_tax"] = amounts.total_excluding_tax
+    invoice["total_discount_amounts"] = [
+        {"amount": d.amount, "discount": d.discount} for d in amounts.total_discount_amounts
+    ]
+    invoice["total_pretax_credit_amounts"] = [
+        _pretax_credit(d.discount, d.amount) for d in amounts.total_discount_amounts
+    ]
+    invoice["total_taxes"] = [_tax(t) for t in amounts.total_taxes]
+    settled = invoice_amounts.apply_customer_balance(amounts.total, invoice["starting_balance"])
+    invoice["amount_due"] = settled.amount_due
+    invoice["amount_remaining"] = settled.amount_due - invoice["amount_paid"]
+
+
+async def refresh(ctx: Context, invoice: ApiObject) -> None:
+    """Work a draft's lines and totals out again from its items (not stored: the caller
+    saves the invoice with its other changes)."""
+    ensure(invoice["status"] == "draft", "only a draft's amounts change")
+    # Stripe shows a draft the customer's balance as it is now; finalization applies it.
+    invoice["starting_balance"] = await customer_balance.current_balance(
+        ctx, str(invoice["customer"]), invoice["currency"]
+    )
+    items = ordered(await items_on(ctx, invoice["id"]), invoice["lines"]["data"])
+    amounts = await compute(
+        ctx,
+        items,
+        currency=invoice["currency"],
+        invoice_discounts=invoice["discounts"],
+        default_tax_rates=invoice["default_tax_rates"],
+    )
+    write_amounts(ctx, invoice, items, amounts)

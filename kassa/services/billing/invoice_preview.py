@@ -1,0 +1,262 @@
+"""`POST /v1/invoices/create_preview`: the invoice the customer would get if one were
+created now, with its pending items and `invoice_items` (new ones, or changes to pending
+ones), discounts and the customer's balance. Nothing is stored or announced: its id starts
+`upcoming_in`, its lines' `il_tmp_`, as Stripe's."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kassa import money
+from kassa.errors import InvalidParameter, ResourceMissing
+from kassa.ids import random_base62
+from kassa.params import (
+    Boolean,
+    Enum,
+    Integer,
+    ListOf,
+    Metadata,
+    Param,
+    String,
+    Struct,
+    Unset,
+)
+from kassa.services.billing import (
+    customer_balance,
+    discounts,
+    invoice_documents,
+    invoice_items,
+    invoice_lines,
+)
+from kassa.services.billing.invoice_amounts import LINES_MAX
+from kassa.services.billing.invoice_changes import (
+    billed_customer,
+    check_no_tax_engine,
+    default_currency,
+)
+from kassa.services.billing.invoice_documents import (
+    view,
+)
+from kassa.services.billing.invoice_item_params import (
+    CREATE_PARAMS,
+    DESCRIPTION_CHARS_MAX,
+    Priced,
+)
+from kassa.services.billing.invoice_item_pricing import (
+    active_price,
+    apply_priced,
+    blank_item,
+    check_period,
+    from_amount,
+    from_price,
+    per_unit,
+    usable_tax_rates,
+)
+from kassa.services.billing.invoice_params import (
+    AUTOMATIC_TAX,
+    CONNECT_ONLY,
+    ISSUER,
+    PREVIEW_ID_PREFIX,
+    TAX_RATE_IDS,
+    Fields,
+)
+from kassa.services.billing.price_fields import (
+    NotSupported,
+)
+from kassa.services.context import Context
+from kassa.services.resource import (
+    ApiObject,
+)
+
+_PREVIEW_ITEM = Struct(
+    {
+        "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),
+        "currency": money.Currency(),
+        "description": String(max_chars=DESCRIPTION_CHARS_MAX),
+        "discountable": Boolean(),
+        "discounts": discounts.DISCOUNTS_PARAM,
+        "invoiceitem": String(max_chars=255),
+        "metadata": Metadata(),
+        "period": Struct(
+            {"end": Integer(minimum=0), "start": Integer(minimum=0)}, required=("end", "start")
+        ),
+        "price": String(max_chars=255),
+        "quantity": Integer(minimum=0),
+        "tax_behavior": Enum(values=("exclusive", "inclusive", "unspecified")),
+        "tax_code": String(max_chars=255, nullable=True),
+        "tax_rates": TAX_RATE_IDS,
+        "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
+        "unit_amount_decimal": CREATE_PARAMS["unit_amount_decimal"],
+    }
+)
+PREVIEW_PARAMS: dict[str, Param] = {
+    "automatic_tax": AUTOMATIC_TAX,
+    "currency": money.Currency(),
+    "customer": String(max_chars=255),
+    "discounts": discounts.DISCOUNTS_PARAM,
+    "invoice_items": ListOf(_PREVIEW_ITEM, max_items=LINES_MAX),
+    "issuer": ISSUER,
+    "preview_mode": Enum(values=("next", "recurring")),
+    **{
+        name: NotSupported(reason=reason)
+        for name, reason in (
+            ("customer_account", "Kassa bills customers, not accounts."),
+            ("customer_details", "preview an existing customer's invoice."),
+            ("on_behalf_of", CONNECT_ONLY),
+            ("schedule", "subscription schedules arrive with a later issue."),
+            ("schedule_details", "subscription schedules arrive with a later issue."),
+            ("subscription", "subscriptions arrive with a later issue."),
+            ("subscription_details", "subscriptions arrive with a later issue."),
+        )
+    },
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewInvoice:
+    customer: str | None = None
+    currency: str | None = None
+    discounts: list[Fields] | Unset | None = None
+    invoice_items: list[Fields] | None = None
+    automatic_tax: Fields | None = None
+    issuer: Fields | None = None
+    preview_mode: str | None = None
+    customer_account: Any = None
+    customer_details: Any = None
+    on_behalf_of: Any = None
+    schedule: Any = None
+    schedule_details: Any = None
+    subscription: Any = None
+    subscription_details: Any = None
+
+
+# --- the preview --------------------------------------------------------------------------------
+
+
+async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
+    """The invoice the customer would get if one were created now, with its pending items
+    and `invoice_items` (new ones, or changes to pending ones), discounts and the customer's
+    balance: not stored, never announced (its id starts `upcoming_in`)."""
+    check_no_tax_engine(request.automatic_tax)
+    customer = await billed_customer(ctx, request.customer)
+    ctx = await ctx.governed_by(customer)
+    currency = request.currency or await default_currency(ctx, customer)
+    invoice = invoice_documents.blank_invoice(ctx, customer, currency, "charge_automatically")
+    invoice["id"] = f"{PREVIEW_ID_PREFIX}_{random_base62(24)}"
+    invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
+    invoice["billing_reason"] = "upcoming"
+    if isinstance(request.discounts, list):
+        invoice["discounts"] = await discounts.preview(
+            ctx, request.discounts, customer=customer["id"], currency=currency
+        )
+    pending = await invoice_items.pending_items(ctx, customer["id"], currency)
+    items = await preview_items(ctx, customer, pending, request.invoice_items or [], currency)
+    amounts = await invoice_lines.compute(
+        ctx, items, currency=currency, invoice_discounts=invoice["discounts"], default_tax_rates=[]
+    )
+    invoice["starting_balance"] = await customer_balance.current_balance(
+        ctx, customer["id"], currency
+    )
+    invoice_lines.write_amounts(ctx, invoice, items, amounts)
+    for line in invoice["lines"]["data"]:
+        line["invoice"] = invoice["id"]
+    return view(invoice)
+
+
+# --- the preview's items ----------------------------------------------------------------------
+
+
+def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None) -> Priced | None:
+    """A preview item's new amount (`amount`, `unit_amount`, `unit_amount_decimal` or a
+    `price`, with `quantity`); None when the spec leaves the amount as it is."""
+    sources = [
+        name for name in ("amount", "price", "unit_amount", "unit_amount_decimal") if name in spec
+    ]
+    if len(sources) > 1:
+        raise InvalidParameter(
+            f"You may only specify one of these parameters: {', '.join(sources)}.",
+            param=sources[1],
+        )
+    quantity = int(spec.get("quantity", 1))
+    if price is not None:
+        return from_price(price, quantity)
+    if "amount" in spec:
+        return from_amount(int(spec["amount"]), spec.get("quantity"), currency)
+    if "unit_amount" in spec or "unit_amount_decimal" in spec:
+        unit = Decimal(spec.get("unit_amount", spec.get("unit_amount_decimal", 0)))
+        return per_unit(unit, quantity, currency)
+    return None
+
+
+async def _preview_item(
+    ctx: Context, customer: Mapping[str, Any], spec: Fields, base: ApiObject | None, path: str
+) -> ApiObject:
+    currency = str(spec.get("currency") or (base or {}).get("currency") or "")
+    price = (
+        await active_price(ctx, str(spec["price"]), f"{path}[price]") if "price" in spec else None
+    )
+    priced = _preview_priced(spec, currency, price)
+    if base is None and priced is None:
+        raise InvalidParameter(
+            f"Missing required param: {path}[amount]. A new item takes amount, price, "
+            "unit_amount or unit_amount_decimal.",
+            param=f"{path}[amount]",
+            code="parameter_missing",
+        )
+    item = copy.deepcopy(base) if base is not None else blank_item(ctx, customer, priced)  # type: ignore[arg-type]
+    if priced is not None:
+        apply_priced(item, priced)
+    for name in ("description", "discountable", "metadata", "period"):
+        if name in spec:
+            item[name] = check_period(spec[name]) if name == "period" else spec[name]
+    if isinstance(spec.get("tax_rates"), list):
+        item["tax_rates"] = await usable_tax_rates(
+            ctx, spec["tax_rates"], param=f"{path}[tax_rates]"
+        )
+    if isinstance(spec.get("discounts"), list):
+        item["discounts"] = await discounts.preview(
+            ctx,
+            spec["discounts"],
+            customer=str(customer["id"]),
+            currency=str(item["currency"]),
+            param=f"{path}[discounts]",
+        )
+    return item
+
+
+async def preview_items(
+    ctx: Context,
+    customer: Mapping[str, Any],
+    pending: list[ApiObject],
+    specs: list[Fields],
+    currency: str,
+) -> list[ApiObject]:
+    """The items of an invoice preview, none stored: the customer's pending items, each
+    changed by the spec naming it (`invoiceitem`), then the new ones the specs describe."""
+    items = list(pending)
+    by_id = {item["id"]: index for index, item in enumerate(items)}
+    for index, spec in enumerate(specs[:LINES_MAX]):
+        path = f"invoice_items[{index}]"
+        named = spec.get("invoiceitem")
+        if named is not None and named not in by_id:
+            raise ResourceMissing("invoiceitem", str(named), param=f"{path}[invoiceitem]")
+        base = None if named is None else items[by_id[str(named)]]
+        item = await _preview_item(ctx, customer, {"currency": currency, **spec}, base, path)
+        if item["currency"] != currency:
+            raise InvalidParameter(
+                f"The currency of {path} ({item['currency']}) must be the invoice's ({currency}).",
+                param=f"{path}[currency]",
+            )
+        if base is None:
+            items.append(item)
+        else:
+            items[by_id[str(named)]] = item
+    if len(items) > LINES_MAX:
+        raise InvalidParameter(
+            f"An invoice holds at most {LINES_MAX} invoice items.", param="invoice_items"
+        )
+    return items

@@ -1,0 +1,397 @@
+"""Invoices (`in_...`): create, retrieve, update, delete, list, search, lines, finalize, pay,
+send, void, mark uncollectible, and the preview of the invoice a customer would get now
+(API 2026-10-28.endive: `parent`, `payments`, `total_taxes`, no `paid`/`charge`).
+
+A draft is fully editable; once finalized only what Stripe allows changes
+(`invoice_changes.refuse_on_finalized`). Parameters are in `invoice_params`, their effects in
+`invoice_changes`, the status machine in `invoice_transitions`, payment in
+`invoice_collection`, the arithmetic in `invoice_amounts` (through `invoice_lines`), the
+preview in `invoice_preview`.
+
+Stripe's defaults, from its API reference: `auto_advance` false for invoices created through
+the API, `pending_invoice_items_behavior` `exclude`, `collection_method`
+`charge_automatically`; `days_until_due`/`due_date` only with `send_invoice`, which needs
+one of them. An auto-advancing draft is finalized an hour after it is created
+(`automatically_finalizes_at`) by the auto-advance job (`invoice_advance`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+from typing import Any
+
+from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.services import payment_intents
+from kassa.services.billing import (
+    customer_balance,
+    discounts,
+    invoice_collection,
+    invoice_documents,
+    invoice_items,
+    invoice_lines,
+    invoice_payments,
+    invoice_transitions,
+)
+from kassa.services.billing.invoice_changes import (
+    apply_collection,
+    apply_default_payment_method,
+    apply_draft_window,
+    apply_plain,
+    apply_references,
+    auto_advance_finalized,
+    billed_customer,
+    check_no_tax_engine,
+    default_currency,
+    refuse_on_finalized,
+)
+from kassa.services.billing.invoice_documents import (
+    deleted_stub,
+    load_invoice,
+    private,
+    view,
+)
+from kassa.services.billing.invoice_params import (
+    CREATE_PARAMS,
+    FINALIZE_PARAMS,
+    LINES_PARAMS,
+    LIST_PARAMS,
+    UPDATE_PARAMS,
+    CreateInvoice,
+    FinalizeInvoice,
+    ListInvoices,
+    ListLines,
+    UpdateInvoice,
+)
+from kassa.services.billing.invoice_preview import (
+    PREVIEW_PARAMS,
+    PreviewInvoice,
+    create_preview,
+)
+from kassa.services.context import Context
+from kassa.services.listing import (
+    LIST_LIMIT_DEFAULT,
+    could_be_object_id,
+    list_page_with,
+)
+from kassa.services.resource import (
+    ApiObject,
+    ListPage,
+    Operation,
+    Resource,
+    list_envelope,
+    no_params,
+    request_parser,
+)
+from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, search_operation
+from kassa.store import Transaction
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import INVOICES
+
+__all__ = [  # what other modules use (the invoice pages call `list_lines` with `ListLines`)
+    "RESOURCE",
+    "ListLines",
+    "create_invoice",
+    "create_preview",
+    "delete_invoice",
+    "finalize_invoice",
+    "invoice_for_page",
+    "list_invoices",
+    "list_lines",
+    "mark_uncollectible",
+    "retrieve_invoice",
+    "send_invoice",
+    "update_invoice",
+    "void_invoice",
+]
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+async def create_invoice(ctx: Context, request: CreateInvoice) -> ApiObject:
+    check_no_tax_engine(request.automatic_tax)
+    customer = await billed_customer(ctx, request.customer)
+    ctx = await ctx.governed_by(customer)
+    currency = request.currency or await default_currency(ctx, customer)
+    invoice = invoice_documents.blank_invoice(
+        ctx, customer, currency, request.collection_method or "charge_automatically"
+    )
+    apply_collection(invoice, request)
+    apply_draft_window(invoice, request, ctx.now())
+    apply_plain(invoice, request)
+    await apply_references(ctx, invoice, request)
+    items = []
+    if request.pending_invoice_items_behavior == "include":
+        pending = await invoice_items.pending_items(ctx, customer["id"], currency)
+        items = await invoice_items.take_items(ctx, pending, invoice["id"])
+    amounts = await invoice_lines.compute(
+        ctx,
+        items,
+        currency=currency,
+        invoice_discounts=invoice["discounts"],
+        default_tax_rates=invoice["default_tax_rates"],
+    )
+    invoice["starting_balance"] = await customer_balance.current_balance(
+        ctx, customer["id"], currency
+    )
+    invoice_lines.write_amounts(ctx, invoice, items, amounts)
+    await invoice_documents.insert(ctx, invoice)
+    await invoice_documents.announce(ctx, "invoice.created", invoice)
+    return view(invoice)
+
+
+async def retrieve_invoice(ctx: Context, invoice_id: str) -> ApiObject:
+    found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
+    if found is None:
+        raise ResourceMissing("invoice", invoice_id)
+    return deleted_stub(invoice_id) if found[1] else view(found[0])
+
+
+async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
+    invoice = await load_invoice(ctx, request.invoice)
+    ctx = await ctx.governed_by(invoice)
+    refuse_on_finalized(invoice, request)
+    check_no_tax_engine(request.automatic_tax)
+    before = view(invoice)
+    if invoice["status"] == "draft":
+        customer = await billed_customer(ctx, str(invoice["customer"]))
+        invoice.update(invoice_documents.customer_details(customer))
+        apply_collection(invoice, request)
+        apply_draft_window(invoice, request, ctx.now())
+        apply_plain(invoice, request)
+        await apply_references(ctx, invoice, request)
+        await invoice_lines.refresh(ctx, invoice)
+    else:
+        if request.auto_advance is not None:
+            auto_advance_finalized(invoice, request.auto_advance, ctx.now())
+        apply_plain(invoice, request)
+        await apply_default_payment_method(ctx, invoice, request.default_payment_method)
+    after = view(invoice)
+    if after != before:
+        await invoice_documents.save(ctx, invoice)
+        await invoice_documents.announce(ctx, "invoice.updated", invoice, before=before)
+    return after
+
+
+async def delete_invoice(ctx: Context, invoice_id: str) -> ApiObject:
+    invoice = await load_invoice(ctx, invoice_id)
+    ctx = await ctx.governed_by(invoice)
+    if invoice["status"] != "draft":
+        raise InvalidRequest("You can only delete draft invoices.")
+    await ctx.tx.mark_object_deleted(INVOICES, ctx.account_id, invoice["id"])
+    await discounts.discard(ctx, invoice["discounts"], owner=invoice["id"])
+    await invoice_documents.announce(ctx, "invoice.deleted", invoice)
+    return deleted_stub(invoice["id"])
+
+
+async def finalize_invoice(ctx: Context, request: FinalizeInvoice) -> ApiObject:
+    invoice = await load_invoice(ctx, request.invoice)
+    ctx = await ctx.governed_by(invoice)
+    await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=request.auto_advance)
+    if invoice["auto_advance"] and invoice["collection_method"] == "send_invoice":
+        await invoice_transitions.send(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+    return view(invoice)
+
+
+async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
+    invoice = await load_invoice(ctx, invoice_id)
+    ctx = await ctx.governed_by(invoice)
+    invoice_transitions.check_sendable(invoice)
+    if invoice["status"] == "draft":
+        # Stripe finalizes a draft it is asked to send; one with nothing due is paid at once.
+        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
+    if invoice["status"] == "open":
+        await invoice_transitions.send(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+    return view(invoice)
+
+
+async def void_invoice(ctx: Context, invoice_id: str) -> ApiObject:
+    invoice = await load_invoice(ctx, invoice_id)
+    ctx = await ctx.governed_by(invoice)
+    await invoice_transitions.void(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+    return view(invoice)
+
+
+async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
+    invoice = await load_invoice(ctx, invoice_id)
+    ctx = await ctx.governed_by(invoice)
+    await invoice_transitions.mark_uncollectible(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+    return view(invoice)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+async def list_invoices(ctx: Context, request: ListInvoices) -> ApiObject:
+    equals = {
+        name: getattr(request, name)
+        for name in ("collection_method", "customer", "status", "subscription")
+        if getattr(request, name) is not None
+    }
+    query = ObjectListQuery(
+        limit=request.limit or LIST_LIMIT_DEFAULT,
+        equals=equals,
+        created=request.created or {},
+        ranges={"due_date": request.due_date} if request.due_date else {},
+    )
+    cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
+    page = await list_page_with(ctx, RESOURCE, cursors, query)
+    return list_envelope(ListPage([view(i) for i in page.data], page.has_more), RESOURCE.url)
+
+
+def _lines_window(lines: list[ApiObject], request: ListLines) -> tuple[list[ApiObject], bool]:
+    """A page of an invoice's lines, in the invoice's order (`starting_after` and
+    `ending_before` name a line)."""
+    limit = request.limit or LIST_LIMIT_DEFAULT
+    ids = [line["id"] for line in lines]
+    for name in ("starting_after", "ending_before"):
+        cursor = getattr(request, name)
+        if cursor is not None and cursor not in ids:
+            raise ResourceMissing("line_item", cursor, param=name)
+    if request.starting_after is not None:
+        rest = lines[ids.index(request.starting_after) + 1 :]
+        return rest[:limit], len(rest) > limit
+    if request.ending_before is not None:
+        before = lines[: ids.index(request.ending_before)]
+        return before[-limit:], len(before) > limit
+    return lines[:limit], len(lines) > limit
+
+
+async def list_lines(ctx: Context, request: ListLines) -> ApiObject:
+    invoice = await load_invoice(ctx, request.invoice, lock=False)
+    data, has_more = _lines_window(invoice["lines"]["data"], request)
+    return list_envelope(
+        ListPage(copy.deepcopy(data), has_more), f"/v1/invoices/{invoice['id']}/lines"
+    )
+
+
+# --- includable fields, expansion, the customer's pages ---------------------------------------
+
+
+async def _include_confirmation_secret(ctx: Context, invoice: ApiObject) -> Any:
+    found = await invoice_documents.find_invoice(ctx, invoice["id"], lock=False)
+    intent_id = None if found is None else private(found[0]).get("payment_intent")
+    if intent_id is None:
+        return None
+    intent = await payment_intents.retrieve_payment_intent(
+        ctx, payment_intents.RetrievePaymentIntent(intent=str(intent_id))
+    )
+    return {"client_secret": intent["client_secret"], "type": "payment_intent"}
+
+
+async def _include_amount_paid_off_stripe(ctx: Context, invoice: ApiObject) -> Any:
+    found = await invoice_documents.find_invoice(ctx, invoice["id"], lock=False)
+    return 0 if found is None else int(private(found[0])["amount_paid_off_stripe"])
+
+
+async def _fetch_invoice(ctx: Context, invoice_id: str) -> ApiObject | None:
+    found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
+    if found is None:
+        return None
+    return deleted_stub(invoice_id) if found[1] else view(found[0])
+
+
+async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> ApiObject | None:
+    """For the hosted invoice page and the PDF, reached by their link rather than an API
+    key: the finalized invoice (as the API shows it, with `account` added: whose invoice it
+    is) when `secret` is its link's secret; else None."""
+    if not could_be_object_id(invoice_id):
+        return None
+    account_id = await tx.find_object_owner(INVOICES, invoice_id)
+    found = None if account_id is None else await tx.get_object(INVOICES, account_id, invoice_id)
+    if found is None or found[1]:
+        return None
+    stored = private(found[0]).get("secret")
+    if not isinstance(stored, str) or not hmac.compare_digest(stored, secret):
+        return None
+    return {**view(found[0]), "account": account_id}
+
+
+RESOURCE = Resource(
+    object_name="invoice",
+    id_prefix="in",
+    collection="invoices",
+    table=INVOICES,
+    create=Operation(request_parser(CreateInvoice, CREATE_PARAMS), create_invoice, writes=True),
+    retrieve=Operation(no_params, retrieve_invoice, writes=False),
+    update=Operation(
+        request_parser(UpdateInvoice, UPDATE_PARAMS, ids=("invoice",)), update_invoice, writes=True
+    ),
+    delete=Operation(no_params, delete_invoice, writes=True),
+    lister=Operation(request_parser(ListInvoices, LIST_PARAMS), list_invoices, writes=False),
+    search=search_operation(
+        INVOICES,
+        "invoices",
+        {
+            "created": NUMBER,
+            "currency": STRING,
+            "customer": STRING,
+            "metadata": METADATA,
+            "number": STRING,
+            "receipt_number": STRING,
+            "status": TOKEN,
+            "total": NUMBER,
+        },
+        view=view,
+    ),
+    actions={
+        "finalize": Operation(
+            request_parser(FinalizeInvoice, FINALIZE_PARAMS, ids=("invoice",)),
+            finalize_invoice,
+            writes=True,
+        ),
+        "mark_uncollectible": Operation(no_params, mark_uncollectible, writes=True),
+        "pay": Operation(
+            request_parser(
+                invoice_collection.PayInvoice, invoice_collection.PAY_PARAMS, ids=("invoice",)
+            ),
+            invoice_collection.pay_invoice,
+            writes=True,
+        ),
+        "send": Operation(no_params, send_invoice, writes=True),
+        "void": Operation(no_params, void_invoice, writes=True),
+    },
+    collection_actions={
+        "create_preview": Operation(
+            request_parser(PreviewInvoice, PREVIEW_PARAMS), create_preview, writes=False
+        )
+    },
+    sublists={
+        "lines": Operation(
+            request_parser(ListLines, LINES_PARAMS, ids=("invoice",)), list_lines, writes=False
+        )
+    },
+    expandable={
+        "customer": "customer",
+        "default_payment_method": "payment_method",
+        "latest_revision": "invoice",
+        "test_clock": "test_helpers.test_clock",
+    },
+    includable={
+        "amount_paid_off_stripe": _include_amount_paid_off_stripe,
+        "confirmation_secret": _include_confirmation_secret,
+        "payments": invoice_payments.include_payments,
+    },
+    event_types=(
+        "invoice.created",
+        "invoice.deleted",
+        "invoice.finalization_failed",
+        "invoice.finalized",
+        "invoice.marked_uncollectible",
+        "invoice.overdue",
+        "invoice.paid",
+        "invoice.payment_action_required",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+        "invoice.sent",
+        "invoice.updated",
+        "invoice.voided",
+        "invoice.will_be_due",
+    ),
+    fetch=_fetch_invoice,
+)

@@ -1,0 +1,4 @@
+"""How an invoice looks on paper and on its hosted page: the view (`invoice_view`, pure
+formatting with babel), its words per language (`invoice_text`), the PDF (`invoice_pdf`,
+fpdf2), and the document they are built from, gathered from the store (`invoice_document`).
+Services (the invoice email's attachment) and pages (the hosted page and PDF link) share it."""

@@ -1,0 +1,272 @@
+"""The invoice PDF (`invoice_pdf`), rendered with fpdf2 from the same view as the hosted page.
+
+Fonts come from PyPI packages Kassa depends on, so every machine that installs Kassa has
+them: Noto Sans (`fontpkg-noto-sans`: Latin, Greek, Cyrillic, Vietnamese) for the text, and
+Noto Sans CJK JP (`noto-cjk-sans-jp-regular`: kana, kanji, hangul and the CJK forms of
+punctuation and currency signs) for any character Noto Sans lacks. Both are embedded as
+subsets of the glyphs used. One weight only: Noto Sans ships as a variable font, and making
+a bold instance of it costs seconds per process, so the layout ranks text by size and colour.
+Characters neither font has (emoji, Thai) are left out, and fpdf2 logs which.
+
+The same invoice renders to the same bytes: the PDF's creation date is the invoice's date of
+issue, and nothing else in the file depends on the clock or on chance.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
+
+TEXT_FONT: Final = "NotoSans"
+FALLBACK_FONT: Final = "NotoSansCJK"
+
+MARGIN_MM: Final = 18.0
+BOTTOM_MARGIN_MM: Final = 22.0
+"""Room under the body for the footer line on every page."""
+FOOTER_FROM_BOTTOM_MM: Final = -14.0
+
+INK: Final = (28, 28, 30)
+MUTED: Final = (110, 112, 118)
+RULE: Final = (214, 216, 222)
+ALERT: Final = (176, 36, 36)
+
+TITLE_PT: Final = 22.0
+HEADLINE_PT: Final = 15.0
+NAME_PT: Final = 12.0
+BODY_PT: Final = 9.5
+SMALL_PT: Final = 8.0
+EMPHASIS_PT: Final = 11.0
+LINE_MM: Final = 5.0
+SMALL_LINE_MM: Final = 4.2
+
+QUANTITY_COLUMN_MM: Final = 16.0
+MONEY_COLUMN_MM: Final = 32.0
+SUMMARY_WIDTH_MM: Final = 100.0
+SUMMARY_AMOUNT_MM: Final = 34.0
+FACT_LABEL_MM: Final = 34.0
+
+_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+# fontTools reports every subsetting step at INFO: one PDF would flood a server's log.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+
+def _font_file(package: str, name: str) -> Path:
+    return Path(str(resources.files(package).joinpath(name)))
+
+
+def text_font_path() -> Path:
+    return _font_file("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf")
+
+
+def fallback_font_path() -> Path:
+    return _font_file("noto_cjk_sans_jp_regular", "NotoSansCJKjp-Regular.otf")
+
+
+def render_invoice_pdf(
+    invoice: Mapping[str, Any],
+    customer: Mapping[str, Any],
+    account: Mapping[str, Any],
+    locale: str,
+    *,
+    lines: Sequence[Mapping[str, Any]] | None = None,
+    tax_rates: Mapping[str, Mapping[str, Any]] | None = None,
+    discounts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bytes:
+    """The invoice as a PDF, its amounts and dates written for `locale` (a babel locale
+    name such as `de` or `fr_CA`; unknown ones fall back to English).
+
+    `lines` gives every line when the invoice's embedded list is only its first page;
+    `tax_rates` and `discounts` (by id) name the tax and discount rows."""
+    document = InvoiceDocument(
+        invoice=invoice,
+        customer=customer,
+        account=account,
+        lines=lines,
+        tax_rates=tax_rates or {},
+        discounts=discounts or {},
+    )
+    return render_document_pdf(document, locale)
+
+
+def render_document_pdf(document: InvoiceDocument, locale: str) -> bytes:
+    """CPU-bound (a few hundred milliseconds): call it off the event loop."""
+    view = build_view(document, locale)
+    pdf = _InvoicePdf(view)
+    pdf.add_page()
+    _heading(pdf, view)
+    _parties(pdf, view)
+    _status(pdf, view)
+    _lines_table(pdf, view)
+    _summary(pdf, view)
+    _closing_text(pdf, view)
+    return bytes(pdf.output())
+
+
+def printable(text: str) -> str:
+    """Control characters (other than newlines) have no glyph: a space stands in."""
+    return _CONTROL_CHARACTERS.sub(" ", text)
+
+
+class _InvoicePdf(FPDF):
+    def __init__(self, view: InvoiceView) -> None:
+        super().__init__(orientation="portrait", unit="mm", format=view.paper)
+        self.view = view
+        self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+        self.set_auto_page_break(True, BOTTOM_MARGIN_MM)
+        self.add_font(TEXT_FONT, fname=text_font_path())
+        self.add_font(FALLBACK_FONT, fname=fallback_font_path())
+        # exact_match=False: the fallback serves text in any style of the main font.
+        self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
+        self.set_font(TEXT_FONT, size=BODY_PT)
+        title = f"{view.text.invoice} {view.number}".strip()
+        self.set_title(printable(title))
+        self.set_author(printable(view.account_name))
+        self.set_creator("Kassa")
+        self.set_lang(view.locale.replace("_", "-"))
+        self.set_creation_date(datetime.datetime.fromtimestamp(view.issued_at, datetime.UTC))
+
+    def header(self) -> None:
+        if self.page_no() == 1:
+            return
+        self._small(MUTED)
+        title = f"{self.view.text.invoice} {self.view.number}".strip()
+        self.cell(0, SMALL_LINE_MM, printable(title), align="R")
+        self.ln(SMALL_LINE_MM * 2)
+
+    def footer(self) -> None:
+        self.set_y(FOOTER_FROM_BOTTOM_MM)
+        self._small(MUTED)
+        left = " \u00b7 ".join(
+            part for part in (self.view.number, self.view.account_name, self.view.headline) if part
+        )
+        page = self.view.text.page_of.format(page=self.page_no(), pages="{nb}")
+        self.cell(self.epw * 0.75, SMALL_LINE_MM, printable(left), align="L")
+        self.cell(0, SMALL_LINE_MM, page, align="R")
+
+    def _small(self, color: tuple[int, int, int]) -> None:
+        self.set_font(TEXT_FONT, size=SMALL_PT)
+        self.set_text_color(*color)
+
+    def write_line(
+        self, text: str, size: float, color: tuple[int, int, int], height: float
+    ) -> None:
+        self.set_font(TEXT_FONT, size=size)
+        self.set_text_color(*color)
+        self.multi_cell(0, height, printable(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def _heading(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    top = pdf.get_y()
+    pdf.set_font(TEXT_FONT, size=TITLE_PT)
+    pdf.set_text_color(*INK)
+    pdf.cell(pdf.epw / 2, 10, printable(view.text.invoice), align="L")
+    pdf.set_font(TEXT_FONT, size=NAME_PT)
+    pdf.set_xy(pdf.l_margin + pdf.epw / 2, top + 2)
+    pdf.multi_cell(pdf.epw / 2, 6, printable(view.account_name), align="R")
+    pdf.set_y(top + 14)
+    for label, value in view.facts:
+        pdf.set_font(TEXT_FONT, size=BODY_PT)
+        pdf.set_text_color(*MUTED)
+        pdf.cell(FACT_LABEL_MM, LINE_MM, printable(label))
+        pdf.set_text_color(*INK)
+        pdf.cell(0, LINE_MM, printable(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+
+def _block(pdf: _InvoicePdf, x: float, width: float, title: str, lines: tuple[str, ...]) -> float:
+    """A titled block of lines at x; returns the y below it."""
+    pdf.set_x(x)
+    pdf.set_font(TEXT_FONT, size=SMALL_PT)
+    pdf.set_text_color(*MUTED)
+    pdf.multi_cell(width, SMALL_LINE_MM, printable(title), new_x="LEFT", new_y="NEXT")
+    pdf.set_font(TEXT_FONT, size=BODY_PT)
+    for index, line in enumerate(lines):
+        pdf.set_text_color(*(INK if index == 0 else MUTED))
+        pdf.multi_cell(width, LINE_MM, printable(line), new_x="LEFT", new_y="NEXT")
+    return pdf.get_y()
+
+
+def _parties(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    top, half = pdf.get_y(), pdf.epw / 2
+    below_bill_to = _block(pdf, pdf.l_margin, half - 4, view.text.bill_to, view.bill_to)
+    pdf.set_y(top)
+    # No title over the seller: a blank one keeps both names on the same line.
+    below_seller = _block(pdf, pdf.l_margin + half, half, " ", view.seller)
+    pdf.set_xy(pdf.l_margin, max(below_bill_to, below_seller) + 6)
+
+
+def _status(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    pdf.write_line(view.headline, HEADLINE_PT, INK, 7.5)
+    if view.notice:
+        pdf.write_line(view.notice, BODY_PT, ALERT, LINE_MM)
+    if view.description:
+        pdf.ln(2)
+        pdf.write_line(view.description, BODY_PT, INK, LINE_MM)
+    for name, value in view.custom_fields:
+        pdf.write_line(f"{name}: {value}", BODY_PT, MUTED, LINE_MM)
+    pdf.ln(5)
+
+
+def _lines_table(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    text = view.text
+    description_mm = pdf.epw - QUANTITY_COLUMN_MM - 2 * MONEY_COLUMN_MM
+    pdf.set_font(TEXT_FONT, size=BODY_PT)
+    pdf.set_text_color(*INK)
+    pdf.set_draw_color(*RULE)
+    with pdf.table(
+        col_widths=(description_mm, QUANTITY_COLUMN_MM, MONEY_COLUMN_MM, MONEY_COLUMN_MM),
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        v_align="TOP",
+        borders_layout="HORIZONTAL_LINES",
+        headings_style=FontFace(color=MUTED, size_pt=SMALL_PT),
+        line_height=LINE_MM,
+        padding=(1.3, 1.2),
+        repeat_headings=1,
+        width=pdf.epw,
+    ) as table:
+        table.row([text.description, text.quantity, text.unit_price, text.amount])
+        for line in view.lines:
+            description = "\n".join(part for part in (line.description, line.period) if part)
+            row = table.row()
+            row.cell(printable(description))
+            row.cell(line.quantity)
+            row.cell(line.unit_price)
+            row.cell(line.amount)
+    pdf.ln(4)
+
+
+def _summary(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    pdf.set_font(TEXT_FONT, size=BODY_PT)
+    pdf.set_text_color(*INK)
+    with pdf.table(
+        col_widths=(SUMMARY_WIDTH_MM - SUMMARY_AMOUNT_MM, SUMMARY_AMOUNT_MM),
+        text_align=("LEFT", "RIGHT"),
+        borders_layout="NONE",
+        first_row_as_headings=False,
+        line_height=LINE_MM + 0.6,
+        padding=(0.8, 1.2),
+        width=SUMMARY_WIDTH_MM,
+        align="RIGHT",
+    ) as table:
+        for summary_row in view.summary:
+            style = FontFace(size_pt=EMPHASIS_PT if summary_row.emphasis else BODY_PT)
+            row = table.row()
+            row.cell(printable(summary_row.label), style=style)
+            row.cell(summary_row.amount, style=style)
+    pdf.ln(6)
+
+
+def _closing_text(pdf: _InvoicePdf, view: InvoiceView) -> None:
+    if view.footer:
+        pdf.write_line(view.footer, SMALL_PT + 0.5, MUTED, SMALL_LINE_MM)

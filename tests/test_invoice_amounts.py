@@ -1,0 +1,192 @@
+"""An invoice's amounts from its lines (`kassa.services.billing.invoice_amounts`), in process:
+worked examples of discounts and taxes, and properties over random lines priced by
+`pricing` (per unit and tiered), random discounts, tax rates and customer balances."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kassa.services.billing import pricing
+from kassa.services.billing.invoice_amounts import (
+    DiscountTerms,
+    LineTerms,
+    TaxTerms,
+    apply_customer_balance,
+    invoice_amounts,
+)
+
+VAT_19 = TaxTerms("txr_vat", Decimal(19), inclusive=False)
+VAT_20_INCLUSIVE = TaxTerms("txr_incl", Decimal(20), inclusive=True)
+TEN_PERCENT = DiscountTerms("di_ten", percent_off=Decimal(10))
+
+
+def test_no_discounts_no_taxes_the_total_is_the_sum_of_the_lines() -> None:
+    amounts = invoice_amounts([LineTerms(1000), LineTerms(250)])
+    assert (amounts.subtotal, amounts.total, amounts.total_excluding_tax) == (1250, 1250, 1250)
+    assert amounts.total_discount_amounts == () and amounts.total_taxes == ()
+
+
+def test_a_percentage_discount_rounds_half_up_per_line() -> None:
+    # 25% of 999 is 249.75 -> 250; of 2 is 0.5 -> 1.
+    quarter = DiscountTerms("di_q", percent_off=Decimal(25))
+    amounts = invoice_amounts(
+        [LineTerms(999, discounts=(quarter,)), LineTerms(2, discounts=(quarter,))]
+    )
+    assert [line.discounted for line in amounts.lines] == [749, 1]
+    assert amounts.total == 750
+
+
+def test_an_invoice_discount_is_spread_over_the_discountable_lines_in_proportion() -> None:
+    off = DiscountTerms("di_off", amount_off=100)
+    amounts = invoice_amounts(
+        [LineTerms(300), LineTerms(600), LineTerms(500, discountable=False)], [off]
+    )
+    shares = [sum(d.amount for d in line.discount_amounts) for line in amounts.lines]
+    assert shares == [33, 67, 0]  # 33.3 and 66.7: the larger remainder takes the odd cent
+    assert amounts.total == 1300
+
+
+def test_an_amount_off_larger_than_the_invoice_takes_it_to_zero_never_below() -> None:
+    amounts = invoice_amounts([LineTerms(100)], [DiscountTerms("di_big", amount_off=200)])
+    assert (amounts.total, amounts.discount_total) == (0, 100)
+
+
+def test_line_discounts_apply_before_the_invoice_s() -> None:
+    amounts = invoice_amounts([LineTerms(1000, discounts=(TEN_PERCENT,))], [TEN_PERCENT])
+    assert [d.amount for d in amounts.lines[0].discount_amounts] == [100, 90]
+    assert amounts.total == 810
+
+
+def test_exclusive_tax_is_added_on_the_discounted_amount_half_up() -> None:
+    # Stripe's worked example: 0.43 at 15% is 0.0645 -> 0.06; 4.84 at 15% -> 0.73.
+    fifteen = TaxTerms("txr_15", Decimal(15), inclusive=False)
+    amounts = invoice_amounts(
+        [LineTerms(43, tax_rates=(fifteen,)), LineTerms(484, tax_rates=(fifteen,))]
+    )
+    assert [tax.amount for line in amounts.lines for tax in line.taxes] == [6, 73]
+    assert amounts.total_taxes[0].amount == 79
+    assert amounts.total == 43 + 484 + 79
+    discounted = invoice_amounts([LineTerms(1000, tax_rates=(VAT_19,))], [TEN_PERCENT])
+    assert discounted.lines[0].taxes[0].taxable_amount == 900
+    assert discounted.total == 900 + 171
+
+
+def test_inclusive_tax_is_inside_the_amount() -> None:
+    amounts = invoice_amounts([LineTerms(1000, tax_rates=(VAT_20_INCLUSIVE,))])
+    tax = amounts.lines[0].taxes[0]
+    assert (tax.amount, tax.taxable_amount) == (167, 833)
+    assert amounts.total == 1000
+    assert amounts.total_excluding_tax == 833
+    assert amounts.subtotal_excluding_tax == 833
+
+
+def test_two_inclusive_rates_share_one_tax_taken_at_their_sum() -> None:
+    five = TaxTerms("txr_5", Decimal(5), inclusive=True)
+    fifteen = TaxTerms("txr_15i", Decimal(15), inclusive=True)
+    amounts = invoice_amounts([LineTerms(1200, tax_rates=(five, fifteen))])
+    taxes = amounts.lines[0].taxes
+    assert sum(t.amount for t in taxes) == 200  # 1200 * 20 / 120
+    assert [t.amount for t in taxes] == [50, 150]
+    assert amounts.total == 1200
+
+
+def test_a_credit_line_takes_no_discount_and_mirrors_its_tax() -> None:
+    amounts = invoice_amounts(
+        [LineTerms(1000, tax_rates=(VAT_19,)), LineTerms(-500, tax_rates=(VAT_19,))],
+        [TEN_PERCENT],
+    )
+    credit = amounts.lines[1]
+    assert credit.discount_amounts == ()
+    assert credit.taxes[0].amount == -95
+    assert amounts.total == 1000 - 100 + 171 - 500 - 95
+
+
+def test_the_customer_s_balance_is_applied_and_nothing_negative_is_due() -> None:
+    credit = apply_customer_balance(1000, -300)
+    assert (credit.amount_due, credit.ending_balance) == (700, 0)
+    larger = apply_customer_balance(1000, -1500)
+    assert (larger.amount_due, larger.ending_balance) == (0, -500)
+    owed = apply_customer_balance(1000, 250)
+    assert (owed.amount_due, owed.ending_balance) == (1250, 0)
+    negative_total = apply_customer_balance(-400, 0)
+    assert (negative_total.amount_due, negative_total.ending_balance) == (0, -400)
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+_AMOUNTS = st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False)
+_PERCENTS = st.decimals(min_value=0, max_value=100, places=3, allow_nan=False)
+
+
+@st.composite
+def _tiers(draw: st.DrawFn) -> tuple[pricing.Tier, ...]:
+    bounds = sorted(draw(st.sets(st.integers(1, 500), min_size=0, max_size=4)))
+    ups: list[int | None] = [*bounds, None]
+    return tuple(
+        pricing.Tier(up_to=up, unit_amount=draw(_AMOUNTS), flat_amount=draw(_AMOUNTS)) for up in ups
+    )
+
+
+_TERMS = st.one_of(
+    st.builds(pricing.PerUnit, unit_amount=_AMOUNTS),
+    st.builds(pricing.Tiered, mode=st.sampled_from(["graduated", "volume"]), tiers=_tiers()),
+)
+_DISCOUNTS = st.one_of(
+    st.builds(DiscountTerms, discount=st.sampled_from(["di_a", "di_b"]), percent_off=_PERCENTS),
+    st.builds(
+        DiscountTerms, discount=st.sampled_from(["di_c", "di_d"]), amount_off=st.integers(1, 10**6)
+    ),
+)
+_RATES = st.builds(
+    TaxTerms,
+    tax_rate=st.sampled_from(["txr_a", "txr_b", "txr_c"]),
+    percentage=st.decimals(min_value=0, max_value=30, places=4, allow_nan=False),
+    inclusive=st.booleans(),
+)
+
+
+@st.composite
+def _line(draw: st.DrawFn) -> LineTerms:
+    if draw(st.booleans()):
+        amount = pricing.line_amount(draw(_TERMS), draw(st.integers(0, 1_000)))
+    else:
+        amount = draw(st.integers(-(10**6), 10**6))  # an item's own amount, credits too
+    rates = draw(st.lists(_RATES, max_size=3, unique_by=lambda rate: rate.tax_rate))
+    return LineTerms(
+        amount=amount,
+        discountable=draw(st.booleans()),
+        discounts=tuple(draw(st.lists(_DISCOUNTS, max_size=2, unique_by=lambda d: d.discount))),
+        tax_rates=tuple(rates),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(_line(), max_size=8),
+    invoice_discounts=st.lists(_DISCOUNTS, max_size=2, unique_by=lambda d: d.discount),
+    balance=st.integers(-(10**7), 10**7),
+)
+def test_totals_always_add_up(
+    lines: list[LineTerms], invoice_discounts: list[DiscountTerms], balance: int
+) -> None:
+    line_ids = {d.discount for line in lines for d in line.discounts}
+    invoice_discounts = [d for d in invoice_discounts if d.discount not in line_ids]
+    amounts = invoice_amounts(lines, invoice_discounts)
+    assert amounts.subtotal == sum(line.amount for line in lines)
+    assert amounts.total == (
+        amounts.subtotal - amounts.discount_total + amounts.exclusive_tax_total
+    )
+    assert amounts.total_excluding_tax == (
+        amounts.subtotal - amounts.discount_total - amounts.inclusive_tax_total
+    )
+    for line, computed in zip(lines, amounts.lines, strict=True):
+        # A discount never takes a line below zero, and a credit takes none.
+        assert 0 <= computed.discounted <= max(line.amount, 0) or line.amount < 0
+        assert all(d.amount >= 0 for d in computed.discount_amounts)
+    settled = apply_customer_balance(amounts.total, balance)
+    assert settled.amount_due >= 0
+    assert settled.amount_due == max(0, amounts.total + balance)
+    assert settled.amount_due + settled.ending_balance == amounts.total + balance

@@ -1,0 +1,223 @@
+"""The emails invoices send, through the outbox into the captured mailbox (no SMTP server:
+`GET /v1/test_helpers/emails`; tests/test_mail.py has the real SMTP server): the invoice
+email with its PDF when a `send_invoice` invoice is sent (by the API and by auto-advance),
+a receipt when a payment settles an invoice, the payment-failed email on a decline, and
+the payment reminders of the `invoices` job, run in this process on a clock set ahead
+through the due date, with their `invoice.will_be_due` and `invoice.overdue` events."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import stripe
+from pypdf import PdfReader
+
+from kassa import runtime
+from kassa.clock import FrozenClock
+from kassa.config import Settings
+from kassa.services import hooks
+from kassa.services.billing.invoice_advance import advance_due_invoices
+from kassa.services.billing.invoice_reminders import send_due_reminders
+from kassa.services.billing.reminders import scheduled_reminder
+from kassa.services.setup import load_payment_config
+from kassa.store import Store
+from kassa.store.mail_queries import AttachmentRow
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
+from tests.test_invoices import HOUR, customer, event_types, invoice_of
+
+Client = stripe.StripeClient
+UTC = ZoneInfo("Etc/UTC")
+"""The test accounts' time zone (`settings.dashboard.timezone`): reminders go out at 09:00."""
+REMINDER_KINDS = ("reminder_before_due", "reminder_on_due", "reminder_after_due")
+
+
+def emails_of(server: KassaServer, account: Account, invoice_id: str) -> list[dict[str, Any]]:
+    """The invoice's emails in the captured mailbox, oldest first."""
+    with server.http(account.secret_key) as http:
+        response = http.get("/v1/test_helpers/emails", params={"invoice": invoice_id})
+    assert response.status_code == 200, response.text
+    emails: list[dict[str, Any]] = response.json()["data"]
+    return list(reversed(emails))
+
+
+def kinds(server: KassaServer, account: Account, invoice_id: str) -> Counter[str]:
+    return Counter(email["kind"] for email in emails_of(server, account, invoice_id))
+
+
+def attachments(server: KassaServer, email_id: str) -> list[AttachmentRow]:
+    async def read(store: Store) -> list[AttachmentRow]:
+        async with store.read() as tx:
+            return await tx.email_attachments(email_id)
+
+    return with_store(server.database_url, read)
+
+
+def pdf_text(content: bytes) -> str:
+    reader = PdfReader(io.BytesIO(content))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def run_invoices_job_at(server: KassaServer, now: int) -> int:
+    """What the `invoices` job does once, run in this process at `now`: advance, then
+    remind; the number of invoices reminded."""
+    hooks.install(runtime.OBSERVERS)
+
+    async def run(store: Store) -> int:
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        clock = FrozenClock(now)
+        await advance_due_invoices(store, clock, payments)
+        return await send_due_reminders(store, clock, payments)
+
+    return with_store(server.database_url, run)
+
+
+def send_invoice_draft(client: Client, customer_id: str, **params: Any) -> stripe.Invoice:
+    return invoice_of(
+        client, customer_id, 4200, collection_method="send_invoice", days_until_due=30, **params
+    )
+
+
+# --- the invoice email ------------------------------------------------------------------------
+
+
+def test_sending_an_invoice_emails_it_with_its_pdf(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client, payment_method=None)
+    sent = client.v1.invoices.send_invoice(send_invoice_draft(client, who.id).id)
+    assert sent.number is not None and sent.hosted_invoice_url is not None
+    [email] = emails_of(server, account, sent.id)
+    assert (email["kind"], email["to"], email["customer"]) == (
+        "invoice",
+        "billing@example.com",
+        who.id,
+    )
+    assert sent.number in email["subject"]
+    assert sent.hosted_invoice_url in email["text"]
+    [attachment] = attachments(server, email["id"])
+    assert attachment.filename == f"Invoice-{sent.number}.pdf"
+    assert attachment.content_type == "application/pdf"
+    assert attachment.content.startswith(b"%PDF-")
+    assert sent.number in pdf_text(attachment.content)
+
+
+def test_auto_advance_sends_the_email_after_finalizing(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client, payment_method=None)
+    draft = send_invoice_draft(client, who.id, auto_advance=True)
+    assert kinds(server, account, draft.id) == Counter()
+    run_invoices_job_at(server, draft.created + HOUR + 1)
+    opened = client.v1.invoices.retrieve(draft.id)
+    assert opened.status == "open"
+    [email] = emails_of(server, account, draft.id)
+    assert email["kind"] == "invoice"
+    [attachment] = attachments(server, email["id"])
+    assert str(opened.number) in pdf_text(attachment.content)
+
+
+def test_a_customer_without_an_email_address_gets_no_email(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    nobody = client.v1.customers.create(params={"name": "No Address"})
+    sent = client.v1.invoices.send_invoice(send_invoice_draft(client, nobody.id).id)
+    assert sent.status == "open"
+    assert emails_of(server, account, sent.id) == []
+
+
+# --- receipts and failed payments -------------------------------------------------------------
+
+
+def test_paying_an_invoice_queues_a_receipt(
+    server: KassaServer, account: Account, client: Client, ledger_verified: None
+) -> None:
+    who = customer(client)
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 2000).id)
+    assert kinds(server, account, invoice.id) == Counter()
+    paid = client.v1.invoices.pay(invoice.id)
+    assert paid.status == "paid"
+    [receipt] = emails_of(server, account, invoice.id)
+    assert (receipt["kind"], receipt["to"]) == ("receipt", "billing@example.com")
+    out_of_band = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 700).id)
+    client.v1.invoices.pay(out_of_band.id, params={"paid_out_of_band": True})
+    assert emails_of(server, account, out_of_band.id) == []  # no money moved, no receipt
+
+
+def test_a_declined_payment_queues_the_payment_failed_email(
+    server: KassaServer, account: Account, client: Client, ledger_verified: None
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1500).id)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice.id)
+    [failed] = emails_of(server, account, invoice.id)
+    assert failed["kind"] == "payment_failed"
+    paid = client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "paid"
+    assert kinds(server, account, invoice.id) == Counter({"payment_failed": 1, "receipt": 1})
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+
+def reminder_at(invoice: stripe.Invoice, offset_days: int) -> int:
+    assert invoice.due_date is not None
+    return scheduled_reminder(invoice.due_date, offset_days, UTC).send_at
+
+
+def reminder_events(client: Client, invoice_id: str) -> Counter[str]:
+    found = event_types(client, invoice_id)
+    return Counter(t for t in found if t in ("invoice.will_be_due", "invoice.overdue"))
+
+
+def test_reminders_go_out_once_each_until_the_invoice_is_paid(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client)
+    invoice = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
+    voided = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
+    client.v1.invoices.void_invoice(voided.id)
+    week_before = reminder_at(invoice, -7)
+    run_invoices_job_at(server, week_before - 1)
+    assert kinds(server, account, invoice.id) == Counter()
+    assert reminder_events(client, invoice.id) == Counter()
+
+    for now in (week_before, week_before + 1, week_before + HOUR):
+        run_invoices_job_at(server, now)
+    assert kinds(server, account, invoice.id) == Counter({"reminder_before_due": 1})
+    assert reminder_events(client, invoice.id) == Counter({"invoice.will_be_due": 1})
+
+    for now in (reminder_at(invoice, 0), reminder_at(invoice, 0) + HOUR):
+        run_invoices_job_at(server, now)
+    assert kinds(server, account, invoice.id) == Counter(
+        {"reminder_before_due": 1, "reminder_on_due": 1}
+    )
+    assert reminder_events(client, invoice.id) == Counter({"invoice.will_be_due": 2})
+
+    for now in (reminder_at(invoice, 7), reminder_at(invoice, 7) + HOUR):
+        run_invoices_job_at(server, now)
+    assert kinds(server, account, invoice.id) == Counter(dict.fromkeys(REMINDER_KINDS, 1))
+    assert reminder_events(client, invoice.id) == Counter(
+        {"invoice.will_be_due": 2, "invoice.overdue": 1}
+    )
+    overdue = emails_of(server, account, invoice.id)[-1]
+    assert (overdue["kind"], overdue["to"]) == ("reminder_after_due", "billing@example.com")
+
+    paid = client.v1.invoices.pay(invoice.id)
+    assert paid.status == "paid"
+    for offset in (14, 30):
+        run_invoices_job_at(server, reminder_at(invoice, offset) + 1)
+    assert kinds(server, account, invoice.id) == Counter(
+        {**dict.fromkeys(REMINDER_KINDS, 1), "receipt": 1}
+    )
+    assert reminder_events(client, invoice.id) == Counter(
+        {"invoice.will_be_due": 2, "invoice.overdue": 1}
+    )
+    # A voided invoice is reminded of nothing, whenever the job runs.
+    assert emails_of(server, account, voided.id) == []
+    assert reminder_events(client, voided.id) == Counter()

@@ -1,0 +1,676 @@
+"""Invoices through the official SDK against a live server, on SQLite and PostgreSQL: Stripe's
+defaults, lines and amounts (tiers, discounts, taxes, customer credit), the status machine
+and its refusals, numbering (concurrent finalizations too), payment (card, decline,
+out of band) with the ledger verified, lists, the preview, and automatic advancement run in
+process on a clock set ahead (never by waiting an hour)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa import runtime
+from kassa.clock import DAY_SECONDS, FrozenClock
+from kassa.config import Settings
+from kassa.services import hooks
+from kassa.services.billing.invoice_advance import advance_due_invoices
+from kassa.services.setup import load_payment_config
+from kassa.store import Store
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
+from tests.test_payment_intents import undeclared_keys
+
+Client = stripe.StripeClient
+HOUR = 3_600
+CONCURRENT_FINALIZATIONS = 8
+
+
+def refused(call: Callable[[], object]) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        call()
+    return raised.value
+
+
+def event_types(client: Client, object_id: str) -> list[str]:
+    listed = client.v1.events.list(params={"limit": 100})
+    found = [e.type for e in listed.data if e.data.object.to_dict().get("id") == object_id]
+    return list(reversed(found))
+
+
+def customer(client: Client, payment_method: str | None = "pm_card_visa") -> stripe.Customer:
+    params: Any = {"email": "billing@example.com", "name": "Ada"}
+    if payment_method is not None:
+        params["payment_method"] = payment_method
+        params["invoice_settings"] = {"default_payment_method": payment_method}
+    return client.v1.customers.create(params=params)
+
+
+def item(client: Client, customer_id: str, amount: int, **params: Any) -> stripe.InvoiceItem:
+    given: Any = {"customer": customer_id, "amount": amount, "currency": "usd", **params}
+    return client.v1.invoice_items.create(params=given)
+
+
+def invoice_of(client: Client, customer_id: str, *amounts: int, **params: Any) -> stripe.Invoice:
+    """A draft holding one item per amount."""
+    given: Any = {"customer": customer_id, **params}
+    invoice = client.v1.invoices.create(params=given)
+    for amount in amounts:
+        item(client, customer_id, amount, invoice=invoice.id)
+    return client.v1.invoices.retrieve(invoice.id)
+
+
+def balances(client: Client) -> tuple[int, int]:
+    balance = client.v1.balance.retrieve()
+    return balance.available[0].amount, balance.pending[0].amount
+
+
+def dump(obj: stripe.StripeObject) -> dict[str, Any]:
+    return obj.to_dict()
+
+
+# --- creation and defaults ------------------------------------------------------------------
+
+
+def test_a_new_invoice_is_a_draft_with_stripe_s_defaults(client: Client) -> None:
+    who = customer(client)
+    pending = item(client, who.id, 500)
+    invoice = client.v1.invoices.create(params={"customer": who.id})
+    assert invoice.id.startswith("in_")
+    assert (invoice.status, invoice.billing_reason, invoice.collection_method) == (
+        "draft",
+        "manual",
+        "charge_automatically",
+    )
+    assert invoice.auto_advance is False
+    assert invoice.automatically_finalizes_at is None
+    assert invoice.next_payment_attempt is None
+    assert (invoice.number, invoice.hosted_invoice_url, invoice.invoice_pdf) == (None, None, None)
+    assert (invoice.due_date, invoice.ending_balance, invoice.effective_at) == (None, None, None)
+    assert invoice.period_start == invoice.period_end == invoice.created
+    assert (invoice.customer_email, invoice.customer_name) == ("billing@example.com", "Ada")
+    assert invoice.lines.data == []  # pending items stay out by default
+    assert (invoice.amount_due, invoice.total, invoice.attempt_count) == (0, 0, 0)
+    assert "payments" not in dump(invoice)
+    assert client.v1.invoice_items.retrieve(pending.id).invoice is None
+    assert event_types(client, invoice.id) == ["invoice.created"]
+
+
+def test_include_takes_the_pending_items_newest_first(client: Client) -> None:
+    who = customer(client)
+    older, newer = item(client, who.id, 100), item(client, who.id, 200)
+    invoice = client.v1.invoices.create(
+        params={"customer": who.id, "pending_invoice_items_behavior": "include"}
+    )
+    later = item(client, who.id, 300, invoice=invoice.id)
+    lines = client.v1.invoices.retrieve(invoice.id).lines.data
+    order = [line.parent.invoice_item_details.invoice_item for line in lines]  # type: ignore[union-attr]
+    assert order == [newer.id, older.id, later.id]
+    assert client.v1.invoice_items.retrieve(older.id).invoice == invoice.id
+    assert [line.id[3:] for line in lines] == [i.id[3:] for i in (newer, older, later)]
+
+
+def test_send_invoice_needs_a_due_date_and_only_it_takes_one(client: Client) -> None:
+    who = customer(client)
+    no_due = refused(
+        lambda: client.v1.invoices.create(
+            params={"customer": who.id, "collection_method": "send_invoice"}
+        )
+    )
+    assert "'due_date' or 'days_until_due'" in no_due.user_message
+    charged = refused(
+        lambda: client.v1.invoices.create(params={"customer": who.id, "days_until_due": 30})
+    )
+    assert "if invoice collection method is 'send_invoice'" in str(charged.user_message)
+    sent = client.v1.invoices.create(
+        params={"customer": who.id, "collection_method": "send_invoice", "days_until_due": 30}
+    )
+    assert sent.due_date == sent.created + 30 * DAY_SECONDS
+    assert sent.next_payment_attempt is None
+
+
+# --- amounts ----------------------------------------------------------------------------------
+
+
+def test_tiered_price_discounts_and_taxes_add_up_on_an_invoice(client: Client) -> None:
+    who = customer(client)
+    product = client.v1.products.create(params={"name": "Seats"})
+    graduated = client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "billing_scheme": "tiered",
+            "tiers_mode": "graduated",
+            "tiers": [
+                {"up_to": 2, "unit_amount": 1000},
+                {"up_to": "inf", "unit_amount": 800, "flat_amount": 250},
+            ],
+        }
+    )
+    vat = client.v1.tax_rates.create(
+        params={"display_name": "VAT", "percentage": 19, "inclusive": False}
+    )
+    quarter = client.v1.coupons.create(params={"percent_off": 25})
+    five_off = client.v1.coupons.create(params={"amount_off": 500, "currency": "usd"})
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": who.id,
+            "default_tax_rates": [vat.id],
+            "discounts": [{"coupon": five_off.id}],
+        }
+    )
+    # 2 * 10.00 + 1 * 8.00 + 2.50 flat = 30.50; a line 25% off (7.625 -> 7.63).
+    client.v1.invoice_items.create(
+        params={
+            "customer": who.id,
+            "invoice": invoice.id,
+            "pricing": {"price": graduated.id},
+            "quantity": 3,
+            "discounts": [{"coupon": quarter.id}],
+        }
+    )
+    item(client, who.id, 999, invoice=invoice.id)
+    draft = client.v1.invoices.retrieve(invoice.id)
+    seats, extra = draft.lines.data
+    assert (seats.amount, seats.subtotal, extra.amount) == (3050, 3050, 999)
+    seat_discounts = [d.amount for d in seats.discount_amounts or []]
+    # The line's own 763 first; then 500 off the 2287 + 999 left, by share: 348 and 152.
+    assert seat_discounts == [763, 348]
+    assert [d.amount for d in extra.discount_amounts or []] == [152]
+    assert [t.amount for t in seats.taxes or []] == [round((3050 - 763 - 348) * 0.19)]
+    assert draft.subtotal == 3050 + 999
+    discount_total = sum(d.amount for d in draft.total_discount_amounts or [])
+    assert discount_total == 763 + 500
+    tax_total = sum(t.amount for t in draft.total_taxes or [])
+    assert draft.total == draft.subtotal - discount_total + tax_total
+    assert draft.total_excluding_tax == draft.subtotal - discount_total
+    assert draft.amount_due == draft.total
+    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 0
+    client.v1.invoices.finalize_invoice(invoice.id)
+    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
+    assert client.v1.coupons.retrieve(five_off.id).times_redeemed == 1
+
+
+def test_inclusive_tax_stays_inside_the_amount(client: Client) -> None:
+    who = customer(client)
+    included = client.v1.tax_rates.create(
+        params={"display_name": "MwSt", "percentage": 20, "inclusive": True}
+    )
+    invoice = invoice_of(client, who.id, 1200, default_tax_rates=[included.id])
+    assert (invoice.total, invoice.subtotal) == (1200, 1200)
+    assert (invoice.total_excluding_tax, invoice.subtotal_excluding_tax) == (1000, 1000)
+    tax = (invoice.total_taxes or [])[0]
+    assert (tax.amount, tax.tax_behavior, tax.taxable_amount) == (200, "inclusive", 1000)
+
+
+def test_customer_credit_is_applied_when_finalized(client: Client, ledger_verified: None) -> None:
+    who = customer(client)
+    client.v1.customers.balance_transactions.create(
+        who.id, params={"amount": -500, "currency": "usd"}
+    )
+    covered = invoice_of(client, who.id, 300)
+    assert (covered.starting_balance, covered.ending_balance) == (-500, None)
+    final = client.v1.invoices.finalize_invoice(covered.id)
+    assert (final.starting_balance, final.ending_balance) == (-500, -200)
+    assert (final.amount_due, final.status) == (0, "paid")
+    assert client.v1.customers.retrieve(who.id).balance == -200
+    partly = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1000).id)
+    assert (partly.starting_balance, partly.ending_balance, partly.amount_due) == (-200, 0, 800)
+    paid = client.v1.invoices.pay(partly.id)
+    assert (paid.status, paid.amount_paid, paid.total) == ("paid", 800, 1000)
+    voided = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 100).id)
+    assert voided.amount_due == 100
+
+
+# --- finalization ---------------------------------------------------------------------------
+
+
+def test_finalizing_numbers_the_invoice_and_links_its_pages(client: Client) -> None:
+    who = customer(client)
+    prefix = who.invoice_prefix
+    first = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1000).id)
+    assert first.number == f"{prefix}-0001"
+    assert first.status == "open"
+    finalized_at = first.status_transitions.finalized_at
+    assert finalized_at is not None and first.effective_at == finalized_at
+    assert first.hosted_invoice_url is not None and first.invoice_pdf is not None
+    assert first.hosted_invoice_url.split("?")[0].endswith(f"/kassa/invoices/{first.id}")
+    assert first.invoice_pdf.split("?")[0].endswith(f"/kassa/invoices/{first.id}/pdf")
+    assert "secret=" in first.hosted_invoice_url
+    assert (first.amount_due, first.amount_remaining, first.attempted) == (1000, 1000, False)
+    custom = invoice_of(client, who.id, 100, number="CUSTOM-7")
+    assert client.v1.invoices.finalize_invoice(custom.id).number == "CUSTOM-7"
+    second = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 200).id)
+    assert second.number == f"{prefix}-0002"
+    assert client.v1.customers.retrieve(who.id).next_invoice_sequence == 3
+    taken = refused(lambda: invoice_of(client, who.id, 100, number="CUSTOM-7"))
+    assert taken.param == "number"
+    again = refused(lambda: client.v1.invoices.finalize_invoice(first.id))
+    assert again.user_message == (
+        "This invoice is already finalized, you can't re-finalize a non-draft invoice."
+    )
+    payments = client.v1.invoice_payments.list(params={"invoice": first.id}).data
+    assert [(p.status, p.is_default, p.amount_requested) for p in payments] == [
+        ("open", True, 1000)
+    ]
+    secret = client.v1.invoices.retrieve(first.id, params={"expand": ["confirmation_secret"]})
+    assert secret.confirmation_secret is not None
+    assert secret.confirmation_secret.client_secret.startswith("pi_")
+    assert event_types(client, first.id)[-1] == "invoice.finalized"
+
+
+def test_concurrent_finalizations_take_unique_gapless_numbers(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client)
+    drafts = [invoice_of(client, who.id, 100 + n).id for n in range(CONCURRENT_FINALIZATIONS)]
+
+    def finalize(invoice_id: str) -> str:
+        own = server.client(account.secret_key)
+        return str(own.v1.invoices.finalize_invoice(invoice_id).number)
+
+    with concurrent.futures.ThreadPoolExecutor(CONCURRENT_FINALIZATIONS) as pool:
+        numbers = list(pool.map(finalize, drafts))
+    expected = {f"{who.invoice_prefix}-{n:04d}" for n in range(1, CONCURRENT_FINALIZATIONS + 1)}
+    assert sorted(numbers) == sorted(expected)
+    next_sequence = client.v1.customers.retrieve(who.id).next_invoice_sequence
+    assert next_sequence == CONCURRENT_FINALIZATIONS + 1
+
+
+# --- payment --------------------------------------------------------------------------------
+
+
+def test_paying_charges_the_default_payment_method(client: Client, ledger_verified: None) -> None:
+    who = customer(client)
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 2000).id)
+    paid = client.v1.invoices.pay(invoice.id)
+    assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", 2000, 0)
+    assert paid.status_transitions.paid_at is not None
+    assert (paid.attempted, paid.attempt_count, paid.auto_advance) == (True, 1, False)
+    payment = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0]
+    assert (payment.status, payment.amount_paid) == ("paid", 2000)
+    assert client.v1.invoice_payments.retrieve(payment.id).id == payment.id
+    intent = client.v1.payment_intents.retrieve(str(payment.payment.payment_intent))
+    assert (intent.status, intent.amount_received, intent.customer) == ("succeeded", 2000, who.id)
+    assert balances(client) == (0, 2000 - (2000 * 29 // 1000 + 30))
+    assert event_types(client, invoice.id)[-2:] == ["invoice.paid", "invoice.payment_succeeded"]
+    assert event_types(client, payment.id) == ["invoice_payment.paid"]
+    expanded = client.v1.invoices.retrieve(invoice.id, params={"expand": ["payments"]})
+    assert [p.id for p in expanded.payments.data] == [payment.id]  # type: ignore[union-attr]
+    again = refused(lambda: client.v1.invoices.pay(invoice.id))
+    assert again.user_message == "Invoice is already paid"
+
+
+def test_a_decline_leaves_the_invoice_open_and_a_new_card_pays_it(
+    client: Client, ledger_verified: None
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    draft = invoice_of(client, who.id, 1500)
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.invoices.pay(draft.id)  # paying a draft finalizes it first
+    assert declined.value.code == "card_declined"
+    failed = client.v1.invoices.retrieve(draft.id)
+    assert (failed.status, failed.attempted, failed.attempt_count) == ("open", True, 1)
+    assert failed.next_payment_attempt is None  # not auto-advancing: no retry scheduled
+    assert failed.number is not None
+    assert "invoice.payment_failed" in event_types(client, draft.id)
+    paid = client.v1.invoices.pay(draft.id, params={"payment_method": "pm_card_visa"})
+    assert (paid.status, paid.amount_paid, paid.attempt_count) == ("paid", 1500, 1)
+
+
+def test_paid_out_of_band_moves_no_money(client: Client, ledger_verified: None) -> None:
+    who = customer(client)
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1200).id)
+    paid = client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
+    assert (paid.status, paid.amount_paid, paid.attempted) == ("paid", 1200, False)
+    shown = client.v1.invoices.retrieve(invoice.id, params={"expand": ["amount_paid_off_stripe"]})
+    assert shown.amount_paid_off_stripe == 1200
+    assert balances(client) == (0, 0)
+    payment = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0]
+    assert payment.status == "canceled"
+    intent = client.v1.payment_intents.retrieve(str(payment.payment.payment_intent))
+    assert intent.status == "canceled"
+    assert event_types(client, invoice.id)[-1] == "invoice.paid"
+
+
+def test_a_zero_invoice_is_paid_when_finalized(client: Client) -> None:
+    who = customer(client, payment_method=None)
+    empty = client.v1.invoices.finalize_invoice(invoice_of(client, who.id).id)
+    assert (empty.status, empty.amount_due, empty.attempted) == ("paid", 0, True)
+    assert client.v1.invoice_payments.list(params={"invoice": empty.id}).data == []
+
+
+def test_paying_without_any_payment_method_is_refused(client: Client) -> None:
+    who = customer(client, payment_method=None)
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 900).id)
+    nothing = refused(lambda: client.v1.invoices.pay(invoice.id))
+    assert "no attached payment source or default payment method" in str(nothing.user_message)
+    assert client.v1.invoices.retrieve(invoice.id).status == "open"
+
+
+# --- the rest of the status machine ---------------------------------------------------------
+
+
+def test_the_status_machine_refuses_as_stripe_does(client: Client) -> None:
+    who = customer(client)
+    draft = invoice_of(client, who.id, 500)
+    void_draft = refused(lambda: client.v1.invoices.void_invoice(draft.id))
+    assert void_draft.user_message == "You can only pass in open invoices. This invoice isn't open."
+    uncollectible_draft = refused(lambda: client.v1.invoices.mark_uncollectible(draft.id))
+    assert uncollectible_draft.user_message == void_draft.user_message
+    opened = client.v1.invoices.finalize_invoice(draft.id)
+    delete_open = refused(lambda: client.v1.invoices.delete(opened.id))
+    assert delete_open.user_message == "You can only delete draft invoices."
+    description = refused(
+        lambda: client.v1.invoices.update(opened.id, params={"description": "late"})
+    )
+    assert (description.user_message, description.param) == (
+        "Finalized invoices can't be updated in this way",
+        "description",
+    )
+    send_charged = refused(lambda: client.v1.invoices.send_invoice(opened.id))
+    assert "send_invoice" in str(send_charged.user_message)
+    voided = client.v1.invoices.void_invoice(opened.id)
+    assert (voided.status, voided.auto_advance) == ("void", False)
+    assert voided.status_transitions.voided_at is not None
+    pay_void = refused(lambda: client.v1.invoices.pay(opened.id))
+    assert "void" in str(pay_void.user_message)
+    void_twice = refused(lambda: client.v1.invoices.void_invoice(opened.id))
+    assert void_twice.user_message == void_draft.user_message
+    paid = client.v1.invoices.pay(invoice_of(client, who.id, 700).id)
+    void_paid = refused(lambda: client.v1.invoices.void_invoice(paid.id))
+    assert void_paid.user_message == "Invoices with `paid` payments cannot be voided."
+    metadata = client.v1.invoices.update(paid.id, params={"metadata": {"note": "ok"}})
+    assert metadata.to_dict()["metadata"] == {"note": "ok"}
+    auto = refused(lambda: client.v1.invoices.update(paid.id, params={"auto_advance": True}))
+    assert auto.param == "auto_advance"
+    for invoice_id in (draft.id, paid.id):
+        assert client.v1.invoices.retrieve(invoice_id).status in ("void", "paid")
+
+
+def test_an_uncollectible_invoice_can_still_be_paid(client: Client, ledger_verified: None) -> None:
+    who = customer(client)
+    opened = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 800).id)
+    marked = client.v1.invoices.mark_uncollectible(opened.id)
+    assert marked.status == "uncollectible"
+    assert marked.status_transitions.marked_uncollectible_at is not None
+    twice = refused(lambda: client.v1.invoices.mark_uncollectible(opened.id))
+    assert twice.user_message == "This invoice has already been marked uncollectible."
+    paid = client.v1.invoices.pay(opened.id)
+    assert (paid.status, paid.amount_paid) == ("paid", 800)
+    assert "invoice.marked_uncollectible" in event_types(client, opened.id)
+
+
+def test_deleting_a_draft(client: Client) -> None:
+    who = customer(client)
+    draft = invoice_of(client, who.id, 500)
+    deleted = client.v1.invoices.delete(draft.id)
+    assert deleted.to_dict() == {"id": draft.id, "object": "invoice", "deleted": True}
+    assert client.v1.invoices.retrieve(draft.id).to_dict() == deleted.to_dict()
+    assert event_types(client, draft.id)[-1] == "invoice.deleted"
+
+
+def test_updates_announce_what_changed(client: Client) -> None:
+    who = customer(client)
+    draft = invoice_of(client, who.id, 500)
+    changed = client.v1.invoices.update(
+        draft.id, params={"description": "Consulting", "footer": "Thanks", "auto_advance": True}
+    )
+    assert (changed.description, changed.footer, changed.auto_advance) == (
+        "Consulting",
+        "Thanks",
+        True,
+    )
+    assert changed.automatically_finalizes_at == changed.created + HOUR
+    assert changed.next_payment_attempt == changed.created + HOUR
+    updated = [
+        e
+        for e in client.v1.events.list(params={"type": "invoice.updated"}).data
+        if e.data.object.to_dict()["id"] == draft.id
+    ]
+    previous = updated[0].data.to_dict()["previous_attributes"]
+    assert previous["description"] is None and previous["auto_advance"] is False
+    off = client.v1.invoices.update(draft.id, params={"auto_advance": False})
+    assert (off.automatically_finalizes_at, off.next_payment_attempt) == (None, None)
+
+
+def test_send_announces_the_invoice_and_finalizes_a_draft(client: Client) -> None:
+    who = customer(client, payment_method=None)
+    draft = invoice_of(client, who.id, 500, collection_method="send_invoice", days_until_due=14)
+    sent = client.v1.invoices.send_invoice(draft.id)
+    assert (sent.status, sent.number is not None) == ("open", True)
+    assert event_types(client, draft.id)[-2:] == ["invoice.finalized", "invoice.sent"]
+    assert client.v1.invoices.send_invoice(draft.id).status == "open"
+
+
+# --- lines, lists, preview ------------------------------------------------------------------
+
+
+def test_the_first_ten_lines_are_embedded_and_all_are_paged(client: Client) -> None:
+    who = customer(client)
+    invoice = invoice_of(client, who.id, *range(100, 1300, 100))
+    assert len(invoice.lines.data) == 10 and invoice.lines.has_more is True
+    assert invoice.total == sum(range(100, 1300, 100))
+    lines = client.v1.invoices.line_items.list(invoice.id, params={"limit": 5})
+    assert [line.amount for line in lines.data] == [100, 200, 300, 400, 500]
+    assert lines.has_more is True
+    rest = client.v1.invoices.line_items.list(
+        invoice.id, params={"limit": 10, "starting_after": lines.data[-1].id}
+    )
+    assert [line.amount for line in rest.data] == list(range(600, 1300, 100))
+    assert rest.has_more is False
+    every = [line.id for line in client.v1.invoices.line_items.list(invoice.id).auto_paging_iter()]
+    assert len(every) == 12
+
+
+def test_lists_filter_invoices(client: Client) -> None:
+    first, second = customer(client), customer(client, payment_method=None)
+    charged = invoice_of(client, first.id, 100)
+    sent = client.v1.invoices.create(
+        params={
+            "customer": second.id,
+            "collection_method": "send_invoice",
+            "due_date": 2_000_000_000,
+        }
+    )
+    opened = client.v1.invoices.finalize_invoice(invoice_of(client, first.id, 200).id)
+
+    def ids(**params: Any) -> list[str]:
+        given: Any = params
+        return [i.id for i in client.v1.invoices.list(params=given).data]
+
+    assert ids() == [opened.id, sent.id, charged.id]
+    assert ids(customer=first.id) == [opened.id, charged.id]
+    assert ids(status="draft") == [sent.id, charged.id]
+    assert ids(status="open") == [opened.id]
+    assert ids(collection_method="send_invoice") == [sent.id]
+    assert ids(due_date={"gte": 1_999_999_999}) == [sent.id]
+    assert ids(due_date={"lt": 1_999_999_999}) == []
+    assert ids(created={"gte": charged.created}) == [opened.id, sent.id, charged.id]
+    bad = refused(lambda: client.v1.invoices.list(params={"status": "late"}))
+    assert bad.param == "status"
+
+
+def test_the_preview_shows_what_the_next_invoice_would_be(client: Client) -> None:
+    who = customer(client)
+    pending = item(client, who.id, 1000)
+    coupon = client.v1.coupons.create(params={"percent_off": 10})
+    preview = client.v1.invoices.create_preview(
+        params={
+            "customer": who.id,
+            "discounts": [{"coupon": coupon.id}],
+            "invoice_items": [
+                {"amount": 500, "currency": "usd", "description": "Extra"},
+                {"invoiceitem": pending.id, "amount": 2000},
+            ],
+        }
+    )
+    assert preview.id.startswith("upcoming_in")
+    assert (preview.billing_reason, preview.status) == ("upcoming", "draft")
+    assert [line.amount for line in preview.lines.data] == [2000, 500]
+    assert all(line.id.startswith("il_tmp_") for line in preview.lines.data)
+    assert (preview.subtotal, preview.total) == (2500, 2250)
+    assert client.v1.invoice_items.retrieve(pending.id).amount == 1000
+    assert client.v1.invoices.list(params={"customer": who.id}).data == []
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
+
+
+# --- automatic advancement, in process on a clock set ahead ---------------------------------
+
+
+def advance_at(server: KassaServer, now: float) -> int:
+    """What the `invoices` job does, run once in this process at `now`."""
+    hooks.install(runtime.OBSERVERS)
+
+    async def run(store: Store) -> int:
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        return await advance_due_invoices(store, FrozenClock(now), payments)
+
+    return with_store(server.database_url, run)
+
+
+def test_auto_advance_finalizes_an_hour_on_then_charges_or_sends(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    who = customer(client)
+    charged = invoice_of(client, who.id, 1000, auto_advance=True)
+    sent = invoice_of(
+        client, who.id, 400, auto_advance=True, collection_method="send_invoice", days_until_due=7
+    )
+    assert charged.automatically_finalizes_at == charged.created + HOUR
+    assert charged.next_payment_attempt == charged.created + HOUR
+    assert sent.next_payment_attempt is None
+    advance_at(server, charged.created + HOUR - 5)
+    assert client.v1.invoices.retrieve(charged.id).status == "draft"
+    advance_at(server, max(charged.created, sent.created) + HOUR + 1)
+    paid = client.v1.invoices.retrieve(charged.id)
+    assert (paid.status, paid.amount_paid, paid.attempt_count) == ("paid", 1000, 1)
+    assert paid.automatically_finalizes_at is None
+    opened = client.v1.invoices.retrieve(sent.id)
+    assert opened.status == "open"
+    assert event_types(client, sent.id)[-2:] == ["invoice.finalized", "invoice.sent"]
+
+
+def test_auto_advance_retries_a_declined_invoice_on_schedule(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    assert (failed.status, failed.attempt_count) == ("open", 1)
+    assert failed.next_payment_attempt == first_attempt + 3 * DAY_SECONDS
+    advance_at(server, first_attempt + DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 1
+    advance_at(server, first_attempt + 3 * DAY_SECONDS)
+    retried = client.v1.invoices.retrieve(invoice.id)
+    assert retried.attempt_count == 2
+    assert retried.next_payment_attempt == first_attempt + 8 * DAY_SECONDS
+    assert event_types(client, invoice.id).count("invoice.payment_failed") == 2
+
+
+def test_a_draft_that_cannot_be_finalized_keeps_the_error(
+    server: KassaServer, client: Client
+) -> None:
+    who = customer(client)
+    once = client.v1.coupons.create(params={"percent_off": 10, "max_redemptions": 1})
+    automatic = invoice_of(client, who.id, 1000, auto_advance=True, discounts=[{"coupon": once.id}])
+    manual = invoice_of(client, who.id, 1000, discounts=[{"coupon": once.id}])
+    client.v1.invoices.finalize_invoice(manual.id)  # takes the coupon's only redemption
+    advance_at(server, automatic.created + HOUR + 1)
+    failed = client.v1.invoices.retrieve(automatic.id)
+    assert (failed.status, failed.automatically_finalizes_at) == ("draft", None)
+    assert failed.last_finalization_error is not None
+    assert failed.last_finalization_error.code == "coupon_expired"
+    assert event_types(client, automatic.id)[-1] == "invoice.finalization_failed"
+    refusal = refused(lambda: client.v1.invoices.finalize_invoice(automatic.id))
+    assert refusal.code == "coupon_expired"
+    assert client.v1.invoices.retrieve(automatic.id).status == "draft"
+
+
+def test_an_on_session_payment_that_needs_3d_secure_asks_for_action(client: Client) -> None:
+    who = customer(client)
+    invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1000).id)
+    with pytest.raises(stripe.CardError) as action:
+        client.v1.invoices.pay(
+            invoice.id,
+            params={"payment_method": "pm_card_threeDSecure2Required", "off_session": False},
+        )
+    assert action.value.code == "invoice_payment_intent_requires_action"
+    waiting = client.v1.invoices.retrieve(invoice.id)
+    assert (waiting.status, waiting.attempted) == ("open", True)
+    assert event_types(client, invoice.id)[-1] == "invoice.payment_action_required"
+    paid = client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "paid"
+
+
+def test_invoices_are_searchable(client: Client) -> None:
+    who = customer(client)
+    opened = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 4321).id)
+    invoice_of(client, customer(client).id, 100)
+    found = client.v1.invoices.search(params={"query": f'customer:"{who.id}" AND total>4000'})
+    assert [i.id for i in found.data] == [opened.id]
+    by_number = client.v1.invoices.search(params={"query": f'number:"{opened.number}"'})
+    assert [i.number for i in by_number.data] == [opened.number]
+
+
+LIST_KEYS = {"object", "data", "has_more", "url"}
+EMBEDDED_LISTS = {"lines": stripe.InvoiceLineItem, "payments": stripe.InvoicePayment}
+
+
+def shape_problems(body: dict[str, Any], cls: type, path: str) -> list[str]:
+    """`undeclared_keys`, with an invoice's embedded lists checked item by item (the
+    checker reads a `ListObject[...]` annotation as its item class)."""
+    problems = []
+    rest = dict(body)
+    for name, item_class in EMBEDDED_LISTS.items():
+        embedded = rest.pop(name, None)
+        if isinstance(embedded, dict):
+            problems += [f"{path}.{name}.{k}" for k in set(embedded) - LIST_KEYS]
+            problems += undeclared_keys(embedded["data"], item_class, f"{path}.{name}.data")
+    return problems + undeclared_keys(rest, cls, path)
+
+
+def test_every_returned_key_is_a_field_stripe_declares(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client)
+    coupon = client.v1.coupons.create(params={"percent_off": 10})
+    rate = client.v1.tax_rates.create(
+        params={"display_name": "VAT", "percentage": 19, "inclusive": False}
+    )
+    invoice = invoice_of(
+        client, who.id, 1000, discounts=[{"coupon": coupon.id}], default_tax_rates=[rate.id]
+    )
+    client.v1.invoices.pay(invoice.id)
+    items = client.v1.invoice_items.list(params={"invoice": invoice.id}).data
+    payment = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0]
+    objects: list[tuple[type, str]] = [
+        (stripe.Invoice, f"/v1/invoices/{invoice.id}"),
+        (
+            stripe.Invoice,
+            f"/v1/invoices/{invoice.id}?expand[]=payments&expand[]=confirmation_secret"
+            "&expand[]=amount_paid_off_stripe",
+        ),
+        (stripe.InvoiceItem, f"/v1/invoiceitems/{items[0].id}"),
+        (stripe.InvoicePayment, f"/v1/invoice_payments/{payment.id}"),
+    ]
+    problems: list[str] = []
+    with server.http(account.secret_key) as http:
+        for cls, path in objects:
+            response = http.get(path)
+            assert response.status_code == 200, response.text
+            problems += shape_problems(response.json(), cls, path)
+        lines = http.get(f"/v1/invoices/{invoice.id}/lines").json()["data"]
+        problems += undeclared_keys(lines, stripe.InvoiceLineItem, "lines")
+        discount_id = http.get(f"/v1/invoices/{invoice.id}").json()["discounts"][0]
+        expanded = http.get(f"/v1/invoice_payments/{payment.id}?expand[]=invoice").json()
+        problems += shape_problems(expanded["invoice"], stripe.Invoice, "expanded invoice")
+        preview = http.post("/v1/invoices/create_preview", data={"customer": who.id}).json()
+        problems += shape_problems(preview, stripe.Invoice, "preview")
+    assert discount_id.startswith("di_")
+    assert problems == []
