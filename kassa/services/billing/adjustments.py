@@ -1,8 +1,8 @@
 """The arithmetic of discounts and taxes on invoice amounts: pure functions, integer minor
 units in and out, `Decimal` in between, never `float`.
 
-Each operation has one rounding rule, named here, and reaches integers only through
-`money.to_minor_units`:
+Each operation has one rounding rule (all of billing's rules are in `rounding`, with their
+sources) and reaches integers only through `money.to_minor_units`:
 
 - `percent_discount`: `PERCENT_DISCOUNT_ROUNDING`, half up.
 - `amount_off_discount`: no rounding (integers), capped at the amount: a coupon worth more
@@ -34,10 +34,11 @@ from typing import Final
 
 from kassa import money
 from kassa.invariants import ensure
-
-PERCENT_DISCOUNT_ROUNDING: Final = decimal.ROUND_HALF_UP
-EXCLUSIVE_TAX_ROUNDING: Final = decimal.ROUND_HALF_UP
-INCLUSIVE_TAX_ROUNDING: Final = decimal.ROUND_HALF_UP
+from kassa.services.billing.rounding import (
+    EXCLUSIVE_TAX_ROUNDING,
+    INCLUSIVE_TAX_ROUNDING,
+    PERCENT_DISCOUNT_ROUNDING,
+)
 
 HUNDRED: Final = Decimal(100)
 _PRECISION: Final = 60

@@ -40,9 +40,7 @@ from typing import Final, Literal
 
 from kassa.invariants import InvariantViolated, ensure
 from kassa.money import to_minor_units
-
-LINE_AMOUNT_ROUNDING: Final = decimal.ROUND_HALF_UP
-"""A line's exact amount becomes whole minor units half up (see the module docstring)."""
+from kassa.services.billing.rounding import LINE_AMOUNT_ROUNDING
 
 TIERS_MAX: Final = 250
 """The most tiers a price may have (the bound of every loop over tiers)."""
