@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ import stripe
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 from stripe.params import PaymentIntentCreateParams
 
+from kassa.clock import SystemClock
+from kassa.services.billing import invoice_emails
+from kassa.services.context import Context
+from kassa.store import Store
+from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
@@ -24,6 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 LAPTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 ACTION_TIMEOUT_MS = 15_000
+MAIL_POLLS_MAX = 200
 
 VERIFIED = re.compile("ok|balanced|no problems", re.IGNORECASE)
 
@@ -214,6 +221,65 @@ def test_ledger_page(walker: Page, shots: Path) -> None:
     _testid(walker, "verify-button").click()
     expect(_testid(walker, "verify-result")).to_contain_text(VERIFIED)
     _screenshot(walker, shots, "ledger")
+
+
+def _queue_invoice_email(server: KassaServer, walk: Walk) -> dict[str, Any]:
+    """An invoice email for the walk's customer, queued as the invoice API queues one, and
+    captured by the server's mail worker (no SMTP server is configured)."""
+    invoice = {
+        "id": "in_walk",
+        "account_name": "Walk Shop",
+        "amount_due": 4200,
+        "amount_remaining": 4200,
+        "currency": "usd",
+        "customer": walk.customer.id,
+        "customer_name": "Ada Walker",
+        "due_date": int(time.time()) + 30 * 86_400,
+        "hosted_invoice_url": f"{server.url}/kassa/invoices/in_walk",
+        "lines": {"data": [{"description": "Walking shoes", "amount": 4200}]},
+        "number": "WALK-0001",
+        "total": 4200,
+    }
+
+    async def queue(store: Store) -> dict[str, Any]:
+        async with store.write() as tx:
+            ctx = Context(walk.account.id, tx, SystemClock())
+            email = await invoice_emails.queue_invoice_email(ctx, invoice, pdf=b"%PDF-1.4 walk")
+        assert email is not None
+        return email
+
+    email = with_store(server.database_url, queue)
+    with server.http(walk.account.secret_key) as http:
+        for _ in range(MAIL_POLLS_MAX):
+            found = http.get(f"/v1/test_helpers/emails/{email['id']}").json()
+            if found["status"] == "captured":
+                return dict(found)
+            time.sleep(0.05)
+    raise AssertionError("the mail worker did not capture the email")
+
+
+def test_mailbox_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
+    email = _queue_invoice_email(server, walk)
+    walker.get_by_role("link", name="Mailbox", exact=True).click()
+    table = _testid(walker, "mailbox-table")
+    row = table.get_by_test_id(f"row-{email['id']}")
+    expect(row).to_contain_text("Invoice WALK-0001 from Walk Shop: $42.00")
+    expect(row).to_contain_text("captured")
+    _screenshot(walker, shots, "mailbox")
+
+    walker.select_option('[data-testid="filter-kind"]', "receipt")
+    _testid(walker, "filter-submit").click()
+    expect(table.get_by_test_id(f"row-{email['id']}")).to_have_count(0)
+    walker.select_option('[data-testid="filter-kind"]', "invoice")
+    _testid(walker, "filter-submit").click()
+    table.get_by_test_id(f"row-{email['id']}").get_by_role("link").click()
+
+    expect(_testid(walker, "email-to")).to_have_text("walk@example.com")
+    expect(_testid(walker, "email-text")).to_contain_text("Amount due: $42.00")
+    expect(_testid(walker, "email-attachments")).to_contain_text("Invoice-WALK-0001.pdf")
+    _screenshot(walker, shots, "mailbox-detail")
+    _testid(walker, "email-html-link").click()
+    expect(walker.get_by_role("link", name="View and pay invoice")).to_be_visible()
 
 
 def test_refund_through_the_dashboard(

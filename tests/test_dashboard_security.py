@@ -16,10 +16,14 @@ import pytest
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
+from kassa.clock import SystemClock
 from kassa.dashboard.app import LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE
 from kassa.dashboard.site import PAGES
+from kassa.services.context import Context
+from kassa.services.mail import EmailKind, OutgoingEmail, queue_email
+from kassa.store import Store
 from tests.dashboard_session import csrf_token, session_csrf, signed_in_client
-from tests.direct_store import wait_for_request_log
+from tests.direct_store import wait_for_request_log, with_store
 from tests.harness import Account, KassaServer, create_account
 
 PATH_PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
@@ -65,10 +69,20 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
         )
     )
     event = client.v1.events.list(params={"limit": 1}).data[0]
+    product = client.v1.products.create(
+        params={"name": "Walk", "default_price_data": {"currency": "usd", "unit_amount": 500}}
+    )
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "pricing": {"price": str(product.default_price)}}
+    )
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
     with server.http(account.secret_key) as http:
         request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
     # The request log is written in batches: wait until this entry is there to be shown.
     assert wait_for_request_log(server.database_url, account.id, {request_id})
+    email_id = _queue_email(server.database_url, account.id, customer.id)
     return Objects(
         {
             "payments": intent.id,
@@ -76,9 +90,34 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
             "events": event.id,
             "webhooks": endpoint.id,
             "logs": request_id,
+            "mailbox": email_id,
+            "invoices": invoice.id,
+            "products": product.id,
+            "prices": str(product.default_price),
         },
         account.secret_key,
     )
+
+
+def _queue_email(database_url: str, account_id: str, customer_id: str) -> str:
+    """An email in the account's mailbox (queued as an invoice would queue one)."""
+
+    async def queue(store: Store) -> str:
+        async with store.write() as tx:
+            email = await queue_email(
+                Context(account_id, tx, SystemClock()),
+                OutgoingEmail(
+                    EmailKind.RECEIPT,
+                    "mailbox@example.com",
+                    "Receipt",
+                    "Paid.",
+                    "<p>Paid.</p>",
+                    customer=customer_id,
+                ),
+            )
+        return str(email["id"])
+
+    return with_store(database_url, queue)
 
 
 @pytest.fixture
@@ -96,11 +135,13 @@ def test_pages_are_registered() -> None:
     """The walks below mean something only if the areas the dashboard promises are there:
     every area's list, and a detail page for each kind of object the tests make."""
     areas = {"payments", "customers", "events", "webhooks", "logs", "ledger"}
+    areas |= {"invoices", "products", "prices"}
     assert "/" in GET_PAGES
     assert {f"/{area}" for area in areas} <= set(GET_PAGES)
     with_ids = {path.strip("/").split("/")[0] for path in GET_PAGES if PATH_PARAM.search(path)}
     assert with_ids >= areas - {"ledger"}
     assert any("refund" in path for path in POST_PAGES)
+    assert any(path.endswith("/void") for path in POST_PAGES)
 
 
 @pytest.mark.parametrize("path", GET_PAGES)
@@ -238,7 +279,7 @@ def test_actions_on_another_accounts_objects_change_nothing(
     with signed_in_client(server, account.secret_key) as client:
         token = session_csrf(client)
         for path in POST_PAGES:
-            if not path.startswith("/payments/"):
+            if not path.startswith(("/payments/", "/invoices/")):
                 continue
             url = PREFIX + theirs.fill(path)
             response = client.post(url, data={"csrf_token": token, "amount": "1.00"})
@@ -248,4 +289,6 @@ def test_actions_on_another_accounts_objects_change_nothing(
     their_client = server.client(theirs.secret_key)
     intent = their_client.v1.payment_intents.retrieve(other_intent)
     assert intent.status == "requires_capture", "another account's payment was changed"
+    invoice = their_client.v1.invoices.retrieve(theirs.by_area["invoices"])
+    assert invoice.status == "draft", "another account's invoice was changed"
     assert their_client.v1.refunds.list(params={"payment_intent": other_intent}).data == []

@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from kassa.clock import Clock
 from kassa.dashboard.app import Dashboard, Page
-from kassa.dashboard.pages import customers, events, home, ledger, logs, payments, webhooks
+from kassa.dashboard.pages import (
+    customers,
+    events,
+    home,
+    invoices,
+    ledger,
+    logs,
+    mailbox,
+    payments,
+    prices,
+    products,
+    webhooks,
+)
 from kassa.dashboard.views.home import count_charge
 from kassa.services.context import PaymentConfig
 from kassa.services.hooks import ChargeObserver
@@ -19,6 +31,10 @@ PAGES: tuple[Page, ...] = (
     *webhooks.PAGES,
     *logs.PAGES,
     *ledger.PAGES,
+    *mailbox.PAGES,
+    *invoices.PAGES,
+    *products.PAGES,
+    *prices.PAGES,
 )
 
 CHARGE_OBSERVERS: tuple[ChargeObserver, ...] = (count_charge,)
