@@ -336,6 +336,24 @@ def http_get(base_url: str, path: str, secret_key: str | None) -> tuple[int, byt
         return error.code, error.read()
 
 
+def http_post_form(
+    base_url: str, path: str, secret_key: str, fields: Mapping[str, str]
+) -> tuple[int, bytes]:
+    """One form-encoded POST (set-up requests of the scripts; the load goes through wrk)."""
+    url = base_url + path
+    if urllib.parse.urlsplit(url).hostname != LOOPBACK_HOST:
+        raise BenchError(f"refusing a non-loopback URL: {url}")
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(fields).encode(), method="POST"
+    )
+    request.add_header("Authorization", f"Bearer {secret_key}")
+    try:
+        with loopback_opener().open(request, timeout=HTTP_TIMEOUT_S) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 def list_all_objects(base_url: str, secret_key: str, path: str) -> Iterator[dict[str, Any]]:
     """Every object of a Stripe list endpoint, newest first, a page at a time.
 
@@ -536,16 +554,21 @@ def run_wrk(
     seconds: int,
     script_args: Mapping[str, str],
     stop_marker: str | None = None,
+    threads: int = WRK_THREADS,
 ) -> WrkResult:
     """Run wrk once and parse the JSON line that bench/lua/common.lua prints.
 
     If stop_marker is given, wrk is ended with SIGINT as soon as the script
-    prints it (wrk would otherwise sleep out its whole -d duration).
+    prints it (wrk would otherwise sleep out its whole -d duration). `threads`
+    (at most `concurrency`) is wrk's -t: a script that keeps state per
+    connection runs one thread per connection, each with a Lua state of its own.
     """
+    if not 1 <= threads <= concurrency:
+        raise SetupError(f"wrk needs 1 to {concurrency} threads for {concurrency} connections")
     command = [
         str(tools.wrk),
         "-t",
-        str(WRK_THREADS),
+        str(threads),
         "-c",
         str(concurrency),
         "-d",
