@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import stripe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import chromium_session, screenshot, screenshot_folder, signed_in_dashboard
 from tests.harness import Account, KassaServer, create_account
-from tests.test_dashboard_browser import CHROMIUM, _require_chromium, _screenshot, _signed_in
 
 Client = stripe.StripeClient
 LINES_PAGE_SIZE = 25
@@ -28,24 +28,17 @@ NOT_OPEN = "You can only pass in open invoices. This invoice isn't open."
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
+    yield from chromium_session()
 
 
 @pytest.fixture
 def page(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
-    yield from _signed_in(browser, server, account)
+    yield from signed_in_dashboard(browser, server, account)
 
 
 @pytest.fixture
 def shots(test_output_dir: Path, database_url: str) -> Path:
-    engine = "postgres" if database_url.startswith("postgres") else "sqlite"
-    folder = test_output_dir / "dashboard-billing" / engine
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder(test_output_dir, database_url, "dashboard-billing")
 
 
 def _testid(page: Page, name: str) -> Any:
@@ -145,7 +138,7 @@ def catalog(server: KassaServer) -> Catalog:
 
 @pytest.fixture
 def shopper(browser: Browser, server: KassaServer, catalog: Catalog) -> Iterator[Page]:
-    yield from _signed_in(browser, server, catalog.account)
+    yield from signed_in_dashboard(browser, server, catalog.account)
 
 
 def _filter(page: Page, **choices: str) -> None:
@@ -169,7 +162,7 @@ def test_invoice_list_and_its_filters(shopper: Page, catalog: Catalog, shots: Pa
     expect(draft_row).to_contain_text("$39.99")
     expect(paid_row).to_contain_text(str(catalog.paid.number))
     expect(paid_row).to_contain_text("paid")
-    _screenshot(shopper, shots, "invoices")
+    screenshot(shopper, shots, "invoices")
 
     _filter(shopper, status="paid")
     expect(table.get_by_test_id(f"row-{catalog.paid.id}")).to_be_visible()
@@ -196,7 +189,7 @@ def test_invoice_lines_are_paged(
     expect(lines.locator("tbody tr")).to_have_count(LINES_PAGE_SIZE)
     first_hour = lines.get_by_role("cell", name="Hour 1", exact=True)
     expect(first_hour).to_have_count(0)  # the invoice's order: its newest item first
-    _screenshot(shopper, shots, "invoice-draft-many-lines")
+    screenshot(shopper, shots, "invoice-draft-many-lines")
     _testid(shopper, "next-lines").click()
     expect(lines.locator("tbody tr")).to_have_count(2)
     expect(first_hour).to_have_count(1)
@@ -225,7 +218,7 @@ def test_finalize_send_and_void_an_invoice(
     expect(_testid(page, "invoice-total")).to_have_text("$39.99")
     expect(_testid(page, "pdf-link")).to_have_count(0)
     expect(_testid(page, "void-button")).to_have_count(0)
-    _screenshot(page, shots, "invoice-draft")
+    screenshot(page, shots, "invoice-draft")
 
     _testid(page, "finalize-button").click()
     expect(page.locator(".flash.notice")).to_contain_text("finalized")
@@ -253,7 +246,7 @@ def test_finalize_send_and_void_an_invoice(
     emails = _testid(page, "invoice-emails-table")
     expect(emails.locator("tbody tr a")).to_have_count(1)
     expect(_testid(page, "events-table")).to_contain_text("invoice.sent")
-    _screenshot(page, shots, "invoice-open")
+    screenshot(page, shots, "invoice-open")
 
     emails.locator("tbody tr a").first.click()
     expect(_testid(page, "email-subject")).to_contain_text(finalized.number)
@@ -267,7 +260,7 @@ def test_finalize_send_and_void_an_invoice(
     expect(_testid(page, "events-table")).to_contain_text("invoice.voided")
     expect(payments.get_by_test_id(f"row-{payment.id}")).to_contain_text("canceled")
     expect(_testid(page, "void-button")).to_have_count(0)
-    _screenshot(page, shots, "invoice-void")
+    screenshot(page, shots, "invoice-void")
 
 
 def test_mark_an_invoice_uncollectible(
@@ -310,7 +303,7 @@ def test_products_pages(shopper: Page, server: KassaServer, catalog: Catalog, sh
     expect(table.get_by_test_id(f"row-{catalog.widget.id}")).to_contain_text("$15.00")
     expect(table.get_by_test_id(f"row-{catalog.seats.id}")).to_be_visible()
     expect(table.get_by_test_id(f"row-{catalog.retired.id}")).to_contain_text("archived")
-    _screenshot(shopper, shots, "products")
+    screenshot(shopper, shots, "products")
 
     _filter(shopper, active="false")
     expect(table.get_by_test_id(f"row-{catalog.retired.id}")).to_be_visible()
@@ -324,7 +317,7 @@ def test_products_pages(shopper: Page, server: KassaServer, catalog: Catalog, sh
     expect(prices.get_by_test_id(f"row-{catalog.tiered.id}")).to_contain_text(
         "Tiered (graduated) per 3 months"
     )
-    _screenshot(shopper, shots, "product-detail")
+    screenshot(shopper, shots, "product-detail")
 
 
 def test_prices_pages(shopper: Page, server: KassaServer, catalog: Catalog, shots: Path) -> None:
@@ -333,7 +326,7 @@ def test_prices_pages(shopper: Page, server: KassaServer, catalog: Catalog, shot
     default_price = str(catalog.widget.default_price)
     expect(table.get_by_test_id(f"row-{default_price}")).to_contain_text("$15.00")
     expect(table.get_by_test_id(f"row-{catalog.tiered.id}")).to_contain_text("Seats")
-    _screenshot(shopper, shots, "prices")
+    screenshot(shopper, shots, "prices")
 
     _filter(shopper, product=catalog.widget.id)
     expect(table.get_by_test_id(f"row-{default_price}")).to_be_visible()
@@ -349,6 +342,6 @@ def test_prices_pages(shopper: Page, server: KassaServer, catalog: Catalog, shot
     expect(tiers.locator("tbody tr").nth(0)).to_contain_text("$1.00")
     expect(tiers.locator("tbody tr").nth(1)).to_contain_text("11 and up")
     expect(tiers.locator("tbody tr").nth(1)).to_contain_text("$3.00")
-    _screenshot(shopper, shots, "price-detail")
+    screenshot(shopper, shots, "price-detail")
     _testid(shopper, "product-link").click()
     expect(_testid(shopper, "product-name")).to_have_text("Seats")

@@ -5,7 +5,6 @@ result through the API."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -15,80 +14,37 @@ from typing import Any, cast
 
 import pytest
 import stripe
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from stripe.params import PaymentIntentCreateParams
 
 from kassa.clock import SystemClock
 from kassa.services.billing import invoice_emails
 from kassa.services.context import Context
 from kassa.store import Store
+from tests.browser import chromium_session, screenshot, screenshot_folder, signed_in_dashboard
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAPTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-ACTION_TIMEOUT_MS = 15_000
 MAIL_POLLS_MAX = 200
 
 VERIFIED = re.compile("ok|balanced|no problems", re.IGNORECASE)
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the browser tests must run, but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
-    yield from _signed_in(browser, server, account)
-
-
-def _signed_in(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    signed_in = context.new_page()
-    signed_in.goto(f"{server.url}/dashboard/")
-    expect(signed_in).to_have_url(re.compile(r"/dashboard/login$"))
-    signed_in.fill("#secret_key", account.secret_key)
-    signed_in.click("button[type=submit]")
-    expect(signed_in).to_have_url(re.compile(r"/dashboard/$"))
-    yield signed_in
-    context.close()
+    yield from chromium_session()
 
 
 @pytest.fixture
 def shots(test_output_dir: Path, database_url: str) -> Path:
     """Screenshots land in test-output/dashboard/<engine>/ for people to look at."""
-    engine = "postgres" if database_url.startswith("postgres") else "sqlite"
-    folder = test_output_dir / "dashboard" / engine
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder(test_output_dir, database_url, "dashboard")
 
 
-def _screenshot(page: Page, folder: Path, name: str) -> None:
-    """Laptop and phone widths; the phone shot also proves nothing overflows sideways."""
-    page.set_viewport_size(LAPTOP)
-    page.screenshot(path=str(folder / f"{name}-laptop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=str(folder / f"{name}-phone.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{name} is {overflow}px wider than a phone screen"
-    page.set_viewport_size(LAPTOP)
+@pytest.fixture
+def page(browser: Browser, server: KassaServer, account: Account) -> Iterator[Page]:
+    yield from signed_in_dashboard(browser, server, account)
 
 
 def _pay(client: stripe.StripeClient, **params: Any) -> stripe.PaymentIntent:
@@ -144,7 +100,7 @@ def walk(server: KassaServer) -> Walk:
 
 @pytest.fixture
 def walker(browser: Browser, server: KassaServer, walk: Walk) -> Iterator[Page]:
-    yield from _signed_in(browser, server, walk.account)
+    yield from signed_in_dashboard(browser, server, walk.account)
 
 
 def test_home(walker: Page, shots: Path) -> None:
@@ -152,7 +108,7 @@ def test_home(walker: Page, shots: Path) -> None:
     expect(_testid(walker, "pending-usd")).to_be_visible()
     expect(walker.locator(".chart svg rect").first).to_be_attached()
     expect(walker.get_by_text("$42.00").first).to_be_visible()
-    _screenshot(walker, shots, "home")
+    screenshot(walker, shots, "home")
 
 
 def test_payments_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
@@ -160,7 +116,7 @@ def test_payments_pages(walker: Page, server: KassaServer, walk: Walk, shots: Pa
     table = _testid(walker, "payments-table")
     for intent in (walk.paid, walk.declined, walk.held):
         expect(table.get_by_test_id(f"row-{intent.id}")).to_be_visible()
-    _screenshot(walker, shots, "payments")
+    screenshot(walker, shots, "payments")
 
     walker.select_option('[data-testid="filter-status"]', "requires_capture")
     walker.locator("form.filters button").first.click()
@@ -173,46 +129,46 @@ def test_payments_pages(walker: Page, server: KassaServer, walk: Walk, shots: Pa
     expect(_testid(walker, "balance-transactions-table")).to_be_visible()
     expect(_testid(walker, "ledger-entries-table")).to_be_visible()
     expect(_testid(walker, "events-table")).to_contain_text("payment_intent.succeeded")
-    _screenshot(walker, shots, "payment-detail")
+    screenshot(walker, shots, "payment-detail")
 
 
 def test_customers_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
     walker.get_by_role("link", name="Customers", exact=True).click()
     expect(_testid(walker, "customers-table")).to_contain_text("walk@example.com")
-    _screenshot(walker, shots, "customers")
+    screenshot(walker, shots, "customers")
     walker.goto(f"{server.url}/dashboard/customers/{walk.customer.id}")
     expect(walker.get_by_text("Ada Walker").first).to_be_visible()
     expect(walker.get_by_test_id(f"row-{walk.paid.id}")).to_be_visible()
-    _screenshot(walker, shots, "customer-detail")
+    screenshot(walker, shots, "customer-detail")
 
 
 def test_events_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
     walker.get_by_role("link", name="Events", exact=True).click()
     expect(_testid(walker, "events-table")).to_contain_text("charge.refunded")
-    _screenshot(walker, shots, "events")
+    screenshot(walker, shots, "events")
     client = server.client(walk.account.secret_key)
     event = client.v1.events.list(params={"type": "charge.succeeded", "limit": 1}).data[0]
     walker.goto(f"{server.url}/dashboard/events/{event.id}")
     expect(_testid(walker, "event-json")).to_contain_text(event.id)
-    _screenshot(walker, shots, "event-detail")
+    screenshot(walker, shots, "event-detail")
 
 
 def test_webhooks_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:
     walker.get_by_role("link", name="Webhooks", exact=True).click()
     expect(_testid(walker, "endpoints-table")).to_contain_text("http://127.0.0.1:9/closed")
-    _screenshot(walker, shots, "webhooks")
+    screenshot(walker, shots, "webhooks")
     walker.goto(f"{server.url}/dashboard/webhooks/{walk.endpoint.id}")
     expect(_testid(walker, "success-rate")).to_be_visible()
-    _screenshot(walker, shots, "webhook-detail")
+    screenshot(walker, shots, "webhook-detail")
 
 
 def test_logs_pages(walker: Page, shots: Path) -> None:
     walker.get_by_role("link", name="Logs", exact=True).click()
     expect(_testid(walker, "logs-table")).to_contain_text("/v1/payment_intents")
-    _screenshot(walker, shots, "logs")
+    screenshot(walker, shots, "logs")
     walker.locator('[data-testid="logs-table"] a').first.click()
     expect(_testid(walker, "response-body")).to_be_visible()
-    _screenshot(walker, shots, "log-detail")
+    screenshot(walker, shots, "log-detail")
 
 
 def test_ledger_page(walker: Page, shots: Path) -> None:
@@ -220,7 +176,7 @@ def test_ledger_page(walker: Page, shots: Path) -> None:
     expect(_testid(walker, "ledger-accounts-table")).to_contain_text("pending")
     _testid(walker, "verify-button").click()
     expect(_testid(walker, "verify-result")).to_contain_text(VERIFIED)
-    _screenshot(walker, shots, "ledger")
+    screenshot(walker, shots, "ledger")
 
 
 def _queue_invoice_email(server: KassaServer, walk: Walk) -> dict[str, Any]:
@@ -265,7 +221,7 @@ def test_mailbox_pages(walker: Page, server: KassaServer, walk: Walk, shots: Pat
     row = table.get_by_test_id(f"row-{email['id']}")
     expect(row).to_contain_text("Invoice WALK-0001 from Walk Shop: $42.00")
     expect(row).to_contain_text("captured")
-    _screenshot(walker, shots, "mailbox")
+    screenshot(walker, shots, "mailbox")
 
     walker.select_option('[data-testid="filter-kind"]', "receipt")
     _testid(walker, "filter-submit").click()
@@ -277,7 +233,7 @@ def test_mailbox_pages(walker: Page, server: KassaServer, walk: Walk, shots: Pat
     expect(_testid(walker, "email-to")).to_have_text("walk@example.com")
     expect(_testid(walker, "email-text")).to_contain_text("Amount due: $42.00")
     expect(_testid(walker, "email-attachments")).to_contain_text("Invoice-WALK-0001.pdf")
-    _screenshot(walker, shots, "mailbox-detail")
+    screenshot(walker, shots, "mailbox-detail")
     _testid(walker, "email-html-link").click()
     expect(walker.get_by_role("link", name="View and pay invoice")).to_be_visible()
 

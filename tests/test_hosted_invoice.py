@@ -12,28 +12,24 @@ file tests what `kassa.runtime` joins them to: `kassa.pages.invoice_backend`.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import stripe
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
+from tests.browser import chromium_session, fresh_page
 from tests.harness import KassaServer
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
 Client = stripe.StripeClient
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAPTOP: ViewportSize = {"width": 1280, "height": 900}
-ACTION_TIMEOUT_MS = 15_000
 
 VISA = "4242 4242 4242 4242"
 THREE_D_SECURE = "4000 0027 6000 3184"
@@ -109,33 +105,6 @@ def _charges(client: Client) -> list[stripe.Charge]:
 # --- the browser ----------------------------------------------------------------------------------
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the browser tests must run, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
 def _fill_card(page: Page, number: str) -> None:
     page.get_by_test_id("card-number").fill(number)
     page.get_by_test_id("card-exp-month").fill("12")
@@ -155,6 +124,17 @@ def _pdf_text(page: Page, invoice: stripe.Invoice) -> str:
 
 
 # --- the tests ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from chromium_session()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def test_see_download_and_pay_an_invoice_with_a_card(

@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import hmac
 import io
-import os
 import re
 import secrets
 import threading
@@ -29,21 +28,18 @@ import httpx
 import pytest
 import stripe
 import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
 from kassa.errors import CardDeclined, CardError, InvalidRequest, ResourceMissing
 from kassa.pages.invoice_page import CardForm, InvoicePages, PaymentStep, hosted_invoice_path
 from kassa.services.billing.rendering.invoice_view import PAYABLE_STATUSES, InvoiceDocument
 from tests import invoice_fixtures as fixtures
+from tests.browser import chromium_session, fresh_page, screenshot, screenshot_folder
 from tests.harness import KassaServer, free_port
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAPTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-ACTION_TIMEOUT_MS = 15_000
 PAGE_SERVER_START_SECONDS = 10.0
 PAGE_SERVER_STOP_SECONDS = 10.0
 
@@ -204,53 +200,6 @@ def hosted(client: stripe.StripeClient) -> Iterator[HostedPages]:
     thread.join(PAGE_SERVER_STOP_SECONDS)
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the browser tests must run, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-@pytest.fixture
-def shots(test_output_dir: Path, database_url: str) -> Path:
-    """Screenshots land in test-output/invoice-page/<engine>/ for people to look at."""
-    engine = "postgres" if database_url.startswith("postgres") else "sqlite"
-    folder = test_output_dir / "invoice-page" / engine
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _screenshot(page: Page, folder: Path, name: str) -> None:
-    """Laptop and phone widths; the phone shot also proves nothing overflows sideways."""
-    page.set_viewport_size(LAPTOP)
-    page.screenshot(path=str(folder / f"{name}-laptop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=str(folder / f"{name}-phone.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{name} is {overflow}px wider than a phone screen"
-    page.set_viewport_size(LAPTOP)
-
-
 def _fill_card(page: Page, number: str) -> None:
     page.get_by_test_id("card-number").fill(number)
     page.get_by_test_id("card-exp-month").fill("12")
@@ -266,6 +215,23 @@ def _intents(client: stripe.StripeClient, hosted: HostedPages, invoice_id: str) 
 
 
 # --- the tests ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from chromium_session()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with fresh_page(browser) as opened:
+        yield opened
+
+
+@pytest.fixture
+def shots(test_output_dir: Path, database_url: str) -> Path:
+    """Screenshots land in test-output/invoice-page/<engine>/ for people to look at."""
+    return screenshot_folder(test_output_dir, database_url, "invoice-page")
 
 
 def test_the_page_shows_the_invoice_in_the_customers_locale(
@@ -295,7 +261,7 @@ def test_the_page_shows_the_invoice_in_the_customers_locale(
     expect(page.get_by_test_id("bill-to")).to_contain_text("Zoë Łukasiewicz")
     expect(page.get_by_test_id("bill-to")).to_contain_text("東京")
     expect(page.get_by_test_id("pay-button")).to_have_text("1.322,21\u00a0€ bezahlen")
-    _screenshot(page, shots, "open-invoice")
+    screenshot(page, shots, "open-invoice")
 
 
 def test_the_pdf_link_serves_the_invoice_pdf(page: Page, hosted: HostedPages) -> None:
@@ -327,7 +293,7 @@ def test_paying_with_a_card_shows_the_paid_invoice(
     assert intent.metadata["invoice"] == "in_1KassaPayVisa"
     paid_at = hosted.backend.invoice("in_1KassaPayVisa")["status_transitions"]["paid_at"]
     assert paid_at == intent.created
-    _screenshot(page, shots, "paid-invoice")
+    screenshot(page, shots, "paid-invoice")
 
 
 def test_a_declined_card_shows_why_and_the_invoice_stays_open(
@@ -340,7 +306,7 @@ def test_a_declined_card_shows_why_and_the_invoice_stays_open(
     expect(page.get_by_test_id("card-number")).to_have_value("")  # never echoed back
     assert DECLINED not in page.content()
     assert hosted.backend.invoice("in_1KassaDeclined")["status"] == "open"
-    _screenshot(page, shots, "declined")
+    screenshot(page, shots, "declined")
     _fill_card(page, VISA)  # then a good card pays it
     expect(page.get_by_test_id("status")).to_have_text("Paid")
     assert [i.status for i in _intents(client, hosted, "in_1KassaDeclined")] == ["succeeded"]
@@ -373,7 +339,7 @@ def test_void_and_uncollectible_invoices(page: Page, hosted: HostedPages, shots:
         "This invoice was voided on October 30, 2026."
     )
     expect(page.get_by_test_id("pay-form")).to_have_count(0)
-    _screenshot(page, shots, "void")
+    screenshot(page, shots, "void")
 
     marked = fixtures.with_status(
         simple_invoice("in_1KassaUncollectible", "ADA1-0006"), "uncollectible", fixtures.PAID
