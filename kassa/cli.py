@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = account_commands.add_parser("create", help="create an account with test keys")
     create.add_argument("--name", help="the account's display name")
+    create.add_argument(
+        "--timezone",
+        default=accounts.DEFAULT_TIME_ZONE,
+        help="the account's IANA time zone, e.g. Europe/Berlin: invoice reminders go out at "
+        "09:00 there (default: %(default)s)",
+    )
     create.add_argument("--json", action="store_true", help="print the account as JSON")
     _database_option(create)
 
@@ -111,11 +117,11 @@ async def _open_migrated(settings: Settings) -> Store:
     return await runtime.open_migrated_store(settings, SystemClock())
 
 
-async def _create_account(settings: Settings, name: str | None) -> NewAccount:
+async def _create_account(settings: Settings, name: str | None, timezone: str) -> NewAccount:
     store = await _open_migrated(settings)
     try:
         async with store.write() as tx:
-            return await accounts.create_account(tx, SystemClock(), name)
+            return await accounts.create_account(tx, SystemClock(), name, timezone)
     finally:
         await store.close()
 
@@ -241,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "ledger":
         return _verify_ledger(settings)
     elif args.command == "accounts":
-        new = asyncio.run(_create_account(settings, args.name))
+        new = asyncio.run(_create_account(settings, args.name, args.timezone))
         if args.json:
             print(
                 json.dumps(

@@ -95,6 +95,31 @@ def test_accounts_create_json_keys_work(empty_database_url: str, tmp_path: Path)
     assert _count_accounts(empty_database_url) == 2
 
 
+def test_accounts_create_takes_a_time_zone(empty_database_url: str) -> None:
+    made = kassa(
+        "accounts", "create", "--json", "--timezone", "Europe/Berlin",
+        "--database", empty_database_url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    account_id = json.loads(made.stdout)["id"]
+
+    async def stored_zone(store: Store) -> object:
+        async with store.read() as tx:
+            account = await tx.get_account(account_id)
+        assert account is not None
+        return account["settings"]["dashboard"]["timezone"]
+
+    assert with_store(empty_database_url, stored_zone) == "Europe/Berlin"
+
+    refused = kassa(
+        "accounts", "create", "--timezone", "Mars/Olympus", "--database", empty_database_url
+    )
+    assert refused.returncode == 2
+    assert "Unknown time zone 'Mars/Olympus'" in refused.stderr
+    assert "Europe/Berlin" in refused.stderr, "the message says what to give instead"
+    assert _count_accounts(empty_database_url) == 1, "nothing is written for a refused zone"
+
+
 def test_migrate_applies_then_is_up_to_date(empty_database_url: str) -> None:
     first = kassa("migrate", "--database", empty_database_url)
     assert first.returncode == 0, first.stderr
