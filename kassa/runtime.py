@@ -29,6 +29,7 @@ from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
 from kassa.services import accounts, hooks
 from kassa.services.accounts import NewAccount
+from kassa.services.billing import invoice_collection
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
@@ -43,12 +44,20 @@ log = logging.getLogger("kassa.runtime")
 
 # --- observers of domain writes -----------------------------------------------------------
 
-OBSERVERS = hooks.Observers(charge_created=DASHBOARD_CHARGE_OBSERVERS)
-"""Told of domain writes inside the writing transaction: the dashboard's home chart counters."""
+OBSERVERS = hooks.Observers(
+    charge_created=DASHBOARD_CHARGE_OBSERVERS,
+    payment_intent_finishing=(invoice_collection.lock_invoice_of_intent,),
+    payment_intent_finished=(invoice_collection.intent_finished,),
+)
+"""Told of domain writes inside the writing transaction: the dashboard's home chart counters,
+and billing, which pays an invoice when its PaymentIntent succeeds on any path (the 3-D Secure
+test helper or page, a confirmation by the integration) and records a failed attempt when
+it fails."""
 
-# Installed here, once, on import: every process that stores charges (`kassa serve`, and
-# `kassa worker` once a job does) is built by this module, so none runs without them; a
-# process built elsewhere fails on its first charge instead of leaving the counters short.
+# Installed here, once, on import: every process that stores charges or confirms intents
+# (`kassa serve`, and `kassa worker`'s invoice job) is built by this module, so none runs
+# without them; a process built elsewhere fails on its first charge or confirmation instead
+# of leaving the counters short or an invoice open after its payment succeeded.
 hooks.install(OBSERVERS)
 
 

@@ -1,13 +1,16 @@
 """The emails invoices send, through the outbox into the captured mailbox (no SMTP server:
 `GET /v1/test_helpers/emails`; tests/test_mail.py has the real SMTP server): the invoice
-email with its PDF when a `send_invoice` invoice is sent (by the API and by auto-advance),
-a receipt when a payment settles an invoice, the payment-failed email on a decline, and
-the payment reminders of the `invoices` job, run in this process on a clock set ahead
-through the due date, with their `invoice.will_be_due` and `invoice.overdue` events."""
+email with its PDF when a `send_invoice` invoice is sent (by the API and by auto-advance;
+the PDF referenced in the sending transaction and rendered by the mail worker), a receipt
+when a payment settles an invoice, the payment-failed email on a decline, and the payment
+reminders of the `invoices` job, run in this process on a clock set ahead through the due
+date, with their `invoice.will_be_due` and `invoice.overdue` events."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,15 +20,20 @@ import stripe
 from pypdf import PdfReader
 
 from kassa import runtime
-from kassa.clock import FrozenClock
+from kassa.clock import FrozenClock, SystemClock
 from kassa.config import Settings
 from kassa.services import hooks
+from kassa.services.billing import invoices
 from kassa.services.billing.invoice_advance import advance_due_invoices
 from kassa.services.billing.invoice_reminders import send_due_reminders
 from kassa.services.billing.reminders import scheduled_reminder
+from kassa.services.context import Context
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
-from kassa.store.mail_queries import AttachmentRow
+from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import EMAILS
+from kassa.workers.mail import MailSettings, MailWorker
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer
 from tests.test_invoices import HOUR, customer, event_types, invoice_of
@@ -34,6 +42,9 @@ Client = stripe.StripeClient
 UTC = ZoneInfo("Etc/UTC")
 """The test accounts' time zone (`settings.dashboard.timezone`): reminders go out at 09:00."""
 REMINDER_KINDS = ("reminder_before_due", "reminder_on_due", "reminder_after_due")
+POLLS_MAX = 400
+POLL_SECONDS = 0.05
+"""Waiting for the mail worker to capture an email: at most 20 s (it takes well under one)."""
 
 
 def emails_of(server: KassaServer, account: Account, invoice_id: str) -> list[dict[str, Any]]:
@@ -57,6 +68,18 @@ def attachments(server: KassaServer, email_id: str) -> list[AttachmentRow]:
     return with_store(server.database_url, read)
 
 
+def captured(server: KassaServer, account: Account, email_id: str) -> dict[str, Any]:
+    """The email once the server's mail worker has captured it (and made its attachments)."""
+    with server.http(account.secret_key) as http:
+        for _ in range(POLLS_MAX):
+            email: dict[str, Any] = http.get(f"/v1/test_helpers/emails/{email_id}").json()
+            if email["status"] != "pending":
+                assert email["status"] == "captured", email
+                return email
+            time.sleep(POLL_SECONDS)
+    raise AssertionError(f"email {email_id} was not captured")
+
+
 def pdf_text(content: bytes) -> str:
     reader = PdfReader(io.BytesIO(content))
     return "\n".join(page.extract_text() for page in reader.pages)
@@ -72,6 +95,17 @@ def run_invoices_job_at(server: KassaServer, now: int) -> int:
         clock = FrozenClock(now)
         await advance_due_invoices(store, clock, payments)
         return await send_due_reminders(store, clock, payments)
+
+    return with_store(server.database_url, run)
+
+
+def capture_due_emails_at(server: KassaServer, now: int) -> int:
+    """What the mail worker does once (no SMTP server: capture), run in this process at
+    `now`: an email queued by a job run at `now` is due then, not in real time."""
+
+    async def run(store: Store) -> int:
+        settings = MailSettings(None, "billing@kassa.localhost", (60,))
+        return await MailWorker(store, FrozenClock(now), settings, asyncio.Event()).run_once()
 
     return with_store(server.database_url, run)
 
@@ -99,11 +133,61 @@ def test_sending_an_invoice_emails_it_with_its_pdf(
     )
     assert sent.number in email["subject"]
     assert sent.hosted_invoice_url in email["text"]
+    email = captured(server, account, email["id"])
     [attachment] = attachments(server, email["id"])
     assert attachment.filename == f"Invoice-{sent.number}.pdf"
     assert attachment.content_type == "application/pdf"
     assert attachment.content.startswith(b"%PDF-")
     assert sent.number in pdf_text(attachment.content)
+    assert email["attachments"] == [
+        {
+            "content_type": "application/pdf",
+            "filename": f"Invoice-{sent.number}.pdf",
+            "size": len(attachment.content),
+        }
+    ]
+
+
+def test_sending_commits_the_email_with_a_reference_and_the_worker_renders_the_pdf(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """The invoice is sent in this process as the API sends it, and the outbox is read in
+    the same transaction, before it commits: the email holds a reference to the invoice's
+    PDF, and nothing has been rendered. The server's mail worker renders it afterwards, from
+    the invoice as stored then."""
+    who = customer(client, payment_method=None)
+    draft = send_invoice_draft(client, who.id)
+    hooks.install(runtime.OBSERVERS)
+
+    async def send_and_look(store: Store) -> tuple[Any, ...]:
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        async with store.write() as tx:
+            ctx = Context(account.id, tx, SystemClock(), payments=payments)
+            sent = await invoices.send_invoice(ctx, draft.id)
+            page = await tx.list_objects(
+                EMAILS, account.id, ObjectListQuery(limit=10, equals={"invoice": draft.id})
+            )
+            [email] = page.objects
+            refs = await tx.email_attachment_refs(email["id"])
+            made = await tx.email_attachments(email["id"])
+        return sent, email, refs, made
+
+    sent, queued, refs, made = with_store(server.database_url, send_and_look)
+    number = str(sent["number"])
+    filename = f"Invoice-{number}.pdf"
+    assert refs == [AttachmentRefRow(0, filename, "application/pdf", "invoice_pdf", draft.id)]
+    assert made == []
+    assert queued["status"] == "pending"
+    assert queued["attachments"] == [
+        {"content_type": "application/pdf", "filename": filename, "size": None}
+    ]
+    email = captured(server, account, queued["id"])
+    [attachment] = attachments(server, email["id"])
+    assert (attachment.ordinal, attachment.filename) == (0, filename)
+    assert number in pdf_text(attachment.content)
+    assert email["attachments"] == [
+        {"content_type": "application/pdf", "filename": filename, "size": len(attachment.content)}
+    ]
 
 
 def test_auto_advance_sends_the_email_after_finalizing(
@@ -117,8 +201,13 @@ def test_auto_advance_sends_the_email_after_finalizing(
     assert opened.status == "open"
     [email] = emails_of(server, account, draft.id)
     assert email["kind"] == "invoice"
+    assert attachments(server, email["id"]) == []  # not rendered in the job's transaction
+    assert capture_due_emails_at(server, draft.created + HOUR + 1) >= 1
     [attachment] = attachments(server, email["id"])
     assert str(opened.number) in pdf_text(attachment.content)
+    [email] = emails_of(server, account, draft.id)
+    assert email["status"] == "captured"
+    assert email["attachments"][0]["size"] == len(attachment.content)
 
 
 def test_a_customer_without_an_email_address_gets_no_email(

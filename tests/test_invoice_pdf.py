@@ -13,12 +13,16 @@ import copy
 import datetime
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 
+from kassa.services.billing.rendering.invoice_fonts import needs_fallback, strings_in
 from kassa.services.billing.rendering.invoice_pdf import render_invoice_pdf
 from kassa.services.billing.rendering.invoice_view import (
     decimal_money_text,
@@ -29,6 +33,14 @@ from tests import invoice_fixtures as fixtures
 
 TAX_RATES = {fixtures.VAT["id"]: fixtures.VAT}
 DISCOUNTS = {"di_1KassaLoyalty": fixtures.loyalty_discount(fixtures.ZOE)}
+MARGARETE = fixtures.customer(
+    "cus_Margarete1",
+    "Margarete Müller",
+    "margarete@example.com",
+    ["de-DE"],
+    fixtures.address(line1="Hauptstraße 5", city="Berlin", postal_code="10115", country="DE"),
+)
+"""A customer whose name and address are all Latin script (Zoë's address is in Tokyo)."""
 
 
 def render(
@@ -230,3 +242,80 @@ def test_amounts_keep_every_minor_unit(
 
 def test_a_fractional_unit_amount_is_shown_in_full() -> None:
     assert decimal_money_text(Decimal("0.5"), "usd", "en") == "$0.005"
+
+
+# --- fonts: the CJK fallback only where needed, parsed fonts shared safely --------------------
+
+
+def latin_invoice(number: str = "MARG-0001") -> dict[str, Any]:
+    return fixtures.invoice("in_1KassaLatin", number, MARGARETE, fixtures.CONSULTING)
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    names: set[str] = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        resources = cast(DictionaryObject, page["/Resources"].get_object())
+        fonts = cast(DictionaryObject, resources["/Font"].get_object())
+        names |= {
+            str(cast(DictionaryObject, font.get_object())["/BaseFont"]) for font in fonts.values()
+        }
+    return names
+
+
+def test_only_a_document_with_cjk_text_embeds_the_cjk_font() -> None:
+    latin = render(latin_invoice(), "de", customer=MARGARETE)
+    assert embedded_fonts(latin) == {"/MPDFAA+NotoSans"}
+    assert "Margarete Müller" in all_text(latin) and "Hauptstraße 5" in all_text(latin)
+    assert PdfReader(io.BytesIO(latin)).pdf_header == "%PDF-1.4"
+    zoe = render(fixtures.consulting_invoice(), "de")  # her address is in Tokyo
+    assert embedded_fonts(zoe) == {"/MPDFAA+NotoSans", "/MPDFAA+NotoSansCJKJP"}
+    assert PdfReader(io.BytesIO(zoe)).pdf_header == "%PDF-1.6"  # a CID-keyed CFF font
+    party = latin_invoice()
+    party["lines"]["data"][0]["description"] = "Party kit 🎉"  # neither font has it
+    party_pdf = render(party, "de", customer=MARGARETE)
+    assert PdfReader(io.BytesIO(party_pdf)).pdf_header == "%PDF-1.6"  # the fallback was tried
+    assert "Party kit" in all_text(party_pdf)
+
+
+def test_a_document_renders_the_same_whatever_was_rendered_before_or_alongside() -> None:
+    """Each document gets its own copy of the fonts' parsed data: the glyphs one document
+    used never end up in another's subset, sequentially or on threads at once."""
+    jobs = [
+        (latin_invoice(), "de", MARGARETE),
+        (fixtures.yen_invoice(), "ja", fixtures.TOKYO_TRADING),
+        (latin_invoice("MARG-0002"), "fr", MARGARETE),
+        (fixtures.consulting_invoice(), "en", fixtures.ZOE),
+    ]
+
+    def one(job: tuple[dict[str, Any], str, dict[str, Any]]) -> bytes:
+        invoice, locale, customer = job
+        return render(invoice, locale, customer=customer)
+
+    alone = [one(job) for job in jobs]
+    assert [one(job) for job in reversed(jobs)] == list(reversed(alone))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(one, jobs * 2)) == alone * 2
+
+
+@dataclass(frozen=True)
+class _Inner:
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Outer:
+    title: str
+    inner: _Inner
+    rows: tuple[tuple[str, str], ...]
+    count: int
+
+
+def test_every_string_of_a_view_is_checked_for_characters_noto_sans_lacks() -> None:
+    view = _Outer("Rechnung", _Inner(("Zoë", "Łukasiewicz")), (("Menge", "1,00 €"),), 3)
+    assert sorted(strings_in(view)) == ["1,00 €", "Menge", "Rechnung", "Zoë", "Łukasiewicz"]
+    assert not needs_fallback(strings_in(view))
+    # Greek, Cyrillic and Vietnamese are Noto Sans's own.
+    assert not needs_fallback(["Straße 1\nΑθήνα, Москва, Hà Nội"])  # noqa: RUF001
+    assert needs_fallback(["Straße 1", "東京"])
+    deep = _Outer("Invoice", _Inner(("請求書",)), (), 0)
+    assert needs_fallback(strings_in(deep))

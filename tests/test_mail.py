@@ -1,9 +1,11 @@
 """Email through the outbox (`kassa.services.mail`) and the mail worker (`kassa.workers.mail`):
 a real SMTP server (aiosmtpd, on a free loopback port) receiving what `kassa serve` sends,
-attachment included; an SMTP server that comes up late (the email is retried and arrives
+attachment included (given as bytes, or as a reference to an invoice whose PDF the worker
+renders when it sends); an SMTP server that comes up late (the email is retried and arrives
 once); a claim left by a crashed worker; the captured mailbox without SMTP, listed through
-`GET /v1/test_helpers/emails`; the outbox row committed with the change or not at all;
-rendering in the customer's locale; and reminders queued lazily from the last one sent.
+`GET /v1/test_helpers/emails`; an attachment whose invoice is gone; the outbox row
+committed with the change or not at all; rendering in the customer's locale; and
+reminders queued lazily from the last one sent.
 
 Emails are queued in this process through Kassa's own services against the database the
 server uses (the invoices that queue them in production arrive with the invoice API).
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
@@ -28,6 +31,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
+from pypdf import PdfReader
 from stripe.params import CustomerCreateParams
 
 from kassa.clock import FrozenClock, SystemClock
@@ -37,13 +41,22 @@ from kassa.services.billing import invoice_emails
 from kassa.services.billing.reminders import DEFAULT_OFFSETS_DAYS, scheduled_reminder
 from kassa.services.context import Context
 from kassa.services.customers import CreateCustomer
-from kassa.services.mail import Attachment, EmailKind, OutgoingEmail, queue_email
+from kassa.services.mail import (
+    Attachment,
+    AttachmentKind,
+    AttachmentRef,
+    EmailKind,
+    OutgoingEmail,
+    queue_email,
+)
 from kassa.services.mail_rendering import choose_locale, format_money, locale_tag
 from kassa.store import Store
+from kassa.store.mail_queries import AttachmentRow
 from kassa.store.tables import CUSTOMERS, EMAILS
 from kassa.workers.mail import MailSettings, MailWorker, next_retry_delay_ms
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account, free_port
+from tests.test_invoices import customer, invoice_of
 
 T = TypeVar("T")
 
@@ -151,9 +164,7 @@ def in_unit_of_work(
 
 def queue_invoice(database_url: str, account_id: str, customer_id: str) -> dict[str, Any]:
     async def work(ctx: Context) -> dict[str, Any]:
-        queued = await invoice_emails.queue_invoice_email(
-            ctx, invoice(customer_id), pdf=lambda: PDF_BYTES
-        )
+        queued = await invoice_emails.queue_invoice_email(ctx, invoice(customer_id), pdf=PDF_BYTES)
         assert queued is not None
         return queued
 
@@ -246,6 +257,53 @@ def test_an_invoice_email_with_its_pdf_reaches_the_smtp_server(
             "size": len(PDF_BYTES),
         }
     ]
+
+
+def test_a_sent_invoice_reaches_the_smtp_server_with_the_pdf_the_worker_rendered(
+    private_database_url: str, tmp_path: Path, smtp_port: int
+) -> None:
+    """The invoice API queues the email with its PDF by reference; the worker renders it
+    when it sends, and keeps the bytes it sent with the email."""
+    with smtp_on(smtp_port, Inbox()) as inbox:
+        kassa = mail_server(private_database_url, tmp_path, smtp_port).start()
+        try:
+            account = create_account(private_database_url, "Kassa Test Shop")
+            client = kassa.client(account.secret_key)
+            who = customer(client, payment_method=None)
+            draft = invoice_of(
+                client, who.id, 4200, collection_method="send_invoice", days_until_due=30
+            )
+            sent = client.v1.invoices.send_invoice(draft.id)
+            with kassa.http(account.secret_key) as http:
+                listed = http.get("/v1/test_helpers/emails", params={"invoice": sent.id}).json()
+            [queued] = listed["data"]
+            received = wait_for(lambda: inbox.with_id(queued["message_id"]) or None, "the email")
+            delivered = wait_for_status(kassa, account, queued["id"], "sent")
+            stored = with_store(private_database_url, stored_attachments(queued["id"]))
+        finally:
+            kassa.stop()
+    [attachment] = list(received[0].iter_attachments())
+    assert attachment.get_filename() == f"Invoice-{sent.number}.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    pdf = attachment.get_content()
+    reader = PdfReader(BytesIO(pdf))
+    assert str(sent.number) in "".join(page.extract_text() for page in reader.pages)
+    assert [a.content for a in stored] == [pdf], "the bytes sent are kept with the email"
+    assert delivered["attachments"] == [
+        {
+            "content_type": "application/pdf",
+            "filename": f"Invoice-{sent.number}.pdf",
+            "size": len(pdf),
+        }
+    ]
+
+
+def stored_attachments(email_id: str) -> Callable[[Store], Awaitable[list[AttachmentRow]]]:
+    async def read(store: Store) -> list[AttachmentRow]:
+        async with store.read() as tx:
+            return await tx.email_attachments(email_id)
+
+    return read
 
 
 def test_an_email_waits_for_an_smtp_server_that_comes_up_later(
@@ -412,6 +470,53 @@ def test_retry_delays_follow_the_schedule_with_bounded_jitter() -> None:
             delay = next_retry_delay_ms(schedule, attempts, rng)
             assert delay is not None and 0.9 * base <= delay <= 1.1 * base
     assert next_retry_delay_ms(schedule, 3, rng) is None
+
+
+def test_an_email_whose_attachment_cannot_be_made_fails_and_others_are_captured(
+    private_database_url: str,
+) -> None:
+    """No SMTP server: an email without attachments to make is captured in the claiming
+    transaction; one whose PDF is of an invoice that is not stored fails for good, and its
+    bytes attachment is kept as it was."""
+    account = create_account(private_database_url)
+    settings = MailSettings(None, "billing@kassa.localhost", (60,))
+
+    async def scenario(store: Store) -> None:
+        worker = MailWorker(store, FrozenClock(time.time()), settings, asyncio.Event())
+        async with store.write() as tx:
+            ctx = Context(account.id, tx, worker.clock)
+            plain = await queue_email(
+                ctx, OutgoingEmail(EmailKind.RECEIPT, "a@example.com", "Paid", "Thanks.", "<p/>")
+            )
+            missing_pdf = AttachmentRef(AttachmentKind.INVOICE_PDF, "in_NotStored0001")
+            broken = await queue_email(
+                ctx,
+                OutgoingEmail(
+                    EmailKind.INVOICE,
+                    "b@example.com",
+                    "Invoice",
+                    "Attached.",
+                    "<p/>",
+                    attachments=(
+                        Attachment("notes.txt", "text/plain", b"hello"),
+                        Attachment("Invoice-X.pdf", "application/pdf", missing_pdf),
+                    ),
+                ),
+            )
+        assert [a["size"] for a in broken["attachments"]] == [5, None]
+        assert await worker.run_once() == 2
+        async with store.read() as tx:
+            assert await tx.email_delivery_status(plain["id"]) == ("captured", 1)
+            assert await tx.email_delivery_status(broken["id"]) == ("failed", 1)
+            found = await tx.get_object(EMAILS, account.id, broken["id"])
+            made = await tx.email_attachments(broken["id"])
+        assert found is not None
+        assert "in_NotStored0001 is no longer stored" in found[0]["last_error"]
+        assert [a["size"] for a in found[0]["attachments"]] == [5, None]
+        assert [(a.filename, a.content) for a in made] == [("notes.txt", b"hello")]
+        assert await worker.run_once() == 0, "failed for good: not retried"
+
+    with_store(private_database_url, scenario)
 
 
 # -- the captured mailbox ------------------------------------------------------------------------

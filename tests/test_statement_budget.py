@@ -95,6 +95,26 @@ SQLITE_BUDGET: dict[str, Counts] = {
     "customer create, 400 (key)": Counts(reads=1, writes=0, commits=1, control=4),
     # Without one, the parameters are parsed before any unit of work opens: nothing at all.
     "customer create, 400 (no key)": Counts(reads=0, writes=0, commits=0, control=0),
+    # The invoice chain (`bench/invoices.py`): four requests, one after the other.
+    # Key lookup, customer, webhook endpoints; item, event, stored response.
+    "invoice item create (key)": Counts(reads=3, writes=3, commits=1, control=3),
+    # Key lookup, customer, account (the default currency), the customer's pending items,
+    # the item (locked), the customer's balance, webhook endpoints; item, invoice, event,
+    # stored response.
+    "invoice create (key)": Counts(reads=7, writes=4, commits=1, control=3),
+    # Key lookup, invoice (locked), customer (its balance, as the draft's lines are worked out
+    # a last time), items, customer (locked, for the number), the number taken?, customer
+    # (locked, its balance applied), customer (locked, the new PaymentIntent's), webhook
+    # endpoints; customer (its invoice sequence), payment intent, invoice payment, 2 events
+    # (`invoice.finalized`, `payment_intent.created`), invoice, stored response.
+    "invoice finalize (key)": Counts(reads=9, writes=7, commits=1, control=3),
+    # Key lookup, invoice (locked), customer (its default payment method), payment intent
+    # (twice: retrieved, then confirmed), payment method, webhook endpoints, invoice payment,
+    # customer (the receipt's address); ledger transaction, 3 ledger entries and 3 ledger
+    # balances (one statement per row), charge, payment volume, payment intent, invoice
+    # payment, invoice, 5 events (`charge.succeeded`, `payment_intent.succeeded`,
+    # `invoice_payment.paid`, `invoice.paid`, `invoice.payment_succeeded`), stored response.
+    "invoice pay (key)": Counts(reads=9, writes=18, commits=1, control=3),
 }
 
 POSTGRES_BUDGET: dict[str, Counts] = {
@@ -119,6 +139,12 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     "customer create, 400 (key)": Counts(reads=2, writes=0, commits=0, control=2),
     # Parsed before any unit of work opens: nothing at all.
     "customer create, 400 (no key)": Counts(reads=0, writes=0, commits=0, control=0),
+    # As on SQLite, plus the key's advisory lock; the ledger entries and balances one
+    # `executemany` each.
+    "invoice item create (key)": Counts(reads=4, writes=3, commits=1, control=1),
+    "invoice create (key)": Counts(reads=8, writes=4, commits=1, control=1),
+    "invoice finalize (key)": Counts(reads=10, writes=7, commits=1, control=1),
+    "invoice pay (key)": Counts(reads=10, writes=14, commits=1, control=1),
 }
 
 BUDGETS = {"sqlite": SQLITE_BUDGET, "postgresql": POSTGRES_BUDGET}
@@ -151,6 +177,8 @@ class Made:
 
     customer_id: str
     intent_id: str
+    billed_customer_id: str
+    """A customer with a default payment method (`invoice_settings`), for the invoice chain."""
 
 
 def calls_to_measure(made: Made) -> dict[str, Call]:
@@ -298,16 +326,74 @@ async def make_setup(api: httpx.AsyncClient) -> Made:
         customer_id = created.json()["id"]
     paid = await send(api, Call("POST", "/v1/payment_intents", _confirmed_intent_params(), True))
     assert paid.json()["status"] == "succeeded", paid.text
-    return Made(customer_id=customer_id, intent_id=paid.json()["id"])
+    billed = await send(
+        api,
+        Call(
+            "POST",
+            "/v1/customers",
+            {
+                "payment_method": "pm_card_visa",
+                "invoice_settings[default_payment_method]": "pm_card_visa",
+            },
+            True,
+        ),
+    )
+    return Made(
+        customer_id=customer_id, intent_id=paid.json()["id"], billed_customer_id=billed.json()["id"]
+    )
 
 
 async def measure(api: httpx.AsyncClient, trace: StatementTrace, call: Call) -> Measured:
+    measured, _response = await measure_answered(api, trace, call)
+    return measured
+
+
+async def measure_answered(
+    api: httpx.AsyncClient, trace: StatementTrace, call: Call
+) -> tuple[Measured, httpx.Response]:
     trace.take()
-    await send(api, call)
+    response = await send(api, call)
     for _ in range(SETTLING_YIELDS):
         await asyncio.sleep(0)
     statements = without_settle_polls(trace.take())
-    return Measured(counts_of(statements), statements)
+    return Measured(counts_of(statements), statements), response
+
+
+async def measure_invoice_chain(
+    api: httpx.AsyncClient, trace: StatementTrace, made: Made
+) -> dict[str, Measured]:
+    """The four requests `bench/invoices.py` sends for one invoice (one line item,
+    `charge_automatically`), in its order: each acts on what the one before made."""
+    customer = made.billed_customer_id
+    item, _ = await measure_answered(
+        api,
+        trace,
+        Call(
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": customer, "amount": str(PAID_AMOUNT), "currency": "usd"},
+            True,
+        ),
+    )
+    invoice_params = {
+        "customer": customer,
+        "collection_method": "charge_automatically",
+        "auto_advance": "false",
+        "pending_invoice_items_behavior": "include",
+    }
+    create, created = await measure_answered(
+        api, trace, Call("POST", "/v1/invoices", invoice_params, True)
+    )
+    invoice = f"/v1/invoices/{created.json()['id']}"
+    finalize = await measure(api, trace, Call("POST", f"{invoice}/finalize", {}, True))
+    pay, paid = await measure_answered(api, trace, Call("POST", f"{invoice}/pay", {}, True))
+    assert paid.json()["status"] == "paid", paid.text
+    return {
+        "invoice item create (key)": item,
+        "invoice create (key)": create,
+        "invoice finalize (key)": finalize,
+        "invoice pay (key)": pay,
+    }
 
 
 SETTLE_POLL_MARK = "pg_snapshot_xmin"
@@ -343,6 +429,7 @@ async def measure_every_call(database_url: str) -> tuple[str, dict[str, Measured
                 name: await measure(api, trace, call)
                 for name, call in calls_to_measure(made).items()
             }
+            measured.update(await measure_invoice_chain(api, trace, made))
     finally:
         await store.close()
     return store.engine, measured

@@ -4,17 +4,15 @@ composition root (`kassa.runtime`) gives to `InvoicePages`.
 `load` finds the invoice by its link's secret (`invoices.invoice_for_page`, compared in
 constant time), and gathers what its page and PDF show: every line, and the rest through
 `rendering.invoice_document.build_document` (the tax rates its taxes name, its discounts
-with their coupons). An invoice whose PaymentIntent succeeded on the 3-D Secure page since
-it was last seen is settled first (`settle_from_intent`), so the page the challenge returns
-to shows it paid.
+with their coupons). It only reads: an invoice whose PaymentIntent succeeded on the 3-D
+Secure page was paid there, in the challenge's own unit of work (`invoice_collection`
+follows every invoice's intent), so the page the challenge returns to shows it paid.
 
-`pay` is `POST /v1/invoices/{id}/pay` with a new card, on session: the invoice's own
-PaymentIntent (made at finalization) is confirmed with a card PaymentMethod made from the
-form, in the invoice's unit of work and under its row lock. The pay operation
-(`invoice_collection.collect`) takes no `return_url`, and without one a card that asks for
-3-D Secure gets a `use_stripe_sdk` action that never returns the browser here; so this
-module confirms the intent itself with the page's `return_url`, and records the attempt
-with the pay operation's own pieces (`record_failed_attempt`, `settle_from_intent`).
+`pay` is `POST /v1/invoices/{id}/pay` with a new card, on session: the pay operation's own
+attempt (`invoice_collection.collect`), with a card PaymentMethod made from the form, in the
+invoice's unit of work and under its row lock. A card that asks for 3-D Secure is sent to
+the challenge, whose `next_action` returns the browser to the page (`return_url`: the
+operation reports the intent rather than raising `invoice_payment_intent_requires_action`).
 
 A form sent twice pays once: the invoice's row lock orders the two, the second finds the
 invoice paid, and the form's `attempt` token keys an idempotency record (Stripe's table, a
@@ -36,19 +34,10 @@ from kassa.errors import CardDeclined, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.pages.invoice_page import CardForm, PaymentStep
-from kassa.services import payment_intents, payment_methods
-from kassa.services.billing import (
-    invoice_collection,
-    invoice_documents,
-    invoice_payments,
-    invoices,
-)
+from kassa.services import payment_methods
+from kassa.services.billing import invoice_collection, invoice_documents, invoices
 from kassa.services.billing.rendering.invoice_document import build_document
-from kassa.services.billing.rendering.invoice_view import (
-    INVOICE_LINES_MAX,
-    PAYABLE_STATUSES,
-    InvoiceDocument,
-)
+from kassa.services.billing.rendering.invoice_view import INVOICE_LINES_MAX, InvoiceDocument
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.services.resource import ApiObject
@@ -83,18 +72,7 @@ class InvoiceBackend:
             if invoice is None:
                 return None
             ctx = self._context(tx, str(invoice["account"]))
-            if not await _authenticated_since(ctx, invoice):
-                return await _document(ctx, invoice)
-        # Paid on the 3-D Secure page: settled under the invoice's lock, once (a second
-        # settlement finds the invoice paid and writes nothing).
-        async with self.store.write() as tx:
-            invoice = await _finalized_for_page(tx, invoice_id, secret)
-            if invoice is None:
-                return None
-            ctx = self._context(tx, str(invoice["account"]))
-            await invoice_collection.settle_from_intent(ctx, invoice_id)
-            settled = await _finalized_for_page(tx, invoice_id, secret)
-            return None if settled is None else await _document(ctx, settled)
+            return await _document(ctx, invoice)
 
     # --- pay -------------------------------------------------------------------------------
 
@@ -194,24 +172,6 @@ async def _finalized_for_page(tx: Transaction, invoice_id: str, secret: str) -> 
     return invoice
 
 
-async def _authenticated_since(ctx: Context, invoice: Mapping[str, Any]) -> bool:
-    """Whether the invoice is still owed although the PaymentIntent of its open payment
-    has succeeded (the customer completed 3-D Secure, and the page has not settled it)."""
-    if invoice["status"] not in PAYABLE_STATUSES:
-        return False
-    payments = await invoice_payments.include_payments(ctx, dict(invoice))
-    for payment in payments["data"]:
-        intent_id = (payment.get("payment") or {}).get("payment_intent")
-        if payment["status"] != "open" or intent_id is None:
-            continue
-        intent = await payment_intents.retrieve_payment_intent(
-            ctx, payment_intents.RetrievePaymentIntent(intent=str(intent_id))
-        )
-        if intent["status"] == "succeeded":
-            return True
-    return False
-
-
 async def _document(ctx: Context, invoice: Mapping[str, Any]) -> InvoiceDocument:
     return await build_document(ctx, invoice, lines=await _all_lines(ctx, invoice))
 
@@ -257,42 +217,18 @@ async def _pay_on_session(
     if invoice["status"] == "paid":
         return PaymentStep()  # paid meanwhile (a form sent twice, another tab): shown paid
     invoice_collection.check_payable(invoice)
-    intent_id = invoice_documents.private(invoice)["payment_intent"]
-    ensure(intent_id is not None, f"open invoice {invoice_id} has a PaymentIntent to pay")
-    intent = await payment_intents.retrieve_payment_intent(
-        ctx, payment_intents.RetrievePaymentIntent(intent=str(intent_id))
-    )
-    if intent["status"] == "succeeded":
-        # Authenticated on the challenge page before the page was seen again.
-        await invoice_collection.settle_from_intent(ctx, invoice_id)
-        return PaymentStep()
     payment_method = await _card_payment_method(ctx, card)
-    if intent["status"] == "requires_action":
-        # A challenge left unanswered: start again with this card, as `collect` does.
-        await payment_intents.update_payment_intent(
-            ctx,
-            payment_intents.UpdatePaymentIntent(
-                intent=str(intent_id), payment_method=str(payment_method["id"])
-            ),
-        )
-    _count_attempt(invoice)
-    try:
-        confirmed = await payment_intents.confirm_payment_intent(
-            ctx,
-            payment_intents.ConfirmPaymentIntent(
-                intent=str(intent_id),
-                payment_method=str(payment_method["id"]),
-                return_url=return_url,
-            ),
-        )
-    except CardDeclined as declined:
-        await invoice_collection.record_failed_attempt(ctx, invoice, reason=declined.message)
-        raise
-    if confirmed["status"] == "requires_action":
-        return await _requires_action(ctx, invoice, confirmed)
+    awaiting = await invoice_collection.collect(
+        ctx,
+        invoice,
+        payment_method=str(payment_method["id"]),
+        off_session=False,
+        automatic=False,
+        return_url=return_url,
+        report_action=True,
+    )
     await invoice_documents.save(ctx, invoice)
-    await invoice_collection.settle_from_intent(ctx, invoice_id)
-    return PaymentStep()
+    return PaymentStep() if awaiting is None else _challenge(awaiting)
 
 
 async def _card_payment_method(ctx: Context, card: CardForm) -> ApiObject:
@@ -312,21 +248,8 @@ async def _card_payment_method(ctx: Context, card: CardForm) -> ApiObject:
     return await payment_methods.create_card(ctx, request, "")
 
 
-def _count_attempt(invoice: ApiObject) -> None:
-    """Stripe's `attempt_count` for an attempt the customer makes (as `invoice_collection`
-    counts a manual one): it counts only when it is the first."""
-    invoice["attempted"] = True
-    if invoice["attempt_count"] == 0:
-        invoice["attempt_count"] = 1
-
-
-async def _requires_action(ctx: Context, invoice: ApiObject, intent: ApiObject) -> PaymentStep:
-    """The card asks for 3-D Secure: the invoice waits for the challenge (no automatic
-    attempt meanwhile), `invoice.payment_action_required`, and the page sends the customer
-    to the challenge, which returns to `return_url`."""
-    invoice["next_payment_attempt"] = None
-    await invoice_documents.save(ctx, invoice)
-    await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
+def _challenge(intent: ApiObject) -> PaymentStep:
+    """The 3-D Secure challenge the card asks for, which returns the browser to the page."""
     next_action = intent["next_action"] or {}
     url = (next_action.get("redirect_to_url") or {}).get("url")
     ensure(isinstance(url, str), f"{intent['id']} asks for 3-D Secure at a web address")

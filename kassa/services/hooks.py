@@ -1,10 +1,17 @@
-"""Hook points: how a layer above the services (the dashboard) learns of a domain write in
-the same transaction as the write, without the services importing it.
+"""Hook points: how code the payment path must not import (the dashboard above the services,
+billing beside them) learns of a domain write in the same transaction as the write.
+
+- `charge_created`: a charge stored for the first time (the dashboard's counters).
+- `payment_intent_finishing` and `payment_intent_finished`: an operation that may end a
+  PaymentIntent's payment attempt (confirm, capture, a 3-D Secure outcome) is about to lock
+  the intent, and the attempt ended (succeeded or failed). Billing settles the invoice the
+  intent collects, whichever path completed it; it locks the invoice on the first, before
+  the intent, because every invoice path locks the invoice first.
 
 The composition root (`kassa.runtime`) installs every observer once, for every process it
 builds (`kassa serve`, `kassa worker`). Storing a charge in a process where nothing was
 installed is a bug, and fails loudly: a forgotten installation must not quietly leave the
-dashboard's counters short of the charges.
+dashboard's counters short of the charges, nor an invoice open after its payment succeeded.
 """
 
 from __future__ import annotations
@@ -22,6 +29,17 @@ OBSERVERS_PER_HOOK_MAX = 8
 ChargeObserver = Callable[[Context, ApiObject], Awaitable[None]]
 """Told of a charge stored for the first time, inside the transaction that stores it (its
 writes commit or roll back with the charge): `(ctx, charge)`."""
+IntentFinishingObserver = Callable[[Context, str], Awaitable[None]]
+"""Told that an operation that may end a PaymentIntent's payment attempt is about to load
+and lock the intent, before anything of it is read: `(ctx, intent_id)`. An observer that will
+write rows of its own when the attempt ends locks them now, in the order its other paths
+lock them (row locks taken in one order cannot deadlock). Called on every confirmation of a
+stored intent: an observer reads nothing for an intent that is not its concern."""
+IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
+"""Told of a PaymentIntent whose payment attempt ended, inside the transaction that stores it:
+`succeeded`, or failed (declined, or its 3-D Secure authentication failed: back to
+`requires_payment_method`, with `last_payment_error`): `(ctx, intent)`. On the payment path's
+hot path: an observer reads nothing for an intent that is not its concern."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class Observers:
     """Everything observing domain writes, by hook."""
 
     charge_created: tuple[ChargeObserver, ...] = ()
+    payment_intent_finishing: tuple[IntentFinishingObserver, ...] = ()
+    payment_intent_finished: tuple[IntentFinishedObserver, ...] = ()
 
 
 @dataclass
@@ -42,10 +62,15 @@ _PROCESS = _Installation()
 
 def install(observers: Observers) -> None:
     """Set the observers for this process (again: the latest installation wins)."""
-    ensure(
-        len(observers.charge_created) <= OBSERVERS_PER_HOOK_MAX,
-        f"at most {OBSERVERS_PER_HOOK_MAX} charge observers",
-    )
+    for name, hooked in (
+        ("charge_created", observers.charge_created),
+        ("payment_intent_finishing", observers.payment_intent_finishing),
+        ("payment_intent_finished", observers.payment_intent_finished),
+    ):
+        ensure(
+            len(hooked) <= OBSERVERS_PER_HOOK_MAX,
+            f"at most {OBSERVERS_PER_HOOK_MAX} {name} observers",
+        )
     _PROCESS.observers = observers
 
 
@@ -53,7 +78,7 @@ def installed() -> Observers:
     if _PROCESS.observers is None:
         raise InvariantViolated(
             "no observers installed: build the process through kassa.runtime, which installs "
-            "them before any charge is stored"
+            "them before any charge is stored or any PaymentIntent confirmed"
         )
     return _PROCESS.observers
 
@@ -62,3 +87,17 @@ async def charge_created(ctx: Context, charge: ApiObject) -> None:
     """Tell every observer of a new charge (the caller has just stored it in `ctx.tx`)."""
     for observer in installed().charge_created:
         await observer(ctx, charge)
+
+
+async def payment_intent_finishing(ctx: Context, intent_id: str) -> None:
+    """Tell every observer that the caller is about to load and lock this intent to end its
+    payment attempt (nothing of it is read yet)."""
+    for observer in installed().payment_intent_finishing:
+        await observer(ctx, intent_id)
+
+
+async def payment_intent_finished(ctx: Context, intent: ApiObject) -> None:
+    """Tell every observer that this intent's payment attempt ended (the caller has just
+    stored it in `ctx.tx`)."""
+    for observer in installed().payment_intent_finished:
+        await observer(ctx, intent)

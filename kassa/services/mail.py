@@ -5,6 +5,14 @@ request: the mail worker (`kassa.workers.mail`) claims due rows, sends them over
 `KASSA_SMTP_URL` is set, retrying failures with backoff, and otherwise delivers them into
 the captured mailbox (the same rows, status `captured`).
 
+An attachment is its bytes, or a reference to what it is made from (`AttachmentRef`: an
+invoice's PDF). A reference is stored with the email and costs the queueing transaction
+nothing; the mail worker makes the bytes when it sends or captures the email, from the
+object as stored then, off the event loop and outside any write transaction (a PDF takes
+tens of milliseconds of CPU, and on SQLite a write transaction holds the only writer), and
+stores them with the email. Until then the email's `attachments` give the attachment's
+`size` as null.
+
 The API lists an account's emails, captured or sent, as a Kassa extension (Stripe has no
 such endpoint; its test mode sends no emails):
 
@@ -17,9 +25,8 @@ locale and queues it; this module is the generic part any email goes through.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -46,7 +53,7 @@ from kassa.services.resource import (
     no_params,
 )
 from kassa.store import Transaction
-from kassa.store.mail_queries import AttachmentRow
+from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import EMAILS
 
@@ -72,11 +79,20 @@ class EmailStatus(StrEnum):
     """Refused for good by the SMTP server, or every retry failed."""
 
 
+class AttachmentKind(StrEnum):
+    """What an attachment declared by reference is made from (`AttachmentRef.ref_id` names it)."""
+
+    INVOICE_PDF = "invoice_pdf"
+    """The invoice's PDF, as its hosted page's link gives it, in its customer's locale."""
+
+
 ATTACHMENTS_MAX = 10
 ATTACHMENT_BYTES_MAX = 10 * 1024 * 1024
 """Per attachment; SMTP servers commonly refuse messages over 10 to 25 MB."""
 ATTACHMENTS_BYTES_MAX = 20 * 1024 * 1024
+"""Of the bytes given when queueing (attachments made later are bounded each)."""
 FILENAME_CHARS_MAX = 200
+REF_ID_CHARS_MAX = 255
 BODY_CHARS_MAX = 1_000_000
 LAST_ERROR_CHARS_MAX = 500
 ADDRESS_CHARS_MAX = 512
@@ -84,9 +100,19 @@ _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
 _CONTENT_TYPE = re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+")
 MESSAGE_ID_DOMAIN = "kassa.localhost"
 
-AttachmentContent = bytes | Callable[[], bytes] | Callable[[], Awaitable[bytes]]
-"""The bytes, or something that makes them (an invoice's PDF renderer). `queue_email` calls
-it once, only for an email it actually queues, inside the caller's transaction."""
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """An attachment declared by reference: made by the mail worker when it sends (or
+    captures) the email, from the object `ref_id` names as it is stored then."""
+
+    kind: AttachmentKind
+    ref_id: str
+    """The invoice's id, for `invoice_pdf`."""
+
+
+AttachmentContent = bytes | AttachmentRef
+"""The bytes, or what the mail worker makes them from."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,17 @@ class Attachment:
     content_type: str
     """`application/pdf`."""
     content: AttachmentContent
+
+
+@dataclass(frozen=True)
+class StoredEmail:
+    """A claimed email as the mail worker reads it."""
+
+    doc: ApiObject
+    attachments: list[AttachmentRow]
+    """The attachments whose bytes are stored, by ordinal."""
+    to_make: list[AttachmentRefRow]
+    """Attachments declared by reference whose bytes are not stored yet."""
 
 
 @dataclass(frozen=True)
@@ -122,26 +159,24 @@ async def queue_email(ctx: Context, email: OutgoingEmail) -> ApiObject:
     """Write `email` to the outbox in `ctx`'s transaction: it is sent (or captured) once
     that transaction commits, and never if it rolls back. Returns the `email` object."""
     _check(email)
-    contents = [await _content_of(attachment) for attachment in email.attachments]
-    ensure(
-        all(len(content) <= ATTACHMENT_BYTES_MAX for content in contents)
-        and sum(map(len, contents)) <= ATTACHMENTS_BYTES_MAX,
-        f"attachments are at most {ATTACHMENT_BYTES_MAX} bytes each, "
-        f"{ATTACHMENTS_BYTES_MAX} in all",
-    )
     email_id = new_id("email")
-    doc = _email_object(ctx, email_id, email, contents)
+    doc = _email_object(ctx, email_id, email)
     now_ms = int(ctx.clock.now() * 1000)
     # Due in real time (as webhooks are), whatever test clock governs the invoice.
     await ctx.tx.insert_object(EMAILS, ctx.account_id, doc)
     await ctx.tx.insert_email_delivery(email_id, ctx.account_id, now_ms, now_ms)
-    await ctx.tx.insert_email_attachments(
-        email_id,
-        [
-            AttachmentRow(ordinal, a.filename, a.content_type, content)
-            for ordinal, (a, content) in enumerate(zip(email.attachments, contents, strict=True))
-        ],
-    )
+    stored: list[AttachmentRow] = []
+    refs: list[AttachmentRefRow] = []
+    for ordinal, a in enumerate(email.attachments):
+        if isinstance(a.content, AttachmentRef):
+            ref = a.content
+            refs.append(
+                AttachmentRefRow(ordinal, a.filename, a.content_type, ref.kind.value, ref.ref_id)
+            )
+        else:
+            stored.append(AttachmentRow(ordinal, a.filename, a.content_type, a.content))
+    await ctx.tx.insert_email_attachments(email_id, stored)
+    await ctx.tx.insert_email_attachment_refs(email_id, refs)
     return doc
 
 
@@ -154,7 +189,14 @@ def _check(email: OutgoingEmail) -> None:
         f"bodies are at most {BODY_CHARS_MAX} characters",
     )
     ensure(len(email.attachments) <= ATTACHMENTS_MAX, f"at most {ATTACHMENTS_MAX} attachments")
+    sizes = [len(a.content) for a in email.attachments if isinstance(a.content, bytes)]
+    ensure(
+        all(size <= ATTACHMENT_BYTES_MAX for size in sizes) and sum(sizes) <= ATTACHMENTS_BYTES_MAX,
+        f"attachments are at most {ATTACHMENT_BYTES_MAX} bytes each, "
+        f"{ATTACHMENTS_BYTES_MAX} in all",
+    )
     for attachment in email.attachments:
+        _check_content(attachment.content)
         ensure(
             0 < len(attachment.filename) <= FILENAME_CHARS_MAX
             and not any(c in attachment.filename for c in "/\\\r\n"),
@@ -166,26 +208,30 @@ def _check(email: OutgoingEmail) -> None:
         )
 
 
-async def _content_of(attachment: Attachment) -> bytes:
-    content = attachment.content
+def _check_content(content: object) -> None:
     if isinstance(content, bytes):
-        return content
-    made = content()
-    if inspect.isawaitable(made):
-        made = await made
-    ensure(isinstance(made, bytes), f"{attachment.filename}: the attachment maker gave bytes")
-    return made
+        return
+    ensure(isinstance(content, AttachmentRef), "an attachment is bytes or an AttachmentRef")
+    if isinstance(content, AttachmentRef):
+        ensure(isinstance(content.kind, AttachmentKind), f"attachment kind {content.kind!r}")
+        ensure(
+            isinstance(content.ref_id, str) and 0 < len(content.ref_id) <= REF_ID_CHARS_MAX,
+            f"an attachment's ref_id is 1 to {REF_ID_CHARS_MAX} characters",
+        )
 
 
-def _email_object(
-    ctx: Context, email_id: str, email: OutgoingEmail, contents: list[bytes]
-) -> ApiObject:
+def _email_object(ctx: Context, email_id: str, email: OutgoingEmail) -> ApiObject:
     return {
         "id": email_id,
         "object": "email",
         "attachments": [
-            {"content_type": a.content_type, "filename": a.filename, "size": len(content)}
-            for a, content in zip(email.attachments, contents, strict=True)
+            {
+                "content_type": a.content_type,
+                "filename": a.filename,
+                # Not known until the mail worker makes the attachment.
+                "size": len(a.content) if isinstance(a.content, bytes) else None,
+            }
+            for a in email.attachments
         ],
         "attempts": 0,
         "created": ctx.now(),
@@ -247,14 +293,23 @@ def mime_message(
     return message
 
 
-async def load_claimed(
-    tx: Transaction, account_id: str, email_id: str
-) -> tuple[ApiObject, list[AttachmentRow]] | None:
-    """A claimed email's document and attachments (None if it is gone)."""
+async def load_claimed(tx: Transaction, account_id: str, email_id: str) -> StoredEmail | None:
+    """A claimed email's document, stored attachments and the attachments still to make
+    (None if the email is gone)."""
     found = await tx.get_object(EMAILS, account_id, email_id, lock=False)
     if found is None:
         return None
-    return found[0], await tx.email_attachments(email_id)
+    stored = await tx.email_attachments(email_id)
+    made = {attachment.ordinal for attachment in stored}
+    refs = await tx.email_attachment_refs(email_id)
+    return StoredEmail(found[0], stored, [ref for ref in refs if ref.ordinal not in made])
+
+
+def with_made(
+    stored: Sequence[AttachmentRow], made: Sequence[AttachmentRow]
+) -> list[AttachmentRow]:
+    """Every attachment of an email, in order, once the ones to make are made."""
+    return sorted([*stored, *made], key=lambda attachment: attachment.ordinal)
 
 
 async def record_delivered(
@@ -266,22 +321,26 @@ async def record_delivered(
     attempts: int,
     at_ms: int,
     sender: str,
+    made: Sequence[AttachmentRow] = (),
 ) -> None:
-    """The email was sent (or captured): final."""
+    """The email was sent (or captured): final. `made`: the attachments the worker made
+    for it (declared by reference), stored with it now, their sizes in its document."""
     ensure(status in (EmailStatus.SENT, EmailStatus.CAPTURED), f"delivered as {status}")
-    await tx.finish_email_delivery(email_id, status.value, attempts, at_ms, None)
-    await _update_doc(
-        tx,
-        account_id,
-        email_id,
-        {
-            "status": status.value,
-            "attempts": attempts,
-            "delivered_at": at_ms // 1000,
-            "from": sender,
-            "last_error": None,
-        },
+    ensure(
+        all(len(a.content) <= ATTACHMENT_BYTES_MAX for a in made),
+        f"a made attachment is at most {ATTACHMENT_BYTES_MAX} bytes",
     )
+    await tx.finish_email_delivery(email_id, status.value, attempts, at_ms, None)
+    if made:
+        await tx.insert_made_attachments(email_id, made)
+    changes: dict[str, Any] = {
+        "status": status.value,
+        "attempts": attempts,
+        "delivered_at": at_ms // 1000,
+        "from": sender,
+        "last_error": None,
+    }
+    await _update_doc(tx, account_id, email_id, changes, made)
 
 
 async def record_failed_attempt(
@@ -306,12 +365,29 @@ async def record_failed_attempt(
 
 
 async def _update_doc(
-    tx: Transaction, account_id: str, email_id: str, changes: Mapping[str, Any]
+    tx: Transaction,
+    account_id: str,
+    email_id: str,
+    changes: Mapping[str, Any],
+    made: Sequence[AttachmentRow] = (),
 ) -> None:
     found = await tx.get_object(EMAILS, account_id, email_id)
     if found is None:
         return
-    await tx.update_object(EMAILS, account_id, {**found[0], **changes})
+    doc = {**found[0], **changes}
+    if made:
+        doc["attachments"] = _with_sizes(doc["attachments"], made)
+    await tx.update_object(EMAILS, account_id, doc)
+
+
+def _with_sizes(
+    listed: Sequence[Mapping[str, Any]], made: Sequence[AttachmentRow]
+) -> list[dict[str, Any]]:
+    """The document's attachments (one per ordinal, in order) with the made ones' sizes."""
+    sizes = {attachment.ordinal: len(attachment.content) for attachment in made}
+    return [
+        {**entry, "size": sizes.get(ordinal, entry["size"])} for ordinal, entry in enumerate(listed)
+    ]
 
 
 # --- the API: the account's emails ------------------------------------------------------------

@@ -7,6 +7,11 @@ or failing a test card's 3-D Secure authentication. Stripe's status machine:
 A declined confirmation records the failed charge, returns the intent to
 `requires_payment_method` with `last_payment_error`, and answers 402 `card_error`.
 
+Whatever path ends a payment attempt (confirm, capture, the 3-D Secure test helper or page),
+it tells `hooks.payment_intent_finished` in its unit of work, having told
+`hooks.payment_intent_finishing` before it locked the intent: billing pays the invoice an
+intent collects, or records the failed attempt, without this module knowing invoices.
+
 Each operation takes a typed request, so other services (a subscription renewal confirming
 its invoice's intent) call `confirm_payment_intent(ctx, ConfirmPaymentIntent(...))` directly.
 """
@@ -36,7 +41,7 @@ from kassa.params import (
     Unset,
     apply_metadata,
 )
-from kassa.services import charge_processing, disputes, events, payment_methods
+from kassa.services import charge_processing, disputes, events, hooks, payment_methods
 from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -243,8 +248,7 @@ class AuthenticatePaymentIntent:
     """`complete` or `fail`."""
 
 
-def _blank_intent(ctx: Context, amount: int, currency: str) -> ApiObject:
-    intent_id = new_id("pi")
+def _blank_intent(ctx: Context, amount: int, currency: str, intent_id: str) -> ApiObject:
     return {
         "id": intent_id,
         "object": "payment_intent",
@@ -393,8 +397,12 @@ def _check_amount(intent: ApiObject) -> None:
     money.check_charge_amount(intent["amount"], intent["currency"], param="amount")
 
 
-async def create_payment_intent(ctx: Context, request: CreatePaymentIntent) -> ApiObject:
-    intent = _blank_intent(ctx, request.amount, request.currency)
+async def create_payment_intent(
+    ctx: Context, request: CreatePaymentIntent, *, intent_id: str | None = None
+) -> ApiObject:
+    """`intent_id`: the id a service that owns the intent chose (billing marks its invoices'
+    intents so: see `hooks.payment_intent_finishing`); a new id otherwise."""
+    intent = _blank_intent(ctx, request.amount, request.currency, intent_id or new_id("pi"))
     _check_amount(intent)
     if request.confirmation_method is not None:
         intent["confirmation_method"] = request.confirmation_method
@@ -432,6 +440,13 @@ async def _load_governed(ctx: Context, intent_id: str) -> tuple[Context, ApiObje
     customer's test clock, if any): what the operation writes is stamped with that time."""
     intent = await load_live_object(ctx, RESOURCE, intent_id)
     return await ctx.governed_by(intent), intent
+
+
+async def _load_to_finish(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
+    """`_load_governed`, for an operation that may end the intent's payment attempt: the
+    observers of its end lock what they will write first (`hooks.payment_intent_finishing`)."""
+    await hooks.payment_intent_finishing(ctx, intent_id)
+    return await _load_governed(ctx, intent_id)
 
 
 async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) -> ApiObject:
@@ -484,7 +499,7 @@ async def confirm_payment_intent(ctx: Context, request: ConfirmPaymentIntent) ->
     """Attempt the payment with the intent's payment method (or the one `request` gives):
     it succeeds, is held for capture, asks for 3-D Secure, or is declined (`CardDeclined`,
     raised after the failed charge and the intent's `last_payment_error` are written)."""
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await _load_to_finish(ctx, request.intent)
     _check_client_secret(ctx, intent, request.client_secret)
     return await _confirm_loaded(ctx, intent, request)
 
@@ -566,13 +581,11 @@ async def _charge(
         await _dispute_if_test_card_says(ctx, charge, behavior)
     await _save_payment_method_for_future(ctx, intent, payment_method)
     await _save(ctx, intent)
-    await events.announce(
-        ctx,
-        "payment_intent.succeeded"
-        if intent["status"] == "succeeded"
-        else "payment_intent.amount_capturable_updated",
-        intent,
-    )
+    if intent["status"] != "succeeded":
+        await events.announce(ctx, "payment_intent.amount_capturable_updated", intent)
+        return intent
+    await events.announce(ctx, "payment_intent.succeeded", intent)
+    await hooks.payment_intent_finished(ctx, intent)
     return intent
 
 
@@ -621,6 +634,7 @@ async def _fail(
     }
     await _save(ctx, intent)
     await events.announce(ctx, "payment_intent.payment_failed", intent)
+    await hooks.payment_intent_finished(ctx, intent)
     error.details = {
         "charge": charge_id,
         "doc_url": intent["last_payment_error"]["doc_url"],
@@ -688,6 +702,7 @@ async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObje
     }
     await _save(ctx, intent)
     await events.announce(ctx, "payment_intent.payment_failed", intent)
+    await hooks.payment_intent_finished(ctx, intent)
     return intent
 
 
@@ -696,7 +711,10 @@ async def authenticate_with_client_secret(
 ) -> tuple[ApiObject, str | None]:
     """For the test 3-D Secure page: the intent its client secret opens (authenticated when
     an outcome is given) and the `return_url` to send the browser back to."""
-    ctx, intent = await _load_governed(ctx, intent_id)
+    if outcome is None:
+        ctx, intent = await _load_governed(ctx, intent_id)
+    else:
+        ctx, intent = await _load_to_finish(ctx, intent_id)
     _check_client_secret(ctx, intent, client_secret)
     redirect = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
     if outcome is None:
@@ -707,12 +725,12 @@ async def authenticate_with_client_secret(
 async def authenticate_payment_intent(
     ctx: Context, request: AuthenticatePaymentIntent
 ) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await _load_to_finish(ctx, request.intent)
     return await authenticate(ctx, intent, request.outcome)
 
 
 async def capture_payment_intent(ctx: Context, request: CapturePaymentIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await _load_to_finish(ctx, request.intent)
     return await capture(ctx, intent, request)
 
 
@@ -747,6 +765,7 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     await _dispute_if_test_card_says(ctx, charge, behavior)
     await _save(ctx, intent)
     await events.announce(ctx, "payment_intent.succeeded", intent)
+    await hooks.payment_intent_finished(ctx, intent)
     return intent
 
 

@@ -3,7 +3,9 @@ and the reminder bookkeeping invoices read. Mixed into `Transaction`.
 
 The emails themselves are an object table (`tables.EMAILS`, written with `insert_object`);
 this module holds what is relational: one `email_deliveries` row per email (status,
-attempts, the next attempt's time, a claim lease) and its `email_attachments`.
+attempts, the next attempt's time, a claim lease), its `email_attachments` (the bytes) and
+its `email_attachment_refs` (attachments declared by reference, made by the mail worker,
+whose bytes join `email_attachments` under the same ordinal once made).
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ SKIP_LOCKED = "/*SKIP_LOCKED*/"
 """As in `kassa.store.queries`: PostgreSQL claims with `FOR UPDATE SKIP LOCKED`."""
 
 DELIVERY_STATUSES = ("pending", "sent", "captured", "failed")
+ATTACHMENT_REF_KINDS = ("invoice_pdf",)
+"""As the `email_attachment_refs.kind` check constraint has them."""
 REMINDER_KINDS_MAX = 8
+EMAILS_PER_LOOKUP_MAX = 500
+"""Emails one `emails_with_attachment_refs` asks about (a claimed batch is far fewer)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,17 @@ class AttachmentRow:
     filename: str
     content_type: str
     content: bytes
+
+
+@dataclass(frozen=True)
+class AttachmentRefRow:
+    ordinal: int
+    filename: str
+    content_type: str
+    kind: str
+    """One of ATTACHMENT_REF_KINDS: what makes the bytes (`invoice_pdf`: the invoice's PDF)."""
+    ref_id: str
+    """What they are made from (the invoice's id)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,70 @@ class MailQueries:
                 for a in attachments
             ],
         )
+
+    async def insert_made_attachments(
+        self, email_id: str, attachments: Sequence[AttachmentRow]
+    ) -> None:
+        """The bytes made for an email's attachments declared by reference. Made twice (a
+        worker's claim expired while it was sending, and another sent it too), the first
+        kept are kept."""
+        if not attachments:
+            return
+        await self._db.executemany(
+            "INSERT INTO email_attachments (email_id, ordinal, filename, content_type, "
+            "size_bytes, content_base64) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (email_id, ordinal) DO NOTHING",
+            [
+                (
+                    email_id,
+                    a.ordinal,
+                    a.filename,
+                    a.content_type,
+                    len(a.content),
+                    base64.b64encode(a.content).decode("ascii"),
+                )
+                for a in attachments
+            ],
+        )
+
+    async def insert_email_attachment_refs(
+        self, email_id: str, refs: Sequence[AttachmentRefRow]
+    ) -> None:
+        if not refs:
+            return
+        for ref in refs:
+            if ref.kind not in ATTACHMENT_REF_KINDS:
+                raise ValueError(f"unknown attachment kind {ref.kind!r}")
+        await self._db.executemany(
+            "INSERT INTO email_attachment_refs (email_id, ordinal, filename, content_type, "
+            "kind, ref_id) VALUES (?, ?, ?, ?, ?, ?)",
+            [(email_id, r.ordinal, r.filename, r.content_type, r.kind, r.ref_id) for r in refs],
+        )
+
+    async def email_attachment_refs(self, email_id: str) -> list[AttachmentRefRow]:
+        rows = await self._db.fetchall(
+            "SELECT ordinal, filename, content_type, kind, ref_id FROM email_attachment_refs "
+            "WHERE email_id = ? ORDER BY ordinal",
+            (email_id,),
+        )
+        return [
+            AttachmentRefRow(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
+            for row in rows
+        ]
+
+    async def emails_with_attachment_refs(self, email_ids: Sequence[str]) -> set[str]:
+        """Which of `email_ids` have attachments declared by reference."""
+        if not email_ids:
+            return set()
+        if len(email_ids) > EMAILS_PER_LOOKUP_MAX:
+            raise ValueError(f"ask about at most {EMAILS_PER_LOOKUP_MAX} emails at once")
+        placeholders = ", ".join("?" * len(email_ids))
+        rows = await self._db.fetchall(
+            f"SELECT DISTINCT email_id FROM email_attachment_refs "
+            f"WHERE email_id IN ({placeholders})",
+            tuple(email_ids),
+        )
+        return {str(row[0]) for row in rows}
 
     async def email_attachments(self, email_id: str) -> list[AttachmentRow]:
         rows = await self._db.fetchall(

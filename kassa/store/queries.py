@@ -7,6 +7,7 @@ adapters (`sqlite`, `postgres`) only supply an `Executor` and transaction bounda
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,10 @@ SETTLE_POLL_SECONDS = 0.002
 still running; Kassa's writers take milliseconds) reads again after this pause, at most
 SETTLE_POLLS_MAX times (half a second): a client sees its own new object. After that it lists
 the settled rows only: still exact, the newer rows come with a later read."""
+
+OBJECT_TABLES_CACHED_MAX = 64
+"""Object tables whose INSERT and UPDATE statements are kept once written (there are about
+twenty)."""
 
 IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 """Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
@@ -245,34 +250,17 @@ class Transaction(
             f"a unit of work inserts at most {SEQ_SLOTS_PER_TRANSACTION} rows into {table.name}",
         )
         self._inserted_rows[table.name] = inserted
-        columns = ", ".join(table.filter_columns)
-        placeholders = ", ?" * len(table.filter_columns)
-        extra = f", {columns}" if columns else ""
-        seq = INSERTED_SEQ.format(table=table.name)
         await self._db.execute(
-            f"INSERT INTO {table.name} (seq, id, account_id, created, doc{extra}) "
-            f"VALUES ({seq}, ?, ?, ?, ?{placeholders})",
-            (
-                obj["id"],
-                account_id,
-                obj["created"],
-                _dumps(obj),
-                *(table.column_value(obj, c) for c in table.filter_columns),
-            ),
+            _insert_sql(table),
+            (obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj)),
         )
 
     async def update_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        assignments = "".join(f", {c} = ?" for c in table.filter_columns)
         await self._db.execute(
-            f"UPDATE {table.name} SET doc = ?{assignments} WHERE id = ? AND account_id = ?",
-            (
-                _dumps(obj),
-                *(table.column_value(obj, c) for c in table.filter_columns),
-                obj["id"],
-                account_id,
-            ),
+            _update_sql(table),
+            (_dumps(obj), *_column_values(table, obj), obj["id"], account_id),
         )
 
     async def mark_object_deleted(
@@ -801,6 +789,28 @@ class Transaction(
         row = await self._db.fetchone("SELECT secret FROM instance_secrets WHERE name = ?", (name,))
         ensure(row is not None, "an instance secret exists once inserted")
         return str(row[0]) if row else candidate
+
+
+@functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX)
+def _insert_sql(table: ObjectTable) -> str:
+    """An object row's INSERT, written once per table (every request inserts several)."""
+    columns = "".join(f", {c}" for c in table.filter_columns)
+    placeholders = ", ?" * len(table.filter_columns)
+    seq = INSERTED_SEQ.format(table=table.name)
+    return (
+        f"INSERT INTO {table.name} (seq, id, account_id, created, doc{columns}) "
+        f"VALUES ({seq}, ?, ?, ?, ?{placeholders})"
+    )
+
+
+@functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX)
+def _update_sql(table: ObjectTable) -> str:
+    assignments = "".join(f", {c} = ?" for c in table.filter_columns)
+    return f"UPDATE {table.name} SET doc = ?{assignments} WHERE id = ? AND account_id = ?"
+
+
+def _column_values(table: ObjectTable, obj: Mapping[str, Any]) -> list[Any]:
+    return [table.column_value(obj, column) for column in table.filter_columns]
 
 
 def _list_conditions(

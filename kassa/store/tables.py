@@ -27,11 +27,19 @@ class ObjectTable:
     (coupon ids) may repeat across accounts. The table's key is then (account_id, id)."""
 
     def column_value(self, obj: Mapping[str, Any], column: str) -> Any:
-        value: Any = obj
-        for key in self.sources.get(column, (column,)):
-            value = value.get(key) if isinstance(value, Mapping) else None
+        path = self.sources.get(column)
+        # Most columns are top-level fields: one lookup, run for every column of every
+        # object written.
+        value = obj.get(column) if path is None else _value_at(obj, path)
         normalize = self.normalizers.get(column)
         return value if normalize is None or value is None else normalize(value)
+
+
+def _value_at(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = obj
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 CUSTOMERS = ObjectTable("customers", filter_columns=("email",))

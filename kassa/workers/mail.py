@@ -2,6 +2,15 @@
 SMTP (`KASSA_SMTP_URL`), or, with no SMTP server configured, delivers them into the captured
 mailbox (marks them `captured`, in one transaction per batch).
 
+Attachments declared by reference (an invoice's PDF) are made here, after the claim and
+before sending or capturing: what they are made from is read in a read transaction (the
+invoice as stored now), the rendering runs on threads (at most `RENDERS_CONCURRENT_MAX` at
+once) with no transaction open, and the bytes are stored with the email in the transaction
+that records its delivery. An email whose attachment cannot be made is not sent: a failed
+attempt, retried as a refused one is (never, if what it is made from is gone). In the
+captured mailbox, emails without such attachments are captured in the claiming
+transaction, as before; the others in a second one, once made.
+
 Sending: a batch is claimed with a lease (long enough for the whole batch to time out, plus
 a margin), read, sent over one SMTP connection on a thread (smtplib; each socket operation
 bounded by `SMTP_TIMEOUT_SECONDS`), and its outcomes recorded in one transaction. A failed
@@ -20,16 +29,21 @@ import logging
 import random
 import smtplib
 import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Final
 
 from kassa.clock import Clock
 from kassa.config import Settings, SmtpServer, mail_retry_schedule, smtp_server
+from kassa.errors import ResourceMissing
+from kassa.invariants import ensure
 from kassa.services import mail
-from kassa.services.mail import EmailStatus
+from kassa.services.billing.rendering.invoice_document import invoice_pdf_renderer
+from kassa.services.context import Context
+from kassa.services.mail import AttachmentKind, EmailStatus, StoredEmail
 from kassa.store import Store, Transaction
-from kassa.store.mail_queries import ClaimedEmail
+from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow, ClaimedEmail
 
 CAPTURE_BATCH_MAX = 100
 """Emails captured per transaction (no network involved: a batch takes milliseconds)."""
@@ -48,6 +62,19 @@ JITTER_FRACTION = 0.1
 HELO_NAME = "kassa.localhost"
 """What the worker calls itself to the SMTP server: a fixed name, because looking up this
 host's (smtplib's default) can block for seconds on a machine without reverse DNS."""
+RENDERS_CONCURRENT_MAX = 1
+"""Attachments made at once, each on a thread. Rendering a PDF is CPU-bound pure Python
+(tens of milliseconds): threads take turns on the GIL, so a second render at once would
+not finish sooner and would take more turns from the event loop serving the API in the
+same process. A batch's renders take seconds at most, well inside its claim."""
+
+AttachmentMaker = Callable[[Context, str], Awaitable[Callable[[], bytes]]]
+"""Given a read-only context and the `ref_id`: reads what the attachment is made from, and
+returns the CPU-bound function that makes its bytes (run on a thread, no transaction open)."""
+ATTACHMENT_MAKERS: Final[Mapping[AttachmentKind, AttachmentMaker]] = {
+    AttachmentKind.INVOICE_PDF: invoice_pdf_renderer,
+}
+ensure(set(ATTACHMENT_MAKERS) == set(AttachmentKind), "every attachment kind has a maker")
 
 log = logging.getLogger("kassa.mail")
 
@@ -71,21 +98,43 @@ def mail_settings(settings: Settings) -> MailSettings:
 
 
 @dataclass(frozen=True)
-class Outgoing:
-    claimed: ClaimedEmail
-    message: EmailMessage | None
-    """None: the email is gone (nothing to send; its delivery is marked failed)."""
-    sender: str
-
-
-@dataclass(frozen=True)
 class SendResult:
     error: str | None = None
     permanent: bool = False
-    """The server refused this message for good (5xx): no retry."""
+    """The server refused this message for good (5xx), or there is nothing to send: no retry."""
 
 
+DELIVERED = SendResult()
 GONE = SendResult("the email is no longer stored", permanent=True)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed email, read, its attachments made: ready to send, or why it cannot be."""
+
+    claimed: ClaimedEmail
+    sender: str
+    email: StoredEmail | None
+    """None: the email is gone."""
+    made: tuple[AttachmentRow, ...] = ()
+    """Its attachments declared by reference, made now."""
+    failure: SendResult | None = None
+    """Why it cannot be sent (gone, or an attachment could not be made); None: it can."""
+
+    def message(self) -> EmailMessage | None:
+        """The message to send; None when it cannot be sent."""
+        if self.failure is not None or self.email is None:
+            return None
+        attachments = mail.with_made(self.email.attachments, self.made)
+        return mail.mime_message(self.email.doc, attachments, self.sender)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An attachment to make: its reference, and what makes its bytes."""
+
+    ref: AttachmentRefRow
+    make: Callable[[], bytes]
 
 
 def next_retry_delay_ms(schedule: tuple[int, ...], attempts: int, rng: random.Random) -> int | None:
@@ -110,6 +159,7 @@ class MailWorker:
         self.settings = settings
         self.stopping = stopping
         self.rng = rng or random.Random()
+        self.renders = asyncio.Semaphore(RENDERS_CONCURRENT_MAX)
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -141,7 +191,10 @@ class MailWorker:
             claimed = await tx.claim_emails(
                 now_ms, now_ms + self.settings.claim_ms, CAPTURE_BATCH_MAX
             )
+            with_refs = await tx.emails_with_attachment_refs([c.email_id for c in claimed])
             for email in claimed:
+                if email.email_id in with_refs:
+                    continue  # captured below, once its attachments are made
                 await mail.record_delivered(
                     tx,
                     email.account_id,
@@ -151,6 +204,11 @@ class MailWorker:
                     at_ms=now_ms,
                     sender=await self._sender(tx, email.account_id, accounts),
                 )
+        to_make = [email for email in claimed if email.email_id in with_refs]
+        if to_make:
+            prepared = await self._prepare(to_make)
+            outcomes = [(item, item.failure or DELIVERED) for item in prepared]
+            await self._record_with_retries(outcomes, self._now_ms(), EmailStatus.CAPTURED)
         return len(claimed)
 
     async def _send(self, server: SmtpServer, now_ms: int) -> int:
@@ -158,28 +216,56 @@ class MailWorker:
             claimed = await tx.claim_emails(now_ms, now_ms + self.settings.claim_ms, SMTP_BATCH_MAX)
         if not claimed:
             return 0
-        outgoing = await self._load(claimed)
-        messages = [item.message for item in outgoing if item.message is not None]
+        prepared = await self._prepare(claimed)
+        messages = [(item, item.message()) for item in prepared]
         attempted_ms = self._now_ms()
-        results = iter(await asyncio.to_thread(send_batch, server, messages))
+        results = iter(
+            await asyncio.to_thread(
+                send_batch, server, [message for _, message in messages if message is not None]
+            )
+        )
         outcomes = [
-            (item, next(results) if item.message is not None else GONE) for item in outgoing
+            (item, next(results) if message is not None else item.failure or GONE)
+            for item, message in messages
         ]
-        await self._record_with_retries(outcomes, attempted_ms)
+        await self._record_with_retries(outcomes, attempted_ms, EmailStatus.SENT)
         return len(claimed)
 
-    async def _load(self, claimed: list[ClaimedEmail]) -> list[Outgoing]:
+    async def _prepare(self, claimed: list[ClaimedEmail]) -> list[Prepared]:
+        """The claimed emails read, and their attachments declared by reference made: what
+        they are made from is read in one read transaction, then made on threads."""
         accounts: dict[str, str] = {}
-        outgoing = []
+        read: list[tuple[Prepared, list[_Pending]]] = []
         async with self.store.read() as tx:
             for email in claimed:
                 sender = await self._sender(tx, email.account_id, accounts)
-                loaded = await mail.load_claimed(tx, email.account_id, email.email_id)
-                message = None
-                if loaded is not None:
-                    message = mail.mime_message(loaded[0], loaded[1], sender)
-                outgoing.append(Outgoing(email, message, sender))
-        return outgoing
+                stored = await mail.load_claimed(tx, email.account_id, email.email_id)
+                if stored is None:
+                    read.append((Prepared(email, sender, None, failure=GONE), []))
+                    continue
+                ctx = Context(email.account_id, tx, self.clock)
+                pending, failure = await _pending_attachments(ctx, stored)
+                read.append((Prepared(email, sender, stored, failure=failure), pending))
+        return list(await asyncio.gather(*(self._made(item, pending) for item, pending in read)))
+
+    async def _made(self, item: Prepared, pending: list[_Pending]) -> Prepared:
+        """`item` with its pending attachments made, or the reason one could not be."""
+        if item.failure is not None or not pending:
+            return item
+        made: list[AttachmentRow] = []
+        for attachment in pending:
+            try:
+                async with self.renders:
+                    content = await asyncio.to_thread(attachment.make)
+            except Exception as failure:
+                log.exception("email %s: making %s failed", item.claimed.email_id, attachment.ref)
+                return _cannot_send(item, f"making {attachment.ref.filename} failed: {failure}")
+            if len(content) > mail.ATTACHMENT_BYTES_MAX:
+                too_large = f"{attachment.ref.filename} is over {mail.ATTACHMENT_BYTES_MAX} bytes"
+                return _cannot_send(item, too_large, permanent=True)
+            ref = attachment.ref
+            made.append(AttachmentRow(ref.ordinal, ref.filename, ref.content_type, content))
+        return Prepared(item.claimed, item.sender, item.email, tuple(made))
 
     async def _sender(self, tx: Transaction, account_id: str, known: dict[str, str]) -> str:
         if account_id not in known:
@@ -188,14 +274,17 @@ class MailWorker:
         return known[account_id]
 
     async def _record_with_retries(
-        self, outcomes: list[tuple[Outgoing, SendResult]], attempted_ms: int
+        self,
+        outcomes: list[tuple[Prepared, SendResult]],
+        attempted_ms: int,
+        delivered_as: EmailStatus,
     ) -> None:
         """One transaction for the batch; a failed one (a deadlock PostgreSQL broke) left
         nothing behind and runs again. If all fail, the claims expire and the emails are
         sent again (at least once)."""
         for attempt in range(1, RECORD_ATTEMPTS_MAX + 1):
             try:
-                await self._record(outcomes, attempted_ms)
+                await self._record(outcomes, attempted_ms, delivered_as)
                 return
             except Exception:
                 if attempt == RECORD_ATTEMPTS_MAX:
@@ -203,13 +292,23 @@ class MailWorker:
                     return
                 log.warning("recording email outcomes failed; retrying", exc_info=True)
 
-    async def _record(self, outcomes: list[tuple[Outgoing, SendResult]], attempted_ms: int) -> None:
+    async def _record(
+        self,
+        outcomes: list[tuple[Prepared, SendResult]],
+        attempted_ms: int,
+        delivered_as: EmailStatus,
+    ) -> None:
         async with self.store.write() as tx:
             for item, result in outcomes:
-                await self._record_one(tx, item, result, attempted_ms)
+                await self._record_one(tx, item, result, attempted_ms, delivered_as)
 
     async def _record_one(
-        self, tx: Transaction, item: Outgoing, result: SendResult, attempted_ms: int
+        self,
+        tx: Transaction,
+        item: Prepared,
+        result: SendResult,
+        attempted_ms: int,
+        delivered_as: EmailStatus,
     ) -> None:
         email = item.claimed
         attempts = email.attempts + 1
@@ -218,10 +317,11 @@ class MailWorker:
                 tx,
                 email.account_id,
                 email.email_id,
-                status=EmailStatus.SENT,
+                status=delivered_as,
                 attempts=attempts,
                 at_ms=attempted_ms,
                 sender=item.sender,
+                made=item.made,
             )
             return
         delay = None
@@ -242,6 +342,32 @@ class MailWorker:
             error=result.error,
             retry_at_ms=None if delay is None else attempted_ms + delay,
         )
+
+
+async def _pending_attachments(
+    ctx: Context, email: StoredEmail
+) -> tuple[list[_Pending], SendResult | None]:
+    """What makes each of the email's attachments still to make, read with `ctx`; or why
+    the email cannot be sent (what one is made from is gone: for good; reading it failed:
+    this time)."""
+    pending = []
+    for ref in email.to_make:
+        maker = ATTACHMENT_MAKERS[AttachmentKind(ref.kind)]
+        try:
+            pending.append(_Pending(ref, await maker(ctx, ref.ref_id)))
+        except ResourceMissing:
+            gone = f"{ref.filename}: {ref.kind} {ref.ref_id} is no longer stored"
+            return [], SendResult(gone, permanent=True)
+        except Exception as failure:
+            log.exception("reading what %s is made from failed", ref)
+            return [], SendResult(f"reading what {ref.filename} is made from failed: {failure}")
+    return pending, None
+
+
+def _cannot_send(item: Prepared, error: str, *, permanent: bool = False) -> Prepared:
+    return Prepared(
+        item.claimed, item.sender, item.email, failure=SendResult(error, permanent=permanent)
+    )
 
 
 # --- SMTP (runs on a worker thread) -----------------------------------------------------------

@@ -1,30 +1,44 @@
-"""Collecting an invoice: `POST /v1/invoices/{id}/pay`, and the auto-advance job's automatic
-attempts.
+"""Collecting an invoice: `POST /v1/invoices/{id}/pay`, the hosted invoice page's payments,
+the auto-advance job's automatic attempts, and the end of the invoice's PaymentIntent's
+payment attempt on whatever path it ends.
 
-A payment attempt confirms the PaymentIntent made at finalization, in process
+A payment attempt (`collect`) confirms the PaymentIntent made at finalization, in process
 (`payment_intents.confirm_payment_intent`), with the payment method given, else the
 invoice's `default_payment_method`, else the customer's
 `invoice_settings.default_payment_method`; off-session unless `off_session=false`. The
 charge and its ledger posting are the intent's, as for every card payment.
 
+As on Stripe, the invoice follows its PaymentIntent whatever path ends the intent's payment
+attempt: `collect`, the 3-D Secure test helper or page, or the integration confirming the
+intent itself (Stripe.js with the invoice's `confirmation_secret`). The payment path tells
+`hooks.payment_intent_finished` in its unit of work, and `intent_finished` records it:
+
 - Success: the default invoice payment is `paid`; the invoice `paid` (`invoice.paid`,
   `invoice.payment_succeeded`, `invoice_payment.paid`).
-- A decline: the invoice stays open, `attempted`, its `attempt_count` counted as Stripe
-  counts it (any first attempt, then automatic retries only), `next_payment_attempt` from
-  `RETRY_AFTER_DAYS` for auto-advancing `charge_automatically` invoices; `invoice.payment_failed`,
-  and Stripe's 402 `card_error`. These writes commit with the failed charge (`CardDeclined`).
-- 3-D Secure on-session (`off_session=false`): `invoice.payment_action_required` and a 402
-  `invoice_payment_intent_requires_action`; once the intent succeeds on the challenge page,
-  `settle_from_intent` marks the invoice paid.
-- `paid_out_of_band=true`: paid with no charge and no money moved (nothing posted to the
-  ledger; the amount is in `amount_paid` and the includable `amount_paid_off_stripe`).
+- A failure (a decline, or a failed 3-D Secure authentication): the invoice stays open,
+  `attempted`, its `attempt_count` counted as Stripe counts it (any first attempt, then
+  automatic retries only), `next_payment_attempt` from `RETRY_AFTER_DAYS` for
+  auto-advancing `charge_automatically` invoices; `invoice.payment_failed`. From `collect`,
+  Stripe's 402 `card_error` too; these writes commit with the failed charge (`CardDeclined`).
+
+3-D Secure on-session (`off_session=false`): `invoice.payment_action_required`, and a 402
+`invoice_payment_intent_requires_action`, or, when the caller asks (`report_action`: the
+hosted page), the intent whose challenge returns the customer to `return_url`.
+`paid_out_of_band=true`: paid with no charge and no money moved (nothing posted to the
+ledger; the amount is in `amount_paid` and the includable `amount_paid_off_stripe`).
 
 Paying a draft finalizes it first.
 
+Locks: every invoice path locks the invoice before its PaymentIntent. A path that starts
+from the intent tells `hooks.payment_intent_finishing` before it locks the intent, and
+`lock_invoice_of_intent` locks the invoice then: only for an intent whose id bears the
+invoice mark (`invoice_payments.INVOICE_INTENT_ID_MARK`), so the payment path reads nothing
+more for any other intent.
+
 Emails, queued with the attempt's writes (`invoice_emails`): a receipt when a payment
-settles the invoice (the API, the auto-advance job's charge, the hosted page: all end in
-`_record_success`; `paid_out_of_band` moves no money and sends none), and the
-payment-failed email on every failed attempt (`record_failed_attempt`).
+settles the invoice (every path ends in `_record_success`; `paid_out_of_band` moves no money
+and sends none), and the payment-failed email on every failed attempt
+(`record_failed_attempt`).
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from typing import Any, Final
 
 from kassa.clock import DAY_SECONDS
 from kassa.errors import CardDeclined, InvalidRequest
+from kassa.invariants import ensure
 from kassa.params import Boolean, Param, String
 from kassa.services import payment_intents
 from kassa.services.billing import (
@@ -57,6 +72,16 @@ NO_PAYMENT_METHOD = (
     "This customer has no attached payment source or default payment method. Please "
     "consider adding a default payment method."
 )
+AUTHENTICATION_FAILED_REASON = "The card was not authenticated."
+"""The payment-failed email's reason when the customer failed 3-D Secure (the intent's own
+message tells a developer what to do next)."""
+PAYABLE_STATUSES: Final = ("open", "uncollectible")
+"""What a successful payment of its PaymentIntent settles (Stripe pays an uncollectible
+invoice too)."""
+INTENTS_HELD_PER_UNIT_MAX: Final = 16
+"""Invoice PaymentIntents one unit of work may hold (`_held`): an attempt touches one."""
+_HELD: Final = "invoice_collection.held"
+"""ctx.memo key: PaymentIntent id -> `_Held`, the invoice it collects as this unit holds it."""
 REQUIRES_ACTION = (
     "This payment requires additional user action before it can be completed "
     "successfully. Payment can be completed using the PaymentIntent associated with the "
@@ -96,6 +121,23 @@ def check_payable(invoice: Mapping[str, Any]) -> None:
         raise InvalidRequest("Invoice is already paid")
     if invoice["status"] == "void":
         raise InvalidRequest("This invoice has been voided and can no longer be paid.")
+
+
+@dataclass
+class _Held:
+    """The invoice an intent collects, as this unit of work holds it (locked)."""
+
+    invoice: ApiObject | None
+    """None: the intent collects no invoice (its id bears the mark by chance)."""
+    stored_by_caller: bool = False
+    """`collect` holds the invoice, and its caller stores it after the attempt: a success
+    writes it no sooner."""
+
+
+def _held(ctx: Context) -> dict[str, _Held]:
+    held: dict[str, _Held] = ctx.memo.setdefault(_HELD, {})
+    ensure(len(held) <= INTENTS_HELD_PER_UNIT_MAX, "a unit of work holds few invoice intents")
+    return held
 
 
 async def pay_invoice(ctx: Context, request: PayInvoice) -> ApiObject:
@@ -162,35 +204,73 @@ async def collect(
     payment_method: str | None,
     off_session: bool,
     automatic: bool,
-) -> None:
-    """One attempt to collect what the open invoice still asks. On a decline the invoice is
-    stored before the decline is raised (its writes commit with the failed charge)."""
+    return_url: str | None = None,
+    report_action: bool = False,
+) -> ApiObject | None:
+    """One attempt to collect what the open invoice still asks; the caller stores the invoice
+    afterwards. A decline is recorded (`intent_finished`) and stored before it is raised (its
+    writes commit with the failed charge). A card that asks for 3-D Secure on session raises
+    `invoice_payment_intent_requires_action`, the invoice stored; with `report_action` the
+    intent awaiting the challenge is returned instead (its `next_action` returns the
+    customer to `return_url`). None: paid."""
     reference = await _payment_method(ctx, invoice, payment_method)
     intent_id = str(private(invoice)["payment_intent"])
+    held = _held(ctx)
+    # The invoice in hand, for `intent_finished` to record the outcome on (and for
+    # `lock_invoice_of_intent` to leave alone: it is locked already); only while confirming.
+    held[intent_id] = _Held(invoice, stored_by_caller=True)
+    try:
+        awaiting = await _confirm(
+            ctx, invoice, intent_id, reference, off_session, automatic, return_url
+        )
+    finally:
+        del held[intent_id]
+    if awaiting is None:
+        return None
+    invoice["next_payment_attempt"] = None  # the challenge is the customer's to answer
+    await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
+    if report_action:
+        return awaiting
+    await invoice_documents.save(ctx, invoice)  # the caller does not, after an error
+    error = CardDeclined(REQUIRES_ACTION, code="invoice_payment_intent_requires_action")
+    error.details = {"payment_intent": awaiting}
+    raise error
+
+
+async def _confirm(
+    ctx: Context,
+    invoice: ApiObject,
+    intent_id: str,
+    reference: str,
+    off_session: bool,
+    automatic: bool,
+    return_url: str | None,
+) -> ApiObject | None:
+    """Confirm the invoice's intent with the payment method: None when it ended (paid, or a
+    decline raised), the intent when it awaits 3-D Secure."""
     intent = await payment_intents.retrieve_payment_intent(
         ctx, payment_intents.RetrievePaymentIntent(intent=intent_id)
     )
+    if intent["status"] == "succeeded":
+        # Paid before the invoice's intents were marked (nothing told billing): settled now.
+        await _record_success(ctx, invoice, int(intent["amount_received"]))
+        return None
     if intent["status"] == "requires_action":
         # An earlier on-session attempt left a challenge unanswered: start again.
         await payment_intents.update_payment_intent(
             ctx, payment_intents.UpdatePaymentIntent(intent=intent_id, payment_method=reference)
         )
     _count_attempt(invoice, automatic=automatic)
-    try:
-        confirmed = await payment_intents.confirm_payment_intent(
-            ctx,
-            payment_intents.ConfirmPaymentIntent(
-                intent=intent_id,
-                payment_method=reference,
-                off_session="true" if off_session else None,
-            ),
-        )
-    except CardDeclined as declined:
-        await record_failed_attempt(ctx, invoice, reason=declined.message)
-        raise
-    if confirmed["status"] == "requires_action":
-        await _requires_action(ctx, invoice, confirmed)
-    await _record_success(ctx, invoice, int(confirmed["amount_received"]))
+    confirmed = await payment_intents.confirm_payment_intent(
+        ctx,
+        payment_intents.ConfirmPaymentIntent(
+            intent=intent_id,
+            payment_method=reference,
+            off_session="true" if off_session else None,
+            return_url=return_url,
+        ),
+    )
+    return confirmed if confirmed["status"] == "requires_action" else None
 
 
 async def record_failed_attempt(
@@ -204,16 +284,8 @@ async def record_failed_attempt(
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
 
 
-async def _requires_action(ctx: Context, invoice: ApiObject, intent: ApiObject) -> None:
-    invoice["next_payment_attempt"] = None
-    await invoice_documents.save(ctx, invoice)
-    await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
-    error = CardDeclined(REQUIRES_ACTION, code="invoice_payment_intent_requires_action")
-    error.details = {"payment_intent": intent}
-    raise error
-
-
 async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> None:
+    _count_attempt(invoice, automatic=False)  # counted already, unless paid from elsewhere
     invoice["amount_paid"] += amount
     invoice["amount_remaining"] = max(0, invoice["amount_due"] - invoice["amount_paid"])
     await invoice_payments.record_paid(ctx, invoice, amount)
@@ -224,21 +296,54 @@ async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> None
         await invoice_emails.queue_receipt_email(ctx, invoice)
 
 
-async def settle_from_intent(ctx: Context, invoice_id: str) -> ApiObject:
-    """After the invoice's PaymentIntent was confirmed elsewhere (the hosted invoice page,
-    a 3-D Secure challenge): if it succeeded, the invoice is paid. Takes the invoice's lock
-    first, as every invoice path does; returns the invoice as shown."""
-    invoice = await invoice_documents.load_invoice(ctx, invoice_id)
-    ctx = await ctx.governed_by(invoice)
-    intent_id = private(invoice)["payment_intent"]
-    if intent_id is None or invoice["status"] not in ("open", "uncollectible"):
-        return invoice_documents.view(invoice)
-    intent = await payment_intents.retrieve_payment_intent(
-        ctx, payment_intents.RetrievePaymentIntent(intent=str(intent_id))
-    )
+# --- the invoice follows its PaymentIntent (hooks installed by kassa.runtime) -----------------
+
+
+async def lock_invoice_of_intent(ctx: Context, intent_id: str) -> None:
+    """`hooks.payment_intent_finishing`: the intent is about to be confirmed, captured or
+    authenticated. The invoice it collects is locked now, before the intent, as every
+    invoice path locks them; an intent without the invoice mark costs nothing."""
+    if invoice_payments.may_collect_an_invoice(intent_id) and intent_id not in _held(ctx):
+        _held(ctx)[intent_id] = _Held(await _invoice_collected_by(ctx, intent_id))
+
+
+async def intent_finished(ctx: Context, intent: ApiObject) -> None:
+    """`hooks.payment_intent_finished`: the payment attempt of an invoice's intent ended,
+    whatever path ended it. Success pays the invoice; a failure is a failed attempt."""
+    intent_id = str(intent["id"])
+    held = ctx.memo.get(_HELD, {}).get(intent_id)
+    if held is None:
+        if not invoice_payments.may_collect_an_invoice(intent_id):
+            return  # the payment path's common case: nothing read, nothing written
+        # Ended by a path that did not announce it first (a charge's capture): the invoice
+        # is locked after the intent, a risk only such a rare path takes.
+        held = _held(ctx)[intent_id] = _Held(await _invoice_collected_by(ctx, intent_id))
+    invoice = held.invoice
+    if invoice is None or invoice["status"] not in PAYABLE_STATUSES:
+        return
     if intent["status"] == "succeeded":
-        invoice["attempted"] = True
-        invoice["attempt_count"] = max(1, int(invoice["attempt_count"]))
         await _record_success(ctx, invoice, int(intent["amount_received"]))
-        await invoice_documents.save(ctx, invoice)
-    return invoice_documents.view(invoice)
+        if not held.stored_by_caller:
+            await invoice_documents.save(ctx, invoice)
+        return
+    _count_attempt(invoice, automatic=False)  # the first counts, whichever path made it
+    await record_failed_attempt(ctx, invoice, reason=_failure_reason(intent))
+
+
+async def _invoice_collected_by(ctx: Context, intent_id: str) -> ApiObject | None:
+    """The invoice (locked) whose default payment the intent is, if any."""
+    payment = await invoice_payments.payment_of_intent(ctx, intent_id)
+    if payment is None:
+        return None
+    found = await invoice_documents.find_invoice(ctx, str(payment["invoice"]))
+    return None if found is None or found[1] else found[0]
+
+
+def _failure_reason(intent: Mapping[str, Any]) -> str | None:
+    """Why the attempt failed, for the customer's email: a decline's message, or that the
+    card was not authenticated."""
+    error = intent["last_payment_error"] or {}
+    if error.get("type") != "card_error":
+        return AUTHENTICATION_FAILED_REASON
+    message = error.get("message")
+    return str(message) if message else None

@@ -9,10 +9,12 @@ in the caller's transaction (see `kassa.services.mail`):
 The first three return the queued `email` object, or None when the customer has no address;
 `queue_due_reminder` returns a `ReminderCheck` (the reminder due, its email, the event type
 to announce, when the next one is due). `invoice` and `customer` are the API objects as the caller
-holds them (`customer` None: it is read). `pdf` is the PDF's bytes or a callable making
-them (called only when the email is queued). Amounts are formatted from integer minor
-units in the customer's locale, dates as the local calendar day in the account's time zone
-(`settings.dashboard.timezone` of the account object).
+holds them (`customer` None: it is read). `pdf` is the PDF's bytes, or `pdf_of(invoice)`:
+a reference stored with the email, the PDF rendered by the mail worker when it sends the
+email, from the invoice as stored then (nothing is rendered in the caller's transaction).
+Amounts are formatted from integer minor units in the customer's locale, dates as the
+local calendar day in the account's time zone (`settings.dashboard.timezone` of the account
+object).
 
 Pass a context governed by the invoice (`await ctx.governed_by(invoice)`): an email's
 `created`, and the "now" reminders are due against, are then the invoice's test clock time
@@ -34,6 +36,8 @@ from kassa.services.context import Context
 from kassa.services.mail import (
     Attachment,
     AttachmentContent,
+    AttachmentKind,
+    AttachmentRef,
     EmailKind,
     OutgoingEmail,
     is_address,
@@ -271,6 +275,11 @@ async def _load_customer(ctx: Context, customer_id: str | None) -> Mapping[str, 
         return {}
     found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
     return {} if found is None else found[0]
+
+
+def pdf_of(invoice: Mapping[str, Any]) -> AttachmentRef:
+    """The invoice's PDF as an attachment declared by reference (see `queue_invoice_email`)."""
+    return AttachmentRef(AttachmentKind.INVOICE_PDF, str(invoice["id"]))
 
 
 def pdf_filename(invoice: Mapping[str, Any]) -> str:

@@ -190,15 +190,17 @@ def write_amounts(
     invoice["amount_remaining"] = settled.amount_due - invoice["amount_paid"]
 
 
-async def refresh(ctx: Context, invoice: ApiObject) -> None:
+async def refresh(ctx: Context, invoice: ApiObject) -> list[ApiObject]:
     """Work a draft's lines and totals out again from its items (not stored: the caller
-    saves the invoice with its other changes)."""
+    saves the invoice with its other changes). Returns the items, oldest first, for a caller
+    that needs them too (finalization redeems their discounts)."""
     ensure(invoice["status"] == "draft", "only a draft's amounts change")
     # Stripe shows a draft the customer's balance as it is now; finalization applies it.
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, str(invoice["customer"]), invoice["currency"]
     )
-    items = ordered(await items_on(ctx, invoice["id"]), invoice["lines"]["data"])
+    live = await items_on(ctx, invoice["id"])
+    items = ordered(live, invoice["lines"]["data"])
     amounts = await compute(
         ctx,
         items,
@@ -207,3 +209,4 @@ async def refresh(ctx: Context, invoice: ApiObject) -> None:
         default_tax_rates=invoice["default_tax_rates"],
     )
     write_amounts(ctx, invoice, items, amounts)
+    return live

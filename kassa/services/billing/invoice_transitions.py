@@ -17,7 +17,8 @@ customer's balance is applied (`customer_balance.apply_to_invoice`), and what is
 gets a PaymentIntent and a default invoice payment. Nothing due: the invoice is paid at once.
 
 Emails to the customer are queued in the same unit of work (`invoice_emails`): sending a
-`send_invoice` invoice queues the invoice email, its PDF rendered now and attached. A
+`send_invoice` invoice queues the invoice email, its PDF attached by reference (the mail
+worker renders it when it sends the email, outside this unit of work). A
 finalized `send_invoice` invoice with a due date gets the instant of its first payment
 reminder (`next_reminder_at`, the reminder job's index, in the private facts); being paid,
 voided or marked uncollectible clears it (`invoice_reminders` sends them).
@@ -41,7 +42,6 @@ from kassa.services.billing import (
     invoice_payments,
 )
 from kassa.services.billing.invoice_documents import AUTO_ADVANCE_DELAY_SECONDS, private
-from kassa.services.billing.rendering.invoice_document import invoice_pdf_maker
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
@@ -124,8 +124,7 @@ def _urls(ctx: Context, invoice: ApiObject) -> None:
     invoice["invoice_pdf"] = f"{base}/pdf?secret={secret}"
 
 
-async def _item_discount_ids(ctx: Context, invoice: ApiObject) -> list[str]:
-    items = await invoice_lines.items_on(ctx, invoice["id"])
+def _item_discount_ids(items: list[ApiObject]) -> list[str]:
     return [discount for item in items for discount in item["discounts"]]
 
 
@@ -138,8 +137,8 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
     now = ctx.now()
     if auto_advance is not None:
         invoice["auto_advance"] = auto_advance
-    await invoice_lines.refresh(ctx, invoice)
-    await discounts.redeem_for_invoice(ctx, invoice, await _item_discount_ids(ctx, invoice))
+    items = await invoice_lines.refresh(ctx, invoice)
+    await discounts.redeem_for_invoice(ctx, invoice, _item_discount_ids(items))
     await _assign_number(ctx, invoice)
     await _apply_balance(ctx, invoice)
     invoice["status"] = "open"
@@ -205,11 +204,10 @@ async def mark_paid(ctx: Context, invoice: ApiObject, *, attempted: bool) -> Non
 
 
 async def queue_sent_invoice_email(ctx: Context, invoice: Mapping[str, Any]) -> None:
-    """The sent invoice's email, with its hosted page link and its PDF (rendered from the
-    invoice as it is now, every line included), queued in the sending unit of work; none
-    when the customer has no address."""
-    pdf = invoice_pdf_maker(ctx, invoice_documents.view(invoice), invoice["lines"]["data"])
-    await invoice_emails.queue_invoice_email(ctx, invoice, pdf=pdf)
+    """The sent invoice's email, with its hosted page link and its PDF (rendered by the
+    mail worker when it sends the email, every line included), queued in the sending unit
+    of work; none when the customer has no address."""
+    await invoice_emails.queue_invoice_email(ctx, invoice, pdf=invoice_emails.pdf_of(invoice))
 
 
 def check_sendable(invoice: Mapping[str, Any]) -> None:

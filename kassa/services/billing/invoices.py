@@ -17,7 +17,6 @@ one of them. An auto-advancing draft is finalized an hour after it is created
 
 from __future__ import annotations
 
-import copy
 import hmac
 from typing import Any
 
@@ -49,6 +48,7 @@ from kassa.services.billing.invoice_documents import (
     deleted_stub,
     load_invoice,
     private,
+    shown,
     view,
 )
 from kassa.services.billing.invoice_params import (
@@ -138,14 +138,14 @@ async def create_invoice(ctx: Context, request: CreateInvoice) -> ApiObject:
     invoice_lines.write_amounts(ctx, invoice, items, amounts)
     await invoice_documents.insert(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.created", invoice)
-    return view(invoice)
+    return shown(invoice)
 
 
 async def retrieve_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
     if found is None:
         raise ResourceMissing("invoice", invoice_id)
-    return deleted_stub(invoice_id) if found[1] else view(found[0])
+    return deleted_stub(invoice_id) if found[1] else shown(found[0])
 
 
 async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
@@ -192,7 +192,7 @@ async def finalize_invoice(ctx: Context, request: FinalizeInvoice) -> ApiObject:
     if invoice["auto_advance"] and invoice["collection_method"] == "send_invoice":
         await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
-    return view(invoice)
+    return shown(invoice)
 
 
 async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
@@ -205,7 +205,7 @@ async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     if invoice["status"] == "open":
         await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
-    return view(invoice)
+    return shown(invoice)
 
 
 async def void_invoice(ctx: Context, invoice_id: str) -> ApiObject:
@@ -213,7 +213,7 @@ async def void_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     ctx = await ctx.governed_by(invoice)
     await invoice_transitions.void(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
-    return view(invoice)
+    return shown(invoice)
 
 
 async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
@@ -221,7 +221,7 @@ async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
     ctx = await ctx.governed_by(invoice)
     await invoice_transitions.mark_uncollectible(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
-    return view(invoice)
+    return shown(invoice)
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ async def list_invoices(ctx: Context, request: ListInvoices) -> ApiObject:
     )
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     page = await list_page_with(ctx, RESOURCE, cursors, query)
-    return list_envelope(ListPage([view(i) for i in page.data], page.has_more), RESOURCE.url)
+    return list_envelope(ListPage([shown(i) for i in page.data], page.has_more), RESOURCE.url)
 
 
 def _lines_window(lines: list[ApiObject], request: ListLines) -> tuple[list[ApiObject], bool]:
@@ -265,9 +265,8 @@ def _lines_window(lines: list[ApiObject], request: ListLines) -> tuple[list[ApiO
 async def list_lines(ctx: Context, request: ListLines) -> ApiObject:
     invoice = await load_invoice(ctx, request.invoice, lock=False)
     data, has_more = _lines_window(invoice["lines"]["data"], request)
-    return list_envelope(
-        ListPage(copy.deepcopy(data), has_more), f"/v1/invoices/{invoice['id']}/lines"
-    )
+    # Not copied: the invoice was read for this answer alone.
+    return list_envelope(ListPage(data, has_more), f"/v1/invoices/{invoice['id']}/lines")
 
 
 # --- includable fields, expansion, the customer's pages ---------------------------------------
@@ -293,7 +292,7 @@ async def _fetch_invoice(ctx: Context, invoice_id: str) -> ApiObject | None:
     found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
     if found is None:
         return None
-    return deleted_stub(invoice_id) if found[1] else view(found[0])
+    return deleted_stub(invoice_id) if found[1] else shown(found[0])
 
 
 async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> ApiObject | None:
@@ -309,7 +308,7 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     stored = private(found[0]).get("secret")
     if not isinstance(stored, str) or not hmac.compare_digest(stored, secret):
         return None
-    return {**view(found[0]), "account": account_id}
+    return {**shown(found[0]), "account": account_id}
 
 
 RESOURCE = Resource(
@@ -337,7 +336,7 @@ RESOURCE = Resource(
             "status": TOKEN,
             "total": NUMBER,
         },
-        view=view,
+        view=shown,
     ),
     actions={
         "finalize": Operation(

@@ -1,18 +1,19 @@
 """The `InvoiceDocument` an invoice's page and PDF are built from, gathered from the store:
 the customer, the account, the tax rates its taxes name and its discounts with their
 coupons. The hosted page (`kassa.pages.invoice_backend`) and the invoice email's PDF
-attachment (`invoice_pdf_maker`) both build it here.
+attachment (`invoice_pdf_renderer`, which the mail worker calls when it sends the email)
+both build it here.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from kassa.errors import ResourceMissing
 from kassa.services import customers
-from kassa.services.billing import coupons, discounts, tax_rates
+from kassa.services.billing import coupons, discounts, invoice_documents, tax_rates
 from kassa.services.billing.rendering.invoice_pdf import render_document_pdf
 from kassa.services.billing.rendering.invoice_view import InvoiceDocument, resolve_locale
 from kassa.services.context import Context
@@ -48,20 +49,18 @@ async def build_document(
     )
 
 
-def invoice_pdf_maker(
-    ctx: Context, invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]
-) -> Callable[[], Awaitable[bytes]]:
-    """What makes the invoice's PDF as it is now, in its customer's locale: an attachment's
-    content for `kassa.services.mail`, called only when the email is queued (a customer
-    without an address costs no rendering). The rendering is CPU-bound (a few hundred
-    milliseconds) and runs on a thread, off the event loop."""
-
-    async def make() -> bytes:
-        document = await build_document(ctx, invoice, lines=lines)
-        locale = resolve_locale(None, document.customer)
-        return await asyncio.to_thread(render_document_pdf, document, locale)
-
-    return make
+async def invoice_pdf_renderer(ctx: Context, invoice_id: str) -> Callable[[], bytes]:
+    """What renders the invoice's PDF as it is stored now (every line), in its customer's
+    locale: the email attachment `AttachmentKind.INVOICE_PDF` of `kassa.services.mail`.
+    The document is gathered here, with reads only (a read transaction will do); the
+    function returned renders it, CPU-bound (tens of milliseconds), for the caller to run
+    on a thread, after its transaction has ended. Raises `ResourceMissing` if the invoice
+    is gone."""
+    invoice = await invoice_documents.load_invoice(ctx, invoice_id, lock=False)
+    shown = invoice_documents.view(invoice)
+    document = await build_document(ctx, shown, lines=invoice["lines"]["data"])
+    locale = resolve_locale(None, document.customer)
+    return functools.partial(render_document_pdf, document, locale)
 
 
 async def _tax_rates(ctx: Context, invoice: Mapping[str, Any]) -> dict[str, ApiObject]:

@@ -1,15 +1,14 @@
 """The invoice PDF (`invoice_pdf`), rendered with fpdf2 from the same view as the hosted page.
 
-Fonts come from PyPI packages Kassa depends on, so every machine that installs Kassa has
-them: Noto Sans (`fontpkg-noto-sans`: Latin, Greek, Cyrillic, Vietnamese) for the text, and
-Noto Sans CJK JP (`noto-cjk-sans-jp-regular`: kana, kanji, hangul and the CJK forms of
-punctuation and currency signs) for any character Noto Sans lacks. Both are embedded as
-subsets of the glyphs used. One weight only: Noto Sans ships as a variable font, and making
-a bold instance of it costs seconds per process, so the layout ranks text by size and colour.
-Characters neither font has (emoji, Thai) are left out, and fpdf2 logs which.
+The fonts (`invoice_fonts`): Noto Sans for the text, and Noto Sans CJK JP as the fallback for
+any character Noto Sans lacks, added only to a document whose text has one. Both are
+embedded as subsets of the glyphs used. One weight only: Noto Sans ships as a variable font,
+and making a bold instance of it costs seconds per process, so the layout ranks text by size
+and colour. Characters neither font has (emoji, Thai) are left out, and fpdf2 logs which.
 
 The same invoice renders to the same bytes: the PDF's creation date is the invoice's date of
-issue, and nothing else in the file depends on the clock or on chance.
+issue, and nothing else in the file depends on the clock or on chance (nor on what the
+process rendered before: each document gets its own copy of the fonts' parsed data).
 """
 
 from __future__ import annotations
@@ -17,18 +16,20 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from importlib import resources
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from kassa.services.billing.rendering import invoice_fonts
+from kassa.services.billing.rendering.invoice_fonts import (
+    FALLBACK_FONT,
+    TEXT_FONT,
+    needs_fallback,
+    strings_in,
+)
 from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
-
-TEXT_FONT: Final = "NotoSans"
-FALLBACK_FONT: Final = "NotoSansCJK"
 
 MARGIN_MM: Final = 18.0
 BOTTOM_MARGIN_MM: Final = 22.0
@@ -55,22 +56,11 @@ SUMMARY_WIDTH_MM: Final = 100.0
 SUMMARY_AMOUNT_MM: Final = 34.0
 FACT_LABEL_MM: Final = 34.0
 
+FOOTER_SEPARATOR: Final = " \u00b7 "
 _CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 # fontTools reports every subsetting step at INFO: one PDF would flood a server's log.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
-
-
-def _font_file(package: str, name: str) -> Path:
-    return Path(str(resources.files(package).joinpath(name)))
-
-
-def text_font_path() -> Path:
-    return _font_file("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf")
-
-
-def fallback_font_path() -> Path:
-    return _font_file("noto_cjk_sans_jp_regular", "NotoSansCJKjp-Regular.otf")
 
 
 def render_invoice_pdf(
@@ -100,9 +90,10 @@ def render_invoice_pdf(
 
 
 def render_document_pdf(document: InvoiceDocument, locale: str) -> bytes:
-    """CPU-bound (a few hundred milliseconds): call it off the event loop."""
+    """CPU-bound (tens of milliseconds; the first in a process, and the first needing the
+    CJK font, a few hundred more): call it off the event loop."""
     view = build_view(document, locale)
-    pdf = _InvoicePdf(view)
+    pdf = _InvoicePdf(view, with_fallback=needs_fallback(_drawn_text(view)))
     pdf.add_page()
     _heading(pdf, view)
     _parties(pdf, view)
@@ -113,21 +104,28 @@ def render_document_pdf(document: InvoiceDocument, locale: str) -> bytes:
     return bytes(pdf.output())
 
 
+def _drawn_text(view: InvoiceView) -> Iterator[str]:
+    """Every string the layout draws: the view's, and the layout's own separators."""
+    yield from (printable(text) for text in strings_in(view))
+    yield FOOTER_SEPARATOR
+
+
 def printable(text: str) -> str:
     """Control characters (other than newlines) have no glyph: a space stands in."""
     return _CONTROL_CHARACTERS.sub(" ", text)
 
 
 class _InvoicePdf(FPDF):
-    def __init__(self, view: InvoiceView) -> None:
+    def __init__(self, view: InvoiceView, *, with_fallback: bool) -> None:
         super().__init__(orientation="portrait", unit="mm", format=view.paper)
         self.view = view
         self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
         self.set_auto_page_break(True, BOTTOM_MARGIN_MM)
-        self.add_font(TEXT_FONT, fname=text_font_path())
-        self.add_font(FALLBACK_FONT, fname=fallback_font_path())
-        # exact_match=False: the fallback serves text in any style of the main font.
-        self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
+        invoice_fonts.TEXT.add_to(self)
+        if with_fallback:
+            invoice_fonts.FALLBACK.add_to(self)
+            # exact_match=False: the fallback serves text in any style of the main font.
+            self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
         self.set_font(TEXT_FONT, size=BODY_PT)
         title = f"{view.text.invoice} {view.number}".strip()
         self.set_title(printable(title))
@@ -147,7 +145,7 @@ class _InvoicePdf(FPDF):
     def footer(self) -> None:
         self.set_y(FOOTER_FROM_BOTTOM_MM)
         self._small(MUTED)
-        left = " \u00b7 ".join(
+        left = FOOTER_SEPARATOR.join(
             part for part in (self.view.number, self.view.account_name, self.view.headline) if part
         )
         page = self.view.text.page_of.format(page=self.page_no(), pages="{nb}")

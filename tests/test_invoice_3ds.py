@@ -1,0 +1,312 @@
+"""An invoice follows its PaymentIntent, whatever path ends the intent's payment attempt,
+through the official SDK against a live server on SQLite and PostgreSQL, the ledger verified
+after each: 3-D Secure completed or failed through the test helper or the test challenge page
+(a plain HTTP POST, as a browser sends it), the integration confirming the invoice's intent
+itself, and a PaymentIntent of no invoice left alone."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from tests.harness import Account, KassaServer
+from tests.test_invoice_emails import kinds
+from tests.test_invoices import customer, event_types, invoice_of
+from tests.test_payment_intents import undeclared_keys
+
+pytestmark = pytest.mark.usefixtures("ledger_verified")
+
+Client = stripe.StripeClient
+AMOUNT = 4_200
+THREE_D_SECURE = "pm_card_threeDSecure2Required"
+RETURN_URL = "https://shop.example/invoice-paid"
+CONCURRENT_ROUNDS = 4
+"""Invoices each paid and authenticated at the same time in the concurrency test."""
+PAID_EVENTS = ["invoice.paid", "invoice.payment_succeeded"]
+
+
+def open_invoice(client: Client) -> stripe.Invoice:
+    """A finalized invoice for AMOUNT, of a customer with no default payment method."""
+    who = customer(client, payment_method=None)
+    return client.v1.invoices.finalize_invoice(invoice_of(client, who.id, AMOUNT).id)
+
+
+def invoice_payment(client: Client, invoice_id: str) -> stripe.InvoicePayment:
+    (payment,) = client.v1.invoice_payments.list(params={"invoice": invoice_id}).data
+    return payment
+
+
+def intent_of(client: Client, invoice_id: str) -> str:
+    intent = invoice_payment(client, invoice_id).payment.payment_intent
+    assert isinstance(intent, str)
+    return intent
+
+
+def pay_needing_action(
+    client: Client, invoice_id: str, card: str = THREE_D_SECURE
+) -> dict[str, Any]:
+    """`POST /v1/invoices/{id}/pay` on session with a card that asks for 3-D Secure: Stripe's
+    402, naming the intent that waits for the challenge."""
+    with pytest.raises(stripe.CardError) as raised:
+        client.v1.invoices.pay(invoice_id, params={"payment_method": card, "off_session": False})
+    assert raised.value.code == "invoice_payment_intent_requires_action"
+    body: Any = raised.value.json_body
+    intent: dict[str, Any] = body["error"]["payment_intent"]
+    assert intent["status"] == "requires_action"
+    return intent
+
+
+def authenticate(server: KassaServer, account: Account, intent_id: str, outcome: str) -> Any:
+    with server.http(account.secret_key) as http:
+        response = http.post(
+            f"/v1/test_helpers/payment_intents/{intent_id}/authenticate",
+            data={"outcome": outcome},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def answer_challenge_page(url: str, client_secret: str, outcome: str) -> httpx.Response:
+    """The test 3-D Secure page's form, posted as the browser posts it (no API key)."""
+    return httpx.post(
+        url,
+        data={"client_secret": client_secret, "outcome": outcome},
+        follow_redirects=False,
+        timeout=30,
+    )
+
+
+def assert_paid(client: Client, server: KassaServer, account: Account, invoice_id: str) -> None:
+    paid = client.v1.invoices.retrieve(invoice_id)
+    assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", AMOUNT, 0)
+    assert (paid.attempted, paid.attempt_count, paid.next_payment_attempt) == (True, 1, None)
+    assert paid.status_transitions.paid_at is not None
+    payment = invoice_payment(client, invoice_id)
+    assert (payment.status, payment.amount_paid) == ("paid", AMOUNT)
+    assert payment.status_transitions.paid_at is not None
+    assert event_types(client, invoice_id)[-2:] == PAID_EVENTS
+    assert event_types(client, payment.id) == ["invoice_payment.paid"]
+    succeeded = [c for c in client.v1.charges.list().data if c.status == "succeeded"]
+    intent_id = intent_of(client, invoice_id)
+    assert [(c.amount, c.payment_intent) for c in succeeded] == [(AMOUNT, intent_id)]
+    assert kinds(server, account, invoice_id)["receipt"] == 1
+
+
+def assert_failed_attempt(client: Client, invoice_id: str) -> stripe.Invoice:
+    still_open = client.v1.invoices.retrieve(invoice_id)
+    assert (still_open.status, still_open.amount_paid, still_open.amount_remaining) == (
+        "open",
+        0,
+        AMOUNT,
+    )
+    assert (still_open.attempted, still_open.attempt_count) == (True, 1)
+    assert event_types(client, invoice_id)[-1] == "invoice.payment_failed"
+    assert invoice_payment(client, invoice_id).status == "open"
+    return still_open
+
+
+# --- the test helper ------------------------------------------------------------------------
+
+
+def test_completing_3d_secure_through_the_test_helper_pays_the_invoice(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    intent = pay_needing_action(client, invoice.id)
+    assert intent["id"] == intent_of(client, invoice.id)
+    waiting = client.v1.invoices.retrieve(invoice.id)
+    assert (waiting.status, waiting.attempt_count) == ("open", 1)
+    assert event_types(client, invoice.id)[-1] == "invoice.payment_action_required"
+
+    done = authenticate(server, account, intent["id"], "complete")
+    assert done["status"] == "succeeded"
+    assert undeclared_keys(done, stripe.PaymentIntent, "payment_intent") == []
+    assert_paid(client, server, account, invoice.id)
+
+
+def test_failing_3d_secure_through_the_test_helper_is_a_failed_attempt(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    intent = pay_needing_action(client, invoice.id)
+    failed = authenticate(server, account, intent["id"], "fail")
+    assert failed["status"] == "requires_payment_method"
+    assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    assert_failed_attempt(client, invoice.id)
+    assert kinds(server, account, invoice.id)["payment_failed"] == 1
+
+    # Paid afterwards with another card, through the same intent.
+    paid = client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "paid"
+    assert_paid(client, server, account, invoice.id)
+
+
+def test_a_card_declined_after_3d_secure_is_a_failed_attempt(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    card = "pm_card_threeDSecureRequiredChargeDeclined"
+    with pytest.raises(stripe.CardError) as off_session:
+        client.v1.invoices.pay(invoice.id, params={"payment_method": card})
+    # Off session by default: declined as needing authentication, with no challenge.
+    assert off_session.value.code == "authentication_required"
+    assert_failed_attempt(client, invoice.id)
+    intent = pay_needing_action(client, invoice.id, card)  # on session: the challenge
+    declined = authenticate(server, account, intent["id"], "complete")
+    assert declined["status"] == "requires_payment_method"
+    assert declined["last_payment_error"]["type"] == "card_error"
+    assert_failed_attempt(client, invoice.id)
+    assert event_types(client, invoice.id).count("invoice.payment_failed") == 2
+    assert kinds(server, account, invoice.id)["payment_failed"] == 2
+    assert [c.status for c in client.v1.charges.list().data] == ["failed", "failed"]
+
+
+# --- the challenge page -----------------------------------------------------------------------
+
+
+def test_completing_3d_secure_on_the_challenge_page_pays_the_invoice(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    intent = pay_needing_action(client, invoice.id)
+    # Without a return_url the intent's next action names the page for Stripe.js.
+    url = intent["next_action"]["use_stripe_sdk"]["stripe_js"]
+    answer = answer_challenge_page(url, intent["client_secret"], "complete")
+    assert answer.status_code == 200, answer.text
+    assert "succeeded" in answer.text
+    assert_paid(client, server, account, invoice.id)
+    # Answered again: refused, and nothing more is paid.
+    again = answer_challenge_page(url, intent["client_secret"], "complete")
+    assert again.status_code == 400
+    assert_paid(client, server, account, invoice.id)
+
+
+def test_failing_3d_secure_on_the_challenge_page_returns_to_the_integration(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    """The integration confirms the invoice's intent itself (as Stripe.js does with the
+    invoice's `confirmation_secret`), with a return_url; the customer fails the challenge:
+    the first attempt, counted then."""
+    invoice = open_invoice(client)
+    intent_id = intent_of(client, invoice.id)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 0
+    intent = client.v1.payment_intents.confirm(
+        intent_id, params={"payment_method": THREE_D_SECURE, "return_url": RETURN_URL}
+    )
+    assert intent.status == "requires_action"
+    assert intent.next_action is not None and intent.next_action.redirect_to_url is not None
+    url = intent.next_action.redirect_to_url.url
+    assert url is not None and intent.client_secret is not None
+
+    answer = answer_challenge_page(url, intent.client_secret, "fail")
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith(RETURN_URL + "?")
+    assert "redirect_status=failed" in answer.headers["location"]
+    assert_failed_attempt(client, invoice.id)
+    assert kinds(server, account, invoice.id)["payment_failed"] == 1
+
+
+# --- the integration confirms the invoice's intent ---------------------------------------------
+
+
+def test_the_integration_confirming_the_invoice_intent_pays_the_invoice(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    intent_id = intent_of(client, invoice.id)
+    declined = client.v1.payment_intents.retrieve(intent_id)
+    with pytest.raises(stripe.CardError):
+        client.v1.payment_intents.confirm(
+            declined.id, params={"payment_method": "pm_card_chargeDeclined"}
+        )
+    assert_failed_attempt(client, invoice.id)
+
+    confirmed = client.v1.payment_intents.confirm(
+        intent_id, params={"payment_method": "pm_card_visa"}
+    )
+    assert confirmed.status == "succeeded"
+    assert_paid(client, server, account, invoice.id)
+    # The intent is shaped as Stripe shapes it: it names no invoice.
+    assert undeclared_keys(confirmed.to_dict(), stripe.PaymentIntent, "payment_intent") == []
+
+
+def test_a_later_confirmation_after_an_unanswered_challenge_pays_the_invoice(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    intent = pay_needing_action(client, invoice.id)
+    # The customer gives another card rather than answer the challenge.
+    client.v1.payment_intents.update(intent["id"], params={"payment_method": "pm_card_visa"})
+    confirmed = client.v1.payment_intents.confirm(intent["id"])
+    assert confirmed.status == "succeeded"
+    assert_paid(client, server, account, invoice.id)
+
+
+# --- what is not an invoice's ----------------------------------------------------------------
+
+
+def test_a_payment_intent_of_no_invoice_leaves_invoices_alone(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    invoice = open_invoice(client)
+    before = event_types(client, invoice.id)
+    who = invoice.customer
+    assert isinstance(who, str)
+    params: Any = {
+        "amount": AMOUNT,
+        "currency": "usd",
+        "customer": who,
+        "payment_method": THREE_D_SECURE,
+        "confirm": True,
+    }
+    completed = client.v1.payment_intents.create(params=params)
+    assert completed.status == "requires_action"
+    assert authenticate(server, account, completed.id, "complete")["status"] == "succeeded"
+    failed = client.v1.payment_intents.create(params=params)
+    assert authenticate(server, account, failed.id, "fail")["status"] == "requires_payment_method"
+
+    untouched = client.v1.invoices.retrieve(invoice.id)
+    assert (untouched.status, untouched.attempted, untouched.attempt_count) == ("open", False, 0)
+    assert event_types(client, invoice.id) == before
+    assert invoice_payment(client, invoice.id).status == "open"
+    assert kinds(server, account, invoice.id) == {}
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_paying_and_authenticating_at_once_pays_once(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    """The invoice's pay and its intent's 3-D Secure outcome, sent together: whichever runs
+    first pays, the other is refused, and neither waits on the other's locks forever (every
+    path locks the invoice before its intent)."""
+    invoices = [open_invoice(client) for _ in range(CONCURRENT_ROUNDS)]
+    intents = [pay_needing_action(client, invoice.id)["id"] for invoice in invoices]
+
+    def pay(invoice_id: str) -> int:
+        with server.http(account.secret_key) as http:
+            url = f"/v1/invoices/{invoice_id}/pay"
+            return http.post(url, data={"payment_method": "pm_card_visa"}).status_code
+
+    def complete(intent_id: str) -> int:
+        with server.http(account.secret_key) as http:
+            url = f"/v1/test_helpers/payment_intents/{intent_id}/authenticate"
+            return http.post(url, data={"outcome": "complete"}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2 * CONCURRENT_ROUNDS) as pool:
+        paid = [pool.submit(pay, invoice.id) for invoice in invoices]
+        completed = [pool.submit(complete, intent_id) for intent_id in intents]
+        answers = [(p.result(), c.result()) for p, c in zip(paid, completed, strict=True)]
+
+    for (pay_status, complete_status), invoice in zip(answers, invoices, strict=True):
+        assert sorted((pay_status, complete_status)) == [200, 400], answers
+        after = client.v1.invoices.retrieve(invoice.id)
+        assert (after.status, after.amount_paid) == ("paid", AMOUNT)
+        assert event_types(client, invoice.id)[-2:] == PAID_EVENTS
+        charges = client.v1.charges.list(params={"payment_intent": intent_of(client, invoice.id)})
+        assert [c.status for c in charges.data if c.status == "succeeded"] == ["succeeded"]
