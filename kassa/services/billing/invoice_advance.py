@@ -5,7 +5,7 @@ one is sent; an open auto-advancing invoice whose `next_payment_attempt` comes (
 after a decline, or an hour after a manual finalization) is charged again.
 
 `advance_due_invoices` does this for every invoice with work due at "now" on the clock it is
-given, in batches of `ADVANCE_BATCH_MAX`, each invoice in a unit of work of its own (a
+given, in bounded batches (`due_invoices`), each invoice in a unit of work of its own (a
 decline commits its failed charge and the invoice's failed attempt; any other failure rolls
 the invoice's unit back and is recorded on it in a new one). The `invoices` background job
 (`kassa.workers.invoices`, registered in `kassa.runtime.JOBS`) calls it every
@@ -22,42 +22,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Final
+from typing import Any
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.services.billing import (
     invoice_collection,
     invoice_documents,
     invoice_transitions,
 )
+from kassa.services.billing.due_invoices import load_due, work_through_due
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
-from kassa.store import Store
+from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
-
-ADVANCE_BATCH_MAX: Final = 50
-"""Invoices read per scan for work due."""
-ADVANCE_BATCHES_PER_RUN_MAX: Final = 20
-"""Scans per run: a backlog beyond 1,000 invoices waits for the next run."""
 
 log = logging.getLogger("kassa.invoices")
 
 
 async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Advance every invoice with work due now (bounded per run); the number advanced."""
-    advanced = 0
-    tried: set[str] = set()
-    for _ in range(ADVANCE_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await tx.invoices_due_to_advance(unix_seconds(clock), ADVANCE_BATCH_MAX)
-        fresh = [entry for entry in due if entry.invoice_id not in tried]
-        for entry in fresh:
-            tried.add(entry.invoice_id)
-            advanced += await _advance_one(store, clock, payments, entry)
-        if len(due) < ADVANCE_BATCH_MAX or not fresh:
-            break
-    return advanced
+
+    async def handle(entry: DueInvoice) -> int:
+        return await _advance_one(store, clock, payments, entry)
+
+    return await work_through_due(store, clock, Transaction.invoices_due_to_advance, handle)
 
 
 async def _advance_one(
@@ -66,12 +55,12 @@ async def _advance_one(
     try:
         async with store.write() as tx:
             ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
-            if found is None or found[1]:
+            loaded = await load_due(ctx, entry)
+            if loaded is None:
                 return 0
             # A decline has recorded the failed charge and attempt: they commit.
             with contextlib.suppress(CardDeclined):
-                await advance_invoice(await ctx.governed_by(found[0]), found[0])
+                await advance_invoice(*loaded)
             return 1
     except KassaError as error:
         # Rolled back whole; recorded on the invoice so the job does not try it again.

@@ -5,7 +5,7 @@
 Each invoice keeps one instant, `next_reminder_at` (private, an indexed column): set when a
 `send_invoice` invoice with a due date is finalized, cleared when it is paid, voided or
 marked uncollectible (`invoice_transitions`). `send_due_reminders` finds the invoices whose
-instant has come, in batches of `REMINDER_BATCH_MAX`, and for each, in a unit of work of its
+instant has come, in bounded batches (`due_invoices`), and for each, in a unit of work of its
 own: queues the reminder due (`invoice_emails.queue_due_reminder`; none for a customer
 without an address), announces `invoice.will_be_due` or `invoice.overdue` with the invoice,
 and stores the instant of the next reminder (none: the schedule has no more).
@@ -17,39 +17,27 @@ the clock's own advance (issue 13) calls `remind(ctx, invoice)` governed by the 
 from __future__ import annotations
 
 import logging
-from typing import Final
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock
 from kassa.errors import KassaError
 from kassa.services.billing import invoice_documents, invoice_emails
+from kassa.services.billing.due_invoices import load_due, work_through_due
 from kassa.services.billing.invoice_documents import private
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
-from kassa.store import Store
+from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
-
-REMINDER_BATCH_MAX: Final = 50
-"""Invoices read per scan for reminders due."""
-REMINDER_BATCHES_PER_RUN_MAX: Final = 20
-"""Scans per run: a backlog beyond 1,000 reminders waits for the next run."""
 
 log = logging.getLogger("kassa.invoices")
 
 
 async def send_due_reminders(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Queue every reminder due now (bounded per run); the number of invoices reminded."""
-    reminded = 0
-    tried: set[str] = set()
-    for _ in range(REMINDER_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await tx.invoices_due_for_reminder(unix_seconds(clock), REMINDER_BATCH_MAX)
-        fresh = [entry for entry in due if entry.invoice_id not in tried]
-        for entry in fresh:
-            tried.add(entry.invoice_id)
-            reminded += await _remind_one(store, clock, payments, entry)
-        if len(due) < REMINDER_BATCH_MAX or not fresh:
-            break
-    return reminded
+
+    async def handle(entry: DueInvoice) -> int:
+        return await _remind_one(store, clock, payments, entry)
+
+    return await work_through_due(store, clock, Transaction.invoices_due_for_reminder, handle)
 
 
 async def _remind_one(
@@ -58,11 +46,8 @@ async def _remind_one(
     try:
         async with store.write() as tx:
             ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
-            if found is None or found[1]:
-                return 0
-            invoice = found[0]
-            return int(await remind(await ctx.governed_by(invoice), invoice))
+            loaded = await load_due(ctx, entry)
+            return 0 if loaded is None else int(await remind(*loaded))
     except KassaError as error:
         # Rolled back whole: the invoice keeps its instant and is tried again next run.
         log.warning("reminder for invoice %s failed: %s", entry.invoice_id, error.message)
