@@ -5,8 +5,9 @@ its `invoice_pdf` read with pypdf, and payments with Stripe's test cards (3-D Se
 Kassa's challenge page, and a decline) seen afterwards through the SDK as the invoice's
 `amount_paid`, its `invoice_payment` and its PaymentIntent.
 
-`tests/test_invoice_page.py` tests the page and the renderer over fixture invoices; this
-file tests what `kassa.runtime` joins them to: `kassa.pages.invoice_backend`.
+Also the page's own promises against the same real invoices: the customer's language,
+void and uncollectible invoices, refused foreign forms, and headers that leak nothing. (The
+renderer alone, over fixture documents, is `tests/test_invoice_pdf.py`.)
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ WIDGETS = 12
 # --- invoices through the SDK -------------------------------------------------------------------
 
 
-def _customer(client: Client) -> stripe.Customer:
+def _customer(client: Client, locale: str = "en") -> stripe.Customer:
     return client.v1.customers.create(
         params={
             "name": "Ada Lovelace",
             "email": "ada@example.com",
-            "preferred_locales": ["en"],
+            "preferred_locales": [locale],
         }
     )
 
@@ -75,9 +76,9 @@ def _item(client: Client, invoice: stripe.Invoice, amount: int, description: str
     )
 
 
-def _open_invoice(client: Client) -> stripe.Invoice:
+def _open_invoice(client: Client, locale: str = "en") -> stripe.Invoice:
     """A finalized `send_invoice` invoice of $175.00 in two lines."""
-    draft = _draft(client, _customer(client).id)
+    draft = _draft(client, _customer(client, locale).id)
     _item(client, draft, 15_000, "Analytical engine tune-up")
     _item(client, draft, 2_500, "Punch cards")
     return client.v1.invoices.finalize_invoice(draft.id)
@@ -340,3 +341,56 @@ def test_a_wrong_secret_is_not_found_and_a_draft_has_no_links(
             answer = http.get(refused)
             assert answer.status_code == 404, refused
             assert invoice.number is not None and invoice.number not in answer.text
+
+
+def test_the_page_speaks_the_customers_language(page: Page, client: Client) -> None:
+    invoice = _open_invoice(client, locale="de")
+    page.goto(_hosted_url(invoice))
+    expect(page).to_have_title(re.compile(f"Rechnung {invoice.number}"))
+    expect(page.get_by_test_id("line").nth(0)).to_contain_text("150,00\u00a0$")
+    expect(page.get_by_test_id("summary")).to_contain_text("Zwischensumme")
+    expect(page.get_by_test_id("pay-button")).to_have_text("175,00\u00a0$ bezahlen")
+
+
+def test_void_and_uncollectible_invoices_say_so(page: Page, client: Client) -> None:
+    voided = client.v1.invoices.void_invoice(_open_invoice(client).id)
+    page.goto(_hosted_url(voided))
+    expect(page.get_by_test_id("status")).to_have_text("Void")
+    expect(page.get_by_test_id("notice")).to_contain_text("This invoice was voided on")
+    expect(page.get_by_test_id("pay-form")).to_have_count(0)
+
+    marked = client.v1.invoices.mark_uncollectible(_open_invoice(client).id)
+    page.goto(_hosted_url(marked))
+    expect(page.get_by_test_id("notice")).to_contain_text("marked uncollectible on")
+    _fill_card(page, VISA)  # Stripe still takes payment for an uncollectible invoice
+    expect(page.get_by_test_id("status")).to_have_text("Paid")
+    assert client.v1.invoices.retrieve(marked.id).status == "paid"
+
+
+def test_foreign_forms_and_bad_methods_are_refused(client: Client, server: KassaServer) -> None:
+    invoice = _open_invoice(client)
+    pay_url = _pay_url(invoice)
+    form = {"number": VISA, "exp_month": "12", "exp_year": EXPIRY_YEAR, "cvc": "123"}
+    with httpx.Client(timeout=30) as http:
+        assert http.get(pay_url).status_code == 405
+        foreign = http.post(pay_url, data=form, headers={"origin": "https://evil.example"})
+        assert foreign.status_code == 403
+        cross_site = http.post(pay_url, data=form, headers={"sec-fetch-site": "cross-site"})
+        assert cross_site.status_code == 403
+        missing = http.post(pay_url, data={"number": VISA}, headers={"origin": server.url})
+        assert missing.status_code == 400
+        assert "Enter the card number" in missing.text
+    assert client.v1.invoices.retrieve(invoice.id).status == "open"
+    assert _charges(client) == [], "no refused form charged anything"
+
+
+def test_the_page_sends_no_referrer_and_allows_no_frames_or_scripts(client: Client) -> None:
+    response = httpx.get(_hosted_url(_open_invoice(client)), timeout=30)
+    assert response.status_code == 200
+    headers = response.headers
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-frame-options"] == "DENY"
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "script" not in policy and "<script" not in response.text
