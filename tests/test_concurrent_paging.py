@@ -328,3 +328,41 @@ async def _out_of_order_commits(run: Run) -> tuple[Seen, list[str], tuple[str, s
         seen.followed += await _newer_than(http, "/v1/customers", cursor)
         final = await _walk_down(http, "/v1/customers", FULL_PAGE_LIMIT)
     return seen, final, (lower_customer["id"], higher_customer["id"])
+
+
+@pytest.mark.postgres
+def test_another_accounts_open_transaction_never_hides_a_new_row(tmp_path: Path) -> None:
+    """Only an account's own writers can hold back its lists. Another account's unit that
+    stays open (here for longer than a list waits for writers at most) must not keep a
+    client from seeing the customer it has just created, nor from searching for it. (With
+    the cluster-wide bound of transaction ids Kassa used before, both reads waited half a
+    second and then left the customer out.)"""
+    with fresh_database("postgres", tmp_path) as url:
+        server = KassaServer(url, tmp_path / "kassa-serve.log").start()
+        try:
+            run = Run(server, create_account(url), "postgres")
+            other = create_account(url, "other")
+            created, listed, found = asyncio.run(
+                asyncio.wait_for(_beside_an_open_unit(run, other.id), RUN_SECONDS_MAX)
+            )
+        finally:
+            server.stop()
+    assert created in listed, "a customer created through the API is missing from its list"
+    assert created in found, "a customer created through the API is missing from search"
+
+
+async def _beside_an_open_unit(run: Run, other_account_id: str) -> tuple[str, list[str], list[str]]:
+    async with _opened(run) as (store, http):
+        templates = await _templates(http)
+        customer, event = templates.clone()
+        async with store.write() as tx:
+            await tx.insert_object(CUSTOMERS, other_account_id, customer)
+            await tx.insert_object(EVENTS, other_account_id, event)
+            response = await http.post("/v1/customers", data={"email": "beside@example.com"})
+            assert response.status_code == 200, response.text
+            created = response.json()["id"]
+            listed = await _get_list(http, "/v1/customers", {"limit": "3"})
+            found = await _get_list(
+                http, "/v1/customers/search", {"query": "email:'beside@example.com'"}
+            )
+    return created, [c["id"] for c in listed["data"]], [c["id"] for c in found["data"]]

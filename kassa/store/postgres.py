@@ -13,14 +13,7 @@ from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
 from kassa.store.conflicts import WriteConflict
-from kassa.store.queries import (
-    FOR_UPDATE,
-    SEQ_SLOTS_PER_TRANSACTION,
-    SETTLED_SEQ,
-    SKIP_LOCKED,
-    Row,
-    Transaction,
-)
+from kassa.store.queries import FOR_UPDATE, SKIP_LOCKED, Row, Transaction
 from kassa.store.search_queries import postgres_json_expressions
 
 POOL_MIN_SIZE = 2
@@ -29,25 +22,6 @@ POOL_MAX_SIZE = 20
 STATEMENT_CACHE_ENTRIES = 512
 
 _PLACEHOLDER = re.compile(r"\?")
-_INSERTED_SEQ = re.compile(r"/\*INSERTED_SEQ (\w+)\*/NULL")
-
-_OWN_FIRST_SEQ = f"(pg_current_xact_id()::text::bigint * {SEQ_SLOTS_PER_TRANSACTION})"
-"""The first seq of this transaction's rows (see `kassa.store.queries.INSERTED_SEQ`)."""
-_SETTLED_SEQ = (
-    f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * {SEQ_SLOTS_PER_TRANSACTION})"
-)
-"""The first seq a transaction still running (or yet to begin) can hold, by the statement's
-own snapshot: the rows below it are all the rows there will ever be below it."""
-
-
-def _inserted_seq(match: re.Match[str]) -> str:
-    """The next seq of this transaction in the table: one probe of the seq index within the
-    transaction's own range, which only it writes."""
-    table = match[1]
-    return (
-        f"coalesce((SELECT max(seq) + 1 FROM {table} WHERE seq >= {_OWN_FIRST_SEQ} "
-        f"AND seq < {_OWN_FIRST_SEQ} + {SEQ_SLOTS_PER_TRANSACTION}), {_OWN_FIRST_SEQ})"
-    )
 
 
 @functools.lru_cache(maxsize=STATEMENT_CACHE_ENTRIES)
@@ -55,13 +29,15 @@ def to_numbered_placeholders(sql: str) -> str:
     """`?` to `$1, $2, ...`: our statements have no `?` inside string literals."""
     counter = iter(range(1, 10_000))
     numbered = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", postgres_json_expressions(sql))
-    locking = numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED").replace(
+    return numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED").replace(
         FOR_UPDATE, " FOR UPDATE"
     )
-    return _INSERTED_SEQ.sub(_inserted_seq, locking).replace(SETTLED_SEQ, _SETTLED_SEQ)
 
 
 class PostgresExecutor:
+    commit_ordered = False
+    """Writers run at once and commit in any order: rows take seqs from tickets."""
+
     def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
         self._connection = connection
 

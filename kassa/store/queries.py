@@ -24,6 +24,13 @@ from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import CREATED_OPERATORS, window_conditions
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
+from kassa.store.seq_order import (
+    DRAW_TICKET,
+    READ_SETTLED,
+    SEQ_SLOTS_PER_TICKET,
+    SettledTickets,
+    settled_tickets,
+)
 from kassa.store.tables import ObjectTable
 
 Row = Sequence[Any]
@@ -37,41 +44,13 @@ FOR_UPDATE = "/*FOR_UPDATE*/"
 so a concurrent request changing the same object (two refunds of one charge) waits and then
 reads the committed result instead of overwriting it. SQLite's single writer needs nothing."""
 
-SEQ_SLOTS_PER_TRANSACTION = 1 << 18
-"""Seqs one PostgreSQL transaction has for the rows it inserts into one table (262,144; the
-dashboard seed bench's largest unit writes about 50,000 events). With 18 bits for the row, a
-bigint seq holds transaction ids up to 2**45: 111 years at 10,000 writes a second."""
-
-INSERTED_SEQ = "/*INSERTED_SEQ {table}*/NULL"
-"""The seq of a row `insert_object` writes. Lists order by seq, and a client following new rows
-(`ending_before`, as `kassa listen` does) or paging (`starting_after`) while writers commit is
-exact only if no row of lower seq commits after a row it has read.
-
-SQLite: NULL, so the row takes the next rowid. SQLite has one writer (one connection, and
-`BEGIN IMMEDIATE` across processes): units take rowids and commit in one order, and a reader sees
-whole commits, so it is exact as it is.
-
-PostgreSQL: writers run at once, and a seq taken at insert commits out of order (A takes 10,
-B takes 11, B commits first). So the executor makes the seq the inserting transaction's id
-(`pg_current_xact_id()`) times SEQ_SLOTS_PER_TRANSACTION, plus the row's number within its
-transaction and table: lists order rows by transaction. A transaction id below a snapshot's
-xmin belongs to a finished transaction, and every transaction still running or yet to begin has
-one at least as large, so below `xmin * SEQ_SLOTS_PER_TRANSACTION` (SETTLED_SEQ) no row can ever
-commit again: a read that lists only rows below it sees a prefix of the final order, each row
-in its final place. The seq stays one bigint column, so cursors remain index seeks and the
-schema is the same on both engines."""
-
-SETTLED_SEQ = "/*SETTLED_SEQ*/9223372036854775807"
-"""Rows of lower seq are settled: none can commit below them any more (see INSERTED_SEQ).
-PostgreSQL's executor makes it the bound its statement's snapshot implies; on SQLite every
-committed row is settled, so it stays the largest bigint."""
-
 SETTLE_POLLS_MAX = 250
 SETTLE_POLL_SECONDS = 0.002
-"""A list read that meets committed rows not yet settled (a writer that began before them is
-still running; Kassa's writers take milliseconds) reads again after this pause, at most
-SETTLE_POLLS_MAX times (half a second): a client sees its own new object. After that it lists
-the settled rows only: still exact, the newer rows come with a later read."""
+"""A list read on PostgreSQL first waits for the account's writers that hold tickets older
+than its start (`kassa.store.seq_order`; Kassa's writers take milliseconds), asking again
+after this pause, at most SETTLE_POLLS_MAX times (half a second): a client sees its own new
+object. After that it lists the settled rows only: still exact, the newer rows come with a
+later read."""
 
 OBJECT_TABLES_CACHED_MAX = 64
 """Object tables whose INSERT and UPDATE statements are kept once written (there are about
@@ -82,6 +61,10 @@ IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 
 
 class Executor(Protocol):
+    commit_ordered: bool
+    """Rows take seqs in the order they commit (SQLite's single writer): every committed row
+    is settled and no tickets are drawn (`kassa.store.seq_order`)."""
+
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None: ...
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
@@ -207,8 +190,14 @@ class Transaction(
         """No other write unit can run meanwhile, in any process (SQLite's writer)."""
         self._lock_reads = FOR_UPDATE if writes else ""
         """In a write unit every object read may be changed: lock it (see FOR_UPDATE)."""
-        self._inserted_rows: dict[str, int] = {}
-        """Rows inserted per object table in this unit, bounded by SEQ_SLOTS_PER_TRANSACTION."""
+        self._inserted_rows: dict[tuple[str, str], int] = {}
+        """Rows inserted per (account, object table) in this unit, bounded by
+        SEQ_SLOTS_PER_TICKET."""
+        self._tickets: dict[str, int] = {}
+        """account -> the seq ticket this unit drew for its rows (PostgreSQL)."""
+        self._settled_below: dict[str, int | None] = {}
+        """account -> the seq below which its rows are settled, as this read unit found it
+        once (a page and its count agree)."""
 
     # -- accounts and keys ------------------------------------------------------------
 
@@ -244,16 +233,31 @@ class Transaction(
     async def insert_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        inserted = self._inserted_rows.get(table.name, 0) + 1
-        ensure(
-            inserted <= SEQ_SLOTS_PER_TRANSACTION,
-            f"a unit of work inserts at most {SEQ_SLOTS_PER_TRANSACTION} rows into {table.name}",
-        )
-        self._inserted_rows[table.name] = inserted
+        seq = await self._next_seq(table, account_id)
         await self._db.execute(
             _insert_sql(table),
-            (obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj)),
+            (seq, obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj)),
         )
+
+    async def _next_seq(self, table: ObjectTable, account_id: str) -> int | None:
+        """The seq of the unit's next row for the account in `table`: on SQLite None (the
+        row takes the next rowid); on PostgreSQL from the unit's ticket for the account."""
+        counted = (account_id, table.name)
+        row_number = self._inserted_rows.get(counted, 0)
+        ensure(
+            row_number < SEQ_SLOTS_PER_TICKET,
+            f"a unit of work inserts at most {SEQ_SLOTS_PER_TICKET} rows into {table.name}",
+        )
+        self._inserted_rows[counted] = row_number + 1
+        if self._db.commit_ordered:
+            return None
+        ticket = self._tickets.get(account_id)
+        if ticket is None:
+            row = await self._db.fetchone(DRAW_TICKET, (account_id,))
+            ensure(row is not None, "drawing a ticket answers one row")
+            ticket = int(row[0]) if row else 0
+            self._tickets[account_id] = ticket
+        return ticket * SEQ_SLOTS_PER_TICKET + row_number
 
     async def update_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
@@ -310,33 +314,44 @@ class Transaction(
     async def search_objects(
         self, table: ObjectTable, account_id: str, search: ObjectSearch
     ) -> SearchPage:
-        """One page of a search (`kassa.store.search_queries`), newest first. A read unit
-        searches settled rows only (see INSERTED_SEQ), so pages stay exact while writers
-        commit out of seq order; a first page first waits, boundedly, for the rows
-        committed before it to settle, so a client finds what it has just written."""
-        if self._writes:
-            return await search_rows(self._db, table, account_id, search, settled_below=None)
-        if search.before_seq is None:
-            await self._await_settled(table, account_id)
-        return await search_rows(self._db, table, account_id, search, settled_below=SETTLED_SEQ)
+        """One page of a search (`kassa.store.search_queries`), newest first, among the
+        settled rows (`kassa.store.seq_order`), so pages stay exact while writers commit."""
+        settled = await self._settled_seq(account_id)
+        return await search_rows(self._db, table, account_id, search, settled_below=settled)
 
     async def count_search_matches(
         self, table: ObjectTable, account_id: str, search: ObjectSearch
     ) -> int:
-        settled = None if self._writes else SETTLED_SEQ
+        settled = await self._settled_seq(account_id)
         return await count_matches(self._db, table, account_id, search, settled_below=settled)
 
-    async def _await_settled(self, table: ObjectTable, account_id: str) -> None:
-        """Wait until the account's newest row in `table` is settled, at most SETTLE_POLLS_MAX
-        times SETTLE_POLL_SECONDS (a writer that began before it is still running)."""
+    async def _settled_seq(self, account_id: str) -> int | None:
+        """The seq below which the account's rows are settled; None when every committed row
+        is (SQLite, and a write unit, which acts on what it reads and must see its own rows,
+        never settled before it commits)."""
+        if self._writes or self._db.commit_ordered:
+            return None
+        if account_id not in self._settled_below:
+            self._settled_below[account_id] = await self._await_settled(account_id)
+        return self._settled_below[account_id]
+
+    async def _await_settled(self, account_id: str) -> int:
+        """Wait until the account's writers holding tickets drawn before this read have
+        finished, at most SETTLE_POLLS_MAX times SETTLE_POLL_SECONDS; the settled seq then
+        (or, past the wait, the last one known)."""
+        started_at: int | None = None
+        known = 0
         for _ in range(SETTLE_POLLS_MAX):
-            row = await self._db.fetchone(
-                f"SELECT max(seq), {SETTLED_SEQ} FROM {table.name} WHERE account_id = ?",
-                (account_id,),
-            )
-            if row is None or row[0] is None or int(row[0]) < int(row[1]):
-                return
+            row = await self._db.fetchone(READ_SETTLED, (account_id,))
+            ensure(row is not None, "the settled read answers one row")
+            found = settled_tickets(row) if row is not None else SettledTickets(0, 0)
+            started_at = found.newest_issued if started_at is None else started_at
+            if found.below is not None:
+                known = found.below
+                if found.below > started_at:
+                    break
             await asyncio.sleep(SETTLE_POLL_SECONDS)
+        return known * SEQ_SLOTS_PER_TICKET
 
     async def object_seq(self, table: ObjectTable, account_id: str, object_id: str) -> int | None:
         row = await self._db.fetchone(
@@ -348,49 +363,21 @@ class Transaction(
     async def list_objects(
         self, table: ObjectTable, account_id: str, query: ObjectListQuery
     ) -> ObjectPage:
-        """One page, newest first. A read unit lists settled rows only (see INSERTED_SEQ), so
+        """One page, newest first, among the settled rows (`kassa.store.seq_order`), so
         paging and following stay exact while writers commit out of seq order."""
         where, args = _list_conditions(table, account_id, query)
-        if self._writes:
-            # A write unit acts on what it reads (a refund checks the charge's disputes) and
-            # must see its own rows, which are never settled before it commits.
-            return _page(await self._page_rows(table, where, args, query), query)
-        for _ in range(SETTLE_POLLS_MAX):
-            rows = await self._page_rows(table, where, args, query)
-            if await self._page_is_settled(rows, query):
-                return _page(rows, query)
-            await asyncio.sleep(SETTLE_POLL_SECONDS)
-        settled_only = [*where, f"seq < {SETTLED_SEQ}"]
-        return _page(await self._page_rows(table, settled_only, args, query), query)
-
-    async def _page_rows(
-        self, table: ObjectTable, where: list[str], args: list[Any], query: ObjectListQuery
-    ) -> list[Row]:
-        """(doc, seq, settled bound) rows: limit + 1 of them, to tell whether more follow."""
+        settled = await self._settled_seq(account_id)
+        if settled is not None:
+            where.append("seq < ?")
+            args.append(settled)
         order = "ASC" if query.after_seq is not None else "DESC"
         rows = await self._db.fetchall(
-            f"SELECT doc, seq, {SETTLED_SEQ} FROM {table.name} WHERE {' AND '.join(where)} "
+            f"SELECT doc FROM {table.name} WHERE {' AND '.join(where)} "
             f"ORDER BY seq {order} LIMIT ?",
             (*args, query.limit + 1),
         )
         ensure(len(rows) <= query.limit + 1, "a page query fetches at most limit + 1 rows")
-        return rows
-
-    async def _page_is_settled(self, rows: list[Row], query: ObjectListQuery) -> bool:
-        """Whether no row can still commit inside the page. Below a `starting_after` cursor
-        that holds only once the cursor itself is settled; above an `ending_before` one, rows
-        committing later land above the page, where the next read finds them."""
-        seqs = [int(row[1]) for row in rows]
-        newest = query.before_seq if query.before_seq is not None else max(seqs, default=None)
-        if newest is None:
-            return True
-        bound = int(rows[0][2]) if rows else await self._settled_seq()
-        return newest < bound
-
-    async def _settled_seq(self) -> int:
-        row = await self._db.fetchone(f"SELECT {SETTLED_SEQ}")
-        ensure(row is not None, "a SELECT without FROM answers one row")
-        return int(row[0]) if row else 0
+        return _page(rows, query)
 
     # -- idempotency ----------------------------------------------------------------------
 
@@ -796,10 +783,9 @@ def _insert_sql(table: ObjectTable) -> str:
     """An object row's INSERT, written once per table (every request inserts several)."""
     columns = "".join(f", {c}" for c in table.filter_columns)
     placeholders = ", ?" * len(table.filter_columns)
-    seq = INSERTED_SEQ.format(table=table.name)
     return (
         f"INSERT INTO {table.name} (seq, id, account_id, created, doc{columns}) "
-        f"VALUES ({seq}, ?, ?, ?, ?{placeholders})"
+        f"VALUES (?, ?, ?, ?, ?{placeholders})"
     )
 
 

@@ -36,7 +36,9 @@ MIGRATIONS_TABLE = (
 MIGRATION_LOCK_ID = 0x4B61737361
 """An arbitrary constant naming Kassa's migration advisory lock on PostgreSQL."""
 
-_FILE_NAME = re.compile(r"(\d{4})_(\w+)\.sql")
+_FILE_NAME = re.compile(r"(\d{4})_(\w+?)(?:\.(sqlite|postgresql))?\.sql")
+"""`NNNN_name.sql` for both engines; `NNNN_name.postgresql.sql` for one engine only (the
+other records the version as applied with nothing to run, so versions stay one series)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ def load_migrations(engine: str) -> list[Migration]:
     for entry in resources.files("kassa.store.migrations").iterdir():
         match = _FILE_NAME.fullmatch(entry.name)
         if match is None:
+            continue
+        if match[3] is not None and match[3] != engine:
+            found.append(Migration(int(match[1]), match[2], ()))
             continue
         text = entry.read_text(encoding="utf-8")
         for marker, replacement in markers.items():

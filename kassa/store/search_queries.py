@@ -173,10 +173,10 @@ def _matching(search: ObjectSearch) -> tuple[str, list[Any]]:
 
 
 def _window(
-    account_id: str, search: ObjectSearch, settled_below: str | None
+    account_id: str, search: ObjectSearch, settled_below: int | None
 ) -> tuple[str, list[Any]]:
     """The rows a page may examine, before its bound: the account's live objects below
-    `before_seq`; only settled ones when `settled_below` (the SQL of the settled bound) is
+    `before_seq`; only settled ones when `settled_below` (`kassa.store.seq_order`) is
     given."""
     ensure(
         0 < search.rows_scanned_max <= SEARCH_ROWS_SCANNED_CEILING,
@@ -188,12 +188,13 @@ def _window(
         where.append("seq < ?")
         args.append(search.before_seq)
     if settled_below is not None:
-        where.append(f"seq < {settled_below}")
+        where.append("seq < ?")
+        args.append(settled_below)
     return " AND ".join(where), args
 
 
 def _scanned(
-    table: ObjectTable, account_id: str, search: ObjectSearch, settled_below: str | None
+    table: ObjectTable, account_id: str, search: ObjectSearch, settled_below: int | None
 ) -> tuple[str, list[Any]]:
     """The window a page examines: `_window`'s rows, newest first, at most
     `rows_scanned_max` of them."""
@@ -208,7 +209,7 @@ async def search_rows(
     account_id: str,
     search: ObjectSearch,
     *,
-    settled_below: str | None,
+    settled_below: int | None,
 ) -> SearchPage:
     """One page: up to `limit` matching objects, newest first, among at most
     `rows_scanned_max` rows below `before_seq`."""
@@ -231,7 +232,7 @@ async def _scan_stop(
     table: ObjectTable,
     account_id: str,
     search: ObjectSearch,
-    settled_below: str | None,
+    settled_below: int | None,
 ) -> int | None:
     """Where the next page starts when this one found fewer matches than its limit: below
     the oldest row examined, if the window was full and rows remain below it; else
@@ -250,7 +251,7 @@ async def count_matches(
     account_id: str,
     search: ObjectSearch,
     *,
-    settled_below: str | None,
+    settled_below: int | None,
 ) -> int:
     """How many of the account's newest `rows_scanned_max` objects match (Stripe's
     `total_count`, which it counts accurately only up to 10,000 too)."""

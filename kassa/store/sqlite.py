@@ -37,6 +37,9 @@ log = logging.getLogger("kassa.store.sqlite")
 
 
 class SqliteExecutor:
+    commit_ordered = True
+    """One writer: rows take rowids in the order they commit."""
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
@@ -106,7 +109,7 @@ class SqliteStore:
 
     One writer also keeps lists exact as they are: rows take rowids (their `seq`) in the order
     they commit, so a reader never meets a row that a lower seq commits after (PostgreSQL
-    needs more: `kassa.store.queries.INSERTED_SEQ`).
+    needs more: `kassa.store.seq_order`).
     """
 
     engine = "sqlite"
