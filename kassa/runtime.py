@@ -38,6 +38,7 @@ from kassa.workers.invoices import run_invoice_advance
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
+from kassa.workers.test_clocks import run_test_clocks
 from kassa.workers.webhooks import delivery_settings, run_delivery
 
 log = logging.getLogger("kassa.runtime")
@@ -129,6 +130,11 @@ def _advance_invoices(ctx: JobContext) -> Awaitable[None]:
     return run_invoice_advance(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
+def _advance_test_clocks(ctx: JobContext) -> Awaitable[None]:
+    """Test clocks with an advance under way: the work due on their objects, in time order."""
+    return run_test_clocks(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:
     return run_settlement(ctx.store, ctx.clock, ctx.stopping)
 
@@ -155,6 +161,7 @@ JOBS: tuple[Job, ...] = (
     Job("retention", _purge_expired, in_serve=_always),
     Job("mail", _send_mail, in_serve=_always),
     Job("invoices", _advance_invoices, in_serve=_always),
+    Job("test_clocks", _advance_test_clocks, in_serve=_always),
 )
 
 

@@ -29,6 +29,8 @@ from tests.harness import Account, KassaServer, create_account
 PATH_PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
 GET_PAGES = [page.path for page in PAGES if "GET" in page.methods]
 POST_PAGES = [page.path for page in PAGES if "POST" in page.methods]
+CLOCK_FROZEN_TIME = 1_798_761_600
+"""2027-01-01 00:00 UTC: the test clock each account's objects include."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
     invoice = client.v1.invoices.create(
         params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
     )
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_FROZEN_TIME})
     with server.http(account.secret_key) as http:
         request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
     # The request log is written in batches: wait until this entry is there to be shown.
@@ -94,6 +97,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
             "invoices": invoice.id,
             "products": product.id,
             "prices": str(product.default_price),
+            "test_clocks": clock.id,
         },
         account.secret_key,
     )
@@ -279,10 +283,11 @@ def test_actions_on_another_accounts_objects_change_nothing(
     with signed_in_client(server, account.secret_key) as client:
         token = session_csrf(client)
         for path in POST_PAGES:
-            if not path.startswith(("/payments/", "/invoices/")):
+            if not path.startswith(("/payments/", "/invoices/", "/test_clocks/")):
                 continue
             url = PREFIX + theirs.fill(path)
-            response = client.post(url, data={"csrf_token": token, "amount": "1.00"})
+            form = {"csrf_token": token, "amount": "1.00", "by": "day"}
+            response = client.post(url, data=form)
             assert response.status_code in (303, 404), f"{url}: {response.status_code}"
             acted += 1
     assert acted, "the dashboard registers no payment actions"
@@ -291,4 +296,8 @@ def test_actions_on_another_accounts_objects_change_nothing(
     assert intent.status == "requires_capture", "another account's payment was changed"
     invoice = their_client.v1.invoices.retrieve(theirs.by_area["invoices"])
     assert invoice.status == "draft", "another account's invoice was changed"
+    clock = their_client.v1.test_helpers.test_clocks.retrieve(theirs.by_area["test_clocks"])
+    assert (clock.status, clock.frozen_time) == ("ready", CLOCK_FROZEN_TIME), (
+        "another account's test clock was advanced"
+    )
     assert their_client.v1.refunds.list(params={"payment_intent": other_intent}).data == []

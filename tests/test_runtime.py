@@ -13,7 +13,7 @@ from kassa.config import Settings
 from kassa.store.queries import RequestLogEntry
 from tests.harness import run_coroutine
 
-EVERY_JOB = ["settlement", "webhooks", "retention", "mail", "invoices"]
+EVERY_JOB = ["settlement", "webhooks", "retention", "mail", "invoices", "test_clocks"]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
 POLL_INTERVAL_SECONDS = 0.05
@@ -38,6 +38,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "retention",
         "mail",
         "invoices",
+        "test_clocks",
     ]
 
 

@@ -16,6 +16,7 @@ from kassa.dashboard.pages import (
     payments,
     prices,
     products,
+    test_clocks,
     webhooks,
 )
 from kassa.dashboard.views.home import count_charge
@@ -35,6 +36,7 @@ PAGES: tuple[Page, ...] = (
     *invoices.PAGES,
     *products.PAGES,
     *prices.PAGES,
+    *test_clocks.PAGES,
 )
 
 CHARGE_OBSERVERS: tuple[ChargeObserver, ...] = (count_charge,)

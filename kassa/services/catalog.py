@@ -12,6 +12,7 @@ from kassa.services import (
     payment_intents,
     payment_methods,
     refunds,
+    test_clocks,
     webhook_endpoints,
 )
 from kassa.services.billing import (
@@ -48,6 +49,7 @@ RESOURCES: tuple[Resource, ...] = (
     invoice_payments.RESOURCE,
     discounts.RESOURCE,
     mail.RESOURCE,
+    test_clocks.RESOURCE,
 )
 
 

@@ -51,7 +51,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.services.search import METADATA, NUMBER, STRING, search_operation
-from kassa.store.tables import CUSTOMERS
+from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
 
 INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
@@ -125,7 +125,10 @@ CREATE_PARAMS: dict[str, Param] = {
     "test_clock": String(max_chars=255),
 }
 UPDATE_PARAMS: dict[str, Param] = {**_COMMON, "default_source": String(max_chars=255)}
-LIST_FILTERS: dict[str, Param] = {"email": String(max_chars=512)}
+LIST_FILTERS: dict[str, Param] = {
+    "email": String(max_chars=512),
+    "test_clock": String(max_chars=255),
+}
 
 DEFAULT_PAYMENT_METHOD_PARAM = "invoice_settings[default_payment_method]"
 
@@ -171,7 +174,8 @@ class CreateCustomer(CustomerChanges):
     """A PaymentMethod to attach: a stored unattached one, or a test id (`pm_card_visa`)
     standing for a new card."""
     test_clock: str | None = None
-    """Refused: Kassa has no test clocks yet."""
+    """The test clock the customer lives on, for good: it and everything it pays or is
+    billed are stamped with the clock's frozen time."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,18 +311,29 @@ async def _initial_default(
     return await _default_payment_method(ctx, customer_id, reference)
 
 
+async def _on_test_clock(ctx: Context, clock_id: str) -> Context:
+    """The context of a customer created on `clock_id`: governed by the clock, which must be
+    a live clock of this account."""
+    found = await ctx.tx.get_object(TEST_CLOCKS, ctx.account_id, clock_id, lock=False)
+    if found is None or found[1]:
+        raise ResourceMissing("test_clock", clock_id, param="test_clock")
+    return await ctx.governed_by({"test_clock": clock_id})
+
+
 def _reject_unsupported_references(references: Mapping[str, str | None]) -> None:
-    """Parameters naming objects Kassa cannot hold yet (sources, test clocks): they can
-    only be missing."""
-    object_names = {"source": "source", "test_clock": "test_clock", "default_source": "source"}
+    """Parameters naming objects Kassa cannot hold yet (sources): they can only be missing."""
+    object_names = {"source": "source", "default_source": "source"}
     for param, value in references.items():
         if value:  # None: not sent; "": sent empty, which names nothing
             raise ResourceMissing(object_names[param], value, param=param)
 
 
 async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
-    _reject_unsupported_references({"source": request.source, "test_clock": request.test_clock})
+    _reject_unsupported_references({"source": request.source})
+    if request.test_clock is not None:
+        ctx = await _on_test_clock(ctx, request.test_clock)
     customer = _blank_customer(ctx)
+    customer["test_clock"] = request.test_clock or None
     _apply(customer, request)
     attaching = (
         await payment_methods.resolve(ctx, request.payment_method, param="payment_method")

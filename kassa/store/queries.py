@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
@@ -178,6 +179,7 @@ class Transaction(
     DashboardOperationQueries,
     MailQueries,
     InvoiceQueries,
+    ClockQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 

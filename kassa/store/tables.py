@@ -42,7 +42,7 @@ def _value_at(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-CUSTOMERS = ObjectTable("customers", filter_columns=("email",))
+CUSTOMERS = ObjectTable("customers", filter_columns=("email", "test_clock"))
 PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "type"))
 PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "status"))
 CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent", "status"))

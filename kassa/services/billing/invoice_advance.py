@@ -12,10 +12,9 @@ the invoice's unit back and is recorded on it in a new one). The `invoices` back
 `kassa.workers.invoices.ADVANCE_INTERVAL_SECONDS`.
 
 Test clocks: invoices of customers on a Stripe test clock are not advanced here (the scan
-leaves out invoices with a `test_clock`): they live at their clock's frozen time. The test
-clock's advance (issue 13) belongs in the clock's own advancing work: for each invoice on
-the clock with work due at the new frozen time, `advance_invoice(ctx, invoice)` with `ctx`
-governed by the clock (`await ctx.governed_by(invoice)`), in order of due time.
+leaves out invoices with a `test_clock`): they live at their clock's frozen time and advance
+when their clock does (`kassa.services.clock_advance`, which calls `advance_invoice` and
+`record_failure` with a context governed by the clock).
 """
 
 from __future__ import annotations
@@ -126,21 +125,25 @@ def _finalization_error(error: KassaError) -> dict[str, Any]:
 async def _record_failure(
     store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice, error: KassaError
 ) -> None:
-    """A draft that could not be finalized keeps Stripe's `last_finalization_error` and is
-    not scheduled again (`invoice.finalization_failed`); an open invoice whose attempt
-    failed otherwise than by a decline is not retried."""
     async with store.write() as tx:
         ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
         found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
         if found is None or found[1]:
             return
         invoice = found[0]
-        ctx = await ctx.governed_by(invoice)
-        invoice["next_payment_attempt"] = None
-        if invoice["status"] == "draft":
-            invoice["automatically_finalizes_at"] = None
-            invoice["last_finalization_error"] = _finalization_error(error)
-            await invoice_documents.save(ctx, invoice)
-            await invoice_documents.announce(ctx, "invoice.finalization_failed", invoice)
-        else:
-            await invoice_documents.save(ctx, invoice)
+        await record_failure(await ctx.governed_by(invoice), invoice, error)
+
+
+async def record_failure(ctx: Context, invoice: ApiObject, error: KassaError) -> None:
+    """After advancing the (locked) invoice failed otherwise than by a decline and rolled
+    back: a draft that could not be finalized keeps Stripe's `last_finalization_error` and
+    is not scheduled again (`invoice.finalization_failed`); an open invoice whose attempt
+    failed is not retried."""
+    invoice["next_payment_attempt"] = None
+    if invoice["status"] == "draft":
+        invoice["automatically_finalizes_at"] = None
+        invoice["last_finalization_error"] = _finalization_error(error)
+        await invoice_documents.save(ctx, invoice)
+        await invoice_documents.announce(ctx, "invoice.finalization_failed", invoice)
+    else:
+        await invoice_documents.save(ctx, invoice)

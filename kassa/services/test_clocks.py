@@ -1,0 +1,164 @@
+"""Stripe's test clocks (`/v1/test_helpers/test_clocks`): create, retrieve, list, delete,
+advance.
+
+A clock holds a frozen time. Customers created with `test_clock` (or attached at the clock's
+creation with `customer`) and everything that hangs off them live at that time
+(`Context.governed_by`). `advance` answers at once with `status=advancing` and the target in
+`status_details`; the `test_clocks` background job (`kassa.services.clock_advance`) then
+does the work that falls due on the clock's objects, in time order, and makes the clock
+`ready` at the target. Kassa goes further than Stripe: no limit of three customers per
+clock, and one advance may cross any span.
+
+Deleting a clock deletes the customers on it, as Stripe does (their other objects stay, as
+after a customer's own deletion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.ids import new_id
+from kassa.params import Integer, Param, String
+from kassa.services import customers, events
+from kassa.services.context import Context
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
+
+NAME_CHARS_MAX = 300
+DELETES_AFTER_SECONDS = 30 * 24 * 60 * 60
+"""Stripe deletes a clock 30 days after its creation (the `deletes_after` it reports)."""
+FROZEN_TIME_MAX = 253_402_300_799
+"""9999-12-31T23:59:59Z: the last second a calendar of four-digit years has."""
+CUSTOMERS_DELETED_PER_CLOCK_MAX = 10_000
+"""Customers one clock's deletion deletes with it (a clock is a test fixture)."""
+
+_FROZEN_TIME = Integer(minimum=0, maximum=FROZEN_TIME_MAX)
+CREATE_PARAMS: dict[str, Param] = {
+    "frozen_time": _FROZEN_TIME,
+    "name": String(max_chars=NAME_CHARS_MAX),
+    "customer": String(max_chars=255),
+}
+ADVANCE_PARAMS: dict[str, Param] = {"frozen_time": _FROZEN_TIME}
+LIST_FILTERS: dict[str, Param] = {}
+
+EVENT_TYPES = (
+    "test_helpers.test_clock.created",
+    "test_helpers.test_clock.advancing",
+    "test_helpers.test_clock.ready",
+    "test_helpers.test_clock.deleted",
+    "test_helpers.test_clock.internal_failure",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTestClock:
+    frozen_time: int
+    name: str | None = None
+    customer: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdvanceTestClock:
+    test_clock: str
+    frozen_time: int
+
+
+async def create_test_clock(ctx: Context, request: CreateTestClock) -> ApiObject:
+    created = ctx.now()
+    clock: ApiObject = {
+        "id": new_id("clock"),
+        "object": "test_helpers.test_clock",
+        "created": created,
+        "deletes_after": created + DELETES_AFTER_SECONDS,
+        "frozen_time": request.frozen_time,
+        "livemode": False,
+        "name": request.name,
+        "status": "ready",
+        "status_details": {},
+    }
+    if request.customer:
+        await _attach_customer(ctx, clock["id"], request.customer)
+    await ctx.tx.insert_object(TEST_CLOCKS, ctx.account_id, clock)
+    await events.announce(ctx, "test_helpers.test_clock.created", clock)
+    return clock
+
+
+async def _attach_customer(ctx: Context, clock_id: str, customer_id: str) -> None:
+    """Stripe's `customer` at creation: an existing customer moves onto the new clock, for
+    good. One already on a clock cannot move."""
+    customer = await load_live_object(ctx, customers.RESOURCE, customer_id, param="customer")
+    if customer.get("test_clock"):
+        raise InvalidRequest(
+            f"Customer {customer_id} is already attached to test clock "
+            f"{customer['test_clock']}; a customer's test clock cannot change.",
+            param="customer",
+        )
+    customer["test_clock"] = clock_id
+    await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
+
+
+async def retrieve_test_clock(ctx: Context, clock_id: str) -> ApiObject:
+    return await load_live_object(ctx, RESOURCE, clock_id)
+
+
+async def advance_test_clock(ctx: Context, request: AdvanceTestClock) -> ApiObject:
+    clock = await load_live_object(ctx, RESOURCE, request.test_clock)
+    if clock["status"] != "ready":
+        raise InvalidRequest(
+            f"Test clock {clock['id']} is {clock['status']}: it can advance again once its "
+            "status is ready.",
+        )
+    if request.frozen_time <= clock["frozen_time"]:
+        raise InvalidParameter(
+            f"The frozen_time {request.frozen_time} must be after the test clock's current "
+            f"frozen_time {clock['frozen_time']}.",
+            param="frozen_time",
+        )
+    clock["status"] = "advancing"
+    clock["status_details"] = {"advancing": {"target_frozen_time": request.frozen_time}}
+    await ctx.tx.update_object(TEST_CLOCKS, ctx.account_id, clock)
+    await events.announce(ctx, "test_helpers.test_clock.advancing", clock)
+    return clock
+
+
+async def delete_test_clock(ctx: Context, clock_id: str) -> ApiObject:
+    clock = await load_live_object(ctx, RESOURCE, clock_id)
+    on_clock = await ctx.tx.list_objects(
+        CUSTOMERS,
+        ctx.account_id,
+        ObjectListQuery(limit=CUSTOMERS_DELETED_PER_CLOCK_MAX, equals={"test_clock": clock_id}),
+    )
+    for customer in on_clock.objects:
+        await customers.delete_customer(ctx, customer["id"])
+    await ctx.tx.mark_object_deleted(TEST_CLOCKS, ctx.account_id, clock_id)
+    await events.announce(ctx, "test_helpers.test_clock.deleted", clock)
+    return {"id": clock_id, "object": "test_helpers.test_clock", "deleted": True}
+
+
+def _advance_parser(ids: tuple[str, ...], form: Any) -> AdvanceTestClock:
+    parse = request_parser(
+        AdvanceTestClock, ADVANCE_PARAMS, ids=("test_clock",), required=("frozen_time",)
+    )
+    return parse(ids, form)
+
+
+RESOURCE = Resource(
+    object_name="test_helpers.test_clock",
+    id_prefix="clock",
+    collection="test_helpers/test_clocks",
+    table=TEST_CLOCKS,
+    create=Operation(
+        request_parser(CreateTestClock, CREATE_PARAMS, required=("frozen_time",)),
+        create_test_clock,
+        writes=True,
+    ),
+    retrieve=Operation(no_params, retrieve_test_clock, writes=False),
+    delete=Operation(no_params, delete_test_clock, writes=True),
+    actions={"advance": Operation(_advance_parser, advance_test_clock, writes=True)},
+    list_filters=LIST_FILTERS,
+    event_types=EVENT_TYPES,
+)

@@ -1,0 +1,431 @@
+"""Test clocks through the SDK on a real `kassa serve` (SQLite and PostgreSQL): create,
+retrieve, list, delete and advance, with their events and refusals; customers on a clock live
+at its frozen time; advancing does the work due on the clock's invoices in clock order
+(finalize, charge, retry after a decline), each stamped with the time it fell due, and the
+ledger stays whole."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
+from kassa.services.billing.reminders import DEFAULT_OFFSETS_DAYS
+from kassa.services.test_clocks import DELETES_AFTER_SECONDS
+from kassa.store import Store
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CHARGES
+from tests.conftest import fresh_database
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer, create_account, verify_ledger
+from tests.test_webhook_durability import start_worker
+
+Client = stripe.StripeClient
+
+FROZEN = 1_798_761_600
+"""2027-01-01 00:00 UTC."""
+HOUR = 3_600
+READY_WAIT_SECONDS = 30.0
+READY_POLL_SECONDS = 0.05
+DECLINING_CARD = "pm_card_chargeCustomerFail"
+"""Attaches, then every charge is declined."""
+
+
+def new_clock(
+    client: Client, frozen_time: int = FROZEN, **params: Any
+) -> stripe.test_helpers.TestClock:
+    create: Any = {"frozen_time": frozen_time, **params}
+    return client.v1.test_helpers.test_clocks.create(params=create)
+
+
+def advance(client: Client, clock_id: str, to: int) -> stripe.test_helpers.TestClock:
+    """Advance and wait until the clock is ready again; the ready clock."""
+    advancing = client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
+    assert advancing.status == "advancing"
+    assert advancing.status_details.advancing is not None
+    assert advancing.status_details.advancing.target_frozen_time == to
+    return _ready(client, clock_id)
+
+
+def customer_on(
+    client: Client, clock_id: str, payment_method: str = "pm_card_visa"
+) -> stripe.Customer:
+    return client.v1.customers.create(
+        params={
+            "test_clock": clock_id,
+            "payment_method": payment_method,
+            "invoice_settings": {"default_payment_method": payment_method},
+        }
+    )
+
+
+def auto_invoice(client: Client, customer_id: str, amount: int) -> stripe.Invoice:
+    client.v1.invoice_items.create(
+        params={"customer": customer_id, "amount": amount, "currency": "usd"}
+    )
+    return client.v1.invoices.create(
+        params={
+            "customer": customer_id,
+            "auto_advance": True,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
+
+
+def clock_with_invoices(
+    client: Client, count: int
+) -> tuple[stripe.test_helpers.TestClock, stripe.Customer, list[stripe.Invoice]]:
+    """A clock, a customer on it with a card, and `count` auto-advancing invoices of
+    different amounts (100, 101, ...) made at the frozen time."""
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    return clock, customer, [auto_invoice(client, customer.id, 100 + n) for n in range(count)]
+
+
+def events_of(client: Client, object_id: str) -> list[stripe.Event]:
+    """The object's events, oldest first."""
+    found = [
+        e
+        for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter()
+        if e.data.object.to_dict().get("id") == object_id
+    ]
+    return found[::-1]
+
+
+def refused(call: Any) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        call()
+    assert raised.value.http_status == 400, raised.value
+    return raised.value
+
+
+# -- the clock itself ---------------------------------------------------------------------
+
+
+def test_a_new_clock_is_ready_at_its_frozen_time(client: Client) -> None:
+    clock = new_clock(client, name="Annual plan")
+    assert clock.id.startswith("clock_")
+    assert (clock.object, clock.frozen_time, clock.status) == (
+        "test_helpers.test_clock",
+        FROZEN,
+        "ready",
+    )
+    assert clock.name == "Annual plan"
+    assert clock.livemode is False
+    assert clock.deletes_after == clock.created + DELETES_AFTER_SECONDS
+    assert clock.status_details.to_dict() == {}
+    assert client.v1.test_helpers.test_clocks.retrieve(clock.id).to_dict() == clock.to_dict()
+    listed = client.v1.test_helpers.test_clocks.list().data
+    assert [c.id for c in listed] == [clock.id]
+    assert [e.type for e in events_of(client, clock.id)] == ["test_helpers.test_clock.created"]
+
+
+def test_advancing_with_nothing_due_jumps_to_the_target(client: Client) -> None:
+    clock = new_clock(client)
+    ready = advance(client, clock.id, FROZEN + 400 * DAY_SECONDS)
+    assert ready.frozen_time == FROZEN + 400 * DAY_SECONDS
+    assert ready.status_details.to_dict() == {}
+    assert [e.type for e in events_of(client, clock.id)] == [
+        "test_helpers.test_clock.created",
+        "test_helpers.test_clock.advancing",
+        "test_helpers.test_clock.ready",
+    ]
+
+
+def test_refusals_name_the_parameter(client: Client, server: KassaServer, account: Account) -> None:
+    nothing: Any = {}
+    missing = refused(lambda: client.v1.test_helpers.test_clocks.create(params=nothing))
+    assert missing.param == "frozen_time"
+    too_long = refused(lambda: new_clock(client, name="x" * 301))
+    assert too_long.param == "name"
+    clock = new_clock(client)
+    backwards = refused(
+        lambda: client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": FROZEN})
+    )
+    assert backwards.param == "frozen_time"
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.customers.create(params={"test_clock": "clock_nope"})
+    assert (unknown.value.http_status, unknown.value.param) == (404, "test_clock")
+    assert client.v1.customers.list().data == []
+    # A second advance while the first is under way is refused; run on a clock the worker
+    # cannot have finished yet, the request itself checks the status first.
+    with server.http(account.secret_key) as http:
+        first = http.post(
+            f"/v1/test_helpers/test_clocks/{clock.id}/advance",
+            data={"frozen_time": str(FROZEN + DAY_SECONDS)},
+        )
+        second = http.post(
+            f"/v1/test_helpers/test_clocks/{clock.id}/advance",
+            data={"frozen_time": str(FROZEN + 2 * DAY_SECONDS)},
+        )
+    assert first.status_code == 200, first.text
+    if second.status_code != 200:  # the worker may already have made it ready
+        assert second.status_code == 400, second.text
+        assert "advancing" in second.json()["error"]["message"]
+
+
+def test_deleting_a_clock_deletes_its_customers(client: Client) -> None:
+    clock = new_clock(client)
+    on_clock = customer_on(client, clock.id)
+    elsewhere = client.v1.customers.create()
+    deleted = client.v1.test_helpers.test_clocks.delete(clock.id)
+    assert (deleted.id, deleted.deleted) == (clock.id, True)
+    assert client.v1.customers.retrieve(on_clock.id).to_dict().get("deleted") is True
+    assert client.v1.customers.retrieve(elsewhere.id).to_dict().get("deleted") is None
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        client.v1.test_helpers.test_clocks.retrieve(clock.id)
+    assert gone.value.http_status == 404
+    assert [e.type for e in events_of(client, clock.id)][-1] == "test_helpers.test_clock.deleted"
+
+
+def test_a_clock_created_for_an_existing_customer_governs_it(client: Client) -> None:
+    customer = client.v1.customers.create(params={"email": "late@example.com"})
+    clock = new_clock(client, customer=customer.id)
+    assert client.v1.customers.retrieve(customer.id).test_clock == clock.id
+    again = refused(lambda: new_clock(client, customer=customer.id))
+    assert again.param == "customer"
+
+
+# -- objects on a clock -------------------------------------------------------------------
+
+
+def test_a_customer_on_a_clock_lives_at_its_frozen_time(client: Client) -> None:
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    assert (customer.test_clock, customer.created) == (clock.id, FROZEN)
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 1200,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    assert intent.created == FROZEN
+    expanded = client.v1.customers.retrieve(customer.id, params={"expand": ["test_clock"]})
+    assert isinstance(expanded.test_clock, stripe.test_helpers.TestClock)
+    assert expanded.test_clock.id == clock.id
+
+
+def test_advancing_finalizes_and_charges_invoices_at_the_time_they_fall_due(
+    client: Client, ledger_verified: None
+) -> None:
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    invoice = auto_invoice(client, customer.id, 4200)
+    assert (invoice.created, invoice.automatically_finalizes_at) == (FROZEN, FROZEN + HOUR)
+    ready = advance(client, clock.id, FROZEN + 2 * HOUR)
+    assert ready.frozen_time == FROZEN + 2 * HOUR
+    paid = client.v1.invoices.retrieve(invoice.id)
+    assert (paid.status, paid.amount_paid) == ("paid", 4200)
+    assert paid.status_transitions.finalized_at == FROZEN + HOUR
+    assert paid.status_transitions.paid_at == FROZEN + HOUR
+    (charge,) = client.v1.charges.list(params={"customer": customer.id}).data
+    assert (charge.created, charge.amount) == (FROZEN + HOUR, 4200)
+    stamps = {e.type: e.created for e in events_of(client, invoice.id)}
+    assert stamps["invoice.finalized"] == FROZEN + HOUR
+    assert stamps["invoice.paid"] == FROZEN + HOUR
+    clock_events = [e.type for e in events_of(client, clock.id)]
+    assert clock_events[-1] == "test_helpers.test_clock.ready"
+
+
+def test_a_declined_renewal_is_retried_on_the_schedule_as_the_clock_passes(
+    client: Client, ledger_verified: None
+) -> None:
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id, DECLINING_CARD)
+    invoice = auto_invoice(client, customer.id, 900)
+    finalized_at = FROZEN + HOUR
+    advance(client, clock.id, finalized_at + HOUR)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    assert (failed.status, failed.attempt_count) == ("open", 1)
+    first_retry = finalized_at + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert failed.next_payment_attempt == first_retry
+    advance(client, clock.id, FROZEN + 30 * DAY_SECONDS)
+    exhausted = client.v1.invoices.retrieve(invoice.id)
+    # The first attempt and one retry per day of the schedule, each at its time, then none.
+    assert exhausted.attempt_count == 1 + len(RETRY_AFTER_DAYS)
+    assert exhausted.next_payment_attempt is None
+    attempts = [c.created for c in client.v1.charges.list(params={"customer": customer.id}).data][
+        ::-1
+    ]
+    expected = [finalized_at]
+    for days in RETRY_AFTER_DAYS:
+        expected.append(expected[-1] + days * DAY_SECONDS)
+    assert attempts == expected
+
+
+def test_work_due_at_the_same_second_runs_in_invoice_id_order(client: Client) -> None:
+    """Ties are broken as `kassa.store.clock_queries.ClockWork` orders them: due time, then
+    kind, then the invoice id."""
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    invoices = [auto_invoice(client, customer.id, amount) for amount in (100, 200, 300)]
+    advance(client, clock.id, FROZEN + 2 * HOUR)
+    finalized = [
+        e.data.object["id"]
+        for e in client.v1.events.list(params={"type": "invoice.finalized"}).data
+    ][::-1]
+    assert finalized == sorted(i.id for i in invoices)
+
+
+def test_customers_list_filters_by_test_clock(client: Client) -> None:
+    clock = new_clock(client)
+    on_clock = customer_on(client, clock.id)
+    client.v1.customers.create()
+    listed = client.v1.customers.list(params={"test_clock": clock.id}).data
+    assert [c.id for c in listed] == [on_clock.id]
+
+
+# -- a crash in the middle of an advance -----------------------------------------------------
+
+CRASH_INVOICES = 150
+KILL_POLL_SECONDS = 0.01
+
+
+def test_a_kill_mid_advance_leaves_nothing_billed_twice_or_skipped(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """`kill -9` of `kassa serve` while its clock job works through many invoices: started
+    again on the same database, the advance completes, every invoice paid exactly once."""
+    log = tmp_path / "kassa-serve.log"
+    server = KassaServer(private_database_url, log).start()
+    try:
+        account = create_account(private_database_url)
+        client = server.client(account.secret_key)
+        clock, customer, invoices = clock_with_invoices(client, CRASH_INVOICES)
+        client.v1.test_helpers.test_clocks.advance(
+            clock.id, params={"frozen_time": FROZEN + 2 * HOUR}
+        )
+        _wait_for_a_first_payment(client, customer.id)
+        server.kill()
+        charged = _charges_stored(private_database_url, account.id)
+        assert 0 < charged < CRASH_INVOICES, f"the kill came after {charged} charges"
+        server.start()
+        ready = _ready(client, clock.id)
+        assert ready.frozen_time == FROZEN + 2 * HOUR
+        for invoice in invoices:
+            paid = client.v1.invoices.retrieve(invoice.id)
+            assert (paid.status, paid.amount_paid) == ("paid", invoice.amount_due)
+        charges = list(
+            client.v1.charges.list(
+                params={"customer": customer.id, "limit": 100}
+            ).auto_paging_iter()
+        )
+        assert sorted(c.amount for c in charges) == sorted(i.amount_due for i in invoices)
+        verify_ledger(private_database_url)
+    finally:
+        server.stop()
+
+
+def _wait_for_a_first_payment(client: Client, customer_id: str) -> None:
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if client.v1.charges.list(params={"customer": customer_id, "limit": 1}).data:
+            return
+        time.sleep(KILL_POLL_SECONDS)
+    raise AssertionError("the clock job charged nothing")
+
+
+def _charges_stored(database_url: str, account_id: str) -> int:
+    """The charges the killed server committed, read through Kassa's store."""
+
+    async def count(store: Store) -> int:
+        async with store.read() as tx:
+            page = await tx.list_objects(
+                CHARGES, account_id, ObjectListQuery(limit=CRASH_INVOICES + 1)
+            )
+        return len(page.objects)
+
+    return with_store(database_url, count)
+
+
+def _ready(client: Client, clock_id: str) -> stripe.test_helpers.TestClock:
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+        if clock.status == "ready":
+            return clock
+        assert clock.status == "advancing", clock
+        time.sleep(READY_POLL_SECONDS)
+    raise AssertionError(f"test clock {clock_id} still advancing after {READY_WAIT_SECONDS} s")
+
+
+# -- two processes advancing one clock (PostgreSQL) --------------------------------------------
+
+SHARED_INVOICES = 80
+
+
+@pytest.mark.postgres
+def test_two_processes_advancing_one_clock_bill_each_invoice_once(tmp_path: Path) -> None:
+    """`kassa serve` and a `kassa worker` both run the test clock job on one PostgreSQL
+    database: each step locks the clock, so whichever process takes a piece of work, it is
+    done once, in clock order."""
+    with fresh_database("postgres", tmp_path) as url:
+        server = KassaServer(url, tmp_path / "kassa-serve.log").start()
+        worker = start_worker(url, tmp_path / "kassa-worker.log")
+        try:
+            account = create_account(url)
+            client = server.client(account.secret_key)
+            clock, customer, invoices = clock_with_invoices(client, SHARED_INVOICES)
+            advance(client, clock.id, FROZEN + 2 * HOUR)
+            charges = list(
+                client.v1.charges.list(
+                    params={"customer": customer.id, "limit": 100}
+                ).auto_paging_iter()
+            )
+            assert sorted(c.amount for c in charges) == sorted(i.amount_due for i in invoices)
+            assert {c.created for c in charges} == {FROZEN + HOUR}
+            verify_ledger(url)
+        finally:
+            worker.terminate()
+            server.stop()
+
+
+def test_reminders_go_out_at_nine_on_the_clock_as_it_passes_each_one(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """A `send_invoice` invoice on a clock: sent when it finalizes an hour after creation,
+    then reminded at 09:00 (the account's zone, UTC here) on the days of the schedule
+    (`DEFAULT_OFFSETS_DAYS` from the due date) that the advance passes."""
+    clock = new_clock(client)
+    customer = client.v1.customers.create(
+        params={"test_clock": clock.id, "email": "clock@example.com"}
+    )
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 5000, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "auto_advance": True,
+            "collection_method": "send_invoice",
+            "days_until_due": 10,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
+    due_date = FROZEN + 10 * DAY_SECONDS  # days_until_due counts from creation
+    advance(client, clock.id, due_date + 8 * DAY_SECONDS)
+    opened = client.v1.invoices.retrieve(invoice.id)
+    assert (opened.status, opened.due_date) == ("open", due_date)
+    with server.http(account.secret_key) as http:
+        listed = http.get("/v1/test_helpers/emails", params={"invoice": invoice.id, "limit": 100})
+    assert listed.status_code == 200, listed.text
+    sent = sorted((e["created"], e["kind"]) for e in listed.json()["data"])
+    nine_on = [
+        (day_start(due_date) + offset * DAY_SECONDS + 9 * HOUR)
+        for offset in DEFAULT_OFFSETS_DAYS
+        if day_start(due_date) + offset * DAY_SECONDS + 9 * HOUR <= due_date + 8 * DAY_SECONDS
+    ]
+    assert sent[0] == (FROZEN + HOUR, "invoice")
+    assert [created for created, _ in sent[1:]] == nine_on
+
+
+def day_start(instant: int) -> int:
+    return instant - instant % DAY_SECONDS
