@@ -137,6 +137,9 @@ def test_list_detail_and_advance_a_day(
     customers.get_by_role("link", name="Ada Clock").click()
     expect(_testid(page, "customer-title")).to_have_text("Ada Clock")
     expect(_testid(page, "customer-id")).to_have_text(customer.id)
+    # ... and back from the customer to its clock.
+    _testid(page, "customer-test-clock").click()
+    expect(page).to_have_url(re.compile(f"/test_clocks/{clock.id}$"))
 
 
 def test_advance_by_calendar_month_and_to_a_typed_time(

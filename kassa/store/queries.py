@@ -235,15 +235,25 @@ class Transaction(
     async def insert_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        seq = await self._next_seq(table, account_id)
-        await self._db.execute(
-            _insert_sql(table),
-            (seq, obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj)),
-        )
+        values = (obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj))
+        row_number = self._count_row(table, account_id)
+        if self._db.commit_ordered:
+            await self._db.execute(_insert_sql(table), (None, *values))  # the next rowid
+            return
+        ticket = self._tickets.get(account_id)
+        if ticket is not None:
+            seq = ticket * SEQ_SLOTS_PER_TICKET + row_number
+            await self._db.execute(_insert_sql(table), (seq, *values))
+            return
+        # The unit's first row for the account draws its seq ticket in the same statement
+        # (`kassa.store.seq_order`), so a write costs no extra round trip.
+        row = await self._db.fetchone(_insert_drawing_ticket_sql(table), (*values, account_id))
+        ensure(row is not None, "an INSERT ... RETURNING answers one row")
+        self._tickets[account_id] = int(row[0]) // SEQ_SLOTS_PER_TICKET if row else 0
 
-    async def _next_seq(self, table: ObjectTable, account_id: str) -> int | None:
-        """The seq of the unit's next row for the account in `table`: on SQLite None (the
-        row takes the next rowid); on PostgreSQL from the unit's ticket for the account."""
+    def _count_row(self, table: ObjectTable, account_id: str) -> int:
+        """The number of the unit's next row for the account in `table` (from 0), bounded
+        by the seqs one ticket has."""
         counted = (account_id, table.name)
         row_number = self._inserted_rows.get(counted, 0)
         ensure(
@@ -251,15 +261,7 @@ class Transaction(
             f"a unit of work inserts at most {SEQ_SLOTS_PER_TICKET} rows into {table.name}",
         )
         self._inserted_rows[counted] = row_number + 1
-        if self._db.commit_ordered:
-            return None
-        ticket = self._tickets.get(account_id)
-        if ticket is None:
-            row = await self._db.fetchone(DRAW_TICKET, (account_id,))
-            ensure(row is not None, "drawing a ticket answers one row")
-            ticket = int(row[0]) if row else 0
-            self._tickets[account_id] = ticket
-        return ticket * SEQ_SLOTS_PER_TICKET + row_number
+        return row_number
 
     async def update_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
@@ -788,6 +790,19 @@ def _insert_sql(table: ObjectTable) -> str:
     return (
         f"INSERT INTO {table.name} (seq, id, account_id, created, doc{columns}) "
         f"VALUES (?, ?, ?, ?, ?{placeholders})"
+    )
+
+
+@functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX)
+def _insert_drawing_ticket_sql(table: ObjectTable) -> str:
+    """An object row's INSERT that also draws the unit's seq ticket for the account
+    (PostgreSQL; the row is the ticket's first): the same values, then the account again."""
+    columns = "".join(f", {c}" for c in table.filter_columns)
+    placeholders = ", ?" * len(table.filter_columns)
+    return (
+        f"INSERT INTO {table.name} (seq, id, account_id, created, doc{columns}) "
+        f"SELECT drawn.ticket * {SEQ_SLOTS_PER_TICKET}, ?, ?, ?, ?{placeholders} "
+        f"FROM ({DRAW_TICKET}) AS drawn RETURNING seq"
     )
 
 

@@ -32,3 +32,8 @@ editions work an invoice through with each line's tax rounded on its own."""
 INCLUSIVE_TAX_ROUNDING: Final = decimal.ROUND_HALF_UP
 """The tax contained in one line's tax-inclusive amount (`adjustments.inclusive_tax`); the
 net is what remains, so tax + net is exactly the gross. Source: as for exclusive tax."""
+
+PRORATION_ROUNDING: Final = LINE_AMOUNT_ROUNDING
+"""The credit for a period's unused time and the charge for its remaining time
+(`periods.proration`), each an invoice line, rounded as a line's amount is: once, half up, on
+the exact fraction of the period (to the second)."""

@@ -1,0 +1,235 @@
+"""Subscription billing periods and prorations, as Stripe computes them: pure functions on
+unix seconds (UTC) and integer minor units, no I/O, no floats.
+
+Periods. A recurring price bills every `interval_count` `interval`s (day, week, month or
+year), counted from the subscription's `billing_cycle_anchor`. Boundary `n` (n >= 0, boundary
+0 is the anchor itself) is:
+
+- day, week: `anchor + n * interval_count` fixed spans of 86,400 or 604,800 seconds (Unix
+  time has no leap seconds, so a day is always 86,400 seconds);
+- month, year: the anchor moved `n * interval_count` calendar months (12 per year) in UTC,
+  keeping its time of day; a day of month the target month lacks becomes that month's last
+  day. Every boundary is counted from the anchor, never from the previous boundary, so a
+  subscription anchored on January 31 renews on February 28 (29 in a leap year), March 31,
+  April 30, May 31, ... Source: Stripe, "Billing cycle" (docs.stripe.com/billing/
+  subscriptions/billing-cycle): "a subscription anchored on the 31st bills on the last day
+  of shorter months".
+
+Prorations. A change at `at` inside the period [start, end) credits the unused part of the
+old amount and charges the same part of the new one, to the second: the unused fraction is
+`(end - at) / (end - start)`, exact (`fractions.Fraction`), and each of the two amounts is
+rounded once to whole minor units (`PRORATION_ROUNDING`, half up).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import decimal
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final
+
+from kassa import money
+from kassa.clock import DAY_SECONDS
+from kassa.invariants import ensure
+from kassa.services.billing.price_fields import (
+    INTERVAL_COUNT_MAX,
+    INTERVALS,
+    TRIAL_PERIOD_DAYS_MAX,
+)
+from kassa.services.billing.rounding import PRORATION_ROUNDING
+
+WEEK_SECONDS: Final = 7 * DAY_SECONDS
+MONTHS_PER_YEAR: Final = 12
+
+FIXED_SPAN_SECONDS: Final = {"day": DAY_SECONDS, "week": WEEK_SECONDS}
+"""The intervals that are a fixed number of seconds long; the others follow the calendar."""
+CALENDAR_MONTHS: Final = {"month": 1, "year": MONTHS_PER_YEAR}
+"""The calendar intervals, in months."""
+
+MAX_PERIODS: Final = 36_525
+"""The highest boundary index computed: 100 years of daily periods (36,525 days). A
+subscription cannot have renewed that often, so an index beyond it is a bug, refused before
+any arithmetic; it also bounds `period_index`, which finds its index arithmetically rather
+than by walking the periods."""
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_SECOND: Final = dt.timedelta(seconds=1)
+
+
+# --- Periods -----------------------------------------------------------------------------
+
+
+def boundary(anchor: int, interval: str, interval_count: int, n: int) -> int:
+    """The start of the `n`-th period after `anchor` (n = 0 is the anchor itself)."""
+    _check_recurrence(anchor, interval, interval_count)
+    ensure(0 <= n <= MAX_PERIODS, f"a boundary index lies between 0 and {MAX_PERIODS}, not {n}")
+    if interval in FIXED_SPAN_SECONDS:
+        return anchor + n * interval_count * FIXED_SPAN_SECONDS[interval]
+    months = n * interval_count * CALENDAR_MONTHS[interval]
+    return _to_unix(_add_months_clamped(_to_utc(anchor), months))
+
+
+def period_index(anchor: int, interval: str, interval_count: int, instant: int) -> int:
+    """Which period after `anchor` contains `instant`: the `n` with
+    `boundary(n) <= instant < boundary(n + 1)`."""
+    _check_recurrence(anchor, interval, interval_count)
+    ensure(instant >= anchor, f"an instant ({instant}) is not before the anchor ({anchor})")
+    if interval in FIXED_SPAN_SECONDS:
+        return (instant - anchor) // (interval_count * FIXED_SPAN_SECONDS[interval])
+    period_months = interval_count * CALENDAR_MONTHS[interval]
+    # Boundary n falls in the calendar month `n * period_months` after the anchor's. Counting
+    # whole periods between the two months gives the right n, or one too many when that
+    # boundary lands later in the instant's own month (a later day, or hour, than the
+    # instant): every earlier boundary lies in an earlier month, every later one in a later
+    # month, so one step back is always enough.
+    index = _months_between(anchor, instant) // period_months
+    if boundary(anchor, interval, interval_count, index) > instant:
+        index -= 1
+    ensure(index >= 0, "an instant at or after the anchor lies in period 0 or later")
+    return index
+
+
+def period_containing(
+    anchor: int, interval: str, interval_count: int, instant: int
+) -> tuple[int, int]:
+    """The period `(start, end)` holding `instant`: `start <= instant < end`."""
+    index = period_index(anchor, interval, interval_count, instant)
+    start = boundary(anchor, interval, interval_count, index)
+    end = boundary(anchor, interval, interval_count, index + 1)
+    ensure(start <= instant < end, "the period found contains the instant")
+    return start, end
+
+
+def next_period(anchor: int, interval: str, interval_count: int, start: int) -> tuple[int, int]:
+    """The period that follows the one beginning at `start` (a boundary of `anchor`).
+
+    The anchor is needed, not just `start`: after a clamped boundary (February 28 for an
+    anchor on the 31st) the next one returns to the anchor's day (March 31)."""
+    index = period_index(anchor, interval, interval_count, start)
+    ensure(
+        boundary(anchor, interval, interval_count, index) == start,
+        f"{start} is a period boundary of anchor {anchor}",
+    )
+    return (
+        boundary(anchor, interval, interval_count, index + 1),
+        boundary(anchor, interval, interval_count, index + 2),
+    )
+
+
+def trial_end_from_days(start: int, days: int) -> int:
+    """When a trial of `days` whole days (`trial_period_days`) starting at `start` ends."""
+    ensure(
+        0 <= days <= TRIAL_PERIOD_DAYS_MAX,
+        f"a trial lasts between 0 and {TRIAL_PERIOD_DAYS_MAX} days, not {days}",
+    )
+    return start + days * DAY_SECONDS
+
+
+def _check_recurrence(anchor: int, interval: str, interval_count: int) -> None:
+    # Stripe's timestamps are after the epoch; the interval and its limits are the ones a
+    # price was validated against (`price_fields`), so anything else is a bug upstream.
+    ensure(anchor >= 0, f"an anchor is a unix timestamp after the epoch, not {anchor}")
+    ensure(interval in INTERVALS, f"an interval is one of {INTERVALS}, not {interval!r}")
+    ensure(
+        1 <= interval_count <= INTERVAL_COUNT_MAX[interval],
+        f"interval_count for {interval} lies between 1 and {INTERVAL_COUNT_MAX[interval]}, "
+        f"not {interval_count}",
+    )
+
+
+def _months_between(earlier: int, later: int) -> int:
+    """Calendar months from `earlier`'s month to `later`'s, ignoring days (UTC)."""
+    first, second = _to_utc(earlier), _to_utc(later)
+    return (second.year - first.year) * MONTHS_PER_YEAR + (second.month - first.month)
+
+
+def _add_months_clamped(moment: dt.datetime, months: int) -> dt.datetime:
+    """`moment` moved `months` calendar months on, same time of day, its day of month
+    clamped to the target month's last day."""
+    zero_based = moment.month - 1 + months
+    year, month = moment.year + zero_based // MONTHS_PER_YEAR, zero_based % MONTHS_PER_YEAR + 1
+    ensure(year <= dt.MAXYEAR, f"a boundary lies before the year {dt.MAXYEAR + 1}")
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def _to_utc(unix: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(seconds=unix)
+
+
+def _to_unix(moment: dt.datetime) -> int:
+    # Exact integer arithmetic on the timedelta, rather than the float `timestamp()`.
+    return (moment - _EPOCH) // _ONE_SECOND
+
+
+# --- Prorations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proration:
+    """What a price change inside a period costs: `credit` (<= 0) gives back the unused
+    part of the old amount, `charge` (>= 0) bills the same part of the new amount."""
+
+    credit: int
+    charge: int
+    unused_seconds: int
+    period_seconds: int
+
+    @property
+    def unused_fraction(self) -> Fraction:
+        return Fraction(self.unused_seconds, self.period_seconds)
+
+    @property
+    def net(self) -> int:
+        """What the change adds to the next invoice (negative for a downgrade)."""
+        return self.credit + self.charge
+
+
+def unused_fraction(start: int, end: int, at: int) -> Fraction:
+    """The part of the period [start, end) still to come at `at`, exactly."""
+    ensure(start < end, f"a period [{start}, {end}) is not empty")
+    ensure(start <= at < end, f"a change at {at} lies inside the period [{start}, {end})")
+    return Fraction(end - at, end - start)
+
+
+def proration(
+    old_amount_per_period: int, new_amount_per_period: int, start: int, end: int, at: int
+) -> Proration:
+    """Stripe's proration of a change at `at` from an amount of `old_amount_per_period` to
+    one of `new_amount_per_period` (each for the whole period [start, end), quantity
+    included)."""
+    ensure(old_amount_per_period >= 0, "the old amount per period is not negative")
+    ensure(new_amount_per_period >= 0, "the new amount per period is not negative")
+    fraction = unused_fraction(start, end, at)
+    credit = -prorated_amount(old_amount_per_period, fraction)
+    charge = prorated_amount(new_amount_per_period, fraction)
+    ensure(-old_amount_per_period <= credit <= 0, "a credit is at most the old full amount")
+    ensure(0 <= charge <= new_amount_per_period, "a charge is at most the new full amount")
+    return Proration(
+        credit=credit, charge=charge, unused_seconds=end - at, period_seconds=end - start
+    )
+
+
+def prorated_amount(amount: int, fraction: Fraction) -> int:
+    """`amount * fraction` in whole minor units (`PRORATION_ROUNDING`)."""
+    ensure(amount >= 0, f"a prorated amount is not negative, not {amount}")
+    ensure(0 <= fraction <= 1, f"a proration covers part of a period, not {fraction}")
+    return money.to_minor_units(_deciding_quotient(amount * fraction), PRORATION_ROUNDING)
+
+
+def _deciding_quotient(value: Fraction) -> Decimal:
+    """`value` (not negative) as a `Decimal` close enough that rounding it to a whole number
+    decides exactly as rounding the exact fraction would.
+
+    With N = numerator and D = denominator: a quotient that is not exactly a half-unit lies
+    at least 1/(2D) from one, and the division below errs by less than N * 10**(1 - prec),
+    which is below 1/(2D) because 2ND < 10**(prec - 1) at this precision. A quotient that
+    is exactly a half-unit has one decimal place and fewer digits than the precision, so it
+    is computed exactly."""
+    numerator, denominator = value.numerator, value.denominator
+    precision = len(str(numerator)) + len(str(denominator)) + 2
+    context = decimal.Context(prec=precision, rounding=decimal.ROUND_HALF_EVEN)
+    return context.divide(Decimal(numerator), Decimal(denominator))
