@@ -44,6 +44,8 @@ FROZEN: Final = 1_798_761_600
 ADVANCE_SECONDS: Final = 2 * 3_600
 INVOICES_DEFAULT: Final = 1_000
 INVOICES_MAX: Final = 100_000
+MONTHS_MAX: Final = 120
+SECONDS_PER_MONTH_MAX: Final = 31 * 86_400
 PROGRESS_EVERY: Final = 200
 READY_TIMEOUT_S: Final = 30.0
 ADVANCE_TIMEOUT_S: Final = 1_800.0
@@ -53,11 +55,21 @@ POLL_S: Final = 0.05
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invoices", type=int, default=INVOICES_DEFAULT)
+    parser.add_argument(
+        "--subscriptions",
+        type=int,
+        default=0,
+        help="instead of invoices: this many monthly subscriptions (one customer each), "
+        "advanced --months months",
+    )
+    parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--kassa", type=Path, help="the kassa executable (default: on PATH)")
     add_storage_arguments(parser, "test-clocks")
     args = parser.parse_args(argv)
     if not 1 <= args.invoices <= INVOICES_MAX:
         parser.error(f"--invoices must be 1..{INVOICES_MAX}")
+    if not 0 <= args.subscriptions <= INVOICES_MAX or not 1 <= args.months <= MONTHS_MAX:
+        parser.error(f"--subscriptions must be 0..{INVOICES_MAX}, --months 1..{MONTHS_MAX}")
     return args
 
 
@@ -98,6 +110,66 @@ def make_invoices(base_url: str, key: str, customer_id: str, count: int) -> list
     return ids
 
 
+def make_subscriptions(base_url: str, key: str, clock_id: str, count: int) -> list[str]:
+    price = post(
+        base_url,
+        key,
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": "1900",
+            "recurring[interval]": "month",
+            "product_data[name]": "Bench plan",
+        },
+    )
+    ids = []
+    for n in range(count):
+        customer = post(
+            base_url,
+            key,
+            "/v1/customers",
+            {
+                "test_clock": clock_id,
+                "payment_method": "pm_card_visa",
+                "invoice_settings[default_payment_method]": "pm_card_visa",
+            },
+        )
+        fields = {"customer": customer["id"], "items[0][price]": price["id"]}
+        ids.append(str(post(base_url, key, "/v1/subscriptions", fields)["id"]))
+        if (n + 1) % PROGRESS_EVERY == 0:
+            print(f"  {n + 1}/{count} subscriptions made", flush=True)
+    return ids
+
+
+def run_subscriptions(args: argparse.Namespace, base: str, key: str) -> dict[str, Any]:
+    """One clock, N subscriptions, advanced `--months` months: renewals per second."""
+    clock = post(base, key, "/v1/test_helpers/test_clocks", {"frozen_time": str(FROZEN)})
+    print(f"making {args.subscriptions} subscriptions on {clock['id']}", flush=True)
+    make_subscriptions(base, key, clock["id"], args.subscriptions)
+    # Months from January 1 are at most 31 days: land just inside the last renewal's hour.
+    target = FROZEN + args.months * SECONDS_PER_MONTH_MAX - 2 * 86_400
+    print(f"advancing {args.months} months", flush=True)
+    post(
+        base,
+        key,
+        f"/v1/test_helpers/test_clocks/{clock['id']}/advance",
+        {"frozen_time": str(target)},
+    )
+    seconds = wait_until_ready(base, key, clock["id"])
+    invoices = list(list_all_objects(base, key, "/v1/invoices"))
+    renewals = sum(1 for i in invoices if i["billing_reason"] == "subscription_cycle")
+    unpaid = sum(1 for i in invoices if i["status"] != "paid")
+    problems = [f"{unpaid} invoices not paid"] if unpaid else []
+    return {
+        "subscriptions": args.subscriptions,
+        "months": args.months,
+        "renewal_invoices": renewals,
+        "advance_seconds": round(seconds, 3),
+        "renewals_per_second": round(renewals / seconds, 1),
+        "problems": problems,
+    }
+
+
 def wait_until_ready(base_url: str, key: str, clock_id: str) -> float:
     """Seconds from now until the clock is ready."""
     started = time.monotonic()
@@ -136,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
     key = account.secret_key
     log = run_dir / "kassa-serve.log"
     with running_server(kassa, url, log, plan_cpus(pin=False), READY_TIMEOUT_S, key) as server:
+        if args.subscriptions:
+            return report(
+                args, stamp, url, database, kassa, run_subscriptions(args, server.base_url, key)
+            )
         base = server.base_url
         clock = post(base, key, "/v1/test_helpers/test_clocks", {"frozen_time": str(FROZEN)})
         customer = post(
@@ -184,6 +260,38 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return EXIT_BENCH_FAILED if problems else EXIT_OK
+
+
+def report(
+    args: argparse.Namespace,
+    stamp: str,
+    url: str,
+    database: Path | None,
+    kassa: Path,
+    result: dict[str, Any],
+) -> int:
+    ledger = verify_ledger(kassa, url)
+    if not ledger.get("ok"):
+        result["problems"].append(f"kassa ledger verify: {ledger}")
+    result = {
+        "stamp": stamp,
+        "database": url.split("://", maxsplit=1)[0],
+        **result,
+        "ledger": ledger,
+    }
+    output = args.output or DEFAULT_RESULTS_DIR / f"test-clocks-subscriptions-{stamp}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"{result['renewal_invoices']} renewals in {result['advance_seconds']} s: "
+        f"{result['renewals_per_second']} per second ({result['database']}); "
+        f"results in {display_path(output)}"
+    )
+    if database is not None:
+        remove_database_files(database)
+    for problem in result["problems"]:
+        print(f"problem: {problem}", file=sys.stderr)
+    return EXIT_BENCH_FAILED if result["problems"] else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

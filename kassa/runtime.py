@@ -29,7 +29,7 @@ from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
 from kassa.services import accounts, hooks
 from kassa.services.accounts import NewAccount
-from kassa.services.billing import invoice_collection
+from kassa.services.billing import invoice_collection, subscription_cycle
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
@@ -49,6 +49,8 @@ OBSERVERS = hooks.Observers(
     charge_created=DASHBOARD_CHARGE_OBSERVERS,
     payment_intent_finishing=(invoice_collection.lock_invoice_of_intent,),
     payment_intent_finished=(invoice_collection.intent_finished,),
+    invoice_paid=(subscription_cycle.on_invoice_paid,),
+    invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
 )
 """Told of domain writes inside the writing transaction: the dashboard's home chart counters,
 and billing, which pays an invoice when its PaymentIntent succeeds on any path (the 3-D Secure

@@ -24,6 +24,8 @@ from kassa.services.billing import (
     prices,
     products,
     promotion_codes,
+    subscription_items,
+    subscriptions,
     tax_rates,
 )
 from kassa.services.resource import ExpandTarget, Resource
@@ -47,6 +49,8 @@ RESOURCES: tuple[Resource, ...] = (
     invoice_items.RESOURCE,
     invoices.RESOURCE,
     invoice_payments.RESOURCE,
+    subscriptions.RESOURCE,
+    subscription_items.RESOURCE,
     discounts.RESOURCE,
     mail.RESOURCE,
     test_clocks.RESOURCE,

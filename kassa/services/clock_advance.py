@@ -11,8 +11,10 @@ next run does again from the same state: nothing is done twice or skipped. When
 nothing is due any more the clock takes the target time, `status=ready` and the `.ready`
 event.
 
-The work a clock does today: its invoices' automatic advancement (finalize a draft, charge
-or send it, retry a failed charge) and payment reminders. A step whose work leaves the same
+The work a clock does today: its subscriptions' new periods (renewals, trial ends,
+cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
+automatic advancement (finalize a draft, charge or send it, retry a failed charge) and
+payment reminders. A step whose work leaves the same
 work due at the same time would repeat forever: the clock stops with Stripe's
 `internal_failure` status instead (and its event), and says which work in the log.
 """
@@ -27,7 +29,7 @@ from typing import Final
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.services import events
-from kassa.services.billing import invoice_documents
+from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
 from kassa.services.context import Context, PaymentConfig
@@ -131,10 +133,23 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         await _fail(ctx, test_clock, work)
         return None
     await _move_to(ctx, test_clock, work.due_at)
+    if work.kind == "subscription_renewal":
+        await _renew(ctx, work)
+        return work
     invoice = await _invoice(ctx, work.object_id)
     if invoice is not None:
         await _do(await ctx.governed_by(invoice), work, invoice)
     return work
+
+
+async def _renew(ctx: Context, work: ClockWork) -> None:
+    subscription = await subscription_documents.find(ctx, work.object_id)
+    if subscription is None:
+        return
+    try:
+        await subscription_cycle.renew(await ctx.governed_by(subscription), subscription)
+    except KassaError as error:
+        raise WorkFailed(work, error) from error
 
 
 async def _advancing(ctx: Context, clock_id: str) -> ApiObject | None:
@@ -181,7 +196,7 @@ class WorkFailed(Exception):
 
 async def _record(ctx: Context, clock_id: str, failed: WorkFailed) -> None:
     """A failed invoice advance is recorded on the invoice as the real-time job records it
-    (no further attempt); a failed reminder stops the clock (`internal_failure`)."""
+    (no further attempt); a failed reminder or renewal stops the clock (`internal_failure`)."""
     test_clock = await _advancing(ctx, clock_id)
     if test_clock is None:
         return
@@ -192,7 +207,7 @@ async def _record(ctx: Context, clock_id: str, failed: WorkFailed) -> None:
         failed.work.object_id,
         failed.error.message,
     )
-    if failed.work.kind == "invoice_reminder":
+    if failed.work.kind in ("invoice_reminder", "subscription_renewal"):
         await _fail(ctx, test_clock, failed.work)
         return
     await _move_to(ctx, test_clock, failed.work.due_at)

@@ -2,6 +2,8 @@
 billing beside them) learns of a domain write in the same transaction as the write.
 
 - `charge_created`: a charge stored for the first time (the dashboard's counters).
+- `invoice_paid` and `invoice_payment_failed`: an invoice paid in full, or a failed attempt
+  to charge it. Subscriptions follow their invoices (active, past_due).
 - `payment_intent_finishing` and `payment_intent_finished`: an operation that may end a
   PaymentIntent's payment attempt (confirm, capture, a 3-D Secure outcome) is about to lock
   the intent, and the attempt ended (succeeded or failed). Billing settles the invoice the
@@ -35,6 +37,10 @@ and lock the intent, before anything of it is read: `(ctx, intent_id)`. An obser
 write rows of its own when the attempt ends locks them now, in the order its other paths
 lock them (row locks taken in one order cannot deadlock). Called on every confirmation of a
 stored intent: an observer reads nothing for an intent that is not its concern."""
+InvoiceObserver = Callable[[Context, ApiObject], Awaitable[None]]
+"""Told of an invoice paid in full, or of a failed attempt to charge it, inside the
+transaction that records it (the invoice locked): `(ctx, invoice)`. Subscriptions follow
+their invoices' fate this way (billing's invoices must not import subscriptions)."""
 IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
 """Told of a PaymentIntent whose payment attempt ended, inside the transaction that stores it:
 `succeeded`, or failed (declined, or its 3-D Secure authentication failed: back to
@@ -49,6 +55,8 @@ class Observers:
     charge_created: tuple[ChargeObserver, ...] = ()
     payment_intent_finishing: tuple[IntentFinishingObserver, ...] = ()
     payment_intent_finished: tuple[IntentFinishedObserver, ...] = ()
+    invoice_paid: tuple[InvoiceObserver, ...] = ()
+    invoice_payment_failed: tuple[InvoiceObserver, ...] = ()
 
 
 @dataclass
@@ -66,6 +74,8 @@ def install(observers: Observers) -> None:
         ("charge_created", observers.charge_created),
         ("payment_intent_finishing", observers.payment_intent_finishing),
         ("payment_intent_finished", observers.payment_intent_finished),
+        ("invoice_paid", observers.invoice_paid),
+        ("invoice_payment_failed", observers.invoice_payment_failed),
     ):
         ensure(
             len(hooked) <= OBSERVERS_PER_HOOK_MAX,
@@ -101,3 +111,16 @@ async def payment_intent_finished(ctx: Context, intent: ApiObject) -> None:
     stored it in `ctx.tx`)."""
     for observer in installed().payment_intent_finished:
         await observer(ctx, intent)
+
+
+async def invoice_paid(ctx: Context, invoice: ApiObject) -> None:
+    """Tell every observer that this invoice is paid in full (the caller stores it)."""
+    for observer in installed().invoice_paid:
+        await observer(ctx, invoice)
+
+
+async def invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
+    """Tell every observer of a failed attempt to charge this invoice (the caller has just
+    stored it)."""
+    for observer in installed().invoice_payment_failed:
+        await observer(ctx, invoice)

@@ -1,5 +1,6 @@
-"""SQL behind test clocks advancing: the clocks with an advance under way (across accounts)
-and the next piece of work due on one clock's objects. Mixed into `Transaction`."""
+"""SQL behind time-driven work: the clocks with an advance under way (across accounts), the
+next piece of work due on one clock's objects, and the subscriptions whose next period has
+begun in real time. Mixed into `Transaction`."""
 
 from __future__ import annotations
 
@@ -32,22 +33,41 @@ class ClockWork:
         return WORK_KINDS[self.kind_rank]
 
 
-WORK_KINDS = ("invoice_finalize", "invoice_attempt", "invoice_reminder")
+WORK_KINDS = (
+    "subscription_renewal",
+    "invoice_finalize",
+    "invoice_attempt",
+    "invoice_reminder",
+)
 """The kinds of work a clock does, in the order it does those due at the same second: a
-draft is finalized before an invoice is charged, and a charge is tried before a reminder
-(which a successful charge makes moot)."""
+subscription's new period (which may make an invoice) first, then a draft is finalized
+before an invoice is charged, and a charge is tried before a reminder (which a successful
+charge makes moot)."""
 
 _WORK_SCANS = (
-    ("automatically_finalizes_at", "draft"),
-    ("next_payment_attempt", "open"),
-    ("next_reminder_at", "open"),
+    ("subscriptions", "renews_at", None),
+    ("invoices", "automatically_finalizes_at", "draft"),
+    ("invoices", "next_payment_attempt", "open"),
+    ("invoices", "next_reminder_at", "open"),
 )
-"""Per kind (WORK_KINDS order): the invoice column holding when it is due, and the status
-the invoice must have."""
+"""Per kind (WORK_KINDS order): the table, its column holding when the work is due, and the
+status an invoice must have."""
 
 
 class ClockQueries:
     _db: Executor
+
+    async def subscriptions_due(self, now: int, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` (account, subscription) whose next period has begun at `now`, the
+        longest due first, across accounts; not those on a test clock (their clock does
+        their work)."""
+        rows = await self._db.fetchall(
+            "SELECT account_id, id FROM subscriptions WHERE renews_at <= ? "
+            "AND test_clock IS NULL AND deleted = 0 ORDER BY renews_at LIMIT ?",
+            (now, limit),
+        )
+        ensure(len(rows) <= limit, "a scan for due subscriptions returns at most its limit")
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     async def advancing_test_clocks(self, limit: int) -> list[AdvancingClock]:
         """Up to `limit` clocks with an advance under way, oldest first, across accounts."""
@@ -65,10 +85,11 @@ class ClockQueries:
         """The first work due on the clock's invoices at or before `through`, in clock
         order (`ClockWork`): one index probe per kind."""
         found: list[ClockWork] = []
-        for rank, (column, status) in enumerate(_WORK_SCANS):
+        for rank, (table, column, status) in enumerate(_WORK_SCANS):
+            having = "" if status is None else f"AND status = '{status}' "
             row = await self._db.fetchone(
-                f"SELECT {column}, id FROM invoices WHERE test_clock = ? AND {column} <= ? "
-                f"AND status = '{status}' AND deleted = 0 AND test_clock IS NOT NULL "
+                f"SELECT {column}, id FROM {table} WHERE test_clock = ? AND {column} <= ? "
+                f"{having}AND deleted = 0 AND test_clock IS NOT NULL "
                 f"AND account_id = ? ORDER BY {column}, id LIMIT 1",
                 (clock_id, through, account_id),
             )

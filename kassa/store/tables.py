@@ -112,6 +112,17 @@ INVOICE_PAYMENTS = ObjectTable(
     sources={"payment_intent": ("payment", "payment_intent")},
 )
 DISCOUNTS = ObjectTable("discounts")
+SUBSCRIPTIONS = ObjectTable(
+    "subscriptions",
+    filter_columns=("customer", "renews_at", "status", "test_clock"),
+    # Kassa's own: when the subscription's next period begins (not an API field).
+    sources={"renews_at": ("_kassa", "renews_at")},
+)
+SUBSCRIPTION_ITEMS = ObjectTable(
+    "subscription_items",
+    filter_columns=("price", "subscription"),
+    sources={"price": ("price", "id")},
+)
 EMAILS = ObjectTable(
     "emails",
     filter_columns=("customer", "invoice", "kind", "recipient", "status"),
@@ -139,4 +150,6 @@ ALL_OBJECT_TABLES = (
     INVOICE_PAYMENTS,
     DISCOUNTS,
     EMAILS,
+    SUBSCRIPTIONS,
+    SUBSCRIPTION_ITEMS,
 )

@@ -12,6 +12,7 @@ from kassa.clock import Clock
 from kassa.config import Settings
 from kassa.services.billing.invoice_advance import advance_due_invoices
 from kassa.services.billing.invoice_reminders import send_due_reminders
+from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 
@@ -28,6 +29,9 @@ async def run_invoice_advance(
     payments = await load_payment_config(store, settings)
     while not stopping.is_set():
         try:
+            renewed = await renew_due_subscriptions(store, clock, payments)
+            if renewed:
+                log.info("renewed %d subscriptions", renewed)
             advanced = await advance_due_invoices(store, clock, payments)
             if advanced:
                 log.info("advanced %d invoices", advanced)

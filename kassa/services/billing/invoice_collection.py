@@ -51,7 +51,7 @@ from kassa.clock import DAY_SECONDS
 from kassa.errors import CardDeclined, InvalidRequest
 from kassa.invariants import ensure
 from kassa.params import Boolean, Param, String
-from kassa.services import payment_intents
+from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
     invoice_documents,
     invoice_emails,
@@ -282,6 +282,7 @@ async def record_failed_attempt(
     await invoice_documents.save(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.payment_failed", invoice)
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
+    await hooks.invoice_payment_failed(ctx, invoice)
 
 
 async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> None:

@@ -75,7 +75,7 @@ def ordered(items: Sequence[ApiObject], current_lines: Sequence[Mapping[str, Any
 
 def _item_of(line: Mapping[str, Any]) -> str | None:
     parent = line.get("parent") or {}
-    details = parent.get("invoice_item_details") or {}
+    details = parent.get("invoice_item_details") or parent.get("subscription_item_details") or {}
     item = details.get("invoice_item")
     return None if item is None else str(item)
 
@@ -122,7 +122,37 @@ def line_object(
         "invoice": invoice_id,
         "livemode": ctx.livemode,
         "metadata": dict(item["metadata"]),
-        "parent": {
+        "parent": _line_parent(item),
+        "period": dict(item["period"]),
+        "pretax_credit_amounts": [
+            _pretax_credit(d.discount, d.amount) for d in amounts.discount_amounts
+        ],
+        "pricing": dict(item["pricing"]),
+        "quantity": item["quantity"],
+        "quantity_decimal": item["quantity_decimal"],
+        "subscription": _subscription_of(item),
+        "subtotal": amounts.amount,
+        "taxes": [_tax(t) for t in amounts.taxes],
+    }
+
+
+def _subscription_details(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    parent = item.get("parent") or {}
+    details: Mapping[str, Any] | None = parent.get("subscription_details")
+    return details
+
+
+def _subscription_of(item: Mapping[str, Any]) -> str | None:
+    details = _subscription_details(item)
+    return None if details is None else str(details["subscription"])
+
+
+def _line_parent(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What made the line: an invoice item, or (an item a subscription made for its period)
+    a subscription item."""
+    details = _subscription_details(item)
+    if details is None:
+        return {
             "invoice_item_details": {
                 "invoice_item": item["id"],
                 "proration": False,
@@ -131,17 +161,17 @@ def line_object(
             },
             "subscription_item_details": None,
             "type": "invoice_item_details",
+        }
+    return {
+        "invoice_item_details": None,
+        "subscription_item_details": {
+            "invoice_item": item["id"],
+            "proration": False,
+            "proration_details": {"credited_items": None},
+            "subscription": details["subscription"],
+            "subscription_item": details["subscription_item"],
         },
-        "period": dict(item["period"]),
-        "pretax_credit_amounts": [
-            _pretax_credit(d.discount, d.amount) for d in amounts.discount_amounts
-        ],
-        "pricing": dict(item["pricing"]),
-        "quantity": item["quantity"],
-        "quantity_decimal": item["quantity_decimal"],
-        "subscription": None,
-        "subtotal": amounts.amount,
-        "taxes": [_tax(t) for t in amounts.taxes],
+        "type": "subscription_item_details",
     }
 
 

@@ -33,6 +33,7 @@ from typing import Any, Final
 from kassa import money
 from kassa.errors import InvalidRequest
 from kassa.invariants import ensure
+from kassa.services import hooks
 from kassa.services.billing import (
     customer_balance,
     discounts,
@@ -198,6 +199,7 @@ async def mark_paid(ctx: Context, invoice: ApiObject, *, attempted: bool) -> Non
     await invoice_documents.announce(ctx, "invoice.paid", invoice)
     if attempted:
         await invoice_documents.announce(ctx, "invoice.payment_succeeded", invoice)
+    await hooks.invoice_paid(ctx, invoice)
 
 
 # --- sending ------------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""What happens to a subscription as time passes, at its `renews_at` (on its governing clock:
+a test clock's work in clock order, or the `invoices` job in real time), and as its invoices
+are paid or not:
+
+- an `incomplete` subscription whose first invoice is still unpaid 23 hours after creation
+  expires: `incomplete_expired`, its invoice voided;
+- at the end of a period with `cancel_at_period_end`, it is canceled
+  (`customer.subscription.deleted`);
+- otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
+  starts the first paid period, at the billing cycle anchor, and the subscription becomes
+  `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an
+  auto-advancing draft, which the invoice work finalizes an hour later and charges;
+- an invoice of the subscription paid makes an `incomplete` or `past_due` one `active`; a
+  failed charge of a renewal makes an `active` one `past_due` (`on_invoice_paid`,
+  `on_invoice_payment_failed`, told by the invoice path through `kassa.services.hooks`).
+
+Each change announces `customer.subscription.updated` with what it changed. Not yet: the
+final action after the last retry of a failed renewal (the subscription stays `past_due`),
+`trial_will_end`, pauses and prorations.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Final
+
+from kassa.clock import Clock, unix_seconds
+from kassa.errors import KassaError
+from kassa.services.billing import invoice_documents, invoice_transitions, periods
+from kassa.services.billing.subscription_documents import (
+    announce,
+    current_period,
+    find,
+    items_of,
+    private,
+    save,
+    set_period,
+)
+from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscriptions import CREATING, ENDED, end_subscription
+from kassa.services.context import Context, PaymentConfig
+from kassa.services.resource import ApiObject
+from kassa.store import Store
+
+RENEWALS_PER_RUN_MAX: Final = 1_000
+RENEWAL_BATCH_MAX: Final = 50
+
+log = logging.getLogger("kassa.subscriptions")
+
+
+async def renew(ctx: Context, subscription: ApiObject) -> None:
+    """The subscription's work due at `ctx.now()` (its governing time), if any."""
+    renews_at = private(subscription)["renews_at"]
+    if renews_at is None or renews_at > ctx.now() or subscription["status"] in ENDED:
+        return
+    if subscription["status"] == "incomplete":
+        await _expire(ctx, subscription)
+        return
+    if subscription["cancel_at_period_end"]:
+        await end_subscription(ctx, subscription, "cancellation_requested")
+        return
+    await _next_period(ctx, subscription)
+
+
+async def _expire(ctx: Context, subscription: ApiObject) -> None:
+    before = copy.deepcopy(subscription)
+    subscription["status"] = "incomplete_expired"
+    subscription["ended_at"] = ctx.now()
+    private(subscription)["renews_at"] = None
+    latest = subscription["latest_invoice"]
+    if latest is not None:
+        invoice = await invoice_documents.load_invoice(ctx, str(latest))
+        if invoice["status"] == "open":
+            await invoice_transitions.void(ctx, invoice)
+            await invoice_documents.save(ctx, invoice)
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _next_period(ctx: Context, subscription: ApiObject) -> None:
+    before = copy.deepcopy(subscription)
+    recurring = items_of(subscription)[0]["price"]["recurring"]
+    anchor = int(subscription["billing_cycle_anchor"])
+    _, ending = current_period(subscription)
+    if ending <= anchor:  # a trial ends: the first paid period starts at the anchor
+        first_end = periods.boundary(anchor, recurring["interval"], recurring["interval_count"], 1)
+        period = (anchor, first_end)
+    else:
+        period = periods.period_containing(
+            anchor, recurring["interval"], recurring["interval_count"], ending
+        )
+    set_period(subscription, period)
+    private(subscription)["renews_at"] = period[1]
+    if subscription["status"] == "trialing":
+        subscription["status"] = "active"
+    invoice = await invoice_period(
+        ctx, subscription, period, billing_reason="subscription_cycle", trial=False
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+# -- told by the invoice path ------------------------------------------------------------------
+
+
+def _subscription_of(invoice: ApiObject) -> str | None:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    found = details.get("subscription")
+    return None if found is None else str(found)
+
+
+async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
+    subscription_id = _subscription_of(invoice)
+    if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
+        return
+    subscription = await find(ctx, subscription_id)
+    if subscription is None or subscription["status"] not in ("incomplete", "past_due", "unpaid"):
+        return
+    before = copy.deepcopy(subscription)
+    subscription["status"] = "active"
+    if before["status"] == "incomplete":
+        private(subscription)["renews_at"] = current_period(subscription)[1]
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
+    subscription_id = _subscription_of(invoice)
+    if subscription_id is None or invoice.get("billing_reason") != "subscription_cycle":
+        return
+    subscription = await find(ctx, subscription_id)
+    if subscription is None or subscription["status"] != "active":
+        return
+    before = copy.deepcopy(subscription)
+    subscription["status"] = "past_due"
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+# -- in real time ------------------------------------------------------------------------------
+
+
+async def renew_due_subscriptions(store: Store, clock: Clock, payments: PaymentConfig) -> int:
+    """Every subscription (not on a test clock) whose `renews_at` has come, each in a unit
+    of its own, bounded per run; the number renewed."""
+    renewed = 0
+    tried: set[str] = set()
+    for _ in range(RENEWALS_PER_RUN_MAX // RENEWAL_BATCH_MAX):
+        async with store.read() as tx:
+            due = await tx.subscriptions_due(unix_seconds(clock), RENEWAL_BATCH_MAX)
+        fresh = [entry for entry in due if entry[1] not in tried]
+        for account_id, subscription_id in fresh:
+            tried.add(subscription_id)
+            renewed += await _renew_one(store, clock, payments, account_id, subscription_id)
+        if len(due) < RENEWAL_BATCH_MAX or not fresh:
+            break
+    return renewed
+
+
+async def _renew_one(
+    store: Store, clock: Clock, payments: PaymentConfig, account_id: str, subscription_id: str
+) -> int:
+    try:
+        async with store.write() as tx:
+            ctx = Context(account_id=account_id, tx=tx, clock=clock, payments=payments)
+            subscription = await find(ctx, subscription_id)
+            if subscription is None:
+                return 0
+            await renew(await ctx.governed_by(subscription), subscription)
+            return 1
+    except KassaError as error:
+        log.warning("subscription %s could not renew: %s", subscription_id, error.message)
+        return 0

@@ -1,0 +1,202 @@
+"""Subscriptions and their items as stored and shown (API 2026-10-28.endive: the current
+period lives on each item, `billing_mode` is `flexible` for subscriptions made through the
+API), and the reads and writes that keep the two tables in step: a subscription's document
+holds its items (`items.data`, what the API shows), and each item is also a row of its own
+(`/v1/subscription_items/{id}`), written together.
+
+Kassa's own facts about a subscription live under `_kassa` and never reach a client:
+`renews_at`, when the subscription's next period begins (the renewal, or the end of its
+trial), which the clock work and the renewal job scan (an indexed column).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from kassa.ids import new_id
+from kassa.services import events
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.tables import SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
+
+PRIVATE: Final = "_kassa"
+ITEMS_MAX: Final = 20
+"""Stripe's limit of items on one subscription."""
+
+
+def blank_subscription(ctx: Context, customer: Mapping[str, Any], currency: str) -> ApiObject:
+    subscription_id = new_id("sub")
+    now = ctx.now()
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor": now,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {
+            "flexible": {"proration_discounts": "included"},
+            "type": "flexible",
+            "updated_at": now,
+        },
+        "billing_schedules": [],
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": now,
+        "currency": currency,
+        "customer": customer["id"],
+        "customer_account": None,
+        "days_until_due": None,
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={subscription_id}",
+        },
+        "latest_invoice": None,
+        "livemode": ctx.livemode,
+        "managed_payments": None,
+        "metadata": {},
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "presentment_details": None,
+        "schedule": None,
+        "start_date": now,
+        "status": "incomplete",
+        "status_details": None,
+        "test_clock": customer.get("test_clock"),
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": None,
+        PRIVATE: {"renews_at": None},
+    }
+
+
+def plan_of(price: Mapping[str, Any]) -> ApiObject:
+    """The legacy Plan a recurring price also is (same id), as items still show it."""
+    recurring = price["recurring"]
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": recurring["interval"],
+        "interval_count": recurring["interval_count"],
+        "livemode": price["livemode"],
+        "metadata": dict(price["metadata"]),
+        "meter": recurring.get("meter"),
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": price["tiers_mode"],
+        "transform_usage": price["transform_quantity"],
+        "trial_period_days": recurring.get("trial_period_days"),
+        "usage_type": recurring["usage_type"],
+    }
+
+
+def new_item(
+    ctx: Context,
+    subscription_id: str,
+    price: Mapping[str, Any],
+    quantity: int,
+    metadata: Mapping[str, str],
+    period: tuple[int, int],
+) -> ApiObject:
+    shown_price = {k: v for k, v in price.items() if not k.startswith("_")}
+    return {
+        "id": new_id("si"),
+        "object": "subscription_item",
+        "billing_thresholds": None,
+        "created": ctx.now(),
+        "current_period_end": period[1],
+        "current_period_start": period[0],
+        "discounts": [],
+        "metadata": dict(metadata),
+        "plan": plan_of(price),
+        "price": shown_price,
+        "quantity": quantity,
+        "subscription": subscription_id,
+        "tax_rates": [],
+    }
+
+
+def items_of(subscription: Mapping[str, Any]) -> list[ApiObject]:
+    data: list[ApiObject] = subscription["items"]["data"]
+    return data
+
+
+def private(subscription: Mapping[str, Any]) -> dict[str, Any]:
+    facts: dict[str, Any] = subscription[PRIVATE]
+    return facts
+
+
+def view(subscription: Mapping[str, Any]) -> ApiObject:
+    """What the API shows: everything but Kassa's own facts."""
+    return {k: v for k, v in subscription.items() if k != PRIVATE}
+
+
+def set_period(subscription: ApiObject, period: tuple[int, int]) -> None:
+    """Every item's current period (endive keeps no period on the subscription itself)."""
+    for item in items_of(subscription):
+        item["current_period_start"], item["current_period_end"] = period
+
+
+def current_period(subscription: Mapping[str, Any]) -> tuple[int, int]:
+    first = items_of(subscription)[0]
+    return int(first["current_period_start"]), int(first["current_period_end"])
+
+
+async def insert(ctx: Context, subscription: ApiObject) -> None:
+    await ctx.tx.insert_object(SUBSCRIPTIONS, ctx.account_id, subscription)
+    for item in items_of(subscription):
+        await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
+
+
+async def save(ctx: Context, subscription: ApiObject) -> None:
+    await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
+    for item in items_of(subscription):
+        await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
+
+
+async def find(ctx: Context, subscription_id: str) -> ApiObject | None:
+    """The subscription, locked in a write unit; None when this account has none."""
+    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id)
+    return None if found is None else found[0]
+
+
+async def announce(
+    ctx: Context, event_type: str, subscription: ApiObject, previous: ApiObject | None = None
+) -> None:
+    await events.announce(
+        ctx,
+        event_type,
+        view(subscription),
+        previous=None if previous is None else view(previous),
+    )

@@ -1,0 +1,523 @@
+"""Subscriptions: create, retrieve, update, cancel, list; the statuses Stripe gives them as
+their invoices are paid or not; and their subscription items (`/v1/subscription_items`).
+
+Creating a subscription starts its first period at once (or its trial, `trial_period_days` or
+`trial_end`): the first invoice (`billing_reason=subscription_create`) is finalized and, for
+`charge_automatically`, charged to the subscription's or the customer's default payment
+method in the same request. Paid (or nothing owed during a trial): `active` (`trialing`). Not
+paid: `incomplete` with `payment_behavior=allow_incomplete` (the default), a 402 and nothing
+stored with `error_if_incomplete`; `default_incomplete` leaves the invoice's payment to the
+client and the subscription `incomplete`. A `send_invoice` subscription is `active` at once.
+Paying the first invoice later makes an incomplete subscription `active`
+(`subscription_status.invoice_settled`).
+
+What happens as periods end is `subscription_cycle`. All prices of one subscription share
+their currency and billing interval.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
+from kassa.params import (
+    Boolean,
+    Enum,
+    Integer,
+    ListOf,
+    Metadata,
+    MetadataUpdate,
+    Param,
+    String,
+    Struct,
+    apply_metadata,
+)
+from kassa.services.billing import (
+    invoice_advance,
+    invoice_documents,
+    invoice_transitions,
+    periods,
+)
+from kassa.services.billing.invoice_changes import billed_customer
+from kassa.services.billing.invoice_item_pricing import active_price
+from kassa.services.billing.subscription_documents import (
+    ITEMS_MAX,
+    announce,
+    blank_subscription,
+    current_period,
+    insert,
+    new_item,
+    private,
+    save,
+    view,
+)
+from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.context import Context
+from kassa.services.listing import (
+    LIST_LIMIT_DEFAULT,
+    list_page_with,
+    load_live_object,
+    load_object,
+)
+from kassa.services.resource import (
+    ApiObject,
+    ListPage,
+    Operation,
+    Resource,
+    list_envelope,
+    no_params,
+    request_parser,
+)
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import SUBSCRIPTIONS
+
+INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
+"""Stripe expires a subscription whose first payment never succeeded after 23 hours."""
+TRIAL_DAYS_MAX: Final = 730
+"""Stripe refuses trials longer than two years."""
+LIST_LIMIT_MAX: Final = 100
+CREATING: Final = "subscriptions.creating"
+"""Context memo: the subscription this unit is creating."""
+PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
+STATUSES: Final = (
+    "active",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+LISTED_BY_DEFAULT: Final = tuple(s for s in STATUSES if s not in ("canceled", "incomplete_expired"))
+"""Stripe's list leaves out canceled (and expired) subscriptions unless asked for them."""
+ENDED: Final = ("canceled", "incomplete_expired")
+
+_ITEM = Struct(
+    {
+        "price": String(max_chars=255),
+        "quantity": Integer(minimum=0, maximum=1_000_000_000),
+        "metadata": Metadata(),
+    },
+    required=("price",),
+)
+CREATE_PARAMS: dict[str, Param] = {
+    "customer": String(max_chars=255),
+    "items": ListOf(item=_ITEM, max_items=ITEMS_MAX),
+    "trial_period_days": Integer(minimum=0, maximum=TRIAL_DAYS_MAX),
+    "trial_end": String(max_chars=20),
+    "collection_method": Enum(values=("charge_automatically", "send_invoice")),
+    "days_until_due": Integer(minimum=0, maximum=730),
+    "default_payment_method": String(max_chars=255),
+    "description": String(max_chars=500),
+    "metadata": Metadata(),
+    "cancel_at_period_end": Boolean(),
+    "payment_behavior": Enum(values=PAYMENT_BEHAVIORS),
+    "off_session": Boolean(),
+}
+UPDATE_PARAMS: dict[str, Param] = {
+    "cancel_at_period_end": Boolean(),
+    "default_payment_method": String(max_chars=255),
+    "description": String(max_chars=500),
+    "metadata": Metadata(),
+}
+CANCEL_PARAMS: dict[str, Param] = {
+    "invoice_now": Boolean(),
+    "prorate": Boolean(),
+    "cancellation_details": Struct(
+        {
+            "comment": String(max_chars=5000),
+            "feedback": Enum(
+                values=(
+                    "customer_service",
+                    "low_quality",
+                    "missing_features",
+                    "other",
+                    "switched_service",
+                    "too_complex",
+                    "too_expensive",
+                    "unused",
+                )
+            ),
+        }
+    ),
+}
+LIST_PARAMS: dict[str, Param] = {
+    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
+    "starting_after": String(max_chars=255),
+    "ending_before": String(max_chars=255),
+    "customer": String(max_chars=255),
+    "status": Enum(values=(*STATUSES, "all", "ended")),
+    "test_clock": String(max_chars=255),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateSubscription:
+    customer: str | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    trial_period_days: int | None = None
+    trial_end: str | None = None
+    collection_method: str | None = None
+    days_until_due: int | None = None
+    default_payment_method: str | None = None
+    description: str | None = None
+    metadata: MetadataUpdate | None = None
+    cancel_at_period_end: bool | None = None
+    payment_behavior: str | None = None
+    off_session: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateSubscription:
+    subscription: str
+    cancel_at_period_end: bool | None = None
+    default_payment_method: str | None = None
+    description: str | None = None
+    metadata: MetadataUpdate | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelSubscription:
+    subscription: str
+    invoice_now: bool | None = None
+    prorate: bool | None = None
+    cancellation_details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListSubscriptions:
+    limit: int | None = None
+    starting_after: str | None = None
+    ending_before: str | None = None
+    customer: str | None = None
+    status: str | None = None
+    test_clock: str | None = None
+
+
+# -- create ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Priced:
+    price: ApiObject
+    quantity: int
+    metadata: dict[str, str]
+
+
+async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiObject:
+    customer = await billed_customer(ctx, request.customer)
+    ctx = await ctx.governed_by(customer)
+    priced = await _priced_items(ctx, request.items)
+    recurring = priced[0].price["recurring"]
+    subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
+    _apply_collection(subscription, request)
+    now = ctx.now()
+    trial_end = _trial_end(request, now)
+    anchor = trial_end if trial_end is not None else now
+    period = (
+        (now, trial_end)
+        if trial_end is not None
+        else (now, periods.boundary(anchor, recurring["interval"], recurring["interval_count"], 1))
+    )
+    subscription["billing_cycle_anchor"] = anchor
+    if trial_end is not None:
+        subscription["trial_start"], subscription["trial_end"] = now, trial_end
+    subscription["items"]["data"] = [
+        new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, period) for p in priced
+    ]
+    private(subscription)["renews_at"] = period[1]
+    await insert(ctx, subscription)
+    # Its first invoice's fate decides its status below, not through the invoice hooks.
+    ctx.memo[CREATING] = subscription["id"]
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        period,
+        billing_reason="subscription_create",
+        trial=trial_end is not None,
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
+    if subscription["status"] == "incomplete":
+        # Until its first invoice is paid it does not renew; unpaid, it expires.
+        private(subscription)["renews_at"] = now + INCOMPLETE_EXPIRES_SECONDS
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.created", subscription)
+    return view(subscription)
+
+
+async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[Priced]:
+    if not requested:
+        raise InvalidParameter("Missing required param: items.", param="items")
+    priced = []
+    for index, entry in enumerate(requested):
+        param = f"items[{index}][price]"
+        price = await active_price(ctx, str(entry["price"]), param)
+        if price.get("type") != "recurring" or not price.get("recurring"):
+            raise InvalidParameter(
+                f"The price specified ({price['id']}) is not recurring; a subscription "
+                "needs recurring prices.",
+                param=param,
+            )
+        metadata = apply_metadata({}, entry.get("metadata") or {})
+        priced.append(Priced(price, int(entry.get("quantity", 1)), metadata))
+    _check_alike(priced)
+    return priced
+
+
+def _check_alike(priced: list[Priced]) -> None:
+    """One currency and one billing interval for every item (Kassa bills mixed intervals
+    on one subscription not yet)."""
+    first = priced[0].price
+    for index, entry in enumerate(priced[1:], start=1):
+        price = entry.price
+        if price["currency"] != first["currency"]:
+            raise InvalidParameter(
+                "All prices on a subscription must have the same currency.",
+                param=f"items[{index}][price]",
+            )
+        same = (price["recurring"]["interval"], price["recurring"]["interval_count"]) == (
+            first["recurring"]["interval"],
+            first["recurring"]["interval_count"],
+        )
+        if not same:
+            raise InvalidParameter(
+                "All prices on a subscription must have the same recurring interval "
+                "(Kassa does not bill mixed intervals yet).",
+                param=f"items[{index}][price]",
+            )
+
+
+def _trial_end(request: CreateSubscription, now: int) -> int | None:
+    if request.trial_end is not None and request.trial_period_days is not None:
+        raise InvalidRequest(
+            "You may only specify one of these parameters: trial_end, trial_period_days.",
+            param="trial_end",
+        )
+    if request.trial_period_days:
+        return periods.trial_end_from_days(now, request.trial_period_days)
+    if request.trial_end is None or request.trial_end == "now":
+        return None
+    if not request.trial_end.isdigit():
+        raise InvalidParameter(
+            f"Invalid trial_end: {request.trial_end[:40]}; must be a unix time or `now`",
+            param="trial_end",
+        )
+    end = int(request.trial_end)
+    if end <= now:
+        raise InvalidParameter(
+            "Invalid timestamp: must be an integer Unix timestamp in the future.",
+            param="trial_end",
+        )
+    if end > now + TRIAL_DAYS_MAX * 86_400:
+        raise InvalidParameter(
+            "Invalid trial_end: a trial may last at most two years.", param="trial_end"
+        )
+    return end
+
+
+def _apply_collection(subscription: ApiObject, request: CreateSubscription) -> None:
+    method = request.collection_method or "charge_automatically"
+    if method == "send_invoice" and request.days_until_due is None:
+        raise InvalidRequest(
+            "Missing required param: days_until_due (a send_invoice subscription needs it).",
+            param="days_until_due",
+        )
+    if method != "send_invoice" and request.days_until_due is not None:
+        raise InvalidParameter(
+            "days_until_due is only allowed with collection_method=send_invoice.",
+            param="days_until_due",
+        )
+    subscription["collection_method"] = method
+    subscription["days_until_due"] = request.days_until_due
+    subscription["default_payment_method"] = request.default_payment_method
+    subscription["description"] = request.description
+    subscription["cancel_at_period_end"] = bool(request.cancel_at_period_end)
+    if request.metadata is not None:
+        subscription["metadata"] = apply_metadata({}, request.metadata)
+
+
+async def _first_invoice_outcome(
+    ctx: Context, subscription: ApiObject, invoice: ApiObject, request: CreateSubscription
+) -> str:
+    """Finalize the first invoice and (charge_automatically) charge it; the subscription's
+    status after."""
+    trialing = subscription["trial_end"] is not None
+    behavior = request.payment_behavior or "allow_incomplete"
+    if behavior == "default_incomplete" and not trialing:
+        invoice["auto_advance"] = False
+    invoice["automatically_finalizes_at"] = ctx.now()
+    try:
+        await invoice_advance.advance_invoice(ctx, invoice)
+    except CardDeclined:
+        if behavior == "error_if_incomplete":
+            raise _FirstPaymentFailed() from None
+    if behavior == "default_incomplete" and invoice["status"] == "draft":
+        await _finalize_only(ctx, invoice)
+    return _status_after_first_invoice(subscription, invoice, trialing)
+
+
+class _FirstPaymentFailed(CardError):
+    """`error_if_incomplete`: a 402 card error, and the request's writes roll back (a plain
+    decline's commit with the failed charge)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The subscription's first payment failed, and payment_behavior is "
+            "error_if_incomplete: nothing was created.",
+            code="card_declined",
+        )
+
+
+async def _finalize_only(ctx: Context, invoice: ApiObject) -> None:
+    await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
+    await invoice_documents.save(ctx, invoice)
+
+
+def _status_after_first_invoice(subscription: ApiObject, invoice: ApiObject, trialing: bool) -> str:
+    if trialing:
+        return "trialing"
+    if invoice["status"] == "paid" or subscription["collection_method"] == "send_invoice":
+        return "active"
+    return "incomplete"
+
+
+# -- retrieve, update, cancel, list -------------------------------------------------------
+
+
+async def retrieve_subscription(ctx: Context, subscription_id: str) -> ApiObject:
+    subscription, _ = await load_object(ctx, RESOURCE, subscription_id)
+    return view(subscription)
+
+
+async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiObject:
+    subscription = await load_live_object(ctx, RESOURCE, request.subscription)
+    ctx = await ctx.governed_by(subscription)
+    _check_changeable(subscription)
+    before = copy.deepcopy(subscription)
+    if request.cancel_at_period_end is not None:
+        subscription["cancel_at_period_end"] = request.cancel_at_period_end
+        subscription["cancel_at"] = (
+            current_period(subscription)[1] if request.cancel_at_period_end else None
+        )
+    if request.default_payment_method is not None:
+        subscription["default_payment_method"] = request.default_payment_method or None
+    if request.description is not None:
+        subscription["description"] = request.description or None
+    if request.metadata is not None:
+        subscription["metadata"] = apply_metadata(subscription["metadata"], request.metadata)
+    if subscription != before:
+        await save(ctx, subscription)
+        await announce(ctx, "customer.subscription.updated", subscription, before)
+    return view(subscription)
+
+
+def _check_changeable(subscription: ApiObject) -> None:
+    if subscription["status"] in ENDED:
+        raise InvalidRequest(
+            f"A canceled subscription can only update its metadata; {subscription['id']} is "
+            f"{subscription['status']}.",
+        )
+
+
+async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiObject:
+    if request.invoice_now or request.prorate:
+        raise InvalidRequest(
+            "Kassa cancels without a final invoice or prorations for now: send "
+            "invoice_now and prorate as false, or leave them out.",
+            param="invoice_now" if request.invoice_now else "prorate",
+        )
+    subscription = await load_live_object(ctx, RESOURCE, request.subscription)
+    ctx = await ctx.governed_by(subscription)
+    if subscription["status"] in ENDED:
+        raise InvalidRequest(
+            f"No such subscription: '{subscription['id']}' is already canceled.",
+            code="resource_missing",
+        )
+    details = request.cancellation_details or {}
+    await end_subscription(ctx, subscription, "cancellation_requested", details)
+    return view(subscription)
+
+
+async def end_subscription(
+    ctx: Context, subscription: ApiObject, reason: str, details: dict[str, Any] | None = None
+) -> None:
+    """Cancel now: no further invoices, `customer.subscription.deleted`."""
+    now = ctx.now()
+    subscription["status"] = "canceled"
+    subscription["canceled_at"] = now
+    subscription["ended_at"] = now
+    subscription["cancellation_details"] = {
+        "comment": (details or {}).get("comment"),
+        "feedback": (details or {}).get("feedback"),
+        "reason": reason,
+    }
+    private(subscription)["renews_at"] = None
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.deleted", subscription)
+
+
+async def list_subscriptions(ctx: Context, request: ListSubscriptions) -> ApiObject:
+    statuses: tuple[str, ...] = LISTED_BY_DEFAULT
+    if request.status == "all":
+        statuses = STATUSES
+    elif request.status == "ended":
+        statuses = ENDED
+    elif request.status is not None:
+        statuses = (request.status,)
+    equals = {
+        k: v
+        for k, v in (("customer", request.customer), ("test_clock", request.test_clock))
+        if v is not None
+    }
+    query = ObjectListQuery(
+        limit=request.limit or LIST_LIMIT_DEFAULT, equals=equals, any_of={"status": statuses}
+    )
+    cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
+    page = await list_page_with(ctx, RESOURCE, cursors, query)
+    data = [view(s) for s in page.data]
+    return list_envelope(ListPage(data, page.has_more), RESOURCE.url)
+
+
+RESOURCE = Resource(
+    object_name="subscription",
+    id_prefix="sub",
+    collection="subscriptions",
+    table=SUBSCRIPTIONS,
+    create=Operation(
+        request_parser(CreateSubscription, CREATE_PARAMS, required=("customer", "items")),
+        create_subscription,
+        writes=True,
+    ),
+    retrieve=Operation(no_params, retrieve_subscription, writes=False),
+    update=Operation(
+        request_parser(UpdateSubscription, UPDATE_PARAMS, ids=("subscription",)),
+        update_subscription,
+        writes=True,
+    ),
+    delete=Operation(
+        request_parser(CancelSubscription, CANCEL_PARAMS, ids=("subscription",)),
+        cancel_subscription,
+        writes=True,
+    ),
+    lister=Operation(
+        request_parser(ListSubscriptions, LIST_PARAMS),
+        list_subscriptions,
+        writes=False,
+    ),
+    event_types=(
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.trial_will_end",
+    ),
+    expandable={
+        "customer": "customer",
+        "latest_invoice": "invoice",
+        "default_payment_method": "payment_method",
+        "test_clock": "test_helpers.test_clock",
+    },
+)

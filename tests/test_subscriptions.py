@@ -1,0 +1,379 @@
+"""Subscriptions through the SDK on a real `kassa serve` (SQLite and PostgreSQL), driven by
+test clocks: the first invoice paid at creation, trials, renewals at calendar month ends
+clamped as Stripe clamps them, declines (incomplete, expired, past due and back), cancelation
+now and at period end, the list's status filter, subscription items, and the ledger whole
+after each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa import runtime
+from kassa.clock import DAY_SECONDS, FrozenClock
+from kassa.config import Settings
+from kassa.services import hooks
+from kassa.services.billing.invoice_advance import advance_due_invoices
+from kassa.services.billing.subscription_cycle import renew_due_subscriptions
+from kassa.services.setup import load_payment_config
+from kassa.store import Store
+from tests.direct_store import with_store
+from tests.harness import KassaServer
+
+Client = stripe.StripeClient
+
+HOUR = 3_600
+JAN_31_2027 = int(dt.datetime(2027, 1, 31, 10, 0, tzinfo=dt.UTC).timestamp())
+READY_WAIT_SECONDS = 60.0
+READY_POLL_SECONDS = 0.05
+DECLINING_CARD = "pm_card_chargeCustomerFail"
+"""Attaches, then every charge is declined."""
+
+
+def utc(year: int, month: int, day: int, hour: int = 10) -> int:
+    return int(dt.datetime(year, month, day, hour, 0, tzinfo=dt.UTC).timestamp())
+
+
+def monthly_price(client: Client, amount: int = 2000, currency: str = "usd") -> stripe.Price:
+    return client.v1.prices.create(
+        params={
+            "currency": currency,
+            "unit_amount": amount,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Pro plan"},
+        }
+    )
+
+
+def clock_customer(
+    client: Client, frozen_time: int = JAN_31_2027, card: str = "pm_card_visa"
+) -> tuple[str, stripe.Customer]:
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen_time})
+    customer = client.v1.customers.create(
+        params={
+            "test_clock": clock.id,
+            "payment_method": card,
+            "invoice_settings": {"default_payment_method": card},
+        }
+    )
+    return clock.id, customer
+
+
+def subscribe(
+    client: Client, customer_id: str, price_id: str, **params: Any
+) -> stripe.Subscription:
+    create: Any = {"customer": customer_id, "items": [{"price": price_id}], **params}
+    return client.v1.subscriptions.create(params=create)
+
+
+def advance(client: Client, clock_id: str, to: int) -> None:
+    client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+        if clock.status == "ready":
+            return
+        assert clock.status == "advancing", clock
+        time.sleep(READY_POLL_SECONDS)
+    raise AssertionError(f"test clock {clock_id} still advancing")
+
+
+def invoices_of(client: Client, subscription_id: str) -> list[stripe.Invoice]:
+    """The subscription's invoices, oldest first."""
+    listed = client.v1.invoices.list(params={"subscription": subscription_id, "limit": 100})
+    return list(listed.auto_paging_iter())[::-1]
+
+
+def period_of(subscription: stripe.Subscription) -> tuple[int, int]:
+    (item,) = subscription["items"].data
+    return item.current_period_start, item.current_period_end
+
+
+def events_of(client: Client, object_id: str) -> list[str]:
+    found = [
+        str(e.type)
+        for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter()
+        if e.data.object.to_dict().get("id") == object_id
+    ]
+    return found[::-1]
+
+
+# -- creating -----------------------------------------------------------------------------
+
+
+def test_a_subscription_starts_active_with_its_first_invoice_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, metadata={"plan": "pro"})
+    assert subscription.id.startswith("sub_")
+    assert (subscription.status, subscription.customer) == ("active", customer.id)
+    assert subscription.billing_cycle_anchor == JAN_31_2027
+    assert subscription.billing_mode.type == "flexible"
+    assert period_of(subscription) == (JAN_31_2027, utc(2027, 2, 28))
+    (item,) = subscription["items"].data
+    assert (item.price.id, item.quantity, item.plan.id) == (price.id, 1, price.id)
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == (
+        "paid",
+        2000,
+        "subscription_create",
+    )
+    assert invoice.parent is not None
+    assert invoice.parent.subscription_details is not None
+    assert invoice.parent.subscription_details.subscription == subscription.id
+    (line,) = invoice.lines.data
+    assert line.parent is not None
+    assert line.parent.type == "subscription_item_details"
+    assert line.parent.subscription_item_details is not None
+    assert line.parent.subscription_item_details.subscription_item == item.id
+    assert (line.period.start, line.period.end) == (JAN_31_2027, utc(2027, 2, 28))
+    assert "customer.subscription.created" in events_of(client, subscription.id)
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
+
+
+def test_renewals_fall_on_month_ends_clamped_from_the_anchor(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 1500)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(
+        client, customer.id, price.id, items=[{"price": price.id, "quantity": 2}]
+    )
+    advance(client, clock_id, utc(2027, 6, 1))
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.status == "active"
+    assert period_of(renewed) == (utc(2027, 5, 31), utc(2027, 6, 30))
+    invoices = invoices_of(client, subscription.id)
+    starts = [i.period_start for i in invoices]
+    assert starts == [
+        JAN_31_2027,
+        utc(2027, 2, 28),
+        utc(2027, 3, 31),
+        utc(2027, 4, 30),
+        utc(2027, 5, 31),
+    ]
+    assert [i.billing_reason for i in invoices[1:]] == ["subscription_cycle"] * 4
+    assert all((i.status, i.amount_paid) == ("paid", 3000) for i in invoices)
+    # A renewal's invoice is finalized and charged an hour after its period begins.
+    assert [i.status_transitions.paid_at for i in invoices[1:]] == [s + HOUR for s in starts[1:]]
+
+
+def test_a_trial_is_free_then_the_first_period_is_billed_at_its_end(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=14)
+    trial_end = JAN_31_2027 + 14 * DAY_SECONDS
+    assert (subscription.status, subscription.trial_start, subscription.trial_end) == (
+        "trialing",
+        JAN_31_2027,
+        trial_end,
+    )
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (first.status, first.amount_due) == ("paid", 0)
+    advance(client, clock_id, trial_end + 2 * HOUR)
+    after = client.v1.subscriptions.retrieve(subscription.id)
+    assert after.status == "active"
+    assert after.billing_cycle_anchor == trial_end
+    assert period_of(after)[0] == trial_end
+    billed = client.v1.invoices.retrieve(str(after.latest_invoice))
+    assert (billed.status, billed.amount_paid, billed.billing_reason) == (
+        "paid",
+        2000,
+        "subscription_cycle",
+    )
+
+
+# -- when payments fail -------------------------------------------------------------------
+
+
+def test_a_declined_first_payment_leaves_it_incomplete_until_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client, card=DECLINING_CARD)
+    subscription = subscribe(client, customer.id, price.id)
+    assert subscription.status == "incomplete"
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (invoice.status, invoice.attempt_count) == ("open", 1)
+    client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_an_incomplete_subscription_expires_after_23_hours(client: Client) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client, card=DECLINING_CARD)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, JAN_31_2027 + 24 * HOUR)
+    expired = client.v1.subscriptions.retrieve(subscription.id)
+    assert (expired.status, expired.ended_at) == ("incomplete_expired", JAN_31_2027 + 23 * HOUR)
+    assert client.v1.invoices.retrieve(str(expired.latest_invoice)).status == "void"
+
+
+def test_error_if_incomplete_answers_402_and_keeps_nothing(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client, card=DECLINING_CARD)
+    with pytest.raises(stripe.CardError) as raised:
+        subscribe(client, customer.id, price.id, payment_behavior="error_if_incomplete")
+    assert raised.value.http_status == 402
+    listed = client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"})
+    assert listed.data == []
+
+
+def test_a_declined_renewal_makes_it_past_due_and_paying_makes_it_active(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    declining = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": declining.id}}
+    )
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    past_due = client.v1.subscriptions.retrieve(subscription.id)
+    assert past_due.status == "past_due"
+    renewal = client.v1.invoices.retrieve(str(past_due.latest_invoice))
+    assert (renewal.status, renewal.attempt_count) == ("open", 1)
+    client.v1.invoices.pay(renewal.id, params={"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+# -- ending ----------------------------------------------------------------------------------
+
+
+def test_canceling_now_ends_it_and_the_default_list_leaves_it_out(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    canceled = client.v1.subscriptions.cancel(
+        subscription.id, params={"cancellation_details": {"feedback": "too_expensive"}}
+    )
+    assert (canceled.status, canceled.canceled_at, canceled.ended_at) == (
+        "canceled",
+        JAN_31_2027,
+        JAN_31_2027,
+    )
+    assert canceled.cancellation_details is not None
+    assert canceled.cancellation_details.reason == "cancellation_requested"
+    assert canceled.cancellation_details.feedback == "too_expensive"
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
+    assert client.v1.subscriptions.list(params={"customer": customer.id}).data == []
+    every = client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"})
+    assert [s.id for s in every.data] == [subscription.id]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.cancel(subscription.id)
+
+
+def test_cancel_at_period_end_ends_it_when_the_period_does(client: Client) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    updated = client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    assert (updated.cancel_at_period_end, updated.cancel_at) == (True, utc(2027, 2, 28))
+    advance(client, clock_id, utc(2027, 3, 15))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", utc(2027, 2, 28))
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+# -- the rest -----------------------------------------------------------------------------
+
+
+def test_subscription_items_are_their_own_resource(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    (item,) = subscription["items"].data
+    listed = client.v1.subscription_items.list(params={"subscription": subscription.id})
+    assert [i.id for i in listed.data] == [item.id]
+    assert client.v1.subscription_items.retrieve(item.id).to_dict() == item.to_dict()
+
+
+def test_send_invoice_subscriptions_are_active_with_their_invoice_sent(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(
+        client, customer.id, price.id, collection_method="send_invoice", days_until_due=30
+    )
+    assert subscription.status == "active"
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (invoice.status, invoice.collection_method) == ("open", "send_invoice")
+    assert invoice.due_date == JAN_31_2027 + 30 * DAY_SECONDS
+
+
+def test_refusals_name_the_parameter(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    one_time = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 500, "product_data": {"name": "Setup"}}
+    )
+    euro = monthly_price(client, currency="eur")
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"customer": customer.id}, "items"),
+        ({"customer": customer.id, "items": [{"price": one_time.id}]}, "items[0][price]"),
+        (
+            {"customer": customer.id, "items": [{"price": price.id}, {"price": euro.id}]},
+            "items[1][price]",
+        ),
+        ({"customer": customer.id, "items": [{"price": "price_nope"}]}, "items[0][price]"),
+        (
+            {"customer": customer.id, "items": [{"price": price.id}], "trial_end": "soon"},
+            "trial_end",
+        ),
+    ]
+    for params, param in cases:
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            client.v1.subscriptions.create(params=params)  # type: ignore[arg-type]
+        assert raised.value.param == param, (params, raised.value)
+    assert client.v1.subscriptions.list(params={"status": "all"}).data == []
+
+
+# -- in real time, the `invoices` job -------------------------------------------------------
+
+
+def run_invoices_job_at(server: KassaServer, now: float) -> int:
+    """What the `invoices` job does first, run once in this process at `now`: the
+    subscriptions whose period has ended renew (then their drafts advance as invoices do)."""
+    hooks.install(runtime.OBSERVERS)
+
+    async def run(store: Store) -> int:
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        renewed = await renew_due_subscriptions(store, FrozenClock(now), payments)
+        await advance_due_invoices(store, FrozenClock(now + 2 * HOUR), payments)
+        return renewed
+
+    return with_store(server.database_url, run)
+
+
+def test_without_a_test_clock_the_invoices_job_renews_in_real_time(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    subscription = subscribe(client, customer.id, price.id)
+    _, period_end = period_of(subscription)
+    assert run_invoices_job_at(server, period_end - 1) == 0
+    assert run_invoices_job_at(server, period_end + 1) == 1
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert period_of(renewed)[0] == period_end
+    invoice = client.v1.invoices.retrieve(str(renewed.latest_invoice))
+    assert (invoice.billing_reason, invoice.status, invoice.amount_paid) == (
+        "subscription_cycle",
+        "paid",
+        2000,
+    )
+    # Done once: the same instant again renews nothing.
+    assert run_invoices_job_at(server, period_end + 1) == 0
