@@ -95,6 +95,15 @@ class Settings:
         )
     )
     """Days relative to an invoice's due date on which reminders go out, comma-separated."""
+    subscription_final_action: str = field(
+        default_factory=lambda: os.environ.get("KASSA_SUBSCRIPTION_FINAL_ACTION", "cancel")
+    )
+    """What a subscription becomes once its renewal's last retry fails: canceled, unpaid, or
+    left past_due (Stripe's "manage failed payments" setting)."""
+    subscription_final_invoice: str = field(
+        default_factory=lambda: os.environ.get("KASSA_SUBSCRIPTION_FINAL_INVOICE", "open")
+    )
+    """What that renewal's invoice becomes: left open, or marked uncollectible."""
     """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
 
     def __post_init__(self) -> None:
@@ -122,6 +131,16 @@ class Settings:
         mail_retry_schedule(self)
         smtp_server(self)
         invoice_reminder_days(self)
+        _check_choice(
+            "KASSA_SUBSCRIPTION_FINAL_ACTION",
+            self.subscription_final_action,
+            SUBSCRIPTION_FINAL_ACTIONS,
+        )
+        _check_choice(
+            "KASSA_SUBSCRIPTION_FINAL_INVOICE",
+            self.subscription_final_invoice,
+            SUBSCRIPTION_FINAL_INVOICE_STATES,
+        )
         if not _MAIL_ADDRESS.fullmatch(self.mail_from):
             raise InvalidSetting(
                 f"KASSA_MAIL_FROM must be an email address such as billing@example.com, "
@@ -161,7 +180,12 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_MAIL_FROM",
     "KASSA_MAIL_RETRY_SCHEDULE",
     "KASSA_INVOICE_REMINDER_DAYS",
+    "KASSA_SUBSCRIPTION_FINAL_ACTION",
+    "KASSA_SUBSCRIPTION_FINAL_INVOICE",
 )
+
+SUBSCRIPTION_FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
+SUBSCRIPTION_FINAL_INVOICE_STATES = ("open", "uncollectible")
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
     60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 86_400, 86_400,
@@ -169,6 +193,11 @@ DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
 """Seconds before retries 1, 2, ...: exponential at first, then daily; 3.3 days in all,
 like Stripe's "up to three days"."""
 RETRIES_MAX = 100
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidSetting(f"{name} must be one of {', '.join(choices)}, not {value[:80]!r}")
 
 
 def base_url(settings: Settings) -> str:

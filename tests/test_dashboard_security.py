@@ -81,6 +81,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
         params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
     )
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_FROZEN_TIME})
+    subscription = _subscription(client, customer.id)
     with server.http(account.secret_key) as http:
         request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
     # The request log is written in batches: wait until this entry is there to be shown.
@@ -98,9 +99,33 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
             "products": product.id,
             "prices": str(product.default_price),
             "test_clocks": clock.id,
+            "subscriptions": subscription.id,
         },
         account.secret_key,
     )
+
+
+def _subscription(client: stripe.StripeClient, customer_id: str) -> stripe.Subscription:
+    """A monthly subscription, active at once: it sends its invoices rather than charging a
+    card (the customer has none saved)."""
+    price = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Walks monthly"},
+        }
+    )
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": price.id}],
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+        }
+    )
+    assert subscription.status == "active"
+    return subscription
 
 
 def _queue_email(database_url: str, account_id: str, customer_id: str) -> str:
@@ -139,7 +164,7 @@ def test_pages_are_registered() -> None:
     """The walks below mean something only if the areas the dashboard promises are there:
     every area's list, and a detail page for each kind of object the tests make."""
     areas = {"payments", "customers", "events", "webhooks", "logs", "ledger"}
-    areas |= {"invoices", "products", "prices"}
+    areas |= {"invoices", "products", "prices", "subscriptions"}
     assert "/" in GET_PAGES
     assert {f"/{area}" for area in areas} <= set(GET_PAGES)
     with_ids = {path.strip("/").split("/")[0] for path in GET_PAGES if PATH_PARAM.search(path)}
@@ -283,7 +308,9 @@ def test_actions_on_another_accounts_objects_change_nothing(
     with signed_in_client(server, account.secret_key) as client:
         token = session_csrf(client)
         for path in POST_PAGES:
-            if not path.startswith(("/payments/", "/invoices/", "/test_clocks/")):
+            if not path.startswith(
+                ("/payments/", "/invoices/", "/test_clocks/", "/subscriptions/")
+            ):
                 continue
             url = PREFIX + theirs.fill(path)
             form = {"csrf_token": token, "amount": "1.00", "by": "day"}
@@ -300,4 +327,6 @@ def test_actions_on_another_accounts_objects_change_nothing(
     assert (clock.status, clock.frozen_time) == ("ready", CLOCK_FROZEN_TIME), (
         "another account's test clock was advanced"
     )
+    subscription = their_client.v1.subscriptions.retrieve(theirs.by_area["subscriptions"])
+    assert subscription.status == "active", "another account's subscription was canceled"
     assert their_client.v1.refunds.list(params={"payment_intent": other_intent}).data == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +19,12 @@ from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
 from kassa.services import hooks
 from kassa.services.billing.invoice_advance import advance_due_invoices
+from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from tests.direct_store import with_store
-from tests.harness import KassaServer
+from tests.harness import KassaServer, create_account
 
 Client = stripe.StripeClient
 
@@ -179,6 +181,9 @@ def test_a_trial_is_free_then_the_first_period_is_billed_at_its_end(
     first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
     assert (first.status, first.amount_due) == ("paid", 0)
     advance(client, clock_id, trial_end + 2 * HOUR)
+    (notice,) = client.v1.events.list(params={"type": "customer.subscription.trial_will_end"}).data
+    assert notice.created == trial_end - 3 * DAY_SECONDS
+    assert notice.data.object.to_dict()["id"] == subscription.id
     after = client.v1.subscriptions.retrieve(subscription.id)
     assert after.status == "active"
     assert after.billing_cycle_anchor == trial_end
@@ -192,6 +197,14 @@ def test_a_trial_is_free_then_the_first_period_is_billed_at_its_end(
 
 
 # -- when payments fail -------------------------------------------------------------------
+
+
+def test_a_trial_shorter_than_three_days_announces_its_end_at_once(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=2)
+    kinds = events_of(client, subscription.id)
+    assert kinds[-2:] == ["customer.subscription.created", "customer.subscription.trial_will_end"]
 
 
 def test_a_declined_first_payment_leaves_it_incomplete_until_paid(
@@ -270,6 +283,11 @@ def test_canceling_now_ends_it_and_the_default_list_leaves_it_out(client: Client
     assert [s.id for s in every.data] == [subscription.id]
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.cancel(subscription.id)
+    # Ended, it keeps only its metadata changeable.
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    noted = client.v1.subscriptions.update(subscription.id, params={"metadata": {"why": "price"}})
+    assert (noted.status, noted.metadata.to_dict()) == ("canceled", {"why": "price"})
 
 
 def test_cancel_at_period_end_ends_it_when_the_period_does(client: Client) -> None:
@@ -285,6 +303,19 @@ def test_cancel_at_period_end_ends_it_when_the_period_does(client: Client) -> No
 
 
 # -- the rest -----------------------------------------------------------------------------
+
+
+def test_search_by_status_and_metadata(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    kept = subscribe(client, customer.id, price.id, metadata={"tier": "gold"})
+    ended = subscribe(client, customer.id, price.id, metadata={"tier": "gold"})
+    client.v1.subscriptions.cancel(ended.id)
+    found = client.v1.subscriptions.search(
+        params={"query": "status:'active' AND metadata['tier']:'gold'"}
+    )
+    assert [s.id for s in found.data] == [kept.id]
+    assert "_kassa" not in found.data[0].to_dict()
 
 
 def test_subscription_items_are_their_own_resource(client: Client) -> None:
@@ -377,3 +408,81 @@ def test_without_a_test_clock_the_invoices_job_renews_in_real_time(
     )
     # Done once: the same instant again renews nothing.
     assert run_invoices_job_at(server, period_end + 1) == 0
+
+
+# -- after the last retry -------------------------------------------------------------------
+
+
+def decline_renewals(client: Client, customer_id: str) -> None:
+    """From now on the customer's default card declines."""
+    declining = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer_id})
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": declining.id}}
+    )
+
+
+def test_by_default_a_renewal_whose_retries_all_fail_cancels_the_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert ended.status == "canceled"
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "payment_failed"
+    renewal = client.v1.invoices.retrieve(str(ended.latest_invoice))
+    assert (renewal.status, renewal.attempt_count, renewal.next_payment_attempt) == (
+        "open",
+        1 + len(RETRY_AFTER_DAYS),
+        None,
+    )
+    # The last retry's failure ends it: 1 h after the period began, then 3, 5 and 7 days on.
+    assert ended.canceled_at == utc(2027, 2, 28) + HOUR + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+
+
+def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    settings = {
+        "KASSA_SUBSCRIPTION_FINAL_ACTION": "unpaid",
+        "KASSA_SUBSCRIPTION_FINAL_INVOICE": "uncollectible",
+    }
+    server = KassaServer(private_database_url, tmp_path / "kassa.log", settings).start()
+    try:
+        client = server.client(create_account(private_database_url).secret_key)
+        price = monthly_price(client)
+        clock_id, customer = clock_customer(client)
+        subscription = subscribe(client, customer.id, price.id)
+        decline_renewals(client, customer.id)
+        advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+        unpaid = client.v1.subscriptions.retrieve(subscription.id)
+        assert unpaid.status == "unpaid"
+        renewal = client.v1.invoices.retrieve(str(unpaid.latest_invoice))
+        assert renewal.status == "uncollectible"
+    finally:
+        server.stop()
+
+
+def test_a_card_updated_before_the_next_retry_pays_it(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    good = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": good.id}}
+    )
+    first_retry = utc(2027, 2, 28) + HOUR + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    advance(client, clock_id, first_retry + HOUR)
+    recovered = client.v1.subscriptions.retrieve(subscription.id)
+    assert recovered.status == "active"
+    renewal = client.v1.invoices.retrieve(str(recovered.latest_invoice))
+    assert (renewal.status, renewal.attempt_count) == ("paid", 2)
+    assert renewal.status_transitions.paid_at == first_retry

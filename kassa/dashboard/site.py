@@ -16,6 +16,7 @@ from kassa.dashboard.pages import (
     payments,
     prices,
     products,
+    subscriptions,
     test_clocks,
     webhooks,
 )
@@ -34,6 +35,7 @@ PAGES: tuple[Page, ...] = (
     *ledger.PAGES,
     *mailbox.PAGES,
     *invoices.PAGES,
+    *subscriptions.PAGES,
     *products.PAGES,
     *prices.PAGES,
     *test_clocks.PAGES,

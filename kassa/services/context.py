@@ -40,6 +40,11 @@ class PaymentConfig:
     reminder_offsets_days: tuple[int, ...] = (-7, 0, 7, 14, 30)
     """Days relative to an invoice's due date on which reminders go out
     (`KASSA_INVOICE_REMINDER_DAYS`, read by `kassa.config.invoice_reminder_days`)."""
+    subscription_final_action: str = "cancel"
+    """A subscription whose renewal's last retry failed: `cancel`, `unpaid` or `past_due`
+    (`KASSA_SUBSCRIPTION_FINAL_ACTION`)."""
+    subscription_final_invoice: str = "open"
+    """That renewal's invoice: `open` or `uncollectible` (`KASSA_SUBSCRIPTION_FINAL_INVOICE`)."""
 
 
 @dataclass(frozen=True)

@@ -29,4 +29,6 @@ async def load_payment_config(store: Store, settings: Settings) -> PaymentConfig
         account_country=settings.account_country,
         public_url=base_url(settings),
         reminder_offsets_days=invoice_reminder_days(settings),
+        subscription_final_action=settings.subscription_final_action,
+        subscription_final_invoice=settings.subscription_final_invoice,
     )

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
 from kassa import money
+from kassa.dashboard.views.list_filters import (
+    StatusCustomerFilters,
+    parse_status_customer_filters,
+)
 from kassa.errors import ResourceMissing
 from kassa.services import mail
 from kassa.services.billing import invoice_payments, invoices
@@ -38,37 +42,16 @@ EMAILS_SHOWN_MAX: Final = 25
 # -- the invoices list ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InvoiceFilters:
-    """The list's filters as given (for the form to show again) and a message for each part
-    that was ignored."""
-
-    status: str = ""
-    customer: str = ""
-    starting_after: str = ""
-    problems: list[str] = field(default_factory=list)
-
-    def query(self, **changes: str) -> dict[str, str]:
-        """The filters as URL query parameters, with `changes` applied; empty ones left out."""
-        values = {"status": self.status, "customer": self.customer, **changes}
-        return {name: value for name, value in values.items() if value}
+InvoiceFilters = StatusCustomerFilters
 
 
 def parse_filters(status: str, customer: str, starting_after: str) -> InvoiceFilters:
-    """Read the filter form. A malformed part is dropped with a message rather than
-    refused, so the page still lists what the rest of the filters select."""
-    problems: list[str] = []
-    if status and status not in STATUS_CHOICES:
-        problems.append("Unknown status filter ignored; showing every status.")
-        status = ""
-    if customer and not could_be_object_id(customer):
-        problems.append("That customer id is not valid; showing every customer.")
-        customer = ""
-    return InvoiceFilters(
-        status=status,
-        customer=customer,
-        starting_after=starting_after if could_be_object_id(starting_after) else "",
-        problems=problems,
+    return parse_status_customer_filters(
+        status,
+        customer,
+        starting_after,
+        statuses=STATUS_CHOICES,
+        unknown_status="Unknown status filter ignored; showing every status.",
     )
 
 

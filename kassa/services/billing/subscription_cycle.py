@@ -14,9 +14,14 @@ are paid or not:
   failed charge of a renewal makes an `active` one `past_due` (`on_invoice_paid`,
   `on_invoice_payment_failed`, told by the invoice path through `kassa.services.hooks`).
 
-Each change announces `customer.subscription.updated` with what it changed. Not yet: the
-final action after the last retry of a failed renewal (the subscription stays `past_due`),
-`trial_will_end`, pauses and prorations.
+- three days before a trial ends, `customer.subscription.trial_will_end` (once).
+
+- once a renewal's last retry has failed, the configured final action: canceled (the
+  default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
+  invoice left open (default) or marked uncollectible.
+
+Each change announces `customer.subscription.updated` with what it changed. Not yet: pauses
+and prorations.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ from kassa.services.billing.subscription_documents import (
     set_period,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscriptions import CREATING, ENDED, end_subscription
+from kassa.services.billing.subscriptions import (
+    CREATING,
+    ENDED,
+    announce_trial_will_end,
+    end_subscription,
+)
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store
@@ -56,6 +66,11 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
         return
     if subscription["status"] == "incomplete":
         await _expire(ctx, subscription)
+        return
+    trial_end = subscription["trial_end"]
+    if trial_end is not None and ctx.now() < trial_end:
+        if not private(subscription).get("trial_will_end_sent"):
+            await announce_trial_will_end(ctx, subscription)
         return
     if subscription["cancel_at_period_end"]:
         await end_subscription(ctx, subscription, "cancellation_requested")
@@ -128,16 +143,27 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
 
 
 async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
+    """A renewal's charge failed: `past_due`; once its last retry has failed too (no next
+    attempt), the configured final action (`PaymentConfig.subscription_final_*`)."""
     subscription_id = _subscription_of(invoice)
     if subscription_id is None or invoice.get("billing_reason") != "subscription_cycle":
         return
     subscription = await find(ctx, subscription_id)
-    if subscription is None or subscription["status"] != "active":
+    if subscription is None or subscription["status"] not in ("active", "past_due"):
         return
     before = copy.deepcopy(subscription)
-    subscription["status"] = "past_due"
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.updated", subscription, before)
+    retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
+    if retries_exhausted and ctx.payments.subscription_final_invoice == "uncollectible":
+        await invoice_transitions.mark_uncollectible(ctx, invoice)
+        await invoice_documents.save(ctx, invoice)
+    action = ctx.payments.subscription_final_action if retries_exhausted else "past_due"
+    if action == "cancel":
+        await end_subscription(ctx, subscription, "payment_failed")
+        return
+    subscription["status"] = action
+    if subscription != before:
+        await save(ctx, subscription)
+        await announce(ctx, "customer.subscription.updated", subscription, before)
 
 
 # -- in real time ------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ holds its items (`items.data`, what the API shows), and each item is also a row 
 (`/v1/subscription_items/{id}`), written together.
 
 Kassa's own facts about a subscription live under `_kassa` and never reach a client:
-`renews_at`, when the subscription's next period begins (the renewal, or the end of its
-trial), which the clock work and the renewal job scan (an indexed column).
+`renews_at`, when the subscription next has work due (its renewal, the end of its trial or
+the notice three days before, an incomplete one's expiry), which the clock work and the
+renewal job scan (an indexed column); `trial_will_end_sent`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def blank_subscription(ctx: Context, customer: Mapping[str, Any], currency: str)
         "trial_end": None,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": None,
-        PRIVATE: {"renews_at": None},
+        PRIVATE: {"renews_at": None, "trial_will_end_sent": False},
     }
 
 

@@ -70,11 +70,14 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.search import METADATA, NUMBER, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTIONS
 
 INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
 """Stripe expires a subscription whose first payment never succeeded after 23 hours."""
+TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400
+"""Stripe announces `customer.subscription.trial_will_end` three days before a trial ends."""
 TRIAL_DAYS_MAX: Final = 730
 """Stripe refuses trials longer than two years."""
 LIST_LIMIT_MAX: Final = 100
@@ -244,9 +247,23 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     if subscription["status"] == "incomplete":
         # Until its first invoice is paid it does not renew; unpaid, it expires.
         private(subscription)["renews_at"] = now + INCOMPLETE_EXPIRES_SECONDS
+    warn_at = None if trial_end is None else trial_end - TRIAL_WILL_END_NOTICE_SECONDS
+    if warn_at is not None and warn_at > now:
+        private(subscription)["renews_at"] = warn_at  # the trial_will_end notice comes first
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.created", subscription)
+    if warn_at is not None and warn_at <= now:
+        await announce_trial_will_end(ctx, subscription)
     return view(subscription)
+
+
+async def announce_trial_will_end(ctx: Context, subscription: ApiObject) -> None:
+    """`customer.subscription.trial_will_end`, once: three days before the trial ends (at
+    once for a shorter trial), after which the trial's end is the next work due."""
+    private(subscription)["trial_will_end_sent"] = True
+    private(subscription)["renews_at"] = subscription["trial_end"]
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.trial_will_end", subscription)
 
 
 async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[Priced]:
@@ -396,7 +413,7 @@ async def retrieve_subscription(ctx: Context, subscription_id: str) -> ApiObject
 async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiObject:
     subscription = await load_live_object(ctx, RESOURCE, request.subscription)
     ctx = await ctx.governed_by(subscription)
-    _check_changeable(subscription)
+    _check_changeable(subscription, request)
     before = copy.deepcopy(subscription)
     if request.cancel_at_period_end is not None:
         subscription["cancel_at_period_end"] = request.cancel_at_period_end
@@ -415,8 +432,13 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     return view(subscription)
 
 
-def _check_changeable(subscription: ApiObject) -> None:
-    if subscription["status"] in ENDED:
+def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> None:
+    beyond_metadata = (
+        request.cancel_at_period_end,
+        request.default_payment_method,
+        request.description,
+    )
+    if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(
             f"A canceled subscription can only update its metadata; {subscription['id']} is "
             f"{subscription['status']}.",
@@ -507,6 +529,12 @@ RESOURCE = Resource(
         request_parser(ListSubscriptions, LIST_PARAMS),
         list_subscriptions,
         writes=False,
+    ),
+    search=search_operation(
+        SUBSCRIPTIONS,
+        "subscriptions",
+        {"created": NUMBER, "metadata": METADATA, "status": TOKEN},
+        view=view,
     ),
     event_types=(
         "customer.subscription.created",

@@ -1,0 +1,301 @@
+"""What the dashboard's subscriptions pages show: the list (filtered by status and customer),
+one subscription with its items, invoices and events, a customer's subscriptions for the
+customer page, and the cancel action.
+
+Reads go through the subscription and invoice services (`list_subscriptions`,
+`retrieve_subscription`, `list_invoices` by subscription), so a page shows exactly what the
+API answers, the default list included: like Stripe's, it leaves out canceled and expired
+subscriptions unless asked for them. The labels a page adds (customer and product names)
+come from one lookup by the page's ids. Canceling goes through `cancel_subscription`, as
+`DELETE /v1/subscriptions/{id}` does. Every read is bounded: one page of subscriptions, and at
+most a named number of invoices, events and summarized items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kassa.dashboard.views.invoices import unit_amount_text
+from kassa.dashboard.views.list_filters import (
+    StatusCustomerFilters,
+    parse_status_customer_filters,
+)
+from kassa.errors import ResourceMissing
+from kassa.services.billing import invoices, subscriptions
+from kassa.services.billing.invoice_params import ListInvoices
+from kassa.services.billing.subscriptions import (
+    ENDED,
+    STATUSES,
+    CancelSubscription,
+    ListSubscriptions,
+)
+from kassa.services.context import Context
+from kassa.services.listing import could_be_object_id
+from kassa.services.resource import ApiObject
+from kassa.store.tables import CUSTOMERS, PRODUCTS
+
+ALL: Final = "all"
+"""The API's own `status=all`: every subscription, ended ones included."""
+STATUS_CHOICES: Final = (ALL, "ended", *STATUSES)
+"""The status filter's choices besides the default (which is the API's: not ended), as the
+API names them."""
+INVOICES_SHOWN_MAX: Final = 25
+EVENTS_SHOWN_MAX: Final = 25
+CUSTOMER_SUBSCRIPTIONS_SHOWN_MAX: Final = 10
+ITEMS_SUMMARIZED_MAX: Final = 3
+"""Items named in a list row's summary; the rest are counted (a subscription has up to 20)."""
+TIMES: Final = "\u00d7"
+"""The times sign between an item's quantity and its product, as Stripe writes it."""
+
+
+# -- rows and labels ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    """One subscription as a list shows it, with the labels worked out."""
+
+    subscription: ApiObject
+    customer: str
+    """The customer's name, else email, else id."""
+    items: str
+    """What it bills: quantity, times sign, product name, for each item."""
+    period_end: int | None
+
+
+async def subscription_rows(ctx: Context, listed: Sequence[ApiObject]) -> list[SubscriptionRow]:
+    """Rows for `listed`, labelled with one lookup of customers and one of products."""
+    customers = await customer_labels(ctx, (s["customer"] for s in listed))
+    products = await product_names(ctx, [item for s in listed for item in items_of(s)])
+    return [
+        SubscriptionRow(
+            subscription=s,
+            customer=customers.get(s["customer"]) or str(s["customer"]),
+            items=items_summary(s, products),
+            period_end=current_period_end(s),
+        )
+        for s in listed
+    ]
+
+
+async def customer_labels(ctx: Context, customer_ids: Iterable[str]) -> dict[str, str]:
+    """customer id -> name, else email, else id, for those this account has."""
+    ids = list(dict.fromkeys(customer_ids))
+    found = await ctx.tx.objects_by_ids(CUSTOMERS, ctx.account_id, ids)
+    return {
+        customer_id: str(doc.get("name") or doc.get("email") or customer_id)
+        for customer_id, doc in found.items()
+    }
+
+
+async def product_names(ctx: Context, items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """product id -> name for the products the items' prices belong to, in one lookup."""
+    ids = list(dict.fromkeys(str(item["price"]["product"]) for item in items))
+    found = await ctx.tx.objects_by_ids(PRODUCTS, ctx.account_id, ids)
+    return {product_id: str(doc.get("name") or product_id) for product_id, doc in found.items()}
+
+
+def items_of(subscription: Mapping[str, Any]) -> list[ApiObject]:
+    data: list[ApiObject] = subscription["items"]["data"]
+    return data
+
+
+def item_label(item: Mapping[str, Any], products: Mapping[str, str]) -> str:
+    """The product's name (the price's nickname after it, when it has one), else the price id:
+    a product deleted since has no name to show."""
+    price = item["price"]
+    name = products.get(str(price["product"]), "")
+    nickname = price.get("nickname") or ""
+    if name and nickname:
+        return f"{name} ({nickname})"
+    return str(name or nickname or price["id"])
+
+
+def items_summary(subscription: Mapping[str, Any], products: Mapping[str, str]) -> str:
+    """What the subscription bills, "quantity TIMES product" for the first few items and
+    the rest counted."""
+    items = items_of(subscription)
+    named = [
+        f"{item['quantity']} {TIMES} {item_label(item, products)}"
+        for item in items[:ITEMS_SUMMARIZED_MAX]
+    ]
+    rest = len(items) - len(named)
+    return ", ".join(named) + (f" and {rest} more" if rest > 0 else "")
+
+
+def current_period(subscription: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The current period (every item shares it under this API version), None without items."""
+    items = items_of(subscription)
+    if not items:
+        return None
+    return int(items[0]["current_period_start"]), int(items[0]["current_period_end"])
+
+
+def current_period_end(subscription: Mapping[str, Any]) -> int | None:
+    period = current_period(subscription)
+    return period[1] if period else None
+
+
+def price_text(price: Mapping[str, Any]) -> str:
+    """A recurring price as a person reads it: "$20.00 / month", "$50.00 / 3 months"."""
+    amount = unit_amount_text(price.get("unit_amount_decimal"), str(price["currency"]))
+    recurring = price.get("recurring") or {}
+    interval, count = recurring.get("interval"), int(recurring.get("interval_count") or 1)
+    if not interval:
+        return amount
+    return f"{amount} / {interval}" if count == 1 else f"{amount} / {count} {interval}s"
+
+
+# -- the subscriptions list -----------------------------------------------------------------
+
+
+SubscriptionFilters = StatusCustomerFilters
+
+
+def parse_filters(status: str, customer: str, starting_after: str) -> SubscriptionFilters:
+    return parse_status_customer_filters(
+        status,
+        customer,
+        starting_after,
+        statuses=STATUS_CHOICES,
+        unknown_status="Unknown status filter ignored; showing the current subscriptions.",
+    )
+
+
+@dataclass(frozen=True)
+class SubscriptionList:
+    rows: list[SubscriptionRow]
+    next_cursor: str
+    """The last row's id when older subscriptions exist, else ''."""
+    filters: SubscriptionFilters
+
+
+async def subscription_list(
+    ctx: Context, filters: SubscriptionFilters, limit: int
+) -> SubscriptionList:
+    problems = list(filters.problems)
+    if filters.customer and not await _customer_exists(ctx, filters.customer):
+        # Not echoed: the id may be another account's, and this page never names those.
+        problems.append("No customer with that id in this account.")
+        unknown = dataclasses.replace(filters, customer="", problems=problems)
+        return SubscriptionList([], "", unknown)
+    request = ListSubscriptions(
+        limit=limit,
+        status=filters.status or None,
+        customer=filters.customer or None,
+        starting_after=filters.starting_after or None,
+    )
+    try:
+        listed = await subscriptions.list_subscriptions(ctx, request)
+    except ResourceMissing:  # the cursor: not this account's subscription
+        problems.append("That page is no longer available; showing the newest subscriptions.")
+        listed = await subscriptions.list_subscriptions(
+            ctx, dataclasses.replace(request, starting_after=None)
+        )
+    shown = dataclasses.replace(filters, problems=problems)
+    data: list[ApiObject] = listed["data"]
+    next_cursor = str(data[-1]["id"]) if listed["has_more"] and data else ""
+    return SubscriptionList(await subscription_rows(ctx, data), next_cursor, shown)
+
+
+async def _customer_exists(ctx: Context, customer_id: str) -> bool:
+    return await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False) is not None
+
+
+# -- a customer's subscriptions (the customer page) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerSubscriptions:
+    rows: list[SubscriptionRow]
+    more: bool
+    """Whether the customer has more than the rows shown (the list page has them all)."""
+
+
+async def customer_subscriptions(ctx: Context, customer_id: str) -> CustomerSubscriptions:
+    """The customer's newest subscriptions, ended ones too (`status=all`): the customer page
+    tells their whole story, unlike the list, which by default shows what still bills."""
+    request = ListSubscriptions(
+        limit=CUSTOMER_SUBSCRIPTIONS_SHOWN_MAX, status=ALL, customer=customer_id
+    )
+    listed = await subscriptions.list_subscriptions(ctx, request)
+    return CustomerSubscriptions(await subscription_rows(ctx, listed["data"]), listed["has_more"])
+
+
+# -- one subscription -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    item: ApiObject
+    label: str
+    """The product's name (and the price's nickname), else the price id."""
+    price: str
+    """The unit price and its interval, as "$20.00 / month"."""
+
+
+@dataclass(frozen=True)
+class SubscriptionDetail:
+    subscription: ApiObject
+    customer: str
+    """The customer's name, else email, else id."""
+    period: tuple[int, int] | None
+    items: list[ItemRow]
+    invoices: list[ApiObject]
+    more_invoices: bool
+    events: list[ApiObject]
+    can_cancel: bool
+    """Only a subscription not yet ended cancels (the service refuses the rest)."""
+
+
+async def subscription_detail(ctx: Context, subscription_id: str) -> SubscriptionDetail:
+    subscription = await live_subscription(ctx, subscription_id)
+    items = items_of(subscription)
+    products = await product_names(ctx, items)
+    customers = await customer_labels(ctx, [subscription["customer"]])
+    billed = await _invoices(ctx, subscription["id"])
+    return SubscriptionDetail(
+        subscription=subscription,
+        customer=customers.get(subscription["customer"]) or str(subscription["customer"]),
+        period=current_period(subscription),
+        items=[
+            ItemRow(item, item_label(item, products), price_text(item["price"])) for item in items
+        ],
+        invoices=billed["data"],
+        more_invoices=bool(billed["has_more"]),
+        events=await ctx.tx.events_about(ctx.account_id, [subscription["id"]], EVENTS_SHOWN_MAX),
+        can_cancel=subscription["status"] not in ENDED,
+    )
+
+
+async def live_subscription(ctx: Context, subscription_id: str) -> ApiObject:
+    """The subscription as the API shows it; an id no stored object can have is missing."""
+    if not could_be_object_id(subscription_id):
+        raise ResourceMissing("subscription", subscription_id)
+    return await subscriptions.retrieve_subscription(ctx, subscription_id)
+
+
+async def _invoices(ctx: Context, subscription_id: str) -> ApiObject:
+    """The subscription's newest invoices, as `GET /v1/invoices?subscription=` lists them."""
+    request = ListInvoices(limit=INVOICES_SHOWN_MAX, subscription=subscription_id)
+    return await invoices.list_invoices(ctx, request)
+
+
+# -- canceling ------------------------------------------------------------------------------
+
+
+async def cancel(ctx: Context, subscription_id: str) -> ApiObject:
+    """Cancel now, as `DELETE /v1/subscriptions/{id}` with no options does: no final invoice,
+    no prorations (the only cancel Kassa does so far)."""
+    if not could_be_object_id(subscription_id):
+        raise ResourceMissing("subscription", subscription_id)
+    return await subscriptions.cancel_subscription(
+        ctx, CancelSubscription(subscription=subscription_id)
+    )
+
+
+def cancel_notice(subscription: Mapping[str, Any]) -> str:
+    return f"Subscription {subscription['id']} canceled: it makes no further invoices."
