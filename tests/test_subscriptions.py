@@ -318,6 +318,19 @@ def test_search_by_status_and_metadata(client: Client) -> None:
     assert "_kassa" not in found.data[0].to_dict()
 
 
+def test_a_customer_expands_its_current_subscriptions(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    current = subscribe(client, customer.id, price.id)
+    ended = subscribe(client, customer.id, price.id)
+    client.v1.subscriptions.cancel(ended.id)
+    expanded = client.v1.customers.retrieve(customer.id, params={"expand": ["subscriptions"]})
+    nested = expanded.to_dict()["subscriptions"]
+    assert [s["id"] for s in nested["data"]] == [current.id]
+    assert nested["url"] == f"/v1/customers/{customer.id}/subscriptions"
+    assert "_kassa" not in nested["data"][0]
+
+
 def test_subscription_items_are_their_own_resource(client: Client) -> None:
     price = monthly_price(client)
     _, customer = clock_customer(client)

@@ -39,7 +39,7 @@ from kassa.services.addresses import (
     merge_address,
     shipping_object,
 )
-from kassa.services.billing import customer_balance
+from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object, load_object
 from kassa.services.resource import (
@@ -51,11 +51,14 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.services.search import METADATA, NUMBER, STRING, search_operation
-from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TEST_CLOCKS
 
 INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
 MAX_CUSTOM_FIELDS = 4
+SUBSCRIPTIONS_INCLUDED_MAX = 10
+"""Subscriptions `expand[]=subscriptions` nests in a customer (Stripe nests the first page)."""
 
 INVOICE_SETTINGS = Struct(
     {
@@ -390,6 +393,27 @@ def _deleted_stub(customer: ApiObject) -> ApiObject:
     return {"id": customer["id"], "object": "customer", "deleted": True}
 
 
+async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
+    """`expand[]=subscriptions`: the customer's subscriptions that have not ended, newest
+    first, as Stripe nests them (at most SUBSCRIPTIONS_INCLUDED_MAX)."""
+    page = await ctx.tx.list_objects(
+        SUBSCRIPTIONS,
+        ctx.account_id,
+        ObjectListQuery(
+            limit=SUBSCRIPTIONS_INCLUDED_MAX,
+            equals={"customer": customer["id"]},
+            any_of={"status": subscription_documents.LISTED_BY_DEFAULT},
+        ),
+    )
+    return {
+        "object": "list",
+        "data": [subscription_documents.view(s) for s in page.objects],
+        "has_more": page.has_more,
+        "total_count": len(page.objects),
+        "url": f"/v1/customers/{customer['id']}/subscriptions",
+    }
+
+
 def _empty_sublist(name: str) -> Includer:
     """A nested list (`sources`, `subscriptions`, ...) whose resources Kassa does not hold yet:
     always empty, in Stripe's list envelope."""
@@ -450,7 +474,7 @@ RESOURCE = Resource(
     },
     includable={
         "sources": _empty_sublist("sources"),
-        "subscriptions": _empty_sublist("subscriptions"),
+        "subscriptions": _subscriptions_of,
         "tax_ids": _empty_sublist("tax_ids"),
         "tax": _constant(_NO_AUTOMATIC_TAX),
         "cash_balance": _constant(None),

@@ -26,12 +26,8 @@ from kassa.dashboard.views.list_filters import (
 from kassa.errors import ResourceMissing
 from kassa.services.billing import invoices, subscriptions
 from kassa.services.billing.invoice_params import ListInvoices
-from kassa.services.billing.subscriptions import (
-    ENDED,
-    STATUSES,
-    CancelSubscription,
-    ListSubscriptions,
-)
+from kassa.services.billing.subscription_documents import ENDED, STATUSES
+from kassa.services.billing.subscriptions import CancelSubscription, ListSubscriptions
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject

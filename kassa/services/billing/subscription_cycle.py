@@ -34,6 +34,7 @@ from kassa.clock import Clock, unix_seconds
 from kassa.errors import KassaError
 from kassa.services.billing import invoice_documents, invoice_transitions, periods
 from kassa.services.billing.subscription_documents import (
+    ENDED,
     announce,
     current_period,
     find,
@@ -45,7 +46,6 @@ from kassa.services.billing.subscription_documents import (
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscriptions import (
     CREATING,
-    ENDED,
     announce_trial_will_end,
     end_subscription,
 )

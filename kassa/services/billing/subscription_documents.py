@@ -22,6 +22,20 @@ from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 
 PRIVATE: Final = "_kassa"
+STATUSES: Final = (
+    "active",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+LISTED_BY_DEFAULT: Final = tuple(s for s in STATUSES if s not in ("canceled", "incomplete_expired"))
+"""Stripe's list leaves out canceled (and expired) subscriptions unless asked for them."""
+ENDED: Final = ("canceled", "incomplete_expired")
+
 ITEMS_MAX: Final = 20
 """Stripe's limit of items on one subscription."""
 

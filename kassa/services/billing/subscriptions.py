@@ -43,7 +43,10 @@ from kassa.services.billing import (
 from kassa.services.billing.invoice_changes import billed_customer
 from kassa.services.billing.invoice_item_pricing import active_price
 from kassa.services.billing.subscription_documents import (
+    ENDED,
     ITEMS_MAX,
+    LISTED_BY_DEFAULT,
+    STATUSES,
     announce,
     blank_subscription,
     current_period,
@@ -84,20 +87,6 @@ LIST_LIMIT_MAX: Final = 100
 CREATING: Final = "subscriptions.creating"
 """Context memo: the subscription this unit is creating."""
 PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
-STATUSES: Final = (
-    "active",
-    "canceled",
-    "incomplete",
-    "incomplete_expired",
-    "past_due",
-    "paused",
-    "trialing",
-    "unpaid",
-)
-LISTED_BY_DEFAULT: Final = tuple(s for s in STATUSES if s not in ("canceled", "incomplete_expired"))
-"""Stripe's list leaves out canceled (and expired) subscriptions unless asked for them."""
-ENDED: Final = ("canceled", "incomplete_expired")
-
 _ITEM = Struct(
     {
         "price": String(max_chars=255),
