@@ -372,6 +372,14 @@ def test_refusals_name_the_parameter(client: Client) -> None:
             {"customer": customer.id, "items": [{"price": price.id}], "trial_end": "soon"},
             "trial_end",
         ),
+        (
+            {
+                "customer": customer.id,
+                "items": [{"price": price.id}],
+                "default_payment_method": "pm_nope",
+            },
+            "default_payment_method",
+        ),
     ]
     for params, param in cases:
         with pytest.raises(stripe.InvalidRequestError) as raised:

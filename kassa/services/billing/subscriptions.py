@@ -40,7 +40,10 @@ from kassa.services.billing import (
     invoice_transitions,
     periods,
 )
-from kassa.services.billing.invoice_changes import billed_customer
+from kassa.services.billing.invoice_changes import (
+    apply_default_payment_method,
+    billed_customer,
+)
 from kassa.services.billing.invoice_item_pricing import active_price
 from kassa.services.billing.subscription_documents import (
     ENDED,
@@ -206,6 +209,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     recurring = priced[0].price["recurring"]
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
     _apply_collection(subscription, request)
+    await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     now = ctx.now()
     trial_end = _trial_end(request, now)
     anchor = trial_end if trial_end is not None else now
@@ -339,7 +343,6 @@ def _apply_collection(subscription: ApiObject, request: CreateSubscription) -> N
         )
     subscription["collection_method"] = method
     subscription["days_until_due"] = request.days_until_due
-    subscription["default_payment_method"] = request.default_payment_method
     subscription["description"] = request.description
     subscription["cancel_at_period_end"] = bool(request.cancel_at_period_end)
     if request.metadata is not None:
@@ -409,8 +412,7 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
         subscription["cancel_at"] = (
             current_period(subscription)[1] if request.cancel_at_period_end else None
         )
-    if request.default_payment_method is not None:
-        subscription["default_payment_method"] = request.default_payment_method or None
+    await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     if request.description is not None:
         subscription["description"] = request.description or None
     if request.metadata is not None:
