@@ -166,6 +166,20 @@ def test_renewals_fall_on_month_ends_clamped_from_the_anchor(
     assert [i.status_transitions.paid_at for i in invoices[1:]] == [s + HOUR for s in starts[1:]]
 
 
+def test_a_renewal_draft_says_before_it_is_finalized_what_made_its_line(client: Client) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 60)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    draft = client.v1.invoices.retrieve(str(renewed.latest_invoice))
+    assert (draft.status, draft.billing_reason) == ("draft", "subscription_cycle")
+    (line,) = draft.lines.data
+    assert line.parent is not None
+    assert line.parent.type == "subscription_item_details"
+    assert line.subscription == subscription.id
+
+
 def test_a_trial_is_free_then_the_first_period_is_billed_at_its_end(
     client: Client, ledger_verified: None
 ) -> None:

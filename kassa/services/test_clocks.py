@@ -16,7 +16,6 @@ after a customer's own deletion).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.ids import new_id
@@ -139,13 +138,6 @@ async def delete_test_clock(ctx: Context, clock_id: str) -> ApiObject:
     return {"id": clock_id, "object": "test_helpers.test_clock", "deleted": True}
 
 
-def _advance_parser(ids: tuple[str, ...], form: Any) -> AdvanceTestClock:
-    parse = request_parser(
-        AdvanceTestClock, ADVANCE_PARAMS, ids=("test_clock",), required=("frozen_time",)
-    )
-    return parse(ids, form)
-
-
 RESOURCE = Resource(
     object_name="test_helpers.test_clock",
     id_prefix="clock",
@@ -158,7 +150,15 @@ RESOURCE = Resource(
     ),
     retrieve=Operation(no_params, retrieve_test_clock, writes=False),
     delete=Operation(no_params, delete_test_clock, writes=True),
-    actions={"advance": Operation(_advance_parser, advance_test_clock, writes=True)},
+    actions={
+        "advance": Operation(
+            request_parser(
+                AdvanceTestClock, ADVANCE_PARAMS, ids=("test_clock",), required=("frozen_time",)
+            ),
+            advance_test_clock,
+            writes=True,
+        )
+    },
     list_filters=LIST_FILTERS,
     event_types=EVENT_TYPES,
 )

@@ -19,6 +19,17 @@ class AdvancingClock:
     clock_id: str
 
 
+@dataclass(frozen=True)
+class DueSubscription:
+    account_id: str
+    subscription_id: str
+    due_at: int
+
+    @property
+    def object_id(self) -> str:
+        return self.subscription_id
+
+
 @dataclass(frozen=True, order=True)
 class ClockWork:
     """One piece of work due on a clock's object. Ordered as a clock does its work: by due
@@ -57,17 +68,16 @@ status an invoice must have."""
 class ClockQueries:
     _db: Executor
 
-    async def subscriptions_due(self, now: int, limit: int) -> list[tuple[str, str]]:
-        """Up to `limit` (account, subscription) whose next period has begun at `now`, the
-        longest due first, across accounts; not those on a test clock (their clock does
-        their work)."""
+    async def subscriptions_due(self, now: int, limit: int) -> list[DueSubscription]:
+        """Up to `limit` subscriptions with work due at `now` (`renews_at`), the longest due
+        first, across accounts; not those on a test clock (their clock does their work)."""
         rows = await self._db.fetchall(
-            "SELECT account_id, id FROM subscriptions WHERE renews_at <= ? "
+            "SELECT account_id, id, renews_at FROM subscriptions WHERE renews_at <= ? "
             "AND test_clock IS NULL AND deleted = 0 ORDER BY renews_at LIMIT ?",
             (now, limit),
         )
         ensure(len(rows) <= limit, "a scan for due subscriptions returns at most its limit")
-        return [(str(r[0]), str(r[1])) for r in rows]
+        return [DueSubscription(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     async def advancing_test_clocks(self, limit: int) -> list[AdvancingClock]:
         """Up to `limit` clocks with an advance under way, oldest first, across accounts."""

@@ -25,6 +25,10 @@ class DueInvoice:
     invoice_id: str
     due_at: int
 
+    @property
+    def object_id(self) -> str:
+        return self.invoice_id
+
 
 class InvoiceQueries:
     _db: Executor

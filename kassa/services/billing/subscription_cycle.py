@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Final
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock
 from kassa.errors import KassaError
 from kassa.services.billing import invoice_documents, invoice_transitions, periods
+from kassa.services.billing.due_invoices import work_through_due
 from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
@@ -51,10 +51,8 @@ from kassa.services.billing.subscriptions import (
 )
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
-from kassa.store import Store
-
-RENEWALS_PER_RUN_MAX: Final = 1_000
-RENEWAL_BATCH_MAX: Final = 50
+from kassa.store import Store, Transaction
+from kassa.store.clock_queries import DueSubscription
 
 log = logging.getLogger("kassa.subscriptions")
 
@@ -97,13 +95,13 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     before = copy.deepcopy(subscription)
     recurring = items_of(subscription)[0]["price"]["recurring"]
     anchor = int(subscription["billing_cycle_anchor"])
-    _, ending = current_period(subscription)
+    start, ending = current_period(subscription)
     if ending <= anchor:  # a trial ends: the first paid period starts at the anchor
         first_end = periods.boundary(anchor, recurring["interval"], recurring["interval_count"], 1)
         period = (anchor, first_end)
     else:
-        period = periods.period_containing(
-            anchor, recurring["interval"], recurring["interval_count"], ending
+        period = periods.next_period(
+            anchor, recurring["interval"], recurring["interval_count"], start
         )
     set_period(subscription, period)
     private(subscription)["renews_at"] = period[1]
@@ -170,28 +168,22 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
 
 
 async def renew_due_subscriptions(store: Store, clock: Clock, payments: PaymentConfig) -> int:
-    """Every subscription (not on a test clock) whose `renews_at` has come, each in a unit
-    of its own, bounded per run; the number renewed."""
-    renewed = 0
-    tried: set[str] = set()
-    for _ in range(RENEWALS_PER_RUN_MAX // RENEWAL_BATCH_MAX):
-        async with store.read() as tx:
-            due = await tx.subscriptions_due(unix_seconds(clock), RENEWAL_BATCH_MAX)
-        fresh = [entry for entry in due if entry[1] not in tried]
-        for account_id, subscription_id in fresh:
-            tried.add(subscription_id)
-            renewed += await _renew_one(store, clock, payments, account_id, subscription_id)
-        if len(due) < RENEWAL_BATCH_MAX or not fresh:
-            break
-    return renewed
+    """Every subscription (not on a test clock) with work due now, each in a unit of its
+    own, bounded per run (`due_invoices.work_through_due`); the number renewed."""
+
+    async def handle(entry: DueSubscription) -> int:
+        return await _renew_one(store, clock, payments, entry)
+
+    return await work_through_due(store, clock, Transaction.subscriptions_due, handle)
 
 
 async def _renew_one(
-    store: Store, clock: Clock, payments: PaymentConfig, account_id: str, subscription_id: str
+    store: Store, clock: Clock, payments: PaymentConfig, entry: DueSubscription
 ) -> int:
+    subscription_id = entry.subscription_id
     try:
         async with store.write() as tx:
-            ctx = Context(account_id=account_id, tx=tx, clock=clock, payments=payments)
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
             subscription = await find(ctx, subscription_id)
             if subscription is None:
                 return 0

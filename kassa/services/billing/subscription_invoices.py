@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kassa.services.billing import invoice_documents, invoice_items, invoices
+from kassa.services.billing import invoice_documents, invoice_items, invoice_lines, invoices
 from kassa.services.billing.invoice_item_params import CreateInvoiceItem
 from kassa.services.billing.invoice_params import CreateInvoice
 from kassa.services.billing.subscription_documents import items_of
@@ -45,8 +45,9 @@ async def invoice_period(
     )
     for item in items_of(subscription):
         await _line(ctx, subscription, item, shown["id"], period, trial=trial)
-    found = await invoice_documents.load_invoice(ctx, shown["id"])
-    invoice = found
+    invoice = await invoice_documents.load_invoice(ctx, shown["id"])
+    # The lines again, now that their items name the subscription (`line_object`).
+    await invoice_lines.refresh(ctx, invoice)
     invoice["billing_reason"] = billing_reason
     invoice["parent"] = {
         "quote_details": None,
