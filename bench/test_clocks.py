@@ -8,17 +8,23 @@ checks through the API that every invoice is paid, that there is one charge per 
 runs `kassa ledger verify`. The figure bounds issue 13's renewal goal from above: a renewal
 will be this work plus the subscription's own.
 
-    python bench/test_clocks.py [--invoices 1000] [--database URL]
+    python bench/test_clocks.py [--invoices 1000] [--database URL] [--workers N]
+
+`--workers N` starts N `kassa worker` processes beside `kassa serve` (whose own `test_clocks`
+job advances clocks too): on PostgreSQL, the rate with more than one process doing the
+clock's work. The results say how many processes ran the job (`clock_job_processes`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +42,7 @@ from bench_harness import (
     plan_cpus,
     remove_database_files,
     running_server,
+    stop_process,
     verify_ledger,
 )
 
@@ -50,6 +57,8 @@ PROGRESS_EVERY: Final = 200
 READY_TIMEOUT_S: Final = 30.0
 ADVANCE_TIMEOUT_S: Final = 1_800.0
 POLL_S: Final = 0.05
+WORKERS_MAX: Final = 8
+WORKER_STOP_TIMEOUT_S: Final = 10.0
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -63,6 +72,12 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         "advanced --months months",
     )
     parser.add_argument("--months", type=int, default=12)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="`kassa worker` processes to run beside `kassa serve` (default 0)",
+    )
     parser.add_argument("--kassa", type=Path, help="the kassa executable (default: on PATH)")
     add_storage_arguments(parser, "test-clocks")
     args = parser.parse_args(argv)
@@ -70,7 +85,32 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"--invoices must be 1..{INVOICES_MAX}")
     if not 0 <= args.subscriptions <= INVOICES_MAX or not 1 <= args.months <= MONTHS_MAX:
         parser.error(f"--subscriptions must be 0..{INVOICES_MAX}, --months 1..{MONTHS_MAX}")
+    if not 0 <= args.workers <= WORKERS_MAX:
+        parser.error(f"--workers must be 0..{WORKERS_MAX}")
     return args
+
+
+@contextlib.contextmanager
+def running_workers(kassa: Path, url: str, count: int, run_dir: Path) -> Iterator[None]:
+    """`count` `kassa worker` processes on the database, stopped when left (each by its own
+    process id)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for n in range(count):
+            with (run_dir / f"kassa-worker-{n + 1}.log").open("ab") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [str(kassa), "worker", "--database", url],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        yield
+    finally:
+        for process in processes:
+            stop_process(process, WORKER_STOP_TIMEOUT_S)
 
 
 def post(base_url: str, key: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -207,7 +247,10 @@ def run(args: argparse.Namespace) -> int:
     account = create_account(kassa, url)
     key = account.secret_key
     log = run_dir / "kassa-serve.log"
-    with running_server(kassa, url, log, plan_cpus(pin=False), READY_TIMEOUT_S, key) as server:
+    with (
+        running_server(kassa, url, log, plan_cpus(pin=False), READY_TIMEOUT_S, key) as server,
+        running_workers(kassa, url, args.workers, run_dir),
+    ):
         if args.subscriptions:
             return report(
                 args, stamp, url, database, kassa, run_subscriptions(args, server.base_url, key)
@@ -241,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "stamp": stamp,
         "database": url.split("://")[0],
+        "clock_job_processes": 1 + args.workers,
         "invoices": args.invoices,
         "advance_seconds": round(seconds, 3),
         "pieces_per_second": round(args.invoices / seconds, 1),
@@ -276,6 +320,7 @@ def report(
     result = {
         "stamp": stamp,
         "database": url.split("://", maxsplit=1)[0],
+        "clock_job_processes": 1 + args.workers,
         **result,
         "ledger": ledger,
     }
@@ -284,7 +329,8 @@ def report(
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"{result['renewal_invoices']} renewals in {result['advance_seconds']} s: "
-        f"{result['renewals_per_second']} per second ({result['database']}); "
+        f"{result['renewals_per_second']} per second ({result['database']}, "
+        f"{result['clock_job_processes']} clock job processes); "
         f"results in {display_path(output)}"
     )
     if database is not None:

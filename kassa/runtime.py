@@ -29,7 +29,7 @@ from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
 from kassa.services import accounts, hooks
 from kassa.services.accounts import NewAccount
-from kassa.services.billing import invoice_collection, subscription_cycle
+from kassa.services.billing import invoice_collection, subscription_cycle, subscription_preview
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
@@ -51,6 +51,7 @@ OBSERVERS = hooks.Observers(
     payment_intent_finished=(invoice_collection.intent_finished,),
     invoice_paid=(subscription_cycle.on_invoice_paid,),
     invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
+    subscription_upcoming=subscription_preview.upcoming,
 )
 """Told of domain writes inside the writing transaction: the dashboard's home chart counters,
 and billing, which pays an invoice when its PaymentIntent succeeds on any path (the 3-D Secure

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import chromium_session, screenshot, screenshot_folder, signed_in_dashboard
 from tests.harness import Account, KassaServer
+from tests.test_subscriptions import advance
 
 Client = stripe.StripeClient
 
@@ -199,6 +200,50 @@ def test_cancel_from_the_page(page: Page, server: KassaServer, client: Client, s
     expect(
         _testid(page, "customer-subscriptions-table").get_by_test_id(f"row-{subscription.id}")
     ).to_contain_text("canceled")
+
+
+def test_the_upcoming_invoice_and_a_prorated_cancel_with_a_final_invoice(
+    page: Page, server: KassaServer, client: Client, shots: Path
+) -> None:
+    """On a test clock: January 2027 has 31 days; ten days into it, 2 x $20.00 a month
+    leaves 21 of 31 days unused, $40.00 * 21/31 = $27.10 (27.096... rounded half up)."""
+    jan_1 = int(dt.datetime(2027, 1, 1, 10, tzinfo=dt.UTC).timestamp())
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": jan_1})
+    customer = client.v1.customers.create(
+        params={
+            "name": "Clocked Ada",
+            "test_clock": clock.id,
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    subscription = _subscribe(client, customer.id, _monthly_price(client).id)
+    advance(client, clock.id, jan_1 + 10 * 86_400)
+    _open_subscription(page, server, subscription.id)
+
+    # The upcoming invoice: the February renewal, 2 x $20.00.
+    expect(_testid(page, "upcoming-summary")).to_contain_text("$40.00")
+    expect(_testid(page, "upcoming-summary")).to_contain_text(_utc(_period_end(subscription)))
+    expect(_testid(page, "upcoming-lines")).to_contain_text(ITEMS_TEXT)
+    screenshot(page, shots, "subscription-upcoming")
+
+    # Canceling with both options: the unused time credited on a final invoice, at once.
+    _testid(page, "cancel-prorate").check()
+    _testid(page, "cancel-invoice-now").check()
+    _testid(page, "cancel-button").click()
+    expect(page.locator(".flash.notice")).to_contain_text("Final invoice: in_")
+    expect(_testid(page, "upcoming-none")).to_be_visible()
+    canceled = client.v1.subscriptions.retrieve(subscription.id)
+    final = client.v1.invoices.retrieve(str(canceled.latest_invoice))
+    assert (canceled.status, final.total, final.billing_reason) == (
+        "canceled",
+        -2710,
+        "subscription_update",
+    )
+    assert client.v1.customers.retrieve(customer.id).balance == -2710
+    row = _testid(page, "subscription-invoices-table").get_by_test_id(f"row-{final.id}")
+    expect(row).to_contain_text("subscription update")
+    screenshot(page, shots, "subscription-canceled-prorated")
 
 
 def test_the_status_filter_and_a_trial(page: Page, server: KassaServer, client: Client) -> None:

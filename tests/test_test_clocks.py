@@ -294,6 +294,64 @@ def test_work_due_at_the_same_second_runs_in_invoice_id_order(client: Client) ->
     assert finalized == sorted(i.id for i in invoices)
 
 
+def test_a_clock_customers_funds_settle_at_the_clocks_time(
+    client: Client, ledger_verified: None
+) -> None:
+    """A clock in the past: in real time the charge's funds would be long due, but they
+    wait for the clock, and settle as its advance reaches their `available_on`."""
+    monday = 1_704_103_200  # 2024-01-01 10:00 UTC
+    clock = new_clock(client, monday)
+    customer = customer_on(client, clock.id)
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    txn = client.v1.balance_transactions.retrieve(str(charge.balance_transaction))
+    assert (txn.created, txn.status) == (monday, "pending")
+    assert txn.available_on > monday
+    # Reading the balance settles what real time has made due: not the clock's funds.
+    balance = client.v1.balance.retrieve()
+    assert ([b.amount for b in balance.pending], [b.amount for b in balance.available]) == (
+        [txn.net],
+        [0],
+    )
+    advance(client, clock.id, txn.available_on - 1)
+    assert client.v1.balance_transactions.retrieve(txn.id).status == "pending"
+    advance(client, clock.id, txn.available_on + HOUR)
+    assert client.v1.balance_transactions.retrieve(txn.id).status == "available"
+    balance = client.v1.balance.retrieve()
+    assert ([b.amount for b in balance.pending], [b.amount for b in balance.available]) == (
+        [0],
+        [txn.net],
+    )
+
+
+def test_a_deleted_clocks_pending_funds_settle_in_real_time(client: Client) -> None:
+    clock = new_clock(client, 1_704_103_200)
+    customer = customer_on(client, clock.id)
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    client.v1.test_helpers.test_clocks.delete(clock.id)
+    # Long due in real time: the next balance read settles them.
+    balance = client.v1.balance.retrieve()
+    net = client.v1.balance_transactions.retrieve(str(charge.balance_transaction)).net
+    assert [b.amount for b in balance.available] == [net]
+
+
 def test_customers_list_filters_by_test_clock(client: Client) -> None:
     clock = new_clock(client)
     on_clock = customer_on(client, clock.id)

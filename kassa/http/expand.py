@@ -17,6 +17,8 @@ MAX_EXPAND_PATHS = 20
 MAX_EXPAND_DEPTH = 4
 """Stripe allows expansions up to four levels deep (`data.` inside a list counts)."""
 MAX_EXPAND_PATH_CHARS = 300
+MAX_EXPANDED_IDS = 250
+"""A list of ids expanded (an invoice's lines' discounts are bounded by its 250 lines)."""
 
 ExpandTree = dict[str, "ExpandTree"]
 
@@ -148,7 +150,10 @@ async def _expand_plain(
 
 async def _resolve(ctx: Context, value: Any, target: ExpandTarget) -> Any:
     """The object `value` names, looked up as the declared `target` kind (ids the user
-    chooses, such as coupon ids, carry no telling prefix)."""
+    chooses, such as coupon ids, carry no telling prefix); each of a list of ids
+    (`discounts`)."""
+    if isinstance(value, list):
+        return [await _resolve(ctx, entry, target) for entry in value[:MAX_EXPANDED_IDS]]
     if not isinstance(value, str):
         return value  # null, or already an object
     resource = catalog.resource_for_target(target, value)

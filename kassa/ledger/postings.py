@@ -45,6 +45,9 @@ class Movement:
     available_on: int | None = None
     """None: available at `created`."""
     fee_description: str = "Kassa processing fees"
+    test_clock: str | None = None
+    """The test clock governing what was posted: its pending funds settle at the clock's
+    time (None: in real time)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ async def _post(
         status=PENDING if to_pending and visible else AVAILABLE,
         reporting_category=movement.reporting_category,
         description=movement.description,
+        test_clock=movement.test_clock,
     )
     await tx.insert_ledger_transaction(row, [_entry(leg, movement) for leg in kept])
     return row

@@ -1,5 +1,6 @@
 """Settlement: balance transactions whose `available_on` has come move from the pending
-to the available balance."""
+to the available balance: in real time (`settle_due`), or, for those a test clock governs,
+at the clock's time as its advance reaches them (`settle_on_clock`)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,16 @@ async def settle_due(
         if amount != 0:
             await record_settlement(tx, owner, currency, amount, now)
     return dict(settled)
+
+
+async def settle_on_clock(
+    tx: Transaction, account_id: str, clock_id: str, transaction_id: str, at: int
+) -> bool:
+    """Settle one of a test clock's pending transactions at the clock's time `at` (its
+    `available_on`, reached by the clock's advance); False if it was no longer pending."""
+    due = await tx.pending_on_clock(account_id, clock_id, transaction_id)
+    if due is None or not await tx.mark_transaction_available(due.id):
+        return False
+    if due.net != 0:
+        await record_settlement(tx, due.account_id, due.currency, due.net, at)
+    return True

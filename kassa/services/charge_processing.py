@@ -196,6 +196,7 @@ async def capture_funds(
             currency=currency,
             description=charge["description"],
             available_on=ctx.now() if behavior.available_immediately else _available_on(ctx),
+            test_clock=ctx.governing_clock,
         ),
         amount=amount,
         fee=fee,

@@ -5,7 +5,8 @@ a time in clock order, and then makes the clock `ready` at the target.
 Each piece of work: find the first work due at or before the target
 (`ClockQueries.next_clock_work`: by due time, then kind, then object id), move the clock's
 frozen time to when it falls due, and do it with a context governed by the clock, so
-everything it writes is stamped with that time. A unit of work (the clock locked throughout)
+everything it writes is stamped with that time. A unit of work (the clock locked throughout;
+a process finding it locked by another leaves the clock to that one until its next run)
 does up to PIECES_PER_UNIT_MAX pieces. A crash loses at most the unit under way, which the
 next run does again from the same state: nothing is done twice or skipped. When
 nothing is due any more the clock takes the target time, `status=ready` and the `.ready`
@@ -13,8 +14,9 @@ event.
 
 The work a clock does today: its subscriptions' new periods (renewals, trial ends,
 cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
-automatic advancement (finalize a draft, charge or send it, retry a failed charge) and
-payment reminders. A step whose work leaves the same
+automatic advancement (finalize a draft, charge or send it, retry a failed charge),
+payment reminders, and the settlement of its customers' pending funds as their
+`available_on` comes (`ledger.settlement.settle_on_clock`). A step whose work leaves the same
 work due at the same time would repeat forever: the clock stops with Stripe's
 `internal_failure` status instead (and its event), and says which work in the log.
 """
@@ -24,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
+from kassa.ledger.settlement import settle_on_clock
 from kassa.services import events
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
@@ -95,18 +98,32 @@ async def _step(
 ) -> StepDone:
     """One unit of work: up to PIECES_PER_UNIT_MAX pieces, in clock order."""
 
-    def context(tx: Transaction) -> Context:
+    def context(tx: Transaction, memo: dict[str, Any] | None = None) -> Context:
         # A fresh context per piece: a context remembers the clock's time once read, and
         # each piece moves it.
-        return Context(account_id=target.account_id, tx=tx, clock=clock, payments=payments)
+        return Context(
+            account_id=target.account_id,
+            tx=tx,
+            clock=clock,
+            payments=payments,
+            memo={} if memo is None else memo,
+        )
 
     try:
         async with store.write() as tx:
+            if not await tx.claim_test_clock(target.account_id, target.clock_id):
+                # Another process is advancing it: its next run looks again.
+                return StepDone(0, previous, through=True)
             done = 0
+            carried: dict[str, Any] = {}
             for _ in range(PIECES_PER_UNIT_MAX):
-                work = await _piece(context(tx), target.clock_id, previous)
+                ctx = context(tx, carried)
+                work = await _piece(ctx, target.clock_id, previous)
                 if work is None:
                     return StepDone(done, previous, through=True)
+                # The account's webhook endpoints, read once per unit (on PostgreSQL an
+                # endpoint added while a unit runs gets the events of the next units).
+                carried = events.endpoints_memo(ctx)
                 previous = work
                 done += 1
             return StepDone(done, previous, through=False)
@@ -135,6 +152,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
     await _move_to(ctx, test_clock, work.due_at)
     if work.kind == "subscription_renewal":
         await _renew(ctx, work)
+        return work
+    if work.kind == "funds_settlement":
+        await settle_on_clock(ctx.tx, ctx.account_id, clock_id, work.object_id, work.due_at)
         return work
     invoice = await _invoice(ctx, work.object_id)
     if invoice is not None:

@@ -62,6 +62,8 @@ class Context:
     governing_time: int | None = None
     """The frozen time of the test clock governing what this operation touches (set by
     `governed_by`); None: the installation's clock governs."""
+    governing_clock: str | None = None
+    """That test clock's id (its pending funds settle at its time); None with no clock."""
     memo: dict[str, Any] = field(default_factory=dict)
     """Facts kept for the rest of this unit of work (objects already loaded or not yet
     stored, the account's webhook endpoints), so one request reads and writes each row once."""
@@ -78,13 +80,17 @@ class Context:
         governing = await self._test_clock_governing(obj)
         if governing is None:
             return self
-        return dataclasses.replace(self, governing_time=await self._frozen_time(governing))
+        frozen = await self._frozen_time(governing)
+        if frozen is None:
+            return self
+        return dataclasses.replace(self, governing_time=frozen, governing_clock=governing)
 
     async def now_for(self, obj: Mapping[str, Any]) -> int:
         """The time governing `obj`: its own `test_clock` (customers, invoices and
         subscriptions carry one), else its customer's, else the installation's."""
         governing = await self._test_clock_governing(obj)
-        return unix_seconds(self.clock) if governing is None else await self._frozen_time(governing)
+        frozen = None if governing is None else await self._frozen_time(governing)
+        return unix_seconds(self.clock) if frozen is None else frozen
 
     async def now_for_customer(self, customer_id: str | None) -> int:
         """Now, for this customer: its test clock's frozen time when it has one."""
@@ -112,16 +118,14 @@ class Context:
             clocks[customer_id] = None if found is None else found[0].get("test_clock")
         return clocks[customer_id]
 
-    async def _frozen_time(self, test_clock_id: str) -> int:
+    async def _frozen_time(self, test_clock_id: str) -> int | None:
         """A test clock's frozen time. A clock deleted, or not this account's, governs
-        nothing: such an object falls back to the installation's time."""
-        times: dict[str, int] = self.memo.setdefault(_FROZEN_TIME, {})
+        nothing (None): such an object falls back to the installation's time."""
+        times: dict[str, int | None] = self.memo.setdefault(_FROZEN_TIME, {})
         if test_clock_id not in times:
             found = await self.tx.get_object(
                 TEST_CLOCKS, self.account_id, test_clock_id, lock=False
             )
-            if found is None or found[1]:
-                times[test_clock_id] = unix_seconds(self.clock)
-            else:
-                times[test_clock_id] = int(found[0]["frozen_time"])
+            live = found is not None and not found[1]
+            times[test_clock_id] = int(found[0]["frozen_time"]) if found and live else None
         return times[test_clock_id]

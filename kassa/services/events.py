@@ -81,6 +81,14 @@ async def _endpoints(ctx: Context) -> list[ApiObject]:
     return list(cached)
 
 
+def endpoints_memo(ctx: Context) -> dict[str, Any]:
+    """The account's webhook endpoints as `ctx` read them, as a memo to start another context
+    of the same unit of work with (a test clock's next piece, which must not inherit the rest
+    of the memo); empty when `ctx` has not read them."""
+    cached = ctx.memo.get(_ENDPOINTS_MEMO)
+    return {} if cached is None else {_ENDPOINTS_MEMO: cached}
+
+
 def forget_endpoints(ctx: Context) -> None:
     """Endpoints changed in this unit of work: look them up afresh for later events."""
     ctx.memo.pop(_ENDPOINTS_MEMO, None)
@@ -121,12 +129,12 @@ async def announce(
         "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
         "type": event_type,
     }
-    await ctx.tx.insert_object(EVENTS, ctx.account_id, event)
-    if targets:
-        due_ms = int(ctx.clock.now() * 1000)
-        await ctx.tx.insert_webhook_deliveries(
-            [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets]
-        )
+    due_ms = int(ctx.clock.now() * 1000) if targets else 0
+    await ctx.tx.insert_event(
+        ctx.account_id,
+        event,
+        [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets],
+    )
     return event_id
 
 

@@ -4,6 +4,9 @@ billing beside them) learns of a domain write in the same transaction as the wri
 - `charge_created`: a charge stored for the first time (the dashboard's counters).
 - `invoice_paid` and `invoice_payment_failed`: an invoice paid in full, or a failed attempt
   to charge it. Subscriptions follow their invoices (active, past_due).
+- `subscription_upcoming`: not an observer but the one provider of a subscription's next
+  invoice as the invoice preview shows it (`POST /v1/invoices/create_preview` with
+  `subscription`): billing's invoices must not import subscriptions, which build on them.
 - `payment_intent_finishing` and `payment_intent_finished`: an operation that may end a
   PaymentIntent's payment attempt (confirm, capture, a 3-D Secure outcome) is about to lock
   the intent, and the attempt ended (succeeded or failed). Billing settles the invoice the
@@ -18,8 +21,9 @@ dashboard's counters short of the charges, nor an invoice open after its payment
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kassa.invariants import InvariantViolated, ensure
 from kassa.services.context import Context
@@ -49,6 +53,22 @@ hot path: an observer reads nothing for an intent that is not its concern."""
 
 
 @dataclass(frozen=True)
+class Upcoming:
+    """A subscription's next invoice, not stored: the subscription as it would then be (a
+    previewed change applied), the invoice items it would hold (pending ones and new, unsaved
+    ones), and the period it bills."""
+
+    subscription: ApiObject
+    items: list[ApiObject]
+    period: tuple[int, int]
+
+
+UpcomingProvider = Callable[[Context, str, Mapping[str, Any]], Awaitable[Upcoming]]
+"""`(ctx, subscription_id, subscription_details)`: the subscription's next invoice, with the
+change `subscription_details` describes applied; reads only."""
+
+
+@dataclass(frozen=True)
 class Observers:
     """Everything observing domain writes, by hook."""
 
@@ -57,6 +77,7 @@ class Observers:
     payment_intent_finished: tuple[IntentFinishedObserver, ...] = ()
     invoice_paid: tuple[InvoiceObserver, ...] = ()
     invoice_payment_failed: tuple[InvoiceObserver, ...] = ()
+    subscription_upcoming: UpcomingProvider | None = None
 
 
 @dataclass
@@ -124,3 +145,13 @@ async def invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     stored it)."""
     for observer in installed().invoice_payment_failed:
         await observer(ctx, invoice)
+
+
+async def subscription_upcoming(
+    ctx: Context, subscription_id: str, details: Mapping[str, Any]
+) -> Upcoming:
+    """The subscription's next invoice, from the installed provider."""
+    provider = installed().subscription_upcoming
+    if provider is None:
+        raise InvariantViolated("no subscription_upcoming provider installed (kassa.runtime)")
+    return await provider(ctx, subscription_id, details)

@@ -120,6 +120,9 @@ class Resource:
     """`POST /v1/{collection}/{action}` (`/v1/invoices/create_preview`)."""
     sublists: Mapping[str, Operation[Any]] = field(default_factory=dict)
     """`GET /v1/{collection}/{id}/{name}`: lists belonging to one object."""
+    delete_actions: Mapping[str, Operation[Any]] = field(default_factory=dict)
+    """`DELETE /v1/{collection}/{id}/{name}`: removing a part of one object
+    (`/v1/subscriptions/{id}/discount`)."""
     nested: tuple[Resource, ...] = ()
     """Resources under one object: `/v1/{collection}/{id}/{child.collection}[/{child_id}]`,
     whose operations get both ids."""

@@ -84,6 +84,8 @@ def _declared_routes(
         yield "POST", f"{item}/{name}", operation, resource
     for name, operation in resource.sublists.items():
         yield "GET", f"{item}/{name}", operation, resource
+    for name, operation in resource.delete_actions.items():
+        yield "DELETE", f"{item}/{name}", operation, resource
     for child in resource.nested:
         ensure(not nested, f"{child.object_name}: resources nest one level deep")
         yield from _declared_routes(child, f"{item}/{child.collection}")

@@ -49,24 +49,41 @@ WORK_KINDS = (
     "invoice_finalize",
     "invoice_attempt",
     "invoice_reminder",
+    "funds_settlement",
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
 subscription's new period (which may make an invoice) first, then a draft is finalized
 before an invoice is charged, and a charge is tried before a reminder (which a successful
-charge makes moot)."""
+charge makes moot); pending funds settle last (nothing else depends on them)."""
 
 _WORK_SCANS = (
-    ("subscriptions", "renews_at", None),
-    ("invoices", "automatically_finalizes_at", "draft"),
-    ("invoices", "next_payment_attempt", "open"),
-    ("invoices", "next_reminder_at", "open"),
+    ("subscriptions", "renews_at", "deleted = 0"),
+    ("invoices", "automatically_finalizes_at", "status = 'draft' AND deleted = 0"),
+    ("invoices", "next_payment_attempt", "status = 'open' AND deleted = 0"),
+    ("invoices", "next_reminder_at", "status = 'open' AND deleted = 0"),
+    ("ledger_transactions", "available_on", "status = 'pending'"),
 )
-"""Per kind (WORK_KINDS order): the table, its column holding when the work is due, and the
-status an invoice must have."""
+"""Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
+what else a row with work due must be (each the condition of the kind's partial index)."""
+
+
+SKIP_LOCKED = "/*SKIP_LOCKED*/"
+"""As in `kassa.store.queries`: PostgreSQL's executor makes it `FOR UPDATE SKIP LOCKED`."""
 
 
 class ClockQueries:
     _db: Executor
+
+    async def claim_test_clock(self, account_id: str, clock_id: str) -> bool:
+        """Lock the clock for this unit of work, unless another unit holds it: False then
+        (or when there is no such clock). A clock's work is done in order by one unit at a
+        time, so a second process advancing it turns to other work rather than queueing
+        behind the first (on SQLite, the single writer, no other unit can hold it)."""
+        row = await self._db.fetchone(
+            f"SELECT id FROM test_clocks WHERE id = ? AND account_id = ? {SKIP_LOCKED}",
+            (clock_id, account_id),
+        )
+        return row is not None
 
     async def subscriptions_due(self, now: int, limit: int) -> list[DueSubscription]:
         """Up to `limit` subscriptions with work due at `now` (`renews_at`), the longest due
@@ -92,17 +109,28 @@ class ClockQueries:
     async def next_clock_work(
         self, account_id: str, clock_id: str, through: int
     ) -> ClockWork | None:
-        """The first work due on the clock's invoices at or before `through`, in clock
-        order (`ClockWork`): one index probe per kind."""
-        found: list[ClockWork] = []
-        for rank, (table, column, status) in enumerate(_WORK_SCANS):
-            having = "" if status is None else f"AND status = '{status}' "
-            row = await self._db.fetchone(
-                f"SELECT {column}, id FROM {table} WHERE test_clock = ? AND {column} <= ? "
-                f"{having}AND deleted = 0 AND test_clock IS NOT NULL "
-                f"AND account_id = ? ORDER BY {column}, id LIMIT 1",
-                (clock_id, through, account_id),
-            )
-            if row is not None:
-                found.append(ClockWork(int(row[0]), rank, str(row[1])))
+        """The first work due on the clock's objects at or before `through`, in clock
+        order (`ClockWork`): one statement, one index probe per kind."""
+        rows = await self._db.fetchall(
+            _NEXT_WORK_SQL, (clock_id, through, account_id) * len(_WORK_SCANS)
+        )
+        ensure(len(rows) <= len(_WORK_SCANS), "a work probe answers at most one row per kind")
+        found = [ClockWork(int(row[1]), int(row[0]), str(row[2])) for row in rows]
         return min(found, default=None)
+
+
+def _next_work_sql() -> str:
+    """Per kind, its first due object (the kind's rank, when due, the object's id), each
+    kind's probe a subquery read from its own partial index."""
+    probes = []
+    for rank, (table, column, condition) in enumerate(_WORK_SCANS):
+        probes.append(
+            f"SELECT {rank} AS kind_rank, due_at, id FROM ("
+            f"SELECT {column} AS due_at, id FROM {table} WHERE test_clock = ? "
+            f"AND {column} <= ? AND {condition} AND test_clock IS NOT NULL "
+            f"AND account_id = ? ORDER BY {column}, id LIMIT 1) AS kind_{rank}"
+        )
+    return " UNION ALL ".join(probes)
+
+
+_NEXT_WORK_SQL = _next_work_sql()

@@ -51,6 +51,8 @@ class LedgerTransactionRow:
     status: str
     reporting_category: str
     description: str | None
+    test_clock: str | None = None
+    """The test clock whose time settles it (None: real time). Written, not read back."""
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,8 @@ class LedgerQueries:
         self, txn: LedgerTransactionRow, entries: Sequence[LedgerEntry]
     ) -> None:
         await self._db.execute(
-            f"INSERT INTO ledger_transactions ({TRANSACTION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO ledger_transactions ({TRANSACTION_COLUMNS}, test_clock) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 txn.id,
                 txn.account_id,
@@ -209,6 +211,7 @@ class LedgerQueries:
                 txn.status,
                 txn.reporting_category,
                 txn.description,
+                txn.test_clock,
             ),
         )
         await self._db.executemany(
@@ -283,14 +286,35 @@ class LedgerQueries:
     async def due_pending_transactions(
         self, now: int, limit: int, account_id: str | None = None
     ) -> list[DueTransaction]:
-        """Visible transactions still pending whose `available_on` has come."""
+        """Visible transactions still pending whose `available_on` has come, in real time:
+        not those a test clock settles (`pending_on_clock`)."""
         scope = "" if account_id is None else " AND account_id = ?"
         rows = await self._db.fetchall(
             "SELECT id, account_id, currency, net FROM ledger_transactions "
-            f"WHERE status = 'pending' AND available_on <= ?{scope} ORDER BY seq LIMIT ?",
+            f"WHERE status = 'pending' AND available_on <= ?{scope} AND test_clock IS NULL "
+            "ORDER BY seq LIMIT ?",
             (now, *(() if account_id is None else (account_id,)), limit),
         )
         return [DueTransaction(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+    async def pending_on_clock(
+        self, account_id: str, clock_id: str, transaction_id: str
+    ) -> DueTransaction | None:
+        """The clock's transaction, if it is still pending."""
+        row = await self._db.fetchone(
+            "SELECT id, account_id, currency, net FROM ledger_transactions "
+            "WHERE id = ? AND account_id = ? AND test_clock = ? AND status = 'pending'",
+            (transaction_id, account_id, clock_id),
+        )
+        return None if row is None else DueTransaction(row[0], row[1], row[2], int(row[3]))
+
+    async def release_clock_funds(self, account_id: str, clock_id: str) -> None:
+        """A deleted clock's pending funds: from now on they settle in real time."""
+        await self._db.execute(
+            "UPDATE ledger_transactions SET test_clock = NULL "
+            "WHERE test_clock = ? AND account_id = ? AND status = 'pending'",
+            (clock_id, account_id),
+        )
 
     async def mark_transaction_available(self, transaction_id: str) -> bool:
         """Pending -> available; False if it was not pending (a racing settler took it)."""

@@ -115,7 +115,9 @@ class PostgresStore:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
         async with self._pool.acquire() as connection, connection.transaction():
-            yield Transaction(PostgresExecutor(connection), writes=True)
+            tx = Transaction(PostgresExecutor(connection), writes=True)
+            yield tx
+            await tx.finish()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:

@@ -20,6 +20,7 @@ from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
+from kassa.store.held_inserts import HeldInserts
 from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
@@ -32,7 +33,7 @@ from kassa.store.seq_order import (
     SettledTickets,
     settled_tickets,
 )
-from kassa.store.tables import ObjectTable
+from kassa.store.tables import EVENTS, ObjectTable
 
 Row = Sequence[Any]
 
@@ -56,6 +57,11 @@ later read."""
 OBJECT_TABLES_CACHED_MAX = 64
 """Object tables whose INSERT and UPDATE statements are kept once written (there are about
 twenty)."""
+
+KNOWN_ROWS_MAX = 4_096
+"""Object rows one unit of work keeps as it knows them stored (a test clock's unit of 50
+pieces of work, renewals and charges, writes or reads about 600, a few KB each); past that
+it forgets them all."""
 
 IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 """Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
@@ -89,6 +95,16 @@ class ObjectListQuery:
     ranges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """column -> bounds as `created` takes them (`{"gte": 1, "lt": 9}`): an invoice's
     `due_date` range."""
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownRow:
+    """An object row as a unit of work knows it is stored (`Transaction._known_rows`)."""
+
+    doc: str
+    deleted: bool
+    columns: tuple[Any, ...]
+    """The filter columns, in the table's order."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +202,9 @@ class Transaction(
     def __init__(
         self, executor: Executor, *, writes: bool = False, single_writer: bool = False
     ) -> None:
-        self._db = executor
+        self._held = HeldInserts(executor) if writes else None
+        """A write unit's events and outbox rows, written in batches (`held_inserts`)."""
+        self._db: Executor = executor if self._held is None else self._held
         self._writes = writes
         self._single_writer = single_writer
         """No other write unit can run meanwhile, in any process (SQLite's writer)."""
@@ -200,6 +218,18 @@ class Transaction(
         self._settled_below: dict[str, int | None] = {}
         """account -> the seq below which its rows are settled, as this read unit found it
         once (a page and its count agree)."""
+        self._known_rows: dict[tuple[str, str, str], _KnownRow] = {}
+        """(table, account, id) -> the object row as stored, known from this unit's own
+        write or from a read of a row no other writer can change before the unit ends
+        (`_row_stays_put`): a later read of it is answered from here, and an UPDATE of it
+        sets only the filter columns that change (SQLite rewrites every index whose column
+        an UPDATE assigns, changed or not). At most KNOWN_ROWS_MAX rows."""
+
+    async def finish(self) -> None:
+        """Write what the unit holds back (`held_inserts`): a write unit's store calls it as
+        the unit's block ends, before its commit."""
+        if self._held is not None:
+            await self._held.flush()
 
     # -- accounts and keys ------------------------------------------------------------
 
@@ -235,7 +265,14 @@ class Transaction(
     async def insert_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        values = (obj["id"], account_id, obj["created"], _dumps(obj), *_column_values(table, obj))
+        row = _KnownRow(_dumps(obj), False, _column_values(table, obj))
+        await self._insert_row(table, account_id, obj, row)
+        self._know((table.name, account_id, obj["id"]), row)
+
+    async def _insert_row(
+        self, table: ObjectTable, account_id: str, obj: Mapping[str, Any], row: _KnownRow
+    ) -> None:
+        values = (obj["id"], account_id, obj["created"], row.doc, *row.columns)
         row_number = self._count_row(table, account_id)
         if self._db.commit_ordered:
             await self._db.execute(_insert_sql(table), (None, *values))  # the next rowid
@@ -247,9 +284,9 @@ class Transaction(
             return
         # The unit's first row for the account draws its seq ticket in the same statement
         # (`kassa.store.seq_order`), so a write costs no extra round trip.
-        row = await self._db.fetchone(_insert_drawing_ticket_sql(table), (*values, account_id))
-        ensure(row is not None, "an INSERT ... RETURNING answers one row")
-        self._tickets[account_id] = int(row[0]) // SEQ_SLOTS_PER_TICKET if row else 0
+        drawn = await self._db.fetchone(_insert_drawing_ticket_sql(table), (*values, account_id))
+        ensure(drawn is not None, "an INSERT ... RETURNING answers one row")
+        self._tickets[account_id] = int(drawn[0]) // SEQ_SLOTS_PER_TICKET if drawn else 0
 
     def _count_row(self, table: ObjectTable, account_id: str) -> int:
         """The number of the unit's next row for the account in `table` (from 0), bounded
@@ -266,10 +303,21 @@ class Transaction(
     async def update_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        await self._db.execute(
-            _update_sql(table),
-            (_dumps(obj), *_column_values(table, obj), obj["id"], account_id),
+        key = (table.name, account_id, obj["id"])
+        doc = _dumps(obj)
+        columns = _column_values(table, obj)
+        known = self._known_rows.get(key)
+        if known is None:
+            await self._db.execute(_update_sql(table), (doc, *columns, obj["id"], account_id))
+            return
+        changed = tuple(
+            i for i, value in enumerate(columns) if not _same_column_value(known.columns[i], value)
         )
+        await self._db.execute(
+            _update_columns_sql(table, changed),
+            (doc, *(columns[i] for i in changed), obj["id"], account_id),
+        )
+        self._know(key, _KnownRow(doc, known.deleted, columns))
 
     async def mark_object_deleted(
         self, table: ObjectTable, account_id: str, object_id: str
@@ -278,6 +326,10 @@ class Transaction(
             f"UPDATE {table.name} SET deleted = 1 WHERE id = ? AND account_id = ?",
             (object_id, account_id),
         )
+        key = (table.name, account_id, object_id)
+        known = self._known_rows.get(key)
+        if known is not None:
+            self._know(key, _KnownRow(known.doc, True, known.columns))
 
     async def get_object(
         self, table: ObjectTable, account_id: str, object_id: str, *, lock: bool = True
@@ -286,12 +338,40 @@ class Transaction(
         In a write unit the row is locked (see FOR_UPDATE), unless `lock` is False: for a
         read of something the unit will not change (a customer's test clock), which must
         not take a lock out of the order every path takes them in."""
+        key = (table.name, account_id, object_id)
+        known = self._known_rows.get(key)
+        if known is not None:
+            return _loads(known.doc), known.deleted
+        if not self._row_stays_put(lock=lock):
+            row = await self._db.fetchone(
+                f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?"
+                f"{self._lock_reads if lock else ''}",
+                (object_id, account_id),
+            )
+            return None if row is None else (_loads(row[0]), bool(row[1]))
         row = await self._db.fetchone(
-            f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?"
-            f"{self._lock_reads if lock else ''}",
+            _select_with_columns_sql(table, self._lock_reads if lock else ""),
             (object_id, account_id),
         )
-        return None if row is None else (_loads(row[0]), bool(row[1]))
+        if row is None:
+            return None
+        self._know(key, _KnownRow(row[0], bool(row[1]), tuple(row[2:])))
+        return _loads(row[0]), bool(row[1])
+
+    def _row_stays_put(self, *, lock: bool) -> bool:
+        """Whether a row this unit reads stays as read until the unit ends, unless the unit
+        changes it itself: in a write unit, when it is the only writer (SQLite) or the read
+        locks the row (PostgreSQL's FOR UPDATE; a row the unit wrote is locked too)."""
+        return self._writes and (self._single_writer or lock)
+
+    def _know(self, key: tuple[str, str, str], row: _KnownRow) -> None:
+        if len(self._known_rows) >= KNOWN_ROWS_MAX and key not in self._known_rows:
+            self._known_rows.clear()  # bounded: forgetting only costs reads
+        self._known_rows[key] = row
+
+    def _forget_rows(self) -> None:
+        """A statement changed object rows otherwise than `update_object`: read them again."""
+        self._known_rows.clear()
 
     async def find_object_owner(self, table: ObjectTable, object_id: str) -> str | None:
         """The account an object belongs to, for pages reached by a capability (a client
@@ -547,6 +627,7 @@ class Transaction(
         event_ids = [str(row[0]) for row in rows]
         if not event_ids:
             return 0
+        self._forget_rows()
         placeholders = ", ".join("?" * len(event_ids))
         for table in ("webhook_attempts", "webhook_deliveries", "events"):
             column = "id" if table == "events" else "event_id"
@@ -564,6 +645,7 @@ class Transaction(
         key_columns: tuple[str, ...],
     ) -> int:
         """Delete at most `batch` rows so that a purge never holds the writer for long."""
+        self._forget_rows()
         keys = ", ".join(key_columns)
         rows = await self._db.fetchall(
             f"DELETE FROM {table} WHERE ({keys}) IN "
@@ -585,6 +667,7 @@ class Transaction(
         )
 
     async def run_script_statement(self, statement: str) -> None:
+        self._forget_rows()  # a script may change any row
         await self._db.execute(statement)
 
     # -- events and webhooks ------------------------------------------------------------------
@@ -726,6 +809,7 @@ class Transaction(
             return
         doc = _loads(row[0])
         doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) - 1)
+        self._forget_rows()
         await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (_dumps(doc), event_id))
 
     async def set_webhook_endpoint_failing_since(
@@ -762,11 +846,37 @@ class Transaction(
         self, rows: Sequence[tuple[str, str, str, str, int]]
     ) -> None:
         """(delivery id, account, event, endpoint, due at ms) rows, all pending."""
-        await self._db.executemany(
-            "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
-            "next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-            [(*row, row[4]) for row in rows],
+        await self._db.executemany(_INSERT_DELIVERY, [(*row, row[4]) for row in rows])
+
+    async def insert_event(
+        self,
+        account_id: str,
+        event: Mapping[str, Any],
+        deliveries: Sequence[tuple[str, str, str, str, int]],
+    ) -> None:
+        """A new event and its pending deliveries (rows as `insert_webhook_deliveries` takes
+        them), held back to be written with the unit's other events (`held_inserts`): as
+        `insert_object` and `insert_webhook_deliveries` would write them."""
+        if self._held is None or not (self._db.commit_ordered or account_id in self._tickets):
+            # The unit's first row for the account draws its seq ticket: at once.
+            await self.insert_object(EVENTS, account_id, event)
+            if deliveries:
+                await self.insert_webhook_deliveries(deliveries)
+            return
+        row = _KnownRow(_dumps(event), False, _column_values(EVENTS, event))
+        row_number = self._count_row(EVENTS, account_id)
+        seq = (
+            None
+            if self._db.commit_ordered
+            else self._tickets[account_id] * SEQ_SLOTS_PER_TICKET + row_number
         )
+        await self._held.hold(
+            _insert_sql(EVENTS),
+            (seq, event["id"], account_id, event["created"], row.doc, *row.columns),
+        )
+        for delivery in deliveries:
+            await self._held.hold(_INSERT_DELIVERY, (*delivery, delivery[4]))
+        self._know((EVENTS.name, account_id, str(event["id"])), row)
 
     # -- instance secrets ----------------------------------------------------------------------
 
@@ -780,6 +890,12 @@ class Transaction(
         row = await self._db.fetchone("SELECT secret FROM instance_secrets WHERE name = ?", (name,))
         ensure(row is not None, "an instance secret exists once inserted")
         return str(row[0]) if row else candidate
+
+
+_INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
+    "next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
+)
 
 
 @functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX)
@@ -812,8 +928,29 @@ def _update_sql(table: ObjectTable) -> str:
     return f"UPDATE {table.name} SET doc = ?{assignments} WHERE id = ? AND account_id = ?"
 
 
-def _column_values(table: ObjectTable, obj: Mapping[str, Any]) -> list[Any]:
-    return [table.column_value(obj, column) for column in table.filter_columns]
+@functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX * 8)
+def _update_columns_sql(table: ObjectTable, changed: tuple[int, ...]) -> str:
+    """An object row's UPDATE setting its document and only the filter columns at the
+    positions `changed` (the others are known to hold their values already)."""
+    assignments = "".join(f", {table.filter_columns[i]} = ?" for i in changed)
+    return f"UPDATE {table.name} SET doc = ?{assignments} WHERE id = ? AND account_id = ?"
+
+
+@functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX * 2)
+def _select_with_columns_sql(table: ObjectTable, lock: str) -> str:
+    """An object's document, deleted flag, and then its filter columns as stored."""
+    columns = "".join(f", {c}" for c in table.filter_columns)
+    return f"SELECT doc, deleted{columns} FROM {table.name} WHERE id = ? AND account_id = ?{lock}"
+
+
+def _same_column_value(stored: Any, value: Any) -> bool:
+    """Whether writing `value` would leave a column holding `stored` as it is: equal, and
+    both NULL or neither (types the engines store alike: 1 and True, 2 and 2.0)."""
+    return stored == value and (stored is None) == (value is None)
+
+
+def _column_values(table: ObjectTable, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+    return table.column_values(obj)
 
 
 def _list_conditions(

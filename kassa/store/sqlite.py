@@ -151,8 +151,10 @@ class SqliteStore:
         async with self._write_lock:
             batch = self._join_batch()
             self._writer.execute("SAVEPOINT unit")
+            tx = Transaction(self._write_executor, writes=True, single_writer=True)
             try:
-                yield Transaction(self._write_executor, writes=True, single_writer=True)
+                yield tx
+                await tx.finish()
             except BaseException:
                 self._writer.execute("ROLLBACK TO unit")
                 self._writer.execute("RELEASE unit")

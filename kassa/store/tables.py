@@ -4,6 +4,7 @@ and the migrations create exactly these columns (a test checks)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,18 @@ class ObjectTable:
     ids_per_account: bool = False
     """Ids are unique per account rather than installation-wide: ids the API user chooses
     (coupon ids) may repeat across accounts. The table's key is then (account_id, id)."""
+
+    @functools.cached_property
+    def _plain(self) -> bool:
+        """Every filter column is the top-level field of its name, stored as it is."""
+        return not self.sources and not self.normalizers
+
+    def column_values(self, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The filter columns' values for `obj`, in `filter_columns` order (run for every
+        object written)."""
+        if self._plain:
+            return tuple([obj.get(column) for column in self.filter_columns])
+        return tuple([self.column_value(obj, column) for column in self.filter_columns])
 
     def column_value(self, obj: Mapping[str, Any], column: str) -> Any:
         path = self.sources.get(column)

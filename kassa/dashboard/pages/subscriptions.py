@@ -58,14 +58,18 @@ async def cancel(view: View) -> Response:
     """Cancel in a write unit, then back to the subscription (Post/Redirect/Get) with what
     happened, or Stripe's words for why it did not."""
     subscription_id = view.path_param("id")
+    prorate, invoice_now = view.param("prorate") == "on", view.param("invoice_now") == "on"
     try:
         async with view.writing() as ctx:
-            canceled = await view_model.cancel(ctx, subscription_id)
+            canceled = await view_model.cancel(
+                ctx, subscription_id, prorate=prorate, invoice_now=invoice_now
+            )
     except ResourceMissing as missing:
         return view.redirect("/subscriptions", error=missing_message(missing))
     except KassaError as error:
         return view.redirect(_detail_path(subscription_id), error=error.message)
-    return view.redirect(_detail_path(subscription_id), notice=view_model.cancel_notice(canceled))
+    notice = view_model.cancel_notice(canceled, invoiced=invoice_now)
+    return view.redirect(_detail_path(subscription_id), notice=notice)
 
 
 PAGES = (

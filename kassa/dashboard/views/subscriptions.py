@@ -1,11 +1,13 @@
 """What the dashboard's subscriptions pages show: the list (filtered by status and customer),
-one subscription with its items, invoices and events, a customer's subscriptions for the
-customer page, and the cancel action.
+one subscription with its items, invoices, upcoming invoice and events, a customer's
+subscriptions for the customer page, and the cancel action (now, optionally crediting the
+unused time and invoicing at once).
 
 Reads go through the subscription and invoice services (`list_subscriptions`,
-`retrieve_subscription`, `list_invoices` by subscription), so a page shows exactly what the
-API answers, the default list included: like Stripe's, it leaves out canceled and expired
-subscriptions unless asked for them. The labels a page adds (customer and product names)
+`retrieve_subscription`, `list_invoices` by subscription, `create_preview` with the
+subscription for its upcoming invoice), so a page shows exactly what the API answers, the
+default list included: like Stripe's, it leaves out canceled and expired subscriptions
+unless asked for them. The labels a page adds (customer and product names)
 come from one lookup by the page's ids. Canceling goes through `cancel_subscription`, as
 `DELETE /v1/subscriptions/{id}` does. Every read is bounded: one page of subscriptions, and at
 most a named number of invoices, events and summarized items.
@@ -23,9 +25,10 @@ from kassa.dashboard.views.list_filters import (
     StatusCustomerFilters,
     parse_status_customer_filters,
 )
-from kassa.errors import ResourceMissing
-from kassa.services.billing import invoices, subscriptions
+from kassa.errors import KassaError, ResourceMissing
+from kassa.services.billing import invoice_preview, invoices, subscriptions
 from kassa.services.billing.invoice_params import ListInvoices
+from kassa.services.billing.invoice_preview import PreviewInvoice
 from kassa.services.billing.subscription_documents import ENDED, STATUSES
 from kassa.services.billing.subscriptions import CancelSubscription, ListSubscriptions
 from kassa.services.context import Context
@@ -245,6 +248,11 @@ class SubscriptionDetail:
     events: list[ApiObject]
     can_cancel: bool
     """Only a subscription not yet ended cancels (the service refuses the rest)."""
+    upcoming: ApiObject | None
+    """The invoice the subscription makes next, as `create_preview` shows it; None when it
+    makes none (ended, paused, canceling at its period's end)."""
+    upcoming_note: str
+    """Why there is no upcoming invoice, in the API's words."""
 
 
 async def subscription_detail(ctx: Context, subscription_id: str) -> SubscriptionDetail:
@@ -253,6 +261,7 @@ async def subscription_detail(ctx: Context, subscription_id: str) -> Subscriptio
     products = await product_names(ctx, items)
     customers = await customer_labels(ctx, [subscription["customer"]])
     billed = await _invoices(ctx, subscription["id"])
+    upcoming, upcoming_note = await _upcoming(ctx, subscription)
     return SubscriptionDetail(
         subscription=subscription,
         customer=customers.get(subscription["customer"]) or str(subscription["customer"]),
@@ -264,7 +273,19 @@ async def subscription_detail(ctx: Context, subscription_id: str) -> Subscriptio
         more_invoices=bool(billed["has_more"]),
         events=await ctx.tx.events_about(ctx.account_id, [subscription["id"]], EVENTS_SHOWN_MAX),
         can_cancel=subscription["status"] not in ENDED,
+        upcoming=upcoming,
+        upcoming_note=upcoming_note,
     )
+
+
+async def _upcoming(ctx: Context, subscription: Mapping[str, Any]) -> tuple[ApiObject | None, str]:
+    if subscription["status"] in ENDED:
+        return None, "An ended subscription makes no more invoices."
+    try:
+        preview = PreviewInvoice(subscription=str(subscription["id"]))
+        return await invoice_preview.create_preview(ctx, preview), ""
+    except KassaError as nothing:
+        return None, nothing.message
 
 
 async def live_subscription(ctx: Context, subscription_id: str) -> ApiObject:
@@ -283,15 +304,21 @@ async def _invoices(ctx: Context, subscription_id: str) -> ApiObject:
 # -- canceling ------------------------------------------------------------------------------
 
 
-async def cancel(ctx: Context, subscription_id: str) -> ApiObject:
-    """Cancel now, as `DELETE /v1/subscriptions/{id}` with no options does: no final invoice,
-    no prorations (the only cancel Kassa does so far)."""
+async def cancel(
+    ctx: Context, subscription_id: str, *, prorate: bool = False, invoice_now: bool = False
+) -> ApiObject:
+    """Cancel now, as `DELETE /v1/subscriptions/{id}` does with the same `prorate` (credit
+    the unused time) and `invoice_now` (invoice what is pending at once)."""
     if not could_be_object_id(subscription_id):
         raise ResourceMissing("subscription", subscription_id)
-    return await subscriptions.cancel_subscription(
-        ctx, CancelSubscription(subscription=subscription_id)
+    request = CancelSubscription(
+        subscription=subscription_id, prorate=prorate, invoice_now=invoice_now
     )
+    return await subscriptions.cancel_subscription(ctx, request)
 
 
-def cancel_notice(subscription: Mapping[str, Any]) -> str:
-    return f"Subscription {subscription['id']} canceled: it makes no further invoices."
+def cancel_notice(subscription: Mapping[str, Any], *, invoiced: bool) -> str:
+    notice = f"Subscription {subscription['id']} canceled: it makes no further invoices."
+    if invoiced and subscription.get("latest_invoice"):
+        notice += f" Final invoice: {subscription['latest_invoice']}."
+    return notice

@@ -259,7 +259,7 @@ async def redeem_for_invoice(
     first_time = None
     for index, discount in enumerate(made):
         if discount["promotion_code"] is not None and first_time is None:
-            first_time = await _first_time_customer(ctx, str(invoice["customer"]))
+            first_time = await first_time_customer(ctx, str(invoice["customer"]))
         await redemptions.redeem(
             ctx,
             redemptions.Redemption(
@@ -284,7 +284,7 @@ def _item_ids(invoice: Mapping[str, Any]) -> set[str]:
     }
 
 
-async def _first_time_customer(ctx: Context, customer: str) -> bool:
+async def first_time_customer(ctx: Context, customer: str) -> bool:
     """No successful charge and no paid invoice yet (a code for first-time customers)."""
     for table, status in ((CHARGES, "succeeded"), (INVOICES, "paid")):
         page = await ctx.tx.list_objects(

@@ -4,9 +4,10 @@ payment attempt on whatever path it ends.
 
 A payment attempt (`collect`) confirms the PaymentIntent made at finalization, in process
 (`payment_intents.confirm_payment_intent`), with the payment method given, else the
-invoice's `default_payment_method`, else the customer's
-`invoice_settings.default_payment_method`; off-session unless `off_session=false`. The
-charge and its ledger posting are the intent's, as for every card payment.
+invoice's `default_payment_method`, else (a subscription's invoice) the subscription's as it
+is at the attempt, else the customer's `invoice_settings.default_payment_method`;
+off-session unless `off_session=false`. The charge and its ledger posting are the intent's,
+as for every card payment.
 
 As on Stripe, the invoice follows its PaymentIntent whatever path ends the intent's payment
 attempt: `collect`, the 3-D Secure test helper or page, or the integration confirming the
@@ -62,7 +63,7 @@ from kassa.services.billing.invoice_documents import private
 from kassa.services.billing.price_fields import NotSupported
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import CUSTOMERS
+from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS
 
 RETRY_AFTER_DAYS: Final = (3, 5, 7)
 """Days after a failed attempt until the next automatic one, for an auto-advancing
@@ -174,11 +175,28 @@ async def _payment_method(ctx: Context, invoice: Mapping[str, Any], given: str |
         return given
     if invoice["default_payment_method"] is not None:
         return str(invoice["default_payment_method"])
+    of_subscription = await _subscription_payment_method(ctx, invoice)
+    if of_subscription is not None:
+        return of_subscription
     found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, invoice["customer"], lock=False)
     default = None if found is None else found[0]["invoice_settings"]["default_payment_method"]
     if default is None:
         raise NoPaymentMethod()
     return str(default)
+
+
+async def _subscription_payment_method(ctx: Context, invoice: Mapping[str, Any]) -> str | None:
+    """The `default_payment_method` its subscription has now, for a subscription's invoice:
+    Stripe charges a renewal, and retries it, with the subscription's payment method as it
+    is at the attempt (one updated after a decline pays the next retry). Read without a
+    lock: the attempt changes nothing of the subscription."""
+    parent = invoice.get("parent") or {}
+    subscription_id = (parent.get("subscription_details") or {}).get("subscription")
+    if subscription_id is None:
+        return None
+    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, str(subscription_id), lock=False)
+    method = None if found is None else found[0].get("default_payment_method")
+    return None if method is None else str(method)
 
 
 def _count_attempt(invoice: ApiObject, *, automatic: bool) -> None:

@@ -166,6 +166,18 @@ def customer_details(customer: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def subscription_parent(subscription: Mapping[str, Any]) -> dict[str, Any]:
+    """The `parent` of an invoice a subscription makes (or previews)."""
+    return {
+        "quote_details": None,
+        "subscription_details": {
+            "metadata": dict(subscription["metadata"]),
+            "subscription": subscription["id"],
+        },
+        "type": "subscription_details",
+    }
+
+
 def private(invoice: Mapping[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = invoice[PRIVATE]
     return facts

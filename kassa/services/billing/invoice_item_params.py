@@ -76,7 +76,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "customer_account": NotSupported(reason="Kassa bills customers, not accounts."),
     "invoice": String(max_chars=255),
-    "subscription": NotSupported(reason="subscriptions arrive with a later issue."),
+    "subscription": String(max_chars=255),
 }
 UPDATE_PARAMS: dict[str, Param] = {
     **_CHANGES,
@@ -120,7 +120,7 @@ class CreateInvoiceItem(ItemChanges):
     currency: str | None = None
     invoice: str | None = None
     customer_account: Any = None
-    subscription: Any = None
+    subscription: str | None = None
     """Both refused while parsing."""
 
 

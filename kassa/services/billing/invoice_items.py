@@ -16,6 +16,9 @@ version has no `invoiceitem.updated`); a draft whose lines change announces
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.services import events
 from kassa.services.billing import (
@@ -59,7 +62,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS
+from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS
 
 # --- the invoice an item is on -------------------------------------------------------------
 
@@ -134,11 +137,40 @@ async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiOb
         await apply_discounts(ctx, item, request.discounts)
     if invoice is not None:
         item["invoice"] = invoice["id"]
+    if request.subscription is not None:
+        item["parent"] = await _subscription_parent(ctx, request.subscription, customer)
     await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
     await events.announce(ctx, "invoiceitem.created", view(item))
     if invoice is not None:
         await refresh_draft(ctx, invoice, invoice_documents.view(invoice))
     return view(item)
+
+
+async def _subscription_parent(
+    ctx: Context, subscription_id: str, customer: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`subscription`: the item waits for that subscription's next invoice (not any other
+    invoice of the customer's); the subscription must be the customer's and still bill."""
+    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
+    if found is None or found[1]:
+        raise ResourceMissing("subscription", subscription_id, param="subscription")
+    subscription = found[0]
+    if subscription["customer"] != customer["id"]:
+        raise InvalidParameter(
+            f"The subscription {subscription_id} belongs to another customer than this "
+            "invoice item.",
+            param="subscription",
+        )
+    if subscription["status"] in ("canceled", "incomplete_expired"):
+        raise InvalidParameter(
+            f"The subscription {subscription_id} is {subscription['status']}: it makes no "
+            "more invoices.",
+            param="subscription",
+        )
+    return {
+        "subscription_details": {"subscription": subscription_id, "subscription_item": None},
+        "type": "subscription_details",
+    }
 
 
 async def load_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObject:
@@ -220,15 +252,28 @@ async def list_invoice_items(ctx: Context, request: ListInvoiceItems) -> ApiObje
     return list_envelope(ListPage([view(i) for i in page.data], page.has_more), RESOURCE.url)
 
 
-async def pending_items(ctx: Context, customer: str, currency: str | None) -> list[ApiObject]:
+async def pending_items(
+    ctx: Context, customer: str, currency: str | None, *, of_subscriptions: bool = False
+) -> list[ApiObject]:
     """The customer's pending items (in `currency` if given), newest first: what an
-    invoice created with `pending_invoice_items_behavior=include` takes."""
+    invoice created with `pending_invoice_items_behavior=include` takes. Items made for a
+    subscription (its prorations, or `subscription` given) wait for that subscription's
+    invoice and are left out, unless `of_subscriptions`."""
     page = await ctx.tx.list_objects(
         INVOICE_ITEMS,
         ctx.account_id,
         ObjectListQuery(limit=LINES_MAX, equals={"customer": customer}, nulls={"invoice": True}),
     )
-    return [item for item in page.objects if currency is None or item["currency"] == currency]
+    return [
+        item
+        for item in page.objects
+        if (currency is None or item["currency"] == currency)
+        and (of_subscriptions or _names_no_subscription(item))
+    ]
+
+
+def _names_no_subscription(item: Mapping[str, Any]) -> bool:
+    return not (item.get("parent") or {}).get("subscription_details")
 
 
 async def take_items(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:

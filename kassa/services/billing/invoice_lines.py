@@ -147,17 +147,28 @@ def _subscription_of(item: Mapping[str, Any]) -> str | None:
     return None if details is None else str(details["subscription"])
 
 
+def _credited_lines(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A credit proration line's debit, as a line shows it (`{invoice, invoice_line_items}`;
+    its item says the same as `invoice_line_item_details`)."""
+    credited = (item.get("proration_details") or {}).get("credited_items") or {}
+    details = credited.get("invoice_line_item_details")
+    return None if details is None else dict(details)
+
+
 def _line_parent(item: Mapping[str, Any]) -> dict[str, Any]:
     """What made the line: an invoice item, or (an item a subscription made for its period)
     a subscription item."""
     details = _subscription_details(item)
-    if details is None:
+    proration = bool(item.get("proration"))
+    proration_details = {"credited_items": _credited_lines(item)}
+    if details is None or details.get("subscription_item") is None:
+        # An item of the customer's own (one given a `subscription` to wait for included).
         return {
             "invoice_item_details": {
                 "invoice_item": item["id"],
-                "proration": False,
-                "proration_details": {"credited_items": None},
-                "subscription": None,
+                "proration": proration,
+                "proration_details": proration_details,
+                "subscription": None if details is None else details["subscription"],
             },
             "subscription_item_details": None,
             "type": "invoice_item_details",
@@ -166,8 +177,8 @@ def _line_parent(item: Mapping[str, Any]) -> dict[str, Any]:
         "invoice_item_details": None,
         "subscription_item_details": {
             "invoice_item": item["id"],
-            "proration": False,
-            "proration_details": {"credited_items": None},
+            "proration": proration,
+            "proration_details": proration_details,
             "subscription": details["subscription"],
             "subscription_item": details["subscription_item"],
         },

@@ -25,6 +25,7 @@ from kassa.params import (
     Struct,
     Unset,
 )
+from kassa.services import hooks
 from kassa.services.billing import (
     customer_balance,
     discounts,
@@ -67,6 +68,7 @@ from kassa.services.billing.invoice_params import (
 from kassa.services.billing.price_fields import (
     NotSupported,
 )
+from kassa.services.billing.subscription_params import PREVIEW_DETAILS
 from kassa.services.context import Context
 from kassa.services.resource import (
     ApiObject,
@@ -109,10 +111,10 @@ PREVIEW_PARAMS: dict[str, Param] = {
             ("on_behalf_of", CONNECT_ONLY),
             ("schedule", "subscription schedules arrive with a later issue."),
             ("schedule_details", "subscription schedules arrive with a later issue."),
-            ("subscription", "subscriptions arrive with a later issue."),
-            ("subscription_details", "subscriptions arrive with a later issue."),
         )
     },
+    "subscription": String(max_chars=255),
+    "subscription_details": PREVIEW_DETAILS,
 }
 
 
@@ -130,8 +132,8 @@ class PreviewInvoice:
     on_behalf_of: Any = None
     schedule: Any = None
     schedule_details: Any = None
-    subscription: Any = None
-    subscription_details: Any = None
+    subscription: str | None = None
+    subscription_details: Fields | None = None
 
 
 # --- the preview --------------------------------------------------------------------------------
@@ -140,23 +142,39 @@ class PreviewInvoice:
 async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     """The invoice the customer would get if one were created now, with its pending items
     and `invoice_items` (new ones, or changes to pending ones), discounts and the customer's
-    balance: not stored, never announced (its id starts `upcoming_in`)."""
+    balance: not stored, never announced (its id starts `upcoming_in`). With `subscription`,
+    that subscription's next invoice (`hooks.subscription_upcoming`), with the change
+    `subscription_details` describes."""
     check_no_tax_engine(request.automatic_tax)
-    customer = await billed_customer(ctx, request.customer)
+    upcoming = await _subscription_upcoming(ctx, request)
+    customer_id = request.customer if upcoming is None else upcoming.subscription["customer"]
+    customer = await billed_customer(ctx, customer_id)
     ctx = await ctx.governed_by(customer)
-    currency = request.currency or await default_currency(ctx, customer)
+    currency = (
+        upcoming.subscription["currency"]
+        if upcoming is not None
+        else request.currency or await default_currency(ctx, customer)
+    )
     invoice = invoice_documents.blank_invoice(ctx, customer, currency, "charge_automatically")
     invoice["id"] = f"{PREVIEW_ID_PREFIX}_{random_base62(24)}"
     invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
     invoice["billing_reason"] = "upcoming"
-    if isinstance(request.discounts, list):
+    if upcoming is None:
+        pending = await invoice_items.pending_items(ctx, customer["id"], currency)
+    else:
+        pending = upcoming.items
+        _bill_as_subscription(invoice, upcoming)
+    if isinstance(request.discounts, list):  # in place of the subscription's, if any
         invoice["discounts"] = await discounts.preview(
             ctx, request.discounts, customer=customer["id"], currency=currency
         )
-    pending = await invoice_items.pending_items(ctx, customer["id"], currency)
     items = await preview_items(ctx, customer, pending, request.invoice_items or [], currency)
     amounts = await invoice_lines.compute(
-        ctx, items, currency=currency, invoice_discounts=invoice["discounts"], default_tax_rates=[]
+        ctx,
+        items,
+        currency=currency,
+        invoice_discounts=invoice["discounts"],
+        default_tax_rates=invoice["default_tax_rates"],
     )
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, customer["id"], currency
@@ -165,6 +183,43 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     for line in invoice["lines"]["data"]:
         line["invoice"] = invoice["id"]
     return view(invoice)
+
+
+async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks.Upcoming | None:
+    if request.subscription is None:
+        if request.subscription_details is not None:
+            raise InvalidParameter(
+                "Kassa previews changes to an existing subscription: pass subscription "
+                "with subscription_details (a new subscription's first invoice is not "
+                "previewed yet).",
+                param="subscription",
+            )
+        return None
+    upcoming = await hooks.subscription_upcoming(
+        ctx, request.subscription, request.subscription_details or {}
+    )
+    if request.customer is not None and request.customer != upcoming.subscription["customer"]:
+        raise InvalidParameter(
+            f"The subscription {request.subscription} belongs to another customer than "
+            f"{request.customer}.",
+            param="customer",
+        )
+    if request.currency is not None and request.currency != upcoming.subscription["currency"]:
+        raise InvalidParameter(
+            f"The subscription {request.subscription} bills in "
+            f"{upcoming.subscription['currency']}, not {request.currency}.",
+            param="currency",
+        )
+    return upcoming
+
+
+def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming) -> None:
+    subscription = upcoming.subscription
+    invoice["collection_method"] = subscription["collection_method"]
+    invoice["period_start"], invoice["period_end"] = upcoming.period
+    invoice["discounts"] = list(subscription["discounts"])
+    invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
+    invoice["parent"] = invoice_documents.subscription_parent(subscription)
 
 
 # --- the preview's items ----------------------------------------------------------------------

@@ -368,6 +368,7 @@ RESOURCE = Resource(
     expandable={
         "customer": "customer",
         "default_payment_method": "payment_method",
+        "discounts": "discount",
         "latest_revision": "invoice",
         "test_clock": "test_helpers.test_clock",
     },

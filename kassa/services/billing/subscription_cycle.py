@@ -20,30 +20,34 @@ are paid or not:
   default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
   invoice left open (default) or marked uncollectible.
 
-Each change announces `customer.subscription.updated` with what it changed. Not yet: pauses
-and prorations.
+- a renewal takes the pending items the customer has for it (`subscription_pending`: the
+  prorations of changes since the last one, items that name no subscription); a paused
+  subscription has no work due, and one whose collection is paused has its renewal
+  invoices kept as drafts, made uncollectible or voided (`subscription_pause`).
+
+Each change announces `customer.subscription.updated` with what it changed.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 
 from kassa.clock import Clock
 from kassa.errors import KassaError
-from kassa.services.billing import invoice_documents, invoice_transitions, periods
+from kassa.services.billing import invoice_documents, invoice_transitions, subscription_terms
 from kassa.services.billing.due_invoices import work_through_due
 from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
     current_period,
     find,
-    items_of,
     private,
     save,
     set_period,
+    snapshot,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_pause import collect_per_pause, resume_on_payment
 from kassa.services.billing.subscriptions import (
     CREATING,
     announce_trial_will_end,
@@ -65,10 +69,15 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
     if subscription["status"] == "incomplete":
         await _expire(ctx, subscription)
         return
+    if subscription_terms.cancel_due(subscription, ctx.now()):
+        await end_subscription(ctx, subscription, "cancellation_requested")
+        return
     trial_end = subscription["trial_end"]
     if trial_end is not None and ctx.now() < trial_end:
         if not private(subscription).get("trial_will_end_sent"):
             await announce_trial_will_end(ctx, subscription)
+            if subscription_terms.cap_renewal(subscription):  # it ends before the trial does
+                await save(ctx, subscription)
         return
     if subscription["cancel_at_period_end"]:
         await end_subscription(ctx, subscription, "cancellation_requested")
@@ -77,7 +86,7 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def _expire(ctx: Context, subscription: ApiObject) -> None:
-    before = copy.deepcopy(subscription)
+    before = snapshot(subscription)
     subscription["status"] = "incomplete_expired"
     subscription["ended_at"] = ctx.now()
     private(subscription)["renews_at"] = None
@@ -92,24 +101,27 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def _next_period(ctx: Context, subscription: ApiObject) -> None:
-    before = copy.deepcopy(subscription)
-    recurring = items_of(subscription)[0]["price"]["recurring"]
-    anchor = int(subscription["billing_cycle_anchor"])
-    start, ending = current_period(subscription)
-    if ending <= anchor:  # a trial ends: the first paid period starts at the anchor
-        first_end = periods.boundary(anchor, recurring["interval"], recurring["interval_count"], 1)
-        period = (anchor, first_end)
-    else:
-        period = periods.next_period(
-            anchor, recurring["interval"], recurring["interval_count"], start
-        )
+    before = snapshot(subscription)
+    # From the end of this period to the next boundary (the anchor, after a trial that
+    # ended before it: prorated), or to `cancel_at` (prorated): `subscription_terms`.
+    span = subscription_terms.next_span(subscription, current_period(subscription)[1])
+    period = span.period
     set_period(subscription, period)
     private(subscription)["renews_at"] = period[1]
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
+    subscription_terms.prune_discounts(subscription, ctx.now())
     invoice = await invoice_period(
-        ctx, subscription, period, billing_reason="subscription_cycle", trial=False
+        ctx,
+        subscription,
+        period,
+        billing_reason="subscription_cycle",
+        trial=False,
+        pending="customer",
     )
+    await subscription_terms.bill_part(ctx, invoice, span)
+    subscription_terms.note_invoiced(subscription, invoice)
+    await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
@@ -130,9 +142,12 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
+    if subscription is not None and subscription["status"] == "paused":
+        await resume_on_payment(ctx, subscription, invoice)
+        return
     if subscription is None or subscription["status"] not in ("incomplete", "past_due", "unpaid"):
         return
-    before = copy.deepcopy(subscription)
+    before = snapshot(subscription)
     subscription["status"] = "active"
     if before["status"] == "incomplete":
         private(subscription)["renews_at"] = current_period(subscription)[1]
@@ -149,7 +164,7 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     subscription = await find(ctx, subscription_id)
     if subscription is None or subscription["status"] not in ("active", "past_due"):
         return
-    before = copy.deepcopy(subscription)
+    before = snapshot(subscription)
     retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
     if retries_exhausted and ctx.payments.subscription_final_invoice == "uncollectible":
         await invoice_transitions.mark_uncollectible(ctx, invoice)

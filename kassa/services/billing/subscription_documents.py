@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
+from kassa.store.tables import CUSTOMERS, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 
 PRIVATE: Final = "_kassa"
 STATUSES: Final = (
@@ -35,6 +38,10 @@ STATUSES: Final = (
 LISTED_BY_DEFAULT: Final = tuple(s for s in STATUSES if s not in ("canceled", "incomplete_expired"))
 """Stripe's list leaves out canceled (and expired) subscriptions unless asked for them."""
 ENDED: Final = ("canceled", "incomplete_expired")
+
+DECIDING_STATUS: Final = "subscriptions.deciding_status"
+"""Context memo: the subscription whose status this unit sets itself from the fate of the
+invoice it makes (its first, or an update's), which the invoice hooks then leave alone."""
 
 ITEMS_MAX: Final = 20
 """Stripe's limit of items on one subscription."""
@@ -172,6 +179,14 @@ def private(subscription: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def snapshot(subscription: Mapping[str, Any]) -> ApiObject:
+    """A deep copy of the document (for `previous_attributes`, or a preview's changes): a
+    JSON round trip, several times faster than `copy.deepcopy` on a document this size, and
+    exact, since a stored document holds only JSON's types."""
+    copied: ApiObject = orjson.loads(orjson.dumps(subscription))
+    return copied
+
+
 def view(subscription: Mapping[str, Any]) -> ApiObject:
     """What the API shows: everything but Kassa's own facts."""
     return {k: v for k, v in subscription.items() if k != PRIVATE}
@@ -198,6 +213,20 @@ async def save(ctx: Context, subscription: ApiObject) -> None:
     await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
+
+
+async def customer_of(ctx: Context, subscription: Mapping[str, Any]) -> ApiObject:
+    """The subscription's customer, read without a lock (nothing of it changes)."""
+    customer_id = str(subscription["customer"])
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
+    ensure(found is not None, f"a subscription's customer {customer_id} exists")
+    return found[0] if found else {}
+
+
+async def product_name(ctx: Context, product_id: str) -> str:
+    """What an item's lines call its product: its name (its id if it has none)."""
+    found = await ctx.tx.get_object(PRODUCTS, ctx.account_id, product_id, lock=False)
+    return product_id if found is None else str(found[0].get("name") or product_id)
 
 
 async def find(ctx: Context, subscription_id: str) -> ApiObject | None:

@@ -14,10 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kassa.services.billing import invoice_documents, invoice_items, invoice_lines, invoices
+from kassa.services.billing import (
+    invoice_documents,
+    invoice_items,
+    invoice_lines,
+    invoices,
+    subscription_pending,
+)
 from kassa.services.billing.invoice_item_params import CreateInvoiceItem
 from kassa.services.billing.invoice_params import CreateInvoice
 from kassa.services.billing.subscription_documents import items_of
+from kassa.services.billing.subscription_pending import Scope
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS, PRODUCTS
@@ -30,8 +37,12 @@ async def invoice_period(
     *,
     billing_reason: str,
     trial: bool,
+    pending: Scope = "none",
+    with_items: bool = True,
 ) -> ApiObject:
-    """The draft invoice for `period` (locked, as stored), its lines made."""
+    """The draft invoice for `period` (locked, as stored), its lines made: one per item
+    (unless `with_items` is False: an update's invoice bills only its prorations), and the
+    pending items `pending` says (`subscription_pending`)."""
     shown = await invoices.create_invoice(
         ctx,
         CreateInvoice(
@@ -43,22 +54,22 @@ async def invoice_period(
             pending_invoice_items_behavior="exclude",
         ),
     )
-    for item in items_of(subscription):
+    for item in items_of(subscription) if with_items else []:
         await _line(ctx, subscription, item, shown["id"], period, trial=trial)
+    await subscription_pending.take(
+        ctx, await subscription_pending.pending_for(ctx, subscription, pending), shown["id"]
+    )
     invoice = await invoice_documents.load_invoice(ctx, shown["id"])
+    # Each invoice carries the subscription's discounts and default tax rates (Stripe: its
+    # invoices "will have their default_tax_rates populated from the subscription"), and
+    # each line its item's (`_line`): see `subscription_terms`.
+    invoice["discounts"] = list(subscription["discounts"])
+    invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
     # The lines again, now that their items name the subscription (`line_object`).
     await invoice_lines.refresh(ctx, invoice)
     invoice["billing_reason"] = billing_reason
-    invoice["parent"] = {
-        "quote_details": None,
-        "subscription_details": {
-            "metadata": dict(subscription["metadata"]),
-            "subscription": subscription["id"],
-        },
-        "type": "subscription_details",
-    }
+    invoice["parent"] = invoice_documents.subscription_parent(subscription)
     invoice["period_start"], invoice["period_end"] = period
-    invoice["default_payment_method"] = subscription["default_payment_method"]
     await invoice_documents.save(ctx, invoice)
     return invoice
 
@@ -102,6 +113,8 @@ async def _line(
         },
         "type": "subscription_details",
     }
+    stored["tax_rates"] = list(item["tax_rates"])
+    stored["discounts"] = list(item["discounts"])
     await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, stored)
 
 

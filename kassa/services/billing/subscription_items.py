@@ -1,15 +1,22 @@
-"""Subscription items as their own resource (`/v1/subscription_items`): retrieve one, list a
-subscription's. They are written with their subscription (`subscription_documents.save`);
-adding, repricing and removing items (with prorations) is not here yet."""
+"""Subscription items as their own resource (`/v1/subscription_items`): create, retrieve,
+update, delete, list a subscription's. They are written with their subscription
+(`subscription_documents.save`); a change to one is a change to its subscription's items,
+made and prorated by `subscription_changes` exactly as `items[]` on the subscription's update
+makes it, and announced as `customer.subscription.updated`."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from kassa.params import Integer, Param, String
+from kassa.errors import InvalidRequest
+from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
+from kassa.services.billing.subscription_changes import ChangeTerms, change_subscription
+from kassa.services.billing.subscription_documents import announce, find, save, snapshot, view
+from kassa.services.billing.subscription_params import CHANGE_PARAMS, QUANTITY_MAX
 from kassa.services.context import Context
-from kassa.services.listing import LIST_LIMIT_DEFAULT, list_page_with, load_object
+from kassa.services.listing import LIST_LIMIT_DEFAULT, list_page_with, load_live_object
 from kassa.services.resource import (
     ApiObject,
     ListPage,
@@ -23,6 +30,23 @@ from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTION_ITEMS
 
 LIST_LIMIT_MAX: Final = 100
+_HOW: dict[str, Param] = {
+    k: CHANGE_PARAMS[k] for k in ("proration_behavior", "proration_date", "payment_behavior")
+}
+CREATE_PARAMS: dict[str, Param] = {
+    **_HOW,
+    "subscription": String(max_chars=255),
+    "price": String(max_chars=255),
+    "quantity": Integer(minimum=0, maximum=QUANTITY_MAX),
+    "metadata": Metadata(),
+}
+UPDATE_PARAMS: dict[str, Param] = {
+    **_HOW,
+    "price": String(max_chars=255),
+    "quantity": Integer(minimum=0, maximum=QUANTITY_MAX),
+    "metadata": Metadata(),
+}
+DELETE_PARAMS: dict[str, Param] = {**_HOW, "clear_usage": Boolean()}
 LIST_PARAMS: dict[str, Param] = {
     "subscription": String(max_chars=255),
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
@@ -39,9 +63,77 @@ class ListSubscriptionItems:
     ending_before: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChangeItem:
+    """Create (`subscription` and `price` given), update (`item` given) or, with `deleted`,
+    delete one item."""
+
+    item: str | None = None
+    subscription: str | None = None
+    price: str | None = None
+    quantity: int | None = None
+    metadata: MetadataUpdate | None = None
+    proration_behavior: str | None = None
+    proration_date: int | None = None
+    payment_behavior: str | None = None
+    clear_usage: bool | None = None
+    deleted: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        """The change as one entry of the subscription update's `items[]`."""
+        fields = {"id": self.item, "price": self.price, "quantity": self.quantity}
+        entry: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        if self.metadata is not None:
+            entry["metadata"] = self.metadata
+        if self.deleted:
+            entry["deleted"] = True
+        return entry
+
+
+async def create_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
+    subscription = await _changed_subscription(ctx, str(request.subscription), request)
+    return dict(subscription["items"]["data"][-1])
+
+
+async def update_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
+    item = await load_live_object(ctx, RESOURCE, str(request.item))
+    subscription = await _changed_subscription(ctx, str(item["subscription"]), request)
+    return next(i for i in subscription["items"]["data"] if i["id"] == item["id"])
+
+
+async def delete_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
+    item = await load_live_object(ctx, RESOURCE, str(request.item))
+    deleting = dataclasses.replace(request, deleted=True)
+    await _changed_subscription(ctx, str(item["subscription"]), deleting)
+    return {"id": item["id"], "object": "subscription_item", "deleted": True}
+
+
+async def _changed_subscription(
+    ctx: Context, subscription_id: str, request: ChangeItem
+) -> ApiObject:
+    subscription = await find(ctx, subscription_id)
+    if subscription is None:
+        raise InvalidRequest(
+            f"No such subscription: '{subscription_id}'",
+            param="subscription",
+            code="resource_missing",
+        )
+    ctx = await ctx.governed_by(subscription)
+    before = snapshot(subscription)
+    terms = ChangeTerms(
+        items=[request.entry()],
+        proration_behavior=request.proration_behavior,
+        proration_date=request.proration_date,
+        payment_behavior=request.payment_behavior,
+    )
+    await change_subscription(ctx, subscription, terms)
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    return view(subscription)
+
+
 async def retrieve_subscription_item(ctx: Context, item_id: str) -> ApiObject:
-    item, _ = await load_object(ctx, RESOURCE, item_id)
-    return item
+    return await load_live_object(ctx, RESOURCE, item_id)
 
 
 async def list_subscription_items(ctx: Context, request: ListSubscriptionItems) -> ApiObject:
@@ -59,7 +151,22 @@ RESOURCE = Resource(
     id_prefix="si",
     collection="subscription_items",
     table=SUBSCRIPTION_ITEMS,
+    create=Operation(
+        request_parser(ChangeItem, CREATE_PARAMS, required=("subscription", "price")),
+        create_subscription_item,
+        writes=True,
+    ),
     retrieve=Operation(no_params, retrieve_subscription_item, writes=False),
+    update=Operation(
+        request_parser(ChangeItem, UPDATE_PARAMS, ids=("item",)),
+        update_subscription_item,
+        writes=True,
+    ),
+    delete=Operation(
+        request_parser(ChangeItem, DELETE_PARAMS, ids=("item",)),
+        delete_subscription_item,
+        writes=True,
+    ),
     lister=Operation(
         request_parser(ListSubscriptionItems, LIST_PARAMS, required=("subscription",)),
         list_subscription_items,

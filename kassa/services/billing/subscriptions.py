@@ -17,12 +17,12 @@ their currency and billing interval.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
 from kassa.params import (
+    UNSET,
     Boolean,
     Enum,
     Integer,
@@ -32,6 +32,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Unset,
     apply_metadata,
 )
 from kassa.services.billing import (
@@ -39,27 +40,44 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
+    subscription_pending,
+    subscription_terms,
 )
 from kassa.services.billing.invoice_changes import (
     apply_default_payment_method,
     billed_customer,
 )
 from kassa.services.billing.invoice_item_pricing import active_price
+from kassa.services.billing.subscription_changes import (
+    ChangeTerms,
+    change_subscription,
+    credit_unused_time,
+    invoice_final,
+)
 from kassa.services.billing.subscription_documents import (
+    DECIDING_STATUS,
     ENDED,
     ITEMS_MAX,
     LISTED_BY_DEFAULT,
     STATUSES,
     announce,
     blank_subscription,
-    current_period,
     insert,
     new_item,
     private,
     save,
+    snapshot,
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_params import CHANGE_PARAMS
+from kassa.services.billing.subscription_pause import (
+    PAUSE_ACTIONS,
+    PAUSE_COLLECTION,
+    PAUSE_EVENT_TYPES,
+    PauseCollectionUpdate,
+    apply_pause_collection,
+)
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -87,18 +105,21 @@ TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400
 TRIAL_DAYS_MAX: Final = 730
 """Stripe refuses trials longer than two years."""
 LIST_LIMIT_MAX: Final = 100
-CREATING: Final = "subscriptions.creating"
-"""Context memo: the subscription this unit is creating."""
+CREATING: Final = DECIDING_STATUS
+"""Context memo: the subscription this unit is creating (its first invoice decides its
+status)."""
 PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
 _ITEM = Struct(
     {
         "price": String(max_chars=255),
         "quantity": Integer(minimum=0, maximum=1_000_000_000),
         "metadata": Metadata(),
+        **subscription_terms.ITEM_PARAMS,
     },
     required=("price",),
 )
 CREATE_PARAMS: dict[str, Param] = {
+    **subscription_terms.CREATE_PARAMS,
     "customer": String(max_chars=255),
     "items": ListOf(item=_ITEM, max_items=ITEMS_MAX),
     "trial_period_days": Integer(minimum=0, maximum=TRIAL_DAYS_MAX),
@@ -113,10 +134,13 @@ CREATE_PARAMS: dict[str, Param] = {
     "off_session": Boolean(),
 }
 UPDATE_PARAMS: dict[str, Param] = {
+    **CHANGE_PARAMS,
+    **subscription_terms.UPDATE_PARAMS,
     "cancel_at_period_end": Boolean(),
     "default_payment_method": String(max_chars=255),
     "description": String(max_chars=500),
     "metadata": Metadata(),
+    "pause_collection": PAUSE_COLLECTION,
 }
 CANCEL_PARAMS: dict[str, Param] = {
     "invoice_now": Boolean(),
@@ -163,6 +187,13 @@ class CreateSubscription:
     cancel_at_period_end: bool | None = None
     payment_behavior: str | None = None
     off_session: bool | None = None
+    # Anchor, end, discounts and tax rates: `subscription_terms`.
+    billing_cycle_anchor: int | None = None
+    billing_cycle_anchor_config: dict[str, Any] | None = None
+    proration_behavior: str | None = None
+    cancel_at: int | str | None = None
+    discounts: list[dict[str, Any]] | Unset | None = None
+    default_tax_rates: list[str] | Unset | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +203,24 @@ class UpdateSubscription:
     default_payment_method: str | None = None
     description: str | None = None
     metadata: MetadataUpdate | None = None
+    pause_collection: PauseCollectionUpdate | None = None
+    items: list[dict[str, Any]] | None = None
+    proration_behavior: str | None = None
+    proration_date: int | None = None
+    payment_behavior: str | None = None
+    billing_cycle_anchor: dict[str, Any] | None = None
+    cancel_at: int | str | Unset | None = None
+    discounts: list[dict[str, Any]] | Unset | None = None
+    default_tax_rates: list[str] | Unset | None = None
+
+    def change_terms(self) -> ChangeTerms:
+        return ChangeTerms(
+            items=self.items or [],
+            proration_behavior=self.proration_behavior,
+            proration_date=self.proration_date,
+            payment_behavior=self.payment_behavior,
+            billing_cycle_anchor=self.billing_cycle_anchor,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,25 +255,23 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
     priced = await _priced_items(ctx, request.items)
-    recurring = priced[0].price["recurring"]
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
     _apply_collection(subscription, request)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     now = ctx.now()
     trial_end = _trial_end(request, now)
-    anchor = trial_end if trial_end is not None else now
-    period = (
-        (now, trial_end)
-        if trial_end is not None
-        else (now, periods.boundary(anchor, recurring["interval"], recurring["interval_count"], 1))
-    )
-    subscription["billing_cycle_anchor"] = anchor
+    # The anchor, the first period (prorated up to an anchor or cancel_at), when it ends.
+    recurrence = subscription_terms.Recurrence.of(priced[0].price)
+    start = subscription_terms.opening(request, recurrence, now, trial_end)
+    subscription_terms.set_opening(subscription, start)
+    period = start.span.period
     if trial_end is not None:
         subscription["trial_start"], subscription["trial_end"] = now, trial_end
     subscription["items"]["data"] = [
         new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, period) for p in priced
     ]
     private(subscription)["renews_at"] = period[1]
+    await subscription_terms.apply_create_terms(ctx, subscription, request)
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
     ctx.memo[CREATING] = subscription["id"]
@@ -235,6 +282,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         billing_reason="subscription_create",
         trial=trial_end is not None,
     )
+    await subscription_terms.bill_part(ctx, invoice, start.span)
+    subscription_terms.note_invoiced(subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
     if subscription["status"] == "incomplete":
@@ -243,10 +292,13 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     warn_at = None if trial_end is None else trial_end - TRIAL_WILL_END_NOTICE_SECONDS
     if warn_at is not None and warn_at > now:
         private(subscription)["renews_at"] = warn_at  # the trial_will_end notice comes first
+    subscription_terms.cap_renewal(subscription)  # unless it is canceled before
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.created", subscription)
     if warn_at is not None and warn_at <= now:
         await announce_trial_will_end(ctx, subscription)
+        if subscription_terms.cap_renewal(subscription):
+            await save(ctx, subscription)
     return view(subscription)
 
 
@@ -406,21 +458,44 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     subscription = await load_live_object(ctx, RESOURCE, request.subscription)
     ctx = await ctx.governed_by(subscription)
     _check_changeable(subscription, request)
-    before = copy.deepcopy(subscription)
-    if request.cancel_at_period_end is not None:
-        subscription["cancel_at_period_end"] = request.cancel_at_period_end
-        subscription["cancel_at"] = (
-            current_period(subscription)[1] if request.cancel_at_period_end else None
-        )
+    before = snapshot(subscription)
+    apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
+    await _schedule_cancel(ctx, subscription, request)
+    await subscription_terms.apply_default_tax_rates(ctx, subscription, request.default_tax_rates)
+    await subscription_terms.apply_discounts(ctx, subscription, request.discounts)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     if request.description is not None:
         subscription["description"] = request.description or None
     if request.metadata is not None:
         subscription["metadata"] = apply_metadata(subscription["metadata"], request.metadata)
+    await change_subscription(ctx, subscription, request.change_terms())
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
     return view(subscription)
+
+
+async def _schedule_cancel(
+    ctx: Context, subscription: ApiObject, request: UpdateSubscription
+) -> None:
+    """`cancel_at_period_end` or `cancel_at`: when it ends (`canceled_at` says when that was
+    asked, as Stripe's does for a scheduled cancellation); either sent false or empty
+    unschedules it."""
+    if request.cancel_at_period_end and request.cancel_at is not None:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
+            param="cancel_at",
+        )
+    if request.cancel_at_period_end:
+        await subscription_terms.apply_cancel_at(ctx, subscription, "min_period_end")
+        subscription["cancel_at_period_end"] = True
+    elif request.cancel_at_period_end is False:
+        await subscription_terms.apply_cancel_at(ctx, subscription, UNSET)
+    else:
+        await subscription_terms.apply_cancel_at(ctx, subscription, request.cancel_at)
+    if request.cancel_at_period_end is not None or request.cancel_at is not None:
+        scheduled = subscription["cancel_at"] is not None
+        subscription["canceled_at"] = ctx.now() if scheduled else None
 
 
 def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> None:
@@ -428,6 +503,11 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         request.cancel_at_period_end,
         request.default_payment_method,
         request.description,
+        request.items,
+        request.billing_cycle_anchor,
+        request.cancel_at,
+        request.discounts,
+        request.default_tax_rates,
     )
     if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(
@@ -437,12 +517,6 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
 
 
 async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiObject:
-    if request.invoice_now or request.prorate:
-        raise InvalidRequest(
-            "Kassa cancels without a final invoice or prorations for now: send "
-            "invoice_now and prorate as false, or leave them out.",
-            param="invoice_now" if request.invoice_now else "prorate",
-        )
     subscription = await load_live_object(ctx, RESOURCE, request.subscription)
     ctx = await ctx.governed_by(subscription)
     if subscription["status"] in ENDED:
@@ -451,8 +525,23 @@ async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiO
             code="resource_missing",
         )
     details = request.cancellation_details or {}
+    await _settle_on_cancel(ctx, subscription, request)
     await end_subscription(ctx, subscription, "cancellation_requested", details)
     return view(subscription)
+
+
+async def _settle_on_cancel(
+    ctx: Context, subscription: ApiObject, request: CancelSubscription
+) -> None:
+    """What a cancellation does to what is owed, as Stripe: `prorate` credits the unused
+    time, `invoice_now` invoices the subscription's pending prorations at once, and with
+    neither its pending prorations are dropped (other pending items stay pending)."""
+    if request.prorate:
+        await credit_unused_time(ctx, subscription)
+    if request.invoice_now:
+        await invoice_final(ctx, subscription)
+    elif not request.prorate:
+        await subscription_pending.discard_prorations(ctx, subscription)
 
 
 async def end_subscription(
@@ -461,7 +550,9 @@ async def end_subscription(
     """Cancel now: no further invoices, `customer.subscription.deleted`."""
     now = ctx.now()
     subscription["status"] = "canceled"
-    subscription["canceled_at"] = now
+    # A scheduled cancellation was asked for earlier: Stripe's `canceled_at` keeps that time.
+    scheduled = subscription["cancel_at"] is not None and subscription["canceled_at"]
+    subscription["canceled_at"] = subscription["canceled_at"] if scheduled else now
     subscription["ended_at"] = now
     subscription["cancellation_details"] = {
         "comment": (details or {}).get("comment"),
@@ -532,11 +623,15 @@ RESOURCE = Resource(
         "customer.subscription.updated",
         "customer.subscription.deleted",
         "customer.subscription.trial_will_end",
+        *PAUSE_EVENT_TYPES,
     ),
+    actions=PAUSE_ACTIONS,
+    delete_actions={"discount": subscription_terms.DELETE_DISCOUNT},
     expandable={
         "customer": "customer",
         "latest_invoice": "invoice",
         "default_payment_method": "payment_method",
+        "discounts": "discount",
         "test_clock": "test_helpers.test_clock",
     },
 )

@@ -1,0 +1,605 @@
+"""Changing what a subscription bills inside its period, and the prorations Stripe makes for
+it: items added, repriced, requantified or removed (`items` on `POST /v1/subscriptions/{id}`,
+and `/v1/subscription_items`), the billing cycle reset (`billing_cycle_anchor[type]=now`, or
+a new billing interval), and the credit a cancellation may give for unused time.
+
+Prorations (`proration_behavior`):
+- `create_prorations` (the default): for each item whose price or quantity changed, a credit
+  for the unused part of the old amount and a charge for the same part of the new one, to
+  the second (`periods.proration`), as pending invoice items (`proration=true`, not
+  discountable, their period from the change to the period's end) that the next renewal
+  invoice takes; an added item is only charged, a removed one only credited;
+- `always_invoice`: the same items, invoiced at once (`billing_reason=subscription_update`)
+  and charged;
+- `none`: no prorations.
+The time of the change is `proration_date` if given (inside the current period: a preview
+and the update that follows it can agree on it), else the request's time on the
+subscription's clock. A subscription on trial bills nothing for the trial, so changing it
+prorates nothing.
+
+A billing cycle reset starts a new period now: the old items' unused time is credited (when
+prorating) and the new period invoiced at once with those credits. Stripe resets the cycle
+whenever the billing interval changes; so does Kassa.
+
+The amount credited is the item's price times its quantity for the whole period (Stripe's
+classic computation). Stripe's flexible mode credits what was actually debited, which is the
+same amount unless the debit was itself discounted or prorated; Kassa does not yet track
+that difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
+from kassa.params import apply_metadata
+from kassa.services import events
+from kassa.services.billing import (
+    invoice_advance,
+    invoice_documents,
+    invoice_transitions,
+    periods,
+    subscription_terms,
+)
+from kassa.services.billing.invoice_item_params import Priced
+from kassa.services.billing.invoice_item_pricing import (
+    active_price,
+    apply_priced,
+    blank_item,
+    from_price,
+)
+from kassa.services.billing.invoice_item_pricing import (
+    view as item_view,
+)
+from kassa.services.billing.price_fields import decimal_text
+from kassa.services.billing.subscription_documents import (
+    DECIDING_STATUS,
+    ENDED,
+    ITEMS_MAX,
+    current_period,
+    customer_of,
+    items_of,
+    new_item,
+    plan_of,
+    private,
+    product_name,
+)
+from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
+
+UNIT_DECIMAL_PLACES: Final = Decimal("1e-12")
+"""A proration item's unit amount (its amount over its quantity) is shown to 12 places, the
+precision of Stripe's decimal amounts."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeTerms:
+    """How to make an item change: its proration, the time it counts from, and what to do
+    when the invoice it makes at once is not paid."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    proration_behavior: str | None = None
+    proration_date: int | None = None
+    payment_behavior: str | None = None
+    billing_cycle_anchor: dict[str, Any] | None = None
+
+    @property
+    def resets_anchor(self) -> bool:
+        return (self.billing_cycle_anchor or {}).get("type") == "now"
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.items) or self.resets_anchor
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What one item bills per period: its price and quantity."""
+
+    price: Mapping[str, Any]
+    quantity: int
+
+    @property
+    def amount(self) -> int:
+        return from_price(self.price, self.quantity).amount
+
+
+# --- changing the items --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A change worked out on a subscription's document, nothing stored yet: its time, the
+    items it removes, the proration items it makes (new, unsaved), and whether it starts a
+    new billing period now."""
+
+    at: int
+    removed: list[ApiObject]
+    prorations: list[ApiObject]
+    resets: bool
+
+
+async def change_subscription(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> None:
+    """Apply `terms` to the subscription (its document, in place; new item rows inserted,
+    removed ones deleted), make its prorations and, when due now, its invoice. The caller
+    saves the subscription and announces the update."""
+    if not terms.changes_anything:
+        return
+    plan = await plan_change(ctx, subscription, terms)
+    for proration in plan.prorations:
+        await _insert_item(ctx, proration)
+    await _store_item_rows(ctx, subscription, plan.removed)
+    if plan.resets:
+        await _invoice_new_period(ctx, subscription, terms)
+    elif invoices_at_once(subscription, terms):
+        await _invoice_prorations(ctx, subscription, terms, plan.at)
+
+
+async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> Plan:
+    """Work the change out on the subscription's document (in place), storing nothing: what
+    an update does, and what a preview of it shows."""
+    _check_changeable(subscription, terms)
+    at = _change_time(ctx, subscription, terms.proration_date)
+    before = {str(i["id"]): _billed(i) for i in items_of(subscription)}
+    old_interval = _interval(items_of(subscription))
+    removed = await _apply_item_changes(ctx, subscription, terms.items)
+    resets = terms.resets_anchor or _interval(items_of(subscription)) != old_interval
+    if resets and subscription["status"] == "trialing":
+        raise InvalidRequest(
+            "Kassa does not reset the billing cycle of a subscription on trial (a new billing "
+            "interval, or billing_cycle_anchor=now): change it after the trial.",
+            param="billing_cycle_anchor" if terms.resets_anchor else "items",
+        )
+    prorations = []
+    prorating = (terms.proration_behavior or "create_prorations") != "none"
+    if subscription["status"] != "trialing" and prorating:
+        after = {str(i["id"]): _billed(i) for i in items_of(subscription)}
+        if resets:
+            after = {}  # the new period is billed in full by the reset's invoice
+        for item_id, old, new in _changed(before, after):
+            prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
+    if resets:
+        _start_new_period(ctx, subscription)
+    return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
+
+
+def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
+    """`always_invoice`: the change's prorations are invoiced now (a trial has none)."""
+    return terms.proration_behavior == "always_invoice" and subscription["status"] != "trialing"
+
+
+def _check_changeable(subscription: Mapping[str, Any], terms: ChangeTerms) -> None:
+    status = subscription["status"]
+    if status in ENDED or status in ("incomplete", "paused"):
+        raise InvalidRequest(
+            f"The items of a subscription that is {status} cannot change"
+            + (" (resume it first)." if status == "paused" else "."),
+            param="items",
+        )
+    if terms.payment_behavior == "pending_if_incomplete":
+        raise InvalidParameter(
+            "Kassa does not support payment_behavior=pending_if_incomplete yet: use "
+            "allow_incomplete, default_incomplete or error_if_incomplete.",
+            param="payment_behavior",
+        )
+
+
+def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: int | None) -> int:
+    """When the change counts from: `proration_date`, inside the current period, or now."""
+    if proration_date is None:
+        return ctx.now()
+    start, end = current_period(subscription)
+    if not start <= proration_date < end:
+        raise InvalidParameter(
+            f"proration_date ({proration_date}) must fall within the subscription's current "
+            f"period [{start}, {end}).",
+            param="proration_date",
+        )
+    return proration_date
+
+
+def _billed(item: Mapping[str, Any]) -> Billed:
+    return Billed(item["price"], int(item["quantity"]))
+
+
+def _interval(items: Sequence[Mapping[str, Any]]) -> tuple[str, int]:
+    recurring = items[0]["price"]["recurring"]
+    return str(recurring["interval"]), int(recurring["interval_count"])
+
+
+def _changed(
+    before: Mapping[str, Billed], after: Mapping[str, Billed]
+) -> list[tuple[str, Billed | None, Billed | None]]:
+    """Each item whose billing changed: (id, before or None if added, after or None if
+    removed), in a stable order (removed and changed items first, as they stood)."""
+    changed: list[tuple[str, Billed | None, Billed | None]] = []
+    for item_id, old in before.items():
+        new = after.get(item_id)
+        if new is None or new.price["id"] != old.price["id"] or new.quantity != old.quantity:
+            changed.append((item_id, old, new))
+    changed.extend((item_id, None, new) for item_id, new in after.items() if item_id not in before)
+    return changed
+
+
+async def _apply_item_changes(
+    ctx: Context, subscription: ApiObject, requested: list[dict[str, Any]]
+) -> list[ApiObject]:
+    """Change the document's items as `items[]` says; the removed items."""
+    items = items_of(subscription)
+    by_id = {str(i["id"]): i for i in items}
+    removed: list[ApiObject] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(requested):
+        path = f"items[{index}]"
+        item_id = entry.get("id")
+        if item_id is None:
+            added = await _new_item(ctx, subscription, entry, path)
+            await subscription_terms.apply_item_terms(ctx, subscription, added, entry, index)
+            items.append(added)
+            continue
+        item = by_id.get(str(item_id))
+        if item is None:
+            raise InvalidParameter(
+                f"No such subscription item on {subscription['id']}: '{item_id}'",
+                param=f"{path}[id]",
+                code="resource_missing",
+            )
+        if item_id in seen:
+            raise InvalidParameter(
+                f"The subscription item {item_id} is named twice in items.", param=f"{path}[id]"
+            )
+        seen.add(str(item_id))
+        if entry.get("deleted"):
+            items.remove(item)
+            removed.append(item)
+            continue
+        await _change_item(ctx, subscription, item, entry, path)
+        await subscription_terms.apply_item_terms(ctx, subscription, item, entry, index)
+    _check_items(subscription)
+    return removed
+
+
+async def _new_item(
+    ctx: Context, subscription: Mapping[str, Any], entry: Mapping[str, Any], path: str
+) -> ApiObject:
+    if entry.get("deleted"):
+        raise InvalidParameter(
+            "Missing required param: id (an item to delete is named by its id).",
+            param=f"{path}[id]",
+        )
+    if entry.get("price") is None:
+        raise InvalidParameter(
+            "Missing required param: price (a new item needs one).",
+            param=f"{path}[price]",
+            code="parameter_missing",
+        )
+    price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+    metadata = apply_metadata({}, entry.get("metadata") or {})
+    return new_item(
+        ctx,
+        str(subscription["id"]),
+        price,
+        int(entry.get("quantity", 1)),
+        metadata,
+        current_period(subscription),
+    )
+
+
+async def _change_item(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item: ApiObject,
+    entry: Mapping[str, Any],
+    path: str,
+) -> None:
+    if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
+        price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+        item["price"] = {k: v for k, v in price.items() if not k.startswith("_")}
+        item["plan"] = plan_of(price)
+    if entry.get("quantity") is not None:
+        item["quantity"] = int(entry["quantity"])
+    if entry.get("metadata") is not None:
+        item["metadata"] = apply_metadata(item["metadata"], entry["metadata"])
+
+
+async def recurring_price(ctx: Context, price_id: str, param: str) -> ApiObject:
+    price = await active_price(ctx, price_id, param)
+    if price.get("type") != "recurring" or not price.get("recurring"):
+        raise InvalidParameter(
+            f"The price specified ({price['id']}) is not recurring; a subscription needs "
+            "recurring prices.",
+            param=param,
+        )
+    return price
+
+
+def _check_items(subscription: Mapping[str, Any]) -> None:
+    """What a subscription's items must be after a change: at least one, at most
+    `ITEMS_MAX`, each price once, all in its currency and one billing interval."""
+    items = items_of(subscription)
+    if not items:
+        raise InvalidRequest(
+            "A subscription must have at least one item; to end it, cancel the subscription.",
+            param="items",
+        )
+    if len(items) > ITEMS_MAX:
+        raise InvalidParameter(f"A subscription has at most {ITEMS_MAX} items.", param="items")
+    prices = [str(i["price"]["id"]) for i in items]
+    if len(set(prices)) != len(prices):
+        raise InvalidParameter(
+            "Cannot add multiple subscription items with the same price.", param="items"
+        )
+    for item in items:
+        if item["price"]["currency"] != subscription["currency"]:
+            raise InvalidParameter(
+                f"The price {item['price']['id']} is in {item['price']['currency']}; this "
+                f"subscription bills in {subscription['currency']}.",
+                param="items",
+            )
+    if len({_interval([i]) for i in items}) > 1:
+        raise InvalidParameter(
+            "All prices on a subscription must have the same recurring interval (Kassa does "
+            "not bill mixed intervals yet).",
+            param="items",
+        )
+
+
+async def _store_item_rows(
+    ctx: Context, subscription: Mapping[str, Any], removed: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert the rows of items new to the subscription and delete the removed ones'; the
+    others are written with the subscription (`subscription_documents.save`)."""
+    for item in items_of(subscription):
+        found = await ctx.tx.get_object(
+            SUBSCRIPTION_ITEMS, ctx.account_id, str(item["id"]), lock=False
+        )
+        if found is None:
+            await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
+    for gone in removed:
+        await ctx.tx.mark_object_deleted(SUBSCRIPTION_ITEMS, ctx.account_id, str(gone["id"]))
+
+
+# --- prorations ----------------------------------------------------------------------------
+
+
+async def proration_items(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    old: Billed | None,
+    new: Billed | None,
+    at: int,
+) -> list[ApiObject]:
+    """The proration items (unsaved) for one item's change at `at`: a credit for the unused
+    time of `old`, a charge for the remaining time of `new` (none for a zero amount)."""
+    start, end = current_period(subscription)
+    proration = periods.proration(
+        0 if old is None else old.amount, 0 if new is None else new.amount, start, end, at
+    )
+    made = []
+    for billed, amount in ((old, proration.credit), (new, proration.charge)):
+        if billed is not None and amount != 0:
+            made.append(
+                await _proration_item(ctx, subscription, item_id, billed, amount, (at, end))
+            )
+    return made
+
+
+async def make_prorations(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    old: Billed | None,
+    new: Billed | None,
+    at: int,
+) -> list[ApiObject]:
+    """`proration_items`, stored as pending invoice items (`invoiceitem.created`)."""
+    made = await proration_items(ctx, subscription, item_id, old, new, at)
+    for item in made:
+        await _insert_item(ctx, item)
+    return made
+
+
+async def _insert_item(ctx: Context, item: ApiObject) -> None:
+    await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
+    await events.announce(ctx, "invoiceitem.created", item_view(item))
+
+
+async def _proration_item(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    billed: Billed,
+    amount: int,
+    period: tuple[int, int],
+) -> ApiObject:
+    credit = amount < 0
+    name = await product_name(ctx, str(billed.price["product"]))
+    when = dt.datetime.fromtimestamp(period[0], dt.UTC).strftime("%d %b %Y")
+    quantity = max(billed.quantity, 1)
+    unit = (Decimal(amount) / quantity).quantize(UNIT_DECIMAL_PLACES).normalize()
+    priced = Priced(
+        amount,
+        str(subscription["currency"]),
+        quantity,
+        {
+            "price_details": {"price": billed.price["id"], "product": billed.price["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": decimal_text(unit),
+        },
+    )
+    customer = await customer_of(ctx, subscription)
+    item = blank_item(ctx, customer, priced)
+    apply_priced(item, priced)
+    item["description"] = (
+        f"{'Unused' if credit else 'Remaining'} time on {billed.quantity} \u00d7 {name} "
+        f"after {when}"
+    )
+    item["discountable"] = False
+    item["period"] = {"start": period[0], "end": period[1]}
+    item["proration"] = True
+    item["proration_details"] = {
+        "credited_items": await _credited_items(ctx, subscription, item_id) if credit else None
+    }
+    item["parent"] = {
+        "subscription_details": {
+            "subscription": subscription["id"],
+            "subscription_item": item_id,
+        },
+        "type": "subscription_details",
+    }
+    return item
+
+
+async def _credited_items(
+    ctx: Context, subscription: Mapping[str, Any], item_id: str
+) -> dict[str, Any] | None:
+    """The debit a credit undoes: the item's line on the subscription's latest invoice
+    (`proration_details.credited_items`), when that invoice has one."""
+    latest = subscription.get("latest_invoice")
+    if latest is None:
+        return None
+    found = await invoice_documents.find_invoice(ctx, str(latest), lock=False)
+    if found is None:
+        return None
+    lines = [
+        line["id"]
+        for line in found[0]["lines"]["data"]
+        if ((line.get("parent") or {}).get("subscription_item_details") or {}).get(
+            "subscription_item"
+        )
+        == item_id
+        and line["amount"] > 0
+    ]
+    if not lines:
+        return None
+    return {
+        "invoice_item": None,
+        "invoice_line_item_details": {"invoice": latest, "invoice_line_items": lines},
+        "type": "invoice_line_items",
+    }
+
+
+# --- invoicing at once ---------------------------------------------------------------------
+
+
+def _start_new_period(ctx: Context, subscription: ApiObject) -> None:
+    """A billing cycle reset: the anchor and a new period from now."""
+    now = ctx.now()
+    interval, count = _interval(items_of(subscription))
+    period = (now, periods.boundary(now, interval, count, 1))
+    subscription["billing_cycle_anchor"] = now
+    subscription["billing_cycle_anchor_config"] = None
+    for item in items_of(subscription):
+        item["current_period_start"], item["current_period_end"] = period
+    private(subscription)["renews_at"] = period[1]
+    if subscription["cancel_at_period_end"]:
+        subscription["cancel_at"] = period[1]
+
+
+async def _invoice_new_period(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> None:
+    """The new period of a reset invoiced at once, with the credits for the old one."""
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        current_period(subscription),
+        billing_reason="subscription_update",
+        trial=False,
+        pending="subscription",
+    )
+    await _collect_now(ctx, subscription, invoice, terms)
+
+
+async def _invoice_prorations(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms, at: int
+) -> None:
+    """`always_invoice`: the subscription's pending prorations on an invoice of their own,
+    finalized and collected now."""
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        (at, current_period(subscription)[1]),
+        billing_reason="subscription_update",
+        trial=False,
+        pending="subscription",
+        with_items=False,
+    )
+    await _collect_now(ctx, subscription, invoice, terms)
+
+
+async def invoice_final(ctx: Context, subscription: ApiObject) -> ApiObject:
+    """A cancellation's `invoice_now`: the subscription's pending items (its prorations) on
+    a final invoice, finalized and collected now."""
+    now = ctx.now()
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        (current_period(subscription)[0], now),
+        billing_reason="subscription_update",
+        trial=False,
+        pending="subscription",
+        with_items=False,
+    )
+    await _collect_now(ctx, subscription, invoice, ChangeTerms())
+    return invoice
+
+
+async def _collect_now(
+    ctx: Context, subscription: ApiObject, invoice: ApiObject, terms: ChangeTerms
+) -> None:
+    """Finalize the invoice and charge it (charge_automatically). Not paid: the
+    subscription is `past_due` (`allow_incomplete`, the default), or the request fails
+    with nothing changed (`error_if_incomplete`); `default_incomplete` leaves the payment
+    to the client."""
+    behavior = terms.payment_behavior or "allow_incomplete"
+    invoice["automatically_finalizes_at"] = ctx.now()
+    if behavior == "default_incomplete":
+        invoice["auto_advance"] = False
+        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
+        await invoice_documents.save(ctx, invoice)
+    else:
+        # The invoice hooks leave this subscription's status to the code below.
+        ctx.memo[DECIDING_STATUS] = subscription["id"]
+        try:
+            await invoice_advance.advance_invoice(ctx, invoice)
+        except CardDeclined:
+            if behavior == "error_if_incomplete":
+                raise _UpdatePaymentFailed() from None
+        finally:
+            ctx.memo.pop(DECIDING_STATUS, None)
+    subscription["latest_invoice"] = invoice["id"]
+    unpaid = invoice["status"] == "open" and invoice["amount_remaining"] > 0
+    if unpaid and subscription["collection_method"] == "charge_automatically":
+        subscription["status"] = "past_due"
+
+
+class _UpdatePaymentFailed(CardError):
+    """`error_if_incomplete`: a 402 card error, and the request's writes roll back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The payment for the subscription's change failed, and payment_behavior is "
+            "error_if_incomplete: nothing was changed.",
+            code="card_declined",
+        )
+
+
+# --- cancellation --------------------------------------------------------------------------
+
+
+async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
+    """A cancellation's `prorate`: credit each item's unused time from now to the end of
+    its period (nothing on trial, which was not billed)."""
+    if subscription["status"] == "trialing":
+        return
+    at = ctx.now()
+    if at >= current_period(subscription)[1]:
+        return
+    for item in items_of(subscription):
+        await make_prorations(ctx, subscription, str(item["id"]), _billed(item), None, at)

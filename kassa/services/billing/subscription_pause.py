@@ -1,0 +1,484 @@
+"""Pausing a subscription (`POST /v1/subscriptions/{id}/pause`, API 2026-09-30.endive) and
+resuming it (`POST /v1/subscriptions/{id}/resume`), and pausing only its payment collection
+(`pause_collection` on update).
+
+A paused subscription (`status=paused`, `status_details.paused` saying `pause_requested`)
+makes no invoices and its periods do not advance: its `renews_at` is cleared, so neither the
+clock work nor the renewal job looks at it. Pausing credits the unused part of the current
+period (`bill_for[unused_time_from]`: from now by default, from the period's start, or none)
+as pending proration items of the subscription, which its next invoice takes (or, with
+`invoicing_behavior=invoice`, an invoice made at once, whose negative total becomes customer
+credit). Kassa bills no metered usage, so `bill_for[outstanding_usage_through]` has nothing
+to bill.
+
+Resuming (charge_automatically only) either starts a new period now (`billing_cycle_anchor`
+`{type: now}`, the default: the anchor moves to now and the whole period is invoiced,
+pending items included) or continues the period around now on the old anchor (`unchanged`:
+the part of it not billed yet is prorated, `proration_behavior` create_prorations (pending,
+for the next renewal), always_invoice (invoiced now) or none). A resumption invoice
+(`billing_reason=subscription_update`) is finalized and charged in the request: paid,
+`active`; declined, `past_due` with `payment_behavior=resume_on_payment_attempt` (the
+default; not retried), or still `paused` with `resume_on_payment_success`, its invoice left
+open (and retried), and resuming again refused until it is settled. Stripe makes no attempt
+in the request under `resume_on_payment_attempt`, leaving the subscription paused until the
+integration pays the invoice; Kassa attempts at once in both cases.
+
+`pause_collection` leaves the status alone: renewals still make their invoices, kept as
+drafts (`keep_as_draft`), or finalized and at once marked uncollectible or voided. Once its
+`resumes_at` has passed, `pause_collection` clears itself at the next renewal, whose invoice
+is collected as usual (Stripe clears it at `resumes_at` itself; the invoices come out the
+same, only the moment `pause_collection` reads null differs).
+
+Imports go one way: `subscriptions` and `subscription_cycle` import this module, never the
+reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.invariants import ensure
+from kassa.params import UNSET, Enum, Integer, Param, Struct, Unset
+from kassa.services.billing import (
+    invoice_advance,
+    invoice_documents,
+    invoice_transitions,
+    periods,
+    subscription_terms,
+)
+from kassa.services.billing.subscription_changes import Billed, make_prorations
+from kassa.services.billing.subscription_documents import (
+    DECIDING_STATUS,
+    ENDED,
+    announce,
+    current_period,
+    find,
+    items_of,
+    private,
+    save,
+    set_period,
+    snapshot,
+    view,
+)
+from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.context import Context
+from kassa.services.listing import could_be_object_id
+from kassa.services.resource import ApiObject, Operation, request_parser
+
+PAUSABLE: Final = ("active", "past_due", "trialing", "unpaid")
+"""What may be paused: an `incomplete` subscription has nothing paid to pause, an ended one
+nothing left."""
+RESUMPTION_REASON: Final = "subscription_update"
+"""The `billing_reason` of a resumption invoice: resuming is a change to the subscription
+(as `billing_cycle_anchor=now` on update is); Stripe's docs do not name it."""
+BILLED_UNTIL: Final = "billed_until"
+"""Private fact of a paused subscription: until when its current period stays paid for once
+the pause's credit is counted (the period's end when nothing was credited)."""
+RESUMING_INVOICE: Final = "resuming_invoice"
+"""Private fact: the open resumption invoice of a paused subscription whose resume waits for
+its payment (`resume_on_payment_success`)."""
+RESUMES_INTO: Final = "resumes_into"
+"""Private fact beside `RESUMING_INVOICE`: the anchor, period and trial end the subscription
+takes once that invoice is paid."""
+
+
+def _typed(*values: str) -> Struct:
+    """Endive's polymorphic parameters: an object whose `type` picks the variant."""
+    return Struct({"type": Enum(values=values)}, required=("type",))
+
+
+PAUSE_PARAMS: dict[str, Param] = {
+    "type": Enum(values=("subscription",)),
+    "invoicing_behavior": Enum(values=("invoice", "pending_invoice_item")),
+    "bill_for": Struct(
+        {
+            "outstanding_usage_through": _typed("none", "now"),
+            "unused_time_from": _typed("item_current_period_start", "none", "now"),
+        }
+    ),
+}
+RESUME_PARAMS: dict[str, Param] = {
+    "billing_cycle_anchor": _typed("now", "unchanged"),
+    "payment_behavior": Enum(values=("resume_on_payment_attempt", "resume_on_payment_success")),
+    "proration_behavior": Enum(values=("always_invoice", "create_prorations", "none")),
+    "proration_date": Integer(minimum=0),
+}
+PAUSE_COLLECTION: Final = Struct(
+    {
+        "behavior": Enum(values=("keep_as_draft", "mark_uncollectible", "void")),
+        "resumes_at": Integer(minimum=0),
+    },
+    required=("behavior",),
+    nullable=True,
+)
+"""The update parameter: `pause_collection[behavior]=...`, or `pause_collection=` to clear."""
+PauseCollectionUpdate = dict[str, Any] | Unset
+"""What the update's `pause_collection` asks (None: not sent)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PauseSubscription:
+    subscription: str
+    type: str | None = None
+    invoicing_behavior: str | None = None
+    bill_for: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeSubscription:
+    subscription: str
+    billing_cycle_anchor: dict[str, Any] | None = None
+    payment_behavior: str | None = None
+    proration_behavior: str | None = None
+    proration_date: int | None = None
+
+
+async def _load(ctx: Context, subscription_id: str) -> ApiObject:
+    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
+    if found is None:
+        raise ResourceMissing("subscription", subscription_id)
+    return found
+
+
+# -- pause ----------------------------------------------------------------------------------
+
+
+async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObject:
+    subscription = await _load(ctx, request.subscription)
+    ctx = await ctx.governed_by(subscription)
+    _check_pausable(subscription)
+    before = snapshot(subscription)
+    now = ctx.now()
+    unused_from = ((request.bill_for or {}).get("unused_time_from") or {}).get("type", "now")
+    credits = await _credit_unused_time(ctx, subscription, unused_from)
+    if credits and request.invoicing_behavior == "invoice":
+        await _invoice_at_once(ctx, subscription)
+    subscription["status"] = "paused"
+    subscription["status_details"] = {
+        "paused": {
+            "subscription": {"type": "pause_requested"},
+            "transitioned_at": now,
+            "type": "subscription",
+        }
+    }
+    private(subscription)["renews_at"] = None  # no invoices, no period advance
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    await announce(ctx, "customer.subscription.paused", subscription)
+    return view(subscription)
+
+
+def _check_pausable(subscription: ApiObject) -> None:
+    status = subscription["status"]
+    if status == "paused":
+        raise InvalidRequest(f"The subscription {subscription['id']} is already paused.")
+    if status not in PAUSABLE:
+        raise InvalidRequest(
+            f"A subscription with status `{status}` cannot be paused; only active, past_due, "
+            "trialing or unpaid subscriptions can.",
+        )
+    if subscription["billing_mode"]["type"] != "flexible":
+        raise InvalidRequest("Only subscriptions with flexible billing mode can be paused.")
+    if subscription["schedule"] is not None:
+        raise InvalidRequest("Subscriptions with an attached schedule cannot be paused.")
+
+
+async def _credit_unused_time(
+    ctx: Context, subscription: ApiObject, unused_from: str
+) -> list[ApiObject]:
+    """Credit every item's unused time as pending proration items of the subscription (a
+    trial's free time has nothing to give back); the items made."""
+    start, end = current_period(subscription)
+    now = ctx.now()
+    paid_from = {"now": now, "item_current_period_start": start, "none": end}[unused_from]
+    private(subscription)[BILLED_UNTIL] = paid_from
+    if paid_from >= end or subscription["status"] == "trialing":
+        private(subscription)[BILLED_UNTIL] = end
+        return []
+    made = []
+    for item in items_of(subscription):
+        made += await make_prorations(
+            ctx, subscription, str(item["id"]), _billed(item), None, paid_from
+        )
+    return made
+
+
+async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
+    """`invoicing_behavior=invoice`: the pause's credit on an invoice of its own, finalized
+    now; its negative total is the customer's credit."""
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        current_period(subscription),
+        billing_reason=RESUMPTION_REASON,
+        trial=False,
+        pending="subscription",
+        with_items=False,
+    )
+    invoice["automatically_finalizes_at"] = ctx.now()
+    await invoice_advance.advance_invoice(ctx, invoice)
+    subscription["latest_invoice"] = invoice["id"]
+
+
+def _billed(item: ApiObject) -> Billed:
+    return Billed(item["price"], int(item["quantity"]))
+
+
+# -- resume ---------------------------------------------------------------------------------
+
+
+async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiObject:
+    subscription = await _load(ctx, request.subscription)
+    ctx = await ctx.governed_by(subscription)
+    await _check_resumable(ctx, subscription)
+    before = snapshot(subscription)
+    anchor = (request.billing_cycle_anchor or {}).get("type", "now")
+    invoice = (
+        await _restart_now(ctx, subscription)
+        if anchor == "now"
+        else await _continue_period(ctx, subscription, request)
+    )
+    # This unit decides the status from the invoice's fate, not the invoice hooks.
+    ctx.memo[DECIDING_STATUS] = subscription["id"]
+    status = "active" if invoice is None else await _collect(ctx, invoice, request)
+    if invoice is not None and status == "paused":
+        await _stay_paused(ctx, subscription, before, invoice)
+        return view(subscription)
+    if invoice is not None:
+        subscription["latest_invoice"] = invoice["id"]
+    subscription["status"] = status
+    subscription["status_details"] = None
+    private(subscription).pop(BILLED_UNTIL, None)
+    private(subscription).pop(RESUMING_INVOICE, None)
+    private(subscription)["renews_at"] = current_period(subscription)[1]
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    await announce(ctx, "customer.subscription.resumed", subscription)
+    return view(subscription)
+
+
+async def _stay_paused(
+    ctx: Context, subscription: ApiObject, before: ApiObject, invoice: ApiObject
+) -> None:
+    """`resume_on_payment_success` and the charge failed: nothing of the resume applies but
+    its invoice, left open (Stripe retries it); resuming again waits until it is settled."""
+    resumed_into = {
+        "anchor": subscription["billing_cycle_anchor"],
+        "period": list(current_period(subscription)),
+        "trial_end": subscription["trial_end"],
+    }
+    subscription.clear()
+    subscription.update(snapshot(before))
+    subscription["latest_invoice"] = invoice["id"]
+    private(subscription)[RESUMING_INVOICE] = invoice["id"]
+    private(subscription)[RESUMES_INTO] = resumed_into
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> bool:
+    """A paused subscription's resumption invoice (`resume_on_payment_success`) paid later:
+    the resume it waited for applies now, into the period that invoice bills. False when the
+    invoice is not the one it waits for."""
+    if private(subscription).get(RESUMING_INVOICE) != invoice["id"]:
+        return False
+    before = snapshot(subscription)
+    into = private(subscription).pop(RESUMES_INTO)
+    subscription["billing_cycle_anchor"] = into["anchor"]
+    subscription["trial_end"] = into["trial_end"]
+    set_period(subscription, (int(into["period"][0]), int(into["period"][1])))
+    subscription["status"] = "active"
+    subscription["status_details"] = None
+    private(subscription).pop(BILLED_UNTIL, None)
+    private(subscription).pop(RESUMING_INVOICE, None)
+    private(subscription)["renews_at"] = current_period(subscription)[1]
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    await announce(ctx, "customer.subscription.resumed", subscription)
+    return True
+
+
+async def _check_resumable(ctx: Context, subscription: ApiObject) -> None:
+    if subscription["status"] != "paused":
+        raise InvalidRequest(
+            f"The subscription {subscription['id']} is not paused (its status is "
+            f"`{subscription['status']}`); only a paused subscription can be resumed.",
+        )
+    if subscription["collection_method"] != "charge_automatically":
+        raise InvalidRequest(
+            "Only subscriptions with collection_method=charge_automatically can be resumed.",
+        )
+    waiting = private(subscription).get(RESUMING_INVOICE)
+    if waiting is not None:
+        invoice = await invoice_documents.load_invoice(ctx, str(waiting))
+        if invoice["status"] == "open":
+            raise InvalidRequest(
+                f"The subscription's resumption invoice {waiting} is still open: pay it or "
+                "void it before resuming again.",
+            )
+
+
+async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
+    """`billing_cycle_anchor=now`: a new period from now, the anchor with it, invoiced in
+    full with the pending items (the pause's credit among them); a trial not over yet ends."""
+    now = ctx.now()
+    recurring = items_of(subscription)[0]["price"]["recurring"]
+    period = (now, periods.boundary(now, recurring["interval"], recurring["interval_count"], 1))
+    subscription["billing_cycle_anchor"] = now
+    if subscription["trial_end"] is not None and subscription["trial_end"] > now:
+        subscription["trial_end"] = now
+    set_period(subscription, period)
+    return await invoice_period(
+        ctx,
+        subscription,
+        period,
+        billing_reason=RESUMPTION_REASON,
+        trial=False,
+        pending="customer",
+    )
+
+
+async def _continue_period(
+    ctx: Context, subscription: ApiObject, request: ResumeSubscription
+) -> ApiObject | None:
+    """`billing_cycle_anchor=unchanged`: the period around now on the old anchor, the part
+    of it not billed yet prorated as `proration_behavior` says; the invoice, if one is made."""
+    now = ctx.now()
+    anchor = int(subscription["billing_cycle_anchor"])
+    if anchor > now:
+        raise InvalidParameter(
+            "The subscription's billing cycle anchor (the end of its trial) is still to come: "
+            "resume it with billing_cycle_anchor[type]=now.",
+            param="billing_cycle_anchor[type]",
+        )
+    recurring = items_of(subscription)[0]["price"]["recurring"]
+    # Counted from where the cycle's boundaries are (an anchor clamped to a short month's
+    # end still renews on its intended day): `subscription_terms.cycle_anchor`.
+    period = periods.period_containing(
+        subscription_terms.cycle_anchor(subscription),
+        recurring["interval"],
+        recurring["interval_count"],
+        now,
+    )
+    at = _proration_time(request, period, now)
+    billed_until = int(private(subscription).get(BILLED_UNTIL, current_period(subscription)[1]))
+    set_period(subscription, period)
+    behavior = request.proration_behavior or "create_prorations"
+    unbilled_from = max(at, billed_until)
+    if behavior == "none" or unbilled_from >= period[1]:
+        return None
+    for item in items_of(subscription):
+        await make_prorations(
+            ctx, subscription, str(item["id"]), None, _billed(item), unbilled_from
+        )
+    if behavior == "create_prorations":
+        return None  # pending: the next renewal bills them
+    return await invoice_period(
+        ctx,
+        subscription,
+        period,
+        billing_reason=RESUMPTION_REASON,
+        trial=False,
+        pending="subscription",
+        with_items=False,
+    )
+
+
+def _proration_time(request: ResumeSubscription, period: tuple[int, int], now: int) -> int:
+    if request.proration_date is None:
+        return now
+    if not period[0] <= request.proration_date < period[1]:
+        raise InvalidParameter(
+            f"proration_date must lie within the period the subscription resumes into "
+            f"({period[0]} to {period[1]}).",
+            param="proration_date",
+        )
+    return request.proration_date
+
+
+async def _collect(ctx: Context, invoice: ApiObject, request: ResumeSubscription) -> str:
+    """Finalize the resumption invoice and charge it now; the subscription's status after."""
+    invoice["automatically_finalizes_at"] = ctx.now()
+    # A decline has recorded the failed attempt (it commits); the status below says the rest.
+    with contextlib.suppress(CardDeclined):
+        await invoice_advance.advance_invoice(ctx, invoice)
+    if invoice["status"] in ("paid", "uncollectible"):
+        return "active"
+    if request.payment_behavior == "resume_on_payment_success":
+        return "paused"
+    # resume_on_payment_attempt: past_due, and Stripe does not retry this invoice.
+    invoice["auto_advance"] = False
+    invoice["next_payment_attempt"] = None
+    await invoice_documents.save(ctx, invoice)
+    return "past_due"
+
+
+# -- pause_collection -------------------------------------------------------------------------
+
+
+def apply_pause_collection(
+    subscription: ApiObject, value: PauseCollectionUpdate | None, *, now: int
+) -> None:
+    """The update's `pause_collection`: set (its `resumes_at` in the future), or cleared
+    when sent empty; left alone when not sent."""
+    if value is None:
+        return
+    if subscription["status"] in ENDED:
+        raise InvalidRequest(
+            f"A canceled subscription can only update its metadata; {subscription['id']} is "
+            f"{subscription['status']}.",
+            param="pause_collection",
+        )
+    if value is UNSET or isinstance(value, Unset):
+        subscription["pause_collection"] = None
+        return
+    resumes_at = value.get("resumes_at")
+    if resumes_at is not None and resumes_at <= now:
+        raise InvalidParameter(
+            "Invalid timestamp: pause_collection[resumes_at] must be in the future.",
+            param="pause_collection[resumes_at]",
+        )
+    subscription["pause_collection"] = {"behavior": value["behavior"], "resumes_at": resumes_at}
+
+
+async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:
+    """A renewal's new draft under `pause_collection`: kept a draft that never advances,
+    or finalized and marked uncollectible, or voided. Past its `resumes_at`, the pause
+    clears itself and the invoice is collected as usual."""
+    paused = subscription["pause_collection"]
+    if paused is None:
+        return
+    resumes_at = paused["resumes_at"]
+    if resumes_at is not None and resumes_at <= ctx.now():
+        subscription["pause_collection"] = None
+        return
+    ensure(invoice["status"] == "draft", "a renewal's invoice is a draft when it is made")
+    behavior = paused["behavior"]
+    if behavior == "keep_as_draft":
+        invoice["auto_advance"] = False
+        invoice["automatically_finalizes_at"] = None
+    else:
+        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
+        if invoice["status"] == "open" and behavior == "mark_uncollectible":
+            await invoice_transitions.mark_uncollectible(ctx, invoice)
+        elif invoice["status"] == "open":
+            await invoice_transitions.void(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+
+
+PAUSE_ACTIONS: Final[dict[str, Operation[Any]]] = {
+    "pause": Operation(
+        request_parser(PauseSubscription, PAUSE_PARAMS, ids=("subscription",)),
+        pause_subscription,
+        writes=True,
+    ),
+    "resume": Operation(
+        request_parser(ResumeSubscription, RESUME_PARAMS, ids=("subscription",)),
+        resume_subscription,
+        writes=True,
+    ),
+}
+PAUSE_EVENT_TYPES: Final = ("customer.subscription.paused", "customer.subscription.resumed")

@@ -1,0 +1,61 @@
+"""Pending invoice items as a subscription sees them: the prorations its changes made (items
+whose `parent.subscription_details.subscription` names it), and the customer's items that
+name no subscription, which Stripe adds to the next invoice the customer gets, a
+subscription's renewal included. Items made for another subscription wait for that one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from kassa.services.billing import invoice_items
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+
+Scope = Literal["none", "subscription", "customer"]
+"""Which pending items an invoice of a subscription takes: none (the first invoice), the
+subscription's own (its prorations, on an update's invoice), or those and the customer's
+items that name no subscription (a renewal)."""
+
+
+def subscription_of_item(item: Mapping[str, Any]) -> str | None:
+    parent = item.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    found = details.get("subscription")
+    return None if found is None else str(found)
+
+
+async def pending_for(
+    ctx: Context, subscription: Mapping[str, Any], scope: Scope
+) -> list[ApiObject]:
+    """The pending items (newest first) an invoice of `subscription` takes under `scope`."""
+    if scope == "none":
+        return []
+    pending = await invoice_items.pending_items(
+        ctx, str(subscription["customer"]), str(subscription["currency"]), of_subscriptions=True
+    )
+    mine = subscription["id"]
+    return [
+        item
+        for item in pending
+        if subscription_of_item(item) == mine
+        or (scope == "customer" and subscription_of_item(item) is None)
+    ]
+
+
+async def take(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:
+    """Put the items on the draft `invoice_id` (each re-read under its lock: another invoice
+    may have taken it first); the caller works the draft's lines out again."""
+    return await invoice_items.take_items(ctx, items, invoice_id)
+
+
+async def discard_prorations(ctx: Context, subscription: Mapping[str, Any]) -> int:
+    """Delete the subscription's pending proration items (a cancellation that neither
+    prorates nor invoices now drops them, as Stripe does); the number deleted."""
+    dropped = 0
+    for item in await pending_for(ctx, subscription, "subscription"):
+        if item.get("proration"):
+            await invoice_items.delete_invoice_item(ctx, str(item["id"]))
+            dropped += 1
+    return dropped

@@ -1,0 +1,128 @@
+"""A subscription's next invoice as `POST /v1/invoices/create_preview` shows it (with
+`subscription`, and optionally `subscription_details` describing a change): worked out on a
+copy of the subscription, nothing stored or announced.
+
+- No change, or one whose prorations wait for the renewal (`create_prorations`, `none`): the
+  renewal at the end of the current period (a trial's end starts the first paid period),
+  with the customer's pending items, the change's prorations and a line per item for the
+  next period at its (new) price and quantity.
+- A change invoiced at once (`always_invoice`): that invoice, the subscription's pending
+  prorations and the change's.
+- A billing cycle reset: the invoice of the new period, its credits for the old one.
+
+The change is the one an update with the same parameters makes (`subscription_changes.
+plan_change`), at the same time when `proration_date` is given, so a preview and the update
+that follows it agree to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.services.billing import periods, subscription_terms
+from kassa.services.billing.invoice_item_pricing import apply_priced, blank_item, from_price
+from kassa.services.billing.subscription_changes import (
+    ChangeTerms,
+    invoices_at_once,
+    plan_change,
+)
+from kassa.services.billing.subscription_documents import (
+    ENDED,
+    current_period,
+    customer_of,
+    items_of,
+    product_name,
+    snapshot,
+)
+from kassa.services.billing.subscription_pending import pending_for
+from kassa.services.context import Context
+from kassa.services.hooks import Upcoming
+from kassa.services.resource import ApiObject
+from kassa.store.tables import SUBSCRIPTIONS
+
+NO_UPCOMING = "invoice_upcoming_none"
+"""Stripe's error code when a subscription will bill nothing more."""
+
+
+async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any]) -> Upcoming:
+    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
+    if found is None or found[1]:
+        raise ResourceMissing("subscription", subscription_id, param="subscription")
+    subscription: ApiObject = snapshot(found[0])
+    ctx = await ctx.governed_by(subscription)
+    if subscription["status"] in ENDED:
+        raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
+    terms = ChangeTerms(
+        items=list(details.get("items") or []),
+        proration_behavior=details.get("proration_behavior"),
+        proration_date=details.get("proration_date"),
+        billing_cycle_anchor=details.get("billing_cycle_anchor"),
+    )
+    prorations: list[ApiObject] = []
+    if terms.changes_anything:
+        plan = await plan_change(ctx, subscription, terms)
+        if plan.resets:
+            period = current_period(subscription)
+            lines = await _period_lines(ctx, subscription, period)
+            pending = await pending_for(ctx, subscription, "subscription")
+            return Upcoming(subscription, [*pending, *plan.prorations, *lines], period)
+        if invoices_at_once(subscription, terms):
+            pending = await pending_for(ctx, subscription, "subscription")
+            period = (plan.at, current_period(subscription)[1])
+            return Upcoming(subscription, [*pending, *plan.prorations], period)
+        prorations = plan.prorations
+    if subscription["cancel_at_period_end"]:
+        raise _nothing_upcoming(subscription, "it is canceled at the end of its period")
+    if subscription["status"] == "paused":
+        raise _nothing_upcoming(subscription, "it is paused")
+    # As the renewal will make it (`subscription_cycle._next_period`): the next span, which
+    # may be a prorated part of a period, and the discounts still applying then.
+    span = subscription_terms.next_span(subscription, current_period(subscription)[1])
+    subscription_terms.prune_discounts(subscription, span.period[0])
+    lines = await _period_lines(ctx, subscription, span.period, span.fraction)
+    pending = await pending_for(ctx, subscription, "customer")
+    return Upcoming(subscription, [*pending, *prorations, *lines], span.period)
+
+
+def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"No upcoming invoices for the subscription {subscription['id']}: {why}.",
+        param="subscription",
+        code=NO_UPCOMING,
+    )
+
+
+async def _period_lines(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    period: tuple[int, int],
+    fraction: Fraction | None = None,
+) -> list[ApiObject]:
+    """One unsaved invoice item per subscription item, billing `period` at its price (the
+    `fraction` of it, rounded once, for a part of a period), with the item's tax rates and
+    discounts."""
+    customer = await customer_of(ctx, subscription)
+    lines = []
+    for item in items_of(subscription):
+        priced = from_price(item["price"], int(item["quantity"]))
+        line = blank_item(ctx, customer, priced)
+        apply_priced(line, priced)
+        if fraction is not None:
+            line["amount"] = periods.prorated_amount(priced.amount, fraction)
+        line["tax_rates"] = list(item["tax_rates"])
+        line["discounts"] = list(item["discounts"])
+        name = await product_name(ctx, str(item["price"]["product"]))
+        line["description"] = f"{item['quantity']} \u00d7 {name}"
+        line["period"] = {"start": period[0], "end": period[1]}
+        line["parent"] = {
+            "subscription_details": {
+                "subscription": subscription["id"],
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_details",
+        }
+        lines.append(line)
+    return lines

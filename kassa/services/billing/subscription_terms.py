@@ -1,0 +1,744 @@
+"""The terms a subscription is created with besides its prices and trial: where its billing
+cycle is anchored and how the part of a period before the anchor is billed; when it ends
+(`cancel_at`); and what its invoices take off and add (`discounts`, `default_tax_rates`, and
+each item's `discounts` and `tax_rates`). The renewal work (`subscription_cycle`) asks this
+module for each next period, and the update path can apply the same terms
+(`apply_cancel_at`, `apply_discounts`, `apply_default_tax_rates`, `apply_item_terms`).
+
+Billing cycle anchor (Stripe: docs.stripe.com/billing/subscriptions/billing-cycle and the
+create parameters of stripe-python 16). `billing_cycle_anchor` is a future unix time;
+`billing_cycle_anchor_config` (month and year prices only) the next occurrence, after the
+start, of `day_of_month` (clamped to a shorter month's last day) in `month` when given, at
+`hour:minute:second` UTC, each defaulting to the start's own. The anchor must fall within
+one period of the start (Stripe: "before the next natural subscription billing date") and,
+with a trial, not before the trial ends (Stripe's trials guide: a free trial, then a
+prorated period, then the fixed cycle; endive's
+`subscription_update_trial_after_billing_cycle_anchor` refuses the same on update).
+
+Partial periods. A period shorter than the full one of the cycle it lies in, [S, E), is
+billed `full price * (its length) / (E - S)`, rounded once per line (`periods.
+prorated_amount`): Stripe prorates "down to the second based on the starting timestamp of
+the billing period" (docs.stripe.com/billing/scripts/prorations). Before the anchor that
+full period is the one that ends at the anchor: a monthly price from January 15 anchored on
+February 1 bills 17/31 of a month. `proration_behavior=none` makes the time before the
+anchor free (Stripe: "customers receive the initial period up to the first full invoice
+date for free") and a `cancel_at` inside the first period not prorated; `always_invoice`
+acts as `create_prorations`, the first invoice being immediate anyway.
+
+Cancel at. `cancel_at` (a future unix time, or `min_period_end`/`max_period_end`/
+`max_billed_until`, all the end of the first period since every item shares one interval)
+ends the period it falls in there: that period is billed prorated (Stripe's docstring: "If
+set during a future period, this will always cause a proration for that period"; in the
+first, only unless `proration_behavior=none`), and at `cancel_at` the subscription is
+canceled (`cancellation_details.reason=cancellation_requested`).
+
+Discounts. Each coupon or promotion code makes a discount (`discounts.apply`) that names the
+subscription (and item), redeemed once, when applied; `discounts[][discount]` reuses one.
+Every invoice of the subscription carries the subscription's discounts and default tax rates,
+and each line its item's. A `once` discount is used up by the first invoice with something
+to discount (a subtotal above zero: a trial's invoice does not use it) and a `repeating`
+one ends `duration_in_months` after it was applied (the trial counting); either is then
+removed from the subscription before its next invoice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final, Protocol
+
+from kassa.errors import InvalidParameter, ResourceMissing
+from kassa.invariants import InvariantViolated, ensure
+from kassa.params import INT64_MAX, UNSET, Enum, Integer, Param, Struct, Unset
+from kassa.services.billing import (
+    discounts,
+    invoice_documents,
+    invoice_lines,
+    periods,
+    prices,
+    redemptions,
+)
+from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
+from kassa.services.billing.invoice_params import TAX_RATE_IDS
+from kassa.services.billing.subscription_documents import (
+    ENDED,
+    announce,
+    current_period,
+    find,
+    items_of,
+    private,
+    save,
+    snapshot,
+)
+from kassa.services.context import Context
+from kassa.services.listing import could_be_object_id
+from kassa.services.resource import ApiObject, Operation, no_params
+from kassa.store.tables import COUPONS, DISCOUNTS, INVOICE_ITEMS
+
+PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
+PRORATION_DEFAULT: Final = "create_prorations"
+PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
+"""`cancel_at`'s named times (API 2025-07-30.basil on)."""
+CANDIDATE_MONTHS_MAX: Final = 13
+"""How many months ahead an anchor's configured day is looked for: a given month comes
+round again within twelve months."""
+PERIODS_BACK_MAX: Final = 100
+"""How many periods before an anchor a boundary with its intended day is looked for: two
+months at most for day 31 of monthly prices, eight years for February 29 of yearly ones."""
+RENEWS_UNCAPPED: Final = "renews_at_before_cancel_at"
+"""Private key: the work due that `cancel_at` came before, restored if it is cleared."""
+DISCOUNT_TERMS: Final = "discount_terms"
+"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying."""
+CYCLE_ANCHOR: Final = "cycle_anchor"
+"""Private key: {"anchor", "counted_from"}: where period boundaries are counted from when
+not the anchor itself, for that anchor only (an anchor reset to now counts from itself)."""
+ANCHOR_PRORATION: Final = "anchor_proration"
+"""Private key: `proration_behavior` at creation, for the time before the anchor."""
+
+_TIMESTAMP = re.compile(r"[0-9]{1,19}")
+_ANCHOR_CONFIG = Struct(
+    {
+        "day_of_month": Integer(minimum=1, maximum=31),
+        "hour": Integer(minimum=0, maximum=23),
+        "minute": Integer(minimum=0, maximum=59),
+        "month": Integer(minimum=1, maximum=12),
+        "second": Integer(minimum=0, maximum=59),
+    },
+    required=("day_of_month",),
+)
+_CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class CancelAt(Param):
+    """`cancel_at`: a unix time or one of `PERIOD_ENDS` (sent empty on update: cleared)."""
+
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> int | str:
+        if isinstance(value, str) and value in PERIOD_ENDS:
+            return value
+        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value) or int(value) > INT64_MAX:
+            shown = value[:40] if isinstance(value, str) else "an object"
+            raise InvalidParameter(
+                f"Invalid {path}: {shown}; must be a unix timestamp or one of "
+                f"{', '.join(PERIOD_ENDS)}",
+                param=path,
+            )
+        return int(value)
+
+
+CREATE_PARAMS: dict[str, Param] = {
+    "billing_cycle_anchor": Integer(minimum=0),
+    "billing_cycle_anchor_config": _ANCHOR_CONFIG,
+    "proration_behavior": Enum(values=PRORATION_BEHAVIORS),
+    "cancel_at": CancelAt(),
+    "discounts": discounts.DISCOUNTS_PARAM,
+    "default_tax_rates": TAX_RATE_IDS,
+}
+"""What `POST /v1/subscriptions` takes for these terms (merged into its parameters)."""
+ITEM_PARAMS: dict[str, Param] = {
+    "discounts": discounts.DISCOUNTS_PARAM,
+    "tax_rates": TAX_RATE_IDS,
+}
+"""What each `items[i]` takes for these terms, on create and update."""
+UPDATE_PARAMS: dict[str, Param] = {
+    "cancel_at": CancelAt(nullable=True),
+    "discounts": discounts.DISCOUNTS_PARAM,
+    "default_tax_rates": TAX_RATE_IDS,
+}
+"""What `POST /v1/subscriptions/{id}` takes for these terms (`apply_*`)."""
+
+
+class CreateTerms(Protocol):
+    """The part of a create request this module reads (`CreateSubscription` is one)."""
+
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+    @property
+    def billing_cycle_anchor(self) -> int | None: ...
+    @property
+    def billing_cycle_anchor_config(self) -> dict[str, Any] | None: ...
+    @property
+    def proration_behavior(self) -> str | None: ...
+    @property
+    def cancel_at(self) -> int | str | None: ...
+    @property
+    def cancel_at_period_end(self) -> bool | None: ...
+    @property
+    def discounts(self) -> list[dict[str, Any]] | Unset | None: ...
+    @property
+    def default_tax_rates(self) -> list[str] | Unset | None: ...
+
+
+# -- the billing cycle ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    interval: str
+    interval_count: int
+
+    @classmethod
+    def of(cls, price: Mapping[str, Any]) -> Recurrence:
+        recurring = price["recurring"]
+        return cls(str(recurring["interval"]), int(recurring["interval_count"]))
+
+
+@dataclass(frozen=True)
+class Cycle:
+    anchor: int
+    """`billing_cycle_anchor`: where the first full period starts."""
+    cycle_anchor: int
+    """Where boundaries are counted from: the anchor, or for an anchor set explicitly a
+    boundary whole periods before it on the intended day of month, so that an anchor
+    clamped to February 28 for day 31 renews on March 31, and the full period that ends at
+    the anchor is known."""
+    config: dict[str, Any] | None
+    proration_behavior: str
+    recurrence: Recurrence
+
+
+@dataclass(frozen=True)
+class Span:
+    period: tuple[int, int]
+    fraction: Fraction | None
+    """The part of the full price billed for `period`: None for a whole period (the price
+    as it is), Fraction(0) for a free one."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """How a new subscription starts: its cycle, first period, and when it ends."""
+
+    cycle: Cycle
+    span: Span
+    cancel_at: int | None
+
+
+def opening(
+    request: CreateTerms, recurrence: Recurrence, now: int, trial_end: int | None
+) -> Opening:
+    """Check the create request's anchor and cancel_at; the first period and its price."""
+    cycle = _billing_cycle(request, recurrence, now, trial_end)
+    natural_end = (
+        trial_end if trial_end is not None else _span(cycle, now, None, first=True).period[1]
+    )
+    cancel_at = _cancel_at_on_create(request, now, natural_end)
+    if trial_end is None:
+        return Opening(cycle, _span(cycle, now, cancel_at, first=True), cancel_at)
+    ends = natural_end if cancel_at is None else min(natural_end, cancel_at)
+    return Opening(cycle, Span((now, ends), None), cancel_at)  # a trial's lines are free
+
+
+def set_opening(subscription: ApiObject, start: Opening) -> None:
+    subscription["billing_cycle_anchor"] = start.cycle.anchor
+    subscription["billing_cycle_anchor_config"] = start.cycle.config
+    subscription["cancel_at"] = start.cancel_at
+    if start.cycle.cycle_anchor != start.cycle.anchor:
+        private(subscription)[CYCLE_ANCHOR] = {
+            "anchor": start.cycle.anchor,
+            "counted_from": start.cycle.cycle_anchor,
+        }
+    if start.cycle.proration_behavior != PRORATION_DEFAULT:
+        private(subscription)[ANCHOR_PRORATION] = start.cycle.proration_behavior
+
+
+def next_span(subscription: Mapping[str, Any], ending: int) -> Span:
+    """The period after one that ended at `ending`: to the next boundary (prorated when
+    `ending` is none: after a trial that ended before the anchor), or to `cancel_at`."""
+    cancel_at = subscription["cancel_at"]
+    ensure(cancel_at is None or cancel_at > ending, "a subscription renews before it ends")
+    return _span(_stored_cycle(subscription), ending, cancel_at, first=False)
+
+
+def cycle_anchor(subscription: Mapping[str, Any]) -> int:
+    """Where the subscription's period boundaries are counted from (`Cycle.cycle_anchor`):
+    what `periods.period_containing` and `periods.next_period` take for it."""
+    anchor = int(subscription["billing_cycle_anchor"])
+    kept = private(subscription).get(CYCLE_ANCHOR) or {}
+    return int(kept["counted_from"]) if kept.get("anchor") == anchor else anchor
+
+
+def _stored_cycle(subscription: Mapping[str, Any]) -> Cycle:
+    facts = private(subscription)
+    return Cycle(
+        anchor=int(subscription["billing_cycle_anchor"]),
+        cycle_anchor=cycle_anchor(subscription),
+        config=subscription["billing_cycle_anchor_config"],
+        proration_behavior=str(facts.get(ANCHOR_PRORATION, PRORATION_DEFAULT)),
+        recurrence=Recurrence.of(items_of(subscription)[0]["price"]),
+    )
+
+
+def _span(cycle: Cycle, start: int, cancel_at: int | None, *, first: bool) -> Span:
+    """From `start` to the end of the full period holding it, or to `cancel_at`, and the
+    part of the full price that is."""
+    recurrence = cycle.recurrence
+    full_start, full_end = periods.period_containing(
+        cycle.cycle_anchor, recurrence.interval, recurrence.interval_count, start
+    )
+    end = full_end if cancel_at is None else min(full_end, cancel_at)
+    ensure(start < end, f"a period [{start}, {end}) is not empty")
+    if (start, end) == (full_start, full_end):
+        return Span((start, end), None)
+    not_prorated = cycle.proration_behavior == "none"
+    if not_prorated and start < cycle.anchor:
+        return Span((start, end), Fraction(0))  # free until the anchor
+    if not_prorated and first:
+        return Span((start, end), None)  # a cancel_at in the first period, billed whole
+    return Span((start, end), Fraction(end - start, full_end - full_start))
+
+
+def _billing_cycle(
+    request: CreateTerms, recurrence: Recurrence, now: int, trial_end: int | None
+) -> Cycle:
+    behavior = request.proration_behavior or PRORATION_DEFAULT
+    start = now if trial_end is None else trial_end
+    config = request.billing_cycle_anchor_config
+    if request.billing_cycle_anchor is not None and config is not None:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: billing_cycle_anchor, "
+            "billing_cycle_anchor_config.",
+            param="billing_cycle_anchor_config",
+        )
+    if config is not None:
+        anchor = _anchor_from_config(config, start, recurrence)
+        _check_within_one_period(anchor, start, recurrence, "billing_cycle_anchor_config")
+        day = int(config["day_of_month"])
+        shown: dict[str, Any] | None = {name: config.get(name) for name in _CONFIG_FIELDS}
+    elif request.billing_cycle_anchor is not None:
+        anchor, shown = request.billing_cycle_anchor, None
+        _check_anchor(anchor, now, trial_end)
+        _check_within_one_period(anchor, start, recurrence, "billing_cycle_anchor")
+        day = _to_utc(anchor).day  # checked first: a date this side of the year 9999
+    else:
+        return Cycle(start, start, None, behavior, recurrence)
+    return Cycle(anchor, _cycle_anchor(anchor, recurrence, day), shown, behavior, recurrence)
+
+
+def _check_anchor(anchor: int, now: int, trial_end: int | None) -> None:
+    if anchor <= now:
+        raise InvalidParameter(
+            "Invalid billing_cycle_anchor: must be an integer Unix timestamp in the future.",
+            param="billing_cycle_anchor",
+        )
+    if trial_end is not None and anchor < trial_end:
+        raise InvalidParameter(
+            f"Invalid billing_cycle_anchor: it cannot be before the trial ends ({trial_end}); "
+            "the trial comes first, then the time up to the anchor.",
+            param="billing_cycle_anchor",
+            code="subscription_update_trial_after_billing_cycle_anchor",
+        )
+
+
+def _check_within_one_period(anchor: int, start: int, recurrence: Recurrence, param: str) -> None:
+    latest = periods.boundary(start, recurrence.interval, recurrence.interval_count, 1)
+    if anchor > latest:
+        raise InvalidParameter(
+            f"Invalid {param}: the billing cycle anchor ({anchor}) must fall within one "
+            f"billing period of the subscription's start, at {latest} at the latest.",
+            param=param,
+        )
+
+
+def _anchor_from_config(config: Mapping[str, Any], after: int, recurrence: Recurrence) -> int:
+    """The next occurrence after `after` of the configured day (and month) at the
+    configured time, each part not given taken from `after`."""
+    if recurrence.interval not in periods.CALENDAR_MONTHS:
+        raise InvalidParameter(
+            "billing_cycle_anchor_config is only valid with monthly and yearly prices.",
+            param="billing_cycle_anchor_config",
+        )
+    moment = _to_utc(after)
+    hour, minute, second = (
+        config.get(name, getattr(moment, name)) for name in ("hour", "minute", "second")
+    )
+    for months_ahead in range(CANDIDATE_MONTHS_MAX):
+        year, month = _shifted_month(moment, months_ahead)
+        if config.get("month", month) != month:
+            continue
+        day = min(int(config["day_of_month"]), calendar.monthrange(year, month)[1])
+        found = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+        if _to_unix(found) > after:
+            return _to_unix(found)
+    raise InvariantViolated("a configured day and month come round within a year")
+
+
+def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
+    """A boundary whole periods before `anchor`, on `day` of its month, from which
+    `anchor` is a boundary too (see `Cycle.cycle_anchor`)."""
+    interval, count = recurrence.interval, recurrence.interval_count
+    if interval in periods.FIXED_SPAN_SECONDS:
+        return anchor - count * periods.FIXED_SPAN_SECONDS[interval]
+    moment, months = _to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
+    for periods_back in range(1, PERIODS_BACK_MAX + 1):
+        year, month = _shifted_month(moment, -periods_back * months)
+        if calendar.monthrange(year, month)[1] < day:
+            continue
+        candidate = _to_unix(moment.replace(year=year, month=month, day=day))
+        if periods.boundary(candidate, interval, count, periods_back) == anchor:
+            return candidate
+    raise InvariantViolated(f"an anchor on day {day} has a boundary on that day before it")
+
+
+def _cancel_at_on_create(request: CreateTerms, now: int, natural_end: int) -> int | None:
+    if request.cancel_at is None:
+        return natural_end if request.cancel_at_period_end else None
+    if request.cancel_at_period_end:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
+            param="cancel_at",
+        )
+    if isinstance(request.cancel_at, str):
+        return natural_end  # every item shares the first period, so min and max agree
+    if request.cancel_at <= now:
+        raise InvalidParameter(
+            "Invalid cancel_at: must be an integer Unix timestamp in the future.",
+            param="cancel_at",
+        )
+    return request.cancel_at
+
+
+def _shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
+    zero_based = moment.month - 1 + months
+    year = moment.year + zero_based // periods.MONTHS_PER_YEAR
+    return year, zero_based % periods.MONTHS_PER_YEAR + 1
+
+
+def _to_utc(unix: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(seconds=unix)
+
+
+def _to_unix(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(seconds=1)
+
+
+# -- periods billed and ended --------------------------------------------------------------
+
+
+async def bill_part(ctx: Context, invoice: ApiObject, span: Span) -> None:
+    """Bill `span.fraction` of each line the subscription's draft has for its items over
+    `span.period` (each rounded once; pending items it took are left as they are); a whole
+    period leaves the lines as they are."""
+    fraction = span.fraction
+    if fraction is None:
+        return
+    ensure(invoice["status"] == "draft", "only a draft's lines are prorated")
+    for item in await invoice_lines.items_on(ctx, invoice["id"]):
+        if not _bills_span(item, span.period):
+            continue
+        item["amount"] = periods.prorated_amount(int(item["amount"]), fraction)
+        item["net_amount"] = None if item["discountable"] else item["amount"]
+        await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
+    await invoice_lines.refresh(ctx, invoice)
+    await invoice_documents.save(ctx, invoice)
+
+
+def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
+    """An invoice item `invoice_period` made for a subscription item over `period`."""
+    details = (item.get("parent") or {}).get("subscription_details") or {}
+    spans = (item["period"]["start"], item["period"]["end"]) == period
+    return spans and details.get("subscription_item") is not None and not item.get("proration")
+
+
+def cancel_due(subscription: Mapping[str, Any], now: int) -> bool:
+    cancel_at = subscription["cancel_at"]
+    return cancel_at is not None and now >= int(cancel_at)
+
+
+def cap_renewal(subscription: ApiObject) -> bool:
+    """Make `cancel_at` the next work due when it comes first (a trial's end, or the notice
+    before it, was due later); whether that changed anything. An incomplete subscription
+    keeps its expiry: paid after `cancel_at`, it ends at its next renewal."""
+    cancel_at, facts = subscription["cancel_at"], private(subscription)
+    if subscription["status"] == "incomplete" or cancel_at is None:
+        return False
+    if facts["renews_at"] is None or facts["renews_at"] <= cancel_at:
+        return False
+    facts[RENEWS_UNCAPPED], facts["renews_at"] = facts["renews_at"], cancel_at
+    return True
+
+
+# -- discounts and tax rates -----------------------------------------------------------------
+
+
+async def apply_create_terms(ctx: Context, subscription: ApiObject, request: CreateTerms) -> None:
+    """Default tax rates, each item's tax rates and discounts, and the subscription's
+    discounts (made and redeemed now), checked as they are applied."""
+    await apply_default_tax_rates(ctx, subscription, request.default_tax_rates)
+    items = items_of(subscription)
+    ensure(len(items) == len(request.items), "one subscription item per requested item")
+    for index, (item, entry) in enumerate(zip(items, request.items, strict=True)):
+        await apply_item_terms(ctx, subscription, item, entry, index)
+    if isinstance(request.discounts, list):
+        subscription["discounts"] = await _made(
+            ctx, subscription, request.discounts, param="discounts", item=None
+        )
+
+
+async def apply_item_terms(
+    ctx: Context,
+    subscription: ApiObject,
+    item: ApiObject,
+    entry: Mapping[str, Any],
+    index: int,
+) -> None:
+    """`items[index][tax_rates]` and `items[index][discounts]` onto `item` (empty: cleared)."""
+    rates = entry.get("tax_rates")
+    if isinstance(rates, list):
+        item["tax_rates"] = await usable_tax_rates(ctx, rates, param=f"items[{index}][tax_rates]")
+    elif rates is UNSET:
+        item["tax_rates"] = []
+    requested = entry.get("discounts")
+    if requested is None:
+        return
+    kept = _forget_terms(subscription, item["discounts"])
+    item["discounts"] = (
+        []
+        if isinstance(requested, Unset)
+        else await _made(
+            ctx, subscription, requested, param=f"items[{index}][discounts]", item=item, kept=kept
+        )
+    )
+
+
+async def apply_default_tax_rates(
+    ctx: Context, subscription: ApiObject, value: list[str] | Unset | None
+) -> None:
+    """`default_tax_rates`: active tax rates (their objects, as Stripe shows them), or
+    cleared when sent empty. Archived rates already on the subscription stay until
+    replaced."""
+    if isinstance(value, list):
+        subscription["default_tax_rates"] = await usable_tax_rates(
+            ctx, value, param="default_tax_rates"
+        )
+    elif value is UNSET:
+        subscription["default_tax_rates"] = []
+
+
+async def apply_discounts(
+    ctx: Context, subscription: ApiObject, value: list[dict[str, Any]] | Unset | None
+) -> None:
+    """`discounts` on update: the subscription's discounts replaced (new coupons and codes
+    redeemed, `discount` entries reused), or removed when sent empty. Invoices already
+    made keep theirs."""
+    if value is None:
+        return
+    kept = _forget_terms(subscription, subscription["discounts"])
+    subscription["discounts"] = (
+        []
+        if isinstance(value, Unset)
+        else await _made(ctx, subscription, value, param="discounts", item=None, kept=kept)
+    )
+
+
+async def apply_cancel_at(
+    ctx: Context,
+    subscription: ApiObject,
+    value: int | str | Unset | None,
+    *,
+    cancel_at_period_end: bool | None = None,
+) -> None:
+    """`cancel_at` on update: a future time, a named period end (the current period's), or
+    cleared when sent empty. The current period is not shortened and nothing is prorated
+    here (that is the update's proration work); the subscription ends at `cancel_at`, or a
+    later period is cut short there when it renews."""
+    if value is None:
+        return
+    if cancel_at_period_end and not isinstance(value, Unset):
+        raise InvalidParameter(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
+            param="cancel_at",
+        )
+    at = None
+    if isinstance(value, str):
+        at = current_period(subscription)[1]
+    elif isinstance(value, int):
+        at = value
+    if at is not None and at <= ctx.now():
+        raise InvalidParameter(
+            "Invalid cancel_at: must be an integer Unix timestamp in the future.",
+            param="cancel_at",
+        )
+    facts = private(subscription)
+    if RENEWS_UNCAPPED in facts:  # the work an earlier cancel_at came before is due again
+        facts["renews_at"] = facts.pop(RENEWS_UNCAPPED)
+    subscription["cancel_at"], subscription["cancel_at_period_end"] = at, False
+    if subscription["status"] not in ENDED:
+        cap_renewal(subscription)
+
+
+def prune_discounts(subscription: ApiObject, now: int) -> None:
+    """Before an invoice: remove the discounts that no longer apply (a `once` one used, a
+    `repeating` one past its end)."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+
+    def applies(discount_id: str) -> bool:
+        found = terms.get(discount_id)
+        if found is None:
+            return True
+        return not found["used"] and (found["end"] is None or now < found["end"])
+
+    subscription["discounts"] = [d for d in subscription["discounts"] if applies(d)]
+    for item in items_of(subscription):
+        item["discounts"] = [d for d in item["discounts"] if applies(d)]
+    _keep_terms_of(subscription)
+
+
+def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
+    """After an invoice: a `once` discount on it is used when it had something to
+    discount."""
+    if int(invoice["subtotal"]) <= 0:
+        return
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    for discount_id in _all_discounts(subscription):
+        if discount_id in terms and terms[discount_id]["once"]:
+            terms[discount_id]["used"] = True
+
+
+async def _made(
+    ctx: Context,
+    subscription: ApiObject,
+    requested: Sequence[Mapping[str, Any]],
+    *,
+    param: str,
+    item: ApiObject | None,
+    kept: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The discounts `requested` makes for the subscription (or its `item`): new ones name
+    it and are redeemed now; `discount` entries reuse one (`kept` holds the terms of those
+    it had)."""
+    ids = await discounts.apply(
+        ctx,
+        requested,
+        customer=str(subscription["customer"]),
+        currency=str(subscription["currency"]),
+        param=param,
+    )
+    terms = private(subscription).setdefault(DISCOUNT_TERMS, {})
+    amount = None
+    for index, (entry, discount_id) in enumerate(zip(requested, ids, strict=True)):
+        if kept is not None and discount_id in kept:  # reused: it goes on as it was
+            terms[discount_id] = kept[discount_id]
+            continue
+        discount = await _discount_document(ctx, discount_id)
+        if not entry.get("discount"):
+            discount["subscription"] = subscription["id"]
+            discount["subscription_item"] = None if item is None else item["id"]
+            await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
+            amount = await _period_amount(ctx, subscription) if amount is None else amount
+            await _redeem(ctx, subscription, discount, amount, f"{param}[{index}]")
+        terms[discount_id] = await _duration_terms(ctx, discount)
+    return ids
+
+
+async def _discount_document(ctx: Context, discount_id: str) -> ApiObject:
+    found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id)
+    if found is None:
+        raise InvariantViolated(f"the discount {discount_id} just applied is stored")
+    return found[0]
+
+
+async def _duration_terms(ctx: Context, discount: Mapping[str, Any]) -> dict[str, Any]:
+    coupon = await ctx.tx.get_object(
+        COUPONS, ctx.account_id, discount["source"]["coupon"], lock=False
+    )
+    once = coupon is not None and coupon[0]["duration"] == "once"
+    return {"once": once, "end": discount["end"], "used": False}
+
+
+async def _redeem(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    discount: Mapping[str, Any],
+    amount: int,
+    path: str,
+) -> None:
+    """Count the redemption once, when the discount is applied to the subscription (its
+    invoices carry it but, not owning it, never count it again)."""
+    code = discount["promotion_code"]
+    customer = str(subscription["customer"])
+    await redemptions.redeem(
+        ctx,
+        redemptions.Redemption(
+            coupon=None if code is not None else discount["source"]["coupon"],
+            promotion_code=code,
+            customer=customer,
+            amount=amount,
+            currency=str(subscription["currency"]),
+            first_time_transaction=code is not None
+            and await discounts.first_time_customer(ctx, customer),
+            coupon_param=f"{path}[coupon]",
+            promotion_code_param=f"{path}[promotion_code]",
+        ),
+    )
+
+
+async def _period_amount(ctx: Context, subscription: Mapping[str, Any]) -> int:
+    """What one full period of the subscription's items comes to before discounts (what a
+    promotion code's minimum amount is checked against)."""
+    total = 0
+    for item in items_of(subscription):
+        price = await prices.load_price(ctx, str(item["price"]["id"]), param="items")
+        total += from_price(price, int(item["quantity"])).amount
+    return total
+
+
+def _all_discounts(subscription: Mapping[str, Any]) -> list[str]:
+    found = list(subscription["discounts"])
+    for item in items_of(subscription):
+        found.extend(item["discounts"])
+    return found
+
+
+def _forget_terms(subscription: ApiObject, discount_ids: Sequence[str]) -> dict[str, Any]:
+    """Drop the terms of discounts being replaced; returned, for those reused."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    return {d: terms.pop(d) for d in discount_ids if d in terms}
+
+
+def _keep_terms_of(subscription: ApiObject) -> None:
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    current = set(_all_discounts(subscription))
+    for discount_id in [d for d in terms if d not in current]:
+        del terms[discount_id]
+
+
+# -- DELETE /v1/subscriptions/{id}/discount ----------------------------------------------------
+
+
+class NoDiscount(ResourceMissing):
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__("discount", subscription_id)
+        self.message = f"No active discount for subscription: '{subscription_id}'"
+        self.args = (self.message,)
+
+
+async def delete_discount(ctx: Context, subscription_id: str) -> ApiObject:
+    """Remove the subscription's discount (Stripe's singular one: every discount of the
+    subscription itself; its items keep theirs) and answer with it, deleted."""
+    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
+    if found is None:
+        raise ResourceMissing("subscription", subscription_id)
+    subscription = found
+    ctx = await ctx.governed_by(subscription)
+    if not subscription["discounts"]:
+        raise NoDiscount(subscription_id)
+    before = snapshot(subscription)
+    removed = await discounts.load_discount(ctx, str(subscription["discounts"][0]))
+    _forget_terms(subscription, subscription["discounts"])
+    subscription["discounts"] = []
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    shown = {key: value for key, value in removed.items() if key != "end"}
+    return {**shown, "deleted": True}
+
+
+DELETE_DISCOUNT = Operation(no_params, delete_discount, writes=True)
+"""`DELETE /v1/subscriptions/{id}/discount` (to be routed)."""

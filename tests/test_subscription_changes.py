@@ -1,0 +1,534 @@
+"""Changing a subscription's items inside its period, through the SDK on a real `kassa serve`
+(SQLite and PostgreSQL) driven by test clocks: prorations worked out by hand for months of 31,
+30 and 28 days and a leap February, left pending for the renewal, invoiced at once or not made;
+subscription items created, updated and deleted as their own resource; the billing cycle reset;
+cancellations that prorate and invoice now; refusals that change nothing; and the ledger whole
+after each.
+
+Every proration below is `amount * unused / period`, both in whole days, rounded half up to
+whole cents, once for the credit and once for the charge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.test_subscriptions import (
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    monthly_price,
+    subscribe,
+)
+
+HOUR = 3_600
+DECLINING_CARD = "pm_card_chargeCustomerFail"
+
+
+def at(year: int, month: int, day: int, hour: int = 10) -> int:
+    return int(dt.datetime(year, month, day, hour, 0, tzinfo=dt.UTC).timestamp())
+
+
+def pending_of(client: Client, customer_id: str) -> list[stripe.InvoiceItem]:
+    """The customer's pending invoice items, oldest first."""
+    listed = client.v1.invoice_items.list(params={"customer": customer_id, "pending": True})
+    return list(listed.auto_paging_iter())[::-1]
+
+
+def only_item(subscription: stripe.Subscription) -> stripe.SubscriptionItem:
+    (item,) = subscription["items"].data
+    assert isinstance(item, stripe.SubscriptionItem)
+    return item
+
+
+def change(client: Client, subscription_id: str, **params: Any) -> stripe.Subscription:
+    return client.v1.subscriptions.update(subscription_id, params=params)  # type: ignore[arg-type]
+
+
+# -- create_prorations: pending until the renewal -------------------------------------------
+
+
+def test_an_upgrade_in_a_31_day_month_prorates_into_the_next_renewal(
+    client: Client, ledger_verified: None
+) -> None:
+    basic, pro = monthly_price(client, 3100), monthly_price(client, 6200)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, basic.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    item = only_item(subscription)
+    upgraded = change(client, subscription.id, items=[{"id": item.id, "price": pro.id}])
+    assert only_item(upgraded).price.id == pro.id
+    assert only_item(upgraded).id == item.id
+    # 16 of January's 31 days unused: -3100 * 16/31 = -1600, +6200 * 16/31 = +3200.
+    credit, charge = pending_of(client, customer.id)
+    assert (credit.amount, charge.amount) == (-1600, 3200)
+    assert (credit.proration, charge.proration, credit.discountable) == (True, True, False)
+    assert credit.description == "Unused time on 1 \u00d7 Pro plan after 16 Jan 2027"
+    assert charge.description == "Remaining time on 1 \u00d7 Pro plan after 16 Jan 2027"
+    assert (credit.period.start, credit.period.end) == (at(2027, 1, 16), at(2027, 2, 1))
+    assert credit.parent is not None and credit.parent.subscription_details is not None
+    assert credit.parent.subscription_details.subscription_item == item.id
+    assert credit.proration_details is not None
+    assert credit.proration_details.credited_items is not None
+    credited = credit.proration_details.credited_items.invoice_line_item_details
+    assert credited is not None and credited.invoice == subscription.latest_invoice
+    first_line = client.v1.invoices.retrieve(str(subscription.latest_invoice)).lines.data[0]
+    assert credited.invoice_line_items == [first_line.id]
+    # Nothing is invoiced now; the February renewal bills the new price and both prorations.
+    assert len(invoices_of(client, subscription.id)) == 1
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.billing_reason, renewal.status) == ("subscription_cycle", "paid")
+    assert renewal.amount_paid == 6200 - 1600 + 3200
+    prorated = [line for line in renewal.lines.data if line.amount in (-1600, 3200)]
+    assert len(prorated) == 2
+    for line in prorated:
+        assert line.parent is not None and line.parent.subscription_item_details is not None
+        assert line.parent.subscription_item_details.proration is True
+    credit_line = next(line for line in prorated if line.amount < 0)
+    assert credit_line.parent is not None and credit_line.parent.subscription_item_details
+    debit = credit_line.parent.subscription_item_details.proration_details
+    assert debit is not None and debit.credited_items is not None
+    assert debit.credited_items.invoice == subscription.latest_invoice
+    assert pending_of(client, customer.id) == []
+    assert "customer.subscription.updated" in events_of(client, subscription.id)
+
+
+def test_a_downgrade_in_a_30_day_month_credits_the_renewal(
+    client: Client, ledger_verified: None
+) -> None:
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, big.id)
+    advance(client, clock_id, at(2027, 4, 11))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "price": small.id}],
+    )
+    # 20 of April's 30 days unused: -3000 * 20/30 = -2000, +1500 * 20/30 = +1000.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-2000, 1000]
+    advance(client, clock_id, at(2027, 5, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.total, renewal.amount_paid) == (1500 - 2000 + 1000, 500)
+
+
+def test_proration_rounds_each_amount_half_up_to_the_cent(client: Client) -> None:
+    small, double = monthly_price(client, 1000), monthly_price(client, 2000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, small.id)
+    advance(client, clock_id, at(2027, 1, 22))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "price": double.id}],
+    )
+    # 10 of 31 days: 1000 * 10/31 = 322.58 -> 323 credited; 2000 * 10/31 = 645.16 -> 645.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-323, 645]
+
+
+def test_proration_date_fixes_the_time_a_change_counts_from(client: Client) -> None:
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 1, 20))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "quantity": 2}],
+        proration_date=at(2027, 1, 16),
+    )
+    # As of January 16 (16 days of 31 left): -3100 * 16/31, +6200 * 16/31.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 3200]
+    with pytest.raises(stripe.InvalidRequestError) as outside:
+        change(
+            client,
+            subscription.id,
+            items=[{"id": only_item(subscription).id, "quantity": 3}],
+            proration_date=at(2027, 2, 2),
+        )
+    assert outside.value.param == "proration_date"
+
+
+# -- always_invoice and none ----------------------------------------------------------------
+
+
+def test_always_invoice_in_a_28_day_february_bills_the_change_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 2, 8))
+    changed = change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "quantity": 3}],
+        proration_behavior="always_invoice",
+    )
+    # 21 of February 2027's 28 days unused: -2800 * 21/28 = -2100, +8400 * 21/28 = +6300.
+    invoice = client.v1.invoices.retrieve(str(changed.latest_invoice))
+    assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")
+    assert sorted(line.amount for line in invoice.lines.data) == [-2100, 6300]
+    assert invoice.amount_paid == 4200
+    assert pending_of(client, customer.id) == []
+    assert changed.status == "active"
+
+
+def test_a_leap_february_prorates_over_29_days(client: Client, ledger_verified: None) -> None:
+    base, extra = monthly_price(client, 2000), monthly_price(client, 2900)
+    clock_id, customer = clock_customer(client, at(2028, 2, 1))
+    subscription = subscribe(client, customer.id, base.id)
+    advance(client, clock_id, at(2028, 2, 15))
+    added = client.v1.subscription_items.create(
+        params={
+            "subscription": subscription.id,
+            "price": extra.id,
+            "proration_behavior": "always_invoice",
+        }
+    )
+    assert (added.price.id, added.quantity, added.subscription) == (extra.id, 1, subscription.id)
+    assert (added.current_period_start, added.current_period_end) == (
+        at(2028, 2, 1),
+        at(2028, 3, 1),
+    )
+    # An added item is only charged: 15 of February 2028's 29 days, 2900 * 15/29 = 1500.
+    invoice = invoices_of(client, subscription.id)[-1]
+    assert [line.amount for line in invoice.lines.data] == [1500]
+    assert invoice.amount_paid == 1500
+    listed = client.v1.subscription_items.list(params={"subscription": subscription.id})
+    assert {i.id for i in listed.data} == {only_item(subscription).id, added.id}
+
+
+def test_proration_behavior_none_changes_the_price_without_prorating(client: Client) -> None:
+    basic, pro = monthly_price(client, 1000), monthly_price(client, 5000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, basic.id)
+    advance(client, clock_id, at(2027, 1, 10))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "price": pro.id}],
+        proration_behavior="none",
+    )
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    assert invoices_of(client, subscription.id)[-1].amount_paid == 5000
+
+
+# -- subscription items as their own resource -------------------------------------------------
+
+
+def test_items_are_updated_and_deleted_with_prorations(client: Client) -> None:
+    base, seat = monthly_price(client, 3100), monthly_price(client, 620)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(
+        client,
+        customer.id,
+        base.id,
+        items=[{"price": base.id}, {"price": seat.id, "quantity": 5}],
+    )
+    seats = next(i for i in subscription["items"].data if i.price.id == seat.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    updated = client.v1.subscription_items.update(
+        seats.id, params={"quantity": 10, "metadata": {"team": "b"}}
+    )
+    assert (updated.quantity, updated.metadata.to_dict()) == (10, {"team": "b"})
+    # 16 of 31 days: -3100 * 16/31 = -1600 for 5 seats, +6200 * 16/31 = +3200 for 10.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 3200]
+    deleted = client.v1.subscription_items.delete(seats.id)
+    assert (deleted.id, deleted.deleted) == (seats.id, True)
+    # Removed, its 10 seats are credited for the same 16 days.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 3200, -3200]
+    kept = client.v1.subscriptions.retrieve(subscription.id)
+    assert [i.price.id for i in kept["items"].data] == [base.id]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscription_items.retrieve(seats.id)
+
+
+def test_item_changes_that_cannot_be_made_change_nothing(client: Client) -> None:
+    price, other = monthly_price(client), monthly_price(client, 900)
+    euro = monthly_price(client, 900, currency="eur")
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    item = only_item(subscription)
+    refusals: list[tuple[dict[str, Any], str]] = [
+        ({"items": [{"id": "si_missing", "quantity": 2}]}, "items[0][id]"),
+        ({"items": [{"id": item.id, "deleted": True}]}, "items"),
+        ({"items": [{"price": price.id}]}, "items"),
+        ({"items": [{"price": euro.id}]}, "items"),
+        ({"items": [{"quantity": 2}]}, "items[0][price]"),
+        ({"items": [{"id": item.id, "price": other.id}], "proration_behavior": "later"}, ""),
+    ]
+    for params, param in refusals:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            change(client, subscription.id, **params)
+        if param:
+            assert refused.value.param == param, params
+    with pytest.raises(stripe.InvalidRequestError) as last:
+        client.v1.subscription_items.delete(item.id)
+    assert last.value.param == "items"
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
+    assert pending_of(client, customer.id) == []
+
+
+# -- the billing cycle reset ---------------------------------------------------------------------
+
+
+def test_billing_cycle_anchor_now_starts_a_new_period_billed_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    reset = change(client, subscription.id, billing_cycle_anchor={"type": "now"})
+    assert reset.billing_cycle_anchor == at(2027, 1, 16)
+    item = only_item(reset)
+    assert (item.current_period_start, item.current_period_end) == (
+        at(2027, 1, 16),
+        at(2027, 2, 16),
+    )
+    # The new period in full, less 16 of 31 days unused of the old one: 3100 - 1600.
+    invoice = client.v1.invoices.retrieve(str(reset.latest_invoice))
+    assert (invoice.billing_reason, invoice.amount_paid) == ("subscription_update", 1500)
+    advance(client, clock_id, at(2027, 2, 16) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.period_start, renewal.amount_paid) == (at(2027, 2, 16), 3100)
+
+
+def test_a_new_billing_interval_resets_the_cycle(client: Client, ledger_verified: None) -> None:
+    monthly = monthly_price(client, 3100)
+    yearly = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 36_500,
+            "recurring": {"interval": "year"},
+            "product_data": {"name": "Pro yearly"},
+        }
+    )
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, monthly.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    yearly_sub = change(
+        client, subscription.id, items=[{"id": only_item(subscription).id, "price": yearly.id}]
+    )
+    item = only_item(yearly_sub)
+    assert (item.current_period_start, item.current_period_end) == (
+        at(2027, 1, 16),
+        at(2028, 1, 16),
+    )
+    invoice = client.v1.invoices.retrieve(str(yearly_sub.latest_invoice))
+    assert invoice.amount_paid == 36_500 - 1600
+
+
+# -- payment of an update's invoice ----------------------------------------------------------------
+
+
+def test_a_declined_update_invoice_leaves_it_past_due_or_with_error_if_incomplete_undone(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer.id})
+    declining = client.v1.payment_methods.list(params={"customer": customer.id}).data[0]
+    change(client, subscription.id, default_payment_method=declining.id)
+    advance(client, clock_id, at(2027, 2, 8))
+    before = client.v1.subscriptions.retrieve(subscription.id)
+    item = only_item(before)
+    with pytest.raises(stripe.CardError):
+        change(
+            client,
+            subscription.id,
+            items=[{"id": item.id, "quantity": 3}],
+            proration_behavior="always_invoice",
+            payment_behavior="error_if_incomplete",
+        )
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before.to_dict()
+    assert pending_of(client, customer.id) == []
+    kept = change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 3}],
+        proration_behavior="always_invoice",
+    )
+    assert (kept.status, only_item(kept).quantity) == ("past_due", 3)
+    invoice = client.v1.invoices.retrieve(str(kept.latest_invoice))
+    assert (invoice.status, invoice.amount_remaining, invoice.attempt_count) == ("open", 4200, 1)
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+
+def test_canceling_with_prorate_and_invoice_now_credits_the_unused_time(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    canceled = client.v1.subscriptions.cancel(
+        subscription.id, params={"prorate": True, "invoice_now": True}
+    )
+    assert canceled.status == "canceled"
+    final = client.v1.invoices.retrieve(str(canceled.latest_invoice))
+    # 16 of 31 days unused: 3100 * 16/31 = 1600 back, to the customer's balance.
+    assert (final.total, final.amount_due, final.status) == (-1600, 0, "paid")
+    assert client.v1.customers.retrieve(customer.id).balance == -1600
+
+
+def test_canceling_without_either_drops_pending_prorations_but_not_other_items(
+    client: Client,
+) -> None:
+    price, pro = monthly_price(client, 3100), monthly_price(client, 6200)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": pro.id}])
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 500, "currency": "usd"}
+    )
+    assert len(pending_of(client, customer.id)) == 3
+    client.v1.subscriptions.cancel(subscription.id)
+    assert [i.amount for i in pending_of(client, customer.id)] == [500]
+
+
+# -- the upcoming invoice ----------------------------------------------------------------------
+
+
+def test_the_upcoming_invoice_is_the_next_renewal(client: Client) -> None:
+    price = monthly_price(client, 3100)
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 250, "currency": "usd"}
+    )
+    upcoming = client.v1.invoices.create_preview(params={"subscription": subscription.id})
+    assert upcoming.id is not None and upcoming.id.startswith("upcoming_in")
+    assert (upcoming.billing_reason, upcoming.customer) == ("upcoming", customer.id)
+    assert (upcoming.period_start, upcoming.period_end) == (at(2027, 2, 1), at(2027, 3, 1))
+    assert upcoming.parent is not None and upcoming.parent.subscription_details is not None
+    assert upcoming.parent.subscription_details.subscription == subscription.id
+    assert sorted(line.amount for line in upcoming.lines.data) == [250, 3100]
+    assert upcoming.total == 3350
+    # Nothing was stored: the pending item is still pending, no invoice was made.
+    assert len(pending_of(client, customer.id)) == 1
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_previewed_change_is_billed_to_the_cent_by_the_update_that_follows(
+    client: Client, ledger_verified: None
+) -> None:
+    basic, pro = monthly_price(client, 3100), monthly_price(client, 6200)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, basic.id)
+    advance(client, clock_id, at(2027, 1, 16))
+    details: Any = {
+        "items": [{"id": only_item(subscription).id, "price": pro.id}],
+        "proration_date": at(2027, 1, 16),
+    }
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": details}
+    )
+    # The February renewal at the new price, with -1600 and +3200 for January's last 16 days.
+    assert sorted(line.amount for line in preview.lines.data) == [-1600, 3200, 6200]
+    assert preview.total == 7800
+    assert pending_of(client, customer.id) == []
+    change(client, subscription.id, **details)
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.total, renewal.amount_paid) == (preview.total, 7800)
+
+
+def test_previewing_an_immediate_change_and_an_ended_subscription(client: Client) -> None:
+    price = monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 2, 8))
+    details: Any = {
+        "items": [{"id": only_item(subscription).id, "quantity": 3}],
+        "proration_behavior": "always_invoice",
+    }
+    now = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": details}
+    )
+    assert sorted(line.amount for line in now.lines.data) == [-2100, 6300]
+    assert now.total == 4200
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.invoices.create_preview(
+            params={
+                "subscription": subscription.id,
+                "subscription_details": {"items": [{"id": "si_nope", "quantity": 2}]},
+            }
+        )
+    assert unknown.value.param == "items[0][id]"
+    client.v1.subscriptions.cancel(subscription.id)
+    with pytest.raises(stripe.InvalidRequestError) as ended:
+        client.v1.invoices.create_preview(params={"subscription": subscription.id})
+    assert ended.value.code == "invoice_upcoming_none"
+
+
+def test_an_invoice_item_given_a_subscription_waits_for_that_subscriptions_renewal(
+    client: Client,
+) -> None:
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    setup_fee = client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "amount": 900,
+            "currency": "usd",
+            "subscription": subscription.id,
+        }
+    )
+    assert setup_fee.parent is not None and setup_fee.parent.subscription_details is not None
+    assert setup_fee.parent.subscription_details.subscription == subscription.id
+    # A one-off invoice of the customer's leaves it for the subscription.
+    one_off = client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert one_off.lines.data == []
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    fee_line = next(line for line in renewal.lines.data if line.amount == 900)
+    assert fee_line.parent is not None and fee_line.parent.invoice_item_details is not None
+    assert fee_line.parent.invoice_item_details.subscription == subscription.id
+    assert renewal.amount_paid == 3100 + 900
+    _, stranger = clock_customer(client, at(2027, 1, 1))
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.invoice_items.create(
+            params={
+                "customer": stranger.id,
+                "amount": 900,
+                "currency": "usd",
+                "subscription": subscription.id,
+            }
+        )
+    assert refused.value.param == "subscription"
+
+
+def test_a_subscription_payment_method_updated_after_a_decline_pays_the_next_retry(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 2000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    declining = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer.id})
+    change(client, subscription.id, default_payment_method=declining.id)
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    good = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    change(client, subscription.id, default_payment_method=good.id)
+    # The first retry, three days after the failed attempt (an hour after the renewal).
+    advance(client, clock_id, at(2027, 2, 4) + 2 * HOUR)
+    recovered = client.v1.subscriptions.retrieve(subscription.id)
+    assert recovered.status == "active"
+    renewal = client.v1.invoices.retrieve(str(recovered.latest_invoice))
+    assert (renewal.status, renewal.attempt_count, renewal.amount_paid) == ("paid", 2, 2000)

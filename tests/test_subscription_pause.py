@@ -1,0 +1,437 @@
+"""Pausing and resuming subscriptions, and pausing only their payment collection, through the
+SDK on a real `kassa serve` (SQLite and PostgreSQL), driven by test clocks: the pause's credit
+for the unused time, no invoices while paused, a resume that starts a new period now or
+continues the old one (its prorations invoiced now, left pending, or none), declined
+resumptions, refusals naming what is wrong with nothing written, `pause_collection`'s three
+behaviors and its end; the ledger whole after each.
+
+Amounts are worked by hand: a 20.00 monthly price anchored on January 31, 10:00 UTC, whose
+periods end on February 28, March 31, April 30 (clamped as Stripe clamps them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from tests.harness import KassaServer
+from tests.test_subscriptions import (
+    DECLINING_CARD,
+    HOUR,
+    JAN_31_2027,
+    Client,
+    advance,
+    clock_customer,
+    decline_renewals,
+    events_of,
+    invoices_of,
+    monthly_price,
+    period_of,
+    run_invoices_job_at,
+    subscribe,
+    utc,
+)
+
+PAUSED_ON = utc(2027, 2, 10)
+"""18 of the first period's 28 days are still to come: a pause then credits
+2000 * 18/28 = 1285.71, 1286."""
+
+
+def pause(client: Client, subscription_id: str, **params: Any) -> stripe.Subscription:
+    return client.v1.subscriptions.pause(subscription_id, params=params)  # type: ignore[arg-type]
+
+
+def resume(client: Client, subscription_id: str, **params: Any) -> stripe.Subscription:
+    return client.v1.subscriptions.resume(subscription_id, params=params)  # type: ignore[arg-type]
+
+
+def pending_items(client: Client, customer_id: str) -> list[stripe.InvoiceItem]:
+    listed = client.v1.invoice_items.list(params={"customer": customer_id, "pending": True})
+    return list(listed.auto_paging_iter())
+
+
+def paused_subscription(
+    client: Client, **pause_params: Any
+) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A 20.00 monthly subscription from January 31, paused on February 10."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, PAUSED_ON)
+    paused = pause(client, subscription.id, **pause_params)
+    return clock_id, customer, paused
+
+
+# -- pause, then resume with a new period now -------------------------------------------------
+
+
+def test_a_pause_credits_the_unused_time_and_stops_invoices_until_resumed(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(client)
+    assert paused.status == "paused"
+    assert paused.status_details is not None
+    details = paused.status_details.paused
+    assert (details.type, details.subscription.type, details.transitioned_at) == (
+        "subscription",
+        "pause_requested",
+        PAUSED_ON,
+    )
+    assert events_of(client, paused.id)[-2:] == [
+        "customer.subscription.updated",
+        "customer.subscription.paused",
+    ]
+    (credit,) = pending_items(client, customer.id)
+    assert (credit.amount, credit.proration) == (-1286, True)
+    assert (credit.period.start, credit.period.end) == (PAUSED_ON, utc(2027, 2, 28))
+    # Paused past two period ends: no invoice, no new period.
+    advance(client, clock_id, utc(2027, 4, 5))
+    still = client.v1.subscriptions.retrieve(paused.id)
+    assert (still.status, period_of(still)) == ("paused", (JAN_31_2027, utc(2027, 2, 28)))
+    assert len(invoices_of(client, paused.id)) == 1
+
+    resumed = resume(client, paused.id)
+    resumed_at = utc(2027, 4, 5)
+    assert (resumed.status, resumed.status_details) == ("active", None)
+    assert resumed.billing_cycle_anchor == resumed_at
+    assert period_of(resumed) == (resumed_at, utc(2027, 5, 5))
+    invoice = client.v1.invoices.retrieve(str(resumed.latest_invoice))
+    assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")
+    # The new period in full, less the pause's credit: 2000 - 1286.
+    assert sorted(line.amount for line in invoice.lines.data) == [-1286, 2000]
+    assert invoice.amount_paid == 714
+    assert pending_items(client, customer.id) == []
+    kinds = events_of(client, paused.id)
+    assert kinds[-2:] == ["customer.subscription.updated", "customer.subscription.resumed"]
+    # It renews on the new anchor.
+    advance(client, clock_id, utc(2027, 5, 5) + 2 * HOUR)
+    renewed = client.v1.subscriptions.retrieve(paused.id)
+    renewal = client.v1.invoices.retrieve(str(renewed.latest_invoice))
+    assert (renewal.billing_reason, renewal.period_start, renewal.amount_paid) == (
+        "subscription_cycle",
+        utc(2027, 5, 5),
+        2000,
+    )
+
+
+def test_a_pause_credits_from_the_period_start_or_not_at_all(
+    client: Client, ledger_verified: None
+) -> None:
+    _, whole, _ = paused_subscription(
+        client, bill_for={"unused_time_from": {"type": "item_current_period_start"}}
+    )
+    assert [i.amount for i in pending_items(client, whole.id)] == [-2000]
+    _, nothing, _ = paused_subscription(client, bill_for={"unused_time_from": {"type": "none"}})
+    assert pending_items(client, nothing.id) == []
+
+
+def test_invoicing_behavior_invoice_credits_the_customer_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    _, customer, paused = paused_subscription(client, invoicing_behavior="invoice")
+    invoice = client.v1.invoices.retrieve(str(paused.latest_invoice))
+    assert (invoice.status, invoice.total, invoice.amount_due) == ("paid", -1286, 0)
+    assert client.v1.customers.retrieve(customer.id).balance == -1286
+    assert pending_items(client, customer.id) == []
+
+
+# -- resume on the old anchor -----------------------------------------------------------------
+
+
+def test_resuming_unchanged_with_always_invoice_bills_the_rest_of_the_period(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(
+        client, bill_for={"unused_time_from": {"type": "none"}}
+    )
+    advance(client, clock_id, utc(2027, 3, 10))
+    resumed = resume(
+        client,
+        paused.id,
+        billing_cycle_anchor={"type": "unchanged"},
+        proration_behavior="always_invoice",
+    )
+    assert resumed.status == "active"
+    assert resumed.billing_cycle_anchor == JAN_31_2027
+    assert period_of(resumed) == (utc(2027, 2, 28), utc(2027, 3, 31))
+    invoice = client.v1.invoices.retrieve(str(resumed.latest_invoice))
+    # 21 of the period's 31 days remain: 2000 * 21/31 = 1354.84, 1355.
+    assert (invoice.billing_reason, invoice.status, invoice.amount_paid) == (
+        "subscription_update",
+        "paid",
+        1355,
+    )
+    (line,) = invoice.lines.data
+    assert (line.period.start, line.period.end) == (utc(2027, 3, 10), utc(2027, 3, 31))
+    advance(client, clock_id, utc(2027, 3, 31) + 2 * HOUR)
+    renewal = client.v1.invoices.retrieve(
+        str(client.v1.subscriptions.retrieve(paused.id).latest_invoice)
+    )
+    assert (renewal.period_start, renewal.amount_paid) == (utc(2027, 3, 31), 2000)
+    assert pending_items(client, customer.id) == []
+
+
+def test_resuming_unchanged_in_a_period_already_paid_bills_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(
+        client, bill_for={"unused_time_from": {"type": "none"}}
+    )
+    advance(client, clock_id, utc(2027, 2, 20))
+    resumed = resume(client, paused.id, billing_cycle_anchor={"type": "unchanged"})
+    assert (resumed.status, resumed.latest_invoice) == ("active", paused.latest_invoice)
+    assert period_of(resumed) == (JAN_31_2027, utc(2027, 2, 28))
+    assert pending_items(client, customer.id) == []
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    assert [i.amount_paid for i in invoices_of(client, paused.id)] == [2000, 2000]
+
+
+def test_resuming_unchanged_leaves_its_prorations_for_the_next_renewal(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(client)
+    advance(client, clock_id, utc(2027, 2, 20))
+    resumed = resume(client, paused.id, billing_cycle_anchor={"type": "unchanged"})
+    assert resumed.status == "active"
+    # The credit from the pause (-1286) and the 8 days of 28 from the resume on:
+    # 2000 * 8/28 = 571.43, 571.
+    assert sorted(i.amount for i in pending_items(client, customer.id)) == [-1286, 571]
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    renewal = client.v1.invoices.retrieve(
+        str(client.v1.subscriptions.retrieve(paused.id).latest_invoice)
+    )
+    assert (renewal.billing_reason, renewal.amount_paid) == ("subscription_cycle", 1285)
+    assert pending_items(client, customer.id) == []
+
+
+# -- declined resumptions -----------------------------------------------------------------------
+
+
+def test_a_declined_resumption_is_past_due_until_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(client)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 3, 5))
+    past_due = resume(client, paused.id)
+    assert past_due.status == "past_due"
+    assert "customer.subscription.resumed" in events_of(client, paused.id)
+    invoice = client.v1.invoices.retrieve(str(past_due.latest_invoice))
+    # resume_on_payment_attempt: Stripe does not retry the resumption invoice.
+    assert (invoice.status, invoice.attempt_count, invoice.next_payment_attempt) == (
+        "open",
+        1,
+        None,
+    )
+    client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(paused.id).status == "active"
+
+
+def test_resume_on_payment_success_stays_paused_when_the_charge_fails(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(client)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 3, 5))
+    still = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    assert (still.status, period_of(still)) == ("paused", period_of(paused))
+    assert still.billing_cycle_anchor == JAN_31_2027
+    invoice = client.v1.invoices.retrieve(str(still.latest_invoice))
+    assert (invoice.status, invoice.attempt_count, invoice.amount_remaining) == ("open", 1, 714)
+    assert events_of(client, paused.id)[-1] == "customer.subscription.updated"
+    # Resuming again waits for that invoice.
+    with pytest.raises(stripe.InvalidRequestError):
+        resume(client, paused.id)
+    client.v1.invoices.void_invoice(invoice.id)
+    assert resume(client, paused.id, payment_behavior="resume_on_payment_success").status == (
+        "paused"
+    )
+
+
+def test_paying_a_waiting_resumption_invoice_resumes_the_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, paused = paused_subscription(client)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 3, 5))
+    still = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    assert still.status == "paused"
+    client.v1.invoices.pay(str(still.latest_invoice), params={"payment_method": "pm_card_visa"})
+    resumed = client.v1.subscriptions.retrieve(paused.id)
+    # Into the period the paid invoice billed: from the resume (March 5) a month on.
+    assert (resumed.status, resumed.billing_cycle_anchor) == ("active", utc(2027, 3, 5))
+    assert period_of(resumed) == (utc(2027, 3, 5), utc(2027, 4, 5))
+    assert resumed.status_details is None
+    assert events_of(client, paused.id)[-1] == "customer.subscription.resumed"
+    advance(client, clock_id, utc(2027, 4, 5) + 2 * HOUR)
+    assert period_of(client.v1.subscriptions.retrieve(paused.id))[0] == utc(2027, 4, 5)
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def refused(call: Any, *args: Any, **kwargs: Any) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        call(*args, **kwargs)
+    assert raised.value.http_status in (400, 404), raised.value
+    return raised.value
+
+
+def test_what_cannot_be_paused_or_resumed_is_refused_with_nothing_written(
+    client: Client,
+) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    active = subscribe(client, customer.id, price.id)
+    refused(resume, client, active.id)
+    paused = pause(client, active.id)
+    error = refused(pause, client, active.id)
+    assert "already paused" in str(error.user_message)
+    canceled = subscribe(client, customer.id, price.id)
+    client.v1.subscriptions.cancel(canceled.id)
+    refused(pause, client, canceled.id)
+    _, declining = clock_customer(client, card=DECLINING_CARD)
+    incomplete = subscribe(client, declining.id, price.id)
+    assert incomplete.status == "incomplete"
+    refused(pause, client, incomplete.id)
+    invoiced = subscribe(
+        client, customer.id, price.id, collection_method="send_invoice", days_until_due=30
+    )
+    pause(client, invoiced.id)
+    error = refused(resume, client, invoiced.id)
+    assert "charge_automatically" in str(error.user_message)
+    assert refused(pause, client, "sub_nope").http_status == 404
+    assert client.v1.subscriptions.retrieve(active.id).to_dict() == paused.to_dict()
+
+
+def test_bad_parameters_name_the_parameter_with_nothing_written(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    before = client.v1.subscriptions.retrieve(subscription.id).to_dict()
+    pause_cases: list[tuple[dict[str, Any], str]] = [
+        ({"type": "forever"}, "type"),
+        ({"invoicing_behavior": "later"}, "invoicing_behavior"),
+        ({"bill_for": {"unused_time_from": {"type": "soon"}}}, "bill_for[unused_time_from][type]"),
+        (
+            {"bill_for": {"outstanding_usage_through": {"type": "later"}}},
+            "bill_for[outstanding_usage_through][type]",
+        ),
+    ]
+    for params, param in pause_cases:
+        assert refused(pause, client, subscription.id, **params).param == param, params
+    update_cases: list[tuple[dict[str, Any], str]] = [
+        ({"pause_collection": {"behavior": "hold"}}, "pause_collection[behavior]"),
+        ({"pause_collection": {"resumes_at": JAN_31_2027 + DAY_SECONDS}}, "pause_collection"),
+        (
+            {"pause_collection": {"behavior": "void", "resumes_at": JAN_31_2027}},
+            "pause_collection[resumes_at]",
+        ),
+        ({"pause_collection": "void"}, "pause_collection"),
+    ]
+    for params, param in update_cases:
+        error = refused(client.v1.subscriptions.update, subscription.id, params=params)
+        assert (error.param or "").startswith(param), (params, error.param)
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before
+    pause(client, subscription.id)
+    paused = client.v1.subscriptions.retrieve(subscription.id).to_dict()
+    resume_cases: list[tuple[dict[str, Any], str]] = [
+        ({"billing_cycle_anchor": "now"}, "billing_cycle_anchor"),
+        ({"billing_cycle_anchor": {"type": "later"}}, "billing_cycle_anchor[type]"),
+        ({"payment_behavior": "hope"}, "payment_behavior"),
+        ({"proration_behavior": "sometimes"}, "proration_behavior"),
+        (
+            {"billing_cycle_anchor": {"type": "unchanged"}, "proration_date": 1},
+            "proration_date",
+        ),
+    ]
+    for params, param in resume_cases:
+        assert refused(resume, client, subscription.id, **params).param == param, params
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == paused
+    assert pending_items(client, customer.id) != []  # the pause's credit, and nothing else
+    assert len(pending_items(client, customer.id)) == 1
+
+
+# -- pause_collection ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("behavior", "invoice_status"),
+    [("keep_as_draft", "draft"), ("mark_uncollectible", "uncollectible"), ("void", "void")],
+)
+def test_pause_collection_keeps_renewal_invoices_from_being_collected(
+    client: Client, ledger_verified: None, behavior: str, invoice_status: str
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    updated = client.v1.subscriptions.update(
+        subscription.id, params={"pause_collection": {"behavior": behavior}}
+    )
+    assert updated.status == "active"
+    assert updated.pause_collection is not None
+    assert (updated.pause_collection.behavior, updated.pause_collection.resumes_at) == (
+        behavior,
+        None,
+    )
+    advance(client, clock_id, utc(2027, 3, 31) + 3 * HOUR)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.status == "active"
+    renewals = invoices_of(client, subscription.id)[1:]
+    assert [(i.status, i.amount_paid) for i in renewals] == [(invoice_status, 0)] * 2
+    assert [i.period_start for i in renewals] == [utc(2027, 2, 28), utc(2027, 3, 31)]
+    assert all(i.total == 2000 for i in renewals)
+    if behavior == "keep_as_draft":
+        assert not any(i.auto_advance for i in renewals)
+    # Stripe sends paused/resumed only for status changes, not for collection pauses.
+    assert "customer.subscription.paused" not in events_of(client, subscription.id)
+
+
+def test_pause_collection_ends_at_resumes_at_and_can_be_cleared(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    resumes_at = utc(2027, 3, 15)
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={"pause_collection": {"behavior": "void", "resumes_at": resumes_at}},
+    )
+    advance(client, clock_id, utc(2027, 3, 31) + 2 * HOUR)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.pause_collection is None
+    statuses = [(i.status, i.amount_paid) for i in invoices_of(client, subscription.id)]
+    assert statuses == [("paid", 2000), ("void", 0), ("paid", 2000)]
+    client.v1.subscriptions.update(
+        subscription.id, params={"pause_collection": {"behavior": "keep_as_draft"}}
+    )
+    cleared = client.v1.subscriptions.update(subscription.id, params={"pause_collection": ""})
+    assert cleared.pause_collection is None
+    advance(client, clock_id, utc(2027, 4, 30) + 2 * HOUR)
+    assert invoices_of(client, subscription.id)[-1].status == "paid"
+
+
+# -- in real time -------------------------------------------------------------------------------
+
+
+def test_the_invoices_job_leaves_a_paused_subscription_alone(
+    server: KassaServer, client: Client
+) -> None:
+    price = monthly_price(client)
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    subscription = subscribe(client, customer.id, price.id)
+    pause(client, subscription.id)
+    _, period_end = period_of(subscription)
+    # The job runs for the whole database, which other tests' subscriptions share: what it
+    # did to this one is what counts.
+    run_invoices_job_at(server, period_end + 1)
+    assert len(invoices_of(client, subscription.id)) == 1
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "paused"

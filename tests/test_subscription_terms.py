@@ -1,0 +1,528 @@
+"""A subscription's terms on create, through the SDK on a real `kassa serve` (SQLite and
+PostgreSQL) driven by test clocks: a billing cycle anchor (a time, or a day of month) with the
+time before it prorated, free or after a trial; `cancel_at` ending it, its last period billed
+prorated; discounts (forever, once, repeating, promotion codes, on items) and tax rates on every
+invoice; refusals that name the parameter and keep nothing; and the ledger whole after each.
+The same terms changed on update, and `DELETE /v1/subscriptions/{id}/discount`.
+
+Every partial period is billed `price * its length / the full period it lies in` (before the
+anchor: the period that ends at the anchor), rounded half up to whole cents, once per line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from tests.test_subscriptions import (
+    DECLINING_CARD,
+    HOUR,
+    JAN_31_2027,
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    monthly_price,
+    period_of,
+    subscribe,
+)
+
+JAN_15_2027 = int(dt.datetime(2027, 1, 15, 10, 0, tzinfo=dt.UTC).timestamp())
+
+
+def utc(year: int, month: int, day: int, hour: int = 10) -> int:
+    return int(dt.datetime(year, month, day, hour, 0, tzinfo=dt.UTC).timestamp())
+
+
+def price_of(client: Client, amount: int, interval: str = "month") -> stripe.Price:
+    return client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": amount,
+            "recurring": {"interval": interval},
+            "product_data": {"name": f"Plan at {amount}"},
+        }
+    )
+
+
+def amounts_billed(client: Client, subscription_id: str) -> list[tuple[int, int]]:
+    """(period start, amount paid) of each invoice, oldest first."""
+    return [(i.period_start, i.amount_paid) for i in invoices_of(client, subscription_id)]
+
+
+def tax_rate(client: Client, percentage: float) -> stripe.TaxRate:
+    return client.v1.tax_rates.create(
+        params={"display_name": "VAT", "inclusive": False, "percentage": percentage}
+    )
+
+
+# -- the billing cycle anchor -----------------------------------------------------------------
+
+
+def test_an_anchor_prorates_the_time_before_it_then_renews_on_it(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_15_2027)
+    anchor = utc(2027, 2, 1)
+    subscription = subscribe(client, customer.id, price.id, billing_cycle_anchor=anchor)
+    assert (subscription.status, subscription.billing_cycle_anchor) == ("active", anchor)
+    assert period_of(subscription) == (JAN_15_2027, anchor)
+    # January 15 to February 1 is 17 days of the 31-day period that ends at the anchor
+    # (January 1 to February 1): 3100 * 17 / 31 = 1700.
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    (line,) = first.lines.data
+    assert (first.amount_paid, line.amount, line.period.start, line.period.end) == (
+        1700,
+        1700,
+        JAN_15_2027,
+        anchor,
+    )
+    advance(client, clock_id, utc(2027, 3, 1) + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_15_2027, 1700),
+        (anchor, 3100),
+        (utc(2027, 3, 1), 3100),
+    ]
+    assert period_of(client.v1.subscriptions.retrieve(subscription.id)) == (
+        utc(2027, 3, 1),
+        utc(2027, 4, 1),
+    )
+
+
+def test_proration_behavior_none_makes_the_time_before_the_anchor_free(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_15_2027)
+    anchor = utc(2027, 2, 1)
+    subscription = subscribe(
+        client, customer.id, price.id, billing_cycle_anchor=anchor, proration_behavior="none"
+    )
+    assert subscription.status == "active"
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (first.status, first.amount_due, first.lines.data[0].amount) == ("paid", 0, 0)
+    advance(client, clock_id, anchor + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [(JAN_15_2027, 0), (anchor, 3100)]
+
+
+def test_an_anchor_day_a_month_lacks_renews_on_each_month_end(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 2800)
+    feb_10 = utc(2027, 2, 10)
+    clock_id, customer = clock_customer(client, feb_10)
+    subscription = subscribe(
+        client, customer.id, price.id, billing_cycle_anchor_config={"day_of_month": 31}
+    )
+    # The next 31st after February 10 is February's last day, at the time of day the
+    # subscription starts (10:00, no hour given).
+    assert subscription.billing_cycle_anchor == utc(2027, 2, 28)
+    config = subscription.billing_cycle_anchor_config
+    assert config is not None
+    assert config.to_dict() == {
+        "day_of_month": 31,
+        "hour": None,
+        "minute": None,
+        "month": None,
+        "second": None,
+    }
+    # 18 days of the 28 from January 31 to February 28: 2800 * 18 / 28 = 1800.
+    advance(client, clock_id, utc(2027, 5, 1))
+    assert amounts_billed(client, subscription.id) == [
+        (feb_10, 1800),
+        (utc(2027, 2, 28), 2800),
+        (utc(2027, 3, 31), 2800),
+        (utc(2027, 4, 30), 2800),
+    ]
+
+
+def test_a_yearly_anchor_in_a_given_month_prorates_by_the_second(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 36500, interval="year")
+    clock_id, customer = clock_customer(client, JAN_15_2027)
+    config = {"month": 3, "day_of_month": 1, "hour": 0}
+    subscription = subscribe(client, customer.id, price.id, billing_cycle_anchor_config=config)
+    march_1 = utc(2027, 3, 1, hour=0)
+    assert period_of(subscription) == (JAN_15_2027, march_1)
+    # 44 days 14 hours of the 365-day year up to March 1, 2027: 100 a day, so
+    # 36500 * 3,852,000 s / 31,536,000 s = 4458.33, rounded to 4458.
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert first.amount_paid == 4458
+    advance(client, clock_id, march_1 + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [(JAN_15_2027, 4458), (march_1, 36500)]
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert period_of(renewed) == (march_1, utc(2028, 3, 1, hour=0))
+
+
+def test_a_trial_then_the_time_to_the_anchor_prorated_then_full_periods(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_15_2027)
+    anchor, trial_end = utc(2027, 2, 1), utc(2027, 1, 22)
+    subscription = subscribe(
+        client, customer.id, price.id, trial_period_days=7, billing_cycle_anchor=anchor
+    )
+    assert (subscription.status, subscription.trial_end) == ("trialing", trial_end)
+    assert period_of(subscription) == (JAN_15_2027, trial_end)
+    advance(client, clock_id, trial_end + 2 * HOUR)
+    after_trial = client.v1.subscriptions.retrieve(subscription.id)
+    assert (after_trial.status, period_of(after_trial)) == ("active", (trial_end, anchor))
+    advance(client, clock_id, anchor + 2 * HOUR)
+    # Free trial, then January 22 to February 1: 10 of 31 days, 3100 * 10 / 31 = 1000.
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_15_2027, 0),
+        (trial_end, 1000),
+        (anchor, 3100),
+    ]
+
+
+# -- cancel_at ---------------------------------------------------------------------------------
+
+
+def test_cancel_at_in_the_first_period_bills_it_prorated_and_ends_there(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    ends = utc(2027, 2, 14)
+    subscription = subscribe(client, customer.id, price.id, cancel_at=ends)
+    assert (subscription.cancel_at, subscription.cancel_at_period_end) == (ends, False)
+    assert period_of(subscription) == (JAN_31_2027, ends)
+    # 14 of the 28 days from January 31 to February 28: 2800 * 14 / 28 = 1400.
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 1400
+    advance(client, clock_id, utc(2027, 3, 1))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", ends)
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "cancellation_requested"
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.deleted"
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 1400)]
+
+
+def test_cancel_at_in_a_later_period_cuts_that_one_short_prorated(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    ends = utc(2027, 3, 14)
+    subscription = subscribe(client, customer.id, price.id, cancel_at=ends)
+    assert period_of(subscription) == (JAN_31_2027, utc(2027, 2, 28))
+    advance(client, clock_id, utc(2027, 3, 1))
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.status, period_of(renewed)) == ("active", (utc(2027, 2, 28), ends))
+    advance(client, clock_id, utc(2027, 4, 1))
+    # February 28 to March 14 is 14 of the 31 days to March 31: 2800 * 14 / 31 = 1264.52,
+    # rounded half up to 1265.
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 2800),
+        (utc(2027, 2, 28), 1265),
+    ]
+    assert client.v1.subscriptions.retrieve(subscription.id).ended_at == ends
+
+
+def test_cancel_at_inside_a_trial_ends_it_after_the_notice(client: Client) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    ends = JAN_31_2027 + 12 * DAY_SECONDS  # the trial would end on day 14, its notice day 11
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=14, cancel_at=ends)
+    assert period_of(subscription) == (JAN_31_2027, ends)
+    advance(client, clock_id, JAN_31_2027 + 20 * DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", ends)
+    kinds = events_of(client, subscription.id)
+    assert kinds[-2:] == ["customer.subscription.trial_will_end", "customer.subscription.deleted"]
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 0)]
+
+
+def test_cancel_at_without_prorations_bills_the_first_period_whole(client: Client) -> None:
+    price = price_of(client, 2800)
+    _, customer = clock_customer(client)
+    ends = utc(2027, 2, 14)
+    subscription = subscribe(
+        client, customer.id, price.id, cancel_at=ends, proration_behavior="none"
+    )
+    assert period_of(subscription) == (JAN_31_2027, ends)
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 2800
+
+
+def test_cancel_at_a_named_period_end_or_at_period_end(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    named = subscribe(client, customer.id, price.id, cancel_at="max_period_end")
+    assert (named.cancel_at, named.cancel_at_period_end) == (utc(2027, 2, 28), False)
+    flagged = subscribe(client, customer.id, price.id, cancel_at_period_end=True)
+    assert (flagged.cancel_at, flagged.cancel_at_period_end) == (utc(2027, 2, 28), True)
+    assert period_of(named) == period_of(flagged) == (JAN_31_2027, utc(2027, 2, 28))
+
+
+# -- discounts and tax rates ---------------------------------------------------------------
+
+
+def test_a_forever_coupon_and_default_tax_rates_apply_to_every_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 2000)
+    coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "forever"})
+    rate = tax_rate(client, 10)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(
+        client,
+        customer.id,
+        price.id,
+        discounts=[{"coupon": coupon.id}],
+        default_tax_rates=[rate.id],
+    )
+    (discount_id,) = subscription.discounts
+    assert [r.id for r in subscription.default_tax_rates or []] == [rate.id]
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    # 2000 less 25% (500) is 1500; 10% tax on it, 150: 1650, each period.
+    for invoice in invoices_of(client, subscription.id):
+        assert invoice.discounts == [discount_id]
+        assert [(d.amount, d.discount) for d in invoice.total_discount_amounts or []] == [
+            (500, discount_id)
+        ]
+        assert [t.amount for t in invoice.total_taxes or []] == [150]
+        assert (invoice.status, invoice.amount_paid) == ("paid", 1650)
+    # Redeemed once, when applied to the subscription, however many invoices carry it.
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 1
+
+    expanded = client.v1.subscriptions.retrieve(
+        subscription.id, params={"expand": ["discounts"]}
+    ).to_dict()
+    (discount,) = expanded["discounts"]
+    assert discount["id"] == discount_id
+    assert (discount["subscription"], discount["source"]["coupon"]) == (subscription.id, coupon.id)
+    assert (discount["invoice"], discount["end"]) == (None, None)
+    on_invoice = client.v1.invoices.retrieve(
+        invoices_of(client, subscription.id)[0].id, params={"expand": ["discounts"]}
+    ).to_dict()
+    assert [d["id"] for d in on_invoice["discounts"]] == [discount_id]
+
+
+def test_once_and_repeating_coupons_stop_applying(client: Client, ledger_verified: None) -> None:
+    price = monthly_price(client, 2000)
+    once = client.v1.coupons.create(
+        params={"amount_off": 500, "currency": "usd", "duration": "once"}
+    )
+    repeating = client.v1.coupons.create(
+        params={"percent_off": 50, "duration": "repeating", "duration_in_months": 2}
+    )
+    clock_id, customer = clock_customer(client)
+    first_only = subscribe(client, customer.id, price.id, discounts=[{"coupon": once.id}])
+    two_months = subscribe(client, customer.id, price.id, discounts=[{"coupon": repeating.id}])
+    advance(client, clock_id, utc(2027, 4, 1))
+    # Once: 500 off the first invoice only. Repeating for two months from January 31: the
+    # invoices of January 31 and February 28 at half price; on March 31 it has ended.
+    assert amounts_billed(client, first_only.id) == [
+        (JAN_31_2027, 1500),
+        (utc(2027, 2, 28), 2000),
+        (utc(2027, 3, 31), 2000),
+    ]
+    assert amounts_billed(client, two_months.id) == [
+        (JAN_31_2027, 1000),
+        (utc(2027, 2, 28), 1000),
+        (utc(2027, 3, 31), 2000),
+    ]
+    for ended in (first_only, two_months):
+        assert client.v1.subscriptions.retrieve(ended.id).discounts == []
+
+
+def test_a_trial_does_not_use_up_a_once_coupon(client: Client) -> None:
+    price = monthly_price(client, 2000)
+    once = client.v1.coupons.create(
+        params={"amount_off": 500, "currency": "usd", "duration": "once"}
+    )
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(
+        client, customer.id, price.id, trial_period_days=7, discounts=[{"coupon": once.id}]
+    )
+    advance(client, clock_id, JAN_31_2027 + 7 * DAY_SECONDS + 2 * HOUR)
+    assert [i.amount_paid for i in invoices_of(client, subscription.id)] == [0, 1500]
+
+
+def test_a_promotion_code_is_redeemed_into_the_subscription(client: Client) -> None:
+    price = monthly_price(client, 2000)
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    code = client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "TENOFF"}
+    )
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"promotion_code": code.id}])
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 1800
+    assert client.v1.promotion_codes.retrieve(code.id).times_redeemed == 1
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 1
+
+
+def test_item_tax_rates_and_discounts_apply_to_their_lines(
+    client: Client, ledger_verified: None
+) -> None:
+    seats, support = monthly_price(client, 2000), monthly_price(client, 1000)
+    three_off = client.v1.coupons.create(
+        params={"amount_off": 300, "currency": "usd", "duration": "forever"}
+    )
+    reduced, standard = tax_rate(client, 10), tax_rate(client, 20)
+    _, customer = clock_customer(client)
+    items: Any = [
+        {"price": seats.id, "tax_rates": [standard.id], "discounts": [{"coupon": three_off.id}]},
+        {"price": support.id},
+    ]
+    subscription = subscribe(
+        client, customer.id, seats.id, items=items, default_tax_rates=[reduced.id]
+    )
+    first_item = subscription["items"].data[0]
+    assert [r.id for r in first_item.tax_rates or []] == [standard.id]
+    (item_discount,) = first_item.discounts
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    seats_line, support_line = invoice.lines.data
+    # Seats: 2000 less 300 is 1700, taxed at its own 20%: 340. Support: 1000 at the
+    # subscription's default 10%: 100. 3000 - 300 + 440 = 3140.
+    assert [(d.amount, d.discount) for d in seats_line.discount_amounts or []] == [
+        (300, item_discount)
+    ]
+    assert [t.amount for t in seats_line.taxes or []] == [340]
+    assert [t.amount for t in support_line.taxes or []] == [100]
+    assert (invoice.subtotal, invoice.total, invoice.amount_paid) == (3000, 3140, 3140)
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+def test_refusals_name_the_parameter_and_keep_nothing(client: Client) -> None:
+    price, weekly = monthly_price(client), price_of(client, 700, interval="week")
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    _, customer = clock_customer(client)
+    base: dict[str, Any] = {"customer": customer.id, "items": [{"price": price.id}]}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"billing_cycle_anchor": JAN_31_2027}, "billing_cycle_anchor"),
+        ({"billing_cycle_anchor": utc(2027, 3, 1)}, "billing_cycle_anchor"),  # past Feb 28
+        ({"billing_cycle_anchor": 10**15}, "billing_cycle_anchor"),  # past the year 9999
+        (
+            {"billing_cycle_anchor_config": {"day_of_month": 1, "month": 6}},
+            "billing_cycle_anchor_config",  # June 1 is more than a month away
+        ),
+        (
+            {"trial_period_days": 14, "billing_cycle_anchor": JAN_31_2027 + 7 * DAY_SECONDS},
+            "billing_cycle_anchor",
+        ),
+        (
+            {
+                "billing_cycle_anchor": utc(2027, 2, 10),
+                "billing_cycle_anchor_config": {"day_of_month": 10},
+            },
+            "billing_cycle_anchor_config",
+        ),
+        (
+            {"items": [{"price": weekly.id}], "billing_cycle_anchor_config": {"day_of_month": 1}},
+            "billing_cycle_anchor_config",
+        ),
+        (
+            {"billing_cycle_anchor_config": {"day_of_month": 32}},
+            "billing_cycle_anchor_config[day_of_month]",
+        ),
+        (
+            {"billing_cycle_anchor_config": {"hour": 3}},
+            "billing_cycle_anchor_config[day_of_month]",
+        ),
+        ({"proration_behavior": "sometimes"}, "proration_behavior"),
+        ({"cancel_at": JAN_31_2027 - 1}, "cancel_at"),
+        ({"cancel_at": "soon"}, "cancel_at"),
+        ({"cancel_at": "9" * 19}, "cancel_at"),  # past the largest integer Stripe takes
+        ({"cancel_at": utc(2027, 2, 10), "cancel_at_period_end": True}, "cancel_at"),
+        ({"discounts": [{"coupon": "nope"}]}, "discounts[0][coupon]"),
+        ({"discounts": [{"coupon": coupon.id}, {"coupon": "nope"}]}, "discounts[1][coupon]"),
+        ({"default_tax_rates": ["txr_nope"]}, "default_tax_rates[0]"),
+        (
+            {"items": [{"price": price.id, "tax_rates": ["txr_nope"]}]},
+            "items[0][tax_rates][0]",
+        ),
+        (
+            {"items": [{"price": price.id, "discounts": [{"coupon": "nope"}]}]},
+            "items[0][discounts][0][coupon]",
+        ),
+    ]
+    for extra, param in cases:
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            client.v1.subscriptions.create(params={**base, **extra})  # type: ignore[arg-type]
+        # 404 for an object named that does not exist (Kassa's `resource_missing`).
+        assert raised.value.http_status in (400, 404), (extra, raised.value)
+        assert raised.value.param == param, (extra, raised.value)
+    assert client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
+
+
+def test_a_first_payment_refused_rolls_back_the_redemption(client: Client) -> None:
+    price = monthly_price(client)
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    _, customer = clock_customer(client, card=DECLINING_CARD)
+    with pytest.raises(stripe.CardError):
+        subscribe(
+            client,
+            customer.id,
+            price.id,
+            discounts=[{"coupon": coupon.id}],
+            payment_behavior="error_if_incomplete",
+        )
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
+
+
+# -- the discount removed, and the terms changed on update -------------------------------------
+
+
+def test_deleting_the_discount_stops_it_applying(client: Client, ledger_verified: None) -> None:
+    price = monthly_price(client, 2000)
+    coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "forever"})
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    (discount_id,) = subscription.discounts
+    deleted = client.v1.subscriptions.delete_discount(subscription.id)
+    assert (deleted.id, deleted.object, deleted.deleted) == (discount_id, "discount", True)
+    assert deleted.subscription == subscription.id
+    assert "end" not in deleted.to_dict()  # Stripe's deleted discount has no `end`
+    assert client.v1.subscriptions.retrieve(subscription.id).discounts == []
+    assert events_of(client, subscription.id)[-1] == "customer.subscription.updated"
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 1500),
+        (utc(2027, 2, 28), 2000),
+    ]
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.subscriptions.delete_discount(subscription.id)
+    assert again.value.http_status == 404
+
+
+def test_the_update_side_terms_apply_from_the_next_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 2000)
+    coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "forever"})
+    rate = tax_rate(client, 10)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    ends = utc(2027, 3, 14)
+    updated = client.v1.subscriptions.update(
+        subscription.id,
+        params={
+            "default_tax_rates": [rate.id],
+            "discounts": [{"coupon": coupon.id}],
+            "cancel_at": ends,
+        },
+    )
+    assert (updated.cancel_at, len(updated.discounts)) == (ends, 1)
+    assert updated.canceled_at == JAN_31_2027  # when the cancellation was asked for
+    advance(client, clock_id, utc(2027, 4, 1))
+    # February 28 to March 14: 2000 * 14 / 31 = 903.23, so 903; 25% off, 225.75, so 226;
+    # 10% tax on the 677 left, 67.7, so 68: 745.
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 2000),
+        (utc(2027, 2, 28), 745),
+    ]
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at, ended.canceled_at) == ("canceled", ends, JAN_31_2027)
