@@ -43,7 +43,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
-    subscription_terms,
+    subscription_discounts,
 )
 from kassa.services.billing.invoice_item_params import Priced
 from kassa.services.billing.invoice_item_pricing import (
@@ -240,7 +240,7 @@ async def _apply_item_changes(
         item_id = entry.get("id")
         if item_id is None:
             added = await _new_item(ctx, subscription, entry, path)
-            await subscription_terms.apply_item_terms(ctx, subscription, added, entry, index)
+            await subscription_discounts.apply_item_terms(ctx, subscription, added, entry, index)
             items.append(added)
             continue
         item = by_id.get(str(item_id))
@@ -260,7 +260,7 @@ async def _apply_item_changes(
             removed.append(item)
             continue
         await _change_item(ctx, subscription, item, entry, path)
-        await subscription_terms.apply_item_terms(ctx, subscription, item, entry, index)
+        await subscription_discounts.apply_item_terms(ctx, subscription, item, entry, index)
     _check_items(subscription)
     return removed
 

@@ -34,7 +34,12 @@ import logging
 
 from kassa.clock import Clock
 from kassa.errors import KassaError
-from kassa.services.billing import invoice_documents, invoice_transitions, subscription_terms
+from kassa.services.billing import (
+    invoice_documents,
+    invoice_transitions,
+    subscription_discounts,
+    subscription_terms,
+)
 from kassa.services.billing.due_invoices import work_through_due
 from kassa.services.billing.subscription_documents import (
     ENDED,
@@ -110,7 +115,7 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     private(subscription)["renews_at"] = period[1]
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
-    subscription_terms.prune_discounts(subscription, ctx.now())
+    subscription_discounts.prune_discounts(subscription, ctx.now())
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -120,7 +125,7 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
         pending="customer",
     )
     await subscription_terms.bill_part(ctx, invoice, span)
-    subscription_terms.note_invoiced(subscription, invoice)
+    subscription_discounts.note_invoiced(subscription, invoice)
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     await save(ctx, subscription)

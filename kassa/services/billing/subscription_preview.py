@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services.billing import periods, subscription_terms
+from kassa.services.billing import periods, subscription_discounts, subscription_terms
 from kassa.services.billing.invoice_item_pricing import apply_priced, blank_item, from_price
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
@@ -81,7 +81,7 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     # As the renewal will make it (`subscription_cycle._next_period`): the next span, which
     # may be a prorated part of a period, and the discounts still applying then.
     span = subscription_terms.next_span(subscription, current_period(subscription)[1])
-    subscription_terms.prune_discounts(subscription, span.period[0])
+    subscription_discounts.prune_discounts(subscription, span.period[0])
     lines = await _period_lines(ctx, subscription, span.period, span.fraction)
     pending = await pending_for(ctx, subscription, "customer")
     return Upcoming(subscription, [*pending, *prorations, *lines], span.period)

@@ -32,13 +32,7 @@ set during a future period, this will always cause a proration for that period";
 first, only unless `proration_behavior=none`), and at `cancel_at` the subscription is
 canceled (`cancellation_details.reason=cancellation_requested`).
 
-Discounts. Each coupon or promotion code makes a discount (`discounts.apply`) that names the
-subscription (and item), redeemed once, when applied; `discounts[][discount]` reuses one.
-Every invoice of the subscription carries the subscription's discounts and default tax rates,
-and each line its item's. A `once` discount is used up by the first invoice with something
-to discount (a subtotal above zero: a trial's invoice does not use it) and a `repeating`
-one ends `duration_in_months` after it was applied (the trial counting); either is then
-removed from the subscription before its next invoice.
+Discounts and tax rates: `subscription_discounts`.
 """
 
 from __future__ import annotations
@@ -46,38 +40,30 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
-from kassa.errors import InvalidParameter, ResourceMissing
+from kassa.errors import InvalidParameter
 from kassa.invariants import InvariantViolated, ensure
-from kassa.params import INT64_MAX, UNSET, Enum, Integer, Param, Struct, Unset
+from kassa.params import INT64_MAX, Enum, Integer, Param, Struct, Unset
 from kassa.services.billing import (
     discounts,
     invoice_documents,
     invoice_lines,
     periods,
-    prices,
-    redemptions,
 )
-from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
     ENDED,
-    announce,
     current_period,
-    find,
     items_of,
     private,
-    save,
-    snapshot,
 )
 from kassa.services.context import Context
-from kassa.services.listing import could_be_object_id
-from kassa.services.resource import ApiObject, Operation, no_params
-from kassa.store.tables import COUPONS, DISCOUNTS, INVOICE_ITEMS
+from kassa.services.resource import ApiObject
+from kassa.store.tables import INVOICE_ITEMS
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
 PRORATION_DEFAULT: Final = "create_prorations"
@@ -91,8 +77,6 @@ PERIODS_BACK_MAX: Final = 100
 months at most for day 31 of monthly prices, eight years for February 29 of yearly ones."""
 RENEWS_UNCAPPED: Final = "renews_at_before_cancel_at"
 """Private key: the work due that `cancel_at` came before, restored if it is cleared."""
-DISCOUNT_TERMS: Final = "discount_terms"
-"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying."""
 CYCLE_ANCHOR: Final = "cycle_anchor"
 """Private key: {"anchor", "counted_from"}: where period boundaries are counted from when
 not the anchor itself, for that anchor only (an anchor reset to now counts from itself)."""
@@ -465,77 +449,7 @@ def cap_renewal(subscription: ApiObject) -> bool:
     return True
 
 
-# -- discounts and tax rates -----------------------------------------------------------------
-
-
-async def apply_create_terms(ctx: Context, subscription: ApiObject, request: CreateTerms) -> None:
-    """Default tax rates, each item's tax rates and discounts, and the subscription's
-    discounts (made and redeemed now), checked as they are applied."""
-    await apply_default_tax_rates(ctx, subscription, request.default_tax_rates)
-    items = items_of(subscription)
-    ensure(len(items) == len(request.items), "one subscription item per requested item")
-    for index, (item, entry) in enumerate(zip(items, request.items, strict=True)):
-        await apply_item_terms(ctx, subscription, item, entry, index)
-    if isinstance(request.discounts, list):
-        subscription["discounts"] = await _made(
-            ctx, subscription, request.discounts, param="discounts", item=None
-        )
-
-
-async def apply_item_terms(
-    ctx: Context,
-    subscription: ApiObject,
-    item: ApiObject,
-    entry: Mapping[str, Any],
-    index: int,
-) -> None:
-    """`items[index][tax_rates]` and `items[index][discounts]` onto `item` (empty: cleared)."""
-    rates = entry.get("tax_rates")
-    if isinstance(rates, list):
-        item["tax_rates"] = await usable_tax_rates(ctx, rates, param=f"items[{index}][tax_rates]")
-    elif rates is UNSET:
-        item["tax_rates"] = []
-    requested = entry.get("discounts")
-    if requested is None:
-        return
-    kept = _forget_terms(subscription, item["discounts"])
-    item["discounts"] = (
-        []
-        if isinstance(requested, Unset)
-        else await _made(
-            ctx, subscription, requested, param=f"items[{index}][discounts]", item=item, kept=kept
-        )
-    )
-
-
-async def apply_default_tax_rates(
-    ctx: Context, subscription: ApiObject, value: list[str] | Unset | None
-) -> None:
-    """`default_tax_rates`: active tax rates (their objects, as Stripe shows them), or
-    cleared when sent empty. Archived rates already on the subscription stay until
-    replaced."""
-    if isinstance(value, list):
-        subscription["default_tax_rates"] = await usable_tax_rates(
-            ctx, value, param="default_tax_rates"
-        )
-    elif value is UNSET:
-        subscription["default_tax_rates"] = []
-
-
-async def apply_discounts(
-    ctx: Context, subscription: ApiObject, value: list[dict[str, Any]] | Unset | None
-) -> None:
-    """`discounts` on update: the subscription's discounts replaced (new coupons and codes
-    redeemed, `discount` entries reused), or removed when sent empty. Invoices already
-    made keep theirs."""
-    if value is None:
-        return
-    kept = _forget_terms(subscription, subscription["discounts"])
-    subscription["discounts"] = (
-        []
-        if isinstance(value, Unset)
-        else await _made(ctx, subscription, value, param="discounts", item=None, kept=kept)
-    )
+# -- the end ----------------------------------------------------------------------------
 
 
 async def apply_cancel_at(
@@ -572,173 +486,3 @@ async def apply_cancel_at(
     subscription["cancel_at"], subscription["cancel_at_period_end"] = at, False
     if subscription["status"] not in ENDED:
         cap_renewal(subscription)
-
-
-def prune_discounts(subscription: ApiObject, now: int) -> None:
-    """Before an invoice: remove the discounts that no longer apply (a `once` one used, a
-    `repeating` one past its end)."""
-    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
-
-    def applies(discount_id: str) -> bool:
-        found = terms.get(discount_id)
-        if found is None:
-            return True
-        return not found["used"] and (found["end"] is None or now < found["end"])
-
-    subscription["discounts"] = [d for d in subscription["discounts"] if applies(d)]
-    for item in items_of(subscription):
-        item["discounts"] = [d for d in item["discounts"] if applies(d)]
-    _keep_terms_of(subscription)
-
-
-def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
-    """After an invoice: a `once` discount on it is used when it had something to
-    discount."""
-    if int(invoice["subtotal"]) <= 0:
-        return
-    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
-    for discount_id in _all_discounts(subscription):
-        if discount_id in terms and terms[discount_id]["once"]:
-            terms[discount_id]["used"] = True
-
-
-async def _made(
-    ctx: Context,
-    subscription: ApiObject,
-    requested: Sequence[Mapping[str, Any]],
-    *,
-    param: str,
-    item: ApiObject | None,
-    kept: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """The discounts `requested` makes for the subscription (or its `item`): new ones name
-    it and are redeemed now; `discount` entries reuse one (`kept` holds the terms of those
-    it had)."""
-    ids = await discounts.apply(
-        ctx,
-        requested,
-        customer=str(subscription["customer"]),
-        currency=str(subscription["currency"]),
-        param=param,
-    )
-    terms = private(subscription).setdefault(DISCOUNT_TERMS, {})
-    amount = None
-    for index, (entry, discount_id) in enumerate(zip(requested, ids, strict=True)):
-        if kept is not None and discount_id in kept:  # reused: it goes on as it was
-            terms[discount_id] = kept[discount_id]
-            continue
-        discount = await _discount_document(ctx, discount_id)
-        if not entry.get("discount"):
-            discount["subscription"] = subscription["id"]
-            discount["subscription_item"] = None if item is None else item["id"]
-            await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
-            amount = await _period_amount(ctx, subscription) if amount is None else amount
-            await _redeem(ctx, subscription, discount, amount, f"{param}[{index}]")
-        terms[discount_id] = await _duration_terms(ctx, discount)
-    return ids
-
-
-async def _discount_document(ctx: Context, discount_id: str) -> ApiObject:
-    found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id)
-    if found is None:
-        raise InvariantViolated(f"the discount {discount_id} just applied is stored")
-    return found[0]
-
-
-async def _duration_terms(ctx: Context, discount: Mapping[str, Any]) -> dict[str, Any]:
-    coupon = await ctx.tx.get_object(
-        COUPONS, ctx.account_id, discount["source"]["coupon"], lock=False
-    )
-    once = coupon is not None and coupon[0]["duration"] == "once"
-    return {"once": once, "end": discount["end"], "used": False}
-
-
-async def _redeem(
-    ctx: Context,
-    subscription: Mapping[str, Any],
-    discount: Mapping[str, Any],
-    amount: int,
-    path: str,
-) -> None:
-    """Count the redemption once, when the discount is applied to the subscription (its
-    invoices carry it but, not owning it, never count it again)."""
-    code = discount["promotion_code"]
-    customer = str(subscription["customer"])
-    await redemptions.redeem(
-        ctx,
-        redemptions.Redemption(
-            coupon=None if code is not None else discount["source"]["coupon"],
-            promotion_code=code,
-            customer=customer,
-            amount=amount,
-            currency=str(subscription["currency"]),
-            first_time_transaction=code is not None
-            and await discounts.first_time_customer(ctx, customer),
-            coupon_param=f"{path}[coupon]",
-            promotion_code_param=f"{path}[promotion_code]",
-        ),
-    )
-
-
-async def _period_amount(ctx: Context, subscription: Mapping[str, Any]) -> int:
-    """What one full period of the subscription's items comes to before discounts (what a
-    promotion code's minimum amount is checked against)."""
-    total = 0
-    for item in items_of(subscription):
-        price = await prices.load_price(ctx, str(item["price"]["id"]), param="items")
-        total += from_price(price, int(item["quantity"])).amount
-    return total
-
-
-def _all_discounts(subscription: Mapping[str, Any]) -> list[str]:
-    found = list(subscription["discounts"])
-    for item in items_of(subscription):
-        found.extend(item["discounts"])
-    return found
-
-
-def _forget_terms(subscription: ApiObject, discount_ids: Sequence[str]) -> dict[str, Any]:
-    """Drop the terms of discounts being replaced; returned, for those reused."""
-    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
-    return {d: terms.pop(d) for d in discount_ids if d in terms}
-
-
-def _keep_terms_of(subscription: ApiObject) -> None:
-    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
-    current = set(_all_discounts(subscription))
-    for discount_id in [d for d in terms if d not in current]:
-        del terms[discount_id]
-
-
-# -- DELETE /v1/subscriptions/{id}/discount ----------------------------------------------------
-
-
-class NoDiscount(ResourceMissing):
-    def __init__(self, subscription_id: str) -> None:
-        super().__init__("discount", subscription_id)
-        self.message = f"No active discount for subscription: '{subscription_id}'"
-        self.args = (self.message,)
-
-
-async def delete_discount(ctx: Context, subscription_id: str) -> ApiObject:
-    """Remove the subscription's discount (Stripe's singular one: every discount of the
-    subscription itself; its items keep theirs) and answer with it, deleted."""
-    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
-    if found is None:
-        raise ResourceMissing("subscription", subscription_id)
-    subscription = found
-    ctx = await ctx.governed_by(subscription)
-    if not subscription["discounts"]:
-        raise NoDiscount(subscription_id)
-    before = snapshot(subscription)
-    removed = await discounts.load_discount(ctx, str(subscription["discounts"][0]))
-    _forget_terms(subscription, subscription["discounts"])
-    subscription["discounts"] = []
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.updated", subscription, before)
-    shown = {key: value for key, value in removed.items() if key != "end"}
-    return {**shown, "deleted": True}
-
-
-DELETE_DISCOUNT = Operation(no_params, delete_discount, writes=True)
-"""`DELETE /v1/subscriptions/{id}/discount` (to be routed)."""

@@ -40,6 +40,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
+    subscription_discounts,
     subscription_pending,
     subscription_terms,
 )
@@ -271,7 +272,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, period) for p in priced
     ]
     private(subscription)["renews_at"] = period[1]
-    await subscription_terms.apply_create_terms(ctx, subscription, request)
+    await subscription_discounts.apply_create_terms(ctx, subscription, request)
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
     ctx.memo[CREATING] = subscription["id"]
@@ -283,7 +284,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         trial=trial_end is not None,
     )
     await subscription_terms.bill_part(ctx, invoice, start.span)
-    subscription_terms.note_invoiced(subscription, invoice)
+    subscription_discounts.note_invoiced(subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
     if subscription["status"] == "incomplete":
@@ -461,8 +462,10 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     before = snapshot(subscription)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
-    await subscription_terms.apply_default_tax_rates(ctx, subscription, request.default_tax_rates)
-    await subscription_terms.apply_discounts(ctx, subscription, request.discounts)
+    await subscription_discounts.apply_default_tax_rates(
+        ctx, subscription, request.default_tax_rates
+    )
+    await subscription_discounts.apply_discounts(ctx, subscription, request.discounts)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     if request.description is not None:
         subscription["description"] = request.description or None
@@ -626,7 +629,7 @@ RESOURCE = Resource(
         *PAUSE_EVENT_TYPES,
     ),
     actions=PAUSE_ACTIONS,
-    delete_actions={"discount": subscription_terms.DELETE_DISCOUNT},
+    delete_actions={"discount": subscription_discounts.DELETE_DISCOUNT},
     expandable={
         "customer": "customer",
         "latest_invoice": "invoice",
