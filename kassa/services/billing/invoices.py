@@ -110,6 +110,18 @@ __all__ = [  # what other modules use (the invoice pages call `list_lines` with 
 
 
 async def create_invoice(ctx: Context, request: CreateInvoice) -> ApiObject:
+    ctx, invoice, items = await draft_invoice(ctx, request)
+    await store_new_draft(ctx, invoice, items)
+    return shown(invoice)
+
+
+async def draft_invoice(
+    ctx: Context, request: CreateInvoice
+) -> tuple[Context, ApiObject, list[ApiObject]]:
+    """A new draft as `request` describes it, not stored yet, with the context its customer
+    governs and the pending items it took (`pending_invoice_items_behavior=include`):
+    `store_new_draft` stores it. A caller adding items of its own (a subscription's period)
+    puts them between the two."""
     check_no_tax_engine(request.automatic_tax)
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
@@ -125,6 +137,13 @@ async def create_invoice(ctx: Context, request: CreateInvoice) -> ApiObject:
     if request.pending_invoice_items_behavior == "include":
         pending = await invoice_items.pending_items(ctx, customer["id"], currency)
         items = await invoice_items.take_items(ctx, pending, invoice["id"])
+    return ctx, invoice, items
+
+
+async def store_new_draft(ctx: Context, invoice: ApiObject, items: list[ApiObject]) -> None:
+    """Work out a new draft's lines and totals from `items` (in line order), store it and
+    announce `invoice.created`."""
+    currency = str(invoice["currency"])
     amounts = await invoice_lines.compute(
         ctx,
         items,
@@ -133,12 +152,11 @@ async def create_invoice(ctx: Context, request: CreateInvoice) -> ApiObject:
         default_tax_rates=invoice["default_tax_rates"],
     )
     invoice["starting_balance"] = await customer_balance.current_balance(
-        ctx, customer["id"], currency
+        ctx, str(invoice["customer"]), currency
     )
     invoice_lines.write_amounts(ctx, invoice, items, amounts)
     await invoice_documents.insert(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.created", invoice)
-    return shown(invoice)
 
 
 async def retrieve_invoice(ctx: Context, invoice_id: str) -> ApiObject:

@@ -3,10 +3,10 @@
 one line per item (its price times its quantity for the period; nothing during a trial), and
 `parent.subscription_details` naming the subscription.
 
-Each line is an invoice item on the draft, made through the invoice items service, whose
-`parent` names the subscription and its item; the line it makes says `subscription_item_details`
-(see `invoice_lines.line_object`). Unlike Stripe's, these items are listed by
-`GET /v1/invoiceitems` too.
+Each line is an invoice item on the draft (`period_item`), built here and stored with it,
+whose `parent` names the subscription and its item; the line it makes says
+`subscription_item_details` (see `invoice_lines.line_object`). Unlike Stripe's, these items
+are listed by `GET /v1/invoiceitems` too.
 """
 
 from __future__ import annotations
@@ -16,18 +16,21 @@ from typing import Any
 
 from kassa.services.billing import (
     invoice_documents,
-    invoice_items,
-    invoice_lines,
     invoices,
     subscription_pending,
 )
-from kassa.services.billing.invoice_item_params import CreateInvoiceItem
+from kassa.services.billing.invoice_item_pricing import (
+    apply_priced,
+    blank_item,
+    from_amount,
+    from_price,
+)
 from kassa.services.billing.invoice_params import CreateInvoice
-from kassa.services.billing.subscription_documents import items_of
+from kassa.services.billing.subscription_documents import customer_of, items_of, product_name
 from kassa.services.billing.subscription_pending import Scope
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import INVOICE_ITEMS, PRODUCTS
+from kassa.store.tables import INVOICE_ITEMS
 
 
 async def invoice_period(
@@ -40,10 +43,12 @@ async def invoice_period(
     pending: Scope = "none",
     with_items: bool = True,
 ) -> ApiObject:
-    """The draft invoice for `period` (locked, as stored), its lines made: one per item
-    (unless `with_items` is False: an update's invoice bills only its prorations), and the
-    pending items `pending` says (`subscription_pending`)."""
-    shown = await invoices.create_invoice(
+    """The draft invoice for `period` (as stored), its lines made: the pending items
+    `pending` says (`subscription_pending`), then one per item (unless `with_items` is
+    False: an update's invoice bills only its prorations). Built whole and stored once,
+    announced once (`invoice.created`, its lines in it): Stripe makes no invoice items of a
+    subscription's lines, so no `invoiceitem.created` either."""
+    ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
         CreateInvoice(
             customer=subscription["customer"],
@@ -54,70 +59,60 @@ async def invoice_period(
             pending_invoice_items_behavior="exclude",
         ),
     )
-    for item in items_of(subscription) if with_items else []:
-        await _line(ctx, subscription, item, shown["id"], period, trial=trial)
-    await subscription_pending.take(
-        ctx, await subscription_pending.pending_for(ctx, subscription, pending), shown["id"]
+    taken = await subscription_pending.take(
+        ctx, await subscription_pending.pending_for(ctx, subscription, pending), invoice["id"]
     )
-    invoice = await invoice_documents.load_invoice(ctx, shown["id"])
+    customer = await customer_of(ctx, subscription)
+    lines = []
+    for item in items_of(subscription) if with_items else []:
+        line = await period_item(ctx, customer, subscription, item, period, trial=trial)
+        line["invoice"] = invoice["id"]
+        await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, line)
+        lines.append(line)
     # Each invoice carries the subscription's discounts and default tax rates (Stripe: its
     # invoices "will have their default_tax_rates populated from the subscription"), and
-    # each line its item's (`_line`): see `subscription_terms`.
+    # each line its item's: see `subscription_discounts`.
     invoice["discounts"] = list(subscription["discounts"])
     invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
-    # The lines again, now that their items name the subscription (`line_object`).
-    await invoice_lines.refresh(ctx, invoice)
     invoice["billing_reason"] = billing_reason
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
     invoice["period_start"], invoice["period_end"] = period
-    await invoice_documents.save(ctx, invoice)
+    await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
     return invoice
 
 
-async def _line(
+async def period_item(
     ctx: Context,
+    customer: Mapping[str, Any],
     subscription: Mapping[str, Any],
     item: Mapping[str, Any],
-    invoice_id: str,
     period: tuple[int, int],
     *,
-    trial: bool,
-) -> None:
-    name = await _product_name(ctx, str(item["price"]["product"]))
+    trial: bool = False,
+) -> ApiObject:
+    """The invoice item (not stored) that bills one subscription item for `period`: its
+    price times its quantity (nothing during a trial), `parent` naming the subscription and
+    the item, and the item's tax rates and discounts. Priced from the price the item holds,
+    so an archived price still renews."""
+    name = await product_name(ctx, str(item["price"]["product"]))
     quantity = int(item["quantity"])
-    request = (
-        CreateInvoiceItem(
-            customer=subscription["customer"],
-            invoice=invoice_id,
-            amount=0,
-            currency=subscription["currency"],
-            description=f"Trial period for {name}",
-            period={"start": period[0], "end": period[1]},
-        )
+    priced = (
+        from_amount(0, None, str(subscription["currency"]))
         if trial
-        else CreateInvoiceItem(
-            customer=subscription["customer"],
-            invoice=invoice_id,
-            pricing={"price": item["price"]["id"]},
-            quantity=quantity,
-            description=f"{quantity} \u00d7 {name}",  # as Stripe: "1 (times sign) Product"
-            period={"start": period[0], "end": period[1]},
-        )
+        else from_price(item["price"], quantity)
     )
-    created = await invoice_items.create_invoice_item(ctx, request)
-    stored = await invoice_items.load_item(ctx, created["id"])
-    stored["parent"] = {
+    line = blank_item(ctx, customer, priced)
+    apply_priced(line, priced)
+    # As Stripe: "Trial period for Product", "1 (times sign) Product".
+    line["description"] = f"Trial period for {name}" if trial else f"{quantity} \u00d7 {name}"
+    line["period"] = {"start": period[0], "end": period[1]}
+    line["parent"] = {
         "subscription_details": {
             "subscription": subscription["id"],
             "subscription_item": item["id"],
         },
         "type": "subscription_details",
     }
-    stored["tax_rates"] = list(item["tax_rates"])
-    stored["discounts"] = list(item["discounts"])
-    await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, stored)
-
-
-async def _product_name(ctx: Context, product_id: str) -> str:
-    found = await ctx.tx.get_object(PRODUCTS, ctx.account_id, product_id, lock=False)
-    return product_id if found is None else str(found[0].get("name") or product_id)
+    line["tax_rates"] = list(item["tax_rates"])
+    line["discounts"] = list(item["discounts"])
+    return line

@@ -23,7 +23,6 @@ from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.services.billing import periods, subscription_discounts, subscription_terms
-from kassa.services.billing.invoice_item_pricing import apply_priced, blank_item, from_price
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     invoices_at_once,
@@ -34,9 +33,9 @@ from kassa.services.billing.subscription_documents import (
     current_period,
     customer_of,
     items_of,
-    product_name,
     snapshot,
 )
+from kassa.services.billing.subscription_invoices import period_item
 from kassa.services.billing.subscription_pending import pending_for
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
@@ -101,28 +100,13 @@ async def _period_lines(
     period: tuple[int, int],
     fraction: Fraction | None = None,
 ) -> list[ApiObject]:
-    """One unsaved invoice item per subscription item, billing `period` at its price (the
-    `fraction` of it, rounded once, for a part of a period), with the item's tax rates and
-    discounts."""
+    """The renewal's lines (unsaved), as `subscription_invoices` makes them, each the
+    `fraction` of its price (rounded once) for a part of a period."""
     customer = await customer_of(ctx, subscription)
     lines = []
     for item in items_of(subscription):
-        priced = from_price(item["price"], int(item["quantity"]))
-        line = blank_item(ctx, customer, priced)
-        apply_priced(line, priced)
+        line = await period_item(ctx, customer, subscription, item, period)
         if fraction is not None:
-            line["amount"] = periods.prorated_amount(priced.amount, fraction)
-        line["tax_rates"] = list(item["tax_rates"])
-        line["discounts"] = list(item["discounts"])
-        name = await product_name(ctx, str(item["price"]["product"]))
-        line["description"] = f"{item['quantity']} \u00d7 {name}"
-        line["period"] = {"start": period[0], "end": period[1]}
-        line["parent"] = {
-            "subscription_details": {
-                "subscription": subscription["id"],
-                "subscription_item": item["id"],
-            },
-            "type": "subscription_details",
-        }
+            line["amount"] = periods.prorated_amount(int(line["amount"]), fraction)
         lines.append(line)
     return lines
