@@ -435,3 +435,28 @@ def test_the_invoices_job_leaves_a_paused_subscription_alone(
     run_invoices_job_at(server, period_end + 1)
     assert len(invoices_of(client, subscription.id)) == 1
     assert client.v1.subscriptions.retrieve(subscription.id).status == "paused"
+
+
+def test_a_scheduled_cancellation_still_ends_a_paused_subscription(client: Client) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    advance(client, clock_id, PAUSED_ON)
+    pause(client, subscription.id)
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", utc(2027, 2, 28))
+    # One scheduled while paused, then cleared: it stays paused, nothing due, the clock fine.
+    other = subscribe(client, customer.id, price.id)
+    pause(client, other.id)
+    client.v1.subscriptions.update(other.id, params={"cancel_at": utc(2027, 3, 20)})
+    client.v1.subscriptions.update(other.id, params={"cancel_at": ""})
+    advance(client, clock_id, utc(2027, 4, 30))
+    kept = client.v1.subscriptions.retrieve(other.id)
+    assert (kept.status, kept.cancel_at) == ("paused", None)
+    third = subscribe(client, customer.id, price.id)
+    pause(client, third.id)
+    client.v1.subscriptions.update(third.id, params={"cancel_at": utc(2027, 5, 10)})
+    advance(client, clock_id, utc(2027, 5, 20))
+    assert client.v1.subscriptions.retrieve(third.id).ended_at == utc(2027, 5, 10)

@@ -77,6 +77,8 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
     if subscription_terms.cancel_due(subscription, ctx.now()):
         await end_subscription(ctx, subscription, "cancellation_requested")
         return
+    if subscription["status"] == "paused":
+        return  # paused: nothing else is due (`subscription_pause`)
     trial_end = subscription["trial_end"]
     if trial_end is not None and ctx.now() < trial_end:
         if not private(subscription).get("trial_will_end_sent"):

@@ -164,7 +164,8 @@ async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObj
             "type": "subscription",
         }
     }
-    private(subscription)["renews_at"] = None  # no invoices, no period advance
+    # No invoices, no period advance: nothing is due but a scheduled cancellation.
+    private(subscription)["renews_at"] = subscription["cancel_at"]
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.paused", subscription)
@@ -254,6 +255,7 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
     private(subscription).pop(BILLED_UNTIL, None)
     private(subscription).pop(RESUMING_INVOICE, None)
     private(subscription)["renews_at"] = current_period(subscription)[1]
+    subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
@@ -295,6 +297,7 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     private(subscription).pop(BILLED_UNTIL, None)
     private(subscription).pop(RESUMING_INVOICE, None)
     private(subscription)["renews_at"] = current_period(subscription)[1]
+    subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)

@@ -484,5 +484,7 @@ async def apply_cancel_at(
     if RENEWS_UNCAPPED in facts:  # the work an earlier cancel_at came before is due again
         facts["renews_at"] = facts.pop(RENEWS_UNCAPPED)
     subscription["cancel_at"], subscription["cancel_at_period_end"] = at, False
-    if subscription["status"] not in ENDED:
+    if subscription["status"] == "paused":
+        facts["renews_at"] = at  # nothing else is due while paused
+    elif subscription["status"] not in ENDED:
         cap_renewal(subscription)
