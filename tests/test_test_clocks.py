@@ -294,6 +294,20 @@ def test_work_due_at_the_same_second_runs_in_invoice_id_order(client: Client) ->
     assert finalized == sorted(i.id for i in invoices)
 
 
+def pay(client: Client, customer_id: str) -> stripe.Charge:
+    """A 20.00 card payment by the customer, confirmed at once; its charge."""
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "customer": customer_id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    return client.v1.charges.retrieve(str(intent.latest_charge))
+
+
 def test_a_clock_customers_funds_settle_at_the_clocks_time(
     client: Client, ledger_verified: None
 ) -> None:
@@ -302,16 +316,7 @@ def test_a_clock_customers_funds_settle_at_the_clocks_time(
     monday = 1_704_103_200  # 2024-01-01 10:00 UTC
     clock = new_clock(client, monday)
     customer = customer_on(client, clock.id)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-        }
-    )
-    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    charge = pay(client, customer.id)
     txn = client.v1.balance_transactions.retrieve(str(charge.balance_transaction))
     assert (txn.created, txn.status) == (monday, "pending")
     assert txn.available_on > monday
@@ -335,16 +340,7 @@ def test_a_clock_customers_funds_settle_at_the_clocks_time(
 def test_a_deleted_clocks_pending_funds_settle_in_real_time(client: Client) -> None:
     clock = new_clock(client, 1_704_103_200)
     customer = customer_on(client, clock.id)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-        }
-    )
-    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    charge = pay(client, customer.id)
     client.v1.test_helpers.test_clocks.delete(clock.id)
     # Long due in real time: the next balance read settles them.
     balance = client.v1.balance.retrieve()

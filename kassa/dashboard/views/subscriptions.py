@@ -29,7 +29,7 @@ from kassa.errors import KassaError, ResourceMissing
 from kassa.services.billing import invoice_preview, invoices, subscriptions
 from kassa.services.billing.invoice_params import ListInvoices
 from kassa.services.billing.invoice_preview import PreviewInvoice
-from kassa.services.billing.subscription_documents import ENDED, STATUSES
+from kassa.services.billing.subscription_documents import ENDED, STATUSES, items_of
 from kassa.services.billing.subscriptions import CancelSubscription, ListSubscriptions
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
@@ -95,11 +95,6 @@ async def product_names(ctx: Context, items: Sequence[Mapping[str, Any]]) -> dic
     ids = list(dict.fromkeys(str(item["price"]["product"]) for item in items))
     found = await ctx.tx.objects_by_ids(PRODUCTS, ctx.account_id, ids)
     return {product_id: str(doc.get("name") or product_id) for product_id, doc in found.items()}
-
-
-def items_of(subscription: Mapping[str, Any]) -> list[ApiObject]:
-    data: list[ApiObject] = subscription["items"]["data"]
-    return data
 
 
 def item_label(item: Mapping[str, Any], products: Mapping[str, str]) -> str:

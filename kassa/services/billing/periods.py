@@ -69,7 +69,7 @@ def boundary(anchor: int, interval: str, interval_count: int, n: int) -> int:
     if interval in FIXED_SPAN_SECONDS:
         return anchor + n * interval_count * FIXED_SPAN_SECONDS[interval]
     months = n * interval_count * CALENDAR_MONTHS[interval]
-    return _to_unix(_add_months_clamped(_to_utc(anchor), months))
+    return to_unix(_add_months_clamped(to_utc(anchor), months))
 
 
 def period_index(anchor: int, interval: str, interval_count: int, instant: int) -> int:
@@ -142,7 +142,7 @@ def _check_recurrence(anchor: int, interval: str, interval_count: int) -> None:
 
 def _months_between(earlier: int, later: int) -> int:
     """Calendar months from `earlier`'s month to `later`'s, ignoring days (UTC)."""
-    first, second = _to_utc(earlier), _to_utc(later)
+    first, second = to_utc(earlier), to_utc(later)
     return (second.year - first.year) * MONTHS_PER_YEAR + (second.month - first.month)
 
 
@@ -156,11 +156,11 @@ def _add_months_clamped(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _to_utc(unix: int) -> dt.datetime:
+def to_utc(unix: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(seconds=unix)
 
 
-def _to_unix(moment: dt.datetime) -> int:
+def to_unix(moment: dt.datetime) -> int:
     # Exact integer arithmetic on the timedelta, rather than the float `timestamp()`.
     return (moment - _EPOCH) // _ONE_SECOND
 

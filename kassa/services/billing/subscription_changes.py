@@ -146,7 +146,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     an update does, and what a preview of it shows."""
     _check_changeable(subscription, terms)
     at = _change_time(ctx, subscription, terms.proration_date)
-    before = {str(i["id"]): _billed(i) for i in items_of(subscription)}
+    before = {str(i["id"]): billed(i) for i in items_of(subscription)}
     old_interval = _interval(items_of(subscription))
     removed = await _apply_item_changes(ctx, subscription, terms.items)
     resets = terms.resets_anchor or _interval(items_of(subscription)) != old_interval
@@ -159,7 +159,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     prorations = []
     prorating = (terms.proration_behavior or "create_prorations") != "none"
     if subscription["status"] != "trialing" and prorating:
-        after = {str(i["id"]): _billed(i) for i in items_of(subscription)}
+        after = {str(i["id"]): billed(i) for i in items_of(subscription)}
         if resets:
             after = {}  # the new period is billed in full by the reset's invoice
         for item_id, old, new in _changed(before, after):
@@ -204,7 +204,8 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
     return proration_date
 
 
-def _billed(item: Mapping[str, Any]) -> Billed:
+def billed(item: Mapping[str, Any]) -> Billed:
+    """What a subscription item bills per period now."""
     return Billed(item["price"], int(item["quantity"]))
 
 
@@ -602,4 +603,4 @@ async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
     if at >= current_period(subscription)[1]:
         return
     for item in items_of(subscription):
-        await make_prorations(ctx, subscription, str(item["id"]), _billed(item), None, at)
+        await make_prorations(ctx, subscription, str(item["id"]), billed(item), None, at)

@@ -49,7 +49,7 @@ from kassa.services.billing import (
     periods,
     subscription_terms,
 )
-from kassa.services.billing.subscription_changes import Billed, make_prorations
+from kassa.services.billing.subscription_changes import billed, make_prorations
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -202,7 +202,7 @@ async def _credit_unused_time(
     made = []
     for item in items_of(subscription):
         made += await make_prorations(
-            ctx, subscription, str(item["id"]), _billed(item), None, paid_from
+            ctx, subscription, str(item["id"]), billed(item), None, paid_from
         )
     return made
 
@@ -222,10 +222,6 @@ async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
     invoice["automatically_finalizes_at"] = ctx.now()
     await invoice_advance.advance_invoice(ctx, invoice)
     subscription["latest_invoice"] = invoice["id"]
-
-
-def _billed(item: ApiObject) -> Billed:
-    return Billed(item["price"], int(item["quantity"]))
 
 
 # -- resume ---------------------------------------------------------------------------------
@@ -374,9 +370,7 @@ async def _continue_period(
     if behavior == "none" or unbilled_from >= period[1]:
         return None
     for item in items_of(subscription):
-        await make_prorations(
-            ctx, subscription, str(item["id"]), None, _billed(item), unbilled_from
-        )
+        await make_prorations(ctx, subscription, str(item["id"]), None, billed(item), unbilled_from)
     if behavior == "create_prorations":
         return None  # pending: the next renewal bills them
     return await invoice_period(

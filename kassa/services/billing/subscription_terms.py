@@ -95,7 +95,6 @@ _ANCHOR_CONFIG = Struct(
     required=("day_of_month",),
 )
 _CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -300,7 +299,7 @@ def _billing_cycle(
         anchor, shown = request.billing_cycle_anchor, None
         _check_anchor(anchor, now, trial_end)
         _check_within_one_period(anchor, start, recurrence, "billing_cycle_anchor")
-        day = _to_utc(anchor).day  # checked first: a date this side of the year 9999
+        day = periods.to_utc(anchor).day  # checked first: a date this side of the year 9999
     else:
         return Cycle(start, start, None, behavior, recurrence)
     return Cycle(anchor, _cycle_anchor(anchor, recurrence, day), shown, behavior, recurrence)
@@ -339,7 +338,7 @@ def _anchor_from_config(config: Mapping[str, Any], after: int, recurrence: Recur
             "billing_cycle_anchor_config is only valid with monthly and yearly prices.",
             param="billing_cycle_anchor_config",
         )
-    moment = _to_utc(after)
+    moment = periods.to_utc(after)
     hour, minute, second = (
         config.get(name, getattr(moment, name)) for name in ("hour", "minute", "second")
     )
@@ -349,8 +348,8 @@ def _anchor_from_config(config: Mapping[str, Any], after: int, recurrence: Recur
             continue
         day = min(int(config["day_of_month"]), calendar.monthrange(year, month)[1])
         found = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
-        if _to_unix(found) > after:
-            return _to_unix(found)
+        if periods.to_unix(found) > after:
+            return periods.to_unix(found)
     raise InvariantViolated("a configured day and month come round within a year")
 
 
@@ -360,12 +359,12 @@ def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
     interval, count = recurrence.interval, recurrence.interval_count
     if interval in periods.FIXED_SPAN_SECONDS:
         return anchor - count * periods.FIXED_SPAN_SECONDS[interval]
-    moment, months = _to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
+    moment, months = periods.to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
     for periods_back in range(1, PERIODS_BACK_MAX + 1):
         year, month = _shifted_month(moment, -periods_back * months)
         if calendar.monthrange(year, month)[1] < day:
             continue
-        candidate = _to_unix(moment.replace(year=year, month=month, day=day))
+        candidate = periods.to_unix(moment.replace(year=year, month=month, day=day))
         if periods.boundary(candidate, interval, count, periods_back) == anchor:
             return candidate
     raise InvariantViolated(f"an anchor on day {day} has a boundary on that day before it")
@@ -393,14 +392,6 @@ def _shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
     zero_based = moment.month - 1 + months
     year = moment.year + zero_based // periods.MONTHS_PER_YEAR
     return year, zero_based % periods.MONTHS_PER_YEAR + 1
-
-
-def _to_utc(unix: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(seconds=unix)
-
-
-def _to_unix(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // dt.timedelta(seconds=1)
 
 
 # -- periods billed and ended --------------------------------------------------------------

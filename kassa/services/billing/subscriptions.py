@@ -48,12 +48,12 @@ from kassa.services.billing.invoice_changes import (
     apply_default_payment_method,
     billed_customer,
 )
-from kassa.services.billing.invoice_item_pricing import active_price
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
     credit_unused_time,
     invoice_final,
+    recurring_price,
 )
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
@@ -318,13 +318,7 @@ async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[P
     priced = []
     for index, entry in enumerate(requested):
         param = f"items[{index}][price]"
-        price = await active_price(ctx, str(entry["price"]), param)
-        if price.get("type") != "recurring" or not price.get("recurring"):
-            raise InvalidParameter(
-                f"The price specified ({price['id']}) is not recurring; a subscription "
-                "needs recurring prices.",
-                param=param,
-            )
+        price = await recurring_price(ctx, str(entry["price"]), param)
         metadata = apply_metadata({}, entry.get("metadata") or {})
         priced.append(Priced(price, int(entry.get("quantity", 1)), metadata))
     _check_alike(priced)
