@@ -56,8 +56,10 @@ from kassa.services import webhook_endpoints
 from kassa.services.context import Context, PaymentConfig
 from kassa.store import Store, Transaction, open_store
 from kassa.store.dashboard_queries import RequestLogFilter
-from kassa.store.queries import ObjectListQuery, RequestLogEntry, WebhookAttempt
+from kassa.store.queries import ObjectListQuery
+from kassa.store.request_queries import RequestLogEntry
 from kassa.store.tables import CHARGES, CUSTOMERS, EVENTS, PAYMENT_INTENTS, PAYMENT_METHODS, REFUNDS
+from kassa.store.webhook_queries import WebhookAttempt
 
 # --- What a seed holds (per 1,000,000 payments, scaled with --payments) ---------------------
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from kassa.clock import Clock
 from kassa.store import Store, open_store
-from kassa.store.queries import IdempotencyRecord, RequestLogEntry
+from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
 from kassa.workers.retention import PurgeCounts, purge_once
 from tests.harness import run_coroutine
 

@@ -22,7 +22,7 @@ from kassa.config import Settings
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from kassa.http.idempotency import Claimed, KeyClaim, Replay, decide, fingerprint
 from kassa.store import Store, open_store
-from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
+from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
 from kassa.store.tables import CUSTOMERS
 from tests.direct_store import idempotency_record, purge, with_store
 from tests.harness import Account, KassaServer, create_account, run_coroutine

@@ -16,7 +16,7 @@ from kassa.clock import FrozenClock
 from kassa.config import Settings
 from kassa.http.request_log import BUFFER_ENTRIES_MAX, RequestLogWriter
 from kassa.store import Store, migrate, open_store
-from kassa.store.queries import RequestLogEntry
+from kassa.store.request_queries import RequestLogEntry
 from kassa.workers.retention import PURGE_BATCH_ROWS
 from tests.direct_store import purge, request_log, wait_for_request_log, with_store
 from tests.harness import Account, KassaServer, create_account

@@ -10,7 +10,7 @@ from pathlib import Path
 from kassa import runtime
 from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
-from kassa.store.queries import RequestLogEntry
+from kassa.store.request_queries import RequestLogEntry
 from tests.harness import run_coroutine
 
 EVERY_JOB = ["settlement", "webhooks", "retention", "mail", "invoices", "test_clocks"]

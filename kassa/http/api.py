@@ -35,7 +35,7 @@ from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.routes import Route, resolve
 from kassa.store import Store, Transaction, WriteConflict
-from kassa.store.queries import RequestLogEntry
+from kassa.store.request_queries import RequestLogEntry
 
 MAX_BODY_BYTES = 1 << 20
 """1 MiB: far above any legitimate Stripe v1 request."""

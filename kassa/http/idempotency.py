@@ -25,8 +25,8 @@ import orjson
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
 from kassa.invariants import ensure
 from kassa.store import Transaction
-from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
-from kassa.store.queries import IdempotencyRecord
+from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
+from kassa.store.request_queries import IdempotencyRecord
 
 MAX_KEY_CHARS = 255
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 
 from kassa.store import Store
-from kassa.store.queries import RequestLogEntry
+from kassa.store.request_queries import RequestLogEntry
 
 FLUSH_INTERVAL_SECONDS = 0.25
 BUFFER_ENTRIES_MAX = 20_000

@@ -42,7 +42,7 @@ from kassa.services.context import Context, PaymentConfig
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
-from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
+from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
 
 LINE_PAGES_MAX: Final = INVOICE_LINES_MAX // LIST_LIMIT_MAX + 1
 """Pages of `GET /v1/invoices/{id}/lines` read for one document: enough for every line the

@@ -17,8 +17,8 @@ from kassa.params import Integer, Param, String
 from kassa.services.context import Context
 from kassa.services.listing import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, load_live_object
 from kassa.services.resource import ApiObject, Resource, request_parser
-from kassa.store.queries import WebhookAttempt
 from kassa.store.tables import WEBHOOK_ENDPOINTS
+from kassa.store.webhook_queries import WebhookAttempt
 
 LIST_PARAMS: dict[str, Param] = {
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),

@@ -37,8 +37,8 @@ from kassa.services.resource import (
 )
 from kassa.services.webhook_attempts import ListAttempts, parse_list_attempts
 from kassa.store import Transaction
-from kassa.store.queries import WebhookTarget
 from kassa.store.tables import WEBHOOK_ENDPOINTS
+from kassa.store.webhook_queries import WebhookTarget
 
 URL_CHARS_MAX = 2_048
 ENABLED_EVENTS_MAX = 250

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
+from kassa.store.statements import SKIP_LOCKED
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -66,9 +67,6 @@ _WORK_SCANS = (
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
 what else a row with work due must be (each the condition of the kind's partial index)."""
 
-
-SKIP_LOCKED = "/*SKIP_LOCKED*/"
-"""As in `kassa.store.queries`: PostgreSQL's executor makes it `FOR UPDATE SKIP LOCKED`."""
 
 
 class ClockQueries:

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kassa.store.statements import SKIP_LOCKED
+
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
-
-SKIP_LOCKED = "/*SKIP_LOCKED*/"
-"""As in `kassa.store.queries`: PostgreSQL claims with `FOR UPDATE SKIP LOCKED`."""
 
 DELIVERY_STATUSES = ("pending", "sent", "captured", "failed")
 ATTACHMENT_REF_KINDS = ("invoice_pdf",)

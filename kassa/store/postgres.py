@@ -13,8 +13,9 @@ from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
 from kassa.store.conflicts import WriteConflict
-from kassa.store.queries import FOR_UPDATE, SKIP_LOCKED, Row, Transaction
+from kassa.store.queries import Row, Transaction
 from kassa.store.search_queries import postgres_json_expressions
+from kassa.store.statements import FOR_UPDATE, SKIP_LOCKED
 
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20

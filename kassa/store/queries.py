@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import orjson
 
 from kassa.invariants import ensure
 from kassa.store.clock_queries import ClockQueries
@@ -25,6 +22,7 @@ from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import CREATED_OPERATORS, window_conditions
+from kassa.store.request_queries import RequestQueries
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.seq_order import (
     DRAW_TICKET,
@@ -33,18 +31,11 @@ from kassa.store.seq_order import (
     SettledTickets,
     settled_tickets,
 )
+from kassa.store.statements import FOR_UPDATE, dumps_doc, loads_doc
 from kassa.store.tables import EVENTS, ObjectTable
+from kassa.store.webhook_queries import INSERT_DELIVERY, WebhookQueries
 
 Row = Sequence[Any]
-
-SKIP_LOCKED = "/*SKIP_LOCKED*/"
-"""Marks a claiming SELECT: PostgreSQL's executor makes it `FOR UPDATE SKIP LOCKED` so that
-concurrent workers take different rows; SQLite's single writer needs nothing."""
-
-FOR_UPDATE = "/*FOR_UPDATE*/"
-"""Ends a SELECT that reads a row to change it: PostgreSQL's executor makes it `FOR UPDATE`,
-so a concurrent request changing the same object (two refunds of one charge) waits and then
-reads the committed result instead of overwriting it. SQLite's single writer needs nothing."""
 
 SETTLE_POLLS_MAX = 250
 SETTLE_POLL_SECONDS = 0.002
@@ -62,9 +53,6 @@ KNOWN_ROWS_MAX = 4_096
 """Object rows one unit of work keeps as it knows them stored (a test clock's unit of 50
 pieces of work, renewals and charges, writes or reads about 600, a few KB each); past that
 it forgets them all."""
-
-IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
-"""Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
 
 
 class Executor(Protocol):
@@ -113,81 +101,6 @@ class ObjectPage:
     has_more: bool
 
 
-@dataclass(frozen=True)
-class ClaimedDelivery:
-    id: str
-    account_id: str
-    event_id: str
-    endpoint_id: str
-    attempts: int
-    created_ms: int
-    payload: bytes
-    """The event's JSON exactly as stored: what is signed and sent."""
-
-
-@dataclass(frozen=True)
-class WebhookTarget:
-    endpoint_id: str
-    account_id: str
-    url: str
-    secret: str
-    enabled: bool
-    failing_since_ms: int | None
-
-
-@dataclass(frozen=True)
-class WebhookAttempt:
-    id: str
-    account_id: str
-    delivery_id: str
-    event_id: str
-    endpoint_id: str
-    attempted_ms: int
-    duration_ms: int
-    status_code: int | None
-    error: str | None
-    response_excerpt: str | None
-
-
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    fingerprint: str
-    created: int
-    locked_until_ms: int
-    request_id: str
-    response_status: int | None
-    response_body: bytes | None
-
-
-@dataclass(frozen=True)
-class RequestLogEntry:
-    request_id: str
-    account_id: str | None
-    created_ms: int
-    method: str
-    path: str
-    route: str
-    status: int
-    duration_us: int
-    idempotency_key: str | None
-    source_ip: str | None
-    request_body: str | None = None
-    """The request's parameters as JSON, card numbers and CVCs redacted, cut to a bound."""
-    response_body: str | None = None
-    """The response as sent, cut to a bound."""
-
-
-def _dumps(obj: Mapping[str, Any]) -> str:
-    return orjson.dumps(obj).decode()
-
-
-def idempotency_lock_id(account_id: str, key: str) -> int:
-    """The advisory lock naming one account's key: a stable signed 64-bit hash (every
-    process must derive the same number; Python's own `hash` is salted per process)."""
-    digest = hashlib.blake2b(f"{account_id}\0{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class Transaction(
     LedgerQueries,
     DashboardQueries,
@@ -196,6 +109,8 @@ class Transaction(
     MailQueries,
     InvoiceQueries,
     ClockQueries,
+    WebhookQueries,
+    RequestQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 
@@ -236,7 +151,7 @@ class Transaction(
     async def insert_account(self, account: Mapping[str, Any]) -> None:
         await self._db.execute(
             "INSERT INTO accounts (id, created, doc) VALUES (?, ?, ?)",
-            (account["id"], account["created"], _dumps(account)),
+            (account["id"], account["created"], dumps_doc(account)),
         )
 
     async def insert_api_key(self, key_hash: str, account_id: str, kind: str, created: int) -> None:
@@ -254,7 +169,7 @@ class Transaction(
 
     async def get_account(self, account_id: str) -> dict[str, Any] | None:
         row = await self._db.fetchone("SELECT doc FROM accounts WHERE id = ?", (account_id,))
-        return None if row is None else _loads(row[0])
+        return None if row is None else loads_doc(row[0])
 
     async def count_accounts(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM accounts")
@@ -265,7 +180,7 @@ class Transaction(
     async def insert_object(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
-        row = _KnownRow(_dumps(obj), False, _column_values(table, obj))
+        row = _KnownRow(dumps_doc(obj), False, _column_values(table, obj))
         await self._insert_row(table, account_id, obj, row)
         self._know((table.name, account_id, obj["id"]), row)
 
@@ -304,7 +219,7 @@ class Transaction(
         self, table: ObjectTable, account_id: str, obj: Mapping[str, Any]
     ) -> None:
         key = (table.name, account_id, obj["id"])
-        doc = _dumps(obj)
+        doc = dumps_doc(obj)
         columns = _column_values(table, obj)
         known = self._known_rows.get(key)
         if known is None:
@@ -341,14 +256,14 @@ class Transaction(
         key = (table.name, account_id, object_id)
         known = self._known_rows.get(key)
         if known is not None:
-            return _loads(known.doc), known.deleted
+            return loads_doc(known.doc), known.deleted
         if not self._row_stays_put(lock=lock):
             row = await self._db.fetchone(
                 f"SELECT doc, deleted FROM {table.name} WHERE id = ? AND account_id = ?"
                 f"{self._lock_reads if lock else ''}",
                 (object_id, account_id),
             )
-            return None if row is None else (_loads(row[0]), bool(row[1]))
+            return None if row is None else (loads_doc(row[0]), bool(row[1]))
         row = await self._db.fetchone(
             _select_with_columns_sql(table, self._lock_reads if lock else ""),
             (object_id, account_id),
@@ -356,7 +271,7 @@ class Transaction(
         if row is None:
             return None
         self._know(key, _KnownRow(row[0], bool(row[1]), tuple(row[2:])))
-        return _loads(row[0]), bool(row[1])
+        return loads_doc(row[0]), bool(row[1])
 
     def _row_stays_put(self, *, lock: bool) -> bool:
         """Whether a row this unit reads stays as read until the unit ends, unless the unit
@@ -463,197 +378,6 @@ class Transaction(
         ensure(len(rows) <= query.limit + 1, "a page query fetches at most limit + 1 rows")
         return _page(rows, query)
 
-    # -- idempotency ----------------------------------------------------------------------
-
-    async def get_idempotency_record(self, account_id: str, key: str) -> IdempotencyRecord | None:
-        row = await self._db.fetchone(
-            "SELECT fingerprint, created, locked_until_ms, request_id, response_status, "
-            "response_body FROM idempotency_keys WHERE account_id = ? AND idempotency_key = ?",
-            (account_id, key),
-        )
-        if row is None:
-            return None
-        body = row[5]
-        return IdempotencyRecord(
-            fingerprint=row[0],
-            created=int(row[1]),
-            locked_until_ms=int(row[2]),
-            request_id=row[3],
-            response_status=row[4],
-            response_body=None if body is None else body.encode(),
-        )
-
-    async def try_lock_idempotency_key(self, account_id: str, key: str) -> bool:
-        """Hold the key until this unit commits or rolls back; False if another unit holds it.
-
-        PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of the account and
-        key, taken without waiting and released by the commit or rollback (a crash included),
-        so it holds across processes and never outlives its request. Two keys whose hashes
-        collide share a lock: one of them may get a spurious 409 while the other runs (about
-        one pair in 2**64). SQLite: every write unit is the only writer (across processes
-        too), so no other unit can hold the key and nothing needs to be taken.
-        """
-        if self._single_writer:
-            return True
-        row = await self._db.fetchone(
-            "SELECT pg_try_advisory_xact_lock(?)", (idempotency_lock_id(account_id, key),)
-        )
-        ensure(row is not None, "a SELECT without FROM answers one row")
-        return bool(row and row[0])
-
-    async def save_idempotent_response(
-        self, account_id: str, key: str, record: IdempotencyRecord, *, now_ms: int
-    ) -> bool:
-        """Store a finished request's response under its key, in the request's own unit.
-
-        A row already there is replaced only if it has expired or is a claim left behind by a
-        crashed request of the same fingerprint (rechecked here, so that a row another writer
-        added meanwhile is never overwritten). False if the row was kept: roll back.
-        """
-        ensure(
-            record.response_status is not None and record.response_body is not None,
-            "a saved idempotency record holds its response",
-        )
-        expired_before = record.created - IDEMPOTENCY_KEY_RETENTION_SECONDS
-        row = await self._db.fetchone(
-            "INSERT INTO idempotency_keys (account_id, idempotency_key, fingerprint, created, "
-            "locked_until_ms, request_id, response_status, response_body) "
-            "VALUES (?, ?, ?, ?, 0, ?, ?, ?) "
-            "ON CONFLICT (account_id, idempotency_key) DO UPDATE SET "
-            "fingerprint = excluded.fingerprint, created = excluded.created, "
-            "locked_until_ms = 0, request_id = excluded.request_id, "
-            "response_status = excluded.response_status, "
-            "response_body = excluded.response_body "
-            "WHERE idempotency_keys.created < ? OR (idempotency_keys.response_status IS NULL "
-            "AND idempotency_keys.locked_until_ms < ? "
-            "AND idempotency_keys.fingerprint = excluded.fingerprint) RETURNING 1",
-            (
-                account_id,
-                key,
-                record.fingerprint,
-                record.created,
-                record.request_id,
-                record.response_status,
-                record.response_body.decode() if record.response_body is not None else None,
-                expired_before,
-                now_ms,
-            ),
-        )
-        return row is not None
-
-    async def insert_idempotency_claim(
-        self,
-        account_id: str,
-        key: str,
-        fingerprint: str,
-        created: int,
-        locked_until_ms: int,
-        request_id: str,
-    ) -> None:
-        """A claim with no response, as Kassa before one-transaction idempotency committed
-        ahead of each request and left behind when the request crashed. Kassa no longer
-        writes claims; tests make one to check how a leftover is treated."""
-        await self._db.execute(
-            "INSERT INTO idempotency_keys (account_id, idempotency_key, fingerprint, created, "
-            "locked_until_ms, request_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (account_id, key, fingerprint, created, locked_until_ms, request_id),
-        )
-
-    async def purge_idempotency_keys(self, created_before: int, now_ms: int, batch: int) -> int:
-        """Delete expired keys: finished ones, and claims whose request died (lock passed).
-
-        A claim whose lock still holds is kept even if old: its request may yet complete.
-        """
-        return await self._delete_batch(
-            "idempotency_keys",
-            "created < ? AND (response_status IS NOT NULL OR locked_until_ms < ?)",
-            (created_before, now_ms),
-            batch,
-            key_columns=("account_id", "idempotency_key"),
-        )
-
-    # -- request log ------------------------------------------------------------------------
-
-    async def insert_request_log(self, entries: Sequence[RequestLogEntry]) -> None:
-        """Entries record what clients sent (a path may hold `%00`), so text is made storable
-        first: one entry PostgreSQL refused would fail its whole batch at every retry."""
-        await self._db.executemany(
-            "INSERT INTO request_log (request_id, account_id, created_ms, method, path, route, "
-            "status, duration_us, idempotency_key, source_ip, request_body, response_body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    _storable(e.request_id),
-                    _storable(e.account_id),
-                    e.created_ms,
-                    _storable(e.method),
-                    _storable(e.path),
-                    _storable(e.route),
-                    e.status,
-                    e.duration_us,
-                    _storable(e.idempotency_key),
-                    _storable(e.source_ip),
-                    _storable(e.request_body),
-                    _storable(e.response_body),
-                )
-                for e in entries
-            ],
-        )
-
-    async def list_request_log(self, account_id: str, limit: int) -> list[RequestLogEntry]:
-        rows = await self._db.fetchall(
-            "SELECT request_id, account_id, created_ms, method, path, route, status, "
-            "duration_us, idempotency_key, source_ip FROM request_log "
-            "WHERE account_id = ? ORDER BY seq DESC LIMIT ?",
-            (account_id, limit),
-        )
-        return [RequestLogEntry(*row) for row in rows]
-
-    async def purge_request_log(self, created_before_ms: int, batch: int) -> int:
-        return await self._delete_batch(
-            "request_log", "created_ms < ?", (created_before_ms,), batch, key_columns=("seq",)
-        )
-
-    async def purge_events(self, created_before: int, batch: int) -> int:
-        """Delete up to `batch` events created before `created_before` (seconds), with their
-        deliveries and attempts. An event still awaiting a delivery is kept until that
-        delivery finishes: retention never cancels a webhook."""
-        rows = await self._db.fetchall(
-            "SELECT e.id FROM events e WHERE e.created < ? AND NOT EXISTS ("
-            "SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending'"
-            ") LIMIT ?",
-            (created_before, batch),
-        )
-        event_ids = [str(row[0]) for row in rows]
-        if not event_ids:
-            return 0
-        self._forget_rows()
-        placeholders = ", ".join("?" * len(event_ids))
-        for table in ("webhook_attempts", "webhook_deliveries", "events"):
-            column = "id" if table == "events" else "event_id"
-            await self._db.execute(
-                f"DELETE FROM {table} WHERE {column} IN ({placeholders})", event_ids
-            )
-        return len(event_ids)
-
-    async def _delete_batch(
-        self,
-        table: str,
-        condition: str,
-        args: tuple[int, ...],
-        batch: int,
-        key_columns: tuple[str, ...],
-    ) -> int:
-        """Delete at most `batch` rows so that a purge never holds the writer for long."""
-        self._forget_rows()
-        keys = ", ".join(key_columns)
-        rows = await self._db.fetchall(
-            f"DELETE FROM {table} WHERE ({keys}) IN "
-            f"(SELECT {keys} FROM {table} WHERE {condition} LIMIT ?) RETURNING 1",
-            (*args, batch),
-        )
-        return len(rows)
-
     # -- schema -------------------------------------------------------------------------------
 
     async def applied_migrations(self) -> set[int]:
@@ -670,183 +394,7 @@ class Transaction(
         self._forget_rows()  # a script may change any row
         await self._db.execute(statement)
 
-    # -- events and webhooks ------------------------------------------------------------------
-
-    async def webhook_endpoint_docs(self, account_id: str, limit: int) -> list[dict[str, Any]]:
-        rows = await self._db.fetchall(
-            "SELECT doc FROM webhook_endpoints WHERE account_id = ? AND deleted = 0 "
-            "ORDER BY seq LIMIT ?",
-            (account_id, limit),
-        )
-        return [_loads(row[0]) for row in rows]
-
-    async def insert_webhook_endpoint_state(
-        self, endpoint_id: str, account_id: str, secret: str
-    ) -> None:
-        await self._db.execute(
-            "INSERT INTO webhook_endpoint_state (endpoint_id, account_id, secret) VALUES (?, ?, ?)",
-            (endpoint_id, account_id, secret),
-        )
-
-    async def reset_webhook_endpoint_failures(self, endpoint_id: str) -> None:
-        await self._db.execute(
-            "UPDATE webhook_endpoint_state SET failing_since_ms = NULL WHERE endpoint_id = ?",
-            (endpoint_id,),
-        )
-
-    async def abandon_webhook_deliveries(self, endpoint_id: str) -> None:
-        """A deleted or disabled endpoint gets nothing more: its pending deliveries are marked
-        failed."""
-        await self._db.execute(
-            "UPDATE webhook_deliveries SET status = 'failed' "
-            "WHERE endpoint_id = ? AND status = 'pending'",
-            (endpoint_id,),
-        )
-
-    async def webhook_endpoints_with_work(self, after: str, now_ms: int, limit: int) -> list[str]:
-        """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
-        due. Disabled and deleted endpoints have none: their deliveries are abandoned."""
-        rows = await self._db.fetchall(
-            "SELECT s.endpoint_id FROM webhook_endpoint_state s WHERE s.endpoint_id > ? "
-            "AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = s.endpoint_id "
-            "AND d.status = 'pending' AND d.next_attempt_ms <= ? AND d.claimed_until_ms < ?) "
-            "ORDER BY s.endpoint_id LIMIT ?",
-            (after, now_ms, now_ms, limit),
-        )
-        return [str(row[0]) for row in rows]
-
-    async def claim_webhook_deliveries(
-        self, endpoint_id: str, now_ms: int, claim_until_ms: int, limit: int
-    ) -> list[ClaimedDelivery]:
-        """Claim up to `limit` due deliveries of one endpoint, oldest due first, with what
-        sending them needs. A claim that is never finished expires and is retaken."""
-        rows = await self._db.fetchall(
-            "UPDATE webhook_deliveries SET claimed_until_ms = ? WHERE id IN ("
-            "SELECT id FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' "
-            "AND next_attempt_ms <= ? AND claimed_until_ms < ? "
-            f"ORDER BY next_attempt_ms LIMIT ? {SKIP_LOCKED}) "
-            "RETURNING id, account_id, event_id, attempts, created_ms",
-            (claim_until_ms, endpoint_id, now_ms, now_ms, limit),
-        )
-        if not rows:
-            return []
-        placeholders = ", ".join("?" * len(rows))
-        found = await self._db.fetchall(
-            f"SELECT id, doc FROM events WHERE id IN ({placeholders})", [row[2] for row in rows]
-        )
-        docs: dict[str, Any] = {str(row[0]): row[1] for row in found}
-        return [
-            ClaimedDelivery(
-                id=row[0],
-                account_id=row[1],
-                event_id=row[2],
-                endpoint_id=endpoint_id,
-                attempts=int(row[3]),
-                created_ms=int(row[4]),
-                payload=str(docs[row[2]]).encode(),
-            )
-            for row in rows
-            if row[2] in docs
-        ]
-
-    async def webhook_target(self, endpoint_id: str) -> WebhookTarget | None:
-        row = await self._db.fetchone(
-            "SELECT w.doc, s.secret, s.failing_since_ms, s.account_id, w.deleted "
-            "FROM webhook_endpoints w "
-            "JOIN webhook_endpoint_state s ON s.endpoint_id = w.id WHERE w.id = ?",
-            (endpoint_id,),
-        )
-        if row is None:
-            return None
-        doc = _loads(row[0])
-        return WebhookTarget(
-            endpoint_id=endpoint_id,
-            account_id=str(row[3]),
-            url=doc["url"],
-            secret=str(row[1]),
-            enabled=doc["status"] == "enabled" and not row[4],
-            failing_since_ms=None if row[2] is None else int(row[2]),
-        )
-
-    async def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
-        await self._db.execute(
-            "INSERT INTO webhook_attempts (id, account_id, delivery_id, event_id, endpoint_id, "
-            "attempted_ms, duration_ms, status_code, error, response_excerpt) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                attempt.id,
-                attempt.account_id,
-                attempt.delivery_id,
-                attempt.event_id,
-                attempt.endpoint_id,
-                attempt.attempted_ms,
-                attempt.duration_ms,
-                attempt.status_code,
-                _storable(attempt.error),
-                _storable(attempt.response_excerpt),
-            ),
-        )
-
-    async def finish_webhook_delivery(
-        self, delivery_id: str, status: str, attempts: int, next_attempt_ms: int
-    ) -> None:
-        """Record an attempt's outcome: `succeeded`, `failed` (given up), or `pending` again
-        at `next_attempt_ms`; the claim is released."""
-        await self._db.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, "
-            "claimed_until_ms = 0 WHERE id = ?",
-            (status, attempts, next_attempt_ms, delivery_id),
-        )
-
-    async def decrement_pending_webhooks(self, event_id: str) -> None:
-        """The event's `pending_webhooks` counts deliveries not yet succeeded. The row is
-        locked first: two workers finishing deliveries of one event must not both write
-        back the same count."""
-        row = await self._db.fetchone(
-            f"SELECT doc FROM events WHERE id = ?{FOR_UPDATE}", (event_id,)
-        )
-        if row is None:
-            return
-        doc = _loads(row[0])
-        doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) - 1)
-        self._forget_rows()
-        await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (_dumps(doc), event_id))
-
-    async def set_webhook_endpoint_failing_since(
-        self, endpoint_id: str, failing_since_ms: int | None
-    ) -> None:
-        await self._db.execute(
-            "UPDATE webhook_endpoint_state SET failing_since_ms = ? WHERE endpoint_id = ?",
-            (failing_since_ms, endpoint_id),
-        )
-
-    async def list_webhook_attempts(
-        self, account_id: str, column: str, value: str, limit: int, before_seq: int | None
-    ) -> list[tuple[int, WebhookAttempt]]:
-        """Attempts for one event or one endpoint (`column`), newest first."""
-        if column not in ("event_id", "endpoint_id"):
-            raise ValueError(f"attempts are not listed by {column}")
-        bound = "" if before_seq is None else " AND seq < ?"
-        rows = await self._db.fetchall(
-            "SELECT seq, id, account_id, delivery_id, event_id, endpoint_id, attempted_ms, "
-            "duration_ms, status_code, error, response_excerpt FROM webhook_attempts "
-            f"WHERE account_id = ? AND {column} = ?{bound} ORDER BY seq DESC LIMIT ?",
-            (account_id, value, *(() if before_seq is None else (before_seq,)), limit),
-        )
-        return [(int(row[0]), WebhookAttempt(*row[1:])) for row in rows]
-
-    async def webhook_attempt_seq(self, account_id: str, attempt_id: str) -> int | None:
-        row = await self._db.fetchone(
-            "SELECT seq FROM webhook_attempts WHERE account_id = ? AND id = ?",
-            (account_id, attempt_id),
-        )
-        return None if row is None else int(row[0])
-
-    async def insert_webhook_deliveries(
-        self, rows: Sequence[tuple[str, str, str, str, int]]
-    ) -> None:
-        """(delivery id, account, event, endpoint, due at ms) rows, all pending."""
-        await self._db.executemany(_INSERT_DELIVERY, [(*row, row[4]) for row in rows])
+    # -- events ---------------------------------------------------------------------------------
 
     async def insert_event(
         self,
@@ -863,7 +411,7 @@ class Transaction(
             if deliveries:
                 await self.insert_webhook_deliveries(deliveries)
             return
-        row = _KnownRow(_dumps(event), False, _column_values(EVENTS, event))
+        row = _KnownRow(dumps_doc(event), False, _column_values(EVENTS, event))
         row_number = self._count_row(EVENTS, account_id)
         seq = (
             None
@@ -875,7 +423,7 @@ class Transaction(
             (seq, event["id"], account_id, event["created"], row.doc, *row.columns),
         )
         for delivery in deliveries:
-            await self._held.hold(_INSERT_DELIVERY, (*delivery, delivery[4]))
+            await self._held.hold(INSERT_DELIVERY, (*delivery, delivery[4]))
         self._know((EVENTS.name, account_id, str(event["id"])), row)
 
     # -- instance secrets ----------------------------------------------------------------------
@@ -890,12 +438,6 @@ class Transaction(
         row = await self._db.fetchone("SELECT secret FROM instance_secrets WHERE name = ?", (name,))
         ensure(row is not None, "an instance secret exists once inserted")
         return str(row[0]) if row else candidate
-
-
-_INSERT_DELIVERY = (
-    "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
-    "next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
-)
 
 
 @functools.lru_cache(maxsize=OBJECT_TABLES_CACHED_MAX)
@@ -994,20 +536,7 @@ def _check_filter_column(table: ObjectTable, column: str) -> None:
 
 
 def _page(rows: list[Row], query: ObjectListQuery) -> ObjectPage:
-    objects = [_loads(row[0]) for row in rows[: query.limit]]
+    objects = [loads_doc(row[0]) for row in rows[: query.limit]]
     if query.after_seq is not None:
         objects.reverse()  # read oldest first from the cursor; pages are newest first
     return ObjectPage(objects=objects, has_more=len(rows) > query.limit)
-
-
-def _storable(text: str | None) -> str | None:
-    """`text` as both engines store it: PostgreSQL's text holds neither NUL nor a lone
-    surrogate, so NUL becomes U+FFFD and a lone surrogate `?`."""
-    if text is None or (text.isascii() and "\x00" not in text):
-        return text
-    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-
-
-def _loads(doc: str | bytes) -> dict[str, Any]:
-    loaded: dict[str, Any] = orjson.loads(doc)
-    return loaded

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from kassa.clock import DAY_SECONDS, Clock
 from kassa.store import Store
-from kassa.store.queries import IDEMPOTENCY_KEY_RETENTION_SECONDS
+from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS
 
 PURGE_INTERVAL_SECONDS = 60.0
 PURGE_BATCH_ROWS = 1_000

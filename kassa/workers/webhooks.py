@@ -25,7 +25,7 @@ from kassa.config import Settings, retry_schedule
 from kassa.ids import new_id
 from kassa.services.webhook_endpoints import disable_failing_endpoint
 from kassa.store import Store
-from kassa.store.queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
+from kassa.store.webhook_queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
 from kassa.webhook_signing import signature_header
 
 PER_ENDPOINT_CONCURRENCY = 8

@@ -1,0 +1,239 @@
+"""SQL behind webhook delivery: endpoints' delivery state, claiming due deliveries (one
+endpoint at a time, `FOR UPDATE SKIP LOCKED` on PostgreSQL), recording attempts and their
+outcomes. Mixed into `Transaction`; events themselves are written by `Transaction.insert_event`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kassa.store.statements import FOR_UPDATE, SKIP_LOCKED, dumps_doc, loads_doc, storable
+
+if TYPE_CHECKING:
+    from kassa.store.queries import Executor
+
+INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
+    "next_attempt_ms, created_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)"
+)
+"""A pending delivery row: (id, account, event, endpoint, next attempt ms, created ms)."""
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    account_id: str
+    event_id: str
+    endpoint_id: str
+    attempts: int
+    created_ms: int
+    payload: bytes
+    """The event's JSON exactly as stored: what is signed and sent."""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    endpoint_id: str
+    account_id: str
+    url: str
+    secret: str
+    enabled: bool
+    failing_since_ms: int | None
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    id: str
+    account_id: str
+    delivery_id: str
+    event_id: str
+    endpoint_id: str
+    attempted_ms: int
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    response_excerpt: str | None
+
+
+class WebhookQueries:
+    _db: Executor
+
+    _forget_rows: Callable[[], None]
+    """Transaction's own: drops the rows it knows (an event's doc is rewritten here)."""
+
+    async def webhook_endpoint_docs(self, account_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetchall(
+            "SELECT doc FROM webhook_endpoints WHERE account_id = ? AND deleted = 0 "
+            "ORDER BY seq LIMIT ?",
+            (account_id, limit),
+        )
+        return [loads_doc(row[0]) for row in rows]
+
+    async def insert_webhook_endpoint_state(
+        self, endpoint_id: str, account_id: str, secret: str
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO webhook_endpoint_state (endpoint_id, account_id, secret) VALUES (?, ?, ?)",
+            (endpoint_id, account_id, secret),
+        )
+
+    async def reset_webhook_endpoint_failures(self, endpoint_id: str) -> None:
+        await self._db.execute(
+            "UPDATE webhook_endpoint_state SET failing_since_ms = NULL WHERE endpoint_id = ?",
+            (endpoint_id,),
+        )
+
+    async def abandon_webhook_deliveries(self, endpoint_id: str) -> None:
+        """A deleted or disabled endpoint gets nothing more: its pending deliveries are marked
+        failed."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = 'failed' "
+            "WHERE endpoint_id = ? AND status = 'pending'",
+            (endpoint_id,),
+        )
+
+    async def webhook_endpoints_with_work(self, after: str, now_ms: int, limit: int) -> list[str]:
+        """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
+        due. Disabled and deleted endpoints have none: their deliveries are abandoned."""
+        rows = await self._db.fetchall(
+            "SELECT s.endpoint_id FROM webhook_endpoint_state s WHERE s.endpoint_id > ? "
+            "AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = s.endpoint_id "
+            "AND d.status = 'pending' AND d.next_attempt_ms <= ? AND d.claimed_until_ms < ?) "
+            "ORDER BY s.endpoint_id LIMIT ?",
+            (after, now_ms, now_ms, limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    async def claim_webhook_deliveries(
+        self, endpoint_id: str, now_ms: int, claim_until_ms: int, limit: int
+    ) -> list[ClaimedDelivery]:
+        """Claim up to `limit` due deliveries of one endpoint, oldest due first, with what
+        sending them needs. A claim that is never finished expires and is retaken."""
+        rows = await self._db.fetchall(
+            "UPDATE webhook_deliveries SET claimed_until_ms = ? WHERE id IN ("
+            "SELECT id FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' "
+            "AND next_attempt_ms <= ? AND claimed_until_ms < ? "
+            f"ORDER BY next_attempt_ms LIMIT ? {SKIP_LOCKED}) "
+            "RETURNING id, account_id, event_id, attempts, created_ms",
+            (claim_until_ms, endpoint_id, now_ms, now_ms, limit),
+        )
+        if not rows:
+            return []
+        placeholders = ", ".join("?" * len(rows))
+        found = await self._db.fetchall(
+            f"SELECT id, doc FROM events WHERE id IN ({placeholders})", [row[2] for row in rows]
+        )
+        docs: dict[str, Any] = {str(row[0]): row[1] for row in found}
+        return [
+            ClaimedDelivery(
+                id=row[0],
+                account_id=row[1],
+                event_id=row[2],
+                endpoint_id=endpoint_id,
+                attempts=int(row[3]),
+                created_ms=int(row[4]),
+                payload=str(docs[row[2]]).encode(),
+            )
+            for row in rows
+            if row[2] in docs
+        ]
+
+    async def webhook_target(self, endpoint_id: str) -> WebhookTarget | None:
+        row = await self._db.fetchone(
+            "SELECT w.doc, s.secret, s.failing_since_ms, s.account_id, w.deleted "
+            "FROM webhook_endpoints w "
+            "JOIN webhook_endpoint_state s ON s.endpoint_id = w.id WHERE w.id = ?",
+            (endpoint_id,),
+        )
+        if row is None:
+            return None
+        doc = loads_doc(row[0])
+        return WebhookTarget(
+            endpoint_id=endpoint_id,
+            account_id=str(row[3]),
+            url=doc["url"],
+            secret=str(row[1]),
+            enabled=doc["status"] == "enabled" and not row[4],
+            failing_since_ms=None if row[2] is None else int(row[2]),
+        )
+
+    async def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
+        await self._db.execute(
+            "INSERT INTO webhook_attempts (id, account_id, delivery_id, event_id, endpoint_id, "
+            "attempted_ms, duration_ms, status_code, error, response_excerpt) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                attempt.id,
+                attempt.account_id,
+                attempt.delivery_id,
+                attempt.event_id,
+                attempt.endpoint_id,
+                attempt.attempted_ms,
+                attempt.duration_ms,
+                attempt.status_code,
+                storable(attempt.error),
+                storable(attempt.response_excerpt),
+            ),
+        )
+
+    async def finish_webhook_delivery(
+        self, delivery_id: str, status: str, attempts: int, next_attempt_ms: int
+    ) -> None:
+        """Record an attempt's outcome: `succeeded`, `failed` (given up), or `pending` again
+        at `next_attempt_ms`; the claim is released."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, "
+            "claimed_until_ms = 0 WHERE id = ?",
+            (status, attempts, next_attempt_ms, delivery_id),
+        )
+
+    async def decrement_pending_webhooks(self, event_id: str) -> None:
+        """The event's `pending_webhooks` counts deliveries not yet succeeded. The row is
+        locked first: two workers finishing deliveries of one event must not both write
+        back the same count."""
+        row = await self._db.fetchone(
+            f"SELECT doc FROM events WHERE id = ?{FOR_UPDATE}", (event_id,)
+        )
+        if row is None:
+            return
+        doc = loads_doc(row[0])
+        doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) - 1)
+        self._forget_rows()
+        await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (dumps_doc(doc), event_id))
+
+    async def set_webhook_endpoint_failing_since(
+        self, endpoint_id: str, failing_since_ms: int | None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE webhook_endpoint_state SET failing_since_ms = ? WHERE endpoint_id = ?",
+            (failing_since_ms, endpoint_id),
+        )
+
+    async def list_webhook_attempts(
+        self, account_id: str, column: str, value: str, limit: int, before_seq: int | None
+    ) -> list[tuple[int, WebhookAttempt]]:
+        """Attempts for one event or one endpoint (`column`), newest first."""
+        if column not in ("event_id", "endpoint_id"):
+            raise ValueError(f"attempts are not listed by {column}")
+        bound = "" if before_seq is None else " AND seq < ?"
+        rows = await self._db.fetchall(
+            "SELECT seq, id, account_id, delivery_id, event_id, endpoint_id, attempted_ms, "
+            "duration_ms, status_code, error, response_excerpt FROM webhook_attempts "
+            f"WHERE account_id = ? AND {column} = ?{bound} ORDER BY seq DESC LIMIT ?",
+            (account_id, value, *(() if before_seq is None else (before_seq,)), limit),
+        )
+        return [(int(row[0]), WebhookAttempt(*row[1:])) for row in rows]
+
+    async def webhook_attempt_seq(self, account_id: str, attempt_id: str) -> int | None:
+        row = await self._db.fetchone(
+            "SELECT seq FROM webhook_attempts WHERE account_id = ? AND id = ?",
+            (account_id, attempt_id),
+        )
+        return None if row is None else int(row[0])
+
+    async def insert_webhook_deliveries(
+        self, rows: Sequence[tuple[str, str, str, str, int]]
+    ) -> None:
+        """(delivery id, account, event, endpoint, due at ms) rows, all pending."""
+        await self._db.executemany(INSERT_DELIVERY, [(*row, row[4]) for row in rows])
