@@ -11,6 +11,10 @@ clock, and one advance may cross any span.
 
 Deleting a clock deletes the customers on it, as Stripe does (their other objects stay, as
 after a customer's own deletion).
+
+Stripe deletes a clock by itself 30 days after its creation (`deletes_after`), in real time,
+whatever the clock's frozen time: the `retention` background job does the same
+(`delete_expired_test_clock`), as `DELETE /v1/test_helpers/test_clocks/{id}` does.
 """
 
 from __future__ import annotations
@@ -122,6 +126,17 @@ async def advance_test_clock(ctx: Context, request: AdvanceTestClock) -> ApiObje
     await ctx.tx.update_object(TEST_CLOCKS, ctx.account_id, clock)
     await events.announce(ctx, "test_helpers.test_clock.advancing", clock)
     return clock
+
+
+async def delete_expired_test_clock(ctx: Context, clock_id: str) -> bool:
+    """Delete the clock if its `deletes_after` has come at `ctx.now()` (the installation's
+    time: a clock's own frozen time does not govern it) and it is still there; whether it
+    was deleted."""
+    found = await ctx.tx.get_object(TEST_CLOCKS, ctx.account_id, clock_id)
+    if found is None or found[1] or found[0]["deletes_after"] > ctx.now():
+        return False
+    await delete_test_clock(ctx, clock_id)
+    return True
 
 
 async def delete_test_clock(ctx: Context, clock_id: str) -> ApiObject:

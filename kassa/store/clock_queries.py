@@ -1,6 +1,6 @@
 """SQL behind time-driven work: the clocks with an advance under way (across accounts), the
-next piece of work due on one clock's objects, and the subscriptions whose next period has
-begun in real time. Mixed into `Transaction`."""
+next piece of work due on one clock's objects, the subscriptions whose next period has
+begun in real time, and the clocks old enough to be deleted. Mixed into `Transaction`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AdvancingClock:
+    account_id: str
+    clock_id: str
+
+
+@dataclass(frozen=True)
+class ExpiredClock:
     account_id: str
     clock_id: str
 
@@ -68,7 +74,6 @@ _WORK_SCANS = (
 what else a row with work due must be (each the condition of the kind's partial index)."""
 
 
-
 class ClockQueries:
     _db: Executor
 
@@ -103,6 +108,18 @@ class ClockQueries:
         )
         ensure(len(rows) <= limit, "a scan for advancing clocks returns at most its limit")
         return [AdvancingClock(str(r[0]), str(r[1])) for r in rows]
+
+    async def expired_test_clocks(self, created_before: int, limit: int) -> list[ExpiredClock]:
+        """Up to `limit` clocks not deleted yet, created at or before `created_before`, the
+        oldest first, across accounts (Stripe deletes a clock a fixed time after its
+        creation, its `deletes_after`)."""
+        rows = await self._db.fetchall(
+            "SELECT account_id, id FROM test_clocks WHERE created <= ? AND deleted = 0 "
+            "ORDER BY created, id LIMIT ?",
+            (created_before, limit),
+        )
+        ensure(len(rows) <= limit, "a scan for expired clocks returns at most its limit")
+        return [ExpiredClock(str(r[0]), str(r[1])) for r in rows]
 
     async def next_clock_work(
         self, account_id: str, clock_id: str, through: int

@@ -11,6 +11,11 @@ the invoice's unit back and is recorded on it in a new one). The `invoices` back
 (`kassa.workers.invoices`, registered in `kassa.runtime.JOBS`) calls it every
 `kassa.workers.invoices.ADVANCE_INTERVAL_SECONDS`.
 
+Canceling a subscription turns automatic advancement off for its open and draft invoices
+(`stop_automatic_collection`): Stripe's cancel guide (docs.stripe.com/billing/subscriptions/
+cancel) sets their `auto_advance` to false, which stops finalization, retries and reminders;
+collecting them by hand still works.
+
 Test clocks: invoices of customers on a Stripe test clock are not advanced here (the scan
 leaves out invoices with a `test_clock`): they live at their clock's frozen time and advance
 when their clock does (`kassa.services.clock_advance`, which calls `advance_invoice` and
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Final
 
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
@@ -35,6 +40,12 @@ from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import INVOICES
+
+STOPPED_PER_CANCEL_MAX: Final = 1_000
+"""Open and draft invoices of one subscription whose collection its cancellation stops (one
+per period left unpaid: a subscription left `past_due` for years has dozens)."""
 
 log = logging.getLogger("kassa.invoices")
 
@@ -147,3 +158,52 @@ async def record_failure(ctx: Context, invoice: ApiObject, error: KassaError) ->
         await invoice_documents.announce(ctx, "invoice.finalization_failed", invoice)
     else:
         await invoice_documents.save(ctx, invoice)
+
+
+async def stop_automatic_collection(ctx: Context, subscription_id: str) -> int:
+    """The subscription is canceled: its open and draft invoices stop advancing by
+    themselves (no finalization, payment retry or reminder is due on them any more), each
+    announced with `invoice.updated`; how many were stopped."""
+    page = await ctx.tx.list_objects(
+        INVOICES,
+        ctx.account_id,
+        ObjectListQuery(
+            limit=STOPPED_PER_CANCEL_MAX,
+            equals={"subscription": subscription_id},
+            any_of={"status": ("draft", "open")},
+        ),
+    )
+    if page.has_more:
+        log.warning("subscription %s: only %d invoices stopped", subscription_id, len(page.objects))
+    stopped = 0
+    for listed in page.objects:
+        invoice = await invoice_documents.load_invoice(ctx, str(listed["id"]))
+        stopped += await stop_invoice(ctx, invoice)
+    return stopped
+
+
+async def stop_invoice(ctx: Context, invoice: ApiObject) -> int:
+    """Stop one (locked) invoice's automatic advancement, stored and announced; 1 when
+    anything was still due on it, else 0 and nothing written."""
+    due_at = (
+        invoice["automatically_finalizes_at"],
+        invoice["next_payment_attempt"],
+        invoice_documents.private(invoice).get("next_reminder_at"),
+    )
+    advancing = invoice["auto_advance"] or any(at is not None for at in due_at)
+    if invoice["status"] not in ("draft", "open") or not advancing:
+        return 0
+    before = invoice_documents.view(invoice)
+    stop_advancing(invoice)
+    await invoice_documents.save(ctx, invoice)
+    if invoice_documents.view(invoice) != before:
+        await invoice_documents.announce(ctx, "invoice.updated", invoice, before=before)
+    return 1
+
+
+def stop_advancing(invoice: ApiObject) -> None:
+    """`auto_advance=false` on a draft or open invoice: nothing is due on it any more."""
+    invoice["auto_advance"] = False
+    invoice["automatically_finalizes_at"] = None
+    invoice["next_payment_attempt"] = None
+    invoice_documents.private(invoice)["next_reminder_at"] = None

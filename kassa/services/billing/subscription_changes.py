@@ -10,7 +10,8 @@ Prorations (`proration_behavior`):
   discountable, their period from the change to the period's end) that the next renewal
   invoice takes; an added item is only charged, a removed one only credited;
 - `always_invoice`: the same items, invoiced at once (`billing_reason=subscription_update`)
-  and charged;
+  and charged (with `payment_behavior=pending_if_incomplete` the change waits for that
+  payment: `subscription_pending_updates`);
 - `none`: no prorations.
 The time of the change is `proration_date` if given (inside the current period: a preview
 and the update that follows it can agree on it), else the request's time on the
@@ -69,6 +70,7 @@ from kassa.services.billing.subscription_documents import (
     product_name,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
@@ -125,20 +127,33 @@ class Plan:
     resets: bool
 
 
-async def change_subscription(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> None:
+async def change_subscription(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+) -> ApiObject | None:
     """Apply `terms` to the subscription (its document, in place; new item rows inserted,
-    removed ones deleted), make its prorations and, when due now, its invoice. The caller
-    saves the subscription and announces the update."""
+    removed ones deleted), make its prorations and, when due now, its invoice; that invoice,
+    if one was made. The caller saves the subscription and announces the update. A change
+    that awaits its payment (`awaits_payment`) leaves the item rows as they were: the caller
+    holds it as a pending update (`subscription_pending_updates`)."""
     if not terms.changes_anything:
-        return
+        return None
     plan = await plan_change(ctx, subscription, terms)
     for proration in plan.prorations:
         await _insert_item(ctx, proration)
-    await _store_item_rows(ctx, subscription, plan.removed)
+    invoice = None
     if plan.resets:
-        await _invoice_new_period(ctx, subscription, terms)
+        invoice = await _invoice_new_period(ctx, subscription, terms)
     elif invoices_at_once(subscription, terms):
-        await _invoice_prorations(ctx, subscription, terms, plan.at)
+        invoice = await _invoice_prorations(ctx, subscription, terms, plan.at)
+    if not awaits_payment(terms, invoice):
+        await store_item_rows(ctx, subscription, plan.removed)
+    return invoice
+
+
+def awaits_payment(terms: ChangeTerms, invoice: Mapping[str, Any] | None) -> bool:
+    """`pending_if_incomplete` and the change's invoice not paid: the change waits for it."""
+    unpaid = invoice is not None and invoice["status"] != "paid"
+    return terms.payment_behavior == PENDING_IF_INCOMPLETE and unpaid
 
 
 async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> Plan:
@@ -181,12 +196,6 @@ def _check_changeable(subscription: Mapping[str, Any], terms: ChangeTerms) -> No
             f"The items of a subscription that is {status} cannot change"
             + (" (resume it first)." if status == "paused" else "."),
             param="items",
-        )
-    if terms.payment_behavior == "pending_if_incomplete":
-        raise InvalidParameter(
-            "Kassa does not support payment_behavior=pending_if_incomplete yet: use "
-            "allow_incomplete, default_incomplete or error_if_incomplete.",
-            param="payment_behavior",
         )
 
 
@@ -351,7 +360,7 @@ def _check_items(subscription: Mapping[str, Any]) -> None:
         )
 
 
-async def _store_item_rows(
+async def store_item_rows(
     ctx: Context, subscription: Mapping[str, Any], removed: Sequence[Mapping[str, Any]]
 ) -> None:
     """Insert the rows of items new to the subscription and delete the removed ones'; the
@@ -504,7 +513,9 @@ def _start_new_period(ctx: Context, subscription: ApiObject) -> None:
         subscription["cancel_at"] = period[1]
 
 
-async def _invoice_new_period(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> None:
+async def _invoice_new_period(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+) -> ApiObject:
     """The new period of a reset invoiced at once, with the credits for the old one."""
     invoice = await invoice_period(
         ctx,
@@ -515,11 +526,12 @@ async def _invoice_new_period(ctx: Context, subscription: ApiObject, terms: Chan
         pending="subscription",
     )
     await _collect_now(ctx, subscription, invoice, terms)
+    return invoice
 
 
 async def _invoice_prorations(
     ctx: Context, subscription: ApiObject, terms: ChangeTerms, at: int
-) -> None:
+) -> ApiObject:
     """`always_invoice`: the subscription's pending prorations on an invoice of their own,
     finalized and collected now."""
     invoice = await invoice_period(
@@ -532,6 +544,7 @@ async def _invoice_prorations(
         with_items=False,
     )
     await _collect_now(ctx, subscription, invoice, terms)
+    return invoice
 
 
 async def invoice_final(ctx: Context, subscription: ApiObject) -> ApiObject:
@@ -557,7 +570,8 @@ async def _collect_now(
     """Finalize the invoice and charge it (charge_automatically). Not paid: the
     subscription is `past_due` (`allow_incomplete`, the default), or the request fails
     with nothing changed (`error_if_incomplete`); `default_incomplete` leaves the payment
-    to the client."""
+    to the client; `pending_if_incomplete` charges as `allow_incomplete` does, and the
+    caller then puts the subscription back as it was (`subscription_pending_updates`)."""
     behavior = terms.payment_behavior or "allow_incomplete"
     invoice["automatically_finalizes_at"] = ctx.now()
     if behavior == "default_incomplete":

@@ -14,7 +14,12 @@ are paid or not:
   failed charge of a renewal makes an `active` one `past_due` (`on_invoice_paid`,
   `on_invoice_payment_failed`, told by the invoice path through `kassa.services.hooks`).
 
-- three days before a trial ends, `customer.subscription.trial_will_end` (once).
+- three days before a trial ends, `customer.subscription.trial_will_end` (once); at its end,
+  with no payment method to charge (none on the subscription nor on its customer, what
+  Stripe checks), `trial_settings[end_behavior][missing_payment_method]` decides: `cancel`
+  cancels it (`customer.subscription.deleted`), `pause` pauses it until it is resumed
+  (`subscription_pause.pause_at_trial_end`), `create_invoice` (the default) begins the first
+  paid period as with one.
 
 - once a renewal's last retry has failed, the configured final action: canceled (the
   default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
@@ -22,8 +27,17 @@ are paid or not:
 
 - a renewal takes the pending items the customer has for it (`subscription_pending`: the
   prorations of changes since the last one, items that name no subscription); a paused
-  subscription has no work due, and one whose collection is paused has its renewal
-  invoices kept as drafts, made uncollectible or voided (`subscription_pause`).
+  subscription has no work due but a scheduled cancellation or the expiry of the resumption
+  invoice it waits for (`subscription_pause.expire_resumption`), and one whose collection is
+  paused has its renewal invoices kept as drafts, made uncollectible or voided
+  (`subscription_pause`).
+
+- canceled, its open and draft invoices are no longer collected automatically
+  (`subscriptions.end_subscription`).
+
+- a pending update (`subscription_pending_updates`) is applied when the invoice it waits for
+  is paid, and discarded, that invoice voided, at its `expires_at` (before any other work
+  then due).
 
 Each change announces `customer.subscription.updated` with what it changed.
 """
@@ -31,20 +45,24 @@ Each change announces `customer.subscription.updated` with what it changed.
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from kassa.clock import Clock
 from kassa.errors import KassaError
 from kassa.services.billing import (
+    invoice_advance,
     invoice_documents,
     invoice_transitions,
     subscription_discounts,
     subscription_terms,
 )
+from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.due_invoices import work_through_due
 from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
     current_period,
+    customer_of,
     find,
     private,
     save,
@@ -52,7 +70,12 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_pause import collect_per_pause, resume_on_payment
+from kassa.services.billing.subscription_pause import (
+    collect_per_pause,
+    expire_resumption,
+    pause_at_trial_end,
+    resume_on_payment,
+)
 from kassa.services.billing.subscriptions import (
     CREATING,
     announce_trial_will_end,
@@ -63,11 +86,18 @@ from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.clock_queries import DueSubscription
 
+TRIAL_END_CANCEL_REASON: Final = "cancellation_requested"
+"""`cancellation_details.reason` of a subscription canceled at the end of its trial for want
+of a payment method: Stripe's reasons (cancellation_requested, payment_failed,
+payment_disputed) name none for it, and the merchant asked for this end when it set
+`missing_payment_method=cancel`."""
+
 log = logging.getLogger("kassa.subscriptions")
 
 
 async def renew(ctx: Context, subscription: ApiObject) -> None:
     """The subscription's work due at `ctx.now()` (its governing time), if any."""
+    await pending_updates.expire_if_due(ctx, subscription)  # first: due no later than the rest
     renews_at = private(subscription)["renews_at"]
     if renews_at is None or renews_at > ctx.now() or subscription["status"] in ENDED:
         return
@@ -78,7 +108,9 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
         await end_subscription(ctx, subscription, "cancellation_requested")
         return
     if subscription["status"] == "paused":
-        return  # paused: nothing else is due (`subscription_pause`)
+        # Paused, the only other work is a waiting resumption invoice's expiry.
+        await expire_resumption(ctx, subscription)
+        return
     trial_end = subscription["trial_end"]
     if trial_end is not None and ctx.now() < trial_end:
         if not private(subscription).get("trial_will_end_sent"):
@@ -89,7 +121,33 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
     if subscription["cancel_at_period_end"]:
         await end_subscription(ctx, subscription, "cancellation_requested")
         return
+    if subscription["status"] == "trialing" and await _trial_ends_unpaid(ctx, subscription):
+        return
     await _next_period(ctx, subscription)
+
+
+async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
+    """The trial ends now: with no payment method and `missing_payment_method` `cancel` or
+    `pause`, it is canceled or paused instead of billed (True); else False, and the first
+    paid period begins."""
+    behavior = subscription_terms.missing_payment_method_behavior(subscription)
+    if behavior == "create_invoice" or await _has_payment_method(ctx, subscription):
+        return False
+    if behavior == "cancel":
+        await end_subscription(ctx, subscription, TRIAL_END_CANCEL_REASON)
+    else:
+        await pause_at_trial_end(ctx, subscription)
+    return True
+
+
+async def _has_payment_method(ctx: Context, subscription: ApiObject) -> bool:
+    """What Stripe checks at a trial's end: `default_payment_method` and `default_source`
+    on the subscription and on its customer (`invoice_settings.default_payment_method`)."""
+    if subscription["default_payment_method"] or subscription["default_source"]:
+        return True
+    customer = await customer_of(ctx, subscription)
+    settings = customer.get("invoice_settings") or {}
+    return bool(settings.get("default_payment_method") or customer.get("default_source"))
 
 
 async def _expire(ctx: Context, subscription: ApiObject) -> None:
@@ -149,6 +207,8 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
+    if subscription is not None and await pending_updates.apply_if_paid(ctx, subscription, invoice):
+        return
     if subscription is not None and subscription["status"] == "paused":
         await resume_on_payment(ctx, subscription, invoice)
         return
@@ -178,6 +238,8 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
         await invoice_documents.save(ctx, invoice)
     action = ctx.payments.subscription_final_action if retries_exhausted else "past_due"
     if action == "cancel":
+        # The invoice this unit holds stops here, before the cancellation stops the rest.
+        await invoice_advance.stop_invoice(ctx, invoice)
         await end_subscription(ctx, subscription, "payment_failed")
         return
     subscription["status"] = action

@@ -6,8 +6,8 @@ holds its items (`items.data`, what the API shows), and each item is also a row 
 
 Kassa's own facts about a subscription live under `_kassa` and never reach a client:
 `renews_at`, when the subscription next has work due (its renewal, the end of its trial or
-the notice three days before, an incomplete one's expiry), which the clock work and the
-renewal job scan (an indexed column); `trial_will_end_sent`.
+the notice three days before, an incomplete one's expiry, a pending update's expiry), which
+the clock work and the renewal job scan (an indexed column); `trial_will_end_sent`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ invoice it makes (its first, or an update's), which the invoice hooks then leave
 
 ITEMS_MAX: Final = 20
 """Stripe's limit of items on one subscription."""
+
+PENDING_EXPIRY_DEFERS: Final = "renews_at_after_pending_update"
+"""Private key: the work due that a pending update's expiry came before
+(`schedule_pending_expiry`)."""
 
 
 def blank_subscription(ctx: Context, customer: Mapping[str, Any], currency: str) -> ApiObject:
@@ -209,7 +213,33 @@ async def insert(ctx: Context, subscription: ApiObject) -> None:
         await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
 
 
+def schedule_pending_expiry(subscription: ApiObject) -> None:
+    """A pending update's expiry (`pending_update.expires_at`) is work due too: `renews_at`
+    is the earlier of the two, and the later work is kept to be due again once the update is
+    applied or discarded (`resume_after_pending_update`). Done on every save, so whichever
+    path sets `renews_at` while an update is pending cannot push its expiry out of sight."""
+    pending = subscription.get("pending_update")
+    if pending is None or subscription["status"] in ENDED:
+        return
+    facts, expires_at = private(subscription), int(pending["expires_at"])
+    if facts["renews_at"] is not None and facts["renews_at"] <= expires_at:
+        return
+    facts[PENDING_EXPIRY_DEFERS], facts["renews_at"] = facts["renews_at"], expires_at
+
+
+def resume_after_pending_update(subscription: ApiObject, expires_at: int) -> None:
+    """The pending update that expired at `expires_at` is gone: the work it came before is
+    due again (unless something else was made due since)."""
+    facts = private(subscription)
+    if PENDING_EXPIRY_DEFERS not in facts:
+        return
+    deferred = facts.pop(PENDING_EXPIRY_DEFERS)
+    if facts["renews_at"] == expires_at:
+        facts["renews_at"] = deferred
+
+
 async def save(ctx: Context, subscription: ApiObject) -> None:
+    schedule_pending_expiry(subscription)
     await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)

@@ -2,7 +2,8 @@
 update, delete, list a subscription's. They are written with their subscription
 (`subscription_documents.save`); a change to one is a change to its subscription's items,
 made and prorated by `subscription_changes` exactly as `items[]` on the subscription's update
-makes it, and announced as `customer.subscription.updated`."""
+makes it (with `payment_behavior=pending_if_incomplete`, held until its invoice is paid:
+`subscription_pending_updates`), and announced as `customer.subscription.updated`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from typing import Any, Final
 
 from kassa.errors import InvalidRequest
 from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
+from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.subscription_changes import ChangeTerms, change_subscription
 from kassa.services.billing.subscription_documents import announce, find, save, snapshot, view
-from kassa.services.billing.subscription_params import CHANGE_PARAMS, QUANTITY_MAX
+from kassa.services.billing.subscription_params import (
+    CHANGE_PARAMS,
+    PENDING_ITEM_PARAMS,
+    QUANTITY_MAX,
+)
 from kassa.services.context import Context
 from kassa.services.listing import LIST_LIMIT_DEFAULT, list_page_with, load_live_object
 from kassa.services.resource import (
@@ -92,13 +98,14 @@ class ChangeItem:
 
 async def create_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
     subscription = await _changed_subscription(ctx, str(request.subscription), request)
-    return dict(subscription["items"]["data"][-1])
+    # Held as a pending update, the new item is the one that update would add.
+    return dict(pending_updates.items_after(subscription)[-1])
 
 
 async def update_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
     item = await load_live_object(ctx, RESOURCE, str(request.item))
     subscription = await _changed_subscription(ctx, str(item["subscription"]), request)
-    return next(i for i in subscription["items"]["data"] if i["id"] == item["id"])
+    return next(i for i in pending_updates.items_after(subscription) if i["id"] == item["id"])
 
 
 async def delete_subscription_item(ctx: Context, request: ChangeItem) -> ApiObject:
@@ -119,6 +126,10 @@ async def _changed_subscription(
             code="resource_missing",
         )
     ctx = await ctx.governed_by(subscription)
+    given = pending_updates.sent(request, ids=("item", "subscription", "deleted"))
+    pending_updates.check_request(
+        subscription, request.payment_behavior, given, PENDING_ITEM_PARAMS
+    )
     before = snapshot(subscription)
     terms = ChangeTerms(
         items=[request.entry()],
@@ -126,7 +137,9 @@ async def _changed_subscription(
         proration_date=request.proration_date,
         payment_behavior=request.payment_behavior,
     )
-    await change_subscription(ctx, subscription, terms)
+    base = await pending_updates.begin(ctx, subscription, terms)
+    invoice = await change_subscription(ctx, subscription, terms)
+    await pending_updates.settle(ctx, subscription, base, invoice, terms)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     return view(subscription)

@@ -1,8 +1,9 @@
 """The parameters of a change to a subscription's items (`items[]`, `proration_behavior`,
 `proration_date`, `payment_behavior`, `billing_cycle_anchor`), declared once for the
 subscription update, `/v1/subscription_items` and the invoice preview's
-`subscription_details`. Parameters only: this module imports no subscription service, so the
-invoice preview can use it without importing subscriptions."""
+`subscription_details`; and `trial_settings`, which create and update take. Parameters only:
+this module imports no subscription service, so the invoice preview can use it without
+importing subscriptions."""
 
 from __future__ import annotations
 
@@ -21,6 +22,34 @@ UPDATE_PAYMENT_BEHAVIORS: Final = (
     "pending_if_incomplete",
 )
 QUANTITY_MAX: Final = 1_000_000_000
+PENDING_IF_INCOMPLETE: Final = "pending_if_incomplete"
+PENDING_UPDATE_PARAMS: Final = frozenset(
+    {
+        "items",
+        "proration_behavior",
+        "proration_date",
+        "payment_behavior",
+        "billing_cycle_anchor",
+        "metadata",
+        "cancel_at_period_end",
+    }
+)
+"""What may accompany `payment_behavior=pending_if_incomplete` on `POST
+/v1/subscriptions/{id}`: Stripe's supported attributes for pending updates
+(docs.stripe.com/billing/subscriptions/pending-updates), with `metadata` (2026-05-27.dahlia)
+and `cancel_at_period_end` (2026-09-30.endive). Stripe's `trial_end`, `trial_from_plan` and
+`add_invoice_items` Kassa's update takes not at all; Stripe's `discounts` (2026-05-27.dahlia)
+Kassa does not hold in a pending update yet, so refuses them."""
+PENDING_ITEM_FIELDS: Final = frozenset({"id", "price", "quantity", "deleted"})
+"""What each `items[]` of a pending update may say: which item, its price and quantity, or
+that it goes."""
+PENDING_ITEM_PARAMS: Final = frozenset(
+    {"price", "quantity", "proration_behavior", "proration_date", "payment_behavior"}
+)
+"""What may accompany `pending_if_incomplete` on `/v1/subscription_items` (besides the item
+or subscription it names): Stripe's list for the item endpoints."""
+MISSING_PAYMENT_METHOD_BEHAVIORS: Final = ("cancel", "create_invoice", "pause")
+"""What a trial that ends with no payment method to charge does (`trial_settings`)."""
 
 _ITEM_FIELDS: dict[str, Param] = {
     "id": String(max_chars=255),
@@ -43,6 +72,17 @@ CHANGE_PARAMS: dict[str, Param] = {
 }
 """The update parameters `subscription_changes` handles (merged into the subscription
 update's)."""
+TRIAL_SETTINGS = Struct(
+    {
+        "end_behavior": Struct(
+            {"missing_payment_method": Enum(values=MISSING_PAYMENT_METHOD_BEHAVIORS)}
+        ),
+    },
+    required=("end_behavior",),
+)
+"""`trial_settings` on create and update: `trial_settings[end_behavior][missing_payment_method]`
+(`end_behavior[billing_cycle_anchor]` is not taken: Kassa's trials end as Stripe's default,
+`now`, has them end)."""
 PREVIEW_DETAILS = Struct(
     {
         "items": ListOf(item=PREVIEWED_ITEM_CHANGE, max_items=ITEMS_MAX),

@@ -29,6 +29,20 @@ drafts (`keep_as_draft`), or finalized and at once marked uncollectible or voide
 is collected as usual (Stripe clears it at `resumes_at` itself; the invoices come out the
 same, only the moment `pause_collection` reads null differs).
 
+A trial that ends with no payment method, under `trial_settings[end_behavior]
+[missing_payment_method]=pause`, pauses the subscription the same way (`pause_at_trial_end`:
+`status_details.paused` saying `trial_end_without_payment_method`, nothing credited, no
+invoice), until it is resumed (Stripe: docs.stripe.com/billing/subscriptions/trials/
+free-trials, "Create free trials without collecting payment method").
+
+A resumption invoice waiting for its payment (`resume_on_payment_success`) and still unpaid
+23 hours after the resume is voided, the subscription staying paused: the subscription's
+`renews_at` holds that moment, and its work then is `expire_resumption`. (Stripe's resume
+docstring: "If there is no payment attempt within 23 hours, Stripe voids the invoice and the
+subscription stays paused"; its free-trials guide: the invoice "becomes automatically void
+after 23 hours if the associated payment intent doesn't have a payment method attached and
+isn't confirmed", which is where a declined attempt leaves the intent.)
+
 Imports go one way: `subscriptions` and `subscription_cycle` import this module, never the
 reverse.
 """
@@ -64,6 +78,7 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_terms import RESUMING_EXPIRES_AT
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, Operation, request_parser
@@ -83,6 +98,9 @@ its payment (`resume_on_payment_success`)."""
 RESUMES_INTO: Final = "resumes_into"
 """Private fact beside `RESUMING_INVOICE`: the anchor, period and trial end the subscription
 takes once that invoice is paid."""
+RESUMPTION_EXPIRES_SECONDS: Final = 23 * 3_600
+"""Stripe voids a resumption invoice not paid within 23 hours (as it expires an incomplete
+subscription's first invoice)."""
 
 
 def _typed(*values: str) -> Struct:
@@ -151,16 +169,28 @@ async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObj
     ctx = await ctx.governed_by(subscription)
     _check_pausable(subscription)
     before = snapshot(subscription)
-    now = ctx.now()
     unused_from = ((request.bill_for or {}).get("unused_time_from") or {}).get("type", "now")
     credits = await _credit_unused_time(ctx, subscription, unused_from)
     if credits and request.invoicing_behavior == "invoice":
         await _invoice_at_once(ctx, subscription)
+    await _enter_pause(ctx, subscription, before, "pause_requested")
+    return view(subscription)
+
+
+async def pause_at_trial_end(ctx: Context, subscription: ApiObject) -> None:
+    """The trial ended with no payment method and `missing_payment_method=pause`: paused
+    in the trial's period, nothing credited (a trial was free) and no invoice made."""
+    await _enter_pause(
+        ctx, subscription, snapshot(subscription), "trial_end_without_payment_method"
+    )
+
+
+async def _enter_pause(ctx: Context, subscription: ApiObject, before: ApiObject, why: str) -> None:
     subscription["status"] = "paused"
     subscription["status_details"] = {
         "paused": {
-            "subscription": {"type": "pause_requested"},
-            "transitioned_at": now,
+            "subscription": {"type": why},
+            "transitioned_at": ctx.now(),
             "type": "subscription",
         }
     }
@@ -169,7 +199,6 @@ async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObj
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.paused", subscription)
-    return view(subscription)
 
 
 def _check_pausable(subscription: ApiObject) -> None:
@@ -248,8 +277,7 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
         subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = status
     subscription["status_details"] = None
-    private(subscription).pop(BILLED_UNTIL, None)
-    private(subscription).pop(RESUMING_INVOICE, None)
+    _forget_waiting(subscription)
     private(subscription)["renews_at"] = current_period(subscription)[1]
     subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
     await save(ctx, subscription)
@@ -271,8 +299,12 @@ async def _stay_paused(
     subscription.clear()
     subscription.update(snapshot(before))
     subscription["latest_invoice"] = invoice["id"]
-    private(subscription)[RESUMING_INVOICE] = invoice["id"]
-    private(subscription)[RESUMES_INTO] = resumed_into
+    facts = private(subscription)
+    facts[RESUMING_INVOICE] = invoice["id"]
+    facts[RESUMES_INTO] = resumed_into
+    # Unpaid by then, it is voided (`expire_resumption`), unless a cancellation comes first.
+    facts[RESUMING_EXPIRES_AT] = ctx.now() + RESUMPTION_EXPIRES_SECONDS
+    facts["renews_at"] = subscription_terms.paused_work_at(subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 
@@ -290,14 +322,43 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     set_period(subscription, (int(into["period"][0]), int(into["period"][1])))
     subscription["status"] = "active"
     subscription["status_details"] = None
-    private(subscription).pop(BILLED_UNTIL, None)
-    private(subscription).pop(RESUMING_INVOICE, None)
+    _forget_waiting(subscription)
     private(subscription)["renews_at"] = current_period(subscription)[1]
     subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
     return True
+
+
+def _forget_waiting(subscription: ApiObject) -> None:
+    """Resumed: nothing of the pause or of a resumption that waited is kept."""
+    facts = private(subscription)
+    for key in (BILLED_UNTIL, RESUMING_INVOICE, RESUMES_INTO, RESUMING_EXPIRES_AT):
+        facts.pop(key, None)
+
+
+async def expire_resumption(ctx: Context, subscription: ApiObject) -> None:
+    """A paused subscription's work at its `renews_at`: the resumption invoice it waits for,
+    unpaid 23 hours after the resume, is voided, and it stays paused with nothing else due
+    but a scheduled cancellation."""
+    facts = private(subscription)
+    expires_at = facts.get(RESUMING_EXPIRES_AT)
+    if expires_at is not None and expires_at <= ctx.now():
+        waiting = facts.pop(RESUMING_INVOICE, None)
+        facts.pop(RESUMES_INTO, None)
+        facts.pop(RESUMING_EXPIRES_AT, None)
+        if waiting is not None:
+            await _void_if_open(ctx, str(waiting))
+    facts["renews_at"] = subscription_terms.paused_work_at(subscription)
+    await save(ctx, subscription)
+
+
+async def _void_if_open(ctx: Context, invoice_id: str) -> None:
+    invoice = await invoice_documents.load_invoice(ctx, invoice_id)
+    if invoice["status"] == "open":
+        await invoice_transitions.void(ctx, invoice)
+        await invoice_documents.save(ctx, invoice)
 
 
 async def _check_resumable(ctx: Context, subscription: ApiObject) -> None:

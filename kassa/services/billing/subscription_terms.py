@@ -32,6 +32,11 @@ set during a future period, this will always cause a proration for that period";
 first, only unless `proration_behavior=none`), and at `cancel_at` the subscription is
 canceled (`cancellation_details.reason=cancellation_requested`).
 
+Trial settings. `trial_settings[end_behavior][missing_payment_method]` (create and update)
+says what the end of a trial does when the subscription has no payment method to charge
+(`cancel`, `pause`, or `create_invoice`, the default: the first period's invoice as usual);
+`subscription_cycle` applies it when the trial ends.
+
 Discounts and tax rates: `subscription_discounts`.
 """
 
@@ -61,12 +66,15 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     private,
 )
+from kassa.services.billing.subscription_params import TRIAL_SETTINGS
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
 PRORATION_DEFAULT: Final = "create_prorations"
+MISSING_PAYMENT_METHOD_DEFAULT: Final = "create_invoice"
+"""Stripe's default end of a trial without a payment method: invoice the first period."""
 PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
 """`cancel_at`'s named times (API 2025-07-30.basil on)."""
 CANDIDATE_MONTHS_MAX: Final = 13
@@ -82,6 +90,9 @@ CYCLE_ANCHOR: Final = "cycle_anchor"
 not the anchor itself, for that anchor only (an anchor reset to now counts from itself)."""
 ANCHOR_PRORATION: Final = "anchor_proration"
 """Private key: `proration_behavior` at creation, for the time before the anchor."""
+RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
+"""Private key of a paused subscription waiting for its resumption invoice's payment
+(`subscription_pause`): when that invoice is voided if still unpaid."""
 
 _TIMESTAMP = re.compile(r"[0-9]{1,19}")
 _ANCHOR_CONFIG = Struct(
@@ -123,6 +134,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "cancel_at": CancelAt(),
     "discounts": discounts.DISCOUNTS_PARAM,
     "default_tax_rates": TAX_RATE_IDS,
+    "trial_settings": TRIAL_SETTINGS,
 }
 """What `POST /v1/subscriptions` takes for these terms (merged into its parameters)."""
 ITEM_PARAMS: dict[str, Param] = {
@@ -134,6 +146,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     "cancel_at": CancelAt(nullable=True),
     "discounts": discounts.DISCOUNTS_PARAM,
     "default_tax_rates": TAX_RATE_IDS,
+    "trial_settings": TRIAL_SETTINGS,
 }
 """What `POST /v1/subscriptions/{id}` takes for these terms (`apply_*`)."""
 
@@ -422,6 +435,14 @@ def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
     return spans and details.get("subscription_item") is not None and not item.get("proration")
 
 
+def paused_work_at(subscription: Mapping[str, Any]) -> int | None:
+    """A paused subscription's next work: its scheduled cancellation, or the expiry of the
+    resumption invoice it waits for, whichever comes first (nothing else is due while
+    paused)."""
+    due = (subscription["cancel_at"], private(subscription).get(RESUMING_EXPIRES_AT))
+    return min((at for at in due if at is not None), default=None)
+
+
 def cancel_due(subscription: Mapping[str, Any], now: int) -> bool:
     cancel_at = subscription["cancel_at"]
     return cancel_at is not None and now >= int(cancel_at)
@@ -476,6 +497,27 @@ async def apply_cancel_at(
         facts["renews_at"] = facts.pop(RENEWS_UNCAPPED)
     subscription["cancel_at"], subscription["cancel_at_period_end"] = at, False
     if subscription["status"] == "paused":
-        facts["renews_at"] = at  # nothing else is due while paused
+        facts["renews_at"] = paused_work_at(subscription)
     elif subscription["status"] not in ENDED:
         cap_renewal(subscription)
+
+
+# -- the end of a trial ----------------------------------------------------------------------
+
+
+def apply_trial_settings(subscription: ApiObject, value: Mapping[str, Any] | None) -> None:
+    """`trial_settings` on create or update: what the end of the trial does without a
+    payment method (left as it was when `missing_payment_method` is not sent)."""
+    if value is None:
+        return
+    behavior = value["end_behavior"].get("missing_payment_method")
+    if behavior is not None:
+        subscription["trial_settings"]["end_behavior"]["missing_payment_method"] = behavior
+
+
+def missing_payment_method_behavior(subscription: Mapping[str, Any]) -> str:
+    """`cancel`, `pause` or `create_invoice`: what the end of the subscription's trial does
+    when it has no payment method."""
+    settings = subscription.get("trial_settings") or {}
+    found = (settings.get("end_behavior") or {}).get("missing_payment_method")
+    return str(found or MISSING_PAYMENT_METHOD_DEFAULT)

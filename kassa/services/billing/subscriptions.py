@@ -44,6 +44,7 @@ from kassa.services.billing import (
     subscription_pending,
     subscription_terms,
 )
+from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.invoice_changes import (
     apply_default_payment_method,
     billed_customer,
@@ -71,7 +72,7 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_params import CHANGE_PARAMS
+from kassa.services.billing.subscription_params import CHANGE_PARAMS, PENDING_UPDATE_PARAMS
 from kassa.services.billing.subscription_pause import (
     PAUSE_ACTIONS,
     PAUSE_COLLECTION,
@@ -195,6 +196,7 @@ class CreateSubscription:
     cancel_at: int | str | None = None
     discounts: list[dict[str, Any]] | Unset | None = None
     default_tax_rates: list[str] | Unset | None = None
+    trial_settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,6 +215,7 @@ class UpdateSubscription:
     cancel_at: int | str | Unset | None = None
     discounts: list[dict[str, Any]] | Unset | None = None
     default_tax_rates: list[str] | Unset | None = None
+    trial_settings: dict[str, Any] | None = None
 
     def change_terms(self) -> ChangeTerms:
         return ChangeTerms(
@@ -265,6 +268,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     recurrence = subscription_terms.Recurrence.of(priced[0].price)
     start = subscription_terms.opening(request, recurrence, now, trial_end)
     subscription_terms.set_opening(subscription, start)
+    subscription_terms.apply_trial_settings(subscription, request.trial_settings)
     period = start.span.period
     if trial_end is not None:
         subscription["trial_start"], subscription["trial_end"] = now, trial_end
@@ -453,7 +457,13 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     subscription = await load_live_object(ctx, RESOURCE, request.subscription)
     ctx = await ctx.governed_by(subscription)
     _check_changeable(subscription, request)
+    terms = request.change_terms()
+    given = pending_updates.sent(request, ids=("subscription",))
+    pending_updates.check_request(
+        subscription, request.payment_behavior, given, PENDING_UPDATE_PARAMS, request.items or ()
+    )
     before = snapshot(subscription)
+    base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
     await subscription_discounts.apply_default_tax_rates(
@@ -461,11 +471,16 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     )
     await subscription_discounts.apply_discounts(ctx, subscription, request.discounts)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
+    subscription_terms.apply_trial_settings(subscription, request.trial_settings)
     if request.description is not None:
         subscription["description"] = request.description or None
     if request.metadata is not None:
         subscription["metadata"] = apply_metadata(subscription["metadata"], request.metadata)
-    await change_subscription(ctx, subscription, request.change_terms())
+    invoice = await change_subscription(ctx, subscription, terms)
+    asked = pending_updates.Requested(
+        metadata=request.metadata, cancel_at_period_end=request.cancel_at_period_end
+    )
+    await pending_updates.settle(ctx, subscription, base, invoice, terms, asked)
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
@@ -505,6 +520,7 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         request.cancel_at,
         request.discounts,
         request.default_tax_rates,
+        request.trial_settings,
     )
     if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(
@@ -544,7 +560,9 @@ async def _settle_on_cancel(
 async def end_subscription(
     ctx: Context, subscription: ApiObject, reason: str, details: dict[str, Any] | None = None
 ) -> None:
-    """Cancel now: no further invoices, `customer.subscription.deleted`."""
+    """Cancel now: no further invoices, its open and draft ones no longer collected
+    automatically (`invoice_advance.stop_automatic_collection`), and
+    `customer.subscription.deleted`."""
     now = ctx.now()
     subscription["status"] = "canceled"
     # A scheduled cancellation was asked for earlier: Stripe's `canceled_at` keeps that time.
@@ -557,6 +575,8 @@ async def end_subscription(
         "reason": reason,
     }
     private(subscription)["renews_at"] = None
+    pending_updates.forget(subscription)
+    await invoice_advance.stop_automatic_collection(ctx, subscription["id"])
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.deleted", subscription)
 
@@ -621,6 +641,7 @@ RESOURCE = Resource(
         "customer.subscription.deleted",
         "customer.subscription.trial_will_end",
         *PAUSE_EVENT_TYPES,
+        *pending_updates.EVENT_TYPES,
     ),
     actions=PAUSE_ACTIONS,
     delete_actions={"discount": subscription_discounts.DELETE_DISCOUNT},
