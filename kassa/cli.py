@@ -67,6 +67,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-base", help="where Kassa serves the API (default http://127.0.0.1:4242)"
     )
 
+    trigger_command = commands.add_parser(
+        "trigger",
+        help="make an event happen through the API calls that cause it (like stripe trigger)",
+    )
+    trigger_command.add_argument("event", nargs="?", help="the event type, e.g. invoice.paid")
+    trigger_command.add_argument(
+        "--list", action="store_true", help="list the event types kassa can trigger"
+    )
+    trigger_command.add_argument(
+        "--api-key", help="the account's secret key (default: KASSA_API_KEY)"
+    )
+    trigger_command.add_argument(
+        "--api-base", help="where Kassa serves the API (default http://127.0.0.1:4242)"
+    )
+    for option, example in (
+        ("--override", "payment_intent:amount=5000"),
+        ("--add", "customer:metadata[plan]=pro"),
+    ):
+        trigger_command.add_argument(
+            option,
+            action="append",
+            default=[],
+            metavar="STEP:PARAM=VALUE",
+            help=f"set a parameter of one step, e.g. {example} (repeatable)",
+        )
+    trigger_command.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        metavar="STEP:PARAM",
+        help="leave a parameter out of one step, e.g. payment_intent:description",
+    )
+    trigger_command.add_argument(
+        "--skip", action="append", default=[], metavar="STEP", help="leave out a step"
+    )
+
     migrate_command = commands.add_parser("migrate", help="apply schema migrations")
     _database_option(migrate_command)
 
@@ -189,6 +225,21 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    from kassa.trigger.cli import run_trigger
+
+    return run_trigger(
+        args.event,
+        list_only=args.list,
+        api_key=args.api_key or os.environ.get("KASSA_API_KEY"),
+        api_base=(args.api_base or "http://127.0.0.1:4242").rstrip("/"),
+        assignments=[("--override", text) for text in args.override]
+        + [("--add", text) for text in args.add],
+        removals=args.remove,
+        skipped=args.skip,
+    )
+
+
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
@@ -239,6 +290,8 @@ def _run(args: argparse.Namespace) -> int:
         print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
     elif args.command == "listen":
         return _listen(args)
+    elif args.command == "trigger":
+        return _trigger(args)
     elif args.command == "worker":
         # uvloop (installed with uvicorn[standard]) as `kassa serve` uses: a delivery costs
         # about a fifth less CPU on it.

@@ -3,7 +3,8 @@
 Layers, top to bottom (a module belongs to the first whose package path contains it):
 
     entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__
-    edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen
+    edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
+                kassa.trigger
                 (siblings: none of them imports another; the composition root joins them)
     services    kassa.services: typed operations the edges call
     ledger      kassa.ledger: the general ledger, written and read through the store
@@ -49,6 +50,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.pages", EDGES),
     ("kassa.workers", EDGES),
     ("kassa.listen", EDGES),
+    ("kassa.trigger", EDGES),
     ("kassa.services", SERVICES),
     ("kassa.ledger", LEDGER),
     ("kassa.store", STORE),

@@ -1,0 +1,490 @@
+"""What `kassa trigger EVENT_TYPE` does for each event type: the API calls, in order, that
+make Kassa emit that event, as the Stripe CLI's trigger fixtures do for Stripe.
+
+A recipe is a list of steps. Each step is one API request, named so that later steps can use
+what it answered (`${customer:id}`, `${invoice:payment_intent}`: a dotted path into the
+step's JSON) and so that `--override`, `--add`, `--remove` and `--skip` can name it. Two
+stand-ins are filled in when a step runs: `${now}` and `${now+SECONDS}` (Unix time, for a
+test clock's `frozen_time` or a target). A step may expect a card error (a decline is the
+point of `payment_intent.payment_failed`) or poll its GET until a field has a value (a test
+clock's advance finishes in the background).
+
+Recipes use Stripe's test cards (`pm_card_visa`, `pm_card_chargeDeclined`, ...) and the
+amounts Stripe's fixtures use (2000, USD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+DESCRIPTION: Final = "(created by kassa trigger)"
+AMOUNT: Final = 2000
+CURRENCY: Final = "usd"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    method: str
+    """`post`, `get` or `delete`."""
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    expect_card_error: bool = False
+    """The API answers 402 with a `card_error`, and that is the step's purpose."""
+    wait_for: tuple[str, str] | None = None
+    """(dotted field, value): GET `path` again until the field has the value."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    summary: str
+    steps: tuple[Step, ...]
+
+
+# -- building blocks -------------------------------------------------------------------------
+
+
+def _customer(**params: Any) -> Step:
+    return Step("customer", "post", "/v1/customers", {"description": DESCRIPTION, **params})
+
+
+def _paying_customer(card: str = "pm_card_visa") -> tuple[Step, ...]:
+    """A customer whose default payment method is the test card `card`."""
+    return (
+        _customer(),
+        Step(
+            "payment_method",
+            "post",
+            f"/v1/payment_methods/{card}/attach",
+            {"customer": "${customer:id}"},
+        ),
+        Step(
+            "customer_default",
+            "post",
+            "/v1/customers/${customer:id}",
+            {"invoice_settings": {"default_payment_method": "${payment_method:id}"}},
+        ),
+    )
+
+
+def _payment_intent(card: str, *, confirm: bool = True, **params: Any) -> Step:
+    values: dict[str, Any] = {
+        "amount": AMOUNT,
+        "currency": CURRENCY,
+        "payment_method": card,
+        "payment_method_types": ["card"],
+        "description": DESCRIPTION,
+        **params,
+    }
+    if confirm:
+        values["confirm"] = "true"
+    return Step(
+        "payment_intent",
+        "post",
+        "/v1/payment_intents",
+        values,
+        expect_card_error=card in DECLINING_CARDS,
+    )
+
+
+DECLINING_CARDS: Final = frozenset({"pm_card_chargeDeclined"})
+
+_SUCCEEDED: Final = (_payment_intent("pm_card_visa"),)
+_DECLINED: Final = (_payment_intent("pm_card_chargeDeclined"),)
+_AUTHORIZED: Final = (_payment_intent("pm_card_visa", capture_method="manual"),)
+_REFUNDED: Final = (
+    *_SUCCEEDED,
+    Step("refund", "post", "/v1/refunds", {"payment_intent": "${payment_intent:id}"}),
+)
+_DISPUTED: Final = (_payment_intent("pm_card_createDispute"),)
+_DISPUTE: Final = Step(
+    "disputes", "get", "/v1/disputes", {"payment_intent": "${payment_intent:id}"}
+)
+
+
+def _product() -> Step:
+    return Step("product", "post", "/v1/products", {"name": "myproduct"})
+
+
+def _price(**params: Any) -> Step:
+    return Step(
+        "price",
+        "post",
+        "/v1/prices",
+        {"product": "${product:id}", "unit_amount": AMOUNT, "currency": CURRENCY, **params},
+    )
+
+
+def _monthly() -> tuple[Step, ...]:
+    return (_product(), _price(recurring={"interval": "month"}))
+
+
+def _subscription(**params: Any) -> Step:
+    return Step(
+        "subscription",
+        "post",
+        "/v1/subscriptions",
+        {"customer": "${customer:id}", "items": [{"price": "${price:id}"}], **params},
+    )
+
+
+_SUBSCRIBED: Final = (*_paying_customer(), *_monthly(), _subscription())
+
+
+def _draft_invoice(customer: tuple[Step, ...], **params: Any) -> tuple[Step, ...]:
+    return (
+        *customer,
+        Step(
+            "invoiceitem",
+            "post",
+            "/v1/invoiceitems",
+            {"customer": "${customer:id}", "amount": AMOUNT, "currency": CURRENCY},
+        ),
+        Step(
+            "invoice",
+            "post",
+            "/v1/invoices",
+            {"customer": "${customer:id}", "pending_invoice_items_behavior": "include", **params},
+        ),
+    )
+
+
+def _invoice_action(action: str, **params: Any) -> Step:
+    return Step(f"invoice_{action}", "post", f"/v1/invoices/${{invoice:id}}/{action}", params)
+
+
+_OPEN_INVOICE: Final = (*_draft_invoice(_paying_customer()), _invoice_action("finalize"))
+_PAID_INVOICE: Final = (*_OPEN_INVOICE, _invoice_action("pay"))
+
+
+def _clock() -> Step:
+    return Step(
+        "test_clock",
+        "post",
+        "/v1/test_helpers/test_clocks",
+        {"frozen_time": "${now}", "name": DESCRIPTION},
+    )
+
+
+def _advance(seconds: int) -> tuple[Step, ...]:
+    return (
+        Step(
+            "advance",
+            "post",
+            "/v1/test_helpers/test_clocks/${test_clock:id}/advance",
+            {"frozen_time": f"${{now+{seconds}}}"},
+        ),
+        Step(
+            "clock_ready",
+            "get",
+            "/v1/test_helpers/test_clocks/${test_clock:id}",
+            wait_for=("status", "ready"),
+        ),
+    )
+
+
+def _update(name: str, path: str) -> Step:
+    return Step(name, "post", path, {"metadata": {"triggered": "true"}})
+
+
+def _lifecycle(
+    kind: str, made: tuple[Step, ...], summary: str, path: str, *, deletes: bool = True
+) -> dict[str, Recipe]:
+    """`KIND.created`, `.updated` (its metadata) and `.deleted` for an object at `path`,
+    made by `made`."""
+    recipes = {
+        f"{kind}.created": Recipe(summary, made),
+        f"{kind}.updated": Recipe(
+            f"{summary}, then updated", (*made, _update(f"{kind}_update", path))
+        ),
+    }
+    if deletes:
+        recipes[f"{kind}.deleted"] = Recipe(
+            f"{summary}, then deleted", (*made, Step(f"{kind}_delete", "delete", path))
+        )
+    return recipes
+
+
+DAY: Final = 86_400
+
+# -- the recipes -----------------------------------------------------------------------------
+
+_CUSTOMER_RECIPES: Final = {
+    **_lifecycle("customer", (_customer(),), "a customer", "/v1/customers/${customer:id}"),
+    "payment_method.attached": Recipe(
+        "a customer and a Visa test card attached to it", _paying_customer()[:2]
+    ),
+    "payment_method.updated": Recipe(
+        "a card attached to a customer, then updated",
+        (
+            *_paying_customer()[:2],
+            _update("payment_method_update", "/v1/payment_methods/${payment_method:id}"),
+        ),
+    ),
+    "payment_method.detached": Recipe(
+        "a card attached to a customer, then detached",
+        (
+            *_paying_customer()[:2],
+            Step(
+                "payment_method_detach",
+                "post",
+                "/v1/payment_methods/${payment_method:id}/detach",
+            ),
+        ),
+    ),
+}
+
+_REFUND_UPDATED: Final = Recipe(
+    "a refund, then updated", (*_REFUNDED, _update("refund_update", "/v1/refunds/${refund:id}"))
+)
+
+_PAYMENT_RECIPES: Final = {
+    "payment_intent.created": Recipe(
+        "a PaymentIntent, not confirmed", (_payment_intent("pm_card_visa", confirm=False),)
+    ),
+    "payment_intent.succeeded": Recipe("a PaymentIntent paid with a Visa test card", _SUCCEEDED),
+    "payment_intent.payment_failed": Recipe(
+        "a PaymentIntent declined (pm_card_chargeDeclined)", _DECLINED
+    ),
+    "payment_intent.canceled": Recipe(
+        "a PaymentIntent, then canceled",
+        (
+            _payment_intent("pm_card_visa", confirm=False),
+            Step("cancel", "post", "/v1/payment_intents/${payment_intent:id}/cancel"),
+        ),
+    ),
+    "payment_intent.amount_capturable_updated": Recipe(
+        "a PaymentIntent authorized for later capture", _AUTHORIZED
+    ),
+    "payment_intent.requires_action": Recipe(
+        "a PaymentIntent whose card needs 3D Secure",
+        (_payment_intent("pm_card_threeDSecure2Required", return_url="https://example.com"),),
+    ),
+    "charge.succeeded": Recipe("a PaymentIntent paid with a Visa test card", _SUCCEEDED),
+    "charge.failed": Recipe("a PaymentIntent declined (pm_card_chargeDeclined)", _DECLINED),
+    "charge.captured": Recipe(
+        "a PaymentIntent authorized, then captured",
+        (
+            *_AUTHORIZED,
+            Step("capture", "post", "/v1/payment_intents/${payment_intent:id}/capture"),
+        ),
+    ),
+    "charge.updated": Recipe(
+        "a charge, then its description updated",
+        (
+            *_SUCCEEDED,
+            Step(
+                "charge_update",
+                "post",
+                "/v1/charges/${payment_intent:latest_charge}",
+                {"description": "updated by kassa trigger"},
+            ),
+        ),
+    ),
+    "charge.refunded": Recipe("a charge, then refunded in full", _REFUNDED),
+    "refund.created": Recipe("a charge, then refunded in full", _REFUNDED),
+    "refund.updated": _REFUND_UPDATED,
+    "charge.refund.updated": _REFUND_UPDATED,
+    "charge.dispute.created": Recipe(
+        "a charge disputed as fraudulent (pm_card_createDispute)", _DISPUTED
+    ),
+    "charge.dispute.funds_withdrawn": Recipe(
+        "a charge disputed as fraudulent (pm_card_createDispute)", _DISPUTED
+    ),
+    "charge.dispute.updated": Recipe(
+        "a dispute, then evidence added",
+        (
+            *_DISPUTED,
+            _DISPUTE,
+            Step(
+                "dispute_update",
+                "post",
+                "/v1/disputes/${disputes:data.0.id}",
+                {"evidence": {"uncategorized_text": "triggered"}},
+            ),
+        ),
+    ),
+    "charge.dispute.closed": Recipe(
+        "a dispute, then accepted (closed)",
+        (
+            *_DISPUTED,
+            _DISPUTE,
+            Step("dispute_close", "post", "/v1/disputes/${disputes:data.0.id}/close"),
+        ),
+    ),
+}
+
+_COUPON: Final = Step("coupon", "post", "/v1/coupons", {"percent_off": 25})
+_PROMOTION_CODE: Final = Step(
+    "promotion_code",
+    "post",
+    "/v1/promotion_codes",
+    {"promotion": {"type": "coupon", "coupon": "${coupon:id}"}},
+)
+_TAX_RATE: Final = Step(
+    "tax_rate",
+    "post",
+    "/v1/tax_rates",
+    {"display_name": "VAT", "percentage": "19", "inclusive": "false"},
+)
+
+_CATALOG_RECIPES: Final = {
+    **_lifecycle("product", (_product(),), "a product", "/v1/products/${product:id}"),
+    **_lifecycle(
+        "price",
+        (_product(), _price()),
+        "a product and a price",
+        "/v1/prices/${price:id}",
+        deletes=False,
+    ),
+    **_lifecycle("coupon", (_COUPON,), "a 25% coupon", "/v1/coupons/${coupon:id}"),
+    **_lifecycle(
+        "promotion_code",
+        (_COUPON, _PROMOTION_CODE),
+        "a coupon and a promotion code for it",
+        "/v1/promotion_codes/${promotion_code:id}",
+        deletes=False,
+    ),
+    **_lifecycle(
+        "tax_rate",
+        (_TAX_RATE,),
+        "an exclusive 19% tax rate",
+        "/v1/tax_rates/${tax_rate:id}",
+        deletes=False,
+    ),
+}
+
+_INVOICE_RECIPES: Final = {
+    "invoiceitem.created": Recipe(
+        "a customer and a pending invoice item", _draft_invoice((_customer(),))[:2]
+    ),
+    "invoiceitem.deleted": Recipe(
+        "a pending invoice item, then deleted",
+        (
+            *_draft_invoice((_customer(),))[:2],
+            Step("invoiceitem_delete", "delete", "/v1/invoiceitems/${invoiceitem:id}"),
+        ),
+    ),
+    "invoice.created": Recipe("a draft invoice with one item", _draft_invoice((_customer(),))),
+    "invoice.updated": Recipe(
+        "a draft invoice, then updated",
+        (*_draft_invoice((_customer(),)), _update("invoice_update", "/v1/invoices/${invoice:id}")),
+    ),
+    "invoice.deleted": Recipe(
+        "a draft invoice, then deleted",
+        (
+            *_draft_invoice((_customer(),)),
+            Step("invoice_delete", "delete", "/v1/invoices/${invoice:id}"),
+        ),
+    ),
+    "invoice.finalized": Recipe("an invoice, finalized", _OPEN_INVOICE),
+    "invoice.paid": Recipe("an invoice, finalized and paid with a Visa test card", _PAID_INVOICE),
+    "invoice.payment_succeeded": Recipe(
+        "an invoice, finalized and paid with a Visa test card", _PAID_INVOICE
+    ),
+    "invoice_payment.paid": Recipe(
+        "an invoice, finalized and paid with a Visa test card", _PAID_INVOICE
+    ),
+    "invoice.payment_failed": Recipe(
+        "an invoice whose payment is declined (pm_card_chargeCustomerFail)",
+        (
+            *_draft_invoice(_paying_customer("pm_card_chargeCustomerFail")),
+            _invoice_action("finalize"),
+            Step("invoice_pay", "post", "/v1/invoices/${invoice:id}/pay", expect_card_error=True),
+        ),
+    ),
+    "invoice.voided": Recipe(
+        "an invoice, finalized, then voided", (*_OPEN_INVOICE, _invoice_action("void"))
+    ),
+    "invoice.marked_uncollectible": Recipe(
+        "an invoice, finalized, then marked uncollectible",
+        (*_OPEN_INVOICE, _invoice_action("mark_uncollectible")),
+    ),
+    "invoice.sent": Recipe(
+        "an invoice due in 30 days (collection_method=send_invoice), finalized and emailed",
+        (
+            *_draft_invoice(
+                (_customer(email="jenny.rosen@example.com"),),
+                collection_method="send_invoice",
+                days_until_due=30,
+            ),
+            _invoice_action("finalize"),
+            _invoice_action("send"),
+        ),
+    ),
+}
+
+_SUBSCRIPTION_RECIPES: Final = {
+    "customer.subscription.created": Recipe(
+        "a monthly subscription paid with a Visa test card", _SUBSCRIBED
+    ),
+    "customer.subscription.updated": Recipe(
+        "a subscription, then its quantity raised to 2",
+        (
+            *_SUBSCRIBED,
+            Step(
+                "subscription_update",
+                "post",
+                "/v1/subscriptions/${subscription:id}",
+                {"items": [{"id": "${subscription:items.data.0.id}", "quantity": 2}]},
+            ),
+        ),
+    ),
+    "customer.subscription.deleted": Recipe(
+        "a subscription, then canceled",
+        (
+            *_SUBSCRIBED,
+            Step("subscription_cancel", "delete", "/v1/subscriptions/${subscription:id}"),
+        ),
+    ),
+    "customer.subscription.paused": Recipe(
+        "a subscription, then paused",
+        (
+            *_SUBSCRIBED,
+            Step("subscription_pause", "post", "/v1/subscriptions/${subscription:id}/pause"),
+        ),
+    ),
+    "customer.subscription.resumed": Recipe(
+        "a subscription, paused, then resumed",
+        (
+            *_SUBSCRIBED,
+            Step("subscription_pause", "post", "/v1/subscriptions/${subscription:id}/pause"),
+            Step("subscription_resume", "post", "/v1/subscriptions/${subscription:id}/resume"),
+        ),
+    ),
+    "customer.subscription.trial_will_end": Recipe(
+        "a 7-day trial on a test clock, advanced 5 days (the event comes 3 days before the end)",
+        (
+            _clock(),
+            _customer(test_clock="${test_clock:id}"),
+            *_monthly(),
+            _subscription(trial_period_days=7),
+            *_advance(5 * DAY),
+        ),
+    ),
+    "test_helpers.test_clock.created": Recipe("a test clock", (_clock(),)),
+    "test_helpers.test_clock.advancing": Recipe(
+        "a test clock, advanced one day", (_clock(), *_advance(DAY))
+    ),
+    "test_helpers.test_clock.ready": Recipe(
+        "a test clock, advanced one day", (_clock(), *_advance(DAY))
+    ),
+    "test_helpers.test_clock.deleted": Recipe(
+        "a test clock, then deleted",
+        (
+            _clock(),
+            Step("test_clock_delete", "delete", "/v1/test_helpers/test_clocks/${test_clock:id}"),
+        ),
+    ),
+}
+
+RECIPES: Final[Mapping[str, Recipe]] = {
+    **_CUSTOMER_RECIPES,
+    **_PAYMENT_RECIPES,
+    **_CATALOG_RECIPES,
+    **_INVOICE_RECIPES,
+    **_SUBSCRIPTION_RECIPES,
+}
+"""Every event type `kassa trigger` can make, and how."""
