@@ -100,6 +100,12 @@ class Settings:
     )
     """What a subscription becomes once its renewal's last retry fails: canceled, unpaid, or
     left past_due (Stripe's "manage failed payments" setting)."""
+    rate_limit: int = field(default_factory=lambda: _env_int("KASSA_RATE_LIMIT", 0))
+    """API requests per second per account before a 429 (Stripe: 25 in a sandbox, 100 live);
+    0, the default: no limit."""
+    redis_url: str = field(default_factory=lambda: os.environ.get("KASSA_REDIS_URL", ""))
+    """redis://host:port/db: the rate limiter's counts, shared by every process naming it;
+    empty: each process counts in memory."""
     subscription_final_invoice: str = field(
         default_factory=lambda: os.environ.get("KASSA_SUBSCRIPTION_FINAL_INVOICE", "open")
     )
@@ -127,6 +133,12 @@ class Settings:
         )
         _check_range("KASSA_WEBHOOK_TIMEOUT_SECONDS", self.webhook_timeout_seconds, 1, 60)
         _check_range("KASSA_WEBHOOK_WORKERS", self.webhook_workers, 0, 1)
+        _check_range("KASSA_RATE_LIMIT", self.rate_limit, 0, RATE_LIMIT_MAX)
+        if self.redis_url and not self.redis_url.startswith(REDIS_URL_SCHEMES):
+            raise InvalidSetting(
+                "KASSA_REDIS_URL must be a Redis URL such as redis://127.0.0.1:6379/0, "
+                f"not {self.redis_url[:80]!r}"
+            )
         retry_schedule(self)
         mail_retry_schedule(self)
         smtp_server(self)
@@ -182,9 +194,13 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_INVOICE_REMINDER_DAYS",
     "KASSA_SUBSCRIPTION_FINAL_ACTION",
     "KASSA_SUBSCRIPTION_FINAL_INVOICE",
+    "KASSA_RATE_LIMIT",
+    "KASSA_REDIS_URL",
 )
 
 SUBSCRIPTION_FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
+RATE_LIMIT_MAX = 1_000_000
+REDIS_URL_SCHEMES = ("redis://", "rediss://")
 SUBSCRIPTION_FINAL_INVOICE_STATES = ("open", "uncollectible")
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (

@@ -120,3 +120,10 @@ class CardDeclined(CardError):
     failed charge before answering, so the request's writes commit."""
 
     commits_writes = True
+
+
+class RateLimited(KassaError):
+    """Too many requests for one account in one second (`KASSA_RATE_LIMIT`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="rate_limit")

@@ -23,6 +23,7 @@ from kassa.http.api import ApiApp
 from kassa.http.app import EdgeApp, Mount, Routes
 from kassa.http.authentication_page import AuthenticationPage
 from kassa.http.metrics import RequestMetrics
+from kassa.http.rate_limits import rate_limiter
 from kassa.http.request_log import RequestLogWriter
 from kassa.pages.invoice_backend import InvoiceBackend
 from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
@@ -251,6 +252,7 @@ class Server:
             self.metrics,
             request_log,
             payments,
+            rate_limiter(self.settings, self.metrics.registry),
         )
         routes = Routes(
             api=api,

@@ -29,6 +29,7 @@ from kassa.http.expand import expand_object, parse_expand
 from kassa.http.forms import Form, FormValue, decode_form
 from kassa.http.idempotency import Claimed, KeyClaim, Replay
 from kassa.http.metrics import RequestMetrics
+from kassa.http.rate_limits import RateLimiter
 from kassa.http.request_log import RequestLogWriter
 from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
@@ -85,6 +86,7 @@ class ApiApp:
         metrics: RequestMetrics,
         request_log: RequestLogWriter,
         payments: PaymentConfig,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -92,6 +94,8 @@ class ApiApp:
         self.request_log = request_log
         self.auth = Authenticator(store)
         self.payments = payments
+        self.rate_limiter = rate_limiter
+        """None unless KASSA_RATE_LIMIT is set (`rate_limits`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -143,6 +147,8 @@ class ApiApp:
         _check_version(headers.get("stripe-version"))
         owner = await self.auth.owner_of(headers.get("authorization"))
         facts.account_id = owner.account_id
+        if self.rate_limiter is not None:
+            await self.rate_limiter.check(owner.account_id)
         if owner.kind != "secret" and not route.operation.publishable_key_allowed:
             raise PublishableKeyNotAllowed(
                 "This API call cannot be made with a publishable API key. Please use a "

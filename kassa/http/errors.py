@@ -14,6 +14,7 @@ from kassa.errors import (
     KassaError,
     NotAuthenticated,
     PublishableKeyNotAllowed,
+    RateLimited,
     ResourceMissing,
     RouteNotFound,
 )
@@ -33,6 +34,7 @@ _STATUS_AND_TYPE: tuple[tuple[type[KassaError], int, str], ...] = (
     (NotAuthenticated, 401, "invalid_request_error"),
     (PublishableKeyNotAllowed, 401, "invalid_request_error"),
     (IdempotencyKeyInUse, 409, "idempotency_error"),
+    (RateLimited, 429, "invalid_request_error"),
     (IdempotencyKeyReused, 400, "idempotency_error"),
 )
 
