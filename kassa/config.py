@@ -100,6 +100,10 @@ class Settings:
     )
     """What a subscription becomes once its renewal's last retry fails: canceled, unpaid, or
     left past_due (Stripe's "manage failed payments" setting)."""
+    db_pool_size: int = field(
+        default_factory=lambda: _env_int("KASSA_DB_POOL_SIZE", DB_POOL_SIZE_DEFAULT)
+    )
+    """PostgreSQL connections one process may hold (each unit of work holds one)."""
     rate_limit: int = field(default_factory=lambda: _env_int("KASSA_RATE_LIMIT", 0))
     """API requests per second per account before a 429 (Stripe: 25 in a sandbox, 100 live);
     0, the default: no limit."""
@@ -134,6 +138,7 @@ class Settings:
         _check_range("KASSA_WEBHOOK_TIMEOUT_SECONDS", self.webhook_timeout_seconds, 1, 60)
         _check_range("KASSA_WEBHOOK_WORKERS", self.webhook_workers, 0, 1)
         _check_range("KASSA_RATE_LIMIT", self.rate_limit, 0, RATE_LIMIT_MAX)
+        _check_range("KASSA_DB_POOL_SIZE", self.db_pool_size, 1, DB_POOL_SIZE_MAX)
         if self.redis_url and not self.redis_url.startswith(REDIS_URL_SCHEMES):
             raise InvalidSetting(
                 "KASSA_REDIS_URL must be a Redis URL such as redis://127.0.0.1:6379/0, "
@@ -196,10 +201,15 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_SUBSCRIPTION_FINAL_INVOICE",
     "KASSA_RATE_LIMIT",
     "KASSA_REDIS_URL",
+    "KASSA_DB_POOL_SIZE",
 )
 
 SUBSCRIPTION_FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
 RATE_LIMIT_MAX = 1_000_000
+DB_POOL_SIZE_DEFAULT = 20
+"""PostgreSQL connections one Kassa process may hold; several processes share the server's
+own limit (`max_connections`, 100 by default)."""
+DB_POOL_SIZE_MAX = 1_000
 REDIS_URL_SCHEMES = ("redis://", "rediss://")
 SUBSCRIPTION_FINAL_INVOICE_STATES = ("open", "uncollectible")
 

@@ -70,7 +70,11 @@ hooks.install(OBSERVERS)
 
 
 async def open_unmigrated_store(settings: Settings) -> Store:
-    return await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    return await open_store(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+    )
 
 
 async def open_migrated_store(settings: Settings, clock: Clock) -> Store:

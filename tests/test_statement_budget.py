@@ -39,7 +39,7 @@ import httpx
 
 from kassa.asgi import AsgiApp
 from kassa.clock import Clock, SystemClock
-from kassa.config import Settings
+from kassa.config import DB_POOL_SIZE_DEFAULT, Settings
 from kassa.http.metrics import RequestMetrics
 from kassa.runtime import Server
 from kassa.services import accounts
@@ -292,7 +292,9 @@ async def open_traced_store(database_url: str, trace: StatementTrace, clock: Clo
     if database_url.startswith("sqlite:"):
         store = SqliteStore(sqlite_path_from_url(database_url), on_statement=trace.record)
     else:
-        store = await PostgresStore.connect(database_url, on_statement=trace.record)
+        store = await PostgresStore.connect(
+            database_url, on_statement=trace.record, pool_size=DB_POOL_SIZE_DEFAULT
+        )
     await migrate(store, int(clock.now()))
     return store
 

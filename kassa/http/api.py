@@ -24,7 +24,12 @@ from kassa.errors import (
 )
 from kassa.http import idempotency
 from kassa.http.auth import Authenticator
-from kassa.http.errors import RequestTooLarge, error_body, internal_error_body
+from kassa.http.errors import (
+    RequestTooLarge,
+    error_body,
+    internal_error_body,
+    unavailable_response_parts,
+)
 from kassa.http.expand import expand_object, parse_expand
 from kassa.http.forms import Form, FormValue, decode_form
 from kassa.http.idempotency import Claimed, KeyClaim, Replay
@@ -35,7 +40,7 @@ from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.routes import Route, resolve
-from kassa.store import Store, Transaction, WriteConflict
+from kassa.store import DatabaseUnavailable, Store, Transaction, WriteConflict
 from kassa.store.request_queries import RequestLogEntry
 
 MAX_BODY_BYTES = 1 << 20
@@ -109,6 +114,9 @@ class ApiApp:
         except KassaError as error:
             status, body = error_body(error)
             response = Response(status, body)
+        except DatabaseUnavailable as error:
+            log.warning("request %s: %s", request_id, error)
+            response = Response(*unavailable_response_parts())
         except Exception:
             log.exception("request %s failed", request_id)
             response = Response(500, internal_error_body(request_id))

@@ -69,3 +69,22 @@ def internal_error_body(request_id: str) -> bytes:
             }
         }
     )
+
+
+UNAVAILABLE_RETRY_AFTER_SECONDS = 1
+
+
+def unavailable_response_parts() -> tuple[int, bytes, tuple[tuple[bytes, bytes], ...]]:
+    """503 in Stripe's `api_error` shape, with `Retry-After`: the database cannot be reached
+    now and nothing was written; the same request (with its idempotency key) may be sent
+    again. The SDKs retry a 503 by themselves when configured to retry."""
+    body = orjson.dumps(
+        {
+            "error": {
+                "type": "api_error",
+                "message": "Kassa cannot reach its database right now and did nothing with "
+                "this request; try it again shortly.",
+            }
+        }
+    )
+    return 503, body, ((b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode()),)

@@ -9,7 +9,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from kassa.store.conflicts import WriteConflict
+from kassa.config import DB_POOL_SIZE_DEFAULT
+from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.queries import Transaction
 
 
@@ -36,10 +37,6 @@ class Store(Protocol):
 
 class UnsupportedDatabaseUrl(ValueError):
     pass
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database named by a supported URL cannot be opened (down, missing, refused)."""
 
 
 def redacted_url(url: str) -> str:
@@ -71,14 +68,17 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
-async def open_store(url: str, *, sqlite_synchronous: str = "NORMAL") -> Store:
+async def open_store(
+    url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = DB_POOL_SIZE_DEFAULT
+) -> Store:
+    """The store at `url`; `pool_size`: PostgreSQL connections this process may hold."""
     if url.startswith(("postgresql://", "postgres://")):
         import asyncpg
 
         from kassa.store.postgres import PostgresStore
 
         try:
-            return await PostgresStore.connect(url)
+            return await PostgresStore.connect(url, pool_size=pool_size)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise DatabaseUnavailable(
                 f"cannot connect to PostgreSQL at {redacted_url(url)}: {error}"

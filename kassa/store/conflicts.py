@@ -1,4 +1,5 @@
-"""Collisions between concurrent units of work, as the store reports them."""
+"""What the store reports when a unit of work cannot complete for reasons outside it: a
+collision with a concurrent unit, or a database it cannot reach."""
 
 from __future__ import annotations
 
@@ -11,3 +12,9 @@ class WriteConflict(Exception):
 
     SQLite serializes writes, so there a unique violation means a service wrote without
     checking first: a bug, and it stays one (sqlite3.IntegrityError)."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or used right now (down, refusing connections, no
+    connection free in time, its disk full). Nothing of the unit was committed; the same
+    request may succeed once the database is back (the API answers 503 with Retry-After)."""

@@ -12,15 +12,32 @@ import asyncpg
 from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
-from kassa.store.conflicts import WriteConflict
+from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.queries import Row, Transaction
 from kassa.store.search_queries import postgres_json_expressions
 from kassa.store.statements import FOR_UPDATE, SKIP_LOCKED
 
 POOL_MIN_SIZE = 2
-POOL_MAX_SIZE = 20
-"""Connections one Kassa process may hold; several processes share one server's limit."""
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""How long opening one connection may take (asyncpg's default is a minute)."""
+ACQUIRE_TIMEOUT_SECONDS = 5.0
+"""How long a unit of work waits for a pooled connection before the request is answered
+503: all busy (the pool too small for the load) or none can be opened (the database down)."""
 STATEMENT_CACHE_ENTRIES = 512
+LOST_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,
+)
+"""Raised inside a unit of work when its connection dies (the server restarted, the backend
+was terminated): the unit is lost whole, and the request answered 503. asyncpg raises
+InternalClientError ("cannot switch to state ...") for a pooled connection whose backend was
+terminated between two units; Kassa never shares a connection between units, the other
+way it arises."""
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -98,7 +115,11 @@ class PostgresStore:
 
     @classmethod
     async def connect(
-        cls, url: str, on_statement: Callable[[str], object] | None = None
+        cls,
+        url: str,
+        on_statement: Callable[[str], object] | None = None,
+        *,
+        pool_size: int,
     ) -> PostgresStore:
         """`on_statement`, for tests: told every statement any pooled connection runs
         (transaction control and the pool's reset on release included), one event-loop
@@ -106,24 +127,46 @@ class PostgresStore:
         init = None if on_statement is None else _StatementLogging(on_statement)
         pool = await asyncpg.create_pool(
             url,
-            min_size=POOL_MIN_SIZE,
-            max_size=POOL_MAX_SIZE,
+            min_size=min(POOL_MIN_SIZE, pool_size),
+            max_size=pool_size,
             init=init,
             reset=_keep_session,
+            timeout=CONNECT_TIMEOUT_SECONDS,
         )
         return cls(pool)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            tx = Transaction(PostgresExecutor(connection), writes=True)
-            yield tx
-            await tx.finish()
+        async with self._connection() as connection:
+            try:
+                async with connection.transaction():
+                    tx = Transaction(PostgresExecutor(connection), writes=True)
+                    yield tx
+                    await tx.finish()
+            except LOST_CONNECTION_ERRORS as error:
+                raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as connection:
-            yield Transaction(PostgresExecutor(connection))
+        async with self._connection() as connection:
+            try:
+                yield Transaction(PostgresExecutor(connection))
+            except LOST_CONNECTION_ERRORS as error:
+                raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
+        """A pooled connection; DatabaseUnavailable when none comes in time. Whatever stops
+        the pool from handing one out (refused, timed out, the database not accepting
+        connections) means the same to the caller."""
+        try:
+            connection = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except Exception as error:
+            raise DatabaseUnavailable(f"no database connection: {error}") from error
+        try:
+            yield connection
+        finally:
+            await self._pool.release(connection)
 
     def scan(self) -> AbstractAsyncContextManager[Transaction]:
         return self.read()  # asyncpg never blocks the event loop

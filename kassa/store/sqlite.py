@@ -16,7 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from kassa.invariants import InvariantViolated, ensure
+from kassa.invariants import InvariantViolated
+from kassa.store.conflicts import DatabaseUnavailable
 from kassa.store.queries import Row, Transaction
 
 BATCH_UNITS_MAX = 256
@@ -33,7 +34,26 @@ should the background checkpointer fall behind. SQLite's default, 1,000 pages, m
 writer checkpoint (and fsync the database file) on the event loop every few hundred
 requests; off the loop, customer creates ran about a quarter faster and their p99 halved."""
 
+UNAVAILABLE_MESSAGES = (
+    "database is locked",
+    "database or disk is full",
+    "disk I/O error",
+    "unable to open database file",
+    "attempt to write a readonly database",
+)
+"""SQLite errors that say the database cannot be written now (another process held the write
+lock past BUSY_TIMEOUT_MS; the disk is full or failing), not that a statement is wrong: the
+unit is rolled back and reported as DatabaseUnavailable (503), and the next one may succeed."""
+
 log = logging.getLogger("kassa.store.sqlite")
+
+
+def unavailable(error: sqlite3.Error) -> DatabaseUnavailable | None:
+    """`error` as DatabaseUnavailable, if it is one of UNAVAILABLE_MESSAGES."""
+    text = str(error)
+    if isinstance(error, sqlite3.OperationalError) and text.startswith(UNAVAILABLE_MESSAGES):
+        return DatabaseUnavailable(f"the SQLite database cannot be written: {text}")
+    return None
 
 
 class SqliteExecutor:
@@ -149,15 +169,29 @@ class SqliteStore:
     async def write(self) -> AsyncIterator[Transaction]:
         self._start_checkpointer()
         async with self._write_lock:
-            batch = self._join_batch()
+            try:
+                batch = self._join_batch()
+            except sqlite3.Error as error:
+                raise unavailable(error) or error from error
             self._writer.execute("SAVEPOINT unit")
             tx = Transaction(self._write_executor, writes=True, single_writer=True)
             try:
                 yield tx
                 await tx.finish()
-            except BaseException:
-                self._writer.execute("ROLLBACK TO unit")
-                self._writer.execute("RELEASE unit")
+            except BaseException as error:
+                lost = unavailable(error) if isinstance(error, sqlite3.Error) else None
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK TO unit")
+                    self._writer.execute("RELEASE unit")
+                else:
+                    # SQLite rolled the whole transaction back itself (a full disk, an I/O
+                    # error): the units of the batch that had already finished are lost too,
+                    # and are told so instead of waiting for a commit that cannot come.
+                    self._fail_batch(
+                        lost or DatabaseUnavailable(f"the transaction was lost: {error}")
+                    )
+                if lost is not None:
+                    raise lost from error
                 raise
             self._writer.execute("RELEASE unit")
             if self._batch_units >= BATCH_UNITS_MAX:
@@ -182,18 +216,28 @@ class SqliteStore:
             return
         self._commit_batch()
 
+    def _fail_batch(self, error: Exception) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None and not batch.done():
+            batch.set_exception(error)
+            # Retrieved here: when no other unit waits on it, nothing else would.
+            batch.add_done_callback(lambda done: done.exception())
+
     def _commit_batch(self) -> None:
+        if not self._writer.in_transaction:
+            # `write()` fails the batch whose transaction SQLite dropped; none is left open.
+            self._fail_batch(InvariantViolated("a pending group commit lost its transaction"))
+            return
         batch, self._batch = self._batch, None
         if batch is None:
             return
-        ensure(self._writer.in_transaction, "a pending group commit has its transaction open")
         try:
             self._writer.execute("COMMIT")
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
             if not batch.done():
-                batch.set_exception(error)
+                batch.set_exception(unavailable(error) or error)
             return
         self.commits += 1
         if not batch.done():

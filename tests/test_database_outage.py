@@ -1,0 +1,166 @@
+"""A database that cannot be reached or written: the API answers 503 in Stripe's `api_error`
+shape with `Retry-After` instead of hanging or answering 500, writes nothing half, and serves
+again once the database is back; an idempotent request retried with its key then runs once.
+
+PostgreSQL: a real server's database stops accepting connections and its sessions are
+terminated (`ALLOW_CONNECTIONS false` and `pg_terminate_backend`), then is opened again.
+SQLite: a real database file that cannot grow (`max_page_count` on the writer's connection:
+SQLite's own "database or disk is full", as a full disk gives)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kassa.store import DatabaseUnavailable, migrate, open_store
+from kassa.store.sqlite import SqliteStore
+from kassa.store.tables import CUSTOMERS
+from tests.conftest import require_postgres
+from tests.harness import (
+    KassaServer,
+    _admin_execute,
+    create_account,
+    fresh_postgres_database,
+)
+
+ANSWER_SECONDS_MAX = 8.0
+"""A 503 comes within the pool's acquire timeout (5 s) and then some: never a hang."""
+
+
+@pytest.fixture
+def postgres_server(tmp_path: Path) -> Iterator[tuple[KassaServer, str]]:
+    require_postgres()
+    with fresh_postgres_database() as database_url:
+        server = KassaServer(
+            database_url, tmp_path / "serve.log", {"KASSA_WEBHOOK_WORKERS": "0"}
+        ).start()
+        try:
+            yield server, database_url.rpartition("/")[2]
+        finally:
+            _admin_execute(
+                f'ALTER DATABASE "{database_url.rpartition("/")[2]}" ALLOW_CONNECTIONS true'
+            )
+            server.stop()
+
+
+def close_database(name: str) -> None:
+    _admin_execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _admin_execute(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )
+
+
+def open_database(name: str) -> None:
+    _admin_execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_postgres_down_is_a_503_with_retry_after_and_nothing_half_written(
+    postgres_server: tuple[KassaServer, str],
+) -> None:
+    server, name = postgres_server
+    account = create_account(server.database_url)
+    with server.http(account.secret_key) as http:
+        assert http.post("/v1/customers", data={"name": "before"}).status_code == 200
+        close_database(name)
+        started = time.monotonic()
+        refused = http.post(
+            "/v1/customers", data={"name": "during"}, headers={"Idempotency-Key": "outage-1"}
+        )
+        assert time.monotonic() - started < ANSWER_SECONDS_MAX
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["type"] == "api_error"
+        assert "cannot reach its database" in refused.json()["error"]["message"]
+        assert http.get("/v1/customers").status_code == 503
+        open_database(name)
+        retried = _eventually_ok(
+            lambda: http.post(
+                "/v1/customers", data={"name": "during"}, headers={"Idempotency-Key": "outage-1"}
+            )
+        )
+        again = http.post(
+            "/v1/customers", data={"name": "during"}, headers={"Idempotency-Key": "outage-1"}
+        )
+        assert again.json()["id"] == retried.json()["id"]
+        names = [c["name"] for c in http.get("/v1/customers").json()["data"]]
+        assert sorted(names) == ["before", "during"]
+
+
+def _eventually_ok(send: object) -> httpx.Response:
+    """The pool reconnects on the first request after the database opens again."""
+    assert callable(send)
+    deadline = time.monotonic() + ANSWER_SECONDS_MAX
+    while True:
+        response: httpx.Response = send()
+        if response.status_code != 503 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response
+        time.sleep(0.1)
+
+
+def test_a_full_sqlite_database_fails_the_unit_whole_and_recovers(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await open_store(str(tmp_path / "kassa.db"))
+        assert isinstance(store, SqliteStore)
+        await migrate(store, 0)
+        async with store.write() as tx:
+            await tx.insert_account({"id": "acct_1", "created": 0})
+        writer = store._writer  # the store's own connection: the limit is per connection
+        pages = writer.execute("PRAGMA page_count").fetchone()[0]
+        writer.execute(f"PRAGMA max_page_count = {pages}")
+        big = {"id": "cus_big", "object": "customer", "created": 1, "note": "x" * 200_000}
+        with pytest.raises(DatabaseUnavailable, match="database or disk is full"):
+            async with store.write() as tx:
+                await tx.insert_object(CUSTOMERS, "acct_1", {**big, "id": "cus_small", "note": ""})
+                await tx.insert_object(CUSTOMERS, "acct_1", big)
+        async with store.read() as tx:
+            assert await tx.get_object(CUSTOMERS, "acct_1", "cus_small") is None
+        writer.execute(f"PRAGMA max_page_count = {pages * 1000}")
+        async with store.write() as tx:
+            await tx.insert_object(CUSTOMERS, "acct_1", big)
+        async with store.read() as tx:
+            assert await tx.get_object(CUSTOMERS, "acct_1", "cus_big") is not None
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_disk_fails_every_unit_of_its_group_commit(tmp_path: Path) -> None:
+    """SQLite drops the whole transaction on SQLITE_FULL: a unit that had finished in the
+    same batch is lost with it, and is told so rather than left waiting."""
+
+    async def scenario() -> list[object]:
+        store = await open_store(str(tmp_path / "kassa.db"))
+        assert isinstance(store, SqliteStore)
+        await migrate(store, 0)
+        async with store.write() as tx:
+            await tx.insert_account({"id": "acct_1", "created": 0})
+        pages = store._writer.execute("PRAGMA page_count").fetchone()[0]
+        store._writer.execute(f"PRAGMA max_page_count = {pages + 1}")
+
+        async def insert(customer_id: str, note: str) -> None:
+            async with store.write() as tx:
+                await tx.insert_object(
+                    CUSTOMERS,
+                    "acct_1",
+                    {"id": customer_id, "object": "customer", "created": 1, "note": note},
+                )
+
+        outcomes = await asyncio.gather(
+            insert("cus_first", ""), insert("cus_second", "x" * 200_000), return_exceptions=True
+        )
+        async with store.read() as tx:
+            found = [
+                await tx.get_object(CUSTOMERS, "acct_1", i) for i in ("cus_first", "cus_second")
+            ]
+        await store.close()
+        return [*outcomes, *found]
+
+    first, second, *found = asyncio.run(scenario())
+    assert isinstance(first, DatabaseUnavailable) and isinstance(second, DatabaseUnavailable)
+    assert found == [None, None]
