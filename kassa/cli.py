@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from kassa import API_VERSION, __version__
 from kassa.clock import SystemClock, unix_seconds
@@ -47,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; KASSA_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default 4242; KASSA_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (default 1); each also runs the background jobs",
+    )
     _database_option(serve)
 
     worker = commands.add_parser(
@@ -168,7 +175,12 @@ def _print_keys(new: NewAccount) -> None:
     print(f"  publishable key: {new.publishable_key}")
 
 
-def _serve(settings: Settings) -> None:
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long a stopping process lets requests in flight finish before it closes them."""
+SERVE_WORKERS_MAX = 64
+
+
+def _serve(settings: Settings, workers: int) -> None:
     import uvicorn
 
     from kassa import runtime
@@ -181,17 +193,29 @@ def _serve(settings: Settings) -> None:
         f"http://{settings.host}:{settings.port} using {redacted_url(settings.database_url)}",
         flush=True,
     )
-    uvicorn.run(
-        runtime.KassaApp(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if workers == 1:
+        server = runtime.GracefulServer(uvicorn.Config(runtime.KassaApp(settings), **options))
+        server.run()
+        return
+    # Each worker process builds its app from the environment: hand it what the command
+    # line chose. uvicorn's supervisor shares one listening socket among them and, on
+    # SIGTERM, stops them all the graceful way.
+    os.environ.update(
+        KASSA_DATABASE_URL=settings.database_url,
+        KASSA_HOST=settings.host,
+        KASSA_PORT=str(settings.port),
     )
+    uvicorn.run("kassa.runtime:app_from_environment", factory=True, workers=workers, **options)
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -274,7 +298,10 @@ async def _work(settings: Settings) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.command == "serve":
-        _serve(settings)
+        if not 1 <= args.workers <= SERVE_WORKERS_MAX:
+            print(f"kassa serve: --workers must be 1 to {SERVE_WORKERS_MAX}", file=sys.stderr)
+            return 2
+        _serve(settings, args.workers)
     elif args.command == "migrate":
 
         async def run_migrations() -> list[str]:

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import FrameType
+
+import uvicorn
 
 from kassa.clock import Clock, SystemClock, unix_seconds
 from kassa.config import Settings
@@ -293,3 +298,48 @@ class KassaApp(EdgeApp):
         metrics = RequestMetrics()
         self.server = Server(settings, self.clock, metrics)
         super().__init__(metrics, self.server)
+
+    async def startup(self) -> None:
+        await super().startup()
+        _before_stop_signals(self._begin_draining)
+
+    def _begin_draining(self) -> None:
+        self.draining = True
+
+
+def app_from_environment() -> KassaApp:
+    """The app each of `kassa serve --workers N`'s processes builds, from the KASSA_*
+    environment the parent set (uvicorn starts workers from an import string)."""
+    return KassaApp(Settings())
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, but a stop by SIGTERM or SIGINT that drained cleanly exits 0:
+    uvicorn re-raises the signal it caught once it has shut down (exit status -15), which
+    tells a supervisor the process was killed when it stopped as asked."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for requests in flight
+        self.should_exit = True
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _before_stop_signals(then: Callable[[], None]) -> None:
+    """Call `then` on SIGTERM or SIGINT, then the handler already there (uvicorn's, which
+    stops accepting, lets requests in flight finish for up to `timeout_graceful_shutdown`,
+    and runs the shutdown: jobs stopped, claims released, the request log flushed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only: an app run in a test thread has none
+
+    for stop_signal in STOP_SIGNALS:
+        previous = signal.getsignal(stop_signal)
+
+        def handler(signum: int, frame: FrameType | None, previous: object = previous) -> None:
+            then()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(stop_signal, handler)

@@ -51,6 +51,9 @@ class EdgeApp:
         self.lifespan = lifespan
         self.routes: Routes | None = None
         """None until startup completes: requests before then are answered 503."""
+        self.draining = False
+        """Set when the process is told to stop (SIGTERM): `/healthz` answers 503 from then
+        on, so a load balancer sends no new work while requests in flight finish."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -62,7 +65,7 @@ class EdgeApp:
         if path == "/metrics":
             await _plain(send, 200, self.metrics.exposition(), CONTENT_TYPE)
         elif path == "/healthz":
-            await _plain(send, 200, b"ok\n", "text/plain")
+            await _health(send, self.routes is not None, self.draining)
         elif self.routes is None:
             await _plain(send, 503, b"starting\n", "text/plain")
         else:
@@ -98,6 +101,15 @@ def _app_for(routes: Routes, path: str) -> AsgiApp:
         if mount.serves(path):
             return mount.app
     return routes.api
+
+
+async def _health(send: Send, started: bool, draining: bool) -> None:
+    if draining:
+        await _plain(send, 503, b"draining\n", "text/plain")
+    elif not started:
+        await _plain(send, 503, b"starting\n", "text/plain")
+    else:
+        await _plain(send, 200, b"ok\n", "text/plain")
 
 
 async def _plain(send: Send, status: int, body: bytes, content_type: str) -> None:

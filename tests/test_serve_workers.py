@@ -1,0 +1,176 @@
+"""`kassa serve --workers N`: N API processes on one port over one database (SQLite and
+PostgreSQL), every write exact across them (each request answered, an idempotency key run
+once whichever process gets it), and a graceful stop on SIGTERM: exit 0, no process left,
+the request log flushed; `/healthz` answers 503 while a process drains."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kassa.asgi import Message
+from kassa.http.app import EdgeApp, Routes
+from kassa.http.metrics import RequestMetrics
+from tests.conftest import fresh_database
+from tests.harness import create_account, free_port, wait_until_healthy
+
+WORKERS = 2
+THREADS = 8
+REQUESTS_PER_THREAD = 25
+STOP_TIMEOUT_SECONDS = 20
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, database_url: str) -> None:
+        self.process = process
+        self.url = url
+        self.database_url = database_url
+
+    def children(self) -> list[int]:
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in found.stdout.split()]
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(STOP_TIMEOUT_SECONDS)
+
+
+def serve(database_url: str, log_path: Path, workers: int) -> Served:
+    port = free_port()
+    env = {**os.environ, "KASSA_DATABASE_URL": database_url, "KASSA_WEBHOOK_WORKERS": "0"}
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kassa", "serve"),
+                *("--port", str(port), "--workers", str(workers)),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, process, log_path)
+    return Served(process, url, database_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    with fresh_database(request.param, tmp_path) as database_url:
+        served = serve(database_url, tmp_path / "serve.log", WORKERS)
+        try:
+            yield served
+        finally:
+            if served.process.poll() is None:
+                served.process.kill()
+                served.process.wait()
+
+
+def test_two_processes_share_the_port_and_the_writes(two_processes: Served) -> None:
+    assert len(two_processes.children()) >= WORKERS  # the workers (and uvicorn's helper)
+    key = create_account(two_processes.database_url).secret_key
+
+    def create(thread: int) -> list[int]:
+        with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+            return [
+                http.post("/v1/customers", data={"name": f"t{thread}-{n}"}).status_code
+                for n in range(REQUESTS_PER_THREAD)
+            ]
+
+    def create_once(_: int) -> str:
+        # A new connection each time: the kernel spreads them over the processes.
+        with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+            response = http.post(
+                "/v1/customers", data={"name": "once"}, headers={"Idempotency-Key": "same"}
+            )
+            assert response.status_code in (200, 409), response.text
+            return str(response.json().get("id", "in use"))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        statuses = [status for batch in pool.map(create, range(THREADS)) for status in batch]
+        answered = set(pool.map(create_once, range(THREADS * 2)))
+    assert statuses == [200] * (THREADS * REQUESTS_PER_THREAD)
+    customers: list[tuple[str, str]] = []
+    with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+        after: dict[str, str] = {}
+        while True:
+            page = http.get("/v1/customers", params={"limit": 100, **after}).json()
+            customers += [(customer["name"], customer["id"]) for customer in page["data"]]
+            if not page["has_more"]:
+                break
+            after = {"starting_after": page["data"][-1]["id"]}
+    once = [customer_id for name, customer_id in customers if name == "once"]
+    assert answered - {"in use"} == set(once) and len(once) == 1
+    assert sorted(name for name, _ in customers) == sorted(
+        ["once"] + [f"t{t}-{n}" for t in range(THREADS) for n in range(REQUESTS_PER_THREAD)]
+    )
+    assert two_processes.stop() == 0
+    assert two_processes.children() == []
+
+
+def test_sigterm_stops_gracefully_with_the_request_log_flushed(tmp_path: Path) -> None:
+    database = tmp_path / "kassa.db"
+    served = serve(f"sqlite:///{database}", tmp_path / "serve.log", 1)
+    key = create_account(served.database_url).secret_key
+    with httpx.Client(base_url=served.url, auth=(key, ""), timeout=30) as http:
+        request_id = http.post("/v1/customers", data={"name": "last"}).headers["request-id"]
+    assert served.stop() == 0
+    with sqlite3.connect(database) as connection:
+        logged = connection.execute(
+            "SELECT status FROM request_log WHERE request_id = ?", (request_id,)
+        ).fetchall()
+    assert logged == [(200,)]
+
+
+class _NoLifespan:
+    async def start(self) -> Routes:
+        raise AssertionError("not started in this test")
+
+    async def stop(self) -> None:
+        return None
+
+
+def test_healthz_answers_503_while_draining() -> None:
+    app = EdgeApp(RequestMetrics(), _NoLifespan())
+
+    async def status() -> tuple[int, bytes]:
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app({"type": "http", "path": "/healthz", "method": "GET"}, receive, send)
+        return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+    assert asyncio.run(status()) == (503, b"starting\n")
+    app.routes = Routes(api=app, authentication_page=app)
+    assert asyncio.run(status()) == (200, b"ok\n")
+    app.draining = True
+    assert asyncio.run(status()) == (503, b"draining\n")
+
+
+def test_a_worker_count_out_of_range_is_named(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "kassa", "serve", "--workers", "0"],
+        env={**os.environ, "KASSA_DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert "--workers must be 1 to 64" in finished.stderr
