@@ -59,6 +59,17 @@ class Param:
             return UNSET
         return self.parse(value, path)
 
+    def json_schema(self) -> dict[str, Any]:
+        """What the parameter accepts, as JSON Schema (for the OpenAPI description)."""
+        return {}
+
+    def schema(self) -> dict[str, Any]:
+        """`json_schema()`, with the empty string a nullable parameter takes to clear it."""
+        described = self.json_schema()
+        if self.nullable:
+            return {"anyOf": [described, {"type": "string", "enum": [""]}]}
+        return described
+
 
 _LIST_INDEX = re.compile(r"0|[1-9][0-9]*")
 
@@ -108,6 +119,12 @@ class String(Param):
             raise InvalidParameter(f"Invalid {path}: {text[:80]}{self.pattern_hint}", param=path)
         return text
 
+    def json_schema(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"type": "string", "maxLength": self.max_chars}
+        if self.pattern is not None:
+            described["pattern"] = f"^(?:{self.pattern.pattern})$"
+        return described
+
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -124,6 +141,9 @@ class Email(Param):
                 f"Invalid email address: {text[:80]}", param=path, code="email_invalid"
             )
         return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "email", "maxLength": self.max_chars}
 
 
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
@@ -148,6 +168,9 @@ class Integer(Param):
             )
         return number
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
 
 @dataclass(frozen=True)
 class Boolean(Param):
@@ -156,6 +179,9 @@ class Boolean(Param):
         if text not in ("true", "false"):
             raise InvalidParameter(f"Invalid boolean: {text[:80]}", param=path)
         return text == "true"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +195,9 @@ class Enum(Param):
             allowed = ", ".join(f"`{v}`" for v in self.values)
             raise InvalidParameter(f"Invalid {path}: must be one of {allowed}", param=path)
         return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values)}
 
 
 @dataclass(frozen=True)
@@ -185,6 +214,9 @@ class ListOf(Param):
             )
         return [self.item.parse(item, item_path) for item_path, item in items]
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.item.schema(), "maxItems": self.max_items}
+
 
 @dataclass(frozen=True)
 class Struct(Param):
@@ -198,6 +230,9 @@ class Struct(Param):
                 f"Invalid object: {path} must be an object (`{path}[key]=value`)", param=path
             )
         return parse_params(self.fields, value, required=self.required, prefix=path)
+
+    def json_schema(self) -> dict[str, Any]:
+        return object_schema(self.fields, self.required)
 
 
 @dataclass(frozen=True)
@@ -234,6 +269,13 @@ class Metadata(Param):
             parsed[key] = UNSET if text == "" else text
         return parsed
 
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "maxProperties": METADATA_MAX_KEYS,
+            "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_CHARS},
+        }
+
 
 @dataclass(frozen=True)
 class TimestampRange(Param):
@@ -242,10 +284,26 @@ class TimestampRange(Param):
     def parse(self, value: Any, path: str) -> dict[str, int]:
         if isinstance(value, str):
             return {"eq": Integer(minimum=0).parse(value, path)}
-        bounds = Struct({op: Integer(minimum=0) for op in ("gt", "gte", "lt", "lte")}).parse(
-            value, path
-        )
+        bounds = Struct(_RANGE_BOUNDS).parse(value, path)
         return bounds
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"anyOf": [Integer(minimum=0).json_schema(), object_schema(_RANGE_BOUNDS)]}
+
+
+_RANGE_BOUNDS: Final = {op: Integer(minimum=0) for op in ("gt", "gte", "lt", "lte")}
+
+
+def object_schema(fields: Mapping[str, Param], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """JSON Schema of a hash of parameters: only the declared keys are accepted."""
+    described: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: param.schema() for name, param in fields.items()},
+        "additionalProperties": False,
+    }
+    if required:
+        described["required"] = list(required)
+    return described
 
 
 def parse_params(

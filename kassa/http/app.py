@@ -1,4 +1,5 @@
-"""The ASGI application `kassa serve` runs. It only routes: `/metrics`, `/healthz`, the test
+"""The ASGI application `kassa serve` runs. It only routes: `/metrics`, `/healthz`,
+`/openapi.json` (the API's description, `kassa.http.openapi`), the test
 3-D Secure page, the apps mounted beside the API (the dashboard), then the `/v1` API.
 
 What it routes to, and the background jobs that run beside it, the composition root
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kassa.asgi import AsgiApp, Receive, Scope, Send
+from kassa.http import openapi
 from kassa.http.authentication_page import PATH_PREFIX as AUTHENTICATION_PATH_PREFIX
 from kassa.http.metrics import CONTENT_TYPE, RequestMetrics
 
@@ -64,6 +66,8 @@ class EdgeApp:
         path = scope["path"]
         if path == "/metrics":
             await _plain(send, 200, self.metrics.exposition(), CONTENT_TYPE)
+        elif path == "/openapi.json":
+            await _plain(send, 200, openapi.document_bytes(), "application/json")
         elif path == "/healthz":
             await _health(send, self.routes is not None, self.draining)
         elif self.routes is None:

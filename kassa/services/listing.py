@@ -9,13 +9,13 @@ from typing import Any
 
 from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated
-from kassa.params import Integer, String, TimestampRange, parse_params
+from kassa.params import Integer, String, TimestampRange
 from kassa.services.context import Context
 from kassa.services.resource import (
     ApiObject,
-    Form,
     ListPage,
     Operation,
+    ParamsParser,
     Resource,
     RouteIds,
     list_envelope,
@@ -87,18 +87,15 @@ async def fetch_object(ctx: Context, resource: Resource, object_id: str) -> ApiO
     return {"id": obj["id"], "object": obj["object"], "deleted": True} if deleted else obj
 
 
-def parse_list_params(resource: Resource, form: Mapping[str, Any]) -> dict[str, Any]:
-    return parse_params({**PAGINATION_PARAMS, **(resource.list_filters or {})}, form)
-
-
 def generic_list(resource: Resource) -> Operation[ListRequest]:
     """`GET /v1/{collection}` for a resource stored as documents, filtered on its declared
     columns."""
 
-    def parse(ids: RouteIds, form: Form) -> ListRequest:
-        return ListRequest(resource, parse_list_params(resource, form))
+    def build(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
+        return ListRequest(resource, params)
 
-    return Operation(parse, list_objects, writes=False)
+    params = {**PAGINATION_PARAMS, **(resource.list_filters or {})}
+    return Operation(ParamsParser(params, build), list_objects, writes=False)
 
 
 @dataclass(frozen=True)

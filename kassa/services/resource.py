@@ -53,10 +53,27 @@ def route_id(ids: RouteIds, index: int = 0) -> str:
     return ids[index]
 
 
-def no_params(ids: RouteIds, form: Form) -> str:
-    """The parser of calls that take no parameters, only the object's id (a retrieve)."""
-    parse_params({}, form)
+@dataclass(frozen=True)
+class ParamsParser(Generic[Request]):
+    """A parser that declares its parameters: it validates the form against `params` and
+    builds the request from what was sent and the route's ids. The OpenAPI description
+    (`kassa.http.openapi`) documents the operation from `params`; an operation whose
+    parser is a plain function is documented without them."""
+
+    params: Mapping[str, Param]
+    build: Callable[[RouteIds, dict[str, Any]], Request]
+    required: tuple[str, ...] = ()
+
+    def __call__(self, ids: RouteIds, form: Form) -> Request:
+        return self.build(ids, parse_params(self.params, form, required=self.required))
+
+
+def _route_id_only(ids: RouteIds, _params: dict[str, Any]) -> str:
     return route_id(ids)
+
+
+no_params: ParamsParser[str] = ParamsParser({}, _route_id_only)
+"""The parser of calls that take no parameters, only the object's id (a retrieve)."""
 
 
 def request_parser(
@@ -65,7 +82,7 @@ def request_parser(
     *,
     ids: tuple[str, ...] = (),
     required: tuple[str, ...] = (),
-) -> Callable[[RouteIds, Form], Request]:
+) -> ParamsParser[Request]:
     """A parser building `request_type` (a dataclass) from `schema`'s parameters (each a
     field of the same name, left at its default when not sent) and the route's ids (the
     fields named by `ids`, in order)."""
@@ -75,13 +92,12 @@ def request_parser(
         f"{request_type.__name__} lacks fields for {sorted(set(schema) | set(ids) - fields)}",
     )
 
-    def parse(route_ids: RouteIds, form: Form) -> Request:
-        params = parse_params(schema, form, required=required)
+    def build(route_ids: RouteIds, params: dict[str, Any]) -> Request:
         for index, name in enumerate(ids):
             params[name] = route_id(route_ids, index)
         return request_type(**params)
 
-    return parse
+    return ParamsParser(schema, build, required)
 
 
 @dataclass(frozen=True)
@@ -135,7 +151,8 @@ class Resource:
     event_types: tuple[str, ...] = ()
     """The event types announced about this resource's objects."""
     singleton: bool = False
-    """One object per account at `/v1/{collection}` (the balance): GET retrieves it."""
+    """One object per account at `/v1/{collection}` (the balance): GET retrieves it, POST
+    updates it when `update` is declared (the balance settings)."""
     fetch: Fetcher | None = None
     """How to load one object by id, for resources without a `table`."""
 

@@ -38,6 +38,14 @@ class Route:
 
 
 @dataclass(frozen=True)
+class DeclaredRoute:
+    method: str
+    template: str
+    resource: Resource
+    operation: Operation[Any]
+
+
+@dataclass(frozen=True)
 class _Endpoint:
     resource: Resource
     operation: Operation[Any]
@@ -128,15 +136,22 @@ class RouteTable:
 
     def templates(self) -> list[tuple[str, str]]:
         """Every (method, template) served, for documentation and the dashboard's filters."""
-        found: list[tuple[str, str]] = []
+        return [(route.method, route.template) for route in self.declared()]
+
+    def declared(self) -> list[DeclaredRoute]:
+        """Every route served, by template then method."""
+        found: list[DeclaredRoute] = []
         stack = [self._root]
         while stack:
             node = stack.pop()
-            found.extend((method, e.template) for method, e in node.endpoints.items())
+            found.extend(
+                DeclaredRoute(method, e.template, e.resource, e.operation)
+                for method, e in node.endpoints.items()
+            )
             stack.extend(node.literals.values())
             if node.wildcard is not None:
                 stack.append(node.wildcard)
-        return sorted(found, key=lambda pair: (pair[1], pair[0]))
+        return sorted(found, key=lambda route: (route.template, route.method))
 
 
 def _match(node: _Node, segments: list[str], method: str, ids: list[str]) -> _Endpoint | None:
@@ -162,3 +177,4 @@ def _match(node: _Node, segments: list[str], method: str, ids: list[str]) -> _En
 ROUTES = RouteTable(catalog.RESOURCES)
 resolve = ROUTES.resolve
 templates = ROUTES.templates
+declared = ROUTES.declared
