@@ -41,6 +41,7 @@ EXIT_OK = 0
 EXIT_BENCH_FAILED = 1
 EXIT_SETUP_ERROR = 2
 EXIT_INTERRUPTED = 130
+SERVE_WORKERS_MAX = 16
 
 
 # --- Command line ----------------------------------------------------------------
@@ -101,6 +102,14 @@ def add_environment_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kassa", type=Path, help="kassa executable (default: the venv's)")
     parser.add_argument(
+        "--serve-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run `kassa serve --workers N` (default 1; with more, use --no-pin on a small "
+        "machine, or all of them share the server's one CPU)",
+    )
+    parser.add_argument(
         "--ready-timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT_S,
@@ -119,6 +128,8 @@ def validate_common_arguments(parser: argparse.ArgumentParser, args: argparse.Na
         parser.error(f"--warmup-seconds must be in [0, {MAX_WARMUP_SECONDS}]")
     if not 0 < args.ready_timeout <= MAX_READY_TIMEOUT_S:
         parser.error(f"--ready-timeout must be in (0, {MAX_READY_TIMEOUT_S}]")
+    if not 1 <= args.serve_workers <= SERVE_WORKERS_MAX:
+        parser.error(f"--serve-workers must be in [1, {SERVE_WORKERS_MAX}]")
     try:
         args.concurrency = parse_concurrency(args.concurrency)
     except ValueError as error:

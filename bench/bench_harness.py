@@ -396,13 +396,20 @@ def free_loopback_port() -> int:
 
 @contextlib.contextmanager
 def running_server(
-    kassa: Path, url: str, log_path: Path, cpus: CpuPlan, ready_timeout: float, secret_key: str
+    kassa: Path,
+    url: str,
+    log_path: Path,
+    cpus: CpuPlan,
+    ready_timeout: float,
+    secret_key: str,
+    serve_workers: int = 1,
 ) -> Iterator[Server]:
-    """One `kassa serve` on 127.0.0.1, ready when entered, stopped when left."""
+    """One `kassa serve` on 127.0.0.1 (with `serve_workers` processes), ready when entered,
+    stopped when left."""
 
     def command(port: int) -> list[str]:
         host = ["--host", LOOPBACK_HOST, "--port", str(port)]
-        return [str(kassa), "serve", *host, "--database", url]
+        return [str(kassa), "serve", *host, "--database", url, "--workers", str(serve_workers)]
 
     with running_http_server(
         "kassa serve", command, log_path, cpus, ready_timeout, secret_key

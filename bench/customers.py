@@ -21,6 +21,7 @@ import dataclasses
 import datetime
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -601,6 +602,7 @@ def measure(
                 cpus,
                 args.ready_timeout,
                 workspace.account.secret_key,
+                args.serve_workers,
             )
         )
         ctx = RunContext(
@@ -696,6 +698,9 @@ def build_report(
             "wrk_threads": WRK_THREADS,
             "list_limit": LIST_PAGE_LIMIT,
             "database": workspace.database_url.split(":", 1)[0],
+            "serve_workers": args.serve_workers,
+            "rate_limit": os.environ.get("KASSA_RATE_LIMIT", "0"),
+            "rate_limit_store": "redis" if os.environ.get("KASSA_REDIS_URL") else "memory",
             "seeded_customers": workspace.seeded_customers,
         },
         "scenarios": [result.as_json() for result in results],

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -301,6 +302,7 @@ def measure(
                 cpus,
                 args.ready_timeout,
                 workspace.account.secret_key,
+                args.serve_workers,
             )
         )
         kassa = Driven(server, workspace.account, workspace.run_dir, "")
@@ -558,6 +560,9 @@ def build_report(
             "concurrency": args.concurrency,
             "wrk_threads": WRK_THREADS,
             "database": workspace.database_url.split(":", 1)[0],
+            "serve_workers": args.serve_workers,
+            "rate_limit": os.environ.get("KASSA_RATE_LIMIT", "0"),
+            "rate_limit_store": "redis" if os.environ.get("KASSA_REDIS_URL") else "memory",
             "request": REQUEST_DESCRIPTION,
         },
         "scenarios": [result.as_json() for result in measurement.results],
