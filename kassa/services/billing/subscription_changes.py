@@ -68,6 +68,7 @@ from kassa.services.billing.subscription_documents import (
     plan_of,
     private,
     product_name,
+    set_period,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
@@ -180,7 +181,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
         for item_id, old, new in _changed(before, after):
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
     if resets:
-        _start_new_period(ctx, subscription)
+        start_new_period(ctx, subscription)
     return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
 
 
@@ -219,8 +220,7 @@ def billed(item: Mapping[str, Any]) -> Billed:
 
 
 def _interval(items: Sequence[Mapping[str, Any]]) -> tuple[str, int]:
-    recurring = items[0]["price"]["recurring"]
-    return str(recurring["interval"]), int(recurring["interval_count"])
+    return _price_interval(items[0]["price"])
 
 
 def _changed(
@@ -345,19 +345,36 @@ def _check_items(subscription: Mapping[str, Any]) -> None:
         raise InvalidParameter(
             "Cannot add multiple subscription items with the same price.", param="items"
         )
-    for item in items:
-        if item["price"]["currency"] != subscription["currency"]:
+    check_prices_alike(
+        [item["price"] for item in items], subscription["currency"], ["items"] * len(items)
+    )
+
+
+def check_prices_alike(
+    prices: Sequence[Mapping[str, Any]], currency: str, params: Sequence[str]
+) -> None:
+    """Every price in `currency` and on the first one's billing interval (Kassa does not
+    bill mixed intervals on one subscription yet); a price that is not names its item's
+    parameter (`params`, one per price)."""
+    interval = _price_interval(prices[0])
+    for price, param in zip(prices, params, strict=True):
+        if price["currency"] != currency:
             raise InvalidParameter(
-                f"The price {item['price']['id']} is in {item['price']['currency']}; this "
-                f"subscription bills in {subscription['currency']}.",
-                param="items",
+                f"The price {price['id']} is in {price['currency']}; this subscription bills "
+                f"in {currency}: all prices on a subscription must have the same currency.",
+                param=param,
             )
-    if len({_interval([i]) for i in items}) > 1:
-        raise InvalidParameter(
-            "All prices on a subscription must have the same recurring interval (Kassa does "
-            "not bill mixed intervals yet).",
-            param="items",
-        )
+        if _price_interval(price) != interval:
+            raise InvalidParameter(
+                "All prices on a subscription must have the same recurring interval (Kassa "
+                "does not bill mixed intervals yet).",
+                param=param,
+            )
+
+
+def _price_interval(price: Mapping[str, Any]) -> tuple[str, int]:
+    recurring = price["recurring"]
+    return str(recurring["interval"]), int(recurring["interval_count"])
 
 
 async def store_item_rows(
@@ -499,18 +516,19 @@ async def _credited_items(
 # --- invoicing at once ---------------------------------------------------------------------
 
 
-def _start_new_period(ctx: Context, subscription: ApiObject) -> None:
-    """A billing cycle reset: the anchor and a new period from now."""
+def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
+    """A billing cycle reset (an update's `billing_cycle_anchor=now`, a resume's): the
+    anchor and a new period from now, the next renewal at its end; the new period."""
     now = ctx.now()
     interval, count = _interval(items_of(subscription))
     period = (now, periods.boundary(now, interval, count, 1))
     subscription["billing_cycle_anchor"] = now
     subscription["billing_cycle_anchor_config"] = None
-    for item in items_of(subscription):
-        item["current_period_start"], item["current_period_end"] = period
+    set_period(subscription, period)
     private(subscription)["renews_at"] = period[1]
     if subscription["cancel_at_period_end"]:
         subscription["cancel_at"] = period[1]
+    return period
 
 
 async def _invoice_new_period(

@@ -63,7 +63,11 @@ from kassa.services.billing import (
     periods,
     subscription_terms,
 )
-from kassa.services.billing.subscription_changes import billed, make_prorations
+from kassa.services.billing.subscription_changes import (
+    billed,
+    make_prorations,
+    start_new_period,
+)
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -385,12 +389,9 @@ async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
     """`billing_cycle_anchor=now`: a new period from now, the anchor with it, invoiced in
     full with the pending items (the pause's credit among them); a trial not over yet ends."""
     now = ctx.now()
-    recurring = items_of(subscription)[0]["price"]["recurring"]
-    period = (now, periods.boundary(now, recurring["interval"], recurring["interval_count"], 1))
-    subscription["billing_cycle_anchor"] = now
     if subscription["trial_end"] is not None and subscription["trial_end"] > now:
         subscription["trial_end"] = now
-    set_period(subscription, period)
+    period = start_new_period(ctx, subscription)
     return await invoice_period(
         ctx,
         subscription,

@@ -52,6 +52,7 @@ from kassa.services.billing.invoice_changes import (
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
+    check_prices_alike,
     credit_unused_time,
     invoice_final,
     recurring_price,
@@ -330,26 +331,9 @@ async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[P
 
 
 def _check_alike(priced: list[Priced]) -> None:
-    """One currency and one billing interval for every item (Kassa bills mixed intervals
-    on one subscription not yet)."""
-    first = priced[0].price
-    for index, entry in enumerate(priced[1:], start=1):
-        price = entry.price
-        if price["currency"] != first["currency"]:
-            raise InvalidParameter(
-                "All prices on a subscription must have the same currency.",
-                param=f"items[{index}][price]",
-            )
-        same = (price["recurring"]["interval"], price["recurring"]["interval_count"]) == (
-            first["recurring"]["interval"],
-            first["recurring"]["interval_count"],
-        )
-        if not same:
-            raise InvalidParameter(
-                "All prices on a subscription must have the same recurring interval "
-                "(Kassa does not bill mixed intervals yet).",
-                param=f"items[{index}][price]",
-            )
+    prices = [entry.price for entry in priced]
+    params = [f"items[{index}][price]" for index in range(len(priced))]
+    check_prices_alike(prices, str(prices[0]["currency"]), params)
 
 
 def _trial_end(request: CreateSubscription, now: int) -> int | None:
