@@ -142,3 +142,16 @@ def line_amount(terms: PriceTerms, quantity: int) -> int:
     amount = to_minor_units(exact_amount(terms, quantity), LINE_AMOUNT_ROUNDING)
     ensure(amount >= 0, "a price never charges a negative amount")
     return amount
+
+
+UNIT_AMOUNT_PLACES: Final = Decimal("1e-12")
+"""Stripe's precision for `unit_amount_decimal`: 12 decimal places."""
+
+
+def unit_amount_of(amount: int, quantity: int) -> Decimal:
+    """The unit amount a line of `amount` for `quantity` units shows (a proration line's
+    `unit_amount_decimal`), to UNIT_AMOUNT_PLACES, without trailing zeros."""
+    ensure(quantity > 0, "a line's quantity is positive")
+    with decimal.localcontext() as exact:
+        exact.prec = _EXACT_PRECISION
+        return (Decimal(amount) / quantity).quantize(UNIT_AMOUNT_PLACES).normalize()

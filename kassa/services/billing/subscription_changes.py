@@ -33,8 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
 from kassa.params import apply_metadata
@@ -57,6 +56,7 @@ from kassa.services.billing.invoice_item_pricing import (
     view as item_view,
 )
 from kassa.services.billing.price_fields import decimal_text
+from kassa.services.billing.pricing import unit_amount_of
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -75,10 +75,6 @@ from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
-
-UNIT_DECIMAL_PLACES: Final = Decimal("1e-12")
-"""A proration item's unit amount (its amount over its quantity) is shown to 12 places, the
-precision of Stripe's decimal amounts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -450,7 +446,7 @@ async def _proration_item(
     name = await product_name(ctx, str(billed.price["product"]))
     when = dt.datetime.fromtimestamp(period[0], dt.UTC).strftime("%d %b %Y")
     quantity = max(billed.quantity, 1)
-    unit = (Decimal(amount) / quantity).quantize(UNIT_DECIMAL_PLACES).normalize()
+    unit = unit_amount_of(amount, quantity)
     priced = Priced(
         amount,
         str(subscription["currency"]),
