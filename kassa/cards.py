@@ -147,6 +147,8 @@ class TestBehavior:
     available_immediately: bool = False
     risk_level: str = "normal"
     risk_score: int = 20
+    early_fraud_warning: bool = False
+    """The issuer reports the charge as likely fraud right after it succeeds."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +352,8 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
     "4000000000001976": _test_card(
         "visa", behavior=TestBehavior(dispute_reason="fraudulent", dispute_is_inquiry=True)
     ),
+    # Radar: an early fraud warning right after a successful charge.
+    "4000000000005423": _test_card("visa", behavior=TestBehavior(early_fraud_warning=True)),
     # Available balance: the charge skips the pending balance.
     "4000000000000077": _test_card("visa", behavior=TestBehavior(available_immediately=True)),
     "4000003720000278": _test_card(

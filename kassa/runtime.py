@@ -42,6 +42,7 @@ from kassa.store import Store, migrate, open_store
 from kassa.store.schema import apply_pending
 from kassa.workers.invoices import run_invoice_advance
 from kassa.workers.mail import mail_settings, run_mail
+from kassa.workers.payouts import run_payouts
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
 from kassa.workers.test_clocks import run_test_clocks
@@ -148,6 +149,11 @@ def _advance_test_clocks(ctx: JobContext) -> Awaitable[None]:
     return run_test_clocks(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
+def _move_payouts(ctx: JobContext) -> Awaitable[None]:
+    """Payouts to in_transit, paid or failed as their dates come; automatic payouts."""
+    return run_payouts(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:
     return run_settlement(ctx.store, ctx.clock, ctx.stopping)
 
@@ -175,6 +181,7 @@ JOBS: tuple[Job, ...] = (
     Job("mail", _send_mail, in_serve=_always),
     Job("invoices", _advance_invoices, in_serve=_always),
     Job("test_clocks", _advance_test_clocks, in_serve=_always),
+    Job("payouts", _move_payouts, in_serve=_always),
 )
 
 

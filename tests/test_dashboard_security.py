@@ -82,6 +82,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
     )
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_FROZEN_TIME})
     subscription = _subscription(client, customer.id)
+    payout = _payout(client)
     with server.http(account.secret_key) as http:
         request_id = http.get(f"/v1/customers/{customer.id}").headers["request-id"]
     # The request log is written in batches: wait until this entry is there to be shown.
@@ -100,6 +101,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
             "prices": str(product.default_price),
             "test_clocks": clock.id,
             "subscriptions": subscription.id,
+            "payouts": payout.id,
         },
         account.secret_key,
     )
@@ -126,6 +128,23 @@ def _subscription(client: stripe.StripeClient, customer_id: str) -> stripe.Subsc
     )
     assert subscription.status == "active"
     return subscription
+
+
+def _payout(client: stripe.StripeClient) -> stripe.Payout:
+    """A manual payout, from funds a card that skips the pending balance made available."""
+    client.v1.payment_intents.create(
+        params=cast(
+            PaymentIntentCreateParams,
+            {
+                "amount": 5000,
+                "currency": "usd",
+                "payment_method": "pm_card_bypassPending",
+                "payment_method_types": ["card"],
+                "confirm": True,
+            },
+        )
+    )
+    return client.v1.payouts.create(params={"amount": 1000, "currency": "usd"})
 
 
 def _queue_email(database_url: str, account_id: str, customer_id: str) -> str:

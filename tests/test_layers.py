@@ -2,7 +2,8 @@
 
 Layers, top to bottom (a module belongs to the first whose package path contains it):
 
-    entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__
+    entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__,
+                kassa.pytest_plugin
     edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
                 kassa.trigger
                 (siblings: none of them imports another; the composition root joins them)
@@ -45,6 +46,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.cli", ENTRY),
     ("kassa.runtime", ENTRY),
     ("kassa.__main__", ENTRY),
+    ("kassa.pytest_plugin", ENTRY),
     ("kassa.http", EDGES),
     ("kassa.dashboard", EDGES),
     ("kassa.pages", EDGES),
@@ -64,6 +66,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.money", LEAVES),
     ("kassa.cards", LEAVES),
     ("kassa.business_days", LEAVES),
+    ("kassa.fx", LEAVES),
     ("kassa.webhook_signing", LEAVES),
 )
 PACKAGE_INIT = "kassa"

@@ -83,6 +83,7 @@ def test_registry_holds_every_kind_of_money() -> None:
         "fees": Holder.PLATFORM,
         "fx": Holder.PLATFORM,
         "card_network": Holder.EXTERNAL,
+        "bank": Holder.EXTERNAL,
     }
     assert {name: bucket.holder for name, bucket in BUCKETS.items()} == expected
     for name, bucket in BUCKETS.items():

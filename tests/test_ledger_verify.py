@@ -35,6 +35,7 @@ from kassa.store.tables import (
     CUSTOMER_BALANCE_TRANSACTIONS,
     CUSTOMERS,
     DISPUTES,
+    PAYOUTS,
     REFUNDS,
 )
 from tests.direct_store import with_store
@@ -237,6 +238,20 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
         await tx.insert_object(
             CUSTOMER_BALANCE_TRANSACTIONS, account_id, unposted | {"customer": credited["id"]}
         )
+        # An automatic payout of 1 cent that says it swept every transaction so far.
+        window = {"account_id": account_id, "after": 0, "after_seq": 0, "upto": NOW + 1}
+        short_payout = {
+            "id": new_id("po"),
+            "created": NOW,
+            "object": "payout",
+            "amount": 1,
+            "currency": "usd",
+            "automatic": True,
+            "status": "pending",
+            "balance_transaction": None,
+            "_kassa": {"due_at": None, "swept": window | {"upto_seq": 0}},
+        }
+        await tx.insert_object(PAYOUTS, account_id, short_payout)
     return {
         FindingKind.UNBALANCED_TRANSACTION: unbalanced,
         FindingKind.TOO_FEW_ENTRIES: empty,
@@ -250,6 +265,7 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
         FindingKind.BALANCE_TRANSACTIONS_DISAGREE: renamed["id"],
         FindingKind.CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS: unexplained["id"],
         FindingKind.CREDIT_DISAGREES_WITH_LEDGER: unposted["id"],
+        FindingKind.PAYOUT_DISAGREES_WITH_SWEPT: short_payout["id"],
     }
 
 

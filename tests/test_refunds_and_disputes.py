@@ -541,3 +541,96 @@ def test_dispute_of_a_manually_captured_charge(client: stripe.StripeClient) -> N
     assert dispute.balance_transactions[0].net == -(5000 + DISPUTE_FEE_USD)
     available, pending = balance_amounts(client)
     assert (available, pending) == (-(5000 + DISPUTE_FEE_USD), 5000 - card_fee_usd(5000))
+
+
+def dispute_of(client: stripe.StripeClient, intent: stripe.PaymentIntent) -> stripe.Dispute:
+    (dispute,) = client.v1.disputes.list(params={"payment_intent": intent.id}).data
+    return dispute
+
+
+def event_types_about(client: stripe.StripeClient, object_id: str) -> list[str]:
+    """The types of the events about `object_id`, oldest first."""
+    listed = client.v1.events.list(params={"limit": 100}).data
+    return [e.type for e in reversed(listed) if e.data.object.to_dict().get("id") == object_id]
+
+
+def test_winning_evidence_wins_the_dispute_and_reinstates_amount_and_fee(
+    client: stripe.StripeClient,
+) -> None:
+    amount = 2500
+    intent = pay(client, amount, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    available, pending = balance_amounts(client)
+    assert available == -(amount + DISPUTE_FEE_USD)
+
+    decided = client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
+    assert decided.status == "won"
+    assert decided.evidence_details.submission_count == 1
+    withdrawal, reversal = decided.balance_transactions
+    assert (reversal.type, reversal.reporting_category, reversal.source) == (
+        "adjustment",
+        "dispute_reversal",
+        dispute.id,
+    )
+    assert (reversal.amount, reversal.fee, reversal.net) == (
+        amount,
+        -DISPUTE_FEE_USD,
+        amount + DISPUTE_FEE_USD,
+    )
+    assert withdrawal.id == dispute.balance_transactions[0].id
+    assert client.v1.balance_transactions.retrieve(reversal.id).to_dict() == reversal.to_dict()
+    assert balance_amounts(client) == (0, pending)
+    assert client.v1.disputes.retrieve(dispute.id).status == "won"
+    assert event_types_about(client, dispute.id) == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    ]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.disputes.close(dispute.id)
+
+
+def test_losing_evidence_loses_the_dispute_and_the_funds_stay_withdrawn(
+    client: stripe.StripeClient,
+) -> None:
+    amount = 1800
+    intent = pay(client, amount, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    before = balance_amounts(client)
+    decided = client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "losing_evidence"}}
+    )
+    assert decided.status == "lost"
+    assert len(decided.balance_transactions) == 1
+    assert balance_amounts(client) == before
+    assert event_types_about(client, dispute.id)[-2:] == [
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+    ]
+
+
+def test_test_evidence_kept_as_a_draft_decides_nothing(client: stripe.StripeClient) -> None:
+    intent = pay(client, 1200, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    drafted = client.v1.disputes.update(
+        dispute.id,
+        params={"evidence": {"uncategorized_text": "winning_evidence"}, "submit": False},
+    )
+    assert (drafted.status, len(drafted.balance_transactions)) == ("needs_response", 1)
+
+
+def test_winning_evidence_closes_an_inquiry_with_no_funds_moved(
+    client: stripe.StripeClient,
+) -> None:
+    amount = 3000
+    intent = pay(client, amount, "pm_card_createDisputeInquiry")
+    inquiry = dispute_of(client, intent)
+    decided = client.v1.disputes.update(
+        inquiry.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
+    assert (decided.status, decided.balance_transactions) == ("warning_closed", [])
+    assert balance_amounts(client) == (0, amount - card_fee_usd(amount))

@@ -13,7 +13,15 @@ from kassa.config import Settings
 from kassa.store.request_queries import RequestLogEntry
 from tests.harness import run_coroutine
 
-EVERY_JOB = ["settlement", "webhooks", "retention", "mail", "invoices", "test_clocks"]
+EVERY_JOB = [
+    "settlement",
+    "webhooks",
+    "retention",
+    "mail",
+    "invoices",
+    "test_clocks",
+    "payouts",
+]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
 POLL_INTERVAL_SECONDS = 0.05
@@ -39,6 +47,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "mail",
         "invoices",
         "test_clocks",
+        "payouts",
     ]
 
 

@@ -14,6 +14,7 @@ from kassa.dashboard.pages import (
     logs,
     mailbox,
     payments,
+    payouts,
     prices,
     products,
     subscriptions,
@@ -28,6 +29,7 @@ from kassa.store import Store
 PAGES: tuple[Page, ...] = (
     *home.PAGES,
     *payments.PAGES,
+    *payouts.PAGES,
     *customers.PAGES,
     *events.PAGES,
     *webhooks.PAGES,

@@ -74,6 +74,8 @@ class RequestFacts:
     params: str | None = None
     """The decoded parameters as JSON for the request log, secrets redacted."""
     held_card_data: bool = False
+    secret_fields: tuple[str, ...] = ()
+    """Fields of the answer the log must not keep (`Operation.secret_fields`)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class ApiApp:
                 idempotency_key=facts.idempotency_key,
                 source_ip=client[0] if client else None,
                 request_body=facts.params,
-                response_body=logged_response(response, facts.held_card_data),
+                response_body=logged_response(response, facts),
             )
         )
 
@@ -152,6 +154,7 @@ class ApiApp:
         method: str = scope["method"]
         route = resolve(method, scope["path"])
         facts.route = route.template
+        facts.secret_fields = route.operation.secret_fields
         _check_version(headers.get("stripe-version"))
         owner = await self.auth.owner_of(headers.get("authorization"))
         facts.account_id = owner.account_id
@@ -214,7 +217,8 @@ class ApiApp:
                 return _replayed(outcome)
             parsed = _parsed(route, form)
             response = await self._run_in(tx, route, owner, parsed, request_id, key)
-            await idempotency.save_response(tx, claim, response.status, response.body)
+            stored = without_secrets(response.body, route.operation.secret_fields)
+            await idempotency.save_response(tx, claim, response.status, stored)
             return response
 
     async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
@@ -297,13 +301,25 @@ def _redacted(value: FormValue, found: list[str]) -> FormValue:
     return value
 
 
-def logged_response(response: Response, held_card_data: bool) -> str:
+def logged_response(response: Response, facts: RequestFacts) -> str:
     """The response as the log keeps it. An error about card data may quote the value sent
-    (as Stripe's errors do), so digit runs are removed from errors to such requests."""
-    text = response.body[:LOGGED_BODY_BYTES_MAX].decode("utf-8", "replace")
-    if held_card_data and response.status >= 400:
+    (as Stripe's errors do), so digit runs are removed from errors to such requests; secret
+    fields are left out."""
+    body = without_secrets(response.body, facts.secret_fields)
+    text = body[:LOGGED_BODY_BYTES_MAX].decode("utf-8", "replace")
+    if facts.held_card_data and response.status >= 400:
         return _DIGIT_RUN.sub("[redacted]", text)
     return text
+
+
+def without_secrets(body: bytes, secret_fields: tuple[str, ...]) -> bytes:
+    """`body` with the named top-level fields set to null, for storing."""
+    if not secret_fields:
+        return body
+    answer = orjson.loads(body)
+    if not isinstance(answer, dict) or not any(name in answer for name in secret_fields):
+        return body
+    return orjson.dumps({**answer, **dict.fromkeys(secret_fields & answer.keys())})
 
 
 def _replayed(replay: Replay) -> Response:

@@ -10,8 +10,9 @@ place that builds or reads that text:
   merchant's `acct_X:credit_granted:usd` (adjustments) or `acct_X:credit_applied:usd` (balance
   carried to and from invoices), see `kassa.services.billing.customer_balance`;
 - money arriving from or leaving to the card networks passes through
-  `external:card_network:usd`, fees Kassa charges land in `platform:fees:usd`, and a currency
-  conversion passes through `platform:fx:eur` and `platform:fx:usd`.
+  `external:card_network:usd`, money paid out leaves through `external:bank:usd` (after
+  `acct_X:in_transit:usd` while on its way), fees Kassa charges land in `platform:fees:usd`,
+  and a currency conversion passes through `platform:fx:eur` and `platform:fx:usd`.
 
 The store never rebuilds names: it stores each ledger account's bucket beside its name and
 its queries filter on that column, with bucket names passed in from this registry.
@@ -75,6 +76,7 @@ CREDIT_APPLIED = "credit_applied"
 FEES = "fees"
 FX = "fx"
 CARD_NETWORK = "card_network"
+BANK = "bank"
 
 BUCKETS = MappingProxyType(
     {
@@ -100,6 +102,7 @@ BUCKETS = MappingProxyType(
             Bucket(FEES, Holder.PLATFORM, None, "fees Kassa charged"),
             Bucket(FX, Holder.PLATFORM, None, "one side of each currency conversion"),
             Bucket(CARD_NETWORK, Holder.EXTERNAL, None, "money to and from the card networks"),
+            Bucket(BANK, Holder.EXTERNAL, None, "money paid out to merchants' bank accounts"),
         )
     }
 )
@@ -177,6 +180,11 @@ def currency_conversion(currency: str) -> LedgerAccount:
 
 def card_network(currency: str) -> LedgerAccount:
     return LedgerAccount(EXTERNAL, BUCKETS[CARD_NETWORK], currency)
+
+
+def bank(currency: str) -> LedgerAccount:
+    """Where paid-out money goes: the merchants' banks, outside Kassa."""
+    return LedgerAccount(EXTERNAL, BUCKETS[BANK], currency)
 
 
 def merchant_account(account_id: str, bucket: str, currency: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from kassa.ids import new_id
@@ -48,6 +49,9 @@ class Movement:
     test_clock: str | None = None
     """The test clock governing what was posted: its pending funds settle at the clock's
     time (None: in real time)."""
+    exchange_rate: Decimal | None = None
+    """A conversion's rate from the presented currency to `currency` (Stripe's
+    `exchange_rate`); None when nothing was converted."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ async def _post(
         reporting_category=movement.reporting_category,
         description=movement.description,
         test_clock=movement.test_clock,
+        exchange_rate=None if movement.exchange_rate is None else str(movement.exchange_rate),
     )
     await tx.insert_ledger_transaction(row, [_entry(leg, movement) for leg in kept])
     return row
@@ -186,11 +191,29 @@ def _conversion(presented: Presentment, settled: Presentment) -> list[Leg]:
     ]
 
 
+def _to_network(amount: int, currency: str, presented: Presentment | None) -> list[Leg]:
+    """Funds out to the card network: `amount` as they stand, or, converted back, the
+    presented amount (what the cardholder paid, exactly) bought through the FX accounts
+    with `amount` of the merchant's currency."""
+    if presented is None or presented.currency == currency:
+        return [Leg(accounts.card_network(currency), amount)]
+    ensure(presented.amount > 0, "a conversion back moves a positive amount")
+    return [
+        Leg(accounts.currency_conversion(currency), amount),
+        Leg(accounts.currency_conversion(presented.currency), -presented.amount),
+        Leg(accounts.card_network(presented.currency), presented.amount),
+    ]
+
+
 async def record_refund(
-    tx: Transaction, movement: Movement, *, amount: int
+    tx: Transaction, movement: Movement, *, amount: int, presented: Presentment | None = None
 ) -> LedgerTransactionRow:
     """Money back to the card, from the merchant's available balance (which may go
-    negative, as Stripe's does). Processing fees are not returned."""
+    negative, as Stripe's does). Processing fees are not returned.
+
+    With `presented`, the charge was converted: the card gets the presented amount back in
+    its currency, and `amount` (the merchant's side, converted at the refund's rate) leaves
+    the merchant's balance."""
     ensure(amount > 0, "a refund moves a positive amount")
     currency = movement.currency
     return await _post(
@@ -198,17 +221,24 @@ async def record_refund(
         movement,
         [
             Leg(accounts.merchant(movement.account_id, AVAILABLE, currency), -amount),
-            Leg(accounts.card_network(currency), amount),
+            *_to_network(amount, currency, presented),
         ],
         visible=True,
     )
 
 
 async def record_dispute_withdrawal(
-    tx: Transaction, movement: Movement, *, amount: int, fee: int
+    tx: Transaction,
+    movement: Movement,
+    *,
+    amount: int,
+    fee: int,
+    presented: Presentment | None = None,
 ) -> LedgerTransactionRow:
     """A dispute opened: the disputed amount goes back to the network and the dispute fee
-    to the platform, both out of the merchant's available balance."""
+    to the platform, both out of the merchant's available balance. With `presented`, the
+    charge was converted: the network takes back the presented amount, bought with
+    `amount` of the merchant's currency."""
     ensure(amount > 0 and fee >= 0, "a dispute withdraws a positive amount and a fee")
     currency = movement.currency
     return await _post(
@@ -216,8 +246,36 @@ async def record_dispute_withdrawal(
         movement,
         [
             Leg(accounts.merchant(movement.account_id, AVAILABLE, currency), -(amount + fee)),
-            Leg(accounts.card_network(currency), amount),
+            *_to_network(amount, currency, presented),
             Leg(accounts.platform_fees(currency), fee),
+        ],
+        visible=True,
+    )
+
+
+async def record_dispute_reinstatement(
+    tx: Transaction,
+    movement: Movement,
+    *,
+    amount: int,
+    fee: int,
+    presented: Presentment | None = None,
+) -> LedgerTransactionRow:
+    """A dispute won: the withdrawal undone, the disputed amount back from the network and
+    the dispute fee back from the platform, into the merchant's available balance (with
+    `presented`, the same conversion as the withdrawal's, the other way)."""
+    ensure(amount > 0 and fee >= 0, "a dispute reinstates a positive amount and a fee")
+    currency = movement.currency
+    from_network = [
+        Leg(leg.account, -leg.amount) for leg in _to_network(amount, currency, presented)
+    ]
+    return await _post(
+        tx,
+        movement,
+        [
+            Leg(accounts.merchant(movement.account_id, AVAILABLE, currency), amount + fee),
+            *from_network,
+            Leg(accounts.platform_fees(currency), -fee),
         ],
         visible=True,
     )

@@ -29,11 +29,13 @@ from kassa.store.ledger_queries import (
     LedgeredObject,
     LedgeredObjectsPage,
 )
+from kassa.store.payout_queries import swept_window
 from kassa.store.tables import (
     CHARGES,
     CUSTOMER_BALANCE_TRANSACTIONS,
     CUSTOMERS,
     DISPUTES,
+    PAYOUTS,
     REFUNDS,
     ObjectTable,
 )
@@ -62,6 +64,7 @@ class FindingKind(StrEnum):
     BALANCE_TRANSACTIONS_DISAGREE = "balance_transactions_disagree"
     CREDIT_DISAGREES_WITH_LEDGER = "credit_disagrees_with_ledger"
     CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS = "customer_balance_disagrees_with_transactions"
+    PAYOUT_DISAGREES_WITH_SWEPT = "payout_disagrees_with_swept"
 
 
 _MESSAGES = {
@@ -87,8 +90,8 @@ _MESSAGES = {
         "{subject}: amount_refunded {expected} {currency}, but its refunds sum to {found}"
     ),
     FindingKind.OBJECT_DISAGREES_WITH_LEDGER: (
-        "{subject}: should move {expected} {currency} through the card network, but its "
-        "ledger transactions move {found}"
+        "{subject}: should move {expected} {currency} through the card network (a payout: to "
+        "the bank), but its ledger transactions move {found}"
     ),
     FindingKind.BALANCE_TRANSACTIONS_DISAGREE: (
         "{subject}: balance transactions {related} are either named by the object or have it "
@@ -97,6 +100,10 @@ _MESSAGES = {
     FindingKind.CREDIT_DISAGREES_WITH_LEDGER: (
         "{subject}: should move {expected} {currency} into the customer's credit balance on "
         "the ledger (minus its amount), but its ledger transactions move {found}"
+    ),
+    FindingKind.PAYOUT_DISAGREES_WITH_SWEPT: (
+        "{subject}: paid out {expected} {currency}, but the balance transactions it swept "
+        "sum to {found}"
     ),
     FindingKind.CUSTOMER_BALANCE_DISAGREES_WITH_TRANSACTIONS: (
         "{subject}: balance {expected} {currency}, but its customer balance transactions in "
@@ -235,6 +242,9 @@ class LedgeredKind:
     network_movement: Callable[[dict[str, Any]], int]
     children: ObjectTable | None = None
     child_column: str | None = None
+    through: str = accounts.CARD_NETWORK
+    """The external bucket `network_movement` counts: the card network, or the bank that
+    payouts go to."""
 
 
 def _charge_transactions(charge: dict[str, Any]) -> set[str]:
@@ -256,8 +266,28 @@ def _dispute_transactions(dispute: dict[str, Any]) -> set[str]:
 
 def _dispute_movement(dispute: dict[str, Any]) -> int:
     # A withdrawal's balance transaction has amount -disputed (its fee goes to the
-    # platform, not the network), a reinstatement +disputed.
-    return -sum(int(t["amount"]) for t in dispute.get("balance_transactions", []))
+    # platform, not the network), a reinstatement +disputed. A converted charge's dispute
+    # moves its own amount through the network in its own currency while its balance
+    # transactions count the merchant's: each of those stands for the disputed amount.
+    moved = 0
+    for t in dispute.get("balance_transactions", []):
+        amount = int(t["amount"])
+        if t.get("currency", dispute["currency"]) == dispute["currency"]:
+            moved -= amount
+        else:
+            moved += int(dispute["amount"]) if amount < 0 else -int(dispute["amount"])
+    return moved
+
+
+def _payout_transactions(payout: dict[str, Any]) -> set[str]:
+    named = (payout.get("balance_transaction"), payout.get("failure_balance_transaction"))
+    return {t for t in named if isinstance(t, str)}
+
+
+def _payout_movement(payout: dict[str, Any]) -> int:
+    # Only a paid payout's money reached the bank; a canceled or failed one came back, and
+    # one pending or in transit is still in the merchant's `in_transit` bucket.
+    return int(payout["amount"]) if payout.get("status") == "paid" else 0
 
 
 LEDGERED_KINDS = (
@@ -270,6 +300,7 @@ LEDGERED_KINDS = (
     ),
     LedgeredKind(REFUNDS, _refund_transactions, _refund_movement),
     LedgeredKind(DISPUTES, _dispute_transactions, _dispute_movement),
+    LedgeredKind(PAYOUTS, _payout_transactions, _payout_movement, through=accounts.BANK),
 )
 """Every object table whose objects the ledger records."""
 
@@ -296,9 +327,11 @@ async def object_findings(tx: Transaction, page_rows: int = OBJECT_PAGE_ROWS) ->
             page = LedgeredObjectsPage(
                 kind.table, after_seq, page_rows, kind.children, kind.child_column
             )
-            objects = await tx.ledgered_objects(page, accounts.CARD_NETWORK)
+            objects = await tx.ledgered_objects(page, kind.through)
             for obj in objects:
                 collected.add(_object_checks(kind, obj))
+                if kind.table is PAYOUTS:
+                    collected.add(await _sweep_checks(tx, obj))
             if len(objects) < page_rows:
                 break
             after_seq = objects[-1].seq
@@ -342,6 +375,21 @@ def _ledger_checks(kind: LedgeredKind, obj: LedgeredObject) -> list[Finding]:
             )
         )
     return found
+
+
+async def _sweep_checks(tx: Transaction, payout: LedgeredObject) -> list[Finding]:
+    """An automatic payout paid out exactly what it swept (one statement per automatic
+    payout: there is about one a day per currency)."""
+    window = swept_window(payout.doc, limit=0)
+    if window is None:
+        return []
+    swept = await tx.swept_total(window)
+    amount = int(payout.doc["amount"])
+    if swept == amount:
+        return []
+    kind = FindingKind.PAYOUT_DISAGREES_WITH_SWEPT
+    currency = str(payout.doc["currency"])
+    return [Finding(kind, payout.id, payout.account_id, amount, swept, currency)]
 
 
 def _refund_checks(charge: LedgeredObject) -> list[Finding]:

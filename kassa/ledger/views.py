@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from kassa.ledger import accounts
@@ -23,7 +24,7 @@ def balance_transaction_object(row: LedgerTransactionRow) -> dict[str, Any]:
         "created": row.created,
         "currency": row.currency,
         "description": row.description,
-        "exchange_rate": None,
+        "exchange_rate": wire_rate(row.exchange_rate),
         "fee": row.fee,
         "fee_details": row.fee_details,
         "net": row.net,
@@ -32,6 +33,12 @@ def balance_transaction_object(row: LedgerTransactionRow) -> dict[str, Any]:
         "status": row.status,
         "type": row.type,
     }
+
+
+def wire_rate(rate: str | None) -> float | None:
+    """A stored rate (decimal text) as the JSON number Stripe sends. Only for showing: every
+    computation uses the stored `Decimal`, and a float never meets an amount."""
+    return None if rate is None else float(Decimal(rate))
 
 
 async def balance_object(tx: Transaction, account_id: str, livemode: bool) -> dict[str, Any]:
@@ -54,6 +61,16 @@ async def balance_object(tx: Transaction, account_id: str, livemode: bool) -> di
     fields["livemode"] = livemode
     # Stripe lists a balance's fields in alphabetical order after `object`.
     return {"object": "balance", **dict(sorted(fields.items()))}
+
+
+async def available_by_currency(tx: Transaction, account_id: str) -> dict[str, int]:
+    """The merchant's available balance per currency: what payouts may take."""
+    found: dict[str, int] = {}
+    for ledger_account, currency, amount in await tx.owner_balances(account_id):
+        account = accounts.LedgerAccount.parse(ledger_account)
+        if account.holder == account_id and account.bucket.name == accounts.AVAILABLE:
+            found[currency] = amount
+    return found
 
 
 def _funds_list(amounts: dict[str, int], currencies: set[str]) -> list[dict[str, Any]]:

@@ -32,6 +32,8 @@ from kassa.services.resource import (
 )
 from kassa.store import Transaction
 from kassa.store.ledger_queries import LedgerListQuery
+from kassa.store.payout_queries import swept_window
+from kassa.store.tables import PAYOUTS
 
 TRANSACTION_TYPES = (
     "adjustment",
@@ -40,6 +42,8 @@ TRANSACTION_TYPES = (
     "payment_failure_refund",
     "payment_refund",
     "payout",
+    "payout_cancel",
+    "payout_failure",
     "refund",
     "stripe_fee",
 )
@@ -119,13 +123,12 @@ async def list_balance_transactions(ctx: Context, request: ListBalanceTransactio
 
 
 async def balance_transactions_page(ctx: Context, request: ListBalanceTransactions) -> ListPage:
-    if request.payout is not None:
-        # No payouts exist yet, so no transaction belongs to one.
-        return ListPage(data=[], has_more=False)
     before = await _cursor(ctx, request.starting_after, "starting_after")
     after = (
         None if before is not None else await _cursor(ctx, request.ending_before, "ending_before")
     )
+    if request.payout is not None:
+        return await _swept_page(ctx, request, before, after)
     filters = {"type": request.type, "source": request.source, "currency": request.currency}
     page = await ctx.tx.list_ledger_transactions(
         ctx.account_id,
@@ -140,6 +143,25 @@ async def balance_transactions_page(ctx: Context, request: ListBalanceTransactio
     return ListPage(
         data=[balance_transaction_object(row) for row in page.rows], has_more=page.has_more
     )
+
+
+async def _swept_page(
+    ctx: Context, request: ListBalanceTransactions, before: int | None, after: int | None
+) -> ListPage:
+    """The transactions an automatic payout swept (none for a manual one, as on Stripe)."""
+    found = (
+        await ctx.tx.get_object(PAYOUTS, ctx.account_id, request.payout, lock=False)
+        if request.payout and could_be_object_id(request.payout)
+        else None
+    )
+    if found is None:
+        raise ResourceMissing("payout", request.payout or "", param="payout")
+    limit = request.limit if request.limit is not None else LIST_LIMIT_DEFAULT
+    window = swept_window(found[0], limit, before, after)
+    if window is None:
+        return ListPage(data=[], has_more=False)
+    rows, has_more = await ctx.tx.swept_transactions(window)
+    return ListPage(data=[balance_transaction_object(row) for row in rows], has_more=has_more)
 
 
 async def _cursor(ctx: Context, cursor: str | None, name: str) -> int | None:
@@ -176,6 +198,6 @@ TRANSACTIONS = Resource(
         list_balance_transactions,
         writes=False,
     ),
-    expandable={"source": ("charge", "refund", "dispute")},
+    expandable={"source": ("charge", "refund", "dispute", "payout")},
     fetch=fetch_balance_transaction,
 )

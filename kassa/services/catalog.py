@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from kassa.services import (
+    accounts,
     balance,
+    balance_settings,
     charges,
     customers,
     disputes,
+    early_fraud_warnings,
     events,
+    exchange_rates,
+    external_accounts,
     mail,
     payment_intents,
     payment_methods,
+    payouts,
     refunds,
     test_clocks,
     webhook_endpoints,
+    webhook_faults,
 )
 from kassa.services.billing import (
     coupons,
@@ -37,10 +44,17 @@ RESOURCES: tuple[Resource, ...] = (
     charges.RESOURCE,
     refunds.RESOURCE,
     disputes.RESOURCE,
+    early_fraud_warnings.RESOURCE,
     balance.BALANCE,
     balance.TRANSACTIONS,
+    exchange_rates.RESOURCE,
+    exchange_rates.TABLE_CHANGES,
+    payouts.RESOURCE,
+    external_accounts.ACCOUNTS,
+    balance_settings.RESOURCE,
     events.RESOURCE,
     webhook_endpoints.RESOURCE,
+    webhook_faults.RESOURCE,
     products.RESOURCE,
     prices.RESOURCE,
     coupons.RESOURCE,
@@ -54,6 +68,7 @@ RESOURCES: tuple[Resource, ...] = (
     discounts.RESOURCE,
     mail.RESOURCE,
     test_clocks.RESOURCE,
+    accounts.RESOURCE,
 )
 
 

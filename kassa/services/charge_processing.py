@@ -16,7 +16,7 @@ from kassa.cards import Decline, TestBehavior
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
-from kassa.services import hooks
+from kassa.services import currency_conversion, hooks
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CHARGES
@@ -180,11 +180,16 @@ def _available_on(ctx: Context) -> int:
 async def capture_funds(
     ctx: Context, charge: ApiObject, amount: int, behavior: TestBehavior
 ) -> None:
-    """Capture `amount` of an authorized charge: post it and its fee to the ledger."""
+    """Capture `amount` of an authorized charge: post it and its fee to the ledger. A charge
+    in a currency the account does not settle in is converted first, and its fee is the
+    settlement currency's, on the converted amount."""
     ensure(not charge["captured"] and charge["paid"], "only an authorized charge is captured")
     ensure(0 < amount <= charge["amount"], "a capture is within the authorized amount")
-    currency = charge["currency"]
-    fee = money.card_fee(amount, currency, ctx.payments.pricing)
+    conversion = await currency_conversion.for_charge(ctx, charge["currency"])
+    settled, currency, presented, rate = currency_conversion.settled_amounts(
+        conversion, amount, charge["currency"]
+    )
+    fee = money.card_fee(settled, currency, ctx.payments.pricing)
     row = await postings.record_charge(
         ctx.tx,
         postings.Movement(
@@ -197,10 +202,12 @@ async def capture_funds(
             description=charge["description"],
             available_on=ctx.now() if behavior.available_immediately else _available_on(ctx),
             test_clock=ctx.governing_clock,
+            exchange_rate=rate,
         ),
-        amount=amount,
+        amount=settled,
         fee=fee,
         immediately_available=behavior.available_immediately,
+        presented=presented,
     )
     charge["captured"] = True
     charge["amount_captured"] = amount

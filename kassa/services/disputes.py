@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from kassa import money
 from kassa.clock import DAY_SECONDS
@@ -23,7 +24,7 @@ from kassa.params import (
     Struct,
     apply_metadata,
 )
-from kassa.services import events
+from kassa.services import currency_conversion, events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
@@ -78,6 +79,9 @@ Evidence = Mapping[str, str]
 """Validated `evidence`: field name (`EVIDENCE_TEXT_FIELDS`, `EVIDENCE_FILE_FIELDS`) -> text
 or file id; an empty string clears the field."""
 SUBMITTED_STATUSES = ("under_review", "warning_under_review")
+TEST_OUTCOMES = {"winning_evidence": "won", "losing_evidence": "lost"}
+"""Stripe's test evidence (`evidence[uncategorized_text]`): submitted, the dispute is decided
+at once."""
 OPEN_STATUSES = ("warning_needs_response", "needs_response", "under_review", "warning_under_review")
 
 
@@ -88,6 +92,11 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
     amount = int(charge["amount_captured"])
     transactions = []
     if not inquiry:
+        # A converted charge's dispute converts back at today's rate (Stripe's rule); the
+        # dispute fee is the settlement currency's.
+        settled, currency, presented, rate = currency_conversion.settled_amounts(
+            await currency_conversion.for_return(ctx, charge), amount, charge["currency"]
+        )
         row = await postings.record_dispute_withdrawal(
             ctx.tx,
             postings.Movement(
@@ -96,12 +105,14 @@ async def open_dispute(ctx: Context, charge: ApiObject, reason: str, *, inquiry:
                 type="adjustment",
                 reporting_category="dispute",
                 source=dispute_id,
-                currency=charge["currency"],
+                currency=currency,
                 description=f"Chargeback withdrawal for {charge['id']}",
                 fee_description="Dispute fee",
+                exchange_rate=rate,
             ),
-            amount=amount,
-            fee=money.dispute_fee(charge["currency"]),
+            amount=settled,
+            fee=money.dispute_fee(currency),
+            presented=presented,
         )
         transactions.append(balance_transaction_object(row))
     dispute = {
@@ -194,7 +205,56 @@ async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
     await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
     if dispute != before:
         await events.announce(ctx, "charge.dispute.updated", dispute, previous=before)
+    outcome = TEST_OUTCOMES.get(str(dispute["evidence"].get("uncategorized_text")))
+    if submit and request.evidence is not None and outcome is not None:
+        await _decide(ctx, dispute, won=outcome == "won")
     return dispute
+
+
+async def _decide(ctx: Context, dispute: ApiObject, *, won: bool) -> None:
+    """The issuer's decision on submitted evidence, as Stripe's test mode makes it at once
+    for `winning_evidence` and `losing_evidence`: won, the withdrawal comes back (amount
+    and dispute fee, `charge.dispute.funds_reinstated`); lost, the funds stay withdrawn.
+    An inquiry (no funds moved) just closes."""
+    before = copy.deepcopy(dispute)
+    inquiry = dispute["status"].startswith("warning")
+    if inquiry:
+        dispute["status"] = "warning_closed"
+    else:
+        dispute["status"] = "won" if won else "lost"
+    if won and not inquiry:
+        dispute["balance_transactions"].append(await _reinstate(ctx, dispute))
+    await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
+    if won and not inquiry:
+        await events.announce(ctx, "charge.dispute.funds_reinstated", dispute)
+    await events.announce(ctx, "charge.dispute.closed", dispute, previous=before)
+
+
+async def _reinstate(ctx: Context, dispute: ApiObject) -> ApiObject:
+    """The withdrawal's balance transaction undone, in its currency and amounts."""
+    withdrawal = dispute["balance_transactions"][0]
+    currency = str(withdrawal["currency"])
+    converted = currency != dispute["currency"]
+    row = await postings.record_dispute_reinstatement(
+        ctx.tx,
+        postings.Movement(
+            account_id=ctx.account_id,
+            created=ctx.now(),
+            type="adjustment",
+            reporting_category="dispute_reversal",
+            source=dispute["id"],
+            currency=currency,
+            description=f"Chargeback reversal for {dispute['charge']}",
+            fee_description="Dispute fee refund",
+            exchange_rate=Decimal(str(withdrawal["exchange_rate"])) if converted else None,
+        ),
+        amount=-int(withdrawal["amount"]),
+        fee=int(withdrawal["fee"]),
+        presented=postings.Presentment(int(dispute["amount"]), dispute["currency"])
+        if converted
+        else None,
+    )
+    return balance_transaction_object(row)
 
 
 async def close_dispute(ctx: Context, dispute_id: str) -> ApiObject:

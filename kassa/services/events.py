@@ -11,7 +11,7 @@ from typing import Any
 from kassa import API_VERSION
 from kassa.ids import new_id
 from kassa.params import ListOf, Param, String
-from kassa.services import webhook_attempts
+from kassa.services import webhook_attempts, webhook_faults
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -172,6 +172,14 @@ async def resend_event(ctx: Context, request: ResendEvent) -> ApiObject:
     return await webhook_attempts.resend(ctx, event, request.webhook_endpoint, wanting)
 
 
+async def redeliver_event(ctx: Context, request: webhook_faults.RedeliverEvent) -> ApiObject:
+    """`POST /v1/test_helpers/events/{id}/redeliver`: a resend whose attempt may carry a
+    fault (Kassa's test helper, see `kassa.services.webhook_faults`)."""
+    event = await load_live_object(ctx, RESOURCE, request.event)
+    wanting = [e for e in await _endpoints(ctx) if _matches(e, event["type"])]
+    return await webhook_faults.redeliver(ctx, event, request, wanting)
+
+
 RESOURCE = Resource(
     object_name="event",
     id_prefix="evt",
@@ -190,5 +198,8 @@ RESOURCE = Resource(
             resend_event,
             writes=True,
         )
+    },
+    test_helpers={
+        "redeliver": Operation(webhook_faults.parse_redeliver, redeliver_event, writes=True)
     },
 )

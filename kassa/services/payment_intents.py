@@ -41,7 +41,14 @@ from kassa.params import (
     Unset,
     apply_metadata,
 )
-from kassa.services import charge_processing, disputes, events, hooks, payment_methods
+from kassa.services import (
+    charge_processing,
+    disputes,
+    early_fraud_warnings,
+    events,
+    hooks,
+    payment_methods,
+)
 from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -579,6 +586,8 @@ async def _charge(
     await events.announce(ctx, "charge.succeeded", charge)
     if charge["captured"]:
         await _dispute_if_test_card_says(ctx, charge, behavior)
+        if behavior.early_fraud_warning:
+            await early_fraud_warnings.warn(ctx, charge)
     await _save_payment_method_for_future(ctx, intent, payment_method)
     await _save(ctx, intent)
     if intent["status"] != "succeeded":

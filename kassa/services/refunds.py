@@ -22,7 +22,14 @@ from kassa.params import (
     String,
     apply_metadata,
 )
-from kassa.services import charge_processing, charges, events, payment_intents
+from kassa.services import (
+    charge_processing,
+    charges,
+    currency_conversion,
+    early_fraud_warnings,
+    events,
+    payment_intents,
+)
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
@@ -158,6 +165,10 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
     )
     _check_refundable(charge, amount, await _charged_back(ctx, charge))
     refund_id = new_id("re")
+    # A converted charge's refund converts back at today's rate (Stripe's rule).
+    settled, currency, presented, rate = currency_conversion.settled_amounts(
+        await currency_conversion.for_return(ctx, charge), amount, charge["currency"]
+    )
     row = await postings.record_refund(
         ctx.tx,
         postings.Movement(
@@ -166,10 +177,12 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
             type="refund",
             reporting_category="refund",
             source=refund_id,
-            currency=charge["currency"],
+            currency=currency,
             description=_refund_description(charge),
+            exchange_rate=rate,
         ),
-        amount=amount,
+        amount=settled,
+        presented=presented,
     )
     refund = {
         "id": refund_id,
@@ -207,6 +220,7 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
     await charge_processing.store(ctx, charge)
     await events.announce(ctx, "refund.created", refund)
     await events.announce(ctx, "charge.refunded", charge, previous=before)
+    await early_fraud_warnings.charge_changed(ctx, charge)
     return refund
 
 

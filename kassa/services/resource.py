@@ -43,6 +43,10 @@ class Operation(Generic[Request]):
     run: Callable[[Context, Request], Awaitable[ApiObject]]
     writes: bool
     publishable_key_allowed: bool = False
+    secret_fields: tuple[str, ...] = ()
+    """Top-level fields of the answer that hold secrets (a new account's keys): sent once and
+    never stored, neither in the request log nor in the idempotency record (a replay
+    answers with them null), as Kassa stores only hashes of keys."""
 
 
 def route_id(ids: RouteIds, index: int = 0) -> str:

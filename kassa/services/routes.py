@@ -70,6 +70,8 @@ def _declared_routes(
     if resource.singleton:
         if resource.retrieve is not None:
             yield "GET", base, resource.retrieve, resource
+        if resource.update is not None:  # `POST /v1/balance_settings`
+            yield "POST", base, resource.update, resource
         return
     if resource.lister is not None:
         yield "GET", base, resource.lister, resource

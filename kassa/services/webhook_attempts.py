@@ -5,6 +5,9 @@ extensions of Stripe's API (Stripe shows these only in its Dashboard).
     GET  /v1/webhook_endpoints/{id}/webhook_attempts
     POST /v1/events/{id}/resend   (webhook_endpoint=we_...: one endpoint; default: every
                                    enabled endpoint that wants the event)
+
+An attempt names the fault a test injected into it (`injected_fault`: `duplicate`, `delay`,
+`out_of_order`, `status`, `timeout`, or null; see `kassa.services.webhook_faults`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def attempt_object(attempt: WebhookAttempt) -> ApiObject:
         "duration_ms": attempt.duration_ms,
         "error": attempt.error,
         "event": attempt.event_id,
+        "injected_fault": attempt.injected_fault,
         "response_excerpt": attempt.response_excerpt,
         "status_code": attempt.status_code,
         "succeeded": succeeded,
@@ -79,10 +83,11 @@ async def list_attempts(
     }
 
 
-async def resend(
-    ctx: Context, event: ApiObject, endpoint_id: str | None, endpoints: list[ApiObject]
-) -> ApiObject:
-    """Queue the event again, due now, for one endpoint or every endpoint that wants it."""
+async def resend_targets(
+    ctx: Context, endpoint_id: str | None, endpoints: list[ApiObject]
+) -> list[str]:
+    """The enabled endpoints to send an event again to: the one named, or else `endpoints`
+    (those that want the event)."""
     if endpoint_id is not None:
         found = await ctx.tx.get_object(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint_id)
         if found is None or found[1]:
@@ -90,13 +95,21 @@ async def resend(
         targets = [found[0]]
     else:
         targets = endpoints
-    targets = [t for t in targets if t["status"] == "enabled"]
-    if not targets:
+    enabled = [str(t["id"]) for t in targets if t["status"] == "enabled"]
+    if not enabled:
         raise InvalidRequest(
             "No enabled webhook endpoint to resend this event to.", param="webhook_endpoint"
         )
+    return enabled
+
+
+async def resend(
+    ctx: Context, event: ApiObject, endpoint_id: str | None, endpoints: list[ApiObject]
+) -> ApiObject:
+    """Queue the event again, due now, for one endpoint or every endpoint that wants it."""
+    targets = await resend_targets(ctx, endpoint_id, endpoints)
     due_ms = int(ctx.clock.now() * 1000)
     await ctx.tx.insert_webhook_deliveries(
-        [(new_id("whd"), ctx.account_id, event["id"], str(t["id"]), due_ms) for t in targets]
+        [(new_id("whd"), ctx.account_id, event["id"], target, due_ms) for target in targets]
     )
     return event

@@ -215,6 +215,8 @@ async def delete_webhook_endpoint(ctx: Context, endpoint_id: str) -> ApiObject:
     endpoint = await load_live_object(ctx, RESOURCE, endpoint_id)
     await ctx.tx.mark_object_deleted(WEBHOOK_ENDPOINTS, ctx.account_id, endpoint["id"])
     await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
+    # Its injected faults go with it (a disabled endpoint keeps them for when it is back).
+    await ctx.tx.clear_webhook_faults(endpoint["id"], int(ctx.clock.now() * 1000))
     events.forget_endpoints(ctx)
     return {"id": endpoint["id"], "object": "webhook_endpoint", "deleted": True}
 

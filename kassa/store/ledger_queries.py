@@ -53,6 +53,9 @@ class LedgerTransactionRow:
     description: str | None
     test_clock: str | None = None
     """The test clock whose time settles it (None: real time). Written, not read back."""
+    exchange_rate: str | None = None
+    """A conversion's rate, from the presented currency to `currency`, as decimal text
+    (None: nothing converted)."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ class LedgeredObject:
 
 TRANSACTION_COLUMNS = (
     "id, account_id, created, type, visible, source, currency, amount, fee, net, "
-    "fee_details, available_on, status, reporting_category, description"
+    "fee_details, available_on, status, reporting_category, description, exchange_rate"
 )
 LEDGER_FILTER_COLUMNS = frozenset({"type", "source", "currency"})
 
@@ -183,6 +186,7 @@ def transaction_row(row: Sequence[Any]) -> LedgerTransactionRow:
         status=row[12],
         reporting_category=row[13],
         description=row[14],
+        exchange_rate=row[15],
     )
 
 
@@ -194,7 +198,7 @@ class LedgerQueries:
     ) -> None:
         await self._db.execute(
             f"INSERT INTO ledger_transactions ({TRANSACTION_COLUMNS}, test_clock) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 txn.id,
                 txn.account_id,
@@ -211,6 +215,7 @@ class LedgerQueries:
                 txn.status,
                 txn.reporting_category,
                 txn.description,
+                txn.exchange_rate,
                 txn.test_clock,
             ),
         )

@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kassa.invariants import ensure
+from kassa.store.account_queries import AccountQueries
 from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
+from kassa.store.fx_queries import FxQueries
 from kassa.store.held_inserts import HeldInserts
 from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import CREATED_OPERATORS, window_conditions
+from kassa.store.payout_queries import PayoutQueries
 from kassa.store.request_queries import RequestQueries
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.seq_order import (
@@ -111,6 +114,9 @@ class Transaction(
     ClockQueries,
     WebhookQueries,
     RequestQueries,
+    AccountQueries,
+    PayoutQueries,
+    FxQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 

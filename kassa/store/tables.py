@@ -61,6 +61,9 @@ PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "st
 CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent", "status"))
 REFUNDS = ObjectTable("refunds", filter_columns=("charge", "payment_intent"))
 DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
+EARLY_FRAUD_WARNINGS = ObjectTable(
+    "early_fraud_warnings", filter_columns=("charge", "payment_intent")
+)
 EVENTS = ObjectTable(
     "events", filter_columns=("type", "object_id"), sources={"object_id": ("data", "object", "id")}
 )
@@ -141,6 +144,19 @@ EMAILS = ObjectTable(
     filter_columns=("customer", "invoice", "kind", "recipient", "status"),
     sources={"recipient": ("to",)},
 )
+PAYOUTS = ObjectTable(
+    "payouts",
+    filter_columns=("arrival_date", "destination", "due_at", "status"),
+    # Kassa's own: when the payout's next status change is due (not an API field).
+    sources={"due_at": ("_kassa", "due_at")},
+)
+EXTERNAL_ACCOUNTS = ObjectTable("external_accounts", filter_columns=("currency",))
+BALANCE_SETTINGS = ObjectTable(
+    "balance_settings",
+    filter_columns=("next_payout_at",),
+    # Kassa's own: when the account's next automatic payout is due (not an API field).
+    sources={"next_payout_at": ("_kassa", "next_payout_at")},
+)
 
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
@@ -149,6 +165,7 @@ ALL_OBJECT_TABLES = (
     CHARGES,
     REFUNDS,
     DISPUTES,
+    EARLY_FRAUD_WARNINGS,
     EVENTS,
     WEBHOOK_ENDPOINTS,
     TEST_CLOCKS,
@@ -165,4 +182,7 @@ ALL_OBJECT_TABLES = (
     EMAILS,
     SUBSCRIPTIONS,
     SUBSCRIPTION_ITEMS,
+    PAYOUTS,
+    EXTERNAL_ACCOUNTS,
+    BALANCE_SETTINGS,
 )

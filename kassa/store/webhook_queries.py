@@ -1,6 +1,7 @@
 """SQL behind webhook delivery: endpoints' delivery state, claiming due deliveries (one
 endpoint at a time, `FOR UPDATE SKIP LOCKED` on PostgreSQL), recording attempts and their
-outcomes. Mixed into `Transaction`; events themselves are written by `Transaction.insert_event`."""
+outcomes, and the queues of injected faults (`kassa.services.webhook_faults`). Mixed into
+`Transaction`; events themselves are written by `Transaction.insert_event`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class ClaimedDelivery:
     created_ms: int
     payload: bytes
     """The event's JSON exactly as stored: what is signed and sent."""
+    seq: int = 0
+    """The delivery row's order of creation (an `out_of_order` fault holds a delivery until a
+    later one has been attempted)."""
+    fault: str | None = None
+    """The injected fault this attempt carries (`kassa.services.webhook_faults`), if any."""
+    fault_status_code: int | None = None
+    """For a `status` fault: the status the attempt fails with."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,48 @@ class WebhookAttempt:
     status_code: int | None
     error: str | None
     response_excerpt: str | None
+    injected_fault: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookFault:
+    """One entry of an endpoint's fault queue: `remaining` of its `count` attempts to go."""
+
+    id: str
+    account_id: str
+    endpoint_id: str
+    type: str
+    count: int
+    remaining: int
+    status_code: int | None
+    delay_seconds: int | None
+    created: int
+
+
+@dataclass(frozen=True)
+class HeldDelivery:
+    id: str
+    endpoint_id: str
+    seq: int
+
+
+_FAULT_COLUMNS = (
+    "id, account_id, endpoint_id, type, count, remaining, status_code, delay_seconds, created"
+)
+
+
+def _fault(row: Sequence[Any]) -> WebhookFault:
+    return WebhookFault(
+        id=str(row[0]),
+        account_id=str(row[1]),
+        endpoint_id=str(row[2]),
+        type=str(row[3]),
+        count=int(row[4]),
+        remaining=int(row[5]),
+        status_code=None if row[6] is None else int(row[6]),
+        delay_seconds=None if row[7] is None else int(row[7]),
+        created=int(row[8]),
+    )
 
 
 class WebhookQueries:
@@ -115,11 +165,15 @@ class WebhookQueries:
             "SELECT id FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' "
             "AND next_attempt_ms <= ? AND claimed_until_ms < ? "
             f"ORDER BY next_attempt_ms LIMIT ? {SKIP_LOCKED}) "
-            "RETURNING id, account_id, event_id, attempts, created_ms",
+            "RETURNING id, account_id, event_id, attempts, created_ms, seq, fault, "
+            "fault_status_code, next_attempt_ms",
             (claim_until_ms, endpoint_id, now_ms, now_ms, limit),
         )
         if not rows:
             return []
+        # RETURNING keeps no order on PostgreSQL: oldest due first, as claimed (an
+        # endpoint's queued faults go to its deliveries in this order).
+        rows.sort(key=lambda row: (int(row[8]), int(row[5])))
         placeholders = ", ".join("?" * len(rows))
         found = await self._db.fetchall(
             f"SELECT id, doc FROM events WHERE id IN ({placeholders})", [row[2] for row in rows]
@@ -134,6 +188,9 @@ class WebhookQueries:
                 attempts=int(row[3]),
                 created_ms=int(row[4]),
                 payload=str(docs[row[2]]).encode(),
+                seq=int(row[5]),
+                fault=None if row[6] is None else str(row[6]),
+                fault_status_code=None if row[7] is None else int(row[7]),
             )
             for row in rows
             if row[2] in docs
@@ -161,8 +218,8 @@ class WebhookQueries:
     async def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
         await self._db.execute(
             "INSERT INTO webhook_attempts (id, account_id, delivery_id, event_id, endpoint_id, "
-            "attempted_ms, duration_ms, status_code, error, response_excerpt) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "attempted_ms, duration_ms, status_code, error, response_excerpt, injected_fault) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 attempt.id,
                 attempt.account_id,
@@ -174,6 +231,7 @@ class WebhookQueries:
                 attempt.status_code,
                 storable(attempt.error),
                 storable(attempt.response_excerpt),
+                attempt.injected_fault,
             ),
         )
 
@@ -181,10 +239,11 @@ class WebhookQueries:
         self, delivery_id: str, status: str, attempts: int, next_attempt_ms: int
     ) -> None:
         """Record an attempt's outcome: `succeeded`, `failed` (given up), or `pending` again
-        at `next_attempt_ms`; the claim is released."""
+        at `next_attempt_ms`; the claim is released, and the fault the attempt carried is
+        spent (a retry takes the endpoint's next one, if any)."""
         await self._db.execute(
             "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, "
-            "claimed_until_ms = 0 WHERE id = ?",
+            "claimed_until_ms = 0, fault = NULL, fault_status_code = NULL WHERE id = ?",
             (status, attempts, next_attempt_ms, delivery_id),
         )
 
@@ -219,7 +278,8 @@ class WebhookQueries:
         bound = "" if before_seq is None else " AND seq < ?"
         rows = await self._db.fetchall(
             "SELECT seq, id, account_id, delivery_id, event_id, endpoint_id, attempted_ms, "
-            "duration_ms, status_code, error, response_excerpt FROM webhook_attempts "
+            "duration_ms, status_code, error, response_excerpt, injected_fault "
+            "FROM webhook_attempts "
             f"WHERE account_id = ? AND {column} = ?{bound} ORDER BY seq DESC LIMIT ?",
             (account_id, value, *(() if before_seq is None else (before_seq,)), limit),
         )
@@ -237,3 +297,141 @@ class WebhookQueries:
     ) -> None:
         """(delivery id, account, event, endpoint, due at ms) rows, all pending."""
         await self._db.executemany(INSERT_DELIVERY, [(*row, row[4]) for row in rows])
+
+    # -- injected faults (kassa/services/webhook_faults.py) --------------------------------------
+
+    async def insert_webhook_faults(self, faults: Sequence[WebhookFault]) -> None:
+        """Append to the endpoints' queues, in order."""
+        await self._db.executemany(
+            f"INSERT INTO webhook_faults ({_FAULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    f.id,
+                    f.account_id,
+                    f.endpoint_id,
+                    f.type,
+                    f.count,
+                    f.remaining,
+                    f.status_code,
+                    f.delay_seconds,
+                    f.created,
+                )
+                for f in faults
+            ],
+        )
+
+    async def queued_webhook_faults(self, endpoint_id: str, limit: int) -> list[WebhookFault]:
+        """The endpoint's queue, next fault first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_FAULT_COLUMNS} FROM webhook_faults WHERE endpoint_id = ? "
+            "ORDER BY seq LIMIT ?",
+            (endpoint_id, limit),
+        )
+        return [_fault(row) for row in rows]
+
+    async def endpoints_with_queued_faults(self, endpoint_ids: Sequence[str]) -> set[str]:
+        if not endpoint_ids:
+            return set()
+        placeholders = ", ".join("?" * len(endpoint_ids))
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT endpoint_id FROM webhook_faults "
+            f"WHERE endpoint_id IN ({placeholders})",
+            list(endpoint_ids),
+        )
+        return {str(row[0]) for row in rows}
+
+    async def lock_webhook_fault_queue(self, endpoint_id: str) -> bool:
+        """Whether this unit now holds the endpoint's fault queue. On PostgreSQL a worker
+        takes faults only while it holds the endpoint's state row, so two workers take one
+        queue's faults one after the other, in order; one that finds the row taken does not
+        wait (it tries again on its next sweep), so claims never wait on a lock."""
+        row = await self._db.fetchone(
+            f"SELECT endpoint_id FROM webhook_endpoint_state WHERE endpoint_id = ? {SKIP_LOCKED}",
+            (endpoint_id,),
+        )
+        return row is not None
+
+    async def take_webhook_fault(self, endpoint_id: str) -> WebhookFault | None:
+        """Spend one attempt of the endpoint's next fault (the caller holds the queue, see
+        `lock_webhook_fault_queue`): the fault as it was, or None when the queue is empty.
+        A fault being cleared at the same moment is skipped, as if already gone."""
+        row = await self._db.fetchone(
+            f"SELECT {_FAULT_COLUMNS} FROM webhook_faults WHERE endpoint_id = ? "
+            f"ORDER BY seq LIMIT 1 {SKIP_LOCKED}",
+            (endpoint_id,),
+        )
+        if row is None:
+            return None
+        fault = _fault(row)
+        if fault.remaining <= 1:
+            await self._db.execute("DELETE FROM webhook_faults WHERE id = ?", (fault.id,))
+        else:
+            await self._db.execute(
+                "UPDATE webhook_faults SET remaining = remaining - 1 WHERE id = ?", (fault.id,)
+            )
+        return fault
+
+    async def clear_webhook_faults(self, endpoint_id: str, now_ms: int) -> None:
+        """Empty the endpoint's queue, and send now what its faults still hold back (deliveries
+        delayed or held out of order keep their fault, for the attempt log). A claim skips
+        rows locked here instead of waiting for them; held rows are locked in id order, as
+        the recorder releases them, so a clear and a recorder cannot deadlock either."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id IN ("
+            "SELECT id FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' "
+            "AND fault IN ('delay', 'out_of_order') AND next_attempt_ms > ? "
+            f"ORDER BY id{FOR_UPDATE})",
+            (now_ms, endpoint_id, now_ms),
+        )
+        await self._db.execute("DELETE FROM webhook_faults WHERE endpoint_id = ?", (endpoint_id,))
+
+    async def bind_webhook_fault(
+        self, delivery_id: str, fault: str, status_code: int | None
+    ) -> None:
+        """The claimed delivery's next attempt carries `fault` (until recorded)."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET fault = ?, fault_status_code = ? WHERE id = ?",
+            (fault, status_code, delivery_id),
+        )
+
+    async def hold_webhook_delivery(self, delivery_id: str, fault: str, until_ms: int) -> None:
+        """Release the claim on a delivery and make it due at `until_ms`, carrying `fault`."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET fault = ?, fault_status_code = NULL, "
+            "next_attempt_ms = ?, claimed_until_ms = 0 WHERE id = ?",
+            (fault, until_ms, delivery_id),
+        )
+
+    async def held_webhook_deliveries(
+        self, endpoint_ids: Sequence[str], now_ms: int
+    ) -> list[HeldDelivery]:
+        """Deliveries to these endpoints an `out_of_order` fault still holds back, in id
+        order: the order they are released (and on PostgreSQL locked) in."""
+        if not endpoint_ids:
+            return []
+        placeholders = ", ".join("?" * len(endpoint_ids))
+        rows = await self._db.fetchall(
+            "SELECT id, endpoint_id, seq FROM webhook_deliveries "
+            f"WHERE endpoint_id IN ({placeholders}) AND fault = 'out_of_order' "
+            "AND status = 'pending' AND next_attempt_ms > ? ORDER BY id",
+            (*endpoint_ids, now_ms),
+        )
+        return [HeldDelivery(str(row[0]), str(row[1]), int(row[2])) for row in rows]
+
+    async def release_webhook_delivery(self, delivery_id: str, due_ms: int) -> None:
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?",
+            (due_ms, delivery_id),
+        )
+
+    async def insert_faulted_webhook_deliveries(
+        self, rows: Sequence[tuple[str, str, str, str, int, str, int | None]], created_ms: int
+    ) -> None:
+        """(delivery id, account, event, endpoint, due at ms, fault, its status code) rows,
+        pending, whose first attempt carries the fault given."""
+        await self._db.executemany(
+            "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, "
+            "next_attempt_ms, created_ms, fault, fault_status_code) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            [(*row[:5], created_ms, *row[5:]) for row in rows],
+        )

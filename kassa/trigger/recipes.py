@@ -240,6 +240,30 @@ _REFUND_UPDATED: Final = Recipe(
     "a refund, then updated", (*_REFUNDED, _update("refund_update", "/v1/refunds/${refund:id}"))
 )
 
+_WARNED: Final = (
+    Step(
+        "payment_intent",
+        "post",
+        "/v1/payment_intents",
+        {
+            "amount": AMOUNT,
+            "currency": CURRENCY,
+            "payment_method_data": {
+                "type": "card",
+                "card": {
+                    "number": "4000000000005423",
+                    "exp_month": "12",
+                    "exp_year": "2034",
+                    "cvc": "123",
+                },
+            },
+            "payment_method_types": ["card"],
+            "confirm": "true",
+            "description": DESCRIPTION,
+        },
+    ),
+)
+
 _PAYMENT_RECIPES: Final = {
     "payment_intent.created": Recipe(
         "a PaymentIntent, not confirmed", (_payment_intent("pm_card_visa", confirm=False),)
@@ -304,6 +328,29 @@ _PAYMENT_RECIPES: Final = {
                 "/v1/disputes/${disputes:data.0.id}",
                 {"evidence": {"uncategorized_text": "triggered"}},
             ),
+        ),
+    ),
+    "charge.dispute.funds_reinstated": Recipe(
+        "a dispute, then won with Stripe's test evidence (winning_evidence)",
+        (
+            *_DISPUTED,
+            _DISPUTE,
+            Step(
+                "dispute_update",
+                "post",
+                "/v1/disputes/${disputes:data.0.id}",
+                {"evidence": {"uncategorized_text": "winning_evidence"}},
+            ),
+        ),
+    ),
+    "radar.early_fraud_warning.created": Recipe(
+        "a charge on the early fraud warning test card (4000000000005423)", _WARNED
+    ),
+    "radar.early_fraud_warning.updated": Recipe(
+        "a charge with an early fraud warning, then refunded in full",
+        (
+            *_WARNED,
+            Step("refund", "post", "/v1/refunds", {"payment_intent": "${payment_intent:id}"}),
         ),
     ),
     "charge.dispute.closed": Recipe(

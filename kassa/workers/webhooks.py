@@ -6,6 +6,9 @@ its free share of `PER_ENDPOINT_CONCURRENCY` slots, so a backlog on one endpoint
 its own slots and a quiet endpoint's next delivery is claimed on the next sweep.
 Durability: a claim is a lease (the send timeout plus `CLAIM_MARGIN_SECONDS`); if the process
 dies, the lease expires and any worker retakes the delivery. Delivery is therefore at least once.
+Injected faults (`kassa.services.webhook_faults`) are taken from an endpoint's queue in the
+claim's transaction and change how the claimed attempt is made; each attempt's record names
+the fault it carried.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import aiohttp
 from kassa.clock import Clock
 from kassa.config import Settings, retry_schedule
 from kassa.ids import new_id
+from kassa.services import webhook_faults
 from kassa.services.webhook_endpoints import disable_failing_endpoint
-from kassa.store import Store
+from kassa.store import Store, Transaction
 from kassa.store.webhook_queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
 from kassa.webhook_signing import signature_header
 
@@ -42,6 +46,7 @@ RESPONSE_EXCERPT_CHARS = 500
 JITTER_FRACTION = 0.1
 SHUTDOWN_GRACE_SECONDS = 5.0
 USER_AGENT = "Kassa/1.0 (+https://github.com/kassa; like Stripe/1.0)"
+INJECTED_TIMEOUT_ERROR = "timed out (injected fault: the endpoint's answer was not used)"
 
 log = logging.getLogger("kassa.webhooks")
 
@@ -57,8 +62,9 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    delivery: ClaimedDelivery
+class Attempted:
+    """One POST of a delivery (or, for an injected `status`, the failure in its place)."""
+
     attempted_ms: int
     duration_ms: int
     status_code: int | None
@@ -68,6 +74,22 @@ class Outcome:
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: ClaimedDelivery
+    copies: tuple[Attempted, ...]
+    """One, or two for an injected `duplicate`: each is logged as an attempt."""
+
+    @property
+    def succeeded(self) -> bool:
+        return all(copy.succeeded for copy in self.copies)
+
+    @property
+    def attempted_ms(self) -> int:
+        """When the last copy went: a retry's delay counts from it."""
+        return self.copies[-1].attempted_ms
 
 
 def next_attempt_delay_ms(
@@ -154,13 +176,12 @@ class DeliveryWorker:
             return 0  # nothing claimable: no write transaction (on SQLite, a commit) for it
         batches: list[tuple[WebhookTarget | None, list[ClaimedDelivery]]] = []
         async with self.store.write() as tx:
+            faulted = await tx.endpoints_with_queued_faults(endpoints)
             for endpoint_id in endpoints:
                 share = min(PER_ENDPOINT_CONCURRENCY - self.in_flight[endpoint_id], free_total)
                 if share <= 0:
                     continue
-                claimed = await tx.claim_webhook_deliveries(
-                    endpoint_id, now_ms, now_ms + self.settings.claim_ms, share
-                )
+                claimed = await self._claim(tx, endpoint_id, endpoint_id in faulted, now_ms, share)
                 if claimed:
                     batches.append((await tx.webhook_target(endpoint_id), claimed))
                     free_total -= len(claimed)
@@ -170,6 +191,21 @@ class DeliveryWorker:
                 self._start(session, target, delivery)
                 count += 1
         return count
+
+    async def _claim(
+        self, tx: Transaction, endpoint_id: str, faulted: bool, now_ms: int, share: int
+    ) -> list[ClaimedDelivery]:
+        """Up to `share` of the endpoint's due deliveries to send now, each with the fault it
+        carries; an endpoint with queued faults is skipped while another worker holds its
+        queue (it comes back on the next sweep)."""
+        if faulted and not await tx.lock_webhook_fault_queue(endpoint_id):
+            return []
+        claimed = await tx.claim_webhook_deliveries(
+            endpoint_id, now_ms, now_ms + self.settings.claim_ms, share
+        )
+        if not faulted or not claimed:
+            return claimed
+        return await webhook_faults.apply_queued_faults(tx, claimed, now_ms)
 
     def _start(
         self,
@@ -188,6 +224,21 @@ class DeliveryWorker:
         target: WebhookTarget | None,
         delivery: ClaimedDelivery,
     ) -> None:
+        copies = 2 if delivery.fault == webhook_faults.DUPLICATE else 1
+        try:
+            # The copies of a duplicate go one after the other, as a retry would.
+            attempts = [await self._attempt(session, target, delivery) for _ in range(copies)]
+        finally:
+            self.in_flight[delivery.endpoint_id] -= 1
+            self.wake.set()  # a slot is free: the next sweep need not wait for the recorder
+        await self.outcomes.put(Outcome(delivery, tuple(attempts)))
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        target: WebhookTarget | None,
+        delivery: ClaimedDelivery,
+    ) -> Attempted:
         attempted_ms = self._now_ms()
         started = time.perf_counter()
         status: int | None = None
@@ -196,19 +247,23 @@ class DeliveryWorker:
         try:
             if target is None or not target.enabled:
                 error = "endpoint disabled or deleted"
+            elif delivery.fault == webhook_faults.STATUS:
+                status = delivery.fault_status_code  # the endpoint is not called
             else:
                 status, excerpt = await self._post(session, target, delivery)
         except TimeoutError:
-            error = f"timed out after {self.settings.timeout_seconds:g} s"
+            error = f"timed out after {self._timeout_seconds(delivery):g} s"
         except (aiohttp.ClientError, OSError) as failure:
             error = f"{type(failure).__name__}: {failure}"[:RESPONSE_EXCERPT_CHARS]
-        finally:
-            self.in_flight[delivery.endpoint_id] -= 1
-            self.wake.set()  # a slot is free: the next sweep need not wait for the recorder
         duration_ms = int((time.perf_counter() - started) * 1000)
-        await self.outcomes.put(
-            Outcome(delivery, attempted_ms, duration_ms, status, error, excerpt)
-        )
+        if delivery.fault == webhook_faults.TIMEOUT and target is not None and target.enabled:
+            status, error, excerpt = None, INJECTED_TIMEOUT_ERROR, None
+        return Attempted(attempted_ms, duration_ms, status, error, excerpt)
+
+    def _timeout_seconds(self, delivery: ClaimedDelivery) -> float:
+        if delivery.fault == webhook_faults.TIMEOUT:
+            return min(webhook_faults.TIMEOUT_FAULT_WAIT_SECONDS, self.settings.timeout_seconds)
+        return self.settings.timeout_seconds
 
     async def _post(
         self, session: aiohttp.ClientSession, target: WebhookTarget, delivery: ClaimedDelivery
@@ -220,7 +275,10 @@ class DeliveryWorker:
                 delivery.payload, target.secret, int(self.clock.now())
             ),
         }
-        async with session.post(target.url, data=delivery.payload, headers=headers) as response:
+        timeout = aiohttp.ClientTimeout(total=self._timeout_seconds(delivery))
+        async with session.post(
+            target.url, data=delivery.payload, headers=headers, timeout=timeout
+        ) as response:
             body = await response.content.read(RESPONSE_EXCERPT_CHARS * 4)
             return response.status, body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
 
@@ -262,54 +320,66 @@ class DeliveryWorker:
             await asyncio.wait(set(self.tasks), timeout=SHUTDOWN_GRACE_SECONDS)
 
     async def record(self, outcomes: list[Outcome]) -> None:
-        window = retry_window_ms(self.settings.retry_schedule)
         # Event rows are locked in id order, so two workers' batches cannot deadlock on them.
         ordered = sorted(outcomes, key=lambda o: (o.delivery.event_id, o.delivery.id))
         async with self.store.write() as tx:
             for outcome in ordered:
-                delivery = outcome.delivery
-                attempts = delivery.attempts + 1
-                await tx.record_webhook_attempt(
-                    WebhookAttempt(
-                        id=new_id("wha"),
-                        account_id=delivery.account_id,
-                        delivery_id=delivery.id,
-                        event_id=delivery.event_id,
-                        endpoint_id=delivery.endpoint_id,
-                        attempted_ms=outcome.attempted_ms,
-                        duration_ms=outcome.duration_ms,
-                        status_code=outcome.status_code,
-                        error=outcome.error,
-                        response_excerpt=outcome.excerpt,
-                    )
+                await self._record_attempts(tx, outcome)
+                await self._finish(tx, outcome)
+            await webhook_faults.release_held_deliveries(
+                tx, [o.delivery for o in ordered], self._now_ms()
+            )
+
+    async def _record_attempts(self, tx: Transaction, outcome: Outcome) -> None:
+        delivery = outcome.delivery
+        for copy in outcome.copies:
+            await tx.record_webhook_attempt(
+                WebhookAttempt(
+                    id=new_id("wha"),
+                    account_id=delivery.account_id,
+                    delivery_id=delivery.id,
+                    event_id=delivery.event_id,
+                    endpoint_id=delivery.endpoint_id,
+                    attempted_ms=copy.attempted_ms,
+                    duration_ms=copy.duration_ms,
+                    status_code=copy.status_code,
+                    error=copy.error,
+                    response_excerpt=copy.excerpt,
+                    injected_fault=delivery.fault,
                 )
-                target = await tx.webhook_target(delivery.endpoint_id)
-                if outcome.succeeded:
-                    self.delivered += 1
-                    await tx.finish_webhook_delivery(delivery.id, "succeeded", attempts, 0)
-                    await tx.decrement_pending_webhooks(delivery.event_id)
-                    if target is not None and target.failing_since_ms is not None:
-                        await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
-                    continue
-                delay = next_attempt_delay_ms(self.settings.retry_schedule, attempts, self.rng)
-                gone = target is None or not target.enabled
-                if delay is None or gone:
-                    await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
-                else:
-                    await tx.finish_webhook_delivery(
-                        delivery.id, "pending", attempts, outcome.attempted_ms + delay
-                    )
-                if target is None or gone:
-                    continue
-                if target.failing_since_ms is None:
-                    await tx.set_webhook_endpoint_failing_since(
-                        delivery.endpoint_id, outcome.attempted_ms
-                    )
-                elif delay is None or outcome.attempted_ms - target.failing_since_ms >= window:
-                    # A delivery that used up its retries without the endpoint succeeding
-                    # once meanwhile has failed for the whole schedule (jitter may have made
-                    # the schedule a little shorter than the nominal window).
-                    await disable_failing_endpoint(tx, self.clock, target)
+            )
+
+    async def _finish(self, tx: Transaction, outcome: Outcome) -> None:
+        """The delivery succeeded, is retried later, or is given up; the endpoint is told."""
+        delivery = outcome.delivery
+        attempts = delivery.attempts + 1
+        target = await tx.webhook_target(delivery.endpoint_id)
+        if outcome.succeeded:
+            self.delivered += 1
+            await tx.finish_webhook_delivery(delivery.id, "succeeded", attempts, 0)
+            await tx.decrement_pending_webhooks(delivery.event_id)
+            if target is not None and target.failing_since_ms is not None:
+                await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
+            return
+        delay = next_attempt_delay_ms(self.settings.retry_schedule, attempts, self.rng)
+        gone = target is None or not target.enabled
+        if delay is None or gone:
+            await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
+        else:
+            await tx.finish_webhook_delivery(
+                delivery.id, "pending", attempts, outcome.attempted_ms + delay
+            )
+        if target is None or gone:
+            return
+        window = retry_window_ms(self.settings.retry_schedule)
+        since_ms = target.failing_since_ms
+        if since_ms is None:
+            await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, outcome.attempted_ms)
+        elif delay is None or outcome.attempted_ms - since_ms >= window:
+            # A delivery that used up its retries without the endpoint succeeding
+            # once meanwhile has failed for the whole schedule (jitter may have made
+            # the schedule a little shorter than the nominal window).
+            await disable_failing_endpoint(tx, self.clock, target)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

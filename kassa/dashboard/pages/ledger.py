@@ -26,7 +26,8 @@ async def verify(view: View) -> Response:
 async def _page(view: View, outcome: VerifyOutcome | None) -> Response:
     async with view.reading() as ctx:
         accounts = await view_model.ledger_accounts(ctx)
-    return view.render("ledger.html", accounts=accounts, outcome=outcome)
+        rates = await view_model.exchange_rate_table(ctx)
+    return view.render("ledger.html", accounts=accounts, outcome=outcome, rates=rates)
 
 
 PAGES = (

@@ -9,8 +9,10 @@ import time
 from dataclasses import dataclass
 
 from kassa.errors import InvalidRequest
+from kassa.fx import check
 from kassa.ledger import accounts as ledger
 from kassa.ledger.verify import verify_ledger
+from kassa.services import currency_conversion, exchange_rates
 from kassa.services.context import Context
 
 # One verify at a time per process: it reads every ledger row, and clicks piling up would
@@ -36,6 +38,37 @@ async def ledger_accounts(ctx: Context) -> list[LedgerAccount]:
         for name, currency, amount in rows
     ]
     return sorted(accounts, key=lambda a: (a.currency, a.bucket != ledger.AVAILABLE, a.name))
+
+
+@dataclass(frozen=True)
+class ExchangeRates:
+    """The rate table in force (installation-wide) and what this account settles in."""
+
+    version: int
+    """0: Kassa's built-in fixed test rates."""
+    created: int
+    origin: str
+    rates: list[tuple[str, str, str]]
+    """(base, quote, rate as exact text), as given (inverses and chains are derived)."""
+    settlement_currencies: list[str] | None
+    """None: the account settles every charge in its own currency (no conversion)."""
+    problems: list[str]
+    """What `kassa fx check` finds in the table."""
+
+
+async def exchange_rate_table(ctx: Context) -> ExchangeRates:
+    table = await exchange_rates.rate_table(ctx.tx)
+    given = sorted(table.graph.rates.items())
+    found = check(table.graph)
+    account = await ctx.tx.get_account(ctx.account_id)
+    return ExchangeRates(
+        version=table.version,
+        created=table.created,
+        origin=table.origin,
+        rates=[(base, quote, str(rate)) for (base, quote), rate in given],
+        settlement_currencies=currency_conversion.settlement_currencies(account),
+        problems=[str(problem) for problem in [*found.cycles, *found.unreachable]],
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""pytest-kassa: a Kassa server for the test session and a fresh account per test.
+
+Shipped in the `kassa` package and registered as a pytest plugin (entry point `pytest11`,
+name `kassa`), so a project with Kassa installed has these fixtures without configuration:
+
+- `kassa_server` (session): `kassa serve` on a free loopback port with a temporary SQLite
+  database, stopped when the session ends. It has `url`, `database_url`, `create_account()`
+  and `client(secret_key)`.
+- `kassa_account` (function): a fresh account of that server (`id`, `secret_key`,
+  `publishable_key`), made through `POST /v1/test_helpers/accounts`.
+- `kassa_client` (function): a `stripe.StripeClient` for a fresh account, its API base
+  pointed at the server.
+
+The plugin loads in every pytest run of such a project, its own suite included, so it starts
+nothing unless a test asks for one of these fixtures by name: no autouse fixture, no hook,
+and it imports neither Kassa's server nor `stripe` until then. `-p no:kassa` turns it off.
+
+The server runs as `python -m kassa` (the interpreter running pytest): a subprocess, so the
+server's event loop and background jobs never share the test's process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import stripe
+
+SERVER_START_TIMEOUT_SECONDS = 30.0
+SERVER_STOP_TIMEOUT_SECONDS = 10.0
+START_ATTEMPTS_MAX = 3
+"""Starts tried: the free port found may be taken by another process before the server binds it."""
+HEALTH_POLL_SECONDS = 0.05
+REQUEST_TIMEOUT_SECONDS = 30.0
+ROOT_ACCOUNT_NAME = "pytest-kassa"
+"""The account made before the server starts, whose key makes each test's account."""
+
+
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""No proxies: an `http_proxy` in the environment must not carry loopback calls elsewhere."""
+
+
+@dataclass(frozen=True)
+class KassaAccount:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+
+class KassaTestServer:
+    """`kassa serve` as a subprocess on a free loopback port, over one SQLite database."""
+
+    def __init__(self, folder: Path) -> None:
+        self.database_url = f"sqlite:///{folder / 'kassa.db'}"
+        self.log_path = folder / "kassa-serve.log"
+        self.url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._root: KassaAccount | None = None
+
+    def start(self) -> KassaTestServer:
+        self._root = _account_from_json(
+            _run_kassa("accounts", "create", "--json", "--name", ROOT_ACCOUNT_NAME, *self._db())
+        )
+        for attempt in range(1, START_ATTEMPTS_MAX + 1):
+            port = _free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            with self.log_path.open("ab") as log:
+                self._process = _spawn_serve(port, self._db(), log)
+            if self._wait_until_healthy():
+                return self
+            self.stop()
+            if attempt == START_ATTEMPTS_MAX:
+                break
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"kassa serve did not start; its log ({self.log_path}):\n{tail}")
+
+    def _db(self) -> tuple[str, str]:
+        return ("--database", self.database_url)
+
+    def _wait_until_healthy(self) -> bool:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            try:
+                with _LOOPBACK.open(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(HEALTH_POLL_SECONDS)
+        return False
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(SERVER_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def create_account(self, name: str | None = None) -> KassaAccount:
+        """A new account on this server (its keys are shown only now)."""
+        if self._root is None:
+            raise RuntimeError("the Kassa server has not been started")
+        body = urllib.parse.urlencode({"name": name} if name else {}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/v1/test_helpers/accounts",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {self._root.secret_key}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            method="POST",
+        )
+        try:
+            with _LOOPBACK.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+                return _account_from_json(response.read().decode())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise RuntimeError(f"Kassa refused to create an account: {detail}") from error
+
+    def client(self, secret_key: str, **options: Any) -> stripe.StripeClient:
+        """A `stripe.StripeClient` for `secret_key` talking to this server. Network retries
+        are off unless `options` say otherwise: a failure shows at once."""
+        import stripe
+
+        options.setdefault("max_network_retries", 0)
+        return stripe.StripeClient(secret_key, base_addresses={"api": self.url}, **options)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _kassa_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kassa", *args]
+
+
+def _run_kassa(*args: str) -> str:
+    result = subprocess.run(
+        _kassa_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=SERVER_START_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"`kassa {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def _spawn_serve(port: int, database: tuple[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        _kassa_command("serve", "--host", "127.0.0.1", "--port", str(port), *database),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _account_from_json(text: str) -> KassaAccount:
+    found = json.loads(text.strip().splitlines()[-1])
+    return KassaAccount(found["id"], found["secret_key"], found["publishable_key"])
+
+
+@pytest.fixture(scope="session")
+def kassa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KassaTestServer]:
+    """A Kassa server for the whole session, on a temporary SQLite database."""
+    server = KassaTestServer(tmp_path_factory.mktemp("kassa")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kassa_account(kassa_server: KassaTestServer) -> KassaAccount:
+    """A fresh account: no other test sees its objects, events or balance."""
+    return kassa_server.create_account()
+
+
+@pytest.fixture
+def kassa_client(kassa_server: KassaTestServer, kassa_account: KassaAccount) -> stripe.StripeClient:
+    """A `stripe.StripeClient` for a fresh account of the session's Kassa server."""
+    return kassa_server.client(kassa_account.secret_key)

@@ -1,0 +1,136 @@
+"""Which currency a charge settles in, and at what rate: used by captures, refunds and
+disputes. No resource is declared here.
+
+An account settles in the currencies its document lists under `SETTLEMENT_FIELD` (a Kassa
+extension; the first is its default currency, from its country). A charge in a currency
+not listed is converted into the default one at the rate in force when it is captured. An
+account without the field settles every charge in the currency it was made in, as every
+Kassa account did before conversion existed: its balance simply holds each currency.
+
+Refunds and disputes of a converted charge convert back at the rate in force when they
+happen, as Stripe does (https://docs.stripe.com/currencies/disputes-refunds): the
+cardholder gets back exactly what was paid, in the charge's currency, and the merchant's
+balance pays what that costs today, more or less than the charge brought in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kassa import fx
+from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.ledger import postings
+from kassa.money import SUPPORTED_CURRENCIES
+from kassa.services import exchange_rates
+from kassa.services.accounts import DEFAULT_CURRENCY
+from kassa.services.context import Context
+from kassa.store import Transaction
+
+SETTLEMENT_FIELD = "kassa_settlement_currencies"
+SETTLEMENT_CURRENCIES_MAX = 20
+"""Extra settlement currencies an account may enable."""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A charge's currency into the one it settles in: `rate` per major unit, along
+    `chain` (the currencies passed through, first to last)."""
+
+    presented: str
+    settlement: str
+    rate: Decimal
+    chain: tuple[str, ...]
+
+    def settle(self, amount: int) -> int:
+        return fx.convert(amount, self.presented, self.settlement, self.rate)
+
+    def presentment(self, amount: int) -> postings.Presentment:
+        return postings.Presentment(amount, self.presented)
+
+
+class ConversionUnavailable(InvalidRequest):
+    """No chain of known rates converts the charge's currency to the settlement one."""
+
+    code = "currency_conversion_unavailable"
+
+
+def settlement_currencies(account: dict[str, Any] | None) -> list[str] | None:
+    """The currencies an account settles in, its default first; None: every currency."""
+    listed = None if account is None else account.get(SETTLEMENT_FIELD)
+    return None if listed is None else [str(currency) for currency in listed]
+
+
+async def set_settlement_currencies(
+    tx: Transaction, account_id: str, extra: Iterable[str]
+) -> list[str]:
+    """The account settles in its default currency and `extra`; every other currency its
+    charges are made in is converted. Returns the list stored."""
+    account = await tx.get_account(account_id)
+    if account is None:
+        raise ResourceMissing("account", account_id)
+    default = str(account.get("default_currency") or DEFAULT_CURRENCY)
+    chosen = sorted({currency.lower() for currency in extra} - {default})
+    if len(chosen) > SETTLEMENT_CURRENCIES_MAX:
+        raise ValueError(f"at most {SETTLEMENT_CURRENCIES_MAX} extra settlement currencies")
+    unknown = [currency for currency in chosen if currency not in SUPPORTED_CURRENCIES]
+    if unknown:
+        raise ValueError(f"unknown currencies: {', '.join(unknown)[:80]}")
+    listed = [default, *chosen]
+    await tx.update_account_document(account_id, {SETTLEMENT_FIELD: listed})
+    return listed
+
+
+async def for_charge(ctx: Context, currency: str) -> Conversion | None:
+    """How a new charge in `currency` settles: None when the account settles in it."""
+    if currency == DEFAULT_CURRENCY:
+        # Every Kassa account's default currency (accounts are created in the US), which it
+        # always settles in: no read on the common path.
+        return None
+    settles = settlement_currencies(await ctx.tx.get_account(ctx.account_id))
+    if settles is None or currency in settles:
+        return None
+    return await _current(ctx, currency, settles[0])
+
+
+async def for_return(ctx: Context, charge: dict[str, Any]) -> Conversion | None:
+    """How money going back to `charge`'s card (a refund, a dispute) converts: into the
+    currency the charge settled in, at the rate in force now; None when it was not converted."""
+    currency = str(charge["currency"])
+    transaction_id = charge.get("balance_transaction")
+    if currency == DEFAULT_CURRENCY or not isinstance(transaction_id, str):
+        return None
+    row = await ctx.tx.get_ledger_transaction(ctx.account_id, transaction_id)
+    if row is None or row.currency == currency:
+        return None
+    return await _current(ctx, currency, row.currency)
+
+
+async def _current(ctx: Context, presented: str, settlement: str) -> Conversion:
+    table = await exchange_rates.rate_table(ctx.tx)
+    chain = table.graph.best_chain(presented, settlement)
+    if chain is None:
+        raise ConversionUnavailable(
+            f"Kassa has no exchange rate converting {presented} to {settlement} (the "
+            f"account's settlement currency): add one with `kassa fx load` or "
+            f"POST /v1/test_helpers/exchange_rates.",
+            param="currency",
+        )
+    return Conversion(presented, settlement, chain.rate, chain.currencies)
+
+
+def settled_amounts(
+    conversion: Conversion | None, amount: int, currency: str
+) -> tuple[int, str, postings.Presentment | None, Decimal | None]:
+    """(amount, currency) on the merchant's side, what the card network saw (None: the
+    same), and the rate."""
+    if conversion is None:
+        return amount, currency, None, None
+    return (
+        conversion.settle(amount),
+        conversion.settlement,
+        conversion.presentment(amount),
+        conversion.rate,
+    )

@@ -1,0 +1,92 @@
+"""pytest-kassa (`kassa/pytest_plugin.py`), run the way a user's project runs it: pytest's
+`pytester` starts a separate pytest on small test files that use (or do not use) the fixtures.
+
+Each run loads the plugin explicitly (`-p no:kassa -p kassa.pytest_plugin`), so the tests mean
+the same whether or not this environment's install has registered the entry point; that the
+install registers it is a test of its own.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import socket
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PLUGIN_ARGS = ("-p", "no:kassa", "-p", "kassa.pytest_plugin")
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+USES_THE_CLIENT = """
+import json
+from pathlib import Path
+
+seen = []
+
+
+def test_a_customer(kassa_client, kassa_server):
+    customer = kassa_client.v1.customers.create(params={"email": "one@example.com"})
+    assert [c.id for c in kassa_client.v1.customers.list().data] == [customer.id]
+    seen.append(customer.id)
+    Path("server.json").write_text(json.dumps({"url": kassa_server.url}))
+
+
+def test_another_customer_sees_a_fresh_account(kassa_client):
+    customer = kassa_client.v1.customers.create(params={"email": "two@example.com"})
+    assert [c.id for c in kassa_client.v1.customers.list().data] == [customer.id]
+    seen.append(customer.id)
+
+
+def test_accounts_differ(kassa_account, kassa_server):
+    other = kassa_server.create_account(name="second")
+    assert other.id != kassa_account.id
+    assert kassa_server.client(other.secret_key).v1.customers.list().data == []
+    assert len(set(seen)) == 2
+"""
+
+USES_NOTHING = """
+def test_plain():
+    assert 1 + 1 == 2
+"""
+
+
+def test_each_test_gets_a_fresh_account_and_a_configured_client(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=USES_THE_CLIENT)
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "-q")
+    result.assert_outcomes(passed=3)
+    # The session fixture stopped its server when the session ended.
+    url = json.loads((pytester.path / "server.json").read_text())["url"]
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server still listens"
+
+
+def test_a_suite_that_uses_no_fixture_starts_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain=USES_NOTHING)
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--setup-show", "-q")
+    result.assert_outcomes(passed=1)
+    assert "kassa_server" not in result.stdout.str()
+    fixtures = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--fixtures", "-q")
+    assert "kassa_client" in fixtures.stdout.str()
+
+
+def test_the_plugin_is_registered_as_pytest_kassa() -> None:
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]["pytest11"]
+    assert declared == {"kassa": "kassa.pytest_plugin"}
+    installed = {
+        point.name: point.value
+        for point in importlib.metadata.entry_points(group="pytest11")
+        if point.dist is not None and point.dist.name == "kassa"
+    }
+    assert installed == declared, "reinstall Kassa (pip install -e .) to register the plugin"
+
+
+def test_the_installed_plugin_loads_by_itself(pytester: pytest.Pytester) -> None:
+    """No `-p`: the entry point loads it, as in a user's project (and this suite)."""
+    result = pytester.runpytest_subprocess("--fixtures", "-q")
+    assert "kassa_client" in result.stdout.str()
+    assert "kassa_server" in result.stdout.str()
