@@ -17,7 +17,7 @@ import pytest
 import stripe
 
 from kassa.config import InvalidSetting, Settings
-from kassa.http.rate_limits import RATE_LIMIT_MESSAGE
+from kassa.http.rate_limits import PRUNE_EVERY_CHECKS, RATE_LIMIT_MESSAGE, MemoryWindows
 from tests.conftest import IN_CI
 from tests.harness import Account, KassaServer, create_account
 
@@ -177,3 +177,14 @@ def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, variable: str, 
     monkeypatch.setenv(variable, value)
     with pytest.raises(InvalidSetting, match=variable):
         Settings()
+
+
+def test_the_memory_window_moves_and_forgets_idle_accounts() -> None:
+    windows = MemoryWindows(2)
+    assert [windows.hit("a", t) for t in (0.0, 0.5, 0.9)] == [True, True, False]
+    assert windows.hit("a", 1.01) is True  # the request at 0.0 has left the window
+    assert windows.hit("b", 1.02) is True  # another account has its own window
+    for tick in range(PRUNE_EVERY_CHECKS):
+        windows.hit("c", 10.0 + tick)  # "a" and "b" idle since 1.02
+    assert windows.hit("a", 10_000.0) is True
+    assert windows._windows.keys() <= {"a", "c"}
