@@ -607,3 +607,27 @@ def test_random_payout_sequences_keep_the_books(
     for each in made:
         if each.automatic:
             assert sum(t.net for t in swept(client, each.id)) == each.amount
+
+
+def test_the_arrive_test_helper_pays_or_fails_a_payout_now(server: ShiftedClockServer) -> None:
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    net = fund(client, 6_000)
+    paid_one = payout(client, amount=1_000)
+    failing = bank_account(client, account.id, "000111111116")
+    failed_one = payout(client, amount=2_000, destination=failing.id)
+    with server.http(account.secret_key) as http:
+        paid = http.post(f"/v1/test_helpers/payouts/{paid_one.id}/arrive").json()
+        failed = http.post(f"/v1/test_helpers/payouts/{failed_one.id}/arrive").json()
+        again = http.post(f"/v1/test_helpers/payouts/{paid_one.id}/arrive")
+    assert (paid["status"], paid["trace_id"]["status"]) == ("paid", "supported")
+    assert (failed["status"], failed["failure_code"]) == ("failed", "no_account")
+    assert again.status_code == 400 and again.json()["error"]["param"] == "id"
+    assert available(client) == net - 1_000
+    # As the scheduled moves announce them: in transit (updated), then paid (paid, updated).
+    assert events_of(client, paid_one.id) == [
+        "payout.created",
+        "payout.updated",
+        "payout.paid",
+        "payout.updated",
+    ]

@@ -463,6 +463,26 @@ async def cancel_payout(ctx: Context, payout_id: str) -> ApiObject:
     return public(payout)
 
 
+async def arrive_now(ctx: Context, payout_id: str) -> ApiObject:
+    """Kassa test helper (`POST /v1/test_helpers/payouts/{id}/arrive`): the payout's bank
+    answers now rather than on its arrival date, so a test need not wait business days: a
+    pending payout goes in transit, then it is paid, or fails as its bank account's test
+    number says, with the events and postings of the scheduled arrival."""
+    payout = await _load(ctx, payout_id)
+    await advance_payout(ctx, payout)
+    if payout["status"] not in ("pending", "in_transit"):
+        raise InvalidRequest(
+            f"Payout {payout['id']} has already arrived or ended ({payout['status']}).",
+            param="id",
+        )
+    if payout["status"] == "pending":
+        before = public(copy.deepcopy(payout))
+        payout["status"] = "in_transit"
+        await _save(ctx, payout, before, "payout.updated")
+    await _arrive(ctx, payout, public(copy.deepcopy(payout)))
+    return public(payout)
+
+
 async def list_payouts(ctx: Context, request: ListPayouts) -> ApiObject:
     await pay_out_on_schedule(ctx)
     await advance_account_payouts(ctx)
@@ -506,6 +526,7 @@ RESOURCE = Resource(
     ),
     lister=Operation(_parse_list, list_payouts, writes=True),
     actions={"cancel": Operation(no_params, cancel_payout, writes=True)},
+    test_helpers={"arrive": Operation(no_params, arrive_now, writes=True)},
     expandable={
         "balance_transaction": "balance_transaction",
         "destination": "bank_account",

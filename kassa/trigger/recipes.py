@@ -527,7 +527,37 @@ _SUBSCRIPTION_RECIPES: Final = {
     ),
 }
 
+PAYOUT_FUNDING: Final = 1_000_000
+"""The charge a payout recipe pays out of: large enough that the payout is covered even in
+an account whose balance other triggers' refunds and disputes took below zero."""
+
+_FUNDED_PAYOUT: Final = (
+    _payment_intent("pm_card_bypassPending", amount=PAYOUT_FUNDING),
+    Step("payout", "post", "/v1/payouts", {"amount": 1000, "currency": CURRENCY}),
+)
+"""A payout from a charge whose card skips the pending balance (available at once)."""
+
+_PAYOUT_RECIPES: Final = {
+    "payout.created": Recipe("a charge available at once, then a manual payout", _FUNDED_PAYOUT),
+    "payout.updated": Recipe(
+        "a manual payout, then its metadata updated",
+        (*_FUNDED_PAYOUT, _update("payout_update", "/v1/payouts/${payout:id}")),
+    ),
+    "payout.canceled": Recipe(
+        "a manual payout, then canceled",
+        (*_FUNDED_PAYOUT, Step("payout_cancel", "post", "/v1/payouts/${payout:id}/cancel")),
+    ),
+    "payout.paid": Recipe(
+        "a manual payout, then arrived at the bank now (Kassa's arrive test helper)",
+        (
+            *_FUNDED_PAYOUT,
+            Step("payout_arrive", "post", "/v1/test_helpers/payouts/${payout:id}/arrive"),
+        ),
+    ),
+}
+
 RECIPES: Final[Mapping[str, Recipe]] = {
+    **_PAYOUT_RECIPES,
     **_CUSTOMER_RECIPES,
     **_PAYMENT_RECIPES,
     **_CATALOG_RECIPES,
