@@ -10,6 +10,7 @@ SQLite's own "database or disk is full", as a full disk gives)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,3 +165,68 @@ def test_a_full_disk_fails_every_unit_of_its_group_commit(tmp_path: Path) -> Non
     first, second, *found = asyncio.run(scenario())
     assert isinstance(first, DatabaseUnavailable) and isinstance(second, DatabaseUnavailable)
     assert found == [None, None]
+
+
+LOAD_THREADS = 4
+OUTAGE_SECONDS = 2.0
+
+
+def test_postgres_going_away_under_load_answers_200_or_503_and_loses_nothing(
+    postgres_server: tuple[KassaServer, str],
+) -> None:
+    """Writers keep sending while the database's sessions are terminated and new ones
+    refused, then allowed again (what a PostgreSQL restart does to its clients): every
+    answer is 200 or 503 (never a 500 or a hang), and each request retried with its key
+    afterwards exists exactly once."""
+    server, name = postgres_server
+    account = create_account(server.database_url)
+    stop = threading.Event()
+    answered: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def write(thread: int) -> None:
+        with server.http(account.secret_key) as http:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                key = f"load-{thread}-{number}"
+                status = http.post(
+                    "/v1/customers", data={"name": key}, headers={"Idempotency-Key": key}
+                ).status_code
+                with lock:
+                    answered[key] = status
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(LOAD_THREADS)]
+    for writer in writers:
+        writer.start()
+    try:
+        time.sleep(0.5)
+        close_database(name)
+        time.sleep(OUTAGE_SECONDS)
+        open_database(name)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(30)
+    statuses = set(answered.values())
+    assert statuses <= {200, 503}, statuses
+    assert 503 in statuses and 200 in statuses
+    with server.http(account.secret_key) as http:
+        for key, status in answered.items():
+            if status == 503:
+                retried = _eventually_ok(
+                    lambda key=key: http.post(
+                        "/v1/customers", data={"name": key}, headers={"Idempotency-Key": key}
+                    )
+                )
+                assert retried.json()["name"] == key
+        names: list[str] = []
+        params: dict[str, str | int] = {"limit": 100}
+        while True:
+            page = http.get("/v1/customers", params=params).json()
+            names += [customer["name"] for customer in page["data"]]
+            if not page["has_more"]:
+                break
+            params["starting_after"] = page["data"][-1]["id"]
+    assert sorted(names) == sorted(answered)

@@ -106,6 +106,14 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     CLOSE ALL; UNLISTEN *; RESET ALL`) would be one more round trip per request for nothing."""
 
 
+def _raise_if_lost(connection: PoolConnectionProxy, error: Exception) -> None:
+    """DatabaseUnavailable when `error` came of the connection dying: one of
+    LOST_CONNECTION_ERRORS, or anything at all once the connection is closed (asyncpg then
+    also fails to end the transaction, with an InterfaceError that hides the first)."""
+    if isinstance(error, LOST_CONNECTION_ERRORS) or connection.is_closed():
+        raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
+
+
 class PostgresStore:
     engine = "postgresql"
     serializes_writes = False
@@ -143,16 +151,18 @@ class PostgresStore:
                     tx = Transaction(PostgresExecutor(connection), writes=True)
                     yield tx
                     await tx.finish()
-            except LOST_CONNECTION_ERRORS as error:
-                raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
+            except Exception as error:
+                _raise_if_lost(connection, error)
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
         async with self._connection() as connection:
             try:
                 yield Transaction(PostgresExecutor(connection))
-            except LOST_CONNECTION_ERRORS as error:
-                raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
+            except Exception as error:
+                _raise_if_lost(connection, error)
+                raise
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
