@@ -4,9 +4,10 @@ the proof that nothing was lost or done twice.
 
 Load (LOAD_THREADS clients, each request with its own Idempotency-Key, retried with that key
 until it is answered): customers created, PaymentIntents confirmed with a test card, full
-refunds of confirmed payments; a webhook endpoint on a local receiver wants every event.
-Each round sleeps a random 0.2 to 1.0 s, kills the server (`kill -9`), starts it again on
-the same port and database. Afterwards:
+refunds of confirmed payments, invoices made, finalized and paid with a saved card; a webhook
+endpoint on a local receiver wants every event. Each round sleeps a random 0.2 to 1.0 s,
+kills the server and a `kassa worker` beside it (`kill -9`), and starts both again on the
+same port and database. Afterwards:
 
 - acknowledged: every request that was answered 200 names an object that exists, as answered
   (a customer, a succeeded PaymentIntent, a succeeded refund);
@@ -80,7 +81,10 @@ DELIVERY_WAIT_SECONDS: Final = 120.0
 plus 20 s)."""
 DELIVERY_POLL_SECONDS: Final = 0.5
 REFUND_SHARE: Final = 0.2
-PAYMENT_SHARE: Final = 0.4
+PAYMENT_SHARE: Final = 0.3
+INVOICE_SHARE: Final = 0.2
+"""Of the requests: refunds, payments, invoices (the invoice, its item, finalize, pay: each
+its own key), the rest customers."""
 SERVER_ENV: Final = {
     "KASSA_WEBHOOK_TIMEOUT_SECONDS": "1",
     "KASSA_WEBHOOK_RETRY_SCHEDULE": "1,1,2,2,5,5,10,10",
@@ -130,7 +134,8 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
 
 
 class KilledServer:
-    """One `kassa serve` on a fixed port, killed and started again."""
+    """One `kassa serve` on a fixed port and one `kassa worker` beside it (both deliver
+    webhooks and run the jobs), killed together and started again."""
 
     def __init__(self, kassa: Path, url: str, log_path: Path, secret_key: str) -> None:
         self.kassa = kassa
@@ -140,6 +145,7 @@ class KilledServer:
         self.port = free_loopback_port()
         self.base_url = f"http://{LOOPBACK_HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [str(self.kassa), "serve", "--host", LOOPBACK_HOST, "--port", str(self.port)]
@@ -154,15 +160,26 @@ class KilledServer:
             )
         server = Server(self.process, self.base_url, self.log_path)
         wait_until_ready(server, self.secret_key, READY_TIMEOUT_SECONDS, "kassa serve")
+        with self.log_path.with_name("kassa-worker.log").open("ab") as log:
+            self.worker = subprocess.Popen(
+                [str(self.kassa), "worker", "--database", self.url],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **SERVER_ENV},
+                start_new_session=True,
+            )
 
     def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
+        for process in (self.process, self.worker):
+            if process is not None:
+                process.kill()
+                process.wait()
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, 10)
+        for process in (self.worker, self.process):
+            if process is not None:
+                stop_process(process, 10)
 
 
 # -- the load ---------------------------------------------------------------------------------
@@ -176,6 +193,10 @@ class Ledger:
     customers: list[str] = dataclasses.field(default_factory=list)
     payments: list[str] = dataclasses.field(default_factory=list)
     refunds: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    invoices: list[str] = dataclasses.field(default_factory=list)
+    """Invoices acknowledged paid."""
+    invoice_customer: str = ""
+    """The customer with a saved card the invoices are for."""
     """(refund, its PaymentIntent)."""
     unrefunded: list[str] = dataclasses.field(default_factory=list)
     sent: int = 0
@@ -242,6 +263,8 @@ def _one_request(base_url: str, secret_key: str, ledger: Ledger, key: str, choic
             return refunded
     if choice < REFUND_SHARE + PAYMENT_SHARE:
         return _pay(base_url, secret_key, ledger, key)
+    if choice < REFUND_SHARE + PAYMENT_SHARE + INVOICE_SHARE:
+        return _invoice(base_url, secret_key, ledger, key)
     return _customer(base_url, secret_key, ledger, key)
 
 
@@ -270,6 +293,35 @@ def _pay(base_url: str, secret_key: str, ledger: Ledger, key: str) -> int:
     return intent.unanswered
 
 
+def _invoice(base_url: str, secret_key: str, ledger: Ledger, key: str) -> int:
+    """An invoice for one item, finalized and paid with the customer's card; every step its
+    own key, so a step cut off by a kill is replayed, not run again."""
+    customer = ledger.invoice_customer
+    steps: list[Answer] = []
+
+    def step(path: str, fields: dict[str, str], suffix: str) -> Any:
+        steps.append(post(base_url, secret_key, path, fields, f"{key}-{suffix}"))
+        return steps[-1].body
+
+    invoice = step(
+        "/v1/invoices",
+        {"customer": customer, "pending_invoice_items_behavior": "exclude"},
+        "invoice",
+    )
+    step(
+        "/v1/invoiceitems",
+        {"invoice": invoice["id"], "customer": customer, "amount": "1500", "currency": "usd"},
+        "item",
+    )
+    step(f"/v1/invoices/{invoice['id']}/finalize", {}, "finalize")
+    paid = step(f"/v1/invoices/{invoice['id']}/pay", {}, "pay")
+    if (paid["status"], paid["amount_paid"]) != ("paid", 1500):
+        raise BenchError(f"invoice {invoice['id']} is {paid['status']}, {paid['amount_paid']} paid")
+    with ledger.lock:
+        ledger.invoices.append(invoice["id"])
+    return sum(answer.unanswered for answer in steps)
+
+
 def _refund(base_url: str, secret_key: str, ledger: Ledger, key: str) -> int | None:
     """A full refund of a payment not refunded yet; None when there is none."""
     with ledger.lock:
@@ -289,7 +341,7 @@ def check(server: KilledServer, ledger: Ledger, receiver: Receiver) -> dict[str,
     base, key = server.base_url, server.secret_key
     found = {
         path: {obj["id"]: obj for obj in list_all_objects(base, key, f"/v1/{path}")}
-        for path in ("customers", "payment_intents", "charges", "refunds")
+        for path in ("customers", "payment_intents", "charges", "refunds", "invoices")
     }
     lost = [i for i in ledger.customers if i not in found["customers"]]
     lost += [
@@ -300,11 +352,18 @@ def check(server: KilledServer, ledger: Ledger, receiver: Receiver) -> dict[str,
     lost += [
         r for r, _ in ledger.refunds if found["refunds"].get(r, {}).get("status") != "succeeded"
     ]
+    lost += [i for i in ledger.invoices if found["invoices"].get(i, {}).get("status") != "paid"]
+    invoices = set(ledger.invoices)
     twice = {
-        "customers": len(found["customers"]) - len(set(ledger.customers)),
-        "payment_intents": len(found["payment_intents"]) - len(set(ledger.payments)),
-        "charges": len(found["charges"]) - len(set(ledger.payments)),
+        # The invoices' customer is one more customer; each paid invoice one more intent
+        # and charge.
+        "customers": len(found["customers"]) - len(set(ledger.customers)) - 1,
+        "payment_intents": len(found["payment_intents"])
+        - len(set(ledger.payments))
+        - len(invoices),
+        "charges": len(found["charges"]) - len(set(ledger.payments)) - len(invoices),
         "refunds": len(found["refunds"]) - len({r for r, _ in ledger.refunds}),
+        "invoices": len(found["invoices"]) - len(invoices),
     }
     return {"lost": lost, "executed_twice": twice, "undelivered": _undelivered(server, receiver)}
 
@@ -374,7 +433,7 @@ def crash_run(kassa: Path, url: str, run_dir: Path, rounds: int, seed: int) -> d
             "crash-endpoint",
         )
         receiver.secret = endpoint.body["secret"]
-        ledger = Ledger()
+        ledger = Ledger(invoice_customer=_invoice_customer(server))
         started = time.monotonic()
         _load_while_killing(server, ledger, rounds, seed)
         load_seconds = time.monotonic() - started
@@ -395,7 +454,11 @@ def crash_run(kassa: Path, url: str, run_dir: Path, rounds: int, seed: int) -> d
         "ok": ok,
         "rounds": rounds,
         "seconds": round(load_seconds, 1),
-        "requests_acknowledged": len(ledger.customers) + len(ledger.payments) + len(ledger.refunds),
+        "requests_acknowledged": len(ledger.customers)
+        + len(ledger.payments)
+        + len(ledger.refunds)
+        + 4 * len(ledger.invoices),
+        "invoices_paid": len(ledger.invoices),
         "attempts_unanswered": ledger.unanswered,
         "lost": found["lost"],
         "lost_count": len(found["lost"]),
@@ -405,6 +468,28 @@ def crash_run(kassa: Path, url: str, run_dir: Path, rounds: int, seed: int) -> d
         "signatures_rejected": receiver.rejected,
         "ledger": ledger_result,
     }
+
+
+def _invoice_customer(server: KilledServer) -> str:
+    """A customer whose default payment method is a Visa test card."""
+    base, key = server.base_url, server.secret_key
+    customer = post(base, key, "/v1/customers", {"name": "invoices"}, "crash-invoice-customer")
+    customer_id = customer.body["id"]
+    card = post(
+        base,
+        key,
+        "/v1/payment_methods/pm_card_visa/attach",
+        {"customer": customer_id},
+        "crash-invoice-card",
+    )
+    post(
+        base,
+        key,
+        f"/v1/customers/{customer_id}",
+        {"invoice_settings[default_payment_method]": card.body["id"]},
+        "crash-invoice-default",
+    )
+    return str(customer_id)
 
 
 def _load_while_killing(server: KilledServer, ledger: Ledger, rounds: int, seed: int) -> None:

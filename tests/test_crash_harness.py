@@ -43,6 +43,6 @@ def test_kills_lose_nothing_and_run_nothing_twice(engine: str, tmp_path: Path) -
     assert results["attempts_unanswered"] > 0  # the kills did cut requests off
     assert (results["lost_count"], results["events_undelivered"]) == (0, 0)
     assert results["executed_twice"] == dict.fromkeys(
-        ("customers", "payment_intents", "charges", "refunds"), 0
+        ("customers", "payment_intents", "charges", "refunds", "invoices"), 0
     )
     assert results["ledger"]["ok"]
