@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -110,8 +111,17 @@ def _raise_if_lost(connection: PoolConnectionProxy, error: Exception) -> None:
     """DatabaseUnavailable when `error` came of the connection dying: one of
     LOST_CONNECTION_ERRORS, or anything at all once the connection is closed (asyncpg then
     also fails to end the transaction, with an InterfaceError that hides the first)."""
-    if isinstance(error, LOST_CONNECTION_ERRORS) or connection.is_closed():
+    if isinstance(error, LOST_CONNECTION_ERRORS) or _is_gone(connection):
         raise DatabaseUnavailable(f"the database connection was lost: {error}") from error
+
+
+def _is_gone(connection: PoolConnectionProxy) -> bool:
+    """The connection is closed, or the pool has already taken it back (asyncpg detaches a
+    proxy whose connection died, and then refuses even `is_closed()` on it)."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 class PostgresStore:
@@ -176,7 +186,8 @@ class PostgresStore:
         try:
             yield connection
         finally:
-            await self._pool.release(connection)
+            with contextlib.suppress(asyncpg.InterfaceError):  # already taken back (_is_gone)
+                await self._pool.release(connection)
 
     def scan(self) -> AbstractAsyncContextManager[Transaction]:
         return self.read()  # asyncpg never blocks the event loop
