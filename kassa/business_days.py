@@ -118,6 +118,9 @@ def available_on(created: int, delay_business_days: int, country: str) -> int:
     """Unix seconds of 00:00 UTC on the day funds from a charge made at `created` (unix
     seconds) become available: `delay_business_days` business days after its UTC date."""
     charged_on = datetime.datetime.fromtimestamp(created, tz=datetime.UTC).date()
-    available = add_business_days(charged_on, delay_business_days, country)
-    midnight = datetime.datetime.combine(available, datetime.time(), tzinfo=datetime.UTC)
-    return int(midnight.timestamp())
+    return midnight_utc(add_business_days(charged_on, delay_business_days, country))
+
+
+def midnight_utc(day: datetime.date) -> int:
+    """Unix seconds of 00:00 UTC on `day`."""
+    return int(datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC).timestamp())

@@ -32,10 +32,6 @@ month (a monthly schedule on the 31st meets a 31-day month within two)."""
 AUTOMATIC_PAYOUT_DESCRIPTION: Final = "STRIPE PAYOUT"
 
 
-def _midnight_utc(day: datetime.date) -> int:
-    return int(datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC).timestamp())
-
-
 def _scheduled(day: datetime.date, schedule: dict[str, Any]) -> bool:
     interval = schedule.get("interval")
     if interval == "daily":
@@ -62,7 +58,7 @@ def next_payout_time(after: int, schedule: dict[str, Any], country: str) -> int 
         if not _scheduled(day, schedule):
             continue
         payout_day = business_days.add_business_days(day, 0, country)
-        at = _midnight_utc(payout_day)
+        at = business_days.midnight_utc(payout_day)
         if at > after:
             return at
     raise ValueError(f"no payout day within {SCHEDULE_SEARCH_DAYS_MAX} days: {schedule}")

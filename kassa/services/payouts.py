@@ -18,7 +18,6 @@ the clock (as reading the balance settles funds).
 from __future__ import annotations
 
 import copy
-import datetime
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
@@ -146,16 +145,10 @@ def public(payout: ApiObject) -> ApiObject:
     return {k: v for k, v in payout.items() if k != PRIVATE}
 
 
-def _midnight_utc(day: datetime.date) -> int:
-    return int(datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC).timestamp())
-
-
 def arrival_date(created: int, country: str) -> int:
-    """00:00 UTC of the day a standard payout made at `created` arrives."""
-    day = datetime.datetime.fromtimestamp(created, tz=datetime.UTC).date()
-    return _midnight_utc(
-        business_days.add_business_days(day, PAYOUT_ARRIVAL_BUSINESS_DAYS, country)
-    )
+    """00:00 UTC of the day a standard payout made at `created` arrives: funds leave as
+    charges' funds come in, so the same business-day rule (`business_days.available_on`)."""
+    return business_days.available_on(created, PAYOUT_ARRIVAL_BUSINESS_DAYS, country)
 
 
 def _timeline(now: int, method: str, country: str) -> tuple[str, int, int]:
