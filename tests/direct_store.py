@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from kassa.clock import Clock
 from kassa.store import Store, open_store
+from kassa.store.dashboard_queries import LoggedRequest
 from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
 from kassa.workers.retention import PurgeCounts, purge_once
 from tests.harness import run_coroutine
@@ -31,6 +32,16 @@ def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return run_coroutine(run)
+
+
+def logged_request(database_url: str, account_id: str, request_id: str) -> LoggedRequest | None:
+    """One request as the log keeps it, bodies included (as the dashboard shows it)."""
+
+    async def read(store: Store) -> LoggedRequest | None:
+        async with store.read() as tx:
+            return await tx.get_logged_request(account_id, request_id)
+
+    return with_store(database_url, read)
 
 
 def idempotency_record(database_url: str, account_id: str, key: str) -> IdempotencyRecord | None:

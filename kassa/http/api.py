@@ -28,6 +28,7 @@ from kassa.http.errors import (
     RequestTooLarge,
     error_body,
     internal_error_body,
+    stripe_json,
     unavailable_response_parts,
 )
 from kassa.http.expand import expand_object, parse_expand
@@ -52,6 +53,9 @@ LOGGED_BODY_BYTES_MAX = 8_192
 """How much of each request's parameters and response the request log keeps: a whole
 PaymentIntent fits, and the log's buffer stays bounded in bytes as well as entries."""
 REDACTED_PARAMS = frozenset({"number", "cvc"})
+KEY_PARAM = "key"
+"""Stripe.js sends its publishable key as this form parameter, not as a header; it is taken
+out of the form before the operation's parser (and the request log) sees it."""
 _DIGIT_RUN = re.compile(r"\d[\d \-]{4,}\d")
 """Card data the request log must never hold (the card-number secrecy test searches it)."""
 _STRIPE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
@@ -156,7 +160,14 @@ class ApiApp:
         facts.route = route.template
         facts.secret_fields = route.operation.secret_fields
         _check_version(headers.get("stripe-version"))
-        owner = await self.auth.owner_of(headers.get("authorization"))
+        if method == "POST":
+            form = decode_form(await _read_body(receive, headers))
+        else:
+            form = decode_form(scope.get("query_string", b""))
+        form_key = form.pop(KEY_PARAM, None)
+        owner = await self.auth.owner_of(
+            headers.get("authorization"), form_key if isinstance(form_key, str) else None
+        )
         facts.account_id = owner.account_id
         if self.rate_limiter is not None:
             await self.rate_limiter.check(owner.account_id)
@@ -165,10 +176,6 @@ class ApiApp:
                 "This API call cannot be made with a publishable API key. Please use a "
                 "secret API key."
             )
-        if method == "POST":
-            form = decode_form(await _read_body(receive, headers))
-        else:
-            form = decode_form(scope.get("query_string", b""))
         facts.params, facts.held_card_data = logged_params(form)
         key = headers.get("idempotency-key")
         if key is not None and method == "POST":
@@ -252,7 +259,7 @@ class ApiApp:
         try:
             result = await route.operation.run(ctx, parsed.request)
             await expand_object(ctx, result, parsed.expand)
-            body = orjson.dumps(result)
+            body = stripe_json(result)
         except KassaError as error:
             if not error.commits_writes:
                 raise
@@ -319,7 +326,7 @@ def without_secrets(body: bytes, secret_fields: tuple[str, ...]) -> bytes:
     answer = orjson.loads(body)
     if not isinstance(answer, dict) or not any(name in answer for name in secret_fields):
         return body
-    return orjson.dumps({**answer, **dict.fromkeys(secret_fields & answer.keys())})
+    return stripe_json({**answer, **dict.fromkeys(secret_fields & answer.keys())})
 
 
 def _replayed(replay: Replay) -> Response:

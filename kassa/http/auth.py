@@ -1,4 +1,5 @@
-"""API keys from `Authorization: Bearer sk_...` or HTTP Basic (key as the user name)."""
+"""API keys from `Authorization: Bearer sk_...` or HTTP Basic (key as the user name), or, as
+Stripe.js sends a publishable key, from a `key` parameter of a request with no header."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ KEY_CACHE_ENTRIES_MAX = 10_000
 """Known keys kept in memory; keys are never edited, so a cached owner cannot go stale."""
 
 
-def key_from_header(header: str | None) -> str:
+def key_from_header(header: str | None, form_key: str | None = None) -> str:
+    if not header and form_key:
+        return form_key
     if not header:
         raise NotAuthenticated(
             "You did not provide an API key. You need to provide your API key in the "
@@ -48,8 +51,8 @@ class Authenticator:
         self._store = store
         self._known: dict[str, ApiKeyOwner] = {}
 
-    async def owner_of(self, header: str | None) -> ApiKeyOwner:
-        key = key_from_header(header)
+    async def owner_of(self, header: str | None, form_key: str | None = None) -> ApiKeyOwner:
+        key = key_from_header(header, form_key)
         owner = self._known.get(key)
         if owner is not None:
             return owner

@@ -16,7 +16,7 @@ from kassa.cards import Decline, TestBehavior
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
-from kassa.services import currency_conversion, hooks
+from kassa.services import balance, currency_conversion, hooks
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CHARGES
@@ -212,6 +212,9 @@ async def capture_funds(
     charge["captured"] = True
     charge["amount_captured"] = amount
     charge["balance_transaction"] = row.id
+    if behavior.available_immediately:
+        # Funds that skip the pending balance are available now, and Stripe says so.
+        await balance.announce_available(ctx)
 
 
 def refundable_amount(charge: ApiObject) -> int:

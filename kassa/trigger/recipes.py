@@ -537,6 +537,15 @@ _FUNDED_PAYOUT: Final = (
 )
 """A payout from a charge whose card skips the pending balance (available at once)."""
 
+FAILING_BANK_ACCOUNT: Final = {
+    "object": "bank_account",
+    "country": "US",
+    "currency": CURRENCY,
+    "routing_number": "110000000",
+    "account_number": "000111111116",
+}
+"""Stripe's test bank account number that has no account behind it: payouts to it fail."""
+
 _PAYOUT_RECIPES: Final = {
     "payout.created": Recipe("a charge available at once, then a manual payout", _FUNDED_PAYOUT),
     "payout.updated": Recipe(
@@ -553,6 +562,31 @@ _PAYOUT_RECIPES: Final = {
             *_FUNDED_PAYOUT,
             Step("payout_arrive", "post", "/v1/test_helpers/payouts/${payout:id}/arrive"),
         ),
+    ),
+    "payout.failed": Recipe(
+        "a bank account whose test number has no account (000111111116), a manual payout to "
+        "it, then arrived (Kassa's arrive test helper): the bank refuses it",
+        (
+            Step("account", "get", "/v1/account"),
+            Step(
+                "bank_account",
+                "post",
+                "/v1/accounts/${account:id}/external_accounts",
+                {"external_account": FAILING_BANK_ACCOUNT},
+            ),
+            _FUNDED_PAYOUT[0],
+            Step(
+                "payout",
+                "post",
+                "/v1/payouts",
+                {"amount": 1000, "currency": CURRENCY, "destination": "${bank_account:id}"},
+            ),
+            Step("payout_arrive", "post", "/v1/test_helpers/payouts/${payout:id}/arrive"),
+        ),
+    ),
+    "balance.available": Recipe(
+        "a charge whose card skips the pending balance (pm_card_bypassPending)",
+        (_payment_intent("pm_card_bypassPending"),),
     ),
 }
 
