@@ -762,3 +762,61 @@ def test_listen_pointed_at_something_else_says_so() -> None:
         not_kassa.stop()
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
+
+
+RESET_LOG_LINE = "its account was reset"
+FAILED_RECORDING_LOG_LINE = "webhook attempts failed"
+
+
+def _listen_for_customers(
+    server: KassaServer, account: Account, receiver: WebhookReceiver, path: str
+) -> None:
+    endpoint = server.client(account.secret_key).v1.webhook_endpoints.create(
+        params={"url": receiver.url(path), "enabled_events": ["customer.created"]}
+    )
+    assert endpoint.secret is not None
+    receiver.set_secret(path, endpoint.secret)
+
+
+def test_a_reset_while_a_delivery_is_in_flight_drops_only_that_attempt(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """Account A is reset while its webhook is in flight, beside account B's: A's attempt is
+    not recorded (its delivery is gone) and B's is, once, in the same worker's batch."""
+    log_path = tmp_path / "kassa.log"
+    server = KassaServer(private_database_url, log_path).start()
+    try:
+        with WebhookReceiver() as receiver:
+            reset, kept = create_account(private_database_url), create_account(private_database_url)
+            _listen_for_customers(server, reset, receiver, "reset")
+            _listen_for_customers(server, kept, receiver, "kept")
+            receiver.hold("reset")
+            receiver.hold("kept")
+            server.client(reset.secret_key).v1.customers.create()
+            kept_client = server.client(kept.secret_key)
+            kept_client.v1.customers.create()
+            receiver.wait_for(
+                lambda r: r.attempts("reset") >= 1 and r.attempts("kept") >= 1,
+                what="both deliveries in flight",
+            )
+            with server.http(reset.secret_key) as http:
+                done = http.post(f"/v1/test_helpers/accounts/{reset.id}/reset")
+            assert done.status_code == 200, done.text
+            receiver.release("reset")
+            receiver.release("kept")
+            (event,) = kept_client.v1.events.list(params={"type": "customer.created"}).data
+            deadline = time.monotonic() + RECORDED_WAIT_SECONDS
+            while kept_client.v1.events.retrieve(event.id).pending_webhooks != 0:
+                assert time.monotonic() < deadline, "the kept account's attempt was not recorded"
+                time.sleep(0.05)
+            with server.http(kept.secret_key) as http:
+                attempts = http.get(f"/v1/events/{event.id}/webhook_attempts").json()["data"]
+            assert [a["status_code"] for a in attempts] == [200]
+            assert [d.path for d in receiver.deliveries()] == ["reset", "kept"] or [
+                d.path for d in receiver.deliveries()
+            ] == ["kept", "reset"]
+    finally:
+        server.stop()
+    log = log_path.read_text()
+    assert RESET_LOG_LINE in log
+    assert FAILED_RECORDING_LOG_LINE not in log

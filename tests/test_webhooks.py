@@ -718,3 +718,25 @@ def test_pending_webhooks_counts_deliveries_not_yet_succeeded(
 
     assert wait_until(delivered_everywhere, "pending_webhooks to reach 0") == 0
     assert receiver.rejected() == []
+
+
+def test_a_resent_event_is_pending_again_until_delivered(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    endpoint = listen(client, receiver, "resent", ["customer.created"])
+    new_customer(client, email="pending-again@example.com")
+    event = only_event(client, "customer.created")
+    receiver.wait_for_event_ids("resent", {event["id"]})
+
+    def pending_count() -> int | None:
+        pending = client.v1.events.retrieve(event["id"]).pending_webhooks
+        return pending if pending == 0 else None
+
+    assert wait_until(pending_count, "the first delivery to count down") == 0
+    receiver.fail_next("resent", 1)
+    resent = http.post(f"/v1/events/{event['id']}/resend", data={"webhook_endpoint": endpoint.id})
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["pending_webhooks"] == 1
+    receiver.wait_for(lambda r: len(r.deliveries("resent")) == 2, what="the resent event")
+    assert wait_until(pending_count, "the resent delivery to count down") == 0
+    assert receiver.rejected() == []

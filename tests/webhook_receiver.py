@@ -42,6 +42,8 @@ class _PathState:
     failures_left: int = 0
     failure_status: int = 500
     attempts: int = 0
+    gate: threading.Event | None = None
+    """Set by `hold`: deliveries to the path wait for it to open (`release`) before answering."""
 
 
 @dataclass
@@ -120,6 +122,18 @@ class WebhookReceiver:
             state.failures_left = count
             state.failure_status = status
 
+    def hold(self, path: str) -> None:
+        """Keep the path's deliveries waiting, unanswered, until `release(path)`."""
+        with self._shared.lock:
+            self._shared.path(path).gate = threading.Event()
+
+    def release(self, path: str) -> None:
+        with self._shared.lock:
+            gate = self._shared.path(path).gate
+            self._shared.path(path).gate = None
+        if gate is not None:
+            gate.set()
+
     # -- observations ---------------------------------------------------------------------
 
     def deliveries(self, path: str | None = None) -> list[Delivery]:
@@ -166,6 +180,10 @@ def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[i
     with shared.lock:
         state = shared.path(path)
         state.attempts += 1
+        gate = state.gate
+    if gate is not None:
+        gate.wait(DEFAULT_WAIT_SECONDS)
+    with shared.lock:
         if state.failures_left > 0:
             state.failures_left -= 1
             return state.failure_status, b"failing on purpose"

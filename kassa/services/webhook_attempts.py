@@ -112,4 +112,13 @@ async def resend(
     await ctx.tx.insert_webhook_deliveries(
         [(new_id("whd"), ctx.account_id, event["id"], target, due_ms) for target in targets]
     )
+    return await count_resent(ctx, event, len(targets))
+
+
+async def count_resent(ctx: Context, event: ApiObject, deliveries: int) -> ApiObject:
+    """The event sent again to `deliveries` endpoints has that many more pending webhooks
+    (each success counts one down)."""
+    pending = await ctx.tx.adjust_pending_webhooks(event["id"], deliveries)
+    if pending is not None:
+        event["pending_webhooks"] = pending
     return event

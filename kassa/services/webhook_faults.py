@@ -51,7 +51,7 @@ from kassa.services.resource import (
     no_params,
     route_id,
 )
-from kassa.services.webhook_attempts import resend_targets
+from kassa.services.webhook_attempts import count_resent, resend_targets
 from kassa.store import Transaction
 from kassa.store.tables import WEBHOOK_ENDPOINTS
 from kassa.store.webhook_queries import ClaimedDelivery, WebhookFault
@@ -295,7 +295,7 @@ async def redeliver(
         await ctx.tx.insert_webhook_deliveries(
             [(new_id("whd"), ctx.account_id, event["id"], t, now_ms) for t in targets]
         )
-        return event
+        return await count_resent(ctx, event, len(targets))
     due_ms = held_until_ms(fault.type, fault.delay_seconds, now_ms)
     await ctx.tx.insert_faulted_webhook_deliveries(
         [
@@ -304,7 +304,7 @@ async def redeliver(
         ],
         now_ms,
     )
-    return event
+    return await count_resent(ctx, event, len(targets))
 
 
 RESOURCE = Resource(

@@ -235,6 +235,19 @@ class WebhookQueries:
             ),
         )
 
+    async def lock_webhook_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of `delivery_ids` still exist, their rows locked in id order. An account
+        reset deletes its deliveries, and may do so while one is in flight."""
+        if not delivery_ids:
+            return set()
+        placeholders = ", ".join("?" * len(delivery_ids))
+        rows = await self._db.fetchall(
+            f"SELECT id FROM webhook_deliveries WHERE id IN ({placeholders}) "
+            f"ORDER BY id{FOR_UPDATE}",
+            tuple(delivery_ids),
+        )
+        return {str(row[0]) for row in rows}
+
     async def finish_webhook_delivery(
         self, delivery_id: str, status: str, attempts: int, next_attempt_ms: int
     ) -> None:
@@ -247,19 +260,21 @@ class WebhookQueries:
             (status, attempts, next_attempt_ms, delivery_id),
         )
 
-    async def decrement_pending_webhooks(self, event_id: str) -> None:
-        """The event's `pending_webhooks` counts deliveries not yet succeeded. The row is
-        locked first: two workers finishing deliveries of one event must not both write
-        back the same count."""
+    async def adjust_pending_webhooks(self, event_id: str, change: int) -> int | None:
+        """Add `change` to the event's `pending_webhooks` (deliveries not yet succeeded:
+        one fewer when a delivery succeeds, more when the event is sent again); the new
+        count, or None if the event is gone. The row is locked first: two workers finishing
+        deliveries of one event must not both write back the same count."""
         row = await self._db.fetchone(
             f"SELECT doc FROM events WHERE id = ?{FOR_UPDATE}", (event_id,)
         )
         if row is None:
-            return
+            return None
         doc = loads_doc(row[0])
-        doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) - 1)
+        doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) + change)
         self._forget_rows()
         await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (dumps_doc(doc), event_id))
+        return int(doc["pending_webhooks"])
 
     async def set_webhook_endpoint_failing_since(
         self, endpoint_id: str, failing_since_ms: int | None

@@ -323,12 +323,29 @@ class DeliveryWorker:
         # Event rows are locked in id order, so two workers' batches cannot deadlock on them.
         ordered = sorted(outcomes, key=lambda o: (o.delivery.event_id, o.delivery.id))
         async with self.store.write() as tx:
+            ordered = await self._still_there(tx, ordered)
             for outcome in ordered:
                 await self._record_attempts(tx, outcome)
                 await self._finish(tx, outcome)
             await webhook_faults.release_held_deliveries(
                 tx, [o.delivery for o in ordered], self._now_ms()
             )
+
+    async def _still_there(self, tx: Transaction, outcomes: list[Outcome]) -> list[Outcome]:
+        """The outcomes whose delivery still exists, locked. A delivery whose account was
+        reset while it was in flight is gone with the account's events: its attempt is not
+        recorded (it would name a missing row and fail the whole batch, other accounts'
+        outcomes with it)."""
+        live = await tx.lock_webhook_deliveries(sorted(o.delivery.id for o in outcomes))
+        for outcome in outcomes:
+            if outcome.delivery.id not in live:
+                log.warning(
+                    "delivery %s of event %s is gone (its account was reset); its attempt "
+                    "is not recorded",
+                    outcome.delivery.id,
+                    outcome.delivery.event_id,
+                )
+        return [outcome for outcome in outcomes if outcome.delivery.id in live]
 
     async def _record_attempts(self, tx: Transaction, outcome: Outcome) -> None:
         delivery = outcome.delivery
@@ -357,7 +374,7 @@ class DeliveryWorker:
         if outcome.succeeded:
             self.delivered += 1
             await tx.finish_webhook_delivery(delivery.id, "succeeded", attempts, 0)
-            await tx.decrement_pending_webhooks(delivery.event_id)
+            await tx.adjust_pending_webhooks(delivery.event_id, -1)
             if target is not None and target.failing_since_ms is not None:
                 await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
             return
