@@ -4,11 +4,18 @@ unique violation; Kassa runs it again and it then sees the winner's row)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import stripe
+
+from kassa.store import Store
+from kassa.store.tables import CUSTOMERS
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
 
 RACERS = 8
 
@@ -76,3 +83,31 @@ def test_one_lookup_key_wins(client: stripe.StripeClient) -> None:
     assert all(isinstance(e, stripe.InvalidRequestError) for e in errors)
     listed = client.v1.prices.list(params={"lookup_keys": ["race_key"]})
     assert [p.id for p in listed.data] == [results[0].id]
+
+
+def test_a_deadlock_postgresql_breaks_is_a_write_conflict_to_run_again(
+    server: KassaServer, client: stripe.StripeClient, account: Account
+) -> None:
+    """Two units locking the same two rows in opposite orders: PostgreSQL fails one to break
+    the deadlock, and the store reports it as `WriteConflict` (the API runs such a unit
+    again) instead of letting it become a 500. SQLite's single writer cannot deadlock."""
+    if not server.database_url.startswith("postgres"):
+        pytest.skip("SQLite serializes writers: there is no deadlock to break")
+    first, second = (client.v1.customers.create().id for _ in range(2))
+
+    async def lock_both(store: Store) -> list[BaseException | None]:
+        locked = {first: asyncio.Event(), second: asyncio.Event()}
+
+        async def unit(mine: str, theirs: str) -> None:
+            async with store.write() as tx:
+                await tx.get_object(CUSTOMERS, account.id, mine)
+                locked[mine].set()
+                await locked[theirs].wait()
+                await tx.get_object(CUSTOMERS, account.id, theirs)
+
+        return await asyncio.gather(
+            unit(first, second), unit(second, first), return_exceptions=True
+        )
+
+    outcomes = with_store(server.database_url, lock_both)
+    assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "WriteConflict"]

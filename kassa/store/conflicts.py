@@ -6,7 +6,8 @@ from __future__ import annotations
 
 class WriteConflict(Exception):
     """A unit of work lost a race on a unique key to a concurrent one (PostgreSQL: a unique
-    violation on a row another transaction committed after this one read). The unit has been
+    violation on a row another transaction committed after this one read), or PostgreSQL
+    failed it to break a deadlock (two units locking rows in opposite orders). The unit has been
     rolled back; run again, it reads the other's row and answers as a serial run would (a
     second coupon with the same id is told that it exists, not a 500).
 

@@ -40,6 +40,16 @@ InternalClientError ("cannot switch to state ...") for a pooled connection whose
 terminated between two units; Kassa never shares a connection between units, the other
 way it arises."""
 
+LOST_RACE_ERRORS = (
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+"""The statement lost a race with a concurrent transaction, and PostgreSQL rolled this one
+back whole: a unique key another committed first, or two transactions that locked rows in
+opposite orders (PostgreSQL breaks the deadlock by failing one). Run again, the unit reads
+what the other committed (`WriteConflict`): a retry, not a 500."""
+
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -63,25 +73,28 @@ class PostgresExecutor:
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         try:
             await self._connection.execute(to_numbered_placeholders(sql), *args)
-        except asyncpg.UniqueViolationError as error:
+        except LOST_RACE_ERRORS as error:
             raise WriteConflict(str(error)) from error
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             await self._connection.executemany(to_numbered_placeholders(sql), list(rows))
-        except asyncpg.UniqueViolationError as error:
+        except LOST_RACE_ERRORS as error:
             raise WriteConflict(str(error)) from error
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         # An INSERT ... RETURNING is a fetch too.
         try:
             row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
-        except asyncpg.UniqueViolationError as error:
+        except LOST_RACE_ERRORS as error:
             raise WriteConflict(str(error)) from error
         return None if row is None else tuple(row)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        rows = await self._connection.fetch(to_numbered_placeholders(sql), *args)
+        try:
+            rows = await self._connection.fetch(to_numbered_placeholders(sql), *args)
+        except LOST_RACE_ERRORS as error:
+            raise WriteConflict(str(error)) from error
         return [tuple(row) for row in rows]
 
 
