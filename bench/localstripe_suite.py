@@ -53,12 +53,13 @@ LOCALSTRIPE_PUBLISHABLE_KEY = "pk_test_sldkjflaksdfj"
 # Each top-level statement sets a marker as it starts (the DEBUG trap fires before every
 # simple command of the top-level shell, several per pipeline: only the first per line
 # counts), and the ERR trap reports the line of a statement that failed.
-PROLOGUE = f"""set -u +e
-__kassa_last=0
-trap 'if [ "$BASH_SUBSHELL" = 0 ] && [ "$LINENO" != "$__kassa_last" ]; then \
-__kassa_last=$LINENO; echo "{STATEMENT_MARKER} $LINENO" >&3; fi' DEBUG
-trap 'echo "{FAILURE_MARKER} $LINENO" >&3' ERR
-"""
+PROLOGUE = (
+    "set -u +e; __kassa_last=0; "
+    "trap 'if [ \"$BASH_SUBSHELL\" = 0 ] && [ \"$LINENO\" != \"$__kassa_last\" ]; then "
+    f"__kassa_last=$LINENO; echo \"{STATEMENT_MARKER} $LINENO\" >&3; fi' DEBUG; "
+    f"trap 'echo \"{FAILURE_MARKER} $LINENO\" >&3' ERR"
+)
+"""One line in place of the script's `set -eux`, so line numbers stay the script's own."""
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:

@@ -587,6 +587,20 @@ def test_invalid_amount_or_currency_is_400_naming_it(
     assert client.v1.charges.list().data == []
 
 
+@pytest.mark.parametrize(
+    ("choice", "value"), [("off_session", True), ("return_url", "https://example.com/back")]
+)
+def test_confirmation_choices_need_confirm_true(
+    client: stripe.StripeClient, choice: str, value: Any
+) -> None:
+    params: Any = {"amount": 1000, "currency": "usd", choice: value}
+    for confirm in ({}, {"confirm": False}):
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            client.v1.payment_intents.create(params={**params, **confirm})
+        assert (raised.value.http_status, raised.value.param) == (400, choice)
+    assert client.v1.payment_intents.list().data == []
+
+
 def test_minimum_amount_is_accepted(client: stripe.StripeClient) -> None:
     intent = pay(client, 50)
     assert intent.status == "succeeded"

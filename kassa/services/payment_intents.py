@@ -404,11 +404,24 @@ def _check_amount(intent: ApiObject) -> None:
     money.check_charge_amount(intent["amount"], intent["currency"], param="amount")
 
 
+def _check_confirm_only_choices(request: CreatePaymentIntent) -> None:
+    """`off_session` and `return_url` describe a confirmation: Stripe refuses them on a
+    create that does not confirm."""
+    if request.confirm:
+        return
+    for name, value in (("off_session", request.off_session), ("return_url", request.return_url)):
+        if value is not None:
+            raise InvalidParameter(
+                f"You can only pass `{name}` when `confirm` is true.", param=name
+            )
+
+
 async def create_payment_intent(
     ctx: Context, request: CreatePaymentIntent, *, intent_id: str | None = None
 ) -> ApiObject:
     """`intent_id`: the id a service that owns the intent chose (billing marks its invoices'
     intents so: see `hooks.payment_intent_finishing`); a new id otherwise."""
+    _check_confirm_only_choices(request)
     intent = _blank_intent(ctx, request.amount, request.currency, intent_id or new_id("pi"))
     _check_amount(intent)
     if request.confirmation_method is not None:
