@@ -55,8 +55,8 @@ LOCALSTRIPE_PUBLISHABLE_KEY = "pk_test_sldkjflaksdfj"
 # counts), and the ERR trap reports the line of a statement that failed.
 PROLOGUE = (
     "set -u +e; __kassa_last=0; "
-    "trap 'if [ \"$BASH_SUBSHELL\" = 0 ] && [ \"$LINENO\" != \"$__kassa_last\" ]; then "
-    f"__kassa_last=$LINENO; echo \"{STATEMENT_MARKER} $LINENO\" >&3; fi' DEBUG; "
+    'trap \'if [ "$BASH_SUBSHELL" = 0 ] && [ "$LINENO" != "$__kassa_last" ]; then '
+    f'__kassa_last=$LINENO; echo "{STATEMENT_MARKER} $LINENO" >&3; fi\' DEBUG; '
     f"trap 'echo \"{FAILURE_MARKER} $LINENO\" >&3' ERR"
 )
 """One line in place of the script's `set -eux`, so line numbers stay the script's own."""
@@ -161,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
     if database is not None and not getattr(args, "keep_data", False):
         remove_database_files(database)
     lines = script.splitlines()
-    failing = [{"line": n, "statement": statement_text(lines, n)[:300]} for n in failures]
+    failing: list[dict[str, Any]] = [
+        {"line": n, "statement": statement_text(lines, n)[:300]} for n in failures
+    ]
     results: dict[str, Any] = {
         "script": str(args.script),
         "statements_run": len(set(statements)),

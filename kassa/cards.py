@@ -149,6 +149,9 @@ class TestBehavior:
     risk_score: int = 20
     early_fraud_warning: bool = False
     """The issuer reports the charge as likely fraud right after it succeeds."""
+    refund_failure_reason: str | None = None
+    """A refund of the charge succeeds, then fails some time later with this
+    `failure_reason` (Stripe's 4000000000005126)."""
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,10 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
     ),
     # Radar: an early fraud warning right after a successful charge.
     "4000000000005423": _test_card("visa", behavior=TestBehavior(early_fraud_warning=True)),
+    # Refunds: the charge succeeds, its refunds succeed and then fail some time later.
+    "4000000000005126": _test_card(
+        "visa", behavior=TestBehavior(refund_failure_reason="expired_or_canceled_card")
+    ),
     # Available balance: the charge skips the pending balance.
     "4000000000000077": _test_card("visa", behavior=TestBehavior(available_immediately=True)),
     "4000003720000278": _test_card(
@@ -418,6 +425,7 @@ _TOKEN_SUFFIXES: Final = {
     "createDisputeInquiry": "4000000000001976",
     "bypassPending": "4000000000000077",
     "bypassPendingInternational": "4000003720000278",
+    "refundFail": "4000000000005126",
     "threeDSecure2Required": "4000000000003220",
     "threeDSecureRequired": "4000000000003063",
     "threeDSecureRequiredChargeDeclined": "4000008400001629",

@@ -18,6 +18,7 @@ from kassa.clock import SystemClock, unix_seconds
 from kassa.config import InvalidSetting, Settings
 from kassa.errors import KassaError
 from kassa.ledger.verify import LedgerReport, verify_ledger
+from kassa.reconciliation.arguments import add_reconcile_parser
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
 from kassa.store import (
@@ -159,7 +160,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _database_option(verify)
     _fx_parser(commands)
+    _import_parser(commands)
+    add_reconcile_parser(commands, _database_option)
     return parser
+
+
+def _import_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kassa.imports import KIND_NAMES
+
+    command = commands.add_parser(
+        "import",
+        help="create customers, products, prices or invoice items from a CSV file whose "
+        "columns are the API's create parameters (see the README's CSV import)",
+    )
+    command.add_argument("kind", choices=KIND_NAMES, metavar="KIND", help=", ".join(KIND_NAMES))
+    command.add_argument("file", metavar="FILE", help="the CSV file")
+    command.add_argument("--account", required=True, help="the account's id, acct_...")
+    command.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="write the valid rows and list the invalid ones (default: nothing is written "
+        "when any row is invalid)",
+    )
+    command.add_argument(
+        "--json",
+        action="store_true",
+        help="print each error and then the summary as JSON objects, one per line",
+    )
+    _database_option(command)
 
 
 def _fx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -451,6 +479,17 @@ def _run(args: argparse.Namespace) -> int:
         return _verify_ledger(settings)
     elif args.command == "fx":
         return _fx(settings, args)
+    elif args.command == "reconcile":
+        from kassa.reconciliation.command import run_reconcile
+
+        return run_reconcile(settings, args)
+    elif args.command == "import":
+        from kassa.imports.command import ImportOptions, run_import
+
+        options = ImportOptions(
+            args.kind, Path(args.file), args.account, args.skip_invalid, args.json
+        )
+        return run_import(settings, options)
     elif args.command == "accounts" and args.accounts_command == "reset":
         _reset_command(settings, args.account)
     elif args.command == "accounts":

@@ -131,7 +131,7 @@ class KassaTestServer:
         )
         try:
             with _LOOPBACK.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-                return _account_from_json(response.read().decode())
+                return _account_from(json.loads(response.read()))
         except urllib.error.HTTPError as error:
             detail = error.read().decode(errors="replace")
             raise RuntimeError(f"Kassa refused to create an account: {detail}") from error
@@ -178,7 +178,11 @@ def _spawn_serve(port: int, database: tuple[str, str], log: IO[bytes]) -> subpro
 
 
 def _account_from_json(text: str) -> KassaAccount:
-    found = json.loads(text.strip().splitlines()[-1])
+    """The account `kassa accounts create --json` printed: its last line (one JSON object)."""
+    return _account_from(json.loads(text.strip().splitlines()[-1]))
+
+
+def _account_from(found: dict[str, Any]) -> KassaAccount:
     return KassaAccount(found["id"], found["secret_key"], found["publishable_key"])
 
 

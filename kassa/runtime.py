@@ -35,7 +35,13 @@ from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
 from kassa.services import accounts, hooks
 from kassa.services.accounts import NewAccount
-from kassa.services.billing import invoice_collection, subscription_cycle, subscription_preview
+from kassa.services.billing import (
+    customer_deletion,
+    invoice_collection,
+    subscription_cycle,
+    subscription_preview,
+    subscription_setup,
+)
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store, migrate, open_store
@@ -43,6 +49,8 @@ from kassa.store.schema import apply_pending
 from kassa.workers.invoices import run_invoice_advance
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.payouts import run_payouts
+from kassa.workers.refund_failures import run_refund_failures
+from kassa.workers.reporting import run_reporting
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
 from kassa.workers.test_clocks import run_test_clocks
@@ -59,6 +67,8 @@ OBSERVERS = hooks.Observers(
     invoice_paid=(subscription_cycle.on_invoice_paid,),
     invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
     subscription_upcoming=subscription_preview.upcoming,
+    setup_intent_succeeded=(subscription_setup.setup_intent_succeeded,),
+    customer_deleted=(customer_deletion.customer_deleted,),
 )
 """Told of domain writes inside the writing transaction: the dashboard's home chart counters,
 and billing, which pays an invoice when its PaymentIntent succeeds on any path (the 3-D Secure
@@ -154,6 +164,16 @@ def _move_payouts(ctx: JobContext) -> Awaitable[None]:
     return run_payouts(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
+def _fail_refunds(ctx: JobContext) -> Awaitable[None]:
+    """Refunds to the refund-failure test card, failed as their time comes."""
+    return run_refund_failures(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
+def _run_reports(ctx: JobContext) -> Awaitable[None]:
+    """Report runs still pending: computed from the ledger, their CSV stored as a file."""
+    return run_reporting(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:
     return run_settlement(ctx.store, ctx.clock, ctx.stopping)
 
@@ -182,6 +202,8 @@ JOBS: tuple[Job, ...] = (
     Job("invoices", _advance_invoices, in_serve=_always),
     Job("test_clocks", _advance_test_clocks, in_serve=_always),
     Job("payouts", _move_payouts, in_serve=_always),
+    Job("refund_failures", _fail_refunds, in_serve=_always),
+    Job("reporting", _run_reports, in_serve=_always),
 )
 
 

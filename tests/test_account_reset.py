@@ -33,8 +33,10 @@ from kassa.services.account_snapshots import SaveSnapshot, SnapshotRef
 from kassa.services.context import Context
 from kassa.store import Store, Transaction, migrate, open_store
 from kassa.store.account_queries import ACCOUNT_TABLES, KEPT_TABLES, LEDGER_SUMS
+from kassa.store.import_queries import ImportedObject
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
+from kassa.store.refund_failure_queries import ScheduledRefundFailure
 from kassa.store.request_queries import IdempotencyRecord
 from kassa.store.tables import (
     ALL_OBJECT_TABLES,
@@ -474,6 +476,11 @@ async def seed(tx: Transaction, account_id: str) -> None:
         if table not in SEEDED_APART:
             object_id = "shared" if table.ids_per_account else f"{table.name}_{tag}"
             await tx.insert_object(table, account_id, {"id": object_id, "created": 0})
+    failure = ScheduledRefundFailure(fails_at=2, failure_reason="expired_or_canceled_card")
+    await tx.schedule_refund_failure(account_id, f"refunds_{tag}", failure, None)
+    imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)
+    await tx.record_imported_objects(account_id, "customers", [imported])
+    await tx.insert_file_contents(account_id, f"files_{tag}", "text/csv", '"a"\n"1"\n')
     endpoint = f"we_{tag}"
     await tx.insert_object(
         WEBHOOK_ENDPOINTS, account_id, {"id": endpoint, "created": 0, "status": "enabled"}

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
@@ -124,6 +125,12 @@ def _use_raw_card_numbers(client: stripe.StripeClient) -> Stored:
     discover = client.v1.payment_methods.create(params={"type": "card", "card": _card(DISCOVER)})
     assert discover.card is not None and discover.card.brand == "discover"
     stored.payment_method_ids += [visa.id, discover.id]
+    # A token (`card[number]`) and a card saved on the customer from details (`source[...]`).
+    token_params: Any = {"card": _card(MASTERCARD_DEBIT)}
+    token = client.v1.tokens.create(params=token_params)
+    source_params: Any = {"source": {"object": "card", **_card(AMEX, cvc="1234")}}
+    source = client.v1.customers.payment_sources.create(customer.id, params=source_params)
+    stored.payment_method_ids += [token.id, source.id]
 
     paid = _pay_with_raw_card(client, MASTERCARD_DEBIT, customer=customer.id)
     assert paid.status == "succeeded"

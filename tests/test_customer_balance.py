@@ -456,7 +456,7 @@ def test_the_ledger_owes_the_customer_its_credit(
 
 
 def test_the_customer_declares_its_balance_transactions() -> None:
-    assert customers.RESOURCE.nested == (customer_balance.RESOURCE,)
+    assert customer_balance.RESOURCE in customers.RESOURCE.nested
 
 
 @given(amount_due=st.integers(-(10**9), 10**9), starting=st.integers(-(10**9), 10**9))

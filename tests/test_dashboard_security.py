@@ -8,7 +8,9 @@ added later is covered without being listed here.
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import httpx
@@ -25,6 +27,7 @@ from kassa.store import Store
 from tests.dashboard_session import csrf_token, session_csrf, signed_in_client
 from tests.direct_store import wait_for_request_log, with_store
 from tests.harness import Account, KassaServer, create_account
+from tests.test_reconcile import reconcile_json, write_csv
 
 PATH_PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
 GET_PAGES = [page.path for page in PAGES if "GET" in page.methods]
@@ -88,6 +91,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
     # The request log is written in batches: wait until this entry is there to be shown.
     assert wait_for_request_log(server.database_url, account.id, {request_id})
     email_id = _queue_email(server.database_url, account.id, customer.id)
+    run_id = _recorded_reconciliation(server, account)
     return Objects(
         {
             "payments": intent.id,
@@ -102,9 +106,29 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
             "test_clocks": clock.id,
             "subscriptions": subscription.id,
             "payouts": payout.id,
+            "reconciliation": run_id,
         },
         account.secret_key,
     )
+
+
+def _recorded_reconciliation(server: KassaServer, account: Account) -> str:
+    """A `kassa reconcile --record` run of the account, with one break."""
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = write_csv(Path(folder) / "ledger.csv", [["txn_a", 100, "usd", "2026-11-02"]])
+        bank = write_csv(Path(folder) / "bank.csv", [["txn_b", 100, "usd", "2026-11-02"]])
+        _, answer = reconcile_json(
+            ledger,
+            bank,
+            "--record",
+            "--database",
+            server.database_url,
+            "--account",
+            account.id,
+            "--out",
+            Path(folder) / "out",
+        )
+    return str(answer["run"])
 
 
 def _subscription(client: stripe.StripeClient, customer_id: str) -> stripe.Subscription:

@@ -3,7 +3,8 @@
 Layers, top to bottom (a module belongs to the first whose package path contains it):
 
     entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__,
-                kassa.pytest_plugin
+                kassa.pytest_plugin, kassa.imports (`kassa import`: it builds its process
+                through the runtime and reads CSV headers with the API's form decoder)
     edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
                 kassa.trigger
                 (siblings: none of them imports another; the composition root joins them)
@@ -47,12 +48,14 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.runtime", ENTRY),
     ("kassa.__main__", ENTRY),
     ("kassa.pytest_plugin", ENTRY),
+    ("kassa.imports", ENTRY),
     ("kassa.http", EDGES),
     ("kassa.dashboard", EDGES),
     ("kassa.pages", EDGES),
     ("kassa.workers", EDGES),
     ("kassa.listen", EDGES),
     ("kassa.trigger", EDGES),
+    ("kassa.reconciliation", EDGES),
     ("kassa.services", SERVICES),
     ("kassa.ledger", LEDGER),
     ("kassa.store", STORE),

@@ -29,7 +29,7 @@ def test_the_account_is_the_key_s_own(client: stripe.StripeClient, account: Acco
         "usd",
     )
     assert (own.charges_enabled, own.payouts_enabled) == (True, True)
-    assert own.requirements.currently_due == []
+    assert own.requirements is not None and own.requirements.currently_due == []
     assert own.settings is not None and own.settings.dashboard.timezone == "Etc/UTC"
 
 
@@ -45,7 +45,7 @@ def test_the_account_shows_its_bank_accounts_and_payout_schedule(
             "payments": {
                 "payouts": {"schedule": {"interval": "weekly", "weekly_payout_days": ["friday"]}}
             }
-        }  # type: ignore[typeddict-item]
+        }
     )
     own = client.v1.accounts.retrieve_current()
     assert own.external_accounts is not None

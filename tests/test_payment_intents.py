@@ -594,9 +594,11 @@ def test_confirmation_choices_need_confirm_true(
     client: stripe.StripeClient, choice: str, value: Any
 ) -> None:
     params: Any = {"amount": 1000, "currency": "usd", choice: value}
-    for confirm in ({}, {"confirm": False}):
+    confirms: list[Any] = [{}, {"confirm": False}]
+    for confirm in confirms:
+        sent: Any = {**params, **confirm}
         with pytest.raises(stripe.InvalidRequestError) as raised:
-            client.v1.payment_intents.create(params={**params, **confirm})
+            client.v1.payment_intents.create(params=sent)
         assert (raised.value.http_status, raised.value.param) == (400, choice)
     assert client.v1.payment_intents.list().data == []
 

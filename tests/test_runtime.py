@@ -21,6 +21,8 @@ EVERY_JOB = [
     "invoices",
     "test_clocks",
     "payouts",
+    "refund_failures",
+    "reporting",
 ]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
@@ -48,6 +50,8 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "invoices",
         "test_clocks",
         "payouts",
+        "refund_failures",
+        "reporting",
     ]
 
 

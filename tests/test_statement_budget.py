@@ -75,10 +75,11 @@ SQLITE_BUDGET: dict[str, Counts] = {
     "customer list (limit 10)": Counts(reads=1, writes=0, commits=0, control=0),
     # Key lookup, customer (locked), webhook endpoints; customer, event, stored response.
     "customer update (key)": Counts(reads=3, writes=3, commits=1, control=3),
-    # Key lookup, webhook endpoints; payment method, charge, payment intent, an event for
-    # each (one statement each), ledger transaction, 3 ledger entries and 3 ledger balances
-    # (one statement per row), payment volume (dashboard counter), stored response.
-    "payment intent create+confirm (key)": Counts(reads=2, writes=15, commits=1, control=3),
+    # Key lookup, webhook endpoints, balance settings (the account's settlement delay); payment
+    # method, charge, payment intent, an event for each (one statement each), ledger
+    # transaction, 3 ledger entries and 3 ledger balances (one statement per row), payment
+    # volume (dashboard counter), stored response.
+    "payment intent create+confirm (key)": Counts(reads=3, writes=15, commits=1, control=3),
     "payment intent retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     # Key lookup, payment intent and charge (locked), webhook endpoints; ledger transaction,
     # 2 ledger entries, 2 ledger balances, refund, charge, 2 events (one statement each),
@@ -101,22 +102,24 @@ SQLITE_BUDGET: dict[str, Counts] = {
     # Key lookup, customer, account (the default currency), the customer's pending items,
     # the item (locked), webhook endpoints (the customer's balance: the customer as the unit
     # read it, `Transaction._known_rows`); item, invoice, event, stored response.
-    "invoice create (key)": Counts(reads=6, writes=4, commits=1, control=3),
+    # Invoice create and finalize read the customer's tax ids (`customer_tax_ids`).
+    "invoice create (key)": Counts(reads=7, writes=4, commits=1, control=3),
     # Key lookup, invoice (locked), customer (its balance, as the draft's lines are worked out
     # a last time; then locked for the number, its balance applied, the new PaymentIntent's:
     # as the unit knows it), items, the number taken?, webhook endpoints; customer (its
     # invoice sequence), payment intent, invoice payment, 2 events (`invoice.finalized`,
     # `payment_intent.created`), invoice, stored response.
-    "invoice finalize (key)": Counts(reads=6, writes=7, commits=1, control=3),
+    "invoice finalize (key)": Counts(reads=7, writes=7, commits=1, control=3),
     # Key lookup, invoice (locked), customer (its default payment method; the receipt's
     # address later, as the unit knows it), payment intent (retrieved; confirmed as the unit
-    # knows it), payment method, webhook endpoints, invoice payment; ledger transaction, 3
+    # knows it), payment method, webhook endpoints, invoice payment, balance settings (the
+    # settlement delay); ledger transaction, 3
     # ledger entries and 3 ledger balances (one statement per row), charge, payment volume,
     # payment intent, invoice payment, invoice, 5 events (`charge.succeeded`,
     # `payment_intent.succeeded`, `invoice_payment.paid`, `invoice.paid`,
     # `invoice.payment_succeeded`: written together at the unit's end, `held_inserts`, one
     # statement per row here), stored response.
-    "invoice pay (key)": Counts(reads=7, writes=18, commits=1, control=3),
+    "invoice pay (key)": Counts(reads=8, writes=18, commits=1, control=3),
 }
 
 POSTGRES_BUDGET: dict[str, Counts] = {
@@ -133,7 +136,7 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     "customer update (key)": Counts(reads=4, writes=3, commits=1, control=1),
     # As on SQLite, but the 3 ledger entries and the 3 balances are one `executemany` each,
     # and so are the events after the unit's first row (`held_inserts`).
-    "payment intent create+confirm (key)": Counts(reads=3, writes=9, commits=1, control=1),
+    "payment intent create+confirm (key)": Counts(reads=4, writes=9, commits=1, control=1),
     "payment intent retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     # As on SQLite, ledger entries, balances and the 2 events one `executemany` each.
     "refund create (key)": Counts(reads=5, writes=7, commits=1, control=1),
@@ -149,10 +152,11 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     "invoice item create (key)": Counts(reads=4, writes=3, commits=1, control=1),
     # A row read without a lock is read again (another writer may change it meanwhile): the
     # customer's balance on invoice create, its default payment method and the receipt's
-    # address on pay. The 5 events of a payment are one `executemany`.
-    "invoice create (key)": Counts(reads=8, writes=4, commits=1, control=1),
-    "invoice finalize (key)": Counts(reads=8, writes=7, commits=1, control=1),
-    "invoice pay (key)": Counts(reads=9, writes=10, commits=1, control=1),
+    # address on pay. The 5 events of a payment are one `executemany`. Invoice create and
+    # finalize read the customer's tax ids (`customer_tax_ids`).
+    "invoice create (key)": Counts(reads=9, writes=4, commits=1, control=1),
+    "invoice finalize (key)": Counts(reads=9, writes=7, commits=1, control=1),
+    "invoice pay (key)": Counts(reads=10, writes=10, commits=1, control=1),
 }
 
 BUDGETS = {"sqlite": SQLITE_BUDGET, "postgresql": POSTGRES_BUDGET}

@@ -305,6 +305,34 @@ def test_canceling_stops_the_retries_of_its_declined_renewal(
     assert client.v1.subscriptions.retrieve(subscription.id).status == "canceled"
 
 
+def test_deleting_a_customer_cancels_its_subscriptions_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    first = subscribe(client, customer.id, price.id)
+    second = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 10))
+    _, other_customer = clock_customer(client)
+    kept = subscribe(client, other_customer.id, price.id)
+
+    client.v1.customers.delete(customer.id)
+    for subscription_id in (first.id, second.id):
+        ended = client.v1.subscriptions.retrieve(subscription_id)
+        assert (ended.status, ended.canceled_at, ended.ended_at) == (
+            "canceled",
+            utc(2027, 2, 10),
+            utc(2027, 2, 10),
+        )
+        assert ended.cancellation_details is not None
+        assert ended.cancellation_details.reason == "cancellation_requested"
+        assert events_of(client, subscription_id)[-1] == "customer.subscription.deleted"
+    assert client.v1.subscriptions.retrieve(kept.id).status == "active"
+    # No renewal comes for the canceled ones.
+    advance(client, clock_id, utc(2027, 3, 5))
+    assert [i.billing_reason for i in invoices_of(client, first.id)] == ["subscription_create"]
+
+
 def test_canceling_before_a_renewal_draft_is_finalized_keeps_it_a_draft(client: Client) -> None:
     price = monthly_price(client)
     clock_id, customer = clock_customer(client)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import stripe
 
-from kassa.trigger.recipes import RECIPES
+from kassa.services.catalog import EVENT_TYPES
+from kassa.trigger.recipes import NOT_TRIGGERED, RECIPES
 from kassa.trigger.runner import Changes, changed_steps, recipe_for, run_recipe
 from tests.conftest import fresh_database
 from tests.harness import Account, KassaServer, create_account
@@ -176,3 +177,21 @@ def test_a_reference_to_a_skipped_step_is_named(
     finished = kassa_trigger(trigger_server, account, "customer.updated", "--skip", "customer")
     assert finished.returncode == 1
     assert "${customer:id} names no earlier step (was it skipped?)" in finished.stderr
+
+
+def test_refund_failed_is_triggered_through_the_cli(
+    trigger_server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    finished = kassa_trigger(trigger_server, account, "refund.failed")
+    assert finished.returncode == 0, finished.stderr
+    [refund] = client.v1.refunds.list().data
+    assert (refund.status, refund.failure_reason) == ("failed", "expired_or_canceled_card")
+    assert f"refund: {refund.id}" in finished.stdout
+    [event] = client.v1.events.list(params={"type": "refund.failed"}).data
+    assert event.data.object["id"] == refund.id
+
+
+def test_every_declared_event_type_has_a_recipe_or_a_reason() -> None:
+    declared = set(EVENT_TYPES)
+    assert declared - set(RECIPES) == set(NOT_TRIGGERED)
+    assert set(RECIPES) <= declared

@@ -95,7 +95,7 @@ def test_a_deadlock_postgresql_breaks_is_a_write_conflict_to_run_again(
         pytest.skip("SQLite serializes writers: there is no deadlock to break")
     first, second = (client.v1.customers.create().id for _ in range(2))
 
-    async def lock_both(store: Store) -> list[BaseException | None]:
+    async def lock_both(store: Store) -> tuple[BaseException | None, ...]:
         locked = {first: asyncio.Event(), second: asyncio.Event()}
 
         async def unit(mine: str, theirs: str) -> None:

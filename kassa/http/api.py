@@ -40,6 +40,7 @@ from kassa.http.request_log import RequestLogWriter
 from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.files import Download
 from kassa.services.routes import Route, resolve
 from kassa.store import DatabaseUnavailable, Store, Transaction, WriteConflict
 from kassa.store.request_queries import RequestLogEntry
@@ -87,6 +88,8 @@ class Response:
     status: int
     body: bytes
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    content_type: bytes = b"application/json"
+    """Every answer is JSON but a file's download (`GET /v1/files/{id}/contents`)."""
 
 
 class ApiApp:
@@ -258,6 +261,8 @@ class ApiApp:
         status = 200
         try:
             result = await route.operation.run(ctx, parsed.request)
+            if isinstance(result, Download):
+                return _download(result)
             await expand_object(ctx, result, parsed.expand)
             body = stripe_json(result)
         except KassaError as error:
@@ -329,6 +334,17 @@ def without_secrets(body: bytes, secret_fields: tuple[str, ...]) -> bytes:
     return stripe_json({**answer, **dict.fromkeys(secret_fields & answer.keys())})
 
 
+def _download(download: Download) -> Response:
+    """A file's bytes as they are, named for saving (`GET /v1/files/{id}/contents`)."""
+    disposition = f'attachment; filename="{download.filename}"'.encode("latin-1", "replace")
+    return Response(
+        200,
+        download.body,
+        ((b"content-disposition", disposition),),
+        content_type=download.content_type.encode("latin-1"),
+    )
+
+
 def _replayed(replay: Replay) -> Response:
     return Response(
         replay.status,
@@ -375,7 +391,6 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
 
 
 _COMMON_HEADERS = (
-    (b"content-type", b"application/json"),
     (b"stripe-version", API_VERSION.encode()),
     (b"cache-control", b"no-cache, no-store"),
     (b"access-control-allow-origin", b"*"),
@@ -388,6 +403,7 @@ async def _send(send: Send, response: Response, request_id: str) -> None:
             "type": "http.response.start",
             "status": response.status,
             "headers": [
+                (b"content-type", response.content_type),
                 *_COMMON_HEADERS,
                 (b"request-id", request_id.encode()),
                 (b"content-length", str(len(response.body)).encode()),

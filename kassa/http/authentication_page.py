@@ -1,6 +1,7 @@
-"""The test 3-D Secure page a `requires_action` PaymentIntent's `next_action` points to:
-`GET /kassa/authenticate/{intent}?client_secret=...` shows the challenge, and its two
-buttons complete or fail it, then return the browser to the intent's `return_url`.
+"""The test 3-D Secure page a `requires_action` PaymentIntent's or SetupIntent's
+`next_action` points to: `GET /kassa/authenticate/{intent}?client_secret=...` shows the
+challenge, and its two buttons complete or fail it, then return the browser to the intent's
+`return_url`. The id's prefix (`pi_`, `seti_`) says which kind of intent it is.
 
 The client secret is the capability, as with Stripe's hosted pages: no API key is needed.
 """
@@ -16,16 +17,17 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
 from kassa.errors import KassaError
-from kassa.services import payment_intents
+from kassa.services import payment_intents, setup_intents
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store
-from kassa.store.tables import PAYMENT_INTENTS
+from kassa.store.tables import PAYMENT_INTENTS, SETUP_INTENTS, ObjectTable
 
 PATH_PREFIX = payment_intents.AUTHENTICATE_PATH + "/"
 OUTCOMES = ("complete", "fail")
 FORM_BYTES_MAX = 4_096
 FORM_FIELDS_MAX = 10
+_SETUP_PREFIX = setup_intents.RESOURCE.id_prefix + "_"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -77,7 +79,7 @@ class AuthenticationPage:
         except KassaError as error:
             return _message(400, error.message)
         if found is None:
-            return _message(404, "No such PaymentIntent, or the client secret does not match.")
+            return _message(404, "No such intent, or the client secret does not match.")
         intent, return_url = found
         if outcome:
             return _after(intent, return_url)
@@ -87,24 +89,34 @@ class AuthenticationPage:
         self, intent_id: str, secret: str, outcome: str | None
     ) -> tuple[ApiObject, str | None] | None:
         writes = outcome is not None
+        setup = intent_id.startswith(_SETUP_PREFIX)
+        table: ObjectTable = SETUP_INTENTS if setup else PAYMENT_INTENTS
         async with self.store.write() if writes else self.store.read() as tx:
-            account_id = await tx.find_object_owner(PAYMENT_INTENTS, intent_id)
+            account_id = await tx.find_object_owner(table, intent_id)
             if account_id is None or not secret:
                 return None
             ctx = Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
-            return await payment_intents.authenticate_with_client_secret(
-                ctx, intent_id, secret, outcome
+            finish = (
+                setup_intents.authenticate_with_client_secret
+                if setup
+                else payment_intents.authenticate_with_client_secret
             )
+            return await finish(ctx, intent_id, secret, outcome)
 
 
 def _message(status: int, text: str) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(summary=html.escape(text), body=""), status_code=status)
 
 
+def _kind(intent: ApiObject) -> str:
+    return "SetupIntent" if intent["object"] == "setup_intent" else "PaymentIntent"
+
+
 def _challenge(intent: ApiObject, secret: str) -> HTMLResponse:
-    amount = f"{intent['amount']} {intent['currency'].upper()} (minor units)"
     if intent["status"] != "requires_action":
-        return _message(409, f"This PaymentIntent is {intent['status']}; nothing to authenticate.")
+        return _message(
+            409, f"This {_kind(intent)} is {intent['status']}; nothing to authenticate."
+        )
     buttons = "".join(
         f'<form method="post" style="display:inline">'
         f'<input type="hidden" name="client_secret" value="{html.escape(secret)}">'
@@ -112,20 +124,26 @@ def _challenge(intent: ApiObject, secret: str) -> HTMLResponse:
         f"{'Complete' if outcome == 'complete' else 'Fail'} authentication</button></form>"
         for outcome in OUTCOMES
     )
-    summary = f"Payment {html.escape(intent['id'])} of {html.escape(amount)}."
+    if intent["object"] == "setup_intent":
+        summary = f"Saving a card for later payments ({html.escape(intent['id'])})."
+    else:
+        amount = f"{intent['amount']} {intent['currency'].upper()} (minor units)"
+        summary = f"Payment {html.escape(intent['id'])} of {html.escape(amount)}."
     return HTMLResponse(_PAGE.format(summary=summary, body=buttons))
 
 
 def _after(intent: ApiObject, redirect: str | None) -> Response:
     succeeded = intent["status"] in ("succeeded", "requires_capture", "processing")
     if redirect:
+        # Stripe names the intent by its kind: `payment_intent=...` or `setup_intent=...`.
+        kind = str(intent["object"])
         query = urlencode(
             {
-                "payment_intent": intent["id"],
-                "payment_intent_client_secret": intent["client_secret"],
+                kind: intent["id"],
+                f"{kind}_client_secret": intent["client_secret"],
                 "redirect_status": "succeeded" if succeeded else "failed",
             }
         )
         separator = "&" if "?" in redirect else "?"
         return RedirectResponse(f"{redirect}{separator}{query}", status_code=303)
-    return _message(200, f"Authentication finished: the PaymentIntent is now {intent['status']}.")
+    return _message(200, f"Authentication finished: the {_kind(intent)} is now {intent['status']}.")

@@ -21,7 +21,7 @@ import orjson
 from kassa import API_VERSION, __version__
 from kassa.http.expand import MAX_EXPAND_PATH_CHARS, MAX_EXPAND_PATHS
 from kassa.params import ListOf, Metadata, Param, String, Struct, TimestampRange, object_schema
-from kassa.services import routes
+from kassa.services import files, routes
 from kassa.services.resource import ParamsParser
 from kassa.services.routes import DeclaredRoute
 
@@ -83,7 +83,7 @@ def _operation(route: DeclaredRoute) -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "Success",
-                "content": {"application/json": {"schema": _response_schema(route)}},
+                "content": _response_content(route),
             },
             **{
                 status: {
@@ -158,6 +158,13 @@ def _form_body(params: dict[str, Param] | None) -> dict[str, Any]:
     if encoding:
         media["encoding"] = encoding
     return {"required": False, "content": {"application/x-www-form-urlencoded": media}}
+
+
+def _response_content(route: DeclaredRoute) -> dict[str, Any]:
+    """JSON, but for a file's download: its bytes (report results are CSV)."""
+    if route.resource is files.RESOURCE and route.template.endswith(f"/{files.CONTENTS}"):
+        return {"text/csv": {"schema": {"type": "string"}}}
+    return {"application/json": {"schema": _response_schema(route)}}
 
 
 def _response_schema(route: DeclaredRoute) -> dict[str, Any]:

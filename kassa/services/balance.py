@@ -45,6 +45,7 @@ TRANSACTION_TYPES = (
     "payout_cancel",
     "payout_failure",
     "refund",
+    "refund_failure",
     "stripe_fee",
 )
 LIST_FILTERS: dict[str, Param] = {

@@ -5,9 +5,10 @@ on the days `payout_schedules` computes).
 
 Kassa's default schedule is `manual` (Stripe's is `daily`): nothing leaves an account's
 balance unless asked, so balances stay where tests and integrations put them.
-`settlement_timing.delay_days` shows the installation's settlement delay
-(`KASSA_SETTLEMENT_DELAY_DAYS`); `delay_days_override` is kept and shown but does not change
-it yet.
+`settlement_timing.delay_days_override` (1 to 31 business days; an empty string removes it)
+sets how many business days after a charge its funds become available, for charges made
+after the change (`settlement_delay_days`, asked by every capture); `delay_days` shows the
+delay in force: the override, else the installation's (`KASSA_SETTLEMENT_DELAY_DAYS`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from kassa.store.tables import BALANCE_SETTINGS
 
 DEFAULT_INTERVAL: Final = "manual"
 STATEMENT_DESCRIPTOR_CHARS_MAX: Final = 22
-DELAY_DAYS_MAX: Final = 365
+DELAY_DAYS_MAX: Final = 31
+"""Stripe's bound on `delay_days_override`."""
+_DELAY_MEMO: Final = "balance_settings.settlement_delay_days"
 
 SCHEDULE_PARAMS: dict[str, Param] = {
     "interval": Enum(values=INTERVALS),
@@ -54,7 +57,7 @@ UPDATE_PARAMS: dict[str, Param] = {
                 }
             ),
             "settlement_timing": Struct(
-                {"delay_days_override": Integer(minimum=1, maximum=DELAY_DAYS_MAX)}
+                {"delay_days_override": Integer(minimum=1, maximum=DELAY_DAYS_MAX, nullable=True)}
             ),
         }
     )
@@ -106,6 +109,34 @@ def public(settings: ApiObject) -> ApiObject:
     return {k: v for k, v in settings.items() if k not in ("id", "created", PRIVATE)}
 
 
+def _effective_delay_days(ctx: Context, settings: ApiObject) -> int:
+    override = settings["payments"]["settlement_timing"].get("delay_days_override")
+    return ctx.payments.settlement_delay_days if override is None else int(override)
+
+
+def _shown(ctx: Context, settings: ApiObject) -> ApiObject:
+    """The settings as the API shows them, `delay_days` the delay in force now (the
+    installation's may have changed since they were stored)."""
+    shown = copy.deepcopy(public(settings))
+    shown["payments"]["settlement_timing"]["delay_days"] = _effective_delay_days(ctx, settings)
+    return shown
+
+
+async def settlement_delay_days(ctx: Context) -> int:
+    """Business days from a charge of the account to its funds being available: its
+    `delay_days_override`, else the installation's delay. Read once per unit of work."""
+    remembered = ctx.memo.get(_DELAY_MEMO)
+    if remembered is not None:
+        return int(remembered)
+    # Not locked: a capture only reads the settings, and must not take a row lock out of
+    # the order the payment paths take theirs in.
+    found = await ctx.tx.get_object(BALANCE_SETTINGS, ctx.account_id, ctx.account_id, lock=False)
+    settings = _default(ctx) if found is None or found[1] else found[0]
+    delay = _effective_delay_days(ctx, settings)
+    ctx.memo[_DELAY_MEMO] = delay
+    return delay
+
+
 async def _load(ctx: Context) -> tuple[ApiObject, bool]:
     """The account's settings (its defaults until first changed), and whether stored."""
     found = await ctx.tx.get_object(BALANCE_SETTINGS, ctx.account_id, ctx.account_id)
@@ -125,7 +156,7 @@ def parse_update(ids: RouteIds, form: Form) -> UpdateBalanceSettings:
 
 
 async def retrieve_balance_settings(ctx: Context, _request: None = None) -> ApiObject:
-    return public((await _load(ctx))[0])
+    return _shown(ctx, (await _load(ctx))[0])
 
 
 def _new_schedule(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -169,13 +200,14 @@ def _apply(ctx: Context, settings: ApiObject, payments: dict[str, Any]) -> None:
 
 async def update_balance_settings(ctx: Context, request: UpdateBalanceSettings) -> ApiObject:
     settings, stored = await _load(ctx)
-    before = public(copy.deepcopy(settings))
+    before = _shown(ctx, copy.deepcopy(settings))
     _apply(ctx, settings, request.payments)
     if stored:
         await ctx.tx.update_object(BALANCE_SETTINGS, ctx.account_id, settings)
     else:
         await ctx.tx.insert_object(BALANCE_SETTINGS, ctx.account_id, settings)
-    shown = public(settings)
+    ctx.memo.pop(_DELAY_MEMO, None)  # later captures in this unit see the new delay
+    shown = _shown(ctx, settings)
     if shown != before:
         await events.announce(ctx, "balance_settings.updated", shown, previous=before)
     return shown

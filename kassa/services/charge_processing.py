@@ -16,7 +16,7 @@ from kassa.cards import Decline, TestBehavior
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
-from kassa.services import balance, currency_conversion, hooks
+from kassa.services import balance, balance_settings, currency_conversion, hooks
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CHARGES
@@ -171,10 +171,10 @@ def new_charge(
     }
 
 
-def _available_on(ctx: Context) -> int:
-    return business_days.available_on(
-        ctx.now(), ctx.payments.settlement_delay_days, ctx.payments.account_country
-    )
+async def _available_on(ctx: Context) -> int:
+    # The account's delay: its balance settings' override, else the installation's.
+    delay_days = await balance_settings.settlement_delay_days(ctx)
+    return business_days.available_on(ctx.now(), delay_days, ctx.payments.account_country)
 
 
 async def capture_funds(
@@ -200,7 +200,7 @@ async def capture_funds(
             source=charge["id"],
             currency=currency,
             description=charge["description"],
-            available_on=ctx.now() if behavior.available_immediately else _available_on(ctx),
+            available_on=ctx.now() if behavior.available_immediately else await _available_on(ctx),
             test_clock=ctx.governing_clock,
             exchange_rate=rate,
         ),

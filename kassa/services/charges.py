@@ -1,16 +1,26 @@
-"""Charges: retrieve, update, capture, list. Charges are made by confirming PaymentIntents
-(`kassa.services.payment_intents`); capturing one here captures its intent."""
+"""Charges: create, retrieve, update, capture, list.
+
+Most charges are made by confirming PaymentIntents (`kassa.services.payment_intents`);
+capturing one of those here captures its intent. The Charges API as Stripe still serves it
+makes a charge directly from a `source` (a token, a saved card, or the customer's default
+source), with `payment_intent: null`, through the same money path (`charge_processing`): the
+same outcome, ledger postings, fees, disputes, early fraud warnings and refunds. A decline
+answers 402 `card_error` naming the failed charge, which is kept."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kassa.errors import InvalidRequest
+from kassa import money
+from kassa.cards import Decline, TestBehavior
+from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.params import (
     UNSET,
+    Boolean,
     Email,
     Enum,
     Integer,
@@ -23,7 +33,15 @@ from kassa.params import (
     apply_fields,
     apply_metadata,
 )
-from kassa.services import events, payment_intents
+from kassa.services import (
+    card_objects,
+    charge_processing,
+    customer_sources,
+    disputes,
+    early_fraud_warnings,
+    events,
+    payment_intents,
+)
 from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -33,6 +51,22 @@ from kassa.services.search import BOOLEAN, METADATA, NUMBER, STRING, TOKEN, sear
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES, REFUNDS
 
+STATEMENT_DESCRIPTOR_CHARS = 22
+CREATE_PARAMS: dict[str, Param] = {
+    "amount": Integer(minimum=0, maximum=money.MAX_AMOUNT * 10),
+    "currency": money.Currency(),
+    "source": String(max_chars=255),
+    "customer": String(max_chars=255),
+    "capture": Boolean(),
+    "description": String(max_chars=40_000),
+    "metadata": Metadata(),
+    "receipt_email": Email(),
+    "shipping": SHIPPING,
+    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    "transfer_group": String(max_chars=5000),
+    "radar_options": Struct({"session": String(max_chars=5000)}),
+}
 UPDATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "description": String(max_chars=40_000, nullable=True),
@@ -61,6 +95,27 @@ default, with `has_more`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
+class CreateCharge:
+    """A charge of `source` (a token or a saved card), or of `customer`'s default source."""
+
+    amount: int
+    currency: str
+    source: str | None = None
+    customer: str | None = None
+    capture: bool | None = None
+    """False holds the charge for capture (`POST /v1/charges/{id}/capture`)."""
+    description: str | None = None
+    metadata: MetadataUpdate | None = None
+    receipt_email: str | None = None
+    shipping: ShippingUpdate | None = None
+    statement_descriptor: str | None = None
+    statement_descriptor_suffix: str | None = None
+    transfer_group: str | None = None
+    # Accepted as Stripe accepts it; Kassa's radar needs no session.
+    radar_options: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class UpdateCharge:
     charge: str
     customer: str | None = None
@@ -83,6 +138,117 @@ class CaptureCharge:
     # Accepted as Stripe accepts them; the capture keeps the intent's.
     receipt_email: str | None = None
     statement_descriptor_suffix: str | None = None
+
+
+async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
+    """Charge the card: captured at once unless `capture=false`; a decline stores the failed
+    charge and raises `CardDeclined` carrying it (its writes commit)."""
+    money.check_charge_amount(request.amount, request.currency)
+    customer = (
+        await load_customer_named(ctx, request.customer, param="customer")
+        if request.customer
+        else None
+    )
+    card = await _card_to_charge(ctx, request.source, customer)
+    customer_id = customer["id"] if customer is not None else card["customer"]
+    ctx = await ctx.governed_by({"customer": customer_id})
+    behavior = _attempted(card_objects.behavior_of(ctx, card))
+    charge = charge_processing.new_charge(
+        ctx,
+        _payment_terms(request, customer_id),
+        card_objects.as_payment_method(card),
+        behavior,
+        authenticated=False,
+    )
+    charge["source"] = customer_sources.public(card)
+    if behavior.decline is not None:
+        return await _declined(ctx, charge, behavior.decline)
+    if request.capture is not False:
+        await charge_processing.capture_funds(ctx, charge, charge["amount"], behavior)
+    await charge_processing.store_new(ctx, charge)
+    await events.announce(ctx, "charge.succeeded", charge)
+    if charge["captured"]:
+        await _dispute_if_test_card_says(ctx, charge, behavior)
+        if behavior.early_fraud_warning:
+            await early_fraud_warnings.warn(ctx, charge)
+    return charge
+
+
+async def _card_to_charge(
+    ctx: Context, source: str | None, customer: ApiObject | None
+) -> ApiObject:
+    """The card a charge is made on: a token's (used up), a saved card (of `customer` when
+    one is named), or `customer`'s default source."""
+    if source is None:
+        if customer is None:
+            raise MissingParameter("source")
+        if customer["default_source"] is None:
+            raise InvalidRequest(
+                "Cannot charge a customer that has no active card", param="card", code="missing"
+            )
+        return await customer_sources.card_of(ctx, customer["id"], customer["default_source"])
+    if source.startswith("tok_"):
+        if customer is not None:
+            raise InvalidRequest(
+                f"Customer {customer['id']} does not have a linked source with ID {source}.",
+                param="source",
+                code="missing",
+            )
+        return await customer_sources.new_card(ctx, source, param="source")
+    if customer is not None:
+        return await customer_sources.card_of(ctx, customer["id"], source, param="source")
+    # Stripe asks for the customer with a saved card; Kassa knows whose it is.
+    return await customer_sources.card_named(ctx, source, param="source")
+
+
+def _payment_terms(request: CreateCharge, customer_id: str | None) -> ApiObject:
+    """What `charge_processing.new_charge` reads of a PaymentIntent, for a charge made
+    without one (`id` None: the charge's `payment_intent` is null)."""
+    return {
+        "id": None,
+        "amount": request.amount,
+        "currency": request.currency,
+        "customer": customer_id,
+        "description": request.description,
+        "metadata": apply_metadata({}, request.metadata or {}),
+        "receipt_email": request.receipt_email,
+        "shipping": shipping_object(request.shipping) if request.shipping is not None else None,
+        "statement_descriptor": request.statement_descriptor,
+        "statement_descriptor_suffix": request.statement_descriptor_suffix,
+        "transfer_group": request.transfer_group,
+    }
+
+
+def _attempted(behavior: TestBehavior) -> TestBehavior:
+    """The Charges API has no 3-D Secure step: a card that demands authentication declines
+    with `authentication_required`, as on Stripe."""
+    if behavior.requires_authentication and behavior.decline is None:
+        return dataclasses.replace(behavior, decline=payment_intents.AUTHENTICATION_REQUIRED)
+    return behavior
+
+
+async def _declined(ctx: Context, charge: ApiObject, decline: Decline) -> ApiObject:
+    """Keep the failed charge and answer 402 `card_error` naming it."""
+    await charge_processing.store_new(ctx, charge)
+    await events.announce(ctx, "charge.failed", charge)
+    error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+    error.details = {
+        "charge": charge["id"],
+        "doc_url": f"https://stripe.com/docs/error-codes/{decline.code}",
+    }
+    raise error
+
+
+async def _dispute_if_test_card_says(
+    ctx: Context, charge: ApiObject, behavior: TestBehavior
+) -> None:
+    if behavior.dispute_reason is not None:
+        before = copy.deepcopy(charge)
+        await disputes.open_dispute(
+            ctx, charge, behavior.dispute_reason, inquiry=behavior.dispute_is_inquiry
+        )
+        await charge_processing.store(ctx, charge)
+        await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
 async def retrieve_charge(ctx: Context, charge_id: str) -> ApiObject:
@@ -128,6 +294,8 @@ async def capture_charge(ctx: Context, request: CaptureCharge) -> ApiObject:
             else f"Charge {charge['id']} cannot be captured (status {charge['status']}).",
             code="charge_already_captured" if charge["captured"] else None,
         )
+    if charge["payment_intent"] is None:
+        return await _capture_directly(ctx, charge, request)
     intent, _ = await load_object(ctx, payment_intents.RESOURCE, charge["payment_intent"])
     ctx = await ctx.governed_by(intent)
     await payment_intents.capture(
@@ -142,6 +310,33 @@ async def capture_charge(ctx: Context, request: CaptureCharge) -> ApiObject:
     )
     captured, _ = await load_object(ctx, RESOURCE, charge["id"])
     return captured
+
+
+async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCharge) -> ApiObject:
+    """Capture a charge made without a PaymentIntent. Less than the authorized amount
+    releases the rest: since API version 2025-03-31 no refund is made for it, and
+    `amount_refunded` stays as it was."""
+    ctx = await ctx.governed_by(charge)
+    amount = request.amount if request.amount is not None else int(charge["amount"])
+    if amount > charge["amount"]:
+        raise InvalidParameter(
+            f"The amount to capture ({amount}) must be less than or equal to the original "
+            f"amount ({charge['amount']}).",
+            param="amount",
+            code="amount_too_large",
+        )
+    money.check_charge_amount(amount, charge["currency"])
+    behavior = card_objects.behavior_of(ctx, charge["source"])
+    before = copy.deepcopy(charge)
+    await charge_processing.capture_funds(ctx, charge, amount, behavior)
+    if request.metadata is not None:
+        charge["metadata"] = apply_metadata(charge["metadata"], request.metadata)
+    if request.receipt_email is not None:
+        charge["receipt_email"] = request.receipt_email
+    await charge_processing.store(ctx, charge)
+    await events.announce(ctx, "charge.captured", charge, previous=before)
+    await _dispute_if_test_card_says(ctx, charge, behavior)
+    return charge
 
 
 async def _lock_intent_first(ctx: Context, charge_id: str) -> None:
@@ -175,6 +370,11 @@ RESOURCE = Resource(
     id_prefix="ch",
     collection="charges",
     table=CHARGES,
+    create=Operation(
+        request_parser(CreateCharge, CREATE_PARAMS, required=("amount", "currency")),
+        create_charge,
+        writes=True,
+    ),
     retrieve=Operation(no_params, retrieve_charge, writes=False),
     update=Operation(
         request_parser(UpdateCharge, UPDATE_PARAMS, ids=("charge",)), update_charge, writes=True

@@ -15,8 +15,9 @@ event.
 The work a clock does today: its subscriptions' new periods (renewals, trial ends,
 cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
 automatic advancement (finalize a draft, charge or send it, retry a failed charge),
-payment reminders, and the settlement of its customers' pending funds as their
-`available_on` comes (`ledger.settlement.settle_on_clock`). A step whose work leaves the same
+payment reminders, its refunds' later failures (`refund_failures`), and the settlement of
+its customers' pending funds as their `available_on` comes
+(`ledger.settlement.settle_on_clock`). A step whose work leaves the same
 work due at the same time would repeat forever: the clock stops with Stripe's
 `internal_failure` status instead (and its event), and says which work in the log.
 """
@@ -31,7 +32,7 @@ from typing import Any, Final
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.ledger.settlement import settle_on_clock
-from kassa.services import events
+from kassa.services import events, refund_failures
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
@@ -155,6 +156,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         return work
     if work.kind == "funds_settlement":
         await settle_on_clock(ctx.tx, ctx.account_id, clock_id, work.object_id, work.due_at)
+        return work
+    if work.kind == "refund_failure":
+        await refund_failures.fail_refund(ctx, work.object_id)
         return work
     invoice = await _invoice(ctx, work.object_id)
     if invoice is not None:

@@ -30,7 +30,7 @@ from kassa.params import (
     apply_fields,
     apply_metadata,
 )
-from kassa.services import events, payment_methods
+from kassa.services import customer_sources, events, hooks, payment_methods, tax_ids
 from kassa.services.addresses import (
     ADDRESS,
     SHIPPING,
@@ -125,6 +125,7 @@ _COMMON: dict[str, Param] = {
 CREATE_PARAMS: dict[str, Param] = {
     **_COMMON,
     "payment_method": String(max_chars=255),
+    "tax_id_data": ListOf(tax_ids.TAX_ID_DATA, max_items=tax_ids.TAX_IDS_PER_CUSTOMER_MAX),
     "test_clock": String(max_chars=255),
 }
 UPDATE_PARAMS: dict[str, Param] = {**_COMMON, "default_source": String(max_chars=255)}
@@ -164,7 +165,7 @@ class CustomerChanges:
     shipping: ShippingUpdate | None = None
     tax_exempt: str | Unset | None = None
     source: str | None = None
-    """Refused: Kassa holds no sources yet."""
+    """A card token (`tok_...`) to save as the customer's default source."""
     # Accepted as Stripe accepts them; no Kassa flow uses them yet.
     cash_balance: AcceptedStruct | None = None
     tax: AcceptedStruct | None = None
@@ -179,13 +180,15 @@ class CreateCustomer(CustomerChanges):
     test_clock: str | None = None
     """The test clock the customer lives on, for good: it and everything it pays or is
     billed are stamped with the clock's frozen time."""
+    tax_id_data: list[Mapping[str, str]] | None = None
+    """Tax ids (`type`, `value`) the new customer holds (`tax_ids`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateCustomer(CustomerChanges):
     customer: str
     default_source: str | None = None
-    """Refused: Kassa holds no sources yet."""
+    """One of the customer's saved cards (`card_...`) to make its default source."""
 
 
 # Fields Kassa copies from parameters unchanged (an UNSET clears them to null). `balance` is
@@ -323,18 +326,44 @@ async def _on_test_clock(ctx: Context, clock_id: str) -> Context:
     return await ctx.governed_by({"test_clock": clock_id})
 
 
-def _reject_unsupported_references(references: Mapping[str, str | None]) -> None:
-    """Parameters naming objects Kassa cannot hold yet (sources): they can only be missing."""
-    object_names = {"source": "source", "default_source": "source"}
-    for param, value in references.items():
-        if value:  # None: not sent; "": sent empty, which names nothing
-            raise ResourceMissing(object_names[param], value, param=param)
+async def _change_sources(ctx: Context, customer: ApiObject, request: UpdateCustomer) -> None:
+    """`source` saves a new card as the default and deletes the old default, as Stripe does;
+    `default_source` makes one of the customer's saved cards the default."""
+    if request.source:
+        card = await customer_sources.verified_card(ctx, request.source, param="source")
+        if customer["default_source"] is not None:
+            old = await customer_sources.card_of(ctx, customer["id"], customer["default_source"])
+            await customer_sources.delete_card_of(ctx, customer, old)
+        await customer_sources.store_card(ctx, customer, card)
+        customer["default_source"] = card["id"]
+    if request.default_source:
+        chosen = await customer_sources.card_of(
+            ctx, customer["id"], request.default_source, param="default_source"
+        )
+        customer["default_source"] = chosen["id"]
+
+
+def _new_tax_ids(ctx: Context, customer_id: str, data: list[Mapping[str, str]]) -> list[ApiObject]:
+    """`tax_id_data[]`'s tax ids, every value checked before anything is written (a 400
+    names `tax_id_data[i][value]`)."""
+    found = []
+    for index, entry in enumerate(data):
+        try:
+            found.append(tax_ids.new_tax_id(ctx, customer_id, entry["type"], entry["value"]))
+        except InvalidRequest as error:
+            error.param = f"tax_id_data[{index}][{error.param}]"
+            raise
+    return found
 
 
 async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
-    _reject_unsupported_references({"source": request.source})
     if request.test_clock is not None:
         ctx = await _on_test_clock(ctx, request.test_clock)
+    card = (
+        await customer_sources.verified_card(ctx, request.source, param="source")
+        if request.source
+        else None
+    )
     customer = _blank_customer(ctx)
     customer["test_clock"] = request.test_clock or None
     _apply(customer, request)
@@ -348,8 +377,15 @@ async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
     )
     if request.balance is not None:
         await customer_balance.set_balance(ctx, customer, request.balance, creating=True)
+    if card is not None:
+        customer["default_source"] = card["id"]
+    new_tax_ids = _new_tax_ids(ctx, customer["id"], request.tax_id_data or [])
     await ctx.tx.insert_object(CUSTOMERS, ctx.account_id, customer)
     await events.announce(ctx, "customer.created", customer)
+    for tax_id in new_tax_ids:
+        await tax_ids.store_tax_id(ctx, tax_id)
+    if card is not None:
+        await customer_sources.store_card(ctx, customer, card)
     if attaching is not None:
         await payment_methods.attach_to_customer(ctx, attaching, customer["id"])
     return customer
@@ -362,11 +398,9 @@ async def retrieve_customer(ctx: Context, customer_id: str) -> ApiObject:
 
 async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
     customer = await load_live_object(ctx, RESOURCE, request.customer)
-    _reject_unsupported_references(
-        {"source": request.source, "default_source": request.default_source}
-    )
     before = copy.deepcopy(customer)
     _apply(customer, request)
+    await _change_sources(ctx, customer, request)
     default = _requested_default(request)
     if default is not None:
         customer["invoice_settings"]["default_payment_method"] = (
@@ -384,6 +418,7 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
 
 async def delete_customer(ctx: Context, customer_id: str) -> ApiObject:
     customer = await load_live_object(ctx, RESOURCE, customer_id)
+    await hooks.customer_deleted(ctx, customer)
     await ctx.tx.mark_object_deleted(CUSTOMERS, ctx.account_id, customer["id"])
     await events.announce(ctx, "customer.deleted", customer)
     return _deleted_stub(customer)
@@ -412,6 +447,12 @@ async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
         "total_count": len(page.objects),
         "url": f"/v1/customers/{customer['id']}/subscriptions",
     }
+
+
+async def _tax_ids_of(ctx: Context, customer: ApiObject) -> Any:
+    """`expand[]=tax_ids`: the customer's tax ids, newest first (the first page)."""
+    data, has_more = await tax_ids.tax_ids_page(ctx, customer["id"], {})
+    return {**tax_ids.list_envelope_of(customer["id"], data, has_more), "total_count": len(data)}
 
 
 def _empty_sublist(name: str) -> Includer:
@@ -461,7 +502,12 @@ RESOURCE = Resource(
     ),
     delete=Operation(no_params, delete_customer, writes=True),
     list_filters=LIST_FILTERS,
-    nested=(customer_balance.RESOURCE,),
+    nested=(
+        customer_balance.RESOURCE,
+        customer_sources.SOURCES,
+        customer_sources.CARDS_ALIAS,
+        tax_ids.RESOURCE,
+    ),
     search=search_operation(
         CUSTOMERS,
         "customers",
@@ -473,9 +519,9 @@ RESOURCE = Resource(
         "test_clock": "test_helpers.test_clock",
     },
     includable={
-        "sources": _empty_sublist("sources"),
+        "sources": customer_sources.sources_included,
         "subscriptions": _subscriptions_of,
-        "tax_ids": _empty_sublist("tax_ids"),
+        "tax_ids": _tax_ids_of,
         "tax": _constant(_NO_AUTOMATIC_TAX),
         "cash_balance": _constant(None),
         # currency -> amount; no invoice credit exists until invoicing lands

@@ -12,6 +12,9 @@ billing beside them) learns of a domain write in the same transaction as the wri
   the intent, and the attempt ended (succeeded or failed). Billing settles the invoice the
   intent collects, whichever path completed it; it locks the invoice on the first, before
   the intent, because every invoice path locks the invoice first.
+- `setup_intent_succeeded`: a SetupIntent set its card up. A subscription whose
+  `pending_setup_intent` it is takes the card.
+- `customer_deleted`: a customer is being deleted. Billing cancels its subscriptions.
 
 The composition root (`kassa.runtime`) installs every observer once, for every process it
 builds (`kassa serve`, `kassa worker`). Storing a charge in a process where nothing was
@@ -50,6 +53,13 @@ IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
 `succeeded`, or failed (declined, or its 3-D Secure authentication failed: back to
 `requires_payment_method`, with `last_payment_error`): `(ctx, intent)`. On the payment path's
 hot path: an observer reads nothing for an intent that is not its concern."""
+CustomerObserver = Callable[[Context, ApiObject], Awaitable[None]]
+"""Told of a customer about to be marked deleted, inside the transaction that deletes it (the
+customer locked): `(ctx, customer)`."""
+SetupIntentObserver = Callable[[Context, ApiObject], Awaitable[None]]
+"""Told of a SetupIntent that succeeded (its card attached to its customer), inside the
+transaction that stores it: `(ctx, setup_intent)`. A subscription whose
+`pending_setup_intent` it is takes the card this way (billing beside the payment path)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class Observers:
     invoice_paid: tuple[InvoiceObserver, ...] = ()
     invoice_payment_failed: tuple[InvoiceObserver, ...] = ()
     subscription_upcoming: UpcomingProvider | None = None
+    setup_intent_succeeded: tuple[SetupIntentObserver, ...] = ()
+    customer_deleted: tuple[CustomerObserver, ...] = ()
 
 
 @dataclass
@@ -97,6 +109,8 @@ def install(observers: Observers) -> None:
         ("payment_intent_finished", observers.payment_intent_finished),
         ("invoice_paid", observers.invoice_paid),
         ("invoice_payment_failed", observers.invoice_payment_failed),
+        ("setup_intent_succeeded", observers.setup_intent_succeeded),
+        ("customer_deleted", observers.customer_deleted),
     ):
         ensure(
             len(hooked) <= OBSERVERS_PER_HOOK_MAX,
@@ -145,6 +159,18 @@ async def invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     stored it)."""
     for observer in installed().invoice_payment_failed:
         await observer(ctx, invoice)
+
+
+async def setup_intent_succeeded(ctx: Context, setup_intent: ApiObject) -> None:
+    """Tell every observer that this SetupIntent succeeded (the caller has just stored it)."""
+    for observer in installed().setup_intent_succeeded:
+        await observer(ctx, setup_intent)
+
+
+async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
+    """Tell every observer that this customer is about to be marked deleted."""
+    for observer in installed().customer_deleted:
+        await observer(ctx, customer)
 
 
 async def subscription_upcoming(

@@ -29,7 +29,7 @@ from kassa.params import (
     Struct,
     apply_metadata,
 )
-from kassa.services import events
+from kassa.services import customer_sources, events
 from kassa.services.addresses import ADDRESS, blank_address, merge_address
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -84,6 +84,9 @@ LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "type": Enum(values=("card",)),
 }
+
+SAVED_CARD_PREFIX = "card_"
+"""Ids of cards saved on customers as sources (`kassa.services.customer_sources`)."""
 
 CardDetails = Mapping[str, Any]
 """Validated `CARD` parameters: a test `token`, or `number`, `exp_month`, `exp_year`, `cvc`."""
@@ -238,7 +241,10 @@ async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
     card = cards.card_from_test_token(
         reference, today=_today(ctx), fingerprint_key=ctx.payments.card_fingerprint_key
     )
-    if card is None:
+    if card is None and reference.startswith(SAVED_CARD_PREFIX):
+        # A customer's saved card (a source) serves as a card PaymentMethod, as on Stripe.
+        payment_method = await customer_sources.as_payment_method(ctx, reference, param=param)
+    elif card is None:
         payment_method = await load_live_object(ctx, RESOURCE, reference, param=param)
     else:
         payment_method = card_payment_method(ctx, card)

@@ -1,6 +1,8 @@
 """Refunds: create (full, partial, several per charge; by `charge` or `payment_intent`),
 retrieve, update, list, cancel. Each refund moves money back to the card through the
-ledger; Kassa's card refunds succeed at once, so none is ever cancelable."""
+ledger; Kassa's card refunds succeed at once, so none is ever cancelable. A refund of a
+charge made with Stripe's refund-failure test card fails some time later
+(`kassa.services.refund_failures`)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from kassa.services import (
     early_fraud_warnings,
     events,
     payment_intents,
+    refund_failures,
 )
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
@@ -214,6 +217,7 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
         "transfer_reversal": None,
     }
     await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
+    await refund_failures.schedule_if_card_says(ctx, charge, refund)
     before = copy.deepcopy(charge)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge_processing.refundable_amount(charge) == 0
@@ -268,6 +272,7 @@ RESOURCE = Resource(
     expandable={
         "balance_transaction": "balance_transaction",
         "charge": "charge",
+        "failure_balance_transaction": "balance_transaction",
         "payment_intent": "payment_intent",
     },
     event_types=("refund.created", "refund.failed", "refund.updated", "charge.refund.updated"),

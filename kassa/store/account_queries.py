@@ -136,6 +136,14 @@ _OBJECT_CHILDREN: dict[str, tuple[ChildTable, ...]] = {
             "email_id, ordinal",
         ),
     ),
+    "files": (
+        ChildTable(
+            "file_contents",
+            _columns("file_id account_id content_type size_bytes contents"),
+            "file_id",
+            "file_id",
+        ),
+    ),
 }
 
 ACCOUNT_TABLES: tuple[AccountTable, ...] = (
@@ -173,6 +181,18 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         ),
     ),
     AccountTable(
+        "refund_failures",
+        _columns("account_id id fails_at test_clock failure_reason"),
+        "keyed",
+        key=("id",),
+    ),
+    AccountTable(
+        "imported_objects",
+        _columns("account_id kind external_id object_id created"),
+        "keyed",
+        key=("kind", "external_id"),
+    ),
+    AccountTable(
         "payment_volume_days",
         _columns("account_id day currency shard succeeded_count succeeded_amount failed_count"),
         "keyed",
@@ -204,6 +224,9 @@ KEPT_TABLES: dict[str, str] = {
     "retention purges it, and entries still in the writer's buffer would land after a reset",
     "account_snapshots": "snapshots outlive a reset and a restore: that is what they are for",
     "account_snapshot_chunks": "the snapshots' rows",
+    "reconciliation_runs": "a record of `kassa reconcile` runs against outside files (as the "
+    "request log records requests), not state",
+    "reconciliation_breaks": "the recorded runs' samples of breaks",
     "ledger_balances": "shared with other accounts (platform, external): adjusted by the "
     "account's entries' sums, and the ledger accounts left empty deleted",
     "instance_secrets": "the installation's, no account's",

@@ -20,11 +20,15 @@ from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
 from kassa.store.dashboard_queries import DashboardQueries
 from kassa.store.fx_queries import FxQueries
 from kassa.store.held_inserts import HeldInserts
+from kassa.store.import_queries import ImportQueries
 from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import CREATED_OPERATORS, window_conditions
 from kassa.store.payout_queries import PayoutQueries
+from kassa.store.reconciliation_queries import ReconciliationQueries
+from kassa.store.refund_failure_queries import RefundFailureQueries
+from kassa.store.reporting_queries import ReportingQueries
 from kassa.store.request_queries import RequestQueries
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.seq_order import (
@@ -117,6 +121,10 @@ class Transaction(
     AccountQueries,
     PayoutQueries,
     FxQueries,
+    RefundFailureQueries,
+    ReconciliationQueries,
+    ImportQueries,
+    ReportingQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 

@@ -58,7 +58,12 @@ def _value_at(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 CUSTOMERS = ObjectTable("customers", filter_columns=("email", "test_clock"))
 PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "type"))
 PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "status"))
+SETUP_INTENTS = ObjectTable("setup_intents", filter_columns=("customer", "payment_method"))
+SETUP_ATTEMPTS = ObjectTable("setup_attempts", filter_columns=("setup_intent",))
 CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent", "status"))
+TOKENS = ObjectTable("tokens")
+CARDS = ObjectTable("cards", filter_columns=("customer",))
+"""Cards saved on customers as payment sources (`/v1/customers/{id}/sources`)."""
 REFUNDS = ObjectTable("refunds", filter_columns=("charge", "payment_intent"))
 DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
 EARLY_FRAUD_WARNINGS = ObjectTable(
@@ -89,6 +94,9 @@ PRICES = ObjectTable(
         "recurring_meter": ("recurring", "meter"),
         "recurring_usage_type": ("recurring", "usage_type"),
     },
+    # A plan is a recurring price under the same id, and plan ids may be chosen by the API
+    # user (migration 0029).
+    ids_per_account=True,
 )
 COUPONS = ObjectTable("coupons", ids_per_account=True)
 PROMOTION_CODES = ObjectTable(
@@ -98,6 +106,7 @@ PROMOTION_CODES = ObjectTable(
     normalizers={"code": str.upper},
 )
 TAX_RATES = ObjectTable("tax_rates", filter_columns=("active", "inclusive"))
+TAX_IDS = ObjectTable("tax_ids", filter_columns=("customer",))
 CUSTOMER_BALANCE_TRANSACTIONS = ObjectTable(
     "customer_balance_transactions", filter_columns=("customer", "invoice")
 )
@@ -158,11 +167,20 @@ BALANCE_SETTINGS = ObjectTable(
     sources={"next_payout_at": ("_kassa", "next_payout_at")},
 )
 
+REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
+"""Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
+FILES = ObjectTable("files", filter_columns=("purpose",))
+"""Files (`file_...`): report results; their bytes are in `file_contents`."""
+
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
     PAYMENT_METHODS,
     PAYMENT_INTENTS,
+    SETUP_INTENTS,
+    SETUP_ATTEMPTS,
     CHARGES,
+    TOKENS,
+    CARDS,
     REFUNDS,
     DISPUTES,
     EARLY_FRAUD_WARNINGS,
@@ -174,6 +192,7 @@ ALL_OBJECT_TABLES = (
     COUPONS,
     PROMOTION_CODES,
     TAX_RATES,
+    TAX_IDS,
     CUSTOMER_BALANCE_TRANSACTIONS,
     INVOICE_ITEMS,
     INVOICES,
@@ -185,4 +204,6 @@ ALL_OBJECT_TABLES = (
     PAYOUTS,
     EXTERNAL_ACCOUNTS,
     BALANCE_SETTINGS,
+    REPORT_RUNS,
+    FILES,
 )

@@ -50,6 +50,16 @@ def _customer(**params: Any) -> Step:
     return Step("customer", "post", "/v1/customers", {"description": DESCRIPTION, **params})
 
 
+def _setup_intent(*, declined: bool = False, **params: Any) -> Step:
+    return Step(
+        "setup_intent",
+        "post",
+        "/v1/setup_intents",
+        {"description": DESCRIPTION, **params},
+        expect_card_error=declined,
+    )
+
+
 def _paying_customer(card: str = "pm_card_visa") -> tuple[Step, ...]:
     """A customer whose default payment method is the test card `card`."""
     return (
@@ -213,6 +223,15 @@ DAY: Final = 86_400
 
 _CUSTOMER_RECIPES: Final = {
     **_lifecycle("customer", (_customer(),), "a customer", "/v1/customers/${customer:id}"),
+    **_lifecycle(
+        "customer.source",
+        (
+            _customer(),
+            Step("source", "post", "/v1/customers/${customer:id}/sources", {"source": "tok_visa"}),
+        ),
+        "a Visa test card saved on a customer as its source",
+        "/v1/customers/${customer:id}/sources/${source:id}",
+    ),
     "payment_method.attached": Recipe(
         "a customer and a Visa test card attached to it", _paying_customer()[:2]
     ),
@@ -286,6 +305,32 @@ _PAYMENT_RECIPES: Final = {
         "a PaymentIntent whose card needs 3D Secure",
         (_payment_intent("pm_card_threeDSecure2Required", return_url="https://example.com"),),
     ),
+    "setup_intent.created": Recipe("a SetupIntent, not confirmed", (_setup_intent(),)),
+    "setup_intent.succeeded": Recipe(
+        "a SetupIntent confirmed with a Visa test card",
+        (_setup_intent(payment_method="pm_card_visa", confirm="true"),),
+    ),
+    "setup_intent.setup_failed": Recipe(
+        "a SetupIntent declined (pm_card_chargeDeclined)",
+        (_setup_intent(payment_method="pm_card_chargeDeclined", confirm="true", declined=True),),
+    ),
+    "setup_intent.requires_action": Recipe(
+        "a SetupIntent whose card needs 3D Secure",
+        (
+            _setup_intent(
+                payment_method="pm_card_authenticationRequired",
+                confirm="true",
+                return_url="https://example.com",
+            ),
+        ),
+    ),
+    "setup_intent.canceled": Recipe(
+        "a SetupIntent, then canceled",
+        (
+            _setup_intent(),
+            Step("cancel", "post", "/v1/setup_intents/${setup_intent:id}/cancel"),
+        ),
+    ),
     "charge.succeeded": Recipe("a PaymentIntent paid with a Visa test card", _SUCCEEDED),
     "charge.failed": Recipe("a PaymentIntent declined (pm_card_chargeDeclined)", _DECLINED),
     "charge.captured": Recipe(
@@ -311,6 +356,14 @@ _PAYMENT_RECIPES: Final = {
     "refund.created": Recipe("a charge, then refunded in full", _REFUNDED),
     "refund.updated": _REFUND_UPDATED,
     "charge.refund.updated": _REFUND_UPDATED,
+    "refund.failed": Recipe(
+        "a charge on the refund-failure test card, refunded; the refund fails seconds later",
+        (
+            _payment_intent("pm_card_refundFail"),
+            Step("refund", "post", "/v1/refunds", {"payment_intent": "${payment_intent:id}"}),
+            Step("refund_failed", "get", "/v1/refunds/${refund:id}", wait_for=("status", "failed")),
+        ),
+    ),
     "charge.dispute.created": Recipe(
         "a charge disputed as fraudulent (pm_card_createDispute)", _DISPUTED
     ),
@@ -376,6 +429,21 @@ _TAX_RATE: Final = Step(
     "/v1/tax_rates",
     {"display_name": "VAT", "percentage": "19", "inclusive": "false"},
 )
+_PLAN: Final = Step(
+    "plan",
+    "post",
+    "/v1/plans",
+    {"amount": AMOUNT, "currency": CURRENCY, "interval": "month", "product": {"name": "myproduct"}},
+)
+_TAX_ID: Final = (
+    _customer(),
+    Step(
+        "tax_id",
+        "post",
+        "/v1/customers/${customer:id}/tax_ids",
+        {"type": "eu_vat", "value": "DE123456789"},
+    ),
+)
 
 _CATALOG_RECIPES: Final = {
     **_lifecycle("product", (_product(),), "a product", "/v1/products/${product:id}"),
@@ -393,6 +461,47 @@ _CATALOG_RECIPES: Final = {
         "a coupon and a promotion code for it",
         "/v1/promotion_codes/${promotion_code:id}",
         deletes=False,
+    ),
+    **_lifecycle(
+        "plan",
+        (_PLAN,),
+        "a monthly plan (a recurring price) with a new product",
+        "/v1/plans/${plan:id}",
+    ),
+    "customer.tax_id.created": Recipe("a customer with an EU VAT number", _TAX_ID),
+    "customer.tax_id.updated": Recipe(
+        "a customer's EU VAT number with Stripe's test value that verifies",
+        (
+            _customer(),
+            Step(
+                "tax_id",
+                "post",
+                "/v1/customers/${customer:id}/tax_ids",
+                {"type": "eu_vat", "value": "DE000000000"},
+            ),
+        ),
+    ),
+    "price.deleted": Recipe(
+        "a monthly plan, then deleted: a plan is a recurring price",
+        (_PLAN, Step("plan_delete", "delete", "/v1/plans/${plan:id}")),
+    ),
+    "balance_settings.updated": Recipe(
+        "the balance settings' payout statement descriptor changed",
+        (
+            Step(
+                "balance_settings",
+                "post",
+                "/v1/balance_settings",
+                {"payments": {"payouts": {"statement_descriptor": "KASSA TRIGGER"}}},
+            ),
+        ),
+    ),
+    "customer.tax_id.deleted": Recipe(
+        "a customer's EU VAT number, then deleted",
+        (
+            *_TAX_ID,
+            Step("tax_id_delete", "delete", "/v1/customers/${customer:id}/tax_ids/${tax_id:id}"),
+        ),
     ),
     **_lifecycle(
         "tax_rate",
@@ -599,3 +708,24 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_SUBSCRIPTION_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
+
+NOT_TRIGGERED: Final[Mapping[str, str]] = {
+    "charge.expired": "declared for endpoints to subscribe to; no Kassa flow makes it",
+    "charge.pending": "declared for endpoints to subscribe to; card charges never pend",
+    "customer.source.expiring": "declared for endpoints to subscribe to; no job makes it",
+    "payment_intent.partially_funded": "declared for endpoints; only bank transfers make it",
+    "payment_intent.processing": "declared for endpoints; card payments never process",
+    "payment_method.automatically_updated": "declared for endpoints; no card updater runs",
+    "customer.subscription.pending_update_applied": "needs a renewal's payment on a clock",
+    "customer.subscription.pending_update_expired": "needs 23 hours to pass on a clock",
+    "invoice.finalization_failed": "needs an invoice that cannot finalize (a bad tax setup)",
+    "invoice.overdue": "a reminder job's event, days after the due date on a clock",
+    "invoice.will_be_due": "a reminder job's event, days before the due date on a clock",
+    "invoice.payment_action_required": "needs an off-session 3D Secure renewal on a clock",
+    "reporting.report_run.succeeded": "needs a whole day of the account's data before today",
+    "reporting.report_run.failed": "needs a report over the size limit",
+    "test_helpers.test_clock.internal_failure": "needs a clock's work to fail",
+    "webhook_endpoint.disabled": "needs an endpoint failing for three days",
+}
+"""Event types Kassa declares that `kassa trigger` cannot make at once, and why: every
+declared type is either here or in RECIPES (tests/test_trigger.py checks it)."""

@@ -179,7 +179,11 @@ async def _payment_method(ctx: Context, invoice: Mapping[str, Any], given: str |
     if of_subscription is not None:
         return of_subscription
     found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, invoice["customer"], lock=False)
-    default = None if found is None else found[0]["invoice_settings"]["default_payment_method"]
+    customer = {} if found is None else found[0]
+    # Then the customer's default source (a saved card), which serves as a PaymentMethod.
+    default = (customer.get("invoice_settings") or {}).get(
+        "default_payment_method"
+    ) or customer.get("default_source")
     if default is None:
         raise NoPaymentMethod()
     return str(default)

@@ -19,7 +19,7 @@ import orjson
 
 from kassa.errors import ResourceMissing
 from kassa.ids import new_id
-from kassa.services import events
+from kassa.services import events, tax_ids
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject
@@ -164,6 +164,12 @@ def customer_details(customer: Mapping[str, Any]) -> dict[str, Any]:
         "customer_tax_exempt": customer["tax_exempt"],
         "customer_tax_ids": [],
     }
+
+
+async def copy_customer_tax_ids(ctx: Context, invoice: ApiObject) -> None:
+    """`customer_tax_ids`: the customer's tax ids (type and value), copied where the other
+    customer details are (kept current on a draft, frozen at finalization)."""
+    invoice["customer_tax_ids"] = await tax_ids.invoice_entries(ctx, str(invoice["customer"]))
 
 
 def subscription_parent(subscription: Mapping[str, Any]) -> dict[str, Any]:

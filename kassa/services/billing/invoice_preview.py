@@ -156,6 +156,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         else request.currency or await default_currency(ctx, customer)
     )
     invoice = invoice_documents.blank_invoice(ctx, customer, currency, "charge_automatically")
+    await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     invoice["id"] = f"{PREVIEW_ID_PREFIX}_{random_base62(24)}"
     invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
     invoice["billing_reason"] = "upcoming"

@@ -101,6 +101,7 @@ async def _assign_number(ctx: Context, invoice: ApiObject) -> None:
     next number if the invoice has none, and store the customer's sequence."""
     customer = await _customer_locked(ctx, str(invoice["customer"]))
     invoice.update(invoice_documents.customer_details(customer))
+    await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     if invoice["number"] is None:
         invoice["number"] = await _next_number(ctx, customer)
         await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)

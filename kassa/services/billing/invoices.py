@@ -129,6 +129,7 @@ async def draft_invoice(
     invoice = invoice_documents.blank_invoice(
         ctx, customer, currency, request.collection_method or "charge_automatically"
     )
+    await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     apply_collection(invoice, request)
     apply_draft_window(invoice, request, ctx.now())
     apply_plain(invoice, request)
@@ -175,6 +176,7 @@ async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
     if invoice["status"] == "draft":
         customer = await billed_customer(ctx, str(invoice["customer"]))
         invoice.update(invoice_documents.customer_details(customer))
+        await invoice_documents.copy_customer_tax_ids(ctx, invoice)
         apply_collection(invoice, request)
         apply_draft_window(invoice, request, ctx.now())
         apply_plain(invoice, request)

@@ -18,6 +18,11 @@ moves it from the price holding it, which is announced as that price's `price.up
 Listing: Stripe's API reference says the list "returns a list of your active prices" and to
 "set active to false" for the inactive ones, so `active` defaults to true here.
 
+A recurring price is also a plan (`plans`: the same row and id), announced as `plan.*`
+beside `price.*`; a plan may choose its id (`create_price(price_id=...)`), so ids are unique
+per account. A deleted plan's price is missing to retrieve, update and expand
+(`load_live_price`) but stays loadable (`load_price`) for the subscriptions billing it.
+
 `currency_options` (one price in several currencies) is refused, on create and update, with
 a 400 naming it: no Kassa flow could charge in those currencies yet. Expanded, it shows the
 price's own currency.
@@ -67,6 +72,7 @@ from kassa.services.billing.price_fields import (
     tier_objects,
     transform_quantity_fields,
 )
+from kassa.services.billing.subscription_documents import plan_of
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -303,6 +309,16 @@ def price_view(price: ApiObject) -> ApiObject:
 async def store_new_price(ctx: Context, price: ApiObject) -> None:
     await ctx.tx.insert_object(PRICES, ctx.account_id, price)
     await events.announce(ctx, "price.created", price_view(price))
+    if price["type"] == "recurring":
+        # A recurring price is also a plan (same id): Stripe announces it under both names.
+        await events.announce(ctx, "plan.created", plan_of(price))
+
+
+async def _announce_updated(ctx: Context, price: ApiObject, before: ApiObject) -> None:
+    """`price.updated`, and `plan.updated` for a recurring price (`before`: its view)."""
+    await events.announce(ctx, "price.updated", price_view(price), previous=before)
+    if price["type"] == "recurring":
+        await events.announce(ctx, "plan.updated", plan_of(price), previous=plan_of(before))
 
 
 # --- Lookup keys --------------------------------------------------------------------------
@@ -333,7 +349,7 @@ async def _claim_lookup_key(
     before = price_view(copy.deepcopy(locked))
     locked["lookup_key"] = None
     await ctx.tx.update_object(PRICES, ctx.account_id, locked)
-    await events.announce(ctx, "price.updated", price_view(locked), previous=before)
+    await _announce_updated(ctx, locked, before)
 
 
 # --- Operations ---------------------------------------------------------------------------
@@ -379,8 +395,25 @@ async def _product_for(ctx: Context, request: CreatePrice) -> str:
     return request.product
 
 
-async def create_price(ctx: Context, request: CreatePrice) -> ApiObject:
+async def _claim_price_id(ctx: Context, price_id: str, object_name: str) -> None:
+    """A caller-chosen id (plans may choose theirs) must be new to this account, deleted
+    objects included: ids are never reused."""
+    if await ctx.tx.get_object(PRICES, ctx.account_id, price_id, lock=False) is not None:
+        raise InvalidRequest(
+            f"{object_name.capitalize()} already exists.",
+            param="id",
+            code="resource_already_exists",
+        )
+
+
+async def create_price(
+    ctx: Context, request: CreatePrice, *, price_id: str | None = None, object_name: str = "price"
+) -> ApiObject:
+    """A new price; `price_id` when the caller chose the id (a plan's)."""
     price = _price_document(ctx, request, product_id="")  # every amount check, before writes
+    if price_id is not None:
+        await _claim_price_id(ctx, price_id, object_name)
+        price["id"] = price_id
     price["product"] = await _product_for(ctx, request)
     if request.lookup_key is not None:
         await _claim_lookup_key(ctx, request.lookup_key, bool(request.transfer_lookup_key), None)
@@ -389,8 +422,21 @@ async def create_price(ctx: Context, request: CreatePrice) -> ApiObject:
     return price_view(price)
 
 
+async def load_live_price(ctx: Context, price_id: str, *, object_name: str = "price") -> ApiObject:
+    """`load_price`, but a deleted price (a deleted plan) is missing: it stays readable only
+    for the subscriptions that already bill it."""
+    found = (
+        await ctx.tx.get_object(PRICES, ctx.account_id, price_id)
+        if could_be_object_id(price_id)
+        else None
+    )
+    if found is None or found[1]:
+        raise ResourceMissing(object_name, price_id, param="id")
+    return found[0]
+
+
 async def retrieve_price(ctx: Context, price_id: str) -> ApiObject:
-    return price_view(await load_price(ctx, price_id))
+    return price_view(await load_live_price(ctx, price_id))
 
 
 async def _refuse_archiving_default(ctx: Context, price_id: str) -> None:
@@ -420,7 +466,7 @@ def _apply_tax_behavior(price: ApiObject, tax_behavior: str) -> None:
 async def update_price(ctx: Context, request: UpdatePrice) -> ApiObject:
     if request.active is False:
         await _refuse_archiving_default(ctx, request.price)
-    price = await load_price(ctx, request.price)
+    price = await load_live_price(ctx, request.price)
     before = price_view(copy.deepcopy(price))
     if request.active is not None:
         price["active"] = request.active
@@ -439,7 +485,7 @@ async def update_price(ctx: Context, request: UpdatePrice) -> ApiObject:
     view = price_view(price)
     if view != before:
         await ctx.tx.update_object(PRICES, ctx.account_id, price)
-        await events.announce(ctx, "price.updated", view, previous=before)
+        await _announce_updated(ctx, price, before)
     return view
 
 
@@ -577,7 +623,7 @@ async def _include_currency_options(ctx: Context, price: ApiObject) -> Any:
 async def _fetch_price(ctx: Context, price_id: str) -> ApiObject | None:
     """A price for `expand[]` (a product's `default_price`): as the API shows it."""
     found = await ctx.tx.get_object(PRICES, ctx.account_id, price_id, lock=False)
-    return None if found is None else price_view(found[0])
+    return None if found is None or found[1] else price_view(found[0])
 
 
 RESOURCE = Resource(
@@ -617,6 +663,13 @@ RESOURCE = Resource(
     lister=Operation(request_parser(ListPrices, LIST_PARAMS), list_prices, writes=False),
     expandable={"product": "product"},
     includable={"tiers": _include_tiers, "currency_options": _include_currency_options},
-    event_types=("price.created", "price.deleted", "price.updated"),
+    event_types=(
+        "plan.created",
+        "plan.deleted",
+        "plan.updated",
+        "price.created",
+        "price.deleted",
+        "price.updated",
+    ),
     fetch=_fetch_price,
 )

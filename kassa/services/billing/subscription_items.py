@@ -14,6 +14,7 @@ from typing import Any, Final
 from kassa.errors import InvalidRequest
 from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
 from kassa.services.billing import subscription_pending_updates as pending_updates
+from kassa.services.billing.plan_params import accepting_plan
 from kassa.services.billing.subscription_changes import ChangeTerms, change_subscription
 from kassa.services.billing.subscription_documents import announce, find, save, snapshot, view
 from kassa.services.billing.subscription_params import (
@@ -165,13 +166,15 @@ RESOURCE = Resource(
     collection="subscription_items",
     table=SUBSCRIPTION_ITEMS,
     create=Operation(
-        request_parser(ChangeItem, CREATE_PARAMS, required=("subscription", "price")),
+        accepting_plan(
+            request_parser(ChangeItem, CREATE_PARAMS, required=("subscription", "price"))
+        ),
         create_subscription_item,
         writes=True,
     ),
     retrieve=Operation(no_params, retrieve_subscription_item, writes=False),
     update=Operation(
-        request_parser(ChangeItem, UPDATE_PARAMS, ids=("item",)),
+        accepting_plan(request_parser(ChangeItem, UPDATE_PARAMS, ids=("item",))),
         update_subscription_item,
         writes=True,
     ),

@@ -12,6 +12,7 @@ from typing import Final
 from kassa.params import Boolean, Enum, Integer, ListOf, Metadata, Param, String, Struct
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
+from kassa.services.billing.plan_params import item_with_plan
 from kassa.services.billing.subscription_documents import ITEMS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
@@ -60,8 +61,8 @@ _ITEM_FIELDS: dict[str, Param] = {
     "metadata": Metadata(),
     "tax_rates": TAX_RATE_IDS,
 }
-ITEM_CHANGE = Struct({**_ITEM_FIELDS, "discounts": DISCOUNTS_PARAM})
-PREVIEWED_ITEM_CHANGE = Struct(_ITEM_FIELDS)
+ITEM_CHANGE = item_with_plan(Struct({**_ITEM_FIELDS, "discounts": DISCOUNTS_PARAM}))
+PREVIEWED_ITEM_CHANGE = item_with_plan(Struct(_ITEM_FIELDS))
 """A previewed item change: no `discounts`, whose coupons a preview cannot redeem."""
 CHANGE_PARAMS: dict[str, Param] = {
     "items": ListOf(item=ITEM_CHANGE, max_items=ITEMS_MAX),

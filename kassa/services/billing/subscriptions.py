@@ -42,6 +42,7 @@ from kassa.services.billing import (
     periods,
     subscription_discounts,
     subscription_pending,
+    subscription_setup,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
@@ -49,6 +50,7 @@ from kassa.services.billing.invoice_changes import (
     apply_default_payment_method,
     billed_customer,
 )
+from kassa.services.billing.plan_params import item_with_plan
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
@@ -112,14 +114,16 @@ CREATING: Final = DECIDING_STATUS
 """Context memo: the subscription this unit is creating (its first invoice decides its
 status)."""
 PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
-_ITEM = Struct(
-    {
-        "price": String(max_chars=255),
-        "quantity": Integer(minimum=0, maximum=1_000_000_000),
-        "metadata": Metadata(),
-        **subscription_terms.ITEM_PARAMS,
-    },
-    required=("price",),
+_ITEM = item_with_plan(
+    Struct(
+        {
+            "price": String(max_chars=255),
+            "quantity": Integer(minimum=0, maximum=1_000_000_000),
+            "metadata": Metadata(),
+            **subscription_terms.ITEM_PARAMS,
+        },
+        required=("price",),
+    )
 )
 CREATE_PARAMS: dict[str, Param] = {
     **subscription_terms.CREATE_PARAMS,
@@ -299,6 +303,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     if warn_at is not None and warn_at > now:
         private(subscription)["renews_at"] = warn_at  # the trial_will_end notice comes first
     subscription_terms.cap_renewal(subscription)  # unless it is canceled before
+    if subscription_setup.needs_setup(subscription, customer):
+        await subscription_setup.open_pending_setup(ctx, subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.created", subscription)
     if warn_at is not None and warn_at <= now:
@@ -633,6 +639,7 @@ RESOURCE = Resource(
         "customer": "customer",
         "latest_invoice": "invoice",
         "default_payment_method": "payment_method",
+        "pending_setup_intent": "setup_intent",
         "discounts": "discount",
         "test_clock": "test_helpers.test_clock",
     },

@@ -241,7 +241,17 @@ def _bill_to(document: InvoiceDocument, locale: str) -> tuple[str, ...]:
     address = invoice.get("customer_address") or customer.get("address")
     if not any((address or {}).values()):
         address = customer.get("address")
-    return tuple(part for part in (name, email, *address_lines(address, locale)) if part)
+    parts = (name, email, *address_lines(address, locale), *_tax_id_lines(invoice))
+    return tuple(part for part in parts if part)
+
+
+def _tax_id_lines(invoice: Mapping[str, Any]) -> tuple[str, ...]:
+    """The customer's tax ids as Stripe's invoice prints them under the address: the type
+    as a label (`eu_vat` -> `EU VAT`), then the value."""
+    entries = invoice.get("customer_tax_ids") or ()
+    return tuple(
+        f"{str(entry['type']).replace('_', ' ').upper()} {entry['value']}" for entry in entries
+    )
 
 
 def _seller(document: InvoiceDocument, locale: str) -> tuple[str, ...]:

@@ -1,0 +1,200 @@
+"""Stripe's `card` object (`card_...`): what a card token carries and what a customer keeps as
+a payment source, and how the Charges API charges one.
+
+A card object is built from a validated `kassa.cards.Card` (never the number) and the
+cardholder's details. It names no PaymentMethod: where a charge needs the card as a payment
+method (its `payment_method_details`, the test card's behaviour), `as_payment_method` gives
+the view `charge_processing` reads, as Stripe lets a card be used wherever a card
+PaymentMethod is. No resource is declared here: tokens and customer sources hold the objects.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, Final
+
+from kassa import cards
+from kassa.errors import MissingParameter
+from kassa.ids import new_id
+from kassa.params import Metadata, Param, String, Struct, apply_metadata
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+
+ADDRESS_PARAMS: Final = (
+    "address_city",
+    "address_country",
+    "address_line1",
+    "address_line2",
+    "address_state",
+    "address_zip",
+)
+HOLDER_FIELDS: dict[str, Param] = {
+    "name": String(max_chars=5000),
+    **{name: String(max_chars=200) for name in ADDRESS_PARAMS},
+}
+"""What describes the cardholder: given with the number, changed by a source update."""
+CARD_FIELDS: dict[str, Param] = {
+    "number": String(max_chars=40),
+    "exp_month": String(max_chars=10),
+    "exp_year": String(max_chars=10),
+    "cvc": String(max_chars=10),
+    "currency": String(max_chars=3),
+    "networks": Struct({"preferred": String(max_chars=20)}),
+    **HOLDER_FIELDS,
+}
+"""`card[...]` on a token, and (with `object` and `metadata`) `source[...]` on a customer."""
+SOURCE_HASH_FIELDS: dict[str, Param] = {
+    **CARD_FIELDS,
+    "object": String(max_chars=20),
+    "metadata": Metadata(),
+}
+
+CardDetails = Mapping[str, Any]
+"""Validated `CARD_FIELDS` (or `SOURCE_HASH_FIELDS`)."""
+
+BRAND_NAMES: Final = {
+    "visa": "Visa",
+    "mastercard": "MasterCard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+"""A card object spells its brand as Stripe displays it; a PaymentMethod uses the code."""
+_BRAND_CODES: Final = {name: code for code, name in BRAND_NAMES.items()}
+DISPLAY_BRANDS: Final = {
+    "visa": "visa",
+    "mastercard": "mastercard",
+    "amex": "american_express",
+    "discover": "discover",
+    "diners": "diners_club",
+    "jcb": "jcb",
+    "unionpay": "union_pay",
+}
+"""A PaymentMethod's `card.display_brand` for each brand code."""
+_ADDRESS_KEYS: Final = {
+    "address_city": "city",
+    "address_country": "country",
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "address_state": "state",
+    "address_zip": "postal_code",
+}
+"""A card's flat address fields -> the billing address a PaymentMethod nests."""
+
+
+class SourceParam(Param):
+    """A `source`: an id (a token, a card) or, as older integrations send, a hash of card
+    details (`source[object]=card&source[number]=...`)."""
+
+    def parse(self, value: Any, path: str) -> str | dict[str, Any]:
+        if isinstance(value, dict):
+            return Struct(SOURCE_HASH_FIELDS).parse(value, path)
+        return String(max_chars=255).parse(value, path)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"anyOf": [String(max_chars=255).json_schema(), Struct(SOURCE_HASH_FIELDS).schema()]}
+
+
+def _today(ctx: Context) -> datetime.date:
+    return datetime.datetime.fromtimestamp(ctx.now(), datetime.UTC).date()
+
+
+def validated_card(ctx: Context, details: CardDetails, prefix: str) -> cards.Card:
+    """The card raw details describe (validated as Stripe does; errors name
+    `<prefix>[number]`, ...)."""
+    for name in ("number", "exp_month", "exp_year"):
+        if name not in details:
+            raise MissingParameter(f"{prefix}[{name}]")
+    return cards.card_from_number(
+        details["number"],
+        details["exp_month"],
+        details["exp_year"],
+        details.get("cvc"),
+        today=_today(ctx),
+        fingerprint_key=ctx.payments.card_fingerprint_key,
+        param_prefix=prefix,
+    )
+
+
+def test_token_card(ctx: Context, token_id: str) -> cards.Card | None:
+    """The card a Stripe test token (`tok_visa`, ...) stands for; None for other ids."""
+    if not token_id.startswith(cards.CARD_TOKEN_PREFIX):
+        return None
+    return cards.card_from_test_token(
+        token_id, today=_today(ctx), fingerprint_key=ctx.payments.card_fingerprint_key
+    )
+
+
+def new_card_object(
+    ctx: Context, card: cards.Card, details: CardDetails | None = None
+) -> ApiObject:
+    """A new card object for `card`, with the holder's name and address from `details`. The
+    address checks pass when an address was given (Kassa's network checks nothing more)."""
+    details = details or {}
+    return {
+        "id": new_id("card"),
+        "object": "card",
+        **{name: details.get(name) for name in ADDRESS_PARAMS},
+        "address_line1_check": "pass" if details.get("address_line1") else None,
+        "address_zip_check": "pass" if details.get("address_zip") else None,
+        "allow_redisplay": "unspecified",
+        "brand": BRAND_NAMES[card.brand],
+        "country": card.country,
+        "customer": None,
+        "cvc_check": card.cvc_check,
+        "dynamic_last4": None,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+        "funding": card.funding,
+        "last4": card.last4,
+        "metadata": apply_metadata({}, details.get("metadata") or {}),
+        "name": details.get("name"),
+        "networks": {"preferred": (details.get("networks") or {}).get("preferred")},
+        "regulated_status": "unregulated",
+        "tokenization_method": None,
+    }
+
+
+def as_payment_method(card: ApiObject) -> ApiObject:
+    """The card as the card PaymentMethod a charge reads (`charge_processing.new_charge`):
+    its id, billing details and `card` hash."""
+    return {
+        "id": card["id"],
+        "object": "payment_method",
+        "billing_details": {
+            "address": {key: card[name] for name, key in _ADDRESS_KEYS.items()},
+            "email": None,
+            "name": card["name"],
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": _BRAND_CODES[card["brand"]],
+            "checks": {
+                "address_line1_check": card["address_line1_check"],
+                "address_postal_code_check": card["address_zip_check"],
+                "cvc_check": card["cvc_check"],
+            },
+            "country": card["country"],
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "last4": card["last4"],
+        },
+        "customer": card["customer"],
+        "type": "card",
+    }
+
+
+def behavior_of(ctx: Context, card: ApiObject) -> cards.TestBehavior:
+    """How Kassa's simulated card network treats the card (known by its fingerprint)."""
+    return cards.behavior_for_fingerprint(
+        card["fingerprint"],
+        ctx.payments.card_fingerprint_key,
+        cvc_given=card["cvc_check"] is not None,
+    )

@@ -1,0 +1,489 @@
+"""SetupIntents: saving a card for later payments without charging it. Create, retrieve,
+update, confirm, cancel, list, and completing or failing a test card's 3-D Secure
+authentication. Stripe's status machine:
+
+    requires_payment_method -> requires_confirmation -> (requires_action) -> succeeded,
+    or canceled from any unfinished status.
+
+Confirming verifies the card with its issuer, as attaching it does: a card the issuer
+declines (Stripe's declined-payment test cards) answers 402 `card_error`, with
+`last_setup_error` set and the intent back at `requires_payment_method`. A card that asks for
+3-D Secure goes to `requires_action`, whose `next_action` opens the same test page (and the
+same kind of test helper) as a PaymentIntent's. On success the card is attached to the
+intent's customer, and `hooks.setup_intent_succeeded` tells billing (a subscription's
+`pending_setup_intent`). No money moves: nothing here touches the ledger.
+
+Each confirmation that reaches the card is recorded as a SetupAttempt (`setup_attempts`),
+named by `latest_attempt`. Kassa has cards only, which never pass through `processing`;
+`mandate` and `single_use_mandate` are null as they are for cards.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
+from kassa.ids import new_id, random_base62
+from kassa.params import Unset, apply_metadata
+from kassa.services import events, hooks, payment_methods, setup_attempts
+from kassa.services.context import Context
+from kassa.services.customer_lookup import load_customer_named
+from kassa.services.listing import load_live_object
+from kassa.services.payment_intents import AUTHENTICATE_PATH, CLIENT_SECRET_RANDOM_CHARS
+from kassa.services.resource import ApiObject, Operation, Resource, request_parser
+from kassa.services.setup_intent_params import (
+    AUTHENTICATE_PARAMS,
+    CANCEL_PARAMS,
+    CANCELABLE,
+    CONFIRM_PARAMS,
+    CONFIRMABLE,
+    CREATE_PARAMS,
+    LIST_FILTERS,
+    RETRIEVE_PARAMS,
+    UPDATABLE,
+    UPDATE_PARAMS,
+    AuthenticateSetupIntent,
+    CancelSetupIntent,
+    ConfirmSetupIntent,
+    CreateSetupIntent,
+    Descriptions,
+    RetrieveSetupIntent,
+    SetupDetails,
+    UpdateSetupIntent,
+)
+from kassa.store.tables import SETUP_INTENTS
+
+AUTHENTICATION_FAILED_MESSAGE = (
+    "The latest attempt to set up the payment method has failed because authentication "
+    "failed. Provide a new payment method to attempt to set it up again."
+)
+_UNSAVED = "setup_intents.unsaved"
+"""ctx.memo key: ids of intents created in this unit and not yet inserted."""
+
+
+def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
+    return {
+        "id": intent_id,
+        "object": "setup_intent",
+        "application": None,
+        "attach_to_self": False,
+        "automatic_payment_methods": None,
+        "cancellation_reason": None,
+        "client_secret": f"{intent_id}_secret_{random_base62(CLIENT_SECRET_RANDOM_CHARS)}",
+        "created": ctx.now(),
+        "customer": None,
+        "customer_account": None,
+        "description": None,
+        "excluded_payment_method_types": None,
+        "flow_directions": None,
+        "last_setup_error": None,
+        "latest_attempt": None,
+        "livemode": ctx.livemode,
+        "mandate": None,
+        "metadata": {},
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {
+            "card": {
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": ["card"],
+        "single_use_mandate": None,
+        "status": "requires_payment_method",
+        "usage": "off_session",
+    }
+
+
+def _describe(intent: ApiObject, request: Descriptions) -> None:
+    if request.description is not None:
+        intent["description"] = (
+            None if isinstance(request.description, Unset) else request.description
+        )
+    if request.flow_directions is not None:
+        intent["flow_directions"] = request.flow_directions or None
+    if request.payment_method_types is not None:
+        # Kassa has only cards: the list can but name them, and an empty one means the default.
+        intent["payment_method_types"] = request.payment_method_types or ["card"]
+    if request.attach_to_self is not None:
+        intent["attach_to_self"] = request.attach_to_self
+    if request.metadata is not None:
+        intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
+
+
+def _check_attach_to_self(intent: ApiObject) -> None:
+    """Stripe: a payment method set up for the account itself cannot be a customer's."""
+    if intent["attach_to_self"] and intent["customer"] is not None:
+        raise InvalidParameter(
+            "attach_to_self cannot be true when setting up a payment method for a customer.",
+            param="attach_to_self",
+        )
+
+
+async def _apply_setup_details(ctx: Context, intent: ApiObject, details: SetupDetails) -> None:
+    """The card and its options; the customer (create and update) comes first, as the
+    payment method must be the customer's or nobody's."""
+    if details.payment_method is not None and details.payment_method_data is not None:
+        raise InvalidParameter(
+            "You cannot specify both payment_method and payment_method_data.",
+            param="payment_method_data",
+        )
+    if details.payment_method is not None:
+        intent["payment_method"] = await _payment_method_id(ctx, intent, details.payment_method)
+    if details.payment_method_data is not None:
+        created = await payment_methods.create_from_params(
+            ctx, details.payment_method_data, "payment_method_data"
+        )
+        intent["payment_method"] = created["id"]
+    card_options = (details.payment_method_options or {}).get("card", {})
+    for name in ("request_three_d_secure", "network"):
+        if name in card_options:
+            intent["payment_method_options"]["card"][name] = card_options[name]
+
+
+async def _payment_method_id(ctx: Context, intent: ApiObject, reference: str) -> str:
+    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
+    owner = payment_method["customer"]
+    if owner is not None and owner != intent["customer"]:
+        raise InvalidRequest(
+            f"The provided PaymentMethod {payment_method['id']} is attached to another "
+            "customer; give that customer, or a PaymentMethod of this SetupIntent's.",
+            param="payment_method",
+        )
+    return str(payment_method["id"])
+
+
+async def _customer_id(ctx: Context, reference: str) -> str:
+    customer = await load_customer_named(ctx, reference, param="customer")
+    return str(customer["id"])
+
+
+async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiObject:
+    intent = _blank_intent(ctx, new_id("seti"))
+    if request.usage is not None:
+        intent["usage"] = request.usage
+    if request.automatic_payment_methods is not None:
+        intent["automatic_payment_methods"] = {
+            "allow_redirects": request.automatic_payment_methods.get("allow_redirects", "always"),
+            "enabled": request.automatic_payment_methods.get("enabled", False),
+        }
+    _describe(intent, request)
+    if request.customer is not None:
+        intent["customer"] = await _customer_id(ctx, request.customer)
+    _check_attach_to_self(intent)
+    await _apply_setup_details(ctx, intent, request)
+    # Only now is the customer known: the intent lives at the time governing it.
+    ctx = await ctx.governed_by(intent)
+    intent["created"] = ctx.now()
+    if intent["payment_method"] is not None:
+        intent["status"] = "requires_confirmation"
+    await events.announce(ctx, "setup_intent.created", intent)
+    if request.confirm:
+        # Stored once, by the confirmation's outcome, rather than inserted and then updated.
+        ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
+        confirmation = ConfirmSetupIntent(intent=intent["id"], return_url=request.return_url)
+        return await _confirm_loaded(ctx, intent, confirmation)
+    await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
+    return intent
+
+
+async def _load_governed(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
+    """The live intent (locked in a write unit), and the context whose `now()` governs it."""
+    intent = await load_live_object(ctx, RESOURCE, intent_id)
+    return await ctx.governed_by(intent), intent
+
+
+def _check_client_secret(ctx: Context, intent: ApiObject, given: str | None) -> None:
+    """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
+    if given is None and ctx.publishable_key:
+        raise MissingParameter("client_secret")
+    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
+        raise InvalidRequest(
+            "The client_secret provided does not match the client_secret associated with the "
+            "SetupIntent.",
+            param="client_secret",
+        )
+
+
+async def retrieve_setup_intent(ctx: Context, request: RetrieveSetupIntent) -> ApiObject:
+    intent = await load_live_object(ctx, RESOURCE, request.intent)
+    _check_client_secret(ctx, intent, request.client_secret)
+    return intent
+
+
+async def update_setup_intent(ctx: Context, request: UpdateSetupIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
+    changes_payment_method = (
+        request.payment_method is not None or request.payment_method_data is not None
+    )
+    if intent["status"] not in UPDATABLE and (
+        changes_payment_method or request.customer is not None
+    ):
+        raise _unexpected_state(intent, "update", UPDATABLE)
+    _describe(intent, request)
+    if request.customer is not None:
+        intent["customer"] = await _customer_id(ctx, request.customer)
+    _check_attach_to_self(intent)
+    await _apply_setup_details(ctx, intent, request)
+    if changes_payment_method:
+        intent["status"] = "requires_confirmation"
+        intent["next_action"] = None
+    await _save(ctx, intent)
+    return intent
+
+
+async def confirm_setup_intent(ctx: Context, request: ConfirmSetupIntent) -> ApiObject:
+    """Set up the intent's card (or the one `request` gives): it succeeds, asks for 3-D
+    Secure, or is declined (`CardDeclined`, raised after `last_setup_error` is written)."""
+    ctx, intent = await _load_governed(ctx, request.intent)
+    _check_client_secret(ctx, intent, request.client_secret)
+    return await _confirm_loaded(ctx, intent, request)
+
+
+async def _confirm_loaded(
+    ctx: Context, intent: ApiObject, request: ConfirmSetupIntent
+) -> ApiObject:
+    if intent["status"] not in CONFIRMABLE:
+        raise _unexpected_state(intent, "confirm", CONFIRMABLE)
+    await _apply_setup_details(ctx, intent, request)
+    if intent["payment_method"] is None:
+        raise InvalidRequest(
+            "You cannot confirm this SetupIntent because it's missing a payment method. "
+            "Update the SetupIntent with a payment method and then confirm it again.",
+            code="setup_intent_unexpected_state",
+        )
+    payment_method = await payment_methods.resolve(
+        ctx, intent["payment_method"], param="payment_method"
+    )
+    behavior = payment_methods.behavior_of(ctx, payment_method)
+    intent["last_setup_error"] = None
+    # The issuer verifies the card as it does on attach: the cards it declines there fail.
+    if behavior.decline is not None and behavior.declines_on_attach:
+        decline = behavior.decline
+        error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+        return await _fail(ctx, intent, payment_method, error)
+    three_d_secure = intent["payment_method_options"]["card"]["request_three_d_secure"]
+    if behavior.requires_authentication or three_d_secure in ("any", "challenge"):
+        intent["status"] = "requires_action"
+        intent["next_action"] = _next_action(ctx, intent, request.return_url)
+        await setup_attempts.record(ctx, intent, payment_method, "requires_action")
+        await _save(ctx, intent)
+        await events.announce(ctx, "setup_intent.requires_action", intent)
+        return intent
+    await setup_attempts.record(ctx, intent, payment_method, "succeeded")
+    return await _succeed(ctx, intent, payment_method)
+
+
+def _next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:
+    """The same test 3-D Secure page a PaymentIntent's challenge opens."""
+    url = (
+        f"{ctx.payments.public_url}{AUTHENTICATE_PATH}/{intent['id']}"
+        f"?client_secret={intent['client_secret']}"
+    )
+    if return_url:
+        return {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"return_url": return_url, "url": url},
+        }
+    return {
+        "type": "use_stripe_sdk",
+        "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": url},
+    }
+
+
+async def _succeed(ctx: Context, intent: ApiObject, payment_method: ApiObject) -> ApiObject:
+    """The card is set up: attached to the intent's customer (unless it already is)."""
+    if intent["customer"] is not None and payment_method["customer"] is None:
+        await payment_methods.attach_to_customer(ctx, payment_method, intent["customer"])
+    intent["status"] = "succeeded"
+    intent["next_action"] = None
+    await _save(ctx, intent)
+    await events.announce(ctx, "setup_intent.succeeded", intent)
+    await hooks.setup_intent_succeeded(ctx, intent)
+    return intent
+
+
+async def _fail(
+    ctx: Context, intent: ApiObject, payment_method: ApiObject, error: CardDeclined
+) -> ApiObject:
+    """Record the failure on the intent, then raise it: the writes commit and the error
+    carries the intent, as Stripe's does."""
+    code = error.code or "card_declined"
+    intent["status"] = "requires_payment_method"
+    intent["payment_method"] = None
+    intent["next_action"] = None
+    intent["last_setup_error"] = {
+        "code": code,
+        "decline_code": error.decline_code,
+        "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+        "message": error.message,
+        "payment_method": payment_method,
+        "payment_method_type": "card",
+        "type": "card_error",
+    }
+    await setup_attempts.record(ctx, intent, payment_method, "failed", intent["last_setup_error"])
+    await _save(ctx, intent)
+    await events.announce(ctx, "setup_intent.setup_failed", intent)
+    error.details = {
+        "doc_url": intent["last_setup_error"]["doc_url"],
+        "payment_method": payment_method,
+        "payment_method_type": "card",
+        "setup_intent": intent,
+    }
+    raise error
+
+
+async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObject:
+    """Finish a test card's 3-D Secure challenge: `complete` sets the card up, `fail`
+    returns the intent to `requires_payment_method`."""
+    if intent["status"] != "requires_action":
+        raise _unexpected_state(intent, "authenticate", ("requires_action",))
+    payment_method = await payment_methods.resolve(
+        ctx, intent["payment_method"], param="payment_method"
+    )
+    if outcome == "complete":
+        await setup_attempts.finish(ctx, intent, "succeeded", three_d_secure="authenticated")
+        return await _succeed(ctx, intent, payment_method)
+    intent["status"] = "requires_payment_method"
+    intent["payment_method"] = None
+    intent["next_action"] = None
+    intent["last_setup_error"] = {
+        "code": "setup_intent_authentication_failure",
+        "doc_url": "https://stripe.com/docs/error-codes/setup-intent-authentication-failure",
+        "message": AUTHENTICATION_FAILED_MESSAGE,
+        "payment_method": payment_method,
+        "payment_method_type": "card",
+        "type": "invalid_request_error",
+    }
+    await setup_attempts.finish(
+        ctx, intent, "failed", three_d_secure="failed", setup_error=intent["last_setup_error"]
+    )
+    await _save(ctx, intent)
+    await events.announce(ctx, "setup_intent.setup_failed", intent)
+    return intent
+
+
+async def authenticate_with_client_secret(
+    ctx: Context, intent_id: str, client_secret: str, outcome: str | None
+) -> tuple[ApiObject, str | None]:
+    """For the test 3-D Secure page: the intent its client secret opens (authenticated when
+    an outcome is given) and the `return_url` to send the browser back to."""
+    ctx, intent = await _load_governed(ctx, intent_id)
+    _check_client_secret(ctx, intent, client_secret)
+    redirect = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
+    if outcome is None:
+        return intent, redirect
+    return await authenticate(ctx, intent, outcome), redirect
+
+
+async def authenticate_setup_intent(ctx: Context, request: AuthenticateSetupIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
+    return await authenticate(ctx, intent, request.outcome)
+
+
+async def cancel_setup_intent(ctx: Context, request: CancelSetupIntent) -> ApiObject:
+    ctx, intent = await _load_governed(ctx, request.intent)
+    if intent["status"] not in CANCELABLE:
+        raise _unexpected_state(intent, "cancel", CANCELABLE)
+    if intent["status"] == "requires_action":
+        await setup_attempts.finish(ctx, intent, "abandoned")
+    intent["status"] = "canceled"
+    intent["cancellation_reason"] = request.cancellation_reason
+    intent["next_action"] = None
+    await _save(ctx, intent)
+    await events.announce(ctx, "setup_intent.canceled", intent)
+    return intent
+
+
+def _unexpected_state(intent: ApiObject, action: str, allowed: tuple[str, ...]) -> InvalidRequest:
+    done = "canceled" if action == "cancel" else action + "d"
+    return InvalidRequest(
+        f"You cannot {action} this SetupIntent because it has a status of {intent['status']}. "
+        f"Only a SetupIntent with one of the following statuses may be {done}: "
+        f"{', '.join(allowed)}.",
+        code="setup_intent_unexpected_state",
+    )
+
+
+async def open_for_customer(ctx: Context, customer_id: str) -> ApiObject:
+    """A new SetupIntent to save a card of this (existing) customer for off-session
+    payments: a trialing subscription's `pending_setup_intent`."""
+    intent = _blank_intent(ctx, new_id("seti"))
+    intent["customer"] = customer_id
+    await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
+    await events.announce(ctx, "setup_intent.created", intent)
+    return intent
+
+
+async def _save(ctx: Context, intent: ApiObject) -> None:
+    unsaved: set[str] = ctx.memo.get(_UNSAVED, set())
+    if intent["id"] in unsaved:
+        unsaved.discard(intent["id"])
+        await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
+    else:
+        await ctx.tx.update_object(SETUP_INTENTS, ctx.account_id, intent)
+
+
+RESOURCE = Resource(
+    object_name="setup_intent",
+    id_prefix="seti",
+    collection="setup_intents",
+    table=SETUP_INTENTS,
+    create=Operation(
+        request_parser(CreateSetupIntent, CREATE_PARAMS), create_setup_intent, writes=True
+    ),
+    retrieve=Operation(
+        request_parser(RetrieveSetupIntent, RETRIEVE_PARAMS, ids=("intent",)),
+        retrieve_setup_intent,
+        writes=False,
+        publishable_key_allowed=True,
+    ),
+    update=Operation(
+        request_parser(UpdateSetupIntent, UPDATE_PARAMS, ids=("intent",)),
+        update_setup_intent,
+        writes=True,
+    ),
+    list_filters=LIST_FILTERS,
+    actions={
+        "confirm": Operation(
+            request_parser(ConfirmSetupIntent, CONFIRM_PARAMS, ids=("intent",)),
+            confirm_setup_intent,
+            writes=True,
+            publishable_key_allowed=True,
+        ),
+        "cancel": Operation(
+            request_parser(CancelSetupIntent, CANCEL_PARAMS, ids=("intent",)),
+            cancel_setup_intent,
+            writes=True,
+        ),
+    },
+    test_helpers={
+        "authenticate": Operation(
+            request_parser(
+                AuthenticateSetupIntent,
+                AUTHENTICATE_PARAMS,
+                ids=("intent",),
+                required=("outcome",),
+            ),
+            authenticate_setup_intent,
+            writes=True,
+        )
+    },
+    expandable={
+        "customer": "customer",
+        "latest_attempt": "setup_attempt",
+        "payment_method": "payment_method",
+    },
+    event_types=(
+        "setup_intent.canceled",
+        "setup_intent.created",
+        "setup_intent.requires_action",
+        "setup_intent.setup_failed",
+        "setup_intent.succeeded",
+    ),
+)
