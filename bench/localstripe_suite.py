@@ -50,6 +50,9 @@ SCRIPT_CHARS_MAX = 1_000_000
 FAILURE_MARKER = "KASSA_LOCALSTRIPE_FAILED"
 STATEMENT_MARKER = "KASSA_LOCALSTRIPE_STATEMENT"
 LOCALSTRIPE_PUBLISHABLE_KEY = "pk_test_sldkjflaksdfj"
+FUTURE_CARD_YEAR = 2042
+_PAST_CARD_YEAR = re.compile(r"(exp_year\]?=)(20[12]\d|2[0-5])\b")
+"""`exp_year]=2020`, `exp_year=24`: the years the script wrote when they were ahead."""
 # Each top-level statement sets a marker as it starts (the DEBUG trap fires before every
 # simple command of the top-level shell, several per pipeline: only the first per line
 # counts), and the ERR trap reports the line of a statement that failed.
@@ -66,11 +69,20 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--script", type=Path, required=True, help="localstripe's test.sh")
     parser.add_argument("--kassa", type=Path, help="kassa executable (default: the venv's)")
+    parser.add_argument(
+        "--future-card-years",
+        action="store_true",
+        help=f"move the script's card expiry years that have passed to {FUTURE_CARD_YEAR}: "
+        "Stripe, and Kassa, decline an expired card, and each such card fails the "
+        "statements after it",
+    )
     add_storage_arguments(parser, "localstripe")
     return parser.parse_args(argv)
 
 
-def adapted_script(text: str, base_url: str, secret_key: str, publishable_key: str) -> str:
+def adapted_script(
+    text: str, base_url: str, secret_key: str, publishable_key: str, *, future_years: bool = False
+) -> str:
     """localstripe's script, pointed at Kassa and run to the end."""
     if len(text) > SCRIPT_CHARS_MAX:
         raise SetupError(f"the script is over {SCRIPT_CHARS_MAX} characters: is it test.sh?")
@@ -79,6 +91,8 @@ def adapted_script(text: str, base_url: str, secret_key: str, publishable_key: s
         raise SetupError("the script has no `set -eux` line: is it localstripe's test.sh?")
     replaced = re.sub(r"(?m)^HOST=.*$", f"HOST={base_url}", replaced)
     replaced = re.sub(r"(?m)^SK=.*$", f"SK={secret_key}", replaced)
+    if future_years:
+        replaced = _PAST_CARD_YEAR.sub(lambda m: f"{m[1]}{FUTURE_CARD_YEAR}", replaced)
     return replaced.replace(LOCALSTRIPE_PUBLISHABLE_KEY, publishable_key)
 
 
@@ -155,7 +169,11 @@ def run(args: argparse.Namespace) -> int:
         keys["secret_key"],
     ) as server:
         script = adapted_script(
-            original, server.base_url, keys["secret_key"], keys["publishable_key"]
+            original,
+            server.base_url,
+            keys["secret_key"],
+            keys["publishable_key"],
+            future_years=args.future_card_years,
         )
         statements, failures, stderr_tail = run_script(script, run_dir)
     if database is not None and not getattr(args, "keep_data", False):
@@ -166,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     results: dict[str, Any] = {
         "script": str(args.script),
+        "future_card_years": args.future_card_years,
         "statements_run": len(set(statements)),
         "statements_failed": len(failures),
         "failures": failing,
