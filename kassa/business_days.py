@@ -90,10 +90,10 @@ def is_business_day(day: datetime.date, country: str) -> bool:
     return day not in _holidays_in(country.upper(), day.year)
 
 
-def _next_business_day(day: datetime.date, country: str) -> datetime.date:
-    """The first business day on or after `day`."""
+def _next_business_day(day: datetime.date, country: str, step: int = 1) -> datetime.date:
+    """The first business day on or after `day` (with `step` -1: on or before it)."""
     for offset in range(MAX_NON_BUSINESS_DAYS_IN_A_ROW + 1):
-        candidate = day + datetime.timedelta(days=offset)
+        candidate = day + datetime.timedelta(days=offset * step)
         if is_business_day(candidate, country):
             return candidate
     raise ValueError(
@@ -111,6 +111,15 @@ def add_business_days(day: datetime.date, count: int, country: str) -> datetime.
         return _next_business_day(day, country)
     for _ in range(count):
         day = _next_business_day(day + datetime.timedelta(days=1), country)
+    return day
+
+
+def subtract_business_days(day: datetime.date, count: int, country: str) -> datetime.date:
+    """The `count`-th business day before `day` (Tuesday - 2 is Friday)."""
+    if not 0 <= count <= MAX_BUSINESS_DAYS:
+        raise ValueError(f"count must be between 0 and {MAX_BUSINESS_DAYS}, not {count}")
+    for _ in range(count):
+        day = _next_business_day(day - datetime.timedelta(days=1), country, step=-1)
     return day
 
 

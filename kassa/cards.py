@@ -49,7 +49,7 @@ CARD_TOKEN_PREFIX: Final = "tok_"
 
 _BASE62_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-_DISPLAY_BRANDS: Final = {
+DISPLAY_BRANDS: Final = {
     "visa": "visa",
     "mastercard": "mastercard",
     "amex": "american_express",
@@ -563,7 +563,7 @@ def _build_card(
         cvc_check = "fail" if number in _CVC_CHECK_FAILS else "pass"
     return Card(
         brand=test_card.brand,
-        display_brand=_DISPLAY_BRANDS[test_card.brand],
+        display_brand=DISPLAY_BRANDS[test_card.brand],
         last4=number[-4:],
         exp_month=exp_month,
         exp_year=exp_year,

@@ -110,3 +110,19 @@ def test_importing_the_module_does_not_import_holidays() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("day", "count", "expected"),
+    [
+        (datetime.date(2026, 12, 1), 2, datetime.date(2026, 11, 27)),  # Tue - 2: Fri
+        (datetime.date(2026, 11, 27), 1, datetime.date(2026, 11, 25)),  # over Thanksgiving
+        (datetime.date(2026, 12, 5), 0, datetime.date(2026, 12, 5)),  # 0 leaves the day
+    ],
+)
+def test_subtracting_business_days_skips_weekends_and_holidays(
+    day: datetime.date, count: int, expected: datetime.date
+) -> None:
+    assert business_days.subtract_business_days(day, count, "US") == expected
+    if count:
+        assert business_days.add_business_days(expected, count, "US") == day

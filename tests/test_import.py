@@ -395,7 +395,7 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only() -> None:
         bar(PROGRESS_REDRAW_ROWS - 1, 400)  # not yet
         bar(PROGRESS_REDRAW_ROWS, 500)
         bar.finish()
-    assert terminal.getvalue() == f"\rvalidating [{'#' * 15}{' ' * 15}]  50% 5,000 rows\n"
+    assert terminal.getvalue() == f"\rvalidating [{'#' * 15}{'.' * 15}]  50% 5,000 rows\n"
     assert piped.getvalue() == ""
 
 

@@ -4,7 +4,9 @@ Layers, top to bottom (a module belongs to the first whose package path contains
 
     entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__,
                 kassa.pytest_plugin, kassa.imports (`kassa import`: it builds its process
-                through the runtime and reads CSV headers with the API's form decoder)
+                through the runtime and reads CSV headers with the API's form decoder),
+                kassa.reconciliation (`kassa reconcile`: it opens the database through
+                the runtime)
     edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
                 kassa.trigger
                 (siblings: none of them imports another; the composition root joins them)
@@ -49,13 +51,13 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.__main__", ENTRY),
     ("kassa.pytest_plugin", ENTRY),
     ("kassa.imports", ENTRY),
+    ("kassa.reconciliation", ENTRY),
     ("kassa.http", EDGES),
     ("kassa.dashboard", EDGES),
     ("kassa.pages", EDGES),
     ("kassa.workers", EDGES),
     ("kassa.listen", EDGES),
     ("kassa.trigger", EDGES),
-    ("kassa.reconciliation", EDGES),
     ("kassa.services", SERVICES),
     ("kassa.ledger", LEDGER),
     ("kassa.store", STORE),
@@ -71,6 +73,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.business_days", LEAVES),
     ("kassa.fx", LEAVES),
     ("kassa.webhook_signing", LEAVES),
+    ("kassa.progress", LEAVES),
 )
 PACKAGE_INIT = "kassa"
 """`kassa` itself (version strings) is a leaf; its submodules are placed by LAYERS."""

@@ -9,7 +9,6 @@ stays empty."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +19,7 @@ import stripe
 from stripe._object_classes import OBJECT_CLASSES
 
 from tests.harness import Account, KassaServer, create_account
+from tests.test_subscriptions import advance, events_of
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -28,22 +28,10 @@ RETURN_URL = "https://shop.example/saved?step=2"
 FIXTURES = Path("/work/shared/stripe-openapi/fixtures3.json")
 DAY = 86_400
 CLOCK_START = 1_800_000_000
-READY_WAIT_SECONDS = 60.0
-READY_POLL_SECONDS = 0.05
 RAW_CARD: dict[str, Any] = {
     "type": "card",
     "card": {"number": "4000000000003220", "exp_month": "12", "exp_year": "2034", "cvc": "123"},
 }
-
-
-def events_about(client: Client, object_id: str) -> list[str]:
-    """The types of the events about `object_id`, oldest first."""
-    found = [
-        str(e.type)
-        for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter()
-        if e.data.object.to_dict().get("id") == object_id
-    ]
-    return found[::-1]
 
 
 def customer(client: Client) -> stripe.Customer:
@@ -95,7 +83,7 @@ def test_a_new_setup_intent_has_stripes_fields_and_defaults(client: Client) -> N
     declared = set(getattr(__import__(module, fromlist=[name]), name).__annotations__)
     assert fields <= declared
     assert client.v1.setup_intents.retrieve(intent.id).to_dict() == intent.to_dict()
-    assert events_about(client, intent.id) == ["setup_intent.created"]
+    assert events_of(client, intent.id) == ["setup_intent.created"]
 
 
 def test_create_takes_stripes_parameters(client: Client) -> None:
@@ -166,8 +154,8 @@ def test_confirming_saves_the_card_to_the_customer(client: Client) -> None:
     assert saved.customer == owner.id
     assert saved.card is not None and saved.card.last4 == "4242"
     assert cards_of(client, owner.id) == [payment_method_id]
-    assert events_about(client, intent.id) == ["setup_intent.created", "setup_intent.succeeded"]
-    assert "payment_method.attached" in events_about(client, payment_method_id)
+    assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.succeeded"]
+    assert "payment_method.attached" in events_of(client, payment_method_id)
     listed = client.v1.setup_intents.list(params={"customer": owner.id}).data
     assert [i.id for i in listed] == [intent.id]
     by_card = client.v1.setup_intents.list(params={"payment_method": payment_method_id}).data
@@ -183,7 +171,7 @@ def test_confirm_on_create_with_card_numbers(client: Client) -> None:
     assert saved.customer is None
     assert saved.card is not None and saved.card.last4 == "4242"
     assert client.v1.setup_intents.retrieve(intent.id).status == "succeeded"
-    assert events_about(client, intent.id) == ["setup_intent.created", "setup_intent.succeeded"]
+    assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.succeeded"]
 
 
 def test_confirming_without_a_payment_method_is_refused(client: Client) -> None:
@@ -223,7 +211,7 @@ def test_a_card_the_issuer_declines_is_not_saved(
     assert last.decline_code == decline_code and last.type == "card_error"
     assert last.payment_method is not None and last.payment_method.customer is None
     assert cards_of(client, owner.id) == []
-    assert events_about(client, intent.id) == ["setup_intent.created", "setup_intent.setup_failed"]
+    assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.setup_failed"]
 
     retried = client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert retried.status == "succeeded" and retried.last_setup_error is None
@@ -266,7 +254,7 @@ def test_authentication_completed_through_the_test_helper(
     assert done["status"] == "succeeded"
     assert done["next_action"] is None
     assert client.v1.payment_methods.retrieve(done["payment_method"]).customer == owner.id
-    assert events_about(client, intent.id) == [
+    assert events_of(client, intent.id) == [
         "setup_intent.created",
         "setup_intent.requires_action",
         "setup_intent.succeeded",
@@ -291,7 +279,7 @@ def test_failed_authentication_leaves_the_card_unsaved(
     assert failed["last_setup_error"]["code"] == "setup_intent_authentication_failure"
     assert failed["last_setup_error"]["payment_method"]["id"] == intent.payment_method
     assert cards_of(client, owner.id) == []
-    assert events_about(client, intent.id)[-1] == "setup_intent.setup_failed"
+    assert events_of(client, intent.id)[-1] == "setup_intent.setup_failed"
     with server.http(account.secret_key) as http:
         again = http.post(
             f"/v1/test_helpers/setup_intents/{intent.id}/authenticate",
@@ -416,7 +404,7 @@ def test_cancel_then_nothing_more(client: Client) -> None:
         client.v1.setup_intents.update(intent.id, params={"payment_method": "pm_card_visa"})
     for refused in (unconfirmable, uncancelable, unchangeable):
         assert refused.value.code == "setup_intent_unexpected_state"
-    assert events_about(client, intent.id) == ["setup_intent.created", "setup_intent.canceled"]
+    assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.canceled"]
     with pytest.raises(stripe.InvalidRequestError) as bad_reason:
         other = client.v1.setup_intents.create()
         reason: Any = {"cancellation_reason": "fraudulent"}
@@ -474,16 +462,6 @@ def test_another_accounts_setup_intent_is_missing(server: KassaServer, client: C
 
 
 # --- a trialing subscription's pending_setup_intent -------------------------------------------
-
-
-def advance(client: Client, clock_id: str, to: int) -> None:
-    client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + READY_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if client.v1.test_helpers.test_clocks.retrieve(clock_id).status == "ready":
-            return
-        time.sleep(READY_POLL_SECONDS)
-    raise AssertionError(f"test clock {clock_id} still advancing")
 
 
 def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> None:

@@ -12,10 +12,10 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from kassa import progress
 from kassa.imports.pipeline import Tally
 from kassa.imports.rows import RowError
 
-PROGRESS_BAR_CHARS = 30
 PROGRESS_REDRAW_ROWS = 5_000
 """Rows between redraws: a batch takes milliseconds, a terminal needs no more."""
 
@@ -117,11 +117,9 @@ class ProgressBar:
             return
         self._drawn_at_rows = rows
         self._drawn = True
-        share = min(position_bytes / self._size_bytes, 1.0)
-        filled = int(share * PROGRESS_BAR_CHARS)
-        bar = "#" * filled + " " * (PROGRESS_BAR_CHARS - filled)
-        self._stream.write(f"\r{self._phase} [{bar}] {share:4.0%} {rows:,} rows")
-        self._stream.flush()
+        progress.draw(
+            self._stream, position_bytes / self._size_bytes, self._phase, f"{rows:,} rows"
+        )
 
     def finish(self) -> None:
         if self._drawn:

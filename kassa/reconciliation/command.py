@@ -23,7 +23,7 @@ from kassa.reconciliation.kassa_source import KassaRange
 from kassa.reconciliation.report import json_report, progress_bar, samples, summary
 from kassa.services import reconciliation_runs
 from kassa.services.reconciliation_runs import BREAKS_SAMPLED_PER_OUTCOME_MAX, NewRun
-from kassa.store import Store, migrate, open_store
+from kassa.store import Store
 
 KASSA_LEDGER: Final = "kassa"
 """LEDGER given as this word: the account's own rows, read from the database."""
@@ -41,6 +41,8 @@ class Plan:
     payouts: bool
     window_days: int
     country: str
+    clock: Clock
+    """The run's time: the default folder's name and the recorded run's `created`."""
 
 
 def _day(text: str | None, option: str) -> datetime.date:
@@ -80,17 +82,14 @@ def plan(args: argparse.Namespace, settings: Settings, clock: Clock) -> Plan:
         payouts=args.payouts,
         window_days=args.window_days,
         country=(args.country or settings.account_country).upper(),
+        clock=clock,
     )
 
 
-async def _open(settings: Settings) -> Store:
-    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await migrate(store, unix_seconds(SystemClock()))
-    except BaseException:
-        await store.close()
-        raise
-    return store
+async def _open(settings: Settings, run: Plan) -> Store:
+    from kassa import runtime  # the database's process is built as every command builds it
+
+    return await runtime.open_migrated_store(settings, run.clock)
 
 
 async def _export(settings: Settings, run: Plan) -> None:
@@ -100,7 +99,7 @@ async def _export(settings: Settings, run: Plan) -> None:
         return
     if run.ledger.columns:
         raise InputError("--ledger-columns names a file's columns; LEDGER kassa has its own")
-    store = await _open(settings)
+    store = await _open(settings, run)
     try:
         async with store.read() as tx:
             if await tx.get_account(scope.account_id) is None:
@@ -118,7 +117,7 @@ async def _export(settings: Settings, run: Plan) -> None:
 async def _swept(settings: Settings, run: Plan, payout_ids: list[str]) -> Path:
     path = run.out_dir / f"{SWEPT_FILE}.csv"
     scope = run.kassa
-    store = await _open(settings)
+    store = await _open(settings, run)
     try:
         account = "" if scope is None else scope.account_id
         await kassa_source.export_swept(store, account, payout_ids, path)
@@ -154,11 +153,11 @@ def _parameters(args: argparse.Namespace, run: Plan) -> dict[str, Any]:
 
 
 async def _record(settings: Settings, args: argparse.Namespace, run: Plan, new: NewRun) -> str:
-    store = await _open(settings)
+    store = await _open(settings, run)
     try:
         async with store.write() as tx:
             return await reconciliation_runs.record_run(
-                tx, args.account, unix_seconds(SystemClock()), new
+                tx, args.account, unix_seconds(run.clock), new
             )
     finally:
         await store.close()

@@ -10,7 +10,6 @@ Ids that occur twice on one side are duplicates and take no part.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Final
 
@@ -33,17 +32,6 @@ calendars); about 270 years of days."""
 
 PAYOUT_OUTCOMES: Final = (*OUTCOMES, "ambiguous_in_ledger", "ambiguous_in_bank")
 PAYOUT_COLUMNS: Final = ("id", "amount", "currency", "date", "trace_id")
-
-
-def business_days_before(day: datetime.date, count: int, country: str) -> datetime.date:
-    """The `count`-th business day before `day` (Tuesday - 2 is Friday)."""
-    for _ in range(count):
-        day -= datetime.timedelta(days=1)
-        for _step in range(business_days.MAX_NON_BUSINESS_DAYS_IN_A_ROW):
-            if business_days.is_business_day(day, country):
-                break
-            day -= datetime.timedelta(days=1)
-    return day
 
 
 def _valid_rows(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> None:
@@ -73,7 +61,7 @@ def _windows(con: duckdb.DuckDBPyConnection, window_business_days: int, country:
     rows = [
         (
             day,
-            business_days_before(day, window_business_days, country),
+            business_days.subtract_business_days(day, window_business_days, country),
             business_days.add_business_days(day, window_business_days, country),
         )
         for day in days

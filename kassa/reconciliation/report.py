@@ -12,11 +12,11 @@ from typing import Any, Final, TextIO
 
 import duckdb
 
+from kassa import progress
 from kassa.reconciliation.engine import Reconciliation
 from kassa.reconciliation.inputs import sql_text
 
 PROGRESS_POLL_SECONDS: Final = 0.2
-PROGRESS_BAR_WIDTH: Final = 40
 
 LABELS: Final = {
     "matched": "matched",
@@ -85,12 +85,8 @@ def progress_bar(con: duckdb.DuckDBPyConnection, stream: TextIO | None) -> Itera
             share = con.query_progress()
             if share < 0:
                 continue
-            filled = int(PROGRESS_BAR_WIDTH * min(share, 100.0) / 100)
-            bar = "#" * filled + "." * (PROGRESS_BAR_WIDTH - filled)
-            stream.write(f"\r[{bar}] {share:5.1f}%")
-            stream.flush()
-        stream.write("\r" + " " * (PROGRESS_BAR_WIDTH + 10) + "\r")
-        stream.flush()
+            progress.draw(stream, share / 100)
+        progress.clear(stream)
 
     drawer = threading.Thread(target=draw, name="kassa-reconcile-progress", daemon=True)
     drawer.start()

@@ -10,7 +10,6 @@ PaymentMethod is. No resource is declared here: tokens and customer sources hold
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -64,16 +63,6 @@ BRAND_NAMES: Final = {
 }
 """A card object spells its brand as Stripe displays it; a PaymentMethod uses the code."""
 _BRAND_CODES: Final = {name: code for code, name in BRAND_NAMES.items()}
-DISPLAY_BRANDS: Final = {
-    "visa": "visa",
-    "mastercard": "mastercard",
-    "amex": "american_express",
-    "discover": "discover",
-    "diners": "diners_club",
-    "jcb": "jcb",
-    "unionpay": "union_pay",
-}
-"""A PaymentMethod's `card.display_brand` for each brand code."""
 _ADDRESS_KEYS: Final = {
     "address_city": "city",
     "address_country": "country",
@@ -98,10 +87,6 @@ class SourceParam(Param):
         return {"anyOf": [String(max_chars=255).json_schema(), Struct(SOURCE_HASH_FIELDS).schema()]}
 
 
-def _today(ctx: Context) -> datetime.date:
-    return datetime.datetime.fromtimestamp(ctx.now(), datetime.UTC).date()
-
-
 def validated_card(ctx: Context, details: CardDetails, prefix: str) -> cards.Card:
     """The card raw details describe (validated as Stripe does; errors name
     `<prefix>[number]`, ...)."""
@@ -113,7 +98,7 @@ def validated_card(ctx: Context, details: CardDetails, prefix: str) -> cards.Car
         details["exp_month"],
         details["exp_year"],
         details.get("cvc"),
-        today=_today(ctx),
+        today=ctx.today(),
         fingerprint_key=ctx.payments.card_fingerprint_key,
         param_prefix=prefix,
     )
@@ -124,7 +109,7 @@ def test_token_card(ctx: Context, token_id: str) -> cards.Card | None:
     if not token_id.startswith(cards.CARD_TOKEN_PREFIX):
         return None
     return cards.card_from_test_token(
-        token_id, today=_today(ctx), fingerprint_key=ctx.payments.card_fingerprint_key
+        token_id, today=ctx.today(), fingerprint_key=ctx.payments.card_fingerprint_key
     )
 
 

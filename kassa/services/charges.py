@@ -37,7 +37,6 @@ from kassa.services import (
     card_objects,
     charge_processing,
     customer_sources,
-    disputes,
     early_fraud_warnings,
     events,
     payment_intents,
@@ -51,7 +50,6 @@ from kassa.services.search import BOOLEAN, METADATA, NUMBER, STRING, TOKEN, sear
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES, REFUNDS
 
-STATEMENT_DESCRIPTOR_CHARS = 22
 CREATE_PARAMS: dict[str, Param] = {
     "amount": Integer(minimum=0, maximum=money.MAX_AMOUNT * 10),
     "currency": money.Currency(),
@@ -62,8 +60,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "receipt_email": Email(),
     "shipping": SHIPPING,
-    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
-    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor": String(max_chars=payment_intents.STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor_suffix": String(max_chars=payment_intents.STATEMENT_DESCRIPTOR_CHARS),
     "transfer_group": String(max_chars=5000),
     "radar_options": Struct({"session": String(max_chars=5000)}),
 }
@@ -168,7 +166,7 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
     await charge_processing.store_new(ctx, charge)
     await events.announce(ctx, "charge.succeeded", charge)
     if charge["captured"]:
-        await _dispute_if_test_card_says(ctx, charge, behavior)
+        await payment_intents.dispute_if_test_card_says(ctx, charge, behavior)
         if behavior.early_fraud_warning:
             await early_fraud_warnings.warn(ctx, charge)
     return charge
@@ -237,18 +235,6 @@ async def _declined(ctx: Context, charge: ApiObject, decline: Decline) -> ApiObj
         "doc_url": f"https://stripe.com/docs/error-codes/{decline.code}",
     }
     raise error
-
-
-async def _dispute_if_test_card_says(
-    ctx: Context, charge: ApiObject, behavior: TestBehavior
-) -> None:
-    if behavior.dispute_reason is not None:
-        before = copy.deepcopy(charge)
-        await disputes.open_dispute(
-            ctx, charge, behavior.dispute_reason, inquiry=behavior.dispute_is_inquiry
-        )
-        await charge_processing.store(ctx, charge)
-        await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
 async def retrieve_charge(ctx: Context, charge_id: str) -> ApiObject:
@@ -335,7 +321,7 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
         charge["receipt_email"] = request.receipt_email
     await charge_processing.store(ctx, charge)
     await events.announce(ctx, "charge.captured", charge, previous=before)
-    await _dispute_if_test_card_says(ctx, charge, behavior)
+    await payment_intents.dispute_if_test_card_says(ctx, charge, behavior)
     return charge
 
 

@@ -11,6 +11,7 @@ invoices, subscriptions and payouts. Workers build the same Context and ask the 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,10 @@ class Context:
         once `governed_by` found one, else the installation's. (Webhook deliveries and
         retention read `clock` itself: they happen in real time whatever a test clock says.)"""
         return unix_seconds(self.clock) if self.governing_time is None else self.governing_time
+
+    def today(self) -> datetime.date:
+        """`now()`'s UTC date (a card's expiry is checked against it)."""
+        return datetime.datetime.fromtimestamp(self.now(), datetime.UTC).date()
 
     async def governed_by(self, obj: Mapping[str, Any]) -> Context:
         """This context, its `now()` the time that governs `obj` (and so everything an

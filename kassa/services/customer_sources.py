@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kassa import cards
 from kassa.errors import CardError, InvalidParameter, ResourceMissing
 from kassa.params import (
     Boolean,
@@ -311,7 +312,7 @@ async def as_payment_method(ctx: Context, card_id: str, *, param: str) -> ApiObj
     card = await card_named(ctx, card_id, param=param)
     view = card_objects.as_payment_method(public(card))
     view["card"] |= {
-        "display_brand": card_objects.DISPLAY_BRANDS[view["card"]["brand"]],
+        "display_brand": cards.DISPLAY_BRANDS[view["card"]["brand"]],
         "generated_from": None,
         "networks": {"available": [view["card"]["brand"]], "preferred": None},
         "regulated_status": card["regulated_status"],

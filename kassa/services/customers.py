@@ -452,7 +452,8 @@ async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
 async def _tax_ids_of(ctx: Context, customer: ApiObject) -> Any:
     """`expand[]=tax_ids`: the customer's tax ids, newest first (the first page)."""
     data, has_more = await tax_ids.tax_ids_page(ctx, customer["id"], {})
-    return {**tax_ids.list_envelope_of(customer["id"], data, has_more), "total_count": len(data)}
+    total = await tax_ids.count_of(ctx, customer["id"]) if has_more else len(data)
+    return {**tax_ids.list_envelope_of(customer["id"], data, has_more), "total_count": total}
 
 
 def _empty_sublist(name: str) -> Includer:

@@ -598,7 +598,7 @@ async def _charge(
     await charge_processing.store_new(ctx, charge)
     await events.announce(ctx, "charge.succeeded", charge)
     if charge["captured"]:
-        await _dispute_if_test_card_says(ctx, charge, behavior)
+        await dispute_if_test_card_says(ctx, charge, behavior)
         if behavior.early_fraud_warning:
             await early_fraud_warnings.warn(ctx, charge)
     await _save_payment_method_for_future(ctx, intent, payment_method)
@@ -611,7 +611,7 @@ async def _charge(
     return intent
 
 
-async def _dispute_if_test_card_says(
+async def dispute_if_test_card_says(
     ctx: Context, charge: ApiObject, behavior: cards.TestBehavior
 ) -> None:
     if behavior.dispute_reason is not None:
@@ -784,7 +784,7 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     intent["amount_received"] = amount
     await charge_processing.store(ctx, charge)
     await events.announce(ctx, "charge.captured", charge, previous=before)
-    await _dispute_if_test_card_says(ctx, charge, behavior)
+    await dispute_if_test_card_says(ctx, charge, behavior)
     await _save(ctx, intent)
     await events.announce(ctx, "payment_intent.succeeded", intent)
     await hooks.payment_intent_finished(ctx, intent)

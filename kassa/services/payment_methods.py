@@ -9,7 +9,6 @@ the number itself goes no further than `kassa.cards`.
 from __future__ import annotations
 
 import copy
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -130,15 +129,11 @@ class AttachPaymentMethod:
     customer: str
 
 
-def _today(ctx: Context) -> datetime.date:
-    return datetime.datetime.fromtimestamp(ctx.now(), datetime.UTC).date()
-
-
 def card_from_params(ctx: Context, card: CardDetails, prefix: str) -> cards.Card:
     """The card a `card[...]` hash describes: a test token, or a raw number (validated)."""
     key = ctx.payments.card_fingerprint_key
     if "token" in card:
-        found = cards.card_from_test_token(card["token"], today=_today(ctx), fingerprint_key=key)
+        found = cards.card_from_test_token(card["token"], today=ctx.today(), fingerprint_key=key)
         if found is None:
             raise InvalidRequest(f"No such token: '{card['token']}'", param=f"{prefix}[token]")
         return found
@@ -150,7 +145,7 @@ def card_from_params(ctx: Context, card: CardDetails, prefix: str) -> cards.Card
         card["exp_month"],
         card["exp_year"],
         card.get("cvc"),
-        today=_today(ctx),
+        today=ctx.today(),
         fingerprint_key=key,
         param_prefix=prefix,
     )
@@ -239,7 +234,7 @@ async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
     if known is not None:
         return known  # type: ignore[no-any-return]
     card = cards.card_from_test_token(
-        reference, today=_today(ctx), fingerprint_key=ctx.payments.card_fingerprint_key
+        reference, today=ctx.today(), fingerprint_key=ctx.payments.card_fingerprint_key
     )
     if card is None and reference.startswith(SAVED_CARD_PREFIX):
         # A customer's saved card (a source) serves as a card PaymentMethod, as on Stripe.

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from kassa import money
 from kassa.clock import Clock
-from kassa.invariants import ensure
+from kassa.invariants import InvariantViolated
 from kassa.services import report_types
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import FILE_BYTES_MAX
@@ -230,9 +230,8 @@ async def payout_reconciliation(store: Store, spec: RunSpec, upto_seq: int) -> s
     scope = _window(spec, upto_seq)
     async for payout in _automatic_payouts(store, spec):
         window = swept_window(payout, REPORT_PAGE_ROWS)
-        ensure(window is not None, "an automatic payout knows what it swept")
         if window is None:
-            continue
+            raise InvariantViolated(f"automatic payout {payout['id']} does not know what it swept")
         after = 0
         for _ in range(REPORT_PAGES_MAX):
             async with store.read() as tx:

@@ -10,7 +10,6 @@ belong to the account, so the installation's clock governs them.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
@@ -254,7 +253,6 @@ async def _finish(ctx: Context, run_id: str, csv: str | None, error: str | None)
     run = await load_live_object(ctx, RESOURCE, run_id)
     if run["status"] != "pending":
         return False
-    before = public(copy.deepcopy(run))
     if csv is None:
         ensure(error is not None, "a run fails with an error")
         run.update(status="failed", error=error)
@@ -273,7 +271,6 @@ async def _finish(ctx: Context, run_id: str, csv: str | None, error: str | None)
         run.update(status="succeeded", result=result, succeeded_at=ctx.now())
         event_type = "reporting.report_run.succeeded"
     await ctx.tx.update_object(REPORT_RUNS, ctx.account_id, run)
-    ensure(public(run) != before, "finishing a run changes it")
     await events.announce(ctx, event_type, public(run))
     return True
 

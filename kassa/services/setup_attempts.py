@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.ids import new_id, random_base62
-from kassa.invariants import ensure
+from kassa.invariants import InvariantViolated, ensure
 from kassa.params import String
 from kassa.services.context import Context
 from kassa.services.listing import PAGINATION_PARAMS, ListRequest, list_objects
@@ -94,9 +94,8 @@ async def finish(
     """End the intent's latest attempt, which waits for its 3-D Secure challenge:
     `three_d_secure` is the challenge's result (`authenticated`, `failed`), if answered."""
     found = await ctx.tx.get_object(SETUP_ATTEMPTS, ctx.account_id, str(intent["latest_attempt"]))
-    ensure(found is not None, f"the latest attempt of {intent['id']} is stored")
     if found is None:
-        return
+        raise InvariantViolated(f"the latest attempt of {intent['id']} is not stored")
     attempt = found[0]
     ensure(attempt["status"] == "requires_action", "only an attempt awaiting 3-D Secure ends")
     attempt["status"] = status

@@ -108,7 +108,7 @@ def new_tax_id(ctx: Context, customer_id: str, tax_id_type: str, value: str) -> 
     }
 
 
-async def _count_of(ctx: Context, customer_id: str) -> int:
+async def count_of(ctx: Context, customer_id: str) -> int:
     page = await ctx.tx.list_objects(
         TAX_IDS,
         ctx.account_id,
@@ -120,7 +120,7 @@ async def _count_of(ctx: Context, customer_id: str) -> int:
 async def store_tax_id(ctx: Context, tax_id: ApiObject) -> ApiObject:
     """Insert a new tax id (see `new_tax_id`) and announce it; a magic test value's
     verification is settled at once and announced as an update."""
-    if await _count_of(ctx, tax_id["customer"]) >= TAX_IDS_PER_CUSTOMER_MAX:
+    if await count_of(ctx, tax_id["customer"]) >= TAX_IDS_PER_CUSTOMER_MAX:
         raise InvalidRequest(
             f"A customer can have at most {TAX_IDS_PER_CUSTOMER_MAX} tax ids.", param="value"
         )

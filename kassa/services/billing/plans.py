@@ -55,7 +55,12 @@ from kassa.services.billing.price_fields import (
 )
 from kassa.services.billing.subscription_documents import plan_of
 from kassa.services.context import Context
-from kassa.services.listing import LIST_LIMIT_DEFAULT, PAGINATION_PARAMS, list_page_with
+from kassa.services.listing import (
+    LIST_LIMIT_DEFAULT,
+    PAGINATION_PARAMS,
+    could_be_object_id,
+    list_page_with,
+)
 from kassa.services.resource import (
     ApiObject,
     ListPage,
@@ -279,7 +284,11 @@ async def retrieve_plan(ctx: Context, plan_id: str) -> ApiObject:
 
 
 async def _move_to_product(ctx: Context, price: ApiObject, product_id: str) -> None:
-    found = await ctx.tx.get_object(PRODUCTS, ctx.account_id, product_id, lock=False)
+    found = (
+        await ctx.tx.get_object(PRODUCTS, ctx.account_id, product_id, lock=False)
+        if could_be_object_id(product_id)
+        else None
+    )
     if found is None or found[1]:
         raise ResourceMissing("product", product_id, param="product")
     price["product"] = product_id
@@ -300,8 +309,7 @@ async def update_plan(ctx: Context, request: UpdatePlan) -> ApiObject:
         await _move_to_product(ctx, price, request.product)
     if prices.price_view(price) != before:
         await ctx.tx.update_object(PRICES, ctx.account_id, price)
-        await events.announce(ctx, "plan.updated", plan_of(price), previous=plan_of(before))
-        await events.announce(ctx, "price.updated", prices.price_view(price), previous=before)
+        await prices.announce_updated(ctx, price, before)
     return plan_view(price)
 
 

@@ -314,7 +314,7 @@ async def store_new_price(ctx: Context, price: ApiObject) -> None:
         await events.announce(ctx, "plan.created", plan_of(price))
 
 
-async def _announce_updated(ctx: Context, price: ApiObject, before: ApiObject) -> None:
+async def announce_updated(ctx: Context, price: ApiObject, before: ApiObject) -> None:
     """`price.updated`, and `plan.updated` for a recurring price (`before`: its view)."""
     await events.announce(ctx, "price.updated", price_view(price), previous=before)
     if price["type"] == "recurring":
@@ -349,7 +349,7 @@ async def _claim_lookup_key(
     before = price_view(copy.deepcopy(locked))
     locked["lookup_key"] = None
     await ctx.tx.update_object(PRICES, ctx.account_id, locked)
-    await _announce_updated(ctx, locked, before)
+    await announce_updated(ctx, locked, before)
 
 
 # --- Operations ---------------------------------------------------------------------------
@@ -485,7 +485,7 @@ async def update_price(ctx: Context, request: UpdatePrice) -> ApiObject:
     view = price_view(price)
     if view != before:
         await ctx.tx.update_object(PRICES, ctx.account_id, price)
-        await _announce_updated(ctx, price, before)
+        await announce_updated(ctx, price, before)
     return view
 
 
