@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kassa import API_VERSION, __version__
+from kassa import API_VERSION, __version__, database
 from kassa.clock import SystemClock, unix_seconds
 from kassa.config import InvalidSetting, Settings
 from kassa.errors import KassaError
@@ -26,7 +26,6 @@ from kassa.store import (
     Store,
     UnsupportedDatabaseUrl,
     migrate,
-    open_store,
     redacted_url,
 )
 
@@ -244,22 +243,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _open_migrated(settings: Settings) -> Store:
-    from kassa import runtime
-
-    return await runtime.open_migrated_store(settings, SystemClock())
-
-
-async def _open_for_accounts(settings: Settings) -> Store:
-    """The store for `kassa accounts`, opened and migrated as `runtime.open_migrated_store`
-    does, without importing the server: that import was 0.6 to 2 s of a command that makes
-    1,000 accounts in 0.05 s (bench/accounts.py), and test suites run it at each start."""
-    store = await open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await migrate(store, unix_seconds(SystemClock()))
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await database.open_migrated_store(settings, SystemClock())
 
 
 async def _create_accounts(
@@ -268,7 +252,7 @@ async def _create_accounts(
     emit: Callable[[list[NewAccount]], None],
 ) -> None:
     """`args.count` accounts, a transaction per batch; each batch is shown once committed."""
-    store = await _open_for_accounts(settings)
+    store = await _open_migrated(settings)
     try:
         left = args.count
         while left > 0:  # bounded: ACCOUNTS_PER_COMMAND_MAX / ACCOUNTS_PER_BATCH_MAX batches
@@ -309,7 +293,7 @@ def _reset_command(settings: Settings, account_id: str) -> None:
     from kassa.services import account_snapshots
 
     async def reset() -> None:
-        store = await _open_for_accounts(settings)
+        store = await _open_migrated(settings)
         try:
             async with store.write() as tx:
                 await account_snapshots.reset_account_state(tx, account_id)
@@ -427,7 +411,7 @@ async def _work(settings: Settings) -> None:
     from kassa import runtime
 
     clock = SystemClock()
-    store = await runtime.open_migrated_store(settings, clock)
+    store = await database.open_migrated_store(settings, clock)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -456,9 +440,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "migrate":
 
         async def run_migrations() -> list[str]:
-            from kassa import runtime
-
-            store = await runtime.open_unmigrated_store(settings)
+            store = await database.open_unmigrated_store(settings)
             try:
                 return await migrate(store, unix_seconds(SystemClock()))
             finally:

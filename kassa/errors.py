@@ -3,7 +3,15 @@ to Stripe's error objects and status codes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+ERROR_CODES_URL: Final = "https://stripe.com/docs/error-codes"
+
+
+def doc_url(code: str) -> str:
+    """Stripe's page for an error code, as an error's `doc_url` names it: the code with
+    hyphens for underscores (`card_declined` -> `.../error-codes/card-declined`)."""
+    return f"{ERROR_CODES_URL}/{code.replace('_', '-')}"
 
 
 class KassaError(Exception):
@@ -120,6 +128,28 @@ class CardDeclined(CardError):
     failed charge before answering, so the request's writes commit."""
 
     commits_writes = True
+
+    @property
+    def doc_url(self) -> str:
+        return doc_url(self.code or "card_declined")
+
+    def recorded(self, **context: Any) -> dict[str, Any]:
+        """The decline as Stripe records it on the object that failed (`last_payment_error`,
+        `last_setup_error`), with `context` (the charge, the payment method) added."""
+        shape = {
+            "code": self.code,
+            "decline_code": self.decline_code,
+            "doc_url": self.doc_url,
+            "message": self.message,
+            "type": "card_error",
+        }
+        return dict(sorted((shape | context).items()))  # Stripe's fields in name order
+
+    def carrying(self, **objects: Any) -> CardDeclined:
+        """This error with its `doc_url` and the objects Stripe's error names (the failed
+        charge, the intent, the payment method), ready to raise."""
+        self.details = dict(sorted(({"doc_url": self.doc_url} | objects).items()))
+        return self
 
 
 class RateLimited(KassaError):

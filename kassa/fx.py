@@ -43,33 +43,60 @@ CONVERSION_ROUNDING: Final = decimal.ROUND_HALF_EVEN
 """A converted amount's half minor unit goes to the even neighbour: over many conversions
 neither the merchant nor the platform gains from rounding."""
 
-BUILT_IN_RATES: Final[Mapping[tuple[str, str], Decimal]] = MappingProxyType(
-    {
-        (quote, "usd"): Decimal(rate)
-        for quote, rate in (
-            ("aud", "0.65"),
-            ("cad", "0.74"),
-            ("chf", "1.12"),
-            ("cny", "0.14"),
-            ("dkk", "0.15"),
-            ("eur", "1.10"),
-            ("gbp", "1.25"),
-            ("hkd", "0.128"),
-            ("inr", "0.012"),
-            ("jpy", "0.0067"),
-            ("krw", "0.00075"),
-            ("mxn", "0.055"),
-            ("nok", "0.095"),
-            ("nzd", "0.60"),
-            ("sek", "0.095"),
-            ("sgd", "0.74"),
-        )
-    }
+
+def _quoted_in_usd(table: str) -> Mapping[tuple[str, str], Decimal]:
+    """`table`: pairs of a currency and what one unit of it buys in US dollars."""
+    words = table.split()
+    return MappingProxyType(
+        {(quote, "usd"): Decimal(rate) for quote, rate in zip(words[::2], words[1::2], strict=True)}
+    )
+
+
+BUILT_IN_RATES: Final = _quoted_in_usd(
+    """
+    aed 0.272 afn 0.0143 all 0.011 amd 0.0026
+    ang 0.56 aoa 0.0011 ars 0.001 aud 0.65
+    awg 0.56 azn 0.59 bam 0.56 bbd 0.50
+    bdt 0.0083 bgn 0.56 bhd 2.66 bif 0.00034
+    bmd 1.00 bnd 0.74 bob 0.145 brl 0.18
+    bsd 1.00 bwp 0.074 byn 0.31 bzd 0.50
+    cad 0.74 cdf 0.00035 chf 1.12 clp 0.00105
+    cny 0.14 cop 0.00025 crc 0.002 cve 0.01
+    czk 0.044 djf 0.0056 dkk 0.15 dop 0.0167
+    dzd 0.0075 egp 0.02 etb 0.0077 eur 1.10
+    fjd 0.44 fkp 1.25 gbp 1.25 gel 0.37
+    gip 1.25 gmd 0.014 gnf 0.000116 gtq 0.129
+    gyd 0.0048 hkd 0.128 hnl 0.039 htg 0.0076
+    huf 0.0028 idr 0.0000625 ils 0.27 inr 0.012
+    isk 0.0072 jmd 0.0064 jod 1.41 jpy 0.0067
+    kes 0.0078 kgs 0.0115 khr 0.00025 kmf 0.0022
+    krw 0.00075 kwd 3.26 kyd 1.20 kzt 0.002
+    lak 0.000046 lbp 0.0000112 lkr 0.0033 lrd 0.0053
+    lsl 0.055 mad 0.10 mdl 0.056 mga 0.00022
+    mkd 0.018 mmk 0.00048 mnt 0.00029 mop 0.125
+    mur 0.022 mvr 0.065 mwk 0.00058 mxn 0.055
+    myr 0.22 mzn 0.0156 nad 0.055 ngn 0.00065
+    nio 0.0273 nok 0.095 npr 0.0073 nzd 0.60
+    omr 2.60 pab 1.00 pen 0.27 pgk 0.25
+    php 0.0175 pkr 0.0036 pln 0.25 pyg 0.000128
+    qar 0.275 ron 0.22 rsd 0.0093 rub 0.011
+    rwf 0.00071 sar 0.267 sbd 0.12 scr 0.071
+    sek 0.095 sgd 0.74 shp 1.25 sle 0.044
+    sos 0.00175 srd 0.028 std 0.000045 szl 0.055
+    thb 0.0285 tjs 0.092 tnd 0.32 top 0.425
+    try 0.027 ttd 0.1475 twd 0.031 tzs 0.00038
+    uah 0.024 ugx 0.00027 uyu 0.025 uzs 0.000079
+    vnd 0.00004 vuv 0.0084 wst 0.364 xaf 0.00168
+    xcd 0.37 xcg 0.56 xof 0.00168 xpf 0.0092
+    yer 0.004 zar 0.055 zmw 0.04
+    """
 )
 """Kassa's default table: fixed test values, not market data. Round figures near the rates
 of the mid-2020s, each quoted in US dollars (one unit of the currency buys this many
 dollars), so the table is a star around USD: no cycles, every pair reachable in two hops.
-Operators replace it with `kassa fx load FILE`."""
+It has a rate for every currency Kassa charges in (`money.SUPPORTED_CURRENCIES`), so an
+account converts any charge into its settlement currency out of the box. Operators replace
+it with `kassa fx load FILE`."""
 
 
 @dataclass(frozen=True)
@@ -128,11 +155,13 @@ class RateGraph:
     def edge(self, base: str, quote: str) -> Decimal:
         return self._edges[base][quote]
 
-    def chains_from(self, source: str) -> dict[str, Chain]:
+    def chains_from(self, source: str, until: str | None = None) -> dict[str, Chain]:
         """The best chain from `source` to every currency it reaches in `CHAIN_HOPS_MAX`
-        hops. One breadth-first layer at a time: a best chain of `d` hops extends a best
-        chain of `d - 1` hops (rates are positive, so a higher prefix gives a higher
-        product, and equal-length prefixes compare alphabetically as the whole chain)."""
+        hops (with `until`: stop after the layer that reaches it, whose chain no later
+        layer can beat, having more hops). One breadth-first layer at a time: a best chain
+        of `d` hops extends a best chain of `d - 1` hops (rates are positive, so a higher
+        prefix gives a higher product, and equal-length prefixes compare alphabetically as
+        the whole chain)."""
         best = {source: Chain((source,), Decimal(1))}
         frontier = [source]
         for _ in range(CHAIN_HOPS_MAX):
@@ -148,12 +177,14 @@ class RateGraph:
             if not reached:
                 break
             best.update(reached)
+            if until in reached:
+                break
             frontier = sorted(reached)
         return best
 
     def best_chain(self, source: str, target: str) -> Chain | None:
         """The chain a conversion from `source` to `target` takes; None: unreachable."""
-        return self.chains_from(source).get(target)
+        return self.chains_from(source, until=target).get(target)
 
 
 # -- consistency ------------------------------------------------------------------------

@@ -126,18 +126,20 @@ _SYMBOLS: Final[Mapping[str, str]] = MappingProxyType(
 """English (CLDR) symbols for the currencies people meet most; others get their code."""
 
 
-def _format_number(amount: int, currency: str) -> str:
-    """`1234567` in usd is `12,345.67`: integer arithmetic only."""
+def major_units(amount: int, currency: str, *, grouped: bool = False) -> str:
+    """Minor units as a decimal number of major units, by integer arithmetic only: `1050`
+    usd is `10.50`, `-59` is `-0.59`, `1000` jpy is `1000` (as Stripe's reports write
+    amounts); `grouped`, thousands separated: `1234567` usd is `12,345.67`."""
     digits = exponent(currency)
     whole, fraction = divmod(abs(amount), 10**digits)
     sign = "-" if amount < 0 else ""
-    text = f"{sign}{whole:,}"
+    text = f"{sign}{whole:,}" if grouped else f"{sign}{whole}"
     return f"{text}.{fraction:0{digits}d}" if digits else text
 
 
 def format_amount(amount: int, currency: str) -> str:
     """An amount for people and error messages: `$0.50`, `¥50`, `-€1,000.00`, `0.50 CHF`."""
-    number = _format_number(amount, currency)
+    number = major_units(amount, currency, grouped=True)
     symbol = _SYMBOLS.get(currency.lower())
     if symbol is None:
         return f"{number} {currency.upper()}"
@@ -191,10 +193,10 @@ MINIMUM_CHARGE_AMOUNTS: Final[Mapping[str, int]] = MappingProxyType(
 """Stripe's table of minimum charge amounts, in minor units (its figures are settlement
 currency minimums, so the Stripe fee never exceeds the charge).
 
-For any other currency Stripe asks for "the equivalent of $0.50" after conversion into the
-account's settlement currency. Kassa has no exchange rates, so it cannot compute that
-equivalent; rather than refuse charges Stripe would take, it requires only the smallest
-amount the currency can be charged in (see `minimum_charge_amount`)."""
+For any other currency Kassa requires here only the smallest amount the currency can be
+charged in (see `minimum_charge_amount`); a charge that will be converted must also bring in
+its settlement currency's minimum, "the equivalent of $0.50", which needs the rate table
+(`services.currency_conversion.check_settled_minimum`)."""
 
 
 def minimum_charge_amount(currency: str) -> int:

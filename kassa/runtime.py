@@ -24,6 +24,7 @@ from kassa.config import Settings
 from kassa.dashboard.app import PREFIX as DASHBOARD_PREFIX
 from kassa.dashboard.site import CHARGE_OBSERVERS as DASHBOARD_CHARGE_OBSERVERS
 from kassa.dashboard.site import dashboard
+from kassa.database import open_migrated_store, open_unmigrated_store
 from kassa.http.api import ApiApp
 from kassa.http.app import EdgeApp, Mount, Routes
 from kassa.http.authentication_page import AuthenticationPage
@@ -44,13 +45,14 @@ from kassa.services.billing import (
 )
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
-from kassa.store import Store, migrate, open_store
+from kassa.store import Store
 from kassa.store.schema import apply_pending
 from kassa.workers.invoices import run_invoice_advance
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.payouts import run_payouts
-from kassa.workers.refund_failures import run_refund_failures
-from kassa.workers.reporting import run_reporting
+from kassa.workers.polling import run_polling
+from kassa.workers.refund_failures import REFUND_FAILURES
+from kassa.workers.reporting import REPORTING
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
 from kassa.workers.test_clocks import run_test_clocks
@@ -83,24 +85,6 @@ hooks.install(OBSERVERS)
 
 
 # --- the store ----------------------------------------------------------------------------
-
-
-async def open_unmigrated_store(settings: Settings) -> Store:
-    return await open_store(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        pool_size=settings.db_pool_size,
-    )
-
-
-async def open_migrated_store(settings: Settings, clock: Clock) -> Store:
-    store = await open_unmigrated_store(settings)
-    try:
-        await migrate(store, unix_seconds(clock))
-    except BaseException:
-        await store.close()
-        raise
-    return store
 
 
 async def prepare_for_serving(settings: Settings, clock: Clock) -> NewAccount | None:
@@ -166,12 +150,12 @@ def _move_payouts(ctx: JobContext) -> Awaitable[None]:
 
 def _fail_refunds(ctx: JobContext) -> Awaitable[None]:
     """Refunds to the refund-failure test card, failed as their time comes."""
-    return run_refund_failures(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return run_polling(REFUND_FAILURES, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
 def _run_reports(ctx: JobContext) -> Awaitable[None]:
     """Report runs still pending: computed from the ledger, their CSV stored as a file."""
-    return run_reporting(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return run_polling(REPORTING, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import stripe
@@ -16,11 +17,15 @@ from tests.harness import (
     KassaServer,
     create_account,
     fresh_postgres_database,
+    ledger_problems_of,
     postgres_unavailable_reason,
-    verify_ledger,
 )
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""Every API test runs on both engines (PostgreSQL's marked, to select or skip)."""
+
+ServerT = TypeVar("ServerT", bound=KassaServer)
 
 
 def require_postgres() -> None:
@@ -40,9 +45,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="session", params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'kassa.db'}"
@@ -63,7 +66,32 @@ def fresh_database(engine: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_server(
+    folder: str,
+    server_class: Callable[[str, Path, dict[str, str]], ServerT],
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """A module-scoped fixture, for a module to bind to its fixture's name: a server of the
+    module's own (`server_class`, with `env` added to its environment) on a fresh database
+    (`fresh_database`), once per engine, its files in a `folder-<engine>` folder."""
+
+    @pytest.fixture(scope="module", params=ENGINES)
+    def own_server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[ServerT]:
+        directory = tmp_path_factory.mktemp(f"{folder}-{request.param}")
+        with fresh_database(request.param, directory) as url:
+            kassa = server_class(url, directory / "kassa.log", dict(env or {}))
+            kassa.start()
+            try:
+                yield kassa
+            finally:
+                kassa.stop()
+
+    return own_server
+
+
+@pytest.fixture(params=ENGINES)
 def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path) as url:
         yield url
@@ -97,6 +125,10 @@ def test_output_dir() -> Path:
 
 @pytest.fixture
 def ledger_verified(server: KassaServer) -> Iterator[None]:
-    """Run `kassa ledger verify` after the test: every scenario must leave the ledger whole."""
+    """After the test, every check `kassa ledger verify` makes (`kassa.ledger.verify`), run
+    in this process against the server's database: every scenario must leave the ledger
+    whole. The command itself is started by its own tests (`test_ledger_verify.py`); a
+    process per test cost about a second of CPU each, most of it Python starting up."""
     yield
-    verify_ledger(server.database_url)
+    problems = ledger_problems_of(server.database_url)
+    assert not problems, "kassa ledger verify would fail:\n" + "\n".join(problems)

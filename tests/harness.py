@@ -20,6 +20,7 @@ import httpx
 import stripe
 
 from kassa.clock import SystemClock
+from kassa.ledger.verify import ledger_problems
 from kassa.services import accounts
 from kassa.store import migrate, open_store
 
@@ -198,6 +199,20 @@ class KassaServer:
 
 
 LEDGER_VERIFY_TIMEOUT_SECONDS = 120
+
+
+def ledger_problems_of(database_url: str) -> list[str]:
+    """What `kassa ledger verify` would report, checked in this process (one connection)."""
+
+    async def run() -> list[str]:
+        store = await open_store(database_url, pool_size=1)
+        try:
+            async with store.read() as tx:
+                return [finding.message for finding in await ledger_problems(tx)]
+        finally:
+            await store.close()
+
+    return run_coroutine(run)
 
 
 def verify_ledger(database_url: str) -> str:

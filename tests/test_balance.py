@@ -28,6 +28,7 @@ import pytest
 import stripe
 
 from tests.harness import Account, KassaServer, create_account, verify_ledger
+from tests.settlement import settle_in
 
 PERCENT = Decimal("0.029")
 FIXED_FEES = {"usd": 30, "jpy": 0}
@@ -150,6 +151,12 @@ def test_new_account_balance_is_zero_usd(server: KassaServer, account: Account) 
     assert client.v1.balance_transactions.list().data == []
 
 
+@pytest.fixture
+def yen_settling(client: stripe.StripeClient, account: Account) -> None:
+    """The test's account settles in JPY as well as USD."""
+    settle_in(client, account.id, "jpy")
+
+
 @dataclass
 class Expected:
     """Per currency, what the scenario moves, computed from the amounts it charges."""
@@ -168,7 +175,7 @@ class Expected:
         self.count += 1
 
 
-@pytest.mark.usefixtures("ledger_verified")
+@pytest.mark.usefixtures("ledger_verified", "yen_settling")
 def test_balance_arithmetic_after_a_mixed_scenario(client: stripe.StripeClient) -> None:
     expected = Expected(pending=defaultdict(int), available=defaultdict(int))
 
@@ -226,7 +233,7 @@ def test_balance_arithmetic_after_a_mixed_scenario(client: stripe.StripeClient) 
         assert pending[currency] == pending_nets[currency]
 
 
-@pytest.mark.usefixtures("ledger_verified")
+@pytest.mark.usefixtures("ledger_verified", "yen_settling")
 def test_balance_transaction_filters_and_retrieval(client: stripe.StripeClient) -> None:
     first = pay(client, 1000)
     second = pay(client, 3000)

@@ -122,6 +122,7 @@ def test_a_decline_is_a_402_and_the_failed_charge_is_kept(client: stripe.StripeC
     assert (failed.status, failed.paid, failed.captured) == ("failed", False, False)
     assert failed.failure_code == "card_declined"
     assert failed.outcome is not None and failed.outcome.type == "issuer_declined"
+    assert error.error.doc_url == "https://stripe.com/docs/error-codes/card-declined"  # type: ignore[union-attr]
     with pytest.raises(stripe.InvalidRequestError) as refund:
         client.v1.refunds.create({"charge": charge_id})
     assert refund.value.http_status == 400
@@ -143,6 +144,8 @@ def test_a_saved_card_that_declines_when_charged(client: stripe.StripeClient) ->
 def test_cards_that_need_authentication_decline(client: stripe.StripeClient) -> None:
     error = declined(client, source="tok_threeDSecure2Required")
     assert error.code == "authentication_required"
+    assert error.error is not None
+    assert error.error.doc_url == "https://stripe.com/docs/error-codes/authentication-required"
 
 
 def test_a_disputed_test_card_opens_its_dispute(client: stripe.StripeClient) -> None:

@@ -20,11 +20,11 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kassa.ledger.verify import ledger_problems
+from kassa.fx import BUILT_IN_RATES
 from kassa.services import currency_conversion, exchange_rates
 from kassa.store import migrate, open_store
 from tests.dashboard_session import signed_in_client
-from tests.harness import Account, KassaServer, create_account, run_coroutine
+from tests.harness import Account, KassaServer, create_account, ledger_problems_of, run_coroutine
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -145,13 +145,58 @@ def test_a_currency_the_account_settles_in_is_not_converted(server: KassaServer)
     assert balances(client)["pending"] == {"eur": 10_000 - 315, "usd": 2_397 + 2_000 - 88}
 
 
-def test_an_account_without_settlement_currencies_keeps_every_currency(
-    client: stripe.StripeClient,
+def test_a_new_account_converts_every_other_currency_into_its_own(server: KassaServer) -> None:
+    """Conversion is on from the start: a US account settles in USD only, as on Stripe.
+    The other tests here replace the installation's table, so this one puts Kassa's
+    built-in rates back first."""
+    client = server.client(create_account(server.database_url).secret_key)
+    set_rates(client, [(base, quote, str(rate)) for (base, quote), rate in BUILT_IN_RATES.items()])
+    eur = transaction(client, charge_of(client, pay(client, 10_000, "eur")).balance_transaction)
+    assert (eur.currency, eur.amount, eur.exchange_rate) == ("usd", 11_000, 1.1)
+    # A currency from the far end of the built-in table: 10,000 Kenyan shillings at 0.0078.
+    kes = transaction(client, charge_of(client, pay(client, 1_000_000, "kes")).balance_transaction)
+    assert (kes.currency, kes.amount, kes.exchange_rate) == ("usd", 7_800, 0.0078)
+    assert set(balances(client)["pending"]) == {"usd"}
+
+
+def test_a_bank_account_in_a_currency_makes_the_account_settle_in_it(
+    server: KassaServer,
 ) -> None:
-    """Kassa's behavior before conversion, kept for accounts that set nothing."""
-    set_rates(client, TABLE)
-    txn = transaction(client, charge_of(client, pay(client, 10_000, "eur")).balance_transaction)
-    assert (txn.currency, txn.amount, txn.exchange_rate) == ("eur", 10_000, None)
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    client.v1.accounts.external_accounts.create(
+        account.id,
+        {
+            "external_account": {
+                "object": "bank_account",
+                "account_number": "000123456789",
+                "routing_number": "110000000",
+                "country": "US",
+                "currency": "eur",
+            }
+        },
+    )
+    eur = transaction(client, charge_of(client, pay(client, 10_000, "eur")).balance_transaction)
+    assert (eur.currency, eur.amount, eur.exchange_rate) == ("eur", 10_000, None)
+    gbp = transaction(client, charge_of(client, pay(client, 1_000, "gbp")).balance_transaction)
+    assert (gbp.currency, gbp.amount) == ("usd", 1_250)
+
+
+def test_a_charge_too_small_once_converted_is_refused_before_anything_is_written(
+    usd_account: stripe.StripeClient,
+) -> None:
+    """Stripe's minimum for a converted charge: the equivalent of $0.50 in the settlement
+    currency. ¥60 through euros is 60 * 0.0062 * 1.10 = $0.41."""
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        pay(usd_account, 60, "jpy")
+    error = refused.value.error
+    assert error is not None
+    assert (error.code, error.param) == ("amount_too_small", "amount")
+    assert error.message == (
+        "Amount must convert to at least $0.50. ¥60 converts to approximately $0.41."
+    )
+    assert usd_account.v1.payment_intents.list().data == []
+    pay(usd_account, 80, "jpy")  # $0.55: accepted
 
 
 def test_a_yen_charge_converts_through_euros(usd_account: stripe.StripeClient) -> None:
@@ -349,13 +394,6 @@ def test_fx_settle_makes_an_account_convert(server: KassaServer) -> None:
 
 
 def test_the_dashboard_shows_the_rates_and_the_converted_balance(server: KassaServer) -> None:
-    account = create_account(server.database_url)
-    client = server.client(account.secret_key)
-    set_rates(client, TABLE)
-    with signed_in_client(server, account.secret_key) as browser:
-        before = browser.get("/dashboard/ledger")
-        assert before.status_code == 200
-        assert "settles\n  every charge in the currency it was made in" in before.text
     converting = settling_account(server)
     pay(server.client(converting.secret_key), 10_000, "eur")
     with signed_in_client(server, converting.secret_key) as browser:
@@ -405,18 +443,6 @@ def model_convert(amount: int, currency: str, rate: Decimal) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def ledger_findings(database_url: str) -> list[str]:
-    async def run() -> list[str]:
-        store = await open_store(database_url)
-        try:
-            async with store.read() as tx:
-                return [finding.message for finding in await ledger_problems(tx)]
-        finally:
-            await store.close()
-
-    return run_coroutine(run)
-
-
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=operations)
 def test_random_charges_refunds_and_rate_changes_keep_every_currency_balanced(
@@ -451,7 +477,7 @@ def test_random_charges_refunds_and_rate_changes_keep_every_currency_balanced(
     funds = balances(client)
     assert funds["available"]["usd"] + funds["pending"]["usd"] == nets
     assert set(funds["available"]) == set(funds["pending"]) == {"usd"}
-    assert ledger_findings(server.database_url) == []
+    assert ledger_problems_of(server.database_url) == []
 
 
 # -- the history of the table -------------------------------------------------------------------

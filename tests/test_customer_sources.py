@@ -55,6 +55,16 @@ def test_the_first_card_becomes_the_default(client: stripe.StripeClient) -> None
     assert "customer.updated" in event_types(client, customer.id)
 
 
+def test_the_expanded_sources_count_past_the_first_page(client: stripe.StripeClient) -> None:
+    """Stripe embeds the newest 10 cards, and `total_count` counts them all."""
+    customer = client.v1.customers.create()
+    cards = [add_card(client, customer.id).id for _ in range(12)]
+    expanded = client.v1.customers.retrieve(customer.id, {"expand": ["sources"]})
+    sources = expanded.to_dict()["sources"]
+    assert [c["id"] for c in sources["data"]] == cards[:1:-1]
+    assert (sources["has_more"], sources["total_count"]) == (True, 12)
+
+
 def test_a_card_from_details_as_older_integrations_send_it(client: stripe.StripeClient) -> None:
     customer = client.v1.customers.create()
     params: Any = {

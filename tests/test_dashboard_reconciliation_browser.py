@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser import chromium_session, screenshot, screenshot_folder, signed_in_dashboard
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import KassaServer, create_account
 from tests.test_reconcile import reconcile_json, write_csv
 
@@ -24,22 +24,10 @@ def browser() -> Iterator[Browser]:
     yield from chromium_session()
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KassaServer]:
-    """The module's own server and database: `kassa reconcile --record` writes to the
-    database beside it, and no other module's tests share it. (In one CI run the session
-    server refused a key made a moment before; not reproduced alone, so not shared.)"""
-    folder = tmp_path_factory.mktemp("reconciliation-server")
-    with fresh_database(request.param, folder) as url:
-        kassa = KassaServer(url, folder / "kassa-serve.log").start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+# The module's own server and database: `kassa reconcile --record` writes to the database
+# beside it, and no other module's tests share it. (In one CI run the session server
+# refused a key made a moment before; not reproduced alone, so not shared.)
+server = module_server("reconciliation-server", KassaServer)
 
 
 def test_reconciliation_pages(

@@ -192,15 +192,20 @@ def _queue_email(database_url: str, account_id: str, customer_id: str) -> str:
     return with_store(database_url, queue)
 
 
-@pytest.fixture
+# Both sets are made once per module (and engine): about 3 s each, with a `kassa reconcile`
+# run, and the tests only read them or check that a refused request changed nothing.
+
+
+@pytest.fixture(scope="module")
 def theirs(server: KassaServer) -> Objects:
     """Another account's objects, which the signed-in account must never see."""
     return _make_objects(server, create_account(server.database_url))
 
 
-@pytest.fixture
-def mine(server: KassaServer, account: Account) -> Objects:
-    return _make_objects(server, account)
+@pytest.fixture(scope="module")
+def mine(server: KassaServer) -> Objects:
+    """The signed-in account's own objects (sign in with `mine.secret_key`)."""
+    return _make_objects(server, create_account(server.database_url))
 
 
 def test_pages_are_registered() -> None:
@@ -276,9 +281,9 @@ def test_session_cookie_is_http_only_and_same_site(server: KassaServer, account:
 
 @pytest.mark.parametrize("path", [*POST_PAGES, "/logout"])
 def test_state_changes_need_the_sessions_csrf_token(
-    server: KassaServer, account: Account, mine: Objects, path: str
+    server: KassaServer, mine: Objects, path: str
 ) -> None:
-    with signed_in_client(server, account.secret_key) as client:
+    with signed_in_client(server, mine.secret_key) as client:
         url = PREFIX + mine.fill(path)
         for form in ({}, {"csrf_token": "not-the-token"}, {"csrf_token": ""}):
             response = client.post(url, data={**form, "amount": "1", "url": "http://x.test/"})
@@ -325,9 +330,9 @@ def test_signing_out_ends_the_session(server: KassaServer, account: Account) -> 
 
 @pytest.mark.parametrize("path", GET_PAGES)
 def test_another_accounts_objects_are_never_shown(
-    server: KassaServer, account: Account, mine: Objects, theirs: Objects, path: str
+    server: KassaServer, mine: Objects, theirs: Objects, path: str
 ) -> None:
-    with signed_in_client(server, account.secret_key) as client:
+    with signed_in_client(server, mine.secret_key) as client:
         own = client.get(PREFIX + mine.fill(path))
         assert own.status_code == 200, f"{path} with my own object answered {own.status_code}"
         foreign = client.get(PREFIX + theirs.fill(path))
@@ -344,11 +349,11 @@ def test_another_accounts_objects_are_never_shown(
 
 
 def test_actions_on_another_accounts_objects_change_nothing(
-    server: KassaServer, account: Account, theirs: Objects
+    server: KassaServer, mine: Objects, theirs: Objects
 ) -> None:
     other_intent = theirs.by_area["payments"]
     acted = 0
-    with signed_in_client(server, account.secret_key) as client:
+    with signed_in_client(server, mine.secret_key) as client:
         token = session_csrf(client)
         for path in POST_PAGES:
             if not path.startswith(

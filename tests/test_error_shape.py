@@ -15,7 +15,7 @@ from kassa import API_VERSION
 from kassa.http.api import MAX_BODY_BYTES
 from tests.harness import Account, KassaServer
 
-ERROR_KEYS = {"type", "message", "code", "param"}
+ERROR_KEYS = {"type", "message", "code", "doc_url", "param"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -27,7 +27,7 @@ def assert_stripe_error(
     code: str | None = None,
     param: str | None = None,
 ) -> dict[str, Any]:
-    """`{"error": {"type", "message", ["code"], ["param"]}}` and nothing else."""
+    """`{"error": {"type", "message", ["code", "doc_url"], ["param"]}}` and nothing else."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["request-id"].startswith("req_")
@@ -40,6 +40,8 @@ def assert_stripe_error(
     assert error["type"] == error_type
     assert isinstance(error["message"], str) and error["message"]
     assert error.get("code") == code
+    if code is not None:  # Stripe links every coded error to its page
+        assert error["doc_url"] == f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
     assert error.get("param") == param
     return error
 
@@ -175,6 +177,7 @@ def test_unknown_id_is_404_resource_missing(client: stripe.StripeClient) -> None
                 "type": "invalid_request_error",
                 "message": "No such customer: 'cus_missing'",
                 "code": "resource_missing",
+                "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
                 "param": "id",
             }
         }

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kassa import fx
+from kassa import fx, money
 
 D = Decimal
 
@@ -93,6 +93,16 @@ def test_rates_that_are_not_positive_are_refused() -> None:
 def test_the_built_in_table_is_consistent_and_connected() -> None:
     found = fx.check(fx.RateGraph(fx.BUILT_IN_RATES))
     assert found.ok, found
+
+
+def test_the_built_in_table_converts_every_supported_currency() -> None:
+    """Conversion is on for every account, so a charge in any currency Kassa takes must
+    reach USD, in one hop."""
+    graph = fx.RateGraph(fx.BUILT_IN_RATES)
+    assert set(graph.currencies) == set(money.SUPPORTED_CURRENCIES)
+    for currency in money.SUPPORTED_CURRENCIES - {"usd"}:
+        chain = graph.best_chain(currency, "usd")
+        assert chain is not None and chain.hops == 1, currency
 
 
 def test_a_cycle_off_by_more_than_the_tolerance_is_named() -> None:

@@ -48,6 +48,7 @@ LAYER_NAMES = {
 LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.cli", ENTRY),
     ("kassa.runtime", ENTRY),
+    ("kassa.database", ENTRY),
     ("kassa.__main__", ENTRY),
     ("kassa.pytest_plugin", ENTRY),
     ("kassa.imports", ENTRY),

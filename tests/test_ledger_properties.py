@@ -35,6 +35,7 @@ from stripe.params import PaymentIntentCaptureParams, PaymentIntentCreateParams,
 from kassa.ledger.verify import Finding, ledger_problems
 from kassa.store import Store, open_store
 from tests.harness import KassaServer, create_account, verify_ledger
+from tests.settlement import settle_in
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -135,6 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
         account = create_account(server.database_url)
         self.account_id = account.id
         self.client = server.client(account.secret_key)
+        settle_in(self.client, account.id, "jpy")  # the model keeps each currency apart
         self.payments: list[Payment] = []
         self.balance: dict[tuple[str, str], int] = defaultdict(int)
         self.transactions: list[ExpectedTransaction] = []

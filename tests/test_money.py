@@ -28,6 +28,7 @@ from kassa.money import (
     dispute_fee,
     exponent,
     format_amount,
+    major_units,
     minimum_charge_amount,
     parse_pricing_table,
     to_minor_units,
@@ -154,6 +155,23 @@ def test_charge_amount_check_takes_codes_in_any_case() -> None:
 )
 def test_format_amount(amount: int, currency: str, text: str) -> None:
     assert format_amount(amount, currency) == text
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "plain", "grouped"),
+    [
+        (1050, "usd", "10.50", "10.50"),
+        (-59, "usd", "-0.59", "-0.59"),
+        (1000, "jpy", "1000", "1,000"),
+        (123456789, "usd", "1234567.89", "1,234,567.89"),
+        (-5120, "kwd", "-5.120", "-5.120"),
+        (0, "eur", "0.00", "0.00"),
+    ],
+)
+def test_major_units(amount: int, currency: str, plain: str, grouped: str) -> None:
+    """As reports and the dashboard's amount fields write them, and grouped for people."""
+    assert major_units(amount, currency) == plain
+    assert major_units(amount, currency, grouped=True) == grouped
 
 
 # --- The currency parameter -------------------------------------------------------------

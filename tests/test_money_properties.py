@@ -23,7 +23,6 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ from hypothesis import strategies as st
 from kassa.ledger.verify import ledger_problems
 from kassa.services import currency_conversion
 from kassa.store import open_store
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import create_account, run_coroutine, verify_ledger
 from tests.test_balance import ShiftedClockServer, at
 from tests.test_currency_conversion import helper, set_rates
@@ -103,19 +102,7 @@ payouts_strategy = st.lists(
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def money_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShiftedClockServer]:
-    directory = tmp_path_factory.mktemp(f"money-{request.param}")
-    with fresh_database(request.param, directory) as url:
-        kassa = ShiftedClockServer(url, directory / "kassa.log", {}).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+money_server = module_server("money", ShiftedClockServer)
 
 
 class Scenario:

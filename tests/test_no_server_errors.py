@@ -119,7 +119,7 @@ def stripe_shaped_failure(reply: Reply) -> str | None:
     if not isinstance(body, dict) or set(body) != {"error"} or not isinstance(body["error"], dict):
         return f"not an error object: {body!r}"[:400]
     error = body["error"]
-    if not set(error) <= {"type", "message", "code", "param"}:
+    if not set(error) <= {"type", "message", "code", "doc_url", "param"}:
         return f"unexpected error keys: {sorted(error)}"
     if error.get("type") not in ERROR_TYPES or not isinstance(error.get("message"), str):
         return f"bad type or message: {error!r}"[:400]

@@ -28,6 +28,7 @@ from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer
+from tests.settlement import settle_in
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -323,6 +324,38 @@ def test_declined_card(
     assert balances(client) == (0, 1500 - usd_card_fee(1500))
 
 
+@pytest.mark.parametrize(
+    ("params", "doc_url"),
+    [
+        (
+            {"payment_method": "pm_card_chargeDeclined"},
+            "https://stripe.com/docs/error-codes/card-declined",
+        ),
+        (
+            {"payment_method": "pm_card_chargeDeclinedExpiredCard"},
+            "https://stripe.com/docs/error-codes/expired-card",
+        ),
+        (
+            {"payment_method": "pm_card_authenticationRequired", "off_session": True},
+            "https://stripe.com/docs/error-codes/authentication-required",
+        ),
+    ],
+)
+def test_a_declines_doc_url_names_stripes_page_for_its_code(
+    client: stripe.StripeClient, params: dict[str, Any], doc_url: str
+) -> None:
+    """Stripe's error pages hyphenate the code: the error and `last_payment_error` agree."""
+    given: Any = {"amount": 1500, "currency": "usd", "confirm": True, **params}
+    with pytest.raises(stripe.CardError) as raised:
+        client.v1.payment_intents.create(params=given)
+    error = raised.value.error
+    assert error is not None and error.doc_url == doc_url
+    assert error.payment_intent is not None
+    stored = client.v1.payment_intents.retrieve(error.payment_intent.id)
+    assert stored.last_payment_error is not None
+    assert stored.last_payment_error.doc_url == doc_url
+
+
 def test_replayed_decline_returns_the_same_402_and_records_one_failed_charge(
     client: stripe.StripeClient,
 ) -> None:
@@ -543,8 +576,9 @@ def test_cancel_a_succeeded_intent_is_an_unexpected_state(client: stripe.StripeC
     ],
 )
 def test_zero_decimal_currency_amounts_are_whole_units(
-    client: stripe.StripeClient, currency: str, amount: int, fee: int
+    client: stripe.StripeClient, account: Account, currency: str, amount: int, fee: int
 ) -> None:
+    settle_in(client, account.id, currency)  # kept in its currency: its own fee applies
     intent = pay(client, amount, currency)
     assert intent.status == "succeeded"
     assert intent.currency == currency

@@ -21,7 +21,7 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import create_account, verify_ledger
 from tests.test_balance import (
     ShiftedClockServer,
@@ -45,19 +45,7 @@ FAILING_ACCOUNTS = {
 }
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def payout_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShiftedClockServer]:
-    directory = tmp_path_factory.mktemp(f"payouts-{request.param}")
-    with fresh_database(request.param, directory) as url:
-        kassa = ShiftedClockServer(url, directory / "kassa.log", {}).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+payout_server = module_server("payouts", ShiftedClockServer)
 
 
 @pytest.fixture

@@ -118,10 +118,22 @@ def test_bad_plans_are_refused_naming_the_plan_parameter(client: stripe.StripeCl
     assert (taken.code, taken.param) == ("resource_already_exists", "id")
     missing = _refused(lambda: _plan(client, amount=None))
     assert (missing.code, missing.param) == ("parameter_missing", "amount")
+    assert "unit_amount" not in str(missing.user_message), "the message names the plan's too"
+    assert "needs one of amount or amount_decimal." in str(missing.user_message)
     too_long = _refused(lambda: _plan(client, interval_count=37))
     assert too_long.param == "interval_count"
+    assert str(too_long.user_message).startswith("Invalid interval_count: 37 months")
     metered = _refused(lambda: _plan(client, usage_type="metered"))
     assert metered.param == "meter"
+    both = _refused(lambda: _plan(client, amount=100, amount_decimal="100.5"))
+    assert both.param == "amount_decimal"
+    assert "parameters: amount, amount_decimal." in str(both.user_message)
+    tiered = _refused(lambda: _plan(client, billing_scheme="tiered", tiers_mode="volume"))
+    assert tiered.param == "amount"
+    assert str(tiered.user_message).startswith("amount cannot be used with billing_scheme")
+    _plan(client, product={"name": "Gold", "id": "gold"})
+    taken_product = _refused(lambda: _plan(client, product={"name": "Gold", "id": "gold"}))
+    assert (taken_product.code, taken_product.param) == ("resource_already_exists", "product[id]")
     assert _refused(lambda: _plan(client, interval="fortnight")).param == "interval"
     assert _refused(lambda: _plan(client, id="no spaces")).param == "id"
     assert _refused(lambda: _plan(client, product="prod_nope"), status=404).param == "product"

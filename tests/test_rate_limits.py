@@ -107,6 +107,7 @@ def test_a_burst_past_the_limit_is_answered_429_as_stripe_does(
         "error": {
             "type": "invalid_request_error",
             "code": "rate_limit",
+            "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
             "message": RATE_LIMIT_MESSAGE,
         }
     }

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 import stripe
 
+from kassa.clock import DAY_SECONDS
 from kassa.services.refund_failures import REFUND_FAILURE_DELAY_SECONDS
-from tests.conftest import fresh_database
+from kassa.store import Store
+from tests.conftest import module_server
+from tests.direct_store import with_store
 from tests.harness import KassaServer, create_account, verify_ledger
 from tests.test_currency_conversion import change_rate, settling_account
 from tests.test_test_clocks import advance, new_clock
@@ -28,22 +31,12 @@ FAILURE_WAIT_SECONDS = 30.0
 """How long a test waits for the real-time job to fail a refund (it fails after
 REFUND_FAILURE_DELAY_SECONDS; the job looks twice a second)."""
 POLL_SECONDS = 0.1
+REAL_TIME_SCAN_MAX = 1_000
+"""Failures one read of the real-time job's scan returns at most, in a test."""
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def failing_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KassaServer]:
-    """A server of this module's own: one test stops and starts it."""
-    directory = tmp_path_factory.mktemp(f"refund-failures-{request.param}")
-    with fresh_database(request.param, directory) as url:
-        kassa = KassaServer(url, directory / "kassa.log").start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+# A server of this module's own: one test stops and starts it.
+failing_server = module_server("refund-failures", KassaServer)
 
 
 @pytest.fixture
@@ -193,15 +186,30 @@ def test_the_token_and_the_card_number_fail_refunds_too(
     assert failed.failure_reason == FAILURE_REASON
 
 
-def test_a_test_clock_governs_the_failure(client: stripe.StripeClient) -> None:
+def due_in_real_time(database_url: str, now: int) -> list[str]:
+    """The refunds whose failures the real-time job would take at wall-clock time `now`
+    (its scan, read through Kassa's store)."""
+
+    async def read(store: Store) -> list[str]:
+        async with store.read() as tx:
+            due = await tx.refund_failures_due(now, REAL_TIME_SCAN_MAX)
+        assert len(due) < REAL_TIME_SCAN_MAX, "the scan saw every failure due"
+        return [entry.refund_id for entry in due]
+
+    return with_store(database_url, read)
+
+
+def test_a_test_clock_governs_the_failure(server: KassaServer, client: stripe.StripeClient) -> None:
     frozen = 1_800_000_000
     clock = new_clock(client, frozen)
     customer = client.v1.customers.create(params={"test_clock": clock.id}, options=key())
     charge = charge_with(client, amount=4_000, customer=customer.id)
     made = refund(client, charge.id, 1_000)
     assert made.created == frozen  # the clock's time, not the wall clock's
-    # Real time passes the delay; the clock's time does not: the failure waits for the clock.
-    time.sleep(REFUND_FAILURE_DELAY_SECONDS + 1)
+    # However late the wall clock, the real-time job never finds this failure due: it waits
+    # for the clock, whose time has not moved.
+    a_year_past_due = frozen + REFUND_FAILURE_DELAY_SECONDS + 365 * DAY_SECONDS
+    assert made.id not in due_in_real_time(server.database_url, a_year_past_due)
     assert client.v1.refunds.retrieve(made.id).status == "succeeded"
     advance(client, clock.id, frozen + 3_600)
     failed = client.v1.refunds.retrieve(made.id)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import Account, create_account, verify_ledger
 from tests.test_balance import ShiftedClockServer, at, card_fee, idempotency, pay
 
@@ -37,19 +37,7 @@ TYPES = (
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def reporting_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShiftedClockServer]:
-    directory = tmp_path_factory.mktemp(f"reporting-{request.param}")
-    with fresh_database(request.param, directory) as url:
-        kassa = ShiftedClockServer(url, directory / "kassa.log", {}).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+reporting_server = module_server("reporting", ShiftedClockServer)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from kassa import runtime
+from kassa import database, runtime
 from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
 from kassa.store.request_queries import RequestLogEntry
@@ -76,7 +76,7 @@ def test_the_worker_purges_expired_rows_and_stops_when_asked(tmp_path: Path) -> 
     expired_ms = int((clock.now() - (settings.request_log_retention_days + 1) * DAY_SECONDS) * 1000)
 
     async def scenario() -> int:
-        store = await runtime.open_migrated_store(settings, clock)
+        store = await database.open_migrated_store(settings, clock)
         try:
             async with store.write() as tx:
                 await tx.insert_request_log([_old_entry(expired_ms)])

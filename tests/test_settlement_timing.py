@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import create_account, verify_ledger
 from tests.test_balance import (
     DEFAULT_DELAY_BUSINESS_DAYS,
@@ -36,19 +36,7 @@ WEDNESDAY = "2026-11-18T10:00:00"
 """A Wednesday a week before Thanksgiving (Thursday 26 November 2026, a bank holiday)."""
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def timing_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShiftedClockServer]:
-    directory = tmp_path_factory.mktemp(f"settlement-timing-{request.param}")
-    with fresh_database(request.param, directory) as url:
-        kassa = ShiftedClockServer(url, directory / "kassa.log", {}).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+timing_server = module_server("settlement-timing", ShiftedClockServer)
 
 
 @pytest.fixture

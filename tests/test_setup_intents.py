@@ -28,6 +28,9 @@ RETURN_URL = "https://shop.example/saved?step=2"
 FIXTURES = Path("/work/shared/stripe-openapi/fixtures3.json")
 DAY = 86_400
 CLOCK_START = 1_800_000_000
+NEWER_SUBSCRIPTIONS = 101
+"""Newer subscriptions of one customer than the one set up: more than the 100 a scan of
+the customer's newest subscriptions would reach."""
 RAW_CARD: dict[str, Any] = {
     "type": "card",
     "card": {"number": "4000000000003220", "exp_month": "12", "exp_year": "2034", "cvc": "123"},
@@ -203,12 +206,14 @@ def test_a_card_the_issuer_declines_is_not_saved(
     assert error is not None and error.type == "card_error"
     assert error.decline_code == decline_code
     assert error.setup_intent is not None and error.setup_intent.id == intent.id
+    assert error.doc_url == "https://stripe.com/docs/error-codes/card-declined"
     failed = client.v1.setup_intents.retrieve(intent.id)
     assert failed.status == "requires_payment_method"
     assert failed.payment_method is None
     last = failed.last_setup_error
     assert last is not None and last.code == "card_declined"
     assert last.decline_code == decline_code and last.type == "card_error"
+    assert last.doc_url == "https://stripe.com/docs/error-codes/card-declined"
     assert last.payment_method is not None and last.payment_method.customer is None
     assert cards_of(client, owner.id) == []
     assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.setup_failed"]
@@ -464,10 +469,9 @@ def test_another_accounts_setup_intent_is_missing(server: KassaServer, client: C
 # --- a trialing subscription's pending_setup_intent -------------------------------------------
 
 
-def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> None:
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_START})
-    owner = client.v1.customers.create(params={"test_clock": clock.id})
-    price = client.v1.prices.create(
+def trial_price(client: Client) -> stripe.Price:
+    """$15.00 a month, for the subscriptions on trial below."""
+    return client.v1.prices.create(
         params={
             "currency": "usd",
             "unit_amount": 1500,
@@ -475,6 +479,12 @@ def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> N
             "product_data": {"name": "Trial plan"},
         }
     )
+
+
+def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> None:
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_START})
+    owner = client.v1.customers.create(params={"test_clock": clock.id})
+    price = trial_price(client)
     subscription = client.v1.subscriptions.create(
         params={
             "customer": owner.id,
@@ -506,6 +516,28 @@ def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> N
     assert invoice.amount_paid == 1500
 
 
+def test_the_setup_intent_finds_its_subscription_among_many(client: Client) -> None:
+    """The subscription a SetupIntent was opened for takes the card however many newer
+    subscriptions its customer has (more than a page of them); the others keep theirs."""
+    owner = client.v1.customers.create()
+    price = trial_price(client)
+    params: Any = {"customer": owner.id, "items": [{"price": price.id}], "trial_period_days": 7}
+    oldest = client.v1.subscriptions.create(params=params)
+    newer = [client.v1.subscriptions.create(params=params) for _ in range(NEWER_SUBSCRIPTIONS)]
+    done = client.v1.setup_intents.confirm(
+        str(oldest.pending_setup_intent), params={"payment_method": "pm_card_visa"}
+    )
+    after = client.v1.subscriptions.retrieve(oldest.id)
+    assert (after.pending_setup_intent, after.default_payment_method) == (
+        None,
+        done.payment_method,
+    )
+    newest = client.v1.subscriptions.retrieve(newer[-1].id)
+    assert newer[-1].pending_setup_intent is not None
+    assert newest.pending_setup_intent == newer[-1].pending_setup_intent
+    assert newest.default_payment_method is None
+
+
 def test_a_trial_with_a_default_card_needs_no_setup(client: Client) -> None:
     owner = client.v1.customers.create(
         params={
@@ -513,14 +545,7 @@ def test_a_trial_with_a_default_card_needs_no_setup(client: Client) -> None:
             "invoice_settings": {"default_payment_method": "pm_card_visa"},
         }
     )
-    price = client.v1.prices.create(
-        params={
-            "currency": "usd",
-            "unit_amount": 1500,
-            "recurring": {"interval": "month"},
-            "product_data": {"name": "Trial plan"},
-        }
-    )
+    price = trial_price(client)
     subscription = client.v1.subscriptions.create(
         params={"customer": owner.id, "items": [{"price": price.id}], "trial_period_days": 7}
     )

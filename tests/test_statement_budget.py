@@ -291,7 +291,7 @@ class Measured:
 
 
 async def open_traced_store(database_url: str, trace: StatementTrace, clock: Clock) -> Store:
-    """The store `kassa serve` opens (`kassa.runtime.open_migrated_store`), with tracing."""
+    """The store `kassa serve` opens (`kassa.database.open_migrated_store`), with tracing."""
     store: Store
     if database_url.startswith("sqlite:"):
         store = SqliteStore(sqlite_path_from_url(database_url), on_statement=trace.record)

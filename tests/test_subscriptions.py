@@ -345,6 +345,18 @@ def test_a_customer_expands_its_current_subscriptions(client: Client) -> None:
     assert "_kassa" not in nested["data"][0]
 
 
+def test_the_expanded_subscriptions_count_past_the_first_page(client: Client) -> None:
+    """Stripe embeds the newest 10, and `total_count` counts every current subscription."""
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    made = [subscribe(client, customer.id, price.id).id for _ in range(12)]
+    client.v1.subscriptions.cancel(made[0])  # ended: neither embedded nor counted
+    expanded = client.v1.customers.retrieve(customer.id, params={"expand": ["subscriptions"]})
+    nested = expanded.to_dict()["subscriptions"]
+    assert [s["id"] for s in nested["data"]] == made[:1:-1]
+    assert (nested["has_more"], nested["total_count"]) == (True, 11)
+
+
 def test_subscription_items_are_their_own_resource(client: Client) -> None:
     price = monthly_price(client)
     _, customer = clock_customer(client)

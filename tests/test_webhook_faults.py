@@ -29,7 +29,7 @@ from kassa.services.webhook_faults import (
     TIMEOUT_FAULT_WAIT_SECONDS,
 )
 from kassa.workers.webhooks import INJECTED_TIMEOUT_ERROR
-from tests.conftest import fresh_database, require_postgres
+from tests.conftest import module_server, require_postgres
 from tests.harness import Account, KassaServer, create_account, fresh_postgres_database
 from tests.test_webhooks import (
     QUIET_SECONDS,
@@ -58,19 +58,7 @@ TIMEOUT_DURATION_SLACK_MS = 500
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def fault_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KassaServer]:
-    with fresh_database(request.param, tmp_path_factory.mktemp("faults")) as database_url:
-        log_path = tmp_path_factory.mktemp("faults-logs") / "kassa-serve.log"
-        kassa = KassaServer(database_url, log_path, extra_env=SERVER_ENV).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
+fault_server = module_server("faults", KassaServer, SERVER_ENV)
 
 
 @pytest.fixture

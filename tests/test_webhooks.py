@@ -24,7 +24,7 @@ from kassa.services.catalog import EVENT_TYPES
 from kassa.services.events import WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.workers.webhooks import IDLE_POLL_SECONDS, JITTER_FRACTION
-from tests.conftest import fresh_database
+from tests.conftest import module_server
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
@@ -72,22 +72,11 @@ EVENTS_THE_FLOWS_MUST_ANNOUNCE = frozenset(
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+webhook_server = module_server(
+    "webhooks",
+    KassaServer,
+    {"KASSA_WEBHOOK_RETRY_SCHEDULE": ",".join(str(s) for s in RETRY_SCHEDULE_SECONDS)},
 )
-def webhook_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KassaServer]:
-    schedule = ",".join(str(seconds) for seconds in RETRY_SCHEDULE_SECONDS)
-    with fresh_database(request.param, tmp_path_factory.mktemp("webhooks")) as database_url:
-        log_path = tmp_path_factory.mktemp("webhooks-logs") / "kassa-serve.log"
-        kassa = KassaServer(
-            database_url, log_path, extra_env={"KASSA_WEBHOOK_RETRY_SCHEDULE": schedule}
-        ).start()
-        try:
-            yield kassa
-        finally:
-            kassa.stop()
 
 
 @pytest.fixture

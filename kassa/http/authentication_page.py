@@ -17,13 +17,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock
 from kassa.errors import KassaError
-from kassa.services import payment_intents, setup_intents
+from kassa.services import intent_helpers, payment_intents, setup_intents
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store
 from kassa.store.tables import PAYMENT_INTENTS, SETUP_INTENTS, ObjectTable
 
-PATH_PREFIX = payment_intents.AUTHENTICATE_PATH + "/"
+PATH_PREFIX = intent_helpers.AUTHENTICATE_PATH + "/"
 OUTCOMES = ("complete", "fail")
 FORM_BYTES_MAX = 4_096
 FORM_FIELDS_MAX = 10

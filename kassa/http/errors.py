@@ -17,6 +17,7 @@ from kassa.errors import (
     RateLimited,
     ResourceMissing,
     RouteNotFound,
+    doc_url,
 )
 
 
@@ -58,6 +59,8 @@ def error_body(error: KassaError) -> tuple[int, bytes]:
     payload: dict[str, Any] = {"type": error_type, "message": error.message}
     if error.code:
         payload["code"] = error.code
+        # Stripe links every coded error to its page (a decline's own may be set below).
+        payload["doc_url"] = doc_url(error.code)
     if error.decline_code:
         payload["decline_code"] = error.decline_code
     if error.param:

@@ -226,6 +226,7 @@ _ERROR_SCHEMA: Final = {
                 "type": {"type": "string", "enum": list(ERROR_TYPES)},
                 "message": {"type": "string"},
                 "code": {"type": "string"},
+                "doc_url": {"type": "string"},
                 "param": {"type": "string"},
                 "decline_code": {"type": "string"},
             },

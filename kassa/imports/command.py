@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kassa import database
 from kassa.clock import Clock, SystemClock
 from kassa.config import Settings
 from kassa.imports.kinds import KINDS, ImportKind
@@ -51,10 +52,10 @@ def run_import(settings: Settings, options: ImportOptions) -> int:
 
 
 async def _run(settings: Settings, options: ImportOptions, clock: Clock) -> int:
-    from kassa import runtime
+    from kassa import runtime  # noqa: F401  (installs the observers of domain writes)
     from kassa.services.setup import load_payment_config
 
-    store = await runtime.open_migrated_store(settings, clock)
+    store = await database.open_migrated_store(settings, clock)
     try:
         async with store.read() as tx:
             account = await tx.get_account(options.account_id)

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import duckdb
 
+from kassa import database
 from kassa.clock import Clock, SystemClock, unix_seconds
 from kassa.config import Settings
 from kassa.reconciliation import kassa_source, payouts
@@ -87,9 +88,7 @@ def plan(args: argparse.Namespace, settings: Settings, clock: Clock) -> Plan:
 
 
 async def _open(settings: Settings, run: Plan) -> Store:
-    from kassa import runtime  # the database's process is built as every command builds it
-
-    return await runtime.open_migrated_store(settings, run.clock)
+    return await database.open_migrated_store(settings, run.clock)
 
 
 async def _export(settings: Settings, run: Plan) -> None:

@@ -5,7 +5,9 @@ A card object is built from a validated `kassa.cards.Card` (never the number) an
 cardholder's details. It names no PaymentMethod: where a charge needs the card as a payment
 method (its `payment_method_details`, the test card's behaviour), `as_payment_method` gives
 the view `charge_processing` reads, as Stripe lets a card be used wherever a card
-PaymentMethod is. No resource is declared here: tokens and customer sources hold the objects.
+PaymentMethod is. A card PaymentMethod's own `card` hash is built here too
+(`payment_method_card`), from the fields a card object keeps, so both spell it alike. No
+resource is declared here: tokens and customer sources hold the objects.
 """
 
 from __future__ import annotations
@@ -113,40 +115,73 @@ def test_token_card(ctx: Context, token_id: str) -> cards.Card | None:
     )
 
 
+def card_fields(card: cards.Card) -> dict[str, Any]:
+    """What a card object keeps of a validated card (never the number)."""
+    return {
+        "address_line1_check": None,
+        "address_zip_check": None,
+        "brand": BRAND_NAMES[card.brand],
+        "country": card.country,
+        "cvc_check": card.cvc_check,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+        "funding": card.funding,
+        "last4": card.last4,
+        "regulated_status": "unregulated",
+    }
+
+
 def new_card_object(
     ctx: Context, card: cards.Card, details: CardDetails | None = None
 ) -> ApiObject:
     """A new card object for `card`, with the holder's name and address from `details`. The
     address checks pass when an address was given (Kassa's network checks nothing more)."""
     details = details or {}
-    return {
-        "id": new_id("card"),
-        "object": "card",
+    fields = card_fields(card) | {
         **{name: details.get(name) for name in ADDRESS_PARAMS},
         "address_line1_check": "pass" if details.get("address_line1") else None,
         "address_zip_check": "pass" if details.get("address_zip") else None,
         "allow_redisplay": "unspecified",
-        "brand": BRAND_NAMES[card.brand],
-        "country": card.country,
         "customer": None,
-        "cvc_check": card.cvc_check,
         "dynamic_last4": None,
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-        "funding": card.funding,
-        "last4": card.last4,
         "metadata": apply_metadata({}, details.get("metadata") or {}),
         "name": details.get("name"),
         "networks": {"preferred": (details.get("networks") or {}).get("preferred")},
-        "regulated_status": "unregulated",
         "tokenization_method": None,
+    }
+    return {"id": new_id("card"), "object": "card", **dict(sorted(fields.items()))}
+
+
+def payment_method_card(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The `card` hash of a card PaymentMethod, from a card object (or `card_fields`)."""
+    brand = _BRAND_CODES[card["brand"]]
+    return {
+        "brand": brand,
+        "checks": {
+            "address_line1_check": card["address_line1_check"],
+            "address_postal_code_check": card["address_zip_check"],
+            "cvc_check": card["cvc_check"],
+        },
+        "country": card["country"],
+        "display_brand": cards.DISPLAY_BRANDS[brand],
+        "exp_month": card["exp_month"],
+        "exp_year": card["exp_year"],
+        "fingerprint": card["fingerprint"],
+        "funding": card["funding"],
+        "generated_from": None,
+        "last4": card["last4"],
+        "networks": {"available": [brand], "preferred": None},
+        "regulated_status": card["regulated_status"],
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None,
     }
 
 
 def as_payment_method(card: ApiObject) -> ApiObject:
-    """The card as the card PaymentMethod a charge reads (`charge_processing.new_charge`):
-    its id, billing details and `card` hash."""
+    """The card as a card PaymentMethod: what a charge reads (`charge_processing.new_charge`:
+    its id, billing details and `card` hash), and the base of a saved card's PaymentMethod
+    view (`customer_sources.as_payment_method`)."""
     return {
         "id": card["id"],
         "object": "payment_method",
@@ -157,29 +192,17 @@ def as_payment_method(card: ApiObject) -> ApiObject:
             "phone": None,
             "tax_id": None,
         },
-        "card": {
-            "brand": _BRAND_CODES[card["brand"]],
-            "checks": {
-                "address_line1_check": card["address_line1_check"],
-                "address_postal_code_check": card["address_zip_check"],
-                "cvc_check": card["cvc_check"],
-            },
-            "country": card["country"],
-            "exp_month": card["exp_month"],
-            "exp_year": card["exp_year"],
-            "fingerprint": card["fingerprint"],
-            "funding": card["funding"],
-            "last4": card["last4"],
-        },
+        "card": payment_method_card(card),
         "customer": card["customer"],
         "type": "card",
     }
 
 
-def behavior_of(ctx: Context, card: ApiObject) -> cards.TestBehavior:
-    """How Kassa's simulated card network treats the card (known by its fingerprint)."""
+def behavior_of(ctx: Context, card: Mapping[str, Any]) -> cards.TestBehavior:
+    """How Kassa's simulated card network treats a card, known by its fingerprint: `card` is
+    a card object, or the `card` hash of a PaymentMethod or of a charge's
+    `payment_method_details` (which keep the CVC check under `checks`)."""
+    cvc_check = card["checks"]["cvc_check"] if "checks" in card else card["cvc_check"]
     return cards.behavior_for_fingerprint(
-        card["fingerprint"],
-        ctx.payments.card_fingerprint_key,
-        cvc_given=card["cvc_check"] is not None,
+        card["fingerprint"], ctx.payments.card_fingerprint_key, cvc_given=cvc_check is not None
     )

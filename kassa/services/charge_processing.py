@@ -1,22 +1,32 @@
 """Charge attempts on Kassa's simulated card network, and the money they move.
 
-A charge is created by confirming a PaymentIntent. The test card behind the payment method
-decides the outcome (approved, declined with Stripe's codes, disputed, available at once);
-capturing posts the charge and its fee to the ledger. Shared by payment intents, charges,
-refunds and disputes; no resource is declared here.
+A charge is created by confirming a PaymentIntent, or directly through the Charges API. The
+test card behind the payment method decides the outcome (approved, declined with Stripe's
+codes, disputed, available at once); capturing posts the charge and its fee to the ledger.
+Shared by payment intents, charges, refunds and disputes; no resource is declared here.
 """
 
 from __future__ import annotations
 
+import copy
 import secrets
 from typing import Any
 
 from kassa import business_days, money
 from kassa.cards import Decline, TestBehavior
+from kassa.errors import CardDeclined
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
-from kassa.services import balance, balance_settings, currency_conversion, hooks
+from kassa.services import (
+    balance,
+    balance_settings,
+    currency_conversion,
+    disputes,
+    early_fraud_warnings,
+    events,
+    hooks,
+)
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CHARGES
@@ -28,6 +38,16 @@ NETWORK_ID_CHARS = 15
 RISK_SCORES = {"normal": 20, "elevated": 70, "highest": 95}
 SELLER_MESSAGE_APPROVED = "Payment complete."
 SELLER_MESSAGE_BLOCKED = "Kassa blocked this payment as too risky."
+AUTHENTICATION_REQUIRED = Decline(
+    code="authentication_required",
+    decline_code="authentication_required",
+    message="Your card was declined. This transaction requires authentication.",
+    outcome_type="issuer_declined",
+    network_status="declined_by_network",
+    reason="authentication_required",
+)
+"""How a card that asks for 3-D Secure declines where nobody can answer the challenge
+(off-session, or the Charges API, which has no such step)."""
 
 
 def _outcome_approved(behavior: TestBehavior) -> dict[str, Any]:
@@ -169,6 +189,54 @@ def new_charge(
         "transfer_data": None,
         "transfer_group": intent.get("transfer_group"),
     }
+
+
+def declined(decline: Decline) -> CardDeclined:
+    """The error a declined attempt answers with (402 `card_error`)."""
+    return CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+
+
+async def attempt(
+    ctx: Context, charge: ApiObject, behavior: TestBehavior, *, capture: bool
+) -> None:
+    """Carry out a new charge attempt (`new_charge`): captured at once when `capture` (else
+    held for capture), stored and announced. A captured charge then meets what the test card
+    does after a payment (a dispute, an early fraud warning). A declined attempt is kept as
+    a failed charge; the caller raises its error (`declined`)."""
+    if charge["paid"] and capture:
+        await capture_funds(ctx, charge, charge["amount"], behavior)
+    await store_new(ctx, charge)
+    if not charge["paid"]:
+        await events.announce(ctx, "charge.failed", charge)
+        return
+    await events.announce(ctx, "charge.succeeded", charge)
+    if charge["captured"]:
+        await dispute_if_test_card_says(ctx, charge, behavior)
+        if behavior.early_fraud_warning:
+            await early_fraud_warnings.warn(ctx, charge)
+
+
+async def capture_held(
+    ctx: Context, charge: ApiObject, amount: int, behavior: TestBehavior, *, previous: ApiObject
+) -> None:
+    """Capture `amount` of a charge held for capture, store it and announce
+    `charge.captured` (against `previous`, the charge before this request changed it)."""
+    await capture_funds(ctx, charge, amount, behavior)
+    await store(ctx, charge)
+    await events.announce(ctx, "charge.captured", charge, previous=previous)
+    await dispute_if_test_card_says(ctx, charge, behavior)
+
+
+async def dispute_if_test_card_says(
+    ctx: Context, charge: ApiObject, behavior: TestBehavior
+) -> None:
+    if behavior.dispute_reason is not None:
+        before = copy.deepcopy(charge)
+        await disputes.open_dispute(
+            ctx, charge, behavior.dispute_reason, inquiry=behavior.dispute_is_inquiry
+        )
+        await store(ctx, charge)
+        await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
 async def _available_on(ctx: Context) -> int:

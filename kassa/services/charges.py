@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa import money
-from kassa.cards import Decline, TestBehavior
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
+from kassa.cards import TestBehavior
+from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.params import (
     UNSET,
     Boolean,
@@ -36,15 +36,20 @@ from kassa.params import (
 from kassa.services import (
     card_objects,
     charge_processing,
+    currency_conversion,
     customer_sources,
-    early_fraud_warnings,
     events,
     payment_intents,
 )
 from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
-from kassa.services.listing import could_be_object_id, load_live_object, load_object
+from kassa.services.listing import (
+    could_be_object_id,
+    included_list,
+    load_live_object,
+    load_object,
+)
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.services.search import BOOLEAN, METADATA, NUMBER, STRING, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
@@ -142,6 +147,7 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
     """Charge the card: captured at once unless `capture=false`; a decline stores the failed
     charge and raises `CardDeclined` carrying it (its writes commit)."""
     money.check_charge_amount(request.amount, request.currency)
+    await currency_conversion.check_settled_minimum(ctx, request.amount, request.currency)
     customer = (
         await load_customer_named(ctx, request.customer, param="customer")
         if request.customer
@@ -159,16 +165,10 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
         authenticated=False,
     )
     charge["source"] = customer_sources.public(card)
+    await charge_processing.attempt(ctx, charge, behavior, capture=request.capture is not False)
     if behavior.decline is not None:
-        return await _declined(ctx, charge, behavior.decline)
-    if request.capture is not False:
-        await charge_processing.capture_funds(ctx, charge, charge["amount"], behavior)
-    await charge_processing.store_new(ctx, charge)
-    await events.announce(ctx, "charge.succeeded", charge)
-    if charge["captured"]:
-        await payment_intents.dispute_if_test_card_says(ctx, charge, behavior)
-        if behavior.early_fraud_warning:
-            await early_fraud_warnings.warn(ctx, charge)
+        # The failed charge is kept; the 402 `card_error` names it.
+        raise charge_processing.declined(behavior.decline).carrying(charge=charge["id"])
     return charge
 
 
@@ -221,20 +221,8 @@ def _attempted(behavior: TestBehavior) -> TestBehavior:
     """The Charges API has no 3-D Secure step: a card that demands authentication declines
     with `authentication_required`, as on Stripe."""
     if behavior.requires_authentication and behavior.decline is None:
-        return dataclasses.replace(behavior, decline=payment_intents.AUTHENTICATION_REQUIRED)
+        return dataclasses.replace(behavior, decline=charge_processing.AUTHENTICATION_REQUIRED)
     return behavior
-
-
-async def _declined(ctx: Context, charge: ApiObject, decline: Decline) -> ApiObject:
-    """Keep the failed charge and answer 402 `card_error` naming it."""
-    await charge_processing.store_new(ctx, charge)
-    await events.announce(ctx, "charge.failed", charge)
-    error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
-    error.details = {
-        "charge": charge["id"],
-        "doc_url": f"https://stripe.com/docs/error-codes/{decline.code}",
-    }
-    raise error
 
 
 async def retrieve_charge(ctx: Context, charge_id: str) -> ApiObject:
@@ -314,14 +302,11 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
     money.check_charge_amount(amount, charge["currency"])
     behavior = card_objects.behavior_of(ctx, charge["source"])
     before = copy.deepcopy(charge)
-    await charge_processing.capture_funds(ctx, charge, amount, behavior)
     if request.metadata is not None:
         charge["metadata"] = apply_metadata(charge["metadata"], request.metadata)
     if request.receipt_email is not None:
         charge["receipt_email"] = request.receipt_email
-    await charge_processing.store(ctx, charge)
-    await events.announce(ctx, "charge.captured", charge, previous=before)
-    await payment_intents.dispute_if_test_card_says(ctx, charge, behavior)
+    await charge_processing.capture_held(ctx, charge, amount, behavior, previous=before)
     return charge
 
 
@@ -337,18 +322,13 @@ async def _lock_intent_first(ctx: Context, charge_id: str) -> None:
 
 
 async def _refunds_of(ctx: Context, charge: ApiObject) -> Any:
-    page = await ctx.tx.list_objects(
+    return await included_list(
+        ctx,
         REFUNDS,
-        ctx.account_id,
         ObjectListQuery(limit=REFUNDS_INCLUDED_MAX, equals={"charge": charge["id"]}),
+        url=f"/v1/refunds?charge={charge['id']}",
+        view=dict,
     )
-    return {
-        "object": "list",
-        "data": page.objects,
-        "has_more": page.has_more,
-        "total_count": len(page.objects),
-        "url": f"/v1/refunds?charge={charge['id']}",
-    }
 
 
 RESOURCE = Resource(

@@ -1,11 +1,13 @@
 """Which currency a charge settles in, and at what rate: used by captures, refunds and
 disputes. No resource is declared here.
 
-An account settles in the currencies its document lists under `SETTLEMENT_FIELD` (a Kassa
-extension; the first is its default currency, from its country). A charge in a currency
-not listed is converted into the default one at the rate in force when it is captured. An
-account without the field settles every charge in the currency it was made in, as every
-Kassa account did before conversion existed: its balance simply holds each currency.
+An account settles in its default currency (from its country) and in the extra currencies
+its document lists under `SETTLEMENT_FIELD` (a Kassa extension, whose first entry is the
+default currency), as a Stripe account settles in its own currency and those it has
+enabled. A charge in any other currency is converted into the default one at the rate in
+force when it is captured. Extra currencies are enabled by adding a bank account in the
+currency (`external_accounts`, as Stripe settles only where it can pay out) or with
+`kassa fx settle`.
 
 Refunds and disputes of a converted charge convert back at the rate in force when they
 happen, as Stripe does (https://docs.stripe.com/currencies/disputes-refunds): the
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kassa import fx
-from kassa.errors import InvalidRequest, ResourceMissing
+from kassa import fx, money
+from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ledger import postings
 from kassa.money import SUPPORTED_CURRENCIES
 from kassa.services import exchange_rates
@@ -57,10 +59,19 @@ class ConversionUnavailable(InvalidRequest):
     code = "currency_conversion_unavailable"
 
 
-def settlement_currencies(account: dict[str, Any] | None) -> list[str] | None:
-    """The currencies an account settles in, its default first; None: every currency."""
-    listed = None if account is None else account.get(SETTLEMENT_FIELD)
-    return None if listed is None else [str(currency) for currency in listed]
+async def settlement_currencies(tx: Transaction, account_id: str) -> list[str]:
+    """The currencies an account settles in, its default first."""
+    account = await tx.get_account(account_id)
+    if account is None:
+        raise ResourceMissing("account", account_id)
+    listed = account.get(SETTLEMENT_FIELD)
+    if listed is None:
+        return [_default_currency(account)]
+    return [str(currency) for currency in listed]
+
+
+def _default_currency(account: dict[str, Any]) -> str:
+    return str(account.get("default_currency") or DEFAULT_CURRENCY)
 
 
 async def set_settlement_currencies(
@@ -71,7 +82,7 @@ async def set_settlement_currencies(
     account = await tx.get_account(account_id)
     if account is None:
         raise ResourceMissing("account", account_id)
-    default = str(account.get("default_currency") or DEFAULT_CURRENCY)
+    default = _default_currency(account)
     chosen = sorted({currency.lower() for currency in extra} - {default})
     if len(chosen) > SETTLEMENT_CURRENCIES_MAX:
         raise ValueError(f"at most {SETTLEMENT_CURRENCIES_MAX} extra settlement currencies")
@@ -89,10 +100,46 @@ async def for_charge(ctx: Context, currency: str) -> Conversion | None:
         # Every Kassa account's default currency (accounts are created in the US), which it
         # always settles in: no read on the common path.
         return None
-    settles = settlement_currencies(await ctx.tx.get_account(ctx.account_id))
-    if settles is None or currency in settles:
+    settles = await settlement_currencies(ctx.tx, ctx.account_id)
+    if currency in settles:
         return None
     return await _current(ctx, currency, settles[0])
+
+
+async def enable_settlement_currency(ctx: Context, currency: str) -> None:
+    """The account now also settles in `currency` (it has a bank account for it)."""
+    settles = await settlement_currencies(ctx.tx, ctx.account_id)
+    if currency in settles:
+        return
+    if len(settles) > SETTLEMENT_CURRENCIES_MAX:
+        raise InvalidRequest(
+            f"An account settles in at most {SETTLEMENT_CURRENCIES_MAX} currencies besides "
+            f"its own; it already settles in {', '.join(settles)}.",
+            param="external_account[currency]",
+        )
+    await set_settlement_currencies(ctx.tx, ctx.account_id, [*settles[1:], currency])
+
+
+async def check_settled_minimum(
+    ctx: Context, amount: int, currency: str, *, param: str = "amount"
+) -> None:
+    """Stripe's minimum for a charge that will be converted: it must bring in at least the
+    settlement currency's minimum charge amount (50 cents for USD), so its fee never exceeds
+    it. Raises `InvalidParameter` (`amount_too_small`) before anything is written."""
+    conversion = await for_charge(ctx, currency)
+    if conversion is None:
+        return
+    settled = conversion.settle(amount)
+    minimum = money.minimum_charge_amount(conversion.settlement)
+    if settled < minimum:
+        raise InvalidParameter(
+            f"Amount must convert to at least "
+            f"{money.format_amount(minimum, conversion.settlement)}. "
+            f"{money.format_amount(amount, currency)} converts to approximately "
+            f"{money.format_amount(settled, conversion.settlement)}.",
+            param=param,
+            code="amount_too_small",
+        )
 
 
 async def for_return(ctx: Context, charge: dict[str, Any]) -> Conversion | None:

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa import cards
 from kassa.errors import CardError, InvalidParameter, ResourceMissing
 from kassa.params import (
     Boolean,
@@ -41,6 +40,7 @@ from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
     could_be_object_id,
+    included_list,
     list_page_with,
 )
 from kassa.services.resource import (
@@ -281,19 +281,15 @@ async def list_sources(ctx: Context, request: ListSources) -> ApiObject:
 
 
 async def sources_included(ctx: Context, customer: ApiObject) -> Any:
-    """`expand[]=sources` on a customer: its most recent cards, in Stripe's list envelope."""
-    page = await ctx.tx.list_objects(
+    """`expand[]=sources` on a customer: its most recent cards, in Stripe's list envelope,
+    with `total_count` counting them all."""
+    return await included_list(
+        ctx,
         CARDS,
-        ctx.account_id,
         ObjectListQuery(limit=SOURCES_INCLUDED_MAX, equals={"customer": customer["id"]}),
+        url=f"/v1/customers/{customer['id']}/sources",
+        view=public,
     )
-    return {
-        "object": "list",
-        "data": [public(card) for card in page.objects],
-        "has_more": page.has_more,
-        "total_count": len(page.objects),
-        "url": f"/v1/customers/{customer['id']}/sources",
-    }
 
 
 async def _fetch(ctx: Context, card_id: str) -> ApiObject | None:
@@ -310,16 +306,7 @@ async def as_payment_method(ctx: Context, card_id: str, *, param: str) -> ApiObj
     PaymentMethod is (a PaymentIntent's `payment_method`, an invoice's default source). A
     view: updates go through the card's own routes."""
     card = await card_named(ctx, card_id, param=param)
-    view = card_objects.as_payment_method(public(card))
-    view["card"] |= {
-        "display_brand": cards.DISPLAY_BRANDS[view["card"]["brand"]],
-        "generated_from": None,
-        "networks": {"available": [view["card"]["brand"]], "preferred": None},
-        "regulated_status": card["regulated_status"],
-        "three_d_secure_usage": {"supported": True},
-        "wallet": None,
-    }
-    return view | {
+    return card_objects.as_payment_method(public(card)) | {
         "allow_redisplay": card["allow_redisplay"],
         "created": card["created"],
         "customer_account": None,

@@ -41,7 +41,7 @@ from kassa.services.addresses import (
 )
 from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
-from kassa.services.listing import load_live_object, load_object
+from kassa.services.listing import included_list, load_live_object, load_object
 from kassa.services.resource import (
     ApiObject,
     Includer,
@@ -430,23 +430,19 @@ def _deleted_stub(customer: ApiObject) -> ApiObject:
 
 async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
     """`expand[]=subscriptions`: the customer's subscriptions that have not ended, newest
-    first, as Stripe nests them (at most SUBSCRIPTIONS_INCLUDED_MAX)."""
-    page = await ctx.tx.list_objects(
+    first, as Stripe nests them (at most SUBSCRIPTIONS_INCLUDED_MAX; `total_count` counts
+    them all)."""
+    return await included_list(
+        ctx,
         SUBSCRIPTIONS,
-        ctx.account_id,
         ObjectListQuery(
             limit=SUBSCRIPTIONS_INCLUDED_MAX,
             equals={"customer": customer["id"]},
             any_of={"status": subscription_documents.LISTED_BY_DEFAULT},
         ),
+        url=f"/v1/customers/{customer['id']}/subscriptions",
+        view=subscription_documents.view,
     )
-    return {
-        "object": "list",
-        "data": [subscription_documents.view(s) for s in page.objects],
-        "has_more": page.has_more,
-        "total_count": len(page.objects),
-        "url": f"/v1/customers/{customer['id']}/subscriptions",
-    }
 
 
 async def _tax_ids_of(ctx: Context, customer: ApiObject) -> Any:

@@ -5,6 +5,9 @@ Kassa is test mode only, so it takes Stripe's test account numbers and nothing e
 decides how a payout to the account ends (`TEST_BANK_ACCOUNTS`). The number itself is never
 stored, only its last four digits, a keyed fingerprint and the outcome it stands for.
 
+A bank account added in a new currency enables settlement in it: the account's charges in
+that currency stop being converted (`currency_conversion`).
+
 An account always has a bank account for a currency it pays out in: the first time one is
 needed (a payout, a list), Kassa adds Stripe's succeeding test account (`000123456789` at
 `110000000`, "STRIPE TEST BANK") as the default for that currency, so payouts work out of
@@ -37,6 +40,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
+from kassa.services import currency_conversion
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -301,6 +305,10 @@ async def create_external_account(ctx: Context, request: CreateExternalAccount) 
     if request.default_for_currency and not first:
         await _make_default(ctx, bank_account)
     await ctx.tx.insert_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account)
+    if first:
+        # Stripe settles a currency only where it can pay it out: a bank account in a new
+        # currency lets the account keep that currency's charges unconverted.
+        await currency_conversion.enable_settlement_currency(ctx, currency)
     return public(bank_account)
 
 

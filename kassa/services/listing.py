@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated
@@ -26,6 +26,9 @@ from kassa.store.tables import ObjectTable
 LIST_LIMIT_DEFAULT = 10
 LIST_LIMIT_MAX = 100
 OBJECT_ID_CHARS_MAX = 255
+INCLUDED_TOTAL_COUNT_MAX: Final = 10_000
+"""An embedded list's `total_count` counts at most this many objects (as a search's
+`total_count` does, and Stripe's own counts are exact only up to 10,000)."""
 
 PAGINATION_PARAMS = {
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
@@ -133,6 +136,33 @@ async def list_page_with(
     positioned = dataclasses.replace(query, before_seq=before_seq, after_seq=after_seq)
     page = await ctx.tx.list_objects(_table(resource), ctx.account_id, positioned)
     return Page(data=page.objects, has_more=page.has_more)
+
+
+async def included_list(
+    ctx: Context,
+    table: ObjectTable,
+    query: ObjectListQuery,
+    *,
+    url: str,
+    view: Callable[[ApiObject], ApiObject],
+) -> ApiObject:
+    """A list embedded in an object (a customer's `sources` or `subscriptions`): the first
+    page of `query` in Stripe's list envelope, its objects as `view` shows them, and
+    `total_count`, counted in the store when the page does not hold them all."""
+    page = await ctx.tx.list_objects(table, ctx.account_id, query)
+    counted = dataclasses.replace(query, limit=INCLUDED_TOTAL_COUNT_MAX)
+    total = (
+        await ctx.tx.count_objects(table, ctx.account_id, counted)
+        if page.has_more
+        else len(page.objects)
+    )
+    return {
+        "object": "list",
+        "data": [view(obj) for obj in page.objects],
+        "has_more": page.has_more,
+        "total_count": total,
+        "url": url,
+    }
 
 
 async def _cursor_seq(

@@ -19,14 +19,13 @@ its invoice's intent) call `confirm_payment_intent(ctx, ConfirmPaymentIntent(...
 from __future__ import annotations
 
 import copy
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kassa import cards, money
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
-from kassa.ids import new_id, random_base62
+from kassa.errors import CardDeclined, InvalidParameter
+from kassa.ids import new_id
 from kassa.params import (
     Boolean,
     Email,
@@ -43,15 +42,14 @@ from kassa.params import (
 )
 from kassa.services import (
     charge_processing,
-    disputes,
-    early_fraud_warnings,
+    currency_conversion,
     events,
     hooks,
+    intent_helpers,
     payment_methods,
 )
 from kassa.services.addresses import SHIPPING, ShippingUpdate, shipping_object
 from kassa.services.context import Context
-from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, request_parser
 from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, search_operation
@@ -59,10 +57,6 @@ from kassa.store.tables import PAYMENT_INTENTS
 
 _Value = TypeVar("_Value")
 
-CLIENT_SECRET_RANDOM_CHARS = 25
-_UNSAVED = "payment_intents.unsaved"
-"""ctx.memo key: ids of intents created in this unit and not yet inserted."""
-AUTHENTICATE_PATH = "/kassa/authenticate"
 STATEMENT_DESCRIPTOR_CHARS = 22
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
@@ -270,7 +264,7 @@ def _blank_intent(ctx: Context, amount: int, currency: str, intent_id: str) -> A
         "canceled_at": None,
         "cancellation_reason": None,
         "capture_method": "automatic_async",
-        "client_secret": f"{intent_id}_secret_{random_base62(CLIENT_SECRET_RANDOM_CHARS)}",
+        "client_secret": intent_helpers.new_client_secret(intent_id),
         "confirmation_method": "automatic",
         "created": ctx.now(),
         "currency": currency,
@@ -351,24 +345,11 @@ async def _apply_payment_details(
     if details.capture_method is not None:
         intent["capture_method"] = details.capture_method
     if customer is not None:
-        intent["customer"] = await _customer_id(ctx, customer)
-    await _apply_payment_method(ctx, intent, details)
+        intent["customer"] = await intent_helpers.customer_id(ctx, customer)
+    await intent_helpers.apply_payment_method(
+        ctx, _KIND, intent, details.payment_method, details.payment_method_data
+    )
     _apply_card_options(intent, details.payment_method_options or {})
-
-
-async def _apply_payment_method(ctx: Context, intent: ApiObject, details: PaymentDetails) -> None:
-    if details.payment_method is not None and details.payment_method_data is not None:
-        raise InvalidParameter(
-            "You cannot specify both payment_method and payment_method_data.",
-            param="payment_method_data",
-        )
-    if details.payment_method is not None:
-        intent["payment_method"] = await _payment_method_id(ctx, intent, details.payment_method)
-    if details.payment_method_data is not None:
-        created = await payment_methods.create_from_params(
-            ctx, dict(details.payment_method_data), "payment_method_data"
-        )
-        intent["payment_method"] = created["id"]
 
 
 def _apply_card_options(intent: ApiObject, options: PaymentMethodOptions) -> None:
@@ -379,25 +360,6 @@ def _apply_card_options(intent: ApiObject, options: PaymentMethodOptions) -> Non
         ]
     if card_options.get("capture_method") == "manual":
         intent["capture_method"] = "manual"
-
-
-async def _customer_id(ctx: Context, value: str | Unset) -> str | None:
-    if isinstance(value, Unset):
-        return None
-    customer = await load_customer_named(ctx, value, param="customer")
-    return str(customer["id"])
-
-
-async def _payment_method_id(ctx: Context, intent: ApiObject, reference: str) -> str:
-    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
-    owner = payment_method["customer"]
-    if owner is not None and owner != intent["customer"]:
-        raise InvalidRequest(
-            f"The provided PaymentMethod {payment_method['id']} is attached to another "
-            "customer; give that customer, or a PaymentMethod of this PaymentIntent's.",
-            param="payment_method",
-        )
-    return str(payment_method["id"])
 
 
 def _check_amount(intent: ApiObject) -> None:
@@ -424,13 +386,13 @@ async def create_payment_intent(
     _check_confirm_only_choices(request)
     intent = _blank_intent(ctx, request.amount, request.currency, intent_id or new_id("pi"))
     _check_amount(intent)
+    await currency_conversion.check_settled_minimum(ctx, intent["amount"], intent["currency"])
     if request.confirmation_method is not None:
         intent["confirmation_method"] = request.confirmation_method
     if request.automatic_payment_methods is not None:
-        intent["automatic_payment_methods"] = {
-            "allow_redirects": request.automatic_payment_methods.get("allow_redirects", "always"),
-            "enabled": request.automatic_payment_methods.get("enabled", False),
-        }
+        intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
+            request.automatic_payment_methods
+        )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
     # Only now is the customer known (loaded and remembered by the context): the intent and
@@ -441,8 +403,7 @@ async def create_payment_intent(
         intent["status"] = "requires_confirmation"
     await events.announce(ctx, "payment_intent.created", intent)
     if request.confirm:
-        # Stored once, by the confirmation's outcome, rather than inserted and then updated.
-        ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
+        intent_helpers.insert_when_saved(ctx, _KIND, intent)
         # The payment details are applied above; the confirmation adds only its own choices.
         confirmation = ConfirmPaymentIntent(
             intent=intent["id"],
@@ -455,40 +416,22 @@ async def create_payment_intent(
     return intent
 
 
-async def _load_governed(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
-    """The live intent, and the context whose `now()` is the time governing it (its
-    customer's test clock, if any): what the operation writes is stamped with that time."""
-    intent = await load_live_object(ctx, RESOURCE, intent_id)
-    return await ctx.governed_by(intent), intent
-
-
 async def _load_to_finish(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
-    """`_load_governed`, for an operation that may end the intent's payment attempt: the
-    observers of its end lock what they will write first (`hooks.payment_intent_finishing`)."""
+    """`intent_helpers.load_governed`, for an operation that may end the intent's payment
+    attempt: the observers of its end lock what they will write first
+    (`hooks.payment_intent_finishing`)."""
     await hooks.payment_intent_finishing(ctx, intent_id)
-    return await _load_governed(ctx, intent_id)
+    return await intent_helpers.load_governed(ctx, _KIND, intent_id)
 
 
 async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) -> ApiObject:
     intent = await load_live_object(ctx, RESOURCE, request.intent)
-    _check_client_secret(ctx, intent, request.client_secret)
+    intent_helpers.check_client_secret(ctx, _KIND, intent, request.client_secret)
     return intent
 
 
-def _check_client_secret(ctx: Context, intent: ApiObject, given: str | None) -> None:
-    """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
-    if given is None and ctx.publishable_key:
-        raise MissingParameter("client_secret")
-    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
-        raise InvalidRequest(
-            "The client_secret provided does not match the client_secret associated with the "
-            "PaymentIntent.",
-            param="client_secret",
-        )
-
-
 async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     changes_payment_method = (
         request.payment_method is not None or request.payment_method_data is not None
     )
@@ -496,12 +439,14 @@ async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> A
         value is not None for value in (request.amount, request.currency, request.customer)
     )
     if intent["status"] not in UPDATABLE and changes_money:
-        raise _unexpected_state(intent, "update", UPDATABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "update", UPDATABLE)
     if request.amount is not None:
         intent["amount"] = request.amount
     if request.currency is not None:
         intent["currency"] = request.currency
     _check_amount(intent)
+    if request.amount is not None or request.currency is not None:
+        await currency_conversion.check_settled_minimum(ctx, intent["amount"], intent["currency"])
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
     if changes_payment_method:
@@ -511,7 +456,7 @@ async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> A
             else "requires_confirmation"
         )
         intent["next_action"] = None
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     return intent
 
 
@@ -520,7 +465,7 @@ async def confirm_payment_intent(ctx: Context, request: ConfirmPaymentIntent) ->
     it succeeds, is held for capture, asks for 3-D Secure, or is declined (`CardDeclined`,
     raised after the failed charge and the intent's `last_payment_error` are written)."""
     ctx, intent = await _load_to_finish(ctx, request.intent)
-    _check_client_secret(ctx, intent, request.client_secret)
+    intent_helpers.check_client_secret(ctx, _KIND, intent, request.client_secret)
     return await _confirm_loaded(ctx, intent, request)
 
 
@@ -530,97 +475,59 @@ async def _confirm_loaded(
     """The confirmation of an intent already in hand: by `confirm_payment_intent`, or by
     `create_payment_intent` with `confirm` (its intent not yet stored)."""
     if intent["status"] not in CONFIRMABLE:
-        raise _unexpected_state(intent, "confirm", CONFIRMABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
     await _apply_payment_details(ctx, intent, request)
-    if intent["payment_method"] is None:
-        raise InvalidRequest(
-            "You cannot confirm this PaymentIntent because it's missing a payment method. "
-            "Update the PaymentIntent with a payment method and then confirm it again.",
-            code="payment_intent_unexpected_state",
-        )
-    payment_method = await payment_methods.resolve(
-        ctx, intent["payment_method"], param="payment_method"
-    )
+    payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_payment_error"] = None
     if behavior.requires_authentication or (
         intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
     ):
         if request.off_session in OFF_SESSION_VALUES or request.error_on_requires_action:
-            return await _decline_authentication_required(ctx, intent, payment_method)
+            # Nobody will answer a 3-D Secure challenge: Stripe declines at once.
+            behavior = cards.TestBehavior(decline=charge_processing.AUTHENTICATION_REQUIRED)
+            return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
         intent["status"] = "requires_action"
-        intent["next_action"] = _next_action(ctx, intent, request.return_url)
-        await _save(ctx, intent)
+        intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
+        await intent_helpers.save(ctx, _KIND, intent)
         await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
-    return await _charge(ctx, intent, payment_method, authenticated=False)
-
-
-def _next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:
-    url = (
-        f"{ctx.payments.public_url}{AUTHENTICATE_PATH}/{intent['id']}"
-        f"?client_secret={intent['client_secret']}"
-    )
-    if return_url:
-        return {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"return_url": return_url, "url": url},
-        }
-    return {
-        "type": "use_stripe_sdk",
-        "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": url},
-    }
+    return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
 
 
 async def _charge(
-    ctx: Context, intent: ApiObject, payment_method: ApiObject, *, authenticated: bool
+    ctx: Context,
+    intent: ApiObject,
+    payment_method: ApiObject,
+    behavior: cards.TestBehavior,
+    *,
+    authenticated: bool,
 ) -> ApiObject:
     """Attempt the charge; on success capture it (or hold it for manual capture)."""
-    behavior = payment_methods.behavior_of(ctx, payment_method)
     charge = charge_processing.new_charge(
         ctx, intent, payment_method, behavior, authenticated=authenticated
     )
     intent["latest_charge"] = charge["id"]
     intent["next_action"] = None
+    manual = intent["capture_method"] == "manual"
+    await charge_processing.attempt(ctx, charge, behavior, capture=not manual)
     if behavior.decline is not None:
-        await charge_processing.store_new(ctx, charge)
-        await events.announce(ctx, "charge.failed", charge)
-        decline = behavior.decline
-        error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+        error = charge_processing.declined(behavior.decline)
         return await _fail(ctx, intent, payment_method, error, charge_id=charge["id"])
-    if intent["capture_method"] == "manual":
+    if manual:
         intent["status"] = "requires_capture"
         intent["amount_capturable"] = intent["amount"]
     else:
-        await charge_processing.capture_funds(ctx, charge, intent["amount"], behavior)
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"]
-    await charge_processing.store_new(ctx, charge)
-    await events.announce(ctx, "charge.succeeded", charge)
-    if charge["captured"]:
-        await dispute_if_test_card_says(ctx, charge, behavior)
-        if behavior.early_fraud_warning:
-            await early_fraud_warnings.warn(ctx, charge)
     await _save_payment_method_for_future(ctx, intent, payment_method)
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     if intent["status"] != "succeeded":
         await events.announce(ctx, "payment_intent.amount_capturable_updated", intent)
         return intent
     await events.announce(ctx, "payment_intent.succeeded", intent)
     await hooks.payment_intent_finished(ctx, intent)
     return intent
-
-
-async def dispute_if_test_card_says(
-    ctx: Context, charge: ApiObject, behavior: cards.TestBehavior
-) -> None:
-    if behavior.dispute_reason is not None:
-        before = copy.deepcopy(charge)
-        await disputes.open_dispute(
-            ctx, charge, behavior.dispute_reason, inquiry=behavior.dispute_is_inquiry
-        )
-        await charge_processing.store(ctx, charge)
-        await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
 async def _save_payment_method_for_future(
@@ -641,88 +548,33 @@ async def _fail(
 ) -> ApiObject:
     """Record the failure on the intent, then raise it: the writes commit (the failed charge
     is kept, as Stripe keeps it) and the error carries the intent."""
-    intent["status"] = "requires_payment_method"
-    intent["payment_method"] = None
-    intent["next_action"] = None
-    intent["last_payment_error"] = {
-        "advice_code": None,
-        "charge": charge_id,
-        "code": error.code,
-        "decline_code": error.decline_code,
-        "doc_url": f"https://stripe.com/docs/error-codes/{error.code}",
-        "message": error.message,
-        "payment_method": payment_method,
-        "type": "card_error",
-    }
-    await _save(ctx, intent)
+    intent_helpers.back_to_requires_payment_method(intent)
+    intent["last_payment_error"] = error.recorded(
+        advice_code=None, charge=charge_id, payment_method=payment_method
+    )
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "payment_intent.payment_failed", intent)
     await hooks.payment_intent_finished(ctx, intent)
-    error.details = {
-        "charge": charge_id,
-        "doc_url": intent["last_payment_error"]["doc_url"],
-        "payment_intent": intent,
-        "payment_method": payment_method,
-    }
-    raise error
-
-
-async def _decline_authentication_required(
-    ctx: Context, intent: ApiObject, payment_method: ApiObject
-) -> ApiObject:
-    """Off-session (or with `error_on_requires_action`), nobody will answer a 3-D Secure
-    challenge: Stripe declines at once."""
-    charge = charge_processing.new_charge(
-        ctx,
-        intent,
-        payment_method,
-        cards.TestBehavior(decline=AUTHENTICATION_REQUIRED),
-        authenticated=False,
-    )
-    intent["latest_charge"] = charge["id"]
-    await charge_processing.store_new(ctx, charge)
-    await events.announce(ctx, "charge.failed", charge)
-    error = CardDeclined(
-        AUTHENTICATION_REQUIRED.message,
-        code=AUTHENTICATION_REQUIRED.code,
-        decline_code=AUTHENTICATION_REQUIRED.decline_code,
-    )
-    return await _fail(ctx, intent, payment_method, error, charge_id=charge["id"])
-
-
-AUTHENTICATION_REQUIRED = cards.Decline(
-    code="authentication_required",
-    decline_code="authentication_required",
-    message="Your card was declined. This transaction requires authentication.",
-    outcome_type="issuer_declined",
-    network_status="declined_by_network",
-    reason="authentication_required",
-)
+    raise error.carrying(charge=charge_id, payment_intent=intent, payment_method=payment_method)
 
 
 async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObject:
     """Finish a test card's 3-D Secure challenge: `complete` goes on to charge the card,
     `fail` returns the intent to `requires_payment_method`."""
     if intent["status"] != "requires_action":
-        raise _unexpected_state(intent, "authenticate", ("requires_action",))
-    payment_method = await payment_methods.resolve(
-        ctx, intent["payment_method"], param="payment_method"
-    )
+        raise intent_helpers.unexpected_state(_KIND, intent, "authenticate", ("requires_action",))
+    payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     if outcome == "complete":
+        behavior = payment_methods.behavior_of(ctx, payment_method)
         try:
-            return await _charge(ctx, intent, payment_method, authenticated=True)
+            return await _charge(ctx, intent, payment_method, behavior, authenticated=True)
         except CardDeclined:
             return intent  # the decline is recorded on the intent; the page shows it
-    intent["status"] = "requires_payment_method"
-    intent["payment_method"] = None
-    intent["next_action"] = None
-    intent["last_payment_error"] = {
-        "code": "payment_intent_authentication_failure",
-        "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
-        "message": AUTHENTICATION_FAILED_MESSAGE,
-        "payment_method": payment_method,
-        "type": "invalid_request_error",
-    }
-    await _save(ctx, intent)
+    intent_helpers.back_to_requires_payment_method(intent)
+    intent["last_payment_error"] = intent_helpers.authentication_failure(
+        _KIND, AUTHENTICATION_FAILED_MESSAGE, payment_method=payment_method
+    )
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "payment_intent.payment_failed", intent)
     await hooks.payment_intent_finished(ctx, intent)
     return intent
@@ -734,11 +586,11 @@ async def authenticate_with_client_secret(
     """For the test 3-D Secure page: the intent its client secret opens (authenticated when
     an outcome is given) and the `return_url` to send the browser back to."""
     if outcome is None:
-        ctx, intent = await _load_governed(ctx, intent_id)
+        ctx, intent = await intent_helpers.load_governed(ctx, _KIND, intent_id)
     else:
         ctx, intent = await _load_to_finish(ctx, intent_id)
-    _check_client_secret(ctx, intent, client_secret)
-    redirect = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
+    intent_helpers.check_client_secret(ctx, _KIND, intent, client_secret)
+    redirect = intent_helpers.return_url_of(intent)
     if outcome is None:
         return intent, redirect
     return await authenticate(ctx, intent, outcome), redirect
@@ -759,7 +611,7 @@ async def capture_payment_intent(ctx: Context, request: CapturePaymentIntent) ->
 async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent) -> ApiObject:
     """Capture `intent` (already loaded: capturing its charge locks the charge first)."""
     if intent["status"] != "requires_capture":
-        raise _unexpected_state(intent, "capture", ("requires_capture",))
+        raise intent_helpers.unexpected_state(_KIND, intent, "capture", ("requires_capture",))
     capturable: int = intent["amount_capturable"]
     amount = request.amount_to_capture if request.amount_to_capture is not None else capturable
     if amount > capturable:
@@ -775,26 +627,24 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
         ctx, intent["payment_method"], param="payment_method"
     )
     behavior = payment_methods.behavior_of(ctx, payment_method)
-    before = copy.deepcopy(charge)
-    await charge_processing.capture_funds(ctx, charge, amount, behavior)
+    await charge_processing.capture_held(
+        ctx, charge, amount, behavior, previous=copy.deepcopy(charge)
+    )
     if request.metadata is not None:
         intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
     intent["status"] = "succeeded"
     intent["amount_capturable"] = 0
     intent["amount_received"] = amount
-    await charge_processing.store(ctx, charge)
-    await events.announce(ctx, "charge.captured", charge, previous=before)
-    await dispute_if_test_card_says(ctx, charge, behavior)
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "payment_intent.succeeded", intent)
     await hooks.payment_intent_finished(ctx, intent)
     return intent
 
 
 async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     if intent["status"] not in CANCELABLE:
-        raise _unexpected_state(intent, "cancel", CANCELABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)
     # Canceling an uncaptured intent releases the authorization: no money had moved, so the
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     intent["status"] = "canceled"
@@ -802,27 +652,9 @@ async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> A
     intent["cancellation_reason"] = request.cancellation_reason
     intent["amount_capturable"] = 0
     intent["next_action"] = None
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "payment_intent.canceled", intent)
     return intent
-
-
-def _unexpected_state(intent: ApiObject, action: str, allowed: tuple[str, ...]) -> InvalidRequest:
-    return InvalidRequest(
-        f"You cannot {action} this PaymentIntent because it has a status of "
-        f"{intent['status']}. Only a PaymentIntent with one of the following statuses may be "
-        f"{'canceled' if action == 'cancel' else action + 'd'}: {', '.join(allowed)}.",
-        code="payment_intent_unexpected_state",
-    )
-
-
-async def _save(ctx: Context, intent: ApiObject) -> None:
-    unsaved: set[str] = ctx.memo.get(_UNSAVED, set())
-    if intent["id"] in unsaved:
-        unsaved.discard(intent["id"])
-        await ctx.tx.insert_object(PAYMENT_INTENTS, ctx.account_id, intent)
-    else:
-        await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
 
 
 RESOURCE = Resource(
@@ -905,3 +737,4 @@ RESOURCE = Resource(
         "payment_intent.succeeded",
     ),
 )
+_KIND = intent_helpers.IntentKind("PaymentIntent", RESOURCE)

@@ -28,7 +28,7 @@ from kassa.params import (
     Struct,
     apply_metadata,
 )
-from kassa.services import customer_sources, events
+from kassa.services import card_objects, customer_sources, events
 from kassa.services.addresses import ADDRESS, blank_address, merge_address
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -137,18 +137,7 @@ def card_from_params(ctx: Context, card: CardDetails, prefix: str) -> cards.Card
         if found is None:
             raise InvalidRequest(f"No such token: '{card['token']}'", param=f"{prefix}[token]")
         return found
-    for name in ("number", "exp_month", "exp_year"):
-        if name not in card:
-            raise MissingParameter(f"{prefix}[{name}]")
-    return cards.card_from_number(
-        card["number"],
-        card["exp_month"],
-        card["exp_year"],
-        card.get("cvc"),
-        today=ctx.today(),
-        fingerprint_key=key,
-        param_prefix=prefix,
-    )
+    return card_objects.validated_card(ctx, card, prefix)
 
 
 def _billing_details(
@@ -181,26 +170,7 @@ def card_payment_method(
         if request.allow_redisplay is not None
         else "unspecified",
         "billing_details": _billing_details(request.billing_details),
-        "card": {
-            "brand": card.brand,
-            "checks": {
-                "address_line1_check": None,
-                "address_postal_code_check": None,
-                "cvc_check": card.cvc_check,
-            },
-            "country": card.country,
-            "display_brand": card.display_brand,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "fingerprint": card.fingerprint,
-            "funding": card.funding,
-            "generated_from": None,
-            "last4": card.last4,
-            "networks": {"available": [card.brand], "preferred": None},
-            "regulated_status": "unregulated",
-            "three_d_secure_usage": {"supported": True},
-            "wallet": None,
-        },
+        "card": card_objects.payment_method_card(card_objects.card_fields(card)),
         "created": ctx.now(),
         "customer": None,
         "customer_account": None,
@@ -255,12 +225,7 @@ def _memo_key(payment_method_id: str) -> str:
 
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
     """How Kassa's simulated card network treats this card (known by its fingerprint)."""
-    card = payment_method["card"]
-    return cards.behavior_for_fingerprint(
-        card["fingerprint"],
-        ctx.payments.card_fingerprint_key,
-        cvc_given=card["checks"]["cvc_check"] is not None,
-    )
+    return card_objects.behavior_of(ctx, payment_method["card"])
 
 
 async def create_payment_method(ctx: Context, request: CreatePaymentMethod) -> ApiObject:

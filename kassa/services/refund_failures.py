@@ -19,12 +19,11 @@ import copy
 from decimal import Decimal
 from typing import Final
 
-from kassa.cards import behavior_for_fingerprint
 from kassa.clock import Clock, unix_seconds
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import refund_postings
 from kassa.ledger.postings import Movement, Presentment
-from kassa.services import charge_processing, events
+from kassa.services import card_objects, charge_processing, events
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store
@@ -45,8 +44,7 @@ def failure_reason_for(ctx: Context, charge: ApiObject) -> str | None:
     card = (charge.get("payment_method_details") or {}).get("card")
     if not isinstance(card, dict) or not card.get("fingerprint"):
         return None
-    behavior = behavior_for_fingerprint(str(card["fingerprint"]), ctx.payments.card_fingerprint_key)
-    return behavior.refund_failure_reason
+    return card_objects.behavior_of(ctx, card).refund_failure_reason
 
 
 async def schedule_if_card_says(ctx: Context, charge: ApiObject, refund: ApiObject) -> None:

@@ -24,17 +24,19 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from kassa import money
-from kassa.clock import Clock
 from kassa.invariants import InvariantViolated
 from kassa.services import report_types
-from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import FILE_BYTES_MAX
 from kassa.services.report_types import METADATA_COLUMN, PAYOUT_CATEGORIES, ReportType
 from kassa.store import Store, Transaction
 from kassa.store.ledger_queries import LedgerTransactionRow
 from kassa.store.payout_queries import swept_window
-from kassa.store.queries import ObjectListQuery
-from kassa.store.reporting_queries import CurrencyTotals, ReportCursor, ReportWindow
+from kassa.store.reporting_queries import (
+    ArrivalCursor,
+    CurrencyTotals,
+    ReportCursor,
+    ReportWindow,
+)
 from kassa.store.tables import (
     CHARGES,
     CUSTOMERS,
@@ -85,14 +87,6 @@ class RunSpec:
 
 
 # -- formatting ------------------------------------------------------------------------------
-
-
-def major_units(amount: int, currency: str) -> str:
-    """Minor units as Stripe's reports write them: `1050` USD is `10.50`, `-59` is `-0.59`."""
-    digits = money.exponent(currency)
-    sign = "-" if amount < 0 else ""
-    whole, part = divmod(abs(amount), 10**digits)
-    return f"{sign}{whole}" if digits == 0 else f"{sign}{whole}.{part:0{digits}d}"
 
 
 def moment(unix_seconds: int | None, zone: ZoneInfo) -> str | None:
@@ -162,7 +156,7 @@ def summary_rows(spec: RunSpec, totals: CurrencyTotals) -> list[dict[str, str]]:
         {
             "category": category,
             "description": text,
-            "net_amount": major_units(amount, c),
+            "net_amount": money.major_units(amount, c),
             "currency": c,
         }
         for category, text, amount in lines
@@ -247,27 +241,20 @@ async def payout_reconciliation(store: Store, spec: RunSpec, upto_seq: int) -> s
 
 async def _automatic_payouts(store: Store, spec: RunSpec) -> AsyncIterator[dict[str, Any]]:
     """The account's automatic payouts whose arrival date is in the interval (of the run's
-    currency), oldest arrival first, read a page at a time."""
-    found: list[dict[str, Any]] = []
-    before_seq: int | None = None
+    currency), oldest arrival first, read from the store in that order a page at a time."""
+    after: ArrivalCursor | None = None
     for _ in range(REPORT_PAGES_MAX):
         async with store.read() as tx:
-            page = await tx.list_objects(
-                PAYOUTS,
-                spec.account_id,
-                ObjectListQuery(
-                    limit=PAYOUTS_PAGE,
-                    before_seq=before_seq,
-                    ranges={"arrival_date": {"gte": spec.start, "lt": spec.end}},
-                ),
+            page = await tx.payouts_by_arrival(
+                spec.account_id, spec.start, spec.end, after, PAYOUTS_PAGE
             )
-            if page.objects:
-                before_seq = await tx.object_seq(PAYOUTS, spec.account_id, page.objects[-1]["id"])
-        found.extend(p for p in page.objects if _reported_payout(p, spec))
-        if not page.has_more or before_seq is None:
-            break
-    for payout in sorted(found, key=lambda p: (int(p["arrival_date"]), int(p["created"]))):
-        yield payout
+        for _cursor, payout in page:
+            if _reported_payout(payout, spec):
+                yield payout
+        if len(page) < PAYOUTS_PAGE:
+            return
+        after = page[-1][0]
+    raise ReportTooLarge(f"The report reads at most {REPORT_PAGES_MAX} pages of payouts.")
 
 
 def _reported_payout(payout: Mapping[str, Any], spec: RunSpec) -> bool:
@@ -303,9 +290,9 @@ async def transaction_values(
         "available_on_utc": moment(row.available_on, UTC),
         "available_on": moment(row.available_on, spec.zone),
         "currency": c,
-        "gross": major_units(row.amount, c),
-        "fee": major_units(row.fee, c),
-        "net": major_units(row.net, c),
+        "gross": money.major_units(row.amount, c),
+        "fee": money.major_units(row.fee, c),
+        "net": money.major_units(row.net, c),
         "reporting_category": row.reporting_category,
         "source_id": row.source,
         "description": row.description,
@@ -371,7 +358,7 @@ def _facing_values(row: LedgerTransactionRow, source: Mapping[str, Any]) -> dict
         return {}
     signed = -amount if row.amount < 0 else amount
     return {
-        "customer_facing_amount": major_units(signed, currency),
+        "customer_facing_amount": money.major_units(signed, currency),
         "customer_facing_currency": currency,
     }
 
@@ -462,11 +449,10 @@ async def _payout_values(
 # -- the whole report ------------------------------------------------------------------------
 
 
-async def report_csv(store: Store, clock: Clock, payments: PaymentConfig, spec: RunSpec) -> str:
+async def report_csv(store: Store, spec: RunSpec) -> str:
     """The run's CSV; ReportTooLarge past FILE_BYTES_MAX."""
     async with store.read() as tx:
-        ctx = Context(account_id=spec.account_id, tx=tx, clock=clock, payments=payments)
-        upto_seq = await ctx.tx.newest_balance_transaction_seq(spec.account_id)
+        upto_seq = await tx.newest_balance_transaction_seq(spec.account_id)
     kind = spec.report_type.id
     if kind == report_types.BALANCE_SUMMARY:
         return await balance_summary(store, spec, upto_seq)

@@ -288,7 +288,7 @@ async def run_report(
     csv: str | None = None
     error: str | None = None
     try:
-        csv = await report_rows.report_csv(store, clock, payments, run_spec(account_id, run))
+        csv = await report_rows.report_csv(store, run_spec(account_id, run))
     except ReportTooLarge as too_large:
         error = str(too_large)
     except Exception:

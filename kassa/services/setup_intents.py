@@ -20,17 +20,19 @@ named by `latest_attempt`. Kassa has cards only, which never pass through `proce
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
-
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, MissingParameter
-from kassa.ids import new_id, random_base62
+from kassa.errors import CardDeclined, InvalidParameter
+from kassa.ids import new_id
 from kassa.params import Unset, apply_metadata
-from kassa.services import events, hooks, payment_methods, setup_attempts
+from kassa.services import (
+    charge_processing,
+    events,
+    hooks,
+    intent_helpers,
+    payment_methods,
+    setup_attempts,
+)
 from kassa.services.context import Context
-from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
-from kassa.services.payment_intents import AUTHENTICATE_PATH, CLIENT_SECRET_RANDOM_CHARS
 from kassa.services.resource import ApiObject, Operation, Resource, request_parser
 from kassa.services.setup_intent_params import (
     AUTHENTICATE_PARAMS,
@@ -58,8 +60,6 @@ AUTHENTICATION_FAILED_MESSAGE = (
     "The latest attempt to set up the payment method has failed because authentication "
     "failed. Provide a new payment method to attempt to set it up again."
 )
-_UNSAVED = "setup_intents.unsaved"
-"""ctx.memo key: ids of intents created in this unit and not yet inserted."""
 
 
 def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
@@ -70,7 +70,7 @@ def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
         "attach_to_self": False,
         "automatic_payment_methods": None,
         "cancellation_reason": None,
-        "client_secret": f"{intent_id}_secret_{random_base62(CLIENT_SECRET_RANDOM_CHARS)}",
+        "client_secret": intent_helpers.new_client_secret(intent_id),
         "created": ctx.now(),
         "customer": None,
         "customer_account": None,
@@ -128,39 +128,13 @@ def _check_attach_to_self(intent: ApiObject) -> None:
 async def _apply_setup_details(ctx: Context, intent: ApiObject, details: SetupDetails) -> None:
     """The card and its options; the customer (create and update) comes first, as the
     payment method must be the customer's or nobody's."""
-    if details.payment_method is not None and details.payment_method_data is not None:
-        raise InvalidParameter(
-            "You cannot specify both payment_method and payment_method_data.",
-            param="payment_method_data",
-        )
-    if details.payment_method is not None:
-        intent["payment_method"] = await _payment_method_id(ctx, intent, details.payment_method)
-    if details.payment_method_data is not None:
-        created = await payment_methods.create_from_params(
-            ctx, details.payment_method_data, "payment_method_data"
-        )
-        intent["payment_method"] = created["id"]
+    await intent_helpers.apply_payment_method(
+        ctx, _KIND, intent, details.payment_method, details.payment_method_data
+    )
     card_options = (details.payment_method_options or {}).get("card", {})
     for name in ("request_three_d_secure", "network"):
         if name in card_options:
             intent["payment_method_options"]["card"][name] = card_options[name]
-
-
-async def _payment_method_id(ctx: Context, intent: ApiObject, reference: str) -> str:
-    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
-    owner = payment_method["customer"]
-    if owner is not None and owner != intent["customer"]:
-        raise InvalidRequest(
-            f"The provided PaymentMethod {payment_method['id']} is attached to another "
-            "customer; give that customer, or a PaymentMethod of this SetupIntent's.",
-            param="payment_method",
-        )
-    return str(payment_method["id"])
-
-
-async def _customer_id(ctx: Context, reference: str) -> str:
-    customer = await load_customer_named(ctx, reference, param="customer")
-    return str(customer["id"])
 
 
 async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiObject:
@@ -168,13 +142,12 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
     if request.usage is not None:
         intent["usage"] = request.usage
     if request.automatic_payment_methods is not None:
-        intent["automatic_payment_methods"] = {
-            "allow_redirects": request.automatic_payment_methods.get("allow_redirects", "always"),
-            "enabled": request.automatic_payment_methods.get("enabled", False),
-        }
+        intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
+            request.automatic_payment_methods
+        )
     _describe(intent, request)
     if request.customer is not None:
-        intent["customer"] = await _customer_id(ctx, request.customer)
+        intent["customer"] = await intent_helpers.customer_id(ctx, request.customer)
     _check_attach_to_self(intent)
     await _apply_setup_details(ctx, intent, request)
     # Only now is the customer known: the intent lives at the time governing it.
@@ -184,64 +157,45 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
         intent["status"] = "requires_confirmation"
     await events.announce(ctx, "setup_intent.created", intent)
     if request.confirm:
-        # Stored once, by the confirmation's outcome, rather than inserted and then updated.
-        ctx.memo.setdefault(_UNSAVED, set()).add(intent["id"])
+        intent_helpers.insert_when_saved(ctx, _KIND, intent)
         confirmation = ConfirmSetupIntent(intent=intent["id"], return_url=request.return_url)
         return await _confirm_loaded(ctx, intent, confirmation)
     await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
     return intent
 
 
-async def _load_governed(ctx: Context, intent_id: str) -> tuple[Context, ApiObject]:
-    """The live intent (locked in a write unit), and the context whose `now()` governs it."""
-    intent = await load_live_object(ctx, RESOURCE, intent_id)
-    return await ctx.governed_by(intent), intent
-
-
-def _check_client_secret(ctx: Context, intent: ApiObject, given: str | None) -> None:
-    """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
-    if given is None and ctx.publishable_key:
-        raise MissingParameter("client_secret")
-    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
-        raise InvalidRequest(
-            "The client_secret provided does not match the client_secret associated with the "
-            "SetupIntent.",
-            param="client_secret",
-        )
-
-
 async def retrieve_setup_intent(ctx: Context, request: RetrieveSetupIntent) -> ApiObject:
     intent = await load_live_object(ctx, RESOURCE, request.intent)
-    _check_client_secret(ctx, intent, request.client_secret)
+    intent_helpers.check_client_secret(ctx, _KIND, intent, request.client_secret)
     return intent
 
 
 async def update_setup_intent(ctx: Context, request: UpdateSetupIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     changes_payment_method = (
         request.payment_method is not None or request.payment_method_data is not None
     )
     if intent["status"] not in UPDATABLE and (
         changes_payment_method or request.customer is not None
     ):
-        raise _unexpected_state(intent, "update", UPDATABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "update", UPDATABLE)
     _describe(intent, request)
     if request.customer is not None:
-        intent["customer"] = await _customer_id(ctx, request.customer)
+        intent["customer"] = await intent_helpers.customer_id(ctx, request.customer)
     _check_attach_to_self(intent)
     await _apply_setup_details(ctx, intent, request)
     if changes_payment_method:
         intent["status"] = "requires_confirmation"
         intent["next_action"] = None
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     return intent
 
 
 async def confirm_setup_intent(ctx: Context, request: ConfirmSetupIntent) -> ApiObject:
     """Set up the intent's card (or the one `request` gives): it succeeds, asks for 3-D
     Secure, or is declined (`CardDeclined`, raised after `last_setup_error` is written)."""
-    ctx, intent = await _load_governed(ctx, request.intent)
-    _check_client_secret(ctx, intent, request.client_secret)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
+    intent_helpers.check_client_secret(ctx, _KIND, intent, request.client_secret)
     return await _confirm_loaded(ctx, intent, request)
 
 
@@ -249,51 +203,25 @@ async def _confirm_loaded(
     ctx: Context, intent: ApiObject, request: ConfirmSetupIntent
 ) -> ApiObject:
     if intent["status"] not in CONFIRMABLE:
-        raise _unexpected_state(intent, "confirm", CONFIRMABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
     await _apply_setup_details(ctx, intent, request)
-    if intent["payment_method"] is None:
-        raise InvalidRequest(
-            "You cannot confirm this SetupIntent because it's missing a payment method. "
-            "Update the SetupIntent with a payment method and then confirm it again.",
-            code="setup_intent_unexpected_state",
-        )
-    payment_method = await payment_methods.resolve(
-        ctx, intent["payment_method"], param="payment_method"
-    )
+    payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_setup_error"] = None
     # The issuer verifies the card as it does on attach: the cards it declines there fail.
     if behavior.decline is not None and behavior.declines_on_attach:
-        decline = behavior.decline
-        error = CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+        error = charge_processing.declined(behavior.decline)
         return await _fail(ctx, intent, payment_method, error)
     three_d_secure = intent["payment_method_options"]["card"]["request_three_d_secure"]
     if behavior.requires_authentication or three_d_secure in ("any", "challenge"):
         intent["status"] = "requires_action"
-        intent["next_action"] = _next_action(ctx, intent, request.return_url)
+        intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
         await setup_attempts.record(ctx, intent, payment_method, "requires_action")
-        await _save(ctx, intent)
+        await intent_helpers.save(ctx, _KIND, intent)
         await events.announce(ctx, "setup_intent.requires_action", intent)
         return intent
     await setup_attempts.record(ctx, intent, payment_method, "succeeded")
     return await _succeed(ctx, intent, payment_method)
-
-
-def _next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:
-    """The same test 3-D Secure page a PaymentIntent's challenge opens."""
-    url = (
-        f"{ctx.payments.public_url}{AUTHENTICATE_PATH}/{intent['id']}"
-        f"?client_secret={intent['client_secret']}"
-    )
-    if return_url:
-        return {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"return_url": return_url, "url": url},
-        }
-    return {
-        "type": "use_stripe_sdk",
-        "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": url},
-    }
 
 
 async def _succeed(ctx: Context, intent: ApiObject, payment_method: ApiObject) -> ApiObject:
@@ -302,7 +230,7 @@ async def _succeed(ctx: Context, intent: ApiObject, payment_method: ApiObject) -
         await payment_methods.attach_to_customer(ctx, payment_method, intent["customer"])
     intent["status"] = "succeeded"
     intent["next_action"] = None
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "setup_intent.succeeded", intent)
     await hooks.setup_intent_succeeded(ctx, intent)
     return intent
@@ -313,57 +241,38 @@ async def _fail(
 ) -> ApiObject:
     """Record the failure on the intent, then raise it: the writes commit and the error
     carries the intent, as Stripe's does."""
-    code = error.code or "card_declined"
-    intent["status"] = "requires_payment_method"
-    intent["payment_method"] = None
-    intent["next_action"] = None
-    intent["last_setup_error"] = {
-        "code": code,
-        "decline_code": error.decline_code,
-        "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
-        "message": error.message,
-        "payment_method": payment_method,
-        "payment_method_type": "card",
-        "type": "card_error",
-    }
+    intent_helpers.back_to_requires_payment_method(intent)
+    intent["last_setup_error"] = error.recorded(
+        payment_method=payment_method, payment_method_type="card"
+    )
     await setup_attempts.record(ctx, intent, payment_method, "failed", intent["last_setup_error"])
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "setup_intent.setup_failed", intent)
-    error.details = {
-        "doc_url": intent["last_setup_error"]["doc_url"],
-        "payment_method": payment_method,
-        "payment_method_type": "card",
-        "setup_intent": intent,
-    }
-    raise error
+    raise error.carrying(
+        payment_method=payment_method, payment_method_type="card", setup_intent=intent
+    )
 
 
 async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObject:
     """Finish a test card's 3-D Secure challenge: `complete` sets the card up, `fail`
     returns the intent to `requires_payment_method`."""
     if intent["status"] != "requires_action":
-        raise _unexpected_state(intent, "authenticate", ("requires_action",))
-    payment_method = await payment_methods.resolve(
-        ctx, intent["payment_method"], param="payment_method"
-    )
+        raise intent_helpers.unexpected_state(_KIND, intent, "authenticate", ("requires_action",))
+    payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     if outcome == "complete":
         await setup_attempts.finish(ctx, intent, "succeeded", three_d_secure="authenticated")
         return await _succeed(ctx, intent, payment_method)
-    intent["status"] = "requires_payment_method"
-    intent["payment_method"] = None
-    intent["next_action"] = None
-    intent["last_setup_error"] = {
-        "code": "setup_intent_authentication_failure",
-        "doc_url": "https://stripe.com/docs/error-codes/setup-intent-authentication-failure",
-        "message": AUTHENTICATION_FAILED_MESSAGE,
-        "payment_method": payment_method,
-        "payment_method_type": "card",
-        "type": "invalid_request_error",
-    }
+    intent_helpers.back_to_requires_payment_method(intent)
+    intent["last_setup_error"] = intent_helpers.authentication_failure(
+        _KIND,
+        AUTHENTICATION_FAILED_MESSAGE,
+        payment_method=payment_method,
+        payment_method_type="card",
+    )
     await setup_attempts.finish(
         ctx, intent, "failed", three_d_secure="failed", setup_error=intent["last_setup_error"]
     )
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "setup_intent.setup_failed", intent)
     return intent
 
@@ -373,41 +282,31 @@ async def authenticate_with_client_secret(
 ) -> tuple[ApiObject, str | None]:
     """For the test 3-D Secure page: the intent its client secret opens (authenticated when
     an outcome is given) and the `return_url` to send the browser back to."""
-    ctx, intent = await _load_governed(ctx, intent_id)
-    _check_client_secret(ctx, intent, client_secret)
-    redirect = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, intent_id)
+    intent_helpers.check_client_secret(ctx, _KIND, intent, client_secret)
+    redirect = intent_helpers.return_url_of(intent)
     if outcome is None:
         return intent, redirect
     return await authenticate(ctx, intent, outcome), redirect
 
 
 async def authenticate_setup_intent(ctx: Context, request: AuthenticateSetupIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     return await authenticate(ctx, intent, request.outcome)
 
 
 async def cancel_setup_intent(ctx: Context, request: CancelSetupIntent) -> ApiObject:
-    ctx, intent = await _load_governed(ctx, request.intent)
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     if intent["status"] not in CANCELABLE:
-        raise _unexpected_state(intent, "cancel", CANCELABLE)
+        raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)
     if intent["status"] == "requires_action":
         await setup_attempts.finish(ctx, intent, "abandoned")
     intent["status"] = "canceled"
     intent["cancellation_reason"] = request.cancellation_reason
     intent["next_action"] = None
-    await _save(ctx, intent)
+    await intent_helpers.save(ctx, _KIND, intent)
     await events.announce(ctx, "setup_intent.canceled", intent)
     return intent
-
-
-def _unexpected_state(intent: ApiObject, action: str, allowed: tuple[str, ...]) -> InvalidRequest:
-    done = "canceled" if action == "cancel" else action + "d"
-    return InvalidRequest(
-        f"You cannot {action} this SetupIntent because it has a status of {intent['status']}. "
-        f"Only a SetupIntent with one of the following statuses may be {done}: "
-        f"{', '.join(allowed)}.",
-        code="setup_intent_unexpected_state",
-    )
 
 
 async def open_for_customer(ctx: Context, customer_id: str) -> ApiObject:
@@ -418,15 +317,6 @@ async def open_for_customer(ctx: Context, customer_id: str) -> ApiObject:
     await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
     await events.announce(ctx, "setup_intent.created", intent)
     return intent
-
-
-async def _save(ctx: Context, intent: ApiObject) -> None:
-    unsaved: set[str] = ctx.memo.get(_UNSAVED, set())
-    if intent["id"] in unsaved:
-        unsaved.discard(intent["id"])
-        await ctx.tx.insert_object(SETUP_INTENTS, ctx.account_id, intent)
-    else:
-        await ctx.tx.update_object(SETUP_INTENTS, ctx.account_id, intent)
 
 
 RESOURCE = Resource(
@@ -487,3 +377,4 @@ RESOURCE = Resource(
         "setup_intent.succeeded",
     ),
 )
+_KIND = intent_helpers.IntentKind("SetupIntent", RESOURCE)

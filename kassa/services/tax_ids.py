@@ -109,12 +109,11 @@ def new_tax_id(ctx: Context, customer_id: str, tax_id_type: str, value: str) -> 
 
 
 async def count_of(ctx: Context, customer_id: str) -> int:
-    page = await ctx.tx.list_objects(
+    return await ctx.tx.count_objects(
         TAX_IDS,
         ctx.account_id,
         ObjectListQuery(limit=TAX_IDS_PER_CUSTOMER_MAX, equals={"customer": customer_id}),
     )
-    return len(page.objects)
 
 
 async def store_tax_id(ctx: Context, tax_id: ApiObject) -> ApiObject:

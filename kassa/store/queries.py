@@ -392,6 +392,24 @@ class Transaction(
         ensure(len(rows) <= query.limit + 1, "a page query fetches at most limit + 1 rows")
         return _page(rows, query)
 
+    async def count_objects(
+        self, table: ObjectTable, account_id: str, query: ObjectListQuery
+    ) -> int:
+        """How many settled rows the query's filters match, counting at most `query.limit`
+        (a list's `total_count`; cursors narrow the count as they narrow a page)."""
+        where, args = _list_conditions(table, account_id, query)
+        settled = await self._settled_seq(account_id)
+        if settled is not None:
+            where.append("seq < ?")
+            args.append(settled)
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table.name} "
+            f"WHERE {' AND '.join(where)} LIMIT ?) AS matched",
+            (*args, query.limit),
+        )
+        ensure(row is not None, "an aggregate answers one row")
+        return int(row[0]) if row is not None else 0
+
     # -- schema -------------------------------------------------------------------------------
 
     async def applied_migrations(self) -> set[int]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kassa.invariants import ensure
 from kassa.store.ledger_queries import TRANSACTION_COLUMNS, LedgerTransactionRow, transaction_row
 from kassa.store.payout_queries import SweptWindow
+from kassa.store.statements import loads_doc
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -77,6 +78,16 @@ class CurrencyTotals:
 class ReportCursor:
     """Where a page of itemized rows resumes: after this (`created`, `seq`)."""
 
+    created: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class ArrivalCursor:
+    """Where a page of payouts by arrival resumes: after this (`arrival_date`, `created`,
+    `seq`), the newer first among payouts of the same arrival and creation."""
+
+    arrival_date: int
     created: int
     seq: int
 
@@ -191,6 +202,33 @@ class ReportingQueries:
             (*args, limit),
         )
         return [(int(row[0]), transaction_row(row[1:])) for row in rows]
+
+    async def payouts_by_arrival(
+        self, account_id: str, start: int, end: int, after: ArrivalCursor | None, limit: int
+    ) -> list[tuple[ArrivalCursor, dict[str, Any]]]:
+        """Up to `limit` of the account's payouts arriving in [`start`, `end`), after
+        `after`, by arrival date, then creation, then the newer first; each with its cursor
+        (one range of the `payouts_account_arrival_date` index)."""
+        where = ["account_id = ?", "deleted = 0", "arrival_date >= ?", "arrival_date < ?"]
+        args: list[Any] = [account_id, start, end]
+        if after is not None:
+            where.append(
+                "(arrival_date > ? OR (arrival_date = ? AND "
+                "(created > ? OR (created = ? AND seq < ?))))"
+            )
+            args.extend(
+                (after.arrival_date, after.arrival_date, after.created, after.created, after.seq)
+            )
+        rows = await self._db.fetchall(
+            f"SELECT arrival_date, created, seq, doc FROM payouts WHERE {' AND '.join(where)} "
+            "ORDER BY arrival_date, created, seq DESC LIMIT ?",
+            (*args, limit),
+        )
+        ensure(len(rows) <= limit, "a page of payouts holds at most its limit")
+        return [
+            (ArrivalCursor(int(row[0]), int(row[1]), int(row[2])), loads_doc(row[3]))
+            for row in rows
+        ]
 
     async def insert_file_contents(
         self, account_id: str, file_id: str, content_type: str, contents: str

@@ -139,7 +139,7 @@ INVOICE_PAYMENTS = ObjectTable(
 DISCOUNTS = ObjectTable("discounts")
 SUBSCRIPTIONS = ObjectTable(
     "subscriptions",
-    filter_columns=("customer", "renews_at", "status", "test_clock"),
+    filter_columns=("customer", "pending_setup_intent", "renews_at", "status", "test_clock"),
     # Kassa's own: when the subscription's next period begins (not an API field).
     sources={"renews_at": ("_kassa", "renews_at")},
 )

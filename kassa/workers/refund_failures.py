@@ -5,32 +5,18 @@ nothing is due."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from kassa.clock import Clock
-from kassa.config import Settings
 from kassa.services.refund_failures import fail_due_refunds
-from kassa.services.setup import load_payment_config
-from kassa.store import Store
+from kassa.workers.polling import PollingJob
 
 REFUND_FAILURES_POLL_SECONDS = 0.5
 """How often the job looks for refund failures that have come."""
 
-log = logging.getLogger("kassa.refund_failures")
-
-
-async def run_refund_failures(
-    store: Store, clock: Clock, settings: Settings, stopping: asyncio.Event
-) -> None:
-    payments = await load_payment_config(store, settings)
-    while not stopping.is_set():
-        try:
-            failed = await fail_due_refunds(store, clock, payments)
-            if failed:
-                log.info("failed %d refunds", failed)
-        except Exception:
-            log.exception("failing refunds failed; will retry")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), REFUND_FAILURES_POLL_SECONDS)
+REFUND_FAILURES = PollingJob(
+    step=fail_due_refunds,
+    poll_seconds=REFUND_FAILURES_POLL_SECONDS,
+    log=logging.getLogger("kassa.refund_failures"),
+    done="failed %d refunds",
+    failed="failing refunds failed; will retry",
+)

@@ -61,8 +61,8 @@ async def payment(view: View) -> Response:
         detail=detail,
         status_label=view_model.status_label,
         card_label=view_model.card_label,
-        refundable_major=view_model.format_major(detail.refundable, currency),
-        capturable_major=view_model.format_major(int(detail.intent["amount_capturable"]), currency),
+        refundable_major=money.major_units(detail.refundable, currency),
+        capturable_major=money.major_units(int(detail.intent["amount_capturable"]), currency),
         refund_reasons=REFUND_REASONS,
         cancellation_reasons=CANCELLATION_REASONS,
     )

@@ -50,8 +50,8 @@ class ExchangeRates:
     origin: str
     rates: list[tuple[str, str, str]]
     """(base, quote, rate as exact text), as given (inverses and chains are derived)."""
-    settlement_currencies: list[str] | None
-    """None: the account settles every charge in its own currency (no conversion)."""
+    settlement_currencies: list[str]
+    """Its default currency first; a charge in any other is converted into it."""
     problems: list[str]
     """What `kassa fx check` finds in the table."""
 
@@ -60,13 +60,13 @@ async def exchange_rate_table(ctx: Context) -> ExchangeRates:
     table = await exchange_rates.rate_table(ctx.tx)
     given = sorted(table.graph.rates.items())
     found = check(table.graph)
-    account = await ctx.tx.get_account(ctx.account_id)
+    settles = await currency_conversion.settlement_currencies(ctx.tx, ctx.account_id)
     return ExchangeRates(
         version=table.version,
         created=table.created,
         origin=table.origin,
         rates=[(base, quote, str(rate)) for (base, quote), rate in given],
-        settlement_currencies=currency_conversion.settlement_currencies(account),
+        settlement_currencies=settles,
         problems=[str(problem) for problem in [*found.cycles, *found.unreachable]],
     )
 

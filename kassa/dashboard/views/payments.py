@@ -416,7 +416,7 @@ def to_minor(text: str, currency: str, param: str) -> int:
     major unit, refused if it has more decimals than the currency does."""
     digits = money.exponent(currency)
     if not _MAJOR_AMOUNT.fullmatch(text):
-        example = format_major(EXAMPLE_AMOUNT * 10**digits // 100, currency)
+        example = money.major_units(EXAMPLE_AMOUNT * 10**digits // 100, currency)
         raise InvalidParameter(f"Enter the amount as a number like {example}.", param=param)
     fraction = text.partition(".")[2]
     if len(fraction) > digits:
@@ -427,10 +427,3 @@ def to_minor(text: str, currency: str, param: str) -> int:
     if minor <= 0:
         raise InvalidParameter("Enter an amount above zero.", param=param)
     return minor
-
-
-def format_major(amount: int, currency: str) -> str:
-    """Minor units as the plain number a person types: 1234 usd is `12.34`."""
-    digits = money.exponent(currency)
-    whole, fraction = divmod(amount, 10**digits)
-    return f"{whole}.{fraction:0{digits}d}" if digits else str(whole)

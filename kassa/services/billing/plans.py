@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from kassa import money
-from kassa.errors import InvalidRequest, KassaError, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.params import (
     UNSET,
     Boolean,
@@ -52,6 +52,7 @@ from kassa.services.billing.price_fields import (
     USAGE_TYPES,
     DecimalAmount,
     Fields,
+    ParamNames,
 )
 from kassa.services.billing.subscription_documents import plan_of
 from kassa.services.context import Context
@@ -146,14 +147,17 @@ LIST_PARAMS: dict[str, Param] = {
     "product": String(max_chars=255),
 }
 
-_PRICE_PARAM_NAMES: Final = (
-    ("unit_amount_decimal", "amount_decimal"),
-    ("unit_amount", "amount"),
-    ("transform_quantity", "transform_usage"),
-    ("product_data", "product"),
-    ("recurring[", ""),
+PLAN_PARAM_NAMES: Final = ParamNames(
+    renamed={
+        "unit_amount": "amount",
+        "unit_amount_decimal": "amount_decimal",
+        "transform_quantity": "transform_usage",
+        "product_data": "product",
+        "recurring": "",  # a plan's `interval` is a price's `recurring[interval]`
+    },
+    absent=frozenset({"custom_unit_amount"}),
 )
-"""How a price's parameter reads as the plan's (longest first where one prefixes another)."""
+"""What a plan calls the price parameters it sends as its own (the rest keep their names)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,26 +235,6 @@ def _as_price_request(request: CreatePlan) -> prices.CreatePrice:
     )
 
 
-def _plan_param(param: str) -> str:
-    for price_name, plan_name in _PRICE_PARAM_NAMES:
-        if param.startswith(price_name):
-            renamed = plan_name + param[len(price_name) :]
-            return renamed.replace("]", "", 1) if price_name.endswith("[") else renamed
-    return param
-
-
-def _renamed(error: KassaError) -> KassaError:
-    """A price's 400 as the plan's: the parameter the plan's caller sent, in the message too."""
-    if error.param is None:
-        return error
-    plan_param = _plan_param(error.param)
-    if plan_param != error.param:
-        error.message = error.message.replace(error.param, plan_param, 1)
-        error.args = (error.message,)
-        error.param = plan_param
-    return error
-
-
 def plan_view(price: ApiObject) -> ApiObject:
     return plan_of(price)
 
@@ -270,12 +254,13 @@ async def _load_plan(ctx: Context, plan_id: str) -> ApiObject:
 
 
 async def create_plan(ctx: Context, request: CreatePlan) -> ApiObject:
-    try:
-        price = await prices.create_price(
-            ctx, _as_price_request(request), price_id=request.id, object_name="plan"
-        )
-    except InvalidRequest as error:
-        raise _renamed(error) from None
+    price = await prices.create_price(
+        ctx,
+        _as_price_request(request),
+        price_id=request.id,
+        object_name="plan",
+        names=PLAN_PARAM_NAMES,
+    )
     return await retrieve_plan(ctx, price["id"])
 
 

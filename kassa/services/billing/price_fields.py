@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -218,6 +218,38 @@ def param_path(prefix: str, name: str) -> str:
     return f"{prefix}[{name}]" if prefix else name
 
 
+@dataclass(frozen=True)
+class ParamNames:
+    """What the caller calls a price's parameters, for the 400s the checks raise: a price's
+    own names under `prefix` (a product's `default_price_data[unit_amount]`), or names
+    `renamed` as another resource takes them (a plan's `amount` for `unit_amount`; the empty
+    name for `recurring` puts its keys at the top level, a plan's `interval`)."""
+
+    prefix: str = ""
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    absent: frozenset[str] = frozenset()
+    """Price parameters the caller does not take (a plan has no `custom_unit_amount`)."""
+
+    def name(self, price_param: str) -> str:
+        """The caller's name for a top-level price parameter, without the prefix."""
+        return self.renamed.get(price_param, price_param)
+
+    def choice(self, *price_params: str) -> str:
+        """The caller's names of those it takes, as a choice: `a, b or c`."""
+        named = [self.name(p) for p in price_params if p not in self.absent]
+        return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+
+    def path(self, price_param: str, *keys: str | int) -> str:
+        """The caller's bracket path for `price_param[keys...]`."""
+        parts = [part for part in (self.prefix, self.name(price_param)) if part]
+        parts.extend(str(key) for key in keys)
+        return parts[0] + "".join(f"[{part}]" for part in parts[1:])
+
+
+PRICE_PARAM_NAMES: Final = ParamNames()
+"""`POST /v1/prices`: the price's own names."""
+
+
 def only_one_of(sent: Mapping[str, Any], prefix: str) -> None:
     given = [name for name, value in sent.items() if value is not None]
     if len(given) > 1:
@@ -244,8 +276,8 @@ def amount_fields(amount: int | None, exact: Decimal | None, name: str) -> dict[
     return {name: None, f"{name}_decimal": None}
 
 
-def custom_unit_amount_fields(fields: Fields, prefix: str, recurring: bool) -> dict[str, Any]:
-    path = param_path(prefix, "custom_unit_amount")
+def custom_unit_amount_fields(fields: Fields, names: ParamNames, recurring: bool) -> dict[str, Any]:
+    path = names.path("custom_unit_amount")
     if not fields["enabled"]:
         raise InvalidParameter(
             f"Pass {path}[enabled]=true to enable custom unit amounts, or omit {path}.",
@@ -270,28 +302,29 @@ def custom_unit_amount_fields(fields: Fields, prefix: str, recurring: bool) -> d
     return {"maximum": maximum, "minimum": minimum, "preset": preset}
 
 
-def per_unit_fields(amounts: PriceAmounts, prefix: str) -> dict[str, Any]:
+def per_unit_fields(amounts: PriceAmounts, names: ParamNames) -> dict[str, Any]:
     """`unit_amount`, `unit_amount_decimal` and `custom_unit_amount` of a per-unit price:
     exactly one of the three was sent."""
     only_one_of(
         {
-            "unit_amount": amounts.unit_amount,
-            "unit_amount_decimal": amounts.unit_amount_decimal,
-            "custom_unit_amount": amounts.custom_unit_amount,
+            names.name("unit_amount"): amounts.unit_amount,
+            names.name("unit_amount_decimal"): amounts.unit_amount_decimal,
+            names.name("custom_unit_amount"): amounts.custom_unit_amount,
         },
-        prefix,
+        names.prefix,
     )
     fields = amount_fields(amounts.unit_amount, amounts.unit_amount_decimal, "unit_amount")
     fields["custom_unit_amount"] = None
     if amounts.custom_unit_amount is not None:
         fields["custom_unit_amount"] = custom_unit_amount_fields(
-            amounts.custom_unit_amount, prefix, amounts.recurring is not None
+            amounts.custom_unit_amount, names, amounts.recurring is not None
         )
     elif fields["unit_amount_decimal"] is None:
+        choice = names.choice("unit_amount", "unit_amount_decimal", "custom_unit_amount")
         raise InvalidParameter(
-            f"Missing required param: {param_path(prefix, 'unit_amount')}. A per-unit price needs "
-            "one of unit_amount, unit_amount_decimal or custom_unit_amount.",
-            param=param_path(prefix, "unit_amount"),
+            f"Missing required param: {names.path('unit_amount')}. A per-unit price needs "
+            f"one of {choice}.",
+            param=names.path("unit_amount"),
             code="parameter_missing",
         )
     return fields
@@ -319,10 +352,10 @@ def _tier_object(tier: Fields, path: str) -> dict[str, Any]:
     return {**flat, **unit, "up_to": tier["up_to"]}
 
 
-def tier_objects(tiers: list[Fields], prefix: str) -> list[dict[str, Any]]:
+def tier_objects(tiers: list[Fields], names: ParamNames) -> list[dict[str, Any]]:
     """The tiers as stored, checked as Stripe checks them: each with an amount, `up_to`
     ascending, only the last (and always the last) `inf`."""
-    path = param_path(prefix, "tiers")
+    path = names.path("tiers")
     if not tiers:
         raise MissingParameter(path)
     objects = [_tier_object(tier, f"{path}[{i}]") for i, tier in enumerate(tiers)]
@@ -356,24 +389,25 @@ def transform_quantity_fields(fields: Fields | None) -> dict[str, Any] | None:
     return {"divide_by": fields["divide_by"], "round": fields["round"]}
 
 
-def recurring_fields(fields: Fields | None, prefix: str) -> dict[str, Any] | None:
+def recurring_fields(fields: Fields | None, names: ParamNames) -> dict[str, Any] | None:
     if fields is None:
         return None
     interval, count = fields["interval"], fields.get("interval_count", 1)
     if count > INTERVAL_COUNT_MAX[interval]:
         raise InvalidParameter(
-            f"Invalid {param_path(prefix, 'recurring')}[interval_count]: {count} {interval}s; the "
+            f"Invalid {names.path('recurring', 'interval_count')}: {count} {interval}s; the "
             "interval may be at most three years (3 years, 36 months, 156 weeks or 1095 days).",
-            param=f"{param_path(prefix, 'recurring')}[interval_count]",
+            param=names.path("recurring", "interval_count"),
         )
     usage_type = fields.get("usage_type", "licensed")
     meter = fields.get("meter")
     if usage_type == "metered" and meter is None:
-        raise MissingParameter(f"{param_path(prefix, 'recurring')}[meter]")
+        raise MissingParameter(names.path("recurring", "meter"))
     if usage_type != "metered" and meter is not None:
         raise InvalidParameter(
-            "recurring[meter] can only be set with recurring[usage_type]=metered.",
-            param=f"{param_path(prefix, 'recurring')}[meter]",
+            f"{names.path('recurring', 'meter')} can only be set with "
+            f"{names.path('recurring', 'usage_type')}=metered.",
+            param=names.path("recurring", "meter"),
         )
     return {
         "interval": interval,

@@ -59,6 +59,7 @@ from kassa.services.billing.price_fields import (
     AMOUNT_PARAMS,
     CURRENCY_OPTIONS,
     INTERVALS,
+    PRICE_PARAM_NAMES,
     PRODUCT_DATA,
     RECURRING,
     TAX_BEHAVIOR,
@@ -66,6 +67,7 @@ from kassa.services.billing.price_fields import (
     TRANSFORM_QUANTITY,
     USAGE_TYPES,
     Fields,
+    ParamNames,
     PriceAmounts,
     per_unit_fields,
     recurring_fields,
@@ -204,32 +206,34 @@ class ListPrices:
 # --- Validation and the price document ----------------------------------------------------
 
 
-def _refuse_with_tiers(request: CreatePrice) -> None:
+def _refuse_with_tiers(request: CreatePrice, names: ParamNames) -> None:
     """Parameters a tiered price cannot have."""
     for name in ("unit_amount", "unit_amount_decimal", "custom_unit_amount"):
         if getattr(request, name) is not None:
             raise InvalidParameter(
-                f"{name} cannot be used with billing_scheme=tiered; give the amounts in tiers.",
-                param=name,
+                f"{names.path(name)} cannot be used with billing_scheme=tiered; give the "
+                f"amounts in {names.path('tiers')}.",
+                param=names.path(name),
             )
     if request.transform_quantity is not None:
         raise InvalidParameter(
-            "transform_quantity cannot be combined with tiers.", param="transform_quantity"
+            f"{names.path('transform_quantity')} cannot be combined with tiers.",
+            param=names.path("transform_quantity"),
         )
 
 
-def _scheme_fields(request: CreatePrice) -> dict[str, Any]:
+def _scheme_fields(request: CreatePrice, names: ParamNames) -> dict[str, Any]:
     """The amount fields of a new price, by billing scheme; `tiers` is stored only."""
     if request.billing_scheme == "tiered":
-        _refuse_with_tiers(request)
+        _refuse_with_tiers(request, names)
         if request.tiers is None:
-            raise MissingParameter("tiers")
+            raise MissingParameter(names.path("tiers"))
         if request.tiers_mode is None:
-            raise MissingParameter("tiers_mode")
+            raise MissingParameter(names.path("tiers_mode"))
         return {
             "billing_scheme": "tiered",
             "custom_unit_amount": None,
-            "tiers": tier_objects(request.tiers, ""),
+            "tiers": tier_objects(request.tiers, names),
             "tiers_mode": request.tiers_mode,
             "transform_quantity": None,
             "unit_amount": None,
@@ -238,11 +242,12 @@ def _scheme_fields(request: CreatePrice) -> dict[str, Any]:
     for name in ("tiers", "tiers_mode"):
         if getattr(request, name) is not None:
             raise InvalidParameter(
-                f"{name} can only be used with billing_scheme=tiered.", param=name
+                f"{names.path(name)} can only be used with billing_scheme=tiered.",
+                param=names.path(name),
             )
     return {
         "billing_scheme": "per_unit",
-        **per_unit_fields(request, ""),
+        **per_unit_fields(request, names),
         "tiers": None,
         "tiers_mode": None,
         "transform_quantity": transform_quantity_fields(request.transform_quantity),
@@ -274,8 +279,10 @@ def _blank_price(ctx: Context, amounts: PriceAmounts, product_id: str) -> ApiObj
     }
 
 
-def _with_recurring_and_metadata(price: ApiObject, amounts: PriceAmounts, prefix: str) -> None:
-    price["recurring"] = recurring_fields(amounts.recurring, prefix)
+def _with_recurring_and_metadata(
+    price: ApiObject, amounts: PriceAmounts, names: ParamNames
+) -> None:
+    price["recurring"] = recurring_fields(amounts.recurring, names)
     price["type"] = "one_time" if price["recurring"] is None else "recurring"
     if amounts.metadata is not None:
         price["metadata"] = apply_metadata({}, amounts.metadata)
@@ -285,16 +292,19 @@ def default_price_document(ctx: Context, data: Fields, product_id: str) -> ApiOb
     """The price a product's `default_price_data` describes, checked (a 400 names the
     `default_price_data[...]` parameter) but not stored: see `store_new_price`."""
     amounts = PriceAmounts(**data)
+    names = ParamNames(prefix="default_price_data")
     price = _blank_price(ctx, amounts, product_id)
-    _with_recurring_and_metadata(price, amounts, "default_price_data")
-    price.update(per_unit_fields(amounts, "default_price_data"))
+    _with_recurring_and_metadata(price, amounts, names)
+    price.update(per_unit_fields(amounts, names))
     return price
 
 
-def _price_document(ctx: Context, request: CreatePrice, product_id: str) -> ApiObject:
+def _price_document(
+    ctx: Context, request: CreatePrice, product_id: str, names: ParamNames
+) -> ApiObject:
     price = _blank_price(ctx, request, product_id)
-    _with_recurring_and_metadata(price, request, "")
-    price.update(_scheme_fields(request))
+    _with_recurring_and_metadata(price, request, names)
+    price.update(_scheme_fields(request, names))
     if request.active is not None:
         price["active"] = request.active
     price["nickname"] = request.nickname
@@ -368,10 +378,11 @@ async def load_price(ctx: Context, price_id: str, *, param: str = "id") -> ApiOb
     return found[0]
 
 
-async def _product_for(ctx: Context, request: CreatePrice) -> str:
+async def _product_for(ctx: Context, request: CreatePrice, names: ParamNames) -> str:
     """The id of the product the new price belongs to: `product` (which must exist), or
     the one `product_data` creates."""
     if request.product is not None and request.product_data is not None:
+        # Not from a plan: its one `product` parameter sends either, never both.
         raise InvalidParameter(
             "You may only specify one of these parameters: product, product_data.",
             param="product_data",
@@ -381,17 +392,19 @@ async def _product_for(ctx: Context, request: CreatePrice) -> str:
         # price needs a new product, keeps the modules' load order one-way.
         from kassa.services.billing import products
 
-        product = await products.create_product_from_data(ctx, request.product_data)
+        product = await products.create_product_from_data(
+            ctx, request.product_data, param=names.path("product_data")
+        )
         return str(product["id"])
     if request.product is None:
-        raise MissingParameter("product")
+        raise MissingParameter(names.path("product"))
     found = (
         await ctx.tx.get_object(PRODUCTS, ctx.account_id, request.product)
         if could_be_object_id(request.product)
         else None
     )
     if found is None or found[1]:
-        raise ResourceMissing("product", request.product, param="product")
+        raise ResourceMissing("product", request.product, param=names.path("product"))
     return request.product
 
 
@@ -407,14 +420,21 @@ async def _claim_price_id(ctx: Context, price_id: str, object_name: str) -> None
 
 
 async def create_price(
-    ctx: Context, request: CreatePrice, *, price_id: str | None = None, object_name: str = "price"
+    ctx: Context,
+    request: CreatePrice,
+    *,
+    price_id: str | None = None,
+    object_name: str = "price",
+    names: ParamNames = PRICE_PARAM_NAMES,
 ) -> ApiObject:
-    """A new price; `price_id` when the caller chose the id (a plan's)."""
-    price = _price_document(ctx, request, product_id="")  # every amount check, before writes
+    """A new price; `price_id` when the caller chose the id (a plan's); a 400 names the
+    parameter as the caller calls it (`names`: a plan's `amount` for `unit_amount`)."""
+    # every amount check, before writes
+    price = _price_document(ctx, request, product_id="", names=names)
     if price_id is not None:
         await _claim_price_id(ctx, price_id, object_name)
         price["id"] = price_id
-    price["product"] = await _product_for(ctx, request)
+    price["product"] = await _product_for(ctx, request, names)
     if request.lookup_key is not None:
         await _claim_lookup_key(ctx, request.lookup_key, bool(request.transfer_lookup_key), None)
         price["lookup_key"] = request.lookup_key

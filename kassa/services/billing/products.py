@@ -306,9 +306,12 @@ async def create_product(ctx: Context, request: CreateProduct) -> ApiObject:
     return await _insert_product(ctx, request, "")
 
 
-async def create_product_from_data(ctx: Context, data: Fields) -> ApiObject:
-    """The product a price's `product_data` describes (a 400 names `product_data[...]`)."""
-    return await _insert_product(ctx, CreateProduct(**data), "product_data")
+async def create_product_from_data(
+    ctx: Context, data: Fields, *, param: str = "product_data"
+) -> ApiObject:
+    """The product a price's `product_data` describes (a 400 names `product_data[...]`, or
+    `param[...]` where the caller calls it otherwise: a plan's `product`)."""
+    return await _insert_product(ctx, CreateProduct(**data), param)
 
 
 async def retrieve_product(ctx: Context, product_id: str) -> ApiObject:

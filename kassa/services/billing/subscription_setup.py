@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from kassa.invariants import ensure
 from kassa.services import setup_intents
 from kassa.services.billing.subscription_documents import announce, find, save, snapshot
 from kassa.services.context import Context
@@ -21,8 +22,9 @@ from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTIONS
 
-SUBSCRIPTIONS_SCANNED_MAX: Final = 100
-"""A customer's newest subscriptions searched for the one a SetupIntent was opened for."""
+SUBSCRIPTIONS_PER_SETUP_INTENT_MAX: Final = 1
+"""A SetupIntent is opened for one subscription (its `pending_setup_intent`, a stored
+column the lookup reads by index)."""
 
 
 def needs_setup(subscription: Mapping[str, Any], customer: Mapping[str, Any]) -> bool:
@@ -52,12 +54,13 @@ async def setup_intent_succeeded(ctx: Context, setup_intent: ApiObject) -> None:
         SUBSCRIPTIONS,
         ctx.account_id,
         ObjectListQuery(
-            limit=SUBSCRIPTIONS_SCANNED_MAX, equals={"customer": setup_intent["customer"]}
+            limit=SUBSCRIPTIONS_PER_SETUP_INTENT_MAX,
+            equals={"pending_setup_intent": setup_intent["id"]},
         ),
     )
+    ensure(not page.has_more, "a SetupIntent is pending for one subscription at most")
     for listed in page.objects:
-        if listed.get("pending_setup_intent") == setup_intent["id"]:
-            await _take_card(ctx, str(listed["id"]), setup_intent)
+        await _take_card(ctx, str(listed["id"]), setup_intent)
 
 
 async def _take_card(ctx: Context, subscription_id: str, setup_intent: ApiObject) -> None:

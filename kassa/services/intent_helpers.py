@@ -1,0 +1,217 @@
+"""What PaymentIntents and SetupIntents do alike: the client secret, the customer and
+payment method they name, the test 3-D Secure page's `next_action`, their errors, and
+storing an intent created and confirmed in one request once. Each helper takes the
+`IntentKind` it works on, which gives the noun Stripe's messages use and the resource
+(and table) the intent lives in.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, doc_url
+from kassa.ids import random_base62
+from kassa.invariants import InvariantViolated
+from kassa.params import Unset
+from kassa.services import payment_methods
+from kassa.services.context import Context
+from kassa.services.customer_lookup import load_customer_named
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Resource
+from kassa.store.tables import ObjectTable
+
+CLIENT_SECRET_RANDOM_CHARS: Final = 25
+AUTHENTICATE_PATH: Final = "/kassa/authenticate"
+"""The test 3-D Secure page (`kassa.http.authentication_page`), for either kind."""
+
+
+@dataclass(frozen=True)
+class IntentKind:
+    """Which intent a helper works on."""
+
+    noun: str
+    """As Stripe's messages name the object: `PaymentIntent`, `SetupIntent`."""
+    resource: Resource
+
+    @property
+    def object_name(self) -> str:
+        return self.resource.object_name
+
+    @property
+    def table(self) -> ObjectTable:
+        table = self.resource.table
+        if table is None:
+            raise InvariantViolated(f"{self.noun}s are stored in a table")
+        return table
+
+    @property
+    def unsaved_memo_key(self) -> str:
+        """ctx.memo key: ids of intents created in this unit and not yet inserted."""
+        return f"{self.resource.collection}.unsaved"
+
+
+def new_client_secret(intent_id: str) -> str:
+    return f"{intent_id}_secret_{random_base62(CLIENT_SECRET_RANDOM_CHARS)}"
+
+
+def automatic_payment_methods(requested: Mapping[str, Any]) -> dict[str, Any]:
+    """`automatic_payment_methods` as stored: both fields, Stripe's defaults filled in."""
+    return {
+        "allow_redirects": requested.get("allow_redirects", "always"),
+        "enabled": requested.get("enabled", False),
+    }
+
+
+async def customer_id(ctx: Context, reference: str | Unset) -> str | None:
+    """The id of the customer `reference` names; None where it was sent empty (UNSET)."""
+    if isinstance(reference, Unset):
+        return None
+    customer = await load_customer_named(ctx, reference, param="customer")
+    return str(customer["id"])
+
+
+async def apply_payment_method(
+    ctx: Context,
+    kind: IntentKind,
+    intent: ApiObject,
+    payment_method: str | None,
+    payment_method_data: Mapping[str, Any] | None,
+) -> None:
+    """The payment method a create, update or confirm names, or the card it describes (a
+    new PaymentMethod); the intent's customer is set first, as the card must be its."""
+    if payment_method is not None and payment_method_data is not None:
+        raise InvalidParameter(
+            "You cannot specify both payment_method and payment_method_data.",
+            param="payment_method_data",
+        )
+    if payment_method is not None:
+        intent["payment_method"] = await _payment_method_id(ctx, kind, intent, payment_method)
+    if payment_method_data is not None:
+        created = await payment_methods.create_from_params(
+            ctx, payment_method_data, "payment_method_data"
+        )
+        intent["payment_method"] = created["id"]
+
+
+async def _payment_method_id(
+    ctx: Context, kind: IntentKind, intent: ApiObject, reference: str
+) -> str:
+    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
+    owner = payment_method["customer"]
+    if owner is not None and owner != intent["customer"]:
+        raise InvalidRequest(
+            f"The provided PaymentMethod {payment_method['id']} is attached to another "
+            f"customer; give that customer, or a PaymentMethod of this {kind.noun}'s.",
+            param="payment_method",
+        )
+    return str(payment_method["id"])
+
+
+async def load_governed(
+    ctx: Context, kind: IntentKind, intent_id: str
+) -> tuple[Context, ApiObject]:
+    """The live intent (locked in a write unit), and the context whose `now()` is the time
+    governing it (its customer's test clock, if any): what the operation writes is stamped
+    with that time."""
+    intent = await load_live_object(ctx, kind.resource, intent_id)
+    return await ctx.governed_by(intent), intent
+
+
+def check_client_secret(
+    ctx: Context, kind: IntentKind, intent: ApiObject, given: str | None
+) -> None:
+    """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
+    if given is None and ctx.publishable_key:
+        raise MissingParameter("client_secret")
+    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
+        raise InvalidRequest(
+            "The client_secret provided does not match the client_secret associated with the "
+            f"{kind.noun}.",
+            param="client_secret",
+        )
+
+
+def next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:
+    """The test 3-D Secure challenge: a redirect when the caller gave `return_url`, else
+    for Stripe.js to open."""
+    url = (
+        f"{ctx.payments.public_url}{AUTHENTICATE_PATH}/{intent['id']}"
+        f"?client_secret={intent['client_secret']}"
+    )
+    if return_url:
+        return {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"return_url": return_url, "url": url},
+        }
+    return {
+        "type": "use_stripe_sdk",
+        "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": url},
+    }
+
+
+def return_url_of(intent: ApiObject) -> str | None:
+    """Where the test 3-D Secure page sends the browser back to, if the intent said."""
+    url = (intent["next_action"] or {}).get("redirect_to_url", {}).get("return_url")
+    return None if url is None else str(url)
+
+
+def unexpected_state(
+    kind: IntentKind, intent: ApiObject, action: str, allowed: tuple[str, ...]
+) -> InvalidRequest:
+    done = "canceled" if action == "cancel" else action + "d"
+    return InvalidRequest(
+        f"You cannot {action} this {kind.noun} because it has a status of "
+        f"{intent['status']}. Only a {kind.noun} with one of the following statuses may be "
+        f"{done}: {', '.join(allowed)}.",
+        code=f"{kind.object_name}_unexpected_state",
+    )
+
+
+async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:
+    """The payment method the intent is confirmed (or authenticated) with."""
+    if intent["payment_method"] is None:
+        raise InvalidRequest(
+            f"You cannot confirm this {kind.noun} because it's missing a payment method. "
+            f"Update the {kind.noun} with a payment method and then confirm it again.",
+            code=f"{kind.object_name}_unexpected_state",
+        )
+    return await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+
+
+def back_to_requires_payment_method(intent: ApiObject) -> None:
+    """After a failed attempt: the card is dropped, and the intent waits for another."""
+    intent["status"] = "requires_payment_method"
+    intent["payment_method"] = None
+    intent["next_action"] = None
+
+
+def authentication_failure(kind: IntentKind, message: str, **context: Any) -> dict[str, Any]:
+    """The intent's last error when its 3-D Secure challenge was failed, with `context`
+    (the payment method) added."""
+    code = f"{kind.object_name}_authentication_failure"
+    shape = {
+        "code": code,
+        "doc_url": doc_url(code),
+        "message": message,
+        "type": "invalid_request_error",
+    }
+    return dict(sorted((shape | context).items()))  # Stripe's fields in name order
+
+
+def insert_when_saved(ctx: Context, kind: IntentKind, intent: ApiObject) -> None:
+    """The intent, created in this unit, is inserted by its first `save` (a create that
+    confirms stores it once, by the confirmation's outcome, rather than inserting it and
+    then updating it)."""
+    ctx.memo.setdefault(kind.unsaved_memo_key, set()).add(intent["id"])
+
+
+async def save(ctx: Context, kind: IntentKind, intent: ApiObject) -> None:
+    unsaved: set[str] = ctx.memo.get(kind.unsaved_memo_key, set())
+    if intent["id"] in unsaved:
+        unsaved.discard(intent["id"])
+        await ctx.tx.insert_object(kind.table, ctx.account_id, intent)
+    else:
+        await ctx.tx.update_object(kind.table, ctx.account_id, intent)

@@ -1,0 +1,47 @@
+"""The loop of the jobs that poll for due work in real time (`refund_failures`,
+`reporting`): run one step of the work, log what it did or why it failed, then wait the
+job's poll interval or until the job is told to stop. A failed step is retried at the next
+poll: what it had claimed is still due in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kassa.clock import Clock
+from kassa.config import Settings
+from kassa.services.context import PaymentConfig
+from kassa.services.setup import load_payment_config
+from kassa.store import Store
+
+PollStep = Callable[[Store, Clock, PaymentConfig], Awaitable[int]]
+"""One step of a job's work; how many pieces of it were done."""
+
+
+@dataclass(frozen=True)
+class PollingJob:
+    step: PollStep
+    poll_seconds: float
+    log: logging.Logger
+    done: str
+    """What a step that did something logs, with its count (`failed %d refunds`)."""
+    failed: str
+    """What a step that raised logs, with the traceback."""
+
+
+async def run_polling(
+    job: PollingJob, store: Store, clock: Clock, settings: Settings, stopping: asyncio.Event
+) -> None:
+    payments = await load_payment_config(store, settings)
+    while not stopping.is_set():
+        try:
+            count = await job.step(store, clock, payments)
+            if count:
+                job.log.info(job.done, count)
+        except Exception:
+            job.log.exception(job.failed)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), job.poll_seconds)
