@@ -55,7 +55,7 @@ from kassa.workers.refund_failures import REFUND_FAILURES
 from kassa.workers.reporting import REPORTING
 from kassa.workers.retention import run_retention
 from kassa.workers.settlement import run_settlement
-from kassa.workers.test_clocks import run_test_clocks
+from kassa.workers.test_clocks import TEST_CLOCKS
 from kassa.workers.webhooks import delivery_settings, run_delivery
 
 log = logging.getLogger("kassa.runtime")
@@ -140,7 +140,7 @@ def _advance_invoices(ctx: JobContext) -> Awaitable[None]:
 
 def _advance_test_clocks(ctx: JobContext) -> Awaitable[None]:
     """Test clocks with an advance under way: the work due on their objects, in time order."""
-    return run_test_clocks(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return run_polling(TEST_CLOCKS, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
 
 def _move_payouts(ctx: JobContext) -> Awaitable[None]:

@@ -91,8 +91,12 @@ def _columns(names: str) -> tuple[str, ...]:
     return tuple(names.split())
 
 
+_OBJECT_COLUMNS = ("id", "account_id", "created", "deleted", "doc")
+"""An object table's own columns, ahead of its filter columns (which come from `doc`)."""
+
+
 def _object_table(table: ObjectTable, children: tuple[ChildTable, ...] = ()) -> AccountTable:
-    columns = ("id", "account_id", "created", "deleted", "doc", *table.filter_columns)
+    columns = (*_OBJECT_COLUMNS, *table.filter_columns)
     return AccountTable(table.name, columns, "ticketed", children=children)
 
 
@@ -241,12 +245,32 @@ _TABLES_BY_NAME: dict[str, tuple[tuple[str, ...], SeqKind]] = {
     **{t.name: (t.columns, t.seqs) for t in ACCOUNT_TABLES},
     **{c.name: (c.columns, "keyed") for t in ACCOUNT_TABLES for c in t.children},
 }
+_OBJECT_TABLES_BY_NAME = {t.name: t for t in ALL_OBJECT_TABLES}
 _LEDGER_SUM_COLUMNS = ("ledger_account", "owner", "bucket", "currency", "amount")
 _ADD_TO_BALANCE = (
     "INSERT INTO ledger_balances (ledger_account, owner, bucket, currency, amount) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ledger_account) "
     "DO UPDATE SET amount = ledger_balances.amount + excluded.amount"
 )
+
+
+def _with_current_filter_columns(
+    table_name: str, columns: tuple[str, ...], rows: list[list[Any]]
+) -> list[list[Any]]:
+    """An object table's rows as the schema has them now. A snapshot saved before a
+    migration added a filter column (0033: `subscriptions.pending_setup_intent`) holds fewer
+    values per row; its filter columns are worked out again from each document, as an
+    insert of the object would."""
+    table = _OBJECT_TABLES_BY_NAME.get(table_name)
+    if table is None or all(len(row) == len(columns) for row in rows):
+        return rows
+    leading = len(_OBJECT_COLUMNS)
+    return [[*row[:leading], *table.column_values(_document(row[leading - 1]))] for row in rows]
+
+
+def _document(doc: Any) -> dict[str, Any]:
+    found: dict[str, Any] = orjson.loads(doc) if isinstance(doc, str | bytes) else doc
+    return found
 
 
 @dataclass(frozen=True)
@@ -449,6 +473,7 @@ class AccountQueries:
             await self._db.executemany(_ADD_TO_BALANCE, rows)
             return
         columns, kind = _TABLES_BY_NAME[table_name]
+        rows = _with_current_filter_columns(table_name, columns, rows)
         ensure(all(len(row) == len(columns) for row in rows), f"{table_name} rows fit its columns")
         marks = ", ".join("?" * len(columns))
         if kind != "ticketed" or self._db.commit_ordered:

@@ -1,7 +1,7 @@
 """The loop of the jobs that poll for due work in real time (`refund_failures`,
-`reporting`): run one step of the work, log what it did or why it failed, then wait the
-job's poll interval or until the job is told to stop. A failed step is retried at the next
-poll: what it had claimed is still due in the store."""
+`reporting`, `test_clocks`): run one step of the work, log what it did or why it failed,
+then wait the job's poll interval or until the job is told to stop. A failed step is
+retried at the next poll: what it had claimed is still due in the store."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class PollingJob:
     """What a step that did something logs, with its count (`failed %d refunds`)."""
     failed: str
     """What a step that raised logs, with the traceback."""
+    again_after_work: bool = False
+    """Run the next step at once when this one did something (more may be due: a test
+    clock finishes over several steps), instead of waiting the poll interval."""
 
 
 async def run_polling(
@@ -37,11 +40,14 @@ async def run_polling(
 ) -> None:
     payments = await load_payment_config(store, settings)
     while not stopping.is_set():
+        count = 0
         try:
             count = await job.step(store, clock, payments)
             if count:
                 job.log.info(job.done, count)
         except Exception:
             job.log.exception(job.failed)
+        if count and job.again_after_work:
+            continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), job.poll_seconds)
