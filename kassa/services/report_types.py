@@ -117,7 +117,7 @@ class ReportType:
 
 
 SUMMARY_COLUMNS: Final = ("category", "description", "net_amount", "currency")
-ACTIVITY_COLUMNS: Final = (
+_TRANSACTION_COLUMNS: Final = (
     "balance_transaction_id",
     "created_utc",
     "created",
@@ -133,9 +133,16 @@ ACTIVITY_COLUMNS: Final = (
     "customer_facing_amount",
     "customer_facing_currency",
     "regulatory_tag",
+)
+"""A balance transaction's own columns, in the order both itemized reports give them."""
+_AUTOMATIC_PAYOUT_COLUMNS: Final = (
     "automatic_payout_id",
     "automatic_payout_effective_at_utc",
     "automatic_payout_effective_at",
+)
+ACTIVITY_COLUMNS: Final = (
+    *_TRANSACTION_COLUMNS,
+    *_AUTOMATIC_PAYOUT_COLUMNS,
     *_CUSTOMER_AND_CHARGE_COLUMNS,
 )
 ACTIVITY_DEFAULT_COLUMNS: Final = 14
@@ -193,24 +200,8 @@ TYPES: Final = (
         id=PAYOUT_RECONCILIATION,
         name="Itemized payout reconciliation",
         columns=(
-            "automatic_payout_id",
-            "automatic_payout_effective_at_utc",
-            "automatic_payout_effective_at",
-            "balance_transaction_id",
-            "created_utc",
-            "created",
-            "available_on_utc",
-            "available_on",
-            "currency",
-            "gross",
-            "fee",
-            "net",
-            "reporting_category",
-            "source_id",
-            "description",
-            "customer_facing_amount",
-            "customer_facing_currency",
-            "regulatory_tag",
+            *_AUTOMATIC_PAYOUT_COLUMNS,
+            *_TRANSACTION_COLUMNS,
             *_CUSTOMER_AND_CHARGE_COLUMNS,
             "destination_payment_id",
             "order_id",
