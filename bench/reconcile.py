@@ -12,6 +12,11 @@ join of the same files as the reference.
 3. Runs the reference in a subprocess too: DuckDB's `read_csv` of both files (all columns
    as text) in a FULL OUTER JOIN on id, counting both sides' unmatched rows and the equal
    ones (no validation, no duplicates, no files written).
+4. Runs the floor, also as a subprocess: the least any reconciliation of these files must
+   do, which is to read every row's id, amount and currency from both files and write the
+   matched rows to a CSV file (DuckDB's inner join on all three, `COPY ... TO`). It shows
+   how far the goal of GOAL_TIME_RATIO of the reference can be met at all: on this
+   machine the floor alone takes about twice the reference (bench/README.md).
 Each is timed from start to exit; peak RSS is the child's own (`os.wait4`; the files are
 generated in a separate process, so that this one stays small: a child's peak starts from
 its parent's at the fork). With --repeat
@@ -129,6 +134,16 @@ row = duckdb.connect().execute(
 print(list(row))
 """
 
+FLOOR = """
+import sys, duckdb
+ledger, bank, out = sys.argv[1], sys.argv[2], sys.argv[3]
+duckdb.connect().execute(
+    "COPY (SELECT l.id, l.amount, l.currency FROM read_csv(?, all_varchar = true) l "
+    "JOIN read_csv(?, all_varchar = true) b "
+    "ON l.id = b.id AND l.amount = b.amount AND l.currency = b.currency) TO '" + out
+    + "' (HEADER)", [ledger, bank])
+"""
+
 
 def timed(command: list[str]) -> dict[str, Any]:
     """Run `command`; its wall time, its own peak RSS, its exit status and output."""
@@ -183,12 +198,17 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         ledger, bank = pool.apply(generate, (folder, args.rows, args.seed))
     generated_seconds = time.perf_counter() - started
     want = expected(args.rows)
-    kassa_runs, reference_runs = [], []
+    kassa_runs, reference_runs, floor_runs = [], [], []
+    floor_out = folder / "floor-matched.csv"
     for _ in range(args.repeat):
         kassa_runs.append(run_kassa(ledger, bank, folder / "out"))
         reference_runs.append(timed([sys.executable, "-c", REFERENCE, str(ledger), str(bank)]))
+        floor_runs.append(
+            timed([sys.executable, "-c", FLOOR, str(ledger), str(bank), str(floor_out)])
+        )
+        floor_out.unlink(missing_ok=True)
     failures = [r for r in kassa_runs if r["exit"] not in (0, 1)]
-    failures += [r for r in reference_runs if r["exit"] != 0]
+    failures += [r for r in reference_runs + floor_runs if r["exit"] != 0]
     if failures:
         print(json.dumps(failures, indent=2), file=sys.stderr)
         return 2
@@ -196,6 +216,7 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
     counts = {key: got[key] for key in want}
     best = min(kassa_runs, key=lambda r: r["seconds"])
     reference = min(reference_runs, key=lambda r: r["seconds"])
+    floor = min(floor_runs, key=lambda r: r["seconds"])
     total_rows = _data_rows(ledger) + _data_rows(bank)
     result = {
         "rows_per_file": args.rows,
@@ -209,10 +230,14 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         "kassa": _figures(best, total_rows),
         "reference": _figures(reference, total_rows),
         "time_ratio": round(best["seconds"] / reference["seconds"], 3),
+        "floor": _figures(floor, total_rows),
+        "floor_time_ratio": round(floor["seconds"] / reference["seconds"], 3),
+        "time_ratio_to_floor": round(best["seconds"] / floor["seconds"], 3),
         "goal_time_ratio": GOAL_TIME_RATIO,
         "goal_peak_rss_bytes": GOAL_PEAK_RSS_BYTES,
         "all_kassa_seconds": [r["seconds"] for r in kassa_runs],
         "all_reference_seconds": [r["seconds"] for r in reference_runs],
+        "all_floor_seconds": [r["seconds"] for r in floor_runs],
         "cpus": os.cpu_count(),
         "duckdb": duckdb.__version__,
     }

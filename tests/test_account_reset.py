@@ -707,11 +707,21 @@ def test_a_new_account_s_keys_are_shown_once_and_stored_nowhere(
 
 
 def _drop_saved_column(database_url: str, table: str, index: int) -> None:
-    """Rewrite the saved rows of `table` without the value at `index`: the snapshot as a
-    Kassa before the migration that added that column saved it."""
+    """Rewrite the saved rows of `table` without the value at `index`, as a bare list of rows:
+    the snapshot as a Kassa before the migration that added that column saved it (before
+    chunks named their columns)."""
 
-    def dropped(rows_json: str) -> str:
-        return json.dumps([row[:index] + row[index + 1 :] for row in json.loads(rows_json)])
+    def dropped(chunk: Any) -> Any:
+        return [row[:index] + row[index + 1 :] for row in chunk["rows"]]
+
+    _rewrite_chunks(database_url, table, dropped)
+
+
+def _rewrite_chunks(database_url: str, table: str, change: Callable[[Any], Any]) -> None:
+    """Replace each saved chunk of `table` by `change(chunk)` (the chunk as JSON)."""
+
+    def rewritten(rows_json: str) -> str:
+        return json.dumps(change(json.loads(rows_json)))
 
     if database_url.startswith("sqlite"):
         db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
@@ -723,7 +733,7 @@ def _drop_saved_column(database_url: str, table: str, index: int) -> None:
                 db.execute(
                     "UPDATE account_snapshot_chunks SET rows_json = ? WHERE ordinal = ? "
                     "AND table_name = ?",
-                    (dropped(rows_json), ordinal, table),
+                    (rewritten(rows_json), ordinal, table),
                 )
         db.close()
         return
@@ -738,7 +748,7 @@ def _drop_saved_column(database_url: str, table: str, index: int) -> None:
                 await connection.execute(
                     "UPDATE account_snapshot_chunks SET rows_json = $1 WHERE ordinal = $2 "
                     "AND table_name = $3",
-                    dropped(rows_json),
+                    rewritten(rows_json),
                     ordinal,
                     table,
                 )
@@ -746,6 +756,47 @@ def _drop_saved_column(database_url: str, table: str, index: int) -> None:
             await connection.close()
 
     run_coroutine(rewrite)
+
+
+def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -> None:
+    """A chunk names its columns, so a table whose columns were reordered, dropped or added
+    since the snapshot was saved restores by name: a column the schema no longer has is
+    left out, and one the snapshot lacks takes its default (here `test_clock`, NULL)."""
+    url = private_database_url
+
+    async def seed_and_save(store: Store) -> None:
+        async with store.write() as tx:
+            await seed(tx, ACCOUNT_A)
+        await in_account(
+            store,
+            ACCOUNT_A,
+            lambda ctx: account_snapshots.save_snapshot(
+                ctx, SaveSnapshot(account=ACCOUNT_A, name="saved")
+            ),
+        )
+
+    with_store(url, seed_and_save)
+    before = dump(url)["refund_failures"]
+
+    def as_an_older_schema(chunk: Any) -> Any:
+        columns = list(chunk["columns"])
+        order = list(reversed([name for name in columns if name != "test_clock"]))
+        rows = [[row[columns.index(name)] for name in order] + ["gone"] for row in chunk["rows"]]
+        return {"columns": [*order, "a_column_since_dropped"], "rows": rows}
+
+    _rewrite_chunks(url, "refund_failures", as_an_older_schema)
+
+    async def restore(store: Store) -> None:
+        await in_account(
+            store,
+            ACCOUNT_A,
+            lambda ctx: account_snapshots.restore_snapshot(
+                ctx, SnapshotRef(account=ACCOUNT_A, name="saved")
+            ),
+        )
+
+    with_store(url, restore)
+    assert before and dump(url)["refund_failures"] == before
 
 
 def test_a_snapshot_saved_before_a_column_was_added_restores_with_it(

@@ -254,18 +254,42 @@ _ADD_TO_BALANCE = (
 )
 
 
-def _with_current_filter_columns(
-    table_name: str, columns: tuple[str, ...], rows: list[list[Any]]
-) -> list[list[Any]]:
-    """An object table's rows as the schema has them now. A snapshot saved before a
-    migration added a filter column (0033: `subscriptions.pending_setup_intent`) holds fewer
-    values per row; its filter columns are worked out again from each document, as an
-    insert of the object would."""
+def _saved_rows(chunk: Any) -> tuple[tuple[str, ...] | None, list[list[Any]]]:
+    """A chunk's column names and rows. Chunks name their columns (`{"columns", "rows"}`)
+    so that a snapshot restores by name after a migration changed a table; a chunk saved
+    before they did is a bare list of rows, in the column order of its day."""
+    if isinstance(chunk, dict):
+        return tuple(chunk["columns"]), list(chunk["rows"])
+    return None, list(chunk)
+
+
+def _rows_for_schema(
+    table_name: str,
+    columns: tuple[str, ...],
+    saved: tuple[str, ...] | None,
+    rows: list[list[Any]],
+) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """The columns to insert and each row's values for them, as the schema is now.
+
+    An object table's filter columns are worked out again from each document whenever the
+    saved ones differ from today's, as an insert of the object would (migration 0033 added
+    `subscriptions.pending_setup_intent`). Another table's rows keep the saved columns the
+    schema still has; a column added since takes its default. Chunks that do not name
+    their columns are read by position: an object table's with fewer values per row had a
+    filter column added since."""
+    if saved == columns or (saved is None and all(len(row) == len(columns) for row in rows)):
+        return columns, rows
     table = _OBJECT_TABLES_BY_NAME.get(table_name)
-    if table is None or all(len(row) == len(columns) for row in rows):
-        return rows
-    leading = len(_OBJECT_COLUMNS)
-    return [[*row[:leading], *table.column_values(_document(row[leading - 1]))] for row in rows]
+    if table is not None:
+        at = [(saved or columns).index(name) for name in _OBJECT_COLUMNS]
+        return columns, [
+            [*(row[i] for i in at), *table.column_values(_document(row[at[-1]]))] for row in rows
+        ]
+    if saved is None:
+        return columns, rows  # not an object table: refused by the caller's row check
+    kept = tuple(name for name in columns if name in saved)
+    at = [saved.index(name) for name in kept]
+    return kept, [[row[i] for i in at] for row in rows]
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -397,7 +421,9 @@ class AccountQueries:
             await self._save_table(table, account_id, chunks)
         sums = await self._ledger_sums(account_id)
         for start in range(0, len(sums), SNAPSHOT_CHUNK_ROWS):
-            await chunks.write(LEDGER_SUMS, sums[start : start + SNAPSHOT_CHUNK_ROWS])
+            await chunks.write(
+                LEDGER_SUMS, _LEDGER_SUM_COLUMNS, sums[start : start + SNAPSHOT_CHUNK_ROWS]
+            )
         await self._db.execute(
             "UPDATE account_snapshots SET row_count = ?, chunk_count = ? "
             "WHERE account_id = ? AND name = ?",
@@ -416,9 +442,9 @@ class AccountQueries:
             if table.seqs != "keyed" and rows:
                 after_seq = int(rows[-1][0])
                 rows = [row[1:] for row in rows]
-            await chunks.write(table.name, rows)
+            await chunks.write(table.name, table.columns, rows)
             for child in table.children:
-                await chunks.write(child.name, await self._children(child, rows))
+                await chunks.write(child.name, child.columns, await self._children(child, rows))
             if len(rows) < SNAPSHOT_CHUNK_ROWS:
                 return
         raise InvariantViolated(
@@ -463,17 +489,22 @@ class AccountQueries:
                 (account_id, name, start, start + CHUNKS_PER_READ),
             )
             for table_name, rows_json in chunks:
-                await self._write_back(str(table_name), orjson.loads(rows_json), seqs)
+                saved, rows = _saved_rows(orjson.loads(rows_json))
+                await self._write_back(str(table_name), saved, rows, seqs)
         return int(header[1])
 
     async def _write_back(
-        self, table_name: str, rows: list[list[Any]], seqs: _RestoredSeqs
+        self,
+        table_name: str,
+        saved: tuple[str, ...] | None,
+        rows: list[list[Any]],
+        seqs: _RestoredSeqs,
     ) -> None:
         if table_name == LEDGER_SUMS:
             await self._db.executemany(_ADD_TO_BALANCE, rows)
             return
-        columns, kind = _TABLES_BY_NAME[table_name]
-        rows = _with_current_filter_columns(table_name, columns, rows)
+        current, kind = _TABLES_BY_NAME[table_name]
+        columns, rows = _rows_for_schema(table_name, current, saved, rows)
         ensure(all(len(row) == len(columns) for row in rows), f"{table_name} rows fit its columns")
         marks = ", ".join("?" * len(columns))
         if kind != "ticketed" or self._db.commit_ordered:
@@ -552,16 +583,19 @@ class _ChunkWriter:
         self.ordinal = 0
         self.rows = 0
 
-    async def write(self, table_name: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def write(
+        self, table_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         listed = list(rows)
         if not listed:
             return
         ensure(self.ordinal < SNAPSHOT_CHUNKS_MAX, "a snapshot holds a bounded number of chunks")
+        chunk = orjson.dumps({"columns": list(columns), "rows": listed}).decode()
         await self._db.execute(
             "INSERT INTO account_snapshot_chunks "
             "(account_id, name, ordinal, table_name, row_count, rows_json) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (*self._snapshot, self.ordinal, table_name, len(listed), orjson.dumps(listed).decode()),
+            (*self._snapshot, self.ordinal, table_name, len(listed), chunk),
         )
         self.ordinal += 1
         self.rows += len(listed)
