@@ -19,10 +19,10 @@ from types import FrameType
 
 import uvicorn
 
+from kassa import observers  # noqa: F401  (installs the observers of domain writes)
 from kassa.clock import Clock, SystemClock, unix_seconds
 from kassa.config import Settings
 from kassa.dashboard.app import PREFIX as DASHBOARD_PREFIX
-from kassa.dashboard.site import CHARGE_OBSERVERS as DASHBOARD_CHARGE_OBSERVERS
 from kassa.dashboard.site import dashboard
 from kassa.database import open_migrated_store, open_unmigrated_store
 from kassa.http.api import ApiApp
@@ -34,15 +34,8 @@ from kassa.http.request_log import RequestLogWriter
 from kassa.pages.invoice_backend import InvoiceBackend
 from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
-from kassa.services import accounts, hooks
+from kassa.services import accounts
 from kassa.services.accounts import NewAccount
-from kassa.services.billing import (
-    customer_deletion,
-    invoice_collection,
-    subscription_cycle,
-    subscription_preview,
-    subscription_setup,
-)
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
@@ -59,30 +52,6 @@ from kassa.workers.test_clocks import TEST_CLOCKS
 from kassa.workers.webhooks import delivery_settings, run_delivery
 
 log = logging.getLogger("kassa.runtime")
-
-# --- observers of domain writes -----------------------------------------------------------
-
-OBSERVERS = hooks.Observers(
-    charge_created=DASHBOARD_CHARGE_OBSERVERS,
-    payment_intent_finishing=(invoice_collection.lock_invoice_of_intent,),
-    payment_intent_finished=(invoice_collection.intent_finished,),
-    invoice_paid=(subscription_cycle.on_invoice_paid,),
-    invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
-    subscription_upcoming=subscription_preview.upcoming,
-    setup_intent_succeeded=(subscription_setup.setup_intent_succeeded,),
-    customer_deleted=(customer_deletion.customer_deleted,),
-)
-"""Told of domain writes inside the writing transaction: the dashboard's home chart counters,
-and billing, which pays an invoice when its PaymentIntent succeeds on any path (the 3-D Secure
-test helper or page, a confirmation by the integration) and records a failed attempt when
-it fails."""
-
-# Installed here, once, on import: every process that stores charges or confirms intents
-# (`kassa serve`, and `kassa worker`'s invoice job) is built by this module, so none runs
-# without them; a process built elsewhere fails on its first charge or confirmation instead
-# of leaving the counters short or an invoice open after its payment succeeded.
-hooks.install(OBSERVERS)
-
 
 # --- the store ----------------------------------------------------------------------------
 

@@ -11,8 +11,7 @@ from typing import Literal
 import stripe
 
 from kassa.clock import DAY_SECONDS
-from kassa.dashboard.site import CHARGE_OBSERVERS
-from kassa.dashboard.views.home import count_charge
+from kassa.dashboard.views.home import CHARGE_OBSERVERS, count_charge
 from kassa.services import hooks
 from kassa.store import Store
 from kassa.store.dashboard_queries import VolumeDay
@@ -27,9 +26,10 @@ Tally = Counter[tuple[int, str, str]]
 
 
 def test_the_composition_root_installs_the_dashboard_counters() -> None:
+    import kassa.observers
     import kassa.runtime
 
-    assert kassa.runtime.OBSERVERS.charge_created == CHARGE_OBSERVERS
+    assert kassa.observers.OBSERVERS.charge_created == CHARGE_OBSERVERS
     assert count_charge in hooks.installed().charge_created
 
 

@@ -19,7 +19,7 @@ import pytest
 import stripe
 from pypdf import PdfReader
 
-from kassa import runtime
+from kassa import observers
 from kassa.clock import FrozenClock, SystemClock
 from kassa.config import Settings
 from kassa.services import hooks
@@ -88,7 +88,7 @@ def pdf_text(content: bytes) -> str:
 def run_invoices_job_at(server: KassaServer, now: int) -> int:
     """What the `invoices` job does once, run in this process at `now`: advance, then
     remind; the number of invoices reminded."""
-    hooks.install(runtime.OBSERVERS)
+    hooks.install(observers.OBSERVERS)
 
     async def run(store: Store) -> int:
         payments = await load_payment_config(store, Settings(database_url=server.database_url))
@@ -157,7 +157,7 @@ def test_sending_commits_the_email_with_a_reference_and_the_worker_renders_the_p
     the invoice as stored then."""
     who = customer(client, payment_method=None)
     draft = send_invoice_draft(client, who.id)
-    hooks.install(runtime.OBSERVERS)
+    hooks.install(observers.OBSERVERS)
 
     async def send_and_look(store: Store) -> tuple[Any, ...]:
         payments = await load_payment_config(store, Settings(database_url=server.database_url))

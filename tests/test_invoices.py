@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from kassa import runtime
+from kassa import observers
 from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
 from kassa.services import hooks
@@ -523,7 +523,7 @@ def test_the_preview_shows_what_the_next_invoice_would_be(client: Client) -> Non
 
 def advance_at(server: KassaServer, now: float) -> int:
     """What the `invoices` job does, run once in this process at `now`."""
-    hooks.install(runtime.OBSERVERS)
+    hooks.install(observers.OBSERVERS)
 
     async def run(store: Store) -> int:
         payments = await load_payment_config(store, Settings(database_url=server.database_url))

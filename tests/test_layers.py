@@ -2,9 +2,10 @@
 
 Layers, top to bottom (a module belongs to the first whose package path contains it):
 
-    entry       kassa.cli, kassa.runtime (the composition root), kassa.__main__,
-                kassa.pytest_plugin, kassa.imports (`kassa import`: it builds its process
-                through the runtime and reads CSV headers with the API's form decoder),
+    entry       kassa.cli, kassa.runtime (the composition root), kassa.observers (the
+                observers of domain writes, which the runtime and `kassa import` install),
+                kassa.__main__, kassa.pytest_plugin, kassa.imports (`kassa import`: it
+                installs the observers and reads CSV headers with the API's form decoder),
                 kassa.reconciliation (`kassa reconcile`: it opens the database through
                 the runtime)
     edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
@@ -48,6 +49,7 @@ LAYER_NAMES = {
 LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.cli", ENTRY),
     ("kassa.runtime", ENTRY),
+    ("kassa.observers", ENTRY),
     ("kassa.database", ENTRY),
     ("kassa.__main__", ENTRY),
     ("kassa.pytest_plugin", ENTRY),

@@ -17,7 +17,7 @@ import pytest
 import stripe
 from stripe import StripeObject
 
-from kassa import runtime
+from kassa import observers
 from kassa.clock import SystemClock
 from kassa.config import Settings
 from kassa.errors import CardDeclined
@@ -767,7 +767,7 @@ def confirm_in_process(
     """What a subscription renewal does: confirm with a plain function call, no HTTP."""
 
     # As in `kassa serve`: a stored charge is counted for the dashboard.
-    hooks.install(runtime.OBSERVERS)
+    hooks.install(observers.OBSERVERS)
 
     async def confirm(store: Store) -> dict[str, Any]:
         # The installation's settings, as a worker loads them (test cards are known by the

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import stripe
 
-from kassa import runtime
+from kassa import observers
 from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
 from kassa.services import hooks
@@ -420,7 +420,7 @@ def test_refusals_name_the_parameter(client: Client) -> None:
 def run_invoices_job_at(server: KassaServer, now: float) -> int:
     """What the `invoices` job does first, run once in this process at `now`: the
     subscriptions whose period has ended renew (then their drafts advance as invoices do)."""
-    hooks.install(runtime.OBSERVERS)
+    hooks.install(observers.OBSERVERS)
 
     async def run(store: Store) -> int:
         payments = await load_payment_config(store, Settings(database_url=server.database_url))

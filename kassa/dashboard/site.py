@@ -22,9 +22,7 @@ from kassa.dashboard.pages import (
     test_clocks,
     webhooks,
 )
-from kassa.dashboard.views.home import count_charge
 from kassa.services.context import PaymentConfig
-from kassa.services.hooks import ChargeObserver
 from kassa.store import Store
 
 PAGES: tuple[Page, ...] = (
@@ -44,9 +42,6 @@ PAGES: tuple[Page, ...] = (
     *prices.PAGES,
     *test_clocks.PAGES,
 )
-
-CHARGE_OBSERVERS: tuple[ChargeObserver, ...] = (count_charge,)
-"""The home chart's per-day counters, fed every new charge in the transaction storing it."""
 
 
 def dashboard(store: Store, clock: Clock, payment_config: PaymentConfig) -> Dashboard:

@@ -3,8 +3,8 @@ or existing from an earlier run), 1 when some rows are invalid (nothing written,
 `--skip-invalid` the valid ones written), 2 when the import cannot run (no such file or
 account; argparse refuses an unknown kind with 2 too).
 
-The process is built through the runtime, as `kassa serve` and `kassa worker` are: the
-observers of domain writes are installed, and the payment settings loaded the same way.
+The process writes as `kassa serve` and `kassa worker` do: the observers of domain writes
+are installed (`kassa.observers`), and the payment settings loaded the same way.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def run_import(settings: Settings, options: ImportOptions) -> int:
 
 
 async def _run(settings: Settings, options: ImportOptions, clock: Clock) -> int:
-    from kassa import runtime  # noqa: F401  (installs the observers of domain writes)
+    from kassa import observers  # noqa: F401  (installs the observers of domain writes)
     from kassa.services.setup import load_payment_config
 
     store = await database.open_migrated_store(settings, clock)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from kassa.clock import DAY_SECONDS
 from kassa.ledger.views import balance_object
 from kassa.services.context import Context
+from kassa.services.hooks import ChargeObserver
 from kassa.services.resource import ApiObject
 from kassa.store import Transaction
 from kassa.store.dashboard_queries import VOLUME_SHARDS, VolumeDay
@@ -86,6 +87,10 @@ def _day_volume(row: VolumeDay | None, day: int) -> DayVolume:
 async def count_charge(ctx: Context, charge: ApiObject) -> None:
     """The `charge_created` observer: count a new charge on the home chart."""
     await count_new_charge(ctx.tx, ctx.account_id, charge)
+
+
+CHARGE_OBSERVERS: tuple[ChargeObserver, ...] = (count_charge,)
+"""The home chart's per-day counters, fed every new charge in the transaction storing it."""
 
 
 async def count_new_charge(tx: Transaction, account_id: str, charge: ApiObject) -> None:
