@@ -6,6 +6,7 @@ from kassa.services import (
     accounts,
     balance,
     balance_settings,
+    charge_refunds,
     charges,
     customers,
     disputes,
@@ -53,6 +54,8 @@ RESOURCES: tuple[Resource, ...] = (
     payment_intents.RESOURCE,
     setup_intents.RESOURCE,
     setup_attempts.RESOURCE,
+    # Before `charges.RESOURCE`: the later of two declarations of one object stands for it.
+    charge_refunds.CHARGES,
     charges.RESOURCE,
     tokens.RESOURCE,
     refunds.RESOURCE,

@@ -326,7 +326,7 @@ async def _refunds_of(ctx: Context, charge: ApiObject) -> Any:
         ctx,
         REFUNDS,
         ObjectListQuery(limit=REFUNDS_INCLUDED_MAX, equals={"charge": charge["id"]}),
-        url=f"/v1/refunds?charge={charge['id']}",
+        url=f"/v1/charges/{charge['id']}/refunds",
         view=dict,
     )
 
