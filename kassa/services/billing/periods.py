@@ -213,11 +213,12 @@ def proration(
     )
 
 
-def prorated_amount(amount: int, fraction: Fraction) -> int:
-    """`amount * fraction` in whole minor units (`PRORATION_ROUNDING`)."""
+def prorated_amount(amount: int, fraction: Fraction, *, rounding: str = PRORATION_ROUNDING) -> int:
+    """`amount * fraction` in whole minor units (`PRORATION_ROUNDING` unless the caller
+    names another of `rounding`'s rules)."""
     ensure(amount >= 0, f"a prorated amount is not negative, not {amount}")
     ensure(0 <= fraction <= 1, f"a proration covers part of a period, not {fraction}")
-    return money.to_minor_units(_deciding_quotient(amount * fraction), PRORATION_ROUNDING)
+    return money.to_minor_units(_deciding_quotient(amount * fraction), rounding)
 
 
 def _deciding_quotient(value: Fraction) -> Decimal:

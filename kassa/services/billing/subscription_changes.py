@@ -20,12 +20,20 @@ prorates nothing.
 
 A billing cycle reset starts a new period now: the old items' unused time is credited (when
 prorating) and the new period invoiced at once with those credits. Stripe resets the cycle
-whenever the billing interval changes; so does Kassa.
+whenever the billing interval changes; so does Kassa when the subscription's one interval
+becomes another. Mixed intervals (flexible billing mode: Stripe's mixed-interval guide and
+2025-07-30.basil changelog) change nothing else: an item added with, or repriced to, an
+interval the subscription did not have, or next to items of another one, takes the period
+of that interval holding the change, counted from the shared anchor (an item of that
+interval already there shares its period), and each item is prorated over its own period:
+the credit over the period it had, the charge over the one it has (`subscription_terms.
+period_for`). A reset (`billing_cycle_anchor=now`) starts every item's period now, each as
+long as its interval. `proration_date` must fall within every item's current period.
 
-The amount credited is the item's price times its quantity for the whole period (Stripe's
-classic computation). Stripe's flexible mode credits what was actually debited, which is the
-same amount unless the debit was itself discounted or prorated; Kassa does not yet track
-that difference.
+What a credit gives back depends on the subscription's billing mode (`subscription_credits`):
+flexible (the default) credits the unused part of what was debited for the item in this
+period, net of its discounts; classic, the unused part of the item's price times its
+quantity for the whole period.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
+    subscription_credits,
     subscription_discounts,
 )
 from kassa.services.billing.invoice_item_params import Priced
@@ -63,15 +72,18 @@ from kassa.services.billing.subscription_documents import (
     ITEMS_MAX,
     current_period,
     customer_of,
+    item_period,
     items_of,
     new_item,
     plan_of,
     private,
     product_name,
-    set_period,
+    set_item_period,
+    shared_period,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
+from kassa.services.billing.subscription_terms import Recurrence, period_for
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
@@ -99,10 +111,11 @@ class ChangeTerms:
 
 @dataclass(frozen=True)
 class Billed:
-    """What one item bills per period: its price and quantity."""
+    """What one item bills per period: its price and quantity, and the period it is in."""
 
     price: Mapping[str, Any]
     quantity: int
+    period: tuple[int, int]
 
     @property
     def amount(self) -> int:
@@ -159,9 +172,12 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     _check_changeable(subscription, terms)
     at = _change_time(ctx, subscription, terms.proration_date)
     before = {str(i["id"]): billed(i) for i in items_of(subscription)}
-    old_interval = _interval(items_of(subscription))
-    removed = await _apply_item_changes(ctx, subscription, terms.items)
-    resets = terms.resets_anchor or _interval(items_of(subscription)) != old_interval
+    old_intervals = _intervals(items_of(subscription))
+    removed = await _apply_item_changes(ctx, subscription, terms.items, at)
+    new_intervals = _intervals(items_of(subscription))
+    # The one interval replaced by another resets the cycle; mixed intervals do not.
+    switched = len(old_intervals) == len(new_intervals) == 1 and old_intervals != new_intervals
+    resets = terms.resets_anchor or switched
     if resets and subscription["status"] == "trialing":
         raise InvalidRequest(
             "Kassa does not reset the billing cycle of a subscription on trial (a new billing "
@@ -178,7 +194,20 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
     if resets:
         start_new_period(ctx, subscription)
+    else:
+        _bring_renewal_forward(subscription)
     return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
+
+
+def _bring_renewal_forward(subscription: ApiObject) -> None:
+    """An item now ends its period before the work due (one of a shorter interval added):
+    its end is due. Later ends need nothing here: the renewal moves itself on when no item
+    ends yet (`subscription_cycle`). A trial's work stays as it is (every item's period ends
+    with the trial)."""
+    facts, ending = private(subscription), current_period(subscription)[1]
+    due = facts["renews_at"]
+    if subscription["status"] != "trialing" and due is not None and ending < due:
+        facts["renews_at"] = ending
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
@@ -200,7 +229,7 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
     """When the change counts from: `proration_date`, inside the current period, or now."""
     if proration_date is None:
         return ctx.now()
-    start, end = current_period(subscription)
+    start, end = shared_period(subscription)
     if not start <= proration_date < end:
         raise InvalidParameter(
             f"proration_date ({proration_date}) must fall within the subscription's current "
@@ -212,11 +241,11 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
 
 def billed(item: Mapping[str, Any]) -> Billed:
     """What a subscription item bills per period now."""
-    return Billed(item["price"], int(item["quantity"]))
+    return Billed(item["price"], int(item["quantity"]), item_period(item))
 
 
-def _interval(items: Sequence[Mapping[str, Any]]) -> tuple[str, int]:
-    return _price_interval(items[0]["price"])
+def _intervals(items: Sequence[Mapping[str, Any]]) -> set[Recurrence]:
+    return {Recurrence.of(item["price"]) for item in items}
 
 
 def _changed(
@@ -234,7 +263,7 @@ def _changed(
 
 
 async def _apply_item_changes(
-    ctx: Context, subscription: ApiObject, requested: list[dict[str, Any]]
+    ctx: Context, subscription: ApiObject, requested: list[dict[str, Any]], at: int
 ) -> list[ApiObject]:
     """Change the document's items as `items[]` says; the removed items."""
     items = items_of(subscription)
@@ -245,7 +274,7 @@ async def _apply_item_changes(
         path = f"items[{index}]"
         item_id = entry.get("id")
         if item_id is None:
-            added = await _new_item(ctx, subscription, entry, path)
+            added = await _new_item(ctx, subscription, entry, path, at)
             await subscription_discounts.apply_item_terms(ctx, subscription, added, entry, index)
             items.append(added)
             continue
@@ -265,14 +294,14 @@ async def _apply_item_changes(
             items.remove(item)
             removed.append(item)
             continue
-        await _change_item(ctx, subscription, item, entry, path)
+        await _change_item(ctx, subscription, item, entry, path, at)
         await subscription_discounts.apply_item_terms(ctx, subscription, item, entry, index)
     _check_items(subscription)
     return removed
 
 
 async def _new_item(
-    ctx: Context, subscription: Mapping[str, Any], entry: Mapping[str, Any], path: str
+    ctx: Context, subscription: Mapping[str, Any], entry: Mapping[str, Any], path: str, at: int
 ) -> ApiObject:
     if entry.get("deleted"):
         raise InvalidParameter(
@@ -293,7 +322,7 @@ async def _new_item(
         price,
         int(entry.get("quantity", 1)),
         metadata,
-        current_period(subscription),
+        period_for(subscription, Recurrence.of(price), at),
     )
 
 
@@ -303,9 +332,14 @@ async def _change_item(
     item: ApiObject,
     entry: Mapping[str, Any],
     path: str,
+    at: int,
 ) -> None:
     if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
         price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+        recurrence = Recurrence.of(price)
+        if recurrence != Recurrence.of(item["price"]):
+            # Found before the price changes, so the item does not find its own period.
+            set_item_period(item, period_for(subscription, recurrence, at))
         item["price"] = {k: v for k, v in price.items() if not k.startswith("_")}
         item["plan"] = plan_of(price)
     if entry.get("quantity") is not None:
@@ -349,10 +383,9 @@ def _check_items(subscription: Mapping[str, Any]) -> None:
 def check_prices_alike(
     prices: Sequence[Mapping[str, Any]], currency: str, params: Sequence[str]
 ) -> None:
-    """Every price in `currency` and on the first one's billing interval (Kassa does not
-    bill mixed intervals on one subscription yet); a price that is not names its item's
-    parameter (`params`, one per price)."""
-    interval = _price_interval(prices[0])
+    """Every price in `currency`; a price that is not names its item's parameter (`params`,
+    one per price). Their intervals may differ: every Kassa subscription is in flexible
+    billing mode, where Stripe bills mixed intervals (classic mode would refuse them)."""
     for price, param in zip(prices, params, strict=True):
         if price["currency"] != currency:
             raise InvalidParameter(
@@ -360,17 +393,6 @@ def check_prices_alike(
                 f"in {currency}: all prices on a subscription must have the same currency.",
                 param=param,
             )
-        if _price_interval(price) != interval:
-            raise InvalidParameter(
-                "All prices on a subscription must have the same recurring interval (Kassa "
-                "does not bill mixed intervals yet).",
-                param=param,
-            )
-
-
-def _price_interval(price: Mapping[str, Any]) -> tuple[str, int]:
-    recurring = price["recurring"]
-    return str(recurring["interval"]), int(recurring["interval_count"])
 
 
 async def store_item_rows(
@@ -400,17 +422,31 @@ async def proration_items(
     at: int,
 ) -> list[ApiObject]:
     """The proration items (unsaved) for one item's change at `at`: a credit for the unused
-    time of `old`, a charge for the remaining time of `new` (none for a zero amount)."""
-    start, end = current_period(subscription)
-    proration = periods.proration(
-        0 if old is None else old.amount, 0 if new is None else new.amount, start, end, at
-    )
+    time of `old` in its period (`subscription_credits`), a charge for the remaining time of
+    `new` in its own (the same period unless the change moved the item to another interval;
+    none for a zero amount); the item's debit noted on the document."""
     made = []
-    for billed, amount in ((old, proration.credit), (new, proration.charge)):
-        if billed is not None and amount != 0:
+    if old is not None:
+        credit = await subscription_credits.credit_for(
+            ctx, subscription, item_id, old.amount, old.period, at
+        )
+        if credit.amount != 0:
+            period = (at, old.period[1])
             made.append(
-                await _proration_item(ctx, subscription, item_id, billed, amount, (at, end))
+                await _proration_item(
+                    ctx, subscription, item_id, old, credit.amount, period, credit.credited_items
+                )
             )
+    charged = None
+    if new is not None:
+        amount = periods.proration(0, new.amount, *new.period, at).charge
+        if amount != 0:
+            period = (at, new.period[1])
+            charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
+            made.append(charged)
+    subscription_credits.note_proration(
+        subscription, item_id, credited=old is not None, charge=charged
+    )
     return made
 
 
@@ -441,6 +477,7 @@ async def _proration_item(
     billed: Billed,
     amount: int,
     period: tuple[int, int],
+    credited_items: dict[str, Any] | None = None,
 ) -> ApiObject:
     credit = amount < 0
     name = await product_name(ctx, str(billed.price["product"]))
@@ -467,9 +504,7 @@ async def _proration_item(
     item["discountable"] = False
     item["period"] = {"start": period[0], "end": period[1]}
     item["proration"] = True
-    item["proration_details"] = {
-        "credited_items": await _credited_items(ctx, subscription, item_id) if credit else None
-    }
+    item["proration_details"] = {"credited_items": credited_items}
     item["parent"] = {
         "subscription_details": {
             "subscription": subscription["id"],
@@ -480,47 +515,21 @@ async def _proration_item(
     return item
 
 
-async def _credited_items(
-    ctx: Context, subscription: Mapping[str, Any], item_id: str
-) -> dict[str, Any] | None:
-    """The debit a credit undoes: the item's line on the subscription's latest invoice
-    (`proration_details.credited_items`), when that invoice has one."""
-    latest = subscription.get("latest_invoice")
-    if latest is None:
-        return None
-    found = await invoice_documents.find_invoice(ctx, str(latest), lock=False)
-    if found is None:
-        return None
-    lines = [
-        line["id"]
-        for line in found[0]["lines"]["data"]
-        if ((line.get("parent") or {}).get("subscription_item_details") or {}).get(
-            "subscription_item"
-        )
-        == item_id
-        and line["amount"] > 0
-    ]
-    if not lines:
-        return None
-    return {
-        "invoice_item": None,
-        "invoice_line_item_details": {"invoice": latest, "invoice_line_items": lines},
-        "type": "invoice_line_items",
-    }
-
-
 # --- invoicing at once ---------------------------------------------------------------------
 
 
 def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
     """A billing cycle reset (an update's `billing_cycle_anchor=now`, a resume's): the
-    anchor and a new period from now, the next renewal at its end; the new period."""
+    anchor now, and each item's new period from now, as long as its interval; the next
+    renewal at the earliest end; the period that ends first."""
     now = ctx.now()
-    interval, count = _interval(items_of(subscription))
-    period = (now, periods.boundary(now, interval, count, 1))
+    for item in items_of(subscription):
+        recurrence = Recurrence.of(item["price"])
+        end = periods.boundary(now, recurrence.interval, recurrence.interval_count, 1)
+        set_item_period(item, (now, end))
+    period = current_period(subscription)
     subscription["billing_cycle_anchor"] = now
     subscription["billing_cycle_anchor_config"] = None
-    set_period(subscription, period)
     private(subscription)["renews_at"] = period[1]
     if subscription["cancel_at_period_end"]:
         subscription["cancel_at"] = period[1]
@@ -628,7 +637,6 @@ async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
     if subscription["status"] == "trialing":
         return
     at = ctx.now()
-    if at >= current_period(subscription)[1]:
-        return
     for item in items_of(subscription):
-        await make_prorations(ctx, subscription, str(item["id"]), billed(item), None, at)
+        if at < item_period(item)[1]:
+            await make_prorations(ctx, subscription, str(item["id"]), billed(item), None, at)

@@ -9,7 +9,13 @@ are paid or not:
 - otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
   starts the first paid period, at the billing cycle anchor, and the subscription becomes
   `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an
-  auto-advancing draft, which the invoice work finalizes an hour later and charges;
+  auto-advancing draft, which the invoice work finalizes an hour later and charges. With
+  items of mixed intervals only the items whose periods end then move on, and the invoice
+  has their lines alone: one invoice when periods align, separate ones when they diverge
+  (Stripe's mixed-interval guide); `renews_at` is the earliest item period end, so
+  `cancel_at_period_end` ends the subscription there (Stripe: it "always resolves to the
+  earliest item period end"), canceling every item, and one dunning outcome covers the
+  whole subscription whichever items an unpaid invoice billed;
 - an invoice of the subscription paid makes an `incomplete` or `past_due` one `active`; a
   failed charge of a renewal makes an `active` one `past_due` (`on_invoice_paid`,
   `on_invoice_payment_failed`, told by the invoice path through `kassa.services.hooks`).
@@ -66,7 +72,7 @@ from kassa.services.billing.subscription_documents import (
     find,
     private,
     save,
-    set_period,
+    set_item_period,
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
@@ -118,12 +124,27 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
             if subscription_terms.cap_renewal(subscription):  # it ends before the trial does
                 await save(ctx, subscription)
         return
+    if await _renewal_moved_on(ctx, subscription):
+        return
     if subscription["cancel_at_period_end"]:
         await end_subscription(ctx, subscription, "cancellation_requested")
         return
     if subscription["status"] == "trialing" and await _trial_ends_unpaid(ctx, subscription):
         return
     await _next_period(ctx, subscription)
+
+
+async def _renewal_moved_on(ctx: Context, subscription: ApiObject) -> bool:
+    """No item's period ends yet (an update gave the item that ended first another
+    interval, or removed it): the work due is the earliest end now (or `cancel_at`), nothing
+    is billed (True)."""
+    ending = current_period(subscription)[1]
+    if ending <= ctx.now():
+        return False
+    private(subscription)["renews_at"] = ending
+    subscription_terms.cap_renewal(subscription)
+    await save(ctx, subscription)
+    return True
 
 
 async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
@@ -166,13 +187,21 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def _next_period(ctx: Context, subscription: ApiObject) -> None:
+    """The items whose periods end now begin their next (all of them unless their intervals
+    differ), on one invoice with their lines only; the next renewal is then the earliest
+    end among all items'. Idempotent as the rest of the work: run again, `renews_at` has
+    moved past now."""
     before = snapshot(subscription)
-    # From the end of this period to the next boundary (the anchor, after a trial that
-    # ended before it: prorated), or to `cancel_at` (prorated): `subscription_terms`.
-    span = subscription_terms.next_span(subscription, current_period(subscription)[1])
-    period = span.period
-    set_period(subscription, period)
-    private(subscription)["renews_at"] = period[1]
+    renewing = subscription_terms.renewing_items(subscription)
+    # From the end of each one's period to its next boundary (the anchor, after a trial
+    # that ended before it: prorated), or to `cancel_at` (prorated): `subscription_terms`.
+    spans = {
+        str(item["id"]): subscription_terms.next_item_span(subscription, item) for item in renewing
+    }
+    for item in renewing:
+        set_item_period(item, spans[str(item["id"])].period)
+    period = min((span.period for span in spans.values()), key=lambda p: p[1])
+    private(subscription)["renews_at"] = current_period(subscription)[1]
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
     subscription_discounts.prune_discounts(subscription, ctx.now())
@@ -183,8 +212,9 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
         billing_reason="subscription_cycle",
         trial=False,
         pending="customer",
+        items=renewing,
     )
-    await subscription_terms.bill_part(ctx, invoice, span)
+    await subscription_terms.bill_part(ctx, invoice, spans)
     subscription_discounts.note_invoiced(subscription, invoice)
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]

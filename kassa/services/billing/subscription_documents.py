@@ -1,13 +1,14 @@
 """Subscriptions and their items as stored and shown (API 2026-10-28.endive: the current
-period lives on each item, `billing_mode` is `flexible` for subscriptions made through the
-API), and the reads and writes that keep the two tables in step: a subscription's document
-holds its items (`items.data`, what the API shows), and each item is also a row of its own
-(`/v1/subscription_items/{id}`), written together.
+period lives on each item; `billing_mode` is `flexible` unless created `classic`:
+`subscription_billing_mode`), and the reads and writes that keep the two tables in step: a
+subscription's document holds its items (`items.data`, what the API shows), and each item is
+also a row of its own (`/v1/subscription_items/{id}`), written together.
 
 Kassa's own facts about a subscription live under `_kassa` and never reach a client:
 `renews_at`, when the subscription next has work due (its renewal, the end of its trial or
 the notice three days before, an incomplete one's expiry, a pending update's expiry), which
-the clock work and the renewal job scan (an indexed column); `trial_will_end_sent`.
+the clock work and the renewal job scan (an indexed column); `trial_will_end_sent`; `debits`,
+each item's debit a credit proration would undo (`subscription_credits`).
 """
 
 from __future__ import annotations
@@ -199,12 +200,34 @@ def view(subscription: Mapping[str, Any]) -> ApiObject:
 def set_period(subscription: ApiObject, period: tuple[int, int]) -> None:
     """Every item's current period (endive keeps no period on the subscription itself)."""
     for item in items_of(subscription):
-        item["current_period_start"], item["current_period_end"] = period
+        set_item_period(item, period)
+
+
+def set_item_period(item: ApiObject, period: tuple[int, int]) -> None:
+    item["current_period_start"], item["current_period_end"] = period
+
+
+def item_period(item: Mapping[str, Any]) -> tuple[int, int]:
+    return int(item["current_period_start"]), int(item["current_period_end"])
 
 
 def current_period(subscription: Mapping[str, Any]) -> tuple[int, int]:
-    first = items_of(subscription)[0]
-    return int(first["current_period_start"]), int(first["current_period_end"])
+    """The period that ends first among the items' (items of mixed intervals each have
+    their own): its end is the subscription's next renewal, what `cancel_at_period_end`
+    and `min_period_end` resolve to (Stripe's cancel_at changelog, 2025-07-30.basil)."""
+    return min((item_period(item) for item in items_of(subscription)), key=lambda p: p[1])
+
+
+def latest_period_end(subscription: Mapping[str, Any]) -> int:
+    """The latest item period end (`cancel_at=max_period_end`)."""
+    return max(item_period(item)[1] for item in items_of(subscription))
+
+
+def shared_period(subscription: Mapping[str, Any]) -> tuple[int, int]:
+    """The time every item's current period covers (all of it when they share one): where a
+    change's `proration_date` may fall, every item being prorated over its own period."""
+    spans = [item_period(item) for item in items_of(subscription)]
+    return max(s for s, _ in spans), min(e for _, e in spans)
 
 
 async def insert(ctx: Context, subscription: ApiObject) -> None:

@@ -1,7 +1,9 @@
 """The invoice a subscription makes for one period: a draft for the subscription's customer
 (`billing_reason` `subscription_create` for the first, `subscription_cycle` for renewals),
-one line per item (its price times its quantity for the period; nothing during a trial), and
-`parent.subscription_details` naming the subscription.
+one line per item (its price times its quantity for the item's own current period; nothing
+during a trial), and `parent.subscription_details` naming the subscription. Items of mixed
+intervals renew apart: a renewal names the items whose periods begin (`items`), and the
+invoice's own period is the one given.
 
 Each line is an invoice item on the draft (`period_item`), built here and stored with it,
 whose `parent` names the subscription and its item; the line it makes says
@@ -11,12 +13,13 @@ are listed by `GET /v1/invoiceitems` too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kassa.services.billing import (
     invoice_documents,
     invoices,
+    subscription_credits,
     subscription_pending,
 )
 from kassa.services.billing.invoice_item_pricing import (
@@ -26,7 +29,12 @@ from kassa.services.billing.invoice_item_pricing import (
     from_price,
 )
 from kassa.services.billing.invoice_params import CreateInvoice
-from kassa.services.billing.subscription_documents import customer_of, items_of, product_name
+from kassa.services.billing.subscription_documents import (
+    customer_of,
+    item_period,
+    items_of,
+    product_name,
+)
 from kassa.services.billing.subscription_pending import Scope
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -42,10 +50,12 @@ async def invoice_period(
     trial: bool,
     pending: Scope = "none",
     with_items: bool = True,
+    items: Sequence[Mapping[str, Any]] | None = None,
 ) -> ApiObject:
     """The draft invoice for `period` (as stored), its lines made: the pending items
-    `pending` says (`subscription_pending`), then one per item (unless `with_items` is
-    False: an update's invoice bills only its prorations). Built whole and stored once,
+    `pending` says (`subscription_pending`), then one per item, each for its own current
+    period (`items` when given, else all of them; none when `with_items` is False: an
+    update's invoice bills only its prorations). Built whole and stored once,
     announced once (`invoice.created`, its lines in it): Stripe makes no invoice items of a
     subscription's lines, so no `invoiceitem.created` either."""
     ctx, invoice, _ = await invoices.draft_invoice(
@@ -64,8 +74,9 @@ async def invoice_period(
     )
     customer = await customer_of(ctx, subscription)
     lines = []
-    for item in items_of(subscription) if with_items else []:
-        line = await period_item(ctx, customer, subscription, item, period, trial=trial)
+    billed = items_of(subscription) if items is None else items
+    for item in billed if with_items else []:
+        line = await period_item(ctx, customer, subscription, item, item_period(item), trial=trial)
         line["invoice"] = invoice["id"]
         await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, line)
         lines.append(line)
@@ -77,6 +88,8 @@ async def invoice_period(
     invoice["billing_reason"] = billing_reason
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
     invoice["period_start"], invoice["period_end"] = period
+    if with_items:
+        subscription_credits.note_period(subscription, lines, billed)  # what credits undo
     await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
     return invoice
 

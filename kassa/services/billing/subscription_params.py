@@ -84,12 +84,22 @@ TRIAL_SETTINGS = Struct(
 """`trial_settings` on create and update: `trial_settings[end_behavior][missing_payment_method]`
 (`end_behavior[billing_cycle_anchor]` is not taken: Kassa's trials end as Stripe's default,
 `now`, has them end)."""
+CLASSIC: Final = "classic"
+FLEXIBLE: Final = "flexible"
+BILLING_MODE_FLEXIBLE = Struct({"proration_discounts": Enum(values=("included", "itemized"))})
+BILLING_MODE = Struct(
+    {"type": Enum(values=(CLASSIC, FLEXIBLE)), "flexible": BILLING_MODE_FLEXIBLE},
+    required=("type",),
+)
+"""`billing_mode` on subscription create and in a preview's `subscription_details`
+(`subscription_billing_mode`)."""
 PREVIEW_DETAILS = Struct(
     {
         "items": ListOf(item=PREVIEWED_ITEM_CHANGE, max_items=ITEMS_MAX),
         "proration_behavior": CHANGE_PARAMS["proration_behavior"],
         "proration_date": CHANGE_PARAMS["proration_date"],
         "billing_cycle_anchor": CHANGE_PARAMS["billing_cycle_anchor"],
+        "billing_mode": BILLING_MODE,
     }
 )
 """`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview."""

@@ -14,8 +14,9 @@ to bill.
 Resuming (charge_automatically only) either starts a new period now (`billing_cycle_anchor`
 `{type: now}`, the default: the anchor moves to now and the whole period is invoiced,
 pending items included) or continues the period around now on the old anchor (`unchanged`:
-the part of it not billed yet is prorated, `proration_behavior` create_prorations (pending,
-for the next renewal), always_invoice (invoiced now) or none). A resumption invoice
+the part of it not billed yet is prorated, each item over its own period,
+`proration_behavior` create_prorations (pending, for the next renewal), always_invoice
+(invoiced now) or none). A resumption invoice
 (`billing_reason=subscription_update`) is finalized and charged in the request: paid,
 `active`; declined, `past_due` with `payment_behavior=resume_on_payment_attempt` (the
 default; not retried), or still `paused` with `resume_on_payment_success`, its invoice left
@@ -74,10 +75,11 @@ from kassa.services.billing.subscription_documents import (
     announce,
     current_period,
     find,
+    item_period,
     items_of,
     private,
     save,
-    set_period,
+    set_item_period,
     snapshot,
     view,
 )
@@ -96,6 +98,9 @@ RESUMPTION_REASON: Final = "subscription_update"
 BILLED_UNTIL: Final = "billed_until"
 """Private fact of a paused subscription: until when its current period stays paid for once
 the pause's credit is counted (the period's end when nothing was credited)."""
+BILLED_UNTIL_ITEMS: Final = "billed_until_items"
+"""Private fact beside `BILLED_UNTIL`: the same for each item, by id (items of mixed
+intervals each have their own period); `BILLED_UNTIL` is then the earliest."""
 RESUMING_INVOICE: Final = "resuming_invoice"
 """Private fact: the open resumption invoice of a paused subscription whose resume waits for
 its payment (`resume_on_payment_success`)."""
@@ -223,20 +228,23 @@ def _check_pausable(subscription: ApiObject) -> None:
 async def _credit_unused_time(
     ctx: Context, subscription: ApiObject, unused_from: str
 ) -> list[ApiObject]:
-    """Credit every item's unused time as pending proration items of the subscription (a
-    trial's free time has nothing to give back); the items made."""
-    start, end = current_period(subscription)
+    """Credit every item's unused time in its own period as pending proration items of the
+    subscription (a trial's free time has nothing to give back); the items made."""
     now = ctx.now()
-    paid_from = {"now": now, "item_current_period_start": start, "none": end}[unused_from]
-    private(subscription)[BILLED_UNTIL] = paid_from
-    if paid_from >= end or subscription["status"] == "trialing":
-        private(subscription)[BILLED_UNTIL] = end
-        return []
+    billed_until: dict[str, int] = {}
     made = []
     for item in items_of(subscription):
+        start, end = item_period(item)
+        paid_from = {"now": now, "item_current_period_start": start, "none": end}[unused_from]
+        if paid_from >= end or subscription["status"] == "trialing":
+            billed_until[str(item["id"])] = end
+            continue
+        billed_until[str(item["id"])] = paid_from
         made += await make_prorations(
             ctx, subscription, str(item["id"]), billed(item), None, paid_from
         )
+    private(subscription)[BILLED_UNTIL_ITEMS] = billed_until
+    private(subscription)[BILLED_UNTIL] = min(billed_until.values())
     return made
 
 
@@ -298,6 +306,7 @@ async def _stay_paused(
     resumed_into = {
         "anchor": subscription["billing_cycle_anchor"],
         "period": list(current_period(subscription)),
+        "periods": {str(i["id"]): list(item_period(i)) for i in items_of(subscription)},
         "trial_end": subscription["trial_end"],
     }
     subscription.clear()
@@ -323,7 +332,10 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     into = private(subscription).pop(RESUMES_INTO)
     subscription["billing_cycle_anchor"] = into["anchor"]
     subscription["trial_end"] = into["trial_end"]
-    set_period(subscription, (int(into["period"][0]), int(into["period"][1])))
+    by_item = into.get("periods") or {}
+    for item in items_of(subscription):
+        resumed = by_item.get(str(item["id"]), into["period"])
+        set_item_period(item, (int(resumed[0]), int(resumed[1])))
     subscription["status"] = "active"
     subscription["status_details"] = None
     _forget_waiting(subscription)
@@ -338,7 +350,8 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
 def _forget_waiting(subscription: ApiObject) -> None:
     """Resumed: nothing of the pause or of a resumption that waited is kept."""
     facts = private(subscription)
-    for key in (BILLED_UNTIL, RESUMING_INVOICE, RESUMES_INTO, RESUMING_EXPIRES_AT):
+    waiting = (RESUMING_INVOICE, RESUMES_INTO, RESUMING_EXPIRES_AT)
+    for key in (BILLED_UNTIL, BILLED_UNTIL_ITEMS, *waiting):
         facts.pop(key, None)
 
 
@@ -415,35 +428,53 @@ async def _continue_period(
             "resume it with billing_cycle_anchor[type]=now.",
             param="billing_cycle_anchor[type]",
         )
-    recurring = items_of(subscription)[0]["price"]["recurring"]
-    # Counted from where the cycle's boundaries are (an anchor clamped to a short month's
-    # end still renews on its intended day): `subscription_terms.cycle_anchor`.
-    period = periods.period_containing(
-        subscription_terms.cycle_anchor(subscription),
-        recurring["interval"],
-        recurring["interval_count"],
-        now,
-    )
-    at = _proration_time(request, period, now)
-    billed_until = int(private(subscription).get(BILLED_UNTIL, current_period(subscription)[1]))
-    set_period(subscription, period)
+    new_periods = {
+        str(item["id"]): _period_around(subscription, item, now) for item in items_of(subscription)
+    }
+    shared = (max(p[0] for p in new_periods.values()), min(p[1] for p in new_periods.values()))
+    at = _proration_time(request, shared, now)
     behavior = request.proration_behavior or "create_prorations"
-    unbilled_from = max(at, billed_until)
-    if behavior == "none" or unbilled_from >= period[1]:
-        return None
+    prorated = False
     for item in items_of(subscription):
+        unbilled_from = max(at, _billed_until(subscription, item))
+        set_item_period(item, new_periods[str(item["id"])])
+        if behavior == "none" or unbilled_from >= item_period(item)[1]:
+            continue
         await make_prorations(ctx, subscription, str(item["id"]), None, billed(item), unbilled_from)
-    if behavior == "create_prorations":
-        return None  # pending: the next renewal bills them
+        prorated = True
+    if not prorated or behavior == "create_prorations":
+        return None  # nothing to bill, or pending: the next renewal bills them
     return await invoice_period(
         ctx,
         subscription,
-        period,
+        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="subscription",
         with_items=False,
     )
+
+
+def _period_around(subscription: ApiObject, item: ApiObject, now: int) -> tuple[int, int]:
+    """The item's period around `now` on the old anchor, counted from where its interval's
+    boundaries are (an anchor clamped to a short month's end still renews on its intended
+    day): `subscription_terms.cycle_anchor`."""
+    recurrence = subscription_terms.Recurrence.of(item["price"])
+    return periods.period_containing(
+        subscription_terms.cycle_anchor(subscription, recurrence),
+        recurrence.interval,
+        recurrence.interval_count,
+        now,
+    )
+
+
+def _billed_until(subscription: ApiObject, item: ApiObject) -> int:
+    """Until when the item's paused period stays paid for (`BILLED_UNTIL_ITEMS`; a pause
+    stored before it knew items by id has the one `BILLED_UNTIL`)."""
+    facts = private(subscription)
+    by_item = facts.get(BILLED_UNTIL_ITEMS) or {}
+    found = by_item.get(str(item["id"]), facts.get(BILLED_UNTIL, item_period(item)[1]))
+    return int(found)
 
 
 def _proration_time(request: ResumeSubscription, period: tuple[int, int], now: int) -> int:

@@ -5,7 +5,8 @@ copy of the subscription, nothing stored or announced.
 - No change, or one whose prorations wait for the renewal (`create_prorations`, `none`): the
   renewal at the end of the current period (a trial's end starts the first paid period),
   with the customer's pending items, the change's prorations and a line per item for the
-  next period at its (new) price and quantity.
+  next period at its (new) price and quantity; with mixed intervals, a line per item whose
+  period ends first, each for its own next period.
 - A change invoiced at once (`always_invoice`): that invoice, the subscription's pending
   prorations and the change's.
 - A billing cycle reset: the invoice of the new period, its credits for the old one.
@@ -17,12 +18,17 @@ that follows it agree to the cent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services.billing import periods, subscription_discounts, subscription_terms
+from kassa.services.billing import (
+    periods,
+    subscription_billing_mode,
+    subscription_discounts,
+    subscription_terms,
+)
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     invoices_at_once,
@@ -32,7 +38,9 @@ from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
     customer_of,
+    item_period,
     items_of,
+    set_item_period,
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
@@ -54,6 +62,7 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     ctx = await ctx.governed_by(subscription)
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
+    subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
     terms = ChangeTerms(
         items=list(details.get("items") or []),
         proration_behavior=details.get("proration_behavior"),
@@ -65,7 +74,7 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
         plan = await plan_change(ctx, subscription, terms)
         if plan.resets:
             period = current_period(subscription)
-            lines = await _period_lines(ctx, subscription, period)
+            lines = await _period_lines(ctx, subscription, items_of(subscription))
             pending = await pending_for(ctx, subscription, "subscription")
             return Upcoming(subscription, [*pending, *plan.prorations, *lines], period)
         if invoices_at_once(subscription, terms):
@@ -77,13 +86,19 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
         raise _nothing_upcoming(subscription, "it is canceled at the end of its period")
     if subscription["status"] == "paused":
         raise _nothing_upcoming(subscription, "it is paused")
-    # As the renewal will make it (`subscription_cycle._next_period`): the next span, which
-    # may be a prorated part of a period, and the discounts still applying then.
-    span = subscription_terms.next_span(subscription, current_period(subscription)[1])
-    subscription_discounts.prune_discounts(subscription, span.period[0])
-    lines = await _period_lines(ctx, subscription, span.period, span.fraction)
+    # As the renewal will make it (`subscription_cycle._next_period`): the items whose
+    # periods end first, each for its next span, which may be a prorated part of a period,
+    # and the discounts still applying then.
+    renewing = subscription_terms.renewing_items(subscription)
+    spans = [subscription_terms.next_item_span(subscription, item) for item in renewing]
+    for item, span in zip(renewing, spans, strict=True):
+        set_item_period(item, span.period)
+    period = min((span.period for span in spans), key=lambda p: p[1])
+    subscription_discounts.prune_discounts(subscription, period[0])
+    fractions = [span.fraction for span in spans]
+    lines = await _period_lines(ctx, subscription, renewing, fractions)
     pending = await pending_for(ctx, subscription, "customer")
-    return Upcoming(subscription, [*pending, *prorations, *lines], span.period)
+    return Upcoming(subscription, [*pending, *prorations, *lines], period)
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:
@@ -97,15 +112,16 @@ def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidReque
 async def _period_lines(
     ctx: Context,
     subscription: Mapping[str, Any],
-    period: tuple[int, int],
-    fraction: Fraction | None = None,
+    items: Sequence[Mapping[str, Any]],
+    fractions: Sequence[Fraction | None] | None = None,
 ) -> list[ApiObject]:
-    """The renewal's lines (unsaved), as `subscription_invoices` makes them, each the
-    `fraction` of its price (rounded once) for a part of a period."""
+    """The renewal's lines (unsaved) for `items`, as `subscription_invoices` makes them,
+    each for its item's current period and the `fraction` of its price (rounded once, one
+    per item) for a part of a period."""
     customer = await customer_of(ctx, subscription)
     lines = []
-    for item in items_of(subscription):
-        line = await period_item(ctx, customer, subscription, item, period)
+    for item, fraction in zip(items, fractions or [None] * len(items), strict=True):
+        line = await period_item(ctx, customer, subscription, item, item_period(item))
         if fraction is not None:
             line["amount"] = periods.prorated_amount(int(line["amount"]), fraction)
         lines.append(line)

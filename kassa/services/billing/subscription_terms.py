@@ -25,12 +25,26 @@ anchor free (Stripe: "customers receive the initial period up to the first full 
 date for free") and a `cancel_at` inside the first period not prorated; `always_invoice`
 acts as `create_prorations`, the first invoice being immediate anyway.
 
-Cancel at. `cancel_at` (a future unix time, or `min_period_end`/`max_period_end`/
-`max_billed_until`, all the end of the first period since every item shares one interval)
-ends the period it falls in there: that period is billed prorated (Stripe's docstring: "If
-set during a future period, this will always cause a proration for that period"; in the
-first, only unless `proration_behavior=none`), and at `cancel_at` the subscription is
-canceled (`cancellation_details.reason=cancellation_requested`).
+Mixed intervals (Stripe: docs.stripe.com/billing/subscriptions/mixed-interval; flexible
+billing mode, which every Kassa subscription has). Items may bill on different intervals;
+each has its own period, all counted from the one shared anchor, so a monthly and a yearly
+item anchored on the same day renew together every twelfth month. Before an explicit
+anchor, each interval counts from a boundary of its own on the anchor's intended day
+(`Cycle.for_recurrence`; an interval with none, a yearly item meant for February 31, is
+refused). Each item's first period runs from the start to its own first boundary (or, to
+an explicit anchor, prorated over its own full period), and a trial covers every item. An
+explicit anchor must fall within one period of the shortest interval. The next renewal is
+the earliest item period end (`renewing_items`).
+
+Cancel at. `cancel_at` (a future unix time, or `min_period_end` for the earliest item
+period end, `max_period_end` and `max_billed_until` for the latest (an item is billed in
+advance up to its period's end), resolved to a time at once as
+Stripe's cancel_at changelog of 2025-07-30.basil says; `cancel_at_period_end` is the
+earliest end too, as that changelog says) ends the period it falls in there: that period is
+billed prorated (Stripe's docstring: "If set during a future period, this will always cause
+a proration for that period"; in the first, only unless `proration_behavior=none`), and at
+`cancel_at` the subscription is canceled, every item with it
+(`cancellation_details.reason=cancellation_requested`).
 
 Trial settings. `trial_settings[end_behavior][missing_payment_method]` (create and update)
 says what the end of a trial does when the subscription has no payment method to charge
@@ -45,8 +59,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
@@ -63,7 +77,9 @@ from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
+    item_period,
     items_of,
+    latest_period_end,
     private,
 )
 from kassa.services.billing.subscription_params import TRIAL_SETTINGS
@@ -198,6 +214,17 @@ class Cycle:
     config: dict[str, Any] | None
     proration_behavior: str
     recurrence: Recurrence
+    day: int | None = None
+    """The anchor's intended day of month when it was set explicitly (None: the anchor is
+    the start, and counts its own boundaries)."""
+
+    def for_recurrence(self, recurrence: Recurrence) -> Cycle:
+        """The same cycle for an item of another interval: its boundaries counted from a
+        point of its own before the anchor, on the same day (`_cycle_anchor`)."""
+        if self.day is None or recurrence == self.recurrence:
+            return replace(self, recurrence=recurrence)
+        counted = _cycle_anchor(self.anchor, recurrence, self.day)
+        return replace(self, recurrence=recurrence, cycle_anchor=counted)
 
 
 @dataclass(frozen=True)
@@ -210,26 +237,50 @@ class Span:
 
 @dataclass(frozen=True)
 class Opening:
-    """How a new subscription starts: its cycle, first period, and when it ends."""
+    """How a new subscription starts: its cycle, each item's first period (`spans`, one per
+    recurrence asked for, in order), and when it ends."""
 
     cycle: Cycle
-    span: Span
+    spans: tuple[Span, ...]
     cancel_at: int | None
+
+    @property
+    def span(self) -> Span:
+        """The first period that ends first: the subscription's first renewal."""
+        return min(self.spans, key=lambda span: span.period[1])
 
 
 def opening(
-    request: CreateTerms, recurrence: Recurrence, now: int, trial_end: int | None
+    request: CreateTerms, recurrences: Sequence[Recurrence], now: int, trial_end: int | None
 ) -> Opening:
-    """Check the create request's anchor and cancel_at; the first period and its price."""
-    cycle = _billing_cycle(request, recurrence, now, trial_end)
-    natural_end = (
-        trial_end if trial_end is not None else _span(cycle, now, None, first=True).period[1]
-    )
-    cancel_at = _cancel_at_on_create(request, now, natural_end)
+    """Check the create request's anchor and cancel_at; each item's first period (one per
+    entry of `recurrences`) and the part of its price billed for it."""
+    cycle = _billing_cycle(request, recurrences, now, trial_end)
+    cycles = [_cycle_for(cycle, recurrence) for recurrence in recurrences]
     if trial_end is None:
-        return Opening(cycle, _span(cycle, now, cancel_at, first=True), cancel_at)
-    ends = natural_end if cancel_at is None else min(natural_end, cancel_at)
-    return Opening(cycle, Span((now, ends), None), cancel_at)  # a trial's lines are free
+        ends = [_span(each, now, None, first=True).period[1] for each in cycles]
+    else:
+        ends = [trial_end]
+    cancel_at = _cancel_at_on_create(request, now, (min(ends), max(ends)))
+    if trial_end is None:
+        spans = tuple(_span(each, now, cancel_at, first=True) for each in cycles)
+        return Opening(cycle, spans, cancel_at)
+    end = trial_end if cancel_at is None else min(trial_end, cancel_at)
+    # A trial covers every item alike, and its lines are free.
+    return Opening(cycle, tuple(Span((now, end), None) for _ in recurrences), cancel_at)
+
+
+def _cycle_for(cycle: Cycle, recurrence: Recurrence) -> Cycle:
+    try:
+        return cycle.for_recurrence(recurrence)
+    except InvariantViolated:
+        # No earlier boundary on the anchor's day: a yearly item anchored on a February
+        # 28 meant for the 31st (a month that never has it).
+        raise InvalidParameter(
+            "Invalid billing_cycle_anchor: an item's billing interval cannot renew on the "
+            "anchor's day of month; choose a day every interval has.",
+            param="billing_cycle_anchor",
+        ) from None
 
 
 def set_opening(subscription: ApiObject, start: Opening) -> None:
@@ -240,35 +291,71 @@ def set_opening(subscription: ApiObject, start: Opening) -> None:
         private(subscription)[CYCLE_ANCHOR] = {
             "anchor": start.cycle.anchor,
             "counted_from": start.cycle.cycle_anchor,
+            "day": start.cycle.day,
         }
     if start.cycle.proration_behavior != PRORATION_DEFAULT:
         private(subscription)[ANCHOR_PRORATION] = start.cycle.proration_behavior
 
 
-def next_span(subscription: Mapping[str, Any], ending: int) -> Span:
-    """The period after one that ended at `ending`: to the next boundary (prorated when
-    `ending` is none: after a trial that ended before the anchor), or to `cancel_at`."""
+def next_item_span(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Span:
+    """The item's period after its current one: from that period's end to the next boundary
+    of its interval (prorated when the end is none: after a trial that ended before the
+    anchor), or to `cancel_at`."""
+    ending = item_period(item)[1]
     cancel_at = subscription["cancel_at"]
     ensure(cancel_at is None or cancel_at > ending, "a subscription renews before it ends")
-    return _span(_stored_cycle(subscription), ending, cancel_at, first=False)
+    cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
+    return _span(cycle, ending, cancel_at, first=False)
 
 
-def cycle_anchor(subscription: Mapping[str, Any]) -> int:
-    """Where the subscription's period boundaries are counted from (`Cycle.cycle_anchor`):
-    what `periods.period_containing` and `periods.next_period` take for it."""
+def renewing_items(subscription: Mapping[str, Any]) -> list[ApiObject]:
+    """The items whose periods end first, together (all of them when they share one): the
+    ones the next renewal bills."""
+    ending = current_period(subscription)[1]
+    return [item for item in items_of(subscription) if item_period(item)[1] == ending]
+
+
+def period_for(subscription: Mapping[str, Any], recurrence: Recurrence, at: int) -> tuple[int, int]:
+    """The current period, at `at`, of an item of `recurrence` joining the subscription (an
+    item added, or repriced to another interval): an item of that interval already there
+    shares its period; before the anchor (on a trial, or the first part of a period up to an
+    explicit anchor) it shares the time up to it with every item; else the period of its
+    interval that holds `at`, counted from the shared anchor."""
+    for item in items_of(subscription):
+        if Recurrence.of(item["price"]) == recurrence:
+            return item_period(item)
+    anchor = int(subscription["billing_cycle_anchor"])
+    if at < anchor or subscription["status"] == "trialing":
+        return current_period(subscription)
+    origin = cycle_anchor(subscription, recurrence)
+    return periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
+
+
+def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence | None = None) -> int:
+    """Where the period boundaries of an item of `recurrence` (the first item's when None)
+    are counted from (`Cycle.cycle_anchor`): what `periods.period_containing` and
+    `periods.next_period` take for it."""
     anchor = int(subscription["billing_cycle_anchor"])
     kept = private(subscription).get(CYCLE_ANCHOR) or {}
-    return int(kept["counted_from"]) if kept.get("anchor") == anchor else anchor
+    if kept.get("anchor") != anchor:
+        return anchor
+    first = Recurrence.of(items_of(subscription)[0]["price"])
+    if recurrence is None or recurrence == first or kept.get("day") is None:
+        return int(kept["counted_from"])
+    try:
+        return _cycle_anchor(anchor, recurrence, int(kept["day"]))
+    except InvariantViolated:
+        return anchor  # no boundary on the day before the anchor: counted from the anchor
 
 
-def _stored_cycle(subscription: Mapping[str, Any]) -> Cycle:
+def _stored_cycle(subscription: Mapping[str, Any], recurrence: Recurrence) -> Cycle:
     facts = private(subscription)
     return Cycle(
         anchor=int(subscription["billing_cycle_anchor"]),
-        cycle_anchor=cycle_anchor(subscription),
+        cycle_anchor=cycle_anchor(subscription, recurrence),
         config=subscription["billing_cycle_anchor_config"],
         proration_behavior=str(facts.get(ANCHOR_PRORATION, PRORATION_DEFAULT)),
-        recurrence=Recurrence.of(items_of(subscription)[0]["price"]),
+        recurrence=recurrence,
     )
 
 
@@ -292,10 +379,14 @@ def _span(cycle: Cycle, start: int, cancel_at: int | None, *, first: bool) -> Sp
 
 
 def _billing_cycle(
-    request: CreateTerms, recurrence: Recurrence, now: int, trial_end: int | None
+    request: CreateTerms, recurrences: Sequence[Recurrence], now: int, trial_end: int | None
 ) -> Cycle:
+    """The cycle every item shares, for the first item's interval (`Cycle.for_recurrence`
+    gives the others'): an explicit anchor falls within one period of the shortest."""
     behavior = request.proration_behavior or PRORATION_DEFAULT
     start = now if trial_end is None else trial_end
+    recurrence = recurrences[0]
+    shortest = min(recurrences, key=lambda r: _first_boundary(start, r))
     config = request.billing_cycle_anchor_config
     if request.billing_cycle_anchor is not None and config is not None:
         raise InvalidParameter(
@@ -304,18 +395,23 @@ def _billing_cycle(
             param="billing_cycle_anchor_config",
         )
     if config is not None:
-        anchor = _anchor_from_config(config, start, recurrence)
-        _check_within_one_period(anchor, start, recurrence, "billing_cycle_anchor_config")
+        anchor = _anchor_from_config(config, start, recurrences)
+        _check_within_one_period(anchor, start, shortest, "billing_cycle_anchor_config")
         day = int(config["day_of_month"])
         shown: dict[str, Any] | None = {name: config.get(name) for name in _CONFIG_FIELDS}
     elif request.billing_cycle_anchor is not None:
         anchor, shown = request.billing_cycle_anchor, None
         _check_anchor(anchor, now, trial_end)
-        _check_within_one_period(anchor, start, recurrence, "billing_cycle_anchor")
+        _check_within_one_period(anchor, start, shortest, "billing_cycle_anchor")
         day = periods.to_utc(anchor).day  # checked first: a date this side of the year 9999
     else:
         return Cycle(start, start, None, behavior, recurrence)
-    return Cycle(anchor, _cycle_anchor(anchor, recurrence, day), shown, behavior, recurrence)
+    counted = _cycle_anchor(anchor, recurrence, day)
+    return Cycle(anchor, counted, shown, behavior, recurrence, day)
+
+
+def _first_boundary(start: int, recurrence: Recurrence) -> int:
+    return periods.boundary(start, recurrence.interval, recurrence.interval_count, 1)
 
 
 def _check_anchor(anchor: int, now: int, trial_end: int | None) -> None:
@@ -343,10 +439,12 @@ def _check_within_one_period(anchor: int, start: int, recurrence: Recurrence, pa
         )
 
 
-def _anchor_from_config(config: Mapping[str, Any], after: int, recurrence: Recurrence) -> int:
+def _anchor_from_config(
+    config: Mapping[str, Any], after: int, recurrences: Sequence[Recurrence]
+) -> int:
     """The next occurrence after `after` of the configured day (and month) at the
     configured time, each part not given taken from `after`."""
-    if recurrence.interval not in periods.CALENDAR_MONTHS:
+    if any(r.interval not in periods.CALENDAR_MONTHS for r in recurrences):
         raise InvalidParameter(
             "billing_cycle_anchor_config is only valid with monthly and yearly prices.",
             param="billing_cycle_anchor_config",
@@ -383,16 +481,19 @@ def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
     raise InvariantViolated(f"an anchor on day {day} has a boundary on that day before it")
 
 
-def _cancel_at_on_create(request: CreateTerms, now: int, natural_end: int) -> int | None:
+def _cancel_at_on_create(
+    request: CreateTerms, now: int, natural_ends: tuple[int, int]
+) -> int | None:
+    """`natural_ends`: the earliest and the latest end of the items' first periods."""
     if request.cancel_at is None:
-        return natural_end if request.cancel_at_period_end else None
+        return natural_ends[0] if request.cancel_at_period_end else None
     if request.cancel_at_period_end:
         raise InvalidParameter(
             "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
             param="cancel_at",
         )
     if isinstance(request.cancel_at, str):
-        return natural_end  # every item shares the first period, so min and max agree
+        return natural_ends[0] if request.cancel_at == "min_period_end" else natural_ends[1]
     if request.cancel_at <= now:
         raise InvalidParameter(
             "Invalid cancel_at: must be an integer Unix timestamp in the future.",
@@ -410,22 +511,28 @@ def _shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
 # -- periods billed and ended --------------------------------------------------------------
 
 
-async def bill_part(ctx: Context, invoice: ApiObject, span: Span) -> None:
-    """Bill `span.fraction` of each line the subscription's draft has for its items over
-    `span.period` (each rounded once; pending items it took are left as they are); a whole
-    period leaves the lines as they are."""
-    fraction = span.fraction
-    if fraction is None:
+async def bill_part(ctx: Context, invoice: ApiObject, spans: Mapping[str, Span]) -> None:
+    """Bill `span.fraction` of each line the subscription's draft has for an item over its
+    span (`spans`, by subscription item; each rounded once; pending items it took are left
+    as they are); a whole period leaves the lines as they are."""
+    if all(span.fraction is None for span in spans.values()):
         return
     ensure(invoice["status"] == "draft", "only a draft's lines are prorated")
     for item in await invoice_lines.items_on(ctx, invoice["id"]):
-        if not _bills_span(item, span.period):
+        span = spans.get(_subscription_item_of(item) or "")
+        if span is None or span.fraction is None or not _bills_span(item, span.period):
             continue
-        item["amount"] = periods.prorated_amount(int(item["amount"]), fraction)
+        item["amount"] = periods.prorated_amount(int(item["amount"]), span.fraction)
         item["net_amount"] = None if item["discountable"] else item["amount"]
         await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
     await invoice_lines.refresh(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
+
+
+def _subscription_item_of(item: Mapping[str, Any]) -> str | None:
+    details = (item.get("parent") or {}).get("subscription_details") or {}
+    found = details.get("subscription_item")
+    return None if found is None else str(found)
 
 
 def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
@@ -483,8 +590,10 @@ async def apply_cancel_at(
             param="cancel_at",
         )
     at = None
-    if isinstance(value, str):
+    if value == "min_period_end":
         at = current_period(subscription)[1]
+    elif isinstance(value, str):
+        at = latest_period_end(subscription)  # max_period_end, max_billed_until
     elif isinstance(value, int):
         at = value
     if at is not None and at <= ctx.now():

@@ -12,7 +12,9 @@ Paying the first invoice later makes an incomplete subscription `active`
 (`subscription_status.invoice_settled`).
 
 What happens as periods end is `subscription_cycle`. All prices of one subscription share
-their currency and billing interval.
+their currency; their billing intervals may differ (mixed intervals: each item has its own
+period, see `subscription_terms`), and the first invoice bills every item for its first
+period (Stripe's mixed-interval guide: the first invoice bills both items).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
+    subscription_billing_mode,
     subscription_discounts,
     subscription_pending,
     subscription_setup,
@@ -75,7 +78,11 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_params import CHANGE_PARAMS, PENDING_UPDATE_PARAMS
+from kassa.services.billing.subscription_params import (
+    BILLING_MODE,
+    CHANGE_PARAMS,
+    PENDING_UPDATE_PARAMS,
+)
 from kassa.services.billing.subscription_pause import (
     PAUSE_ACTIONS,
     PAUSE_COLLECTION,
@@ -139,6 +146,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "cancel_at_period_end": Boolean(),
     "payment_behavior": Enum(values=PAYMENT_BEHAVIORS),
     "off_session": Boolean(),
+    "billing_mode": BILLING_MODE,
 }
 UPDATE_PARAMS: dict[str, Param] = {
     **CHANGE_PARAMS,
@@ -202,6 +210,7 @@ class CreateSubscription:
     discounts: list[dict[str, Any]] | Unset | None = None
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
+    billing_mode: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,21 +274,27 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     ctx = await ctx.governed_by(customer)
     priced = await _priced_items(ctx, request.items)
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
+    subscription["billing_mode"] = subscription_billing_mode.chosen(request.billing_mode, ctx.now())
     _apply_collection(subscription, request)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     now = ctx.now()
     trial_end = _trial_end(request, now)
     # The anchor, the first period (prorated up to an anchor or cancel_at), when it ends.
-    recurrence = subscription_terms.Recurrence.of(priced[0].price)
-    start = subscription_terms.opening(request, recurrence, now, trial_end)
+    recurrences = [subscription_terms.Recurrence.of(p.price) for p in priced]
+    start = subscription_terms.opening(request, recurrences, now, trial_end)
     subscription_terms.set_opening(subscription, start)
     subscription_terms.apply_trial_settings(subscription, request.trial_settings)
-    period = start.span.period
+    period = start.span.period  # the first period that ends: the first renewal
     if trial_end is not None:
         subscription["trial_start"], subscription["trial_end"] = now, trial_end
     subscription["items"]["data"] = [
-        new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, period) for p in priced
+        new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, span.period)
+        for p, span in zip(priced, start.spans, strict=True)
     ]
+    spans = {
+        str(item["id"]): span
+        for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
+    }
     private(subscription)["renews_at"] = period[1]
     await subscription_discounts.apply_create_terms(ctx, subscription, request)
     await insert(ctx, subscription)
@@ -292,7 +307,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         billing_reason="subscription_create",
         trial=trial_end is not None,
     )
-    await subscription_terms.bill_part(ctx, invoice, start.span)
+    await subscription_terms.bill_part(ctx, invoice, spans)
     subscription_discounts.note_invoiced(subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
@@ -633,7 +648,7 @@ RESOURCE = Resource(
         *PAUSE_EVENT_TYPES,
         *pending_updates.EVENT_TYPES,
     ),
-    actions=PAUSE_ACTIONS,
+    actions={**PAUSE_ACTIONS, **subscription_billing_mode.BILLING_MODE_ACTIONS},
     delete_actions={"discount": subscription_discounts.DELETE_DISCOUNT},
     expandable={
         "customer": "customer",

@@ -1,0 +1,241 @@
+"""Credit prorations: what a change to a subscription item gives back for the unused time of
+what it billed, by the subscription's billing mode (`billing_mode.type`), and the record of
+the debits flexible mode credits from.
+
+Classic (Stripe, docs.stripe.com/billing/subscriptions/billing-mode/compare: "the credit
+proration amounts are calculated based on the value of the subscription item's current price,
+tax, quantity, and the last discounts used"): the item's price times its quantity for the
+whole current period, times the part of the period still to come (`periods.proration`).
+Kassa's classic leaves discounts and taxes out of that amount, as it always has.
+
+Flexible (the default since 2025-09-30.clover; the same page: flexible "calculates credit
+prorations based on the original amount previously debited to a customer", "regardless of
+subsequent changes made to the subscription"): the credit undoes the debit that billed the
+item for this period, the one its `proration_details.credited_items` names (the SDK: "an
+invoice item if the debit was pending when the credit was created, and ... invoice line
+items if the debit was already invoiced"):
+- the debit is the item's line on the period's invoice (the first, a renewal, a reset's),
+  or the proration charge of the item's last prorated change (pending, or the line it
+  became), whichever came last;
+- what it debited is its amount less the discounts it took (its `discount_amounts`: its
+  own and its share of the invoice's). With `proration_discounts=included` the discount is
+  inside the credit's amount, in proportion (docs.stripe.com/billing/subscriptions/
+  prorations, "Prorations and discounts": "Any adjustments from discounts are reflected in
+  the proration invoice item's amount");
+- the credit is that net amount times the part of the debit's own service period
+  (`period`) unused at the change, (min(debit end, period end) - max(change, debit start))
+  / (debit end - debit start), rounded once (`rounding.CREDIT_PRORATION_ROUNDING`). It is
+  therefore never more than was debited, and nothing when nothing was (an item added with
+  `proration_behavior=none`, a debit discounted to zero or deleted while pending);
+- a credit consumes its debit: a later change credits the charge made with it, not the
+  period's line again. A change without prorations leaves the debit as it was, so a later
+  credit gives back what was paid, not the price the customer was never charged (the
+  "debit prorations are disabled" case of Stripe's changelog 2025-04-30.preview,
+  subscriptions-billing-mode).
+
+The record: `_kassa.debits` maps each item to the invoice item of the debit a credit would
+undo (absent: nothing to credit). A new period's invoice sets it for every item; a prorated
+change replaces the item's entry. A subscription stored without it (made before Kassa kept
+it) is credited as classic until its next period's invoice starts one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+from kassa.invariants import ensure
+from kassa.services.billing import invoice_documents, periods
+from kassa.services.billing.invoice_lines import line_id
+from kassa.services.billing.rounding import CREDIT_PRORATION_ROUNDING
+from kassa.services.billing.subscription_documents import private
+from kassa.services.billing.subscription_params import CLASSIC
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.tables import INVOICE_ITEMS
+
+DEBITS: Final = "debits"
+"""Private key: each item's debit a credit would undo (the invoice item's id)."""
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A credit proration worked out: its amount (<= 0) and the debit it undoes."""
+
+    amount: int
+    credited_items: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Debit:
+    """What a debit billed the item: its invoice item, the invoice it is on (None while
+    pending), what it took net of discounts, and the service period it billed."""
+
+    invoice_item: str
+    invoice: str | None
+    net_amount: int
+    period: tuple[int, int]
+
+    def unused_part(self, at: int, period_end: int) -> int:
+        """The net amount for the part of its period still unused at `at` (whole units)."""
+        start, end = self.period
+        unused = max(0, min(end, period_end) - max(at, start))
+        debited = max(self.net_amount, 0)
+        part = periods.prorated_amount(
+            debited, Fraction(unused, end - start), rounding=CREDIT_PRORATION_ROUNDING
+        )
+        ensure(0 <= part <= debited, "a credit never gives back more than was debited")
+        return part
+
+    def credited_items(self) -> dict[str, Any]:
+        if self.invoice is None:
+            return {
+                "invoice_item": self.invoice_item,
+                "invoice_line_item_details": None,
+                "type": "invoice_item",
+            }
+        return {
+            "invoice_item": None,
+            "invoice_line_item_details": {
+                "invoice": self.invoice,
+                "invoice_line_items": [line_id(self.invoice_item)],
+            },
+            "type": "invoice_line_items",
+        }
+
+
+def is_classic(subscription: Mapping[str, Any]) -> bool:
+    return bool(subscription["billing_mode"]["type"] == CLASSIC)
+
+
+async def credit_for(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    old_amount: int,
+    period: tuple[int, int],
+    at: int,
+) -> Credit:
+    """The credit for the unused time at `at` of what the item billed in its `period`
+    (`old_amount` for the whole period, classic's base), as the subscription's billing mode
+    computes it."""
+    start, end = period
+    record = private(subscription).get(DEBITS)
+    if is_classic(subscription) or record is None:
+        amount = periods.proration(old_amount, 0, start, end, at).credit
+        return Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))
+    debit_item = record.get(item_id)
+    debit = None if debit_item is None else await _debit(ctx, str(debit_item), start)
+    if debit is None:
+        return Credit(0, None)
+    return Credit(-debit.unused_part(at, end), debit.credited_items())
+
+
+async def _debit(ctx: Context, invoice_item_id: str, period_start: int) -> Debit | None:
+    """The debit made by the invoice item, as it stands now (a draft's discounts may have
+    changed since); None if it is gone, or billed an earlier period."""
+    found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, invoice_item_id, lock=False)
+    if found is None or found[1]:
+        return None
+    item = found[0]
+    period = (int(item["period"]["start"]), int(item["period"]["end"]))
+    if period[1] <= period_start or period[1] <= period[0]:
+        return None
+    invoice_id = item.get("invoice")
+    if invoice_id is None:
+        return Debit(invoice_item_id, None, int(item["amount"]), period)
+    net = await _net_on_invoice(ctx, str(invoice_id), invoice_item_id)
+    return Debit(
+        invoice_item_id, str(invoice_id), int(item["amount"]) if net is None else net, period
+    )
+
+
+async def _net_on_invoice(ctx: Context, invoice_id: str, invoice_item_id: str) -> int | None:
+    """The item's line amount less its discounts on the invoice (None if not found there)."""
+    found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
+    if found is None:
+        return None
+    wanted = line_id(invoice_item_id)
+    for line in found[0]["lines"]["data"]:
+        if line["id"] == wanted:
+            discounted = sum(int(d["amount"]) for d in line.get("discount_amounts") or [])
+            return int(line["amount"]) - discounted
+    return None
+
+
+async def _latest_invoice_lines(
+    ctx: Context, subscription: Mapping[str, Any], item_id: str
+) -> dict[str, Any] | None:
+    """Classic's `credited_items`: the item's debit lines on the subscription's latest
+    invoice, when that invoice has any."""
+    latest = subscription.get("latest_invoice")
+    if latest is None:
+        return None
+    found = await invoice_documents.find_invoice(ctx, str(latest), lock=False)
+    if found is None:
+        return None
+    lines = [
+        line["id"]
+        for line in found[0]["lines"]["data"]
+        if _item_of_line(line) == item_id and line["amount"] > 0
+    ]
+    if not lines:
+        return None
+    return {
+        "invoice_item": None,
+        "invoice_line_item_details": {"invoice": latest, "invoice_line_items": lines},
+        "type": "invoice_line_items",
+    }
+
+
+def _item_of_line(line: Mapping[str, Any]) -> str | None:
+    details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    found = details.get("subscription_item")
+    return None if found is None else str(found)
+
+
+# --- the record ----------------------------------------------------------------------------
+
+
+def note_period(
+    subscription: Mapping[str, Any],
+    lines: Sequence[Mapping[str, Any]],
+    billed: Sequence[Mapping[str, Any]],
+) -> None:
+    """A new period's invoice bills the `billed` items (every item, or with mixed intervals
+    those whose period ended): each one's debit is now its line (none for a line of
+    nothing: a trial's, a free price's); the other items keep theirs."""
+    renewed = {str(item["id"]) for item in billed}
+    kept = private(subscription).get(DEBITS) or {}
+    record = {item_id: debit for item_id, debit in kept.items() if item_id not in renewed}
+    for line in lines:
+        item_id = _item_of_item(line)
+        if item_id is not None and int(line["amount"]) > 0:
+            record[item_id] = str(line["id"])
+    private(subscription)[DEBITS] = record
+
+
+def note_proration(
+    subscription: Mapping[str, Any],
+    item_id: str,
+    *,
+    credited: bool,
+    charge: ApiObject | None,
+) -> None:
+    """A prorated change to the item: its debit, if `credited`, is used up; the `charge`
+    made, if any, is the debit the next credit undoes."""
+    record = private(subscription).get(DEBITS)
+    if record is None:
+        return  # not kept for this period: classic credits until the next one
+    if credited:
+        record.pop(item_id, None)
+    if charge is not None:
+        record[item_id] = str(charge["id"])
+
+
+def _item_of_item(invoice_item: Mapping[str, Any]) -> str | None:
+    details = (invoice_item.get("parent") or {}).get("subscription_details") or {}
+    found = details.get("subscription_item")
+    return None if found is None else str(found)

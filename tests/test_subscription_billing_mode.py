@@ -1,0 +1,320 @@
+"""Billing modes through the SDK on a real `kassa serve` (SQLite and PostgreSQL), driven by
+test clocks: flexible credit prorations (the default) worked out from what was debited, next
+to classic's from the price, where the two differ (a discounted debit, a debit that was a
+proration, a change made without prorations); `billing_mode` on create as Stripe shows it;
+`POST /v1/subscriptions/{id}/migrate` from classic to flexible; the refusals; the ledger whole
+after each.
+
+Amounts by hand: a proration is `amount * unused / period` in whole days, rounded half up to
+whole cents. Flexible's credit is the debit's net amount times the unused part of the
+debit's own period; classic's is the price times quantity times the unused part of the
+billing period."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.test_subscription_changes import at, change, only_item, pending_of
+from tests.test_subscriptions import (
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    monthly_price,
+    subscribe,
+)
+
+HOUR = 3_600
+
+
+def percent_coupon(client: Client, percent: int) -> stripe.Coupon:
+    return client.v1.coupons.create(params={"percent_off": percent, "duration": "forever"})
+
+
+def mode(kind: str) -> dict[str, Any]:
+    return {"billing_mode": {"type": kind}}
+
+
+def credited_lines(item: stripe.InvoiceItem) -> tuple[str, list[str]]:
+    """The invoice and lines a credit's `credited_items` names."""
+    details = item.proration_details
+    assert details is not None and details.credited_items is not None
+    lines = details.credited_items.invoice_line_item_details
+    assert details.credited_items.type == "invoice_line_items" and lines is not None
+    return lines.invoice, list(lines.invoice_line_items)
+
+
+# -- a discounted debit, then a downgrade ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "credit", "renewal_total"), [("flexible", -1600, 600), ("classic", -2000, 200)]
+)
+def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexible(
+    client: Client, ledger_verified: None, kind: str, credit: int, renewal_total: int
+) -> None:
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = percent_coupon(client, 20)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(
+        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode(kind)
+    )
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert first.amount_paid == 3000 - 600
+    advance(client, clock_id, at(2027, 4, 11))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    # 20 of April's 30 days unused. Flexible: the 2400 paid (3000 less 20%) * 20/30 = 1600;
+    # classic: the price, 3000 * 20/30 = 2000. The charge is 1500 * 20/30 = 1000 in both.
+    got_credit, charge = pending_of(client, customer.id)
+    assert (got_credit.amount, charge.amount) == (credit, 1000)
+    assert credited_lines(got_credit) == (first.id, [first.lines.data[0].id])
+    # May's renewal: 1500 less 20% (prorations are not discountable), and both prorations.
+    advance(client, clock_id, at(2027, 5, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.billing_reason, renewal.status) == ("subscription_cycle", "paid")
+    assert renewal.total == 1500 - 300 + credit + 1000 == renewal_total
+
+
+def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 3000)
+    coupon = percent_coupon(client, 100)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, at(2027, 4, 11))
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
+    # Nothing was debited, so nothing is credited (classic would credit -2000).
+    assert pending_of(client, customer.id) == []
+
+
+# -- a debit that was a proration ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice"])
+def test_an_upgrade_then_a_downgrade_credits_the_upgrades_charge_in_flexible(
+    client: Client, ledger_verified: None, behavior: str
+) -> None:
+    cheap, dear = monthly_price(client, 500), monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, cheap.id)
+    item_id = only_item(subscription).id
+    advance(client, clock_id, at(2027, 1, 22))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_id, "price": dear.id}],
+        proration_behavior=behavior,
+    )
+    advance(client, clock_id, at(2027, 1, 25))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_id, "price": cheap.id}],
+        proration_behavior=behavior,
+    )
+    made = client.v1.invoice_items.list(params={"customer": customer.id, "limit": 100}).data
+    prorations = {(i.period.start, i.amount): i for i in made if i.proration}
+    # 10 of January's 31 days: -500 * 10/31 = -161.29 -> -161; +3000 * 10/31 = 967.74 -> 968.
+    # 7 days left: the 968 debited for [22 Jan, 1 Feb) * 7/10 = 677.6 -> 678 (classic's
+    # 3000 * 7/31 = 677.42 -> 677); the charge 500 * 7/31 = 112.90 -> 113.
+    jan_22, jan_25 = at(2027, 1, 22), at(2027, 1, 25)
+    assert set(prorations) == {(jan_22, -161), (jan_22, 968), (jan_25, -678), (jan_25, 113)}
+    upgrade_charge, credit = prorations[(jan_22, 968)], prorations[(jan_25, -678)]
+    details = credit.proration_details
+    assert details is not None and details.credited_items is not None
+    if behavior == "create_prorations":
+        # The upgrade's charge was still pending: the credit names the invoice item.
+        assert details.credited_items.type == "invoice_item"
+        assert details.credited_items.invoice_item == upgrade_charge.id
+    else:
+        # Invoiced at once: the credit names its line on the upgrade's invoice.
+        assert credited_lines(credit)[0] == upgrade_charge.invoice
+        assert credited_lines(credit)[1] == ["il_" + upgrade_charge.id.removeprefix("ii_")]
+
+
+def test_an_upgrade_then_a_downgrade_in_classic_credits_the_price(
+    client: Client, ledger_verified: None
+) -> None:
+    cheap, dear = monthly_price(client, 500), monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, cheap.id, **mode("classic"))
+    item_id = only_item(subscription).id
+    advance(client, clock_id, at(2027, 1, 22))
+    change(client, subscription.id, items=[{"id": item_id, "price": dear.id}])
+    advance(client, clock_id, at(2027, 1, 25))
+    change(client, subscription.id, items=[{"id": item_id, "price": cheap.id}])
+    # Classic, as Kassa always had it: 3000 * 7/31 = 677.42 -> 677.
+    amounts = [i.amount for i in pending_of(client, customer.id)]
+    assert amounts == [-161, 968, -677, 113]
+
+
+# -- quantity changes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "credit"), [("flexible", -1000), ("classic", -1667)])
+def test_a_quantity_raised_without_prorations_then_lowered_credits_the_seats_paid_for(
+    client: Client, ledger_verified: None, kind: str, credit: int
+) -> None:
+    seat = monthly_price(client, 1000)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    create: Any = {"customer": customer.id, "items": [{"price": seat.id, "quantity": 3}]}
+    create.update(mode(kind))
+    subscription = client.v1.subscriptions.create(params=create)
+    item_id = only_item(subscription).id
+    advance(client, clock_id, at(2027, 4, 11))
+    client.v1.subscription_items.update(
+        item_id, params={"quantity": 5, "proration_behavior": "none"}
+    )
+    advance(client, clock_id, at(2027, 4, 21))
+    client.v1.subscription_items.update(item_id, params={"quantity": 1})
+    # 10 of 30 days unused. Flexible credits the 3 seats paid for, 3000 * 10/30 = 1000;
+    # classic the 5 seats held, 5000 * 10/30 = 1666.67 -> 1667; the charge 1000 * 10/30 -> 333.
+    got, charge = pending_of(client, customer.id)
+    assert (got.amount, charge.amount) == (credit, 333)
+
+
+def test_a_quantity_raised_then_lowered_credits_the_raise_in_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    seat = monthly_price(client, 1000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, seat.id)
+    item_id = only_item(subscription).id
+    advance(client, clock_id, at(2027, 1, 22))
+    client.v1.subscription_items.update(item_id, params={"quantity": 3})
+    advance(client, clock_id, at(2027, 1, 25))
+    client.v1.subscription_items.update(item_id, params={"quantity": 1})
+    # 1 -> 3 seats with 10 of 31 days left: -1000 * 10/31 -> -323, +3000 * 10/31 -> 968;
+    # 3 -> 1 with 7 left: -968 * 7/10 = -677.6 -> -678 (classic: -677), +1000 * 7/31 -> 226.
+    amounts = [i.amount for i in pending_of(client, customer.id)]
+    assert amounts == [-323, 968, -678, 226]
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert renewal.amount_paid == 1000 - 323 + 968 - 678 + 226
+
+
+# -- billing_mode on create, and migrate -----------------------------------------------------
+
+
+def test_billing_mode_is_shown_as_stripe_shows_it(client: Client) -> None:
+    price = monthly_price(client, 1000)
+    _, customer = clock_customer(client, at(2027, 4, 1))
+    flexible = subscribe(client, customer.id, price.id)
+    assert flexible.billing_mode.type == "flexible"
+    assert flexible.billing_mode.flexible is not None
+    assert flexible.billing_mode.flexible.proration_discounts == "included"
+    assert flexible.billing_mode.updated_at == at(2027, 4, 1)
+    classic = subscribe(client, customer.id, price.id, **mode("classic"))
+    assert classic.billing_mode.type == "classic"
+    assert classic.billing_mode.flexible is None
+    assert classic.billing_mode.updated_at == at(2027, 4, 1)
+    assert client.v1.subscriptions.retrieve(classic.id).billing_mode.type == "classic"
+
+
+def test_migrating_a_classic_subscription_makes_its_credits_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = percent_coupon(client, 20)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(
+        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode("classic")
+    )
+    advance(client, clock_id, at(2027, 4, 5))
+    migrated = client.v1.subscriptions.migrate(
+        subscription.id, params={"billing_mode": {"type": "flexible"}}
+    )
+    assert migrated.billing_mode.type == "flexible"
+    assert migrated.billing_mode.updated_at == at(2027, 4, 5)
+    assert migrated.billing_mode.flexible is not None
+    assert "customer.subscription.updated" in events_of(client, subscription.id)
+    advance(client, clock_id, at(2027, 4, 11))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    # The 2400 debited at creation, in classic, is what the flexible credit undoes.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 1000]
+    # Once flexible, always: migrating again is refused, naming the mode.
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.subscriptions.migrate(
+            subscription.id, params={"billing_mode": {"type": "flexible"}}
+        )
+    assert again.value.param == "billing_mode[type]"
+    assert again.value.http_status == 400
+
+
+def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
+    client: Client, ledger_verified: None
+) -> None:
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = percent_coupon(client, 20)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(
+        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode("classic")
+    )
+    advance(client, clock_id, at(2027, 4, 11))
+    details: Any = {
+        "items": [{"id": only_item(subscription).id, "price": small.id}],
+        "proration_date": at(2027, 4, 11),
+    }
+
+    def preview_credit(**extra: Any) -> int:
+        params: Any = {"subscription": subscription.id, "subscription_details": details | extra}
+        preview = client.v1.invoices.create_preview(params=params)
+        return min(line.amount for line in preview.lines.data)
+
+    # Classic credits the price (-2000); previewed as flexible, the 2400 debited (-1600).
+    assert preview_credit() == -2000
+    assert preview_credit(billing_mode={"type": "flexible"}) == -1600
+    assert preview_credit(billing_mode={"type": "classic"}) == -2000
+    # Nothing stored: the subscription is still classic, with nothing pending.
+    assert client.v1.subscriptions.retrieve(subscription.id).billing_mode.type == "classic"
+    assert pending_of(client, customer.id) == []
+    migrated = client.v1.subscriptions.migrate(
+        subscription.id, params={"billing_mode": {"type": "flexible"}}
+    )
+    assert migrated.billing_mode.type == "flexible"
+    with pytest.raises(stripe.InvalidRequestError) as back:
+        preview_credit(billing_mode={"type": "classic"})
+    assert back.value.param == "subscription_details[billing_mode][type]"
+
+
+def test_billing_mode_refusals_name_the_parameter(client: Client) -> None:
+    price = monthly_price(client, 1000)
+    _, customer = clock_customer(client, at(2027, 4, 1))
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"billing_mode": {"type": "hybrid"}}, "billing_mode[type]"),
+        (
+            {"billing_mode": {"type": "classic", "flexible": {"proration_discounts": "included"}}},
+            "billing_mode[flexible]",
+        ),
+        (
+            {"billing_mode": {"type": "flexible", "flexible": {"proration_discounts": "itemized"}}},
+            "billing_mode[flexible][proration_discounts]",
+        ),
+    ]
+    for params, param in refused:
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            subscribe(client, customer.id, price.id, **params)
+        assert error.value.param == param
+    classic = subscribe(client, customer.id, price.id, **mode("classic"))
+    for params, param in [
+        ({"billing_mode": {"type": "classic"}}, "billing_mode[type]"),
+        ({}, "billing_mode"),
+    ]:
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            client.v1.subscriptions.migrate(classic.id, params=params)  # type: ignore[arg-type]
+        assert error.value.param == param
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.subscriptions.migrate(
+            "sub_missing", params={"billing_mode": {"type": "flexible"}}
+        )
+    assert missing.value.http_status == 404
+    # Pausing is for flexible subscriptions only.
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.pause(classic.id)
+    assert client.v1.subscriptions.retrieve(classic.id).billing_mode.type == "classic"
+    assert len(invoices_of(client, classic.id)) == 1
