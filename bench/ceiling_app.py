@@ -484,6 +484,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
+    from kassa.http.protocol import HeadWithBodyProtocol
+
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     app = Ceiling(args.database, args.account, args.secret_key)
     print(f"ceiling on http://{LOOPBACK_HOST}:{args.port} using {args.database}", flush=True)
@@ -493,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=LOOPBACK_HOST,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=HeadWithBodyProtocol,  # uvicorn's httptools, each head written with its body
         lifespan="on",
         access_log=False,
         log_level="warning",

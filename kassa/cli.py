@@ -319,6 +319,7 @@ def _serve(settings: Settings, workers: int) -> None:
     import uvicorn
 
     from kassa import runtime
+    from kassa.http.protocol import HeadWithBodyProtocol
 
     new = asyncio.run(runtime.prepare_for_serving(settings, SystemClock()))
     if new is not None:
@@ -332,7 +333,7 @@ def _serve(settings: Settings, workers: int) -> None:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HeadWithBodyProtocol,  # uvicorn's httptools, each head written with its body
         "lifespan": "on",
         "access_log": False,
         "log_level": settings.log_level,
