@@ -26,7 +26,12 @@ from kassa.dashboard.views.list_filters import (
     parse_status_customer_filters,
 )
 from kassa.errors import KassaError, ResourceMissing
-from kassa.services.billing import invoice_preview, invoices, subscriptions
+from kassa.services.billing import (
+    invoice_preview,
+    invoices,
+    subscription_documents,
+    subscriptions,
+)
 from kassa.services.billing.invoice_params import ListInvoices
 from kassa.services.billing.invoice_preview import PreviewInvoice
 from kassa.services.billing.subscription_documents import ENDED, STATUSES, items_of
@@ -121,11 +126,11 @@ def items_summary(subscription: Mapping[str, Any], products: Mapping[str, str]) 
 
 
 def current_period(subscription: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The current period (every item shares it under this API version), None without items."""
-    items = items_of(subscription)
-    if not items:
+    """The period that ends first among the items' (the one the next renewal ends; items of
+    mixed intervals each show their own in the items table), None without items."""
+    if not items_of(subscription):
         return None
-    return int(items[0]["current_period_start"]), int(items[0]["current_period_end"])
+    return subscription_documents.current_period(subscription)
 
 
 def current_period_end(subscription: Mapping[str, Any]) -> int | None:
