@@ -52,10 +52,11 @@ def credited_lines(item: stripe.InvoiceItem) -> tuple[str, list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "credit", "renewal_total"), [("flexible", -1600, 600), ("classic", -2000, 200)]
+    ("kind", "credit", "charged", "renewal_total"),
+    [("flexible", -1600, 800, 400), ("classic", -2000, 1000, 200)],
 )
 def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexible(
-    client: Client, ledger_verified: None, kind: str, credit: int, renewal_total: int
+    client: Client, ledger_verified: None, kind: str, credit: int, charged: int, renewal_total: int
 ) -> None:
     big, small = monthly_price(client, 3000), monthly_price(client, 1500)
     coupon = percent_coupon(client, 20)
@@ -67,16 +68,33 @@ def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexib
     assert first.amount_paid == 3000 - 600
     advance(client, clock_id, at(2027, 4, 11))
     change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
-    # 20 of April's 30 days unused. Flexible: the 2400 paid (3000 less 20%) * 20/30 = 1600;
-    # classic: the price, 3000 * 20/30 = 2000. The charge is 1500 * 20/30 = 1000 in both.
+    # 20 of April's 30 days unused. Flexible: the 2400 paid (3000 less 20%) * 20/30 = 1600,
+    # and the charge its price less 20% too, 1200 * 20/30 = 800 (proration discounts
+    # `included`); classic: the prices, 3000 * 20/30 = 2000 and 1500 * 20/30 = 1000.
     got_credit, charge = pending_of(client, customer.id)
-    assert (got_credit.amount, charge.amount) == (credit, 1000)
+    assert (got_credit.amount, charge.amount) == (credit, charged)
     assert credited_lines(got_credit) == (first.id, [first.lines.data[0].id])
     # May's renewal: 1500 less 20% (prorations are not discountable), and both prorations.
     advance(client, clock_id, at(2027, 5, 1) + 2 * HOUR)
     renewal = invoices_of(client, subscription.id)[-1]
     assert (renewal.billing_reason, renewal.status) == ("subscription_cycle", "paid")
-    assert renewal.total == 1500 - 300 + credit + 1000 == renewal_total
+    assert renewal.total == 1500 - 300 + credit + charged == renewal_total
+
+
+def test_an_amount_off_is_in_the_credit_but_leaves_the_charge_gross_in_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = client.v1.coupons.create(
+        params={"amount_off": 500, "currency": "usd", "duration": "forever"}
+    )
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, big.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, at(2027, 4, 11))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    # The 2500 debited (3000 less 500) * 20/30 = 1666.67 -> 1667 back; an amount off has no
+    # share outside an invoice, so the charge is the price's: 1500 * 20/30 = 1000.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1667, 1000]
 
 
 def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
@@ -235,8 +253,9 @@ def test_migrating_a_classic_subscription_makes_its_credits_flexible(
     assert "customer.subscription.updated" in events_of(client, subscription.id)
     advance(client, clock_id, at(2027, 4, 11))
     change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
-    # The 2400 debited at creation, in classic, is what the flexible credit undoes.
-    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 1000]
+    # The 2400 debited at creation, in classic, is what the flexible credit undoes; the
+    # charge is flexible's too: 1500 less 20%, * 20/30 = 800.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 800]
     # Once flexible, always: migrating again is refused, naming the mode.
     with pytest.raises(stripe.InvalidRequestError) as again:
         client.v1.subscriptions.migrate(

@@ -439,7 +439,8 @@ async def proration_items(
             )
     charged = None
     if new is not None:
-        amount = periods.proration(0, new.amount, *new.period, at).charge
+        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount)
+        amount = periods.proration(0, base, *new.period, at).charge
         if amount != 0:
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)

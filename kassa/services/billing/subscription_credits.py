@@ -37,6 +37,13 @@ The record: `_kassa.debits` maps each item to the invoice item of the debit a cr
 undo (absent: nothing to credit). A new period's invoice sets it for every item; a prorated
 change replaces the item's entry. A subscription stored without it (made before Kassa kept
 it) is credited as classic until its next period's invoice starts one.
+
+Charges (`debit_base`): with `proration_discounts=included` a prorated charge is the same
+part of what a period invoice would bill the item net of its percentage discounts (the
+item's own, then the subscription's, as `invoice_amounts` takes them off), so a charge and a
+later credit of it are both net amounts. An amount off is spread over an invoice's lines and
+has no share of its own outside one: it leaves a charge gross. Classic charges the price
+times the quantity, as before.
 """
 
 from __future__ import annotations
@@ -47,10 +54,11 @@ from fractions import Fraction
 from typing import Any, Final
 
 from kassa.invariants import ensure
-from kassa.services.billing import invoice_documents, periods
+from kassa.services.billing import discounts, invoice_documents, periods
+from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
 from kassa.services.billing.invoice_lines import line_id
 from kassa.services.billing.rounding import CREDIT_PRORATION_ROUNDING
-from kassa.services.billing.subscription_documents import private
+from kassa.services.billing.subscription_documents import items_of, private
 from kassa.services.billing.subscription_params import CLASSIC
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -131,6 +139,26 @@ async def credit_for(
     if debit is None:
         return Credit(0, None)
     return Credit(-debit.unused_part(at, end), debit.credited_items())
+
+
+async def debit_base(
+    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int
+) -> int:
+    """The whole-period amount a prorated charge of the item is a part of: `gross` (its price
+    times its quantity) in classic; in flexible, that less the item's and the
+    subscription's percentage discounts, as its line on a period invoice would take them."""
+    if is_classic(subscription) or gross <= 0:
+        return gross
+    item = next((i for i in items_of(subscription) if str(i["id"]) == item_id), None)
+    currency = str(subscription["currency"])
+    own = await discounts.discount_terms(ctx, list(item["discounts"]) if item else [], currency)
+    shared = await discounts.discount_terms(ctx, list(subscription["discounts"]), currency)
+    line = LineTerms(gross, discounts=_percentages(own))
+    return invoice_amounts([line], _percentages(shared)).lines[0].discounted
+
+
+def _percentages(terms: Sequence[DiscountTerms]) -> tuple[DiscountTerms, ...]:
+    return tuple(t for t in terms if t.percent_off is not None)
 
 
 async def _debit(ctx: Context, invoice_item_id: str, period_start: int) -> Debit | None:
