@@ -97,6 +97,52 @@ def test_an_amount_off_is_in_the_credit_but_leaves_the_charge_gross_in_flexible(
     assert [i.amount for i in pending_of(client, customer.id)] == [-1667, 1000]
 
 
+def test_a_once_coupon_already_used_takes_nothing_off_a_later_charge_in_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    cheap, dear = monthly_price(client, 3000), monthly_price(client, 6000)
+    once = client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, cheap.id, discounts=[{"coupon": once.id}])
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 1500
+    advance(client, clock_id, at(2027, 4, 16))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": dear.id}])
+    # 15 of April's 30 days left: the 1500 debited * 15/30 = 750 back; the coupon was used
+    # on the first invoice, so the charge is the price's, 6000 * 15/30 = 3000.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-750, 3000]
+
+
+def test_a_resumption_paid_later_credits_what_it_debited(
+    client: Client, ledger_verified: None
+) -> None:
+    """`resume_on_payment_success` with a declined card keeps the subscription paused; the
+    resumption invoice paid later resumes it, and its line is the debit a later credit
+    gives back."""
+    price = monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, at(2027, 4, 11))
+    client.v1.subscriptions.pause(subscription.id)
+    advance(client, clock_id, at(2027, 4, 21))
+    declining = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": customer.id}
+    )
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": declining.id}}
+    )
+    waiting = client.v1.subscriptions.resume(
+        subscription.id, params={"payment_behavior": "resume_on_payment_success"}
+    )
+    assert waiting.status == "paused"
+    client.v1.invoices.pay(str(waiting.latest_invoice), params={"payment_method": "pm_card_visa"})
+    resumed = client.v1.subscriptions.retrieve(subscription.id)
+    assert resumed.status == "active"
+    advance(client, clock_id, at(2027, 5, 6))
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
+    # The resumption billed 3000 for [21 Apr, 21 May); 15 of its 30 days unused on 6 May.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1500]
+
+
 def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
     client: Client, ledger_verified: None
 ) -> None:
@@ -299,6 +345,32 @@ def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
     with pytest.raises(stripe.InvalidRequestError) as back:
         preview_credit(billing_mode={"type": "classic"})
     assert back.value.param == "subscription_details[billing_mode][type]"
+
+
+def test_classic_billing_mode_refuses_items_of_different_intervals(client: Client) -> None:
+    monthly = monthly_price(client, 1000)
+    yearly = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 12_000,
+            "recurring": {"interval": "year"},
+            "product_data": {"name": "Yearly"},
+        }
+    )
+    _, customer = clock_customer(client, at(2027, 4, 1))
+    with pytest.raises(stripe.InvalidRequestError) as on_create:
+        subscribe_items = [{"price": monthly.id}, {"price": yearly.id}]
+        client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": subscribe_items, **mode("classic")}  # type: ignore[typeddict-item]
+        )
+    assert on_create.value.param == "items[1][price]"
+    classic = subscribe(client, customer.id, monthly.id, **mode("classic"))
+    with pytest.raises(stripe.InvalidRequestError) as on_update:
+        change(client, classic.id, items=[{"price": yearly.id}])
+    assert on_update.value.param == "items"
+    # Flexible (the default) takes them.
+    flexible = subscribe(client, customer.id, monthly.id)
+    assert len(change(client, flexible.id, items=[{"price": yearly.id}])["items"].data) == 2
 
 
 def test_billing_mode_refusals_name_the_parameter(client: Client) -> None:

@@ -10,8 +10,9 @@ costs nothing but the copy of a few hundred bytes.
 
 The head is held only between those two messages of one response. A head not followed by a
 body write (a HEAD request, a body message uvicorn refuses) is written when that message has
-been handled, so nothing is lost; an app that fails between the two has its connection closed
-by uvicorn, as it would be otherwise.
+been handled, or before uvicorn closes the connection while handling it, so nothing is lost;
+an app that fails between the two has its connection closed by uvicorn with nothing sent
+(plain uvicorn would have sent the head first).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class _HeadPrefixer:
         """Write the head if no body write took it."""
         if self.head:
             self.write(b"")
+
+    def close(self) -> None:
+        """uvicorn closes a connection not kept alive within the same message (a HEAD answer
+        over HTTP/1.0 or with `Connection: close` has no body write): the head goes first."""
+        self.flush()
+        self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -122,8 +122,8 @@ def install(observers: Observers) -> None:
 def installed() -> Observers:
     if _PROCESS.observers is None:
         raise InvariantViolated(
-            "no observers installed: build the process through kassa.runtime, which installs "
-            "them before any charge is stored or any PaymentIntent confirmed"
+            "no observers installed: import kassa.observers (kassa.runtime does) before any "
+            "charge is stored or any PaymentIntent confirmed"
         )
     return _PROCESS.observers
 

@@ -319,7 +319,7 @@ async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> None
         await invoice_emails.queue_receipt_email(ctx, invoice)
 
 
-# --- the invoice follows its PaymentIntent (hooks installed by kassa.runtime) -----------------
+# --- the invoice follows its PaymentIntent (hooks installed by kassa.observers) ---------------
 
 
 async def lock_invoice_of_intent(ctx: Context, intent_id: str) -> None:

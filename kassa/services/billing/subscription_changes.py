@@ -376,21 +376,35 @@ def _check_items(subscription: Mapping[str, Any]) -> None:
             "Cannot add multiple subscription items with the same price.", param="items"
         )
     check_prices_alike(
-        [item["price"] for item in items], subscription["currency"], ["items"] * len(items)
+        [item["price"] for item in items],
+        subscription["currency"],
+        ["items"] * len(items),
+        classic=subscription_credits.is_classic(subscription),
     )
 
 
 def check_prices_alike(
-    prices: Sequence[Mapping[str, Any]], currency: str, params: Sequence[str]
+    prices: Sequence[Mapping[str, Any]],
+    currency: str,
+    params: Sequence[str],
+    *,
+    classic: bool,
 ) -> None:
-    """Every price in `currency`; a price that is not names its item's parameter (`params`,
-    one per price). Their intervals may differ: every Kassa subscription is in flexible
-    billing mode, where Stripe bills mixed intervals (classic mode would refuse them)."""
+    """Every price in `currency`, and in classic billing mode on one interval (Stripe bills
+    mixed intervals in flexible mode only: its changelog 2025-07-30.basil); a price that is
+    not names its item's parameter (`params`, one per price)."""
+    first = Recurrence.of(prices[0])
     for price, param in zip(prices, params, strict=True):
         if price["currency"] != currency:
             raise InvalidParameter(
                 f"The price {price['id']} is in {price['currency']}; this subscription bills "
                 f"in {currency}: all prices on a subscription must have the same currency.",
+                param=param,
+            )
+        if classic and Recurrence.of(price) != first:
+            raise InvalidParameter(
+                "Items with different billing intervals need billing_mode[type]=flexible: a "
+                "subscription in classic billing mode bills all its items on one interval.",
                 param=param,
             )
 
@@ -439,7 +453,7 @@ async def proration_items(
             )
     charged = None
     if new is not None:
-        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount)
+        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
         amount = periods.proration(0, base, *new.period, at).charge
         if amount != 0:
             period = (at, new.period[1])

@@ -58,6 +58,7 @@ from kassa.services.billing import discounts, invoice_documents, periods
 from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
 from kassa.services.billing.invoice_lines import line_id
 from kassa.services.billing.rounding import CREDIT_PRORATION_ROUNDING
+from kassa.services.billing.subscription_discounts import applying
 from kassa.services.billing.subscription_documents import items_of, private
 from kassa.services.billing.subscription_params import CLASSIC
 from kassa.services.context import Context
@@ -142,17 +143,20 @@ async def credit_for(
 
 
 async def debit_base(
-    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int
+    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int, at: int
 ) -> int:
-    """The whole-period amount a prorated charge of the item is a part of: `gross` (its price
-    times its quantity) in classic; in flexible, that less the item's and the
-    subscription's percentage discounts, as its line on a period invoice would take them."""
+    """The whole-period amount a prorated charge of the item at `at` is a part of: `gross`
+    (its price times its quantity) in classic; in flexible, that less the item's and the
+    subscription's percentage discounts that still apply at `at` (not a `once` one already
+    used), as its line on an invoice made then would take them."""
     if is_classic(subscription) or gross <= 0:
         return gross
     item = next((i for i in items_of(subscription) if str(i["id"]) == item_id), None)
     currency = str(subscription["currency"])
-    own = await discounts.discount_terms(ctx, list(item["discounts"]) if item else [], currency)
-    shared = await discounts.discount_terms(ctx, list(subscription["discounts"]), currency)
+    own_ids = applying(subscription, item["discounts"] if item else [], at)
+    shared_ids = applying(subscription, subscription["discounts"], at)
+    own = await discounts.discount_terms(ctx, own_ids, currency)
+    shared = await discounts.discount_terms(ctx, shared_ids, currency)
     line = LineTerms(gross, discounts=_percentages(own))
     return invoice_amounts([line], _percentages(shared)).lines[0].discounted
 
@@ -236,6 +240,10 @@ def note_period(
     those whose period ended): each one's debit is now its line (none for a line of
     nothing: a trial's, a free price's); the other items keep theirs."""
     renewed = {str(item["id"]) for item in billed}
+    if DEBITS not in private(subscription) and renewed != {
+        str(item["id"]) for item in items_of(subscription)
+    }:
+        return  # kept by none yet: only a period billing every item starts the record
     kept = private(subscription).get(DEBITS) or {}
     record = {item_id: debit for item_id, debit in kept.items() if item_id not in renewed}
     for line in lines:

@@ -113,6 +113,15 @@ async def apply_discounts(
 def prune_discounts(subscription: ApiObject, now: int) -> None:
     """Before an invoice: remove the discounts that no longer apply (a `once` one used, a
     `repeating` one past its end)."""
+    subscription["discounts"] = applying(subscription, subscription["discounts"], now)
+    for item in items_of(subscription):
+        item["discounts"] = applying(subscription, item["discounts"], now)
+    _keep_terms_of(subscription)
+
+
+def applying(subscription: Mapping[str, Any], discount_ids: Sequence[str], now: int) -> list[str]:
+    """Those of the subscription's (or an item's) `discount_ids` an invoice made at `now`
+    would still take: not a `once` one already used, nor a `repeating` one past its end."""
     terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
 
     def applies(discount_id: str) -> bool:
@@ -121,10 +130,7 @@ def prune_discounts(subscription: ApiObject, now: int) -> None:
             return True
         return not found["used"] and (found["end"] is None or now < found["end"])
 
-    subscription["discounts"] = [d for d in subscription["discounts"] if applies(d)]
-    for item in items_of(subscription):
-        item["discounts"] = [d for d in item["discounts"] if applies(d)]
-    _keep_terms_of(subscription)
+    return [str(d) for d in discount_ids if applies(str(d))]
 
 
 def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:

@@ -69,6 +69,7 @@ from kassa.services.billing.subscription_changes import (
     make_prorations,
     start_new_period,
 )
+from kassa.services.billing.subscription_credits import DEBITS
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -308,6 +309,8 @@ async def _stay_paused(
         "period": list(current_period(subscription)),
         "periods": {str(i["id"]): list(item_period(i)) for i in items_of(subscription)},
         "trial_end": subscription["trial_end"],
+        # What the resumption invoice debits: the credits of the period it resumes into.
+        "debits": private(subscription).get(DEBITS),
     }
     subscription.clear()
     subscription.update(snapshot(before))
@@ -332,6 +335,8 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     into = private(subscription).pop(RESUMES_INTO)
     subscription["billing_cycle_anchor"] = into["anchor"]
     subscription["trial_end"] = into["trial_end"]
+    if into.get("debits") is not None:
+        private(subscription)[DEBITS] = into["debits"]
     by_item = into.get("periods") or {}
     for item in items_of(subscription):
         resumed = by_item.get(str(item["id"]), into["period"])

@@ -81,6 +81,7 @@ from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import (
     BILLING_MODE,
     CHANGE_PARAMS,
+    CLASSIC,
     PENDING_UPDATE_PARAMS,
 )
 from kassa.services.billing.subscription_pause import (
@@ -272,9 +273,10 @@ class Priced:
 async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiObject:
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
-    priced = await _priced_items(ctx, request.items)
+    billing_mode = subscription_billing_mode.chosen(request.billing_mode, ctx.now())
+    priced = await _priced_items(ctx, request.items, classic=billing_mode["type"] == CLASSIC)
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
-    subscription["billing_mode"] = subscription_billing_mode.chosen(request.billing_mode, ctx.now())
+    subscription["billing_mode"] = billing_mode
     _apply_collection(subscription, request)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     now = ctx.now()
@@ -338,7 +340,9 @@ async def announce_trial_will_end(ctx: Context, subscription: ApiObject) -> None
     await announce(ctx, "customer.subscription.trial_will_end", subscription)
 
 
-async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[Priced]:
+async def _priced_items(
+    ctx: Context, requested: list[dict[str, Any]], *, classic: bool
+) -> list[Priced]:
     if not requested:
         raise InvalidParameter("Missing required param: items.", param="items")
     priced = []
@@ -347,14 +351,14 @@ async def _priced_items(ctx: Context, requested: list[dict[str, Any]]) -> list[P
         price = await recurring_price(ctx, str(entry["price"]), param)
         metadata = apply_metadata({}, entry.get("metadata") or {})
         priced.append(Priced(price, int(entry.get("quantity", 1)), metadata))
-    _check_alike(priced)
+    _check_alike(priced, classic=classic)
     return priced
 
 
-def _check_alike(priced: list[Priced]) -> None:
+def _check_alike(priced: list[Priced], *, classic: bool) -> None:
     prices = [entry.price for entry in priced]
     params = [f"items[{index}][price]" for index in range(len(priced))]
-    check_prices_alike(prices, str(prices[0]["currency"]), params)
+    check_prices_alike(prices, str(prices[0]["currency"]), params, classic=classic)
 
 
 def _trial_end(request: CreateSubscription, now: int) -> int | None:
