@@ -143,6 +143,29 @@ def test_a_resumption_paid_later_credits_what_it_debited(
     assert [i.amount for i in pending_of(client, customer.id)] == [-1500]
 
 
+@pytest.mark.parametrize("kind", ["flexible", "classic"])
+def test_a_change_before_an_explicit_anchor_prorates_over_the_whole_month(
+    client: Client, ledger_verified: None, kind: str
+) -> None:
+    """The first part of a period, up to an explicit anchor, is part of a month: the first
+    invoice bills that part of the price, and a change inside it prorates over the whole
+    month too, not over the part."""
+    price = monthly_price(client, 6000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(
+        client, customer.id, price.id, billing_cycle_anchor=at(2027, 1, 16), **mode(kind)
+    )
+    # 15 of the 31 days from 16 December to 16 January: 6000 * 15/31 = 2903.2 -> 2903.
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert first.amount_paid == 2903
+    advance(client, clock_id, at(2027, 1, 8))
+    item = only_item(subscription)
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    # 8 days left of the 31: the credit is 6000 * 8/31 = 1548.4 (classic), or the 2903
+    # debited * 8/15 = 1548.3 (flexible), both -1548; the charge 12000 * 8/31 = 3096.8.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1548, 3097]
+
+
 def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
     client: Client, ledger_verified: None
 ) -> None:
@@ -358,11 +381,13 @@ def test_classic_billing_mode_refuses_items_of_different_intervals(client: Clien
         }
     )
     _, customer = clock_customer(client, at(2027, 4, 1))
+    both: Any = {
+        "customer": customer.id,
+        "items": [{"price": monthly.id}, {"price": yearly.id}],
+        **mode("classic"),
+    }
     with pytest.raises(stripe.InvalidRequestError) as on_create:
-        subscribe_items = [{"price": monthly.id}, {"price": yearly.id}]
-        client.v1.subscriptions.create(
-            params={"customer": customer.id, "items": subscribe_items, **mode("classic")}  # type: ignore[typeddict-item]
-        )
+        client.v1.subscriptions.create(params=both)
     assert on_create.value.param == "items[1][price]"
     classic = subscribe(client, customer.id, monthly.id, **mode("classic"))
     with pytest.raises(stripe.InvalidRequestError) as on_update:

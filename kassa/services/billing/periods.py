@@ -196,14 +196,29 @@ def unused_fraction(start: int, end: int, at: int) -> Fraction:
 
 
 def proration(
-    old_amount_per_period: int, new_amount_per_period: int, start: int, end: int, at: int
+    old_amount_per_period: int,
+    new_amount_per_period: int,
+    start: int,
+    end: int,
+    at: int,
+    *,
+    basis: tuple[int, int] | None = None,
 ) -> Proration:
     """Stripe's proration of a change at `at` from an amount of `old_amount_per_period` to
-    one of `new_amount_per_period` (each for the whole period [start, end), quantity
-    included)."""
+    one of `new_amount_per_period` (each for a whole period, quantity included) inside the
+    period [start, end). `basis` is the whole period the amounts are for, when [start, end)
+    is only part of one (the first part up to an explicit billing cycle anchor, a period cut
+    short by `cancel_at`): the unused time is then a part of it, as the first invoice
+    prorated that part."""
     ensure(old_amount_per_period >= 0, "the old amount per period is not negative")
     ensure(new_amount_per_period >= 0, "the new amount per period is not negative")
     fraction = unused_fraction(start, end, at)
+    if basis is not None and basis != (start, end):
+        ensure(
+            basis[0] <= start and end <= basis[1],
+            f"a period [{start}, {end}) is part of its whole period {basis}",
+        )
+        fraction = Fraction(end - at, basis[1] - basis[0])
     credit = -prorated_amount(old_amount_per_period, fraction)
     charge = prorated_amount(new_amount_per_period, fraction)
     ensure(-old_amount_per_period <= credit <= 0, "a credit is at most the old full amount")

@@ -83,7 +83,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_terms import Recurrence, period_for
+from kassa.services.billing.subscription_terms import Recurrence, period_for, whole_period
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
@@ -111,11 +111,14 @@ class ChangeTerms:
 
 @dataclass(frozen=True)
 class Billed:
-    """What one item bills per period: its price and quantity, and the period it is in."""
+    """What one item bills per period: its price and quantity, the period it is in, and the
+    whole period of its interval that is part of (`subscription_terms.whole_period`), which
+    its price is for."""
 
     price: Mapping[str, Any]
     quantity: int
     period: tuple[int, int]
+    basis: tuple[int, int]
 
     @property
     def amount(self) -> int:
@@ -171,7 +174,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     an update does, and what a preview of it shows."""
     _check_changeable(subscription, terms)
     at = _change_time(ctx, subscription, terms.proration_date)
-    before = {str(i["id"]): billed(i) for i in items_of(subscription)}
+    before = {str(i["id"]): billed(subscription, i) for i in items_of(subscription)}
     old_intervals = _intervals(items_of(subscription))
     removed = await _apply_item_changes(ctx, subscription, terms.items, at)
     new_intervals = _intervals(items_of(subscription))
@@ -187,7 +190,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     prorations = []
     prorating = (terms.proration_behavior or "create_prorations") != "none"
     if subscription["status"] != "trialing" and prorating:
-        after = {str(i["id"]): billed(i) for i in items_of(subscription)}
+        after = {str(i["id"]): billed(subscription, i) for i in items_of(subscription)}
         if resets:
             after = {}  # the new period is billed in full by the reset's invoice
         for item_id, old, new in _changed(before, after):
@@ -239,9 +242,11 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
     return proration_date
 
 
-def billed(item: Mapping[str, Any]) -> Billed:
+def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
     """What a subscription item bills per period now."""
-    return Billed(item["price"], int(item["quantity"]), item_period(item))
+    return Billed(
+        item["price"], int(item["quantity"]), item_period(item), whole_period(subscription, item)
+    )
 
 
 def _intervals(items: Sequence[Mapping[str, Any]]) -> set[Recurrence]:
@@ -442,7 +447,7 @@ async def proration_items(
     made = []
     if old is not None:
         credit = await subscription_credits.credit_for(
-            ctx, subscription, item_id, old.amount, old.period, at
+            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis
         )
         if credit.amount != 0:
             period = (at, old.period[1])
@@ -454,7 +459,7 @@ async def proration_items(
     charged = None
     if new is not None:
         base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
-        amount = periods.proration(0, base, *new.period, at).charge
+        amount = periods.proration(0, base, *new.period, at, basis=new.basis).charge
         if amount != 0:
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
@@ -654,4 +659,6 @@ async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
     at = ctx.now()
     for item in items_of(subscription):
         if at < item_period(item)[1]:
-            await make_prorations(ctx, subscription, str(item["id"]), billed(item), None, at)
+            await make_prorations(
+                ctx, subscription, str(item["id"]), billed(subscription, item), None, at
+            )

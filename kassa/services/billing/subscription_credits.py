@@ -126,6 +126,8 @@ async def credit_for(
     old_amount: int,
     period: tuple[int, int],
     at: int,
+    *,
+    basis: tuple[int, int] | None = None,
 ) -> Credit:
     """The credit for the unused time at `at` of what the item billed in its `period`
     (`old_amount` for the whole period, classic's base), as the subscription's billing mode
@@ -133,7 +135,7 @@ async def credit_for(
     start, end = period
     record = private(subscription).get(DEBITS)
     if is_classic(subscription) or record is None:
-        amount = periods.proration(old_amount, 0, start, end, at).credit
+        amount = periods.proration(old_amount, 0, start, end, at, basis=basis).credit
         return Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))
     debit_item = record.get(item_id)
     debit = None if debit_item is None else await _debit(ctx, str(debit_item), start)

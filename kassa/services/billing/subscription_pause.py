@@ -242,7 +242,7 @@ async def _credit_unused_time(
             continue
         billed_until[str(item["id"])] = paid_from
         made += await make_prorations(
-            ctx, subscription, str(item["id"]), billed(item), None, paid_from
+            ctx, subscription, str(item["id"]), billed(subscription, item), None, paid_from
         )
     private(subscription)[BILLED_UNTIL_ITEMS] = billed_until
     private(subscription)[BILLED_UNTIL] = min(billed_until.values())
@@ -445,7 +445,9 @@ async def _continue_period(
         set_item_period(item, new_periods[str(item["id"])])
         if behavior == "none" or unbilled_from >= item_period(item)[1]:
             continue
-        await make_prorations(ctx, subscription, str(item["id"]), None, billed(item), unbilled_from)
+        await make_prorations(
+            ctx, subscription, str(item["id"]), None, billed(subscription, item), unbilled_from
+        )
         prorated = True
     if not prorated or behavior == "create_prorations":
         return None  # nothing to bill, or pending: the next renewal bills them

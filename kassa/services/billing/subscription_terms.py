@@ -331,6 +331,23 @@ def period_for(subscription: Mapping[str, Any], recurrence: Recurrence, at: int)
     return periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
 
 
+def whole_period(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[int, int]:
+    """The whole period of the item's interval its current period is part of, counted from
+    the cycle anchor: the period itself unless it is the first part up to an explicit
+    anchor or was cut short by `cancel_at` (what the first invoice prorated over)."""
+    period = item_period(item)
+    recurrence = Recurrence.of(item["price"])
+    whole = periods.period_containing(
+        cycle_anchor(subscription, recurrence),
+        recurrence.interval,
+        recurrence.interval_count,
+        period[0],
+    )
+    if whole[0] <= period[0] and period[1] <= whole[1]:
+        return whole
+    return period  # not on the anchor's boundaries (a document from before they were kept)
+
+
 def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence | None = None) -> int:
     """Where the period boundaries of an item of `recurrence` (the first item's when None)
     are counted from (`Cycle.cycle_anchor`): what `periods.period_containing` and
