@@ -38,14 +38,12 @@ quantity for the whole period.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
 from kassa.params import apply_metadata
-from kassa.services import events
 from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
@@ -54,39 +52,35 @@ from kassa.services.billing import (
     subscription_credits,
     subscription_discounts,
 )
-from kassa.services.billing.invoice_item_params import Priced
 from kassa.services.billing.invoice_item_pricing import (
     active_price,
-    apply_priced,
-    blank_item,
-    from_price,
 )
-from kassa.services.billing.invoice_item_pricing import (
-    view as item_view,
-)
-from kassa.services.billing.price_fields import decimal_text
-from kassa.services.billing.pricing import unit_amount_of
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
     ITEMS_MAX,
     current_period,
-    customer_of,
     item_period,
     items_of,
     new_item,
     plan_of,
     private,
-    product_name,
     set_item_period,
     shared_period,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_terms import Recurrence, period_for, whole_period
+from kassa.services.billing.subscription_prorations import (
+    Billed,
+    billed,
+    insert_proration,
+    make_prorations,
+    proration_items,
+)
+from kassa.services.billing.subscription_terms import Recurrence, period_for
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import INVOICE_ITEMS, SUBSCRIPTION_ITEMS
+from kassa.store.tables import SUBSCRIPTION_ITEMS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,22 +101,6 @@ class ChangeTerms:
     @property
     def changes_anything(self) -> bool:
         return bool(self.items) or self.resets_anchor
-
-
-@dataclass(frozen=True)
-class Billed:
-    """What one item bills per period: its price and quantity, the period it is in, and the
-    whole period of its interval that is part of (`subscription_terms.whole_period`), which
-    its price is for."""
-
-    price: Mapping[str, Any]
-    quantity: int
-    period: tuple[int, int]
-    basis: tuple[int, int]
-
-    @property
-    def amount(self) -> int:
-        return from_price(self.price, self.quantity).amount
 
 
 # --- changing the items --------------------------------------------------------------------
@@ -152,7 +130,7 @@ async def change_subscription(
         return None
     plan = await plan_change(ctx, subscription, terms)
     for proration in plan.prorations:
-        await _insert_item(ctx, proration)
+        await insert_proration(ctx, proration)
     invoice = None
     if plan.resets:
         invoice = await _invoice_new_period(ctx, subscription, terms)
@@ -240,13 +218,6 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
             param="proration_date",
         )
     return proration_date
-
-
-def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
-    """What a subscription item bills per period now."""
-    return Billed(
-        item["price"], int(item["quantity"]), item_period(item), whole_period(subscription, item)
-    )
 
 
 def _intervals(items: Sequence[Mapping[str, Any]]) -> set[Recurrence]:
@@ -427,112 +398,6 @@ async def store_item_rows(
             await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
     for gone in removed:
         await ctx.tx.mark_object_deleted(SUBSCRIPTION_ITEMS, ctx.account_id, str(gone["id"]))
-
-
-# --- prorations ----------------------------------------------------------------------------
-
-
-async def proration_items(
-    ctx: Context,
-    subscription: Mapping[str, Any],
-    item_id: str,
-    old: Billed | None,
-    new: Billed | None,
-    at: int,
-) -> list[ApiObject]:
-    """The proration items (unsaved) for one item's change at `at`: a credit for the unused
-    time of `old` in its period (`subscription_credits`), a charge for the remaining time of
-    `new` in its own (the same period unless the change moved the item to another interval;
-    none for a zero amount); the item's debit noted on the document."""
-    made = []
-    if old is not None:
-        credit = await subscription_credits.credit_for(
-            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis
-        )
-        if credit.amount != 0:
-            period = (at, old.period[1])
-            made.append(
-                await _proration_item(
-                    ctx, subscription, item_id, old, credit.amount, period, credit.credited_items
-                )
-            )
-    charged = None
-    if new is not None:
-        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
-        amount = periods.proration(0, base, *new.period, at, basis=new.basis).charge
-        if amount != 0:
-            period = (at, new.period[1])
-            charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
-            made.append(charged)
-    subscription_credits.note_proration(
-        subscription, item_id, credited=old is not None, charge=charged
-    )
-    return made
-
-
-async def make_prorations(
-    ctx: Context,
-    subscription: Mapping[str, Any],
-    item_id: str,
-    old: Billed | None,
-    new: Billed | None,
-    at: int,
-) -> list[ApiObject]:
-    """`proration_items`, stored as pending invoice items (`invoiceitem.created`)."""
-    made = await proration_items(ctx, subscription, item_id, old, new, at)
-    for item in made:
-        await _insert_item(ctx, item)
-    return made
-
-
-async def _insert_item(ctx: Context, item: ApiObject) -> None:
-    await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
-    await events.announce(ctx, "invoiceitem.created", item_view(item))
-
-
-async def _proration_item(
-    ctx: Context,
-    subscription: Mapping[str, Any],
-    item_id: str,
-    billed: Billed,
-    amount: int,
-    period: tuple[int, int],
-    credited_items: dict[str, Any] | None = None,
-) -> ApiObject:
-    credit = amount < 0
-    name = await product_name(ctx, str(billed.price["product"]))
-    when = dt.datetime.fromtimestamp(period[0], dt.UTC).strftime("%d %b %Y")
-    quantity = max(billed.quantity, 1)
-    unit = unit_amount_of(amount, quantity)
-    priced = Priced(
-        amount,
-        str(subscription["currency"]),
-        quantity,
-        {
-            "price_details": {"price": billed.price["id"], "product": billed.price["product"]},
-            "type": "price_details",
-            "unit_amount_decimal": decimal_text(unit),
-        },
-    )
-    customer = await customer_of(ctx, subscription)
-    item = blank_item(ctx, customer, priced)
-    apply_priced(item, priced)
-    item["description"] = (
-        f"{'Unused' if credit else 'Remaining'} time on {billed.quantity} \u00d7 {name} "
-        f"after {when}"
-    )
-    item["discountable"] = False
-    item["period"] = {"start": period[0], "end": period[1]}
-    item["proration"] = True
-    item["proration_details"] = {"credited_items": credited_items}
-    item["parent"] = {
-        "subscription_details": {
-            "subscription": subscription["id"],
-            "subscription_item": item_id,
-        },
-        "type": "subscription_details",
-    }
-    return item
 
 
 # --- invoicing at once ---------------------------------------------------------------------

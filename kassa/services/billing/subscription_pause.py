@@ -64,11 +64,7 @@ from kassa.services.billing import (
     periods,
     subscription_terms,
 )
-from kassa.services.billing.subscription_changes import (
-    billed,
-    make_prorations,
-    start_new_period,
-)
+from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
@@ -85,6 +81,7 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_prorations import billed, make_prorations
 from kassa.services.billing.subscription_terms import RESUMING_EXPIRES_AT
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id

@@ -1,0 +1,155 @@
+"""The invoice items a change to a subscription item makes for the time left in its period
+(`proration=true`): a credit for the unused time of what it billed (`subscription_credits`,
+by billing mode) and a charge for the same time of what it bills now, each over the whole
+period of the item's interval its current period is part of (`subscription_terms.
+whole_period`: the first part up to an explicit anchor is prorated as its first invoice
+was), to the second (`periods.proration`), not discountable. `subscription_changes` and
+`subscription_pause` make them; they are stored pending (`make_prorations`) or invoiced at
+once by their caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kassa.services import events
+from kassa.services.billing import periods, subscription_credits
+from kassa.services.billing.invoice_item_params import Priced
+from kassa.services.billing.invoice_item_pricing import apply_priced, blank_item, from_price
+from kassa.services.billing.invoice_item_pricing import view as item_view
+from kassa.services.billing.price_fields import decimal_text
+from kassa.services.billing.pricing import unit_amount_of
+from kassa.services.billing.subscription_documents import customer_of, item_period, product_name
+from kassa.services.billing.subscription_terms import whole_period
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+from kassa.store.tables import INVOICE_ITEMS
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What one item bills per period: its price and quantity, the period it is in, and the
+    whole period of its interval that is part of (`subscription_terms.whole_period`), which
+    its price is for."""
+
+    price: Mapping[str, Any]
+    quantity: int
+    period: tuple[int, int]
+    basis: tuple[int, int]
+
+    @property
+    def amount(self) -> int:
+        return from_price(self.price, self.quantity).amount
+
+
+def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
+    """What a subscription item bills per period now."""
+    return Billed(
+        item["price"], int(item["quantity"]), item_period(item), whole_period(subscription, item)
+    )
+
+
+async def proration_items(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    old: Billed | None,
+    new: Billed | None,
+    at: int,
+) -> list[ApiObject]:
+    """The proration items (unsaved) for one item's change at `at`: a credit for the unused
+    time of `old` in its period (`subscription_credits`), a charge for the remaining time of
+    `new` in its own (the same period unless the change moved the item to another interval;
+    none for a zero amount); the item's debit noted on the document."""
+    made = []
+    if old is not None:
+        credit = await subscription_credits.credit_for(
+            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis
+        )
+        if credit.amount != 0:
+            period = (at, old.period[1])
+            made.append(
+                await _proration_item(
+                    ctx, subscription, item_id, old, credit.amount, period, credit.credited_items
+                )
+            )
+    charged = None
+    if new is not None:
+        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
+        amount = periods.proration(0, base, *new.period, at, basis=new.basis).charge
+        if amount != 0:
+            period = (at, new.period[1])
+            charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
+            made.append(charged)
+    subscription_credits.note_proration(
+        subscription, item_id, credited=old is not None, charge=charged
+    )
+    return made
+
+
+async def make_prorations(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    old: Billed | None,
+    new: Billed | None,
+    at: int,
+) -> list[ApiObject]:
+    """`proration_items`, stored as pending invoice items (`invoiceitem.created`)."""
+    made = await proration_items(ctx, subscription, item_id, old, new, at)
+    for item in made:
+        await insert_proration(ctx, item)
+    return made
+
+
+async def insert_proration(ctx: Context, item: ApiObject) -> None:
+    await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
+    await events.announce(ctx, "invoiceitem.created", item_view(item))
+
+
+async def _proration_item(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    billed: Billed,
+    amount: int,
+    period: tuple[int, int],
+    credited_items: dict[str, Any] | None = None,
+) -> ApiObject:
+    credit = amount < 0
+    name = await product_name(ctx, str(billed.price["product"]))
+    when = dt.datetime.fromtimestamp(period[0], dt.UTC).strftime("%d %b %Y")
+    quantity = max(billed.quantity, 1)
+    unit = unit_amount_of(amount, quantity)
+    priced = Priced(
+        amount,
+        str(subscription["currency"]),
+        quantity,
+        {
+            "price_details": {"price": billed.price["id"], "product": billed.price["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": decimal_text(unit),
+        },
+    )
+    customer = await customer_of(ctx, subscription)
+    item = blank_item(ctx, customer, priced)
+    apply_priced(item, priced)
+    item["description"] = (
+        f"{'Unused' if credit else 'Remaining'} time on {billed.quantity} \u00d7 {name} "
+        f"after {when}"
+    )
+    item["discountable"] = False
+    item["period"] = {"start": period[0], "end": period[1]}
+    item["proration"] = True
+    item["proration_details"] = {"credited_items": credited_items}
+    item["parent"] = {
+        "subscription_details": {
+            "subscription": subscription["id"],
+            "subscription_item": item_id,
+        },
+        "type": "subscription_details",
+    }
+    return item
