@@ -232,3 +232,16 @@ def test_idempotent_replay_refunds_once(client: stripe.StripeClient, api_key: st
     assert [r.amount for r in listed.data] == [500, 1000]
     assert len(client.v1.balance_transactions.list({"type": "refund"}).data) == 2
     assert event_types_about(client, charge.id).count("charge.refunded") == 2
+
+
+def test_an_expansion_no_refund_declares_is_refused_on_an_empty_list(
+    client: stripe.StripeClient,
+) -> None:
+    """As on `/v1/refunds`: the path is checked against what a refund declares, even when
+    the charge has no refund to expand."""
+    charge = charge_of(client, pay(client, 2000))
+    with pytest.raises(stripe.InvalidRequestError) as refused_path:
+        client.raw_request("get", refunds_path(charge.id), expand=["data.bogus"])
+    assert refused_path.value.param == "expand"
+    listed = client.raw_request("get", refunds_path(charge.id), expand=["data.charge"])
+    assert listed.code == 200

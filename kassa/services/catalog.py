@@ -100,6 +100,9 @@ def _with_nested(resources: tuple[Resource, ...]) -> tuple[Resource, ...]:
 _ALL = _with_nested(RESOURCES)
 _BY_OBJECT = {resource.object_name: resource for resource in _ALL}
 _BY_URL = {resource.url: resource for resource in RESOURCES}
+_NESTED_BY_URL = {(top.url, child.collection): child for top in RESOURCES for child in top.nested}
+"""(the parent's list url, the child's collection) -> the child: the list at
+`/v1/charges/{id}/refunds` holds `refund`s."""
 
 EVENT_TYPES: tuple[str, ...] = tuple(
     sorted({event_type for resource in _ALL for event_type in resource.event_types})
@@ -122,5 +125,10 @@ def resource_for_target(target: ExpandTarget, object_id: str) -> Resource | None
 
 
 def resource_for_url(url: str) -> Resource | None:
-    """The resource a top-level list (`/v1/customers`) holds."""
-    return _BY_URL.get(url)
+    """The resource a list holds: a top-level one (`/v1/customers`), or one under an object
+    (`/v1/charges/{id}/refunds`)."""
+    found = _BY_URL.get(url)
+    if found is not None:
+        return found
+    parent, _, child = url.rpartition("/")
+    return _NESTED_BY_URL.get((parent.rpartition("/")[0], child))
