@@ -29,6 +29,12 @@ T = TypeVar("T")
 SERVER_START_TIMEOUT_SECONDS = 30.0
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+TEST_SERVER_POOL_SIZE = "8"
+"""`KASSA_DB_POOL_SIZE` of a test's server unless the test sets its own: the suite runs
+several servers at once on one PostgreSQL (its `max_connections` is 100 by default), and a
+pool keeps what it grew to for minutes. At the production default of 20, four workers'
+shared servers and a test's own two could ask for more than the database allows, and a
+request got "too many clients" (a 503) in a concurrency test."""
 
 
 def postgres_admin_url() -> str:
@@ -158,7 +164,12 @@ class KassaServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> KassaServer:
-        env = {**os.environ, "KASSA_DATABASE_URL": self.database_url, **self.extra_env}
+        env = {
+            **os.environ,
+            "KASSA_DATABASE_URL": self.database_url,
+            "KASSA_DB_POOL_SIZE": TEST_SERVER_POOL_SIZE,
+            **self.extra_env,
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)],
