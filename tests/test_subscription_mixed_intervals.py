@@ -15,7 +15,10 @@ from typing import Any
 
 import stripe
 
-from tests.harness import KassaServer
+from kassa.store import Store
+from kassa.store.tables import SUBSCRIPTIONS
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
 from tests.test_subscription_changes import at, change, pending_of
 from tests.test_subscription_pause import pause, resume
 from tests.test_subscriptions import (
@@ -369,3 +372,44 @@ def test_a_yearly_item_removed_after_monthly_renewals_credits_its_own_discounted
     details = credited.invoice_line_item_details
     assert details is not None and details.invoice == first.id
     assert details.invoice_line_items == [yearly_line.id]
+
+
+def forget_debit_record(server: KassaServer, account: Account, subscription_id: str) -> None:
+    """The subscription's document as a Kassa from before flexible credits stored it: no
+    record of what each item's credit would undo (`_kassa.debits`)."""
+
+    async def forget(store: Store) -> None:
+        async with store.write() as tx:
+            found = await tx.get_object(SUBSCRIPTIONS, account.id, subscription_id)
+            assert found is not None
+            found[0]["_kassa"].pop("debits")
+            await tx.update_object(SUBSCRIPTIONS, account.id, found[0])
+
+    with_store(server.database_url, forget)
+
+
+def test_an_older_subscription_credits_an_item_of_a_new_interval_as_classic(
+    client: Client, server: KassaServer, account: Account, ledger_verified: None
+) -> None:
+    """A subscription stored before debits were recorded is credited as classic until an
+    invoice billing every item starts the record: a renewal of its monthly item alone
+    must not start one that leaves the yearly item's debit out (a credit of nothing)."""
+    monthly, yearly = monthly_price(client, 1000), price(client, 12_000, "year")
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe_all(client, customer.id, [monthly])
+    forget_debit_record(server, account, subscription.id)
+    advance(client, clock_id, at(2027, 1, 11))
+    added = change(
+        client, subscription.id, items=[{"price": yearly.id}], proration_behavior="always_invoice"
+    )
+    yearly_item = next(i for i in added["items"].data if i.price.id == yearly.id)
+    advance(client, clock_id, at(2027, 2, 1) + 2 * HOUR)  # the monthly item renews alone
+    assert billed_prices(invoices_of(client, subscription.id)[-1]) == [monthly.id]
+    change(
+        client,
+        subscription.id,
+        items=[{"id": yearly_item.id, "deleted": True}],
+        proration_date=at(2027, 2, 10),
+    )
+    # Classic: 325 of the year's 365 days unused, 12000 * 325/365 = 10684.93 -> 10685.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-10_685]
