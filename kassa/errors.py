@@ -14,6 +14,14 @@ def doc_url(code: str) -> str:
     return f"{ERROR_CODES_URL}/{code.replace('_', '-')}"
 
 
+def recorded_error(code: str, message: str, error_type: str, **fields: Any) -> dict[str, Any]:
+    """An error as Stripe records it on the object that failed (`last_payment_error`,
+    `last_setup_error`): its code, that code's page, message and type, with `fields` added,
+    all in name order as Stripe's are."""
+    shape = {"code": code, "doc_url": doc_url(code), "message": message, "type": error_type}
+    return dict(sorted((shape | fields).items()))
+
+
 class KassaError(Exception):
     """Base of every error Kassa reports to an API caller."""
 
@@ -129,26 +137,22 @@ class CardDeclined(CardError):
 
     commits_writes = True
 
-    @property
-    def doc_url(self) -> str:
-        return doc_url(self.code or "card_declined")
-
     def recorded(self, **context: Any) -> dict[str, Any]:
         """The decline as Stripe records it on the object that failed (`last_payment_error`,
         `last_setup_error`), with `context` (the charge, the payment method) added."""
-        shape = {
-            "code": self.code,
-            "decline_code": self.decline_code,
-            "doc_url": self.doc_url,
-            "message": self.message,
-            "type": "card_error",
-        }
-        return dict(sorted((shape | context).items()))  # Stripe's fields in name order
+        return recorded_error(
+            self.code or "card_declined",  # a CardError always has a code
+            self.message,
+            "card_error",
+            decline_code=self.decline_code,
+            **context,
+        )
 
     def carrying(self, **objects: Any) -> CardDeclined:
-        """This error with its `doc_url` and the objects Stripe's error names (the failed
-        charge, the intent, the payment method), ready to raise."""
-        self.details = dict(sorted(({"doc_url": self.doc_url} | objects).items()))
+        """This error with the objects Stripe's error names (the failed charge, the intent,
+        the payment method), ready to raise; its `doc_url` is the edge's, as every coded
+        error's (`kassa.http.errors.error_body`)."""
+        self.details = dict(sorted(objects.items()))
         return self
 
 

@@ -25,6 +25,7 @@ from kassa.services import currency_conversion, exchange_rates
 from kassa.store import migrate, open_store
 from tests.dashboard_session import signed_in_client
 from tests.harness import Account, KassaServer, create_account, ledger_problems_of, run_coroutine
+from tests.settlement import settle_in
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -164,18 +165,7 @@ def test_a_bank_account_in_a_currency_makes_the_account_settle_in_it(
 ) -> None:
     account = create_account(server.database_url)
     client = server.client(account.secret_key)
-    client.v1.accounts.external_accounts.create(
-        account.id,
-        {
-            "external_account": {
-                "object": "bank_account",
-                "account_number": "000123456789",
-                "routing_number": "110000000",
-                "country": "US",
-                "currency": "eur",
-            }
-        },
-    )
+    settle_in(client, account.id, "eur")
     eur = transaction(client, charge_of(client, pay(client, 10_000, "eur")).balance_transaction)
     assert (eur.currency, eur.amount, eur.exchange_rate) == ("eur", 10_000, None)
     gbp = transaction(client, charge_of(client, pay(client, 1_000, "gbp")).balance_transaction)

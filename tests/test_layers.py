@@ -7,7 +7,7 @@ Layers, top to bottom (a module belongs to the first whose package path contains
                 kassa.__main__, kassa.pytest_plugin, kassa.imports (`kassa import`: it
                 installs the observers and reads CSV headers with the API's form decoder),
                 kassa.reconciliation (`kassa reconcile`: it opens the database through
-                the runtime)
+                kassa.database)
     edges       kassa.http, kassa.dashboard, kassa.pages, kassa.workers, kassa.listen,
                 kassa.trigger
                 (siblings: none of them imports another; the composition root joins them)

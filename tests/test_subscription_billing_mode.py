@@ -39,6 +39,22 @@ def mode(kind: str) -> dict[str, Any]:
     return {"billing_mode": {"type": kind}}
 
 
+def discounted_from_april(
+    client: Client, price_id: str, coupon_id: str, **params: Any
+) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A monthly subscription from 1 April 2027 (a 30-day month) with one discount: its
+    clock, customer and subscription."""
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    discounts = [{"coupon": coupon_id}]
+    subscription = subscribe(client, customer.id, price_id, discounts=discounts, **params)
+    return clock_id, customer, subscription
+
+
+def reprice(client: Client, subscription: stripe.Subscription, price_id: str) -> None:
+    """The subscription's one item moved to `price_id`, prorated by default."""
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": price_id}])
+
+
 def credited_lines(item: stripe.InvoiceItem) -> tuple[str, list[str]]:
     """The invoice and lines a credit's `credited_items` names."""
     details = item.proration_details
@@ -60,14 +76,13 @@ def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexib
 ) -> None:
     big, small = monthly_price(client, 3000), monthly_price(client, 1500)
     coupon = percent_coupon(client, 20)
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(
-        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode(kind)
+    clock_id, customer, subscription = discounted_from_april(
+        client, big.id, coupon.id, **mode(kind)
     )
     first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
     assert first.amount_paid == 3000 - 600
     advance(client, clock_id, at(2027, 4, 11))
-    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    reprice(client, subscription, small.id)
     # 20 of April's 30 days unused. Flexible: the 2400 paid (3000 less 20%) * 20/30 = 1600,
     # and the charge its price less 20% too, 1200 * 20/30 = 800 (proration discounts
     # `included`); classic: the prices, 3000 * 20/30 = 2000 and 1500 * 20/30 = 1000.
@@ -88,10 +103,9 @@ def test_an_amount_off_is_in_the_credit_but_leaves_the_charge_gross_in_flexible(
     coupon = client.v1.coupons.create(
         params={"amount_off": 500, "currency": "usd", "duration": "forever"}
     )
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(client, customer.id, big.id, discounts=[{"coupon": coupon.id}])
+    clock_id, customer, subscription = discounted_from_april(client, big.id, coupon.id)
     advance(client, clock_id, at(2027, 4, 11))
-    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    reprice(client, subscription, small.id)
     # The 2500 debited (3000 less 500) * 20/30 = 1666.67 -> 1667 back; an amount off has no
     # share outside an invoice, so the charge is the price's: 1500 * 20/30 = 1000.
     assert [i.amount for i in pending_of(client, customer.id)] == [-1667, 1000]
@@ -102,11 +116,10 @@ def test_a_once_coupon_already_used_takes_nothing_off_a_later_charge_in_flexible
 ) -> None:
     cheap, dear = monthly_price(client, 3000), monthly_price(client, 6000)
     once = client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(client, customer.id, cheap.id, discounts=[{"coupon": once.id}])
+    clock_id, customer, subscription = discounted_from_april(client, cheap.id, once.id)
     assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 1500
     advance(client, clock_id, at(2027, 4, 16))
-    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": dear.id}])
+    reprice(client, subscription, dear.id)
     # 15 of April's 30 days left: the 1500 debited * 15/30 = 750 back; the coupon was used
     # on the first invoice, so the charge is the price's, 6000 * 15/30 = 3000.
     assert [i.amount for i in pending_of(client, customer.id)] == [-750, 3000]
@@ -171,8 +184,7 @@ def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
 ) -> None:
     price = monthly_price(client, 3000)
     coupon = percent_coupon(client, 100)
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    clock_id, customer, subscription = discounted_from_april(client, price.id, coupon.id)
     advance(client, clock_id, at(2027, 4, 11))
     client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
     # Nothing was debited, so nothing is credited (classic would credit -2000).
@@ -308,9 +320,8 @@ def test_migrating_a_classic_subscription_makes_its_credits_flexible(
 ) -> None:
     big, small = monthly_price(client, 3000), monthly_price(client, 1500)
     coupon = percent_coupon(client, 20)
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(
-        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode("classic")
+    clock_id, customer, subscription = discounted_from_april(
+        client, big.id, coupon.id, **mode("classic")
     )
     advance(client, clock_id, at(2027, 4, 5))
     migrated = client.v1.subscriptions.migrate(
@@ -321,7 +332,7 @@ def test_migrating_a_classic_subscription_makes_its_credits_flexible(
     assert migrated.billing_mode.flexible is not None
     assert "customer.subscription.updated" in events_of(client, subscription.id)
     advance(client, clock_id, at(2027, 4, 11))
-    change(client, subscription.id, items=[{"id": only_item(subscription).id, "price": small.id}])
+    reprice(client, subscription, small.id)
     # The 2400 debited at creation, in classic, is what the flexible credit undoes; the
     # charge is flexible's too: 1500 less 20%, * 20/30 = 800.
     assert [i.amount for i in pending_of(client, customer.id)] == [-1600, 800]
@@ -339,9 +350,8 @@ def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
 ) -> None:
     big, small = monthly_price(client, 3000), monthly_price(client, 1500)
     coupon = percent_coupon(client, 20)
-    clock_id, customer = clock_customer(client, at(2027, 4, 1))
-    subscription = subscribe(
-        client, customer.id, big.id, discounts=[{"coupon": coupon.id}], **mode("classic")
+    clock_id, customer, subscription = discounted_from_april(
+        client, big.id, coupon.id, **mode("classic")
     )
     advance(client, clock_id, at(2027, 4, 11))
     details: Any = {

@@ -52,6 +52,18 @@ def subscribe_all(
     return client.v1.subscriptions.create(params=create)
 
 
+def monthly_and_yearly_on_january_16(
+    client: Client,
+) -> tuple[stripe.Price, stripe.Price, str, stripe.Customer, stripe.Subscription]:
+    """31.00 a month and 365.00 a year (a whole number of cents a day in 2027) from 1 January,
+    the clock then on 16 January: the prices, the clock, the customer, the subscription."""
+    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe_all(client, customer.id, [monthly, yearly])
+    advance(client, clock_id, at(2027, 1, 16))
+    return monthly, yearly, clock_id, customer, subscription
+
+
 def periods_by_price(subscription: stripe.Subscription) -> dict[str, tuple[int, int]]:
     return {
         item.price.id: (item.current_period_start, item.current_period_end)
@@ -269,10 +281,7 @@ def test_an_anchor_and_a_trial_cover_every_item(client: Client, ledger_verified:
 def test_a_billing_cycle_reset_starts_every_item_now_on_its_own_interval(
     client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
-    clock_id, customer = clock_customer(client, at(2027, 1, 1))
-    subscription = subscribe_all(client, customer.id, [monthly, yearly])
-    advance(client, clock_id, at(2027, 1, 16))
+    monthly, yearly, _, _, subscription = monthly_and_yearly_on_january_16(client)
     reset = change(client, subscription.id, billing_cycle_anchor={"type": "now"})
     assert reset.billing_cycle_anchor == at(2027, 1, 16)
     assert periods_by_price(reset) == {
@@ -289,10 +298,7 @@ def test_a_billing_cycle_reset_starts_every_item_now_on_its_own_interval(
 def test_a_pause_credits_and_a_resume_bills_each_item_over_its_own_period(
     client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
-    clock_id, customer = clock_customer(client, at(2027, 1, 1))
-    subscription = subscribe_all(client, customer.id, [monthly, yearly])
-    advance(client, clock_id, at(2027, 1, 16))
+    monthly, yearly, clock_id, customer, subscription = monthly_and_yearly_on_january_16(client)
     pause(client, subscription.id)
     # From now: -3100 * 16/31 = -1600 and -36500 * 350/365 = -35000.
     assert sorted(i.amount for i in pending_of(client, customer.id)) == [-35_000, -1600]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kassa.invariants import ensure
 from kassa.services import (
     accounts,
     balance,
@@ -54,7 +55,6 @@ RESOURCES: tuple[Resource, ...] = (
     payment_intents.RESOURCE,
     setup_intents.RESOURCE,
     setup_attempts.RESOURCE,
-    # Before `charges.RESOURCE`: the later of two declarations of one object stands for it.
     charge_refunds.CHARGES,
     charges.RESOURCE,
     tokens.RESOURCE,
@@ -98,7 +98,12 @@ def _with_nested(resources: tuple[Resource, ...]) -> tuple[Resource, ...]:
 
 
 _ALL = _with_nested(RESOURCES)
-_BY_OBJECT = {resource.object_name: resource for resource in _ALL}
+_STANDING = [resource for resource in _ALL if not resource.routes_only]
+_BY_OBJECT = {resource.object_name: resource for resource in _STANDING}
+ensure(
+    len(_BY_OBJECT) == len(_STANDING),
+    "one declaration stands for each object name; the others are `routes_only`",
+)
 _BY_URL = {resource.url: resource for resource in RESOURCES}
 _NESTED_BY_URL = {(top.url, child.collection): child for top in RESOURCES for child in top.nested}
 """(the parent's list url, the child's collection) -> the child: the list at

@@ -111,16 +111,12 @@ async def refund_charge(ctx: Context, request: refunds.CreateRefund) -> ApiObjec
     return await _charge_named(ctx, refund["charge"])
 
 
-def _parse_reference(ids: RouteIds, form: Form) -> RefundOfCharge:
-    parse_params({}, form)
-    return RefundOfCharge(route_id(ids, 0), route_id(ids, 1))
-
-
 def _parse_list(ids: RouteIds, form: Form) -> ListRefundsOfCharge:
     return ListRefundsOfCharge(route_id(ids), parse_params(LIST_PARAMS, form))
 
 
 REFUNDS_OF_CHARGE = Resource(
+    routes_only=True,
     object_name="refund",
     id_prefix="re",
     collection="refunds",
@@ -130,7 +126,11 @@ REFUNDS_OF_CHARGE = Resource(
         refunds.create_refund,
         writes=True,
     ),
-    retrieve=Operation(_parse_reference, retrieve_refund_of_charge, writes=False),
+    retrieve=Operation(
+        request_parser(RefundOfCharge, {}, ids=("charge", "refund")),
+        retrieve_refund_of_charge,
+        writes=False,
+    ),
     update=Operation(
         request_parser(UpdateRefundOfCharge, refunds.UPDATE_PARAMS, ids=("charge", "refund")),
         update_refund_of_charge,
@@ -142,6 +142,7 @@ REFUNDS_OF_CHARGE = Resource(
 """Nested under `CHARGES`: its routes carry both ids."""
 
 CHARGES = Resource(
+    routes_only=True,
     object_name="charge",
     id_prefix="ch",
     collection="charges",
@@ -155,5 +156,5 @@ CHARGES = Resource(
     },
     nested=(REFUNDS_OF_CHARGE,),
 )
-"""Only the charge routes that refund: the rest are `charges.RESOURCE`'s, which the catalog
-lists after this one so that it alone stands for charge objects (expansion, includes)."""
+"""Only the charge routes that refund (`routes_only`): the rest are `charges.RESOURCE`'s,
+which alone stands for charge objects (expansion, includes)."""

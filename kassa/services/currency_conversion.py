@@ -59,11 +59,23 @@ class ConversionUnavailable(InvalidRequest):
     code = "currency_conversion_unavailable"
 
 
+class TooManySettlementCurrencies(ValueError):
+    """More settlement currencies than SETTLEMENT_CURRENCIES_MAX besides the default."""
+
+
 async def settlement_currencies(tx: Transaction, account_id: str) -> list[str]:
     """The currencies an account settles in, its default first."""
+    return _settling(await _account(tx, account_id))
+
+
+async def _account(tx: Transaction, account_id: str) -> dict[str, Any]:
     account = await tx.get_account(account_id)
     if account is None:
         raise ResourceMissing("account", account_id)
+    return account
+
+
+def _settling(account: dict[str, Any]) -> list[str]:
     listed = account.get(SETTLEMENT_FIELD)
     if listed is None:
         return [_default_currency(account)]
@@ -79,18 +91,23 @@ async def set_settlement_currencies(
 ) -> list[str]:
     """The account settles in its default currency and `extra`; every other currency its
     charges are made in is converted. Returns the list stored."""
-    account = await tx.get_account(account_id)
-    if account is None:
-        raise ResourceMissing("account", account_id)
+    return await _store_settling(tx, await _account(tx, account_id), extra)
+
+
+async def _store_settling(
+    tx: Transaction, account: dict[str, Any], extra: Iterable[str]
+) -> list[str]:
     default = _default_currency(account)
     chosen = sorted({currency.lower() for currency in extra} - {default})
     if len(chosen) > SETTLEMENT_CURRENCIES_MAX:
-        raise ValueError(f"at most {SETTLEMENT_CURRENCIES_MAX} extra settlement currencies")
+        raise TooManySettlementCurrencies(
+            f"at most {SETTLEMENT_CURRENCIES_MAX} extra settlement currencies"
+        )
     unknown = [currency for currency in chosen if currency not in SUPPORTED_CURRENCIES]
     if unknown:
         raise ValueError(f"unknown currencies: {', '.join(unknown)[:80]}")
     listed = [default, *chosen]
-    await tx.update_account_document(account_id, {SETTLEMENT_FIELD: listed})
+    await tx.update_account_document(str(account["id"]), {SETTLEMENT_FIELD: listed})
     return listed
 
 
@@ -108,16 +125,18 @@ async def for_charge(ctx: Context, currency: str) -> Conversion | None:
 
 async def enable_settlement_currency(ctx: Context, currency: str) -> None:
     """The account now also settles in `currency` (it has a bank account for it)."""
-    settles = await settlement_currencies(ctx.tx, ctx.account_id)
+    account = await _account(ctx.tx, ctx.account_id)
+    settles = _settling(account)
     if currency in settles:
         return
-    if len(settles) > SETTLEMENT_CURRENCIES_MAX:
+    try:
+        await _store_settling(ctx.tx, account, [*settles[1:], currency])
+    except TooManySettlementCurrencies as error:
         raise InvalidRequest(
             f"An account settles in at most {SETTLEMENT_CURRENCIES_MAX} currencies besides "
             f"its own; it already settles in {', '.join(settles)}.",
             param="external_account[currency]",
-        )
-    await set_settlement_currencies(ctx.tx, ctx.account_id, [*settles[1:], currency])
+        ) from error
 
 
 async def check_settled_minimum(

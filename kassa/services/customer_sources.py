@@ -324,8 +324,9 @@ def _parse_list(ids: RouteIds, form: Form) -> ListSources:
     return ListSources(route_id(ids), parse_params(LIST_PARAMS, form))
 
 
-def _declared(collection: str) -> Resource:
+def _declared(collection: str, *, routes_only: bool = False) -> Resource:
     return Resource(
+        routes_only=routes_only,
         object_name="card",
         id_prefix="card",
         collection=collection,
@@ -354,7 +355,7 @@ def _declared(collection: str) -> Resource:
     )
 
 
-SOURCES = _declared("sources")
+SOURCES = _declared("sources", routes_only=True)
 """Nested under the customer (`customers.RESOURCE.nested`): its routes carry both ids."""
 CARDS_ALIAS = _declared("cards")
 """Stripe's older routes for the same cards: `/v1/customers/{id}/cards[/{card}]`."""

@@ -41,7 +41,7 @@ from kassa.services.addresses import (
 )
 from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
-from kassa.services.listing import included_list, load_live_object, load_object
+from kassa.services.listing import LIST_LIMIT_DEFAULT, included_list, load_live_object, load_object
 from kassa.services.resource import (
     ApiObject,
     Includer,
@@ -52,7 +52,7 @@ from kassa.services.resource import (
 )
 from kassa.services.search import METADATA, NUMBER, STRING, search_operation
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TEST_CLOCKS
+from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TAX_IDS, TEST_CLOCKS
 
 INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
@@ -447,9 +447,9 @@ async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
 
 async def _tax_ids_of(ctx: Context, customer: ApiObject) -> Any:
     """`expand[]=tax_ids`: the customer's tax ids, newest first (the first page)."""
-    data, has_more = await tax_ids.tax_ids_page(ctx, customer["id"], {})
-    total = await tax_ids.count_of(ctx, customer["id"]) if has_more else len(data)
-    return {**tax_ids.list_envelope_of(customer["id"], data, has_more), "total_count": total}
+    query = ObjectListQuery(limit=LIST_LIMIT_DEFAULT, equals={"customer": customer["id"]})
+    url = f"/v1/customers/{customer['id']}/tax_ids"
+    return await included_list(ctx, TAX_IDS, query, url=url, view=dict)
 
 
 def _empty_sublist(name: str) -> Includer:

@@ -401,6 +401,7 @@ EXTERNAL_ACCOUNTS_RESOURCE = Resource(
 """Nested under the account (`ACCOUNTS.nested`): its routes carry both ids."""
 
 ACCOUNTS = Resource(
+    routes_only=True,
     object_name="account",
     id_prefix="acct",
     collection="accounts",

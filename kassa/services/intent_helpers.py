@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, doc_url
+from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, recorded_error
 from kassa.ids import random_base62
 from kassa.invariants import InvariantViolated
 from kassa.params import Unset
@@ -192,13 +192,7 @@ def authentication_failure(kind: IntentKind, message: str, **context: Any) -> di
     """The intent's last error when its 3-D Secure challenge was failed, with `context`
     (the payment method) added."""
     code = f"{kind.object_name}_authentication_failure"
-    shape = {
-        "code": code,
-        "doc_url": doc_url(code),
-        "message": message,
-        "type": "invalid_request_error",
-    }
-    return dict(sorted((shape | context).items()))  # Stripe's fields in name order
+    return recorded_error(code, message, "invalid_request_error", **context)
 
 
 def insert_when_saved(ctx: Context, kind: IntentKind, intent: ApiObject) -> None:

@@ -77,6 +77,7 @@ async def retrieve_own_account(ctx: Context, _request: None = None) -> ApiObject
 
 
 RESOURCE = Resource(
+    routes_only=True,
     object_name="account",
     id_prefix="acct",
     collection="account",

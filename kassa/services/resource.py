@@ -159,6 +159,11 @@ class Resource:
     updates it when `update` is declared (the balance settings)."""
     fetch: Fetcher | None = None
     """How to load one object by id, for resources without a `table`."""
+    routes_only: bool = False
+    """Routes on objects another declaration stands for (a charge's refund routes, a
+    customer's `sources` beside its `cards`, its tax ids beside `/v1/tax_ids`): never the
+    resource that expansion, includes and `resource_for_object` use for its object name
+    (`catalog` checks that exactly one declaration per object name is not)."""
 
     @property
     def url(self) -> str:

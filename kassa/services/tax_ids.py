@@ -308,6 +308,7 @@ def _parse_list(ids: RouteIds, form: Form) -> ListTaxIds:
 
 
 RESOURCE = Resource(
+    routes_only=True,
     object_name="tax_id",
     id_prefix="txi",
     collection="tax_ids",

@@ -35,6 +35,7 @@ import orjson
 
 from kassa.invariants import InvariantViolated, ensure
 from kassa.store.seq_order import ACCOUNT_LOCK_SPACE, DRAW_TICKET, SEQ_SLOTS_PER_TICKET
+from kassa.store.statements import loads_doc
 from kassa.store.tables import ALL_OBJECT_TABLES, ObjectTable
 
 if TYPE_CHECKING:
@@ -283,18 +284,13 @@ def _rows_for_schema(
     if table is not None:
         at = [(saved or columns).index(name) for name in _OBJECT_COLUMNS]
         return columns, [
-            [*(row[i] for i in at), *table.column_values(_document(row[at[-1]]))] for row in rows
+            [*(row[i] for i in at), *table.column_values(loads_doc(row[at[-1]]))] for row in rows
         ]
     if saved is None:
         return columns, rows  # not an object table: refused by the caller's row check
     kept = tuple(name for name in columns if name in saved)
     at = [saved.index(name) for name in kept]
     return kept, [[row[i] for i in at] for row in rows]
-
-
-def _document(doc: Any) -> dict[str, Any]:
-    found: dict[str, Any] = orjson.loads(doc) if isinstance(doc, str | bytes) else doc
-    return found
 
 
 @dataclass(frozen=True)

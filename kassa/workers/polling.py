@@ -17,6 +17,11 @@ from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 
+STEPS_WITHOUT_WAIT_MAX = 100
+"""Steps a job with `again_after_work` runs one after another before it waits one poll
+interval anyway, so that a job always finding work still lets its stop signal and the
+rest of the process in at a known rate."""
+
 PollStep = Callable[[Store, Clock, PaymentConfig], Awaitable[int]]
 """One step of a job's work; how many pieces of it were done."""
 
@@ -39,6 +44,7 @@ async def run_polling(
     job: PollingJob, store: Store, clock: Clock, settings: Settings, stopping: asyncio.Event
 ) -> None:
     payments = await load_payment_config(store, settings)
+    steps_without_wait = 0
     while not stopping.is_set():
         count = 0
         try:
@@ -47,7 +53,9 @@ async def run_polling(
                 job.log.info(job.done, count)
         except Exception:
             job.log.exception(job.failed)
-        if count and job.again_after_work:
+        steps_without_wait += 1
+        if count and job.again_after_work and steps_without_wait < STEPS_WITHOUT_WAIT_MAX:
             continue
+        steps_without_wait = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), job.poll_seconds)

@@ -228,12 +228,19 @@ def proration(
     )
 
 
-def prorated_amount(amount: int, fraction: Fraction, *, rounding: str = PRORATION_ROUNDING) -> int:
-    """`amount * fraction` in whole minor units (`PRORATION_ROUNDING` unless the caller
-    names another of `rounding`'s rules)."""
+def prorated_amount(amount: int, fraction: Fraction) -> int:
+    """`amount * fraction` in whole minor units (`PRORATION_ROUNDING`)."""
     ensure(amount >= 0, f"a prorated amount is not negative, not {amount}")
     ensure(0 <= fraction <= 1, f"a proration covers part of a period, not {fraction}")
-    return money.to_minor_units(_deciding_quotient(amount * fraction), rounding)
+    return money.to_minor_units(_deciding_quotient(amount * fraction), PRORATION_ROUNDING)
+
+
+def unused_share(period: tuple[int, int], at: int, until: int) -> Fraction:
+    """The part of `period` that lies between `at` and `until` (nothing when they miss it):
+    what of a debit for `period` is still unused at a change at `at`, up to `until`."""
+    start, end = period
+    ensure(start < end, f"a period [{start}, {end}) is not empty")
+    return Fraction(max(0, min(end, until) - max(at, start)), end - start)
 
 
 def _deciding_quotient(value: Fraction) -> Decimal:

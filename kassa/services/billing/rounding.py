@@ -37,9 +37,3 @@ PRORATION_ROUNDING: Final = LINE_AMOUNT_ROUNDING
 """The credit for a period's unused time and the charge for its remaining time
 (`periods.proration`), each an invoice line, rounded as a line's amount is: once, half up, on
 the exact fraction of the period (to the second)."""
-
-CREDIT_PRORATION_ROUNDING: Final = PRORATION_ROUNDING
-"""Flexible billing mode's credit for the unused time of what was debited
-(`subscription_credits`): the debit's net amount (its discounts taken off) times the unused
-part of the debit's own service period, rounded once, half up, as any proration line is.
-Stripe documents no rounding of its own for it; being a proration line, it takes theirs."""

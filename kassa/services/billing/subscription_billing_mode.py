@@ -101,7 +101,8 @@ def _check_requested(requested: Mapping[str, Any], path: str) -> None:
 @dataclass(frozen=True, kw_only=True)
 class MigrateSubscription:
     subscription: str
-    billing_mode: dict[str, Any] | None = None
+    billing_mode: dict[str, Any]
+    """Required by the parser (`MIGRATE_PARAMS`)."""
 
 
 async def migrate_subscription(ctx: Context, request: MigrateSubscription) -> ApiObject:
@@ -124,7 +125,7 @@ async def migrate_subscription(ctx: Context, request: MigrateSubscription) -> Ap
             "subscriptions can only be migrated from classic to flexible.",
             param="billing_mode[type]",
         )
-    _check_requested(request.billing_mode or {"type": FLEXIBLE}, "billing_mode")
+    _check_requested(request.billing_mode, "billing_mode")
     before = snapshot(subscription)
     subscription["billing_mode"] = shown(FLEXIBLE, ctx.now())
     await save(ctx, subscription)

@@ -24,9 +24,10 @@ items if the debit was already invoiced"):
   the proration invoice item's amount");
 - the credit is that net amount times the part of the debit's own service period
   (`period`) unused at the change, (min(debit end, period end) - max(change, debit start))
-  / (debit end - debit start), rounded once (`rounding.CREDIT_PRORATION_ROUNDING`). It is
-  therefore never more than was debited, and nothing when nothing was (an item added with
-  `proration_behavior=none`, a debit discounted to zero or deleted while pending);
+  / (debit end - debit start) (`periods.unused_share`), rounded once as any proration line
+  (`rounding.PRORATION_ROUNDING`). It is therefore never more than was debited, and
+  nothing when nothing was (an item added with `proration_behavior=none`, a debit
+  discounted to zero or deleted while pending);
 - a credit consumes its debit: a later change credits the charge made with it, not the
   period's line again. A change without prorations leaves the debit as it was, so a later
   credit gives back what was paid, not the price the customer was never charged (the
@@ -50,16 +51,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Final
 
 from kassa.invariants import ensure
 from kassa.services.billing import discounts, invoice_documents, periods
 from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
 from kassa.services.billing.invoice_lines import line_id
-from kassa.services.billing.rounding import CREDIT_PRORATION_ROUNDING
 from kassa.services.billing.subscription_discounts import applying
-from kassa.services.billing.subscription_documents import items_of, private
+from kassa.services.billing.subscription_documents import items_of, private, subscription_item_of
 from kassa.services.billing.subscription_params import CLASSIC
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -89,12 +88,8 @@ class Debit:
 
     def unused_part(self, at: int, period_end: int) -> int:
         """The net amount for the part of its period still unused at `at` (whole units)."""
-        start, end = self.period
-        unused = max(0, min(end, period_end) - max(at, start))
         debited = max(self.net_amount, 0)
-        part = periods.prorated_amount(
-            debited, Fraction(unused, end - start), rounding=CREDIT_PRORATION_ROUNDING
-        )
+        part = periods.prorated_amount(debited, periods.unused_share(self.period, at, period_end))
         ensure(0 <= part <= debited, "a credit never gives back more than was debited")
         return part
 
@@ -249,7 +244,7 @@ def note_period(
     kept = private(subscription).get(DEBITS) or {}
     record = {item_id: debit for item_id, debit in kept.items() if item_id not in renewed}
     for line in lines:
-        item_id = _item_of_item(line)
+        item_id = subscription_item_of(line)
         if item_id is not None and int(line["amount"]) > 0:
             record[item_id] = str(line["id"])
     private(subscription)[DEBITS] = record
@@ -271,9 +266,3 @@ def note_proration(
         record.pop(item_id, None)
     if charge is not None:
         record[item_id] = str(charge["id"])
-
-
-def _item_of_item(invoice_item: Mapping[str, Any]) -> str | None:
-    details = (invoice_item.get("parent") or {}).get("subscription_details") or {}
-    found = details.get("subscription_item")
-    return None if found is None else str(found)

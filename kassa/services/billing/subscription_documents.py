@@ -197,10 +197,12 @@ def view(subscription: Mapping[str, Any]) -> ApiObject:
     return {k: v for k, v in subscription.items() if k != PRIVATE}
 
 
-def set_period(subscription: ApiObject, period: tuple[int, int]) -> None:
-    """Every item's current period (endive keeps no period on the subscription itself)."""
-    for item in items_of(subscription):
-        set_item_period(item, period)
+def subscription_item_of(invoice_item: Mapping[str, Any]) -> str | None:
+    """The subscription item an invoice item bills (its `parent.subscription_details`, as
+    `subscription_invoices` and the prorations set it), None for any other."""
+    details = (invoice_item.get("parent") or {}).get("subscription_details") or {}
+    found = details.get("subscription_item")
+    return None if found is None else str(found)
 
 
 def set_item_period(item: ApiObject, period: tuple[int, int]) -> None:

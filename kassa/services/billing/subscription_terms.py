@@ -81,6 +81,7 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     latest_period_end,
     private,
+    subscription_item_of,
 )
 from kassa.services.billing.subscription_params import TRIAL_SETTINGS
 from kassa.services.context import Context
@@ -536,7 +537,7 @@ async def bill_part(ctx: Context, invoice: ApiObject, spans: Mapping[str, Span])
         return
     ensure(invoice["status"] == "draft", "only a draft's lines are prorated")
     for item in await invoice_lines.items_on(ctx, invoice["id"]):
-        span = spans.get(_subscription_item_of(item) or "")
+        span = spans.get(subscription_item_of(item) or "")
         if span is None or span.fraction is None or not _bills_span(item, span.period):
             continue
         item["amount"] = periods.prorated_amount(int(item["amount"]), span.fraction)
@@ -546,17 +547,10 @@ async def bill_part(ctx: Context, invoice: ApiObject, spans: Mapping[str, Span])
     await invoice_documents.save(ctx, invoice)
 
 
-def _subscription_item_of(item: Mapping[str, Any]) -> str | None:
-    details = (item.get("parent") or {}).get("subscription_details") or {}
-    found = details.get("subscription_item")
-    return None if found is None else str(found)
-
-
 def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
     """An invoice item `invoice_period` made for a subscription item over `period`."""
-    details = (item.get("parent") or {}).get("subscription_details") or {}
     spans = (item["period"]["start"], item["period"]["end"]) == period
-    return spans and details.get("subscription_item") is not None and not item.get("proration")
+    return spans and subscription_item_of(item) is not None and not item.get("proration")
 
 
 def paused_work_at(subscription: Mapping[str, Any]) -> int | None:
