@@ -10,6 +10,7 @@ hosted invoice pages, workers) that must not import each other.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -284,9 +285,20 @@ class KassaApp(EdgeApp):
     async def startup(self) -> None:
         await super().startup()
         _before_stop_signals(self._begin_draining)
+        _freeze_startup_objects()
 
     def _begin_draining(self) -> None:
         self.draining = True
+
+
+def _freeze_startup_objects() -> None:
+    """Put what startup built (modules, the catalog, routes, templates) out of the cyclic
+    collector's reach. Each full collection otherwise walks all of it again: pauses of tens
+    of milliseconds that set the create scenario's p99 at concurrency 32 (about 29 ms; 13 to
+    17 ms frozen, bench/README.md). Garbage is collected first, so what is frozen lives as
+    long as the process anyway."""
+    gc.collect()
+    gc.freeze()
 
 
 def app_from_environment() -> KassaApp:

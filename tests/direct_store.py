@@ -7,9 +7,14 @@ against the API's tables.
 
 from __future__ import annotations
 
+import itertools
+import re
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import asyncpg
 
 from kassa.clock import Clock
 from kassa.store import Store, open_store
@@ -42,6 +47,27 @@ def logged_request(database_url: str, account_id: str, request_id: str) -> Logge
             return await tx.get_logged_request(account_id, request_id)
 
     return with_store(database_url, read)
+
+
+def raw_row(database_url: str, sql: str, *args: object) -> tuple[Any, ...] | None:
+    """One row of `sql` (with `?` placeholders) read past the store, for a test that checks
+    how something is stored rather than what the store gives back."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            row = db.execute(sql, args).fetchone()
+        return None if row is None else tuple(row)
+    numbers = itertools.count(1)
+    numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+    async def fetch() -> tuple[Any, ...] | None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            found = await connection.fetchrow(numbered, *args)
+        finally:
+            await connection.close()
+        return None if found is None else tuple(found)
+
+    return run_coroutine(fetch)
 
 
 def idempotency_record(database_url: str, account_id: str, key: str) -> IdempotencyRecord | None:

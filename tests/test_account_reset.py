@@ -49,6 +49,7 @@ from kassa.store.tables import (
     WEBHOOK_ENDPOINTS,
 )
 from kassa.store.webhook_queries import WebhookAttempt
+from tests import direct_store
 from tests.harness import Account, KassaServer, create_account, run_coroutine, verify_ledger
 
 ATTEMPTS_WAIT_SECONDS = 15.0
@@ -660,25 +661,12 @@ def test_every_table_is_part_of_an_account_s_state_or_kept_on_purpose(tmp_path: 
         assert len(names) == len(set(names))
 
 
-def logged_response_body(database_url: str, request_id: str) -> str | None:
+def logged_response_body(database_url: str, account_id: str, request_id: str) -> str | None:
     """The request log's copy of a response, once the log has been flushed (every 0.25 s)."""
-    sql = "SELECT response_body FROM request_log WHERE request_id = "
     for _ in range(100):
-        if database_url.startswith("sqlite"):
-            with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
-                row = db.execute(sql + "?", (request_id,)).fetchone()
-        else:
-
-            async def fetch() -> Any:
-                connection = await asyncpg.connect(database_url)
-                try:
-                    return await connection.fetchrow(sql + "$1", request_id)
-                finally:
-                    await connection.close()
-
-            row = run_coroutine(fetch)
-        if row is not None:
-            return str(row[0])
+        logged = direct_store.logged_request(database_url, account_id, request_id)
+        if logged is not None:
+            return logged.response_body
         time.sleep(0.05)
     raise AssertionError(f"request {request_id} never reached the request log")
 
@@ -695,7 +683,9 @@ def test_a_new_account_s_keys_are_shown_once_and_stored_nowhere(
     assert secret_key.startswith("sk_test_")
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.json() == {**made.json(), "secret_key": None, "publishable_key": None}
-    logged = json.loads(logged_response_body(server.database_url, made.headers["request-id"]) or "")
+    logged = json.loads(
+        logged_response_body(server.database_url, account.id, made.headers["request-id"]) or ""
+    )
     assert (logged["id"], logged["secret_key"], logged["publishable_key"]) == (
         made.json()["id"],
         None,

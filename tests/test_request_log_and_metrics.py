@@ -9,16 +9,24 @@ import uuid
 from pathlib import Path
 
 import httpx
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from kassa.clock import FrozenClock
 from kassa.config import Settings
 from kassa.http.request_log import BUFFER_ENTRIES_MAX, RequestLogWriter
-from kassa.store import Store, migrate, open_store
+from kassa.store import Store, log_bodies, migrate, open_store
 from kassa.store.request_queries import RequestLogEntry
 from kassa.workers.retention import PURGE_BATCH_ROWS
-from tests.direct_store import purge, request_log, wait_for_request_log, with_store
+from tests.direct_store import (
+    logged_request,
+    purge,
+    raw_row,
+    request_log,
+    wait_for_request_log,
+    with_store,
+)
 from tests.harness import Account, KassaServer, create_account
 
 DAY_SECONDS = 86_400
@@ -252,3 +260,34 @@ def test_purge_removes_exactly_the_expired_entries_in_batches(database_url: str)
     assert counts.request_log_entries >= expired
     kept = request_log(database_url, account_id, limit=expired + 10)
     assert sorted(e.request_id for e in kept) == sorted(f"req_{expired + n}" for n in range(5))
+
+
+def test_long_response_bodies_are_kept_compressed_and_read_back_whole(database_url: str) -> None:
+    """A list's answer (several KB) is packed, a single object's stays text; the dashboard's
+    reads give both back as sent, characters outside ASCII included."""
+    account_id = f"acct_bodies{uuid.uuid4().hex[:10]}"
+    long_body = orjson.dumps(
+        {"object": "list", "data": [{"id": f"cus_{n}", "name": "Zoë Ünal"} for n in range(200)]}
+    ).decode()
+    short_body = '{"id": "cus_1", "name": "Zoë"}'
+    assert len(long_body.encode()) >= log_bodies.COMPRESS_FROM_BYTES > len(short_body.encode())
+
+    def entry(request_id: str, body: str) -> RequestLogEntry:
+        return RequestLogEntry(
+            request_id, account_id, 1, "GET", "/v1/x", "/v1/x", 200, 1, None, None, None, body
+        )
+
+    async def insert(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.insert_request_log(
+                [entry("req_long", long_body), entry("req_short", short_body)]
+            )
+
+    with_store(database_url, insert)
+    for request_id, body in (("req_long", long_body), ("req_short", short_body)):
+        read = logged_request(database_url, account_id, request_id)
+        assert read is not None and read.response_body == body
+    sql = "SELECT response_body, response_zstd FROM request_log WHERE request_id = ?"
+    long_text, long_packed = raw_row(database_url, sql, "req_long") or (None, None)
+    assert long_text is None and len(long_packed) < len(long_body) // 4
+    assert raw_row(database_url, sql, "req_short") == (short_body, None)

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kassa.store.dashboard_queries import LoggedRequest, RequestLogFilter, request_log_clauses
+from kassa.store.dashboard_queries import (
+    LOGGED_COLUMNS,
+    LoggedRequest,
+    RequestLogFilter,
+    logged_request,
+    request_log_clauses,
+)
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
-
-_LOGGED_COLUMNS = (
-    "seq, request_id, created_ms, method, path, route, status, duration_us, "
-    "idempotency_key, source_ip, request_body, response_body"
-)
-"""The columns of a `LoggedRequest`, in its fields' order."""
 
 EVENT_TYPES_PER_QUERY_MAX = 64
 """Types one family listing may union (Kassa sends a few dozen in all)."""
@@ -128,8 +128,8 @@ class DashboardOperationQueries:
             return []
         placeholders = ", ".join("?" * len(seqs))
         rows = await self._db.fetchall(
-            f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE account_id = ? "
+            f"SELECT {LOGGED_COLUMNS} FROM request_log WHERE account_id = ? "
             f"AND seq IN ({placeholders}) ORDER BY seq DESC",
             (account_id, *seqs),
         )
-        return [LoggedRequest(*row) for row in rows]
+        return [logged_request(row) for row in rows]

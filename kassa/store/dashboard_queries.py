@@ -7,8 +7,11 @@ million payments stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from kassa.store import log_bodies
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -59,10 +62,29 @@ class LoggedRequest:
     response_body: str | None
 
 
-_LOGGED_COLUMNS = (
+LOGGED_COLUMNS = (
     "seq, request_id, created_ms, method, path, route, status, duration_us, "
-    "idempotency_key, source_ip, request_body, response_body"
+    "idempotency_key, source_ip, request_body, response_body, response_zstd"
 )
+"""What `logged_request` reads: a `LoggedRequest`'s fields in order, its response body in
+the two columns `log_bodies.pack` writes."""
+
+
+def logged_request(row: Sequence[Any]) -> LoggedRequest:
+    return LoggedRequest(
+        seq=row[0],
+        request_id=row[1],
+        created_ms=row[2],
+        method=row[3],
+        path=row[4],
+        route=row[5],
+        status=row[6],
+        duration_us=row[7],
+        idempotency_key=row[8],
+        source_ip=row[9],
+        request_body=row[10],
+        response_body=log_bodies.unpack(row[11], row[12]),
+    )
 
 
 def request_log_clauses(account_id: str, wanted: RequestLogFilter) -> tuple[list[str], list[Any]]:
@@ -148,15 +170,15 @@ class DashboardQueries:
     ) -> list[LoggedRequest]:
         where, args = request_log_clauses(account_id, wanted)
         rows = await self._db.fetchall(
-            f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE {' AND '.join(where)} "
+            f"SELECT {LOGGED_COLUMNS} FROM request_log WHERE {' AND '.join(where)} "
             "ORDER BY seq DESC LIMIT ?",
             (*args, limit),
         )
-        return [LoggedRequest(*row) for row in rows]
+        return [logged_request(row) for row in rows]
 
     async def get_logged_request(self, account_id: str, request_id: str) -> LoggedRequest | None:
         row = await self._db.fetchone(
-            f"SELECT {_LOGGED_COLUMNS} FROM request_log WHERE account_id = ? AND request_id = ?",
+            f"SELECT {LOGGED_COLUMNS} FROM request_log WHERE account_id = ? AND request_id = ?",
             (account_id, request_id),
         )
-        return None if row is None else LoggedRequest(*row)
+        return None if row is None else logged_request(row)

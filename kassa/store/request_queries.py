@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
+from kassa.store import log_bodies
 from kassa.store.statements import storable
 
 if TYPE_CHECKING:
@@ -177,8 +178,8 @@ class RequestQueries:
         first: one entry PostgreSQL refused would fail its whole batch at every retry."""
         await self._db.executemany(
             "INSERT INTO request_log (request_id, account_id, created_ms, method, path, route, "
-            "status, duration_us, idempotency_key, source_ip, request_body, response_body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, duration_us, idempotency_key, source_ip, request_body, response_body, "
+            "response_zstd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     storable(e.request_id),
@@ -192,7 +193,7 @@ class RequestQueries:
                     storable(e.idempotency_key),
                     storable(e.source_ip),
                     storable(e.request_body),
-                    storable(e.response_body),
+                    *log_bodies.pack(storable(e.response_body)),
                 )
                 for e in entries
             ],
