@@ -41,14 +41,14 @@ from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from kassa.store.schema import apply_pending
-from kassa.workers.invoices import run_invoice_advance
+from kassa.workers.invoices import INVOICES
 from kassa.workers.mail import mail_settings, run_mail
-from kassa.workers.payouts import run_payouts
-from kassa.workers.polling import run_polling
+from kassa.workers.payouts import PAYOUTS
+from kassa.workers.polling import PollingJob, run_polling
 from kassa.workers.refund_failures import REFUND_FAILURES
 from kassa.workers.reporting import REPORTING
 from kassa.workers.retention import run_retention
-from kassa.workers.settlement import run_settlement
+from kassa.workers.settlement import SETTLEMENT
 from kassa.workers.test_clocks import TEST_CLOCKS
 from kassa.workers.webhooks import delivery_settings, run_delivery
 
@@ -103,33 +103,39 @@ def _send_mail(ctx: JobContext) -> Awaitable[None]:
     return run_mail(ctx.store, ctx.clock, mail_settings(ctx.settings), ctx.stopping)
 
 
+def _poll(job: PollingJob, ctx: JobContext) -> Awaitable[None]:
+    return run_polling(job, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+
+
 def _advance_invoices(ctx: JobContext) -> Awaitable[None]:
-    """Auto-advancing invoices: finalized an hour after creation, then charged or sent."""
-    return run_invoice_advance(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    """Subscriptions renewed as their periods end; auto-advancing invoices finalized an hour
+    after creation, then charged or sent; payment reminders queued."""
+    return _poll(INVOICES, ctx)
 
 
 def _advance_test_clocks(ctx: JobContext) -> Awaitable[None]:
     """Test clocks with an advance under way: the work due on their objects, in time order."""
-    return run_polling(TEST_CLOCKS, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return _poll(TEST_CLOCKS, ctx)
 
 
 def _move_payouts(ctx: JobContext) -> Awaitable[None]:
     """Payouts to in_transit, paid or failed as their dates come; automatic payouts."""
-    return run_payouts(ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return _poll(PAYOUTS, ctx)
 
 
 def _fail_refunds(ctx: JobContext) -> Awaitable[None]:
     """Refunds to the refund-failure test card, failed as their time comes."""
-    return run_polling(REFUND_FAILURES, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return _poll(REFUND_FAILURES, ctx)
 
 
 def _run_reports(ctx: JobContext) -> Awaitable[None]:
     """Report runs still pending: computed from the ledger, their CSV stored as a file."""
-    return run_polling(REPORTING, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+    return _poll(REPORTING, ctx)
 
 
 def _settle_funds(ctx: JobContext) -> Awaitable[None]:
-    return run_settlement(ctx.store, ctx.clock, ctx.stopping)
+    """Pending funds to available as their `available_on` comes, for every account."""
+    return _poll(SETTLEMENT, ctx)
 
 
 def _purge_expired(ctx: JobContext) -> Awaitable[None]:

@@ -1,7 +1,8 @@
-"""The loop of the jobs that poll for due work in real time (`refund_failures`,
-`reporting`, `test_clocks`): run one step of the work, log what it did or why it failed,
-then wait the job's poll interval or until the job is told to stop. A failed step is
-retried at the next poll: what it had claimed is still due in the store."""
+"""The loop of the jobs that poll for due work in real time (`invoices`, `payouts`,
+`settlement`, `refund_failures`, `reporting`, `test_clocks`): run the job's steps in order,
+log what each did or why the round failed, then wait the job's poll interval or until the
+job is told to stop. A failed round is retried at the next poll: what it had claimed is
+still due in the store."""
 
 from __future__ import annotations
 
@@ -27,17 +28,23 @@ PollStep = Callable[[Store, Clock, PaymentConfig], Awaitable[int]]
 
 
 @dataclass(frozen=True)
+class Step:
+    run: PollStep
+    done: str
+    """What the step logs when it did something, with its count (`failed %d refunds`)."""
+
+
+@dataclass(frozen=True)
 class PollingJob:
-    step: PollStep
+    steps: tuple[Step, ...]
+    """Run in this order each round; a step that raises ends the round."""
     poll_seconds: float
     log: logging.Logger
-    done: str
-    """What a step that did something logs, with its count (`failed %d refunds`)."""
     failed: str
-    """What a step that raised logs, with the traceback."""
+    """What a round that raised logs, with the traceback."""
     again_after_work: bool = False
-    """Run the next step at once when this one did something (more may be due: a test
-    clock finishes over several steps), instead of waiting the poll interval."""
+    """Run the next round at once when this one did something (more may be due: a test
+    clock finishes over several rounds), instead of waiting the poll interval."""
 
 
 async def run_polling(
@@ -48,9 +55,11 @@ async def run_polling(
     while not stopping.is_set():
         count = 0
         try:
-            count = await job.step(store, clock, payments)
-            if count:
-                job.log.info(job.done, count)
+            for step in job.steps:
+                done = await step.run(store, clock, payments)
+                if done:
+                    job.log.info(step.done, done)
+                count += done
         except Exception:
             job.log.exception(job.failed)
         steps_without_wait += 1

@@ -8,15 +8,14 @@ from __future__ import annotations
 import logging
 
 from kassa.services.refund_failures import fail_due_refunds
-from kassa.workers.polling import PollingJob
+from kassa.workers.polling import PollingJob, Step
 
 REFUND_FAILURES_POLL_SECONDS = 0.5
 """How often the job looks for refund failures that have come."""
 
 REFUND_FAILURES = PollingJob(
-    step=fail_due_refunds,
+    steps=(Step(fail_due_refunds, "failed %d refunds"),),
     poll_seconds=REFUND_FAILURES_POLL_SECONDS,
     log=logging.getLogger("kassa.refund_failures"),
-    done="failed %d refunds",
     failed="failing refunds failed; will retry",
 )

@@ -7,15 +7,14 @@ from __future__ import annotations
 import logging
 
 from kassa.services.reporting import run_pending_reports
-from kassa.workers.polling import PollingJob
+from kassa.workers.polling import PollingJob, Step
 
 REPORTING_POLL_SECONDS = 0.5
 """How often the job looks for pending report runs."""
 
 REPORTING = PollingJob(
-    step=run_pending_reports,
+    steps=(Step(run_pending_reports, "finished %d report runs"),),
     poll_seconds=REPORTING_POLL_SECONDS,
     log=logging.getLogger("kassa.reporting"),
-    done="finished %d report runs",
     failed="running reports failed; will retry",
 )

@@ -7,16 +7,15 @@ from __future__ import annotations
 import logging
 
 from kassa.services.clock_advance import advance_clocks
-from kassa.workers.polling import PollingJob
+from kassa.workers.polling import PollingJob, Step
 
 CLOCK_POLL_SECONDS = 0.2
 """How often the job looks for clocks to advance (one indexed read when there are none)."""
 
 TEST_CLOCKS = PollingJob(
-    step=advance_clocks,
+    steps=(Step(advance_clocks, "test clocks: %d pieces of work done"),),
     poll_seconds=CLOCK_POLL_SECONDS,
     log=logging.getLogger("kassa.test_clocks"),
-    done="test clocks: %d pieces of work done",
     failed="advancing test clocks failed; will retry",
     again_after_work=True,
 )
