@@ -117,10 +117,15 @@ def test_token_card(ctx: Context, token_id: str) -> cards.Card | None:
 
 def card_fields(card: cards.Card) -> dict[str, Any]:
     """What a card object keeps of a validated card (never the number)."""
+    return {"brand": BRAND_NAMES[card.brand], **_unbranded_fields(card)}
+
+
+def _unbranded_fields(card: cards.Card) -> dict[str, Any]:
+    """What a card object keeps of a validated card but its brand, which a card object
+    displays (`BRAND_NAMES`) and a PaymentMethod codes."""
     return {
         "address_line1_check": None,
         "address_zip_check": None,
-        "brand": BRAND_NAMES[card.brand],
         "country": card.country,
         "cvc_check": card.cvc_check,
         "exp_month": card.exp_month,
@@ -153,9 +158,14 @@ def new_card_object(
     return {"id": new_id("card"), "object": "card", **dict(sorted(fields.items()))}
 
 
-def payment_method_card(card: Mapping[str, Any]) -> dict[str, Any]:
-    """The `card` hash of a card PaymentMethod, from a card object (or `card_fields`)."""
-    brand = _BRAND_CODES[card["brand"]]
+def payment_method_card(card: cards.Card) -> dict[str, Any]:
+    """The `card` hash of a new card PaymentMethod for a validated card."""
+    return _payment_method_card(card.brand, _unbranded_fields(card))
+
+
+def _payment_method_card(brand: str, card: Mapping[str, Any]) -> dict[str, Any]:
+    """The `card` hash of a card PaymentMethod: `brand` its code (`visa`), the other fields
+    as a card object keeps them."""
     return {
         "brand": brand,
         "checks": {
@@ -192,17 +202,28 @@ def as_payment_method(card: ApiObject) -> ApiObject:
             "phone": None,
             "tax_id": None,
         },
-        "card": payment_method_card(card),
+        "card": _payment_method_card(_BRAND_CODES[card["brand"]], card),
         "customer": card["customer"],
         "type": "card",
     }
 
 
-def behavior_of(ctx: Context, card: Mapping[str, Any]) -> cards.TestBehavior:
-    """How Kassa's simulated card network treats a card, known by its fingerprint: `card` is
-    a card object, or the `card` hash of a PaymentMethod or of a charge's
-    `payment_method_details` (which keep the CVC check under `checks`)."""
-    cvc_check = card["checks"]["cvc_check"] if "checks" in card else card["cvc_check"]
+def behavior_of_card_object(ctx: Context, card: ApiObject) -> cards.TestBehavior:
+    """How Kassa's simulated card network treats a card object (a token's, a customer's
+    saved card, a charge's `source`)."""
+    return _behavior(ctx, card["fingerprint"], card["cvc_check"])
+
+
+def behavior_of_payment_method_card(ctx: Context, card: Mapping[str, Any]) -> cards.TestBehavior:
+    """How Kassa's simulated card network treats the card of a `card` hash: a PaymentMethod's
+    (`payment_method_card`) or a charge's `payment_method_details` (both keep the CVC check
+    under `checks`)."""
+    return _behavior(ctx, card["fingerprint"], card["checks"]["cvc_check"])
+
+
+def _behavior(ctx: Context, fingerprint: str, cvc_check: str | None) -> cards.TestBehavior:
+    """A card is known by its fingerprint; a test card declining on its CVC does so only
+    when a CVC was given (and so checked)."""
     return cards.behavior_for_fingerprint(
-        card["fingerprint"], ctx.payments.card_fingerprint_key, cvc_given=cvc_check is not None
+        fingerprint, ctx.payments.card_fingerprint_key, cvc_given=cvc_check is not None
     )

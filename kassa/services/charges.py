@@ -156,7 +156,7 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
     card = await _card_to_charge(ctx, request.source, customer)
     customer_id = customer["id"] if customer is not None else card["customer"]
     ctx = await ctx.governed_by({"customer": customer_id})
-    behavior = _attempted(card_objects.behavior_of(ctx, card))
+    behavior = _attempted(card_objects.behavior_of_card_object(ctx, card))
     charge = charge_processing.new_charge(
         ctx,
         _payment_terms(request, customer_id),
@@ -300,7 +300,7 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
             code="amount_too_large",
         )
     money.check_charge_amount(amount, charge["currency"])
-    behavior = card_objects.behavior_of(ctx, charge["source"])
+    behavior = card_objects.behavior_of_card_object(ctx, charge["source"])
     before = copy.deepcopy(charge)
     if request.metadata is not None:
         charge["metadata"] = apply_metadata(charge["metadata"], request.metadata)

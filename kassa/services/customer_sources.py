@@ -150,7 +150,7 @@ async def verified_card(
     """A card from `source`, verified with its issuer as Stripe does before saving one (402
     `card_error` for a card that declines on attach); not yet stored."""
     card = await new_card(ctx, source, param=param)
-    behavior = card_objects.behavior_of(ctx, card)
+    behavior = card_objects.behavior_of_card_object(ctx, card)
     if behavior.decline is not None and behavior.declines_on_attach:
         decline = behavior.decline
         raise CardError(

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kassa import cards
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, recorded_error
 from kassa.ids import random_base62
 from kassa.invariants import InvariantViolated
-from kassa.params import Unset
+from kassa.params import Boolean, Enum, Struct, Unset
 from kassa.services import payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -26,6 +27,8 @@ from kassa.store.tables import ObjectTable
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
 AUTHENTICATE_PATH: Final = "/kassa/authenticate"
 """The test 3-D Secure page (`kassa.http.authentication_page`), for either kind."""
+CHALLENGE_REQUESTS: Final = ("any", "challenge")
+"""The `request_three_d_secure` values that ask for 3-D Secure whatever the card."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,15 @@ def new_client_secret(intent_id: str) -> str:
     return f"{intent_id}_secret_{random_base62(CLIENT_SECRET_RANDOM_CHARS)}"
 
 
+AUTOMATIC_PAYMENT_METHODS: Final = Struct(
+    {"enabled": Boolean(), "allow_redirects": Enum(values=("always", "never"))}
+)
+"""The `automatic_payment_methods` parameter on creating either kind of intent."""
+
+
 def automatic_payment_methods(requested: Mapping[str, Any]) -> dict[str, Any]:
-    """`automatic_payment_methods` as stored: both fields, Stripe's defaults filled in."""
+    """`automatic_payment_methods` as stored (`requested`: validated
+    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in."""
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
         "enabled": requested.get("enabled", False),
@@ -132,6 +142,14 @@ def check_client_secret(
             f"{kind.noun}.",
             param="client_secret",
         )
+
+
+def needs_three_d_secure(intent: ApiObject, behavior: cards.TestBehavior) -> bool:
+    """Whether confirming `intent` goes through 3-D Secure: its card (`behavior`) demands it,
+    as Stripe's authentication test cards do, or the intent asks for it
+    (`payment_method_options[card][request_three_d_secure]`)."""
+    requested = intent["payment_method_options"]["card"]["request_three_d_secure"]
+    return behavior.requires_authentication or requested in CHALLENGE_REQUESTS
 
 
 def next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:

@@ -118,9 +118,7 @@ CREATE_PARAMS: dict[str, Param] = {
     **_DESCRIPTIVE,
     "amount": Integer(minimum=0, maximum=money.MAX_AMOUNT * 10),
     "currency": money.Currency(),
-    "automatic_payment_methods": Struct(
-        {"enabled": Boolean(), "allow_redirects": Enum(values=("always", "never"))}
-    ),
+    "automatic_payment_methods": intent_helpers.AUTOMATIC_PAYMENT_METHODS,
     "confirm": Boolean(),
     "confirmation_method": Enum(values=("automatic", "manual")),
     "customer": String(max_chars=255),
@@ -362,8 +360,15 @@ def _apply_card_options(intent: ApiObject, options: PaymentMethodOptions) -> Non
         intent["capture_method"] = "manual"
 
 
-def _check_amount(intent: ApiObject) -> None:
+async def _check_amount(ctx: Context, intent: ApiObject, *, amount_is_new: bool) -> None:
+    """The intent's amount within Stripe's limits for its currency and, when `amount_is_new`
+    (a create, or an update changing the amount or currency), enough once converted to the
+    settlement currency. Both errors name `amount`."""
     money.check_charge_amount(intent["amount"], intent["currency"], param="amount")
+    # The conversion is checked at today's rates: an update leaving the amount as it was
+    # must not fail because the rates (or the account's settlement currencies) moved since.
+    if amount_is_new:
+        await currency_conversion.check_settled_minimum(ctx, intent["amount"], intent["currency"])
 
 
 def _check_confirm_only_choices(request: CreatePaymentIntent) -> None:
@@ -385,8 +390,7 @@ async def create_payment_intent(
     intents so: see `hooks.payment_intent_finishing`); a new id otherwise."""
     _check_confirm_only_choices(request)
     intent = _blank_intent(ctx, request.amount, request.currency, intent_id or new_id("pi"))
-    _check_amount(intent)
-    await currency_conversion.check_settled_minimum(ctx, intent["amount"], intent["currency"])
+    await _check_amount(ctx, intent, amount_is_new=True)
     if request.confirmation_method is not None:
         intent["confirmation_method"] = request.confirmation_method
     if request.automatic_payment_methods is not None:
@@ -444,9 +448,9 @@ async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> A
         intent["amount"] = request.amount
     if request.currency is not None:
         intent["currency"] = request.currency
-    _check_amount(intent)
-    if request.amount is not None or request.currency is not None:
-        await currency_conversion.check_settled_minimum(ctx, intent["amount"], intent["currency"])
+    await _check_amount(
+        ctx, intent, amount_is_new=request.amount is not None or request.currency is not None
+    )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
     if changes_payment_method:
@@ -480,9 +484,7 @@ async def _confirm_loaded(
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_payment_error"] = None
-    if behavior.requires_authentication or (
-        intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
-    ):
+    if intent_helpers.needs_three_d_secure(intent, behavior):
         if request.off_session in OFF_SESSION_VALUES or request.error_on_requires_action:
             # Nobody will answer a 3-D Secure challenge: Stripe declines at once.
             behavior = cards.TestBehavior(decline=charge_processing.AUTHENTICATION_REQUIRED)

@@ -170,7 +170,7 @@ def card_payment_method(
         if request.allow_redisplay is not None
         else "unspecified",
         "billing_details": _billing_details(request.billing_details),
-        "card": card_objects.payment_method_card(card_objects.card_fields(card)),
+        "card": card_objects.payment_method_card(card),
         "created": ctx.now(),
         "customer": None,
         "customer_account": None,
@@ -225,7 +225,7 @@ def _memo_key(payment_method_id: str) -> str:
 
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
     """How Kassa's simulated card network treats this card (known by its fingerprint)."""
-    return card_objects.behavior_of(ctx, payment_method["card"])
+    return card_objects.behavior_of_payment_method_card(ctx, payment_method["card"])
 
 
 async def create_payment_method(ctx: Context, request: CreatePaymentMethod) -> ApiObject:

@@ -44,7 +44,7 @@ def failure_reason_for(ctx: Context, charge: ApiObject) -> str | None:
     card = (charge.get("payment_method_details") or {}).get("card")
     if not isinstance(card, dict) or not card.get("fingerprint"):
         return None
-    return card_objects.behavior_of(ctx, card).refund_failure_reason
+    return card_objects.behavior_of_payment_method_card(ctx, card).refund_failure_reason
 
 
 async def schedule_if_card_says(ctx: Context, charge: ApiObject, refund: ApiObject) -> None:

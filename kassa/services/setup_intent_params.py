@@ -18,7 +18,7 @@ from kassa.params import (
     Struct,
     Unset,
 )
-from kassa.services import payment_methods
+from kassa.services import intent_helpers, payment_methods
 
 USAGES = ("off_session", "on_session")
 CANCELLATION_REASONS = ("abandoned", "duplicate", "requested_by_customer")
@@ -54,9 +54,7 @@ _DESCRIPTIVE: dict[str, Param] = {
 }
 CREATE_PARAMS: dict[str, Param] = {
     **_DESCRIPTIVE,
-    "automatic_payment_methods": Struct(
-        {"enabled": Boolean(), "allow_redirects": Enum(values=("always", "never"))}
-    ),
+    "automatic_payment_methods": intent_helpers.AUTOMATIC_PAYMENT_METHODS,
     "confirm": Boolean(),
     "customer": String(max_chars=255),
     "mandate_data": Struct({}),

@@ -212,8 +212,7 @@ async def _confirm_loaded(
     if behavior.decline is not None and behavior.declines_on_attach:
         error = charge_processing.declined(behavior.decline)
         return await _fail(ctx, intent, payment_method, error)
-    three_d_secure = intent["payment_method_options"]["card"]["request_three_d_secure"]
-    if behavior.requires_authentication or three_d_secure in ("any", "challenge"):
+    if intent_helpers.needs_three_d_secure(intent, behavior):
         intent["status"] = "requires_action"
         intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
         await setup_attempts.record(ctx, intent, payment_method, "requires_action")
