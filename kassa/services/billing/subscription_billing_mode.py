@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.params import Enum, Param, Struct
 from kassa.services.billing.subscription_credits import is_classic
 from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
-    find,
+    load_subscription,
     save,
     snapshot,
     view,
@@ -34,7 +34,6 @@ from kassa.services.billing.subscription_params import (
     FLEXIBLE,
 )
 from kassa.services.context import Context
-from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, Operation, request_parser
 
 PRORATION_DISCOUNTS: Final = "included"
@@ -107,12 +106,7 @@ class MigrateSubscription:
 
 async def migrate_subscription(ctx: Context, request: MigrateSubscription) -> ApiObject:
     """Classic to flexible: credits from now on are worked out from what was debited."""
-    found = (
-        await find(ctx, request.subscription) if could_be_object_id(request.subscription) else None
-    )
-    if found is None:
-        raise ResourceMissing("subscription", request.subscription)
-    subscription = found
+    subscription = await load_subscription(ctx, request.subscription)
     ctx = await ctx.governed_by(subscription)
     if subscription["status"] in ENDED:
         raise InvalidRequest(

@@ -26,7 +26,7 @@ becomes another. Mixed intervals (flexible billing mode: Stripe's mixed-interval
 interval the subscription did not have, or next to items of another one, takes the period
 of that interval holding the change, counted from the shared anchor (an item of that
 interval already there shares its period), and each item is prorated over its own period:
-the credit over the period it had, the charge over the one it has (`subscription_terms.
+the credit over the period it had, the charge over the one it has (`subscription_periods.
 period_for`). A reset (`billing_cycle_anchor=now`) starts every item's period now, each as
 long as its interval. `proration_date` must fall within every item's current period.
 
@@ -70,6 +70,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
+from kassa.services.billing.subscription_periods import Recurrence, period_for
 from kassa.services.billing.subscription_prorations import (
     Billed,
     billed,
@@ -77,7 +78,7 @@ from kassa.services.billing.subscription_prorations import (
     make_prorations,
     proration_items,
 )
-from kassa.services.billing.subscription_terms import Recurrence, period_for
+from kassa.services.billing.subscription_terms import renew_at_earliest_end
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTION_ITEMS
@@ -185,10 +186,10 @@ def _bring_renewal_forward(subscription: ApiObject) -> None:
     its end is due. Later ends need nothing here: the renewal moves itself on when no item
     ends yet (`subscription_cycle`). A trial's work stays as it is (every item's period ends
     with the trial)."""
-    facts, ending = private(subscription), current_period(subscription)[1]
-    due = facts["renews_at"]
+    due = private(subscription)["renews_at"]
+    ending = current_period(subscription)[1]
     if subscription["status"] != "trialing" and due is not None and ending < due:
-        facts["renews_at"] = ending
+        renew_at_earliest_end(subscription)
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:

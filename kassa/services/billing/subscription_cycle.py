@@ -64,6 +64,7 @@ from kassa.services.billing import (
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.due_invoices import work_through_due
+from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
@@ -72,7 +73,6 @@ from kassa.services.billing.subscription_documents import (
     find,
     private,
     save,
-    set_item_period,
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
@@ -82,11 +82,8 @@ from kassa.services.billing.subscription_pause import (
     pause_at_trial_end,
     resume_on_payment,
 )
-from kassa.services.billing.subscriptions import (
-    CREATING,
-    announce_trial_will_end,
-    end_subscription,
-)
+from kassa.services.billing.subscription_renewal import begin_next_period
+from kassa.services.billing.subscriptions import end_subscription
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
@@ -138,11 +135,9 @@ async def _renewal_moved_on(ctx: Context, subscription: ApiObject) -> bool:
     """No item's period ends yet (an update gave the item that ended first another
     interval, or removed it): the work due is the earliest end now (or `cancel_at`), nothing
     is billed (True)."""
-    ending = current_period(subscription)[1]
-    if ending <= ctx.now():
+    if current_period(subscription)[1] <= ctx.now():
         return False
-    private(subscription)["renews_at"] = ending
-    subscription_terms.cap_renewal(subscription)
+    subscription_terms.renew_at_earliest_end(subscription)
     await save(ctx, subscription)
     return True
 
@@ -192,29 +187,21 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     end among all items'. Idempotent as the rest of the work: run again, `renews_at` has
     moved past now."""
     before = snapshot(subscription)
-    renewing = subscription_terms.renewing_items(subscription)
-    # From the end of each one's period to its next boundary (the anchor, after a trial
-    # that ended before it: prorated), or to `cancel_at` (prorated): `subscription_terms`.
-    spans = {
-        str(item["id"]): subscription_terms.next_item_span(subscription, item) for item in renewing
-    }
-    for item in renewing:
-        set_item_period(item, spans[str(item["id"])].period)
-    period = min((span.period for span in spans.values()), key=lambda p: p[1])
+    # The steps its preview shows too: `subscription_renewal`.
+    renewal = begin_next_period(subscription, discounts_at=ctx.now())
     private(subscription)["renews_at"] = current_period(subscription)[1]
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
-    subscription_discounts.prune_discounts(subscription, ctx.now())
     invoice = await invoice_period(
         ctx,
         subscription,
-        period,
+        renewal.period,
         billing_reason="subscription_cycle",
         trial=False,
         pending="customer",
-        items=renewing,
+        items=renewal.items,
     )
-    await subscription_terms.bill_part(ctx, invoice, spans)
+    await subscription_terms.bill_part(ctx, invoice, renewal.spans)
     subscription_discounts.note_invoiced(subscription, invoice)
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]

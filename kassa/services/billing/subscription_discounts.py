@@ -24,15 +24,14 @@ from kassa.services.billing import discounts, prices, redemptions
 from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
 from kassa.services.billing.subscription_documents import (
     announce,
-    find,
     items_of,
+    load_subscription,
     private,
     save,
     snapshot,
 )
 from kassa.services.billing.subscription_terms import CreateTerms
 from kassa.services.context import Context
-from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, Operation, no_params
 from kassa.store.tables import COUPONS, DISCOUNTS
 
@@ -265,10 +264,7 @@ class NoDiscount(ResourceMissing):
 async def delete_discount(ctx: Context, subscription_id: str) -> ApiObject:
     """Remove the subscription's discount (Stripe's singular one: every discount of the
     subscription itself; its items keep theirs) and answer with it, deleted."""
-    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
-    if found is None:
-        raise ResourceMissing("subscription", subscription_id)
-    subscription = found
+    subscription = await load_subscription(ctx, subscription_id)
     ctx = await ctx.governed_by(subscription)
     if not subscription["discounts"]:
         raise NoDiscount(subscription_id)

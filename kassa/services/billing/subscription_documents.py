@@ -18,10 +18,12 @@ from typing import Any, Final
 
 import orjson
 
+from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.services import events
 from kassa.services.context import Context
+from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CUSTOMERS, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 
@@ -288,6 +290,15 @@ async def find(ctx: Context, subscription_id: str) -> ApiObject | None:
     """The subscription, locked in a write unit; None when this account has none."""
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id)
     return None if found is None else found[0]
+
+
+async def load_subscription(ctx: Context, subscription_id: str) -> ApiObject:
+    """The subscription an action names (locked in a write unit); ResourceMissing when this
+    account has none by that id (or none could have it)."""
+    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
+    if found is None:
+        raise ResourceMissing("subscription", subscription_id)
+    return found
 
 
 async def announce(

@@ -54,7 +54,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest
 from kassa.invariants import ensure
 from kassa.params import UNSET, Enum, Integer, Param, Struct, Unset
 from kassa.services.billing import (
@@ -71,20 +71,21 @@ from kassa.services.billing.subscription_documents import (
     ENDED,
     announce,
     current_period,
-    find,
     item_period,
     items_of,
+    load_subscription,
     private,
     save,
     set_item_period,
+    shared_period,
     snapshot,
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_periods import Recurrence, cycle_anchor
 from kassa.services.billing.subscription_prorations import billed, make_prorations
 from kassa.services.billing.subscription_terms import RESUMING_EXPIRES_AT
 from kassa.services.context import Context
-from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, Operation, request_parser
 
 PAUSABLE: Final = ("active", "past_due", "trialing", "unpaid")
@@ -161,18 +162,11 @@ class ResumeSubscription:
     proration_date: int | None = None
 
 
-async def _load(ctx: Context, subscription_id: str) -> ApiObject:
-    found = await find(ctx, subscription_id) if could_be_object_id(subscription_id) else None
-    if found is None:
-        raise ResourceMissing("subscription", subscription_id)
-    return found
-
-
 # -- pause ----------------------------------------------------------------------------------
 
 
 async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObject:
-    subscription = await _load(ctx, request.subscription)
+    subscription = await load_subscription(ctx, request.subscription)
     ctx = await ctx.governed_by(subscription)
     _check_pausable(subscription)
     before = snapshot(subscription)
@@ -267,7 +261,7 @@ async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiObject:
-    subscription = await _load(ctx, request.subscription)
+    subscription = await load_subscription(ctx, request.subscription)
     ctx = await ctx.governed_by(subscription)
     await _check_resumable(ctx, subscription)
     before = snapshot(subscription)
@@ -288,8 +282,7 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
     subscription["status"] = status
     subscription["status_details"] = None
     _forget_waiting(subscription)
-    private(subscription)["renews_at"] = current_period(subscription)[1]
-    subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
+    subscription_terms.renew_at_earliest_end(subscription)  # or a scheduled cancellation
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
@@ -341,8 +334,7 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     subscription["status"] = "active"
     subscription["status_details"] = None
     _forget_waiting(subscription)
-    private(subscription)["renews_at"] = current_period(subscription)[1]
-    subscription_terms.cap_renewal(subscription)  # a scheduled cancellation comes first
+    subscription_terms.renew_at_earliest_end(subscription)  # or a scheduled cancellation
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
@@ -430,16 +422,17 @@ async def _continue_period(
             "resume it with billing_cycle_anchor[type]=now.",
             param="billing_cycle_anchor[type]",
         )
-    new_periods = {
-        str(item["id"]): _period_around(subscription, item, now) for item in items_of(subscription)
+    # Read before the periods move: an old pause's paid time defaults to the old period's end.
+    paid_until = {
+        str(item["id"]): _billed_until(subscription, item) for item in items_of(subscription)
     }
-    shared = (max(p[0] for p in new_periods.values()), min(p[1] for p in new_periods.values()))
-    at = _proration_time(request, shared, now)
+    for item in items_of(subscription):
+        set_item_period(item, _period_around(subscription, item, now))
+    at = _proration_time(request, shared_period(subscription), now)
     behavior = request.proration_behavior or "create_prorations"
     prorated = False
     for item in items_of(subscription):
-        unbilled_from = max(at, _billed_until(subscription, item))
-        set_item_period(item, new_periods[str(item["id"])])
+        unbilled_from = max(at, paid_until[str(item["id"])])
         if behavior == "none" or unbilled_from >= item_period(item)[1]:
             continue
         await make_prorations(
@@ -462,10 +455,10 @@ async def _continue_period(
 def _period_around(subscription: ApiObject, item: ApiObject, now: int) -> tuple[int, int]:
     """The item's period around `now` on the old anchor, counted from where its interval's
     boundaries are (an anchor clamped to a short month's end still renews on its intended
-    day): `subscription_terms.cycle_anchor`."""
-    recurrence = subscription_terms.Recurrence.of(item["price"])
+    day): `subscription_periods.cycle_anchor`."""
+    recurrence = Recurrence.of(item["price"])
     return periods.period_containing(
-        subscription_terms.cycle_anchor(subscription, recurrence),
+        cycle_anchor(subscription, recurrence),
         recurrence.interval,
         recurrence.interval_count,
         now,

@@ -23,12 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services.billing import (
-    periods,
-    subscription_billing_mode,
-    subscription_discounts,
-    subscription_terms,
-)
+from kassa.services.billing import subscription_billing_mode
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     invoices_at_once,
@@ -40,11 +35,12 @@ from kassa.services.billing.subscription_documents import (
     customer_of,
     item_period,
     items_of,
-    set_item_period,
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
 from kassa.services.billing.subscription_pending import pending_for
+from kassa.services.billing.subscription_renewal import begin_next_period
+from kassa.services.billing.subscription_terms import prorate_line
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -86,19 +82,14 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
         raise _nothing_upcoming(subscription, "it is canceled at the end of its period")
     if subscription["status"] == "paused":
         raise _nothing_upcoming(subscription, "it is paused")
-    # As the renewal will make it (`subscription_cycle._next_period`): the items whose
-    # periods end first, each for its next span, which may be a prorated part of a period,
-    # and the discounts still applying then.
-    renewing = subscription_terms.renewing_items(subscription)
-    spans = [subscription_terms.next_item_span(subscription, item) for item in renewing]
-    for item, span in zip(renewing, spans, strict=True):
-        set_item_period(item, span.period)
-    period = min((span.period for span in spans), key=lambda p: p[1])
-    subscription_discounts.prune_discounts(subscription, period[0])
-    fractions = [span.fraction for span in spans]
-    lines = await _period_lines(ctx, subscription, renewing, fractions)
+    # The renewal's own steps (`subscription_renewal`): the items whose periods end first,
+    # each for its next span, which may be a prorated part of a period, and the discounts
+    # still applying then.
+    renewal = begin_next_period(subscription)
+    fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
+    lines = await _period_lines(ctx, subscription, renewal.items, fractions)
     pending = await pending_for(ctx, subscription, "customer")
-    return Upcoming(subscription, [*pending, *prorations, *lines], period)
+    return Upcoming(subscription, [*pending, *prorations, *lines], renewal.period)
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:
@@ -123,6 +114,6 @@ async def _period_lines(
     for item, fraction in zip(items, fractions or [None] * len(items), strict=True):
         line = await period_item(ctx, customer, subscription, item, item_period(item))
         if fraction is not None:
-            line["amount"] = periods.prorated_amount(int(line["amount"]), fraction)
+            prorate_line(line, fraction)
         lines.append(line)
     return lines

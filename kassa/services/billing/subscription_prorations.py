@@ -1,7 +1,7 @@
 """The invoice items a change to a subscription item makes for the time left in its period
 (`proration=true`): a credit for the unused time of what it billed (`subscription_credits`,
 by billing mode) and a charge for the same time of what it bills now, each over the whole
-period of the item's interval its current period is part of (`subscription_terms.
+period of the item's interval its current period is part of (`subscription_periods.
 whole_period`: the first part up to an explicit anchor is prorated as its first invoice
 was), to the second (`periods.proration`), not discountable. `subscription_changes` and
 `subscription_pause` make them; they are stored pending (`make_prorations`) or invoiced at
@@ -23,7 +23,7 @@ from kassa.services.billing.invoice_item_pricing import view as item_view
 from kassa.services.billing.price_fields import decimal_text
 from kassa.services.billing.pricing import unit_amount_of
 from kassa.services.billing.subscription_documents import customer_of, item_period, product_name
-from kassa.services.billing.subscription_terms import whole_period
+from kassa.services.billing.subscription_periods import whole_period
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
@@ -32,7 +32,7 @@ from kassa.store.tables import INVOICE_ITEMS
 @dataclass(frozen=True)
 class Billed:
     """What one item bills per period: its price and quantity, the period it is in, and the
-    whole period of its interval that is part of (`subscription_terms.whole_period`), which
+    whole period of its interval that is part of (`subscription_periods.whole_period`), which
     its price is for."""
 
     price: Mapping[str, Any]

@@ -1,40 +1,13 @@
 """The terms a subscription is created with besides its prices and trial: where its billing
-cycle is anchored and how the part of a period before the anchor is billed; when it ends
-(`cancel_at`); and what its invoices take off and add (`discounts`, `default_tax_rates`, and
-each item's `discounts` and `tax_rates`). The renewal work (`subscription_cycle`) asks this
-module for each next period, and the update path can apply the same terms
-(`apply_cancel_at`, `apply_discounts`, `apply_default_tax_rates`, `apply_item_terms`).
-
-Billing cycle anchor (Stripe: docs.stripe.com/billing/subscriptions/billing-cycle and the
-create parameters of stripe-python 16). `billing_cycle_anchor` is a future unix time;
-`billing_cycle_anchor_config` (month and year prices only) the next occurrence, after the
-start, of `day_of_month` (clamped to a shorter month's last day) in `month` when given, at
-`hour:minute:second` UTC, each defaulting to the start's own. The anchor must fall within
-one period of the start (Stripe: "before the next natural subscription billing date") and,
-with a trial, not before the trial ends (Stripe's trials guide: a free trial, then a
-prorated period, then the fixed cycle; endive's
-`subscription_update_trial_after_billing_cycle_anchor` refuses the same on update).
-
-Partial periods. A period shorter than the full one of the cycle it lies in, [S, E), is
-billed `full price * (its length) / (E - S)`, rounded once per line (`periods.
-prorated_amount`): Stripe prorates "down to the second based on the starting timestamp of
-the billing period" (docs.stripe.com/billing/scripts/prorations). Before the anchor that
-full period is the one that ends at the anchor: a monthly price from January 15 anchored on
-February 1 bills 17/31 of a month. `proration_behavior=none` makes the time before the
-anchor free (Stripe: "customers receive the initial period up to the first full invoice
-date for free") and a `cancel_at` inside the first period not prorated; `always_invoice`
-acts as `create_prorations`, the first invoice being immediate anyway.
-
-Mixed intervals (Stripe: docs.stripe.com/billing/subscriptions/mixed-interval; flexible
-billing mode, which every Kassa subscription has). Items may bill on different intervals;
-each has its own period, all counted from the one shared anchor, so a monthly and a yearly
-item anchored on the same day renew together every twelfth month. Before an explicit
-anchor, each interval counts from a boundary of its own on the anchor's intended day
-(`Cycle.for_recurrence`; an interval with none, a yearly item meant for February 31, is
-refused). Each item's first period runs from the start to its own first boundary (or, to
-an explicit anchor, prorated over its own full period), and a trial covers every item. An
-explicit anchor must fall within one period of the shortest interval. The next renewal is
-the earliest item period end (`renewing_items`).
+cycle is anchored (`billing_cycle_anchor`, `billing_cycle_anchor_config`,
+`proration_behavior`: their parameters here, their periods in `subscription_periods`); when
+it ends (`cancel_at`); what the end of a trial does without a payment method
+(`trial_settings`); and what its invoices take off and add (`discounts`,
+`default_tax_rates`, and each item's `discounts` and `tax_rates`: `subscription_discounts`).
+The renewal work (`subscription_cycle`) bills each next period's part (`bill_part`) and
+asks this module when work is due (`cancel_due`, `cap_renewal`,
+`renew_at_earliest_end`), and the update path can apply the same terms
+(`apply_cancel_at`, `apply_trial_settings`).
 
 Cancel at. `cancel_at` (a future unix time, or `min_period_end` for the earliest item
 period end, `max_period_end` and `max_billed_until` for the latest (an item is billed in
@@ -56,16 +29,14 @@ Discounts and tax rates: `subscription_discounts`.
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
 from kassa.errors import InvalidParameter
-from kassa.invariants import InvariantViolated, ensure
+from kassa.invariants import ensure
 from kassa.params import INT64_MAX, Enum, Integer, Param, Struct, Unset
 from kassa.services.billing import (
     discounts,
@@ -77,36 +48,23 @@ from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
-    item_period,
-    items_of,
     latest_period_end,
     private,
     subscription_item_of,
 )
 from kassa.services.billing.subscription_params import TRIAL_SETTINGS
+from kassa.services.billing.subscription_periods import OpeningTerms, Span
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
-PRORATION_DEFAULT: Final = "create_prorations"
 MISSING_PAYMENT_METHOD_DEFAULT: Final = "create_invoice"
 """Stripe's default end of a trial without a payment method: invoice the first period."""
 PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
 """`cancel_at`'s named times (API 2025-07-30.basil on)."""
-CANDIDATE_MONTHS_MAX: Final = 13
-"""How many months ahead an anchor's configured day is looked for: a given month comes
-round again within twelve months."""
-PERIODS_BACK_MAX: Final = 100
-"""How many periods before an anchor a boundary with its intended day is looked for: two
-months at most for day 31 of monthly prices, eight years for February 29 of yearly ones."""
 RENEWS_UNCAPPED: Final = "renews_at_before_cancel_at"
 """Private key: the work due that `cancel_at` came before, restored if it is cleared."""
-CYCLE_ANCHOR: Final = "cycle_anchor"
-"""Private key: {"anchor", "counted_from"}: where period boundaries are counted from when
-not the anchor itself, for that anchor only (an anchor reset to now counts from itself)."""
-ANCHOR_PRORATION: Final = "anchor_proration"
-"""Private key: `proration_behavior` at creation, for the time before the anchor."""
 RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
 """Private key of a paused subscription waiting for its resumption invoice's payment
 (`subscription_pause`): when that invoice is voided if still unpaid."""
@@ -122,7 +80,6 @@ _ANCHOR_CONFIG = Struct(
     },
     required=("day_of_month",),
 )
-_CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
 
 
 @dataclass(frozen=True)
@@ -168,362 +125,16 @@ UPDATE_PARAMS: dict[str, Param] = {
 """What `POST /v1/subscriptions/{id}` takes for these terms (`apply_*`)."""
 
 
-class CreateTerms(Protocol):
-    """The part of a create request this module reads (`CreateSubscription` is one)."""
+class CreateTerms(OpeningTerms, Protocol):
+    """The part of a create request this module and `subscription_discounts` read
+    (`CreateSubscription` is one)."""
 
     @property
     def items(self) -> list[dict[str, Any]]: ...
     @property
-    def billing_cycle_anchor(self) -> int | None: ...
-    @property
-    def billing_cycle_anchor_config(self) -> dict[str, Any] | None: ...
-    @property
-    def proration_behavior(self) -> str | None: ...
-    @property
-    def cancel_at(self) -> int | str | None: ...
-    @property
-    def cancel_at_period_end(self) -> bool | None: ...
-    @property
     def discounts(self) -> list[dict[str, Any]] | Unset | None: ...
     @property
     def default_tax_rates(self) -> list[str] | Unset | None: ...
-
-
-# -- the billing cycle ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recurrence:
-    interval: str
-    interval_count: int
-
-    @classmethod
-    def of(cls, price: Mapping[str, Any]) -> Recurrence:
-        recurring = price["recurring"]
-        return cls(str(recurring["interval"]), int(recurring["interval_count"]))
-
-
-@dataclass(frozen=True)
-class Cycle:
-    anchor: int
-    """`billing_cycle_anchor`: where the first full period starts."""
-    cycle_anchor: int
-    """Where boundaries are counted from: the anchor, or for an anchor set explicitly a
-    boundary whole periods before it on the intended day of month, so that an anchor
-    clamped to February 28 for day 31 renews on March 31, and the full period that ends at
-    the anchor is known."""
-    config: dict[str, Any] | None
-    proration_behavior: str
-    recurrence: Recurrence
-    day: int | None = None
-    """The anchor's intended day of month when it was set explicitly (None: the anchor is
-    the start, and counts its own boundaries)."""
-
-    def for_recurrence(self, recurrence: Recurrence) -> Cycle:
-        """The same cycle for an item of another interval: its boundaries counted from a
-        point of its own before the anchor, on the same day (`_cycle_anchor`)."""
-        if self.day is None or recurrence == self.recurrence:
-            return replace(self, recurrence=recurrence)
-        counted = _cycle_anchor(self.anchor, recurrence, self.day)
-        return replace(self, recurrence=recurrence, cycle_anchor=counted)
-
-
-@dataclass(frozen=True)
-class Span:
-    period: tuple[int, int]
-    fraction: Fraction | None
-    """The part of the full price billed for `period`: None for a whole period (the price
-    as it is), Fraction(0) for a free one."""
-
-
-@dataclass(frozen=True)
-class Opening:
-    """How a new subscription starts: its cycle, each item's first period (`spans`, one per
-    recurrence asked for, in order), and when it ends."""
-
-    cycle: Cycle
-    spans: tuple[Span, ...]
-    cancel_at: int | None
-
-    @property
-    def span(self) -> Span:
-        """The first period that ends first: the subscription's first renewal."""
-        return min(self.spans, key=lambda span: span.period[1])
-
-
-def opening(
-    request: CreateTerms, recurrences: Sequence[Recurrence], now: int, trial_end: int | None
-) -> Opening:
-    """Check the create request's anchor and cancel_at; each item's first period (one per
-    entry of `recurrences`) and the part of its price billed for it."""
-    cycle = _billing_cycle(request, recurrences, now, trial_end)
-    cycles = [_cycle_for(cycle, recurrence) for recurrence in recurrences]
-    if trial_end is None:
-        ends = [_span(each, now, None, first=True).period[1] for each in cycles]
-    else:
-        ends = [trial_end]
-    cancel_at = _cancel_at_on_create(request, now, (min(ends), max(ends)))
-    if trial_end is None:
-        spans = tuple(_span(each, now, cancel_at, first=True) for each in cycles)
-        return Opening(cycle, spans, cancel_at)
-    end = trial_end if cancel_at is None else min(trial_end, cancel_at)
-    # A trial covers every item alike, and its lines are free.
-    return Opening(cycle, tuple(Span((now, end), None) for _ in recurrences), cancel_at)
-
-
-def _cycle_for(cycle: Cycle, recurrence: Recurrence) -> Cycle:
-    try:
-        return cycle.for_recurrence(recurrence)
-    except InvariantViolated:
-        # No earlier boundary on the anchor's day: a yearly item anchored on a February
-        # 28 meant for the 31st (a month that never has it).
-        raise InvalidParameter(
-            "Invalid billing_cycle_anchor: an item's billing interval cannot renew on the "
-            "anchor's day of month; choose a day every interval has.",
-            param="billing_cycle_anchor",
-        ) from None
-
-
-def set_opening(subscription: ApiObject, start: Opening) -> None:
-    subscription["billing_cycle_anchor"] = start.cycle.anchor
-    subscription["billing_cycle_anchor_config"] = start.cycle.config
-    subscription["cancel_at"] = start.cancel_at
-    if start.cycle.cycle_anchor != start.cycle.anchor:
-        private(subscription)[CYCLE_ANCHOR] = {
-            "anchor": start.cycle.anchor,
-            "counted_from": start.cycle.cycle_anchor,
-            "day": start.cycle.day,
-        }
-    if start.cycle.proration_behavior != PRORATION_DEFAULT:
-        private(subscription)[ANCHOR_PRORATION] = start.cycle.proration_behavior
-
-
-def next_item_span(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Span:
-    """The item's period after its current one: from that period's end to the next boundary
-    of its interval (prorated when the end is none: after a trial that ended before the
-    anchor), or to `cancel_at`."""
-    ending = item_period(item)[1]
-    cancel_at = subscription["cancel_at"]
-    ensure(cancel_at is None or cancel_at > ending, "a subscription renews before it ends")
-    cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
-    return _span(cycle, ending, cancel_at, first=False)
-
-
-def renewing_items(subscription: Mapping[str, Any]) -> list[ApiObject]:
-    """The items whose periods end first, together (all of them when they share one): the
-    ones the next renewal bills."""
-    ending = current_period(subscription)[1]
-    return [item for item in items_of(subscription) if item_period(item)[1] == ending]
-
-
-def period_for(subscription: Mapping[str, Any], recurrence: Recurrence, at: int) -> tuple[int, int]:
-    """The current period, at `at`, of an item of `recurrence` joining the subscription (an
-    item added, or repriced to another interval): an item of that interval already there
-    shares its period; before the anchor (on a trial, or the first part of a period up to an
-    explicit anchor) it shares the time up to it with every item; else the period of its
-    interval that holds `at`, counted from the shared anchor."""
-    for item in items_of(subscription):
-        if Recurrence.of(item["price"]) == recurrence:
-            return item_period(item)
-    anchor = int(subscription["billing_cycle_anchor"])
-    if at < anchor or subscription["status"] == "trialing":
-        return current_period(subscription)
-    origin = cycle_anchor(subscription, recurrence)
-    return periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
-
-
-def whole_period(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[int, int]:
-    """The whole period of the item's interval its current period is part of, counted from
-    the cycle anchor: the period itself unless it is the first part up to an explicit
-    anchor or was cut short by `cancel_at` (what the first invoice prorated over)."""
-    period = item_period(item)
-    recurrence = Recurrence.of(item["price"])
-    whole = periods.period_containing(
-        cycle_anchor(subscription, recurrence),
-        recurrence.interval,
-        recurrence.interval_count,
-        period[0],
-    )
-    if whole[0] <= period[0] and period[1] <= whole[1]:
-        return whole
-    return period  # not on the anchor's boundaries (a document from before they were kept)
-
-
-def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence | None = None) -> int:
-    """Where the period boundaries of an item of `recurrence` (the first item's when None)
-    are counted from (`Cycle.cycle_anchor`): what `periods.period_containing` and
-    `periods.next_period` take for it."""
-    anchor = int(subscription["billing_cycle_anchor"])
-    kept = private(subscription).get(CYCLE_ANCHOR) or {}
-    if kept.get("anchor") != anchor:
-        return anchor
-    first = Recurrence.of(items_of(subscription)[0]["price"])
-    if recurrence is None or recurrence == first or kept.get("day") is None:
-        return int(kept["counted_from"])
-    try:
-        return _cycle_anchor(anchor, recurrence, int(kept["day"]))
-    except InvariantViolated:
-        return anchor  # no boundary on the day before the anchor: counted from the anchor
-
-
-def _stored_cycle(subscription: Mapping[str, Any], recurrence: Recurrence) -> Cycle:
-    facts = private(subscription)
-    return Cycle(
-        anchor=int(subscription["billing_cycle_anchor"]),
-        cycle_anchor=cycle_anchor(subscription, recurrence),
-        config=subscription["billing_cycle_anchor_config"],
-        proration_behavior=str(facts.get(ANCHOR_PRORATION, PRORATION_DEFAULT)),
-        recurrence=recurrence,
-    )
-
-
-def _span(cycle: Cycle, start: int, cancel_at: int | None, *, first: bool) -> Span:
-    """From `start` to the end of the full period holding it, or to `cancel_at`, and the
-    part of the full price that is."""
-    recurrence = cycle.recurrence
-    full_start, full_end = periods.period_containing(
-        cycle.cycle_anchor, recurrence.interval, recurrence.interval_count, start
-    )
-    end = full_end if cancel_at is None else min(full_end, cancel_at)
-    ensure(start < end, f"a period [{start}, {end}) is not empty")
-    if (start, end) == (full_start, full_end):
-        return Span((start, end), None)
-    not_prorated = cycle.proration_behavior == "none"
-    if not_prorated and start < cycle.anchor:
-        return Span((start, end), Fraction(0))  # free until the anchor
-    if not_prorated and first:
-        return Span((start, end), None)  # a cancel_at in the first period, billed whole
-    return Span((start, end), Fraction(end - start, full_end - full_start))
-
-
-def _billing_cycle(
-    request: CreateTerms, recurrences: Sequence[Recurrence], now: int, trial_end: int | None
-) -> Cycle:
-    """The cycle every item shares, for the first item's interval (`Cycle.for_recurrence`
-    gives the others'): an explicit anchor falls within one period of the shortest."""
-    behavior = request.proration_behavior or PRORATION_DEFAULT
-    start = now if trial_end is None else trial_end
-    recurrence = recurrences[0]
-    shortest = min(recurrences, key=lambda r: _first_boundary(start, r))
-    config = request.billing_cycle_anchor_config
-    if request.billing_cycle_anchor is not None and config is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: billing_cycle_anchor, "
-            "billing_cycle_anchor_config.",
-            param="billing_cycle_anchor_config",
-        )
-    if config is not None:
-        anchor = _anchor_from_config(config, start, recurrences)
-        _check_within_one_period(anchor, start, shortest, "billing_cycle_anchor_config")
-        day = int(config["day_of_month"])
-        shown: dict[str, Any] | None = {name: config.get(name) for name in _CONFIG_FIELDS}
-    elif request.billing_cycle_anchor is not None:
-        anchor, shown = request.billing_cycle_anchor, None
-        _check_anchor(anchor, now, trial_end)
-        _check_within_one_period(anchor, start, shortest, "billing_cycle_anchor")
-        day = periods.to_utc(anchor).day  # checked first: a date this side of the year 9999
-    else:
-        return Cycle(start, start, None, behavior, recurrence)
-    counted = _cycle_anchor(anchor, recurrence, day)
-    return Cycle(anchor, counted, shown, behavior, recurrence, day)
-
-
-def _first_boundary(start: int, recurrence: Recurrence) -> int:
-    return periods.boundary(start, recurrence.interval, recurrence.interval_count, 1)
-
-
-def _check_anchor(anchor: int, now: int, trial_end: int | None) -> None:
-    if anchor <= now:
-        raise InvalidParameter(
-            "Invalid billing_cycle_anchor: must be an integer Unix timestamp in the future.",
-            param="billing_cycle_anchor",
-        )
-    if trial_end is not None and anchor < trial_end:
-        raise InvalidParameter(
-            f"Invalid billing_cycle_anchor: it cannot be before the trial ends ({trial_end}); "
-            "the trial comes first, then the time up to the anchor.",
-            param="billing_cycle_anchor",
-            code="subscription_update_trial_after_billing_cycle_anchor",
-        )
-
-
-def _check_within_one_period(anchor: int, start: int, recurrence: Recurrence, param: str) -> None:
-    latest = periods.boundary(start, recurrence.interval, recurrence.interval_count, 1)
-    if anchor > latest:
-        raise InvalidParameter(
-            f"Invalid {param}: the billing cycle anchor ({anchor}) must fall within one "
-            f"billing period of the subscription's start, at {latest} at the latest.",
-            param=param,
-        )
-
-
-def _anchor_from_config(
-    config: Mapping[str, Any], after: int, recurrences: Sequence[Recurrence]
-) -> int:
-    """The next occurrence after `after` of the configured day (and month) at the
-    configured time, each part not given taken from `after`."""
-    if any(r.interval not in periods.CALENDAR_MONTHS for r in recurrences):
-        raise InvalidParameter(
-            "billing_cycle_anchor_config is only valid with monthly and yearly prices.",
-            param="billing_cycle_anchor_config",
-        )
-    moment = periods.to_utc(after)
-    hour, minute, second = (
-        config.get(name, getattr(moment, name)) for name in ("hour", "minute", "second")
-    )
-    for months_ahead in range(CANDIDATE_MONTHS_MAX):
-        year, month = _shifted_month(moment, months_ahead)
-        if config.get("month", month) != month:
-            continue
-        day = min(int(config["day_of_month"]), calendar.monthrange(year, month)[1])
-        found = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
-        if periods.to_unix(found) > after:
-            return periods.to_unix(found)
-    raise InvariantViolated("a configured day and month come round within a year")
-
-
-def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
-    """A boundary whole periods before `anchor`, on `day` of its month, from which
-    `anchor` is a boundary too (see `Cycle.cycle_anchor`)."""
-    interval, count = recurrence.interval, recurrence.interval_count
-    if interval in periods.FIXED_SPAN_SECONDS:
-        return anchor - count * periods.FIXED_SPAN_SECONDS[interval]
-    moment, months = periods.to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
-    for periods_back in range(1, PERIODS_BACK_MAX + 1):
-        year, month = _shifted_month(moment, -periods_back * months)
-        if calendar.monthrange(year, month)[1] < day:
-            continue
-        candidate = periods.to_unix(moment.replace(year=year, month=month, day=day))
-        if periods.boundary(candidate, interval, count, periods_back) == anchor:
-            return candidate
-    raise InvariantViolated(f"an anchor on day {day} has a boundary on that day before it")
-
-
-def _cancel_at_on_create(
-    request: CreateTerms, now: int, natural_ends: tuple[int, int]
-) -> int | None:
-    """`natural_ends`: the earliest and the latest end of the items' first periods."""
-    if request.cancel_at is None:
-        return natural_ends[0] if request.cancel_at_period_end else None
-    if request.cancel_at_period_end:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
-            param="cancel_at",
-        )
-    if isinstance(request.cancel_at, str):
-        return natural_ends[0] if request.cancel_at == "min_period_end" else natural_ends[1]
-    if request.cancel_at <= now:
-        raise InvalidParameter(
-            "Invalid cancel_at: must be an integer Unix timestamp in the future.",
-            param="cancel_at",
-        )
-    return request.cancel_at
-
-
-def _shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
-    zero_based = moment.month - 1 + months
-    year = moment.year + zero_based // periods.MONTHS_PER_YEAR
-    return year, zero_based % periods.MONTHS_PER_YEAR + 1
 
 
 # -- periods billed and ended --------------------------------------------------------------
@@ -540,11 +151,17 @@ async def bill_part(ctx: Context, invoice: ApiObject, spans: Mapping[str, Span])
         span = spans.get(subscription_item_of(item) or "")
         if span is None or span.fraction is None or not _bills_span(item, span.period):
             continue
-        item["amount"] = periods.prorated_amount(int(item["amount"]), span.fraction)
-        item["net_amount"] = None if item["discountable"] else item["amount"]
+        prorate_line(item, span.fraction)
         await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
     await invoice_lines.refresh(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
+
+
+def prorate_line(line: ApiObject, fraction: Fraction) -> None:
+    """Bill `fraction` of the line's full price, rounded once: what a renewal's draft holds
+    for a part of a period (`bill_part`), and what its preview shows."""
+    line["amount"] = periods.prorated_amount(int(line["amount"]), fraction)
+    line["net_amount"] = None if line["discountable"] else line["amount"]
 
 
 def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
@@ -577,6 +194,13 @@ def cap_renewal(subscription: ApiObject) -> bool:
         return False
     facts[RENEWS_UNCAPPED], facts["renews_at"] = facts["renews_at"], cancel_at
     return True
+
+
+def renew_at_earliest_end(subscription: ApiObject) -> None:
+    """`renews_at` from the items' periods: the earliest end, the next renewal, unless
+    `cancel_at` comes first (`cap_renewal`)."""
+    private(subscription)["renews_at"] = current_period(subscription)[1]
+    cap_renewal(subscription)
 
 
 # -- the end ----------------------------------------------------------------------------

@@ -1,34 +1,27 @@
-"""Subscriptions: create, retrieve, update, cancel, list; the statuses Stripe gives them as
-their invoices are paid or not; and their subscription items (`/v1/subscription_items`).
+"""Subscriptions: the resource (`RESOURCE`: its routes, events, actions and expandable
+fields), and retrieve, update, cancel and list. The statuses Stripe gives them as their
+invoices are paid or not are set in `subscription_cycle`; their subscription items
+(`/v1/subscription_items`) are served by `subscription_items`.
 
-Creating a subscription starts its first period at once (or its trial, `trial_period_days` or
-`trial_end`): the first invoice (`billing_reason=subscription_create`) is finalized and, for
-`charge_automatically`, charged to the subscription's or the customer's default payment
-method in the same request. Paid (or nothing owed during a trial): `active` (`trialing`). Not
-paid: `incomplete` with `payment_behavior=allow_incomplete` (the default), a 402 and nothing
-stored with `error_if_incomplete`; `default_incomplete` leaves the invoice's payment to the
-client and the subscription `incomplete`. A `send_invoice` subscription is `active` at once.
-Paying the first invoice later makes an incomplete subscription `active`
-(`subscription_status.invoice_settled`).
-
-What happens as periods end is `subscription_cycle`. All prices of one subscription share
-their currency; their billing intervals may differ (mixed intervals: each item has its own
-period, see `subscription_terms`), and the first invoice bills every item for its first
-period (Stripe's mixed-interval guide: the first invoice bills both items).
+Creating one (its first period and first invoice) is `subscription_create`; what happens as
+periods end is `subscription_cycle`. An update applies its terms (`subscription_terms`,
+`subscription_discounts`), its pause of collection (`subscription_pause`) and its item
+changes (`subscription_changes`), or holds them as a pending update
+(`subscription_pending_updates`); a cancellation settles what is owed (`prorate`,
+`invoice_now`) and ends the subscription now (`end_subscription`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
+from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.params import (
     UNSET,
     Boolean,
     Enum,
     Integer,
-    ListOf,
     Metadata,
     MetadataUpdate,
     Param,
@@ -39,49 +32,36 @@ from kassa.params import (
 )
 from kassa.services.billing import (
     invoice_advance,
-    invoice_documents,
-    invoice_transitions,
-    periods,
     subscription_billing_mode,
     subscription_discounts,
     subscription_pending,
-    subscription_setup,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
-from kassa.services.billing.invoice_changes import (
-    apply_default_payment_method,
-    billed_customer,
-)
-from kassa.services.billing.plan_params import item_with_plan
+from kassa.services.billing.invoice_changes import apply_default_payment_method
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
-    check_prices_alike,
     credit_unused_time,
     invoice_final,
-    recurring_price,
+)
+from kassa.services.billing.subscription_create import (
+    CREATE_PARAMS,
+    CreateSubscription,
+    create_subscription,
 )
 from kassa.services.billing.subscription_documents import (
-    DECIDING_STATUS,
     ENDED,
-    ITEMS_MAX,
     LISTED_BY_DEFAULT,
     STATUSES,
     announce,
-    blank_subscription,
-    insert,
-    new_item,
     private,
     save,
     snapshot,
     view,
 )
-from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import (
-    BILLING_MODE,
     CHANGE_PARAMS,
-    CLASSIC,
     PENDING_UPDATE_PARAMS,
 )
 from kassa.services.billing.subscription_pause import (
@@ -111,44 +91,7 @@ from kassa.services.search import METADATA, NUMBER, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTIONS
 
-INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
-"""Stripe expires a subscription whose first payment never succeeded after 23 hours."""
-TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400
-"""Stripe announces `customer.subscription.trial_will_end` three days before a trial ends."""
-TRIAL_DAYS_MAX: Final = 730
-"""Stripe refuses trials longer than two years."""
 LIST_LIMIT_MAX: Final = 100
-CREATING: Final = DECIDING_STATUS
-"""Context memo: the subscription this unit is creating (its first invoice decides its
-status)."""
-PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
-_ITEM = item_with_plan(
-    Struct(
-        {
-            "price": String(max_chars=255),
-            "quantity": Integer(minimum=0, maximum=1_000_000_000),
-            "metadata": Metadata(),
-            **subscription_terms.ITEM_PARAMS,
-        },
-        required=("price",),
-    )
-)
-CREATE_PARAMS: dict[str, Param] = {
-    **subscription_terms.CREATE_PARAMS,
-    "customer": String(max_chars=255),
-    "items": ListOf(item=_ITEM, max_items=ITEMS_MAX),
-    "trial_period_days": Integer(minimum=0, maximum=TRIAL_DAYS_MAX),
-    "trial_end": String(max_chars=20),
-    "collection_method": Enum(values=("charge_automatically", "send_invoice")),
-    "days_until_due": Integer(minimum=0, maximum=730),
-    "default_payment_method": String(max_chars=255),
-    "description": String(max_chars=500),
-    "metadata": Metadata(),
-    "cancel_at_period_end": Boolean(),
-    "payment_behavior": Enum(values=PAYMENT_BEHAVIORS),
-    "off_session": Boolean(),
-    "billing_mode": BILLING_MODE,
-}
 UPDATE_PARAMS: dict[str, Param] = {
     **CHANGE_PARAMS,
     **subscription_terms.UPDATE_PARAMS,
@@ -187,31 +130,6 @@ LIST_PARAMS: dict[str, Param] = {
     "status": Enum(values=(*STATUSES, "all", "ended")),
     "test_clock": String(max_chars=255),
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class CreateSubscription:
-    customer: str | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)
-    trial_period_days: int | None = None
-    trial_end: str | None = None
-    collection_method: str | None = None
-    days_until_due: int | None = None
-    default_payment_method: str | None = None
-    description: str | None = None
-    metadata: MetadataUpdate | None = None
-    cancel_at_period_end: bool | None = None
-    payment_behavior: str | None = None
-    off_session: bool | None = None
-    # Anchor, end, discounts and tax rates: `subscription_terms`.
-    billing_cycle_anchor: int | None = None
-    billing_cycle_anchor_config: dict[str, Any] | None = None
-    proration_behavior: str | None = None
-    cancel_at: int | str | None = None
-    discounts: list[dict[str, Any]] | Unset | None = None
-    default_tax_rates: list[str] | Unset | None = None
-    trial_settings: dict[str, Any] | None = None
-    billing_mode: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,200 +176,6 @@ class ListSubscriptions:
     customer: str | None = None
     status: str | None = None
     test_clock: str | None = None
-
-
-# -- create ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Priced:
-    price: ApiObject
-    quantity: int
-    metadata: dict[str, str]
-
-
-async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiObject:
-    customer = await billed_customer(ctx, request.customer)
-    ctx = await ctx.governed_by(customer)
-    billing_mode = subscription_billing_mode.chosen(request.billing_mode, ctx.now())
-    priced = await _priced_items(ctx, request.items, classic=billing_mode["type"] == CLASSIC)
-    subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
-    subscription["billing_mode"] = billing_mode
-    _apply_collection(subscription, request)
-    await apply_default_payment_method(ctx, subscription, request.default_payment_method)
-    now = ctx.now()
-    trial_end = _trial_end(request, now)
-    # The anchor, the first period (prorated up to an anchor or cancel_at), when it ends.
-    recurrences = [subscription_terms.Recurrence.of(p.price) for p in priced]
-    start = subscription_terms.opening(request, recurrences, now, trial_end)
-    subscription_terms.set_opening(subscription, start)
-    subscription_terms.apply_trial_settings(subscription, request.trial_settings)
-    period = start.span.period  # the first period that ends: the first renewal
-    if trial_end is not None:
-        subscription["trial_start"], subscription["trial_end"] = now, trial_end
-    subscription["items"]["data"] = [
-        new_item(ctx, subscription["id"], p.price, p.quantity, p.metadata, span.period)
-        for p, span in zip(priced, start.spans, strict=True)
-    ]
-    spans = {
-        str(item["id"]): span
-        for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
-    }
-    private(subscription)["renews_at"] = period[1]
-    await subscription_discounts.apply_create_terms(ctx, subscription, request)
-    await insert(ctx, subscription)
-    # Its first invoice's fate decides its status below, not through the invoice hooks.
-    ctx.memo[CREATING] = subscription["id"]
-    invoice = await invoice_period(
-        ctx,
-        subscription,
-        period,
-        billing_reason="subscription_create",
-        trial=trial_end is not None,
-    )
-    await subscription_terms.bill_part(ctx, invoice, spans)
-    subscription_discounts.note_invoiced(subscription, invoice)
-    subscription["latest_invoice"] = invoice["id"]
-    subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
-    if subscription["status"] == "incomplete":
-        # Until its first invoice is paid it does not renew; unpaid, it expires.
-        private(subscription)["renews_at"] = now + INCOMPLETE_EXPIRES_SECONDS
-    warn_at = None if trial_end is None else trial_end - TRIAL_WILL_END_NOTICE_SECONDS
-    if warn_at is not None and warn_at > now:
-        private(subscription)["renews_at"] = warn_at  # the trial_will_end notice comes first
-    subscription_terms.cap_renewal(subscription)  # unless it is canceled before
-    if subscription_setup.needs_setup(subscription, customer):
-        await subscription_setup.open_pending_setup(ctx, subscription)
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.created", subscription)
-    if warn_at is not None and warn_at <= now:
-        await announce_trial_will_end(ctx, subscription)
-        if subscription_terms.cap_renewal(subscription):
-            await save(ctx, subscription)
-    return view(subscription)
-
-
-async def announce_trial_will_end(ctx: Context, subscription: ApiObject) -> None:
-    """`customer.subscription.trial_will_end`, once: three days before the trial ends (at
-    once for a shorter trial), after which the trial's end is the next work due."""
-    private(subscription)["trial_will_end_sent"] = True
-    private(subscription)["renews_at"] = subscription["trial_end"]
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.trial_will_end", subscription)
-
-
-async def _priced_items(
-    ctx: Context, requested: list[dict[str, Any]], *, classic: bool
-) -> list[Priced]:
-    if not requested:
-        raise InvalidParameter("Missing required param: items.", param="items")
-    priced = []
-    for index, entry in enumerate(requested):
-        param = f"items[{index}][price]"
-        price = await recurring_price(ctx, str(entry["price"]), param)
-        metadata = apply_metadata({}, entry.get("metadata") or {})
-        priced.append(Priced(price, int(entry.get("quantity", 1)), metadata))
-    _check_alike(priced, classic=classic)
-    return priced
-
-
-def _check_alike(priced: list[Priced], *, classic: bool) -> None:
-    prices = [entry.price for entry in priced]
-    params = [f"items[{index}][price]" for index in range(len(priced))]
-    check_prices_alike(prices, str(prices[0]["currency"]), params, classic=classic)
-
-
-def _trial_end(request: CreateSubscription, now: int) -> int | None:
-    if request.trial_end is not None and request.trial_period_days is not None:
-        raise InvalidRequest(
-            "You may only specify one of these parameters: trial_end, trial_period_days.",
-            param="trial_end",
-        )
-    if request.trial_period_days:
-        return periods.trial_end_from_days(now, request.trial_period_days)
-    if request.trial_end is None or request.trial_end == "now":
-        return None
-    if not request.trial_end.isdigit():
-        raise InvalidParameter(
-            f"Invalid trial_end: {request.trial_end[:40]}; must be a unix time or `now`",
-            param="trial_end",
-        )
-    end = int(request.trial_end)
-    if end <= now:
-        raise InvalidParameter(
-            "Invalid timestamp: must be an integer Unix timestamp in the future.",
-            param="trial_end",
-        )
-    if end > now + TRIAL_DAYS_MAX * 86_400:
-        raise InvalidParameter(
-            "Invalid trial_end: a trial may last at most two years.", param="trial_end"
-        )
-    return end
-
-
-def _apply_collection(subscription: ApiObject, request: CreateSubscription) -> None:
-    method = request.collection_method or "charge_automatically"
-    if method == "send_invoice" and request.days_until_due is None:
-        raise InvalidRequest(
-            "Missing required param: days_until_due (a send_invoice subscription needs it).",
-            param="days_until_due",
-        )
-    if method != "send_invoice" and request.days_until_due is not None:
-        raise InvalidParameter(
-            "days_until_due is only allowed with collection_method=send_invoice.",
-            param="days_until_due",
-        )
-    subscription["collection_method"] = method
-    subscription["days_until_due"] = request.days_until_due
-    subscription["description"] = request.description
-    subscription["cancel_at_period_end"] = bool(request.cancel_at_period_end)
-    if request.metadata is not None:
-        subscription["metadata"] = apply_metadata({}, request.metadata)
-
-
-async def _first_invoice_outcome(
-    ctx: Context, subscription: ApiObject, invoice: ApiObject, request: CreateSubscription
-) -> str:
-    """Finalize the first invoice and (charge_automatically) charge it; the subscription's
-    status after."""
-    trialing = subscription["trial_end"] is not None
-    behavior = request.payment_behavior or "allow_incomplete"
-    if behavior == "default_incomplete" and not trialing:
-        invoice["auto_advance"] = False
-    invoice["automatically_finalizes_at"] = ctx.now()
-    try:
-        await invoice_advance.advance_invoice(ctx, invoice)
-    except CardDeclined:
-        if behavior == "error_if_incomplete":
-            raise _FirstPaymentFailed() from None
-    if behavior == "default_incomplete" and invoice["status"] == "draft":
-        await _finalize_only(ctx, invoice)
-    return _status_after_first_invoice(subscription, invoice, trialing)
-
-
-class _FirstPaymentFailed(CardError):
-    """`error_if_incomplete`: a 402 card error, and the request's writes roll back (a plain
-    decline's commit with the failed charge)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The subscription's first payment failed, and payment_behavior is "
-            "error_if_incomplete: nothing was created.",
-            code="card_declined",
-        )
-
-
-async def _finalize_only(ctx: Context, invoice: ApiObject) -> None:
-    await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
-    await invoice_documents.save(ctx, invoice)
-
-
-def _status_after_first_invoice(subscription: ApiObject, invoice: ApiObject, trialing: bool) -> str:
-    if trialing:
-        return "trialing"
-    if invoice["status"] == "paid" or subscription["collection_method"] == "send_invoice":
-        return "active"
-    return "incomplete"
 
 
 # -- retrieve, update, cancel, list -------------------------------------------------------

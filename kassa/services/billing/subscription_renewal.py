@@ -1,0 +1,42 @@
+"""The steps a renewal takes on a subscription's document, in one place for the renewal
+itself (`subscription_cycle`) and for its preview (`subscription_preview`, on a copy), so
+the preview cannot show another renewal than the one that happens: the items whose periods
+end first (all of them unless their intervals differ) each move to their next span (to the
+next boundary of their interval, prorated after a trial that ended before the anchor, or
+cut short by `cancel_at`: `subscription_periods.next_item_span`), and the discounts that no
+longer apply are removed (`subscription_discounts.prune_discounts`). The renewal's invoice
+then bills those items for their spans (`subscription_terms.bill_part`; the preview's lines,
+`subscription_terms.prorate_line`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kassa.services.billing.subscription_discounts import prune_discounts
+from kassa.services.billing.subscription_documents import set_item_period
+from kassa.services.billing.subscription_periods import Span, next_item_span, renewing_items
+from kassa.services.resource import ApiObject
+
+
+@dataclass(frozen=True)
+class Renewal:
+    items: list[ApiObject]
+    """The items whose periods end first: the ones the renewal bills."""
+    spans: dict[str, Span]
+    """Each one's next span, by subscription item id."""
+    period: tuple[int, int]
+    """The span that ends first: the period of the renewal's invoice."""
+
+
+def begin_next_period(subscription: ApiObject, *, discounts_at: int | None = None) -> Renewal:
+    """Move the renewing items into their next spans and prune the discounts that no longer
+    apply at `discounts_at` (the renewal's time; None: the new period's start, where a
+    renewal on time runs and a preview expects it)."""
+    renewing = renewing_items(subscription)
+    spans = {str(item["id"]): next_item_span(subscription, item) for item in renewing}
+    for item in renewing:
+        set_item_period(item, spans[str(item["id"])].period)
+    period = min((span.period for span in spans.values()), key=lambda p: p[1])
+    prune_discounts(subscription, period[0] if discounts_at is None else discounts_at)
+    return Renewal(renewing, spans, period)
