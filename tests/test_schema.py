@@ -69,6 +69,14 @@ def _migrated(url: str) -> list[list[str]]:
 # -- reading each engine's catalog -------------------------------------------------------------
 
 
+_BYTES_TYPES = {"blob": "bytea"}
+"""The `{{BYTES}}` migration marker's two spellings (kassa/store/schema.py): one type."""
+
+
+def _as_postgres(sqlite_type: str) -> str:
+    return _BYTES_TYPES.get(sqlite_type.lower(), sqlite_type.lower())
+
+
 def sqlite_schema(path: Path) -> Schema:
     with sqlite3.connect(path) as db:
         tables = [
@@ -87,7 +95,7 @@ def sqlite_schema(path: Path) -> Schema:
             schema.columns[table] = tuple(
                 Column(
                     name=name,
-                    type="bigint" if name == rowid and kind == "INTEGER" else kind.lower(),
+                    type="bigint" if name == rowid and kind == "INTEGER" else _as_postgres(kind),
                     not_null=bool(not_null) or (name == rowid and kind == "INTEGER"),
                     default=None if default is None else str(default),
                 )
