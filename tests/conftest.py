@@ -15,9 +15,9 @@ import stripe
 from tests.harness import (
     Account,
     KassaServer,
+    assert_ledger_whole,
     create_account,
     fresh_postgres_database,
-    ledger_problems_of,
     postgres_unavailable_reason,
 )
 
@@ -130,5 +130,4 @@ def ledger_verified(server: KassaServer) -> Iterator[None]:
     whole. The command itself is started by its own tests (`test_ledger_verify.py`); a
     process per test cost about a second of CPU each, most of it Python starting up."""
     yield
-    problems = ledger_problems_of(server.database_url)
-    assert not problems, "kassa ledger verify would fail:\n" + "\n".join(problems)
+    assert_ledger_whole(server.database_url)

@@ -226,6 +226,14 @@ def ledger_problems_of(database_url: str) -> list[str]:
     return run_coroutine(run)
 
 
+def assert_ledger_whole(database_url: str) -> None:
+    """Every check `kassa ledger verify` makes, run in this process; fails with the findings
+    as the command would print them. (The command itself is started by its own tests,
+    `test_ledger_verify.py`: a process costs about a second, most of it Python starting up.)"""
+    problems = ledger_problems_of(database_url)
+    assert not problems, "kassa ledger verify would fail:\n" + "\n".join(problems)
+
+
 def verify_ledger(database_url: str) -> str:
     """Run the real `kassa ledger verify` against the database; fail with its report."""
     result = subprocess.run(

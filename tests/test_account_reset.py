@@ -50,7 +50,7 @@ from kassa.store.tables import (
 )
 from kassa.store.webhook_queries import WebhookAttempt
 from tests import direct_store
-from tests.harness import Account, KassaServer, create_account, run_coroutine, verify_ledger
+from tests.harness import Account, KassaServer, assert_ledger_whole, create_account, run_coroutine
 
 ATTEMPTS_WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.05
@@ -244,7 +244,7 @@ def test_a_reset_leaves_nothing_of_the_account_and_touches_no_other(
     # The same key keeps working, and the account starts afresh.
     customer = client.v1.customers.create(params={"email": "after@example.com"})
     assert ids(client.v1.customers.list()) == [customer.id]
-    verify_ledger(server.database_url)
+    assert_ledger_whole(server.database_url)
 
 
 def test_a_snapshot_restores_the_account_as_it_was_saved(
@@ -287,7 +287,7 @@ def test_a_snapshot_restores_the_account_as_it_was_saved(
     first_page = v1.customers.list(params={"limit": 1})
     rest = v1.customers.list(params={"starting_after": first_page.data[0].id})
     assert ids(first_page) + ids(rest) == [newest.id, *saved_state["customers"]]
-    verify_ledger(server.database_url)
+    assert_ledger_whole(server.database_url)
     # A reset keeps the snapshot, and restoring it again gives the same state.
     reset(client, account.id)
     helper(client, "post", f"{snapshots_path(account.id)}/catalog/restore")

@@ -27,7 +27,7 @@ import holidays
 import pytest
 import stripe
 
-from tests.harness import Account, KassaServer, create_account, verify_ledger
+from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
 from tests.settlement import settle_in
 
 PERCENT = Decimal("0.029")
@@ -456,7 +456,7 @@ def test_same_day_settlement(same_day_server: ShiftedClockServer) -> None:
     settled = client.v1.balance_transactions.retrieve(txn.id)
     assert settled.status == "available"
     assert (settled.amount, settled.fee, settled.net) == (txn.amount, txn.fee, txn.net)
-    verify_ledger(same_day_server.database_url)
+    assert_ledger_whole(same_day_server.database_url)
 
 
 def test_same_day_setting_waits_for_a_bank_day(same_day_server: ShiftedClockServer) -> None:
@@ -469,7 +469,7 @@ def test_same_day_setting_waits_for_a_bank_day(same_day_server: ShiftedClockServ
     same_day_server.set_now(at("2026-11-23T00:00:05"))
     available, pending = funds_by_currency(client)
     assert (available["usd"], pending["usd"]) == (1000 - card_fee(1000, "usd"), 0)
-    verify_ledger(same_day_server.database_url)
+    assert_ledger_whole(same_day_server.database_url)
 
 
 SETTLEMENT_CASES = [
@@ -506,7 +506,7 @@ def test_funds_settle_two_bank_days_later(
     available, pending = funds_by_currency(client)
     assert (available["usd"], pending["usd"]) == (net, 0)
     assert client.v1.balance_transactions.retrieve(txn.id).status == "available"
-    verify_ledger(two_day_server.database_url)
+    assert_ledger_whole(two_day_server.database_url)
 
 
 def test_refund_and_dispute_after_settlement(two_day_server: ShiftedClockServer) -> None:
@@ -525,4 +525,4 @@ def test_refund_and_dispute_after_settlement(two_day_server: ShiftedClockServer)
     )
     assert [txn.status for txn in all_transactions(client)] == ["available"] * 4
     assert charge_transaction(client, disputed).status == "available"
-    verify_ledger(two_day_server.database_url)
+    assert_ledger_whole(two_day_server.database_url)

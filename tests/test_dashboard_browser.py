@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from stripe.params import PaymentIntentCreateParams
 
 from kassa.clock import SystemClock
+from kassa.dashboard.app import PAGE_SIZE
 from kassa.services.billing import invoice_emails
 from kassa.services.context import Context
 from kassa.store import Store
@@ -27,6 +28,8 @@ from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
 MAIL_POLLS_MAX = 200
+PAYMENTS_FOR_TWO_PAGES = PAGE_SIZE + 3
+"""Intents and Charges API charges, made alternately: a full page and part of the next."""
 ATTEMPT_RELOADS_MAX = 50
 ATTEMPT_RELOAD_PAUSE_SECONDS = 0.1
 
@@ -132,6 +135,131 @@ def test_payments_pages(walker: Page, server: KassaServer, walk: Walk, shots: Pa
     expect(_testid(walker, "ledger-entries-table")).to_be_visible()
     expect(_testid(walker, "events-table")).to_contain_text("payment_intent.succeeded")
     screenshot(walker, shots, "payment-detail")
+
+
+def _rows_shown(page: Page) -> list[str]:
+    """The ids of the payments table's rows, top to bottom."""
+    ids = (
+        _testid(page, "payments-table")
+        .locator("tbody tr[data-testid]")
+        .evaluate_all("rows => rows.map(row => row.dataset.testid)")
+    )
+    return [str(row_id).removeprefix("row-") for row_id in ids]
+
+
+def test_a_charges_api_charge_is_listed_and_shown(
+    page: Page,
+    server: KassaServer,
+    client: stripe.StripeClient,
+    shots: Path,
+    ledger_verified: None,
+) -> None:
+    """A charge made through the Charges API (no PaymentIntent) is a payment like any other:
+    listed among the intents (once; an intent's own charge is not listed beside it), found by
+    the status filter, and shown on a page of its own."""
+    customer = client.v1.customers.create(params={"email": "legacy@example.com"})
+    paid = _pay(client, amount=2000, customer=customer.id)
+    legacy = client.v1.charges.create(
+        params={
+            "amount": 1500,
+            "currency": "usd",
+            "source": "tok_visa",
+            "description": "Legacy order",
+            "metadata": {"order": "L-1"},
+        }
+    )
+    held = client.v1.charges.create(
+        params={"amount": 800, "currency": "eur", "source": "tok_mastercard", "capture": False}
+    )
+    assert legacy.payment_intent is None and held.payment_intent is None
+    client.v1.refunds.create(params={"charge": legacy.id, "amount": 500})
+
+    page.goto(f"{server.url}/dashboard/payments")
+    assert sorted(_rows_shown(page)) == sorted([held.id, legacy.id, paid.id])
+    row = _testid(page, f"row-{legacy.id}")
+    for text in ("$15.00", "Legacy order", "Succeeded", "Partially refunded", "visa ••••4242"):
+        expect(row).to_contain_text(text)
+    expect(_testid(page, f"row-{held.id}")).to_contain_text("Uncaptured")
+    screenshot(page, shots, "payments-with-charges")
+
+    page.select_option('[data-testid="filter-status"]', "requires_capture")
+    _testid(page, "filter-submit").click()
+    expect(_testid(page, f"row-{legacy.id}")).to_have_count(0)
+    assert _rows_shown(page) == [held.id]
+    page.select_option('[data-testid="filter-status"]', "succeeded")
+    _testid(page, "filter-submit").click()
+    expect(_testid(page, f"row-{held.id}")).to_have_count(0)
+    assert sorted(_rows_shown(page)) == sorted([legacy.id, paid.id])
+    page.fill('[data-testid="filter-customer"]', customer.id)
+    _testid(page, "filter-submit").click()
+    expect(_testid(page, f"row-{legacy.id}")).to_have_count(0)
+    assert _rows_shown(page) == [paid.id]
+
+    page.goto(f"{server.url}/dashboard/payments")
+    _testid(page, f"row-{legacy.id}").get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(f"/dashboard/payments/{legacy.id}$"))
+    expect(_testid(page, "payment-id")).to_have_text(legacy.id)
+    expect(_testid(page, "payment-status")).to_have_text("Succeeded")
+    expect(_testid(page, "charge-section")).to_contain_text("$15.00")
+    expect(_testid(page, "charge-card")).to_contain_text("visa ••••4242")
+    expect(_testid(page, "amount-refunded")).to_have_text("$5.00")
+    expect(_testid(page, "refunds-table")).to_contain_text("$5.00")
+    transactions = _testid(page, "balance-transactions-table")
+    expect(transactions).to_contain_text(legacy.id)
+    expect(transactions).to_contain_text("refund")
+    expect(_testid(page, "ledger-entries-table")).to_contain_text("pending")
+    expect(_testid(page, "events-table")).to_contain_text("charge.succeeded")
+    expect(page.get_by_text("L-1", exact=True)).to_be_visible()
+    screenshot(page, shots, "charge-detail")
+
+    page.goto(f"{server.url}/dashboard/payments/{held.id}")
+    expect(_testid(page, "payment-status")).to_have_text("Uncaptured")
+    expect(_testid(page, "charge-captured")).to_have_text("no")
+    # An intent's charge still leads to its intent's page.
+    page.goto(f"{server.url}/dashboard/payments/{paid.latest_charge}")
+    expect(page).to_have_url(re.compile(f"/dashboard/payments/{paid.id}$"))
+
+
+def test_pages_of_payments_mix_intents_and_charges_each_once(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """Paging through a list of both kinds, made alternately, shows each payment once, in
+    the order they were made: the cursor bounds the intents and the charges alike."""
+    made: list[str] = []
+    for number in range(PAYMENTS_FOR_TWO_PAGES):
+        if number % 2:
+            made.append(_pay(client, amount=1000 + number).id)
+        else:
+            charge = client.v1.charges.create(
+                params={"amount": 1000 + number, "currency": "usd", "source": "tok_visa"}
+            )
+            made.append(charge.id)
+    page.goto(f"{server.url}/dashboard/payments")
+    first = _rows_shown(page)
+    page.get_by_role("link", name="Older →").click()
+    expect(_testid(page, "first-page")).to_be_visible()
+    second = _rows_shown(page)
+    assert (len(first), len(second)) == (PAGE_SIZE, PAYMENTS_FOR_TWO_PAGES - PAGE_SIZE)
+    # Payments made in the same second list intents first; otherwise newest first.
+    assert sorted(first + second) == sorted(made)
+    assert first + second == _newest_first(client, made)
+
+
+def _newest_first(client: stripe.StripeClient, made: list[str]) -> list[str]:
+    """`made` (listed oldest first) in the payments list's order: by creation second, newest
+    first, intents before charges within one second, and newest first within a kind."""
+    created = {}
+    for object_id in made:
+        if object_id.startswith("ch_"):
+            created[object_id] = client.v1.charges.retrieve(object_id).created
+        else:
+            created[object_id] = client.v1.payment_intents.retrieve(object_id).created
+    position = {object_id: index for index, object_id in enumerate(made)}
+    return sorted(
+        made,
+        key=lambda i: (created[i], i.startswith("pi_"), position[i]),
+        reverse=True,
+    )
 
 
 def test_customers_pages(walker: Page, server: KassaServer, walk: Walk, shots: Path) -> None:

@@ -2,7 +2,7 @@
 payouts moving the balance available -> in transit -> paid with exact amounts, the refusal
 of one the balance does not cover, cancellation, each of Stripe's failing test bank accounts,
 arrival dates over weekends and bank holidays, lists and filters, and the external accounts
-payouts go to; `kassa ledger verify` after each.
+payouts go to; every check of `kassa ledger verify` after each (in process).
 
 Payouts move with the date, so the server runs with an injected clock the test sets (the
 `ShiftedClockServer` of `tests/test_balance.py`): nothing sleeps for days. Expected dates come
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import module_server
-from tests.harness import create_account, verify_ledger
+from tests.harness import assert_ledger_whole, create_account
 from tests.test_balance import (
     ShiftedClockServer,
     add_bank_days,
@@ -53,7 +53,7 @@ def server(payout_server: ShiftedClockServer) -> Iterator[ShiftedClockServer]:
     """The payout server at a Wednesday morning, its ledger verified after the test."""
     payout_server.set_now(at("2026-11-18T10:00:00"))
     yield payout_server
-    verify_ledger(payout_server.database_url)
+    assert_ledger_whole(payout_server.database_url)
 
 
 def new_client(server: ShiftedClockServer) -> stripe.StripeClient:

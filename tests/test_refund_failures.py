@@ -4,7 +4,7 @@ SQLite and PostgreSQL: the refund starts `succeeded`, then fails on the clock th
 it (a short real delay, or a test clock's advance), with `failure_reason`, a `refund_failure`
 balance transaction giving the money back, the charge's `amount_refunded` lowered, the
 events Stripe sends, across a restart, and for a converted charge at the refund's own rate.
-`kassa ledger verify` after every test."""
+Every check of `kassa ledger verify` after every test (in process)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from kassa.services.refund_failures import REFUND_FAILURE_DELAY_SECONDS
 from kassa.store import Store
 from tests.conftest import module_server
 from tests.direct_store import with_store
-from tests.harness import KassaServer, create_account, verify_ledger
+from tests.harness import KassaServer, assert_ledger_whole, create_account
 from tests.test_currency_conversion import change_rate, settling_account
 from tests.test_test_clocks import advance, new_clock
 
@@ -42,7 +42,7 @@ failing_server = module_server("refund-failures", KassaServer)
 @pytest.fixture
 def server(failing_server: KassaServer) -> Iterator[KassaServer]:
     yield failing_server
-    verify_ledger(failing_server.database_url)
+    assert_ledger_whole(failing_server.database_url)
 
 
 @pytest.fixture

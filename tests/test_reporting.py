@@ -2,7 +2,8 @@
 PostgreSQL): the four report types, runs going pending -> succeeded through the `reporting`
 job, their CSV downloaded from the result file's `url` and checked against the ledger
 (`GET /v1/balance`, `GET /v1/balance_transactions`, what an automatic payout swept),
-`kassa ledger verify` after each test, and bad parameters answered 400 naming them.
+every check of `kassa ledger verify` after each test (in process), and bad parameters
+answered 400 naming them.
 
 The server runs on an injected clock the test sets (`ShiftedClockServer`): a report covers
 whole days before today, so the activity is made on earlier days and the clock moved on.
@@ -23,7 +24,7 @@ import pytest
 import stripe
 
 from tests.conftest import module_server
-from tests.harness import Account, create_account, verify_ledger
+from tests.harness import Account, assert_ledger_whole, create_account
 from tests.test_balance import ShiftedClockServer, at, card_fee, idempotency, pay
 
 RUN_POLLS_MAX = 200
@@ -44,7 +45,7 @@ reporting_server = module_server("reporting", ShiftedClockServer)
 def server(reporting_server: ShiftedClockServer) -> Iterator[ShiftedClockServer]:
     reporting_server.set_now(at(f"{MONDAY}T10:00:00"))
     yield reporting_server
-    verify_ledger(reporting_server.database_url)
+    assert_ledger_whole(reporting_server.database_url)
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ charge its funds become available, for charges made after the change (earlier on
 their `available_on`), `delay_days` shows the delay in force, an empty string goes back to
 the installation's, each account has its own, and bad values are 400s naming the parameter.
 Expected dates come from `tests/test_balance.py`'s own US banking calendar; the server's
-clock is set by the test (nothing waits for days). `kassa ledger verify` after every test."""
+clock is set by the test (nothing waits for days). Every check of `kassa ledger verify`
+after every test (in process)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 import stripe
 
 from tests.conftest import module_server
-from tests.harness import create_account, verify_ledger
+from tests.harness import assert_ledger_whole, create_account
 from tests.test_balance import (
     DEFAULT_DELAY_BUSINESS_DAYS,
     ShiftedClockServer,
@@ -43,7 +44,7 @@ timing_server = module_server("settlement-timing", ShiftedClockServer)
 def server(timing_server: ShiftedClockServer) -> Iterator[ShiftedClockServer]:
     timing_server.set_now(at(WEDNESDAY))
     yield timing_server
-    verify_ledger(timing_server.database_url)
+    assert_ledger_whole(timing_server.database_url)
 
 
 @pytest.fixture

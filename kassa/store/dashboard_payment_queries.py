@@ -14,7 +14,7 @@ import orjson
 
 from kassa.invariants import ensure
 from kassa.store.ledger_queries import TRANSACTION_COLUMNS, LedgerTransactionRow, transaction_row
-from kassa.store.tables import CUSTOMERS, EVENTS, PAYMENT_INTENTS, ObjectTable
+from kassa.store.tables import CHARGES, CUSTOMERS, EVENTS, PAYMENT_INTENTS, ObjectTable
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -24,12 +24,15 @@ IDS_PER_LOOKUP_MAX = 100
 
 
 @dataclass(frozen=True)
-class PaymentIntentWindow:
-    """One page of payment intents, newest first: optional equality filters, a `created`
-    range, and a window of `seq` values that the range and the cursor translate to."""
+class PaymentWindow:
+    """One page of payments of one kind (PaymentIntents, or charges made without one through
+    the Charges API), newest first: optional equality filters, a `created` range, and a
+    window of `seq` values that the range and the cursor translate to."""
 
     limit: int
     status: str | None = None
+    captured: bool | None = None
+    """Charges only: the status filter tells an uncaptured charge from a captured one."""
     customer: str | None = None
     created_gte: int | None = None
     created_lt: int | None = None
@@ -38,6 +41,15 @@ class PaymentIntentWindow:
     seq_from: int | None = None
     """Inclusive lower bound: the first seq created inside the range. It lets the index
     walk stop at the range's start instead of reading every older row."""
+
+
+@dataclass(frozen=True)
+class RowPosition:
+    """Where a row stands in its table's list: its seq, and when it was created (to place
+    it among another table's rows)."""
+
+    seq: int
+    created: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ def _placeholders(values: Sequence[Any]) -> str:
 class DashboardPaymentQueries:
     _db: Executor
 
-    async def payment_intent_window(self, account_id: str, window: PaymentIntentWindow) -> DocPage:
+    async def payment_intent_window(self, account_id: str, window: PaymentWindow) -> DocPage:
         """The window's intents, newest first, and whether more lie beyond it.
 
         Written so that the planner walks one (account_id, column..., seq) index in seq
@@ -85,29 +97,50 @@ class DashboardPaymentQueries:
         index (which would read the whole date range and sort it); a customer with a status
         uses the (account_id, customer, status, seq) index of migration 0005.
         """
-        where = ["account_id = ?", "deleted = 0"]
+        ensure(window.captured is None, "a PaymentIntent has no captured column")
+        return await self._payment_window(PAYMENT_INTENTS, ["account_id = ?"], account_id, window)
+
+    async def standalone_charge_window(self, account_id: str, window: PaymentWindow) -> DocPage:
+        """The window's charges made without a PaymentIntent (the Charges API), newest
+        first, and whether more lie beyond it. `payment_intent IS NULL` selects the partial
+        indexes of migration 0035, which hold only such charges: a page never walks the
+        charges of the account's PaymentIntents."""
+        where = ["account_id = ?", "payment_intent IS NULL"]
+        return await self._payment_window(CHARGES, where, account_id, window)
+
+    async def _payment_window(
+        self, table: ObjectTable, where: list[str], account_id: str, window: PaymentWindow
+    ) -> DocPage:
+        where = [*where, "deleted = 0"]
         args: list[Any] = [account_id]
-        if window.customer is not None:
-            where.append("customer = ?")
-            args.append(window.customer)
-        if window.status is not None:
-            where.append("status = ?")
-            args.append(window.status)
-        for condition, bound in (
+        for condition, value in (
+            ("customer = ?", window.customer),
+            ("status = ?", window.status),
+            ("captured = ?", window.captured),
             ("+created >= ?", window.created_gte),
             ("+created < ?", window.created_lt),
             ("seq < ?", window.seq_below),
             ("seq >= ?", window.seq_from),
         ):
-            if bound is not None:
+            if value is not None:
                 where.append(condition)
-                args.append(bound)
+                args.append(value)
         rows = await self._db.fetchall(
-            f"SELECT doc FROM {PAYMENT_INTENTS.name} WHERE {' AND '.join(where)} "
-            "ORDER BY seq DESC LIMIT ?",
+            f"SELECT doc FROM {table.name} WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
             (*args, window.limit + 1),
         )
         return DocPage([_loads(r[0]) for r in rows[: window.limit]], len(rows) > window.limit)
+
+    async def row_position(
+        self, table: ObjectTable, account_id: str, object_id: str
+    ) -> RowPosition | None:
+        """A row's seq and created time (None if the account has no such row): where a
+        list's cursor stands, found through the unique id index."""
+        row = await self._db.fetchone(
+            f"SELECT seq, created FROM {table.name} WHERE id = ? AND account_id = ?",
+            (object_id, account_id),
+        )
+        return None if row is None else RowPosition(int(row[0]), int(row[1]))
 
     async def first_seq_created_since(
         self, table: ObjectTable, account_id: str, created: int

@@ -378,11 +378,7 @@ class Transaction(
     ) -> ObjectPage:
         """One page, newest first, among the settled rows (`kassa.store.seq_order`), so
         paging and following stay exact while writers commit out of seq order."""
-        where, args = _list_conditions(table, account_id, query)
-        settled = await self._settled_seq(account_id)
-        if settled is not None:
-            where.append("seq < ?")
-            args.append(settled)
+        where, args = await self._settled_list_conditions(table, account_id, query)
         order = "ASC" if query.after_seq is not None else "DESC"
         rows = await self._db.fetchall(
             f"SELECT doc FROM {table.name} WHERE {' AND '.join(where)} "
@@ -397,11 +393,7 @@ class Transaction(
     ) -> int:
         """How many settled rows the query's filters match, counting at most `query.limit`
         (a list's `total_count`; cursors narrow the count as they narrow a page)."""
-        where, args = _list_conditions(table, account_id, query)
-        settled = await self._settled_seq(account_id)
-        if settled is not None:
-            where.append("seq < ?")
-            args.append(settled)
+        where, args = await self._settled_list_conditions(table, account_id, query)
         row = await self._db.fetchone(
             f"SELECT count(*) FROM (SELECT 1 FROM {table.name} "
             f"WHERE {' AND '.join(where)} LIMIT ?) AS matched",
@@ -409,6 +401,19 @@ class Transaction(
         )
         ensure(row is not None, "an aggregate answers one row")
         return int(row[0]) if row is not None else 0
+
+    async def _settled_list_conditions(
+        self, table: ObjectTable, account_id: str, query: ObjectListQuery
+    ) -> tuple[list[str], list[Any]]:
+        """The WHERE conditions a list page and its count share: the query's filters and
+        cursors, kept to the settled rows (`kassa.store.seq_order`) so that a count agrees
+        with the pages it counts."""
+        where, args = _list_conditions(table, account_id, query)
+        settled = await self._settled_seq(account_id)
+        if settled is not None:
+            where.append("seq < ?")
+            args.append(settled)
+        return where, args
 
     # -- schema -------------------------------------------------------------------------------
 

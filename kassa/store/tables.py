@@ -60,7 +60,9 @@ PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "ty
 PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "status"))
 SETUP_INTENTS = ObjectTable("setup_intents", filter_columns=("customer", "payment_method"))
 SETUP_ATTEMPTS = ObjectTable("setup_attempts", filter_columns=("setup_intent",))
-CHARGES = ObjectTable("charges", filter_columns=("customer", "payment_intent", "status"))
+CHARGES = ObjectTable(
+    "charges", filter_columns=("customer", "payment_intent", "status", "captured")
+)
 TOKENS = ObjectTable("tokens")
 CARDS = ObjectTable("cards", filter_columns=("customer",))
 """Cards saved on customers as payment sources (`/v1/customers/{id}/sources`)."""

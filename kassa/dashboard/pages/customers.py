@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
 from kassa.dashboard.views import customers as view_model
-from kassa.dashboard.views.payments import card_label, status_label
+from kassa.dashboard.views.payments import card_label
 from kassa.dashboard.views.subscriptions import ALL, customer_subscriptions
 
 
@@ -43,7 +43,6 @@ async def customer(view: View) -> Response:
         "customer_detail.html",
         detail=detail,
         subscriptions=subscriptions,
-        status_label=status_label,
         card_label=card_label,
         payments_url=f"{PREFIX}/payments?{urlencode({'customer': detail.customer['id']})}",
         subscriptions_url=f"{PREFIX}/subscriptions?{urlencode(every_subscription)}",

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from kassa import money
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View, missing_message
+from kassa.dashboard.views import payment_actions
 from kassa.dashboard.views import payments as view_model
 from kassa.dashboard.views.payments import STATUS_LABELS
 from kassa.errors import KassaError, ResourceMissing
@@ -38,7 +39,6 @@ async def payment_list(view: View) -> Response:
         listing=listing,
         filters=shown,
         statuses=STATUS_LABELS,
-        status_label=view_model.status_label,
         next_url=next_url,
         first_url=_list_url(shown.query()) if filters.starting_after else "",
     )
@@ -49,22 +49,38 @@ def _list_url(query: dict[str, str]) -> str:
 
 
 async def payment(view: View) -> Response:
+    """A PaymentIntent's page; a charge's id leads to its intent's, or, for a charge made
+    without one (the Charges API), to the charge's own page."""
     requested = view.path_param("id")
     async with view.reading() as ctx:
-        intent_id = await view_model.payment_intent_id_for(ctx, requested)
-        if intent_id != requested:
-            return view.redirect(_detail_path(intent_id))
-        detail = await view_model.payment_detail(ctx, intent_id)
+        named = await view_model.payment_named(ctx, requested)
+        if named.standalone_charge is not None:
+            charge = await view_model.charge_detail(ctx, named.standalone_charge)
+            return _charge_page(view, charge)
+        if named.intent_id != requested:
+            return view.redirect(_detail_path(named.intent_id))
+        detail = await view_model.payment_detail(ctx, named.intent_id)
     currency = detail.intent["currency"]
     return view.render(
         "payment_detail.html",
         detail=detail,
         status_label=view_model.status_label,
+        status_css=view_model.payment_status_css,
         card_label=view_model.card_label,
         refundable_major=money.major_units(detail.refundable, currency),
         capturable_major=money.major_units(int(detail.intent["amount_capturable"]), currency),
         refund_reasons=REFUND_REASONS,
         cancellation_reasons=CANCELLATION_REASONS,
+    )
+
+
+def _charge_page(view: View, detail: view_model.ChargeDetail) -> Response:
+    return view.render(
+        "charge_detail.html",
+        detail=detail,
+        status_label=view_model.payment_status_label,
+        status_css=view_model.payment_status_css,
+        card_label=view_model.card_label,
     )
 
 
@@ -92,7 +108,7 @@ async def _act(view: View, action: Action) -> Response:
 
 async def refund(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        made = await view_model.refund_payment(
+        made = await payment_actions.refund_payment(
             ctx, intent_id, view.param("amount"), view.param("reason")
         )
         return f"Refunded {_money(made)}."
@@ -102,7 +118,7 @@ async def refund(view: View) -> Response:
 
 async def capture(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        intent = await view_model.capture_payment(ctx, intent_id, view.param("amount"))
+        intent = await payment_actions.capture_payment(ctx, intent_id, view.param("amount"))
         return f"Captured {money.format_amount(intent['amount_received'], intent['currency'])}."
 
     return await _act(view, act)
@@ -110,7 +126,7 @@ async def capture(view: View) -> Response:
 
 async def cancel(view: View) -> Response:
     async def act(ctx: Context, intent_id: str) -> str:
-        await view_model.cancel_payment(ctx, intent_id, view.param("reason"))
+        await payment_actions.cancel_payment(ctx, intent_id, view.param("reason"))
         return "Payment canceled."
 
     return await _act(view, act)

@@ -1,7 +1,7 @@
-"""What the dashboard's payments pages show, and the actions they offer (refund, capture,
-cancel) carried out through the same typed operations as the API.
+"""What the dashboard's payments pages show (their actions: `payment_actions`).
 
-Every read is one indexed, bounded query: lists are one page of seq-ordered rows, a payment's
+Every read is one indexed, bounded query: the list is a page of seq-ordered rows of each kind
+(PaymentIntents, and charges made without one) merged by creation time, a payment's
 related objects are looked up by indexed columns with a LIMIT, and the labels a list shows
 (card, customer email) come from one lookup by the page's ids.
 """
@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
+import heapq
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from kassa import money
-from kassa.errors import InvalidParameter, ResourceMissing
 from kassa.ledger.views import balance_transaction_object
-from kassa.params import Param
-from kassa.services import charges, payment_intents, refunds
+from kassa.services import charges, payment_intents
 from kassa.services.context import Context
-from kassa.services.listing import could_be_object_id, load_live_object, load_object
-from kassa.services.payment_intents import CancelPaymentIntent, CapturePaymentIntent
-from kassa.services.refunds import CreateRefund
+from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_payment_queries import EntryLine, PaymentIntentWindow
+from kassa.store.dashboard_payment_queries import EntryLine, PaymentWindow, RowPosition
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CHARGES,
@@ -36,6 +30,7 @@ from kassa.store.tables import (
     PAYMENT_INTENTS,
     PAYMENT_METHODS,
     REFUNDS,
+    ObjectTable,
 )
 
 STATUS_LABELS: Mapping[str, str] = {
@@ -49,6 +44,18 @@ STATUS_LABELS: Mapping[str, str] = {
 }
 """The status filter's choices: a PaymentIntent status and what the dashboard calls it."""
 
+CHARGE_AS_PAYMENT_STATUS: Mapping[tuple[str, bool], str] = {
+    ("succeeded", True): "succeeded",
+    ("succeeded", False): "requires_capture",
+    ("failed", False): "requires_payment_method",
+}
+"""(charge status, captured) -> the PaymentIntent status of the same state, for a charge
+made without one (Charges API): the list shows and filters both kinds by one status."""
+CHARGE_STATUS_FILTERS: Mapping[str, tuple[str, bool]] = {
+    status: charge_state for charge_state, status in CHARGE_AS_PAYMENT_STATUS.items()
+}
+"""The status filter's choices a charge can be in, as (charge status, captured)."""
+
 CHARGES_SHOWN_MAX = 10
 """Charge attempts shown for one payment (declines before a success, each a charge)."""
 REFUNDS_SHOWN_MAX = 50
@@ -57,12 +64,8 @@ BALANCE_TRANSACTIONS_SHOWN_MAX = 100
 LEDGER_LINES_SHOWN_MAX = 400
 """A balance transaction has two to four entries: room for every shown transaction's."""
 EVENTS_SHOWN_MAX = 25
-AMOUNT_DIGITS_MAX = 12
-EXAMPLE_AMOUNT = 1234
-"""12.34 in a two-decimal currency: the example an amount error shows."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MAJOR_AMOUNT = re.compile(rf"\d{{1,{AMOUNT_DIGITS_MAX}}}(\.\d+)?")
 _DAY = dt.timedelta(days=1)
 
 
@@ -147,7 +150,11 @@ def _date(text: str) -> dt.date | None:
 
 @dataclass(frozen=True)
 class PaymentRow:
-    intent: ApiObject
+    payment: ApiObject
+    """A PaymentIntent, or a charge made without one (the Charges API)."""
+    status: str
+    """What the dashboard calls its status (`Succeeded`, `Uncaptured`, `Failed`, ...)."""
+    status_css: str
     card: str
     """`visa ••••4242`, or '' when the payment has no card yet."""
     customer_email: str
@@ -164,52 +171,111 @@ class PaymentList:
     filters: PaymentFilters
 
 
+@dataclass(frozen=True)
+class ListCursor:
+    """The row a page starts after: its table, and where it stands in it."""
+
+    table: ObjectTable
+    position: RowPosition
+
+
 async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> PaymentList:
+    """One page of PaymentIntents and of charges made without one (the Charges API), newest
+    first. Each kind is one bounded walk of its own index (`_kind_page`); the two are merged
+    by creation time, and the cursor (the last row's id) bounds each kind on the next page."""
     problems = list(filters.problems)
     if filters.customer and not await _customer_exists(ctx, filters.customer):
         # Not echoed: the id may be another account's, and this page never names those.
         problems.append("No customer with that id in this account.")
         unknown = dataclasses.replace(filters, customer="", problems=problems)
         return PaymentList([], "", unknown)
-    window = await _window(ctx, filters, limit, problems)
+    cursor = await _cursor(ctx, filters.starting_after, problems)
     shown = dataclasses.replace(filters, problems=problems)
-    if window is None:
-        return PaymentList([], "", shown)
-    page = await ctx.tx.payment_intent_window(ctx.account_id, window)
-    rows = await payment_rows(ctx, page.docs)
-    next_cursor = page.docs[-1]["id"] if page.has_more and page.docs else ""
+    intents = await _kind_page(ctx, PAYMENT_INTENTS, filters, cursor, limit)
+    charges = await _kind_page(ctx, CHARGES, filters, cursor, limit)
+    merged = list(heapq.merge(intents, charges, key=_list_order, reverse=True))
+    shown_docs = merged[:limit]
+    rows = await payment_rows(ctx, shown_docs)
+    next_cursor = shown_docs[-1]["id"] if len(merged) > limit else ""
     return PaymentList(rows, next_cursor, shown)
+
+
+LIST_TABLES: Mapping[str, ObjectTable] = {"pi_": PAYMENT_INTENTS, "ch_": CHARGES}
+"""The tables the payments list shows, by the id prefix of their rows."""
+TIE_RANK: Mapping[str, int] = {PAYMENT_INTENTS.name: 1, CHARGES.name: 0}
+"""Among payments created in the same second, intents come before charges (newest first)."""
+
+
+def _list_order(doc: ApiObject) -> tuple[int, int]:
+    """The merged list's order (newest first): creation time, then the kind's rank. Within
+    a kind the rows keep their seq order, which creation time follows."""
+    return int(doc["created"]), TIE_RANK[_table_of(str(doc["id"])).name]
+
+
+def _table_of(object_id: str) -> ObjectTable:
+    return LIST_TABLES.get(object_id[:3], PAYMENT_INTENTS)
+
+
+async def _cursor(ctx: Context, starting_after: str, problems: list[str]) -> ListCursor | None:
+    if not starting_after:
+        return None
+    table = _table_of(starting_after)
+    position = await ctx.tx.row_position(table, ctx.account_id, starting_after)
+    if position is None:
+        problems.append("That page is no longer available; showing the newest payments.")
+        return None
+    return ListCursor(table, position)
 
 
 async def _customer_exists(ctx: Context, customer_id: str) -> bool:
     return await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id) is not None
 
 
+async def _kind_page(
+    ctx: Context,
+    table: ObjectTable,
+    filters: PaymentFilters,
+    cursor: ListCursor | None,
+    limit: int,
+) -> list[ApiObject]:
+    """Up to limit + 1 of one kind's rows the filters select after the cursor, newest
+    first: enough to fill the merged page and tell whether more follow."""
+    window = await _window(ctx, table, filters, cursor, limit + 1)
+    if window is None:
+        return []
+    if table is CHARGES:
+        return (await ctx.tx.standalone_charge_window(ctx.account_id, window)).docs
+    return (await ctx.tx.payment_intent_window(ctx.account_id, window)).docs
+
+
 async def _window(
-    ctx: Context, filters: PaymentFilters, limit: int, problems: list[str]
-) -> PaymentIntentWindow | None:
-    """The seq window the filters select, or None when it is certainly empty. Dates become
-    seq bounds through the created index, so the walk covers only the chosen days."""
+    ctx: Context,
+    table: ObjectTable,
+    filters: PaymentFilters,
+    cursor: ListCursor | None,
+    limit: int,
+) -> PaymentWindow | None:
+    """One kind's seq window, or None when it is certainly empty. Dates, and a cursor in the
+    other kind's table, become seq bounds through the created index, so the walk covers only
+    the chosen days and what follows the cursor."""
+    status, captured = filters.status or None, None
+    if table is CHARGES and status is not None:
+        if status not in CHARGE_STATUS_FILTERS:
+            return None  # a status only a PaymentIntent has
+        status, captured = CHARGE_STATUS_FILTERS[status]
     seq_from = seq_below = None
     if filters.created_gte is not None:
-        seq_from = await ctx.tx.first_seq_created_since(
-            PAYMENT_INTENTS, ctx.account_id, filters.created_gte
-        )
+        seq_from = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_gte)
         if seq_from is None:
             return None
     if filters.created_lt is not None:
-        seq_below = await ctx.tx.first_seq_created_since(
-            PAYMENT_INTENTS, ctx.account_id, filters.created_lt
-        )
-    if filters.starting_after:
-        cursor = await ctx.tx.object_seq(PAYMENT_INTENTS, ctx.account_id, filters.starting_after)
-        if cursor is None:
-            problems.append("That page is no longer available; showing the newest payments.")
-        else:
-            seq_below = cursor if seq_below is None else min(seq_below, cursor)
-    return PaymentIntentWindow(
+        seq_below = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_lt)
+    if cursor is not None:
+        seq_below = _lowest(seq_below, await _seq_after_cursor(ctx, table, cursor))
+    return PaymentWindow(
         limit=limit,
-        status=filters.status or None,
+        status=status,
+        captured=captured,
         customer=filters.customer or None,
         created_gte=filters.created_gte,
         created_lt=filters.created_lt,
@@ -218,26 +284,49 @@ async def _window(
     )
 
 
-async def payment_rows(ctx: Context, intents: list[ApiObject]) -> list[PaymentRow]:
-    """Each intent with its card and customer email, from one lookup per kind by id."""
+async def _seq_after_cursor(ctx: Context, table: ObjectTable, cursor: ListCursor) -> int | None:
+    """The exclusive seq bound of `table`'s rows that follow the cursor in the merged order:
+    in the cursor's own table, those below its seq; in the other, those created before it
+    (or in the same second, when that kind ranks lower). None: every row follows it."""
+    if table is cursor.table:
+        return cursor.position.seq
+    same_second_follows = TIE_RANK[table.name] < TIE_RANK[cursor.table.name]
+    created_below = cursor.position.created + (1 if same_second_follows else 0)
+    return await ctx.tx.first_seq_created_since(table, ctx.account_id, created_below)
+
+
+def _lowest(*bounds: int | None) -> int | None:
+    """The tightest of some exclusive upper bounds; None (no bound) when none is given."""
+    given = [bound for bound in bounds if bound is not None]
+    return min(given) if given else None
+
+
+async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentRow]:
+    """Each payment (an intent, or a charge made without one) with its card and customer
+    email, from one lookup per kind by id."""
+    intents = [p for p in payments if p["object"] == "payment_intent"]
     charge_docs = await ctx.tx.objects_by_ids(
         CHARGES, ctx.account_id, _unique(i["latest_charge"] for i in intents)
     )
+    charge_docs.update({p["id"]: p for p in payments if p["object"] == "charge"})
     without_charge = [i for i in intents if i["latest_charge"] not in charge_docs]
     method_docs = await ctx.tx.objects_by_ids(
         PAYMENT_METHODS, ctx.account_id, _unique(i["payment_method"] for i in without_charge)
     )
     customer_docs = await ctx.tx.objects_by_ids(
-        CUSTOMERS, ctx.account_id, _unique(i["customer"] for i in intents)
+        CUSTOMERS, ctx.account_id, _unique(p["customer"] for p in payments)
     )
     rows = []
-    for intent in intents:
-        charge = charge_docs.get(intent["latest_charge"] or "")
-        method = method_docs.get(intent["payment_method"] or "")
-        customer = customer_docs.get(intent["customer"] or "") or {}
+    for payment in payments:
+        is_charge = payment["object"] == "charge"
+        charge = payment if is_charge else charge_docs.get(payment["latest_charge"] or "")
+        method = None if is_charge else method_docs.get(payment["payment_method"] or "")
+        customer = customer_docs.get(payment["customer"] or "") or {}
         rows.append(
             PaymentRow(
-                intent=intent,
+                payment=payment,
+                status=payment_status_label(payment),
+                status_css=payment_status_css(payment),
                 card=card_label(charge or method),
                 customer_email=customer.get("email") or "",
                 money_back=_money_back(charge),
@@ -252,6 +341,34 @@ def status_label(intent: ApiObject) -> str:
     if intent["status"] == "requires_payment_method":
         return "Failed" if intent.get("last_payment_error") else "Incomplete"
     return STATUS_LABELS.get(intent["status"], intent["status"])
+
+
+def charge_payment_status(charge: ApiObject) -> str:
+    """The PaymentIntent status a charge made without one (Charges API) would have: an
+    uncaptured charge awaits capture, a failed one a new card."""
+    captured = bool(charge["captured"])
+    return CHARGE_AS_PAYMENT_STATUS.get((charge["status"], captured), str(charge["status"]))
+
+
+def payment_status_label(payment: ApiObject) -> str:
+    """What the dashboard calls the status of an intent or of a charge made without one;
+    a failed charge has failed outright (nothing waits for another card)."""
+    if payment["object"] != "charge":
+        return status_label(payment)
+    status = charge_payment_status(payment)
+    if status == "requires_payment_method":
+        return "Failed"
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def payment_status_css(payment: ApiObject) -> str:
+    """The status badge's class: the status with dashes, except that an intent that never
+    had a card is `incomplete` rather than failed."""
+    if payment["object"] == "charge":
+        return charge_payment_status(payment).replace("_", "-")
+    if payment["status"] == "requires_payment_method" and not payment.get("last_payment_error"):
+        return "incomplete"
+    return str(payment["status"]).replace("_", "-")
 
 
 def _money_back(charge: ApiObject | None) -> str:
@@ -282,33 +399,58 @@ def card_label(obj: ApiObject | None) -> str:
 
 
 @dataclass(frozen=True)
-class PaymentDetail:
-    intent: ApiObject
-    customer: ApiObject | None
-    charge: ApiObject | None
-    """The latest charge."""
-    earlier_charges: list[ApiObject]
+class MoneyTrail:
+    """What followed a payment's charges: its refunds and disputes, the balance
+    transactions and ledger entries they all made, and the events about them."""
+
     refunds: list[ApiObject]
     more_refunds: bool
     disputes: list[ApiObject]
     balance_transactions: list[ApiObject]
     ledger_lines: list[EntryLine]
     events: list[ApiObject]
+
+
+@dataclass(frozen=True)
+class PaymentDetail:
+    intent: ApiObject
+    customer: ApiObject | None
+    charge: ApiObject | None
+    """The latest charge."""
+    earlier_charges: list[ApiObject]
+    trail: MoneyTrail
     refundable: int
     """Minor units that may still be refunded (0 when nothing is captured)."""
     can_capture: bool
     can_cancel: bool
 
 
-async def payment_intent_id_for(ctx: Context, object_id: str) -> str:
-    """The intent a dashboard payment URL names: itself, or a charge's intent. Raises
-    ResourceMissing for anything this account does not have."""
-    if object_id.startswith("ch_"):
-        charge, _ = await load_object(ctx, charges.RESOURCE, object_id)
-        if not charge["payment_intent"]:
-            raise ResourceMissing("payment_intent", object_id)
-        return str(charge["payment_intent"])
-    return object_id
+@dataclass(frozen=True)
+class ChargeDetail:
+    """A charge made without a PaymentIntent (the Charges API): its own page."""
+
+    charge: ApiObject
+    customer: ApiObject | None
+    trail: MoneyTrail
+
+
+@dataclass(frozen=True)
+class PaymentNamed:
+    """What a dashboard payment URL names: a PaymentIntent (itself, or one of its charges),
+    or a charge made without one (the Charges API), which has a page of its own."""
+
+    intent_id: str = ""
+    standalone_charge: ApiObject | None = None
+
+
+async def payment_named(ctx: Context, object_id: str) -> PaymentNamed:
+    """Raises ResourceMissing for anything this account does not have."""
+    if not object_id.startswith("ch_"):
+        return PaymentNamed(intent_id=object_id)
+    charge, _ = await load_object(ctx, charges.RESOURCE, object_id)
+    if charge["payment_intent"]:
+        return PaymentNamed(intent_id=str(charge["payment_intent"]))
+    return PaymentNamed(standalone_charge=charge)
 
 
 async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
@@ -318,38 +460,62 @@ async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
         CHARGES, ctx.account_id, ObjectListQuery(limit=CHARGES_SHOWN_MAX, equals=by_intent)
     )
     charge = next((c for c in charge_page.objects if c["id"] == intent["latest_charge"]), None)
+    charge_ids = [c["id"] for c in charge_page.objects]
+    trail = await _money_trail(ctx, by_intent, charge_ids, intent["id"])
+    return PaymentDetail(
+        intent=intent,
+        customer=await _customer_of(ctx, intent),
+        charge=charge,
+        earlier_charges=[c for c in charge_page.objects if c is not charge],
+        trail=trail,
+        refundable=_refundable(intent, charge, trail.disputes),
+        can_capture=intent["status"] == "requires_capture",
+        can_cancel=intent["status"] in payment_intents.CANCELABLE,
+    )
+
+
+async def charge_detail(ctx: Context, charge: ApiObject) -> ChargeDetail:
+    """A charge made without a PaymentIntent, read as a PaymentIntent's page reads its
+    charge: the same refunds, disputes, balance transactions, ledger entries and events."""
+    trail = await _money_trail(ctx, {"charge": charge["id"]}, [charge["id"]], charge["id"])
+    return ChargeDetail(charge=charge, customer=await _customer_of(ctx, charge), trail=trail)
+
+
+async def _money_trail(
+    ctx: Context, related_to: Mapping[str, str], charge_ids: list[str], payment_id: str
+) -> MoneyTrail:
+    """The refunds and disputes `related_to` selects (by intent or by charge), the balance
+    transactions and ledger entries they and the charges made, and the events about them
+    and the payment."""
     refund_page = await ctx.tx.list_objects(
-        REFUNDS, ctx.account_id, ObjectListQuery(limit=REFUNDS_SHOWN_MAX, equals=by_intent)
+        REFUNDS, ctx.account_id, ObjectListQuery(limit=REFUNDS_SHOWN_MAX, equals=related_to)
     )
     dispute_page = await ctx.tx.list_objects(
-        DISPUTES, ctx.account_id, ObjectListQuery(limit=DISPUTES_SHOWN_MAX, equals=by_intent)
+        DISPUTES, ctx.account_id, ObjectListQuery(limit=DISPUTES_SHOWN_MAX, equals=related_to)
     )
-    related = [c["id"] for c in charge_page.objects]
-    related += [o["id"] for o in refund_page.objects + dispute_page.objects]
+    related = [*charge_ids, *(o["id"] for o in refund_page.objects + dispute_page.objects)]
     ledger_rows = await ctx.tx.balance_transactions_of_sources(
         ctx.account_id, related, BALANCE_TRANSACTIONS_SHOWN_MAX
     )
     lines = await ctx.tx.ledger_lines([row.id for row in ledger_rows], LEDGER_LINES_SHOWN_MAX)
-    events = await ctx.tx.events_about(ctx.account_id, [intent["id"], *related], EVENTS_SHOWN_MAX)
-    customer = None
-    if intent["customer"]:
-        found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, intent["customer"])
-        customer = None if found is None else found[0]
-    return PaymentDetail(
-        intent=intent,
-        customer=customer,
-        charge=charge,
-        earlier_charges=[c for c in charge_page.objects if c is not charge],
+    events = await ctx.tx.events_about(
+        ctx.account_id, _unique([payment_id, *related]), EVENTS_SHOWN_MAX
+    )
+    return MoneyTrail(
         refunds=refund_page.objects,
         more_refunds=refund_page.has_more,
         disputes=dispute_page.objects,
         balance_transactions=[balance_transaction_object(row) for row in ledger_rows],
         ledger_lines=lines,
         events=events,
-        refundable=_refundable(intent, charge, dispute_page.objects),
-        can_capture=intent["status"] == "requires_capture",
-        can_cancel=intent["status"] in payment_intents.CANCELABLE,
     )
+
+
+async def _customer_of(ctx: Context, payment: ApiObject) -> ApiObject | None:
+    if not payment["customer"]:
+        return None
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, payment["customer"])
+    return None if found is None else found[0]
 
 
 def _refundable(intent: ApiObject, charge: ApiObject | None, disputes: list[ApiObject]) -> int:
@@ -360,70 +526,3 @@ def _refundable(intent: ApiObject, charge: ApiObject | None, disputes: list[ApiO
     if any(d["charge"] == charge["id"] and not d["is_charge_refundable"] for d in disputes):
         return 0
     return int(charge["amount_captured"]) - int(charge["amount_refunded"])
-
-
-# -- actions --------------------------------------------------------------------------------
-
-
-async def refund_payment(ctx: Context, intent_id: str, amount: str, reason: str) -> ApiObject:
-    """Refund `amount` (major units, e.g. "12.34"; empty: all that remains) of a payment."""
-    intent = await load_live_object(ctx, payment_intents.RESOURCE, intent_id)
-    return await refunds.create_refund(
-        ctx,
-        CreateRefund(
-            payment_intent=intent["id"],
-            amount=to_minor(amount, intent["currency"], "amount") if amount else None,
-            reason=_optional(refunds.CREATE_PARAMS["reason"], reason, "reason"),
-        ),
-    )
-
-
-async def capture_payment(ctx: Context, intent_id: str, amount: str) -> ApiObject:
-    """Capture an authorization: all of it, or `amount` (major units) and release the rest."""
-    intent = await load_live_object(ctx, payment_intents.RESOURCE, intent_id)
-    minor = None
-    if amount:
-        minor = to_minor(amount, intent["currency"], "amount_to_capture")
-        capturable = int(intent["amount_capturable"])
-        if intent["status"] == "requires_capture" and minor > capturable:
-            raise InvalidParameter(
-                f"The amount to capture ({money.format_amount(minor, intent['currency'])}) is "
-                f"more than the authorized {money.format_amount(capturable, intent['currency'])}.",
-                param="amount_to_capture",
-            )
-    return await payment_intents.capture_payment_intent(
-        ctx, CapturePaymentIntent(intent=intent["id"], amount_to_capture=minor)
-    )
-
-
-async def cancel_payment(ctx: Context, intent_id: str, reason: str) -> ApiObject:
-    cancellation_reason = _optional(
-        payment_intents.CANCEL_PARAMS["cancellation_reason"], reason, "cancellation_reason"
-    )
-    return await payment_intents.cancel_payment_intent(
-        ctx, CancelPaymentIntent(intent=intent_id, cancellation_reason=cancellation_reason)
-    )
-
-
-def _optional(spec: Param, text: str, name: str) -> Any:
-    """A choice from the page's form, checked by the API's own schema (a forged form may
-    send anything); None when left empty."""
-    return spec.parse(text, name) if text else None
-
-
-def to_minor(text: str, currency: str, param: str) -> int:
-    """`"12.34"` in usd is 1234, `"500"` in jpy is 500: an amount typed in the currency's
-    major unit, refused if it has more decimals than the currency does."""
-    digits = money.exponent(currency)
-    if not _MAJOR_AMOUNT.fullmatch(text):
-        example = money.major_units(EXAMPLE_AMOUNT * 10**digits // 100, currency)
-        raise InvalidParameter(f"Enter the amount as a number like {example}.", param=param)
-    fraction = text.partition(".")[2]
-    if len(fraction) > digits:
-        places = f"at most {digits} decimal places" if digits else "no decimal places"
-        raise InvalidParameter(f"{currency.upper()} amounts have {places}.", param=param)
-    # Exact: the amount has no more decimals than the currency, so nothing is rounded.
-    minor = money.to_minor_units(Decimal(text).scaleb(digits), decimal.ROUND_HALF_UP)
-    if minor <= 0:
-        raise InvalidParameter("Enter an amount above zero.", param=param)
-    return minor
