@@ -28,8 +28,10 @@ from stripe.params import (
     PaymentMethodCreateParamsCard,
 )
 
-from kassa.store import sqlite_path_from_url
+from kassa.store import Store, sqlite_path_from_url
+from kassa.store.dashboard_queries import LoggedRequest, RequestLogFilter
 from tests.conftest import require_postgres
+from tests.direct_store import raw_row, with_store
 from tests.harness import KassaServer, create_account, fresh_postgres_database
 
 PG_DUMP_TIMEOUT_SECONDS = 60
@@ -189,6 +191,26 @@ def _sqlite_files(database_url: str) -> dict[str, bytes]:
     }
 
 
+LOGGED_REQUESTS_MAX = 1_000
+"""More than the requests `_use_raw_card_numbers` makes."""
+_PACKED_LOG_ROWS = "SELECT count(*) FROM request_log WHERE response_zstd IS NOT NULL"
+
+
+def _logged_bodies(database_url: str, account_id: str) -> dict[str, bytes]:
+    """Every request and response body the request log keeps for the account, unpacked."""
+
+    async def read(store: Store) -> list[LoggedRequest]:
+        async with store.read() as tx:
+            return await tx.search_request_log(account_id, RequestLogFilter(), LOGGED_REQUESTS_MAX)
+
+    logged = with_store(database_url, read)
+    assert len(logged) < LOGGED_REQUESTS_MAX, "the search saw only part of the log"
+    return {
+        f"request log {row.request_id}": f"{row.request_body}\n{row.response_body}".encode()
+        for row in logged
+    }
+
+
 def _pg_dump(database_url: str) -> bytes:
     result = subprocess.run(
         ["pg_dump", "--data-only", "--no-owner", f"--dbname={database_url}"],
@@ -274,6 +296,13 @@ def test_card_numbers_are_never_stored_or_logged(
         _assert_no_card_numbers({f"{k} (stopped)": v for k, v in stopped.items()}, controls)
     else:
         _assert_no_card_numbers({"pg_dump --data-only": _pg_dump(fresh_database_url)}, controls)
+
+    # Long responses are stored compressed, where a search of the bytes cannot see: the
+    # request log is searched again as the store reads it back.
+    assert raw_row(fresh_database_url, _PACKED_LOG_ROWS) != (0,), "no compressed row to search"
+    _assert_no_card_numbers(
+        _logged_bodies(fresh_database_url, account.id), [stored.email, *stored.payment_method_ids]
+    )
 
     log = log_path.read_bytes()
     assert _leaks(log) == [], "card number found in the server log"

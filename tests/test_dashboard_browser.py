@@ -225,15 +225,7 @@ def test_pages_of_payments_mix_intents_and_charges_each_once(
 ) -> None:
     """Paging through a list of both kinds, made alternately, shows each payment once, in
     the order they were made: the cursor bounds the intents and the charges alike."""
-    made: list[str] = []
-    for number in range(PAYMENTS_FOR_TWO_PAGES):
-        if number % 2:
-            made.append(_pay(client, amount=1000 + number).id)
-        else:
-            charge = client.v1.charges.create(
-                params={"amount": 1000 + number, "currency": "usd", "source": "tok_visa"}
-            )
-            made.append(charge.id)
+    made = _intents_and_charges(client, PAYMENTS_FOR_TWO_PAGES)
     page.goto(f"{server.url}/dashboard/payments")
     first = _rows_shown(page)
     page.get_by_role("link", name="Older →").click()
@@ -243,6 +235,44 @@ def test_pages_of_payments_mix_intents_and_charges_each_once(
     # Payments made in the same second list intents first; otherwise newest first.
     assert sorted(first + second) == sorted(made)
     assert first + second == _newest_first(client, made)
+
+
+def test_a_payment_on_a_test_clock_does_not_hide_later_payments_from_the_pages(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """A payment on a test clock is created at the clock's time, a month ahead, though it
+    comes first in its table: creation time then no longer follows each table's order.
+    Paging through the list still shows every payment exactly once (the cursor keeps a
+    position in each table; a bound worked out from creation time would hide the charges
+    made after the clock's payment)."""
+    frozen = int(time.time()) + 30 * 86_400
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen})
+    on_clock = client.v1.customers.create(params={"test_clock": clock.id})
+    made = [_pay(client, customer=on_clock.id).id]
+    made += _intents_and_charges(client, PAYMENTS_FOR_TWO_PAGES - 1)
+    assert client.v1.payment_intents.retrieve(made[0]).created >= frozen
+    page.goto(f"{server.url}/dashboard/payments")
+    first = _rows_shown(page)
+    page.get_by_role("link", name="Older →").click()
+    expect(_testid(page, "first-page")).to_be_visible()
+    second = _rows_shown(page)
+    assert len(first) == PAGE_SIZE
+    assert sorted(first + second) == sorted(made)
+
+
+def _intents_and_charges(client: stripe.StripeClient, count: int) -> list[str]:
+    """`count` payments made one after another, a Charges API charge then a PaymentIntent
+    and so on: their ids, oldest first."""
+    made: list[str] = []
+    for number in range(count):
+        if number % 2:
+            made.append(_pay(client, amount=1000 + number).id)
+        else:
+            charge = client.v1.charges.create(
+                params={"amount": 1000 + number, "currency": "usd", "source": "tok_visa"}
+            )
+            made.append(charge.id)
+    return made
 
 
 def _newest_first(client: stripe.StripeClient, made: list[str]) -> list[str]:

@@ -44,15 +44,6 @@ class PaymentWindow:
 
 
 @dataclass(frozen=True)
-class RowPosition:
-    """Where a row stands in its table's list: its seq, and when it was created (to place
-    it among another table's rows)."""
-
-    seq: int
-    created: int
-
-
-@dataclass(frozen=True)
 class DocPage:
     docs: list[dict[str, Any]]
     has_more: bool
@@ -130,17 +121,6 @@ class DashboardPaymentQueries:
             (*args, window.limit + 1),
         )
         return DocPage([_loads(r[0]) for r in rows[: window.limit]], len(rows) > window.limit)
-
-    async def row_position(
-        self, table: ObjectTable, account_id: str, object_id: str
-    ) -> RowPosition | None:
-        """A row's seq and created time (None if the account has no such row): where a
-        list's cursor stands, found through the unique id index."""
-        row = await self._db.fetchone(
-            f"SELECT seq, created FROM {table.name} WHERE id = ? AND account_id = ?",
-            (object_id, account_id),
-        )
-        return None if row is None else RowPosition(int(row[0]), int(row[1]))
 
     async def first_seq_created_since(
         self, table: ObjectTable, account_id: str, created: int

@@ -20,7 +20,8 @@ COMPRESSION_LEVEL = 1
 """zstd's fastest standard level: the log is written on the event loop's thread."""
 
 UNPACKED_BYTES_MAX = 1 << 20
-"""A bound on what one stored body may unpack to (the API logs at most 64 KB of one)."""
+"""A bound on what one stored body may unpack to: far above what the API logs of a body
+(`kassa.http.api.LOGGED_BODY_BYTES_MAX` bytes, at most three times that once decoded)."""
 
 _COMPRESSOR = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
 """One for the process: a compressor reuses its buffers. The log's writes all run on the

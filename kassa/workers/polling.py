@@ -18,8 +18,8 @@ from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 
-STEPS_WITHOUT_WAIT_MAX = 100
-"""Steps a job with `again_after_work` runs one after another before it waits one poll
+ROUNDS_WITHOUT_WAIT_MAX = 100
+"""Rounds a job with `again_after_work` runs one after another before it waits one poll
 interval anyway, so that a job always finding work still lets its stop signal and the
 rest of the process in at a known rate."""
 
@@ -51,7 +51,7 @@ async def run_polling(
     job: PollingJob, store: Store, clock: Clock, settings: Settings, stopping: asyncio.Event
 ) -> None:
     payments = await load_payment_config(store, settings)
-    steps_without_wait = 0
+    rounds_without_wait = 0
     while not stopping.is_set():
         count = 0
         try:
@@ -62,9 +62,9 @@ async def run_polling(
                 count += done
         except Exception:
             job.log.exception(job.failed)
-        steps_without_wait += 1
-        if count and job.again_after_work and steps_without_wait < STEPS_WITHOUT_WAIT_MAX:
+        rounds_without_wait += 1
+        if count and job.again_after_work and rounds_without_wait < ROUNDS_WITHOUT_WAIT_MAX:
             continue
-        steps_without_wait = 0
+        rounds_without_wait = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), job.poll_seconds)

@@ -21,7 +21,7 @@ from kassa.services import charges, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_payment_queries import EntryLine, PaymentWindow, RowPosition
+from kassa.store.dashboard_payment_queries import EntryLine, PaymentWindow
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CHARGES,
@@ -121,10 +121,22 @@ def parse_filters(
         customer=customer,
         created_from=created_from if gte is not None else "",
         created_to=created_to if lt is not None else "",
-        starting_after=starting_after if could_be_object_id(starting_after) else "",
+        starting_after=starting_after if _could_be_cursor(starting_after) else "",
         created_gte=gte,
         created_lt=lt,
         problems=problems,
+    )
+
+
+def _could_be_cursor(text: str) -> bool:
+    """At most one id of each kind the list shows, joined by CURSOR_SEPARATOR."""
+    ids = text.split(CURSOR_SEPARATOR)
+    kinds = [object_id[:3] for object_id in ids]
+    return (
+        len(ids) <= len(LIST_TABLES)
+        and len(set(kinds)) == len(kinds)
+        and all(k in LIST_TABLES for k in kinds)
+        and all(could_be_object_id(object_id) for object_id in ids)
     )
 
 
@@ -167,36 +179,31 @@ class PaymentRow:
 class PaymentList:
     rows: list[PaymentRow]
     next_cursor: str
-    """The last row's id when older rows exist, else ''."""
+    """When older rows exist, the last shown row's id of each kind (`_next_cursor`), else ''."""
     filters: PaymentFilters
-
-
-@dataclass(frozen=True)
-class ListCursor:
-    """The row a page starts after: its table, and where it stands in it."""
-
-    table: ObjectTable
-    position: RowPosition
 
 
 async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> PaymentList:
     """One page of PaymentIntents and of charges made without one (the Charges API), newest
-    first. Each kind is one bounded walk of its own index (`_kind_page`); the two are merged
-    by creation time, and the cursor (the last row's id) bounds each kind on the next page."""
+    first. Each kind is one bounded walk of its own index in seq order (`_kind_page`); the
+    two are merged by creation time. The cursor holds a position in each kind (`_cursors`),
+    so a page continues each kind exactly after the last row of it shown."""
     problems = list(filters.problems)
     if filters.customer and not await _customer_exists(ctx, filters.customer):
         # Not echoed: the id may be another account's, and this page never names those.
         problems.append("No customer with that id in this account.")
         unknown = dataclasses.replace(filters, customer="", problems=problems)
         return PaymentList([], "", unknown)
-    cursor = await _cursor(ctx, filters.starting_after, problems)
+    after = await _cursors(ctx, filters.starting_after, problems)
     shown = dataclasses.replace(filters, problems=problems)
-    intents = await _kind_page(ctx, PAYMENT_INTENTS, filters, cursor, limit)
-    charges = await _kind_page(ctx, CHARGES, filters, cursor, limit)
-    merged = list(heapq.merge(intents, charges, key=_list_order, reverse=True))
+    kinds = [
+        await _kind_page(ctx, table, filters, after.get(table.name), limit)
+        for table in LIST_TABLES.values()
+    ]
+    merged = list(heapq.merge(*kinds, key=_list_order, reverse=True))
     shown_docs = merged[:limit]
     rows = await payment_rows(ctx, shown_docs)
-    next_cursor = shown_docs[-1]["id"] if len(merged) > limit else ""
+    next_cursor = _next_cursor(filters.starting_after, shown_docs) if len(merged) > limit else ""
     return PaymentList(rows, next_cursor, shown)
 
 
@@ -204,11 +211,18 @@ LIST_TABLES: Mapping[str, ObjectTable] = {"pi_": PAYMENT_INTENTS, "ch_": CHARGES
 """The tables the payments list shows, by the id prefix of their rows."""
 TIE_RANK: Mapping[str, int] = {PAYMENT_INTENTS.name: 1, CHARGES.name: 0}
 """Among payments created in the same second, intents come before charges (newest first)."""
+CURSOR_SEPARATOR = ","
+"""Between the cursor's ids: the last shown PaymentIntent's and the last shown charge's."""
 
 
 def _list_order(doc: ApiObject) -> tuple[int, int]:
-    """The merged list's order (newest first): creation time, then the kind's rank. Within
-    a kind the rows keep their seq order, which creation time follows."""
+    """The merged list's order (newest first): creation time, then the kind's rank.
+
+    Each kind keeps its seq order, which creation time follows except for objects on a test
+    clock (created at the clock's time). `heapq.merge` takes each kind's rows in their own
+    order whatever the keys, so such rows may sit out of date order, but the rows shown of
+    each kind are always a run of its own list: with a position per kind in the cursor, no
+    row is skipped or shown twice."""
     return int(doc["created"]), TIE_RANK[_table_of(str(doc["id"])).name]
 
 
@@ -216,15 +230,27 @@ def _table_of(object_id: str) -> ObjectTable:
     return LIST_TABLES.get(object_id[:3], PAYMENT_INTENTS)
 
 
-async def _cursor(ctx: Context, starting_after: str, problems: list[str]) -> ListCursor | None:
-    if not starting_after:
-        return None
-    table = _table_of(starting_after)
-    position = await ctx.tx.row_position(table, ctx.account_id, starting_after)
-    if position is None:
-        problems.append("That page is no longer available; showing the newest payments.")
-        return None
-    return ListCursor(table, position)
+def _next_cursor(starting_after: str, shown_docs: list[ApiObject]) -> str:
+    """The last shown row of each kind, or the page's own cursor's for a kind this page did
+    not reach (its rows all follow what was shown)."""
+    last = {_table_of(i).name: i for i in starting_after.split(CURSOR_SEPARATOR) if i}
+    for doc in shown_docs:
+        last[_table_of(str(doc["id"])).name] = str(doc["id"])
+    return CURSOR_SEPARATOR.join(last[t.name] for t in LIST_TABLES.values() if t.name in last)
+
+
+async def _cursors(ctx: Context, starting_after: str, problems: list[str]) -> dict[str, int]:
+    """The seq each kind's page starts below, by table name; a kind the cursor does not
+    name starts at its newest row."""
+    seqs: dict[str, int] = {}
+    for object_id in starting_after.split(CURSOR_SEPARATOR) if starting_after else ():
+        table = _table_of(object_id)
+        seq = await ctx.tx.object_seq(table, ctx.account_id, object_id)
+        if seq is None:
+            problems.append("That page is no longer available; showing the newest payments.")
+            return {}
+        seqs[table.name] = seq
+    return seqs
 
 
 async def _customer_exists(ctx: Context, customer_id: str) -> bool:
@@ -235,12 +261,13 @@ async def _kind_page(
     ctx: Context,
     table: ObjectTable,
     filters: PaymentFilters,
-    cursor: ListCursor | None,
+    seq_after: int | None,
     limit: int,
 ) -> list[ApiObject]:
-    """Up to limit + 1 of one kind's rows the filters select after the cursor, newest
-    first: enough to fill the merged page and tell whether more follow."""
-    window = await _window(ctx, table, filters, cursor, limit + 1)
+    """Up to limit + 1 of one kind's rows the filters select below `seq_after` (the
+    cursor's row of this kind), newest first: enough to fill the merged page and tell
+    whether more follow."""
+    window = await _window(ctx, table, filters, seq_after, limit + 1)
     if window is None:
         return []
     if table is CHARGES:
@@ -252,12 +279,11 @@ async def _window(
     ctx: Context,
     table: ObjectTable,
     filters: PaymentFilters,
-    cursor: ListCursor | None,
+    seq_after: int | None,
     limit: int,
 ) -> PaymentWindow | None:
-    """One kind's seq window, or None when it is certainly empty. Dates, and a cursor in the
-    other kind's table, become seq bounds through the created index, so the walk covers only
-    the chosen days and what follows the cursor."""
+    """One kind's seq window, or None when it is certainly empty. Dates become seq bounds
+    through the created index, so the walk covers only the chosen days."""
     status, captured = filters.status or None, None
     if table is CHARGES and status is not None:
         if status not in CHARGE_STATUS_FILTERS:
@@ -270,8 +296,7 @@ async def _window(
             return None
     if filters.created_lt is not None:
         seq_below = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_lt)
-    if cursor is not None:
-        seq_below = _lowest(seq_below, await _seq_after_cursor(ctx, table, cursor))
+    seq_below = _lowest(seq_below, seq_after)
     return PaymentWindow(
         limit=limit,
         status=status,
@@ -282,17 +307,6 @@ async def _window(
         seq_below=seq_below,
         seq_from=seq_from,
     )
-
-
-async def _seq_after_cursor(ctx: Context, table: ObjectTable, cursor: ListCursor) -> int | None:
-    """The exclusive seq bound of `table`'s rows that follow the cursor in the merged order:
-    in the cursor's own table, those below its seq; in the other, those created before it
-    (or in the same second, when that kind ranks lower). None: every row follows it."""
-    if table is cursor.table:
-        return cursor.position.seq
-    same_second_follows = TIE_RANK[table.name] < TIE_RANK[cursor.table.name]
-    created_below = cursor.position.created + (1 if same_second_follows else 0)
-    return await ctx.tx.first_seq_created_since(table, ctx.account_id, created_below)
 
 
 def _lowest(*bounds: int | None) -> int | None:
