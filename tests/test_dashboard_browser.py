@@ -220,6 +220,25 @@ def test_a_charges_api_charge_is_listed_and_shown(
     expect(page).to_have_url(re.compile(f"/dashboard/payments/{paid.id}$"))
 
 
+def test_a_customer_s_page_lists_its_charges_api_charges_with_its_intents(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create(params={"source": "tok_visa"})
+    paid = _pay(client, customer=customer.id)
+    charged = client.v1.charges.create(
+        params={"amount": 1200, "currency": "usd", "customer": customer.id}
+    )
+    elsewhere = client.v1.charges.create(
+        params={"amount": 900, "currency": "usd", "source": "tok_visa"}
+    )
+    assert charged.payment_intent is None and charged.customer == customer.id
+    page.goto(f"{server.url}/dashboard/customers/{customer.id}")
+    table = _testid(page, "customer-payments-table")
+    expect(table.locator(f'[data-testid="row-{charged.id}"]')).to_contain_text("$12.00")
+    expect(table.locator(f'[data-testid="row-{paid.id}"]')).to_be_visible()
+    expect(table.locator(f'[data-testid="row-{elsewhere.id}"]')).to_have_count(0)
+
+
 def test_pages_of_payments_mix_intents_and_charges_each_once(
     page: Page, server: KassaServer, client: stripe.StripeClient
 ) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kassa.dashboard.views.payments import PaymentRow, payment_rows
+from kassa.dashboard.views.payments import PaymentFilters, PaymentRow, payment_list
 from kassa.services import customers
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, PAYMENT_INTENTS, PAYMENT_METHODS
+from kassa.store.tables import CUSTOMERS, PAYMENT_METHODS
 
 CUSTOMER_PAYMENTS_SHOWN_MAX = 10
 CUSTOMER_PAYMENT_METHODS_SHOWN_MAX = 25
@@ -88,16 +88,16 @@ async def customer_detail(ctx: Context, customer_id: str) -> CustomerDetail:
         ctx.account_id,
         ObjectListQuery(limit=CUSTOMER_PAYMENT_METHODS_SHOWN_MAX, equals=by_customer),
     )
-    payments = await ctx.tx.list_objects(
-        PAYMENT_INTENTS,
-        ctx.account_id,
-        ObjectListQuery(limit=CUSTOMER_PAYMENTS_SHOWN_MAX, equals=by_customer),
+    # The payments list's first page for this customer: its intents and its Charges API
+    # charges, as "All payments of this customer" goes on to show them.
+    payments = await payment_list(
+        ctx, PaymentFilters(customer=customer["id"]), CUSTOMER_PAYMENTS_SHOWN_MAX
     )
     return CustomerDetail(
         customer=customer,
         deleted=deleted,
         payment_methods=methods.objects,
         more_payment_methods=methods.has_more,
-        payments=await payment_rows(ctx, payments.objects),
-        more_payments=payments.has_more,
+        payments=payments.rows,
+        more_payments=bool(payments.next_cursor),
     )
