@@ -220,7 +220,7 @@ def test_a_charges_api_charge_is_listed_and_shown(
     expect(page).to_have_url(re.compile(f"/dashboard/payments/{paid.id}$"))
 
 
-def test_a_customer_s_page_lists_its_charges_api_charges_with_its_intents(
+def test_customer_and_home_pages_list_charges_api_charges_with_intents(
     page: Page, server: KassaServer, client: stripe.StripeClient
 ) -> None:
     customer = client.v1.customers.create(params={"source": "tok_visa"})
@@ -237,6 +237,10 @@ def test_a_customer_s_page_lists_its_charges_api_charges_with_its_intents(
     expect(table.locator(f'[data-testid="row-{charged.id}"]')).to_contain_text("$12.00")
     expect(table.locator(f'[data-testid="row-{paid.id}"]')).to_be_visible()
     expect(table.locator(f'[data-testid="row-{elsewhere.id}"]')).to_have_count(0)
+    # The home page's recent payments hold both kinds too.
+    page.goto(f"{server.url}/dashboard")
+    expect(_testid(page, f"recent-{elsewhere.id}")).to_contain_text("Succeeded")
+    expect(_testid(page, f"recent-{paid.id}")).to_be_visible()
 
 
 def test_pages_of_payments_mix_intents_and_charges_each_once(

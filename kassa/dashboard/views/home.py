@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 
 from kassa.clock import DAY_SECONDS
+from kassa.dashboard.views.payments import PaymentFilters, PaymentRow, payment_list
 from kassa.ledger.views import balance_object
 from kassa.services.context import Context
 from kassa.services.hooks import ChargeObserver
@@ -19,7 +20,7 @@ from kassa.services.resource import ApiObject
 from kassa.store import Transaction
 from kassa.store.dashboard_queries import VOLUME_SHARDS, VolumeDay
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CHARGES, PAYMENT_INTENTS
+from kassa.store.tables import CHARGES
 
 CHART_DAYS = 14
 RECENT_ROWS = 8
@@ -41,7 +42,7 @@ class Overview:
     volume: dict[str, list[DayVolume]]
     """currency -> one entry per day of the window, oldest first (days without payments
     included, so the chart has no gaps)."""
-    recent_payments: list[ApiObject]
+    recent_payments: list[PaymentRow]
     recent_failures: list[ApiObject]
 
 
@@ -51,9 +52,8 @@ async def overview(ctx: Context) -> Overview:
     rows = await ctx.tx.payment_volume(ctx.account_id, first_day)
     volume = _per_currency(rows, first_day)
     currencies = sorted(volume, key=lambda c: -sum(d.succeeded_amount for d in volume[c]))
-    payments = await ctx.tx.list_objects(
-        PAYMENT_INTENTS, ctx.account_id, ObjectListQuery(limit=RECENT_ROWS)
-    )
+    # The payments list's first rows: PaymentIntents and Charges API charges alike.
+    payments = await payment_list(ctx, PaymentFilters(), RECENT_ROWS)
     failures = await ctx.tx.list_objects(
         CHARGES, ctx.account_id, ObjectListQuery(limit=RECENT_ROWS, equals={"status": "failed"})
     )
@@ -61,7 +61,7 @@ async def overview(ctx: Context) -> Overview:
         balance=await balance_object(ctx.tx, ctx.account_id, ctx.livemode),
         currencies=currencies,
         volume=volume,
-        recent_payments=payments.objects,
+        recent_payments=payments.rows,
         recent_failures=failures.objects,
     )
 
