@@ -65,6 +65,15 @@ AUTOMATIC_PAYMENT_METHODS: Final = Struct(
 )
 """The `automatic_payment_methods` parameter on creating either kind of intent."""
 
+REQUEST_THREE_D_SECURE: Final = Enum(values=("automatic", *CHALLENGE_REQUESTS))
+"""`payment_method_options[card][request_three_d_secure]` on either kind of intent."""
+
+PAYMENT_METHOD_DATA: Final = Struct(
+    {k: v for k, v in payment_methods.CREATE_PARAMS.items() if k != "customer"}
+)
+"""`payment_method_data`: a PaymentMethod made with the intent, as `POST /v1/payment_methods`
+takes one, its customer being the intent's."""
+
 
 def automatic_payment_methods(requested: Mapping[str, Any]) -> dict[str, Any]:
     """`automatic_payment_methods` as stored (`requested`: validated

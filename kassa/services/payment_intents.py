@@ -80,7 +80,7 @@ _PAYMENT_METHOD_OPTIONS = Struct(
         "card": Struct(
             {
                 "capture_method": Enum(values=("manual",), nullable=True),
-                "request_three_d_secure": Enum(values=("automatic", "any", "challenge")),
+                "request_three_d_secure": intent_helpers.REQUEST_THREE_D_SECURE,
                 "setup_future_usage": Enum(values=("none", "off_session", "on_session")),
             }
         )
@@ -95,9 +95,7 @@ _CONFIRM_COMMON: dict[str, Param] = {
     "mandate_data": Struct({}),
     "off_session": Enum(values=("true", "false", "one_off", "recurring")),
     "payment_method": String(max_chars=255),
-    "payment_method_data": Struct(
-        {k: v for k, v in payment_methods.CREATE_PARAMS.items() if k not in ("customer",)}
-    ),
+    "payment_method_data": intent_helpers.PAYMENT_METHOD_DATA,
     "payment_method_options": _PAYMENT_METHOD_OPTIONS,
     "payment_method_types": ListOf(Enum(values=("card",))),
     "receipt_email": Email(nullable=True),

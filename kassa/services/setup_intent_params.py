@@ -18,7 +18,7 @@ from kassa.params import (
     Struct,
     Unset,
 )
-from kassa.services import intent_helpers, payment_methods
+from kassa.services import intent_helpers
 
 USAGES = ("off_session", "on_session")
 CANCELLATION_REASONS = ("abandoned", "duplicate", "requested_by_customer")
@@ -30,7 +30,7 @@ _PAYMENT_METHOD_OPTIONS = Struct(
     {
         "card": Struct(
             {
-                "request_three_d_secure": Enum(values=("automatic", "any", "challenge")),
+                "request_three_d_secure": intent_helpers.REQUEST_THREE_D_SECURE,
                 "network": String(max_chars=30),
             }
         )
@@ -39,9 +39,7 @@ _PAYMENT_METHOD_OPTIONS = Struct(
 _PAYMENT_METHOD_TYPES = ListOf(Enum(values=("card",)))
 _SHARED: dict[str, Param] = {
     "payment_method": String(max_chars=255),
-    "payment_method_data": Struct(
-        {k: v for k, v in payment_methods.CREATE_PARAMS.items() if k != "customer"}
-    ),
+    "payment_method_data": intent_helpers.PAYMENT_METHOD_DATA,
     "payment_method_options": _PAYMENT_METHOD_OPTIONS,
 }
 _DESCRIPTIVE: dict[str, Param] = {
