@@ -358,7 +358,10 @@ def test_customers_list_filters_by_test_clock(client: Client) -> None:
 
 # -- a crash in the middle of an advance -----------------------------------------------------
 
-CRASH_INVOICES = 150
+CRASH_INVOICES = 400
+"""Eight units of the clock job's work (`clock_advance.PIECES_PER_UNIT_MAX`): the kill must
+come while units remain, and with three (150 invoices) a CI run once saw the job finish all
+of them between two polls of a busy machine."""
 KILL_POLL_SECONDS = 0.01
 
 
