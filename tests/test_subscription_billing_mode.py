@@ -18,6 +18,7 @@ import pytest
 import stripe
 
 from tests.test_subscription_changes import at, change, only_item, pending_of
+from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
     Client,
     advance,
@@ -382,14 +383,7 @@ def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
 
 def test_classic_billing_mode_refuses_items_of_different_intervals(client: Client) -> None:
     monthly = monthly_price(client, 1000)
-    yearly = client.v1.prices.create(
-        params={
-            "currency": "usd",
-            "unit_amount": 12_000,
-            "recurring": {"interval": "year"},
-            "product_data": {"name": "Yearly"},
-        }
-    )
+    yearly = price_of(client, 12_000, "year")
     _, customer = clock_customer(client, at(2027, 4, 1))
     both: Any = {
         "customer": customer.id,

@@ -21,6 +21,7 @@ from tests.direct_store import with_store
 from tests.harness import Account, KassaServer
 from tests.test_subscription_changes import at, change, pending_of
 from tests.test_subscription_pause import pause, resume
+from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
     Client,
     advance,
@@ -32,17 +33,6 @@ from tests.test_subscriptions import (
 
 HOUR = 3_600
 MONTHLY, QUARTERLY, YEARLY = 1500, 10_000, 12_000
-
-
-def price(client: Client, amount: int, interval: str, count: int = 1) -> stripe.Price:
-    return client.v1.prices.create(
-        params={
-            "currency": "usd",
-            "unit_amount": amount,
-            "recurring": {"interval": interval, "interval_count": count},
-            "product_data": {"name": f"Every {count} {interval}"},
-        }
-    )
 
 
 def subscribe_all(
@@ -57,7 +47,7 @@ def monthly_and_yearly_on_january_16(
 ) -> tuple[stripe.Price, stripe.Price, str, stripe.Customer, stripe.Subscription]:
     """31.00 a month and 365.00 a year (a whole number of cents a day in 2027) from 1 January,
     the clock then on 16 January: the prices, the clock, the customer, the subscription."""
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, yearly])
     advance(client, clock_id, at(2027, 1, 16))
@@ -84,8 +74,8 @@ def test_items_renew_on_their_own_intervals_and_together_when_they_align(
     client: Client, ledger_verified: None
 ) -> None:
     monthly = monthly_price(client, MONTHLY)
-    quarterly = price(client, QUARTERLY, "month", 3)
-    yearly = price(client, YEARLY, "year")
+    quarterly = price_of(client, QUARTERLY, "month", 3)
+    yearly = price_of(client, YEARLY, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, quarterly, yearly])
     assert subscription.status == "active"
@@ -139,7 +129,7 @@ def test_an_item_of_another_interval_is_added_and_changed_over_its_own_period(
     client: Client, ledger_verified: None
 ) -> None:
     monthly = monthly_price(client, 3100)
-    yearly = price(client, 36_500, "year")
+    yearly = price_of(client, 36_500, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly])
     advance(client, clock_id, at(2027, 1, 16))
@@ -179,8 +169,8 @@ def test_an_item_of_another_interval_is_added_and_changed_over_its_own_period(
 def test_an_item_repriced_to_another_interval_next_to_others_keeps_the_cycle(
     client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
-    quarterly = price(client, 9000, "month", 3)
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
+    quarterly = price_of(client, 9000, "month", 3)
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, yearly])
     advance(client, clock_id, at(2027, 1, 16))
@@ -207,7 +197,7 @@ def test_an_item_repriced_to_another_interval_next_to_others_keeps_the_cycle(
 def test_a_shorter_interval_added_brings_the_next_renewal_forward(
     client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [yearly])
     advance(client, clock_id, at(2027, 1, 16))
@@ -222,7 +212,7 @@ def test_a_shorter_interval_added_brings_the_next_renewal_forward(
 
 
 def test_a_preview_shows_only_the_items_renewing_next(client: Client) -> None:
-    monthly, yearly = monthly_price(client, MONTHLY), price(client, YEARLY, "year")
+    monthly, yearly = monthly_price(client, MONTHLY), price_of(client, YEARLY, "year")
     _, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, yearly])
     upcoming = client.v1.invoices.create_preview(params={"subscription": subscription.id})
@@ -233,7 +223,7 @@ def test_a_preview_shows_only_the_items_renewing_next(client: Client) -> None:
 def test_cancel_at_period_end_is_the_earliest_item_period_end(
     client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, MONTHLY), price(client, YEARLY, "year")
+    monthly, yearly = monthly_price(client, MONTHLY), price_of(client, YEARLY, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, yearly])
     later = subscribe_all(client, customer.id, [monthly, yearly], cancel_at="max_period_end")
@@ -250,7 +240,7 @@ def test_cancel_at_period_end_is_the_earliest_item_period_end(
 
 
 def test_an_anchor_and_a_trial_cover_every_item(client: Client, ledger_verified: None) -> None:
-    monthly, yearly = monthly_price(client, 3100), price(client, 36_500, "year")
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 15))
     anchored = subscribe_all(
         client, customer.id, [monthly, yearly], billing_cycle_anchor=at(2027, 2, 1)
@@ -323,7 +313,7 @@ def test_a_pause_credits_and_a_resume_bills_each_item_over_its_own_period(
 def test_the_real_time_job_renews_only_the_items_due_and_only_once(
     server: KassaServer, client: Client, ledger_verified: None
 ) -> None:
-    monthly, yearly = monthly_price(client, MONTHLY), price(client, YEARLY, "year")
+    monthly, yearly = monthly_price(client, MONTHLY), price_of(client, YEARLY, "year")
     customer = client.v1.customers.create(
         params={
             "payment_method": "pm_card_visa",
@@ -347,7 +337,7 @@ def test_a_yearly_item_removed_after_monthly_renewals_credits_its_own_discounted
     """Flexible mode credits what was debited for the item's period: the yearly line of the
     first invoice, 20% off, still the yearly item's debit after two monthly renewals
     billed only the monthly item."""
-    monthly, yearly = monthly_price(client, 1000), price(client, 36_500, "year")
+    monthly, yearly = monthly_price(client, 1000), price_of(client, 36_500, "year")
     coupon = client.v1.coupons.create(params={"percent_off": 20, "duration": "forever"})
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(
@@ -400,7 +390,7 @@ def test_an_older_subscription_credits_an_item_of_a_new_interval_as_classic(
     """A subscription stored before debits were recorded is credited as classic until an
     invoice billing every item starts the record: a renewal of its monthly item alone
     must not start one that leaves the yearly item's debit out (a credit of nothing)."""
-    monthly, yearly = monthly_price(client, 1000), price(client, 12_000, "year")
+    monthly, yearly = monthly_price(client, 1000), price_of(client, 12_000, "year")
     clock_id, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly])
     forget_debit_record(server, account, subscription.id)

@@ -39,13 +39,14 @@ def utc(year: int, month: int, day: int, hour: int = 10) -> int:
     return int(dt.datetime(year, month, day, hour, 0, tzinfo=dt.UTC).timestamp())
 
 
-def price_of(client: Client, amount: int, interval: str = "month") -> stripe.Price:
+def price_of(client: Client, amount: int, interval: str = "month", count: int = 1) -> stripe.Price:
+    """A recurring USD price of `amount` every `count` `interval`s, with a product of its own."""
     return client.v1.prices.create(
         params={
             "currency": "usd",
             "unit_amount": amount,
-            "recurring": {"interval": interval},
-            "product_data": {"name": f"Plan at {amount}"},
+            "recurring": {"interval": interval, "interval_count": count},
+            "product_data": {"name": f"Plan at {amount} every {count} {interval}"},
         }
     )
 

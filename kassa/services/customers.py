@@ -41,7 +41,7 @@ from kassa.services.addresses import (
 )
 from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
-from kassa.services.listing import LIST_LIMIT_DEFAULT, included_list, load_live_object, load_object
+from kassa.services.listing import included_list, load_live_object, load_object
 from kassa.services.resource import (
     ApiObject,
     Includer,
@@ -52,7 +52,7 @@ from kassa.services.resource import (
 )
 from kassa.services.search import METADATA, NUMBER, STRING, search_operation
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TAX_IDS, TEST_CLOCKS
+from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TEST_CLOCKS
 
 INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
@@ -447,9 +447,7 @@ async def _subscriptions_of(ctx: Context, customer: ApiObject) -> Any:
 
 async def _tax_ids_of(ctx: Context, customer: ApiObject) -> Any:
     """`expand[]=tax_ids`: the customer's tax ids, newest first (the first page)."""
-    query = ObjectListQuery(limit=LIST_LIMIT_DEFAULT, equals={"customer": customer["id"]})
-    url = f"/v1/customers/{customer['id']}/tax_ids"
-    return await included_list(ctx, TAX_IDS, query, url=url, view=dict)
+    return await tax_ids.included_in_customer(ctx, customer["id"])
 
 
 def _empty_sublist(name: str) -> Includer:

@@ -32,6 +32,7 @@ from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
     could_be_object_id,
+    included_list,
     list_page_with,
 )
 from kassa.services.resource import (
@@ -193,9 +194,18 @@ async def list_tax_ids(ctx: Context, request: ListTaxIds) -> ApiObject:
 
 
 def list_envelope_of(customer_id: str, data: list[ApiObject], has_more: bool) -> ApiObject:
-    return list_envelope(
-        ListPage(data=data, has_more=has_more), f"/v1/customers/{customer_id}/tax_ids"
-    )
+    return list_envelope(ListPage(data=data, has_more=has_more), _list_url(customer_id))
+
+
+async def included_in_customer(ctx: Context, customer_id: str) -> ApiObject:
+    """`expand[]=tax_ids` on a customer: the first page of its tax ids, newest first, with
+    `total_count` (`listing.included_list`)."""
+    query = ObjectListQuery(limit=LIST_LIMIT_DEFAULT, equals={"customer": customer_id})
+    return await included_list(ctx, TAX_IDS, query, url=_list_url(customer_id), view=dict)
+
+
+def _list_url(customer_id: str) -> str:
+    return f"/v1/customers/{customer_id}/tax_ids"
 
 
 async def invoice_entries(ctx: Context, customer_id: str) -> list[ApiObject]:
