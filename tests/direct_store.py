@@ -7,8 +7,6 @@ against the API's tables.
 
 from __future__ import annotations
 
-import itertools
-import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -17,8 +15,9 @@ from typing import Any, TypeVar
 import asyncpg
 
 from kassa.clock import Clock
-from kassa.store import Store, open_store
+from kassa.store import Store, open_store, sqlite_path_from_url
 from kassa.store.dashboard_queries import LoggedRequest
+from kassa.store.postgres import to_numbered_placeholders
 from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
 from kassa.workers.retention import PurgeCounts, purge_once
 from tests.harness import run_coroutine
@@ -50,19 +49,18 @@ def logged_request(database_url: str, account_id: str, request_id: str) -> Logge
 
 
 def raw_row(database_url: str, sql: str, *args: object) -> tuple[Any, ...] | None:
-    """One row of `sql` (with `?` placeholders) read past the store, for a test that checks
-    how something is stored rather than what the store gives back."""
+    """One row of `sql` (with `?` placeholders) read past the store: the one exception to
+    this module's rule, for a test that checks how something is stored rather than what the
+    store gives back (a column's encoding)."""
     if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        with sqlite3.connect(sqlite_path_from_url(database_url)) as db:
             row = db.execute(sql, args).fetchone()
         return None if row is None else tuple(row)
-    numbers = itertools.count(1)
-    numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
 
     async def fetch() -> tuple[Any, ...] | None:
         connection = await asyncpg.connect(database_url)
         try:
-            found = await connection.fetchrow(numbered, *args)
+            found = await connection.fetchrow(to_numbered_placeholders(sql), *args)
         finally:
             await connection.close()
         return None if found is None else tuple(found)

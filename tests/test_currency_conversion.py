@@ -24,7 +24,7 @@ from kassa.fx import BUILT_IN_RATES
 from kassa.services import currency_conversion, exchange_rates
 from kassa.store import migrate, open_store
 from tests.dashboard_session import signed_in_client
-from tests.harness import Account, KassaServer, create_account, ledger_problems_of, run_coroutine
+from tests.harness import Account, KassaServer, assert_ledger_whole, create_account, run_coroutine
 from tests.settlement import settle_in
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -467,7 +467,7 @@ def test_random_charges_refunds_and_rate_changes_keep_every_currency_balanced(
     funds = balances(client)
     assert funds["available"]["usd"] + funds["pending"]["usd"] == nets
     assert set(funds["available"]) == set(funds["pending"]) == {"usd"}
-    assert ledger_problems_of(server.database_url) == []
+    assert_ledger_whole(server.database_url)
 
 
 # -- the history of the table -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from kassa.http.protocol import HeadWithBodyProtocol
+from kassa.http.protocol import HeadWithBodyProtocol, _HeadHolder, _HeadPrefixer
 
 BODY = b'{\n  "id": "cus_1"\n}'
 TASKS_WAIT_SECONDS = 5
@@ -112,3 +112,13 @@ def test_a_head_answer_on_a_connection_not_kept_alive_is_written_before_the_clos
 def test_a_get_on_a_connection_not_kept_alive_is_one_write_before_the_close() -> None:
     (write,) = asyncio.run(served(b"GET / HTTP/1.0\r\n\r\n"))
     assert write.startswith(b"HTTP/1.1 200 OK") and write.endswith(BODY)
+
+
+def test_a_body_written_with_writelines_still_follows_its_head() -> None:
+    """Should uvicorn write a body with `writelines`, the held head still goes first, in the
+    same write (the wrappers pass other attributes through to the real transport)."""
+    transport = RecordingTransport()
+    holder = _HeadHolder(transport)
+    holder.writelines([b"HTTP/1.1 200 OK\r\n", b"\r\n"])
+    _HeadPrefixer(transport, holder.head).writelines([b"{", b"}"])
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n{}"]

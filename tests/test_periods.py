@@ -23,6 +23,7 @@ from kassa.services.billing.periods import (
     proration,
     trial_end_from_days,
     unused_fraction,
+    unused_share,
 )
 from kassa.services.billing.price_fields import INTERVAL_COUNT_MAX, INTERVALS
 
@@ -293,6 +294,34 @@ def test_change_ten_days_into_a_31_day_january() -> None:
     assert (result.credit, result.charge) == (-677, 1694)
     assert result.unused_fraction == Fraction(21, 31)
     assert result.net == 1017
+
+
+def test_a_change_in_the_part_before_an_anchor_is_a_share_of_the_whole_month() -> None:
+    # A subscription from March 20 anchored on March 31: its first part [Mar 20, Mar 31) is
+    # 11 days of the month [Feb 28, Mar 31) it lies in (31 days). A change on March 26
+    # leaves 5 days: 5/31 of the whole month, not 5/11 of the part.
+    # Credit 3100 * 5 / 31 = 500; charge 6200 * 5 / 31 = 1000.
+    part = (utc(2027, 3, 20, 0), utc(2027, 3, 31, 0))
+    whole = (utc(2027, 2, 28, 0), utc(2027, 3, 31, 0))
+    result = proration(3100, 6200, *part, utc(2027, 3, 26, 0), basis=whole)
+    assert (result.credit, result.charge) == (-500, 1000)
+    assert result.unused_fraction == Fraction(5, 31)
+
+
+def test_a_change_in_a_period_cut_short_by_cancel_at_is_a_share_of_the_whole_month() -> None:
+    # April [Apr 1, May 1) cut short on April 21 by cancel_at; a change on April 11 leaves
+    # 10 days: 10/30 of April. Credit 3000 / 3 = 1000; charge 1500 / 3 = 500.
+    whole = (utc(2027, 4, 1, 0), utc(2027, 5, 1, 0))
+    result = proration(3000, 1500, whole[0], utc(2027, 4, 21, 0), utc(2027, 4, 11, 0), basis=whole)
+    assert (result.credit, result.charge) == (-1000, 500)
+    assert result.unused_fraction == Fraction(1, 3)
+
+
+def test_unused_share_is_the_part_of_a_period_between_two_instants() -> None:
+    april = (utc(2027, 4, 1, 0), utc(2027, 5, 1, 0))
+    assert unused_share(april, utc(2027, 4, 16, 0), april[1]) == Fraction(1, 2)
+    assert unused_share(april, utc(2027, 3, 1, 0), utc(2027, 4, 11, 0)) == Fraction(1, 3)
+    assert unused_share(april, utc(2027, 5, 2, 0), utc(2027, 6, 1, 0)) == 0  # misses it
 
 
 def test_change_a_week_into_a_28_day_february() -> None:

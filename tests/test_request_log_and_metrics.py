@@ -288,6 +288,8 @@ def test_long_response_bodies_are_kept_compressed_and_read_back_whole(database_u
         read = logged_request(database_url, account_id, request_id)
         assert read is not None and read.response_body == body
     sql = "SELECT response_body, response_zstd FROM request_log WHERE request_id = ?"
-    long_text, long_packed = raw_row(database_url, sql, "req_long") or (None, None)
+    long_row = raw_row(database_url, sql, "req_long")
+    assert long_row is not None, "the long body's entry is stored"
+    long_text, long_packed = long_row
     assert long_text is None and len(long_packed) < len(long_body) // 4
     assert raw_row(database_url, sql, "req_short") == (short_body, None)

@@ -18,7 +18,7 @@ import pytest
 
 import kassa.store
 from kassa.store import migrate, open_store
-from kassa.store.schema import load_migrations
+from kassa.store.schema import ENGINE_MARKERS, load_migrations
 from kassa.store.tables import ALL_OBJECT_TABLES
 from tests.conftest import require_postgres
 from tests.harness import fresh_postgres_database
@@ -69,7 +69,9 @@ def _migrated(url: str) -> list[list[str]]:
 # -- reading each engine's catalog -------------------------------------------------------------
 
 
-_BYTES_TYPES = {"blob": "bytea"}
+_BYTES_TYPES = {
+    ENGINE_MARKERS["sqlite"]["{{BYTES}}"].lower(): ENGINE_MARKERS["postgresql"]["{{BYTES}}"].lower()
+}
 """The `{{BYTES}}` migration marker's two spellings (kassa/store/schema.py): one type."""
 
 

@@ -409,3 +409,32 @@ def test_an_older_subscription_credits_an_item_of_a_new_interval_as_classic(
     )
     # Classic: 325 of the year's 365 days unused, 12000 * 325/365 = 10684.93 -> 10685.
     assert [i.amount for i in pending_of(client, customer.id)] == [-10_685]
+
+
+def test_the_yearly_item_keeps_its_boundaries_once_the_first_item_is_removed(
+    client: Client, ledger_verified: None
+) -> None:
+    """An anchor set on the 31st counts each interval's boundaries from a point of its own
+    (the monthly item's from 31 December, the yearly's from 31 January a year before). With
+    the monthly item, the first, removed, the yearly item still renews a whole year on."""
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
+    clock_id, customer = clock_customer(client, at(2027, 1, 15))
+    subscription = subscribe_all(
+        client,
+        customer.id,
+        [monthly, yearly],
+        billing_cycle_anchor=at(2027, 1, 31),
+        proration_behavior="none",
+    )
+    advance(client, clock_id, at(2027, 1, 31) + 2 * HOUR)
+    first_item = next(i for i in subscription["items"].data if i.price.id == monthly.id)
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={"items": [{"id": first_item.id, "deleted": True}], "proration_behavior": "none"},
+    )
+    advance(client, clock_id, at(2028, 1, 31) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.period_start, renewal.period_end) == (at(2028, 1, 31), at(2029, 1, 31))
+    assert (billed_prices(renewal), renewal.amount_paid) == ([yearly.id], 36_500)
+    now = client.v1.subscriptions.retrieve(subscription.id)
+    assert periods_by_price(now) == {yearly.id: (at(2028, 1, 31), at(2029, 1, 31))}

@@ -229,6 +229,25 @@ def test_cancel_at_in_a_later_period_cuts_that_one_short_prorated(
     assert client.v1.subscriptions.retrieve(subscription.id).ended_at == ends
 
 
+def test_a_cycle_reset_to_now_still_ends_at_a_cancel_at_inside_the_new_period(
+    client: Client, ledger_verified: None
+) -> None:
+    """`billing_cycle_anchor=now` starts a whole month; a `cancel_at` set before, inside that
+    month, still ends the subscription on time rather than at the new period's end."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    ends = utc(2027, 3, 5)
+    subscription = subscribe(client, customer.id, price.id, cancel_at=ends)
+    advance(client, clock_id, utc(2027, 2, 10))
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={"billing_cycle_anchor": {"type": "now"}, "proration_behavior": "none"},
+    )
+    advance(client, clock_id, ends + 3_600)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", ends)
+
+
 def test_cancel_at_inside_a_trial_ends_it_after_the_notice(client: Client) -> None:
     price = monthly_price(client)
     clock_id, customer = clock_customer(client)

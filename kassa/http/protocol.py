@@ -18,6 +18,7 @@ an app that fails between the two has its connection closed by uvicorn with noth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -34,6 +35,11 @@ class _HeadHolder:
 
     def write(self, data: bytes) -> None:
         self.head += data
+
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        # Through `write`: a uvicorn writing with `writelines` must not reach the socket
+        # around the wrapper (`__getattr__` would hand it the real transport's).
+        self.write(b"".join(parts))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -52,6 +58,9 @@ class _HeadPrefixer:
     def write(self, data: bytes) -> None:
         head, self.head = self.head, b""
         self._transport.write(head + data)
+
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        self.write(b"".join(parts))
 
     def flush(self) -> None:
         """Write the head if no body write took it."""

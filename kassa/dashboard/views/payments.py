@@ -207,10 +207,13 @@ async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> Pay
     return PaymentList(rows, next_cursor, shown)
 
 
-LIST_TABLES: Mapping[str, ObjectTable] = {"pi_": PAYMENT_INTENTS, "ch_": CHARGES}
-"""The tables the payments list shows, by the id prefix of their rows."""
-TIE_RANK: Mapping[str, int] = {PAYMENT_INTENTS.name: 1, CHARGES.name: 0}
-"""Among payments created in the same second, intents come before charges (newest first)."""
+LIST_TABLES: Mapping[str, ObjectTable] = {
+    f"{payment_intents.RESOURCE.id_prefix}_": PAYMENT_INTENTS,
+    f"{charges.RESOURCE.id_prefix}_": CHARGES,
+}
+"""The tables the payments list shows, by the id prefix of their rows, in the order they
+rank among payments created in the same second (newest first: intents before charges)."""
+TIE_RANK: Mapping[str, int] = {table.name: -rank for rank, table in enumerate(LIST_TABLES.values())}
 CURSOR_SEPARATOR = ","
 """Between the cursor's ids: the last shown PaymentIntent's and the last shown charge's."""
 
@@ -227,7 +230,8 @@ def _list_order(doc: ApiObject) -> tuple[int, int]:
 
 
 def _table_of(object_id: str) -> ObjectTable:
-    return LIST_TABLES.get(object_id[:3], PAYMENT_INTENTS)
+    """The table of a row the list shows (or a cursor `_could_be_cursor` accepted)."""
+    return LIST_TABLES[object_id[:3]]
 
 
 def _next_cursor(starting_after: str, shown_docs: list[ApiObject]) -> str:

@@ -212,19 +212,19 @@ def proration(
     prorated that part."""
     ensure(old_amount_per_period >= 0, "the old amount per period is not negative")
     ensure(new_amount_per_period >= 0, "the new amount per period is not negative")
-    fraction = unused_fraction(start, end, at)
-    if basis is not None and basis != (start, end):
-        ensure(
-            basis[0] <= start and end <= basis[1],
-            f"a period [{start}, {end}) is part of its whole period {basis}",
-        )
-        fraction = Fraction(end - at, basis[1] - basis[0])
-    credit = -prorated_amount(old_amount_per_period, fraction)
-    charge = prorated_amount(new_amount_per_period, fraction)
+    ensure(start <= at < end, f"a change at {at} lies inside the period [{start}, {end})")
+    whole = (start, end) if basis is None else basis
+    ensure(
+        whole[0] <= start and end <= whole[1],
+        f"a period [{start}, {end}) is part of its whole period {whole}",
+    )
+    unused = unused_share(whole, at, end)
+    credit = -prorated_amount(old_amount_per_period, unused)
+    charge = prorated_amount(new_amount_per_period, unused)
     ensure(-old_amount_per_period <= credit <= 0, "a credit is at most the old full amount")
     ensure(0 <= charge <= new_amount_per_period, "a charge is at most the new full amount")
     return Proration(
-        credit=credit, charge=charge, unused_seconds=end - at, period_seconds=end - start
+        credit=credit, charge=charge, unused_seconds=end - at, period_seconds=whole[1] - whole[0]
     )
 
 

@@ -416,9 +416,9 @@ def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
     period = current_period(subscription)
     subscription["billing_cycle_anchor"] = now
     subscription["billing_cycle_anchor_config"] = None
-    private(subscription)["renews_at"] = period[1]
     if subscription["cancel_at_period_end"]:
         subscription["cancel_at"] = period[1]
+    renew_at_earliest_end(subscription)  # a `cancel_at` inside the new period comes first
     return period
 
 

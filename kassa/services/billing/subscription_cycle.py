@@ -189,7 +189,7 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     before = snapshot(subscription)
     # The steps its preview shows too: `subscription_renewal`.
     renewal = begin_next_period(subscription, discounts_at=ctx.now())
-    private(subscription)["renews_at"] = current_period(subscription)[1]
+    subscription_terms.renew_at_earliest_end(subscription)
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
     invoice = await invoice_period(
@@ -234,7 +234,7 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     before = snapshot(subscription)
     subscription["status"] = "active"
     if before["status"] == "incomplete":
-        private(subscription)["renews_at"] = current_period(subscription)[1]
+        subscription_terms.renew_at_earliest_end(subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 

@@ -26,7 +26,8 @@ date for free") and a `cancel_at` inside the first period not prorated; `always_
 acts as `create_prorations`, the first invoice being immediate anyway.
 
 Mixed intervals (Stripe: docs.stripe.com/billing/subscriptions/mixed-interval; flexible
-billing mode, which every Kassa subscription has). Items may bill on different intervals;
+billing mode only, the default: a classic subscription refuses items of different intervals,
+`subscription_billing_mode`). Items may bill on different intervals;
 each has its own period, all counted from the one shared anchor, so a monthly and a yearly
 item anchored on the same day renew together every twelfth month. Before an explicit
 anchor, each interval counts from a boundary of its own on the anchor's intended day
@@ -65,8 +66,10 @@ PERIODS_BACK_MAX: Final = 100
 """How many periods before an anchor a boundary with its intended day is looked for: two
 months at most for day 31 of monthly prices, eight years for February 29 of yearly ones."""
 CYCLE_ANCHOR: Final = "cycle_anchor"
-"""Private key: {"anchor", "counted_from"}: where period boundaries are counted from when
-not the anchor itself, for that anchor only (an anchor reset to now counts from itself)."""
+"""Private key: {"anchor", "day"}: an anchor set explicitly and its intended day of month,
+from which each interval's boundaries are counted (`cycle_anchor`), for that anchor only
+(an anchor reset to now counts from itself). Documents of 2026-12-04 hold "counted_from"
+instead of "day": the first item's counting point."""
 ANCHOR_PRORATION: Final = "anchor_proration"
 """Private key: `proration_behavior` at creation, for the time before the anchor."""
 _CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
@@ -185,11 +188,7 @@ def set_opening(subscription: ApiObject, start: Opening) -> None:
     subscription["billing_cycle_anchor_config"] = start.cycle.config
     subscription["cancel_at"] = start.cancel_at
     if start.cycle.cycle_anchor != start.cycle.anchor:
-        private(subscription)[CYCLE_ANCHOR] = {
-            "anchor": start.cycle.anchor,
-            "counted_from": start.cycle.cycle_anchor,
-            "day": start.cycle.day,
-        }
+        private(subscription)[CYCLE_ANCHOR] = {"anchor": start.cycle.anchor, "day": start.cycle.day}
     if start.cycle.proration_behavior != PRORATION_DEFAULT:
         private(subscription)[ANCHOR_PRORATION] = start.cycle.proration_behavior
 
@@ -245,17 +244,17 @@ def whole_period(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> tu
     return period  # not on the anchor's boundaries (a document from before they were kept)
 
 
-def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence | None = None) -> int:
-    """Where the period boundaries of an item of `recurrence` (the first item's when None)
-    are counted from (`Cycle.cycle_anchor`): what `periods.period_containing` and
-    `periods.next_period` take for it."""
+def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence) -> int:
+    """Where the period boundaries of an item of `recurrence` are counted from
+    (`Cycle.cycle_anchor`): what `periods.period_containing` and `periods.next_period` take
+    for it. Worked out from the anchor and its intended day for each interval, never kept:
+    the items (and so the first one) change, the anchor's day does not."""
     anchor = int(subscription["billing_cycle_anchor"])
     kept = private(subscription).get(CYCLE_ANCHOR) or {}
     if kept.get("anchor") != anchor:
         return anchor
-    first = Recurrence.of(items_of(subscription)[0]["price"])
-    if recurrence is None or recurrence == first or kept.get("day") is None:
-        return int(kept["counted_from"])
+    if kept.get("day") is None:
+        return int(kept["counted_from"])  # kept before the day was: the first item's only
     try:
         return _cycle_anchor(anchor, recurrence, int(kept["day"]))
     except InvariantViolated:
