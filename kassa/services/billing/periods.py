@@ -146,11 +146,16 @@ def _months_between(earlier: int, later: int) -> int:
     return (second.year - first.year) * MONTHS_PER_YEAR + (second.month - first.month)
 
 
+def shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
+    """(year, month) `months` calendar months from `moment`'s (negative: before it)."""
+    zero_based = moment.month - 1 + months
+    return moment.year + zero_based // MONTHS_PER_YEAR, zero_based % MONTHS_PER_YEAR + 1
+
+
 def _add_months_clamped(moment: dt.datetime, months: int) -> dt.datetime:
     """`moment` moved `months` calendar months on, same time of day, its day of month
     clamped to the target month's last day."""
-    zero_based = moment.month - 1 + months
-    year, month = moment.year + zero_based // MONTHS_PER_YEAR, zero_based % MONTHS_PER_YEAR + 1
+    year, month = shifted_month(moment, months)
     ensure(year <= dt.MAXYEAR, f"a boundary lies before the year {dt.MAXYEAR + 1}")
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)

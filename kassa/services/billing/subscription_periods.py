@@ -343,7 +343,7 @@ def _check_anchor(anchor: int, now: int, trial_end: int | None) -> None:
 
 
 def _check_within_one_period(anchor: int, start: int, recurrence: Recurrence, param: str) -> None:
-    latest = periods.boundary(start, recurrence.interval, recurrence.interval_count, 1)
+    latest = _first_boundary(start, recurrence)
     if anchor > latest:
         raise InvalidParameter(
             f"Invalid {param}: the billing cycle anchor ({anchor}) must fall within one "
@@ -367,7 +367,7 @@ def _anchor_from_config(
         config.get(name, getattr(moment, name)) for name in ("hour", "minute", "second")
     )
     for months_ahead in range(CANDIDATE_MONTHS_MAX):
-        year, month = _shifted_month(moment, months_ahead)
+        year, month = periods.shifted_month(moment, months_ahead)
         if config.get("month", month) != month:
             continue
         day = min(int(config["day_of_month"]), calendar.monthrange(year, month)[1])
@@ -385,7 +385,7 @@ def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
         return anchor - count * periods.FIXED_SPAN_SECONDS[interval]
     moment, months = periods.to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
     for periods_back in range(1, PERIODS_BACK_MAX + 1):
-        year, month = _shifted_month(moment, -periods_back * months)
+        year, month = periods.shifted_month(moment, -periods_back * months)
         if calendar.monthrange(year, month)[1] < day:
             continue
         candidate = periods.to_unix(moment.replace(year=year, month=month, day=day))
@@ -413,9 +413,3 @@ def _cancel_at_on_create(
             param="cancel_at",
         )
     return request.cancel_at
-
-
-def _shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
-    zero_based = moment.month - 1 + months
-    year = moment.year + zero_based // periods.MONTHS_PER_YEAR
-    return year, zero_based % periods.MONTHS_PER_YEAR + 1
