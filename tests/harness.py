@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import stripe
@@ -132,15 +132,37 @@ CUSTOMER_INCLUDABLE_FIELDS = frozenset(
 """Customer fields Stripe returns only when expanded (its "includable" fields)."""
 
 
+BOUND_MESSAGE = "Uvicorn running on {url}"
+"""What `kassa serve` logs (at the default level or below) once its socket is bound."""
+BIND_REFUSED_MESSAGE = "address already in use"
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: something else took it after `free_port`."""
+
+
 def wait_until_healthy(
-    url: str, process: subprocess.Popen[Any] | None = None, log_path: Path | None = None
+    url: str,
+    process: subprocess.Popen[Any] | None = None,
+    log_path: Path | None = None,
+    *,
+    log_from: int = 0,
 ) -> None:
-    """Poll `/healthz` until the server answers, it exits, or the start timeout passes."""
+    """Poll `/healthz` until the server answers, it exits, or the start timeout passes.
+
+    With a log, the answer counts only once the server has logged binding `url` (past
+    `log_from`, where this start's lines begin): a port another process took between
+    `free_port` and the bind would otherwise be answered by that process (another test's
+    server), and every request would go to the wrong database."""
     deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
+        log = _log_since(log_path, log_from)
         if process is not None and process.poll() is not None:
-            log = log_path.read_text()[-3000:] if log_path else ""
-            raise RuntimeError(f"kassa serve exited early; see {log_path}:\n{log}")
+            kind = PortTaken if BIND_REFUSED_MESSAGE in log else RuntimeError
+            raise kind(f"kassa serve exited early; see {log_path}:\n{log[-3000:]}")
+        if log_path is not None and BOUND_MESSAGE.format(url=url) not in log:
+            time.sleep(0.05)
+            continue
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
@@ -148,6 +170,23 @@ def wait_until_healthy(
             pass
         time.sleep(0.05)
     raise RuntimeError(f"kassa serve did not answer at {url} in time; see {log_path}")
+
+
+def _log_since(log_path: Path | None, offset: int) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def log_size(log_path: Path) -> int:
+    """Where the next lines of `log_path` will start (0 for a log not written yet)."""
+    return log_path.stat().st_size if log_path.exists() else 0
+
+
+PORT_ATTEMPTS_MAX = 3
+"""Free ports a first start tries before giving up (`KassaServer.start`)."""
 
 
 class KassaServer:
@@ -162,26 +201,45 @@ class KassaServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._started_before = False
 
-    def start(self) -> KassaServer:
+    def start(self) -> Self:
+        """Start the server; a first start whose port was taken meanwhile tries another (a
+        restart keeps its port: clients made before it hold the address)."""
+        for attempt in range(1, PORT_ATTEMPTS_MAX + 1):
+            try:
+                self._start_on_port()
+                return self
+            except PortTaken:
+                if self._started_before or attempt == PORT_ATTEMPTS_MAX:
+                    raise
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def command(self) -> list[str]:
+        """What runs the server on `self.port` (a subclass may run `KassaApp` its own way,
+        logging at the info level: the start waits for uvicorn's line about the bind)."""
+        return [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)]
+
+    def _start_on_port(self) -> None:
         env = {
             **os.environ,
             "KASSA_DATABASE_URL": self.database_url,
             "KASSA_DB_POOL_SIZE": TEST_SERVER_POOL_SIZE,
             **self.extra_env,
         }
+        log_from = log_size(self.log_path)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.command(), env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_until_ready()
-        return self
-
-    def _wait_until_ready(self) -> None:
-        wait_until_healthy(self.url, self.process, self.log_path)
+        try:
+            wait_until_healthy(self.url, self.process, self.log_path, log_from=log_from)
+        except PortTaken:
+            self.process = None
+            raise
+        self._started_before = True
 
     def stop(self) -> None:
         if self.process is None:

@@ -22,7 +22,7 @@ from kassa.asgi import Message
 from kassa.http.app import EdgeApp, Routes
 from kassa.http.metrics import RequestMetrics
 from tests.conftest import fresh_database
-from tests.harness import create_account, free_port, wait_until_healthy
+from tests.harness import create_account, free_port, log_size, wait_until_healthy
 
 WORKERS = 2
 THREADS = 8
@@ -50,6 +50,7 @@ class Served:
 def serve(database_url: str, log_path: Path, workers: int) -> Served:
     port = free_port()
     env = {**os.environ, "KASSA_DATABASE_URL": database_url, "KASSA_WEBHOOK_WORKERS": "0"}
+    log_from = log_size(log_path)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
@@ -61,7 +62,7 @@ def serve(database_url: str, log_path: Path, workers: int) -> Served:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, process, log_path)
+    wait_until_healthy(url, process, log_path, log_from=log_from)
     return Served(process, url, database_url)
 
 

@@ -355,7 +355,7 @@ uvicorn.run(
     port=settings.port,
     lifespan="on",
     access_log=False,
-    log_level="warning",
+    log_level="info",  # its bind line: the harness waits for it
 )
 """
 
@@ -370,15 +370,8 @@ class AheadClockServer(KassaServer):
         super().__init__(database_url, log_path, extra_env)
         self.ahead_seconds = ahead_seconds
 
-    def start(self) -> AheadClockServer:
-        env = {**os.environ, "KASSA_DATABASE_URL": self.database_url, **self.extra_env}
-        command = [sys.executable, "-c", AHEAD_CLOCK_LAUNCHER, str(self.port)]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*command, str(self.ahead_seconds)], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_until_ready()
-        return self
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", AHEAD_CLOCK_LAUNCHER, str(self.port), str(self.ahead_seconds)]
 
 
 class CommandProcess:
