@@ -1,7 +1,7 @@
 """What the dashboard's payments pages show (their actions: `payment_actions`).
 
-Every read is one indexed, bounded query: the list is a page of seq-ordered rows of each kind
-(PaymentIntents, and charges made without one) merged by creation time, a payment's
+Every read is one indexed, bounded query: the list is a page of each kind's rows
+(PaymentIntents, and charges made without one) in creation order, merged, a payment's
 related objects are looked up by indexed columns with a LIMIT, and the labels a list shows
 (card, customer email) come from one lookup by the page's ids.
 """
@@ -21,7 +21,7 @@ from kassa.services import charges, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_payment_queries import EntryLine, PaymentWindow
+from kassa.store.dashboard_payment_queries import EntryLine, PaymentPosition, PaymentWindow
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CHARGES,
@@ -185,16 +185,16 @@ class PaymentList:
 
 async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> PaymentList:
     """One page of PaymentIntents and of charges made without one (the Charges API), newest
-    first. Each kind is one bounded walk of its own index in seq order (`_kind_page`); the
-    two are merged by creation time. The cursor holds a position in each kind (`_cursors`),
-    so a page continues each kind exactly after the last row of it shown."""
+    first. Each kind is one bounded walk of its own index in creation order (`_kind_page`);
+    the two are merged. The cursor holds a position in each kind (`_positions`), so a page
+    continues each kind exactly after the last row of it shown."""
     problems = list(filters.problems)
     if filters.customer and not await _customer_exists(ctx, filters.customer):
         # Not echoed: the id may be another account's, and this page never names those.
         problems.append("No customer with that id in this account.")
         unknown = dataclasses.replace(filters, customer="", problems=problems)
         return PaymentList([], "", unknown)
-    after = await _cursors(ctx, filters.starting_after, problems)
+    after = await _positions(ctx, filters.starting_after, problems)
     shown = dataclasses.replace(filters, problems=problems)
     kinds = [
         await _kind_page(ctx, table, filters, after.get(table.name), limit)
@@ -219,13 +219,10 @@ CURSOR_SEPARATOR = ","
 
 
 def _list_order(doc: ApiObject) -> tuple[int, int]:
-    """The merged list's order (newest first): creation time, then the kind's rank.
-
-    Each kind keeps its seq order, which creation time follows except for objects on a test
-    clock (created at the clock's time). `heapq.merge` takes each kind's rows in their own
-    order whatever the keys, so such rows may sit out of date order, but the rows shown of
-    each kind are always a run of its own list: with a position per kind in the cursor, no
-    row is skipped or shown twice."""
+    """The merged list's order (newest first): creation time, then the kind's rank. Each
+    kind comes in creation order (then seq, which `heapq.merge` keeps within a kind), so
+    an object on a test clock, created at the clock's time, sits among the payments of
+    that time whatever order they were made in."""
     return int(doc["created"]), TIE_RANK[_table_of(str(doc["id"])).name]
 
 
@@ -243,18 +240,20 @@ def _next_cursor(starting_after: str, shown_docs: list[ApiObject]) -> str:
     return CURSOR_SEPARATOR.join(last[t.name] for t in LIST_TABLES.values() if t.name in last)
 
 
-async def _cursors(ctx: Context, starting_after: str, problems: list[str]) -> dict[str, int]:
-    """The seq each kind's page starts below, by table name; a kind the cursor does not
-    name starts at its newest row."""
-    seqs: dict[str, int] = {}
+async def _positions(
+    ctx: Context, starting_after: str, problems: list[str]
+) -> dict[str, PaymentPosition]:
+    """Where each kind's page continues (after the cursor's row of that kind), by table
+    name; a kind the cursor does not name starts at its newest row."""
+    positions: dict[str, PaymentPosition] = {}
     for object_id in starting_after.split(CURSOR_SEPARATOR) if starting_after else ():
         table = _table_of(object_id)
-        seq = await ctx.tx.object_seq(table, ctx.account_id, object_id)
-        if seq is None:
+        position = await ctx.tx.payment_position(table, ctx.account_id, object_id)
+        if position is None:
             problems.append("That page is no longer available; showing the newest payments.")
             return {}
-        seqs[table.name] = seq
-    return seqs
+        positions[table.name] = position
+    return positions
 
 
 async def _customer_exists(ctx: Context, customer_id: str) -> bool:
@@ -265,13 +264,13 @@ async def _kind_page(
     ctx: Context,
     table: ObjectTable,
     filters: PaymentFilters,
-    seq_after: int | None,
+    after: PaymentPosition | None,
     limit: int,
 ) -> list[ApiObject]:
-    """Up to limit + 1 of one kind's rows the filters select below `seq_after` (the
-    cursor's row of this kind), newest first: enough to fill the merged page and tell
-    whether more follow."""
-    window = await _window(ctx, table, filters, seq_after, limit + 1)
+    """Up to limit + 1 of one kind's rows the filters select after `after` (the cursor's
+    row of this kind), newest first: enough to fill the merged page and tell whether more
+    follow."""
+    window = _window(table, filters, after, limit + 1)
     if window is None:
         return []
     if table is CHARGES:
@@ -279,28 +278,15 @@ async def _kind_page(
     return (await ctx.tx.payment_intent_window(ctx.account_id, window)).docs
 
 
-async def _window(
-    ctx: Context,
-    table: ObjectTable,
-    filters: PaymentFilters,
-    seq_after: int | None,
-    limit: int,
+def _window(
+    table: ObjectTable, filters: PaymentFilters, after: PaymentPosition | None, limit: int
 ) -> PaymentWindow | None:
-    """One kind's seq window, or None when it is certainly empty. Dates become seq bounds
-    through the created index, so the walk covers only the chosen days."""
+    """One kind's window, or None when it is certainly empty."""
     status, captured = filters.status or None, None
     if table is CHARGES and status is not None:
         if status not in CHARGE_STATUS_FILTERS:
             return None  # a status only a PaymentIntent has
         status, captured = CHARGE_STATUS_FILTERS[status]
-    seq_from = seq_below = None
-    if filters.created_gte is not None:
-        seq_from = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_gte)
-        if seq_from is None:
-            return None
-    if filters.created_lt is not None:
-        seq_below = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_lt)
-    seq_below = _lowest(seq_below, seq_after)
     return PaymentWindow(
         limit=limit,
         status=status,
@@ -308,15 +294,8 @@ async def _window(
         customer=filters.customer or None,
         created_gte=filters.created_gte,
         created_lt=filters.created_lt,
-        seq_below=seq_below,
-        seq_from=seq_from,
+        after=after,
     )
-
-
-def _lowest(*bounds: int | None) -> int | None:
-    """The tightest of some exclusive upper bounds; None (no bound) when none is given."""
-    given = [bound for bound in bounds if bound is not None]
-    return min(given) if given else None
 
 
 async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentRow]:
