@@ -161,12 +161,18 @@ def _date(text: str) -> dt.date | None:
 
 
 @dataclass(frozen=True)
+class StatusBadge:
+    label: str
+    """What the dashboard calls a payment's status (`Succeeded`, `Uncaptured`, `Failed`, ...)."""
+    css: str
+    """The badge's class suffix (`status-<css>`)."""
+
+
+@dataclass(frozen=True)
 class PaymentRow:
     payment: ApiObject
     """A PaymentIntent, or a charge made without one (the Charges API)."""
-    status: str
-    """What the dashboard calls its status (`Succeeded`, `Uncaptured`, `Failed`, ...)."""
-    status_css: str
+    status: StatusBadge
     card: str
     """`visa ••••4242`, or '' when the payment has no card yet."""
     customer_email: str
@@ -322,22 +328,13 @@ async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentR
         rows.append(
             PaymentRow(
                 payment=payment,
-                status=payment_status_label(payment),
-                status_css=payment_status_css(payment),
+                status=payment_status(payment),
                 card=card_label(charge or method),
                 customer_email=customer.get("email") or "",
                 money_back=_money_back(charge),
             )
         )
     return rows
-
-
-def status_label(intent: ApiObject) -> str:
-    """What the dashboard calls the intent's status: a payment waiting for a card after a
-    decline has failed; one that never had a card is merely incomplete."""
-    if intent["status"] == "requires_payment_method":
-        return "Failed" if intent.get("last_payment_error") else "Incomplete"
-    return STATUS_LABELS.get(intent["status"], intent["status"])
 
 
 def charge_payment_status(charge: ApiObject) -> str:
@@ -347,25 +344,18 @@ def charge_payment_status(charge: ApiObject) -> str:
     return CHARGE_AS_PAYMENT_STATUS.get((charge["status"], captured), str(charge["status"]))
 
 
-def payment_status_label(payment: ApiObject) -> str:
-    """What the dashboard calls the status of an intent or of a charge made without one;
-    a failed charge has failed outright (nothing waits for another card)."""
-    if payment["object"] != "charge":
-        return status_label(payment)
-    status = charge_payment_status(payment)
+def payment_status(payment: ApiObject) -> StatusBadge:
+    """The status badge of an intent or of a charge made without one. A payment waiting
+    for a card after a decline has failed, as has a failed charge (nothing waits for
+    another card); an intent that never had a card is merely incomplete."""
+    is_charge = payment["object"] == "charge"
+    status = charge_payment_status(payment) if is_charge else str(payment["status"])
     if status == "requires_payment_method":
-        return "Failed"
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
-
-
-def payment_status_css(payment: ApiObject) -> str:
-    """The status badge's class: the status with dashes, except that an intent that never
-    had a card is `incomplete` rather than failed."""
-    if payment["object"] == "charge":
-        return charge_payment_status(payment).replace("_", "-")
-    if payment["status"] == "requires_payment_method" and not payment.get("last_payment_error"):
-        return "incomplete"
-    return str(payment["status"]).replace("_", "-")
+        if is_charge or payment.get("last_payment_error"):
+            return StatusBadge("Failed", "requires-payment-method")
+        return StatusBadge("Incomplete", "incomplete")
+    label = STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    return StatusBadge(label, status.replace("_", "-"))
 
 
 def _money_back(charge: ApiObject | None) -> str:
@@ -411,6 +401,7 @@ class MoneyTrail:
 @dataclass(frozen=True)
 class PaymentDetail:
     intent: ApiObject
+    status: StatusBadge
     customer: ApiObject | None
     charge: ApiObject | None
     """The latest charge."""
@@ -427,6 +418,7 @@ class ChargeDetail:
     """A charge made without a PaymentIntent (the Charges API): its own page."""
 
     charge: ApiObject
+    status: StatusBadge
     customer: ApiObject | None
     trail: MoneyTrail
 
@@ -461,6 +453,7 @@ async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
     trail = await _money_trail(ctx, by_intent, charge_ids, intent["id"])
     return PaymentDetail(
         intent=intent,
+        status=payment_status(intent),
         customer=await _customer_of(ctx, intent),
         charge=charge,
         earlier_charges=[c for c in charge_page.objects if c is not charge],
@@ -475,7 +468,12 @@ async def charge_detail(ctx: Context, charge: ApiObject) -> ChargeDetail:
     """A charge made without a PaymentIntent, read as a PaymentIntent's page reads its
     charge: the same refunds, disputes, balance transactions, ledger entries and events."""
     trail = await _money_trail(ctx, {"charge": charge["id"]}, [charge["id"]], charge["id"])
-    return ChargeDetail(charge=charge, customer=await _customer_of(ctx, charge), trail=trail)
+    return ChargeDetail(
+        charge=charge,
+        status=payment_status(charge),
+        customer=await _customer_of(ctx, charge),
+        trail=trail,
+    )
 
 
 async def _money_trail(
