@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import heapq
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,12 @@ from kassa.services import charges, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_payment_queries import EntryLine, PaymentPosition, PaymentWindow
+from kassa.store.dashboard_payment_queries import (
+    DocPage,
+    EntryLine,
+    PaymentPosition,
+    PaymentWindow,
+)
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CHARGES,
@@ -191,26 +196,44 @@ class PaymentList:
 
 async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> PaymentList:
     """One page of PaymentIntents and of charges made without one (the Charges API), newest
-    first. Each kind is one bounded walk of its own index in creation order (`_kind_page`);
-    the two are merged. The cursor holds a position in each kind (`_positions`), so a page
-    continues each kind exactly after the last row of it shown."""
-    problems = list(filters.problems)
-    if filters.customer and not await _customer_exists(ctx, filters.customer):
+    first. A customer filter must name a customer of this account; the one read that
+    checks it also gives the rows its email."""
+    if not filters.customer:
+        return await _listed(ctx, filters, limit, ())
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, filters.customer)
+    if found is None:
         # Not echoed: the id may be another account's, and this page never names those.
-        problems.append("No customer with that id in this account.")
-        unknown = dataclasses.replace(filters, customer="", problems=problems)
-        return PaymentList([], "", unknown)
+        problems = [*filters.problems, "No customer with that id in this account."]
+        return PaymentList([], "", dataclasses.replace(filters, customer="", problems=problems))
+    return await _listed(ctx, filters, limit, (found[0],))
+
+
+async def customer_payments(ctx: Context, customer: ApiObject, limit: int) -> PaymentList:
+    """The payments list's first page for a customer the caller has read already."""
+    return await _listed(ctx, PaymentFilters(customer=customer["id"]), limit, (customer,))
+
+
+async def _listed(
+    ctx: Context, filters: PaymentFilters, limit: int, customers: Sequence[ApiObject]
+) -> PaymentList:
+    """Each kind's page is one bounded walk of its own index in creation order
+    (`_kind_page`); the two are merged. The cursor holds a position in each kind
+    (`_positions`), so a page continues each kind exactly after the last row of it shown.
+    `customers`: those already read, whose rows need no lookup."""
+    problems = list(filters.problems)
     after = await _positions(ctx, filters.starting_after, problems)
-    shown = dataclasses.replace(filters, problems=problems)
-    kinds = [
+    pages = [
         await _kind_page(ctx, table, filters, after.get(table.name), limit)
         for table in LIST_TABLES.values()
     ]
-    merged = list(heapq.merge(*kinds, key=_list_order, reverse=True))
+    merged = list(heapq.merge(*(page.docs for page in pages), key=_list_order, reverse=True))
     shown_docs = merged[:limit]
-    rows = await payment_rows(ctx, shown_docs)
-    next_cursor = _next_cursor(filters.starting_after, shown_docs) if len(merged) > limit else ""
-    return PaymentList(rows, next_cursor, shown)
+    # Each kind gave at most `limit` rows and whether it has more: older rows exist if
+    # the kinds hold more than a page between them, or if one has rows it did not give.
+    more = len(merged) > limit or any(page.has_more for page in pages)
+    rows = await payment_rows(ctx, shown_docs, customers)
+    next_cursor = _next_cursor(filters.starting_after, shown_docs) if more else ""
+    return PaymentList(rows, next_cursor, dataclasses.replace(filters, problems=problems))
 
 
 LIST_TABLES: Mapping[str, ObjectTable] = {
@@ -262,26 +285,22 @@ async def _positions(
     return positions
 
 
-async def _customer_exists(ctx: Context, customer_id: str) -> bool:
-    return await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id) is not None
-
-
 async def _kind_page(
     ctx: Context,
     table: ObjectTable,
     filters: PaymentFilters,
     after: PaymentPosition | None,
     limit: int,
-) -> list[ApiObject]:
-    """Up to limit + 1 of one kind's rows the filters select after `after` (the cursor's
-    row of this kind), newest first: enough to fill the merged page and tell whether more
-    follow."""
-    window = _window(table, filters, after, limit + 1)
+) -> DocPage:
+    """Up to `limit` of one kind's rows the filters select after `after` (the cursor's row
+    of this kind), newest first, and whether it has more: a full merged page could be all
+    of one kind."""
+    window = _window(table, filters, after, limit)
     if window is None:
-        return []
+        return DocPage([], has_more=False)
     if table is CHARGES:
-        return (await ctx.tx.standalone_charge_window(ctx.account_id, window)).docs
-    return (await ctx.tx.payment_intent_window(ctx.account_id, window)).docs
+        return await ctx.tx.standalone_charge_window(ctx.account_id, window)
+    return await ctx.tx.payment_intent_window(ctx.account_id, window)
 
 
 def _window(
@@ -304,9 +323,11 @@ def _window(
     )
 
 
-async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentRow]:
+async def payment_rows(
+    ctx: Context, payments: list[ApiObject], customers: Sequence[ApiObject]
+) -> list[PaymentRow]:
     """Each payment (an intent, or a charge made without one) with its card and customer
-    email, from one lookup per kind by id."""
+    email, from one lookup per kind by id; `customers`: those already read."""
     intents = [p for p in payments if p["object"] == "payment_intent"]
     charge_docs = await ctx.tx.objects_by_ids(
         CHARGES, ctx.account_id, _unique(i["latest_charge"] for i in intents)
@@ -316,8 +337,13 @@ async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentR
     method_docs = await ctx.tx.objects_by_ids(
         PAYMENT_METHODS, ctx.account_id, _unique(i["payment_method"] for i in without_charge)
     )
-    customer_docs = await ctx.tx.objects_by_ids(
-        CUSTOMERS, ctx.account_id, _unique(p["customer"] for p in payments)
+    customer_docs = {str(c["id"]): c for c in customers}
+    customer_docs.update(
+        await ctx.tx.objects_by_ids(
+            CUSTOMERS,
+            ctx.account_id,
+            _unique(p["customer"] for p in payments if p["customer"] not in customer_docs),
+        )
     )
     rows = []
     for payment in payments:
