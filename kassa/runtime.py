@@ -103,39 +103,14 @@ def _send_mail(ctx: JobContext) -> Awaitable[None]:
     return run_mail(ctx.store, ctx.clock, mail_settings(ctx.settings), ctx.stopping)
 
 
-def _poll(job: PollingJob, ctx: JobContext) -> Awaitable[None]:
-    return run_polling(job, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
+def _polling(job: PollingJob) -> Callable[[JobContext], Awaitable[None]]:
+    """A job that runs `job`'s rounds (`kassa.workers.polling`) until asked to stop; what
+    each does is told by its module in `kassa.workers`."""
 
+    def run(ctx: JobContext) -> Awaitable[None]:
+        return run_polling(job, ctx.store, ctx.clock, ctx.settings, ctx.stopping)
 
-def _advance_invoices(ctx: JobContext) -> Awaitable[None]:
-    """Subscriptions renewed as their periods end; auto-advancing invoices finalized an hour
-    after creation, then charged or sent; payment reminders queued."""
-    return _poll(INVOICES, ctx)
-
-
-def _advance_test_clocks(ctx: JobContext) -> Awaitable[None]:
-    """Test clocks with an advance under way: the work due on their objects, in time order."""
-    return _poll(TEST_CLOCKS, ctx)
-
-
-def _move_payouts(ctx: JobContext) -> Awaitable[None]:
-    """Payouts to in_transit, paid or failed as their dates come; automatic payouts."""
-    return _poll(PAYOUTS, ctx)
-
-
-def _fail_refunds(ctx: JobContext) -> Awaitable[None]:
-    """Refunds to the refund-failure test card, failed as their time comes."""
-    return _poll(REFUND_FAILURES, ctx)
-
-
-def _run_reports(ctx: JobContext) -> Awaitable[None]:
-    """Report runs still pending: computed from the ledger, their CSV stored as a file."""
-    return _poll(REPORTING, ctx)
-
-
-def _settle_funds(ctx: JobContext) -> Awaitable[None]:
-    """Pending funds to available as their `available_on` comes, for every account."""
-    return _poll(SETTLEMENT, ctx)
+    return run
 
 
 def _purge_expired(ctx: JobContext) -> Awaitable[None]:
@@ -155,15 +130,15 @@ def _when_serve_delivers_webhooks(settings: Settings) -> bool:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("settlement", _settle_funds, in_serve=_always),
+    Job("settlement", _polling(SETTLEMENT), in_serve=_always),
     Job("webhooks", _deliver_webhooks, in_serve=_when_serve_delivers_webhooks),
     Job("retention", _purge_expired, in_serve=_always),
     Job("mail", _send_mail, in_serve=_always),
-    Job("invoices", _advance_invoices, in_serve=_always),
-    Job("test_clocks", _advance_test_clocks, in_serve=_always),
-    Job("payouts", _move_payouts, in_serve=_always),
-    Job("refund_failures", _fail_refunds, in_serve=_always),
-    Job("reporting", _run_reports, in_serve=_always),
+    Job("invoices", _polling(INVOICES), in_serve=_always),
+    Job("test_clocks", _polling(TEST_CLOCKS), in_serve=_always),
+    Job("payouts", _polling(PAYOUTS), in_serve=_always),
+    Job("refund_failures", _polling(REFUND_FAILURES), in_serve=_always),
+    Job("reporting", _polling(REPORTING), in_serve=_always),
 )
 
 

@@ -32,6 +32,10 @@ PAYMENTS_FOR_TWO_PAGES = PAGE_SIZE + 3
 """Intents and Charges API charges, made alternately: a full page and part of the next."""
 ATTEMPT_RELOADS_MAX = 50
 ATTEMPT_RELOAD_PAUSE_SECONDS = 0.1
+PAST_CLOCK_TIME = 1_615_377_600
+"""2021-03-10 12:00 UTC: a test clock years behind the payments made now."""
+FUTURE_CLOCK_TIME = 1_942_315_200
+"""2031-07-20 12:00 UTC: a test clock years ahead."""
 
 VERIFIED = re.compile("ok|balanced|no problems", re.IGNORECASE)
 
@@ -281,6 +285,67 @@ def test_a_payment_on_a_test_clock_does_not_hide_later_payments_from_the_pages(
     second = _rows_shown(page)
     assert len(first) == PAGE_SIZE
     assert sorted(first + second) == sorted(made)
+
+
+def test_date_filters_find_payments_made_on_test_clocks_in_other_years(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """Payments on test clocks are created at their clocks' times, years away from the
+    payments made around them: each date range shows exactly the payments created in it,
+    newest first, whatever order they were made in."""
+    now = _intents_and_charges(client, 2)
+    future = _clock_payments(client, FUTURE_CLOCK_TIME)
+    past = _clock_payments(client, PAST_CLOCK_TIME)
+    now += _intents_and_charges(client, 2)
+    yesterday, tomorrow = _day(time.time() - 86_400), _day(time.time() + 86_400)
+    for created_from, created_to, expected in (
+        (_day(PAST_CLOCK_TIME), _day(PAST_CLOCK_TIME), past),
+        (_day(FUTURE_CLOCK_TIME), _day(FUTURE_CLOCK_TIME), future),
+        (yesterday, tomorrow, now),
+        (_day(PAST_CLOCK_TIME), "", past + now + future),
+        ("", tomorrow, past + now),
+    ):
+        page.goto(f"{server.url}/dashboard/payments?from={created_from}&to={created_to}")
+        assert _rows_shown(page) == _newest_first(client, expected), (created_from, created_to)
+    page.goto(f"{server.url}/dashboard/payments?status=succeeded&to={_day(PAST_CLOCK_TIME)}")
+    assert _rows_shown(page) == _newest_first(client, past)
+
+
+def test_pages_of_a_date_range_show_each_payment_once_newest_first(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """A date range that spans a test clock's payments and more than a page of others: the
+    pages show each payment in the range once, in creation order across the pages."""
+    made = _intents_and_charges(client, 10)
+    made += _clock_payments(client, PAST_CLOCK_TIME)
+    _clock_payments(client, FUTURE_CLOCK_TIME)  # after the range
+    made += _intents_and_charges(client, PAYMENTS_FOR_TWO_PAGES - len(made))
+    tomorrow = _day(time.time() + 86_400)
+    page.goto(f"{server.url}/dashboard/payments?from={_day(PAST_CLOCK_TIME)}&to={tomorrow}")
+    first = _rows_shown(page)
+    assert len(first) == PAGE_SIZE
+    page.get_by_role("link", name="Older →").click()
+    expect(_testid(page, "first-page")).to_be_visible()
+    second = _rows_shown(page)
+    assert first + second == _newest_first(client, made)
+
+
+def _clock_payments(client: stripe.StripeClient, frozen_time: int) -> list[str]:
+    """A PaymentIntent and a Charges API charge of a customer on a new test clock frozen at
+    `frozen_time` (so created then): their ids, oldest first."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen_time})
+    customer = client.v1.customers.create(params={"test_clock": clock.id, "source": "tok_visa"})
+    intent = _pay(client, customer=customer.id)
+    charge = client.v1.charges.create(
+        params={"amount": 700, "currency": "usd", "customer": customer.id}
+    )
+    assert intent.created == charge.created == frozen_time
+    return [intent.id, charge.id]
+
+
+def _day(unix: float) -> str:
+    """The UTC date of `unix`, as the list's date filters take it."""
+    return time.strftime("%Y-%m-%d", time.gmtime(unix))
 
 
 def _intents_and_charges(client: stripe.StripeClient, count: int) -> list[str]:

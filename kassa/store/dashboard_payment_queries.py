@@ -24,10 +24,22 @@ IDS_PER_LOOKUP_MAX = 100
 
 
 @dataclass(frozen=True)
+class PaymentPosition:
+    """A payment's place in its kind's list: where a page continues after it."""
+
+    created: int
+    seq: int
+
+
+@dataclass(frozen=True)
 class PaymentWindow:
     """One page of payments of one kind (PaymentIntents, or charges made without one through
-    the Charges API), newest first: optional equality filters, a `created` range, and a
-    window of `seq` values that the range and the cursor translate to."""
+    the Charges API), newest first by creation time (then seq): optional equality filters,
+    a `created` range, and the row the page continues after.
+
+    The order and the range are on `created` itself, never on seq: creation time does not
+    grow with seq (an object on a test clock is created at the clock's time, years ahead
+    or behind), so no seq range stands for a date range."""
 
     limit: int
     status: str | None = None
@@ -36,11 +48,7 @@ class PaymentWindow:
     customer: str | None = None
     created_gte: int | None = None
     created_lt: int | None = None
-    seq_below: int | None = None
-    """Exclusive upper bound: the cursor's seq, or the first seq created after the range."""
-    seq_from: int | None = None
-    """Inclusive lower bound: the first seq created inside the range. It lets the index
-    walk stop at the range's start instead of reading every older row."""
+    after: PaymentPosition | None = None
 
 
 @dataclass(frozen=True)
@@ -81,58 +89,40 @@ class DashboardPaymentQueries:
     _db: Executor
 
     async def payment_intent_window(self, account_id: str, window: PaymentWindow) -> DocPage:
-        """The window's intents, newest first, and whether more lie beyond it.
-
-        Written so that the planner walks one (account_id, column..., seq) index in seq
-        order, bounded by the seq window and the LIMIT: `+created` keeps it off the created
-        index (which would read the whole date range and sort it); a customer with a status
-        uses the (account_id, customer, status, seq) index of migration 0005.
-        """
+        """The window's intents, newest first, and whether more lie beyond it: one walk of
+        an (account_id, [customer,] [status,] created, seq) index of migration 0036 (the
+        filters fix the leading columns, the range and the cursor bound `created`),
+        bounded by the LIMIT."""
         ensure(window.captured is None, "a PaymentIntent has no captured column")
         return await self._payment_window(PAYMENT_INTENTS, ["account_id = ?"], account_id, window)
 
     async def standalone_charge_window(self, account_id: str, window: PaymentWindow) -> DocPage:
         """The window's charges made without a PaymentIntent (the Charges API), newest
         first, and whether more lie beyond it. `payment_intent IS NULL` selects the partial
-        indexes of migration 0035, which hold only such charges: a page never walks the
-        charges of the account's PaymentIntents."""
+        indexes of migration 0036 (laid out as the intents'), which hold only such charges:
+        a page never walks the charges of the account's PaymentIntents."""
         where = ["account_id = ?", "payment_intent IS NULL"]
         return await self._payment_window(CHARGES, where, account_id, window)
 
     async def _payment_window(
         self, table: ObjectTable, where: list[str], account_id: str, window: PaymentWindow
     ) -> DocPage:
-        where = [*where, "deleted = 0"]
-        args: list[Any] = [account_id]
-        for condition, value in (
-            ("customer = ?", window.customer),
-            ("status = ?", window.status),
-            ("captured = ?", window.captured),
-            ("+created >= ?", window.created_gte),
-            ("+created < ?", window.created_lt),
-            ("seq < ?", window.seq_below),
-            ("seq >= ?", window.seq_from),
-        ):
-            if value is not None:
-                where.append(condition)
-                args.append(value)
+        conditions, args = _window_conditions(window)
         rows = await self._db.fetchall(
-            f"SELECT doc FROM {table.name} WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-            (*args, window.limit + 1),
+            f"SELECT doc FROM {table.name} WHERE {' AND '.join([*where, *conditions])} "
+            "ORDER BY created DESC, seq DESC LIMIT ?",
+            (account_id, *args, window.limit + 1),
         )
         return DocPage([_loads(r[0]) for r in rows[: window.limit]], len(rows) > window.limit)
 
-    async def first_seq_created_since(
-        self, table: ObjectTable, account_id: str, created: int
-    ) -> int | None:
-        """The seq of the first object created at or after `created` (the created index's
-        first entry in range): seq grows with creation, so later objects have larger seqs."""
+    async def payment_position(
+        self, table: ObjectTable, account_id: str, object_id: str
+    ) -> PaymentPosition | None:
         row = await self._db.fetchone(
-            f"SELECT seq FROM {table.name} WHERE account_id = ? AND created >= ? "
-            "ORDER BY created, seq LIMIT 1",
-            (account_id, created),
+            f"SELECT created, seq FROM {table.name} WHERE id = ? AND account_id = ?",
+            (object_id, account_id),
         )
-        return None if row is None else int(row[0])
+        return None if row is None else PaymentPosition(int(row[0]), int(row[1]))
 
     async def objects_by_ids(
         self, table: ObjectTable, account_id: str, object_ids: Sequence[str]
@@ -227,6 +217,29 @@ class DashboardPaymentQueries:
         if row is None or row[0] is None:
             return None
         return EmailCursor(str(row[0]), int(row[1]))
+
+
+def _window_conditions(window: PaymentWindow) -> tuple[list[str], list[Any]]:
+    """The window's filters, date range and cursor as conditions, with their arguments.
+    The range's end and the cursor's second make one upper bound on `created`, so that the
+    index walk starts at the cursor; the cursor's own second is then cut at its seq."""
+    after = window.after
+    upper_bounds = [window.created_lt, None if after is None else after.created + 1]
+    conditions, args = ["deleted = 0"], []
+    for condition, value in (
+        ("customer = ?", window.customer),
+        ("status = ?", window.status),
+        ("captured = ?", window.captured),
+        ("created >= ?", window.created_gte),
+        ("created < ?", min((b for b in upper_bounds if b is not None), default=None)),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            args.append(value)
+    if after is not None:
+        conditions.append("(created < ? OR seq < ?)")
+        args.extend((after.created, after.seq))
+    return conditions, args
 
 
 _MAX_CODE_POINT = 0x10FFFF

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from kassa.dashboard.app import PAGE_SIZE, PREFIX, Page, View
 from kassa.dashboard.views import customers as view_model
 from kassa.dashboard.views.payments import card_label
-from kassa.dashboard.views.subscriptions import ALL, customer_subscriptions
+from kassa.dashboard.views.subscriptions import ALL
 
 
 async def customer_list(view: View) -> Response:
@@ -37,12 +37,11 @@ def _list_url(query: dict[str, str]) -> str:
 async def customer(view: View) -> Response:
     async with view.reading() as ctx:
         detail = await view_model.customer_detail(ctx, view.path_param("id"))
-        subscriptions = await customer_subscriptions(ctx, detail.customer["id"])
     every_subscription = {"customer": detail.customer["id"], "status": ALL}
     return view.render(
         "customer_detail.html",
         detail=detail,
-        subscriptions=subscriptions,
+        subscriptions=detail.subscriptions,
         card_label=card_label,
         payments_url=f"{PREFIX}/payments?{urlencode({'customer': detail.customer['id']})}",
         subscriptions_url=f"{PREFIX}/subscriptions?{urlencode(every_subscription)}",

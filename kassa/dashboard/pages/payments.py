@@ -64,8 +64,6 @@ async def payment(view: View) -> Response:
     return view.render(
         "payment_detail.html",
         detail=detail,
-        status_label=view_model.status_label,
-        status_css=view_model.payment_status_css,
         card_label=view_model.card_label,
         refundable_major=money.major_units(detail.refundable, currency),
         capturable_major=money.major_units(int(detail.intent["amount_capturable"]), currency),
@@ -78,8 +76,6 @@ def _charge_page(view: View, detail: view_model.ChargeDetail) -> Response:
     return view.render(
         "charge_detail.html",
         detail=detail,
-        status_label=view_model.payment_status_label,
-        status_css=view_model.payment_status_css,
         card_label=view_model.card_label,
     )
 

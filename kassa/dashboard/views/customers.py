@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kassa.dashboard.views.payments import PaymentFilters, PaymentRow, payment_list
+from kassa.dashboard.views.payments import PaymentRow, customer_payments
+from kassa.dashboard.views.subscriptions import CustomerSubscriptions, customer_subscriptions
 from kassa.services import customers
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
@@ -78,9 +79,11 @@ class CustomerDetail:
     more_payment_methods: bool
     payments: list[PaymentRow]
     more_payments: bool
+    subscriptions: CustomerSubscriptions
 
 
 async def customer_detail(ctx: Context, customer_id: str) -> CustomerDetail:
+    """The customer, read once: its payments and subscriptions are labelled with it."""
     customer, deleted = await load_object(ctx, customers.RESOURCE, customer_id)
     by_customer = {"customer": customer["id"]}
     methods = await ctx.tx.list_objects(
@@ -90,9 +93,7 @@ async def customer_detail(ctx: Context, customer_id: str) -> CustomerDetail:
     )
     # The payments list's first page for this customer: its intents and its Charges API
     # charges, as "All payments of this customer" goes on to show them.
-    payments = await payment_list(
-        ctx, PaymentFilters(customer=customer["id"]), CUSTOMER_PAYMENTS_SHOWN_MAX
-    )
+    payments = await customer_payments(ctx, customer, CUSTOMER_PAYMENTS_SHOWN_MAX)
     return CustomerDetail(
         customer=customer,
         deleted=deleted,
@@ -100,4 +101,5 @@ async def customer_detail(ctx: Context, customer_id: str) -> CustomerDetail:
         more_payment_methods=methods.has_more,
         payments=payments.rows,
         more_payments=bool(payments.next_cursor),
+        subscriptions=await customer_subscriptions(ctx, customer),
     )

@@ -1,7 +1,7 @@
 """What the dashboard's payments pages show (their actions: `payment_actions`).
 
-Every read is one indexed, bounded query: the list is a page of seq-ordered rows of each kind
-(PaymentIntents, and charges made without one) merged by creation time, a payment's
+Every read is one indexed, bounded query: the list is a page of each kind's rows
+(PaymentIntents, and charges made without one) in creation order, merged, a payment's
 related objects are looked up by indexed columns with a LIMIT, and the labels a list shows
 (card, customer email) come from one lookup by the page's ids.
 """
@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import heapq
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,12 @@ from kassa.services import charges, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
-from kassa.store.dashboard_payment_queries import EntryLine, PaymentWindow
+from kassa.store.dashboard_payment_queries import (
+    DocPage,
+    EntryLine,
+    PaymentPosition,
+    PaymentWindow,
+)
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CHARGES,
@@ -161,12 +166,18 @@ def _date(text: str) -> dt.date | None:
 
 
 @dataclass(frozen=True)
+class StatusBadge:
+    label: str
+    """What the dashboard calls a payment's status (`Succeeded`, `Uncaptured`, `Failed`, ...)."""
+    css: str
+    """The badge's class suffix (`status-<css>`)."""
+
+
+@dataclass(frozen=True)
 class PaymentRow:
     payment: ApiObject
     """A PaymentIntent, or a charge made without one (the Charges API)."""
-    status: str
-    """What the dashboard calls its status (`Succeeded`, `Uncaptured`, `Failed`, ...)."""
-    status_css: str
+    status: StatusBadge
     card: str
     """`visa ••••4242`, or '' when the payment has no card yet."""
     customer_email: str
@@ -185,26 +196,44 @@ class PaymentList:
 
 async def payment_list(ctx: Context, filters: PaymentFilters, limit: int) -> PaymentList:
     """One page of PaymentIntents and of charges made without one (the Charges API), newest
-    first. Each kind is one bounded walk of its own index in seq order (`_kind_page`); the
-    two are merged by creation time. The cursor holds a position in each kind (`_cursors`),
-    so a page continues each kind exactly after the last row of it shown."""
-    problems = list(filters.problems)
-    if filters.customer and not await _customer_exists(ctx, filters.customer):
+    first. A customer filter must name a customer of this account; the one read that
+    checks it also gives the rows its email."""
+    if not filters.customer:
+        return await _listed(ctx, filters, limit, ())
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, filters.customer)
+    if found is None:
         # Not echoed: the id may be another account's, and this page never names those.
-        problems.append("No customer with that id in this account.")
-        unknown = dataclasses.replace(filters, customer="", problems=problems)
-        return PaymentList([], "", unknown)
-    after = await _cursors(ctx, filters.starting_after, problems)
-    shown = dataclasses.replace(filters, problems=problems)
-    kinds = [
+        problems = [*filters.problems, "No customer with that id in this account."]
+        return PaymentList([], "", dataclasses.replace(filters, customer="", problems=problems))
+    return await _listed(ctx, filters, limit, (found[0],))
+
+
+async def customer_payments(ctx: Context, customer: ApiObject, limit: int) -> PaymentList:
+    """The payments list's first page for a customer the caller has read already."""
+    return await _listed(ctx, PaymentFilters(customer=customer["id"]), limit, (customer,))
+
+
+async def _listed(
+    ctx: Context, filters: PaymentFilters, limit: int, customers: Sequence[ApiObject]
+) -> PaymentList:
+    """Each kind's page is one bounded walk of its own index in creation order
+    (`_kind_page`); the two are merged. The cursor holds a position in each kind
+    (`_positions`), so a page continues each kind exactly after the last row of it shown.
+    `customers`: those already read, whose rows need no lookup."""
+    problems = list(filters.problems)
+    after = await _positions(ctx, filters.starting_after, problems)
+    pages = [
         await _kind_page(ctx, table, filters, after.get(table.name), limit)
         for table in LIST_TABLES.values()
     ]
-    merged = list(heapq.merge(*kinds, key=_list_order, reverse=True))
+    merged = list(heapq.merge(*(page.docs for page in pages), key=_list_order, reverse=True))
     shown_docs = merged[:limit]
-    rows = await payment_rows(ctx, shown_docs)
-    next_cursor = _next_cursor(filters.starting_after, shown_docs) if len(merged) > limit else ""
-    return PaymentList(rows, next_cursor, shown)
+    # Each kind gave at most `limit` rows and whether it has more: older rows exist if
+    # the kinds hold more than a page between them, or if one has rows it did not give.
+    more = len(merged) > limit or any(page.has_more for page in pages)
+    rows = await payment_rows(ctx, shown_docs, customers)
+    next_cursor = _next_cursor(filters.starting_after, shown_docs) if more else ""
+    return PaymentList(rows, next_cursor, dataclasses.replace(filters, problems=problems))
 
 
 LIST_TABLES: Mapping[str, ObjectTable] = {
@@ -219,13 +248,10 @@ CURSOR_SEPARATOR = ","
 
 
 def _list_order(doc: ApiObject) -> tuple[int, int]:
-    """The merged list's order (newest first): creation time, then the kind's rank.
-
-    Each kind keeps its seq order, which creation time follows except for objects on a test
-    clock (created at the clock's time). `heapq.merge` takes each kind's rows in their own
-    order whatever the keys, so such rows may sit out of date order, but the rows shown of
-    each kind are always a run of its own list: with a position per kind in the cursor, no
-    row is skipped or shown twice."""
+    """The merged list's order (newest first): creation time, then the kind's rank. Each
+    kind comes in creation order (then seq, which `heapq.merge` keeps within a kind), so
+    an object on a test clock, created at the clock's time, sits among the payments of
+    that time whatever order they were made in."""
     return int(doc["created"]), TIE_RANK[_table_of(str(doc["id"])).name]
 
 
@@ -243,64 +269,49 @@ def _next_cursor(starting_after: str, shown_docs: list[ApiObject]) -> str:
     return CURSOR_SEPARATOR.join(last[t.name] for t in LIST_TABLES.values() if t.name in last)
 
 
-async def _cursors(ctx: Context, starting_after: str, problems: list[str]) -> dict[str, int]:
-    """The seq each kind's page starts below, by table name; a kind the cursor does not
-    name starts at its newest row."""
-    seqs: dict[str, int] = {}
+async def _positions(
+    ctx: Context, starting_after: str, problems: list[str]
+) -> dict[str, PaymentPosition]:
+    """Where each kind's page continues (after the cursor's row of that kind), by table
+    name; a kind the cursor does not name starts at its newest row."""
+    positions: dict[str, PaymentPosition] = {}
     for object_id in starting_after.split(CURSOR_SEPARATOR) if starting_after else ():
         table = _table_of(object_id)
-        seq = await ctx.tx.object_seq(table, ctx.account_id, object_id)
-        if seq is None:
+        position = await ctx.tx.payment_position(table, ctx.account_id, object_id)
+        if position is None:
             problems.append("That page is no longer available; showing the newest payments.")
             return {}
-        seqs[table.name] = seq
-    return seqs
-
-
-async def _customer_exists(ctx: Context, customer_id: str) -> bool:
-    return await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id) is not None
+        positions[table.name] = position
+    return positions
 
 
 async def _kind_page(
     ctx: Context,
     table: ObjectTable,
     filters: PaymentFilters,
-    seq_after: int | None,
+    after: PaymentPosition | None,
     limit: int,
-) -> list[ApiObject]:
-    """Up to limit + 1 of one kind's rows the filters select below `seq_after` (the
-    cursor's row of this kind), newest first: enough to fill the merged page and tell
-    whether more follow."""
-    window = await _window(ctx, table, filters, seq_after, limit + 1)
+) -> DocPage:
+    """Up to `limit` of one kind's rows the filters select after `after` (the cursor's row
+    of this kind), newest first, and whether it has more: a full merged page could be all
+    of one kind."""
+    window = _window(table, filters, after, limit)
     if window is None:
-        return []
+        return DocPage([], has_more=False)
     if table is CHARGES:
-        return (await ctx.tx.standalone_charge_window(ctx.account_id, window)).docs
-    return (await ctx.tx.payment_intent_window(ctx.account_id, window)).docs
+        return await ctx.tx.standalone_charge_window(ctx.account_id, window)
+    return await ctx.tx.payment_intent_window(ctx.account_id, window)
 
 
-async def _window(
-    ctx: Context,
-    table: ObjectTable,
-    filters: PaymentFilters,
-    seq_after: int | None,
-    limit: int,
+def _window(
+    table: ObjectTable, filters: PaymentFilters, after: PaymentPosition | None, limit: int
 ) -> PaymentWindow | None:
-    """One kind's seq window, or None when it is certainly empty. Dates become seq bounds
-    through the created index, so the walk covers only the chosen days."""
+    """One kind's window, or None when it is certainly empty."""
     status, captured = filters.status or None, None
     if table is CHARGES and status is not None:
         if status not in CHARGE_STATUS_FILTERS:
             return None  # a status only a PaymentIntent has
         status, captured = CHARGE_STATUS_FILTERS[status]
-    seq_from = seq_below = None
-    if filters.created_gte is not None:
-        seq_from = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_gte)
-        if seq_from is None:
-            return None
-    if filters.created_lt is not None:
-        seq_below = await ctx.tx.first_seq_created_since(table, ctx.account_id, filters.created_lt)
-    seq_below = _lowest(seq_below, seq_after)
     return PaymentWindow(
         limit=limit,
         status=status,
@@ -308,20 +319,15 @@ async def _window(
         customer=filters.customer or None,
         created_gte=filters.created_gte,
         created_lt=filters.created_lt,
-        seq_below=seq_below,
-        seq_from=seq_from,
+        after=after,
     )
 
 
-def _lowest(*bounds: int | None) -> int | None:
-    """The tightest of some exclusive upper bounds; None (no bound) when none is given."""
-    given = [bound for bound in bounds if bound is not None]
-    return min(given) if given else None
-
-
-async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentRow]:
+async def payment_rows(
+    ctx: Context, payments: list[ApiObject], customers: Sequence[ApiObject]
+) -> list[PaymentRow]:
     """Each payment (an intent, or a charge made without one) with its card and customer
-    email, from one lookup per kind by id."""
+    email, from one lookup per kind by id; `customers`: those already read."""
     intents = [p for p in payments if p["object"] == "payment_intent"]
     charge_docs = await ctx.tx.objects_by_ids(
         CHARGES, ctx.account_id, _unique(i["latest_charge"] for i in intents)
@@ -331,8 +337,13 @@ async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentR
     method_docs = await ctx.tx.objects_by_ids(
         PAYMENT_METHODS, ctx.account_id, _unique(i["payment_method"] for i in without_charge)
     )
-    customer_docs = await ctx.tx.objects_by_ids(
-        CUSTOMERS, ctx.account_id, _unique(p["customer"] for p in payments)
+    customer_docs = {str(c["id"]): c for c in customers}
+    customer_docs.update(
+        await ctx.tx.objects_by_ids(
+            CUSTOMERS,
+            ctx.account_id,
+            _unique(p["customer"] for p in payments if p["customer"] not in customer_docs),
+        )
     )
     rows = []
     for payment in payments:
@@ -343,22 +354,13 @@ async def payment_rows(ctx: Context, payments: list[ApiObject]) -> list[PaymentR
         rows.append(
             PaymentRow(
                 payment=payment,
-                status=payment_status_label(payment),
-                status_css=payment_status_css(payment),
+                status=payment_status(payment),
                 card=card_label(charge or method),
                 customer_email=customer.get("email") or "",
                 money_back=_money_back(charge),
             )
         )
     return rows
-
-
-def status_label(intent: ApiObject) -> str:
-    """What the dashboard calls the intent's status: a payment waiting for a card after a
-    decline has failed; one that never had a card is merely incomplete."""
-    if intent["status"] == "requires_payment_method":
-        return "Failed" if intent.get("last_payment_error") else "Incomplete"
-    return STATUS_LABELS.get(intent["status"], intent["status"])
 
 
 def charge_payment_status(charge: ApiObject) -> str:
@@ -368,25 +370,18 @@ def charge_payment_status(charge: ApiObject) -> str:
     return CHARGE_AS_PAYMENT_STATUS.get((charge["status"], captured), str(charge["status"]))
 
 
-def payment_status_label(payment: ApiObject) -> str:
-    """What the dashboard calls the status of an intent or of a charge made without one;
-    a failed charge has failed outright (nothing waits for another card)."""
-    if payment["object"] != "charge":
-        return status_label(payment)
-    status = charge_payment_status(payment)
+def payment_status(payment: ApiObject) -> StatusBadge:
+    """The status badge of an intent or of a charge made without one. A payment waiting
+    for a card after a decline has failed, as has a failed charge (nothing waits for
+    another card); an intent that never had a card is merely incomplete."""
+    is_charge = payment["object"] == "charge"
+    status = charge_payment_status(payment) if is_charge else str(payment["status"])
     if status == "requires_payment_method":
-        return "Failed"
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
-
-
-def payment_status_css(payment: ApiObject) -> str:
-    """The status badge's class: the status with dashes, except that an intent that never
-    had a card is `incomplete` rather than failed."""
-    if payment["object"] == "charge":
-        return charge_payment_status(payment).replace("_", "-")
-    if payment["status"] == "requires_payment_method" and not payment.get("last_payment_error"):
-        return "incomplete"
-    return str(payment["status"]).replace("_", "-")
+        if is_charge or payment.get("last_payment_error"):
+            return StatusBadge("Failed", "requires-payment-method")
+        return StatusBadge("Incomplete", "incomplete")
+    label = STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    return StatusBadge(label, status.replace("_", "-"))
 
 
 def _money_back(charge: ApiObject | None) -> str:
@@ -432,6 +427,7 @@ class MoneyTrail:
 @dataclass(frozen=True)
 class PaymentDetail:
     intent: ApiObject
+    status: StatusBadge
     customer: ApiObject | None
     charge: ApiObject | None
     """The latest charge."""
@@ -448,6 +444,7 @@ class ChargeDetail:
     """A charge made without a PaymentIntent (the Charges API): its own page."""
 
     charge: ApiObject
+    status: StatusBadge
     customer: ApiObject | None
     trail: MoneyTrail
 
@@ -482,6 +479,7 @@ async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
     trail = await _money_trail(ctx, by_intent, charge_ids, intent["id"])
     return PaymentDetail(
         intent=intent,
+        status=payment_status(intent),
         customer=await _customer_of(ctx, intent),
         charge=charge,
         earlier_charges=[c for c in charge_page.objects if c is not charge],
@@ -496,7 +494,12 @@ async def charge_detail(ctx: Context, charge: ApiObject) -> ChargeDetail:
     """A charge made without a PaymentIntent, read as a PaymentIntent's page reads its
     charge: the same refunds, disputes, balance transactions, ledger entries and events."""
     trail = await _money_trail(ctx, {"charge": charge["id"]}, [charge["id"]], charge["id"])
-    return ChargeDetail(charge=charge, customer=await _customer_of(ctx, charge), trail=trail)
+    return ChargeDetail(
+        charge=charge,
+        status=payment_status(charge),
+        customer=await _customer_of(ctx, charge),
+        trail=trail,
+    )
 
 
 async def _money_trail(

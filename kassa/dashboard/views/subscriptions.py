@@ -70,9 +70,12 @@ class SubscriptionRow:
     period_end: int | None
 
 
-async def subscription_rows(ctx: Context, listed: Sequence[ApiObject]) -> list[SubscriptionRow]:
-    """Rows for `listed`, labelled with one lookup of customers and one of products."""
-    customers = await customer_labels(ctx, (s["customer"] for s in listed))
+async def subscription_rows(
+    ctx: Context, listed: Sequence[ApiObject], customers_read: Sequence[ApiObject] = ()
+) -> list[SubscriptionRow]:
+    """Rows for `listed`, labelled with one lookup of customers (but those already read)
+    and one of products."""
+    customers = await customer_labels(ctx, (s["customer"] for s in listed), customers_read)
     products = await product_names(ctx, [item for s in listed for item in items_of(s)])
     return [
         SubscriptionRow(
@@ -85,10 +88,14 @@ async def subscription_rows(ctx: Context, listed: Sequence[ApiObject]) -> list[S
     ]
 
 
-async def customer_labels(ctx: Context, customer_ids: Iterable[str]) -> dict[str, str]:
-    """customer id -> name, else email, else id, for those this account has."""
-    ids = list(dict.fromkeys(customer_ids))
-    found = await ctx.tx.objects_by_ids(CUSTOMERS, ctx.account_id, ids)
+async def customer_labels(
+    ctx: Context, customer_ids: Iterable[str], customers_read: Sequence[ApiObject] = ()
+) -> dict[str, str]:
+    """customer id -> name, else email, else id, for those this account has; those in
+    `customers_read` (already read by the caller) are not read again."""
+    found = {str(c["id"]): c for c in customers_read}
+    ids = [i for i in dict.fromkeys(customer_ids) if i not in found]
+    found.update(await ctx.tx.objects_by_ids(CUSTOMERS, ctx.account_id, ids))
     return {
         customer_id: str(doc.get("name") or doc.get("email") or customer_id)
         for customer_id, doc in found.items()
@@ -214,14 +221,16 @@ class CustomerSubscriptions:
     """Whether the customer has more than the rows shown (the list page has them all)."""
 
 
-async def customer_subscriptions(ctx: Context, customer_id: str) -> CustomerSubscriptions:
-    """The customer's newest subscriptions, ended ones too (`status=all`): the customer page
-    tells their whole story, unlike the list, which by default shows what still bills."""
+async def customer_subscriptions(ctx: Context, customer: ApiObject) -> CustomerSubscriptions:
+    """The newest subscriptions of a customer the caller has read, ended ones too
+    (`status=all`): the customer page tells their whole story, unlike the list, which by
+    default shows what still bills."""
     request = ListSubscriptions(
-        limit=CUSTOMER_SUBSCRIPTIONS_SHOWN_MAX, status=ALL, customer=customer_id
+        limit=CUSTOMER_SUBSCRIPTIONS_SHOWN_MAX, status=ALL, customer=customer["id"]
     )
     listed = await subscriptions.list_subscriptions(ctx, request)
-    return CustomerSubscriptions(await subscription_rows(ctx, listed["data"]), listed["has_more"])
+    rows = await subscription_rows(ctx, listed["data"], (customer,))
+    return CustomerSubscriptions(rows, listed["has_more"])
 
 
 # -- one subscription -----------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""What the dashboard's customer page reads (`kassa.dashboard.views.customers`), run in this
+process against the database the test server writes, with every statement traced."""
+
+from __future__ import annotations
+
+import re
+
+import stripe
+
+from kassa.clock import SystemClock
+from kassa.dashboard.views.customers import customer_detail
+from kassa.services.context import Context
+from kassa.store import Store
+from tests.harness import Account, KassaServer, run_coroutine
+from tests.test_statement_budget import StatementTrace, open_traced_store
+from tests.test_subscription_terms import price_of
+
+READS_OF_CUSTOMERS = re.compile(r"\bFROM customers\b", re.IGNORECASE)
+
+
+def test_the_customer_page_reads_its_customer_once(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """Its payments (an intent and a Charges API charge) and its subscription are labelled
+    with the customer the page has read, not by reading it again."""
+    customer = client.v1.customers.create(
+        params={"email": "once@example.com", "source": "tok_visa"}
+    )
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    charge = client.v1.charges.create(
+        params={"amount": 700, "currency": "usd", "customer": customer.id}
+    )
+    price = price_of(client, 500)
+    client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": price.id}]})
+    trace = StatementTrace()
+
+    async def read_page() -> None:
+        clock = SystemClock()
+        store: Store = await open_traced_store(server.database_url, trace, clock)
+        try:
+            trace.take()  # the migration check's statements
+            async with store.read() as tx:
+                detail = await customer_detail(Context(account.id, tx, clock), customer.id)
+        finally:
+            await store.close()
+        # The subscription's first invoice made a payment of its own.
+        assert {intent.id, charge.id} < {row.payment["id"] for row in detail.payments}
+        assert all(row.customer_email == "once@example.com" for row in detail.payments)
+        assert [row.customer for row in detail.subscriptions.rows] == ["once@example.com"]
+
+    run_coroutine(read_page)
+    customer_reads = [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
+    assert len(customer_reads) == 1, customer_reads
