@@ -50,6 +50,35 @@ def change(client: Client, subscription_id: str, **params: Any) -> stripe.Subscr
     return client.v1.subscriptions.update(subscription_id, params=params)  # type: ignore[arg-type]
 
 
+def declining(client: Client, customer_id: str, subscription_id: str) -> None:
+    """From now on the subscription's charges are declined (its own default payment method)."""
+    card = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer_id})
+    change(client, subscription_id, default_payment_method=card.id)
+
+
+def tripled_on_february_8(
+    client: Client, *, declined: bool = False, **params: Any
+) -> tuple[str, stripe.Customer, stripe.Subscription, stripe.Subscription]:
+    """A 28.00 monthly subscription from February 1, 2027 (its charges declined from then on
+    when `declined`), and on February 8 an update to three of its item, invoiced at once
+    (with `params`): the clock, the customer, the subscription as created, the update's
+    answer."""
+    price = monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    if declined:
+        declining(client, customer.id, subscription.id)
+    advance(client, clock_id, at(2027, 2, 8))
+    changed = change(
+        client,
+        subscription.id,
+        items=[{"id": only_item(subscription).id, "quantity": 3}],
+        proration_behavior="always_invoice",
+        **params,
+    )
+    return clock_id, customer, subscription, changed
+
+
 # -- create_prorations: pending until the renewal -------------------------------------------
 
 
@@ -161,16 +190,7 @@ def test_proration_date_fixes_the_time_a_change_counts_from(client: Client) -> N
 def test_always_invoice_in_a_28_day_february_bills_the_change_at_once(
     client: Client, ledger_verified: None
 ) -> None:
-    price = monthly_price(client, 2800)
-    clock_id, customer = clock_customer(client, at(2027, 2, 1))
-    subscription = subscribe(client, customer.id, price.id)
-    advance(client, clock_id, at(2027, 2, 8))
-    changed = change(
-        client,
-        subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
-        proration_behavior="always_invoice",
-    )
+    _, customer, _, changed = tripled_on_february_8(client)
     # 21 of February 2027's 28 days unused: -2800 * 21/28 = -2100, +8400 * 21/28 = +6300.
     invoice = client.v1.invoices.retrieve(str(changed.latest_invoice))
     assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")

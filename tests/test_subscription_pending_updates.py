@@ -16,12 +16,13 @@ import pytest
 import stripe
 
 from tests.test_subscription_changes import (
-    DECLINING_CARD,
     HOUR,
     at,
     change,
+    declining,
     only_item,
     pending_of,
+    tripled_on_february_8,
 )
 from tests.test_subscriptions import (
     Client,
@@ -36,12 +37,6 @@ from tests.test_subscriptions import (
 PENDING = "pending_if_incomplete"
 APPLIED = "customer.subscription.pending_update_applied"
 EXPIRED = "customer.subscription.pending_update_expired"
-
-
-def declining(client: Client, customer_id: str, subscription_id: str) -> None:
-    """From now on the subscription's charges are declined (its own default payment method)."""
-    card = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer_id})
-    change(client, subscription_id, default_payment_method=card.id)
 
 
 def good_card(client: Client, customer_id: str) -> stripe.PaymentMethod:
@@ -64,17 +59,8 @@ def pending_dict(subscription: stripe.Subscription) -> dict[str, Any]:
 def test_a_pending_update_whose_invoice_is_paid_applies_at_once(
     client: Client, ledger_verified: None
 ) -> None:
-    price = monthly_price(client, 2800)
-    clock_id, customer = clock_customer(client, at(2027, 2, 1))
-    subscription = subscribe(client, customer.id, price.id)
-    advance(client, clock_id, at(2027, 2, 8))
-    changed = change(
-        client,
-        subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
-        proration_behavior="always_invoice",
-        payment_behavior=PENDING,
-        expand=["latest_invoice"],
+    _, _, subscription, changed = tripled_on_february_8(
+        client, payment_behavior=PENDING, expand=["latest_invoice"]
     )
     # 21 of February 2027's 28 days unused: -2800 * 21/28 = -2100, +8400 * 21/28 = +6300.
     assert (changed.pending_update, changed.status, only_item(changed).quantity) == (
@@ -179,18 +165,8 @@ def test_a_declined_update_is_held_until_its_invoice_is_paid(
 
 
 def test_a_payment_that_fails_again_keeps_the_update_pending(client: Client) -> None:
-    price = monthly_price(client, 2800)
-    clock_id, customer = clock_customer(client, at(2027, 2, 1))
-    subscription = subscribe(client, customer.id, price.id)
-    declining(client, customer.id, subscription.id)
-    advance(client, clock_id, at(2027, 2, 8))
-    held = change(
-        client,
-        subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
-        proration_behavior="always_invoice",
-        payment_behavior=PENDING,
-        cancel_at_period_end=True,
+    _, customer, subscription, held = tripled_on_february_8(
+        client, declined=True, payment_behavior=PENDING, cancel_at_period_end=True
     )
     # The cancellation at the period's end waits with the rest (2026-09-30.endive).
     assert pending_dict(held)["cancel_at_period_end"] is True
@@ -289,17 +265,8 @@ def test_a_subscription_item_created_pending_appears_once_paid(
 def test_an_unpaid_pending_update_expires_23_hours_later_on_the_clock(
     client: Client, ledger_verified: None
 ) -> None:
-    price = monthly_price(client, 2800)
-    clock_id, customer = clock_customer(client, at(2027, 2, 1))
-    subscription = subscribe(client, customer.id, price.id)
-    declining(client, customer.id, subscription.id)
-    advance(client, clock_id, at(2027, 2, 8))
-    held = change(
-        client,
-        subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
-        proration_behavior="always_invoice",
-        payment_behavior=PENDING,
+    clock_id, customer, subscription, held = tripled_on_february_8(
+        client, declined=True, payment_behavior=PENDING
     )
     expires_at = at(2027, 2, 8) + 23 * HOUR
     advance(client, clock_id, expires_at - 1)
@@ -353,6 +320,30 @@ def test_an_update_near_the_period_end_expires_when_the_period_does(
     assert (renewal.billing_reason, renewal.amount_paid) == ("subscription_cycle", 2800)
     assert renewed.latest_invoice == renewal.id
     assert EXPIRED in events_of(client, subscription.id)
+
+
+@pytest.mark.parametrize("settled", ["expired", "paid"])
+def test_a_cancel_at_scheduled_while_an_update_is_pending_ends_it_on_time(
+    client: Client, ledger_verified: None, settled: str
+) -> None:
+    """A `cancel_at` set after the held change, between its expiry and the period's end:
+    once the change expires or applies, the cancellation is still due at its own time
+    (before `renews_at` was derived on every save, either put back the period's end, and
+    the cancellation waited for it)."""
+    clock_id, customer, subscription, held = tripled_on_february_8(
+        client, declined=True, payment_behavior=PENDING
+    )
+    cancel_at = at(2027, 2, 15)
+    scheduled = change(client, subscription.id, cancel_at=cancel_at)
+    assert (scheduled.cancel_at, scheduled.status) == (cancel_at, "active")
+    assert scheduled.pending_update is not None  # a change to the terms alone keeps it
+    if settled == "paid":
+        card = good_card(client, customer.id)
+        client.v1.invoices.pay(str(held.latest_invoice), params={"payment_method": card.id})
+    advance(client, clock_id, cancel_at + HOUR)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at, ended.pending_update) == ("canceled", cancel_at, None)
+    assert (EXPIRED if settled == "expired" else APPLIED) in events_of(client, subscription.id)
 
 
 # -- replaced ----------------------------------------------------------------------------------

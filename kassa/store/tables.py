@@ -142,7 +142,8 @@ DISCOUNTS = ObjectTable("discounts")
 SUBSCRIPTIONS = ObjectTable(
     "subscriptions",
     filter_columns=("customer", "pending_setup_intent", "renews_at", "status", "test_clock"),
-    # Kassa's own: when the subscription's next period begins (not an API field).
+    # Kassa's own: when the subscription next has work due (not an API field), derived on
+    # every write (`subscription_documents.next_work_at`).
     sources={"renews_at": ("_kassa", "renews_at")},
 )
 SUBSCRIPTION_ITEMS = ObjectTable(

@@ -64,7 +64,6 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     new_item,
     plan_of,
-    private,
     set_item_period,
     shared_period,
 )
@@ -78,7 +77,6 @@ from kassa.services.billing.subscription_prorations import (
     make_prorations,
     proration_items,
 )
-from kassa.services.billing.subscription_terms import renew_at_earliest_end
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTION_ITEMS
@@ -176,20 +174,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
     if resets:
         start_new_period(ctx, subscription)
-    else:
-        _bring_renewal_forward(subscription)
     return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
-
-
-def _bring_renewal_forward(subscription: ApiObject) -> None:
-    """An item now ends its period before the work due (one of a shorter interval added):
-    its end is due. Later ends need nothing here: the renewal moves itself on when no item
-    ends yet (`subscription_cycle`). A trial's work stays as it is (every item's period ends
-    with the trial)."""
-    due = private(subscription)["renews_at"]
-    ending = current_period(subscription)[1]
-    if subscription["status"] != "trialing" and due is not None and ending < due:
-        renew_at_earliest_end(subscription)
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
@@ -406,8 +391,8 @@ async def store_item_rows(
 
 def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
     """A billing cycle reset (an update's `billing_cycle_anchor=now`, a resume's): the
-    anchor now, and each item's new period from now, as long as its interval; the next
-    renewal at the earliest end; the period that ends first."""
+    anchor now, and each item's new period from now, as long as its interval; the period
+    that ends first (whose end, or a `cancel_at` inside it, is the next work due)."""
     now = ctx.now()
     for item in items_of(subscription):
         recurrence = Recurrence.of(item["price"])
@@ -418,7 +403,6 @@ def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
     subscription["billing_cycle_anchor_config"] = None
     if subscription["cancel_at_period_end"]:
         subscription["cancel_at"] = period[1]
-    renew_at_earliest_end(subscription)  # a `cancel_at` inside the new period comes first
     return period
 
 

@@ -58,6 +58,8 @@ from kassa.services.billing.subscription_changes import check_prices_alike, recu
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ITEMS_MAX,
+    TRIAL_WILL_END_NOTICE_SECONDS,
+    TRIAL_WILL_END_SENT,
     announce,
     blank_subscription,
     insert,
@@ -71,10 +73,6 @@ from kassa.services.billing.subscription_params import BILLING_MODE, CLASSIC
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
-INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
-"""Stripe expires a subscription whose first payment never succeeded after 23 hours."""
-TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400
-"""Stripe announces `customer.subscription.trial_will_end` three days before a trial ends."""
 TRIAL_DAYS_MAX: Final = 730
 """Stripe refuses trials longer than two years."""
 CREATING: Final = DECIDING_STATUS
@@ -151,7 +149,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     subscription["billing_mode"] = billing_mode
     _apply_collection(subscription, request)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
-    now = ctx.now()
+    # One instant for all it starts: an incomplete one expires 23 hours after `created`.
+    now = int(subscription["created"])
     trial_end = _trial_end(request, now)
     # The anchor, the first period (prorated up to an anchor or cancel_at), when it ends.
     recurrences = [subscription_periods.Recurrence.of(p.price) for p in priced]
@@ -169,7 +168,6 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         str(item["id"]): span
         for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
     }
-    private(subscription)["renews_at"] = period[1]
     await subscription_discounts.apply_create_terms(ctx, subscription, request)
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
@@ -185,29 +183,19 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     subscription_discounts.note_invoiced(subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
-    if subscription["status"] == "incomplete":
-        # Until its first invoice is paid it does not renew; unpaid, it expires.
-        private(subscription)["renews_at"] = now + INCOMPLETE_EXPIRES_SECONDS
-    warn_at = None if trial_end is None else trial_end - TRIAL_WILL_END_NOTICE_SECONDS
-    if warn_at is not None and warn_at > now:
-        private(subscription)["renews_at"] = warn_at  # the trial_will_end notice comes first
-    subscription_terms.cap_renewal(subscription)  # unless it is canceled before
     if subscription_setup.needs_setup(subscription, customer):
         await subscription_setup.open_pending_setup(ctx, subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.created", subscription)
-    if warn_at is not None and warn_at <= now:
-        await announce_trial_will_end(ctx, subscription)
-        if subscription_terms.cap_renewal(subscription):
-            await save(ctx, subscription)
+    if trial_end is not None and trial_end - TRIAL_WILL_END_NOTICE_SECONDS <= now:
+        await announce_trial_will_end(ctx, subscription)  # a trial of three days or less
     return view(subscription)
 
 
 async def announce_trial_will_end(ctx: Context, subscription: ApiObject) -> None:
     """`customer.subscription.trial_will_end`, once: three days before the trial ends (at
     once for a shorter trial), after which the trial's end is the next work due."""
-    private(subscription)["trial_will_end_sent"] = True
-    private(subscription)["renews_at"] = subscription["trial_end"]
+    private(subscription)[TRIAL_WILL_END_SENT] = True
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.trial_will_end", subscription)
 

@@ -12,7 +12,7 @@ are paid or not:
   auto-advancing draft, which the invoice work finalizes an hour later and charges. With
   items of mixed intervals only the items whose periods end then move on, and the invoice
   has their lines alone: one invoice when periods align, separate ones when they diverge
-  (Stripe's mixed-interval guide); `renews_at` is the earliest item period end, so
+  (Stripe's mixed-interval guide); the next renewal is the earliest item period end, so
   `cancel_at_period_end` ends the subscription there (Stripe: it "always resolves to the
   earliest item period end"), canceling every item, and one dunning outcome covers the
   whole subscription whichever items an unpaid invoice billed;
@@ -67,6 +67,8 @@ from kassa.services.billing.due_invoices import work_through_due
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     ENDED,
+    RENEWS_AT,
+    TRIAL_WILL_END_SENT,
     announce,
     current_period,
     customer_of,
@@ -101,7 +103,7 @@ log = logging.getLogger("kassa.subscriptions")
 async def renew(ctx: Context, subscription: ApiObject) -> None:
     """The subscription's work due at `ctx.now()` (its governing time), if any."""
     await pending_updates.expire_if_due(ctx, subscription)  # first: due no later than the rest
-    renews_at = private(subscription)["renews_at"]
+    renews_at = private(subscription)[RENEWS_AT]
     if renews_at is None or renews_at > ctx.now() or subscription["status"] in ENDED:
         return
     if subscription["status"] == "incomplete":
@@ -116,10 +118,8 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
         return
     trial_end = subscription["trial_end"]
     if trial_end is not None and ctx.now() < trial_end:
-        if not private(subscription).get("trial_will_end_sent"):
+        if not private(subscription).get(TRIAL_WILL_END_SENT):
             await announce_trial_will_end(ctx, subscription)
-            if subscription_terms.cap_renewal(subscription):  # it ends before the trial does
-                await save(ctx, subscription)
         return
     if await _renewal_moved_on(ctx, subscription):
         return
@@ -132,12 +132,12 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def _renewal_moved_on(ctx: Context, subscription: ApiObject) -> bool:
-    """No item's period ends yet (an update gave the item that ended first another
-    interval, or removed it): the work due is the earliest end now (or `cancel_at`), nothing
-    is billed (True)."""
+    """No item's period ends yet, though `renews_at` said so: nothing is billed (True), and
+    saving derives it anew. A guard for documents written before `renews_at` was derived on
+    every save, which kept an earlier end after an update removed the item that ended first
+    or gave it a longer interval."""
     if current_period(subscription)[1] <= ctx.now():
         return False
-    subscription_terms.renew_at_earliest_end(subscription)
     await save(ctx, subscription)
     return True
 
@@ -170,7 +170,6 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
     before = snapshot(subscription)
     subscription["status"] = "incomplete_expired"
     subscription["ended_at"] = ctx.now()
-    private(subscription)["renews_at"] = None
     latest = subscription["latest_invoice"]
     if latest is not None:
         invoice = await invoice_documents.load_invoice(ctx, str(latest))
@@ -184,12 +183,11 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
 async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     """The items whose periods end now begin their next (all of them unless their intervals
     differ), on one invoice with their lines only; the next renewal is then the earliest
-    end among all items'. Idempotent as the rest of the work: run again, `renews_at` has
-    moved past now."""
+    end among all items' (`subscription_documents.next_work_at`). Idempotent as the rest of
+    the work: run again, `renews_at` has moved past now."""
     before = snapshot(subscription)
     # The steps its preview shows too: `subscription_renewal`.
     renewal = begin_next_period(subscription, discounts_at=ctx.now())
-    subscription_terms.renew_at_earliest_end(subscription)
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
     invoice = await invoice_period(
@@ -232,9 +230,7 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     if subscription is None or subscription["status"] not in ("incomplete", "past_due", "unpaid"):
         return
     before = snapshot(subscription)
-    subscription["status"] = "active"
-    if before["status"] == "incomplete":
-        subscription_terms.renew_at_earliest_end(subscription)
+    subscription["status"] = "active"  # an incomplete one's work: its renewal, no expiry
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 

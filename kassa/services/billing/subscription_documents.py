@@ -5,10 +5,10 @@ subscription's document holds its items (`items.data`, what the API shows), and 
 also a row of its own (`/v1/subscription_items/{id}`), written together.
 
 Kassa's own facts about a subscription live under `_kassa` and never reach a client:
-`renews_at`, when the subscription next has work due (its renewal, the end of its trial or
-the notice three days before, an incomplete one's expiry, a pending update's expiry), which
-the clock work and the renewal job scan (an indexed column); `trial_will_end_sent`; `debits`,
-each item's debit a credit proration would undo (`subscription_credits`).
+`renews_at`, when the subscription next has work due, which the clock work and the renewal
+job scan (an indexed column), derived from the rest of the document on every write
+(`next_work_at`) and never set by hand; `trial_will_end_sent`; `debits`, each item's debit a
+credit proration would undo (`subscription_credits`).
 """
 
 from __future__ import annotations
@@ -49,9 +49,18 @@ invoice it makes (its first, or an update's), which the invoice hooks then leave
 ITEMS_MAX: Final = 20
 """Stripe's limit of items on one subscription."""
 
-PENDING_EXPIRY_DEFERS: Final = "renews_at_after_pending_update"
-"""Private key: the work due that a pending update's expiry came before
-(`schedule_pending_expiry`)."""
+RENEWS_AT: Final = "renews_at"
+"""Private key: when the subscription next has work due (`next_work_at`), the source of the
+indexed column the clock work and the renewal job scan."""
+TRIAL_WILL_END_SENT: Final = "trial_will_end_sent"
+"""Private key: `customer.subscription.trial_will_end` has been announced."""
+RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
+"""Private key of a paused subscription waiting for its resumption invoice's payment
+(`subscription_pause`): when that invoice is voided if still unpaid."""
+INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
+"""Stripe expires a subscription whose first payment never succeeded after 23 hours."""
+TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400
+"""Stripe announces `customer.subscription.trial_will_end` three days before a trial ends."""
 
 
 def blank_subscription(ctx: Context, customer: Mapping[str, Any], currency: str) -> ApiObject:
@@ -120,7 +129,7 @@ def blank_subscription(ctx: Context, customer: Mapping[str, Any], currency: str)
         "trial_end": None,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": None,
-        PRIVATE: {"renews_at": None, "trial_will_end_sent": False},
+        PRIVATE: {RENEWS_AT: None, TRIAL_WILL_END_SENT: False},
     }
 
 
@@ -234,39 +243,72 @@ def shared_period(subscription: Mapping[str, Any]) -> tuple[int, int]:
     return max(s for s, _ in spans), min(e for _, e in spans)
 
 
+# -- when work is next due ------------------------------------------------------------------
+
+
+def next_work_at(subscription: Mapping[str, Any]) -> int | None:
+    """When the subscription next has work due (its `renews_at`), from its document alone:
+    None once it has ended; else its own work (`_own_work_at`), or a pending update's
+    expiry if that comes first (the renewal work discards an expired update before anything
+    else: `subscription_pending_updates.expire_if_due`)."""
+    if subscription["status"] in ENDED:
+        return None
+    due = _own_work_at(subscription)
+    pending = subscription.get("pending_update")
+    if pending is not None:
+        due = _earliest(due, int(pending["expires_at"]))
+    return due
+
+
+def _own_work_at(subscription: Mapping[str, Any]) -> int | None:
+    """- incomplete: its expiry, 23 hours after creation, even past a `cancel_at` (paid
+      after it, it ends at its next renewal);
+    - paused: only a scheduled cancellation, or the expiry of the resumption invoice it
+      waits for (no invoices, no period advance);
+    - otherwise the work of its period (`_period_work_at`), unless `cancel_at` comes first
+      (`cancel_at_period_end` has set `cancel_at` to the period's end)."""
+    status, cancel_at = subscription["status"], subscription["cancel_at"]
+    if status == "incomplete":
+        return int(subscription["created"]) + INCOMPLETE_EXPIRES_SECONDS
+    if status == "paused":
+        return _earliest(cancel_at, private(subscription).get(RESUMING_EXPIRES_AT))
+    return _earliest(_period_work_at(subscription), cancel_at)
+
+
+def _period_work_at(subscription: Mapping[str, Any]) -> int:
+    """On trial, the `trial_will_end` notice three days before its end, then its end;
+    otherwise the next renewal, the earliest item period end (items of mixed intervals each
+    renew at their own)."""
+    trial_end = subscription["trial_end"]
+    if subscription["status"] == "trialing" and trial_end is not None:
+        if not private(subscription).get(TRIAL_WILL_END_SENT):
+            return int(trial_end) - TRIAL_WILL_END_NOTICE_SECONDS
+        return int(trial_end)
+    return current_period(subscription)[1]
+
+
+def _earliest(*times: int | None) -> int | None:
+    return min((at for at in times if at is not None), default=None)
+
+
+# -- stored --------------------------------------------------------------------------------
+
+
+def _derive_facts(subscription: ApiObject) -> None:
+    """Kassa's derived facts, set from the document as it is about to be written: every
+    path that changes what work is due writes through here, so none can leave it stale."""
+    private(subscription)[RENEWS_AT] = next_work_at(subscription)
+
+
 async def insert(ctx: Context, subscription: ApiObject) -> None:
+    _derive_facts(subscription)
     await ctx.tx.insert_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
 
 
-def schedule_pending_expiry(subscription: ApiObject) -> None:
-    """A pending update's expiry (`pending_update.expires_at`) is work due too: `renews_at`
-    is the earlier of the two, and the later work is kept to be due again once the update is
-    applied or discarded (`resume_after_pending_update`). Done on every save, so whichever
-    path sets `renews_at` while an update is pending cannot push its expiry out of sight."""
-    pending = subscription.get("pending_update")
-    if pending is None or subscription["status"] in ENDED:
-        return
-    facts, expires_at = private(subscription), int(pending["expires_at"])
-    if facts["renews_at"] is not None and facts["renews_at"] <= expires_at:
-        return
-    facts[PENDING_EXPIRY_DEFERS], facts["renews_at"] = facts["renews_at"], expires_at
-
-
-def resume_after_pending_update(subscription: ApiObject, expires_at: int) -> None:
-    """The pending update that expired at `expires_at` is gone: the work it came before is
-    due again (unless something else was made due since)."""
-    facts = private(subscription)
-    if PENDING_EXPIRY_DEFERS not in facts:
-        return
-    deferred = facts.pop(PENDING_EXPIRY_DEFERS)
-    if facts["renews_at"] == expires_at:
-        facts["renews_at"] = deferred
-
-
 async def save(ctx: Context, subscription: ApiObject) -> None:
-    schedule_pending_expiry(subscription)
+    _derive_facts(subscription)
     await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)

@@ -3,8 +3,9 @@ resuming it (`POST /v1/subscriptions/{id}/resume`), and pausing only its payment
 (`pause_collection` on update).
 
 A paused subscription (`status=paused`, `status_details.paused` saying `pause_requested`)
-makes no invoices and its periods do not advance: its `renews_at` is cleared, so neither the
-clock work nor the renewal job looks at it. Pausing credits the unused part of the current
+makes no invoices and its periods do not advance: no work is due but a scheduled
+cancellation (`subscription_documents.next_work_at`), so neither the clock work nor the
+renewal job looks at it otherwise. Pausing credits the unused part of the current
 period (`bill_for[unused_time_from]`: from now by default, from the period's start, or none)
 as pending proration items of the subscription, which its next invoice takes (or, with
 `invoicing_behavior=invoice`, an invoice made at once, whose negative total becomes customer
@@ -37,8 +38,8 @@ invoice), until it is resumed (Stripe: docs.stripe.com/billing/subscriptions/tri
 free-trials, "Create free trials without collecting payment method").
 
 A resumption invoice waiting for its payment (`resume_on_payment_success`) and still unpaid
-23 hours after the resume is voided, the subscription staying paused: the subscription's
-`renews_at` holds that moment, and its work then is `expire_resumption`. (Stripe's resume
+23 hours after the resume is voided, the subscription staying paused: that moment
+(`RESUMING_EXPIRES_AT`) is work due, and its work then is `expire_resumption`. (Stripe's resume
 docstring: "If there is no payment attempt within 23 hours, Stripe voids the invoice and the
 subscription stays paused"; its free-trials guide: the invoice "becomes automatically void
 after 23 hours if the associated payment intent doesn't have a payment method attached and
@@ -62,13 +63,13 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
-    subscription_terms,
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
+    RESUMING_EXPIRES_AT,
     announce,
     current_period,
     item_period,
@@ -84,7 +85,6 @@ from kassa.services.billing.subscription_documents import (
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_periods import Recurrence, cycle_anchor
 from kassa.services.billing.subscription_prorations import billed, make_prorations
-from kassa.services.billing.subscription_terms import RESUMING_EXPIRES_AT
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject, Operation, request_parser
 
@@ -195,8 +195,6 @@ async def _enter_pause(ctx: Context, subscription: ApiObject, before: ApiObject,
             "type": "subscription",
         }
     }
-    # No invoices, no period advance: nothing is due but a scheduled cancellation.
-    private(subscription)["renews_at"] = subscription["cancel_at"]
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.paused", subscription)
@@ -282,7 +280,6 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
     subscription["status"] = status
     subscription["status_details"] = None
     _forget_waiting(subscription)
-    subscription_terms.renew_at_earliest_end(subscription)  # or a scheduled cancellation
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
@@ -310,7 +307,6 @@ async def _stay_paused(
     facts[RESUMES_INTO] = resumed_into
     # Unpaid by then, it is voided (`expire_resumption`), unless a cancellation comes first.
     facts[RESUMING_EXPIRES_AT] = ctx.now() + RESUMPTION_EXPIRES_SECONDS
-    facts["renews_at"] = subscription_terms.paused_work_at(subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 
@@ -334,7 +330,6 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     subscription["status"] = "active"
     subscription["status_details"] = None
     _forget_waiting(subscription)
-    subscription_terms.renew_at_earliest_end(subscription)  # or a scheduled cancellation
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
@@ -352,7 +347,7 @@ def _forget_waiting(subscription: ApiObject) -> None:
 async def expire_resumption(ctx: Context, subscription: ApiObject) -> None:
     """A paused subscription's work at its `renews_at`: the resumption invoice it waits for,
     unpaid 23 hours after the resume, is voided, and it stays paused with nothing else due
-    but a scheduled cancellation."""
+    but a scheduled cancellation (saving moves `renews_at` there)."""
     facts = private(subscription)
     expires_at = facts.get(RESUMING_EXPIRES_AT)
     if expires_at is not None and expires_at <= ctx.now():
@@ -361,7 +356,6 @@ async def expire_resumption(ctx: Context, subscription: ApiObject) -> None:
         facts.pop(RESUMING_EXPIRES_AT, None)
         if waiting is not None:
             await _void_if_open(ctx, str(waiting))
-    facts["renews_at"] = subscription_terms.paused_work_at(subscription)
     await save(ctx, subscription)
 
 

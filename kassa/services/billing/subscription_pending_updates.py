@@ -17,8 +17,7 @@ As Stripe has them (docs.stripe.com/billing/subscriptions/pending-updates):
 - still unpaid at `expires_at` (23 hours after the update, or the current period's end or
   the trial's if sooner), the invoice is voided and the change discarded
   (`customer.subscription.pending_update_expired`), on the subscription's governing clock:
-  the expiry is work due at its `renews_at` (`subscription_documents.
-  schedule_pending_expiry`);
+  the expiry is work due (`subscription_documents.next_work_at`);
 - a later change to the items replaces the pending update, whose invoice is voided;
 - only the parameters Stripe lists may come with `pending_if_incomplete`
   (`subscription_params.PENDING_UPDATE_PARAMS`, `PENDING_ITEM_PARAMS`), and only on a
@@ -48,13 +47,12 @@ from kassa.services.billing.subscription_changes import (
 )
 from kassa.services.billing.subscription_documents import (
     ENDED,
-    PENDING_EXPIRY_DEFERS,
     PRIVATE,
+    RENEWS_AT,
     announce,
     current_period,
     items_of,
     private,
-    resume_after_pending_update,
     save,
     snapshot,
 )
@@ -76,7 +74,8 @@ private `facts` it sets (and the facts it drops), and whether its metadata clear
 _NOT_HELD: Final = frozenset({"latest_invoice", "status", "pending_update", "metadata", PRIVATE})
 """Fields the held change does not set again: what its invoice and the subscription's own
 fate decide, and `metadata`, merged into the metadata of the day the change applies."""
-_OWN_FACTS: Final = frozenset({HELD, PENDING_EXPIRY_DEFERS})
+_OWN_FACTS: Final = frozenset({HELD, RENEWS_AT})
+"""Facts the held change does not set again: its own, and what saving derives."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,8 +289,6 @@ async def _discard(ctx: Context, subscription: ApiObject) -> None:
 
 
 def _release(subscription: ApiObject) -> None:
-    """No change pending any more: the work its expiry came before is due again."""
-    expires_at = int(subscription["pending_update"]["expires_at"])
+    """No change pending any more (its expiry no longer work due, once saved)."""
     private(subscription).pop(HELD, None)
     subscription["pending_update"] = None
-    resume_after_pending_update(subscription, expires_at)

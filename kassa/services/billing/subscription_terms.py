@@ -5,9 +5,9 @@ it ends (`cancel_at`); what the end of a trial does without a payment method
 (`trial_settings`); and what its invoices take off and add (`discounts`,
 `default_tax_rates`, and each item's `discounts` and `tax_rates`: `subscription_discounts`).
 The renewal work (`subscription_cycle`) bills each next period's part (`bill_part`) and
-asks this module when work is due (`cancel_due`, `cap_renewal`,
-`renew_at_earliest_end`), and the update path can apply the same terms
-(`apply_cancel_at`, `apply_trial_settings`).
+asks this module whether the subscription ends now (`cancel_due`), and the update path can
+apply the same terms (`apply_cancel_at`, `apply_trial_settings`). When `cancel_at` makes work
+due is derived with the rest (`subscription_documents.next_work_at`).
 
 Cancel at. `cancel_at` (a future unix time, or `min_period_end` for the earliest item
 period end, `max_period_end` and `max_billed_until` for the latest (an item is billed in
@@ -46,10 +46,8 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
-    ENDED,
     current_period,
     latest_period_end,
-    private,
     subscription_item_of,
 )
 from kassa.services.billing.subscription_params import TRIAL_SETTINGS
@@ -63,11 +61,6 @@ MISSING_PAYMENT_METHOD_DEFAULT: Final = "create_invoice"
 """Stripe's default end of a trial without a payment method: invoice the first period."""
 PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
 """`cancel_at`'s named times (API 2025-07-30.basil on)."""
-RENEWS_UNCAPPED: Final = "renews_at_before_cancel_at"
-"""Private key: the work due that `cancel_at` came before, restored if it is cleared."""
-RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
-"""Private key of a paused subscription waiting for its resumption invoice's payment
-(`subscription_pause`): when that invoice is voided if still unpaid."""
 
 _TIMESTAMP = re.compile(r"[0-9]{1,19}")
 _ANCHOR_CONFIG = Struct(
@@ -170,37 +163,9 @@ def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
     return spans and subscription_item_of(item) is not None and not item.get("proration")
 
 
-def paused_work_at(subscription: Mapping[str, Any]) -> int | None:
-    """A paused subscription's next work: its scheduled cancellation, or the expiry of the
-    resumption invoice it waits for, whichever comes first (nothing else is due while
-    paused)."""
-    due = (subscription["cancel_at"], private(subscription).get(RESUMING_EXPIRES_AT))
-    return min((at for at in due if at is not None), default=None)
-
-
 def cancel_due(subscription: Mapping[str, Any], now: int) -> bool:
     cancel_at = subscription["cancel_at"]
     return cancel_at is not None and now >= int(cancel_at)
-
-
-def cap_renewal(subscription: ApiObject) -> bool:
-    """Make `cancel_at` the next work due when it comes first (a trial's end, or the notice
-    before it, was due later); whether that changed anything. An incomplete subscription
-    keeps its expiry: paid after `cancel_at`, it ends at its next renewal."""
-    cancel_at, facts = subscription["cancel_at"], private(subscription)
-    if subscription["status"] == "incomplete" or cancel_at is None:
-        return False
-    if facts["renews_at"] is None or facts["renews_at"] <= cancel_at:
-        return False
-    facts[RENEWS_UNCAPPED], facts["renews_at"] = facts["renews_at"], cancel_at
-    return True
-
-
-def renew_at_earliest_end(subscription: ApiObject) -> None:
-    """`renews_at` from the items' periods: the earliest end, the next renewal, unless
-    `cancel_at` comes first (`cap_renewal`)."""
-    private(subscription)["renews_at"] = current_period(subscription)[1]
-    cap_renewal(subscription)
 
 
 # -- the end ----------------------------------------------------------------------------
@@ -236,14 +201,7 @@ async def apply_cancel_at(
             "Invalid cancel_at: must be an integer Unix timestamp in the future.",
             param="cancel_at",
         )
-    facts = private(subscription)
-    if RENEWS_UNCAPPED in facts:  # the work an earlier cancel_at came before is due again
-        facts["renews_at"] = facts.pop(RENEWS_UNCAPPED)
     subscription["cancel_at"], subscription["cancel_at_period_end"] = at, False
-    if subscription["status"] == "paused":
-        facts["renews_at"] = paused_work_at(subscription)
-    elif subscription["status"] not in ENDED:
-        cap_renewal(subscription)
 
 
 # -- the end of a trial ----------------------------------------------------------------------

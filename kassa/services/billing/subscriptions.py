@@ -55,7 +55,6 @@ from kassa.services.billing.subscription_documents import (
     LISTED_BY_DEFAULT,
     STATUSES,
     announce,
-    private,
     save,
     snapshot,
     view,
@@ -307,7 +306,6 @@ async def end_subscription(
         "feedback": (details or {}).get("feedback"),
         "reason": reason,
     }
-    private(subscription)["renews_at"] = None
     pending_updates.forget(subscription)
     await invoice_advance.stop_automatic_collection(ctx, subscription["id"])
     await save(ctx, subscription)
