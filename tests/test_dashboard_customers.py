@@ -1,5 +1,6 @@
-"""What the dashboard's customer page reads (`kassa.dashboard.views.customers`), run in this
-process against the database the test server writes, with every statement traced."""
+"""What the dashboard's customer page (`kassa.dashboard.views.customers`) and its
+subscriptions list filtered by a customer read, run in this process against the database the
+test server writes, with every statement traced."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import stripe
 
 from kassa.clock import SystemClock
 from kassa.dashboard.views.customers import customer_detail
+from kassa.dashboard.views.subscriptions import parse_filters, subscription_list
 from kassa.services.context import Context
 from kassa.store import Store
 from tests.harness import Account, KassaServer, run_coroutine
@@ -57,5 +59,38 @@ def test_the_customer_page_reads_its_customer_once(
         assert [row.customer for row in detail.subscriptions.rows] == ["once@example.com"]
 
     run_coroutine(read_page)
+    customer_reads = [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
+    assert len(customer_reads) == 1, customer_reads
+
+
+def test_the_subscriptions_list_filtered_by_a_customer_reads_it_once(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """The filter's customer is checked and then labels the rows: one read, not two."""
+    customer = client.v1.customers.create(
+        params={
+            "name": "Filtered Once",
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    price = price_of(client, 500)
+    client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": price.id}]})
+    trace = StatementTrace()
+
+    async def read_list() -> None:
+        clock = SystemClock()
+        store: Store = await open_traced_store(server.database_url, trace, clock)
+        try:
+            trace.take()  # the migration check's statements
+            async with store.read() as tx:
+                listed = await subscription_list(
+                    Context(account.id, tx, clock), parse_filters("", customer.id, ""), 10
+                )
+        finally:
+            await store.close()
+        assert [row.customer for row in listed.rows] == ["Filtered Once"]
+
+    run_coroutine(read_list)
     customer_reads = [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
     assert len(customer_reads) == 1, customer_reads

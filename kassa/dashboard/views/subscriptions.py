@@ -183,7 +183,8 @@ async def subscription_list(
     ctx: Context, filters: SubscriptionFilters, limit: int
 ) -> SubscriptionList:
     problems = list(filters.problems)
-    if filters.customer and not await _customer_exists(ctx, filters.customer):
+    customer = await _filtered_customer(ctx, filters.customer) if filters.customer else None
+    if filters.customer and customer is None:
         # Not echoed: the id may be another account's, and this page never names those.
         problems.append("No customer with that id in this account.")
         unknown = dataclasses.replace(filters, customer="", problems=problems)
@@ -204,11 +205,15 @@ async def subscription_list(
     shown = dataclasses.replace(filters, problems=problems)
     data: list[ApiObject] = listed["data"]
     next_cursor = str(data[-1]["id"]) if listed["has_more"] and data else ""
-    return SubscriptionList(await subscription_rows(ctx, data), next_cursor, shown)
+    read = () if customer is None else (customer,)
+    return SubscriptionList(await subscription_rows(ctx, data, read), next_cursor, shown)
 
 
-async def _customer_exists(ctx: Context, customer_id: str) -> bool:
-    return await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False) is not None
+async def _filtered_customer(ctx: Context, customer_id: str) -> ApiObject | None:
+    """The customer the list is filtered by, read once: it is checked here and labels the
+    rows (`subscription_rows`), which would otherwise read it again."""
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
+    return None if found is None else found[0]
 
 
 # -- a customer's subscriptions (the customer page) -----------------------------------------
