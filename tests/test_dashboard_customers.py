@@ -5,6 +5,7 @@ test server writes, with every statement traced."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import stripe
 
@@ -42,24 +43,15 @@ def test_the_customer_page_reads_its_customer_once(
     )
     price = price_of(client, 500)
     client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": price.id}]})
-    trace = StatementTrace()
 
-    async def read_page() -> None:
-        clock = SystemClock()
-        store: Store = await open_traced_store(server.database_url, trace, clock)
-        try:
-            trace.take()  # the migration check's statements
-            async with store.read() as tx:
-                detail = await customer_detail(Context(account.id, tx, clock), customer.id)
-        finally:
-            await store.close()
+    async def read_page(ctx: Context) -> None:
+        detail = await customer_detail(ctx, customer.id)
         # The subscription's first invoice made a payment of its own.
         assert {intent.id, charge.id} < {row.payment["id"] for row in detail.payments}
         assert all(row.customer_email == "once@example.com" for row in detail.payments)
         assert [row.customer for row in detail.subscriptions.rows] == ["once@example.com"]
 
-    run_coroutine(read_page)
-    customer_reads = [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
+    customer_reads = reads_of_customers(server, account, read_page)
     assert len(customer_reads) == 1, customer_reads
 
 
@@ -76,21 +68,31 @@ def test_the_subscriptions_list_filtered_by_a_customer_reads_it_once(
     )
     price = price_of(client, 500)
     client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": price.id}]})
+
+    async def read_list(ctx: Context) -> None:
+        listed = await subscription_list(ctx, parse_filters("", customer.id, ""), 10)
+        assert [row.customer for row in listed.rows] == ["Filtered Once"]
+
+    customer_reads = reads_of_customers(server, account, read_list)
+    assert len(customer_reads) == 1, customer_reads
+
+
+def reads_of_customers(
+    server: KassaServer, account: Account, read: Callable[[Context], Awaitable[None]]
+) -> list[str]:
+    """The statements reading the customers table that `read` ran, in a read unit of a
+    traced store on the server's database."""
     trace = StatementTrace()
 
-    async def read_list() -> None:
+    async def traced() -> None:
         clock = SystemClock()
         store: Store = await open_traced_store(server.database_url, trace, clock)
         try:
             trace.take()  # the migration check's statements
             async with store.read() as tx:
-                listed = await subscription_list(
-                    Context(account.id, tx, clock), parse_filters("", customer.id, ""), 10
-                )
+                await read(Context(account.id, tx, clock))
         finally:
             await store.close()
-        assert [row.customer for row in listed.rows] == ["Filtered Once"]
 
-    run_coroutine(read_list)
-    customer_reads = [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
-    assert len(customer_reads) == 1, customer_reads
+    run_coroutine(traced)
+    return [s for s in trace.take() if READS_OF_CUSTOMERS.search(s)]
