@@ -262,7 +262,8 @@ def next_work_at(subscription: Mapping[str, Any]) -> int | None:
 
 def _own_work_at(subscription: Mapping[str, Any]) -> int | None:
     """- incomplete: its expiry, 23 hours after creation, even past a `cancel_at` (paid
-      after it, it ends at its next renewal);
+      after it, it is due at once, `cancel_at` having passed, and ends at the next run of
+      the renewal work or step of its clock);
     - paused: only a scheduled cancellation, or the expiry of the resumption invoice it
       waits for (no invoices, no period advance);
     - otherwise the work of its period (`_period_work_at`), unless `cancel_at` comes first
@@ -294,10 +295,18 @@ def _earliest(*times: int | None) -> int | None:
 # -- stored --------------------------------------------------------------------------------
 
 
+RETIRED_PRIVATE_KEYS: Final = ("renews_at_before_cancel_at", "renews_at_after_pending_update")
+"""Private keys a Kassa before `next_work_at` kept to restore `renews_at` by hand: dropped
+when such a document is next written."""
+
+
 def _derive_facts(subscription: ApiObject) -> None:
     """Kassa's derived facts, set from the document as it is about to be written: every
     path that changes what work is due writes through here, so none can leave it stale."""
-    private(subscription)[RENEWS_AT] = next_work_at(subscription)
+    kept = private(subscription)
+    for retired in RETIRED_PRIVATE_KEYS:
+        kept.pop(retired, None)
+    kept[RENEWS_AT] = next_work_at(subscription)
 
 
 async def insert(ctx: Context, subscription: ApiObject) -> None:
