@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -313,6 +314,23 @@ class KassaServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server's process stopped (SIGSTOP) while the block runs, every thread halted
+        where it was: what the test reads of the database then stays as it is, and a `kill()`
+        in the block lands on exactly that state. Continued afterwards unless killed."""
+        process = self.process
+        assert process is not None, "the server is not running"
+        process.send_signal(signal.SIGSTOP)
+        # The signal is asynchronous: wait until the kernel reports every thread stopped.
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the server ended instead of pausing ({status})"
+        try:
+            yield
+        finally:
+            if self.process is process:
+                process.send_signal(signal.SIGCONT)
 
     def client(self, api_key: str) -> stripe.StripeClient:
         return stripe.StripeClient(api_key, base_addresses={"api": self.url}, max_network_retries=0)
