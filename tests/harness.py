@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,10 +86,50 @@ def fresh_postgres_database() -> Iterator[str]:
 
 
 def free_port() -> int:
+    """A loopback port free at the moment of asking, and only then: another process may bind
+    it before the caller does. For a `kassa serve` process told its port, whose start notices
+    a taken port and moves (`KassaServer`); a server in this process listens on a `HeldPort`,
+    and an address meant to refuse connections is a `refusing_port()`."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class HeldPort:
+    """A loopback port this process keeps bound, never listening, until `release()`: a
+    connection to it is refused, and no other process can bind it meanwhile (unlike a number
+    from `free_port`, anyone's until bound).
+
+    With `shared`, the holder sets SO_REUSEPORT, the one way in: a socket that sets it too,
+    of the same user, may bind the port beside the holder. That is how this process's own
+    test server listens on it (`allow_reuse_port`, `reuse_port=True`), and stops and listens
+    again, the port held all along. Nothing else in the suite sets SO_REUSEPORT, and the
+    kernel never hands a held port to a bind to port 0."""
+
+    def __init__(self, *, shared: bool = False) -> None:
+        self._socket = socket.socket()
+        if shared:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.number: int = self._socket.getsockname()[1]
+
+    def release(self) -> None:
+        self._socket.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port nothing listens on while the block runs: a connection to it is
+    refused, and no other process (another test's server) can start listening there."""
+    with HeldPort() as held:
+        yield held.number
 
 
 @dataclass
@@ -135,6 +176,8 @@ CUSTOMER_INCLUDABLE_FIELDS = frozenset(
 BOUND_MESSAGE = "Uvicorn running on {url}"
 """What `kassa serve` logs (at the default level or below) once its socket is bound."""
 BIND_REFUSED_MESSAGE = "address already in use"
+"""In the log of a server that could not bind, in any case (uvicorn's single process says
+"address already in use", its supervisor of `--workers` "Address already in use")."""
 
 
 class PortTaken(RuntimeError):
@@ -158,7 +201,7 @@ def wait_until_healthy(
     while time.monotonic() < deadline:
         log = _log_since(log_path, log_from)
         if process is not None and process.poll() is not None:
-            kind = PortTaken if BIND_REFUSED_MESSAGE in log else RuntimeError
+            kind = PortTaken if BIND_REFUSED_MESSAGE in log.lower() else RuntimeError
             raise kind(f"kassa serve exited early; see {log_path}:\n{log[-3000:]}")
         if log_path is not None and BOUND_MESSAGE.format(url=url) not in log:
             time.sleep(0.05)
@@ -186,7 +229,7 @@ def log_size(log_path: Path) -> int:
 
 
 PORT_ATTEMPTS_MAX = 3
-"""Free ports a first start tries before giving up (`KassaServer.start`)."""
+"""Free ports a first start tries before giving up (`KassaServer.wait_started`)."""
 
 
 class KassaServer:
@@ -202,44 +245,57 @@ class KassaServer:
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self._started_before = False
+        self._log_from = 0
+        """Where the log of the latest launch begins."""
 
     def start(self) -> Self:
-        """Start the server; a first start whose port was taken meanwhile tries another (a
-        restart keeps its port: clients made before it hold the address)."""
+        """Start the server and wait until it answers (`launch`, then `wait_started`)."""
+        self.launch()
+        self.wait_started()
+        return self
+
+    def launch(self) -> Self:
+        """Start the process without waiting for it: servers launched one after another, then
+        waited for, start at the same time."""
+        environment = self.environment()
+        self._log_from = log_size(self.log_path)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def wait_started(self) -> None:
+        """Wait until the launched server has bound its port and answers. A first start whose
+        port was taken meanwhile moves to another (a restart keeps its port: clients made
+        before it hold the address)."""
         for attempt in range(1, PORT_ATTEMPTS_MAX + 1):
             try:
-                self._start_on_port()
-                return self
+                wait_until_healthy(self.url, self.process, self.log_path, log_from=self._log_from)
             except PortTaken:
+                self.process = None
                 if self._started_before or attempt == PORT_ATTEMPTS_MAX:
                     raise
                 self.port = free_port()
                 self.url = f"http://127.0.0.1:{self.port}"
-        return self
+                self.launch()
+                continue
+            self._started_before = True
+            return
 
     def command(self) -> list[str]:
         """What runs the server on `self.port` (a subclass may run `KassaApp` its own way,
         logging at the info level: the start waits for uvicorn's line about the bind)."""
         return [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)]
 
-    def _start_on_port(self) -> None:
-        env = {
+    def environment(self) -> dict[str, str]:
+        """The server's environment (a subclass may give it its settings another way)."""
+        return {
             **os.environ,
             "KASSA_DATABASE_URL": self.database_url,
             "KASSA_DB_POOL_SIZE": TEST_SERVER_POOL_SIZE,
             **self.extra_env,
         }
-        log_from = log_size(self.log_path)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_until_healthy(self.url, self.process, self.log_path, log_from=log_from)
-        except PortTaken:
-            self.process = None
-            raise
-        self._started_before = True
 
     def stop(self) -> None:
         if self.process is None:
@@ -258,6 +314,23 @@ class KassaServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server's process stopped (SIGSTOP) while the block runs, every thread halted
+        where it was: what the test reads of the database then stays as it is, and a `kill()`
+        in the block lands on exactly that state. Continued afterwards unless killed."""
+        process = self.process
+        assert process is not None, "the server is not running"
+        process.send_signal(signal.SIGSTOP)
+        # The signal is asynchronous: wait until the kernel reports every thread stopped.
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the server ended instead of pausing ({status})"
+        try:
+            yield
+        finally:
+            if self.process is process:
+                process.send_signal(signal.SIGCONT)
 
     def client(self, api_key: str) -> stripe.StripeClient:
         return stripe.StripeClient(api_key, base_addresses={"api": self.url}, max_network_retries=0)

@@ -15,12 +15,10 @@ from kassa.store import Store
 from tests.conftest import require_postgres
 from tests.direct_store import with_store
 from tests.harness import (
-    SERVER_STOP_TIMEOUT_SECONDS,
     KassaServer,
-    free_port,
     fresh_postgres_database,
     postgres_admin_url,
-    wait_until_healthy,
+    refusing_port,
 )
 
 COMMAND_TIMEOUT_SECONDS = 60
@@ -158,21 +156,15 @@ def test_simultaneous_first_starts_make_one_default_account(tmp_path: Path) -> N
     require_postgres()
     with fresh_postgres_database() as url:
         servers = [KassaServer(url, tmp_path / f"kassa-{i}.log") for i in range(3)]
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "kassa", "serve", "--port", str(s.port)],
-                env=_env(KASSA_DATABASE_URL=url),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for s in servers
-        ]
         try:
             for server in servers:
-                wait_until_healthy(server.url)
+                server.launch()
+            for server in servers:
+                server.wait_started()
         finally:
-            outputs = [_stop(process) for process in processes]
+            for server in servers:
+                server.stop()
+        outputs = [server.log_path.read_text() for server in servers]
         printed = sum(output.count("sk_test_") for output in outputs)
         assert printed == 1, outputs
         assert _count_accounts(url) == 1
@@ -197,15 +189,16 @@ def test_bad_database_url_says_what_to_use(url: str, command: list[str]) -> None
 def test_unreachable_databases_fail_cleanly(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    for url in (
-        f"postgresql://postgres@127.0.0.1:{free_port()}/kassa",
-        f"sqlite:///{blocker}/kassa.db",
-        f"sqlite:///{tmp_path}",
-    ):
-        result = kassa("migrate", "--database", url)
-        assert result.returncode != 0, url
-        assert "Traceback" not in result.stderr, result.stderr
-        assert "database" in result.stderr.lower(), result.stderr
+    with refusing_port() as no_postgres:
+        for url in (
+            f"postgresql://postgres@127.0.0.1:{no_postgres}/kassa",
+            f"sqlite:///{blocker}/kassa.db",
+            f"sqlite:///{tmp_path}",
+        ):
+            result = kassa("migrate", "--database", url)
+            assert result.returncode != 0, url
+            assert "Traceback" not in result.stderr, result.stderr
+            assert "database" in result.stderr.lower(), result.stderr
 
 
 @pytest.mark.postgres
@@ -218,30 +211,23 @@ def test_missing_postgres_database_fails_cleanly() -> None:
     assert "kassa_no_such_database_here" in result.stderr
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=SERVER_STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output
+class EnvironmentConfiguredServer(KassaServer):
+    """`kassa serve` told its database and port only by the environment, nothing else of the
+    test's `KASSA_` settings passed on."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "kassa", "serve"]
+
+    def environment(self) -> dict[str, str]:
+        return _env(KASSA_DATABASE_URL=self.database_url, KASSA_PORT=str(self.port))
 
 
-def test_environment_variables_are_honoured(empty_database_url: str) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kassa", "serve"],
-        env=_env(KASSA_DATABASE_URL=empty_database_url, KASSA_PORT=str(port)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}")
-    finally:
-        output = _stop(process)
-    assert f"127.0.0.1:{port}" in output
+def test_environment_variables_are_honoured(empty_database_url: str, tmp_path: Path) -> None:
+    log_path = tmp_path / "kassa.log"
+    # Its start waits for the server to log binding its URL: the one with KASSA_PORT.
+    server = EnvironmentConfiguredServer(empty_database_url, log_path).start()
+    server.stop()
+    assert f"127.0.0.1:{server.port}" in log_path.read_text()
     assert _count_accounts(empty_database_url) == 1, "the server used KASSA_DATABASE_URL"
 
     # The command-line option wins over the environment.
@@ -272,8 +258,11 @@ def test_database_password_is_never_printed(postgres_url: str, tmp_path: Path) -
     assert "hunter2" not in output
     assert ":***@" in output
 
-    unreachable = with_password.replace(host_and_db.partition("/")[0], f"127.0.0.1:{free_port()}")
-    result = kassa("migrate", "--database", unreachable)
+    with refusing_port() as no_postgres:
+        unreachable = with_password.replace(
+            host_and_db.partition("/")[0], f"127.0.0.1:{no_postgres}"
+        )
+        result = kassa("migrate", "--database", unreachable)
     assert result.returncode != 0
     assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from kassa.clock import FrozenClock
 from kassa.config import Settings
 from kassa.workers.retention import EVENT_RETENTION_DAYS
 from tests.direct_store import purge
-from tests.harness import Account, KassaServer, free_port
+from tests.harness import Account, KassaServer, refusing_port
 
 DAY_SECONDS = 86_400
 
@@ -52,21 +52,22 @@ def test_events_are_kept_30_days_then_purged(
 def test_an_event_awaiting_delivery_outlives_retention(
     server: KassaServer, account: Account, client: stripe.StripeClient
 ) -> None:
-    # Nothing listens on this port, so the delivery fails and waits for its next retry,
-    # which the default schedule puts minutes away.
-    unreachable = f"http://127.0.0.1:{free_port()}/hook"
-    endpoint = client.v1.webhook_endpoints.create(
-        params={"url": unreachable, "enabled_events": ["customer.created"]}
-    )
-    client.v1.customers.create(params={"email": "waiting@example.com"})
-    awaited = {
-        event.id for event in client.v1.events.list(params={"type": "customer.created"}).data
-    }
-    assert len(awaited) == 1
+    # Nothing listens on this port (held for the test, so nothing can start to), and the
+    # delivery fails and waits for its next retry, which the default schedule puts minutes away.
+    with refusing_port() as port:
+        unreachable = f"http://127.0.0.1:{port}/hook"
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": unreachable, "enabled_events": ["customer.created"]}
+        )
+        client.v1.customers.create(params={"email": "waiting@example.com"})
+        awaited = {
+            event.id for event in client.v1.events.list(params={"type": "customer.created"}).data
+        }
+        assert len(awaited) == 1
 
-    _purge_at(server, EVENT_RETENTION_DAYS + 1)
-    assert awaited <= _event_ids(client), "an undelivered event was purged"
+        _purge_at(server, EVENT_RETENTION_DAYS + 1)
+        assert awaited <= _event_ids(client), "an undelivered event was purged"
 
-    client.v1.webhook_endpoints.delete(endpoint.id)  # abandons its pending deliveries
-    _purge_at(server, EVENT_RETENTION_DAYS + 1)
-    assert not awaited & _event_ids(client)
+        client.v1.webhook_endpoints.delete(endpoint.id)  # abandons its pending deliveries
+        _purge_at(server, EVENT_RETENTION_DAYS + 1)
+        assert not awaited & _event_ids(client)

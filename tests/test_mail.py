@@ -1,5 +1,5 @@
 """Email through the outbox (`kassa.services.mail`) and the mail worker (`kassa.workers.mail`):
-a real SMTP server (aiosmtpd, on a free loopback port) receiving what `kassa serve` sends,
+a real SMTP server (aiosmtpd, on a loopback port the test holds) receiving what `kassa serve` sends,
 attachment included (given as bytes, or as a reference to an invoice whose PDF the worker
 renders when it sends); an SMTP server that comes up late (the email is retried and arrives
 once); a claim left by a crashed worker; the captured mailbox without SMTP, listed through
@@ -55,7 +55,7 @@ from kassa.store.mail_queries import AttachmentRow
 from kassa.store.tables import CUSTOMERS, EMAILS
 from kassa.workers.mail import MailSettings, MailWorker, next_retry_delay_ms
 from tests.direct_store import with_store
-from tests.harness import Account, KassaServer, create_account, free_port
+from tests.harness import Account, HeldPort, KassaServer, create_account
 from tests.test_invoices import customer, invoice_of
 
 T = TypeVar("T")
@@ -101,9 +101,25 @@ class Inbox:
         return [m for m in self.messages if m["Message-ID"] == message_id]
 
 
+class _SharedPortController(Controller):
+    """aiosmtpd's server in a thread of its own, listening on the test's `HeldPort` beside
+    its holder (SO_REUSEPORT; `_create_server` is the method aiosmtpd leaves to subclasses
+    for how to listen)."""
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=True,
+        )
+
+
 @contextmanager
 def smtp_on(port: int, inbox: Inbox) -> Iterator[Inbox]:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    """An SMTP server on `port` (the `smtp_port` the test holds) while the block runs."""
+    controller = _SharedPortController(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         yield inbox
@@ -200,8 +216,11 @@ def wait_for_status(
 
 
 @pytest.fixture
-def smtp_port() -> int:
-    return free_port()
+def smtp_port() -> Iterator[int]:
+    """A port held for the test: connections are refused until `smtp_on` listens on it (some
+    tests start Kassa first), and no other process can take it meanwhile."""
+    with HeldPort(shared=True) as held:
+        yield held.number
 
 
 def mail_server(database_url: str, tmp_path: Path, smtp_port: int, **env: str) -> KassaServer:

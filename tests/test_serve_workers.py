@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from kassa.asgi import Message
 from kassa.http.app import EdgeApp, Routes
 from kassa.http.metrics import RequestMetrics
 from tests.conftest import fresh_database
-from tests.harness import create_account, free_port, log_size, wait_until_healthy
+from tests.harness import KassaServer, PortTaken, create_account, wait_until_healthy
 
 WORKERS = 2
 THREADS = 8
@@ -47,23 +48,22 @@ class Served:
         return self.process.wait(STOP_TIMEOUT_SECONDS)
 
 
+class WorkersServer(KassaServer):
+    """`kassa serve --workers N`, started as every test server is (its start notices a port
+    taken before the bind, and moves)."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int) -> None:
+        super().__init__(database_url, log_path, {"KASSA_WEBHOOK_WORKERS": "0"})
+        self.workers = workers
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--workers", str(self.workers)]
+
+
 def serve(database_url: str, log_path: Path, workers: int) -> Served:
-    port = free_port()
-    env = {**os.environ, "KASSA_DATABASE_URL": database_url, "KASSA_WEBHOOK_WORKERS": "0"}
-    log_from = log_size(log_path)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "kassa", "serve"),
-                *("--port", str(port), "--workers", str(workers)),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, process, log_path, log_from=log_from)
-    return Served(process, url, database_url)
+    server = WorkersServer(database_url, log_path, workers).start()
+    assert server.process is not None
+    return Served(server.process, server.url, database_url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -132,6 +132,24 @@ def test_sigterm_stops_gracefully_with_the_request_log_flushed(tmp_path: Path) -
             "SELECT status FROM request_log WHERE request_id = ?", (request_id,)
         ).fetchall()
     assert logged == [(200,)]
+
+
+def test_a_port_taken_before_the_bind_is_told_from_the_workers_log(tmp_path: Path) -> None:
+    """uvicorn's supervisor of `--workers` logs "Address already in use" (capitalised, unlike
+    the single process): the start still tells a taken port, which makes it move to another
+    (that move: tests/test_harness.py)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = WorkersServer(f"sqlite:///{tmp_path / 'kassa.db'}", tmp_path / "serve.log", 2)
+        server.port = taken.getsockname()[1]
+        server.url = f"http://127.0.0.1:{server.port}"
+        server.launch()
+        try:
+            with pytest.raises(PortTaken):
+                wait_until_healthy(server.url, server.process, server.log_path)
+        finally:
+            server.kill()
 
 
 class _NoLifespan:

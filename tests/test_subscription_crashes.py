@@ -5,6 +5,7 @@ together (no period billed twice). Each on a database of its own; the ledger ver
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ import stripe
 
 from kassa.store import Store
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import INVOICES
+from kassa.store.tables import INVOICES, TEST_CLOCKS
 from tests.conftest import fresh_database
 from tests.direct_store import with_store
 from tests.harness import KassaServer, assert_ledger_whole, create_account
@@ -24,12 +25,19 @@ from tests.test_webhook_durability import start_worker
 Client = stripe.StripeClient
 
 SUBSCRIPTIONS = 30
-MONTHS = 3
-RENEWED_BY = utc(2027, 4, 30) + 2 * 3_600
-"""Past the third renewal (Feb 28, Mar 31, Apr 30) and its charge an hour later."""
+RENEWALS = (utc(2027, 2, 28), utc(2027, 3, 31), utc(2027, 4, 30))
+"""When the subscriptions started on Jan 31 renew (a shorter month ends on its last day)."""
+MONTHS = len(RENEWALS)
+RENEWED_BY = RENEWALS[-1] + 2 * 3_600
+"""Past the third renewal and its charge an hour later."""
 INVOICES_IN_ALL = SUBSCRIPTIONS * (1 + MONTHS)
 WAIT_SECONDS = 90.0
 POLL_SECONDS = 0.01
+RUN_SLICE_SECONDS = 0.002
+"""How long the server runs between two looks at the clock (paused for each look): far
+shorter than a unit of the clock's work (`clock_advance.PIECES_PER_UNIT_MAX` pieces, tens
+of milliseconds), and the advance is several units (about six)."""
+LOOKS_MAX = int(WAIT_SECONDS / RUN_SLICE_SECONDS)
 
 
 def subscriptions_on_a_clock(client: Client) -> tuple[str, list[str]]:
@@ -69,12 +77,7 @@ def assert_each_period_billed_once(client: Client, subscription_ids: list[str]) 
             params={"subscription": subscription_id, "limit": 100}
         ).data
         starts = Counter(i.period_start for i in invoices)
-        assert sorted(starts) == [
-            JAN_31_2027,
-            utc(2027, 2, 28),
-            utc(2027, 3, 31),
-            utc(2027, 4, 30),
-        ], subscription_id
+        assert sorted(starts) == [JAN_31_2027, *RENEWALS], subscription_id
         assert set(starts.values()) == {1}, f"a period of {subscription_id} billed twice"
         assert {(i.status, i.amount_paid) for i in invoices} == {("paid", 2000)}
 
@@ -99,8 +102,7 @@ def test_a_kill_mid_advance_bills_every_period_once(
         client = server.client(account.secret_key)
         clock_id, subscription_ids = subscriptions_on_a_clock(client)
         client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": RENEWED_BY})
-        _wait_for_a_first_renewal(client)
-        server.kill()
+        kill_mid_advance(server, private_database_url, account.id, clock_id)
         made = invoices_stored(private_database_url, account.id)
         assert SUBSCRIPTIONS < made < INVOICES_IN_ALL, f"the kill came with {made} invoices"
         server.start()
@@ -111,14 +113,38 @@ def test_a_kill_mid_advance_bills_every_period_once(
         server.stop()
 
 
-def _wait_for_a_first_renewal(client: Client) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        newest = client.v1.invoices.list(params={"limit": 1}).data
-        if newest and newest[0].billing_reason == "subscription_cycle":
-            return
-        time.sleep(POLL_SECONDS)
-    raise AssertionError("the clock renewed nothing")
+def kill_mid_advance(
+    server: KassaServer, database_url: str, account_id: str, clock_id: str
+) -> None:
+    """`kill -9` the server once its clock has committed the first renewals and not yet the
+    last. The server runs in short slices; each look at the clock is made with it paused,
+    and the kill comes before it runs again, so it lands on the state seen. (Killing after a
+    poll that saw the first renewal left the server running meanwhile: on a busy machine it
+    could finish the advance before the kill.)"""
+
+    async def watch(store: Store) -> None:
+        for _ in range(LOOKS_MAX):
+            with server.paused():
+                committed_time = await clock_time_committed(store, account_id, clock_id)
+                assert committed_time < RENEWALS[-1], "the last renewals came between two looks"
+                if committed_time >= RENEWALS[0]:
+                    server.kill()
+                    return
+            await asyncio.sleep(RUN_SLICE_SECONDS)
+        raise AssertionError("the clock renewed nothing")
+
+    with_store(database_url, watch)
+
+
+async def clock_time_committed(store: Store, account_id: str, clock_id: str) -> int:
+    """The clock's time as its last committed unit of work left it (one row: a list read on
+    PostgreSQL would wait for the paused server's open unit, `kassa.store.seq_order`)."""
+    async with store.read() as tx:
+        found = await tx.get_object(TEST_CLOCKS, account_id, clock_id, lock=False)
+    assert found is not None
+    clock, _ = found
+    assert clock["status"] == "advancing", clock
+    return int(clock["frozen_time"])
 
 
 @pytest.mark.postgres

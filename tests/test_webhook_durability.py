@@ -40,8 +40,8 @@ from tests.harness import (
     Account,
     KassaServer,
     create_account,
-    free_port,
     fresh_postgres_database,
+    refusing_port,
 )
 from tests.webhook_receiver import WebhookReceiver
 
@@ -206,43 +206,31 @@ class HoldingProxy:
     say so, which keeps the delivery in flight for as long as the test wants.
 
     With `sender_pids`, it also notes which of those processes sent deliveries, until each
-    has (Linux: the connection's socket is looked up in /proc while the request is open)."""
+    has (Linux: the connection's socket is looked up in /proc while the request is open).
+
+    It listens from when it is made, on a port the kernel picked then (no other process can
+    have taken it in between); `start()` begins answering."""
 
     def __init__(self, receiver: WebhookReceiver, sender_pids: tuple[int, ...] = ()) -> None:
         self.receiver = receiver
         self.sender_pids = sender_pids
-        self.port = free_port()
         self.released = threading.Event()
         self.lock = threading.Lock()
         self.passed_on = 0
         self.senders: Counter[int | None] = Counter()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ThreadingHTTPServer | None = _QuietServer(
+            ("127.0.0.1", 0), _holding_handler(self)
+        )
+        self.port: int = self._server.server_address[1]
+        self._serving = False
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}"
 
     def start(self) -> HoldingProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                payload = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if not proxy.every_sender_seen():
-                    proxy.note_sender(self.client_address[1])
-                status = proxy.pass_on(self.path.strip("/"), payload, self.headers)
-                with proxy.lock:
-                    proxy.passed_on += 1
-                proxy.released.wait(HOLD_SECONDS_MAX)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        assert self._server is not None, "a stopped proxy does not start again"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serving = True
         return self
 
     def pass_on(self, path: str, payload: bytes, headers: Any) -> int:
@@ -285,13 +273,34 @@ class HoldingProxy:
     def stop(self) -> None:
         self.release()
         if self._server is not None:
-            self._server.shutdown()
+            if self._serving:  # `shutdown` waits for a `serve_forever` that never ran
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
 
 
+def _holding_handler(proxy: HoldingProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            payload = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not proxy.every_sender_seen():
+                proxy.note_sender(self.client_address[1])
+            status = proxy.pass_on(self.path.strip("/"), payload, self.headers)
+            with proxy.lock:
+                proxy.passed_on += 1
+            proxy.released.wait(HOLD_SECONDS_MAX)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
 class _QuietServer(ThreadingHTTPServer):
-    allow_reuse_address = True
+    daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A held answer to a killed Kassa finds the connection gone; that is the point."""
@@ -495,7 +504,7 @@ def test_sigkill_while_the_receiver_is_down_loses_no_event(
         first.kill()
         if second is not None:
             second.stop()
-        receiver.stop()
+        receiver.close()
 
 
 def test_sigkill_mid_delivery_redelivers_once_the_lease_passes(
@@ -547,7 +556,7 @@ def test_sigkill_mid_delivery_redelivers_once_the_lease_passes(
         if second is not None:
             second.stop()
         proxy.stop()
-        receiver.stop()
+        receiver.close()
 
 
 # --- two workers on one PostgreSQL database -------------------------------------------------
@@ -631,7 +640,7 @@ def run_two_workers(database_url: str, directory: Path) -> TwoWorkerRun:
         if proxy is not None:
             proxy.stop()
         api.stop()
-        receiver.stop()
+        receiver.close()
 
 
 @pytest.fixture(scope="module")
@@ -717,7 +726,7 @@ def test_listen_forwards_new_events_signed_in_order(
     finally:
         listen.kill()
         proxy.stop()
-        receiver.stop()
+        receiver.close()
 
 
 def run_listen(api_key: str, api_base: str) -> subprocess.CompletedProcess[str]:
@@ -740,8 +749,9 @@ def test_listen_with_a_bad_api_key_says_so(server: KassaServer) -> None:
 
 
 def test_listen_without_kassa_says_where_it_looked() -> None:
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    result = run_listen("sk_test_anything", nowhere)
+    with refusing_port() as port:
+        nowhere = f"http://127.0.0.1:{port}"
+        result = run_listen("sk_test_anything", nowhere)
     assert result.returncode == 1
     assert f"Is Kassa running at {nowhere}?" in result.stderr
     assert "Traceback" not in result.stderr
@@ -752,7 +762,7 @@ def test_listen_pointed_at_something_else_says_so() -> None:
     try:
         result = run_listen("sk_test_anything", f"http://127.0.0.1:{not_kassa.port}")
     finally:
-        not_kassa.stop()
+        not_kassa.close()
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
 

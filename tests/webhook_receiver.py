@@ -4,7 +4,9 @@ secret, and what it accepted is recorded for the test to inspect.
 
 One receiver serves many endpoints, one per path (`receiver.url("orders")`). A path can be told
 to fail its next deliveries, and the whole receiver can be stopped and started again on the same
-port to play a handler that is down.
+port to play a handler that is down. The port is the receiver's from when it is made until
+`close()`: before `start()` and while stopped, a delivery is refused (never answered by another
+test's server that took the port).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import stripe
 
-from tests.harness import free_port
+from tests.harness import HeldPort
 
 WAIT_POLL_SECONDS = 0.05
 SHUTDOWN_POLL_SECONDS = 0.05
@@ -57,9 +59,17 @@ class _Shared:
         return self.paths.setdefault(name, _PathState())
 
 
+class _SharedPortServer(ThreadingHTTPServer):
+    """Listens on the receiver's `HeldPort` beside its holder (SO_REUSEPORT)."""
+
+    allow_reuse_port = True
+    daemon_threads = True
+
+
 class WebhookReceiver:
     def __init__(self) -> None:
-        self.port = free_port()
+        self._held_port = HeldPort(shared=True)
+        self.port = self._held_port.number
         self._shared = _Shared()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -83,9 +93,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test reads deliveries, not an access log
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _SharedPortServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
@@ -95,17 +103,27 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
-        """Close the listening socket: connections are refused until `start()` again."""
+        """Close the listening socket: connections are refused until `start()` again (the
+        port stays the receiver's)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
+    def close(self) -> None:
+        """Stop, and give the port up."""
+        self.stop()
+        self._held_port.release()
+
     def __enter__(self) -> WebhookReceiver:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # `__exit__` is not called when `__enter__` fails
+            raise
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     # -- configuration --------------------------------------------------------------------
 
