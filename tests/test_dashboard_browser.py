@@ -19,6 +19,7 @@ from stripe.params import PaymentIntentCreateParams
 
 from kassa.clock import SystemClock
 from kassa.dashboard.app import PAGE_SIZE
+from kassa.ids import new_id
 from kassa.services.billing import invoice_emails
 from kassa.services.context import Context
 from kassa.store import Store
@@ -284,6 +285,32 @@ def test_a_payment_on_a_test_clock_does_not_hide_later_payments_from_the_pages(
     expect(_testid(page, "first-page")).to_be_visible()
     second = _rows_shown(page)
     assert len(first) == PAGE_SIZE
+    assert sorted(first + second) == sorted(made)
+
+
+def test_a_cursor_naming_no_payment_here_starts_over_and_then_moves_on(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """A cursor naming a payment this account does not have (another account's, or one an
+    account reset deleted) shows the newest page, saying so, and that page's "Older" link
+    goes on from it: the unknown id is not carried over (it was, for a kind the page did
+    not show, and every "Older" led back to the first page)."""
+    made = [
+        client.v1.charges.create(
+            params={"amount": 1000 + number, "currency": "usd", "source": "tok_visa"}
+        ).id
+        for number in range(PAYMENTS_FOR_TWO_PAGES)
+    ]
+    nowhere = new_id("pi")
+    page.goto(f"{server.url}/dashboard/payments?starting_after={nowhere}")
+    expect(page.get_by_text("That page is no longer available")).to_be_visible()
+    first = _rows_shown(page)
+    older = page.get_by_role("link", name="Older →")
+    assert nowhere not in str(older.get_attribute("href"))
+    older.click()
+    expect(_testid(page, "first-page")).to_be_visible()
+    second = _rows_shown(page)
+    assert (len(first), len(second)) == (PAGE_SIZE, PAYMENTS_FOR_TWO_PAGES - PAGE_SIZE)
     assert sorted(first + second) == sorted(made)
 
 

@@ -221,9 +221,13 @@ async def _listed(
     (`_positions`), so a page continues each kind exactly after the last row of it shown.
     `customers`: those already read, whose rows need no lookup."""
     problems = list(filters.problems)
-    after = await _positions(ctx, filters.starting_after, problems)
+    after = await _positions(ctx, filters.starting_after)
+    if after is None:
+        problems.append("That page is no longer available; showing the newest payments.")
+    # From the newest rows when the cursor was refused: its ids are not carried on either.
+    continued = filters.starting_after if after is not None else ""
     pages = [
-        await _kind_page(ctx, table, filters, after.get(table.name), limit)
+        await _kind_page(ctx, table, filters, (after or {}).get(table.name), limit)
         for table in LIST_TABLES.values()
     ]
     merged = list(heapq.merge(*(page.docs for page in pages), key=_list_order, reverse=True))
@@ -232,7 +236,7 @@ async def _listed(
     # the kinds hold more than a page between them, or if one has rows it did not give.
     more = len(merged) > limit or any(page.has_more for page in pages)
     rows = await payment_rows(ctx, shown_docs, customers)
-    next_cursor = _next_cursor(filters.starting_after, shown_docs) if more else ""
+    next_cursor = _next_cursor(continued, shown_docs) if more else ""
     return PaymentList(rows, next_cursor, dataclasses.replace(filters, problems=problems))
 
 
@@ -269,18 +273,16 @@ def _next_cursor(starting_after: str, shown_docs: list[ApiObject]) -> str:
     return CURSOR_SEPARATOR.join(last[t.name] for t in LIST_TABLES.values() if t.name in last)
 
 
-async def _positions(
-    ctx: Context, starting_after: str, problems: list[str]
-) -> dict[str, PaymentPosition]:
+async def _positions(ctx: Context, starting_after: str) -> dict[str, PaymentPosition] | None:
     """Where each kind's page continues (after the cursor's row of that kind), by table
-    name; a kind the cursor does not name starts at its newest row."""
+    name; a kind the cursor does not name starts at its newest row. None when a row the
+    cursor names is not this account's (deleted by a reset, or another account's)."""
     positions: dict[str, PaymentPosition] = {}
     for object_id in starting_after.split(CURSOR_SEPARATOR) if starting_after else ():
         table = _table_of(object_id)
         position = await ctx.tx.payment_position(table, ctx.account_id, object_id)
         if position is None:
-            problems.append("That page is no longer available; showing the newest payments.")
-            return {}
+            return None
         positions[table.name] = position
     return positions
 
