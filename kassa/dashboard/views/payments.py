@@ -190,7 +190,8 @@ class PaymentRow:
 class PaymentList:
     rows: list[PaymentRow]
     next_cursor: str
-    """When older rows exist, the last shown row's id of each kind (`_next_cursor`), else ''."""
+    """When older rows exist, the last shown row's id of each kind, or this page's cursor's
+    for a kind the page did not reach (`_next_cursor`); else ''."""
     filters: PaymentFilters
 
 
