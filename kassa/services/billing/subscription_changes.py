@@ -16,7 +16,8 @@ Prorations (`proration_behavior`):
 The time of the change is `proration_date` if given (inside the current period: a preview
 and the update that follows it can agree on it), else the request's time on the
 subscription's clock. A subscription on trial bills nothing for the trial, so changing it
-prorates nothing.
+prorates nothing and invoices nothing, even with `always_invoice`: the items it adds take the
+trial's period, and the first invoice after the trial bills the items as they are then.
 
 A billing cycle reset starts a new period now: the old items' unused time is credited (when
 prorating) and the new period invoiced at once with those credits. Stripe resets the cycle
@@ -151,7 +152,8 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     an update does, and what a preview of it shows."""
     _check_changeable(subscription, terms)
     at = _change_time(ctx, subscription, terms.proration_date)
-    before = {str(i["id"]): billed(subscription, i) for i in items_of(subscription)}
+    prorating = _prorates(subscription, terms)
+    before = _billing(subscription) if prorating else {}
     old_intervals = _intervals(items_of(subscription))
     removed = await _apply_item_changes(ctx, subscription, terms.items, at)
     new_intervals = _intervals(items_of(subscription))
@@ -165,16 +167,29 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
             param="billing_cycle_anchor" if terms.resets_anchor else "items",
         )
     prorations = []
-    prorating = (terms.proration_behavior or "create_prorations") != "none"
-    if subscription["status"] != "trialing" and prorating:
-        after = {str(i["id"]): billed(subscription, i) for i in items_of(subscription)}
-        if resets:
-            after = {}  # the new period is billed in full by the reset's invoice
+    if prorating:
+        # A reset's new period is billed in full by its invoice.
+        after = {} if resets else _billing(subscription)
         for item_id, old, new in _changed(before, after):
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
     if resets:
         start_new_period(ctx, subscription)
     return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
+
+
+def _prorates(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
+    """Whether the change makes prorations: not with `none`, nor on a trial, which is free
+    (nothing billed to credit, nothing to charge for the time left). What a trial's items
+    bill is never asked: a trial lies before the cycle's anchor, in no whole period of it
+    (`subscription_periods.whole_period`), and the first invoice after it bills the items
+    as they are then."""
+    behavior = terms.proration_behavior or "create_prorations"
+    return behavior != "none" and subscription["status"] != "trialing"
+
+
+def _billing(subscription: Mapping[str, Any]) -> dict[str, Billed]:
+    """What each item bills per period now, by item id."""
+    return {str(item["id"]): billed(subscription, item) for item in items_of(subscription)}
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
