@@ -76,7 +76,7 @@ def period_index(anchor: int, interval: str, interval_count: int, instant: int) 
     """Which period after `anchor` contains `instant`: the `n` with
     `boundary(n) <= instant < boundary(n + 1)`."""
     _check_recurrence(anchor, interval, interval_count)
-    ensure(instant >= anchor, f"an instant ({instant}) is not before the anchor ({anchor})")
+    ensure(instant >= anchor, f"an instant ({instant}) is at or after the anchor ({anchor})")
     if interval in FIXED_SPAN_SECONDS:
         return (instant - anchor) // (interval_count * FIXED_SPAN_SECONDS[interval])
     period_months = interval_count * CALENDAR_MONTHS[interval]
