@@ -31,6 +31,20 @@ the credit over the period it had, the charge over the one it has (`subscription
 period_for`). A reset (`billing_cycle_anchor=now`) starts every item's period now, each as
 long as its interval. `proration_date` must fall within every item's current period.
 
+A `cancel_at` cleared or moved later (`cancel_at`, `cancel_at_period_end` on update) gives
+each item period it had cut short (on create, or when a period began) its regular end back,
+the one the billing cycle anchor implies (the trial's end on trial), or the new `cancel_at`
+if that comes first (`subscription_periods.restoration`), so the next renewal is on the
+regular cycle again. Stripe: a `cancel_at` "set to a date before the current period ends ...
+will cause a proration if prorations have been enabled" (the update parameter's docstring;
+its cancel guide: a custom cancellation date generates a credit proration unless
+`proration_behavior=none`); removed, the regular period comes back and a new proration
+reverses that one. Kassa's proration for the shorter period is the part of the price its
+invoice billed for it, so the time given back is charged, over the same whole period
+(`proration_behavior`: pending, at once, or not at all); nothing for a trial, or for a
+first period billed whole. An update does not cut a current period short itself (Stripe
+does: see `subscription_terms.apply_cancel_at`).
+
 What a credit gives back depends on the subscription's billing mode (`subscription_credits`):
 flexible (the default) credits the unused part of what was debited for the item in this
 period, net of its discounts; classic, the unused part of the item's price times its
@@ -70,7 +84,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_periods import Recurrence, period_for
+from kassa.services.billing.subscription_periods import Recurrence, period_for, restoration
 from kassa.services.billing.subscription_prorations import (
     Billed,
     billed,
@@ -93,6 +107,10 @@ class ChangeTerms:
     proration_date: int | None = None
     payment_behavior: str | None = None
     billing_cycle_anchor: dict[str, Any] | None = None
+    end_rescheduled: bool = False
+    """The update sets or clears when the subscription ends (`cancel_at`,
+    `cancel_at_period_end`): a period an earlier `cancel_at` cut short may get its end back
+    (`restore_cut_periods`)."""
 
     @property
     def resets_anchor(self) -> bool:
@@ -125,18 +143,23 @@ async def change_subscription(
     removed ones deleted), make its prorations and, when due now, its invoice; that invoice,
     if one was made. The caller saves the subscription and announces the update. A change
     that awaits its payment (`awaits_payment`) leaves the item rows as they were: the caller
-    holds it as a pending update (`subscription_pending_updates`)."""
-    if not terms.changes_anything:
+    holds it as a pending update (`subscription_pending_updates`). Periods a `cancel_at`
+    cut short get their end back after the items change, so each proration of the change
+    is over the period the item had, and the time given back is charged at its new price."""
+    plan = await plan_change(ctx, subscription, terms) if terms.changes_anything else None
+    restored = await restore_cut_periods(ctx, subscription, terms)
+    prorations = [*(plan.prorations if plan is not None else ()), *restored]
+    if plan is None and not prorations:
         return None
-    plan = await plan_change(ctx, subscription, terms)
-    for proration in plan.prorations:
+    for proration in prorations:
         await insert_proration(ctx, proration)
     invoice = None
-    if plan.resets:
+    if plan is not None and plan.resets:
         invoice = await _invoice_new_period(ctx, subscription, terms)
     elif invoices_at_once(subscription, terms):
-        invoice = await _invoice_prorations(ctx, subscription, terms, plan.at)
-    if not awaits_payment(terms, invoice):
+        at = ctx.now() if plan is None else plan.at
+        invoice = await _invoice_prorations(ctx, subscription, terms, at)
+    if plan is not None and not awaits_payment(terms, invoice):
         await store_item_rows(ctx, subscription, plan.removed)
     return invoice
 
@@ -190,6 +213,31 @@ def _prorates(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
 def _billing(subscription: Mapping[str, Any]) -> dict[str, Billed]:
     """What each item bills per period now, by item id."""
     return {str(item["id"]): billed(subscription, item) for item in items_of(subscription)}
+
+
+async def restore_cut_periods(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+) -> list[ApiObject]:
+    """With the subscription's end rescheduled (`terms.end_rescheduled`), each item period
+    a `cancel_at` cut short and that no longer ends there gets its end back (`restoration`),
+    in place; the proration items (unsaved) charging the time given back when the cut period
+    was billed for its part only, unless `proration_behavior=none`. A paused subscription's
+    periods are left as they are: resuming sets them."""
+    if not terms.end_rescheduled or subscription["status"] in ("paused", *ENDED):
+        return []
+    prorating = (terms.proration_behavior or "create_prorations") != "none"
+    made = []
+    for item in items_of(subscription):
+        found = restoration(subscription, item)
+        if found is None:
+            continue
+        set_item_period(item, found.period)
+        if found.billed and prorating:
+            # A charge alone, from the old end: nothing of the cut period is credited.
+            cut_end, item_id = found.given_back[0], str(item["id"])
+            restored = billed(subscription, item)
+            made.extend(await proration_items(ctx, subscription, item_id, None, restored, cut_end))
+    return made
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:

@@ -1,7 +1,8 @@
 """A subscription's billing cycle and its items' periods: where the cycle is anchored, each
 item's first period (prorated up to an anchor, or cut short by a `cancel_at` given on
-create: `subscription_terms`), the period after each one, and where the boundaries of an
-item's interval are counted from. The renewal work (`subscription_renewal`,
+create: `subscription_terms`), the period after each one, the end a period cut short gets
+back once its `cancel_at` is cleared or moved later (`restoration`), and where the
+boundaries of an item's interval are counted from. The renewal work (`subscription_renewal`,
 `subscription_cycle`) asks this module for each next period; changes and pauses for the
 period an item joins or continues (`period_for`, `cycle_anchor`).
 
@@ -202,6 +203,39 @@ def next_item_span(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> 
     ensure(cancel_at is None or cancel_at > ending, "a subscription renews before it ends")
     cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
     return _span(cycle, ending, cancel_at, first=False)
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """An item period cut short at a `cancel_at` that no longer ends it there (cleared, or
+    moved later): the period it gets back and the time that gives back."""
+
+    period: tuple[int, int]
+    given_back: tuple[int, int]
+    billed: bool
+    """Whether the time given back is billed: the cut period was billed for its part only
+    (prorated), not on trial, nor for a first period that `proration_behavior=none` billed
+    whole, or free before the anchor (`_span`)."""
+
+
+def restoration(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Restoration | None:
+    """The item's current period as its cycle ends it with the subscription's `cancel_at` as
+    it now stands, when that ends later than the period does (None otherwise: a period is
+    never cut short here). Its cycle ends it at the trial's end on trial, else at the end of
+    the whole period of its interval it is part of (`whole_period`)."""
+    start, end = item_period(item)
+    trialing = subscription["status"] == "trialing" and subscription["trial_end"] is not None
+    regular = int(subscription["trial_end"]) if trialing else whole_period(subscription, item)[1]
+    cancel_at = subscription["cancel_at"]
+    restored = regular if cancel_at is None else min(regular, int(cancel_at))
+    if restored <= end:
+        return None
+    billed = False
+    if not trialing:
+        cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
+        cut = _span(cycle, start, end, first=start == int(subscription["start_date"]))
+        billed = cut.fraction is not None and cut.fraction > 0
+    return Restoration((start, restored), (end, restored), billed)
 
 
 def renewing_items(subscription: Mapping[str, Any]) -> list[ApiObject]:

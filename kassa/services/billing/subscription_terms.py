@@ -17,7 +17,9 @@ earliest end too, as that changelog says) ends the period it falls in there: tha
 billed prorated (Stripe's docstring: "If set during a future period, this will always cause
 a proration for that period"; in the first, only unless `proration_behavior=none`), and at
 `cancel_at` the subscription is canceled, every item with it
-(`cancellation_details.reason=cancellation_requested`).
+(`cancellation_details.reason=cancellation_requested`). Cleared or moved later on update, the
+period it cut short gets its regular end back (or the time up to the new `cancel_at`), the
+time given back prorated (`subscription_changes.restore_cut_periods`).
 
 Trial settings. `trial_settings[end_behavior][missing_payment_method]` (create and update)
 says what the end of a trial does when the subscription has no payment method to charge
@@ -179,9 +181,12 @@ async def apply_cancel_at(
     cancel_at_period_end: bool | None = None,
 ) -> None:
     """`cancel_at` on update: a future time, a named period end (the current period's), or
-    cleared when sent empty. The current period is not shortened and nothing is prorated
-    here (that is the update's proration work); the subscription ends at `cancel_at`, or a
-    later period is cut short there when it renews."""
+    cleared when sent empty. The subscription ends at `cancel_at`, or a later period is cut
+    short there when it begins. The current period is not cut short here, nor the time
+    after `cancel_at` credited (Stripe's docstring: one before the period's end "will cause
+    a proration"; Kassa does not yet); one an earlier `cancel_at` cut short gets its end
+    back, the time given back prorated, in the update's change work
+    (`subscription_changes.restore_cut_periods`)."""
     if value is None:
         return
     if cancel_at_period_end and not isinstance(value, Unset):

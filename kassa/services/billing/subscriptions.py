@@ -156,6 +156,7 @@ class UpdateSubscription:
             proration_date=self.proration_date,
             payment_behavior=self.payment_behavior,
             billing_cycle_anchor=self.billing_cycle_anchor,
+            end_rescheduled=self.cancel_at is not None or self.cancel_at_period_end is not None,
         )
 
 

@@ -1,0 +1,230 @@
+"""A `cancel_at` cleared or moved later, through the SDK on a real `kassa serve` (SQLite and
+PostgreSQL) driven by test clocks: the item periods it had cut short get their regular end
+back, the one the billing cycle anchor implies (or the trial's end), so the next renewal
+comes on the regular cycle, and the time given back is billed as a proration when the cut
+period was billed for its part only (`proration_behavior` of the update that clears it:
+pending for the renewal by default, at once, or not at all); the ledger whole after each.
+
+Stripe: a `cancel_at` "set to a date before the current period ends ... will cause a
+proration if prorations have been enabled using proration_behavior" (the update parameter's
+docstring, stripe-python 16; its cancel guide, docs.stripe.com/billing/subscriptions/cancel:
+a custom cancellation date generates a credit proration unless `proration_behavior=none`).
+Removed, the regular period comes back, and a proration reverses the one made for the
+shorter period (`subscription_changes.restore_cut_periods`).
+
+Amounts are in whole days: 28.00 a month over February's 28 days, 31.00 over March's 31.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from tests.test_subscription_changes import at, change, pending_of
+from tests.test_subscription_mixed_intervals import periods_by_price, subscribe_all
+from tests.test_subscription_terms import amounts_billed, price_of, utc
+from tests.test_subscriptions import (
+    HOUR,
+    JAN_31_2027,
+    Client,
+    advance,
+    clock_customer,
+    invoices_of,
+    monthly_price,
+    period_of,
+    subscribe,
+)
+
+FEB_14 = utc(2027, 2, 14)
+FEB_28 = utc(2027, 2, 28)
+MAR_31 = utc(2027, 3, 31)
+
+
+def lines_of(invoice: stripe.Invoice) -> list[tuple[int, int, int, bool]]:
+    """(period start, period end, amount, proration) of each line, in period order."""
+    found = []
+    for line in invoice.lines.data:
+        assert line.parent is not None and line.parent.subscription_item_details is not None
+        proration = bool(line.parent.subscription_item_details.proration)
+        found.append((line.period.start, line.period.end, line.amount, proration))
+    return sorted(found)
+
+
+def cut_on_february_14(
+    client: Client, **params: Any
+) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A 28.00 monthly subscription from January 31, 2027, created (with `params`) to cancel
+    on February 14, which cuts its first period short there: the clock, the customer, the
+    subscription."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, cancel_at=FEB_14, **params)
+    assert period_of(subscription) == (JAN_31_2027, FEB_14)
+    return clock_id, customer, subscription
+
+
+@pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice", "none"])
+def test_a_cleared_cancel_at_gives_the_first_period_its_regular_end(
+    client: Client, ledger_verified: None, behavior: str
+) -> None:
+    clock_id, customer, subscription = cut_on_february_14(client)
+    advance(client, clock_id, utc(2027, 2, 5))
+    cleared = change(client, subscription.id, cancel_at="", proration_behavior=behavior)
+    assert (cleared.status, cleared.cancel_at, cleared.canceled_at) == ("active", None, None)
+    assert period_of(cleared) == (JAN_31_2027, FEB_28)
+    advance(client, clock_id, utc(2027, 3, 5))
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.status, renewed.ended_at) == ("active", None)
+    assert period_of(renewed) == (FEB_28, MAR_31)
+    # The first invoice billed January 31 to February 14, 14 of 28 days: 1400. The 14 days
+    # given back are 1400 more: on the renewal, on an invoice of their own, or free.
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.billing_reason, renewal.period_start, renewal.period_end) == (
+        "subscription_cycle",
+        FEB_28,
+        MAR_31,
+    )
+    given_back = (FEB_14, FEB_28, 1400, True)
+    if behavior == "create_prorations":
+        assert lines_of(renewal) == [given_back, (FEB_28, MAR_31, 2800, False)]
+        assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 1400), (FEB_28, 4200)]
+    elif behavior == "always_invoice":
+        _, at_once, _ = invoices_of(client, subscription.id)
+        assert (at_once.billing_reason, at_once.status) == ("subscription_update", "paid")
+        assert lines_of(at_once) == [given_back]
+        assert lines_of(renewal) == [(FEB_28, MAR_31, 2800, False)]
+    else:
+        assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 1400), (FEB_28, 2800)]
+    assert pending_of(client, customer.id) == []
+
+
+def test_a_cleared_cancel_at_gives_a_renewed_period_its_regular_end(
+    client: Client, ledger_verified: None
+) -> None:
+    """A `cancel_at` set on update in a later period cuts that one short when it begins;
+    cleared then, the period runs to the end of the month again."""
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    cut = utc(2027, 3, 14)
+    change(client, subscription.id, cancel_at=cut)
+    advance(client, clock_id, utc(2027, 3, 2))
+    assert period_of(client.v1.subscriptions.retrieve(subscription.id)) == (FEB_28, cut)
+    cleared = change(client, subscription.id, cancel_at="")
+    assert (cleared.cancel_at, period_of(cleared)) == (None, (FEB_28, MAR_31))
+    advance(client, clock_id, utc(2027, 4, 5))
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.status, period_of(renewed)) == ("active", (MAR_31, utc(2027, 4, 30)))
+    # February 28 to March 14 was billed as 14 of 31 days (1400); the 17 given back, 1700,
+    # come with the March 31 renewal.
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.period_start, renewal.period_end) == (MAR_31, utc(2027, 4, 30))
+    assert lines_of(renewal) == [(cut, MAR_31, 1700, True), (MAR_31, utc(2027, 4, 30), 3100, False)]
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 3100),
+        (FEB_28, 1400),
+        (MAR_31, 4800),
+    ]
+
+
+def test_a_cleared_cancel_at_gives_a_trial_its_end(client: Client, ledger_verified: None) -> None:
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    trial_end, cut = JAN_31_2027 + 14 * DAY_SECONDS, JAN_31_2027 + 10 * DAY_SECONDS
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=14, cancel_at=cut)
+    assert (subscription.status, period_of(subscription)) == ("trialing", (JAN_31_2027, cut))
+    advance(client, clock_id, utc(2027, 2, 5))
+    cleared = change(client, subscription.id, cancel_at="")
+    assert (cleared.status, cleared.trial_end, cleared.cancel_at) == ("trialing", trial_end, None)
+    assert period_of(cleared) == (JAN_31_2027, trial_end)
+    advance(client, clock_id, utc(2027, 3, 20))
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.status, period_of(renewed)) == ("active", (utc(2027, 3, 14), utc(2027, 4, 14)))
+    # Nothing for the trial, nothing for the trial's days given back: whole months from its end.
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 0),
+        (trial_end, 2800),
+        (utc(2027, 3, 14), 2800),
+    ]
+    first_paid = invoices_of(client, subscription.id)[1]
+    assert lines_of(first_paid) == [(trial_end, utc(2027, 3, 14), 2800, False)]
+
+
+def test_a_first_period_billed_whole_gets_its_end_back_for_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    """Created with `proration_behavior=none`, a first period cut short is billed whole: the
+    time given back was paid for already."""
+    clock_id, customer, subscription = cut_on_february_14(client, proration_behavior="none")
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (JAN_31_2027, FEB_28)
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 2800), (FEB_28, 2800)]
+
+
+def test_a_cancel_at_moved_later_gives_the_period_the_time_up_to_it(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, _, subscription = cut_on_february_14(client)
+    later = utc(2027, 2, 21)
+    advance(client, clock_id, utc(2027, 2, 5))
+    moved = change(client, subscription.id, cancel_at=later, proration_behavior="always_invoice")
+    assert (moved.cancel_at, period_of(moved)) == (later, (JAN_31_2027, later))
+    # The seven days from February 14 to 21: 700, invoiced at once.
+    at_once = invoices_of(client, subscription.id)[-1]
+    assert (at_once.billing_reason, at_once.amount_paid) == ("subscription_update", 700)
+    assert lines_of(at_once) == [(FEB_14, later, 700, True)]
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", later)
+    assert len(invoices_of(client, subscription.id)) == 2
+
+
+def test_a_change_after_the_period_got_its_end_back_credits_the_time_given_back(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, subscription = cut_on_february_14(client)
+    change(client, subscription.id, cancel_at="")
+    advance(client, clock_id, utc(2027, 2, 20))
+    (item,) = subscription["items"].data
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    # Eight of February's 28 days left: the 1400 charged for February 14 to 28 credits
+    # 800 of it, and two seats cost 1600 for them.
+    amounts = sorted(pending.amount for pending in pending_of(client, customer.id))
+    assert amounts == [-800, 1400, 1600]
+
+
+def test_a_cleared_cancel_at_gives_each_item_its_own_regular_end(
+    client: Client, ledger_verified: None
+) -> None:
+    """Mixed intervals: a `cancel_at` on February 15 cuts the yearly item's first period
+    short (the monthly one ends on February 1 anyway); cleared, the yearly item runs to the
+    new year again."""
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    items = [monthly, yearly]
+    subscription = subscribe_all(client, customer.id, items, cancel_at=at(2027, 2, 15))
+    assert periods_by_price(subscription) == {
+        monthly.id: (at(2027, 1, 1), at(2027, 2, 1)),
+        yearly.id: (at(2027, 1, 1), at(2027, 2, 15)),
+    }
+    # January, and 45 days of the year at 100 a day.
+    assert invoices_of(client, subscription.id)[0].amount_paid == 3100 + 4500
+    advance(client, clock_id, at(2027, 1, 16))
+    cleared = change(client, subscription.id, cancel_at="")
+    assert periods_by_price(cleared)[yearly.id] == (at(2027, 1, 1), at(2028, 1, 1))
+    advance(client, clock_id, at(2027, 3, 5))
+    assert periods_by_price(client.v1.subscriptions.retrieve(subscription.id)) == {
+        monthly.id: (at(2027, 3, 1), at(2027, 4, 1)),
+        yearly.id: (at(2027, 1, 1), at(2028, 1, 1)),
+    }
+    # The yearly item's 320 days given back, 32000, come with the monthly renewal.
+    february = invoices_of(client, subscription.id)[1]
+    assert lines_of(february) == [
+        (at(2027, 2, 1), at(2027, 3, 1), 3100, False),
+        (at(2027, 2, 15), at(2028, 1, 1), 32_000, True),
+    ]
