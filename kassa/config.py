@@ -115,6 +115,9 @@ class Settings:
     )
     """What that renewal's invoice becomes: left open, or marked uncollectible."""
     """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
+    instance_id: str = field(default_factory=lambda: os.environ.get("KASSA_INSTANCE_ID", ""))
+    """Echoed by `/healthz` in its `Kassa-Instance-Id` header: whoever started this process
+    (the pytest plugin) tells it from another server answering at the same address."""
 
     def __post_init__(self) -> None:
         _check_range("KASSA_PORT (--port)", self.port, 1, PORT_MAX)
@@ -168,6 +171,11 @@ class Settings:
                 parse_pricing_table(self.card_pricing)
             except ValueError as error:
                 raise InvalidSetting(f"KASSA_CARD_PRICING: {error}") from None
+        if not _INSTANCE_ID.fullmatch(self.instance_id):
+            raise InvalidSetting(
+                f"KASSA_INSTANCE_ID must be up to {INSTANCE_ID_LENGTH_MAX} letters, digits, "
+                f"'.', '_' or '-', not {self.instance_id[:80]!r}"
+            )
         if not (len(self.account_country) == 2 and self.account_country.isalpha()):
             raise InvalidSetting(
                 "KASSA_ACCOUNT_COUNTRY must be a two-letter country code such as US or GB, "
@@ -202,6 +210,7 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_RATE_LIMIT",
     "KASSA_REDIS_URL",
     "KASSA_DB_POOL_SIZE",
+    "KASSA_INSTANCE_ID",
 )
 
 SUBSCRIPTION_FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
@@ -212,6 +221,9 @@ own limit (`max_connections`, 100 by default)."""
 DB_POOL_SIZE_MAX = 1_000
 REDIS_URL_SCHEMES = ("redis://", "rediss://")
 SUBSCRIPTION_FINAL_INVOICE_STATES = ("open", "uncollectible")
+INSTANCE_ID_LENGTH_MAX = 64
+_INSTANCE_ID = re.compile(rf"[A-Za-z0-9._-]{{0,{INSTANCE_ID_LENGTH_MAX}}}")
+"""What a header value may carry as it is (no space, no line break)."""
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
     60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 86_400, 86_400,

@@ -16,12 +16,19 @@ nothing unless a test asks for one of these fixtures by name: no autouse fixture
 and it imports neither Kassa's server nor `stripe` until then. `-p no:kassa` turns it off.
 
 The server runs as `python -m kassa` (the interpreter running pytest): a subprocess, so the
-server's event loop and background jobs never share the test's process.
+server's event loop and background jobs never share the test's process. The port it is
+told is free when asked, and anyone's until the server binds it: another process (another
+session's Kassa) may take it first. So each start gives the server an id of its own
+(`KASSA_INSTANCE_ID`), which `/healthz` echoes, and counts the server started only once
+`/healthz` answers with that id; a server that could not bind its port starts again on
+another.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -29,7 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -43,6 +50,12 @@ SERVER_START_TIMEOUT_SECONDS = 30.0
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
 START_ATTEMPTS_MAX = 3
 """Starts tried: the free port found may be taken by another process before the server binds it."""
+INSTANCE_ID_VARIABLE = "KASSA_INSTANCE_ID"
+INSTANCE_ID_HEADER = "Kassa-Instance-Id"
+"""Where `/healthz` echoes the server's `KASSA_INSTANCE_ID` (`kassa.http.app`, not imported
+here: it loads most of the server)."""
+BIND_REFUSED_MESSAGE = "address already in use"
+"""In the log of a server whose port was taken, in any case (uvicorn writes it lowercase)."""
 HEALTH_POLL_SECONDS = 0.05
 REQUEST_TIMEOUT_SECONDS = 30.0
 ROOT_ACCOUNT_NAME = "pytest-kassa"
@@ -63,10 +76,12 @@ class KassaAccount:
 class KassaTestServer:
     """`kassa serve` as a subprocess on a free loopback port, over one SQLite database."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, free_port: Callable[[], int] | None = None) -> None:
+        """`free_port` picks each start's port (by default a port the kernel says is free)."""
         self.database_url = f"sqlite:///{folder / 'kassa.db'}"
         self.log_path = folder / "kassa-serve.log"
         self.url = ""
+        self._free_port = free_port or _free_port
         self._process: subprocess.Popen[bytes] | None = None
         self._root: KassaAccount | None = None
 
@@ -74,33 +89,34 @@ class KassaTestServer:
         self._root = _account_from_json(
             _run_kassa("accounts", "create", "--json", "--name", ROOT_ACCOUNT_NAME, *self._db())
         )
-        for attempt in range(1, START_ATTEMPTS_MAX + 1):
-            port = _free_port()
+        for _ in range(START_ATTEMPTS_MAX):
+            port = self._free_port()
             self.url = f"http://127.0.0.1:{port}"
+            instance_id = secrets.token_hex(16)
+            log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
             with self.log_path.open("ab") as log:
-                self._process = _spawn_serve(port, self._db(), log)
-            if self._wait_until_healthy():
+                self._process = _spawn_serve(port, self._db(), instance_id, log)
+            if self._wait_until_answering(instance_id):
                 return self
             self.stop()
-            if attempt == START_ATTEMPTS_MAX:
-                break
+            if BIND_REFUSED_MESSAGE not in _log_since(self.log_path, log_from).lower():
+                break  # not the port: another start would fail the same way
         tail = self.log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"kassa serve did not start; its log ({self.log_path}):\n{tail}")
 
     def _db(self) -> tuple[str, str]:
         return ("--database", self.database_url)
 
-    def _wait_until_healthy(self) -> bool:
+    def _wait_until_answering(self, instance_id: str) -> bool:
+        """True once `/healthz` answers 200 with this start's id; False if the server exits
+        or the start timeout passes. Another server answering at the URL (it took the port
+        first: ours will exit) is not ours."""
         deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False
-            try:
-                with _LOOPBACK.open(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return True
-            except OSError:
-                pass
+            if _answers_as(self.url, instance_id):
+                return True
             time.sleep(HEALTH_POLL_SECONDS)
         return False
 
@@ -146,10 +162,27 @@ class KassaTestServer:
 
 
 def _free_port() -> int:
+    """Free now, and only now: see the module's doc for how a start copes."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _answers_as(url: str, instance_id: str) -> bool:
+    try:
+        with _LOOPBACK.open(f"{url}/healthz", timeout=1) as response:
+            status: int = response.status
+            echoed: str | None = response.headers.get(INSTANCE_ID_HEADER)
+            return status == 200 and echoed == instance_id
+    except OSError:  # refused, or an HTTP error status (a server starting or draining)
+        return False
+
+
+def _log_since(log_path: Path, offset: int) -> str:
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
 
 
 def _kassa_command(*args: str) -> list[str]:
@@ -169,9 +202,12 @@ def _run_kassa(*args: str) -> str:
     return result.stdout
 
 
-def _spawn_serve(port: int, database: tuple[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+def _spawn_serve(
+    port: int, database: tuple[str, str], instance_id: str, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         _kassa_command("serve", "--host", "127.0.0.1", "--port", str(port), *database),
+        env={**os.environ, INSTANCE_ID_VARIABLE: instance_id},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

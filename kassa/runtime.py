@@ -261,7 +261,7 @@ class KassaApp(EdgeApp):
         self.clock = clock or SystemClock()
         metrics = RequestMetrics()
         self.server = Server(settings, self.clock, metrics)
-        super().__init__(metrics, self.server)
+        super().__init__(metrics, self.server, settings.instance_id)
 
     async def startup(self) -> None:
         await super().startup()

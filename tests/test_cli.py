@@ -276,6 +276,7 @@ def test_database_password_is_never_printed(postgres_url: str, tmp_path: Path) -
         ("KASSA_REQUEST_LOG_RETENTION_DAYS", "-1"),
         ("KASSA_SQLITE_SYNCHRONOUS", "off"),
         ("KASSA_LOG_LEVEL", "loud"),
+        ("KASSA_INSTANCE_ID", "two words"),
     ],
 )
 def test_bad_settings_are_refused_by_name(variable: str, value: str, tmp_path: Path) -> None:

@@ -9,12 +9,16 @@ install registers it is a test of its own.
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import json
 import socket
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from kassa.pytest_plugin import KassaTestServer
+from tests.harness import free_port
 
 pytest_plugins = ["pytester"]
 
@@ -90,3 +94,27 @@ def test_the_installed_plugin_loads_by_itself(pytester: pytest.Pytester) -> None
     result = pytester.runpytest_subprocess("--fixtures", "-q")
     assert "kassa_client" in result.stdout.str()
     assert "kassa_server" in result.stdout.str()
+
+
+def test_a_server_on_the_port_taken_meanwhile_is_not_taken_for_the_sessions(
+    tmp_path: Path,
+) -> None:
+    """The race a free port leaves, made certain: the port the start picks is one another
+    session's Kassa took after it was found free. That server answers `/healthz` at the URL,
+    but not with this start's id; the server started could not bind and exits, and the
+    start goes on to another port."""
+    other = KassaTestServer(tmp_path / "other-session").start()
+    try:
+        taken = int(other.url.rsplit(":", 1)[1])
+        picks = itertools.chain([taken], iter(free_port, None))  # then ports free when asked
+        ours = KassaTestServer(tmp_path / "this-session", free_port=picks.__next__).start()
+        try:
+            assert ours.url != other.url
+            account = ours.create_account(name="mine")  # the root key of our database works
+            assert ours.client(account.secret_key).v1.customers.list().data == []
+            log = ours.log_path.read_text().lower()
+            assert "address already in use" in log, "the first start never met the taken port"
+        finally:
+            ours.stop()
+    finally:
+        other.stop()

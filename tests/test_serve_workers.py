@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from kassa.asgi import Message
-from kassa.http.app import EdgeApp, Routes
+from kassa.http.app import INSTANCE_ID_HEADER, EdgeApp, Routes
 from kassa.http.metrics import RequestMetrics
 from tests.conftest import fresh_database
 from tests.harness import KassaServer, PortTaken, create_account, wait_until_healthy
@@ -160,10 +160,12 @@ class _NoLifespan:
         return None
 
 
-def test_healthz_answers_503_while_draining() -> None:
-    app = EdgeApp(RequestMetrics(), _NoLifespan())
+def test_healthz_answers_503_while_draining_and_echoes_the_instance_id() -> None:
+    """Every answer names the process's instance id when it has one (`KASSA_INSTANCE_ID`:
+    pytest-kassa tells its own server from another at the same address by it)."""
+    app = EdgeApp(RequestMetrics(), _NoLifespan(), instance_id="session-7")
 
-    async def status() -> tuple[int, bytes]:
+    async def status() -> tuple[int, bytes, bytes | None]:
         sent: list[Message] = []
 
         async def receive() -> Message:
@@ -173,13 +175,17 @@ def test_healthz_answers_503_while_draining() -> None:
             sent.append(message)
 
         await app({"type": "http", "path": "/healthz", "method": "GET"}, receive, send)
-        return int(sent[0]["status"]), bytes(sent[1]["body"])
+        headers = dict(sent[0]["headers"])
+        instance = headers.get(INSTANCE_ID_HEADER.lower().encode())
+        return int(sent[0]["status"]), bytes(sent[1]["body"]), instance
 
-    assert asyncio.run(status()) == (503, b"starting\n")
+    assert asyncio.run(status()) == (503, b"starting\n", b"session-7")
     app.routes = Routes(api=app, authentication_page=app)
-    assert asyncio.run(status()) == (200, b"ok\n")
+    assert asyncio.run(status()) == (200, b"ok\n", b"session-7")
     app.draining = True
-    assert asyncio.run(status()) == (503, b"draining\n")
+    assert asyncio.run(status()) == (503, b"draining\n", b"session-7")
+    app.instance_id = ""
+    assert asyncio.run(status()) == (503, b"draining\n", None)
 
 
 def test_a_worker_count_out_of_range_is_named(tmp_path: Path) -> None:

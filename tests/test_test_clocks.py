@@ -6,6 +6,7 @@ ledger stays whole."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from kassa.clock import DAY_SECONDS, SystemClock
 from kassa.errors import InvalidRequest
 from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from kassa.services.billing.reminders import DEFAULT_OFFSETS_DAYS
+from kassa.services.clock_advance import PIECES_PER_UNIT_MAX
 from kassa.services.context import Context
 from kassa.services.test_clocks import (
     DELETES_AFTER_SECONDS,
@@ -26,6 +28,7 @@ from kassa.services.test_clocks import (
     create_test_clock,
 )
 from kassa.store import Store
+from kassa.store.clock_queries import ClockWork
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES
 from tests.conftest import fresh_database
@@ -358,11 +361,17 @@ def test_customers_list_filters_by_test_clock(client: Client) -> None:
 
 # -- a crash in the middle of an advance -----------------------------------------------------
 
-CRASH_INVOICES = 400
-"""Eight units of the clock job's work (`clock_advance.PIECES_PER_UNIT_MAX`): the kill must
-come while units remain, and with three (150 invoices) a CI run once saw the job finish all
-of them between two polls of a busy machine."""
-KILL_POLL_SECONDS = 0.01
+CRASH_INVOICES = 4 * PIECES_PER_UNIT_MAX
+"""Four units of the clock job's work, every invoice due at the same second: the kill lands
+with the first unit committed and three to do (`_kill_mid_advance`). To come too late, the
+test's process would have to stall while the server does those three (a unit is about 40 ms
+of the server's running on SQLite, several times that on PostgreSQL)."""
+RUN_SLICE_SECONDS = 0.002
+"""How long the server runs between two looks at its progress (paused for each look): far
+shorter than a unit of the clock's work (tens of milliseconds)."""
+LOOKS_MAX = int(READY_WAIT_SECONDS / RUN_SLICE_SECONDS)
+CRASH_TARGET = FROZEN + 2 * HOUR
+"""Past the hour at which every invoice finalizes and is charged."""
 
 
 def test_a_kill_mid_advance_leaves_nothing_billed_twice_or_skipped(
@@ -376,19 +385,20 @@ def test_a_kill_mid_advance_leaves_nothing_billed_twice_or_skipped(
         account = create_account(private_database_url)
         client = server.client(account.secret_key)
         clock, customer, invoices = clock_with_invoices(client, CRASH_INVOICES)
-        client.v1.test_helpers.test_clocks.advance(
-            clock.id, params={"frozen_time": FROZEN + 2 * HOUR}
-        )
-        _wait_for_a_first_payment(client, customer.id)
-        server.kill()
+        first = with_store(private_database_url, lambda s: _next_work(s, account.id, clock.id))
+        assert first is not None, "the clock has no work due"
+        client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": CRASH_TARGET})
+        _kill_mid_advance(server, private_database_url, account.id, clock.id, first)
         charged = _charges_stored(private_database_url, account.id)
         assert 0 < charged < CRASH_INVOICES, f"the kill came after {charged} charges"
+        assert charged % PIECES_PER_UNIT_MAX == 0, f"{charged} charges: a unit half committed"
         server.start()
         ready = _ready(client, clock.id)
-        assert ready.frozen_time == FROZEN + 2 * HOUR
-        for invoice in invoices:
-            paid = client.v1.invoices.retrieve(invoice.id)
-            assert (paid.status, paid.amount_paid) == ("paid", invoice.amount_due)
+        assert ready.frozen_time == CRASH_TARGET
+        made = client.v1.invoices.list(params={"customer": customer.id, "limit": 100})
+        assert {(i.id, i.status, i.amount_paid) for i in made.auto_paging_iter()} == {
+            (i.id, "paid", i.amount_due) for i in invoices
+        }
         charges = list(
             client.v1.charges.list(
                 params={"customer": customer.id, "limit": 100}
@@ -400,13 +410,34 @@ def test_a_kill_mid_advance_leaves_nothing_billed_twice_or_skipped(
         server.stop()
 
 
-def _wait_for_a_first_payment(client: Client, customer_id: str) -> None:
-    deadline = time.monotonic() + READY_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if client.v1.charges.list(params={"customer": customer_id, "limit": 1}).data:
-            return
-        time.sleep(KILL_POLL_SECONDS)
-    raise AssertionError("the clock job charged nothing")
+def _kill_mid_advance(
+    server: KassaServer, database_url: str, account_id: str, clock_id: str, first: ClockWork
+) -> None:
+    """`kill -9` the server once its clock job has committed a unit of work and not all of
+    them: once the clock's next work is no longer `first` (what was due before the advance)
+    and not none. The server runs in short slices, each look made with it paused, and the
+    kill comes before it runs again, so it lands on the state seen. (Killing after a poll
+    that saw a first charge left the server running meanwhile: on a busy machine it could
+    finish the advance before the kill.)"""
+
+    async def watch(store: Store) -> None:
+        for _ in range(LOOKS_MAX):
+            with server.paused():
+                work = await _next_work(store, account_id, clock_id)
+                assert work is not None, "the last units came between two looks"
+                if work != first:
+                    server.kill()
+                    return
+            await asyncio.sleep(RUN_SLICE_SECONDS)
+        raise AssertionError("the clock job committed nothing")
+
+    with_store(database_url, watch)
+
+
+async def _next_work(store: Store, account_id: str, clock_id: str) -> ClockWork | None:
+    """The first work due on the clock by CRASH_TARGET, as its committed state has it."""
+    async with store.read() as tx:
+        return await tx.next_clock_work(account_id, clock_id, CRASH_TARGET)
 
 
 def _charges_stored(database_url: str, account_id: str) -> int:

@@ -10,6 +10,7 @@ the dashboard nor the workers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,10 +48,16 @@ class Lifespan(Protocol):
     async def stop(self) -> None: ...
 
 
+INSTANCE_ID_HEADER = "Kassa-Instance-Id"
+"""On every `/healthz` answer of a process given an instance id (`KASSA_INSTANCE_ID`): the
+caller that started the process knows it answers, not another server on the same address."""
+
+
 class EdgeApp:
-    def __init__(self, metrics: RequestMetrics, lifespan: Lifespan) -> None:
+    def __init__(self, metrics: RequestMetrics, lifespan: Lifespan, instance_id: str = "") -> None:
         self.metrics = metrics
         self.lifespan = lifespan
+        self.instance_id = instance_id
         self.routes: Routes | None = None
         """None until startup completes: requests before then are answered 503."""
         self.draining = False
@@ -69,7 +76,7 @@ class EdgeApp:
         elif path == "/openapi.json":
             await _plain(send, 200, openapi.document_bytes(), "application/json")
         elif path == "/healthz":
-            await _health(send, self.routes is not None, self.draining)
+            await _health(send, self.routes is not None, self.draining, self.instance_id)
         elif self.routes is None:
             await _plain(send, 503, b"starting\n", "text/plain")
         else:
@@ -107,19 +114,27 @@ def _app_for(routes: Routes, path: str) -> AsgiApp:
     return routes.api
 
 
-async def _health(send: Send, started: bool, draining: bool) -> None:
+async def _health(send: Send, started: bool, draining: bool, instance_id: str) -> None:
+    extra = [(INSTANCE_ID_HEADER.lower().encode(), instance_id.encode())] if instance_id else []
     if draining:
-        await _plain(send, 503, b"draining\n", "text/plain")
+        await _plain(send, 503, b"draining\n", "text/plain", extra)
     elif not started:
-        await _plain(send, 503, b"starting\n", "text/plain")
+        await _plain(send, 503, b"starting\n", "text/plain", extra)
     else:
-        await _plain(send, 200, b"ok\n", "text/plain")
+        await _plain(send, 200, b"ok\n", "text/plain", extra)
 
 
-async def _plain(send: Send, status: int, body: bytes, content_type: str) -> None:
+async def _plain(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
     headers: list[tuple[bytes, Any]] = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
+        *extra_headers,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
