@@ -69,6 +69,7 @@ class Settings:
         default_factory=lambda: os.environ.get("KASSA_ACCOUNT_COUNTRY", "US").upper()
     )
     public_url: str = field(default_factory=lambda: os.environ.get("KASSA_PUBLIC_URL", ""))
+    """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
     webhook_retry_schedule: str = field(
         default_factory=lambda: os.environ.get("KASSA_WEBHOOK_RETRY_SCHEDULE", "")
     )
@@ -114,7 +115,6 @@ class Settings:
         default_factory=lambda: os.environ.get("KASSA_SUBSCRIPTION_FINAL_INVOICE", "open")
     )
     """What that renewal's invoice becomes: left open, or marked uncollectible."""
-    """Base URL browsers reach Kassa at; empty: http://{host}:{port}."""
     instance_id: str = field(default_factory=lambda: os.environ.get("KASSA_INSTANCE_ID", ""))
     """Echoed by `/healthz` in its `Kassa-Instance-Id` header: whoever started this process
     (the pytest plugin) tells it from another server answering at the same address."""
