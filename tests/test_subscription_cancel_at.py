@@ -23,7 +23,7 @@ import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
-from tests.test_subscription_changes import at, change, pending_of
+from tests.test_subscription_changes import DECLINING_CARD, at, change, pending_of
 from tests.test_subscription_mixed_intervals import periods_by_price, subscribe_all
 from tests.test_subscription_terms import amounts_billed, price_of, utc
 from tests.test_subscriptions import (
@@ -54,13 +54,13 @@ def lines_of(invoice: stripe.Invoice) -> list[tuple[int, int, int, bool]]:
 
 
 def cut_on_february_14(
-    client: Client, **params: Any
+    client: Client, card: str = "pm_card_visa", **params: Any
 ) -> tuple[str, stripe.Customer, stripe.Subscription]:
-    """A 28.00 monthly subscription from January 31, 2027, created (with `params`) to cancel
-    on February 14, which cuts its first period short there: the clock, the customer, the
-    subscription."""
+    """A 28.00 monthly subscription from January 31, 2027, created (with `params`, the
+    customer paying with `card`) to cancel on February 14, which cuts its first period short
+    there: the clock, the customer, the subscription."""
     price = price_of(client, 2800)
-    clock_id, customer = clock_customer(client)
+    clock_id, customer = clock_customer(client, card=card)
     subscription = subscribe(client, customer.id, price.id, cancel_at=FEB_14, **params)
     assert period_of(subscription) == (JAN_31_2027, FEB_14)
     return clock_id, customer, subscription
@@ -228,3 +228,28 @@ def test_a_cleared_cancel_at_gives_each_item_its_own_regular_end(
         (at(2027, 2, 1), at(2027, 3, 1), 3100, False),
         (at(2027, 2, 15), at(2028, 1, 1), 32_000, True),
     ]
+
+
+@pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice"])
+def test_an_incomplete_subscription_gets_its_end_back_for_nothing_and_still_expires(
+    client: Client, ledger_verified: None, behavior: str
+) -> None:
+    """Its first invoice unpaid, an incomplete subscription has not started: clearing its
+    `cancel_at` gives the period its end back, charges nothing for it and invoices nothing,
+    and it expires 23 hours on as any incomplete one does."""
+    clock_id, customer, subscription = cut_on_february_14(client, card=DECLINING_CARD)
+    assert subscription.status == "incomplete"
+    cleared = change(client, subscription.id, cancel_at="", proration_behavior=behavior)
+    assert (cleared.status, cleared.cancel_at, period_of(cleared)) == (
+        "incomplete",
+        None,
+        (JAN_31_2027, FEB_28),
+    )
+    assert cleared.latest_invoice == subscription.latest_invoice
+    assert len(invoices_of(client, subscription.id)) == 1
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, JAN_31_2027 + 25 * HOUR)
+    expired = client.v1.subscriptions.retrieve(subscription.id)
+    assert (expired.status, expired.ended_at) == ("incomplete_expired", JAN_31_2027 + 23 * HOUR)
+    assert [invoice.status for invoice in invoices_of(client, subscription.id)] == ["void"]
+    assert pending_of(client, customer.id) == []

@@ -222,10 +222,13 @@ async def restore_cut_periods(
     a `cancel_at` cut short and that no longer ends there gets its end back (`restoration`),
     in place; the proration items (unsaved) charging the time given back when the cut period
     was billed for its part only, unless `proration_behavior=none`. A paused subscription's
-    periods are left as they are: resuming sets them."""
+    periods are left as they are: resuming sets them. An `incomplete` one, whose first
+    invoice is not paid, gets its periods back for nothing: no charge, hence no invoice, to
+    hold against a subscription that may never start (it expires with that invoice)."""
     if not terms.end_rescheduled or subscription["status"] in ("paused", *ENDED):
         return []
     prorating = (terms.proration_behavior or "create_prorations") != "none"
+    prorating = prorating and subscription["status"] != "incomplete"
     made = []
     for item in items_of(subscription):
         found = restoration(subscription, item)
@@ -546,7 +549,9 @@ async def _collect_now(
             ctx.memo.pop(DECIDING_STATUS, None)
     subscription["latest_invoice"] = invoice["id"]
     unpaid = invoice["status"] == "open" and invoice["amount_remaining"] > 0
-    if unpaid and subscription["collection_method"] == "charge_automatically":
+    automatic = subscription["collection_method"] == "charge_automatically"
+    # An incomplete subscription stays so: it has not started, and expires unpaid.
+    if unpaid and automatic and subscription["status"] != "incomplete":
         subscription["status"] = "past_due"
 
 
