@@ -198,6 +198,41 @@ def test_a_change_after_the_period_got_its_end_back_credits_the_time_given_back(
     assert amounts == [-800, 1400, 1600]
 
 
+def test_a_change_before_the_old_end_credits_the_cut_period_and_the_time_given_back(
+    client: Client, ledger_verified: None
+) -> None:
+    """Flexible: the first invoice's line (January 31 to February 14, 1400) and the charge
+    for the time given back (February 14 to 28, 1400) are both debits of the item; a change
+    on February 5 credits the unused part of each."""
+    clock_id, customer, subscription = cut_on_february_14(client)
+    change(client, subscription.id, cancel_at="")
+    advance(client, clock_id, utc(2027, 2, 5))
+    (item,) = subscription["items"].data
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    # Nine of the first invoice's 14 days left, 900, and all of the 1400 given back; two
+    # seats cost 4600 for the 23 days left.
+    pending = pending_of(client, customer.id)
+    assert sorted(p.amount for p in pending) == [-1400, -900, 1400, 4600]
+    first_line = invoices_of(client, subscription.id)[0].lines.data[0]
+    credited = {
+        p.amount: p.proration_details.credited_items.to_dict()
+        for p in pending
+        if p.amount < 0
+        and p.proration_details is not None
+        and p.proration_details.credited_items is not None
+    }
+    given_back = next(p for p in pending if p.amount == 1400)
+    assert credited[-900]["type"] == "invoice_line_items"
+    assert credited[-900]["invoice_line_item_details"]["invoice_line_items"] == [first_line.id]
+    assert (credited[-1400]["type"], credited[-1400]["invoice_item"]) == (
+        "invoice_item",
+        given_back.id,
+    )
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    # The renewal: the prorations, 3700, and two seats for March, 5600.
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 1400), (FEB_28, 9300)]
+
+
 def test_a_cleared_cancel_at_gives_each_item_its_own_regular_end(
     client: Client, ledger_verified: None
 ) -> None:

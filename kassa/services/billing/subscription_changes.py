@@ -236,10 +236,15 @@ async def restore_cut_periods(
             continue
         set_item_period(item, found.period)
         if found.billed and prorating:
-            # A charge alone, from the old end: nothing of the cut period is credited.
+            # A charge alone, from the old end: nothing of the cut period is credited, and
+            # the debit that billed it stays, a later change crediting it and this charge.
             cut_end, item_id = found.given_back[0], str(item["id"])
             restored = billed(subscription, item)
-            made.extend(await proration_items(ctx, subscription, item_id, None, restored, cut_end))
+            made.extend(
+                await proration_items(
+                    ctx, subscription, item_id, None, restored, cut_end, adds_debit=True
+                )
+            )
     return made
 
 

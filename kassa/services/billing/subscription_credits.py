@@ -29,15 +29,21 @@ items if the debit was already invoiced"):
   nothing when nothing was (an item added with `proration_behavior=none`, a debit
   discounted to zero or deleted while pending);
 - a credit consumes its debit: a later change credits the charge made with it, not the
-  period's line again. A change without prorations leaves the debit as it was, so a later
+  period's line again;
+- an item may have several debits this period: a period a `cancel_at` cut short and that
+  got its end back (`subscription_changes.restore_cut_periods`) keeps the debit that billed
+  its part, and the charge for the time given back is a second one, for the time after it.
+  A change then credits each (one credit proration per debit, each naming its own) and
+  consumes them all. A change without prorations leaves the debit as it was, so a later
   credit gives back what was paid, not the price the customer was never charged (the
   "debit prorations are disabled" case of Stripe's changelog 2025-04-30.preview,
   subscriptions-billing-mode).
 
 The record: `_kassa.debits` maps each item to the invoice item of the debit a credit would
-undo (absent: nothing to credit). A new period's invoice sets it for every item; a prorated
-change replaces the item's entry. A subscription stored without it (made before Kassa kept
-it) is credited as classic until its next period's invoice starts one.
+undo, or to the list of them when it has several (absent: nothing to credit). A new period's
+invoice sets it for every item; a prorated change replaces the item's entry; the charge for
+time given back is added to it (`note_added_debit`). A subscription stored without it (made
+before Kassa kept it) is credited as classic until its next period's invoice starts one.
 
 Charges (`debit_base`): with `proration_discounts=included` a prorated charge is the same
 part of what a period invoice would bill the item net of its percentage discounts (the
@@ -65,7 +71,8 @@ from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
 
 DEBITS: Final = "debits"
-"""Private key: each item's debit a credit would undo (the invoice item's id)."""
+"""Private key: each item's debit a credit would undo (the invoice item's id), or its
+debits (a list of ids, in the order made)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ def is_classic(subscription: Mapping[str, Any]) -> bool:
     return bool(subscription["billing_mode"]["type"] == CLASSIC)
 
 
-async def credit_for(
+async def credits_for(
     ctx: Context,
     subscription: Mapping[str, Any],
     item_id: str,
@@ -123,20 +130,29 @@ async def credit_for(
     at: int,
     *,
     basis: tuple[int, int] | None = None,
-) -> Credit:
-    """The credit for the unused time at `at` of what the item billed in its `period`
+) -> list[Credit]:
+    """The credits for the unused time at `at` of what the item billed in its `period`
     (`old_amount` for the whole period, classic's base), as the subscription's billing mode
-    computes it."""
+    computes it: one in classic, one per debit in flexible (none when nothing was debited)."""
     start, end = period
     record = private(subscription).get(DEBITS)
     if is_classic(subscription) or record is None:
         amount = periods.proration(old_amount, 0, start, end, at, basis=basis).credit
-        return Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))
-    debit_item = record.get(item_id)
-    debit = None if debit_item is None else await _debit(ctx, str(debit_item), start)
-    if debit is None:
-        return Credit(0, None)
-    return Credit(-debit.unused_part(at, end), debit.credited_items())
+        return [Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))]
+    made = []
+    for debit_item in _debits_of(record, item_id):
+        debit = await _debit(ctx, debit_item, start)
+        if debit is not None:
+            made.append(Credit(-debit.unused_part(at, end), debit.credited_items()))
+    return made
+
+
+def _debits_of(record: Mapping[str, Any], item_id: str) -> list[str]:
+    """The item's debits in the record, in the order made."""
+    kept = record.get(item_id)
+    if kept is None:
+        return []
+    return [str(one) for one in kept] if isinstance(kept, list) else [str(kept)]
 
 
 async def debit_base(
@@ -266,3 +282,12 @@ def note_proration(
         record.pop(item_id, None)
     if charge is not None:
         record[item_id] = str(charge["id"])
+
+
+def note_added_debit(subscription: Mapping[str, Any], item_id: str, charge: ApiObject) -> None:
+    """A charge for time given back to the item's period (`restore_cut_periods`): a debit
+    next to the ones it has, which bill time before it; a later credit undoes each."""
+    record = private(subscription).get(DEBITS)
+    if record is None:
+        return  # not kept for this period: classic credits until the next one
+    record[item_id] = [*_debits_of(record, item_id), str(charge["id"])]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kassa.invariants import ensure
 from kassa.services import events
 from kassa.services.billing import periods, subscription_credits
 from kassa.services.billing.invoice_item_params import Priced
@@ -59,23 +60,29 @@ async def proration_items(
     old: Billed | None,
     new: Billed | None,
     at: int,
+    *,
+    adds_debit: bool = False,
 ) -> list[ApiObject]:
     """The proration items (unsaved) for one item's change at `at`: a credit for the unused
-    time of `old` in its period (`subscription_credits`), a charge for the remaining time of
-    `new` in its own (the same period unless the change moved the item to another interval;
-    none for a zero amount); the item's debit noted on the document."""
+    time of `old` in its period (`subscription_credits`, one per debit), a charge for the
+    remaining time of `new` in its own (the same period unless the change moved the item to
+    another interval; none for a zero amount); the item's debit noted on the document, or
+    with `adds_debit` (no `old`) the charge added to its debits."""
+    ensure(old is None or not adds_debit, "a debit added next to others credits none")
     made = []
     if old is not None:
-        credit = await subscription_credits.credit_for(
+        credits = await subscription_credits.credits_for(
             ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis
         )
-        if credit.amount != 0:
-            period = (at, old.period[1])
-            made.append(
-                await _proration_item(
-                    ctx, subscription, item_id, old, credit.amount, period, credit.credited_items
+        period = (at, old.period[1])
+        for credit in credits:
+            if credit.amount != 0:
+                undoing = credit.credited_items
+                made.append(
+                    await _proration_item(
+                        ctx, subscription, item_id, old, credit.amount, period, undoing
+                    )
                 )
-            )
     charged = None
     if new is not None:
         base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
@@ -84,9 +91,12 @@ async def proration_items(
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
-    subscription_credits.note_proration(
-        subscription, item_id, credited=old is not None, charge=charged
-    )
+    if not adds_debit:
+        subscription_credits.note_proration(
+            subscription, item_id, credited=old is not None, charge=charged
+        )
+    elif charged is not None:
+        subscription_credits.note_added_debit(subscription, item_id, charged)
     return made
 
 
