@@ -23,7 +23,7 @@ import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
-from tests.test_subscription_changes import DECLINING_CARD, at, change, pending_of
+from tests.test_subscription_changes import DECLINING_CARD, at, change, declining, pending_of
 from tests.test_subscription_mixed_intervals import periods_by_price, subscribe_all
 from tests.test_subscription_terms import amounts_billed, price_of, utc
 from tests.test_subscriptions import (
@@ -288,3 +288,59 @@ def test_an_incomplete_subscription_gets_its_end_back_for_nothing_and_still_expi
     assert (expired.status, expired.ended_at) == ("incomplete_expired", JAN_31_2027 + 23 * HOUR)
     assert [invoice.status for invoice in invoices_of(client, subscription.id)] == ["void"]
     assert pending_of(client, customer.id) == []
+
+
+def test_a_held_update_paid_after_the_end_came_back_keeps_the_regular_period(
+    client: Client, ledger_verified: None
+) -> None:
+    """A change held for its payment (`pending_if_incomplete`) while the period is cut short
+    at February 14; the `cancel_at` cleared then gives the period its end back, and paying
+    the held invoice later applies the change to that period, not the cut one: no renewal
+    on February 14, the time given back billed once."""
+    clock_id, customer, subscription = cut_on_february_14(client)
+    declining(client, customer.id, subscription.id)
+    advance(client, clock_id, utc(2027, 2, 5))
+    (item,) = subscription["items"].data
+    held = change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 2}],
+        proration_behavior="always_invoice",
+        payment_behavior="pending_if_incomplete",
+    )
+    assert held.pending_update is not None
+    held_invoice = client.v1.invoices.retrieve(str(held.latest_invoice))
+    # Nine of 14 days: -900 for the one seat billed, +1800 for two.
+    assert (held_invoice.status, held_invoice.amount_due) == ("open", 900)
+    cleared = change(client, subscription.id, cancel_at="")
+    assert (cleared.cancel_at, period_of(cleared)) == (None, (JAN_31_2027, FEB_28))
+    assert cleared.pending_update is not None
+    (shown,) = cleared.pending_update.subscription_items or []
+    assert (shown.current_period_start, shown.current_period_end) == (JAN_31_2027, FEB_28)
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [1400]
+    card = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    client.v1.invoices.pay(held_invoice.id, params={"payment_method": card.id})
+    applied = client.v1.subscriptions.retrieve(subscription.id)
+    assert (applied.pending_update, only_quantity(applied)) == (None, 2)
+    assert period_of(applied) == (JAN_31_2027, FEB_28)
+    change(client, subscription.id, default_payment_method=card.id)
+    # On February 10 a third seat credits both debits: four of the held charge's nine days
+    # (1800 for two seats), 800, and the 1400 given back; three seats cost 5400 for 18 days.
+    advance(client, clock_id, utc(2027, 2, 10))
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 3}])
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-1400, -800, 1400, 5400]
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (renewed.status, period_of(renewed)) == ("active", (FEB_28, MAR_31))
+    # No renewal on February 14: the prorations, 4600, come with the February 28 renewal of
+    # three seats, 8400.
+    assert amounts_billed(client, subscription.id) == [
+        (JAN_31_2027, 1400),
+        (utc(2027, 2, 5), 900),
+        (FEB_28, 13_000),
+    ]
+
+
+def only_quantity(subscription: stripe.Subscription) -> int:
+    (item,) = subscription["items"].data
+    return int(item.quantity or 0)

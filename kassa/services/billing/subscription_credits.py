@@ -140,14 +140,14 @@ async def credits_for(
         amount = periods.proration(old_amount, 0, start, end, at, basis=basis).credit
         return [Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))]
     made = []
-    for debit_item in _debits_of(record, item_id):
+    for debit_item in debits_of(record, item_id):
         debit = await _debit(ctx, debit_item, start)
         if debit is not None:
             made.append(Credit(-debit.unused_part(at, end), debit.credited_items()))
     return made
 
 
-def _debits_of(record: Mapping[str, Any], item_id: str) -> list[str]:
+def debits_of(record: Mapping[str, Any], item_id: str) -> list[str]:
     """The item's debits in the record, in the order made."""
     kept = record.get(item_id)
     if kept is None:
@@ -290,4 +290,4 @@ def note_added_debit(subscription: Mapping[str, Any], item_id: str, charge: ApiO
     record = private(subscription).get(DEBITS)
     if record is None:
         return  # not kept for this period: classic credits until the next one
-    record[item_id] = [*_debits_of(record, item_id), str(charge["id"])]
+    record[item_id] = [*debits_of(record, item_id), str(charge["id"])]

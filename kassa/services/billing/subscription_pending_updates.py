@@ -45,21 +45,25 @@ from kassa.services.billing.subscription_changes import (
     awaits_payment,
     store_item_rows,
 )
+from kassa.services.billing.subscription_credits import DEBITS, debits_of
 from kassa.services.billing.subscription_documents import (
     ENDED,
     PRIVATE,
     RENEWS_AT,
     announce,
     current_period,
+    item_period,
     items_of,
     private,
     save,
+    set_item_period,
     snapshot,
 )
 from kassa.services.billing.subscription_params import (
     PENDING_IF_INCOMPLETE,
     PENDING_ITEM_FIELDS,
 )
+from kassa.services.billing.subscription_periods import restoration
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
@@ -172,6 +176,47 @@ async def settle(
     subscription["latest_invoice"] = invoice["id"]
     subscription["pending_update"] = _shown(ctx, subscription, fields, asked)
     private(subscription)[HELD] = held
+
+
+def follow_restoration(subscription: ApiObject, before: Mapping[str, Any]) -> None:
+    """An update that changed no items left the change held before it pending, and gave
+    periods a `cancel_at` had cut short their end back (`restore_cut_periods`): the held
+    items get the same ends (a new one its own, as the restoration gives it), and the
+    charges made for the time given back join the held debits, so paying the held invoice
+    later neither cuts the periods short again nor leaves those charges uncredited."""
+    held = private(subscription).get(HELD)
+    held_before = private(before).get(HELD)
+    if held is None or held_before is None or held["invoice"] != held_before["invoice"]:
+        return
+    periods_before = {str(item["id"]): item_period(item) for item in items_of(before)}
+    periods_now = {str(item["id"]): item_period(item) for item in items_of(subscription)}
+    fields = held["fields"]
+    for entries in (
+        fields["items"]["data"] if "items" in fields else [],
+        (subscription.get("pending_update") or {}).get("subscription_items") or [],
+    ):
+        for entry in entries:
+            item_id = str(entry["id"])
+            if item_id in periods_now:
+                if periods_now[item_id] != periods_before.get(item_id):
+                    set_item_period(entry, periods_now[item_id])
+                continue
+            found = restoration(subscription, entry)
+            if found is not None:
+                set_item_period(entry, found.period)
+    held_debits = held["facts"].get(DEBITS)
+    debits_now = private(subscription).get(DEBITS)
+    if held_debits is None or debits_now is None:
+        return  # the held change leaves the record as it is now
+    debits_before = private(before).get(DEBITS) or {}
+    staying = {str(entry["id"]) for entry in fields["items"]["data"]} if "items" in fields else None
+    for item_id in debits_now:
+        if staying is not None and item_id not in staying:
+            continue  # the held change removes it
+        was = debits_of(debits_before, item_id)
+        added = [one for one in debits_of(debits_now, item_id) if one not in was]
+        if added:
+            held_debits[item_id] = [*debits_of(held_debits, item_id), *added]
 
 
 def _shown(

@@ -214,6 +214,7 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
         metadata=request.metadata, cancel_at_period_end=request.cancel_at_period_end
     )
     await pending_updates.settle(ctx, subscription, base, invoice, terms, asked)
+    pending_updates.follow_restoration(subscription, before)
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
