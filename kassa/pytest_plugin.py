@@ -89,6 +89,7 @@ class KassaTestServer:
         self._root = _account_from_json(
             _run_kassa("accounts", "create", "--json", "--name", ROOT_ACCOUNT_NAME, *self._db())
         )
+        why = ""
         for _ in range(START_ATTEMPTS_MAX):
             port = self._free_port()
             self.url = f"http://127.0.0.1:{port}"
@@ -96,29 +97,36 @@ class KassaTestServer:
             log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
             with self.log_path.open("ab") as log:
                 self._process = _spawn_serve(port, self._db(), instance_id, log)
-            if self._wait_until_answering(instance_id):
+            try:
+                why = self._why_not_answering(instance_id)
+            except BaseException:
+                self.stop()  # interrupted while waiting (Ctrl-C): no server is left running
+                raise
+            if not why:
                 return self
             self.stop()
             if BIND_REFUSED_MESSAGE not in _log_since(self.log_path, log_from).lower():
                 break  # not the port: another start would fail the same way
+            why = f"port {port} was taken by another process, {START_ATTEMPTS_MAX} times"
         tail = self.log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"kassa serve did not start; its log ({self.log_path}):\n{tail}")
+        raise RuntimeError(f"kassa serve did not start: {why}; its log ({self.log_path}):\n{tail}")
 
     def _db(self) -> tuple[str, str]:
         return ("--database", self.database_url)
 
-    def _wait_until_answering(self, instance_id: str) -> bool:
-        """True once `/healthz` answers 200 with this start's id; False if the server exits
-        or the start timeout passes. Another server answering at the URL (it took the port
-        first: ours will exit) is not ours."""
+    def _why_not_answering(self, instance_id: str) -> str:
+        """'' once `/healthz` answers 200 with this start's id; else why it did not: the
+        server exited, or the start timeout passed. Another server answering at the URL (it
+        took the port first: ours will exit) is not ours."""
         deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
+            code = None if self._process is None else self._process.poll()
+            if code is not None:
+                return f"it exited with code {code}"
             if _answers_as(self.url, instance_id):
-                return True
+                return ""
             time.sleep(HEALTH_POLL_SECONDS)
-        return False
+        return f"it did not answer /healthz within {SERVER_START_TIMEOUT_SECONDS:.0f} s"
 
     def stop(self) -> None:
         if self._process is None:

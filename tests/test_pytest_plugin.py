@@ -118,3 +118,16 @@ def test_a_server_on_the_port_taken_meanwhile_is_not_taken_for_the_sessions(
             ours.stop()
     finally:
         other.stop()
+
+
+def test_a_start_that_fails_says_why_and_leaves_no_server(tmp_path: Path) -> None:
+    """Every port the start is given is held (listening) by another process: each server
+    started exits on it, and the start gives up after START_ATTEMPTS_MAX, saying so."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        held = holder.getsockname()[1]
+        server = KassaTestServer(tmp_path, free_port=lambda: held)
+        with pytest.raises(RuntimeError, match=f"port {held} was taken by another process"):
+            server.start()
+        assert server._process is None  # every server it started was stopped
