@@ -487,7 +487,7 @@ def test_previewing_an_immediate_change_and_an_ended_subscription(client: Client
                 "subscription_details": {"items": [{"id": "si_nope", "quantity": 2}]},
             }
         )
-    assert unknown.value.param == "items[0][id]"
+    assert unknown.value.param == "subscription_details[items][0][id]"
     client.v1.subscriptions.cancel(subscription.id)
     with pytest.raises(stripe.InvalidRequestError) as ended:
         client.v1.invoices.create_preview(params={"subscription": subscription.id})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import stripe
 
 from tests.test_subscription_changes import at, change, only_item, pending_of
@@ -173,3 +174,23 @@ def test_a_yearly_price_added_on_trial_bills_a_full_year_after_it(
     assert sorted(line.amount for line in first.lines.data) == [3100, 36_500]
     assert line_periods(first) == {FIRST_MONTH, FIRST_YEAR}
     assert first.amount_paid == 3100 + 36_500
+
+
+def test_an_interval_switch_on_trial_is_refused_naming_the_parameter_sent(
+    client: Client,
+) -> None:
+    """The one item's price replaced by one of another interval resets the cycle, which
+    Kassa refuses on trial (a 400, never a 500): an update names `items`, a preview of the
+    same change `subscription_details[items]`, as each request sent it."""
+    _, _, subscription = on_trial(client, [monthly_price(client, 2000)])
+    (item,) = subscription["items"].data
+    yearly = price_of(client, 12_000, "year")
+    switch: Any = {"items": [{"id": item.id, "price": yearly.id}]}
+    with pytest.raises(stripe.InvalidRequestError) as on_update:
+        change(client, subscription.id, **switch)
+    assert on_update.value.param == "items"
+    with pytest.raises(stripe.InvalidRequestError) as on_preview:
+        client.v1.invoices.create_preview(
+            params={"subscription": subscription.id, "subscription_details": switch}
+        )
+    assert on_preview.value.param == "subscription_details[items]"

@@ -67,7 +67,11 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     )
     prorations: list[ApiObject] = []
     if terms.changes_anything:
-        plan = await plan_change(ctx, subscription, terms)
+        try:
+            plan = await plan_change(ctx, subscription, terms)
+        except InvalidRequest as error:
+            error.param = _under_details(error.param)
+            raise
         if plan.resets:
             period = current_period(subscription)
             lines = await _period_lines(ctx, subscription, items_of(subscription))
@@ -117,3 +121,13 @@ async def _period_lines(
             prorate_line(line, fraction)
         lines.append(line)
     return lines
+
+
+def _under_details(param: str | None) -> str | None:
+    """An update's parameter as the preview names it: `items[0][price]` is sent as
+    `subscription_details[items][0][price]`, `billing_cycle_anchor` as
+    `subscription_details[billing_cycle_anchor]`."""
+    if param is None:
+        return None
+    name, bracket, rest = param.partition("[")
+    return f"subscription_details[{name}]{bracket}{rest}"
