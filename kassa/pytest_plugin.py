@@ -111,6 +111,11 @@ class KassaTestServer:
         tail = self.log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"kassa serve did not start: {why}; its log ({self.log_path}):\n{tail}")
 
+    @property
+    def running(self) -> bool:
+        """Whether a server this object started is still running."""
+        return self._process is not None and self._process.poll() is None
+
     def _db(self) -> tuple[str, str]:
         return ("--database", self.database_url)
 

@@ -130,4 +130,4 @@ def test_a_start_that_fails_says_why_and_leaves_no_server(tmp_path: Path) -> Non
         server = KassaTestServer(tmp_path, free_port=lambda: held)
         with pytest.raises(RuntimeError, match=f"port {held} was taken by another process"):
             server.start()
-        assert server._process is None  # every server it started was stopped
+        assert not server.running  # every server it started was stopped

@@ -24,6 +24,7 @@ from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.services.billing import subscription_billing_mode
+from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     invoices_at_once,
@@ -130,4 +131,4 @@ def _under_details(param: str | None) -> str | None:
     if param is None:
         return None
     name, bracket, rest = param.partition("[")
-    return f"subscription_details[{name}]{bracket}{rest}"
+    return param_path("subscription_details", name) + bracket + rest
