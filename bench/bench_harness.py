@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.message
 import http.client
 import json
 import math
@@ -31,6 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,15 @@ LOOPBACK_HOST = "127.0.0.1"
 READY_POLL_INTERVAL_S = 0.1
 # Time a child (server, wrk, py-spy) gets to exit after SIGTERM before SIGKILL.
 PROCESS_STOP_TIMEOUT_S = 15.0
+SERVER_START_ATTEMPTS_MAX = 3
+"""Ports tried for one server: a port the kernel called free may be taken by another
+process before the server binds it (the server then exits, and the next port is tried)."""
+ADDRESS_IN_USE = "address already in use"
+"""What uvicorn (and Python's socket errors) log when a port is taken."""
+INSTANCE_ID_VARIABLE = "KASSA_INSTANCE_ID"
+INSTANCE_ID_HEADER = "Kassa-Instance-Id"
+"""A server started here is told an id it echoes on /healthz (Kassa and bench/ceiling_app.py
+do), so that a server another process started on the same port is never measured instead."""
 # Bound on `kassa accounts create` and on other short helper commands.
 CLI_TIMEOUT_S = 60.0
 # Bound on one HTTP request of the scripts themselves (probes, list pages).
@@ -323,6 +334,19 @@ def loopback_opener() -> urllib.request.OpenerDirector:
 
 
 def http_get(base_url: str, path: str, secret_key: str | None) -> tuple[int, bytes]:
+    status, body, _ = http_get_with_headers(base_url, path, secret_key)
+    return status, body
+
+
+def http_get_status(base_url: str, path: str, secret_key: str | None) -> tuple[int, str | None]:
+    """The status of a GET and the instance id its answer echoes (None without one)."""
+    status, _, headers = http_get_with_headers(base_url, path, secret_key)
+    return status, headers.get(INSTANCE_ID_HEADER)
+
+
+def http_get_with_headers(
+    base_url: str, path: str, secret_key: str | None
+) -> tuple[int, bytes, email.message.Message]:
     url = base_url + path
     if urllib.parse.urlsplit(url).hostname != LOOPBACK_HOST:
         raise BenchError(f"refusing a non-loopback URL: {url}")
@@ -331,9 +355,9 @@ def http_get(base_url: str, path: str, secret_key: str | None) -> tuple[int, byt
         request.add_header("Authorization", f"Bearer {secret_key}")
     try:
         with loopback_opener().open(request, timeout=HTTP_TIMEOUT_S) as response:
-            return int(response.status), bytes(response.read())
+            return int(response.status), bytes(response.read()), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.read(), error.headers
 
 
 def http_post_form(
@@ -387,8 +411,8 @@ def list_all_objects(base_url: str, secret_key: str, path: str) -> Iterator[dict
 
 
 def free_loopback_port() -> int:
-    # The kernel picks a free port; the tiny window before the server binds it
-    # is acceptable for a benchmark run on a developer machine.
+    # The kernel picks a free port; another process may bind it before the server does,
+    # which `running_http_server` notices (the server exits, or answers with another id).
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK_HOST, 0))
         return int(probe.getsockname()[1])
@@ -417,6 +441,10 @@ def running_server(
         yield server
 
 
+class PortTaken(BenchError):
+    """The server could not have the port it was given: another process has it."""
+
+
 @contextlib.contextmanager
 def running_http_server(
     name: str,
@@ -428,43 +456,80 @@ def running_http_server(
 ) -> Iterator[Server]:
     """`command(port)` on a free 127.0.0.1 port, pinned to the server's CPU.
 
-    Ready when entered (it answers GET /healthz), stopped when left, whatever happened.
+    Ready when entered (it answers GET /healthz as the process started here), stopped when
+    left, whatever happened. A port lost to another process is replaced by a new one, up to
+    SERVER_START_ATTEMPTS_MAX ports.
     """
+    for attempt in range(1, SERVER_START_ATTEMPTS_MAX + 1):
+        try:
+            server = start_http_server(name, command, log_path, cpus, ready_timeout, secret_key)
+        except PortTaken as taken:
+            if attempt == SERVER_START_ATTEMPTS_MAX:
+                raise
+            print(f"{taken}; trying another port", file=sys.stderr)
+            continue
+        try:
+            yield server
+        finally:
+            stop_process(server.process, PROCESS_STOP_TIMEOUT_S)
+        return
+
+
+def start_http_server(
+    name: str,
+    command: Callable[[int], list[str]],
+    log_path: Path,
+    cpus: CpuPlan,
+    ready_timeout: float,
+    secret_key: str,
+) -> Server:
+    """The server started and answering; stopped again if it is not ready."""
     port = free_loopback_port()
+    instance_id = uuid.uuid4().hex
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             pinned(command(port), cpus.server),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, INSTANCE_ID_VARIABLE: instance_id},
             # Own session: a Ctrl-C in the terminal reaches this script only,
             # which then stops the server in order.
             start_new_session=True,
         )
-        server = Server(
-            process=process, base_url=f"http://{LOOPBACK_HOST}:{port}", log_path=log_path
-        )
-        try:
-            wait_until_ready(server, secret_key, ready_timeout, name)
-            yield server
-        finally:
-            stop_process(process, PROCESS_STOP_TIMEOUT_S)
+    server = Server(process=process, base_url=f"http://{LOOPBACK_HOST}:{port}", log_path=log_path)
+    try:
+        wait_until_ready(server, secret_key, ready_timeout, name, instance_id)
+    except BaseException:
+        stop_process(process, PROCESS_STOP_TIMEOUT_S)
+        raise
+    return server
 
 
-def wait_until_ready(server: Server, secret_key: str, timeout_s: float, name: str) -> None:
-    """Poll /healthz (or the list endpoint, if there is no /healthz) until 200."""
+def wait_until_ready(
+    server: Server, secret_key: str, timeout_s: float, name: str, instance_id: str | None = None
+) -> None:
+    """Poll /healthz (or the list endpoint, if there is no /healthz) until 200 from this
+    server: an answer echoing another instance id, or the server's exit while another
+    process listens on its port, is PortTaken."""
     deadline = time.monotonic() + timeout_s
     probe_path = "/healthz"
+    port = urllib.parse.urlsplit(server.base_url).port
     while time.monotonic() < deadline:
+        try:
+            status, echoed = http_get_status(server.base_url, probe_path, secret_key)
+        except (urllib.error.URLError, OSError):
+            status, echoed = 0, None  # not listening yet
+        if instance_id is not None and echoed not in (None, instance_id):
+            raise PortTaken(f"another server answers on port {port}")
         if server.process.poll() is not None:
+            if status != 0 or ADDRESS_IN_USE in log_tail(server.log_path).lower():
+                raise PortTaken(f"{name} exited: another process has port {port}")
             raise BenchError(
                 f"{name} exited with code {server.process.returncode}\n{log_tail(server.log_path)}"
             )
-        try:
-            status, _ = http_get(server.base_url, probe_path, secret_key)
-        except (urllib.error.URLError, OSError):
-            status = 0  # not listening yet
         if status == 200:
+            # A server without the echo (an older Kassa, another emulator) is taken at its word.
             return
         if status == 404 and probe_path == "/healthz":
             probe_path = "/v1/customers?limit=1"

@@ -41,6 +41,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +51,7 @@ import stripe
 from bench_cli import EXIT_BENCH_FAILED, EXIT_OK, find_kassa, run_main
 from bench_harness import (
     DEFAULT_RESULTS_DIR,
+    INSTANCE_ID_VARIABLE,
     LOOPBACK_HOST,
     Account,
     BenchError,
@@ -148,6 +150,8 @@ class KilledServer:
         self.worker: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # A new id each start: the process killed last must not pass for this one.
+        instance_id = uuid.uuid4().hex
         command = [str(self.kassa), "serve", "--host", LOOPBACK_HOST, "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -155,11 +159,11 @@ class KilledServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **SERVER_ENV},
+                env={**os.environ, **SERVER_ENV, INSTANCE_ID_VARIABLE: instance_id},
                 start_new_session=True,
             )
         server = Server(self.process, self.base_url, self.log_path)
-        wait_until_ready(server, self.secret_key, READY_TIMEOUT_SECONDS, "kassa serve")
+        wait_until_ready(server, self.secret_key, READY_TIMEOUT_SECONDS, "kassa serve", instance_id)
         with self.log_path.with_name("kassa-worker.log").open("ab") as log:
             self.worker = subprocess.Popen(
                 [str(self.kassa), "worker", "--database", self.url],
