@@ -1,6 +1,7 @@
 """SQL behind time-driven work: the clocks with an advance under way (across accounts), the
 next piece of work due on one clock's objects, the subscriptions whose next period has
-begun in real time, and the clocks old enough to be deleted. Mixed into `Transaction`."""
+begun in real time (and a failed renewal's postponement), and the clocks old enough to be
+deleted. Mixed into `Transaction`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
+from kassa.store.due_order import DueCursor, after
 from kassa.store.statements import SKIP_LOCKED
 
 if TYPE_CHECKING:
@@ -91,16 +93,33 @@ class ClockQueries:
         )
         return row is not None
 
-    async def subscriptions_due(self, now: int, limit: int) -> list[DueSubscription]:
-        """Up to `limit` subscriptions with work due at `now` (`renews_at`), the longest due
-        first, across accounts; not those on a test clock (their clock does their work)."""
+    async def subscriptions_due(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueSubscription]:
+        """Up to `limit` subscriptions with work due at `now` (`renews_at`), after `cursor`
+        in (`renews_at`, id) order (the longest due first), across accounts; not those on a
+        test clock (their clock does their work)."""
+        resume, resume_args = after("renews_at", cursor)
         rows = await self._db.fetchall(
-            "SELECT account_id, id, renews_at FROM subscriptions WHERE renews_at <= ? "
-            "AND test_clock IS NULL AND deleted = 0 ORDER BY renews_at LIMIT ?",
-            (now, limit),
+            f"SELECT account_id, id, renews_at FROM subscriptions WHERE renews_at <= ?{resume} "
+            "AND test_clock IS NULL AND deleted = 0 ORDER BY renews_at, id LIMIT ?",
+            (now, *resume_args, limit),
         )
         ensure(len(rows) <= limit, "a scan for due subscriptions returns at most its limit")
         return [DueSubscription(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    async def postpone_subscription_work(self, entry: DueSubscription, until: int) -> bool:
+        """Move the subscription's `renews_at` column, still at `entry.due_at` (no unit has
+        rescheduled it since the scan), to `until`; whether it moved. The column alone: the
+        document keeps its derived value, which the next save of the subscription stores
+        again (`subscription_documents.save`)."""
+        ensure(until > entry.due_at, "work is postponed to a later time")
+        row = await self._db.fetchone(
+            "UPDATE subscriptions SET renews_at = ? WHERE account_id = ? AND id = ? "
+            "AND renews_at = ? AND test_clock IS NULL RETURNING 1",
+            (until, entry.account_id, entry.subscription_id, entry.due_at),
+        )
+        return row is not None
 
     async def advancing_test_clocks(self, limit: int) -> list[AdvancingClock]:
         """Up to `limit` clocks with an advance under way, oldest first, across accounts."""

@@ -1,11 +1,12 @@
-"""SQL behind invoices beyond the generic object table: the auto-advance job's scan for
-invoices with work due, and the reminder job's scan for invoices whose next payment
-reminder has come, across accounts. Mixed into `Transaction`.
+"""SQL behind invoices beyond the generic object table: the auto-advance job's scans for
+invoices with work due, the reminder job's scan for invoices whose next payment reminder has
+come, across accounts, and a failed reminder's postponement. Mixed into `Transaction`.
 
 An invoice has work due when it is a draft whose `automatically_finalizes_at` has come, or
-an open invoice whose `next_payment_attempt` has come. Invoices on a Stripe test clock
-(`test_clock` set) are left out: they live at their clock's frozen time and advance when
-their clock does.
+an open invoice whose `next_payment_attempt` has come: two scans, each one range of its
+(due time, id) index, resumed after the last row read (`due_order`). Invoices on a Stripe
+test clock (`test_clock` set) are left out: they live at their clock's frozen time and
+advance when their clock does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
+from kassa.store.due_order import DueCursor, after
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -33,36 +35,49 @@ class DueInvoice:
 class InvoiceQueries:
     _db: Executor
 
-    async def invoices_due_to_advance(self, now: int, limit: int) -> list[DueInvoice]:
-        """Up to `limit` invoices with work due at `now`, the longest due first: drafts to
-        finalize, then open invoices to charge (each scan reads one index range)."""
-        drafts = await self._db.fetchall(
-            "SELECT account_id, id, automatically_finalizes_at FROM invoices "
-            "WHERE automatically_finalizes_at <= ? AND status = 'draft' AND deleted = 0 "
-            "AND test_clock IS NULL ORDER BY automatically_finalizes_at LIMIT ?",
-            (now, limit),
-        )
-        found = [DueInvoice(str(r[0]), str(r[1]), int(r[2])) for r in drafts]
-        if len(found) < limit:
-            charges = await self._db.fetchall(
-                "SELECT account_id, id, next_payment_attempt FROM invoices "
-                "WHERE next_payment_attempt <= ? AND status = 'open' AND deleted = 0 "
-                "AND test_clock IS NULL ORDER BY next_payment_attempt LIMIT ?",
-                (now, limit - len(found)),
-            )
-            found.extend(DueInvoice(str(r[0]), str(r[1]), int(r[2])) for r in charges)
-        ensure(len(found) <= limit, "a scan for due invoices returns at most its limit")
-        return found
+    async def invoices_due_to_finalize(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueInvoice]:
+        """Up to `limit` drafts whose `automatically_finalizes_at` has come at `now`, after
+        `cursor` in (that time, id) order (the longest due first)."""
+        return await self._due_invoices("automatically_finalizes_at", "draft", now, cursor, limit)
 
-    async def invoices_due_for_reminder(self, now: int, limit: int) -> list[DueInvoice]:
-        """Up to `limit` open invoices whose `next_reminder_at` has come at `now`, the
-        longest due first (one range of the `invoices_reminder_due` index)."""
+    async def invoices_due_a_payment_attempt(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueInvoice]:
+        """Up to `limit` open invoices whose `next_payment_attempt` has come at `now`, after
+        `cursor` in (that time, id) order (the longest due first)."""
+        return await self._due_invoices("next_payment_attempt", "open", now, cursor, limit)
+
+    async def invoices_due_for_reminder(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueInvoice]:
+        """Up to `limit` open invoices whose `next_reminder_at` has come at `now`, after
+        `cursor` in (that time, id) order (the longest due first)."""
+        return await self._due_invoices("next_reminder_at", "open", now, cursor, limit)
+
+    async def _due_invoices(
+        self, column: str, status: str, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueInvoice]:
+        """One range of the `column` scan's (`column`, id) index."""
+        resume, resume_args = after(column, cursor)
         rows = await self._db.fetchall(
-            "SELECT account_id, id, next_reminder_at FROM invoices "
-            "WHERE next_reminder_at <= ? AND status = 'open' AND deleted = 0 "
-            "AND test_clock IS NULL ORDER BY next_reminder_at LIMIT ?",
-            (now, limit),
+            f"SELECT account_id, id, {column} FROM invoices WHERE {column} <= ?{resume} "
+            "AND status = ? AND deleted = 0 AND test_clock IS NULL "
+            f"ORDER BY {column}, id LIMIT ?",
+            (now, *resume_args, status, limit),
         )
-        found = [DueInvoice(str(r[0]), str(r[1]), int(r[2])) for r in rows]
-        ensure(len(found) <= limit, "a scan for due reminders returns at most its limit")
-        return found
+        ensure(len(rows) <= limit, f"a scan of due {column} returns at most its limit")
+        return [DueInvoice(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    async def postpone_reminder(self, entry: DueInvoice, until: int) -> bool:
+        """Move the invoice's `next_reminder_at` column, still at `entry.due_at` (no unit has
+        rescheduled it since the scan), to `until`; whether it moved. The column alone: the
+        document keeps its instant, which the next save of the invoice stores again."""
+        ensure(until > entry.due_at, "a reminder is postponed to a later time")
+        row = await self._db.fetchone(
+            "UPDATE invoices SET next_reminder_at = ? WHERE account_id = ? AND id = ? "
+            "AND next_reminder_at = ? AND test_clock IS NULL RETURNING 1",
+            (until, entry.account_id, entry.invoice_id, entry.due_at),
+        )
+        return row is not None

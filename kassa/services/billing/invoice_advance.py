@@ -56,7 +56,11 @@ async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConf
     async def handle(entry: DueInvoice) -> int:
         return await _advance_one(store, clock, payments, entry)
 
-    return await work_through_due(store, clock, Transaction.invoices_due_to_advance, handle)
+    # Drafts first: one finalized to be charged is charged at once, not by the second scan.
+    finalized = await work_through_due(store, clock, Transaction.invoices_due_to_finalize, handle)
+    return finalized + await work_through_due(
+        store, clock, Transaction.invoices_due_a_payment_attempt, handle
+    )
 
 
 async def _advance_one(

@@ -8,7 +8,9 @@ marked uncollectible (`invoice_transitions`). `send_due_reminders` finds the inv
 instant has come, in bounded batches (`due_invoices`), and for each, in a unit of work of its
 own: queues the reminder due (`invoice_emails.queue_due_reminder`; none for a customer
 without an address), announces `invoice.will_be_due` or `invoice.overdue` with the invoice,
-and stores the instant of the next reminder (none: the schedule has no more).
+and stores the instant of the next reminder (none: the schedule has no more). A reminder
+that fails is rolled back and tried again an hour later
+(`due_invoices.FAILED_WORK_RETRY_SECONDS`), its instant's column moved on meanwhile.
 
 Test clocks: as for auto-advance, invoices on a Stripe test clock are left out of the scan;
 the clock's own advance (issue 13) calls `remind(ctx, invoice)` governed by the clock.
@@ -21,7 +23,7 @@ import logging
 from kassa.clock import Clock
 from kassa.errors import KassaError
 from kassa.services.billing import invoice_documents, invoice_emails
-from kassa.services.billing.due_invoices import load_due, work_through_due
+from kassa.services.billing.due_invoices import load_due, retry_at, work_through_due
 from kassa.services.billing.invoice_documents import private
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.resource import ApiObject
@@ -49,8 +51,10 @@ async def _remind_one(
             loaded = await load_due(ctx, entry)
             return 0 if loaded is None else int(await remind(*loaded))
     except KassaError as error:
-        # Rolled back whole: the invoice keeps its instant and is tried again next run.
+        # Rolled back whole, and still due: tried again in an hour, not at every poll.
         log.warning("reminder for invoice %s failed: %s", entry.invoice_id, error.message)
+        async with store.write() as tx:
+            await tx.postpone_reminder(entry, retry_at(clock))
         return 0
 
 

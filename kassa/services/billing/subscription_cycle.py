@@ -63,7 +63,7 @@ from kassa.services.billing import (
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
-from kassa.services.billing.due_invoices import work_through_due
+from kassa.services.billing.due_invoices import retry_at, work_through_due
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     TRIAL_WILL_END_SENT,
@@ -256,7 +256,10 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
 
 async def renew_due_subscriptions(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Every subscription (not on a test clock) with work due now, each in a unit of its
-    own, bounded per run (`due_invoices.work_through_due`); the number renewed."""
+    own, bounded per run (`due_invoices.work_through_due`); the number renewed. A renewal
+    that fails is rolled back and its `renews_at` column moved an hour on
+    (`due_invoices.FAILED_WORK_RETRY_SECONDS`): tried again then, or at once once a save of
+    the subscription stores its derived value again."""
 
     async def handle(entry: DueSubscription) -> int:
         return await _renew_one(store, clock, payments, entry)
@@ -277,5 +280,8 @@ async def _renew_one(
             await renew(await ctx.governed_by(subscription), subscription)
             return 1
     except KassaError as error:
+        # Rolled back whole, and still due: tried again in an hour, not at every poll.
         log.warning("subscription %s could not renew: %s", subscription_id, error.message)
+        async with store.write() as tx:
+            await tx.postpone_subscription_work(entry, retry_at(clock))
         return 0

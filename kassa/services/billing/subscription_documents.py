@@ -7,8 +7,9 @@ also a row of its own (`/v1/subscription_items/{id}`), written together.
 Kassa's own facts about a subscription live under `_kassa` and never reach a client:
 `renews_at`, when the subscription next has work due, which the clock work and the renewal
 job scan (an indexed column), derived from the rest of the document on every write
-(`next_work_at`) and never set by hand; `trial_will_end_sent`; `debits`, each item's debit a
-credit proration would undo (`subscription_credits`).
+(`next_work_at`) and never set by hand (the renewal job alone moves the column, not the
+document, an hour on when a renewal fails: `subscription_cycle`); `trial_will_end_sent`;
+`debits`, each item's debit a credit proration would undo (`subscription_credits`).
 """
 
 from __future__ import annotations
