@@ -511,15 +511,18 @@ async def _invoice_prorations(
     return invoice
 
 
-async def invoice_final(ctx: Context, subscription: ApiObject) -> ApiObject:
-    """A cancellation's `invoice_now`: the subscription's pending items (its prorations) on
-    a final invoice, finalized and collected now."""
+async def invoice_final(
+    ctx: Context, subscription: ApiObject, billing_reason: str = "subscription_update"
+) -> ApiObject:
+    """The subscription's pending items (its prorations) on a final invoice, finalized and
+    collected now: a cancellation's `invoice_now`, and a scheduled end's collection of what
+    is left pending (`subscription_cycle.end_as_scheduled`, its own `billing_reason`)."""
     now = ctx.now()
     invoice = await invoice_period(
         ctx,
         subscription,
         (current_period(subscription)[0], now),
-        billing_reason="subscription_update",
+        billing_reason=billing_reason,
         trial=False,
         pending="subscription",
         with_items=False,

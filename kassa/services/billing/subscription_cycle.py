@@ -4,8 +4,10 @@ are paid or not:
 
 - an `incomplete` subscription whose first invoice is still unpaid 23 hours after creation
   expires: `incomplete_expired`, its invoice voided;
-- at the end of a period with `cancel_at_period_end`, it is canceled
-  (`customer.subscription.deleted`);
+- at the end of a period with `cancel_at_period_end`, or at its `cancel_at`, it is canceled
+  (`customer.subscription.deleted`), the items still pending for it (the prorations of
+  changes since its last invoice, items given to it) first collected on a final invoice
+  (`end_as_scheduled`);
 - otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
   starts the first paid period, at the billing cycle anchor, and the subscription becomes
   `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an
@@ -60,10 +62,12 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     subscription_discounts,
+    subscription_pending,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.due_invoices import retry_at, work_through_due
+from kassa.services.billing.subscription_changes import invoice_final
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     TRIAL_WILL_END_SENT,
@@ -95,6 +99,13 @@ of a payment method: Stripe's reasons (cancellation_requested, payment_failed,
 payment_disputed) name none for it, and the merchant asked for this end when it set
 `missing_payment_method=cancel`."""
 
+FINAL_INVOICE_BILLING_REASON: Final = "subscription_cycle"
+"""`billing_reason` of the final invoice a scheduled end makes of what the subscription left
+pending. Stripe's docs say the prorations are "collected at the end of the period" (cancel
+docstring) but not under which reason; it is the invoice made when the period ends, where a
+renewal's would be (`subscription_cycle`: "a subscription advanced into a new period"), not
+one an update made (`subscription_update`, what `invoice_now` gives its final invoice)."""
+
 log = logging.getLogger("kassa.subscriptions")
 
 
@@ -113,7 +124,7 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
         await _expire(ctx, subscription)
         return
     if subscription_terms.cancel_due(subscription, ctx.now()):
-        await end_subscription(ctx, subscription, "cancellation_requested")
+        await end_as_scheduled(ctx, subscription)
         return
     if subscription["status"] == "paused":
         # Paused, the only other work is a waiting resumption invoice's expiry.
@@ -125,11 +136,29 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
             await announce_trial_will_end(ctx, subscription)
         return
     if subscription["cancel_at_period_end"]:
-        await end_subscription(ctx, subscription, "cancellation_requested")
+        await end_as_scheduled(ctx, subscription)
         return
     if subscription["status"] == "trialing" and await _trial_ends_unpaid(ctx, subscription):
         return
     await _next_period(ctx, subscription)
+
+
+async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:
+    """Its `cancel_at` (or the period end `cancel_at_period_end` named) has come: what it
+    left pending is collected on a final invoice, finalized and charged (or sent) at once by
+    the path a cancellation's `invoice_now` takes, then it is canceled. Stripe's cancel
+    docstring: "If you've set the subscription to cancel at the end of the period, any
+    pending prorations will also be left in place and collected at the end of the period."
+    Only its own items (`subscription_pending`'s `subscription` scope): the customer's
+    others wait for the customer's next invoice; none pending, no invoice.
+
+    Collected before the cancellation stops automatic collection of its invoices, which
+    would leave a draft never finalized. One unit with the end: a unit rolled back does
+    neither, and once committed the items are on the invoice and the subscription has no
+    work due, so a run again makes no second one."""
+    if await subscription_pending.pending_for(ctx, subscription, "subscription"):
+        await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON)
+    await end_subscription(ctx, subscription, "cancellation_requested")
 
 
 async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
