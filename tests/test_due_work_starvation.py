@@ -15,12 +15,12 @@ import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS, FrozenClock
-from kassa.services.billing.due_invoices import (
+from kassa.services.billing.subscription_documents import INCOMPLETE_EXPIRES_SECONDS
+from kassa.services.due_work import (
     DUE_BATCH_MAX,
     FAILED_WORK_RETRY_SECONDS,
     work_through_due,
 )
-from kassa.services.billing.subscription_documents import INCOMPLETE_EXPIRES_SECONDS
 from kassa.store import Store, Transaction
 from kassa.store.clock_queries import DueSubscription
 from kassa.store.tables import SUBSCRIPTIONS

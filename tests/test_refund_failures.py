@@ -192,7 +192,7 @@ def due_in_real_time(database_url: str, now: int) -> list[str]:
 
     async def read(store: Store) -> list[str]:
         async with store.read() as tx:
-            due = await tx.refund_failures_due(now, REAL_TIME_SCAN_MAX)
+            due = await tx.refund_failures_due(now, None, REAL_TIME_SCAN_MAX)
         assert len(due) < REAL_TIME_SCAN_MAX, "the scan saw every failure due"
         return [entry.refund_id for entry in due]
 

@@ -18,12 +18,13 @@ the clock (as reading the balance settles funds).
 from __future__ import annotations
 
 import copy
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa import business_days
-from kassa.clock import DAY_SECONDS, Clock, unix_seconds
+from kassa.clock import DAY_SECONDS, Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
@@ -43,6 +44,7 @@ from kassa.params import (
 )
 from kassa.services import balance, events, external_accounts, payout_schedules
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
@@ -59,7 +61,8 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
-from kassa.store import Store
+from kassa.store import Store, Transaction
+from kassa.store.payout_queries import DuePayoutWork
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
 
@@ -75,6 +78,8 @@ MOVES_PER_READ_MAX: Final = 100
 MOVES_PER_PAYOUT_MAX: Final = 2
 """A payout moves at most twice (to in_transit, then to paid or failed)."""
 STATEMENT_DESCRIPTOR_CHARS_MAX: Final = 22
+
+log = logging.getLogger("kassa.payouts")
 
 INSUFFICIENT_BALANCE_MESSAGE: Final = (
     "You have insufficient funds in your Stripe account for this transfer. Your card balance "
@@ -351,7 +356,7 @@ async def _save(ctx: Context, payout: ApiObject, before: ApiObject, event_type: 
 async def advance_account_payouts(ctx: Context) -> int:
     """Make the account's due moves (a bounded batch); how many payouts moved."""
     moved = 0
-    for due in await ctx.tx.payouts_due(ctx.now(), MOVES_PER_READ_MAX, ctx.account_id):
+    for due in await ctx.tx.payouts_due(ctx.now(), None, MOVES_PER_READ_MAX, ctx.account_id):
         if await advance_payout(ctx, await _load(ctx, due.object_id)):
             moved += 1
     return moved
@@ -538,50 +543,48 @@ RESOURCE = Resource(
 )
 
 
-# -- the payouts job's step ------------------------------------------------------------------
-
-DUE_BATCH_MAX: Final = 100
-"""Payouts read per scan for moves due."""
-DUE_BATCHES_PER_RUN_MAX: Final = 20
-"""Scans per run: a larger backlog waits for the next run."""
+# -- the payouts job's steps -----------------------------------------------------------------------
 
 
 async def advance_due_payouts(store: Store, clock: Clock, payments: PaymentConfig) -> int:
-    """Every account's due moves, each payout in a unit of work of its own; how many moved.
-    On PostgreSQL two workers may find the same payout: the second, reading it under its
-    row lock, finds nothing due any more and does nothing."""
-    moved = 0
-    tried: set[str] = set()
-    for _ in range(DUE_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await tx.payouts_due(unix_seconds(clock), DUE_BATCH_MAX)
-        fresh = [entry for entry in due if entry.object_id not in tried]
-        for entry in fresh:
-            tried.add(entry.object_id)
-            async with store.write() as tx:
-                ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-                if await advance_payout(ctx, await _load(ctx, entry.object_id)):
-                    moved += 1
-        if len(due) < DUE_BATCH_MAX or not fresh:
-            break
-    return moved
+    """Every account's due moves, each payout in a unit of work of its own, bounded per run
+    (`due_work.work_through_due`); how many moved. On PostgreSQL two workers may find the
+    same payout: the second, reading it under its row lock, finds nothing due any more and
+    does nothing. A move that fails is rolled back and its `due_at` column moved an hour on
+    (`due_work.FAILED_WORK_RETRY_SECONDS`), not marked failed: a payout fails only as its
+    bank says, and giving its money back for a fault of Kassa's would pay it out twice once
+    the fault is fixed."""
+
+    async def handle(entry: DuePayoutWork) -> int:
+        async def work(tx: Transaction) -> int:
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            return int(await advance_payout(ctx, await _load(ctx, entry.object_id)))
+
+        failed = (log, "payout %s could not move: %s")
+        return await postponed_if_failing(
+            store, clock, entry, work, Transaction.postpone_payout_move, failed
+        )
+
+    return await work_through_due(store, clock, Transaction.payouts_due, handle)
 
 
 async def make_due_automatic_payouts(store: Store, clock: Clock, payments: PaymentConfig) -> int:
-    """Every account's automatic payouts due now, each account in a unit of its own; how
-    many payouts were made. A second worker finding the same account reads its settings
-    under the row lock and finds the payout no longer due."""
-    made = 0
-    tried: set[str] = set()
-    for _ in range(DUE_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await tx.automatic_payouts_due(unix_seconds(clock), DUE_BATCH_MAX)
-        fresh = [entry for entry in due if entry.account_id not in tried]
-        for entry in fresh:
-            tried.add(entry.account_id)
-            async with store.write() as tx:
-                ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-                made += await pay_out_on_schedule(ctx)
-        if len(due) < DUE_BATCH_MAX or not fresh:
-            break
-    return made
+    """Every account's automatic payouts due now, each account in a unit of its own, bounded
+    per run (`due_work.work_through_due`); how many payouts were made. A second worker
+    finding the same account reads its settings under the row lock and finds the payout no
+    longer due. An account whose payout fails is rolled back and its `next_payout_at`
+    column moved an hour on (`due_work.FAILED_WORK_RETRY_SECONDS`) rather than to its
+    schedule's next day: once fixed, its balance goes out within the hour, and what it
+    sweeps starts where the last payout made stopped either way."""
+
+    async def handle(entry: DuePayoutWork) -> int:
+        async def work(tx: Transaction) -> int:
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            return await pay_out_on_schedule(ctx)
+
+        failed = (log, "automatic payout of account %s failed: %s")
+        return await postponed_if_failing(
+            store, clock, entry, work, Transaction.postpone_automatic_payout, failed
+        )
+
+    return await work_through_due(store, clock, Transaction.automatic_payouts_due, handle)

@@ -16,27 +16,27 @@ a second worker, or a run again after a crash, finds it gone and does nothing.
 from __future__ import annotations
 
 import copy
+import logging
 from decimal import Decimal
 from typing import Final
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import refund_postings
 from kassa.ledger.postings import Movement, Presentment
 from kassa.services import card_objects, charge_processing, events
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
-from kassa.store import Store
-from kassa.store.refund_failure_queries import ScheduledRefundFailure
+from kassa.store import Store, Transaction
+from kassa.store.refund_failure_queries import DueRefundFailure, ScheduledRefundFailure
 from kassa.store.tables import REFUNDS
 
 REFUND_FAILURE_DELAY_SECONDS: Final = 2
 """How long after it was made a refund to the refund-failure test card fails ("some time
 later", Stripe says): short, so a test sees it with a brief wait or any test clock advance."""
-DUE_BATCH_MAX: Final = 100
-"""Failures read per scan of those due."""
-DUE_BATCHES_PER_RUN_MAX: Final = 20
-"""Scans per run of the job: a larger backlog waits for the next run."""
+
+log = logging.getLogger("kassa.refund_failures")
 
 
 def failure_reason_for(ctx: Context, charge: ApiObject) -> str | None:
@@ -118,20 +118,20 @@ async def _give_back(ctx: Context, refund: ApiObject) -> str:
 
 
 async def fail_due_refunds(store: Store, clock: Clock, payments: PaymentConfig) -> int:
-    """Every account's refund failures due in real time, each in a unit of work of its own;
-    how many refunds failed."""
-    failed = 0
-    tried: set[tuple[str, str]] = set()
-    for _ in range(DUE_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await tx.refund_failures_due(unix_seconds(clock), DUE_BATCH_MAX)
-        fresh = [entry for entry in due if (entry.account_id, entry.refund_id) not in tried]
-        for entry in fresh:
-            tried.add((entry.account_id, entry.refund_id))
-            async with store.write() as tx:
-                ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-                if await fail_refund(ctx, entry.refund_id):
-                    failed += 1
-        if len(due) < DUE_BATCH_MAX or not fresh:
-            break
-    return failed
+    """Every account's refund failures due in real time, each in a unit of work of its own,
+    bounded per run (`due_work.work_through_due`); how many refunds failed. One that cannot
+    be done (its charge gone) is rolled back, its row kept, and its `fails_at` moved an hour
+    on (`due_work.FAILED_WORK_RETRY_SECONDS`) rather than dropped: dropping it would leave
+    the refund `succeeded` for good, its money never given back."""
+
+    async def handle(entry: DueRefundFailure) -> int:
+        async def work(tx: Transaction) -> int:
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            return int(await fail_refund(ctx, entry.refund_id))
+
+        failed = (log, "refund %s could not fail: %s")
+        return await postponed_if_failing(
+            store, clock, entry, work, Transaction.postpone_refund_failure, failed
+        )
+
+    return await work_through_due(store, clock, Transaction.refund_failures_due, handle)

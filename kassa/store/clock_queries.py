@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
-from kassa.store.due_order import DueCursor, after
+from kassa.store.due_order import DueCursor, after, postpone_sql
 from kassa.store.statements import SKIP_LOCKED
 
 if TYPE_CHECKING:
@@ -115,8 +115,7 @@ class ClockQueries:
         again (`subscription_documents.save`)."""
         ensure(until > entry.due_at, "work is postponed to a later time")
         row = await self._db.fetchone(
-            "UPDATE subscriptions SET renews_at = ? WHERE account_id = ? AND id = ? "
-            "AND renews_at = ? AND test_clock IS NULL RETURNING 1",
+            postpone_sql("subscriptions", "renews_at", " AND test_clock IS NULL"),
             (until, entry.account_id, entry.subscription_id, entry.due_at),
         )
         return row is not None

@@ -24,3 +24,14 @@ def after(column: str, cursor: DueCursor | None) -> tuple[str, tuple[int | str, 
     if cursor is None:
         return "", ()
     return f" AND ({column}, id) > (?, ?)", (cursor.due_at, cursor.object_id)
+
+
+def postpone_sql(table: str, column: str, scope: str = "") -> str:
+    """The UPDATE that moves one object's due `column` to a later time, only if it is still
+    at the value a scan read (a unit that did the work or rescheduled it since then wins),
+    and returns a row if it moved. Arguments: the new time, account id, id, the time read;
+    `scope` (with its leading AND) keeps it to the rows the scan reads."""
+    return (
+        f"UPDATE {table} SET {column} = ? WHERE account_id = ? AND id = ? AND {column} = ?"
+        f"{scope} RETURNING 1"
+    )

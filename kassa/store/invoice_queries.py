@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
-from kassa.store.due_order import DueCursor, after
+from kassa.store.due_order import DueCursor, after, postpone_sql
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -76,8 +76,7 @@ class InvoiceQueries:
         document keeps its instant, which the next save of the invoice stores again."""
         ensure(until > entry.due_at, "a reminder is postponed to a later time")
         row = await self._db.fetchone(
-            "UPDATE invoices SET next_reminder_at = ? WHERE account_id = ? AND id = ? "
-            "AND next_reminder_at = ? AND test_clock IS NULL RETURNING 1",
+            postpone_sql("invoices", "next_reminder_at", " AND test_clock IS NULL"),
             (until, entry.account_id, entry.invoice_id, entry.due_at),
         )
         return row is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
+from kassa.store.due_order import DueCursor, after, postpone_sql
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -19,6 +20,14 @@ class DueRefundFailure:
     account_id: str
     refund_id: str
     fails_at: int
+
+    @property
+    def object_id(self) -> str:
+        return self.refund_id
+
+    @property
+    def due_at(self) -> int:
+        return self.fails_at
 
 
 @dataclass(frozen=True)
@@ -45,16 +54,30 @@ class RefundFailureQueries:
             (account_id, refund_id, failure.fails_at, test_clock, failure.failure_reason),
         )
 
-    async def refund_failures_due(self, now: int, limit: int) -> list[DueRefundFailure]:
-        """Up to `limit` failures due at `now` in real time, the longest due first, across
-        accounts (not those a test clock governs: its advance does them)."""
+    async def refund_failures_due(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueRefundFailure]:
+        """Up to `limit` failures due at `now` in real time, after `cursor` in (`fails_at`,
+        id) order (the longest due first), across accounts (not those a test clock governs:
+        its advance does them); one range of the `refund_failures_due` index."""
+        resume, resume_args = after("fails_at", cursor)
         rows = await self._db.fetchall(
-            "SELECT account_id, id, fails_at FROM refund_failures "
-            "WHERE fails_at <= ? AND test_clock IS NULL ORDER BY fails_at, id LIMIT ?",
-            (now, limit),
+            f"SELECT account_id, id, fails_at FROM refund_failures WHERE fails_at <= ?{resume} "
+            "AND test_clock IS NULL ORDER BY fails_at, id LIMIT ?",
+            (now, *resume_args, limit),
         )
         ensure(len(rows) <= limit, "a scan for due refund failures returns at most its limit")
         return [DueRefundFailure(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    async def postpone_refund_failure(self, entry: DueRefundFailure, until: int) -> bool:
+        """Move a real-time failure still due at `entry.fails_at` (not taken since the scan)
+        to `until`; whether it moved. The row is the failure's only record of its time."""
+        ensure(until > entry.fails_at, "a refund's failure is postponed to a later time")
+        row = await self._db.fetchone(
+            postpone_sql("refund_failures", "fails_at", " AND test_clock IS NULL"),
+            (until, entry.account_id, entry.refund_id, entry.fails_at),
+        )
+        return row is not None
 
     async def take_refund_failure(
         self, account_id: str, refund_id: str

@@ -1,90 +1,13 @@
-"""How the `invoices` job works through objects with something due (subscription renewals,
-invoice auto-advance, reminders): scan a bounded batch of due objects, handle each in a unit
-of work of its own, scan on from the last object read while batches come back full, and
-stop after a bounded number of scans (a larger backlog waits for the next run).
-
-Each scan starts after the last object the one before read, in (due time, id) order
-(`kassa.store.due_order`): an object whose work failed stays due where it was, ahead of the
-rest, and a run walks past it instead of reading it again (a scan restarted from the front
-once read the same full batch of failed objects at every run and stopped, and nothing due
-after them was ever done). A failure the handler cannot record on the object itself it
-postpones by `FAILED_WORK_RETRY_SECONDS`, so that objects failing at every try neither fill
-each run's budget nor log at every poll."""
+"""A due invoice as the `invoices` job's handlers take it up: locked, with a context its
+clock governs. The loop that finds due objects and the policy for failed work are the
+real-time jobs' common ones (`kassa.services.due_work`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Final, Protocol, TypeVar
-
-from kassa.clock import Clock, unix_seconds
-from kassa.invariants import ensure
 from kassa.services.billing import invoice_documents
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store import Store, Transaction
-from kassa.store.due_order import DueCursor
 from kassa.store.invoice_queries import DueInvoice
-
-DUE_BATCH_MAX: Final = 50
-"""Objects read per scan for work due."""
-DUE_BATCHES_PER_RUN_MAX: Final = 20
-"""Scans per run: a backlog beyond 1,000 objects waits for the next run."""
-FAILED_WORK_RETRY_SECONDS: Final = 3_600
-"""How long after a failed try an object's work is tried again. Such a failure (an invoice
-or customer gone, a document no release can read) waits for a person's fix, which saving the
-object picks up at once (a save stores its due time anew); meanwhile it is tried, and logs a
-warning, once an hour rather than at every poll, and stays out of the way of every object due
-after it in the runs between."""
-
-
-class DueWork(Protocol):
-    """An object with work due (an invoice, a subscription), as a scan read it."""
-
-    @property
-    def object_id(self) -> str: ...
-
-    @property
-    def due_at(self) -> int: ...
-
-
-Due = TypeVar("Due", bound=DueWork)
-
-DueScan = Callable[[Transaction, int, DueCursor | None, int], Awaitable[list[Due]]]
-"""A scan for work due: (read unit, now, after this object, limit) -> the next due objects,
-in (due time, id) order."""
-
-
-async def work_through_due(
-    store: Store, clock: Clock, find: DueScan[Due], handle: Callable[[Due], Awaitable[int]]
-) -> int:
-    """Every object `find` says is due now, each handled by `handle` in a unit of its own
-    once per run; the sum of what `handle` counted (0 or 1 each). An object still due after
-    its handling (it failed, and stays due) is not read again in this run: the next scan
-    starts after the last object read. One whose due time moved on but is still due (many
-    periods behind) is met again further on, and left for the next run."""
-    counted = 0
-    tried: set[str] = set()
-    cursor: DueCursor | None = None
-    for _ in range(DUE_BATCHES_PER_RUN_MAX):
-        async with store.read() as tx:
-            due = await find(tx, unix_seconds(clock), cursor, DUE_BATCH_MAX)
-        ensure(
-            cursor is None or all(entry.due_at >= cursor.due_at for entry in due),
-            "a scan for due work resumes after the last object read",
-        )
-        for entry in due:
-            if entry.object_id not in tried:
-                tried.add(entry.object_id)
-                counted += await handle(entry)
-        if len(due) < DUE_BATCH_MAX:
-            break
-        cursor = DueCursor(due[-1].due_at, due[-1].object_id)
-    return counted
-
-
-def retry_at(clock: Clock) -> int:
-    """When an object whose work failed now is tried again."""
-    return unix_seconds(clock) + FAILED_WORK_RETRY_SECONDS
 
 
 async def load_due(ctx: Context, entry: DueInvoice) -> tuple[Context, ApiObject] | None:

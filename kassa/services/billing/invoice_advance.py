@@ -35,8 +35,9 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
 )
-from kassa.services.billing.due_invoices import load_due, work_through_due
+from kassa.services.billing.due_invoices import load_due
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.due_work import work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice

@@ -10,7 +10,7 @@ own: queues the reminder due (`invoice_emails.queue_due_reminder`; none for a cu
 without an address), announces `invoice.will_be_due` or `invoice.overdue` with the invoice,
 and stores the instant of the next reminder (none: the schedule has no more). A reminder
 that fails is rolled back and tried again an hour later
-(`due_invoices.FAILED_WORK_RETRY_SECONDS`), its instant's column moved on meanwhile.
+(`due_work.FAILED_WORK_RETRY_SECONDS`), its instant's column moved on meanwhile.
 
 Test clocks: as for auto-advance, invoices on a Stripe test clock are left out of the scan;
 the clock's own advance (issue 13) calls `remind(ctx, invoice)` governed by the clock.
@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 
 from kassa.clock import Clock
-from kassa.errors import KassaError
 from kassa.services.billing import invoice_documents, invoice_emails
-from kassa.services.billing.due_invoices import load_due, retry_at, work_through_due
+from kassa.services.billing.due_invoices import load_due
 from kassa.services.billing.invoice_documents import private
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
@@ -45,17 +45,16 @@ async def send_due_reminders(store: Store, clock: Clock, payments: PaymentConfig
 async def _remind_one(
     store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice
 ) -> int:
-    try:
-        async with store.write() as tx:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            loaded = await load_due(ctx, entry)
-            return 0 if loaded is None else int(await remind(*loaded))
-    except KassaError as error:
-        # Rolled back whole, and still due: tried again in an hour, not at every poll.
-        log.warning("reminder for invoice %s failed: %s", entry.invoice_id, error.message)
-        async with store.write() as tx:
-            await tx.postpone_reminder(entry, retry_at(clock))
-        return 0
+    async def work(tx: Transaction) -> int:
+        ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+        loaded = await load_due(ctx, entry)
+        return 0 if loaded is None else int(await remind(*loaded))
+
+    # A failed reminder is rolled back whole, and still due: tried again in an hour.
+    failed = (log, "reminder for invoice %s failed: %s")
+    return await postponed_if_failing(
+        store, clock, entry, work, Transaction.postpone_reminder, failed
+    )
 
 
 async def remind(ctx: Context, invoice: ApiObject) -> bool:

@@ -56,7 +56,6 @@ import logging
 from typing import Final
 
 from kassa.clock import Clock
-from kassa.errors import KassaError
 from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
@@ -66,7 +65,6 @@ from kassa.services.billing import (
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
-from kassa.services.billing.due_invoices import retry_at, work_through_due
 from kassa.services.billing.subscription_changes import invoice_final
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
@@ -89,6 +87,7 @@ from kassa.services.billing.subscription_pause import (
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscriptions import end_subscription
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.clock_queries import DueSubscription
@@ -285,9 +284,9 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
 
 async def renew_due_subscriptions(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Every subscription (not on a test clock) with work due now, each in a unit of its
-    own, bounded per run (`due_invoices.work_through_due`); the number renewed. A renewal
+    own, bounded per run (`due_work.work_through_due`); the number renewed. A renewal
     that fails is rolled back and its `renews_at` column moved an hour on
-    (`due_invoices.FAILED_WORK_RETRY_SECONDS`): tried again then, or at once once a save of
+    (`due_work.FAILED_WORK_RETRY_SECONDS`): tried again then, or at once once a save of
     the subscription stores its derived value again."""
 
     async def handle(entry: DueSubscription) -> int:
@@ -299,18 +298,16 @@ async def renew_due_subscriptions(store: Store, clock: Clock, payments: PaymentC
 async def _renew_one(
     store: Store, clock: Clock, payments: PaymentConfig, entry: DueSubscription
 ) -> int:
-    subscription_id = entry.subscription_id
-    try:
-        async with store.write() as tx:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            subscription = await find(ctx, subscription_id)
-            if subscription is None:
-                return 0
-            await renew(await ctx.governed_by(subscription), subscription)
-            return 1
-    except KassaError as error:
-        # Rolled back whole, and still due: tried again in an hour, not at every poll.
-        log.warning("subscription %s could not renew: %s", subscription_id, error.message)
-        async with store.write() as tx:
-            await tx.postpone_subscription_work(entry, retry_at(clock))
-        return 0
+    async def work(tx: Transaction) -> int:
+        ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+        subscription = await find(ctx, entry.subscription_id)
+        if subscription is None:
+            return 0
+        await renew(await ctx.governed_by(subscription), subscription)
+        return 1
+
+    # A failed renewal is rolled back whole, and still due: tried again in an hour.
+    failed = (log, "subscription %s could not renew: %s")
+    return await postponed_if_failing(
+        store, clock, entry, work, Transaction.postpone_subscription_work, failed
+    )
