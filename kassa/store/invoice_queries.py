@@ -74,9 +74,20 @@ class InvoiceQueries:
         """Move the invoice's `next_reminder_at` column, still at `entry.due_at` (no unit has
         rescheduled it since the scan), to `until`; whether it moved. The column alone: the
         document keeps its instant, which the next save of the invoice stores again."""
-        ensure(until > entry.due_at, "a reminder is postponed to a later time")
+        return await self._postpone_invoice("next_reminder_at", entry, until)
+
+    async def postpone_finalization(self, entry: DueInvoice, until: int) -> bool:
+        """As `postpone_reminder`, for a draft's `automatically_finalizes_at`."""
+        return await self._postpone_invoice("automatically_finalizes_at", entry, until)
+
+    async def postpone_payment_attempt(self, entry: DueInvoice, until: int) -> bool:
+        """As `postpone_reminder`, for an open invoice's `next_payment_attempt`."""
+        return await self._postpone_invoice("next_payment_attempt", entry, until)
+
+    async def _postpone_invoice(self, column: str, entry: DueInvoice, until: int) -> bool:
+        ensure(until > entry.due_at, f"an invoice's {column} is postponed to a later time")
         row = await self._db.fetchone(
-            postpone_sql("invoices", "next_reminder_at", " AND test_clock IS NULL"),
+            postpone_sql("invoices", column, " AND test_clock IS NULL"),
             (until, entry.account_id, entry.invoice_id, entry.due_at),
         )
         return row is not None

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
+from kassa.invariants import InvariantViolated
 from kassa.services.billing import (
     invoice_collection,
     invoice_documents,
@@ -37,7 +39,7 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import work_through_due
+from kassa.services.due_work import Postpone, retry_at, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
@@ -54,18 +56,33 @@ log = logging.getLogger("kassa.invoices")
 async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Advance every invoice with work due now (bounded per run); the number advanced."""
 
-    async def handle(entry: DueInvoice) -> int:
-        return await _advance_one(store, clock, payments, entry)
+    def handler(postpone: Postpone[DueInvoice]) -> Callable[[DueInvoice], Awaitable[int]]:
+        async def handle(entry: DueInvoice) -> int:
+            return await _advance_one(store, clock, payments, entry, postpone)
+
+        return handle
 
     # Drafts first: one finalized to be charged is charged at once, not by the second scan.
-    finalized = await work_through_due(store, clock, Transaction.invoices_due_to_finalize, handle)
+    finalized = await work_through_due(
+        store,
+        clock,
+        Transaction.invoices_due_to_finalize,
+        handler(Transaction.postpone_finalization),
+    )
     return finalized + await work_through_due(
-        store, clock, Transaction.invoices_due_a_payment_attempt, handle
+        store,
+        clock,
+        Transaction.invoices_due_a_payment_attempt,
+        handler(Transaction.postpone_payment_attempt),
     )
 
 
 async def _advance_one(
-    store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice
+    store: Store,
+    clock: Clock,
+    payments: PaymentConfig,
+    entry: DueInvoice,
+    postpone: Postpone[DueInvoice],
 ) -> int:
     try:
         async with store.write() as tx:
@@ -81,6 +98,15 @@ async def _advance_one(
         # Rolled back whole; recorded on the invoice so the job does not try it again.
         log.info("invoice %s could not advance: %s", entry.invoice_id, error.message)
         await _record_failure(store, clock, payments, entry, error)
+        return 0
+    except InvariantViolated:
+        # A stored invoice the code cannot advance (it names a customer that is gone, say):
+        # nothing to record on it that a client would understand, and ending the job's
+        # round here would stop every invoice due after it until a person repairs it. Tried
+        # again an hour later instead (`due_work.FAILED_WORK_RETRY_SECONDS`).
+        log.exception("invoice %s could not advance", entry.invoice_id)
+        async with store.write() as tx:
+            await postpone(tx, entry, retry_at(clock))
         return 0
 
 
