@@ -1,16 +1,19 @@
-"""A `cancel_at` cleared or moved later, through the SDK on a real `kassa serve` (SQLite and
-PostgreSQL) driven by test clocks: the item periods it had cut short get their regular end
-back, the one the billing cycle anchor implies (or the trial's end), so the next renewal
-comes on the regular cycle, and the time given back is billed as a proration when the cut
-period was billed for its part only (`proration_behavior` of the update that clears it:
-pending for the renewal by default, at once, or not at all); the ledger whole after each.
+"""`cancel_at` moved on update, through the SDK on a real `kassa serve` (SQLite and
+PostgreSQL) driven by test clocks, the ledger whole after each:
+- set inside the current period, it cuts the item periods short there and credits the time
+  after it (`proration_behavior`: pending by default, at once, or not at all);
+- cleared or moved later, the item periods it had cut short get their regular end back,
+  the one the billing cycle anchor implies (or the trial's end), so the next renewal comes
+  on the regular cycle, and the time given back is billed as a proration when it is not
+  paid for (the cut period billed for its part only, or its time credited by the update
+  that cut it), pending for the renewal by default, at once, or not at all.
 
 Stripe: a `cancel_at` "set to a date before the current period ends ... will cause a
 proration if prorations have been enabled using proration_behavior" (the update parameter's
 docstring, stripe-python 16; its cancel guide, docs.stripe.com/billing/subscriptions/cancel:
 a custom cancellation date generates a credit proration unless `proration_behavior=none`).
 Removed, the regular period comes back, and a proration reverses the one made for the
-shorter period (`subscription_changes.restore_cut_periods`).
+shorter period (`subscription_period_ends.fit_periods_to_end`).
 
 Amounts are in whole days: 28.00 a month over February's 28 days, 31.00 over March's 31.
 """
@@ -344,3 +347,210 @@ def test_a_held_update_paid_after_the_end_came_back_keeps_the_regular_period(
 def only_quantity(subscription: stripe.Subscription) -> int:
     (item,) = subscription["items"].data
     return int(item.quantity or 0)
+
+
+# -- a cancel_at set by update inside the current period -----------------------------------
+
+FEB_5 = utc(2027, 2, 5)
+
+
+def cut_on_february_5(
+    client: Client, behavior: str | None = None, **create: Any
+) -> tuple[str, stripe.Customer, stripe.Subscription, stripe.Subscription]:
+    """A 28.00 monthly subscription from January 31, 2027 (its first invoice billing the
+    whole month to February 28), set on February 5 to cancel on February 14 (with
+    `proration_behavior=behavior` if given): the clock, the customer, the subscription as
+    created, the update's answer."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, **create)
+    assert period_of(subscription) == (JAN_31_2027, FEB_28)
+    advance(client, clock_id, FEB_5)
+    params: dict[str, Any] = {"cancel_at": FEB_14}
+    if behavior is not None:
+        params["proration_behavior"] = behavior
+    return clock_id, customer, subscription, change(client, subscription.id, **params)
+
+
+def credits_of(client: Client, customer_id: str) -> list[tuple[int, int, int]]:
+    """(period start, period end, amount) of the customer's pending credit prorations."""
+    return sorted(
+        (p.period.start, p.period.end, p.amount)
+        for p in pending_of(client, customer_id)
+        if p.amount < 0 and p.proration
+    )
+
+
+def test_a_cancel_at_set_inside_the_period_credits_the_time_after_it(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, subscription, updated = cut_on_february_5(client)
+    assert (updated.status, updated.cancel_at) == ("active", FEB_14)
+    assert period_of(updated) == (JAN_31_2027, FEB_14)
+    # The first invoice billed 2800 for the 28 days to February 28; the 14 days after
+    # February 14 come back: 1400, pending, undoing that invoice's line.
+    (credit,) = pending_of(client, customer.id)
+    assert (credit.amount, credit.period.start, credit.period.end) == (-1400, FEB_14, FEB_28)
+    assert credit.proration and credit.proration_details is not None
+    credited = credit.proration_details.credited_items
+    assert credited is not None and credited.type == "invoice_line_items"
+    first_line = invoices_of(client, subscription.id)[0].lines.data[0]
+    assert credited.to_dict()["invoice_line_item_details"]["invoice_line_items"] == [first_line.id]
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", FEB_14)
+    assert len(invoices_of(client, subscription.id)) == 1
+
+
+def test_a_cancel_at_set_inside_the_period_with_always_invoice_credits_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, subscription, updated = cut_on_february_5(client, "always_invoice")
+    assert period_of(updated) == (JAN_31_2027, FEB_14)
+    at_once = invoices_of(client, subscription.id)[-1]
+    assert at_once.id == updated.latest_invoice
+    assert (at_once.billing_reason, at_once.status) == ("subscription_update", "paid")
+    assert lines_of(at_once) == [(FEB_14, FEB_28, -1400, True)]
+    # A credit: nothing to charge, the 1400 to the customer's balance.
+    assert (at_once.total, at_once.amount_due) == (-1400, 0)
+    assert client.v1.customers.retrieve(customer.id).balance == -1400
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", FEB_14)
+
+
+def test_a_cancel_at_set_inside_the_period_without_prorations_credits_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, subscription, updated = cut_on_february_5(client, "none")
+    assert (updated.cancel_at, period_of(updated)) == (FEB_14, (JAN_31_2027, FEB_14))
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", FEB_14)
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 2800)]
+
+
+def test_a_cancel_at_set_inside_the_period_then_cleared_charges_back_what_it_credited(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, customer, subscription, _ = cut_on_february_5(client)
+    # Moved earlier on February 6, to February 10: four more days credited, 400.
+    change(client, subscription.id, cancel_at=utc(2027, 2, 10))
+    assert credits_of(client, customer.id) == [
+        (utc(2027, 2, 10), FEB_14, -400),
+        (FEB_14, FEB_28, -1400),
+    ]
+    cleared = change(client, subscription.id, cancel_at="")
+    assert (cleared.cancel_at, period_of(cleared)) == (None, (JAN_31_2027, FEB_28))
+    # The 18 days from February 10 given back: 1800, the credits undone.
+    assert sum(p.amount for p in pending_of(client, customer.id)) == 0
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert lines_of(renewal) == [
+        (utc(2027, 2, 10), FEB_14, -400, True),
+        (utc(2027, 2, 10), FEB_28, 1800, True),
+        (FEB_14, FEB_28, -1400, True),
+        (FEB_28, MAR_31, 2800, False),
+    ]
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 2800), (FEB_28, 2800)]
+
+
+def test_a_cancel_at_set_without_prorations_then_cleared_charges_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    """Nothing credited for the time after February 14, it is still paid for: given back,
+    it is not charged again."""
+    clock_id, customer, subscription, updated = cut_on_february_5(client, "none")
+    assert period_of(updated) == (JAN_31_2027, FEB_14)
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (JAN_31_2027, FEB_28)
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 2800), (FEB_28, 2800)]
+
+
+def test_a_change_after_the_cut_moved_later_credits_each_day_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """Cut at February 14 (1400 credited), moved on to February 21 (its seven days charged
+    again, 700), then on February 7 a second seat: the first invoice's line is credited up
+    to February 14 only, seven days, 700, and the 700 charged for February 14 to 21 in
+    full; two seats cost 2800 for the 14 days to February 21."""
+    clock_id, customer, subscription, _ = cut_on_february_5(client)
+    feb_21 = utc(2027, 2, 21)
+    moved = change(client, subscription.id, cancel_at=feb_21)
+    assert period_of(moved) == (JAN_31_2027, feb_21)
+    advance(client, clock_id, utc(2027, 2, 7))
+    (item,) = subscription["items"].data
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    amounts = sorted(p.amount for p in pending_of(client, customer.id))
+    assert amounts == [-1400, -700, -700, 700, 2800]
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", feb_21)
+
+
+def test_a_discounted_period_cut_by_update_credits_what_was_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    """Flexible billing mode credits the debit net of its discount: the first invoice took
+    25% off, 2100 for the 28 days, so the 14 after February 14 give back 1050."""
+    coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "forever"})
+    _, customer, subscription, _ = cut_on_february_5(client, discounts=[{"coupon": coupon.id}])
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 2100)]
+    assert credits_of(client, customer.id) == [(FEB_14, FEB_28, -1050)]
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (JAN_31_2027, FEB_28)
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-1050, 1050]
+
+
+@pytest.mark.parametrize(
+    "cancel", [{"cancel_at_period_end": True}, {"cancel_at": "max_period_end"}]
+)
+def test_a_cancel_at_the_period_end_credits_nothing(
+    client: Client, ledger_verified: None, cancel: dict[str, Any]
+) -> None:
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    updated = change(client, subscription.id, **cancel)
+    assert (updated.cancel_at, period_of(updated)) == (FEB_28, (JAN_31_2027, FEB_28))
+    assert pending_of(client, customer.id) == []
+
+
+def test_min_period_end_cuts_a_longer_item_short_and_credits_it(
+    client: Client, ledger_verified: None
+) -> None:
+    """Mixed intervals: `min_period_end` is the monthly item's end, inside the yearly item's
+    period, which is cut short there as a `cancel_at` on create would cut it: its 334 days
+    from February 1, at 100 a day, are credited."""
+    monthly, yearly = monthly_price(client, 3100), price_of(client, 36_500, "year")
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe_all(client, customer.id, [monthly, yearly])
+    advance(client, clock_id, at(2027, 1, 16))
+    updated = change(client, subscription.id, cancel_at="min_period_end")
+    assert updated.cancel_at == at(2027, 2, 1)
+    assert periods_by_price(updated) == {
+        monthly.id: (at(2027, 1, 1), at(2027, 2, 1)),
+        yearly.id: (at(2027, 1, 1), at(2027, 2, 1)),
+    }
+    assert credits_of(client, customer.id) == [(at(2027, 2, 1), at(2028, 1, 1), -33_400)]
+
+
+def test_a_cancel_at_set_inside_a_trial_cuts_it_for_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    trial_end, cut = JAN_31_2027 + 14 * DAY_SECONDS, JAN_31_2027 + 10 * DAY_SECONDS
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=14)
+    advance(client, clock_id, FEB_5)
+    updated = change(client, subscription.id, cancel_at=cut)
+    assert (updated.status, period_of(updated)) == ("trialing", (JAN_31_2027, cut))
+    assert pending_of(client, customer.id) == []
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (JAN_31_2027, trial_end)
+    assert pending_of(client, customer.id) == []

@@ -31,19 +31,9 @@ the credit over the period it had, the charge over the one it has (`subscription
 period_for`). A reset (`billing_cycle_anchor=now`) starts every item's period now, each as
 long as its interval. `proration_date` must fall within every item's current period.
 
-A `cancel_at` cleared or moved later (`cancel_at`, `cancel_at_period_end` on update) gives
-each item period it had cut short (on create, or when a period began) its regular end back,
-the one the billing cycle anchor implies (the trial's end on trial), or the new `cancel_at`
-if that comes first (`subscription_periods.restoration`), so the next renewal is on the
-regular cycle again. Stripe: a `cancel_at` "set to a date before the current period ends ...
-will cause a proration if prorations have been enabled" (the update parameter's docstring;
-its cancel guide: a custom cancellation date generates a credit proration unless
-`proration_behavior=none`); removed, the regular period comes back and a new proration
-reverses that one. Kassa's proration for the shorter period is the part of the price its
-invoice billed for it, so the time given back is charged, over the same whole period
-(`proration_behavior`: pending, at once, or not at all); nothing for a trial, or for a
-first period billed whole. An update does not cut a current period short itself (Stripe
-does: see `subscription_terms.apply_cancel_at`).
+A rescheduled end (`cancel_at`, `cancel_at_period_end` on update) fits the current periods
+to it, cutting them short or giving them back their end, with the prorations that makes
+(`subscription_period_ends`).
 
 What a credit gives back depends on the subscription's billing mode (`subscription_credits`):
 flexible (the default) credits the unused part of what was debited for the item in this
@@ -84,7 +74,8 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_periods import Recurrence, period_for, restoration
+from kassa.services.billing.subscription_period_ends import fit_periods_to_end
+from kassa.services.billing.subscription_periods import Recurrence, period_for
 from kassa.services.billing.subscription_prorations import (
     Billed,
     billed,
@@ -110,7 +101,7 @@ class ChangeTerms:
     end_rescheduled: bool = False
     """The update sets or clears when the subscription ends (`cancel_at`,
     `cancel_at_period_end`): a period an earlier `cancel_at` cut short may get its end back
-    (`restore_cut_periods`)."""
+    (`fit_periods_to_end`)."""
 
     @property
     def resets_anchor(self) -> bool:
@@ -143,12 +134,15 @@ async def change_subscription(
     removed ones deleted), make its prorations and, when due now, its invoice; that invoice,
     if one was made. The caller saves the subscription and announces the update. A change
     that awaits its payment (`awaits_payment`) leaves the item rows as they were: the caller
-    holds it as a pending update (`subscription_pending_updates`). Periods a `cancel_at`
-    cut short get their end back after the items change, so each proration of the change
-    is over the period the item had, and the time given back is charged at its new price."""
+    holds it as a pending update (`subscription_pending_updates`). Periods are fitted to a
+    rescheduled end (`fit_periods_to_end`) after the items change, so each proration of the
+    change is over the period the item had, and the time given back is charged, or the time
+    cut off credited, at its new price."""
     plan = await plan_change(ctx, subscription, terms) if terms.changes_anything else None
-    restored = await restore_cut_periods(ctx, subscription, terms)
-    prorations = [*(plan.prorations if plan is not None else ()), *restored]
+    fitted = []
+    if terms.end_rescheduled:
+        fitted = await fit_periods_to_end(ctx, subscription, terms.proration_behavior)
+    prorations = [*(plan.prorations if plan is not None else ()), *fitted]
     if plan is None and not prorations:
         return None
     for proration in prorations:
@@ -213,39 +207,6 @@ def _prorates(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
 def _billing(subscription: Mapping[str, Any]) -> dict[str, Billed]:
     """What each item bills per period now, by item id."""
     return {str(item["id"]): billed(subscription, item) for item in items_of(subscription)}
-
-
-async def restore_cut_periods(
-    ctx: Context, subscription: ApiObject, terms: ChangeTerms
-) -> list[ApiObject]:
-    """With the subscription's end rescheduled (`terms.end_rescheduled`), each item period
-    a `cancel_at` cut short and that no longer ends there gets its end back (`restoration`),
-    in place; the proration items (unsaved) charging the time given back when the cut period
-    was billed for its part only, unless `proration_behavior=none`. A paused subscription's
-    periods are left as they are: resuming sets them. An `incomplete` one, whose first
-    invoice is not paid, gets its periods back for nothing: no charge, hence no invoice, to
-    hold against a subscription that may never start (it expires with that invoice)."""
-    if not terms.end_rescheduled or subscription["status"] in ("paused", *ENDED):
-        return []
-    prorating = (terms.proration_behavior or "create_prorations") != "none"
-    prorating = prorating and subscription["status"] != "incomplete"
-    made = []
-    for item in items_of(subscription):
-        found = restoration(subscription, item)
-        if found is None:
-            continue
-        set_item_period(item, found.period)
-        if found.billed and prorating:
-            # A charge alone, from the old end: nothing of the cut period is credited, and
-            # the debit that billed it stays, a later change crediting it and this charge.
-            cut_end, item_id = found.given_back[0], str(item["id"])
-            restored = billed(subscription, item)
-            made.extend(
-                await proration_items(
-                    ctx, subscription, item_id, None, restored, cut_end, adds_debit=True
-                )
-            )
-    return made
 
 
 def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:

@@ -31,13 +31,19 @@ items if the debit was already invoiced"):
 - a credit consumes its debit: a later change credits the charge made with it, not the
   period's line again;
 - an item may have several debits this period: a period a `cancel_at` cut short and that
-  got its end back (`subscription_changes.restore_cut_periods`) keeps the debit that billed
+  got its end back (`subscription_period_ends.fit_periods_to_end`) keeps the debit that billed
   its part, and the charge for the time given back is a second one, for the time after it.
   A change then credits each (one credit proration per debit, each naming its own) and
   consumes them all. A change without prorations leaves the debit as it was, so a later
   credit gives back what was paid, not the price the customer was never charged (the
   "debit prorations are disabled" case of Stripe's changelog 2025-04-30.preview,
   subscriptions-billing-mode).
+
+A period cut short by an update's `cancel_at` (`subscription_period_ends.fit_periods_to_end`)
+credits each debit's unused time after `cancel_at` and keeps it as the debit of the time
+before, credited from `cancel_at` on (`CREDITED_FROM`): a later change credits only that
+time, however far a later move of `cancel_at` gives the period back (that time has a charge
+of its own, another debit).
 
 The record: `_kassa.debits` maps each item to the invoice item of the debit a credit would
 undo, or to the list of them when it has several (absent: nothing to credit). A new period's
@@ -73,6 +79,10 @@ from kassa.store.tables import INVOICE_ITEMS
 DEBITS: Final = "debits"
 """Private key: each item's debit a credit would undo (the invoice item's id), or its
 debits (a list of ids, in the order made)."""
+CREDITED_FROM: Final = "credited_from"
+"""Private key: {debit's invoice item id: unix time}: a debit whose time from then on was
+credited already, its period cut short there by an update's `cancel_at` (`note_cut`); a
+later credit gives back only its unused time before it."""
 
 
 @dataclass(frozen=True)
@@ -139,11 +149,13 @@ async def credits_for(
     if is_classic(subscription) or record is None:
         amount = periods.proration(old_amount, 0, start, end, at, basis=basis).credit
         return [Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))]
+    credited_from = private(subscription).get(CREDITED_FROM) or {}
     made = []
     for debit_item in debits_of(record, item_id):
         debit = await _debit(ctx, debit_item, start)
         if debit is not None:
-            made.append(Credit(-debit.unused_part(at, end), debit.credited_items()))
+            until = min(end, int(credited_from.get(debit_item, end)))
+            made.append(Credit(-debit.unused_part(at, until), debit.credited_items()))
     return made
 
 
@@ -264,6 +276,7 @@ def note_period(
         if item_id is not None and int(line["amount"]) > 0:
             record[item_id] = str(line["id"])
     private(subscription)[DEBITS] = record
+    _drop_stale_credited_from(subscription)
 
 
 def note_proration(
@@ -285,9 +298,32 @@ def note_proration(
 
 
 def note_added_debit(subscription: Mapping[str, Any], item_id: str, charge: ApiObject) -> None:
-    """A charge for time given back to the item's period (`restore_cut_periods`): a debit
+    """A charge for time given back to the item's period (`fit_periods_to_end`): a debit
     next to the ones it has, which bill time before it; a later credit undoes each."""
     record = private(subscription).get(DEBITS)
     if record is None:
         return  # not kept for this period: classic credits until the next one
     record[item_id] = [*debits_of(record, item_id), str(charge["id"])]
+
+
+def note_cut(subscription: Mapping[str, Any], item_id: str, at: int) -> None:
+    """The item's period cut short at `at`, its debits credited from there
+    (`subscription_period_ends.fit_periods_to_end`): each stays its debit for the time before
+    `at`, which a later change credits, and only that (`CREDITED_FROM`)."""
+    record = private(subscription).get(DEBITS)
+    if record is None:
+        return  # not kept for this period: classic credits until the next one
+    credited_from = private(subscription).setdefault(CREDITED_FROM, {})
+    for debit in debits_of(record, item_id):
+        credited_from[debit] = min(at, int(credited_from.get(debit, at)))
+    _drop_stale_credited_from(subscription)
+
+
+def _drop_stale_credited_from(subscription: Mapping[str, Any]) -> None:
+    """Forget debits no item has any more (a new period's, a credit's that used them up)."""
+    facts = private(subscription)
+    if CREDITED_FROM not in facts:
+        return
+    record = facts.get(DEBITS) or {}
+    live = {debit for item_id in record for debit in debits_of(record, item_id)}
+    facts[CREDITED_FROM] = {k: v for k, v in facts[CREDITED_FROM].items() if k in live}

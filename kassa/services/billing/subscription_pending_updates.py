@@ -180,7 +180,7 @@ async def settle(
 
 def follow_restoration(subscription: ApiObject, before: Mapping[str, Any]) -> None:
     """An update that changed no items left the change held before it pending, and gave
-    periods a `cancel_at` had cut short their end back (`restore_cut_periods`): the held
+    periods a `cancel_at` had cut short their end back (`subscription_period_ends`): the held
     items get the same ends (a new one its own, as the restoration gives it), and the
     charges made for the time given back join the held debits, so paying the held invoice
     later neither cuts the periods short again nor leaves those charges uncredited."""

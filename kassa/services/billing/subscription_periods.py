@@ -73,6 +73,12 @@ from which each interval's boundaries are counted (`cycle_anchor`), for that anc
 instead of "day": the first item's counting point."""
 ANCHOR_PRORATION: Final = "anchor_proration"
 """Private key: `proration_behavior` at creation, for the time before the anchor."""
+PAID_UNTIL: Final = "paid_until"
+"""Private key: {item id: {"start", "until"}}: for an item whose current period (the one
+from "start") an update's `cancel_at` cut short, up to when its whole period is paid for
+and not credited (`paid_through`): an update that credits the time after the cut leaves
+it there, one that does not (`proration_behavior=none`) where it was, and time given back
+past it is charged. An entry for another period than the item's current one is stale."""
 _CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
 
 
@@ -212,17 +218,19 @@ class Restoration:
 
     period: tuple[int, int]
     given_back: tuple[int, int]
-    billed: bool
-    """Whether the time given back is billed: the cut period was billed for its part only
-    (prorated), not on trial, nor for a first period that `proration_behavior=none` billed
-    whole, or free before the anchor (`_span`)."""
+    charged_from: int | None
+    """Where the part of the time given back that is billed starts (None: none of it is).
+    Without an update's cut (`cut_short`), all of it when the cut period was billed for its
+    part only (prorated); none on trial, nor for a first period that
+    `proration_behavior=none` billed whole, or free before the anchor (`_span`). After an
+    update's cut, the part after what is still paid for (`PAID_UNTIL`)."""
 
 
 def restoration(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Restoration | None:
     """The item's current period as its cycle ends it with the subscription's `cancel_at` as
     it now stands, when that ends later than the period does (None otherwise: a period is
-    never cut short here). Its cycle ends it at the trial's end on trial, else at the end of
-    the whole period of its interval it is part of (`whole_period`)."""
+    cut short by `cut_short`). Its cycle ends it at the trial's end on trial, else at the end
+    of the whole period of its interval it is part of (`whole_period`)."""
     start, end = item_period(item)
     trialing = subscription["status"] == "trialing" and subscription["trial_end"] is not None
     regular = int(subscription["trial_end"]) if trialing else whole_period(subscription, item)[1]
@@ -230,12 +238,63 @@ def restoration(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Res
     restored = regular if cancel_at is None else min(regular, int(cancel_at))
     if restored <= end:
         return None
-    billed = False
+    charged_from = None
     if not trialing:
-        cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
-        cut = _span(cycle, start, end, first=start == int(subscription["start_date"]))
-        billed = cut.fraction is not None and cut.fraction > 0
-    return Restoration((start, restored), (end, restored), billed)
+        paid_until = paid_through(subscription, item)
+        charged_from = paid_until if paid_until < restored else None
+    return Restoration((start, restored), (end, restored), charged_from)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """An item period that ends after the subscription's `cancel_at`, set on update inside
+    it: the period it keeps, up to `cancel_at`, and the end of what was paid for in it (its
+    end on trial, which is free)."""
+
+    period: tuple[int, int]
+    paid_until: int
+
+
+def cut_short(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Cut | None:
+    """The item's current period cut short at the subscription's `cancel_at` when that falls
+    inside it (None otherwise), as the create path and a renewal end a period there."""
+    start, end = item_period(item)
+    cancel_at = subscription["cancel_at"]
+    if cancel_at is None or not start < int(cancel_at) < end:
+        return None
+    trialing = subscription["status"] == "trialing"
+    return Cut((start, int(cancel_at)), end if trialing else paid_through(subscription, item))
+
+
+def paid_through(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> int:
+    """Up to when the item's current whole period is paid for (or free by its terms), so
+    that a period given time back up to there owes nothing more for it: what an update's cut
+    kept (`PAID_UNTIL`), else the period's end if it was billed for its part only, else the
+    whole period's end (billed whole, or free before the anchor: nothing owed either way)."""
+    start, end = item_period(item)
+    kept = (private(subscription).get(PAID_UNTIL) or {}).get(str(item["id"]))
+    if kept is not None and int(kept["start"]) == start:
+        return int(kept["until"])
+    cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
+    billed = _span(cycle, start, end, first=start == int(subscription["start_date"]))
+    if billed.fraction is not None and billed.fraction > 0:
+        return end
+    return whole_period(subscription, item)[1]
+
+
+def note_paid_until(subscription: Mapping[str, Any], item: Mapping[str, Any], until: int) -> None:
+    """Keep up to when the item's current period is paid for (`PAID_UNTIL`), after an update
+    cut it short or gave it time back; entries for periods no item has any more are dropped."""
+    starts = {str(i["id"]): item_period(i)[0] for i in items_of(subscription)}
+    kept = private(subscription).get(PAID_UNTIL) or {}
+    record = {k: v for k, v in kept.items() if starts.get(k) == int(v["start"])}
+    record[str(item["id"])] = {"start": item_period(item)[0], "until": until}
+    private(subscription)[PAID_UNTIL] = record
+
+
+def has_paid_until(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    kept = (private(subscription).get(PAID_UNTIL) or {}).get(str(item["id"]))
+    return kept is not None and int(kept["start"]) == item_period(item)[0]
 
 
 def renewing_items(subscription: Mapping[str, Any]) -> list[ApiObject]:

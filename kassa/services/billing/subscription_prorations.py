@@ -62,13 +62,16 @@ async def proration_items(
     at: int,
     *,
     adds_debit: bool = False,
+    cuts: bool = False,
 ) -> list[ApiObject]:
     """The proration items (unsaved) for one item's change at `at`: a credit for the unused
     time of `old` in its period (`subscription_credits`, one per debit), a charge for the
     remaining time of `new` in its own (the same period unless the change moved the item to
     another interval; none for a zero amount); the item's debit noted on the document, or
-    with `adds_debit` (no `old`) the charge added to its debits."""
+    with `adds_debit` (no `old`) the charge added to its debits, or with `cuts` (no `new`:
+    its period cut short at `at`) its debits kept, credited from `at` on."""
     ensure(old is None or not adds_debit, "a debit added next to others credits none")
+    ensure(new is None or not cuts, "a period cut short charges nothing")
     made = []
     if old is not None:
         credits = await subscription_credits.credits_for(
@@ -91,7 +94,9 @@ async def proration_items(
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
-    if not adds_debit:
+    if cuts:
+        subscription_credits.note_cut(subscription, item_id, at)
+    elif not adds_debit:
         subscription_credits.note_proration(
             subscription, item_id, credited=old is not None, charge=charged
         )

@@ -17,9 +17,10 @@ earliest end too, as that changelog says) ends the period it falls in there: tha
 billed prorated (Stripe's docstring: "If set during a future period, this will always cause
 a proration for that period"; in the first, only unless `proration_behavior=none`), and at
 `cancel_at` the subscription is canceled, every item with it
-(`cancellation_details.reason=cancellation_requested`). Cleared or moved later on update, the
-period it cut short gets its regular end back (or the time up to the new `cancel_at`), the
-time given back prorated (`subscription_changes.restore_cut_periods`).
+(`cancellation_details.reason=cancellation_requested`). Set on update inside the current
+period, that period is cut short there too, the time after it credited; cleared or moved
+later on update, the period it cut short gets its regular end back (or the time up to the
+new `cancel_at`), the time given back prorated (`subscription_period_ends.fit_periods_to_end`).
 
 Trial settings. `trial_settings[end_behavior][missing_payment_method]` (create and update)
 says what the end of a trial does when the subscription has no payment method to charge
@@ -182,11 +183,10 @@ async def apply_cancel_at(
 ) -> None:
     """`cancel_at` on update: a future time, a named period end (the current period's), or
     cleared when sent empty. The subscription ends at `cancel_at`, or a later period is cut
-    short there when it begins. The current period is not cut short here, nor the time
-    after `cancel_at` credited (Stripe's docstring: one before the period's end "will cause
-    a proration"; Kassa does not yet); one an earlier `cancel_at` cut short gets its end
-    back, the time given back prorated, in the update's change work
-    (`subscription_changes.restore_cut_periods`)."""
+    short there when it begins. The update's change work fits the current periods to it
+    (`subscription_period_ends.fit_periods_to_end`): one that ends after it is cut short there,
+    the time after it credited; one an earlier `cancel_at` cut short gets its end back, the
+    time given back prorated."""
     if value is None:
         return
     if cancel_at_period_end and not isinstance(value, Unset):
