@@ -4,7 +4,9 @@ driven by test clocks, and by the `invoices` job in real time: the prorations of
 (and items given to it) are collected on a final invoice when it ends, paid or sent as its
 other invoices are; nothing is invoiced when nothing is pending; the customer's items that
 name no subscription stay pending; a unit of the job rolled back and run again makes one
-final invoice. The ledger whole after each.
+final invoice. The ledger whole after each. Its preview (`create_preview`) is that final
+invoice, to the cent, or `invoice_upcoming_none` with nothing pending, whether the end is
+scheduled or only previewed (`subscription_details[cancel_at_period_end]`, `[cancel_at]`).
 
 Stripe's cancel docstring (stripe-python 16, `Subscription.cancel`): "If you've set the
 subscription to cancel at the end of the period, any pending prorations will also be left in
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
 import stripe
 
 from kassa import observers
@@ -269,3 +272,139 @@ def test_the_invoices_job_ends_it_with_one_final_invoice_even_run_again(
     assert sorted(line.amount for line in final.lines.data) == sorted(i.amount for i in pending)
     assert (final.status, final.amount_paid) == ("paid", owed)
     assert pending_of(client, customer.id) == []
+
+
+# -- its preview -------------------------------------------------------------------------------
+
+
+def preview(client: Client, subscription_id: str, **details: Any) -> stripe.Invoice:
+    """`create_preview` of the subscription, with `details` as `subscription_details`."""
+    params: Any = {"subscription": subscription_id}
+    if details:
+        params["subscription_details"] = details
+    return client.v1.invoices.create_preview(params=params)
+
+
+def nothing_upcoming(client: Client, subscription_id: str, **details: Any) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as none:
+        preview(client, subscription_id, **details)
+    assert (none.value.code, none.value.param) == ("invoice_upcoming_none", "subscription")
+
+
+def test_the_preview_of_a_subscription_canceling_at_period_end_is_its_final_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """Upgraded on February 14 with its end set for February 28: the upcoming invoice is
+    the final one, the pending prorations (-1400 + 2800 = 1400) over the period it ends,
+    nothing renewed; the one made at February 28 is the same to the cent."""
+    clock_id, customer, subscription = upgraded_before_its_end(client)
+    upcoming = preview(client, subscription.id)
+    assert upcoming.billing_reason == "upcoming"
+    assert (upcoming.period_start, upcoming.period_end) == (JAN_31_2027, FEB_28)
+    assert proration_amounts(upcoming) == [-1400, 2800]
+    assert (upcoming.total, upcoming.amount_due) == (1400, 1400)
+    assert upcoming.parent is not None and upcoming.parent.subscription_details is not None
+    assert upcoming.parent.subscription_details.subscription == subscription.id
+    assert len(pending_of(client, customer.id)) == 2  # nothing taken by the preview
+    advance(client, clock_id, PAST_THE_END)
+    final = ended_with_final_invoice(client, subscription.id)
+    assert (final.period_start, final.period_end) == (upcoming.period_start, upcoming.period_end)
+    assert proration_amounts(final) == proration_amounts(upcoming)
+    assert (final.total, final.amount_paid) == (upcoming.total, 1400)
+
+
+def test_the_preview_of_a_subscription_reaching_its_cancel_at_is_its_final_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """`cancel_at` February 14 cuts its period short there; upgraded on February 7: the
+    upcoming invoice is the final one, -700 + 1400 = 700 for January 31 to February 14."""
+    clock_id, _, subscription = cut_on_february_14(client)
+    advance(client, clock_id, utc(2027, 2, 7))
+    upgraded(client, subscription)
+    upcoming = preview(client, subscription.id)
+    assert (upcoming.period_start, upcoming.period_end) == (JAN_31_2027, FEB_14)
+    assert proration_amounts(upcoming) == [-700, 1400]
+    assert upcoming.total == 700
+    advance(client, clock_id, PAST_THE_END)
+    final = ended_with_final_invoice(client, subscription.id)
+    assert (final.period_start, final.period_end) == (JAN_31_2027, FEB_14)
+    assert (final.total, final.amount_paid) == (upcoming.total, 700)
+
+
+def test_a_subscription_ending_with_nothing_pending_has_no_upcoming_invoice(
+    client: Client,
+) -> None:
+    """Set to cancel at its period's end, or cut short by `cancel_at`, upgraded without
+    prorations: no final invoice will be made, so none is previewed."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    at_period_end = subscribe(client, customer.id, price.id, cancel_at_period_end=True)
+    at_cancel_at = subscribe(client, customer.id, price.id, cancel_at=FEB_14)
+    advance(client, clock_id, utc(2027, 2, 7))
+    for subscription in (at_period_end, at_cancel_at):
+        upgraded(client, subscription, proration_behavior="none")
+        nothing_upcoming(client, subscription.id)
+    assert pending_of(client, customer.id) == []
+
+
+def test_previewing_a_cancellation_at_period_end_shows_the_final_invoice_it_would_make(
+    client: Client, ledger_verified: None
+) -> None:
+    """`subscription_details[cancel_at_period_end]=true` on a subscription upgraded on
+    February 14 (-1400 and +2800 pending): the final invoice, not the renewal (-1400 + 2800
+    + 5600); `cancel_at` inside the period, the same items up to it. Then canceled at period
+    end for real: its final invoice is the one previewed."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_14)
+    upgraded(client, subscription)
+    renewal = preview(client, subscription.id)
+    assert (renewal.total, renewal.period_end) == (7000, utc(2027, 3, 31))
+    ending = preview(client, subscription.id, cancel_at_period_end=True)
+    assert (ending.period_start, ending.period_end) == (JAN_31_2027, FEB_28)
+    assert proration_amounts(ending) == [-1400, 2800]
+    assert ending.total == 1400
+    feb_21 = utc(2027, 2, 21)
+    cut = preview(client, subscription.id, cancel_at=feb_21)
+    assert (cut.period_start, cut.period_end, cut.total) == (JAN_31_2027, feb_21, 1400)
+    assert client.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False
+    change(client, subscription.id, cancel_at_period_end=True)
+    advance(client, clock_id, PAST_THE_END)
+    final = ended_with_final_invoice(client, subscription.id)
+    assert proration_amounts(final) == proration_amounts(ending)
+    assert (final.total, final.amount_paid) == (ending.total, 1400)
+
+
+def test_previewed_ends_with_nothing_pending_follow_the_same_rule(client: Client) -> None:
+    """Nothing pending: a cancellation at period end previewed has no upcoming invoice, and
+    one undone in the preview (`cancel_at_period_end=false`) shows the renewal again."""
+    price = price_of(client, 2800)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    nothing_upcoming(client, subscription.id, cancel_at_period_end=True)
+    change(client, subscription.id, cancel_at_period_end=True)
+    nothing_upcoming(client, subscription.id)
+    renewal = preview(client, subscription.id, cancel_at_period_end=False)
+    assert (renewal.period_start, renewal.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert [line.amount for line in renewal.lines.data] == [2800]
+    assert client.v1.subscriptions.retrieve(subscription.id).cancel_at == FEB_28
+
+
+def test_previewing_a_cleared_cancel_at_shows_the_renewal_the_update_then_makes(
+    client: Client, ledger_verified: None
+) -> None:
+    """`cancel_at` February 14 cut the first period short (billed 1400); cleared in the
+    preview on February 5, the period gets its end back, February 14 to 28 charged (+1400,
+    pending), and the renewal on February 28 bills March (2800) with it: the invoice the
+    same update, made for real, then gets."""
+    clock_id, _, subscription = cut_on_february_14(client)
+    advance(client, clock_id, utc(2027, 2, 5))
+    upcoming = preview(client, subscription.id, cancel_at="")
+    assert (upcoming.period_start, upcoming.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert sorted(line.amount for line in upcoming.lines.data) == [1400, 2800]
+    change(client, subscription.id, cancel_at="")
+    advance(client, clock_id, PAST_THE_END)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert renewal.billing_reason == "subscription_cycle"
+    assert (renewal.total, renewal.amount_paid) == (upcoming.total, 4200)

@@ -65,6 +65,7 @@ from kassa.services.billing.subscription_documents import (
     ENDED,
     ITEMS_MAX,
     current_period,
+    final_period,
     item_period,
     items_of,
     new_item,
@@ -74,6 +75,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
+from kassa.services.billing.subscription_pending import FINAL
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_periods import Recurrence, period_for
 from kassa.services.billing.subscription_prorations import (
@@ -478,14 +480,13 @@ async def invoice_final(
     """The subscription's pending items (its prorations) on a final invoice, finalized and
     collected now: a cancellation's `invoice_now`, and a scheduled end's collection of what
     is left pending (`subscription_cycle.end_as_scheduled`, its own `billing_reason`)."""
-    now = ctx.now()
     invoice = await invoice_period(
         ctx,
         subscription,
-        (current_period(subscription)[0], now),
+        final_period(subscription, ctx.now()),
         billing_reason=billing_reason,
         trial=False,
-        pending="subscription",
+        pending=FINAL,
         with_items=False,
     )
     await _collect_now(ctx, subscription, invoice, ChangeTerms())

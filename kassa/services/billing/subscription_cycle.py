@@ -155,7 +155,7 @@ async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:
     would leave a draft never finalized. One unit with the end: a unit rolled back does
     neither, and once committed the items are on the invoice and the subscription has no
     work due, so a run again makes no second one."""
-    if await subscription_pending.pending_for(ctx, subscription, "subscription"):
+    if await subscription_pending.pending_for(ctx, subscription, subscription_pending.FINAL):
         await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON)
     await end_subscription(ctx, subscription, "cancellation_requested")
 

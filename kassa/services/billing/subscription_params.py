@@ -1,15 +1,18 @@
 """The parameters of a change to a subscription's items (`items[]`, `proration_behavior`,
 `proration_date`, `payment_behavior`, `billing_cycle_anchor`), declared once for the
 subscription update, `/v1/subscription_items` and the invoice preview's
-`subscription_details`; and `trial_settings`, which create and update take. Parameters only:
-this module imports no subscription service, so the invoice preview can use it without
-importing subscriptions."""
+`subscription_details`; `trial_settings`, which create and update take; and `cancel_at`,
+which create, update and the preview take. Parameters only: this module imports no
+subscription service, so the invoice preview can use it without importing subscriptions."""
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from dataclasses import dataclass
+from typing import Any, Final
 
-from kassa.params import Boolean, Enum, Integer, ListOf, Metadata, Param, String, Struct
+from kassa.errors import InvalidParameter
+from kassa.params import INT64_MAX, Boolean, Enum, Integer, ListOf, Metadata, Param, String, Struct
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
@@ -51,6 +54,31 @@ PENDING_ITEM_PARAMS: Final = frozenset(
 or subscription it names): Stripe's list for the item endpoints."""
 MISSING_PAYMENT_METHOD_BEHAVIORS: Final = ("cancel", "create_invoice", "pause")
 """What a trial that ends with no payment method to charge does (`trial_settings`)."""
+
+PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
+"""`cancel_at`'s named times (API 2025-07-30.basil on)."""
+
+_TIMESTAMP = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class CancelAt(Param):
+    """`cancel_at`: a unix time or one of `PERIOD_ENDS` (sent empty on update: cleared)."""
+
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> int | str:
+        if isinstance(value, str) and value in PERIOD_ENDS:
+            return value
+        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value) or int(value) > INT64_MAX:
+            shown = value[:40] if isinstance(value, str) else "an object"
+            raise InvalidParameter(
+                f"Invalid {path}: {shown}; must be a unix timestamp or one of "
+                f"{', '.join(PERIOD_ENDS)}",
+                param=path,
+            )
+        return int(value)
+
 
 _ITEM_FIELDS: dict[str, Param] = {
     "id": String(max_chars=255),
@@ -100,6 +128,9 @@ PREVIEW_DETAILS = Struct(
         "proration_date": CHANGE_PARAMS["proration_date"],
         "billing_cycle_anchor": CHANGE_PARAMS["billing_cycle_anchor"],
         "billing_mode": BILLING_MODE,
+        "cancel_at": CancelAt(nullable=True),
+        "cancel_at_period_end": Boolean(),
     }
 )
-"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview."""
+"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, and
+when the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update)."""

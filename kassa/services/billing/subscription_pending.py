@@ -7,7 +7,7 @@ subscription's renewal included. Items made for another subscription wait for th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from kassa.services.billing import invoice_items
 from kassa.services.context import Context
@@ -17,6 +17,10 @@ Scope = Literal["none", "subscription", "customer"]
 """Which pending items an invoice of a subscription takes: none (the first invoice), the
 subscription's own (its prorations, on an update's invoice), or those and the customer's
 items that name no subscription (a renewal)."""
+FINAL: Final[Scope] = "subscription"
+"""What the final invoice of a subscription takes, canceled with `invoice_now` or ended as
+scheduled, and what its preview shows: its own items, not the customer's others, which wait
+for the customer's next invoice."""
 
 
 def subscription_of_item(item: Mapping[str, Any]) -> str | None:

@@ -10,10 +10,16 @@ copy of the subscription, nothing stored or announced.
 - A change invoiced at once (`always_invoice`): that invoice, the subscription's pending
   prorations and the change's.
 - A billing cycle reset: the invoice of the new period, its credits for the old one.
+- A subscription that ends before it would renew (`cancel_at_period_end`, a `cancel_at` in
+  its current period, as it is or as `subscription_details` reschedules it): the final
+  invoice its end makes of what it left pending (its prorations, the change's, items given
+  to it), over its period up to the end; with nothing pending, none (`invoice_upcoming_none`).
 
-The change is the one an update with the same parameters makes (`subscription_changes.
-plan_change`), at the same time when `proration_date` is given, so a preview and the update
-that follows it agree to the cent.
+The change is the one an update with the same parameters makes (`subscription_terms.
+schedule_end`, `subscription_changes.plan_change` and
+`subscription_period_ends.fit_periods_to_end`), at the same
+time when `proration_date` is given, so a preview and the update that follows it agree to
+the cent.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from kassa.services.billing import subscription_billing_mode
 from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
+    Plan,
     invoices_at_once,
     plan_change,
 )
@@ -34,14 +41,20 @@ from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
     customer_of,
+    final_period,
     item_period,
     items_of,
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
-from kassa.services.billing.subscription_pending import pending_for
+from kassa.services.billing.subscription_pending import FINAL, pending_for
+from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
-from kassa.services.billing.subscription_terms import prorate_line
+from kassa.services.billing.subscription_terms import (
+    end_before_renewal,
+    prorate_line,
+    schedule_end,
+)
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -49,6 +62,8 @@ from kassa.store.tables import SUBSCRIPTIONS
 
 NO_UPCOMING = "invoice_upcoming_none"
 """Stripe's error code when a subscription will bill nothing more."""
+_END_DETAILS = ("cancel_at", "cancel_at_period_end")
+"""The `subscription_details` that reschedule its end, as on update (`end_rescheduled`)."""
 
 
 async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any]) -> Upcoming:
@@ -65,26 +80,21 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
         proration_behavior=details.get("proration_behavior"),
         proration_date=details.get("proration_date"),
         billing_cycle_anchor=details.get("billing_cycle_anchor"),
+        end_rescheduled=any(details.get(name) is not None for name in _END_DETAILS),
     )
-    prorations: list[ApiObject] = []
-    if terms.changes_anything:
-        try:
-            plan = await plan_change(ctx, subscription, terms)
-        except InvalidRequest as error:
-            error.param = _under_details(error.param)
-            raise
-        if plan.resets:
-            period = current_period(subscription)
-            lines = await _period_lines(ctx, subscription, items_of(subscription))
-            pending = await pending_for(ctx, subscription, "subscription")
-            return Upcoming(subscription, [*pending, *plan.prorations, *lines], period)
-        if invoices_at_once(subscription, terms):
-            pending = await pending_for(ctx, subscription, "subscription")
-            period = (plan.at, current_period(subscription)[1])
-            return Upcoming(subscription, [*pending, *plan.prorations], period)
-        prorations = plan.prorations
-    if subscription["cancel_at_period_end"]:
-        raise _nothing_upcoming(subscription, "it is canceled at the end of its period")
+    # In the update's order (`subscriptions.update_subscription`): its end, its items,
+    # then the periods the end no longer cuts short.
+    plan = await _planned(ctx, subscription, details, terms)
+    prorations = [
+        *(plan.prorations if plan is not None else ()),
+        *await _fitted_to_end(ctx, subscription, terms),
+    ]
+    at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
+    if at_once is not None:
+        return at_once
+    end = end_before_renewal(subscription)
+    if end is not None:
+        return await _final(ctx, subscription, prorations, end)
     if subscription["status"] == "paused":
         raise _nothing_upcoming(subscription, "it is paused")
     # The renewal's own steps (`subscription_renewal`): the items whose periods end first,
@@ -95,6 +105,75 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
     pending = await pending_for(ctx, subscription, "customer")
     return Upcoming(subscription, [*pending, *prorations, *lines], renewal.period)
+
+
+async def _fitted_to_end(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+) -> list[ApiObject]:
+    """The periods fitted to a previewed end, as the update fits them
+    (`subscription_period_ends.fit_periods_to_end`): the prorations that makes."""
+    if not terms.end_rescheduled:
+        return []
+    return await fit_periods_to_end(ctx, subscription, terms.proration_behavior)
+
+
+async def _planned(
+    ctx: Context, subscription: ApiObject, details: Mapping[str, Any], terms: ChangeTerms
+) -> Plan | None:
+    """The previewed end and item change worked out on the copy, as an update makes them
+    (`subscription_terms.schedule_end`, `subscription_changes.plan_change`); the change's
+    plan, None when it changes no item. Their errors name the parameters as the preview
+    sent them."""
+    try:
+        await schedule_end(
+            ctx, subscription, details.get("cancel_at_period_end"), details.get("cancel_at")
+        )
+        return await plan_change(ctx, subscription, terms) if terms.changes_anything else None
+    except InvalidRequest as error:
+        error.param = _under_details(error.param)
+        raise
+
+
+async def _invoiced_at_once(
+    ctx: Context,
+    subscription: ApiObject,
+    terms: ChangeTerms,
+    plan: Plan | None,
+    prorations: list[ApiObject],
+) -> Upcoming | None:
+    """The invoice the previewed change makes at once, as the update's
+    (`subscription_changes.change_subscription`): a billing cycle reset's, or
+    `always_invoice`'s; None when it makes none."""
+    if plan is not None and plan.resets:
+        period = current_period(subscription)
+        lines = await _period_lines(ctx, subscription, items_of(subscription))
+        pending = await pending_for(ctx, subscription, "subscription")
+        return Upcoming(subscription, [*pending, *prorations, *lines], period)
+    if (plan is not None or prorations) and invoices_at_once(subscription, terms):
+        pending = await pending_for(ctx, subscription, "subscription")
+        at = ctx.now() if plan is None else plan.at
+        period = (at, current_period(subscription)[1])
+        return Upcoming(subscription, [*pending, *prorations], period)
+    return None
+
+
+async def _final(
+    ctx: Context, subscription: ApiObject, prorations: list[ApiObject], end: int
+) -> Upcoming:
+    """A subscription that ends before it would renew (`end`: its `cancel_at`, which
+    `cancel_at_period_end` sets to its period's end) gets no renewal, but a final invoice
+    of what it left pending, made when it ends (`subscription_cycle.end_as_scheduled`):
+    that invoice, with the previewed change's prorations, which would be left pending too.
+    Stripe's docs describe no such preview; its cancel docstring says the pending
+    prorations of a subscription canceling at the end of its period are "collected at the
+    end of the period", and the preview shows the invoice that collects them. Nothing
+    pending, no invoice is made, so there is none upcoming."""
+    items = [*await pending_for(ctx, subscription, FINAL), *prorations]
+    if not items:
+        raise _nothing_upcoming(
+            subscription, "it ends at the end of its period (cancel_at) with nothing pending"
+        )
+    return Upcoming(subscription, items, final_period(subscription, end))
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:

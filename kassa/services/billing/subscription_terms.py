@@ -32,15 +32,13 @@ Discounts and tax rates: `subscription_discounts`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
 from kassa.errors import InvalidParameter
 from kassa.invariants import ensure
-from kassa.params import INT64_MAX, Enum, Integer, Param, Struct, Unset
+from kassa.params import UNSET, Enum, Integer, Param, Struct, Unset
 from kassa.services.billing import (
     discounts,
     invoice_documents,
@@ -53,7 +51,7 @@ from kassa.services.billing.subscription_documents import (
     latest_period_end,
     subscription_item_of,
 )
-from kassa.services.billing.subscription_params import TRIAL_SETTINGS
+from kassa.services.billing.subscription_params import TRIAL_SETTINGS, CancelAt
 from kassa.services.billing.subscription_periods import OpeningTerms, Span
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -62,10 +60,6 @@ from kassa.store.tables import INVOICE_ITEMS
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
 MISSING_PAYMENT_METHOD_DEFAULT: Final = "create_invoice"
 """Stripe's default end of a trial without a payment method: invoice the first period."""
-PERIOD_ENDS: Final = ("max_billed_until", "max_period_end", "min_period_end")
-"""`cancel_at`'s named times (API 2025-07-30.basil on)."""
-
-_TIMESTAMP = re.compile(r"[0-9]{1,19}")
 _ANCHOR_CONFIG = Struct(
     {
         "day_of_month": Integer(minimum=1, maximum=31),
@@ -76,25 +70,6 @@ _ANCHOR_CONFIG = Struct(
     },
     required=("day_of_month",),
 )
-
-
-@dataclass(frozen=True)
-class CancelAt(Param):
-    """`cancel_at`: a unix time or one of `PERIOD_ENDS` (sent empty on update: cleared)."""
-
-    nullable: bool = False
-
-    def parse(self, value: Any, path: str) -> int | str:
-        if isinstance(value, str) and value in PERIOD_ENDS:
-            return value
-        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value) or int(value) > INT64_MAX:
-            shown = value[:40] if isinstance(value, str) else "an object"
-            raise InvalidParameter(
-                f"Invalid {path}: {shown}; must be a unix timestamp or one of "
-                f"{', '.join(PERIOD_ENDS)}",
-                param=path,
-            )
-        return int(value)
 
 
 CREATE_PARAMS: dict[str, Param] = {
@@ -171,15 +146,46 @@ def cancel_due(subscription: Mapping[str, Any], now: int) -> bool:
     return cancel_at is not None and now >= int(cancel_at)
 
 
+def end_before_renewal(subscription: Mapping[str, Any]) -> int | None:
+    """When the subscription ends if that comes before it next renews (its `cancel_at` at or
+    before its current period's end: `cancel_at_period_end`, a `cancel_at` that cut the
+    period short or falls inside it), else None. The renewal work ends it there
+    (`cancel_due` comes first) instead of renewing it."""
+    cancel_at = subscription["cancel_at"]
+    if cancel_at is None or int(cancel_at) > current_period(subscription)[1]:
+        return None
+    return int(cancel_at)
+
+
 # -- the end ----------------------------------------------------------------------------
+
+
+async def schedule_end(
+    ctx: Context,
+    subscription: ApiObject,
+    cancel_at_period_end: bool | None,
+    cancel_at: int | str | Unset | None,
+) -> None:
+    """`cancel_at_period_end` or `cancel_at` as an update (or a preview of one) sends them:
+    when it ends; `cancel_at_period_end` sent false, or `cancel_at` empty, unschedules it."""
+    if cancel_at_period_end and cancel_at is not None:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
+            param="cancel_at",
+        )
+    if cancel_at_period_end:
+        await apply_cancel_at(ctx, subscription, "min_period_end")
+        subscription["cancel_at_period_end"] = True
+    elif cancel_at_period_end is False:
+        await apply_cancel_at(ctx, subscription, UNSET)
+    else:
+        await apply_cancel_at(ctx, subscription, cancel_at)
 
 
 async def apply_cancel_at(
     ctx: Context,
     subscription: ApiObject,
     value: int | str | Unset | None,
-    *,
-    cancel_at_period_end: bool | None = None,
 ) -> None:
     """`cancel_at` on update: a future time, a named period end (the current period's), or
     cleared when sent empty. The subscription ends at `cancel_at`, or a later period is cut
@@ -189,11 +195,6 @@ async def apply_cancel_at(
     time given back prorated."""
     if value is None:
         return
-    if cancel_at_period_end and not isinstance(value, Unset):
-        raise InvalidParameter(
-            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
-            param="cancel_at",
-        )
     at = None
     if value == "min_period_end":
         at = current_period(subscription)[1]

@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.errors import InvalidRequest
 from kassa.params import (
-    UNSET,
     Boolean,
     Enum,
     Integer,
@@ -227,18 +226,9 @@ async def _schedule_cancel(
     """`cancel_at_period_end` or `cancel_at`: when it ends (`canceled_at` says when that was
     asked, as Stripe's does for a scheduled cancellation); either sent false or empty
     unschedules it."""
-    if request.cancel_at_period_end and request.cancel_at is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
-            param="cancel_at",
-        )
-    if request.cancel_at_period_end:
-        await subscription_terms.apply_cancel_at(ctx, subscription, "min_period_end")
-        subscription["cancel_at_period_end"] = True
-    elif request.cancel_at_period_end is False:
-        await subscription_terms.apply_cancel_at(ctx, subscription, UNSET)
-    else:
-        await subscription_terms.apply_cancel_at(ctx, subscription, request.cancel_at)
+    await subscription_terms.schedule_end(
+        ctx, subscription, request.cancel_at_period_end, request.cancel_at
+    )
     if request.cancel_at_period_end is not None or request.cancel_at is not None:
         scheduled = subscription["cancel_at"] is not None
         subscription["canceled_at"] = ctx.now() if scheduled else None
