@@ -399,7 +399,12 @@ def test_a_cancel_at_set_inside_the_period_credits_the_time_after_it(
     advance(client, clock_id, utc(2027, 3, 5))
     ended = client.v1.subscriptions.retrieve(subscription.id)
     assert (ended.status, ended.ended_at) == ("canceled", FEB_14)
-    assert len(invoices_of(client, subscription.id)) == 1
+    # The end collects what was left pending (`subscription_cycle.end_as_scheduled`): the
+    # credit on a final invoice, which goes to the customer's balance.
+    first, final = invoices_of(client, subscription.id)
+    assert (final.billing_reason, final.total, final.amount_due) == ("subscription_cycle", -1400, 0)
+    assert final.lines.data[0].id != first.lines.data[0].id
+    assert client.v1.customers.retrieve(customer.id).balance == -1400
 
 
 def test_a_cancel_at_set_inside_the_period_with_always_invoice_credits_at_once(

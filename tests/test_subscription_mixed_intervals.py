@@ -233,10 +233,16 @@ def test_cancel_at_period_end_is_the_earliest_item_period_end(
     updated = change(client, subscription.id, cancel_at_period_end=True)
     assert (updated.cancel_at_period_end, updated.cancel_at) == (True, at(2027, 2, 1))
     advance(client, clock_id, at(2027, 2, 15))
+    # Each yearly item, paid to January 1, 2028, is cut at February 1: its 334 days after
+    # it credited, and collected at the end on a final invoice (to the customer's balance).
+    credit = -round(YEARLY * 334 / 365)
     for ended in (subscription.id, later.id):
         done = client.v1.subscriptions.retrieve(ended)
         assert (done.status, done.ended_at) == ("canceled", at(2027, 2, 1))
-        assert len(invoices_of(client, ended)) == 1
+        _, final = invoices_of(client, ended)
+        assert (final.billing_reason, final.total) == ("subscription_cycle", credit)
+        assert billed_prices(final) == [yearly.id]
+    assert client.v1.customers.retrieve(customer.id).balance == 2 * credit
 
 
 def test_an_anchor_and_a_trial_cover_every_item(client: Client, ledger_verified: None) -> None:

@@ -352,8 +352,8 @@ def test_previewing_a_cancellation_at_period_end_shows_the_final_invoice_it_woul
 ) -> None:
     """`subscription_details[cancel_at_period_end]=true` on a subscription upgraded on
     February 14 (-1400 and +2800 pending): the final invoice, not the renewal (-1400 + 2800
-    + 5600); `cancel_at` inside the period, the same items up to it. Then canceled at period
-    end for real: its final invoice is the one previewed."""
+    + 5600); `cancel_at` inside the period, the same items up to it and the time after it
+    credited. Then canceled at period end for real: its final invoice is the one previewed."""
     price = price_of(client, 2800)
     clock_id, customer = clock_customer(client)
     subscription = subscribe(client, customer.id, price.id)
@@ -365,9 +365,12 @@ def test_previewing_a_cancellation_at_period_end_shows_the_final_invoice_it_woul
     assert (ending.period_start, ending.period_end) == (JAN_31_2027, FEB_28)
     assert proration_amounts(ending) == [-1400, 2800]
     assert ending.total == 1400
+    # `cancel_at` on February 21 cuts the upgraded period there too: its last 7 days at
+    # 56.00 a month credited (-1400), as the update would (`fit_periods_to_end`).
     feb_21 = utc(2027, 2, 21)
     cut = preview(client, subscription.id, cancel_at=feb_21)
-    assert (cut.period_start, cut.period_end, cut.total) == (JAN_31_2027, feb_21, 1400)
+    assert (cut.period_start, cut.period_end, cut.total) == (JAN_31_2027, feb_21, 0)
+    assert sorted(proration_amounts(cut)) == [-1400, -1400, 2800]
     assert client.v1.subscriptions.retrieve(subscription.id).cancel_at_period_end is False
     change(client, subscription.id, cancel_at_period_end=True)
     advance(client, clock_id, PAST_THE_END)
