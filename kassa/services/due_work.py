@@ -21,14 +21,18 @@ from typing import Final, Protocol, TypeVar
 
 from kassa.clock import Clock, unix_seconds
 from kassa.errors import KassaError
-from kassa.invariants import InvariantViolated, ensure
+from kassa.invariants import ensure
 from kassa.store import Store, Transaction
+from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.due_order import DueCursor
 
 DUE_BATCH_MAX: Final = 50
 """Objects read per scan for work due."""
 DUE_BATCHES_PER_RUN_MAX: Final = 20
 """Scans per run: a backlog beyond 1,000 objects waits for the next run."""
+STORE_FAILURES: Final = (DatabaseUnavailable, WriteConflict)
+"""Failures of the store, not of one object's work: they end a job's round (every object
+would meet them), to be tried again at the next poll."""
 FAILED_WORK_RETRY_SECONDS: Final = 3_600
 """How long after a failed try an object's work is tried again. Such a failure (an invoice,
 customer or charge gone, a document no release can read) waits for a person's fix, which
@@ -108,18 +112,22 @@ async def postponed_if_failing(
     after it are still done) nor comes back at every poll.
 
     A failure is a `KassaError` (something the object names is gone), logged as a warning,
-    or an `InvariantViolated` (a stored object the code cannot handle, such as a refund
-    whose charge is missing), logged as an error with its traceback: either is about this
-    one object, and ending the round for it would stop every other object's work until a
-    person repaired it. Anything else (the database down, a write conflict) is not about
-    the object, and ends the round to be retried at the next poll."""
+    or any other error of the work (an `InvariantViolated` for a stored object the code
+    cannot handle, such as a refund whose charge is missing; a `KeyError` or a decoding
+    error for a document no release can read), logged as an error with its traceback:
+    either is about this one object, and ending the round for it would stop every other
+    object's work until a person repaired it. A failure of the store itself
+    (`STORE_FAILURES`: the database down, a write conflict) is not about the object, and
+    ends the round to be retried at the next poll."""
     log, message = failed
     try:
         async with store.write() as tx:
             return await work(tx)
     except KassaError as error:
         log.warning(message, entry.object_id, error.message)
-    except InvariantViolated as error:
+    except STORE_FAILURES:
+        raise
+    except Exception as error:
         log.exception(message, entry.object_id, error)
     async with store.write() as tx:
         await postpone(tx, entry, retry_at(clock))

@@ -27,11 +27,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
-from kassa.invariants import InvariantViolated
 from kassa.services.billing import (
     invoice_collection,
     invoice_documents,
@@ -39,7 +39,7 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import Postpone, retry_at, work_through_due
+from kassa.services.due_work import STORE_FAILURES, DueScan, Postpone, retry_at, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
@@ -53,37 +53,53 @@ per period left unpaid: a subscription left `past_due` for years has dozens)."""
 log = logging.getLogger("kassa.invoices")
 
 
+@dataclass(frozen=True)
+class _DueScan:
+    """One of the job's two scans: what it reads, the invoice field it goes by, and how it
+    postpones an invoice whose advance failed."""
+
+    find: DueScan[DueInvoice]
+    field: str
+    postpone: Postpone[DueInvoice]
+
+
+_FINALIZATIONS: Final = _DueScan(
+    Transaction.invoices_due_to_finalize,
+    "automatically_finalizes_at",
+    Transaction.postpone_finalization,
+)
+_PAYMENT_ATTEMPTS: Final = _DueScan(
+    Transaction.invoices_due_a_payment_attempt,
+    "next_payment_attempt",
+    Transaction.postpone_payment_attempt,
+)
+
+
 async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Advance every invoice with work due now (bounded per run); the number advanced."""
 
-    def handler(postpone: Postpone[DueInvoice]) -> Callable[[DueInvoice], Awaitable[int]]:
+    def handler(scan: _DueScan) -> Callable[[DueInvoice], Awaitable[int]]:
         async def handle(entry: DueInvoice) -> int:
-            return await _advance_one(store, clock, payments, entry, postpone)
+            return await _advance_one(store, clock, payments, entry, scan)
 
         return handle
 
     # Drafts first: one finalized to be charged is charged at once, not by the second scan.
-    finalized = await work_through_due(
-        store,
-        clock,
-        Transaction.invoices_due_to_finalize,
-        handler(Transaction.postpone_finalization),
-    )
-    return finalized + await work_through_due(
-        store,
-        clock,
-        Transaction.invoices_due_a_payment_attempt,
-        handler(Transaction.postpone_payment_attempt),
-    )
+    advanced = 0
+    for scan in (_FINALIZATIONS, _PAYMENT_ATTEMPTS):
+        advanced += await work_through_due(store, clock, scan.find, handler(scan))
+    return advanced
 
 
 async def _advance_one(
-    store: Store,
-    clock: Clock,
-    payments: PaymentConfig,
-    entry: DueInvoice,
-    postpone: Postpone[DueInvoice],
+    store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice, scan: _DueScan
 ) -> int:
+    """One invoice's advance in a unit of its own. A `KassaError` (rolled back whole) is
+    recorded on the invoice so the job does not try it again; any other error of the
+    invoice's (a stored invoice the code cannot advance: it names a customer that is gone,
+    a field is missing), or one recording the failure, is logged and the invoice tried again
+    an hour later (`due_work.FAILED_WORK_RETRY_SECONDS`): ending the job's round there would
+    stop every invoice due after it until a person repaired it."""
     try:
         async with store.write() as tx:
             ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
@@ -95,19 +111,44 @@ async def _advance_one(
                 await advance_invoice(*loaded)
             return 1
     except KassaError as error:
-        # Rolled back whole; recorded on the invoice so the job does not try it again.
         log.info("invoice %s could not advance: %s", entry.invoice_id, error.message)
-        await _record_failure(store, clock, payments, entry, error)
-        return 0
-    except InvariantViolated:
-        # A stored invoice the code cannot advance (it names a customer that is gone, say):
-        # nothing to record on it that a client would understand, and ending the job's
-        # round here would stop every invoice due after it until a person repairs it. Tried
-        # again an hour later instead (`due_work.FAILED_WORK_RETRY_SECONDS`).
+        if await _recorded(store, clock, payments, entry, scan, error):
+            return 0
+    except STORE_FAILURES:
+        raise
+    except Exception:
         log.exception("invoice %s could not advance", entry.invoice_id)
+    async with store.write() as tx:
+        await scan.postpone(tx, entry, retry_at(clock))
+    return 0
+
+
+async def _recorded(
+    store: Store,
+    clock: Clock,
+    payments: PaymentConfig,
+    entry: DueInvoice,
+    scan: _DueScan,
+    error: KassaError,
+) -> bool:
+    """The failure recorded on the invoice (or nothing to record: it has moved on since the
+    scan); False when recording it failed too."""
+    try:
         async with store.write() as tx:
-            await postpone(tx, entry, retry_at(clock))
-        return 0
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
+            # Advanced, rescheduled or gone since the scan (another worker's unit): the
+            # failure is not its state any more, and recording it would undo that unit's.
+            if found is None or found[1] or found[0].get(scan.field) != entry.due_at:
+                return True
+            invoice = found[0]
+            await record_failure(await ctx.governed_by(invoice), invoice, error)
+            return True
+    except STORE_FAILURES:
+        raise
+    except Exception:
+        log.exception("invoice %s: its failure could not be recorded", entry.invoice_id)
+        return False
 
 
 async def advance_invoice(ctx: Context, invoice: ApiObject) -> None:
@@ -162,18 +203,6 @@ def _finalization_error(error: KassaError) -> dict[str, Any]:
         "source": None,
         "type": "invalid_request_error",
     }
-
-
-async def _record_failure(
-    store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice, error: KassaError
-) -> None:
-    async with store.write() as tx:
-        ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-        found = await invoice_documents.find_invoice(ctx, entry.invoice_id)
-        if found is None or found[1]:
-            return
-        invoice = found[0]
-        await record_failure(await ctx.governed_by(invoice), invoice, error)
 
 
 async def record_failure(ctx: Context, invoice: ApiObject, error: KassaError) -> None:
