@@ -268,22 +268,36 @@ def test_a_cleared_cancel_at_gives_each_item_its_own_regular_end(
     ]
 
 
-@pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice"])
-def test_an_incomplete_subscription_gets_its_end_back_for_nothing_and_still_expires(
-    client: Client, ledger_verified: None, behavior: str
+INCOMPLETE_END_CHANGES: dict[str, dict[str, Any]] = {
+    "cleared": {"cancel_at": ""},
+    "moved": {"cancel_at": JAN_31_2027 + 5 * DAY_SECONDS},
+    "at the period end": {"cancel_at_period_end": True},
+    "not at the period end": {"cancel_at_period_end": False},
+}
+
+
+@pytest.mark.parametrize("sent", list(INCOMPLETE_END_CHANGES))
+def test_an_incomplete_subscription_refuses_a_new_end_and_still_expires(
+    client: Client, ledger_verified: None, sent: str
 ) -> None:
-    """Its first invoice unpaid, an incomplete subscription has not started: clearing its
-    `cancel_at` gives the period its end back, charges nothing for it and invoices nothing,
-    and it expires 23 hours on as any incomplete one does."""
+    """Stripe's `status` docstring: an incomplete subscription "can only have metadata and
+    default_source updated". Its first invoice unpaid, its end cannot change (a cut would
+    leave the customer paying that invoice for time after the end, with nothing to credit):
+    a 400 naming the parameter, nothing changed, and it expires 23 hours on as any
+    incomplete one does."""
     clock_id, customer, subscription = cut_on_february_14(client, card=DECLINING_CARD)
     assert subscription.status == "incomplete"
-    cleared = change(client, subscription.id, cancel_at="", proration_behavior=behavior)
-    assert (cleared.status, cleared.cancel_at, period_of(cleared)) == (
+    params = INCOMPLETE_END_CHANGES[sent]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        change(client, subscription.id, **params)
+    assert refused.value.param == next(iter(params))
+    assert "incomplete" in str(refused.value.user_message)
+    kept = client.v1.subscriptions.retrieve(subscription.id)
+    assert (kept.status, kept.cancel_at, period_of(kept)) == (
         "incomplete",
-        None,
-        (JAN_31_2027, FEB_28),
+        FEB_14,
+        (JAN_31_2027, FEB_14),
     )
-    assert cleared.latest_invoice == subscription.latest_invoice
     assert len(invoices_of(client, subscription.id)) == 1
     assert pending_of(client, customer.id) == []
     advance(client, clock_id, JAN_31_2027 + 25 * HOUR)

@@ -30,6 +30,9 @@ interval already there shares its period), and each item is prorated over its ow
 the credit over the period it had, the charge over the one it has (`subscription_periods.
 period_for`). A reset (`billing_cycle_anchor=now`) starts every item's period now, each as
 long as its interval. `proration_date` must fall within every item's current period.
+A period that begins or that an item joins after `cancel_at` was set ends there when it
+falls inside (an item added or moved to another interval, a reset's: `subscription_periods.
+cut_at_cancel`, `reset_span`), billed for that part only, as a first period on create is.
 
 A rescheduled end (`cancel_at`, `cancel_at_period_end` on update) fits the current periods
 to it, cutting them short or giving them back their end, with the prorations that makes
@@ -53,9 +56,9 @@ from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
     invoice_transitions,
-    periods,
     subscription_credits,
     subscription_discounts,
+    subscription_terms,
 )
 from kassa.services.billing.invoice_item_pricing import (
     active_price,
@@ -77,7 +80,13 @@ from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
 from kassa.services.billing.subscription_pending import FINAL
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
-from kassa.services.billing.subscription_periods import Recurrence, period_for
+from kassa.services.billing.subscription_periods import (
+    Recurrence,
+    Span,
+    note_paid_until_cut,
+    period_for,
+    reset_span,
+)
 from kassa.services.billing.subscription_prorations import (
     Billed,
     billed,
@@ -121,12 +130,13 @@ class ChangeTerms:
 class Plan:
     """A change worked out on a subscription's document, nothing stored yet: its time, the
     items it removes, the proration items it makes (new, unsaved), and whether it starts a
-    new billing period now."""
+    new billing period now (then each item's new span, by id: `start_new_period`)."""
 
     at: int
     removed: list[ApiObject]
     prorations: list[ApiObject]
     resets: bool
+    spans: dict[str, Span] = field(default_factory=dict)
 
 
 async def change_subscription(
@@ -151,7 +161,7 @@ async def change_subscription(
         await insert_proration(ctx, proration)
     invoice = None
     if plan is not None and plan.resets:
-        invoice = await _invoice_new_period(ctx, subscription, terms)
+        invoice = await _invoice_new_period(ctx, subscription, terms, plan.spans)
     elif invoices_at_once(subscription, terms):
         at = ctx.now() if plan is None else plan.at
         invoice = await _invoice_prorations(ctx, subscription, terms, at)
@@ -191,9 +201,8 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
         after = {} if resets else _billing(subscription)
         for item_id, old, new in _changed(before, after):
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
-    if resets:
-        start_new_period(ctx, subscription)
-    return Plan(at=at, removed=removed, prorations=prorations, resets=resets)
+    spans = start_new_period(ctx, subscription) if resets else {}
+    return Plan(at=at, removed=removed, prorations=prorations, resets=resets, spans=spans)
 
 
 def _prorates(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
@@ -312,7 +321,7 @@ async def _new_item(
         )
     price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
     metadata = apply_metadata({}, entry.get("metadata") or {})
-    return new_item(
+    added = new_item(
         ctx,
         str(subscription["id"]),
         price,
@@ -320,6 +329,8 @@ async def _new_item(
         metadata,
         period_for(subscription, Recurrence.of(price), at),
     )
+    note_paid_until_cut(subscription, added)
+    return added
 
 
 async def _change_item(
@@ -333,11 +344,14 @@ async def _change_item(
     if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
         price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
         recurrence = Recurrence.of(price)
-        if recurrence != Recurrence.of(item["price"]):
+        moves = recurrence != Recurrence.of(item["price"])
+        if moves:
             # Found before the price changes, so the item does not find its own period.
             set_item_period(item, period_for(subscription, recurrence, at))
         item["price"] = {k: v for k, v in price.items() if not k.startswith("_")}
         item["plan"] = plan_of(price)
+        if moves:
+            note_paid_until_cut(subscription, item)
     if entry.get("quantity") is not None:
         item["quantity"] = int(entry["quantity"])
     if entry.get("metadata") is not None:
@@ -423,27 +437,33 @@ async def store_item_rows(
 # --- invoicing at once ---------------------------------------------------------------------
 
 
-def start_new_period(ctx: Context, subscription: ApiObject) -> tuple[int, int]:
+def start_new_period(ctx: Context, subscription: ApiObject) -> dict[str, Span]:
     """A billing cycle reset (an update's `billing_cycle_anchor=now`, a resume's): the
-    anchor now, and each item's new period from now, as long as its interval; the period
-    that ends first (whose end, or a `cancel_at` inside it, is the next work due)."""
+    anchor now, and each item's new period from now, as long as its interval or cut short
+    at a `cancel_at` inside it (`subscription_periods.reset_span`); each item's span, by id,
+    whose part of the price the new period's invoice bills (`subscription_terms.bill_part`,
+    as the create path bills a first period `cancel_at` cuts). `cancel_at_period_end` ends
+    the subscription at the new period's end instead."""
     now = ctx.now()
+    at_period_end = bool(subscription["cancel_at_period_end"])
+    cancel_at = None if at_period_end else subscription["cancel_at"]
+    spans = {}
     for item in items_of(subscription):
-        recurrence = Recurrence.of(item["price"])
-        end = periods.boundary(now, recurrence.interval, recurrence.interval_count, 1)
-        set_item_period(item, (now, end))
-    period = current_period(subscription)
+        span = reset_span(Recurrence.of(item["price"]), now, cancel_at)
+        set_item_period(item, span.period)
+        spans[str(item["id"])] = span
     subscription["billing_cycle_anchor"] = now
     subscription["billing_cycle_anchor_config"] = None
-    if subscription["cancel_at_period_end"]:
-        subscription["cancel_at"] = period[1]
-    return period
+    if at_period_end:
+        subscription["cancel_at"] = current_period(subscription)[1]
+    return spans
 
 
 async def _invoice_new_period(
-    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms, spans: dict[str, Span]
 ) -> ApiObject:
-    """The new period of a reset invoiced at once, with the credits for the old one."""
+    """The new period of a reset invoiced at once (each item for its span's part of the
+    price), with the credits for the old one."""
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -452,6 +472,7 @@ async def _invoice_new_period(
         trial=False,
         pending="subscription",
     )
+    await subscription_terms.bill_part(ctx, invoice, spans)
     await _collect_now(ctx, subscription, invoice, terms)
     return invoice
 

@@ -14,8 +14,9 @@ to bill.
 
 Resuming (charge_automatically only) either starts a new period now (`billing_cycle_anchor`
 `{type: now}`, the default: the anchor moves to now and the whole period is invoiced,
-pending items included) or continues the period around now on the old anchor (`unchanged`:
-the part of it not billed yet is prorated, each item over its own period,
+pending items included, or its part up to a `cancel_at` inside it) or continues the period
+around now on the old anchor (`unchanged`: the part of it not billed yet, up to a
+`cancel_at` inside it, is prorated, each item over its own period,
 `proration_behavior` create_prorations (pending, for the next renewal), always_invoice
 (invoiced now) or none). A resumption invoice
 (`billing_reason=subscription_update`) is finalized and charged in the request: paid,
@@ -63,6 +64,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
+    subscription_terms,
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
@@ -83,7 +85,13 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_periods import Recurrence, cycle_anchor
+from kassa.services.billing.subscription_periods import (
+    Recurrence,
+    cut_at_cancel,
+    cycle_anchor,
+    has_paid_until,
+    note_paid_until_cut,
+)
 from kassa.services.billing.subscription_prorations import billed, make_prorations
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject, Operation, request_parser
@@ -388,19 +396,22 @@ async def _check_resumable(ctx: Context, subscription: ApiObject) -> None:
 
 async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
     """`billing_cycle_anchor=now`: a new period from now, the anchor with it, invoiced in
-    full with the pending items (the pause's credit among them); a trial not over yet ends."""
+    full with the pending items (the pause's credit among them), or for its part when a
+    `cancel_at` cuts it short (`start_new_period`); a trial not over yet ends."""
     now = ctx.now()
     if subscription["trial_end"] is not None and subscription["trial_end"] > now:
         subscription["trial_end"] = now
-    period = start_new_period(ctx, subscription)
-    return await invoice_period(
+    spans = start_new_period(ctx, subscription)
+    invoice = await invoice_period(
         ctx,
         subscription,
-        period,
+        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="customer",
     )
+    await subscription_terms.bill_part(ctx, invoice, spans)
+    return invoice
 
 
 async def _continue_period(
@@ -421,7 +432,11 @@ async def _continue_period(
         str(item["id"]): _billed_until(subscription, item) for item in items_of(subscription)
     }
     for item in items_of(subscription):
-        set_item_period(item, _period_around(subscription, item, now))
+        # A cancel_at set before the pause ends the period it falls in, as on renewal; what
+        # an update's cut of this same period kept as paid stays.
+        set_item_period(item, cut_at_cancel(subscription, _period_around(subscription, item, now)))
+        if not has_paid_until(subscription, item):
+            note_paid_until_cut(subscription, item)
     at = _proration_time(request, shared_period(subscription), now)
     behavior = request.proration_behavior or "create_prorations"
     prorated = False

@@ -2,7 +2,9 @@
 item's first period (prorated up to an anchor, or cut short by a `cancel_at` given on
 create: `subscription_terms`), the period after each one, the end a period cut short gets
 back once its `cancel_at` is cleared or moved later (`restoration`), and where the
-boundaries of an item's interval are counted from. The renewal work (`subscription_renewal`,
+boundaries of an item's interval are counted from. A period that begins or that an item
+joins after an update set `cancel_at` ends there too (`cut_at_cancel`, `reset_span`). The
+renewal work (`subscription_renewal`,
 `subscription_cycle`) asks this module for each next period; changes and pauses for the
 period an item joins or continues (`period_for`, `cycle_anchor`).
 
@@ -317,7 +319,41 @@ def period_for(subscription: Mapping[str, Any], recurrence: Recurrence, at: int)
     if at < anchor or subscription["status"] == "trialing":
         return current_period(subscription)
     origin = cycle_anchor(subscription, recurrence)
-    return periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
+    whole = periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
+    return cut_at_cancel(subscription, whole)
+
+
+def cut_at_cancel(subscription: Mapping[str, Any], period: tuple[int, int]) -> tuple[int, int]:
+    """`period` ended at the subscription's `cancel_at` when that falls inside it: a period
+    an item joins, or one that begins, after `cancel_at` was set ends there, as a first
+    period on create and a renewed one do (`_span`), so that nothing is billed for time
+    after the subscription has ended. The periods of items already there were fitted to it
+    when it was set (`subscription_period_ends.fit_periods_to_end`)."""
+    cancel_at = subscription["cancel_at"]
+    if cancel_at is None or not period[0] < int(cancel_at) < period[1]:
+        return period
+    return period[0], int(cancel_at)
+
+
+def note_paid_until_cut(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> None:
+    """An item period `cut_at_cancel` ended at `cancel_at` (an item joining, a resumed
+    period) is billed up to there at most: kept as paid until there (`PAID_UNTIL`), so that
+    clearing `cancel_at` later charges the time it gives back, as after an update's cut,
+    rather than what `paid_through` reads from how a period's invoice billed it."""
+    end, cancel_at = item_period(item)[1], subscription["cancel_at"]
+    if cancel_at is not None and end == int(cancel_at) < whole_period(subscription, item)[1]:
+        note_paid_until(subscription, item, end)
+
+
+def reset_span(recurrence: Recurrence, start: int, cancel_at: int | None) -> Span:
+    """An item's period when a billing cycle reset anchors the cycle at `start` (an update's
+    `billing_cycle_anchor=now` or new interval, a resume's): to the next boundary of its
+    interval, or to `cancel_at` inside it, and the part of the price that is. Stripe's
+    `cancel_at` docstring: "If set during a future period, this will always cause a
+    proration for that period", so the part is billed whatever the update's
+    `proration_behavior` (which is about the old period's credit)."""
+    cycle = Cycle(start, start, None, PRORATION_DEFAULT, recurrence)
+    return _span(cycle, start, cancel_at, first=False)
 
 
 def whole_period(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[int, int]:

@@ -146,7 +146,9 @@ async def _invoiced_at_once(
     `always_invoice`'s; None when it makes none."""
     if plan is not None and plan.resets:
         period = current_period(subscription)
-        lines = await _period_lines(ctx, subscription, items_of(subscription))
+        items = items_of(subscription)
+        fractions = [plan.spans[str(item["id"])].fraction for item in items]
+        lines = await _period_lines(ctx, subscription, items, fractions)
         pending = await pending_for(ctx, subscription, "subscription")
         return Upcoming(subscription, [*pending, *prorations, *lines], period)
     if (plan is not None or prorations) and invoices_at_once(subscription, terms):

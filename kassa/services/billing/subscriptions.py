@@ -251,6 +251,28 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
             f"A canceled subscription can only update its metadata; {subscription['id']} is "
             f"{subscription['status']}.",
         )
+    if subscription["status"] == "incomplete":
+        _check_end_unchanged_while_incomplete(request)
+
+
+def _check_end_unchanged_while_incomplete(request: UpdateSubscription) -> None:
+    """Stripe's `status` docstring: an incomplete subscription "can only have metadata and
+    default_source updated". Its end is refused as Stripe refuses it: a `cancel_at` set
+    would cut a first period whose invoice is not paid yet (nothing to credit, so the
+    customer would pay for time after the end), and one cleared would give back time no
+    payment covers. Kassa is laxer on the rest (payment method, description, discounts,
+    tax rates, trial settings), which bill nothing until the first invoice is paid; items
+    are refused by the change work (`subscription_changes`)."""
+    for param, value in (
+        ("cancel_at", request.cancel_at),
+        ("cancel_at_period_end", request.cancel_at_period_end),
+    ):
+        if value is not None:
+            raise InvalidRequest(
+                f"A subscription that is incomplete can only have metadata and default_source "
+                f"updated until its first invoice is paid; {param} cannot change.",
+                param=param,
+            )
 
 
 async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiObject:
