@@ -573,3 +573,188 @@ def test_a_cancel_at_set_inside_a_trial_cuts_it_for_nothing(
     cleared = change(client, subscription.id, cancel_at="")
     assert period_of(cleared) == (JAN_31_2027, trial_end)
     assert pending_of(client, customer.id) == []
+
+
+@pytest.mark.parametrize("percent_off", [None, 25])
+def test_a_cancel_at_set_with_an_item_change_credits_the_new_charge_after_it(
+    client: Client, ledger_verified: None, percent_off: int | None
+) -> None:
+    """From February 1 (28 days to March 1), on February 5 one update sets `cancel_at` to
+    February 20 and three seats. The change credits the one seat's 24 days left, 2400, and
+    charges three for them, 7200; the cut then credits that charge's 9 days after February
+    20 of its 24: 2700 (flexible: the update's own charge is the debit, not yet stored).
+    With 25% off: 2100 paid, 1800 credited; 6300 for three seats' month, 5400 for 24 days,
+    2025 for the 9. Cleared, the 9 days are charged back at what was credited."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    create: dict[str, Any] = {}
+    if percent_off is not None:
+        coupon = client.v1.coupons.create(
+            params={"percent_off": percent_off, "duration": "forever"}
+        )
+        create["discounts"] = [{"coupon": coupon.id}]
+    subscription = subscribe(client, customer.id, price.id, **create)
+    advance(client, clock_id, FEB_5)
+    (item,) = subscription["items"].data
+    tripled = [{"id": item.id, "quantity": 3}]
+    details: Any = {"cancel_at": at(2027, 2, 20), "items": tripled, "proration_date": FEB_5}
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": details}
+    )
+    updated = change(
+        client,
+        subscription.id,
+        cancel_at=at(2027, 2, 20),
+        items=tripled,
+        proration_date=FEB_5,
+    )
+    assert period_of(updated) == (at(2027, 2, 1), at(2027, 2, 20))
+    expected = [-2700, -2400, 7200] if percent_off is None else [-2025, -1800, 5400]
+    pending = pending_of(client, customer.id)
+    assert sorted(p.amount for p in pending) == expected
+    assert sorted(line.amount for line in preview.lines.data) == expected
+    (cut,) = [p for p in pending if p.period.start == at(2027, 2, 20)]
+    (charge,) = [p for p in pending if p.amount > 0]
+    assert cut.proration_details is not None and cut.proration_details.credited_items is not None
+    assert cut.proration_details.credited_items.invoice_item == charge.id
+    change(client, subscription.id, cancel_at="")
+    back = 2700 if percent_off is None else 2025
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == sorted([*expected, back])
+    advance(client, clock_id, at(2027, 3, 2))
+    renewal = invoices_of(client, subscription.id)[-1]
+    # The month from February 5 paid for three seats in all: the prorations sum to the
+    # change's, 4800 (3600 with 25% off), with the three seats' next month.
+    assert (renewal.period_start, renewal.total) == (
+        (at(2027, 3, 1), 4800 + 8400) if percent_off is None else (at(2027, 3, 1), 3600 + 6300)
+    )
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "classic",
+        pytest.param(
+            "flexible",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="needs wt-newperiods: a reset's new period billed only up to cancel_at",
+            ),
+        ),
+    ],
+)
+def test_a_reset_with_a_cancel_at_bills_the_new_period_up_to_it(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """From January 31, on February 5 one update resets the cycle and sets `cancel_at` to
+    February 19: the 23 days left of the first month are credited, 2300, and the new
+    period, February 5 to March 5 (28 days), is billed for its 14 days to February 19,
+    1400: -900 on the update's invoice, 1900 in all for the 19 days."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, billing_mode={"type": mode})
+    advance(client, clock_id, FEB_5)
+    change(
+        client, subscription.id, cancel_at=utc(2027, 2, 19), billing_cycle_anchor={"type": "now"}
+    )
+    first, update = invoices_of(client, subscription.id)
+    assert (first.total, update.billing_reason, update.total) == (2800, "subscription_update", -900)
+    assert client.v1.customers.retrieve(customer.id).balance == -900
+    assert pending_of(client, customer.id) == []
+
+
+@pytest.mark.parametrize(
+    "coupon",
+    [
+        {"percent_off": 50, "duration": "once"},
+        {"amount_off": 1400, "currency": "usd", "duration": "forever"},
+    ],
+)
+def test_a_cut_then_given_back_charges_back_what_it_credited(
+    client: Client, ledger_verified: None, coupon: dict[str, Any]
+) -> None:
+    """The first invoice took 1400 off the 2800: the cut on February 14 credits 14 of the
+    28 days of 1400 paid, 700. Moved to February 21 on February 6, half of that time is
+    given back: 350 (not 700, the price's share, a `once` coupon being used up and an
+    amount off having no share outside an invoice); cleared, the other 350."""
+    made = client.v1.coupons.create(params=coupon)  # type: ignore[arg-type]
+    clock_id, customer, subscription, _ = cut_on_february_5(client, discounts=[{"coupon": made.id}])
+    assert amounts_billed(client, subscription.id) == [(JAN_31_2027, 1400)]
+    assert credits_of(client, customer.id) == [(FEB_14, FEB_28, -700)]
+    advance(client, clock_id, utc(2027, 2, 6))
+    change(client, subscription.id, cancel_at=utc(2027, 2, 21))
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-700, 350]
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (JAN_31_2027, FEB_28)
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-700, 350, 350]
+
+
+@pytest.mark.parametrize("mode", ["classic", "flexible"])
+def test_a_free_part_before_the_anchor_cut_and_given_back_costs_nothing(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """Created on February 1 anchored on February 20 with `proration_behavior=none`: the 19
+    days to the anchor are free (a first invoice of 0). Cut on February 5 at February 10,
+    nothing is credited (nothing was paid), and cleared, nothing charged (the time is free);
+    the anchor bills the first whole month."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client, at(2027, 2, 1))
+    subscription = subscribe(
+        client,
+        customer.id,
+        price.id,
+        billing_cycle_anchor=at(2027, 2, 20),
+        proration_behavior="none",
+        billing_mode={"type": mode},
+    )
+    advance(client, clock_id, at(2027, 2, 5))
+    cut = change(client, subscription.id, cancel_at=at(2027, 2, 10))
+    assert period_of(cut) == (at(2027, 2, 1), at(2027, 2, 10))
+    assert pending_of(client, customer.id) == []
+    cleared = change(client, subscription.id, cancel_at="")
+    assert period_of(cleared) == (at(2027, 2, 1), at(2027, 2, 20))
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, at(2027, 2, 20) + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [(at(2027, 2, 1), 0), (at(2027, 2, 20), 2800)]
+
+
+def test_a_cut_given_back_charges_back_the_credit_to_the_cent(
+    client: Client, ledger_verified: None
+) -> None:
+    """10.00 a month from February 28 anchored on March 1: the day to the anchor is 1/28 of
+    February, 35.71, billed 36. Cut an hour before the anchor, flexible credits 1/24 of the
+    36 debited, 1.5, rounded half up to 2; cleared, those 2 come back, not the price's
+    share of the hour, 1000 / 672 = 1.49, 1."""
+    price = price_of(client, 1000)
+    _, customer = clock_customer(client, at(2027, 2, 28))
+    subscription = subscribe(client, customer.id, price.id, billing_cycle_anchor=at(2027, 3, 1))
+    # (Below the smallest charge, the 36 go to the customer's balance: its total is 36.)
+    assert [invoice.total for invoice in invoices_of(client, subscription.id)] == [36]
+    change(client, subscription.id, cancel_at=at(2027, 3, 1) - HOUR)
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-2]
+    change(client, subscription.id, cancel_at="")
+    assert sorted(p.amount for p in pending_of(client, customer.id)) == [-2, 2]
+
+
+def test_a_proration_date_after_the_cancel_at_it_sets_is_refused(
+    client: Client, ledger_verified: None
+) -> None:
+    """A change dated February 18 in an update ending the subscription on February 10 would
+    charge time after the end and leave February 10 to 18 of the old items uncredited:
+    refused, naming `proration_date`, before anything changes."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    (item,) = subscription["items"].data
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        change(
+            client,
+            subscription.id,
+            cancel_at=utc(2027, 2, 10),
+            items=[{"id": item.id, "quantity": 2}],
+            proration_date=utc(2027, 2, 18),
+        )
+    assert refused.value.param == "proration_date"
+    unchanged = client.v1.subscriptions.retrieve(subscription.id)
+    assert (unchanged.cancel_at, period_of(unchanged)) == (None, (JAN_31_2027, FEB_28))
+    assert pending_of(client, customer.id) == []

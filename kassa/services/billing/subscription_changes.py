@@ -151,10 +151,13 @@ async def change_subscription(
     change is over the period the item had, and the time given back is charged, or the time
     cut off credited, at its new price."""
     plan = await plan_change(ctx, subscription, terms) if terms.changes_anything else None
+    planned = plan.prorations if plan is not None else []
     fitted = []
     if terms.end_rescheduled:
-        fitted = await fit_periods_to_end(ctx, subscription, terms.proration_behavior)
-    prorations = [*(plan.prorations if plan is not None else ()), *fitted]
+        # The change's charges, stored below, may be the debits a cut credits.
+        behavior = terms.proration_behavior
+        fitted = await fit_periods_to_end(ctx, subscription, behavior, unsaved=planned)
+    prorations = [*planned, *fitted]
     if plan is None and not prorations:
         return None
     for proration in prorations:
@@ -236,7 +239,11 @@ def _check_changeable(subscription: Mapping[str, Any], terms: ChangeTerms) -> No
 
 
 def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: int | None) -> int:
-    """When the change counts from: `proration_date`, inside the current period, or now."""
+    """When the change counts from: `proration_date`, inside the current period and not
+    after the `cancel_at` the subscription ends at (the update's own, its periods not yet
+    cut there: a change dated after the end would charge time the cut then credits, and
+    leave the old items' time from the end to the change neither used nor credited; Stripe
+    documents no such change, so it is refused), or now."""
     if proration_date is None:
         return ctx.now()
     start, end = shared_period(subscription)
@@ -244,6 +251,13 @@ def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: 
         raise InvalidParameter(
             f"proration_date ({proration_date}) must fall within the subscription's current "
             f"period [{start}, {end}).",
+            param="proration_date",
+        )
+    cancel_at = subscription["cancel_at"]
+    if cancel_at is not None and proration_date > int(cancel_at):
+        raise InvalidParameter(
+            f"proration_date ({proration_date}) must not be after the subscription's "
+            f"cancel_at ({cancel_at}): it ends then.",
             param="proration_date",
         )
     return proration_date

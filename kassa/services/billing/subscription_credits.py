@@ -140,10 +140,13 @@ async def credits_for(
     at: int,
     *,
     basis: tuple[int, int] | None = None,
+    unsaved: Sequence[Mapping[str, Any]] = (),
 ) -> list[Credit]:
     """The credits for the unused time at `at` of what the item billed in its `period`
     (`old_amount` for the whole period, classic's base), as the subscription's billing mode
-    computes it: one in classic, one per debit in flexible (none when nothing was debited)."""
+    computes it: one in classic, one per debit in flexible (none when nothing was debited).
+    `unsaved`: proration items the same update made and has not stored yet, whose charge
+    may be the item's debit now (`note_proration` names it before it is stored)."""
     start, end = period
     record = private(subscription).get(DEBITS)
     if is_classic(subscription) or record is None:
@@ -152,7 +155,7 @@ async def credits_for(
     credited_from = private(subscription).get(CREDITED_FROM) or {}
     made = []
     for debit_item in debits_of(record, item_id):
-        debit = await _debit(ctx, debit_item, start)
+        debit = await _debit(ctx, debit_item, start, unsaved)
         if debit is not None:
             until = min(end, int(credited_from.get(debit_item, end)))
             made.append(Credit(-debit.unused_part(at, until), debit.credited_items()))
@@ -190,10 +193,17 @@ def _percentages(terms: Sequence[DiscountTerms]) -> tuple[DiscountTerms, ...]:
     return tuple(t for t in terms if t.percent_off is not None)
 
 
-async def _debit(ctx: Context, invoice_item_id: str, period_start: int) -> Debit | None:
+async def _debit(
+    ctx: Context, invoice_item_id: str, period_start: int, unsaved: Sequence[Mapping[str, Any]]
+) -> Debit | None:
     """The debit made by the invoice item, as it stands now (a draft's discounts may have
-    changed since); None if it is gone, or billed an earlier period."""
-    found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, invoice_item_id, lock=False)
+    changed since); None if it is gone, or billed an earlier period. An item in `unsaved`
+    (made by the same update, pending) is read from there: the store has it only once the
+    update inserts it."""
+    made = next((one for one in unsaved if str(one["id"]) == invoice_item_id), None)
+    found: tuple[Mapping[str, Any], bool] | None = (made, False) if made is not None else None
+    if found is None:
+        found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, invoice_item_id, lock=False)
     if found is None or found[1]:
         return None
     item = found[0]

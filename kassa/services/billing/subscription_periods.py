@@ -542,3 +542,11 @@ def _cancel_at_on_create(
             param="cancel_at",
         )
     return request.cancel_at
+
+
+def free_before_anchor(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """Whether the item's current period is the part before an explicit anchor that
+    `proration_behavior=none` on create made free (`_span`): nothing was billed for it, so
+    cutting it short credits nothing, in either billing mode."""
+    cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
+    return cycle.proration_behavior == "none" and item_period(item)[0] < cycle.anchor

@@ -85,10 +85,8 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     # In the update's order (`subscriptions.update_subscription`): its end, its items,
     # then the periods the end no longer cuts short.
     plan = await _planned(ctx, subscription, details, terms)
-    prorations = [
-        *(plan.prorations if plan is not None else ()),
-        *await _fitted_to_end(ctx, subscription, terms),
-    ]
+    planned = plan.prorations if plan is not None else []
+    prorations = [*planned, *await _fitted_to_end(ctx, subscription, terms, planned)]
     at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
     if at_once is not None:
         return at_once
@@ -108,13 +106,14 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
 
 
 async def _fitted_to_end(
-    ctx: Context, subscription: ApiObject, terms: ChangeTerms
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms, planned: list[ApiObject]
 ) -> list[ApiObject]:
     """The periods fitted to a previewed end, as the update fits them
-    (`subscription_period_ends.fit_periods_to_end`): the prorations that makes."""
+    (`subscription_period_ends.fit_periods_to_end`, the change's `planned` prorations
+    unsaved): the prorations that makes."""
     if not terms.end_rescheduled:
         return []
-    return await fit_periods_to_end(ctx, subscription, terms.proration_behavior)
+    return await fit_periods_to_end(ctx, subscription, terms.proration_behavior, planned)
 
 
 async def _planned(

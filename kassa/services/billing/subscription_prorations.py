@@ -11,7 +11,7 @@ once by their caller.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,17 @@ class Billed:
         return from_price(self.price, self.quantity).amount
 
 
+@dataclass(frozen=True)
+class ChargedBack:
+    """The part of a charge for time given back to a period that an update's `cancel_at`
+    had credited (`subscription_period_ends`): charged back at what was credited for it,
+    `amount`, up to `until`; the time after it was never paid for, and is charged at the
+    price."""
+
+    amount: int
+    until: int
+
+
 def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
     """What a subscription item bills per period now."""
     return Billed(
@@ -63,19 +74,24 @@ async def proration_items(
     *,
     adds_debit: bool = False,
     cuts: bool = False,
+    charged_back: ChargedBack | None = None,
+    unsaved: Sequence[Mapping[str, Any]] = (),
 ) -> list[ApiObject]:
     """The proration items (unsaved) for one item's change at `at`: a credit for the unused
-    time of `old` in its period (`subscription_credits`, one per debit), a charge for the
-    remaining time of `new` in its own (the same period unless the change moved the item to
-    another interval; none for a zero amount); the item's debit noted on the document, or
-    with `adds_debit` (no `old`) the charge added to its debits, or with `cuts` (no `new`:
-    its period cut short at `at`) its debits kept, credited from `at` on."""
+    time of `old` in its period (`subscription_credits`, one per debit, `unsaved` holding
+    the same update's prorations not stored yet), a charge for the remaining time of `new`
+    in its own (the same period unless the change moved the item to another interval; none
+    for a zero amount), `charged_back` for its credited part; the item's debit noted on the
+    document, or with `adds_debit` (no `old`) the charge added to its debits, or with `cuts`
+    (no `new`: its period cut short at `at`) its debits kept, credited from `at` on, when
+    anything was credited."""
     ensure(old is None or not adds_debit, "a debit added next to others credits none")
     ensure(new is None or not cuts, "a period cut short charges nothing")
+    ensure(charged_back is None or adds_debit, "only time given back is charged back")
     made = []
     if old is not None:
         credits = await subscription_credits.credits_for(
-            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis
+            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis, unsaved=unsaved
         )
         period = (at, old.period[1])
         for credit in credits:
@@ -88,14 +104,14 @@ async def proration_items(
                 )
     charged = None
     if new is not None:
-        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
-        amount = periods.proration(0, base, *new.period, at, basis=new.basis).charge
+        amount = await _charge(ctx, subscription, item_id, new, at, charged_back)
         if amount != 0:
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
     if cuts:
-        subscription_credits.note_cut(subscription, item_id, at)
+        if made:  # nothing credited (no debit to undo): the debits are whole still
+            subscription_credits.note_cut(subscription, item_id, at)
     elif not adds_debit:
         subscription_credits.note_proration(
             subscription, item_id, credited=old is not None, charge=charged
@@ -103,6 +119,25 @@ async def proration_items(
     elif charged is not None:
         subscription_credits.note_added_debit(subscription, item_id, charged)
     return made
+
+
+async def _charge(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    new: Billed,
+    at: int,
+    charged_back: ChargedBack | None,
+) -> int:
+    """The charge for the time of `new` from `at` to its period's end: what was credited
+    for the part `charged_back` covers, the price's share for the rest."""
+    amount, priced_from = 0, at
+    if charged_back is not None:
+        amount, priced_from = charged_back.amount, charged_back.until
+    if priced_from < new.period[1]:
+        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
+        amount += periods.proration(0, base, *new.period, priced_from, basis=new.basis).charge
+    return amount
 
 
 async def make_prorations(
