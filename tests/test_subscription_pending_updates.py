@@ -322,28 +322,47 @@ def test_an_update_near_the_period_end_expires_when_the_period_does(
     assert EXPIRED in events_of(client, subscription.id)
 
 
-@pytest.mark.parametrize("settled", ["expired", "paid"])
-def test_a_cancel_at_scheduled_while_an_update_is_pending_ends_it_on_time(
-    client: Client, ledger_verified: None, settled: str
+def test_a_cancel_at_cutting_the_period_expires_the_pending_update(
+    client: Client, ledger_verified: None
 ) -> None:
-    """A `cancel_at` set after the held change, between its expiry and the period's end:
-    once the change expires or applies, the cancellation is still due at its own time
-    (before `renews_at` was derived on every save, either put back the period's end, and
-    the cancellation waited for it)."""
+    """Held on February 8: three of the item, invoiced -2100 (one, 21 of 28 days unused) and
+    +6300 (three), 4200 left open. A `cancel_at` after the period's end (March 1) cuts
+    nothing and keeps it pending; one inside it (February 20) conflicts with it, held over
+    the whole period: the update expires (as Stripe expires one a later update's
+    `cancel_at_period_end` conflicts with), its invoice voided, and the cut credits the one
+    item's 9 days after February 20 (-900). Paid later, the held change would have charged
+    three items until March 1 and credited the one item's last 9 days a second time (the
+    customer paying 2800 + 4200 - 900 = 6100 for 700 + 3600 = 4300 of service). The
+    subscription ends on time at February 20, its final invoice crediting the 900 to the
+    customer's balance: one item from February 1 to 20, 1900 in all."""
     clock_id, customer, subscription, held = tripled_on_february_8(
         client, declined=True, payment_behavior=PENDING
     )
-    cancel_at = at(2027, 2, 15)
-    scheduled = change(client, subscription.id, cancel_at=cancel_at)
-    assert (scheduled.cancel_at, scheduled.status) == (cancel_at, "active")
-    assert scheduled.pending_update is not None  # a change to the terms alone keeps it
-    if settled == "paid":
-        card = good_card(client, customer.id)
-        client.v1.invoices.pay(str(held.latest_invoice), params={"payment_method": card.id})
+    invoice = held_invoice(client, held)
+    assert sorted(line.amount for line in invoice.lines.data) == [-2100, 6300]
+    assert (invoice.status, invoice.amount_remaining) == ("open", 4200)
+    later = change(client, subscription.id, cancel_at=at(2027, 3, 15))
+    assert later.pending_update is not None  # nothing cut: it stays pending
+    cancel_at = at(2027, 2, 20)
+    cut = change(client, subscription.id, cancel_at=cancel_at)
+    assert (cut.pending_update, cut.cancel_at, only_item(cut).quantity) == (None, cancel_at, 1)
+    assert only_item(cut).current_period_end == cancel_at
+    assert held_invoice(client, held).status == "void"
+    assert EXPIRED in events_of(client, subscription.id)
+    assert APPLIED not in events_of(client, subscription.id)
+    assert [i.amount for i in pending_of(client, customer.id)] == [-900]
+    card = good_card(client, customer.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.pay(invoice.id, params={"payment_method": card.id})
     advance(client, clock_id, cancel_at + HOUR)
     ended = client.v1.subscriptions.retrieve(subscription.id)
     assert (ended.status, ended.ended_at, ended.pending_update) == ("canceled", cancel_at, None)
-    assert (EXPIRED if settled == "expired" else APPLIED) in events_of(client, subscription.id)
+    assert only_item(ended).quantity == 1
+    first, voided, final = invoices_of(client, subscription.id)
+    assert (first.amount_paid, voided.id, voided.status) == (2800, invoice.id, "void")
+    assert [line.amount for line in final.lines.data] == [-900]
+    assert (final.status, final.total, final.amount_paid) == ("paid", -900, 0)
+    assert client.v1.customers.retrieve(customer.id).balance == -900
 
 
 # -- replaced ----------------------------------------------------------------------------------

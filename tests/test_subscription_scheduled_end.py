@@ -170,6 +170,57 @@ def test_a_declined_final_charge_leaves_the_invoice_open_and_the_subscription_ca
     assert "invoice.payment_failed" in events_of(client, final.id)
 
 
+# -- while collection is paused ----------------------------------------------------------------
+
+PAUSED_STATUS = {"keep_as_draft": "draft", "mark_uncollectible": "uncollectible", "void": "void"}
+"""What `pause_collection[behavior]` makes of an invoice made while collection is paused."""
+
+
+def charged_amounts(client: Client, customer_id: str) -> list[int]:
+    charges = client.v1.charges.list(params={"customer": customer_id})
+    return sorted(charge.amount for charge in charges.data)
+
+
+@pytest.mark.parametrize("behavior", sorted(PAUSED_STATUS))
+def test_a_final_invoice_made_while_collection_is_paused_is_not_collected(
+    client: Client, ledger_verified: None, behavior: str
+) -> None:
+    """Collection paused (`pause_collection`), the final invoice is made when the period
+    ends (the pending -1400 and +2800) and treated as a renewal's would be: kept a draft,
+    marked uncollectible, or voided; nothing charged but the first period's 2800."""
+    clock_id, customer, subscription = upgraded_before_its_end(client)
+    change(client, subscription.id, pause_collection={"behavior": behavior})
+    advance(client, clock_id, PAST_THE_END)
+    final = ended_with_final_invoice(client, subscription.id)
+    assert (final.period_start, final.period_end) == (JAN_31_2027, FEB_28)
+    assert proration_amounts(final) == [-1400, 2800]
+    assert (final.status, final.total, final.amount_paid) == (PAUSED_STATUS[behavior], 1400, 0)
+    assert (final.auto_advance, final.attempt_count) == (False, 0)
+    assert charged_amounts(client, customer.id) == [2800]
+    assert pending_of(client, customer.id) == []
+
+
+def test_a_cancellation_invoicing_now_while_collection_is_paused_treats_its_invoice_alike(
+    client: Client, ledger_verified: None
+) -> None:
+    """`invoice_now` on cancel makes the final invoice at once; collection paused with
+    `mark_uncollectible`, it is marked uncollectible as the scheduled end's would be."""
+    price = price_of(client, 2800)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    clock_id = str(subscription.test_clock)
+    advance(client, clock_id, FEB_14)
+    upgraded(client, subscription)  # 14 of 28 days left: -1400 and +2800 pending
+    change(client, subscription.id, pause_collection={"behavior": "mark_uncollectible"})
+    canceled = client.v1.subscriptions.cancel(subscription.id, params={"invoice_now": True})
+    assert (canceled.status, canceled.ended_at) == ("canceled", FEB_14)
+    final = client.v1.invoices.retrieve(str(canceled.latest_invoice))
+    assert (final.billing_reason, final.period_end) == ("subscription_update", FEB_14)
+    assert proration_amounts(final) == [-1400, 2800]
+    assert (final.status, final.total, final.amount_paid) == ("uncollectible", 1400, 0)
+    assert charged_amounts(client, customer.id) == [2800]
+
+
 # -- only what the subscription left -----------------------------------------------------------
 
 
@@ -221,6 +272,13 @@ def test_the_customers_other_pending_items_stay_pending(
 # -- in real time ------------------------------------------------------------------------------
 
 
+def real_time_customer(client: Client) -> stripe.Customer:
+    """A customer on no test clock (its subscriptions run in real time), paying by card."""
+    card = "pm_card_visa"
+    params: Any = {"payment_method": card, "invoice_settings": {"default_payment_method": card}}
+    return client.v1.customers.create(params=params)
+
+
 class _Crash(Exception):
     """Raised inside a unit of the renewal work, after its work: the unit rolls back whole,
     as a process killed before its commit would leave it."""
@@ -251,12 +309,7 @@ def test_the_invoices_job_ends_it_with_one_final_invoice_even_run_again(
     server: KassaServer, account: Account, client: Client, ledger_verified: None
 ) -> None:
     price = price_of(client, 2800)
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    customer = real_time_customer(client)
     subscription = subscribe(client, customer.id, price.id, cancel_at_period_end=True)
     upgraded(client, subscription)
     pending = pending_of(client, customer.id)
@@ -271,6 +324,34 @@ def test_the_invoices_job_ends_it_with_one_final_invoice_even_run_again(
     final = ended_with_final_invoice(client, subscription.id)
     assert sorted(line.amount for line in final.lines.data) == sorted(i.amount for i in pending)
     assert (final.status, final.amount_paid) == ("paid", owed)
+    assert pending_of(client, customer.id) == []
+
+
+def test_a_scheduled_end_the_job_reaches_late_ends_at_its_cancel_at(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """In real time the job polls, and a server down when the period ended runs it late
+    (here a day): the subscription still ended at its `cancel_at` (the period's end), the
+    final invoice's period ends there, as its preview said, and `canceled_at` stays when the
+    cancellation was asked. Upgraded to two as of its period's start (`proration_date`), the
+    whole period is prorated: -2800 and +5600 pending, 2800 owed."""
+    price = price_of(client, 2800)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    period_start, period_end = period_of(subscription)
+    scheduled = change(client, subscription.id, cancel_at_period_end=True)
+    assert scheduled.cancel_at == period_end and scheduled.canceled_at is not None
+    upgraded(client, subscription, proration_date=period_start)
+    assert [i.amount for i in pending_of(client, customer.id)] == [-2800, 5600]
+    upcoming = preview(client, subscription.id)
+    assert (upcoming.period_end, upcoming.total) == (period_end, 2800)
+    late = period_end + DAY_SECONDS
+    assert run_invoices_job_at(server, late) >= 1
+    final = ended_with_final_invoice(client, subscription.id)
+    assert (final.period_start, final.period_end) == (period_start, period_end)
+    assert (final.status, final.total, final.amount_paid) == ("paid", 2800, 2800)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.ended_at, ended.canceled_at) == (period_end, scheduled.canceled_at)
     assert pending_of(client, customer.id) == []
 
 

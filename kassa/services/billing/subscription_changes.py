@@ -509,23 +509,25 @@ async def _invoice_prorations(
     return invoice
 
 
-async def invoice_final(
-    ctx: Context, subscription: ApiObject, billing_reason: str = "subscription_update"
+async def draft_final(
+    ctx: Context, subscription: ApiObject, billing_reason: str, end: int
 ) -> ApiObject:
-    """The subscription's pending items (its prorations) on a final invoice, finalized and
-    collected now: a cancellation's `invoice_now`, and a scheduled end's collection of what
-    is left pending (`subscription_cycle.end_as_scheduled`, its own `billing_reason`)."""
-    invoice = await invoice_period(
+    """The subscription's pending items (its prorations) on its final invoice, a draft,
+    over its current period up to `end`, when it ends (`subscription_final` collects it)."""
+    return await invoice_period(
         ctx,
         subscription,
-        final_period(subscription, ctx.now()),
+        final_period(subscription, end),
         billing_reason=billing_reason,
         trial=False,
         pending=FINAL,
         with_items=False,
     )
+
+
+async def collect_final(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:
+    """The final invoice finalized and collected now, as an update's (`allow_incomplete`)."""
     await _collect_now(ctx, subscription, invoice, ChangeTerms())
-    return invoice
 
 
 async def _collect_now(

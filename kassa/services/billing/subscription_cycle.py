@@ -7,7 +7,7 @@ are paid or not:
 - at the end of a period with `cancel_at_period_end`, or at its `cancel_at`, it is canceled
   (`customer.subscription.deleted`), the items still pending for it (the prorations of
   changes since its last invoice, items given to it) first collected on a final invoice
-  (`end_as_scheduled`);
+  (`end_as_scheduled`); it ended at its `cancel_at` however late this work runs;
 - otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
   starts the first paid period, at the billing cycle anchor, and the subscription becomes
   `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an
@@ -65,7 +65,6 @@ from kassa.services.billing import (
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
-from kassa.services.billing.subscription_changes import invoice_final
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     TRIAL_WILL_END_SENT,
@@ -77,6 +76,7 @@ from kassa.services.billing.subscription_documents import (
     save,
     snapshot,
 )
+from kassa.services.billing.subscription_final import invoice_final
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_pause import (
     collect_per_pause,
@@ -154,10 +154,18 @@ async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:
     Collected before the cancellation stops automatic collection of its invoices, which
     would leave a draft never finalized. One unit with the end: a unit rolled back does
     neither, and once committed the items are on the invoice and the subscription has no
-    work due, so a run again makes no second one."""
+    work due, so a run again makes no second one.
+
+    It ends at its `cancel_at` (which `cancel_at_period_end` sets to the period's end),
+    however late this work runs (the real-time job polls, and a server down for a day runs
+    it a day late): that is its `ended_at` and the end of its final invoice's period, as
+    the preview of that invoice shows it (`subscription_preview`). Under `pause_collection`
+    that invoice is treated as any made while collection is paused (`subscription_final`)."""
+    cancel_at = subscription["cancel_at"]
+    end = ctx.now() if cancel_at is None else min(int(cancel_at), ctx.now())
     if await subscription_pending.pending_for(ctx, subscription, subscription_pending.FINAL):
-        await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON)
-    await end_subscription(ctx, subscription, "cancellation_requested")
+        await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON, end=end)
+    await end_subscription(ctx, subscription, "cancellation_requested", ended_at=end)
 
 
 async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:

@@ -18,7 +18,9 @@ As Stripe has them (docs.stripe.com/billing/subscriptions/pending-updates):
   the trial's if sooner), the invoice is voided and the change discarded
   (`customer.subscription.pending_update_expired`), on the subscription's governing clock:
   the expiry is work due (`subscription_documents.next_work_at`);
-- a later change to the items replaces the pending update, whose invoice is voided;
+- a later change to the items replaces the pending update, whose invoice is voided; a later
+  `cancel_at` that cuts a period short expires it so (`expire_if_cut`): it was prorated
+  over the period as it was;
 - only the parameters Stripe lists may come with `pending_if_incomplete`
   (`subscription_params.PENDING_UPDATE_PARAMS`, `PENDING_ITEM_PARAMS`), and only on a
   `charge_automatically` subscription.
@@ -217,6 +219,30 @@ def follow_restoration(subscription: ApiObject, before: Mapping[str, Any]) -> No
         added = [one for one in debits_of(debits_now, item_id) if one not in was]
         if added:
             held_debits[item_id] = [*debits_of(held_debits, item_id), *added]
+
+
+async def expire_if_cut(ctx: Context, subscription: ApiObject, before: ApiObject) -> None:
+    """An update that changed no items but cut a period short (a `cancel_at` inside it)
+    expires the change held before it, its invoice voided. The held change was prorated over
+    the period as it was: applied later, it would charge its new items for time after the
+    cut, and credit its old ones again for the time the cut has already credited. Stripe
+    expires a pending update that a later update conflicts with (its changelog of
+    2026-09-30.endive: "If a subsequent update includes a conflicting cancel_at_period_end
+    value, Stripe expires the existing pending update"); an earlier end is such a conflict.
+    A `cancel_at` that cuts nothing (at or after the periods' ends) leaves it pending."""
+    held = private(subscription).get(HELD)
+    held_before = private(before).get(HELD)
+    if held is None or held_before is None or held["invoice"] != held_before["invoice"]:
+        return
+    ends_before = {str(item["id"]): item_period(item)[1] for item in items_of(before)}
+    cut = any(
+        item_period(item)[1] < ends_before.get(str(item["id"]), item_period(item)[1])
+        for item in items_of(subscription)
+    )
+    if not cut:
+        return
+    await _discard(ctx, subscription)
+    await announce(ctx, EXPIRED, subscription, before)
 
 
 def _shown(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidRequest
+from kassa.invariants import ensure
 from kassa.params import (
     Boolean,
     Enum,
@@ -42,7 +43,6 @@ from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
     credit_unused_time,
-    invoice_final,
 )
 from kassa.services.billing.subscription_create import (
     CREATE_PARAMS,
@@ -58,6 +58,7 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
     view,
 )
+from kassa.services.billing.subscription_final import invoice_final
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
     PENDING_UPDATE_PARAMS,
@@ -214,6 +215,7 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     )
     await pending_updates.settle(ctx, subscription, base, invoice, terms, asked)
     pending_updates.follow_restoration(subscription, before)
+    await pending_updates.expire_if_cut(ctx, subscription, before)
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
@@ -304,17 +306,24 @@ async def _settle_on_cancel(
 
 
 async def end_subscription(
-    ctx: Context, subscription: ApiObject, reason: str, details: dict[str, Any] | None = None
+    ctx: Context,
+    subscription: ApiObject,
+    reason: str,
+    details: dict[str, Any] | None = None,
+    *,
+    ended_at: int | None = None,
 ) -> None:
     """Cancel now: no further invoices, its open and draft ones no longer collected
     automatically (`invoice_advance.stop_automatic_collection`), and
-    `customer.subscription.deleted`."""
-    now = ctx.now()
+    `customer.subscription.deleted`. `ended_at` is when it ended, now unless given: a
+    scheduled end's `cancel_at`, which the work ending it may reach late (a job run late)."""
+    ended = ctx.now() if ended_at is None else ended_at
+    ensure(ended <= ctx.now(), f"{subscription['id']} ends no later than the work ending it")
     subscription["status"] = "canceled"
     # A scheduled cancellation was asked for earlier: Stripe's `canceled_at` keeps that time.
     scheduled = subscription["cancel_at"] is not None and subscription["canceled_at"]
-    subscription["canceled_at"] = subscription["canceled_at"] if scheduled else now
-    subscription["ended_at"] = now
+    subscription["canceled_at"] = subscription["canceled_at"] if scheduled else ended
+    subscription["ended_at"] = ended
     subscription["cancellation_details"] = {
         "comment": (details or {}).get("comment"),
         "feedback": (details or {}).get("feedback"),
