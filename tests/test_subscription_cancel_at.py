@@ -629,19 +629,7 @@ def test_a_cancel_at_set_with_an_item_change_credits_the_new_charge_after_it(
     )
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "classic",
-        pytest.param(
-            "flexible",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="needs wt-newperiods: a reset's new period billed only up to cancel_at",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("mode", ["classic", "flexible"])
 def test_a_reset_with_a_cancel_at_bills_the_new_period_up_to_it(
     client: Client, ledger_verified: None, mode: str
 ) -> None:
