@@ -746,3 +746,89 @@ def test_a_proration_date_after_the_cancel_at_it_sets_is_refused(
     unchanged = client.v1.subscriptions.retrieve(subscription.id)
     assert (unchanged.cancel_at, period_of(unchanged)) == (None, (JAN_31_2027, FEB_28))
     assert pending_of(client, customer.id) == []
+
+
+# -- time given back charged as the item is billed now -------------------------------------
+
+
+def billed_in_all(client: Client, subscription_id: str, customer_id: str) -> int:
+    """All the subscription's invoices' totals plus the customer's pending invoice items."""
+    invoiced = sum(invoice.total for invoice in invoices_of(client, subscription_id))
+    return invoiced + sum(p.amount for p in pending_of(client, customer_id))
+
+
+def cut_with_seats(
+    client: Client, mode: str, seats: int
+) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """`cut_on_february_5` with `seats` of the 28.00 price, in billing mode `mode`."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    items, billing_mode = [{"price": price.id, "quantity": seats}], {"type": mode}
+    subscription = subscribe(client, customer.id, price.id, items=items, billing_mode=billing_mode)
+    advance(client, clock_id, FEB_5)
+    change(client, subscription.id, cancel_at=FEB_14)
+    return clock_id, customer, subscription
+
+
+@pytest.mark.parametrize("mode", ["classic", "flexible"])
+@pytest.mark.parametrize("variant", ["more seats", "dearer price", "fewer seats"])
+def test_time_given_back_after_a_change_is_charged_as_billed_now(
+    client: Client, ledger_verified: None, mode: str, variant: str
+) -> None:
+    """Cut on February 5 at February 14 (the 14 days after it credited: 1400 a seat), on
+    February 7 the item changes, and on February 8 the cut is cleared: the 14 days given
+    back are charged as the item is billed now, not as it was when cut.
+    - two seats (or a 56.00 price) from one: 2800 a month to January 31, -1400 the cut,
+      -700 + 1400 the change for February 7 to 14, then 2800 given back (the 1400 credited
+      and 1400 for the second seat), and 5600 on the renewal: 10500, 700 + 4200 + 5600 for
+      one seat to February 7 and two from then (not 9100: the second seat's 14 days free);
+    - one seat from two: 5600, -2800 the cut, -1400 + 700 the change, then 1400 given back
+      (the 2800 credited less 1400 for the seat gone) and 2800 on the renewal: 6300, 1400 +
+      2100 + 2800 (not 7700: two seats charged for February 14 to 28)."""
+    seats = 2 if variant == "fewer seats" else 1
+    clock_id, customer, subscription = cut_with_seats(client, mode, seats)
+    advance(client, clock_id, utc(2027, 2, 7))
+    (item,) = subscription["items"].data
+    changed: dict[str, Any] = {"id": item.id, "quantity": 2}
+    if variant == "dearer price":
+        changed = {"id": item.id, "price": price_of(client, 5600).id}
+    elif variant == "fewer seats":
+        changed = {"id": item.id, "quantity": 1}
+    change(client, subscription.id, items=[changed])
+    advance(client, clock_id, utc(2027, 2, 8))
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": {"cancel_at": ""}}
+    )
+    change(client, subscription.id, cancel_at="")
+    given_back = 1400 if variant == "fewer seats" else 2800
+    pending = pending_of(client, customer.id)
+    (charge,) = [p for p in pending if p.period.start == FEB_14 and p.amount > 0]
+    assert charge.amount == given_back
+    assert given_back in [line.amount for line in preview.lines.data]
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    expected = 1400 + 2100 + 2800 if variant == "fewer seats" else 700 + 4200 + 5600
+    assert billed_in_all(client, subscription.id, customer.id) == expected
+
+
+@pytest.mark.parametrize("mode", ["classic", "flexible"])
+def test_more_seats_and_a_later_cancel_at_in_one_update_charge_the_seats_given_back(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """Cut on February 5 at February 14 (-1400), on February 7 one update makes two seats
+    (-700 + 1400 for February 7 to 14) and moves `cancel_at` to February 21: the seven days
+    given back are charged for two seats, 1400 (the 700 credited and 700 for the second
+    seat): 3500 in all, 700 for one seat to February 7 and 2800 for two to February 21 (not
+    2800: the second seat's seven days free)."""
+    clock_id, customer, subscription = cut_with_seats(client, mode, 1)
+    advance(client, clock_id, utc(2027, 2, 7))
+    (item,) = subscription["items"].data
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 2}],
+        cancel_at=utc(2027, 2, 21),
+    )
+    advance(client, clock_id, utc(2027, 3, 5))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", utc(2027, 2, 21))
+    assert billed_in_all(client, subscription.id, customer.id) == 700 + 2 * 1400

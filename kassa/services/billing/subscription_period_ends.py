@@ -25,9 +25,12 @@ same update's item change, not stored yet (`fit_periods_to_end`'s `unsaved`): th
 charged to the period's end and cut short give back the three seats' time after the cut.
 A part before an explicit anchor that `proration_behavior=none` made free credits nothing.
 Where the paid time then ends is kept (`subscription_periods.PAID_UNTIL`) only as far as a
-credit was made, and what each cut credited (`CUT_CREDITS`), so that a later clear or move
-charges back exactly what was credited for the time given back (pro rata for part of it),
-not its price: flexible credits what was paid, net of discounts, which the price is not.
+credit was made, and what each cut credited (`CUT_CREDITS`) with what the item billed then,
+so that a later clear or move charges the time given back as the item is billed now: what
+was credited for it (pro rata for part of it), not its price (flexible credits what was
+paid, net of discounts, which the price is not), plus what the item bills more than when
+cut (a seat, a dearer price added since; less for one taken away), so that nothing changed
+nets the credit to the cent.
 """
 
 from __future__ import annotations
@@ -61,19 +64,23 @@ from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
 CUT_CREDITS: Final = "cut_credits"
-"""Private key: {item id: {"start", "spans": [[from, to, amount], ...]}}: for an item whose
-current period (the one from "start") an update's `cancel_at` cut short with a credit, the
-time each cut credited and what it credited for it (> 0), in time order, from the end of
-the paid time (`PAID_UNTIL`) on: time given back is charged back at that, pro rata. An
-entry for another period than the item's current one is stale."""
+"""Private key: {item id: {"start", "spans": [[from, to, amount, as_cut], ...]}}: for an
+item whose current period (the one from "start") an update's `cancel_at` cut short with a
+credit, the time each cut credited, what it credited for it (> 0), and what the item billed
+per whole period then (its price times its quantity; absent from spans kept before Kassa
+noted it), in time order, from the end of the paid time (`PAID_UNTIL`) on: time given back
+is charged back at that, pro rata, adjusted by what the item bills now more or less than
+then (`ChargedBack`). An entry for another period than the item's current one is stale."""
 
 
 @dataclass(frozen=True)
 class _Credited:
-    """Time an update's cut credited, [span), and what it credited for it."""
+    """Time an update's cut credited, [span), what it credited for it, and what the item
+    billed per whole period when cut (None: not known, kept before Kassa noted it)."""
 
     span: tuple[int, int]
     amount: int
+    as_cut: int | None
 
 
 async def fit_periods_to_end(
@@ -95,8 +102,8 @@ async def fit_periods_to_end(
       credit of the item's billing mode (`subscription_credits`; `unsaved`: the same
       update's prorations, whose charge may be the debit to credit). Where the paid time
       then ends, and what was credited, are kept as far as a credit was made
-      (`note_paid_until`, `CUT_CREDITS`), so that giving the time back charges exactly what
-      was credited for it.
+      (`note_paid_until`, `CUT_CREDITS`), so that giving the time back charges what was
+      credited for it, adjusted by any change to the item since (`ChargedBack`).
     A paused subscription's periods are left as they are: resuming sets them. A trial's are
     fitted for nothing, it being free. An `incomplete` one, whose first invoice is not paid,
     is fitted with no proration, hence no invoice, to hold against a subscription that may
@@ -179,7 +186,7 @@ async def _cut_period(
         note_paid_until(subscription, item, found.paid_until)
         return made
     note_paid_until(subscription, item, cancel_at)
-    cut = _Credited((cancel_at, found.paid_until), amount)
+    cut = _Credited((cancel_at, found.paid_until), amount, paid.amount)
     _keep_credited_spans(subscription, item, [cut, *credited])
     return made
 
@@ -190,8 +197,9 @@ def _given_back(
     """The credited time from `start` (the end of the paid time, where it begins) to `end`
     given back: what was credited for it, pro rata for a span given back in part (the rest
     of its amount kept for its rest, so that each span is charged back exactly in all), up
-    to where it ends; and the spans left after `end`."""
-    amount, until, left = 0, start, []
+    to where it ends, with what the item billed when each was cut; and the spans left after
+    `end`."""
+    amount, until, left, as_cut = 0, start, [], []
     for one in credited:
         low, high = one.span
         if end <= low:
@@ -201,16 +209,24 @@ def _given_back(
         part = one.amount
         if end < high:
             part = periods.prorated_amount(one.amount, Fraction(end - low, high - low))
-            left.append(_Credited((end, high), one.amount - part))
+            left.append(_Credited((end, high), one.amount - part, one.as_cut))
         amount, until = amount + part, min(high, end)
-    return ChargedBack(amount, until), left
+        if one.as_cut is not None:
+            as_cut.append((low, until, one.as_cut))
+    return ChargedBack(amount, until, tuple(as_cut)), left
 
 
 def _credited_spans(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> list[_Credited]:
     kept = (private(subscription).get(CUT_CREDITS) or {}).get(str(item["id"]))
     if kept is None or int(kept["start"]) != item_period(item)[0]:
         return []
-    return [_Credited((int(low), int(high)), int(amount)) for low, high, amount in kept["spans"]]
+    return [_credited(span) for span in kept["spans"]]
+
+
+def _credited(span: Sequence[Any]) -> _Credited:
+    low, high, amount, *rest = span
+    as_cut = int(rest[0]) if rest and rest[0] is not None else None
+    return _Credited((int(low), int(high)), int(amount), as_cut)
 
 
 def _keep_credited_spans(
@@ -223,7 +239,7 @@ def _keep_credited_spans(
     record = {k: v for k, v in kept.items() if starts.get(k) == int(v["start"])}
     record.pop(str(item["id"]), None)
     if credited:
-        spans = [[*one.span, one.amount] for one in credited]
+        spans = [[*one.span, one.amount, one.as_cut] for one in credited]
         record[str(item["id"])] = {"start": item_period(item)[0], "spans": spans}
     if record or CUT_CREDITS in private(subscription):
         private(subscription)[CUT_CREDITS] = record

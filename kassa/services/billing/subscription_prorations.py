@@ -49,12 +49,16 @@ class Billed:
 @dataclass(frozen=True)
 class ChargedBack:
     """The part of a charge for time given back to a period that an update's `cancel_at`
-    had credited (`subscription_period_ends`): charged back at what was credited for it,
-    `amount`, up to `until`; the time after it was never paid for, and is charged at the
-    price."""
+    had credited (`subscription_period_ends`), up to `until`: what was credited for it,
+    `amount`, plus the difference between what the item bills now and what it billed when
+    cut (`as_cut`: each span's [from, to) and the item's amount per whole period then, its
+    price times its quantity) over that span, so that a change since (a seat more, a
+    dearer price) is charged for the time given back, and nothing changed nets the credit
+    to the cent. The time after `until` was never paid for, and is charged at the price."""
 
     amount: int
     until: int
+    as_cut: tuple[tuple[int, int, int], ...] = ()
 
 
 def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
@@ -129,15 +133,41 @@ async def _charge(
     at: int,
     charged_back: ChargedBack | None,
 ) -> int:
-    """The charge for the time of `new` from `at` to its period's end: what was credited
-    for the part `charged_back` covers, the price's share for the rest."""
+    """The charge for the time of `new` from `at` to its period's end: for the part
+    `charged_back` covers, what was credited for it adjusted by what `new` bills more (or
+    less) than the item did when cut (`_change_since_cut`); the price's share for the
+    rest."""
     amount, priced_from = 0, at
     if charged_back is not None:
-        amount, priced_from = charged_back.amount, charged_back.until
+        change = await _change_since_cut(ctx, subscription, item_id, new, at, charged_back)
+        # Fewer seats than were credited may leave less to charge than nothing: the time
+        # given back then costs nothing, the credit kept (a charge is never a credit).
+        amount, priced_from = max(0, charged_back.amount + change), charged_back.until
     if priced_from < new.period[1]:
         base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
         amount += periods.proration(0, base, *new.period, priced_from, basis=new.basis).charge
     return amount
+
+
+async def _change_since_cut(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    new: Billed,
+    at: int,
+    charged_back: ChargedBack,
+) -> int:
+    """What `new` bills for the spans `charged_back` covers less what the item billed for
+    them when cut, both as a charge made at `at` would take them (`debit_base`: the same
+    discounts for both), each span's share rounded as any proration: 0 to the cent when
+    nothing changed, whatever discounts were used up since."""
+    now = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
+    change = 0
+    for low, high, gross in charged_back.as_cut:
+        then = await subscription_credits.debit_base(ctx, subscription, item_id, gross, at)
+        share = periods.unused_share(new.basis, low, high)
+        change += periods.prorated_amount(now, share) - periods.prorated_amount(then, share)
+    return change
 
 
 async def make_prorations(
