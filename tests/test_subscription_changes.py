@@ -57,15 +57,18 @@ def declining(client: Client, customer_id: str, subscription_id: str) -> None:
 
 
 def tripled_on_february_8(
-    client: Client, *, declined: bool = False, **params: Any
+    client: Client, *, declined: bool = False, cut_at: int | None = None, **params: Any
 ) -> tuple[str, stripe.Customer, stripe.Subscription, stripe.Subscription]:
-    """A 28.00 monthly subscription from February 1, 2027 (its charges declined from then on
-    when `declined`), and on February 8 an update to three of its item, invoiced at once
-    (with `params`): the clock, the customer, the subscription as created, the update's
-    answer."""
+    """A 28.00 monthly subscription from February 1, 2027 (set on February 5 to cancel at
+    `cut_at` if given; its charges declined from then on when `declined`), and on February
+    8 an update to three of its item, invoiced at once (with `params`): the clock, the
+    customer, the subscription as created, the update's answer."""
     price = monthly_price(client, 2800)
     clock_id, customer = clock_customer(client, at(2027, 2, 1))
     subscription = subscribe(client, customer.id, price.id)
+    if cut_at is not None:
+        advance(client, clock_id, at(2027, 2, 5))
+        change(client, subscription.id, cancel_at=cut_at)
     if declined:
         declining(client, customer.id, subscription.id)
     advance(client, clock_id, at(2027, 2, 8))

@@ -483,3 +483,44 @@ def test_a_send_invoice_subscription_takes_no_pending_update(client: Client) -> 
         )
     assert refused.value.param == "payment_behavior"
     assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
+
+
+# -- after a cut -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cleared", [False, True])
+def test_a_held_update_after_a_cut_leaves_the_cut_credit_pending(
+    client: Client, ledger_verified: None, cleared: bool
+) -> None:
+    """From February 1, on February 5 a `cancel_at` of February 20 credits the 9 days after
+    it (-900, pending). On February 8 three of the item, declined and held: its invoice
+    carries only its own prorations, -1200 (one, the 12 days to February 20) and +3600
+    (three), 2400 left open, not the cut's credit too (1500), which its voiding on expiry
+    would have taken with it. The credit stays pending: the subscription ends on February
+    20 with it on its final invoice, 2800 - 900 = 1900 paid for the 19 days; or, the
+    `cancel_at` cleared on February 9 after the expiry, its 9 days charged back (+900) and
+    netted on the March 1 renewal: 2800 + 2800 = 5600 for one seat, February and March
+    (not 1900 + 900 more, 6500, had the credit gone with the voided invoice)."""
+    clock_id, customer, subscription, held = tripled_on_february_8(
+        client, declined=True, cut_at=at(2027, 2, 20), payment_behavior=PENDING
+    )
+    invoice = held_invoice(client, held)
+    assert sorted(line.amount for line in invoice.lines.data) == [-1200, 3600]
+    assert (invoice.status, invoice.amount_remaining) == ("open", 2400)
+    assert [p.amount for p in pending_of(client, customer.id)] == [-900]
+    if cleared:
+        advance(client, clock_id, at(2027, 2, 9, 12))
+        assert held_invoice(client, held).status == "void"
+        card = good_card(client, customer.id)
+        change(client, subscription.id, cancel_at="", default_payment_method=card.id)
+        assert sorted(p.amount for p in pending_of(client, customer.id)) == [-900, 900]
+        advance(client, clock_id, at(2027, 3, 1, 12))
+    else:
+        advance(client, clock_id, at(2027, 2, 21))
+        ended = client.v1.subscriptions.retrieve(subscription.id)
+        assert (ended.status, ended.ended_at) == ("canceled", at(2027, 2, 20))
+    invoices = invoices_of(client, subscription.id)
+    assert [i.status for i in invoices] == ["paid", "void", "paid"]
+    paid = sum(i.total for i in invoices if i.status == "paid")
+    assert paid == (2800 + 2800 if cleared else 2800 - 900)
+    assert pending_of(client, customer.id) == []

@@ -46,7 +46,7 @@ quantity for the whole period.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,12 +162,17 @@ async def change_subscription(
         return None
     for proration in prorations:
         await insert_proration(ctx, proration)
-    invoice = None
+    invoice, only = None, None
+    if terms.payment_behavior == PENDING_IF_INCOMPLETE:
+        # An invoice a held change may wait for takes its own prorations only: voided when
+        # the change is discarded, it would take with it what earlier updates left pending
+        # (a cut's credit, say), which the customer is owed whatever becomes of this one.
+        only = frozenset(str(proration["id"]) for proration in prorations)
     if plan is not None and plan.resets:
-        invoice = await _invoice_new_period(ctx, subscription, terms, plan.spans)
+        invoice = await _invoice_new_period(ctx, subscription, terms, plan.spans, only)
     elif invoices_at_once(subscription, terms):
         at = ctx.now() if plan is None else plan.at
-        invoice = await _invoice_prorations(ctx, subscription, terms, at)
+        invoice = await _invoice_prorations(ctx, subscription, terms, at, only)
     if plan is not None and not awaits_payment(terms, invoice):
         await store_item_rows(ctx, subscription, plan.removed)
     return invoice
@@ -474,10 +479,15 @@ def start_new_period(ctx: Context, subscription: ApiObject) -> dict[str, Span]:
 
 
 async def _invoice_new_period(
-    ctx: Context, subscription: ApiObject, terms: ChangeTerms, spans: dict[str, Span]
+    ctx: Context,
+    subscription: ApiObject,
+    terms: ChangeTerms,
+    spans: dict[str, Span],
+    only: Collection[str] | None,
 ) -> ApiObject:
     """The new period of a reset invoiced at once (each item for its span's part of the
-    price), with the credits for the old one."""
+    price), with the credits for the old one (of the pending items, those `only` names when
+    given)."""
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -485,6 +495,7 @@ async def _invoice_new_period(
         billing_reason="subscription_update",
         trial=False,
         pending="subscription",
+        only=only,
     )
     await subscription_terms.bill_part(ctx, invoice, spans)
     await _collect_now(ctx, subscription, invoice, terms)
@@ -492,10 +503,14 @@ async def _invoice_new_period(
 
 
 async def _invoice_prorations(
-    ctx: Context, subscription: ApiObject, terms: ChangeTerms, at: int
+    ctx: Context,
+    subscription: ApiObject,
+    terms: ChangeTerms,
+    at: int,
+    only: Collection[str] | None,
 ) -> ApiObject:
-    """`always_invoice`: the subscription's pending prorations on an invoice of their own,
-    finalized and collected now."""
+    """`always_invoice`: the subscription's pending prorations (those `only` names when
+    given) on an invoice of their own, finalized and collected now."""
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -504,6 +519,7 @@ async def _invoice_prorations(
         trial=False,
         pending="subscription",
         with_items=False,
+        only=only,
     )
     await _collect_now(ctx, subscription, invoice, terms)
     return invoice

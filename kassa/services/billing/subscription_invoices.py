@@ -13,7 +13,7 @@ are listed by `GET /v1/invoiceitems` too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from kassa.services.billing import (
@@ -51,9 +51,11 @@ async def invoice_period(
     pending: Scope = "none",
     with_items: bool = True,
     items: Sequence[Mapping[str, Any]] | None = None,
+    only: Collection[str] | None = None,
 ) -> ApiObject:
     """The draft invoice for `period` (as stored), its lines made: the pending items
-    `pending` says (`subscription_pending`), then one per item, each for its own current
+    `pending` says (`subscription_pending`; of them, those `only` names when given), then
+    one per item, each for its own current
     period (`items` when given, else all of them; none when `with_items` is False: an
     update's invoice bills only its prorations). Built whole and stored once,
     announced once (`invoice.created`, its lines in it): Stripe makes no invoice items of a
@@ -69,9 +71,10 @@ async def invoice_period(
             pending_invoice_items_behavior="exclude",
         ),
     )
-    taken = await subscription_pending.take(
-        ctx, await subscription_pending.pending_for(ctx, subscription, pending), invoice["id"]
-    )
+    wanted = await subscription_pending.pending_for(ctx, subscription, pending)
+    if only is not None:
+        wanted = [item for item in wanted if str(item["id"]) in only]
+    taken = await subscription_pending.take(ctx, wanted, invoice["id"])
     customer = await customer_of(ctx, subscription)
     lines = []
     billed = items_of(subscription) if items is None else items

@@ -21,6 +21,10 @@ As Stripe has them (docs.stripe.com/billing/subscriptions/pending-updates):
 - a later change to the items replaces the pending update, whose invoice is voided; a later
   `cancel_at` that cuts a period short expires it so (`expire_if_cut`): it was prorated
   over the period as it was;
+- the invoice a held change waits for carries that change's prorations only
+  (`subscription_changes.change_subscription`), not what earlier updates left pending (a
+  cut's credit): voided with the discarded change, it takes nothing else with it (Stripe
+  discards "the associated changes"), and those wait for the next invoice;
 - only the parameters Stripe lists may come with `pending_if_incomplete`
   (`subscription_params.PENDING_UPDATE_PARAMS`, `PENDING_ITEM_PARAMS`), and only on a
   `charge_automatically` subscription.
