@@ -7,7 +7,9 @@ are paid or not:
 - at the end of a period with `cancel_at_period_end`, or at its `cancel_at`, it is canceled
   (`customer.subscription.deleted`), the items still pending for it (the prorations of
   changes since its last invoice, items given to it) first collected on a final invoice
-  (`end_as_scheduled`); it ended at its `cancel_at` however late this work runs;
+  (`end_as_scheduled`); it ended at its `cancel_at` however late this work runs, and a
+  period that ended before `cancel_at` is renewed first, up to it, even by work run after
+  it (`subscription_terms.cancel_due`): the time before the end is billed;
 - otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
   starts the first paid period, at the billing cycle anchor, and the subscription becomes
   `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an

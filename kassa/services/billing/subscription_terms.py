@@ -142,15 +142,23 @@ def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:
 
 
 def cancel_due(subscription: Mapping[str, Any], now: int) -> bool:
+    """Its `cancel_at` has come and no period of it ends before that: the end is the work
+    due. Work run late (the real-time job after a server was down) may reach a `cancel_at`
+    past a period that ended before it; that period's renewal comes first (its span cut at
+    `cancel_at`, so the time up to the end is billed) and the end at the next pass, still
+    at `cancel_at` (`subscription_cycle.end_as_scheduled`). A paused subscription's periods
+    do not move on: its `cancel_at` ends it whatever they say."""
     cancel_at = subscription["cancel_at"]
-    return cancel_at is not None and now >= int(cancel_at)
+    if cancel_at is None or now < int(cancel_at):
+        return False
+    return subscription["status"] == "paused" or end_before_renewal(subscription) is not None
 
 
 def end_before_renewal(subscription: Mapping[str, Any]) -> int | None:
     """When the subscription ends if that comes before it next renews (its `cancel_at` at or
     before its current period's end: `cancel_at_period_end`, a `cancel_at` that cut the
     period short or falls inside it), else None. The renewal work ends it there
-    (`cancel_due` comes first) instead of renewing it."""
+    (`cancel_due`) instead of renewing it."""
     cancel_at = subscription["cancel_at"]
     if cancel_at is None or int(cancel_at) > current_period(subscription)[1]:
         return None

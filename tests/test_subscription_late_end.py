@@ -1,0 +1,127 @@
+"""A `cancel_at` after the end of the current period, reached by renewal work run late: the
+period that ended before it renews first, billed up to `cancel_at` (the renewal's span cut
+there), and only then does the subscription end, at `cancel_at`. Through the SDK on a real
+`kassa serve` (SQLite and PostgreSQL), in real time (the `invoices` job run after both the
+period's end and `cancel_at`, as a server down for that time would run it) and on a test
+clock advanced past both in one jump. The ledger whole after each.
+
+Amounts by hand: 3000 every 30 days, 100 a day; `cancel_at` 10 days after the first
+period's end, so the renewal bills 10 of 30 days: 3000 * 10/30 = 1000.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from tests.harness import KassaServer
+from tests.test_subscription_changes import change, only_item, pending_of
+from tests.test_subscription_scheduled_end import real_time_customer
+from tests.test_subscription_terms import price_of
+from tests.test_subscriptions import (
+    JAN_31_2027,
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    period_of,
+    run_invoices_job_at,
+    subscribe,
+)
+
+CUT_DAYS = 10
+"""Days from the first period's end to `cancel_at`."""
+
+
+def ended_at_its_cancel_at(client: Client, subscription_id: str, cancel_at: int) -> None:
+    ended = client.v1.subscriptions.retrieve(subscription_id)
+    assert (ended.status, ended.ended_at) == ("canceled", cancel_at)
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "cancellation_requested"
+    assert events_of(client, subscription_id)[-1] == "customer.subscription.deleted"
+
+
+def renewed_up_to_the_end(
+    client: Client, subscription_id: str, period_end: int, cancel_at: int
+) -> stripe.Invoice:
+    """The subscription's second and last invoice: the renewal of the period from the first
+    one's end, cut at `cancel_at`."""
+    _, renewal = invoices_of(client, subscription_id)
+    assert renewal.billing_reason == "subscription_cycle"
+    assert (renewal.period_start, renewal.period_end) == (period_end, cancel_at)
+    assert client.v1.subscriptions.retrieve(subscription_id).latest_invoice == renewal.id
+    return renewal
+
+
+def test_a_job_run_after_the_cancel_at_bills_the_part_period_before_it(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 3000, "day", 30)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    _, period_end = period_of(subscription)
+    cancel_at = period_end + CUT_DAYS * DAY_SECONDS
+    change(client, subscription.id, cancel_at=cancel_at)
+    late = cancel_at + DAY_SECONDS
+    assert run_invoices_job_at(server, late) >= 1
+    renewal = renewed_up_to_the_end(client, subscription.id, period_end, cancel_at)
+    # Stamped as any renewal the job makes late: made when it ran, for the period it bills.
+    assert renewal.created == late
+    (line,) = renewal.lines.data
+    assert (line.period.start, line.period.end, line.amount) == (period_end, cancel_at, 1000)
+    assert (renewal.status, renewal.amount_paid) == ("paid", 1000)
+    run_invoices_job_at(server, late + DAY_SECONDS)
+    ended_at_its_cancel_at(client, subscription.id, cancel_at)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert period_of(ended) == (period_end, cancel_at)
+    assert [i.total for i in invoices_of(client, subscription.id)] == [3000, 1000]
+
+
+def test_the_late_renewal_takes_the_prorations_left_pending(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """Upgraded to two as of the first period's start: -3000 and +6000 pending, taken by
+    the renewal with its 10 days at two (6000 * 10/30 = 2000): 5000, and no final invoice,
+    nothing being left pending for one."""
+    price = price_of(client, 3000, "day", 30)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    period_start, period_end = period_of(subscription)
+    cancel_at = period_end + CUT_DAYS * DAY_SECONDS
+    change(client, subscription.id, cancel_at=cancel_at)
+    item = only_item(subscription)
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 2}],
+        proration_date=period_start,
+    )
+    assert [i.amount for i in pending_of(client, customer.id)] == [-3000, 6000]
+    late = cancel_at + DAY_SECONDS
+    run_invoices_job_at(server, late)
+    run_invoices_job_at(server, late + DAY_SECONDS)
+    renewal = renewed_up_to_the_end(client, subscription.id, period_end, cancel_at)
+    assert sorted(line.amount for line in renewal.lines.data) == [-3000, 2000, 6000]
+    assert (renewal.status, renewal.total, renewal.amount_paid) == ("paid", 5000, 5000)
+    ended_at_its_cancel_at(client, subscription.id, cancel_at)
+    assert pending_of(client, customer.id) == []
+
+
+def test_a_test_clock_advanced_past_both_in_one_jump_does_the_same(
+    client: Client, ledger_verified: None
+) -> None:
+    """A test clock steps through each due time: the renewal at the period's end, made
+    then, the end at `cancel_at`."""
+    price = price_of(client, 3000, "day", 30)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    period_start, period_end = period_of(subscription)
+    assert (period_start, period_end) == (JAN_31_2027, JAN_31_2027 + 30 * DAY_SECONDS)
+    cancel_at = period_end + CUT_DAYS * DAY_SECONDS
+    change(client, subscription.id, cancel_at=cancel_at)
+    advance(client, clock_id, cancel_at + 2 * DAY_SECONDS)
+    renewal = renewed_up_to_the_end(client, subscription.id, period_end, cancel_at)
+    assert renewal.created == period_end
+    assert (renewal.status, renewal.total, renewal.amount_paid) == ("paid", 1000, 1000)
+    ended_at_its_cancel_at(client, subscription.id, cancel_at)
