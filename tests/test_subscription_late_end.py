@@ -54,15 +54,24 @@ def renewed_up_to_the_end(
     return renewal
 
 
-def test_a_job_run_after_the_cancel_at_bills_the_part_period_before_it(
-    server: KassaServer, client: Client, ledger_verified: None
-) -> None:
+def canceling_after_its_period(
+    client: Client,
+) -> tuple[stripe.Customer, stripe.Subscription, tuple[int, int], int]:
+    """A real-time subscription at 3000 every 30 days, set to cancel `CUT_DAYS` after its
+    first period ends: its customer, itself, that period, and `cancel_at`."""
     price = price_of(client, 3000, "day", 30)
     customer = real_time_customer(client)
     subscription = subscribe(client, customer.id, price.id)
-    _, period_end = period_of(subscription)
-    cancel_at = period_end + CUT_DAYS * DAY_SECONDS
+    period = period_of(subscription)
+    cancel_at = period[1] + CUT_DAYS * DAY_SECONDS
     change(client, subscription.id, cancel_at=cancel_at)
+    return customer, subscription, period, cancel_at
+
+
+def test_a_job_run_after_the_cancel_at_bills_the_part_period_before_it(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    _, subscription, (_, period_end), cancel_at = canceling_after_its_period(client)
     late = cancel_at + DAY_SECONDS
     assert run_invoices_job_at(server, late) >= 1
     renewal = renewed_up_to_the_end(client, subscription.id, period_end, cancel_at)
@@ -84,12 +93,9 @@ def test_the_late_renewal_takes_the_prorations_left_pending(
     """Upgraded to two as of the first period's start: -3000 and +6000 pending, taken by
     the renewal with its 10 days at two (6000 * 10/30 = 2000): 5000, and no final invoice,
     nothing being left pending for one."""
-    price = price_of(client, 3000, "day", 30)
-    customer = real_time_customer(client)
-    subscription = subscribe(client, customer.id, price.id)
-    period_start, period_end = period_of(subscription)
-    cancel_at = period_end + CUT_DAYS * DAY_SECONDS
-    change(client, subscription.id, cancel_at=cancel_at)
+    customer, subscription, (period_start, period_end), cancel_at = canceling_after_its_period(
+        client
+    )
     item = only_item(subscription)
     change(
         client,
