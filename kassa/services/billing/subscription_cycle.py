@@ -33,7 +33,9 @@ are paid or not:
 
 - once a renewal's last retry has failed, the configured final action: canceled (the
   default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
-  invoice left open (default) or marked uncollectible.
+  invoice left open (default) or marked uncollectible. Canceled so (or at a trial's end
+  for want of a payment method), it is canceled at once as a `DELETE` sent nothing
+  cancels it (`subscriptions.cancel_now`): its pending prorations are removed.
 
 - a renewal takes the pending items the customer has for it (`subscription_pending`: the
   prorations of changes since the last one, items that name no subscription); a paused
@@ -87,7 +89,7 @@ from kassa.services.billing.subscription_pause import (
     resume_on_payment,
 )
 from kassa.services.billing.subscription_renewal import begin_next_period
-from kassa.services.billing.subscriptions import end_subscription
+from kassa.services.billing.subscriptions import cancel_now, end_subscription
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
@@ -178,7 +180,7 @@ async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
     if behavior == "create_invoice" or await _has_payment_method(ctx, subscription):
         return False
     if behavior == "cancel":
-        await end_subscription(ctx, subscription, TRIAL_END_CANCEL_REASON)
+        await cancel_now(ctx, subscription, TRIAL_END_CANCEL_REASON)
     else:
         await pause_at_trial_end(ctx, subscription)
     return True
@@ -281,7 +283,7 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     if action == "cancel":
         # The invoice this unit holds stops here, before the cancellation stops the rest.
         await invoice_advance.stop_invoice(ctx, invoice)
-        await end_subscription(ctx, subscription, "payment_failed")
+        await cancel_now(ctx, subscription, "payment_failed")
         return
     subscription["status"] = action
     if subscription != before:

@@ -8,7 +8,7 @@ periods end is `subscription_cycle`. An update applies its terms (`subscription_
 `subscription_discounts`), its pause of collection (`subscription_pause`) and its item
 changes (`subscription_changes`), or holds them as a pending update
 (`subscription_pending_updates`); a cancellation settles what is owed (`prorate`,
-`invoice_now`) and ends the subscription now (`end_subscription`).
+`invoice_now`) and ends the subscription now (`cancel_now`, `end_subscription`).
 """
 
 from __future__ import annotations
@@ -286,23 +286,42 @@ async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiO
             code="resource_missing",
         )
     details = request.cancellation_details or {}
-    await _settle_on_cancel(ctx, subscription, request)
-    await end_subscription(ctx, subscription, "cancellation_requested", details)
+    await cancel_now(
+        ctx,
+        subscription,
+        "cancellation_requested",
+        details,
+        invoice_now=bool(request.invoice_now),
+        prorate=bool(request.prorate),
+    )
     return view(subscription)
 
 
-async def _settle_on_cancel(
-    ctx: Context, subscription: ApiObject, request: CancelSubscription
+async def cancel_now(
+    ctx: Context,
+    subscription: ApiObject,
+    reason: str,
+    details: dict[str, Any] | None = None,
+    *,
+    invoice_now: bool = False,
+    prorate: bool = False,
 ) -> None:
-    """What a cancellation does to what is owed, as Stripe: `prorate` credits the unused
+    """Cancel it at once, settling what is owed as Stripe does: `prorate` credits the unused
     time, `invoice_now` invoices the subscription's pending prorations at once, and with
-    neither its pending prorations are dropped (other pending items stay pending)."""
-    if request.prorate:
+    neither (the defaults) its pending prorations are dropped (other pending items stay
+    pending). Stripe's cancel docstring: "if the subscription is set to cancel immediately,
+    pending prorations will be removed (if invoice_now and prorate are both set to false)".
+    `DELETE` takes this path with what it was sent; the cancellations the subscription's own
+    work makes at once (dunning's final action, a trial's end without a payment method)
+    with the defaults, as a `DELETE` sent nothing would: left pending, the prorations would
+    name a canceled subscription and no invoice would ever take them."""
+    if prorate:
         await credit_unused_time(ctx, subscription)
-    if request.invoice_now:
+    if invoice_now:
         await invoice_final(ctx, subscription)
-    elif not request.prorate:
+    elif not prorate:
         await subscription_pending.discard_prorations(ctx, subscription)
+    await end_subscription(ctx, subscription, reason, details)
 
 
 async def end_subscription(
