@@ -160,3 +160,27 @@ def test_an_always_invoice_update_does_not_take_a_used_once_coupon(
         ("subscription_create", 2800, 1400, [1400]),
         ("subscription_update", 3450, 3450, []),
     ]
+
+
+def test_a_reset_after_a_repeating_coupon_ended_takes_nothing_off(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off for one month, added on February 1 (it ends on March 1): the renewal of
+    February 28 takes it (1400, for February 28 to March 31). The reset on March 5, after
+    its end, credits the paid 1400's 26/31 (-1174.19, -1174) and bills the new period whole
+    (2800): 1626, nothing off."""
+    coupon = client.v1.coupons.create(
+        params={"percent_off": 50, "duration": "repeating", "duration_in_months": 1}
+    )
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 1))
+    change(client, subscription.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, MAR_5)
+    change(client, subscription.id, billing_cycle_anchor={"type": "now"}, proration_date=MAR_5)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_cycle", 2800, 1400, [1400]),
+        ("subscription_update", 1626, 1626, []),
+    ]
