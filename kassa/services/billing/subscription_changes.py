@@ -58,7 +58,6 @@ from kassa.services.billing import (
     invoice_transitions,
     subscription_credits,
     subscription_discounts,
-    subscription_terms,
 )
 from kassa.services.billing.invoice_item_pricing import (
     active_price,
@@ -496,8 +495,8 @@ async def _invoice_new_period(
         trial=False,
         pending="subscription",
         only=only,
+        spans=spans,
     )
-    await subscription_terms.bill_part(ctx, invoice, spans)
     await _collect_now(ctx, subscription, invoice, terms)
     return invoice
 

@@ -178,9 +178,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         period,
         billing_reason="subscription_create",
         trial=trial_end is not None,
+        spans=spans,
     )
-    await subscription_terms.bill_part(ctx, invoice, spans)
-    subscription_discounts.note_invoiced(subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
     if subscription_setup.needs_setup(subscription, customer):

@@ -64,7 +64,6 @@ from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
     invoice_transitions,
-    subscription_discounts,
     subscription_pending,
     subscription_terms,
 )
@@ -228,9 +227,8 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
         trial=False,
         pending="customer",
         items=renewal.items,
+        spans=renewal.spans,
     )
-    await subscription_terms.bill_part(ctx, invoice, renewal.spans)
-    subscription_discounts.note_invoiced(subscription, invoice)
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]
     await save(ctx, subscription)

@@ -29,6 +29,7 @@ from kassa.services.billing.invoice_item_pricing import (
     from_price,
 )
 from kassa.services.billing.invoice_params import CreateInvoice
+from kassa.services.billing.subscription_discounts import note_invoiced, prune_discounts
 from kassa.services.billing.subscription_documents import (
     customer_of,
     item_period,
@@ -36,6 +37,8 @@ from kassa.services.billing.subscription_documents import (
     product_name,
 )
 from kassa.services.billing.subscription_pending import Scope
+from kassa.services.billing.subscription_periods import Span
+from kassa.services.billing.subscription_terms import bill_part
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
@@ -43,7 +46,7 @@ from kassa.store.tables import INVOICE_ITEMS
 
 async def invoice_period(
     ctx: Context,
-    subscription: Mapping[str, Any],
+    subscription: ApiObject,
     period: tuple[int, int],
     *,
     billing_reason: str,
@@ -52,6 +55,7 @@ async def invoice_period(
     with_items: bool = True,
     items: Sequence[Mapping[str, Any]] | None = None,
     only: Collection[str] | None = None,
+    spans: Mapping[str, Span] | None = None,
 ) -> ApiObject:
     """The draft invoice for `period` (as stored), its lines made: the pending items
     `pending` says (`subscription_pending`; of them, those `only` names when given), then
@@ -59,7 +63,16 @@ async def invoice_period(
     period (`items` when given, else all of them; none when `with_items` is False: an
     update's invoice bills only its prorations). Built whole and stored once,
     announced once (`invoice.created`, its lines in it): Stripe makes no invoice items of a
-    subscription's lines, so no `invoiceitem.created` either."""
+    subscription's lines, so no `invoiceitem.created` either. Each item's line bills its
+    span's part of the price when `spans` (by subscription item) cuts it
+    (`subscription_terms.bill_part`).
+
+    Every invoice of the subscription, whichever path makes it (create, renewal, reset,
+    `always_invoice`, final, resume), takes only the discounts that still apply now (a
+    `once` one an earlier invoice used, a `repeating` one past its end, are removed first)
+    and uses up a `once` one it had something to discount with
+    (`subscription_discounts`): the subscription is changed, its caller saves it."""
+    prune_discounts(subscription, ctx.now())
     ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
         CreateInvoice(
@@ -94,6 +107,9 @@ async def invoice_period(
     if with_items:
         subscription_credits.note_period(subscription, lines, billed)  # what credits undo
     await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
+    if spans is not None:
+        await bill_part(ctx, invoice, spans)
+    note_invoiced(subscription, invoice)  # on its final subtotal, parts billed
     return invoice
 
 

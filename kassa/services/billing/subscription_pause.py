@@ -64,7 +64,6 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_transitions,
     periods,
-    subscription_terms,
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
@@ -409,8 +408,8 @@ async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="customer",
+        spans=spans,
     )
-    await subscription_terms.bill_part(ctx, invoice, spans)
     return invoice
 
 

@@ -37,6 +37,7 @@ from kassa.services.billing.subscription_changes import (
     invoices_at_once,
     plan_change,
 )
+from kassa.services.billing.subscription_discounts import prune_discounts
 from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
@@ -87,6 +88,9 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     plan = await _planned(ctx, subscription, details, terms)
     planned = plan.prorations if plan is not None else []
     prorations = [*planned, *await _fitted_to_end(ctx, subscription, terms, planned)]
+    # An invoice made now (a reset's, `always_invoice`'s, a final one) takes the discounts
+    # that still apply now, as `subscription_invoices.invoice_period` prunes them.
+    prune_discounts(subscription, ctx.now())
     at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
     if at_once is not None:
         return at_once

@@ -1,0 +1,186 @@
+"""When a subscription's `once` coupon is used up, whichever invoice bills it first: through
+the SDK on a real `kassa serve` (SQLite and PostgreSQL) driven by test clocks, the ledger
+whole after each. Not only the create and renewal invoices: a billing cycle reset's, an
+`always_invoice` update's and a final invoice take the subscription's discounts too, so a
+`once` coupon the create invoice used is not taken again by them, and one first billed by
+them is not taken again by the next renewal. The preview shows what is then billed.
+
+28.00 a month from January 31, 2027 (periods end on the 28th in February): the time from
+February 5 to February 28 is 23 of February's 28 days.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from tests.test_subscription_changes import change
+from tests.test_subscription_terms import price_of, utc
+from tests.test_subscriptions import (
+    Client,
+    advance,
+    clock_customer,
+    invoices_of,
+    subscribe,
+)
+
+FEB_5 = utc(2027, 2, 5)
+FEB_14 = utc(2027, 2, 14)
+MAR_5 = utc(2027, 3, 5)
+
+
+def billed(invoice: stripe.Invoice) -> tuple[str | None, int, int, list[int]]:
+    """(billing reason, subtotal, total, amounts each discount took off)."""
+    taken = [int(d.amount) for d in invoice.total_discount_amounts or []]
+    return invoice.billing_reason, invoice.subtotal, invoice.total, taken
+
+
+def half_off_once(client: Client) -> stripe.Coupon:
+    return client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
+
+
+def preview(client: Client, subscription_id: str, **details: Any) -> stripe.Invoice:
+    params: Any = {"subscription": subscription_id}
+    if details:
+        params["subscription_details"] = details
+    return client.v1.invoices.create_preview(params=params)
+
+
+def test_a_reset_does_not_take_a_once_coupon_the_first_invoice_used(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off once, used by the create invoice (1400). The reset on February 5 credits the
+    paid 1400's 23/28 (-1150) and bills the new period whole (2800): 1650, nothing off; the
+    previewed reset says the same. The renewal on March 5 bills 2800."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, FEB_5)
+    previewed = preview(
+        client, subscription.id, billing_cycle_anchor={"type": "now"}, proration_date=FEB_5
+    )
+    assert (previewed.subtotal, previewed.total) == (1650, 1650)
+    assert [int(d.amount) for d in previewed.total_discount_amounts or []] == []
+    change(client, subscription.id, billing_cycle_anchor={"type": "now"}, proration_date=FEB_5)
+    advance(client, clock_id, MAR_5 + DAY_SECONDS)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 1400, [1400]),
+        ("subscription_update", 1650, 1650, []),
+        ("subscription_cycle", 2800, 2800, []),
+    ]
+
+
+def test_a_once_coupon_added_with_a_reset_is_used_by_the_reset_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """No coupon on create (2800). Half off once added by the reset on February 5: its
+    invoice credits -2300, bills 2800 and takes 1400 off (-900). The coupon is then used:
+    the previewed renewal and the renewal of March 5 bill 2800 with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    change(
+        client,
+        subscription.id,
+        discounts=[{"coupon": coupon.id}],
+        billing_cycle_anchor={"type": "now"},
+        proration_date=FEB_5,
+    )
+    renewal = preview(client, subscription.id)
+    assert (renewal.period_start, renewal.total) == (MAR_5, 2800)
+    assert [int(d.amount) for d in renewal.total_discount_amounts or []] == []
+    advance(client, clock_id, MAR_5 + DAY_SECONDS)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_update", 500, -900, [1400]),
+        ("subscription_cycle", 2800, 2800, []),
+    ]
+
+
+def test_a_final_invoice_does_not_take_a_used_once_coupon(
+    client: Client, ledger_verified: None
+) -> None:
+    """500 off once, used by the create invoice (2300). Cut on February 5 to end on February
+    14: the 14 days after it credit 14/28 of the paid 2300 (-1150), left pending; a 900 item
+    is given to the subscription. The final invoice of February 14 bills both: -250, nothing
+    off, as its preview said."""
+    coupon = client.v1.coupons.create(
+        params={"amount_off": 500, "currency": "usd", "duration": "once"}
+    )
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, FEB_5)
+    change(client, subscription.id, cancel_at=FEB_14, proration_date=FEB_5)
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "subscription": subscription.id,
+            "amount": 900,
+            "currency": "usd",
+        }
+    )
+    final = preview(client, subscription.id)
+    assert (final.subtotal, final.total) == (-250, -250)
+    assert [int(d.amount) for d in final.total_discount_amounts or []] == []
+    advance(client, clock_id, FEB_14 + DAY_SECONDS)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "canceled"
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 2300, [500]),
+        ("subscription_cycle", -250, -250, []),
+    ]
+
+
+def test_an_always_invoice_update_does_not_take_a_used_once_coupon(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off once, used by the create invoice (1400). Two of the item from February 5,
+    invoiced at once: the paid 1400's 23/28 credited (-1150) and two for 23/28 of a period
+    billed (4600): 3450, nothing off, as previewed."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, FEB_5)
+    (item,) = subscription["items"].data
+    details: Any = {
+        "items": [{"id": item.id, "quantity": 2}],
+        "proration_behavior": "always_invoice",
+        "proration_date": FEB_5,
+    }
+    previewed = preview(client, subscription.id, **details)
+    assert (previewed.subtotal, previewed.total) == (3450, 3450)
+    change(client, subscription.id, **details)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 1400, [1400]),
+        ("subscription_update", 3450, 3450, []),
+    ]
+
+
+def test_a_reset_after_a_repeating_coupon_ended_takes_nothing_off(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off for one month, added on February 1 (it ends on March 1): the renewal of
+    February 28 takes it (1400, for February 28 to March 31). The reset on March 5, after
+    its end, credits the paid 1400's 26/31 (-1174.19, -1174) and bills the new period whole
+    (2800): 1626, nothing off."""
+    coupon = client.v1.coupons.create(
+        params={"percent_off": 50, "duration": "repeating", "duration_in_months": 1}
+    )
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 1))
+    change(client, subscription.id, discounts=[{"coupon": coupon.id}])
+    advance(client, clock_id, MAR_5)
+    change(client, subscription.id, billing_cycle_anchor={"type": "now"}, proration_date=MAR_5)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_cycle", 2800, 1400, [1400]),
+        ("subscription_update", 1626, 1626, []),
+    ]
