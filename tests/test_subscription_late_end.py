@@ -7,9 +7,16 @@ clock advanced past both in one jump. The ledger whole after each.
 
 Amounts by hand: 3000 every 30 days, 100 a day; `cancel_at` 10 days after the first
 period's end, so the renewal bills 10 of 30 days: 3000 * 10/30 = 1000.
+
+The other work such a late run reaches is stamped with when it was due, not when it ran: a
+trial that ended with no payment method canceled or paused at its `trial_end` (before a
+later `cancel_at` as without one), an incomplete subscription expired 23 hours after its
+creation; and a late renewal takes the discounts in force at its period's start.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import stripe
 
@@ -19,6 +26,8 @@ from tests.test_subscription_changes import change, only_item, pending_of
 from tests.test_subscription_scheduled_end import real_time_customer
 from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
+    DECLINING_CARD,
+    HOUR,
     JAN_31_2027,
     Client,
     advance,
@@ -131,3 +140,112 @@ def test_a_test_clock_advanced_past_both_in_one_jump_does_the_same(
     assert renewal.created == period_end
     assert (renewal.status, renewal.total, renewal.amount_paid) == ("paid", 1000, 1000)
     ended_at_its_cancel_at(client, subscription.id, cancel_at)
+
+
+# -- other work reached late ---------------------------------------------------------------
+
+TRIAL_DAYS = 5
+
+
+def trial_without_card(client: Client, behavior: str) -> stripe.Subscription:
+    """A real-time subscription at 3000 every 30 days on a 5-day trial, its customer with no
+    payment method, `missing_payment_method` set to `behavior`."""
+    price = price_of(client, 3000, "day", 30)
+    customer = client.v1.customers.create(params={})
+    end_behavior = {"end_behavior": {"missing_payment_method": behavior}}
+    return subscribe(
+        client, customer.id, price.id, trial_period_days=TRIAL_DAYS, trial_settings=end_behavior
+    )
+
+
+def test_a_trial_ended_unpaid_before_the_cancel_at_is_canceled_at_its_end(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """`cancel_at` 10 days after the trial's end, the job run a day after it: the trial's
+    end came first, and the subscription was canceled then (Stripe cancels it at the trial's
+    end), not at `cancel_at` nor when the job ran."""
+    subscription = trial_without_card(client, "cancel")
+    trial_end = int(subscription.trial_end or 0)
+    cancel_at = trial_end + CUT_DAYS * DAY_SECONDS
+    change(client, subscription.id, cancel_at=cancel_at)
+    run_invoices_job_at(server, cancel_at + DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", trial_end)
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "cancellation_requested"
+    assert [i.total for i in invoices_of(client, subscription.id)] == [0]
+
+
+def trial_ended_late(
+    server: KassaServer, client: Client, behavior: str
+) -> tuple[stripe.Subscription, int]:
+    """`trial_without_card`, the job first run 3 days after its trial's end: the
+    subscription then, and that end."""
+    subscription = trial_without_card(client, behavior)
+    trial_end = int(subscription.trial_end or 0)
+    run_invoices_job_at(server, trial_end + 3 * DAY_SECONDS)
+    return client.v1.subscriptions.retrieve(subscription.id), trial_end
+
+
+def test_a_trial_ended_unpaid_reached_late_is_canceled_at_its_end(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    ended, trial_end = trial_ended_late(server, client, "cancel")
+    assert (ended.status, ended.ended_at, ended.canceled_at) == ("canceled", trial_end, trial_end)
+
+
+def test_a_trial_ended_unpaid_reached_late_is_paused_from_its_end(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    paused, trial_end = trial_ended_late(server, client, "pause")
+    assert paused.status == "paused"
+    assert paused.status_details is not None and paused.status_details.paused is not None
+    assert paused.status_details.paused.transitioned_at == trial_end
+    assert [i.total for i in invoices_of(client, paused.id)] == [0]
+
+
+def test_an_incomplete_subscription_reached_late_expired_23_hours_after_creation(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 3000, "day", 30)
+    card: Any = {
+        "payment_method": DECLINING_CARD,
+        "invoice_settings": {"default_payment_method": DECLINING_CARD},
+    }
+    customer = client.v1.customers.create(params=card)
+    subscription = subscribe(client, customer.id, price.id)
+    assert subscription.status == "incomplete"
+    run_invoices_job_at(server, subscription.created + 3 * DAY_SECONDS)
+    expired = client.v1.subscriptions.retrieve(subscription.id)
+    assert (expired.status, expired.ended_at) == (
+        "incomplete_expired",
+        subscription.created + 23 * HOUR,
+    )
+    assert client.v1.invoices.retrieve(str(expired.latest_invoice)).status == "void"
+
+
+def test_a_late_renewal_takes_the_discounts_in_force_at_its_start(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """2000 every 20 days, half off for a month from creation; `cancel_at` 15 days after the
+    first period's end, the job run a day after it. The coupon was in force on day 20, the
+    renewal's start (it ends about day 30): the renewal of days 20 to 35 bills 15/20 of
+    2000 = 1500, half off: 750 (not 1500, as pruned when the job ran on day 36)."""
+    coupon = client.v1.coupons.create(
+        params={"percent_off": 50, "duration": "repeating", "duration_in_months": 1}
+    )
+    price = price_of(client, 2000, "day", 20)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    _, period_end = period_of(subscription)
+    cancel_at = period_end + 15 * DAY_SECONDS
+    change(client, subscription.id, cancel_at=cancel_at)
+    late = cancel_at + DAY_SECONDS
+    run_invoices_job_at(server, late)
+    renewal = renewed_up_to_the_end(client, subscription.id, period_end, cancel_at)
+    (line,) = renewal.lines.data
+    assert (line.amount, renewal.subtotal, renewal.total) == (1500, 1500, 750)
+    assert (renewal.status, renewal.amount_paid) == ("paid", 750)
+    run_invoices_job_at(server, late + DAY_SECONDS)
+    ended_at_its_cancel_at(client, subscription.id, cancel_at)
+    assert [i.total for i in invoices_of(client, subscription.id)] == [1000, 750]

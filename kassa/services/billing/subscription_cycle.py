@@ -70,6 +70,7 @@ from kassa.services.billing import (
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
+    INCOMPLETE_EXPIRES_SECONDS,
     TRIAL_WILL_END_SENT,
     announce,
     customer_of,
@@ -178,10 +179,14 @@ async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
     behavior = subscription_terms.missing_payment_method_behavior(subscription)
     if behavior == "create_invoice" or await _has_payment_method(ctx, subscription):
         return False
+    # It ended unpaid at `trial_end`, however late this work runs (the real-time job after
+    # a server was down): that is when it was canceled or paused, as a scheduled end keeps
+    # its `cancel_at` (`end_as_scheduled`).
+    ended = min(int(subscription["trial_end"]), ctx.now())
     if behavior == "cancel":
-        await cancel_now(ctx, subscription, TRIAL_END_CANCEL_REASON)
+        await cancel_now(ctx, subscription, TRIAL_END_CANCEL_REASON, ended_at=ended)
     else:
-        await pause_at_trial_end(ctx, subscription)
+        await pause_at_trial_end(ctx, subscription, at=ended)
     return True
 
 
@@ -198,7 +203,9 @@ async def _has_payment_method(ctx: Context, subscription: ApiObject) -> bool:
 async def _expire(ctx: Context, subscription: ApiObject) -> None:
     before = snapshot(subscription)
     subscription["status"] = "incomplete_expired"
-    subscription["ended_at"] = ctx.now()
+    # It expired when due, 23 hours after creation, however late this work runs.
+    due = int(subscription["created"]) + INCOMPLETE_EXPIRES_SECONDS
+    subscription["ended_at"] = min(due, ctx.now())
     latest = subscription["latest_invoice"]
     if latest is not None:
         invoice = await invoice_documents.load_invoice(ctx, str(latest))
@@ -216,7 +223,9 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     the work: run again, `renews_at` has moved past now."""
     before = snapshot(subscription)
     # The steps its preview shows too: `subscription_renewal`.
-    renewal = begin_next_period(subscription, discounts_at=ctx.now())
+    # The discounts in force at the new period's start (its default), where a renewal on
+    # time runs: one run late (the real-time job after a server was down) takes the same.
+    renewal = begin_next_period(subscription)
     if subscription["status"] == "trialing":
         subscription["status"] = "active"
     invoice = await invoice_period(
@@ -228,6 +237,7 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
         pending="customer",
         items=renewal.items,
         spans=renewal.spans,
+        discounts_at=renewal.period[0],
     )
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]

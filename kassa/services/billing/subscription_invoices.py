@@ -56,6 +56,7 @@ async def invoice_period(
     items: Sequence[Mapping[str, Any]] | None = None,
     only: Collection[str] | None = None,
     spans: Mapping[str, Span] | None = None,
+    discounts_at: int | None = None,
 ) -> ApiObject:
     """The draft invoice for `period` (as stored), its lines made: the pending items
     `pending` says (`subscription_pending`; of them, those `only` names when given), then
@@ -71,8 +72,9 @@ async def invoice_period(
     `always_invoice`, final, resume), takes only the discounts that still apply now (a
     `once` one an earlier invoice used, a `repeating` one past its end, are removed first)
     and uses up a `once` one it had something to discount with
-    (`subscription_discounts`): the subscription is changed, its caller saves it."""
-    prune_discounts(subscription, ctx.now())
+    (`subscription_discounts`): the subscription is changed, its caller saves it. "Now" is
+    `discounts_at` when given: a renewal's period start, however late it is made."""
+    prune_discounts(subscription, ctx.now() if discounts_at is None else discounts_at)
     ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
         CreateInvoice(

@@ -185,20 +185,25 @@ async def pause_subscription(ctx: Context, request: PauseSubscription) -> ApiObj
     return view(subscription)
 
 
-async def pause_at_trial_end(ctx: Context, subscription: ApiObject) -> None:
+async def pause_at_trial_end(ctx: Context, subscription: ApiObject, *, at: int) -> None:
     """The trial ended with no payment method and `missing_payment_method=pause`: paused
-    in the trial's period, nothing credited (a trial was free) and no invoice made."""
+    in the trial's period, nothing credited (a trial was free) and no invoice made. `at`:
+    when the trial ended, its `transitioned_at` however late the work pausing it runs."""
     await _enter_pause(
-        ctx, subscription, snapshot(subscription), "trial_end_without_payment_method"
+        ctx, subscription, snapshot(subscription), "trial_end_without_payment_method", at=at
     )
 
 
-async def _enter_pause(ctx: Context, subscription: ApiObject, before: ApiObject, why: str) -> None:
+async def _enter_pause(
+    ctx: Context, subscription: ApiObject, before: ApiObject, why: str, *, at: int | None = None
+) -> None:
+    transitioned = ctx.now() if at is None else at
+    ensure(transitioned <= ctx.now(), f"{subscription['id']} paused no later than the work")
     subscription["status"] = "paused"
     subscription["status_details"] = {
         "paused": {
             "subscription": {"type": why},
-            "transitioned_at": ctx.now(),
+            "transitioned_at": transitioned,
             "type": "subscription",
         }
     }

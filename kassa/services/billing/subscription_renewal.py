@@ -29,14 +29,14 @@ class Renewal:
     """The span that ends first: the period of the renewal's invoice."""
 
 
-def begin_next_period(subscription: ApiObject, *, discounts_at: int | None = None) -> Renewal:
+def begin_next_period(subscription: ApiObject) -> Renewal:
     """Move the renewing items into their next spans and prune the discounts that no longer
-    apply at `discounts_at` (the renewal's time; None: the new period's start, where a
-    renewal on time runs and a preview expects it)."""
+    apply at the new period's start: where a renewal on time runs and a preview expects it,
+    and what one made late (the real-time job after a server was down) takes too."""
     renewing = renewing_items(subscription)
     spans = {str(item["id"]): next_item_span(subscription, item) for item in renewing}
     for item in renewing:
         set_item_period(item, spans[str(item["id"])].period)
     period = min((span.period for span in spans.values()), key=lambda p: p[1])
-    prune_discounts(subscription, period[0] if discounts_at is None else discounts_at)
+    prune_discounts(subscription, period[0])
     return Renewal(renewing, spans, period)

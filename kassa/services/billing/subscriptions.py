@@ -305,6 +305,7 @@ async def cancel_now(
     *,
     invoice_now: bool = False,
     prorate: bool = False,
+    ended_at: int | None = None,
 ) -> None:
     """Cancel it at once, settling what is owed as Stripe does: `prorate` credits the unused
     time, `invoice_now` invoices the subscription's pending prorations at once, and with
@@ -314,14 +315,15 @@ async def cancel_now(
     `DELETE` takes this path with what it was sent; the cancellations the subscription's own
     work makes at once (dunning's final action, a trial's end without a payment method)
     with the defaults, as a `DELETE` sent nothing would: left pending, the prorations would
-    name a canceled subscription and no invoice would ever take them."""
+    name a canceled subscription and no invoice would ever take them. `ended_at`: when it
+    ended, if before now (`end_subscription`)."""
     if prorate:
         await credit_unused_time(ctx, subscription)
     if invoice_now:
         await invoice_final(ctx, subscription)
     elif not prorate:
         await subscription_pending.discard_prorations(ctx, subscription)
-    await end_subscription(ctx, subscription, reason, details)
+    await end_subscription(ctx, subscription, reason, details, ended_at=ended_at)
 
 
 async def end_subscription(
