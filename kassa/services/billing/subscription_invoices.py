@@ -70,8 +70,8 @@ async def invoice_period(
     Every invoice of the subscription, whichever path makes it (create, renewal, reset,
     `always_invoice`, final, resume), takes only the discounts that still apply now (a
     `once` one an earlier invoice used, a `repeating` one past its end, are removed first)
-    and uses up a `once` one it had something to discount with
-    (`subscription_discounts`): the subscription is changed, its caller saves it."""
+    and uses up a `once` one that took something off it (`subscription_discounts`): the
+    subscription is changed, its caller saves it."""
     prune_discounts(subscription, ctx.now())
     ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
