@@ -184,3 +184,71 @@ def test_a_reset_after_a_repeating_coupon_ended_takes_nothing_off(
         ("subscription_cycle", 2800, 1400, [1400]),
         ("subscription_update", 1626, 1626, []),
     ]
+
+
+def test_an_items_once_coupon_is_not_used_by_an_invoice_without_its_line(
+    client: Client, ledger_verified: None
+) -> None:
+    """Items A (28.00) and B (10.00). Half off once given to B on February 5, not prorated.
+    Two of A from February 14, invoiced at once: that invoice has only A's lines, so B's
+    coupon takes nothing off it and is not used. The renewal of February 28 bills two of A
+    (5600) and B (1000) with B's half off (-500): 6100."""
+    coupon = half_off_once(client)
+    a, b = price_of(client, 2800), price_of(client, 1000)
+    clock_id, customer = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": a.id}, {"price": b.id}]}
+    )
+    item_a, item_b = subscription["items"].data
+    advance(client, clock_id, FEB_5)
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_b.id, "discounts": [{"coupon": coupon.id}]}],
+        proration_behavior="none",
+    )
+    advance(client, clock_id, FEB_14)
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_a.id, "quantity": 2}],
+        proration_behavior="always_invoice",
+        proration_date=FEB_14,
+    )
+    advance(client, clock_id, utc(2027, 3, 1))
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 3800, 3800, []),
+        ("subscription_update", 1400, 1400, []),
+        ("subscription_cycle", 6600, 6100, [500]),
+    ]
+
+
+def test_an_items_once_coupon_waits_for_its_own_renewal_in_a_mixed_interval_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    """15.00 a month (A) and 100.00 a quarter (B) from January 1. Half off once given to B
+    on January 16, not prorated. The monthly renewals of February 1 and March 1 bill only
+    A (1500, nothing off) and leave it; the renewal of April 1 bills both and takes half of
+    B's 10000 off: 6500."""
+    coupon = half_off_once(client)
+    monthly, quarterly = price_of(client, 1500), price_of(client, 10_000, "month", 3)
+    clock_id, customer = clock_customer(client, utc(2027, 1, 1))
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": monthly.id}, {"price": quarterly.id}]}
+    )
+    item_b = subscription["items"].data[1]
+    advance(client, clock_id, utc(2027, 1, 16))
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_b.id, "discounts": [{"coupon": coupon.id}]}],
+        proration_behavior="none",
+    )
+    advance(client, clock_id, utc(2027, 4, 1) + DAY_SECONDS)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 11_500, 11_500, []),
+        ("subscription_cycle", 1500, 1500, []),
+        ("subscription_cycle", 1500, 1500, []),
+        ("subscription_cycle", 11_500, 6500, [5000]),
+    ]

@@ -7,8 +7,9 @@ Discounts. Each coupon or promotion code makes a discount (`discounts.apply`) th
 subscription (and item), redeemed once, when applied; `discounts[][discount]` reuses one.
 Every invoice of the subscription carries the subscription's discounts and default tax rates,
 and each line its item's. A `once` discount is used up by the first invoice with something
-to discount (a subtotal above zero: a trial's invoice does not use it) and a `repeating`
-one ends `duration_in_months` after it was applied (the trial counting); either is then
+to discount (a subtotal above zero: a trial's invoice does not use it) that it takes
+something off (an item's is not used by an invoice without a line of that item), and a
+`repeating` one ends `duration_in_months` after it was applied (the trial counting); either is then
 removed from the subscription before its next invoice.
 """
 
@@ -133,13 +134,22 @@ def applying(subscription: Mapping[str, Any], discount_ids: Sequence[str], now: 
 
 
 def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
-    """After an invoice: a `once` discount on it is used when it had something to
-    discount."""
+    """After an invoice: a `once` discount is used when the invoice had something to
+    discount (a subtotal above zero) and it took something off (in the invoice's
+    `total_discount_amounts`, summed from its lines' `discount_amounts`). An item's discount
+    is not used by an invoice with no line of that item (an `always_invoice` update billing
+    another item's prorations, a renewal of items on another interval), nor the
+    subscription's by one with nothing discountable on it."""
     if int(invoice["subtotal"]) <= 0:
         return
+    taken = {
+        str(entry["discount"])
+        for entry in invoice["total_discount_amounts"]
+        if int(entry["amount"]) > 0
+    }
     terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
     for discount_id in _all_discounts(subscription):
-        if discount_id in terms and terms[discount_id]["once"]:
+        if discount_id in terms and terms[discount_id]["once"] and discount_id in taken:
             terms[discount_id]["used"] = True
 
 

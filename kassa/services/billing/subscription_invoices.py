@@ -71,9 +71,9 @@ async def invoice_period(
     Every invoice of the subscription, whichever path makes it (create, renewal, reset,
     `always_invoice`, final, resume), takes only the discounts that still apply now (a
     `once` one an earlier invoice used, a `repeating` one past its end, are removed first)
-    and uses up a `once` one it had something to discount with
-    (`subscription_discounts`): the subscription is changed, its caller saves it. "Now" is
-    `discounts_at` when given: a renewal's period start, however late it is made."""
+    and uses up a `once` one that took something off it (`subscription_discounts`): the
+    subscription is changed, its caller saves it. "Now" is `discounts_at` when given: a
+    renewal's period start, however late it is made."""
     prune_discounts(subscription, ctx.now() if discounts_at is None else discounts_at)
     ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
