@@ -54,6 +54,22 @@ def test_an_amount_off_larger_than_the_invoice_takes_it_to_zero_never_below() ->
     assert (amounts.total, amounts.discount_total) == (0, 100)
 
 
+def test_a_discount_restricted_to_products_takes_only_from_their_lines() -> None:
+    half_of_b = DiscountTerms("di_half", percent_off=Decimal(50), products=frozenset({"prod_b"}))
+    lines = [
+        LineTerms(2000, product="prod_a", discounts=(half_of_b,)),
+        LineTerms(1000, product="prod_b"),
+        LineTerms(400),  # an amount-only line has no product: never restricted ones
+    ]
+    amounts = invoice_amounts(lines, [half_of_b])
+    assert [[d.amount for d in line.discount_amounts] for line in amounts.lines] == [[], [500], []]
+    assert amounts.total == 2900
+    capped = DiscountTerms("di_off", amount_off=1500, products=frozenset({"prod_b"}))
+    amounts = invoice_amounts(lines, [capped])
+    assert [[d.amount for d in line.discount_amounts] for line in amounts.lines] == [[], [1000], []]
+    assert (amounts.discount_total, amounts.total) == (1000, 2400)
+
+
 def test_line_discounts_apply_before_the_invoice_s() -> None:
     amounts = invoice_amounts([LineTerms(1000, discounts=(TEN_PERCENT,))], [TEN_PERCENT])
     assert [d.amount for d in amounts.lines[0].discount_amounts] == [100, 90]
@@ -134,10 +150,20 @@ _TERMS = st.one_of(
     st.builds(pricing.PerUnit, unit_amount=_AMOUNTS),
     st.builds(pricing.Tiered, mode=st.sampled_from(["graduated", "volume"]), tiers=_tiers()),
 )
+_PRODUCTS = st.sampled_from(["prod_a", "prod_b", "prod_c"])
+_RESTRICTED_TO = st.none() | st.frozensets(_PRODUCTS, min_size=1)
 _DISCOUNTS = st.one_of(
-    st.builds(DiscountTerms, discount=st.sampled_from(["di_a", "di_b"]), percent_off=_PERCENTS),
     st.builds(
-        DiscountTerms, discount=st.sampled_from(["di_c", "di_d"]), amount_off=st.integers(1, 10**6)
+        DiscountTerms,
+        discount=st.sampled_from(["di_a", "di_b"]),
+        percent_off=_PERCENTS,
+        products=_RESTRICTED_TO,
+    ),
+    st.builds(
+        DiscountTerms,
+        discount=st.sampled_from(["di_c", "di_d"]),
+        amount_off=st.integers(1, 10**6),
+        products=_RESTRICTED_TO,
     ),
 )
 _RATES = st.builds(
@@ -160,6 +186,7 @@ def _line(draw: st.DrawFn) -> LineTerms:
         discountable=draw(st.booleans()),
         discounts=tuple(draw(st.lists(_DISCOUNTS, max_size=2, unique_by=lambda d: d.discount))),
         tax_rates=tuple(rates),
+        product=draw(st.none() | _PRODUCTS),
     )
 
 
@@ -186,6 +213,25 @@ def test_totals_always_add_up(
         # A discount never takes a line below zero, and a credit takes none.
         assert 0 <= computed.discounted <= max(line.amount, 0) or line.amount < 0
         assert all(d.amount >= 0 for d in computed.discount_amounts)
+        # A restricted discount reaches only lines of one of its products.
+        restricted = {
+            d.discount: d.products
+            for d in (*line.discounts, *invoice_discounts)
+            if d.products is not None
+        }
+        for taken in computed.discount_amounts:
+            if taken.discount in restricted:
+                assert line.product in restricted[taken.discount]
+    for terms in invoice_discounts:
+        # An amount off is never more than what the lines it applies to held.
+        if terms.amount_off is not None:
+            spent = sum(
+                d.amount
+                for c in amounts.lines
+                for d in c.discount_amounts
+                if d.discount == terms.discount
+            )
+            assert spent <= terms.amount_off
     settled = apply_customer_balance(amounts.total, balance)
     assert settled.amount_due >= 0
     assert settled.amount_due == max(0, amounts.total + balance)

@@ -109,7 +109,17 @@ def _terms(discount_id: str, coupon: Mapping[str, Any], currency: str) -> Discou
         discount=discount_id,
         percent_off=coupons.percent_off(coupon),
         amount_off=coupons.amount_off_in(coupon, currency),
+        products=_restricted_to(coupon),
     )
+
+
+def _restricted_to(coupon: Mapping[str, Any]) -> frozenset[str] | None:
+    """The products `applies_to[products]` restricts the coupon to; None when it has none
+    (a coupon stored before `applies_to` was kept has no key: it applies to all)."""
+    applies_to = coupon.get("applies_to")
+    if applies_to is None:
+        return None
+    return frozenset(str(product) for product in applies_to.get("products", []))
 
 
 async def _new_discount(

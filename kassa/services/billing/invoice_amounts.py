@@ -8,10 +8,14 @@ applied before invoice discounts"):
 
 1. Each line's own discounts, in the order given, each on what the previous ones left
    (`amount_off` never takes a line below zero).
-2. Each invoice discount, in order, on what the discountable lines still hold: a percentage
-   of their sum, or an amount off it (never more than it), spread over those lines in
-   proportion to what each holds (`adjustments.spread`, so the parts sum exactly and none
-   exceeds its line).
+2. Each invoice discount, in order, on what the discountable lines it applies to still
+   hold: a percentage of their sum, or an amount off it (never more than it), spread over
+   those lines in proportion to what each holds (`adjustments.spread`, so the parts sum
+   exactly and none exceeds its line).
+
+A discount whose coupon is restricted to products (`applies_to[products]`) applies, in
+either step, only to lines whose price's product is one of them; other lines take nothing
+from it (and carry no entry for it).
 3. Taxes per line, on what the discounts left (the taxable amount). Inclusive rates are
    inside that amount: their combined tax is `inclusive_tax` at the sum of their
    percentages, spread over the rates by percentage. Exclusive rates are added on top of
@@ -51,6 +55,8 @@ class DiscountTerms:
     percent_off: Decimal | None = None
     amount_off: int | None = None
     """In the invoice's currency; exactly one of the two is set."""
+    products: frozenset[str] | None = None
+    """The products its coupon is restricted to (`applies_to[products]`); None: every line."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class LineTerms:
     """The line's amount before discounts and taxes (negative for a credit)."""
     discountable: bool = True
     discounts: tuple[DiscountTerms, ...] = ()
+    product: str | None = None
+    """The product of the line's price; None for an amount-only line, which a discount
+    restricted to products never reaches."""
     tax_rates: tuple[TaxTerms, ...] = ()
 
 
@@ -174,13 +183,20 @@ def _takes_discounts(line: LineTerms) -> bool:
     return line.discountable and line.amount > 0
 
 
+def _applies(line: LineTerms, terms: DiscountTerms) -> bool:
+    """The line takes discounts and the discount is not restricted to other products."""
+    if not _takes_discounts(line):
+        return False
+    return terms.products is None or (line.product is not None and line.product in terms.products)
+
+
 def _line_discounts(line: LineTerms) -> list[DiscountAmount]:
     ensure(len(line.discounts) <= DISCOUNTS_MAX, f"a line has at most {DISCOUNTS_MAX} discounts")
-    if not _takes_discounts(line):
-        return []
     remaining = line.amount
     found = []
     for terms in line.discounts:
+        if not _applies(line, terms):
+            continue
         taken = _discount_on(remaining, terms)
         remaining -= taken
         found.append(DiscountAmount(terms.discount, taken))
@@ -190,16 +206,17 @@ def _line_discounts(line: LineTerms) -> list[DiscountAmount]:
 def _spread_invoice_discount(
     lines: Sequence[LineTerms], taken: list[list[DiscountAmount]], terms: DiscountTerms
 ) -> None:
-    """One invoice discount over the discountable lines, by what each still holds."""
+    """One invoice discount over the discountable lines it applies to, by what each still
+    holds."""
     holding = [
-        line.amount - _sum(discounts) if _takes_discounts(line) else 0
+        line.amount - _sum(discounts) if _applies(line, terms) else 0
         for line, discounts in zip(lines, taken, strict=True)
     ]
     discount = _discount_on(sum(holding), terms)
     parts = adjustments.spread(discount, holding) if any(holding) else [0] * len(holding)
     for index, (line, part) in enumerate(zip(lines, parts, strict=True)):
         ensure(part <= holding[index], "a line's share of a discount is at most what it holds")
-        if _takes_discounts(line):
+        if _applies(line, terms):
             taken[index].append(DiscountAmount(terms.discount, part))
 
 

@@ -98,10 +98,19 @@ async def compute(
                 discountable=bool(item["discountable"]),
                 discounts=await discounts.discount_terms(ctx, item["discounts"], currency),
                 tax_rates=tax_terms(rates),
+                product=_product_of(item),
             )
         )
     terms = await discounts.discount_terms(ctx, invoice_discounts, currency)
     return invoice_amounts.invoice_amounts(lines, terms)
+
+
+def _product_of(item: Mapping[str, Any]) -> str | None:
+    """The product of the item's price (`pricing.price_details`); None for an amount-only
+    item, which has no price."""
+    details = (item.get("pricing") or {}).get("price_details") or {}
+    product = details.get("product")
+    return None if product is None else str(product)
 
 
 def line_object(

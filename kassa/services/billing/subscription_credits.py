@@ -185,7 +185,9 @@ async def debit_base(
     shared_ids = applying(subscription, subscription["discounts"], at)
     own = await discounts.discount_terms(ctx, own_ids, currency)
     shared = await discounts.discount_terms(ctx, shared_ids, currency)
-    line = LineTerms(gross, discounts=_percentages(own))
+    # Its product, so a discount restricted to other products takes nothing off here either.
+    product = str(item["price"]["product"]) if item else None
+    line = LineTerms(gross, discounts=_percentages(own), product=product)
     return invoice_amounts([line], _percentages(shared)).lines[0].discounted
 
 
