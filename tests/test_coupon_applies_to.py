@@ -12,6 +12,8 @@ import stripe
 
 from kassa.clock import DAY_SECONDS
 from tests.test_invoices import customer
+from tests.test_subscription_changes import change, pending_of
+from tests.test_subscription_terms import utc
 from tests.test_subscriptions import Client, advance, clock_customer, invoices_of
 
 FEB_28_2027 = 1_803_772_800
@@ -118,3 +120,43 @@ def test_a_subscription_s_renewal_discounts_only_b(client: Client, ledger_verifi
         assert by_price == {a.id: [], b.id: [500]}
         assert (invoice.subtotal, invoice.total, invoice.status) == (3000, 2500, "paid")
     assert renewal.billing_reason == "subscription_cycle"
+
+
+def test_a_proration_charge_is_discounted_only_for_the_coupon_s_products(
+    client: Client, ledger_verified: None
+) -> None:
+    """Flexible mode prices a proration's charge with the discounts in force
+    (`subscription_credits.debit_base`), a restricted coupon only for its products. A and B
+    at 28.00 a month from January 31, 50% off B forever; on February 14 (14 of February's 28
+    days left) each goes to two seats: A's credit undoes its 2800 debit by half, -1400, and
+    its charge is two seats' half month undiscounted, 2800; B's credit undoes half of the
+    1400 it was billed, -700, and its charge is 2800 at half, 1400."""
+    monthly: Any = {"recurring": {"interval": "month"}}
+    a = product_price(client, "A", 2800, **monthly)
+    b = product_price(client, "B", 2800, **monthly)
+    restricted = client.v1.coupons.create(
+        params={
+            "percent_off": 50,
+            "duration": "forever",
+            "applies_to": {"products": [str(b.product)]},
+        }
+    )
+    clock_id, who = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": who.id,
+            "items": [{"price": a.id}, {"price": b.id}],
+            "discounts": [{"coupon": restricted.id}],
+        }
+    )
+    advance(client, clock_id, utc(2027, 2, 14))
+    items = [{"id": item.id, "quantity": 2} for item in subscription["items"].data]
+    change(client, subscription.id, items=items)
+    by_price: dict[str, list[int]] = {a.id: [], b.id: []}
+    for pending in pending_of(client, who.id):
+        assert pending.pricing is not None and pending.pricing.price_details is not None
+        by_price[str(pending.pricing.price_details.price)].append(pending.amount)
+    assert {price: sorted(amounts) for price, amounts in by_price.items()} == {
+        a.id: [-1400, 2800],
+        b.id: [-700, 1400],
+    }
