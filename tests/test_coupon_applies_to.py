@@ -26,6 +26,28 @@ def product_price(client: Client, name: str, amount: int, **price: Any) -> strip
     return client.v1.prices.create(params=params)
 
 
+def subscribed_with_half_off_b(
+    client: Client, a: stripe.Price, b: stripe.Price
+) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A clock customer subscribed to A and B with 50% off B's product forever."""
+    restricted = client.v1.coupons.create(
+        params={
+            "percent_off": 50,
+            "duration": "forever",
+            "applies_to": {"products": [str(b.product)]},
+        }
+    )
+    clock_id, who = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": who.id,
+            "items": [{"price": a.id}, {"price": b.id}],
+            "discounts": [{"coupon": restricted.id}],
+        }
+    )
+    return clock_id, who, subscription
+
+
 def taken_per_line(invoice: stripe.Invoice) -> list[list[int]]:
     return [[int(d.amount) for d in line.discount_amounts or []] for line in invoice.lines.data]
 
@@ -95,21 +117,7 @@ def test_a_subscription_s_renewal_discounts_only_b(client: Client, ledger_verifi
     monthly: Any = {"recurring": {"interval": "month"}}
     a = product_price(client, "A", 2000, **monthly)
     b = product_price(client, "B", 1000, **monthly)
-    restricted = client.v1.coupons.create(
-        params={
-            "percent_off": 50,
-            "duration": "forever",
-            "applies_to": {"products": [str(b.product)]},
-        }
-    )
-    clock_id, who = clock_customer(client)
-    subscription = client.v1.subscriptions.create(
-        params={
-            "customer": who.id,
-            "items": [{"price": a.id}, {"price": b.id}],
-            "discounts": [{"coupon": restricted.id}],
-        }
-    )
+    clock_id, _, subscription = subscribed_with_half_off_b(client, a, b)
     advance(client, clock_id, FEB_28_2027 + DAY_SECONDS)
     first, renewal = invoices_of(client, subscription.id)
     for invoice in (first, renewal):
@@ -134,21 +142,7 @@ def test_a_proration_charge_is_discounted_only_for_the_coupon_s_products(
     monthly: Any = {"recurring": {"interval": "month"}}
     a = product_price(client, "A", 2800, **monthly)
     b = product_price(client, "B", 2800, **monthly)
-    restricted = client.v1.coupons.create(
-        params={
-            "percent_off": 50,
-            "duration": "forever",
-            "applies_to": {"products": [str(b.product)]},
-        }
-    )
-    clock_id, who = clock_customer(client)
-    subscription = client.v1.subscriptions.create(
-        params={
-            "customer": who.id,
-            "items": [{"price": a.id}, {"price": b.id}],
-            "discounts": [{"coupon": restricted.id}],
-        }
-    )
+    clock_id, who, subscription = subscribed_with_half_off_b(client, a, b)
     advance(client, clock_id, utc(2027, 2, 14))
     items = [{"id": item.id, "quantity": 2} for item in subscription["items"].data]
     change(client, subscription.id, items=items)
