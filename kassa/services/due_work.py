@@ -62,6 +62,10 @@ Postpone = Callable[[Transaction, Due, int], Awaitable[bool]]
 """Move a due object's due column, if still where the scan read it, to a later time
 (write unit, the object as scanned, until); whether it moved."""
 
+RecordFailure = Callable[[KassaError], Awaitable[bool]]
+"""Record a failure of an object's work on the object itself, in a unit of its own (an
+invoice's failed advance becomes its state); False when that failed too."""
+
 
 async def work_through_due(
     store: Store, clock: Clock, find: DueScan[Due], handle: Callable[[Due], Awaitable[int]]
@@ -104,6 +108,7 @@ async def postponed_if_failing(
     work: Callable[[Transaction], Awaitable[int]],
     postpone: Postpone[Due],
     failed: tuple[logging.Logger, str],
+    record: RecordFailure | None = None,
 ) -> int:
     """`work` on `entry` in a write unit of its own; what it counted. If it fails (rolled
     back whole, so still due), the failure is logged as `failed` says (a logger, and a
@@ -118,13 +123,22 @@ async def postponed_if_failing(
     either is about this one object, and ending the round for it would stop every other
     object's work until a person repaired it. A failure of the store itself
     (`STORE_FAILURES`: the database down, a write conflict) is not about the object, and
-    ends the round to be retried at the next poll."""
+    ends the round to be retried at the next poll.
+
+    With `record`, a `KassaError` is first recorded on the object (logged at info: it is
+    the object's state now, such as an invoice's failed payment attempt) and postponed only
+    if recording it failed too."""
     log, message = failed
     try:
         async with store.write() as tx:
             return await work(tx)
     except KassaError as error:
-        log.warning(message, entry.object_id, error.message)
+        if record is None:
+            log.warning(message, entry.object_id, error.message)
+        else:
+            log.info(message, entry.object_id, error.message)
+            if await record(error):
+                return 0
     except STORE_FAILURES:
         raise
     except Exception as error:

@@ -39,7 +39,13 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import STORE_FAILURES, DueScan, Postpone, retry_at, work_through_due
+from kassa.services.due_work import (
+    STORE_FAILURES,
+    DueScan,
+    Postpone,
+    postponed_if_failing,
+    work_through_due,
+)
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.invoice_queries import DueInvoice
@@ -94,33 +100,29 @@ async def advance_due_invoices(store: Store, clock: Clock, payments: PaymentConf
 async def _advance_one(
     store: Store, clock: Clock, payments: PaymentConfig, entry: DueInvoice, scan: _DueScan
 ) -> int:
-    """One invoice's advance in a unit of its own. A `KassaError` (rolled back whole) is
-    recorded on the invoice so the job does not try it again; any other error of the
-    invoice's (a stored invoice the code cannot advance: it names a customer that is gone,
-    a field is missing), or one recording the failure, is logged and the invoice tried again
-    an hour later (`due_work.FAILED_WORK_RETRY_SECONDS`): ending the job's round there would
-    stop every invoice due after it until a person repaired it."""
-    try:
-        async with store.write() as tx:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            loaded = await load_due(ctx, entry)
-            if loaded is None:
-                return 0
-            # A decline has recorded the failed charge and attempt: they commit.
-            with contextlib.suppress(CardDeclined):
-                await advance_invoice(*loaded)
-            return 1
-    except KassaError as error:
-        log.info("invoice %s could not advance: %s", entry.invoice_id, error.message)
-        if await _recorded(store, clock, payments, entry, scan, error):
+    """One invoice's advance in a unit of its own (`due_work.postponed_if_failing`). A
+    `KassaError` (rolled back whole) is recorded on the invoice so the job does not try it
+    again; any other error of the invoice's (a stored invoice the code cannot advance: it
+    names a customer that is gone, a field is missing), or one recording the failure, is
+    logged and the invoice tried again an hour later (`due_work.FAILED_WORK_RETRY_SECONDS`):
+    ending the job's round there would stop every invoice due after it until a person
+    repaired it."""
+
+    async def advance(tx: Transaction) -> int:
+        ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+        loaded = await load_due(ctx, entry)
+        if loaded is None:
             return 0
-    except STORE_FAILURES:
-        raise
-    except Exception:
-        log.exception("invoice %s could not advance", entry.invoice_id)
-    async with store.write() as tx:
-        await scan.postpone(tx, entry, retry_at(clock))
-    return 0
+        # A decline has recorded the failed charge and attempt: they commit.
+        with contextlib.suppress(CardDeclined):
+            await advance_invoice(*loaded)
+        return 1
+
+    async def record(error: KassaError) -> bool:
+        return await _recorded(store, clock, payments, entry, scan, error)
+
+    failed = (log, "invoice %s could not advance: %s")
+    return await postponed_if_failing(store, clock, entry, advance, scan.postpone, failed, record)
 
 
 async def _recorded(
