@@ -72,14 +72,22 @@ def tripled_on_february_8(
     if declined:
         declining(client, customer.id, subscription.id)
     advance(client, clock_id, at(2027, 2, 8))
-    changed = change(
+    changed = requantified(client, subscription, 3, **params)
+    return clock_id, customer, subscription, changed
+
+
+def requantified(
+    client: Client, subscription: stripe.Subscription, quantity: int, **params: Any
+) -> stripe.Subscription:
+    """An update of its only item to `quantity`, invoiced at once (with `params`)."""
+    item = only_item(subscription)
+    return change(
         client,
         subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
+        items=[{"id": item.id, "quantity": quantity}],
         proration_behavior="always_invoice",
         **params,
     )
-    return clock_id, customer, subscription, changed
 
 
 # -- create_prorations: pending until the renewal -------------------------------------------
