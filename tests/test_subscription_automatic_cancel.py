@@ -8,8 +8,9 @@ they were left pending before, naming a canceled subscription, for no invoice ev
 The customer's other pending items stay. Through the SDK on a real `kassa serve` (SQLite
 and PostgreSQL) on test clocks, the ledger whole after each. (A trial's end takes the same
 path, `subscriptions.cancel_now`, but a change during a trial leaves no prorations pending
-to test it with.) Ended at once, by that final action or by `DELETE`, an end it had scheduled
-is no longer pending and no item period runs past `ended_at`.
+to test it with: its test plants one through Kassa's store, `as_proration`.) Ended at once,
+by that final action or by `DELETE`, an end it had scheduled is no longer pending and no
+item period runs past `ended_at`.
 
 Amounts by hand: 3100 a month, 100 a day over the 31 days from February 28 to March 31.
 """
@@ -20,7 +21,17 @@ import stripe
 
 from kassa.clock import DAY_SECONDS
 from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
+from kassa.store import Store
+from kassa.store.tables import INVOICE_ITEMS
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
 from tests.test_subscription_changes import change, pending_of
+from tests.test_subscription_lifecycle_rules import (
+    TRIAL_DAYS,
+    TRIAL_END,
+    cardless_customer,
+    on_trial_end,
+)
 from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
     HOUR,
@@ -28,6 +39,7 @@ from tests.test_subscriptions import (
     advance,
     clock_customer,
     decline_renewals,
+    monthly_price,
     subscribe,
     utc,
 )
@@ -112,3 +124,49 @@ def test_a_delete_ends_a_subscription_set_to_cancel_later_alike(
     canceled = client.v1.subscriptions.cancel(subscription.id)
     assert canceled.ended_at == utc(2027, 3, 16)
     assert ended_now(canceled) == ("canceled", None, False, utc(2027, 3, 16), True)
+
+
+def as_proration(server: KassaServer, account: Account, invoice_item_id: str) -> None:
+    """The pending invoice item made a proration, through Kassa's store: the state a change
+    leaves, which no change during a trial can (a trial prorates nothing)."""
+
+    async def work(store: Store) -> None:
+        async with store.write() as tx:
+            found = await tx.get_object(INVOICE_ITEMS, account.id, invoice_item_id)
+            assert found is not None
+            item = found[0]
+            item["proration"] = True
+            await tx.update_object(INVOICE_ITEMS, account.id, item)
+
+    with_store(server.database_url, work)
+
+
+def test_a_trial_ending_unpaid_into_cancel_drops_its_pending_prorations(
+    server: KassaServer, client: Client, account: Account, ledger_verified: None
+) -> None:
+    """A trial with no payment method and `missing_payment_method=cancel`, a proration of
+    its own pending: its end cancels the subscription as a `DELETE` sent nothing would, and
+    the proration goes with it; the customer's other pending item stays."""
+    clock_id, customer = cardless_customer(client)
+    subscription = subscribe(
+        client,
+        customer.id,
+        monthly_price(client).id,
+        trial_period_days=TRIAL_DAYS,
+        trial_settings=on_trial_end("cancel"),
+    )
+    proration = client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "amount": -700,
+            "currency": "usd",
+            "subscription": subscription.id,
+        }
+    )
+    as_proration(server, account, proration.id)
+    kept = other_pending_item(client, customer.id)
+    assert [i.id for i in pending_of(client, customer.id)] == [proration.id, kept]
+    advance(client, clock_id, TRIAL_END + DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", TRIAL_END)
+    assert [i.id for i in pending_of(client, customer.id)] == [kept]
