@@ -8,20 +8,38 @@ they were left pending before, naming a canceled subscription, for no invoice ev
 The customer's other pending items stay. Through the SDK on a real `kassa serve` (SQLite
 and PostgreSQL) on test clocks, the ledger whole after each. (A trial's end takes the same
 path, `subscriptions.cancel_now`, but a change during a trial leaves no prorations pending
-to test it with.)
+to test it with: its test plants one through Kassa's store, `as_proration`.) Ended at once,
+by that final action or by `DELETE`, an end it had scheduled is no longer pending and no
+item period runs past `ended_at`.
 
 Amounts by hand: 3100 a month, 100 a day over the 31 days from February 28 to March 31.
 """
 
 from __future__ import annotations
 
+import stripe
+
+from kassa.clock import DAY_SECONDS
+from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
+from kassa.store import Store
+from kassa.store.tables import INVOICE_ITEMS
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
 from tests.test_subscription_changes import change, pending_of
+from tests.test_subscription_lifecycle_rules import (
+    TRIAL_DAYS,
+    TRIAL_END,
+    cardless_customer,
+    on_trial_end,
+)
 from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
+    HOUR,
     Client,
     advance,
     clock_customer,
     decline_renewals,
+    monthly_price,
     subscribe,
     utc,
 )
@@ -53,4 +71,102 @@ def test_a_subscription_dunning_cancels_drops_its_pending_prorations(
     assert ended.status == "canceled"
     assert ended.cancellation_details is not None
     assert ended.cancellation_details.reason == "payment_failed"
+    assert [i.id for i in pending_of(client, customer.id)] == [kept]
+
+
+def ended_now(subscription: stripe.Subscription) -> tuple[object, ...]:
+    """What an immediate cancellation shows: no end scheduled any more, canceled and ended
+    at once, and no item period running past that end."""
+    ends = [item.current_period_end for item in subscription["items"].data]
+    ended_at = subscription.ended_at or 0
+    return (
+        subscription.status,
+        subscription.cancel_at,
+        subscription.cancel_at_period_end,
+        subscription.canceled_at,
+        max(ends) <= ended_at,
+    )
+
+
+def test_a_subscription_dunning_cancels_no_longer_waits_for_its_cancel_at(
+    client: Client, ledger_verified: None
+) -> None:
+    """Past due after its February 28 renewal, set on March 2 to cancel on March 25; the
+    last retry fails on March 15, 11:00 and cancels it then, as a `DELETE` would: its
+    `cancel_at` is no longer pending, `canceled_at` is that failure (Stripe's 2015-01-26
+    changelog: "the timestamp from the API call or invoice payment failure that canceled
+    the subscription"), and its item's period, cut at March 25 by the `cancel_at`, ends
+    no later than it did."""
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 3, 2))
+    change(client, subscription.id, cancel_at=utc(2027, 3, 25))
+    advance(client, clock_id, utc(2027, 3, 16))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    last_retry = utc(2027, 2, 28) + HOUR + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+    assert ended.ended_at == last_retry
+    assert ended_now(ended) == ("canceled", None, False, last_retry, True)
+
+
+def test_a_delete_ends_a_subscription_set_to_cancel_later_alike(
+    client: Client, ledger_verified: None
+) -> None:
+    """The same subscription paid, set to cancel at its period's end and canceled on March
+    16 by `DELETE`: the end it had scheduled is no longer pending either."""
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 3, 2))
+    change(client, subscription.id, cancel_at_period_end=True)
+    advance(client, clock_id, utc(2027, 3, 16))
+    canceled = client.v1.subscriptions.cancel(subscription.id)
+    assert canceled.ended_at == utc(2027, 3, 16)
+    assert ended_now(canceled) == ("canceled", None, False, utc(2027, 3, 16), True)
+
+
+def as_proration(server: KassaServer, account: Account, invoice_item_id: str) -> None:
+    """The pending invoice item made a proration, through Kassa's store: the state a change
+    leaves, which no change during a trial can (a trial prorates nothing)."""
+
+    async def work(store: Store) -> None:
+        async with store.write() as tx:
+            found = await tx.get_object(INVOICE_ITEMS, account.id, invoice_item_id)
+            assert found is not None
+            item = found[0]
+            item["proration"] = True
+            await tx.update_object(INVOICE_ITEMS, account.id, item)
+
+    with_store(server.database_url, work)
+
+
+def test_a_trial_ending_unpaid_into_cancel_drops_its_pending_prorations(
+    server: KassaServer, client: Client, account: Account, ledger_verified: None
+) -> None:
+    """A trial with no payment method and `missing_payment_method=cancel`, a proration of
+    its own pending: its end cancels the subscription as a `DELETE` sent nothing would, and
+    the proration goes with it; the customer's other pending item stays."""
+    clock_id, customer = cardless_customer(client)
+    subscription = subscribe(
+        client,
+        customer.id,
+        monthly_price(client).id,
+        trial_period_days=TRIAL_DAYS,
+        trial_settings=on_trial_end("cancel"),
+    )
+    proration = client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "amount": -700,
+            "currency": "usd",
+            "subscription": subscription.id,
+        }
+    )
+    as_proration(server, account, proration.id)
+    kept = other_pending_item(client, customer.id)
+    assert [i.id for i in pending_of(client, customer.id)] == [proration.id, kept]
+    advance(client, clock_id, TRIAL_END + DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", TRIAL_END)
     assert [i.id for i in pending_of(client, customer.id)] == [kept]

@@ -72,14 +72,22 @@ def tripled_on_february_8(
     if declined:
         declining(client, customer.id, subscription.id)
     advance(client, clock_id, at(2027, 2, 8))
-    changed = change(
+    changed = requantified(client, subscription, 3, **params)
+    return clock_id, customer, subscription, changed
+
+
+def requantified(
+    client: Client, subscription: stripe.Subscription, quantity: int, **params: Any
+) -> stripe.Subscription:
+    """An update of its only item to `quantity`, invoiced at once (with `params`)."""
+    item = only_item(subscription)
+    return change(
         client,
         subscription.id,
-        items=[{"id": only_item(subscription).id, "quantity": 3}],
+        items=[{"id": item.id, "quantity": quantity}],
         proration_behavior="always_invoice",
         **params,
     )
-    return clock_id, customer, subscription, changed
 
 
 # -- create_prorations: pending until the renewal -------------------------------------------
@@ -295,9 +303,38 @@ def test_item_changes_that_cannot_be_made_change_nothing(client: Client) -> None
             assert refused.value.param == param, params
     with pytest.raises(stripe.InvalidRequestError) as last:
         client.v1.subscription_items.delete(item.id)
-    assert last.value.param == "items"
+    # The item is the path's: no parameter of the caller's is at fault.
+    assert last.value.param is None
     assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
     assert pending_of(client, customer.id) == []
+
+
+def test_subscription_item_refusals_name_the_parameter_sent(client: Client) -> None:
+    """`/v1/subscription_items` takes `price`, not `items[]`: a refusal names `price`, as
+    Stripe names the parameter its caller sent, and changes nothing."""
+    price, other = monthly_price(client), monthly_price(client, 900)
+    euro = monthly_price(client, 900, currency="eur")
+    one_time = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 500, "product_data": {"name": "Setup"}}
+    )
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    item = only_item(subscription)
+    for sent in (price.id, euro.id, one_time.id, "price_nope"):
+        with pytest.raises(stripe.InvalidRequestError) as created:
+            client.v1.subscription_items.create(
+                params={"subscription": subscription.id, "price": sent}
+            )
+        assert created.value.param == "price", sent
+    for sent in (euro.id, one_time.id, "price_nope"):
+        with pytest.raises(stripe.InvalidRequestError) as updated:
+            client.v1.subscription_items.update(item.id, params={"price": sent})
+        assert updated.value.param == "price", sent
+    client.v1.subscription_items.create(params={"subscription": subscription.id, "price": other.id})
+    with pytest.raises(stripe.InvalidRequestError) as twice:
+        client.v1.subscription_items.update(item.id, params={"price": other.id})
+    assert twice.value.param == "price"
+    assert len(client.v1.subscriptions.retrieve(subscription.id)["items"].data) == 2
 
 
 # -- the billing cycle reset ---------------------------------------------------------------------

@@ -11,7 +11,9 @@ period's end, so the renewal bills 10 of 30 days: 3000 * 10/30 = 1000.
 The other work such a late run reaches is stamped with when it was due, not when it ran: a
 trial that ended with no payment method canceled or paused at its `trial_end` (before a
 later `cancel_at` as without one), an incomplete subscription expired 23 hours after its
-creation; and a late renewal takes the discounts in force at its period's start.
+creation, and the invoices voided by an expiry (the incomplete subscription's first, a
+resumption invoice and a pending update's left unpaid 23 hours) voided then; and a late
+renewal takes the discounts in force at its period's start.
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from typing import Any
 import stripe
 
 from kassa.clock import DAY_SECONDS
+from kassa.services.billing.subscription_pause import RESUMPTION_EXPIRES_SECONDS
 from tests.harness import KassaServer
-from tests.test_subscription_changes import change, only_item, pending_of
+from tests.test_subscription_changes import (
+    change,
+    declining,
+    only_item,
+    pending_of,
+    requantified,
+)
+from tests.test_subscription_pause import pause, resume
+from tests.test_subscription_pending_updates import PENDING, held_invoice
 from tests.test_subscription_scheduled_end import real_time_customer
 from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
@@ -32,6 +43,7 @@ from tests.test_subscriptions import (
     Client,
     advance,
     clock_customer,
+    decline_renewals,
     events_of,
     invoices_of,
     period_of,
@@ -221,7 +233,52 @@ def test_an_incomplete_subscription_reached_late_expired_23_hours_after_creation
         "incomplete_expired",
         subscription.created + 23 * HOUR,
     )
-    assert client.v1.invoices.retrieve(str(expired.latest_invoice)).status == "void"
+    voided = client.v1.invoices.retrieve(str(expired.latest_invoice))
+    assert (voided.status, voided.status_transitions.voided_at) == ("void", expired.ended_at)
+
+
+def voided_when_due(client: Client, invoice_id: str, due: int) -> None:
+    voided = client.v1.invoices.retrieve(invoice_id)
+    assert (voided.status, voided.status_transitions.voided_at) == ("void", due)
+
+
+def test_a_resumption_invoice_reached_late_is_voided_23_hours_after_the_resume(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """Paused, then resumed at once with `resume_on_payment_success` on a declining card: its
+    resumption invoice, unpaid, expires 23 hours after the resume; the job first run 3 days
+    after the resume voids it as of then, and the subscription stays paused."""
+    price = price_of(client, 3000, "day", 30)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    # Nothing credited for the time unused, so that resuming at once bills a whole period.
+    pause(client, subscription.id, bill_for={"unused_time_from": {"type": "none"}})
+    decline_renewals(client, customer.id)
+    waiting = resume(client, subscription.id, payment_behavior="resume_on_payment_success")
+    invoice = client.v1.invoices.retrieve(str(waiting.latest_invoice))
+    assert (waiting.status, invoice.status) == ("paused", "open")
+    run_invoices_job_at(server, invoice.created + 3 * DAY_SECONDS)
+    voided_when_due(client, invoice.id, invoice.created + RESUMPTION_EXPIRES_SECONDS)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "paused"
+
+
+def test_a_pending_update_reached_late_expires_23_hours_after_the_update(
+    server: KassaServer, client: Client, ledger_verified: None
+) -> None:
+    """Tripled with `pending_if_incomplete` on a declining card: the update, unpaid, expires
+    at its `expires_at` (23 hours on); the job first run 3 days later voids its invoice as
+    of then, and the quantity that stood stays."""
+    price = price_of(client, 3000, "day", 30)
+    customer = real_time_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    declining(client, customer.id, subscription.id)
+    held = requantified(client, subscription, 3, payment_behavior=PENDING)
+    assert held.pending_update is not None
+    expires_at = held.pending_update.expires_at
+    run_invoices_job_at(server, expires_at + 3 * DAY_SECONDS)
+    voided_when_due(client, held_invoice(client, held).id, expires_at)
+    expired = client.v1.subscriptions.retrieve(subscription.id)
+    assert (expired.pending_update, only_item(expired).quantity) == (None, 1)
 
 
 def test_a_late_renewal_takes_the_discounts_in_force_at_its_start(

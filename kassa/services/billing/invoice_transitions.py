@@ -244,13 +244,17 @@ def _stop_collecting(invoice: ApiObject) -> None:
     private(invoice)["next_reminder_at"] = None
 
 
-async def void(ctx: Context, invoice: ApiObject) -> None:
+async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> None:
+    """`at`: when it was voided, now unless given: the time an expiry voiding it was due,
+    which the work voiding it may reach late (the real-time job after a server was down)."""
     if invoice["status"] == "paid":
         raise InvalidRequest("Invoices with `paid` payments cannot be voided.")
     if invoice["status"] != "open":
         raise InvalidRequest(NOT_OPEN)
+    voided = ctx.now() if at is None else at
+    ensure(voided <= ctx.now(), f"{invoice['id']} is voided no later than the work voiding it")
     invoice["status"] = "void"
-    invoice["status_transitions"]["voided_at"] = ctx.now()
+    invoice["status_transitions"]["voided_at"] = voided
     _stop_collecting(invoice)
     await invoice_payments.cancel_default_payment(ctx, invoice)
     if private(invoice)["balance_applied"]:

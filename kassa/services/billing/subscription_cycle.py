@@ -210,7 +210,7 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
     if latest is not None:
         invoice = await invoice_documents.load_invoice(ctx, str(latest))
         if invoice["status"] == "open":
-            await invoice_transitions.void(ctx, invoice)
+            await invoice_transitions.void(ctx, invoice, at=subscription["ended_at"])
             await invoice_documents.save(ctx, invoice)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)

@@ -138,12 +138,35 @@ async def _changed_subscription(
         proration_date=request.proration_date,
         payment_behavior=request.payment_behavior,
     )
-    base = await pending_updates.begin(ctx, subscription, terms)
-    invoice = await change_subscription(ctx, subscription, terms)
-    await pending_updates.settle(ctx, subscription, base, invoice, terms)
+    try:
+        base = await pending_updates.begin(ctx, subscription, terms)
+        invoice = await change_subscription(ctx, subscription, terms)
+        await pending_updates.settle(ctx, subscription, base, invoice, terms)
+    except InvalidRequest as refused:
+        refused.param = _own_param(refused.param, request)
+        raise
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     return view(subscription)
+
+
+_ENTRY: Final = "items[0]"
+"""The one `items[]` entry the change is made as (`ChangeItem.entry`)."""
+
+
+def _own_param(param: str | None, request: ChangeItem) -> str | None:
+    """A refusal of the change made as `items[0]` names what this endpoint's caller sent:
+    `items[0][price]` is `price`; the item set as a whole (`items`: a price twice, another
+    currency or interval, too many items) is the `price` added or set, or, with none sent
+    (a quantity changed, the item deleted), `subscription` on create and nothing on update
+    and delete, whose item is the path's."""
+    if param == "items":
+        if request.price is not None:
+            return "price"
+        return None if request.subscription is None else "subscription"
+    if param is not None and param.startswith(f"{_ENTRY}[") and param.endswith("]"):
+        return param[len(_ENTRY) + 1 : -1]
+    return param
 
 
 async def retrieve_subscription_item(ctx: Context, item_id: str) -> ApiObject:

@@ -367,14 +367,15 @@ async def expire_resumption(ctx: Context, subscription: ApiObject) -> None:
         facts.pop(RESUMES_INTO, None)
         facts.pop(RESUMING_EXPIRES_AT, None)
         if waiting is not None:
-            await _void_if_open(ctx, str(waiting))
+            # Voided when it expired, however late this work runs.
+            await _void_if_open(ctx, str(waiting), at=int(expires_at))
     await save(ctx, subscription)
 
 
-async def _void_if_open(ctx: Context, invoice_id: str) -> None:
+async def _void_if_open(ctx: Context, invoice_id: str, *, at: int) -> None:
     invoice = await invoice_documents.load_invoice(ctx, invoice_id)
     if invoice["status"] == "open":
-        await invoice_transitions.void(ctx, invoice)
+        await invoice_transitions.void(ctx, invoice, at=at)
         await invoice_documents.save(ctx, invoice)
 
 

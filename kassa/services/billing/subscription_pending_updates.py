@@ -326,10 +326,12 @@ async def expire_if_due(ctx: Context, subscription: ApiObject) -> None:
     pending = subscription.get("pending_update")
     if pending is None or subscription["status"] in ENDED:
         return
-    if int(pending["expires_at"]) > ctx.now():
+    expires_at = int(pending["expires_at"])
+    if expires_at > ctx.now():
         return
     before = snapshot(subscription)
-    await _discard(ctx, subscription)
+    # Its invoice is voided when the update expired, however late this work runs.
+    await _discard(ctx, subscription, voided_at=expires_at)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, EXPIRED, subscription, before)
@@ -352,14 +354,14 @@ def items_after(subscription: Mapping[str, Any]) -> list[ApiObject]:
     return items_of(subscription)
 
 
-async def _discard(ctx: Context, subscription: ApiObject) -> None:
+async def _discard(ctx: Context, subscription: ApiObject, *, voided_at: int | None = None) -> None:
     held = private(subscription).get(HELD)
     if held is None:
         raise InvariantViolated(f"the pending update of {subscription['id']} is held privately")
     _release(subscription)
     invoice = await invoice_documents.load_invoice(ctx, str(held["invoice"]))
     if invoice["status"] == "open":
-        await invoice_transitions.void(ctx, invoice)
+        await invoice_transitions.void(ctx, invoice, at=voided_at)
         await invoice_documents.save(ctx, invoice)
 
 

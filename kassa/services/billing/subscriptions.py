@@ -54,7 +54,10 @@ from kassa.services.billing.subscription_documents import (
     LISTED_BY_DEFAULT,
     STATUSES,
     announce,
+    item_period,
+    items_of,
     save,
+    set_item_period,
     snapshot,
     view,
 )
@@ -323,6 +326,11 @@ async def cancel_now(
         await invoice_final(ctx, subscription)
     elif not prorate:
         await subscription_pending.discard_prorations(ctx, subscription)
+    # Ended now, the end it had scheduled is no longer pending (`cancel_at` is "a date in
+    # the future at which the subscription will automatically get canceled"), and its
+    # `canceled_at` is this cancellation, not the earlier request that scheduled it.
+    subscription["cancel_at"] = None
+    subscription["cancel_at_period_end"] = False
     await end_subscription(ctx, subscription, reason, details, ended_at=ended_at)
 
 
@@ -345,6 +353,12 @@ async def end_subscription(
     scheduled = subscription["cancel_at"] is not None and subscription["canceled_at"]
     subscription["canceled_at"] = subscription["canceled_at"] if scheduled else ended
     subscription["ended_at"] = ended
+    # Nothing of it runs past its end: a period cut there, as a scheduled end's is at its
+    # `cancel_at` (a no-op for that end, which comes when its periods do).
+    for item in items_of(subscription):
+        start, end = item_period(item)
+        if start < ended < end:
+            set_item_period(item, (start, ended))
     subscription["cancellation_details"] = {
         "comment": (details or {}).get("comment"),
         "feedback": (details or {}).get("feedback"),
