@@ -54,10 +54,7 @@ from kassa.services.billing.subscription_documents import (
     LISTED_BY_DEFAULT,
     STATUSES,
     announce,
-    item_period,
-    items_of,
     save,
-    set_item_period,
     snapshot,
     view,
 )
@@ -353,12 +350,6 @@ async def end_subscription(
     scheduled = subscription["cancel_at"] is not None and subscription["canceled_at"]
     subscription["canceled_at"] = subscription["canceled_at"] if scheduled else ended
     subscription["ended_at"] = ended
-    # Nothing of it runs past its end: a period cut there, as a scheduled end's is at its
-    # `cancel_at` (a no-op for that end, which comes when its periods do).
-    for item in items_of(subscription):
-        start, end = item_period(item)
-        if start < ended < end:
-            set_item_period(item, (start, ended))
     subscription["cancellation_details"] = {
         "comment": (details or {}).get("comment"),
         "feedback": (details or {}).get("feedback"),
