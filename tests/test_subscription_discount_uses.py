@@ -252,3 +252,68 @@ def test_an_items_once_coupon_waits_for_its_own_renewal_in_a_mixed_interval_subs
         ("subscription_cycle", 1500, 1500, []),
         ("subscription_cycle", 11_500, 6500, [5000]),
     ]
+
+
+def test_a_once_coupon_in_an_always_invoice_proration_is_used_by_its_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """No coupon on create (2800). On February 5 half off once is added and the item doubled,
+    invoiced at once: the paid 2800's 23/28 credited (-2300) and two for 23/28 of a period
+    charged with the coupon's half inside the charge (2300): the invoice nets to 0. The
+    coupon took its half off there, so it is used: the previewed renewal and the renewal of
+    February 28 bill two of the item (5600) with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    (item,) = subscription["items"].data
+    change(
+        client,
+        subscription.id,
+        discounts=[{"coupon": coupon.id}],
+        items=[{"id": item.id, "quantity": 2}],
+        proration_behavior="always_invoice",
+        proration_date=FEB_5,
+    )
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (5600, 5600)
+    advance(client, clock_id, MAR_5)
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_update", 0, 0, []),
+        ("subscription_cycle", 5600, 5600, []),
+    ]
+    assert sorted(line.amount for line in invoices[1].lines.data) == [-2300, 2300]
+
+
+def test_a_once_coupon_on_a_reset_invoice_below_zero_is_used(
+    client: Client, ledger_verified: None
+) -> None:
+    """Two of the item (5600) from January 31. On February 5 the cycle is reset to one of it
+    with half off once added: the paid 5600's 23/28 credited (-4600) and the new period
+    billed (2800) with 1400 off: a subtotal of -1800. The coupon took 1400 off that invoice,
+    so it is used: the renewal of March 5 bills 2800 with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id, "quantity": 2}]}
+    )
+    (item,) = subscription["items"].data
+    advance(client, clock_id, FEB_5)
+    change(
+        client,
+        subscription.id,
+        discounts=[{"coupon": coupon.id}],
+        items=[{"id": item.id, "quantity": 1}],
+        billing_cycle_anchor={"type": "now"},
+        proration_date=FEB_5,
+    )
+    advance(client, clock_id, MAR_5 + DAY_SECONDS)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 5600, 5600, []),
+        ("subscription_update", -1800, -3200, [1400]),
+        ("subscription_cycle", 2800, 2800, []),
+    ]

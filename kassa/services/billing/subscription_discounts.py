@@ -6,22 +6,28 @@
 Discounts. Each coupon or promotion code makes a discount (`discounts.apply`) that names the
 subscription (and item), redeemed once, when applied; `discounts[][discount]` reuses one.
 Every invoice of the subscription carries the subscription's discounts and default tax rates,
-and each line its item's. A `once` discount is used up by the first invoice with something
-to discount (a subtotal above zero: a trial's invoice does not use it) that it takes
-something off (an item's is not used by an invoice without a line of that item), and a
-`repeating` one ends `duration_in_months` after it was applied (the trial counting); either is then
-removed from the subscription before its next invoice.
+and each line its item's. A `once` discount is used up by the first invoice it takes
+something off (not a trial's, with nothing to discount; an item's not by an invoice without
+a line of that item), whatever that invoice comes to, and a `repeating` one ends
+`duration_in_months` after it was applied (the trial counting); either is then removed from
+the subscription before its next invoice.
+
+A prorated charge takes a percentage discount inside its amount (flexible billing mode,
+`subscription_credits.debit_base`), its line not discountable: a `once` discount inside a
+charge is used by the invoice that bills the charge, as by one whose lines it takes
+something off (Stripe: a `once` coupon applies to one invoice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated, ensure
 from kassa.params import UNSET, Unset
 from kassa.services.billing import discounts, prices, redemptions
+from kassa.services.billing.invoice_amounts import LINES_MAX
 from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
 from kassa.services.billing.subscription_documents import (
     announce,
@@ -37,7 +43,11 @@ from kassa.services.resource import ApiObject, Operation, no_params
 from kassa.store.tables import COUPONS, DISCOUNTS
 
 DISCOUNT_TERMS: Final = "discount_terms"
-"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying."""
+"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying
+(and for a `once` one not yet used, `CHARGES`)."""
+CHARGES: Final = "charges"
+"""In a `once` discount's terms: the pending prorated charges made net of it
+(`note_charge`)."""
 
 
 async def apply_create_terms(ctx: Context, subscription: ApiObject, request: CreateTerms) -> None:
@@ -133,15 +143,35 @@ def applying(subscription: Mapping[str, Any], discount_ids: Sequence[str], now: 
     return [str(d) for d in discount_ids if applies(str(d))]
 
 
-def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
-    """After an invoice: a `once` discount is used when the invoice had something to
-    discount (a subtotal above zero) and it took something off (in the invoice's
-    `total_discount_amounts`, summed from its lines' `discount_amounts`). An item's discount
-    is not used by an invoice with no line of that item (an `always_invoice` update billing
-    another item's prorations, a renewal of items on another interval), nor the
-    subscription's by one with nothing discountable on it."""
-    if int(invoice["subtotal"]) <= 0:
-        return
+def note_charge(
+    subscription: Mapping[str, Any], charge: Mapping[str, Any], discount_ids: Sequence[str]
+) -> None:
+    """A prorated charge (`subscription_prorations`) made net of these discounts
+    (`subscription_credits.debit_base`: the discount is inside its amount, the line itself
+    not discountable): a `once` one among them not yet used is used by the invoice that
+    bills the charge (`note_invoiced`)."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    for discount_id in discount_ids:
+        found = terms.get(discount_id)
+        if found is not None and found["once"] and not found["used"]:
+            # Only charges still pending are kept: an invoice billing one uses the discount
+            # up, and the list with it. Bounded as the lines of one invoice are.
+            charges = [*found.get(CHARGES, []), str(charge["id"])]
+            found[CHARGES] = charges[-LINES_MAX:]
+
+
+def note_invoiced(
+    subscription: ApiObject, invoice: Mapping[str, Any], billed: Collection[str]
+) -> None:
+    """After an invoice billing the invoice items `billed` (those it took pending): a `once`
+    discount is used when it took something off the invoice (in its
+    `total_discount_amounts`, summed from its lines' `discount_amounts`) or is inside one of
+    those items, a prorated charge made net of it (`note_charge`): the first invoice it
+    takes something off, whatever the invoice comes to (an `always_invoice` update whose
+    charge and credit net to zero, a reset whose credit outweighs the discounted period).
+    An item's discount is not used by an invoice with no line of that item (an
+    `always_invoice` update billing another item's prorations, a renewal of items on another
+    interval), nor the subscription's by one with nothing discountable on it."""
     taken = {
         str(entry["discount"])
         for entry in invoice["total_discount_amounts"]
@@ -149,8 +179,12 @@ def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
     }
     terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
     for discount_id in _all_discounts(subscription):
-        if discount_id in terms and terms[discount_id]["once"] and discount_id in taken:
-            terms[discount_id]["used"] = True
+        found = terms.get(discount_id)
+        if found is None or not found["once"] or found["used"]:
+            continue
+        if discount_id in taken or any(c in billed for c in found.get(CHARGES, [])):
+            found["used"] = True
+            found.pop(CHARGES, None)
 
 
 async def _made(
