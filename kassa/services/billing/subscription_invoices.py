@@ -112,7 +112,7 @@ async def invoice_period(
     if spans is not None:
         await bill_part(ctx, invoice, spans)
     # On its final amounts, parts billed; the pending charges it took may hold a discount.
-    note_invoiced(subscription, invoice, {str(item["id"]) for item in taken})
+    await note_invoiced(ctx, subscription, invoice, {str(item["id"]) for item in taken})
     return invoice
 
 
