@@ -16,7 +16,8 @@ from typing import Any
 import stripe
 
 from kassa.clock import DAY_SECONDS
-from tests.test_subscription_changes import change
+from tests.test_subscription_changes import HOUR, change, declining
+from tests.test_subscription_pending_updates import good_card
 from tests.test_subscription_terms import price_of, utc
 from tests.test_subscriptions import (
     Client,
@@ -251,4 +252,136 @@ def test_an_items_once_coupon_waits_for_its_own_renewal_in_a_mixed_interval_subs
         ("subscription_cycle", 1500, 1500, []),
         ("subscription_cycle", 1500, 1500, []),
         ("subscription_cycle", 11_500, 6500, [5000]),
+    ]
+
+
+def test_a_once_coupon_in_an_always_invoice_proration_is_used_by_its_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """No coupon on create (2800). On February 5 half off once is added and the item doubled,
+    invoiced at once: the paid 2800's 23/28 credited (-2300) and two for 23/28 of a period
+    charged with the coupon's half inside the charge (2300): the invoice nets to 0. The
+    coupon took its half off there, so it is used: the previewed renewal and the renewal of
+    February 28 bill two of the item (5600) with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    (item,) = subscription["items"].data
+    change(
+        client,
+        subscription.id,
+        discounts=[{"coupon": coupon.id}],
+        items=[{"id": item.id, "quantity": 2}],
+        proration_behavior="always_invoice",
+        proration_date=FEB_5,
+    )
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (5600, 5600)
+    advance(client, clock_id, MAR_5)
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_update", 0, 0, []),
+        ("subscription_cycle", 5600, 5600, []),
+    ]
+    assert sorted(line.amount for line in invoices[1].lines.data) == [-2300, 2300]
+
+
+def test_a_used_once_discount_reattached_stays_used(client: Client, ledger_verified: None) -> None:
+    """Half off once, used by the create invoice (1400). Removed on February 5 and put back
+    the same day by its id (`discounts[][discount]`): it is the same discount, used, so the
+    previewed renewal and the renewal of February 28 bill 2800 with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    (discount_id,) = subscription.discounts
+    advance(client, clock_id, FEB_5)
+    change(client, subscription.id, discounts="")
+    reattached = change(client, subscription.id, discounts=[{"discount": discount_id}])
+    assert reattached.discounts == [discount_id]
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (2800, 2800)
+    advance(client, clock_id, MAR_5)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 2800, 1400, [1400]),
+        ("subscription_cycle", 2800, 2800, []),
+    ]
+
+
+def test_a_once_coupon_on_a_reset_invoice_below_zero_is_used(
+    client: Client, ledger_verified: None
+) -> None:
+    """Two of the item (5600) from January 31. On February 5 the cycle is reset to one of it
+    with half off once added: the paid 5600's 23/28 credited (-4600) and the new period
+    billed (2800) with 1400 off: a subtotal of -1800. The coupon took 1400 off that invoice,
+    so it is used: the renewal of March 5 bills 2800 with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id, "quantity": 2}]}
+    )
+    (item,) = subscription["items"].data
+    advance(client, clock_id, FEB_5)
+    change(
+        client,
+        subscription.id,
+        discounts=[{"coupon": coupon.id}],
+        items=[{"id": item.id, "quantity": 1}],
+        billing_cycle_anchor={"type": "now"},
+        proration_date=FEB_5,
+    )
+    advance(client, clock_id, MAR_5 + DAY_SECONDS)
+    assert [billed(i) for i in invoices_of(client, subscription.id)] == [
+        ("subscription_create", 5600, 5600, []),
+        ("subscription_update", -1800, -3200, [1400]),
+        ("subscription_cycle", 2800, 2800, []),
+    ]
+
+
+def test_a_once_coupon_used_only_by_a_discarded_change_is_unused_when_put_back(
+    client: Client, ledger_verified: None
+) -> None:
+    """28.00 a month from February 1; half off once added on February 5, nothing prorated;
+    its charges declined from then. On February 8 three of the item, invoiced at once with
+    `pending_if_incomplete`: 21/28 of the paid 2800 credited (-2100) and three for 21/28 of
+    a period charged with the coupon's half inside (3150): 1050, declined, the change held.
+    It expires 23 hours later, its invoice voided: the change never happened, nor did the
+    coupon's use. Removed and put back by its id on February 10, it takes half off the
+    renewal of March 1."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client, utc(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    (item,) = subscription["items"].data
+    advance(client, clock_id, FEB_5)
+    with_coupon = change(
+        client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none"
+    )
+    (discount_id,) = with_coupon.discounts
+    declining(client, customer.id, subscription.id)
+    advance(client, clock_id, utc(2027, 2, 8))
+    held = change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 3}],
+        proration_behavior="always_invoice",
+        payment_behavior="pending_if_incomplete",
+    )
+    assert held.pending_update is not None
+    advance(client, clock_id, utc(2027, 2, 8) + 23 * HOUR)
+    advance(client, clock_id, utc(2027, 2, 10))
+    change(client, subscription.id, discounts="")
+    change(client, subscription.id, discounts=[{"discount": discount_id}])
+    card = good_card(client, customer.id)
+    change(client, subscription.id, default_payment_method=card.id)
+    advance(client, clock_id, utc(2027, 3, 1) + DAY_SECONDS)
+    invoices = invoices_of(client, subscription.id)
+    assert [(billed(i), i.status) for i in invoices] == [
+        (("subscription_create", 2800, 2800, []), "paid"),
+        (("subscription_update", 1050, 1050, []), "void"),
+        (("subscription_cycle", 2800, 1400, [1400]), "paid"),
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
@@ -42,6 +42,12 @@ DISCOUNTS_PARAM = ListOf(DISCOUNT, max_items=DISCOUNTS_MAX, nullable=True)
 
 Requested = Sequence[Mapping[str, Any]]
 """Validated `DISCOUNTS_PARAM` entries."""
+PRIVATE: Final = "_kassa"
+"""Kassa's own facts about a discount, never shown (`view`)."""
+USED_BY: Final = "used_by"
+"""Private key: the invoice that used up a `once` discount of a subscription. Kept on the
+discount, not only with the subscription, so the discount stays used wherever it is put back
+(`discounts[][discount]`)."""
 _PREVIEW_TERMS = "discounts.preview_terms"
 """ctx.memo key: the terms of discounts a preview made without storing them."""
 
@@ -218,8 +224,29 @@ async def load_discount(ctx: Context, discount_id: str, *, param: str = "id") ->
 
 
 def view(discount: Mapping[str, Any]) -> ApiObject:
-    """The discount as the API shows it (the stored document keeps `created` for lists)."""
-    return {key: value for key, value in discount.items() if key != "created"}
+    """The discount as the API shows it (the stored document keeps `created` for lists, and
+    Kassa's own facts under `PRIVATE`)."""
+    return {key: value for key, value in discount.items() if key not in ("created", PRIVATE)}
+
+
+def used_by(discount: Mapping[str, Any]) -> str | None:
+    """The invoice that used up a `once` discount of a subscription, if one did
+    (`subscription_discounts.note_invoiced`)."""
+    found = (discount.get(PRIVATE) or {}).get(USED_BY)
+    return None if found is None else str(found)
+
+
+async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) -> None:
+    """Record (or with None, forget) the invoice that used the discount up."""
+    found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id)
+    if found is None:
+        return
+    discount = found[0]
+    facts = discount.setdefault(PRIVATE, {})
+    if facts.get(USED_BY) == invoice_id:
+        return
+    facts[USED_BY] = invoice_id
+    await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
 
 
 async def discard(ctx: Context, discount_ids: Sequence[str], *, owner: str) -> None:

@@ -67,7 +67,12 @@ from typing import Any, Final
 
 from kassa.invariants import ensure
 from kassa.services.billing import discounts, invoice_documents, periods
-from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
+from kassa.services.billing.invoice_amounts import (
+    DiscountTerms,
+    LineAmounts,
+    LineTerms,
+    invoice_amounts,
+)
 from kassa.services.billing.invoice_lines import line_id
 from kassa.services.billing.subscription_discounts import applying
 from kassa.services.billing.subscription_documents import items_of, private, subscription_item_of
@@ -177,8 +182,27 @@ async def debit_base(
     (its price times its quantity) in classic; in flexible, that less the item's and the
     subscription's percentage discounts that still apply at `at` (not a `once` one already
     used), as its line on an invoice made then would take them."""
+    line = await _charged_line(ctx, subscription, item_id, gross, at)
+    return gross if line is None else line.discounted
+
+
+async def debit_discounts(
+    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int, at: int
+) -> list[str]:
+    """The discounts that take something off `debit_base`'s amount: those inside a prorated
+    charge made from it (`subscription_discounts.note_charge`)."""
+    line = await _charged_line(ctx, subscription, item_id, gross, at)
+    taken = [] if line is None else line.discount_amounts
+    return [d.discount for d in taken if d.amount > 0]
+
+
+async def _charged_line(
+    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int, at: int
+) -> LineAmounts | None:
+    """`gross` as the item's line on an invoice made at `at` would take its percentage
+    discounts off; None when it takes none (classic, or nothing to discount)."""
     if is_classic(subscription) or gross <= 0:
-        return gross
+        return None
     item = next((i for i in items_of(subscription) if str(i["id"]) == item_id), None)
     currency = str(subscription["currency"])
     own_ids = applying(subscription, item["discounts"] if item else [], at)
@@ -188,7 +212,7 @@ async def debit_base(
     # Its product, so a discount restricted to other products takes nothing off here either.
     product = str(item["price"]["product"]) if item else None
     line = LineTerms(gross, discounts=_percentages(own), product=product)
-    return invoice_amounts([line], _percentages(shared)).lines[0].discounted
+    return invoice_amounts([line], _percentages(shared)).lines[0]
 
 
 def _percentages(terms: Sequence[DiscountTerms]) -> tuple[DiscountTerms, ...]:

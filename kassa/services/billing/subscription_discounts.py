@@ -6,24 +6,36 @@
 Discounts. Each coupon or promotion code makes a discount (`discounts.apply`) that names the
 subscription (and item), redeemed once, when applied; `discounts[][discount]` reuses one.
 Every invoice of the subscription carries the subscription's discounts and default tax rates,
-and each line its item's. A `once` discount is used up by the first invoice with something
-to discount (a subtotal above zero: a trial's invoice does not use it) that it takes
-something off (an item's is not used by an invoice without a line of that item), and a
-`repeating` one ends `duration_in_months` after it was applied (the trial counting); either is then
-removed from the subscription before its next invoice.
+and each line its item's. A `once` discount is used up by the first invoice it takes
+something off (not a trial's, with nothing to discount; an item's not by an invoice without
+a line of that item), whatever that invoice comes to, and a `repeating` one ends
+`duration_in_months` after it was applied (the trial counting); either is then removed from
+the subscription before its next invoice.
+
+A prorated charge takes a percentage discount inside its amount (flexible billing mode,
+`subscription_credits.debit_base`), its line not discountable: a `once` discount inside a
+charge is used by the invoice that bills the charge, as by one whose lines it takes
+something off (Stripe: a `once` coupon applies to one invoice).
+
+Used up, a discount stays so wherever it goes: put back by `discounts[][discount]` (after it
+was removed, or from an item to the subscription) it takes nothing more, as a `repeating`
+one keeps its end. The discount itself records the invoice that used it
+(`discounts.USED_BY`): the subscription forgets the terms of a discount it no longer holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated, ensure
 from kassa.params import UNSET, Unset
 from kassa.services.billing import discounts, prices, redemptions
+from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX, LINES_MAX
 from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
 from kassa.services.billing.subscription_documents import (
+    ITEMS_MAX,
     announce,
     items_of,
     load_subscription,
@@ -37,7 +49,13 @@ from kassa.services.resource import ApiObject, Operation, no_params
 from kassa.store.tables import COUPONS, DISCOUNTS
 
 DISCOUNT_TERMS: Final = "discount_terms"
-"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying."""
+"""Private key: discount id -> {"once", "end", "used"}, what decides when it stops applying
+(and for a `once` one not yet used, `CHARGES`)."""
+_DISCOUNTS_HELD_MAX: Final = DISCOUNTS_MAX * (1 + ITEMS_MAX)
+"""The most discounts a subscription holds: its own and each item's."""
+CHARGES: Final = "charges"
+"""In a `once` discount's terms: the pending prorated charges made net of it
+(`note_charge`)."""
 
 
 async def apply_create_terms(ctx: Context, subscription: ApiObject, request: CreateTerms) -> None:
@@ -133,15 +151,36 @@ def applying(subscription: Mapping[str, Any], discount_ids: Sequence[str], now: 
     return [str(d) for d in discount_ids if applies(str(d))]
 
 
-def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
-    """After an invoice: a `once` discount is used when the invoice had something to
-    discount (a subtotal above zero) and it took something off (in the invoice's
-    `total_discount_amounts`, summed from its lines' `discount_amounts`). An item's discount
-    is not used by an invoice with no line of that item (an `always_invoice` update billing
-    another item's prorations, a renewal of items on another interval), nor the
-    subscription's by one with nothing discountable on it."""
-    if int(invoice["subtotal"]) <= 0:
-        return
+def note_charge(
+    subscription: Mapping[str, Any], charge: Mapping[str, Any], discount_ids: Sequence[str]
+) -> None:
+    """A prorated charge (`subscription_prorations`) made net of these discounts
+    (`subscription_credits.debit_base`: the discount is inside its amount, the line itself
+    not discountable): a `once` one among them not yet used is used by the invoice that
+    bills the charge (`note_invoiced`)."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    for discount_id in discount_ids:
+        found = terms.get(discount_id)
+        if found is not None and found["once"] and not found["used"]:
+            # Only charges still pending are kept: an invoice billing one uses the discount
+            # up, and the list with it. Bounded as the lines of one invoice are.
+            charges = [*found.get(CHARGES, []), str(charge["id"])]
+            found[CHARGES] = charges[-LINES_MAX:]
+
+
+async def note_invoiced(
+    ctx: Context, subscription: ApiObject, invoice: Mapping[str, Any], billed: Collection[str]
+) -> None:
+    """After an invoice billing the invoice items `billed` (those it took pending): a `once`
+    discount is used when it took something off the invoice (in its
+    `total_discount_amounts`, summed from its lines' `discount_amounts`) or is inside one of
+    those items, a prorated charge made net of it (`note_charge`): the first invoice it
+    takes something off, whatever the invoice comes to (an `always_invoice` update whose
+    charge and credit net to zero, a reset whose credit outweighs the discounted period).
+    An item's discount is not used by an invoice with no line of that item (an
+    `always_invoice` update billing another item's prorations, a renewal of items on another
+    interval), nor the subscription's by one with nothing discountable on it. The discount
+    itself records the invoice (`discounts.USED_BY`), so put back later it stays used."""
     taken = {
         str(entry["discount"])
         for entry in invoice["total_discount_amounts"]
@@ -149,8 +188,23 @@ def note_invoiced(subscription: ApiObject, invoice: Mapping[str, Any]) -> None:
     }
     terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
     for discount_id in _all_discounts(subscription):
-        if discount_id in terms and terms[discount_id]["once"] and discount_id in taken:
-            terms[discount_id]["used"] = True
+        found = terms.get(discount_id)
+        if found is None or not found["once"] or found["used"]:
+            continue
+        if discount_id in taken or any(c in billed for c in found.get(CHARGES, [])):
+            found["used"] = True
+            found.pop(CHARGES, None)
+            await discounts.set_used_by(ctx, discount_id, str(invoice["id"]))
+
+
+async def forget_uses_by(ctx: Context, invoice_id: str, discount_ids: Collection[str]) -> None:
+    """The invoice voided with the change it billed discarded (a held update's,
+    `subscription_pending_updates`): the subscription goes back to before it, its discounts
+    unused, and so do these on their own record."""
+    for discount_id in list(discount_ids)[:_DISCOUNTS_HELD_MAX]:
+        found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
+        if found is not None and discounts.used_by(found[0]) == invoice_id:
+            await discounts.set_used_by(ctx, discount_id, None)
 
 
 async def _made(
@@ -197,11 +251,15 @@ async def _discount_document(ctx: Context, discount_id: str) -> ApiObject:
 
 
 async def _duration_terms(ctx: Context, discount: Mapping[str, Any]) -> dict[str, Any]:
+    """What decides when the discount stops applying. A discount reused from elsewhere (put
+    back after it was removed, moved from an item) is the same discount: a `once` one an
+    invoice used up stays used, as a `repeating` one keeps its end."""
     coupon = await ctx.tx.get_object(
         COUPONS, ctx.account_id, discount["source"]["coupon"], lock=False
     )
     once = coupon is not None and coupon[0]["duration"] == "once"
-    return {"once": once, "end": discount["end"], "used": False}
+    used = once and discounts.used_by(discount) is not None
+    return {"once": once, "end": discount["end"], "used": used}
 
 
 async def _redeem(

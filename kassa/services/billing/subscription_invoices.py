@@ -111,7 +111,8 @@ async def invoice_period(
     await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
     if spans is not None:
         await bill_part(ctx, invoice, spans)
-    note_invoiced(subscription, invoice)  # on its final subtotal, parts billed
+    # On its final amounts, parts billed; the pending charges it took may hold a discount.
+    await note_invoiced(ctx, subscription, invoice, {str(item["id"]) for item in taken})
     return invoice
 
 

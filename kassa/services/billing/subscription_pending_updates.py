@@ -52,6 +52,7 @@ from kassa.services.billing.subscription_changes import (
     store_item_rows,
 )
 from kassa.services.billing.subscription_credits import DEBITS, debits_of
+from kassa.services.billing.subscription_discounts import DISCOUNT_TERMS, forget_uses_by
 from kassa.services.billing.subscription_documents import (
     ENDED,
     PRIVATE,
@@ -363,6 +364,10 @@ async def _discard(ctx: Context, subscription: ApiObject, *, voided_at: int | No
     if invoice["status"] == "open":
         await invoice_transitions.void(ctx, invoice, at=voided_at)
         await invoice_documents.save(ctx, invoice)
+    # A `once` discount that invoice used is unused again, as the subscription's own terms
+    # (the held ones) say now: the change it billed never happened.
+    held_terms = held["facts"].get(DISCOUNT_TERMS) or {}
+    await forget_uses_by(ctx, str(held["invoice"]), held_terms.keys())
 
 
 def _release(subscription: ApiObject) -> None:

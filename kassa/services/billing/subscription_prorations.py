@@ -17,7 +17,7 @@ from typing import Any
 
 from kassa.invariants import ensure
 from kassa.services import events
-from kassa.services.billing import periods, subscription_credits
+from kassa.services.billing import periods, subscription_credits, subscription_discounts
 from kassa.services.billing.invoice_item_params import Priced
 from kassa.services.billing.invoice_item_pricing import apply_priced, blank_item, from_price
 from kassa.services.billing.invoice_item_pricing import view as item_view
@@ -113,6 +113,10 @@ async def proration_items(
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
+            inside = await subscription_credits.debit_discounts(
+                ctx, subscription, item_id, new.amount, at
+            )
+            subscription_discounts.note_charge(subscription, charged, inside)
     if cuts:
         if made:  # nothing credited (no debit to undo): the debits are whole still
             subscription_credits.note_cut(subscription, item_id, at)
