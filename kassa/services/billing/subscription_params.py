@@ -16,6 +16,7 @@ from kassa.params import INT64_MAX, Boolean, Enum, Integer, ListOf, Metadata, Pa
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
+from kassa.services.billing.price_fields import NotSupported
 from kassa.services.billing.subscription_documents import ITEMS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
@@ -130,7 +131,23 @@ PREVIEW_DETAILS = Struct(
         "billing_mode": BILLING_MODE,
         "cancel_at": CancelAt(nullable=True),
         "cancel_at_period_end": Boolean(),
+        "cancel_now": Boolean(),
+        "default_tax_rates": TAX_RATE_IDS,
+        **{
+            name: NotSupported(reason=reason)
+            for name, reason in (
+                (
+                    "trial_end",
+                    "a subscription's update does not take trial_end either, so no update "
+                    "could bill what a preview of it showed.",
+                ),
+                ("resume_at", "a paused subscription's resumption is not previewed."),
+                ("start_date", "Kassa previews changes to an existing subscription only."),
+            )
+        },
     }
 )
-"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, and
-when the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update)."""
+"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, when
+the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update; `cancel_now`,
+as `DELETE` ends it) and the tax rates its invoices would take (`default_tax_rates`, as on
+update)."""
