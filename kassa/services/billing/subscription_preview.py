@@ -17,10 +17,12 @@ copy of the subscription, nothing stored or announced.
   invoice its end makes of what it left pending (its prorations, the change's, items given
   to it), over its period up to the end; with nothing pending, none (`invoice_upcoming_none`).
 
-`default_tax_rates` replace the subscription's on every invoice previewed, as on update.
+`default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
+moves the end of its trial (and the renewal with it), as on update.
 
 The change is the one an update with the same parameters makes (`subscription_terms.
-schedule_end`, `subscription_discounts.apply_default_tax_rates`,
+schedule_end`, `subscription_trials.move_trial_end`,
+`subscription_discounts.apply_default_tax_rates`,
 `subscription_changes.plan_change` and
 `subscription_period_ends.fit_periods_to_end`), at the same
 time when `proration_date` is given, so a preview and the update that follows it agree to
@@ -65,6 +67,7 @@ from kassa.services.billing.subscription_terms import (
     prorate_line,
     schedule_end,
 )
+from kassa.services.billing.subscription_trials import move_trial_end
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -79,6 +82,7 @@ _NOT_WITH_CANCEL_NOW = (
     "items",
     "billing_cycle_anchor",
     "proration_date",
+    "trial_end",
 )
 """The `subscription_details` a cancellation now cannot be previewed with: `DELETE` takes
 none of them."""
@@ -142,15 +146,17 @@ async def _fitted_to_end(
 async def _planned(
     ctx: Context, subscription: ApiObject, details: Mapping[str, Any], terms: ChangeTerms
 ) -> Plan | None:
-    """The previewed end, tax rates and item change worked out on the copy, as an update
-    makes them (`subscription_terms.schedule_end`, `subscription_discounts.
-    apply_default_tax_rates`, `subscription_changes.plan_change`); the change's
+    """The previewed end, trial's end, tax rates and item change worked out on the copy, as
+    an update makes them (`subscription_terms.schedule_end`, `subscription_trials.
+    move_trial_end`, `subscription_discounts.apply_default_tax_rates`,
+    `subscription_changes.plan_change`); the change's
     plan, None when it changes no item. Their errors name the parameters as the preview
     sent them."""
     try:
         await schedule_end(
             ctx, subscription, details.get("cancel_at_period_end"), details.get("cancel_at")
         )
+        move_trial_end(subscription, details.get("trial_end"), ctx.now())
         await apply_default_tax_rates(ctx, subscription, details.get("default_tax_rates"))
         return await plan_change(ctx, subscription, terms) if terms.changes_anything else None
     except InvalidRequest as error:
