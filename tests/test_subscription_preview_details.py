@@ -1,9 +1,10 @@
-"""`POST /v1/invoices/create_preview` with `subscription_details[cancel_now]` and
-`[default_tax_rates]`, through the SDK on a real `kassa serve` (SQLite and PostgreSQL)
-driven by test clocks: each preview is the invoice the request it previews then makes, to
-the cent and line for line (`DELETE` with `invoice_now`, and `prorate` unless
-`proration_behavior=none`; an update's `default_tax_rates`, billed at the renewal); what
-Kassa refuses is a 400 naming the parameter.
+"""`POST /v1/invoices/create_preview` with `subscription_details[cancel_now]`,
+`[default_tax_rates]` and `[resume_at]`, through the SDK on a real `kassa serve` (SQLite and
+PostgreSQL) driven by test clocks: each preview is the invoice the request it previews then
+makes, to the cent and line for line (`DELETE` with `invoice_now`, and `prorate` unless
+`proration_behavior=none`; an update's `default_tax_rates`, billed at the renewal;
+`POST .../resume`); what Kassa refuses is a 400 naming the parameter. (`[trial_end]`:
+`test_subscription_trial_end.py`.)
 
 Amounts are in whole days: 28.00 a month over the 28 days from January 31, 2027, upgraded
 to two on February 7 (21 of 28 days left: -2100 and +4200 pending), previewed and canceled
@@ -20,6 +21,7 @@ import stripe
 from tests.test_coupons_tax_rates import tax_rate
 from tests.test_subscription_cancel_at import FEB_14, FEB_28
 from tests.test_subscription_changes import change, only_item, pending_of
+from tests.test_subscription_pause import paused_subscription, resume
 from tests.test_subscription_scheduled_end import PAST_THE_END, preview
 from tests.test_subscription_terms import price_of, utc
 from tests.test_subscriptions import (
@@ -160,6 +162,7 @@ def test_a_cancellation_now_previews_the_tax_rates_given_with_it(
         ({"cancel_now": True, "proration_date": FEB_14}, "subscription_details[cancel_now]"),
         ({"trial_end": "now"}, "subscription_details[trial_end]"),
         ({"resume_at": "now"}, "subscription_details[resume_at]"),
+        ({"resume_at": "later"}, "subscription_details[resume_at]"),
         ({"start_date": FEB_14}, "subscription_details[start_date]"),
     ],
 )
@@ -184,3 +187,44 @@ def test_a_missing_tax_rate_is_named_as_the_preview_sent_it(client: Client) -> N
         preview(client, subscription.id, default_tax_rates=["txr_missing"])
     assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
     assert missing.value.param == "subscription_details[default_tax_rates][0]"
+
+
+def test_previewing_a_resumption_now_shows_the_invoice_resume_makes(
+    client: Client, ledger_verified: None
+) -> None:
+    """Paused on February 10 (its credit -1286 pending), previewed on April 5: the new month
+    from April 5 (2000) less the credit, nothing stored; resumed then, the same invoice."""
+    clock_id, customer, paused = paused_subscription(client)
+    resumed_at = utc(2027, 4, 5)
+    advance(client, clock_id, resumed_at)
+    upcoming = preview(client, paused.id, resume_at="now")
+    assert (upcoming.period_start, upcoming.period_end) == (resumed_at, utc(2027, 5, 5))
+    assert line_amounts(upcoming) == [-1286, 2000]
+    assert upcoming.total == 714
+    assert client.v1.subscriptions.retrieve(paused.id).status == "paused"
+    assert len(pending_of(client, customer.id)) == 1
+    resumed = resume(client, paused.id)
+    made = client.v1.invoices.retrieve(str(resumed.latest_invoice))
+    same_invoice(made, upcoming)
+    assert made.amount_paid == 714
+
+
+def test_a_resumption_is_previewed_only_for_a_paused_subscription_and_alone(
+    client: Client,
+) -> None:
+    _, _, paused = paused_subscription(client)
+    with pytest.raises(stripe.InvalidRequestError) as with_more:
+        preview(client, paused.id, resume_at="now", cancel_now=True)
+    assert (with_more.value.http_status, with_more.value.param) == (
+        400,
+        "subscription_details[resume_at]",
+    )
+    assert "cancel_now" in str(with_more.value.user_message)
+    resume(client, paused.id)
+    with pytest.raises(stripe.InvalidRequestError) as active:
+        preview(client, paused.id, resume_at="now")
+    assert (active.value.http_status, active.value.param) == (
+        400,
+        "subscription_details[resume_at]",
+    )
+    assert "not paused" in str(active.value.user_message)

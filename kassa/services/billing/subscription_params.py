@@ -135,10 +135,10 @@ PREVIEW_DETAILS = Struct(
         "cancel_now": Boolean(),
         "default_tax_rates": TAX_RATE_IDS,
         "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
+        "resume_at": Enum(values=("now",)),
         **{
             name: NotSupported(reason=reason)
             for name, reason in (
-                ("resume_at", "a paused subscription's resumption is not previewed."),
                 ("start_date", "Kassa previews changes to an existing subscription only."),
             )
         },
@@ -147,4 +147,5 @@ PREVIEW_DETAILS = Struct(
 """`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, when
 the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update; `cancel_now`,
 as `DELETE` ends it), the tax rates its invoices would take (`default_tax_rates`) and when
-its trial would end (`trial_end`), as on update."""
+its trial would end (`trial_end`), as on update; or a paused one's resumption now
+(`resume_at`, as `POST .../resume` makes it)."""

@@ -10,6 +10,8 @@ copy of the subscription, nothing stored or announced.
 - A change invoiced at once (`always_invoice`): that invoice, the subscription's pending
   prorations and the change's.
 - A billing cycle reset: the invoice of the new period, its credits for the old one.
+- A paused subscription resumed now (`resume_at=now`): the invoice `POST .../resume` makes,
+  the new period from now with the customer's pending items.
 - A cancellation now (`cancel_now`): the final invoice `DELETE` with `invoice_now` makes,
   its pending items and, unless `proration_behavior=none`, the credits for its unused time.
 - A subscription that ends before it would renew (`cancel_at_period_end`, a `cancel_at` in
@@ -59,6 +61,7 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
+from kassa.services.billing.subscription_pause import check_resumable, restart_period
 from kassa.services.billing.subscription_pending import FINAL, pending_for
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
@@ -97,6 +100,8 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
     subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
+    if details.get("resume_at") is not None:
+        return await _resumed_now(ctx, subscription, details)
     if details.get("cancel_now"):
         return await _canceled_now(ctx, subscription, details)
     terms = ChangeTerms(
@@ -239,6 +244,40 @@ async def _canceled_now(
     prune_discounts(subscription, ctx.now())
     items = [*await pending_for(ctx, subscription, FINAL), *credits]
     return Upcoming(subscription, items, final_period(subscription, ctx.now()))
+
+
+async def _resumed_now(
+    ctx: Context, subscription: ApiObject, details: Mapping[str, Any]
+) -> Upcoming:
+    """`resume_at=now`: the invoice `POST .../resume` makes with its default
+    `billing_cycle_anchor=now` (`subscription_pause.restart_period` on the copy): a line per
+    item for the new period from now, or its part when a `cancel_at` cuts it, with the
+    customer's pending items (the pause's credit among them). Stripe's docs: "For paused
+    subscriptions, setting subscription_details.resume_at to now will preview the invoice
+    that will be generated if the subscription is resumed." It changes nothing else, so
+    it is previewed alone."""
+    param = "subscription_details[resume_at]"
+    sent = {name for name, value in details.items() if value is not None}
+    others = sorted(sent - {"resume_at", "billing_mode"})
+    if others:
+        raise InvalidRequest(
+            "subscription_details[resume_at] previews a resumption, which makes no other "
+            f"change: leave out subscription_details[{others[0]}].",
+            param=param,
+        )
+    try:
+        await check_resumable(ctx, subscription)
+    except InvalidRequest as error:
+        error.param = param
+        raise
+    spans = restart_period(ctx, subscription)
+    # The invoice is made now, with the discounts that still apply now.
+    prune_discounts(subscription, ctx.now())
+    items = items_of(subscription)
+    fractions = [spans[str(item["id"])].fraction for item in items]
+    lines = await _period_lines(ctx, subscription, items, fractions)
+    pending = await pending_for(ctx, subscription, "customer")
+    return Upcoming(subscription, [*pending, *lines], current_period(subscription))
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:
