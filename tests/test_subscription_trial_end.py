@@ -25,6 +25,7 @@ from tests.test_subscriptions import (
     Client,
     advance,
     clock_customer,
+    events_of,
     invoices_of,
     monthly_price,
     period_of,
@@ -121,6 +122,22 @@ def test_a_trial_before_an_anchor_of_its_own_keeps_the_anchor(
     assert (moved.trial_end, moved.billing_cycle_anchor) == (feb_3, feb_5)
     first = first_paid_invoice(client, clock_id, subscription.id, feb_3)
     same_invoice(first, upcoming)
+
+
+def test_a_trial_moved_after_its_notice_announces_its_new_end_again(client: Client) -> None:
+    """`customer.subscription.trial_will_end` three days before the trial ends: sent on
+    January 28 for January 31, and again on February 12 once the trial runs to February
+    15."""
+    price = monthly_price(client, 2000)
+    clock_id, _, subscription = on_trial(client, [price])
+    notices = "customer.subscription.trial_will_end"
+    advance(client, clock_id, at(2027, 1, 29))
+    assert events_of(client, subscription.id).count(notices) == 1
+    change(client, subscription.id, trial_end=at(2027, 2, 15))
+    advance(client, clock_id, at(2027, 2, 11))
+    assert events_of(client, subscription.id).count(notices) == 1
+    advance(client, clock_id, at(2027, 2, 13))
+    assert events_of(client, subscription.id).count(notices) == 2
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def move_trial_end(subscription: ApiObject, value: str | None, now: int) -> None
     name `trial_end`; a preview renames it (`subscription_preview`)."""
     if value is None:
         return
-    _check_movable(subscription, value)
+    _check_movable(subscription, value, now)
     end = future_trial_end(value, now, "trial_end")
     old = int(subscription["trial_end"])
     anchor = int(subscription["billing_cycle_anchor"])
@@ -86,8 +86,10 @@ def move_trial_end(subscription: ApiObject, value: str | None, now: int) -> None
         private(subscription)[TRIAL_WILL_END_SENT] = False
 
 
-def _check_movable(subscription: Mapping[str, Any], value: str) -> None:
-    if subscription["status"] != "trialing" or subscription["trial_end"] is None:
+def _check_movable(subscription: Mapping[str, Any], value: str, now: int) -> None:
+    # A trial whose end has come is over, though the renewal work may not have run yet.
+    trialing = subscription["status"] == "trialing" and subscription["trial_end"] is not None
+    if not trialing or int(subscription["trial_end"]) <= now:
         raise InvalidRequest(
             f"Kassa moves trial_end only during a trial; {subscription['id']} is "
             f"{subscription['status']} (a new trial for a subscription already billing is "
