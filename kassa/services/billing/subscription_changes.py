@@ -90,7 +90,6 @@ from kassa.services.billing.subscription_prorations import (
     Billed,
     billed,
     insert_proration,
-    make_prorations,
     proration_items,
 )
 from kassa.services.context import Context
@@ -594,11 +593,22 @@ class _UpdatePaymentFailed(CardError):
 async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
     """A cancellation's `prorate`: credit each item's unused time from now to the end of
     its period (nothing on trial, which was not billed)."""
+    for credit in await unused_time_credits(ctx, subscription):
+        await insert_proration(ctx, credit)
+
+
+async def unused_time_credits(ctx: Context, subscription: ApiObject) -> list[ApiObject]:
+    """The credits (unsaved) a cancellation's `prorate` makes now: what `DELETE` stores,
+    and what a preview of it (`subscription_details[cancel_now]`) shows."""
     if subscription["status"] == "trialing":
-        return
+        return []
     at = ctx.now()
+    credits = []
     for item in items_of(subscription):
         if at < item_period(item)[1]:
-            await make_prorations(
-                ctx, subscription, str(item["id"]), billed(subscription, item), None, at
+            credits.extend(
+                await proration_items(
+                    ctx, subscription, str(item["id"]), billed(subscription, item), None, at
+                )
             )
+    return credits

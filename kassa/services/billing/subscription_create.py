@@ -70,11 +70,14 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import BILLING_MODE, CLASSIC
+from kassa.services.billing.subscription_trials import (
+    TRIAL_DAYS_MAX,
+    TRIAL_END_CHARS_MAX,
+    future_trial_end,
+)
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
-TRIAL_DAYS_MAX: Final = 730
-"""Stripe refuses trials longer than two years."""
 CREATING: Final = DECIDING_STATUS
 """Context memo: the subscription this unit is creating (its first invoice decides its
 status)."""
@@ -95,7 +98,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "items": ListOf(item=_ITEM, max_items=ITEMS_MAX),
     "trial_period_days": Integer(minimum=0, maximum=TRIAL_DAYS_MAX),
-    "trial_end": String(max_chars=20),
+    "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
     "collection_method": Enum(values=("charge_automatically", "send_invoice")),
     "days_until_due": Integer(minimum=0, maximum=730),
     "default_payment_method": String(max_chars=255),
@@ -230,22 +233,7 @@ def _trial_end(request: CreateSubscription, now: int) -> int | None:
         return periods.trial_end_from_days(now, request.trial_period_days)
     if request.trial_end is None or request.trial_end == "now":
         return None
-    if not request.trial_end.isdigit():
-        raise InvalidParameter(
-            f"Invalid trial_end: {request.trial_end[:40]}; must be a unix time or `now`",
-            param="trial_end",
-        )
-    end = int(request.trial_end)
-    if end <= now:
-        raise InvalidParameter(
-            "Invalid timestamp: must be an integer Unix timestamp in the future.",
-            param="trial_end",
-        )
-    if end > now + TRIAL_DAYS_MAX * 86_400:
-        raise InvalidParameter(
-            "Invalid trial_end: a trial may last at most two years.", param="trial_end"
-        )
-    return end
+    return future_trial_end(request.trial_end, now, "trial_end")
 
 
 def _apply_collection(subscription: ApiObject, request: CreateSubscription) -> None:

@@ -16,7 +16,9 @@ from kassa.params import INT64_MAX, Boolean, Enum, Integer, ListOf, Metadata, Pa
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
+from kassa.services.billing.price_fields import NotSupported
 from kassa.services.billing.subscription_documents import ITEMS_MAX
+from kassa.services.billing.subscription_trials import TRIAL_END_CHARS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
 UPDATE_PAYMENT_BEHAVIORS: Final = (
@@ -41,9 +43,9 @@ PENDING_UPDATE_PARAMS: Final = frozenset(
 """What may accompany `payment_behavior=pending_if_incomplete` on `POST
 /v1/subscriptions/{id}`: Stripe's supported attributes for pending updates
 (docs.stripe.com/billing/subscriptions/pending-updates), with `metadata` (2026-05-27.dahlia)
-and `cancel_at_period_end` (2026-09-30.endive). Stripe's `trial_end`, `trial_from_plan` and
-`add_invoice_items` Kassa's update takes not at all; Stripe's `discounts` (2026-05-27.dahlia)
-Kassa does not hold in a pending update yet, so refuses them."""
+and `cancel_at_period_end` (2026-09-30.endive). Stripe's `trial_from_plan` and
+`add_invoice_items` Kassa's update takes not at all; Stripe's `trial_end` and `discounts`
+(2026-05-27.dahlia) Kassa does not hold in a pending update yet, so refuses them."""
 PENDING_ITEM_FIELDS: Final = frozenset({"id", "price", "quantity", "deleted"})
 """What each `items[]` of a pending update may say: which item, its price and quantity, or
 that it goes."""
@@ -130,7 +132,20 @@ PREVIEW_DETAILS = Struct(
         "billing_mode": BILLING_MODE,
         "cancel_at": CancelAt(nullable=True),
         "cancel_at_period_end": Boolean(),
+        "cancel_now": Boolean(),
+        "default_tax_rates": TAX_RATE_IDS,
+        "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
+        "resume_at": Enum(values=("now",)),
+        **{
+            name: NotSupported(reason=reason)
+            for name, reason in (
+                ("start_date", "Kassa previews changes to an existing subscription only."),
+            )
+        },
     }
 )
-"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, and
-when the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update)."""
+"""`subscription_details` of `POST /v1/invoices/create_preview`: a change to preview, when
+the subscription would end (`cancel_at`, `cancel_at_period_end`, as on update; `cancel_now`,
+as `DELETE` ends it), the tax rates its invoices would take (`default_tax_rates`) and when
+its trial would end (`trial_end`), as on update; or a paused one's resumption now
+(`resume_at`, as `POST .../resume` makes it)."""

@@ -86,6 +86,7 @@ from kassa.services.billing.subscription_documents import (
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_periods import (
     Recurrence,
+    Span,
     cut_at_cancel,
     cycle_anchor,
     has_paid_until,
@@ -273,7 +274,7 @@ async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
 async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiObject:
     subscription = await load_subscription(ctx, request.subscription)
     ctx = await ctx.governed_by(subscription)
-    await _check_resumable(ctx, subscription)
+    await check_resumable(ctx, subscription)
     before = snapshot(subscription)
     anchor = (request.billing_cycle_anchor or {}).get("type", "now")
     invoice = (
@@ -379,7 +380,8 @@ async def _void_if_open(ctx: Context, invoice_id: str, *, at: int) -> None:
         await invoice_documents.save(ctx, invoice)
 
 
-async def _check_resumable(ctx: Context, subscription: ApiObject) -> None:
+async def check_resumable(ctx: Context, subscription: ApiObject) -> None:
+    """What `resume` and its preview (`subscription_preview`, `resume_at=now`) refuse."""
     if subscription["status"] != "paused":
         raise InvalidRequest(
             f"The subscription {subscription['id']} is not paused (its status is "
@@ -400,13 +402,10 @@ async def _check_resumable(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
-    """`billing_cycle_anchor=now`: a new period from now, the anchor with it, invoiced in
+    """`billing_cycle_anchor=now`: a new period from now (`restart_period`), invoiced in
     full with the pending items (the pause's credit among them), or for its part when a
-    `cancel_at` cuts it short (`start_new_period`); a trial not over yet ends."""
-    now = ctx.now()
-    if subscription["trial_end"] is not None and subscription["trial_end"] > now:
-        subscription["trial_end"] = now
-    spans = start_new_period(ctx, subscription)
+    `cancel_at` cuts it short."""
+    spans = restart_period(ctx, subscription)
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -417,6 +416,16 @@ async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
         spans=spans,
     )
     return invoice
+
+
+def restart_period(ctx: Context, subscription: ApiObject) -> dict[str, Span]:
+    """A resume's `billing_cycle_anchor=now` on the document: a new period from now, the
+    anchor with it (`start_new_period`: each item's span, by id); a trial not over yet ends.
+    What the resume does and its preview (`subscription_preview`, `resume_at=now`) shows."""
+    now = ctx.now()
+    if subscription["trial_end"] is not None and subscription["trial_end"] > now:
+        subscription["trial_end"] = now
+    return start_new_period(ctx, subscription)
 
 
 async def _continue_period(

@@ -10,13 +10,22 @@ copy of the subscription, nothing stored or announced.
 - A change invoiced at once (`always_invoice`): that invoice, the subscription's pending
   prorations and the change's.
 - A billing cycle reset: the invoice of the new period, its credits for the old one.
+- A paused subscription resumed now (`resume_at=now`): the invoice `POST .../resume` makes,
+  the new period from now with the customer's pending items.
+- A cancellation now (`cancel_now`): the final invoice `DELETE` with `invoice_now` makes,
+  its pending items and, unless `proration_behavior=none`, the credits for its unused time.
 - A subscription that ends before it would renew (`cancel_at_period_end`, a `cancel_at` in
   its current period, as it is or as `subscription_details` reschedules it): the final
   invoice its end makes of what it left pending (its prorations, the change's, items given
   to it), over its period up to the end; with nothing pending, none (`invoice_upcoming_none`).
 
+`default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
+moves the end of its trial (and the renewal with it), as on update.
+
 The change is the one an update with the same parameters makes (`subscription_terms.
-schedule_end`, `subscription_changes.plan_change` and
+schedule_end`, `subscription_trials.move_trial_end`,
+`subscription_discounts.apply_default_tax_rates`,
+`subscription_changes.plan_change` and
 `subscription_period_ends.fit_periods_to_end`), at the same
 time when `proration_date` is given, so a preview and the update that follows it agree to
 the cent.
@@ -36,8 +45,12 @@ from kassa.services.billing.subscription_changes import (
     Plan,
     invoices_at_once,
     plan_change,
+    unused_time_credits,
 )
-from kassa.services.billing.subscription_discounts import prune_discounts
+from kassa.services.billing.subscription_discounts import (
+    apply_default_tax_rates,
+    prune_discounts,
+)
 from kassa.services.billing.subscription_documents import (
     ENDED,
     current_period,
@@ -48,6 +61,7 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
+from kassa.services.billing.subscription_pause import check_resumable, restart_period
 from kassa.services.billing.subscription_pending import FINAL, pending_for
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
@@ -56,6 +70,7 @@ from kassa.services.billing.subscription_terms import (
     prorate_line,
     schedule_end,
 )
+from kassa.services.billing.subscription_trials import move_trial_end
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -65,6 +80,15 @@ NO_UPCOMING = "invoice_upcoming_none"
 """Stripe's error code when a subscription will bill nothing more."""
 _END_DETAILS = ("cancel_at", "cancel_at_period_end")
 """The `subscription_details` that reschedule its end, as on update (`end_rescheduled`)."""
+_NOT_WITH_CANCEL_NOW = (
+    *_END_DETAILS,
+    "items",
+    "billing_cycle_anchor",
+    "proration_date",
+    "trial_end",
+)
+"""The `subscription_details` a cancellation now cannot be previewed with: `DELETE` takes
+none of them."""
 
 
 async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any]) -> Upcoming:
@@ -76,6 +100,10 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
     subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
+    if details.get("resume_at") is not None:
+        return await _resumed_now(ctx, subscription, details)
+    if details.get("cancel_now"):
+        return await _canceled_now(ctx, subscription, details)
     terms = ChangeTerms(
         items=list(details.get("items") or []),
         proration_behavior=details.get("proration_behavior"),
@@ -123,14 +151,18 @@ async def _fitted_to_end(
 async def _planned(
     ctx: Context, subscription: ApiObject, details: Mapping[str, Any], terms: ChangeTerms
 ) -> Plan | None:
-    """The previewed end and item change worked out on the copy, as an update makes them
-    (`subscription_terms.schedule_end`, `subscription_changes.plan_change`); the change's
+    """The previewed end, trial's end, tax rates and item change worked out on the copy, as
+    an update makes them (`subscription_terms.schedule_end`, `subscription_trials.
+    move_trial_end`, `subscription_discounts.apply_default_tax_rates`,
+    `subscription_changes.plan_change`); the change's
     plan, None when it changes no item. Their errors name the parameters as the preview
     sent them."""
     try:
         await schedule_end(
             ctx, subscription, details.get("cancel_at_period_end"), details.get("cancel_at")
         )
+        move_trial_end(subscription, details.get("trial_end"), ctx.now())
+        await apply_default_tax_rates(ctx, subscription, details.get("default_tax_rates"))
         return await plan_change(ctx, subscription, terms) if terms.changes_anything else None
     except InvalidRequest as error:
         error.param = _under_details(error.param)
@@ -179,6 +211,73 @@ async def _final(
             subscription, "it ends at the end of its period (cancel_at) with nothing pending"
         )
     return Upcoming(subscription, items, final_period(subscription, end))
+
+
+async def _canceled_now(
+    ctx: Context, subscription: ApiObject, details: Mapping[str, Any]
+) -> Upcoming:
+    """`cancel_now`: the final invoice `DELETE` makes with `invoice_now=true`, and
+    `prorate=true` unless `proration_behavior` is `none` (`subscriptions.cancel_now`): what
+    the subscription left pending with the credits for its unused time
+    (`subscription_changes.unused_time_credits`, unsaved), over its period up to now; with
+    nothing pending, the zero invoice that cancellation makes. Stripe's docs say only that
+    it "simulates the subscription being canceled or expired immediately"; of the ways to
+    cancel now, this is the one that makes an invoice to preview (without `invoice_now` the
+    credits wait for the customer's next invoice, and without `prorate` too the pending
+    prorations are dropped). The tax rates it would bill with are taken first, as
+    `default_tax_rates` on an update before the `DELETE` would set them."""
+    for name in _NOT_WITH_CANCEL_NOW:
+        if details.get(name) is not None:
+            raise InvalidRequest(
+                "subscription_details[cancel_now] previews an immediate cancellation, which "
+                f"makes no other change: leave out subscription_details[{name}].",
+                param="subscription_details[cancel_now]",
+            )
+    try:
+        await apply_default_tax_rates(ctx, subscription, details.get("default_tax_rates"))
+    except InvalidRequest as error:
+        error.param = _under_details(error.param)
+        raise
+    prorate = details.get("proration_behavior") != "none"
+    credits = await unused_time_credits(ctx, subscription) if prorate else []
+    # The invoice is made after the credits, with the discounts that still apply now.
+    prune_discounts(subscription, ctx.now())
+    items = [*await pending_for(ctx, subscription, FINAL), *credits]
+    return Upcoming(subscription, items, final_period(subscription, ctx.now()))
+
+
+async def _resumed_now(
+    ctx: Context, subscription: ApiObject, details: Mapping[str, Any]
+) -> Upcoming:
+    """`resume_at=now`: the invoice `POST .../resume` makes with its default
+    `billing_cycle_anchor=now` (`subscription_pause.restart_period` on the copy): a line per
+    item for the new period from now, or its part when a `cancel_at` cuts it, with the
+    customer's pending items (the pause's credit among them). Stripe's docs: "For paused
+    subscriptions, setting subscription_details.resume_at to now will preview the invoice
+    that will be generated if the subscription is resumed." It changes nothing else, so
+    it is previewed alone."""
+    param = "subscription_details[resume_at]"
+    sent = {name for name, value in details.items() if value is not None}
+    others = sorted(sent - {"resume_at", "billing_mode"})
+    if others:
+        raise InvalidRequest(
+            "subscription_details[resume_at] previews a resumption, which makes no other "
+            f"change: leave out subscription_details[{others[0]}].",
+            param=param,
+        )
+    try:
+        await check_resumable(ctx, subscription)
+    except InvalidRequest as error:
+        error.param = param
+        raise
+    spans = restart_period(ctx, subscription)
+    # The invoice is made now, with the discounts that still apply now.
+    prune_discounts(subscription, ctx.now())
+    items = items_of(subscription)
+    fractions = [spans[str(item["id"])].fraction for item in items]
+    lines = await _period_lines(ctx, subscription, items, fractions)
+    pending = await pending_for(ctx, subscription, "customer")
+    return Upcoming(subscription, [*pending, *lines], current_period(subscription))
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:

@@ -70,6 +70,7 @@ from kassa.services.billing.subscription_pause import (
     PauseCollectionUpdate,
     apply_pause_collection,
 )
+from kassa.services.billing.subscription_trials import TRIAL_END_CHARS_MAX, move_trial_end
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -99,6 +100,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     "description": String(max_chars=500),
     "metadata": Metadata(),
     "pause_collection": PAUSE_COLLECTION,
+    "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
 }
 CANCEL_PARAMS: dict[str, Param] = {
     "invoice_now": Boolean(),
@@ -148,6 +150,7 @@ class UpdateSubscription:
     discounts: list[dict[str, Any]] | Unset | None = None
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
+    trial_end: str | None = None
 
     def change_terms(self) -> ChangeTerms:
         return ChangeTerms(
@@ -199,6 +202,7 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
+    move_trial_end(subscription, request.trial_end, ctx.now())
     await subscription_discounts.apply_default_tax_rates(
         ctx, subscription, request.default_tax_rates
     )
@@ -247,6 +251,7 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         request.discounts,
         request.default_tax_rates,
         request.trial_settings,
+        request.trial_end,
     )
     if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(

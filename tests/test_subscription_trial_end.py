@@ -1,0 +1,183 @@
+"""`trial_end` on `POST /v1/subscriptions/{id}` and in its preview
+(`create_preview`'s `subscription_details[trial_end]`), through the SDK on a real `kassa
+serve` (SQLite and PostgreSQL) driven by test clocks: a trial's end moved later or earlier
+moves the first paid period with it, and the first invoice after the trial is the one the
+preview showed, to the cent and line for line; what Kassa refuses (`now`, a subscription
+not on trial, a time past, beyond two years or after an anchor of its own) is a 400 naming
+the parameter as it was sent.
+
+Every subscription below starts on 1 January 2027 at 10:00 UTC with a 30-day trial of a
+20.00 monthly price (`test_subscription_trial_changes.on_trial`), the clock then on 11
+January."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.test_subscription_changes import at, change, only_item
+from tests.test_subscription_preview_details import same_invoice
+from tests.test_subscription_scheduled_end import preview
+from tests.test_subscription_trial_changes import HOUR, TRIAL, on_trial
+from tests.test_subscriptions import (
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    monthly_price,
+    period_of,
+)
+
+
+def first_paid_invoice(client: Client, clock_id: str, subscription_id: str, end: int) -> Any:
+    """Past the trial's `end` (and the hour a renewal draft waits): the subscription is
+    active and its first invoice after the trial's (zero) one, paid."""
+    advance(client, clock_id, end + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription_id).status == "active"
+    trial_invoice, first = invoices_of(client, subscription_id)
+    assert trial_invoice.total == 0
+    assert (first.billing_reason, first.status) == ("subscription_cycle", "paid")
+    return first
+
+
+def test_a_trial_moved_later_is_billed_from_its_new_end_as_previewed(
+    client: Client, ledger_verified: None
+) -> None:
+    """Moved from January 31 to February 15: the preview is the first paid month from
+    February 15 (2000); the update keeps it on trial past January 31, anchored on February
+    15, and the invoice made then is the previewed one."""
+    price = monthly_price(client, 2000)
+    clock_id, _, subscription = on_trial(client, [price])
+    feb_15 = at(2027, 2, 15)
+    upcoming = preview(client, subscription.id, trial_end=feb_15)
+    assert (upcoming.period_start, upcoming.period_end) == (feb_15, at(2027, 3, 15))
+    assert [line.amount for line in upcoming.lines.data] == [2000]
+    assert client.v1.subscriptions.retrieve(subscription.id).trial_end == TRIAL[1]
+    moved = change(client, subscription.id, trial_end=feb_15)
+    assert (moved.status, moved.trial_end, moved.billing_cycle_anchor) == (
+        "trialing",
+        feb_15,
+        feb_15,
+    )
+    assert period_of(moved) == (TRIAL[0], feb_15)
+    advance(client, clock_id, TRIAL[1] + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "trialing"
+    assert len(invoices_of(client, subscription.id)) == 1
+    first = first_paid_invoice(client, clock_id, subscription.id, feb_15)
+    same_invoice(first, upcoming)
+    assert first.amount_paid == 2000
+    assert period_of(client.v1.subscriptions.retrieve(subscription.id)) == (
+        feb_15,
+        at(2027, 3, 15),
+    )
+
+
+def test_a_trial_ended_earlier_bills_the_pending_items_with_the_first_month_as_previewed(
+    client: Client, ledger_verified: None
+) -> None:
+    """Moved from January 31 to January 20, with a 2.50 item pending: the first invoice,
+    on January 20, takes it with the month to February 20, as its preview did."""
+    price = monthly_price(client, 2000)
+    clock_id, customer, subscription = on_trial(client, [price])
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 250, "currency": "usd"}
+    )
+    jan_20 = at(2027, 1, 20)
+    upcoming = preview(client, subscription.id, trial_end=jan_20)
+    assert (upcoming.period_start, upcoming.period_end) == (jan_20, at(2027, 2, 20))
+    assert sorted(line.amount for line in upcoming.lines.data) == [250, 2000]
+    change(client, subscription.id, trial_end=jan_20)
+    first = first_paid_invoice(client, clock_id, subscription.id, jan_20)
+    same_invoice(first, upcoming)
+    assert first.amount_paid == 2250
+
+
+def test_a_trial_before_an_anchor_of_its_own_keeps_the_anchor(
+    client: Client, ledger_verified: None
+) -> None:
+    """Anchored on February 5 after a trial to January 31: moved to February 3, the anchor
+    stays and the first invoice bills February 3 to 5 prorated (2 of the 31 days of the
+    period from January 5 holding them: 2000 * 2/31 = 129.03, 129), as previewed; past the
+    anchor, refused."""
+    price = monthly_price(client, 2000)
+    clock_id, customer = clock_customer(client, TRIAL[0])
+    feb_3, feb_5 = at(2027, 2, 3), at(2027, 2, 5)
+    create: Any = {
+        "customer": customer.id,
+        "items": [{"price": price.id}],
+        "trial_end": TRIAL[1],
+        "billing_cycle_anchor": feb_5,
+    }
+    subscription = client.v1.subscriptions.create(params=create)
+    with pytest.raises(stripe.InvalidRequestError) as late:
+        preview(client, subscription.id, trial_end=at(2027, 2, 6))
+    assert late.value.param == "subscription_details[trial_end]"
+    upcoming = preview(client, subscription.id, trial_end=feb_3)
+    assert (upcoming.period_start, upcoming.period_end) == (feb_3, feb_5)
+    assert [line.amount for line in upcoming.lines.data] == [129]
+    moved = change(client, subscription.id, trial_end=feb_3)
+    assert (moved.trial_end, moved.billing_cycle_anchor) == (feb_3, feb_5)
+    first = first_paid_invoice(client, clock_id, subscription.id, feb_3)
+    same_invoice(first, upcoming)
+
+
+def test_a_trial_moved_after_its_notice_announces_its_new_end_again(client: Client) -> None:
+    """`customer.subscription.trial_will_end` three days before the trial ends: sent on
+    January 28 for January 31, and again on February 12 once the trial runs to February
+    15."""
+    price = monthly_price(client, 2000)
+    clock_id, _, subscription = on_trial(client, [price])
+    notices = "customer.subscription.trial_will_end"
+    advance(client, clock_id, at(2027, 1, 29))
+    assert events_of(client, subscription.id).count(notices) == 1
+    change(client, subscription.id, trial_end=at(2027, 2, 15))
+    advance(client, clock_id, at(2027, 2, 11))
+    assert events_of(client, subscription.id).count(notices) == 1
+    advance(client, clock_id, at(2027, 2, 13))
+    assert events_of(client, subscription.id).count(notices) == 2
+
+
+@pytest.mark.parametrize(
+    "trial_end",
+    ["now", "soon", str(at(2027, 1, 5)), str(at(2029, 2, 1))],
+    ids=["now", "not-a-time", "past", "beyond-two-years"],
+)
+def test_a_refused_trial_end_is_a_400_naming_it_as_sent(client: Client, trial_end: str) -> None:
+    price = monthly_price(client, 2000)
+    _, _, subscription = on_trial(client, [price])
+    with pytest.raises(stripe.InvalidRequestError) as previewed:
+        preview(client, subscription.id, trial_end=trial_end)
+    assert (previewed.value.http_status, previewed.value.param) == (
+        400,
+        "subscription_details[trial_end]",
+    )
+    with pytest.raises(stripe.InvalidRequestError) as updated:
+        change(client, subscription.id, trial_end=trial_end)
+    assert (updated.value.http_status, updated.value.param) == (400, "trial_end")
+    # Taken, and refused for its value: not an unknown parameter.
+    assert {previewed.value.code, updated.value.code} == {"parameter_invalid"}
+    assert client.v1.subscriptions.retrieve(subscription.id).trial_end == TRIAL[1]
+
+
+def test_a_subscription_not_on_trial_gets_no_trial_end(client: Client) -> None:
+    """Stripe would start a new trial and credit the time paid for; Kassa refuses it."""
+    price = monthly_price(client, 2000)
+    _, customer = clock_customer(client, TRIAL[0])
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id}]}
+    )
+    later = at(2027, 1, 20)
+    with pytest.raises(stripe.InvalidRequestError) as previewed:
+        preview(client, subscription.id, trial_end=later)
+    assert previewed.value.param == "subscription_details[trial_end]"
+    with pytest.raises(stripe.InvalidRequestError) as updated:
+        change(client, subscription.id, trial_end=later)
+    assert (updated.value.http_status, updated.value.param) == (400, "trial_end")
+    assert "only during a trial" in str(updated.value.user_message)
+    assert (
+        only_item(client.v1.subscriptions.retrieve(subscription.id)).current_period_start
+        == (TRIAL[0])
+    )
