@@ -7,9 +7,11 @@ an amount-based coupon must have an amount in the invoice's currency. The redemp
 counted when the invoice is finalized (`redeem_for_invoice`, through `redemptions.redeem`,
 in the finalization's unit of work): a draft deleted before then used nothing up.
 
-`discounts[][discount]` reuses a discount already made for the same customer (it is not
-redeemed again). Discounts are read by id only: through `expand[]` and the invoice's
-arithmetic (`discount_terms`), which still works when the coupon was deleted since.
+`discounts[][discount]` reuses a discount already made (it is not redeemed again): one on the
+object `discounts` is set on or on one of its ancestors (Stripe's words; `Lineage`), never
+another subscription's, invoice's or item's of the same customer. Discounts are read by id
+only: through `expand[]` and the invoice's arithmetic (`discount_terms`), which still works
+when the coupon was deleted since.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
@@ -52,6 +55,49 @@ _PREVIEW_TERMS = "discounts.preview_terms"
 """ctx.memo key: the terms of discounts a preview made without storing them."""
 
 
+_OWNER_FIELDS: Final = (
+    "checkout_session",
+    "invoice_item",
+    "invoice",
+    "subscription_item",
+    "subscription",
+)
+"""What a discount may be on, narrowest first: an item's discount names its subscription
+too."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The object `discounts` is set on and its ancestors: whose discounts a
+    `discounts[][discount]` entry may reuse (Stripe: "an existing discount on the object
+    (or one of its ancestors)"). The customer is every object's root ancestor."""
+
+    customer: str
+    owners: frozenset[str] = frozenset()
+    """The ids of the object and of its ancestors other than the customer (subscription,
+    subscription item, invoice, invoice item), those it has."""
+
+    @classmethod
+    def of(cls, customer: str, *owners: str | None) -> Lineage:
+        return cls(customer, frozenset(owner for owner in owners if owner is not None))
+
+    def below(self, *owners: str | None) -> Lineage:
+        """The lineage of a child object (`owners`: it, and what else it hangs from)."""
+        return Lineage.of(self.customer, *self.owners, *owners)
+
+
+def parent_subscription(document: Mapping[str, Any]) -> str | None:
+    """The subscription an invoice or an invoice item belongs to (`parent`), if any."""
+    details = (document.get("parent") or {}).get("subscription_details") or {}
+    return None if details.get("subscription") is None else str(details["subscription"])
+
+
+def owner_of(discount: Mapping[str, Any]) -> str | None:
+    """The object the discount is on; None for a customer's own discount."""
+    owners = [discount.get(name) for name in _OWNER_FIELDS]
+    return next((str(owner) for owner in owners if owner is not None), None)
+
+
 def _named(entry: Mapping[str, Any], path: str, param: str) -> str:
     named = [key for key in ("coupon", "discount", "promotion_code") if entry.get(key)]
     if len(named) != 1:
@@ -66,20 +112,21 @@ async def apply(
     ctx: Context,
     requested: Requested,
     *,
-    customer: str,
+    lineage: Lineage,
     currency: str,
     invoice: str | None = None,
     invoice_item: str | None = None,
     param: str = "discounts",
 ) -> list[str]:
-    """The ids of the discounts `requested` makes (or reuses) for an invoice or an item,
-    each checked before anything is stored."""
+    """The ids of the discounts `requested` makes (or reuses, from `lineage`) for an invoice
+    or an item, each checked before it is stored."""
+    customer = lineage.customer
     ids: list[str] = []
     for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
         path = f"{param}[{index}]"
         kind = _named(entry, path, param)
         if kind == "discount":
-            ids.append(await _reused(ctx, str(entry["discount"]), customer, f"{path}[discount]"))
+            ids.append(await _reused(ctx, str(entry["discount"]), lineage, f"{path}[discount]"))
             continue
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         discount["invoice"], discount["invoice_item"] = invoice, invoice_item
@@ -91,17 +138,18 @@ async def apply(
 
 
 async def preview(
-    ctx: Context, requested: Requested, *, customer: str, currency: str, param: str = "discounts"
+    ctx: Context, requested: Requested, *, lineage: Lineage, currency: str, param: str = "discounts"
 ) -> list[str]:
     """Discounts for an invoice preview: checked as `apply` checks them, made but not
     stored; their terms are kept in this unit of work for `discount_terms`."""
+    customer = lineage.customer
     terms: dict[str, DiscountTerms] = ctx.memo.setdefault(_PREVIEW_TERMS, {})
     ids: list[str] = []
     for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
         path = f"{param}[{index}]"
         kind = _named(entry, path, param)
         if kind == "discount":
-            ids.append(await _reused(ctx, str(entry["discount"]), customer, f"{path}[discount]"))
+            ids.append(await _reused(ctx, str(entry["discount"]), lineage, f"{path}[discount]"))
             continue
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         coupon = await coupons.load_coupon(ctx, discount["source"]["coupon"])
@@ -193,10 +241,18 @@ def _check_coupon_usable(ctx: Context, coupon: ApiObject, currency: str, param: 
         )
 
 
-async def _reused(ctx: Context, discount_id: str, customer: str, param: str) -> str:
+async def _reused(ctx: Context, discount_id: str, lineage: Lineage, param: str) -> str:
     discount = await load_discount(ctx, discount_id, param=param)
-    if discount["customer"] != customer:
+    if discount["customer"] != lineage.customer:
         raise ResourceMissing("discount", discount_id, param=param)
+    owner = owner_of(discount)
+    if owner is not None and owner not in lineage.owners:
+        raise InvalidParameter(
+            f"The discount {discount_id} is on {owner}: only a discount on the object being "
+            "changed or on one of its ancestors (its subscription, invoice or customer) can "
+            "be reused.",
+            param=param,
+        )
     return discount_id
 
 

@@ -231,7 +231,11 @@ async def apply_references(ctx: Context, invoice: ApiObject, changes: InvoiceCha
             else await discounts.apply(
                 ctx,
                 changes.discounts,
-                customer=str(invoice["customer"]),
+                lineage=discounts.Lineage.of(
+                    str(invoice["customer"]),
+                    str(invoice["id"]),
+                    discounts.parent_subscription(invoice),
+                ),
                 currency=invoice["currency"],
                 invoice=invoice["id"],
             )

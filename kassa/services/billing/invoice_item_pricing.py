@@ -295,15 +295,28 @@ async def apply_changes(ctx: Context, item: ApiObject, changes: ItemChanges) -> 
     item["net_amount"] = _net_amount(item)
 
 
-async def apply_discounts(ctx: Context, item: ApiObject, requested: list[Fields] | Unset) -> None:
+async def apply_discounts(
+    ctx: Context,
+    item: ApiObject,
+    requested: list[Fields] | Unset,
+    invoice: Mapping[str, Any] | None,
+) -> None:
+    """`discounts` onto the item (empty: cleared). An entry reusing a discount takes one on
+    the item, on its `invoice` (or that invoice's subscription), on the subscription the item
+    waits for, or on the customer."""
     await discounts.discard(ctx, item["discounts"], owner=item["id"])
+    lineage = discounts.Lineage.of(
+        str(item["customer"]), str(item["id"]), discounts.parent_subscription(item)
+    )
+    if invoice is not None:
+        lineage = lineage.below(str(invoice["id"]), discounts.parent_subscription(invoice))
     item["discounts"] = (
         []
         if isinstance(requested, Unset)
         else await discounts.apply(
             ctx,
             requested,
-            customer=str(item["customer"]),
+            lineage=lineage,
             currency=str(item["currency"]),
             invoice_item=item["id"],
         )

@@ -133,12 +133,12 @@ async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiOb
     item = blank_item(ctx, customer, priced)
     apply_priced(item, priced)
     await apply_changes(ctx, item, request)
-    if isinstance(request.discounts, list):
-        await apply_discounts(ctx, item, request.discounts)
     if invoice is not None:
         item["invoice"] = invoice["id"]
     if request.subscription is not None:
         item["parent"] = await _subscription_parent(ctx, request.subscription, customer)
+    if isinstance(request.discounts, list):  # after invoice and parent: discounts reused from them
+        await apply_discounts(ctx, item, request.discounts, invoice)
     await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
     await events.announce(ctx, "invoiceitem.created", view(item))
     if invoice is not None:
@@ -216,7 +216,7 @@ async def update_invoice_item(ctx: Context, request: UpdateInvoiceItem) -> ApiOb
         apply_priced(item, priced)
     await apply_changes(ctx, item, request)
     if request.discounts is not None:
-        await apply_discounts(ctx, item, request.discounts)
+        await apply_discounts(ctx, item, request.discounts, invoice)
     await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
     if invoice is not None and invoice_before is not None:
         await refresh_draft(ctx, invoice, invoice_before)

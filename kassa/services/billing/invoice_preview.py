@@ -165,11 +165,16 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     else:
         pending = upcoming.items
         _bill_as_subscription(invoice, upcoming)
+    # Not stored, the preview has no discounts of its own: those reused are on its
+    # subscription or customer (its items' may be on them too).
+    lineage = discounts.Lineage.of(customer["id"], discounts.parent_subscription(invoice))
     if isinstance(request.discounts, list):  # in place of the subscription's, if any
         invoice["discounts"] = await discounts.preview(
-            ctx, request.discounts, customer=customer["id"], currency=currency
+            ctx, request.discounts, lineage=lineage, currency=currency
         )
-    items = await preview_items(ctx, customer, pending, request.invoice_items or [], currency)
+    items = await preview_items(
+        ctx, lineage, customer, pending, request.invoice_items or [], currency
+    )
     amounts = await invoice_lines.compute(
         ctx,
         items,
@@ -249,7 +254,12 @@ def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None
 
 
 async def _preview_item(
-    ctx: Context, customer: Mapping[str, Any], spec: Fields, base: ApiObject | None, path: str
+    ctx: Context,
+    invoice_lineage: discounts.Lineage,
+    customer: Mapping[str, Any],
+    spec: Fields,
+    base: ApiObject | None,
+    path: str,
 ) -> ApiObject:
     currency = str(spec.get("currency") or (base or {}).get("currency") or "")
     price = (
@@ -277,7 +287,7 @@ async def _preview_item(
         item["discounts"] = await discounts.preview(
             ctx,
             spec["discounts"],
-            customer=str(customer["id"]),
+            lineage=invoice_lineage.below(str(item["id"]), discounts.parent_subscription(item)),
             currency=str(item["currency"]),
             param=f"{path}[discounts]",
         )
@@ -286,13 +296,15 @@ async def _preview_item(
 
 async def preview_items(
     ctx: Context,
+    lineage: discounts.Lineage,
     customer: Mapping[str, Any],
     pending: list[ApiObject],
     specs: list[Fields],
     currency: str,
 ) -> list[ApiObject]:
     """The items of an invoice preview, none stored: the customer's pending items, each
-    changed by the spec naming it (`invoiceitem`), then the new ones the specs describe."""
+    changed by the spec naming it (`invoiceitem`), then the new ones the specs describe
+    (discounts they reuse on them, or on the preview's `lineage`)."""
     items = list(pending)
     by_id = {item["id"]: index for index, item in enumerate(items)}
     for index, spec in enumerate(specs[:LINES_MAX]):
@@ -301,7 +313,8 @@ async def preview_items(
         if named is not None and named not in by_id:
             raise ResourceMissing("invoiceitem", str(named), param=f"{path}[invoiceitem]")
         base = None if named is None else items[by_id[str(named)]]
-        item = await _preview_item(ctx, customer, {"currency": currency, **spec}, base, path)
+        given = {"currency": currency, **spec}
+        item = await _preview_item(ctx, lineage, customer, given, base, path)
         if item["currency"] != currency:
             raise InvalidParameter(
                 f"The currency of {path} ({item['currency']}) must be the invoice's ({currency}).",

@@ -18,9 +18,11 @@ charge is used by the invoice that bills the charge, as by one whose lines it ta
 something off (Stripe: a `once` coupon applies to one invoice).
 
 Used up, a discount stays so wherever it goes: put back by `discounts[][discount]` (after it
-was removed, or from an item to the subscription) it takes nothing more, as a `repeating`
-one keeps its end. The discount itself records the invoice that used it
-(`discounts.USED_BY`): the subscription forgets the terms of a discount it no longer holds.
+was removed, or from the subscription to an item) it takes nothing more, as a `repeating`
+one keeps its end. Only the subscription's own discounts (and an item's own, or the
+customer's) can be put back so: they are on the object or one of its ancestors. The
+discount itself records the invoice that used it (`discounts.USED_BY`): the subscription
+forgets the terms of a discount it no longer holds.
 """
 
 from __future__ import annotations
@@ -217,14 +219,15 @@ async def _made(
     kept: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The discounts `requested` makes for the subscription (or its `item`): new ones name
-    it and are redeemed now; `discount` entries reuse one (`kept` holds the terms of those
-    it had)."""
+    it and are redeemed now; `discount` entries reuse one on it, its item or its customer
+    (`kept` holds the terms of those it had)."""
+    lineage = discounts.Lineage.of(
+        str(subscription["customer"]),
+        str(subscription["id"]),
+        None if item is None else str(item["id"]),
+    )
     ids = await discounts.apply(
-        ctx,
-        requested,
-        customer=str(subscription["customer"]),
-        currency=str(subscription["currency"]),
-        param=param,
+        ctx, requested, lineage=lineage, currency=str(subscription["currency"]), param=param
     )
     terms = private(subscription).setdefault(DISCOUNT_TERMS, {})
     amount = None
