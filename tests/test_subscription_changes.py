@@ -337,6 +337,27 @@ def test_subscription_item_refusals_name_the_parameter_sent(client: Client) -> N
     assert len(client.v1.subscriptions.retrieve(subscription.id)["items"].data) == 2
 
 
+def test_subscription_item_refusals_for_the_subscriptions_status_name_no_price(
+    client: Client,
+) -> None:
+    """A subscription whose status rules out any change of items (canceled here): the
+    refusal names the subscription on create, and nothing on update, whose item is the
+    path's; not the `price` sent, which is not at fault."""
+    price, other = monthly_price(client), monthly_price(client, 900)
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    item = only_item(subscription)
+    client.v1.subscriptions.cancel(subscription.id)
+    with pytest.raises(stripe.InvalidRequestError) as created:
+        client.v1.subscription_items.create(
+            params={"subscription": subscription.id, "price": other.id}
+        )
+    assert created.value.param == "subscription"
+    with pytest.raises(stripe.InvalidRequestError) as updated:
+        client.v1.subscription_items.update(item.id, params={"price": other.id})
+    assert updated.value.param is None
+
+
 # -- the billing cycle reset ---------------------------------------------------------------------
 
 

@@ -185,7 +185,7 @@ def awaits_payment(terms: ChangeTerms, invoice: Mapping[str, Any] | None) -> boo
 async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> Plan:
     """Work the change out on the subscription's document (in place), storing nothing: what
     an update does, and what a preview of it shows."""
-    _check_changeable(subscription, terms)
+    check_items_changeable(subscription)
     at = _change_time(ctx, subscription, terms.proration_date)
     prorating = _prorates(subscription, terms)
     before = _billing(subscription) if prorating else {}
@@ -231,13 +231,16 @@ def invoices_at_once(subscription: Mapping[str, Any], terms: ChangeTerms) -> boo
     return terms.proration_behavior == "always_invoice" and subscription["status"] != "trialing"
 
 
-def _check_changeable(subscription: Mapping[str, Any], terms: ChangeTerms) -> None:
+def check_items_changeable(subscription: Mapping[str, Any], param: str | None = "items") -> None:
+    """Refuse a change of items the subscription's status rules out, naming `param` (what
+    the caller sent that asks for it: `items` on update; `/v1/subscription_items` names the
+    subscription on create and nothing on update or delete, whose item is the path's)."""
     status = subscription["status"]
     if status in ENDED or status in ("incomplete", "paused"):
         raise InvalidRequest(
             f"The items of a subscription that is {status} cannot change"
             + (" (resume it first)." if status == "paused" else "."),
-            param="items",
+            param=param,
         )
 
 

@@ -15,7 +15,11 @@ from kassa.errors import InvalidRequest
 from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.plan_params import accepting_plan
-from kassa.services.billing.subscription_changes import ChangeTerms, change_subscription
+from kassa.services.billing.subscription_changes import (
+    ChangeTerms,
+    change_subscription,
+    check_items_changeable,
+)
 from kassa.services.billing.subscription_documents import announce, find, save, snapshot, view
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
@@ -127,6 +131,7 @@ async def _changed_subscription(
             code="resource_missing",
         )
     ctx = await ctx.governed_by(subscription)
+    check_items_changeable(subscription, None if request.subscription is None else "subscription")
     given = pending_updates.sent(request, ids=("item", "subscription", "deleted"))
     pending_updates.check_request(
         subscription, request.payment_behavior, given, PENDING_ITEM_PARAMS
