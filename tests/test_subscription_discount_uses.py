@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
@@ -342,17 +343,14 @@ def test_a_once_coupon_on_a_reset_invoice_below_zero_is_used(
     ]
 
 
-def test_a_once_coupon_used_only_by_a_discarded_change_is_unused_when_put_back(
-    client: Client, ledger_verified: None
-) -> None:
-    """28.00 a month from February 1; half off once added on February 5, nothing prorated;
-    its charges declined from then. On February 8 three of the item, invoiced at once with
+def _held_tripling(
+    client: Client, coupon: stripe.Coupon
+) -> tuple[str, stripe.Customer, stripe.Subscription, str]:
+    """28.00 a month from February 1; `coupon` added on February 5, nothing prorated; its
+    charges declined from then. On February 8 three of the item, invoiced at once with
     `pending_if_incomplete`: 21/28 of the paid 2800 credited (-2100) and three for 21/28 of
-    a period charged with the coupon's half inside (3150): 1050, declined, the change held.
-    It expires 23 hours later, its invoice voided: the change never happened, nor did the
-    coupon's use. Removed and put back by its id on February 10, it takes half off the
-    renewal of March 1."""
-    coupon = half_off_once(client)
+    a period charged with the coupon's half inside (3150): 1050, declined, the change
+    held. (clock, customer, the held subscription, the coupon's discount.)"""
     price = price_of(client, 2800)
     clock_id, customer = clock_customer(client, utc(2027, 2, 1))
     subscription = subscribe(client, customer.id, price.id)
@@ -361,7 +359,7 @@ def test_a_once_coupon_used_only_by_a_discarded_change_is_unused_when_put_back(
     with_coupon = change(
         client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none"
     )
-    (discount_id,) = with_coupon.discounts
+    discount_id = str(with_coupon.discounts[0])
     declining(client, customer.id, subscription.id)
     advance(client, clock_id, utc(2027, 2, 8))
     held = change(
@@ -372,16 +370,127 @@ def test_a_once_coupon_used_only_by_a_discarded_change_is_unused_when_put_back(
         payment_behavior="pending_if_incomplete",
     )
     assert held.pending_update is not None
-    advance(client, clock_id, utc(2027, 2, 8) + 23 * HOUR)
+    return clock_id, customer, held, discount_id
+
+
+@pytest.mark.parametrize("while_held", [False, True], ids=["after", "while_held"])
+def test_a_once_coupon_used_only_by_a_discarded_change_is_unused_when_put_back(
+    client: Client, ledger_verified: None, while_held: bool
+) -> None:
+    """Half off once inside a held change's charge (`_held_tripling`), removed and put back
+    by its id, once the change is discarded or while it is held. The change expires 23
+    hours after it was made, its invoice voided: the change never happened, nor did the
+    coupon's use by that invoice, and the renewal of March 1 takes its half."""
+    clock_id, customer, held, discount_id = _held_tripling(client, half_off_once(client))
+    if not while_held:
+        advance(client, clock_id, utc(2027, 2, 8) + 23 * HOUR)
+    change(client, held.id, discounts="")
+    change(client, held.id, discounts=[{"discount": discount_id}])
     advance(client, clock_id, utc(2027, 2, 10))
-    change(client, subscription.id, discounts="")
-    change(client, subscription.id, discounts=[{"discount": discount_id}])
+    assert client.v1.subscriptions.retrieve(held.id).pending_update is None
     card = good_card(client, customer.id)
-    change(client, subscription.id, default_payment_method=card.id)
+    change(client, held.id, default_payment_method=card.id)
+    renewal = preview(client, held.id)
+    assert (renewal.subtotal, renewal.total) == (2800, 1400)
     advance(client, clock_id, utc(2027, 3, 1) + DAY_SECONDS)
-    invoices = invoices_of(client, subscription.id)
+    invoices = invoices_of(client, held.id)
     assert [(billed(i), i.status) for i in invoices] == [
         (("subscription_create", 2800, 2800, []), "paid"),
         (("subscription_update", 1050, 1050, []), "void"),
         (("subscription_cycle", 2800, 1400, [1400]), "paid"),
     ]
+
+
+def test_a_once_coupon_added_while_a_change_is_held_is_used_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off once inside a held change's charge (`_held_tripling`); while it is held, 10%
+    off once is added next to it. The held invoice paid with a good card applies the change
+    (the half used by it): the renewal of March 1 bills three (8400) with 10% off (840), and
+    the 10% is then used: April's bills 8400. (Applying the change put back the terms of
+    the subscription's discounts as they were when it was held: the 10% had none, and took
+    its 840 off every renewal.)"""
+    tenth = client.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    clock_id, customer, held, discount_id = _held_tripling(client, half_off_once(client))
+    change(
+        client,
+        held.id,
+        discounts=[{"discount": discount_id}, {"coupon": tenth.id}],
+        proration_behavior="none",
+    )
+    card = good_card(client, customer.id)
+    client.v1.invoices.pay(str(held.latest_invoice), params={"payment_method": card.id})
+    change(client, held.id, default_payment_method=card.id)
+    assert client.v1.subscriptions.retrieve(held.id)["items"].data[0].quantity == 3
+    advance(client, clock_id, utc(2027, 4, 1) + DAY_SECONDS)
+    invoices = invoices_of(client, held.id)
+    assert [(billed(i), i.status) for i in invoices] == [
+        (("subscription_create", 2800, 2800, []), "paid"),
+        (("subscription_update", 1050, 1050, []), "paid"),
+        (("subscription_cycle", 8400, 7560, [840]), "paid"),
+        (("subscription_cycle", 8400, 8400, []), "paid"),
+    ]
+
+
+def test_a_once_coupon_is_not_used_by_a_charge_given_back_at_its_credit(
+    client: Client, ledger_verified: None
+) -> None:
+    """Cut on February 5 to end on February 14: the 14 days after it credited (-1400),
+    pending. Half off once added on February 6, nothing prorated. On February 7 the end is
+    cleared, invoiced at once: the time given back is charged at what was credited for it
+    (1400), the coupon nothing inside it: the invoice nets to 0 and leaves the coupon
+    unused, so the renewal of February 28 takes its half (1400)."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_5)
+    change(client, subscription.id, cancel_at=FEB_14)
+    advance(client, clock_id, utc(2027, 2, 6))
+    change(client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none")
+    advance(client, clock_id, utc(2027, 2, 7))
+    change(client, subscription.id, cancel_at="", proration_behavior="always_invoice")
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (2800, 1400)
+    advance(client, clock_id, utc(2027, 3, 1))
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_update", 0, 0, []),
+        ("subscription_cycle", 2800, 1400, [1400]),
+    ]
+    assert sorted(line.amount for line in invoices[1].lines.data) == [-1400, 1400]
+
+
+def test_a_once_coupon_inside_a_pending_charge_is_used_though_removed_before_its_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    """Half off once added on February 5, nothing prorated, then the item doubled with
+    prorations left pending: -2300 for the paid one and 2300 for two, the half inside. The
+    coupon is removed; the renewal of February 28 bills 5600 and the pending pair, so the
+    coupon's half was taken by it. Put back by its id, the coupon is used: the renewal of
+    March 31 bills 5600 with nothing off."""
+    coupon = half_off_once(client)
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    (item,) = subscription["items"].data
+    advance(client, clock_id, FEB_5)
+    with_coupon = change(
+        client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none"
+    )
+    (discount_id,) = with_coupon.discounts
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    change(client, subscription.id, discounts="")
+    advance(client, clock_id, utc(2027, 3, 1))
+    change(client, subscription.id, discounts=[{"discount": discount_id}])
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (5600, 5600)
+    advance(client, clock_id, utc(2027, 4, 1))
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 2800, 2800, []),
+        ("subscription_cycle", 5600, 5600, []),
+        ("subscription_cycle", 5600, 5600, []),
+    ]
+    assert sorted(line.amount for line in invoices[1].lines.data) == [-2300, 2300, 5600]

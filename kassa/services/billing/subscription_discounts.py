@@ -37,6 +37,7 @@ from kassa.services.billing import discounts, prices, redemptions
 from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX, LINES_MAX
 from kassa.services.billing.invoice_item_pricing import from_price, usable_tax_rates
 from kassa.services.billing.subscription_documents import (
+    HELD,
     ITEMS_MAX,
     announce,
     items_of,
@@ -58,6 +59,10 @@ _DISCOUNTS_HELD_MAX: Final = DISCOUNTS_MAX * (1 + ITEMS_MAX)
 CHARGES: Final = "charges"
 """In a `once` discount's terms: the pending prorated charges made net of it
 (`note_charge`)."""
+REMOVED_CHARGES: Final = "removed_discount_charges"
+"""Private key: discount id -> `CHARGES`, for a `once` discount removed from the subscription
+while charges made net of it were pending: the invoice that bills one of them still uses it
+up (`note_invoiced`), and put back before that, it takes them back into its terms."""
 
 
 async def apply_create_terms(ctx: Context, subscription: ApiObject, request: CreateTerms) -> None:
@@ -197,6 +202,36 @@ async def note_invoiced(
             found["used"] = True
             found.pop(CHARGES, None)
             await discounts.set_used_by(ctx, discount_id, str(invoice["id"]))
+    removed: dict[str, Any] = private(subscription).get(REMOVED_CHARGES, {})
+    for discount_id, charges in list(removed.items()):
+        if any(c in billed for c in charges):  # removed since, it is used all the same
+            del removed[discount_id]
+            await discounts.set_used_by(ctx, discount_id, str(invoice["id"]))
+    if REMOVED_CHARGES in private(subscription) and not removed:
+        del private(subscription)[REMOVED_CHARGES]
+
+
+def newly_used(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The `once` discounts used up between two states of the subscription (by the invoice
+    of a change made in between)."""
+    was: dict[str, Any] = private(before).get(DISCOUNT_TERMS, {})
+    now: dict[str, Any] = private(after).get(DISCOUNT_TERMS, {})
+    return [
+        discount_id
+        for discount_id, found in now.items()
+        if found["once"] and found["used"] and not was.get(discount_id, {}).get("used")
+    ]
+
+
+def note_used(subscription: Mapping[str, Any], discount_ids: Collection[str]) -> None:
+    """These `once` discounts were used up (by a held change's invoice, paid): so they are
+    in the subscription's terms as they now stand, those it still holds."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    for discount_id in list(discount_ids)[:_DISCOUNTS_HELD_MAX]:
+        found = terms.get(discount_id)
+        if found is not None and found["once"]:
+            found["used"] = True
+            found.pop(CHARGES, None)
 
 
 async def forget_uses_by(ctx: Context, invoice_id: str, discount_ids: Collection[str]) -> None:
@@ -234,6 +269,7 @@ async def _made(
     for index, (entry, discount_id) in enumerate(zip(requested, ids, strict=True)):
         if kept is not None and discount_id in kept:  # reused: it goes on as it was
             terms[discount_id] = kept[discount_id]
+            _take_back_charges(subscription, discount_id)
             continue
         discount = await _discount_document(ctx, discount_id)
         if not entry.get("discount"):
@@ -242,7 +278,8 @@ async def _made(
             await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
             amount = await _period_amount(ctx, subscription) if amount is None else amount
             await _redeem(ctx, subscription, discount, amount, f"{param}[{index}]")
-        terms[discount_id] = await _duration_terms(ctx, discount)
+        terms[discount_id] = await _duration_terms(ctx, subscription, discount)
+        _take_back_charges(subscription, discount_id)
     return ids
 
 
@@ -253,15 +290,22 @@ async def _discount_document(ctx: Context, discount_id: str) -> ApiObject:
     return found[0]
 
 
-async def _duration_terms(ctx: Context, discount: Mapping[str, Any]) -> dict[str, Any]:
+async def _duration_terms(
+    ctx: Context, subscription: Mapping[str, Any], discount: Mapping[str, Any]
+) -> dict[str, Any]:
     """What decides when the discount stops applying. A discount reused from elsewhere (put
     back after it was removed, moved from an item) is the same discount: a `once` one an
-    invoice used up stays used, as a `repeating` one keeps its end."""
+    invoice used up stays used, as a `repeating` one keeps its end. Not by the invoice of a
+    change held for its payment (`subscription_pending_updates`): the subscription goes on
+    as if that change had not been made until it is paid (which uses the discount up then),
+    and it is not if the change is discarded."""
     coupon = await ctx.tx.get_object(
         COUPONS, ctx.account_id, discount["source"]["coupon"], lock=False
     )
     once = coupon is not None and coupon[0]["duration"] == "once"
-    used = once and discounts.used_by(discount) is not None
+    user = discounts.used_by(discount)
+    held_for = (private(subscription).get(HELD) or {}).get("invoice")
+    used = once and user is not None and user != held_for
     return {"once": once, "end": discount["end"], "used": used}
 
 
@@ -310,9 +354,33 @@ def _all_discounts(subscription: Mapping[str, Any]) -> list[str]:
 
 
 def _forget_terms(subscription: ApiObject, discount_ids: Sequence[str]) -> dict[str, Any]:
-    """Drop the terms of discounts being replaced; returned, for those reused."""
+    """Drop the terms of discounts being replaced; returned, for those reused. The pending
+    charges a `once` one not yet used is inside are kept apart (`REMOVED_CHARGES`)."""
     terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
-    return {d: terms.pop(d) for d in discount_ids if d in terms}
+    dropped = {d: terms.pop(d) for d in discount_ids if d in terms}
+    for discount_id, found in dropped.items():
+        if found["once"] and not found["used"] and found.get(CHARGES):
+            removed = private(subscription).setdefault(REMOVED_CHARGES, {})
+            removed.pop(discount_id, None)
+            removed[discount_id] = list(found[CHARGES])
+            # Bounded as the discounts a subscription holds: the oldest forgotten first.
+            for oldest in list(removed)[: max(0, len(removed) - _DISCOUNTS_HELD_MAX)]:
+                del removed[oldest]
+    return dropped
+
+
+def _take_back_charges(subscription: ApiObject, discount_id: str) -> None:
+    """A discount put back: the pending charges it was inside when removed are in its
+    terms again (`_forget_terms`)."""
+    facts = private(subscription)
+    removed: dict[str, Any] = facts.get(REMOVED_CHARGES, {})
+    charges = removed.pop(discount_id, None)
+    if REMOVED_CHARGES in facts and not removed:
+        del facts[REMOVED_CHARGES]
+    found = facts.get(DISCOUNT_TERMS, {}).get(discount_id)
+    if charges and found is not None and found["once"] and not found["used"]:
+        held = list(found.get(CHARGES, []))
+        found[CHARGES] = [*held, *(c for c in charges if c not in held)][-LINES_MAX:]
 
 
 def _keep_terms_of(subscription: ApiObject) -> None:

@@ -55,6 +55,10 @@ RENEWS_AT: Final = "renews_at"
 indexed column the clock work and the renewal job scan."""
 TRIAL_WILL_END_SENT: Final = "trial_will_end_sent"
 """Private key: `customer.subscription.trial_will_end` has been announced."""
+HELD: Final = "pending_update"
+"""Private key: a change held for its invoice's payment (`subscription_pending_updates`):
+the invoice it waits for, the top-level `fields` and private `facts` it sets (and the facts
+it drops), the `once` discounts its invoice used, and whether its metadata clears all."""
 RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
 """Private key of a paused subscription waiting for its resumption invoice's payment
 (`subscription_pause`): when that invoice is voided if still unpaid."""

@@ -32,7 +32,9 @@ As Stripe has them (docs.stripe.com/billing/subscriptions/pending-updates):
 How a change is held: it is made on the document as any change is (its prorations and its
 invoice stored by `subscription_changes`, its item rows not yet); when its invoice is left
 unpaid the document goes back to what it was before the update, and keeps, privately, the
-fields the change set, which the invoice's payment sets again.
+fields the change set, which the invoice's payment sets again. Not the terms of its discounts,
+which may change while the change is held: only which `once` discounts its invoice used up,
+noted on the terms as they then stand.
 """
 
 from __future__ import annotations
@@ -52,9 +54,15 @@ from kassa.services.billing.subscription_changes import (
     store_item_rows,
 )
 from kassa.services.billing.subscription_credits import DEBITS, debits_of
-from kassa.services.billing.subscription_discounts import DISCOUNT_TERMS, forget_uses_by
+from kassa.services.billing.subscription_discounts import (
+    DISCOUNT_TERMS,
+    forget_uses_by,
+    newly_used,
+    note_used,
+)
 from kassa.services.billing.subscription_documents import (
     ENDED,
+    HELD,
     PRIVATE,
     RENEWS_AT,
     announce,
@@ -79,14 +87,16 @@ UPDATE_EXPIRES_SECONDS: Final = 23 * 3_600
 APPLIED: Final = "customer.subscription.pending_update_applied"
 EXPIRED: Final = "customer.subscription.pending_update_expired"
 EVENT_TYPES: Final = (APPLIED, EXPIRED)
-HELD: Final = "pending_update"
-"""Private key: the held change: the invoice it waits for, the top-level `fields` and
-private `facts` it sets (and the facts it drops), and whether its metadata clears all."""
 _NOT_HELD: Final = frozenset({"latest_invoice", "status", "pending_update", "metadata", PRIVATE})
 """Fields the held change does not set again: what its invoice and the subscription's own
 fate decide, and `metadata`, merged into the metadata of the day the change applies."""
-_OWN_FACTS: Final = frozenset({HELD, RENEWS_AT})
-"""Facts the held change does not set again: its own, and what saving derives."""
+_OWN_FACTS: Final = frozenset({HELD, RENEWS_AT, DISCOUNT_TERMS})
+"""Facts the held change does not set again: its own, what saving derives, and the terms of
+the subscription's discounts, which may change while it is held (a discount added, one
+removed): only the uses its invoice made are held (`USED`), and noted on the terms as they
+are when it applies."""
+USED: Final = "used_discounts"
+"""In the held change: the `once` discounts its invoice used up."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +186,7 @@ async def settle(
         "fields": fields,
         "facts": {k: v for k, v in facts.items() if k not in _OWN_FACTS and base_facts.get(k) != v},
         "dropped_facts": [k for k in base_facts if k not in facts and k not in _OWN_FACTS],
+        USED: newly_used(base, subscription),
         "clears_metadata": asked.metadata is UNSET,
     }
     subscription.clear()
@@ -308,9 +319,11 @@ async def apply_if_paid(ctx: Context, subscription: ApiObject, invoice: Mapping[
     _release(subscription)
     subscription.update(fields)
     facts = private(subscription)
-    facts.update(held["facts"])
+    facts.update({k: v for k, v in held["facts"].items() if k not in _OWN_FACTS})
     for key in held["dropped_facts"]:
-        facts.pop(key, None)
+        if key not in _OWN_FACTS:
+            facts.pop(key, None)
+    note_used(subscription, _held_uses(held))
     update = _metadata_update(held, before["pending_update"]["metadata"])
     subscription["metadata"] = apply_metadata(subscription["metadata"], update)
     ensure(bool(items_of(subscription)), f"{subscription['id']} keeps an item once applied")
@@ -365,9 +378,18 @@ async def _discard(ctx: Context, subscription: ApiObject, *, voided_at: int | No
         await invoice_transitions.void(ctx, invoice, at=voided_at)
         await invoice_documents.save(ctx, invoice)
     # A `once` discount that invoice used is unused again, as the subscription's own terms
-    # (the held ones) say now: the change it billed never happened.
-    held_terms = held["facts"].get(DISCOUNT_TERMS) or {}
-    await forget_uses_by(ctx, str(held["invoice"]), held_terms.keys())
+    # say now: the change it billed never happened.
+    await forget_uses_by(ctx, str(held["invoice"]), _held_uses(held))
+
+
+def _held_uses(held: Mapping[str, Any]) -> list[str]:
+    """The `once` discounts the held change's invoice used up. A change held before they
+    were kept apart carries the terms of all the subscription's discounts in its facts: the
+    used ones among them (those used before it are used still)."""
+    if USED in held:
+        return [str(d) for d in held[USED]]
+    terms = held["facts"].get(DISCOUNT_TERMS) or {}
+    return [str(d) for d, found in terms.items() if found.get("used")]
 
 
 def _release(subscription: ApiObject) -> None:

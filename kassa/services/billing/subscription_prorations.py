@@ -108,14 +108,11 @@ async def proration_items(
                 )
     charged = None
     if new is not None:
-        amount = await _charge(ctx, subscription, item_id, new, at, charged_back)
+        amount, inside = await _charge(ctx, subscription, item_id, new, at, charged_back)
         if amount != 0:
             period = (at, new.period[1])
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
-            inside = await subscription_credits.debit_discounts(
-                ctx, subscription, item_id, new.amount, at
-            )
             subscription_discounts.note_charge(subscription, charged, inside)
     if cuts:
         if made:  # nothing credited (no debit to undo): the debits are whole still
@@ -136,21 +133,27 @@ async def _charge(
     new: Billed,
     at: int,
     charged_back: ChargedBack | None,
-) -> int:
+) -> tuple[int, list[str]]:
     """The charge for the time of `new` from `at` to its period's end: for the part
     `charged_back` covers, what was credited for it adjusted by what `new` bills more (or
     less) than the item did when cut (`_change_since_cut`); the price's share for the
-    rest."""
+    rest. With it the discounts inside the charge (`subscription_credits.debit_discounts`),
+    those of that share only: the part charged back nets a credit made before them, and
+    takes nothing off with them (a `once` one is not used by it)."""
     amount, priced_from = 0, at
     if charged_back is not None:
         change = await _change_since_cut(ctx, subscription, item_id, new, at, charged_back)
         # Fewer seats than were credited may leave less to charge than nothing: the time
         # given back then costs nothing, the credit kept (a charge is never a credit).
         amount, priced_from = max(0, charged_back.amount + change), charged_back.until
-    if priced_from < new.period[1]:
-        base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
-        amount += periods.proration(0, base, *new.period, priced_from, basis=new.basis).charge
-    return amount
+    if priced_from >= new.period[1]:
+        return amount, []
+    base = await subscription_credits.debit_base(ctx, subscription, item_id, new.amount, at)
+    share = periods.proration(0, base, *new.period, priced_from, basis=new.basis).charge
+    if share <= 0:
+        return amount + share, []
+    inside = await subscription_credits.debit_discounts(ctx, subscription, item_id, new.amount, at)
+    return amount + share, inside
 
 
 async def _change_since_cut(
