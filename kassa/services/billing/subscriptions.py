@@ -319,9 +319,10 @@ async def cancel_now(
     pending prorations will be removed (if invoice_now and prorate are both set to false)".
     `DELETE` takes this path with what it was sent; the cancellations the subscription's own
     work makes at once (dunning's final action, a trial's end without a payment method)
-    with the defaults, as a `DELETE` sent nothing would: left pending, the prorations would
-    name a canceled subscription and no invoice would ever take them. `ended_at`: when it
-    ended, if before now (`end_subscription`)."""
+    and its customer's deletion (`customer_deletion`) with the defaults, as a `DELETE` sent
+    nothing would: left pending, the prorations would name a canceled subscription and no
+    invoice would ever take them. `ended_at`: when it ended, if before now
+    (`end_subscription`)."""
     if prorate:
         await credit_unused_time(ctx, subscription)
     if invoice_now:
