@@ -9,7 +9,8 @@ The customer's other pending items stay. Through the SDK on a real `kassa serve`
 and PostgreSQL) on test clocks, the ledger whole after each. (A trial's end takes the same
 path, `subscriptions.cancel_now`, but a change during a trial leaves no prorations pending
 to test it with: its test plants one through Kassa's store, `as_proration`.) Ended at once,
-by that final action or by `DELETE`, an end it had scheduled is no longer pending; its item
+by that final action, by `DELETE` or by its customer's deletion (`DELETE
+/v1/customers/{id}`), an end it had scheduled is no longer pending; its item
 periods are left as they were (Stripe's own example of a canceled subscription, in the API
 reference's "Cancel a subscription", shows its period running on past `canceled_at`).
 
@@ -107,18 +108,39 @@ def test_a_subscription_dunning_cancels_no_longer_waits_for_its_cancel_at(
     assert ended_now(ended) == ("canceled", None, False, last_retry)
 
 
-def test_a_delete_ends_a_subscription_set_to_cancel_later_alike(
-    client: Client, ledger_verified: None
-) -> None:
-    """The same subscription paid, set to cancel at its period's end and canceled on March
-    16 by `DELETE`: the end it had scheduled is no longer pending either."""
+def set_to_cancel_later(client: Client) -> tuple[str, str]:
+    """A subscription paid, set on March 2 to cancel at its period's end, the clock then on
+    March 16: its customer's id and its id."""
     price = price_of(client, 3100)
     clock_id, customer = clock_customer(client)
     subscription = subscribe(client, customer.id, price.id)
     advance(client, clock_id, utc(2027, 3, 2))
     change(client, subscription.id, cancel_at_period_end=True)
     advance(client, clock_id, utc(2027, 3, 16))
-    canceled = client.v1.subscriptions.cancel(subscription.id)
+    return customer.id, subscription.id
+
+
+def test_a_delete_ends_a_subscription_set_to_cancel_later_alike(
+    client: Client, ledger_verified: None
+) -> None:
+    """The same subscription paid, set to cancel at its period's end and canceled on March
+    16 by `DELETE`: the end it had scheduled is no longer pending either."""
+    _, subscription_id = set_to_cancel_later(client)
+    canceled = client.v1.subscriptions.cancel(subscription_id)
+    assert canceled.ended_at == utc(2027, 3, 16)
+    assert ended_now(canceled) == ("canceled", None, False, utc(2027, 3, 16))
+
+
+def test_deleting_its_customer_ends_a_subscription_set_to_cancel_later_alike(
+    client: Client, ledger_verified: None
+) -> None:
+    """The same subscription paid, set on March 2 to cancel at its period's end, its
+    customer deleted on March 16 (Stripe: deleting a customer "immediately cancels any
+    active subscriptions on the customer"): canceled as the `DELETE` above cancels it, the
+    end it had scheduled no longer pending and `canceled_at` the deletion, not March 2."""
+    customer_id, subscription_id = set_to_cancel_later(client)
+    client.v1.customers.delete(customer_id)
+    canceled = client.v1.subscriptions.retrieve(subscription_id)
     assert canceled.ended_at == utc(2027, 3, 16)
     assert ended_now(canceled) == ("canceled", None, False, utc(2027, 3, 16))
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 from kassa.errors import InvalidRequest
-from kassa.services.billing import subscription_pending
 from kassa.services.billing.subscription_documents import LISTED_BY_DEFAULT
-from kassa.services.billing.subscriptions import RESOURCE, end_subscription
+from kassa.services.billing.subscriptions import RESOURCE, cancel_now
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject
@@ -24,8 +23,11 @@ _ENDING_PAGE: Final = 100
 
 
 async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
-    """Deleting a customer cancels its subscriptions at once, as Stripe does: no proration,
-    their pending prorations dropped, `customer.subscription.deleted` for each."""
+    """Deleting a customer cancels its subscriptions at once, as Stripe does ("Also
+    immediately cancels any active subscriptions on the customer"): each as a `DELETE` sent
+    nothing cancels it (`subscriptions.cancel_now`): no proration, its pending prorations
+    dropped, an end it had scheduled no longer pending and `canceled_at` now,
+    `customer.subscription.deleted` for each."""
     for _ in range(SUBSCRIPTIONS_ENDED_WITH_CUSTOMER_MAX // _ENDING_PAGE):
         page = await ctx.tx.list_objects(
             SUBSCRIPTIONS,
@@ -39,8 +41,7 @@ async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
         for listed in page.objects:
             subscription = await load_live_object(ctx, RESOURCE, listed["id"])
             governed = await ctx.governed_by(subscription)
-            await subscription_pending.discard_prorations(governed, subscription)
-            await end_subscription(governed, subscription, "cancellation_requested")
+            await cancel_now(governed, subscription, "cancellation_requested")
         if not page.has_more:
             return
     raise InvalidRequest(

@@ -499,7 +499,7 @@ async def _invoice_new_period(
         only=only,
         spans=spans,
     )
-    await _collect_now(ctx, subscription, invoice, terms)
+    await collect_now(ctx, subscription, invoice, terms)
     return invoice
 
 
@@ -522,7 +522,7 @@ async def _invoice_prorations(
         with_items=False,
         only=only,
     )
-    await _collect_now(ctx, subscription, invoice, terms)
+    await collect_now(ctx, subscription, invoice, terms)
     return invoice
 
 
@@ -544,10 +544,10 @@ async def draft_final(
 
 async def collect_final(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:
     """The final invoice finalized and collected now, as an update's (`allow_incomplete`)."""
-    await _collect_now(ctx, subscription, invoice, ChangeTerms())
+    await collect_now(ctx, subscription, invoice, ChangeTerms())
 
 
-async def _collect_now(
+async def collect_now(
     ctx: Context, subscription: ApiObject, invoice: ApiObject, terms: ChangeTerms
 ) -> None:
     """Finalize the invoice and charge it (charge_automatically). Not paid: the

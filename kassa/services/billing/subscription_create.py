@@ -69,12 +69,12 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_params import BILLING_MODE, CLASSIC
-from kassa.services.billing.subscription_trials import (
-    TRIAL_DAYS_MAX,
+from kassa.services.billing.subscription_params import (
+    BILLING_MODE,
+    CLASSIC,
     TRIAL_END_CHARS_MAX,
-    future_trial_end,
 )
+from kassa.services.billing.subscription_trials import TRIAL_DAYS_MAX, future_trial_end
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 

@@ -10,7 +10,8 @@ are paid or not:
   (`end_as_scheduled`); it ended at its `cancel_at` however late this work runs, and a
   period that ended before `cancel_at` is renewed first, up to it, even by work run after
   it (`subscription_terms.cancel_due`): the time before the end is billed;
-- otherwise the next period begins: every item's `current_period_*` moves on (a trial's end
+- otherwise the next period begins (`subscription_renewal.invoice_next_period`, which an
+  update's `trial_end=now` runs too): every item's `current_period_*` moves on (a trial's end
   starts the first paid period, at the billing cycle anchor, and the subscription becomes
   `active`), and the period's invoice (`billing_reason=subscription_cycle`) is made as an
   auto-advancing draft, which the invoice work finalizes an hour later and charges. With
@@ -73,7 +74,6 @@ from kassa.services.billing.subscription_documents import (
     INCOMPLETE_EXPIRES_SECONDS,
     TRIAL_WILL_END_SENT,
     announce,
-    customer_of,
     find,
     next_work_at,
     private,
@@ -81,14 +81,13 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
 )
 from kassa.services.billing.subscription_final import invoice_final
-from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_pause import (
-    collect_per_pause,
     expire_resumption,
     pause_at_trial_end,
     resume_on_payment,
 )
-from kassa.services.billing.subscription_renewal import begin_next_period
+from kassa.services.billing.subscription_renewal import invoice_next_period
+from kassa.services.billing.subscription_trials import has_payment_method
 from kassa.services.billing.subscriptions import cancel_now, end_subscription
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import postponed_if_failing, work_through_due
@@ -177,7 +176,7 @@ async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
     `pause`, it is canceled or paused instead of billed (True); else False, and the first
     paid period begins."""
     behavior = subscription_terms.missing_payment_method_behavior(subscription)
-    if behavior == "create_invoice" or await _has_payment_method(ctx, subscription):
+    if behavior == "create_invoice" or await has_payment_method(ctx, subscription):
         return False
     # It ended unpaid at `trial_end`, however late this work runs (the real-time job after
     # a server was down): that is when it was canceled or paused, as a scheduled end keeps
@@ -188,16 +187,6 @@ async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
     else:
         await pause_at_trial_end(ctx, subscription, at=ended)
     return True
-
-
-async def _has_payment_method(ctx: Context, subscription: ApiObject) -> bool:
-    """What Stripe checks at a trial's end: `default_payment_method` and `default_source`
-    on the subscription and on its customer (`invoice_settings.default_payment_method`)."""
-    if subscription["default_payment_method"] or subscription["default_source"]:
-        return True
-    customer = await customer_of(ctx, subscription)
-    settings = customer.get("invoice_settings") or {}
-    return bool(settings.get("default_payment_method") or customer.get("default_source"))
 
 
 async def _expire(ctx: Context, subscription: ApiObject) -> None:
@@ -225,22 +214,7 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     # The steps its preview shows too: `subscription_renewal`.
     # The discounts in force at the new period's start (its default), where a renewal on
     # time runs: one run late (the real-time job after a server was down) takes the same.
-    renewal = begin_next_period(subscription)
-    if subscription["status"] == "trialing":
-        subscription["status"] = "active"
-    invoice = await invoice_period(
-        ctx,
-        subscription,
-        renewal.period,
-        billing_reason="subscription_cycle",
-        trial=False,
-        pending="customer",
-        items=renewal.items,
-        spans=renewal.spans,
-        discounts_at=renewal.period[0],
-    )
-    await collect_per_pause(ctx, subscription, invoice)
-    subscription["latest_invoice"] = invoice["id"]
+    await invoice_next_period(ctx, subscription, billing_reason="subscription_cycle")
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 

@@ -18,7 +18,6 @@ from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
 from kassa.services.billing.price_fields import NotSupported
 from kassa.services.billing.subscription_documents import ITEMS_MAX
-from kassa.services.billing.subscription_trials import TRIAL_END_CHARS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
 UPDATE_PAYMENT_BEHAVIORS: Final = (
@@ -28,6 +27,8 @@ UPDATE_PAYMENT_BEHAVIORS: Final = (
     "pending_if_incomplete",
 )
 QUANTITY_MAX: Final = 1_000_000_000
+TRIAL_END_CHARS_MAX: Final = 20
+"""`trial_end`: a unix time, or `now`."""
 PENDING_IF_INCOMPLETE: Final = "pending_if_incomplete"
 PENDING_UPDATE_PARAMS: Final = frozenset(
     {

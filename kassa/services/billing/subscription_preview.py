@@ -20,7 +20,8 @@ copy of the subscription, nothing stored or announced.
   to it), over its period up to the end; with nothing pending, none (`invoice_upcoming_none`).
 
 `default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
-moves the end of its trial (and the renewal with it), as on update.
+moves the end of its trial (and the renewal with it), as on update; `trial_end=now` ends it
+now, and the renewal previewed is the first paid period the update invoices at once.
 
 The change is the one an update with the same parameters makes (`subscription_terms.
 schedule_end`, `subscription_trials.move_trial_end`,
@@ -70,7 +71,7 @@ from kassa.services.billing.subscription_terms import (
     prorate_line,
     schedule_end,
 )
-from kassa.services.billing.subscription_trials import move_trial_end
+from kassa.services.billing.subscription_trials import end_trial_now, move_trial_end
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -154,7 +155,7 @@ async def _planned(
     """The previewed end, trial's end, tax rates and item change worked out on the copy, as
     an update makes them (`subscription_terms.schedule_end`, `subscription_trials.
     move_trial_end`, `subscription_discounts.apply_default_tax_rates`,
-    `subscription_changes.plan_change`); the change's
+    `subscription_changes.plan_change`, `subscription_trials.end_trial_now`); the change's
     plan, None when it changes no item. Their errors name the parameters as the preview
     sent them."""
     try:
@@ -163,7 +164,12 @@ async def _planned(
         )
         move_trial_end(subscription, details.get("trial_end"), ctx.now())
         await apply_default_tax_rates(ctx, subscription, details.get("default_tax_rates"))
-        return await plan_change(ctx, subscription, terms) if terms.changes_anything else None
+        plan = await plan_change(ctx, subscription, terms) if terms.changes_anything else None
+        if details.get("trial_end") == "now":
+            # After the items change, as on update: the renewal below is the first paid
+            # period the update starts at once (`subscriptions._end_trial_now`).
+            await end_trial_now(ctx, subscription)
+        return plan
     except InvalidRequest as error:
         error.param = _under_details(error.param)
         raise

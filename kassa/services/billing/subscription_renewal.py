@@ -7,6 +7,10 @@ cut short by `cancel_at`: `subscription_periods.next_item_span`), and the discou
 longer apply are removed (`subscription_discounts.prune_discounts`). The renewal's invoice
 then bills those items for their spans (`subscription_terms.bill_part`; the preview's lines,
 `subscription_terms.prorate_line`).
+
+Starting the next period with its invoice (`invoice_next_period`) is one function for the
+renewal work at a period's end, a trial's natural end included (`subscription_cycle`), and
+for a trial ended now by an update (`trial_end=now`, `subscriptions`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from dataclasses import dataclass
 
 from kassa.services.billing.subscription_discounts import prune_discounts
 from kassa.services.billing.subscription_documents import set_item_period
+from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_pause import collect_per_pause
 from kassa.services.billing.subscription_periods import Span, next_item_span, renewing_items
+from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
 
@@ -40,3 +47,32 @@ def begin_next_period(subscription: ApiObject) -> Renewal:
     period = min((span.period for span in spans.values()), key=lambda p: p[1])
     prune_discounts(subscription, period[0])
     return Renewal(renewing, spans, period)
+
+
+async def invoice_next_period(
+    ctx: Context, subscription: ApiObject, *, billing_reason: str
+) -> ApiObject:
+    """The renewing items begin their next period (`begin_next_period`; after a trial, the
+    first paid one, and the subscription becomes `active`), invoiced on a draft with the
+    customer's pending items, the discounts in force at the period's start, and its lines
+    only; under `pause_collection` that draft is held as a renewal's is
+    (`subscription_pause.collect_per_pause`). The draft, which the caller collects (the
+    invoice work an hour on, or an update at once); the caller saves the subscription and
+    announces the change."""
+    renewal = begin_next_period(subscription)
+    if subscription["status"] == "trialing":
+        subscription["status"] = "active"
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        renewal.period,
+        billing_reason=billing_reason,
+        trial=False,
+        pending="customer",
+        items=renewal.items,
+        spans=renewal.spans,
+        discounts_at=renewal.period[0],
+    )
+    await collect_per_pause(ctx, subscription, invoice)
+    subscription["latest_invoice"] = invoice["id"]
+    return invoice

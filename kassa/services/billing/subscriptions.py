@@ -7,8 +7,10 @@ Creating one (its first period and first invoice) is `subscription_create`; what
 periods end is `subscription_cycle`. An update applies its terms (`subscription_terms`,
 `subscription_discounts`), its pause of collection (`subscription_pause`) and its item
 changes (`subscription_changes`), or holds them as a pending update
-(`subscription_pending_updates`); a cancellation settles what is owed (`prorate`,
-`invoice_now`) and ends the subscription now (`cancel_now`, `end_subscription`).
+(`subscription_pending_updates`), and `trial_end=now` ends a trial with its first paid period
+invoiced at once (`subscription_trials`, `subscription_renewal`); a cancellation settles what
+is owed (`prorate`, `invoice_now`) and ends the subscription now (`cancel_now`,
+`end_subscription`).
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ from kassa.services.billing.invoice_changes import apply_default_payment_method
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,
+    collect_now,
     credit_unused_time,
 )
 from kassa.services.billing.subscription_create import (
     CREATE_PARAMS,
     CreateSubscription,
+    announce_trial_will_end,
     create_subscription,
 )
 from kassa.services.billing.subscription_documents import (
@@ -62,6 +66,7 @@ from kassa.services.billing.subscription_final import invoice_final
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
     PENDING_UPDATE_PARAMS,
+    TRIAL_END_CHARS_MAX,
 )
 from kassa.services.billing.subscription_pause import (
     PAUSE_ACTIONS,
@@ -70,7 +75,8 @@ from kassa.services.billing.subscription_pause import (
     PauseCollectionUpdate,
     apply_pause_collection,
 )
-from kassa.services.billing.subscription_trials import TRIAL_END_CHARS_MAX, move_trial_end
+from kassa.services.billing.subscription_renewal import invoice_next_period
+from kassa.services.billing.subscription_trials import end_trial_now, move_trial_end
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -214,6 +220,8 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     if request.metadata is not None:
         subscription["metadata"] = apply_metadata(subscription["metadata"], request.metadata)
     invoice = await change_subscription(ctx, subscription, terms)
+    if request.trial_end == "now":
+        invoice = await _end_trial_now(ctx, subscription, terms)
     asked = pending_updates.Requested(
         metadata=request.metadata, cancel_at_period_end=request.cancel_at_period_end
     )
@@ -224,6 +232,24 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
     return view(subscription)
+
+
+async def _end_trial_now(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> ApiObject:
+    """`trial_end=now`, after the update's other changes (its items as they are now): the
+    trial ends (`subscription_trials.end_trial_now`), is announced as ended
+    (`customer.subscription.trial_will_end`), and the first paid period begins as at a
+    trial's natural end (`subscription_renewal.invoice_next_period`), its invoice collected
+    at once as an update's are (`subscription_changes.collect_now`: charged for
+    `charge_automatically`, under the update's `payment_behavior`), unless
+    `pause_collection` holds it. `billing_reason` is `subscription_update`, Stripe's for an
+    invoice an update makes ("A subscription was updated"), where the renewal work's is
+    `subscription_cycle`."""
+    await end_trial_now(ctx, subscription)
+    await announce_trial_will_end(ctx, subscription)
+    invoice = await invoice_next_period(ctx, subscription, billing_reason="subscription_update")
+    if invoice["status"] == "draft" and invoice["auto_advance"]:
+        await collect_now(ctx, subscription, invoice, terms)
+    return invoice
 
 
 async def _schedule_cancel(
@@ -319,9 +345,10 @@ async def cancel_now(
     pending prorations will be removed (if invoice_now and prorate are both set to false)".
     `DELETE` takes this path with what it was sent; the cancellations the subscription's own
     work makes at once (dunning's final action, a trial's end without a payment method)
-    with the defaults, as a `DELETE` sent nothing would: left pending, the prorations would
-    name a canceled subscription and no invoice would ever take them. `ended_at`: when it
-    ended, if before now (`end_subscription`)."""
+    and its customer's deletion (`customer_deletion`) with the defaults, as a `DELETE` sent
+    nothing would: left pending, the prorations would name a canceled subscription and no
+    invoice would ever take them. `ended_at`: when it ended, if before now
+    (`end_subscription`)."""
     if prorate:
         await credit_unused_time(ctx, subscription)
     if invoice_now:
