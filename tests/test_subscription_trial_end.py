@@ -4,7 +4,7 @@ serve` (SQLite and PostgreSQL) driven by test clocks: a trial's end moved later 
 moves the first paid period with it, and the first invoice after the trial is the one the
 preview showed, to the cent and line for line; `now` ends the trial at once, the first paid
 period invoiced and charged in the request as the preview showed it; what Kassa refuses (a
-subscription not on trial, a time past, beyond two years or after an anchor of its own,
+subscription not on trial, a time past or beyond two years,
 `now` where the trial's end would cancel or pause it for want of a payment method) is a 400
 naming the parameter as it was sent, nothing changed.
 
@@ -98,16 +98,16 @@ def test_a_trial_ended_earlier_bills_the_pending_items_with_the_first_month_as_p
     assert first.amount_paid == 2250
 
 
-def test_a_trial_before_an_anchor_of_its_own_keeps_the_anchor(
+def test_a_trial_moved_resets_an_anchor_of_its_own_to_its_new_end(
     client: Client, ledger_verified: None
 ) -> None:
-    """Anchored on February 5 after a trial to January 31: moved to February 3, the anchor
-    stays and the first invoice bills February 3 to 5 prorated (2 of the 31 days of the
-    period from January 5 holding them: 2000 * 2/31 = 129.03, 129), as previewed; past the
-    anchor, refused."""
+    """Anchored on February 5 after a trial to January 31: moved to February 3, the cycle
+    is anchored at the new end (Stripe's update docstring: "The `billing_cycle_anchor` will
+    be updated to the `trial_end` value") and the first invoice bills a whole month from it
+    (2000), as previewed; past the old anchor (February 6) is taken alike."""
     price = monthly_price(client, 2000)
     clock_id, customer = clock_customer(client, TRIAL[0])
-    feb_3, feb_5 = at(2027, 2, 3), at(2027, 2, 5)
+    feb_3, feb_5, feb_6 = at(2027, 2, 3), at(2027, 2, 5), at(2027, 2, 6)
     create: Any = {
         "customer": customer.id,
         "items": [{"price": price.id}],
@@ -115,14 +115,13 @@ def test_a_trial_before_an_anchor_of_its_own_keeps_the_anchor(
         "billing_cycle_anchor": feb_5,
     }
     subscription = client.v1.subscriptions.create(params=create)
-    with pytest.raises(stripe.InvalidRequestError) as late:
-        preview(client, subscription.id, trial_end=at(2027, 2, 6))
-    assert late.value.param == "subscription_details[trial_end]"
+    later = preview(client, subscription.id, trial_end=feb_6)
+    assert (later.period_start, later.period_end) == (feb_6, at(2027, 3, 6))
     upcoming = preview(client, subscription.id, trial_end=feb_3)
-    assert (upcoming.period_start, upcoming.period_end) == (feb_3, feb_5)
-    assert [line.amount for line in upcoming.lines.data] == [129]
+    assert (upcoming.period_start, upcoming.period_end) == (feb_3, at(2027, 3, 3))
+    assert [line.amount for line in upcoming.lines.data] == [2000]
     moved = change(client, subscription.id, trial_end=feb_3)
-    assert (moved.trial_end, moved.billing_cycle_anchor) == (feb_3, feb_5)
+    assert (moved.trial_end, moved.billing_cycle_anchor) == (feb_3, feb_3)
     first = first_paid_invoice(client, clock_id, subscription.id, feb_3)
     same_invoice(first, upcoming)
 

@@ -5,11 +5,9 @@ it out for both (`move_trial_end`, `end_trial_now`), so the invoice a preview sh
 one the update leads to.
 
 Moving a trial's end moves the end of every item's current period (a trial covers them
-alike: `subscription_periods.opening`) and, when the billing cycle is anchored at the
-trial's end (the default), the anchor with it: the first paid period then runs a whole
-period from the new end, as it would have had the subscription been created with it. An
-anchor set apart from the trial (`billing_cycle_anchor`, `billing_cycle_anchor_config`)
-stays, and the trial may not end after it, as on create.
+alike: `subscription_periods.opening`) and the billing cycle anchor with it, an anchor of
+its own included (Stripe's update docstring: "The `billing_cycle_anchor` will be updated to
+the `trial_end` value"): the first paid period then runs a whole period from the new end.
 
 `now` ends the trial at once (Stripe: "The special value `now` can be provided to end the
 customer's trial immediately"): every item's trial period ends now and the billing cycle is
@@ -72,7 +70,7 @@ def future_trial_end(value: str, now: int, param: str) -> int:
 
 def move_trial_end(subscription: ApiObject, value: str | None, now: int) -> None:
     """`trial_end` on update (None: not sent): the trial ends then, every item's current
-    period with it, and the billing cycle anchor too when it was at the trial's end. `now`
+    period with it, and the billing cycle is anchored there. `now`
     is only checked here: the update ends the trial once its items have changed
     (`end_trial_now`), so that the first paid period bills them as they are then. Errors
     name `trial_end`; a preview renames it (`subscription_preview`)."""
@@ -82,16 +80,8 @@ def move_trial_end(subscription: ApiObject, value: str | None, now: int) -> None
     if value == "now":
         return
     end = future_trial_end(value, now, "trial_end")
-    old = int(subscription["trial_end"])
-    anchor = int(subscription["billing_cycle_anchor"])
-    if _anchored_at_trial_end(subscription, old):
-        subscription["billing_cycle_anchor"] = end
-    elif end > anchor:
-        raise InvalidRequest(
-            f"A trial cannot end after the billing cycle anchor ({anchor}); trial_end must "
-            "be no later.",
-            param="trial_end",
-        )
+    subscription["billing_cycle_anchor"] = end
+    subscription["billing_cycle_anchor_config"] = None
     _end_trial_periods(subscription, end)
     # Announced again three days before the new end (`subscription_cycle`), unless that
     # time has come already and the notice was sent.
@@ -156,11 +146,3 @@ def _check_movable(subscription: Mapping[str, Any], now: int) -> None:
             "first.",
             param="trial_end",
         )
-
-
-def _anchored_at_trial_end(subscription: Mapping[str, Any], trial_end: int) -> bool:
-    """The cycle starts where the trial ends (no anchor of its own was given)."""
-    return (
-        int(subscription["billing_cycle_anchor"]) == trial_end
-        and subscription["billing_cycle_anchor_config"] is None
-    )
