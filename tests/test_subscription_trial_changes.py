@@ -127,6 +127,31 @@ def test_a_price_added_on_trial_takes_its_period_and_is_billed_in_full_after_it(
     assert first.amount_paid == preview.total == 3000
 
 
+def test_the_only_item_replaced_on_trial_removed_first_gives_its_period_to_the_new_one(
+    client: Client, ledger_verified: None
+) -> None:
+    """The one item deleted and a new price added in the same update, the deletion sent
+    first (a 500 before: the new item looked for the trial's period among the items left,
+    none): the new item takes the trial's period, the preview shows the first invoice after
+    the trial at the new price, and that invoice bills it."""
+    base, other = monthly_price(client, 2000), monthly_price(client, 3500)
+    clock_id, customer, subscription = on_trial(client, [base])
+    replaced: Any = {
+        "items": [{"id": only_item(subscription).id, "deleted": True}, {"price": other.id}]
+    }
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": replaced}
+    )
+    assert [line.amount for line in preview.lines.data] == [3500]
+    changed = change(client, subscription.id, **replaced)
+    assert periods_by_price(changed) == {other.id: TRIAL}
+    nothing_billed_yet(client, customer, subscription.id)
+    first = first_invoice_after_the_trial(client, clock_id, subscription.id)
+    assert [line.amount for line in first.lines.data] == [3500]
+    assert line_periods(first) == {FIRST_MONTH}
+    assert first.amount_paid == preview.total == 3500
+
+
 def test_items_removed_and_repriced_on_trial_are_credited_nothing(
     client: Client, ledger_verified: None
 ) -> None:

@@ -290,8 +290,11 @@ def _changed(
 async def _apply_item_changes(
     ctx: Context, subscription: ApiObject, requested: list[dict[str, Any]], at: int
 ) -> list[ApiObject]:
-    """Change the document's items as `items[]` says; the removed items."""
+    """Change the document's items as `items[]` says; the removed items. The current period
+    is read before any change: an item that joins before the anchor shares it, and the
+    items that had it may be removed first (the only item replaced on a trial)."""
     items = items_of(subscription)
+    before = current_period(subscription)
     by_id = {str(i["id"]): i for i in items}
     removed: list[ApiObject] = []
     seen: set[str] = set()
@@ -299,7 +302,7 @@ async def _apply_item_changes(
         path = f"items[{index}]"
         item_id = entry.get("id")
         if item_id is None:
-            added = await _new_item(ctx, subscription, entry, path, at)
+            added = await _new_item(ctx, subscription, entry, path, at, before)
             await subscription_discounts.apply_item_terms(ctx, subscription, added, entry, index)
             items.append(added)
             continue
@@ -319,14 +322,19 @@ async def _apply_item_changes(
             items.remove(item)
             removed.append(item)
             continue
-        await _change_item(ctx, subscription, item, entry, path, at)
+        await _change_item(ctx, subscription, item, entry, path, at, before)
         await subscription_discounts.apply_item_terms(ctx, subscription, item, entry, index)
     _check_items(subscription)
     return removed
 
 
 async def _new_item(
-    ctx: Context, subscription: Mapping[str, Any], entry: Mapping[str, Any], path: str, at: int
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    path: str,
+    at: int,
+    before: tuple[int, int],
 ) -> ApiObject:
     if entry.get("deleted"):
         raise InvalidParameter(
@@ -347,7 +355,7 @@ async def _new_item(
         price,
         int(entry.get("quantity", 1)),
         metadata,
-        period_for(subscription, Recurrence.of(price), at),
+        period_for(subscription, Recurrence.of(price), at, before),
     )
     note_paid_until_cut(subscription, added)
     return added
@@ -360,6 +368,7 @@ async def _change_item(
     entry: Mapping[str, Any],
     path: str,
     at: int,
+    before: tuple[int, int],
 ) -> None:
     if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
         price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
@@ -367,7 +376,7 @@ async def _change_item(
         moves = recurrence != Recurrence.of(item["price"])
         if moves:
             # Found before the price changes, so the item does not find its own period.
-            set_item_period(item, period_for(subscription, recurrence, at))
+            set_item_period(item, period_for(subscription, recurrence, at, before))
         item["price"] = {k: v for k, v in price.items() if not k.startswith("_")}
         item["plan"] = plan_of(price)
         if moves:

@@ -306,18 +306,21 @@ def renewing_items(subscription: Mapping[str, Any]) -> list[ApiObject]:
     return [item for item in items_of(subscription) if item_period(item)[1] == ending]
 
 
-def period_for(subscription: Mapping[str, Any], recurrence: Recurrence, at: int) -> tuple[int, int]:
+def period_for(
+    subscription: Mapping[str, Any], recurrence: Recurrence, at: int, before: tuple[int, int]
+) -> tuple[int, int]:
     """The current period, at `at`, of an item of `recurrence` joining the subscription (an
     item added, or repriced to another interval): an item of that interval already there
     shares its period; before the anchor (on a trial, or the first part of a period up to an
-    explicit anchor) it shares the time up to it with every item; else the period of its
-    interval that holds `at`, counted from the shared anchor."""
+    explicit anchor) it shares the time up to it with every item, `before` (the current
+    period as the change found it: the items it removed, the only one perhaps, shared it);
+    else the period of its interval that holds `at`, counted from the shared anchor."""
     for item in items_of(subscription):
         if Recurrence.of(item["price"]) == recurrence:
             return item_period(item)
     anchor = int(subscription["billing_cycle_anchor"])
     if at < anchor or subscription["status"] == "trialing":
-        return current_period(subscription)
+        return before
     origin = cycle_anchor(subscription, recurrence)
     whole = periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
     return cut_at_cancel(subscription, whole)
