@@ -3,8 +3,8 @@
 serve` (SQLite and PostgreSQL) driven by test clocks: a trial's end moved later or earlier
 moves the first paid period with it, and the first invoice after the trial is the one the
 preview showed, to the cent and line for line; `now` ends the trial at once, the first paid
-period invoiced and charged in the request as the preview showed it; what Kassa refuses (a
-subscription not on trial, a time past or beyond two years,
+period invoiced and charged in the request as the preview showed it; what Kassa refuses (`now`
+on a subscription not on trial, a time past or beyond two years,
 `now` where the trial's end would cancel or pause it for want of a payment method) is a 400
 naming the parameter as it was sent, nothing changed.
 
@@ -164,21 +164,21 @@ def test_a_refused_trial_end_is_a_400_naming_it_as_sent(client: Client, trial_en
     assert client.v1.subscriptions.retrieve(subscription.id).trial_end == TRIAL[1]
 
 
-def test_a_subscription_not_on_trial_gets_no_trial_end(client: Client) -> None:
-    """Stripe would start a new trial and credit the time paid for; Kassa refuses it."""
+def test_a_subscription_not_on_trial_has_no_trial_to_end_now(client: Client) -> None:
+    """`now` ends a trial; an active subscription has none (a timestamp adds one:
+    `test_subscription_added_trial`)."""
     price = monthly_price(client, 2000)
     _, customer = clock_customer(client, TRIAL[0])
     subscription = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id}]}
     )
-    later = at(2027, 1, 20)
     with pytest.raises(stripe.InvalidRequestError) as previewed:
-        preview(client, subscription.id, trial_end=later)
+        preview(client, subscription.id, trial_end="now")
     assert previewed.value.param == "subscription_details[trial_end]"
     with pytest.raises(stripe.InvalidRequestError) as updated:
-        change(client, subscription.id, trial_end=later)
+        change(client, subscription.id, trial_end="now")
     assert (updated.value.http_status, updated.value.param) == (400, "trial_end")
-    assert "only during a trial" in str(updated.value.user_message)
+    assert "no trial to end" in str(updated.value.user_message)
     assert (
         only_item(client.v1.subscriptions.retrieve(subscription.id)).current_period_start
         == (TRIAL[0])

@@ -170,7 +170,8 @@ async def change_subscription(
         invoice = await _invoice_new_period(ctx, subscription, terms, plan.spans, only)
     elif invoices_at_once(subscription, terms):
         at = ctx.now() if plan is None else plan.at
-        invoice = await _invoice_prorations(ctx, subscription, terms, at, only)
+        period = (at, current_period(subscription)[1])
+        invoice = await invoice_prorations(ctx, subscription, terms, period, only)
     if plan is not None and not awaits_payment(terms, invoice):
         await store_item_rows(ctx, subscription, plan.removed)
     return invoice
@@ -186,7 +187,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     """Work the change out on the subscription's document (in place), storing nothing: what
     an update does, and what a preview of it shows."""
     check_items_changeable(subscription)
-    at = _change_time(ctx, subscription, terms.proration_date)
+    at = change_time(ctx, subscription, terms.proration_date)
     prorating = _prorates(subscription, terms)
     before = _billing(subscription) if prorating else {}
     old_intervals = _intervals(items_of(subscription))
@@ -244,7 +245,7 @@ def check_items_changeable(subscription: Mapping[str, Any], param: str | None = 
         )
 
 
-def _change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: int | None) -> int:
+def change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: int | None) -> int:
     """When the change counts from: `proration_date`, inside the current period and not
     after the `cancel_at` the subscription ends at (the update's own, its periods not yet
     cut there: a change dated after the end would charge time the cut then credits, and
@@ -512,19 +513,20 @@ async def _invoice_new_period(
     return invoice
 
 
-async def _invoice_prorations(
+async def invoice_prorations(
     ctx: Context,
     subscription: ApiObject,
     terms: ChangeTerms,
-    at: int,
-    only: Collection[str] | None,
+    period: tuple[int, int],
+    only: Collection[str] | None = None,
 ) -> ApiObject:
     """`always_invoice`: the subscription's pending prorations (those `only` names when
-    given) on an invoice of their own, finalized and collected now."""
+    given) on an invoice of their own over `period` (from the change to the end of the
+    period it was made in), finalized and collected now."""
     invoice = await invoice_period(
         ctx,
         subscription,
-        (at, current_period(subscription)[1]),
+        period,
         billing_reason="subscription_update",
         trial=False,
         pending="subscription",
@@ -609,12 +611,16 @@ async def credit_unused_time(ctx: Context, subscription: ApiObject) -> None:
         await insert_proration(ctx, credit)
 
 
-async def unused_time_credits(ctx: Context, subscription: ApiObject) -> list[ApiObject]:
-    """The credits (unsaved) a cancellation's `prorate` makes now: what `DELETE` stores,
-    and what a preview of it (`subscription_details[cancel_now]`) shows."""
+async def unused_time_credits(
+    ctx: Context, subscription: ApiObject, at: int | None = None
+) -> list[ApiObject]:
+    """The credits (unsaved) for each item's unused time from `at` (default now) to the
+    end of its period: what a cancellation's `prorate` makes (`DELETE` stores them, a
+    preview of it, `subscription_details[cancel_now]`, shows them), and what a trial added
+    to an active subscription gives back (`subscription_trials`)."""
     if subscription["status"] == "trialing":
         return []
-    at = ctx.now()
+    at = ctx.now() if at is None else at
     credits = []
     for item in items_of(subscription):
         if at < item_period(item)[1]:

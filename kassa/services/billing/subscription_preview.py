@@ -21,7 +21,10 @@ copy of the subscription, nothing stored or announced.
 
 `default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
 moves the end of its trial (and the renewal with it), as on update; `trial_end=now` ends it
-now, and the renewal previewed is the first paid period the update invoices at once.
+now, and the renewal previewed is the first paid period the update invoices at once. A
+trial added to an active subscription shows the first paid period after it with the credit
+for the unused time of the current one (`create_prorations`), or with `always_invoice` the
+invoice of that credit the update makes at once.
 
 The change is the one an update with the same parameters makes (`subscription_terms.
 schedule_end`, `subscription_trials.move_trial_end`,
@@ -71,7 +74,11 @@ from kassa.services.billing.subscription_terms import (
     prorate_line,
     schedule_end,
 )
-from kassa.services.billing.subscription_trials import end_trial_now, move_trial_end
+from kassa.services.billing.subscription_trials import (
+    AddedTrial,
+    end_trial_now,
+    move_trial_end,
+)
 from kassa.services.context import Context
 from kassa.services.hooks import Upcoming
 from kassa.services.resource import ApiObject
@@ -114,13 +121,16 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     )
     # In the update's order (`subscriptions.update_subscription`): its end, its items,
     # then the periods the end no longer cuts short.
-    plan = await _planned(ctx, subscription, details, terms)
+    added, plan = await _planned(ctx, subscription, details, terms)
     planned = plan.prorations if plan is not None else []
-    prorations = [*planned, *await _fitted_to_end(ctx, subscription, terms, planned)]
+    credits = added.credits if added is not None else []
+    prorations = [*credits, *planned, *await _fitted_to_end(ctx, subscription, terms, planned)]
     # An invoice made now (a reset's, `always_invoice`'s, a final one) takes the discounts
     # that still apply now, as `subscription_invoices.invoice_period` prunes them.
     prune_discounts(subscription, ctx.now())
-    at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
+    at_once = await _added_trial_invoiced(ctx, subscription, terms, added)
+    if at_once is None:
+        at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
     if at_once is not None:
         return at_once
     end = end_before_renewal(subscription)
@@ -149,27 +159,40 @@ async def _fitted_to_end(
     return await fit_periods_to_end(ctx, subscription, terms.proration_behavior, planned)
 
 
+async def _added_trial_invoiced(
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms, added: AddedTrial | None
+) -> Upcoming | None:
+    """A trial added with `always_invoice`: the invoice the update makes at once
+    (`subscriptions._settle_added_trial`), its credits with the subscription's other
+    pending prorations, over the rest of the period they credit; None otherwise (the
+    credits then wait for the first paid period, the renewal previewed)."""
+    if added is None or not added.credits or terms.proration_behavior != "always_invoice":
+        return None
+    pending = await pending_for(ctx, subscription, "subscription")
+    return Upcoming(subscription, [*pending, *added.credits], added.period)
+
+
 async def _planned(
     ctx: Context, subscription: ApiObject, details: Mapping[str, Any], terms: ChangeTerms
-) -> Plan | None:
+) -> tuple[AddedTrial | None, Plan | None]:
     """The previewed end, trial's end, tax rates and item change worked out on the copy, as
     an update makes them (`subscription_terms.schedule_end`, `subscription_trials.
     move_trial_end`, `subscription_discounts.apply_default_tax_rates`,
-    `subscription_changes.plan_change`, `subscription_trials.end_trial_now`); the change's
-    plan, None when it changes no item. Their errors name the parameters as the preview
-    sent them."""
+    `subscription_changes.plan_change`, `subscription_trials.end_trial_now`): a trial
+    added to an active subscription (its credits), and the change's plan, None when it
+    changes no item. Their errors name the parameters as the preview sent them."""
     try:
         await schedule_end(
             ctx, subscription, details.get("cancel_at_period_end"), details.get("cancel_at")
         )
-        move_trial_end(subscription, details.get("trial_end"), ctx.now())
+        added = await move_trial_end(ctx, subscription, details.get("trial_end"), terms)
         await apply_default_tax_rates(ctx, subscription, details.get("default_tax_rates"))
         plan = await plan_change(ctx, subscription, terms) if terms.changes_anything else None
         if details.get("trial_end") == "now":
             # After the items change, as on update: the renewal below is the first paid
             # period the update starts at once (`subscriptions._end_trial_now`).
             await end_trial_now(ctx, subscription)
-        return plan
+        return added, plan
     except InvalidRequest as error:
         error.param = _under_details(error.param)
         raise

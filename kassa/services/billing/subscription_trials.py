@@ -20,30 +20,57 @@ announced (`customer.subscription.trial_will_end`) as Stripe's event says: it "o
 days before a subscription's trial period is scheduled to end, or when a trial is ended
 immediately (using `trial_end=now`)".
 
-What Kassa refuses, where Stripe does more: `trial_end` on a subscription not on trial
-(Stripe starts a new trial, crediting the time already paid for), a subscription with a
-`cancel_at` (which cuts its trial period short), and `now` on a subscription with no payment
-method whose `trial_settings[end_behavior][missing_payment_method]` is `cancel` or `pause`
-(the trial's end would cancel or pause it rather than bill it; let the trial end, or give
-it a payment method first)."""
+A trial added to an `active` subscription (a timestamp; `add_trial`): Stripe's update
+docstring says the `billing_cycle_anchor` becomes the `trial_end` value, and its guide to
+changing subscriptions lists "Adding a trial period to an active subscription" among the
+changes that prorate by default. The subscription is `trialing` from now (`trial_start`) to
+`trial_end`, every item's current period is that trial, the cycle is anchored at its end,
+and the unused time of the paid period is credited as a cancellation's `prorate` credits it
+(`subscription_changes.unused_time_credits`, by billing mode: `subscription_credits`), from
+now or `proration_date`: with `create_prorations` (the default) pending, so the first paid
+period's invoice at the trial's end takes it; with `always_invoice` invoiced at once (the
+update's `subscription_changes.invoice_prorations`); with `none`, nothing. The trial's end
+then starts the first paid period as any trial's (the renewal work). Worked example (the
+tests): 31.00 a month from January 31, 2027; on February 14 a trial to March 10 credits the
+14 unused days of the 28-day period, 14/28 x 3100 = 1550; on March 10 the month to April 10
+is billed 3100 less that credit, 1550.
+
+What Kassa refuses, where Stripe does more (a 400 naming `trial_end`, nothing written):
+a trial added to a subscription that is not `active` (past_due, unpaid, incomplete,
+paused, or canceled: what it owes or whether it runs at all is unsettled), one whose
+collection is paused (`pause_collection`), whose current period is over but not yet renewed,
+whose items bill on more than one interval, or that has a pending update; `now` on a
+subscription not on trial (there is no trial to end); a subscription with a `cancel_at`
+(which cuts its trial period short); and `now` on a subscription with no payment method
+whose `trial_settings[end_behavior][missing_payment_method]` is `cancel` or `pause` (the
+trial's end would cancel or pause it rather than bill it; let the trial end, or give it a
+payment method first)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.clock import DAY_SECONDS
 from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.invariants import ensure
+from kassa.services.billing.subscription_changes import (
+    ChangeTerms,
+    change_time,
+    unused_time_credits,
+)
 from kassa.services.billing.subscription_documents import (
     TRIAL_WILL_END_NOTICE_SECONDS,
     TRIAL_WILL_END_SENT,
+    current_period,
     customer_of,
     item_period,
     items_of,
     private,
     set_item_period,
 )
+from kassa.services.billing.subscription_periods import Recurrence
 from kassa.services.billing.subscription_terms import missing_payment_method_behavior
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -68,23 +95,79 @@ def future_trial_end(value: str, now: int, param: str) -> int:
     return end
 
 
-def move_trial_end(subscription: ApiObject, value: str | None, now: int) -> None:
-    """`trial_end` on update (None: not sent): the trial ends then, every item's current
-    period with it, and the billing cycle is anchored there. `now`
-    is only checked here: the update ends the trial once its items have changed
-    (`end_trial_now`), so that the first paid period bills them as they are then. Errors
-    name `trial_end`; a preview renames it (`subscription_preview`)."""
+@dataclass(frozen=True)
+class AddedTrial:
+    """A trial added to an active subscription (`add_trial`): the credits (unsaved) for the
+    unused time of its paid period, and that time, from the credit's time to the period's
+    end (what an `always_invoice` invoice of them covers)."""
+
+    credits: list[ApiObject]
+    period: tuple[int, int]
+
+
+async def move_trial_end(
+    ctx: Context, subscription: ApiObject, value: str | None, terms: ChangeTerms
+) -> AddedTrial | None:
+    """`trial_end` on update (None: not sent): on trial, the trial ends then, every item's
+    current period with it, and the billing cycle is anchored there; on an active
+    subscription a trial is added (`add_trial`), its credits returned for the caller to
+    store or show. `now` is only checked here: the update ends the trial once its items
+    have changed (`end_trial_now`), so that the first paid period bills them as they are
+    then. Errors name `trial_end`; a preview renames it (`subscription_preview`)."""
     if value is None:
-        return
+        return None
+    now = ctx.now()
+    if subscription["status"] == "active" and value != "now":
+        return await add_trial(ctx, subscription, future_trial_end(value, now, "trial_end"), terms)
     _check_movable(subscription, now)
     if value == "now":
-        return
+        return None
     end = future_trial_end(value, now, "trial_end")
     subscription["billing_cycle_anchor"] = end
     subscription["billing_cycle_anchor_config"] = None
     _end_trial_periods(subscription, end)
-    # Announced again three days before the new end (`subscription_cycle`), unless that
-    # time has come already and the notice was sent.
+    _renotify(subscription, end, now)
+    return None
+
+
+async def add_trial(
+    ctx: Context, subscription: ApiObject, end: int, terms: ChangeTerms
+) -> AddedTrial:
+    """A trial from now to `end` on an active subscription (the module's docstring): the
+    unused time of its paid period credited per `terms.proration_behavior` (from
+    `proration_date` if given), then every item's period the trial, the cycle anchored at
+    `end`, the subscription `trialing`."""
+    now = ctx.now()
+    _check_addable(subscription, now)
+    at = change_time(ctx, subscription, terms.proration_date)
+    prorating = (terms.proration_behavior or "create_prorations") != "none"
+    credits = await unused_time_credits(ctx, subscription, at) if prorating else []
+    added = AddedTrial(credits, (at, current_period(subscription)[1]))
+    subscription["status"] = "trialing"
+    subscription["trial_start"], subscription["trial_end"] = now, end
+    subscription["billing_cycle_anchor"] = end
+    subscription["billing_cycle_anchor_config"] = None
+    for item in items_of(subscription):
+        set_item_period(item, (now, end))
+    private(subscription)[TRIAL_WILL_END_SENT] = False
+    return added
+
+
+def trial_will_end_due(subscription: Mapping[str, Any], now: int) -> bool:
+    """A trial whose notice (`customer.subscription.trial_will_end`) is due now and not
+    sent: one that ends within three days."""
+    trial_end = subscription["trial_end"]
+    return (
+        subscription["status"] == "trialing"
+        and trial_end is not None
+        and int(trial_end) - TRIAL_WILL_END_NOTICE_SECONDS <= now
+        and not private(subscription).get(TRIAL_WILL_END_SENT)
+    )
+
+
+def _renotify(subscription: ApiObject, end: int, now: int) -> None:
+    """Announced again three days before the new end (`subscription_cycle`), unless that
+    time has come already and the notice was sent."""
     if end - TRIAL_WILL_END_NOTICE_SECONDS > now:
         private(subscription)[TRIAL_WILL_END_SENT] = False
 
@@ -134,11 +217,34 @@ def _check_movable(subscription: Mapping[str, Any], now: int) -> None:
     trialing = subscription["status"] == "trialing" and subscription["trial_end"] is not None
     if not trialing or int(subscription["trial_end"]) <= now:
         raise InvalidRequest(
-            f"Kassa moves trial_end only during a trial; {subscription['id']} is "
-            f"{subscription['status']} (a new trial for a subscription already billing is "
-            "not supported).",
+            f"Kassa moves trial_end only during a trial, or adds a trial (a timestamp) to an "
+            f"active subscription; {subscription['id']} is {subscription['status']}, with no "
+            "trial to end or move.",
             param="trial_end",
         )
+    _check_no_cancel_at(subscription)
+
+
+def _check_addable(subscription: Mapping[str, Any], now: int) -> None:
+    """What Kassa adds a trial to: an active subscription whose period is running, on one
+    billing interval, its collection not paused, no pending update, no `cancel_at`."""
+    refusal = None
+    if subscription["pause_collection"] is not None:
+        refusal = "its collection is paused (pause_collection); unpause it first"
+    elif subscription.get("pending_update") is not None:
+        refusal = "it has a pending update waiting for a payment"
+    elif current_period(subscription)[1] <= now:
+        refusal = "its current period has ended and is not renewed yet"
+    elif len({Recurrence.of(item["price"]) for item in items_of(subscription)}) > 1:
+        refusal = "its items bill on more than one interval"
+    if refusal is not None:
+        raise InvalidRequest(
+            f"Kassa does not add a trial to {subscription['id']}: {refusal}.", param="trial_end"
+        )
+    _check_no_cancel_at(subscription)
+
+
+def _check_no_cancel_at(subscription: Mapping[str, Any]) -> None:
     if subscription["cancel_at"] is not None:
         raise InvalidRequest(
             f"{subscription['id']} is set to cancel at {subscription['cancel_at']}: Kassa does "

@@ -46,6 +46,7 @@ from kassa.services.billing.subscription_changes import (
     change_subscription,
     collect_now,
     credit_unused_time,
+    invoice_prorations,
 )
 from kassa.services.billing.subscription_create import (
     CREATE_PARAMS,
@@ -75,8 +76,14 @@ from kassa.services.billing.subscription_pause import (
     PauseCollectionUpdate,
     apply_pause_collection,
 )
+from kassa.services.billing.subscription_prorations import insert_proration
 from kassa.services.billing.subscription_renewal import invoice_next_period
-from kassa.services.billing.subscription_trials import end_trial_now, move_trial_end
+from kassa.services.billing.subscription_trials import (
+    AddedTrial,
+    end_trial_now,
+    move_trial_end,
+    trial_will_end_due,
+)
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -208,7 +215,8 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
-    move_trial_end(subscription, request.trial_end, ctx.now())
+    added = await move_trial_end(ctx, subscription, request.trial_end, terms)
+    invoice = await _settle_added_trial(ctx, subscription, added, terms)
     await subscription_discounts.apply_default_tax_rates(
         ctx, subscription, request.default_tax_rates
     )
@@ -219,7 +227,7 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
         subscription["description"] = request.description or None
     if request.metadata is not None:
         subscription["metadata"] = apply_metadata(subscription["metadata"], request.metadata)
-    invoice = await change_subscription(ctx, subscription, terms)
+    invoice = await change_subscription(ctx, subscription, terms) or invoice
     if request.trial_end == "now":
         invoice = await _end_trial_now(ctx, subscription, terms)
     asked = pending_updates.Requested(
@@ -232,6 +240,26 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
     return view(subscription)
+
+
+async def _settle_added_trial(
+    ctx: Context, subscription: ApiObject, added: AddedTrial | None, terms: ChangeTerms
+) -> ApiObject | None:
+    """A trial added to an active subscription (`subscription_trials.add_trial`): its
+    credits stored pending, and with `always_invoice` invoiced at once with the
+    subscription's other pending prorations, over the rest of the period they credit (the
+    invoice, if made); the trial's notice sent now if it ends within three days, as on
+    create."""
+    if added is None:
+        return None
+    for credit in added.credits:
+        await insert_proration(ctx, credit)
+    invoice = None
+    if terms.proration_behavior == "always_invoice" and added.credits:
+        invoice = await invoice_prorations(ctx, subscription, terms, added.period)
+    if trial_will_end_due(subscription, ctx.now()):
+        await announce_trial_will_end(ctx, subscription)
+    return invoice
 
 
 async def _end_trial_now(ctx: Context, subscription: ApiObject, terms: ChangeTerms) -> ApiObject:

@@ -1,0 +1,214 @@
+"""`trial_end` (a timestamp) on `POST /v1/subscriptions/{id}` for an `active` subscription,
+and its preview (`create_preview`'s `subscription_details[trial_end]`), through the SDK on a
+real `kassa serve` driven by a test clock: Stripe's update docstring ("The
+`billing_cycle_anchor` will be updated to the `trial_end` value") and its guide to changing
+subscriptions ("Adding a trial period to an active subscription" prorates by default).
+
+Every subscription below bills 31.00 a month from January 31, 2027, 10:00 UTC (its first
+period to February 28: 28 days). On February 14, 10:00 a trial to March 10 is added: the
+14 unused days of the period are credited, 14/28 x 3100 = 1550. With `create_prorations`
+that credit waits, and the first paid period, March 10 to April 10, is billed 3100 - 1550 =
+1550; with `always_invoice` it is invoiced at once (-1550, left on the customer's balance,
+which the March 10 invoice of 3100 then takes: 1550 charged); with `none` nothing is
+credited and March 10 bills 3100. What Kassa refuses is a 400 naming `trial_end`, nothing
+changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.test_subscription_changes import DECLINING_CARD, at, change, only_item, pending_of
+from tests.test_subscription_preview_details import same_invoice
+from tests.test_subscription_scheduled_end import preview
+from tests.test_subscription_trial_end import last_update
+from tests.test_subscriptions import (
+    Client,
+    advance,
+    clock_customer,
+    events_of,
+    invoices_of,
+    monthly_price,
+    period_of,
+)
+
+HOUR = 3600
+JAN_31, FEB_14, FEB_28 = at(2027, 1, 31), at(2027, 2, 14), at(2027, 2, 28)
+MAR_10, APR_10 = at(2027, 3, 10), at(2027, 4, 10)
+
+
+def active_on_february_14(client: Client, **params: Any) -> tuple[str, Any, Any]:
+    """31.00 a month from January 31 (created with `params`), the clock on February 14:
+    the clock, the customer and the subscription."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_31)
+    create: Any = {"customer": customer.id, "items": [{"price": price.id}], **params}
+    subscription = client.v1.subscriptions.create(params=create)
+    assert subscription.status == "active"
+    advance(client, clock_id, FEB_14)
+    return clock_id, customer, subscription
+
+
+def proration_amounts(invoice: stripe.Invoice) -> list[int]:
+    """The amounts of the invoice's proration lines (its other lines left out)."""
+    amounts = []
+    for line in invoice.lines.data:
+        details = line.parent.subscription_item_details if line.parent else None
+        if details is not None and details.proration:
+            amounts.append(line.amount)
+    return amounts
+
+
+@pytest.mark.parametrize("mode", ["flexible", "classic"])
+def test_a_trial_added_credits_the_unused_time_into_the_first_paid_month_as_previewed(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """The preview is the month from March 10 (3100) with the credit (-1550): 1550, in
+    either billing mode (flexible credits the January 31 line, classic the price: both
+    3100 here). The update makes the subscription trialing from now to March 10, anchored
+    there, the credit pending, announced with what it was; nothing is billed on February
+    28; on March 10 the invoice made is the previewed one, 1550 charged."""
+    clock_id, customer, subscription = active_on_february_14(client, billing_mode={"type": mode})
+    upcoming = preview(client, subscription.id, trial_end=MAR_10)
+    assert (upcoming.period_start, upcoming.period_end) == (MAR_10, APR_10)
+    assert proration_amounts(upcoming) == [-1550]
+    assert (upcoming.subtotal, upcoming.total) == (1550, 1550)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+    updated = change(client, subscription.id, trial_end=MAR_10)
+    assert (updated.status, updated.trial_start, updated.trial_end) == (
+        "trialing",
+        FEB_14,
+        MAR_10,
+    )
+    assert updated.billing_cycle_anchor == MAR_10
+    assert period_of(updated) == (FEB_14, MAR_10)
+    (credit,) = pending_of(client, customer.id)
+    assert (credit.amount, credit.proration) == (-1550, True)
+    assert (credit.period.start, credit.period.end) == (FEB_14, FEB_28)
+    previous = last_update(client, subscription.id)
+    assert previous["status"] == "active"
+    assert (previous["trial_start"], previous["trial_end"]) == (None, None)
+    assert previous["billing_cycle_anchor"] == JAN_31
+    assert previous["items"]["data"][0]["current_period_end"] == FEB_28
+
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "trialing"
+    assert len(invoices_of(client, subscription.id)) == 1
+    advance(client, clock_id, MAR_10 + 2 * HOUR)
+    assert events_of(client, subscription.id).count("customer.subscription.trial_will_end") == 1
+    after = client.v1.subscriptions.retrieve(subscription.id)
+    assert (after.status, period_of(after)) == ("active", (MAR_10, APR_10))
+    first, renewal = invoices_of(client, subscription.id)
+    assert first.amount_paid == 3100
+    assert (renewal.billing_reason, renewal.status) == ("subscription_cycle", "paid")
+    same_invoice(renewal, upcoming)
+    assert renewal.amount_paid == 1550
+    assert pending_of(client, customer.id) == []
+
+
+def test_a_trial_added_with_always_invoice_credits_the_customer_at_once_as_previewed(
+    client: Client, ledger_verified: None
+) -> None:
+    """The credit is invoiced in the request (-1550, the rest of February), as previewed;
+    it goes to the customer's balance, which the March 10 invoice (3100) takes: 1550
+    charged."""
+    clock_id, customer, subscription = active_on_february_14(client)
+    upcoming = preview(
+        client, subscription.id, trial_end=MAR_10, proration_behavior="always_invoice"
+    )
+    assert (upcoming.period_start, upcoming.period_end) == (FEB_14, FEB_28)
+    assert (proration_amounts(upcoming), upcoming.total) == ([-1550], -1550)
+    updated = change(client, subscription.id, trial_end=MAR_10, proration_behavior="always_invoice")
+    assert (updated.status, updated.billing_cycle_anchor) == ("trialing", MAR_10)
+    _, credited = invoices_of(client, subscription.id)
+    assert updated.latest_invoice == credited.id
+    assert (credited.billing_reason, credited.status) == ("subscription_update", "paid")
+    same_invoice(credited, upcoming)
+    assert pending_of(client, customer.id) == []
+    assert client.v1.customers.retrieve(customer.id).balance == -1550
+    advance(client, clock_id, MAR_10 + 2 * HOUR)
+    *_, renewal = invoices_of(client, subscription.id)
+    assert (renewal.period_start, renewal.period_end) == (MAR_10, APR_10)
+    assert (renewal.total, renewal.amount_paid) == (3100, 1550)
+    assert client.v1.customers.retrieve(customer.id).balance == 0
+
+
+def test_a_trial_added_without_prorations_credits_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    """`proration_behavior=none`: the trial only; March 10 bills the whole month, 3100."""
+    clock_id, customer, subscription = active_on_february_14(client)
+    upcoming = preview(client, subscription.id, trial_end=MAR_10, proration_behavior="none")
+    assert (upcoming.period_start, upcoming.total) == (MAR_10, 3100)
+    change(client, subscription.id, trial_end=MAR_10, proration_behavior="none")
+    assert pending_of(client, customer.id) == []
+    advance(client, clock_id, MAR_10 + 2 * HOUR)
+    *_, renewal = invoices_of(client, subscription.id)
+    same_invoice(renewal, upcoming)
+    assert renewal.amount_paid == 3100
+
+
+def test_a_trial_added_ending_within_three_days_is_announced_at_once(client: Client) -> None:
+    """A trial to February 16 (two days on): `customer.subscription.trial_will_end` in the
+    request, as on create."""
+    _, _, subscription = active_on_february_14(client)
+    change(client, subscription.id, trial_end=at(2027, 2, 16))
+    assert events_of(client, subscription.id).count("customer.subscription.trial_will_end") == 1
+
+
+def refused(client: Client, subscription_id: str, trial_end: Any = MAR_10) -> str:
+    """The update and its preview both refused, naming `trial_end` as sent; the message."""
+    with pytest.raises(stripe.InvalidRequestError) as previewed:
+        preview(client, subscription_id, trial_end=trial_end)
+    assert previewed.value.param == "subscription_details[trial_end]"
+    with pytest.raises(stripe.InvalidRequestError) as updated:
+        change(client, subscription_id, trial_end=trial_end)
+    assert (updated.value.http_status, updated.value.param) == (400, "trial_end")
+    return str(updated.value.user_message)
+
+
+def test_what_kassa_does_not_add_a_trial_to_is_refused_unchanged(client: Client) -> None:
+    """`now` with no trial to end; a `cancel_at`; paused collection; mixed intervals; a
+    subscription incomplete, or past_due: each refused, the subscription as it was."""
+    _, customer, subscription = active_on_february_14(client)
+    assert "no trial to end" in refused(client, subscription.id, "now")
+    change(client, subscription.id, cancel_at=at(2027, 4, 1))
+    assert "cancel_at" in refused(client, subscription.id)
+    change(client, subscription.id, cancel_at="", pause_collection={"behavior": "void"})
+    assert "pause_collection" in refused(client, subscription.id)
+    change(client, subscription.id, pause_collection="")
+    yearly = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 12000,
+            "recurring": {"interval": "year"},
+            "product_data": {"name": "Support"},
+        }
+    )
+    change(client, subscription.id, items=[{"price": yearly.id}], proration_behavior="none")
+    assert "more than one interval" in refused(client, subscription.id)
+    after = client.v1.subscriptions.retrieve(subscription.id)
+    assert (after.status, after.trial_end, after.billing_cycle_anchor) == ("active", None, JAN_31)
+    assert pending_of(client, customer.id) == []
+
+    incomplete = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": only_item(subscription).price.id}],
+            "payment_behavior": "default_incomplete",
+        }
+    )
+    assert "incomplete" in refused(client, incomplete.id)
+
+
+def test_a_past_due_subscription_gets_no_trial(client: Client) -> None:
+    """Its February 28 renewal declined: past_due, refused."""
+    clock_id, customer, subscription = active_on_february_14(client)
+    card = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer.id})
+    change(client, subscription.id, default_payment_method=card.id)
+    advance(client, clock_id, FEB_28 + 2 * HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    assert "past_due" in refused(client, subscription.id)
