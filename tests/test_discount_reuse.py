@@ -178,3 +178,80 @@ def test_a_preview_takes_its_subscriptions_discount_not_anothers(client: Client)
     )
     own = preview(discounts=[{"discount": first.discounts[0]}])
     assert own.discounts == [first.discounts[0]]
+
+
+def amount_off(client: Client, amount: int) -> stripe.Coupon:
+    params: Any = {"amount_off": amount, "currency": "usd", "duration": "once"}
+    return client.v1.coupons.create(params=params)
+
+
+def taken_off(invoice: stripe.Invoice) -> list[tuple[object, int]]:
+    """The invoice's `total_discount_amounts`, as (discount, amount)."""
+    return [(taken.discount, taken.amount) for taken in invoice.total_discount_amounts or []]
+
+
+def check_own_discount_kept(
+    client: Client,
+    update: Any,
+    invoice_id: str,
+    owner_discounts: Any,
+    own: str,
+) -> None:
+    """`update(params)` changes the discounts of an object holding only its own discount
+    `own` (10% of 50.00 on invoice `invoice_id`); `owner_discounts()` reads them back.
+    Reusing `own` next to a new coupon keeps the same `di_`; a request failing on the new
+    coupon changes nothing; leaving `own` out discards it."""
+    refused_coupon: Any = {"discounts": [{"discount": own}, {"coupon": "no_such_coupon"}]}
+    with pytest.raises(stripe.InvalidRequestError):
+        update(refused_coupon)
+    assert owner_discounts() == [own]
+    assert taken_off(client.v1.invoices.retrieve(invoice_id)) == [(own, 500)]
+
+    second = amount_off(client, 100)
+    update({"discounts": [{"discount": own}, {"coupon": second.id}]})
+    kept, added = owner_discounts()
+    assert kept == own and added != own
+    assert taken_off(client.v1.invoices.retrieve(invoice_id)) == [(own, 500), (added, 100)]
+
+    update({"discounts": [{"discount": added}]})
+    assert owner_discounts() == [added]
+    assert taken_off(client.v1.invoices.retrieve(invoice_id)) == [(added, 100)]
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        update(reusing(own))
+    assert (gone.value.http_status, gone.value.param) == (404, "discounts[0][discount]")
+
+
+def test_an_invoice_keeps_its_own_discount_reused_on_update(client: Client) -> None:
+    """`POST /v1/invoices/{id}` with `discounts[0][discount]` naming the invoice's own
+    discount and a new coupon after it: the discount stays (it was answered 404, discarded
+    before it was reused), both are taken off."""
+    customer_id = client.v1.customers.create(params={"email": "own@example.com"}).id
+    invoice = client.v1.invoices.create(
+        params={"customer": customer_id, "discounts": [{"coupon": coupon(client).id}]}
+    )
+    item(client, customer_id, 5000, invoice=invoice.id)
+    check_own_discount_kept(
+        client,
+        lambda params: client.v1.invoices.update(invoice.id, params=params),
+        invoice.id,
+        lambda: client.v1.invoices.retrieve(invoice.id).discounts,
+        str(invoice.discounts[0]),
+    )
+
+
+def test_an_invoice_item_keeps_its_own_discount_reused_on_update(client: Client) -> None:
+    """`POST /v1/invoiceitems/{id}` likewise, the item on a draft whose amounts show it."""
+    customer_id = client.v1.customers.create(params={"email": "own@example.com"}).id
+    invoice = client.v1.invoices.create(params={"customer": customer_id})
+    on_invoice = item(
+        client, customer_id, 5000, invoice=invoice.id, discounts=[{"coupon": coupon(client).id}]
+    )
+    assert on_invoice.discounts is not None
+    own = on_invoice.discounts[0]
+    check_own_discount_kept(
+        client,
+        lambda params: client.v1.invoice_items.update(on_invoice.id, params=params),
+        invoice.id,
+        lambda: client.v1.invoice_items.retrieve(on_invoice.id).discounts,
+        str(own),
+    )

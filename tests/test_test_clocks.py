@@ -235,6 +235,44 @@ def test_a_customer_on_a_clock_lives_at_its_frozen_time(client: Client) -> None:
     assert expanded.test_clock.id == clock.id
 
 
+def test_deleting_a_clock_customer_announces_it_at_the_clocks_time(client: Client) -> None:
+    """Years ahead of real time: `customer.deleted` is stamped with the clock's frozen time,
+    as are the deletions it causes (its subscription's, and the prorations it dropped)."""
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    price: Any = {
+        "currency": "usd",
+        "unit_amount": 1000,
+        "recurring": {"interval": "year"},
+        "product_data": {"name": "Yearly"},
+    }
+    price_id = client.v1.prices.create(params=price).id
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price_id}]}
+    )
+    later = FROZEN + 3 * 365 * DAY_SECONDS + HOUR
+    assert advance(client, clock.id, later).frozen_time == later
+    items: Any = [{"id": subscription["items"].data[0].id, "quantity": 2}]
+    client.v1.subscriptions.update(
+        subscription.id, params={"items": items, "proration_behavior": "create_prorations"}
+    )
+    listed: Any = {"customer": customer.id, "pending": True}
+    prorations = {i.id for i in client.v1.invoice_items.list(params=listed).data}
+    assert prorations
+    client.v1.customers.delete(customer.id)
+    caused = {customer.id, subscription.id, *prorations}
+    stamped = {
+        e.type: e.created
+        for e in client.v1.events.list(params={"limit": 20}).data
+        if e.type.endswith(".deleted") and e.data.object.to_dict().get("id") in caused
+    }
+    assert stamped == {
+        "customer.deleted": later,
+        "customer.subscription.deleted": later,
+        "invoiceitem.deleted": later,
+    }
+
+
 def test_advancing_finalizes_and_charges_invoices_at_the_time_they_fall_due(
     client: Client, ledger_verified: None
 ) -> None:

@@ -418,6 +418,7 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
 
 async def delete_customer(ctx: Context, customer_id: str) -> ApiObject:
     customer = await load_live_object(ctx, RESOURCE, customer_id)
+    ctx = await ctx.governed_by(customer)
     await hooks.customer_deleted(ctx, customer)
     await ctx.tx.mark_object_deleted(CUSTOMERS, ctx.account_id, customer["id"])
     await events.announce(ctx, "customer.deleted", customer)

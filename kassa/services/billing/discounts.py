@@ -305,10 +305,15 @@ async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) ->
     await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
 
 
-async def discard(ctx: Context, discount_ids: Sequence[str], *, owner: str) -> None:
+async def discard(
+    ctx: Context, discount_ids: Sequence[str], *, owner: str, kept: Sequence[str] = ()
+) -> None:
     """Forget discounts made for `owner` (an invoice or item whose `discounts` were
-    replaced, or which was deleted); reused ones stay with whoever made them."""
+    replaced, or which was deleted); reused ones stay with whoever made them, and so do
+    those `kept` (its new `discounts`, which may reuse its own: the same `di_` id stays)."""
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
+        if discount_id in kept:
+            continue
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
         if found is not None and owner in (found[0]["invoice"], found[0]["invoice_item"]):
             await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)

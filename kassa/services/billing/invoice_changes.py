@@ -224,7 +224,7 @@ async def apply_references(ctx: Context, invoice: ApiObject, changes: InvoiceCha
     elif changes.default_tax_rates is UNSET:
         invoice["default_tax_rates"] = []
     if changes.discounts is not None:
-        await discounts.discard(ctx, invoice["discounts"], owner=invoice["id"])
+        replaced = list(invoice["discounts"])
         invoice["discounts"] = (
             []
             if isinstance(changes.discounts, Unset)
@@ -240,6 +240,7 @@ async def apply_references(ctx: Context, invoice: ApiObject, changes: InvoiceCha
                 invoice=invoice["id"],
             )
         )
+        await discounts.discard(ctx, replaced, owner=invoice["id"], kept=invoice["discounts"])
 
 
 def _sent_changes(changes: InvoiceChanges) -> list[str]:

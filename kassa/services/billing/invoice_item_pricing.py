@@ -304,7 +304,7 @@ async def apply_discounts(
     """`discounts` onto the item (empty: cleared). An entry reusing a discount takes one on
     the item, on its `invoice` (or that invoice's subscription), on the subscription the item
     waits for, or on the customer."""
-    await discounts.discard(ctx, item["discounts"], owner=item["id"])
+    replaced = list(item["discounts"])
     lineage = discounts.Lineage.of(
         str(item["customer"]), str(item["id"]), discounts.parent_subscription(item)
     )
@@ -321,6 +321,7 @@ async def apply_discounts(
             invoice_item=item["id"],
         )
     )
+    await discounts.discard(ctx, replaced, owner=item["id"], kept=item["discounts"])
 
 
 def blank_item(ctx: Context, customer: Mapping[str, Any], priced: Priced) -> ApiObject:
