@@ -212,3 +212,43 @@ def test_a_past_due_subscription_gets_no_trial(client: Client) -> None:
     advance(client, clock_id, FEB_28 + 2 * HOUR)
     assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
     assert "past_due" in refused(client, subscription.id)
+
+
+def test_a_trial_added_with_always_invoice_is_paid_or_refused_whole(
+    client: Client, ledger_verified: None
+) -> None:
+    """Five seats from February 7 (pending: 21/28 of 5 x 3100 charged, 21/28 of the one
+    seat's 3100 credited: 11625 and -2325), then on February 14 a trial added with
+    `always_invoice` and a declining card: the invoice (those two, and -7750 for the five
+    seats' 14 unused days: 1550 to pay) is declined, and the update fails whole (a 402 card
+    error) whatever `payment_behavior` says. Left unpaid it made the subscription on trial
+    `past_due`, and once paid `active` inside its trial, where later changes answered 500.
+    The subscription, its pending items and invoices stay as they were."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_31)
+    create: Any = {"customer": customer.id, "items": [{"price": price.id}]}
+    subscription = client.v1.subscriptions.create(params=create)
+    advance(client, clock_id, at(2027, 2, 7))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "quantity": 5}])
+    advance(client, clock_id, FEB_14)
+    card = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": customer.id})
+    change(client, subscription.id, default_payment_method=card.id)
+    before = client.v1.subscriptions.retrieve(subscription.id).to_dict()
+    pending = sorted(item.amount for item in pending_of(client, customer.id))
+    assert pending == [-2325, 11625]
+    upcoming = preview(
+        client, subscription.id, trial_end=MAR_10, proration_behavior="always_invoice"
+    )
+    assert upcoming.total == 1550
+    for behavior in ("allow_incomplete", "default_incomplete"):
+        with pytest.raises(stripe.CardError):
+            change(
+                client,
+                subscription.id,
+                trial_end=MAR_10,
+                proration_behavior="always_invoice",
+                payment_behavior=behavior,
+            )
+        assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before
+        assert sorted(item.amount for item in pending_of(client, customer.id)) == pending
+        assert len(invoices_of(client, subscription.id)) == 1

@@ -15,6 +15,7 @@ is owed (`prorate`, `invoice_now`) and ends the subscription now (`cancel_now`,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -247,16 +248,21 @@ async def _settle_added_trial(
 ) -> ApiObject | None:
     """A trial added to an active subscription (`subscription_trials.add_trial`): its
     credits stored pending, and with `always_invoice` invoiced at once with the
-    subscription's other pending prorations, over the rest of the period they credit (the
-    invoice, if made); the trial's notice sent now if it ends within three days, as on
-    create."""
+    subscription's other pending prorations, over the rest of the period they credit, and
+    paid or refused (the invoice, if made); the trial's notice sent now if it ends within
+    three days, as on create."""
     if added is None:
         return None
     for credit in added.credits:
         await insert_proration(ctx, credit)
     invoice = None
     if terms.proration_behavior == "always_invoice" and added.credits:
-        invoice = await invoice_prorations(ctx, subscription, terms, added.period)
+        # Paid, or the update fails whole (a declined card: 402, nothing written), whatever
+        # `payment_behavior` says: left unpaid, it would make a subscription on trial
+        # `past_due`, then `active` inside its trial once paid, a state no later change can
+        # bill (the other pending prorations can outweigh the credit).
+        collected = dataclasses.replace(terms, payment_behavior="error_if_incomplete")
+        invoice = await invoice_prorations(ctx, subscription, collected, added.period)
     if trial_will_end_due(subscription, ctx.now()):
         await announce_trial_will_end(ctx, subscription)
     return invoice
