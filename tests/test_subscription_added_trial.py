@@ -252,3 +252,37 @@ def test_a_trial_added_with_always_invoice_is_paid_or_refused_whole(
         assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before
         assert sorted(item.amount for item in pending_of(client, customer.id)) == pending
         assert len(invoices_of(client, subscription.id)) == 1
+
+
+@pytest.mark.parametrize("mode", ["flexible", "classic"])
+def test_time_left_free_before_an_anchor_is_credited_by_neither_a_trial_nor_a_cancel(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """Created on January 31 anchored on February 15 with `proration_behavior=none`: the
+    days to the anchor are free (the first invoice is 0). On February 5 a trial added, and
+    a twin canceled with `prorate`, credit nothing: that time was never billed (classic
+    mode credited the 10 days to the anchor at 3100 a month, 1000, off the first paid
+    invoice)."""
+    twins = []
+    for _ in range(2):
+        price = monthly_price(client, 3100)
+        clock_id, customer = clock_customer(client, JAN_31)
+        create: Any = {
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "billing_mode": {"type": mode},
+            "billing_cycle_anchor": at(2027, 2, 15),
+            "proration_behavior": "none",
+        }
+        subscription = client.v1.subscriptions.create(params=create)
+        (first,) = invoices_of(client, subscription.id)
+        assert first.total == 0
+        advance(client, clock_id, at(2027, 2, 5))
+        twins.append((customer, subscription))
+    (trial_customer, trial_subscription), (cancel_customer, canceled) = twins
+    upcoming = preview(client, trial_subscription.id, trial_end=MAR_10)
+    assert (proration_amounts(upcoming), upcoming.total) == ([], 3100)
+    change(client, trial_subscription.id, trial_end=MAR_10)
+    assert pending_of(client, trial_customer.id) == []
+    client.v1.subscriptions.cancel(canceled.id, params={"prorate": True})
+    assert pending_of(client, cancel_customer.id) == []

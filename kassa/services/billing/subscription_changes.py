@@ -82,6 +82,7 @@ from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_periods import (
     Recurrence,
     Span,
+    free_before_anchor,
     note_paid_until_cut,
     period_for,
     reset_span,
@@ -617,13 +618,15 @@ async def unused_time_credits(
     """The credits (unsaved) for each item's unused time from `at` (default now) to the
     end of its period: what a cancellation's `prorate` makes (`DELETE` stores them, a
     preview of it, `subscription_details[cancel_now]`, shows them), and what a trial added
-    to an active subscription gives back (`subscription_trials`)."""
+    to an active subscription gives back (`subscription_trials`). The part of a period
+    before an explicit anchor that `proration_behavior=none` on create left free was never
+    billed, and credits nothing, as a cut of it does (`free_before_anchor`)."""
     if subscription["status"] == "trialing":
         return []
     at = ctx.now() if at is None else at
     credits = []
     for item in items_of(subscription):
-        if at < item_period(item)[1]:
+        if at < item_period(item)[1] and not free_before_anchor(subscription, item):
             credits.extend(
                 await proration_items(
                     ctx, subscription, str(item["id"]), billed(subscription, item), None, at
