@@ -273,6 +273,25 @@ def test_deleting_a_clock_customer_announces_it_at_the_clocks_time(client: Clien
     }
 
 
+def test_updating_a_clock_customer_stamps_it_at_the_clocks_time(client: Client) -> None:
+    """Years ahead of real time: `customer.updated` and the balance transaction a new
+    `balance` makes carry the clock's frozen time, not the wall clock's (both were stamped
+    with real time)."""
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    later = FROZEN + 3 * 365 * DAY_SECONDS + HOUR
+    assert advance(client, clock.id, later).frozen_time == later
+    client.v1.customers.update(customer.id, params={"name": "Renamed", "balance": -500})
+    (updated,) = [
+        e
+        for e in client.v1.events.list(params={"type": "customer.updated", "limit": 20}).data
+        if e.data.object.id == customer.id
+    ]
+    assert updated.created == later
+    (entry,) = client.v1.customers.balance_transactions.list(customer.id).data
+    assert (entry.amount, entry.created) == (-500, later)
+
+
 def test_advancing_finalizes_and_charges_invoices_at_the_time_they_fall_due(
     client: Client, ledger_verified: None
 ) -> None:

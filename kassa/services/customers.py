@@ -398,6 +398,8 @@ async def retrieve_customer(ctx: Context, customer_id: str) -> ApiObject:
 
 async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
     customer = await load_live_object(ctx, RESOURCE, request.customer)
+    # On a test clock, its event and any balance transaction are stamped at the clock's time.
+    ctx = await ctx.governed_by(customer)
     before = copy.deepcopy(customer)
     _apply(customer, request)
     await _change_sources(ctx, customer, request)
