@@ -286,3 +286,36 @@ def test_time_left_free_before_an_anchor_is_credited_by_neither_a_trial_nor_a_ca
     assert pending_of(client, trial_customer.id) == []
     client.v1.subscriptions.cancel(canceled.id, params={"prorate": True})
     assert pending_of(client, cancel_customer.id) == []
+
+
+@pytest.mark.parametrize("mode", ["flexible", "classic"])
+def test_time_charged_inside_the_free_time_before_an_anchor_is_credited(
+    client: Client, ledger_verified: None, mode: str
+) -> None:
+    """Created on January 31 anchored on February 15 with `proration_behavior=none` (free
+    to the anchor); on February 5 a 28.00 item added, charged for its 10 days to the
+    anchor, 10/31 of 2800: 903. Canceled on February 10 with `prorate` and `invoice_now`:
+    the added item's unused 5 days are credited, 5/31 of 2800: 452, so the final invoice is
+    903 - 452 = 451, as previewed; the first item, free, is credited nothing."""
+    price, added = monthly_price(client, 3100), monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client, JAN_31)
+    create: Any = {
+        "customer": customer.id,
+        "items": [{"price": price.id}],
+        "billing_mode": {"type": mode},
+        "billing_cycle_anchor": at(2027, 2, 15),
+        "proration_behavior": "none",
+    }
+    subscription = client.v1.subscriptions.create(params=create)
+    advance(client, clock_id, at(2027, 2, 5))
+    change(client, subscription.id, items=[{"price": added.id}])
+    assert sorted(item.amount for item in pending_of(client, customer.id)) == [903]
+    advance(client, clock_id, at(2027, 2, 10))
+    canceling: Any = {"cancel_now": True}
+    upcoming = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": canceling}
+    )
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True, "invoice_now": True})
+    *_, final = invoices_of(client, subscription.id)
+    assert sorted(line.amount for line in final.lines.data) == [-452, 903]
+    same_invoice(final, upcoming)

@@ -59,6 +59,7 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     private,
 )
+from kassa.services.billing.subscription_params import CLASSIC
 from kassa.services.resource import ApiObject
 
 PRORATION_DEFAULT: Final = "create_prorations"
@@ -548,8 +549,17 @@ def _cancel_at_on_create(
 
 
 def free_before_anchor(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
-    """Whether the item's current period is the part before an explicit anchor that
-    `proration_behavior=none` on create made free (`_span`): nothing was billed for it, so
-    cutting it short credits nothing, in either billing mode."""
+    """Whether classic mode must credit nothing for the item's current period, being the
+    part before an explicit anchor that `proration_behavior=none` on create made free
+    (`_span`): nothing was billed for it. Flexible mode needs no such rule: it credits what
+    was debited (`subscription_credits`), nothing for that time, and exactly what a later
+    change charged in it. Classic credits the price, so the rule is kept to the items the
+    subscription was created with: one added since was charged for its part of that time
+    (a quantity raised since is credited nothing for its charged part: classic keeps no
+    record of it)."""
+    if subscription["billing_mode"]["type"] != CLASSIC:
+        return False
+    if int(item["created"]) > int(subscription["created"]):
+        return False
     cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
     return cycle.proration_behavior == "none" and item_period(item)[0] < cycle.anchor
