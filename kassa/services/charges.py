@@ -244,6 +244,7 @@ async def update_charge(ctx: Context, request: UpdateCharge) -> ApiObject:
         charge["fraud_details"] = {} if report in (None, UNSET) else {"user_report": report}
     await ctx.tx.update_object(CHARGES, ctx.account_id, charge)
     if charge != before:
+        ctx = await ctx.governed_by(charge)  # its customer's test clock, if any
         await events.announce(ctx, "charge.updated", charge, previous=before)
     return charge
 

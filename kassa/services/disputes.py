@@ -28,7 +28,7 @@ from kassa.services import currency_conversion, events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
-from kassa.store.tables import DISPUTES
+from kassa.store.tables import CHARGES, DISPUTES
 
 EVIDENCE_RESPONSE_DAYS = 21
 """Card networks give the merchant about three weeks to answer; Stripe's `due_by`."""
@@ -182,6 +182,7 @@ def _require_open(dispute: ApiObject, action: str) -> None:
 
 async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
     dispute = await load_live_object(ctx, RESOURCE, request.dispute)
+    ctx = await _governed_by_charge(ctx, dispute)
     before = copy.deepcopy(dispute)
     if request.evidence is not None:
         _require_open(dispute, "updated")
@@ -261,11 +262,19 @@ async def close_dispute(ctx: Context, dispute_id: str) -> ApiObject:
     """Accept the dispute: the funds already withdrawn stay with the cardholder."""
     dispute = await load_live_object(ctx, RESOURCE, dispute_id)
     _require_open(dispute, "closed")
+    ctx = await _governed_by_charge(ctx, dispute)
     before = copy.deepcopy(dispute)
     dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
     await ctx.tx.update_object(DISPUTES, ctx.account_id, dispute)
     await events.announce(ctx, "charge.dispute.closed", dispute, previous=before)
     return dispute
+
+
+async def _governed_by_charge(ctx: Context, dispute: ApiObject) -> Context:
+    """This context, governed by the disputed charge's customer's test clock if it has one
+    (what a decision writes, its reinstatement and events, happens at that clock's time)."""
+    found = await ctx.tx.get_object(CHARGES, ctx.account_id, str(dispute["charge"]), lock=False)
+    return ctx if found is None else await ctx.governed_by(found[0])
 
 
 RESOURCE = Resource(

@@ -262,6 +262,7 @@ async def update_payment_method(ctx: Context, request: UpdatePaymentMethod) -> A
             payment_method["card"][name] = card[name]
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     if payment_method != before:
+        ctx = await ctx.governed_by(payment_method)  # its customer's test clock, if any
         await events.announce(ctx, "payment_method.updated", payment_method, previous=before)
     return payment_method
 
@@ -284,6 +285,7 @@ async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_i
     if behavior.decline is not None and behavior.declines_on_attach:
         decline = behavior.decline
         raise CardError(decline.message, code=decline.code, decline_code=decline.decline_code)
+    ctx = await ctx.governed_by({"customer": customer_id})
     payment_method["customer"] = customer_id
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     await events.announce(ctx, "payment_method.attached", payment_method)
@@ -304,6 +306,7 @@ async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObje
             code="payment_method_unexpected_state",
         )
     before = copy.deepcopy(payment_method)
+    ctx = await ctx.governed_by(before)  # the customer it leaves: its test clock, if any
     payment_method["customer"] = None
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)

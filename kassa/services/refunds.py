@@ -244,6 +244,8 @@ async def update_refund(ctx: Context, request: UpdateRefund) -> ApiObject:
         refund["metadata"] = apply_metadata(refund["metadata"], request.metadata)
     await ctx.tx.update_object(REFUNDS, ctx.account_id, refund)
     if refund != before:
+        # Its charge's customer's test clock, if any, governs the announcement.
+        ctx = await ctx.governed_by(await charge_processing.load(ctx, str(refund["charge"])))
         await events.announce(ctx, "refund.updated", refund, previous=before)
         await events.announce(ctx, "charge.refund.updated", refund, previous=before)
     return refund

@@ -143,6 +143,7 @@ async def _live_customer(ctx: Context, customer_id: str) -> ApiObject:
     )
     if found is None or found[1]:
         raise ResourceMissing("customer", customer_id, param="customer")
+    ctx.remember_customer(found[0])  # asking for the customer's time reads nothing more
     return found[0]
 
 
@@ -172,6 +173,7 @@ async def retrieve_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
 
 async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
     tax_id = await _tax_id_of(ctx, request.customer, request.tax_id)
+    ctx = await ctx.governed_by(tax_id)
     await ctx.tx.mark_object_deleted(TAX_IDS, ctx.account_id, tax_id["id"])
     await events.announce(ctx, "customer.tax_id.deleted", tax_id)
     return {"id": tax_id["id"], "object": "tax_id", "deleted": True}
