@@ -254,6 +254,26 @@ def test_a_trial_added_with_always_invoice_is_paid_or_refused_whole(
         assert len(invoices_of(client, subscription.id)) == 1
 
 
+def free_to_february_15(client: Client, mode: str) -> tuple[str, Any, Any]:
+    """31.00 a month created on January 31 in billing `mode`, anchored on February 15 with
+    `proration_behavior=none` (the days to the anchor free: the first invoice is 0), the
+    clock then on February 5: the clock, the customer and the subscription."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, JAN_31)
+    create: Any = {
+        "customer": customer.id,
+        "items": [{"price": price.id}],
+        "billing_mode": {"type": mode},
+        "billing_cycle_anchor": at(2027, 2, 15),
+        "proration_behavior": "none",
+    }
+    subscription = client.v1.subscriptions.create(params=create)
+    (first,) = invoices_of(client, subscription.id)
+    assert first.total == 0
+    advance(client, clock_id, at(2027, 2, 5))
+    return clock_id, customer, subscription
+
+
 @pytest.mark.parametrize("mode", ["flexible", "classic"])
 def test_time_left_free_before_an_anchor_is_credited_by_neither_a_trial_nor_a_cancel(
     client: Client, ledger_verified: None, mode: str
@@ -263,23 +283,8 @@ def test_time_left_free_before_an_anchor_is_credited_by_neither_a_trial_nor_a_ca
     a twin canceled with `prorate`, credit nothing: that time was never billed (classic
     mode credited the 10 days to the anchor at 3100 a month, 1000, off the first paid
     invoice)."""
-    twins = []
-    for _ in range(2):
-        price = monthly_price(client, 3100)
-        clock_id, customer = clock_customer(client, JAN_31)
-        create: Any = {
-            "customer": customer.id,
-            "items": [{"price": price.id}],
-            "billing_mode": {"type": mode},
-            "billing_cycle_anchor": at(2027, 2, 15),
-            "proration_behavior": "none",
-        }
-        subscription = client.v1.subscriptions.create(params=create)
-        (first,) = invoices_of(client, subscription.id)
-        assert first.total == 0
-        advance(client, clock_id, at(2027, 2, 5))
-        twins.append((customer, subscription))
-    (trial_customer, trial_subscription), (cancel_customer, canceled) = twins
+    _, trial_customer, trial_subscription = free_to_february_15(client, mode)
+    _, cancel_customer, canceled = free_to_february_15(client, mode)
     upcoming = preview(client, trial_subscription.id, trial_end=MAR_10)
     assert (proration_amounts(upcoming), upcoming.total) == ([], 3100)
     change(client, trial_subscription.id, trial_end=MAR_10)
@@ -297,17 +302,8 @@ def test_time_charged_inside_the_free_time_before_an_anchor_is_credited(
     anchor, 10/31 of 2800: 903. Canceled on February 10 with `prorate` and `invoice_now`:
     the added item's unused 5 days are credited, 5/31 of 2800: 452, so the final invoice is
     903 - 452 = 451, as previewed; the first item, free, is credited nothing."""
-    price, added = monthly_price(client, 3100), monthly_price(client, 2800)
-    clock_id, customer = clock_customer(client, JAN_31)
-    create: Any = {
-        "customer": customer.id,
-        "items": [{"price": price.id}],
-        "billing_mode": {"type": mode},
-        "billing_cycle_anchor": at(2027, 2, 15),
-        "proration_behavior": "none",
-    }
-    subscription = client.v1.subscriptions.create(params=create)
-    advance(client, clock_id, at(2027, 2, 5))
+    added = monthly_price(client, 2800)
+    clock_id, customer, subscription = free_to_february_15(client, mode)
     change(client, subscription.id, items=[{"price": added.id}])
     assert sorted(item.amount for item in pending_of(client, customer.id)) == [903]
     advance(client, clock_id, at(2027, 2, 10))
