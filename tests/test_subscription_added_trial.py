@@ -23,6 +23,7 @@ import stripe
 from tests.test_subscription_changes import DECLINING_CARD, at, change, only_item, pending_of
 from tests.test_subscription_preview_details import same_invoice
 from tests.test_subscription_scheduled_end import preview
+from tests.test_subscription_terms import tax_rate
 from tests.test_subscription_trial_end import last_update
 from tests.test_subscriptions import (
     Client,
@@ -315,3 +316,24 @@ def test_time_charged_inside_the_free_time_before_an_anchor_is_credited(
     *_, final = invoices_of(client, subscription.id)
     assert sorted(line.amount for line in final.lines.data) == [-452, 903]
     same_invoice(final, upcoming)
+
+
+def test_a_trial_added_with_new_tax_rates_credits_at_those_rates_as_previewed(
+    client: Client, ledger_verified: None
+) -> None:
+    """Taxed 10% from January 31; on February 14 a trial added with `always_invoice` and
+    `default_tax_rates` set to 20% in the same update: the credit invoice is taxed at the
+    rates the update sets, as an item change's is: -1550 and 20% of it, -310: -1860, as
+    previewed (the update taxed it at 10%, -1705, while the preview showed -1860)."""
+    ten, twenty = tax_rate(client, 10), tax_rate(client, 20)
+    _, _, subscription = active_on_february_14(client, default_tax_rates=[ten.id])
+    changed: Any = {
+        "trial_end": MAR_10,
+        "proration_behavior": "always_invoice",
+        "default_tax_rates": [twenty.id],
+    }
+    upcoming = preview(client, subscription.id, **changed)
+    assert upcoming.total == -1860
+    change(client, subscription.id, **changed)
+    _, credited = invoices_of(client, subscription.id)
+    same_invoice(credited, upcoming)

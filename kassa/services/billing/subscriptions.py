@@ -217,10 +217,12 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
     added = await move_trial_end(ctx, subscription, request.trial_end, terms)
-    invoice = await _settle_added_trial(ctx, subscription, added, terms)
     await subscription_discounts.apply_default_tax_rates(
         ctx, subscription, request.default_tax_rates
     )
+    # Taxed at the rates the same update sets, as an item change's invoice is and as the
+    # preview shows it (`subscription_preview._planned`).
+    invoice = await _settle_added_trial(ctx, subscription, added, terms)
     await subscription_discounts.apply_discounts(ctx, subscription, request.discounts)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     subscription_terms.apply_trial_settings(subscription, request.trial_settings)
