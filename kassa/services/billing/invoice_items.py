@@ -46,6 +46,7 @@ from kassa.services.billing.invoice_item_pricing import (
     price_new_item,
     view,
 )
+from kassa.services.billing.subscription_documents import ENDED
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -161,7 +162,7 @@ async def _subscription_parent(
             "invoice item.",
             param="subscription",
         )
-    if subscription["status"] in ("canceled", "incomplete_expired"):
+    if subscription["status"] in ENDED:
         raise InvalidParameter(
             f"The subscription {subscription_id} is {subscription['status']}: it makes no "
             "more invoices.",
@@ -257,23 +258,39 @@ async def pending_items(
 ) -> list[ApiObject]:
     """The customer's pending items (in `currency` if given), newest first: what an
     invoice created with `pending_invoice_items_behavior=include` takes. Items made for a
-    subscription (its prorations, or `subscription` given) wait for that subscription's
-    invoice and are left out, unless `of_subscriptions`."""
+    live subscription (its prorations, or `subscription` given) wait for that
+    subscription's invoice and are left out, unless `of_subscriptions`; those of an ended
+    one (the credit a cancellation with `prorate` makes) are the customer's, collected on
+    its next invoice as Stripe collects them."""
     page = await ctx.tx.list_objects(
         INVOICE_ITEMS,
         ctx.account_id,
         ObjectListQuery(limit=LINES_MAX, equals={"customer": customer}, nulls={"invoice": True}),
     )
-    return [
-        item
-        for item in page.objects
-        if (currency is None or item["currency"] == currency)
-        and (of_subscriptions or _names_no_subscription(item))
-    ]
+    pending = [item for item in page.objects if currency is None or item["currency"] == currency]
+    if of_subscriptions:
+        return pending
+    ended = await ended_subscriptions(ctx, pending)
+    return [item for item in pending if subscription_of_item(item) in (None, *ended)]
 
 
-def _names_no_subscription(item: Mapping[str, Any]) -> bool:
-    return not (item.get("parent") or {}).get("subscription_details")
+def subscription_of_item(item: Mapping[str, Any]) -> str | None:
+    """The subscription an item was made for (`parent.subscription_details.subscription`)."""
+    parent = item.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    found = details.get("subscription")
+    return None if found is None else str(found)
+
+
+async def ended_subscriptions(ctx: Context, items: list[ApiObject]) -> frozenset[str]:
+    """Those of the subscriptions `items` name that have ended (canceled, or
+    incomplete_expired): their items no longer wait for them. One read of the distinct
+    subscriptions, as many as the items at most (a page of pending items, LINES_MAX)."""
+    named = sorted({name for item in items if (name := subscription_of_item(item)) is not None})
+    if not named:
+        return frozenset()
+    found = await ctx.tx.objects_by_ids(SUBSCRIPTIONS, ctx.account_id, named)
+    return frozenset(name for name, doc in found.items() if doc["status"] in ENDED)
 
 
 async def take_items(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:

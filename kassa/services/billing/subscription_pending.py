@@ -1,7 +1,8 @@
 """Pending invoice items as a subscription sees them: the prorations its changes made (items
 whose `parent.subscription_details.subscription` names it), and the customer's items that
-name no subscription, which Stripe adds to the next invoice the customer gets, a
-subscription's renewal included. Items made for another subscription wait for that one.
+name no subscription, or one that has ended (the credit a cancellation with `prorate`
+made), which Stripe adds to the next invoice the customer gets, a subscription's renewal
+included. Items made for another live subscription wait for that one.
 """
 
 from __future__ import annotations
@@ -10,24 +11,18 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from kassa.services.billing import invoice_items
+from kassa.services.billing.invoice_items import subscription_of_item
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
 Scope = Literal["none", "subscription", "customer"]
 """Which pending items an invoice of a subscription takes: none (the first invoice), the
 subscription's own (its prorations, on an update's invoice), or those and the customer's
-items that name no subscription (a renewal)."""
+items that name no subscription or an ended one (a renewal)."""
 FINAL: Final[Scope] = "subscription"
 """What the final invoice of a subscription takes, canceled with `invoice_now` or ended as
 scheduled, and what its preview shows: its own items, not the customer's others, which wait
 for the customer's next invoice."""
-
-
-def subscription_of_item(item: Mapping[str, Any]) -> str | None:
-    parent = item.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    found = details.get("subscription")
-    return None if found is None else str(found)
 
 
 async def pending_for(
@@ -40,12 +35,10 @@ async def pending_for(
         ctx, str(subscription["customer"]), str(subscription["currency"]), of_subscriptions=True
     )
     mine = subscription["id"]
-    return [
-        item
-        for item in pending
-        if subscription_of_item(item) == mine
-        or (scope == "customer" and subscription_of_item(item) is None)
-    ]
+    if scope != "customer":
+        return [item for item in pending if subscription_of_item(item) == mine]
+    ended = await invoice_items.ended_subscriptions(ctx, pending)
+    return [item for item in pending if subscription_of_item(item) in (mine, None, *ended)]
 
 
 async def take(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:
