@@ -9,7 +9,7 @@ CPU goes: what Kassa's own code costs, and what the server around it costs. `--s
 also times each SQL statement Kassa runs (the CPU time of the thread running it), which
 prices the store's share of a request.
 
-    python bench/app_cost.py [--requests 6400] [--concurrency 32] [--statements]
+    python bench/app_cost.py [--requests 6400] [--concurrency 32] [--rounds 3] [--statements]
 
 Results: bench/results/app-cost-<stamp>.json and .txt (commit, machine, figures). The
 measured requests follow a warm-up of `WARMUP_REQUESTS` per scenario. Figures are process CPU
@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ WARMUP_REQUESTS: Final = 200
 REQUESTS_MAX: Final = 200_000
 """A bound on `--requests`: each created customer's id is kept for the retrieves."""
 CONCURRENCY_MAX: Final = 256
+ROUNDS_MAX: Final = 20
 STATEMENTS_SHOWN: Final = 12
 
 
@@ -242,27 +244,41 @@ async def ceiling_subject(work: Path) -> tuple[Subject, Callable[[], Awaitable[N
 
 
 async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Figure], dict[str, Any]]:
+    """Both apps started side by side, each scenario run on the ceiling then on Kassa,
+    `--rounds` times over: a pair is measured within a second, so the ratio holds when the
+    machine's speed drifts between runs (seen here: a retrieve's figure moved by half from
+    one run to the next on an idle machine). Kassa's statements are timed in the last round."""
     figures = []
     statements: dict[str, dict[str, list[float]]] = {}
-    for make in (ceiling_subject, kassa_subject):
-        subject, stop = await make(work)
-        try:
+    ceiling, stop_ceiling = await ceiling_subject(work)
+    kassa, stop_kassa = await kassa_subject(work)
+    try:
+        for round_number in range(1, args.rounds + 1):
             for scenario in SCENARIOS:
-                timing = args.statements and subject.name == "kassa"
-                print(f"  {subject.name} {scenario} ...", file=sys.stderr, flush=True)
-                if timing:
+                print(f"  round {round_number}: {scenario} ...", file=sys.stderr, flush=True)
+                figures.append(
+                    await run_scenario(ceiling, scenario, args.requests, args.concurrency)
+                )
+                if args.statements and round_number == args.rounds:
                     with statement_timer() as timings:
                         figures.append(
-                            await run_scenario(subject, scenario, args.requests, args.concurrency)
+                            await run_scenario(kassa, scenario, args.requests, args.concurrency)
                         )
                     statements[scenario] = dict(timings)
                 else:
                     figures.append(
-                        await run_scenario(subject, scenario, args.requests, args.concurrency)
+                        await run_scenario(kassa, scenario, args.requests, args.concurrency)
                     )
-        finally:
-            await stop()
+    finally:
+        await stop_kassa()
+        await stop_ceiling()
     return figures, statements
+
+
+def median_cpu(figures: Sequence[Figure], subject: str, scenario: str) -> float:
+    return statistics.median(
+        f.cpu_us for f in figures if (f.subject, f.scenario) == (subject, scenario)
+    )
 
 
 def report_text(figures: Sequence[Figure], statements: dict[str, Any], env: dict[str, Any]) -> str:
@@ -272,15 +288,16 @@ def report_text(figures: Sequence[Figure], statements: dict[str, Any], env: dict
         f"In-process, no server: {env['requests']:,} requests per scenario, "
         f"{env['concurrency']} at a time, after {WARMUP_REQUESTS} warm-up requests",
         "",
+        f"Median of {env['rounds']} rounds, each scenario on the ceiling then on Kassa "
+        "(every round's figures in the JSON):",
+        "",
         "scenario   kassa cpu us/req  ceiling cpu us/req  ratio (ceiling / kassa)",
     ]
-    by = {(f.subject, f.scenario): f for f in figures}
     for scenario in SCENARIOS:
-        kassa, ceiling = by[("kassa", scenario)], by[("ceiling", scenario)]
-        lines.append(
-            f"{scenario:<10} {kassa.cpu_us:>16.1f}  {ceiling.cpu_us:>18.1f}  "
-            f"{ceiling.cpu_us / kassa.cpu_us:>23.2f}"
-        )
+        kassa = median_cpu(figures, "kassa", scenario)
+        ceiling = median_cpu(figures, "ceiling", scenario)
+        lines.append(f"{scenario:<10} {kassa:>16.1f}  {ceiling:>18.1f}  {ceiling / kassa:>23.2f}")
+    by = {(f.subject, f.scenario): f for f in figures}
     for scenario, timings in statements.items():
         measured = by[("kassa", scenario)].requests
         total = sum(t for _, t in timings.values())
@@ -298,9 +315,12 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--requests", type=int, default=6_400, help="per scenario")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="pairs per scenario (median)")
     parser.add_argument("--statements", action="store_true", help="time Kassa's SQL too")
     parser.add_argument("--output", type=Path, help="results JSON (default bench/results/)")
     args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= ROUNDS_MAX:
+        parser.error(f"--rounds must be between 1 and {ROUNDS_MAX}")
     if not 1 <= args.concurrency <= CONCURRENCY_MAX:
         parser.error(f"--concurrency must be between 1 and {CONCURRENCY_MAX}")
     if not args.concurrency <= args.requests <= REQUESTS_MAX:
@@ -318,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "python": platform.python_version(),
         "requests": args.requests,
         "concurrency": args.concurrency,
+        "rounds": args.rounds,
     }
     with tempfile.TemporaryDirectory(prefix="kassa-app-cost-") as work:
         figures, statements = asyncio.run(measure(args, Path(work)))
