@@ -271,22 +271,16 @@ async def pending_items(
     if of_subscriptions:
         return pending
     ended = await ended_subscriptions(ctx, pending)
-    return [item for item in pending if subscription_of_item(item) in (None, *ended)]
-
-
-def subscription_of_item(item: Mapping[str, Any]) -> str | None:
-    """The subscription an item was made for (`parent.subscription_details.subscription`)."""
-    parent = item.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    found = details.get("subscription")
-    return None if found is None else str(found)
+    return [item for item in pending if discounts.parent_subscription(item) in (None, *ended)]
 
 
 async def ended_subscriptions(ctx: Context, items: list[ApiObject]) -> frozenset[str]:
     """Those of the subscriptions `items` name that have ended (canceled, or
     incomplete_expired): their items no longer wait for them. One read of the distinct
     subscriptions, as many as the items at most (a page of pending items, LINES_MAX)."""
-    named = sorted({name for item in items if (name := subscription_of_item(item)) is not None})
+    named = sorted(
+        {name for item in items if (name := discounts.parent_subscription(item)) is not None}
+    )
     if not named:
         return frozenset()
     found = await ctx.tx.objects_by_ids(SUBSCRIPTIONS, ctx.account_id, named)

@@ -62,6 +62,7 @@ from typing import Final
 
 from kassa.clock import Clock
 from kassa.services.billing import (
+    discounts,
     invoice_advance,
     invoice_documents,
     invoice_transitions,
@@ -222,15 +223,8 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
 # -- told by the invoice path ------------------------------------------------------------------
 
 
-def _subscription_of(invoice: ApiObject) -> str | None:
-    parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    found = details.get("subscription")
-    return None if found is None else str(found)
-
-
 async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
-    subscription_id = _subscription_of(invoice)
+    subscription_id = discounts.parent_subscription(invoice)
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
@@ -250,7 +244,7 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
 async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     """A renewal's charge failed: `past_due`; once its last retry has failed too (no next
     attempt), the configured final action (`PaymentConfig.subscription_final_*`)."""
-    subscription_id = _subscription_of(invoice)
+    subscription_id = discounts.parent_subscription(invoice)
     if subscription_id is None or invoice.get("billing_reason") != "subscription_cycle":
         return
     subscription = await find(ctx, subscription_id)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from kassa.services.billing import invoice_items
-from kassa.services.billing.invoice_items import subscription_of_item
+from kassa.services.billing import discounts, invoice_items
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
@@ -36,9 +35,9 @@ async def pending_for(
     )
     mine = subscription["id"]
     if scope != "customer":
-        return [item for item in pending if subscription_of_item(item) == mine]
+        return [item for item in pending if discounts.parent_subscription(item) == mine]
     ended = await invoice_items.ended_subscriptions(ctx, pending)
-    return [item for item in pending if subscription_of_item(item) in (mine, None, *ended)]
+    return [item for item in pending if discounts.parent_subscription(item) in (mine, None, *ended)]
 
 
 async def take(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:
