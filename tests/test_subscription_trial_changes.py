@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import stripe
 
 from tests.test_subscription_changes import at, change, only_item, pending_of
@@ -201,21 +200,27 @@ def test_a_yearly_price_added_on_trial_bills_a_full_year_after_it(
     assert first.amount_paid == 3100 + 36_500
 
 
-def test_an_interval_switch_on_trial_is_refused_naming_the_parameter_sent(
-    client: Client,
+def test_an_interval_switch_on_trial_starts_the_new_interval_at_its_end_as_previewed(
+    client: Client, ledger_verified: None
 ) -> None:
-    """The one item's price replaced by one of another interval resets the cycle, which
-    Kassa refuses on trial (a 400, never a 500): an update names `items`, a preview of the
-    same change `subscription_details[items]`, as each request sent it."""
-    _, _, subscription = on_trial(client, [monthly_price(client, 2000)])
+    """The one monthly item repriced to a yearly price (120.00) on trial: nothing is reset
+    or billed (the trial is free, and goes on to January 31); the item keeps the trial's
+    period, and the first invoice after the trial bills the whole first year, January 31
+    2027 to 2028, as the preview of the change showed (a 400 before: Kassa reset the cycle
+    on an interval switch, which it refused on a trial)."""
+    clock_id, customer, subscription = on_trial(client, [monthly_price(client, 2000)])
     (item,) = subscription["items"].data
     yearly = price_of(client, 12_000, "year")
     switch: Any = {"items": [{"id": item.id, "price": yearly.id}]}
-    with pytest.raises(stripe.InvalidRequestError) as on_update:
-        change(client, subscription.id, **switch)
-    assert on_update.value.param == "items"
-    with pytest.raises(stripe.InvalidRequestError) as on_preview:
-        client.v1.invoices.create_preview(
-            params={"subscription": subscription.id, "subscription_details": switch}
-        )
-    assert on_preview.value.param == "subscription_details[items]"
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": switch}
+    )
+    assert [line.amount for line in preview.lines.data] == [12_000]
+    changed = change(client, subscription.id, **switch)
+    assert (changed.status, changed.trial_end) == ("trialing", TRIAL[1])
+    assert periods_by_price(changed) == {yearly.id: TRIAL}
+    nothing_billed_yet(client, customer, subscription.id)
+    first = first_invoice_after_the_trial(client, clock_id, subscription.id)
+    assert [line.amount for line in first.lines.data] == [12_000]
+    assert line_periods(first) == {FIRST_YEAR}
+    assert first.amount_paid == preview.total == 12_000

@@ -194,14 +194,18 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     old_intervals = _intervals(items_of(subscription))
     removed = await _apply_item_changes(ctx, subscription, terms.items, at)
     new_intervals = _intervals(items_of(subscription))
-    # The one interval replaced by another resets the cycle; mixed intervals do not.
+    # The one interval replaced by another resets the cycle; mixed intervals do not. On a
+    # trial nothing is reset: the cycle is anchored at the trial's end, where the first
+    # paid period starts in the new interval, as an item of another interval added on a
+    # trial starts there (its period until then is the trial's, `period_for`).
+    trialing = subscription["status"] == "trialing"
     switched = len(old_intervals) == len(new_intervals) == 1 and old_intervals != new_intervals
-    resets = terms.resets_anchor or switched
-    if resets and subscription["status"] == "trialing":
+    resets = terms.resets_anchor or (switched and not trialing)
+    if terms.resets_anchor and trialing:
         raise InvalidRequest(
-            "Kassa does not reset the billing cycle of a subscription on trial (a new billing "
-            "interval, or billing_cycle_anchor=now): change it after the trial.",
-            param="billing_cycle_anchor" if terms.resets_anchor else "items",
+            "Kassa does not reset the billing cycle of a subscription on trial "
+            "(billing_cycle_anchor=now): end the trial (trial_end=now) or change it after.",
+            param="billing_cycle_anchor",
         )
     prorations = []
     if prorating:
