@@ -126,6 +126,32 @@ def test_a_price_added_on_trial_takes_its_period_and_is_billed_in_full_after_it(
     assert first.amount_paid == preview.total == 3000
 
 
+def billed_after_the_trial_as_previewed(
+    client: Client,
+    trial: tuple[str, stripe.Customer, stripe.Subscription],
+    details: Any,
+    billed: tuple[str, int, tuple[int, int]],
+) -> None:
+    """The update `details` on the `trial` (clock, customer, subscription): previewed, then
+    made; the one item left, at price `billed[0]`, keeps the trial's period with nothing
+    billed, and the first invoice after the trial bills it `billed[1]` over `billed[2]`, as
+    the preview showed."""
+    clock_id, customer, subscription = trial
+    price_id, amount, period = billed
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": details}
+    )
+    assert [line.amount for line in preview.lines.data] == [amount]
+    changed = change(client, subscription.id, **details)
+    assert (changed.status, changed.trial_end) == ("trialing", TRIAL[1])
+    assert periods_by_price(changed) == {price_id: TRIAL}
+    nothing_billed_yet(client, customer, subscription.id)
+    first = first_invoice_after_the_trial(client, clock_id, subscription.id)
+    assert [line.amount for line in first.lines.data] == [amount]
+    assert line_periods(first) == {period}
+    assert first.amount_paid == preview.total == amount
+
+
 def test_the_only_item_replaced_on_trial_removed_first_gives_its_period_to_the_new_one(
     client: Client, ledger_verified: None
 ) -> None:
@@ -138,17 +164,8 @@ def test_the_only_item_replaced_on_trial_removed_first_gives_its_period_to_the_n
     replaced: Any = {
         "items": [{"id": only_item(subscription).id, "deleted": True}, {"price": other.id}]
     }
-    preview = client.v1.invoices.create_preview(
-        params={"subscription": subscription.id, "subscription_details": replaced}
-    )
-    assert [line.amount for line in preview.lines.data] == [3500]
-    changed = change(client, subscription.id, **replaced)
-    assert periods_by_price(changed) == {other.id: TRIAL}
-    nothing_billed_yet(client, customer, subscription.id)
-    first = first_invoice_after_the_trial(client, clock_id, subscription.id)
-    assert [line.amount for line in first.lines.data] == [3500]
-    assert line_periods(first) == {FIRST_MONTH}
-    assert first.amount_paid == preview.total == 3500
+    trial = (clock_id, customer, subscription)
+    billed_after_the_trial_as_previewed(client, trial, replaced, (other.id, 3500, FIRST_MONTH))
 
 
 def test_items_removed_and_repriced_on_trial_are_credited_nothing(
@@ -212,15 +229,5 @@ def test_an_interval_switch_on_trial_starts_the_new_interval_at_its_end_as_previ
     (item,) = subscription["items"].data
     yearly = price_of(client, 12_000, "year")
     switch: Any = {"items": [{"id": item.id, "price": yearly.id}]}
-    preview = client.v1.invoices.create_preview(
-        params={"subscription": subscription.id, "subscription_details": switch}
-    )
-    assert [line.amount for line in preview.lines.data] == [12_000]
-    changed = change(client, subscription.id, **switch)
-    assert (changed.status, changed.trial_end) == ("trialing", TRIAL[1])
-    assert periods_by_price(changed) == {yearly.id: TRIAL}
-    nothing_billed_yet(client, customer, subscription.id)
-    first = first_invoice_after_the_trial(client, clock_id, subscription.id)
-    assert [line.amount for line in first.lines.data] == [12_000]
-    assert line_periods(first) == {FIRST_YEAR}
-    assert first.amount_paid == preview.total == 12_000
+    trial = (clock_id, customer, subscription)
+    billed_after_the_trial_as_previewed(client, trial, switch, (yearly.id, 12_000, FIRST_YEAR))
