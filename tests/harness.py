@@ -283,6 +283,13 @@ class KassaServer:
             self._started_before = True
             return
 
+    def start_on_any_port(self) -> Self:
+        """A restart after which the caller makes its clients anew: if the server's port was
+        taken while it was down (another test's server took it), it moves to a free one, as a
+        first start does."""
+        self._started_before = False
+        return self.start()
+
     def command(self) -> list[str]:
         """What runs the server on `self.port` (a subclass may run `KassaApp` its own way,
         logging at the info level: the start waits for uvicorn's line about the bind)."""

@@ -82,7 +82,10 @@ def test_invoices_that_cannot_advance_do_not_stop_the_ones_due_after_them(
     make_due(server, account.id, unreadable, 2, {}, dropped=("auto_advance",))
     make_due(server, account.id, healthy, 3, {})
     started_at = int(time.time())
-    server.start()  # the `invoices` job runs its first round at once
+    # The `invoices` job runs its first round at once. The port may have been taken while
+    # the server was down: the client is made anew after the start.
+    server.start_on_any_port()
+    client = server.client(account.secret_key)
 
     deadline = time.monotonic() + ADVANCED_WAIT_SECONDS
     while client.v1.invoices.retrieve(healthy).status != "paid":

@@ -128,7 +128,10 @@ def starved(starvation_server: KassaServer) -> Starved:
     schedule_failures(server, account.id, failing_refunds, 0)
     schedule_failures(server, account.id, [refund.id], 1)
     started_at = int(time.time())
-    server.start()  # the `payouts` and `refund_failures` jobs run their first rounds at once
+    # The `payouts` and `refund_failures` jobs run their first rounds at once. The port may
+    # have been taken while the server was down: the client is made anew after the start.
+    server.start_on_any_port()
+    client = server.client(account.secret_key)
     return Starved(
         server, client, started_at, payout.id, failing_payouts, refund.id, failing_refunds
     )

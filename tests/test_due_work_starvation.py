@@ -114,7 +114,10 @@ def starved(starvation_server: KassaServer) -> Starved:
         )
     backdate(server, account.id, healthy, {})
     started_at = int(time.time())
-    server.start()  # the `invoices` job runs its first round at once
+    # The `invoices` job runs its first round at once. The port may have been taken while
+    # the server was down: the client is made anew after the start.
+    server.start_on_any_port()
+    client = server.client(account.secret_key)
     return Starved(server, client, failing, healthy, started_at)
 
 
