@@ -58,7 +58,6 @@ from kassa.services.billing.subscription_changes import check_prices_alike, recu
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ITEMS_MAX,
-    TRIAL_WILL_END_NOTICE_SECONDS,
     TRIAL_WILL_END_SENT,
     announce,
     blank_subscription,
@@ -74,7 +73,11 @@ from kassa.services.billing.subscription_params import (
     CLASSIC,
     TRIAL_END_CHARS_MAX,
 )
-from kassa.services.billing.subscription_trials import TRIAL_DAYS_MAX, future_trial_end
+from kassa.services.billing.subscription_trials import (
+    TRIAL_DAYS_MAX,
+    future_trial_end,
+    trial_will_end_due,
+)
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
@@ -189,7 +192,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         await subscription_setup.open_pending_setup(ctx, subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.created", subscription)
-    if trial_end is not None and trial_end - TRIAL_WILL_END_NOTICE_SECONDS <= now:
+    if trial_will_end_due(subscription, now):
         await announce_trial_will_end(ctx, subscription)  # a trial of three days or less
     return view(subscription)
 

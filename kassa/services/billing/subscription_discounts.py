@@ -199,8 +199,7 @@ async def note_invoiced(
         if found is None or not found["once"] or found["used"]:
             continue
         if discount_id in taken or any(c in billed for c in found.get(CHARGES, [])):
-            found["used"] = True
-            found.pop(CHARGES, None)
+            _mark_used(found)
             await discounts.set_used_by(ctx, discount_id, str(invoice["id"]))
     removed: dict[str, Any] = private(subscription).get(REMOVED_CHARGES, {})
     for discount_id, charges in list(removed.items()):
@@ -230,8 +229,13 @@ def note_used(subscription: Mapping[str, Any], discount_ids: Collection[str]) ->
     for discount_id in list(discount_ids)[:_DISCOUNTS_HELD_MAX]:
         found = terms.get(discount_id)
         if found is not None and found["once"]:
-            found["used"] = True
-            found.pop(CHARGES, None)
+            _mark_used(found)
+
+
+def _mark_used(found: dict[str, Any]) -> None:
+    """A `once` discount's terms, used up: the charges it was inside no longer matter."""
+    found["used"] = True
+    found.pop(CHARGES, None)
 
 
 async def forget_uses_by(ctx: Context, invoice_id: str, discount_ids: Collection[str]) -> None:

@@ -382,9 +382,8 @@ async def cancel_now(
     `DELETE` takes this path with what it was sent; the cancellations the subscription's own
     work makes at once (dunning's final action, a trial's end without a payment method)
     and its customer's deletion (`customer_deletion`) with the defaults, as a `DELETE` sent
-    nothing would: left pending, the prorations would name a canceled subscription and no
-    invoice would ever take them. `ended_at`: when it ended, if before now
-    (`end_subscription`)."""
+    nothing would: its pending prorations dropped, as Stripe's cancel docs say. `ended_at`:
+    when it ended, if before now (`end_subscription`)."""
     if prorate:
         await credit_unused_time(ctx, subscription)
     if invoice_now:
