@@ -414,6 +414,53 @@ def test_pause_collection_ends_at_resumes_at_and_can_be_cleared(
     assert invoices_of(client, subscription.id)[-1].status == "paid"
 
 
+def test_a_trial_ended_now_under_a_void_pause_leaves_the_pending_items_pending(
+    client: Client, ledger_verified: None
+) -> None:
+    """31.00 a month from January 31. On February 14 a trial to March 10 credits the 14
+    unused days of the 28-day period (14/28 x 3100 = -1550, pending), and a 2.50 item is
+    given to the customer; collection is then paused with `void`. On February 20 the trial
+    ends now: its invoice bills the month to March 20 (3100) and is voided, as its preview
+    said, without the two pending items (on it they were neither billed nor pending any
+    more: the customer's credit lost with the voided 2.50). Collection resumed, the renewal
+    of March 20 bills them: 3100 - 1550 + 250 = 1800, paid."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 14))
+    change: Any = {"trial_end": utc(2027, 3, 10)}
+    client.v1.subscriptions.update(subscription.id, params=change)
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 250, "currency": "usd"}
+    )
+    void: Any = {"pause_collection": {"behavior": "void"}}
+    client.v1.subscriptions.update(subscription.id, params=void)
+    advance(client, clock_id, utc(2027, 2, 20))
+    previewed = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": {"trial_end": "now"}}
+    )
+    assert [line.amount for line in previewed.lines.data] == [3100]
+    client.v1.subscriptions.update(subscription.id, params={"trial_end": "now"})
+    ended = invoices_of(client, subscription.id)[-1]
+    assert (ended.billing_reason, ended.status, ended.total) == (
+        "subscription_update",
+        "void",
+        3100,
+    )
+    assert [line.amount for line in ended.lines.data] == [3100]
+    assert sorted(item.amount for item in pending_items(client, customer.id)) == [-1550, 250]
+    client.v1.subscriptions.update(subscription.id, params={"pause_collection": ""})
+    advance(client, clock_id, utc(2027, 3, 20) + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.billing_reason, renewal.status, renewal.amount_paid) == (
+        "subscription_cycle",
+        "paid",
+        1800,
+    )
+    assert sorted(line.amount for line in renewal.lines.data) == [-1550, 250, 3100]
+    assert pending_items(client, customer.id) == []
+
+
 # -- in real time -------------------------------------------------------------------------------
 
 

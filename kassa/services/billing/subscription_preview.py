@@ -65,7 +65,11 @@ from kassa.services.billing.subscription_documents import (
     snapshot,
 )
 from kassa.services.billing.subscription_invoices import period_item
-from kassa.services.billing.subscription_pause import check_resumable, restart_period
+from kassa.services.billing.subscription_pause import (
+    check_resumable,
+    renewal_pending,
+    restart_period,
+)
 from kassa.services.billing.subscription_pending import FINAL, pending_for
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
@@ -144,7 +148,7 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
-    pending = await pending_for(ctx, subscription, "customer")
+    pending = await pending_for(ctx, subscription, renewal_pending(subscription, renewal.period[0]))
     return Upcoming(subscription, [*pending, *prorations, *lines], renewal.period)
 
 
