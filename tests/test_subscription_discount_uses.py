@@ -360,17 +360,26 @@ def _held_tripling(
         client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none"
     )
     discount_id = str(with_coupon.discounts[0])
-    declining(client, customer.id, subscription.id)
+    held = _tripled_on_february_8(client, clock_id, customer.id, subscription.id, item.id)
+    return clock_id, customer, held, discount_id
+
+
+def _tripled_on_february_8(
+    client: Client, clock_id: str, customer_id: str, subscription_id: str, item_id: str
+) -> stripe.Subscription:
+    """Its charges declined from now, three of the item on February 8, invoiced at once
+    with `pending_if_incomplete`: the change held (the subscription returned)."""
+    declining(client, customer_id, subscription_id)
     advance(client, clock_id, utc(2027, 2, 8))
     held = change(
         client,
-        subscription.id,
-        items=[{"id": item.id, "quantity": 3}],
+        subscription_id,
+        items=[{"id": item_id, "quantity": 3}],
         proration_behavior="always_invoice",
         payment_behavior="pending_if_incomplete",
     )
     assert held.pending_update is not None
-    return clock_id, customer, held, discount_id
+    return held
 
 
 @pytest.mark.parametrize("while_held", [False, True], ids=["after", "while_held"])
@@ -494,3 +503,38 @@ def test_a_once_coupon_inside_a_pending_charge_is_used_though_removed_before_its
         ("subscription_cycle", 5600, 5600, []),
     ]
     assert sorted(line.amount for line in invoices[1].lines.data) == [-2300, 2300, 5600]
+
+
+def test_a_discount_added_while_a_change_is_held_stays_when_its_invoice_is_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    """28.00 a month from February 1 with half off once, used by the create invoice (1400).
+    On February 8, declined, three of the item invoiced at once with `pending_if_incomplete`:
+    21/28 of the paid 1400 credited (-1050) and three for 21/28 of a period charged (6300):
+    5250, the change held. Its invoice dropped the used half from the discounts it saw. While
+    it is held, 10% off forever replaces the half (a `discounts` update, which a pending
+    update cannot carry, so it applies at once and leaves the change held). The held invoice
+    paid, the change applies its items only: the 10% stays (before the fix the discounts
+    the held invoice saw, none, were set again, the 10% lost), and the renewal of March 1
+    bills three (8400) with 840 off: 7560."""
+    tenth = client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client, utc(2027, 2, 1))
+    subscription = subscribe(
+        client, customer.id, price.id, discounts=[{"coupon": half_off_once(client).id}]
+    )
+    (item,) = subscription["items"].data
+    held = _tripled_on_february_8(client, clock_id, customer.id, subscription.id, item.id)
+    with_tenth = change(client, held.id, discounts=[{"coupon": tenth.id}])
+    assert with_tenth.pending_update is not None
+    card = good_card(client, customer.id)
+    client.v1.invoices.pay(str(held.latest_invoice), params={"payment_method": card.id})
+    applied = change(client, held.id, default_payment_method=card.id)
+    assert (applied.pending_update, applied["items"].data[0].quantity) == (None, 3)
+    assert applied.discounts == with_tenth.discounts
+    advance(client, clock_id, utc(2027, 3, 1) + DAY_SECONDS)
+    assert [(billed(i), i.status) for i in invoices_of(client, held.id)] == [
+        (("subscription_create", 2800, 1400, [1400]), "paid"),
+        (("subscription_update", 5250, 5250, []), "paid"),
+        (("subscription_cycle", 8400, 7560, [840]), "paid"),
+    ]

@@ -32,9 +32,10 @@ As Stripe has them (docs.stripe.com/billing/subscriptions/pending-updates):
 How a change is held: it is made on the document as any change is (its prorations and its
 invoice stored by `subscription_changes`, its item rows not yet); when its invoice is left
 unpaid the document goes back to what it was before the update, and keeps, privately, the
-fields the change set, which the invoice's payment sets again. Not the terms of its discounts,
-which may change while the change is held: only which `once` discounts its invoice used up,
-noted on the terms as they then stand.
+fields the change set, which the invoice's payment sets again. Not the subscription's
+discounts nor their terms, which may change while the change is held (an update with
+`discounts` alone neither needs nor replaces it): only which `once` discounts its invoice
+used up, noted on the terms as they then stand.
 """
 
 from __future__ import annotations
@@ -87,9 +88,16 @@ UPDATE_EXPIRES_SECONDS: Final = 23 * 3_600
 APPLIED: Final = "customer.subscription.pending_update_applied"
 EXPIRED: Final = "customer.subscription.pending_update_expired"
 EVENT_TYPES: Final = (APPLIED, EXPIRED)
-_NOT_HELD: Final = frozenset({"latest_invoice", "status", "pending_update", "metadata", PRIVATE})
+_NOT_HELD: Final = frozenset(
+    {"latest_invoice", "status", "pending_update", "metadata", "discounts", PRIVATE}
+)
 """Fields the held change does not set again: what its invoice and the subscription's own
-fate decide, and `metadata`, merged into the metadata of the day the change applies."""
+fate decide, `metadata`, merged into the metadata of the day the change applies, and
+`discounts`, which no pending update carries (Stripe's pending-updates reference lists the
+attributes one takes; `discounts` is not among them): the held change's invoice only dropped
+the `once` ones already used (`subscription_discounts.prune_discounts`), and set again they
+would undo a `discounts` update made while the change was held (the next invoice drops the
+used ones anyway)."""
 _OWN_FACTS: Final = frozenset({HELD, RENEWS_AT, DISCOUNT_TERMS})
 """Facts the held change does not set again: its own, what saving derives, and the terms of
 the subscription's discounts, which may change while it is held (a discount added, one
