@@ -164,6 +164,47 @@ def test_an_always_invoice_update_does_not_take_a_used_once_coupon(
     ]
 
 
+def test_a_credit_only_always_invoice_update_leaves_a_once_coupon_unused(
+    client: Client, ledger_verified: None
+) -> None:
+    """Items A (28.00) and B (10.00). Half off once added on February 5, not prorated: no
+    invoice has used it. B removed on February 14, invoiced at once: 14/28 of B's paid 1000
+    credited (-500), the only line; a credit takes no discount, so the coupon took nothing
+    off and is not used (Stripe: a `once` coupon applies to one invoice's charges; this one
+    charged nothing), as the preview of the renewal says: February 28 bills A (2800) with
+    its half off (1400)."""
+    coupon = half_off_once(client)
+    a, b = price_of(client, 2800), price_of(client, 1000)
+    clock_id, customer = clock_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": a.id}, {"price": b.id}]}
+    )
+    item_b = subscription["items"].data[1]
+    advance(client, clock_id, FEB_5)
+    with_coupon = change(
+        client, subscription.id, discounts=[{"coupon": coupon.id}], proration_behavior="none"
+    )
+    advance(client, clock_id, FEB_14)
+    credited = change(
+        client,
+        subscription.id,
+        items=[{"id": item_b.id, "deleted": True}],
+        proration_behavior="always_invoice",
+        proration_date=FEB_14,
+    )
+    assert credited.discounts == with_coupon.discounts
+    renewal = preview(client, subscription.id)
+    assert (renewal.subtotal, renewal.total) == (2800, 1400)
+    advance(client, clock_id, utc(2027, 3, 1))
+    invoices = invoices_of(client, subscription.id)
+    assert [billed(i) for i in invoices] == [
+        ("subscription_create", 3800, 3800, []),
+        ("subscription_update", -500, -500, []),
+        ("subscription_cycle", 2800, 1400, [1400]),
+    ]
+    assert [line.amount for line in invoices[1].lines.data] == [-500]
+
+
 def test_a_reset_after_a_repeating_coupon_ended_takes_nothing_off(
     client: Client, ledger_verified: None
 ) -> None:
