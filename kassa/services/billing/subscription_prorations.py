@@ -40,6 +40,9 @@ class Billed:
     quantity: int
     period: tuple[int, int]
     basis: tuple[int, int]
+    discounts: tuple[str, ...] = ()
+    """The item's own discounts (classic credits net of them: an item the change removes
+    is no longer on the subscription to read them from)."""
 
     @property
     def amount(self) -> int:
@@ -64,7 +67,11 @@ class ChargedBack:
 def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
     """What a subscription item bills per period now."""
     return Billed(
-        item["price"], int(item["quantity"]), item_period(item), whole_period(subscription, item)
+        item["price"],
+        int(item["quantity"]),
+        item_period(item),
+        whole_period(subscription, item),
+        tuple(str(d) for d in item.get("discounts") or []),
     )
 
 
@@ -94,8 +101,17 @@ async def proration_items(
     ensure(charged_back is None or adds_debit, "only time given back is charged back")
     made = []
     if old is not None:
+        as_billed = subscription_credits.AsBilled(str(old.price["product"]), old.discounts)
         credits = await subscription_credits.credits_for(
-            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis, unsaved=unsaved
+            ctx,
+            subscription,
+            item_id,
+            old.amount,
+            old.period,
+            at,
+            basis=old.basis,
+            unsaved=unsaved,
+            as_billed=as_billed,
         )
         period = (at, old.period[1])
         for credit in credits:
