@@ -357,6 +357,40 @@ def test_a_quantity_raised_without_prorations_then_lowered_credits_the_seats_pai
     assert (got.amount, charge.amount) == (credit, 333)
 
 
+def test_a_quantity_raised_in_free_time_before_the_anchor_is_credited_on_cancel_in_classic(
+    client: Client, ledger_verified: None
+) -> None:
+    """Created with an anchor and `proration_behavior=none`, the time before the anchor is
+    free, and a cancellation inside it credits nothing. A quantity raised there with
+    prorations is charged for the rest of that time: classic credits the old seat as if
+    paid and charges the three (credits come from "current price, tax, quantity", even for
+    time "the customer never paid": Stripe's billing mode comparison and prorations guide),
+    so a later cancellation credits the three seats' unused time, as Stripe's classic
+    credits any, rather than nothing."""
+    seat = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(
+        client,
+        customer.id,
+        seat.id,
+        billing_cycle_anchor=at(2027, 1, 16),
+        proration_behavior="none",
+        **mode("classic"),
+    )
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).total == 0
+    advance(client, clock_id, at(2027, 1, 8))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "quantity": 3}])
+    # 8 of the 31 days from 16 December to 16 January left: the seat held, 3100 * 8/31 =
+    # 800 back as if paid, and the three seats charged, 9300 * 8/31 = 2400.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-800, 2400]
+    advance(client, clock_id, at(2027, 1, 10))
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True, "invoice_now": True})
+    # 6 days left of the three seats charged for: 9300 * 6/31 = 1800 back.
+    final = invoices_of(client, subscription.id)[-1]
+    assert sorted(line.amount for line in final.lines.data) == [-1800, -800, 2400]
+    assert final.total == -800 + 2400 - 1800 == -200
+
+
 def test_a_quantity_raised_then_lowered_credits_the_raise_in_flexible(
     client: Client, ledger_verified: None
 ) -> None:

@@ -24,7 +24,7 @@ from kassa.services.billing.invoice_item_pricing import view as item_view
 from kassa.services.billing.price_fields import decimal_text
 from kassa.services.billing.pricing import unit_amount_of
 from kassa.services.billing.subscription_documents import customer_of, item_period, product_name
-from kassa.services.billing.subscription_periods import whole_period
+from kassa.services.billing.subscription_periods import note_charged, whole_period
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
@@ -130,6 +130,7 @@ async def proration_items(
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
             subscription_discounts.note_charge(subscription, charged, inside)
+            note_charged(subscription, item_id)
     if cuts:
         if made:  # nothing credited (no debit to undo): the debits are whole still
             subscription_credits.note_cut(subscription, item_id, at)
