@@ -7,8 +7,8 @@ after each.
 
 Amounts by hand: a proration is `amount * unused / period` in whole days, rounded half up to
 whole cents. Flexible's credit is the debit's net amount times the unused part of the
-debit's own period; classic's is the price times quantity times the unused part of the
-billing period."""
+debit's own period; classic's is the price times quantity, less the discounts that apply
+now, times the unused part of the billing period."""
 
 from __future__ import annotations
 
@@ -70,9 +70,9 @@ def credited_lines(item: stripe.InvoiceItem) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize(
     ("kind", "credit", "charged", "renewal_total"),
-    [("flexible", -1600, 800, 400), ("classic", -2000, 1000, 200)],
+    [("flexible", -1600, 800, 400), ("classic", -1600, 800, 400)],
 )
-def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexible(
+def test_a_downgrade_after_a_discounted_debit_credits_it_net_of_the_discount(
     client: Client, ledger_verified: None, kind: str, credit: int, charged: int, renewal_total: int
 ) -> None:
     big, small = monthly_price(client, 3000), monthly_price(client, 1500)
@@ -86,7 +86,8 @@ def test_a_downgrade_after_a_discounted_debit_credits_what_was_debited_in_flexib
     reprice(client, subscription, small.id)
     # 20 of April's 30 days unused. Flexible: the 2400 paid (3000 less 20%) * 20/30 = 1600,
     # and the charge its price less 20% too, 1200 * 20/30 = 800 (proration discounts
-    # `included`); classic: the prices, 3000 * 20/30 = 2000 and 1500 * 20/30 = 1000.
+    # `included`); classic the same from the prices less the 20% that applies now,
+    # 2400 * 20/30 = 1600 and 1200 * 20/30 = 800.
     got_credit, charge = pending_of(client, customer.id)
     assert (got_credit.amount, charge.amount) == (credit, charged)
     assert credited_lines(got_credit) == (first.id, [first.lines.data[0].id])
@@ -124,6 +125,84 @@ def test_a_once_coupon_already_used_takes_nothing_off_a_later_charge_in_flexible
     # 15 of April's 30 days left: the 1500 debited * 15/30 = 750 back; the coupon was used
     # on the first invoice, so the charge is the price's, 6000 * 15/30 = 3000.
     assert [i.amount for i in pending_of(client, customer.id)] == [-750, 3000]
+
+
+@pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice"])
+def test_classic_prorations_take_the_discount_the_customer_pays_under(
+    client: Client, ledger_verified: None, behavior: str
+) -> None:
+    """Classic credits "the subscription item's current price, tax, quantity, and the last
+    discounts used" (Stripe's billing mode comparison), and a proration's amount reflects
+    the discounts affecting it (its prorations guide): the credit and the charge both net
+    of the 25% the customer pays under, never the gross price back."""
+    seat = monthly_price(client, 3000)
+    coupon = percent_coupon(client, 25)
+    clock_id, customer, subscription = discounted_from_april(
+        client, seat.id, coupon.id, **mode("classic")
+    )
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).amount_paid == 2250
+    advance(client, clock_id, at(2027, 4, 11))
+    item_id = only_item(subscription).id
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item_id, "quantity": 3}],
+        proration_behavior=behavior,
+    )
+    # 20 of April's 30 days left. The credit: 1 seat, 3000 less 25% = 2250, * 20/30 = 1500;
+    # the charge: 3 seats, 9000 less 25% = 6750, * 20/30 = 4500 (gross, as Kassa had it,
+    # the customer would get 2000 back and pay 6000: 1000 more than the discount allows).
+    if behavior == "create_prorations":
+        assert [i.amount for i in pending_of(client, customer.id)] == [-1500, 4500]
+        advance(client, clock_id, at(2027, 5, 1) + 2 * HOUR)
+        renewal = invoices_of(client, subscription.id)[-1]
+        # May: 3 seats less 25%, 6750, and both prorations (not discountable).
+        assert renewal.amount_paid == 6750 - 1500 + 4500 == 9750
+    else:
+        update = invoices_of(client, subscription.id)[-1]
+        assert update.billing_reason == "subscription_update"
+        assert sorted(line.amount for line in update.lines.data) == [-1500, 4500]
+        assert (update.total, update.amount_paid) == (3000, 3000)
+
+
+def test_classic_takes_an_amount_off_inside_the_credit_and_the_charge(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe's classic credit for an item under a 5 off coupon is `-0.5 x (10 price - 5
+    coupon)` (its prorations guide): the whole amount off comes off the item's amount, and
+    so off the charge for its new price."""
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = client.v1.coupons.create(
+        params={"amount_off": 500, "currency": "usd", "duration": "forever"}
+    )
+    clock_id, customer, subscription = discounted_from_april(
+        client, big.id, coupon.id, **mode("classic")
+    )
+    advance(client, clock_id, at(2027, 4, 11))
+    reprice(client, subscription, small.id)
+    # 20 of 30 days left: (3000 - 500) * 20/30 = 1666.67 -> 1667 back, and
+    # (1500 - 500) * 20/30 = 666.67 -> 667 charged.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1667, 667]
+
+
+def test_a_discount_removed_before_a_change_is_credited_as_debited_only_in_flexible(
+    client: Client, ledger_verified: None
+) -> None:
+    """Flexible credits the debit "regardless of subsequent changes"; classic the
+    subscription's current values (Stripe's billing mode comparison), which no longer
+    include the discount removed."""
+    big, small = monthly_price(client, 3000), monthly_price(client, 1500)
+    coupon = percent_coupon(client, 20)
+    for kind, credit in (("flexible", -1600), ("classic", -2000)):
+        clock_id, customer, subscription = discounted_from_april(
+            client, big.id, coupon.id, **mode(kind)
+        )
+        advance(client, clock_id, at(2027, 4, 11))
+        client.v1.subscriptions.delete_discount(subscription.id)
+        reprice(client, subscription, small.id)
+        # 20 of 30 days left: the 2400 paid * 20/30 = 1600 (flexible), the 3000 price
+        # * 20/30 = 2000 (classic); the charge, no discount left: 1500 * 20/30 = 1000.
+        assert [i.amount for i in pending_of(client, customer.id)] == [credit, 1000]
 
 
 def test_a_resumption_paid_later_credits_what_it_debited(
@@ -188,7 +267,7 @@ def test_a_full_discount_leaves_nothing_to_credit_in_flexible(
     clock_id, customer, subscription = discounted_from_april(client, price.id, coupon.id)
     advance(client, clock_id, at(2027, 4, 11))
     client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
-    # Nothing was debited, so nothing is credited (classic would credit -2000).
+    # Nothing was debited, so nothing is credited (classic neither: its 3000 less 100%).
     assert pending_of(client, customer.id) == []
 
 
@@ -278,6 +357,40 @@ def test_a_quantity_raised_without_prorations_then_lowered_credits_the_seats_pai
     assert (got.amount, charge.amount) == (credit, 333)
 
 
+def test_a_quantity_raised_in_free_time_before_the_anchor_is_credited_on_cancel_in_classic(
+    client: Client, ledger_verified: None
+) -> None:
+    """Created with an anchor and `proration_behavior=none`, the time before the anchor is
+    free, and a cancellation inside it credits nothing. A quantity raised there with
+    prorations is charged for the rest of that time: classic credits the old seat as if
+    paid and charges the three (credits come from "current price, tax, quantity", even for
+    time "the customer never paid": Stripe's billing mode comparison and prorations guide),
+    so a later cancellation credits the three seats' unused time, as Stripe's classic
+    credits any, rather than nothing."""
+    seat = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(
+        client,
+        customer.id,
+        seat.id,
+        billing_cycle_anchor=at(2027, 1, 16),
+        proration_behavior="none",
+        **mode("classic"),
+    )
+    assert client.v1.invoices.retrieve(str(subscription.latest_invoice)).total == 0
+    advance(client, clock_id, at(2027, 1, 8))
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "quantity": 3}])
+    # 8 of the 31 days from 16 December to 16 January left: the seat held, 3100 * 8/31 =
+    # 800 back as if paid, and the three seats charged, 9300 * 8/31 = 2400.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-800, 2400]
+    advance(client, clock_id, at(2027, 1, 10))
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True, "invoice_now": True})
+    # 6 days left of the three seats charged for: 9300 * 6/31 = 1800 back.
+    final = invoices_of(client, subscription.id)[-1]
+    assert sorted(line.amount for line in final.lines.data) == [-1800, -800, 2400]
+    assert final.total == -800 + 2400 - 1800 == -200
+
+
 def test_a_quantity_raised_then_lowered_credits_the_raise_in_flexible(
     client: Client, ledger_verified: None
 ) -> None:
@@ -355,6 +468,8 @@ def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
         client, big.id, coupon.id, **mode("classic")
     )
     advance(client, clock_id, at(2027, 4, 11))
+    # Without the discount the subscription's values no longer say what was paid.
+    client.v1.subscriptions.delete_discount(subscription.id)
     details: Any = {
         "items": [{"id": only_item(subscription).id, "price": small.id}],
         "proration_date": at(2027, 4, 11),
@@ -365,7 +480,8 @@ def test_a_preview_shows_the_credit_of_the_billing_mode_it_is_given(
         preview = client.v1.invoices.create_preview(params=params)
         return min(line.amount for line in preview.lines.data)
 
-    # Classic credits the price (-2000); previewed as flexible, the 2400 debited (-1600).
+    # Classic credits the price, no discount left (-2000); previewed as flexible, the 2400
+    # debited (-1600).
     assert preview_credit() == -2000
     assert preview_credit(billing_mode={"type": "flexible"}) == -1600
     assert preview_credit(billing_mode={"type": "classic"}) == -2000

@@ -5,8 +5,13 @@ the debits flexible mode credits from.
 Classic (Stripe, docs.stripe.com/billing/subscriptions/billing-mode/compare: "the credit
 proration amounts are calculated based on the value of the subscription item's current price,
 tax, quantity, and the last discounts used"): the item's price times its quantity for the
-whole current period, times the part of the period still to come (`periods.proration`).
-Kassa's classic leaves discounts and taxes out of that amount, as it always has.
+whole current period, less the discounts that apply to it now (the subscription's current
+"discounting state", docs.stripe.com/billing/subscriptions/prorations, "Discount changes and
+prorations"; an amount off whole, as that page's classic example `-0.5 x (10 USD price - 5
+USD coupon)`: `debit_base`), times the part of the period still to come
+(`periods.proration`). Taxes stay out of it (the invoice taxes the proration's line). What
+was paid plays no part: time never paid for (a price raised without prorations) is credited
+at the price all the same, as Stripe's classic example of that shows.
 
 Flexible (the default since 2025-09-30.clover; the same page: flexible "calculates credit
 prorations based on the original amount previously debited to a customer", "regardless of
@@ -55,8 +60,10 @@ Charges (`debit_base`): with `proration_discounts=included` a prorated charge is
 part of what a period invoice would bill the item net of its percentage discounts (the
 item's own, then the subscription's, as `invoice_amounts` takes them off), so a charge and a
 later credit of it are both net amounts. An amount off is spread over an invoice's lines and
-has no share of its own outside one: it leaves a charge gross. Classic charges the price
-times the quantity, as before.
+has no share of its own outside one: it leaves a charge gross. Classic charges net of every
+discount that applies, as it credits ("Any discounts previously applied to the subscription
+and affecting the amount of the proration are reflected in the proration invoice item's
+amount": Stripe's prorations guide), so a change nets what the customer pays under them.
 """
 
 from __future__ import annotations
@@ -96,6 +103,16 @@ class Credit:
 
     amount: int
     credited_items: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AsBilled:
+    """What decides a credited item's discounts besides its amount: the product of the price
+    it billed (a coupon restricted to other products takes nothing off) and its own
+    discounts before the change (read when the change removed the item)."""
+
+    product: str
+    discounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,16 +163,22 @@ async def credits_for(
     *,
     basis: tuple[int, int] | None = None,
     unsaved: Sequence[Mapping[str, Any]] = (),
+    as_billed: AsBilled | None = None,
 ) -> list[Credit]:
     """The credits for the unused time at `at` of what the item billed in its `period`
-    (`old_amount` for the whole period, classic's base), as the subscription's billing mode
-    computes it: one in classic, one per debit in flexible (none when nothing was debited).
-    `unsaved`: proration items the same update made and has not stored yet, whose charge
-    may be the item's debit now (`note_proration` names it before it is stored)."""
+    (`old_amount` for the whole period, its price times its quantity), as the
+    subscription's billing mode computes it: one in classic, net of the discounts that
+    apply now (`debit_base`, the item `as_billed`), one per debit in flexible (none when
+    nothing was debited). `unsaved`: proration items the same update made and has not
+    stored yet, whose charge may be the item's debit now (`note_proration` names it before
+    it is stored)."""
     start, end = period
     record = private(subscription).get(DEBITS)
     if is_classic(subscription) or record is None:
-        amount = periods.proration(old_amount, 0, start, end, at, basis=basis).credit
+        base = old_amount
+        if is_classic(subscription):
+            base = await debit_base(ctx, subscription, item_id, old_amount, at, as_billed)
+        amount = periods.proration(base, 0, start, end, at, basis=basis).credit
         return [Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))]
     credited_from = private(subscription).get(CREDITED_FROM) or {}
     made = []
@@ -176,13 +199,19 @@ def debits_of(record: Mapping[str, Any], item_id: str) -> list[str]:
 
 
 async def debit_base(
-    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int, at: int
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    gross: int,
+    at: int,
+    as_billed: AsBilled | None = None,
 ) -> int:
-    """The whole-period amount a prorated charge of the item at `at` is a part of: `gross`
-    (its price times its quantity) in classic; in flexible, that less the item's and the
-    subscription's percentage discounts that still apply at `at` (not a `once` one already
-    used), as its line on an invoice made then would take them."""
-    line = await _charged_line(ctx, subscription, item_id, gross, at)
+    """The whole-period amount a prorated charge of the item at `at` (or classic's credit)
+    is a part of: `gross` (its price times its quantity) less the discounts that still apply
+    at `at` (not a `once` one already used), as its line on an invoice made then would take
+    them: in flexible the item's and the subscription's percentages, in classic every one
+    of them (`_discounted_line`)."""
+    line = await _discounted_line(ctx, subscription, item_id, gross, at, as_billed)
     return gross if line is None else line.discounted
 
 
@@ -191,28 +220,54 @@ async def debit_discounts(
 ) -> list[str]:
     """The discounts that take something off `debit_base`'s amount: those inside a prorated
     charge made from it (`subscription_discounts.note_charge`)."""
-    line = await _charged_line(ctx, subscription, item_id, gross, at)
+    line = await _discounted_line(ctx, subscription, item_id, gross, at)
     taken = [] if line is None else line.discount_amounts
     return [d.discount for d in taken if d.amount > 0]
 
 
-async def _charged_line(
-    ctx: Context, subscription: Mapping[str, Any], item_id: str, gross: int, at: int
+async def _discounted_line(
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    item_id: str,
+    gross: int,
+    at: int,
+    as_billed: AsBilled | None = None,
 ) -> LineAmounts | None:
-    """`gross` as the item's line on an invoice made at `at` would take its percentage
-    discounts off; None when it takes none (classic, or nothing to discount)."""
-    if is_classic(subscription) or gross <= 0:
+    """`gross` as the item's line, alone on an invoice made at `at`, would take its
+    discounts off (None: nothing to discount). The item's own discounts are its current
+    ones (an update that changes them prorates with the new: Stripe's prorations guide,
+    "Discount changes and prorations"), or `as_billed`'s once it is removed; the product is
+    that of the price `as_billed` (credited), else the item's.
+
+    Flexible (`proration_discounts=included`) takes the percentages only: an amount off is
+    spread over an invoice's lines and has no share of its own outside one, so it leaves a
+    charge gross (the credit is of what was debited). Classic takes every discount that
+    applies now, an amount off whole off the one item: Stripe's classic credit "based on
+    the value of the subscription item's current price, tax, quantity, and the last
+    discounts used" (its billing mode comparison), `-0.5 x (10 USD price - 5 USD coupon)`
+    for an item under a 5 off coupon (its prorations guide), and a charge the same way, so
+    a change nets what the customer pays under its discounts."""
+    if gross <= 0:
         return None
     item = next((i for i in items_of(subscription) if str(i["id"]) == item_id), None)
+    own_ids: Sequence[str] = []
+    if item is not None:
+        own_ids = item["discounts"]
+    elif as_billed is not None:
+        own_ids = as_billed.discounts
+    product = None
+    if as_billed is not None:
+        product = as_billed.product
+    elif item is not None:
+        product = str(item["price"]["product"])
     currency = str(subscription["currency"])
-    own_ids = applying(subscription, item["discounts"] if item else [], at)
+    own = await discounts.discount_terms(ctx, applying(subscription, own_ids, at), currency)
     shared_ids = applying(subscription, subscription["discounts"], at)
-    own = await discounts.discount_terms(ctx, own_ids, currency)
     shared = await discounts.discount_terms(ctx, shared_ids, currency)
-    # Its product, so a discount restricted to other products takes nothing off here either.
-    product = str(item["price"]["product"]) if item else None
-    line = LineTerms(gross, discounts=_percentages(own), product=product)
-    return invoice_amounts([line], _percentages(shared)).lines[0]
+    if not is_classic(subscription):
+        own, shared = _percentages(own), _percentages(shared)
+    line = LineTerms(gross, discounts=tuple(own), product=product)
+    return invoice_amounts([line], shared).lines[0]
 
 
 def _percentages(terms: Sequence[DiscountTerms]) -> tuple[DiscountTerms, ...]:

@@ -12,8 +12,9 @@ a line of that item), whatever that invoice comes to, and a `repeating` one ends
 `duration_in_months` after it was applied (the trial counting); either is then removed from
 the subscription before its next invoice.
 
-A prorated charge takes a percentage discount inside its amount (flexible billing mode,
-`subscription_credits.debit_base`), its line not discountable: a `once` discount inside a
+A prorated charge takes its discounts inside its amount (flexible billing mode its
+percentages, classic every one: `subscription_credits.debit_base`), its line not
+discountable: a `once` discount inside a
 charge is used by the invoice that bills the charge, as by one whose lines it takes
 something off (Stripe: a `once` coupon applies to one invoice).
 

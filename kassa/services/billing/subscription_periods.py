@@ -82,6 +82,10 @@ from "start") an update's `cancel_at` cut short, up to when its whole period is 
 and not credited (`paid_through`): an update that credits the time after the cut leaves
 it there, one that does not (`proration_behavior=none`) where it was, and time given back
 past it is charged. An entry for another period than the item's current one is stale."""
+CHARGED_BEFORE_ANCHOR: Final = "charged_before_anchor"
+"""Private key: the ids of the items a prorated change charged inside the free time before
+an explicit anchor (`note_charged`): no longer free, whatever classic credits for them.
+At most one per item the subscription was created with."""
 _CONFIG_FIELDS: Final = ("day_of_month", "hour", "minute", "month", "second")
 
 
@@ -554,12 +558,28 @@ def free_before_anchor(subscription: Mapping[str, Any], item: Mapping[str, Any])
     (`_span`): nothing was billed for it. Flexible mode needs no such rule: it credits what
     was debited (`subscription_credits`), nothing for that time, and exactly what a later
     change charged in it. Classic credits the price, so the rule is kept to the items the
-    subscription was created with: one added since was charged for its part of that time
-    (a quantity raised since is credited nothing for its charged part: classic keeps no
-    record of it)."""
+    subscription was created with and no prorated change has charged since: one added
+    since was charged for its part of that time, and so was one whose quantity or price a
+    change prorated (`note_charged`), the rest of the time at what it bills now, as Stripe's
+    classic credits it."""
     if subscription["billing_mode"]["type"] != CLASSIC:
         return False
     if int(item["created"]) > int(subscription["created"]):
         return False
+    if str(item["id"]) in private(subscription).get(CHARGED_BEFORE_ANCHOR, []):
+        return False
     cycle = _stored_cycle(subscription, Recurrence.of(item["price"]))
     return cycle.proration_behavior == "none" and item_period(item)[0] < cycle.anchor
+
+
+def note_charged(subscription: Mapping[str, Any], item_id: str) -> None:
+    """A prorated change charged the item for the rest of its period. Inside the free time
+    before the anchor (`free_before_anchor`), classic credited its old price and quantity as
+    if paid (Stripe: a classic credit comes from the current values "even though the
+    customer never paid") and charged the new ones for the rest of that time: that time is
+    paid for from now on, and a cancellation or cut credits its unused part, not nothing."""
+    item = next((i for i in items_of(subscription) if str(i["id"]) == item_id), None)
+    if item is None or not free_before_anchor(subscription, item):
+        return
+    facts = private(subscription)
+    facts[CHARGED_BEFORE_ANCHOR] = [*facts.get(CHARGED_BEFORE_ANCHOR, []), item_id]

@@ -24,7 +24,7 @@ from kassa.services.billing.invoice_item_pricing import view as item_view
 from kassa.services.billing.price_fields import decimal_text
 from kassa.services.billing.pricing import unit_amount_of
 from kassa.services.billing.subscription_documents import customer_of, item_period, product_name
-from kassa.services.billing.subscription_periods import whole_period
+from kassa.services.billing.subscription_periods import note_charged, whole_period
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import INVOICE_ITEMS
@@ -40,6 +40,9 @@ class Billed:
     quantity: int
     period: tuple[int, int]
     basis: tuple[int, int]
+    discounts: tuple[str, ...] = ()
+    """The item's own discounts (classic credits net of them: an item the change removes
+    is no longer on the subscription to read them from)."""
 
     @property
     def amount(self) -> int:
@@ -64,7 +67,11 @@ class ChargedBack:
 def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
     """What a subscription item bills per period now."""
     return Billed(
-        item["price"], int(item["quantity"]), item_period(item), whole_period(subscription, item)
+        item["price"],
+        int(item["quantity"]),
+        item_period(item),
+        whole_period(subscription, item),
+        tuple(str(d) for d in item.get("discounts") or []),
     )
 
 
@@ -94,8 +101,17 @@ async def proration_items(
     ensure(charged_back is None or adds_debit, "only time given back is charged back")
     made = []
     if old is not None:
+        as_billed = subscription_credits.AsBilled(str(old.price["product"]), old.discounts)
         credits = await subscription_credits.credits_for(
-            ctx, subscription, item_id, old.amount, old.period, at, basis=old.basis, unsaved=unsaved
+            ctx,
+            subscription,
+            item_id,
+            old.amount,
+            old.period,
+            at,
+            basis=old.basis,
+            unsaved=unsaved,
+            as_billed=as_billed,
         )
         period = (at, old.period[1])
         for credit in credits:
@@ -114,6 +130,7 @@ async def proration_items(
             charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
             made.append(charged)
             subscription_discounts.note_charge(subscription, charged, inside)
+            note_charged(subscription, item_id)
     if cuts:
         if made:  # nothing credited (no debit to undo): the debits are whole still
             subscription_credits.note_cut(subscription, item_id, at)
