@@ -33,6 +33,7 @@ OBSERVERS = hooks.Observers(
     invoice_paid=(subscription_cycle.on_invoice_paid,),
     invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
     subscription_upcoming=subscription_preview.upcoming,
+    payment_intent_invoice=invoice_collection.invoice_of_intent,
     setup_intent_succeeded=(subscription_setup.setup_intent_succeeded,),
     customer_deleted=(customer_deletion.customer_deleted,),
 )

@@ -12,6 +12,9 @@ billing beside them) learns of a domain write in the same transaction as the wri
   the intent, and the attempt ended (succeeded or failed). Billing settles the invoice the
   intent collects, whichever path completed it; it locks the invoice on the first, before
   the intent, because every invoice path locks the invoice first.
+- `payment_intent_invoice`: not an observer but the one provider of the invoice that made a
+  PaymentIntent (if one did): that intent's amount, currency, customer and capture method
+  are the invoice's, and only voiding the invoice cancels it, as on Stripe.
 - `setup_intent_succeeded`: a SetupIntent set its card up. A subscription whose
   `pending_setup_intent` it is takes the card.
 - `customer_deleted`: a customer is being deleted. Billing cancels its subscriptions.
@@ -76,6 +79,9 @@ class Upcoming:
 UpcomingProvider = Callable[[Context, str, Mapping[str, Any]], Awaitable[Upcoming]]
 """`(ctx, subscription_id, subscription_details)`: the subscription's next invoice, with the
 change `subscription_details` describes applied; reads only."""
+IntentInvoiceProvider = Callable[[Context, str], Awaitable[str | None]]
+"""`(ctx, intent_id)`: the id of the invoice whose PaymentIntent this is, or None; reads only,
+and nothing at all for an intent that cannot be an invoice's."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Observers:
     invoice_paid: tuple[InvoiceObserver, ...] = ()
     invoice_payment_failed: tuple[InvoiceObserver, ...] = ()
     subscription_upcoming: UpcomingProvider | None = None
+    payment_intent_invoice: IntentInvoiceProvider | None = None
     setup_intent_succeeded: tuple[SetupIntentObserver, ...] = ()
     customer_deleted: tuple[CustomerObserver, ...] = ()
 
@@ -181,3 +188,11 @@ async def subscription_upcoming(
     if provider is None:
         raise InvariantViolated("no subscription_upcoming provider installed (kassa.runtime)")
     return await provider(ctx, subscription_id, details)
+
+
+async def payment_intent_invoice(ctx: Context, intent_id: str) -> str | None:
+    """The id of the invoice that made this PaymentIntent, from the installed provider."""
+    provider = installed().payment_intent_invoice
+    if provider is None:
+        raise InvariantViolated("no payment_intent_invoice provider installed (kassa.runtime)")
+    return await provider(ctx, intent_id)

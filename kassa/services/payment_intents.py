@@ -11,6 +11,9 @@ Whatever path ends a payment attempt (confirm, capture, the 3-D Secure test help
 it tells `hooks.payment_intent_finished` in its unit of work, having told
 `hooks.payment_intent_finishing` before it locked the intent: billing pays the invoice an
 intent collects, or records the failed attempt, without this module knowing invoices.
+Likewise it asks `hooks.payment_intent_invoice` whether an invoice made the intent before
+an update or confirmation changes what the invoice fixes (amount, currency, customer,
+capture) and before a cancel, and refuses them as Stripe does.
 
 Each operation takes a typed request, so other services (a subscription renewal confirming
 its invoice's intent) call `confirm_payment_intent(ctx, ConfirmPaymentIntent(...))` directly.
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kassa import cards, money
-from kassa.errors import CardDeclined, InvalidParameter
+from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     Boolean,
@@ -68,6 +71,17 @@ CANCELABLE = (
     "processing",
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
+"""What an invoice fixes of the PaymentIntent it makes (with
+`payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
+INVOICE_TERMS_FIXED = (
+    "You cannot update `{param}` on this PaymentIntent because it was created by an "
+    "invoice. Update the invoice instead: its PaymentIntent collects what the invoice asks."
+)
+INVOICE_INTENT_NOT_CANCELABLE = (
+    "You cannot cancel this PaymentIntent because it was created by an invoice. Void the "
+    "invoice ({invoice}) instead: that cancels its PaymentIntent."
+)
 OFF_SESSION_VALUES = ("true", "one_off", "recurring")
 """The `off_session` values that mean nobody is present to answer a 3-D Secure challenge."""
 AUTHENTICATION_FAILED_MESSAGE = (
@@ -434,6 +448,7 @@ async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) 
 
 async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> ApiObject:
     ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
+    await _check_invoice_terms_kept(ctx, intent, request)
     changes_payment_method = (
         request.payment_method is not None or request.payment_method_data is not None
     )
@@ -468,7 +483,36 @@ async def confirm_payment_intent(ctx: Context, request: ConfirmPaymentIntent) ->
     raised after the failed charge and the intent's `last_payment_error` are written)."""
     ctx, intent = await _load_to_finish(ctx, request.intent)
     intent_helpers.check_client_secret(ctx, _KIND, intent, request.client_secret)
+    await _check_invoice_terms_kept(ctx, intent, request)
     return await _confirm_loaded(ctx, intent, request)
+
+
+def _invoice_terms_given(request: PaymentDetails) -> list[str]:
+    """The parameters of an update or confirmation that would change what an invoice fixes
+    of its PaymentIntent: how much, in what, from whom, and that it is captured at once."""
+    given = [
+        name
+        for name in INVOICE_TERMS
+        if getattr(request, name, None) is not None  # confirm has no amount, currency, ...
+    ]
+    if "capture_method" in (request.payment_method_options or {}).get("card", {}):
+        given.append("payment_method_options[card][capture_method]")
+    return given
+
+
+async def _check_invoice_terms_kept(
+    ctx: Context, intent: ApiObject, request: PaymentDetails
+) -> None:
+    """Stripe refuses to change an invoice's PaymentIntent's amount, currency, customer or
+    capture: the invoice collects exactly what it asks, once (its description, metadata,
+    payment method and the like stay the integration's). Asks billing only when such a
+    parameter is given."""
+    given = _invoice_terms_given(request)
+    if not given:
+        return
+    invoice_id = await hooks.payment_intent_invoice(ctx, str(intent["id"]))
+    if invoice_id is not None:
+        raise InvalidParameter(INVOICE_TERMS_FIXED.format(param=given[0]), param=given[0])
 
 
 async def _confirm_loaded(
@@ -642,6 +686,18 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
 
 
 async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
+    """The API's and the dashboard's cancel. An invoice's PaymentIntent is refused: canceled
+    alone it would leave the invoice open with nothing to collect it; voiding the invoice
+    cancels it (`cancel_invoice_payment_intent`)."""
+    invoice_id = await hooks.payment_intent_invoice(ctx, request.intent)
+    if invoice_id is not None:
+        raise InvalidRequest(INVOICE_INTENT_NOT_CANCELABLE.format(invoice=invoice_id))
+    return await cancel_invoice_payment_intent(ctx, request)
+
+
+async def cancel_invoice_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
+    """Cancel with no question of who made the intent: for billing, canceling its own
+    invoice's intent (the invoice voided, or paid outside Stripe)."""
     ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     if intent["status"] not in CANCELABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)

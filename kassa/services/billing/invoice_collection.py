@@ -30,6 +30,12 @@ ledger; the amount is in `amount_paid` and the includable `amount_paid_off_strip
 
 Paying a draft finalizes it first.
 
+The invoice fixes its PaymentIntent's amount, currency, customer and capture (automatic),
+and only voiding the invoice cancels it: the payment path refuses the rest, as Stripe does
+(`invoice_of_intent`, its `hooks.payment_intent_invoice`). A success is counted once per
+intent whichever path reports it (the default payment records it: `_record_success`), so an
+invoice's `amount_paid` is always what its payments collected.
+
 Locks: every invoice path locks the invoice before its PaymentIntent. A path that starts
 from the intent tells `hooks.payment_intent_finishing` before it locks the intent, and
 `lock_invoice_of_intent` locks the invoice then: only for an intent whose id bears the
@@ -83,6 +89,11 @@ INTENTS_HELD_PER_UNIT_MAX: Final = 16
 """Invoice PaymentIntents one unit of work may hold (`_held`): an attempt touches one."""
 _HELD: Final = "invoice_collection.held"
 """ctx.memo key: PaymentIntent id -> `_Held`, the invoice it collects as this unit holds it."""
+INTENT_SPENT = (
+    "This invoice's PaymentIntent has already succeeded, collecting {received}, and cannot "
+    "collect what remains of invoice {invoice}. Record the rest as paid out of band "
+    "(paid_out_of_band=true) or void the invoice."
+)
 REQUIRES_ACTION = (
     "This payment requires additional user action before it can be completed "
     "successfully. Payment can be completed using the PaymentIntent associated with the "
@@ -275,7 +286,12 @@ async def _confirm(
     )
     if intent["status"] == "succeeded":
         # Paid before the invoice's intents were marked (nothing told billing): settled now.
-        await _record_success(ctx, invoice, int(intent["amount_received"]))
+        # Recorded already, its payment counts once: what it left unpaid, it cannot collect.
+        if not await _record_success(ctx, invoice, int(intent["amount_received"])):
+            raise InvalidRequest(
+                INTENT_SPENT.format(received=intent["amount_received"], invoice=invoice["id"]),
+                code="payment_intent_unexpected_state",
+            )
         return None
     if intent["status"] == "requires_action":
         # An earlier on-session attempt left a challenge unanswered: start again.
@@ -307,16 +323,28 @@ async def record_failed_attempt(
     await hooks.invoice_payment_failed(ctx, invoice)
 
 
-async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> None:
+async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> bool:
+    """The invoice's intent collected `amount`: counted in `amount_paid` once per intent
+    (False: recorded before, nothing written), and the invoice paid when nothing remains."""
+    payment = await invoice_payments.record_paid(ctx, invoice, amount)
+    if payment is None:
+        return False
     _count_attempt(invoice, automatic=False)  # counted already, unless paid from elsewhere
     invoice["amount_paid"] += amount
     invoice["amount_remaining"] = max(0, invoice["amount_due"] - invoice["amount_paid"])
-    await invoice_payments.record_paid(ctx, invoice, amount)
+    # What the invoice says it was paid is what its payments collected: its one default
+    # payment, and what was recorded as paid outside Stripe.
+    ensure(
+        invoice["amount_paid"]
+        == int(payment["amount_paid"]) + int(private(invoice)["amount_paid_off_stripe"]),
+        "an invoice's amount_paid is the sum of what its payments collected",
+    )
     if invoice["amount_remaining"] == 0:
         await invoice_transitions.mark_paid(ctx, invoice, attempted=True)
         # No PDF: a receipt is the hot path's (every paid invoice's), and the invoice's
         # PDF stays one click away behind the receipt's hosted link.
         await invoice_emails.queue_receipt_email(ctx, invoice)
+    return True
 
 
 # --- the invoice follows its PaymentIntent (hooks installed by kassa.observers) ---------------
@@ -345,12 +373,22 @@ async def intent_finished(ctx: Context, intent: ApiObject) -> None:
     if invoice is None or invoice["status"] not in PAYABLE_STATUSES:
         return
     if intent["status"] == "succeeded":
-        await _record_success(ctx, invoice, int(intent["amount_received"]))
-        if not held.stored_by_caller:
+        recorded = await _record_success(ctx, invoice, int(intent["amount_received"]))
+        if recorded and not held.stored_by_caller:
             await invoice_documents.save(ctx, invoice)
         return
     _count_attempt(invoice, automatic=False)  # the first counts, whichever path made it
     await record_failed_attempt(ctx, invoice, reason=_failure_reason(intent))
+
+
+async def invoice_of_intent(ctx: Context, intent_id: str) -> str | None:
+    """`hooks.payment_intent_invoice`: the invoice whose PaymentIntent this is (what the
+    invoice fixes of it, the payment path refuses to change); an intent without the invoice
+    mark costs nothing."""
+    if not invoice_payments.may_collect_an_invoice(intent_id):
+        return None
+    payment = await invoice_payments.payment_of_intent(ctx, intent_id)
+    return None if payment is None else str(payment["invoice"])
 
 
 async def _invoice_collected_by(ctx: Context, intent_id: str) -> ApiObject | None:

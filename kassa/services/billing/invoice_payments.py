@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from kassa.errors import InvalidParameter
 from kassa.ids import new_id
+from kassa.invariants import InvariantViolated
 from kassa.params import Enum, Param, String, Struct
 from kassa.services import events, payment_intents
 from kassa.services.billing import invoice_documents
@@ -131,16 +132,21 @@ async def _default_payment(ctx: Context, invoice: Mapping[str, Any]) -> ApiObjec
     return None if found is None else found[0]
 
 
-async def record_paid(ctx: Context, invoice: Mapping[str, Any], amount: int) -> None:
-    """The default payment collected `amount` (its intent succeeded)."""
+async def record_paid(ctx: Context, invoice: Mapping[str, Any], amount: int) -> ApiObject | None:
+    """The default payment collected `amount` (its intent succeeded): the payment, now paid;
+    None, nothing written, when it was paid already. An intent succeeds once, and a path that
+    tells billing of it again (a later `pay` finding it succeeded) must not count it twice."""
     payment = await _default_payment(ctx, invoice)
     if payment is None:
-        return
+        raise InvariantViolated("an invoice with a PaymentIntent has its default payment")
+    if payment["status"] == "paid":
+        return None
     payment["status"] = "paid"
     payment["amount_paid"] = amount
     payment["status_transitions"]["paid_at"] = ctx.now()
     await ctx.tx.update_object(INVOICE_PAYMENTS, ctx.account_id, payment)
     await events.announce(ctx, "invoice_payment.paid", payment)
+    return payment
 
 
 async def cancel_default_payment(ctx: Context, invoice: Mapping[str, Any]) -> None:
@@ -157,7 +163,7 @@ async def cancel_default_payment(ctx: Context, invoice: Mapping[str, Any]) -> No
         ctx, payment_intents.RetrievePaymentIntent(intent=intent_id)
     )
     if intent["status"] in payment_intents.CANCELABLE:
-        await payment_intents.cancel_payment_intent(
+        await payment_intents.cancel_invoice_payment_intent(
             ctx, payment_intents.CancelPaymentIntent(intent=intent_id)
         )
 
