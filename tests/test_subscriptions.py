@@ -24,7 +24,7 @@ from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from tests.direct_store import with_store
-from tests.harness import Account, KassaServer, create_account
+from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
 
 Client = stripe.StripeClient
 
@@ -513,6 +513,17 @@ def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
         assert unpaid.status == "unpaid"
         renewal = client.v1.invoices.retrieve(str(unpaid.latest_invoice))
         assert renewal.status == "uncollectible"
+        # Stripe's reason for dunning's mark (`Invoice.StatusDetails.Uncollectible`).
+        assert renewal.status_details is not None
+        assert renewal.status_details.uncollectible is not None
+        assert renewal.status_details.uncollectible.reason == "max_payment_attempts"
+        # Delinquent since the first automatic attempt failed; dunning's mark leaves it so
+        # (`Customer.delinquent`), and paying the invoice clears it with its status details.
+        assert client.v1.customers.retrieve(customer.id).delinquent is True
+        paid = client.v1.invoices.pay(renewal.id, params={"payment_method": "pm_card_visa"})
+        assert (paid.status, paid.amount_paid, paid.status_details) == ("paid", 2000, None)
+        assert client.v1.customers.retrieve(customer.id).delinquent is False
+        assert_ledger_whole(private_database_url)
     finally:
         server.stop()
 

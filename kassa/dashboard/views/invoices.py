@@ -23,7 +23,7 @@ from kassa.dashboard.views.list_filters import (
 )
 from kassa.errors import ResourceMissing
 from kassa.services import mail
-from kassa.services.billing import invoice_payments, invoices
+from kassa.services.billing import invoice_payments, invoice_transitions, invoices
 from kassa.services.billing.invoice_params import STATUSES, FinalizeInvoice, ListInvoices
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
@@ -158,7 +158,7 @@ async def invoice_detail(ctx: Context, invoice_id: str, lines_after: str) -> Inv
         emails=await _emails(ctx, invoice["id"]),
         can_finalize=status == "draft",
         can_send=status == "open" and collection == "send_invoice",
-        can_void=status == "open",
+        can_void=status in invoice_transitions.VOIDABLE_STATUSES,
         can_mark_uncollectible=status == "open",
     )
 

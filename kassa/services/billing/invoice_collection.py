@@ -60,6 +60,7 @@ from kassa.invariants import ensure
 from kassa.params import Boolean, Param, String
 from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
+    customer_delinquency,
     invoice_documents,
     invoice_emails,
     invoice_payments,
@@ -315,9 +316,13 @@ async def record_failed_attempt(
     ctx: Context, invoice: ApiObject, *, reason: str | None = None
 ) -> None:
     """A failed attempt: when the next one is, `invoice.payment_failed`, and the
-    payment-failed email (`reason`: the decline's message for people)."""
+    payment-failed email (`reason`: the decline's message for people). An automatic
+    payment (`charge_automatically`) failing makes the customer delinquent, before dunning
+    may mark the invoice uncollectible (which leaves the flag set, as on Stripe)."""
     invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now())
     await invoice_documents.save(ctx, invoice)
+    if invoice["collection_method"] == "charge_automatically":
+        await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
     await invoice_documents.announce(ctx, "invoice.payment_failed", invoice)
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
     await hooks.invoice_payment_failed(ctx, invoice)

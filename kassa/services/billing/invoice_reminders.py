@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 
 from kassa.clock import Clock
-from kassa.services.billing import invoice_documents, invoice_emails
+from kassa.services.billing import customer_delinquency, invoice_documents, invoice_emails
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.billing.invoice_documents import private
 from kassa.services.context import Context, PaymentConfig
@@ -65,6 +65,11 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
     )
     if check.event_type is not None:
         await invoice_documents.announce(ctx, check.event_type, invoice)
+    if check.reminder is not None and ctx.now() > int(invoice["due_date"]):
+        # Still open past its due date: the customer is delinquent (Stripe's
+        # `Customer.delinquent`). No work wakes at the due date itself: the first reminder
+        # after it (`invoice.overdue` on the default schedule) is when Kassa sees it passed.
+        await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
     private(invoice)["next_reminder_at"] = check.next_at
     await invoice_documents.save(ctx, invoice)
     return check.reminder is not None

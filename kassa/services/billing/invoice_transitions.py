@@ -3,6 +3,7 @@
     draft --finalize--> open --pay--> paid
                         open --void--> void
                         open --mark_uncollectible--> uncollectible --pay--> paid
+                                                     uncollectible --void--> void
     draft --delete--> (deleted)
 
 Every refusal is a 400 `invalid_request_error` in Stripe's words, raised before anything is
@@ -22,6 +23,12 @@ worker renders it when it sends the email, outside this unit of work). A
 finalized `send_invoice` invoice with a due date gets the instant of its first payment
 reminder (`next_reminder_at`, the reminder job's index, in the private facts); being paid,
 voided or marked uncollectible clears it (`invoice_reminders` sends them).
+
+`status_details` holds the current status's details only (Stripe's changelog, endive
+2026-09-30: "We only include `status_details` when the invoice's `status` is
+`uncollectible`"): `uncollectible.reason` says who marked it (`UNCOLLECTIBLE_REASONS`),
+and paying or voiding it clears them. Paying an invoice clears its customer's `delinquent`
+flag (`customer_delinquency`).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from kassa.invariants import ensure
 from kassa.services import hooks
 from kassa.services.billing import (
     customer_balance,
+    customer_delinquency,
     discounts,
     invoice_documents,
     invoice_emails,
@@ -60,6 +68,13 @@ NUMBER_ATTEMPTS_MAX: Final = 100
 reached in practice; the bound keeps the loop finite."""
 
 NOT_OPEN = "You can only pass in open invoices. This invoice isn't open."
+VOIDABLE_STATUSES: Final = ("open", "uncollectible")
+"""Stripe voids an uncollectible invoice too (its invoicing workflow: uncollectible, then
+"void or pay the invoice")."""
+UNCOLLECTIBLE_REASONS: Final = ("max_payment_attempts", "subscription_paused", "user_forgiven")
+"""The `status_details.uncollectible.reason`s Kassa gives (the SDK's Literal has
+`payment_not_received` and `subscription_canceled` too, for paths Kassa does not have):
+dunning's last retry failed, a paused subscription's renewal, the API call."""
 ALREADY_FINALIZED = "This invoice is already finalized, you can't re-finalize a non-draft invoice."
 
 
@@ -191,6 +206,7 @@ async def mark_paid(ctx: Context, invoice: ApiObject, *, attempted: bool) -> Non
     """The invoice is paid in full: `invoice.paid`, and `invoice.payment_succeeded` when a
     payment attempt (not an out-of-band record) settled it."""
     invoice["status"] = "paid"
+    invoice["status_details"] = None
     invoice["status_transitions"]["paid_at"] = ctx.now()
     invoice["amount_remaining"] = 0
     invoice["auto_advance"] = False
@@ -200,6 +216,7 @@ async def mark_paid(ctx: Context, invoice: ApiObject, *, attempted: bool) -> Non
     await invoice_documents.announce(ctx, "invoice.paid", invoice)
     if attempted:
         await invoice_documents.announce(ctx, "invoice.payment_succeeded", invoice)
+    await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), False)
     await hooks.invoice_paid(ctx, invoice)
 
 
@@ -245,15 +262,18 @@ def _stop_collecting(invoice: ApiObject) -> None:
 
 
 async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> None:
-    """`at`: when it was voided, now unless given: the time an expiry voiding it was due,
-    which the work voiding it may reach late (the real-time job after a server was down)."""
+    """Void an open or uncollectible invoice: its default payment canceled, and what it
+    took from the customer's balance given back. `at`: when it was voided, now unless given:
+    the time an expiry voiding it was due, which the work voiding it may reach late (the
+    real-time job after a server was down)."""
     if invoice["status"] == "paid":
         raise InvalidRequest("Invoices with `paid` payments cannot be voided.")
-    if invoice["status"] != "open":
+    if invoice["status"] not in VOIDABLE_STATUSES:
         raise InvalidRequest(NOT_OPEN)
     voided = ctx.now() if at is None else at
     ensure(voided <= ctx.now(), f"{invoice['id']} is voided no later than the work voiding it")
     invoice["status"] = "void"
+    invoice["status_details"] = None
     invoice["status_transitions"]["voided_at"] = voided
     _stop_collecting(invoice)
     await invoice_payments.cancel_default_payment(ctx, invoice)
@@ -263,13 +283,15 @@ async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> No
     await invoice_documents.announce(ctx, "invoice.voided", invoice)
 
 
-async def mark_uncollectible(ctx: Context, invoice: ApiObject) -> None:
+async def mark_uncollectible(ctx: Context, invoice: ApiObject, *, reason: str) -> None:
+    """`reason`: the caller's, one of `UNCOLLECTIBLE_REASONS`."""
+    ensure(reason in UNCOLLECTIBLE_REASONS, f"{reason} is a reason Kassa gives")
     if invoice["status"] == "uncollectible":
         raise InvalidRequest("This invoice has already been marked uncollectible.")
     if invoice["status"] != "open":
         raise InvalidRequest(NOT_OPEN)
     invoice["status"] = "uncollectible"
     invoice["status_transitions"]["marked_uncollectible_at"] = ctx.now()
-    invoice["status_details"] = {"uncollectible": {"reason": "user_forgiven"}}
+    invoice["status_details"] = {"uncollectible": {"reason": reason}}
     _stop_collecting(invoice)
     await invoice_documents.announce(ctx, "invoice.marked_uncollectible", invoice)

@@ -24,6 +24,7 @@ from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.services import payment_intents
 from kassa.services.billing import (
     customer_balance,
+    customer_delinquency,
     discounts,
     invoice_collection,
     invoice_documents,
@@ -239,7 +240,10 @@ async def void_invoice(ctx: Context, invoice_id: str) -> ApiObject:
 async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
     invoice = await load_invoice(ctx, invoice_id)
     ctx = await ctx.governed_by(invoice)
-    await invoice_transitions.mark_uncollectible(ctx, invoice)
+    await invoice_transitions.mark_uncollectible(ctx, invoice, reason="user_forgiven")
+    # Marked uncollectible through the API: the customer is no longer delinquent (Stripe's
+    # `Customer.delinquent`; dunning and pauses marking it leave the flag as it is).
+    await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), False)
     await invoice_documents.save(ctx, invoice)
     return shown(invoice)
 

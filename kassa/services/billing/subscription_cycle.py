@@ -253,7 +253,7 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     before = snapshot(subscription)
     retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
     if retries_exhausted and ctx.payments.subscription_final_invoice == "uncollectible":
-        await invoice_transitions.mark_uncollectible(ctx, invoice)
+        await invoice_transitions.mark_uncollectible(ctx, invoice, reason="max_payment_attempts")
         await invoice_documents.save(ctx, invoice)
     action = ctx.payments.subscription_final_action if retries_exhausted else "past_due"
     if action == "cancel":

@@ -590,7 +590,7 @@ async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiO
     else:
         await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
         if invoice["status"] == "open" and behavior == "mark_uncollectible":
-            await invoice_transitions.mark_uncollectible(ctx, invoice)
+            await invoice_transitions.mark_uncollectible(ctx, invoice, reason="subscription_paused")
         elif invoice["status"] == "open":
             await invoice_transitions.void(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
