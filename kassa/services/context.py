@@ -75,6 +75,13 @@ class Context:
         retention read `clock` itself: they happen in real time whatever a test clock says.)"""
         return unix_seconds(self.clock) if self.governing_time is None else self.governing_time
 
+    def as_of(self, due: int | None) -> int:
+        """When a transition due at `due` is recorded as made: `due` itself, however late the
+        work making it runs (the real-time job after a server was down for a day), and never
+        later than now; None: now."""
+        now = self.now()
+        return now if due is None else min(int(due), now)
+
     def today(self) -> datetime.date:
         """`now()`'s UTC date (a card's expiry is checked against it)."""
         return datetime.datetime.fromtimestamp(self.now(), datetime.UTC).date()

@@ -270,8 +270,7 @@ async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> No
         raise InvalidRequest("Invoices with `paid` payments cannot be voided.")
     if invoice["status"] not in VOIDABLE_STATUSES:
         raise InvalidRequest(NOT_OPEN)
-    voided = ctx.now() if at is None else at
-    ensure(voided <= ctx.now(), f"{invoice['id']} is voided no later than the work voiding it")
+    voided = ctx.as_of(at)
     invoice["status"] = "void"
     invoice["status_details"] = None
     invoice["status_transitions"]["voided_at"] = voided

@@ -200,8 +200,7 @@ async def pause_at_trial_end(ctx: Context, subscription: ApiObject, *, at: int) 
 async def _enter_pause(
     ctx: Context, subscription: ApiObject, before: ApiObject, why: str, *, at: int | None = None
 ) -> None:
-    transitioned = ctx.now() if at is None else at
-    ensure(transitioned <= ctx.now(), f"{subscription['id']} paused no later than the work")
+    transitioned = ctx.as_of(at)
     subscription["status"] = "paused"
     subscription["status_details"] = {
         "paused": {
