@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="API processes sharing the port (default 1); each also runs the background jobs",
+    )
+    serve.add_argument(
+        "--fd",
+        type=int,
+        help="serve on a TCP socket already listening, inherited as this file descriptor "
+        "(socket activation, or a supervisor that keeps the port across restarts); "
+        "--host and --port are then taken from the socket",
     )
     _database_option(serve)
 
@@ -315,11 +323,16 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 SERVE_WORKERS_MAX = 64
 
 
-def _serve(settings: Settings, workers: int) -> None:
+def _serve(settings: Settings, workers: int, fd: int | None = None) -> None:
     import uvicorn
 
     from kassa import runtime
     from kassa.http.protocol import HeadWithBodyProtocol
+
+    inherited = None if fd is None else _inherited_listener(fd)
+    if inherited is not None:
+        host, port = inherited.getsockname()[:2]
+        settings = replace(settings, host=host, port=port)
 
     new = asyncio.run(runtime.prepare_for_serving(settings, SystemClock()))
     if new is not None:
@@ -341,7 +354,7 @@ def _serve(settings: Settings, workers: int) -> None:
     }
     if workers == 1:
         server = runtime.GracefulServer(uvicorn.Config(runtime.KassaApp(settings), **options))
-        server.run()
+        server.run(sockets=None if inherited is None else [inherited])
         return
     # Each worker process builds its app from the environment: hand it what the command
     # line chose. uvicorn's supervisor shares one listening socket among them and, on
@@ -352,6 +365,19 @@ def _serve(settings: Settings, workers: int) -> None:
         KASSA_PORT=str(settings.port),
     )
     uvicorn.run("kassa.runtime:app_from_environment", factory=True, workers=workers, **options)
+
+
+def _inherited_listener(fd: int) -> socket.socket:
+    """The listening TCP socket `--fd` names; exits with a message if it is not one."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as error:
+        raise SystemExit(f"kassa serve: --fd {fd} is not an open socket ({error})") from None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        raise SystemExit(f"kassa serve: --fd {fd} is not a TCP socket")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        raise SystemExit(f"kassa serve: --fd {fd} is not listening; call listen() on it first")
+    return sock
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -437,7 +463,10 @@ def _run(args: argparse.Namespace) -> int:
         if not 1 <= args.workers <= SERVE_WORKERS_MAX:
             print(f"kassa serve: --workers must be 1 to {SERVE_WORKERS_MAX}", file=sys.stderr)
             return 2
-        _serve(settings, args.workers)
+        if args.fd is not None and args.workers != 1:
+            print("kassa serve: --fd serves one process; leave out --workers", file=sys.stderr)
+            return 2
+        _serve(settings, args.workers, args.fd)
     elif args.command == "migrate":
 
         async def run_migrations() -> list[str]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def wait_until_healthy(
     log_path: Path | None = None,
     *,
     log_from: int = 0,
+    bound_line: bool = True,
 ) -> None:
     """Poll `/healthz` until the server answers, it exits, or the start timeout passes.
 
@@ -203,7 +205,7 @@ def wait_until_healthy(
         if process is not None and process.poll() is not None:
             kind = PortTaken if BIND_REFUSED_MESSAGE in log.lower() else RuntimeError
             raise kind(f"kassa serve exited early; see {log_path}:\n{log[-3000:]}")
-        if log_path is not None and BOUND_MESSAGE.format(url=url) not in log:
+        if bound_line and log_path is not None and BOUND_MESSAGE.format(url=url) not in log:
             time.sleep(0.05)
             continue
         try:
@@ -232,15 +234,40 @@ PORT_ATTEMPTS_MAX = 3
 """Free ports a first start tries before giving up (`KassaServer.wait_started`)."""
 
 
+def listening_socket() -> socket.socket:
+    """A loopback socket listening on a port of the kernel's choosing, to hand to a child."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(SERVER_LISTEN_BACKLOG)
+    return sock
+
+
+SERVER_LISTEN_BACKLOG = 512
+"""As uvicorn's default: connections made while a restarting server is down wait here."""
+
+
 class KassaServer:
-    """`kassa serve` as a subprocess on a free loopback port."""
+    """`kassa serve` as a subprocess on a loopback port.
+
+    The plain command (`command` not overridden) serves on a socket this object listens on
+    and keeps for its life, handed to each launch (`kassa serve --fd`): a restart serves the
+    same port, which nothing else can take while the server is down (a number from
+    `free_port` could be taken meanwhile by another test's server or a client connection's
+    local port: the restart then failed with `PortTaken`). A subclass running its own
+    command is told a free port instead, and moves off a taken one on its first start."""
 
     def __init__(
         self, database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
     ) -> None:
         self.database_url = database_url
         self.log_path = log_path
-        self.port = free_port()
+        self._listener: socket.socket | None = None
+        if type(self).command is KassaServer.command:
+            self._listener = listening_socket()
+            weakref.finalize(self, self._listener.close)
+            self.port: int = self._listener.getsockname()[1]
+        else:
+            self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -261,7 +288,11 @@ class KassaServer:
         self._log_from = log_size(self.log_path)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), env=environment, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=() if self._listener is None else (self._listener.fileno(),),
             )
         return self
 
@@ -271,7 +302,14 @@ class KassaServer:
         before it hold the address)."""
         for attempt in range(1, PORT_ATTEMPTS_MAX + 1):
             try:
-                wait_until_healthy(self.url, self.process, self.log_path, log_from=self._log_from)
+                wait_until_healthy(
+                    self.url,
+                    self.process,
+                    self.log_path,
+                    log_from=self._log_from,
+                    # Only this server can answer on a socket this object holds.
+                    bound_line=self._listener is None,
+                )
             except PortTaken:
                 self.process = None
                 if self._started_before or attempt == PORT_ATTEMPTS_MAX:
@@ -293,6 +331,8 @@ class KassaServer:
     def command(self) -> list[str]:
         """What runs the server on `self.port` (a subclass may run `KassaApp` its own way,
         logging at the info level: the start waits for uvicorn's line about the bind)."""
+        if self._listener is not None:
+            return [sys.executable, "-m", "kassa", "serve", "--fd", str(self._listener.fileno())]
         return [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)]
 
     def environment(self) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -318,3 +319,23 @@ def test_default_database_lives_under_xdg_data_home(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "0001_core" in result.stdout
     assert (tmp_path / "kassa" / "kassa.db").is_file()
+
+
+def test_serve_refuses_an_fd_that_is_not_a_listening_socket(tmp_path: Path) -> None:
+    database = f"--database=sqlite:///{tmp_path / 'kassa.db'}"
+    with socket.socket() as unlistened:
+        unlistened.bind(("127.0.0.1", 0))
+        result = subprocess.run(
+            [sys.executable, "-m", "kassa", "serve", database, "--fd", str(unlistened.fileno())],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            check=False,
+            pass_fds=(unlistened.fileno(),),
+        )
+    assert result.returncode != 0
+    assert "is not listening; call listen() on it first" in result.stderr
+    with_workers = kassa("serve", database, "--fd", "3", "--workers", "2")
+    assert with_workers.returncode == 2
+    assert "--fd serves one process" in with_workers.stderr

@@ -4,12 +4,21 @@ held by the test (refusing, or a receiver's while it is down) that nobody else c
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import httpx
 
 from tests.harness import KassaServer, create_account, refusing_port
 from tests.webhook_receiver import WebhookReceiver
+
+
+class PortToldServer(KassaServer):
+    """`kassa serve --port N` run as a subclass's own command: told a number, not handed a
+    socket."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "kassa", "serve", "--port", str(self.port)]
 
 
 def test_a_server_whose_port_was_taken_starts_on_another_and_answers_itself(
@@ -22,7 +31,7 @@ def test_a_server_whose_port_was_taken_starts_on_another_and_answers_itself(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = KassaServer(database_url, tmp_path / "kassa-serve.log")
+        server = PortToldServer(database_url, tmp_path / "kassa-serve.log")
         server.port = taken.getsockname()[1]
         server.url = f"http://127.0.0.1:{server.port}"
         server.start()
@@ -33,6 +42,27 @@ def test_a_server_whose_port_was_taken_starts_on_another_and_answers_itself(
             assert answer.status_code == 200
         finally:
             server.stop()
+
+
+def test_a_restarted_server_keeps_its_port_which_nobody_takes_while_it_is_down(
+    tmp_path: Path,
+) -> None:
+    """The plain server serves a socket the harness holds (`kassa serve --fd`): stopped, or
+    killed, its port cannot be bound by another server, and a client made before the restart
+    reaches the restarted server at the same address."""
+    database_url = f"sqlite:///{tmp_path / 'kassa.db'}"
+    server = KassaServer(database_url, tmp_path / "kassa-serve.log").start()
+    account = create_account(database_url)
+    try:
+        with httpx.Client(base_url=server.url, auth=(account.secret_key, "")) as client:
+            made = client.post("/v1/customers", data={"email": "kept@example.com"}).json()
+            for stop in (server.stop, server.kill):
+                stop()
+                assert not _bindable_by_another_server(server.port)
+                server.start()
+                assert client.get(f"/v1/customers/{made['id']}").json()["id"] == made["id"]
+    finally:
+        server.stop()
 
 
 CONNECT_TIMEOUT_SECONDS = 5
