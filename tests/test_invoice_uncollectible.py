@@ -181,15 +181,19 @@ def test_a_send_invoice_invoice_past_its_due_date_makes_the_customer_delinquent(
     # Due 30 days after finalization: March 2, 10:00 UTC.
     assert sent.due_date == JAN_31_2027 + 30 * DAY_SECONDS
     # The reminder on the due day goes out at 09:00, before the due instant: not late yet.
-    advance(client, clock.id, utc(2027, 3, 2, 12))
+    advance(client, clock.id, utc(2027, 3, 2, 9) + 30 * 60)
+    assert "invoice.will_be_due" in events_of(client, sent.id)
     assert delinquent(client, who.id) is False
-    # The first reminder after it (7 days on, 09:00: `invoice.overdue`) finds it unpaid.
+    # Late from the second after the due instant, though no reminder is sent until a week on.
+    advance(client, clock.id, sent.due_date + HOUR)
+    assert delinquent(client, who.id) is True
+    assert delinquency_events(client, who.id) == [(sent.due_date + 1, False)]
+    # The first reminder after it (7 days on, 09:00: `invoice.overdue`) changes nothing more.
     overdue_at = scheduled_reminder(sent.due_date, 7, UTC).send_at
     assert overdue_at == utc(2027, 3, 9, 9)
     advance(client, clock.id, overdue_at + HOUR)
     assert "invoice.overdue" in events_of(client, sent.id)
-    assert delinquent(client, who.id) is True
-    assert delinquency_events(client, who.id) == [(overdue_at, False)]
+    assert delinquency_events(client, who.id) == [(sent.due_date + 1, False)]
     # Paying an invoice clears it, at the clock's time.
     paid = client.v1.invoices.pay(sent.id, params={"paid_out_of_band": True})
     assert paid.status == "paid"

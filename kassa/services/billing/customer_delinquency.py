@@ -3,8 +3,8 @@ the customer's invoices (the SDK's `Customer.delinquent`).
 
 - True: an automatic payment failure (a failed attempt on a `charge_automatically`
   invoice, `invoice_collection.record_failed_attempt`), or a `send_invoice` invoice passing
-  its `due_date` unpaid (seen by the reminder step, `invoice_reminders.remind`: the only
-  work that runs on an open invoice after its due date).
+  its `due_date` unpaid (seen by the reminder step, `invoice_reminders.remind`, which wakes
+  as the due date passes, `reminders.wake_at`).
 - False: paying an invoice (`invoice_transitions.mark_paid`, every path), or marking one
   uncollectible through the API (`invoices.mark_uncollectible`). Marked uncollectible by
   dunning or by a paused subscription, it stays as it was: Stripe does not reset it then.

@@ -173,18 +173,20 @@ async def queue_due_reminder(
 async def next_reminder_at(
     ctx: Context, invoice: Mapping[str, Any], offsets: Sequence[int]
 ) -> int | None:
-    """When `invoice`'s next reminder is due (it may have passed: then it is due now), or
-    None when it gets no more. For the index a reminder job searches."""
+    """When the reminder job should next look at `invoice` (it may have passed: then now):
+    its next reminder, or the moment its due date has passed if that comes first
+    (`reminders.wake_at`); None when it gets no more. For the index the job searches."""
     if not reminders.wants_reminders(invoice):
         return None
+    due_date = int(invoice["due_date"])
     following = reminders.next_reminder(
-        due_date=int(invoice["due_date"]),
+        due_date=due_date,
         offsets=offsets,
         zone=await account_time_zone(ctx),
         now=ctx.now(),
         after=await reminders_sent_after(ctx, invoice),
     )
-    return None if following is None else following.send_at
+    return reminders.wake_at(due_date, ctx.now(), None if following is None else following.send_at)
 
 
 async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int | None:

@@ -21,7 +21,12 @@ from __future__ import annotations
 import logging
 
 from kassa.clock import Clock
-from kassa.services.billing import customer_delinquency, invoice_documents, invoice_emails
+from kassa.services.billing import (
+    customer_delinquency,
+    invoice_documents,
+    invoice_emails,
+    reminders,
+)
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.billing.invoice_documents import private
 from kassa.services.context import Context, PaymentConfig
@@ -65,11 +70,26 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
     )
     if check.event_type is not None:
         await invoice_documents.announce(ctx, check.event_type, invoice)
-    if check.reminder is not None and ctx.now() > int(invoice["due_date"]):
-        # Still open past its due date: the customer is delinquent (Stripe's
-        # `Customer.delinquent`). No work wakes at the due date itself: the first reminder
-        # after it (`invoice.overdue` on the default schedule) is when Kassa sees it passed.
+    if _passes_due_date(ctx, invoice):
+        # Still open as its due date passes: the customer is delinquent (Stripe's
+        # `Customer.delinquent`), once: a later reminder is no new state change, and an
+        # invoice paid meanwhile may have cleared the flag.
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
-    private(invoice)["next_reminder_at"] = check.next_at
+    if reminders.wants_reminders(invoice):
+        wake = reminders.wake_at(int(invoice["due_date"]), ctx.now(), check.next_at)
+    else:
+        wake = check.next_at
+    private(invoice)["next_reminder_at"] = wake
     await invoice_documents.save(ctx, invoice)
     return check.reminder is not None
+
+
+def _passes_due_date(ctx: Context, invoice: ApiObject) -> bool:
+    """Whether this look at the (open, reminded) invoice is the first after its due date:
+    the job's instant it woke at was no later than the moment the due date passed
+    (`reminders.wake_at` puts one there), and that moment has come."""
+    if not reminders.wants_reminders(invoice):
+        return False
+    overdue = reminders.overdue_at(int(invoice["due_date"]))
+    woke_at = private(invoice).get("next_reminder_at")
+    return ctx.now() >= overdue and isinstance(woke_at, int) and woke_at <= overdue

@@ -104,6 +104,22 @@ def wants_reminders(invoice: Mapping[str, Any]) -> bool:
     )
 
 
+def overdue_at(due_date: int) -> int:
+    """The first second an invoice due at `due_date` is past due (Stripe's
+    `Customer.delinquent`: "passing the `invoice.due_date` will set this field to true")."""
+    return due_date + 1
+
+
+def wake_at(due_date: int, now: int, next_reminder_at: int | None) -> int | None:
+    """The reminder job's next instant for an invoice: its next reminder, or the moment its
+    due date has passed if that comes first (the customer is delinquent from then, whatever
+    the schedule: the default sends nothing between the due day's 09:00 and a week on)."""
+    overdue = overdue_at(due_date)
+    if now >= overdue:
+        return next_reminder_at
+    return overdue if next_reminder_at is None else min(next_reminder_at, overdue)
+
+
 def reminder_event_type(reminder: Reminder) -> str:
     """`invoice.will_be_due` for reminders before and on the due date (on the day it is
     due, not yet late), `invoice.overdue` for those after it."""
