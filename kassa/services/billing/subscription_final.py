@@ -14,7 +14,6 @@ collects it) and the pause (`subscription_pause`, which imports the change path)
 
 from __future__ import annotations
 
-from kassa.invariants import ensure
 from kassa.services.billing.subscription_changes import collect_final, draft_final
 from kassa.services.billing.subscription_pause import collect_per_pause
 from kassa.services.context import Context
@@ -30,8 +29,7 @@ async def invoice_final(
 ) -> ApiObject:
     """The subscription's final invoice, over its current period up to `end` (when it ends;
     now unless given), collected now unless its collection is paused."""
-    at = ctx.now() if end is None else end
-    ensure(at <= ctx.now(), f"the final invoice of {subscription['id']} is made once it ends")
+    at = ctx.as_of(end)
     invoice = await draft_final(ctx, subscription, billing_reason, at)
     await collect_per_pause(ctx, subscription, invoice)
     # `collect_per_pause` leaves `pause_collection` set only when the pause decided the
