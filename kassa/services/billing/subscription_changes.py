@@ -41,7 +41,8 @@ to it, cutting them short or giving them back their end, with the prorations tha
 What a credit gives back depends on the subscription's billing mode (`subscription_credits`):
 flexible (the default) credits the unused part of what was debited for the item in this
 period, net of its discounts; classic, the unused part of the item's price times its
-quantity for the whole period, net of the discounts that apply to it now.
+quantity for the whole period, net of the discounts it holds that apply now or were taken
+in this period.
 """
 
 from __future__ import annotations

@@ -5,11 +5,16 @@ the debits flexible mode credits from.
 Classic (Stripe, docs.stripe.com/billing/subscriptions/billing-mode/compare: "the credit
 proration amounts are calculated based on the value of the subscription item's current price,
 tax, quantity, and the last discounts used"): the item's price times its quantity for the
-whole current period, less the discounts that apply to it now (the subscription's current
-"discounting state", docs.stripe.com/billing/subscriptions/prorations, "Discount changes and
-prorations"; an amount off whole, as that page's classic example `-0.5 x (10 USD price - 5
-USD coupon)`: `debit_base`), times the part of the period still to come
-(`periods.proration`). Taxes stay out of it (the invoice taxes the proration's line). What
+whole current period, less the discounts it holds that its invoices took in this period or
+still take (the subscription's current "discounting state", docs.stripe.com/billing/
+subscriptions/prorations, "Discount changes and prorations": one removed is gone; but a
+`once` one used by the period's invoice, or a `repeating` one ended since, was among the
+last discounts used, and stays in the credit: `subscription_discounts.taken_in_period`; an
+amount off whole, as that page's classic example `-0.5 x (10 USD price - 5 USD coupon)`,
+not the share its line got), times the part of the period still to come
+(`periods.proration`). A subscription mixing intervals loses a `once` discount at the next
+invoice of any item (`prune_discounts`): an item of the longer interval is credited
+without it after that. Taxes stay out of it (the invoice taxes the proration's line). What
 was paid plays no part: time never paid for (a price raised without prorations) is credited
 at the price all the same, as Stripe's classic example of that shows.
 
@@ -81,7 +86,7 @@ from kassa.services.billing.invoice_amounts import (
     invoice_amounts,
 )
 from kassa.services.billing.invoice_lines import line_id
-from kassa.services.billing.subscription_discounts import applying
+from kassa.services.billing.subscription_discounts import applying, taken_in_period
 from kassa.services.billing.subscription_documents import items_of, private, subscription_item_of
 from kassa.services.billing.subscription_params import CLASSIC
 from kassa.services.context import Context
@@ -167,17 +172,20 @@ async def credits_for(
 ) -> list[Credit]:
     """The credits for the unused time at `at` of what the item billed in its `period`
     (`old_amount` for the whole period, its price times its quantity), as the
-    subscription's billing mode computes it: one in classic, net of the discounts that
-    apply now (`debit_base`, the item `as_billed`), one per debit in flexible (none when
-    nothing was debited). `unsaved`: proration items the same update made and has not
-    stored yet, whose charge may be the item's debit now (`note_proration` names it before
-    it is stored)."""
+    subscription's billing mode computes it: one in classic, net of the discounts held that
+    apply now or were taken in `period` (`_discounted_line`, the item `as_billed`), one
+    per debit in flexible (none when nothing was debited). `unsaved`: proration items the
+    same update made and has not stored yet, whose charge may be the item's debit now
+    (`note_proration` names it before it is stored)."""
     start, end = period
     record = private(subscription).get(DEBITS)
     if is_classic(subscription) or record is None:
         base = old_amount
         if is_classic(subscription):
-            base = await debit_base(ctx, subscription, item_id, old_amount, at, as_billed)
+            line = await _discounted_line(
+                ctx, subscription, item_id, old_amount, at, as_billed, credit_from=start
+            )
+            base = old_amount if line is None else line.discounted
         amount = periods.proration(base, 0, start, end, at, basis=basis).credit
         return [Credit(amount, await _latest_invoice_lines(ctx, subscription, item_id))]
     credited_from = private(subscription).get(CREDITED_FROM) or {}
@@ -232,9 +240,14 @@ async def _discounted_line(
     gross: int,
     at: int,
     as_billed: AsBilled | None = None,
+    *,
+    credit_from: int | None = None,
 ) -> LineAmounts | None:
     """`gross` as the item's line, alone on an invoice made at `at`, would take its
-    discounts off (None: nothing to discount). The item's own discounts are its current
+    discounts off (None: nothing to discount); those that still apply at `at`, or with
+    `credit_from` (a classic credit of the period from then) those its invoices took in that
+    period (`taken_in_period`: a `once` one used, a `repeating` one ended since, are among
+    its "last discounts used"). The item's own discounts are its current
     ones (an update that changes them prorates with the new: Stripe's prorations guide,
     "Discount changes and prorations"), or `as_billed`'s once it is removed; the product is
     that of the price `as_billed` (credited), else the item's.
@@ -261,9 +274,14 @@ async def _discounted_line(
     elif item is not None:
         product = str(item["price"]["product"])
     currency = str(subscription["currency"])
-    own = await discounts.discount_terms(ctx, applying(subscription, own_ids, at), currency)
-    shared_ids = applying(subscription, subscription["discounts"], at)
-    shared = await discounts.discount_terms(ctx, shared_ids, currency)
+
+    def held(discount_ids: Sequence[str]) -> list[str]:
+        if credit_from is None:
+            return applying(subscription, discount_ids, at)
+        return taken_in_period(subscription, discount_ids, credit_from)
+
+    own = await discounts.discount_terms(ctx, held(own_ids), currency)
+    shared = await discounts.discount_terms(ctx, held(subscription["discounts"]), currency)
     if not is_classic(subscription):
         own, shared = _percentages(own), _percentages(shared)
     line = LineTerms(gross, discounts=tuple(own), product=product)

@@ -159,6 +159,23 @@ def applying(subscription: Mapping[str, Any], discount_ids: Sequence[str], now: 
     return [str(d) for d in discount_ids if applies(str(d))]
 
 
+def taken_in_period(
+    subscription: Mapping[str, Any], discount_ids: Sequence[str], period_start: int
+) -> list[str]:
+    """Those of the subscription's (or an item's) `discount_ids` its invoices took, or
+    would take, in the period from `period_start`: a `once` one used or not, a `repeating`
+    one ending after that start. What `applying` drops once used up or ended stays here for
+    the rest of the period: a discount used before the period was removed by its invoice
+    (`prune_discounts`), so one still held was used in it, or is still to be."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+
+    def taken(discount_id: str) -> bool:
+        found = terms.get(discount_id)
+        return found is None or found["end"] is None or period_start < found["end"]
+
+    return [str(d) for d in discount_ids if taken(str(d))]
+
+
 def note_charge(
     subscription: Mapping[str, Any], charge: Mapping[str, Any], discount_ids: Sequence[str]
 ) -> None:

@@ -43,6 +43,10 @@ class Billed:
     discounts: tuple[str, ...] = ()
     """The item's own discounts (classic credits net of them: an item the change removes
     is no longer on the subscription to read them from)."""
+    tax_rates: tuple[Mapping[str, Any], ...] = ()
+    """The item's own tax rates, which its prorations carry as its period lines do (an
+    item's `tax_rates` override the subscription's `default_tax_rates`): a credit those
+    of the item as it billed, a charge those it has after the change."""
 
     @property
     def amount(self) -> int:
@@ -72,6 +76,7 @@ def billed(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> Billed:
         item_period(item),
         whole_period(subscription, item),
         tuple(str(d) for d in item.get("discounts") or []),
+        tuple(item.get("tax_rates") or []),
     )
 
 
@@ -246,6 +251,7 @@ async def _proration_item(
         f"after {when}"
     )
     item["discountable"] = False
+    item["tax_rates"] = [dict(rate) for rate in billed.tax_rates]
     item["period"] = {"start": period[0], "end": period[1]}
     item["proration"] = True
     item["proration_details"] = {"credited_items": credited_items}
