@@ -32,6 +32,7 @@ OBSERVERS = hooks.Observers(
     payment_intent_finished=(invoice_collection.intent_finished,),
     invoice_paid=(subscription_cycle.on_invoice_paid,),
     invoice_payment_failed=(subscription_cycle.on_invoice_payment_failed,),
+    invoice_closed=(subscription_cycle.on_invoice_closed,),
     subscription_upcoming=subscription_preview.upcoming,
     payment_intent_invoice=invoice_collection.invoice_of_intent,
     setup_intent_succeeded=(subscription_setup.setup_intent_succeeded,),

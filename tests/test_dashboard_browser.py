@@ -550,6 +550,26 @@ def test_capture_and_cancel_through_the_dashboard(
     assert client.v1.payment_intents.retrieve(to_cancel.id).status == "canceled"
 
 
+def test_an_invoices_payment_offers_no_cancel_but_points_to_its_invoice(
+    page: Page, server: KassaServer, client: stripe.StripeClient
+) -> None:
+    """The API refuses to cancel an invoice's PaymentIntent (voiding the invoice cancels
+    it): the page offers no Cancel that would always fail, and says what to do instead."""
+    who = client.v1.customers.create(params={"email": "invoiced@example.com"})
+    draft = client.v1.invoices.create(params={"customer": who.id})
+    client.v1.invoice_items.create(
+        params={"customer": who.id, "invoice": draft.id, "amount": 1200, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": False})
+    (payment,) = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data
+    intent_id = str(payment.payment.payment_intent)
+    assert client.v1.payment_intents.retrieve(intent_id).status == "requires_payment_method"
+
+    page.goto(f"{server.url}/dashboard/payments/{intent_id}")
+    expect(_testid(page, "invoice-intent-note")).to_contain_text(invoice.id)
+    expect(_testid(page, "cancel-button")).to_have_count(0)
+
+
 def test_create_an_endpoint_and_resend_a_webhook_through_the_dashboard(
     page: Page, server: KassaServer, client: stripe.StripeClient
 ) -> None:

@@ -156,6 +156,27 @@ def test_canceling_an_invoices_intent_is_refused_and_voiding_the_invoice_cancels
     assert_paid_once(client, other.id, other_intent)
 
 
+def test_voiding_says_why_its_intent_was_canceled_and_paying_out_of_band_gives_no_reason(
+    client: Client,
+) -> None:
+    # Stripe's internal reason for an intent canceled by voiding its invoice (the SDK's
+    # `PaymentIntent.cancellation_reason`): `void_invoice`, an uncollectible one's too.
+    invoice, intent_id = open_invoice(client)
+    client.v1.invoices.void_invoice(invoice.id)
+    canceled = client.v1.payment_intents.retrieve(intent_id)
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", "void_invoice")
+    written_off, written_off_intent = open_invoice(client)
+    client.v1.invoices.mark_uncollectible(written_off.id)
+    client.v1.invoices.void_invoice(written_off.id)
+    canceled = client.v1.payment_intents.retrieve(written_off_intent)
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", "void_invoice")
+    # Paid outside Stripe: canceled too, with no reason (Stripe documents none for it).
+    out_of_band, out_of_band_intent = open_invoice(client)
+    client.v1.invoices.pay(out_of_band.id, params={"paid_out_of_band": True})
+    canceled = client.v1.payment_intents.retrieve(out_of_band_intent)
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", None)
+
+
 def test_an_intent_of_no_invoice_still_updates_and_cancels(client: Client) -> None:
     intent = client.v1.payment_intents.create(params={"amount": 700, "currency": "usd"})
     updated = client.v1.payment_intents.update(

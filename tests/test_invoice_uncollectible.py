@@ -12,7 +12,8 @@
   `status_details` holds the current status's details only (Stripe's changelog, endive
   2026-09-30), so paying or voiding it clears them.
 - `Customer.delinquent` (the SDK's docstring): an automatic payment failure or a
-  `send_invoice` invoice passing its due date sets it; paying an invoice or marking one
+  `send_invoice` invoice passing its due date sets it (a failed `pay` or hosted-page
+  payment is no automatic one, whatever the collection method); paying an invoice or marking one
   uncollectible through the API clears it; dunning marking one uncollectible does not.
   Each change is a `customer.updated` with `previous_attributes`, stamped at the customer's
   test clock time; no change announces nothing."""
@@ -22,12 +23,16 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
 from kassa.services.billing.reminders import scheduled_reminder
-from tests.test_invoices import invoice_of, refused
+from tests.harness import KassaServer
+from tests.test_invoices import customer, invoice_of, refused
 from tests.test_subscriptions import (
+    DECLINING_CARD,
     HOUR,
     JAN_31_2027,
     Client,
@@ -199,3 +204,36 @@ def test_a_send_invoice_invoice_past_its_due_date_makes_the_customer_delinquent(
     assert paid.status == "paid"
     assert delinquent(client, who.id) is False
     assert delinquency_events(client, who.id)[-1] == (overdue_at + HOUR, True)
+
+
+def test_a_payment_the_customer_or_integration_makes_failing_is_no_delinquency(
+    client: Client, server: KassaServer, ledger_verified: None
+) -> None:
+    """Only automatic attempts (the invoice job's, dunning's retries) make a customer
+    delinquent: a `charge_automatically` invoice paid through `pay`, or on its hosted page,
+    with a declining card is not an "automatic payment failure" (`Customer.delinquent`)."""
+    who = customer(client)
+    declining = client.v1.payment_methods.attach(DECLINING_CARD, params={"customer": who.id})
+    draft = invoice_of(client, who.id, 1000)
+    opened = client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": False})
+    assert opened.collection_method == "charge_automatically"
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(opened.id, params={"payment_method": declining.id})
+    after_pay = client.v1.invoices.retrieve(opened.id)
+    assert (after_pay.status, after_pay.attempt_count) == ("open", 1)
+    assert delinquent(client, who.id) is False
+    # On the hosted page, with a card that declines (4000 0000 0000 0002).
+    assert opened.hosted_invoice_url is not None
+    pay_url = opened.hosted_invoice_url.replace(f"/{opened.id}?", f"/{opened.id}/pay?")
+    form = {
+        "number": "4000000000000002",
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": "view-1",
+    }
+    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 402
+    assert client.v1.invoices.retrieve(opened.id).attempted is True
+    assert delinquent(client, who.id) is False
+    assert delinquency_events(client, who.id) == []

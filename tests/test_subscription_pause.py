@@ -250,14 +250,21 @@ def test_resume_on_payment_success_stays_paused_when_the_charge_fails(
     )
 
 
-def test_paying_a_waiting_resumption_invoice_resumes_the_subscription(
-    client: Client, ledger_verified: None
-) -> None:
+def waiting_resumption(client: Client) -> tuple[str, stripe.Subscription, stripe.Subscription]:
+    """(clock, the paused subscription, the same after a `resume_on_payment_success` whose
+    charge was declined on March 5: still paused, waiting for its resumption invoice)."""
     clock_id, customer, paused = paused_subscription(client)
     decline_renewals(client, customer.id)
     advance(client, clock_id, utc(2027, 3, 5))
     still = resume(client, paused.id, payment_behavior="resume_on_payment_success")
     assert still.status == "paused"
+    return clock_id, paused, still
+
+
+def test_paying_a_waiting_resumption_invoice_resumes_the_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    clock_id, paused, still = waiting_resumption(client)
     client.v1.invoices.pay(str(still.latest_invoice), params={"payment_method": "pm_card_visa"})
     resumed = client.v1.subscriptions.retrieve(paused.id)
     # Into the period the paid invoice billed: from the resume (March 5) a month on.
@@ -267,6 +274,19 @@ def test_paying_a_waiting_resumption_invoice_resumes_the_subscription(
     assert events_of(client, paused.id)[-1] == "customer.subscription.resumed"
     advance(client, clock_id, utc(2027, 4, 5) + 2 * HOUR)
     assert period_of(client.v1.subscriptions.retrieve(paused.id))[0] == utc(2027, 4, 5)
+
+
+def test_a_waiting_resumption_invoice_marked_uncollectible_resumes_the_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    # The resume docstring: "If the invoice is paid or marked uncollectible, the
+    # subscription becomes active. If the invoice is manually voided, the subscription
+    # stays paused" (voided: the test above).
+    _, paused, still = waiting_resumption(client)
+    client.v1.invoices.mark_uncollectible(str(still.latest_invoice))
+    resumed = client.v1.subscriptions.retrieve(paused.id)
+    assert (resumed.status, period_of(resumed)) == ("active", (utc(2027, 3, 5), utc(2027, 4, 5)))
+    assert events_of(client, paused.id)[-1] == "customer.subscription.resumed"
 
 
 # -- refusals -----------------------------------------------------------------------------------

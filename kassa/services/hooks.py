@@ -4,6 +4,10 @@ billing beside them) learns of a domain write in the same transaction as the wri
 - `charge_created`: a charge stored for the first time (the dashboard's counters).
 - `invoice_paid` and `invoice_payment_failed`: an invoice paid in full, or a failed attempt
   to charge it. Subscriptions follow their invoices (active, past_due).
+- `invoice_closed`: an invoice voided or marked uncollectible by the merchant (the API, the
+  dashboard). A subscription whose latest invoice it was takes its status from it again.
+  Billing's own voids and write-offs (dunning's last retry, paused collection, expiries)
+  are not told: the code doing them sets the subscription's status itself.
 - `subscription_upcoming`: not an observer but the one provider of a subscription's next
   invoice as the invoice preview shows it (`POST /v1/invoices/create_preview` with
   `subscription`): billing's invoices must not import subscriptions, which build on them.
@@ -48,9 +52,10 @@ write rows of its own when the attempt ends locks them now, in the order its oth
 lock them (row locks taken in one order cannot deadlock). Called on every confirmation of a
 stored intent: an observer reads nothing for an intent that is not its concern."""
 InvoiceObserver = Callable[[Context, ApiObject], Awaitable[None]]
-"""Told of an invoice paid in full, or of a failed attempt to charge it, inside the
-transaction that records it (the invoice locked): `(ctx, invoice)`. Subscriptions follow
-their invoices' fate this way (billing's invoices must not import subscriptions)."""
+"""Told of an invoice paid in full, of a failed attempt to charge it, or of one the merchant
+voided or marked uncollectible, inside the transaction that records it (the invoice
+locked): `(ctx, invoice)`. Subscriptions follow their invoices' fate this way (billing's
+invoices must not import subscriptions)."""
 IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
 """Told of a PaymentIntent whose payment attempt ended, inside the transaction that stores it:
 `succeeded`, or failed (declined, or its 3-D Secure authentication failed: back to
@@ -93,6 +98,7 @@ class Observers:
     payment_intent_finished: tuple[IntentFinishedObserver, ...] = ()
     invoice_paid: tuple[InvoiceObserver, ...] = ()
     invoice_payment_failed: tuple[InvoiceObserver, ...] = ()
+    invoice_closed: tuple[InvoiceObserver, ...] = ()
     subscription_upcoming: UpcomingProvider | None = None
     payment_intent_invoice: IntentInvoiceProvider | None = None
     setup_intent_succeeded: tuple[SetupIntentObserver, ...] = ()
@@ -116,6 +122,7 @@ def install(observers: Observers) -> None:
         ("payment_intent_finished", observers.payment_intent_finished),
         ("invoice_paid", observers.invoice_paid),
         ("invoice_payment_failed", observers.invoice_payment_failed),
+        ("invoice_closed", observers.invoice_closed),
         ("setup_intent_succeeded", observers.setup_intent_succeeded),
         ("customer_deleted", observers.customer_deleted),
     ):
@@ -165,6 +172,13 @@ async def invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     """Tell every observer of a failed attempt to charge this invoice (the caller has just
     stored it)."""
     for observer in installed().invoice_payment_failed:
+        await observer(ctx, invoice)
+
+
+async def invoice_closed(ctx: Context, invoice: ApiObject) -> None:
+    """Tell every observer that the merchant voided this invoice or marked it uncollectible
+    (the caller stores it)."""
+    for observer in installed().invoice_closed:
         await observer(ctx, invoice)
 
 

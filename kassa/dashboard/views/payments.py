@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kassa.ledger.views import balance_transaction_object
-from kassa.services import charges, payment_intents
+from kassa.services import charges, hooks, payment_intents
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id, load_object
 from kassa.services.resource import ApiObject
@@ -440,6 +440,9 @@ class PaymentDetail:
     """Minor units that may still be refunded (0 when nothing is captured)."""
     can_capture: bool
     can_cancel: bool
+    invoice_id: str | None = None
+    """The invoice this PaymentIntent collects, if one made it: voiding that invoice, not
+    Cancel, ends it (as the API refuses to cancel it)."""
 
 
 @dataclass(frozen=True)
@@ -480,6 +483,7 @@ async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
     charge = next((c for c in charge_page.objects if c["id"] == intent["latest_charge"]), None)
     charge_ids = [c["id"] for c in charge_page.objects]
     trail = await _money_trail(ctx, by_intent, charge_ids, intent["id"])
+    invoice_id = await hooks.payment_intent_invoice(ctx, str(intent["id"]))
     return PaymentDetail(
         intent=intent,
         status=payment_status(intent),
@@ -489,7 +493,9 @@ async def payment_detail(ctx: Context, intent_id: str) -> PaymentDetail:
         trail=trail,
         refundable=_refundable(intent, charge, trail.disputes),
         can_capture=intent["status"] == "requires_capture",
-        can_cancel=intent["status"] in payment_intents.CANCELABLE,
+        # Cancel as the API's cancel allows it: never an invoice's PaymentIntent.
+        can_cancel=intent["status"] in payment_intents.CANCELABLE and invoice_id is None,
+        invoice_id=invoice_id,
     )
 
 

@@ -183,7 +183,7 @@ async def _attempt_payment(ctx: Context, invoice: ApiObject) -> None:
     except invoice_collection.NoPaymentMethod:
         invoice["attempted"] = True
         invoice["attempt_count"] += 1
-        await invoice_collection.record_failed_attempt(ctx, invoice)
+        await invoice_collection.record_failed_attempt(ctx, invoice, automatic=True)
 
 
 def _finalization_error(error: KassaError) -> dict[str, Any]:

@@ -145,6 +145,9 @@ class _Held:
     stored_by_caller: bool = False
     """`collect` holds the invoice, and its caller stores it after the attempt: a success
     writes it no sooner."""
+    automatic: bool = False
+    """`collect` makes an automatic attempt (the invoice job's, a dunning retry): only its
+    failure makes the customer delinquent."""
 
 
 def _held(ctx: Context) -> dict[str, _Held]:
@@ -178,7 +181,10 @@ async def _paid_out_of_band(ctx: Context, invoice: ApiObject) -> None:
     amount = int(invoice["amount_remaining"])
     invoice["amount_paid"] += amount
     private(invoice)["amount_paid_off_stripe"] += amount
-    await invoice_payments.cancel_default_payment(ctx, invoice)
+    # Stripe names no reason for this one: of its internal reasons, `void_invoice`,
+    # `failed_invoice`, `automatic` and `expired` each say something untrue of a paid
+    # invoice, so none is given rather than a guess.
+    await invoice_payments.cancel_default_payment(ctx, invoice, cancellation_reason=None)
     await invoice_transitions.mark_paid(ctx, invoice, attempted=False)
 
 
@@ -252,7 +258,7 @@ async def collect(
     held = _held(ctx)
     # The invoice in hand, for `intent_finished` to record the outcome on (and for
     # `lock_invoice_of_intent` to leave alone: it is locked already); only while confirming.
-    held[intent_id] = _Held(invoice, stored_by_caller=True)
+    held[intent_id] = _Held(invoice, stored_by_caller=True, automatic=automatic)
     try:
         awaiting = await _confirm(
             ctx, invoice, intent_id, reference, off_session, automatic, return_url
@@ -313,15 +319,19 @@ async def _confirm(
 
 
 async def record_failed_attempt(
-    ctx: Context, invoice: ApiObject, *, reason: str | None = None
+    ctx: Context, invoice: ApiObject, *, automatic: bool, reason: str | None = None
 ) -> None:
     """A failed attempt: when the next one is, `invoice.payment_failed`, and the
     payment-failed email (`reason`: the decline's message for people). An automatic
-    payment (`charge_automatically`) failing makes the customer delinquent, before dunning
-    may mark the invoice uncollectible (which leaves the flag set, as on Stripe)."""
+    attempt (the invoice job's, a dunning retry) failing makes the customer delinquent,
+    before dunning may mark the invoice uncollectible (which leaves the flag set, as on
+    Stripe); one the customer or the integration made (`pay`, the hosted page, a
+    confirmation of the intent) does not, whatever the collection method. Stripe's
+    `Customer.delinquent`: "An automatic payment failure or passing the `invoice.due_date`
+    will set this field to `true`"."""
     invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now())
     await invoice_documents.save(ctx, invoice)
-    if invoice["collection_method"] == "charge_automatically":
+    if automatic:
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
     await invoice_documents.announce(ctx, "invoice.payment_failed", invoice)
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
@@ -383,7 +393,9 @@ async def intent_finished(ctx: Context, intent: ApiObject) -> None:
             await invoice_documents.save(ctx, invoice)
         return
     _count_attempt(invoice, automatic=False)  # the first counts, whichever path made it
-    await record_failed_attempt(ctx, invoice, reason=_failure_reason(intent))
+    await record_failed_attempt(
+        ctx, invoice, automatic=held.automatic, reason=_failure_reason(intent)
+    )
 
 
 async def invoice_of_intent(ctx: Context, intent_id: str) -> str | None:

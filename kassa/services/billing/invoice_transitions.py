@@ -275,7 +275,9 @@ async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> No
     invoice["status_details"] = None
     invoice["status_transitions"]["voided_at"] = voided
     _stop_collecting(invoice)
-    await invoice_payments.cancel_default_payment(ctx, invoice)
+    await invoice_payments.cancel_default_payment(
+        ctx, invoice, cancellation_reason=invoice_payments.VOIDED_CANCELLATION_REASON
+    )
     if private(invoice)["balance_applied"]:
         # What the invoice took from the customer's balance goes back to it.
         await customer_balance.unapply_from_invoice(ctx, str(invoice["customer"]), invoice["id"])

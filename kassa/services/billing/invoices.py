@@ -21,7 +21,7 @@ import hmac
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import payment_intents
+from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -234,6 +234,7 @@ async def void_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     ctx = await ctx.governed_by(invoice)
     await invoice_transitions.void(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
+    await hooks.invoice_closed(ctx, invoice)  # its subscription's status, if it has one
     return shown(invoice)
 
 
@@ -245,6 +246,7 @@ async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
     # `Customer.delinquent`; dunning and pauses marking it leave the flag as it is).
     await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), False)
     await invoice_documents.save(ctx, invoice)
+    await hooks.invoice_closed(ctx, invoice)
     return shown(invoice)
 
 

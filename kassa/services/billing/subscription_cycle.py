@@ -24,6 +24,17 @@ are paid or not:
 - an invoice of the subscription paid makes an `incomplete` or `past_due` one `active`; a
   failed charge of a renewal makes an `active` one `past_due` (`on_invoice_paid`,
   `on_invoice_payment_failed`, told by the invoice path through `kassa.services.hooks`).
+  An invoice of it voided or marked uncollectible by the merchant, a `past_due` or
+  `unpaid` one takes its status from its most recent invoice not voided: paid or
+  uncollectible (or none), `active`; still open, unchanged (`on_invoice_closed`). Stripe's
+  subscriptions overview: for past_due subscriptions, "paying the latest associated invoice
+  or marking it uncollectible transitions the subscription to active", and "voided invoices
+  don't affect subscription status", which "Stripe determines from the most recent
+  non-voided invoice". A paused one's resumption invoice marked uncollectible resumes it
+  ("If the invoice is paid or marked uncollectible, the subscription becomes active. If the
+  invoice is manually voided, the subscription stays paused": the resume docstring). An
+  `incomplete` one is left as it is: Stripe's docs say nothing of its first invoice voided
+  or written off, and it expires 23 hours after creation all the same.
 
 - three days before a trial ends, `customer.subscription.trial_will_end` (once); at its end,
   with no payment method to charge (none on the subscription nor on its customer, what
@@ -95,6 +106,8 @@ from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.clock_queries import DueSubscription
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import INVOICES
 
 TRIAL_END_CANCEL_REASON: Final = "cancellation_requested"
 """`cancellation_details.reason` of a subscription canceled at the end of its trial for want
@@ -265,6 +278,52 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+CLOSED_RECONSIDERED: Final = ("past_due", "unpaid")
+"""The statuses an invoice voided or marked uncollectible by the merchant may end: those
+its latest invoice going unpaid gave."""
+DECIDING_STATUSES: Final = ("open", "paid", "uncollectible")
+"""The invoices a subscription's status follows: finalized and not voided."""
+
+
+async def on_invoice_closed(ctx: Context, invoice: ApiObject) -> None:
+    """The merchant voided one of the subscription's invoices or marked it uncollectible:
+    its status follows its most recent invoice not voided (Stripe's subscriptions
+    overview), which is then paid or uncollectible (or there is none): `active`; still
+    open (an older one, or a newer one than this): the status it gave stands. Only that
+    one decides: an older invoice closed while a newer one is unpaid changes nothing."""
+    subscription_id = discounts.parent_subscription(invoice)
+    subscription = None if subscription_id is None else await find(ctx, subscription_id)
+    if subscription is None:
+        return
+    if subscription["status"] == "paused" and invoice["status"] == "uncollectible":
+        await resume_on_payment(ctx, subscription, invoice)  # its resumption invoice only
+        return
+    if subscription["status"] not in CLOSED_RECONSIDERED:
+        return
+    deciding = await _most_recent_not_voided(ctx, str(subscription["id"]))
+    if deciding is not None and deciding["status"] == "open":
+        return
+    before = snapshot(subscription)
+    subscription["status"] = "active"
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _most_recent_not_voided(ctx: Context, subscription_id: str) -> ApiObject | None:
+    """The subscription's newest finalized invoice that is not void (drafts decide
+    nothing: Stripe's `past_due` is about "the latest finalized invoice")."""
+    page = await ctx.tx.list_objects(
+        INVOICES,
+        ctx.account_id,
+        ObjectListQuery(
+            limit=1,
+            equals={"subscription": subscription_id},
+            any_of={"status": DECIDING_STATUSES},
+        ),
+    )
+    return page.objects[0] if page.objects else None
 
 
 # -- in real time ------------------------------------------------------------------------------
