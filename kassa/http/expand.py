@@ -1,6 +1,8 @@
 """Stripe's `expand[]`: replace ids with the objects they name, including nested paths
-(`customer.default_source`) and `data.x` inside lists and search results (and a search's
-`total_count`). What may be expanded comes from the resource declarations."""
+(`customer.default_source`), `data.x` inside lists and search results (and a search's
+`total_count`), and paths inside API objects embedded in full (a subscription's
+`items.data.price.product`, an invoice's `lines.data.discounts`). What may be expanded comes
+from the resource declarations."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ MAX_EXPAND_DEPTH = 4
 MAX_EXPAND_PATH_CHARS = 300
 MAX_EXPANDED_IDS = 250
 """A list of ids expanded (an invoice's lines' discounts are bounded by its 250 lines)."""
+MAX_EMBEDDED_OBJECTS = 250
+"""An embedded list walked for expansion (an invoice embeds its first ten lines, a
+subscription its at most 20 items; an invoice has at most 250 lines). Expanding inside a
+list embedded in each item of a page multiplies: per path, at most the page size
+(`LIST_LIMIT_MAX`, 100) x this x `MAX_EXPANDED_IDS` objects are fetched; in practice a page
+of 100 invoices embedding ten lines of at most 20 discounts each (`DISCOUNTS_MAX`) fetches
+at most 100 x 10 x 20 = 20,000 discounts for `data.lines.data.discounts`."""
 
 ExpandTree = dict[str, "ExpandTree"]
 
@@ -103,7 +112,11 @@ def _check_declared(resource: Resource, tree: ExpandTree, relative: str, shown: 
         full = _join(shown, segment)
         if (not relative and segment in resource.includable) or here in resource.expandable:
             continue
-        if subtree and any(path.startswith(here + ".") for path in resource.expandable):
+        if subtree and here in resource.embedded:
+            _check_declared(catalog.embedded_resource(resource, here), subtree, "", full)
+            continue
+        declared = (*resource.expandable, *resource.embedded)
+        if subtree and any(path.startswith(here + ".") for path in declared):
             _check_declared(resource, subtree, here, full)
             continue
         raise _not_expandable(full)
@@ -123,6 +136,11 @@ async def _expand_field(
         node[segment] = await owner.includable[segment](ctx, node)
     elif owner is not None and here in owner.expandable:
         node[segment] = await _resolve(ctx, node.get(segment), owner.expandable[here])
+    elif owner is not None and here in owner.embedded and subtree:
+        await _expand_embedded(
+            ctx, node.get(segment), catalog.embedded_resource(owner, here), subtree, full
+        )
+        return
     elif isinstance(node.get(segment), dict) and subtree:
         # A plain sub-hash such as invoice_settings: descend without changing owner.
         await _expand_plain(ctx, node[segment], owner, subtree, here, full)
@@ -146,6 +164,19 @@ async def _expand_plain(
         await _expand_field(
             ctx, node, owner, segment, subtree, _join(relative, segment), _join(shown, segment)
         )
+
+
+async def _expand_embedded(
+    ctx: Context, value: Any, resource: Resource, tree: ExpandTree, shown: str
+) -> None:
+    """Expand inside an API object embedded in full, or each of a list of them, by the
+    declarations of their own kind; checked against those first, so that an empty list
+    refuses the paths its items could not expand."""
+    _check_declared(resource, tree, "", shown)
+    entries = value if isinstance(value, list) else [value]
+    for entry in entries[:MAX_EMBEDDED_OBJECTS]:
+        if isinstance(entry, dict):
+            await _expand(ctx, entry, tree, "", shown)
 
 
 async def _resolve(ctx: Context, value: Any, target: ExpandTarget) -> Any:

@@ -104,6 +104,10 @@ ensure(
     len(_BY_OBJECT) == len(_STANDING),
     "one declaration stands for each object name; the others are `routes_only`",
 )
+ensure(
+    all(name in _BY_OBJECT for resource in _STANDING for name in resource.embedded.values()),
+    "every object embedded in full has a declaration that says what may be expanded in it",
+)
 _BY_URL = {resource.url: resource for resource in RESOURCES}
 _NESTED_BY_URL = {(top.url, child.collection): child for top in RESOURCES for child in top.nested}
 """(the parent's list url, the child's collection) -> the child: the list at
@@ -117,6 +121,12 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 
 def resource_for_object(object_name: str) -> Resource | None:
     return _BY_OBJECT.get(object_name)
+
+
+def embedded_resource(owner: Resource, path: str) -> Resource:
+    """The resource of the object `owner` embeds in full at `path` (declared in
+    `owner.embedded`)."""
+    return _BY_OBJECT[owner.embedded[path]]
 
 
 def resource_for_target(target: ExpandTarget, object_id: str) -> Resource | None:

@@ -150,6 +150,10 @@ class Resource:
     """`POST /v1/test_helpers/{collection}/{id}/{action}`."""
     expandable: Mapping[str, ExpandTarget] = field(default_factory=dict)
     """Dotted path of a field holding an id -> the kind of object `expand[]` puts there."""
+    embedded: Mapping[str, str] = field(default_factory=dict)
+    """Dotted path of a field holding an API object in full (a subscription item's `price`),
+    or a list of them (a subscription's `items.data`) -> its object name: `expand[]` goes on
+    inside it by that object's own declarations (`items.data.price.product`)."""
     includable: Mapping[str, Includer] = field(default_factory=dict)
     """Fields returned only when expanded (Stripe's "includable" fields)."""
     event_types: tuple[str, ...] = ()

@@ -337,6 +337,24 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     return {**shown(found[0]), "account": account_id}
 
 
+LINES = Resource(
+    object_name="line_item",
+    id_prefix="il",
+    collection="lines",
+    table=None,
+    lister=Operation(
+        request_parser(ListLines, LINES_PARAMS, ids=("invoice",)), list_lines, writes=False
+    ),
+    expandable={
+        "discounts": "discount",
+        "pricing.price_details.price": "price",
+        "subscription": "subscription",
+    },
+)
+"""An invoice's lines (`RESOURCE.nested`): they exist only inside their invoice, listed at
+`/v1/invoices/{id}/lines` and embedded in it (`lines.data`); declared for what `expand[]` may
+reach on them (Stripe's `InvoiceLineItem`)."""
+
 RESOURCE = Resource(
     object_name="invoice",
     id_prefix="in",
@@ -386,11 +404,7 @@ RESOURCE = Resource(
             request_parser(PreviewInvoice, PREVIEW_PARAMS), create_preview, writes=False
         )
     },
-    sublists={
-        "lines": Operation(
-            request_parser(ListLines, LINES_PARAMS, ids=("invoice",)), list_lines, writes=False
-        )
-    },
+    nested=(LINES,),
     expandable={
         "customer": "customer",
         "default_payment_method": "payment_method",
@@ -398,6 +412,7 @@ RESOURCE = Resource(
         "latest_revision": "invoice",
         "test_clock": "test_helpers.test_clock",
     },
+    embedded={"lines.data": "line_item"},
     includable={
         "amount_paid_off_stripe": _include_amount_paid_off_stripe,
         "confirmation_secret": _include_confirmation_secret,

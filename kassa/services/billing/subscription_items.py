@@ -216,5 +216,6 @@ RESOURCE = Resource(
         list_subscription_items,
         writes=False,
     ),
-    expandable={"subscription": "subscription"},
+    expandable={"discounts": "discount", "subscription": "subscription"},
+    embedded={"plan": "plan", "price": "price"},
 )

@@ -500,4 +500,5 @@ RESOURCE = Resource(
         "discounts": "discount",
         "test_clock": "test_helpers.test_clock",
     },
+    embedded={"items.data": "subscription_item"},
 )
