@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from kassa.clock import Clock
+from kassa import observers
+from kassa.clock import Clock, FrozenClock
+from kassa.config import Settings
+from kassa.services import hooks
+from kassa.services.context import PaymentConfig
+from kassa.services.setup import load_payment_config
 from kassa.store import Store, open_store, sqlite_path_from_url
 from kassa.store.dashboard_queries import LoggedRequest
 from kassa.store.postgres import to_numbered_placeholders
@@ -36,6 +41,23 @@ def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return run_coroutine(run)
+
+
+def run_job_once(
+    database_url: str,
+    step: Callable[[Store, Clock, PaymentConfig], Awaitable[int]],
+    now: float,
+) -> int:
+    """One run of a background job's step (`advance_due_invoices`,
+    `expire_due_authorizations`, ...) in this process, on a clock frozen at `now`: what the
+    job would do at that time. Its count."""
+    hooks.install(observers.OBSERVERS)
+
+    async def run(store: Store) -> int:
+        payments = await load_payment_config(store, Settings(database_url=database_url))
+        return await step(store, FrozenClock(now), payments)
+
+    return with_store(database_url, run)
 
 
 def logged_request(database_url: str, account_id: str, request_id: str) -> LoggedRequest | None:

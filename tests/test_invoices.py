@@ -13,14 +13,9 @@ from typing import Any
 import pytest
 import stripe
 
-from kassa import observers
-from kassa.clock import DAY_SECONDS, FrozenClock
-from kassa.config import Settings
-from kassa.services import hooks
+from kassa.clock import DAY_SECONDS
 from kassa.services.billing.invoice_advance import advance_due_invoices
-from kassa.services.setup import load_payment_config
-from kassa.store import Store
-from tests.direct_store import with_store
+from tests.direct_store import run_job_once
 from tests.harness import Account, KassaServer
 from tests.test_payment_intents import undeclared_keys
 
@@ -523,13 +518,7 @@ def test_the_preview_shows_what_the_next_invoice_would_be(client: Client) -> Non
 
 def advance_at(server: KassaServer, now: float) -> int:
     """What the `invoices` job does, run once in this process at `now`."""
-    hooks.install(observers.OBSERVERS)
-
-    async def run(store: Store) -> int:
-        payments = await load_payment_config(store, Settings(database_url=server.database_url))
-        return await advance_due_invoices(store, FrozenClock(now), payments)
-
-    return with_store(server.database_url, run)
+    return run_job_once(server.database_url, advance_due_invoices, now)
 
 
 def test_auto_advance_finalizes_an_hour_on_then_charges_or_sends(

@@ -623,6 +623,70 @@ def test_test_evidence_kept_as_a_draft_decides_nothing(client: stripe.StripeClie
     assert (drafted.status, len(drafted.balance_transactions)) == ("needs_response", 1)
 
 
+def test_staged_winning_evidence_submitted_later_wins(client: stripe.StripeClient) -> None:
+    """Evidence staged with `submit=false` is submitted by a later request with `submit=true`
+    and nothing else (Stripe: staged evidence "can be submitted to the bank by making
+    another request with this attribute set to `true`"); the test evidence then decides."""
+    amount = 2200
+    intent = pay(client, amount, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    # Withdrawn: 2200 plus the 1500 fee, 3700 out of the available balance.
+    assert balance_amounts(client)[0] == -(amount + DISPUTE_FEE_USD)
+    client.v1.disputes.update(
+        dispute.id,
+        params={"evidence": {"uncategorized_text": "winning_evidence"}, "submit": False},
+    )
+    decided = client.v1.disputes.update(dispute.id, params={"submit": True})
+    assert decided.status == "won"
+    assert decided.evidence_details.submission_count == 1
+    assert decided.evidence.uncategorized_text == "winning_evidence"
+    _, reversal = decided.balance_transactions
+    # Won: the 2200 and the 1500 fee come back, 3700, and available is 0 again.
+    assert (reversal.amount, reversal.fee, reversal.net) == (amount, -1500, 3700)
+    assert balance_amounts(client)[0] == 0
+    assert event_types_about(client, dispute.id)[-3:] == [
+        "charge.dispute.updated",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    ]
+
+
+def test_submit_sends_staged_and_new_evidence_together(client: stripe.StripeClient) -> None:
+    intent = pay(client, 1300, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    client.v1.disputes.update(
+        dispute.id, params={"evidence": {"product_description": "A kettle."}, "submit": False}
+    )
+    submitted = client.v1.disputes.update(
+        dispute.id,
+        params={"evidence": {"customer_name": "Ada"}, "submit": True, "metadata": {"n": "1"}},
+    )
+    assert submitted.status == "under_review"
+    assert submitted.evidence.product_description == "A kettle."
+    assert submitted.evidence.customer_name == "Ada"
+    assert submitted.evidence_details.submission_count == 1
+    # Submitted once: a second submit is refused and changes nothing.
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.disputes.update(dispute.id, params={"submit": True})
+    assert (raised.value.http_status, raised.value.param) == (400, "submit")
+    assert client.v1.disputes.retrieve(dispute.id).evidence_details.submission_count == 1
+
+
+def test_submit_with_no_evidence_at_all_is_refused(client: stripe.StripeClient) -> None:
+    intent = pay(client, 1400, "pm_card_createDispute")
+    dispute = dispute_of(client, intent)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.disputes.update(dispute.id, params={"submit": True, "metadata": {"a": "b"}})
+    assert (raised.value.http_status, raised.value.param) == (400, "evidence")
+    after = client.v1.disputes.retrieve(dispute.id)
+    # Nothing half-written: neither the submission nor the metadata.
+    assert (after.status, after.evidence_details.submission_count) == ("needs_response", 0)
+    assert after.metadata is not None and after.metadata.to_dict() == {}
+    # Metadata alone submits nothing.
+    noted = client.v1.disputes.update(dispute.id, params={"metadata": {"a": "b"}})
+    assert (noted.status, noted.evidence_details.submission_count) == ("needs_response", 0)
+
+
 def test_winning_evidence_closes_an_inquiry_with_no_funds_moved(
     client: stripe.StripeClient,
 ) -> None:

@@ -22,6 +22,7 @@ EVERY_JOB = [
     "test_clocks",
     "payouts",
     "refund_failures",
+    "authorization_expiries",
     "reporting",
 ]
 ACCOUNT_ID = "acct_runtime"
@@ -51,6 +52,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "test_clocks",
         "payouts",
         "refund_failures",
+        "authorization_expiries",
         "reporting",
     ]
 

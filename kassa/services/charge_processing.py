@@ -19,6 +19,7 @@ from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
 from kassa.services import (
+    authorization_expiry,
     balance,
     balance_settings,
     currency_conversion,
@@ -205,7 +206,11 @@ async def attempt(
     a failed charge; the caller raises its error (`declined`)."""
     if charge["paid"] and capture:
         await capture_funds(ctx, charge, charge["amount"], behavior)
+    elif charge["paid"]:
+        authorization_expiry.hold(ctx, charge)
     await store_new(ctx, charge)
+    if charge["paid"] and not capture:
+        await authorization_expiry.schedule_expiry(ctx, charge)
     if not charge["paid"]:
         await events.announce(ctx, "charge.failed", charge)
         return
@@ -220,7 +225,9 @@ async def capture_held(
     ctx: Context, charge: ApiObject, amount: int, behavior: TestBehavior, *, previous: ApiObject
 ) -> None:
     """Capture `amount` of a charge held for capture, store it and announce
-    `charge.captured` (against `previous`, the charge before this request changed it)."""
+    `charge.captured` (against `previous`, the charge before this request changed it).
+    Refused once the authorization has expired; the capture ends the hold."""
+    await authorization_expiry.end_hold_for_capture(ctx, charge)
     await capture_funds(ctx, charge, amount, behavior)
     await store(ctx, charge)
     await events.announce(ctx, "charge.captured", charge, previous=previous)

@@ -15,7 +15,8 @@ event.
 The work a clock does today: its subscriptions' new periods (renewals, trial ends,
 cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
 automatic advancement (finalize a draft, charge or send it, retry a failed charge),
-payment reminders, its refunds' later failures (`refund_failures`), and the settlement of
+payment reminders, its refunds' later failures (`refund_failures`), the expiry of its
+uncaptured card authorizations (`authorization_expiry`), and the settlement of
 its customers' pending funds as their `available_on` comes
 (`ledger.settlement.settle_on_clock`). A step whose work leaves the same
 work due at the same time would repeat forever: the clock stops with Stripe's
@@ -32,7 +33,7 @@ from typing import Any, Final
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.ledger.settlement import settle_on_clock
-from kassa.services import events, refund_failures
+from kassa.services import authorization_expiry, events, refund_failures
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
@@ -159,6 +160,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         return work
     if work.kind == "refund_failure":
         await refund_failures.fail_refund(ctx, work.object_id)
+        return work
+    if work.kind == "authorization_expiry":
+        await authorization_expiry.expire(ctx, work.object_id)
         return work
     invoice = await _invoice(ctx, work.object_id)
     if invoice is not None:

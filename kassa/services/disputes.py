@@ -165,7 +165,8 @@ class UpdateDispute:
     evidence: Evidence | None = None
     metadata: MetadataUpdate | None = None
     submit: bool | None = None
-    """With `evidence`: send it to the issuer now (the default), or keep it as a draft."""
+    """True: submit the dispute's evidence (staged before, and any sent now) to the issuer;
+    False: stage `evidence` only. Unset: as true when `evidence` is sent."""
 
 
 async def retrieve_dispute(ctx: Context, dispute_id: str) -> ApiObject:
@@ -184,21 +185,23 @@ async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
     dispute = await load_live_object(ctx, RESOURCE, request.dispute)
     ctx = await _governed_by_charge(ctx, dispute)
     before = copy.deepcopy(dispute)
-    if request.evidence is not None:
+    submit = _submits(request)
+    if request.evidence is not None or submit:
         _require_open(dispute, "updated")
-        if dispute["status"] in SUBMITTED_STATUSES:
-            raise InvalidRequest(
-                "This dispute's evidence has already been submitted to the card issuer and "
-                "cannot be changed.",
-                param="evidence",
-            )
+        _require_not_submitted(dispute, "evidence" if request.evidence is not None else "submit")
+    if request.evidence is not None:
         for name, value in request.evidence.items():
             dispute["evidence"][name] = None if value == "" else value
         dispute["evidence_details"]["has_evidence"] = True
+    if submit and not _has_evidence(dispute):
+        raise InvalidRequest(
+            "This dispute has no evidence to submit: send `evidence` with this request, or "
+            "stage it first with `submit=false`.",
+            param="evidence",
+        )
     if request.metadata is not None:
         dispute["metadata"] = apply_metadata(dispute["metadata"], request.metadata)
-    submit = request.submit if request.submit is not None else True
-    if submit and request.evidence is not None:
+    if submit:
         dispute["evidence_details"]["submission_count"] += 1
         dispute["status"] = (
             "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
@@ -207,9 +210,37 @@ async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
     if dispute != before:
         await events.announce(ctx, "charge.dispute.updated", dispute, previous=before)
     outcome = TEST_OUTCOMES.get(str(dispute["evidence"].get("uncategorized_text")))
-    if submit and request.evidence is not None and outcome is not None:
+    if submit and outcome is not None:
         await _decide(ctx, dispute, won=outcome == "won")
     return dispute
+
+
+def _submits(request: UpdateDispute) -> bool:
+    """Whether this update submits the dispute's evidence to the issuer: `submit=true` does,
+    whatever the evidence was staged with (Stripe: staged evidence "can be submitted to the
+    bank by making another request with this attribute set to `true`"), and so does evidence
+    sent without `submit` (it defaults to true). An update of metadata alone submits
+    nothing."""
+    if request.submit is not None:
+        return request.submit
+    return request.evidence is not None
+
+
+def _require_not_submitted(dispute: ApiObject, param: str) -> None:
+    if dispute["status"] in SUBMITTED_STATUSES:
+        raise InvalidRequest(
+            "This dispute's evidence has already been submitted to the card issuer and "
+            "cannot be changed.",
+            param=param,
+        )
+
+
+def _has_evidence(dispute: ApiObject) -> bool:
+    """Whether any evidence field holds something. Submitting none is refused rather than
+    counted: a submission moves the dispute under review, and there is typically one
+    (Stripe's `submission_count`), so an empty one would spend it on nothing."""
+    evidence = dispute["evidence"]
+    return any(evidence.get(name) for name in EVIDENCE_TEXT_FIELDS + EVIDENCE_FILE_FIELDS)
 
 
 async def _decide(ctx: Context, dispute: ApiObject, *, won: bool) -> None:

@@ -22,6 +22,7 @@ from typing import Final, Protocol, TypeVar
 from kassa.clock import Clock, unix_seconds
 from kassa.errors import KassaError
 from kassa.invariants import ensure
+from kassa.services.context import Context, PaymentConfig
 from kassa.store import Store, Transaction
 from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.due_order import DueCursor
@@ -146,3 +147,39 @@ async def postponed_if_failing(
     async with store.write() as tx:
         await postpone(tx, entry, retry_at(clock))
     return 0
+
+
+class AccountDueWork(DueWork, Protocol):
+    """Due work that one account's operation does on one object (a refund's failure, an
+    authorization's expiry)."""
+
+    @property
+    def account_id(self) -> str: ...
+
+
+AccountDue = TypeVar("AccountDue", bound=AccountDueWork)
+
+
+async def do_due_operations(
+    store: Store,
+    clock: Clock,
+    payments: PaymentConfig,
+    jobs: tuple[DueScan[AccountDue], Postpone[AccountDue]],
+    operation: Callable[[Context, str], Awaitable[bool]],
+    failed: tuple[logging.Logger, str],
+) -> int:
+    """`operation` (in the object's account, on its id; whether it did something) on every
+    object the scan of `jobs` finds due now, each in a unit of work of its own, bounded per
+    run (`work_through_due`); how many it did. One that fails is rolled back, logged as
+    `failed` says, and its due time moved on by the postponement of `jobs`
+    (`postponed_if_failing`)."""
+    find, postpone = jobs
+
+    async def handle(entry: AccountDue) -> int:
+        async def work(tx: Transaction) -> int:
+            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
+            return int(await operation(ctx, entry.object_id))
+
+        return await postponed_if_failing(store, clock, entry, work, postpone, failed)
+
+    return await work_through_due(store, clock, find, handle)

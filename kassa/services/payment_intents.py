@@ -44,6 +44,7 @@ from kassa.params import (
     apply_metadata,
 )
 from kassa.services import (
+    authorization_expiry,
     charge_processing,
     currency_conversion,
     events,
@@ -703,6 +704,8 @@ async def cancel_invoice_payment_intent(ctx: Context, request: CancelPaymentInte
         raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)
     # Canceling an uncaptured intent releases the authorization: no money had moved, so the
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
+    if intent["status"] == "requires_capture":
+        await authorization_expiry.end_hold_for_cancel(ctx, str(intent["latest_charge"]))
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = request.cancellation_reason

@@ -26,10 +26,10 @@ from kassa.ledger import refund_postings
 from kassa.ledger.postings import Movement, Presentment
 from kassa.services import card_objects, charge_processing, events
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import postponed_if_failing, work_through_due
+from kassa.services.due_work import do_due_operations
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
-from kassa.store.refund_failure_queries import DueRefundFailure, ScheduledRefundFailure
+from kassa.store.refund_failure_queries import ScheduledRefundFailure
 from kassa.store.tables import REFUNDS
 
 REFUND_FAILURE_DELAY_SECONDS: Final = 2
@@ -123,15 +123,6 @@ async def fail_due_refunds(store: Store, clock: Clock, payments: PaymentConfig) 
     be done (its charge gone) is rolled back, its row kept, and its `fails_at` moved an hour
     on (`due_work.FAILED_WORK_RETRY_SECONDS`) rather than dropped: dropping it would leave
     the refund `succeeded` for good, its money never given back."""
-
-    async def handle(entry: DueRefundFailure) -> int:
-        async def work(tx: Transaction) -> int:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            return int(await fail_refund(ctx, entry.refund_id))
-
-        failed = (log, "refund %s could not fail: %s")
-        return await postponed_if_failing(
-            store, clock, entry, work, Transaction.postpone_refund_failure, failed
-        )
-
-    return await work_through_due(store, clock, Transaction.refund_failures_due, handle)
+    jobs = (Transaction.refund_failures_due, Transaction.postpone_refund_failure)
+    failed = (log, "refund %s could not fail: %s")
+    return await do_due_operations(store, clock, payments, jobs, fail_refund, failed)

@@ -192,6 +192,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("id",),
     ),
     AccountTable(
+        "authorization_expiries",
+        _columns("account_id id expires_at test_clock"),
+        "keyed",
+        key=("id",),
+    ),
+    AccountTable(
         "imported_objects",
         _columns("account_id kind external_id object_id created"),
         "keyed",

@@ -59,13 +59,15 @@ WORK_KINDS = (
     "invoice_attempt",
     "invoice_reminder",
     "refund_failure",
+    "authorization_expiry",
     "funds_settlement",
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
 subscription's new period (which may make an invoice) first, then a draft is finalized
 before an invoice is charged, and a charge is tried before a reminder (which a successful
 charge makes moot); a refund's later failure comes next (it depends on nothing but its
-refund); pending funds settle last (nothing else depends on them)."""
+refund), then an uncaptured authorization's expiry (nothing else waits on it); pending funds
+settle last (nothing else depends on them)."""
 
 _WORK_SCANS = (
     ("subscriptions", "renews_at", "deleted = 0"),
@@ -73,6 +75,7 @@ _WORK_SCANS = (
     ("invoices", "next_payment_attempt", "status = 'open' AND deleted = 0"),
     ("invoices", "next_reminder_at", "status = 'open' AND deleted = 0"),
     ("refund_failures", "fails_at", "fails_at IS NOT NULL"),
+    ("authorization_expiries", "expires_at", "expires_at IS NOT NULL"),
     ("ledger_transactions", "available_on", "status = 'pending'"),
 )
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and

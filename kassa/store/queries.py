@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kassa.invariants import ensure
 from kassa.store.account_queries import AccountQueries
+from kassa.store.authorization_expiry_queries import AuthorizationExpiryQueries
 from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
@@ -122,6 +123,7 @@ class Transaction(
     PayoutQueries,
     FxQueries,
     RefundFailureQueries,
+    AuthorizationExpiryQueries,
     ReconciliationQueries,
     ImportQueries,
     ReportingQueries,

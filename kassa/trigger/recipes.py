@@ -710,7 +710,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
 """Every event type `kassa trigger` can make, and how."""
 
 NOT_TRIGGERED: Final[Mapping[str, str]] = {
-    "charge.expired": "declared for endpoints to subscribe to; no Kassa flow makes it",
+    "charge.expired": "needs a held authorization's 7-day capture window to pass on a clock",
     "charge.pending": "declared for endpoints to subscribe to; card charges never pend",
     "customer.source.expiring": "declared for endpoints to subscribe to; no job makes it",
     "payment_intent.partially_funded": "declared for endpoints; only bank transfers make it",
