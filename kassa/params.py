@@ -23,6 +23,11 @@ METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_CHARS = 40
 METADATA_MAX_VALUE_CHARS = 500
 INT64_MAX = 2**63 - 1
+TIMESTAMP_MAX = 250_246_627_199
+"""9899-12-31T23:59:59Z: the latest unix time a parameter takes (`Timestamp`), a test clock's
+`frozen_time` included. A century short of the last second Python's calendar has (9999), so
+that whatever Kassa works out from an accepted time (a period of up to three years on, a
+two-year trial, a reminder weeks after a due date) is still a date it can render."""
 
 
 class _Unset:
@@ -170,6 +175,27 @@ class Integer(Param):
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Timestamp(Param):
+    """A unix time Kassa may turn into a date: from `minimum` to `TIMESTAMP_MAX`."""
+
+    minimum: int = 0
+    nullable: bool = False
+
+    def parse(self, value: Any, path: str) -> int:
+        number = Integer().parse(value, path)
+        if not self.minimum <= number <= TIMESTAMP_MAX:
+            raise InvalidParameter(
+                f"Invalid timestamp: {number}; {path} must be an integer Unix timestamp "
+                f"between {self.minimum} and {TIMESTAMP_MAX} (9899-12-31T23:59:59Z).",
+                param=path,
+            )
+        return number
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": TIMESTAMP_MAX}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from kassa.errors import InvalidParameter, MissingParameter
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.money import Currency
-from kassa.params import Enum, Integer, ListOf, Param, String, Struct, parse_params
+from kassa.params import Enum, ListOf, Param, String, Struct, Timestamp, parse_params
 from kassa.services import events, files, report_rows, report_types
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.listing import (
@@ -101,8 +101,8 @@ PARAMETERS: Final = Struct(
         "columns": ListOf(String(max_chars=100), max_items=COLUMNS_MAX),
         "connected_account": String(max_chars=255),
         "currency": Currency(),
-        "interval_end": Integer(minimum=0),
-        "interval_start": Integer(minimum=0),
+        "interval_end": Timestamp(),
+        "interval_start": Timestamp(),
         "payout": String(max_chars=255),
         "reporting_category": Enum(values=REPORTING_CATEGORIES),
         "timezone": String(max_chars=TIMEZONE_CHARS_MAX),

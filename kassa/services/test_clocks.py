@@ -7,7 +7,8 @@ creation with `customer`) and everything that hangs off them live at that time
 `status_details`; the `test_clocks` background job (`kassa.services.clock_advance`) then
 does the work that falls due on the clock's objects, in time order, and makes the clock
 `ready` at the target. Kassa goes further than Stripe: no limit of three customers per
-clock, and one advance may cross any span.
+clock, and one advance may cross up to `ADVANCE_SPAN_YEARS_MAX` years (Stripe: two
+billing intervals).
 
 Deleting a clock deletes the customers on it, as Stripe does (their other objects stay, as
 after a customer's own deletion).
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.ids import new_id
-from kassa.params import Integer, Param, String
+from kassa.params import TIMESTAMP_MAX, Param, String, Timestamp
 from kassa.services import customers, events
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
@@ -34,12 +35,19 @@ from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
 NAME_CHARS_MAX = 300
 DELETES_AFTER_SECONDS = 30 * 24 * 60 * 60
 """Stripe deletes a clock 30 days after its creation (the `deletes_after` it reports)."""
-FROZEN_TIME_MAX = 253_402_300_799
-"""9999-12-31T23:59:59Z: the last second a calendar of four-digit years has."""
+FROZEN_TIME_MAX = TIMESTAMP_MAX
+"""A clock's time is a timestamp like any other: its objects' dates must render."""
+ADVANCE_SPAN_YEARS_MAX = 100
+"""How far one advance may move a clock: Kassa goes further than Stripe (two billing
+intervals), a century is more than any test of a subscription's life needs, and the advance's
+work stays bounded (a monthly subscription bills 1,200 invoices over it, not the about 94,000 an
+advance to the year 9899 would)."""
+ADVANCE_SPAN_SECONDS_MAX = ADVANCE_SPAN_YEARS_MAX * 366 * 24 * 60 * 60
+"""The span in seconds, counting every year as a leap year (so 100 calendar years always fit)."""
 CUSTOMERS_DELETED_PER_CLOCK_MAX = 10_000
 """Customers one clock's deletion deletes with it (a clock is a test fixture)."""
 
-_FROZEN_TIME = Integer(minimum=0, maximum=FROZEN_TIME_MAX)
+_FROZEN_TIME = Timestamp()
 CREATE_PARAMS: dict[str, Param] = {
     "frozen_time": _FROZEN_TIME,
     "name": String(max_chars=NAME_CHARS_MAX),
@@ -119,6 +127,13 @@ async def advance_test_clock(ctx: Context, request: AdvanceTestClock) -> ApiObje
         raise InvalidParameter(
             f"The frozen_time {request.frozen_time} must be after the test clock's current "
             f"frozen_time {clock['frozen_time']}.",
+            param="frozen_time",
+        )
+    if request.frozen_time - clock["frozen_time"] > ADVANCE_SPAN_SECONDS_MAX:
+        raise InvalidParameter(
+            f"The frozen_time {request.frozen_time} is too far ahead: one advance may move a "
+            f"test clock at most {ADVANCE_SPAN_YEARS_MAX} years (to "
+            f"{clock['frozen_time'] + ADVANCE_SPAN_SECONDS_MAX}); advance it again from there.",
             param="frozen_time",
         )
     clock["status"] = "advancing"

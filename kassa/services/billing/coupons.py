@@ -34,6 +34,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Timestamp,
     Unset,
     apply_metadata,
 )
@@ -100,7 +101,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "name": _NAME,
     "percent_off": Percentage(positive=True),
-    "redeem_by": Integer(minimum=1),
+    "redeem_by": Timestamp(minimum=1),
 }
 UPDATE_PARAMS: dict[str, Param] = {
     "currency_options": _CURRENCY_OPTIONS,

@@ -19,6 +19,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Timestamp,
     Unset,
 )
 from kassa.services.billing import (
@@ -41,9 +42,7 @@ ITEM_AMOUNT_MAX = money.MAX_AMOUNT
 NOT_EDITABLE = "invoice_not_editable"
 """Stripe's error code for changing what a finalized invoice holds."""
 
-_PERIOD = Struct(
-    {"end": Integer(minimum=0), "start": Integer(minimum=0)}, required=("end", "start")
-)
+_PERIOD = Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start"))
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
 _CHANGES: dict[str, Param] = {
     "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.ids import new_id
@@ -226,24 +226,49 @@ async def price_changed_item(
         if details is None:
             unit = Decimal(str(item["pricing"]["unit_amount_decimal"]))
             return per_unit(unit, quantity, currency)
-        price = await prices.load_price(ctx, str(details["price"]), param="quantity")
+        price = await prices.load_price(ctx, str(details["price"]), param=amount_param(changes))
     priced = from_price(price, quantity)
     if priced.currency != currency:
         raise InvalidParameter(
             f"The price's currency ({priced.currency}) must be the item's ({currency}).",
-            param="pricing[price]",
+            param="pricing[price]" if source == "pricing" else "price_data[currency]",
         )
     return priced
 
 
-def apply_priced(item: ApiObject, priced: Priced) -> None:
+_SOURCE_PARAMS: Final = {
+    "amount": "amount",
+    "pricing": "pricing[price]",
+    "price_data": "price_data",
+    "unit_amount_decimal": "unit_amount_decimal",
+}
+
+
+def amount_param(changes: ItemChanges) -> str:
+    """The parameter an item's amount is too large by: the quantity the request sent, else
+    what it priced the item with."""
+    if changes.quantity is not None:
+        return "quantity"
+    if changes.quantity_decimal is not None:
+        return "quantity_decimal"
+    return _SOURCE_PARAMS.get(_source_of_amount(changes) or "", "quantity")
+
+
+def check_item_amount(priced: Priced, param: str | None) -> None:
+    """At most `ITEM_AMOUNT_MAX` on one item, however it is priced. `param`: the request's
+    parameter that made it so; None where no request's parameter did (a renewal's line:
+    its quantity and price were checked when they were set)."""
     if abs(priced.amount) > ITEM_AMOUNT_MAX:
         raise InvalidParameter(
             f"The invoice item's amount ({priced.amount}) would exceed {ITEM_AMOUNT_MAX}; "
             "bill less per item.",
-            param="quantity",
+            param=param,
             code="amount_too_large",
         )
+
+
+def apply_priced(item: ApiObject, priced: Priced, *, param: str | None) -> None:
+    check_item_amount(priced, param)
     item["amount"] = priced.amount
     item["currency"] = priced.currency
     item["quantity"] = priced.quantity

@@ -37,6 +37,7 @@ from kassa.services.billing.invoice_item_params import (
     UpdateInvoiceItem,
 )
 from kassa.services.billing.invoice_item_pricing import (
+    amount_param,
     apply_changes,
     apply_discounts,
     apply_priced,
@@ -132,7 +133,7 @@ async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiOb
         else None
     )
     item = blank_item(ctx, customer, priced)
-    apply_priced(item, priced)
+    apply_priced(item, priced, param=amount_param(request))
     await apply_changes(ctx, item, request)
     if invoice is not None:
         item["invoice"] = invoice["id"]
@@ -214,7 +215,7 @@ async def update_invoice_item(ctx: Context, request: UpdateInvoiceItem) -> ApiOb
     invoice_before = None if invoice is None else invoice_documents.view(invoice)
     priced = await price_changed_item(ctx, item, request)
     if priced is not None:
-        apply_priced(item, priced)
+        apply_priced(item, priced, param=amount_param(request))
     await apply_changes(ctx, item, request)
     if request.discounts is not None:
         await apply_discounts(ctx, item, request.discounts, invoice)

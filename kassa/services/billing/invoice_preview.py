@@ -23,6 +23,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Timestamp,
     Unset,
 )
 from kassa.services import hooks
@@ -83,9 +84,7 @@ _PREVIEW_ITEM = Struct(
         "discounts": discounts.DISCOUNTS_PARAM,
         "invoiceitem": String(max_chars=255),
         "metadata": Metadata(),
-        "period": Struct(
-            {"end": Integer(minimum=0), "start": Integer(minimum=0)}, required=("end", "start")
-        ),
+        "period": Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start")),
         "price": String(max_chars=255),
         "quantity": Integer(minimum=0),
         "tax_behavior": Enum(values=("exclusive", "inclusive", "unspecified")),
@@ -253,6 +252,14 @@ def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None
     return None
 
 
+def _amount_param(spec: Fields, path: str) -> str:
+    """What a preview item's amount is too large by: its quantity if sent, else its price."""
+    sent = [
+        name for name in ("quantity", "price", "unit_amount", "unit_amount_decimal") if name in spec
+    ]
+    return f"{path}[{sent[0] if sent else 'quantity'}]"
+
+
 async def _preview_item(
     ctx: Context,
     invoice_lineage: discounts.Lineage,
@@ -275,7 +282,7 @@ async def _preview_item(
         )
     item = copy.deepcopy(base) if base is not None else blank_item(ctx, customer, priced)  # type: ignore[arg-type]
     if priced is not None:
-        apply_priced(item, priced)
+        apply_priced(item, priced, param=_amount_param(spec, path))
     for name in ("description", "discountable", "metadata", "period"):
         if name in spec:
             item[name] = check_period(spec[name]) if name == "period" else spec[name]

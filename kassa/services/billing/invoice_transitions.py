@@ -169,6 +169,7 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
     ):
         await _carry_small_amount_to_balance(ctx, invoice)
     elif invoice["amount_due"] > 0:
+        _check_collectable(invoice)
         await invoice_payments.open_default_payment(ctx, invoice)
         invoice["next_payment_attempt"] = _first_attempt(invoice, now)
     private(invoice)["next_reminder_at"] = await invoice_emails.next_reminder_at(
@@ -177,6 +178,21 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
     await invoice_documents.announce(ctx, "invoice.finalized", invoice)
     if invoice["amount_remaining"] == 0:
         await mark_paid(ctx, invoice, attempted=True)
+
+
+def _check_collectable(invoice: Mapping[str, Any]) -> None:
+    """What is due fits in one payment (`money.MAX_AMOUNT`). Every line is within it, but
+    lines and the customer's balance added to them may not be; no one parameter of the
+    request made it so (a subscription's first invoice, a finalization), so none is named."""
+    due, currency = int(invoice["amount_due"]), str(invoice["currency"])
+    if due > money.MAX_AMOUNT:
+        raise InvalidRequest(
+            f"The invoice's amount due ({money.format_amount(due, currency)} {currency}, "
+            f"the customer's balance of {invoice['starting_balance']} included) is more than "
+            f"one payment may collect ({money.format_amount(money.MAX_AMOUNT, currency)} "
+            f"{currency}).",
+            code="amount_too_large",
+        )
 
 
 def _first_attempt(invoice: Mapping[str, Any], now: int) -> int | None:

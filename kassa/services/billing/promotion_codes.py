@@ -32,6 +32,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Timestamp,
     apply_metadata,
 )
 from kassa.services import customers, events
@@ -75,7 +76,7 @@ CREATE_PARAMS: dict[str, Param] = {
     ),
     "customer": String(max_chars=255),
     "customer_account": String(max_chars=255),
-    "expires_at": Integer(minimum=1),
+    "expires_at": Timestamp(minimum=1),
     "max_redemptions": Integer(minimum=1),
     "metadata": Metadata(),
     "promotion": Struct(

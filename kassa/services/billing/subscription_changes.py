@@ -62,6 +62,8 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.invoice_item_pricing import (
     active_price,
+    check_item_amount,
+    from_price,
 )
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
@@ -355,6 +357,7 @@ async def _new_item(
             code="parameter_missing",
         )
     price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+    check_item_bills(price, int(entry.get("quantity", 1)), entry, path)
     metadata = apply_metadata({}, entry.get("metadata") or {})
     added = new_item(
         ctx,
@@ -390,8 +393,20 @@ async def _change_item(
             note_paid_until_cut(subscription, item)
     if entry.get("quantity") is not None:
         item["quantity"] = int(entry["quantity"])
+    if entry.get("price") is not None or entry.get("quantity") is not None:
+        check_item_bills(item["price"], int(item["quantity"]), entry, path)
     if entry.get("metadata") is not None:
         item["metadata"] = apply_metadata(item["metadata"], entry["metadata"])
+
+
+def check_item_bills(
+    price: Mapping[str, Any], quantity: int, entry: Mapping[str, Any], path: str
+) -> None:
+    """A period of the item at `price` and `quantity` fits on one invoice line: refused
+    where the request set them (`items[i][quantity]` if sent, else `items[i][price]`), not
+    at the renewal or proration that would bill it."""
+    param = f"{path}[quantity]" if entry.get("quantity") is not None else f"{path}[price]"
+    check_item_amount(from_price(price, quantity), param)
 
 
 async def recurring_price(ctx: Context, price_id: str, param: str) -> ApiObject:
@@ -416,17 +431,23 @@ def _check_items(subscription: Mapping[str, Any]) -> None:
         )
     if len(items) > ITEMS_MAX:
         raise InvalidParameter(f"A subscription has at most {ITEMS_MAX} items.", param="items")
-    prices = [str(i["price"]["id"]) for i in items]
-    if len(set(prices)) != len(prices):
-        raise InvalidParameter(
-            "Cannot add multiple subscription items with the same price.", param="items"
-        )
+    check_prices_distinct([item["price"] for item in items])
     check_prices_alike(
         [item["price"] for item in items],
         subscription["currency"],
         ["items"] * len(items),
         classic=subscription_credits.is_classic(subscription),
     )
+
+
+def check_prices_distinct(prices: Sequence[Mapping[str, Any]]) -> None:
+    """Each price on one item only, as Stripe has it on create, update, `POST
+    /v1/subscription_items` and previews alike."""
+    ids = [str(price["id"]) for price in prices]
+    if len(set(ids)) != len(ids):
+        raise InvalidParameter(
+            "Cannot add multiple subscription items with the same price.", param="items"
+        )
 
 
 def check_prices_alike(

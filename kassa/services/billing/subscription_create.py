@@ -54,7 +54,12 @@ from kassa.services.billing.invoice_changes import (
     billed_customer,
 )
 from kassa.services.billing.plan_params import item_with_plan
-from kassa.services.billing.subscription_changes import check_prices_alike, recurring_price
+from kassa.services.billing.subscription_changes import (
+    check_item_bills,
+    check_prices_alike,
+    check_prices_distinct,
+    recurring_price,
+)
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ITEMS_MAX,
@@ -214,14 +219,17 @@ async def _priced_items(
     for index, entry in enumerate(requested):
         param = f"items[{index}][price]"
         price = await recurring_price(ctx, str(entry["price"]), param)
+        quantity = int(entry.get("quantity", 1))
+        check_item_bills(price, quantity, entry, f"items[{index}]")
         metadata = apply_metadata({}, entry.get("metadata") or {})
-        priced.append(Priced(price, int(entry.get("quantity", 1)), metadata))
+        priced.append(Priced(price, quantity, metadata))
     _check_alike(priced, classic=classic)
     return priced
 
 
 def _check_alike(priced: list[Priced], *, classic: bool) -> None:
     prices = [entry.price for entry in priced]
+    check_prices_distinct(prices)
     params = [f"items[{index}][price]" for index in range(len(priced))]
     check_prices_alike(prices, str(prices[0]["currency"]), params, classic=classic)
 

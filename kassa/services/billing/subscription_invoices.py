@@ -137,7 +137,7 @@ async def period_item(
         else from_price(item["price"], quantity)
     )
     line = blank_item(ctx, customer, priced)
-    apply_priced(line, priced)
+    apply_priced(line, priced, param=None)
     # As Stripe: "Trial period for Product", "1 (times sign) Product".
     line["description"] = f"Trial period for {name}" if trial else f"{quantity} \u00d7 {name}"
     line["period"] = {"start": period[0], "end": period[1]}

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidParameter
-from kassa.params import INT64_MAX, Boolean, Enum, Integer, ListOf, Metadata, Param, String, Struct
+from kassa.params import (
+    Boolean,
+    Enum,
+    Integer,
+    ListOf,
+    Metadata,
+    Param,
+    String,
+    Struct,
+    Timestamp,
+)
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
@@ -73,14 +83,14 @@ class CancelAt(Param):
     def parse(self, value: Any, path: str) -> int | str:
         if isinstance(value, str) and value in PERIOD_ENDS:
             return value
-        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value) or int(value) > INT64_MAX:
+        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
             shown = value[:40] if isinstance(value, str) else "an object"
             raise InvalidParameter(
                 f"Invalid {path}: {shown}; must be a unix timestamp or one of "
                 f"{', '.join(PERIOD_ENDS)}",
                 param=path,
             )
-        return int(value)
+        return Timestamp().parse(value, path)
 
 
 _ITEM_FIELDS: dict[str, Param] = {
@@ -98,7 +108,7 @@ PREVIEWED_ITEM_CHANGE = item_with_plan(Struct(_ITEM_FIELDS))
 CHANGE_PARAMS: dict[str, Param] = {
     "items": ListOf(item=ITEM_CHANGE, max_items=ITEMS_MAX),
     "proration_behavior": Enum(values=PRORATION_BEHAVIORS),
-    "proration_date": Integer(minimum=0),
+    "proration_date": Timestamp(),
     "payment_behavior": Enum(values=UPDATE_PAYMENT_BEHAVIORS),
     "billing_cycle_anchor": Struct({"type": Enum(values=("now", "unchanged"))}, required=("type",)),
 }

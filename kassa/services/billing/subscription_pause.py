@@ -59,7 +59,7 @@ from typing import Any, Final
 
 from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest
 from kassa.invariants import ensure
-from kassa.params import UNSET, Enum, Integer, Param, Struct, Unset
+from kassa.params import UNSET, Enum, Param, Struct, Timestamp, Unset
 from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
@@ -140,12 +140,12 @@ RESUME_PARAMS: dict[str, Param] = {
     "billing_cycle_anchor": _typed("now", "unchanged"),
     "payment_behavior": Enum(values=("resume_on_payment_attempt", "resume_on_payment_success")),
     "proration_behavior": Enum(values=("always_invoice", "create_prorations", "none")),
-    "proration_date": Integer(minimum=0),
+    "proration_date": Timestamp(),
 }
 PAUSE_COLLECTION: Final = Struct(
     {
         "behavior": Enum(values=("keep_as_draft", "mark_uncollectible", "void")),
-        "resumes_at": Integer(minimum=0),
+        "resumes_at": Timestamp(),
     },
     required=("behavior",),
     nullable=True,

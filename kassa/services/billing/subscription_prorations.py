@@ -245,7 +245,7 @@ async def _proration_item(
     )
     customer = await customer_of(ctx, subscription)
     item = blank_item(ctx, customer, priced)
-    apply_priced(item, priced)
+    apply_priced(item, priced, param=None)  # a part of a period whose amount was checked
     item["description"] = (
         f"{'Unused' if credit else 'Remaining'} time on {billed.quantity} \u00d7 {name} "
         f"after {when}"

@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 
 from kassa.errors import InvalidParameter
 from kassa.invariants import ensure
-from kassa.params import UNSET, Enum, Integer, Param, Struct, Unset
+from kassa.params import UNSET, Enum, Integer, Param, Struct, Timestamp, Unset
 from kassa.services.billing import (
     discounts,
     invoice_documents,
@@ -73,7 +73,7 @@ _ANCHOR_CONFIG = Struct(
 
 
 CREATE_PARAMS: dict[str, Param] = {
-    "billing_cycle_anchor": Integer(minimum=0),
+    "billing_cycle_anchor": Timestamp(),
     "billing_cycle_anchor_config": _ANCHOR_CONFIG,
     "proration_behavior": Enum(values=PRORATION_BEHAVIORS),
     "cancel_at": CancelAt(),
