@@ -22,7 +22,6 @@ from kassa.store import Transaction
 from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
 
 _TEST_CLOCK_OF_CUSTOMER = "context.test_clock_of_customer"
-_CUSTOMER_AS_READ = "context.customer_as_read"
 _FROZEN_TIME = "context.frozen_time"
 
 DEFAULT_SETTLEMENT_DELAY_DAYS = 2
@@ -120,23 +119,9 @@ class Context:
 
     def remember_customer(self, customer: Mapping[str, Any]) -> None:
         """An operation that loaded a customer anyway tells the context its test clock,
-        so asking for the customer's time reads nothing more; given the whole customer (one
-        it loaded or changed), that is what `customer_as_read` answers from then on."""
+        so asking for the customer's time reads nothing more."""
         clocks: dict[str, str | None] = self.memo.setdefault(_TEST_CLOCK_OF_CUSTOMER, {})
         clocks[str(customer["id"])] = customer.get("test_clock")
-        if customer.get("object") == "customer":
-            self.memo.setdefault(_CUSTOMER_AS_READ, {})[str(customer["id"])] = customer
-
-    async def customer_as_read(self, customer_id: str) -> Mapping[str, Any] | None:
-        """The customer as this unit read it without a lock, read once (None: no such
-        customer, or deleted): for facts the unit reads without changing them through this
-        copy (its default payment method, whether its `delinquent` flag needs changing). A
-        unit that changes the customer tells the context (`remember_customer`)."""
-        read: dict[str, Mapping[str, Any] | None] = self.memo.setdefault(_CUSTOMER_AS_READ, {})
-        if customer_id not in read:
-            found = await self.tx.get_object(CUSTOMERS, self.account_id, customer_id, lock=False)
-            read[customer_id] = None if found is None or found[1] else found[0]
-        return read[customer_id]
 
     async def _test_clock_of(self, customer_id: str) -> str | None:
         clocks: dict[str, str | None] = self.memo.setdefault(_TEST_CLOCK_OF_CUSTOMER, {})

@@ -28,11 +28,10 @@ from kassa.store.tables import CUSTOMERS
 async def set_delinquent(ctx: Context, customer_id: str, delinquent: bool) -> None:
     """Set the customer's `delinquent` flag; nothing written when it holds that already
     (or the customer is gone)."""
-    # As read without a lock first (a paid invoice read it already for its payment
-    # method): most invoice outcomes leave the flag as it is, and the hot path then reads
-    # and locks nothing more.
-    as_read = await ctx.customer_as_read(customer_id)
-    if as_read is None or as_read.get("delinquent") is delinquent:
+    # Read without a lock first: most invoice outcomes leave the flag as it is, and the hot
+    # path (a paid invoice) then locks nothing more.
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
+    if found is None or found[1] or found[0].get("delinquent") is delinquent:
         return
     found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id)
     if found is None or found[1] or found[0].get("delinquent") is delinquent:
@@ -42,5 +41,4 @@ async def set_delinquent(ctx: Context, customer_id: str, delinquent: bool) -> No
     customer["delinquent"] = delinquent
     ctx = await ctx.governed_by(customer)
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
-    ctx.remember_customer(customer)
     await events.announce(ctx, "customer.updated", customer, previous=before)

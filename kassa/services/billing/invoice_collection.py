@@ -70,7 +70,7 @@ from kassa.services.billing.invoice_documents import private
 from kassa.services.billing.price_fields import NotSupported
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import SUBSCRIPTIONS
+from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS
 
 RETRY_AFTER_DAYS: Final = (3, 5, 7)
 """Days after a failed attempt until the next automatic one, for an auto-advancing
@@ -196,7 +196,8 @@ async def _payment_method(ctx: Context, invoice: Mapping[str, Any], given: str |
     of_subscription = await _subscription_payment_method(ctx, invoice)
     if of_subscription is not None:
         return of_subscription
-    customer = await ctx.customer_as_read(str(invoice["customer"])) or {}
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, invoice["customer"], lock=False)
+    customer = {} if found is None else found[0]
     # Then the customer's default source (a saved card), which serves as a PaymentMethod.
     default = (customer.get("invoice_settings") or {}).get(
         "default_payment_method"
