@@ -206,6 +206,30 @@ def test_a_send_invoice_invoice_past_its_due_date_makes_the_customer_delinquent(
     assert delinquency_events(client, who.id)[-1] == (overdue_at + HOUR, True)
 
 
+def test_an_invoice_finalized_after_its_due_date_makes_the_customer_delinquent_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """Due a day after its creation but finalized three days on: it is past due from its
+    first look, though its first reminder (`invoice.overdue` 7 days after the due date, at
+    09:00) is days away; and once seen late, it is not made late again."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
+    who = client.v1.customers.create(params={"email": "later@example.com", "test_clock": clock.id})
+    draft = invoice_of(
+        client, who.id, 1000, collection_method="send_invoice", due_date=JAN_31_2027 + DAY_SECONDS
+    )
+    finalized_at = JAN_31_2027 + 3 * DAY_SECONDS
+    advance(client, clock.id, finalized_at)
+    sent = client.v1.invoices.finalize_invoice(draft.id)
+    assert sent.status == "open"
+    assert delinquent(client, who.id) is False
+    advance(client, clock.id, finalized_at + HOUR)
+    assert delinquent(client, who.id) is True
+    assert delinquency_events(client, who.id) == [(finalized_at, False)]
+    advance(client, clock.id, scheduled_reminder(sent.due_date, 7, UTC).send_at + HOUR)
+    assert "invoice.overdue" in events_of(client, sent.id)
+    assert delinquency_events(client, who.id) == [(finalized_at, False)]
+
+
 def test_a_payment_the_customer_or_integration_makes_failing_is_no_delinquency(
     client: Client, server: KassaServer, ledger_verified: None
 ) -> None:

@@ -186,7 +186,9 @@ async def next_reminder_at(
         now=ctx.now(),
         after=await reminders_sent_after(ctx, invoice),
     )
-    return reminders.wake_at(due_date, ctx.now(), None if following is None else following.send_at)
+    next_at = None if following is None else following.send_at
+    # Asked when the invoice is finalized: no look at it has seen its due date pass yet.
+    return reminders.wake_at(due_date, next_at, overdue_seen=False)
 
 
 async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int | None:

@@ -76,7 +76,9 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
         # invoice paid meanwhile may have cleared the flag.
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
     if reminders.wants_reminders(invoice):
-        wake = reminders.wake_at(int(invoice["due_date"]), ctx.now(), check.next_at)
+        due_date = int(invoice["due_date"])
+        seen = ctx.now() >= reminders.overdue_at(due_date)  # by this look, if not before
+        wake = reminders.wake_at(due_date, check.next_at, overdue_seen=seen)
     else:
         wake = check.next_at
     private(invoice)["next_reminder_at"] = wake

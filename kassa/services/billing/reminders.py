@@ -110,13 +110,15 @@ def overdue_at(due_date: int) -> int:
     return due_date + 1
 
 
-def wake_at(due_date: int, now: int, next_reminder_at: int | None) -> int | None:
-    """The reminder job's next instant for an invoice: its next reminder, or the moment its
-    due date has passed if that comes first (the customer is delinquent from then, whatever
-    the schedule: the default sends nothing between the due day's 09:00 and a week on)."""
-    overdue = overdue_at(due_date)
-    if now >= overdue:
+def wake_at(due_date: int, next_reminder_at: int | None, *, overdue_seen: bool) -> int | None:
+    """The reminder job's next instant for an invoice: its next reminder, or, until a look
+    at it has seen its due date passed (`overdue_seen`), the moment it passes if that comes
+    first: the customer is delinquent from then, whatever the schedule (the default sends
+    nothing between the due day's 09:00 and a week on). That moment may be past already
+    (an invoice finalized after its due date): the job then looks at it at once."""
+    if overdue_seen:
         return next_reminder_at
+    overdue = overdue_at(due_date)
     return overdue if next_reminder_at is None else min(next_reminder_at, overdue)
 
 
