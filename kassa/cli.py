@@ -16,7 +16,7 @@ from typing import Any
 
 from kassa import API_VERSION, __version__, database
 from kassa.clock import SystemClock, unix_seconds
-from kassa.config import InvalidSetting, Settings
+from kassa.config import InvalidSetting, Settings, base_url
 from kassa.errors import KassaError
 from kassa.ledger.verify import LedgerReport, verify_ledger
 from kassa.reconciliation.arguments import add_reconcile_parser
@@ -339,7 +339,7 @@ def _serve(settings: Settings, workers: int, fd: int | None = None) -> None:
         _print_keys(new)
     print(
         f"Kassa {__version__} (Stripe API {API_VERSION}) on "
-        f"http://{settings.host}:{settings.port} using {redacted_url(settings.database_url)}",
+        f"{base_url(replace(settings, public_url=''))} using {redacted_url(settings.database_url)}",
         flush=True,
     )
     options: dict[str, Any] = {
@@ -371,7 +371,7 @@ def _inherited_listener(fd: int) -> socket.socket:
     """The listening TCP socket `--fd` names; exits with a message if it is not one."""
     try:
         sock = socket.socket(fileno=fd)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise SystemExit(f"kassa serve: --fd {fd} is not an open socket ({error})") from None
     if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
         raise SystemExit(f"kassa serve: --fd {fd} is not a TCP socket")
@@ -465,6 +465,12 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         if args.fd is not None and args.workers != 1:
             print("kassa serve: --fd serves one process; leave out --workers", file=sys.stderr)
+            return 2
+        if args.fd is not None and (args.host is not None or args.port is not None):
+            print(
+                "kassa serve: --fd serves the socket's own address; leave out --host and --port",
+                file=sys.stderr,
+            )
             return 2
         _serve(settings, args.workers, args.fd)
     elif args.command == "migrate":

@@ -241,7 +241,9 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def base_url(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    return f"http://{settings.host}:{settings.port}"
+    # An IPv6 address is bracketed in a URL (`http://[::1]:4242`).
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 def retry_schedule(settings: Settings) -> tuple[int, ...]:

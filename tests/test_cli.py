@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kassa.config import Settings, base_url
 from kassa.store import Store
 from tests.conftest import require_postgres
 from tests.direct_store import with_store
@@ -339,3 +341,19 @@ def test_serve_refuses_an_fd_that_is_not_a_listening_socket(tmp_path: Path) -> N
     with_workers = kassa("serve", database, "--fd", "3", "--workers", "2")
     assert with_workers.returncode == 2
     assert "--fd serves one process" in with_workers.stderr
+    with_address = kassa("serve", database, "--fd", "3", "--port", "4343")
+    assert with_address.returncode == 2
+    assert "leave out --host and --port" in with_address.stderr
+    negative = kassa("serve", database, "--fd", "-1")
+    assert negative.returncode != 0
+    assert "--fd -1 is not an open socket" in negative.stderr
+    assert "Traceback" not in negative.stderr
+
+
+def test_an_ipv6_address_is_bracketed_in_the_urls_kassa_makes() -> None:
+    assert base_url(replace(Settings(), host="::", port=4242, public_url="")) == (
+        "http://[::]:4242"
+    )
+    assert base_url(replace(Settings(), host="127.0.0.1", port=4242, public_url="")) == (
+        "http://127.0.0.1:4242"
+    )

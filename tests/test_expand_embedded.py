@@ -182,6 +182,32 @@ def test_an_invoices_lines_expand_discounts_and_price(client: Client) -> None:
     assert (details.price.id, details.price.unit_amount) == (price.id, 2000)
 
 
+def test_a_line_without_a_price_leaves_its_null_price_details_on_the_way(client: Client) -> None:
+    """An amount-only line (500, no price) beside the priced one: its
+    `pricing.price_details` is null, which the path passes through and leaves null."""
+    invoice, price, _ = line_discounted_invoice(client)
+    client.v1.invoice_items.create(
+        params={
+            "customer": str(invoice.customer),
+            "invoice": invoice.id,
+            "amount": 500,
+            "currency": "usd",
+        }
+    )
+    lines = client.v1.invoices.line_items.list(
+        invoice.id, params={"expand": ["data.pricing.price_details.price"]}
+    )
+    shown = {line.amount: line.pricing for line in lines.data}
+    assert set(shown) == {2000, 500}
+    priced = shown[2000]
+    assert priced is not None and priced.price_details is not None
+    assert isinstance(priced.price_details.price, stripe.Price)
+    assert priced.price_details.price.id == price.id
+    assert shown[500] is None or shown[500].price_details is None
+    path = "data.pricing.price_details.nonsense"
+    refused(lambda: client.v1.invoices.line_items.list(invoice.id, params={"expand": [path]}), path)
+
+
 def test_a_subscription_invoices_lines_expand_their_subscription(client: Client) -> None:
     """The first invoice of a 20.00 monthly subscription with 10% off its item: one line of
     2000 - 200 = 1800."""

@@ -147,6 +147,11 @@ def test_canceling_an_invoices_intent_is_refused_and_voiding_the_invoice_cancels
     voided = client.v1.invoices.void_invoice(invoice.id)
     assert voided.status == "void"
     assert client.v1.payment_intents.retrieve(intent_id).status == "canceled"
+    # Canceled with its invoice, it says so as any canceled intent does, not "void the
+    # invoice" of an invoice void already.
+    with pytest.raises(stripe.InvalidRequestError) as after_void:
+        client.v1.payment_intents.cancel(intent_id)
+    assert after_void.value.code == "payment_intent_unexpected_state"
 
     # The refused cancel left the next invoice payable as ever.
     other, other_intent = open_invoice(client)

@@ -145,6 +145,11 @@ async def _expand_field(
         # A plain sub-hash such as invoice_settings: descend without changing owner.
         await _expand_plain(ctx, node[segment], owner, subtree, here, full)
         return
+    elif node.get(segment) is None and subtree and owner is not None:
+        # A null sub-hash on the way to a declared path (an amount-only line's
+        # `pricing.price_details`): nothing to expand there, and it stays null.
+        _check_declared(owner, {segment: subtree}, _parent(here), _parent(full))
+        return
     else:
         raise _not_expandable(full)
     value = node.get(segment)
@@ -196,6 +201,10 @@ async def _resolve(ctx: Context, value: Any, target: ExpandTarget) -> Any:
 
 def _not_expandable(path: str) -> InvalidRequest:
     return InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
 
 
 def _join(prefix: str, segment: str) -> str:

@@ -76,7 +76,7 @@ INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
 """What an invoice fixes of the PaymentIntent it makes (with
 `payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
 INVOICE_TERMS_FIXED = (
-    "You cannot update `{param}` on this PaymentIntent because it was created by an "
+    "You cannot set `{param}` on this PaymentIntent because it was created by an "
     "invoice. Update the invoice instead: its PaymentIntent collects what the invoice asks."
 )
 INVOICE_INTENT_NOT_CANCELABLE = (
@@ -690,10 +690,14 @@ async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> A
     """The API's and the dashboard's cancel. An invoice's PaymentIntent is refused: canceled
     alone it would leave the invoice open with nothing to collect it; voiding the invoice
     cancels it (`cancel_invoice_payment_intent`)."""
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
+    # Its state first: an intent already canceled (its invoice voided) says so, as any does.
+    if intent["status"] not in CANCELABLE:
+        raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)
     invoice_id = await hooks.payment_intent_invoice(ctx, request.intent)
     if invoice_id is not None:
         raise InvalidRequest(INVOICE_INTENT_NOT_CANCELABLE.format(invoice=invoice_id))
-    return await cancel_invoice_payment_intent(ctx, request)
+    return await _cancel_loaded(ctx, intent, request)
 
 
 async def cancel_invoice_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
@@ -702,6 +706,12 @@ async def cancel_invoice_payment_intent(ctx: Context, request: CancelPaymentInte
     ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     if intent["status"] not in CANCELABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "cancel", CANCELABLE)
+    return await _cancel_loaded(ctx, intent, request)
+
+
+async def _cancel_loaded(
+    ctx: Context, intent: ApiObject, request: CancelPaymentIntent
+) -> ApiObject:
     # Canceling an uncaptured intent releases the authorization: no money had moved, so the
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     if intent["status"] == "requires_capture":
