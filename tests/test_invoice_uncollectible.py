@@ -230,6 +230,38 @@ def test_an_invoice_finalized_after_its_due_date_makes_the_customer_delinquent_a
     assert delinquency_events(client, who.id) == [(finalized_at, False)]
 
 
+def reminder_events(client: Client, invoice_id: str) -> list[tuple[str, int]]:
+    """The invoice's reminder events, oldest first: (type, created)."""
+    found = [
+        (str(event.type), int(event.created))
+        for event in client.v1.events.list(params={"limit": 100}).auto_paging_iter()
+        if event.type in ("invoice.will_be_due", "invoice.overdue")
+        and event.data.object.to_dict().get("id") == invoice_id
+    ]
+    return found[::-1]
+
+
+def test_a_customer_without_an_address_gets_each_reminder_event_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """No email is queued for a customer without an address, but the reminder is made all
+    the same (its event): the look as the due date passes must not make the week-before
+    reminder again. Due 10 days after January 31, 10:00 (February 10, 10:00): reminders at
+    09:00 UTC on February 3 (-7), February 10 (0) and February 17 (+7)."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
+    who = client.v1.customers.create(params={"test_clock": clock.id})
+    draft = invoice_of(client, who.id, 900, collection_method="send_invoice", days_until_due=10)
+    sent = client.v1.invoices.finalize_invoice(draft.id)
+    assert sent.due_date == JAN_31_2027 + 10 * DAY_SECONDS
+    advance(client, clock.id, JAN_31_2027 + 20 * DAY_SECONDS)
+    assert reminder_events(client, sent.id) == [
+        ("invoice.will_be_due", utc(2027, 2, 3, 9)),
+        ("invoice.will_be_due", utc(2027, 2, 10, 9)),
+        ("invoice.overdue", utc(2027, 2, 17, 9)),
+    ]
+    assert delinquency_events(client, who.id) == [(sent.due_date + 1, False)]
+
+
 def test_a_payment_the_customer_or_integration_makes_failing_is_no_delinquency(
     client: Client, server: KassaServer, ledger_verified: None
 ) -> None:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 
 from kassa.services.billing import reminders
+from kassa.services.billing.invoice_documents import PRIVATE
 from kassa.services.billing.reminders import Reminder, ReminderKind
 from kassa.services.context import Context
 from kassa.services.mail import (
@@ -54,6 +55,8 @@ from kassa.services.mail_rendering import (
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CUSTOMERS
 
+LAST_REMINDER_AT = "last_reminder_at"
+"""The private fact of when the invoice's latest reminder was due (`invoice_reminders`)."""
 LINES_SHOWN_MAX = 20
 """Invoice lines listed in an email; the rest are counted ("and 3 more items")."""
 DESCRIPTION_CHARS_MAX = 200
@@ -192,12 +195,15 @@ async def next_reminder_at(
 
 
 async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int | None:
-    """The instant reminders must come after: the last one queued, or the invoice's
-    finalization when none was (a reminder scheduled before then is not sent)."""
+    """The instant reminders must come after: the last one made (its event announced, an
+    email queued or not: a customer without an address gets the events all the same), or
+    the invoice's finalization when none was (a reminder scheduled before then is not
+    sent). Reminders before `last_reminder_at` was kept are known by their emails."""
     last = await last_email_at(ctx, str(invoice["id"]), REMINDER_KINDS)
     transitions = invoice.get("status_transitions") or {}
     finalized = transitions.get("finalized_at")
-    candidates = [t for t in (last, finalized) if isinstance(t, int)]
+    made = (invoice.get(PRIVATE) or {}).get(LAST_REMINDER_AT)
+    candidates = [t for t in (last, finalized, made) if isinstance(t, int)]
     return max(candidates) if candidates else None
 
 

@@ -68,6 +68,9 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
     check = await invoice_emails.queue_due_reminder(
         ctx, invoice, None, ctx.payments.reminder_offsets_days
     )
+    if check.reminder is not None:
+        # Made, email or not: the next look starts after it (`reminders_sent_after`).
+        private(invoice)[invoice_emails.LAST_REMINDER_AT] = check.reminder.send_at
     if check.event_type is not None:
         await invoice_documents.announce(ctx, check.event_type, invoice)
     if _passes_due_date(ctx, invoice):
