@@ -221,11 +221,13 @@ def test_an_invoice_finalized_after_its_due_date_makes_the_customer_delinquent_a
     advance(client, clock.id, finalized_at)
     sent = client.v1.invoices.finalize_invoice(draft.id)
     assert sent.status == "open"
+    assert sent.due_date == JAN_31_2027 + DAY_SECONDS
     assert delinquent(client, who.id) is False
     advance(client, clock.id, finalized_at + HOUR)
     assert delinquent(client, who.id) is True
     assert delinquency_events(client, who.id) == [(finalized_at, False)]
-    advance(client, clock.id, scheduled_reminder(sent.due_date, 7, UTC).send_at + HOUR)
+    overdue_at = scheduled_reminder(JAN_31_2027 + DAY_SECONDS, 7, UTC).send_at
+    advance(client, clock.id, overdue_at + HOUR)
     assert "invoice.overdue" in events_of(client, sent.id)
     assert delinquency_events(client, who.id) == [(finalized_at, False)]
 
