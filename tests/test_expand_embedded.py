@@ -263,3 +263,110 @@ def test_an_empty_invoice_still_refuses_what_no_line_declares(client: Client) ->
     )
     empty = client.v1.invoices.line_items.list(invoice.id, params={"expand": ["data.discounts"]})
     assert empty.data == []
+
+
+# --- arrays of plain hashes: walked element by element, no `data.` ---------------------------
+
+DISCOUNT_AMOUNT_PATHS = [
+    "total_discount_amounts.discount",
+    "total_pretax_credit_amounts.discount",
+    "total_pretax_credit_amounts.credit_balance_transaction",
+    "lines.data.discount_amounts.discount",
+    "lines.data.pretax_credit_amounts.discount",
+]
+
+
+def test_an_invoice_expands_the_discounts_of_its_discount_amounts(client: Client) -> None:
+    """The line's 25% discount takes 500 off 2000: the invoice's one total discount amount,
+    pretax credit (a discount: no credit balance transaction, null) and the line's
+    discount amount each name it, expanded in place with the amount beside it."""
+    invoice, _, coupon_id = line_discounted_invoice(client)
+    discount_id = invoice.lines.data[0].discounts[0]
+    shown = client.v1.invoices.retrieve(invoice.id, params={"expand": DISCOUNT_AMOUNT_PATHS})
+    (total,) = shown.total_discount_amounts or []
+    (credit,) = shown.total_pretax_credit_amounts or []
+    (line,) = shown.lines.data
+    (line_amount,) = line.discount_amounts or []
+    (line_credit,) = line.pretax_credit_amounts or []
+    for entry in (total, credit, line_amount, line_credit):
+        assert entry.amount == 500
+        assert isinstance(entry.discount, stripe.Discount), entry
+        assert (entry.discount.id, entry.discount.source.coupon) == (discount_id, coupon_id)
+    assert credit.credit_balance_transaction is None
+    assert client.v1.invoices.retrieve(invoice.id).total_discount_amounts[0].discount == (  # type: ignore[index]
+        discount_id
+    )
+    listed = client.v1.invoices.list(
+        params={
+            "customer": str(invoice.customer),
+            "expand": ["data.total_discount_amounts.discount"],
+        }
+    )
+    assert [d.discount.id for d in listed.data[0].total_discount_amounts or []] == [discount_id]  # type: ignore[union-attr]
+
+
+def test_an_invoices_lines_expand_the_discounts_of_their_discount_amounts(client: Client) -> None:
+    invoice, _, _ = line_discounted_invoice(client)
+    discount_id = invoice.lines.data[0].discounts[0]
+    lines = client.v1.invoices.line_items.list(
+        invoice.id,
+        params={
+            "expand": ["data.discount_amounts.discount", "data.pretax_credit_amounts.discount"]
+        },
+    )
+    (line,) = lines.data
+    entries: list[Any] = [*(line.discount_amounts or []), *(line.pretax_credit_amounts or [])]
+    assert len(entries) == 2
+    for entry in entries:
+        assert entry.amount == 500
+        assert isinstance(entry.discount, stripe.Discount)
+        assert entry.discount.id == discount_id
+
+
+def test_a_preview_expands_its_total_discount_amounts(client: Client) -> None:
+    """The subscription's next month: its item's 10% discount takes 200 off 2000."""
+    subscription = subscription_with_item_discount(client)
+    preview = client.v1.invoices.create_preview(
+        params={
+            "subscription": subscription.id,
+            "expand": ["total_discount_amounts.discount", "lines.data.discount_amounts.discount"],
+        }
+    )
+    (total,) = preview.total_discount_amounts or []
+    (line_amount,) = preview.lines.data[0].discount_amounts or []
+    for entry in (total, line_amount):
+        assert entry.amount == 200
+        assert isinstance(entry.discount, stripe.Discount)
+        assert entry.discount.id == subscription["items"].data[0].discounts[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("total_discount_amounts.nonsense", "total_discount_amounts.nonsense"),
+        ("total_pretax_credit_amounts.amount", "total_pretax_credit_amounts.amount"),
+        ("lines.data.discount_amounts.nonsense", "lines.data.discount_amounts.nonsense"),
+        # Nothing declared inside the array at all: named where the path went wrong.
+        ("total_taxes.tax_rate_details", "total_taxes"),
+        ("lines.data.taxes.nonsense", "lines.data.taxes"),
+    ],
+)
+def test_paths_no_array_element_declares_are_refused_even_empty(
+    client: Client, path: str, named: str
+) -> None:
+    """Refused naming the path from the start, on an invoice with a discounted line as on an
+    empty one (no element to look at: the declarations decide)."""
+    discounted, _, _ = line_discounted_invoice(client)
+    empty = client.v1.invoices.create(params={"customer": client.v1.customers.create().id})
+    assert empty.total_discount_amounts == [] and empty.lines.data == []
+    for invoice_id in (discounted.id, empty.id):
+        refused(
+            lambda: client.v1.invoices.retrieve(invoice_id, params={"expand": [path]}),  # noqa: B023
+            named,
+        )
+
+
+def test_an_empty_invoice_expands_its_empty_discount_amounts(client: Client) -> None:
+    empty = client.v1.invoices.create(params={"customer": client.v1.customers.create().id})
+    shown = client.v1.invoices.retrieve(empty.id, params={"expand": DISCOUNT_AMOUNT_PATHS})
+    assert (shown.total_discount_amounts, shown.total_pretax_credit_amounts) == ([], [])

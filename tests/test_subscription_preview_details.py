@@ -3,7 +3,8 @@
 PostgreSQL) driven by test clocks: each preview is the invoice the request it previews then
 makes, to the cent and line for line (`DELETE` with `invoice_now`, and `prorate` unless
 `proration_behavior=none`; an update's `default_tax_rates`, billed at the renewal;
-`POST .../resume`); what Kassa refuses is a 400 naming the parameter. (`[trial_end]`:
+`POST .../resume`; an update's `items[][discounts]`, made for the preview but not stored nor
+redeemed); what Kassa refuses is a 400 naming the parameter. (`[trial_end]`:
 `test_subscription_trial_end.py`.)
 
 Amounts are in whole days: 28.00 a month over the 28 days from January 31, 2027, upgraded
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.test_coupons_tax_rates import tax_rate
+from tests.test_coupons_tax_rates import coupon, promotion_code, tax_rate
 from tests.test_subscription_cancel_at import FEB_14, FEB_28
 from tests.test_subscription_changes import change, only_item, pending_of
 from tests.test_subscription_pause import paused_subscription, resume
@@ -228,3 +229,90 @@ def test_a_resumption_is_previewed_only_for_a_paused_subscription_and_alone(
         "subscription_details[resume_at]",
     )
     assert "not paused" in str(active.value.user_message)
+
+
+def discounted_item(subscription: stripe.Subscription, **discount: Any) -> list[Any]:
+    """`items` giving the subscription's one item the discount `discount` describes."""
+    return [{"id": only_item(subscription).id, "discounts": [discount]}]
+
+
+def test_an_items_previewed_discount_is_the_one_the_renewal_after_the_update_takes(
+    client: Client, ledger_verified: None
+) -> None:
+    """A 28.00 monthly subscription, on February 14 a 25% coupon previewed on its item: no
+    proration (price and quantity unchanged), the February 28 renewal of 2800 less 25% (700)
+    = 2100. The preview stores nothing: the item keeps no discount, the coupon is not
+    redeemed. Updated with the same `items`, the renewal made on February 28 is that
+    invoice (the coupon redeemed once, by the update)."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_14)
+    quarter = coupon(client, percent_off=25, duration="forever")
+    items = discounted_item(subscription, coupon=quarter.id)
+    upcoming = preview(client, subscription.id, items=items)
+    assert (upcoming.period_start, upcoming.period_end) == (FEB_28, utc(2027, 3, 31))
+    (line,) = upcoming.lines.data
+    assert (line.amount, [d.amount for d in line.discount_amounts or []]) == (2800, [700])
+    assert (upcoming.subtotal, upcoming.total) == (2800, 2100)
+    assert only_item(client.v1.subscriptions.retrieve(subscription.id)).discounts == []
+    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 0
+
+    updated = change(client, subscription.id, items=items)
+    assert len(only_item(updated).discounts) == 1
+    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
+    advance(client, clock_id, PAST_THE_END)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert renewal.billing_reason == "subscription_cycle"
+    same_invoice(renewal, upcoming)
+    assert renewal.amount_paid == 2100
+
+
+def test_an_upgrade_with_a_discount_invoiced_at_once_previews_to_the_cent(
+    client: Client, ledger_verified: None
+) -> None:
+    """On February 14 (14 of 28 days left) the item goes to two with a 25% promotion code,
+    invoiced at once: the credit for one unused (-2800 x 14/28 = -1400) and the debit for
+    two (5600 x 14/28 = 2800) net of the item's new 25% (-700): 2100; in all 700. The code
+    is not redeemed by the preview; the update makes that invoice."""
+    price = price_of(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, FEB_14)
+    code = promotion_code(client, coupon(client, percent_off=25, duration="forever").id)
+    items = discounted_item(subscription, promotion_code=code.id)
+    items[0]["quantity"] = 2
+    details: Any = {"items": items, "proration_behavior": "always_invoice"}
+    upcoming = preview(client, subscription.id, **details)
+    assert line_amounts(upcoming) == [-1400, 2100]
+    assert upcoming.total == 700
+    assert client.v1.promotion_codes.retrieve(code.id).times_redeemed == 0
+    assert only_item(client.v1.subscriptions.retrieve(subscription.id)).quantity == 1
+
+    updated = change(client, subscription.id, **details)
+    assert client.v1.promotion_codes.retrieve(code.id).times_redeemed == 1
+    made = client.v1.invoices.retrieve(str(updated.latest_invoice))
+    same_invoice(made, upcoming)
+    assert made.amount_paid == 700
+
+
+def test_an_items_previewed_discount_is_checked_as_on_update(client: Client) -> None:
+    """A missing coupon is named as the preview sent it; the same discount twice is
+    refused as the update refuses it."""
+    price = price_of(client, 2800)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        preview(client, subscription.id, items=discounted_item(subscription, coupon="nope"))
+    assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+    assert missing.value.param == "subscription_details[items][0][discounts][0][coupon]"
+    quarter = coupon(client, percent_off=25)
+    items = discounted_item(subscription, coupon=quarter.id)
+    held = only_item(change(client, subscription.id, items=items)).discounts[0]
+    twice = [{"id": only_item(subscription).id, "discounts": [{"discount": held}] * 2}]
+    with pytest.raises(stripe.InvalidRequestError) as repeated:
+        preview(client, subscription.id, items=twice)
+    assert (repeated.value.http_status, repeated.value.param) == (
+        400,
+        "subscription_details[items][0][discounts]",
+    )

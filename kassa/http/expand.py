@@ -1,8 +1,10 @@
 """Stripe's `expand[]`: replace ids with the objects they name, including nested paths
 (`customer.default_source`), `data.x` inside lists and search results (and a search's
-`total_count`), and paths inside API objects embedded in full (a subscription's
-`items.data.price.product`, an invoice's `lines.data.discounts`). What may be expanded comes
-from the resource declarations."""
+`total_count`), paths inside API objects embedded in full (a subscription's
+`items.data.price.product`, an invoice's `lines.data.discounts`), and inside arrays of plain
+hashes, walked element by element without `data.` (an invoice's
+`total_discount_amounts.discount`). What may be expanded comes from the resource
+declarations."""
 
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ list embedded in each item of a page multiplies: per path, at most the page size
 (`LIST_LIMIT_MAX`, 100) x this x `MAX_EXPANDED_IDS` objects are fetched; in practice a page
 of 100 invoices embedding ten lines of at most 20 discounts each (`DISCOUNTS_MAX`) fetches
 at most 100 x 10 x 20 = 20,000 discounts for `data.lines.data.discounts`."""
+MAX_ARRAY_HASHES = 250
+"""An array of plain hashes walked for expansion (an invoice's `total_discount_amounts`, a
+line's `discount_amounts`: one entry per discount, at most an invoice's 20 own plus its
+lines'). Its elements are expanded as the object holding the array declares
+(`total_discount_amounts.discount`), each one id: per path at most this many objects."""
 
 ExpandTree = dict[str, "ExpandTree"]
 
@@ -145,6 +152,9 @@ async def _expand_field(
         # A plain sub-hash such as invoice_settings: descend without changing owner.
         await _expand_plain(ctx, node[segment], owner, subtree, here, full)
         return
+    elif isinstance(node.get(segment), list) and subtree and owner is not None:
+        await _expand_hashes(ctx, node[segment], owner, subtree, here, full)
+        return
     elif node.get(segment) is None and subtree and owner is not None:
         # A null sub-hash on the way to a declared path (an amount-only line's
         # `pricing.price_details`): nothing to expand there, and it stays null.
@@ -169,6 +179,25 @@ async def _expand_plain(
         await _expand_field(
             ctx, node, owner, segment, subtree, _join(relative, segment), _join(shown, segment)
         )
+
+
+async def _expand_hashes(
+    ctx: Context,
+    entries: list[Any],
+    owner: Resource,
+    tree: ExpandTree,
+    relative: str,
+    shown: str,
+) -> None:
+    """An array of plain hashes (`total_discount_amounts`): Stripe walks it element by
+    element (`total_discount_amounts.discount`, no `data.`), each element by the
+    declarations of the object holding the array; checked against those first, so that an
+    empty array refuses the paths its elements could not expand."""
+    segment = relative.rpartition(".")[2]
+    _check_declared(owner, {segment: tree}, _parent(relative), _parent(shown))
+    for entry in entries[:MAX_ARRAY_HASHES]:
+        if isinstance(entry, dict):
+            await _expand_plain(ctx, entry, owner, tree, relative, shown)
 
 
 async def _expand_embedded(

@@ -53,6 +53,8 @@ discount, not only with the subscription, so the discount stays used wherever it
 (`discounts[][discount]`)."""
 _PREVIEW_TERMS = "discounts.preview_terms"
 """ctx.memo key: the terms of discounts a preview made without storing them."""
+_PREVIEW_DISCOUNTS = "discounts.preview_discounts"
+"""ctx.memo key: the discounts a preview made without storing them, by id."""
 
 
 _OWNER_FIELDS: Final = (
@@ -132,18 +134,24 @@ async def apply(
         discount["invoice"], discount["invoice_item"] = invoice, invoice_item
         await ctx.tx.insert_object(DISCOUNTS, ctx.account_id, discount)
         ids.append(discount["id"])
+    _check_distinct(ids, param)
+    return ids
+
+
+def _check_distinct(ids: Sequence[str], param: str) -> None:
     if len(set(ids)) != len(ids):
         raise InvalidParameter(f"The same discount appears twice in {param}.", param=param)
-    return ids
 
 
 async def preview(
     ctx: Context, requested: Requested, *, lineage: Lineage, currency: str, param: str = "discounts"
 ) -> list[str]:
     """Discounts for an invoice preview: checked as `apply` checks them, made but not
-    stored; their terms are kept in this unit of work for `discount_terms`."""
+    stored; they and their terms are kept in this unit of work (`made_for_preview`,
+    `discount_terms`)."""
     customer = lineage.customer
     terms: dict[str, DiscountTerms] = ctx.memo.setdefault(_PREVIEW_TERMS, {})
+    made: dict[str, ApiObject] = ctx.memo.setdefault(_PREVIEW_DISCOUNTS, {})
     ids: list[str] = []
     for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
         path = f"{param}[{index}]"
@@ -154,8 +162,16 @@ async def preview(
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         coupon = await coupons.load_coupon(ctx, discount["source"]["coupon"])
         terms[discount["id"]] = _terms(discount["id"], coupon, currency)
+        made[discount["id"]] = discount
         ids.append(discount["id"])
+    _check_distinct(ids, param)
     return ids
+
+
+def made_for_preview(ctx: Context, discount_id: str) -> ApiObject | None:
+    """A discount `preview` made in this unit of work (never stored); None for others."""
+    found: ApiObject | None = ctx.memo.get(_PREVIEW_DISCOUNTS, {}).get(discount_id)
+    return found
 
 
 def _terms(discount_id: str, coupon: Mapping[str, Any], currency: str) -> DiscountTerms:

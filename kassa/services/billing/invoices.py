@@ -337,6 +337,11 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     return {**shown(found[0]), "account": account_id}
 
 
+CREDIT_BALANCE_TRANSACTION = "billing.credit_balance_transaction"
+"""What a pretax credit's `credit_balance_transaction` names (Stripe's billing credits).
+Kassa grants no billing credits, so its pretax credits are all discounts and the field is
+always null; declared so that `expand[]` takes Stripe's paths to it."""
+
 LINES = Resource(
     object_name="line_item",
     id_prefix="il",
@@ -346,7 +351,10 @@ LINES = Resource(
         request_parser(ListLines, LINES_PARAMS, ids=("invoice",)), list_lines, writes=False
     ),
     expandable={
+        "discount_amounts.discount": "discount",
         "discounts": "discount",
+        "pretax_credit_amounts.credit_balance_transaction": CREDIT_BALANCE_TRANSACTION,
+        "pretax_credit_amounts.discount": "discount",
         "pricing.price_details.price": "price",
         "subscription": "subscription",
     },
@@ -411,6 +419,9 @@ RESOURCE = Resource(
         "discounts": "discount",
         "latest_revision": "invoice",
         "test_clock": "test_helpers.test_clock",
+        "total_discount_amounts.discount": "discount",
+        "total_pretax_credit_amounts.credit_balance_transaction": CREDIT_BALANCE_TRANSACTION,
+        "total_pretax_credit_amounts.discount": "discount",
     },
     embedded={"lines.data": "line_item"},
     includable={

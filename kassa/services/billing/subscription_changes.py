@@ -115,6 +115,9 @@ class ChangeTerms:
     """The update sets or clears when the subscription ends (`cancel_at`,
     `cancel_at_period_end`): a period an earlier `cancel_at` cut short may get its end back
     (`fit_periods_to_end`)."""
+    previewed: bool = False
+    """Worked out for an invoice preview: the discounts `items[][discounts]` makes are
+    made as the update would make them, but neither stored nor redeemed."""
 
     @property
     def resets_anchor(self) -> bool:
@@ -195,7 +198,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     prorating = _prorates(subscription, terms)
     before = _billing(subscription) if prorating else {}
     old_intervals = _intervals(items_of(subscription))
-    removed = await _apply_item_changes(ctx, subscription, terms.items, at)
+    removed = await _apply_item_changes(ctx, subscription, terms, at)
     new_intervals = _intervals(items_of(subscription))
     # The one interval replaced by another resets the cycle; mixed intervals do not. On a
     # trial nothing is reset: the cycle is anchored at the trial's end, where the first
@@ -297,11 +300,12 @@ def _changed(
 
 
 async def _apply_item_changes(
-    ctx: Context, subscription: ApiObject, requested: list[dict[str, Any]], at: int
+    ctx: Context, subscription: ApiObject, terms: ChangeTerms, at: int
 ) -> list[ApiObject]:
     """Change the document's items as `items[]` says; the removed items. The current period
     is read before any change: an item that joins before the anchor shares it, and the
     items that had it may be removed first (the only item replaced on a trial)."""
+    requested, previewed = terms.items, terms.previewed
     items = items_of(subscription)
     before = current_period(subscription)
     by_id = {str(i["id"]): i for i in items}
@@ -312,7 +316,9 @@ async def _apply_item_changes(
         item_id = entry.get("id")
         if item_id is None:
             added = await _new_item(ctx, subscription, entry, path, at, before)
-            await subscription_discounts.apply_item_terms(ctx, subscription, added, entry, index)
+            await subscription_discounts.apply_item_terms(
+                ctx, subscription, added, entry, index, previewed=previewed
+            )
             items.append(added)
             continue
         item = by_id.get(str(item_id))
@@ -332,7 +338,9 @@ async def _apply_item_changes(
             removed.append(item)
             continue
         await _change_item(ctx, subscription, item, entry, path, at, before)
-        await subscription_discounts.apply_item_terms(ctx, subscription, item, entry, index)
+        await subscription_discounts.apply_item_terms(
+            ctx, subscription, item, entry, index, previewed=previewed
+        )
     _check_items(subscription)
     return removed
 

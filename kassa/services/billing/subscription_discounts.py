@@ -86,8 +86,11 @@ async def apply_item_terms(
     item: ApiObject,
     entry: Mapping[str, Any],
     index: int,
+    *,
+    previewed: bool = False,
 ) -> None:
-    """`items[index][tax_rates]` and `items[index][discounts]` onto `item` (empty: cleared)."""
+    """`items[index][tax_rates]` and `items[index][discounts]` onto `item` (empty: cleared);
+    `previewed`, for an invoice preview: the discounts made for it are not stored."""
     rates = entry.get("tax_rates")
     if isinstance(rates, list):
         item["tax_rates"] = await usable_tax_rates(ctx, rates, param=f"items[{index}][tax_rates]")
@@ -101,7 +104,13 @@ async def apply_item_terms(
         []
         if isinstance(requested, Unset)
         else await _made(
-            ctx, subscription, requested, param=f"items[{index}][discounts]", item=item, kept=kept
+            ctx,
+            subscription,
+            requested,
+            param=f"items[{index}][discounts]",
+            item=item,
+            kept=kept,
+            previewed=previewed,
         )
     )
 
@@ -274,16 +283,20 @@ async def _made(
     param: str,
     item: ApiObject | None,
     kept: Mapping[str, Any] | None = None,
+    previewed: bool = False,
 ) -> list[str]:
     """The discounts `requested` makes for the subscription (or its `item`): new ones name
     it and are redeemed now; `discount` entries reuse one on it, its item or its customer
-    (`kept` holds the terms of those it had)."""
+    (`kept` holds the terms of those it had). `previewed`: new ones are made as for an
+    invoice preview (`discounts.preview`), neither stored nor redeemed, their terms the
+    same."""
     lineage = discounts.Lineage.of(
         str(subscription["customer"]),
         str(subscription["id"]),
         None if item is None else str(item["id"]),
     )
-    ids = await discounts.apply(
+    make = discounts.preview if previewed else discounts.apply
+    ids = await make(
         ctx, requested, lineage=lineage, currency=str(subscription["currency"]), param=param
     )
     terms = private(subscription).setdefault(DISCOUNT_TERMS, {})
@@ -291,6 +304,11 @@ async def _made(
     for index, (entry, discount_id) in enumerate(zip(requested, ids, strict=True)):
         if kept is not None and discount_id in kept:  # reused: it goes on as it was
             terms[discount_id] = kept[discount_id]
+            _take_back_charges(subscription, discount_id)
+            continue
+        unstored = discounts.made_for_preview(ctx, discount_id) if previewed else None
+        if unstored is not None:
+            terms[discount_id] = await _duration_terms(ctx, subscription, unstored)
             _take_back_charges(subscription, discount_id)
             continue
         discount = await _discount_document(ctx, discount_id)

@@ -103,8 +103,8 @@ _ITEM_FIELDS: dict[str, Param] = {
     "tax_rates": TAX_RATE_IDS,
 }
 ITEM_CHANGE = item_with_plan(Struct({**_ITEM_FIELDS, "discounts": DISCOUNTS_PARAM}))
-PREVIEWED_ITEM_CHANGE = item_with_plan(Struct(_ITEM_FIELDS))
-"""A previewed item change: no `discounts`, whose coupons a preview cannot redeem."""
+"""An item change, on update and previewed (`discounts` a preview makes are not stored:
+`subscription_discounts.apply_item_terms`)."""
 CHANGE_PARAMS: dict[str, Param] = {
     "items": ListOf(item=ITEM_CHANGE, max_items=ITEMS_MAX),
     "proration_behavior": Enum(values=PRORATION_BEHAVIORS),
@@ -136,7 +136,7 @@ BILLING_MODE = Struct(
 (`subscription_billing_mode`)."""
 PREVIEW_DETAILS = Struct(
     {
-        "items": ListOf(item=PREVIEWED_ITEM_CHANGE, max_items=ITEMS_MAX),
+        "items": CHANGE_PARAMS["items"],
         "proration_behavior": CHANGE_PARAMS["proration_behavior"],
         "proration_date": CHANGE_PARAMS["proration_date"],
         "billing_cycle_anchor": CHANGE_PARAMS["billing_cycle_anchor"],

@@ -32,7 +32,8 @@ schedule_end`, `subscription_trials.move_trial_end`,
 `subscription_changes.plan_change` and
 `subscription_period_ends.fit_periods_to_end`), at the same
 time when `proration_date` is given, so a preview and the update that follows it agree to
-the cent.
+the cent. Discounts an item change makes (`items[][discounts]`) are made as the update makes
+them, with the same terms, but neither stored nor redeemed (`ChangeTerms.previewed`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
         proration_date=details.get("proration_date"),
         billing_cycle_anchor=details.get("billing_cycle_anchor"),
         end_rescheduled=any(details.get(name) is not None for name in _END_DETAILS),
+        previewed=True,
     )
     # In the update's order (`subscriptions.update_subscription`): its end, its items,
     # then the periods the end no longer cuts short.
