@@ -68,6 +68,7 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
+from kassa.services.billing.subscription_discounts import forget_voided_uses
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -575,8 +576,9 @@ def pending_unless_voided(subscription: Mapping[str, Any], scope: Scope, at: int
 
 async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:
     """A renewal's (or final) new draft under `pause_collection`: kept a draft that never
-    advances, or finalized and marked uncollectible, or voided. Past its `resumes_at`, the
-    pause clears itself and the invoice is collected as usual."""
+    advances, or finalized and marked uncollectible, or voided, and then a `once` discount
+    it used is unused again (`subscription_discounts.forget_voided_uses`). Past its
+    `resumes_at`, the pause clears itself and the invoice is collected as usual."""
     paused = subscription["pause_collection"]
     if paused is None:
         return
@@ -595,6 +597,7 @@ async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiO
             await invoice_transitions.mark_uncollectible(ctx, invoice, reason="subscription_paused")
         elif invoice["status"] == "open":
             await invoice_transitions.void(ctx, invoice)
+            await forget_voided_uses(ctx, subscription, str(invoice["id"]))
     await invoice_documents.save(ctx, invoice)
 
 
