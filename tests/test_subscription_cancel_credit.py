@@ -38,17 +38,22 @@ def canceled_on_february_14(client: Client, clock_id: str, customer: stripe.Cust
     return subscription.id
 
 
+def manual_invoice_of_1000(client: Client, customer_id: str) -> stripe.Invoice:
+    """A 10.00 item given to the customer, then a manual invoice of its pending items."""
+    client.v1.invoice_items.create(
+        params={"customer": customer_id, "amount": 1000, "currency": "usd"}
+    )
+    return client.v1.invoices.create(
+        params={"customer": customer_id, "pending_invoice_items_behavior": "include"}
+    )
+
+
 def test_a_manual_invoice_takes_the_credit_of_a_canceled_subscription(
     client: Client, ledger_verified: None
 ) -> None:
     clock_id, customer = clock_customer(client)
     canceled_on_february_14(client, clock_id, customer)
-    client.v1.invoice_items.create(
-        params={"customer": customer.id, "amount": 1000, "currency": "usd"}
-    )
-    invoice = client.v1.invoices.create(
-        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
-    )
+    invoice = manual_invoice_of_1000(client, customer.id)
     assert sorted(line.amount for line in invoice.lines.data) == [-1550, 1000]
     assert invoice.total == -550
     assert pending_of(client, customer.id) == []

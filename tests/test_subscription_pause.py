@@ -17,6 +17,7 @@ import stripe
 
 from kassa.clock import DAY_SECONDS
 from tests.harness import KassaServer
+from tests.test_subscription_cancel_credit import manual_invoice_of_1000
 from tests.test_subscriptions import (
     DECLINING_CARD,
     HOUR,
@@ -478,6 +479,81 @@ def test_a_trial_ended_now_under_a_void_pause_leaves_the_pending_items_pending(
         1800,
     )
     assert sorted(line.amount for line in renewal.lines.data) == [-1550, 250, 3100]
+    assert pending_items(client, customer.id) == []
+
+
+def test_a_cancellation_now_under_a_void_pause_leaves_its_credit_to_the_customer(
+    client: Client, ledger_verified: None
+) -> None:
+    """31.00 a month from January 31, collection paused with `void`. On February 14 it is
+    canceled with `invoice_now` and `prorate`: the credit for the 14 unused days of the
+    28-day period (14/28 x 3100 = -1550) is not put on the final invoice the pause would
+    void (where it was neither credited nor pending any more), nor is it in the preview of
+    that invoice, which comes to nothing. It stays pending, the customer's now that the
+    subscription has ended: a manual invoice of a 10.00 item then takes it,
+    1000 - 1550 = -550."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    void: Any = {"pause_collection": {"behavior": "void"}}
+    client.v1.subscriptions.update(subscription.id, params=void)
+    advance(client, clock_id, utc(2027, 2, 14))
+    previewed = client.v1.invoices.create_preview(
+        params={"subscription": subscription.id, "subscription_details": {"cancel_now": True}}
+    )
+    assert ([line.amount for line in previewed.lines.data], previewed.total) == ([], 0)
+    canceled = client.v1.subscriptions.cancel(
+        subscription.id, params={"invoice_now": True, "prorate": True}
+    )
+    assert canceled.status == "canceled"
+    final = invoices_of(client, subscription.id)[-1]
+    assert (final.billing_reason, final.total, final.lines.data) == (
+        "subscription_update",
+        0,
+        [],
+    )
+    (credit,) = pending_items(client, customer.id)
+    assert (credit.amount, credit.proration) == (-1550, True)
+    invoice = manual_invoice_of_1000(client, customer.id)
+    assert sorted(line.amount for line in invoice.lines.data) == [-1550, 1000]
+    assert invoice.total == -550
+    assert pending_items(client, customer.id) == []
+
+
+def test_a_scheduled_end_under_a_void_pause_leaves_what_is_pending_to_the_customer(
+    client: Client, ledger_verified: None
+) -> None:
+    """31.00 a month from January 31. On February 14 its quantity goes to 2, prorated and
+    left pending: -1550 for the 14 unused days at quantity 1, +3100 for them at quantity 2
+    (14/28 x 6200); it is set to cancel at the period's end and collection is paused with
+    `void`. The final invoice its end would make of them would be voided: neither billed
+    nor pending any more. None is made, nor previewed (nothing upcoming), and the two stay
+    pending, the customer's once it has ended on February 28: a manual invoice takes
+    them, 3100 - 1550 = 1550."""
+    price = monthly_price(client, 3100)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    advance(client, clock_id, utc(2027, 2, 14))
+    item = subscription["items"].data[0]
+    change: Any = {
+        "items": [{"id": item.id, "quantity": 2}],
+        "cancel_at_period_end": True,
+        "pause_collection": {"behavior": "void"},
+    }
+    client.v1.subscriptions.update(subscription.id, params=change)
+    assert sorted(i.amount for i in pending_items(client, customer.id)) == [-1550, 3100]
+    with pytest.raises(stripe.InvalidRequestError) as nothing:
+        client.v1.invoices.create_preview(params={"subscription": subscription.id})
+    assert nothing.value.code == "invoice_upcoming_none"
+    advance(client, clock_id, utc(2027, 3, 1))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert (ended.status, ended.ended_at) == ("canceled", utc(2027, 2, 28))
+    assert len(invoices_of(client, subscription.id)) == 1
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert sorted(line.amount for line in invoice.lines.data) == [-1550, 3100]
+    assert invoice.total == 1550
     assert pending_items(client, customer.id) == []
 
 

@@ -172,8 +172,11 @@ def test_a_declined_final_charge_leaves_the_invoice_open_and_the_subscription_ca
 
 # -- while collection is paused ----------------------------------------------------------------
 
-PAUSED_STATUS = {"keep_as_draft": "draft", "mark_uncollectible": "uncollectible", "void": "void"}
-"""What `pause_collection[behavior]` makes of an invoice made while collection is paused."""
+PAUSED_STATUS = {"keep_as_draft": "draft", "mark_uncollectible": "uncollectible"}
+"""What `pause_collection[behavior]` makes of an invoice made while collection is paused.
+`void` would void it: the final invoice then takes nothing, and is not made (the pending
+items stay pending for the customer's next invoice:
+`test_subscription_pause.test_a_scheduled_end_under_a_void_pause_leaves_what_is_pending_to_the_customer`)."""
 
 
 def charged_amounts(client: Client, customer_id: str) -> list[int]:
@@ -187,7 +190,7 @@ def test_a_final_invoice_made_while_collection_is_paused_is_not_collected(
 ) -> None:
     """Collection paused (`pause_collection`), the final invoice is made when the period
     ends (the pending -1400 and +2800) and treated as a renewal's would be: kept a draft,
-    marked uncollectible, or voided; nothing charged but the first period's 2800."""
+    or marked uncollectible; nothing charged but the first period's 2800."""
     clock_id, customer, subscription = upgraded_before_its_end(client)
     change(client, subscription.id, pause_collection={"behavior": behavior})
     advance(client, clock_id, PAST_THE_END)

@@ -80,7 +80,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_pending import FINAL
+from kassa.services.billing.subscription_pending import FINAL, Scope
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_periods import (
     Recurrence,
@@ -573,17 +573,18 @@ async def invoice_prorations(
 
 
 async def draft_final(
-    ctx: Context, subscription: ApiObject, billing_reason: str, end: int
+    ctx: Context, subscription: ApiObject, billing_reason: str, end: int, pending: Scope = FINAL
 ) -> ApiObject:
-    """The subscription's pending items (its prorations) on its final invoice, a draft,
-    over its current period up to `end`, when it ends (`subscription_final` collects it)."""
+    """The subscription's pending items (its prorations; those `pending` says) on its final
+    invoice, a draft, over its current period up to `end`, when it ends
+    (`subscription_final` decides what it takes and collects it)."""
     return await invoice_period(
         ctx,
         subscription,
         final_period(subscription, end),
         billing_reason=billing_reason,
         trial=False,
-        pending=FINAL,
+        pending=pending,
         with_items=False,
     )
 

@@ -77,7 +77,6 @@ from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
     invoice_transitions,
-    subscription_pending,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
@@ -92,7 +91,7 @@ from kassa.services.billing.subscription_documents import (
     save,
     snapshot,
 )
-from kassa.services.billing.subscription_final import invoice_final
+from kassa.services.billing.subscription_final import final_items, invoice_final
 from kassa.services.billing.subscription_pause import (
     expire_resumption,
     pause_at_trial_end,
@@ -177,10 +176,11 @@ async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:
     however late this work runs (the real-time job polls, and a server down for a day runs
     it a day late): that is its `ended_at` and the end of its final invoice's period, as
     the preview of that invoice shows it (`subscription_preview`). Under `pause_collection`
-    that invoice is treated as any made while collection is paused (`subscription_final`)."""
+    that invoice is treated as any made while collection is paused (`subscription_final`):
+    one the pause would void takes nothing, so none is made."""
     cancel_at = subscription["cancel_at"]
     end = ctx.as_of(cancel_at)
-    if await subscription_pending.pending_for(ctx, subscription, subscription_pending.FINAL):
+    if await final_items(ctx, subscription):
         await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON, end=end)
     await end_subscription(ctx, subscription, "cancellation_requested", ended_at=end)
 

@@ -265,14 +265,33 @@ def _mark_used(found: dict[str, Any]) -> None:
     found.pop(CHARGES, None)
 
 
-async def forget_uses_by(ctx: Context, invoice_id: str, discount_ids: Collection[str]) -> None:
-    """The invoice voided with the change it billed discarded (a held update's,
-    `subscription_pending_updates`): the subscription goes back to before it, its discounts
-    unused, and so do these on their own record."""
+async def forget_uses_by(ctx: Context, invoice_id: str, discount_ids: Collection[str]) -> list[str]:
+    """The invoice voided with what it billed undone (a held update's, discarded:
+    `subscription_pending_updates`; one `pause_collection` voids: `forget_voided_uses`):
+    those of these discounts it used are unused again on their own record; returned."""
+    forgotten = []
     for discount_id in list(discount_ids)[:_DISCOUNTS_HELD_MAX]:
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
         if found is not None and discounts.used_by(found[0]) == invoice_id:
             await discounts.set_used_by(ctx, discount_id, None)
+            forgotten.append(discount_id)
+    return forgotten
+
+
+async def forget_voided_uses(ctx: Context, subscription: ApiObject, invoice_id: str) -> None:
+    """The subscription's invoice `invoice_id`, just made, voided by `pause_collection`
+    (`void`: `subscription_pause.collect_per_pause`): a `once` discount it used is unused
+    again, in the subscription's terms and on its own record (`forget_uses_by`), for the
+    next invoice that is collected to use. Kassa's choice: Stripe's docs say nothing of a
+    `once` coupon on an invoice a pause voids; its pause-payment guide has `void` "offer
+    services for free", and a discount taken off an invoice nobody pays benefits nobody.
+    (An invoice marked uncollectible, or kept a draft, still uses it: it stands as billed.)
+    The subscription is changed, its caller saves it."""
+    terms: dict[str, Any] = private(subscription).get(DISCOUNT_TERMS, {})
+    for discount_id in await forget_uses_by(ctx, invoice_id, _all_discounts(subscription)):
+        found = terms.get(discount_id)
+        if found is not None and found["once"]:
+            found["used"] = False
 
 
 async def _made(

@@ -68,6 +68,7 @@ from kassa.services.billing import (
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
+from kassa.services.billing.subscription_discounts import forget_voided_uses
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -555,25 +556,29 @@ def apply_pause_collection(
     subscription["pause_collection"] = {"behavior": value["behavior"], "resumes_at": resumes_at}
 
 
-def renewal_pending(subscription: Mapping[str, Any], at: int) -> Scope:
-    """The pending items a renewal's invoice made at `at` takes (`subscription_pending`):
-    the customer's, unless `pause_collection` voids that invoice (`void`, its `resumes_at`
-    not yet come: `collect_per_pause`). Then none: they stay pending for the next invoice
-    that is collected. Stripe's pause-payment guide has `void` "offer services for free"
-    for the paused periods; it says nothing of pending items, and an item swept onto a
-    voided invoice is neither billed nor pending any more: a one-off charge given away, or
-    a credit owed to the customer (a trial's, a downgrade's) lost, without a word."""
+def pending_unless_voided(subscription: Mapping[str, Any], scope: Scope, at: int) -> Scope:
+    """The pending items an invoice of the subscription made at `at` takes
+    (`subscription_pending`): `scope` (a renewal's the customer's, a final one's its own),
+    unless `pause_collection` voids that invoice (`void`, its `resumes_at` not yet come:
+    `collect_per_pause`). Then none: they stay pending for the next invoice that is
+    collected (an ended subscription's are the customer's, for the customer's next
+    invoice). Stripe's pause-payment guide has `void` "offer services for free" for the
+    paused periods; it says nothing of pending items, and an item swept onto a voided
+    invoice is neither billed nor pending any more: a one-off charge given away, or a
+    credit owed to the customer (a trial's, a downgrade's, a cancellation's) lost, without
+    a word."""
     paused = subscription["pause_collection"]
     if paused is None or paused["behavior"] != "void":
-        return "customer"
+        return scope
     resumes_at = paused["resumes_at"]
-    return "customer" if resumes_at is not None and resumes_at <= at else "none"
+    return scope if resumes_at is not None and resumes_at <= at else "none"
 
 
 async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:
-    """A renewal's new draft under `pause_collection`: kept a draft that never advances,
-    or finalized and marked uncollectible, or voided. Past its `resumes_at`, the pause
-    clears itself and the invoice is collected as usual."""
+    """A renewal's (or final) new draft under `pause_collection`: kept a draft that never
+    advances, or finalized and marked uncollectible, or voided, and then a `once` discount
+    it used is unused again (`subscription_discounts.forget_voided_uses`). Past its
+    `resumes_at`, the pause clears itself and the invoice is collected as usual."""
     paused = subscription["pause_collection"]
     if paused is None:
         return
@@ -592,6 +597,7 @@ async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiO
             await invoice_transitions.mark_uncollectible(ctx, invoice, reason="subscription_paused")
         elif invoice["status"] == "open":
             await invoice_transitions.void(ctx, invoice)
+            await forget_voided_uses(ctx, subscription, str(invoice["id"]))
     await invoice_documents.save(ctx, invoice)
 
 

@@ -13,11 +13,13 @@ copy of the subscription, nothing stored or announced.
 - A paused subscription resumed now (`resume_at=now`): the invoice `POST .../resume` makes,
   the new period from now with the customer's pending items.
 - A cancellation now (`cancel_now`): the final invoice `DELETE` with `invoice_now` makes,
-  its pending items and, unless `proration_behavior=none`, the credits for its unused time.
+  its pending items and, unless `proration_behavior=none`, the credits for its unused time
+  (none of them under a `void` pause of collection: they stay pending).
 - A subscription that ends before it would renew (`cancel_at_period_end`, a `cancel_at` in
   its current period, as it is or as `subscription_details` reschedules it): the final
   invoice its end makes of what it left pending (its prorations, the change's, items given
-  to it), over its period up to the end; with nothing pending, none (`invoice_upcoming_none`).
+  to it), over its period up to the end; with nothing pending, or under a `void` pause of
+  collection (which leaves them pending), none (`invoice_upcoming_none`).
 
 `default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
 moves the end of its trial (and the renewal with it), as on update; `trial_end=now` ends it
@@ -65,13 +67,14 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     snapshot,
 )
+from kassa.services.billing.subscription_final import final_scope
 from kassa.services.billing.subscription_invoices import period_item
 from kassa.services.billing.subscription_pause import (
     check_resumable,
-    renewal_pending,
+    pending_unless_voided,
     restart_period,
 )
-from kassa.services.billing.subscription_pending import FINAL, pending_for
+from kassa.services.billing.subscription_pending import pending_for
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscription_terms import (
@@ -150,7 +153,8 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
-    pending = await pending_for(ctx, subscription, renewal_pending(subscription, renewal.period[0]))
+    scope = pending_unless_voided(subscription, "customer", renewal.period[0])
+    pending = await pending_for(ctx, subscription, scope)
     return Upcoming(subscription, [*pending, *prorations, *lines], renewal.period)
 
 
@@ -239,8 +243,9 @@ async def _final(
     Stripe's docs describe no such preview; its cancel docstring says the pending
     prorations of a subscription canceling at the end of its period are "collected at the
     end of the period", and the preview shows the invoice that collects them. Nothing
-    pending, no invoice is made, so there is none upcoming."""
-    items = [*await pending_for(ctx, subscription, FINAL), *prorations]
+    pending, or a pause that would void it (`_final_items`), no invoice is made, so there
+    is none upcoming."""
+    items = await _final_items(ctx, subscription, end, prorations)
     if not items:
         raise _nothing_upcoming(
             subscription, "it ends at the end of its period (cancel_at) with nothing pending"
@@ -277,8 +282,21 @@ async def _canceled_now(
     credits = await unused_time_credits(ctx, subscription) if prorate else []
     # The invoice is made after the credits, with the discounts that still apply now.
     prune_discounts(subscription, ctx.now())
-    items = [*await pending_for(ctx, subscription, FINAL), *credits]
+    items = await _final_items(ctx, subscription, ctx.now(), credits)
     return Upcoming(subscription, items, final_period(subscription, ctx.now()))
+
+
+async def _final_items(
+    ctx: Context, subscription: ApiObject, at: int, made: list[ApiObject]
+) -> list[ApiObject]:
+    """What the final invoice made at `at` takes: what the subscription left pending and
+    what the previewed change makes (`made`: its prorations, a cancellation's credits),
+    which would be pending too; none of it when `pause_collection` voids that invoice
+    (`subscription_final.final_scope`): all of it stays pending, the customer's."""
+    scope = final_scope(subscription, at)
+    if scope == "none":
+        return []
+    return [*await pending_for(ctx, subscription, scope), *made]
 
 
 async def _resumed_now(
