@@ -18,6 +18,7 @@ import stripe
 from kassa.clock import DAY_SECONDS
 from tests.harness import KassaServer
 from tests.test_subscription_cancel_credit import manual_invoice_of_1000
+from tests.test_subscription_terms import price_of
 from tests.test_subscriptions import (
     DECLINING_CARD,
     HOUR,
@@ -205,6 +206,31 @@ def test_resuming_unchanged_leaves_its_prorations_for_the_next_renewal(
     )
     assert (renewal.billing_reason, renewal.amount_paid) == ("subscription_cycle", 1285)
     assert pending_items(client, customer.id) == []
+
+
+def test_resuming_unchanged_a_century_later_bills_the_rest_of_that_day(
+    client: Client, ledger_verified: None
+) -> None:
+    price = price_of(client, 100, interval="day")
+    jan_31_2028 = utc(2028, 1, 31)
+    clock_id, customer = clock_customer(client, jan_31_2028)
+    subscription = subscribe(client, customer.id, price.id)
+    paused = pause(client, subscription.id, bill_for={"unused_time_from": {"type": "none"}})
+    # 36,527 days on (more daily periods than a century has), at 22:00: the period on the
+    # old anchor holding now is that day's, from 10:00; 12 of its 24 hours remain:
+    # 100 * 12/24 = 50.
+    day_start = jan_31_2028 + 36_527 * DAY_SECONDS
+    advance(client, clock_id, day_start + 12 * HOUR)
+    resumed = resume(
+        client,
+        paused.id,
+        billing_cycle_anchor={"type": "unchanged"},
+        proration_behavior="always_invoice",
+    )
+    assert (resumed.status, resumed.billing_cycle_anchor) == ("active", jan_31_2028)
+    assert period_of(resumed) == (day_start, day_start + DAY_SECONDS)
+    invoice = client.v1.invoices.retrieve(str(resumed.latest_invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 50)
 
 
 # -- declined resumptions -----------------------------------------------------------------------

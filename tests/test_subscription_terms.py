@@ -143,6 +143,150 @@ def test_an_anchor_day_a_month_lacks_renews_on_each_month_end(
     ]
 
 
+def test_a_yearly_anchor_on_a_day_february_lacks_renews_on_each_february_end(
+    client: Client, ledger_verified: None
+) -> None:
+    # Stripe ("Billing cycle"): an anchor on the 31st "bills the last day of the month
+    # closest to the anchor date"; the config's docstring: the next occurrence of the day.
+    price = price_of(client, 36500, interval="year")
+    feb_10 = utc(2029, 2, 10)
+    clock_id, customer = clock_customer(client, feb_10)
+    subscription = subscribe(
+        client, customer.id, price.id, billing_cycle_anchor_config={"day_of_month": 30}
+    )
+    # The next 30th after February 10, 2029 is February's last day, the 28th; the period
+    # ending there starts on the 30th clamped a year earlier: February 29, 2028, 365 days.
+    # February 10 to 28 is 18 of them: 36500 * 18 / 365 = 1800.
+    assert subscription.billing_cycle_anchor == utc(2029, 2, 28)
+    assert period_of(subscription) == (feb_10, utc(2029, 2, 28))
+    # Renewals on each February's last day: 28th in 2030 and 2031, 29th in leap 2032.
+    advance(client, clock_id, utc(2032, 3, 1))
+    assert amounts_billed(client, subscription.id) == [
+        (feb_10, 1800),
+        (utc(2029, 2, 28), 36500),
+        (utc(2030, 2, 28), 36500),
+        (utc(2031, 2, 28), 36500),
+        (utc(2032, 2, 29), 36500),
+    ]
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert period_of(renewed) == (utc(2032, 2, 29), utc(2033, 2, 28))
+
+
+@pytest.mark.parametrize(
+    ("start", "amount", "recurring", "config", "first", "renewal"),
+    [
+        # Anchor February 29, 2028 (a leap year); the period before it from February 28,
+        # 2027, 366 days; February 10 to 29 is 19: 36600 * 19 / 366 = 1900. Renews on
+        # February 28, 2029.
+        pytest.param(
+            utc(2028, 2, 10),
+            36600,
+            ("year", 1),
+            {"day_of_month": 31},
+            (utc(2028, 2, 29), 1900),
+            utc(2029, 2, 28),
+            id="yearly-31-from-a-leap-february",
+        ),
+        # Anchor February 28, 2029; the period before it from February 29, 2028, 365 days;
+        # January 10 to February 28 is 21 + 28 = 49 days: 36500 * 49 / 365 = 4900.
+        pytest.param(
+            utc(2029, 1, 10),
+            36500,
+            ("year", 1),
+            {"day_of_month": 31, "month": 2},
+            (utc(2029, 2, 28), 4900),
+            utc(2030, 2, 28),
+            id="yearly-february-31",
+        ),
+        # As the yearly price on day 30 above: 36500 * 18 / 365 = 1800.
+        pytest.param(
+            utc(2029, 2, 10),
+            36500,
+            ("month", 12),
+            {"day_of_month": 30},
+            (utc(2029, 2, 28), 1800),
+            utc(2030, 2, 28),
+            id="twelve-months-30",
+        ),
+        # From January 31, 2028, 12:00 the next 31st is February 29, 2028, 12:00; the
+        # period before it from February 28, 2027, 12:00, 366 days; 29 of them to the
+        # anchor: 36600 * 29 / 366 = 2900.
+        pytest.param(
+            utc(2028, 1, 31, hour=12),
+            36600,
+            ("month", 12),
+            {"day_of_month": 31},
+            (utc(2028, 2, 29, hour=12), 2900),
+            utc(2029, 2, 28, hour=12),
+            id="twelve-months-31",
+        ),
+        # Three years: the period before February 29, 2028, 12:00 from February 28, 2025,
+        # 12:00, 3 * 365 + 1 = 1096 days; 29 of them: 109600 * 29 / 1096 = 2900. Renews
+        # on February 28, 2031 (a common year).
+        pytest.param(
+            utc(2028, 1, 31, hour=12),
+            109600,
+            ("year", 3),
+            {"day_of_month": 31},
+            (utc(2028, 2, 29, hour=12), 2900),
+            utc(2031, 2, 28, hour=12),
+            id="three-years-31",
+        ),
+    ],
+)
+def test_whole_year_intervals_anchored_on_a_day_february_lacks(
+    client: Client,
+    start: int,
+    amount: int,
+    recurring: tuple[str, int],
+    config: dict[str, int],
+    first: tuple[int, int],
+    renewal: int,
+) -> None:
+    price = price_of(client, amount, *recurring)
+    clock_id, customer = clock_customer(client, start)
+    subscription = subscribe(client, customer.id, price.id, billing_cycle_anchor_config=config)
+    anchor, billed = first
+    assert (subscription.billing_cycle_anchor, period_of(subscription)) == (
+        anchor,
+        (start, anchor),
+    )
+    advance(client, clock_id, renewal + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [
+        (start, billed),
+        (anchor, amount),
+        (renewal, amount),
+    ]
+
+
+def test_monthly_and_yearly_items_anchored_on_a_day_february_lacks(
+    client: Client, ledger_verified: None
+) -> None:
+    monthly, yearly = price_of(client, 2900), price_of(client, 36500, interval="year")
+    feb_10 = utc(2029, 2, 10)
+    clock_id, customer = clock_customer(client, feb_10)
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": monthly.id}, {"price": yearly.id}],
+            "billing_cycle_anchor_config": {"day_of_month": 30},
+        }
+    )
+    # Anchor February 28, 2029. Monthly: the period before it from January 30, 29 days, 18
+    # of them: 2900 * 18 / 29 = 1800. Yearly: from February 29, 2028, 365 days:
+    # 36500 * 18 / 365 = 1800. Then the monthly item renews on March 30, both on
+    # February 28, 2030.
+    assert subscription.billing_cycle_anchor == utc(2029, 2, 28)
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert sorted(line.amount for line in first.lines.data) == [1800, 1800]
+    advance(client, clock_id, utc(2029, 3, 30) + 2 * HOUR)
+    assert amounts_billed(client, subscription.id) == [
+        (feb_10, 3600),
+        (utc(2029, 2, 28), 2900 + 36500),
+        (utc(2029, 3, 30), 2900),
+    ]
+
+
 def test_a_yearly_anchor_in_a_given_month_prorates_by_the_second(
     client: Client, ledger_verified: None
 ) -> None:

@@ -13,7 +13,14 @@ year), counted from the subscription's `billing_cycle_anchor`. Boundary `n` (n >
   subscription anchored on January 31 renews on February 28 (29 in a leap year), March 31,
   April 30, May 31, ... Source: Stripe, "Billing cycle" (docs.stripe.com/billing/
   subscriptions/billing-cycle): "a subscription anchored on the 31st bills on the last day
-  of shorter months".
+  of shorter months". The day kept is the anchor's own, or an intended `day` given with it
+  when the anchor itself was clamped: a yearly anchor on February 28 meant for the 30th
+  has no earlier boundary on the 30th to count from (every one is in February), yet renews
+  on February 29 in leap years.
+
+Every function finds its answer arithmetically, whatever the index: no loop walks the
+periods, so an instant a century after the anchor (daily periods on a clock advanced 100
+years) is as cheap as the next one.
 
 Prorations. A change at `at` inside the period [start, end) credits the unused part of the
 old amount and charges the same part of the new one, to the second: the unused fraction is
@@ -49,12 +56,6 @@ FIXED_SPAN_SECONDS: Final = {"day": DAY_SECONDS, "week": WEEK_SECONDS}
 CALENDAR_MONTHS: Final = {"month": 1, "year": MONTHS_PER_YEAR}
 """The calendar intervals, in months."""
 
-MAX_PERIODS: Final = 36_525
-"""The highest boundary index computed: 100 years of daily periods (36,525 days). A
-subscription cannot have renewed that often, so an index beyond it is a bug, refused before
-any arithmetic; it also bounds `period_index`, which finds its index arithmetically rather
-than by walking the periods."""
-
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_SECOND: Final = dt.timedelta(seconds=1)
 
@@ -62,19 +63,31 @@ _ONE_SECOND: Final = dt.timedelta(seconds=1)
 # --- Periods -----------------------------------------------------------------------------
 
 
-def boundary(anchor: int, interval: str, interval_count: int, n: int) -> int:
-    """The start of the `n`-th period after `anchor` (n = 0 is the anchor itself)."""
+def boundary(
+    anchor: int, interval: str, interval_count: int, n: int, *, day: int | None = None
+) -> int:
+    """The start of the `n`-th period after `anchor` (n = 0 is the anchor itself). `day`:
+    the day of month calendar boundaries are on, clamped to each month's length (the
+    anchor's own day when None); fixed spans ignore it."""
     _check_recurrence(anchor, interval, interval_count)
-    ensure(0 <= n <= MAX_PERIODS, f"a boundary index lies between 0 and {MAX_PERIODS}, not {n}")
+    ensure(n >= 0, f"a boundary index is not negative, not {n}")
     if interval in FIXED_SPAN_SECONDS:
         return anchor + n * interval_count * FIXED_SPAN_SECONDS[interval]
     months = n * interval_count * CALENDAR_MONTHS[interval]
-    return to_unix(_add_months_clamped(to_utc(anchor), months))
+    return add_months(anchor, months, day=day)
 
 
-def period_index(anchor: int, interval: str, interval_count: int, instant: int) -> int:
+def add_months(moment: int, months: int, *, day: int | None = None) -> int:
+    """`moment` moved `months` calendar months (negative: back), same time of day, on `day`
+    of the target month (`moment`'s own day when None) clamped to that month's last day."""
+    return to_unix(_add_months_clamped(to_utc(moment), months, day))
+
+
+def period_index(
+    anchor: int, interval: str, interval_count: int, instant: int, *, day: int | None = None
+) -> int:
     """Which period after `anchor` contains `instant`: the `n` with
-    `boundary(n) <= instant < boundary(n + 1)`."""
+    `boundary(n) <= instant < boundary(n + 1)` (`day` as for `boundary`)."""
     _check_recurrence(anchor, interval, interval_count)
     ensure(instant >= anchor, f"an instant ({instant}) is at or after the anchor ({anchor})")
     if interval in FIXED_SPAN_SECONDS:
@@ -86,36 +99,40 @@ def period_index(anchor: int, interval: str, interval_count: int, instant: int) 
     # instant): every earlier boundary lies in an earlier month, every later one in a later
     # month, so one step back is always enough.
     index = _months_between(anchor, instant) // period_months
-    if boundary(anchor, interval, interval_count, index) > instant:
+    if boundary(anchor, interval, interval_count, index, day=day) > instant:
         index -= 1
     ensure(index >= 0, "an instant at or after the anchor lies in period 0 or later")
     return index
 
 
 def period_containing(
-    anchor: int, interval: str, interval_count: int, instant: int
+    anchor: int, interval: str, interval_count: int, instant: int, *, day: int | None = None
 ) -> tuple[int, int]:
-    """The period `(start, end)` holding `instant`: `start <= instant < end`."""
-    index = period_index(anchor, interval, interval_count, instant)
-    start = boundary(anchor, interval, interval_count, index)
-    end = boundary(anchor, interval, interval_count, index + 1)
+    """The period `(start, end)` holding `instant`: `start <= instant < end` (`day` as for
+    `boundary`)."""
+    index = period_index(anchor, interval, interval_count, instant, day=day)
+    start = boundary(anchor, interval, interval_count, index, day=day)
+    end = boundary(anchor, interval, interval_count, index + 1, day=day)
     ensure(start <= instant < end, "the period found contains the instant")
     return start, end
 
 
-def next_period(anchor: int, interval: str, interval_count: int, start: int) -> tuple[int, int]:
-    """The period that follows the one beginning at `start` (a boundary of `anchor`).
+def next_period(
+    anchor: int, interval: str, interval_count: int, start: int, *, day: int | None = None
+) -> tuple[int, int]:
+    """The period that follows the one beginning at `start` (a boundary of `anchor`; `day`
+    as for `boundary`).
 
     The anchor is needed, not just `start`: after a clamped boundary (February 28 for an
     anchor on the 31st) the next one returns to the anchor's day (March 31)."""
-    index = period_index(anchor, interval, interval_count, start)
+    index = period_index(anchor, interval, interval_count, start, day=day)
     ensure(
-        boundary(anchor, interval, interval_count, index) == start,
+        boundary(anchor, interval, interval_count, index, day=day) == start,
         f"{start} is a period boundary of anchor {anchor}",
     )
     return (
-        boundary(anchor, interval, interval_count, index + 1),
-        boundary(anchor, interval, interval_count, index + 2),
+        boundary(anchor, interval, interval_count, index + 1, day=day),
+        boundary(anchor, interval, interval_count, index + 2, day=day),
     )
 
 
@@ -152,13 +169,18 @@ def shifted_month(moment: dt.datetime, months: int) -> tuple[int, int]:
     return moment.year + zero_based // MONTHS_PER_YEAR, zero_based % MONTHS_PER_YEAR + 1
 
 
-def _add_months_clamped(moment: dt.datetime, months: int) -> dt.datetime:
-    """`moment` moved `months` calendar months on, same time of day, its day of month
-    clamped to the target month's last day."""
+def _add_months_clamped(moment: dt.datetime, months: int, day: int | None) -> dt.datetime:
+    """`moment` moved `months` calendar months, same time of day, on `day` (its own when
+    None) clamped to the target month's last day."""
     year, month = shifted_month(moment, months)
-    ensure(year <= dt.MAXYEAR, f"a boundary lies before the year {dt.MAXYEAR + 1}")
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
+    ensure(
+        dt.MINYEAR <= year <= dt.MAXYEAR,
+        f"a boundary lies between the years {dt.MINYEAR} and {dt.MAXYEAR}",
+    )
+    wanted = moment.day if day is None else day
+    ensure(1 <= wanted <= 31, f"a day of month lies between 1 and 31, not {wanted}")
+    last = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(wanted, last))
 
 
 def to_utc(unix: int) -> dt.datetime:

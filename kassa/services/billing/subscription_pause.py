@@ -64,7 +64,6 @@ from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
     invoice_transitions,
-    periods,
 )
 from kassa.services.billing.subscription_changes import start_new_period
 from kassa.services.billing.subscription_credits import DEBITS
@@ -91,7 +90,7 @@ from kassa.services.billing.subscription_periods import (
     Recurrence,
     Span,
     cut_at_cancel,
-    cycle_anchor,
+    cycle_period_containing,
     has_paid_until,
     note_paid_until_cut,
 )
@@ -480,14 +479,9 @@ async def _continue_period(
 def _period_around(subscription: ApiObject, item: ApiObject, now: int) -> tuple[int, int]:
     """The item's period around `now` on the old anchor, counted from where its interval's
     boundaries are (an anchor clamped to a short month's end still renews on its intended
-    day): `subscription_periods.cycle_anchor`."""
-    recurrence = Recurrence.of(item["price"])
-    return periods.period_containing(
-        cycle_anchor(subscription, recurrence),
-        recurrence.interval,
-        recurrence.interval_count,
-        now,
-    )
+    day): `subscription_periods.cycle_period_containing`, arithmetic however long the
+    pause was."""
+    return cycle_period_containing(subscription, Recurrence.of(item["price"]), now)
 
 
 def _billed_until(subscription: ApiObject, item: ApiObject) -> int:

@@ -66,9 +66,6 @@ PRORATION_DEFAULT: Final = "create_prorations"
 CANDIDATE_MONTHS_MAX: Final = 13
 """How many months ahead an anchor's configured day is looked for: a given month comes
 round again within twelve months."""
-PERIODS_BACK_MAX: Final = 100
-"""How many periods before an anchor a boundary with its intended day is looked for: two
-months at most for day 31 of monthly prices, eight years for February 29 of yearly ones."""
 CYCLE_ANCHOR: Final = "cycle_anchor"
 """Private key: {"anchor", "day"}: an anchor set explicitly and its intended day of month,
 from which each interval's boundaries are counted (`cycle_anchor`), for that anchor only
@@ -121,16 +118,17 @@ class Cycle:
     anchor: int
     """`billing_cycle_anchor`: where the first full period starts."""
     cycle_anchor: int
-    """Where boundaries are counted from: the anchor, or for an anchor set explicitly a
-    boundary whole periods before it on the intended day of month, so that an anchor
-    clamped to February 28 for day 31 renews on March 31, and the full period that ends at
-    the anchor is known."""
+    """Where boundaries are counted from: the anchor, or for an anchor set explicitly the
+    boundary one period before it (on `day`), so that the full period that ends at the
+    anchor is known."""
     config: dict[str, Any] | None
     proration_behavior: str
     recurrence: Recurrence
     day: int | None = None
-    """The anchor's intended day of month when it was set explicitly (None: the anchor is
-    the start, and counts its own boundaries)."""
+    """The anchor's intended day of month when it was set explicitly, which calendar
+    boundaries are on (clamped to each month's length): an anchor clamped to February 28
+    for day 31 renews on March 31, a yearly one on February 29 in leap years. None: the
+    anchor is the start, and counts its own boundaries on its own day."""
 
     def for_recurrence(self, recurrence: Recurrence) -> Cycle:
         """The same cycle for an item of another interval: its boundaries counted from a
@@ -170,7 +168,7 @@ def opening(
     """Check the create request's anchor and cancel_at; each item's first period (one per
     entry of `recurrences`) and the part of its price billed for it."""
     cycle = _billing_cycle(request, recurrences, now, trial_end)
-    cycles = [_cycle_for(cycle, recurrence) for recurrence in recurrences]
+    cycles = [cycle.for_recurrence(recurrence) for recurrence in recurrences]
     if trial_end is None:
         ends = [_span(each, now, None, first=True).period[1] for each in cycles]
     else:
@@ -182,19 +180,6 @@ def opening(
     end = trial_end if cancel_at is None else min(trial_end, cancel_at)
     # A trial covers every item alike, and its lines are free.
     return Opening(cycle, tuple(Span((now, end), None) for _ in recurrences), cancel_at)
-
-
-def _cycle_for(cycle: Cycle, recurrence: Recurrence) -> Cycle:
-    try:
-        return cycle.for_recurrence(recurrence)
-    except InvariantViolated:
-        # No earlier boundary on the anchor's day: a yearly item anchored on a February
-        # 28 meant for the 31st (a month that never has it).
-        raise InvalidParameter(
-            "Invalid billing_cycle_anchor: an item's billing interval cannot renew on the "
-            "anchor's day of month; choose a day every interval has.",
-            param="billing_cycle_anchor",
-        ) from None
 
 
 def set_opening(subscription: ApiObject, start: Opening) -> None:
@@ -326,9 +311,7 @@ def period_for(
     anchor = int(subscription["billing_cycle_anchor"])
     if at < anchor or subscription["status"] == "trialing":
         return before
-    origin = cycle_anchor(subscription, recurrence)
-    whole = periods.period_containing(origin, recurrence.interval, recurrence.interval_count, at)
-    return cut_at_cancel(subscription, whole)
+    return cut_at_cancel(subscription, cycle_period_containing(subscription, recurrence, at))
 
 
 def cut_at_cancel(subscription: Mapping[str, Any], period: tuple[int, int]) -> tuple[int, int]:
@@ -370,32 +353,48 @@ def whole_period(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> tu
     anchor or was cut short by `cancel_at` (what the first invoice prorated over)."""
     period = item_period(item)
     recurrence = Recurrence.of(item["price"])
-    whole = periods.period_containing(
-        cycle_anchor(subscription, recurrence),
-        recurrence.interval,
-        recurrence.interval_count,
-        period[0],
-    )
+    whole = cycle_period_containing(subscription, recurrence, period[0])
     if whole[0] <= period[0] and period[1] <= whole[1]:
         return whole
     return period  # not on the anchor's boundaries (a document from before they were kept)
 
 
+def cycle_period_containing(
+    subscription: Mapping[str, Any], recurrence: Recurrence, instant: int
+) -> tuple[int, int]:
+    """The period of `recurrence`'s interval on the subscription's cycle that holds
+    `instant` (at or after the boundary one period before the anchor)."""
+    return periods.period_containing(
+        cycle_anchor(subscription, recurrence),
+        recurrence.interval,
+        recurrence.interval_count,
+        instant,
+        day=anchor_day(subscription),
+    )
+
+
 def cycle_anchor(subscription: Mapping[str, Any], recurrence: Recurrence) -> int:
     """Where the period boundaries of an item of `recurrence` are counted from
-    (`Cycle.cycle_anchor`): what `periods.period_containing` and `periods.next_period` take
-    for it. Worked out from the anchor and its intended day for each interval, never kept:
-    the items (and so the first one) change, the anchor's day does not."""
+    (`Cycle.cycle_anchor`), on `anchor_day`. Worked out from the anchor and its intended day
+    for each interval, never kept: the items (and so the first one) change, the anchor's day
+    does not."""
     anchor = int(subscription["billing_cycle_anchor"])
     kept = private(subscription).get(CYCLE_ANCHOR) or {}
     if kept.get("anchor") != anchor:
         return anchor
     if kept.get("day") is None:
         return int(kept["counted_from"])  # kept before the day was: the first item's only
-    try:
-        return _cycle_anchor(anchor, recurrence, int(kept["day"]))
-    except InvariantViolated:
-        return anchor  # no boundary on the day before the anchor: counted from the anchor
+    return _cycle_anchor(anchor, recurrence, int(kept["day"]))
+
+
+def anchor_day(subscription: Mapping[str, Any]) -> int | None:
+    """The intended day of month of an anchor set explicitly (`Cycle.day`), None for an
+    anchor that counts from its own day."""
+    kept = private(subscription).get(CYCLE_ANCHOR) or {}
+    if kept.get("anchor") != int(subscription["billing_cycle_anchor"]):
+        return None
+    day = kept.get("day")
+    return None if day is None else int(day)
 
 
 def _stored_cycle(subscription: Mapping[str, Any], recurrence: Recurrence) -> Cycle:
@@ -406,6 +405,7 @@ def _stored_cycle(subscription: Mapping[str, Any], recurrence: Recurrence) -> Cy
         config=subscription["billing_cycle_anchor_config"],
         proration_behavior=str(facts.get(ANCHOR_PRORATION, PRORATION_DEFAULT)),
         recurrence=recurrence,
+        day=anchor_day(subscription),
     )
 
 
@@ -414,7 +414,7 @@ def _span(cycle: Cycle, start: int, cancel_at: int | None, *, first: bool) -> Sp
     part of the full price that is."""
     recurrence = cycle.recurrence
     full_start, full_end = periods.period_containing(
-        cycle.cycle_anchor, recurrence.interval, recurrence.interval_count, start
+        cycle.cycle_anchor, recurrence.interval, recurrence.interval_count, start, day=cycle.day
     )
     end = full_end if cancel_at is None else min(full_end, cancel_at)
     ensure(start < end, f"a period [{start}, {end}) is not empty")
@@ -515,20 +515,20 @@ def _anchor_from_config(
 
 
 def _cycle_anchor(anchor: int, recurrence: Recurrence, day: int) -> int:
-    """A boundary whole periods before `anchor`, on `day` of its month, from which
-    `anchor` is a boundary too (see `Cycle.cycle_anchor`)."""
+    """The boundary one period before `anchor` on `day` of its month (clamped to the
+    month's length), from which `anchor` is a boundary too (see `Cycle.cycle_anchor`). Not
+    a boundary whole periods back on `day` itself: a yearly anchor on February 28 meant
+    for the 30th has none, every one of its boundaries being in February."""
     interval, count = recurrence.interval, recurrence.interval_count
     if interval in periods.FIXED_SPAN_SECONDS:
         return anchor - count * periods.FIXED_SPAN_SECONDS[interval]
-    moment, months = periods.to_utc(anchor), count * periods.CALENDAR_MONTHS[interval]
-    for periods_back in range(1, PERIODS_BACK_MAX + 1):
-        year, month = periods.shifted_month(moment, -periods_back * months)
-        if calendar.monthrange(year, month)[1] < day:
-            continue
-        candidate = periods.to_unix(moment.replace(year=year, month=month, day=day))
-        if periods.boundary(candidate, interval, count, periods_back) == anchor:
-            return candidate
-    raise InvariantViolated(f"an anchor on day {day} has a boundary on that day before it")
+    months = count * periods.CALENDAR_MONTHS[interval]
+    counted = periods.add_months(anchor, -months, day=day)
+    ensure(
+        periods.boundary(counted, interval, count, 1, day=day) == anchor,
+        f"an anchor ({anchor}) is on day {day} of its month, clamped to its length",
+    )
+    return counted
 
 
 def _cancel_at_on_create(
