@@ -259,7 +259,6 @@ async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
     invoice = await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="subscription",
@@ -411,7 +410,6 @@ async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
     invoice = await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="customer",
@@ -469,7 +467,6 @@ async def _continue_period(
     return await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="subscription",
