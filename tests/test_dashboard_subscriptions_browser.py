@@ -223,7 +223,12 @@ def test_the_upcoming_invoice_and_a_prorated_cancel_with_a_final_invoice(
 
     # The upcoming invoice: the February renewal, 2 x $20.00.
     expect(_testid(page, "upcoming-summary")).to_contain_text("$40.00")
+    # The service it bills, February 1 to March 1, from its line: not the invoice's own
+    # period_start/period_end, which look back on January (Stripe: "Use the line item
+    # period to get the service period for each price").
     expect(_testid(page, "upcoming-summary")).to_contain_text(_utc(_period_end(subscription)))
+    mar_1 = int(dt.datetime(2027, 3, 1, 10, tzinfo=dt.UTC).timestamp())
+    expect(_testid(page, "upcoming-summary")).to_contain_text(_utc(mar_1))
     expect(_testid(page, "upcoming-lines")).to_contain_text(ITEMS_TEXT)
     screenshot(page, shots, "subscription-upcoming")
 

@@ -33,6 +33,7 @@ from tests.test_subscriptions import (
     invoices_of,
     monthly_price,
     period_of,
+    service_period,
 )
 
 HOUR = 3600
@@ -73,7 +74,7 @@ def test_a_trial_added_credits_the_unused_time_into_the_first_paid_month_as_prev
     28; on March 10 the invoice made is the previewed one, 1550 charged."""
     clock_id, customer, subscription = active_on_february_14(client, billing_mode={"type": mode})
     upcoming = preview(client, subscription.id, trial_end=MAR_10)
-    assert (upcoming.period_start, upcoming.period_end) == (MAR_10, APR_10)
+    assert service_period(upcoming) == (MAR_10, APR_10)
     assert proration_amounts(upcoming) == [-1550]
     assert (upcoming.subtotal, upcoming.total) == (1550, 1550)
     assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
@@ -120,7 +121,9 @@ def test_a_trial_added_with_always_invoice_credits_the_customer_at_once_as_previ
     upcoming = preview(
         client, subscription.id, trial_end=MAR_10, proration_behavior="always_invoice"
     )
-    assert (upcoming.period_start, upcoming.period_end) == (FEB_14, FEB_28)
+    # The invoice's own period looks back to the last invoice (January 31, the first one)
+    # up to now (Stripe: "the usage period during which invoice items were added").
+    assert (upcoming.period_start, upcoming.period_end) == (JAN_31, FEB_14)
     assert (proration_amounts(upcoming), upcoming.total) == ([-1550], -1550)
     updated = change(client, subscription.id, trial_end=MAR_10, proration_behavior="always_invoice")
     assert (updated.status, updated.billing_cycle_anchor) == ("trialing", MAR_10)
@@ -132,7 +135,7 @@ def test_a_trial_added_with_always_invoice_credits_the_customer_at_once_as_previ
     assert client.v1.customers.retrieve(customer.id).balance == -1550
     advance(client, clock_id, MAR_10 + 2 * HOUR)
     *_, renewal = invoices_of(client, subscription.id)
-    assert (renewal.period_start, renewal.period_end) == (MAR_10, APR_10)
+    assert service_period(renewal) == (MAR_10, APR_10)
     assert (renewal.total, renewal.amount_paid) == (3100, 1550)
     assert client.v1.customers.retrieve(customer.id).balance == 0
 
@@ -143,7 +146,7 @@ def test_a_trial_added_without_prorations_credits_nothing(
     """`proration_behavior=none`: the trial only; March 10 bills the whole month, 3100."""
     clock_id, customer, subscription = active_on_february_14(client)
     upcoming = preview(client, subscription.id, trial_end=MAR_10, proration_behavior="none")
-    assert (upcoming.period_start, upcoming.total) == (MAR_10, 3100)
+    assert (upcoming.period_end, upcoming.total) == (MAR_10, 3100)
     change(client, subscription.id, trial_end=MAR_10, proration_behavior="none")
     assert pending_of(client, customer.id) == []
     advance(client, clock_id, MAR_10 + 2 * HOUR)

@@ -38,6 +38,7 @@ from tests.test_subscriptions import (
     invoices_of,
     monthly_price,
     period_of,
+    service_period,
     subscribe,
 )
 
@@ -85,7 +86,7 @@ def test_a_cleared_cancel_at_gives_the_first_period_its_regular_end(
     # The first invoice billed January 31 to February 14, 14 of 28 days: 1400. The 14 days
     # given back are 1400 more: on the renewal, on an invoice of their own, or free.
     renewal = invoices_of(client, subscription.id)[-1]
-    assert (renewal.billing_reason, renewal.period_start, renewal.period_end) == (
+    assert (renewal.billing_reason, *service_period(renewal)) == (
         "subscription_cycle",
         FEB_28,
         MAR_31,
@@ -124,7 +125,7 @@ def test_a_cleared_cancel_at_gives_a_renewed_period_its_regular_end(
     # February 28 to March 14 was billed as 14 of 31 days (1400); the 17 given back, 1700,
     # come with the March 31 renewal.
     renewal = invoices_of(client, subscription.id)[-1]
-    assert (renewal.period_start, renewal.period_end) == (MAR_31, utc(2027, 4, 30))
+    assert service_period(renewal) == (MAR_31, utc(2027, 4, 30))
     assert lines_of(renewal) == [(cut, MAR_31, 1700, True), (MAR_31, utc(2027, 4, 30), 3100, False)]
     assert amounts_billed(client, subscription.id) == [
         (JAN_31_2027, 3100),
@@ -624,7 +625,7 @@ def test_a_cancel_at_set_with_an_item_change_credits_the_new_charge_after_it(
     renewal = invoices_of(client, subscription.id)[-1]
     # The month from February 5 paid for three seats in all: the prorations sum to the
     # change's, 4800 (3600 with 25% off), with the three seats' next month.
-    assert (renewal.period_start, renewal.total) == (
+    assert (renewal.period_end, renewal.total) == (
         (at(2027, 3, 1), 4800 + 8400) if percent_off is None else (at(2027, 3, 1), 3600 + 6300)
     )
 

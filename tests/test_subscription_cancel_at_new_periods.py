@@ -30,6 +30,7 @@ from tests.test_subscriptions import (
     advance,
     invoices_of,
     period_of,
+    service_period,
 )
 
 FEB_8 = utc(2027, 2, 8)
@@ -99,11 +100,15 @@ def test_a_reset_after_a_cut_bills_its_new_period_up_to_it(
     assert (updated.cancel_at, period_of(updated)) == (FEB_14, (FEB_8, FEB_14))
     invoice = invoices_of(client, subscription.id)[-1]
     assert invoice.id == updated.latest_invoice
+    # The invoice's own period looks back to the first invoice's time, January 31, up to
+    # now (Stripe: "the usage period during which invoice items were added"); its line bills
+    # the new period.
     assert (invoice.billing_reason, invoice.period_start, invoice.period_end) == (
         "subscription_update",
+        JAN_31_2027,
         FEB_8,
-        FEB_14,
     )
+    assert service_period(invoice) == (FEB_8, FEB_14)
     assert lines_of(invoice) == [
         (FEB_8, FEB_14, -600, True),
         (FEB_8, FEB_14, 600, False),

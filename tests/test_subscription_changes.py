@@ -23,6 +23,7 @@ from tests.test_subscriptions import (
     events_of,
     invoices_of,
     monthly_price,
+    service_period,
     subscribe,
 )
 
@@ -380,7 +381,7 @@ def test_billing_cycle_anchor_now_starts_a_new_period_billed_at_once(
     assert (invoice.billing_reason, invoice.amount_paid) == ("subscription_update", 1500)
     advance(client, clock_id, at(2027, 2, 16) + 2 * HOUR)
     renewal = invoices_of(client, subscription.id)[-1]
-    assert (renewal.period_start, renewal.amount_paid) == (at(2027, 2, 16), 3100)
+    assert (renewal.period_end, renewal.amount_paid) == (at(2027, 2, 16), 3100)
 
 
 def test_a_new_billing_interval_resets_the_cycle(client: Client, ledger_verified: None) -> None:
@@ -493,7 +494,7 @@ def test_the_upcoming_invoice_is_the_next_renewal(client: Client) -> None:
     upcoming = client.v1.invoices.create_preview(params={"subscription": subscription.id})
     assert upcoming.id is not None and upcoming.id.startswith("upcoming_in")
     assert (upcoming.billing_reason, upcoming.customer) == ("upcoming", customer.id)
-    assert (upcoming.period_start, upcoming.period_end) == (at(2027, 2, 1), at(2027, 3, 1))
+    assert service_period(upcoming) == (at(2027, 2, 1), at(2027, 3, 1))
     assert upcoming.parent is not None and upcoming.parent.subscription_details is not None
     assert upcoming.parent.subscription_details.subscription == subscription.id
     assert sorted(line.amount for line in upcoming.lines.data) == [250, 3100]

@@ -76,7 +76,7 @@ def assert_each_period_billed_once(client: Client, subscription_ids: list[str]) 
         invoices = client.v1.invoices.list(
             params={"subscription": subscription_id, "limit": 100}
         ).data
-        starts = Counter(i.period_start for i in invoices)
+        starts = Counter(i.period_end for i in invoices)
         assert sorted(starts) == [JAN_31_2027, *RENEWALS], subscription_id
         assert set(starts.values()) == {1}, f"a period of {subscription_id} billed twice"
         assert {(i.status, i.amount_paid) for i in invoices} == {("paid", 2000)}

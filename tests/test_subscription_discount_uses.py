@@ -94,7 +94,7 @@ def test_a_once_coupon_added_with_a_reset_is_used_by_the_reset_invoice(
         proration_date=FEB_5,
     )
     renewal = preview(client, subscription.id)
-    assert (renewal.period_start, renewal.total) == (MAR_5, 2800)
+    assert (renewal.period_end, renewal.total) == (MAR_5, 2800)
     assert [int(d.amount) for d in renewal.total_discount_amounts or []] == []
     advance(client, clock_id, MAR_5 + DAY_SECONDS)
     assert [billed(i) for i in invoices_of(client, subscription.id)] == [
@@ -602,7 +602,7 @@ def test_a_once_coupon_is_not_used_by_a_renewal_a_void_pause_voids(
     assert len(still.discounts) == 1
     change(client, subscription.id, pause_collection="")
     renewal = preview(client, subscription.id)
-    assert (renewal.period_start, renewal.total) == (utc(2027, 3, 31), 1400)
+    assert (renewal.period_end, renewal.total) == (utc(2027, 3, 31), 1400)
     advance(client, clock_id, utc(2027, 4, 30) + DAY_SECONDS)
     assert [(billed(i), i.status) for i in invoices_of(client, subscription.id)] == [
         (("subscription_create", 2800, 2800, []), "paid"),

@@ -48,6 +48,7 @@ from tests.test_subscriptions import (
     invoices_of,
     period_of,
     run_invoices_job_at,
+    service_period,
     subscribe,
 )
 
@@ -70,7 +71,7 @@ def renewed_up_to_the_end(
     one's end, cut at `cancel_at`."""
     _, renewal = invoices_of(client, subscription_id)
     assert renewal.billing_reason == "subscription_cycle"
-    assert (renewal.period_start, renewal.period_end) == (period_end, cancel_at)
+    assert service_period(renewal) == (period_end, cancel_at)
     assert client.v1.subscriptions.retrieve(subscription_id).latest_invoice == renewal.id
     return renewal
 

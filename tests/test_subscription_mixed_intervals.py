@@ -29,6 +29,7 @@ from tests.test_subscriptions import (
     invoices_of,
     monthly_price,
     run_invoices_job_at,
+    service_period,
 )
 
 HOUR = 3_600
@@ -92,14 +93,14 @@ def test_items_renew_on_their_own_intervals_and_together_when_they_align(
         advance(client, clock_id, at(2027, month, 1) + 2 * HOUR)
     advance(client, clock_id, at(2028, 1, 1) + 2 * HOUR)
     renewals = invoices_of(client, subscription.id)[1:]
-    assert [i.period_start for i in renewals] == [at(2027, m, 1) for m in range(2, 13)] + [
+    assert [i.period_end for i in renewals] == [at(2027, m, 1) for m in range(2, 13)] + [
         at(2028, 1, 1)
     ]
     for invoice in renewals:
         assert (invoice.billing_reason, invoice.status) == ("subscription_cycle", "paid")
     quarter_starts = {at(2027, 4, 1), at(2027, 7, 1), at(2027, 10, 1)}
     for invoice in renewals[:-1]:
-        if invoice.period_start in quarter_starts:  # the quarterly item renews with it
+        if invoice.period_end in quarter_starts:  # the quarterly item renews with it
             assert billed_prices(invoice) == sorted([monthly.id, quarterly.id])
             assert invoice.amount_paid == MONTHLY + QUARTERLY
         else:
@@ -206,7 +207,7 @@ def test_a_shorter_interval_added_brings_the_next_renewal_forward(
     assert [i.amount for i in pending_of(client, customer.id)] == [1600]
     advance(client, clock_id, at(2027, 3, 1) + 2 * HOUR)
     renewals = invoices_of(client, subscription.id)[1:]
-    assert [i.period_start for i in renewals] == [at(2027, 2, 1), at(2027, 3, 1)]
+    assert [i.period_end for i in renewals] == [at(2027, 2, 1), at(2027, 3, 1)]
     assert [i.amount_paid for i in renewals] == [3100 + 1600, 3100]
     assert [billed_prices(i) for i in renewals] == [[monthly.id] * 2, [monthly.id]]
 
@@ -216,7 +217,7 @@ def test_a_preview_shows_only_the_items_renewing_next(client: Client) -> None:
     _, customer = clock_customer(client, at(2027, 1, 1))
     subscription = subscribe_all(client, customer.id, [monthly, yearly])
     upcoming = client.v1.invoices.create_preview(params={"subscription": subscription.id})
-    assert (upcoming.period_start, upcoming.period_end) == (at(2027, 2, 1), at(2027, 3, 1))
+    assert service_period(upcoming) == (at(2027, 2, 1), at(2027, 3, 1))
     assert (billed_prices(upcoming), upcoming.total) == ([monthly.id], MONTHLY)
 
 
@@ -440,7 +441,7 @@ def test_the_yearly_item_keeps_its_boundaries_once_the_first_item_is_removed(
     )
     advance(client, clock_id, at(2028, 1, 31) + 2 * HOUR)
     renewal = invoices_of(client, subscription.id)[-1]
-    assert (renewal.period_start, renewal.period_end) == (at(2028, 1, 31), at(2029, 1, 31))
+    assert service_period(renewal) == (at(2028, 1, 31), at(2029, 1, 31))
     assert (billed_prices(renewal), renewal.amount_paid) == ([yearly.id], 36_500)
     now = client.v1.subscriptions.retrieve(subscription.id)
     assert periods_by_price(now) == {yearly.id: (at(2028, 1, 31), at(2029, 1, 31))}

@@ -111,7 +111,7 @@ def test_a_pause_credits_the_unused_time_and_stops_invoices_until_resumed(
     advance(client, clock_id, utc(2027, 5, 5) + 2 * HOUR)
     renewed = client.v1.subscriptions.retrieve(paused.id)
     renewal = client.v1.invoices.retrieve(str(renewed.latest_invoice))
-    assert (renewal.billing_reason, renewal.period_start, renewal.amount_paid) == (
+    assert (renewal.billing_reason, renewal.period_end, renewal.amount_paid) == (
         "subscription_cycle",
         utc(2027, 5, 5),
         2000,
@@ -171,7 +171,7 @@ def test_resuming_unchanged_with_always_invoice_bills_the_rest_of_the_period(
     renewal = client.v1.invoices.retrieve(
         str(client.v1.subscriptions.retrieve(paused.id).latest_invoice)
     )
-    assert (renewal.period_start, renewal.amount_paid) == (utc(2027, 3, 31), 2000)
+    assert (renewal.period_end, renewal.amount_paid) == (utc(2027, 3, 31), 2000)
     assert pending_items(client, customer.id) == []
 
 
@@ -428,7 +428,7 @@ def test_pause_collection_keeps_renewal_invoices_from_being_collected(
     assert renewed.status == "active"
     renewals = invoices_of(client, subscription.id)[1:]
     assert [(i.status, i.amount_paid) for i in renewals] == [(invoice_status, 0)] * 2
-    assert [i.period_start for i in renewals] == [utc(2027, 2, 28), utc(2027, 3, 31)]
+    assert [i.period_end for i in renewals] == [utc(2027, 2, 28), utc(2027, 3, 31)]
     assert all(i.total == 2000 for i in renewals)
     if behavior == "keep_as_draft":
         assert not any(i.auto_advance for i in renewals)

@@ -224,7 +224,7 @@ def test_a_billing_cycle_reset_held_then_paid_starts_the_period_it_was_asked_at(
         "subscription_update",
         "subscription_cycle",
     ]
-    assert (invoices[-1].period_start, invoices[-1].amount_paid) == (at(2027, 2, 16), 3100)
+    assert (invoices[-1].period_end, invoices[-1].amount_paid) == (at(2027, 2, 16), 3100)
 
 
 def test_a_subscription_item_created_pending_appears_once_paid(

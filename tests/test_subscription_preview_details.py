@@ -31,6 +31,7 @@ from tests.test_subscriptions import (
     advance,
     clock_customer,
     invoices_of,
+    service_period,
     subscribe,
 )
 
@@ -122,7 +123,7 @@ def test_previewed_default_tax_rates_are_the_ones_the_renewal_after_the_update_t
     untaxed = preview(client, subscription.id)
     assert tax_amounts(untaxed) == []
     upcoming = preview(client, subscription.id, default_tax_rates=[vat.id])
-    assert (upcoming.period_start, upcoming.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert service_period(upcoming) == (FEB_28, utc(2027, 3, 31))
     assert line_amounts(upcoming) == [-2100, 4200, 5600]
     assert (upcoming.subtotal, tax_amounts(upcoming)) == (7700, [1463])
     assert upcoming.total == 9163
@@ -199,7 +200,7 @@ def test_previewing_a_resumption_now_shows_the_invoice_resume_makes(
     resumed_at = utc(2027, 4, 5)
     advance(client, clock_id, resumed_at)
     upcoming = preview(client, paused.id, resume_at="now")
-    assert (upcoming.period_start, upcoming.period_end) == (resumed_at, utc(2027, 5, 5))
+    assert service_period(upcoming) == (resumed_at, utc(2027, 5, 5))
     assert line_amounts(upcoming) == [-1286, 2000]
     assert upcoming.total == 714
     assert client.v1.subscriptions.retrieve(paused.id).status == "paused"
@@ -251,7 +252,7 @@ def test_an_items_previewed_discount_is_the_one_the_renewal_after_the_update_tak
     quarter = coupon(client, percent_off=25, duration="forever")
     items = discounted_item(subscription, coupon=quarter.id)
     upcoming = preview(client, subscription.id, items=items)
-    assert (upcoming.period_start, upcoming.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert service_period(upcoming) == (FEB_28, utc(2027, 3, 31))
     (line,) = upcoming.lines.data
     assert (line.amount, [d.amount for d in line.discount_amounts or []]) == (2800, [700])
     assert (upcoming.subtotal, upcoming.total) == (2800, 2100)

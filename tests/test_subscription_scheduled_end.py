@@ -46,6 +46,7 @@ from tests.test_subscriptions import (
     invoices_of,
     period_of,
     run_invoices_job_at,
+    service_period,
     subscribe,
 )
 
@@ -444,7 +445,7 @@ def test_previewing_a_cancellation_at_period_end_shows_the_final_invoice_it_woul
     advance(client, clock_id, FEB_14)
     upgraded(client, subscription)
     renewal = preview(client, subscription.id)
-    assert (renewal.total, renewal.period_end) == (7000, utc(2027, 3, 31))
+    assert (renewal.total, service_period(renewal)[1]) == (7000, utc(2027, 3, 31))
     ending = preview(client, subscription.id, cancel_at_period_end=True)
     assert (ending.period_start, ending.period_end) == (JAN_31_2027, FEB_28)
     assert proration_amounts(ending) == [-1400, 2800]
@@ -473,7 +474,7 @@ def test_previewed_ends_with_nothing_pending_follow_the_same_rule(client: Client
     change(client, subscription.id, cancel_at_period_end=True)
     nothing_upcoming(client, subscription.id)
     renewal = preview(client, subscription.id, cancel_at_period_end=False)
-    assert (renewal.period_start, renewal.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert service_period(renewal) == (FEB_28, utc(2027, 3, 31))
     assert [line.amount for line in renewal.lines.data] == [2800]
     assert client.v1.subscriptions.retrieve(subscription.id).cancel_at == FEB_28
 
@@ -488,7 +489,7 @@ def test_previewing_a_cleared_cancel_at_shows_the_renewal_the_update_then_makes(
     clock_id, _, subscription = cut_on_february_14(client)
     advance(client, clock_id, utc(2027, 2, 5))
     upcoming = preview(client, subscription.id, cancel_at="")
-    assert (upcoming.period_start, upcoming.period_end) == (FEB_28, utc(2027, 3, 31))
+    assert service_period(upcoming) == (FEB_28, utc(2027, 3, 31))
     assert sorted(line.amount for line in upcoming.lines.data) == [1400, 2800]
     change(client, subscription.id, cancel_at="")
     advance(client, clock_id, PAST_THE_END)

@@ -53,7 +53,7 @@ def price_of(client: Client, amount: int, interval: str = "month", count: int = 
 
 def amounts_billed(client: Client, subscription_id: str) -> list[tuple[int, int]]:
     """(period start, amount paid) of each invoice, oldest first."""
-    return [(i.period_start, i.amount_paid) for i in invoices_of(client, subscription_id)]
+    return [(i.period_end, i.amount_paid) for i in invoices_of(client, subscription_id)]
 
 
 def tax_rate(client: Client, percentage: float) -> stripe.TaxRate:

@@ -24,6 +24,7 @@ from tests.test_subscriptions import (
     clock_customer,
     invoices_of,
     monthly_price,
+    service_period,
 )
 
 HOUR = 3_600
@@ -115,7 +116,7 @@ def test_a_price_added_on_trial_takes_its_period_and_is_billed_in_full_after_it(
         params={"subscription": subscription.id, "subscription_details": added}
     )
     assert sorted(line.amount for line in preview.lines.data) == [1000, 2000]
-    assert (preview.period_start, preview.period_end) == FIRST_MONTH
+    assert service_period(preview) == FIRST_MONTH
     changed = change(client, subscription.id, **added)
     assert changed.status == "trialing"
     assert periods_by_price(changed) == {base.id: TRIAL, seat.id: TRIAL}

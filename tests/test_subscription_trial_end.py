@@ -32,6 +32,7 @@ from tests.test_subscriptions import (
     invoices_of,
     monthly_price,
     period_of,
+    service_period,
 )
 
 
@@ -56,7 +57,7 @@ def test_a_trial_moved_later_is_billed_from_its_new_end_as_previewed(
     clock_id, _, subscription = on_trial(client, [price])
     feb_15 = at(2027, 2, 15)
     upcoming = preview(client, subscription.id, trial_end=feb_15)
-    assert (upcoming.period_start, upcoming.period_end) == (feb_15, at(2027, 3, 15))
+    assert service_period(upcoming) == (feb_15, at(2027, 3, 15))
     assert [line.amount for line in upcoming.lines.data] == [2000]
     assert client.v1.subscriptions.retrieve(subscription.id).trial_end == TRIAL[1]
     moved = change(client, subscription.id, trial_end=feb_15)
@@ -90,7 +91,7 @@ def test_a_trial_ended_earlier_bills_the_pending_items_with_the_first_month_as_p
     )
     jan_20 = at(2027, 1, 20)
     upcoming = preview(client, subscription.id, trial_end=jan_20)
-    assert (upcoming.period_start, upcoming.period_end) == (jan_20, at(2027, 2, 20))
+    assert service_period(upcoming) == (jan_20, at(2027, 2, 20))
     assert sorted(line.amount for line in upcoming.lines.data) == [250, 2000]
     change(client, subscription.id, trial_end=jan_20)
     first = first_paid_invoice(client, clock_id, subscription.id, jan_20)
@@ -116,9 +117,9 @@ def test_a_trial_moved_resets_an_anchor_of_its_own_to_its_new_end(
     }
     subscription = client.v1.subscriptions.create(params=create)
     later = preview(client, subscription.id, trial_end=feb_6)
-    assert (later.period_start, later.period_end) == (feb_6, at(2027, 3, 6))
+    assert service_period(later) == (feb_6, at(2027, 3, 6))
     upcoming = preview(client, subscription.id, trial_end=feb_3)
-    assert (upcoming.period_start, upcoming.period_end) == (feb_3, at(2027, 3, 3))
+    assert service_period(upcoming) == (feb_3, at(2027, 3, 3))
     assert [line.amount for line in upcoming.lines.data] == [2000]
     moved = change(client, subscription.id, trial_end=feb_3)
     assert (moved.trial_end, moved.billing_cycle_anchor) == (feb_3, feb_3)
@@ -216,7 +217,7 @@ def test_a_trial_ended_now_bills_the_first_month_at_once_as_previewed(
         params={"customer": customer.id, "amount": 250, "currency": "usd"}
     )
     upcoming = preview(client, subscription.id, trial_end="now")
-    assert (upcoming.period_start, upcoming.period_end) == (JAN_11, at(2027, 2, 11))
+    assert service_period(upcoming) == (JAN_11, at(2027, 2, 11))
     assert sorted(line.amount for line in upcoming.lines.data) == [250, 2000]
     ended = change(client, subscription.id, trial_end="now")
     assert (ended.status, ended.trial_end, ended.billing_cycle_anchor) == (
@@ -246,7 +247,7 @@ def test_a_trial_ended_now_bills_the_first_month_at_once_as_previewed(
     assert len(invoices_of(client, subscription.id)) == 2
     advance(client, clock_id, at(2027, 2, 11) + 2 * HOUR)
     billed = [
-        (i.billing_reason, i.period_start, i.amount_paid) for i in invoices_of(client, ended.id)
+        (i.billing_reason, i.period_end, i.amount_paid) for i in invoices_of(client, ended.id)
     ]
     assert billed == [
         ("subscription_create", TRIAL[0], 0),

@@ -95,6 +95,23 @@ def period_of(subscription: stripe.Subscription) -> tuple[int, int]:
     return item.current_period_start, item.current_period_end
 
 
+def service_period(invoice: stripe.Invoice) -> tuple[int, int]:
+    """The service time the invoice bills: from the earliest start to the latest end of its
+    lines for the subscription's items (not prorations). Not the invoice's own
+    `period_start`/`period_end`, which look back on the usage period before it (Stripe's
+    Invoice reference: "This looks back one period for a subscription invoice. Use the line
+    item period to get the service period for each price.")."""
+    periods = [
+        (line.period.start, line.period.end)
+        for line in invoice.lines.data
+        if line.parent is not None
+        and line.parent.subscription_item_details is not None
+        and not line.parent.subscription_item_details.proration
+    ]
+    assert periods, f"{invoice.id} bills no subscription item"
+    return min(p[0] for p in periods), max(p[1] for p in periods)
+
+
 def events_of(client: Client, object_id: str) -> list[str]:
     found = [
         str(e.type)
@@ -152,7 +169,10 @@ def test_renewals_fall_on_month_ends_clamped_from_the_anchor(
     assert renewed.status == "active"
     assert period_of(renewed) == (utc(2027, 5, 31), utc(2027, 6, 30))
     invoices = invoices_of(client, subscription.id)
-    starts = [i.period_start for i in invoices]
+    # Each invoice's own period ends when it is made (it looks back on the usage period
+    # before, Stripe: "This looks back one period for a subscription invoice"): the first
+    # one at creation, each renewal at its period's start.
+    starts = [i.period_end for i in invoices]
     assert starts == [
         JAN_31_2027,
         utc(2027, 2, 28),

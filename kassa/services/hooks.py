@@ -74,7 +74,8 @@ transaction that stores it: `(ctx, setup_intent)`. A subscription whose
 class Upcoming:
     """A subscription's next invoice, not stored: the subscription as it would then be (a
     previewed change applied), the invoice items it would hold (pending ones and new, unsaved
-    ones), and the period it bills."""
+    ones), and its own period: the usage period it looks back on (`period_start`,
+    `period_end`; its lines carry the service periods)."""
 
     subscription: ApiObject
     items: list[ApiObject]

@@ -267,6 +267,8 @@ class SubscriptionDetail:
     makes none (ended, paused, canceling at its period's end)."""
     upcoming_note: str
     """Why there is no upcoming invoice, in the API's words."""
+    upcoming_period: tuple[int, int] | None
+    """The service time the upcoming invoice's lines bill (`service_span`)."""
 
 
 async def subscription_detail(ctx: Context, subscription_id: str) -> SubscriptionDetail:
@@ -289,7 +291,25 @@ async def subscription_detail(ctx: Context, subscription_id: str) -> Subscriptio
         can_cancel=subscription["status"] not in ENDED,
         upcoming=upcoming,
         upcoming_note=upcoming_note,
+        upcoming_period=None if upcoming is None else service_span(upcoming),
     )
+
+
+def service_span(invoice: Mapping[str, Any]) -> tuple[int, int] | None:
+    """From the earliest start to the latest end of the periods of the invoice's lines that
+    bill the subscription's items (not a proration, nor a pending one-off item, dated when
+    made): the service it bills; None when no line does. Not the invoice's own
+    `period_start`/`period_end`, which look back on the usage period before it (Stripe: "Use
+    the line item period to get the service period for each price")."""
+    periods = [line["period"] for line in invoice["lines"]["data"] if _bills_item_period(line)]
+    if not periods:
+        return None
+    return min(p["start"] for p in periods), max(p["end"] for p in periods)
+
+
+def _bills_item_period(line: Mapping[str, Any]) -> bool:
+    details = (line.get("parent") or {}).get("subscription_item_details")
+    return details is not None and not details["proration"]
 
 
 async def _upcoming(ctx: Context, subscription: Mapping[str, Any]) -> tuple[ApiObject | None, str]:

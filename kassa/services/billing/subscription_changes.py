@@ -70,7 +70,6 @@ from kassa.services.billing.subscription_documents import (
     ENDED,
     ITEMS_MAX,
     current_period,
-    final_period,
     item_period,
     items_of,
     new_item,
@@ -176,9 +175,7 @@ async def change_subscription(
     if plan is not None and plan.resets:
         invoice = await _invoice_new_period(ctx, subscription, terms, plan.spans, only)
     elif invoices_at_once(subscription, terms):
-        at = ctx.now() if plan is None else plan.at
-        period = (at, current_period(subscription)[1])
-        invoice = await invoice_prorations(ctx, subscription, terms, period, only)
+        invoice = await invoice_prorations(ctx, subscription, terms, only)
     if plan is not None and not awaits_payment(terms, invoice):
         await store_item_rows(ctx, subscription, plan.removed)
     return invoice
@@ -537,7 +534,6 @@ async def _invoice_new_period(
     invoice = await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason="subscription_update",
         trial=False,
         pending="subscription",
@@ -552,16 +548,14 @@ async def invoice_prorations(
     ctx: Context,
     subscription: ApiObject,
     terms: ChangeTerms,
-    period: tuple[int, int],
     only: Collection[str] | None = None,
 ) -> ApiObject:
     """`always_invoice`: the subscription's pending prorations (those `only` names when
-    given) on an invoice of their own over `period` (from the change to the end of the
-    period it was made in), finalized and collected now."""
+    given) on an invoice of their own, finalized and collected now; it looks back to the
+    subscription's last invoice (`subscription_invoices.usage_period`)."""
     invoice = await invoice_period(
         ctx,
         subscription,
-        period,
         billing_reason="subscription_update",
         trial=False,
         pending="subscription",
@@ -581,11 +575,11 @@ async def draft_final(
     return await invoice_period(
         ctx,
         subscription,
-        final_period(subscription, end),
         billing_reason=billing_reason,
         trial=False,
         pending=pending,
         with_items=False,
+        until=end,
     )
 
 

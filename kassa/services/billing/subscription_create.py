@@ -168,7 +168,6 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     start = subscription_periods.opening(request, recurrences, now, trial_end)
     subscription_periods.set_opening(subscription, start)
     subscription_terms.apply_trial_settings(subscription, request.trial_settings)
-    period = start.span.period  # the first period that ends: the first renewal
     if trial_end is not None:
         subscription["trial_start"], subscription["trial_end"] = now, trial_end
     subscription["items"]["data"] = [
@@ -186,7 +185,6 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     invoice = await invoice_period(
         ctx,
         subscription,
-        period,
         billing_reason="subscription_create",
         trial=trial_end is not None,
         spans=spans,

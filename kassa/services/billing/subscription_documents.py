@@ -236,12 +236,6 @@ def current_period(subscription: Mapping[str, Any]) -> tuple[int, int]:
     return min((item_period(item) for item in items_of(subscription)), key=lambda p: p[1])
 
 
-def final_period(subscription: Mapping[str, Any], end: int) -> tuple[int, int]:
-    """The period of the final invoice of a subscription ending at `end`: from its current
-    period's start (the invoice collects what was left pending in it) to its end."""
-    return current_period(subscription)[0], end
-
-
 def latest_period_end(subscription: Mapping[str, Any]) -> int:
     """The latest item period end (`cancel_at=max_period_end`)."""
     return max(item_period(item)[1] for item in items_of(subscription))

@@ -2,8 +2,14 @@
 (`billing_reason` `subscription_create` for the first, `subscription_cycle` for renewals),
 one line per item (its price times its quantity for the item's own current period; nothing
 during a trial), and `parent.subscription_details` naming the subscription. Items of mixed
-intervals renew apart: a renewal names the items whose periods begin (`items`), and the
-invoice's own period is the one given.
+intervals renew apart: a renewal names the items whose periods begin (`items`).
+
+The invoice's own `period_start`/`period_end` look back (`usage_period`), as Stripe's
+Invoice reference says of them: "Start of the usage period during which invoice items were
+added to this invoice. This looks back one period for a subscription invoice. Use the line
+item period to get the service period for each price." A renewal made at the start of
+period N covers period N-1 (a trial's, after one), the subscription's first invoice only
+its creation (period_start = period_end = created); the lines keep their service periods.
 
 Each line is an invoice item on the draft (`period_item`), built here and stored with it,
 whose `parent` names the subscription and its item; the line it makes says
@@ -47,7 +53,6 @@ from kassa.store.tables import INVOICE_ITEMS
 async def invoice_period(
     ctx: Context,
     subscription: ApiObject,
-    period: tuple[int, int],
     *,
     billing_reason: str,
     trial: bool,
@@ -57,16 +62,17 @@ async def invoice_period(
     only: Collection[str] | None = None,
     spans: Mapping[str, Span] | None = None,
     discounts_at: int | None = None,
+    until: int | None = None,
 ) -> ApiObject:
-    """The draft invoice for `period` (as stored), its lines made: the pending items
-    `pending` says (`subscription_pending`; of them, those `only` names when given), then
-    one per item, each for its own current
-    period (`items` when given, else all of them; none when `with_items` is False: an
-    update's invoice bills only its prorations). Built whole and stored once,
-    announced once (`invoice.created`, its lines in it): Stripe makes no invoice items of a
-    subscription's lines, so no `invoiceitem.created` either. Each item's line bills its
-    span's part of the price when `spans` (by subscription item) cuts it
-    (`subscription_terms.bill_part`).
+    """The draft invoice (as stored) of the usage period up to `until` (now unless given:
+    a renewal's period start, a final invoice's end; `usage_period`), its lines made: the
+    pending items `pending` says (`subscription_pending`; of them, those `only` names when
+    given), then one per item, each for its own current period (`items` when given, else
+    all of them; none when `with_items` is False: an update's invoice bills only its
+    prorations). Built whole and stored once, announced once (`invoice.created`, its lines
+    in it): Stripe makes no invoice items of a subscription's lines, so no
+    `invoiceitem.created` either. Each item's line bills its span's part of the price when
+    `spans` (by subscription item) cuts it (`subscription_terms.bill_part`).
 
     Every invoice of the subscription, whichever path makes it (create, renewal, reset,
     `always_invoice`, final, resume), takes only the discounts that still apply now (a
@@ -105,7 +111,9 @@ async def invoice_period(
     invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
     invoice["billing_reason"] = billing_reason
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
-    invoice["period_start"], invoice["period_end"] = period
+    invoice["period_start"], invoice["period_end"] = await usage_period(
+        ctx, subscription, ctx.now() if until is None else until
+    )
     if with_items:
         subscription_credits.note_period(subscription, lines, billed)  # what credits undo
     await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
@@ -114,6 +122,27 @@ async def invoice_period(
     # On its final amounts, parts billed; the pending charges it took may hold a discount.
     await note_invoiced(ctx, subscription, invoice, {str(item["id"]) for item in taken})
     return invoice
+
+
+async def usage_period(
+    ctx: Context, subscription: Mapping[str, Any], until: int
+) -> tuple[int, int]:
+    """The period a subscription's invoice looks back on, up to `until`: from where its
+    previous invoice's ended (Stripe: "the usage period during which invoice items were
+    added", one period back for a renewal; an `always_invoice` update's or a final invoice
+    since the last invoice). The first invoice, with none before it, is its instant
+    (`until`, `until`), as Stripe's first invoice has period_start = period_end = created.
+    An older invoice that stored the coming period instead (an end after `until`), or a
+    latest invoice no longer found (a deleted draft), gives the same instant."""
+    latest = subscription.get("latest_invoice")
+    found = (
+        None
+        if latest is None
+        else await invoice_documents.find_invoice(ctx, str(latest), lock=False)
+    )
+    if found is None:
+        return until, until
+    return min(int(found[0]["period_end"]), until), until
 
 
 async def period_item(

@@ -258,7 +258,6 @@ async def _invoice_at_once(ctx: Context, subscription: ApiObject) -> None:
     invoice = await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="subscription",
@@ -410,7 +409,6 @@ async def _restart_now(ctx: Context, subscription: ApiObject) -> ApiObject:
     invoice = await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="customer",
@@ -468,7 +466,6 @@ async def _continue_period(
     return await invoice_period(
         ctx,
         subscription,
-        current_period(subscription),
         billing_reason=RESUMPTION_REASON,
         trial=False,
         pending="subscription",

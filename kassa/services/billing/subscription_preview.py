@@ -60,15 +60,13 @@ from kassa.services.billing.subscription_discounts import (
 )
 from kassa.services.billing.subscription_documents import (
     ENDED,
-    current_period,
     customer_of,
-    final_period,
     item_period,
     items_of,
     snapshot,
 )
 from kassa.services.billing.subscription_final import final_scope
-from kassa.services.billing.subscription_invoices import period_item
+from kassa.services.billing.subscription_invoices import period_item, usage_period
 from kassa.services.billing.subscription_pause import (
     check_resumable,
     pending_unless_voided,
@@ -155,7 +153,8 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
     scope = pending_unless_voided(subscription, "customer", renewal.period[0])
     pending = await pending_for(ctx, subscription, scope)
-    return Upcoming(subscription, [*pending, *prorations, *lines], renewal.period)
+    looked_back = await usage_period(ctx, subscription, renewal.period[0])
+    return Upcoming(subscription, [*pending, *prorations, *lines], looked_back)
 
 
 async def _fitted_to_end(
@@ -179,7 +178,8 @@ async def _added_trial_invoiced(
     if added is None or not added.credits or terms.proration_behavior != "always_invoice":
         return None
     pending = await pending_for(ctx, subscription, "subscription")
-    return Upcoming(subscription, [*pending, *added.credits], added.period)
+    looked_back = await usage_period(ctx, subscription, ctx.now())
+    return Upcoming(subscription, [*pending, *added.credits], looked_back)
 
 
 async def _planned(
@@ -219,17 +219,16 @@ async def _invoiced_at_once(
     (`subscription_changes.change_subscription`): a billing cycle reset's, or
     `always_invoice`'s; None when it makes none."""
     if plan is not None and plan.resets:
-        period = current_period(subscription)
         items = items_of(subscription)
         fractions = [plan.spans[str(item["id"])].fraction for item in items]
         lines = await _period_lines(ctx, subscription, items, fractions)
         pending = await pending_for(ctx, subscription, "subscription")
-        return Upcoming(subscription, [*pending, *prorations, *lines], period)
+        looked_back = await usage_period(ctx, subscription, ctx.now())
+        return Upcoming(subscription, [*pending, *prorations, *lines], looked_back)
     if (plan is not None or prorations) and invoices_at_once(subscription, terms):
         pending = await pending_for(ctx, subscription, "subscription")
-        at = ctx.now() if plan is None else plan.at
-        period = (at, current_period(subscription)[1])
-        return Upcoming(subscription, [*pending, *prorations], period)
+        looked_back = await usage_period(ctx, subscription, ctx.now())
+        return Upcoming(subscription, [*pending, *prorations], looked_back)
     return None
 
 
@@ -250,7 +249,7 @@ async def _final(
         raise _nothing_upcoming(
             subscription, "it ends at the end of its period (cancel_at) with nothing pending"
         )
-    return Upcoming(subscription, items, final_period(subscription, end))
+    return Upcoming(subscription, items, await usage_period(ctx, subscription, end))
 
 
 async def _canceled_now(
@@ -283,7 +282,7 @@ async def _canceled_now(
     # The invoice is made after the credits, with the discounts that still apply now.
     prune_discounts(subscription, ctx.now())
     items = await _final_items(ctx, subscription, ctx.now(), credits)
-    return Upcoming(subscription, items, final_period(subscription, ctx.now()))
+    return Upcoming(subscription, items, await usage_period(ctx, subscription, ctx.now()))
 
 
 async def _final_items(
@@ -330,7 +329,8 @@ async def _resumed_now(
     fractions = [spans[str(item["id"])].fraction for item in items]
     lines = await _period_lines(ctx, subscription, items, fractions)
     pending = await pending_for(ctx, subscription, "customer")
-    return Upcoming(subscription, [*pending, *lines], current_period(subscription))
+    looked_back = await usage_period(ctx, subscription, ctx.now())
+    return Upcoming(subscription, [*pending, *lines], looked_back)
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:

@@ -66,13 +66,13 @@ async def invoice_next_period(
     invoice = await invoice_period(
         ctx,
         subscription,
-        renewal.period,
         billing_reason=billing_reason,
         trial=False,
         pending=pending_unless_voided(subscription, "customer", ctx.now()),
         items=renewal.items,
         spans=renewal.spans,
         discounts_at=renewal.period[0],
+        until=renewal.period[0],  # the usage period that just ended, however late made
     )
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]

@@ -98,11 +98,9 @@ def future_trial_end(value: str, now: int, param: str) -> int:
 @dataclass(frozen=True)
 class AddedTrial:
     """A trial added to an active subscription (`add_trial`): the credits (unsaved) for the
-    unused time of its paid period, and that time, from the credit's time to the period's
-    end (what an `always_invoice` invoice of them covers)."""
+    unused time of its paid period."""
 
     credits: list[ApiObject]
-    period: tuple[int, int]
 
 
 async def move_trial_end(
@@ -142,7 +140,7 @@ async def add_trial(
     at = change_time(ctx, subscription, terms.proration_date)
     prorating = (terms.proration_behavior or "create_prorations") != "none"
     credits = await unused_time_credits(ctx, subscription, at) if prorating else []
-    added = AddedTrial(credits, (at, current_period(subscription)[1]))
+    added = AddedTrial(credits)
     subscription["status"] = "trialing"
     subscription["trial_start"], subscription["trial_end"] = now, end
     subscription["billing_cycle_anchor"] = end

@@ -264,7 +264,7 @@ async def _settle_added_trial(
         # `past_due`, then `active` inside its trial once paid, a state no later change can
         # bill (the other pending prorations can outweigh the credit).
         collected = dataclasses.replace(terms, payment_behavior="error_if_incomplete")
-        invoice = await invoice_prorations(ctx, subscription, collected, added.period)
+        invoice = await invoice_prorations(ctx, subscription, collected)
     if trial_will_end_due(subscription, ctx.now()):
         await announce_trial_will_end(ctx, subscription)
     return invoice
