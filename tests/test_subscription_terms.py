@@ -287,6 +287,37 @@ def test_monthly_and_yearly_items_anchored_on_a_day_february_lacks(
     ]
 
 
+@pytest.mark.parametrize(
+    ("start", "prices"),
+    [
+        # A 3-month price for February's last day meant for the 31st, from November 29,
+        # 12:00: counted on the 31st, the period ending at February 28 begins November 30,
+        # after the start (was a 500; before the day was counted, a first period of one day).
+        (utc(2028, 11, 29, 12), (("month", 3),)),
+        # A monthly item beside a yearly one, from January 29: the monthly period ending at
+        # February 28 begins January 31 on the 31st (was a 500; before, a 400 of its own).
+        (utc(2029, 1, 29, 12), (("month", 1), ("year", 1))),
+    ],
+)
+def test_an_anchor_more_than_one_period_away_on_its_intended_day_is_refused(
+    client: Client, start: int, prices: tuple[tuple[str, int], ...]
+) -> None:
+    _, customer = clock_customer(client, start)
+    items = [{"price": price_of(client, 9000, interval, count).id} for interval, count in prices]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.subscriptions.create(
+            params={
+                "customer": customer.id,
+                "items": items,
+                "billing_cycle_anchor_config": {"day_of_month": 31, "month": 2},
+            }
+        )
+    assert refused.value.http_status == 400
+    assert refused.value.param == "billing_cycle_anchor_config"
+    assert "within one billing period" in str(refused.value.user_message)
+    assert not client.v1.subscriptions.list(params={"customer": customer.id}).data
+
+
 def test_a_yearly_anchor_in_a_given_month_prorates_by_the_second(
     client: Client, ledger_verified: None
 ) -> None:

@@ -456,8 +456,20 @@ def _billing_cycle(
         day = periods.to_utc(anchor).day  # checked first: a date this side of the year 9999
     else:
         return Cycle(start, start, None, behavior, recurrence)
-    counted = _cycle_anchor(anchor, recurrence, day)
-    return Cycle(anchor, counted, shown, behavior, recurrence, day)
+    latest = max(_cycle_anchor(anchor, each, day) for each in recurrences)
+    if latest > start:
+        # Counted on the intended day, an item's period ending at the anchor begins after
+        # the start (a 3-month price anchored on February's last day for the 31st, started
+        # on November 29: that period begins November 30): the anchor is more than one
+        # period away, which the start's own day (`_check_within_one_period`) did not show.
+        param = "billing_cycle_anchor_config" if config is not None else "billing_cycle_anchor"
+        raise InvalidParameter(
+            f"Invalid {param}: the billing cycle anchor ({anchor}) must fall within one "
+            f"billing period of the subscription's start; counted on day {day} of the month, "
+            f"the period ending at it begins at {latest}, after the start ({start}).",
+            param=param,
+        )
+    return Cycle(anchor, _cycle_anchor(anchor, recurrence, day), shown, behavior, recurrence, day)
 
 
 def _first_boundary(start: int, recurrence: Recurrence) -> int:
