@@ -304,14 +304,13 @@ def test_an_anchor_more_than_one_period_away_on_its_intended_day_is_refused(
 ) -> None:
     _, customer = clock_customer(client, start)
     items = [{"price": price_of(client, 9000, interval, count).id} for interval, count in prices]
+    params: Any = {
+        "customer": customer.id,
+        "items": items,
+        "billing_cycle_anchor_config": {"day_of_month": 31, "month": 2},
+    }
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        client.v1.subscriptions.create(
-            params={
-                "customer": customer.id,
-                "items": items,
-                "billing_cycle_anchor_config": {"day_of_month": 31, "month": 2},
-            }
-        )
+        client.v1.subscriptions.create(params=params)
     assert refused.value.http_status == 400
     assert refused.value.param == "billing_cycle_anchor_config"
     assert "within one billing period" in str(refused.value.user_message)
