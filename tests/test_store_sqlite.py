@@ -73,6 +73,26 @@ def test_write_is_durable_when_the_block_returns(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_a_read_unit_cannot_write(tmp_path: Path) -> None:
+    """The reader's and the scanner's connections are autocommit: a write there would commit
+    at once, outside any unit and its group commit (a preview once stored a discount so).
+    They are query-only: the write fails and nothing is kept."""
+    path = tmp_path / "kassa.db"
+
+    async def scenario() -> None:
+        store = await _prepared(path)
+        for unit in (store.read, store.scan):
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                async with unit() as tx:
+                    await tx.insert_object(CUSTOMERS, "acct_1", _customer("cus_read"))
+        async with store.read() as tx:
+            assert await tx.get_object(CUSTOMERS, "acct_1", "cus_read") is None
+        await store.close()
+
+    asyncio.run(scenario())
+    assert _committed_ids(path) == set()
+
+
 def test_unsupported_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         SqliteStore(str(tmp_path / "x.db"), synchronous="OFF")

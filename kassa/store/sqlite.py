@@ -118,6 +118,14 @@ def _connect(
     return connection
 
 
+def _read_only(connection: sqlite3.Connection) -> sqlite3.Connection:
+    """A connection for read units: a statement that writes fails on it. Autocommit, it would
+    otherwise commit at once, outside any unit and its group commit (a preview that stored
+    a discount and counted a redemption did, until found)."""
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
 class SqliteStore:
     """Group commit: each `write()` unit is a SAVEPOINT inside a shared transaction that
     commits once the event loop has run every unit that was ready in the same iteration.
@@ -149,8 +157,8 @@ class SqliteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._writer = _connect(path, synchronous, on_statement)
-        self._reader = _connect(path, synchronous, on_statement)
-        self._scanner = _connect(path, synchronous, on_statement)
+        self._reader = _read_only(_connect(path, synchronous, on_statement))
+        self._scanner = _read_only(_connect(path, synchronous, on_statement))
         self._checkpointer = _connect(path, synchronous)
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._checkpoint_thread_lock = threading.Lock()
