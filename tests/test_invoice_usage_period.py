@@ -21,6 +21,7 @@ import stripe
 from tests.test_subscription_changes import change, only_item
 from tests.test_subscription_scheduled_end import preview
 from tests.test_subscriptions import (
+    HOUR,
     Client,
     advance,
     clock_customer,
@@ -30,7 +31,6 @@ from tests.test_subscriptions import (
     utc,
 )
 
-HOUR = 3600
 JAN_31, FEB_14, FEB_29 = utc(2028, 1, 31), utc(2028, 2, 14), utc(2028, 2, 29)
 MAR_10, MAR_31, APR_30 = utc(2028, 3, 10), utc(2028, 3, 31), utc(2028, 4, 30)
 MAY_31 = utc(2028, 5, 31)

@@ -15,7 +15,7 @@ import pytest
 import stripe
 
 from kassa.params import TIMESTAMP_MAX
-from kassa.services.test_clocks import ADVANCE_SPAN_YEARS_MAX
+from kassa.services.test_clocks import ADVANCE_SPAN_SECONDS_MAX, ADVANCE_SPAN_YEARS_MAX
 from tests.harness import Account, KassaServer
 
 Client = stripe.StripeClient
@@ -213,18 +213,18 @@ def test_every_timestamp_parameter_is_bounded(
 def test_one_advance_may_move_a_clock_a_century_and_no_further(client: Client) -> None:
     """Before: any span, up to 9999 (a monthly subscription billed ~95,000 invoices)."""
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    # 100 years from 2027-01-15: 25 leap days (2028 ... 2124, 2100 not one), 36,525 days.
-    century = 36_525 * DAY
+    # The bound is 100 years of 366 days: one second past it is refused, the bound itself
+    # (36,600 days, more than the 36,525 of the century from 2027-01-15) is not.
     error = refused(
         lambda: client.v1.test_helpers.test_clocks.advance(
-            clock.id, params={"frozen_time": START + 101 * 365 * DAY}
+            clock.id, params={"frozen_time": START + ADVANCE_SPAN_SECONDS_MAX + 1}
         )
     )
     assert (error.http_status, error.param) == (400, "frozen_time")
     assert error.user_message is not None
     assert f"at most {ADVANCE_SPAN_YEARS_MAX} years" in error.user_message
     advanced = client.v1.test_helpers.test_clocks.advance(
-        clock.id, params={"frozen_time": START + century}
+        clock.id, params={"frozen_time": START + ADVANCE_SPAN_SECONDS_MAX}
     )
     assert advanced.status == "advancing"
 

@@ -79,7 +79,9 @@ _WORK_SCANS = (
     ("ledger_transactions", "available_on", "status = 'pending'"),
 )
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
-what else a row with work due must be (each the condition of the kind's partial index)."""
+what else a row with work due must be (the condition of the kind's partial index; the
+tables of refund failures and authorization expiries hold a row only while its work is to
+come, so theirs holds for every row)."""
 
 
 class ClockQueries:

@@ -212,14 +212,13 @@ async def debit_base(
     item_id: str,
     gross: int,
     at: int,
-    as_billed: AsBilled | None = None,
 ) -> int:
-    """The whole-period amount a prorated charge of the item at `at` (or classic's credit)
-    is a part of: `gross` (its price times its quantity) less the discounts that still apply
-    at `at` (not a `once` one already used), as its line on an invoice made then would take
-    them: in flexible the item's and the subscription's percentages, in classic every one
-    of them (`_discounted_line`)."""
-    line = await _discounted_line(ctx, subscription, item_id, gross, at, as_billed)
+    """The whole-period amount a prorated charge of the item at `at` is a part of: `gross`
+    (its price times its quantity) less the discounts that still apply at `at` (not a `once`
+    one already used), as its line on an invoice made then would take them: in flexible the
+    item's and the subscription's percentages, in classic every one of them
+    (`_discounted_line`)."""
+    line = await _discounted_line(ctx, subscription, item_id, gross, at)
     return gross if line is None else line.discounted
 
 
