@@ -318,8 +318,10 @@ async def _stay_paused(
     facts = private(subscription)
     facts[RESUMING_INVOICE] = invoice["id"]
     facts[RESUMES_INTO] = resumed_into
-    # Unpaid by then, it is voided (`expire_resumption`), unless a cancellation comes first.
-    facts[RESUMING_EXPIRES_AT] = ctx.now() + RESUMPTION_EXPIRES_SECONDS
+    # Unpaid by then, it is voided (`expire_resumption`), unless a cancellation comes first:
+    # 23 hours after the resume, its invoice's time (not a later reading of the clock, a
+    # second on when the request crossed one).
+    facts[RESUMING_EXPIRES_AT] = int(invoice["created"]) + RESUMPTION_EXPIRES_SECONDS
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 
