@@ -13,6 +13,7 @@ import asyncpg
 from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
+from kassa.invariants import ensure
 from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.queries import Row, Transaction
 from kassa.store.search_queries import postgres_json_expressions
@@ -63,20 +64,43 @@ def to_numbered_placeholders(sql: str) -> str:
     )
 
 
+_WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE)\b")
+
+
+@functools.lru_cache(maxsize=STATEMENT_CACHE_ENTRIES)
+def only_reads(sql: str) -> bool:
+    """Whether `sql` is a query that writes nothing: a SELECT, or a WITH whose parts write
+    nothing (an INSERT ... RETURNING is fetched as a query too)."""
+    first = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return first == "SELECT" or (first == "WITH" and not _WRITE_WORDS.search(sql.upper()))
+
+
 class PostgresExecutor:
     commit_ordered = False
     """Writers run at once and commit in any order: rows take seqs from tickets."""
 
-    def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection | PoolConnectionProxy, *, read_only: bool = False
+    ) -> None:
         self._connection = connection
+        self._read_only = read_only
+        """A read unit's: its connection is in autocommit, so a write would commit at once,
+        outside any unit (a preview once stored a discount so). It is refused here, as
+        SQLite's query-only reader refuses it, rather than by a read-only transaction,
+        which would cost a BEGIN and a COMMIT on every read."""
+
+    def _refuse_write(self, sql: str) -> None:
+        ensure(not self._read_only, f"a read unit may not write: {sql[:120]}")
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._refuse_write(sql)
         try:
             await self._connection.execute(to_numbered_placeholders(sql), *args)
         except LOST_RACE_ERRORS as error:
             raise WriteConflict(str(error)) from error
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._refuse_write(sql)
         try:
             await self._connection.executemany(to_numbered_placeholders(sql), list(rows))
         except LOST_RACE_ERRORS as error:
@@ -84,6 +108,8 @@ class PostgresExecutor:
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         # An INSERT ... RETURNING is a fetch too.
+        if self._read_only and not only_reads(sql):
+            self._refuse_write(sql)
         try:
             row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
         except LOST_RACE_ERRORS as error:
@@ -91,6 +117,8 @@ class PostgresExecutor:
         return None if row is None else tuple(row)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        if self._read_only and not only_reads(sql):
+            self._refuse_write(sql)
         try:
             rows = await self._connection.fetch(to_numbered_placeholders(sql), *args)
         except LOST_RACE_ERRORS as error:
@@ -182,7 +210,7 @@ class PostgresStore:
     async def read(self) -> AsyncIterator[Transaction]:
         async with self._connection() as connection:
             try:
-                yield Transaction(PostgresExecutor(connection))
+                yield Transaction(PostgresExecutor(connection, read_only=True))
             except Exception as error:
                 _raise_if_lost(connection, error)
                 raise
