@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kassa.clock import Clock, unix_seconds
+from kassa.invariants import ensure
 from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
 from kassa.store import Transaction
 from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
@@ -77,8 +78,17 @@ class Context:
 
     def as_of(self, due: int | None) -> int:
         """When a transition due at `due` is recorded as made: `due` itself, however late the
-        work making it runs (the real-time job after a server was down for a day), and never
-        later than now; None: now."""
+        work making it runs (the real-time job after a server was down for a day); None:
+        now. Work is never run before it is due: a `due` after now is a bug."""
+        now = self.now()
+        if due is None:
+            return now
+        ensure(int(due) <= now, f"a transition due at {due} is made no earlier (now {now})")
+        return int(due)
+
+    def as_of_clamped(self, due: int | None) -> int:
+        """`as_of` for the subscription cycle, which has always stamped its transitions no
+        later than now rather than refusing a `due` ahead of it."""
         now = self.now()
         return now if due is None else min(int(due), now)
 

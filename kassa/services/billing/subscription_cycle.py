@@ -179,7 +179,7 @@ async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:
     that invoice is treated as any made while collection is paused (`subscription_final`):
     one the pause would void takes nothing, so none is made."""
     cancel_at = subscription["cancel_at"]
-    end = ctx.as_of(cancel_at)
+    end = ctx.as_of_clamped(cancel_at)
     if await final_items(ctx, subscription):
         await invoice_final(ctx, subscription, FINAL_INVOICE_BILLING_REASON, end=end)
     await end_subscription(ctx, subscription, "cancellation_requested", ended_at=end)
@@ -195,7 +195,7 @@ async def _trial_ends_unpaid(ctx: Context, subscription: ApiObject) -> bool:
     # It ended unpaid at `trial_end`, however late this work runs (the real-time job after
     # a server was down): that is when it was canceled or paused, as a scheduled end keeps
     # its `cancel_at` (`end_as_scheduled`).
-    ended = ctx.as_of(subscription["trial_end"])
+    ended = ctx.as_of_clamped(subscription["trial_end"])
     if behavior == "cancel":
         await cancel_now(ctx, subscription, TRIAL_END_CANCEL_REASON, ended_at=ended)
     else:
@@ -208,7 +208,7 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
     subscription["status"] = "incomplete_expired"
     # It expired when due, 23 hours after creation, however late this work runs.
     due = int(subscription["created"]) + INCOMPLETE_EXPIRES_SECONDS
-    subscription["ended_at"] = ctx.as_of(due)
+    subscription["ended_at"] = ctx.as_of_clamped(due)
     latest = subscription["latest_invoice"]
     if latest is not None:
         invoice = await invoice_documents.load_invoice(ctx, str(latest))
