@@ -65,14 +65,9 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     snapshot,
 )
-from kassa.services.billing.subscription_final import final_scope
 from kassa.services.billing.subscription_invoices import period_item, usage_period
-from kassa.services.billing.subscription_pause import (
-    check_resumable,
-    pending_unless_voided,
-    restart_period,
-)
-from kassa.services.billing.subscription_pending import pending_for
+from kassa.services.billing.subscription_pause import check_resumable, restart_period
+from kassa.services.billing.subscription_pending import FINAL, pending_for, voided_by_pause
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscription_terms import (
@@ -151,8 +146,8 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
-    scope = pending_unless_voided(subscription, "customer", renewal.period[0])
-    pending = await pending_for(ctx, subscription, scope)
+    # Made when the period starts, on time: the pause of collection decides then.
+    pending = await pending_for(ctx, subscription, "customer", voidable_at=renewal.period[0])
     looked_back = await usage_period(ctx, subscription, renewal.period[0])
     return Upcoming(subscription, [*pending, *prorations, *lines], looked_back)
 
@@ -291,11 +286,10 @@ async def _final_items(
     """What the final invoice made at `at` takes: what the subscription left pending and
     what the previewed change makes (`made`: its prorations, a cancellation's credits),
     which would be pending too; none of it when `pause_collection` voids that invoice
-    (`subscription_final.final_scope`): all of it stays pending, the customer's."""
-    scope = final_scope(subscription, at)
-    if scope == "none":
+    (`subscription_pending.voided_by_pause`): all of it stays pending, the customer's."""
+    if voided_by_pause(subscription, at):
         return []
-    return [*await pending_for(ctx, subscription, scope), *made]
+    return [*await pending_for(ctx, subscription, FINAL, voidable_at=at), *made]
 
 
 async def _resumed_now(
