@@ -61,8 +61,7 @@ async def pending_for(
     mine = subscription["id"]
     if scope != "customer":
         return [item for item in pending if discounts.parent_subscription(item) == mine]
-    ended = await invoice_items.ended_subscriptions(ctx, pending)
-    return [item for item in pending if discounts.parent_subscription(item) in (mine, None, *ended)]
+    return await invoice_items.not_waiting(ctx, pending, for_subscription=str(mine))
 
 
 async def take(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:
