@@ -51,10 +51,17 @@ USED_BY: Final = "used_by"
 """Private key: the invoice that used up a `once` discount of a subscription. Kept on the
 discount, not only with the subscription, so the discount stays used wherever it is put back
 (`discounts[][discount]`)."""
-_PREVIEW_TERMS = "discounts.preview_terms"
-"""ctx.memo key: the terms of discounts a preview made without storing them."""
-_PREVIEW_DISCOUNTS = "discounts.preview_discounts"
-"""ctx.memo key: the discounts a preview made without storing them, by id."""
+_PREVIEWED = "discounts.previewed"
+"""ctx.memo key: the discounts a preview made without storing them, by id (`_Previewed`)."""
+
+
+@dataclass(frozen=True)
+class _Previewed:
+    """A discount a preview made, never stored, and its terms (read in place of the
+    stored coupon's by `discount_terms`)."""
+
+    discount: ApiObject
+    terms: DiscountTerms
 
 
 _OWNER_FIELDS: Final = (
@@ -150,8 +157,7 @@ async def preview(
     stored; they and their terms are kept in this unit of work (`made_for_preview`,
     `discount_terms`)."""
     customer = lineage.customer
-    terms: dict[str, DiscountTerms] = ctx.memo.setdefault(_PREVIEW_TERMS, {})
-    made: dict[str, ApiObject] = ctx.memo.setdefault(_PREVIEW_DISCOUNTS, {})
+    made: dict[str, _Previewed] = ctx.memo.setdefault(_PREVIEWED, {})
     ids: list[str] = []
     for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
         path = f"{param}[{index}]"
@@ -161,8 +167,7 @@ async def preview(
             continue
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         coupon = await coupons.load_coupon(ctx, discount["source"]["coupon"])
-        terms[discount["id"]] = _terms(discount["id"], coupon, currency)
-        made[discount["id"]] = discount
+        made[discount["id"]] = _Previewed(discount, _terms(discount["id"], coupon, currency))
         ids.append(discount["id"])
     _check_distinct(ids, param)
     return ids
@@ -170,8 +175,8 @@ async def preview(
 
 def made_for_preview(ctx: Context, discount_id: str) -> ApiObject | None:
     """A discount `preview` made in this unit of work (never stored); None for others."""
-    found: ApiObject | None = ctx.memo.get(_PREVIEW_DISCOUNTS, {}).get(discount_id)
-    return found
+    found: _Previewed | None = ctx.memo.get(_PREVIEWED, {}).get(discount_id)
+    return None if found is None else found.discount
 
 
 def _terms(discount_id: str, coupon: Mapping[str, Any], currency: str) -> DiscountTerms:
@@ -340,11 +345,11 @@ async def discount_terms(
 ) -> tuple[DiscountTerms, ...]:
     """What each discount takes off, for the arithmetic (`invoice_amounts`): from its
     coupon, read whether or not it was deleted since (discounts made keep working)."""
-    previewed: dict[str, DiscountTerms] = ctx.memo.get(_PREVIEW_TERMS, {})
+    previewed: dict[str, _Previewed] = ctx.memo.get(_PREVIEWED, {})
     terms = []
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
         if discount_id in previewed:
-            terms.append(previewed[discount_id])
+            terms.append(previewed[discount_id].terms)
             continue
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
         if found is None:

@@ -269,13 +269,21 @@ async def pending_items(
         ObjectListQuery(limit=LINES_MAX, equals={"customer": customer}, nulls={"invoice": True}),
     )
     pending = [item for item in page.objects if currency is None or item["currency"] == currency]
-    if of_subscriptions:
-        return pending
-    ended = await ended_subscriptions(ctx, pending)
-    return [item for item in pending if discounts.parent_subscription(item) in (None, *ended)]
+    return pending if of_subscriptions else await not_waiting(ctx, pending)
 
 
-async def ended_subscriptions(ctx: Context, items: list[ApiObject]) -> frozenset[str]:
+async def not_waiting(
+    ctx: Context, items: list[ApiObject], *, for_subscription: str | None = None
+) -> list[ApiObject]:
+    """Of pending `items`, those the customer's next invoice takes: naming no subscription,
+    or one that has ended (`_ended_subscriptions`), and, on `for_subscription`'s invoice,
+    that subscription's own; the items of any other live subscription wait for it."""
+    ended = await _ended_subscriptions(ctx, items)
+    taken = (for_subscription, None, *ended)
+    return [item for item in items if discounts.parent_subscription(item) in taken]
+
+
+async def _ended_subscriptions(ctx: Context, items: list[ApiObject]) -> frozenset[str]:
     """Those of the subscriptions `items` name that have ended (canceled, or
     incomplete_expired): their items no longer wait for them. One read of the distinct
     subscriptions, as many as the items at most (a page of pending items, LINES_MAX)."""

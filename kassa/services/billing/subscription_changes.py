@@ -79,7 +79,7 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import PENDING_IF_INCOMPLETE
-from kassa.services.billing.subscription_pending import FINAL, Scope
+from kassa.services.billing.subscription_pending import FINAL
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_periods import (
     Recurrence,
@@ -567,17 +567,19 @@ async def invoice_prorations(
 
 
 async def draft_final(
-    ctx: Context, subscription: ApiObject, billing_reason: str, end: int, pending: Scope = FINAL
+    ctx: Context, subscription: ApiObject, billing_reason: str, end: int, voidable_at: int
 ) -> ApiObject:
-    """The subscription's pending items (its prorations; those `pending` says) on its final
+    """The subscription's pending items (its prorations: `subscription_pending.FINAL`; none
+    when the pause of collection voids the invoice made at `voidable_at`) on its final
     invoice, a draft, over its current period up to `end`, when it ends
-    (`subscription_final` decides what it takes and collects it)."""
+    (`subscription_final` collects it)."""
     return await invoice_period(
         ctx,
         subscription,
         billing_reason=billing_reason,
         trial=False,
-        pending=pending,
+        pending=FINAL,
+        voidable_at=voidable_at,
         with_items=False,
         until=end,
     )

@@ -8,7 +8,7 @@ It is an invoice made while its subscription's collection may be paused: under
 collect_per_pause`: kept a draft, marked uncollectible or voided; Stripe's pause-payment
 guide: while collection is paused "invoices continue to generate, but Stripe doesn't collect
 payment"), else finalized and charged (or sent) at once. One the pause voids takes no pending
-items, as a renewal's (`subscription_pause.pending_unless_voided`): they stay pending, the
+items, as a renewal's (`subscription_pending.voided_by_pause`): they stay pending, the
 customer's once the subscription has ended (`subscription_pending`), for the customer's next
 invoice; a scheduled end with nothing else to invoice then makes none (`final_items`).
 
@@ -21,22 +21,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from kassa.services.billing.subscription_changes import collect_final, draft_final
-from kassa.services.billing.subscription_pause import collect_per_pause, pending_unless_voided
-from kassa.services.billing.subscription_pending import FINAL, Scope, pending_for
+from kassa.services.billing.subscription_pause import collect_per_pause
+from kassa.services.billing.subscription_pending import FINAL, pending_for
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-
-
-def final_scope(subscription: Mapping[str, Any], at: int) -> Scope:
-    """The pending items its final invoice made at `at` takes: its own
-    (`subscription_pending.FINAL`), none when `pause_collection` voids that invoice."""
-    return pending_unless_voided(subscription, FINAL, at)
 
 
 async def final_items(ctx: Context, subscription: Mapping[str, Any]) -> list[ApiObject]:
     """What a final invoice made now would take (none pending: a scheduled end makes no
     invoice, `subscription_cycle.end_as_scheduled`)."""
-    return await pending_for(ctx, subscription, final_scope(subscription, ctx.now()))
+    return await pending_for(ctx, subscription, FINAL, voidable_at=ctx.now())
 
 
 async def invoice_final(
@@ -50,8 +44,7 @@ async def invoice_final(
     now unless given), collected now unless its collection is paused."""
     at = ctx.as_of(end)
     # Whether the pause voids it is decided now (`collect_per_pause`), whatever its end.
-    scope = final_scope(subscription, ctx.now())
-    invoice = await draft_final(ctx, subscription, billing_reason, at, scope)
+    invoice = await draft_final(ctx, subscription, billing_reason, at, voidable_at=ctx.now())
     await collect_per_pause(ctx, subscription, invoice)
     # `collect_per_pause` leaves `pause_collection` set only when the pause decided the
     # invoice's fate (past its `resumes_at`, it clears it and leaves the invoice to us).

@@ -57,6 +57,7 @@ async def invoice_period(
     billing_reason: str,
     trial: bool,
     pending: Scope = "none",
+    voidable_at: int | None = None,
     with_items: bool = True,
     items: Sequence[Mapping[str, Any]] | None = None,
     only: Collection[str] | None = None,
@@ -66,13 +67,14 @@ async def invoice_period(
 ) -> ApiObject:
     """The draft invoice (as stored) of the usage period up to `until` (now unless given:
     a renewal's period start, a final invoice's end; `usage_period`), its lines made: the
-    pending items `pending` says (`subscription_pending`; of them, those `only` names when
-    given), then one per item, each for its own current period (`items` when given, else
-    all of them; none when `with_items` is False: an update's invoice bills only its
-    prorations). Built whole and stored once, announced once (`invoice.created`, its lines
-    in it): Stripe makes no invoice items of a subscription's lines, so no
-    `invoiceitem.created` either. Each item's line bills its span's part of the price when
-    `spans` (by subscription item) cuts it (`subscription_terms.bill_part`).
+    pending items `pending` says (`subscription_pending`; none when the pause of collection
+    voids the invoice made at `voidable_at`; of them, those `only` names when given), then
+    one per item, each for its own current period (`items` when given, else all of them;
+    none when `with_items` is False: an update's invoice bills only its prorations). Built
+    whole and stored once, announced once (`invoice.created`, its lines in it): Stripe
+    makes no invoice items of a subscription's lines, so no `invoiceitem.created` either.
+    Each item's line bills its span's part of the price when `spans` (by subscription
+    item) cuts it (`subscription_terms.bill_part`).
 
     Every invoice of the subscription, whichever path makes it (create, renewal, reset,
     `always_invoice`, final, resume), takes only the discounts that still apply now (a
@@ -92,7 +94,9 @@ async def invoice_period(
             pending_invoice_items_behavior="exclude",
         ),
     )
-    wanted = await subscription_pending.pending_for(ctx, subscription, pending)
+    wanted = await subscription_pending.pending_for(
+        ctx, subscription, pending, voidable_at=voidable_at
+    )
     if only is not None:
         wanted = [item for item in wanted if str(item["id"]) in only]
     taken = await subscription_pending.take(ctx, wanted, invoice["id"])

@@ -53,7 +53,6 @@ reverse.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -85,7 +84,6 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_pending import Scope
 from kassa.services.billing.subscription_periods import (
     Recurrence,
     Span,
@@ -547,24 +545,6 @@ def apply_pause_collection(
             param="pause_collection[resumes_at]",
         )
     subscription["pause_collection"] = {"behavior": value["behavior"], "resumes_at": resumes_at}
-
-
-def pending_unless_voided(subscription: Mapping[str, Any], scope: Scope, at: int) -> Scope:
-    """The pending items an invoice of the subscription made at `at` takes
-    (`subscription_pending`): `scope` (a renewal's the customer's, a final one's its own),
-    unless `pause_collection` voids that invoice (`void`, its `resumes_at` not yet come:
-    `collect_per_pause`). Then none: they stay pending for the next invoice that is
-    collected (an ended subscription's are the customer's, for the customer's next
-    invoice). Stripe's pause-payment guide has `void` "offer services for free" for the
-    paused periods; it says nothing of pending items, and an item swept onto a voided
-    invoice is neither billed nor pending any more: a one-off charge given away, or a
-    credit owed to the customer (a trial's, a downgrade's, a cancellation's) lost, without
-    a word."""
-    paused = subscription["pause_collection"]
-    if paused is None or paused["behavior"] != "void":
-        return scope
-    resumes_at = paused["resumes_at"]
-    return scope if resumes_at is not None and resumes_at <= at else "none"
 
 
 async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:

@@ -24,11 +24,36 @@ scheduled, and what its preview shows: its own items, not the customer's others,
 for the customer's next invoice."""
 
 
+def voided_by_pause(subscription: Mapping[str, Any], at: int) -> bool:
+    """Whether `pause_collection` voids an invoice of the subscription made at `at` (a
+    renewal's or a final one: `subscription_pause.collect_per_pause`): `void`, its
+    `resumes_at` not yet come. Such an invoice takes no pending items: they stay pending
+    for the next invoice that is collected (an ended subscription's are the customer's,
+    for the customer's next invoice). Stripe's pause-payment guide has `void` "offer
+    services for free" for the paused periods; it says nothing of pending items, and an
+    item swept onto a voided invoice is neither billed nor pending any more: a one-off
+    charge given away, or a credit owed to the customer (a trial's, a downgrade's, a
+    cancellation's) lost, without a word."""
+    paused = subscription["pause_collection"]
+    if paused is None or paused["behavior"] != "void":
+        return False
+    resumes_at = paused["resumes_at"]
+    return resumes_at is None or resumes_at > at
+
+
 async def pending_for(
-    ctx: Context, subscription: Mapping[str, Any], scope: Scope
+    ctx: Context,
+    subscription: Mapping[str, Any],
+    scope: Scope,
+    *,
+    voidable_at: int | None = None,
 ) -> list[ApiObject]:
-    """The pending items (newest first) an invoice of `subscription` takes under `scope`."""
+    """The pending items (newest first) an invoice of `subscription` takes under `scope`.
+    `voidable_at`, for an invoice the pause of collection governs (a renewal's, a final
+    one): when it is made; none then if the pause voids it (`voided_by_pause`)."""
     if scope == "none":
+        return []
+    if voidable_at is not None and voided_by_pause(subscription, voidable_at):
         return []
     pending = await invoice_items.pending_items(
         ctx, str(subscription["customer"]), str(subscription["currency"]), of_subscriptions=True
@@ -36,8 +61,7 @@ async def pending_for(
     mine = subscription["id"]
     if scope != "customer":
         return [item for item in pending if discounts.parent_subscription(item) == mine]
-    ended = await invoice_items.ended_subscriptions(ctx, pending)
-    return [item for item in pending if discounts.parent_subscription(item) in (mine, None, *ended)]
+    return await invoice_items.not_waiting(ctx, pending, for_subscription=str(mine))
 
 
 async def take(ctx: Context, items: list[ApiObject], invoice_id: str) -> list[ApiObject]:

@@ -41,6 +41,7 @@ them, with the same terms, but neither stored nor redeemed (`ChangeTerms.preview
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -65,14 +66,9 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     snapshot,
 )
-from kassa.services.billing.subscription_final import final_scope
 from kassa.services.billing.subscription_invoices import period_item, usage_period
-from kassa.services.billing.subscription_pause import (
-    check_resumable,
-    pending_unless_voided,
-    restart_period,
-)
-from kassa.services.billing.subscription_pending import pending_for
+from kassa.services.billing.subscription_pause import check_resumable, restart_period
+from kassa.services.billing.subscription_pending import FINAL, pending_for, voided_by_pause
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscription_terms import (
@@ -105,6 +101,16 @@ _NOT_WITH_CANCEL_NOW = (
 none of them."""
 
 
+@dataclass(frozen=True)
+class _Invoice:
+    """The invoice previewed: its items (pending ones and new, unsaved ones) and when it
+    would be made, where the usage period it looks back on ends
+    (`subscription_invoices.usage_period`)."""
+
+    items: list[ApiObject]
+    made_at: int
+
+
 async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any]) -> Upcoming:
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
     if found is None or found[1]:
@@ -114,6 +120,16 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
     subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
+    invoice = await _previewed(ctx, subscription, details)
+    # Every invoice previewed looks back from the subscription's last one (which nothing
+    # previewed replaces) up to when it is made.
+    looked_back = await usage_period(ctx, subscription, invoice.made_at)
+    return Upcoming(subscription, invoice.items, looked_back)
+
+
+async def _previewed(ctx: Context, subscription: ApiObject, details: Mapping[str, Any]) -> _Invoice:
+    """The invoice the preview shows: a resumption's, a cancellation's now, or the one the
+    change makes (at once, when the subscription ends, or its renewal)."""
     if details.get("resume_at") is not None:
         return await _resumed_now(ctx, subscription, details)
     if details.get("cancel_now"):
@@ -151,10 +167,9 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
-    scope = pending_unless_voided(subscription, "customer", renewal.period[0])
-    pending = await pending_for(ctx, subscription, scope)
-    looked_back = await usage_period(ctx, subscription, renewal.period[0])
-    return Upcoming(subscription, [*pending, *prorations, *lines], looked_back)
+    # Made when the period starts, on time: the pause of collection decides then.
+    pending = await pending_for(ctx, subscription, "customer", voidable_at=renewal.period[0])
+    return _Invoice([*pending, *prorations, *lines], renewal.period[0])
 
 
 async def _fitted_to_end(
@@ -170,7 +185,7 @@ async def _fitted_to_end(
 
 async def _added_trial_invoiced(
     ctx: Context, subscription: ApiObject, terms: ChangeTerms, added: AddedTrial | None
-) -> Upcoming | None:
+) -> _Invoice | None:
     """A trial added with `always_invoice`: the invoice the update makes at once
     (`subscriptions._settle_added_trial`), its credits with the subscription's other
     pending prorations, over the rest of the period they credit; None otherwise (the
@@ -178,8 +193,7 @@ async def _added_trial_invoiced(
     if added is None or not added.credits or terms.proration_behavior != "always_invoice":
         return None
     pending = await pending_for(ctx, subscription, "subscription")
-    looked_back = await usage_period(ctx, subscription, ctx.now())
-    return Upcoming(subscription, [*pending, *added.credits], looked_back)
+    return _Invoice([*pending, *added.credits], ctx.now())
 
 
 async def _planned(
@@ -214,7 +228,7 @@ async def _invoiced_at_once(
     terms: ChangeTerms,
     plan: Plan | None,
     prorations: list[ApiObject],
-) -> Upcoming | None:
+) -> _Invoice | None:
     """The invoice the previewed change makes at once, as the update's
     (`subscription_changes.change_subscription`): a billing cycle reset's, or
     `always_invoice`'s; None when it makes none."""
@@ -223,18 +237,16 @@ async def _invoiced_at_once(
         fractions = [plan.spans[str(item["id"])].fraction for item in items]
         lines = await _period_lines(ctx, subscription, items, fractions)
         pending = await pending_for(ctx, subscription, "subscription")
-        looked_back = await usage_period(ctx, subscription, ctx.now())
-        return Upcoming(subscription, [*pending, *prorations, *lines], looked_back)
+        return _Invoice([*pending, *prorations, *lines], ctx.now())
     if (plan is not None or prorations) and invoices_at_once(subscription, terms):
         pending = await pending_for(ctx, subscription, "subscription")
-        looked_back = await usage_period(ctx, subscription, ctx.now())
-        return Upcoming(subscription, [*pending, *prorations], looked_back)
+        return _Invoice([*pending, *prorations], ctx.now())
     return None
 
 
 async def _final(
     ctx: Context, subscription: ApiObject, prorations: list[ApiObject], end: int
-) -> Upcoming:
+) -> _Invoice:
     """A subscription that ends before it would renew (`end`: its `cancel_at`, which
     `cancel_at_period_end` sets to its period's end) gets no renewal, but a final invoice
     of what it left pending, made when it ends (`subscription_cycle.end_as_scheduled`):
@@ -249,12 +261,12 @@ async def _final(
         raise _nothing_upcoming(
             subscription, "it ends at the end of its period (cancel_at) with nothing pending"
         )
-    return Upcoming(subscription, items, await usage_period(ctx, subscription, end))
+    return _Invoice(items, end)
 
 
 async def _canceled_now(
     ctx: Context, subscription: ApiObject, details: Mapping[str, Any]
-) -> Upcoming:
+) -> _Invoice:
     """`cancel_now`: the final invoice `DELETE` makes with `invoice_now=true`, and
     `prorate=true` unless `proration_behavior` is `none` (`subscriptions.cancel_now`): what
     the subscription left pending with the credits for its unused time
@@ -282,7 +294,7 @@ async def _canceled_now(
     # The invoice is made after the credits, with the discounts that still apply now.
     prune_discounts(subscription, ctx.now())
     items = await _final_items(ctx, subscription, ctx.now(), credits)
-    return Upcoming(subscription, items, await usage_period(ctx, subscription, ctx.now()))
+    return _Invoice(items, ctx.now())
 
 
 async def _final_items(
@@ -291,16 +303,15 @@ async def _final_items(
     """What the final invoice made at `at` takes: what the subscription left pending and
     what the previewed change makes (`made`: its prorations, a cancellation's credits),
     which would be pending too; none of it when `pause_collection` voids that invoice
-    (`subscription_final.final_scope`): all of it stays pending, the customer's."""
-    scope = final_scope(subscription, at)
-    if scope == "none":
+    (`subscription_pending.voided_by_pause`): all of it stays pending, the customer's."""
+    if voided_by_pause(subscription, at):
         return []
-    return [*await pending_for(ctx, subscription, scope), *made]
+    return [*await pending_for(ctx, subscription, FINAL, voidable_at=at), *made]
 
 
 async def _resumed_now(
     ctx: Context, subscription: ApiObject, details: Mapping[str, Any]
-) -> Upcoming:
+) -> _Invoice:
     """`resume_at=now`: the invoice `POST .../resume` makes with its default
     `billing_cycle_anchor=now` (`subscription_pause.restart_period` on the copy): a line per
     item for the new period from now, or its part when a `cancel_at` cuts it, with the
@@ -329,8 +340,7 @@ async def _resumed_now(
     fractions = [spans[str(item["id"])].fraction for item in items]
     lines = await _period_lines(ctx, subscription, items, fractions)
     pending = await pending_for(ctx, subscription, "customer")
-    looked_back = await usage_period(ctx, subscription, ctx.now())
-    return Upcoming(subscription, [*pending, *lines], looked_back)
+    return _Invoice([*pending, *lines], ctx.now())
 
 
 def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:

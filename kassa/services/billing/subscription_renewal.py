@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kassa.services.billing.subscription_discounts import prune_discounts
 from kassa.services.billing.subscription_documents import set_item_period
 from kassa.services.billing.subscription_invoices import invoice_period
-from kassa.services.billing.subscription_pause import collect_per_pause, pending_unless_voided
+from kassa.services.billing.subscription_pause import collect_per_pause
 from kassa.services.billing.subscription_periods import Span, next_item_span, renewing_items
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -57,7 +57,7 @@ async def invoice_next_period(
     customer's pending items, the discounts in force at the period's start, and its lines
     only; under `pause_collection` that draft is held as a renewal's is
     (`subscription_pause.collect_per_pause`), and one to be voided takes no pending items
-    (`subscription_pause.pending_unless_voided`). The draft, which the caller collects (the
+    (`subscription_pending.voided_by_pause`). The draft, which the caller collects (the
     invoice work an hour on, or an update at once); the caller saves the subscription and
     announces the change."""
     renewal = begin_next_period(subscription)
@@ -68,7 +68,8 @@ async def invoice_next_period(
         subscription,
         billing_reason=billing_reason,
         trial=False,
-        pending=pending_unless_voided(subscription, "customer", ctx.now()),
+        pending="customer",
+        voidable_at=ctx.now(),
         items=renewal.items,
         spans=renewal.spans,
         discounts_at=renewal.period[0],
