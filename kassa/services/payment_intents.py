@@ -716,13 +716,7 @@ async def _cancel_loaded(
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     if intent["status"] == "requires_capture":
         await authorization_expiry.end_hold_for_cancel(ctx, str(intent["latest_charge"]))
-    intent["status"] = "canceled"
-    intent["canceled_at"] = ctx.now()
-    intent["cancellation_reason"] = request.cancellation_reason
-    intent["amount_capturable"] = 0
-    intent["next_action"] = None
-    await intent_helpers.save(ctx, _KIND, intent)
-    await events.announce(ctx, "payment_intent.canceled", intent)
+    await intent_helpers.mark_payment_intent_canceled(ctx, intent, request.cancellation_reason)
     return intent
 
 
