@@ -62,7 +62,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store import Store, Transaction
-from kassa.store.payout_queries import DuePayoutWork
+from kassa.store.due_order import DueRow
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
 
@@ -555,7 +555,7 @@ async def advance_due_payouts(store: Store, clock: Clock, payments: PaymentConfi
     bank says, and giving its money back for a fault of Kassa's would pay it out twice once
     the fault is fixed."""
 
-    async def handle(entry: DuePayoutWork) -> int:
+    async def handle(entry: DueRow) -> int:
         async def work(tx: Transaction) -> int:
             ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
             return int(await advance_payout(ctx, await _load(ctx, entry.object_id)))
@@ -577,7 +577,7 @@ async def make_due_automatic_payouts(store: Store, clock: Clock, payments: Payme
     schedule's next day: once fixed, its balance goes out within the hour, and what it
     sweeps starts where the last payout made stopped either way."""
 
-    async def handle(entry: DuePayoutWork) -> int:
+    async def handle(entry: DueRow) -> int:
         async def work(tx: Transaction) -> int:
             ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
             return await pay_out_on_schedule(ctx)
