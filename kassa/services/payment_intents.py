@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kassa import cards, money
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest
+from kassa.errors import AmountTooLarge, CardDeclined, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     Boolean,
@@ -660,11 +660,10 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     capturable: int = intent["amount_capturable"]
     amount = request.amount_to_capture if request.amount_to_capture is not None else capturable
     if amount > capturable:
-        raise InvalidParameter(
+        raise AmountTooLarge(
             f"The amount to capture ({amount}) must be less than or equal to the amount "
             f"capturable ({capturable}).",
             param="amount_to_capture",
-            code="amount_too_large",
         )
     money.check_charge_amount(amount, intent["currency"], param="amount_to_capture")
     charge = await charge_processing.load(ctx, intent["latest_charge"])
