@@ -65,6 +65,17 @@ class MissingParameter(InvalidParameter):
         super().__init__(f"Missing required param: {param}.", param=param)
 
 
+class AmountTooLarge(InvalidParameter):
+    """An amount over what it may be: over Stripe's maximum for a charge, an invoice item or
+    an invoice's payment, or over what is left to capture or refund. `param`: the request's
+    parameter that made it so; None where no one parameter did (an invoice's amount due)."""
+
+    code = "amount_too_large"
+
+    def __init__(self, message: str, *, param: str | None) -> None:
+        super().__init__(message, param=param)
+
+
 class ResourceMissing(InvalidRequest):
     """The object named does not exist for this account."""
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter
+from kassa.errors import AmountTooLarge, InvalidParameter
 from kassa.params import Param
 
 # --- Currencies -------------------------------------------------------------------------
@@ -218,10 +218,8 @@ def check_charge_amount(amount: int, currency: str, *, param: str = "amount") ->
             code="amount_too_small",
         )
     if amount > MAX_AMOUNT:
-        raise InvalidParameter(
-            f"Amount must be no more than {format_amount(MAX_AMOUNT, code)} {code}",
-            param=param,
-            code="amount_too_large",
+        raise AmountTooLarge(
+            f"Amount must be no more than {format_amount(MAX_AMOUNT, code)} {code}", param=param
         )
     _check_amount_step(amount, code, param)
 

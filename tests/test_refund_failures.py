@@ -194,7 +194,7 @@ def due_in_real_time(database_url: str, now: int) -> list[str]:
         async with store.read() as tx:
             due = await tx.refund_failures_due(now, None, REAL_TIME_SCAN_MAX)
         assert len(due) < REAL_TIME_SCAN_MAX, "the scan saw every failure due"
-        return [entry.refund_id for entry in due]
+        return [entry.object_id for entry in due]
 
     return with_store(database_url, read)
 

@@ -24,7 +24,7 @@ from typing import Final
 
 from kassa.clock import DAY_SECONDS, Clock
 from kassa.errors import InvalidRequest
-from kassa.services import events
+from kassa.services import events, intent_helpers
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import do_due_operations
 from kassa.services.resource import ApiObject
@@ -99,13 +99,7 @@ async def expire(ctx: Context, charge_id: str) -> bool:
     ctx = await ctx.governed_by(charge)
     await events.announce(ctx, "charge.expired", charge)
     if intent is not None:
-        intent["status"] = "canceled"
-        intent["canceled_at"] = ctx.now()
-        intent["cancellation_reason"] = EXPIRED_CANCELLATION_REASON
-        intent["amount_capturable"] = 0
-        intent["next_action"] = None
-        await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
-        await events.announce(ctx, "payment_intent.canceled", intent)
+        await intent_helpers.mark_payment_intent_canceled(ctx, intent, EXPIRED_CANCELLATION_REASON)
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from kassa import money
 from kassa.cards import TestBehavior
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
+from kassa.errors import AmountTooLarge, InvalidRequest, MissingParameter
 from kassa.params import (
     UNSET,
     Boolean,
@@ -294,11 +294,10 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
     ctx = await ctx.governed_by(charge)
     amount = request.amount if request.amount is not None else int(charge["amount"])
     if amount > charge["amount"]:
-        raise InvalidParameter(
+        raise AmountTooLarge(
             f"The amount to capture ({amount}) must be less than or equal to the original "
             f"amount ({charge['amount']}).",
             param="amount",
-            code="amount_too_large",
         )
     money.check_charge_amount(amount, charge["currency"])
     behavior = card_objects.behavior_of_card_object(ctx, charge["source"])

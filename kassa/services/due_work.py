@@ -151,7 +151,7 @@ async def postponed_if_failing(
 
 class AccountDueWork(DueWork, Protocol):
     """Due work that one account's operation does on one object (a refund's failure, an
-    authorization's expiry)."""
+    authorization's expiry, a payout's move, an account's automatic payout)."""
 
     @property
     def account_id(self) -> str: ...
@@ -165,14 +165,14 @@ async def do_due_operations(
     clock: Clock,
     payments: PaymentConfig,
     jobs: tuple[DueScan[AccountDue], Postpone[AccountDue]],
-    operation: Callable[[Context, str], Awaitable[bool]],
+    operation: Callable[[Context, str], Awaitable[int]],
     failed: tuple[logging.Logger, str],
 ) -> int:
-    """`operation` (in the object's account, on its id; whether it did something) on every
-    object the scan of `jobs` finds due now, each in a unit of work of its own, bounded per
-    run (`work_through_due`); how many it did. One that fails is rolled back, logged as
-    `failed` says, and its due time moved on by the postponement of `jobs`
-    (`postponed_if_failing`)."""
+    """`operation` (in the object's account, on its id; whether it did something, or how
+    many things it made) on every object the scan of `jobs` finds due now, each in a unit
+    of work of its own, bounded per run (`work_through_due`); the sum of what it counted.
+    One that fails is rolled back, logged as `failed` says, and its due time moved on by
+    the postponement of `jobs` (`postponed_if_failing`)."""
     find, postpone = jobs
 
     async def handle(entry: AccountDue) -> int:

@@ -17,12 +17,12 @@ from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, rec
 from kassa.ids import random_base62
 from kassa.invariants import InvariantViolated
 from kassa.params import Boolean, Enum, Struct, Unset
-from kassa.services import payment_methods
+from kassa.services import events, payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Resource
-from kassa.store.tables import ObjectTable
+from kassa.store.tables import PAYMENT_INTENTS, ObjectTable
 
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
 AUTHENTICATE_PATH: Final = "/kassa/authenticate"
@@ -213,6 +213,21 @@ def back_to_requires_payment_method(intent: ApiObject) -> None:
     intent["status"] = "requires_payment_method"
     intent["payment_method"] = None
     intent["next_action"] = None
+
+
+async def mark_payment_intent_canceled(ctx: Context, intent: ApiObject, reason: str | None) -> None:
+    """The PaymentIntent ends canceled (`reason`: its `cancellation_reason`) at the time
+    `ctx` gives, nothing left to capture or act on; saved, and `payment_intent.canceled`
+    announced. Every cancel does this: the API's, the dashboard's, billing's and an
+    authorization's expiry. `intent` was loaded in this unit (a cancel never meets one
+    still waiting for its first `save`), so saving it is an update."""
+    intent["status"] = "canceled"
+    intent["canceled_at"] = ctx.now()
+    intent["cancellation_reason"] = reason
+    intent["amount_capturable"] = 0
+    intent["next_action"] = None
+    await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
+    await events.announce(ctx, "payment_intent.canceled", intent)
 
 
 def authentication_failure(kind: IntentKind, message: str, **context: Any) -> dict[str, Any]:

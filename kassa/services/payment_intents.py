@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kassa import cards, money
-from kassa.errors import CardDeclined, InvalidParameter, InvalidRequest
+from kassa.errors import AmountTooLarge, CardDeclined, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     Boolean,
@@ -660,11 +660,10 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     capturable: int = intent["amount_capturable"]
     amount = request.amount_to_capture if request.amount_to_capture is not None else capturable
     if amount > capturable:
-        raise InvalidParameter(
+        raise AmountTooLarge(
             f"The amount to capture ({amount}) must be less than or equal to the amount "
             f"capturable ({capturable}).",
             param="amount_to_capture",
-            code="amount_too_large",
         )
     money.check_charge_amount(amount, intent["currency"], param="amount_to_capture")
     charge = await charge_processing.load(ctx, intent["latest_charge"])
@@ -716,13 +715,7 @@ async def _cancel_loaded(
     # ledger is untouched, and since API version 2025-03-31 the charge is not marked refunded.
     if intent["status"] == "requires_capture":
         await authorization_expiry.end_hold_for_cancel(ctx, str(intent["latest_charge"]))
-    intent["status"] = "canceled"
-    intent["canceled_at"] = ctx.now()
-    intent["cancellation_reason"] = request.cancellation_reason
-    intent["amount_capturable"] = 0
-    intent["next_action"] = None
-    await intent_helpers.save(ctx, _KIND, intent)
-    await events.announce(ctx, "payment_intent.canceled", intent)
+    await intent_helpers.mark_payment_intent_canceled(ctx, intent, request.cancellation_reason)
     return intent
 
 

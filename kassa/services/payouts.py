@@ -44,7 +44,7 @@ from kassa.params import (
 )
 from kassa.services import balance, events, external_accounts, payout_schedules
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import postponed_if_failing, work_through_due
+from kassa.services.due_work import do_due_operations
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
@@ -62,7 +62,6 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store import Store, Transaction
-from kassa.store.payout_queries import DuePayoutWork
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
 
@@ -548,43 +547,34 @@ RESOURCE = Resource(
 
 async def advance_due_payouts(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Every account's due moves, each payout in a unit of work of its own, bounded per run
-    (`due_work.work_through_due`); how many moved. On PostgreSQL two workers may find the
+    (`due_work.do_due_operations`); how many moved. On PostgreSQL two workers may find the
     same payout: the second, reading it under its row lock, finds nothing due any more and
     does nothing. A move that fails is rolled back and its `due_at` column moved an hour on
     (`due_work.FAILED_WORK_RETRY_SECONDS`), not marked failed: a payout fails only as its
     bank says, and giving its money back for a fault of Kassa's would pay it out twice once
     the fault is fixed."""
+    jobs = (Transaction.payouts_due, Transaction.postpone_payout_move)
+    failed = (log, "payout %s could not move: %s")
+    return await do_due_operations(store, clock, payments, jobs, _advance_due_payout, failed)
 
-    async def handle(entry: DuePayoutWork) -> int:
-        async def work(tx: Transaction) -> int:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            return int(await advance_payout(ctx, await _load(ctx, entry.object_id)))
 
-        failed = (log, "payout %s could not move: %s")
-        return await postponed_if_failing(
-            store, clock, entry, work, Transaction.postpone_payout_move, failed
-        )
-
-    return await work_through_due(store, clock, Transaction.payouts_due, handle)
+async def _advance_due_payout(ctx: Context, payout_id: str) -> bool:
+    return await advance_payout(ctx, await _load(ctx, payout_id))
 
 
 async def make_due_automatic_payouts(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Every account's automatic payouts due now, each account in a unit of its own, bounded
-    per run (`due_work.work_through_due`); how many payouts were made. A second worker
+    per run (`due_work.do_due_operations`); how many payouts were made. A second worker
     finding the same account reads its settings under the row lock and finds the payout no
     longer due. An account whose payout fails is rolled back and its `next_payout_at`
     column moved an hour on (`due_work.FAILED_WORK_RETRY_SECONDS`) rather than to its
     schedule's next day: once fixed, its balance goes out within the hour, and what it
     sweeps starts where the last payout made stopped either way."""
+    jobs = (Transaction.automatic_payouts_due, Transaction.postpone_automatic_payout)
+    failed = (log, "automatic payout of account %s failed: %s")
+    return await do_due_operations(store, clock, payments, jobs, _pay_out_due, failed)
 
-    async def handle(entry: DuePayoutWork) -> int:
-        async def work(tx: Transaction) -> int:
-            ctx = Context(account_id=entry.account_id, tx=tx, clock=clock, payments=payments)
-            return await pay_out_on_schedule(ctx)
 
-        failed = (log, "automatic payout of account %s failed: %s")
-        return await postponed_if_failing(
-            store, clock, entry, work, Transaction.postpone_automatic_payout, failed
-        )
-
-    return await work_through_due(store, clock, Transaction.automatic_payouts_due, handle)
+async def _pay_out_due(ctx: Context, _balance_settings_id: str) -> int:
+    """The account's automatic payouts due (its balance settings' id is the account's)."""
+    return await pay_out_on_schedule(ctx)

@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 
 from kassa import money
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
+from kassa.errors import AmountTooLarge, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id
 from kassa.ledger import postings
 from kassa.params import (
@@ -145,11 +145,10 @@ def _check_refundable(charge: ApiObject, amount: int, charged_back: bool) -> Non
         )
     if amount > remaining:
         currency = charge["currency"]
-        raise InvalidParameter(
+        raise AmountTooLarge(
             f"Refund amount ({money.format_amount(amount, currency)}) is greater than unrefunded "
             f"amount on charge ({money.format_amount(remaining, currency)})",
             param="amount",
-            code="amount_too_large",
         )
 
 

@@ -12,32 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from kassa.invariants import ensure
-from kassa.store.due_order import DueCursor, after, postpone_sql
+from kassa.store.due_order import DueColumn, DueCursor, DueRow, postpone_due, scan_due
 from kassa.store.ledger_queries import TRANSACTION_COLUMNS, LedgerTransactionRow, transaction_row
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
-
-
-@dataclass(frozen=True)
-class DuePayoutWork:
-    """A payout whose next status change has come, or (`object_id` = the account's balance
-    settings id) an account whose automatic payout is due."""
-
-    account_id: str
-    object_id: str
-    due_at: int
-
-
-@dataclass(frozen=True)
-class DueColumn:
-    """Where one of the payouts job's scans reads its due time."""
-
-    table: str
-    column: str
-    scope: str
-    """The rest of the scan's index condition (with its leading AND)."""
 
 
 PAYOUT_MOVES: Final = DueColumn("payouts", "due_at", " AND due_at IS NOT NULL AND deleted = 0")
@@ -126,58 +105,31 @@ class PayoutQueries:
 
     async def payouts_due(
         self, now: int, cursor: DueCursor | None, limit: int, account_id: str | None = None
-    ) -> list[DuePayoutWork]:
+    ) -> list[DueRow]:
         """Up to `limit` payouts whose `due_at` has come at `now` (of one account, or all),
         after `cursor` in (`due_at`, id) order (the longest due first; across accounts one
         range of the `payouts_due` index)."""
-        return await self._due(PAYOUT_MOVES, now, cursor, limit, account_id)
+        return await scan_due(self._db, PAYOUT_MOVES, now, cursor, limit, account_id)
 
     async def automatic_payouts_due(
         self, now: int, cursor: DueCursor | None, limit: int, account_id: str | None = None
-    ) -> list[DuePayoutWork]:
+    ) -> list[DueRow]:
         """Up to `limit` accounts whose next automatic payout has come at `now`, after
         `cursor` in (`next_payout_at`, id) order (the longest due first; across accounts one
         range of the `balance_settings_payout_due` index)."""
-        return await self._due(AUTOMATIC_PAYOUTS, now, cursor, limit, account_id)
+        return await scan_due(self._db, AUTOMATIC_PAYOUTS, now, cursor, limit, account_id)
 
-    async def _due(
-        self,
-        scan: DueColumn,
-        now: int,
-        cursor: DueCursor | None,
-        limit: int,
-        account_id: str | None,
-    ) -> list[DuePayoutWork]:
-        resume, resume_args = after(scan.column, cursor)
-        scope = "" if account_id is None else " AND account_id = ?"
-        rows = await self._db.fetchall(
-            f"SELECT account_id, id, {scan.column} FROM {scan.table} "
-            f"WHERE {scan.column} <= ?{resume}{scan.scope}{scope} "
-            f"ORDER BY {scan.column}, id LIMIT ?",
-            (now, *resume_args, *(() if account_id is None else (account_id,)), limit),
-        )
-        ensure(len(rows) <= limit, f"a scan of due {scan.table} returns at most its limit")
-        return [DuePayoutWork(str(r[0]), str(r[1]), int(r[2])) for r in rows]
-
-    async def postpone_payout_move(self, entry: DuePayoutWork, until: int) -> bool:
+    async def postpone_payout_move(self, entry: DueRow, until: int) -> bool:
         """Move the payout's `due_at` column, still at `entry.due_at` (no unit has moved the
         payout since the scan), to `until`; whether it moved. The column alone: the
         document keeps its time, which the next save of the payout stores again."""
-        return await self._postpone(PAYOUT_MOVES, entry, until)
+        return await postpone_due(self._db, PAYOUT_MOVES, entry, until)
 
-    async def postpone_automatic_payout(self, entry: DuePayoutWork, until: int) -> bool:
+    async def postpone_automatic_payout(self, entry: DueRow, until: int) -> bool:
         """Move the account's `next_payout_at` column, still at `entry.due_at` (no unit has
         paid out or changed the schedule since the scan), to `until`; whether it moved. The
         column alone: the settings keep their time, which their next save stores again."""
-        return await self._postpone(AUTOMATIC_PAYOUTS, entry, until)
-
-    async def _postpone(self, scan: DueColumn, entry: DuePayoutWork, until: int) -> bool:
-        ensure(until > entry.due_at, "work is postponed to a later time")
-        row = await self._db.fetchone(
-            postpone_sql(scan.table, scan.column, scan.scope),
-            (until, entry.account_id, entry.object_id, entry.due_at),
-        )
-        return row is not None
+        return await postpone_due(self._db, AUTOMATIC_PAYOUTS, entry, until)
 
     async def swept_transactions(
         self, window: SweptWindow

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.errors import AmountTooLarge, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -259,11 +259,10 @@ def check_item_amount(priced: Priced, param: str | None) -> None:
     parameter that made it so; None where no request's parameter did (a renewal's line:
     its quantity and price were checked when they were set)."""
     if abs(priced.amount) > ITEM_AMOUNT_MAX:
-        raise InvalidParameter(
+        raise AmountTooLarge(
             f"The invoice item's amount ({priced.amount}) would exceed {ITEM_AMOUNT_MAX}; "
             "bill less per item.",
             param=param,
-            code="amount_too_large",
         )
 
 

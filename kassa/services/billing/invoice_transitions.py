@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from kassa import money
-from kassa.errors import InvalidRequest
+from kassa.errors import AmountTooLarge, InvalidRequest
 from kassa.invariants import ensure
 from kassa.services import hooks
 from kassa.services.billing import (
@@ -186,12 +186,12 @@ def _check_collectable(invoice: Mapping[str, Any]) -> None:
     request made it so (a subscription's first invoice, a finalization), so none is named."""
     due, currency = int(invoice["amount_due"]), str(invoice["currency"])
     if due > money.MAX_AMOUNT:
-        raise InvalidRequest(
+        raise AmountTooLarge(
             f"The invoice's amount due ({money.format_amount(due, currency)} {currency}, "
             f"the customer's balance of {invoice['starting_balance']} included) is more than "
             f"one payment may collect ({money.format_amount(money.MAX_AMOUNT, currency)} "
             f"{currency}).",
-            code="amount_too_large",
+            param=None,
         )
 
 
