@@ -9,9 +9,10 @@ month). A payout day that is not a business day of the account's country moves t
 one, as Stripe's do. Automatic payouts go out at 00:00 UTC of their day.
 
 An automatic payout sweeps the available balance of each currency: the balance transactions
-in that currency that became available after the previous automatic payout in it and before
-this one, ordered by (`available_on`, `seq`) so that one made in the same second as a payout
-falls on one side of it. Their nets add up to the payout's amount.
+in that currency that are available when it is made and that no earlier automatic payout
+swept, recorded then (`Transaction.sweep_into_payout`), so what a payout lists never changes
+afterwards; one still pending goes with the first payout after it settles. Their nets add
+up to the payout's amount.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store import Store, Transaction
-from kassa.store.payout_queries import DuePayoutWork
+from kassa.store.payout_queries import DuePayoutWork, swept_window
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
 
@@ -378,16 +378,14 @@ async def pay_out_on_schedule(ctx: Context) -> int:
         return 0
     await balance.settle(ctx)
     payouts_settings = settings["payments"]["payouts"]
-    swept_upto: dict[str, list[int]] = facts.setdefault("swept_upto", {})
     made = 0
     for currency, seen in sorted((await available_by_currency(ctx.tx, ctx.account_id)).items()):
         if seen <= 0:
-            continue  # nothing to pay out; the next payout sweeps from the same point
+            continue  # nothing to pay out; what is available waits for the next payout
         destination = await external_accounts.default_for(ctx, currency)
         amount = await _locked_available(ctx, currency)
         if amount <= 0:
             continue
-        after, after_seq = swept_upto.get(currency, [0, 0])
         new = NewPayout(
             amount=amount,
             currency=currency,
@@ -396,26 +394,26 @@ async def pay_out_on_schedule(ctx: Context) -> int:
             description=payout_schedules.AUTOMATIC_PAYOUT_DESCRIPTION,
             statement_descriptor=payouts_settings.get("statement_descriptor"),
         )
-        payout = await make_payout(ctx, new)
-        upto_seq = await ctx.tx.ledger_transaction_seq(
-            ctx.account_id, payout["balance_transaction"]
-        )
-        ensure(upto_seq is not None, "a payout's balance transaction is stored with it")
-        payout[PRIVATE]["swept"] = {
-            "account_id": ctx.account_id,
-            "after": after,
-            "after_seq": after_seq,
-            "upto": now,
-            "upto_seq": upto_seq,
-        }
-        await ctx.tx.update_object(PAYOUTS, ctx.account_id, payout)
-        swept_upto[currency] = [now, int(upto_seq or 0)]
+        await _sweep(ctx, await make_payout(ctx, new))
         made += 1
     facts["next_payout_at"] = payout_schedules.next_payout_time(
         now, payouts_settings["schedule"], ctx.payments.account_country
     )
     await ctx.tx.update_object(BALANCE_SETTINGS, ctx.account_id, settings)
     return made
+
+
+async def _sweep(ctx: Context, payout: ApiObject) -> None:
+    """Record what the automatic `payout` pays out: the available transactions no earlier
+    one swept (under the balance's lock `_locked_available` took), which sum to it. Recorded
+    now, not derived later, so what its list shows never changes."""
+    await ctx.tx.sweep_into_payout(ctx.account_id, payout["currency"], payout["id"])
+    payout[PRIVATE]["swept"] = {"account_id": ctx.account_id}
+    await ctx.tx.update_object(PAYOUTS, ctx.account_id, payout)
+    window = swept_window(payout, limit=0)
+    ensure(window is not None, "an automatic payout knows what it swept")
+    swept = await ctx.tx.swept_total(window) if window is not None else None
+    ensure(swept == payout["amount"], "an automatic payout pays out exactly what it swept")
 
 
 # -- the API's other operations ------------------------------------------------------------
