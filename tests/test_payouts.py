@@ -619,3 +619,39 @@ def test_the_arrive_test_helper_pays_or_fails_a_payout_now(server: ShiftedClockS
         "payout.paid",
         "payout.updated",
     ]
+
+
+def test_a_failed_payout_errors_its_bank_account_and_stops_scheduled_payouts(
+    server: ShiftedClockServer,
+) -> None:
+    """Stripe: "If a payout sent to this bank account fails, we'll set the status to errored
+    and will not continue to send scheduled payouts until the bank details are updated." """
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    failing = bank_account(client, account.id, "000111111116", default_for_currency=True)
+    assert failing.status == "new"
+    net = fund(client, 4_000)
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-19T00:00:05"))
+    [first] = automatic_payouts(client)
+    assert first.destination == failing.id
+    with server.http(account.secret_key) as http:
+        failed = http.post(f"/v1/test_helpers/payouts/{first.id}/arrive").json()
+    assert failed["status"] == "failed"
+    errored = client.v1.accounts.external_accounts.retrieve(account.id, failing.id)
+    assert errored.status == "errored"
+
+    server.set_now(at("2026-11-20T00:00:05"))  # Friday: nothing goes to the errored account
+    assert [p.id for p in automatic_payouts(client)] == [first.id]
+    assert available(client) == net
+    manual = payout(client, amount=500, destination=failing.id)  # asked for: it goes
+    client.v1.payouts.cancel(manual.id, options=idempotency())
+
+    params: Any = {"account_holder_name": "Jenny Rosen"}
+    updated = client.v1.accounts.external_accounts.update(
+        account.id, failing.id, params=params, options=idempotency()
+    )
+    assert updated.status == "new"
+    server.set_now(at("2026-11-23T00:00:05"))  # Monday: the updated account is paid again
+    latest = automatic_payouts(client)[0]
+    assert latest.id != first.id and (latest.amount, latest.destination) == (net, failing.id)

@@ -315,6 +315,8 @@ async def _arrive(ctx: Context, payout: ApiObject, before: ApiObject) -> None:
             payout["reconciliation_status"] = "completed"
         await _save(ctx, payout, before, "payout.paid")
         return
+    # The bank account before the balance, the order every payout path locks them in.
+    await external_accounts.mark_errored(ctx, payout["destination"])
     row = await _give_back(ctx, payout, payout_postings.PAYOUT_FAILURE_TYPE)
     payout["status"] = "failed"
     payout["failure_balance_transaction"] = row
@@ -367,7 +369,9 @@ async def advance_account_payouts(ctx: Context) -> int:
 
 async def pay_out_on_schedule(ctx: Context) -> int:
     """The account's automatic payouts, if its schedule has one due at `ctx.now()`: one per
-    currency with a positive available balance, sweeping all of it. How many were made."""
+    currency with a positive available balance, sweeping all of it, unless the currency's
+    bank account is `errored` (a payout to it failed; Stripe sends no scheduled payouts to it
+    until its details are updated). How many were made."""
     found = await ctx.tx.get_object(BALANCE_SETTINGS, ctx.account_id, ctx.account_id)
     if found is None or found[1]:
         return 0
@@ -383,6 +387,8 @@ async def pay_out_on_schedule(ctx: Context) -> int:
         if seen <= 0:
             continue  # nothing to pay out; what is available waits for the next payout
         destination = await external_accounts.default_for(ctx, currency)
+        if not external_accounts.takes_scheduled_payouts(destination):
+            continue  # a payout to it failed: the balance waits for its details to change
         amount = await _locked_available(ctx, currency)
         if amount <= 0:
             continue
