@@ -655,3 +655,35 @@ def test_a_failed_payout_errors_its_bank_account_and_stops_scheduled_payouts(
     server.set_now(at("2026-11-23T00:00:05"))  # Monday: the updated account is paid again
     latest = automatic_payouts(client)[0]
     assert latest.id != first.id and (latest.amount, latest.destination) == (net, failing.id)
+
+
+def test_an_automatic_payout_announces_its_reconciliation_completed(
+    server: ShiftedClockServer,
+) -> None:
+    """Stripe's `payout.reconciliation_completed`: an automatic payout's balance transactions
+    can be listed (its `reconciliation_status` is `completed`)."""
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    params: Any = {
+        "url": "https://example.com/hook",
+        "enabled_events": ["payout.reconciliation_completed"],
+    }
+    endpoint = client.v1.webhook_endpoints.create(params=params, options=idempotency())
+    assert endpoint.enabled_events == ["payout.reconciliation_completed"]
+    fund(client, 4_000)
+    manual = payout(client, amount=1_000)
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-19T00:00:05"))
+    [automatic] = automatic_payouts(client)
+    with server.http(account.secret_key) as http:
+        for made in (manual, automatic):
+            arrived = http.post(f"/v1/test_helpers/payouts/{made.id}/arrive").json()
+            assert arrived["status"] == "paid"
+    assert events_of(client, automatic.id)[-3:] == [
+        "payout.paid",
+        "payout.updated",
+        "payout.reconciliation_completed",
+    ]
+    assert "payout.reconciliation_completed" not in events_of(client, manual.id)
+    listed = client.v1.events.list(params={"type": "payout.reconciliation_completed"}).data
+    assert [e.data.object["reconciliation_status"] for e in listed] == ["completed"]

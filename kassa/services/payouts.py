@@ -314,6 +314,9 @@ async def _arrive(ctx: Context, payout: ApiObject, before: ApiObject) -> None:
         if payout["automatic"]:
             payout["reconciliation_status"] = "completed"
         await _save(ctx, payout, before, "payout.paid")
+        if payout["automatic"]:
+            # What it swept was recorded when it was made: it can be listed now.
+            await events.announce(ctx, "payout.reconciliation_completed", public(payout))
         return
     # The bank account before the balance, the order every payout path locks them in.
     await external_accounts.mark_errored(ctx, payout["destination"])
@@ -541,6 +544,7 @@ RESOURCE = Resource(
         "payout.created",
         "payout.failed",
         "payout.paid",
+        "payout.reconciliation_completed",
         "payout.updated",
     ),
     fetch=fetch_payout,
