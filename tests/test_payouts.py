@@ -687,3 +687,20 @@ def test_an_automatic_payout_announces_its_reconciliation_completed(
     assert "payout.reconciliation_completed" not in events_of(client, manual.id)
     listed = client.v1.events.list(params={"type": "payout.reconciliation_completed"}).data
     assert [e.data.object["reconciliation_status"] for e in listed] == ["completed"]
+
+
+def test_a_payout_missed_until_a_weekend_waits_for_the_next_business_day(
+    server: ShiftedClockServer,
+) -> None:
+    """Automatic payouts are made on business days only: one due on Thursday that nothing
+    made before the clock reached Saturday is made on Monday, not on the weekend."""
+    client, _ = client_with_account(server)
+    net = fund(client, 3_000)  # Wednesday
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-21T12:00:00"))  # Saturday
+    assert automatic_payouts(client) == []
+    server.set_now(at("2026-11-22T23:00:00"))  # Sunday
+    assert automatic_payouts(client) == []
+    server.set_now(at("2026-11-23T00:00:05"))  # Monday
+    [monday] = automatic_payouts(client)
+    assert monday.amount == net and monday.created >= midnight_utc(datetime.date(2026, 11, 23))

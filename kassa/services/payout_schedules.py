@@ -48,6 +48,16 @@ def _scheduled(day: datetime.date, schedule: dict[str, Any]) -> bool:
     return False
 
 
+def deferred_to_a_business_day(now: int, country: str) -> int | None:
+    """None if `now` falls on a business day of `country` (UTC), else 00:00 UTC of the next
+    one: a payout due but not made on its day (nothing ran, or the clock jumped) goes out
+    then, for Stripe pays out on business days only."""
+    today = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).date()
+    if business_days.is_business_day(today, country):
+        return None
+    return business_days.midnight_utc(business_days.add_business_days(today, 0, country))
+
+
 def next_payout_time(after: int, schedule: dict[str, Any], country: str) -> int | None:
     """00:00 UTC of the first payout day of `schedule` later than `after` (unix seconds);
     None for a manual schedule."""
