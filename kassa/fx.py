@@ -39,6 +39,16 @@ FINDINGS_MAX: Final = 100
 """`check` reports at most this many cycles and this many unreachable pairs."""
 CONVERSION_DIGITS: Final = 60
 """Digits for an amount times a rate before rounding: exact for any amount and rate here."""
+RATE_MAX: Final = Decimal("1e9")
+RATE_MIN: Final = Decimal("1e-9")
+"""The range of a rate Kassa takes: a unit of the dearest currency buys about 10^6 of the
+cheapest (a Kuwaiti dinar, some 300,000 Lebanese pounds), so these leave room while keeping
+every chain's product, and every amount converted along it, finite and exact."""
+RATE_SIGNIFICANT_DIGITS_MAX: Final = 20
+"""Significant digits of a rate as given (published rates have about six)."""
+CONVERTED_MINOR_UNITS_MAX: Final = 10**18
+"""A converted amount past this (near a 64-bit integer's range) is not rounded at all: its
+caller refuses it, as it refuses any amount over Stripe's maximum."""
 CONVERSION_ROUNDING: Final = decimal.ROUND_HALF_EVEN
 """A converted amount's half minor unit goes to the even neighbour: over many conversions
 neither the merchant nor the platform gains from rounding."""
@@ -309,22 +319,37 @@ def _unreachable(graph: RateGraph, currencies: list[str]) -> list[UnreachablePai
 # -- conversion -------------------------------------------------------------------------
 
 
+class ConvertedAmountTooLarge(ValueError):
+    """A converted amount beyond `CONVERTED_MINOR_UNITS_MAX` minor units."""
+
+
 def convert(amount: int, source: str, target: str, rate: Decimal) -> int:
     """`amount` minor units of `source` in minor units of `target` at `rate` (per major
-    unit, as Stripe's `exchange_rate`): ¥1000 at 0.0067 is $6.70, 670."""
+    unit, as Stripe's `exchange_rate`): ¥1000 at 0.0067 is $6.70, 670. Raises
+    `ConvertedAmountTooLarge` past `CONVERTED_MINOR_UNITS_MAX`."""
     shift = money.exponent(target) - money.exponent(source)
     with decimal.localcontext() as context:
         context.prec = CONVERSION_DIGITS
         value = Decimal(amount) * rate.scaleb(shift)
+    if abs(value) >= CONVERTED_MINOR_UNITS_MAX:
+        raise ConvertedAmountTooLarge(f"{amount} {source} converts to {value:.3e} {target}")
     return money.to_minor_units(value, CONVERSION_ROUNDING)
 
 
 def parse_rate(text: str) -> Decimal:
-    """A rate as written in a file or a request: a positive decimal number."""
+    """A rate as written in a file or a request: a positive decimal number between
+    `RATE_MIN` and `RATE_MAX`, of at most `RATE_SIGNIFICANT_DIGITS_MAX` significant digits."""
     try:
         rate = Decimal(text.strip())
     except decimal.InvalidOperation:
         raise ValueError(f"not a number: {text[:40]!r}") from None
     if not rate.is_finite() or rate <= 0:
         raise ValueError(f"a rate is a positive number, not {text[:40]!r}")
+    if not RATE_MIN <= rate <= RATE_MAX:
+        raise ValueError(f"a rate is between {RATE_MIN} and {RATE_MAX}, not {text[:40]!r}")
+    if len(rate.normalize().as_tuple().digits) > RATE_SIGNIFICANT_DIGITS_MAX:
+        raise ValueError(
+            f"a rate has at most {RATE_SIGNIFICANT_DIGITS_MAX} significant digits, "
+            f"not {text[:40]!r}"
+        )
     return rate

@@ -189,6 +189,32 @@ def test_a_charge_too_small_once_converted_is_refused_before_anything_is_written
     pay(usd_account, 80, "jpy")  # $0.55: accepted
 
 
+def test_a_charge_too_large_once_converted_is_a_400_naming_the_amount(
+    usd_account: stripe.StripeClient,
+) -> None:
+    """Stripe's maximum amount (99999999 minor units) holds for what a converted charge
+    settles as too: at the highest rate Kassa takes, a charge over it is refused, whether the
+    rate was in force when the intent was made or came in before its confirmation."""
+    client = usd_account
+    waiting = client.v1.payment_intents.create(
+        params={"amount": 2_000_000, "currency": "eur", "payment_method": "pm_card_visa"},
+        options={"idempotency_key": str(uuid.uuid4())},
+    )
+    change_rate(client, "eur", "usd", "1e9")
+    assert client.v1.exchange_rates.retrieve("eur").rates["usd"] == 1e9
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        pay(client, 2_000_000, "eur")
+    assert (refused.value.http_status, refused.value.param) == (400, "amount")
+    assert refused.value.code == "amount_too_large"
+    with pytest.raises(stripe.InvalidRequestError) as at_confirm:
+        client.v1.payment_intents.confirm(
+            waiting.id, options={"idempotency_key": str(uuid.uuid4())}
+        )
+    assert (at_confirm.value.http_status, at_confirm.value.param) == (400, "amount")
+    assert client.v1.payment_intents.retrieve(waiting.id).status != "succeeded"
+    assert client.v1.charges.list().data == []
+
+
 def test_a_yen_charge_converts_through_euros(usd_account: stripe.StripeClient) -> None:
     client = usd_account
     # No JPY rate to USD: the chain jpy -> eur -> usd, 0.0062 * 1.10 = 0.00682.
@@ -311,10 +337,12 @@ def test_the_rate_helper_refuses_bad_rates_naming_the_parameter(
     usd_account: stripe.StripeClient,
 ) -> None:
     client = usd_account
-    for rate, param in (("-1", "rates[0][rate]"), ("abc", "rates[0][rate]")):
+    refused = ("-1", "abc", "1e400", "99999999999999999999999", "1e-400", "0.0000000001")
+    for rate in (*refused, "1.23456789012345678901"):  # the last: too many digits
         with pytest.raises(stripe.InvalidRequestError) as raised:
             change_rate(client, "eur", "usd", rate)
-        assert raised.value.param == param
+        assert (raised.value.http_status, raised.value.param) == (400, "rates[0][rate]")
+    assert client.v1.exchange_rates.retrieve("eur").rates["usd"] == 1.1
     with pytest.raises(stripe.InvalidRequestError) as raised:
         change_rate(client, "usd", "usd", "1")
     assert raised.value.param == "rates[0]"

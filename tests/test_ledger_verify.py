@@ -238,8 +238,7 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
         await tx.insert_object(
             CUSTOMER_BALANCE_TRANSACTIONS, account_id, unposted | {"customer": credited["id"]}
         )
-        # An automatic payout of 1 cent that says it swept every transaction so far.
-        window = {"account_id": account_id, "after": 0, "after_seq": 0, "upto": NOW + 1}
+        # An automatic payout of 1 cent that swept nothing.
         short_payout = {
             "id": new_id("po"),
             "created": NOW,
@@ -249,7 +248,7 @@ async def _corrupt(store: Store, books: Books) -> dict[FindingKind, str]:
             "automatic": True,
             "status": "pending",
             "balance_transaction": None,
-            "_kassa": {"due_at": None, "swept": window | {"upto_seq": 0}},
+            "_kassa": {"due_at": None, "swept": {"account_id": account_id}},
         }
         await tx.insert_object(PAYOUTS, account_id, short_payout)
     return {

@@ -619,3 +619,88 @@ def test_the_arrive_test_helper_pays_or_fails_a_payout_now(server: ShiftedClockS
         "payout.paid",
         "payout.updated",
     ]
+
+
+def test_a_failed_payout_errors_its_bank_account_and_stops_scheduled_payouts(
+    server: ShiftedClockServer,
+) -> None:
+    """Stripe: "If a payout sent to this bank account fails, we'll set the status to errored
+    and will not continue to send scheduled payouts until the bank details are updated." """
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    failing = bank_account(client, account.id, "000111111116", default_for_currency=True)
+    assert failing.status == "new"
+    net = fund(client, 4_000)
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-19T00:00:05"))
+    [first] = automatic_payouts(client)
+    assert first.destination == failing.id
+    with server.http(account.secret_key) as http:
+        failed = http.post(f"/v1/test_helpers/payouts/{first.id}/arrive").json()
+    assert failed["status"] == "failed"
+    errored = client.v1.accounts.external_accounts.retrieve(account.id, failing.id)
+    assert errored.status == "errored"
+
+    server.set_now(at("2026-11-20T00:00:05"))  # Friday: nothing goes to the errored account
+    assert [p.id for p in automatic_payouts(client)] == [first.id]
+    assert available(client) == net
+    manual = payout(client, amount=500, destination=failing.id)  # asked for: it goes
+    client.v1.payouts.cancel(manual.id, options=idempotency())
+
+    params: Any = {"account_holder_name": "Jenny Rosen"}
+    updated = client.v1.accounts.external_accounts.update(
+        account.id, failing.id, params=params, options=idempotency()
+    )
+    assert updated.status == "new"
+    server.set_now(at("2026-11-23T00:00:05"))  # Monday: the updated account is paid again
+    latest = automatic_payouts(client)[0]
+    assert latest.id != first.id and (latest.amount, latest.destination) == (net, failing.id)
+
+
+def test_an_automatic_payout_announces_its_reconciliation_completed(
+    server: ShiftedClockServer,
+) -> None:
+    """Stripe's `payout.reconciliation_completed`: an automatic payout's balance transactions
+    can be listed (its `reconciliation_status` is `completed`)."""
+    account = create_account(server.database_url)
+    client = server.client(account.secret_key)
+    params: Any = {
+        "url": "https://example.com/hook",
+        "enabled_events": ["payout.reconciliation_completed"],
+    }
+    endpoint = client.v1.webhook_endpoints.create(params=params, options=idempotency())
+    assert endpoint.enabled_events == ["payout.reconciliation_completed"]
+    fund(client, 4_000)
+    manual = payout(client, amount=1_000)
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-19T00:00:05"))
+    [automatic] = automatic_payouts(client)
+    with server.http(account.secret_key) as http:
+        for made in (manual, automatic):
+            arrived = http.post(f"/v1/test_helpers/payouts/{made.id}/arrive").json()
+            assert arrived["status"] == "paid"
+    assert events_of(client, automatic.id)[-3:] == [
+        "payout.paid",
+        "payout.updated",
+        "payout.reconciliation_completed",
+    ]
+    assert "payout.reconciliation_completed" not in events_of(client, manual.id)
+    listed = client.v1.events.list(params={"type": "payout.reconciliation_completed"}).data
+    assert [e.data.object["reconciliation_status"] for e in listed] == ["completed"]
+
+
+def test_a_payout_missed_until_a_weekend_waits_for_the_next_business_day(
+    server: ShiftedClockServer,
+) -> None:
+    """Automatic payouts are made on business days only: one due on Thursday that nothing
+    made before the clock reached Saturday is made on Monday, not on the weekend."""
+    client, _ = client_with_account(server)
+    net = fund(client, 3_000)  # Wednesday
+    set_schedule(client, interval="daily")
+    server.set_now(at("2026-11-21T12:00:00"))  # Saturday
+    assert automatic_payouts(client) == []
+    server.set_now(at("2026-11-22T23:00:00"))  # Sunday
+    assert automatic_payouts(client) == []
+    server.set_now(at("2026-11-23T00:00:05"))  # Monday
+    [monday] = automatic_payouts(client)
+    assert monday.amount == net and monday.created >= midnight_utc(datetime.date(2026, 11, 23))

@@ -89,7 +89,7 @@ def _default(ctx: Context) -> ApiObject:
                 "start_of_day": None,
             },
         },
-        PRIVATE: {"next_payout_at": None, "swept_upto": {}},
+        PRIVATE: {"next_payout_at": None},
     }
 
 

@@ -47,7 +47,21 @@ class Conversion:
     chain: tuple[str, ...]
 
     def settle(self, amount: int) -> int:
-        return fx.convert(amount, self.presented, self.settlement, self.rate)
+        """`amount` in the settlement currency; over Stripe's maximum amount there, an
+        `InvalidParameter` naming `amount` (`amount_too_large`) before anything is written."""
+        try:
+            settled: int | None = fx.convert(amount, self.presented, self.settlement, self.rate)
+        except fx.ConvertedAmountTooLarge:
+            settled = None
+        if settled is None or settled > money.MAX_AMOUNT:
+            raise InvalidParameter(
+                f"Amount must convert to at most "
+                f"{money.format_amount(money.MAX_AMOUNT, self.settlement)}. "
+                f"{money.format_amount(amount, self.presented)} converts to more.",
+                param="amount",
+                code="amount_too_large",
+            )
+        return settled
 
     def presentment(self, amount: int) -> postings.Presentment:
         return postings.Presentment(amount, self.presented)

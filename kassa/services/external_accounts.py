@@ -102,6 +102,9 @@ EXTERNAL_ACCOUNTS_PER_CURRENCY_MAX: Final = 100
 _ROUTING = re.compile(r"[0-9]{9}")
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{4,17}")
 FINGERPRINT_CHARS: Final = 16
+NEW: Final = "new"
+ERRORED: Final = "errored"
+"""A bank account's `status`: Kassa has no verification, so `new` until a payout to it fails."""
 
 BANK_ACCOUNT_PARAMS: dict[str, Param] = {
     "object": Enum(values=("bank_account",)),
@@ -175,6 +178,21 @@ def failure_code(bank_account: ApiObject) -> str | None:
     return None if code is None else str(code)
 
 
+def takes_scheduled_payouts(bank_account: ApiObject) -> bool:
+    """Whether automatic payouts go to the bank account: not once a payout to it failed,
+    until its details are updated (Stripe's `errored` status)."""
+    return bool(bank_account["status"] != ERRORED)
+
+
+async def mark_errored(ctx: Context, bank_account_id: str) -> None:
+    """A payout to the bank account failed: Stripe sets its status to `errored`."""
+    found = await ctx.tx.get_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account_id)
+    if found is None or found[0]["status"] == ERRORED:
+        return
+    found[0]["status"] = ERRORED
+    await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, found[0])
+
+
 def _own_account(ctx: Context, account_id: str) -> None:
     """Kassa has no Connect: an account manages only its own bank accounts."""
     if account_id != ctx.account_id:
@@ -234,7 +252,7 @@ def _bank_account(
         "metadata": {},
         "requirements": _no_requirements(),
         "routing_number": routing,
-        "status": "new",
+        "status": NEW,
         PRIVATE: {"failure_code": outcome},
     }
 
@@ -326,6 +344,9 @@ async def update_external_account(ctx: Context, request: UpdateExternalAccount) 
             bank_account[name] = None if value is UNSET else value
     if request.metadata is not None:
         bank_account["metadata"] = apply_metadata(bank_account["metadata"], request.metadata)
+    if request.account_holder_name is not None or request.account_holder_type is not None:
+        # Its details updated: scheduled payouts may go to it again.
+        bank_account["status"] = NEW
     if request.default_for_currency and not bank_account["default_for_currency"]:
         await _make_default(ctx, bank_account)
     await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account)

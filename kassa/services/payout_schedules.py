@@ -9,9 +9,10 @@ month). A payout day that is not a business day of the account's country moves t
 one, as Stripe's do. Automatic payouts go out at 00:00 UTC of their day.
 
 An automatic payout sweeps the available balance of each currency: the balance transactions
-in that currency that became available after the previous automatic payout in it and before
-this one, ordered by (`available_on`, `seq`) so that one made in the same second as a payout
-falls on one side of it. Their nets add up to the payout's amount.
+in that currency that are available when it is made and that no earlier automatic payout
+swept, recorded then (`Transaction.sweep_into_payout`), so what a payout lists never changes
+afterwards; one still pending goes with the first payout after it settles. Their nets add
+up to the payout's amount.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def _scheduled(day: datetime.date, schedule: dict[str, Any]) -> bool:
         last = calendar.monthrange(day.year, day.month)[1]
         return day.day in days or (day.day == last and any(d > last for d in days))
     return False
+
+
+def deferred_to_a_business_day(now: int, country: str) -> int | None:
+    """None if `now` falls on a business day of `country` (UTC), else 00:00 UTC of the next
+    one: a payout due but not made on its day (nothing ran, or the clock jumped) goes out
+    then, for Stripe pays out on business days only."""
+    today = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).date()
+    if business_days.is_business_day(today, country):
+        return None
+    return business_days.midnight_utc(business_days.add_business_days(today, 0, country))
 
 
 def next_payout_time(after: int, schedule: dict[str, Any], country: str) -> int | None:

@@ -62,6 +62,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store import Store, Transaction
+from kassa.store.payout_queries import swept_window
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
 
@@ -313,7 +314,12 @@ async def _arrive(ctx: Context, payout: ApiObject, before: ApiObject) -> None:
         if payout["automatic"]:
             payout["reconciliation_status"] = "completed"
         await _save(ctx, payout, before, "payout.paid")
+        if payout["automatic"]:
+            # What it swept was recorded when it was made: it can be listed now.
+            await events.announce(ctx, "payout.reconciliation_completed", public(payout))
         return
+    # The bank account before the balance, the order every payout path locks them in.
+    await external_accounts.mark_errored(ctx, payout["destination"])
     row = await _give_back(ctx, payout, payout_postings.PAYOUT_FAILURE_TYPE)
     payout["status"] = "failed"
     payout["failure_balance_transaction"] = row
@@ -366,7 +372,9 @@ async def advance_account_payouts(ctx: Context) -> int:
 
 async def pay_out_on_schedule(ctx: Context) -> int:
     """The account's automatic payouts, if its schedule has one due at `ctx.now()`: one per
-    currency with a positive available balance, sweeping all of it. How many were made."""
+    currency with a positive available balance, sweeping all of it, unless the currency's
+    bank account is `errored` (a payout to it failed; Stripe sends no scheduled payouts to it
+    until its details are updated). How many were made."""
     found = await ctx.tx.get_object(BALANCE_SETTINGS, ctx.account_id, ctx.account_id)
     if found is None or found[1]:
         return 0
@@ -375,18 +383,24 @@ async def pay_out_on_schedule(ctx: Context) -> int:
     now = ctx.now()
     if facts.get("next_payout_at") is None or int(facts["next_payout_at"]) > now:
         return 0
+    country = ctx.payments.account_country
+    deferred = payout_schedules.deferred_to_a_business_day(now, country)
+    if deferred is not None:
+        facts["next_payout_at"] = deferred
+        await ctx.tx.update_object(BALANCE_SETTINGS, ctx.account_id, settings)
+        return 0
     await balance.settle(ctx)
     payouts_settings = settings["payments"]["payouts"]
-    swept_upto: dict[str, list[int]] = facts.setdefault("swept_upto", {})
     made = 0
     for currency, seen in sorted((await available_by_currency(ctx.tx, ctx.account_id)).items()):
         if seen <= 0:
-            continue  # nothing to pay out; the next payout sweeps from the same point
+            continue  # nothing to pay out; what is available waits for the next payout
         destination = await external_accounts.default_for(ctx, currency)
+        if not external_accounts.takes_scheduled_payouts(destination):
+            continue  # a payout to it failed: the balance waits for its details to change
         amount = await _locked_available(ctx, currency)
         if amount <= 0:
             continue
-        after, after_seq = swept_upto.get(currency, [0, 0])
         new = NewPayout(
             amount=amount,
             currency=currency,
@@ -395,26 +409,25 @@ async def pay_out_on_schedule(ctx: Context) -> int:
             description=payout_schedules.AUTOMATIC_PAYOUT_DESCRIPTION,
             statement_descriptor=payouts_settings.get("statement_descriptor"),
         )
-        payout = await make_payout(ctx, new)
-        upto_seq = await ctx.tx.ledger_transaction_seq(
-            ctx.account_id, payout["balance_transaction"]
-        )
-        ensure(upto_seq is not None, "a payout's balance transaction is stored with it")
-        payout[PRIVATE]["swept"] = {
-            "account_id": ctx.account_id,
-            "after": after,
-            "after_seq": after_seq,
-            "upto": now,
-            "upto_seq": upto_seq,
-        }
-        await ctx.tx.update_object(PAYOUTS, ctx.account_id, payout)
-        swept_upto[currency] = [now, int(upto_seq or 0)]
+        await _sweep(ctx, await make_payout(ctx, new))
         made += 1
     facts["next_payout_at"] = payout_schedules.next_payout_time(
-        now, payouts_settings["schedule"], ctx.payments.account_country
+        now, payouts_settings["schedule"], country
     )
     await ctx.tx.update_object(BALANCE_SETTINGS, ctx.account_id, settings)
     return made
+
+
+async def _sweep(ctx: Context, payout: ApiObject) -> None:
+    """Record what the automatic `payout` pays out: the available transactions no earlier
+    one swept (under the balance's lock `_locked_available` took), which sum to it. Recorded
+    now, not derived later, so what its list shows never changes."""
+    await ctx.tx.sweep_into_payout(ctx.account_id, payout["currency"], payout["id"])
+    payout[PRIVATE]["swept"] = {"account_id": ctx.account_id}
+    await ctx.tx.update_object(PAYOUTS, ctx.account_id, payout)
+    window = swept_window(payout, limit=0)
+    swept = None if window is None else await ctx.tx.swept_total(window)
+    ensure(swept == payout["amount"], "an automatic payout pays out exactly what it swept")
 
 
 # -- the API's other operations ------------------------------------------------------------
@@ -536,6 +549,7 @@ RESOURCE = Resource(
         "payout.created",
         "payout.failed",
         "payout.paid",
+        "payout.reconciliation_completed",
         "payout.updated",
     ),
     fetch=fetch_payout,

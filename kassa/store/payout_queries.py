@@ -27,47 +27,26 @@ AUTOMATIC_PAYOUTS: Final = DueColumn(
 
 @dataclass(frozen=True)
 class SweptWindow:
-    """The balance transactions an automatic payout swept: the account's visible ones in its
-    currency that became available after the previous automatic payout in it and before this
-    one, ordered by (`available_on`, `seq`): a transaction made in the same second as a
-    payout falls before or after it by its `seq`, so each falls in exactly one window."""
+    """The balance transactions an automatic payout swept: those it named when it was made
+    (`PayoutQueries.sweep_into_payout`), visible, less its own transaction. Recorded once,
+    so what a payout lists never changes afterwards."""
 
     account_id: str
-    currency: str
-    after: int
-    after_txn_seq: int
-    """The previous automatic payout's transaction (`available_on`, `seq`); (0, 0) if none."""
-    upto: int
-    upto_txn_seq: int
-    """This payout's own transaction (`available_on`, `seq`), itself left out."""
+    payout_id: str
+    payout_transaction: str
+    """The payout's own balance transaction (swept with it, so no later payout takes it)."""
     limit: int
     before_seq: int | None = None
     after_seq: int | None = None
     """Page cursors (`seq` of the cursor transactions), as other lists take them."""
 
     def conditions(self) -> tuple[list[str], list[Any]]:
-        where = [
-            "account_id = ?",
-            "visible = 1",
-            "currency = ?",
-            "(available_on > ? OR (available_on = ? AND seq > ?))",
-            "(available_on < ? OR (available_on = ? AND seq < ?))",
-        ]
-        args: list[Any] = [
-            self.account_id,
-            self.currency,
-            self.after,
-            self.after,
-            self.after_txn_seq,
-            self.upto,
-            self.upto,
-            self.upto_txn_seq,
-        ]
-        return where, args
+        where = ["swept_by = ?", "account_id = ?", "visible = 1", "id <> ?"]
+        return where, [self.payout_id, self.account_id, self.payout_transaction]
 
 
 SWEPT_KEY: Final = ("_kassa", "swept")
-"""Where an automatic payout keeps its window (`kassa.services.payouts.pay_out_on_schedule`)."""
+"""Where an automatic payout notes that it swept (`kassa.services.payouts.pay_out_on_schedule`)."""
 
 
 def swept_window(
@@ -79,11 +58,8 @@ def swept_window(
         return None
     return SweptWindow(
         account_id=str(swept["account_id"]),
-        currency=str(payout["currency"]),
-        after=int(swept["after"]),
-        after_txn_seq=int(swept["after_seq"]),
-        upto=int(swept["upto"]),
-        upto_txn_seq=int(swept["upto_seq"]),
+        payout_id=str(payout["id"]),
+        payout_transaction=str(payout["balance_transaction"]),
         limit=limit,
         before_seq=before_seq,
         after_seq=after_seq,
@@ -130,6 +106,18 @@ class PayoutQueries:
         paid out or changed the schedule since the scan), to `until`; whether it moved. The
         column alone: the settings keep their time, which their next save stores again."""
         return await postpone_due(self._db, AUTOMATIC_PAYOUTS, entry, until)
+
+    async def sweep_into_payout(self, account_id: str, currency: str, payout_id: str) -> None:
+        """Name `payout_id` as the payout of every available transaction of the account in
+        `currency` that no automatic payout has swept yet (the payout's own among them).
+        Under the available balance's row lock (`locked_balance`), so a settlement or a
+        posting into that balance commits either before (and is swept) or after (and is
+        left for the next payout)."""
+        await self._db.execute(
+            "UPDATE ledger_transactions SET swept_by = ? WHERE account_id = ? AND currency = ? "
+            "AND swept_by IS NULL AND status = 'available' AND visible = 1",
+            (payout_id, account_id, currency),
+        )
 
     async def swept_transactions(
         self, window: SweptWindow

@@ -722,6 +722,7 @@ NOT_TRIGGERED: Final[Mapping[str, str]] = {
     "invoice.overdue": "a reminder job's event, days after the due date on a clock",
     "invoice.will_be_due": "a reminder job's event, days before the due date on a clock",
     "invoice.payment_action_required": "needs an off-session 3D Secure renewal on a clock",
+    "payout.reconciliation_completed": "needs an automatic payout, made on its schedule's day",
     "reporting.report_run.succeeded": "needs a whole day of the account's data before today",
     "reporting.report_run.failed": "needs a report over the size limit",
     "test_helpers.test_clock.internal_failure": "needs a clock's work to fail",
