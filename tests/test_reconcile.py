@@ -387,6 +387,40 @@ def test_payout_matching_by_trace_id_amount_and_window(tmp_path: Path) -> None:
     assert lines == {"L5": "po_twin_a po_twin_b", "L6": "po_two_lines", "L7": "po_two_lines"}
 
 
+def test_payout_and_line_with_different_trace_ids_never_match(tmp_path: Path) -> None:
+    """Two trace ids are two transfers: equal amounts and dates do not pair them. A trace id
+    on two lines (or two payouts) is ambiguous, not settled by the amount."""
+    payouts = write_csv(
+        tmp_path / "payouts.csv",
+        [
+            ["po_other_trace", 1_000, "usd", "2026-12-07", "930732900047433"],
+            ["po_trace_twice", 2_500, "usd", "2026-12-08", "188437282349263"],
+        ],
+        PAYOUT_HEADER,
+    )
+    bank = write_csv(
+        tmp_path / "bank.csv",
+        [
+            ["B2", 1_000, "usd", "2026-12-07", "111111111111111"],
+            ["L1", 2_500, "usd", "2026-12-08", "188437282349263"],
+            ["L2", 2_500, "usd", "2026-12-09", "188437282349263"],
+        ],
+        PAYOUT_HEADER,
+    )
+    code, found = reconcile_json(
+        payouts, bank, "--payouts", "--country", "US", "--out", tmp_path / "out"
+    )
+    assert code == 1
+    assert (found["matched"], found["discrepant"]) == (0, 0)
+    files = found["files"]
+    assert [r["payout_id"] for r in read_csv(files["missing_in_bank"])] == ["po_other_trace"]
+    assert [r["bank_line_id"] for r in read_csv(files["missing_in_ledger"])] == ["B2"]
+    ambiguous = {r["payout_id"]: r["candidates"] for r in read_csv(files["ambiguous_in_ledger"])}
+    assert ambiguous == {"po_trace_twice": "L1 L2"}
+    lines = {r["bank_line_id"]: r["candidates"] for r in read_csv(files["ambiguous_in_bank"])}
+    assert lines == {"L1": "po_trace_twice", "L2": "po_trace_twice"}
+
+
 # -- Kassa's own rows as the ledger -------------------------------------------------------
 
 
