@@ -226,6 +226,26 @@ def test_rejected_rows_are_listed_by_file_line_and_field(tmp_path: Path) -> None
     ] == [(str(parquet), int(line), *rest) for _, line, *rest in listed]
 
 
+def test_amounts_other_than_plain_integers_are_rejected(tmp_path: Path) -> None:
+    """An amount is an integer of minor units: thousands separators, decimals (with a point
+    or a comma, even .0), exponents and underscores are rejected by line, never read as
+    another number ("1,000" is not 1, "10,00" not 10)."""
+    written = ["1,000", "10,00", "12.0", "1e3", "1_000", "0x10", "+5", "12,5"]
+    ids = [f"t{n}" for n in range(len(written))]
+    ledger = write_csv(tmp_path / "ledger.csv", [[i, 1_000, "usd", ""] for i in ids])
+    bank_rows = [[f"t{n}", amount, "usd", ""] for n, amount in enumerate(written)]
+    bank = write_csv(tmp_path / "bank.csv", bank_rows)
+    code, found = reconcile_json(ledger, bank, "--out", tmp_path / "out")
+    assert code == 1
+    assert (found["matched"], found["discrepant"], found["rejected_bank"]) == (0, 0, 8)
+    listed = [
+        (r["line"], r["field"], r["value"], r["message"])
+        for r in read_csv(found["files"]["rejected_bank"])
+    ]
+    message = "the amount is not an integer number of minor units"
+    assert listed == [(str(n + 2), "amount", a, message) for n, a in enumerate(written)]
+
+
 def test_awkward_csv_rows_are_listed_not_dropped(tmp_path: Path) -> None:
     """A byte order mark, CRLF line ends, a quoted field over two lines, a row short of
     columns and one with too many: each row lands in exactly one outcome."""

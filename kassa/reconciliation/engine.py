@@ -147,10 +147,8 @@ def _currency(key: str) -> str:
 
 _L_CURRENCY = _currency("ledger_currency")
 _B_CURRENCY = _currency("bank_currency")
-# Amounts are compared as the reader typed them (a DECIMAL, see inputs.CSV_TYPES) and
-# written as the whole numbers they are.
-_L_AMOUNT = "CAST(ledger_amount AS BIGINT)"
-_B_AMOUNT = "CAST(bank_amount AS BIGINT)"
+_L_AMOUNT = "ledger_amount"
+_B_AMOUNT = "bank_amount"
 
 OUTCOME_QUERIES: Final = {
     "matched": f"SELECT id, {_L_AMOUNT} AS amount, {_L_CURRENCY} AS currency, ledger_date, "
