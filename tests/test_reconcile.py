@@ -331,6 +331,33 @@ def test_column_mapping(tmp_path: Path) -> None:
     assert "NAME one of id, amount, currency, date, trace_id" in bad.stderr
 
 
+def test_header_columns_that_are_blank_repeated_or_mapped_twice(tmp_path: Path) -> None:
+    """A trailing comma (common in bank exports) leaves a blank column that is ignored; a
+    column Kassa reads named twice, or one column mapped to two names, is refused with
+    what to fix."""
+    ledger = write_csv(tmp_path / "ledger.csv", [["t1", 100, "usd"]], ["id", "amount", "currency"])
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("id,amount,currency,\nt1,100,usd,\n")
+    code, found = reconcile_json(ledger, trailing, "--out", tmp_path / "out")
+    assert (code, found["matched"], found["rejected_bank"]) == (0, 1, 0)
+
+    unused_twice = tmp_path / "notes.csv"
+    unused_twice.write_text("id,note,amount,currency,note\nt1,a,100,usd,b\n")
+    code, found = reconcile_json(ledger, unused_twice, "--out", tmp_path / "out2")
+    assert (code, found["matched"]) == (0, 1)
+
+    used_twice = tmp_path / "twice.csv"
+    used_twice.write_text("id,amount,currency,amount\nt1,100,usd,100\n")
+    refused = reconcile(ledger, used_twice, "--out", tmp_path / "out3")
+    assert refused.returncode == 2
+    assert "Error" not in refused.stderr
+    assert "column amount appears twice in the header (columns 2 and 4)" in refused.stderr
+
+    one_for_two = reconcile(ledger, ledger, "--bank-columns", "id=amount")
+    assert one_for_two.returncode == 2
+    assert "--bank-columns gives the column amount to both id and amount" in one_for_two.stderr
+
+
 # -- payouts and bank lines -----------------------------------------------------------------
 
 PAYOUT_HEADER = ["id", "amount", "currency", "date", "trace_id"]

@@ -364,7 +364,48 @@ wrong (an amount that is not an integer, which the reader reads as text); the re
 rejected the rest."""
 
 
+def _one_column_each(spec: InputFile, present: Sequence[str]) -> None:
+    """Two of Kassa's names read from one column (`id=amount`) would compare a column with
+    itself."""
+    named: dict[str, str] = {}
+    for name in present:
+        column = spec.file_column(name)
+        if column in named:
+            raise InputError(
+                f"--{spec.side}-columns gives the column {column} to both {named[column]} "
+                f"and {name}: each of {', '.join(KNOWN_COLUMNS)} needs a column of its own"
+            )
+        named[column] = name
+
+
+def csv_column_names(spec: InputFile, header: Sequence[str], used: Sequence[str]) -> list[str]:
+    """The names DuckDB reads the file's columns by. A blank one (a trailing comma, as bank
+    exports often write) and a repeated one that Kassa does not read are given a name of
+    their own and ignored; a column Kassa reads named twice (names compare without case,
+    as DuckDB's do) is an InputError, since which one is meant cannot be told."""
+    names: list[str] = []
+    first_at: dict[str, int] = {}
+    read = {name.lower() for name in used}
+    for position, name in enumerate(header, start=1):
+        folded = name.lower()
+        if folded in first_at and folded in read:
+            raise InputError(
+                f"{spec.path}: the column {name} appears twice in the header (columns "
+                f"{first_at[folded]} and {position}): rename or remove one"
+            )
+        if not name or folded in first_at:
+            names.append(f"kassa_ignored_{position}")
+            continue
+        first_at[folded] = position
+        names.append(name)
+    return names
+
+
 def source_for(con: duckdb.DuckDBPyConnection, spec: InputFile, wanted: Sequence[str]) -> Source:
     """`spec` checked (the file is there, its header names the columns) and described."""
     header = parquet_header(con, spec) if spec.is_parquet else csv_header(spec.path)
-    return Source(spec, tuple(file_columns(spec, header, wanted)), tuple(header))
+    present = file_columns(spec, header, wanted)
+    _one_column_each(spec, present)
+    if not spec.is_parquet:
+        header = csv_column_names(spec, header, [spec.file_column(n) for n in present])
+    return Source(spec, tuple(present), tuple(header))
