@@ -308,6 +308,22 @@ def test_exit_codes_and_messages(tmp_path: Path) -> None:
     assert reconcile(ledger, breaks, "--out", tmp_path / "b").returncode == 1
 
 
+def test_a_bad_out_folder_or_country_is_refused_with_exit_2(tmp_path: Path) -> None:
+    rows = [["t1", 100, "usd", "2026-11-02"]]
+    ledger = write_csv(tmp_path / "ledger.csv", rows)
+    unwritable = reconcile(ledger, ledger, "--out", "/proc/kassa-nope")
+    assert unwritable.returncode == 2
+    assert "--out /proc/kassa-nope: cannot create the folder" in unwritable.stderr
+    assert "database" not in unwritable.stderr
+    unknown = reconcile(
+        ledger, ledger, "--payouts", "--country", "XX", "--out", tmp_path / "out"
+    )  # fmt: skip
+    assert unknown.returncode == 2
+    assert "--country XX: no bank holiday calendar" in unknown.stderr
+    assert "list_supported_countries" in unknown.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_column_mapping(tmp_path: Path) -> None:
     ledger = write_csv(
         tmp_path / "ledger.csv",
@@ -554,6 +570,13 @@ def test_record_keeps_counts_and_a_sample(shifted: ShiftedClockServer, tmp_path:
     without_account = reconcile(ledger, bank, "--record", "--database", server.database_url)
     assert without_account.returncode == 2
     assert "--account" in without_account.stderr
+    stranger = reconcile(
+        ledger, bank, "--record", "--account", "acct_nope", "--database", server.database_url,
+        "--out", tmp_path / "stranger",
+    )  # fmt: skip
+    assert stranger.returncode == 2
+    assert "there is no account acct_nope" in stranger.stderr
+    assert not (tmp_path / "stranger").exists()  # checked before anything is written
     code, found = reconcile_json(
         ledger, bank, "--record", "--account", account.id,
         "--database", server.database_url, "--out", tmp_path / "out",
