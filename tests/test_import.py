@@ -233,6 +233,12 @@ def test_the_command_cannot_run_without_its_file_kind_or_account(
     assert "no such file" in missing_file.stderr
     unknown_kind = kassa_import(server, account, "widgets", path)
     assert unknown_kind.code == 2 and "invalid choice" in unknown_kind.stderr
+    for name, content in (("empty.csv", b""), ("blank.csv", b"\xef\xbb\xbf\n\n")):
+        empty = tmp_path / name
+        empty.write_bytes(content)
+        nothing = kassa_import(server, account, "customers", empty)
+        assert (nothing.code, nothing.summary) == (2, {}), name
+        assert "has no header line" in nothing.stderr
     stranger = Account("acct_nobody", "", "")
     unknown_account = kassa_import(server, stranger, "customers", path)
     assert unknown_account.code == 2 and "no such account" in unknown_account.stderr

@@ -248,8 +248,13 @@ class RowSource:
         self.size_bytes = size_bytes
         self._reader = csv.reader(decoded_lines(binary), strict=True)
         self.header: Header | list[RowError]
+        self.has_header_line = True
+        """False for an empty file, or one whose first line is blank: nothing to import
+        (the command cannot run), rather than a row with errors."""
         try:
-            self.header = read_header(kind, next(self._reader, []))
+            names = next(self._reader, [])
+            self.has_header_line = bool(names)
+            self.header = read_header(kind, names)
         except (csv.Error, NotUtf8) as error:
             self.header = [_unreadable(1, error)]
 
