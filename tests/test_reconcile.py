@@ -274,6 +274,35 @@ def test_awkward_csv_rows_are_listed_not_dropped(tmp_path: Path) -> None:
     ]
 
 
+def test_an_id_rejected_in_one_file_is_not_also_missing_from_the_other(tmp_path: Path) -> None:
+    """Every id ends in one outcome: rejected, whether the SQL checks or the CSV reader
+    refused its row, and whatever the other file holds."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "id,amount,currency,date\n"
+        "a,12.5,usd,\n"  # an amount that is not an integer
+        "b,100,xyz,\n"  # an unknown currency: the reader's cast
+        "c,100,usd,2026-02-30\n"  # not a date: the reader's cast
+        'd,100,usd,"2026-11-01",extra\n'  # too many columns
+        "e,100,usd,\n"
+    )
+    bank = write_csv(tmp_path / "bank.csv", [[i, 100, "usd", ""] for i in "abcde"])
+    code, found = reconcile_json(ledger, bank, "--out", tmp_path / "out")
+    assert code == 1
+    assert {k: found[k] for k in JSON_COUNT_KEYS} == {
+        "matched": 1,
+        "missing_in_bank": 0,
+        "missing_in_ledger": 0,
+        "discrepant": 0,
+        "duplicate_ids_in_ledger": 0,
+        "duplicate_ids_in_bank": 0,
+        "rejected_ledger": 4,
+        "rejected_bank": 0,
+    }
+    assert [r["line"] for r in read_csv(found["files"]["rejected_ledger"])] == ["2", "3", "4", "5"]
+    assert read_csv(found["files"]["missing_in_ledger"]) == []
+
+
 def test_exit_codes_and_messages(tmp_path: Path) -> None:
     rows = [["t1", 100, "usd", "2026-11-02"], ["t2", 200, "eur", "2026-11-03"]]
     ledger = write_csv(tmp_path / "ledger.csv", rows)

@@ -7,9 +7,11 @@ its line, in the same parallel pass that reads the file. The amount is read as t
 checked in SQL to be digits with an optional minus sign (AMOUNT_PATTERN): no cast of
 DuckDB's is that strict (an integer cast rounds "12.5" and takes "0x10", "1e3" and "1_000";
 a decimal one reads a quoted "1,000" as 1 with ',' as the decimal separator, 1.000 with
-'.'). A row without an id, amount or currency, or with another amount, takes no part: the
-comparison counts those, and only then is the file read a second time, in order
-(`row_number() OVER ()`, a streaming window), to list them by line.
+'.'). A row without an id, amount or currency, or with another amount, is not `valid`:
+the comparison counts those (and rejects their ids), and only then is the file read a
+second time, in order (`row_number() OVER ()`, a streaming window), to list them by line.
+The ids of the rows the reader left out are read back from its rejects table
+(`reader_rejected_ids`).
 
 A Parquet file carries its own types and DuckDB numbers its rows (`file_row_number`), so its
 rows are read as text and validated in SQL, and the rejected ones listed in the same way.
@@ -169,7 +171,14 @@ class Source:
     def rejects_table(self) -> str:
         return f"{self.spec.side}_rejects"
 
-    def _csv(self, types: Mapping[str, str], options: str, extra_columns: int = 0) -> str:
+    def _csv(
+        self,
+        types: Mapping[str, str],
+        options: str,
+        extra_columns: int = 0,
+        path: Path | None = None,
+    ) -> str:
+        """The file (or `path`, rows of it without the header) read with `types`."""
         kassa_names = {self.spec.file_column(name): name for name in self.present}
         names = [*self.header, *(f"kassa_extra_{n}" for n in range(extra_columns))]
         columns = ", ".join(
@@ -177,7 +186,8 @@ class Source:
             for name in names
         )
         return (
-            f"read_csv({sql_text(str(self.spec.path))}, header = true, auto_detect = false, "
+            f"read_csv({sql_text(str(path or self.spec.path))}, header = {path is None}, "
+            "auto_detect = false, "
             f"columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"', {options})"
         )
 
@@ -206,20 +216,41 @@ class Source:
         return f"SELECT {line + ' AS line, ' if numbered else ''}{columns} FROM {scan}"
 
     def rows(self, record_rejects: bool = False) -> str:
-        """id (NULL for a row without one, or without a currency, or without an amount
-        that is an integer (AMOUNT_PATTERN), or a rejected Parquet row), amount (BIGINT),
-        currency (its key: CURRENCY_KEY), date, trace_id. A CSV file's rows that do not
-        cast are not there; `record_rejects` records them in the rejects table (see
-        `validate`), else they are skipped."""
+        """id, valid (false for a row without an id, or without a currency, or without an
+        amount that is an integer (AMOUNT_PATTERN), or a rejected Parquet row), amount
+        (BIGINT), currency (its key: CURRENCY_KEY), date, trace_id. A CSV file's rows that
+        do not cast are not there; `record_rejects` records them in the rejects table (see
+        `validate`, `reader_rejected_ids`), else they are skipped."""
         if self.spec.is_parquet:
             return self._parquet_rows()
         columns = ", ".join(self._column(name, text=False) for name in KNOWN_COLUMNS)
         return f"""
-            SELECT CASE WHEN regexp_full_match(amount, {AMOUNT_PATTERN})
-                    AND currency IS NOT NULL THEN id END AS id,
+            SELECT id, id IS NOT NULL AND regexp_full_match(amount, {AMOUNT_PATTERN})
+                    AND currency IS NOT NULL AS valid,
                 TRY_CAST(amount AS BIGINT) AS amount, {CURRENCY_KEY} AS currency, date,
                 trace_id
             FROM (SELECT {columns} FROM {self._typed_scan(record_rejects)})"""
+
+    def reader_rejected_ids(self, con: duckdb.DuckDBPyConnection, work_file: Path) -> str:
+        """The ids of the rows the CSV reader rejected (after `validate`), as a query: so
+        that an id rejected in one file is not also missing from the other. The rejected
+        lines, as the rejects table keeps them, are written to `work_file` and read again
+        with every field as text (the work is the rejects', not the file's)."""
+        if self.spec.is_parquet or not has_rows(con, self.rejects_table):
+            return "SELECT NULL::VARCHAR AS id WHERE false"
+        con.execute(
+            f"COPY (SELECT any_value(csv_line) FROM {self.rejects_table} GROUP BY line) "
+            f"TO {sql_text(str(work_file))} "
+            "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x1f')"
+        )
+        scan = self._csv(
+            {},
+            "null_padding = true, parallel = false, ignore_errors = true",
+            SURPLUS_FIELDS_NUMBERED_MAX,
+            work_file,
+        )
+        column = sql_name(self.spec.file_column("id"))
+        return f"SELECT {column} AS id FROM {scan} WHERE {column} IS NOT NULL"
 
     def _typed_scan(self, record_rejects: bool) -> str:
         rejects = (
@@ -249,17 +280,18 @@ class Source:
     def _parquet_rows(self) -> str:
         problem = " OR ".join(f"({condition})" for _, condition, _ in CHECKS)
         return f"""
-            SELECT CASE WHEN NOT ({problem}) THEN id END AS id,
+            SELECT nullif(id, '') AS id, NOT ({problem}) AS valid,
                 TRY_CAST(amount AS BIGINT) AS amount,
                 CAST(enum_code(TRY_CAST(lower(trim(currency)) AS {CURRENCY_TYPE}))
                      % {CURRENCY_COUNT} AS SMALLINT) AS currency,
                 TRY_CAST(date AS DATE) AS date, trace_id
             FROM ({self.raw_rows()})"""
 
-    def rejected_rows(self, reader_rejects: bool, rows_without_id: bool) -> str:
+    def rejected_rows(self, reader_rejects: bool, rows_invalid: bool) -> str:
         """file, line, field, value, message: one row per problem of each rejected row, in
-        file order. `reader_rejects`: the CSV reader recorded some; `rows_without_id`: the
-        comparison met rows without an id (only then is a CSV file read again)."""
+        file order. `reader_rejects`: the CSV reader recorded some; `rows_invalid`: the
+        comparison met rows that failed the SQL checks (only then is a CSV file read
+        again)."""
         parts = []
         if reader_rejects:
             parts.append(
@@ -268,7 +300,7 @@ class Source:
             )
         if self.spec.is_parquet:
             parts.append(self._problems(CHECKS))
-        elif rows_without_id:
+        elif rows_invalid:
             # Rows the reader rejected are listed from its table (whose casts do not read
             # the amount): not again for a padded column they lack.
             known = (
@@ -399,6 +431,17 @@ def csv_column_names(spec: InputFile, header: Sequence[str], used: Sequence[str]
         first_at[folded] = position
         names.append(name)
     return names
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` exists and has rows (a rejects table is made by the first reject)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchone()
+    if not found or not found[0]:
+        return False
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return bool(rows and rows[0])
 
 
 def source_for(con: duckdb.DuckDBPyConnection, spec: InputFile, wanted: Sequence[str]) -> Source:

@@ -45,13 +45,13 @@ def _valid_rows(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> N
     con.execute(f"CREATE TEMP TABLE {table}_all AS {source.rows(record_rejects=True)}")
     con.execute(
         f"CREATE TEMP TABLE {table}_dups AS SELECT id, count(*) AS row_count FROM {table}_all "
-        "WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1"
+        "WHERE valid GROUP BY id HAVING count(*) > 1"
     )
     con.execute(
         f"CREATE TEMP TABLE {table} AS SELECT id, CAST(amount AS BIGINT) AS amount, "
         f"{CURRENCY_TEXT.format(key='currency')} AS currency, date, "
         "nullif(trim(trace_id), '') AS trace_id "
-        f"FROM {table}_all WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM {table}_dups)"
+        f"FROM {table}_all WHERE valid AND id NOT IN (SELECT id FROM {table}_dups)"
     )
 
 
@@ -156,8 +156,8 @@ def match_payouts(
         write_csv(con, query, files[outcome])
     for source, table in zip(sources, ("p", "b"), strict=True):
         outcome = f"rejected_{source.spec.side}"
-        without_id = _count(con, f"SELECT 1 FROM {table}_all WHERE id IS NULL")
-        counts[outcome] = write_rejected(con, source, without_id, files[outcome])
+        invalid = _count(con, f"SELECT 1 FROM {table}_all WHERE NOT valid")
+        counts[outcome] = write_rejected(con, source, invalid, files[outcome])
     return Reconciliation({name: counts[name] for name in PAYOUT_OUTCOMES}, files)
 
 
