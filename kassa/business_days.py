@@ -71,6 +71,14 @@ def _load_holidays(country: str, year: int) -> frozenset[datetime.date]:
     return frozenset(day for day in days if day.year == year)
 
 
+def holiday_countries() -> frozenset[str]:
+    """The two-letter codes of the countries whose holidays `holidays` knows (others count
+    weekends only)."""
+    import holidays  # lazy: see the module docstring
+
+    return frozenset(code for code in holidays.list_supported_countries() if len(code) == 2)
+
+
 def _holidays_in(country: str, year: int) -> frozenset[datetime.date]:
     key = (country, year)
     cached = _holiday_cache.get(key)

@@ -233,6 +233,12 @@ def test_the_command_cannot_run_without_its_file_kind_or_account(
     assert "no such file" in missing_file.stderr
     unknown_kind = kassa_import(server, account, "widgets", path)
     assert unknown_kind.code == 2 and "invalid choice" in unknown_kind.stderr
+    for name, content in (("empty.csv", b""), ("blank.csv", b"\xef\xbb\xbf\n\n")):
+        empty = tmp_path / name
+        empty.write_bytes(content)
+        nothing = kassa_import(server, account, "customers", empty)
+        assert (nothing.code, nothing.summary) == (2, {}), name
+        assert "has no header line" in nothing.stderr
     stranger = Account("acct_nobody", "", "")
     unknown_account = kassa_import(server, stranger, "customers", path)
     assert unknown_account.code == 2 and "no such account" in unknown_account.stderr
@@ -408,3 +414,46 @@ def test_rows_are_numbered_by_the_line_they_start_on() -> None:
         (5, "k2", {"description": "x"}),
     ]
     assert source.position_bytes == len(data)
+
+
+def test_a_quote_never_closed_stops_the_import_on_its_line(
+    server: KassaServer, account: Account, client: stripe.StripeClient, tmp_path: Path
+) -> None:
+    """A cell whose quote is not closed would take every line after it as its text: the
+    file is refused on the line the quote opens, and no row is written."""
+    path = tmp_path / "stray.csv"
+    path.write_text(
+        "external_id,email,description\n"
+        "r1,r1@example.com,first\n"
+        'r2,r2@example.com,"12 inch monitor\n'
+        "r3,r3@example.com,third\n"
+        "r4,r4@example.com,fourth\n"
+    )
+    imported = kassa_import(server, account, "customers", path)
+    assert (imported.code, imported.errors) == (1, [(3, "")])
+    assert "never closed" in imported.messages[0]
+    assert imported.summary["written"] is False
+    assert customer_emails(client) == []
+    skipping = kassa_import(server, account, "customers", path, "--skip-invalid")
+    assert (skipping.code, skipping.errors) == (1, [(3, "")])
+    assert customer_emails(client) == ["r1@example.com"]
+
+
+def test_a_quote_followed_by_text_is_an_error_on_its_line() -> None:
+    data = b'external_id,description\nk1,"a "quoted" word"\nk2,x\n'
+    rows = list(RowSource(KINDS["customers"], io.BytesIO(data), len(data)).rows())
+    [error] = [r for r in rows if isinstance(r, RowError)]
+    assert error.line == 2
+    assert '""' in error.message
+
+
+def test_text_that_is_not_utf8_is_reported_on_its_own_line() -> None:
+    """Not on the header's line because the first block of the file is decoded at once."""
+    data = b"external_id,name\nk1,Ok\nk2,Caf\xe9\nk3,Later\n"
+    source = RowSource(KINDS["customers"], io.BytesIO(data), len(data))
+    assert isinstance(source.header, Header)
+    rows = list(source.rows())
+    assert [r.key for r in rows if isinstance(r, SourceRow)] == ["k1"]
+    [error] = [r for r in rows if isinstance(r, RowError)]
+    assert error.line == 3
+    assert "UTF-8" in error.message and "save the file as UTF-8" in error.message

@@ -226,6 +226,26 @@ def test_rejected_rows_are_listed_by_file_line_and_field(tmp_path: Path) -> None
     ] == [(str(parquet), int(line), *rest) for _, line, *rest in listed]
 
 
+def test_amounts_other_than_plain_integers_are_rejected(tmp_path: Path) -> None:
+    """An amount is an integer of minor units: thousands separators, decimals (with a point
+    or a comma, even .0), exponents and underscores are rejected by line, never read as
+    another number ("1,000" is not 1, "10,00" not 10)."""
+    written = ["1,000", "10,00", "12.0", "1e3", "1_000", "0x10", "+5", "12,5"]
+    ids = [f"t{n}" for n in range(len(written))]
+    ledger = write_csv(tmp_path / "ledger.csv", [[i, 1_000, "usd", ""] for i in ids])
+    bank_rows = [[f"t{n}", amount, "usd", ""] for n, amount in enumerate(written)]
+    bank = write_csv(tmp_path / "bank.csv", bank_rows)
+    code, found = reconcile_json(ledger, bank, "--out", tmp_path / "out")
+    assert code == 1
+    assert (found["matched"], found["discrepant"], found["rejected_bank"]) == (0, 0, 8)
+    listed = [
+        (r["line"], r["field"], r["value"], r["message"])
+        for r in read_csv(found["files"]["rejected_bank"])
+    ]
+    message = "the amount is not an integer number of minor units"
+    assert listed == [(str(n + 2), "amount", a, message) for n, a in enumerate(written)]
+
+
 def test_awkward_csv_rows_are_listed_not_dropped(tmp_path: Path) -> None:
     """A byte order mark, CRLF line ends, a quoted field over two lines, a row short of
     columns and one with too many: each row lands in exactly one outcome."""
@@ -252,6 +272,35 @@ def test_awkward_csv_rows_are_listed_not_dropped(tmp_path: Path) -> None:
         ("5", "currency", "the row has fewer columns than the header"),
         ("5", "note", "the row has fewer columns than the header"),
     ]
+
+
+def test_an_id_rejected_in_one_file_is_not_also_missing_from_the_other(tmp_path: Path) -> None:
+    """Every id ends in one outcome: rejected, whether the SQL checks or the CSV reader
+    refused its row, and whatever the other file holds."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "id,amount,currency,date\n"
+        "a,12.5,usd,\n"  # an amount that is not an integer
+        "b,100,xyz,\n"  # an unknown currency: the reader's cast
+        "c,100,usd,2026-02-30\n"  # not a date: the reader's cast
+        'd,100,usd,"2026-11-01",extra\n'  # too many columns
+        "e,100,usd,\n"
+    )
+    bank = write_csv(tmp_path / "bank.csv", [[i, 100, "usd", ""] for i in "abcde"])
+    code, found = reconcile_json(ledger, bank, "--out", tmp_path / "out")
+    assert code == 1
+    assert {k: found[k] for k in JSON_COUNT_KEYS} == {
+        "matched": 1,
+        "missing_in_bank": 0,
+        "missing_in_ledger": 0,
+        "discrepant": 0,
+        "duplicate_ids_in_ledger": 0,
+        "duplicate_ids_in_bank": 0,
+        "rejected_ledger": 4,
+        "rejected_bank": 0,
+    }
+    assert [r["line"] for r in read_csv(found["files"]["rejected_ledger"])] == ["2", "3", "4", "5"]
+    assert read_csv(found["files"]["missing_in_ledger"]) == []
 
 
 def test_exit_codes_and_messages(tmp_path: Path) -> None:
@@ -288,6 +337,22 @@ def test_exit_codes_and_messages(tmp_path: Path) -> None:
     assert reconcile(ledger, breaks, "--out", tmp_path / "b").returncode == 1
 
 
+def test_a_bad_out_folder_or_country_is_refused_with_exit_2(tmp_path: Path) -> None:
+    rows = [["t1", 100, "usd", "2026-11-02"]]
+    ledger = write_csv(tmp_path / "ledger.csv", rows)
+    unwritable = reconcile(ledger, ledger, "--out", "/proc/kassa-nope")
+    assert unwritable.returncode == 2
+    assert "--out /proc/kassa-nope: cannot create the folder" in unwritable.stderr
+    assert "database" not in unwritable.stderr
+    unknown = reconcile(
+        ledger, ledger, "--payouts", "--country", "XX", "--out", tmp_path / "out"
+    )  # fmt: skip
+    assert unknown.returncode == 2
+    assert "--country XX: no bank holiday calendar" in unknown.stderr
+    assert "list_supported_countries" in unknown.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_column_mapping(tmp_path: Path) -> None:
     ledger = write_csv(
         tmp_path / "ledger.csv",
@@ -309,6 +374,33 @@ def test_column_mapping(tmp_path: Path) -> None:
     bad = reconcile(ledger, bank, "--ledger-columns", "colour=red")
     assert bad.returncode == 2
     assert "NAME one of id, amount, currency, date, trace_id" in bad.stderr
+
+
+def test_header_columns_that_are_blank_repeated_or_mapped_twice(tmp_path: Path) -> None:
+    """A trailing comma (common in bank exports) leaves a blank column that is ignored; a
+    column Kassa reads named twice, or one column mapped to two names, is refused with
+    what to fix."""
+    ledger = write_csv(tmp_path / "ledger.csv", [["t1", 100, "usd"]], ["id", "amount", "currency"])
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("id,amount,currency,\nt1,100,usd,\n")
+    code, found = reconcile_json(ledger, trailing, "--out", tmp_path / "out")
+    assert (code, found["matched"], found["rejected_bank"]) == (0, 1, 0)
+
+    unused_twice = tmp_path / "notes.csv"
+    unused_twice.write_text("id,note,amount,currency,note\nt1,a,100,usd,b\n")
+    code, found = reconcile_json(ledger, unused_twice, "--out", tmp_path / "out2")
+    assert (code, found["matched"]) == (0, 1)
+
+    used_twice = tmp_path / "twice.csv"
+    used_twice.write_text("id,amount,currency,amount\nt1,100,usd,100\n")
+    refused = reconcile(ledger, used_twice, "--out", tmp_path / "out3")
+    assert refused.returncode == 2
+    assert "Error" not in refused.stderr
+    assert "column amount appears twice in the header (columns 2 and 4)" in refused.stderr
+
+    one_for_two = reconcile(ledger, ledger, "--bank-columns", "id=amount")
+    assert one_for_two.returncode == 2
+    assert "--bank-columns gives the column amount to both id and amount" in one_for_two.stderr
 
 
 # -- payouts and bank lines -----------------------------------------------------------------
@@ -385,6 +477,40 @@ def test_payout_matching_by_trace_id_amount_and_window(tmp_path: Path) -> None:
     assert ambiguous == {"po_twin_a": "L5", "po_twin_b": "L5", "po_two_lines": "L6 L7"}
     lines = {r["bank_line_id"]: r["candidates"] for r in read_csv(files["ambiguous_in_bank"])}
     assert lines == {"L5": "po_twin_a po_twin_b", "L6": "po_two_lines", "L7": "po_two_lines"}
+
+
+def test_payout_and_line_with_different_trace_ids_never_match(tmp_path: Path) -> None:
+    """Two trace ids are two transfers: equal amounts and dates do not pair them. A trace id
+    on two lines (or two payouts) is ambiguous, not settled by the amount."""
+    payouts = write_csv(
+        tmp_path / "payouts.csv",
+        [
+            ["po_other_trace", 1_000, "usd", "2026-12-07", "930732900047433"],
+            ["po_trace_twice", 2_500, "usd", "2026-12-08", "188437282349263"],
+        ],
+        PAYOUT_HEADER,
+    )
+    bank = write_csv(
+        tmp_path / "bank.csv",
+        [
+            ["B2", 1_000, "usd", "2026-12-07", "111111111111111"],
+            ["L1", 2_500, "usd", "2026-12-08", "188437282349263"],
+            ["L2", 2_500, "usd", "2026-12-09", "188437282349263"],
+        ],
+        PAYOUT_HEADER,
+    )
+    code, found = reconcile_json(
+        payouts, bank, "--payouts", "--country", "US", "--out", tmp_path / "out"
+    )
+    assert code == 1
+    assert (found["matched"], found["discrepant"]) == (0, 0)
+    files = found["files"]
+    assert [r["payout_id"] for r in read_csv(files["missing_in_bank"])] == ["po_other_trace"]
+    assert [r["bank_line_id"] for r in read_csv(files["missing_in_ledger"])] == ["B2"]
+    ambiguous = {r["payout_id"]: r["candidates"] for r in read_csv(files["ambiguous_in_ledger"])}
+    assert ambiguous == {"po_trace_twice": "L1 L2"}
+    lines = {r["bank_line_id"]: r["candidates"] for r in read_csv(files["ambiguous_in_bank"])}
+    assert lines == {"L1": "po_trace_twice", "L2": "po_trace_twice"}
 
 
 # -- Kassa's own rows as the ledger -------------------------------------------------------
@@ -473,6 +599,13 @@ def test_record_keeps_counts_and_a_sample(shifted: ShiftedClockServer, tmp_path:
     without_account = reconcile(ledger, bank, "--record", "--database", server.database_url)
     assert without_account.returncode == 2
     assert "--account" in without_account.stderr
+    stranger = reconcile(
+        ledger, bank, "--record", "--account", "acct_nope", "--database", server.database_url,
+        "--out", tmp_path / "stranger",
+    )  # fmt: skip
+    assert stranger.returncode == 2
+    assert "there is no account acct_nope" in stranger.stderr
+    assert not (tmp_path / "stranger").exists()  # checked before anything is written
     code, found = reconcile_json(
         ledger, bank, "--record", "--account", account.id,
         "--database", server.database_url, "--out", tmp_path / "out",

@@ -1,7 +1,7 @@
 """`kassa import KIND FILE --account acct_...`: exit 0 when every row is imported (created,
 or existing from an earlier run), 1 when some rows are invalid (nothing written, or with
 `--skip-invalid` the valid ones written), 2 when the import cannot run (no such file or
-account; argparse refuses an unknown kind with 2 too).
+account, a file without a header line; argparse refuses an unknown kind with 2 too).
 
 The process writes as `kassa serve` and `kassa worker` do: the observers of domain writes
 are installed (`kassa.observers`), and the payment settings loaded the same way.
@@ -32,6 +32,10 @@ _PHASES = {
     Mode.WRITE_ALL: "writing",
     Mode.WRITE_VALID: "importing",
 }
+
+
+class NoHeaderLine(Exception):
+    """The file is empty, or its first line blank: there is no import to run."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ async def _run(settings: Settings, options: ImportOptions, clock: Clock) -> int:
         except OSError as error:
             print(f"kassa import: cannot read {options.path}: {error}", file=sys.stderr)
             return EXIT_CANNOT_RUN
+        except NoHeaderLine:
+            print(
+                f"kassa import: {options.path} has no header line: its first line names the "
+                f"columns (external_id{' or id' if kind.id_is_key else ''}, then the "
+                "parameters to send)",
+                file=sys.stderr,
+            )
+            return EXIT_CANNOT_RUN
         _report(kind, options, tally, written, time.perf_counter() - started)
         return EXIT_INVALID_ROWS if tally.invalid else EXIT_IMPORTED
     finally:
@@ -84,6 +96,8 @@ async def _import(job: ImportJob, options: ImportOptions) -> tuple[Tally, bool]:
     tally = Tally()
     for mode in modes:
         with open_rows(job.kind, options.path) as source:
+            if not source.has_header_line:
+                raise NoHeaderLine
             if not isinstance(source.header, Header):
                 tally.add_errors(source.header)
                 return tally, False

@@ -7,12 +7,13 @@ decoded by the API's own form decoder (`kassa.http.forms`), so `metadata[0]` sta
 and `preferred_locales[0]` an item, as the parameter schema says.
 
 Errors name the line a row starts on (the header is line 1) and the parameter or column.
+A file that cannot be read on (a quote never closed or followed by text, a line that is not
+UTF-8) ends with the error of the line where that happens: nothing after it is guessed at.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -198,27 +199,72 @@ def _form(header: Header, cells: Sequence[str]) -> dict[str, Any]:
     return form
 
 
+class NotUtf8(Exception):
+    """A line of the file is not UTF-8."""
+
+    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
+        super().__init__(
+            f"Line {line} is not UTF-8 (byte {error.object[error.start]:#04x} at position "
+            f"{error.start + 1}); save the file as UTF-8 (in a spreadsheet: CSV UTF-8)."
+        )
+        self.line = line
+
+
+def decoded_lines(binary: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, decoded one at a time so that a byte that is not UTF-8 is
+    reported on its own line (a text wrapper decodes a block ahead of the reading)."""
+    encoding = "utf-8-sig"  # a spreadsheet's byte order mark, on the first line only
+    for number, raw in enumerate(binary, start=1):  # bounded: the file's lines
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise NotUtf8(number, error) from None
+        encoding = "utf-8"
+
+
+_CSV_MESSAGES = {
+    "unexpected end of data": "A quote opened in this row is never closed, so every line "
+    "after it would be its text: close the quote (a quote inside a cell is written twice: "
+    '"").',
+    "',' expected after '\"'": "A quoted cell goes on after its closing quote: quote the "
+    'whole cell and write a quote inside it twice ("").',
+}
+"""What Python's csv module says of a broken quote (strict), said so the fix is plain."""
+
+
+def _unreadable(line: int, error: csv.Error | NotUtf8) -> RowError:
+    if isinstance(error, NotUtf8):
+        return RowError(error.line, "", str(error))
+    text = str(error)
+    message = _CSV_MESSAGES.get(text, f"The file cannot be read from here on: {text}")
+    return RowError(line, "", message)
+
+
 class RowSource:
     """A file's rows in order, with how far into the file the reading is."""
 
     def __init__(self, kind: ImportKind, binary: BinaryIO, size_bytes: int) -> None:
         self._binary = binary
         self.size_bytes = size_bytes
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        self._reader = csv.reader(self._text)
+        self._reader = csv.reader(decoded_lines(binary), strict=True)
         self.header: Header | list[RowError]
+        self.has_header_line = True
+        """False for an empty file, or one whose first line is blank: nothing to import
+        (the command cannot run), rather than a row with errors."""
         try:
-            self.header = read_header(kind, next(self._reader, []))
-        except (csv.Error, UnicodeDecodeError) as error:
-            self.header = [RowError(1, "", f"The header line cannot be read: {error}")]
+            names = next(self._reader, [])
+            self.has_header_line = bool(names)
+            self.header = read_header(kind, names)
+        except (csv.Error, NotUtf8) as error:
+            self.header = [_unreadable(1, error)]
 
     @property
     def position_bytes(self) -> int:
         return self._binary.tell()
 
     def rows(self) -> Iterator[SourceRow | RowError]:
-        """Each row, decoded; a file that cannot be read on (bad UTF-8, a broken quote at
-        its end, a cell past csv's size limit) ends with that line's error."""
+        """Each row, decoded; a file that cannot be read on (bad UTF-8, a broken quote, a
+        cell past csv's size limit) ends with that line's error."""
         header = self.header
         if not isinstance(header, Header):
             return
@@ -233,8 +279,8 @@ class RowSource:
                         return
                     yield decode_row(header, line, cells)
                 line = self._reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError) as error:
-            yield RowError(line, "", f"The file cannot be read from here on: {error}")
+        except (csv.Error, NotUtf8) as error:
+            yield _unreadable(line, error)
 
 
 @contextmanager

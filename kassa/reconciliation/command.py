@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, Final
 
 import duckdb
 
-from kassa import database
+from kassa import business_days, database
 from kassa.clock import Clock, SystemClock, unix_seconds
 from kassa.config import Settings
 from kassa.reconciliation import kassa_source, payouts
@@ -66,6 +67,21 @@ def _kassa_range(args: argparse.Namespace) -> KassaRange | None:
     return scope
 
 
+def _country(args: argparse.Namespace, settings: Settings) -> str:
+    """The country whose bank holidays the payout window skips: one Kassa has a calendar
+    for, else the window would silently count holidays as business days."""
+    if not args.country:
+        return settings.account_country
+    country = str(args.country).strip().upper()
+    if country not in business_days.holiday_countries():
+        raise InputError(
+            f"--country {args.country}: no bank holiday calendar for that country. Give a "
+            "two-letter ISO 3166 code such as US, GB, DE or JP; all known ones: python -c "
+            "'import holidays; print(sorted(holidays.list_supported_countries()))'"
+        )
+    return country
+
+
 def plan(args: argparse.Namespace, settings: Settings, clock: Clock) -> Plan:
     if args.record and not args.account:
         raise InputError("--record keeps the run for an account: give --account acct_...")
@@ -82,13 +98,36 @@ def plan(args: argparse.Namespace, settings: Settings, clock: Clock) -> Plan:
         kassa=scope,
         payouts=args.payouts,
         window_days=args.window_days,
-        country=(args.country or settings.account_country).upper(),
+        country=_country(args, settings),
         clock=clock,
     )
 
 
 async def _open(settings: Settings, run: Plan) -> Store:
     return await database.open_migrated_store(settings, run.clock)
+
+
+async def _check_account(settings: Settings, run: Plan, account_id: str) -> None:
+    """Before anything is written: the account of --record or LEDGER kassa exists."""
+    store = await _open(settings, run)
+    try:
+        async with store.read() as tx:
+            if await tx.get_account(account_id) is None:
+                raise InputError(f"there is no account {account_id}")
+    finally:
+        await store.close()
+
+
+def _make_out_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"--out {path}: cannot create the folder ({error.strerror}); give a folder you "
+            "can write to"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"--out {path}: cannot write in the folder; give one you can write to")
 
 
 async def _export(settings: Settings, run: Plan) -> None:
@@ -100,9 +139,6 @@ async def _export(settings: Settings, run: Plan) -> None:
         raise InputError("--ledger-columns names a file's columns; LEDGER kassa has its own")
     store = await _open(settings, run)
     try:
-        async with store.read() as tx:
-            if await tx.get_account(scope.account_id) is None:
-                raise InputError(f"there is no account {scope.account_id}")
         export = (
             kassa_source.export_payouts
             if run.payouts
@@ -166,7 +202,10 @@ def execute(settings: Settings, args: argparse.Namespace) -> int:
     run = plan(args, settings, SystemClock())
     if not run.bank.path.is_file():  # before the database is read for LEDGER kassa
         raise InputError(f"{run.bank.path}: no such file")
-    run.out_dir.mkdir(parents=True, exist_ok=True)
+    account_id = run.kassa.account_id if run.kassa else args.account if args.record else None
+    if account_id:
+        asyncio.run(_check_account(settings, run, account_id))
+    _make_out_dir(run.out_dir)
     asyncio.run(_export(settings, run))
     extra: dict[str, Path] = {}
     run_id = ""

@@ -5,9 +5,11 @@ rows each side has and the first side's amount, currency and date. Duplicates, m
 rows and discrepancies are all read off that one table, so no join and no second pass
 over the inputs for duplicates (a join on id is cheaper alone, about half the grouping's
 time measured, but would then need a grouping anyway to find the duplicates). Rows the
-CSV reader rejects are listed from its rejects table; rows without an id (or amount, or
-currency) group under the NULL id, which counts them, and only a side that has some is
-read again, in order, to list them by line (`kassa.reconciliation.inputs`).
+CSV reader rejects are listed from its rejects table, and their ids read back from it;
+rows that fail the SQL checks (no id, amount or currency, an amount that is not an
+integer) are counted by the grouping, and only a side that has some is read again, in
+order, to list them by line (`kassa.reconciliation.inputs`). An id with a rejected row in
+either file is rejected, and nothing else: every id ends in one outcome.
 
 Memory is bounded by DuckDB's `memory_limit` (MEMORY_LIMIT) and by the input grouped in
 one piece (INPUT_BYTES_PER_PARTITION), not by the inputs: larger inputs are split by a hash
@@ -28,6 +30,7 @@ from kassa.reconciliation.inputs import (
     InputFile,
     Source,
     currency_enum_sql,
+    has_rows,
     source_for,
     sql_text,
 )
@@ -107,7 +110,7 @@ def connect(temp_dir: Path) -> duckdb.DuckDBPyConnection:
 _COMPARED = """
 SELECT *,
     CASE
-        WHEN id IS NULL THEN 'rejected'
+        WHEN id IS NULL OR ledger_rejected + bank_rejected > 0 THEN 'rejected'
         WHEN ledger_rows > 1 OR bank_rows > 1 THEN 'duplicate'
         WHEN bank_rows = 0 THEN 'missing_in_bank'
         WHEN ledger_rows = 0 THEN 'missing_in_ledger'
@@ -118,6 +121,8 @@ FROM (
     SELECT id,
         count(*) FILTER (WHERE side = 0) AS ledger_rows,
         count(*) FILTER (WHERE side = 1) AS bank_rows,
+        count(*) FILTER (WHERE side = 0 AND valid IS NOT TRUE) AS ledger_rejected,
+        count(*) FILTER (WHERE side = 1 AND valid IS NOT TRUE) AS bank_rejected,
         any_value(amount) FILTER (WHERE side = 0) AS ledger_amount,
         any_value(amount) FILTER (WHERE side = 1) AS bank_amount,
         any_value(currency) FILTER (WHERE side = 0) AS ledger_currency,
@@ -125,13 +130,17 @@ FROM (
         any_value(date) FILTER (WHERE side = 0) AS ledger_date,
         any_value(date) FILTER (WHERE side = 1) AS bank_date
     FROM (
-        SELECT 0 AS side, id, amount, currency, date FROM ({ledger})
+        SELECT 0 AS side, id, valid, amount, currency, date FROM ({ledger})
         UNION ALL
-        SELECT 1 AS side, id, amount, currency, date FROM ({bank})
+        SELECT 1 AS side, id, valid, amount, currency, date FROM ({bank})
     )
     GROUP BY id
 )
 """
+"""One row per id (the NULL id gathers rows without one). Invalid rows (`valid` false:
+checked in SQL) and rows the CSV reader rejected (`valid` NULL: their ids, read back from
+the rejects) make their id 'rejected' on both sides: every id ends in one outcome, and a
+row rejected in one file does not leave its twin in the other file missing."""
 
 _REASON = """CASE
     WHEN ledger_amount <> bank_amount AND ledger_currency <> bank_currency
@@ -147,10 +156,8 @@ def _currency(key: str) -> str:
 
 _L_CURRENCY = _currency("ledger_currency")
 _B_CURRENCY = _currency("bank_currency")
-# Amounts are compared as the reader typed them (a DECIMAL, see inputs.CSV_TYPES) and
-# written as the whole numbers they are.
-_L_AMOUNT = "CAST(ledger_amount AS BIGINT)"
-_B_AMOUNT = "CAST(bank_amount AS BIGINT)"
+_L_AMOUNT = "ledger_amount"
+_B_AMOUNT = "bank_amount"
 
 OUTCOME_QUERIES: Final = {
     "matched": f"SELECT id, {_L_AMOUNT} AS amount, {_L_CURRENCY} AS currency, ledger_date, "
@@ -164,9 +171,9 @@ OUTCOME_QUERIES: Final = {
     f"{_L_CURRENCY} AS ledger_currency, {_B_CURRENCY} AS bank_currency, ledger_date, "
     "bank_date FROM compared WHERE outcome = 'discrepant' ORDER BY id",
     "duplicate_ids_in_ledger": "SELECT id, ledger_rows, bank_rows FROM compared "
-    "WHERE id IS NOT NULL AND ledger_rows > 1 ORDER BY id",
+    "WHERE outcome = 'duplicate' AND ledger_rows > 1 ORDER BY id",
     "duplicate_ids_in_bank": "SELECT id, bank_rows, ledger_rows FROM compared "
-    "WHERE id IS NOT NULL AND bank_rows > 1 ORDER BY id",
+    "WHERE outcome = 'duplicate' AND bank_rows > 1 ORDER BY id",
 }
 """What each outcome's file holds (the matched file in no order: it is most of the rows)."""
 
@@ -176,13 +183,14 @@ SELECT
     count(*) FILTER (WHERE outcome = 'missing_in_bank'),
     count(*) FILTER (WHERE outcome = 'missing_in_ledger'),
     count(*) FILTER (WHERE outcome = 'discrepant'),
-    count(*) FILTER (WHERE id IS NOT NULL AND ledger_rows > 1),
-    count(*) FILTER (WHERE id IS NOT NULL AND bank_rows > 1),
-    coalesce(sum(ledger_rows) FILTER (WHERE id IS NULL), 0),
-    coalesce(sum(bank_rows) FILTER (WHERE id IS NULL), 0)
+    count(*) FILTER (WHERE outcome = 'duplicate' AND ledger_rows > 1),
+    count(*) FILTER (WHERE outcome = 'duplicate' AND bank_rows > 1),
+    coalesce(sum(ledger_rejected), 0),
+    coalesce(sum(bank_rejected), 0)
 FROM compared
 """
-"""The last two: rows without an id (or rejected, in a Parquet file), each side."""
+"""The last two: each side's rejected rows, those the CSV reader rejected included (see
+`_side_rows`)."""
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
@@ -191,24 +199,17 @@ def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
 
 def _reader_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
     """Whether the CSV reader recorded rows it could not read."""
-    if source.spec.is_parquet:
-        return False
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [source.rejects_table]
-    ).fetchone()
-    if not found or not found[0]:
-        return False
-    rejected = con.execute(f"SELECT count(*) FROM {source.rejects_table}").fetchone()
-    return bool(rejected and rejected[0])
+    return not source.spec.is_parquet and has_rows(con, source.rejects_table)
 
 
 def write_rejected(
-    con: duckdb.DuckDBPyConnection, source: Source, rows_without_id: int, path: Path
+    con: duckdb.DuckDBPyConnection, source: Source, rows_invalid: int, path: Path
 ) -> int:
     """The side's rejected rows by line, to `path` (header only when there are none); how
-    many rows were rejected. A CSV file is read again only for rows without an id."""
+    many rows were rejected. A CSV file is read again only for rows that failed the SQL
+    checks (`rows_invalid`)."""
     reader_rejects = _reader_rejects(con, source)
-    listing = source.rejected_rows(reader_rejects, rows_without_id > 0)
+    listing = source.rejected_rows(reader_rejects, rows_invalid > 0)
     table = f"{source.spec.side}_rejected"
     # The ordered read numbers rows in file order only while insertion order is kept.
     con.execute("SET preserve_insertion_order = true")
@@ -227,12 +228,35 @@ def _partitions(sources: list[Source], partition_bytes: int) -> int:
     return int(min(PARTITIONS_MAX, max(1, -(-size // partition_bytes))))
 
 
+_SIDE_COLUMNS: Final = "id, valid, amount, currency, date"
+
+
 def _part_rows(source: Source, work_dir: Path, part: int) -> str:
     folder = work_dir / source.spec.side / f"part={part}"
     if not any(folder.glob("*.parquet")):  # no id hashed into this part
-        return f"SELECT id, amount, currency, date FROM ({source.rows()}) WHERE false"
+        return f"SELECT {_SIDE_COLUMNS} FROM ({source.rows()}) WHERE false"
     files = sql_text(str(folder / "*.parquet"))
-    return f"SELECT id, amount, currency, date FROM read_parquet({files})"
+    return f"SELECT {_SIDE_COLUMNS} FROM read_parquet({files})"
+
+
+def _reader_rejected_table(source: Source) -> str:
+    return f"{source.spec.side}_reader_rejected"
+
+
+def _reader_rejected_count(con: duckdb.DuckDBPyConnection, source: Source) -> int:
+    found = con.execute(f"SELECT count(*) FROM {_reader_rejected_table(source)}").fetchone()
+    return int(found[0]) if found else 0
+
+
+def _side_rows(con: duckdb.DuckDBPyConnection, source: Source, work_dir: Path) -> str:
+    """The side's rows for the comparison, with the ids of the rows the reader rejected
+    (`valid` NULL)."""
+    rejected = _reader_rejected_table(source)
+    ids = source.reader_rejected_ids(con, work_dir / f"{rejected}.csv")
+    con.execute(f"CREATE TEMP TABLE {rejected} AS {ids}")
+    return f"""SELECT {_SIDE_COLUMNS} FROM ({source.rows()})
+        UNION ALL
+        SELECT id, NULL::BOOLEAN, NULL::BIGINT, NULL::SMALLINT, NULL::DATE FROM {rejected}"""
 
 
 def _compare(
@@ -240,15 +264,16 @@ def _compare(
 ) -> None:
     """Fill table `compared`: one row per id (and the NULL id), with its outcome."""
     parts = _partitions(sources, partition_bytes)
+    side_rows = [_side_rows(con, source, work_dir) for source in sources]
     if parts == 1:
-        rows = [source.rows() for source in sources]
-        query = _COMPARED.format(ledger=rows[0], bank=rows[1], outcome_type=OUTCOME_TYPE)
+        query = _COMPARED.format(ledger=side_rows[0], bank=side_rows[1], outcome_type=OUTCOME_TYPE)
         con.execute(f"CREATE TEMP TABLE compared AS {query}")
         return
-    for source in sources:  # split by the id's hash: each id's rows land in one part
+    for source, whole in zip(sources, side_rows, strict=True):
+        # split by the id's hash: each id's rows land in one part
         con.execute(
-            f"COPY (SELECT id, amount, currency, date, coalesce(hash(id) % {parts}, 0) AS part "
-            f"FROM ({source.rows()})) TO {sql_text(str(work_dir / source.spec.side))} "
+            f"COPY (SELECT {_SIDE_COLUMNS}, coalesce(hash(id) % {parts}, 0) AS part "
+            f"FROM ({whole})) TO {sql_text(str(work_dir / source.spec.side))} "
             "(FORMAT parquet, PARTITION_BY (part), OVERWRITE)"
         )
     for part in range(parts):
@@ -274,6 +299,8 @@ def reconcile_files(
     _compare(con, sources, work_dir, partition_bytes)
     row = con.execute(_COUNTS).fetchone()
     counts = dict(zip(OUTCOMES, (int(n) for n in row or ()), strict=True))
+    for source in sources:  # the rows that failed the SQL checks
+        counts[f"rejected_{source.spec.side}"] -= _reader_rejected_count(con, source)
     files = {outcome: out_dir / f"{outcome}.csv" for outcome in OUTCOMES}
     for outcome, query in OUTCOME_QUERIES.items():
         write_csv(con, query, files[outcome])

@@ -1,15 +1,17 @@
 """The two inputs of a reconciliation, as DuckDB sees them, and the rows they reject.
 
 A CSV file is read with typed columns and DuckDB's rejects table (`store_rejects`): a value
-that does not cast (an amount that is not a whole number, a currency that is not one of
-SUPPORTED_CURRENCIES, a date that is not YYYY-MM-DD, a row with too few or too many
-columns) leaves the row out and is recorded with its line, in the same parallel pass that
-reads the file. The amount is read as a DECIMAL with ',' as the decimal separator, so
-that "12.5" fails rather than being rounded (an integer cast would round it, and take
-"0x10"), and a quoted "12,5" keeps its decimals and is rejected as not whole; "1e3" and
-"1_000" are read as the whole numbers they write. A row without an id, amount or currency
-casts fine: the comparison counts those, and only then is the file read a second time, in
-order (`row_number() OVER ()`, a streaming window), to list them by line.
+that does not cast (a currency that is not one of SUPPORTED_CURRENCIES, a date that is not
+YYYY-MM-DD, a row with too few or too many columns) leaves the row out and is recorded with
+its line, in the same parallel pass that reads the file. The amount is read as text and
+checked in SQL to be digits with an optional minus sign (AMOUNT_PATTERN): no cast of
+DuckDB's is that strict (an integer cast rounds "12.5" and takes "0x10", "1e3" and "1_000";
+a decimal one reads a quoted "1,000" as 1 with ',' as the decimal separator, 1.000 with
+'.'). A row without an id, amount or currency, or with another amount, is not `valid`:
+the comparison counts those (and rejects their ids), and only then is the file read a
+second time, in order (`row_number() OVER ()`, a streaming window), to list them by line.
+The ids of the rows the reader left out are read back from its rejects table
+(`reader_rejected_ids`).
 
 A Parquet file carries its own types and DuckDB numbers its rows (`file_row_number`), so its
 rows are read as text and validated in SQL, and the rejected ones listed in the same way.
@@ -37,11 +39,12 @@ HEADER_BYTES_MAX: Final = 65_536
 first line longer than this is not a header."""
 
 AMOUNT_DIGITS_MAX: Final = 14
-"""Digits of an amount in minor units (Stripe's maximum is 8); with AMOUNT_SCALE, a DECIMAL
-that DuckDB keeps in 64 bits."""
-AMOUNT_SCALE: Final = 4
-"""Decimals the CSV reader keeps of an amount written with a (quoted) decimal comma, so that
-"12,5" is rejected as not whole rather than rounded."""
+"""Digits of an amount in minor units (Stripe's maximum is 8): a BIGINT whose sums cannot
+overflow."""
+AMOUNT_PATTERN: Final = f"' *-?[0-9]{{1,{AMOUNT_DIGITS_MAX}}} *'"
+"""A valid amount's text, as a SQL literal: an integer of minor units and nothing else
+(no separator, decimals or exponent); blanks around it are read as a cast reads them.
+Matched without trim(), which would double its cost."""
 
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 
@@ -168,7 +171,14 @@ class Source:
     def rejects_table(self) -> str:
         return f"{self.spec.side}_rejects"
 
-    def _csv(self, types: Mapping[str, str], options: str, extra_columns: int = 0) -> str:
+    def _csv(
+        self,
+        types: Mapping[str, str],
+        options: str,
+        extra_columns: int = 0,
+        path: Path | None = None,
+    ) -> str:
+        """The file (or `path`, rows of it without the header) read with `types`."""
         kassa_names = {self.spec.file_column(name): name for name in self.present}
         names = [*self.header, *(f"kassa_extra_{n}" for n in range(extra_columns))]
         columns = ", ".join(
@@ -176,7 +186,8 @@ class Source:
             for name in names
         )
         return (
-            f"read_csv({sql_text(str(self.spec.path))}, header = true, auto_detect = false, "
+            f"read_csv({sql_text(str(path or self.spec.path))}, header = {path is None}, "
+            "auto_detect = false, "
             f"columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"', {options})"
         )
 
@@ -205,26 +216,50 @@ class Source:
         return f"SELECT {line + ' AS line, ' if numbered else ''}{columns} FROM {scan}"
 
     def rows(self, record_rejects: bool = False) -> str:
-        """id (NULL for a row without one, or without an amount or currency, or with a
-        decimal amount, or a rejected Parquet row), amount (a whole number: a DECIMAL from
-        CSV, see CSV_TYPES), currency (its key: CURRENCY_KEY), date, trace_id. A CSV file's
-        rows that do not cast are not there; `record_rejects` records them in the rejects
-        table (see `validate`), else they are skipped."""
+        """id, valid (false for a row without an id, or without a currency, or without an
+        amount that is an integer (AMOUNT_PATTERN), or a rejected Parquet row), amount
+        (BIGINT), currency (its key: CURRENCY_KEY), date, trace_id. A CSV file's rows that
+        do not cast are not there; `record_rejects` records them in the rejects table (see
+        `validate`, `reader_rejected_ids`), else they are skipped."""
         if self.spec.is_parquet:
             return self._parquet_rows()
+        columns = ", ".join(self._column(name, text=False) for name in KNOWN_COLUMNS)
+        return f"""
+            SELECT id, id IS NOT NULL AND regexp_full_match(amount, {AMOUNT_PATTERN})
+                    AND currency IS NOT NULL AS valid,
+                TRY_CAST(amount AS BIGINT) AS amount, {CURRENCY_KEY} AS currency, date,
+                trace_id
+            FROM (SELECT {columns} FROM {self._typed_scan(record_rejects)})"""
+
+    def reader_rejected_ids(self, con: duckdb.DuckDBPyConnection, work_file: Path) -> str:
+        """The ids of the rows the CSV reader rejected (after `validate`), as a query: so
+        that an id rejected in one file is not also missing from the other. The rejected
+        lines, as the rejects table keeps them, are written to `work_file` and read again
+        with every field as text (the work is the rejects', not the file's)."""
+        if self.spec.is_parquet or not has_rows(con, self.rejects_table):
+            return "SELECT NULL::VARCHAR AS id WHERE false"
+        con.execute(
+            f"COPY (SELECT any_value(csv_line) FROM {self.rejects_table} GROUP BY line) "
+            f"TO {sql_text(str(work_file))} "
+            "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x1f')"
+        )
+        scan = self._csv(
+            {},
+            "null_padding = true, parallel = false, ignore_errors = true",
+            SURPLUS_FIELDS_NUMBERED_MAX,
+            work_file,
+        )
+        column = sql_name(self.spec.file_column("id"))
+        return f"SELECT {column} AS id FROM {scan} WHERE {column} IS NOT NULL"
+
+    def _typed_scan(self, record_rejects: bool) -> str:
         rejects = (
             f"store_rejects = true, rejects_table = {sql_text(self.rejects_table)}, "
             f"rejects_scan = {sql_text(self.spec.side + '_reject_scans')}"
             if record_rejects
             else "ignore_errors = true"
         )
-        scan = self._csv(CSV_TYPES, f"decimal_separator = ',', {rejects}")
-        columns = ", ".join(self._column(name, text=False) for name in KNOWN_COLUMNS)
-        return f"""
-            SELECT CASE WHEN amount IS NOT NULL AND amount = trunc(amount)
-                    AND currency IS NOT NULL THEN id END AS id,
-                amount, {CURRENCY_KEY} AS currency, date, trace_id
-            FROM (SELECT {columns} FROM {scan})"""
+        return self._csv(CSV_TYPES, rejects)
 
     def validate(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read a CSV file once with the rejects table on, every typed column parsed. On
@@ -234,25 +269,29 @@ class Source:
         with errors skipped, the rejects being recorded here."""
         if self.spec.is_parquet:
             return
+        columns = ", ".join(self._column(name, text=False) for name in KNOWN_COLUMNS)
+        # The amount too, though the reader takes any text: with a column left out of the
+        # projection, DuckDB 2.0 names the wrong column in the rejects table.
         con.execute(
             "SELECT count(id), min(amount), min(currency), min(date) "
-            f"FROM ({self.rows(record_rejects=True)})"
+            f"FROM (SELECT {columns} FROM {self._typed_scan(record_rejects=True)})"
         ).fetchall()
 
     def _parquet_rows(self) -> str:
         problem = " OR ".join(f"({condition})" for _, condition, _ in CHECKS)
         return f"""
-            SELECT CASE WHEN NOT ({problem}) THEN id END AS id,
-                TRY_CAST(trim(amount) AS BIGINT) AS amount,
+            SELECT nullif(id, '') AS id, NOT ({problem}) AS valid,
+                TRY_CAST(amount AS BIGINT) AS amount,
                 CAST(enum_code(TRY_CAST(lower(trim(currency)) AS {CURRENCY_TYPE}))
                      % {CURRENCY_COUNT} AS SMALLINT) AS currency,
                 TRY_CAST(date AS DATE) AS date, trace_id
             FROM ({self.raw_rows()})"""
 
-    def rejected_rows(self, reader_rejects: bool, rows_without_id: bool) -> str:
+    def rejected_rows(self, reader_rejects: bool, rows_invalid: bool) -> str:
         """file, line, field, value, message: one row per problem of each rejected row, in
-        file order. `reader_rejects`: the CSV reader recorded some; `rows_without_id`: the
-        comparison met rows without an id (only then is a CSV file read again)."""
+        file order. `reader_rejects`: the CSV reader recorded some; `rows_invalid`: the
+        comparison met rows that failed the SQL checks (only then is a CSV file read
+        again)."""
         parts = []
         if reader_rejects:
             parts.append(
@@ -261,10 +300,13 @@ class Source:
             )
         if self.spec.is_parquet:
             parts.append(self._problems(CHECKS))
-        elif rows_without_id:
-            # Rows the reader rejected are listed from its table: not again for a padded
-            # column they lack.
-            known = f" WHERE line NOT IN (SELECT line FROM {self.rejects_table})"
+        elif rows_invalid:
+            # Rows the reader rejected are listed from its table (whose casts do not read
+            # the amount): not again for a padded column they lack.
+            known = (
+                f" WHERE line NOT IN (SELECT line FROM {self.rejects_table}) "
+                f"OR problem.message = {sql_text(_AMOUNT_MESSAGE)}"
+            )
             parts.append(self._problems(INCOMPLETE_CHECKS) + (known if reader_rejects else ""))
         if not parts:
             parts.append(
@@ -279,7 +321,6 @@ class Source:
         by_column = " ".join(
             f"WHEN column_name = {sql_text(self.spec.file_column(name))} THEN {sql_text(text)}"
             for name, text in (
-                ("amount", _AMOUNT_MESSAGE),
                 ("currency", _CURRENCY_MESSAGE),
                 ("date", _DATE_MESSAGE),
             )
@@ -311,11 +352,11 @@ SURPLUS_FIELDS_NUMBERED_MAX: Final = 16
 read (the typed read has rejected it already); a row with more stops that read."""
 
 CSV_TYPES: Final = {
-    "amount": f"DECIMAL({AMOUNT_DIGITS_MAX + AMOUNT_SCALE}, {AMOUNT_SCALE})",
     "currency": CURRENCY_TYPE,
     "date": "DATE",
 }
-"""The CSV reader's types for Kassa's columns; any other column is VARCHAR."""
+"""The CSV reader's types for Kassa's columns; any other column, the amount included (see
+AMOUNT_PATTERN), is VARCHAR."""
 
 _AMOUNT_MESSAGE: Final = "the amount is not an integer number of minor units"
 _CURRENCY_MESSAGE: Final = "not a currency Kassa knows (ISO 4217, e.g. usd)"
@@ -326,14 +367,13 @@ _REJECT_VALUE: Final = (
     "THEN regexp_extract(error_message, 'Could not convert string \"(.*)\" to', 1) "
     "ELSE csv_line END"
 )
-_AMOUNT_PATTERN = f"'-?[0-9]{{1,{AMOUNT_DIGITS_MAX}}}'"
 
 CHECKS: Final = (
     ("id", "id IS NULL OR trim(id) = ''", "'no id'"),
     ("amount", "amount IS NULL", "'no amount'"),
     (
         "amount",
-        f"amount IS NOT NULL AND NOT regexp_full_match(trim(amount), {_AMOUNT_PATTERN})",
+        f"amount IS NOT NULL AND NOT regexp_full_match(amount, {AMOUNT_PATTERN})",
         sql_text(_AMOUNT_MESSAGE),
     ),
     ("currency", "currency IS NULL", "'no currency'"),
@@ -352,10 +392,63 @@ CHECKS: Final = (
 
 INCOMPLETE_CHECKS: Final = CHECKS[:4]
 """What a CSV row the reader took can still lack (an id, an amount, a currency) or get
-wrong (a decimal-comma amount that is not whole); the reader rejected the rest."""
+wrong (an amount that is not an integer, which the reader reads as text); the reader
+rejected the rest."""
+
+
+def _one_column_each(spec: InputFile, present: Sequence[str]) -> None:
+    """Two of Kassa's names read from one column (`id=amount`) would compare a column with
+    itself."""
+    named: dict[str, str] = {}
+    for name in present:
+        column = spec.file_column(name)
+        if column in named:
+            raise InputError(
+                f"--{spec.side}-columns gives the column {column} to both {named[column]} "
+                f"and {name}: each of {', '.join(KNOWN_COLUMNS)} needs a column of its own"
+            )
+        named[column] = name
+
+
+def csv_column_names(spec: InputFile, header: Sequence[str], used: Sequence[str]) -> list[str]:
+    """The names DuckDB reads the file's columns by. A blank one (a trailing comma, as bank
+    exports often write) and a repeated one that Kassa does not read are given a name of
+    their own and ignored; a column Kassa reads named twice (names compare without case,
+    as DuckDB's do) is an InputError, since which one is meant cannot be told."""
+    names: list[str] = []
+    first_at: dict[str, int] = {}
+    read = {name.lower() for name in used}
+    for position, name in enumerate(header, start=1):
+        folded = name.lower()
+        if folded in first_at and folded in read:
+            raise InputError(
+                f"{spec.path}: the column {name} appears twice in the header (columns "
+                f"{first_at[folded]} and {position}): rename or remove one"
+            )
+        if not name or folded in first_at:
+            names.append(f"kassa_ignored_{position}")
+            continue
+        first_at[folded] = position
+        names.append(name)
+    return names
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` exists and has rows (a rejects table is made by the first reject)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchone()
+    if not found or not found[0]:
+        return False
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return bool(rows and rows[0])
 
 
 def source_for(con: duckdb.DuckDBPyConnection, spec: InputFile, wanted: Sequence[str]) -> Source:
     """`spec` checked (the file is there, its header names the columns) and described."""
     header = parquet_header(con, spec) if spec.is_parquet else csv_header(spec.path)
-    return Source(spec, tuple(file_columns(spec, header, wanted)), tuple(header))
+    present = file_columns(spec, header, wanted)
+    _one_column_each(spec, present)
+    if not spec.is_parquet:
+        header = csv_column_names(spec, header, [spec.file_column(n) for n in present])
+    return Source(spec, tuple(present), tuple(header))

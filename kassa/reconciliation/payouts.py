@@ -1,8 +1,9 @@
 """Payouts matched to bank statement lines, which usually carry no Stripe id.
 
-A line is matched to a payout by `trace_id` when both carry it (each trace id once on each
-side), else by amount, currency and a date within `--window-days` business days of the
-payout's arrival date (holidays of the account's country skipped). Matching is one to one
+A line is matched to a payout by `trace_id` when both carry one (two different trace ids
+never match; a trace id on several lines or payouts is ambiguous), else by amount, currency
+and a date within `--window-days` business days of the payout's arrival date (holidays of
+the account's country skipped). Matching is one to one
 and never guesses: a payout with several candidate lines, or a line with several candidate
 payouts, is reported as ambiguous with its candidates, and neither entry is used.
 Ids that occur twice on one side are duplicates and take no part.
@@ -44,13 +45,13 @@ def _valid_rows(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> N
     con.execute(f"CREATE TEMP TABLE {table}_all AS {source.rows(record_rejects=True)}")
     con.execute(
         f"CREATE TEMP TABLE {table}_dups AS SELECT id, count(*) AS row_count FROM {table}_all "
-        "WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1"
+        "WHERE valid GROUP BY id HAVING count(*) > 1"
     )
     con.execute(
         f"CREATE TEMP TABLE {table} AS SELECT id, CAST(amount AS BIGINT) AS amount, "
         f"{CURRENCY_TEXT.format(key='currency')} AS currency, date, "
         "nullif(trim(trace_id), '') AS trace_id "
-        f"FROM {table}_all WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM {table}_dups)"
+        f"FROM {table}_all WHERE valid AND id NOT IN (SELECT id FROM {table}_dups)"
     )
 
 
@@ -73,25 +74,27 @@ def _windows(con: duckdb.DuckDBPyConnection, window_business_days: int, country:
 
 
 _PAIRING = """
-CREATE TEMP TABLE trace_pairs AS
-SELECT p.id AS payout_id, b.id AS line_id FROM p JOIN b USING (trace_id)
-WHERE trace_id IN (SELECT trace_id FROM p GROUP BY trace_id HAVING count(*) = 1)
-  AND trace_id IN (SELECT trace_id FROM b GROUP BY trace_id HAVING count(*) = 1);
+CREATE TEMP TABLE trace_candidates AS
+SELECT p.id AS payout_id, b.id AS line_id FROM p JOIN b USING (trace_id);
 
 CREATE TEMP TABLE candidates AS
-SELECT p.id AS payout_id, b.id AS line_id
+SELECT payout_id, line_id, 'trace_id' AS matched_by FROM trace_candidates
+UNION ALL
+SELECT p.id, b.id, 'amount, currency and date'
 FROM p JOIN windows w ON w.day = p.date
 JOIN b ON b.amount = p.amount AND b.currency = p.currency AND b.date BETWEEN w.first AND w.last
-WHERE p.id NOT IN (SELECT payout_id FROM trace_pairs)
-  AND b.id NOT IN (SELECT line_id FROM trace_pairs);
+WHERE (b.trace_id IS NULL OR p.trace_id IS NULL)
+  AND p.id NOT IN (SELECT payout_id FROM trace_candidates)
+  AND b.id NOT IN (SELECT line_id FROM trace_candidates);
 
 CREATE TEMP TABLE pairs AS
-SELECT payout_id, line_id, 'trace_id' AS matched_by FROM trace_pairs
-UNION ALL
-SELECT payout_id, line_id, 'amount, currency and date' FROM candidates
+SELECT payout_id, line_id, matched_by FROM candidates
 WHERE payout_id IN (SELECT payout_id FROM candidates GROUP BY payout_id HAVING count(*) = 1)
   AND line_id IN (SELECT line_id FROM candidates GROUP BY line_id HAVING count(*) = 1);
 """
+"""Two trace ids are two transfers: a payout and a line that both carry one pair only by it
+(a trace id on several lines or payouts is ambiguous, like equal amounts); the amount,
+currency and date pair those where one side has none."""
 
 _OUTCOME_QUERIES: Final = {
     "matched": """SELECT pairs.payout_id, pairs.line_id AS bank_line_id, p.amount, p.currency,
@@ -153,8 +156,8 @@ def match_payouts(
         write_csv(con, query, files[outcome])
     for source, table in zip(sources, ("p", "b"), strict=True):
         outcome = f"rejected_{source.spec.side}"
-        without_id = _count(con, f"SELECT 1 FROM {table}_all WHERE id IS NULL")
-        counts[outcome] = write_rejected(con, source, without_id, files[outcome])
+        invalid = _count(con, f"SELECT 1 FROM {table}_all WHERE NOT valid")
+        counts[outcome] = write_rejected(con, source, invalid, files[outcome])
     return Reconciliation({name: counts[name] for name in PAYOUT_OUTCOMES}, files)
 
 
