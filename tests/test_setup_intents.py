@@ -516,6 +516,34 @@ def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> N
     assert invoice.amount_paid == 1500
 
 
+def test_a_trial_set_up_with_3d_secure_renews_off_session(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """A card that authenticates unless set up (4000002500003155), set up through the
+    trial's `pending_setup_intent`, pays the first invoice off-session at the trial's end."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_START})
+    owner = client.v1.customers.create(params={"test_clock": clock.id})
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": owner.id,
+            "items": [{"price": trial_price(client).id}],
+            "trial_period_days": 7,
+        }
+    )
+    pending = client.v1.setup_intents.confirm(
+        str(subscription.pending_setup_intent),
+        params={"payment_method": "pm_card_authenticationRequiredOnSetup"},
+    )
+    assert pending.status == "requires_action"
+    assert authenticate(server, account, pending.id, "complete")["status"] == "succeeded"
+
+    advance(client, clock.id, CLOCK_START + 8 * DAY)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.status == "active"
+    invoice = client.v1.invoices.retrieve(str(renewed.latest_invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 1500)
+
+
 def test_the_setup_intent_finds_its_subscription_among_many(client: Client) -> None:
     """The subscription a SetupIntent was opened for takes the card however many newer
     subscriptions its customer has (more than a page of them); the others keep theirs."""

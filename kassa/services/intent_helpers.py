@@ -157,8 +157,13 @@ def needs_three_d_secure(intent: ApiObject, behavior: cards.TestBehavior) -> boo
     """Whether confirming `intent` goes through 3-D Secure: its card (`behavior`) demands it,
     as Stripe's authentication test cards do, or the intent asks for it
     (`payment_method_options[card][request_three_d_secure]`)."""
+    return behavior.requires_authentication or challenge_requested(intent)
+
+
+def challenge_requested(intent: ApiObject) -> bool:
+    """Whether the intent asks for 3-D Secure whatever the card."""
     requested = intent["payment_method_options"]["card"]["request_three_d_secure"]
-    return behavior.requires_authentication or requested in CHALLENGE_REQUESTS
+    return requested in CHALLENGE_REQUESTS
 
 
 def next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kassa.errors import CardDeclined, InvalidParameter
 from kassa.ids import new_id
 from kassa.params import Unset, apply_metadata
 from kassa.services import (
+    card_setups,
     charge_processing,
     events,
     hooks,
@@ -224,9 +225,12 @@ async def _confirm_loaded(
 
 
 async def _succeed(ctx: Context, intent: ApiObject, payment_method: ApiObject) -> ApiObject:
-    """The card is set up: attached to the intent's customer (unless it already is)."""
+    """The card is set up: attached to the intent's customer (unless it already is), and
+    for off-session payments if that is the intent's usage."""
     if intent["customer"] is not None and payment_method["customer"] is None:
         await payment_methods.attach_to_customer(ctx, payment_method, intent["customer"])
+    if intent["usage"] == "off_session":
+        await card_setups.record(ctx, payment_method)
     intent["status"] = "succeeded"
     intent["next_action"] = None
     await intent_helpers.save(ctx, _KIND, intent)
