@@ -753,6 +753,52 @@ def test_setup_future_usage_saves_the_card_to_the_customer(client: stripe.Stripe
     assert balances(client) == (0, expected)
 
 
+def two_customers(client: stripe.StripeClient) -> tuple[str, str]:
+    made = [client.v1.customers.create(params={"email": f"{n}@example.com"}) for n in "ab"]
+    return made[0].id, made[1].id
+
+
+def unconfirmed(
+    client: stripe.StripeClient, customer_id: str, payment_method: str
+) -> stripe.PaymentIntent:
+    params: Any = {
+        "amount": 1500,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": payment_method,
+    }
+    return client.v1.payment_intents.create(params=params)
+
+
+def test_a_card_of_another_customer_cannot_follow_a_change_of_customer(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: payment methods attached to other customers cannot be used with the
+    PaymentIntent, whichever parameter made them another's: nobody pays with another's card."""
+    first, second = two_customers(client)
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": first})
+    intent = unconfirmed(client, first, card.id)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.update(intent.id, params={"customer": second})
+    assert (refused.value.http_status, refused.value.param) == (400, "customer")
+    kept = client.v1.payment_intents.retrieve(intent.id)
+    assert (kept.customer, kept.payment_method) == (first, card.id)
+    assert client.v1.charges.list().data == []
+
+
+def test_a_card_attached_elsewhere_after_it_was_given_is_refused_at_confirm(
+    client: stripe.StripeClient,
+) -> None:
+    first, second = two_customers(client)
+    intent = unconfirmed(client, second, "pm_card_visa")
+    client.v1.payment_methods.attach(str(intent.payment_method), params={"customer": first})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.confirm(intent.id)
+    assert refused.value.param == "payment_method"
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_confirmation"
+    assert client.v1.charges.list().data == []
+
+
 def test_without_a_customer_the_card_is_not_saved(client: stripe.StripeClient) -> None:
     intent = pay(client, 1000, setup_future_usage="off_session")
     assert client.v1.payment_methods.retrieve(str(intent.payment_method)).customer is None

@@ -457,6 +457,58 @@ def test_a_card_of_another_customer_is_refused(client: Client) -> None:
     assert refused.value.param == "payment_method"
 
 
+def test_a_card_of_another_customer_cannot_follow_a_change_of_customer(client: Client) -> None:
+    """Stripe: payment methods attached to other customers cannot be used with the
+    SetupIntent, whichever parameter made them another's."""
+    first, second = customer(client), customer(client)
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": first.id})
+    intent = client.v1.setup_intents.create(
+        params={"customer": first.id, "payment_method": card.id}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.update(intent.id, params={"customer": second.id})
+    assert refused.value.http_status == 400
+    assert refused.value.param == "customer"
+    kept = client.v1.setup_intents.retrieve(intent.id)
+    assert (kept.customer, kept.payment_method) == (first.id, card.id)
+    assert client.v1.setup_intents.confirm(intent.id).status == "succeeded"
+    assert cards_of(client, second.id) == []
+
+
+def test_a_card_attached_elsewhere_after_it_was_given_is_refused_at_confirm(
+    client: Client,
+) -> None:
+    first, second = customer(client), customer(client)
+    intent = client.v1.setup_intents.create(
+        params={"customer": second.id, "payment_method": "pm_card_visa"}
+    )
+    client.v1.payment_methods.attach(str(intent.payment_method), params={"customer": first.id})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.confirm(intent.id)
+    assert refused.value.param == "payment_method"
+    assert client.v1.setup_intents.retrieve(intent.id).status == "requires_confirmation"
+    assert cards_of(client, second.id) == []
+
+
+def test_confirming_for_a_deleted_customer_is_refused(client: Client) -> None:
+    """Stripe: "No such customer"; the card is not attached to the deleted customer."""
+    gone = customer(client)
+    intent = client.v1.setup_intents.create(
+        params={"customer": gone.id, "payment_method": "pm_card_visa"}
+    )
+    client.v1.customers.delete(gone.id)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.confirm(intent.id)
+    assert refused.value.http_status == 400
+    assert refused.value.param == "customer"
+    assert "No such customer" in str(refused.value.user_message)
+    assert client.v1.setup_intents.retrieve(intent.id).status == "requires_confirmation"
+    card = client.v1.payment_methods.retrieve(str(intent.payment_method))
+    assert card.customer is None
+    attached = client.v1.events.list(params={"type": "payment_method.attached"}).data
+    assert attached == []
+
+
 def test_another_accounts_setup_intent_is_missing(server: KassaServer, client: Client) -> None:
     intent = client.v1.setup_intents.create()
     stranger = server.client(create_account(server.database_url).secret_key)

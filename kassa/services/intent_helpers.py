@@ -98,35 +98,43 @@ async def apply_payment_method(
     intent: ApiObject,
     payment_method: str | None,
     payment_method_data: Mapping[str, Any] | None,
+    *,
+    customer_changed: bool = False,
 ) -> None:
     """The payment method a create, update or confirm names, or the card it describes (a
-    new PaymentMethod); the intent's customer is set first, as the card must be its."""
+    new PaymentMethod); the intent's customer is set first, as the card must be its. A
+    new customer (`customer_changed`) must own the card the intent already has."""
     if payment_method is not None and payment_method_data is not None:
         raise InvalidParameter(
             "You cannot specify both payment_method and payment_method_data.",
             param="payment_method_data",
         )
     if payment_method is not None:
-        intent["payment_method"] = await _payment_method_id(ctx, kind, intent, payment_method)
-    if payment_method_data is not None:
+        named = await payment_methods.resolve(ctx, payment_method, param="payment_method")
+        check_owner(kind, intent, named, param="payment_method")
+        intent["payment_method"] = named["id"]
+    elif payment_method_data is not None:
         created = await payment_methods.create_from_params(
             ctx, payment_method_data, "payment_method_data"
         )
         intent["payment_method"] = created["id"]
+    elif customer_changed and intent["payment_method"] is not None:
+        kept = await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+        check_owner(kind, intent, kept, param="customer")
 
 
-async def _payment_method_id(
-    ctx: Context, kind: IntentKind, intent: ApiObject, reference: str
-) -> str:
-    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
+def check_owner(
+    kind: IntentKind, intent: ApiObject, payment_method: ApiObject, *, param: str
+) -> None:
+    """Stripe: "Payment methods attached to other Customers cannot be used with this
+    PaymentIntent/SetupIntent", whichever parameter (`param`) made the card another's."""
     owner = payment_method["customer"]
     if owner is not None and owner != intent["customer"]:
         raise InvalidRequest(
             f"The provided PaymentMethod {payment_method['id']} is attached to another "
             f"customer; give that customer, or a PaymentMethod of this {kind.noun}'s.",
-            param="payment_method",
+            param=param,
         )
-    return str(payment_method["id"])
 
 
 async def load_governed(
@@ -203,14 +211,20 @@ def unexpected_state(
 
 
 async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:
-    """The payment method the intent is confirmed (or authenticated) with."""
+    """The payment method the intent is confirmed (or authenticated) with: its customer's
+    or nobody's."""
     if intent["payment_method"] is None:
         raise InvalidRequest(
             f"You cannot confirm this {kind.noun} because it's missing a payment method. "
             f"Update the {kind.noun} with a payment method and then confirm it again.",
             code=f"{kind.object_name}_unexpected_state",
         )
-    return await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+    payment_method = await payment_methods.resolve(
+        ctx, intent["payment_method"], param="payment_method"
+    )
+    # Attached to another customer since the intent took it: nobody pays with another's card.
+    check_owner(kind, intent, payment_method, param="payment_method")
+    return payment_method
 
 
 def back_to_requires_payment_method(intent: ApiObject) -> None:

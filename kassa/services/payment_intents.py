@@ -359,7 +359,12 @@ async def _apply_payment_details(
     if customer is not None:
         intent["customer"] = await intent_helpers.customer_id(ctx, customer)
     await intent_helpers.apply_payment_method(
-        ctx, _KIND, intent, details.payment_method, details.payment_method_data
+        ctx,
+        _KIND,
+        intent,
+        details.payment_method,
+        details.payment_method_data,
+        customer_changed=customer is not None,
     )
     _apply_card_options(intent, details.payment_method_options or {})
 
