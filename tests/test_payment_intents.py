@@ -201,6 +201,11 @@ def test_confirming_a_succeeded_intent_is_an_unexpected_state(
         client.v1.payment_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert raised.value.http_status == 400
     assert raised.value.code == "payment_intent_unexpected_state"
+    assert str(raised.value.user_message) == (
+        "You cannot confirm this PaymentIntent because it has a status of succeeded. Only a "
+        "PaymentIntent with one of the following statuses may be confirmed: "
+        "requires_payment_method, requires_confirmation."
+    )
     assert len(charges_of(client, intent.id)) == 1
     assert balances(client) == (0, 1000 - usd_card_fee(1000))
 

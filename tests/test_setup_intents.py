@@ -407,8 +407,10 @@ def test_cancel_then_nothing_more(client: Client) -> None:
         client.v1.setup_intents.cancel(intent.id)
     with pytest.raises(stripe.InvalidRequestError) as unchangeable:
         client.v1.setup_intents.update(intent.id, params={"payment_method": "pm_card_visa"})
-    for refused in (unconfirmable, uncancelable, unchangeable):
+    done_forms = ("confirmed", "canceled", "updated")
+    for refused, done in zip((unconfirmable, uncancelable, unchangeable), done_forms, strict=True):
         assert refused.value.code == "setup_intent_unexpected_state"
+        assert f"may be {done}: " in str(refused.value.user_message)
     assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.canceled"]
     with pytest.raises(stripe.InvalidRequestError) as bad_reason:
         other = client.v1.setup_intents.create()

@@ -27,6 +27,15 @@ from kassa.store.tables import ObjectTable
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
 AUTHENTICATE_PATH: Final = "/kassa/authenticate"
 """The test 3-D Secure page (`kassa.http.authentication_page`), for either kind."""
+DONE_FORMS: Final = {
+    "authenticate": "authenticated",
+    "cancel": "canceled",
+    "capture": "captured",
+    "confirm": "confirmed",
+    "update": "updated",
+}
+"""What Stripe's unexpected-state messages say an intent "may be": each action's past
+participle (spelt out: "confirm" + "d" is no word)."""
 CHALLENGE_REQUESTS: Final = ("any", "challenge")
 """The `request_three_d_secure` values that ask for 3-D Secure whatever the card."""
 
@@ -201,7 +210,9 @@ def return_url_of(intent: ApiObject) -> str | None:
 def unexpected_state(
     kind: IntentKind, intent: ApiObject, action: str, allowed: tuple[str, ...]
 ) -> InvalidRequest:
-    done = "canceled" if action == "cancel" else action + "d"
+    done = DONE_FORMS.get(action)
+    if done is None:
+        raise InvariantViolated(f"an intent action's past participle is known: {action}")
     return InvalidRequest(
         f"You cannot {action} this {kind.noun} because it has a status of "
         f"{intent['status']}. Only a {kind.noun} with one of the following statuses may be "
