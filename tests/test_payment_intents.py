@@ -627,6 +627,26 @@ def test_invalid_amount_or_currency_is_400_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("automatic", "extra", "param"),
+    [
+        ({"allow_redirects": "never"}, {}, "automatic_payment_methods[enabled]"),
+        ({"enabled": True}, {"payment_method_types": ["card"]}, "payment_method_types"),
+    ],
+)
+def test_automatic_payment_methods_need_enabled_and_no_types(
+    client: stripe.StripeClient, automatic: Any, extra: Any, param: str
+) -> None:
+    """Stripe: `automatic_payment_methods[enabled]` is required in the hash, and
+    `payment_method_types` cannot go with automatic payment methods."""
+    params: Any = {"amount": 1000, "currency": "usd", "automatic_payment_methods": automatic}
+    params.update(extra)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(params=params)
+    assert (raised.value.http_status, raised.value.param) == (400, param)
+    assert client.v1.payment_intents.list().data == []
+
+
+@pytest.mark.parametrize(
     ("choice", "value"), [("off_session", True), ("return_url", "https://example.com/back")]
 )
 def test_confirmation_choices_need_confirm_true(

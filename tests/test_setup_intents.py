@@ -97,7 +97,6 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
         "description": "card for later",
         "metadata": {"order": "7"},
         "flow_directions": ["inbound"],
-        "payment_method_types": ["card"],
         "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         "payment_method_options": {"card": {"request_three_d_secure": "any"}},
     }
@@ -124,6 +123,14 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
         ({"payment_method": "pm_missing"}, "payment_method"),
         ({"flow_directions": ["sideways"]}, "flow_directions[0]"),
         ({"payment_method_data": {"type": "card"}}, "payment_method_data[card]"),
+        (
+            {"automatic_payment_methods": {"allow_redirects": "never"}},
+            "automatic_payment_methods[enabled]",
+        ),
+        (
+            {"automatic_payment_methods": {"enabled": True}, "payment_method_types": ["card"]},
+            "payment_method_types",
+        ),
     ],
 )
 def test_bad_create_parameters_are_named(client: Client, params: Any, param: str) -> None:

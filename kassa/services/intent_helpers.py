@@ -84,12 +84,23 @@ PAYMENT_METHOD_DATA: Final = Struct(
 takes one, its customer being the intent's."""
 
 
-def automatic_payment_methods(requested: Mapping[str, Any]) -> dict[str, Any]:
+def automatic_payment_methods(
+    requested: Mapping[str, Any], payment_method_types: list[str] | None
+) -> dict[str, Any]:
     """`automatic_payment_methods` as stored (`requested`: validated
-    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in."""
+    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in. Stripe requires
+    `enabled` in the hash, and refuses `payment_method_types` beside enabled ones."""
+    if "enabled" not in requested:
+        raise MissingParameter("automatic_payment_methods[enabled]")
+    if requested["enabled"] and payment_method_types:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: automatic_payment_methods, "
+            "payment_method_types.",
+            param="payment_method_types",
+        )
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
-        "enabled": requested.get("enabled", False),
+        "enabled": requested["enabled"],
     }
 
 

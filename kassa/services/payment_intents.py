@@ -414,7 +414,7 @@ async def create_payment_intent(
         intent["confirmation_method"] = request.confirmation_method
     if request.automatic_payment_methods is not None:
         intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods
+            request.automatic_payment_methods, request.payment_method_types
         )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)

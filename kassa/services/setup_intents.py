@@ -152,7 +152,7 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
         intent["usage"] = request.usage
     if request.automatic_payment_methods is not None:
         intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods
+            request.automatic_payment_methods, request.payment_method_types
         )
     _describe(intent, request)
     if request.customer is not None:
