@@ -133,6 +133,16 @@ class Decline:
     risk_level: str = "normal"
 
 
+# When a card that requires authentication needs it on an off-session payment too:
+OFF_SESSION_ALWAYS: Final = "always"
+"""However the card was set up (Stripe's "always authenticate", and the 3DS-required cards)."""
+OFF_SESSION_UNLESS_SET_UP: Final = "unless_set_up"
+"""Until the card is set up for off-session payments (a SetupIntent, or a payment that saved
+it with `setup_future_usage`)."""
+OFF_SESSION_NEVER: Final = "never"
+"""Never: as if the card had been set up already."""
+
+
 @dataclass(frozen=True)
 class TestBehavior:
     """What Kassa's simulated card network does with a card."""
@@ -142,6 +152,12 @@ class TestBehavior:
     decline: Decline | None = None
     declines_on_attach: bool = False
     requires_authentication: bool = False
+    """Payments authenticate with 3-D Secure first (on-session ones always; off-session ones
+    as `off_session_authentication` says)."""
+    off_session_authentication: str = OFF_SESSION_ALWAYS
+    """For a card that requires authentication, when an off-session payment (nobody there to
+    answer a challenge) needs it, and so declines with `authentication_required`: one of
+    OFF_SESSION_ALWAYS, OFF_SESSION_UNLESS_SET_UP, OFF_SESSION_NEVER."""
     dispute_reason: str | None = None
     dispute_is_inquiry: bool = False
     available_immediately: bool = False
@@ -212,8 +228,12 @@ def _issuer_declines(decline: Decline) -> TestBehavior:
     return TestBehavior(decline=decline, declines_on_attach=True)
 
 
-def _needs_authentication(decline: Decline | None = None) -> TestBehavior:
-    return TestBehavior(decline=decline, requires_authentication=True)
+def _needs_authentication(
+    decline: Decline | None = None, *, off_session: str = OFF_SESSION_ALWAYS
+) -> TestBehavior:
+    return TestBehavior(
+        decline=decline, requires_authentication=True, off_session_authentication=off_session
+    )
 
 
 _SUCCEEDS: Final = TestBehavior()
@@ -366,13 +386,23 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
     "4000003720000278": _test_card(
         "visa", country="IE", behavior=TestBehavior(available_immediately=True)
     ),
-    # 3D Secure: every on-session charge authenticates first. Off-session set-up is not
-    # modelled, so "authenticate unless set up" and "already set up" authenticate on-session.
-    "4000002500003155": _test_card("visa", country="FR", behavior=_needs_authentication()),
+    # 3D Secure: every on-session charge authenticates first. Off-session, Stripe's
+    # "authenticate unless set up" card needs none once set up, "always authenticate" always
+    # declines, and "already set up" never needs any; the insufficient-funds one declines
+    # for its funds once set up.
+    "4000002500003155": _test_card(
+        "visa",
+        country="FR",
+        behavior=_needs_authentication(off_session=OFF_SESSION_UNLESS_SET_UP),
+    ),
     "4000002760003184": _test_card("visa", country="DE", behavior=_needs_authentication()),
-    "4000003800000446": _test_card("visa", country="IT", behavior=_needs_authentication()),
+    "4000003800000446": _test_card(
+        "visa", country="IT", behavior=_needs_authentication(off_session=OFF_SESSION_NEVER)
+    ),
     "4000008260003178": _test_card(
-        "visa", country="GB", behavior=_needs_authentication(_INSUFFICIENT_FUNDS)
+        "visa",
+        country="GB",
+        behavior=_needs_authentication(_INSUFFICIENT_FUNDS, off_session=OFF_SESSION_UNLESS_SET_UP),
     ),
     "4000000000003220": _test_card("visa", behavior=_needs_authentication()),
     "4000000000003063": _test_card("visa", behavior=_needs_authentication()),

@@ -180,6 +180,52 @@ def test_a_charge_held_without_an_intent_expires_and_cannot_be_captured(
     assert_no_money_moved(client)
 
 
+def test_refunding_a_charge_held_without_an_intent_releases_it(
+    server: KassaServer, client: Client
+) -> None:
+    """Stripe: refunding an uncaptured charge releases its authorization (in full only):
+    the charge is refunded, no money moves, and the hold's expiry will not come."""
+    charge = client.v1.charges.create(
+        params={"amount": 900, "currency": "usd", "source": "tok_visa", "capture": False},
+        options=key(),
+    )
+    with pytest.raises(stripe.InvalidRequestError) as partial:
+        client.v1.refunds.create(params={"charge": charge.id, "amount": 400}, options=key())
+    assert (partial.value.http_status, partial.value.param) == (400, "amount")
+
+    refund = client.v1.refunds.create(params={"charge": charge.id}, options=key())
+    assert (refund.status, refund.amount, refund.charge) == ("succeeded", 900, charge.id)
+    assert refund.balance_transaction is None
+    released = client.v1.charges.retrieve(charge.id)
+    assert (released.refunded, released.amount_refunded) == (True, 900)
+    assert (released.captured, released.amount_captured) == (False, 0)
+    assert [t for t, _ in events_about(client, charge.id)][-1] == "charge.refunded"
+    assert_no_money_moved(client)
+
+    expire_at(server, charge.created + WEEK)
+    assert "charge.expired" not in [t for t, _ in events_about(client, charge.id)]
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.refunds.create(params={"charge": charge.id}, options=key())
+    assert again.value.code == "charge_already_refunded"
+    with pytest.raises(stripe.InvalidRequestError) as capture:
+        client.v1.charges.capture(charge.id, options=key())
+    assert capture.value.http_status == 400
+    assert client.v1.charges.retrieve(charge.id).captured is False
+
+
+def test_an_expired_hold_has_nothing_left_to_release(server: KassaServer, client: Client) -> None:
+    charge = client.v1.charges.create(
+        params={"amount": 900, "currency": "usd", "source": "tok_visa", "capture": False},
+        options=key(),
+    )
+    assert expire_at(server, charge.created + WEEK) >= 1
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.refunds.create(params={"charge": charge.id}, options=key())
+    assert (refused.value.http_status, refused.value.code) == (400, "charge_not_refundable")
+    assert client.v1.charges.retrieve(charge.id).refunded is False
+    assert_no_money_moved(client)
+
+
 def test_a_deleted_clocks_authorizations_expire_in_real_time(
     server: KassaServer, client: Client
 ) -> None:

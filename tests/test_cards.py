@@ -665,3 +665,21 @@ def test_changing_one_digit_fails_validation(middle: str, position: int, shift: 
     with pytest.raises(CardError) as raised:
         card(changed)
     assert raised.value.code == "incorrect_number"
+
+
+@pytest.mark.parametrize(
+    ("test_id", "off_session"),
+    [
+        ("pm_card_authenticationRequiredOnSetup", cards.OFF_SESSION_UNLESS_SET_UP),
+        ("pm_card_authenticationRequired", cards.OFF_SESSION_ALWAYS),
+        ("pm_card_authenticationRequiredSetupForOffSession", cards.OFF_SESSION_NEVER),
+        (
+            "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds",
+            cards.OFF_SESSION_UNLESS_SET_UP,
+        ),
+        ("pm_card_threeDSecure2Required", cards.OFF_SESSION_ALWAYS),
+    ],
+)
+def test_authentication_cards_off_session(test_id: str, off_session: str) -> None:
+    """Stripe's testing page: when an off-session payment still needs 3-D Secure."""
+    assert token(test_id).behavior.off_session_authentication == off_session

@@ -428,3 +428,139 @@ def test_secret_key_may_pass_the_client_secret_too(client: stripe.StripeClient) 
     with pytest.raises(stripe.InvalidRequestError) as wrong:
         client.v1.payment_intents.retrieve(intent.id, params={"client_secret": "nope"})
     assert wrong.value.param == "client_secret"
+
+
+# --- cards set up for off-session payments ------------------------------------------------------
+
+
+def saved_card(client: stripe.StripeClient, test_id: str) -> tuple[str, str]:
+    """A customer, and the test card `test_id` attached to it (not set up)."""
+    customer = client.v1.customers.create(params={"email": "grace@example.com"})
+    saved = client.v1.payment_methods.attach(test_id, params={"customer": customer.id})
+    return customer.id, saved.id
+
+
+def set_up(
+    server: KassaServer, account: Account, client: stripe.StripeClient, test_id: str
+) -> tuple[str, str]:
+    """A customer, and the test card `test_id` set up for it by a SetupIntent whose 3-D
+    Secure challenge was completed."""
+    customer = client.v1.customers.create(params={"email": "grace@example.com"})
+    intent = client.v1.setup_intents.create(
+        params={"customer": customer.id, "payment_method": test_id, "confirm": True}
+    )
+    assert intent.status == "requires_action"
+    with server.http(account.secret_key) as http:
+        done = http.post(
+            f"/v1/test_helpers/setup_intents/{intent.id}/authenticate",
+            data={"outcome": "complete"},
+        )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "succeeded"
+    return customer.id, str(intent.payment_method)
+
+
+def pay(
+    client: stripe.StripeClient, customer_id: str, payment_method: str, **extra: Any
+) -> stripe.PaymentIntent:
+    params: Any = {
+        "amount": 2000,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": payment_method,
+        "confirm": True,
+        **extra,
+    }
+    return client.v1.payment_intents.create(params=params)
+
+
+def declined_off_session(
+    client: stripe.StripeClient, customer_id: str, payment_method: str
+) -> stripe.CardError:
+    with pytest.raises(stripe.CardError) as raised:
+        pay(client, customer_id, payment_method, off_session=True)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    "test_id", ["pm_card_authenticationRequiredOnSetup", "pm_card_authenticationRequired"]
+)
+def test_a_card_not_set_up_is_declined_off_session(
+    client: stripe.StripeClient, test_id: str
+) -> None:
+    customer_id, payment_method = saved_card(client, test_id)
+    assert declined_off_session(client, customer_id, payment_method).code == (
+        "authentication_required"
+    )
+
+
+def test_a_card_set_up_by_a_setup_intent_pays_off_session(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """4000002500003155 (Stripe: "authenticate unless set up"): once a SetupIntent has set it
+    up, off-session payments need no authentication; on-session ones still do."""
+    customer_id, payment_method = set_up(
+        server, account, client, "pm_card_authenticationRequiredOnSetup"
+    )
+    paid = pay(client, customer_id, payment_method, off_session=True)
+    assert paid.status == "succeeded"
+    assert paid.amount_received == 2000
+    charge = client.v1.charges.retrieve(str(paid.latest_charge))
+    assert (charge.status, charge.paid) == ("succeeded", True)
+    on_session = pay(client, customer_id, payment_method, return_url=RETURN_URL)
+    assert on_session.status == "requires_action"
+
+
+def test_a_card_saved_by_an_authenticated_payment_pays_off_session(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """Saving the card with an on-session payment (`setup_future_usage`) sets it up too."""
+    customer = client.v1.customers.create(params={"email": "grace@example.com"})
+    first = pay(
+        client,
+        customer.id,
+        "pm_card_authenticationRequiredOnSetup",
+        setup_future_usage="off_session",
+    )
+    assert first.status == "requires_action"
+    assert authenticate(server, account, first.id, "complete")["status"] == "succeeded"
+    payment_method = str(first.payment_method)
+    assert client.v1.payment_methods.retrieve(payment_method).customer == customer.id
+    paid = pay(client, customer.id, payment_method, off_session=True)
+    assert paid.status == "succeeded"
+
+
+def test_an_always_authenticate_card_declines_off_session_even_set_up(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """4000002760003184 (Stripe: "always authenticate") asks on every payment, however it
+    was set up."""
+    customer_id, payment_method = set_up(server, account, client, "pm_card_authenticationRequired")
+    error = declined_off_session(client, customer_id, payment_method)
+    assert (error.http_status, error.code) == (402, "authentication_required")
+
+
+def test_an_already_set_up_card_pays_off_session_without_set_up(
+    client: stripe.StripeClient,
+) -> None:
+    """4000003800000446 (Stripe: "already set up"): off-session payments succeed as if it had
+    been set up; one-time and on-session payments authenticate."""
+    customer_id, payment_method = saved_card(
+        client, "pm_card_authenticationRequiredSetupForOffSession"
+    )
+    paid = pay(client, customer_id, payment_method, off_session=True)
+    assert paid.status == "succeeded"
+    on_session = pay(client, customer_id, payment_method)
+    assert on_session.status == "requires_action"
+
+
+def test_a_set_up_insufficient_funds_card_declines_for_its_funds_off_session(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """4000008260003178: declined with `insufficient_funds` even when set up."""
+    customer_id, payment_method = set_up(
+        server, account, client, "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds"
+    )
+    error = declined_off_session(client, customer_id, payment_method)
+    assert error.code == "card_declined"
+    assert error.error is not None and error.error.decline_code == "insufficient_funds"

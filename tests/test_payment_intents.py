@@ -201,6 +201,11 @@ def test_confirming_a_succeeded_intent_is_an_unexpected_state(
         client.v1.payment_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert raised.value.http_status == 400
     assert raised.value.code == "payment_intent_unexpected_state"
+    assert str(raised.value.user_message) == (
+        "You cannot confirm this PaymentIntent because it has a status of succeeded. Only a "
+        "PaymentIntent with one of the following statuses may be confirmed: "
+        "requires_payment_method, requires_confirmation."
+    )
     assert len(charges_of(client, intent.id)) == 1
     assert balances(client) == (0, 1000 - usd_card_fee(1000))
 
@@ -622,6 +627,26 @@ def test_invalid_amount_or_currency_is_400_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("automatic", "extra", "param"),
+    [
+        ({"allow_redirects": "never"}, {}, "automatic_payment_methods[enabled]"),
+        ({"enabled": True}, {"payment_method_types": ["card"]}, "payment_method_types"),
+    ],
+)
+def test_automatic_payment_methods_need_enabled_and_no_types(
+    client: stripe.StripeClient, automatic: Any, extra: Any, param: str
+) -> None:
+    """Stripe: `automatic_payment_methods[enabled]` is required in the hash, and
+    `payment_method_types` cannot go with automatic payment methods."""
+    params: Any = {"amount": 1000, "currency": "usd", "automatic_payment_methods": automatic}
+    params.update(extra)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(params=params)
+    assert (raised.value.http_status, raised.value.param) == (400, param)
+    assert client.v1.payment_intents.list().data == []
+
+
+@pytest.mark.parametrize(
     ("choice", "value"), [("off_session", True), ("return_url", "https://example.com/back")]
 )
 def test_confirmation_choices_need_confirm_true(
@@ -751,6 +776,52 @@ def test_setup_future_usage_saves_the_card_to_the_customer(client: stripe.Stripe
     assert again.payment_method == saved.id
     expected = 1000 - usd_card_fee(1000) + 700 - usd_card_fee(700)
     assert balances(client) == (0, expected)
+
+
+def two_customers(client: stripe.StripeClient) -> tuple[str, str]:
+    made = [client.v1.customers.create(params={"email": f"{n}@example.com"}) for n in "ab"]
+    return made[0].id, made[1].id
+
+
+def unconfirmed(
+    client: stripe.StripeClient, customer_id: str, payment_method: str
+) -> stripe.PaymentIntent:
+    params: Any = {
+        "amount": 1500,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": payment_method,
+    }
+    return client.v1.payment_intents.create(params=params)
+
+
+def test_a_card_of_another_customer_cannot_follow_a_change_of_customer(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: payment methods attached to other customers cannot be used with the
+    PaymentIntent, whichever parameter made them another's: nobody pays with another's card."""
+    first, second = two_customers(client)
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": first})
+    intent = unconfirmed(client, first, card.id)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.update(intent.id, params={"customer": second})
+    assert (refused.value.http_status, refused.value.param) == (400, "customer")
+    kept = client.v1.payment_intents.retrieve(intent.id)
+    assert (kept.customer, kept.payment_method) == (first, card.id)
+    assert client.v1.charges.list().data == []
+
+
+def test_a_card_attached_elsewhere_after_it_was_given_is_refused_at_confirm(
+    client: stripe.StripeClient,
+) -> None:
+    first, second = two_customers(client)
+    intent = unconfirmed(client, second, "pm_card_visa")
+    client.v1.payment_methods.attach(str(intent.payment_method), params={"customer": first})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.confirm(intent.id)
+    assert refused.value.param == "payment_method"
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_confirmation"
+    assert client.v1.charges.list().data == []
 
 
 def test_without_a_customer_the_card_is_not_saved(client: stripe.StripeClient) -> None:

@@ -97,7 +97,6 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
         "description": "card for later",
         "metadata": {"order": "7"},
         "flow_directions": ["inbound"],
-        "payment_method_types": ["card"],
         "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         "payment_method_options": {"card": {"request_three_d_secure": "any"}},
     }
@@ -124,6 +123,14 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
         ({"payment_method": "pm_missing"}, "payment_method"),
         ({"flow_directions": ["sideways"]}, "flow_directions[0]"),
         ({"payment_method_data": {"type": "card"}}, "payment_method_data[card]"),
+        (
+            {"automatic_payment_methods": {"allow_redirects": "never"}},
+            "automatic_payment_methods[enabled]",
+        ),
+        (
+            {"automatic_payment_methods": {"enabled": True}, "payment_method_types": ["card"]},
+            "payment_method_types",
+        ),
     ],
 )
 def test_bad_create_parameters_are_named(client: Client, params: Any, param: str) -> None:
@@ -407,8 +414,10 @@ def test_cancel_then_nothing_more(client: Client) -> None:
         client.v1.setup_intents.cancel(intent.id)
     with pytest.raises(stripe.InvalidRequestError) as unchangeable:
         client.v1.setup_intents.update(intent.id, params={"payment_method": "pm_card_visa"})
-    for refused in (unconfirmable, uncancelable, unchangeable):
+    done_forms = ("confirmed", "canceled", "updated")
+    for refused, done in zip((unconfirmable, uncancelable, unchangeable), done_forms, strict=True):
         assert refused.value.code == "setup_intent_unexpected_state"
+        assert f"may be {done}: " in str(refused.value.user_message)
     assert events_of(client, intent.id) == ["setup_intent.created", "setup_intent.canceled"]
     with pytest.raises(stripe.InvalidRequestError) as bad_reason:
         other = client.v1.setup_intents.create()
@@ -455,6 +464,58 @@ def test_a_card_of_another_customer_is_refused(client: Client) -> None:
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.setup_intents.create(params={"customer": second.id, "payment_method": card.id})
     assert refused.value.param == "payment_method"
+
+
+def test_a_card_of_another_customer_cannot_follow_a_change_of_customer(client: Client) -> None:
+    """Stripe: payment methods attached to other customers cannot be used with the
+    SetupIntent, whichever parameter made them another's."""
+    first, second = customer(client), customer(client)
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": first.id})
+    intent = client.v1.setup_intents.create(
+        params={"customer": first.id, "payment_method": card.id}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.update(intent.id, params={"customer": second.id})
+    assert refused.value.http_status == 400
+    assert refused.value.param == "customer"
+    kept = client.v1.setup_intents.retrieve(intent.id)
+    assert (kept.customer, kept.payment_method) == (first.id, card.id)
+    assert client.v1.setup_intents.confirm(intent.id).status == "succeeded"
+    assert cards_of(client, second.id) == []
+
+
+def test_a_card_attached_elsewhere_after_it_was_given_is_refused_at_confirm(
+    client: Client,
+) -> None:
+    first, second = customer(client), customer(client)
+    intent = client.v1.setup_intents.create(
+        params={"customer": second.id, "payment_method": "pm_card_visa"}
+    )
+    client.v1.payment_methods.attach(str(intent.payment_method), params={"customer": first.id})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.confirm(intent.id)
+    assert refused.value.param == "payment_method"
+    assert client.v1.setup_intents.retrieve(intent.id).status == "requires_confirmation"
+    assert cards_of(client, second.id) == []
+
+
+def test_confirming_for_a_deleted_customer_is_refused(client: Client) -> None:
+    """Stripe: "No such customer"; the card is not attached to the deleted customer."""
+    gone = customer(client)
+    intent = client.v1.setup_intents.create(
+        params={"customer": gone.id, "payment_method": "pm_card_visa"}
+    )
+    client.v1.customers.delete(gone.id)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.setup_intents.confirm(intent.id)
+    assert refused.value.http_status == 400
+    assert refused.value.param == "customer"
+    assert "No such customer" in str(refused.value.user_message)
+    assert client.v1.setup_intents.retrieve(intent.id).status == "requires_confirmation"
+    card = client.v1.payment_methods.retrieve(str(intent.payment_method))
+    assert card.customer is None
+    attached = client.v1.events.list(params={"type": "payment_method.attached"}).data
+    assert attached == []
 
 
 def test_another_accounts_setup_intent_is_missing(server: KassaServer, client: Client) -> None:
@@ -514,6 +575,34 @@ def test_a_trial_without_a_card_gets_a_pending_setup_intent(client: Client) -> N
     invoice = client.v1.invoices.retrieve(str(renewed.latest_invoice))
     assert invoice.status == "paid"
     assert invoice.amount_paid == 1500
+
+
+def test_a_trial_set_up_with_3d_secure_renews_off_session(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """A card that authenticates unless set up (4000002500003155), set up through the
+    trial's `pending_setup_intent`, pays the first invoice off-session at the trial's end."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_START})
+    owner = client.v1.customers.create(params={"test_clock": clock.id})
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": owner.id,
+            "items": [{"price": trial_price(client).id}],
+            "trial_period_days": 7,
+        }
+    )
+    pending = client.v1.setup_intents.confirm(
+        str(subscription.pending_setup_intent),
+        params={"payment_method": "pm_card_authenticationRequiredOnSetup"},
+    )
+    assert pending.status == "requires_action"
+    assert authenticate(server, account, pending.id, "complete")["status"] == "succeeded"
+
+    advance(client, clock.id, CLOCK_START + 8 * DAY)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed.status == "active"
+    invoice = client.v1.invoices.retrieve(str(renewed.latest_invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 1500)
 
 
 def test_the_setup_intent_finds_its_subscription_among_many(client: Client) -> None:

@@ -256,8 +256,15 @@ def _refund_transactions(refund: dict[str, Any]) -> set[str]:
     return {t for t in named if isinstance(t, str)}
 
 
-def _refund_movement(refund: dict[str, Any]) -> int:
+def _refund_amount(refund: dict[str, Any]) -> int:
+    """What the refund takes off its charge's `amount_refunded`."""
     return 0 if refund.get("status") in REFUND_STATUSES_NOT_MOVING_MONEY else int(refund["amount"])
+
+
+def _refund_movement(refund: dict[str, Any]) -> int:
+    # A refund with no balance transaction released an uncaptured charge's authorization:
+    # no money had moved, so none moves back.
+    return 0 if refund.get("balance_transaction") is None else _refund_amount(refund)
 
 
 def _dispute_transactions(dispute: dict[str, Any]) -> set[str]:
@@ -393,11 +400,13 @@ async def _sweep_checks(tx: Transaction, payout: LedgeredObject) -> list[Finding
 
 
 def _refund_checks(charge: LedgeredObject) -> list[Finding]:
-    """A charge refunds at most what it captured, and its refunds add up to what it says
-    it refunded."""
+    """A charge refunds at most what it captured (an uncaptured one: what it authorized,
+    released by a refund), and its refunds add up to what it says it refunded."""
     doc = charge.doc
     currency = str(doc["currency"])
-    captured, refunded = int(doc["amount_captured"]), int(doc["amount_refunded"])
+    held = doc.get("captured") is False
+    captured = int(doc["amount"] if held else doc["amount_captured"])
+    refunded = int(doc["amount_refunded"])
     found = []
     if refunded > captured:
         found.append(
@@ -410,7 +419,7 @@ def _refund_checks(charge: LedgeredObject) -> list[Finding]:
                 currency,
             )
         )
-    refunds_total = sum(_refund_movement(refund) for refund in charge.children)
+    refunds_total = sum(_refund_amount(refund) for refund in charge.children)
     if refunds_total != refunded:
         found.append(
             Finding(

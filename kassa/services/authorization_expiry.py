@@ -64,14 +64,24 @@ async def end_hold_for_capture(ctx: Context, charge: ApiObject) -> None:
     clock (the job may not have run yet), or its expiry was already taken (a charge made
     without a PaymentIntent stays uncaptured when it expires; one held before Kassa
     tracked capture windows has no `capture_before` and no expiry)."""
+    await _end_hold_unexpired(ctx, charge, "captured", "charge_expired_for_capture")
+
+
+async def end_hold_for_release(ctx: Context, charge: ApiObject) -> None:
+    """The hold on `charge` (made without a PaymentIntent) released by a refund, as
+    `end_hold_for_capture` ends it: an expired authorization has nothing left to release."""
+    await _end_hold_unexpired(ctx, charge, "refunded", "charge_not_refundable")
+
+
+async def _end_hold_unexpired(ctx: Context, charge: ApiObject, done: str, code: str) -> None:
     capture_before = (charge["payment_method_details"].get("card") or {}).get("capture_before")
     scheduled = await ctx.tx.take_authorization_expiry(ctx.account_id, str(charge["id"]))
     if isinstance(capture_before, int) and (scheduled is None or ctx.now() >= capture_before):
         # The unit of work rolls back whole: the expiry taken above stays scheduled.
         raise InvalidRequest(
-            f"Charge {charge['id']} cannot be captured: its authorization expired at "
+            f"Charge {charge['id']} cannot be {done}: its authorization expired at "
             f"{capture_before} (`capture_before`).",
-            code="charge_expired_for_capture",
+            code=code,
         )
 
 

@@ -27,6 +27,15 @@ from kassa.store.tables import PAYMENT_INTENTS, ObjectTable
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
 AUTHENTICATE_PATH: Final = "/kassa/authenticate"
 """The test 3-D Secure page (`kassa.http.authentication_page`), for either kind."""
+DONE_FORMS: Final = {
+    "authenticate": "authenticated",
+    "cancel": "canceled",
+    "capture": "captured",
+    "confirm": "confirmed",
+    "update": "updated",
+}
+"""What Stripe's unexpected-state messages say an intent "may be": each action's past
+participle (spelt out: "confirm" + "d" is no word)."""
 CHALLENGE_REQUESTS: Final = ("any", "challenge")
 """The `request_three_d_secure` values that ask for 3-D Secure whatever the card."""
 
@@ -75,12 +84,23 @@ PAYMENT_METHOD_DATA: Final = Struct(
 takes one, its customer being the intent's."""
 
 
-def automatic_payment_methods(requested: Mapping[str, Any]) -> dict[str, Any]:
+def automatic_payment_methods(
+    requested: Mapping[str, Any], payment_method_types: list[str] | None
+) -> dict[str, Any]:
     """`automatic_payment_methods` as stored (`requested`: validated
-    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in."""
+    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in. Stripe requires
+    `enabled` in the hash, and refuses `payment_method_types` beside enabled ones."""
+    if "enabled" not in requested:
+        raise MissingParameter("automatic_payment_methods[enabled]")
+    if requested["enabled"] and payment_method_types:
+        raise InvalidParameter(
+            "You may only specify one of these parameters: automatic_payment_methods, "
+            "payment_method_types.",
+            param="payment_method_types",
+        )
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
-        "enabled": requested.get("enabled", False),
+        "enabled": requested["enabled"],
     }
 
 
@@ -98,35 +118,43 @@ async def apply_payment_method(
     intent: ApiObject,
     payment_method: str | None,
     payment_method_data: Mapping[str, Any] | None,
+    *,
+    customer_changed: bool = False,
 ) -> None:
     """The payment method a create, update or confirm names, or the card it describes (a
-    new PaymentMethod); the intent's customer is set first, as the card must be its."""
+    new PaymentMethod); the intent's customer is set first, as the card must be its. A
+    new customer (`customer_changed`) must own the card the intent already has."""
     if payment_method is not None and payment_method_data is not None:
         raise InvalidParameter(
             "You cannot specify both payment_method and payment_method_data.",
             param="payment_method_data",
         )
     if payment_method is not None:
-        intent["payment_method"] = await _payment_method_id(ctx, kind, intent, payment_method)
-    if payment_method_data is not None:
+        named = await payment_methods.resolve(ctx, payment_method, param="payment_method")
+        check_owner(kind, intent, named, param="payment_method")
+        intent["payment_method"] = named["id"]
+    elif payment_method_data is not None:
         created = await payment_methods.create_from_params(
             ctx, payment_method_data, "payment_method_data"
         )
         intent["payment_method"] = created["id"]
+    elif customer_changed and intent["payment_method"] is not None:
+        kept = await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+        check_owner(kind, intent, kept, param="customer")
 
 
-async def _payment_method_id(
-    ctx: Context, kind: IntentKind, intent: ApiObject, reference: str
-) -> str:
-    payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
+def check_owner(
+    kind: IntentKind, intent: ApiObject, payment_method: ApiObject, *, param: str
+) -> None:
+    """Stripe: "Payment methods attached to other Customers cannot be used with this
+    PaymentIntent/SetupIntent", whichever parameter (`param`) made the card another's."""
     owner = payment_method["customer"]
     if owner is not None and owner != intent["customer"]:
         raise InvalidRequest(
             f"The provided PaymentMethod {payment_method['id']} is attached to another "
             f"customer; give that customer, or a PaymentMethod of this {kind.noun}'s.",
-            param="payment_method",
+            param=param,
         )
-    return str(payment_method["id"])
 
 
 async def load_governed(
@@ -157,8 +185,13 @@ def needs_three_d_secure(intent: ApiObject, behavior: cards.TestBehavior) -> boo
     """Whether confirming `intent` goes through 3-D Secure: its card (`behavior`) demands it,
     as Stripe's authentication test cards do, or the intent asks for it
     (`payment_method_options[card][request_three_d_secure]`)."""
+    return behavior.requires_authentication or challenge_requested(intent)
+
+
+def challenge_requested(intent: ApiObject) -> bool:
+    """Whether the intent asks for 3-D Secure whatever the card."""
     requested = intent["payment_method_options"]["card"]["request_three_d_secure"]
-    return behavior.requires_authentication or requested in CHALLENGE_REQUESTS
+    return requested in CHALLENGE_REQUESTS
 
 
 def next_action(ctx: Context, intent: ApiObject, return_url: str | None) -> dict[str, Any]:
@@ -188,7 +221,9 @@ def return_url_of(intent: ApiObject) -> str | None:
 def unexpected_state(
     kind: IntentKind, intent: ApiObject, action: str, allowed: tuple[str, ...]
 ) -> InvalidRequest:
-    done = "canceled" if action == "cancel" else action + "d"
+    done = DONE_FORMS.get(action)
+    if done is None:
+        raise InvariantViolated(f"an intent action's past participle is known: {action}")
     return InvalidRequest(
         f"You cannot {action} this {kind.noun} because it has a status of "
         f"{intent['status']}. Only a {kind.noun} with one of the following statuses may be "
@@ -198,14 +233,20 @@ def unexpected_state(
 
 
 async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:
-    """The payment method the intent is confirmed (or authenticated) with."""
+    """The payment method the intent is confirmed (or authenticated) with: its customer's
+    or nobody's."""
     if intent["payment_method"] is None:
         raise InvalidRequest(
             f"You cannot confirm this {kind.noun} because it's missing a payment method. "
             f"Update the {kind.noun} with a payment method and then confirm it again.",
             code=f"{kind.object_name}_unexpected_state",
         )
-    return await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+    payment_method = await payment_methods.resolve(
+        ctx, intent["payment_method"], param="payment_method"
+    )
+    # Attached to another customer since the intent took it: nobody pays with another's card.
+    check_owner(kind, intent, payment_method, param="payment_method")
+    return payment_method
 
 
 def back_to_requires_payment_method(intent: ApiObject) -> None:

@@ -45,6 +45,7 @@ from kassa.params import (
 )
 from kassa.services import (
     authorization_expiry,
+    card_setups,
     charge_processing,
     currency_conversion,
     events,
@@ -358,7 +359,12 @@ async def _apply_payment_details(
     if customer is not None:
         intent["customer"] = await intent_helpers.customer_id(ctx, customer)
     await intent_helpers.apply_payment_method(
-        ctx, _KIND, intent, details.payment_method, details.payment_method_data
+        ctx,
+        _KIND,
+        intent,
+        details.payment_method,
+        details.payment_method_data,
+        customer_changed=customer is not None,
     )
     _apply_card_options(intent, details.payment_method_options or {})
 
@@ -408,7 +414,7 @@ async def create_payment_intent(
         intent["confirmation_method"] = request.confirmation_method
     if request.automatic_payment_methods is not None:
         intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods
+            request.automatic_payment_methods, request.payment_method_types
         )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
@@ -527,8 +533,9 @@ async def _confirm_loaded(
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_payment_error"] = None
-    if intent_helpers.needs_three_d_secure(intent, behavior):
-        if request.off_session in OFF_SESSION_VALUES or request.error_on_requires_action:
+    off_session = request.off_session in OFF_SESSION_VALUES
+    if await _needs_three_d_secure(ctx, intent, payment_method, behavior, off_session=off_session):
+        if off_session or request.error_on_requires_action:
             # Nobody will answer a 3-D Secure challenge: Stripe declines at once.
             behavior = cards.TestBehavior(decline=charge_processing.AUTHENTICATION_REQUIRED)
             return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
@@ -538,6 +545,23 @@ async def _confirm_loaded(
         await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
     return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
+
+
+async def _needs_three_d_secure(
+    ctx: Context,
+    intent: ApiObject,
+    payment_method: ApiObject,
+    behavior: cards.TestBehavior,
+    *,
+    off_session: bool,
+) -> bool:
+    """Whether the payment goes through 3-D Secure: off-session, a card set up for such
+    payments goes without (unless the intent itself asks for a challenge)."""
+    if not intent_helpers.needs_three_d_secure(intent, behavior):
+        return False
+    if not off_session or intent_helpers.challenge_requested(intent):
+        return True
+    return not await card_setups.spares_off_session(ctx, payment_method, behavior)
 
 
 async def _charge(
@@ -578,9 +602,14 @@ async def _charge(
 async def _save_payment_method_for_future(
     ctx: Context, intent: ApiObject, payment_method: ApiObject
 ) -> None:
-    """`setup_future_usage` with a customer attaches the card once it is charged."""
-    if intent["setup_future_usage"] and intent["customer"] and not payment_method["customer"]:
+    """`setup_future_usage` with a customer attaches the card once it is charged, and
+    `off_session` sets it up for off-session payments."""
+    if not (intent["setup_future_usage"] and intent["customer"]):
+        return
+    if not payment_method["customer"]:
         await payment_methods.attach(ctx, payment_method, intent["customer"], "customer")
+    if intent["setup_future_usage"] == "off_session":
+        await card_setups.record(ctx, payment_method)
 
 
 async def _fail(

@@ -25,6 +25,7 @@ from kassa.params import (
     apply_metadata,
 )
 from kassa.services import (
+    authorization_expiry,
     charge_processing,
     charges,
     currency_conversion,
@@ -160,6 +161,8 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
             f"The refund's currency must be the charge's ({charge['currency']}).",
             param="currency",
         )
+    if _is_held_without_intent(charge):
+        return await _release(ctx, charge, request)
     amount = (
         request.amount
         if request.amount is not None
@@ -186,11 +189,57 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
         amount=settled,
         presented=presented,
     )
-    refund = {
+    refund = _new_refund(ctx, refund_id, charge, amount, row.id, request)
+    await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
+    await refund_failures.schedule_if_card_says(ctx, charge, refund)
+    await _refunded(ctx, charge, refund)
+    return refund
+
+
+def _is_held_without_intent(charge: ApiObject) -> bool:
+    """An authorized charge not yet captured, made with `capture=false` on the Charges API
+    (one made through a PaymentIntent is released by canceling the intent)."""
+    return (
+        charge["status"] == "succeeded"
+        and not charge["captured"]
+        and charge["payment_intent"] is None
+    )
+
+
+async def _release(ctx: Context, charge: ApiObject, request: CreateRefund) -> ApiObject:
+    """Stripe: refunding an uncaptured charge releases its authorization, in full only. The
+    charge is refunded, but no money had moved (only a capture posts to the ledger), so
+    nothing is posted and the refund has no balance transaction."""
+    if charge["refunded"]:
+        raise InvalidRequest(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    if request.amount is not None and request.amount != charge["amount"]:
+        raise InvalidParameter(
+            "You cannot partially refund an uncaptured charge. Instead, capture the charge "
+            "for an amount less than the original amount.",
+            param="amount",
+        )
+    await authorization_expiry.end_hold_for_release(ctx, charge)
+    refund = _new_refund(ctx, new_id("re"), charge, int(charge["amount"]), None, request)
+    await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
+    await _refunded(ctx, charge, refund)
+    return refund
+
+
+def _new_refund(
+    ctx: Context,
+    refund_id: str,
+    charge: ApiObject,
+    amount: int,
+    balance_transaction: str | None,
+    request: CreateRefund,
+) -> ApiObject:
+    return {
         "id": refund_id,
         "object": "refund",
         "amount": amount,
-        "balance_transaction": row.id,
+        "balance_transaction": balance_transaction,
         "charge": charge["id"],
         "created": ctx.now(),
         "currency": charge["currency"],
@@ -215,16 +264,18 @@ async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
         "status": "succeeded",
         "transfer_reversal": None,
     }
-    await ctx.tx.insert_object(REFUNDS, ctx.account_id, refund)
-    await refund_failures.schedule_if_card_says(ctx, charge, refund)
+
+
+async def _refunded(ctx: Context, charge: ApiObject, refund: ApiObject) -> None:
+    """The charge refunded by `refund` (stored), and both announced."""
     before = copy.deepcopy(charge)
-    charge["amount_refunded"] += amount
-    charge["refunded"] = charge_processing.refundable_amount(charge) == 0
+    charge["amount_refunded"] += refund["amount"]
+    # An uncaptured charge is refunded whole (its authorization released).
+    charge["refunded"] = not charge["captured"] or charge_processing.refundable_amount(charge) == 0
     await charge_processing.store(ctx, charge)
     await events.announce(ctx, "refund.created", refund)
     await events.announce(ctx, "charge.refunded", charge, previous=before)
     await early_fraud_warnings.charge_changed(ctx, charge)
-    return refund
 
 
 def _refund_description(charge: ApiObject) -> str:

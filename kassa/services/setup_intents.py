@@ -24,6 +24,7 @@ from kassa.errors import CardDeclined, InvalidParameter
 from kassa.ids import new_id
 from kassa.params import Unset, apply_metadata
 from kassa.services import (
+    card_setups,
     charge_processing,
     events,
     hooks,
@@ -32,6 +33,7 @@ from kassa.services import (
     setup_attempts,
 )
 from kassa.services.context import Context
+from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, request_parser
 from kassa.services.setup_intent_params import (
@@ -125,11 +127,18 @@ def _check_attach_to_self(intent: ApiObject) -> None:
         )
 
 
-async def _apply_setup_details(ctx: Context, intent: ApiObject, details: SetupDetails) -> None:
+async def _apply_setup_details(
+    ctx: Context, intent: ApiObject, details: SetupDetails, *, customer_changed: bool = False
+) -> None:
     """The card and its options; the customer (create and update) comes first, as the
     payment method must be the customer's or nobody's."""
     await intent_helpers.apply_payment_method(
-        ctx, _KIND, intent, details.payment_method, details.payment_method_data
+        ctx,
+        _KIND,
+        intent,
+        details.payment_method,
+        details.payment_method_data,
+        customer_changed=customer_changed,
     )
     card_options = (details.payment_method_options or {}).get("card", {})
     for name in ("request_three_d_secure", "network"):
@@ -143,7 +152,7 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
         intent["usage"] = request.usage
     if request.automatic_payment_methods is not None:
         intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods
+            request.automatic_payment_methods, request.payment_method_types
         )
     _describe(intent, request)
     if request.customer is not None:
@@ -183,7 +192,7 @@ async def update_setup_intent(ctx: Context, request: UpdateSetupIntent) -> ApiOb
     if request.customer is not None:
         intent["customer"] = await intent_helpers.customer_id(ctx, request.customer)
     _check_attach_to_self(intent)
-    await _apply_setup_details(ctx, intent, request)
+    await _apply_setup_details(ctx, intent, request, customer_changed=request.customer is not None)
     if changes_payment_method:
         intent["status"] = "requires_confirmation"
         intent["next_action"] = None
@@ -205,6 +214,9 @@ async def _confirm_loaded(
     if intent["status"] not in CONFIRMABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
     await _apply_setup_details(ctx, intent, request)
+    if intent["customer"] is not None:
+        # Deleted since the intent named it: Stripe's "No such customer".
+        await load_customer_named(ctx, intent["customer"], param="customer")
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_setup_error"] = None
@@ -224,9 +236,13 @@ async def _confirm_loaded(
 
 
 async def _succeed(ctx: Context, intent: ApiObject, payment_method: ApiObject) -> ApiObject:
-    """The card is set up: attached to the intent's customer (unless it already is)."""
+    """The card is set up: attached to the intent's customer (unless it already is), and
+    for off-session payments if that is the intent's usage."""
     if intent["customer"] is not None and payment_method["customer"] is None:
-        await payment_methods.attach_to_customer(ctx, payment_method, intent["customer"])
+        # `attach` loads the customer: one deleted during a 3-D Secure challenge is refused.
+        await payment_methods.attach(ctx, payment_method, intent["customer"], "customer")
+    if intent["usage"] == "off_session":
+        await card_setups.record(ctx, payment_method)
     intent["status"] = "succeeded"
     intent["next_action"] = None
     await intent_helpers.save(ctx, _KIND, intent)

@@ -198,6 +198,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("id",),
     ),
     AccountTable(
+        "card_setups",
+        _columns("account_id payment_method created"),
+        "keyed",
+        key=("payment_method",),
+    ),
+    AccountTable(
         "imported_objects",
         _columns("account_id kind external_id object_id created"),
         "keyed",
