@@ -566,18 +566,17 @@ def test_a_draft_that_cannot_be_finalized_keeps_the_error(
     server: KassaServer, client: Client
 ) -> None:
     who = customer(client)
-    once = client.v1.coupons.create(params={"percent_off": 10, "max_redemptions": 1})
-    automatic = invoice_of(client, who.id, 1000, auto_advance=True, discounts=[{"coupon": once.id}])
-    manual = invoice_of(client, who.id, 1000, discounts=[{"coupon": once.id}])
-    client.v1.invoices.finalize_invoice(manual.id)  # takes the coupon's only redemption
+    automatic = invoice_of(client, who.id, 1000, auto_advance=True)
+    # The customer's debit balance, taken at finalization, makes more than one payment holds.
+    client.v1.customers.update(who.id, params={"balance": 99_999_999})
     advance_at(server, automatic.created + HOUR + 1)
     failed = client.v1.invoices.retrieve(automatic.id)
     assert (failed.status, failed.automatically_finalizes_at) == ("draft", None)
     assert failed.last_finalization_error is not None
-    assert failed.last_finalization_error.code == "coupon_expired"
+    assert failed.last_finalization_error.code == "amount_too_large"
     assert event_types(client, automatic.id)[-1] == "invoice.finalization_failed"
     refusal = refused(lambda: client.v1.invoices.finalize_invoice(automatic.id))
-    assert refusal.code == "coupon_expired"
+    assert refusal.code == "amount_too_large"
     assert client.v1.invoices.retrieve(automatic.id).status == "draft"
 
 
