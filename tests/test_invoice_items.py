@@ -105,6 +105,32 @@ def test_a_credit_made_discountable_takes_its_share_of_an_invoice_discount(
     assert (drafted.subtotal, drafted.total) == (600, total)
 
 
+def test_a_price_with_a_custom_unit_amount_is_refused_naming_the_price_param(
+    client: Client,
+) -> None:
+    custom = client.v1.prices.create(
+        params={
+            "product": product(client).id,
+            "currency": "usd",
+            "custom_unit_amount": {"enabled": True},
+        }
+    )
+    who = customer(client)
+    refusal = refused(lambda: item(client, who.id, pricing={"price": custom.id}))
+    assert refusal.param == "pricing[price]"
+    fixed = item(client, who.id, amount=100, currency="usd")
+    changed = refused(
+        lambda: client.v1.invoice_items.update(fixed.id, params={"pricing": {"price": custom.id}})
+    )
+    assert changed.param == "pricing[price]"
+    preview = refused(
+        lambda: client.v1.invoices.create_preview(
+            params={"customer": who.id, "invoice_items": [{"price": custom.id}]}
+        )
+    )
+    assert preview.param == "invoice_items[0][price]"
+
+
 def test_an_item_of_a_stored_price_bills_its_quantity(client: Client) -> None:
     who = customer(client)
     price = client.v1.prices.create(
