@@ -338,6 +338,21 @@ def test_a_zero_invoice_is_paid_when_finalized(client: Client) -> None:
     assert client.v1.invoice_payments.list(params={"invoice": empty.id}).data == []
 
 
+def test_an_amount_below_the_minimum_charge_is_carried_to_the_customer_s_balance(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe: "If the amount due for the invoice is less than Stripe's minimum allowed
+    charge per currency, the invoice is automatically marked paid, and we add the amount due
+    to the customer's credit balance"; `amount_due` "may be 0" then."""
+    who = customer(client)
+    small = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 30).id)
+    assert (small.status, small.total, small.ending_balance) == ("paid", 30, 30)
+    assert (small.amount_due, small.amount_paid, small.amount_remaining) == (0, 0, 0)
+    assert client.v1.customers.retrieve(who.id).balance == 30
+    following = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1000).id)
+    assert (following.starting_balance, following.amount_due) == (30, 1030)
+
+
 def test_paying_without_any_payment_method_is_refused(client: Client) -> None:
     who = customer(client, payment_method=None)
     invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 900).id)
