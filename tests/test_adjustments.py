@@ -17,6 +17,7 @@ from kassa.services.billing.adjustments import (
     inclusive_tax,
     percent_discount,
     spread,
+    spread_signed,
 )
 
 AMOUNTS = st.integers(min_value=0, max_value=money.MAX_AMOUNT * 100)
@@ -89,6 +90,12 @@ def test_spread_by_largest_remainder() -> None:
     assert spread(3, [Decimal("0.5"), Decimal("1.5")]) == [1, 2]  # 0.75, 2.25
 
 
+def test_a_signed_spread_gives_credits_negative_parts() -> None:
+    assert spread_signed(300, [1000, -400]) == [500, -200]
+    assert spread_signed(500, [1000, -400]) == [833, -333]  # 833.33, -333.33
+    assert spread_signed(600, [1000, 0, -400]) == [1000, 0, -400]
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -97,6 +104,7 @@ def test_spread_by_largest_remainder() -> None:
         lambda: exclusive_tax(100, Decimal(-1)),
         lambda: spread(5, [0, 0]),
         lambda: spread(5, [-1, 3]),
+        lambda: spread_signed(5, [-3, 3]),
     ],
 )
 def test_refuses_what_no_invoice_has(call: Callable[[], object]) -> None:

@@ -385,6 +385,32 @@ def test_credit_applies_to_invoices_and_comes_back_when_one_is_voided(
     assert [e["data"]["object"]["balance"] for e in updates] == [-500, 0, -1000]
 
 
+def test_a_draft_shows_the_customer_s_balance_as_it_is_now(
+    client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    """Stripe's `starting_balance`: "If the invoice has not been finalized yet, this will be
+    the current customer balance"; `amount_due` follows it."""
+    customer = new_customer(client)
+    draft = client.v1.invoices.create(params={"customer": customer.id, "currency": "usd"})
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": draft.id, "amount": 1000, "currency": "usd"}
+    )
+
+    def figures() -> tuple[int | None, int, int]:
+        shown = client.v1.invoices.retrieve(draft.id)
+        return shown.starting_balance, shown.amount_due, shown.amount_remaining
+
+    assert figures() == (0, 1000, 1000)
+    transact(client, customer.id, -300)
+    assert figures() == (-300, 700, 700)
+    client.v1.customers.update(customer.id, params={"balance": 200})
+    assert figures() == (200, 1200, 1200)
+    listed = client.v1.invoices.list(params={"customer": customer.id}).data[0]
+    assert (listed.starting_balance, listed.amount_due) == (200, 1200)
+    finalized = client.v1.invoices.finalize_invoice(draft.id)
+    assert (finalized.starting_balance, finalized.amount_due) == (200, 1200)
+
+
 def test_a_debit_is_added_to_the_next_invoice_and_credits_carry_over(
     server: KassaServer, account: Account, ledger_verified: None
 ) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kassa.services.billing import pricing
 from kassa.services.billing.invoice_amounts import (
+    DiscountAmount,
     DiscountTerms,
     LineTerms,
     TaxTerms,
@@ -109,15 +110,34 @@ def test_two_inclusive_rates_share_one_tax_taken_at_their_sum() -> None:
     assert amounts.total == 1200
 
 
-def test_a_credit_line_takes_no_discount_and_mirrors_its_tax() -> None:
+def test_a_credit_line_not_discountable_takes_no_discount_and_mirrors_its_tax() -> None:
     amounts = invoice_amounts(
-        [LineTerms(1000, tax_rates=(VAT_19,)), LineTerms(-500, tax_rates=(VAT_19,))],
+        [
+            LineTerms(1000, tax_rates=(VAT_19,)),
+            LineTerms(-500, discountable=False, tax_rates=(VAT_19,)),
+        ],
         [TEN_PERCENT],
     )
     credit = amounts.lines[1]
     assert credit.discount_amounts == ()
     assert credit.taxes[0].amount == -95
     assert amounts.total == 1000 - 100 + 171 - 500 - 95
+
+
+def test_a_discountable_credit_takes_its_negative_share_of_the_net() -> None:
+    half = DiscountTerms("di_half", percent_off=Decimal(50))
+    shared = invoice_amounts([LineTerms(1000), LineTerms(-400)], [half])
+    assert [line.discount_amounts for line in shared.lines] == [
+        (DiscountAmount("di_half", 500),),
+        (DiscountAmount("di_half", -200),),
+    ]
+    assert shared.total == 300
+    five_off = DiscountTerms("di_five", amount_off=500)
+    own = invoice_amounts([LineTerms(-400, discounts=(half, five_off))])
+    assert [d.amount for d in own.lines[0].discount_amounts] == [-200, 0]
+    assert own.total == -200
+    mostly_credit = invoice_amounts([LineTerms(100), LineTerms(-400)], [half])
+    assert mostly_credit.total == -300  # nothing above zero to take a discount from
 
 
 def test_the_customer_s_balance_is_applied_and_nothing_negative_is_due() -> None:
@@ -210,9 +230,10 @@ def test_totals_always_add_up(
         amounts.subtotal - amounts.discount_total - amounts.inclusive_tax_total
     )
     for line, computed in zip(lines, amounts.lines, strict=True):
-        # A discount never takes a line below zero, and a credit takes none.
-        assert 0 <= computed.discounted <= max(line.amount, 0) or line.amount < 0
-        assert all(d.amount >= 0 for d in computed.discount_amounts)
+        # A discount never takes a line past zero; a credit's share is negative.
+        sign = -1 if line.amount < 0 else 1
+        assert 0 <= sign * computed.discounted <= sign * line.amount
+        assert all(sign * d.amount >= 0 for d in computed.discount_amounts)
         # A restricted discount reaches only lines of one of its products.
         restricted = {
             d.discount: d.products

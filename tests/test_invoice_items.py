@@ -74,6 +74,63 @@ def test_a_negative_amount_is_a_credit_and_not_discountable_by_default(client: C
     assert (credit.amount, credit.discountable, credit.net_amount) == (-300, False, -300)
 
 
+@pytest.mark.parametrize(
+    ("discountable", "credit_taken", "total"),
+    [
+        (True, [-200], 300),  # half of the net 600: the credit takes its share, negative
+        (False, [], 100),  # half of the 1000 charge only, the credit left whole
+    ],
+)
+def test_a_credit_made_discountable_takes_its_share_of_an_invoice_discount(
+    client: Client, discountable: bool, credit_taken: list[int], total: int
+) -> None:
+    """Stripe: `discountable` "Defaults to false for prorations or negative invoice items";
+    set true, a credit item takes discounts too (only prorations cannot be)."""
+    who = customer(client)
+    half = client.v1.coupons.create(params={"percent_off": 50})
+    invoice = client.v1.invoices.create(
+        params={"customer": who.id, "discounts": [{"coupon": half.id}]}
+    )
+    item(client, who.id, amount=1000, currency="usd", invoice=invoice.id)
+    credit = item(
+        client, who.id, amount=-400, currency="usd", invoice=invoice.id, discountable=discountable
+    )
+    assert credit.discountable is discountable
+    drafted = client.v1.invoices.retrieve(invoice.id)
+    taken = {
+        line.amount: [int(d.amount) for d in line.discount_amounts or []]
+        for line in drafted.lines.data
+    }
+    assert taken == {1000: [500], -400: credit_taken}
+    assert (drafted.subtotal, drafted.total) == (600, total)
+
+
+def test_a_price_with_a_custom_unit_amount_is_refused_naming_the_price_param(
+    client: Client,
+) -> None:
+    custom = client.v1.prices.create(
+        params={
+            "product": product(client).id,
+            "currency": "usd",
+            "custom_unit_amount": {"enabled": True},
+        }
+    )
+    who = customer(client)
+    refusal = refused(lambda: item(client, who.id, pricing={"price": custom.id}))
+    assert refusal.param == "pricing[price]"
+    fixed = item(client, who.id, amount=100, currency="usd")
+    changed = refused(
+        lambda: client.v1.invoice_items.update(fixed.id, params={"pricing": {"price": custom.id}})
+    )
+    assert changed.param == "pricing[price]"
+    preview = refused(
+        lambda: client.v1.invoices.create_preview(
+            params={"customer": who.id, "invoice_items": [{"price": custom.id}]}
+        )
+    )
+    assert preview.param == "invoice_items[0][price]"
+
+
 def test_an_item_of_a_stored_price_bills_its_quantity(client: Client) -> None:
     who = customer(client)
     price = client.v1.prices.create(

@@ -338,6 +338,21 @@ def test_a_zero_invoice_is_paid_when_finalized(client: Client) -> None:
     assert client.v1.invoice_payments.list(params={"invoice": empty.id}).data == []
 
 
+def test_an_amount_below_the_minimum_charge_is_carried_to_the_customer_s_balance(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe: "If the amount due for the invoice is less than Stripe's minimum allowed
+    charge per currency, the invoice is automatically marked paid, and we add the amount due
+    to the customer's credit balance"; `amount_due` "may be 0" then."""
+    who = customer(client)
+    small = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 30).id)
+    assert (small.status, small.total, small.ending_balance) == ("paid", 30, 30)
+    assert (small.amount_due, small.amount_paid, small.amount_remaining) == (0, 0, 0)
+    assert client.v1.customers.retrieve(who.id).balance == 30
+    following = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 1000).id)
+    assert (following.starting_balance, following.amount_due) == (30, 1030)
+
+
 def test_paying_without_any_payment_method_is_refused(client: Client) -> None:
     who = customer(client, payment_method=None)
     invoice = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 900).id)
@@ -566,18 +581,17 @@ def test_a_draft_that_cannot_be_finalized_keeps_the_error(
     server: KassaServer, client: Client
 ) -> None:
     who = customer(client)
-    once = client.v1.coupons.create(params={"percent_off": 10, "max_redemptions": 1})
-    automatic = invoice_of(client, who.id, 1000, auto_advance=True, discounts=[{"coupon": once.id}])
-    manual = invoice_of(client, who.id, 1000, discounts=[{"coupon": once.id}])
-    client.v1.invoices.finalize_invoice(manual.id)  # takes the coupon's only redemption
+    automatic = invoice_of(client, who.id, 1000, auto_advance=True)
+    # The customer's debit balance, taken at finalization, makes more than one payment holds.
+    client.v1.customers.update(who.id, params={"balance": 99_999_999})
     advance_at(server, automatic.created + HOUR + 1)
     failed = client.v1.invoices.retrieve(automatic.id)
     assert (failed.status, failed.automatically_finalizes_at) == ("draft", None)
     assert failed.last_finalization_error is not None
-    assert failed.last_finalization_error.code == "coupon_expired"
+    assert failed.last_finalization_error.code == "amount_too_large"
     assert event_types(client, automatic.id)[-1] == "invoice.finalization_failed"
     refusal = refused(lambda: client.v1.invoices.finalize_invoice(automatic.id))
-    assert refusal.code == "coupon_expired"
+    assert refusal.code == "amount_too_large"
     assert client.v1.invoices.retrieve(automatic.id).status == "draft"
 
 

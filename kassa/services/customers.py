@@ -397,6 +397,9 @@ async def retrieve_customer(ctx: Context, customer_id: str) -> ApiObject:
 
 
 async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
+    drafts = (  # locked before the customer, as every invoice path locks them
+        [] if request.balance is None else await customer_balance.lock_drafts(ctx, request.customer)
+    )
     customer = await load_live_object(ctx, RESOURCE, request.customer)
     # On a test clock, its event and any balance transaction are stamped at the clock's time.
     ctx = await ctx.governed_by(customer)
@@ -411,7 +414,9 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
             else await _default_payment_method(ctx, customer["id"], default)
         )
     if request.balance is not None:
-        await customer_balance.set_balance(ctx, customer, request.balance, creating=False)
+        await customer_balance.set_balance(
+            ctx, customer, request.balance, creating=False, drafts=drafts
+        )
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
     if customer != before:
         await events.announce(ctx, "customer.updated", customer, previous=before)

@@ -8,9 +8,10 @@ sources) and reaches integers only through `money.to_minor_units`:
 - `amount_off_discount`: no rounding (integers), capped at the amount: a coupon worth more
   than the amount takes it to zero, never below (Stripe's coupon docs: a 200 amount_off on a
   100 subtotal leaves 0).
-- `spread`: the largest remainder method. Every part is first rounded down, then the units
-  still missing go one each to the parts with the largest remainders (the earlier part on a
-  tie), so the parts sum exactly to the total.
+- `spread` (and `spread_signed`, whose weights may be negative): the largest remainder
+  method. Every part is first rounded down, then the units still missing go one each to the
+  parts with the largest remainders (the earlier part on a tie), so the parts sum exactly to
+  the total.
 - `exclusive_tax`: `EXCLUSIVE_TAX_ROUNDING`, half up, per amount (one line item).
 - `inclusive_tax`: `INCLUSIVE_TAX_ROUNDING`, half up, per amount; the net is what remains,
   so tax + net is exactly the gross.
@@ -74,13 +75,33 @@ def spread(total: int, weights: Sequence[int | Decimal]) -> list[int]:
     of integer weights, no part exceeds its weight."""
     _check_amount(total)
     scaled = _as_integers(weights)
-    whole = sum(scaled)
     if total == 0:
         return [0] * len(scaled)
-    if whole == 0:
+    if sum(scaled) == 0:
         raise ValueError(f"cannot spread {total} over parts that all weigh nothing")
+    return _largest_remainders(total, scaled)
+
+
+def spread_signed(total: int, weights: Sequence[int]) -> list[int]:
+    """`total` split over parts in proportion to integer weights of either sign that sum to
+    more than zero (an invoice discount over charges and discountable credits: a credit's
+    part is negative), summing exactly to `total`. When `total` is at most the sum of the
+    weights, each part lies between zero and its weight."""
+    _check_amount(total)
+    if total == 0:
+        return [0] * len(weights)
+    if sum(weights) <= 0:
+        raise ValueError(f"cannot spread {total} over weights that sum to {sum(weights)}")
+    return _largest_remainders(total, list(weights))
+
+
+def _largest_remainders(total: int, weights: Sequence[int]) -> list[int]:
+    """Every part rounded down (toward minus infinity), then the units still missing one
+    each to the parts with the largest remainders (the earlier on a tie)."""
+    whole = sum(weights)
+    ensure(whole > 0, "the weights of a spread sum to more than zero")
     # Exact integer shares: total * w / whole = floor + remainder / whole.
-    shares = [divmod(total * weight, whole) for weight in scaled]
+    shares = [divmod(total * weight, whole) for weight in weights]
     parts = [floor for floor, _ in shares]
     missing = total - sum(parts)
     by_remainder = sorted(range(len(shares)), key=lambda i: (-shares[i][1], i))

@@ -24,6 +24,7 @@ from typing import Any
 from kassa import money
 from kassa.clock import DAY_SECONDS
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.invariants import ensure
 from kassa.params import (
     UNSET,
     Enum,
@@ -359,6 +360,14 @@ async def load_coupon(ctx: Context, coupon_id: str, *, param: str = "id") -> Api
     if found is None or found[1]:
         raise ResourceMissing("coupon", coupon_id, param=param)
     return found[0]
+
+
+async def load_applied_coupon(ctx: Context, coupon_id: str) -> ApiObject:
+    """The stored coupon of a discount already made, deleted since or not (deleting a coupon
+    does not affect those who applied it); in a write unit the row is locked."""
+    found = await ctx.tx.get_object(COUPONS, ctx.account_id, coupon_id)
+    ensure(found is not None, "a discount's coupon is stored (deleting one only marks it)")
+    return found[0] if found is not None else {}
 
 
 async def retrieve_coupon(ctx: Context, coupon_id: str) -> ApiObject:

@@ -15,6 +15,14 @@ The balance
 - Currency: a transaction in a customer without a currency sets it (as Stripe does). After
   that, Kassa refuses transactions in another currency (`currency`): Stripe keeps such credit
   in per-currency balances (`invoice_credit_balance`), which Kassa does not hold yet.
+- Drafts: Stripe shows a draft invoice's `starting_balance` as "the current customer
+  balance", and its `amount_due` with it. A change the merchant makes (a transaction, the
+  customer's `balance`) refreshes the customer's drafts (`lock_drafts`, `refresh_drafts`);
+  a draft also takes the balance as it is whenever its lines are worked out again
+  (`invoice_lines.refresh`), and finalization applies the balance as it then is. The
+  changes invoices make (applied, unapplied, carried) do not refresh the customer's other
+  drafts: the invoice path holds its invoice and then the customer, and locking another
+  draft after that could deadlock with that draft's own finalization.
 - Types: `initial` (a customer created with `balance`), `adjustment` (created through the API,
   or a customer update's `balance`: the difference), and the invoice types written by
   `apply_to_invoice`, `unapply_from_invoice` and `record_for_invoice`.
@@ -38,7 +46,7 @@ The ledger (the books say what the merchant owes, not what it holds)
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +66,7 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import events
+from kassa.services.billing import invoice_amounts
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -76,7 +85,7 @@ from kassa.services.resource import (
     route_id,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMER_BALANCE_TRANSACTIONS, CUSTOMERS
+from kassa.store.tables import CUSTOMER_BALANCE_TRANSACTIONS, CUSTOMERS, INVOICES
 
 OBJECT_NAME = "customer_balance_transaction"
 ID_PREFIX = "cbtxn"
@@ -84,6 +93,10 @@ BALANCE_MAX = 99_999_999_999
 """The largest balance, credit or debit, a customer may hold (Stripe's bound on the
 customer's `balance` parameter); a transaction taking it further is refused."""
 DESCRIPTION_MAX_CHARS = 350
+DRAFTS_REFRESHED_MAX = 100
+"""A customer's draft invoices (newest first) a balance change refreshes: more drafts than
+this at once is not a billing pattern; the older ones show the balance of their last change
+until they change again or are finalized (which applies the balance as it then is)."""
 INVOICE_TRANSACTIONS_MAX = 100
 """Balance transactions one invoice has at most: an application, its reversal, and the few
 carries an overpayment or a too small amount adds. Read in one page."""
@@ -284,6 +297,7 @@ async def _store_customer(ctx: Context, customer: ApiObject, before: ApiObject) 
 
 
 async def create_balance_transaction(ctx: Context, request: CreateBalanceTransaction) -> ApiObject:
+    drafts = await lock_drafts(ctx, request.customer)
     customer = await _live_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
     _check_currency(customer, request.currency)
@@ -299,6 +313,7 @@ async def create_balance_transaction(ctx: Context, request: CreateBalanceTransac
             metadata=None if request.metadata is None else apply_metadata({}, request.metadata),
         ),
     )
+    await refresh_drafts(ctx, drafts, customer)
     await _store_customer(ctx, customer, before)
     return transaction
 
@@ -361,12 +376,20 @@ def _parse_list(ids: RouteIds, form: Form) -> ListBalanceTransactions:
 # -- the customer's `balance` parameter -----------------------------------------------------
 
 
-async def set_balance(ctx: Context, customer: ApiObject, balance: int, *, creating: bool) -> None:
+async def set_balance(
+    ctx: Context,
+    customer: ApiObject,
+    balance: int,
+    *,
+    creating: bool,
+    drafts: Sequence[ApiObject] = (),
+) -> None:
     """A customer create's or update's `balance`: record the difference from the current
     balance as one transaction (`initial` on create, `adjustment` on update; none when
     equal) in the customer's currency, or the account's default currency when it has none
-    yet (which becomes the customer's). `customer` is changed, not stored: the customer
-    operation stores it and announces the create or update once."""
+    yet (which becomes the customer's), and show it on the customer's `drafts` (from
+    `lock_drafts`, taken before the customer). `customer` is changed, not stored: the
+    customer operation stores it and announces the create or update once."""
     if balance == customer["balance"]:
         return
     currency = customer["currency"] or await _default_currency(ctx)
@@ -379,6 +402,40 @@ async def set_balance(ctx: Context, customer: ApiObject, balance: int, *, creati
             type="initial" if creating else "adjustment",
         ),
     )
+    await refresh_drafts(ctx, drafts, customer)
+
+
+async def lock_drafts(ctx: Context, customer_id: str) -> list[ApiObject]:
+    """The customer's draft invoices (at most `DRAFTS_REFRESHED_MAX`, newest first), locked
+    in a write unit: taken before the customer's row, in the order every invoice path locks
+    (the invoice, then its customer), so a balance change never deadlocks with a draft's
+    finalization on PostgreSQL."""
+    if not could_be_object_id(customer_id):
+        return []
+    query = ObjectListQuery(
+        limit=DRAFTS_REFRESHED_MAX, equals={"customer": customer_id, "status": "draft"}
+    )
+    page = await ctx.tx.list_objects(INVOICES, ctx.account_id, query)
+    drafts = []
+    for listed in page.objects[:DRAFTS_REFRESHED_MAX]:
+        found = await ctx.tx.get_object(INVOICES, ctx.account_id, listed["id"])
+        if found is not None and not found[1] and found[0]["status"] == "draft":
+            drafts.append(found[0])
+    return drafts
+
+
+async def refresh_drafts(ctx: Context, drafts: Sequence[ApiObject], customer: ApiObject) -> None:
+    """Show the customer's balance as it is now on its drafts (from `lock_drafts`):
+    `starting_balance` (0 on a draft in another currency, which the balance does not
+    apply to), and `amount_due` as finalization would leave it before any payment."""
+    for draft in drafts[:DRAFTS_REFRESHED_MAX]:
+        balance = int(customer["balance"]) if draft["currency"] == customer["currency"] else 0
+        due = invoice_amounts.apply_customer_balance(int(draft["total"]), balance).amount_due
+        if (draft["starting_balance"], draft["amount_due"]) == (balance, due):
+            continue
+        draft["starting_balance"], draft["amount_due"] = balance, due
+        draft["amount_remaining"] = due - int(draft["amount_paid"])
+        await ctx.tx.update_object(INVOICES, ctx.account_id, draft)
 
 
 async def _default_currency(ctx: Context) -> str:

@@ -3,9 +3,11 @@ or an invoice item (`discounts[][coupon|promotion_code|discount]`). Since API 20
 discount names its coupon in `source{type: "coupon", coupon}`.
 
 A discount is made when it is applied; the coupon (and code) must exist, be usable now, and
-an amount-based coupon must have an amount in the invoice's currency. The redemption is
-counted when the invoice is finalized (`redeem_for_invoice`, through `redemptions.redeem`,
-in the finalization's unit of work): a draft deleted before then used nothing up.
+an amount-based coupon must have an amount in the invoice's currency. That is the only time
+the coupon's validity is checked: the redemption is counted when the invoice is finalized
+(`redeem_for_invoice`, through `redemptions.count_applied`, in the finalization's unit of
+work), without refusing a coupon deleted, expired or used up since; a draft deleted before
+then used nothing up.
 
 `discounts[][discount]` reuses a discount already made (it is not redeemed again): one on the
 object `discounts` is set on or on one of its ancestors (Stripe's words; `Lineage`), never
@@ -365,8 +367,11 @@ async def redeem_for_invoice(
     ctx: Context, invoice: Mapping[str, Any], item_discounts: Sequence[str]
 ) -> None:
     """Count the redemption of every discount made for this invoice or its items (a reused
-    one was counted where it was made), with Stripe's checks (`redemptions.redeem`): run in
-    the finalization's unit of work, so a refusal leaves the invoice a draft."""
+    one was counted where it was made), in the finalization's unit of work. The coupon's
+    validity was checked when each was applied and is not checked again: a coupon deleted,
+    expired or used up since, or a code deactivated since, never keeps the draft from
+    finalizing (`redemptions.count_applied`); a code's restrictions on the purchase (first
+    payment, minimum amount) may still refuse it, leaving the invoice a draft."""
     made = []
     for discount_id in [*invoice["discounts"], *item_discounts][: 2 * DISCOUNTS_MAX]:
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
@@ -379,7 +384,7 @@ async def redeem_for_invoice(
     for index, discount in enumerate(made):
         if discount["promotion_code"] is not None and first_time is None:
             first_time = await first_time_customer(ctx, str(invoice["customer"]))
-        await redemptions.redeem(
+        await redemptions.count_applied(
             ctx,
             redemptions.Redemption(
                 coupon=discount["source"]["coupon"],

@@ -21,8 +21,14 @@ from it (and carry no entry for it).
    percentages, spread over the rates by percentage. Exclusive rates are added on top of
    the net (the taxable amount without its inclusive tax), each `exclusive_tax` on its own.
 
-A line whose amount is negative (a credit) takes no discount; its taxes are those of the
-same positive amount, negated, so a credit undoes a charge's tax to the unit.
+A line whose amount is negative (a credit) takes discounts only when it is discountable
+(Stripe: `discountable` "Defaults to false for prorations or negative invoice items"; set
+true, a credit item takes them). Its share is then negative: a percentage takes the same
+share of the credit, an amount off of its own takes nothing from it, and an invoice
+discount is taken from the net of the lines it applies to (charges less credits; nothing
+when that is not above zero) and spread over them by what each holds, credits included
+(`adjustments.spread_signed`). A credit's taxes are those of the same positive amount,
+negated, so a credit undoes a charge's tax to the unit.
 
 Totals: `subtotal` = the lines' amounts; `total` = subtotal - discounts + exclusive taxes;
 `total_excluding_tax` = subtotal - discounts - inclusive taxes; `subtotal_excluding_tax` =
@@ -173,6 +179,10 @@ def apply_customer_balance(total: int, balance: int) -> BalanceApplied:
 
 
 def _discount_on(amount: int, terms: DiscountTerms) -> int:
+    """What the discount takes off `amount`; off a credit (negative), a percentage takes
+    the same share of it (negative) and an amount off nothing."""
+    if amount < 0:
+        return -_discount_on(-amount, terms) if terms.percent_off is not None else 0
     if terms.percent_off is not None:
         return adjustments.percent_discount(amount, terms.percent_off)
     ensure(terms.amount_off is not None, "a discount takes a percentage or an amount off")
@@ -180,7 +190,7 @@ def _discount_on(amount: int, terms: DiscountTerms) -> int:
 
 
 def _takes_discounts(line: LineTerms) -> bool:
-    return line.discountable and line.amount > 0
+    return line.discountable and line.amount != 0
 
 
 def _applies(line: LineTerms, terms: DiscountTerms) -> bool:
@@ -206,16 +216,20 @@ def _line_discounts(line: LineTerms) -> list[DiscountAmount]:
 def _spread_invoice_discount(
     lines: Sequence[LineTerms], taken: list[list[DiscountAmount]], terms: DiscountTerms
 ) -> None:
-    """One invoice discount over the discountable lines it applies to, by what each still
-    holds."""
+    """One invoice discount, taken from the net of the discountable lines it applies to,
+    spread over them by what each still holds (a credit's share is negative)."""
     holding = [
         line.amount - _sum(discounts) if _applies(line, terms) else 0
         for line, discounts in zip(lines, taken, strict=True)
     ]
-    discount = _discount_on(sum(holding), terms)
-    parts = adjustments.spread(discount, holding) if any(holding) else [0] * len(holding)
+    net = sum(holding)
+    discount = _discount_on(net, terms) if net > 0 else 0
+    parts = adjustments.spread_signed(discount, holding) if discount else [0] * len(holding)
     for index, (line, part) in enumerate(zip(lines, parts, strict=True)):
-        ensure(part <= holding[index], "a line's share of a discount is at most what it holds")
+        ensure(
+            0 <= part <= holding[index] or holding[index] <= part <= 0,
+            "a line's share of a discount is at most what it holds, and of its sign",
+        )
         if _applies(line, terms):
             taken[index].append(DiscountAmount(terms.discount, part))
 

@@ -140,6 +140,8 @@ async def active_price(ctx: Context, price_id: str, param: str) -> ApiObject:
             f"The price specified ({price_id}) is inactive. This field only accepts active prices.",
             param=param,
         )
+    if prices.has_custom_unit_amount(price):
+        raise InvalidRequest(prices.custom_unit_amount_refusal(price), param=param)
     return price
 
 

@@ -205,7 +205,9 @@ def _first_attempt(invoice: Mapping[str, Any], now: int) -> int | None:
 
 async def _carry_small_amount_to_balance(ctx: Context, invoice: ApiObject) -> None:
     """Stripe's rule for an amount due below the currency's minimum charge: the invoice is
-    marked paid and the amount is added to the customer's balance, for the next invoice."""
+    marked paid and the amount is added to the customer's balance, for the next invoice.
+    Nothing is then due on this one (Stripe's `amount_due` "may be 0" for a total smaller
+    than the minimum charge), so amount_remaining = amount_due - amount_paid holds."""
     await customer_balance.record_for_invoice(
         ctx,
         str(invoice["customer"]),
@@ -215,6 +217,7 @@ async def _carry_small_amount_to_balance(ctx: Context, invoice: ApiObject) -> No
         transaction_type="invoice_too_small",
     )
     invoice["ending_balance"] = int(invoice["ending_balance"] or 0) + invoice["amount_due"]
+    invoice["amount_due"] = 0
     invoice["amount_remaining"] = 0
 
 

@@ -594,6 +594,17 @@ def _decimal_of(obj: Mapping[str, Any], name: str) -> Decimal:
     return Decimal(text) if isinstance(text, str) else Decimal(0)
 
 
+def has_custom_unit_amount(price: Mapping[str, Any]) -> bool:
+    """The customer chooses the amount (`custom_unit_amount`): the price has none of its own,
+    so only what takes the amount from the customer can use it, never an invoice item or a
+    subscription."""
+    return price["billing_scheme"] != "tiered" and price["unit_amount_decimal"] is None
+
+
+def custom_unit_amount_refusal(price: Mapping[str, Any]) -> str:
+    return f"The price {price['id']} has a custom unit amount: give the amount explicitly."
+
+
 def pricing_terms(price: ApiObject) -> pricing.PriceTerms:
     """How a stored price (`load_price`, with its tiers) charges a quantity. A price with
     `custom_unit_amount` has no amount of its own: the caller must supply one."""
@@ -607,10 +618,8 @@ def pricing_terms(price: ApiObject) -> pricing.PriceTerms:
             for tier in price["tiers"][: pricing.TIERS_MAX]
         )
         return pricing.Tiered(mode=price["tiers_mode"], tiers=tiers)
-    if price["unit_amount_decimal"] is None:
-        raise InvalidRequest(
-            f"The price {price['id']} has a custom unit amount: give the amount explicitly."
-        )
+    if has_custom_unit_amount(price):
+        raise InvalidRequest(custom_unit_amount_refusal(price))
     transform = price["transform_quantity"] or {"divide_by": 1, "round": "down"}
     return pricing.PerUnit(
         unit_amount=_decimal_of(price, "unit_amount"),

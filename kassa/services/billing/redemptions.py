@@ -78,6 +78,26 @@ async def redeem(ctx: Context, redemption: Redemption) -> Redeemed:
     return Redeemed(coupons.render(coupon, now), code)
 
 
+async def count_applied(ctx: Context, redemption: Redemption) -> None:
+    """Count the redemption of a discount already applied (an invoice's, when it is
+    finalized). The coupon's and the code's validity were checked when the discount was
+    applied and are not checked again (Stripe: deleting a coupon "does not affect any customers
+    who have already applied the coupon"); only what the invoice decides is: a code's
+    first-time and minimum amount restrictions. The coupon row is locked before the code's."""
+    ensure(redemption.coupon is not None, "an applied discount names its coupon")
+    coupon = await coupons.load_applied_coupon(ctx, str(redemption.coupon))
+    code = None
+    if redemption.promotion_code is not None:
+        code = await promotion_codes.load_promotion_code(
+            ctx, redemption.promotion_code, param=redemption.promotion_code_param
+        )
+        name = f"Promotion code {code['code']}"
+        _refuse(redemption, _purchase_refusal(name, code, redemption))
+    await coupons.record_redemption(ctx, coupon)
+    if code is not None:
+        await promotion_codes.record_redemption(ctx, code)
+
+
 async def _coupon_named(ctx: Context, redemption: Redemption) -> tuple[str, str]:
     """The coupon to redeem and the parameter naming it. A promotion code is read unlocked
     here to learn its coupon (fixed at creation), so the coupon is locked before the code."""
@@ -121,18 +141,21 @@ def _check_coupon(coupon: ApiObject, now: int, redemption: Redemption, param: st
 
 
 def _check_promotion_code(code: ApiObject, now: int, redemption: Redemption) -> None:
-    param = redemption.promotion_code_param
-    refusal = _code_refusal(code, now, redemption)
+    name = f"Promotion code {code['code']}"
+    refusal = _code_refusal(name, code, now, redemption)
+    _refuse(redemption, refusal or _purchase_refusal(name, code, redemption))
+
+
+def _refuse(redemption: Redemption, refusal: tuple[str, str | None] | None) -> None:
     if refusal is not None:
         message, error_code = refusal
-        raise InvalidRequest(message, param=param, code=error_code)
+        raise InvalidRequest(message, param=redemption.promotion_code_param, code=error_code)
 
 
 def _code_refusal(
-    code: ApiObject, now: int, redemption: Redemption
+    name: str, code: ApiObject, now: int, redemption: Redemption
 ) -> tuple[str, str | None] | None:
-    """Why `code` cannot be redeemed now (message, error code), or None."""
-    name = f"Promotion code {code['code']}"
+    """Why `code` cannot be applied now (message, error code), or None."""
     if not code["active"]:
         return f"{name} is inactive.", None
     if promotion_codes.is_expired(code, now):
@@ -141,6 +164,13 @@ def _code_refusal(
         return f"{name} has been redeemed the maximum number of times.", None
     if code["customer"] is not None and code["customer"] != redemption.customer:
         return f"{name} can only be redeemed by customer {code['customer']}.", None
+    return None
+
+
+def _purchase_refusal(
+    name: str, code: ApiObject, redemption: Redemption
+) -> tuple[str, str | None] | None:
+    """Why the purchase `redemption` describes does not meet the code's restrictions."""
     restrictions = code["restrictions"]
     if restrictions["first_time_transaction"] and not redemption.first_time_transaction:
         return f"{name} can only be redeemed by customers without a previous payment.", None
