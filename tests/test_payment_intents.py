@@ -786,12 +786,8 @@ def two_customers(client: stripe.StripeClient) -> tuple[str, str]:
 def unconfirmed(
     client: stripe.StripeClient, customer_id: str, payment_method: str
 ) -> stripe.PaymentIntent:
-    params: Any = {
-        "amount": 1500,
-        "currency": "usd",
-        "customer": customer_id,
-        "payment_method": payment_method,
-    }
+    params: Any = {"amount": 1500, "currency": "usd"}
+    params.update(customer=customer_id, payment_method=payment_method)
     return client.v1.payment_intents.create(params=params)
 
 
