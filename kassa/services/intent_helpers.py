@@ -119,6 +119,7 @@ async def _payment_method_id(
     ctx: Context, kind: IntentKind, intent: ApiObject, reference: str
 ) -> str:
     payment_method = await payment_methods.resolve(ctx, reference, param="payment_method")
+    await payment_methods.check_reusable(ctx, payment_method, param="payment_method")
     owner = payment_method["customer"]
     if owner is not None and owner != intent["customer"]:
         raise InvalidRequest(
@@ -205,7 +206,11 @@ async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -
             f"Update the {kind.noun} with a payment method and then confirm it again.",
             code=f"{kind.object_name}_unexpected_state",
         )
-    return await payment_methods.resolve(ctx, intent["payment_method"], param="payment_method")
+    payment_method = await payment_methods.resolve(
+        ctx, intent["payment_method"], param="payment_method"
+    )
+    await payment_methods.check_reusable(ctx, payment_method, param="payment_method")
+    return payment_method
 
 
 def back_to_requires_payment_method(intent: ApiObject) -> None:

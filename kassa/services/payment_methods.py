@@ -86,6 +86,13 @@ LIST_FILTERS: dict[str, Param] = {
 
 SAVED_CARD_PREFIX = "card_"
 """Ids of cards saved on customers as sources (`kassa.services.customer_sources`)."""
+RETIRED_MESSAGE = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer "
+    "attachment, shared with a connected account without Customer attachment, or was detached "
+    "from a Customer. It may not be used again. To use a PaymentMethod multiple times, you "
+    "must attach it to a Customer first."
+)
+"""Stripe's refusal of a PaymentMethod retired (`retire_unless_kept`, detach)."""
 
 CardDetails = Mapping[str, Any]
 """Validated `CARD` parameters: a test `token`, or `number`, `exp_month`, `exp_year`, `cvc`."""
@@ -223,6 +230,24 @@ def _memo_key(payment_method_id: str) -> str:
     return f"payment_method:{payment_method_id}"
 
 
+async def check_reusable(ctx: Context, payment_method: ApiObject, *, param: str) -> None:
+    """Refuse a PaymentMethod Stripe would not use again: detached from a customer, or used
+    with a PaymentIntent while attached to none. A test id (`pm_card_visa`) resolves to a new
+    PaymentMethod each time, so it never is."""
+    reason = await ctx.tx.payment_method_retirement(ctx.account_id, payment_method["id"])
+    if reason is not None:
+        raise InvalidRequest(RETIRED_MESSAGE, param=param)
+
+
+async def retire_unless_kept(ctx: Context, payment_method: ApiObject) -> None:
+    """After a PaymentIntent's attempt to charge it (paid or declined): a card no customer
+    keeps was good for that one payment, as on Stripe."""
+    if payment_method["customer"] is None:
+        await ctx.tx.retire_payment_method(
+            ctx.account_id, payment_method["id"], "used_without_customer"
+        )
+
+
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
     """How Kassa's simulated card network treats this card (known by its fingerprint)."""
     return card_objects.behavior_of_payment_method_card(ctx, payment_method["card"])
@@ -275,6 +300,7 @@ async def attach(ctx: Context, payment_method: ApiObject, customer_id: str, para
 
 async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_id: str) -> None:
     """Attach to a customer known to exist, as Stripe does: the card is verified first."""
+    await check_reusable(ctx, payment_method, param="payment_method")
     if payment_method["customer"] not in (None, customer_id):
         raise InvalidRequest(
             "The payment method you provided has already been attached to a customer.",
@@ -309,6 +335,8 @@ async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObje
     ctx = await ctx.governed_by(before)  # the customer it leaves: its test clock, if any
     payment_method["customer"] = None
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    # Detachment is permanent: no payment, no attachment again (Stripe's API reference).
+    await ctx.tx.retire_payment_method(ctx.account_id, payment_method["id"], "detached")
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
     return payment_method
 

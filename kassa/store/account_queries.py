@@ -198,6 +198,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("id",),
     ),
     AccountTable(
+        "retired_payment_methods",
+        _columns("account_id id reason"),
+        "keyed",
+        key=("id",),
+    ),
+    AccountTable(
         "imported_objects",
         _columns("account_id kind external_id object_id created"),
         "keyed",
