@@ -234,7 +234,7 @@ async def create_card(ctx: Context, request: CreatePaymentMethod, prefix: str) -
     card_param = f"{prefix}[card]" if prefix else "card"
     card, billing_details = await _card_from_params(ctx, request.card, card_param)
     payment_method = _new_payment_method(ctx, card, request, billing_details)
-    await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    await _insert_new(ctx, payment_method)
     return payment_method
 
 
@@ -258,10 +258,15 @@ async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
         payment_method = await load_live_object(ctx, RESOURCE, reference, param=param)
     else:
         payment_method = card_payment_method(ctx, card)
-        await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+        await _insert_new(ctx, payment_method)
     # Later steps of the same request (confirming, attaching) use this very object.
     ctx.memo[_memo_key(payment_method["id"])] = payment_method
     return payment_method
+
+
+async def _insert_new(ctx: Context, payment_method: ApiObject) -> None:
+    await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    _known_reusable(ctx).add(payment_method["id"])
 
 
 def _memo_key(payment_method_id: str) -> str:
@@ -270,20 +275,36 @@ def _memo_key(payment_method_id: str) -> str:
 
 async def check_reusable(ctx: Context, payment_method: ApiObject, *, param: str) -> None:
     """Refuse a PaymentMethod Stripe would not use again: detached from a customer, or used
-    with a PaymentIntent while attached to none. A test id (`pm_card_visa`) resolves to a new
-    PaymentMethod each time, so it never is."""
+    with a PaymentIntent while attached to none. One attached to a customer is neither (a
+    retired one cannot be attached), nor is one made in this unit of work (a test id such as
+    `pm_card_visa` makes a new one each time): those cost no read."""
+    if payment_method["customer"] is not None:
+        return
+    reusable = _known_reusable(ctx)
+    if payment_method["id"] in reusable:
+        return
     reason = await ctx.tx.payment_method_retirement(ctx.account_id, payment_method["id"])
     if reason is not None:
         raise InvalidRequest(RETIRED_MESSAGE, param=param)
+    reusable.add(payment_method["id"])
 
 
 async def retire_unless_kept(ctx: Context, payment_method: ApiObject) -> None:
     """After a PaymentIntent's attempt to charge it (paid or declined): a card no customer
     keeps was good for that one payment, as on Stripe."""
     if payment_method["customer"] is None:
-        await ctx.tx.retire_payment_method(
-            ctx.account_id, payment_method["id"], "used_without_customer"
-        )
+        await _retire(ctx, payment_method, "used_without_customer")
+
+
+async def _retire(ctx: Context, payment_method: ApiObject, reason: str) -> None:
+    _known_reusable(ctx).discard(payment_method["id"])
+    await ctx.tx.retire_payment_method(ctx.account_id, payment_method["id"], reason)
+
+
+def _known_reusable(ctx: Context) -> set[str]:
+    """Ids of the PaymentMethods this unit of work made or found not retired."""
+    known: set[str] = ctx.memo.setdefault("payment_methods.reusable", set())
+    return known
 
 
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
@@ -374,7 +395,7 @@ async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObje
     payment_method["customer"] = None
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
     # Detachment is permanent: no payment, no attachment again (Stripe's API reference).
-    await ctx.tx.retire_payment_method(ctx.account_id, payment_method["id"], "detached")
+    await _retire(ctx, payment_method, "detached")
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
     return payment_method
 
