@@ -483,6 +483,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await tx.schedule_refund_failure(account_id, f"refunds_{tag}", failure, None)
     await tx.schedule_authorization_expiry(account_id, f"charges_{tag}", 3, None)
     await tx.record_card_setup(account_id, f"payment_methods_{tag}", 4)
+    await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")
     imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)
     await tx.record_imported_objects(account_id, "customers", [imported])
     await tx.insert_file_contents(account_id, f"files_{tag}", "text/csv", '"a"\n"1"\n')

@@ -192,3 +192,48 @@ def test_a_customer_without_a_source_or_with_a_token(client: stripe.StripeClient
         charge(client, customer=customer.id, source=card)
     assert not_theirs.value.param == "source"
     assert client.v1.charges.list().data == []
+
+
+def test_a_saved_card_is_charged_only_with_its_customer(client: stripe.StripeClient) -> None:
+    """Stripe's `source`: for a saved card "you must also pass the ID of the associated
+    customer"; the card's id alone is no token."""
+    customer = client.v1.customers.create()
+    card = saved_card(client, customer.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        charge(client, source=card)
+    assert raised.value.param == "source"
+    assert raised.value.code == "resource_missing"
+    assert client.v1.charges.list().data == []
+    assert charge(client, customer=customer.id, source=card).payment_method == card
+
+
+def test_capture_takes_a_transfer_group_and_no_metadata(client: stripe.StripeClient) -> None:
+    """`POST /v1/charges/{id}/capture` takes `transfer_group` (only while the charge has
+    none) and not `metadata`, as Stripe's API reference has it."""
+    held = charge(client, 1000, source="tok_visa", capture=False)
+    not_a_capture_param: Any = {"metadata": {"a": "b"}}
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.charges.capture(held.id, not_a_capture_param)
+    assert raised.value.param == "metadata"
+    captured = client.v1.charges.capture(held.id, {"transfer_group": "order_7"})
+    assert captured.transfer_group == "order_7"
+    assert client.v1.charges.retrieve(held.id).transfer_group == "order_7"
+
+    grouped = charge(client, 1000, source="tok_visa", capture=False, transfer_group="order_8")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.charges.capture(grouped.id, {"transfer_group": "order_9"})
+    assert raised.value.param == "transfer_group"
+    assert client.v1.charges.retrieve(grouped.id).captured is False
+
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "capture_method": "manual",
+            "confirm": True,
+        }
+    )
+    assert isinstance(intent.latest_charge, str)
+    by_intent = client.v1.charges.capture(intent.latest_charge, {"transfer_group": "order_10"})
+    assert (by_intent.captured, by_intent.transfer_group) == (True, "order_10")

@@ -446,3 +446,133 @@ def test_expand_customer(client: stripe.StripeClient) -> None:
     loose = client.v1.payment_methods.create(params=card_params("4242424242424242"))
     unowned = client.v1.payment_methods.retrieve(loose.id, params={"expand": ["customer"]})
     assert unowned.customer is None
+
+
+SINGLE_USE_MESSAGE = "It may not be used again."
+"""From Stripe's refusal of a PaymentMethod detached, or used with a PaymentIntent, without
+a customer: "The provided PaymentMethod was previously used with a PaymentIntent without
+Customer attachment, ... or was detached from a Customer. It may not be used again. ...\""""
+
+
+def assert_single_use_refusal(raised: pytest.ExceptionInfo[stripe.InvalidRequestError]) -> None:
+    assert raised.value.http_status == 400
+    assert raised.value.error is not None
+    assert raised.value.error.type == "invalid_request_error"
+    assert SINGLE_USE_MESSAGE in str(raised.value.user_message)
+
+
+def test_a_detached_payment_method_cannot_be_used_again(client: stripe.StripeClient) -> None:
+    """Stripe: "Detachment is permanent and irreversible": no payment, no new attachment."""
+    customer = client.v1.customers.create()
+    pm = client.v1.payment_methods.create(params=card_params("4242424242424242"))
+    client.v1.payment_methods.attach(pm.id, params={"customer": customer.id})
+    client.v1.payment_methods.detach(pm.id)
+
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.setup_intents.create(params={"payment_method": pm.id, "confirm": True})
+    assert_single_use_refusal(raised)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        )
+    assert_single_use_refusal(raised)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_methods.attach(pm.id, params={"customer": customer.id})
+    assert_single_use_refusal(raised)
+    assert client.v1.payment_methods.retrieve(pm.id).customer is None
+
+
+def test_a_payment_method_paid_with_without_customer_is_used_up(
+    client: stripe.StripeClient,
+) -> None:
+    pm = client.v1.payment_methods.create(params=card_params("4242424242424242"))
+    # Naming it on an intent is no use yet: only a confirmation uses it.
+    waiting = client.v1.payment_intents.create(
+        params={"amount": 500, "currency": "usd", "payment_method": pm.id}
+    )
+    paid = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+    )
+    assert paid.status == "succeeded"
+
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        )
+    assert_single_use_refusal(raised)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.confirm(waiting.id)
+    assert_single_use_refusal(raised)
+    assert client.v1.payment_intents.retrieve(waiting.id).status == "requires_confirmation"
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.setup_intents.create(params={"payment_method": pm.id, "confirm": True})
+    assert_single_use_refusal(raised)
+    customer = client.v1.customers.create()
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_methods.attach(pm.id, params={"customer": customer.id})
+    assert_single_use_refusal(raised)
+
+    # A declined attempt uses the card up as well.
+    declining = client.v1.payment_methods.create(params=card_params("4000000000000002"))
+    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    with pytest.raises(stripe.CardError):
+        client.v1.payment_intents.confirm(intent.id, params={"payment_method": declining.id})
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.confirm(intent.id, params={"payment_method": declining.id})
+    assert_single_use_refusal(raised)
+
+
+def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClient) -> None:
+    """Attached, a PaymentMethod pays again and again; test ids stand for a new one each use;
+    `setup_future_usage` attaches the card it pays with, which stays usable."""
+    customer = client.v1.customers.create()
+    kept = client.v1.payment_methods.create(params=card_params("4242424242424242"))
+    client.v1.payment_methods.attach(kept.id, params={"customer": customer.id})
+    saved = client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": client.v1.payment_methods.create(
+                params=card_params("4242424242424242")
+            ).id,
+            "setup_future_usage": "off_session",
+            "confirm": True,
+        }
+    )
+    assert isinstance(saved.payment_method, str)
+    for payment_method in (kept.id, saved.payment_method, kept.id, saved.payment_method):
+        paid = client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer.id,
+                "payment_method": payment_method,
+                "confirm": True,
+            }
+        )
+        assert paid.status == "succeeded"
+    for _ in range(2):
+        paid = client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+        assert paid.status == "succeeded"
+    loose = client.v1.setup_intents.create(
+        params={
+            "payment_method": client.v1.payment_methods.create(
+                params=card_params("4242424242424242")
+            ).id,
+            "confirm": True,
+        }
+    )
+    assert loose.status == "succeeded"
+    assert isinstance(loose.payment_method, str)
+    attached = client.v1.payment_methods.attach(
+        loose.payment_method, params={"customer": customer.id}
+    )
+    assert attached.customer == customer.id

@@ -123,3 +123,52 @@ def test_stripe_test_tokens_are_never_used_up(client: stripe.StripeClient) -> No
     assert first.brand == "Visa"
     amex = client.v1.customers.payment_sources.create(customer.id, {"source": "tok_amex"})
     assert isinstance(amex, stripe.Card) and amex.brand == "American Express"
+
+
+def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> None:
+    """Stripe's `card[token]` on `POST /v1/payment_methods` (and in an intent's
+    `payment_method_data`) takes any card token, used up as a charge's `source` is."""
+    token = make_token(client, name="Jenny Rosen", address_zip="94110")
+    assert token.card is not None
+    pm = client.v1.payment_methods.create(params={"type": "card", "card": {"token": token.id}})
+    assert pm.id.startswith("pm_")
+    assert pm.customer is None
+    assert pm.card is not None and pm.card.checks is not None
+    assert (pm.card.brand, pm.card.last4, pm.card.exp_month, pm.card.exp_year) == (
+        "visa",
+        "4242",
+        12,
+        2034,
+    )
+    assert pm.card.fingerprint == token.card.fingerprint
+    assert pm.card.checks.cvc_check == "pass"
+    assert pm.billing_details.name == "Jenny Rosen"
+    assert pm.billing_details.address is not None
+    assert pm.billing_details.address.postal_code == "94110"
+    assert client.v1.tokens.retrieve(token.id).used is True
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_methods.create(params={"type": "card", "card": {"token": token.id}})
+    assert raised.value.code == "token_already_used"
+    assert raised.value.param == "card[token]"
+
+    customer = client.v1.customers.create()
+    paid = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "customer": customer.id, "payment_method": pm.id}
+    )
+    assert client.v1.payment_intents.confirm(paid.id).status == "succeeded"
+
+    other = make_token(client, number="5555555555554444")
+    # The SDK's types leave `card` out of `payment_method_data`; Stripe's API takes it.
+    data: Any = {"type": "card", "card": {"token": other.id}}
+    setup = client.v1.setup_intents.create(
+        params={"customer": customer.id, "payment_method_data": data, "confirm": True}
+    )
+    assert setup.status == "succeeded"
+    assert isinstance(setup.payment_method, str)
+    saved = client.v1.payment_methods.retrieve(setup.payment_method)
+    assert saved.customer == customer.id
+    assert saved.card is not None and saved.card.brand == "mastercard"
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.setup_intents.create(params={"payment_method_data": data, "confirm": True})
+    assert raised.value.code == "token_already_used"
+    assert raised.value.param == "payment_method_data[card][token]"

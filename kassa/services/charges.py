@@ -17,7 +17,13 @@ from typing import Any
 
 from kassa import money
 from kassa.cards import TestBehavior
-from kassa.errors import AmountTooLarge, InvalidRequest, MissingParameter
+from kassa.errors import (
+    AmountTooLarge,
+    InvalidParameter,
+    InvalidRequest,
+    MissingParameter,
+    ResourceMissing,
+)
 from kassa.params import (
     UNSET,
     Boolean,
@@ -84,7 +90,7 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "receipt_email": Email(),
     "statement_descriptor": String(max_chars=22),
     "statement_descriptor_suffix": String(max_chars=22),
-    "metadata": Metadata(),
+    "transfer_group": String(max_chars=5000),
 }
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
@@ -136,8 +142,10 @@ class CaptureCharge:
     charge: str
     amount: int | None = None
     """Less than the authorized amount releases the rest; None captures all of it."""
-    metadata: MetadataUpdate | None = None
     statement_descriptor: str | None = None
+    transfer_group: str | None = None
+    """Only for a charge without one (Stripe: "may only be provided if it has not been
+    set")."""
     # Accepted as Stripe accepts them; the capture keeps the intent's.
     receipt_email: str | None = None
     statement_descriptor_suffix: str | None = None
@@ -175,8 +183,8 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
 async def _card_to_charge(
     ctx: Context, source: str | None, customer: ApiObject | None
 ) -> ApiObject:
-    """The card a charge is made on: a token's (used up), a saved card (of `customer` when
-    one is named), or `customer`'s default source."""
+    """The card a charge is made on: a token's (used up), a saved card of `customer`, or
+    `customer`'s default source."""
     if source is None:
         if customer is None:
             raise MissingParameter("source")
@@ -193,10 +201,11 @@ async def _card_to_charge(
                 code="missing",
             )
         return await customer_sources.new_card(ctx, source, param="source")
-    if customer is not None:
-        return await customer_sources.card_of(ctx, customer["id"], source, param="source")
-    # Stripe asks for the customer with a saved card; Kassa knows whose it is.
-    return await customer_sources.card_named(ctx, source, param="source")
+    if customer is None:
+        # A saved card is charged with its customer (Stripe: "you must also pass the ID of
+        # the associated customer"); alone, its id is taken for a token, and none is one.
+        raise ResourceMissing("token", source, param="source")
+    return await customer_sources.card_of(ctx, customer["id"], source, param="source")
 
 
 def _payment_terms(request: CreateCharge, customer_id: str | None) -> ApiObject:
@@ -269,17 +278,21 @@ async def capture_charge(ctx: Context, request: CaptureCharge) -> ApiObject:
             else f"Charge {charge['id']} cannot be captured (status {charge['status']}).",
             code="charge_already_captured" if charge["captured"] else None,
         )
+    _check_transfer_group(charge, request.transfer_group)
     if charge["payment_intent"] is None:
         return await _capture_directly(ctx, charge, request)
     intent, _ = await load_object(ctx, payment_intents.RESOURCE, charge["payment_intent"])
     ctx = await ctx.governed_by(intent)
+    if request.transfer_group is not None:
+        # Stored first: the intent's capture loads the charge it captures and announces it.
+        charge["transfer_group"] = request.transfer_group
+        await ctx.tx.update_object(CHARGES, ctx.account_id, charge)
     await payment_intents.capture(
         ctx,
         intent,
         payment_intents.CapturePaymentIntent(
             intent=intent["id"],
             amount_to_capture=request.amount,
-            metadata=request.metadata,
             statement_descriptor=request.statement_descriptor,
         ),
     )
@@ -302,12 +315,21 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
     money.check_charge_amount(amount, charge["currency"])
     behavior = card_objects.behavior_of_card_object(ctx, charge["source"])
     before = copy.deepcopy(charge)
-    if request.metadata is not None:
-        charge["metadata"] = apply_metadata(charge["metadata"], request.metadata)
     if request.receipt_email is not None:
         charge["receipt_email"] = request.receipt_email
+    if request.transfer_group is not None:
+        charge["transfer_group"] = request.transfer_group
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=before)
     return charge
+
+
+def _check_transfer_group(charge: ApiObject, transfer_group: str | None) -> None:
+    """A capture sets a charge's transfer group only where it has none yet."""
+    if transfer_group is not None and charge["transfer_group"] not in (None, transfer_group):
+        raise InvalidParameter(
+            "transfer_group may only be provided if it has not been set.",
+            param="transfer_group",
+        )
 
 
 async def _lock_intent_first(ctx: Context, charge_id: str) -> None:

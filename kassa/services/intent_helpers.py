@@ -131,6 +131,7 @@ async def apply_payment_method(
         )
     if payment_method is not None:
         named = await payment_methods.resolve(ctx, payment_method, param="payment_method")
+        await payment_methods.check_reusable(ctx, named, param="payment_method")
         check_owner(kind, intent, named, param="payment_method")
         intent["payment_method"] = named["id"]
     elif payment_method_data is not None:
@@ -246,6 +247,7 @@ async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -
     )
     # Attached to another customer since the intent took it: nobody pays with another's card.
     check_owner(kind, intent, payment_method, param="payment_method")
+    await payment_methods.check_reusable(ctx, payment_method, param="payment_method")
     return payment_method
 
 

@@ -581,6 +581,7 @@ async def _charge(
     manual = intent["capture_method"] == "manual"
     await charge_processing.attempt(ctx, charge, behavior, capture=not manual)
     if behavior.decline is not None:
+        await payment_methods.retire_unless_kept(ctx, payment_method)
         error = charge_processing.declined(behavior.decline)
         return await _fail(ctx, intent, payment_method, error, charge_id=charge["id"])
     if manual:
@@ -590,6 +591,7 @@ async def _charge(
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"]
     await _save_payment_method_for_future(ctx, intent, payment_method)
+    await payment_methods.retire_unless_kept(ctx, payment_method)
     await intent_helpers.save(ctx, _KIND, intent)
     if intent["status"] != "succeeded":
         await events.announce(ctx, "payment_intent.amount_capturable_updated", intent)

@@ -1,9 +1,11 @@
 """PaymentMethods of type `card`: create, retrieve, update, list, attach, detach.
 
 Stripe's test payment methods (`pm_card_visa`, ...) and tokens (`tok_visa`, ...) stand for
-test cards: each use makes a new PaymentMethod, as Stripe does. A raw `card[number]` is
-validated and reduced to brand, last4, expiry, funding, country and a keyed fingerprint;
-the number itself goes no further than `kassa.cards`.
+test cards: each use makes a new PaymentMethod, as Stripe does. A token made with
+`POST /v1/tokens` gives its card once (`card[token]`). A raw `card[number]` is validated and
+reduced to brand, last4, expiry, funding, country and a keyed fingerprint; the number itself
+goes no further than `kassa.cards`. A PaymentMethod detached, or used with a PaymentIntent
+while no customer keeps it, is retired: Stripe uses it no more.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa import cards
-from kassa.errors import CardError, InvalidParameter, InvalidRequest, MissingParameter
+from kassa.errors import (
+    CardError,
+    InvalidParameter,
+    InvalidRequest,
+    MissingParameter,
+    ResourceMissing,
+)
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -28,7 +36,7 @@ from kassa.params import (
     Struct,
     apply_metadata,
 )
-from kassa.services import card_objects, customer_sources, events
+from kassa.services import card_objects, customer_sources, events, tokens
 from kassa.services.addresses import ADDRESS, blank_address, merge_address
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -86,6 +94,13 @@ LIST_FILTERS: dict[str, Param] = {
 
 SAVED_CARD_PREFIX = "card_"
 """Ids of cards saved on customers as sources (`kassa.services.customer_sources`)."""
+RETIRED_MESSAGE = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer "
+    "attachment, shared with a connected account without Customer attachment, or was detached "
+    "from a Customer. It may not be used again. To use a PaymentMethod multiple times, you "
+    "must attach it to a Customer first."
+)
+"""Stripe's refusal of a PaymentMethod retired (`retire_unless_kept`, detach)."""
 
 CardDetails = Mapping[str, Any]
 """Validated `CARD` parameters: a test `token`, or `number`, `exp_month`, `exp_year`, `cvc`."""
@@ -129,15 +144,33 @@ class AttachPaymentMethod:
     customer: str
 
 
-def card_from_params(ctx: Context, card: CardDetails, prefix: str) -> cards.Card:
-    """The card a `card[...]` hash describes: a test token, or a raw number (validated)."""
-    key = ctx.payments.card_fingerprint_key
+async def _card_from_params(
+    ctx: Context, card: CardDetails, prefix: str
+) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """The `card` hash of the PaymentMethod a `card[...]` hash describes, and the billing
+    details a token's card brings (None without them): from a token, or a raw number
+    (validated)."""
     if "token" in card:
-        found = cards.card_from_test_token(card["token"], today=ctx.today(), fingerprint_key=key)
-        if found is None:
-            raise InvalidRequest(f"No such token: '{card['token']}'", param=f"{prefix}[token]")
-        return found
-    return card_objects.validated_card(ctx, card, prefix)
+        return await _token_card(ctx, card["token"], f"{prefix}[token]")
+    validated = card_objects.validated_card(ctx, card, prefix)
+    return card_objects.payment_method_card(validated), None
+
+
+async def _token_card(
+    ctx: Context, token_id: str, param: str
+) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """A Stripe test token's card (a new one each time), or the card of a token made with
+    `POST /v1/tokens`, which is used up (Stripe's `token_already_used` after)."""
+    key = ctx.payments.card_fingerprint_key
+    test_card = cards.card_from_test_token(token_id, today=ctx.today(), fingerprint_key=key)
+    if test_card is not None:
+        return card_objects.payment_method_card(test_card), None
+    try:
+        card_object = await tokens.use_token(ctx, token_id, param=param)
+    except ResourceMissing:
+        raise InvalidRequest(f"No such token: '{token_id}'", param=param) from None
+    view = card_objects.as_payment_method(card_object)
+    return view["card"], view["billing_details"]
 
 
 def _billing_details(
@@ -162,6 +195,17 @@ def card_payment_method(
 ) -> ApiObject:
     """A new PaymentMethod object for `card`, described by `request` (defaults without one,
     as for a test payment method id)."""
+    return _new_payment_method(ctx, card_objects.payment_method_card(card), request)
+
+
+def _new_payment_method(
+    ctx: Context,
+    card: dict[str, Any],
+    request: CreatePaymentMethod | None,
+    billing_details: Mapping[str, Any] | None = None,
+) -> ApiObject:
+    """A new PaymentMethod with the `card` hash given; `request`'s billing details go over
+    those a token's card brought."""
     request = request or CreatePaymentMethod()
     return {
         "id": new_id("pm"),
@@ -169,8 +213,8 @@ def card_payment_method(
         "allow_redisplay": request.allow_redisplay
         if request.allow_redisplay is not None
         else "unspecified",
-        "billing_details": _billing_details(request.billing_details),
-        "card": card_objects.payment_method_card(card),
+        "billing_details": _billing_details(request.billing_details, billing_details),
+        "card": card,
         "created": ctx.now(),
         "customer": None,
         "customer_account": None,
@@ -187,9 +231,10 @@ async def create_card(ctx: Context, request: CreatePaymentMethod, prefix: str) -
         raise MissingParameter(f"{prefix}[type]" if prefix else "type")
     if request.card is None:
         raise MissingParameter(f"{prefix}[card]" if prefix else "card")
-    card = card_from_params(ctx, request.card, f"{prefix}[card]" if prefix else "card")
-    payment_method = card_payment_method(ctx, card, request)
-    await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    card_param = f"{prefix}[card]" if prefix else "card"
+    card, billing_details = await _card_from_params(ctx, request.card, card_param)
+    payment_method = _new_payment_method(ctx, card, request, billing_details)
+    await _insert_new(ctx, payment_method)
     return payment_method
 
 
@@ -213,14 +258,53 @@ async def resolve(ctx: Context, reference: str, *, param: str) -> ApiObject:
         payment_method = await load_live_object(ctx, RESOURCE, reference, param=param)
     else:
         payment_method = card_payment_method(ctx, card)
-        await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+        await _insert_new(ctx, payment_method)
     # Later steps of the same request (confirming, attaching) use this very object.
     ctx.memo[_memo_key(payment_method["id"])] = payment_method
     return payment_method
 
 
+async def _insert_new(ctx: Context, payment_method: ApiObject) -> None:
+    await ctx.tx.insert_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    _known_reusable(ctx).add(payment_method["id"])
+
+
 def _memo_key(payment_method_id: str) -> str:
     return f"payment_method:{payment_method_id}"
+
+
+async def check_reusable(ctx: Context, payment_method: ApiObject, *, param: str) -> None:
+    """Refuse a PaymentMethod Stripe would not use again: detached from a customer, or used
+    with a PaymentIntent while attached to none. One attached to a customer is neither (a
+    retired one cannot be attached), nor is one made in this unit of work (a test id such as
+    `pm_card_visa` makes a new one each time): those cost no read."""
+    if payment_method["customer"] is not None:
+        return
+    reusable = _known_reusable(ctx)
+    if payment_method["id"] in reusable:
+        return
+    reason = await ctx.tx.payment_method_retirement(ctx.account_id, payment_method["id"])
+    if reason is not None:
+        raise InvalidRequest(RETIRED_MESSAGE, param=param)
+    reusable.add(payment_method["id"])
+
+
+async def retire_unless_kept(ctx: Context, payment_method: ApiObject) -> None:
+    """After a PaymentIntent's attempt to charge it (paid or declined): a card no customer
+    keeps was good for that one payment, as on Stripe."""
+    if payment_method["customer"] is None:
+        await _retire(ctx, payment_method, "used_without_customer")
+
+
+async def _retire(ctx: Context, payment_method: ApiObject, reason: str) -> None:
+    _known_reusable(ctx).discard(payment_method["id"])
+    await ctx.tx.retire_payment_method(ctx.account_id, payment_method["id"], reason)
+
+
+def _known_reusable(ctx: Context) -> set[str]:
+    """Ids of the PaymentMethods this unit of work made or found not retired."""
+    known: set[str] = ctx.memo.setdefault("payment_methods.reusable", set())
+    return known
 
 
 def behavior_of(ctx: Context, payment_method: ApiObject) -> cards.TestBehavior:
@@ -275,6 +359,7 @@ async def attach(ctx: Context, payment_method: ApiObject, customer_id: str, para
 
 async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_id: str) -> None:
     """Attach to a customer known to exist, as Stripe does: the card is verified first."""
+    await check_reusable(ctx, payment_method, param="payment_method")
     if payment_method["customer"] not in (None, customer_id):
         raise InvalidRequest(
             "The payment method you provided has already been attached to a customer.",
@@ -309,6 +394,8 @@ async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObje
     ctx = await ctx.governed_by(before)  # the customer it leaves: its test clock, if any
     payment_method["customer"] = None
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
+    # Detachment is permanent: no payment, no attachment again (Stripe's API reference).
+    await _retire(ctx, payment_method, "detached")
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
     return payment_method
 

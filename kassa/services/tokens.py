@@ -2,8 +2,9 @@
 with its secret key) and `GET /v1/tokens/{id}`.
 
 A token carries a card object (`card_...`) made from the card's details; the number goes no
-further than `kassa.cards`. A token is used once: as a charge's `source`, or to save the card
-on a customer (which keeps the token card's id). Stripe's test tokens (`tok_visa`,
+further than `kassa.cards`. A token is used once: as a charge's `source`, to save the card
+on a customer (which keeps the token card's id), or to make a card PaymentMethod
+(`card[token]`). Stripe's test tokens (`tok_visa`,
 `tok_chargeDeclined`, ...) stand for a new card each time they are used and are never used up.
 """
 

@@ -204,6 +204,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("payment_method",),
     ),
     AccountTable(
+        "retired_payment_methods",
+        _columns("account_id id reason"),
+        "keyed",
+        key=("id",),
+    ),
+    AccountTable(
         "imported_objects",
         _columns("account_id kind external_id object_id created"),
         "keyed",

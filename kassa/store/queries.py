@@ -27,6 +27,7 @@ from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
 from kassa.store.pages import CREATED_OPERATORS, window_conditions
+from kassa.store.payment_method_queries import PaymentMethodQueries
 from kassa.store.payout_queries import PayoutQueries
 from kassa.store.reconciliation_queries import ReconciliationQueries
 from kassa.store.refund_failure_queries import RefundFailureQueries
@@ -126,6 +127,7 @@ class Transaction(
     RefundFailureQueries,
     AuthorizationExpiryQueries,
     CardSetupQueries,
+    PaymentMethodQueries,
     ReconciliationQueries,
     ImportQueries,
     ReportingQueries,
