@@ -173,7 +173,7 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         "ledger_transactions",
         _columns(
             "id account_id created type visible source currency amount fee net fee_details "
-            "available_on status reporting_category description test_clock exchange_rate"
+            "available_on status reporting_category description test_clock exchange_rate swept_by"
         ),
         "serial",
         children=(
