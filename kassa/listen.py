@@ -99,13 +99,18 @@ async def listen(
     secret = new_secret("whsec")
     headers = {"Authorization": f"Bearer {api_key}"}
     timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        newest = await _newest_event_id(session, api_base)
+    # Two sessions: the API key goes to Kassa only. The local URL gets the signed event and
+    # nothing else, as from `stripe listen` (and cookies Kassa sets never reach it either).
+    async with (
+        aiohttp.ClientSession(headers=headers, timeout=timeout) as api,
+        aiohttp.ClientSession(timeout=timeout) as forwarding,
+    ):
+        newest = await _newest_event_id(api, api_base)
         say(f"Ready! Your webhook signing secret is {secret} (^C to quit)")
         while not stopping.is_set():
-            for event in await _events_after(session, api_base, newest):
+            for event in await _events_after(api, api_base, newest):
                 newest = event["id"]
-                await _forward(session, forward_to, secret, event, say, clock)
+                await _forward(forwarding, forward_to, secret, event, say, clock)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), POLL_SECONDS)
 

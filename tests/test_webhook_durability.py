@@ -729,6 +729,26 @@ def test_listen_forwards_new_events_signed_in_order(
         receiver.close()
 
 
+def test_listen_forwards_without_the_api_key(
+    server: KassaServer, account: Account, tmp_path: Path
+) -> None:
+    """The forward carries the signed event only, as `stripe listen`'s does: the secret key
+    `listen` reads events with must never reach the local URL."""
+    with WebhookReceiver() as receiver:
+        listen = start_listen(server, account, receiver.url(ENDPOINT_PATH), tmp_path / "l.log")
+        try:
+            receiver.set_secret(ENDPOINT_PATH, listen.wait_for_line(LISTEN_SECRET_LINE).group(1))
+            customer = server.client(account.secret_key).v1.customers.create()
+            receiver.wait_for(lambda r: bool(r.deliveries(ENDPOINT_PATH)), DELIVERED_WAIT_SECONDS)
+            [delivery] = receiver.deliveries(ENDPOINT_PATH)
+            assert delivery.event["data"]["object"]["id"] == customer.id
+            assert "authorization" not in delivery.headers
+            assert account.secret_key not in repr(delivery.headers)
+            assert listen.terminate() == 0
+        finally:
+            listen.kill()
+
+
 def run_listen(api_key: str, api_base: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "kassa", "listen", "--api-key", api_key]
     return subprocess.run(

@@ -36,6 +36,8 @@ class Delivery:
     type: str
     event: dict[str, Any]
     received_at: float
+    headers: dict[str, str] = field(default_factory=dict)
+    """The request's headers, names lowercased."""
 
 
 @dataclass
@@ -218,7 +220,10 @@ def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[i
         with shared.lock:
             shared.rejected.append(f"/{path}: {error}")
         return 400, b"bad signature"
-    delivery = Delivery(path, event["id"], event["type"], event.to_dict(), time.time())
+    received_headers = {name.lower(): value for name, value in headers.items()}
+    delivery = Delivery(
+        path, event["id"], event["type"], event.to_dict(), time.time(), received_headers
+    )
     with shared.lock:
         shared.deliveries.append(delivery)
     return 200, b"ok"
