@@ -131,6 +131,7 @@ async def _forward(
             url,
             data=payload,
             headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+            allow_redirects=False,  # shown as the 3xx it is, as Kassa's deliveries record it
         ) as response:
             say(f"<-- [{response.status}] POST {url} [{event['id']}]")
     except (aiohttp.ClientError, OSError, TimeoutError) as error:

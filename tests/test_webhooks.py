@@ -431,6 +431,26 @@ def test_a_failing_delivery_is_retried_and_every_attempt_recorded(
     assert receiver.rejected() == []
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver, status: int
+) -> None:
+    """Stripe: any status outside 2xx, 3xx included, means the event was not received, and
+    a redirect is treated as a failure; the POST is not followed to where it points."""
+    listen(client, receiver, "elsewhere", ["customer.created"])
+    listen(client, receiver, "moved", ["customer.created"])
+    receiver.fail_next("moved", 1, status, location=receiver.url("elsewhere"))
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    receiver.wait_for_event_ids("moved", {event_id})  # the retry, answered 200
+
+    moved = [a for a in attempts_of(http, f"events/{event_id}", 3) if a["status_code"] != 200]
+    assert [(a["status_code"], a["succeeded"]) for a in moved] == [(status, False)]
+    assert receiver.fetched() == []
+    assert receiver.event_ids("elsewhere") == [event_id], "only its own delivery"
+    assert receiver.rejected() == []
+
+
 # -- 4. and 5. disabled endpoints --------------------------------------------------------------
 
 

@@ -276,8 +276,14 @@ class DeliveryWorker:
             ),
         }
         timeout = aiohttp.ClientTimeout(total=self._timeout_seconds(delivery))
+        # A redirect is not followed: Stripe treats it (any 3xx) as a failed attempt, and
+        # following a 302 would turn the signed POST into a GET somewhere else.
         async with session.post(
-            target.url, data=delivery.payload, headers=headers, timeout=timeout
+            target.url,
+            data=delivery.payload,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
         ) as response:
             body = await response.content.read(RESPONSE_EXCERPT_CHARS * 4)
             return response.status, body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
