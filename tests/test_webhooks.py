@@ -604,7 +604,9 @@ def test_webhook_endpoint_crud_shows_the_secret_only_on_create(
     assert receiver.rejected() == []
 
 
-@pytest.mark.parametrize("url", ["ftp://x", "not a url", "http://user:pass@host/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://x", "not a url", "http://user:pass@host/", "http://[zz/x", "http://[::1/x"]
+)
 def test_a_webhook_endpoint_needs_a_plain_http_url(
     client: stripe.StripeClient, receiver: WebhookReceiver, url: str
 ) -> None:

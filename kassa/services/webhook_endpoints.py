@@ -101,30 +101,35 @@ class UpdateWebhookEndpoint:
 
 def validated_url(url: str, param: str = "url") -> str:
     """An absolute http(s) URL without credentials: where Kassa will POST events."""
-    parts = urlsplit(url)
-    problem = None
-    if len(url) > URL_CHARS_MAX:  # the API's parser says so first; other callers get this
-        problem = f"it is longer than {URL_CHARS_MAX} characters"
-    elif parts.scheme not in ("http", "https"):
-        problem = "it must start with http:// or https://"
-    elif not parts.hostname:
-        problem = "it has no host"
-    elif parts.username is not None or parts.password is not None:
-        problem = "it must not contain a user name or password"
-    elif parts.fragment:
-        problem = "it must not have a #fragment"
-    elif any(c.isspace() for c in url):
-        problem = "it must not contain spaces"
-    else:
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            problem = "its port is not a number from 0 to 65535"
+    problem = _url_problem(url)
     if problem is not None:
         raise InvalidParameter(
             f"Invalid URL: {url[:200]}: {problem}.", param=param, code="url_invalid"
         )
     return url
+
+
+def _url_problem(url: str) -> str | None:
+    if len(url) > URL_CHARS_MAX:  # the API's parser says so first; other callers get this
+        return f"it is longer than {URL_CHARS_MAX} characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        # A bracketed host that is not an IPv6 address, an unclosed `[`, a port that is
+        # not a number from 0 to 65535.
+        return "its host or port is malformed"
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it has no host"
+    if parts.username is not None or parts.password is not None:
+        return "it must not contain a user name or password"
+    if parts.fragment:
+        return "it must not have a #fragment"
+    if any(c.isspace() for c in url):
+        return "it must not contain spaces"
+    return None
 
 
 def _enabled_events(value: list[str]) -> list[str]:
