@@ -40,6 +40,10 @@ QUIET_SECONDS = 5 * IDLE_POLL_SECONDS
 """How long to watch for a delivery that must not come: several idle sweeps of the worker."""
 ALWAYS_FAILING = 1_000
 """Failures to answer on a path meant to stay down: more than any test sends to it."""
+FAILING_EVENTS = 4
+"""Events whose deliveries fail to the end together, so that failures follow failures."""
+SUCCESS_EVERY_SECONDS = 0.5
+"""Well inside a retry delay: an endpoint succeeding this often is never down for long."""
 RETRIES_RIDE_OUT_SECONDS = RETRY_SCHEDULE_SECONDS[0] * (1 + JITTER_FRACTION) + 0.5
 """Longer than a retry's delay: a retry still queued would have been sent by then."""
 
@@ -490,9 +494,8 @@ def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     new_customer(client, email="first@example.com")
     receiver.wait_for(lambda r: r.attempts("down") >= 2, what="a first retry at /down")
     # Kassa disables an endpoint once a failure lands a whole retry window (the schedule's
-    # sum) after its first failure. One event's retries are jittered by 10% and can all be
-    # spent a few milliseconds inside the window, which leaves the endpoint enabled (a gap in
-    # Kassa); so, as steady traffic would, a second event keeps failures coming past it.
+    # sum) after its first failure, or a delivery uses up its retries with no success since
+    # its first attempt. A second event keeps failures coming, as steady traffic would.
     new_customer(client, email="second@example.com")
 
     def endpoint_disabled() -> stripe.WebhookEndpoint | None:
@@ -515,6 +518,38 @@ def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     time.sleep(RETRIES_RIDE_OUT_SECONDS)  # queued retries, had they survived, would come now
     assert receiver.attempts("down") == attempts_when_disabled
     assert receiver.rejected() == []
+
+
+def test_an_endpoint_that_succeeds_within_the_window_stays_enabled(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    """Some events' deliveries use up their retries while others keep succeeding: the
+    endpoint has not failed for the whole schedule, so it is not disabled (Stripe disables
+    an endpoint only after it has failed without a success for the whole retry period)."""
+    mixed = listen(client, receiver, "mixed", ["customer.created", "customer.updated"])
+    receiver.fail_types("mixed", {"customer.updated"})
+    customer = new_customer(client)
+    for index in range(FAILING_EVENTS):
+        client.v1.customers.update(customer.id, params={"name": f"Failing {index}"})
+    failing = [e["id"] for e in listed_events(client, type="customer.updated")]
+    attempts_each = len(RETRY_SCHEDULE_SECONDS) + 1
+    deadline = time.monotonic() + WAIT_SECONDS
+    # A success between every two retries: the endpoint is never down for a whole window.
+    while not all(len(attempts_at(http, event_id)) == attempts_each for event_id in failing):
+        assert client.v1.webhook_endpoints.retrieve(mixed.id).status == "enabled"
+        assert time.monotonic() < deadline, "the failing events did not use up their retries"
+        new_customer(client)
+        time.sleep(SUCCESS_EVERY_SECONDS)
+    assert client.v1.webhook_endpoints.retrieve(mixed.id).status == "enabled"
+    assert [e for e in listed_events(client) if e["type"] == "webhook_endpoint.disabled"] == []
+    assert receiver.rejected() == []
+
+
+def attempts_at(http: httpx.Client, event_id: str) -> list[dict[str, Any]]:
+    response = http.get(f"/v1/events/{event_id}/webhook_attempts", params={"limit": LIST_LIMIT_MAX})
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
 
 
 # -- 6. manual resend --------------------------------------------------------------------------

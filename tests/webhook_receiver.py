@@ -11,6 +11,7 @@ test's server that took the port).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class _PathState:
     failure_status: int = 500
     failure_location: str | None = None
     """Sent as `Location` with the failures (a redirect, when their status is a 3xx)."""
+    failing_types: frozenset[str] = frozenset()
+    """Events of these types are always answered 500 (`fail_types`)."""
     attempts: int = 0
     gate: threading.Event | None = None
     """Set by `hold`: deliveries to the path wait for it to open (`release`) before answering."""
@@ -164,6 +167,11 @@ class WebhookReceiver:
             state.failure_status = status
             state.failure_location = location
 
+    def fail_types(self, path: str, event_types: set[str]) -> None:
+        """Answer every delivery of these event types with a 500; others are taken."""
+        with self._shared.lock:
+            self._shared.path(path).failing_types = frozenset(event_types)
+
     def hold(self, path: str) -> None:
         """Keep the path's deliveries waiting, unanswered, until `release(path)`."""
         with self._shared.lock:
@@ -237,6 +245,8 @@ def _handle(
         if state.failures_left > 0:
             state.failures_left -= 1
             return state.failure_status, b"failing on purpose", state.failure_location
+        if state.failing_types and _event_type(payload) in state.failing_types:
+            return 500, b"failing this type on purpose", None
         secret = state.secret
     if secret is None:
         with shared.lock:
@@ -257,3 +267,11 @@ def _handle(
     with shared.lock:
         shared.deliveries.append(delivery)
     return 200, b"ok", None
+
+
+def _event_type(payload: bytes) -> str | None:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    return event.get("type") if isinstance(event, dict) else None

@@ -235,6 +235,14 @@ class WebhookQueries:
             ),
         )
 
+    async def first_webhook_attempt_ms(self, event_id: str, delivery_id: str) -> int | None:
+        """When the delivery was first attempted (None: never)."""
+        row = await self._db.fetchone(
+            "SELECT MIN(attempted_ms) FROM webhook_attempts WHERE event_id = ? AND delivery_id = ?",
+            (event_id, delivery_id),
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
     async def lock_webhook_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
         """Which of `delivery_ids` still exist, their rows locked in id order. An account
         reset deletes its deliveries, and may do so while one is in flight."""

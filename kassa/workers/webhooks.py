@@ -394,15 +394,31 @@ class DeliveryWorker:
             )
         if target is None or gone:
             return
-        window = retry_window_ms(self.settings.retry_schedule)
         since_ms = target.failing_since_ms
         if since_ms is None:
             await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, outcome.attempted_ms)
-        elif delay is None or outcome.attempted_ms - since_ms >= window:
-            # A delivery that used up its retries without the endpoint succeeding
-            # once meanwhile has failed for the whole schedule (jitter may have made
-            # the schedule a little shorter than the nominal window).
+        elif await self._failed_for_whole_schedule(tx, delivery, since_ms, outcome, delay):
             await disable_failing_endpoint(tx, self.clock, target)
+
+    async def _failed_for_whole_schedule(
+        self,
+        tx: Transaction,
+        delivery: ClaimedDelivery,
+        since_ms: int,
+        outcome: Outcome,
+        delay: int | None,
+    ) -> bool:
+        """Whether the endpoint, failing since `since_ms` (its first failure after its last
+        success), has now failed without a single success for a whole retry schedule: for
+        the nominal window, or for every attempt of a delivery that just used up its
+        retries (jitter may have made that schedule a little shorter than the window). A
+        success in between, on any delivery, keeps it enabled."""
+        if outcome.attempted_ms - since_ms >= retry_window_ms(self.settings.retry_schedule):
+            return True
+        if delay is not None:
+            return False
+        first_ms = await tx.first_webhook_attempt_ms(delivery.event_id, delivery.id)
+        return first_ms is not None and since_ms <= first_ms
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
