@@ -485,6 +485,32 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_again(
     assert receiver.rejected() == []
 
 
+def test_a_retry_pending_when_an_endpoint_is_disabled_is_made_once_it_is_enabled(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    """Stripe: if you disable and then re-enable a webhook endpoint before Stripe can retry,
+    you can still expect to see future retry attempts. None is made while it is disabled."""
+    paused = listen(client, receiver, "paused", ["customer.created"])
+    receiver.fail_next("paused", 1)
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    attempts_of(http, f"events/{event_id}", 1)
+    client.v1.webhook_endpoints.update(paused.id, params={"disabled": True})
+    time.sleep(RETRIES_RIDE_OUT_SECONDS)  # the retry comes due while the endpoint is disabled
+    assert receiver.attempts("paused") == 1
+    assert only_event(client, "customer.created")["pending_webhooks"] == 1
+
+    client.v1.webhook_endpoints.update(paused.id, params={"disabled": False})
+    receiver.wait_for_event_ids("paused", {event_id})
+    attempts = attempts_of(http, f"events/{event_id}", 2)
+    assert [a["succeeded"] for a in attempts] == [False, True]
+    wait_until(
+        lambda: only_event(client, "customer.created")["pending_webhooks"] == 0 or None,
+        "the event's pending webhooks to count down",
+    )
+    assert receiver.rejected() == []
+
+
 def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     client: stripe.StripeClient, receiver: WebhookReceiver
 ) -> None:

@@ -208,11 +208,13 @@ async def update_webhook_endpoint(ctx: Context, request: UpdateWebhookEndpoint) 
 
 async def _switch(ctx: Context, endpoint: ApiObject, disabled: bool) -> None:
     endpoint["status"] = "disabled" if disabled else "enabled"
-    if disabled:
-        # Queued retries are dropped, as on delete: a disabled endpoint is sent nothing,
-        # and on re-enabling it receives new events only.
-        await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
-    else:
+    # Queued retries are held, not dropped: a disabled endpoint is sent nothing (and gets
+    # no delivery of an event made meanwhile), and once enabled again it gets the retries
+    # still due, at once if they came due meanwhile (Stripe: "if you disable and then
+    # re-enable a webhook endpoint before Stripe can retry, you can still expect to see
+    # future retry attempts").
+    await ctx.tx.set_webhook_endpoint_disabled(endpoint["id"], disabled)
+    if not disabled:
         await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])
 
 
@@ -235,6 +237,8 @@ async def disable_failing_endpoint(tx: Transaction, clock: Clock, target: Webhoo
     before = copy.deepcopy(endpoint)
     endpoint["status"] = "disabled"
     await tx.update_object(WEBHOOK_ENDPOINTS, target.account_id, endpoint)
+    await tx.set_webhook_endpoint_disabled(target.endpoint_id, True)
+    # It failed for a whole retry schedule: what it still had queued is given up.
     await tx.abandon_webhook_deliveries(target.endpoint_id)
     await events.announce(ctx, "webhook_endpoint.disabled", endpoint, previous=before)
 

@@ -385,14 +385,15 @@ class DeliveryWorker:
                 await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
             return
         delay = next_attempt_delay_ms(self.settings.retry_schedule, attempts, self.rng)
-        gone = target is None or not target.enabled
-        if delay is None or gone:
+        if delay is None or target is None or target.deleted:
             await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
         else:
+            # Pending again, even if the endpoint was disabled meanwhile: it is then held
+            # until the endpoint is enabled.
             await tx.finish_webhook_delivery(
                 delivery.id, "pending", attempts, outcome.attempted_ms + delay
             )
-        if target is None or gone:
+        if target is None or not target.enabled:
             return
         since_ms = target.failing_since_ms
         if since_ms is None:
