@@ -765,6 +765,38 @@ def test_events_are_listed_by_type_pattern_types_and_created(
     assert receiver.rejected() == []
 
 
+def test_events_take_type_or_types_but_not_both(client: stripe.StripeClient) -> None:
+    new_customer(client)
+    with pytest.raises(stripe.InvalidRequestError) as both:
+        listed_events(client, type="customer.created", types=["customer.updated"])
+    assert both.value.http_status == 400
+    assert both.value.error is not None and both.value.error.param == "types"
+
+
+def test_events_are_listed_by_delivery_success(
+    client: stripe.StripeClient, receiver: WebhookReceiver
+) -> None:
+    """Stripe: `delivery_success=false` lists the events still pending or that failed
+    delivery to an endpoint; `true`, those delivered to every endpoint."""
+    listen(client, receiver, "taken", ["customer.created", "customer.updated"])
+    listen(client, receiver, "refusing", ["customer.updated"])
+    receiver.fail_next("refusing", ALWAYS_FAILING)
+    customer = new_customer(client)
+    client.v1.customers.update(customer.id, params={"name": "Undelivered"})
+    created = only_event(client, "customer.created")["id"]
+    updated = only_event(client, "customer.updated")["id"]
+    receiver.wait_for_event_ids("taken", {created, updated})
+
+    def delivered_split() -> tuple[list[str], list[str]] | None:
+        delivered = [e["id"] for e in listed_events(client, delivery_success=True)]
+        undelivered = [e["id"] for e in listed_events(client, delivery_success=False)]
+        return (delivered, undelivered) if delivered == [created] else None
+
+    _, undelivered = wait_until(delivered_split, "customer.created delivered")
+    assert undelivered == [updated]
+    assert listed_events(client, delivery_success=False, type="customer.created") == []
+
+
 # -- 9. pending_webhooks -----------------------------------------------------------------------
 
 

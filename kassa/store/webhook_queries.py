@@ -293,7 +293,10 @@ class WebhookQueries:
         doc = loads_doc(row[0])
         doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) + change)
         self._forget_rows()
-        await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (dumps_doc(doc), event_id))
+        await self._db.execute(
+            "UPDATE events SET doc = ?, pending_webhooks = ? WHERE id = ?",
+            (dumps_doc(doc), doc["pending_webhooks"], event_id),
+        )
         return int(doc["pending_webhooks"])
 
     async def set_webhook_endpoint_failing_since(
