@@ -684,6 +684,40 @@ def test_a_webhook_endpoint_needs_a_plain_http_url(
     assert receiver.rejected() == []
 
 
+@pytest.mark.parametrize(
+    "version", ["2099-99-99", "2026-10-28.zzz", "2099-01-01", "2025-01-27.basil", "2024-10-28"]
+)
+def test_a_webhook_endpoint_takes_only_api_versions_that_exist(
+    client: stripe.StripeClient, receiver: WebhookReceiver, version: str
+) -> None:
+    """Not a date, a release name that is not the one of its date, a version later than
+    Kassa's own, a version of the named-release era without its name."""
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.create(
+            params={
+                "url": receiver.url("versioned"),
+                "enabled_events": ["*"],
+                "api_version": cast(Any, version),
+            }
+        )
+    assert raised.value.http_status == 400
+    assert raised.value.error is not None and raised.value.error.param == "api_version"
+
+
+@pytest.mark.parametrize("version", [API_VERSION, "2025-03-31.basil", "2024-06-20", "2020-08-27"])
+def test_a_webhook_endpoint_takes_a_known_api_version(
+    client: stripe.StripeClient, receiver: WebhookReceiver, version: str
+) -> None:
+    endpoint = client.v1.webhook_endpoints.create(
+        params={
+            "url": receiver.url("versioned"),
+            "enabled_events": ["*"],
+            "api_version": cast(Any, version),
+        }
+    )
+    assert endpoint.api_version == version
+
+
 def test_enabled_events_must_name_types_kassa_sends(
     client: stripe.StripeClient, receiver: WebhookReceiver
 ) -> None:

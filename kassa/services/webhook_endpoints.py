@@ -4,11 +4,12 @@ update (including `disabled`), list, delete."""
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kassa import API_VERSION
+from kassa.api_versions import is_known_api_version
 from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, new_secret
@@ -42,7 +43,6 @@ from kassa.store.webhook_queries import WebhookTarget
 
 URL_CHARS_MAX = 2_048
 ENABLED_EVENTS_MAX = 250
-_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 
 
 class _EventType(String):
@@ -152,8 +152,12 @@ async def create_webhook_endpoint(ctx: Context, request: CreateWebhookEndpoint) 
     if request.connect:
         raise InvalidParameter("Kassa has no Connect accounts to listen to.", param="connect")
     api_version = request.api_version
-    if api_version is not None and not _API_VERSION.fullmatch(api_version):
-        raise InvalidParameter(f"Invalid api_version: {api_version}", param="api_version")
+    if api_version is not None and not is_known_api_version(api_version):
+        raise InvalidParameter(
+            f"Invalid api_version: {api_version[:40]}: not a Stripe API version (Kassa's "
+            f"newest is {API_VERSION}).",
+            param="api_version",
+        )
     existing = await ctx.tx.webhook_endpoint_docs(
         ctx.account_id, events.WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
     )
