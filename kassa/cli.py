@@ -401,6 +401,7 @@ def _listen(args: argparse.Namespace) -> int:
             say=lambda line: print(line, flush=True),
             stopping=stopping,
             clock=SystemClock(),
+            warn=lambda line: print(line, file=sys.stderr, flush=True),
         )
 
     try:

@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("kassa.ledger", LEDGER),
     ("kassa.store", STORE),
     ("kassa.asgi", LEAVES),
+    ("kassa.api_versions", LEAVES),
     ("kassa.clock", LEAVES),
     ("kassa.ids", LEAVES),
     ("kassa.errors", LEAVES),

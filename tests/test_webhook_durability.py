@@ -87,6 +87,9 @@ LIST_PAGES_MAX = 50
 PASS_ON_TIMEOUT_SECONDS = 10.0
 WORKER_READY_LINE = "kassa worker: delivering webhooks"
 WORKER_STOPPED_LINE = "kassa worker: stopped"
+LISTEN_RESYNC_SECONDS = 1.0
+"""Time for `listen` to take the newest event as its cursor after saying it will (its next
+poll follows at once): a customer made before that would not be forwarded."""
 LISTEN_SECRET_LINE = re.compile(r"Ready! Your webhook signing secret is (whsec_\S+)")
 
 
@@ -727,6 +730,79 @@ def test_listen_forwards_new_events_signed_in_order(
         listen.kill()
         proxy.stop()
         receiver.close()
+
+
+def test_listen_forwards_without_the_api_key(
+    server: KassaServer, account: Account, tmp_path: Path
+) -> None:
+    """The forward carries the signed event only, as `stripe listen`'s does: the secret key
+    `listen` reads events with must never reach the local URL."""
+    with WebhookReceiver() as receiver:
+        listen = start_listen(server, account, receiver.url(ENDPOINT_PATH), tmp_path / "l.log")
+        try:
+            receiver.set_secret(ENDPOINT_PATH, listen.wait_for_line(LISTEN_SECRET_LINE).group(1))
+            customer = server.client(account.secret_key).v1.customers.create()
+            receiver.wait_for(lambda r: bool(r.deliveries(ENDPOINT_PATH)), DELIVERED_WAIT_SECONDS)
+            [delivery] = receiver.deliveries(ENDPOINT_PATH)
+            assert delivery.event["data"]["object"]["id"] == customer.id
+            assert "authorization" not in delivery.headers
+            assert account.secret_key not in repr(delivery.headers)
+            assert listen.terminate() == 0
+        finally:
+            listen.kill()
+
+
+LISTEN_RESYNC_LINE = re.compile(r"is gone .*resuming from the newest event")
+LISTEN_RETRYING_LINE = re.compile(r"kassa listen: .*; retrying in \S+ s \(1 of \d+\)")
+LISTEN_BACK_LINE = re.compile(r"kassa listen: reached Kassa at \S+ again")
+
+
+def _forwarded_customer(
+    server: KassaServer, account: Account, receiver: WebhookReceiver
+) -> stripe.Customer:
+    """A new customer, once `listen` has forwarded its creation to the receiver."""
+    customer = server.client(account.secret_key).v1.customers.create()
+
+    def forwarded(r: WebhookReceiver) -> bool:
+        objects = [d.event["data"]["object"]["id"] for d in r.deliveries(ENDPOINT_PATH)]
+        return customer.id in objects
+
+    receiver.wait_for(forwarded, DELIVERED_WAIT_SECONDS, f"{customer.id} forwarded")
+    return customer
+
+
+def test_listen_rides_out_an_account_reset_and_a_server_restart(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """A reset takes the event `listen` pages from (`ending_before` answers 404): it says so
+    and follows from the newest event. A restart leaves it unable to connect for a while: it
+    retries with backoff, saying so, and forwards again once Kassa is back."""
+    server = KassaServer(private_database_url, tmp_path / "kassa.log").start()
+    account = create_account(private_database_url)
+    listen = None
+    try:
+        with WebhookReceiver() as receiver:
+            listen = start_listen(server, account, receiver.url(ENDPOINT_PATH), tmp_path / "l.log")
+            receiver.set_secret(ENDPOINT_PATH, listen.wait_for_line(LISTEN_SECRET_LINE).group(1))
+            _forwarded_customer(server, account, receiver)
+
+            reset = f"/v1/test_helpers/accounts/{account.id}/reset"
+            server.client(account.secret_key).raw_request("post", reset)
+            listen.wait_for_line(LISTEN_RESYNC_LINE)
+            time.sleep(LISTEN_RESYNC_SECONDS)
+            _forwarded_customer(server, account, receiver)
+
+            server.stop()
+            listen.wait_for_line(LISTEN_RETRYING_LINE)
+            server.start()
+            listen.wait_for_line(LISTEN_BACK_LINE)
+            _forwarded_customer(server, account, receiver)
+            assert receiver.rejected() == []
+            assert listen.terminate() == 0
+    finally:
+        if listen is not None:
+            listen.kill()
+        server.stop()
 
 
 def run_listen(api_key: str, api_base: str) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,10 @@ QUIET_SECONDS = 5 * IDLE_POLL_SECONDS
 """How long to watch for a delivery that must not come: several idle sweeps of the worker."""
 ALWAYS_FAILING = 1_000
 """Failures to answer on a path meant to stay down: more than any test sends to it."""
+FAILING_EVENTS = 4
+"""Events whose deliveries fail to the end together, so that failures follow failures."""
+SUCCESS_EVERY_SECONDS = 0.5
+"""Well inside a retry delay: an endpoint succeeding this often is never down for long."""
 RETRIES_RIDE_OUT_SECONDS = RETRY_SCHEDULE_SECONDS[0] * (1 + JITTER_FRACTION) + 0.5
 """Longer than a retry's delay: a retry still queued would have been sent by then."""
 
@@ -431,6 +435,26 @@ def test_a_failing_delivery_is_retried_and_every_attempt_recorded(
     assert receiver.rejected() == []
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver, status: int
+) -> None:
+    """Stripe: any status outside 2xx, 3xx included, means the event was not received, and
+    a redirect is treated as a failure; the POST is not followed to where it points."""
+    listen(client, receiver, "elsewhere", ["customer.created"])
+    listen(client, receiver, "moved", ["customer.created"])
+    receiver.fail_next("moved", 1, status, location=receiver.url("elsewhere"))
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    receiver.wait_for_event_ids("moved", {event_id})  # the retry, answered 200
+
+    moved = [a for a in attempts_of(http, f"events/{event_id}", 3) if a["status_code"] != 200]
+    assert [(a["status_code"], a["succeeded"]) for a in moved] == [(status, False)]
+    assert receiver.fetched() == []
+    assert receiver.event_ids("elsewhere") == [event_id], "only its own delivery"
+    assert receiver.rejected() == []
+
+
 # -- 4. and 5. disabled endpoints --------------------------------------------------------------
 
 
@@ -461,6 +485,32 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_again(
     assert receiver.rejected() == []
 
 
+def test_a_retry_pending_when_an_endpoint_is_disabled_is_made_once_it_is_enabled(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    """Stripe: if you disable and then re-enable a webhook endpoint before Stripe can retry,
+    you can still expect to see future retry attempts. None is made while it is disabled."""
+    paused = listen(client, receiver, "paused", ["customer.created"])
+    receiver.fail_next("paused", 1)
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    attempts_of(http, f"events/{event_id}", 1)
+    client.v1.webhook_endpoints.update(paused.id, params={"disabled": True})
+    time.sleep(RETRIES_RIDE_OUT_SECONDS)  # the retry comes due while the endpoint is disabled
+    assert receiver.attempts("paused") == 1
+    assert only_event(client, "customer.created")["pending_webhooks"] == 1
+
+    client.v1.webhook_endpoints.update(paused.id, params={"disabled": False})
+    receiver.wait_for_event_ids("paused", {event_id})
+    attempts = attempts_of(http, f"events/{event_id}", 2)
+    assert [a["succeeded"] for a in attempts] == [False, True]
+    wait_until(
+        lambda: only_event(client, "customer.created")["pending_webhooks"] == 0 or None,
+        "the event's pending webhooks to count down",
+    )
+    assert receiver.rejected() == []
+
+
 def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     client: stripe.StripeClient, receiver: WebhookReceiver
 ) -> None:
@@ -470,9 +520,8 @@ def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     new_customer(client, email="first@example.com")
     receiver.wait_for(lambda r: r.attempts("down") >= 2, what="a first retry at /down")
     # Kassa disables an endpoint once a failure lands a whole retry window (the schedule's
-    # sum) after its first failure. One event's retries are jittered by 10% and can all be
-    # spent a few milliseconds inside the window, which leaves the endpoint enabled (a gap in
-    # Kassa); so, as steady traffic would, a second event keeps failures coming past it.
+    # sum) after its first failure, or a delivery uses up its retries with no success since
+    # its first attempt. A second event keeps failures coming, as steady traffic would.
     new_customer(client, email="second@example.com")
 
     def endpoint_disabled() -> stripe.WebhookEndpoint | None:
@@ -495,6 +544,38 @@ def test_an_endpoint_failing_for_the_whole_retry_window_is_disabled(
     time.sleep(RETRIES_RIDE_OUT_SECONDS)  # queued retries, had they survived, would come now
     assert receiver.attempts("down") == attempts_when_disabled
     assert receiver.rejected() == []
+
+
+def test_an_endpoint_that_succeeds_within_the_window_stays_enabled(
+    client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    """Some events' deliveries use up their retries while others keep succeeding: the
+    endpoint has not failed for the whole schedule, so it is not disabled (Stripe disables
+    an endpoint only after it has failed without a success for the whole retry period)."""
+    mixed = listen(client, receiver, "mixed", ["customer.created", "customer.updated"])
+    receiver.fail_types("mixed", {"customer.updated"})
+    customer = new_customer(client)
+    for index in range(FAILING_EVENTS):
+        client.v1.customers.update(customer.id, params={"name": f"Failing {index}"})
+    failing = [e["id"] for e in listed_events(client, type="customer.updated")]
+    attempts_each = len(RETRY_SCHEDULE_SECONDS) + 1
+    deadline = time.monotonic() + WAIT_SECONDS
+    # A success between every two retries: the endpoint is never down for a whole window.
+    while not all(len(attempts_at(http, event_id)) == attempts_each for event_id in failing):
+        assert client.v1.webhook_endpoints.retrieve(mixed.id).status == "enabled"
+        assert time.monotonic() < deadline, "the failing events did not use up their retries"
+        new_customer(client)
+        time.sleep(SUCCESS_EVERY_SECONDS)
+    assert client.v1.webhook_endpoints.retrieve(mixed.id).status == "enabled"
+    assert [e for e in listed_events(client) if e["type"] == "webhook_endpoint.disabled"] == []
+    assert receiver.rejected() == []
+
+
+def attempts_at(http: httpx.Client, event_id: str) -> list[dict[str, Any]]:
+    response = http.get(f"/v1/events/{event_id}/webhook_attempts", params={"limit": LIST_LIMIT_MAX})
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
 
 
 # -- 6. manual resend --------------------------------------------------------------------------
@@ -584,7 +665,9 @@ def test_webhook_endpoint_crud_shows_the_secret_only_on_create(
     assert receiver.rejected() == []
 
 
-@pytest.mark.parametrize("url", ["ftp://x", "not a url", "http://user:pass@host/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://x", "not a url", "http://user:pass@host/", "http://[zz/x", "http://[::1/x"]
+)
 def test_a_webhook_endpoint_needs_a_plain_http_url(
     client: stripe.StripeClient, receiver: WebhookReceiver, url: str
 ) -> None:
@@ -599,6 +682,40 @@ def test_a_webhook_endpoint_needs_a_plain_http_url(
         assert (raised.error.type, raised.error.param) == ("invalid_request_error", "url")
     assert client.v1.webhook_endpoints.retrieve(endpoint.id).url == receiver.url("valid")
     assert receiver.rejected() == []
+
+
+@pytest.mark.parametrize(
+    "version", ["2099-99-99", "2026-10-28.zzz", "2099-01-01", "2025-01-27.basil", "2024-10-28"]
+)
+def test_a_webhook_endpoint_takes_only_api_versions_that_exist(
+    client: stripe.StripeClient, receiver: WebhookReceiver, version: str
+) -> None:
+    """Not a date, a release name that is not the one of its date, a version later than
+    Kassa's own, a version of the named-release era without its name."""
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.create(
+            params={
+                "url": receiver.url("versioned"),
+                "enabled_events": ["*"],
+                "api_version": cast(Any, version),
+            }
+        )
+    assert raised.value.http_status == 400
+    assert raised.value.error is not None and raised.value.error.param == "api_version"
+
+
+@pytest.mark.parametrize("version", [API_VERSION, "2025-03-31.basil", "2024-06-20", "2020-08-27"])
+def test_a_webhook_endpoint_takes_a_known_api_version(
+    client: stripe.StripeClient, receiver: WebhookReceiver, version: str
+) -> None:
+    endpoint = client.v1.webhook_endpoints.create(
+        params={
+            "url": receiver.url("versioned"),
+            "enabled_events": ["*"],
+            "api_version": cast(Any, version),
+        }
+    )
+    assert endpoint.api_version == version
 
 
 def test_enabled_events_must_name_types_kassa_sends(
@@ -680,6 +797,38 @@ def test_events_are_listed_by_type_pattern_types_and_created(
     assert elsewhere.value.http_status == 404
     assert listed_events(stranger) == []
     assert receiver.rejected() == []
+
+
+def test_events_take_type_or_types_but_not_both(client: stripe.StripeClient) -> None:
+    new_customer(client)
+    with pytest.raises(stripe.InvalidRequestError) as both:
+        listed_events(client, type="customer.created", types=["customer.updated"])
+    assert both.value.http_status == 400
+    assert both.value.error is not None and both.value.error.param == "types"
+
+
+def test_events_are_listed_by_delivery_success(
+    client: stripe.StripeClient, receiver: WebhookReceiver
+) -> None:
+    """Stripe: `delivery_success=false` lists the events still pending or that failed
+    delivery to an endpoint; `true`, those delivered to every endpoint."""
+    listen(client, receiver, "taken", ["customer.created", "customer.updated"])
+    listen(client, receiver, "refusing", ["customer.updated"])
+    receiver.fail_next("refusing", ALWAYS_FAILING)
+    customer = new_customer(client)
+    client.v1.customers.update(customer.id, params={"name": "Undelivered"})
+    created = only_event(client, "customer.created")["id"]
+    updated = only_event(client, "customer.updated")["id"]
+    receiver.wait_for_event_ids("taken", {created, updated})
+
+    def delivered_split() -> tuple[list[str], list[str]] | None:
+        delivered = [e["id"] for e in listed_events(client, delivery_success=True)]
+        undelivered = [e["id"] for e in listed_events(client, delivery_success=False)]
+        return (delivered, undelivered) if delivered == [created] else None
+
+    _, undelivered = wait_until(delivered_split, "customer.created delivered")
+    assert undelivered == [updated]
+    assert listed_events(client, delivery_success=False, type="customer.created") == []
 
 
 # -- 9. pending_webhooks -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ test's server that took the port).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ class Delivery:
     type: str
     event: dict[str, Any]
     received_at: float
+    headers: dict[str, str] = field(default_factory=dict)
+    """The request's headers, names lowercased."""
 
 
 @dataclass
@@ -43,6 +46,10 @@ class _PathState:
     secret: str | None = None
     failures_left: int = 0
     failure_status: int = 500
+    failure_location: str | None = None
+    """Sent as `Location` with the failures (a redirect, when their status is a 3xx)."""
+    failing_types: frozenset[str] = frozenset()
+    """Events of these types are always answered 500 (`fail_types`)."""
     attempts: int = 0
     gate: threading.Event | None = None
     """Set by `hold`: deliveries to the path wait for it to open (`release`) before answering."""
@@ -54,6 +61,8 @@ class _Shared:
     paths: dict[str, _PathState] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    """Paths asked for with GET: what a redirected POST turns into (never a delivery)."""
 
     def path(self, name: str) -> _PathState:
         return self.paths.setdefault(name, _PathState())
@@ -83,12 +92,25 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = self.rfile.read(length)
-                status, body = _handle(shared, self.path.strip("/"), payload, self.headers)
+                status, body, location = _handle(
+                    shared, self.path.strip("/"), payload, self.headers
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
+                if location is not None:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                with shared.lock:
+                    shared.fetched.append(self.path.strip("/"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test reads deliveries, not an access log
@@ -134,11 +156,21 @@ class WebhookReceiver:
         with self._shared.lock:
             self._shared.path(path).secret = secret
 
-    def fail_next(self, path: str, count: int, status: int = 500) -> None:
+    def fail_next(
+        self, path: str, count: int, status: int = 500, location: str | None = None
+    ) -> None:
+        """Answer the path's next `count` deliveries with `status` (and `location`, which
+        makes a 3xx a redirect) instead of taking them."""
         with self._shared.lock:
             state = self._shared.path(path)
             state.failures_left = count
             state.failure_status = status
+            state.failure_location = location
+
+    def fail_types(self, path: str, event_types: set[str]) -> None:
+        """Answer every delivery of these event types with a 500; others are taken."""
+        with self._shared.lock:
+            self._shared.path(path).failing_types = frozenset(event_types)
 
     def hold(self, path: str) -> None:
         """Keep the path's deliveries waiting, unanswered, until `release(path)`."""
@@ -162,6 +194,11 @@ class WebhookReceiver:
         """Every request the path answered, failed ones included."""
         with self._shared.lock:
             return self._shared.path(path).attempts
+
+    def fetched(self) -> list[str]:
+        """The paths asked for with GET (a redirected POST followed as a GET)."""
+        with self._shared.lock:
+            return list(self._shared.fetched)
 
     def rejected(self) -> list[str]:
         """Why deliveries failed verification; a test expects this to stay empty."""
@@ -194,7 +231,10 @@ class WebhookReceiver:
         )
 
 
-def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[int, bytes]:
+def _handle(
+    shared: _Shared, path: str, payload: bytes, headers: Any
+) -> tuple[int, bytes, str | None]:
+    """The answer's status, body and `Location` header."""
     with shared.lock:
         state = shared.path(path)
         state.attempts += 1
@@ -204,12 +244,14 @@ def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[i
     with shared.lock:
         if state.failures_left > 0:
             state.failures_left -= 1
-            return state.failure_status, b"failing on purpose"
+            return state.failure_status, b"failing on purpose", state.failure_location
+        if state.failing_types and _event_type(payload) in state.failing_types:
+            return 500, b"failing this type on purpose", None
         secret = state.secret
     if secret is None:
         with shared.lock:
             shared.rejected.append(f"/{path}: no secret registered")
-        return 400, b"no secret"
+        return 400, b"no secret", None
     try:
         event = stripe.Webhook.construct_event(
             payload.decode(), headers.get("Stripe-Signature", ""), secret
@@ -217,8 +259,19 @@ def _handle(shared: _Shared, path: str, payload: bytes, headers: Any) -> tuple[i
     except (ValueError, stripe.SignatureVerificationError) as error:
         with shared.lock:
             shared.rejected.append(f"/{path}: {error}")
-        return 400, b"bad signature"
-    delivery = Delivery(path, event["id"], event["type"], event.to_dict(), time.time())
+        return 400, b"bad signature", None
+    received_headers = {name.lower(): value for name, value in headers.items()}
+    delivery = Delivery(
+        path, event["id"], event["type"], event.to_dict(), time.time(), received_headers
+    )
     with shared.lock:
         shared.deliveries.append(delivery)
-    return 200, b"ok"
+    return 200, b"ok", None
+
+
+def _event_type(payload: bytes) -> str | None:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    return event.get("type") if isinstance(event, dict) else None

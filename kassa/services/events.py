@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa import API_VERSION
+from kassa.errors import InvalidRequest
 from kassa.ids import new_id
-from kassa.params import ListOf, Param, String
+from kassa.params import Boolean, ListOf, Param, String
 from kassa.services import webhook_attempts, webhook_faults
 from kassa.services.context import Context
 from kassa.services.listing import (
@@ -42,12 +43,15 @@ _TYPE = String(max_chars=100)
 LIST_FILTERS: dict[str, Param] = {
     "type": _TYPE,
     "types": ListOf(_TYPE, max_items=EVENT_TYPES_FILTER_MAX),
+    "delivery_success": Boolean(),
 }
 
 
 @dataclass(frozen=True)
 class ListEvents:
-    """A page of events, newest first: of one `type` and/or any of `types` when given."""
+    """A page of events, newest first: of one `type` or any of `types` (not both) when
+    given; `delivery_success`: only those delivered to every endpoint (true), or only those
+    with a delivery still pending or given up (false)."""
 
     limit: int | None = None
     starting_after: str | None = None
@@ -55,6 +59,7 @@ class ListEvents:
     created: dict[str, int] | None = None
     type: str | None = None
     types: list[str] | None = None
+    delivery_success: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,9 @@ async def list_events(ctx: Context, request: ListEvents) -> ApiObject:
 
 
 async def events_page(ctx: Context, request: ListEvents) -> ListPage:
-    patterns = [request.type] if request.type is not None else []
-    patterns += request.types or []
+    if request.type is not None and request.types is not None:
+        raise InvalidRequest("You may pass either type or types, but not both.", param="types")
+    patterns = [request.type] if request.type is not None else request.types or []
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     return await list_page_with(
         ctx,
@@ -158,8 +164,19 @@ async def events_page(ctx: Context, request: ListEvents) -> ListPage:
             limit=request.limit if request.limit is not None else LIST_LIMIT_DEFAULT,
             created=request.created if request.created is not None else {},
             any_of={"type": patterns} if patterns else {},
+            **_delivery_filter(request.delivery_success),
         ),
     )
+
+
+def _delivery_filter(delivery_success: bool | None) -> dict[str, Any]:
+    """`ObjectListQuery` fields for `delivery_success`: `pending_webhooks` counts an event's
+    deliveries that have not succeeded (pending, or given up)."""
+    if delivery_success is None:
+        return {}
+    if delivery_success:
+        return {"equals": {"pending_webhooks": 0}}
+    return {"ranges": {"pending_webhooks": {"gt": 0}}}
 
 
 async def event_attempts(ctx: Context, request: ListAttempts) -> ApiObject:

@@ -4,11 +4,12 @@ update (including `disabled`), list, delete."""
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kassa import API_VERSION
+from kassa.api_versions import is_known_api_version
 from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, new_secret
@@ -42,7 +43,6 @@ from kassa.store.webhook_queries import WebhookTarget
 
 URL_CHARS_MAX = 2_048
 ENABLED_EVENTS_MAX = 250
-_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
 
 
 class _EventType(String):
@@ -101,30 +101,35 @@ class UpdateWebhookEndpoint:
 
 def validated_url(url: str, param: str = "url") -> str:
     """An absolute http(s) URL without credentials: where Kassa will POST events."""
-    parts = urlsplit(url)
-    problem = None
-    if len(url) > URL_CHARS_MAX:  # the API's parser says so first; other callers get this
-        problem = f"it is longer than {URL_CHARS_MAX} characters"
-    elif parts.scheme not in ("http", "https"):
-        problem = "it must start with http:// or https://"
-    elif not parts.hostname:
-        problem = "it has no host"
-    elif parts.username is not None or parts.password is not None:
-        problem = "it must not contain a user name or password"
-    elif parts.fragment:
-        problem = "it must not have a #fragment"
-    elif any(c.isspace() for c in url):
-        problem = "it must not contain spaces"
-    else:
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            problem = "its port is not a number from 0 to 65535"
+    problem = _url_problem(url)
     if problem is not None:
         raise InvalidParameter(
             f"Invalid URL: {url[:200]}: {problem}.", param=param, code="url_invalid"
         )
     return url
+
+
+def _url_problem(url: str) -> str | None:
+    if len(url) > URL_CHARS_MAX:  # the API's parser says so first; other callers get this
+        return f"it is longer than {URL_CHARS_MAX} characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        # A bracketed host that is not an IPv6 address, an unclosed `[`, a port that is
+        # not a number from 0 to 65535.
+        return "its host or port is malformed"
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname:
+        return "it has no host"
+    if parts.username is not None or parts.password is not None:
+        return "it must not contain a user name or password"
+    if parts.fragment:
+        return "it must not have a #fragment"
+    if any(c.isspace() for c in url):
+        return "it must not contain spaces"
+    return None
 
 
 def _enabled_events(value: list[str]) -> list[str]:
@@ -147,8 +152,12 @@ async def create_webhook_endpoint(ctx: Context, request: CreateWebhookEndpoint) 
     if request.connect:
         raise InvalidParameter("Kassa has no Connect accounts to listen to.", param="connect")
     api_version = request.api_version
-    if api_version is not None and not _API_VERSION.fullmatch(api_version):
-        raise InvalidParameter(f"Invalid api_version: {api_version}", param="api_version")
+    if api_version is not None and not is_known_api_version(api_version):
+        raise InvalidParameter(
+            f"Invalid api_version: {api_version[:40]}: not a Stripe API version (Kassa's "
+            f"newest is {API_VERSION}).",
+            param="api_version",
+        )
     existing = await ctx.tx.webhook_endpoint_docs(
         ctx.account_id, events.WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
     )
@@ -203,11 +212,13 @@ async def update_webhook_endpoint(ctx: Context, request: UpdateWebhookEndpoint) 
 
 async def _switch(ctx: Context, endpoint: ApiObject, disabled: bool) -> None:
     endpoint["status"] = "disabled" if disabled else "enabled"
-    if disabled:
-        # Queued retries are dropped, as on delete: a disabled endpoint is sent nothing,
-        # and on re-enabling it receives new events only.
-        await ctx.tx.abandon_webhook_deliveries(endpoint["id"])
-    else:
+    # Queued retries are held, not dropped: a disabled endpoint is sent nothing (and gets
+    # no delivery of an event made meanwhile), and once enabled again it gets the retries
+    # still due, at once if they came due meanwhile (Stripe: "if you disable and then
+    # re-enable a webhook endpoint before Stripe can retry, you can still expect to see
+    # future retry attempts").
+    await ctx.tx.set_webhook_endpoint_disabled(endpoint["id"], disabled)
+    if not disabled:
         await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])
 
 
@@ -230,6 +241,8 @@ async def disable_failing_endpoint(tx: Transaction, clock: Clock, target: Webhoo
     before = copy.deepcopy(endpoint)
     endpoint["status"] = "disabled"
     await tx.update_object(WEBHOOK_ENDPOINTS, target.account_id, endpoint)
+    await tx.set_webhook_endpoint_disabled(target.endpoint_id, True)
+    # It failed for a whole retry schedule: what it still had queued is given up.
     await tx.abandon_webhook_deliveries(target.endpoint_id)
     await events.announce(ctx, "webhook_endpoint.disabled", endpoint, previous=before)
 

@@ -105,7 +105,7 @@ _OBJECT_CHILDREN: dict[str, tuple[ChildTable, ...]] = {
     "webhook_endpoints": (
         ChildTable(
             "webhook_endpoint_state",
-            _columns("endpoint_id account_id secret failing_since_ms"),
+            _columns("endpoint_id account_id secret failing_since_ms disabled"),
             "endpoint_id",
             "endpoint_id",
         ),

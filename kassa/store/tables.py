@@ -72,7 +72,9 @@ EARLY_FRAUD_WARNINGS = ObjectTable(
     "early_fraud_warnings", filter_columns=("charge", "payment_intent")
 )
 EVENTS = ObjectTable(
-    "events", filter_columns=("type", "object_id"), sources={"object_id": ("data", "object", "id")}
+    "events",
+    filter_columns=("type", "object_id", "pending_webhooks"),
+    sources={"object_id": ("data", "object", "id")},
 )
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
 TEST_CLOCKS = ObjectTable("test_clocks", filter_columns=("status",))

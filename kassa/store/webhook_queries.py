@@ -48,6 +48,8 @@ class WebhookTarget:
     secret: str
     enabled: bool
     failing_since_ms: int | None
+    deleted: bool = False
+    """Deleted, not just disabled: its deliveries are given up (a disabled one's are held)."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,17 @@ class WebhookQueries:
             (endpoint_id,),
         )
 
+    async def set_webhook_endpoint_disabled(self, endpoint_id: str, disabled: bool) -> None:
+        """Hold the endpoint's deliveries (none is claimed while it is disabled), or let
+        them go again."""
+        await self._db.execute(
+            "UPDATE webhook_endpoint_state SET disabled = ? WHERE endpoint_id = ?",
+            (1 if disabled else 0, endpoint_id),
+        )
+
     async def abandon_webhook_deliveries(self, endpoint_id: str) -> None:
-        """A deleted or disabled endpoint gets nothing more: its pending deliveries are marked
-        failed."""
+        """A deleted endpoint, or one disabled for failing, gets nothing more: its pending
+        deliveries are marked failed."""
         await self._db.execute(
             "UPDATE webhook_deliveries SET status = 'failed' "
             "WHERE endpoint_id = ? AND status = 'pending'",
@@ -145,9 +155,10 @@ class WebhookQueries:
 
     async def webhook_endpoints_with_work(self, after: str, now_ms: int, limit: int) -> list[str]:
         """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
-        due. Disabled and deleted endpoints have none: their deliveries are abandoned."""
+        due. A disabled endpoint's are held; a deleted endpoint has none (they are abandoned)."""
         rows = await self._db.fetchall(
             "SELECT s.endpoint_id FROM webhook_endpoint_state s WHERE s.endpoint_id > ? "
+            "AND s.disabled = 0 "
             "AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = s.endpoint_id "
             "AND d.status = 'pending' AND d.next_attempt_ms <= ? AND d.claimed_until_ms < ?) "
             "ORDER BY s.endpoint_id LIMIT ?",
@@ -213,6 +224,7 @@ class WebhookQueries:
             secret=str(row[1]),
             enabled=doc["status"] == "enabled" and not row[4],
             failing_since_ms=None if row[2] is None else int(row[2]),
+            deleted=bool(row[4]),
         )
 
     async def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
@@ -234,6 +246,14 @@ class WebhookQueries:
                 attempt.injected_fault,
             ),
         )
+
+    async def first_webhook_attempt_ms(self, event_id: str, delivery_id: str) -> int | None:
+        """When the delivery was first attempted (None: never)."""
+        row = await self._db.fetchone(
+            "SELECT MIN(attempted_ms) FROM webhook_attempts WHERE event_id = ? AND delivery_id = ?",
+            (event_id, delivery_id),
+        )
+        return None if row is None or row[0] is None else int(row[0])
 
     async def lock_webhook_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
         """Which of `delivery_ids` still exist, their rows locked in id order. An account
@@ -273,7 +293,10 @@ class WebhookQueries:
         doc = loads_doc(row[0])
         doc["pending_webhooks"] = max(0, int(doc.get("pending_webhooks", 0)) + change)
         self._forget_rows()
-        await self._db.execute("UPDATE events SET doc = ? WHERE id = ?", (dumps_doc(doc), event_id))
+        await self._db.execute(
+            "UPDATE events SET doc = ?, pending_webhooks = ? WHERE id = ?",
+            (dumps_doc(doc), doc["pending_webhooks"], event_id),
+        )
         return int(doc["pending_webhooks"])
 
     async def set_webhook_endpoint_failing_since(

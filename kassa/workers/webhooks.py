@@ -276,8 +276,14 @@ class DeliveryWorker:
             ),
         }
         timeout = aiohttp.ClientTimeout(total=self._timeout_seconds(delivery))
+        # A redirect is not followed: Stripe treats it (any 3xx) as a failed attempt, and
+        # following a 302 would turn the signed POST into a GET somewhere else.
         async with session.post(
-            target.url, data=delivery.payload, headers=headers, timeout=timeout
+            target.url,
+            data=delivery.payload,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
         ) as response:
             body = await response.content.read(RESPONSE_EXCERPT_CHARS * 4)
             return response.status, body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
@@ -379,24 +385,41 @@ class DeliveryWorker:
                 await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, None)
             return
         delay = next_attempt_delay_ms(self.settings.retry_schedule, attempts, self.rng)
-        gone = target is None or not target.enabled
-        if delay is None or gone:
+        if delay is None or target is None or target.deleted:
             await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
         else:
+            # Pending again, even if the endpoint was disabled meanwhile: it is then held
+            # until the endpoint is enabled.
             await tx.finish_webhook_delivery(
                 delivery.id, "pending", attempts, outcome.attempted_ms + delay
             )
-        if target is None or gone:
+        if target is None or not target.enabled:
             return
-        window = retry_window_ms(self.settings.retry_schedule)
         since_ms = target.failing_since_ms
         if since_ms is None:
             await tx.set_webhook_endpoint_failing_since(delivery.endpoint_id, outcome.attempted_ms)
-        elif delay is None or outcome.attempted_ms - since_ms >= window:
-            # A delivery that used up its retries without the endpoint succeeding
-            # once meanwhile has failed for the whole schedule (jitter may have made
-            # the schedule a little shorter than the nominal window).
+        elif await self._failed_for_whole_schedule(tx, delivery, since_ms, outcome, delay):
             await disable_failing_endpoint(tx, self.clock, target)
+
+    async def _failed_for_whole_schedule(
+        self,
+        tx: Transaction,
+        delivery: ClaimedDelivery,
+        since_ms: int,
+        outcome: Outcome,
+        delay: int | None,
+    ) -> bool:
+        """Whether the endpoint, failing since `since_ms` (its first failure after its last
+        success), has now failed without a single success for a whole retry schedule: for
+        the nominal window, or for every attempt of a delivery that just used up its
+        retries (jitter may have made that schedule a little shorter than the window). A
+        success in between, on any delivery, keeps it enabled."""
+        if outcome.attempted_ms - since_ms >= retry_window_ms(self.settings.retry_schedule):
+            return True
+        if delay is not None:
+            return False
+        first_ms = await tx.first_webhook_attempt_ms(delivery.event_id, delivery.id)
+        return first_ms is not None and since_ms <= first_ms
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
