@@ -386,6 +386,17 @@ class KassaServer:
         auth = (api_key, "") if api_key else None
         return httpx.Client(base_url=self.url, auth=auth, timeout=30)
 
+    def as_stripe_js(
+        self, publishable_key: str, method: str, path: str, params: dict[str, str]
+    ) -> httpx.Response:
+        """A call as Stripe.js makes it: no Authorization header, the publishable key a
+        parameter (in the query string of a GET, in the body of a POST)."""
+        sent = {"key": publishable_key, **params}
+        with self.http() as http:
+            if method == "GET":
+                return http.get(path, params=sent)
+            return http.request(method, path, data=sent)
+
 
 LEDGER_VERIFY_TIMEOUT_SECONDS = 120
 

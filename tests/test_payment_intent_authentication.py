@@ -15,6 +15,7 @@ import httpx
 import pytest
 import stripe
 
+from kassa.services.payment_intents import PUBLISHABLE_FIELDS as PAYMENT_INTENT_PUBLISHABLE_FIELDS
 from tests.harness import Account, KassaServer
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -416,6 +417,67 @@ def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
         browser.v1.payment_intents.capture(intent.id)
     with pytest.raises(stripe.AuthenticationError):
         browser.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+
+
+def test_publishable_key_sees_only_the_publishable_fields_of_an_intent(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """Stripe's "retrievable with publishable key" fields: never the customer or metadata,
+    and only those may be expanded (Stripe.js expands `payment_method`)."""
+    customer = client.v1.customers.create(
+        params={"email": "private@example.com", "name": "Private", "metadata": {"tier": "vip"}}
+    )
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "customer": customer.id, "metadata": {"o": "7"}}
+    )
+    path = f"/v1/payment_intents/{intent.id}"
+    secret = {"client_secret": str(intent.client_secret)}
+    visa = {**secret, "payment_method": "pm_card_visa"}
+
+    def call(method: str, suffix: str, params: dict[str, str]) -> httpx.Response:
+        return server.as_stripe_js(account.publishable_key, method, path + suffix, params)
+
+    seen = call("GET", "", secret)
+    refused = [
+        call("GET", "", {**secret, "expand[]": "customer"}),
+        call("POST", "/confirm", {**visa, "expand[]": "customer"}),
+        call("POST", "/confirm", {**visa, "expand[]": "payment_method.customer"}),
+    ]
+    confirmed = call("POST", "/confirm", {**visa, "expand[]": "payment_method"})
+
+    assert seen.status_code == 200, seen.text
+    assert set(seen.json()) <= PAYMENT_INTENT_PUBLISHABLE_FIELDS
+    assert {"id", "status", "client_secret", "amount"} <= set(seen.json())
+    assert not {"customer", "metadata"} & set(seen.json())
+    for response in refused:
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "expand"
+    assert confirmed.status_code == 200, confirmed.text
+    answer = confirmed.json()
+    assert set(answer) <= PAYMENT_INTENT_PUBLISHABLE_FIELDS
+    assert (answer["status"], answer["payment_method"]["object"]) == ("succeeded", "payment_method")
+    assert "private@example.com" not in seen.text + confirmed.text
+    full = client.v1.payment_intents.retrieve(intent.id)
+    assert (full.customer, full.metadata["o"]) == (customer.id, "7")
+
+
+def test_a_decline_shows_a_publishable_key_only_the_publishable_fields(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "metadata": {"order": "secret-8"}}
+    )
+    declined = server.as_stripe_js(
+        account.publishable_key,
+        "POST",
+        f"/v1/payment_intents/{intent.id}/confirm",
+        {"client_secret": str(intent.client_secret), "payment_method": "pm_card_chargeDeclined"},
+    )
+    assert declined.status_code == 402, declined.text
+    carried = declined.json()["error"]["payment_intent"]
+    assert set(carried) <= PAYMENT_INTENT_PUBLISHABLE_FIELDS
+    assert carried["last_payment_error"]["code"] == "card_declined"
+    assert "secret-8" not in declined.text
 
 
 def test_secret_key_may_pass_the_client_secret_too(client: stripe.StripeClient) -> None:

@@ -18,6 +18,7 @@ import pytest
 import stripe
 from stripe._object_classes import OBJECT_CLASSES
 
+from kassa.services.setup_intents import PUBLISHABLE_FIELDS as SETUP_INTENT_PUBLISHABLE_FIELDS
 from tests.harness import Account, KassaServer, create_account
 from tests.test_subscriptions import advance, events_of
 
@@ -360,6 +361,42 @@ def test_publishable_key_needs_the_client_secret(
     with pytest.raises(stripe.AuthenticationError):
         browser.v1.setup_intents.cancel(intent.id)
     assert client.v1.setup_intents.retrieve(intent.id).status == "requires_payment_method"
+
+
+def test_publishable_key_sees_only_the_publishable_fields_of_an_intent(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    customer = client.v1.customers.create(
+        params={"email": "private@example.com", "metadata": {"tier": "vip"}}
+    )
+    intent = client.v1.setup_intents.create(
+        params={"customer": customer.id, "metadata": {"order": "secret-9"}}
+    )
+    path = f"/v1/setup_intents/{intent.id}"
+    secret = {"client_secret": str(intent.client_secret)}
+    browser_key = account.publishable_key
+    seen = server.as_stripe_js(browser_key, "GET", path, secret)
+    expanded = server.as_stripe_js(browser_key, "GET", path, {**secret, "expand[]": "customer"})
+    confirmed = server.as_stripe_js(
+        browser_key,
+        "POST",
+        f"{path}/confirm",
+        {**secret, "payment_method": "pm_card_visa", "expand[]": "payment_method"},
+    )
+
+    assert seen.status_code == 200, seen.text
+    assert set(seen.json()) <= SETUP_INTENT_PUBLISHABLE_FIELDS
+    assert {"id", "status", "client_secret"} <= set(seen.json())
+    assert not {"customer", "metadata"} & set(seen.json())
+    assert expanded.status_code == 400, expanded.text
+    assert expanded.json()["error"]["param"] == "expand"
+    assert "private@example.com" not in expanded.text
+    assert confirmed.status_code == 200, confirmed.text
+    answer = confirmed.json()
+    assert set(answer) <= SETUP_INTENT_PUBLISHABLE_FIELDS
+    assert (answer["status"], answer["payment_method"]["object"]) == ("succeeded", "payment_method")
+    assert "secret-9" not in seen.text + confirmed.text
+    assert client.v1.setup_intents.retrieve(intent.id).customer == customer.id
 
 
 def test_stripe_js_confirms_with_the_key_form_parameter(

@@ -41,6 +41,7 @@ from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import Download
+from kassa.services.resource import Operation
 from kassa.services.routes import Route, resolve
 from kassa.store import DatabaseUnavailable, Store, Transaction, WriteConflict
 from kassa.store.request_queries import RequestLogEntry
@@ -174,11 +175,8 @@ class ApiApp:
         facts.account_id = owner.account_id
         if self.rate_limiter is not None:
             await self.rate_limiter.check(owner.account_id)
-        if owner.kind != "secret" and not route.operation.publishable_key_allowed:
-            raise PublishableKeyNotAllowed(
-                "This API call cannot be made with a publishable API key. Please use a "
-                "secret API key."
-            )
+        if owner.kind != "secret":
+            _check_publishable(route.operation, form)
         facts.params, facts.held_card_data = logged_params(form)
         key = headers.get("idempotency-key")
         if key is not None and method == "POST":
@@ -264,10 +262,14 @@ class ApiApp:
             if isinstance(result, Download):
                 return _download(result)
             await expand_object(ctx, result, parsed.expand)
+            if ctx.publishable_key:
+                result = publishable_view(route.operation, result)
             body = stripe_json(result)
         except KassaError as error:
             if not error.commits_writes:
                 raise
+            if ctx.publishable_key:
+                _hide_from_publishable_key(route, error)
             status, body = error_body(error)
         return Response(status, body)
 
@@ -287,6 +289,41 @@ def _parsed(route: Route, form: Form) -> ParsedRequest:
     # The form itself stays whole: a request run again after a WriteConflict parses it again.
     rest = {name: value for name, value in form.items() if name != "expand"}
     return ParsedRequest(route.operation.parse(route.ids, rest), parse_expand(form["expand"]))
+
+
+def _check_publishable(operation: Operation[Any], form: Form) -> None:
+    """A publishable key may call only the operations Stripe.js calls, and expand only
+    fields it may see (`Operation.publishable_fields`)."""
+    if not operation.publishable_key_allowed:
+        raise PublishableKeyNotAllowed(
+            "This API call cannot be made with a publishable API key. Please use a secret API key."
+        )
+    visible = operation.publishable_fields
+    if visible is None or "expand" not in form:
+        return
+    for path in parse_expand(form["expand"]):
+        if path not in visible:
+            raise InvalidRequest(
+                f"This property cannot be expanded with a publishable API key "
+                f"({path[:80]}): use a secret API key.",
+                param="expand",
+            )
+
+
+def publishable_view(operation: Operation[Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """What a publishable key sees of `answer`: only the operation's publishable fields."""
+    visible = operation.publishable_fields
+    if visible is None:
+        return answer
+    return {name: value for name, value in answer.items() if name in visible}
+
+
+def _hide_from_publishable_key(route: Route, error: KassaError) -> None:
+    """A decline carries the intent it failed (`error.payment_intent`): to a publishable
+    key, as much of it as the operation's answer would show."""
+    carried = error.details.get(route.resource.object_name)
+    if isinstance(carried, dict):
+        error.details[route.resource.object_name] = publishable_view(route.operation, carried)
 
 
 def logged_params(form: Form) -> tuple[str | None, bool]:

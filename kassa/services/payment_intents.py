@@ -84,6 +84,34 @@ INVOICE_INTENT_NOT_CANCELABLE = (
     "You cannot cancel this PaymentIntent because it was created by an invoice. Void the "
     "invoice ({invoice}) instead: that cancels its PaymentIntent."
 )
+PUBLISHABLE_FIELDS = frozenset(
+    {
+        "id",
+        "object",
+        "amount",
+        "automatic_payment_methods",
+        "canceled_at",
+        "cancellation_reason",
+        "capture_method",
+        "client_secret",
+        "confirmation_method",
+        "created",
+        "currency",
+        "description",
+        "last_payment_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_types",
+        "receipt_email",
+        "setup_future_usage",
+        "shipping",
+        "status",
+    }
+)
+"""What a publishable key (Stripe.js, with the client secret) sees of an intent: the fields
+Stripe's object reference marks "retrievable with publishable key" (the PaymentIntent of
+stripe-js's types); never the customer, metadata or amounts received."""
 OFF_SESSION_VALUES = ("true", "one_off", "recurring")
 """The `off_session` values that mean nobody is present to answer a 3-D Secure challenge."""
 AUTHENTICATION_FAILED_MESSAGE = (
@@ -765,6 +793,7 @@ RESOURCE = Resource(
         retrieve_payment_intent,
         writes=False,
         publishable_key_allowed=True,
+        publishable_fields=PUBLISHABLE_FIELDS,
     ),
     update=Operation(
         request_parser(UpdatePaymentIntent, UPDATE_PARAMS, ids=("intent",)),
@@ -790,6 +819,7 @@ RESOURCE = Resource(
             confirm_payment_intent,
             writes=True,
             publishable_key_allowed=True,
+            publishable_fields=PUBLISHABLE_FIELDS,
         ),
         "capture": Operation(
             request_parser(CapturePaymentIntent, CAPTURE_PARAMS, ids=("intent",)),

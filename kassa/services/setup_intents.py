@@ -63,6 +63,27 @@ AUTHENTICATION_FAILED_MESSAGE = (
     "failed. Provide a new payment method to attempt to set it up again."
 )
 
+PUBLISHABLE_FIELDS = frozenset(
+    {
+        "id",
+        "object",
+        "cancellation_reason",
+        "client_secret",
+        "created",
+        "description",
+        "last_setup_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_types",
+        "status",
+        "usage",
+    }
+)
+"""What a publishable key (Stripe.js, with the client secret) sees of an intent: the fields
+Stripe's object reference marks "retrievable with publishable key" (the SetupIntent of
+stripe-js's types); never the customer or metadata."""
+
 
 def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
     return {
@@ -347,6 +368,7 @@ RESOURCE = Resource(
         retrieve_setup_intent,
         writes=False,
         publishable_key_allowed=True,
+        publishable_fields=PUBLISHABLE_FIELDS,
     ),
     update=Operation(
         request_parser(UpdateSetupIntent, UPDATE_PARAMS, ids=("intent",)),
@@ -360,6 +382,7 @@ RESOURCE = Resource(
             confirm_setup_intent,
             writes=True,
             publishable_key_allowed=True,
+            publishable_fields=PUBLISHABLE_FIELDS,
         ),
         "cancel": Operation(
             request_parser(CancelSetupIntent, CANCEL_PARAMS, ids=("intent",)),
