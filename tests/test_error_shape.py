@@ -235,6 +235,60 @@ def test_unknown_query_parameter_on_retrieve_and_list(
         )
 
 
+# --- parameters in the query string and the body ---------------------------------------------
+# Stripe takes parameters from the query string of any request and from its body: one bucket.
+
+
+def test_a_post_takes_parameters_from_its_query_string_too(
+    server: KassaServer, account: Account
+) -> None:
+    with server.http(account.secret_key) as http:
+        made = http.post("/v1/customers?email=q@example.com", data={"name": "Ada"})
+        bogus = http.post("/v1/customers?bogus=1", data={"name": "Ada"})
+        listed = http.get("/v1/customers").json()
+    assert made.status_code == 200, made.text
+    assert (made.json()["email"], made.json()["name"]) == ("q@example.com", "Ada")
+    assert_stripe_error(bogus, 400, code="parameter_unknown", param="bogus")
+    assert [c["id"] for c in listed["data"]] == [made.json()["id"]]
+
+
+def test_a_parameter_in_both_the_query_string_and_the_body_is_400(
+    server: KassaServer, account: Account
+) -> None:
+    with server.http(account.secret_key) as http:
+        response = http.post("/v1/customers?email=a@example.com", data={"email": "b@example.com"})
+        listed = http.get("/v1/customers").json()
+    error = assert_stripe_error(response, 400, param="email")
+    assert "query string" in error["message"] and "body" in error["message"]
+    assert listed["data"] == []
+
+
+def test_delete_and_get_take_parameters_from_their_body_too(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    first, second = client.v1.customers.create(), client.v1.customers.create()
+    with server.http(account.secret_key) as http:
+        bogus = http.request(
+            "DELETE", f"/v1/customers/{first.id}", content=b"bogus=x", headers=FORM
+        )
+        page = http.request("GET", "/v1/customers", content=b"limit=1", headers=FORM)
+    assert_stripe_error(bogus, 400, code="parameter_unknown", param="bogus")
+    assert client.v1.customers.retrieve(first.id).id == first.id
+    assert page.status_code == 200, page.text
+    assert [c["id"] for c in page.json()["data"]] == [second.id]
+
+
+def test_an_idempotency_key_covers_the_query_string_of_a_post(
+    server: KassaServer, account: Account
+) -> None:
+    key = {"idempotency-key": "query-string-covered"}
+    with server.http(account.secret_key) as http:
+        first = http.post("/v1/customers?email=a@example.com", data={"name": "Ada"}, headers=key)
+        other = http.post("/v1/customers?email=b@example.com", data={"name": "Ada"}, headers=key)
+    assert first.status_code == 200, first.text
+    assert_stripe_error(other, 400, error_type="idempotency_error")
+
+
 # --- headers --------------------------------------------------------------------------------
 
 

@@ -164,10 +164,7 @@ class ApiApp:
         facts.route = route.template
         facts.secret_fields = route.operation.secret_fields
         _check_version(headers.get("stripe-version"))
-        if method == "POST":
-            form = decode_form(await _read_body(receive, headers))
-        else:
-            form = decode_form(scope.get("query_string", b""))
+        form = await _request_form(method, scope.get("query_string", b""), receive, headers)
         form_key = form.pop(KEY_PARAM, None)
         owner = await self.auth.owner_of(
             headers.get("authorization"), form_key if isinstance(form_key, str) else None
@@ -396,6 +393,39 @@ def _replayed(replay: Replay) -> Response:
 def _check_version(version: str | None) -> None:
     if version is not None and not _STRIPE_VERSION.fullmatch(version):
         raise InvalidRequest(f"Invalid Stripe API version: {version[:80]}", param="Stripe-Version")
+
+
+async def _request_form(
+    method: str, query: bytes, receive: Receive, headers: dict[str, str]
+) -> Form:
+    """The parameters of the query string and of the body, as one bucket (as Stripe takes
+    them, whatever the method). Each side is decoded only when it holds something: a POST's
+    query string and a GET's body are almost always empty."""
+    if method == "POST":
+        form = decode_form(await _read_body(receive, headers))
+        return _merged(decode_form(query), form) if query else form
+    form = decode_form(query)
+    if not _may_have_body(headers):
+        return form
+    body = await _read_body(receive, headers)
+    return _merged(form, decode_form(body)) if body else form
+
+
+def _may_have_body(headers: dict[str, str]) -> bool:
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+
+
+def _merged(from_query: Form, from_body: Form) -> Form:
+    """Both sides' parameters. A name sent on both sides is refused rather than one side
+    silently winning (Stripe's docs do not say which would)."""
+    for name in from_query:
+        if name in from_body:
+            raise InvalidRequest(
+                f"Received {name[:80]} both in the query string and in the body: send each "
+                "parameter once.",
+                param=name[:80],
+            )
+    return {**from_body, **from_query}
 
 
 async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
