@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, MissingParameter, UnknownParameter
+from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, UnknownParameter
 
 MAX_STRING_CHARS = 5_000
 """Stripe's default length limit for free-form strings."""
@@ -23,6 +23,9 @@ METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_CHARS = 40
 METADATA_MAX_VALUE_CHARS = 500
 INT64_MAX = 2**63 - 1
+STARTING_AFTER = "starting_after"
+ENDING_BEFORE = "ending_before"
+"""A list's cursors: mutually exclusive wherever a list declares both (`parse_params`)."""
 TIMESTAMP_MAX = 250_246_627_199
 """9899-12-31T23:59:59Z: the latest unix time a parameter takes (`Timestamp`), a test clock's
 `frozen_time` included. A century short of the last second Python's calendar has (9999), so
@@ -350,6 +353,11 @@ def parse_params(
     for key in required:
         if parsed.get(key, UNSET) in (UNSET, ""):  # Stripe treats "" as not sent here
             raise MissingParameter(f"{prefix}[{key}]" if prefix else key)
+    if parsed.get(ENDING_BEFORE) and parsed.get(STARTING_AFTER):
+        raise InvalidRequest(
+            "Received both starting_after and ending_before parameters. Please pass in only one.",
+            param=ENDING_BEFORE,
+        )
     return parsed
 
 

@@ -451,6 +451,28 @@ def test_unknown_cursor_is_404_naming_it(client: stripe.StripeClient, cursor: st
     assert error.user_message == "No such customer: 'cus_missing'"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/customers",  # the generic list
+        "/v1/subscriptions",  # a resource's own lister
+        "/v1/balance_transactions",  # a list from the ledger
+        "/v1/customers/{id}/balance_transactions",  # a nested list
+    ],
+)
+def test_both_cursors_at_once_are_400(
+    server: KassaServer, account: Account, client: stripe.StripeClient, path: str
+) -> None:
+    customer = client.v1.customers.create()
+    cursors = {"starting_after": customer.id, "ending_before": customer.id}
+    with server.http(account.secret_key) as http:
+        response = http.get(path.format(id=customer.id), params=cursors)
+    error = assert_stripe_error(response, 400, param="ending_before")
+    assert error["message"] == (
+        "Received both starting_after and ending_before parameters. Please pass in only one."
+    )
+
+
 def test_another_accounts_id_is_not_a_cursor(
     server: KassaServer, client: stripe.StripeClient
 ) -> None:
