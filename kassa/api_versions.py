@@ -1,5 +1,6 @@
 """Which Stripe API versions exist, as far as Kassa can tell: a webhook endpoint may be
-pinned to one (`api_version`), never to a version Stripe has not released.
+pinned to one (`api_version`), and a request may name one (`Stripe-Version`), never a
+version Stripe has not released.
 
 A version is a release date, `YYYY-MM-DD`. Since 2024-09-30 it also carries the name of
 its major release (`2024-09-30.acacia`): Stripe issues a major release twice a year and a

@@ -322,7 +322,18 @@ def test_sdk_sees_the_request_id(client: stripe.StripeClient) -> None:
     assert response.headers["stripe-version"] == API_VERSION
 
 
-@pytest.mark.parametrize("version", ["2024-04-10", API_VERSION, "2020-08-27", "2025-09-30.clover"])
+@pytest.mark.parametrize(
+    "version",
+    [
+        "2024-04-10",
+        API_VERSION,
+        "2020-08-27",
+        "2011-01-01",
+        "2024-09-30.acacia",
+        "2025-03-31.basil",
+        "2025-09-30.clover",
+    ],
+)
 def test_well_formed_stripe_version_is_accepted(
     server: KassaServer, account: Account, version: str
 ) -> None:
@@ -334,15 +345,26 @@ def test_well_formed_stripe_version_is_accepted(
 
 @pytest.mark.parametrize(
     "version",
-    ["bogus", "2024-4-10", "2024-04-10.", "2024-04-10.Clover", "2024-04-10; x=y", "latest"],
+    [
+        *("bogus", "2024-4-10", "2024-04-10.", "2024-04-10.Clover", "2024-04-10; x=y", "latest"),
+        "2099-99-99",  # no such date
+        "2025-02-30",
+        "2099-01-01",  # later than the version Kassa speaks
+        API_VERSION.replace("-28.", "-29."),
+        "2025-05-28.zinnia",  # no such release
+        "2023-08-16.acacia",  # before releases had names
+        "2025-05-28",  # unnamed once releases had names
+        "2025-05-28.acacia",  # a release's name after its time
+        "1999-01-01",  # before Stripe's first version
+    ],
 )
-def test_malformed_stripe_version_is_400(
+def test_a_stripe_version_stripe_never_released_is_400(
     server: KassaServer, account: Account, version: str
 ) -> None:
     with server.http(account.secret_key) as http:
         response = http.get("/v1/customers", headers={"stripe-version": version})
     error = assert_stripe_error(response, 400, param="Stripe-Version")
-    assert error["message"].startswith("Invalid Stripe API version:")
+    assert error["message"] == f"Invalid Stripe API version: {version}"
 
 
 def test_sdk_can_pin_a_stripe_version(server: KassaServer, account: Account) -> None:
