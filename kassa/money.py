@@ -258,13 +258,22 @@ class Currency(Param):
         text = value if isinstance(value, str) else ""
         code = text.lower()
         if code not in SUPPORTED_CURRENCIES:
-            shown = text[:_ECHO_MAX_CHARS] if text else "an object or a list"
             raise InvalidParameter(
-                f"Invalid currency: {shown}. Kassa currently supports these currencies: "
+                f"Invalid currency: {_refused_currency(value)}. Kassa currently supports these "
+                "currencies: "
                 f"{_CURRENCY_LIST_TEXT}",
                 param=path,
             )
         return code
+
+
+def _refused_currency(value: Any) -> str:
+    """What was wrong with a currency parameter, for its error message."""
+    if value == "":
+        return "the value is empty; give a three-letter currency code"
+    if not isinstance(value, str):
+        return "give a three-letter currency code as a string, not an object or a list"
+    return value[:_ECHO_MAX_CHARS]
 
 
 # --- Rounding ---------------------------------------------------------------------------

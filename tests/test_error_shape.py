@@ -289,6 +289,14 @@ def test_an_idempotency_key_covers_the_query_string_of_a_post(
     assert_stripe_error(other, 400, error_type="idempotency_error")
 
 
+def test_an_empty_currency_is_said_to_be_empty(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(params=raw({"amount": 1000, "currency": ""}))
+    assert (raised.value.http_status, raised.value.param) == (400, "currency")
+    assert raised.value.user_message is not None
+    assert raised.value.user_message.startswith("Invalid currency: the value is empty")
+
+
 # --- headers --------------------------------------------------------------------------------
 
 

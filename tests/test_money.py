@@ -191,6 +191,18 @@ def test_currency_param_refuses_unknown_codes_naming_the_parameter(value: Any) -
     assert "Kassa currently supports these currencies: usd, aed, afn, " in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("", "the value is empty"), ({"a": "b"}, "not an object or a list"), (["usd"], "as a string")],
+)
+def test_currency_param_says_what_is_wrong_with_a_value_that_is_no_code(
+    value: Any, said: str
+) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        Currency().parse(value, "currency")
+    assert said in caught.value.message
+
+
 def test_currency_param_echoes_the_code_it_refused() -> None:
     with pytest.raises(InvalidParameter, match=r"^Invalid currency: xyz\. "):
         Currency().parse("xyz", "currency")
