@@ -315,7 +315,7 @@ def _reset_command(settings: Settings, account_id: str) -> None:
 def _print_keys(new: NewAccount) -> None:
     print(f"Created account {new.account['id']} with test keys (shown only now):")
     print(f"  secret key:      {new.secret_key}")
-    print(f"  publishable key: {new.publishable_key}")
+    print(f"  publishable key: {new.publishable_key}", flush=True)
 
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -334,9 +334,7 @@ def _serve(settings: Settings, workers: int, fd: int | None = None) -> None:
         host, port = inherited.getsockname()[:2]
         settings = replace(settings, host=host, port=port)
 
-    new = asyncio.run(runtime.prepare_for_serving(settings, SystemClock()))
-    if new is not None:
-        _print_keys(new)
+    asyncio.run(runtime.prepare_for_serving(settings, SystemClock(), announce=_print_keys))
     print(
         f"Kassa {__version__} (Stripe API {API_VERSION}) on "
         f"{base_url(replace(settings, public_url=''))} using {redacted_url(settings.database_url)}",

@@ -58,11 +58,16 @@ log = logging.getLogger("kassa.runtime")
 # --- the store ----------------------------------------------------------------------------
 
 
-async def prepare_for_serving(settings: Settings, clock: Clock) -> NewAccount | None:
+async def prepare_for_serving(
+    settings: Settings, clock: Clock, announce: Callable[[NewAccount], None] | None = None
+) -> NewAccount | None:
     """Migrate, and make a default account if the database has none.
 
     Both happen in one transaction: on PostgreSQL the migration lock is held until it
     commits, so servers starting at once on an empty database make one default account.
+    `announce` shows the new account's keys before that commit: only their hashes are
+    stored, so keys shown after it would be lost for good to a crash in between, while keys
+    shown for a unit that then fails are replaced by the next start's.
     """
     store = await open_unmigrated_store(settings)
     try:
@@ -70,7 +75,10 @@ async def prepare_for_serving(settings: Settings, clock: Clock) -> NewAccount | 
             await apply_pending(tx, store.engine, unix_seconds(clock))
             if await accounts.count_accounts(tx) > 0:
                 return None
-            return await accounts.create_account(tx, clock, "Default account")
+            new = await accounts.create_account(tx, clock, "Default account")
+            if announce is not None:
+                announce(new)
+            return new
     finally:
         await store.close()
 

@@ -7,9 +7,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from kassa import database, runtime
 from kassa.clock import DAY_SECONDS, FrozenClock
 from kassa.config import Settings
+from kassa.services.accounts import NewAccount
 from kassa.store.request_queries import RequestLogEntry
 from tests.harness import run_coroutine
 
@@ -98,3 +101,30 @@ def test_the_worker_purges_expired_rows_and_stops_when_asked(tmp_path: Path) -> 
             await store.close()
 
     assert run_coroutine(scenario) == 0, "`kassa worker` did not run retention"
+
+
+def test_the_default_accounts_keys_are_shown_before_it_is_committed(tmp_path: Path) -> None:
+    """Only hashes of keys are stored: keys shown after the commit would be lost for good to
+    a crash in between (a reviewer's kill -9 did that two times in three). Shown first, a
+    unit that fails after showing them keeps no account, and the next start shows new keys
+    for the account it makes."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'kassa.db'}")
+    clock = FrozenClock(1_700_000_000)
+    shown: list[str] = []
+
+    def crash_after_showing(new: NewAccount) -> None:
+        shown.append(new.secret_key)
+        raise KeyboardInterrupt("the process dies right after printing")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_coroutine(lambda: runtime.prepare_for_serving(settings, clock, crash_after_showing))
+    assert len(shown) == 1
+
+    def show(new: NewAccount) -> None:
+        shown.append(new.secret_key)
+
+    made = run_coroutine(lambda: runtime.prepare_for_serving(settings, clock, show))
+    assert made is not None, "the first unit kept no account: the next start makes one"
+    assert shown[1] == made.secret_key != shown[0]
+    assert run_coroutine(lambda: runtime.prepare_for_serving(settings, clock, show)) is None
+    assert len(shown) == 2
