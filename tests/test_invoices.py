@@ -183,7 +183,8 @@ def test_tiered_price_discounts_and_taxes_add_up_on_an_invoice(client: Client) -
     assert draft.total == draft.subtotal - discount_total + tax_total
     assert draft.total_excluding_tax == draft.subtotal - discount_total
     assert draft.amount_due == draft.total
-    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 0
+    # Counted when applied (Stripe's `times_redeemed`: applied to a customer), not again.
+    assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
     client.v1.invoices.finalize_invoice(invoice.id)
     assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
     assert client.v1.coupons.retrieve(five_off.id).times_redeemed == 1

@@ -409,9 +409,11 @@ async def delete_coupon(ctx: Context, coupon_id: str) -> ApiObject:
     return _deleted_stub(coupon["id"])
 
 
-async def record_redemption(ctx: Context, coupon: ApiObject) -> None:
-    """One more redemption of `coupon` (loaded and locked by `load_coupon` in this unit)."""
-    coupon["times_redeemed"] += 1
+async def record_redemption(ctx: Context, coupon: ApiObject, *, given_back: bool = False) -> None:
+    """One more redemption of `coupon` (loaded and locked by `load_coupon` in this unit), or
+    with `given_back` one fewer (a discount never issued: `redemptions.give_back`)."""
+    coupon["times_redeemed"] += -1 if given_back else 1
+    ensure(coupon["times_redeemed"] >= 0, "a coupon gives back only redemptions it counted")
     coupon["valid"] = is_valid(coupon, ctx.now())
     await ctx.tx.update_object(COUPONS, ctx.account_id, coupon)
 

@@ -3,11 +3,15 @@ or an invoice item (`discounts[][coupon|promotion_code|discount]`). Since API 20
 discount names its coupon in `source{type: "coupon", coupon}`.
 
 A discount is made when it is applied; the coupon (and code) must exist, be usable now, and
-an amount-based coupon must have an amount in the invoice's currency. That is the only time
-the coupon's validity is checked: the redemption is counted when the invoice is finalized
-(`redeem_for_invoice`, through `redemptions.count_applied`, in the finalization's unit of
-work), without refusing a coupon deleted, expired or used up since; a draft deleted before
-then used nothing up.
+an amount-based coupon must have an amount in the invoice's currency. The redemption is
+counted then too (`redemptions.redeem`, the coupon's row locked), as Stripe counts
+`times_redeemed` ("applied to a customer"): a coupon or code past its `max_redemptions` is
+refused to the next draft or item at once. A discount removed from a draft, or whose draft or
+pending item is deleted, gives its redemption back (`discard`): Stripe's documentation says
+nothing of it, and an invoice never issued used nothing up. When the invoice is finalized
+nothing is checked again (a coupon deleted, expired or used up since, or a code deactivated
+since, never keeps the draft from finalizing) but a code's restrictions on the purchase
+(first-time customer, minimum amount), which the invoice decides (`check_at_finalization`).
 
 `discounts[][discount]` reuses a discount already made (it is not redeemed again): one on the
 object `discounts` is set on or on one of its ancestors (Stripe's words; `Lineage`), never
@@ -53,6 +57,9 @@ USED_BY: Final = "used_by"
 """Private key: the invoice that used up a `once` discount of a subscription. Kept on the
 discount, not only with the subscription, so the discount stays used wherever it is put back
 (`discounts[][discount]`)."""
+COUNTED: Final = "counted"
+"""Private key: the redemption was counted when the discount was applied (`apply`). A draft's
+discount without it was applied by an earlier Kassa, which counted at finalization."""
 _PREVIEWED = "discounts.previewed"
 """ctx.memo key: the discounts a preview made without storing them, by id (`_Previewed`)."""
 
@@ -141,10 +148,59 @@ async def apply(
             continue
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         discount["invoice"], discount["invoice_item"] = invoice, invoice_item
+        await _count(ctx, discount, path)
         await ctx.tx.insert_object(DISCOUNTS, ctx.account_id, discount)
         ids.append(discount["id"])
     _check_distinct(ids, param)
     return ids
+
+
+async def _count(ctx: Context, discount: ApiObject, path: str) -> None:
+    """Count the new discount's redemption, the coupon's limits checked again on its locked
+    row (a redemption racing for the last use is refused). The purchase is checked when it is
+    known: an invoice's when it is finalized, a subscription's by the subscription."""
+    code = discount["promotion_code"]
+    await redemptions.redeem(
+        ctx,
+        redemptions.Redemption(
+            coupon=None if code is not None else discount["source"]["coupon"],
+            promotion_code=code,
+            customer=discount["customer"],
+            coupon_param=f"{path}[coupon]",
+            promotion_code_param=f"{path}[promotion_code]",
+        ),
+        purchase=False,
+    )
+    discount[PRIVATE] = {COUNTED: True}
+
+
+async def replace(
+    ctx: Context,
+    current: Sequence[str],
+    requested: Requested | None,
+    *,
+    owner: str,
+    lineage: Lineage,
+    currency: str,
+    invoice: str | None = None,
+    invoice_item: str | None = None,
+) -> list[str]:
+    """The discounts of a draft invoice or an item after `discounts` was sent (None: sent
+    empty, which clears them). Those replaced are discarded first, their redemptions given
+    back, so the same limited coupon can be put back in the same request; entries reusing
+    the owner's own discounts keep them."""
+    reused = [str(entry["discount"]) for entry in requested or () if entry.get("discount")]
+    await discard(ctx, current, owner=owner, kept=reused)
+    if not requested:
+        return []
+    return await apply(
+        ctx,
+        requested,
+        lineage=lineage,
+        currency=currency,
+        invoice=invoice,
+        invoice_item=invoice_item,
+    )
 
 
 def _check_distinct(ids: Sequence[str], param: str) -> None:
@@ -331,15 +387,22 @@ async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) ->
 async def discard(
     ctx: Context, discount_ids: Sequence[str], *, owner: str, kept: Sequence[str] = ()
 ) -> None:
-    """Forget discounts made for `owner` (an invoice or item whose `discounts` were
-    replaced, or which was deleted); reused ones stay with whoever made them, and so do
-    those `kept` (its new `discounts`, which may reuse its own: the same `di_` id stays)."""
+    """Forget discounts made for `owner` (a draft invoice or an item not yet invoiced whose
+    `discounts` were replaced, or which was deleted), giving their redemptions back; reused
+    ones stay with whoever made them, and so do those `kept` (its new `discounts`, which may
+    reuse its own: the same `di_` id stays)."""
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
         if discount_id in kept:
             continue
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
-        if found is not None and owner in (found[0]["invoice"], found[0]["invoice_item"]):
+        if found is None or found[1]:
+            continue
+        discount = found[0]
+        if owner in (discount["invoice"], discount["invoice_item"]):
             await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)
+            if (discount.get(PRIVATE) or {}).get(COUNTED):
+                coupon, code = discount["source"]["coupon"], discount["promotion_code"]
+                await redemptions.give_back(ctx, str(coupon), code)
 
 
 async def discount_terms(
@@ -363,15 +426,14 @@ async def discount_terms(
     return tuple(t for t in terms if t.percent_off is not None or t.amount_off is not None)
 
 
-async def redeem_for_invoice(
+async def check_at_finalization(
     ctx: Context, invoice: Mapping[str, Any], item_discounts: Sequence[str]
 ) -> None:
-    """Count the redemption of every discount made for this invoice or its items (a reused
-    one was counted where it was made), in the finalization's unit of work. The coupon's
-    validity was checked when each was applied and is not checked again: a coupon deleted,
-    expired or used up since, or a code deactivated since, never keeps the draft from
-    finalizing (`redemptions.count_applied`); a code's restrictions on the purchase (first
-    payment, minimum amount) may still refuse it, leaving the invoice a draft."""
+    """What finalizing checks of the discounts made for this invoice or its items (a reused
+    one was checked where it was made), in the finalization's unit of work: only a code's
+    restrictions on the purchase (first payment, minimum amount), which may refuse it,
+    leaving the invoice a draft. Their redemptions were counted when they were applied; one
+    an earlier Kassa applied without counting it is counted now (`redemptions.count_applied`)."""
     made = []
     for discount_id in [*invoice["discounts"], *item_discounts][: 2 * DISCOUNTS_MAX]:
         found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
@@ -384,19 +446,20 @@ async def redeem_for_invoice(
     for index, discount in enumerate(made):
         if discount["promotion_code"] is not None and first_time is None:
             first_time = await first_time_customer(ctx, str(invoice["customer"]))
-        await redemptions.count_applied(
-            ctx,
-            redemptions.Redemption(
-                coupon=discount["source"]["coupon"],
-                promotion_code=discount["promotion_code"],
-                customer=invoice["customer"],
-                amount=invoice["subtotal"],
-                currency=invoice["currency"],
-                first_time_transaction=bool(first_time),
-                coupon_param=f"discounts[{index}][coupon]",
-                promotion_code_param=f"discounts[{index}][promotion_code]",
-            ),
+        redemption = redemptions.Redemption(
+            coupon=discount["source"]["coupon"],
+            promotion_code=discount["promotion_code"],
+            customer=invoice["customer"],
+            amount=invoice["subtotal"],
+            currency=invoice["currency"],
+            first_time_transaction=bool(first_time),
+            coupon_param=f"discounts[{index}][coupon]",
+            promotion_code_param=f"discounts[{index}][promotion_code]",
         )
+        if (discount.get(PRIVATE) or {}).get(COUNTED):
+            await redemptions.check_purchase(ctx, redemption)
+        else:
+            await redemptions.count_applied(ctx, redemption)
 
 
 def _item_ids(invoice: Mapping[str, Any]) -> set[str]:

@@ -224,23 +224,17 @@ async def apply_references(ctx: Context, invoice: ApiObject, changes: InvoiceCha
     elif changes.default_tax_rates is UNSET:
         invoice["default_tax_rates"] = []
     if changes.discounts is not None:
-        replaced = list(invoice["discounts"])
-        invoice["discounts"] = (
-            []
-            if isinstance(changes.discounts, Unset)
-            else await discounts.apply(
-                ctx,
-                changes.discounts,
-                lineage=discounts.Lineage.of(
-                    str(invoice["customer"]),
-                    str(invoice["id"]),
-                    discounts.parent_subscription(invoice),
-                ),
-                currency=invoice["currency"],
-                invoice=invoice["id"],
-            )
+        invoice["discounts"] = await discounts.replace(
+            ctx,
+            list(invoice["discounts"]),
+            None if isinstance(changes.discounts, Unset) else changes.discounts,
+            owner=invoice["id"],
+            lineage=discounts.Lineage.of(
+                str(invoice["customer"]), str(invoice["id"]), discounts.parent_subscription(invoice)
+            ),
+            currency=invoice["currency"],
+            invoice=invoice["id"],
         )
-        await discounts.discard(ctx, replaced, owner=invoice["id"], kept=invoice["discounts"])
 
 
 def _sent_changes(changes: InvoiceChanges) -> list[str]:

@@ -330,24 +330,20 @@ async def apply_discounts(
     """`discounts` onto the item (empty: cleared). An entry reusing a discount takes one on
     the item, on its `invoice` (or that invoice's subscription), on the subscription the item
     waits for, or on the customer."""
-    replaced = list(item["discounts"])
     lineage = discounts.Lineage.of(
         str(item["customer"]), str(item["id"]), discounts.parent_subscription(item)
     )
     if invoice is not None:
         lineage = lineage.below(str(invoice["id"]), discounts.parent_subscription(invoice))
-    item["discounts"] = (
-        []
-        if isinstance(requested, Unset)
-        else await discounts.apply(
-            ctx,
-            requested,
-            lineage=lineage,
-            currency=str(item["currency"]),
-            invoice_item=item["id"],
-        )
+    item["discounts"] = await discounts.replace(
+        ctx,
+        list(item["discounts"]),
+        None if isinstance(requested, Unset) else requested,
+        owner=item["id"],
+        lineage=lineage,
+        currency=str(item["currency"]),
+        invoice_item=item["id"],
     )
-    await discounts.discard(ctx, replaced, owner=item["id"], kept=item["discounts"])
 
 
 def blank_item(ctx: Context, customer: Mapping[str, Any], priced: Priced) -> ApiObject:

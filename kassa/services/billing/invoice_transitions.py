@@ -11,9 +11,10 @@ written. Payment is in `invoice_collection`; this module finalizes, sends, voids
 uncollectible.
 
 Finalization, in one unit of work: the draft's amounts are worked out a last time, its
-coupons are redeemed, it gets its number from its customer's sequence (the customer's row is
-locked, after the invoice's, so concurrent finalizations of one customer's invoices take
-numbers one after the other on PostgreSQL, never the same one and leaving no gap), the
+promotion codes' restrictions on the purchase are checked (the redemptions were counted when
+the discounts were applied), it gets its number from its customer's sequence (the customer's
+row is locked, after the invoice's, so concurrent finalizations of one customer's invoices
+take numbers one after the other on PostgreSQL, never the same one and leaving no gap), the
 customer's balance is applied (`customer_balance.apply_to_invoice`), and what is left due
 gets a PaymentIntent and a default invoice payment. Nothing due: the invoice is paid at once.
 
@@ -155,7 +156,7 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
     if auto_advance is not None:
         invoice["auto_advance"] = auto_advance
     items = await invoice_lines.refresh(ctx, invoice)
-    await discounts.redeem_for_invoice(ctx, invoice, _item_discount_ids(items))
+    await discounts.check_at_finalization(ctx, invoice, _item_discount_ids(items))
     await _assign_number(ctx, invoice)
     await _apply_balance(ctx, invoice)
     invoice["status"] = "open"

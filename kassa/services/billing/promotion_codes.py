@@ -23,6 +23,7 @@ from typing import Any
 from kassa import money
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import (
     Boolean,
     Enum,
@@ -400,9 +401,13 @@ async def _check_reactivation(
     await _check_code_free(ctx, promotion_code["code"], param="active")
 
 
-async def record_redemption(ctx: Context, promotion_code: ApiObject) -> None:
-    """One more redemption of `promotion_code` (loaded and locked in this unit)."""
-    promotion_code["times_redeemed"] += 1
+async def record_redemption(
+    ctx: Context, promotion_code: ApiObject, *, given_back: bool = False
+) -> None:
+    """One more redemption of `promotion_code` (loaded and locked in this unit), or with
+    `given_back` one fewer (a discount never issued: `redemptions.give_back`)."""
+    promotion_code["times_redeemed"] += -1 if given_back else 1
+    ensure(promotion_code["times_redeemed"] >= 0, "a code gives back only what it counted")
     await ctx.tx.update_object(PROMOTION_CODES, ctx.account_id, promotion_code)
 
 

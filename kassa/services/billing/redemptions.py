@@ -7,7 +7,8 @@ a context governed by the object the discount lands on (`await ctx.governed_by(i
 `ctx.now()` then decides expiry on the customer's test clock. The coupon's row and then the
 promotion code's are locked (on PostgreSQL) until the unit commits, so two redemptions racing
 for a coupon's last use are serialized and the second is refused. If the caller's unit fails
-afterwards, the counts roll back with it.
+afterwards, the counts roll back with it. A discount never issued (removed from a draft, or
+its draft deleted) gives its redemption back (`give_back`).
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ class Redeemed:
     promotion_code: ApiObject | None
 
 
-async def redeem(ctx: Context, redemption: Redemption) -> Redeemed:
+async def redeem(ctx: Context, redemption: Redemption, *, purchase: bool = True) -> Redeemed:
     """Check that the coupon (and code) may be redeemed now, as Stripe does, and count the
     redemption on both. Raises Stripe's errors: a missing or deleted coupon or code is
     `resource_missing`; an expired or used-up coupon `coupon_expired`; a code inactive,
     expired, used up, for another customer, for first-time customers only, or below its
-    minimum amount, a 400 naming the code's parameter."""
+    minimum amount, a 400 naming the code's parameter. `purchase=False`: the code's
+    restrictions on the purchase (first-time customer, minimum amount) are left to
+    `check_purchase`, for a draft invoice whose amount is known when it is finalized."""
     ensure(
         redemption.coupon is not None or redemption.promotion_code is not None,
         "a redemption names a coupon or a promotion code",
@@ -71,31 +74,50 @@ async def redeem(ctx: Context, redemption: Redemption) -> Redeemed:
         code = await promotion_codes.load_promotion_code(
             ctx, redemption.promotion_code, param=redemption.promotion_code_param
         )
-        _check_promotion_code(code, now, redemption)
+        _check_promotion_code(code, now, redemption, purchase=purchase)
     await coupons.record_redemption(ctx, coupon)
     if code is not None:
         await promotion_codes.record_redemption(ctx, code)
     return Redeemed(coupons.render(coupon, now), code)
 
 
+async def check_purchase(ctx: Context, redemption: Redemption) -> None:
+    """Refuse a code whose restrictions on the purchase (first-time customer, minimum
+    amount) the purchase `redemption` describes does not meet: checked when the purchase is
+    known (an invoice being finalized, a subscription's first period), the redemption itself
+    counted when the discount was applied. Nothing else is checked again (Stripe: deleting a
+    coupon "does not affect any customers who have already applied the coupon")."""
+    if redemption.promotion_code is None:
+        return
+    code = await promotion_codes.load_promotion_code(
+        ctx, redemption.promotion_code, param=redemption.promotion_code_param, lock=False
+    )
+    _refuse(redemption, _purchase_refusal(f"Promotion code {code['code']}", code, redemption))
+
+
 async def count_applied(ctx: Context, redemption: Redemption) -> None:
-    """Count the redemption of a discount already applied (an invoice's, when it is
-    finalized). The coupon's and the code's validity were checked when the discount was
-    applied and are not checked again (Stripe: deleting a coupon "does not affect any customers
-    who have already applied the coupon"); only what the invoice decides is: a code's
-    first-time and minimum amount restrictions. The coupon row is locked before the code's."""
+    """Count the redemption of a discount applied before redemptions were counted when
+    applied (a draft stored by an earlier Kassa, finalized now), without checking its
+    validity again; only the purchase is (`check_purchase`). The coupon row is locked before
+    the code's."""
     ensure(redemption.coupon is not None, "an applied discount names its coupon")
     coupon = await coupons.load_applied_coupon(ctx, str(redemption.coupon))
-    code = None
-    if redemption.promotion_code is not None:
-        code = await promotion_codes.load_promotion_code(
-            ctx, redemption.promotion_code, param=redemption.promotion_code_param
-        )
-        name = f"Promotion code {code['code']}"
-        _refuse(redemption, _purchase_refusal(name, code, redemption))
+    await check_purchase(ctx, redemption)
     await coupons.record_redemption(ctx, coupon)
-    if code is not None:
+    if redemption.promotion_code is not None:
+        code = await promotion_codes.load_promotion_code(ctx, redemption.promotion_code)
         await promotion_codes.record_redemption(ctx, code)
+
+
+async def give_back(ctx: Context, coupon_id: str, promotion_code_id: str | None) -> None:
+    """Undo the count of a discount that was never issued (removed from a draft, or its draft
+    or pending item deleted): the coupon, deleted since or not, and the code get the
+    redemption back. The coupon row is locked before the code's."""
+    coupon = await coupons.load_applied_coupon(ctx, coupon_id)
+    await coupons.record_redemption(ctx, coupon, given_back=True)
+    if promotion_code_id is not None:
+        code = await promotion_codes.load_promotion_code(ctx, promotion_code_id)
+        await promotion_codes.record_redemption(ctx, code, given_back=True)
 
 
 async def _coupon_named(ctx: Context, redemption: Redemption) -> tuple[str, str]:
@@ -140,10 +162,14 @@ def _check_coupon(coupon: ApiObject, now: int, redemption: Redemption, param: st
         )
 
 
-def _check_promotion_code(code: ApiObject, now: int, redemption: Redemption) -> None:
+def _check_promotion_code(
+    code: ApiObject, now: int, redemption: Redemption, *, purchase: bool
+) -> None:
     name = f"Promotion code {code['code']}"
     refusal = _code_refusal(name, code, now, redemption)
-    _refuse(redemption, refusal or _purchase_refusal(name, code, redemption))
+    if refusal is None and purchase:
+        refusal = _purchase_refusal(name, code, redemption)
+    _refuse(redemption, refusal)
 
 
 def _refuse(redemption: Redemption, refusal: tuple[str, str | None] | None) -> None:

@@ -319,7 +319,6 @@ async def _made(
         ctx, requested, lineage=lineage, currency=str(subscription["currency"]), param=param
     )
     terms = private(subscription).setdefault(DISCOUNT_TERMS, {})
-    amount = None
     for index, (entry, discount_id) in enumerate(zip(requested, ids, strict=True)):
         if kept is not None and discount_id in kept:  # reused: it goes on as it was
             terms[discount_id] = kept[discount_id]
@@ -335,8 +334,7 @@ async def _made(
             discount["subscription"] = subscription["id"]
             discount["subscription_item"] = None if item is None else item["id"]
             await ctx.tx.update_object(DISCOUNTS, ctx.account_id, discount)
-            amount = await _period_amount(ctx, subscription) if amount is None else amount
-            await _redeem(ctx, subscription, discount, amount, f"{param}[{index}]")
+            await _check_purchase(ctx, subscription, discount, f"{param}[{index}]")
         terms[discount_id] = await _duration_terms(ctx, subscription, discount)
         _take_back_charges(subscription, discount_id)
     return ids
@@ -368,28 +366,28 @@ async def _duration_terms(
     return {"once": once, "end": discount["end"], "used": used}
 
 
-async def _redeem(
+async def _check_purchase(
     ctx: Context,
     subscription: Mapping[str, Any],
     discount: Mapping[str, Any],
-    amount: int,
     path: str,
 ) -> None:
-    """Count the redemption once, when the discount is applied to the subscription (its
-    invoices carry it but, not owning it, never count it again)."""
+    """A code's restrictions on the purchase (first-time customer, minimum amount: one
+    period of the subscription). The redemption was counted once, when `discounts.apply`
+    made the discount for the subscription (its invoices carry it but, not owning it, never
+    count it again)."""
     code = discount["promotion_code"]
+    if code is None:
+        return
     customer = str(subscription["customer"])
-    await redemptions.redeem(
+    await redemptions.check_purchase(
         ctx,
         redemptions.Redemption(
-            coupon=None if code is not None else discount["source"]["coupon"],
             promotion_code=code,
             customer=customer,
-            amount=amount,
+            amount=await _period_amount(ctx, subscription),
             currency=str(subscription["currency"]),
-            first_time_transaction=code is not None
-            and await discounts.first_time_customer(ctx, customer),
-            coupon_param=f"{path}[coupon]",
+            first_time_transaction=await discounts.first_time_customer(ctx, customer),
             promotion_code_param=f"{path}[promotion_code]",
         ),
     )
