@@ -47,8 +47,10 @@ every chain's product, and every amount converted along it, finite and exact."""
 RATE_SIGNIFICANT_DIGITS_MAX: Final = 20
 """Significant digits of a rate as given (published rates have about six)."""
 CONVERTED_MINOR_UNITS_MAX: Final = 10**18
-"""A converted amount past this (near a 64-bit integer's range) is not rounded at all: its
-caller refuses it, as it refuses any amount over Stripe's maximum."""
+"""A converted amount past this (near a 64-bit integer's range: the ledger's amounts are
+BIGINT on both engines) is not rounded at all, and its caller refuses it. Nothing smaller is:
+Stripe's maximum amount holds for the `amount` asked, in its own currency, not for what it
+settles as."""
 CONVERSION_ROUNDING: Final = decimal.ROUND_HALF_EVEN
 """A converted amount's half minor unit goes to the even neighbour: over many conversions
 neither the merchant nor the platform gains from rounding."""

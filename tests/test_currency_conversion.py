@@ -189,21 +189,74 @@ def test_a_charge_too_small_once_converted_is_refused_before_anything_is_written
     pay(usd_account, 80, "jpy")  # $0.55: accepted
 
 
-def test_a_charge_too_large_once_converted_is_a_400_naming_the_amount(
+def test_a_charge_settling_over_the_maximum_amount_is_made_and_refunded(
     usd_account: stripe.StripeClient,
 ) -> None:
-    """Stripe's maximum amount (99999999 minor units) holds for what a converted charge
-    settles as too: at the highest rate Kassa takes, a charge over it is refused, whether the
-    rate was in force when the intent was made or came in before its confirmation."""
+    """Stripe's maximum amount (99999999 minor units) limits the `amount` a charge asks for,
+    in its own currency, not what it settles as: EUR 990,000.00 at 1.10 settles as
+    $1,089,000.00, and a full refund withdraws as much."""
+    client = usd_account
+    intent = pay(client, 99_000_000, "eur")
+    assert intent.status == "succeeded"
+    charge = charge_of(client, intent)
+    made = transaction(client, charge.balance_transaction)
+    assert (made.amount, made.currency, made.status) == (108_900_000, "usd", "pending")
+    back = refund(client, charge.id)
+    assert back.status == "succeeded"
+    assert transaction(client, back.balance_transaction).amount == -108_900_000
+
+
+def key() -> stripe.RequestOptions:
+    return {"idempotency_key": str(uuid.uuid4())}
+
+
+def test_an_invoice_settling_over_the_maximum_amount_is_finalized_and_paid(
+    usd_account: stripe.StripeClient,
+) -> None:
+    """An invoice of EUR 990,000.00 settles in dollars over 99999999 cents: its finalization
+    and payment go through (a refusal would leave it, and every renewal after, a draft)."""
+    client = usd_account
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        },
+        options=key(),
+    )
+    item: Any = {"customer": customer.id, "amount": 99_000_000, "currency": "eur"}
+    client.v1.invoice_items.create(params=item, options=key())
+    draft: Any = {
+        "customer": customer.id,
+        "currency": "eur",
+        "pending_invoice_items_behavior": "include",
+        "auto_advance": False,
+    }
+    invoice = client.v1.invoices.create(params=draft, options=key())
+    assert invoice.id is not None and invoice.amount_due == 99_000_000
+    finalized = client.v1.invoices.finalize_invoice(invoice.id, options=key())
+    assert finalized.status == "open" and finalized.last_finalization_error is None
+    paid = client.v1.invoices.pay(invoice.id, options=key())
+    assert paid.status == "paid"
+    [charge] = client.v1.charges.list(params={"customer": customer.id}).data
+    assert transaction(client, charge.balance_transaction).amount == 108_900_000
+
+
+def test_a_charge_past_what_the_ledger_holds_is_a_400_naming_the_amount(
+    usd_account: stripe.StripeClient,
+) -> None:
+    """A chain of the highest rates Kassa takes (yen to euros to dollars at 10^9 each) could
+    settle past a 64-bit integer: refused as `amount_too_large` naming `amount` before
+    anything is written, whether the rates were in force when the intent was made or came
+    in before its confirmation."""
     client = usd_account
     waiting = client.v1.payment_intents.create(
-        params={"amount": 2_000_000, "currency": "eur", "payment_method": "pm_card_visa"},
+        params={"amount": 2_000_000, "currency": "jpy", "payment_method": "pm_card_visa"},
         options={"idempotency_key": str(uuid.uuid4())},
     )
     change_rate(client, "eur", "usd", "1e9")
-    assert client.v1.exchange_rates.retrieve("eur").rates["usd"] == 1e9
+    change_rate(client, "jpy", "eur", "1e9")
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        pay(client, 2_000_000, "eur")
+        pay(client, 2_000_000, "jpy")
     assert (refused.value.http_status, refused.value.param) == (400, "amount")
     assert refused.value.code == "amount_too_large"
     with pytest.raises(stripe.InvalidRequestError) as at_confirm:

@@ -19,10 +19,16 @@ from typing import Any
 import pytest
 import stripe
 
+from kassa.store import Store
+from kassa.store.schema import load_migrations
+from kassa.store.tables import PAYOUTS
 from tests.conftest import module_server
-from tests.harness import assert_ledger_whole
+from tests.direct_store import with_store
+from tests.harness import assert_ledger_whole, ledger_problems_of
+from tests.test_account_reset import _rewrite_chunks, helper, snapshots_path
 from tests.test_balance import ShiftedClockServer, at, card_fee, idempotency, pay
 from tests.test_payouts import automatic_payouts, client_with_account, fund, set_schedule, swept
+from tests.test_test_clocks import advance
 
 sweep_server = module_server("payout-sweeps", ShiftedClockServer)
 same_day_sweep_server = module_server(
@@ -124,3 +130,162 @@ def test_a_failed_payout_comes_back_with_the_next(server: ShiftedClockServer) ->
     kinds = sorted(t for _, t, _ in listed(client, tuesday.id))
     assert kinds == ["charge", "payout", "payout_cancel"]
     assert sum(n for _, _, n in listed(client, tuesday.id)) == net
+
+
+SWEEPS_MIGRATION = 41
+"""`0041_payout_sweeps`: added `swept_by`, and backfilled it for the payouts made before."""
+
+
+def charge_on_a_clock_made_available(client: stripe.StripeClient, now: datetime.datetime) -> str:
+    """A charge of a customer on a test clock 40 days ahead of `now`, made available by the
+    clock's advance 45 days on: its `available_on` is in the clock's time, the future of
+    the server's. Its transaction."""
+    clock = client.v1.test_helpers.test_clocks.create(
+        params={"frozen_time": int((now + datetime.timedelta(days=40)).timestamp())},
+        options=idempotency(),
+    )
+    customer = client.v1.customers.create(params={"test_clock": clock.id}, options=idempotency())
+    intent = pay(client, 3_000, customer=customer.id)
+    later = int((now + datetime.timedelta(days=45)).timestamp())
+    advance(client, clock.id, later)
+    assert isinstance(intent.latest_charge, str)
+    transaction = client.v1.charges.retrieve(intent.latest_charge).balance_transaction
+    assert isinstance(transaction, str)
+    made = client.v1.balance_transactions.retrieve(transaction)
+    assert made.status == "available" and made.available_on > now.timestamp() + 40 * 86_400
+    return transaction
+
+
+def paid_from_a_clock(server: ShiftedClockServer) -> tuple[stripe.StripeClient, str, str]:
+    """An account whose Tuesday automatic payout paid out a test clock's charge (available
+    with an `available_on` still to come in the server's time) and a charge of its own."""
+    client, account_id = client_with_account(server)
+    set_schedule(client, interval="daily")
+    clock_transaction = charge_on_a_clock_made_available(client, at("2027-01-11T10:00:00"))
+    fund(client, 1_000)
+    server.set_now(at("2027-01-12T00:00:05"))
+    [tuesday] = automatic_payouts(client)
+    assert tuesday.amount == 3_000 - card_fee(3_000, "usd") + 1_000 - card_fee(1_000, "usd")
+    assert clock_transaction in [t for t, _, _ in listed(client, tuesday.id)]
+    return client, account_id, tuesday.id
+
+
+def forget_sweeps(database_url: str, account_id: str, transaction_ids: list[str]) -> None:
+    """The account's transactions (or those named) as a Kassa before 0041 left them."""
+    scope = " AND id IN (" + ", ".join(f"'{t}'" for t in transaction_ids) + ")"
+
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.run_script_statement(
+                f"UPDATE ledger_transactions SET swept_by = NULL WHERE account_id = '{account_id}'"
+                + (scope if transaction_ids else "")
+            )
+
+    with_store(database_url, run)
+
+
+def as_made_before_sweeps(database_url: str, account_id: str, payout_id: str) -> None:
+    """The automatic payout's own facts as a Kassa before 0041 kept them: the window of
+    (`available_on`, `seq`) it swept, upto its own transaction, instead of named rows."""
+
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            found = await tx.get_object(PAYOUTS, account_id, payout_id)
+            assert found is not None
+            payout = found[0]
+            upto_seq = await tx.ledger_transaction_seq(account_id, payout["balance_transaction"])
+            payout["_kassa"]["swept"] = {
+                "account_id": account_id,
+                "after": 0,
+                "after_seq": 0,
+                "upto": payout["created"],
+                "upto_seq": upto_seq,
+            }
+            await tx.update_object(PAYOUTS, account_id, payout)
+
+    with_store(database_url, run)
+
+
+def run_sweeps_backfill(database_url: str) -> None:
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    [migration] = [m for m in load_migrations(engine) if m.version == SWEEPS_MIGRATION]
+
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            for statement in migration.statements:
+                if statement.lstrip().startswith("UPDATE"):
+                    await tx.run_script_statement(statement.rstrip(";"))
+
+    with_store(database_url, run)
+
+
+def test_the_upgrade_gives_a_test_clock_s_charge_to_the_payout_that_paid_it(
+    server: ShiftedClockServer,
+) -> None:
+    """A payout made before 0041 paid out a clock's charge available (in the clock's time)
+    after the payout's date: the backfill names that payout, so it lists what it paid, the
+    ledger verifies, and the next payout sweeps only what came since."""
+    client, account_id, tuesday = paid_from_a_clock(server)
+    before = listed(client, tuesday)
+    forget_sweeps(server.database_url, account_id, [])
+    as_made_before_sweeps(server.database_url, account_id, tuesday)
+    run_sweeps_backfill(server.database_url)
+    assert listed(client, tuesday) == before
+    assert_ledger_whole(server.database_url)
+
+    later_net = fund(client, 2_000)
+    server.set_now(at("2027-01-13T00:00:05"))
+    wednesday = automatic_payouts(client)[0]
+    assert wednesday.id != tuesday and wednesday.amount == later_net
+    assert [(t, n) for _, t, n in listed(client, wednesday.id)] == [("charge", later_net)]
+
+
+def test_sweeps_the_ledger_cannot_explain_never_stop_payouts(server: ShiftedClockServer) -> None:
+    """Old data whose sweeps do not add up (a charge paid out but named by no payout): the
+    next payout pays the available balance as always and sweeps what is unswept; reads
+    succeed, and `kassa ledger verify` reports the payout that disagrees."""
+    client, account_id, tuesday = paid_from_a_clock(server)
+    [orphan] = [t for t, kind, n in listed(client, tuesday) if kind == "charge" and n < 2_000]
+    forget_sweeps(server.database_url, account_id, [orphan])
+    later_net = fund(client, 2_000)
+    server.set_now(at("2027-01-13T00:00:05"))
+    wednesday = automatic_payouts(client)[0]
+    assert wednesday.id != tuesday and wednesday.amount == later_net
+    assert client.v1.balance.retrieve().available[0].amount == 0
+    problems = ledger_problems_of(server.database_url)
+    assert len(problems) == 2, problems
+    assert any(tuesday in p for p in problems) and any(wednesday.id in p for p in problems)
+    # Put the sweep back where it was, so the module's ledger is whole again.
+    repair = f"UPDATE ledger_transactions SET swept_by = '{tuesday}' WHERE id = '{orphan}'"
+
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.run_script_statement(repair)
+
+    with_store(server.database_url, run)
+
+
+def test_a_snapshot_saved_before_sweeps_were_recorded_restores_them(
+    server: ShiftedClockServer,
+) -> None:
+    """A snapshot saved before 0041 has no `swept_by`: the restore works it out again as the
+    migration did, so the payout lists what it paid and the next sweeps only what is new."""
+    client, account_id, tuesday = paid_from_a_clock(server)
+    before = listed(client, tuesday)
+    helper(client, "post", snapshots_path(account_id), name="before-sweeps")
+
+    def without_swept_by(chunk: Any) -> Any:
+        at_column = chunk["columns"].index("swept_by")
+        return {
+            "columns": [c for c in chunk["columns"] if c != "swept_by"],
+            "rows": [row[:at_column] + row[at_column + 1 :] for row in chunk["rows"]],
+        }
+
+    _rewrite_chunks(server.database_url, "ledger_transactions", without_swept_by)
+    helper(client, "post", f"{snapshots_path(account_id)}/before-sweeps/restore")
+    assert listed(client, tuesday) == before
+    assert_ledger_whole(server.database_url)
+    later_net = fund(client, 2_000)
+    server.set_now(at("2027-01-13T00:00:05"))
+    wednesday = automatic_payouts(client)[0]
+    assert [(t, n) for _, t, n in listed(client, wednesday.id)] == [("charge", later_net)]

@@ -47,21 +47,23 @@ class Conversion:
     chain: tuple[str, ...]
 
     def settle(self, amount: int) -> int:
-        """`amount` in the settlement currency; over Stripe's maximum amount there, an
-        `InvalidParameter` naming `amount` (`amount_too_large`) before anything is written."""
+        """`amount` in the settlement currency. Stripe's maximum amount limits the `amount`
+        a charge asks for, in its own currency, not what it settles as (EUR 990,000.00
+        settles over $999,999.99), so what is refused is only an amount past what the
+        ledger's 64-bit columns hold (`fx.CONVERTED_MINOR_UNITS_MAX`, which a chain of rates
+        far from any real one can reach): an `InvalidParameter` naming `amount`
+        (`amount_too_large`) before anything is written."""
         try:
-            settled: int | None = fx.convert(amount, self.presented, self.settlement, self.rate)
+            return fx.convert(amount, self.presented, self.settlement, self.rate)
         except fx.ConvertedAmountTooLarge:
-            settled = None
-        if settled is None or settled > money.MAX_AMOUNT:
             raise InvalidParameter(
-                f"Amount must convert to at most "
-                f"{money.format_amount(money.MAX_AMOUNT, self.settlement)}. "
-                f"{money.format_amount(amount, self.presented)} converts to more.",
+                f"{money.format_amount(amount, self.presented)} converts to more than "
+                f"{fx.CONVERTED_MINOR_UNITS_MAX:,} minor units of "
+                f"{self.settlement.upper()}, beyond what a balance can hold, at the exchange "
+                f"rate in force ({self.rate}).",
                 param="amount",
                 code="amount_too_large",
-            )
-        return settled
+            ) from None
 
     def presentment(self, amount: int) -> postings.Presentment:
         return postings.Presentment(amount, self.presented)

@@ -421,13 +421,29 @@ async def pay_out_on_schedule(ctx: Context) -> int:
 async def _sweep(ctx: Context, payout: ApiObject) -> None:
     """Record what the automatic `payout` pays out: the available transactions no earlier
     one swept (under the balance's lock `_locked_available` took), which sum to it. Recorded
-    now, not derived later, so what its list shows never changes."""
+    now, not derived later, so what its list shows never changes.
+
+    They sum to it whenever every earlier payout's sweep is whole, which this code keeps but
+    data from before sweeps were recorded may not (a transaction paid out by a payout that
+    names none): the payout still pays the available balance, sweeps what is unswept, and
+    is logged; `kassa ledger verify` reports it (`PAYOUT_DISAGREES_WITH_SWEPT`). A refusal
+    here would fail every read that brings payouts up to date, and stop them for good."""
     await ctx.tx.sweep_into_payout(ctx.account_id, payout["currency"], payout["id"])
     payout[PRIVATE]["swept"] = {"account_id": ctx.account_id}
     await ctx.tx.update_object(PAYOUTS, ctx.account_id, payout)
     window = swept_window(payout, limit=0)
-    swept = None if window is None else await ctx.tx.swept_total(window)
-    ensure(swept == payout["amount"], "an automatic payout pays out exactly what it swept")
+    ensure(window is not None, "an automatic payout names what it swept")
+    swept = 0 if window is None else await ctx.tx.swept_total(window)
+    if swept != payout["amount"]:
+        log.warning(
+            "automatic payout %s of account %s pays out %d %s but swept %d: earlier sweeps "
+            "are not whole (run `kassa ledger verify`)",
+            payout["id"],
+            ctx.account_id,
+            payout["amount"],
+            payout["currency"],
+            swept,
+        )
 
 
 # -- the API's other operations ------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from kassa.invariants import InvariantViolated, ensure
+from kassa.store.payout_queries import backfill_sweeps
 from kassa.store.seq_order import ACCOUNT_LOCK_SPACE, DRAW_TICKET, SEQ_SLOTS_PER_TICKET
 from kassa.store.statements import loads_doc
 from kassa.store.tables import ALL_OBJECT_TABLES, ObjectTable
@@ -495,6 +496,7 @@ class AccountQueries:
         ensure(chunk_count <= SNAPSHOT_CHUNKS_MAX, "a snapshot holds a bounded number of chunks")
         await self.clear_account_state(account_id)
         seqs = _RestoredSeqs(self._db, account_id)
+        sweeps_saved = True
         for start in range(0, chunk_count, CHUNKS_PER_READ):
             chunks = await self._db.fetchall(
                 "SELECT table_name, rows_json FROM account_snapshot_chunks "
@@ -504,7 +506,13 @@ class AccountQueries:
             )
             for table_name, rows_json in chunks:
                 saved, rows = _saved_rows(orjson.loads(rows_json))
+                if table_name == "ledger_transactions" and "swept_by" not in (saved or ()):
+                    sweeps_saved = False
                 await self._write_back(str(table_name), saved, rows, seqs)
+        if not sweeps_saved:
+            # Saved before migration 0041 recorded what automatic payouts swept: worked out
+            # again as the migration did, or the next payout would take them as its own.
+            await backfill_sweeps(self._db, account_id)
         return int(header[1])
 
     async def _write_back(

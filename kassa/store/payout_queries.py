@@ -66,6 +66,52 @@ def swept_window(
     )
 
 
+_SWEEPS_BACKFILL: Final = """
+UPDATE ledger_transactions SET swept_by = (
+    SELECT p.id FROM payouts p
+    JOIN ledger_transactions own
+        ON own.id = /*DOC_TEXT*/json_extract(doc, '$.balance_transaction')
+        AND own.account_id = p.account_id
+    WHERE p.account_id = ledger_transactions.account_id
+        AND /*DOC_TEXT*/json_extract(doc, '$._kassa.swept.account_id') IS NOT NULL
+        AND /*DOC_TEXT*/json_extract(doc, '$.currency') = ledger_transactions.currency
+        AND own.seq >= ledger_transactions.seq
+        AND (own.seq = ledger_transactions.seq
+            OR (ledger_transactions.test_clock IS NULL
+                AND ledger_transactions.available_on <= own.created)
+            OR (ledger_transactions.test_clock IS NOT NULL AND EXISTS (
+                SELECT 1 FROM ledger_transactions settled
+                JOIN ledger_entries moved ON moved.transaction_id = settled.id
+                WHERE settled.account_id = ledger_transactions.account_id
+                    AND settled.type = 'settlement' AND settled.visible = 0
+                    AND settled.currency = ledger_transactions.currency
+                    AND settled.created = ledger_transactions.available_on
+                    AND settled.seq > ledger_transactions.seq AND settled.seq < own.seq
+                    AND moved.amount = ledger_transactions.net)))
+    ORDER BY own.seq LIMIT 1)
+WHERE visible = 1 AND status = 'available' AND swept_by IS NULL"""
+
+
+def sweeps_backfill_sql(scope: str = "") -> str:
+    """What each automatic payout made before sweeps were recorded (migration 0041, or an
+    account snapshot saved before it) swept, worked out from the ledger: each available
+    transaction not yet named goes to the first automatic payout of its account and
+    currency at which it was available, as the payout, which paid out the whole available
+    balance, took it. That is its own, or one made before it (by `seq`, which survives a
+    restore where a payout's stored facts would not) whose funds were available by then:
+    by its `available_on` for one settled in the installation's time (each payout settled
+    what was due first), and, for one a test clock settled, whose `available_on` is in the
+    clock's time, by the settlement the clock's advance posted for it (created at that
+    `available_on`, for its net) before the payout. `scope` narrows the rows (with its
+    leading AND)."""
+    return _SWEEPS_BACKFILL + scope
+
+
+async def backfill_sweeps(db: Executor, account_id: str) -> None:
+    """`sweeps_backfill_sql` for one account's transactions."""
+    await db.execute(sweeps_backfill_sql(" AND account_id = ?"), (account_id,))
+
+
 class PayoutQueries:
     _db: Executor
     _lock_reads: str

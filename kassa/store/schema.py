@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from kassa.store.payout_queries import sweeps_backfill_sql
 from kassa.store.queries import Transaction
 
 ENGINE_MARKERS = {
@@ -23,6 +24,13 @@ ENGINE_MARKERS = {
 
 _DOC_TEXT = re.compile(r"\{\{DOC_TEXT:([a-z_.]+)\}\}")
 """`{{DOC_TEXT:data.object.id}}`: that field of the row's JSON `doc`, as text (backfills)."""
+
+
+_STATEMENT = re.compile(r"\{\{STATEMENT:([a-z_]+)\}\}")
+"""`{{STATEMENT:name}}`: a statement the store also runs itself (a backfill an account
+snapshot saved before the migration needs again when it is restored), kept in one place."""
+
+SHARED_STATEMENTS = {"sweeps_backfill": sweeps_backfill_sql()}
 
 
 def _doc_text(engine: str, path: str) -> str:
@@ -64,6 +72,7 @@ def load_migrations(engine: str) -> list[Migration]:
         text = entry.read_text(encoding="utf-8")
         for marker, replacement in markers.items():
             text = text.replace(marker, replacement)
+        text = _STATEMENT.sub(lambda m: SHARED_STATEMENTS[m[1]], text)
         text = _DOC_TEXT.sub(lambda m: _doc_text(engine, m[1]), text)
         found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
     return sorted(found, key=lambda m: m.version)

@@ -13,18 +13,9 @@ CREATE INDEX ledger_transactions_swept
 CREATE INDEX ledger_transactions_unswept
     ON ledger_transactions (account_id, currency)
     WHERE swept_by IS NULL AND status = 'available' AND visible = 1;
--- Payouts made before: each swept, as it now would have, its own transaction and the
--- available transactions made before it whose `available_on` had come by then that no
--- earlier automatic payout in the currency swept (a clock-governed one settled at its
--- clock's time, which these rows do not keep: its `available_on` stands in for it).
-UPDATE ledger_transactions SET swept_by = (
-    SELECT p.id FROM payouts p
-    WHERE p.account_id = ledger_transactions.account_id
-        AND {{DOC_TEXT:_kassa.swept.upto_seq}} IS NOT NULL
-        AND {{DOC_TEXT:currency}} = ledger_transactions.currency
-        AND (ledger_transactions.id = {{DOC_TEXT:balance_transaction}} OR (
-            ledger_transactions.seq < CAST({{DOC_TEXT:_kassa.swept.upto_seq}} AS BIGINT)
-            AND ledger_transactions.available_on <= CAST({{DOC_TEXT:created}} AS BIGINT)))
-    ORDER BY p.seq LIMIT 1)
-WHERE visible = 1 AND status = 'available'
-    AND EXISTS (SELECT 1 FROM payouts p WHERE p.account_id = ledger_transactions.account_id);
+-- Payouts made before: each swept what it paid out, as worked out from the ledger
+-- (`kassa.store.payout_queries.sweeps_backfill_sql`, which a restore of an account
+-- snapshot saved before this migration runs too): its own transaction and those available
+-- when it was made that no earlier one swept. A test clock's transaction was available once
+-- the clock's settlement of it was posted, whatever its `available_on` (the clock's time).
+{{STATEMENT:sweeps_backfill}};
