@@ -189,11 +189,20 @@ def test_hosted_page_shows_the_challenge_to_the_client_secret_only(
     assert 'id="fail"' in page.text
     assert intent.id in page.text
 
+    # The address holds the client secret: kept by no cache, sent on by no link.
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff"
+
     base = url.split("?")[0]
-    assert httpx.get(base, timeout=30).status_code in (400, 404)
-    wrong = httpx.get(base, params={"client_secret": f"{intent.id}_secret_wrong"}, timeout=30)
-    assert wrong.status_code in (400, 404)
-    assert 'id="complete"' not in wrong.text
+    assert httpx.get(base, timeout=30).status_code == 404
+    # A wrong secret answers as a missing intent does: the page tells no one which ids exist.
+    for wrong_secret in (f"{intent.id}_secret_wrong", "\u00e9"):
+        wrong = httpx.get(base, params={"client_secret": wrong_secret}, timeout=30)
+        assert wrong.status_code == 404, wrong_secret
+        assert 'id="complete"' not in wrong.text
+    missing = httpx.get(f"{base}x", params={"client_secret": "\u00e9"}, timeout=30)
+    assert (missing.status_code, missing.text) == (404, wrong.text)
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
     assert charges_of(client, intent.id) == []
 
@@ -257,13 +266,14 @@ def test_hosted_page_refuses_an_answer_with_a_wrong_client_secret(
     intent = start(
         client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
     )
-    posted = httpx.post(
-        _page_url(intent).split("?")[0],
-        data={"client_secret": f"{intent.id}_secret_wrong", "outcome": "complete"},
-        follow_redirects=False,
-        timeout=30,
-    )
-    assert posted.status_code in (400, 404)
+    for wrong_secret in (f"{intent.id}_secret_wrong", "\u00e9"):
+        posted = httpx.post(
+            _page_url(intent).split("?")[0],
+            data={"client_secret": wrong_secret, "outcome": "complete"},
+            follow_redirects=False,
+            timeout=30,
+        )
+        assert posted.status_code == 404, wrong_secret
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
     assert charges_of(client, intent.id) == []
 
@@ -392,6 +402,12 @@ def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
         )
     assert wrong.value.http_status == 400
     assert wrong.value.param == "client_secret"
+    # Compared as bytes: a str with non-ASCII characters made hmac.compare_digest raise (500).
+    accented_secret: Any = {"client_secret": "\u00e9"}
+    for call in (browser.v1.payment_intents.retrieve, browser.v1.payment_intents.confirm):
+        with pytest.raises(stripe.InvalidRequestError) as accented:
+            call(intent.id, params=accented_secret)
+        assert (accented.value.http_status, accented.value.param) == (400, "client_secret")
 
     seen = browser.v1.payment_intents.retrieve(intent.id, params={"client_secret": secret})
     assert seen.id == intent.id

@@ -77,7 +77,10 @@ class AuthenticationPage:
         try:
             found = await self._run(intent_id, secret, outcome or None)
         except KassaError as error:
-            return _message(400, error.message)
+            if error.param == "client_secret":
+                found = None  # a wrong secret says no more than a missing intent does
+            else:
+                return _message(400, error.message)
         if found is None:
             return _message(404, "No such intent, or the client secret does not match.")
         intent, return_url = found
@@ -104,8 +107,22 @@ class AuthenticationPage:
             return await finish(ctx, intent_id, secret, outcome)
 
 
+_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+"""The page's address holds the intent's client secret: no cache keeps it, and no link
+followed from the page sends it on. Framing stays allowed: a merchant may show a 3-D Secure
+redirect in an iframe."""
+
+
 def _message(status: int, text: str) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(summary=html.escape(text), body=""), status_code=status)
+    return _html(_PAGE.format(summary=html.escape(text), body=""), status)
+
+
+def _html(page: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(page, status_code=status, headers=_HEADERS)
 
 
 def _kind(intent: ApiObject) -> str:
@@ -129,7 +146,7 @@ def _challenge(intent: ApiObject, secret: str) -> HTMLResponse:
     else:
         amount = f"{intent['amount']} {intent['currency'].upper()} (minor units)"
         summary = f"Payment {html.escape(intent['id'])} of {html.escape(amount)}."
-    return HTMLResponse(_PAGE.format(summary=summary, body=buttons))
+    return _html(_PAGE.format(summary=summary, body=buttons))
 
 
 def _after(intent: ApiObject, redirect: str | None) -> Response:
@@ -145,5 +162,5 @@ def _after(intent: ApiObject, redirect: str | None) -> Response:
             }
         )
         separator = "&" if "?" in redirect else "?"
-        return RedirectResponse(f"{redirect}{separator}{query}", status_code=303)
+        return RedirectResponse(f"{redirect}{separator}{query}", 303, headers=_HEADERS)
     return _message(200, f"Authentication finished: the {_kind(intent)} is now {intent['status']}.")

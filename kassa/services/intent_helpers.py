@@ -174,12 +174,18 @@ def check_client_secret(
     """A publishable key reaches an intent only with its client secret (as Stripe.js does)."""
     if given is None and ctx.publishable_key:
         raise MissingParameter("client_secret")
-    if given is not None and not hmac.compare_digest(given, intent["client_secret"]):
+    if given is not None and not secret_matches(given, str(intent["client_secret"])):
         raise InvalidRequest(
             "The client_secret provided does not match the client_secret associated with the "
             f"{kind.noun}.",
             param="client_secret",
         )
+
+
+def secret_matches(given: str, stored: str) -> bool:
+    """In constant time, on bytes: `hmac.compare_digest` refuses a `str` holding non-ASCII
+    characters with a TypeError, and anyone may send a secret with them."""
+    return hmac.compare_digest(given.encode(), stored.encode())
 
 
 def needs_three_d_secure(intent: ApiObject, behavior: cards.TestBehavior) -> bool:

@@ -17,11 +17,10 @@ one of them. An auto-advancing draft is finalized an hour after it is created
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import hooks, payment_intents
+from kassa.services import hooks, intent_helpers, payment_intents
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -332,7 +331,7 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     if found is None or found[1]:
         return None
     stored = private(found[0]).get("secret")
-    if not isinstance(stored, str) or not hmac.compare_digest(stored, secret):
+    if not isinstance(stored, str) or not intent_helpers.secret_matches(secret, stored):
         return None
     return {**shown(found[0]), "account": account_id}
 
