@@ -247,22 +247,24 @@ def test_sweeps_the_ledger_cannot_explain_never_stop_payouts(server: ShiftedCloc
     client, account_id, tuesday = paid_from_a_clock(server)
     [orphan] = [t for t, kind, n in listed(client, tuesday) if kind == "charge" and n < 2_000]
     forget_sweeps(server.database_url, account_id, [orphan])
-    later_net = fund(client, 2_000)
-    server.set_now(at("2027-01-13T00:00:05"))
-    wednesday = automatic_payouts(client)[0]
-    assert wednesday.id != tuesday and wednesday.amount == later_net
-    assert client.v1.balance.retrieve().available[0].amount == 0
-    problems = ledger_problems_of(server.database_url)
-    assert len(problems) == 2, problems
-    assert any(tuesday in p for p in problems) and any(wednesday.id in p for p in problems)
-    # Put the sweep back where it was, so the module's ledger is whole again.
-    repair = f"UPDATE ledger_transactions SET swept_by = '{tuesday}' WHERE id = '{orphan}'"
+    try:
+        later_net = fund(client, 2_000)
+        server.set_now(at("2027-01-13T00:00:05"))
+        wednesday = automatic_payouts(client)[0]
+        assert wednesday.id != tuesday and wednesday.amount == later_net
+        assert client.v1.balance.retrieve().available[0].amount == 0
+        problems = ledger_problems_of(server.database_url)
+        assert len(problems) == 2, problems
+        assert any(tuesday in p for p in problems) and any(wednesday.id in p for p in problems)
+    finally:
+        # Put the sweep back where it was, so the module's ledger is whole again.
+        repair = f"UPDATE ledger_transactions SET swept_by = '{tuesday}' WHERE id = '{orphan}'"
 
-    async def run(store: Store) -> None:
-        async with store.write() as tx:
-            await tx.run_script_statement(repair)
+        async def run(store: Store) -> None:
+            async with store.write() as tx:
+                await tx.run_script_statement(repair)
 
-    with_store(server.database_url, run)
+        with_store(server.database_url, run)
 
 
 def test_a_snapshot_saved_before_sweeps_were_recorded_restores_them(

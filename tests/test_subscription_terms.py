@@ -52,7 +52,8 @@ def price_of(client: Client, amount: int, interval: str = "month", count: int = 
 
 
 def amounts_billed(client: Client, subscription_id: str) -> list[tuple[int, int]]:
-    """(period start, amount paid) of each invoice, oldest first."""
+    """(period end, amount paid) of each invoice, oldest first: an invoice's own period
+    looks back, so its end is when the invoice was made."""
     return [(i.period_end, i.amount_paid) for i in invoices_of(client, subscription_id)]
 
 

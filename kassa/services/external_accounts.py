@@ -181,14 +181,14 @@ def failure_code(bank_account: ApiObject) -> str | None:
 def takes_scheduled_payouts(bank_account: ApiObject) -> bool:
     """Whether automatic payouts go to the bank account: not once a payout to it failed,
     until its details are updated (Stripe's `errored` status)."""
-    return bool(bank_account["status"] != ERRORED)
+    return bool(bank_account["status"] != ERRORED)  # a doc field is Any to mypy
 
 
 async def mark_errored(ctx: Context, bank_account_id: str) -> None:
     """A payout to the bank account failed: Stripe sets its status to `errored`."""
     found = await ctx.tx.get_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account_id)
-    if found is None or found[0]["status"] == ERRORED:
-        return
+    if found is None or found[1] or found[0]["status"] == ERRORED:
+        return  # gone, deleted since the payout, or already errored
     found[0]["status"] = ERRORED
     await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, found[0])
 

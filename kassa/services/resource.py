@@ -45,8 +45,10 @@ class Operation(Generic[Request]):
     publishable_key_allowed: bool = False
     publishable_fields: frozenset[str] | None = None
     """What a publishable key sees of the answer: only these top-level fields, and only these
-    may be expanded (Stripe's fields "retrievable with publishable key", declared once per
-    resource). None: the whole object (a token or payment method the browser made itself)."""
+    may be expanded (Stripe's fields "retrievable with publishable key": each resource
+    declares its list once, e.g. `payment_intents.PUBLISHABLE_FIELDS`, and gives it to each
+    operation a publishable key may call). None: the whole object (a token or payment method
+    the browser made itself)."""
     secret_fields: tuple[str, ...] = ()
     """Top-level fields of the answer that hold secrets (a new account's keys): sent once and
     never stored, neither in the request log nor in the idempotency record (a replay

@@ -92,6 +92,10 @@ class PostgresExecutor:
     def _refuse_write(self, sql: str) -> None:
         ensure(not self._read_only, f"a read unit may not write: {sql[:120]}")
 
+    def _refuse_unless_query(self, sql: str) -> None:
+        if self._read_only and not only_reads(sql):
+            self._refuse_write(sql)
+
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         self._refuse_write(sql)
         try:
@@ -108,8 +112,7 @@ class PostgresExecutor:
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         # An INSERT ... RETURNING is a fetch too.
-        if self._read_only and not only_reads(sql):
-            self._refuse_write(sql)
+        self._refuse_unless_query(sql)
         try:
             row = await self._connection.fetchrow(to_numbered_placeholders(sql), *args)
         except LOST_RACE_ERRORS as error:
@@ -117,8 +120,7 @@ class PostgresExecutor:
         return None if row is None else tuple(row)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        if self._read_only and not only_reads(sql):
-            self._refuse_write(sql)
+        self._refuse_unless_query(sql)
         try:
             rows = await self._connection.fetch(to_numbered_placeholders(sql), *args)
         except LOST_RACE_ERRORS as error:

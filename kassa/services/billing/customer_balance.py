@@ -417,7 +417,7 @@ async def lock_drafts(ctx: Context, customer_id: str) -> list[ApiObject]:
     )
     page = await ctx.tx.list_objects(INVOICES, ctx.account_id, query)
     drafts = []
-    for listed in page.objects[:DRAFTS_REFRESHED_MAX]:
+    for listed in page.objects:
         found = await ctx.tx.get_object(INVOICES, ctx.account_id, listed["id"])
         if found is not None and not found[1] and found[0]["status"] == "draft":
             drafts.append(found[0])

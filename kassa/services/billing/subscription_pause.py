@@ -447,7 +447,11 @@ async def _continue_period(
     for item in items_of(subscription):
         # A cancel_at set before the pause ends the period it falls in, as on renewal; what
         # an update's cut of this same period kept as paid stays.
-        set_item_period(item, cut_at_cancel(subscription, _period_around(subscription, item, now)))
+        # The item's period around now on the old anchor, counted from its interval's
+        # boundaries (an anchor clamped to a short month's end renews on its intended day),
+        # by arithmetic however long the pause was.
+        around = cycle_period_containing(subscription, Recurrence.of(item["price"]), now)
+        set_item_period(item, cut_at_cancel(subscription, around))
         if not has_paid_until(subscription, item):
             note_paid_until_cut(subscription, item)
     at = _proration_time(request, shared_period(subscription), now)
@@ -471,14 +475,6 @@ async def _continue_period(
         pending="subscription",
         with_items=False,
     )
-
-
-def _period_around(subscription: ApiObject, item: ApiObject, now: int) -> tuple[int, int]:
-    """The item's period around `now` on the old anchor, counted from where its interval's
-    boundaries are (an anchor clamped to a short month's end still renews on its intended
-    day): `subscription_periods.cycle_period_containing`, arithmetic however long the
-    pause was."""
-    return cycle_period_containing(subscription, Recurrence.of(item["price"]), now)
 
 
 def _billed_until(subscription: ApiObject, item: ApiObject) -> int:
