@@ -43,7 +43,7 @@ from tests.harness import (
     fresh_postgres_database,
     refusing_port,
 )
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import LISTEN_BACKLOG, WebhookReceiver
 
 ENDPOINT_PATH = "orders"
 RETRY_SECONDS = 1
@@ -55,6 +55,8 @@ should outlast the burst and the check that every first attempt was recorded."""
 CRASH_PAYMENTS = 30
 """Each confirmed payment announces three events: about 90 deliveries in flight or pending."""
 WORKER_PAYMENTS = 70
+WORKER_TIMEOUT_SECONDS = 60
+WORKER_LOG_TAIL_LINES = 20
 LISTEN_PAGE_EVENTS = 100
 """How many events `kassa listen` asks for at a time (`EVENTS_PAGE` in kassa/listen.py)."""
 LISTEN_PAYMENTS = 40
@@ -304,6 +306,7 @@ def _holding_handler(proxy: HoldingProxy) -> type[BaseHTTPRequestHandler]:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A held answer to a killed Kassa finds the connection gone; that is the point."""
@@ -390,9 +393,12 @@ class CommandProcess:
     """A `kassa` subcommand as a subprocess, its output copied to a log file line by line
     so the test can wait for a line and read it after a failure."""
 
-    def __init__(self, arguments: list[str], log_path: Path) -> None:
+    def __init__(
+        self, arguments: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.arguments = arguments
         self.log_path = log_path
+        self.env = env
         self.lines: list[str] = []
         self.lock = threading.Lock()
         self.process: subprocess.Popen[str] | None = None
@@ -401,6 +407,7 @@ class CommandProcess:
     def start(self) -> CommandProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kassa", *self.arguments],
+            env=None if self.env is None else {**os.environ, **self.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -582,7 +589,10 @@ class TwoWorkerRun:
 
 
 def start_worker(database_url: str, log_path: Path) -> CommandProcess:
-    worker = CommandProcess(["worker", "--database", database_url], log_path).start()
+    # The longest send timeout: on a loaded machine the receiver may be slow to answer, and
+    # a timed-out attempt would wait for the schedule's first retry (a minute).
+    env = {"KASSA_WEBHOOK_TIMEOUT_SECONDS": str(WORKER_TIMEOUT_SECONDS)}
+    worker = CommandProcess(["worker", "--database", database_url], log_path, env).start()
     worker.wait_for_line(re.compile(re.escape(WORKER_READY_LINE)))
     return worker
 
@@ -618,8 +628,12 @@ def run_two_workers(database_url: str, directory: Path) -> TwoWorkerRun:
             receiver.set_secret(path, endpoint.secret)
         confirm_payments(client, WORKER_PAYMENTS)
         events = all_events(client)
-        for path in WORKER_ENDPOINT_PATHS:
-            receiver.wait_for_event_ids(path, event_ids(events), DELIVERED_WAIT_SECONDS)
+        try:
+            for path in WORKER_ENDPOINT_PATHS:
+                receiver.wait_for_event_ids(path, event_ids(events), DELIVERED_WAIT_SECONDS)
+        except AssertionError as missing:
+            tails = [worker.output()[-WORKER_LOG_TAIL_LINES:] for worker in workers]
+            raise AssertionError(f"{missing}; the workers' last lines: {tails}") from None
         with api.http(account.secret_key) as http:
             settle(lambda: every_attempt_recorded(http, len(events)), RECORDED_WAIT_SECONDS)
             # Stopped before anything is counted: a doubly claimed delivery still in

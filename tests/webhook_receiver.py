@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,12 @@ SHUTDOWN_POLL_SECONDS = 0.05
 """How often the serving thread checks for `stop()` (the stdlib's 0.5 s default made every
 test that stops a receiver half a second slower)."""
 DEFAULT_WAIT_SECONDS = 20.0
+LISTEN_BACKLOG = 128
+"""Connections waiting to be accepted. The standard library's 5 is too few when workers send
+dozens at once on a loaded machine: the kernel drops the excess, and a connection that is not
+accepted before the send timeout is a failed attempt, retried only after the schedule's
+first step (a minute by default), long after a test stopped waiting."""
+SUMMARY_DELIVERIES_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class _SharedPortServer(ThreadingHTTPServer):
 
     allow_reuse_port = True
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
 
 class WebhookReceiver:
@@ -217,9 +225,18 @@ class WebhookReceiver:
         deadline = time.monotonic() + timeout_seconds
         while not condition(self):
             if time.monotonic() > deadline:
-                got = [(d.path, d.type) for d in self.deliveries()]
-                raise AssertionError(f"timed out waiting for {what}; received {got}")
+                raise AssertionError(f"timed out waiting for {what}; {self._summary()}")
             time.sleep(WAIT_POLL_SECONDS)
+
+    def _summary(self) -> str:
+        """What arrived, short enough to read in a CI log that keeps only its end."""
+        deliveries = self.deliveries()
+        per_path = Counter(d.path for d in deliveries)
+        first = [(d.path, d.type) for d in deliveries[:SUMMARY_DELIVERIES_MAX]]
+        return (
+            f"received {len(deliveries)} deliveries ({dict(per_path)}), "
+            f"{len(self.rejected())} rejected; the first: {first}"
+        )
 
     def wait_for_event_ids(
         self, path: str, event_ids: set[str], timeout_seconds: float = DEFAULT_WAIT_SECONDS
