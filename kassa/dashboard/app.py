@@ -11,6 +11,7 @@ typed operations.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -20,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import jinja2
 from starlette.requests import Request
@@ -39,6 +40,12 @@ from kassa.store.dashboard_queries import DashboardSession
 PREFIX = "/dashboard"
 SESSION_COOKIE = "kassa_session"
 LOGIN_CSRF_COOKIE = "kassa_login_csrf"
+FLASH_COOKIE = "kassa_flash"
+FLASH_KINDS = ("notice", "error")
+FLASH_SECONDS = 60
+"""A redirect's message lives this long unread (a redirect is followed at once)."""
+FLASH_CHARS_MAX = 1_000
+"""A cookie holds about 4 KB; a message longer than this is cut."""
 FORM_BYTES_MAX = 16_384
 FORM_FIELDS_MAX = 50
 PAGE_SIZE = 25
@@ -118,21 +125,52 @@ class View:
         )
 
     def render(self, template: str, status: int = 200, **data: Any) -> HTMLResponse:
-        return self.dashboard.render(
+        flash = _read_flash(self.request.cookies.get(FLASH_COOKIE, ""))
+        response = self.dashboard.render(
             template,
             status,
             session=self.session,
             path=self.request.url.path,
-            notice=self.request.query_params.get("notice", ""),
-            error=self.request.query_params.get("error", ""),
+            notice=flash.get("notice", ""),
+            error=flash.get("error", ""),
             **data,
         )
+        if FLASH_COOKIE in self.request.cookies:
+            response.delete_cookie(FLASH_COOKIE, path=PREFIX)  # shown once
+        return response
 
     def redirect(self, path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
-        """After a POST, back to a page (Post/Redirect/Get) with a message to show."""
-        query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
-        target = f"{PREFIX}{path}" + (f"?{query}" if query else "")
-        return RedirectResponse(target, status_code=303)
+        """After a POST, back to a page (Post/Redirect/Get) with a message to show once.
+
+        The message travels in a cookie only this server sets, not in the address: a link
+        with `?error=...` would let anyone show their own words in the dashboard's banner."""
+        response = RedirectResponse(f"{PREFIX}{path}", status_code=303)
+        flash = {k: v[:FLASH_CHARS_MAX] for k, v in (("notice", notice), ("error", error)) if v}
+        if flash:
+            response.set_cookie(
+                FLASH_COOKIE,
+                _encode_flash(flash),
+                max_age=FLASH_SECONDS,
+                path=PREFIX,
+                httponly=True,
+                samesite="strict",
+            )
+        return response
+
+
+def _encode_flash(flash: Mapping[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(flash).encode()).decode("ascii")
+
+
+def _read_flash(cookie: str) -> dict[str, str]:
+    """The messages a redirect left; nothing for a cookie this server did not write."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cookie.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return {}
+    if not isinstance(decoded, dict):
+        return {}
+    return {k: v for k, v in decoded.items() if k in FLASH_KINDS and isinstance(v, str)}
 
 
 class Dashboard:
