@@ -3,6 +3,7 @@ to Stripe's error objects and status codes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 ERROR_CODES_URL: Final = "https://stripe.com/docs/error-codes"
@@ -46,9 +47,54 @@ class InvalidRequest(KassaError):
 
 
 class InvalidParameter(InvalidRequest):
-    """A parameter is missing, unknown, malformed or out of range."""
+    """A parameter is missing, unknown, malformed or out of range. Stripe has no code for a
+    malformed value in general (an invalid boolean, decimal, timestamp or enum value): its
+    error then has neither `code` nor `doc_url`, and neither has this one unless a subclass
+    below (or the raiser's `code=`) names one of Stripe's."""
 
-    code = "parameter_invalid"
+
+class InvalidInteger(InvalidParameter):
+    """Text where an integer was expected (`unit_amount=1.5`, `=abc`)."""
+
+    code = "parameter_invalid_integer"
+
+    def __init__(self, shown: str, *, param: str) -> None:
+        super().__init__(f"Invalid integer: {shown}", param=param)
+
+
+class EmptyParameter(InvalidParameter):
+    """An empty string for a parameter that cannot be unset (Stripe's words)."""
+
+    code = "parameter_invalid_empty"
+
+    def __init__(self, param: str) -> None:
+        super().__init__(
+            f"You passed an empty string for '{param}'. We assume empty values are an attempt "
+            f"to unset a parameter; however '{param}' cannot be unset. You should remove "
+            f"'{param}' from your request or supply a non-empty value.",
+            param=param,
+        )
+
+
+class ExclusiveParameters(InvalidParameter):
+    """Parameters that exclude each other, sent together. The message is Stripe's, naming
+    `names`, with `note` added; `message` replaces it where Stripe words it otherwise."""
+
+    code = "parameters_exclusive"
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        param: str,
+        note: str = "",
+        message: str | None = None,
+    ) -> None:
+        listed = ", ".join(names)
+        super().__init__(
+            message or f"You may only specify one of these parameters: {listed}.{note}",
+            param=param,
+        )
 
 
 class UnknownParameter(InvalidParameter):
@@ -85,6 +131,12 @@ class ResourceMissing(InvalidRequest):
         super().__init__(f"No such {object_name}: '{object_id}'", param=param)
         self.object_name = object_name
         self.object_id = object_id
+
+
+class InvoiceNotEditable(InvalidRequest):
+    """A change only a draft invoice (or an item on one) takes, asked of a finalized one."""
+
+    code = "invoice_not_editable"
 
 
 class RouteNotFound(InvalidRequest):

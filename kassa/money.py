@@ -19,7 +19,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-from kassa.errors import AmountTooLarge, InvalidParameter
+from kassa.errors import AmountTooLarge, EmptyParameter, InvalidParameter
 from kassa.params import Param
 
 # --- Currencies -------------------------------------------------------------------------
@@ -263,6 +263,7 @@ class Currency(Param):
                 "currencies: "
                 f"{_CURRENCY_LIST_TEXT}",
                 param=path,
+                code=EmptyParameter.code if value == "" else None,
             )
         return code
 

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, UnknownParameter
+from kassa.errors import (
+    EmptyParameter,
+    ExclusiveParameters,
+    InvalidInteger,
+    InvalidParameter,
+    MissingParameter,
+    UnknownParameter,
+)
 
 MAX_STRING_CHARS = 5_000
 """Stripe's default length limit for free-form strings."""
@@ -66,6 +73,13 @@ class Param:
         if value == "" and self.nullable:
             return UNSET
         return self.parse(value, path)
+
+    @staticmethod
+    def refuse_empty(value: Any, path: str) -> None:
+        """Stripe's answer to an empty string where a value that cannot be unset is needed
+        (an integer, a boolean, one of an enum's values)."""
+        if value == "":
+            raise EmptyParameter(path)
 
     def json_schema(self) -> dict[str, Any]:
         """What the parameter accepts, as JSON Schema (for the OpenAPI description)."""
@@ -124,6 +138,7 @@ class String(Param):
                 param=path,
             )
         if self.pattern is not None and not self.pattern.fullmatch(text):
+            self.refuse_empty(text, path)
             raise InvalidParameter(f"Invalid {path}: {text[:80]}{self.pattern_hint}", param=path)
         return text
 
@@ -165,9 +180,10 @@ class Integer(Param):
     nullable: bool = False
 
     def parse(self, value: Any, path: str) -> int:
-        text = _require_str(value, path, "integer")
-        if not _INTEGER.fullmatch(text):
-            raise InvalidParameter(f"Invalid integer: {text[:80]}", param=path)
+        self.refuse_empty(value, path)
+        if not isinstance(value, str) or not _INTEGER.fullmatch(value):
+            raise InvalidInteger(_describe(value), param=path)
+        text = value
         number = int(text, 10)
         if not self.minimum <= number <= self.maximum:
             raise InvalidParameter(
@@ -204,6 +220,7 @@ class Timestamp(Param):
 @dataclass(frozen=True)
 class Boolean(Param):
     def parse(self, value: Any, path: str) -> bool:
+        self.refuse_empty(value, path)
         text = _require_str(value, path, "boolean")
         if text not in ("true", "false"):
             raise InvalidParameter(f"Invalid boolean: {text[:80]}", param=path)
@@ -219,6 +236,7 @@ class Enum(Param):
     nullable: bool = False
 
     def parse(self, value: Any, path: str) -> str:
+        self.refuse_empty(value, path)
         text = _require_str(value, path, "string")
         if text not in self.values:
             allowed = ", ".join(f"`{v}`" for v in self.values)
@@ -354,9 +372,11 @@ def parse_params(
         if parsed.get(key, UNSET) in (UNSET, ""):  # Stripe treats "" as not sent here
             raise MissingParameter(f"{prefix}[{key}]" if prefix else key)
     if parsed.get(ENDING_BEFORE) and parsed.get(STARTING_AFTER):
-        raise InvalidRequest(
-            "Received both starting_after and ending_before parameters. Please pass in only one.",
+        raise ExclusiveParameters(
+            (STARTING_AFTER, ENDING_BEFORE),
             param=ENDING_BEFORE,
+            message="Received both starting_after and ending_before parameters. "
+            "Please pass in only one.",
         )
     return parsed
 

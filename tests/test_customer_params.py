@@ -40,7 +40,7 @@ def invalid(call: Callable[[], Any]) -> stripe.InvalidRequestError:
 
 
 def assert_invalid_param(
-    call: Callable[[], Any], param: str, code: str = "parameter_invalid", status: int = 400
+    call: Callable[[], Any], param: str, code: str | None = None, status: int = 400
 ) -> stripe.InvalidRequestError:
     error = invalid(call)
     assert (error.http_status, error.code, error.param) == (status, code, param), error.json_body
@@ -281,9 +281,12 @@ def test_empty_string_unsets_one_address_field(client: stripe.StripeClient) -> N
 @pytest.mark.parametrize("param", ["balance", "invoice_prefix", "next_invoice_sequence"])
 def test_fields_stripe_cannot_unset(client: stripe.StripeClient, param: str) -> None:
     customer = client.v1.customers.create()
-    assert_invalid_param(
-        lambda: client.v1.customers.update(customer.id, params=raw({param: ""})), param
+    error = assert_invalid_param(
+        lambda: client.v1.customers.update(customer.id, params=raw({param: ""})),
+        param,
+        code="parameter_invalid_empty",
     )
+    assert f"empty string for '{param}'" in error.user_message
 
 
 # --- metadata -------------------------------------------------------------------------------

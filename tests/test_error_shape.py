@@ -42,6 +42,8 @@ def assert_stripe_error(
     assert error.get("code") == code
     if code is not None:  # Stripe links every coded error to its page
         assert error["doc_url"] == f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+    else:  # and an error without a code to none
+        assert "doc_url" not in error
     assert error.get("param") == param
     return error
 
@@ -297,6 +299,83 @@ def test_an_empty_currency_is_said_to_be_empty(client: stripe.StripeClient) -> N
     assert raised.value.user_message.startswith("Invalid currency: the value is empty")
 
 
+# --- error codes: Stripe's own, or none -----------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["1.5", "abc", "1e3"])
+def test_a_malformed_integer_is_parameter_invalid_integer(
+    server: KassaServer, account: Account, amount: str
+) -> None:
+    with server.http(account.secret_key) as http:
+        response = http.post("/v1/prices", data={"currency": "usd", "unit_amount": amount})
+    error = assert_stripe_error(
+        response, 400, code="parameter_invalid_integer", param="unit_amount"
+    )
+    assert error["message"] == f"Invalid integer: {amount}"
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "param"),
+    [
+        ("/v1/prices", {"currency": "usd", "unit_amount": ""}, "unit_amount"),
+        ("/v1/customers", {"balance": ""}, "balance"),
+        ("/v1/products", {"name": "Box", "active": ""}, "active"),
+        ("/v1/payment_intents", {"amount": "100", "currency": ""}, "currency"),
+    ],
+)
+def test_an_empty_value_that_cannot_be_unset_is_parameter_invalid_empty(
+    server: KassaServer, account: Account, path: str, form: dict[str, str], param: str
+) -> None:
+    with server.http(account.secret_key) as http:
+        response = http.post(path, data=form)
+    assert_stripe_error(response, 400, code="parameter_invalid_empty", param=param)
+
+
+def test_mutually_exclusive_parameters_are_parameters_exclusive(
+    server: KassaServer, account: Account
+) -> None:
+    with server.http(account.secret_key) as http:
+        coupon = http.post("/v1/coupons", data={"amount_off": "100", "percent_off": "10"})
+        cursors = http.get("/v1/customers", params={"starting_after": "a", "ending_before": "b"})
+    error = assert_stripe_error(coupon, 400, code="parameters_exclusive", param="amount_off")
+    assert error["message"] == (
+        "You may only specify one of these parameters: amount_off, percent_off."
+    )
+    assert_stripe_error(cursors, 400, code="parameters_exclusive", param="ending_before")
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "param"),
+    [
+        ("/v1/products", {"name": "Box", "active": "yes"}, "active"),
+        ("/v1/prices", {"currency": "usd", "unit_amount_decimal": "1.x"}, "unit_amount_decimal"),
+        ("/v1/coupons", {"percent_off": "10", "redeem_by": "-5"}, "redeem_by"),
+        ("/v1/customers", {"tax_exempt": "sometimes"}, "tax_exempt"),
+    ],
+)
+def test_a_malformed_value_stripe_has_no_code_for_has_no_code(
+    server: KassaServer, account: Account, path: str, form: dict[str, str], param: str
+) -> None:
+    """An invalid boolean, decimal, timestamp or enum value: Stripe's error names the
+    parameter and has neither `code` nor `doc_url` (there is no `parameter_invalid`)."""
+    with server.http(account.secret_key) as http:
+        response = http.post(path, data=form)
+    assert_stripe_error(response, 400, code=None, param=param)
+
+
+def test_a_draft_only_change_to_a_finalized_invoice_is_invoice_not_editable(
+    server: KassaServer, account: Account
+) -> None:
+    with server.http(account.secret_key) as http:
+        customer = http.post("/v1/customers", data={}).json()["id"]
+        invoice = http.post("/v1/invoices", data={"customer": customer}).json()["id"]
+        finalized = http.post(f"/v1/invoices/{invoice}/finalize", data={})
+        assert finalized.status_code == 200, finalized.text
+        response = http.post(f"/v1/invoices/{invoice}", data={"description": "later"})
+    error = assert_stripe_error(response, 400, code="invoice_not_editable", param="description")
+    assert error["message"] == "Finalized invoices can't be updated in this way"
+
+
 # --- headers --------------------------------------------------------------------------------
 
 
@@ -438,7 +517,7 @@ def test_body_at_the_limit_is_read(server: KassaServer, account: Account) -> Non
     assert len(body) == MAX_BODY_BYTES
     with server.http(account.secret_key) as http:
         response = http.post("/v1/customers", content=body, headers=FORM)
-    assert_stripe_error(response, 400, code="parameter_invalid", param="description")
+    assert_stripe_error(response, 400, code=None, param="description")
 
 
 # --- lists ----------------------------------------------------------------------------------
@@ -455,11 +534,24 @@ def test_list_envelope(server: KassaServer, account: Account, client: stripe.Str
     assert ([c["id"] for c in rest["data"]], rest["has_more"]) == ([ids[0]], False)
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", "", "1e2"])
-def test_limit_outside_1_to_100_is_400(server: KassaServer, account: Account, limit: str) -> None:
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [
+        ("0", None),
+        ("101", None),
+        ("-1", None),
+        ("abc", "parameter_invalid_integer"),
+        ("1.5", "parameter_invalid_integer"),
+        ("1e2", "parameter_invalid_integer"),
+        ("", "parameter_invalid_empty"),
+    ],
+)
+def test_limit_outside_1_to_100_is_400(
+    server: KassaServer, account: Account, limit: str, code: str | None
+) -> None:
     with server.http(account.secret_key) as http:
         response = http.get("/v1/customers", params={"limit": limit})
-    assert_stripe_error(response, 400, code="parameter_invalid", param="limit")
+    assert_stripe_error(response, 400, code=code, param="limit")
 
 
 def test_limit_bounds_are_inclusive(client: stripe.StripeClient) -> None:
@@ -497,7 +589,7 @@ def test_both_cursors_at_once_are_400(
     cursors = {"starting_after": customer.id, "ending_before": customer.id}
     with server.http(account.secret_key) as http:
         response = http.get(path.format(id=customer.id), params=cursors)
-    error = assert_stripe_error(response, 400, param="ending_before")
+    error = assert_stripe_error(response, 400, code="parameters_exclusive", param="ending_before")
     assert error["message"] == (
         "Received both starting_after and ending_before parameters. Please pass in only one."
     )

@@ -130,7 +130,7 @@ def test_unexpandable_paths_are_400_naming_expand(client: stripe.StripeClient, p
         client.v1.customers.retrieve(customer.id, params={"expand": [path]})
     error = raised.value
     assert (error.http_status, error.param) == (400, "expand")
-    assert error.code is None or error.code == "parameter_invalid"
+    assert error.code is None
 
 
 @pytest.mark.parametrize("path", ["url", "has_more", "data.email", "tax", "data.nonsense"])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from stripe._encode import _api_encode
 
 from kassa.errors import (
+    EmptyParameter,
     InvalidParameter,
     InvalidRequest,
     KassaError,
@@ -36,6 +37,7 @@ from kassa.params import (
     Param,
     String,
     Struct,
+    Timestamp,
     TimestampRange,
     apply_metadata,
     parse_params,
@@ -105,7 +107,7 @@ def test_conflicting_keys_are_rejected_naming_the_key(raw: bytes, param: str) ->
     with pytest.raises(InvalidParameter) as raised:
         decode_form(raw)
     assert raised.value.param == param
-    assert raised.value.code == "parameter_invalid"
+    assert raised.value.code is None  # Stripe has no code for a malformed form
 
 
 @pytest.mark.parametrize("raw", [b"[a]=1", b"a[=1", b"a[b]c=1", b"=1", b"a[b]]=1", b"a[%5B]=1"])
@@ -359,12 +361,12 @@ def test_missing_required_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["abc", "1.5", "1_000", " 7", "7 ", "+7", "٣", "0x10", "1e3", "", "-", "--1"]
+    "text", ["abc", "1.5", "1_000", " 7", "7 ", "+7", "٣", "0x10", "1e3", "-", "--1"]
 )
 def test_integers_accept_only_ascii_decimal(text: str) -> None:
     with pytest.raises(InvalidParameter, match="Invalid integer") as raised:
         Integer().parse(text, "balance")
-    assert (raised.value.param, raised.value.code) == ("balance", "parameter_invalid")
+    assert (raised.value.param, raised.value.code) == ("balance", "parameter_invalid_integer")
 
 
 def test_integer_values_and_bounds() -> None:
@@ -384,11 +386,21 @@ def test_integer_values_and_bounds() -> None:
     assert parse_customer(b"balance=-1500") == {"balance": -1500}
 
 
-@pytest.mark.parametrize("text", ["1", "0", "True", "TRUE", "yes", "", "on"])
+@pytest.mark.parametrize("text", ["1", "0", "True", "TRUE", "yes", "on"])
 def test_booleans_are_true_or_false(text: str) -> None:
     with pytest.raises(InvalidParameter, match="Invalid boolean") as raised:
         Boolean().parse(text, "validate")
-    assert raised.value.param == "validate"
+    assert (raised.value.param, raised.value.code) == ("validate", None)
+
+
+@pytest.mark.parametrize(
+    "param",
+    [Integer(), Boolean(), Timestamp(), Enum(values=("a",)), String(pattern=re.compile("x"))],
+)
+def test_an_empty_value_that_cannot_be_unset_is_parameter_invalid_empty(param: Param) -> None:
+    with pytest.raises(EmptyParameter, match="You passed an empty string for 'x'") as raised:
+        param.parse("", "x")
+    assert (raised.value.param, raised.value.code) == ("x", "parameter_invalid_empty")
 
 
 def test_boolean_values() -> None:

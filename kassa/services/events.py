@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa import API_VERSION
-from kassa.errors import InvalidRequest
+from kassa.errors import ExclusiveParameters
 from kassa.ids import new_id
 from kassa.params import Boolean, ListOf, Param, String
 from kassa.services import webhook_attempts, webhook_faults
@@ -153,7 +153,11 @@ async def list_events(ctx: Context, request: ListEvents) -> ApiObject:
 
 async def events_page(ctx: Context, request: ListEvents) -> ListPage:
     if request.type is not None and request.types is not None:
-        raise InvalidRequest("You may pass either type or types, but not both.", param="types")
+        raise ExclusiveParameters(
+            ("type", "types"),
+            param="types",
+            message="You may pass either type or types, but not both.",
+        )
     patterns = [request.type] if request.type is not None else request.types or []
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     return await list_page_with(

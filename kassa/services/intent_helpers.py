@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa import cards
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, recorded_error
+from kassa.errors import (
+    ExclusiveParameters,
+    InvalidParameter,
+    InvalidRequest,
+    MissingParameter,
+    recorded_error,
+)
 from kassa.ids import random_base62
 from kassa.invariants import InvariantViolated
 from kassa.params import Boolean, Enum, Struct, Unset
@@ -93,10 +99,8 @@ def automatic_payment_methods(
     if "enabled" not in requested:
         raise MissingParameter("automatic_payment_methods[enabled]")
     if requested["enabled"] and payment_method_types:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: automatic_payment_methods, "
-            "payment_method_types.",
-            param="payment_method_types",
+        raise ExclusiveParameters(
+            ("automatic_payment_methods", "payment_method_types"), param="payment_method_types"
         )
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),

@@ -41,6 +41,7 @@ class Percentage(Param):
     nullable: bool = False
 
     def parse(self, value: Any, path: str) -> Decimal:
+        self.refuse_empty(value, path)
         text = value if isinstance(value, str) else ""
         if not _DECIMAL_TEXT.fullmatch(text):
             raise InvalidParameter(f"Invalid decimal: {text[:80] or 'an object'}", param=path)

@@ -23,7 +23,7 @@ from typing import Any
 
 from kassa import money
 from kassa.clock import DAY_SECONDS
-from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.invariants import ensure
 from kassa.params import (
     UNSET,
@@ -235,10 +235,7 @@ def _check_discount(request: CreateCoupon) -> None:
     """Exactly one of `percent_off` and `amount_off`; an amount needs its currency, and only
     an amount has amounts in other currencies."""
     if request.percent_off is not None and request.amount_off is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: amount_off, percent_off.",
-            param="amount_off",
-        )
+        raise ExclusiveParameters(("amount_off", "percent_off"), param="amount_off")
     if request.percent_off is None and request.amount_off is None:
         raise InvalidParameter(
             "Missing required param: percent_off or amount_off. A coupon takes either a "

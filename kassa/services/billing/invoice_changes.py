@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from kassa.clock import DAY_SECONDS
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, ResourceMissing
+from kassa.errors import (
+    ExclusiveParameters,
+    InvalidParameter,
+    InvalidRequest,
+    InvoiceNotEditable,
+    MissingParameter,
+    ResourceMissing,
+)
 from kassa.params import (
     UNSET,
     Unset,
@@ -90,10 +97,7 @@ def apply_collection(invoice: ApiObject, changes: InvoiceChanges) -> None:
     if changes.collection_method is not None:
         invoice["collection_method"] = changes.collection_method
     if changes.days_until_due is not None and changes.due_date is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: days_until_due, due_date.",
-            param="due_date",
-        )
+        raise ExclusiveParameters(("days_until_due", "due_date"), param="due_date")
     sending = invoice["collection_method"] == "send_invoice"
     if not sending and (changes.days_until_due is not None or changes.due_date is not None):
         raise InvalidRequest(
@@ -251,7 +255,7 @@ def refuse_on_finalized(invoice: Mapping[str, Any], changes: InvoiceChanges) -> 
     )
     for name in _sent_changes(changes):
         if name not in allowed:
-            raise InvalidRequest("Finalized invoices can't be updated in this way", param=name)
+            raise InvoiceNotEditable("Finalized invoices can't be updated in this way", param=name)
 
 
 def auto_advance_finalized(invoice: ApiObject, auto_advance: bool, now: int) -> None:

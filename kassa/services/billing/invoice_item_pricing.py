@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from kassa.errors import AmountTooLarge, InvalidParameter, InvalidRequest
+from kassa.errors import AmountTooLarge, ExclusiveParameters, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -67,10 +67,7 @@ def _net_amount(item: Mapping[str, Any]) -> int | None:
 
 def _quantity(changes: ItemChanges, current: int | None) -> int:
     if changes.quantity is not None and changes.quantity_decimal is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: quantity, quantity_decimal.",
-            param="quantity_decimal",
-        )
+        raise ExclusiveParameters(("quantity", "quantity_decimal"), param="quantity_decimal")
     if changes.quantity_decimal is not None:
         whole = changes.quantity_decimal.to_integral_value()
         if changes.quantity_decimal != whole:
@@ -92,10 +89,7 @@ def _source_of_amount(changes: ItemChanges) -> str | None:
         if getattr(changes, name) is not None
     ]
     if len(given) > 1:
-        raise InvalidParameter(
-            f"You may only specify one of these parameters: {', '.join(given)}.",
-            param=given[1],
-        )
+        raise ExclusiveParameters(given, param=given[1])
     return given[0] if given else None
 
 
@@ -114,10 +108,10 @@ def per_unit(unit: Decimal, quantity: int, currency: str) -> Priced:
 
 def from_amount(amount: int, quantity_sent: int | None, currency: str) -> Priced:
     if quantity_sent not in (None, 1):
-        raise InvalidParameter(
-            "You may only specify one of these parameters: amount, quantity. Give the "
-            "per-unit amount as unit_amount_decimal to bill a quantity.",
+        raise ExclusiveParameters(
+            ("amount", "quantity"),
             param="quantity",
+            note=" Give the per-unit amount as unit_amount_decimal to bill a quantity.",
         )
     terms = {"price_details": None, "type": "price_details", "unit_amount_decimal": str(amount)}
     return Priced(amount, currency, 1, terms)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.errors import InvalidParameter, InvalidRequest, InvoiceNotEditable, ResourceMissing
 from kassa.services import events
 from kassa.services.billing import (
     discounts,
@@ -30,7 +30,6 @@ from kassa.services.billing.invoice_amounts import LINES_MAX
 from kassa.services.billing.invoice_item_params import (
     CREATE_PARAMS,
     LIST_PARAMS,
-    NOT_EDITABLE,
     UPDATE_PARAMS,
     CreateInvoiceItem,
     ListInvoiceItems,
@@ -73,10 +72,8 @@ async def _draft_for(ctx: Context, invoice_id: str, customer: str, currency: str
     """The draft invoice a new item goes on (locked: it is about to change)."""
     invoice = await invoice_documents.load_invoice(ctx, invoice_id, param="invoice")
     if invoice["status"] != "draft":
-        raise InvalidRequest(
-            "Invalid invoice: This invoice is no longer editable",
-            param="invoice",
-            code=NOT_EDITABLE,
+        raise InvoiceNotEditable(
+            "Invalid invoice: This invoice is no longer editable", param="invoice"
         )
     if invoice["customer"] != customer:
         raise InvalidParameter(
@@ -201,10 +198,9 @@ async def _editable(ctx: Context, item_id: str) -> tuple[ApiObject, ApiObject | 
     )
     item = await load_item(ctx, item_id)
     if invoice is not None and invoice["status"] != "draft":
-        raise InvalidRequest(
+        raise InvoiceNotEditable(
             f"The invoice item {item_id} is on invoice {invoice['id']}, which is no longer a "
-            "draft: only items not yet invoiced or on a draft can change.",
-            code=NOT_EDITABLE,
+            "draft: only items not yet invoiced or on a draft can change."
         )
     return item, invoice
 

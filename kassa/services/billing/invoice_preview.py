@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from kassa import money
-from kassa.errors import InvalidParameter, ResourceMissing
+from kassa.errors import ExclusiveParameters, InvalidParameter, ResourceMissing
 from kassa.ids import random_base62
 from kassa.params import (
     Boolean,
@@ -237,10 +237,7 @@ def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None
         name for name in ("amount", "price", "unit_amount", "unit_amount_decimal") if name in spec
     ]
     if len(sources) > 1:
-        raise InvalidParameter(
-            f"You may only specify one of these parameters: {', '.join(sources)}.",
-            param=sources[1],
-        )
+        raise ExclusiveParameters(sources, param=sources[1])
     quantity = int(spec.get("quantity", 1))
     if price is not None:
         return from_price(price, quantity)

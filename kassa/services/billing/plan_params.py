@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kassa.errors import InvalidParameter, MissingParameter
+from kassa.errors import ExclusiveParameters, MissingParameter
 from kassa.params import Param, String, Struct, object_schema
 from kassa.services.resource import ParamsParser, RouteIds
 
@@ -22,9 +22,7 @@ def _plan_as_price(parsed: dict[str, Any], prefix: str) -> dict[str, Any]:
         return parsed
     path = f"{prefix}[plan]" if prefix else "plan"
     if "price" in parsed:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: plan, price.", param=path
-        )
+        raise ExclusiveParameters(("plan", "price"), param=path)
     parsed["price"] = parsed.pop("plan")
     return parsed
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from kassa import money
-from kassa.errors import InvalidParameter, MissingParameter
+from kassa.errors import ExclusiveParameters, InvalidParameter, MissingParameter
 from kassa.params import (
     Boolean,
     Enum,
@@ -62,6 +62,7 @@ class DecimalAmount(Param):
     nullable: bool = False
 
     def parse(self, value: Any, path: str) -> Decimal:
+        self.refuse_empty(value, path)
         text = value if isinstance(value, str) else ""
         if not _DECIMAL.fullmatch(text):
             shown = text[:80] if text else "an object or a list"
@@ -253,10 +254,7 @@ PRICE_PARAM_NAMES: Final = ParamNames()
 def only_one_of(sent: Mapping[str, Any], prefix: str) -> None:
     given = [name for name, value in sent.items() if value is not None]
     if len(given) > 1:
-        raise InvalidParameter(
-            f"You may only specify one of these parameters: {', '.join(given)}.",
-            param=param_path(prefix, given[1]),
-        )
+        raise ExclusiveParameters(given, param=param_path(prefix, given[1]))
 
 
 def decimal_text(amount: Decimal) -> str:

@@ -37,7 +37,13 @@ from decimal import Decimal
 from typing import Any, Final
 
 from kassa import money
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter, ResourceMissing
+from kassa.errors import (
+    ExclusiveParameters,
+    InvalidParameter,
+    InvalidRequest,
+    MissingParameter,
+    ResourceMissing,
+)
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -383,10 +389,7 @@ async def _product_for(ctx: Context, request: CreatePrice, names: ParamNames) ->
     the one `product_data` creates."""
     if request.product is not None and request.product_data is not None:
         # Not from a plan: its one `product` parameter sends either, never both.
-        raise InvalidParameter(
-            "You may only specify one of these parameters: product, product_data.",
-            param="product_data",
-        )
+        raise ExclusiveParameters(("product", "product_data"), param="product_data")
     if request.product_data is not None:
         # products imports this module (for default_price_data); importing it here, when a
         # price needs a new product, keeps the modules' load order one-way.

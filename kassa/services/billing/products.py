@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.errors import EmptyParameter, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
     UNSET,
@@ -79,6 +79,7 @@ class Dimension(Param):
     money, so the API shows it as a JSON number."""
 
     def parse(self, value: Any, path: str) -> float:
+        self.refuse_empty(value, path)
         text = value if isinstance(value, str) else ""
         number = Decimal(text) if _DIMENSION.fullmatch(text) else None
         exponent = None if number is None else number.normalize().as_tuple().exponent
@@ -226,12 +227,7 @@ def _blank_product(ctx: Context, product_type: str) -> ApiObject:
 
 def _check_changes(product: ApiObject, changes: ProductChanges, prefix: str) -> None:
     if changes.name is UNSET:
-        raise InvalidParameter(
-            "You passed an empty string for 'name'. We assume empty values are an attempt to "
-            "unset a parameter; however 'name' cannot be unset. You should remove 'name' from "
-            "your request or supply a non-empty value.",
-            param=_path(prefix, "name"),
-        )
+        raise EmptyParameter(_path(prefix, "name"))
     for name in NOT_FOR_GOODS:
         if product["type"] == "good" and isinstance(getattr(changes, name), str):
             raise InvalidParameter(

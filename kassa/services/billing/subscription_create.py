@@ -24,7 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
+from kassa.errors import (
+    CardDeclined,
+    CardError,
+    ExclusiveParameters,
+    InvalidParameter,
+    InvalidRequest,
+)
 from kassa.params import (
     Boolean,
     Enum,
@@ -234,10 +240,7 @@ def _check_alike(priced: list[Priced], *, classic: bool) -> None:
 
 def _trial_end(request: CreateSubscription, now: int) -> int | None:
     if request.trial_end is not None and request.trial_period_days is not None:
-        raise InvalidRequest(
-            "You may only specify one of these parameters: trial_end, trial_period_days.",
-            param="trial_end",
-        )
+        raise ExclusiveParameters(("trial_end", "trial_period_days"), param="trial_end")
     if request.trial_period_days:
         return periods.trial_end_from_days(now, request.trial_period_days)
     if request.trial_end is None or request.trial_end == "now":

@@ -50,7 +50,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
-from kassa.errors import InvalidParameter
+from kassa.errors import ExclusiveParameters, InvalidParameter
 from kassa.invariants import InvariantViolated, ensure
 from kassa.services.billing import periods
 from kassa.services.billing.subscription_documents import (
@@ -439,9 +439,8 @@ def _billing_cycle(
     shortest = min(recurrences, key=lambda r: _first_boundary(start, r))
     config = request.billing_cycle_anchor_config
     if request.billing_cycle_anchor is not None and config is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: billing_cycle_anchor, "
-            "billing_cycle_anchor_config.",
+        raise ExclusiveParameters(
+            ("billing_cycle_anchor", "billing_cycle_anchor_config"),
             param="billing_cycle_anchor_config",
         )
     if config is not None:
@@ -550,10 +549,7 @@ def _cancel_at_on_create(
     if request.cancel_at is None:
         return natural_ends[0] if request.cancel_at_period_end else None
     if request.cancel_at_period_end:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
-            param="cancel_at",
-        )
+        raise ExclusiveParameters(("cancel_at", "cancel_at_period_end"), param="cancel_at")
     if isinstance(request.cancel_at, str):
         return natural_ends[0] if request.cancel_at == "min_period_end" else natural_ends[1]
     if request.cancel_at <= now:

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
-from kassa.errors import InvalidParameter
+from kassa.errors import ExclusiveParameters, InvalidParameter
 from kassa.invariants import ensure
 from kassa.params import UNSET, Enum, Integer, Param, Struct, Timestamp, Unset
 from kassa.services.billing import (
@@ -177,10 +177,7 @@ async def schedule_end(
     """`cancel_at_period_end` or `cancel_at` as an update (or a preview of one) sends them:
     when it ends; `cancel_at_period_end` sent false, or `cancel_at` empty, unschedules it."""
     if cancel_at_period_end and cancel_at is not None:
-        raise InvalidParameter(
-            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
-            param="cancel_at",
-        )
+        raise ExclusiveParameters(("cancel_at", "cancel_at_period_end"), param="cancel_at")
     if cancel_at_period_end:
         await apply_cancel_at(ctx, subscription, "min_period_end")
         subscription["cancel_at_period_end"] = True
