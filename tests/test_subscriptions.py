@@ -596,3 +596,63 @@ def test_a_card_updated_before_the_next_retry_pays_it(
     renewal = client.v1.invoices.retrieve(str(recovered.latest_invoice))
     assert (renewal.status, renewal.attempt_count) == ("paid", 2)
     assert renewal.status_transitions.paid_at == first_retry
+
+
+def test_failed_manual_payments_after_the_first_attempt_leave_the_retry_schedule(
+    client: Client, ledger_verified: None
+) -> None:
+    """The renewal declined on February 28 (11:00), its first retry due 3 days later. Paid
+    by hand every 2 days with the declining card, it keeps that schedule (Stripe's
+    `Invoice.attempt_count`: "manual payment attempts after the first attempt do not affect
+    the retry schedule"): the retries still run on March 3, 8 and 15, and the last one's
+    failure cancels it, where each `pay` used to put the next retry 3 days off."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    failed_at = utc(2027, 2, 28) + HOUR
+    advance(client, clock_id, failed_at + HOUR)
+    renewal_id = str(client.v1.subscriptions.retrieve(subscription.id).latest_invoice)
+    first_retry = failed_at + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert client.v1.invoices.retrieve(renewal_id).next_payment_attempt == first_retry
+    advance(client, clock_id, failed_at + 2 * DAY_SECONDS)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(renewal_id)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (1, first_retry)
+    advance(client, clock_id, first_retry + HOUR)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    second_retry = first_retry + RETRY_AFTER_DAYS[1] * DAY_SECONDS
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (2, second_retry)
+    for day in (2, 4):
+        advance(client, clock_id, first_retry + day * DAY_SECONDS)
+        with pytest.raises(stripe.CardError):
+            client.v1.invoices.pay(renewal_id)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (2, second_retry)
+    advance(client, clock_id, failed_at + 20 * DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert ended.status == "canceled"
+    assert ended.canceled_at == failed_at + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+
+
+def test_a_failed_first_attempt_made_by_hand_schedules_the_first_retry(client: Client) -> None:
+    """An auto-advancing invoice paid by hand before its automatic attempt, declined: the
+    first attempt, whoever made it, sets the retry schedule (3 days on), as before."""
+    _, customer = clock_customer(client, card=DECLINING_CARD)
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 1500, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "pending_invoice_items_behavior": "include",
+            "auto_advance": True,
+        }
+    )
+    client.v1.invoices.finalize_invoice(invoice.id)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice.id)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    retry_at = JAN_31_2027 + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert (failed.attempt_count, failed.next_payment_attempt) == (1, retry_at)
