@@ -656,3 +656,31 @@ def test_a_failed_first_attempt_made_by_hand_schedules_the_first_retry(client: C
     failed = client.v1.invoices.retrieve(invoice.id)
     retry_at = JAN_31_2027 + RETRY_AFTER_DAYS[0] * DAY_SECONDS
     assert (failed.attempt_count, failed.next_payment_attempt) == (1, retry_at)
+
+
+def test_paying_an_older_invoice_leaves_it_past_due_while_its_latest_is_unpaid(
+    client: Client, ledger_verified: None
+) -> None:
+    """The February 28 renewal declined and marked uncollectible (then `active`), the March
+    31 renewal declined (`past_due`): paying the February one leaves it `past_due`, its
+    latest invoice still unpaid (Stripe's `past_due`: "Payment on the latest invoice either
+    failed or wasn't attempted"); paying March's then makes it `active`."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    february = str(client.v1.subscriptions.retrieve(subscription.id).latest_invoice)
+    client.v1.invoices.mark_uncollectible(february)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+    advance(client, clock_id, utc(2027, 3, 31) + 2 * HOUR)
+    march = client.v1.subscriptions.retrieve(subscription.id)
+    assert (march.status, client.v1.invoices.retrieve(str(march.latest_invoice)).status) == (
+        "past_due",
+        "open",
+    )
+    paid = client.v1.invoices.pay(february, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    client.v1.invoices.pay(str(march.latest_invoice), params={"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
