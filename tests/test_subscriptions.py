@@ -514,6 +514,17 @@ def test_by_default_a_renewal_whose_retries_all_fail_cancels_the_subscription(
     assert ended.canceled_at == utc(2027, 2, 28) + HOUR + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
 
 
+def dunned_out(client: Client) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A subscription from January 31 whose February 28 renewal is declined, the clock past
+    its last retry (March 20): the clock, the customer, the subscription as created."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+    return clock_id, customer, subscription
+
+
 def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
     private_database_url: str, tmp_path: Path
 ) -> None:
@@ -524,11 +535,7 @@ def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
     server = KassaServer(private_database_url, tmp_path / "kassa.log", settings).start()
     try:
         client = server.client(create_account(private_database_url).secret_key)
-        price = monthly_price(client)
-        clock_id, customer = clock_customer(client)
-        subscription = subscribe(client, customer.id, price.id)
-        decline_renewals(client, customer.id)
-        advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+        _, customer, subscription = dunned_out(client)
         unpaid = client.v1.subscriptions.retrieve(subscription.id)
         assert unpaid.status == "unpaid"
         renewal = client.v1.invoices.retrieve(str(unpaid.latest_invoice))
@@ -684,3 +691,36 @@ def test_paying_an_older_invoice_leaves_it_past_due_while_its_latest_is_unpaid(
     assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
     client.v1.invoices.pay(str(march.latest_invoice), params={"payment_method": "pm_card_visa"})
     assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_an_unpaid_subscription_stops_dunning_and_keeps_its_renewals_as_drafts(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """Final action `unpaid`, the invoice left open: once the February 28 renewal's last
+    retry has failed, that invoice no longer advances by itself (`auto_advance=false`, as
+    Stripe stops trying), and the March 31 renewal is made but kept a draft, neither
+    finalized nor charged (Stripe's subscriptions overview: "For unpaid subscriptions, the
+    latest invoice remains open but payments aren't attempted. Invoices continue to be
+    generated each billing cycle and remain in draft state")."""
+    unpaid_only = {"KASSA_SUBSCRIPTION_FINAL_ACTION": "unpaid"}
+    server = KassaServer(private_database_url, tmp_path / "kassa.log", unpaid_only).start()
+    try:
+        client = server.client(create_account(private_database_url).secret_key)
+        clock_id, _, subscription = dunned_out(client)
+        february_id = client.v1.subscriptions.retrieve(subscription.id).latest_invoice
+        february = client.v1.invoices.retrieve(str(february_id))
+        assert (february.status, february.auto_advance, february.next_payment_attempt) == (
+            "open",
+            False,
+            None,
+        )
+        advance(client, clock_id, utc(2027, 4, 5))
+        still = client.v1.subscriptions.retrieve(subscription.id)
+        assert still.status == "unpaid"  # since March 15
+        march = client.v1.invoices.retrieve(str(still.latest_invoice))
+        assert march.id != february.id
+        assert (march.status, march.auto_advance, march.attempt_count) == ("draft", False, 0)
+        assert march.automatically_finalizes_at is None
+        assert_ledger_whole(private_database_url)
+    finally:
+        server.stop()

@@ -43,6 +43,9 @@ are paid or not:
   (`subscription_pause.pause_at_trial_end`), `create_invoice` (the default) begins the first
   paid period as with one.
 
+- an `unpaid` subscription's renewals are kept as drafts that do not advance by themselves
+  (`_keep_as_draft`).
+
 - once a renewal's last retry has failed, the configured final action: canceled (the
   default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
   invoice left open (default) or marked uncollectible. Canceled so (or at a trial's end
@@ -229,9 +232,23 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     # The steps its preview shows too: `subscription_renewal`.
     # The discounts in force at the new period's start (its default), where a renewal on
     # time runs: one run late (the real-time job after a server was down) takes the same.
-    await invoice_next_period(ctx, subscription, billing_reason="subscription_cycle")
+    invoice = await invoice_next_period(ctx, subscription, billing_reason="subscription_cycle")
+    if subscription["status"] == "unpaid":
+        await _keep_as_draft(ctx, invoice)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _keep_as_draft(ctx: Context, invoice: ApiObject) -> None:
+    """An `unpaid` subscription's renewal is made but never finalized nor charged by itself
+    (`auto_advance=false`): Stripe's subscriptions overview, "For unpaid subscriptions, the
+    latest invoice remains open but payments aren't attempted. Invoices continue to be
+    generated each billing cycle and remain in draft state" (reactivated by setting
+    `auto_advance` back to true on them, or finalizing and paying them)."""
+    if invoice["status"] != "draft" or not invoice["auto_advance"]:
+        return  # held already (`pause_collection`), or settled at once
+    invoice_advance.stop_advancing(invoice)
+    await invoice_documents.save(ctx, invoice)
 
 
 # -- told by the invoice path ------------------------------------------------------------------
