@@ -189,3 +189,41 @@ def test_a_trial_ending_unpaid_into_cancel_drops_its_pending_prorations(
     ended = client.v1.subscriptions.retrieve(subscription.id)
     assert (ended.status, ended.ended_at) == ("canceled", TRIAL_END)
     assert [i.id for i in pending_of(client, customer.id)] == [kept]
+
+
+def test_an_update_invoice_whose_retries_all_fail_cancels_the_subscription(
+    client: Client, ledger_verified: None
+) -> None:
+    """An upgrade invoiced at once (`always_invoice`) on February 8, declined: `past_due`.
+    Once its last retry has failed (3, 5 and 7 days on), dunning's final action runs as for
+    a renewal (Stripe: "Once Stripe has exhausted all payment retry attempts, the
+    subscription will become canceled or unpaid"): canceled, and the invoice no longer
+    advances by itself (`auto_advance=false`)."""
+    price = price_of(client, 3100)
+    clock_id, customer = clock_customer(client, utc(2027, 2, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 8))
+    (item,) = subscription["items"].data
+    updated = change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 3}],
+        proration_behavior="always_invoice",
+    )
+    assert updated.status == "past_due"
+    update_invoice = client.v1.invoices.retrieve(str(updated.latest_invoice))
+    assert (update_invoice.billing_reason, update_invoice.status) == ("subscription_update", "open")
+    last_retry = utc(2027, 2, 8) + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+    advance(client, clock_id, last_retry + HOUR)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert ended.status == "canceled"
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "payment_failed"
+    assert ended.canceled_at == last_retry
+    stopped = client.v1.invoices.retrieve(update_invoice.id)
+    assert (stopped.status, stopped.attempt_count, stopped.auto_advance) == (
+        "open",
+        1 + len(RETRY_AFTER_DAYS),
+        False,
+    )

@@ -514,6 +514,17 @@ def test_by_default_a_renewal_whose_retries_all_fail_cancels_the_subscription(
     assert ended.canceled_at == utc(2027, 2, 28) + HOUR + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
 
 
+def dunned_out(client: Client) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A subscription from January 31 whose February 28 renewal is declined, the clock past
+    its last retry (March 20): the clock, the customer, the subscription as created."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+    return clock_id, customer, subscription
+
+
 def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
     private_database_url: str, tmp_path: Path
 ) -> None:
@@ -524,11 +535,7 @@ def test_the_final_action_can_mark_it_unpaid_and_the_invoice_uncollectible(
     server = KassaServer(private_database_url, tmp_path / "kassa.log", settings).start()
     try:
         client = server.client(create_account(private_database_url).secret_key)
-        price = monthly_price(client)
-        clock_id, customer = clock_customer(client)
-        subscription = subscribe(client, customer.id, price.id)
-        decline_renewals(client, customer.id)
-        advance(client, clock_id, utc(2027, 2, 28) + 20 * DAY_SECONDS)
+        _, customer, subscription = dunned_out(client)
         unpaid = client.v1.subscriptions.retrieve(subscription.id)
         assert unpaid.status == "unpaid"
         renewal = client.v1.invoices.retrieve(str(unpaid.latest_invoice))
@@ -596,3 +603,124 @@ def test_a_card_updated_before_the_next_retry_pays_it(
     renewal = client.v1.invoices.retrieve(str(recovered.latest_invoice))
     assert (renewal.status, renewal.attempt_count) == ("paid", 2)
     assert renewal.status_transitions.paid_at == first_retry
+
+
+def test_failed_manual_payments_after_the_first_attempt_leave_the_retry_schedule(
+    client: Client, ledger_verified: None
+) -> None:
+    """The renewal declined on February 28 (11:00), its first retry due 3 days later. Paid
+    by hand every 2 days with the declining card, it keeps that schedule (Stripe's
+    `Invoice.attempt_count`: "manual payment attempts after the first attempt do not affect
+    the retry schedule"): the retries still run on March 3, 8 and 15, and the last one's
+    failure cancels it, where each `pay` used to put the next retry 3 days off."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    failed_at = utc(2027, 2, 28) + HOUR
+    advance(client, clock_id, failed_at + HOUR)
+    renewal_id = str(client.v1.subscriptions.retrieve(subscription.id).latest_invoice)
+    first_retry = failed_at + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert client.v1.invoices.retrieve(renewal_id).next_payment_attempt == first_retry
+    advance(client, clock_id, failed_at + 2 * DAY_SECONDS)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(renewal_id)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (1, first_retry)
+    advance(client, clock_id, first_retry + HOUR)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    second_retry = first_retry + RETRY_AFTER_DAYS[1] * DAY_SECONDS
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (2, second_retry)
+    for day in (2, 4):
+        advance(client, clock_id, first_retry + day * DAY_SECONDS)
+        with pytest.raises(stripe.CardError):
+            client.v1.invoices.pay(renewal_id)
+    renewal = client.v1.invoices.retrieve(renewal_id)
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (2, second_retry)
+    advance(client, clock_id, failed_at + 20 * DAY_SECONDS)
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert ended.status == "canceled"
+    assert ended.canceled_at == failed_at + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+
+
+def test_a_failed_first_attempt_made_by_hand_schedules_the_first_retry(client: Client) -> None:
+    """An auto-advancing invoice paid by hand before its automatic attempt, declined: the
+    first attempt, whoever made it, sets the retry schedule (3 days on), as before."""
+    _, customer = clock_customer(client, card=DECLINING_CARD)
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 1500, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "pending_invoice_items_behavior": "include",
+            "auto_advance": True,
+        }
+    )
+    client.v1.invoices.finalize_invoice(invoice.id)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice.id)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    retry_at = JAN_31_2027 + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert (failed.attempt_count, failed.next_payment_attempt) == (1, retry_at)
+
+
+def test_paying_an_older_invoice_leaves_it_past_due_while_its_latest_is_unpaid(
+    client: Client, ledger_verified: None
+) -> None:
+    """The February 28 renewal declined and marked uncollectible (then `active`), the March
+    31 renewal declined (`past_due`): paying the February one leaves it `past_due`, its
+    latest invoice still unpaid (Stripe's `past_due`: "Payment on the latest invoice either
+    failed or wasn't attempted"); paying March's then makes it `active`."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    february = str(client.v1.subscriptions.retrieve(subscription.id).latest_invoice)
+    client.v1.invoices.mark_uncollectible(february)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+    advance(client, clock_id, utc(2027, 3, 31) + 2 * HOUR)
+    march = client.v1.subscriptions.retrieve(subscription.id)
+    assert (march.status, client.v1.invoices.retrieve(str(march.latest_invoice)).status) == (
+        "past_due",
+        "open",
+    )
+    paid = client.v1.invoices.pay(february, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+    client.v1.invoices.pay(str(march.latest_invoice), params={"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_an_unpaid_subscription_stops_dunning_and_keeps_its_renewals_as_drafts(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """Final action `unpaid`, the invoice left open: once the February 28 renewal's last
+    retry has failed, that invoice no longer advances by itself (`auto_advance=false`, as
+    Stripe stops trying), and the March 31 renewal is made but kept a draft, neither
+    finalized nor charged (Stripe's subscriptions overview: "For unpaid subscriptions, the
+    latest invoice remains open but payments aren't attempted. Invoices continue to be
+    generated each billing cycle and remain in draft state")."""
+    unpaid_only = {"KASSA_SUBSCRIPTION_FINAL_ACTION": "unpaid"}
+    server = KassaServer(private_database_url, tmp_path / "kassa.log", unpaid_only).start()
+    try:
+        client = server.client(create_account(private_database_url).secret_key)
+        clock_id, _, subscription = dunned_out(client)
+        february_id = client.v1.subscriptions.retrieve(subscription.id).latest_invoice
+        february = client.v1.invoices.retrieve(str(february_id))
+        assert (february.status, february.auto_advance, february.next_payment_attempt) == (
+            "open",
+            False,
+            None,
+        )
+        advance(client, clock_id, utc(2027, 4, 5))
+        still = client.v1.subscriptions.retrieve(subscription.id)
+        assert still.status == "unpaid"  # since March 15
+        march = client.v1.invoices.retrieve(str(still.latest_invoice))
+        assert march.id != february.id
+        assert (march.status, march.auto_advance, march.attempt_count) == ("draft", False, 0)
+        assert march.automatically_finalizes_at is None
+        assert_ledger_whole(private_database_url)
+    finally:
+        server.stop()

@@ -19,7 +19,8 @@ intent itself (Stripe.js with the invoice's `confirmation_secret`). The payment 
 - A failure (a decline, or a failed 3-D Secure authentication): the invoice stays open,
   `attempted`, its `attempt_count` counted as Stripe counts it (any first attempt, then
   automatic retries only), `next_payment_attempt` from `RETRY_AFTER_DAYS` for
-  auto-advancing `charge_automatically` invoices; `invoice.payment_failed`. From `collect`,
+  auto-advancing `charge_automatically` invoices (a manual attempt after the first leaves
+  it as it is: `_moves_schedule`); `invoice.payment_failed`. From `collect`,
   Stripe's 402 `card_error` too; these writes commit with the failed charge (`CardDeclined`).
 
 3-D Secure on-session (`off_session=false`): `invoice.payment_action_required`, and a 402
@@ -148,6 +149,9 @@ class _Held:
     automatic: bool = False
     """`collect` makes an automatic attempt (the invoice job's, a dunning retry): only its
     failure makes the customer delinquent."""
+    first_attempt: bool | None = None
+    """`collect` makes the invoice's first attempt (None: not known before the attempt ends,
+    told then by `attempt_count`)."""
 
 
 def _held(ctx: Context) -> dict[str, _Held]:
@@ -258,7 +262,10 @@ async def collect(
     held = _held(ctx)
     # The invoice in hand, for `intent_finished` to record the outcome on (and for
     # `lock_invoice_of_intent` to leave alone: it is locked already); only while confirming.
-    held[intent_id] = _Held(invoice, stored_by_caller=True, automatic=automatic)
+    first = invoice["attempt_count"] == 0
+    held[intent_id] = _Held(
+        invoice, stored_by_caller=True, automatic=automatic, first_attempt=first
+    )
     try:
         awaiting = await _confirm(
             ctx, invoice, intent_id, reference, off_session, automatic, return_url
@@ -267,7 +274,8 @@ async def collect(
         del held[intent_id]
     if awaiting is None:
         return None
-    invoice["next_payment_attempt"] = None  # the challenge is the customer's to answer
+    if _moves_schedule(invoice, automatic=automatic, first_attempt=first):
+        invoice["next_payment_attempt"] = None  # the challenge is the customer's to answer
     await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
     if report_action:
         return awaiting
@@ -318,18 +326,35 @@ async def _confirm(
     return confirmed if confirmed["status"] == "requires_action" else None
 
 
+def _moves_schedule(invoice: Mapping[str, Any], *, automatic: bool, first_attempt: bool) -> bool:
+    """Whether the attempt's outcome sets when the next automatic one is: an automatic
+    attempt's, and the invoice's first attempt's whoever made it. Stripe's
+    `Invoice.attempt_count`: "manual payment attempts after the first attempt do not affect
+    the retry schedule", so a `pay` that fails cannot put dunning off. A schedule a 3-D
+    Secure challenge cleared (none set, the invoice still collected automatically) is set
+    again by the attempt's failure, as before the challenge."""
+    return automatic or first_attempt or invoice["next_payment_attempt"] is None
+
+
 async def record_failed_attempt(
-    ctx: Context, invoice: ApiObject, *, automatic: bool, reason: str | None = None
+    ctx: Context,
+    invoice: ApiObject,
+    *,
+    automatic: bool,
+    reason: str | None = None,
+    first_attempt: bool = False,
 ) -> None:
-    """A failed attempt: when the next one is, `invoice.payment_failed`, and the
-    payment-failed email (`reason`: the decline's message for people). An automatic
+    """A failed attempt: when the next one is (unless a manual attempt after the first:
+    `_moves_schedule`), `invoice.payment_failed`, and the payment-failed email (`reason`:
+    the decline's message for people). An automatic
     attempt (the invoice job's, a dunning retry) failing makes the customer delinquent,
     before dunning may mark the invoice uncollectible (which leaves the flag set, as on
     Stripe); one the customer or the integration made (`pay`, the hosted page, a
     confirmation of the intent) does not, whatever the collection method. Stripe's
     `Customer.delinquent`: "An automatic payment failure or passing the `invoice.due_date`
     will set this field to `true`"."""
-    invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now())
+    if _moves_schedule(invoice, automatic=automatic, first_attempt=first_attempt):
+        invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now())
     await invoice_documents.save(ctx, invoice)
     if automatic:
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
@@ -392,9 +417,16 @@ async def intent_finished(ctx: Context, intent: ApiObject) -> None:
         if recorded and not held.stored_by_caller:
             await invoice_documents.save(ctx, invoice)
         return
+    first = held.first_attempt
+    if first is None:
+        first = invoice["attempt_count"] == 0
     _count_attempt(invoice, automatic=False)  # the first counts, whichever path made it
     await record_failed_attempt(
-        ctx, invoice, automatic=held.automatic, reason=_failure_reason(intent)
+        ctx,
+        invoice,
+        automatic=held.automatic,
+        reason=_failure_reason(intent),
+        first_attempt=first,
     )
 
 

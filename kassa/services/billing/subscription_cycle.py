@@ -43,6 +43,9 @@ are paid or not:
   (`subscription_pause.pause_at_trial_end`), `create_invoice` (the default) begins the first
   paid period as with one.
 
+- an `unpaid` subscription's renewals are kept as drafts that do not advance by themselves
+  (`_keep_as_draft`).
+
 - once a renewal's last retry has failed, the configured final action: canceled (the
   default, `cancellation_details.reason=payment_failed`), `unpaid`, or left `past_due`; the
   invoice left open (default) or marked uncollectible. Canceled so (or at a trial's end
@@ -80,6 +83,7 @@ from kassa.services.billing import (
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
+from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     INCOMPLETE_EXPIRES_SECONDS,
@@ -228,9 +232,23 @@ async def _next_period(ctx: Context, subscription: ApiObject) -> None:
     # The steps its preview shows too: `subscription_renewal`.
     # The discounts in force at the new period's start (its default), where a renewal on
     # time runs: one run late (the real-time job after a server was down) takes the same.
-    await invoice_next_period(ctx, subscription, billing_reason="subscription_cycle")
+    invoice = await invoice_next_period(ctx, subscription, billing_reason="subscription_cycle")
+    if subscription["status"] == "unpaid":
+        await _keep_as_draft(ctx, invoice)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _keep_as_draft(ctx: Context, invoice: ApiObject) -> None:
+    """An `unpaid` subscription's renewal is made but never finalized nor charged by itself
+    (`auto_advance=false`): Stripe's subscriptions overview, "For unpaid subscriptions, the
+    latest invoice remains open but payments aren't attempted. Invoices continue to be
+    generated each billing cycle and remain in draft state" (reactivated by setting
+    `auto_advance` back to true on them, or finalizing and paying them)."""
+    if invoice["status"] != "draft" or not invoice["auto_advance"]:
+        return  # held already (`pause_collection`), or settled at once
+    invoice_advance.stop_advancing(invoice)
+    await invoice_documents.save(ctx, invoice)
 
 
 # -- told by the invoice path ------------------------------------------------------------------
@@ -248,30 +266,57 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
         return
     if subscription is None or subscription["status"] not in ("incomplete", "past_due", "unpaid"):
         return
+    if subscription["status"] != "incomplete" and await _newer_unpaid(ctx, subscription, invoice):
+        return
     before = snapshot(subscription)
     subscription["status"] = "active"  # an incomplete one's work: its renewal, no expiry
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 
 
+def _retried_all(invoice: ApiObject) -> bool:
+    """Dunning ran out on the invoice: still advancing by itself, every retry made."""
+    return bool(invoice["auto_advance"]) and invoice["attempt_count"] > len(RETRY_AFTER_DAYS)
+
+
+async def _newer_unpaid(ctx: Context, subscription: ApiObject, paid: ApiObject) -> bool:
+    """A `past_due` or `unpaid` subscription's invoice was paid, yet a more recent invoice of
+    it (not voided) is still open: its status stands, as `on_invoice_closed` has it. Stripe's
+    `past_due`: "Payment on the latest invoice either failed or wasn't attempted"."""
+    deciding = await _most_recent_not_voided(ctx, str(subscription["id"]))
+    return deciding is not None and deciding["id"] != paid["id"] and deciding["status"] == "open"
+
+
 async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
-    """A renewal's charge failed: `past_due`; once its last retry has failed too (no next
-    attempt), the configured final action (`PaymentConfig.subscription_final_*`)."""
+    """A renewal's charge failed: `past_due`; once the last retry of any of its invoices
+    (an update's too; not its first invoice, which expires instead: `_expire`) has failed
+    (no next attempt), the configured final action (`PaymentConfig.subscription_final_*`),
+    and the invoice no longer advances by itself (`auto_advance=false`: Stripe stops
+    trying). Stripe's subscriptions overview: "Once Stripe has exhausted all payment retry
+    attempts, the subscription will become canceled or unpaid"."""
     subscription_id = discounts.parent_subscription(invoice)
-    if subscription_id is None or invoice.get("billing_reason") != "subscription_cycle":
+    reason = invoice.get("billing_reason")
+    if subscription_id is None or reason == "subscription_create":
         return
+    retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
+    if reason != "subscription_cycle" and not (retries_exhausted and _retried_all(invoice)):
+        return  # an update's invoice declined: what the update's `payment_behavior` says
     subscription = await find(ctx, subscription_id)
     if subscription is None or subscription["status"] not in ("active", "past_due"):
         return
     before = snapshot(subscription)
-    retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
-    if retries_exhausted and ctx.payments.subscription_final_invoice == "uncollectible":
-        await invoice_transitions.mark_uncollectible(ctx, invoice, reason="max_payment_attempts")
-        await invoice_documents.save(ctx, invoice)
+    if retries_exhausted:
+        if ctx.payments.subscription_final_invoice == "uncollectible":
+            await invoice_transitions.mark_uncollectible(
+                ctx, invoice, reason="max_payment_attempts"
+            )
+            await invoice_documents.save(ctx, invoice)
+        else:
+            # Left open, it is no longer retried; this unit holds it, so it stops here (and
+            # before a cancellation stops the rest).
+            await invoice_advance.stop_invoice(ctx, invoice)
     action = ctx.payments.subscription_final_action if retries_exhausted else "past_due"
     if action == "cancel":
-        # The invoice this unit holds stops here, before the cancellation stops the rest.
-        await invoice_advance.stop_invoice(ctx, invoice)
         await cancel_now(ctx, subscription, "payment_failed")
         return
     subscription["status"] = action
