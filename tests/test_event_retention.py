@@ -71,3 +71,26 @@ def test_an_event_awaiting_delivery_outlives_retention(
         client.v1.webhook_endpoints.delete(endpoint.id)  # abandons its pending deliveries
         _purge_at(server, EVENT_RETENTION_DAYS + 1)
         assert not awaited & _event_ids(client)
+
+
+def test_a_test_clocks_events_are_kept_30_days_from_when_they_happened_not_their_date(
+    server: KassaServer, account: Account, client: stripe.StripeClient
+) -> None:
+    # Events on a clock carry its frozen time as `created`: here 40 days ago. Stripe keeps
+    # events 30 days of real time, so these are kept 30 days from now.
+    frozen = int(time.time()) - (EVENT_RETENTION_DAYS + 10) * DAY_SECONDS
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen})
+    customer = client.v1.customers.create(params={"test_clock": clock.id})
+    made = _event_ids(client)
+    created = client.v1.events.list(params={"type": "customer.created"}).data
+    assert [event.created for event in created] == [frozen]
+
+    _purge_at(server, 0)
+    _purge_at(server, EVENT_RETENTION_DAYS - 1)
+    assert _event_ids(client) == made
+
+    # The purge also deletes the clock, 30 days old by then, with its customer: the events
+    # of that are new.
+    _purge_at(server, EVENT_RETENTION_DAYS + 1)
+    assert not made & _event_ids(client)
+    assert client.v1.customers.retrieve(customer.id).to_dict().get("deleted") is True

@@ -139,6 +139,7 @@ async def announce(
         ctx.account_id,
         event,
         [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets],
+        recorded=int(ctx.clock.now()),
     )
     return event_id
 

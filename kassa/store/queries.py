@@ -42,7 +42,7 @@ from kassa.store.seq_order import (
     settled_tickets,
 )
 from kassa.store.statements import FOR_UPDATE, dumps_doc, loads_doc
-from kassa.store.tables import EVENTS, ObjectTable
+from kassa.store.tables import EVENT_RECORDED, EVENTS, ObjectTable
 from kassa.store.webhook_queries import INSERT_DELIVERY, WebhookQueries
 
 Row = Sequence[Any]
@@ -444,17 +444,21 @@ class Transaction(
         account_id: str,
         event: Mapping[str, Any],
         deliveries: Sequence[tuple[str, str, str, str, int]],
+        recorded: int,
     ) -> None:
-        """A new event and its pending deliveries (rows as `insert_webhook_deliveries` takes
-        them), held back to be written with the unit's other events (`held_inserts`): as
-        `insert_object` and `insert_webhook_deliveries` would write them."""
+        """A new event, written at `recorded` (seconds, the server's clock: its `created` may
+        be a test clock's), and its pending deliveries (rows as `insert_webhook_deliveries`
+        takes them), held back to be written with the unit's other events (`held_inserts`):
+        as `insert_object` and `insert_webhook_deliveries` would write them."""
+        columns = _column_values(EVENTS, {**event, EVENT_RECORDED: recorded})
+        row = _KnownRow(dumps_doc(event), False, columns)
         if self._held is None or not (self._db.commit_ordered or account_id in self._tickets):
             # The unit's first row for the account draws its seq ticket: at once.
-            await self.insert_object(EVENTS, account_id, event)
+            await self._insert_row(EVENTS, account_id, event, row)
+            self._know((EVENTS.name, account_id, str(event["id"])), row)
             if deliveries:
                 await self.insert_webhook_deliveries(deliveries)
             return
-        row = _KnownRow(dumps_doc(event), False, _column_values(EVENTS, event))
         row_number = self._count_row(EVENTS, account_id)
         seq = (
             None

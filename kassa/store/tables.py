@@ -71,11 +71,14 @@ DISPUTES = ObjectTable("disputes", filter_columns=("charge", "payment_intent"))
 EARLY_FRAUD_WARNINGS = ObjectTable(
     "early_fraud_warnings", filter_columns=("charge", "payment_intent")
 )
+EVENT_RECORDED = "recorded"
+"""When the server wrote an event (seconds, real time); what event retention goes by."""
 EVENTS = ObjectTable(
     "events",
-    filter_columns=("type", "object_id", "pending_webhooks"),
+    filter_columns=("type", "object_id", "pending_webhooks", EVENT_RECORDED),
     sources={"object_id": ("data", "object", "id")},
 )
+"""`recorded` is not in the event's document: `Transaction.insert_event` is given it."""
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
 TEST_CLOCKS = ObjectTable("test_clocks", filter_columns=("status",))
 PRODUCTS = ObjectTable(
