@@ -336,6 +336,158 @@ def test_cancel_at_period_end_ends_it_when_the_period_does(client: Client) -> No
     assert len(invoices_of(client, subscription.id)) == 1
 
 
+def test_cancel_at_period_end_records_the_feedback_sent_with_it(client: Client) -> None:
+    """Stripe's update takes `cancellation_details` (`comment`, `feedback`), the way to record
+    why when scheduling the end: the reason is `cancellation_requested` from that request on
+    (with `canceled_at`), and the end keeps all three. A canceled subscription may still
+    change them (sent empty: cleared), as it may its metadata; its reason stays."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    details: Any = {"comment": "bye", "feedback": "too_expensive"}
+    scheduled = client.v1.subscriptions.update(
+        subscription.id, params={"cancel_at_period_end": True, "cancellation_details": details}
+    )
+    asked = {**details, "reason": "cancellation_requested"}
+    assert scheduled.cancellation_details is not None
+    assert scheduled.cancellation_details.to_dict() == asked
+    assert (scheduled.canceled_at, scheduled.cancel_at) == (JAN_31_2027, utc(2027, 2, 28))
+    advance(client, clock_id, utc(2027, 3, 15))
+    ended = client.v1.subscriptions.retrieve(subscription.id)
+    assert ended.status == "canceled"
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.to_dict() == asked
+    later: Any = {"comment": "", "feedback": "switched_service"}
+    noted = client.v1.subscriptions.update(subscription.id, params={"cancellation_details": later})
+    assert noted.cancellation_details is not None
+    assert noted.cancellation_details.to_dict() == {
+        "comment": None,
+        "feedback": "switched_service",
+        "reason": "cancellation_requested",
+    }
+
+
+def test_an_end_unscheduled_has_no_reason_and_keeps_the_feedback(client: Client) -> None:
+    """`cancel_at_period_end=false` (or `cancel_at` sent empty) takes the end back: no reason,
+    no `canceled_at`; the comment and feedback stay (Stripe's docs say nothing of them), and a
+    later cancellation without details keeps them."""
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={"cancel_at": utc(2027, 2, 10), "cancellation_details": {"comment": "maybe"}},
+    )
+    kept = client.v1.subscriptions.update(subscription.id, params={"cancel_at": ""})
+    assert (kept.cancel_at, kept.canceled_at) == (None, None)
+    assert kept.cancellation_details is not None
+    assert kept.cancellation_details.to_dict() == {
+        "comment": "maybe",
+        "feedback": None,
+        "reason": None,
+    }
+    canceled = client.v1.subscriptions.cancel(subscription.id)
+    assert canceled.cancellation_details is not None
+    assert (canceled.cancellation_details.comment, canceled.cancellation_details.reason) == (
+        "maybe",
+        "cancellation_requested",
+    )
+
+
+def test_an_unknown_feedback_on_update_is_a_400_naming_it(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.subscriptions.update(
+            subscription.id, params={"cancellation_details": {"feedback": "meh"}}
+        )
+    assert raised.value.param == "cancellation_details[feedback]"
+
+
+def trial_price(client: Client, days: int = 5, amount: int = 2000) -> stripe.Price:
+    """A monthly price whose plan has a trial of `days` (`recurring[trial_period_days]`)."""
+    return client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": amount,
+            "recurring": {"interval": "month", "trial_period_days": days},
+            "product_data": {"name": "Trial plan"},
+        }
+    )
+
+
+def test_trial_from_plan_starts_the_trial_its_price_has(client: Client) -> None:
+    """`trial_from_plan=true`: the trial of the prices' `trial_period_days` (the longest of
+    several), as `trial_period_days` would start it; none if no price has one, and
+    `trial_from_plan=false` (the default) applies none."""
+    five, seven = trial_price(client, 5), trial_price(client, 7, amount=500)
+    _, customer = clock_customer(client)
+    trialing = subscribe(client, customer.id, five.id, trial_from_plan=True)
+    assert (trialing.status, trialing.trial_start, trialing.trial_end) == (
+        "trialing",
+        JAN_31_2027,
+        JAN_31_2027 + 5 * DAY_SECONDS,
+    )
+    assert trialing.billing_cycle_anchor == JAN_31_2027 + 5 * DAY_SECONDS
+    both: Any = {
+        "customer": customer.id,
+        "items": [{"price": five.id}, {"price": seven.id}],
+        "trial_from_plan": True,
+    }
+    longest = client.v1.subscriptions.create(params=both)
+    assert longest.trial_end == JAN_31_2027 + 7 * DAY_SECONDS
+    plain = subscribe(client, customer.id, monthly_price(client).id, trial_from_plan=True)
+    assert (plain.status, plain.trial_end) == ("active", None)
+    declined = subscribe(client, customer.id, five.id, trial_from_plan=False)
+    assert (declined.status, declined.trial_end) == ("active", None)
+
+
+@pytest.mark.parametrize(
+    "other", [{"trial_end": str(JAN_31_2027 + DAY_SECONDS)}, {"trial_period_days": 3}]
+)
+def test_trial_from_plan_with_another_trial_is_a_400_naming_it(
+    client: Client, other: dict[str, Any]
+) -> None:
+    price = trial_price(client)
+    _, customer = clock_customer(client)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        subscribe(client, customer.id, price.id, trial_from_plan=True, **other)
+    assert raised.value.param == "trial_from_plan"
+    subscription = subscribe(client, customer.id, price.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.subscriptions.update(
+            subscription.id,
+            params={"trial_from_plan": True, "trial_end": JAN_31_2027 + DAY_SECONDS},
+        )
+    assert raised.value.param == "trial_from_plan"
+
+
+def test_trial_from_plan_on_update_adds_the_trial_of_the_items_as_changed(
+    client: Client,
+) -> None:
+    """On update, the trial of the prices the subscription has after it (a price swapped in
+    here), added to the active subscription as `trial_end` adds one; a canceled
+    subscription refuses it."""
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    (item,) = subscription["items"].data
+    five = trial_price(client, 5)
+    changed = client.v1.subscriptions.update(
+        subscription.id,
+        params={"items": [{"id": item.id, "price": five.id}], "trial_from_plan": True},
+    )
+    assert (changed.status, changed.trial_start, changed.trial_end) == (
+        "trialing",
+        JAN_31_2027,
+        JAN_31_2027 + 5 * DAY_SECONDS,
+    )
+    client.v1.subscriptions.cancel(subscription.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(subscription.id, params={"trial_from_plan": True})
+
+
 # -- the rest -----------------------------------------------------------------------------
 
 

@@ -3,14 +3,15 @@ mode checked, its first period started and its first invoice made and collected 
 request, and the notice three days before its trial ends (`announce_trial_will_end`, which
 the renewal work sends too).
 
-Creating a subscription starts its first period at once (or its trial, `trial_period_days` or
-`trial_end`): the first invoice (`billing_reason=subscription_create`) is finalized and, for
-`charge_automatically`, charged to the subscription's or the customer's default payment
-method in the same request. Paid (or nothing owed during a trial): `active` (`trialing`). Not
-paid: `incomplete` with `payment_behavior=allow_incomplete` (the default), a 402 and nothing
-stored with `error_if_incomplete`; `default_incomplete` leaves the invoice's payment to the
-client and the subscription `incomplete`. A `send_invoice` subscription is `active` at once.
-Paying the first invoice later makes an incomplete subscription `active`
+Creating a subscription starts its first period at once (or its trial, `trial_period_days`,
+`trial_end`, or `trial_from_plan` for the trial its prices' plans have): the first invoice
+(`billing_reason=subscription_create`) is finalized and, for `charge_automatically`, charged
+to the subscription's or the customer's default payment method in the same request. Paid (or
+nothing owed during a trial): `active` (`trialing`). Not paid: `incomplete` with
+`payment_behavior=allow_incomplete` (the default), a 402 and nothing stored with
+`error_if_incomplete`; `default_incomplete` leaves the invoice's payment to the client and
+the subscription `incomplete`. A `send_invoice` subscription is `active` at once. Paying the
+first invoice later makes an incomplete subscription `active`
 (`subscription_cycle.on_invoice_paid`).
 
 All prices of one subscription share their currency; their billing intervals may differ
@@ -87,6 +88,7 @@ from kassa.services.billing.subscription_params import (
 from kassa.services.billing.subscription_trials import (
     TRIAL_DAYS_MAX,
     future_trial_end,
+    plan_trial_days,
     trial_will_end_due,
 )
 from kassa.services.context import Context
@@ -113,6 +115,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "items": ListOf(item=_ITEM, max_items=ITEMS_MAX),
     "trial_period_days": Integer(minimum=0, maximum=TRIAL_DAYS_MAX),
     "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
+    "trial_from_plan": Boolean(),
     "collection_method": Enum(values=("charge_automatically", "send_invoice")),
     "days_until_due": Integer(minimum=0, maximum=730),
     "default_payment_method": String(max_chars=255),
@@ -131,6 +134,7 @@ class CreateSubscription:
     items: list[dict[str, Any]] = field(default_factory=list)
     trial_period_days: int | None = None
     trial_end: str | None = None
+    trial_from_plan: bool | None = None
     collection_method: str | None = None
     days_until_due: int | None = None
     default_payment_method: str | None = None
@@ -168,7 +172,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     # One instant for all it starts: an incomplete one expires 23 hours after `created`.
     now = int(subscription["created"])
-    trial_end = _trial_end(request, now)
+    trial_end = _trial_end(request, now, [p.price for p in priced])
     # The anchor, the first period (prorated up to an anchor or cancel_at), when it ends.
     recurrences = [subscription_periods.Recurrence.of(p.price) for p in priced]
     start = subscription_periods.opening(request, recurrences, now, trial_end)
@@ -238,9 +242,22 @@ def _check_alike(priced: list[Priced], *, classic: bool) -> None:
     check_prices_alike(prices, str(prices[0]["currency"]), params, classic=classic)
 
 
-def _trial_end(request: CreateSubscription, now: int) -> int | None:
+def _trial_end(request: CreateSubscription, now: int, prices: list[ApiObject]) -> int | None:
+    """When its trial ends (None: no trial): `trial_period_days`, `trial_end`, or with
+    `trial_from_plan=true` the trial its prices' plans have (`plan_trial_days`), which
+    Stripe takes with no `trial_end` ("Setting this flag to true together with trial_end is
+    not allowed"), nor here with `trial_period_days` (two lengths for one trial)."""
     if request.trial_end is not None and request.trial_period_days is not None:
         raise ExclusiveParameters(("trial_end", "trial_period_days"), param="trial_end")
+    if request.trial_from_plan:
+        for other, value in (
+            ("trial_end", request.trial_end),
+            ("trial_period_days", request.trial_period_days),
+        ):
+            if value is not None:
+                raise ExclusiveParameters((other, "trial_from_plan"), param="trial_from_plan")
+        days = plan_trial_days(prices)
+        return periods.trial_end_from_days(now, days) if days else None
     if request.trial_period_days:
         return periods.trial_end_from_days(now, request.trial_period_days)
     if request.trial_end is None or request.trial_end == "now":

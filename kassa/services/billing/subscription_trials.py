@@ -44,11 +44,13 @@ subscription not on trial (there is no trial to end); a subscription with a `can
 (which cuts its trial period short); and `now` on a subscription with no payment method
 whose `trial_settings[end_behavior][missing_payment_method]` is `cancel` or `pause` (the
 trial's end would cancel or pause it rather than bill it; let the trial end, or give it a
-payment method first)."""
+payment method first). `trial_from_plan=true` on update asks for the trial its prices have
+after the update (`plan_trial_days`, `prices_after_change`), added or moved as that
+`trial_end` would be, and refused alike (the 400 names `trial_end`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,6 +60,7 @@ from kassa.invariants import ensure
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_time,
+    recurring_price,
     unused_time_credits,
 )
 from kassa.services.billing.subscription_documents import (
@@ -93,6 +96,36 @@ def future_trial_end(value: str, now: int, param: str) -> int:
     if end > now + TRIAL_DAYS_MAX * DAY_SECONDS:
         raise InvalidParameter(f"Invalid {param}: a trial may last at most two years.", param=param)
     return end
+
+
+def plan_trial_days(prices: Iterable[Mapping[str, Any]]) -> int:
+    """`trial_from_plan=true`: the days of the trial the prices' plans have
+    (`recurring[trial_period_days]`), the longest where several have one; 0 for none."""
+    return max(
+        (int(price["recurring"].get("trial_period_days") or 0) for price in prices), default=0
+    )
+
+
+async def prices_after_change(
+    ctx: Context, subscription: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The prices the subscription has once an update's `items[]` are applied: its items'
+    own, but those `deleted` or repriced, and each new or new-priced entry's (checked as
+    the change checks them: `subscription_changes.recurring_price`)."""
+    changed = {str(entry["id"]): entry for entry in items if "id" in entry}
+    prices: list[Mapping[str, Any]] = [
+        item["price"] for item in items_of(subscription) if str(item["id"]) not in changed
+    ]
+    for index, entry in enumerate(items):
+        if entry.get("deleted"):
+            continue
+        if "price" in entry:
+            param = f"items[{index}][price]"
+            prices.append(await recurring_price(ctx, str(entry["price"]), param))
+        elif "id" in entry:
+            kept = [i for i in items_of(subscription) if str(i["id"]) == str(entry["id"])]
+            prices.extend(item["price"] for item in kept)
+    return prices
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidRequest
+from kassa.errors import ExclusiveParameters, InvalidRequest
 from kassa.invariants import ensure
 from kassa.params import (
+    UNSET,
     Boolean,
     Enum,
     Integer,
@@ -35,6 +36,7 @@ from kassa.params import (
 )
 from kassa.services.billing import (
     invoice_advance,
+    periods,
     subscription_billing_mode,
     subscription_discounts,
     subscription_pending,
@@ -83,6 +85,8 @@ from kassa.services.billing.subscription_trials import (
     AddedTrial,
     end_trial_now,
     move_trial_end,
+    plan_trial_days,
+    prices_after_change,
     trial_will_end_due,
 )
 from kassa.services.context import Context
@@ -106,6 +110,20 @@ from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTIONS
 
 LIST_LIMIT_MAX: Final = 100
+CANCELLATION_COMMENT_CHARS_MAX: Final = 5000
+CANCELLATION_FEEDBACK: Final = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+"""`cancellation_details[feedback]`: Stripe's reasons a customer may give (update and cancel)."""
+CANCELLATION_REQUESTED: Final = "cancellation_requested"
+"""`cancellation_details.reason` of an end the caller asked for: scheduled on update, or now."""
 UPDATE_PARAMS: dict[str, Param] = {
     **CHANGE_PARAMS,
     **subscription_terms.UPDATE_PARAMS,
@@ -115,25 +133,21 @@ UPDATE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "pause_collection": PAUSE_COLLECTION,
     "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
+    "trial_from_plan": Boolean(),
+    "cancellation_details": Struct(
+        {
+            "comment": String(max_chars=CANCELLATION_COMMENT_CHARS_MAX, nullable=True),
+            "feedback": Enum(values=CANCELLATION_FEEDBACK, nullable=True),
+        }
+    ),
 }
 CANCEL_PARAMS: dict[str, Param] = {
     "invoice_now": Boolean(),
     "prorate": Boolean(),
     "cancellation_details": Struct(
         {
-            "comment": String(max_chars=5000),
-            "feedback": Enum(
-                values=(
-                    "customer_service",
-                    "low_quality",
-                    "missing_features",
-                    "other",
-                    "switched_service",
-                    "too_complex",
-                    "too_expensive",
-                    "unused",
-                )
-            ),
+            "comment": String(max_chars=CANCELLATION_COMMENT_CHARS_MAX),
+            "feedback": Enum(values=CANCELLATION_FEEDBACK),
         }
     ),
 }
@@ -165,6 +179,8 @@ class UpdateSubscription:
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
     trial_end: str | None = None
+    trial_from_plan: bool | None = None
+    cancellation_details: dict[str, Any] | None = None
 
     def change_terms(self) -> ChangeTerms:
         return ChangeTerms(
@@ -216,7 +232,9 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     await _schedule_cancel(ctx, subscription, request)
-    added = await move_trial_end(ctx, subscription, request.trial_end, terms)
+    _record_cancellation_details(subscription, request.cancellation_details)
+    trial_end = await _trial_end_asked(ctx, subscription, request)
+    added = await move_trial_end(ctx, subscription, trial_end, terms)
     await subscription_discounts.apply_default_tax_rates(
         ctx, subscription, request.default_tax_rates
     )
@@ -292,14 +310,50 @@ async def _schedule_cancel(
     ctx: Context, subscription: ApiObject, request: UpdateSubscription
 ) -> None:
     """`cancel_at_period_end` or `cancel_at`: when it ends (`canceled_at` says when that was
-    asked, as Stripe's does for a scheduled cancellation); either sent false or empty
-    unschedules it."""
+    asked, and `cancellation_details.reason` is `cancellation_requested` from then on, as
+    Stripe's are for a scheduled cancellation); either sent false or empty unschedules it,
+    and both go back to null. The comment and feedback stay: Stripe's docs do not say they
+    go, and the end scheduled again, or a `DELETE`, keeps them (`end_subscription`)."""
     await subscription_terms.schedule_end(
         ctx, subscription, request.cancel_at_period_end, request.cancel_at
     )
     if request.cancel_at_period_end is not None or request.cancel_at is not None:
         scheduled = subscription["cancel_at"] is not None
         subscription["canceled_at"] = ctx.now() if scheduled else None
+        details = subscription["cancellation_details"] or {}
+        subscription["cancellation_details"] = {
+            **details,
+            "reason": CANCELLATION_REQUESTED if scheduled else None,
+        }
+
+
+def _record_cancellation_details(subscription: ApiObject, sent: dict[str, Any] | None) -> None:
+    """`cancellation_details` on update: its `comment` and `feedback` as sent (empty:
+    cleared), the others kept; Stripe's way to record why with `cancel_at_period_end` or
+    `cancel_at`, and a canceled subscription's one change besides its metadata. The reason
+    is not the caller's to set (`_schedule_cancel`)."""
+    if sent is None:
+        return
+    details = dict(subscription["cancellation_details"] or {})
+    for key, value in sent.items():
+        details[key] = None if value is UNSET else value
+    subscription["cancellation_details"] = details
+
+
+async def _trial_end_asked(
+    ctx: Context, subscription: ApiObject, request: UpdateSubscription
+) -> str | None:
+    """The update's `trial_end`, or with `trial_from_plan=true` the end of the trial the
+    subscription's prices have after the update (`subscription_trials.plan_trial_days`,
+    from now): added or moved as a `trial_end` sent would be; None when no price has one.
+    Stripe: "Setting this flag to true together with trial_end is not allowed"."""
+    if not request.trial_from_plan:
+        return request.trial_end
+    if request.trial_end is not None:
+        raise ExclusiveParameters(("trial_end", "trial_from_plan"), param="trial_from_plan")
+    prices = await prices_after_change(ctx, subscription, request.items or [])
+    days = plan_trial_days(prices)
+    return str(periods.trial_end_from_days(ctx.now(), days)) if days else None
 
 
 def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> None:
@@ -314,10 +368,12 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         request.default_tax_rates,
         request.trial_settings,
         request.trial_end,
+        request.trial_from_plan,
     )
     if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(
-            f"A canceled subscription can only update its metadata; {subscription['id']} is "
+            "A canceled subscription can only update its metadata and cancellation_details; "
+            f"{subscription['id']} is "
             f"{subscription['status']}.",
         )
     if subscription["status"] == "incomplete":
@@ -417,9 +473,11 @@ async def end_subscription(
     scheduled = subscription["cancel_at"] is not None and subscription["canceled_at"]
     subscription["canceled_at"] = subscription["canceled_at"] if scheduled else ended
     subscription["ended_at"] = ended
+    # The comment and feedback sent now, or those recorded when the end was scheduled.
+    recorded = subscription["cancellation_details"] or {}
     subscription["cancellation_details"] = {
-        "comment": (details or {}).get("comment"),
-        "feedback": (details or {}).get("feedback"),
+        "comment": (details or {}).get("comment", recorded.get("comment")),
+        "feedback": (details or {}).get("feedback", recorded.get("feedback")),
         "reason": reason,
     }
     pending_updates.forget(subscription)
