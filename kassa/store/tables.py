@@ -23,6 +23,9 @@ class ObjectTable:
     """column -> how the field's value is stored in it, for filters that match loosely (a
     promotion code's `code` upper-cased: codes match regardless of case). A list filtering
     on the column passes its value through the same function."""
+    unlisted: tuple[str, ...] = ()
+    """Filter columns no list filters on (one of the store's own scans reads them, across
+    accounts): written with every row as the others are, indexed as that scan needs."""
     ids_per_account: bool = False
     """Ids are unique per account rather than installation-wide: ids the API user chooses
     (coupon ids) may repeat across accounts. The table's key is then (account_id, id)."""
@@ -77,6 +80,7 @@ EVENTS = ObjectTable(
     "events",
     filter_columns=("type", "object_id", "pending_webhooks", EVENT_RECORDED),
     sources={"object_id": ("data", "object", "id")},
+    unlisted=(EVENT_RECORDED,),
 )
 """`recorded` is not in the event's document: `Transaction.insert_event` is given it."""
 WEBHOOK_ENDPOINTS = ObjectTable("webhook_endpoints")
