@@ -25,7 +25,7 @@ from kassa.config import Settings
 from kassa.services import hooks
 from kassa.services.billing import invoices
 from kassa.services.billing.invoice_advance import advance_due_invoices
-from kassa.services.billing.invoice_reminders import send_due_reminders
+from kassa.services.billing.invoice_reminders import reschedule_reminders, send_due_reminders
 from kassa.services.billing.reminders import scheduled_reminder
 from kassa.services.context import Context
 from kassa.services.setup import load_payment_config
@@ -35,7 +35,7 @@ from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import EMAILS
 from kassa.workers.mail import MailSettings, MailWorker
 from tests.direct_store import with_store
-from tests.harness import Account, KassaServer
+from tests.harness import Account, KassaServer, create_account
 from tests.test_invoices import HOUR, customer, event_types, invoice_of
 
 Client = stripe.StripeClient
@@ -85,14 +85,20 @@ def pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def run_invoices_job_at(server: KassaServer, now: int) -> int:
+def run_invoices_job_at(server: KassaServer, now: int, reminder_days: str | None = None) -> int:
     """What the `invoices` job does once, run in this process at `now`: advance, then
-    remind; the number of invoices reminded."""
+    remind; the number of invoices reminded. `reminder_days`: a process started with that
+    `KASSA_INVOICE_REMINDER_DAYS`, its startup step run first."""
     hooks.install(observers.OBSERVERS)
+    settings = Settings(database_url=server.database_url)
+    if reminder_days is not None:
+        settings = Settings(database_url=server.database_url, invoice_reminder_days=reminder_days)
 
     async def run(store: Store) -> int:
-        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        payments = await load_payment_config(store, settings)
         clock = FrozenClock(now)
+        if reminder_days is not None:
+            await reschedule_reminders(store, clock, payments)
         await advance_due_invoices(store, clock, payments)
         return await send_due_reminders(store, clock, payments)
 
@@ -146,6 +152,37 @@ def test_sending_an_invoice_emails_it_with_its_pdf(
             "size": len(attachment.content),
         }
     ]
+
+
+def test_a_paid_invoice_can_be_sent_without_a_link_to_pay_and_a_void_one_cannot(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    who = customer(client, payment_method=None)
+    invoice = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
+    paid = client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
+    assert paid.status == "paid"
+    sent = client.v1.invoices.send_invoice(paid.id)
+    assert sent.status == "paid"
+    assert event_types(client, paid.id)[-1] == "invoice.sent"
+    [email] = [e for e in emails_of(server, account, paid.id) if e["kind"] == "invoice"]
+    assert paid.number in email["subject"]
+    assert "View and pay" not in email["text"]
+    assert str(paid.hosted_invoice_url) not in email["text"]
+
+    voided = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
+    client.v1.invoices.void_invoice(voided.id)
+    with pytest.raises(stripe.InvalidRequestError, match="cannot be sent right now"):
+        client.v1.invoices.send_invoice(voided.id)
+
+
+def test_the_email_names_the_account_as_its_invoice_and_pdf_do(server: KassaServer) -> None:
+    shop = create_account(server.database_url, name="Walk Shop")
+    client = server.client(shop.secret_key)
+    invoice = client.v1.invoices.send_invoice(send_invoice_draft(client, customer(client).id).id)
+    # The account's public name, as on the PDF and in the From header, not "Kassa".
+    assert invoice.account_name == "Walk Shop"
+    [email] = emails_of(server, shop, invoice.id)
+    assert f"Walk Shop sent you invoice {invoice.number}" in email["text"]
 
 
 def test_sending_commits_the_email_with_a_reference_and_the_worker_renders_the_pdf(
@@ -310,3 +347,34 @@ def test_reminders_go_out_once_each_until_the_invoice_is_paid(
     # A voided invoice is reminded of nothing, whenever the job runs.
     assert emails_of(server, account, voided.id) == []
     assert reminder_events(client, voided.id) == Counter()
+
+
+NEW_DAYS = "-7,1,3"
+
+
+def test_a_changed_schedule_applies_to_the_reminders_still_to_come(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    invoice = client.v1.invoices.finalize_invoice(
+        send_invoice_draft(client, customer(client).id).id
+    )
+    for offset in (-7, 0):
+        run_invoices_job_at(server, reminder_at(invoice, offset))
+    assert kinds(server, account, invoice.id) == Counter(
+        {"reminder_before_due": 1, "reminder_on_due": 1}
+    )
+    # Restarted with another schedule (each run below a process started so): its +1
+    # comes before the old schedule's +7, the instant stored.
+    run_invoices_job_at(server, reminder_at(invoice, 0) + HOUR, reminder_days=NEW_DAYS)
+    run_invoices_job_at(server, reminder_at(invoice, 1), reminder_days=NEW_DAYS)
+    overdue = [e for e in emails_of(server, account, invoice.id) if e["kind"] == REMINDER_KINDS[2]]
+    assert len(overdue) == 1
+    assert "now 1 day overdue" in overdue[0]["text"]
+    # The +3 reminder, missed until day 5, says how late the invoice really is.
+    run_invoices_job_at(server, reminder_at(invoice, 5), reminder_days=NEW_DAYS)
+    overdue = [e for e in emails_of(server, account, invoice.id) if e["kind"] == REMINDER_KINDS[2]]
+    assert len(overdue) == 2
+    assert "now 5 days overdue" in overdue[1]["text"]
+    for offset in (7, 14, 30):
+        run_invoices_job_at(server, reminder_at(invoice, offset) + 1, reminder_days=NEW_DAYS)
+    assert kinds(server, account, invoice.id)["reminder_after_due"] == 2

@@ -7,6 +7,7 @@ process on a clock set ahead (never by waiting an hour)."""
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +109,10 @@ def test_include_takes_the_pending_items_newest_first(client: Client) -> None:
     assert [line.id[3:] for line in lines] == [i.id[3:] for i in (newer, older, later)]
 
 
+FUTURE_ONLY = "Invalid timestamp: must be an integer Unix timestamp in the future."
+NEXT_YEAR = int(time.time()) + 365 * DAY_SECONDS
+
+
 def test_send_invoice_needs_a_due_date_and_only_it_takes_one(client: Client) -> None:
     who = customer(client)
     no_due = refused(
@@ -116,10 +121,29 @@ def test_send_invoice_needs_a_due_date_and_only_it_takes_one(client: Client) -> 
         )
     )
     assert "'due_date' or 'days_until_due'" in no_due.user_message
+    assert no_due.param == "days_until_due"
     charged = refused(
         lambda: client.v1.invoices.create(params={"customer": who.id, "days_until_due": 30})
     )
     assert "if invoice collection method is 'send_invoice'" in str(charged.user_message)
+    assert charged.param == "days_until_due"
+    charged_on = refused(
+        lambda: client.v1.invoices.create(params={"customer": who.id, "due_date": NEXT_YEAR})
+    )
+    assert charged_on.param == "due_date"
+
+    def sending(due_date: int) -> stripe.Invoice:
+        return client.v1.invoices.create(
+            params={"customer": who.id, "collection_method": "send_invoice", "due_date": due_date}
+        )
+
+    yesterday = int(time.time()) - DAY_SECONDS
+    past = refused(lambda: sending(yesterday))
+    assert (past.param, past.user_message) == ("due_date", FUTURE_ONLY)
+    dated = sending(NEXT_YEAR)
+    assert dated.due_date == NEXT_YEAR
+    moved = refused(lambda: client.v1.invoices.update(dated.id, params={"due_date": yesterday}))
+    assert (moved.param, moved.user_message) == ("due_date", FUTURE_ONLY)
     sent = client.v1.invoices.create(
         params={"customer": who.id, "collection_method": "send_invoice", "days_until_due": 30}
     )

@@ -32,6 +32,12 @@ class DueInvoice:
         return self.invoice_id
 
 
+@dataclass(frozen=True)
+class InvoiceKey:
+    account_id: str
+    invoice_id: str
+
+
 class InvoiceQueries:
     _db: Executor
 
@@ -55,6 +61,19 @@ class InvoiceQueries:
         """Up to `limit` open invoices whose `next_reminder_at` has come at `now`, after
         `cursor` in (that time, id) order (the longest due first)."""
         return await self._due_invoices("next_reminder_at", "open", now, cursor, limit)
+
+    async def open_invoices_after(self, cursor: InvoiceKey | None, limit: int) -> list[InvoiceKey]:
+        """Up to `limit` open invoices across accounts (test clocks' too), after `cursor` in
+        (account, id) order: the reminder job's recomputation after the schedule changed."""
+        resume = "" if cursor is None else " AND (account_id > ? OR (account_id = ? AND id > ?))"
+        resume_args = () if cursor is None else (cursor.account_id,) * 2 + (cursor.invoice_id,)
+        rows = await self._db.fetchall(
+            f"SELECT account_id, id FROM invoices WHERE status = 'open' AND deleted = 0{resume} "
+            "ORDER BY account_id, id LIMIT ?",
+            (*resume_args, limit),
+        )
+        ensure(len(rows) <= limit, "a page of open invoices holds at most its limit")
+        return [InvoiceKey(str(r[0]), str(r[1])) for r in rows]
 
     async def _due_invoices(
         self, column: str, status: str, now: int, cursor: DueCursor | None, limit: int

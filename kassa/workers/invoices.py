@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from kassa.services.billing.invoice_advance import advance_due_invoices
-from kassa.services.billing.invoice_reminders import send_due_reminders
+from kassa.services.billing.invoice_reminders import reschedule_reminders, send_due_reminders
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.workers.polling import PollingJob, Step
 
@@ -22,6 +22,7 @@ INVOICES = PollingJob(
         Step(advance_due_invoices, "advanced %d invoices"),
         Step(send_due_reminders, "queued reminders for %d invoices"),
     ),
+    startup=Step(reschedule_reminders, "rescheduled the reminders of %d invoices"),
     poll_seconds=ADVANCE_INTERVAL_SECONDS,
     log=logging.getLogger("kassa.invoices"),
     failed="advancing invoices failed; will retry",

@@ -42,6 +42,8 @@ class PollingJob:
     log: logging.Logger
     failed: str
     """What a round that raised logs, with the traceback."""
+    startup: Step | None = None
+    """Run once, before the first round's steps (again each round until it succeeds)."""
     again_after_work: bool = False
     """Run the next round at once when this one did something (more may be due: a test
     clock finishes over several rounds), instead of waiting the poll interval."""
@@ -52,9 +54,15 @@ async def run_polling(
 ) -> None:
     payments = await load_payment_config(store, settings)
     rounds_without_wait = 0
+    startup = job.startup
     while not stopping.is_set():
         count = 0
         try:
+            if startup is not None:
+                done = await startup.run(store, clock, payments)
+                if done:
+                    job.log.info(startup.done, done)
+                startup = None
             for step in job.steps:
                 done = await step.run(store, clock, payments)
                 if done:

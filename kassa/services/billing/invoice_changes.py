@@ -91,9 +91,10 @@ def check_no_tax_engine(automatic_tax: Fields | None) -> None:
         )
 
 
-def apply_collection(invoice: ApiObject, changes: InvoiceChanges) -> None:
+def apply_collection(invoice: ApiObject, changes: InvoiceChanges, now: int) -> None:
     """`collection_method` with its due date: `days_until_due` or `due_date` are for
-    `send_invoice` only, which needs one of them (Stripe's messages)."""
+    `send_invoice` only, which needs one of them (Stripe's messages); a `due_date` is after
+    `now` (the governing clock's)."""
     if changes.collection_method is not None:
         invoice["collection_method"] = changes.collection_method
     if changes.days_until_due is not None and changes.due_date is not None:
@@ -102,7 +103,13 @@ def apply_collection(invoice: ApiObject, changes: InvoiceChanges) -> None:
     if not sending and (changes.days_until_due is not None or changes.due_date is not None):
         raise InvalidRequest(
             "You can only specify 'due_date' or 'days_until_due' if invoice collection "
-            "method is 'send_invoice'."
+            "method is 'send_invoice'.",
+            param="days_until_due" if changes.days_until_due is not None else "due_date",
+        )
+    if changes.due_date is not None and changes.due_date <= now:
+        raise InvalidParameter(
+            "Invalid timestamp: must be an integer Unix timestamp in the future.",
+            param="due_date",
         )
     if changes.days_until_due is not None:
         invoice["due_date"] = invoice["created"] + changes.days_until_due * DAY_SECONDS
@@ -113,7 +120,8 @@ def apply_collection(invoice: ApiObject, changes: InvoiceChanges) -> None:
     elif invoice["due_date"] is None:
         raise InvalidRequest(
             "If invoice collection method is 'send_invoice', you must specify 'due_date' or "
-            "'days_until_due'."
+            "'days_until_due'.",
+            param="days_until_due",
         )
 
 

@@ -166,6 +166,16 @@ def customer_details(customer: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def copy_account_name(ctx: Context, invoice: ApiObject) -> None:
+    """`account_name`: "the public name of the business associated with this invoice", the
+    account's display name (else its business name) as the PDF and the emails' sender show
+    it, set at creation; None for an account without a name."""
+    account = await ctx.tx.get_account(ctx.account_id) or {}
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    profile = account.get("business_profile") or {}
+    invoice["account_name"] = dashboard.get("display_name") or profile.get("name") or None
+
+
 async def copy_customer_tax_ids(ctx: Context, invoice: ApiObject) -> None:
     """`customer_tax_ids`: the customer's tax ids (type and value), copied where the other
     customer details are (kept current on a draft, frozen at finalization)."""

@@ -91,8 +91,10 @@ async def queue_invoice_email(
     pdf: AttachmentContent | None = None,
 ) -> ApiObject | None:
     """The invoice itself (on finalizing a `send_invoice` invoice, and on `send`): its
-    amount, lines, due date and hosted link, the PDF attached."""
-    return await _queue(ctx, EmailKind.INVOICE, invoice, customer, {}, pdf)
+    amount, lines, due date and hosted link, the PDF attached. A paid invoice (sent again)
+    has no link to pay it: Stripe's email makes no reference to the payment."""
+    extra = {"hosted_url": ""} if invoice.get("status") == "paid" else {}
+    return await _queue(ctx, EmailKind.INVOICE, invoice, customer, extra, pdf)
 
 
 async def queue_receipt_email(
@@ -169,16 +171,24 @@ async def queue_due_reminder(
     if reader is None:
         return ReminderCheck(due, None, next_at)
     kind = _REMINDER_EMAIL_KINDS[due.kind]
-    email = await _queue_for(ctx, reader, kind, invoice, {"days": abs(due.offset_days)}, None)
+    # The days between the due date and today, not the offset: a reminder sent late (missed
+    # ones collapse into it) says how late the invoice really is.
+    days = abs((reminders.local_day(now, zone) - reminders.local_day(due_date, zone)).days)
+    email = await _queue_for(ctx, reader, kind, invoice, {"days": days}, None)
     return ReminderCheck(due, email, next_at)
 
 
 async def next_reminder_at(
-    ctx: Context, invoice: Mapping[str, Any], offsets: Sequence[int]
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    offsets: Sequence[int],
+    *,
+    overdue_seen: bool = False,
 ) -> int | None:
     """When the reminder job should next look at `invoice` (it may have passed: then now):
-    its next reminder, or the moment its due date has passed if that comes first
-    (`reminders.wake_at`); None when it gets no more. For the index the job searches."""
+    its next reminder, or, unless a look has seen its due date pass (`overdue_seen`), the
+    moment it passes if that comes first (`reminders.wake_at`); None when it gets no more.
+    For the index the job searches."""
     if not reminders.wants_reminders(invoice):
         return None
     due_date = int(invoice["due_date"])
@@ -190,8 +200,7 @@ async def next_reminder_at(
         after=await reminders_sent_after(ctx, invoice),
     )
     next_at = None if following is None else following.send_at
-    # Asked when the invoice is finalized: no look at it has seen its due date pass yet.
-    return reminders.wake_at(due_date, next_at, overdue_seen=False)
+    return reminders.wake_at(due_date, next_at, overdue_seen=overdue_seen)
 
 
 async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int | None:

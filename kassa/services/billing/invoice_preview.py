@@ -155,6 +155,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         else request.currency or await default_currency(ctx, customer)
     )
     invoice = invoice_documents.blank_invoice(ctx, customer, currency, "charge_automatically")
+    await invoice_documents.copy_account_name(ctx, invoice)
     await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     invoice["id"] = f"{PREVIEW_ID_PREFIX}_{random_base62(24)}"
     invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"

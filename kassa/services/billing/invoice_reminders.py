@@ -12,6 +12,12 @@ and stores the instant of the next reminder (none: the schedule has no more). A 
 that fails is rolled back and tried again an hour later
 (`due_work.FAILED_WORK_RETRY_SECONDS`), its instant's column moved on meanwhile.
 
+Each invoice also keeps the schedule its instant was computed with (`REMINDER_SCHEDULE`,
+private). A changed schedule applies to the reminders still to come: the job's first step
+after startup (`reschedule_reminders`) recomputes the instant of every open invoice whose
+schedule differs from the configured one, from the last reminder made; an instant stored
+from the old schedule could otherwise come after reminders the new one has due first.
+
 Test clocks: as for auto-advance, invoices on a Stripe test clock are left out of the scan;
 the clock's own advance (issue 13) calls `remind(ctx, invoice)` governed by the clock.
 """
@@ -33,9 +39,66 @@ from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import postponed_if_failing, work_through_due
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
-from kassa.store.invoice_queries import DueInvoice
+from kassa.store.invoice_queries import DueInvoice, InvoiceKey
 
 log = logging.getLogger("kassa.invoices")
+
+REMINDER_SCHEDULE = "reminder_schedule"
+"""The private fact of the schedule (offsets in days) `next_reminder_at` was computed with."""
+RESCHEDULE_BATCH_MAX = 200
+RESCHEDULE_BATCHES_MAX = 100_000
+"""Bounds on the startup scan of open invoices (`reschedule_reminders`): 20 million."""
+
+
+async def schedule_reminders(
+    ctx: Context, invoice: ApiObject, *, overdue_seen: bool = False
+) -> None:
+    """Store on the invoice when the reminder job should next look at it under the
+    configured schedule, and that schedule (not saved: the caller saves the invoice)."""
+    offsets = ctx.payments.reminder_offsets_days
+    private(invoice)["next_reminder_at"] = await invoice_emails.next_reminder_at(
+        ctx, invoice, offsets, overdue_seen=overdue_seen
+    )
+    private(invoice)[REMINDER_SCHEDULE] = list(offsets)
+
+
+async def reschedule_reminders(store: Store, clock: Clock, payments: PaymentConfig) -> int:
+    """Recompute the next reminder of every open invoice whose stored instant came from
+    another schedule than `payments`' (the setting changed since); the number recomputed.
+    Run once when the `invoices` job starts."""
+    rescheduled = 0
+    cursor: InvoiceKey | None = None
+    for _ in range(RESCHEDULE_BATCHES_MAX):
+        async with store.read() as tx:
+            page = await tx.open_invoices_after(cursor, RESCHEDULE_BATCH_MAX)
+        for key in page:
+            rescheduled += await _reschedule_one(store, clock, payments, key)
+        if len(page) < RESCHEDULE_BATCH_MAX:
+            break
+        cursor = page[-1]
+    return rescheduled
+
+
+async def _reschedule_one(
+    store: Store, clock: Clock, payments: PaymentConfig, key: InvoiceKey
+) -> int:
+    async with store.read() as tx:
+        ctx = Context(account_id=key.account_id, tx=tx, clock=clock, payments=payments)
+        if await _kept_with_another_schedule(ctx, key.invoice_id, lock=False) is None:
+            return 0  # the common case: read, never written
+    async with store.write() as tx:
+        ctx = Context(account_id=key.account_id, tx=tx, clock=clock, payments=payments)
+        invoice = await _kept_with_another_schedule(ctx, key.invoice_id, lock=True)
+        if invoice is None:
+            return 0
+        stored = private(invoice).get("next_reminder_at")
+        # A look at the invoice has seen its due date pass when its instant is after then
+        # (or gone: no look stores None before it has passed, `reminders.wake_at`).
+        overdue = reminders.overdue_at(int(invoice["due_date"]))
+        seen = not isinstance(stored, int) or stored > overdue
+        await schedule_reminders(await ctx.governed_by(invoice), invoice, overdue_seen=seen)
+        await invoice_documents.save(ctx, invoice)
+        return 1
 
 
 async def send_due_reminders(store: Store, clock: Clock, payments: PaymentConfig) -> int:
@@ -85,8 +148,21 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
     else:
         wake = check.next_at
     private(invoice)["next_reminder_at"] = wake
+    private(invoice)[REMINDER_SCHEDULE] = list(ctx.payments.reminder_offsets_days)
     await invoice_documents.save(ctx, invoice)
     return check.reminder is not None
+
+
+async def _kept_with_another_schedule(
+    ctx: Context, invoice_id: str, *, lock: bool
+) -> ApiObject | None:
+    """The invoice if it gets reminders and its next one was computed with another schedule
+    than the configured one; else None."""
+    found = await invoice_documents.find_invoice(ctx, invoice_id, lock=lock)
+    if found is None or found[1] or not reminders.wants_reminders(found[0]):
+        return None
+    kept = private(found[0]).get(REMINDER_SCHEDULE)
+    return None if kept == list(ctx.payments.reminder_offsets_days) else found[0]
 
 
 def _passes_due_date(ctx: Context, invoice: ApiObject) -> bool:

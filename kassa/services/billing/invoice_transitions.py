@@ -50,6 +50,7 @@ from kassa.services.billing import (
     invoice_emails,
     invoice_lines,
     invoice_payments,
+    invoice_reminders,
 )
 from kassa.services.billing.invoice_documents import AUTO_ADVANCE_DELAY_SECONDS, private
 from kassa.services.context import Context
@@ -173,9 +174,7 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
         _check_collectable(invoice)
         await invoice_payments.open_default_payment(ctx, invoice)
         invoice["next_payment_attempt"] = _first_attempt(invoice, now)
-    private(invoice)["next_reminder_at"] = await invoice_emails.next_reminder_at(
-        ctx, invoice, ctx.payments.reminder_offsets_days
-    )
+    await invoice_reminders.schedule_reminders(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.finalized", invoice)
     if invoice["amount_remaining"] == 0:
         await mark_paid(ctx, invoice, attempted=True)
@@ -250,15 +249,20 @@ async def queue_sent_invoice_email(ctx: Context, invoice: Mapping[str, Any]) -> 
     await invoice_emails.queue_invoice_email(ctx, invoice, pdf=invoice_emails.pdf_of(invoice))
 
 
+SENDABLE_STATUSES: Final = ("draft", "open", "paid")
+"""Stripe's send: "When sending invoices that have already been paid, there will be no
+reference to the payment in the email"; void and uncollectible invoices are not sent."""
+
+
 def check_sendable(invoice: Mapping[str, Any]) -> None:
-    """Only `send_invoice` invoices are sent, and only while open or still a draft (which
-    sending finalizes; one paid at finalization has nothing to send and is answered as
-    it is)."""
+    """Only `send_invoice` invoices are sent, and only while a draft (which sending
+    finalizes; one paid at finalization has nothing to send and is answered as it is), open
+    or paid (an email without the link to pay)."""
     if invoice["collection_method"] != "send_invoice":
         raise InvalidRequest(
             "You can only manually send an invoice if its collection method is 'send_invoice'.",
         )
-    if invoice["status"] not in ("draft", "open"):
+    if invoice["status"] not in SENDABLE_STATUSES:
         raise InvalidRequest(
             "This invoice cannot be sent right now. Please contact us via "
             "https://support.stripe.com/contact with details, so we can help."
@@ -266,7 +270,8 @@ def check_sendable(invoice: Mapping[str, Any]) -> None:
 
 
 async def send(ctx: Context, invoice: ApiObject) -> None:
-    """Send an open `send_invoice` invoice to its customer: the email, and `invoice.sent`."""
+    """Send an open or paid `send_invoice` invoice to its customer: the email, and
+    `invoice.sent`."""
     check_sendable(invoice)
     await queue_sent_invoice_email(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.sent", invoice)

@@ -129,8 +129,9 @@ async def draft_invoice(
     invoice = invoice_documents.blank_invoice(
         ctx, customer, currency, request.collection_method or "charge_automatically"
     )
+    await invoice_documents.copy_account_name(ctx, invoice)
     await invoice_documents.copy_customer_tax_ids(ctx, invoice)
-    apply_collection(invoice, request)
+    apply_collection(invoice, request, ctx.now())
     apply_draft_window(invoice, request, ctx.now())
     apply_plain(invoice, request)
     await apply_references(ctx, invoice, request)
@@ -177,7 +178,7 @@ async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
         customer = await billed_customer(ctx, str(invoice["customer"]))
         invoice.update(invoice_documents.customer_details(customer))
         await invoice_documents.copy_customer_tax_ids(ctx, invoice)
-        apply_collection(invoice, request)
+        apply_collection(invoice, request, ctx.now())
         apply_draft_window(invoice, request, ctx.now())
         apply_plain(invoice, request)
         await apply_references(ctx, invoice, request)
@@ -209,7 +210,11 @@ async def finalize_invoice(ctx: Context, request: FinalizeInvoice) -> ApiObject:
     invoice = await load_invoice(ctx, request.invoice)
     ctx = await ctx.governed_by(invoice)
     await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=request.auto_advance)
-    if invoice["auto_advance"] and invoice["collection_method"] == "send_invoice":
+    if (
+        invoice["auto_advance"]
+        and invoice["collection_method"] == "send_invoice"
+        and invoice["status"] == "open"
+    ):
         await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
     return shown(invoice)
@@ -219,10 +224,11 @@ async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     invoice = await load_invoice(ctx, invoice_id)
     ctx = await ctx.governed_by(invoice)
     invoice_transitions.check_sendable(invoice)
+    paid_before = invoice["status"] == "paid"
     if invoice["status"] == "draft":
         # Stripe finalizes a draft it is asked to send; one with nothing due is paid at once.
         await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
-    if invoice["status"] == "open":
+    if invoice["status"] == "open" or paid_before:
         await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
     return shown(invoice)
