@@ -103,6 +103,16 @@ def list_items(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(f"{path}[{index}]", value[index]) for index in indices]
 
 
+def cannot_be_unset(path: str) -> InvalidParameter:
+    """Stripe's refusal of an empty string for a parameter that cannot be cleared."""
+    return InvalidParameter(
+        f"You passed an empty string for '{path}'. We assume empty values are an attempt to "
+        f"unset a parameter; however '{path}' cannot be unset. You should remove '{path}' "
+        "from your request or supply a non-empty value.",
+        param=path,
+    )
+
+
 def _require_str(value: Any, path: str, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidParameter(f"Invalid {what}: {_describe(value)}", param=path)

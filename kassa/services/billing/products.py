@@ -31,6 +31,7 @@ from kassa.params import (
     Unset,
     apply_fields,
     apply_metadata,
+    cannot_be_unset,
 )
 from kassa.services import events
 from kassa.services.billing import prices
@@ -226,12 +227,7 @@ def _blank_product(ctx: Context, product_type: str) -> ApiObject:
 
 def _check_changes(product: ApiObject, changes: ProductChanges, prefix: str) -> None:
     if changes.name is UNSET:
-        raise InvalidParameter(
-            "You passed an empty string for 'name'. We assume empty values are an attempt to "
-            "unset a parameter; however 'name' cannot be unset. You should remove 'name' from "
-            "your request or supply a non-empty value.",
-            param=_path(prefix, "name"),
-        )
+        raise cannot_be_unset(_path(prefix, "name"))
     for name in NOT_FOR_GOODS:
         if product["type"] == "good" and isinstance(getattr(changes, name), str):
             raise InvalidParameter(
