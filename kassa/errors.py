@@ -127,8 +127,14 @@ class ResourceMissing(InvalidRequest):
 
     code = "resource_missing"
 
-    def __init__(self, object_name: str, object_id: str, *, param: str = "id") -> None:
-        super().__init__(f"No such {object_name}: '{object_id}'", param=param)
+    def __init__(
+        self, object_name: str, object_id: str, *, param: str = "id", reason: str = ""
+    ) -> None:
+        """`reason`, when given, says why an object that exists counts as missing, as a
+        predicate (`is already canceled.`): it follows the message."""
+        message = f"No such {object_name}: '{object_id}'"
+        super().__init__(f"{message} {reason}" if reason else message, param=param)
+        self.reason = reason
         self.object_name = object_name
         self.object_id = object_id
 

@@ -254,9 +254,9 @@ def test_applies_to_names_existing_products(client: stripe.StripeClient) -> None
     created = coupon(client, applies_to={"products": [product.id]})
     expanded = client.v1.coupons.retrieve(created.id, params={"expand": ["applies_to"]})
     assert expanded.to_dict()["applies_to"] == {"products": [product.id]}
-    error = refused(lambda: coupon(client, applies_to={"products": ["prod_missing"]}))
+    error = refused(lambda: coupon(client, applies_to={"products": [product.id, "prod_missing"]}))
     assert (error.http_status, error.code) == (404, "resource_missing")
-    assert error.param == "applies_to[products]"
+    assert error.param == "applies_to[products][1]"
 
 
 # -- promotion codes --------------------------------------------------------------------------

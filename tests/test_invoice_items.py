@@ -184,6 +184,31 @@ def test_price_data_makes_an_inactive_one_time_price(client: Client) -> None:
     assert (price.active, price.unit_amount, price.type) == (False, 499, "one_time")
 
 
+def test_price_data_refusals_name_the_price_data_parameter(client: Client) -> None:
+    who = customer(client)
+    data: dict[str, Any] = {"currency": "usd", "product": "prod_nope", "unit_amount": 5}
+    no_product = refused(lambda: item(client, who.id, price_data=data))
+    assert (no_product.http_status, no_product.code) == (404, "resource_missing")
+    assert no_product.param == "price_data[product]"
+    data = {"currency": "usd", "product": product(client).id}
+    no_amount = refused(lambda: item(client, who.id, price_data=data))
+    assert (no_amount.code, no_amount.param) == ("parameter_missing", "price_data[unit_amount]")
+    both = refused(
+        lambda: item(
+            client, who.id, price_data={**data, "unit_amount": 5, "unit_amount_decimal": "5"}
+        )
+    )
+    assert both.param == "price_data[unit_amount_decimal]"
+
+
+def test_an_empty_decimal_is_called_empty(client: Client) -> None:
+    made = item(client, customer(client).id, amount=100, currency="usd")
+    sent: Any = {"unit_amount_decimal": ""}
+    empty = refused(lambda: client.v1.invoice_items.update(made.id, params=sent))
+    assert empty.param == "unit_amount_decimal"
+    assert "object or a list" not in str(empty.user_message)
+
+
 def test_a_decimal_unit_amount_is_rounded_once_per_line_half_up(client: Client) -> None:
     # Stripe's decimal-amounts guide: 0.05 cents times 30 is 1.5 cents, billed as 2.
     made = item(

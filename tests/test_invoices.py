@@ -553,6 +553,17 @@ def test_the_preview_shows_what_the_next_invoice_would_be(client: Client) -> Non
     assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
 
 
+def test_a_preview_item_s_backwards_period_names_its_path(client: Client) -> None:
+    who = customer(client)
+    spec: Any = {"amount": 5, "currency": "usd", "period": {"start": 5, "end": 1}}
+    backwards = refused(
+        lambda: client.v1.invoices.create_preview(
+            params={"customer": who.id, "invoice_items": [spec]}
+        )
+    )
+    assert backwards.param == "invoice_items[0][period][end]"
+
+
 # --- automatic advancement, in process on a clock set ahead ---------------------------------
 
 

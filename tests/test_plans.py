@@ -223,4 +223,25 @@ def test_subscriptions_and_their_items_take_plan(client: stripe.StripeClient) ->
             params=cast(Any, {"customer": customer.id, "items": [{"plan": "seat"}]})
         )
     )
-    assert gone.param == "items[0][price]"
+    assert gone.param == "items[0][plan]"
+
+
+def test_an_archived_plan_is_refused_naming_plan(client: stripe.StripeClient) -> None:
+    _plan(client, id="current", currency="usd")
+    _plan(client, id="old", currency="usd", product={"name": "Old"})
+    client.v1.plans.update("old", params={"active": False})
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    sent: Any = {"customer": customer.id, "items": [{"plan": "old"}]}
+    assert _refused(lambda: client.v1.subscriptions.create(params=sent)).param == "items[0][plan]"
+    sent = {"customer": customer.id, "items": [{"plan": "current"}]}
+    subscription = client.v1.subscriptions.create(params=sent)
+    sent = {"items": [{"plan": "old"}]}
+    updated = _refused(lambda: client.v1.subscriptions.update(subscription.id, params=sent))
+    assert updated.param == "items[0][plan]"
+    sent = {"subscription": subscription.id, "plan": "old"}
+    assert _refused(lambda: client.v1.subscription_items.create(params=sent)).param == "plan"

@@ -359,6 +359,26 @@ def test_subscription_item_refusals_for_the_subscriptions_status_name_no_price(
     assert updated.value.param is None
 
 
+def test_a_missing_subscription_or_item_is_a_404_naming_the_parameter(client: Client) -> None:
+    price = monthly_price(client)
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    with pytest.raises(stripe.InvalidRequestError) as no_subscription:
+        client.v1.subscription_items.create(params={"subscription": "sub_nope", "price": price.id})
+    with pytest.raises(stripe.InvalidRequestError) as no_item:
+        change(client, subscription.id, items=[{"id": "si_nope", "quantity": 2}])
+    client.v1.subscriptions.cancel(subscription.id)
+    with pytest.raises(stripe.InvalidRequestError) as canceled:
+        client.v1.subscriptions.cancel(subscription.id)
+    for refused, param in (
+        (no_subscription, "subscription"),
+        (no_item, "items[0][id]"),
+        (canceled, "id"),
+    ):
+        error = refused.value
+        assert (error.http_status, error.code, error.param) == (404, "resource_missing", param)
+
+
 # -- the billing cycle reset ---------------------------------------------------------------------
 
 
@@ -594,6 +614,33 @@ def test_an_invoice_item_given_a_subscription_waits_for_that_subscriptions_renew
             }
         )
     assert refused.value.param == "subscription"
+
+
+def test_an_invoice_of_a_subscription_takes_only_that_subscriptions_pending_items(
+    client: Client,
+) -> None:
+    _, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, monthly_price(client).id)
+    fee: Any = {"customer": customer.id, "amount": 900, "currency": "usd"}
+    client.v1.invoice_items.create(params=fee | {"subscription": subscription.id})
+    other = client.v1.invoice_items.create(params=fee | {"amount": 500})
+    sent: Any = {
+        "customer": customer.id,
+        "subscription": subscription.id,
+        "pending_invoice_items_behavior": "include",
+    }
+    invoice = client.v1.invoices.create(params=sent)
+    assert [line.amount for line in invoice.lines.data] == [900]
+    assert invoice.parent is not None and invoice.parent.subscription_details is not None
+    assert invoice.parent.subscription_details.subscription == subscription.id
+    assert [item.id for item in pending_of(client, customer.id)] == [other.id]
+    _, stranger = clock_customer(client, at(2027, 1, 1))
+    with pytest.raises(stripe.InvalidRequestError) as not_theirs:
+        client.v1.invoices.create(params=sent | {"customer": stranger.id})
+    assert (not_theirs.value.http_status, not_theirs.value.param) == (400, "subscription")
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.invoices.create(params=sent | {"subscription": "sub_nope"})
+    assert (missing.value.http_status, missing.value.param) == (404, "subscription")
 
 
 def test_a_subscription_payment_method_updated_after_a_decline_pays_the_next_retry(

@@ -310,8 +310,12 @@ def _page_message(error: KassaError) -> str:
 
 def missing_message(missing: ResourceMissing) -> str:
     """What a page says for an id this account does not have. Unlike the API's message it
-    does not repeat the id: a page never shows another account's ids, even one typed in."""
-    return f"No such {missing.object_name.replace('_', ' ')} in this account."
+    does not repeat the id: a page never shows another account's ids, even one typed in.
+    One of its own that counts as missing says why (`The subscription is already canceled.`)."""
+    name = missing.object_name.replace("_", " ")
+    if missing.reason:
+        return f"The {name} {missing.reason}"
+    return f"No such {name} in this account."
 
 
 def _refused(status: int, message: str) -> Response:

@@ -65,7 +65,9 @@ async def cancel(view: View) -> Response:
                 ctx, subscription_id, prorate=prorate, invoice_now=invoice_now
             )
     except ResourceMissing as missing:
-        return view.redirect("/subscriptions", error=missing_message(missing))
+        # One that exists but counts as missing (already canceled) keeps its page.
+        back = _detail_path(subscription_id) if missing.reason else "/subscriptions"
+        return view.redirect(back, error=missing_message(missing))
     except KassaError as error:
         return view.redirect(_detail_path(subscription_id), error=error.message)
     notice = view_model.cancel_notice(canceled, invoiced=invoice_now)

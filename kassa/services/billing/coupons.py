@@ -305,14 +305,14 @@ async def _check_products(ctx: Context, applies_to: Mapping[str, Any] | None) ->
     products = catalog.resource_for_object("product")
     if applies_to is None or products is None or products.table is None:
         return
-    for product_id in applies_to.get("products", []):
+    for index, product_id in enumerate(applies_to.get("products", [])):
         found = (
             await ctx.tx.get_object(products.table, ctx.account_id, product_id, lock=False)
             if could_be_object_id(product_id)
             else None
         )
         if found is None or found[1]:
-            raise ResourceMissing("product", product_id, param="applies_to[products]")
+            raise ResourceMissing("product", product_id, param=f"applies_to[products][{index}]")
 
 
 async def _coupon_id(ctx: Context, requested: str | None) -> str:

@@ -33,6 +33,7 @@ from kassa.services.billing.invoice_item_params import (
     Priced,
 )
 from kassa.services.billing.price_fields import (
+    ParamNames,
     decimal_text,
 )
 from kassa.services.context import Context
@@ -139,6 +140,10 @@ async def active_price(ctx: Context, price_id: str, param: str) -> ApiObject:
     return price
 
 
+_PRICE_DATA_NAMES: Final = ParamNames(prefix="price_data", absent=frozenset({"custom_unit_amount"}))
+"""An item's `price_data` takes a per-unit price's amounts, under its own name."""
+
+
 async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
     """The one-time price `price_data` describes, stored inactive (it prices this item
     only, as Stripe's inline prices)."""
@@ -150,7 +155,7 @@ async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
-    created = await prices.create_price(ctx, request)
+    created = await prices.create_price(ctx, request, names=_PRICE_DATA_NAMES)
     return await prices.load_price(ctx, created["id"], param="price_data")
 
 
@@ -290,10 +295,12 @@ async def usable_tax_rates(ctx: Context, ids: list[str], *, param: str) -> list[
     return rates
 
 
-def check_period(period: Fields) -> dict[str, int]:
+def check_period(period: Fields, param: str = "period") -> dict[str, int]:
+    """`period` as sent under `param` (`invoice_items[0][period]` in a preview)."""
     if period["end"] < period["start"]:
         raise InvalidParameter(
-            "Invalid period: period[end] must be at or after period[start].", param="period[end]"
+            f"Invalid period: {param}[end] must be at or after {param}[start].",
+            param=f"{param}[end]",
         )
     return {"end": int(period["end"]), "start": int(period["start"])}
 

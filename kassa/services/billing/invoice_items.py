@@ -149,15 +149,26 @@ async def _subscription_parent(
     ctx: Context, subscription_id: str, customer: Mapping[str, Any]
 ) -> dict[str, Any]:
     """`subscription`: the item waits for that subscription's next invoice (not any other
-    invoice of the customer's); the subscription must be the customer's and still bill."""
+    invoice of the customer's)."""
+    await customers_subscription(ctx, subscription_id, customer, billed="invoice item")
+    return {
+        "subscription_details": {"subscription": subscription_id, "subscription_item": None},
+        "type": "subscription_details",
+    }
+
+
+async def customers_subscription(
+    ctx: Context, subscription_id: str, customer: Mapping[str, Any], *, billed: str
+) -> ApiObject:
+    """The subscription an invoice item or an invoice (`billed`) names as its `subscription`,
+    read without a lock: the customer's own, and still billing."""
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
     if found is None or found[1]:
         raise ResourceMissing("subscription", subscription_id, param="subscription")
     subscription = found[0]
     if subscription["customer"] != customer["id"]:
         raise InvalidParameter(
-            f"The subscription {subscription_id} belongs to another customer than this "
-            "invoice item.",
+            f"The subscription {subscription_id} belongs to another customer than this {billed}.",
             param="subscription",
         )
     if subscription["status"] in ENDED:
@@ -166,10 +177,7 @@ async def _subscription_parent(
             "more invoices.",
             param="subscription",
         )
-    return {
-        "subscription_details": {"subscription": subscription_id, "subscription_item": None},
-        "type": "subscription_details",
-    }
+    return subscription
 
 
 async def load_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObject:

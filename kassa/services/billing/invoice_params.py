@@ -128,7 +128,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "customer_account": NotSupported(reason="Kassa bills customers, not accounts."),
     "from_invoice": NotSupported(reason="Kassa does not revise invoices yet."),
     "pending_invoice_items_behavior": Enum(values=("exclude", "include")),
-    "subscription": NotSupported(reason="subscriptions arrive with a later issue."),
+    "subscription": String(max_chars=255),
 }
 UPDATE_PARAMS: dict[str, Param] = _CHANGES
 LIST_PARAMS: dict[str, Param] = {
@@ -193,7 +193,9 @@ class CreateInvoice(InvoiceChanges):
     pending_invoice_items_behavior: str | None = None
     customer_account: Any = None
     from_invoice: Any = None
-    subscription: Any = None
+    subscription: str | None = None
+    """The customer's subscription to invoice: the invoice is that subscription's (`parent`)
+    and takes only its pending items."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -283,7 +283,9 @@ async def _preview_item(
         apply_priced(item, priced, param=_amount_param(spec, path))
     for name in ("description", "discountable", "metadata", "period"):
         if name in spec:
-            item[name] = check_period(spec[name]) if name == "period" else spec[name]
+            item[name] = (
+                check_period(spec[name], f"{path}[period]") if name == "period" else spec[name]
+            )
     if isinstance(spec.get("tax_rates"), list):
         item["tax_rates"] = await usable_tax_rates(
             ctx, spec["tax_rates"], param=f"{path}[tax_rates]"

@@ -125,11 +125,24 @@ async def draft_invoice(
     check_no_tax_engine(request.automatic_tax)
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
-    currency = request.currency or await default_currency(ctx, customer)
+    subscription = (
+        None
+        if request.subscription is None
+        else await invoice_items.customers_subscription(
+            ctx, request.subscription, customer, billed="invoice"
+        )
+    )
+    currency = (
+        request.currency
+        or (None if subscription is None else str(subscription["currency"]))
+        or await default_currency(ctx, customer)
+    )
     invoice = invoice_documents.blank_invoice(
         ctx, customer, currency, request.collection_method or "charge_automatically"
     )
     await invoice_documents.copy_account_name(ctx, invoice)
+    if subscription is not None:
+        invoice["parent"] = invoice_documents.subscription_parent(subscription)
     await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     apply_collection(invoice, request, ctx.now())
     apply_draft_window(invoice, request, ctx.now())
@@ -137,9 +150,21 @@ async def draft_invoice(
     await apply_references(ctx, invoice, request)
     items = []
     if request.pending_invoice_items_behavior == "include":
-        pending = await invoice_items.pending_items(ctx, customer["id"], currency)
+        pending = await _pending_taken(ctx, customer["id"], currency, request.subscription)
         items = await invoice_items.take_items(ctx, pending, invoice["id"])
     return ctx, invoice, items
+
+
+async def _pending_taken(
+    ctx: Context, customer_id: str, currency: str, subscription_id: str | None
+) -> list[ApiObject]:
+    """The pending items a new invoice takes: the customer's that wait for no live
+    subscription, or, on an invoice of `subscription_id`, only that subscription's (Stripe:
+    "the created invoice will only include pending invoice items for that subscription")."""
+    if subscription_id is None:
+        return await invoice_items.pending_items(ctx, customer_id, currency)
+    pending = await invoice_items.pending_items(ctx, customer_id, currency, of_subscriptions=True)
+    return [item for item in pending if discounts.parent_subscription(item) == subscription_id]
 
 
 async def store_new_draft(ctx: Context, invoice: ApiObject, items: list[ApiObject]) -> None:

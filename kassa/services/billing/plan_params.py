@@ -1,7 +1,8 @@
 """`plan` where Stripe still takes it beside `price`: a subscription's `items[][plan]` (create,
 update, the invoice preview's `subscription_details[items][]`) and `/v1/subscription_items`.
-A plan is a recurring price under the same id (`plans`), so `plan` is read as `price`;
-sending both is refused, as Stripe refuses it. Parameters only: no service is imported."""
+A plan is a recurring price under the same id (`plans`), so `plan` is read as `price` (and
+kept, so that a refusal names `plan`, the parameter sent: `price_param`); sending both is
+refused, as Stripe refuses it. Parameters only: no service is imported."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ def _plan_as_price(parsed: dict[str, Any], prefix: str) -> dict[str, Any]:
     path = f"{prefix}[plan]" if prefix else "plan"
     if "price" in parsed:
         raise ExclusiveParameters(("plan", "price"), param=path)
-    parsed["price"] = parsed.pop("plan")
+    parsed["price"] = parsed["plan"]
     return parsed
+
+
+def price_param(entry: Mapping[str, Any], path: str) -> str:
+    """The parameter an item's price was sent as: `path[plan]` or `path[price]`."""
+    return f"{path}[plan]" if entry.get("plan") is not None else f"{path}[price]"
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,12 @@ class DecimalAmount(Param):
 
     def parse(self, value: Any, path: str) -> Decimal:
         self.refuse_empty(value, path)
-        text = value if isinstance(value, str) else ""
-        if not _DECIMAL.fullmatch(text):
-            shown = text[:80] if text else "an object or a list"
+        if not isinstance(value, str):
+            shown = "an object" if isinstance(value, dict) else "a list"
             raise InvalidParameter(f"Invalid decimal: {shown}", param=path)
+        text = value
+        if not _DECIMAL.fullmatch(text):
+            raise InvalidParameter(f"Invalid decimal: {text[:80]}", param=path)
         number = Decimal(text)
         exponent = number.normalize().as_tuple().exponent
         if isinstance(exponent, int) and -exponent > DECIMAL_PLACES_MAX:

@@ -51,7 +51,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest
+from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.params import apply_metadata
 from kassa.services.billing import (
     invoice_advance,
@@ -65,6 +65,7 @@ from kassa.services.billing.invoice_item_pricing import (
     check_item_amount,
     from_price,
 )
+from kassa.services.billing.plan_params import price_param
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     ENDED,
@@ -320,11 +321,7 @@ async def _apply_item_changes(
             continue
         item = by_id.get(str(item_id))
         if item is None:
-            raise InvalidParameter(
-                f"No such subscription item on {subscription['id']}: '{item_id}'",
-                param=f"{path}[id]",
-                code="resource_missing",
-            )
+            raise ResourceMissing("subscription item", str(item_id), param=f"{path}[id]")
         if item_id in seen:
             raise InvalidParameter(
                 f"The subscription item {item_id} is named twice in items.", param=f"{path}[id]"
@@ -361,7 +358,7 @@ async def _new_item(
             param=f"{path}[price]",
             code="parameter_missing",
         )
-    price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+    price = await recurring_price(ctx, str(entry["price"]), price_param(entry, path))
     check_item_bills(price, int(entry.get("quantity", 1)), entry, path)
     metadata = apply_metadata({}, entry.get("metadata") or {})
     added = new_item(
@@ -386,7 +383,7 @@ async def _change_item(
     before: tuple[int, int],
 ) -> None:
     if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
-        price = await recurring_price(ctx, str(entry["price"]), f"{path}[price]")
+        price = await recurring_price(ctx, str(entry["price"]), price_param(entry, path))
         recurrence = Recurrence.of(price)
         moves = recurrence != Recurrence.of(item["price"])
         if moves:
@@ -408,9 +405,9 @@ def check_item_bills(
     price: Mapping[str, Any], quantity: int, entry: Mapping[str, Any], path: str
 ) -> None:
     """A period of the item at `price` and `quantity` fits on one invoice line: refused
-    where the request set them (`items[i][quantity]` if sent, else `items[i][price]`), not
-    at the renewal or proration that would bill it."""
-    param = f"{path}[quantity]" if entry.get("quantity") is not None else f"{path}[price]"
+    where the request set them (`items[i][quantity]` if sent, else `items[i][price]` or
+    `items[i][plan]`), not at the renewal or proration that would bill it."""
+    param = f"{path}[quantity]" if entry.get("quantity") is not None else price_param(entry, path)
     check_item_amount(from_price(price, quantity), param)
 
 

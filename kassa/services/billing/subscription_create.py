@@ -60,7 +60,7 @@ from kassa.services.billing.invoice_changes import (
     apply_default_payment_method,
     billed_customer,
 )
-from kassa.services.billing.plan_params import item_with_plan
+from kassa.services.billing.plan_params import item_with_plan, price_param
 from kassa.services.billing.subscription_changes import (
     check_item_bills,
     check_prices_alike,
@@ -225,20 +225,20 @@ async def _priced_items(
         raise InvalidParameter("Missing required param: items.", param="items")
     priced = []
     for index, entry in enumerate(requested):
-        param = f"items[{index}][price]"
+        param = price_param(entry, f"items[{index}]")
         price = await recurring_price(ctx, str(entry["price"]), param)
         quantity = int(entry.get("quantity", 1))
         check_item_bills(price, quantity, entry, f"items[{index}]")
         metadata = apply_metadata({}, entry.get("metadata") or {})
         priced.append(Priced(price, quantity, metadata))
-    _check_alike(priced, classic=classic)
+    params = [price_param(entry, f"items[{index}]") for index, entry in enumerate(requested)]
+    _check_alike(priced, params, classic=classic)
     return priced
 
 
-def _check_alike(priced: list[Priced], *, classic: bool) -> None:
+def _check_alike(priced: list[Priced], params: list[str], *, classic: bool) -> None:
     prices = [entry.price for entry in priced]
     check_prices_distinct(prices)
-    params = [f"items[{index}][price]" for index in range(len(priced))]
     check_prices_alike(prices, str(prices[0]["currency"]), params, classic=classic)
 
 

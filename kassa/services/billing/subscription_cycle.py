@@ -254,9 +254,17 @@ async def _keep_as_draft(ctx: Context, invoice: ApiObject) -> None:
 # -- told by the invoice path ------------------------------------------------------------------
 
 
+MANUAL: Final = "manual"
+"""The `billing_reason` of an invoice created through the API, one of a subscription's too
+(`POST /v1/invoices subscription=`): it bills that subscription's pending items only, and
+its status follows the invoices the subscription makes, not that one."""
+
+
 async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     subscription_id = discounts.parent_subscription(invoice)
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
+        return
+    if invoice.get("billing_reason") == MANUAL:
         return
     subscription = await find(ctx, subscription_id)
     if subscription is not None and await pending_updates.apply_if_paid(ctx, subscription, invoice):
@@ -340,7 +348,7 @@ async def on_invoice_closed(ctx: Context, invoice: ApiObject) -> None:
     one decides: an older invoice closed while a newer one is unpaid changes nothing."""
     subscription_id = discounts.parent_subscription(invoice)
     subscription = None if subscription_id is None else await find(ctx, subscription_id)
-    if subscription is None:
+    if subscription is None or invoice.get("billing_reason") == MANUAL:
         return
     if subscription["status"] == "paused" and invoice["status"] == "uncollectible":
         await resume_on_payment(ctx, subscription, invoice)  # its resumption invoice only

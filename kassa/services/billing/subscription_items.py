@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidRequest
+from kassa.errors import InvalidRequest, ResourceMissing
 from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.plan_params import accepting_plan
@@ -82,6 +82,8 @@ class ChangeItem:
     item: str | None = None
     subscription: str | None = None
     price: str | None = None
+    plan: str | None = None
+    """Sent as `plan` (and read as `price`, see plan_params): a refusal names `plan`."""
     quantity: int | None = None
     metadata: MetadataUpdate | None = None
     proration_behavior: str | None = None
@@ -92,7 +94,12 @@ class ChangeItem:
 
     def entry(self) -> dict[str, Any]:
         """The change as one entry of the subscription update's `items[]`."""
-        fields = {"id": self.item, "price": self.price, "quantity": self.quantity}
+        fields = {
+            "id": self.item,
+            "price": self.price,
+            "plan": self.plan,
+            "quantity": self.quantity,
+        }
         entry: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
         if self.metadata is not None:
             entry["metadata"] = self.metadata
@@ -125,11 +132,7 @@ async def _changed_subscription(
 ) -> ApiObject:
     subscription = await find(ctx, subscription_id)
     if subscription is None:
-        raise InvalidRequest(
-            f"No such subscription: '{subscription_id}'",
-            param="subscription",
-            code="resource_missing",
-        )
+        raise ResourceMissing("subscription", subscription_id, param="subscription")
     ctx = await ctx.governed_by(subscription)
     check_items_changeable(subscription, None if request.subscription is None else "subscription")
     given = pending_updates.sent(request, ids=("item", "subscription", "deleted"))
@@ -162,12 +165,12 @@ _ENTRY: Final = "items[0]"
 def _own_param(param: str | None, request: ChangeItem) -> str | None:
     """A refusal of the change made as `items[0]` names what this endpoint's caller sent:
     `items[0][price]` is `price`; the item set as a whole (`items`: a price twice, another
-    currency or interval, too many items) is the `price` added or set, or, with none sent
-    (a quantity changed, the item deleted), `subscription` on create and nothing on update
-    and delete, whose item is the path's."""
+    currency or interval, too many items) is the `price` (or `plan`) added or set, or, with
+    none sent (a quantity changed, the item deleted), `subscription` on create and nothing
+    on update and delete, whose item is the path's."""
     if param == "items":
         if request.price is not None:
-            return "price"
+            return "plan" if request.plan is not None else "price"
         return None if request.subscription is None else "subscription"
     if param is not None and param.startswith(f"{_ENTRY}[") and param.endswith("]"):
         return param[len(_ENTRY) + 1 : -1]

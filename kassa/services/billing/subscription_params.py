@@ -57,11 +57,11 @@ PENDING_UPDATE_PARAMS: Final = frozenset(
 and `cancel_at_period_end` (2026-09-30.endive). Stripe's `add_invoice_items` Kassa's update
 takes not at all; Stripe's `trial_end`, `trial_from_plan` and `discounts` (2026-05-27.dahlia)
 Kassa does not hold in a pending update yet, so refuses them."""
-PENDING_ITEM_FIELDS: Final = frozenset({"id", "price", "quantity", "deleted"})
-"""What each `items[]` of a pending update may say: which item, its price and quantity, or
-that it goes."""
+PENDING_ITEM_FIELDS: Final = frozenset({"id", "price", "plan", "quantity", "deleted"})
+"""What each `items[]` of a pending update may say: which item, its price (or plan) and
+quantity, or that it goes."""
 PENDING_ITEM_PARAMS: Final = frozenset(
-    {"price", "quantity", "proration_behavior", "proration_date", "payment_behavior"}
+    {"price", "plan", "quantity", "proration_behavior", "proration_date", "payment_behavior"}
 )
 """What may accompany `pending_if_incomplete` on `/v1/subscription_items` (besides the item
 or subscription it names): Stripe's list for the item endpoints."""

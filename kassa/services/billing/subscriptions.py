@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import ExclusiveParameters, InvalidRequest
+from kassa.errors import ExclusiveParameters, InvalidRequest, ResourceMissing
 from kassa.invariants import ensure
 from kassa.params import (
     UNSET,
@@ -404,9 +404,8 @@ async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiO
     subscription = await load_live_object(ctx, RESOURCE, request.subscription)
     ctx = await ctx.governed_by(subscription)
     if subscription["status"] in ENDED:
-        raise InvalidRequest(
-            f"No such subscription: '{subscription['id']}' is already canceled.",
-            code="resource_missing",
+        raise ResourceMissing(
+            "subscription", str(subscription["id"]), reason="is already canceled."
         )
     details = request.cancellation_details or {}
     await cancel_now(
