@@ -357,6 +357,35 @@ def test_a_delivered_event_carries_stripes_envelope(
     assert receiver.rejected() == []
 
 
+def test_previous_attributes_of_a_hash_name_only_the_keys_that_changed(
+    client: stripe.StripeClient,
+) -> None:
+    customer = client.v1.customers.create(
+        params={
+            "address": {"city": "Amsterdam", "line1": "Dam 1", "country": "NL"},
+            "metadata": {"kept": "1", "dropped": "2"},
+            "invoice_settings": {"footer": "Thanks"},
+        }
+    )
+    client.v1.customers.update(
+        customer.id,
+        params={
+            "address": {"city": "Utrecht"},
+            "metadata": {"dropped": "", "added": "3"},
+            "invoice_settings": {"footer": "Thank you"},
+        },
+    )
+    changed = only_event(client, "customer.updated")
+    assert changed["data"]["object"]["id"] == customer.id
+    # Stripe's shape: the earlier value of each changed key, null for a key added (a
+    # handler tells a new metadata key, or a footer change from a new default card, apart).
+    assert changed["data"]["previous_attributes"] == {
+        "address": {"city": "Amsterdam"},
+        "metadata": {"dropped": "2", "added": None},
+        "invoice_settings": {"footer": "Thanks"},
+    }
+
+
 # -- 2. enabled_events -------------------------------------------------------------------------
 
 

@@ -38,6 +38,9 @@ WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX = 16
 """Stripe allows 16 webhook endpoints per account."""
 EVENT_TYPES_FILTER_MAX = 20
 _ENDPOINTS_MEMO = "webhook_endpoints"
+PREVIOUS_HASH_DEPTH_MAX = 8
+"""How deep `previous_attributes` looks into hashes that changed; below, a hash is shown
+whole (Stripe's objects nest far less)."""
 
 _TYPE = String(max_chars=100)
 LIST_FILTERS: dict[str, Param] = {
@@ -71,9 +74,27 @@ class ResendEvent:
 
 
 def changed_attributes(before: ApiObject, after: ApiObject) -> dict[str, Any]:
-    """Stripe's `previous_attributes`: the earlier values of the top-level fields that
-    changed (a sub-hash is shown whole)."""
-    return {key: value for key, value in before.items() if after.get(key) != value}
+    """Stripe's `previous_attributes`: the earlier values of the fields that changed. Inside
+    a hash that changed, only its keys that changed, and a key added shown as null (a new
+    metadata key: `{"metadata": {"tier": null}}`); a list is shown whole."""
+    return {
+        key: _previous_value(value, after.get(key), PREVIOUS_HASH_DEPTH_MAX)
+        for key, value in before.items()
+        if after.get(key) != value
+    }
+
+
+def _previous_value(before: Any, after: Any, depth_left: int) -> Any:
+    if not (isinstance(before, dict) and isinstance(after, dict)) or depth_left == 0:
+        return before
+    changed = {
+        key: _previous_value(value, after[key], depth_left - 1)
+        for key, value in before.items()
+        if key in after and after[key] != value
+    }
+    removed = {key: value for key, value in before.items() if key not in after}
+    added = dict.fromkeys((key for key in after if key not in before), None)
+    return {**changed, **removed, **added}
 
 
 async def _endpoints(ctx: Context) -> list[ApiObject]:
