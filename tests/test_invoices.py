@@ -626,6 +626,12 @@ def test_a_draft_that_cannot_be_finalized_keeps_the_error(
     assert failed.last_finalization_error is not None
     assert failed.last_finalization_error.code == "amount_too_large"
     assert event_types(client, automatic.id)[-1] == "invoice.finalization_failed"
+    for query in (
+        'last_finalization_error_code:"amount_too_large"',
+        'last_finalization_error_type:"invalid_request_error"',
+    ):
+        found = client.v1.invoices.search(params={"query": query})
+        assert [i.id for i in found.data] == [automatic.id], query
     refusal = refused(lambda: client.v1.invoices.finalize_invoice(automatic.id))
     assert refusal.code == "amount_too_large"
     assert client.v1.invoices.retrieve(automatic.id).status == "draft"

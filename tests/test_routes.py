@@ -89,8 +89,14 @@ TABLE = RouteTable((CUSTOMERS, INVOICES, TEST_CLOCKS, PAYMENT_INTENTS))
         ("GET", "/v1/customers/cus_1", "/v1/customers/{id}", ("cus_1",)),
         ("POST", "/v1/customers/cus_1", "/v1/customers/{id}", ("cus_1",)),
         ("DELETE", "/v1/customers/cus_1", "/v1/customers/{id}", ("cus_1",)),
-        # A literal segment wins, but a path it cannot finish falls back to the id.
-        ("POST", "/v1/customers/search", "/v1/customers/{id}", ("search",)),
+        # A literal segment wins, but a longer path it cannot finish falls back to the id
+        # (a path ending at the literal answers by the literal route's methods only).
+        (
+            "GET",
+            "/v1/customers/search/balance_transactions",
+            "/v1/customers/{id}/balance_transactions",
+            ("search",),
+        ),
         (
             "GET",
             "/v1/customers/cus_1/balance_transactions",
@@ -144,6 +150,8 @@ def test_declared_routes_resolve(
     ("method", "path"),
     [
         ("GET", "/v1/invoices/create_preview/extra"),
+        ("POST", "/v1/customers/search"),
+        ("DELETE", "/v1/charges/search"),
         ("PUT", "/v1/customers"),
         ("DELETE", "/v1/invoices/in_1"),
         ("GET", "/v1/customers//balance_transactions"),

@@ -84,6 +84,31 @@ def test_exact_match_ignores_case_and_substring_match_finds_parts(
     assert _emails(client, 'name~"%%%"') == []
 
 
+def test_case_is_ignored_beyond_ascii_as_on_postgresql(client: stripe.StripeClient) -> None:
+    """Both engines fold case as PostgreSQL's lower() does, letter by letter: accented and
+    other non-ASCII letters too, and ß stays ß (it is not folded to ss)."""
+    _create(client, name="José Ñandú", email="jose@example.com")
+    _create(client, name="Straße", email="MÜLLER@beispiel.de")
+    assert _emails(client, 'name~"JOSÉ"') == ["jose@example.com"]
+    assert _emails(client, 'name:"josé ñandú"') == ["jose@example.com"]
+    assert _emails(client, 'email:"müller@beispiel.de"') == ["MÜLLER@beispiel.de"]
+    assert _emails(client, 'email~"ÜLLER@"') == ["MÜLLER@beispiel.de"]
+    assert _emails(client, 'name:"STRAẞE"') == ["MÜLLER@beispiel.de"]
+    assert _emails(client, 'name:"strasse"') == []
+
+
+def test_a_post_to_search_is_an_unrecognized_url(client: stripe.StripeClient) -> None:
+    """`POST /v1/customers/search` is no update of a customer named "search"."""
+    _create(client, email="ada@example.com")
+    sent: Any = {"query": 'email:"ada@example.com"'}
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.update("search", params=sent)
+    assert raised.value.http_status == 404
+    assert (raised.value.user_message or "").startswith(
+        "Unrecognized request URL (POST: /v1/customers/search)"
+    )
+
+
 def test_quoted_values_with_escaped_quotes(client: stripe.StripeClient) -> None:
     _create(client, name='Ada "The Countess" Lovelace', email="ada@example.com")
     _create(client, name="O'Brien", email="ob@example.com")

@@ -502,6 +502,28 @@ def test_search_by_status_and_metadata(client: Client) -> None:
     )
     assert [s.id for s in found.data] == [kept.id]
     assert "_kassa" not in found.data[0].to_dict()
+    canceled_at = client.v1.subscriptions.retrieve(ended.id).canceled_at
+    assert canceled_at is not None
+    for query in (f"canceled_at:{canceled_at}", f"canceled_at>={canceled_at - 1}"):
+        found = client.v1.subscriptions.search(params={"query": query})
+        assert [s.id for s in found.data] == [ended.id], query
+    found = client.v1.subscriptions.search(params={"query": "canceled_at:null"})
+    assert [s.id for s in found.data] == [kept.id]
+
+
+def test_invoices_are_searched_by_their_subscription(client: Client) -> None:
+    """Stripe's `subscription` query field: the invoice's `parent.subscription_details`
+    (API 2026-10-28 has no top-level `subscription` on an invoice)."""
+    price = monthly_price(client)
+    _, customer = clock_customer(client)
+    first = subscribe(client, customer.id, price.id)
+    second = subscribe(client, customer.id, price.id)
+    invoice_id = first.latest_invoice
+    assert isinstance(invoice_id, str)
+    found = client.v1.invoices.search(params={"query": f'subscription:"{first.id}"'})
+    assert [i.id for i in found.data] == [invoice_id]
+    found = client.v1.invoices.search(params={"query": f'-subscription:"{first.id}"'})
+    assert [i.id for i in found.data] == [second.latest_invoice]
 
 
 def test_a_customer_expands_its_current_subscriptions(client: Client) -> None:

@@ -5,7 +5,9 @@ Every declared operation becomes one path template (`/v1/customers/{id}`,
 `/v1/invoices/create_preview`, `/v1/customers/{id}/balance_transactions/{child_id}`,
 `/v1/test_helpers/test_clocks/{id}/advance`), compiled into a tree of path segments: a
 request walks it once, segment by segment, and a literal segment wins over an id
-(`/v1/customers/search` is the search, not the customer `search`).
+(`/v1/customers/search` is the search, not the customer `search`); a method the literal
+route does not declare is an unrecognized URL there (`POST /v1/customers/search`, as on
+Stripe), not the id's route.
 """
 
 from __future__ import annotations
@@ -165,7 +167,9 @@ def _match(node: _Node, segments: list[str], method: str, ids: list[str]) -> _En
     literal = node.literals.get(segment)
     if literal is not None:
         found = _match(literal, rest, method, ids)
-        if found is not None:
+        if found is not None or (not rest and literal.endpoints):
+            # A path that ends at a declared literal route answers by its methods only:
+            # `POST /v1/customers/search` is no update of a customer `search`.
             return found
     if segment and node.wildcard is not None:
         ids.append(segment)

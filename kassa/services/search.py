@@ -5,7 +5,8 @@ search fields, and run by the store (`kassa.store.search_queries`).
 Declaring search: a resource opts in with one line in its `Resource`, naming its table (its
 `ObjectTable`), its collection (the URL is `/v1/{collection}/search`; messages name it) and
 its search fields: Stripe's query field names, each the dotted path of the field in the
-object's JSON (lowercase), with its type::
+object's JSON (lowercase), with its type, or with `at(path, type)` when the value lies
+elsewhere than the name says::
 
     search=search_operation(
         CUSTOMERS,
@@ -100,8 +101,25 @@ BOOLEAN = FieldType.BOOLEAN
 NUMBER = FieldType.NUMBER
 METADATA = FieldType.METADATA
 
-SearchFields = Mapping[str, FieldType]
-"""Field name as queried (a dotted path into the object) -> its type."""
+
+@dataclass(frozen=True)
+class FieldAt:
+    """A search field kept elsewhere in the object than its name says: Stripe's invoice
+    field `subscription` is `parent.subscription_details.subscription` since API 2025-03-31
+    (`at("parent.subscription_details.subscription", STRING)`)."""
+
+    path: str
+    """The dotted path of the value in the object's JSON (lowercase)."""
+    field_type: FieldType
+
+
+def at(path: str, field_type: FieldType) -> FieldAt:
+    return FieldAt(path, field_type)
+
+
+SearchFields = Mapping[str, FieldType | FieldAt]
+"""Field name as queried -> its type (the name is the dotted path into the object), or its
+type at another path (`FieldAt`)."""
 
 _FIELD_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
 _VALUE_KINDS = {
@@ -328,16 +346,17 @@ def resolve(query: Query, fields: SearchFields, resource: str) -> ObjectSearchCo
 
 
 def _condition(clause: Clause, fields: SearchFields, resource: str) -> FieldCondition:
-    field_type = fields.get(clause.field)
-    if field_type is None:
+    declared = fields.get(clause.field)
+    if declared is None:
         raise _query_error(
             f"Field '{clause.field}' is an unsupported search field for resource {resource}. "
             f"See https://docs.stripe.com/search#query-fields-for-{resource.replace('_', '-')} "
             "for a list of supported fields."
         )
+    field_type, dotted = _type_and_path(clause.field, declared)
     _check_key(clause, field_type)
     kind = _VALUE_KINDS[field_type]
-    path = tuple(clause.field.split("."))
+    path = tuple(dotted.split("."))
     if clause.value is None:
         if clause.operator != ":":
             raise _query_error(f"null can only be matched exactly: {clause.field}:null")
@@ -345,6 +364,13 @@ def _condition(clause: Clause, fields: SearchFields, resource: str) -> FieldCond
     comparison = _comparison(clause, field_type)
     value = _typed_value(clause, clause.value, field_type, comparison)
     return FieldCondition(path, kind, comparison, value, clause.negated, clause.key)
+
+
+def _type_and_path(name: str, declared: FieldType | FieldAt) -> tuple[FieldType, str]:
+    """A declared field's type and the dotted path of its value."""
+    if isinstance(declared, FieldAt):
+        return declared.field_type, declared.path
+    return declared, name
 
 
 def _check_key(clause: Clause, field_type: FieldType) -> None:
@@ -416,8 +442,10 @@ def search_operation(
 ) -> Operation[SearchRequest]:
     """`GET /v1/{collection}/search` over `table`'s objects, queried on `fields`; `view` turns
     a stored document into what the API shows, for resources that store more."""
-    for name, field_type in fields.items():
-        ensure(_FIELD_NAME.fullmatch(name) is not None, f"search field {name!r}: a dotted path")
+    for name, declared in fields.items():
+        field_type, path = _type_and_path(name, declared)
+        ensure(_FIELD_NAME.fullmatch(name) is not None, f"search field {name!r}: a dotted name")
+        ensure(_FIELD_NAME.fullmatch(path) is not None, f"search field {name!r}: a dotted path")
         ensure(isinstance(field_type, FieldType), f"search field {name!r}: a FieldType")
     url = f"/v1/{collection}/search"
 

@@ -10,7 +10,9 @@ and metadata keys are always bound parameters; document paths come from the decl
 Engines: statements are written for SQLite (`json_extract(doc, '$.a.b')`, `json_each` for a
 metadata key), each document expression behind a marker, and the PostgreSQL executor
 rewrites the markers (`postgres_json_expressions`) to `(doc::jsonb #>> '{a,b}')` and
-friends, as it rewrites `SKIP_LOCKED` and `FOR_UPDATE` (see `kassa.store.queries`).
+friends, as it rewrites `SKIP_LOCKED` and `FOR_UPDATE` (see `kassa.store.queries`). Text
+is compared lowercased by `LOWER` (`kassa.store.statements`), which folds every letter on
+both engines as PostgreSQL's lower() does.
 
 Work is bounded: a page examines at most `ObjectSearch.rows_scanned_max` of the account's
 objects, newest first from where the previous page ended. When fewer than a page of them
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.statements import LOWER
 from kassa.store.tables import ObjectTable
 
 if TYPE_CHECKING:
@@ -143,14 +146,14 @@ def _condition_sql(condition: FieldCondition) -> tuple[str, list[Any]]:
         sql = f"{value} IS NULL"
     elif comparison is Comparison.CONTAINS:
         ensure(condition.kind is ValueKind.TEXT, "substring matches are on text")
-        sql = f"lower({value}) LIKE lower(?) ESCAPE '{LIKE_ESCAPE}'"
+        sql = f"{LOWER}({value}) LIKE {LOWER}(?) ESCAPE '{LIKE_ESCAPE}'"
         args.append(_like_pattern(str(condition.value)))
     elif comparison in _RANGES:
         ensure(condition.kind is ValueKind.NUMBER, "ranges are on numbers")
         sql = f"{value} {comparison.value} ?"
         args.append(condition.value)
     elif condition.kind is ValueKind.TEXT:
-        sql = f"lower({value}) = lower(?)"
+        sql = f"{LOWER}({value}) = {LOWER}(?)"
         args.append(condition.value)
     else:
         sql = f"{value} = ?"

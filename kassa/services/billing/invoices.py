@@ -83,7 +83,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
-from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, search_operation
+from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, at, search_operation
 from kassa.store import Transaction
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import INVOICES
@@ -412,10 +412,13 @@ RESOURCE = Resource(
             "created": NUMBER,
             "currency": STRING,
             "customer": STRING,
+            "last_finalization_error_code": at("last_finalization_error.code", STRING),
+            "last_finalization_error_type": at("last_finalization_error.type", STRING),
             "metadata": METADATA,
             "number": STRING,
             "receipt_number": STRING,
             "status": TOKEN,
+            "subscription": at("parent.subscription_details.subscription", STRING),
             "total": NUMBER,
         },
         view=shown,

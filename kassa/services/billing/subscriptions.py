@@ -536,7 +536,7 @@ RESOURCE = Resource(
     search=search_operation(
         SUBSCRIPTIONS,
         "subscriptions",
-        {"created": NUMBER, "metadata": METADATA, "status": TOKEN},
+        {"canceled_at": NUMBER, "created": NUMBER, "metadata": METADATA, "status": TOKEN},
         view=view,
     ),
     event_types=(
