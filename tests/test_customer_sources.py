@@ -240,3 +240,30 @@ def test_an_invoice_is_paid_with_the_default_source(client: stripe.StripeClient)
     assert invoice.id is not None
     paid = client.v1.invoices.pay(invoice.id)
     assert (paid.status, paid.amount_paid) == ("paid", 2000)
+
+
+def test_deleting_the_default_payment_method_card_clears_it(client: stripe.StripeClient) -> None:
+    """A saved card named as `invoice_settings[default_payment_method]` and then deleted is
+    no longer the customer's: the default is cleared with `default_source`."""
+    customer = client.v1.customers.create()
+    card = add_card(client, customer.id)
+    client.v1.customers.update(
+        customer.id, {"invoice_settings": {"default_payment_method": card.id}}
+    )
+    client.v1.customers.payment_sources.delete(customer.id, card.id)
+    fetched = client.v1.customers.retrieve(customer.id)
+    assert fetched.default_source is None
+    assert fetched.invoice_settings is not None
+    assert fetched.invoice_settings.default_payment_method is None
+    changed = client.v1.events.list({"type": "customer.updated", "limit": 1}).data[0]
+    previous = changed.data.to_dict()["previous_attributes"]
+    assert previous["invoice_settings"]["default_payment_method"] == card.id
+
+    # Replaced by `source` on update: the old default card is deleted, and with it the default.
+    replaced = add_card(client, customer.id)
+    client.v1.customers.update(
+        customer.id, {"invoice_settings": {"default_payment_method": replaced.id}}
+    )
+    updated = client.v1.customers.update(customer.id, {"source": "tok_mastercard"})
+    assert updated.invoice_settings is not None
+    assert updated.invoice_settings.default_payment_method is None

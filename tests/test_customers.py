@@ -300,3 +300,26 @@ def test_payment_method_is_a_create_parameter_only(client: stripe.StripeClient) 
 def untyped(params: dict[str, Any]) -> Any:
     """Parameters the SDK's TypedDicts refuse (on purpose), passed through."""
     return params
+
+
+def test_list_leaves_out_customers_on_test_clocks_unless_asked(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: "The response will not include customers with test clocks if this parameter
+    [test_clock] is not set."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_700_000_000})
+    plain = client.v1.customers.create(params={"email": "plain@example.com"})
+    on_clock = client.v1.customers.create(
+        params={"email": "clocked@example.com", "test_clock": clock.id}
+    )
+    later = client.v1.customers.create(params={"email": "later@example.com"})
+
+    listed = client.v1.customers.list()
+    assert [c.id for c in listed.data] == [later.id, plain.id]
+    page = client.v1.customers.list(params={"limit": 1})
+    assert ([c.id for c in page.data], page.has_more) == ([later.id], True)
+    rest = client.v1.customers.list(params={"limit": 1, "starting_after": later.id})
+    assert ([c.id for c in rest.data], rest.has_more) == ([plain.id], False)
+    assert client.v1.customers.list(params={"email": "clocked@example.com"}).data == []
+    by_clock = client.v1.customers.list(params={"test_clock": clock.id})
+    assert [c.id for c in by_clock.data] == [on_clock.id]

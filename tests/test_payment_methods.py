@@ -576,3 +576,88 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
         loose.payment_method, params={"customer": customer.id}
     )
     assert attached.customer == customer.id
+
+
+def test_detaching_the_default_clears_it_on_the_customer(client: stripe.StripeClient) -> None:
+    """Stripe's `invoice_settings.default_payment_method` is the ID of a payment method
+    attached to the customer: detaching that one clears it, announced as customer.updated."""
+    customer = client.v1.customers.create()
+    pm = client.v1.payment_methods.create(params={"type": "card", "card": {"token": "tok_visa"}})
+    client.v1.payment_methods.attach(pm.id, params={"customer": customer.id})
+    kept = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": pm.id}}
+    )
+
+    client.v1.payment_methods.detach(kept.id)  # not the default: the customer stays as it is
+    fetched = client.v1.customers.retrieve(customer.id)
+    assert fetched.invoice_settings is not None
+    assert fetched.invoice_settings.default_payment_method == pm.id
+
+    client.v1.payment_methods.detach(pm.id)
+    fetched = client.v1.customers.retrieve(customer.id)
+    assert fetched.invoice_settings is not None
+    assert fetched.invoice_settings.default_payment_method is None
+    changed = client.v1.events.list(params={"type": "customer.updated", "limit": 1}).data[0]
+    assert changed.data.object["id"] == customer.id
+    assert changed.data.object["invoice_settings"]["default_payment_method"] is None
+    previous = changed.data.to_dict()["previous_attributes"]
+    assert previous["invoice_settings"]["default_payment_method"] == pm.id
+
+
+def test_a_customers_payment_methods(client: stripe.StripeClient) -> None:
+    """`GET /v1/customers/{id}/payment_methods[/{pm}]`: the customer's own, newest first,
+    filtered by `type` and `allow_redisplay`; another's or a loose one is 404."""
+    customer = client.v1.customers.create()
+    other = client.v1.customers.create()
+    mine = [
+        client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id}).id
+        for _ in range(3)
+    ]
+    client.v1.payment_methods.update(mine[1], params={"allow_redisplay": "always"})
+    theirs = client.v1.payment_methods.attach("pm_card_amex", params={"customer": other.id})
+    loose = client.v1.payment_methods.create(params=card_params("4242424242424242"))
+
+    listed = client.v1.customers.payment_methods.list(customer.id)
+    assert [pm.id for pm in listed.data] == mine[::-1]
+    assert listed.url == f"/v1/customers/{customer.id}/payment_methods"
+    page = client.v1.customers.payment_methods.list(customer.id, params={"limit": 2})
+    assert ([pm.id for pm in page.data], page.has_more) == (mine[::-1][:2], True)
+    rest = client.v1.customers.payment_methods.list(
+        customer.id, params={"limit": 2, "starting_after": page.data[-1].id}
+    )
+    assert ([pm.id for pm in rest.data], rest.has_more) == ([mine[0]], False)
+    typed = client.v1.customers.payment_methods.list(customer.id, params={"type": "card"})
+    assert [pm.id for pm in typed.data] == mine[::-1]
+    always = client.v1.customers.payment_methods.list(
+        customer.id, params={"allow_redisplay": "always"}
+    )
+    assert [pm.id for pm in always.data] == [mine[1]]
+    unspecified = client.v1.customers.payment_methods.list(
+        customer.id, params={"allow_redisplay": "unspecified"}
+    )
+    assert [pm.id for pm in unspecified.data] == [mine[2], mine[0]]
+    expanded = client.v1.customers.payment_methods.list(
+        customer.id, params={"expand": ["data.customer"]}
+    )
+    assert isinstance(expanded.data[0].customer, stripe.Customer)
+
+    one = client.v1.customers.payment_methods.retrieve(customer.id, mine[0])
+    assert (one.id, one.customer) == (mine[0], customer.id)
+    for missing in (theirs.id, loose.id, "pm_missing"):
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            client.v1.customers.payment_methods.retrieve(customer.id, missing)
+        assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.payment_methods.list("cus_missing")
+    assert raised.value.http_status == 404
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.payment_methods.list(customer.id, params={"allow_redisplay": "x"})
+    assert raised.value.param == "allow_redisplay"
+
+    client.v1.payment_methods.detach(mine[0])
+    after = client.v1.customers.payment_methods.list(customer.id)
+    assert [pm.id for pm in after.data] == [mine[2], mine[1]]
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.payment_methods.retrieve(customer.id, mine[0])
+    assert raised.value.http_status == 404

@@ -8,7 +8,8 @@ Stripe verifies a card with its issuer when it is saved, so a card that declines
 
 `default_source` as Stripe keeps it: the first card saved becomes the customer's default;
 deleting the default makes the most recently added remaining card the default (null when
-none is left); each change announces `customer.updated`. The card itself announces
+none is left); a deleted card named as `invoice_settings.default_payment_method` is cleared
+from it; each change announces `customer.updated`. The card itself announces
 `customer.source.created`, `.updated` and `.deleted`.
 
 Locks: the customer's row before its cards', in every path (adding, deleting, charging the
@@ -174,9 +175,12 @@ async def store_card(ctx: Context, customer: ApiObject, card: ApiObject) -> None
 
 async def delete_card_of(ctx: Context, customer: ApiObject, card: ApiObject) -> None:
     """Delete a saved card (the customer loaded and locked first); the default passes to the
-    most recently added remaining card. The customer is changed, not stored."""
+    most recently added remaining card, and a card named as the default payment method
+    (`invoice_settings`) is no longer one. The customer is changed, not stored."""
     await ctx.tx.mark_object_deleted(CARDS, ctx.account_id, card["id"])
     await events.announce(ctx, "customer.source.deleted", public(card))
+    if customer["invoice_settings"]["default_payment_method"] == card["id"]:
+        customer["invoice_settings"]["default_payment_method"] = None
     if customer["default_source"] == card["id"]:
         remaining = await _cards_of(ctx, customer["id"], NEXT_DEFAULT_SCAN)
         customer["default_source"] = remaining[0]["id"] if remaining else None

@@ -30,7 +30,14 @@ from kassa.params import (
     apply_fields,
     apply_metadata,
 )
-from kassa.services import customer_sources, events, hooks, payment_methods, tax_ids
+from kassa.services import (
+    customer_payment_methods,
+    customer_sources,
+    events,
+    hooks,
+    payment_methods,
+    tax_ids,
+)
 from kassa.services.addresses import (
     ADDRESS,
     SHIPPING,
@@ -41,12 +48,22 @@ from kassa.services.addresses import (
 )
 from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
-from kassa.services.listing import included_list, load_live_object, load_object
+from kassa.services.listing import (
+    LIST_LIMIT_DEFAULT,
+    PAGINATION_PARAMS,
+    included_list,
+    list_page_with,
+    load_live_object,
+    load_object,
+)
 from kassa.services.resource import (
     ApiObject,
     Includer,
     Operation,
+    ParamsParser,
     Resource,
+    RouteIds,
+    list_envelope,
     no_params,
     request_parser,
 )
@@ -133,6 +150,7 @@ LIST_FILTERS: dict[str, Param] = {
     "email": String(max_chars=512),
     "test_clock": String(max_chars=255),
 }
+LIST_PARAMS: dict[str, Param] = {**PAGINATION_PARAMS, **LIST_FILTERS}
 
 DEFAULT_PAYMENT_METHOD_PARAM = "invoice_settings[default_payment_method]"
 
@@ -432,6 +450,30 @@ async def delete_customer(ctx: Context, customer_id: str) -> ApiObject:
     return _deleted_stub(customer)
 
 
+@dataclass(frozen=True)
+class ListCustomers:
+    params: Mapping[str, Any]
+    """Pagination and `LIST_FILTERS`, parsed."""
+
+
+def _build_list(_ids: RouteIds, params: dict[str, Any]) -> ListCustomers:
+    return ListCustomers(params)
+
+
+async def list_customers(ctx: Context, request: ListCustomers) -> ApiObject:
+    """Newest first. Without `test_clock`, customers on test clocks are left out, as
+    Stripe's reference says (one index range: customers_account_no_clock)."""
+    params = request.params
+    query = ObjectListQuery(
+        limit=params.get("limit", LIST_LIMIT_DEFAULT),
+        equals={name: value for name, value in params.items() if name in LIST_FILTERS},
+        created=params.get("created", {}),
+        nulls={} if "test_clock" in params else {"test_clock": True},
+    )
+    page = await list_page_with(ctx, RESOURCE, params, query)
+    return list_envelope(page, RESOURCE.url)
+
+
 def _deleted_stub(customer: ApiObject) -> ApiObject:
     return {"id": customer["id"], "object": "customer", "deleted": True}
 
@@ -504,11 +546,12 @@ RESOURCE = Resource(
         writes=True,
     ),
     delete=Operation(no_params, delete_customer, writes=True),
-    list_filters=LIST_FILTERS,
+    lister=Operation(ParamsParser(LIST_PARAMS, _build_list), list_customers, writes=False),
     nested=(
         customer_balance.RESOURCE,
         customer_sources.SOURCES,
         customer_sources.CARDS_ALIAS,
+        customer_payment_methods.RESOURCE,
         tax_ids.RESOURCE,
     ),
     search=search_operation(

@@ -42,7 +42,7 @@ from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
-from kassa.store.tables import PAYMENT_METHODS
+from kassa.store.tables import CUSTOMERS, PAYMENT_METHODS
 
 BILLING_DETAILS = Struct(
     {
@@ -397,7 +397,24 @@ async def detach_payment_method(ctx: Context, payment_method_id: str) -> ApiObje
     # Detachment is permanent: no payment, no attachment again (Stripe's API reference).
     await _retire(ctx, payment_method, "detached")
     await events.announce(ctx, "payment_method.detached", payment_method, previous=before)
+    await _no_longer_default(ctx, before["customer"], payment_method["id"])
     return payment_method
+
+
+async def _no_longer_default(ctx: Context, customer_id: str, payment_method_id: str) -> None:
+    """The customer's `invoice_settings.default_payment_method` names a payment method
+    attached to it (Stripe's reference): the one detached is cleared from it, announced as
+    `customer.updated`. Locked after the payment method, as attaching locks them."""
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id)
+    if found is None or found[1]:
+        return
+    customer = found[0]
+    if customer["invoice_settings"]["default_payment_method"] != payment_method_id:
+        return
+    before = copy.deepcopy(customer)
+    customer["invoice_settings"]["default_payment_method"] = None
+    await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
+    await events.announce(ctx, "customer.updated", customer, previous=before)
 
 
 RESOURCE = Resource(

@@ -24,8 +24,10 @@ class ObjectTable:
     promotion code's `code` upper-cased: codes match regardless of case). A list filtering
     on the column passes its value through the same function."""
     unlisted: tuple[str, ...] = ()
-    """Filter columns no list filters on (one of the store's own scans reads them, across
-    accounts): written with every row as the others are, indexed as that scan needs."""
+    """Filter columns no list filters on alone: one of the store's own scans reads them
+    across accounts, or a list filters on them only beside another column (within one
+    customer's objects). Written with every row as the others are, indexed as that read
+    needs."""
     ids_per_account: bool = False
     """Ids are unique per account rather than installation-wide: ids the API user chooses
     (coupon ids) may repeat across accounts. The table's key is then (account_id, id)."""
@@ -59,7 +61,13 @@ def _value_at(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 
 CUSTOMERS = ObjectTable("customers", filter_columns=("email", "test_clock"))
-PAYMENT_METHODS = ObjectTable("payment_methods", filter_columns=("customer", "type"))
+PAYMENT_METHODS = ObjectTable(
+    "payment_methods",
+    filter_columns=("customer", "type", "allow_redisplay"),
+    unlisted=("allow_redisplay",),
+)
+"""`allow_redisplay` filters a customer's payment methods only (its index leads with
+(account_id, customer))."""
 PAYMENT_INTENTS = ObjectTable("payment_intents", filter_columns=("customer", "status"))
 SETUP_INTENTS = ObjectTable("setup_intents", filter_columns=("customer", "payment_method"))
 SETUP_ATTEMPTS = ObjectTable("setup_attempts", filter_columns=("setup_intent",))
