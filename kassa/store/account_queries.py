@@ -324,11 +324,14 @@ class AccountQueries:
     _db: Executor
     _forget_rows: Callable[[], None]
     """Transaction's own: drops the rows it knows (these statements change many)."""
+    _account_docs: dict[str, Any]
+    """Transaction's own: the account documents this unit read (`get_account`)."""
 
     # -- accounts in batches -------------------------------------------------------------
 
     async def insert_accounts(self, accounts: Sequence[tuple[str, int, str]]) -> None:
         """(id, created, doc as JSON) rows, in one statement."""
+        self._account_docs.clear()
         await self._db.executemany(
             "INSERT INTO accounts (id, created, doc) VALUES (?, ?, ?)", accounts
         )

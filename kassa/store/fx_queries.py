@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kassa.invariants import ensure
 from kassa.store.statements import FOR_UPDATE, dumps_doc, loads_doc
@@ -35,6 +35,8 @@ class RateVersion:
 
 class FxQueries:
     _db: Executor
+    _account_docs: dict[str, Any]
+    """Transaction's own: the account documents this unit read (`get_account`)."""
 
     async def rate_version_at(self, at: int | None = None) -> RateVersion | None:
         """The version in force at `at` (None: the newest); None when no version exists
@@ -89,6 +91,7 @@ class FxQueries:
         if row is None:
             return False
         doc = loads_doc(row[0]) | change
+        self._account_docs.pop(account_id, None)
         await self._db.execute(
             "UPDATE accounts SET doc = ? WHERE id = ?", (dumps_doc(doc), account_id)
         )

@@ -153,6 +153,10 @@ class Transaction(
         self._settled_below: dict[str, int | None] = {}
         """account -> the seq below which its rows are settled, as this read unit found it
         once (a page and its count agree)."""
+        self._account_docs: dict[str, Any] = {}
+        """account -> its stored document as this unit read it: read once per unit (an
+        invoice's create reads it for the default currency and for `account_name`), and
+        forgotten when the unit writes the account."""
         self._known_rows: dict[tuple[str, str, str], _KnownRow] = {}
         """(table, account, id) -> the object row as stored, known from this unit's own
         write or from a read of a row no other writer can change before the unit ends
@@ -169,6 +173,7 @@ class Transaction(
     # -- accounts and keys ------------------------------------------------------------
 
     async def insert_account(self, account: Mapping[str, Any]) -> None:
+        self._account_docs.clear()
         await self._db.execute(
             "INSERT INTO accounts (id, created, doc) VALUES (?, ?, ?)",
             (account["id"], account["created"], dumps_doc(account)),
@@ -188,8 +193,14 @@ class Transaction(
         return None if row is None else (row[0], row[1])
 
     async def get_account(self, account_id: str) -> dict[str, Any] | None:
-        row = await self._db.fetchone("SELECT doc FROM accounts WHERE id = ?", (account_id,))
-        return None if row is None else loads_doc(row[0])
+        """The account's document (a copy of its own to change), or None."""
+        if account_id not in self._account_docs:
+            if len(self._account_docs) >= KNOWN_ROWS_MAX:
+                self._account_docs.clear()  # bounded: forgetting only costs reads
+            row = await self._db.fetchone("SELECT doc FROM accounts WHERE id = ?", (account_id,))
+            self._account_docs[account_id] = None if row is None else row[0]
+        stored = self._account_docs[account_id]
+        return None if stored is None else loads_doc(stored)
 
     async def count_accounts(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM accounts")
