@@ -2,7 +2,9 @@
 through the official SDK against a live server on SQLite and PostgreSQL, the ledger verified
 after each: 3-D Secure completed or failed through the test helper or the test challenge page
 (a plain HTTP POST, as a browser sends it), the integration confirming the invoice's intent
-itself, and a PaymentIntent of no invoice left alone."""
+itself, a subscription's renewal whose card asks for 3-D Secure off session (the intent
+awaits the customer, the subscription past due until they answer), and a PaymentIntent of no
+invoice left alone."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import httpx
 import pytest
 import stripe
 
+from kassa.clock import DAY_SECONDS
+from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from tests.harness import Account, KassaServer
 from tests.test_invoice_emails import kinds
 from tests.test_invoices import customer, event_types, invoice_of
 from tests.test_payment_intents import undeclared_keys
+from tests.test_subscriptions import HOUR, advance, clock_customer, monthly_price, subscribe, utc
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -244,6 +249,129 @@ def test_a_later_confirmation_after_an_unanswered_challenge_pays_the_invoice(
     confirmed = client.v1.payment_intents.confirm(intent["id"])
     assert confirmed.status == "succeeded"
     assert_paid(client, server, account, invoice.id)
+
+
+# --- a renewal off session -------------------------------------------------------------------
+
+RENEWAL_ATTEMPT = utc(2027, 2, 28) + HOUR
+"""The February 28 renewal of a subscription started January 31, 2027, finalized and first
+attempted an hour after it is made."""
+ACTION_EVENTS = ["invoice.payment_failed", "invoice.payment_action_required"]
+
+
+def renewal_needing_action(
+    client: Client, card: str = THREE_D_SECURE
+) -> tuple[str, stripe.Subscription, stripe.Invoice]:
+    """A subscription paid with a Visa, whose customer's default card is then `card` (by
+    default one that always asks for 3-D Secure), advanced past its February 28 renewal's
+    first attempt: the clock, the subscription and its renewal."""
+    clock_id, who = clock_customer(client)
+    subscription = subscribe(client, who.id, monthly_price(client, AMOUNT).id)
+    attached = client.v1.payment_methods.attach(card, params={"customer": who.id})
+    client.v1.customers.update(
+        who.id, params={"invoice_settings": {"default_payment_method": attached.id}}
+    )
+    advance(client, clock_id, RENEWAL_ATTEMPT + HOUR)
+    past_due = client.v1.subscriptions.retrieve(subscription.id)
+    renewal = client.v1.invoices.retrieve(str(past_due.latest_invoice))
+    assert renewal.billing_reason == "subscription_cycle"
+    return clock_id, past_due, renewal
+
+
+def test_a_renewal_needing_3d_secure_awaits_the_customer_and_their_answer_pays_it(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    """Stripe's subscription webhooks guide: a renewal whose payment needs authentication
+    leaves its PaymentIntent `requires_action` (no decline, no charge), sends
+    `invoice.payment_failed` and `invoice.payment_action_required`, and the subscription is
+    `past_due` ("awaiting additional user actions") while dunning's schedule stands. The
+    customer answering the challenge (the intent's `next_action`, as Stripe.js or the hosted
+    invoice page opens it) pays the invoice, and the subscription is active again."""
+    _, past_due, renewal = renewal_needing_action(client)
+    assert past_due.status == "past_due"
+    assert (renewal.status, renewal.attempted, renewal.attempt_count) == ("open", True, 1)
+    assert renewal.next_payment_attempt == RENEWAL_ATTEMPT + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert event_types(client, renewal.id)[-2:] == ACTION_EVENTS
+    intent = client.v1.payment_intents.retrieve(intent_of(client, renewal.id))
+    assert (intent.status, intent.last_payment_error, intent.latest_charge) == (
+        "requires_action",
+        None,
+        None,
+    )
+    assert intent.next_action is not None and intent.next_action.type == "use_stripe_sdk"
+    assert event_types(client, intent.id)[-1] == "payment_intent.requires_action"
+
+    url = intent.next_action.to_dict()["use_stripe_sdk"]["stripe_js"]
+    assert intent.client_secret is not None
+    answer = answer_challenge_page(url, intent.client_secret, "complete")
+    assert answer.status_code == 200, answer.text
+    paid = client.v1.invoices.retrieve(renewal.id)
+    assert (paid.status, paid.amount_paid, paid.next_payment_attempt) == ("paid", AMOUNT, None)
+    assert event_types(client, renewal.id)[-2:] == PAID_EVENTS
+    assert client.v1.subscriptions.retrieve(past_due.id).status == "active"
+
+
+def test_a_renewal_needing_3d_secure_is_paid_through_the_test_helper(
+    client: Client, server: KassaServer, account: Account
+) -> None:
+    _, past_due, renewal = renewal_needing_action(client)
+    done = authenticate(server, account, intent_of(client, renewal.id), "complete")
+    assert done["status"] == "succeeded"
+    assert client.v1.invoices.retrieve(renewal.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(past_due.id).status == "active"
+
+
+def test_an_unanswered_renewal_challenge_is_retried_on_schedule_then_dunning_ends_it(
+    client: Client,
+) -> None:
+    """Nobody answers: each retry of the schedule asks again (the intent `requires_action`,
+    both events again); once the last has, dunning's final action (`cancel`) runs as after
+    declines."""
+    clock_id, past_due, renewal = renewal_needing_action(client)
+    last_retry = RENEWAL_ATTEMPT + sum(RETRY_AFTER_DAYS) * DAY_SECONDS
+    advance(client, clock_id, last_retry - HOUR)
+    retried = client.v1.invoices.retrieve(renewal.id)
+    assert (retried.status, retried.attempt_count) == ("open", len(RETRY_AFTER_DAYS))
+    assert event_types(client, renewal.id).count("invoice.payment_action_required") == len(
+        RETRY_AFTER_DAYS
+    )
+    assert client.v1.subscriptions.retrieve(past_due.id).status == "past_due"
+    advance(client, clock_id, last_retry + HOUR)
+    ended = client.v1.subscriptions.retrieve(past_due.id)
+    assert ended.status == "canceled"
+    assert ended.cancellation_details is not None
+    assert ended.cancellation_details.reason == "payment_failed"
+    stopped = client.v1.invoices.retrieve(renewal.id)
+    assert (stopped.status, stopped.attempt_count) == ("open", 1 + len(RETRY_AFTER_DAYS))
+    intent = client.v1.payment_intents.retrieve(intent_of(client, renewal.id))
+    assert intent.status == "requires_action"
+    # One charge, the first invoice's: no renewal attempt was declined.
+    charges = client.v1.charges.list(params={"customer": str(ended.customer)}).data
+    assert [c.status for c in charges] == ["succeeded"]
+
+
+def test_a_renewal_with_a_card_set_up_for_off_session_is_paid_without_a_challenge(
+    client: Client,
+) -> None:
+    """A card whose authentication spares off-session payments (Stripe's "already set up"
+    test card) pays its renewal at once, as a set-up card does on Stripe."""
+    _, renewed, renewal = renewal_needing_action(
+        client, card="pm_card_authenticationRequiredSetupForOffSession"
+    )
+    assert (renewed.status, renewal.status) == ("active", "paid")
+    assert "invoice.payment_action_required" not in event_types(client, renewal.id)
+
+
+def test_a_declined_renewal_still_fails_as_a_decline(client: Client) -> None:
+    _, past_due, renewal = renewal_needing_action(client, card="pm_card_chargeCustomerFail")
+    assert (past_due.status, renewal.status, renewal.attempt_count) == ("past_due", "open", 1)
+    assert renewal.next_payment_attempt == RENEWAL_ATTEMPT + RETRY_AFTER_DAYS[0] * DAY_SECONDS
+    assert "invoice.payment_action_required" not in event_types(client, renewal.id)
+    assert event_types(client, renewal.id)[-1] == "invoice.payment_failed"
+    intent = client.v1.payment_intents.retrieve(intent_of(client, renewal.id))
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error is not None
+    assert intent.last_payment_error.code == "card_declined"
 
 
 # --- what is not an invoice's ----------------------------------------------------------------

@@ -256,6 +256,11 @@ class ConfirmPaymentIntent(PaymentDetails):
     """Required with a publishable key (Stripe.js); checked when given."""
     return_url: str | None = None
     off_session: str | None = None
+    awaits_action_off_session: bool = False
+    """Not a parameter (billing's own): off session, a card that asks for 3-D Secure leaves
+    the intent `requires_action` for the customer to answer later (Stripe.js with its client
+    secret, or the hosted invoice page), as Stripe leaves a renewal invoice's intent,
+    instead of declining `authentication_required`."""
 
 
 @dataclass(frozen=True)
@@ -563,7 +568,8 @@ async def _confirm_loaded(
     intent["last_payment_error"] = None
     off_session = request.off_session in OFF_SESSION_VALUES
     if await _needs_three_d_secure(ctx, intent, payment_method, behavior, off_session=off_session):
-        if off_session or request.error_on_requires_action:
+        declines_off_session = off_session and not request.awaits_action_off_session
+        if declines_off_session or request.error_on_requires_action:
             # Nobody will answer a 3-D Secure challenge: Stripe declines at once.
             behavior = cards.TestBehavior(decline=charge_processing.AUTHENTICATION_REQUIRED)
             return await _charge(ctx, intent, payment_method, behavior, authenticated=False)

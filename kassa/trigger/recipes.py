@@ -62,19 +62,24 @@ def _setup_intent(*, declined: bool = False, **params: Any) -> Step:
 
 def _paying_customer(card: str = "pm_card_visa") -> tuple[Step, ...]:
     """A customer whose default payment method is the test card `card`."""
+    return (_customer(), *_default_card(card))
+
+
+def _default_card(card: str, prefix: str = "") -> tuple[Step, ...]:
+    """The test card `card` attached to the customer and made its default payment method;
+    the steps' names start with `prefix` (a second card's must differ from the first's)."""
     return (
-        _customer(),
         Step(
-            "payment_method",
+            f"{prefix}payment_method",
             "post",
             f"/v1/payment_methods/{card}/attach",
             {"customer": "${customer:id}"},
         ),
         Step(
-            "customer_default",
+            f"{prefix}customer_default",
             "post",
             "/v1/customers/${customer:id}",
-            {"invoice_settings": {"default_payment_method": "${payment_method:id}"}},
+            {"invoice_settings": {"default_payment_method": f"${{{prefix}payment_method:id}}"}},
         ),
     )
 
@@ -218,6 +223,9 @@ def _lifecycle(
 
 
 DAY: Final = 86_400
+RENEWAL_ATTEMPTED_AFTER: Final = 32 * DAY
+"""Past a monthly subscription's first renewal (28 to 31 days on) and its first attempt an
+hour later, before the second (59 days on at the least)."""
 
 # -- the recipes -----------------------------------------------------------------------------
 
@@ -610,6 +618,20 @@ _SUBSCRIPTION_RECIPES: Final = {
             Step("subscription_resume", "post", "/v1/subscriptions/${subscription:id}/resume"),
         ),
     ),
+    "invoice.payment_action_required": Recipe(
+        "a subscription on a test clock paid with a Visa, its customer's default card then one"
+        " that always asks for 3D Secure (pm_card_threeDSecure2Required), advanced past the"
+        " renewal's off-session attempt",
+        (
+            _clock(),
+            _customer(test_clock="${test_clock:id}"),
+            *_default_card("pm_card_visa"),
+            *_monthly(),
+            _subscription(),
+            *_default_card("pm_card_threeDSecure2Required", "three_d_secure_"),
+            *_advance(RENEWAL_ATTEMPTED_AFTER),
+        ),
+    ),
     "customer.subscription.trial_will_end": Recipe(
         "a 7-day trial on a test clock, advanced 5 days (the event comes 3 days before the end)",
         (
@@ -721,7 +743,6 @@ NOT_TRIGGERED: Final[Mapping[str, str]] = {
     "invoice.finalization_failed": "needs an invoice that cannot finalize (a bad tax setup)",
     "invoice.overdue": "a reminder job's event, days after the due date on a clock",
     "invoice.will_be_due": "a reminder job's event, days before the due date on a clock",
-    "invoice.payment_action_required": "needs an off-session 3D Secure renewal on a clock",
     "payout.reconciliation_completed": "needs an automatic payout, made on its schedule's day",
     "reporting.report_run.succeeded": "needs a whole day of the account's data before today",
     "reporting.report_run.failed": "needs a report over the size limit",

@@ -26,6 +26,14 @@ intent itself (Stripe.js with the invoice's `confirmation_secret`). The payment 
 3-D Secure on-session (`off_session=false`): `invoice.payment_action_required`, and a 402
 `invoice_payment_intent_requires_action`, or, when the caller asks (`report_action`: the
 hosted page), the intent whose challenge returns the customer to `return_url`.
+3-D Secure on an automatic attempt (a renewal, a dunning retry; off session, the card not
+set up to spare it): the intent is left `requires_action` for the customer to answer later
+(the hosted invoice page, or Stripe.js with its client secret), as Stripe's subscription
+webhooks guide has it, not declined `authentication_required`. The attempt is a failed one
+(`record_failed_attempt`: the retry schedule, `invoice.payment_failed`, a renewal's
+subscription `past_due`, dunning's final action after the last retry), and
+`invoice.payment_action_required` follows. Each retry asks again; the customer's answer
+pays the invoice (`intent_finished`).
 `paid_out_of_band=true`: paid with no charge and no money moved (nothing posted to the
 ledger; the amount is in `amount_paid` and the includable `amount_paid_off_stripe`).
 
@@ -84,6 +92,8 @@ NO_PAYMENT_METHOD = (
 AUTHENTICATION_FAILED_REASON = "The card was not authenticated."
 """The payment-failed email's reason when the customer failed 3-D Secure (the intent's own
 message tells a developer what to do next)."""
+AUTHENTICATION_REQUIRED_REASON = "Your bank asks you to authenticate this payment."
+"""The payment-failed email's reason when an automatic attempt awaits 3-D Secure."""
 PAYABLE_STATUSES: Final = ("open", "uncollectible")
 """What a successful payment of its PaymentIntent settles (Stripe pays an uncollectible
 invoice too)."""
@@ -256,7 +266,8 @@ async def collect(
     writes commit with the failed charge). A card that asks for 3-D Secure on session raises
     `invoice_payment_intent_requires_action`, the invoice stored; with `report_action` the
     intent awaiting the challenge is returned instead (its `next_action` returns the
-    customer to `return_url`). None: paid."""
+    customer to `return_url`). On an automatic attempt it is a failed attempt awaiting the
+    customer (`_awaits_customer`), and the intent is returned. None: paid."""
     reference = await _payment_method(ctx, invoice, payment_method)
     intent_id = str(private(invoice)["payment_intent"])
     held = _held(ctx)
@@ -274,6 +285,9 @@ async def collect(
         del held[intent_id]
     if awaiting is None:
         return None
+    if automatic:
+        await _awaits_customer(ctx, invoice, first_attempt=first)
+        return awaiting
     if _moves_schedule(invoice, automatic=automatic, first_attempt=first):
         invoice["next_payment_attempt"] = None  # the challenge is the customer's to answer
     await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
@@ -283,6 +297,22 @@ async def collect(
     error = CardDeclined(REQUIRES_ACTION, code="invoice_payment_intent_requires_action")
     error.details = {"payment_intent": awaiting}
     raise error
+
+
+async def _awaits_customer(ctx: Context, invoice: ApiObject, *, first_attempt: bool) -> None:
+    """An automatic attempt left the intent awaiting 3-D Secure: nobody was there to answer,
+    so it failed as a decline does (the schedule, `invoice.payment_failed`, the subscription
+    `past_due`), and `invoice.payment_action_required` asks the customer to answer. Stripe's
+    subscription webhooks guide: the PaymentIntent is `requires_action`, the subscription
+    `past_due`; Stripe's retries skip no such payment, so the schedule stands."""
+    await record_failed_attempt(
+        ctx,
+        invoice,
+        automatic=True,
+        reason=AUTHENTICATION_REQUIRED_REASON,
+        first_attempt=first_attempt,
+    )
+    await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
 
 
 async def _confirm(
@@ -321,6 +351,8 @@ async def _confirm(
             payment_method=reference,
             off_session="true" if off_session else None,
             return_url=return_url,
+            # An automatic attempt's challenge waits for the customer (`_awaits_customer`).
+            awaits_action_off_session=automatic,
         ),
     )
     return confirmed if confirmed["status"] == "requires_action" else None
