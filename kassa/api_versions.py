@@ -5,8 +5,12 @@ version Stripe has not released.
 A version is a release date, `YYYY-MM-DD`. Since 2024-09-30 it also carries the name of
 its major release (`2024-09-30.acacia`): Stripe issues a major release twice a year and a
 monthly release in every month, each named after the last major release, so a date names
-exactly one release. Kassa knows the releases up to its own `API_VERSION`; a later
-version, or a date with another release's name, does not exist for it.
+exactly one release. Kassa knows the releases up to its own `API_VERSION`. A later version
+that Stripe may have released since (dated by today, named as its date's release would be:
+Kassa's own name until the next major release is due, then a name Kassa does not know yet)
+is taken too, as Stripe takes any released version: an SDK released after this Kassa pins
+one (stripe-node 23.2 sends 2026-11-18.endive), and Kassa answers it in its own shape as it
+does an older version. A date to come, or a date with another release's name, is refused.
 """
 
 from __future__ import annotations
@@ -29,14 +33,33 @@ OLDEST_VERSION_DATE = datetime.date(2011, 1, 1)
 """Before Stripe's first dated API version: nothing older exists."""
 
 
-def is_known_api_version(version: str) -> bool:
-    """Whether `version` is a Stripe API version up to Kassa's own, its name (if any) the
-    one of its date's release."""
+MAJOR_RELEASE_MONTHS = 6
+"""Stripe issues a major release twice a year: the next after Kassa's is due this many
+months after Kassa's first month."""
+RELEASE_DATE_SLACK = datetime.timedelta(days=1)
+"""A version dated tomorrow (UTC) may be out already where Stripe dates its releases."""
+
+
+def is_known_api_version(version: str, today: datetime.date) -> bool:
+    """Whether `version` is a Stripe API version released by `today`: up to Kassa's own, its
+    name (if any) the one of its date's release; after it, as the module says."""
     date, name = _parts(version)
     newest, _ = _parts(API_VERSION)
-    if date is None or newest is None or not OLDEST_VERSION_DATE <= date <= newest:
+    if date is None or newest is None or date < OLDEST_VERSION_DATE:
         return False
-    return name == release_name(date)
+    if date <= newest:
+        return name == release_name(date)
+    if date > today + RELEASE_DATE_SLACK or name is None:
+        return False
+    if date.strftime("%Y-%m") < _next_major_month():
+        return name == MAJOR_RELEASES[-1][1]
+    return name not in {known for _, known in MAJOR_RELEASES}
+
+
+def _next_major_month() -> str:
+    year, month = (int(part) for part in MAJOR_RELEASES[-1][0].split("-"))
+    months = year * 12 + month - 1 + MAJOR_RELEASE_MONTHS
+    return f"{months // 12:04d}-{months % 12 + 1:02d}"
 
 
 def release_name(date: datetime.date) -> str | None:

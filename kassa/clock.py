@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Protocol
 
@@ -36,3 +37,8 @@ class FrozenClock:
 def unix_seconds(clock: Clock) -> int:
     """Stripe's timestamps are whole unix seconds."""
     return int(clock.now())
+
+
+def utc_date(clock: Clock) -> datetime.date:
+    """Today's date in UTC on `clock`."""
+    return datetime.datetime.fromtimestamp(clock.now(), datetime.UTC).date()

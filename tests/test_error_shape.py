@@ -4,6 +4,7 @@ and types, authentication, the headers every response carries, and the list enve
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -419,6 +420,8 @@ def test_sdk_sees_the_request_id(client: stripe.StripeClient) -> None:
         "2024-09-30.acacia",
         "2025-03-31.basil",
         "2025-09-30.clover",
+        # Released after this Kassa, before today: what a newer SDK pins (stripe-node 23.2).
+        "2026-11-18.endive",
     ],
 )
 def test_well_formed_stripe_version_is_accepted(
@@ -437,7 +440,8 @@ def test_well_formed_stripe_version_is_accepted(
         "2099-99-99",  # no such date
         "2025-02-30",
         "2099-01-01",  # later than the version Kassa speaks
-        API_VERSION.replace("-28.", "-29."),
+        "2026-11-18.dahlia",  # after Kassa's, with an older release's name
+        f"{datetime.date.today() + datetime.timedelta(days=3)}.endive",  # not released yet
         "2025-05-28.zinnia",  # no such release
         "2023-08-16.acacia",  # before releases had names
         "2025-05-28",  # unnamed once releases had names

@@ -17,7 +17,7 @@ import orjson
 from kassa import API_VERSION
 from kassa.api_versions import is_known_api_version
 from kassa.asgi import Receive, Scope, Send
-from kassa.clock import Clock
+from kassa.clock import Clock, utc_date
 from kassa.errors import (
     InvalidRequest,
     KassaError,
@@ -163,7 +163,7 @@ class ApiApp:
         route = resolve(method, scope["path"])
         facts.route = route.template
         facts.secret_fields = route.operation.secret_fields
-        _check_version(headers.get("stripe-version"))
+        _check_version(headers.get("stripe-version"), self.clock)
         form = await _request_form(method, scope.get("query_string", b""), receive, headers)
         form_key = form.pop(KEY_PARAM, None)
         owner = await self.auth.owner_of(
@@ -390,9 +390,11 @@ def _replayed(replay: Replay) -> Response:
     )
 
 
-def _check_version(version: str | None) -> None:
+def _check_version(version: str | None, clock: Clock) -> None:
     # The SDKs send the current version with every request: one comparison on the hot path.
-    if version is not None and version != API_VERSION and not is_known_api_version(version):
+    if version is None or version == API_VERSION:
+        return
+    if not is_known_api_version(version, utc_date(clock)):
         raise InvalidRequest(f"Invalid Stripe API version: {version[:80]}", param="Stripe-Version")
 
 

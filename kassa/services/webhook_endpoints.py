@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from kassa import API_VERSION
 from kassa.api_versions import is_known_api_version
-from kassa.clock import Clock
+from kassa.clock import Clock, utc_date
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id, new_secret
 from kassa.params import (
@@ -152,7 +152,7 @@ async def create_webhook_endpoint(ctx: Context, request: CreateWebhookEndpoint) 
     if request.connect:
         raise InvalidParameter("Kassa has no Connect accounts to listen to.", param="connect")
     api_version = request.api_version
-    if api_version is not None and not is_known_api_version(api_version):
+    if api_version is not None and not is_known_api_version(api_version, utc_date(ctx.clock)):
         raise InvalidParameter(
             f"Invalid api_version: {api_version[:40]}: not a Stripe API version (Kassa's "
             f"newest is {API_VERSION}).",
