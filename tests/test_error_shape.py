@@ -458,6 +458,22 @@ def test_a_stripe_version_stripe_never_released_is_400(
     assert error["message"] == f"Invalid Stripe API version: {version}"
 
 
+@pytest.mark.parametrize("header", ["Stripe-Account", "Stripe-Context"])
+def test_acting_for_another_account_is_refused_and_writes_nothing(
+    server: KassaServer, account: Account, header: str
+) -> None:
+    with server.http(account.secret_key) as http:
+        response = http.post(
+            "/v1/customers",
+            data={"email": "connected@example.com"},
+            headers={header: "acct_1ConnectedXYZ"},
+        )
+        assert_stripe_error(response, 400, param=header)
+        own = http.get("/v1/customers", headers={header: account.id})
+        assert own.status_code == 200, own.text
+        assert own.json()["data"] == [], "nothing was written for the other account"
+
+
 def test_sdk_can_pin_a_stripe_version(server: KassaServer, account: Account) -> None:
     client = stripe.StripeClient(
         account.secret_key,

@@ -63,6 +63,9 @@ _DIGIT_RUN = re.compile(r"\d[\d \-]{4,}\d")
 """Card data the request log must never hold (the card-number secrecy test searches it)."""
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
+ACTING_AS_HEADERS = ("stripe-account", "stripe-context")
+"""Connect's headers naming the account a platform acts for."""
+
 log = logging.getLogger("kassa.api")
 
 
@@ -170,6 +173,7 @@ class ApiApp:
             headers.get("authorization"), form_key if isinstance(form_key, str) else None
         )
         facts.account_id = owner.account_id
+        _check_acting_as(headers, owner.account_id)
         if self.rate_limiter is not None:
             await self.rate_limiter.check(owner.account_id)
         if owner.kind != "secret":
@@ -388,6 +392,22 @@ def _replayed(replay: Replay) -> Response:
             (b"original-request", replay.original_request_id.encode()),
         ),
     )
+
+
+def _check_acting_as(headers: dict[str, str], account_id: str) -> None:
+    """Refuse a request made on behalf of another account (Connect's `Stripe-Account` and
+    `Stripe-Context` headers): Kassa has no connected accounts, and acting on the key's own
+    account instead would mix a platform's connected data into it unseen. Naming the key's
+    own account changes nothing."""
+    for header in ACTING_AS_HEADERS:
+        named = headers.get(header)
+        if named is not None and named != account_id:
+            raise InvalidRequest(
+                f"Kassa has no Stripe Connect accounts: this key cannot act for "
+                f"'{named[:80]}' ({header.title()} header). Remove the header to act on the "
+                "key's own account.",
+                param=header.title(),
+            )
 
 
 def _check_version(version: str | None, clock: Clock) -> None:
