@@ -206,6 +206,10 @@ def test_confirming_a_succeeded_intent_is_an_unexpected_state(
         "PaymentIntent with one of the following statuses may be confirmed: "
         "requires_payment_method, requires_confirmation."
     )
+    # As Stripe's, the error carries the intent: an integration reads its status from it.
+    assert raised.value.error is not None and raised.value.error.payment_intent is not None
+    assert raised.value.error.payment_intent.id == intent.id
+    assert raised.value.error.payment_intent.status == "succeeded"
     assert len(charges_of(client, intent.id)) == 1
     assert balances(client) == (0, 1000 - usd_card_fee(1000))
 
