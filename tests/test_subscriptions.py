@@ -289,6 +289,16 @@ def test_a_declined_renewal_makes_it_past_due_and_paying_makes_it_active(
     assert past_due.status == "past_due"
     renewal = client.v1.invoices.retrieve(str(past_due.latest_invoice))
     assert (renewal.status, renewal.attempt_count) == ("open", 1)
+    # Finalized by automatic collection and charged in the same step: its first attempt
+    # was then, not an hour on.
+    finalized = [
+        event.data.object
+        for event in client.v1.events.list(params={"type": "invoice.finalized"}).data
+        if event.data.object["id"] == renewal.id
+    ]
+    assert [o["next_payment_attempt"] for o in finalized] == [
+        renewal.status_transitions.finalized_at
+    ]
     client.v1.invoices.pay(renewal.id, params={"payment_method": "pm_card_visa"})
     assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
 

@@ -160,7 +160,10 @@ async def advance_invoice(ctx: Context, invoice: ApiObject) -> None:
         finalizes_at = invoice["automatically_finalizes_at"]
         if not invoice["auto_advance"] or finalizes_at is None or finalizes_at > now:
             return
-        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
+        charged = invoice["collection_method"] == "charge_automatically"
+        await invoice_transitions.finalize_draft(
+            ctx, invoice, auto_advance=None, charged_at_once=charged
+        )
         if invoice["status"] == "open" and invoice["collection_method"] == "send_invoice":
             await invoice_transitions.send(ctx, invoice)
         if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":

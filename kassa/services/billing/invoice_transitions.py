@@ -147,10 +147,13 @@ def _item_discount_ids(items: list[ApiObject]) -> list[str]:
     return [discount for item in items for discount in item["discounts"]]
 
 
-async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool | None) -> None:
+async def finalize_draft(
+    ctx: Context, invoice: ApiObject, *, auto_advance: bool | None, charged_at_once: bool = False
+) -> None:
     """Finalize a draft in place (the caller holds it locked, stores it, and then sends or
     collects it as its call requires). Announces `invoice.finalized`, and `invoice.paid`
-    when nothing is due."""
+    when nothing is due. `charged_at_once`: the caller charges it right after (automatic
+    collection finalizing a draft), so its `next_payment_attempt` is now, not an hour on."""
     if invoice["status"] != "draft":
         raise InvalidRequest(ALREADY_FINALIZED)
     now = ctx.now()
@@ -173,7 +176,7 @@ async def finalize_draft(ctx: Context, invoice: ApiObject, *, auto_advance: bool
     elif invoice["amount_due"] > 0:
         _check_collectable(invoice)
         await invoice_payments.open_default_payment(ctx, invoice)
-        invoice["next_payment_attempt"] = _first_attempt(invoice, now)
+        invoice["next_payment_attempt"] = _first_attempt(invoice, now, charged_at_once)
     await invoice_reminders.schedule_reminders(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.finalized", invoice)
     if invoice["amount_remaining"] == 0:
@@ -195,11 +198,12 @@ def _check_collectable(invoice: Mapping[str, Any]) -> None:
         )
 
 
-def _first_attempt(invoice: Mapping[str, Any], now: int) -> int | None:
-    """When an auto-advancing `charge_automatically` invoice is charged: about an hour after
-    it is finalized (as Stripe's automatic collection), by the auto-advance job."""
+def _first_attempt(invoice: Mapping[str, Any], now: int, charged_at_once: bool) -> int | None:
+    """When an auto-advancing `charge_automatically` invoice is charged: at once when the
+    auto-advance job finalized it, else about an hour after it is finalized (as Stripe's
+    automatic collection), by that job."""
     if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
-        return now + AUTO_ADVANCE_DELAY_SECONDS
+        return now if charged_at_once else now + AUTO_ADVANCE_DELAY_SECONDS
     return None
 
 
