@@ -36,6 +36,10 @@ OLDEST_VERSION_DATE = datetime.date(2011, 1, 1)
 MAJOR_RELEASE_MONTHS = 6
 """Stripe issues a major release twice a year: the next after Kassa's is due this many
 months after Kassa's first month."""
+_LAST_MAJOR_YEAR, _LAST_MAJOR_MONTH = (int(part) for part in MAJOR_RELEASES[-1][0].split("-"))
+_NEXT_MAJOR_MONTHS = _LAST_MAJOR_YEAR * 12 + _LAST_MAJOR_MONTH - 1 + MAJOR_RELEASE_MONTHS
+_NEXT_MAJOR_MONTH = f"{_NEXT_MAJOR_MONTHS // 12:04d}-{_NEXT_MAJOR_MONTHS % 12 + 1:02d}"
+"""When the major release after Kassa's is due (`YYYY-MM`)."""
 RELEASE_DATE_SLACK = datetime.timedelta(days=1)
 """A version dated tomorrow (UTC) may be out already where Stripe dates its releases."""
 
@@ -51,15 +55,9 @@ def is_known_api_version(version: str, today: datetime.date) -> bool:
         return name == release_name(date)
     if date > today + RELEASE_DATE_SLACK or name is None:
         return False
-    if date.strftime("%Y-%m") < _next_major_month():
-        return name == MAJOR_RELEASES[-1][1]
+    if date.strftime("%Y-%m") < _NEXT_MAJOR_MONTH:
+        return name == release_name(date)
     return name not in {known for _, known in MAJOR_RELEASES}
-
-
-def _next_major_month() -> str:
-    year, month = (int(part) for part in MAJOR_RELEASES[-1][0].split("-"))
-    months = year * 12 + month - 1 + MAJOR_RELEASE_MONTHS
-    return f"{months // 12:04d}-{months % 12 + 1:02d}"
 
 
 def release_name(date: datetime.date) -> str | None:

@@ -4,7 +4,7 @@ to Stripe's error objects and status codes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Self
 
 ERROR_CODES_URL: Final = "https://stripe.com/docs/error-codes"
 
@@ -40,6 +40,13 @@ class KassaError(Exception):
             self.code = code
         self.details: dict[str, Any] = {}
         """Objects Stripe adds to this error (`payment_intent`, `charge`, `payment_method`)."""
+
+    def carrying(self, **objects: Any) -> Self:
+        """This error with the objects Stripe's error names (the failed charge, the intent,
+        the payment method), ready to raise; its `doc_url` is the edge's, as every coded
+        error's (`kassa.http.errors.error_body`)."""
+        self.details = dict(sorted(objects.items()))
+        return self
 
 
 class InvalidRequest(KassaError):
@@ -216,13 +223,6 @@ class CardDeclined(CardError):
             decline_code=self.decline_code,
             **context,
         )
-
-    def carrying(self, **objects: Any) -> CardDeclined:
-        """This error with the objects Stripe's error names (the failed charge, the intent,
-        the payment method), ready to raise; its `doc_url` is the edge's, as every coded
-        error's (`kassa.http.errors.error_body`)."""
-        self.details = dict(sorted(objects.items()))
-        return self
 
 
 class RateLimited(KassaError):

@@ -12,6 +12,7 @@ new account's keys, shown only there. Resetting an account and its snapshots are
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -172,3 +173,11 @@ RESOURCE = Resource(
     },
     nested=(account_snapshots.RESOURCE,),
 )
+
+
+def public_name(account: Mapping[str, Any]) -> str | None:
+    """The name the account shows its customers (an invoice's `account_name`, the sender of
+    its emails): its dashboard display name, else its business name; None without one."""
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    name = dashboard.get("display_name") or (account.get("business_profile") or {}).get("name")
+    return name if isinstance(name, str) and name else None

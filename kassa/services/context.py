@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock, unix_seconds, utc_date
 from kassa.invariants import ensure
 from kassa.money import DEFAULT_PRICING_TABLE, PricingTable
 from kassa.store import Transaction
@@ -94,7 +94,7 @@ class Context:
 
     def today(self) -> datetime.date:
         """`now()`'s UTC date (a card's expiry is checked against it)."""
-        return datetime.datetime.fromtimestamp(self.now(), datetime.UTC).date()
+        return utc_date(self)
 
     async def governed_by(self, obj: Mapping[str, Any]) -> Context:
         """This context, its `now()` the time that governs `obj` (and so everything an

@@ -15,10 +15,10 @@ from kassa.services import payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import (
-    LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
-    could_be_object_id,
     list_page_with,
+    list_query,
+    load_live_object,
 )
 from kassa.services.resource import (
     ApiObject,
@@ -30,7 +30,6 @@ from kassa.services.resource import (
     request_parser,
     route_id,
 )
-from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import PAYMENT_METHODS
 
 LIST_FILTERS: dict[str, Param] = {
@@ -59,28 +58,19 @@ def _build_list(ids: RouteIds, params: dict[str, Any]) -> ListCustomerPaymentMet
 async def list_payment_methods(ctx: Context, request: ListCustomerPaymentMethods) -> ApiObject:
     await load_customer_named(ctx, request.customer, param="customer")
     params = request.params
-    query = ObjectListQuery(
-        limit=params.get("limit", LIST_LIMIT_DEFAULT),
-        equals={
-            "customer": request.customer,
-            **{name: value for name, value in params.items() if name in LIST_FILTERS},
-        },
-        created=params.get("created", {}),
-    )
+    query = list_query(params, LIST_FILTERS, equals={"customer": request.customer})
     page = await list_page_with(ctx, payment_methods.RESOURCE, params, query)
     return list_envelope(page, f"/v1/customers/{request.customer}/payment_methods")
 
 
 async def retrieve_payment_method(ctx: Context, request: CustomerPaymentMethod) -> ApiObject:
     await load_customer_named(ctx, request.customer, param="customer")
-    found = (
-        await ctx.tx.get_object(PAYMENT_METHODS, ctx.account_id, request.payment_method)
-        if could_be_object_id(request.payment_method)
-        else None
+    found = await load_live_object(
+        ctx, payment_methods.RESOURCE, request.payment_method, param="payment_method"
     )
-    if found is None or found[1] or found[0]["customer"] != request.customer:
+    if found["customer"] != request.customer:
         raise ResourceMissing("payment_method", request.payment_method, param="payment_method")
-    return found[0]
+    return found
 
 
 RESOURCE = Resource(

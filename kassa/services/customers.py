@@ -49,10 +49,10 @@ from kassa.services.addresses import (
 from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
 from kassa.services.listing import (
-    LIST_LIMIT_DEFAULT,
     PAGINATION_PARAMS,
     included_list,
     list_page_with,
+    list_query,
     load_live_object,
     load_object,
 )
@@ -464,12 +464,8 @@ async def list_customers(ctx: Context, request: ListCustomers) -> ApiObject:
     """Newest first. Without `test_clock`, customers on test clocks are left out, as
     Stripe's reference says (one index range: customers_account_no_clock)."""
     params = request.params
-    query = ObjectListQuery(
-        limit=params.get("limit", LIST_LIMIT_DEFAULT),
-        equals={name: value for name, value in params.items() if name in LIST_FILTERS},
-        created=params.get("created", {}),
-        nulls={} if "test_clock" in params else {"test_clock": True},
-    )
+    unclocked = {} if "test_clock" in params else {"test_clock": True}
+    query = list_query(params, LIST_FILTERS, nulls=unclocked)
     page = await list_page_with(ctx, RESOURCE, params, query)
     return list_envelope(page, RESOURCE.url)
 

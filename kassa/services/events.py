@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa import API_VERSION
+from kassa.clock import unix_seconds
 from kassa.errors import ExclusiveParameters
 from kassa.ids import new_id
 from kassa.params import Boolean, ListOf, Param, String
@@ -160,7 +161,7 @@ async def announce(
         ctx.account_id,
         event,
         [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets],
-        recorded=int(ctx.clock.now()),
+        recorded=unix_seconds(ctx.clock),
     )
     return event_id
 

@@ -235,15 +235,13 @@ def unexpected_state(
     done = DONE_FORMS.get(action)
     if done is None:
         raise InvariantViolated(f"an intent action's past participle is known: {action}")
-    error = InvalidRequest(
+    # Stripe's error carries the intent as it is (integrations read its status from it).
+    return InvalidRequest(
         f"You cannot {action} this {kind.noun} because it has a status of "
         f"{intent['status']}. Only a {kind.noun} with one of the following statuses may be "
         f"{done}: {', '.join(allowed)}.",
         code=f"{kind.object_name}_unexpected_state",
-    )
-    # Stripe's error carries the intent as it is (integrations read its status from it).
-    error.details = {kind.object_name: intent}
-    return error
+    ).carrying(**{kind.object_name: intent})
 
 
 async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:

@@ -114,13 +114,28 @@ async def list_objects(ctx: Context, request: ListRequest) -> ApiObject:
 
 
 async def list_page(ctx: Context, resource: Resource, params: Mapping[str, Any]) -> Page:
-    filters = resource.list_filters or {}
-    query = ObjectListQuery(
+    return await list_page_with(ctx, resource, params, list_query(params, resource.list_filters))
+
+
+def list_query(
+    params: Mapping[str, Any],
+    filters: Mapping[str, Any] | None,
+    *,
+    equals: Mapping[str, Any] | None = None,
+    nulls: Mapping[str, bool] | None = None,
+) -> ObjectListQuery:
+    """A list request's query: its limit, its `created` bounds, the parsed parameters that
+    are `filters` as equality filters, plus what the caller adds (`equals`: a parent's id;
+    `nulls`: a column that must be null or not)."""
+    return ObjectListQuery(
         limit=params.get("limit", LIST_LIMIT_DEFAULT),
-        equals={name: value for name, value in params.items() if name in filters},
+        equals={
+            **{name: value for name, value in params.items() if name in (filters or {})},
+            **(equals or {}),
+        },
         created=params.get("created", {}),
+        nulls=nulls or {},
     )
-    return await list_page_with(ctx, resource, params, query)
 
 
 async def list_page_with(

@@ -36,6 +36,7 @@ from typing import Any
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.params import Enum, Param, String, parse_params
+from kassa.services import accounts
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -262,11 +263,7 @@ async def last_email_at(ctx: Context, invoice_id: str, kinds: tuple[EmailKind, .
 
 def sender_address(account: Mapping[str, Any] | None, mail_from: str) -> str:
     """`"Shop name" <billing@...>`: the account's display name on Kassa's sending address."""
-    name = None
-    if account is not None:
-        settings = account.get("settings") or {}
-        name = (settings.get("dashboard") or {}).get("display_name")
-        name = name or (account.get("business_profile") or {}).get("name")
+    name = None if account is None else accounts.public_name(account)
     display = " ".join(str(name).split()) if name else "Kassa"
     return formataddr((display, mail_from))
 

@@ -499,7 +499,7 @@ class AccountQueries:
         ensure(chunk_count <= SNAPSHOT_CHUNKS_MAX, "a snapshot holds a bounded number of chunks")
         await self.clear_account_state(account_id)
         seqs = _RestoredSeqs(self._db, account_id)
-        sweeps_saved = True
+        sweeps_saved = recorded_saved = True
         for start in range(0, chunk_count, CHUNKS_PER_READ):
             chunks = await self._db.fetchall(
                 "SELECT table_name, rows_json FROM account_snapshot_chunks "
@@ -511,11 +511,21 @@ class AccountQueries:
                 saved, rows = _saved_rows(orjson.loads(rows_json))
                 if table_name == "ledger_transactions" and "swept_by" not in (saved or ()):
                     sweeps_saved = False
+                if table_name == "events" and "recorded" not in (saved or ()):
+                    recorded_saved = False
                 await self._write_back(str(table_name), saved, rows, seqs)
         if not sweeps_saved:
             # Saved before migration 0041 recorded what automatic payouts swept: worked out
             # again as the migration did, or the next payout would take them as its own.
             await backfill_sweeps(self._db, account_id)
+        if not recorded_saved:
+            # Saved before migration 0046: `recorded` is not in the events' documents, so
+            # they came back without it; their `created`, as the migration filled it in,
+            # or retention would never find them.
+            await self._db.execute(
+                "UPDATE events SET recorded = created WHERE recorded IS NULL AND account_id = ?",
+                (account_id,),
+            )
         return int(header[1])
 
     async def _write_back(

@@ -26,11 +26,6 @@ def idempotency_lock_id(account_id: str, key: str) -> int:
 IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 60 * 60
 """Stripe keeps idempotency keys for 24 hours; after that the same key starts afresh."""
 
-_PENDING_DELIVERY = (
-    "SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending'"
-)
-"""A correlated subquery on `events e`: a delivery still waits on the event."""
-
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
@@ -222,19 +217,13 @@ class RequestQueries:
         """Delete up to `batch` events written before `recorded_before` (seconds, the
         server's clock: not `created`, a test clock's time for its objects), with their
         deliveries and attempts. An event still awaiting a delivery is kept until that
-        delivery finishes: retention never cancels a webhook. An event restored from a
-        snapshot saved before `recorded` existed goes by its `created`, as it did then."""
+        delivery finishes: retention never cancels a webhook."""
         rows = await self._db.fetchall(
             "SELECT e.id FROM events e WHERE e.recorded < ? AND NOT EXISTS ("
-            f"{_PENDING_DELIVERY}) LIMIT ?",
+            "SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending'"
+            ") LIMIT ?",
             (recorded_before, batch),
         )
-        if len(rows) < batch:
-            rows += await self._db.fetchall(
-                "SELECT e.id FROM events e WHERE e.recorded IS NULL AND e.created < ? "
-                f"AND NOT EXISTS ({_PENDING_DELIVERY}) LIMIT ?",
-                (recorded_before, batch - len(rows)),
-            )
         event_ids = [str(row[0]) for row in rows]
         if not event_ids:
             return 0

@@ -160,9 +160,8 @@ async def advance_invoice(ctx: Context, invoice: ApiObject) -> None:
         finalizes_at = invoice["automatically_finalizes_at"]
         if not invoice["auto_advance"] or finalizes_at is None or finalizes_at > now:
             return
-        charged = invoice["collection_method"] == "charge_automatically"
         await invoice_transitions.finalize_draft(
-            ctx, invoice, auto_advance=None, charged_at_once=charged
+            ctx, invoice, auto_advance=None, charged_at_once=True
         )
         if invoice["status"] == "open" and invoice["collection_method"] == "send_invoice":
             await invoice_transitions.send(ctx, invoice)

@@ -288,15 +288,15 @@ async def collect(
     if automatic:
         await _awaits_customer(ctx, invoice, first_attempt=first)
         return awaiting
-    if _moves_schedule(invoice, automatic=automatic, first_attempt=first):
+    if _moves_schedule(invoice, automatic=False, first_attempt=first):
         invoice["next_payment_attempt"] = None  # the challenge is the customer's to answer
     await invoice_documents.announce(ctx, "invoice.payment_action_required", invoice)
     if report_action:
         return awaiting
     await invoice_documents.save(ctx, invoice)  # the caller does not, after an error
-    error = CardDeclined(REQUIRES_ACTION, code="invoice_payment_intent_requires_action")
-    error.details = {"payment_intent": awaiting}
-    raise error
+    raise CardDeclined(REQUIRES_ACTION, code="invoice_payment_intent_requires_action").carrying(
+        payment_intent=awaiting
+    )
 
 
 async def _awaits_customer(ctx: Context, invoice: ApiObject, *, first_attempt: bool) -> None:

@@ -19,7 +19,7 @@ import orjson
 
 from kassa.errors import ResourceMissing
 from kassa.ids import new_id
-from kassa.services import events, tax_ids
+from kassa.services import accounts, events, tax_ids
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject
@@ -31,6 +31,9 @@ PRIVATE: Final = "_kassa"
 """The stored document's key for what the API does not show."""
 AUTO_ADVANCE_DELAY_SECONDS: Final = 3_600
 """Stripe finalizes an auto-advancing draft about an hour after it is created."""
+MANUAL_BILLING_REASON: Final = "manual"
+"""The `billing_reason` of an invoice created through the API (a subscription's too, with
+`subscription=`)."""
 
 
 _UNCHANGING_AT_CREATION: Final[dict[str, Any]] = {
@@ -53,7 +56,7 @@ _UNCHANGING_AT_CREATION: Final[dict[str, Any]] = {
         "status": None,
     },
     "automatically_finalizes_at": None,
-    "billing_reason": "manual",
+    "billing_reason": MANUAL_BILLING_REASON,
     "customer_account": None,
     "default_payment_method": None,
     "default_source": None,
@@ -171,9 +174,7 @@ async def copy_account_name(ctx: Context, invoice: ApiObject) -> None:
     account's display name (else its business name) as the PDF and the emails' sender show
     it, set at creation; None for an account without a name."""
     account = await ctx.tx.get_account(ctx.account_id) or {}
-    dashboard = (account.get("settings") or {}).get("dashboard") or {}
-    profile = account.get("business_profile") or {}
-    invoice["account_name"] = dashboard.get("display_name") or profile.get("name") or None
+    invoice["account_name"] = accounts.public_name(account)
 
 
 async def copy_customer_tax_ids(ctx: Context, invoice: ApiObject) -> None:

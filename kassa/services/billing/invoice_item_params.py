@@ -39,7 +39,6 @@ from kassa.services.listing import (
 DESCRIPTION_CHARS_MAX = 5_000
 ITEM_AMOUNT_MAX = money.MAX_AMOUNT
 """The largest amount one item may come to, however it is priced (Stripe's eight digits)."""
-"""Stripe's error code for changing what a finalized invoice holds."""
 
 _PERIOD = Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start"))
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)

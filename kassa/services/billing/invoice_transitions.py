@@ -152,8 +152,9 @@ async def finalize_draft(
 ) -> None:
     """Finalize a draft in place (the caller holds it locked, stores it, and then sends or
     collects it as its call requires). Announces `invoice.finalized`, and `invoice.paid`
-    when nothing is due. `charged_at_once`: the caller charges it right after (automatic
-    collection finalizing a draft), so its `next_payment_attempt` is now, not an hour on."""
+    when nothing is due. `charged_at_once`: automatic collection finalizes it, and charges a
+    `charge_automatically` one right after: its `next_payment_attempt` is now, not an hour
+    on."""
     if invoice["status"] != "draft":
         raise InvalidRequest(ALREADY_FINALIZED)
     now = ctx.now()

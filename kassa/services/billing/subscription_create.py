@@ -224,6 +224,7 @@ async def _priced_items(
     if not requested:
         raise InvalidParameter("Missing required param: items.", param="items")
     priced = []
+    params = []
     for index, entry in enumerate(requested):
         param = price_param(entry, f"items[{index}]")
         price = await recurring_price(ctx, str(entry["price"]), param)
@@ -231,7 +232,7 @@ async def _priced_items(
         check_item_bills(price, quantity, entry, f"items[{index}]")
         metadata = apply_metadata({}, entry.get("metadata") or {})
         priced.append(Priced(price, quantity, metadata))
-    params = [price_param(entry, f"items[{index}]") for index, entry in enumerate(requested)]
+        params.append(param)
     _check_alike(priced, params, classic=classic)
     return priced
 

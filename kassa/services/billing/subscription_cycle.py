@@ -254,17 +254,19 @@ async def _keep_as_draft(ctx: Context, invoice: ApiObject) -> None:
 # -- told by the invoice path ------------------------------------------------------------------
 
 
-MANUAL: Final = "manual"
-"""The `billing_reason` of an invoice created through the API, one of a subscription's too
-(`POST /v1/invoices subscription=`): it bills that subscription's pending items only, and
-its status follows the invoices the subscription makes, not that one."""
+def _billed_subscription(invoice: ApiObject) -> str | None:
+    """The subscription whose status the invoice's outcome moves: its parent's, unless the
+    invoice was created through the API (`POST /v1/invoices subscription=`, billing reason
+    `manual`): that one bills the subscription's pending items only, and the subscription's
+    status follows the invoices it makes itself."""
+    if invoice.get("billing_reason") == invoice_documents.MANUAL_BILLING_REASON:
+        return None
+    return discounts.parent_subscription(invoice)
 
 
 async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
-    subscription_id = discounts.parent_subscription(invoice)
+    subscription_id = _billed_subscription(invoice)
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
-        return
-    if invoice.get("billing_reason") == MANUAL:
         return
     subscription = await find(ctx, subscription_id)
     if subscription is not None and await pending_updates.apply_if_paid(ctx, subscription, invoice):
@@ -302,7 +304,7 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     and the invoice no longer advances by itself (`auto_advance=false`: Stripe stops
     trying). Stripe's subscriptions overview: "Once Stripe has exhausted all payment retry
     attempts, the subscription will become canceled or unpaid"."""
-    subscription_id = discounts.parent_subscription(invoice)
+    subscription_id = _billed_subscription(invoice)
     reason = invoice.get("billing_reason")
     if subscription_id is None or reason == "subscription_create":
         return
@@ -346,9 +348,9 @@ async def on_invoice_closed(ctx: Context, invoice: ApiObject) -> None:
     overview), which is then paid or uncollectible (or there is none): `active`; still
     open (an older one, or a newer one than this): the status it gave stands. Only that
     one decides: an older invoice closed while a newer one is unpaid changes nothing."""
-    subscription_id = discounts.parent_subscription(invoice)
+    subscription_id = _billed_subscription(invoice)
     subscription = None if subscription_id is None else await find(ctx, subscription_id)
-    if subscription is None or invoice.get("billing_reason") == MANUAL:
+    if subscription is None:
         return
     if subscription["status"] == "paused" and invoice["status"] == "uncollectible":
         await resume_on_payment(ctx, subscription, invoice)  # its resumption invoice only

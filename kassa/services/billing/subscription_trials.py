@@ -57,6 +57,7 @@ from typing import Any, Final
 from kassa.clock import DAY_SECONDS
 from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.invariants import ensure
+from kassa.services.billing.plan_params import price_param
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_time,
@@ -120,7 +121,7 @@ async def prices_after_change(
         if entry.get("deleted"):
             continue
         if "price" in entry:
-            param = f"items[{index}][price]"
+            param = price_param(entry, f"items[{index}]")
             prices.append(await recurring_price(ctx, str(entry["price"]), param))
         elif "id" in entry:
             kept = [i for i in items_of(subscription) if str(i["id"]) == str(entry["id"])]

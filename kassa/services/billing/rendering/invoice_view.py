@@ -27,6 +27,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 
 from kassa import money
 from kassa.invariants import ensure
+from kassa.services import accounts
 from kassa.services.billing.rendering.invoice_text import InvoiceText, text_for
 
 DEFAULT_LOCALE: Final = "en"
@@ -201,12 +202,10 @@ class _Formats:
 
 
 def account_name(invoice: Mapping[str, Any], account: Mapping[str, Any]) -> str:
-    dashboard = (account.get("settings") or {}).get("dashboard") or {}
-    profile = account.get("business_profile") or {}
-    for name in (invoice.get("account_name"), dashboard.get("display_name"), profile.get("name")):
-        if isinstance(name, str) and name:
-            return name
-    return str(account.get("id", ""))
+    stored = invoice.get("account_name")
+    if isinstance(stored, str) and stored:
+        return stored
+    return accounts.public_name(account) or str(account.get("id", ""))
 
 
 def _country_name(code: object, locale: str) -> str:
