@@ -36,7 +36,7 @@ import orjson
 from kassa.invariants import InvariantViolated, ensure
 from kassa.store.payout_queries import backfill_sweeps
 from kassa.store.seq_order import ACCOUNT_LOCK_SPACE, DRAW_TICKET, SEQ_SLOTS_PER_TICKET
-from kassa.store.statements import loads_doc
+from kassa.store.statements import FOR_UPDATE, loads_doc
 from kassa.store.tables import ALL_OBJECT_TABLES, ObjectTable
 
 if TYPE_CHECKING:
@@ -368,6 +368,13 @@ class AccountQueries:
         """Delete every row of the account's state (ACCOUNT_TABLES), children first, and take
         its entries' sums off the shared ledger accounts they touched."""
         self._forget_rows()
+        # A delivery worker records an attempt (a row referring to its delivery) in its own
+        # transaction: on PostgreSQL one committed between this unit's deletes of attempts
+        # and of deliveries broke the foreign key (a 500). Locked first, the deliveries make
+        # such a worker wait, and its attempt then finds its delivery gone and is retried.
+        await self._db.fetchall(
+            f"SELECT id FROM webhook_deliveries WHERE account_id = ? {FOR_UPDATE}", (account_id,)
+        )
         for table in reversed(ACCOUNT_TABLES):
             if table.name == "ledger_transactions":
                 await self._clear_ledger(account_id)
