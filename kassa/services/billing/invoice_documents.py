@@ -34,6 +34,9 @@ AUTO_ADVANCE_DELAY_SECONDS: Final = 3_600
 MANUAL_BILLING_REASON: Final = "manual"
 """The `billing_reason` of an invoice created through the API (a subscription's too, with
 `subscription=`)."""
+SAVES_PAYMENT_METHOD: Final = "saves_payment_method"
+"""Private flag of a subscription's invoice whose payment sets its payment method up for
+later renewals (`save_default_payment_method=on_subscription`: `subscription_settings`)."""
 
 
 _UNCHANGING_AT_CREATION: Final[dict[str, Any]] = {

@@ -114,6 +114,11 @@ async def open_default_payment(ctx: Context, invoice: ApiObject) -> ApiObject:
             customer=invoice["customer"],
             description=f"Invoice {invoice['number']}",
             statement_descriptor=invoice["statement_descriptor"],
+            setup_future_usage=(
+                "off_session"
+                if invoice_documents.private(invoice).get(invoice_documents.SAVES_PAYMENT_METHOD)
+                else None
+            ),
         ),
         intent_id=new_id("pi") + INVOICE_INTENT_ID_MARK,
     )

@@ -30,7 +30,6 @@ from kassa.errors import (
     CardError,
     ExclusiveParameters,
     InvalidParameter,
-    InvalidRequest,
 )
 from kassa.params import (
     Boolean,
@@ -53,6 +52,7 @@ from kassa.services.billing import (
     subscription_billing_mode,
     subscription_discounts,
     subscription_periods,
+    subscription_settings,
     subscription_setup,
     subscription_terms,
 )
@@ -117,7 +117,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
     "trial_from_plan": Boolean(),
     "collection_method": Enum(values=("charge_automatically", "send_invoice")),
-    "days_until_due": Integer(minimum=0, maximum=730),
+    "days_until_due": Integer(minimum=0, maximum=subscription_settings.DAYS_UNTIL_DUE_MAX),
     "default_payment_method": String(max_chars=255),
     "description": String(max_chars=500),
     "metadata": Metadata(),
@@ -125,6 +125,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "payment_behavior": Enum(values=PAYMENT_BEHAVIORS),
     "off_session": Boolean(),
     "billing_mode": BILLING_MODE,
+    **subscription_settings.SETTINGS_PARAMS,
+    **subscription_settings.CREATE_ONLY_PARAMS,
 }
 
 
@@ -152,6 +154,20 @@ class CreateSubscription:
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
     billing_mode: dict[str, Any] | None = None
+    # Settings for its invoices: `subscription_settings` (the rest are refused there).
+    automatic_tax: dict[str, Any] | None = None
+    invoice_settings: dict[str, Any] | None = None
+    payment_settings: dict[str, Any] | None = None
+    currency: str | None = None
+    application_fee_percent: Any = None
+    backdate_start_date: Any = None
+    billing_schedules: Any = None
+    billing_thresholds: Any = None
+    customer_account: Any = None
+    default_source: Any = None
+    on_behalf_of: Any = None
+    pending_invoice_item_interval: Any = None
+    transfer_data: Any = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     priced = await _priced_items(ctx, request.items, classic=billing_mode["type"] == CLASSIC)
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
     subscription["billing_mode"] = billing_mode
+    subscription_settings.check_currency(request.currency, subscription["currency"])
+    subscription_settings.apply_settings(subscription, request)
     _apply_collection(subscription, request)
     await apply_default_payment_method(ctx, subscription, request.default_payment_method)
     # One instant for all it starts: an incomplete one expires 23 hours after `created`.
@@ -201,6 +219,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     )
     subscription["latest_invoice"] = invoice["id"]
     subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
+    if invoice["status"] == "paid":
+        await subscription_settings.save_paying_method(ctx, subscription, invoice)
     if subscription_setup.needs_setup(subscription, customer):
         await subscription_setup.open_pending_setup(ctx, subscription)
     await save(ctx, subscription)
@@ -267,19 +287,9 @@ def _trial_end(request: CreateSubscription, now: int, prices: list[ApiObject]) -
 
 
 def _apply_collection(subscription: ApiObject, request: CreateSubscription) -> None:
-    method = request.collection_method or "charge_automatically"
-    if method == "send_invoice" and request.days_until_due is None:
-        raise InvalidRequest(
-            "Missing required param: days_until_due (a send_invoice subscription needs it).",
-            param="days_until_due",
-        )
-    if method != "send_invoice" and request.days_until_due is not None:
-        raise InvalidParameter(
-            "days_until_due is only allowed with collection_method=send_invoice.",
-            param="days_until_due",
-        )
-    subscription["collection_method"] = method
-    subscription["days_until_due"] = request.days_until_due
+    subscription_settings.change_collection(
+        subscription, request.collection_method, request.days_until_due
+    )
     subscription["description"] = request.description
     subscription["cancel_at_period_end"] = bool(request.cancel_at_period_end)
     if request.metadata is not None:

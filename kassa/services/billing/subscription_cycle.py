@@ -80,6 +80,7 @@ from kassa.services.billing import (
     invoice_advance,
     invoice_documents,
     invoice_transitions,
+    subscription_settings,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
@@ -269,19 +270,30 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
-    if subscription is not None and await pending_updates.apply_if_paid(ctx, subscription, invoice):
-        return
-    if subscription is not None and subscription["status"] == "paused":
-        await resume_on_payment(ctx, subscription, invoice)
-        return
-    if subscription is None or subscription["status"] not in ("incomplete", "past_due", "unpaid"):
-        return
-    if subscription["status"] != "incomplete" and await _newer_unpaid(ctx, subscription, invoice):
+    if subscription is None:
         return
     before = snapshot(subscription)
-    subscription["status"] = "active"  # an incomplete one's work: its renewal, no expiry
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.updated", subscription, before)
+    # Saved with whatever the paths below save, or alone.
+    method_saved = await subscription_settings.save_paying_method(ctx, subscription, invoice)
+    if await pending_updates.apply_if_paid(ctx, subscription, invoice):
+        return
+    if subscription["status"] == "paused" and await resume_on_payment(ctx, subscription, invoice):
+        return
+    if await _activated_by(ctx, subscription, invoice) or method_saved:
+        await save(ctx, subscription)
+        await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _activated_by(ctx: Context, subscription: ApiObject, paid: ApiObject) -> bool:
+    """The paid invoice makes an `incomplete`, `past_due` or `unpaid` subscription `active`
+    (an incomplete one's work begins: its renewal, no expiry), unless a newer invoice of a
+    past-due or unpaid one is still open."""
+    if subscription["status"] not in ("incomplete", "past_due", "unpaid"):
+        return False
+    if subscription["status"] != "incomplete" and await _newer_unpaid(ctx, subscription, paid):
+        return False
+    subscription["status"] = "active"
+    return True
 
 
 def _retried_all(invoice: ApiObject) -> bool:

@@ -27,6 +27,7 @@ from kassa.services.billing import (
     invoices,
     subscription_credits,
     subscription_pending,
+    subscription_settings,
 )
 from kassa.services.billing.invoice_item_pricing import (
     apply_priced,
@@ -115,6 +116,7 @@ async def invoice_period(
     invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
     invoice["billing_reason"] = billing_reason
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
+    subscription_settings.carry_to_invoice(subscription, invoice)
     invoice["period_start"], invoice["period_end"] = await usage_period(
         ctx, subscription, ctx.now() if until is None else until
     )

@@ -40,6 +40,7 @@ from kassa.services.billing import (
     subscription_billing_mode,
     subscription_discounts,
     subscription_pending,
+    subscription_settings,
     subscription_terms,
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
@@ -127,6 +128,8 @@ CANCELLATION_REQUESTED: Final = "cancellation_requested"
 UPDATE_PARAMS: dict[str, Param] = {
     **CHANGE_PARAMS,
     **subscription_terms.UPDATE_PARAMS,
+    **subscription_settings.SETTINGS_PARAMS,
+    **subscription_settings.UPDATE_ONLY_PARAMS,
     "cancel_at_period_end": Boolean(),
     "default_payment_method": String(max_chars=255),
     "description": String(max_chars=500),
@@ -181,6 +184,20 @@ class UpdateSubscription:
     trial_end: str | None = None
     trial_from_plan: bool | None = None
     cancellation_details: dict[str, Any] | None = None
+    # Settings for its invoices: `subscription_settings` (the rest are refused there).
+    automatic_tax: dict[str, Any] | None = None
+    invoice_settings: dict[str, Any] | None = None
+    payment_settings: dict[str, Any] | None = None
+    collection_method: str | None = None
+    days_until_due: int | None = None
+    off_session: bool | None = None
+    application_fee_percent: Any = None
+    billing_schedules: Any = None
+    billing_thresholds: Any = None
+    default_source: Any = None
+    on_behalf_of: Any = None
+    pending_invoice_item_interval: Any = None
+    transfer_data: Any = None
 
     def change_terms(self) -> ChangeTerms:
         return ChangeTerms(
@@ -231,6 +248,12 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     before = snapshot(subscription)
     base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
+    # Before any invoice this update makes: it is made with them.
+    subscription_settings.apply_settings(subscription, request)
+    if request.collection_method is not None or request.days_until_due is not None:
+        subscription_settings.change_collection(
+            subscription, request.collection_method, request.days_until_due
+        )
     await _schedule_cancel(ctx, subscription, request)
     _record_cancellation_details(subscription, request.cancellation_details)
     trial_end = await _trial_end_asked(ctx, subscription, request)
