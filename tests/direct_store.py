@@ -24,6 +24,7 @@ from kassa.store import Store, open_store, sqlite_path_from_url
 from kassa.store.dashboard_queries import LoggedRequest
 from kassa.store.postgres import to_numbered_placeholders
 from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
+from kassa.store.schema import load_migrations
 from kassa.workers.retention import PurgeCounts, purge_once
 from tests.harness import run_coroutine
 
@@ -41,6 +42,21 @@ def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return run_coroutine(run)
+
+
+def run_backfill(database_url: str, version: int) -> None:
+    """The UPDATE statements of migration `version` run again, as its upgrade ran them over
+    the rows written before it (a test first puts rows back as they were then)."""
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    [migration] = [m for m in load_migrations(engine) if m.version == version]
+
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            for statement in migration.statements:
+                if statement.lstrip().startswith("UPDATE"):
+                    await tx.run_script_statement(statement.rstrip(";"))
+
+    with_store(database_url, run)
 
 
 def run_job_once(

@@ -20,10 +20,9 @@ import pytest
 import stripe
 
 from kassa.store import Store
-from kassa.store.schema import load_migrations
 from kassa.store.tables import PAYOUTS
 from tests.conftest import module_server
-from tests.direct_store import with_store
+from tests.direct_store import run_backfill, with_store
 from tests.harness import assert_ledger_whole, ledger_problems_of
 from tests.test_account_reset import _rewrite_chunks, helper, snapshots_path
 from tests.test_balance import ShiftedClockServer, at, card_fee, idempotency, pay
@@ -206,19 +205,6 @@ def as_made_before_sweeps(database_url: str, account_id: str, payout_id: str) ->
     with_store(database_url, run)
 
 
-def run_sweeps_backfill(database_url: str) -> None:
-    engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    [migration] = [m for m in load_migrations(engine) if m.version == SWEEPS_MIGRATION]
-
-    async def run(store: Store) -> None:
-        async with store.write() as tx:
-            for statement in migration.statements:
-                if statement.lstrip().startswith("UPDATE"):
-                    await tx.run_script_statement(statement.rstrip(";"))
-
-    with_store(database_url, run)
-
-
 def test_the_upgrade_gives_a_test_clock_s_charge_to_the_payout_that_paid_it(
     server: ShiftedClockServer,
 ) -> None:
@@ -229,7 +215,7 @@ def test_the_upgrade_gives_a_test_clock_s_charge_to_the_payout_that_paid_it(
     before = listed(client, tuesday)
     forget_sweeps(server.database_url, account_id, [])
     as_made_before_sweeps(server.database_url, account_id, tuesday)
-    run_sweeps_backfill(server.database_url)
+    run_backfill(server.database_url, SWEEPS_MIGRATION)
     assert listed(client, tuesday) == before
     assert_ledger_whole(server.database_url)
 

@@ -77,6 +77,18 @@ class Executor(Protocol):
 
 
 @dataclass(frozen=True)
+class LinkedRows:
+    """Live rows of another object table that a listed object must have at least one of: a
+    subscription with an item on a price has a `subscription_items` row whose
+    `subscription` is its id and whose `price` is that price."""
+
+    table: ObjectTable
+    link_column: str
+    """The column of `table` that holds the listed object's id."""
+    equals: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class ObjectListQuery:
     """One page of an object list, newest first. Bounds are `seq` values of cursors."""
 
@@ -93,6 +105,8 @@ class ObjectListQuery:
     ranges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """column -> bounds as `created` takes them (`{"gte": 1, "lt": 9}`): an invoice's
     `due_date` range."""
+    linked: tuple[LinkedRows, ...] = ()
+    """Rows each listed object must have in other tables (`LinkedRows`), all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,8 +598,26 @@ def _list_conditions(
         for operator, bound in bounds.items():
             where.append(f"{column} {CREATED_OPERATORS[operator]} ?")
             args.append(bound)
+    for linked in query.linked:
+        condition, linked_args = _linked_condition(account_id, linked)
+        where.append(condition)
+        args.extend(linked_args)
     window, window_args = window_conditions(query.created, query.before_seq, query.after_seq)
     return where + window, args + window_args
+
+
+def _linked_condition(account_id: str, linked: LinkedRows) -> tuple[str, list[Any]]:
+    """The listed object's id among the link column's values of the matching live rows
+    (read through the linked table's index on its filter column and the account)."""
+    _check_filter_column(linked.table, linked.link_column)
+    terms = ["account_id = ?", "deleted = 0"]
+    args: list[Any] = [account_id]
+    for column, value in linked.equals.items():
+        _check_filter_column(linked.table, column)
+        terms.append(f"{column} = ?")
+        args.append(value)
+    rows = f"SELECT {linked.link_column} FROM {linked.table.name} WHERE {' AND '.join(terms)}"
+    return f"id IN ({rows})", args
 
 
 def _check_filter_column(table: ObjectTable, column: str) -> None:

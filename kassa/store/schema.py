@@ -25,6 +25,10 @@ ENGINE_MARKERS = {
 _DOC_TEXT = re.compile(r"\{\{DOC_TEXT:([a-z_.]+)\}\}")
 """`{{DOC_TEXT:data.object.id}}`: that field of the row's JSON `doc`, as text (backfills)."""
 
+_DOC_EACH = re.compile(r"\{\{DOC_EACH_(MIN|MAX):([a-z_.]+):([a-z_]+)\}\}")
+"""`{{DOC_EACH_MIN:items.data:current_period_end}}`: the least (or greatest) integer `field`
+of the objects in the array at that path of the row's JSON `doc` (backfills)."""
+
 
 _STATEMENT = re.compile(r"\{\{STATEMENT:([a-z_]+)\}\}")
 """`{{STATEMENT:name}}`: a statement the store also runs itself (a backfill an account
@@ -37,6 +41,18 @@ def _doc_text(engine: str, path: str) -> str:
     if engine == "sqlite":
         return f"json_extract(doc, '$.{path}')"
     return f"(doc::jsonb #>> '{{{path.replace('.', ',')}}}')"
+
+
+def _doc_each(engine: str, aggregate: str, path: str, field: str) -> str:
+    if engine == "sqlite":
+        return (
+            f"(SELECT {aggregate}(json_extract(value, '$.{field}')) "
+            f"FROM json_each(doc, '$.{path}'))"
+        )
+    return (
+        f"(SELECT {aggregate}((element #>> '{{{field}}}')::bigint) "
+        f"FROM jsonb_array_elements(doc::jsonb #> '{{{path.replace('.', ',')}}}') AS element)"
+    )
 
 
 MIGRATIONS_TABLE = (
@@ -74,6 +90,7 @@ def load_migrations(engine: str) -> list[Migration]:
             text = text.replace(marker, replacement)
         text = _STATEMENT.sub(lambda m: SHARED_STATEMENTS[m[1]], text)
         text = _DOC_TEXT.sub(lambda m: _doc_text(engine, m[1]), text)
+        text = _DOC_EACH.sub(lambda m: _doc_each(engine, m[1].lower(), m[2], m[3]), text)
         found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
     return sorted(found, key=lambda m: m.version)
 

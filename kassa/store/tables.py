@@ -23,6 +23,11 @@ class ObjectTable:
     """column -> how the field's value is stored in it, for filters that match loosely (a
     promotion code's `code` upper-cased: codes match regardless of case). A list filtering
     on the column passes its value through the same function."""
+    derived: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(
+        default_factory=dict, hash=False, compare=False
+    )
+    """column -> how its value is worked out from the whole object, for a column no one
+    field holds (a subscription's earliest item period end)."""
     unlisted: tuple[str, ...] = ()
     """Filter columns no list filters on alone: one of the store's own scans reads them
     across accounts, or a list filters on them only beside another column (within one
@@ -35,7 +40,7 @@ class ObjectTable:
     @functools.cached_property
     def _plain(self) -> bool:
         """Every filter column is the top-level field of its name, stored as it is."""
-        return not self.sources and not self.normalizers
+        return not self.sources and not self.normalizers and not self.derived
 
     def column_values(self, obj: Mapping[str, Any]) -> tuple[Any, ...]:
         """The filter columns' values for `obj`, in `filter_columns` order (run for every
@@ -45,6 +50,9 @@ class ObjectTable:
         return tuple([self.column_value(obj, column) for column in self.filter_columns])
 
     def column_value(self, obj: Mapping[str, Any], column: str) -> Any:
+        derive = self.derived.get(column)
+        if derive is not None:
+            return derive(obj)
         path = self.sources.get(column)
         # Most columns are top-level fields: one lookup, run for every column of every
         # object written.
@@ -156,12 +164,44 @@ INVOICE_PAYMENTS = ObjectTable(
     sources={"payment_intent": ("payment", "payment_intent")},
 )
 DISCOUNTS = ObjectTable("discounts")
+
+
+def _item_periods(subscription: Mapping[str, Any], bound: str) -> list[int]:
+    items = subscription.get("items") or {}
+    found = (item.get(bound) for item in items.get("data") or ())
+    return [int(at) for at in found if at is not None]
+
+
+def _earliest_item_period_end(subscription: Mapping[str, Any]) -> int | None:
+    return min(_item_periods(subscription, "current_period_end"), default=None)
+
+
+def _latest_item_period_start(subscription: Mapping[str, Any]) -> int | None:
+    return max(_item_periods(subscription, "current_period_start"), default=None)
+
+
 SUBSCRIPTIONS = ObjectTable(
     "subscriptions",
-    filter_columns=("customer", "pending_setup_intent", "renews_at", "status", "test_clock"),
+    filter_columns=(
+        "collection_method",
+        "current_period_end",
+        "current_period_start",
+        "customer",
+        "pending_setup_intent",
+        "renews_at",
+        "status",
+        "test_clock",
+    ),
     # Kassa's own: when the subscription next has work due (not an API field), derived on
     # every write (`subscription_documents.next_work_at`).
     sources={"renews_at": ("_kassa", "renews_at")},
+    # The list's `current_period_end` and `current_period_start` filters: since API
+    # 2025-03-31.basil the periods are the items', and Stripe's reference filters on "the
+    # minimum item current_period_end" and "the maximum item current_period_start".
+    derived={
+        "current_period_end": _earliest_item_period_end,
+        "current_period_start": _latest_item_period_start,
+    },
 )
 SUBSCRIPTION_ITEMS = ObjectTable(
     "subscription_items",

@@ -35,7 +35,8 @@ from kassa.services.billing import (
 from kassa.services.billing.invoice_params import ListInvoices
 from kassa.services.billing.invoice_preview import PreviewInvoice
 from kassa.services.billing.subscription_documents import ENDED, STATUSES, items_of
-from kassa.services.billing.subscriptions import CancelSubscription, ListSubscriptions
+from kassa.services.billing.subscription_list import ListSubscriptions
+from kassa.services.billing.subscriptions import CancelSubscription
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject

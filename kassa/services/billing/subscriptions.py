@@ -25,7 +25,6 @@ from kassa.params import (
     UNSET,
     Boolean,
     Enum,
-    Integer,
     Metadata,
     MetadataUpdate,
     Param,
@@ -60,14 +59,13 @@ from kassa.services.billing.subscription_create import (
 )
 from kassa.services.billing.subscription_documents import (
     ENDED,
-    LISTED_BY_DEFAULT,
-    STATUSES,
     announce,
     save,
     snapshot,
     view,
 )
 from kassa.services.billing.subscription_final import invoice_final
+from kassa.services.billing.subscription_list import LIST_PARAMS, ListSubscriptions, list_query
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
     PENDING_UPDATE_PARAMS,
@@ -92,7 +90,6 @@ from kassa.services.billing.subscription_trials import (
 )
 from kassa.services.context import Context
 from kassa.services.listing import (
-    LIST_LIMIT_DEFAULT,
     list_page_with,
     load_live_object,
     load_object,
@@ -107,10 +104,8 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.services.search import METADATA, NUMBER, TOKEN, search_operation
-from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTIONS
 
-LIST_LIMIT_MAX: Final = 100
 CANCELLATION_COMMENT_CHARS_MAX: Final = 5000
 CANCELLATION_FEEDBACK: Final = (
     "customer_service",
@@ -153,14 +148,6 @@ CANCEL_PARAMS: dict[str, Param] = {
             "feedback": Enum(values=CANCELLATION_FEEDBACK),
         }
     ),
-}
-LIST_PARAMS: dict[str, Param] = {
-    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
-    "customer": String(max_chars=255),
-    "status": Enum(values=(*STATUSES, "all", "ended")),
-    "test_clock": String(max_chars=255),
 }
 
 
@@ -216,16 +203,6 @@ class CancelSubscription:
     invoice_now: bool | None = None
     prorate: bool | None = None
     cancellation_details: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ListSubscriptions:
-    limit: int | None = None
-    starting_after: str | None = None
-    ending_before: str | None = None
-    customer: str | None = None
-    status: str | None = None
-    test_clock: str | None = None
 
 
 # -- retrieve, update, cancel, list -------------------------------------------------------
@@ -509,21 +486,7 @@ async def end_subscription(
 
 
 async def list_subscriptions(ctx: Context, request: ListSubscriptions) -> ApiObject:
-    statuses: tuple[str, ...] = LISTED_BY_DEFAULT
-    if request.status == "all":
-        statuses = STATUSES
-    elif request.status == "ended":
-        statuses = ENDED
-    elif request.status is not None:
-        statuses = (request.status,)
-    equals = {
-        k: v
-        for k, v in (("customer", request.customer), ("test_clock", request.test_clock))
-        if v is not None
-    }
-    query = ObjectListQuery(
-        limit=request.limit or LIST_LIMIT_DEFAULT, equals=equals, any_of={"status": statuses}
-    )
+    query = list_query(request)
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     page = await list_page_with(ctx, RESOURCE, cursors, query)
     data = [view(s) for s in page.data]
