@@ -19,6 +19,7 @@ from kassa.params import (
     ListOf,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -30,7 +31,6 @@ from kassa.services.billing import (
     discounts,
 )
 from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
-from kassa.services.billing.price_fields import NotSupported
 from kassa.services.customers import INVOICE_SETTINGS
 from kassa.services.listing import (
     LIST_LIMIT_MAX,

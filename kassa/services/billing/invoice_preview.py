@@ -20,6 +20,7 @@ from kassa.params import (
     Integer,
     ListOf,
     Metadata,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -65,9 +66,6 @@ from kassa.services.billing.invoice_params import (
     PREVIEW_ID_PREFIX,
     TAX_RATE_IDS,
     Fields,
-)
-from kassa.services.billing.price_fields import (
-    NotSupported,
 )
 from kassa.services.billing.subscription_params import PREVIEW_DETAILS
 from kassa.services.context import Context
