@@ -14,6 +14,9 @@ the subscription `incomplete`. A `send_invoice` subscription is `active` at once
 first invoice later makes an incomplete subscription `active`
 (`subscription_cycle.on_invoice_paid`).
 
+One-off charges sent with it (`add_invoice_items`: `subscription_invoice_items`) are on its
+first invoice, which bills only them during a trial.
+
 All prices of one subscription share their currency; their billing intervals may differ
 (mixed intervals: each item has its own period, see `subscription_periods`), and the first
 invoice bills every item for its first period (Stripe's mixed-interval guide: the first
@@ -79,6 +82,10 @@ from kassa.services.billing.subscription_documents import (
     save,
     view,
 )
+from kassa.services.billing.subscription_invoice_items import (
+    ADD_INVOICE_ITEMS,
+    add_invoice_items,
+)
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import (
     BILLING_MODE,
@@ -125,6 +132,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "payment_behavior": Enum(values=PAYMENT_BEHAVIORS),
     "off_session": Boolean(),
     "billing_mode": BILLING_MODE,
+    "add_invoice_items": ADD_INVOICE_ITEMS,
 }
 
 
@@ -152,6 +160,7 @@ class CreateSubscription:
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
     billing_mode: dict[str, Any] | None = None
+    add_invoice_items: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +198,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
     }
     await subscription_discounts.apply_create_terms(ctx, subscription, request)
+    # One-off charges, pending for the first invoice (which bills only them on a trial).
+    added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
     ctx.memo[CREATING] = subscription["id"]
@@ -197,6 +208,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         subscription,
         billing_reason="subscription_create",
         trial=trial_end is not None,
+        pending="subscription" if added else "none",
         spans=spans,
     )
     subscription["latest_invoice"] = invoice["id"]
