@@ -235,6 +235,30 @@ def test_a_billing_cycle_reset_bills_them_with_the_new_period(
     assert pending_of(client, customer.id) == []
 
 
+def test_trial_end_now_bills_them_with_the_first_paid_period(
+    client: Client, ledger_verified: None
+) -> None:
+    price, fee = monthly_price(client), setup_fee(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, trial_period_days=14)
+    advance(client, clock_id, utc(2027, 2, 3))
+    # On a trial `always_invoice` invoices nothing: the fee waits for the trial's end.
+    change(
+        client,
+        subscription.id,
+        add_invoice_items=[{"price": fee.id}],
+        proration_behavior="always_invoice",
+    )
+    assert len(invoices_of(client, subscription.id)) == 1
+    assert [item.amount for item in pending_of(client, customer.id)] == [500]
+    ended = change(client, subscription.id, trial_end="now")
+    assert ended.status == "active"
+    first_paid = invoices_of(client, subscription.id)[-1]
+    assert (first_paid.billing_reason, first_paid.status) == ("subscription_update", "paid")
+    assert first_paid.total == 2000 + 500
+    assert pending_of(client, customer.id) == []
+
+
 def test_an_added_item_takes_its_discounts_and_tax_rates(
     client: Client, ledger_verified: None
 ) -> None:
