@@ -41,6 +41,18 @@ ITEM_AMOUNT_MAX = money.MAX_AMOUNT
 """The largest amount one item may come to, however it is priced (Stripe's eight digits)."""
 
 _PERIOD = Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start"))
+PRICE_DATA = Struct(
+    {
+        "currency": money.Currency(),
+        "product": String(max_chars=255),
+        "tax_behavior": TAX_BEHAVIOR,
+        "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
+        "unit_amount_decimal": DecimalAmount(),
+    },
+    required=("currency", "product"),
+)
+"""An item's inline one-time price (`price_data`), on `/v1/invoiceitems` and a subscription's
+`add_invoice_items`."""
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
 _CHANGES: dict[str, Param] = {
     "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),
@@ -49,16 +61,7 @@ _CHANGES: dict[str, Param] = {
     "discounts": discounts.DISCOUNTS_PARAM,
     "metadata": Metadata(),
     "period": _PERIOD,
-    "price_data": Struct(
-        {
-            "currency": money.Currency(),
-            "product": String(max_chars=255),
-            "tax_behavior": TAX_BEHAVIOR,
-            "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
-            "unit_amount_decimal": DecimalAmount(),
-        },
-        required=("currency", "product"),
-    ),
+    "price_data": PRICE_DATA,
     "pricing": Struct({"price": String(max_chars=255)}, required=("price",)),
     "quantity": Integer(minimum=0, maximum=pricing.QUANTITY_MAX),
     "quantity_decimal": DecimalAmount(maximum=pricing.QUANTITY_MAX),

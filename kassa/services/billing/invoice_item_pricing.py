@@ -140,13 +140,20 @@ async def active_price(ctx: Context, price_id: str, param: str) -> ApiObject:
     return price
 
 
-_PRICE_DATA_NAMES: Final = ParamNames(prefix="price_data", absent=frozenset({"custom_unit_amount"}))
+def price_data_names(prefix: str = "price_data") -> ParamNames:
+    """What a 400 calls an inline price's parameters under `prefix`."""
+    return ParamNames(prefix=prefix, absent=frozenset({"custom_unit_amount"}))
+
+
+_PRICE_DATA_NAMES: Final = price_data_names()
 """An item's `price_data` takes a per-unit price's amounts, under its own name."""
 
 
-async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
+async def inline_price(
+    ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
+) -> ApiObject:
     """The one-time price `price_data` describes, stored inactive (it prices this item
-    only, as Stripe's inline prices)."""
+    only, as Stripe's inline prices); a 400 names its parameters as `names` says."""
     request = prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
@@ -155,8 +162,8 @@ async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
-    created = await prices.create_price(ctx, request, names=_PRICE_DATA_NAMES)
-    return await prices.load_price(ctx, created["id"], param="price_data")
+    created = await prices.create_price(ctx, request, names=names)
+    return await prices.load_price(ctx, created["id"], param=names.prefix)
 
 
 def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:
@@ -192,7 +199,7 @@ async def price_new_item(
     if source == "pricing":
         price = await active_price(ctx, str((request.pricing or {})["price"]), "pricing[price]")
     else:
-        price = await _inline_price(ctx, request.price_data or {})
+        price = await inline_price(ctx, request.price_data or {})
     priced = from_price(price, quantity)
     if request.currency is not None and request.currency != priced.currency:
         raise InvalidParameter(
@@ -220,7 +227,7 @@ async def price_changed_item(
         price = (
             await active_price(ctx, str((changes.pricing or {})["price"]), "pricing[price]")
             if source == "pricing"
-            else await _inline_price(ctx, changes.price_data or {})
+            else await inline_price(ctx, changes.price_data or {})
         )
     else:
         details = item["pricing"]["price_details"]

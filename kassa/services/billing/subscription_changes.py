@@ -115,6 +115,9 @@ class ChangeTerms:
     """The update sets or clears when the subscription ends (`cancel_at`,
     `cancel_at_period_end`): a period an earlier `cancel_at` cut short may get its end back
     (`fit_periods_to_end`)."""
+    adds_invoice_items: bool = False
+    """The update adds one-off items (`add_invoice_items`, stored pending): `always_invoice`
+    invoices them at once, with no item change too."""
     previewed: bool = False
     """Worked out for an invoice preview: the discounts `items[][discounts]` makes are
     made as the update would make them, but neither stored nor redeemed."""
@@ -163,7 +166,7 @@ async def change_subscription(
         behavior = terms.proration_behavior
         fitted = await fit_periods_to_end(ctx, subscription, behavior, unsaved=planned)
     prorations = [*planned, *fitted]
-    if plan is None and not prorations:
+    if plan is None and not prorations and not _invoices_added_items(subscription, terms):
         return None
     for proration in prorations:
         await insert_proration(ctx, proration)
@@ -180,6 +183,13 @@ async def change_subscription(
     if plan is not None and not awaits_payment(terms, invoice):
         await store_item_rows(ctx, subscription, plan.removed)
     return invoice
+
+
+def _invoices_added_items(subscription: Mapping[str, Any], terms: ChangeTerms) -> bool:
+    """Items the update added are billed now when its changes would be (`always_invoice`,
+    not on a trial): what a Stripe user asking for an invoice now expects, even when
+    nothing else changes (Stripe's docs say only that they go on the next invoice)."""
+    return terms.adds_invoice_items and invoices_at_once(subscription, terms)
 
 
 def awaits_payment(terms: ChangeTerms, invoice: Mapping[str, Any] | None) -> bool:

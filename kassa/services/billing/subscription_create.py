@@ -14,6 +14,9 @@ the subscription `incomplete`. A `send_invoice` subscription is `active` at once
 first invoice later makes an incomplete subscription `active`
 (`subscription_cycle.on_invoice_paid`).
 
+One-off charges sent with it (`add_invoice_items`: `subscription_invoice_items`) are on its
+first invoice, which bills only them during a trial.
+
 All prices of one subscription share their currency; their billing intervals may differ
 (mixed intervals: each item has its own period, see `subscription_periods`), and the first
 invoice bills every item for its first period (Stripe's mixed-interval guide: the first
@@ -79,6 +82,10 @@ from kassa.services.billing.subscription_documents import (
     save,
     view,
 )
+from kassa.services.billing.subscription_invoice_items import (
+    ADD_INVOICE_ITEMS,
+    add_invoice_items,
+)
 from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import (
     BILLING_MODE,
@@ -127,6 +134,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "billing_mode": BILLING_MODE,
     **subscription_settings.SETTINGS_PARAMS,
     **subscription_settings.CREATE_ONLY_PARAMS,
+    "add_invoice_items": ADD_INVOICE_ITEMS,
 }
 
 
@@ -168,6 +176,7 @@ class CreateSubscription:
     on_behalf_of: Any = None
     pending_invoice_item_interval: Any = None
     transfer_data: Any = None
+    add_invoice_items: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,8 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
     }
     await subscription_discounts.apply_create_terms(ctx, subscription, request)
+    # One-off charges, pending for the first invoice (which bills only them on a trial).
+    added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
     ctx.memo[CREATING] = subscription["id"]
@@ -215,6 +226,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         subscription,
         billing_reason="subscription_create",
         trial=trial_end is not None,
+        pending="subscription" if added else "none",
         spans=spans,
     )
     subscription["latest_invoice"] = invoice["id"]

@@ -54,9 +54,9 @@ PENDING_UPDATE_PARAMS: Final = frozenset(
 """What may accompany `payment_behavior=pending_if_incomplete` on `POST
 /v1/subscriptions/{id}`: Stripe's supported attributes for pending updates
 (docs.stripe.com/billing/subscriptions/pending-updates), with `metadata` (2026-05-27.dahlia)
-and `cancel_at_period_end` (2026-09-30.endive). Stripe's `add_invoice_items` Kassa's update
-takes not at all; Stripe's `trial_end`, `trial_from_plan` and `discounts` (2026-05-27.dahlia)
-Kassa does not hold in a pending update yet, so refuses them."""
+and `cancel_at_period_end` (2026-09-30.endive). Stripe's `add_invoice_items`, `trial_end`,
+`trial_from_plan` and `discounts` (2026-05-27.dahlia) Kassa does not hold in a pending update
+yet, so refuses them."""
 PENDING_ITEM_FIELDS: Final = frozenset({"id", "price", "plan", "quantity", "deleted"})
 """What each `items[]` of a pending update may say: which item, its price (or plan) and
 quantity, or that it goes."""

@@ -15,9 +15,10 @@ from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
 Scope = Literal["none", "subscription", "customer"]
-"""Which pending items an invoice of a subscription takes: none (the first invoice), the
-subscription's own (its prorations, on an update's invoice), or those and the customer's
-items that name no subscription or an ended one (a renewal)."""
+"""Which pending items an invoice of a subscription takes: none (the first invoice, unless
+its create added some: `add_invoice_items`), the subscription's own (its prorations and the
+items an update added, on an update's invoice), or those and the customer's items that name
+no subscription or an ended one (a renewal)."""
 FINAL: Final[Scope] = "subscription"
 """What the final invoice of a subscription takes, canceled with `invoice_now` or ended as
 scheduled, and what its preview shows: its own items, not the customer's others, which wait

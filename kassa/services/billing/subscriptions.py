@@ -5,8 +5,9 @@ invoices are paid or not are set in `subscription_cycle`; their subscription ite
 
 Creating one (its first period and first invoice) is `subscription_create`; what happens as
 periods end is `subscription_cycle`. An update applies its terms (`subscription_terms`,
-`subscription_discounts`), its pause of collection (`subscription_pause`) and its item
-changes (`subscription_changes`), or holds them as a pending update
+`subscription_discounts`), its pause of collection (`subscription_pause`), its one-off
+charges (`add_invoice_items`: `subscription_invoice_items`) and its item changes
+(`subscription_changes`), or holds them as a pending update
 (`subscription_pending_updates`), and `trial_end=now` ends a trial with its first paid period
 invoiced at once (`subscription_trials`, `subscription_renewal`); a cancellation settles what
 is owed (`prorate`, `invoice_now`) and ends the subscription now (`cancel_now`,
@@ -65,6 +66,10 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_final import invoice_final
+from kassa.services.billing.subscription_invoice_items import (
+    ADD_INVOICE_ITEMS,
+    add_invoice_items,
+)
 from kassa.services.billing.subscription_list import LIST_PARAMS, ListSubscriptions, list_query
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
@@ -132,6 +137,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     "pause_collection": PAUSE_COLLECTION,
     "trial_end": String(max_chars=TRIAL_END_CHARS_MAX),
     "trial_from_plan": Boolean(),
+    "add_invoice_items": ADD_INVOICE_ITEMS,
     "cancellation_details": Struct(
         {
             "comment": String(max_chars=CANCELLATION_COMMENT_CHARS_MAX, nullable=True),
@@ -185,6 +191,7 @@ class UpdateSubscription:
     on_behalf_of: Any = None
     pending_invoice_item_interval: Any = None
     transfer_data: Any = None
+    add_invoice_items: list[dict[str, Any]] | None = None
 
     def change_terms(self) -> ChangeTerms:
         return ChangeTerms(
@@ -194,6 +201,7 @@ class UpdateSubscription:
             payment_behavior=self.payment_behavior,
             billing_cycle_anchor=self.billing_cycle_anchor,
             end_rescheduled=self.cancel_at is not None or self.cancel_at_period_end is not None,
+            adds_invoice_items=bool(self.add_invoice_items),
         )
 
 
@@ -222,6 +230,8 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     pending_updates.check_request(
         subscription, request.payment_behavior, given, PENDING_UPDATE_PARAMS, request.items or ()
     )
+    # Pending before any invoice this update makes, which takes them with its prorations.
+    await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
     before = snapshot(subscription)
     base = await pending_updates.begin(ctx, subscription, terms)
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
@@ -369,6 +379,7 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         request.trial_settings,
         request.trial_end,
         request.trial_from_plan,
+        request.add_invoice_items,
     )
     if subscription["status"] in ENDED and any(v is not None for v in beyond_metadata):
         raise InvalidRequest(
@@ -378,6 +389,7 @@ def _check_changeable(subscription: ApiObject, request: UpdateSubscription) -> N
         )
     if subscription["status"] == "incomplete":
         _check_end_unchanged_while_incomplete(request)
+        _check_nothing_added_while_incomplete(request)
 
 
 def _check_end_unchanged_while_incomplete(request: UpdateSubscription) -> None:
@@ -398,6 +410,18 @@ def _check_end_unchanged_while_incomplete(request: UpdateSubscription) -> None:
                 f"updated until its first invoice is paid; {param} cannot change.",
                 param=param,
             )
+
+
+def _check_nothing_added_while_incomplete(request: UpdateSubscription) -> None:
+    """One-off charges wait for an incomplete subscription's first invoice to be paid, as
+    its items do (Stripe's `status` docstring: only metadata and default_source change):
+    they would otherwise sit pending on a subscription that may expire unpaid."""
+    if request.add_invoice_items:
+        raise InvalidRequest(
+            "A subscription that is incomplete can only have metadata and default_source "
+            "updated until its first invoice is paid; add_invoice_items cannot be added.",
+            param="add_invoice_items",
+        )
 
 
 async def cancel_subscription(ctx: Context, request: CancelSubscription) -> ApiObject:
