@@ -282,6 +282,10 @@ class Struct(Param):
         return object_schema(self.fields, self.required)
 
 
+CONNECT_ONLY: Final = "Kassa has no connected accounts."
+"""The reason Kassa refuses Stripe Connect's parameters (`NotSupported`)."""
+
+
 @dataclass(frozen=True)
 class NotSupported(Param):
     """A parameter Stripe takes and Kassa refuses, with the reason in the 400: declared so

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 import stripe
@@ -38,6 +38,8 @@ _METHOD = re.compile(
 _PARAMS_TYPE = re.compile(r'params: "?(?:Optional\[)?"?(\w+Params)\b')
 _REQUEST = re.compile(r'_request\(\s*"(\w+)",\s*"(/v1/[^"]*)"')
 _PATH_ID = re.compile(r"\{[^}]*\}")
+X: Final = {"iban": "DE89370400440532013000"}
+CHARGE: Final = {"amount": 1000, "currency": "usd", "source": "tok_visa"}
 
 
 def _sdk_operations() -> Iterator[tuple[tuple[str, str], frozenset[str]]]:
@@ -91,3 +93,27 @@ def test_every_stripe_parameter_is_declared() -> None:
         f"  {method} {template}: {', '.join(sorted(names))}"
         for (method, template), names in sorted(missing.items())
     )
+
+
+@pytest.mark.parametrize(
+    ("create", "param"),
+    [
+        (
+            lambda c: c.v1.payment_methods.create(params={"type": "card", "sepa_debit": X}),
+            "sepa_debit",
+        ),
+        (
+            lambda c: c.v1.charges.create(params={**CHARGE, "application_fee_amount": 1}),
+            "application_fee_amount",
+        ),
+        (lambda c: c.v1.tokens.create(params={"pii": {"id_number": "000"}}), "pii"),
+    ],
+)
+def test_a_declared_parameter_is_refused_with_its_reason_and_nothing_kept(
+    client: stripe.StripeClient, create: Any, param: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        create(client)
+    assert refused.value.param == param
+    assert "Kassa does not support" in str(refused.value.user_message)
+    assert client.v1.charges.list().data == []

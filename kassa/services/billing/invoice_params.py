@@ -13,6 +13,7 @@ from typing import Any, Final
 from kassa import money
 from kassa.clock import DAY_SECONDS
 from kassa.params import (
+    CONNECT_ONLY,
     Boolean,
     Enum,
     Integer,
@@ -46,7 +47,6 @@ STATEMENT_DESCRIPTOR_CHARS_MAX: Final = 22
 STATUSES: Final = ("draft", "open", "void", "paid", "uncollectible")
 """In the order Stripe's list error names them."""
 PREVIEW_ID_PREFIX: Final = "upcoming_in"
-CONNECT_ONLY: Final = "Kassa has no connected accounts."
 
 _COLLECTION_METHOD = Enum(values=("charge_automatically", "send_invoice"))
 _CUSTOM_FIELDS = INVOICE_SETTINGS.fields["custom_fields"]

@@ -15,6 +15,7 @@ from kassa import money
 from kassa.errors import ExclusiveParameters, InvalidParameter, ResourceMissing
 from kassa.ids import random_base62
 from kassa.params import (
+    CONNECT_ONLY,
     Boolean,
     Enum,
     Integer,
@@ -61,7 +62,6 @@ from kassa.services.billing.invoice_item_pricing import (
 )
 from kassa.services.billing.invoice_params import (
     AUTOMATIC_TAX,
-    CONNECT_ONLY,
     ISSUER,
     PREVIEW_ID_PREFIX,
     TAX_RATE_IDS,
