@@ -140,23 +140,23 @@ async def active_price(ctx: Context, price_id: str, param: str) -> ApiObject:
     return price
 
 
-_PRICE_DATA_NAMES: Final = ParamNames(prefix="price_data", absent=frozenset({"custom_unit_amount"}))
-"""An item's `price_data` takes a per-unit price's amounts, under its own name."""
-
-
-async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
-    """The one-time price `price_data` describes, stored inactive (it prices this item
-    only, as Stripe's inline prices)."""
+async def inline_price(ctx: Context, data: Fields, param: str = "price_data") -> ApiObject:
+    """The price `price_data` (sent as `param`) describes, stored inactive (it prices this
+    item only, as Stripe's inline prices): one-time for an invoice item, recurring (its
+    `recurring`) for a subscription item. It takes a per-unit price's amounts, and a
+    refusal names them under `param` (`price_data[unit_amount]`)."""
     request = prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
+        recurring=data.get("recurring"),
         unit_amount=data.get("unit_amount"),
         unit_amount_decimal=data.get("unit_amount_decimal"),
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
-    created = await prices.create_price(ctx, request, names=_PRICE_DATA_NAMES)
-    return await prices.load_price(ctx, created["id"], param="price_data")
+    names = ParamNames(prefix=param, absent=frozenset({"custom_unit_amount"}))
+    created = await prices.create_price(ctx, request, names=names)
+    return await prices.load_price(ctx, created["id"], param=param)
 
 
 def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:
@@ -192,7 +192,7 @@ async def price_new_item(
     if source == "pricing":
         price = await active_price(ctx, str((request.pricing or {})["price"]), "pricing[price]")
     else:
-        price = await _inline_price(ctx, request.price_data or {})
+        price = await inline_price(ctx, request.price_data or {})
     priced = from_price(price, quantity)
     if request.currency is not None and request.currency != priced.currency:
         raise InvalidParameter(
@@ -220,7 +220,7 @@ async def price_changed_item(
         price = (
             await active_price(ctx, str((changes.pricing or {})["price"]), "pricing[price]")
             if source == "pricing"
-            else await _inline_price(ctx, changes.price_data or {})
+            else await inline_price(ctx, changes.price_data or {})
         )
     else:
         details = item["pricing"]["price_details"]
