@@ -108,7 +108,8 @@ async def announce_timed(
 async def endpoints_with_pending_deliveries(store: Store) -> list[str]:
     """Endpoints that still have a delivery pending (due or not, claimed or not)."""
     async with store.read() as tx:
-        return await tx.webhook_endpoints_with_work("", FAR_FUTURE_MS, PROBE_ENDPOINTS_MAX)
+        endpoints = await tx.webhook_endpoints_with_work("", FAR_FUTURE_MS, PROBE_ENDPOINTS_MAX)
+    return [endpoint.endpoint_id for endpoint in endpoints]
 
 
 # --- PostgreSQL databases for a run ---------------------------------------------------------

@@ -73,7 +73,8 @@ class Settings:
     webhook_retry_schedule: str = field(
         default_factory=lambda: os.environ.get("KASSA_WEBHOOK_RETRY_SCHEDULE", "")
     )
-    """Seconds before each retry, comma-separated; empty: about three days (see README)."""
+    """Seconds before each retry, comma-separated; empty: the default, about four days (see
+README)."""
     webhook_timeout_seconds: int = field(
         default_factory=lambda: _env_int("KASSA_WEBHOOK_TIMEOUT_SECONDS", 10)
     )
@@ -228,8 +229,8 @@ _INSTANCE_ID = re.compile(rf"[A-Za-z0-9._-]{{0,{INSTANCE_ID_LENGTH_MAX}}}")
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (
     60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 86_400, 86_400,
 )  # fmt: skip
-"""Seconds before retries 1, 2, ...: exponential at first, then daily; 3.3 days in all,
-like Stripe's "up to three days"."""
+"""Seconds before retries 1, 2, ...: exponential at first, then daily; 4.16 days in all
+(100,260 s, then three days), longer than Stripe's "up to three days"."""
 RETRIES_MAX = 100
 
 

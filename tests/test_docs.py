@@ -1,4 +1,5 @@
-"""Every setting and every command-line option is documented in the README."""
+"""Every setting and every command-line option is documented in the README, and the figures
+the README derives from a default are that default's."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from kassa import config
 from kassa.cli import build_parser
-from kassa.config import ENVIRONMENT_VARIABLES, Settings
+from kassa.clock import DAY_SECONDS
+from kassa.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE, ENVIRONMENT_VARIABLES, Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+CONFIG_SOURCE = Path(config.__file__)
 
 
 def _readme() -> str:
@@ -72,3 +76,12 @@ def test_command_line_option_is_documented(command: str, option: str) -> None:
     assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", readme), (
         f"README.md does not mention `kassa {command} {option}`"
     )
+
+
+def test_the_default_webhook_retry_window_is_stated_as_it_is() -> None:
+    """The README and the schedule's docstring give the default schedule's span as its sum."""
+    days = f"{sum(DEFAULT_WEBHOOK_RETRY_SCHEDULE) / DAY_SECONDS:.2f}"
+    for path in (README, CONFIG_SOURCE):
+        text = " ".join(path.read_text(encoding="utf-8").split())  # as if on one line
+        stated = re.findall(r"(\d+(?:\.\d+)?) days in all", text)
+        assert stated == [days], f"{path.name} gives the retry window as {stated}, not {days}"

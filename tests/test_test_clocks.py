@@ -340,6 +340,38 @@ def test_a_declined_renewal_is_retried_on_the_schedule_as_the_clock_passes(
     assert attempts == expected
 
 
+def test_work_failing_after_other_work_in_its_unit_leaves_that_work_at_its_time(
+    client: Client, ledger_verified: None
+) -> None:
+    """A piece that fails rolls its unit of work back: the pieces before it are done again
+    at their own times (not the failing piece's), and its failure is recorded on it."""
+    clock = new_clock(client)
+    customer = customer_on(client, clock.id)
+    first = auto_invoice(client, customer.id, 1000)  # finalized an hour on
+    advance(client, clock.id, FROZEN + HOUR // 2)
+    card = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 2000, "currency": "usd"}
+    )
+    failing = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "auto_advance": True,
+            "pending_invoice_items_behavior": "include",
+            "default_payment_method": card.id,
+        }
+    )
+    client.v1.payment_methods.detach(card.id)  # its charge then fails: not a decline
+    advance(client, clock.id, FROZEN + 3 * HOUR)
+    paid = client.v1.invoices.retrieve(first.id)
+    assert paid.status == "paid"
+    assert paid.status_transitions.finalized_at == FROZEN + HOUR
+    stuck = client.v1.invoices.retrieve(failing.id)
+    assert (stuck.status, stuck.automatically_finalizes_at) == ("draft", None)
+    assert stuck.last_finalization_error is not None
+    assert stuck.last_finalization_error.param == "payment_method"
+
+
 def test_work_due_at_the_same_second_runs_in_invoice_id_order(client: Client) -> None:
     """Ties are broken as `kassa.store.clock_queries.ClockWork` orders them: due time, then
     kind, then the invoice id."""

@@ -20,11 +20,15 @@ import pytest
 import stripe
 
 from kassa import API_VERSION
+from kassa.clock import DAY_SECONDS, FrozenClock
+from kassa.config import Settings
 from kassa.services.catalog import EVENT_TYPES
 from kassa.services.events import WEBHOOK_ENDPOINTS_PER_ACCOUNT_MAX
 from kassa.services.listing import LIST_LIMIT_MAX
+from kassa.workers.retention import EVENT_RETENTION_DAYS
 from kassa.workers.webhooks import IDLE_POLL_SECONDS, JITTER_FRACTION
 from tests.conftest import module_server
+from tests.direct_store import purge
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
 
@@ -44,6 +48,8 @@ FAILING_EVENTS = 4
 """Events whose deliveries fail to the end together, so that failures follow failures."""
 SUCCESS_EVERY_SECONDS = 0.5
 """Well inside a retry delay: an endpoint succeeding this often is never down for long."""
+RETENTION_DAYS = Settings().request_log_retention_days
+"""The request log's retention, which a purge also applies (its default)."""
 RETRIES_RIDE_OUT_SECONDS = RETRY_SCHEDULE_SECONDS[0] * (1 + JITTER_FRACTION) + 0.5
 """Longer than a retry's delay: a retry still queued would have been sent by then."""
 
@@ -514,29 +520,67 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_again(
     assert receiver.rejected() == []
 
 
-def test_a_retry_pending_when_an_endpoint_is_disabled_is_made_once_it_is_enabled(
+def test_a_retry_not_yet_due_when_its_endpoint_is_enabled_again_is_made_at_its_time(
     client: stripe.StripeClient, http: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     """Stripe: if you disable and then re-enable a webhook endpoint before Stripe can retry,
-    you can still expect to see future retry attempts. None is made while it is disabled."""
+    you can still expect to see future retry attempts."""
     paused = listen(client, receiver, "paused", ["customer.created"])
     receiver.fail_next("paused", 1)
     new_customer(client)
     event_id = only_event(client, "customer.created")["id"]
-    attempts_of(http, f"events/{event_id}", 1)
+    first = attempts_of(http, f"events/{event_id}", 1)[0]
     client.v1.webhook_endpoints.update(paused.id, params={"disabled": True})
-    time.sleep(RETRIES_RIDE_OUT_SECONDS)  # the retry comes due while the endpoint is disabled
-    assert receiver.attempts("paused") == 1
-    assert only_event(client, "customer.created")["pending_webhooks"] == 1
-
     client.v1.webhook_endpoints.update(paused.id, params={"disabled": False})
+    enabled_again_ms = time.time() * 1000
+    assert enabled_again_ms < first["attempted_at_ms"] + RETRY_DELAY_MIN_MS, (
+        "enabled again only after the retry came due: the machine was too slow for this test"
+    )
+
     receiver.wait_for_event_ids("paused", {event_id})
     attempts = attempts_of(http, f"events/{event_id}", 2)
     assert [a["succeeded"] for a in attempts] == [False, True]
+    gap_ms = attempts[1]["attempted_at_ms"] - attempts[0]["attempted_at_ms"]
+    assert gap_ms >= RETRY_DELAY_MIN_MS, "the retry waited for its time"
     wait_until(
         lambda: only_event(client, "customer.created")["pending_webhooks"] == 0 or None,
         "the event's pending webhooks to count down",
     )
+    assert receiver.rejected() == []
+
+
+def test_a_retry_due_while_its_endpoint_is_disabled_is_given_up(
+    webhook_server: KassaServer,
+    client: stripe.StripeClient,
+    http: httpx.Client,
+    receiver: WebhookReceiver,
+) -> None:
+    """Stripe: if your endpoint has been disabled when Stripe attempts a retry, future
+    retries of that event are prevented. Neither the endpoint enabled again afterwards nor
+    the one left disabled is sent the event, and the event no longer waits on them: it is
+    purged with the others after 30 days."""
+    paused = listen(client, receiver, "paused", ["customer.created"])
+    left_off = listen(client, receiver, "left-off", ["customer.created"])
+    receiver.fail_next("paused", 1)
+    receiver.fail_next("left-off", 1)
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    attempts_of(http, f"events/{event_id}", 2)
+    for endpoint in (paused, left_off):
+        client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
+    time.sleep(RETRIES_RIDE_OUT_SECONDS)  # the retries come due while both are disabled
+
+    client.v1.webhook_endpoints.update(paused.id, params={"disabled": False})
+    time.sleep(RETRIES_RIDE_OUT_SECONDS)  # a retry still queued would be made by now
+    assert receiver.attempts("paused") == 1
+    assert receiver.attempts("left-off") == 1
+    assert len(attempts_at(http, event_id)) == 2
+    undelivered = [e["id"] for e in listed_events(client, delivery_success=False)]
+    assert event_id in undelivered, "a delivery given up is not a success"
+
+    after_retention = time.time() + (EVENT_RETENTION_DAYS + 1) * DAY_SECONDS
+    purge(webhook_server.database_url, FrozenClock(after_retention), RETENTION_DAYS)
+    assert event_id not in [e["id"] for e in listed_events(client)], "no delivery holds it"
     assert receiver.rejected() == []
 
 
@@ -747,15 +791,45 @@ def test_a_webhook_endpoint_takes_a_known_api_version(
     assert endpoint.api_version == version
 
 
-def test_enabled_events_must_name_types_kassa_sends(
+STRIPE_TYPES_KASSA_NEVER_SENDS = [
+    "checkout.session.completed",
+    "account.updated",
+    "customer.discount.created",
+    "mandate.updated",
+    "billing_portal.session.created",
+    "invoice.upcoming",
+]
+
+
+def test_enabled_events_take_stripe_types_kassa_never_sends(
     client: stripe.StripeClient, receiver: WebhookReceiver
+) -> None:
+    """Stripe takes any of its event types; an integration enabling ones Kassa does not send
+    (yet) still runs against Kassa, and gets the types it enabled that Kassa sends."""
+    enabled = [*STRIPE_TYPES_KASSA_NEVER_SENDS, "webhook_endpoint.disabled", "customer.created"]
+    endpoint = listen(client, receiver, "wide", enabled)
+    assert sorted(endpoint.enabled_events) == sorted(enabled)
+    narrowed = ["invoice.upcoming", "customer.created"]
+    updated = client.v1.webhook_endpoints.update(
+        endpoint.id, params={"enabled_events": cast(Any, narrowed)}
+    )
+    assert sorted(updated.enabled_events) == sorted(narrowed)
+    new_customer(client)
+    event_id = only_event(client, "customer.created")["id"]
+    receiver.wait_for_event_ids("wide", {event_id})
+    assert receiver.rejected() == []
+
+
+@pytest.mark.parametrize("misspelt", ["customer.creatd", "checkout.session.complete", "customer"])
+def test_enabled_events_must_name_stripe_event_types(
+    client: stripe.StripeClient, receiver: WebhookReceiver, misspelt: str
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.webhook_endpoints.create(
             params={
                 "url": receiver.url("typo"),
                 # The misspelt type is the point: the SDK's types do not know it either.
-                "enabled_events": ["customer.created", "customer.creatd"],  # type: ignore[list-item]
+                "enabled_events": cast(Any, ["customer.created", misspelt]),
             }
         )
     assert raised.value.http_status == 400
@@ -826,6 +900,39 @@ def test_events_are_listed_by_type_pattern_types_and_created(
     assert elsewhere.value.http_status == 404
     assert listed_events(stranger) == []
     assert receiver.rejected() == []
+
+
+def test_a_type_pattern_takes_its_wildcard_anywhere(client: stripe.StripeClient) -> None:
+    """Stripe: `type` is "a specific event name, or group of events using * as a wildcard".
+    In Kassa each `*` stands for any run of characters, dots included (none too); the rest
+    matches as it is, `_` and `%` included, and case counts (on both engines)."""
+    customer = new_customer(client)
+    pay(client, "pm_card_visa")
+    client.v1.customers.delete(customer.id)
+    made = sorted(e["type"] for e in listed_events(client))
+    assert made == [
+        "charge.succeeded",
+        "customer.created",
+        "customer.deleted",
+        "payment_intent.created",
+        "payment_intent.succeeded",
+    ]
+
+    def types_of(pattern: str) -> list[str]:
+        return sorted(e["type"] for e in listed_events(client, type=pattern))
+
+    assert types_of("*") == made
+    assert types_of("*.deleted") == ["customer.deleted"]
+    assert types_of("*.created") == ["customer.created", "payment_intent.created"]
+    assert types_of("*succeeded") == ["charge.succeeded", "payment_intent.succeeded"]
+    assert types_of("c*d") == ["charge.succeeded", "customer.created", "customer.deleted"]
+    assert types_of("payment_*.*") == ["payment_intent.created", "payment_intent.succeeded"]
+    assert types_of("customer.*") == ["customer.created", "customer.deleted"]
+    assert types_of("*customer.created*") == ["customer.created"]
+    for matches_nothing in ("charge_succeeded*", "customer%*", "Customer.*", "*.Deleted", "x*"):
+        assert types_of(matches_nothing) == [], matches_nothing
+    either = listed_events(client, types=["*.deleted", "charge.*"])
+    assert sorted(e["type"] for e in either) == ["charge.succeeded", "customer.deleted"]
 
 
 def test_events_take_type_or_types_but_not_both(client: stripe.StripeClient) -> None:

@@ -58,11 +58,13 @@ log = logging.getLogger("kassa.test_clocks")
 @dataclass(frozen=True)
 class StepDone:
     """What one unit of work did: the pieces of work done, the last of them (None when
-    none), and whether the clock is through (ready, stopped, or no longer advancing)."""
+    none), whether the clock is through (ready, stopped, or no longer advancing), and how
+    many pieces the next unit may do."""
 
     pieces: int
     last: ClockWork | None
     through: bool
+    next_unit_pieces: int = PIECES_PER_UNIT_MAX
 
 
 async def advance_clocks(store: Store, clock: Clock, payments: PaymentConfig) -> int:
@@ -82,12 +84,13 @@ async def advance_clock(
     the pieces of work done."""
     previous: ClockWork | None = None
     pieces = 0
+    unit_pieces = PIECES_PER_UNIT_MAX
     for _ in range(STEPS_PER_CLOCK_RUN_MAX):
-        done = await _step(store, clock, payments, target, previous)
+        done = await _step(store, clock, payments, target, previous, unit_pieces)
         pieces += done.pieces
         if done.through:
             break
-        previous = done.last
+        previous, unit_pieces = done.last, done.next_unit_pieces
     return pieces
 
 
@@ -97,8 +100,14 @@ async def _step(
     payments: PaymentConfig,
     target: AdvancingClock,
     previous: ClockWork | None,
+    unit_pieces: int,
 ) -> StepDone:
-    """One unit of work: up to PIECES_PER_UNIT_MAX pieces, in clock order."""
+    """One unit of work: up to `unit_pieces` pieces, in clock order.
+
+    A piece that fails rolls the unit back whole. The pieces before it are then done again
+    first, alone in a unit (at their own times: the clock has not moved), and the failing
+    piece comes first in the unit after, where its failure is recorded at its time without
+    undoing anything else: what it fails on (a draft an earlier piece made) is there."""
 
     def context(tx: Transaction, memo: dict[str, Any] | None = None) -> Context:
         # A fresh context per piece: a context remembers the clock's time once read, and
@@ -111,14 +120,15 @@ async def _step(
             memo={} if memo is None else memo,
         )
 
+    at_start = previous
+    done = 0
     try:
         async with store.write() as tx:
             if not await tx.claim_test_clock(target.account_id, target.clock_id):
                 # Another process is advancing it: its next run looks again.
                 return StepDone(0, previous, through=True)
-            done = 0
             carried: dict[str, Any] = {}
-            for _ in range(PIECES_PER_UNIT_MAX):
+            for _ in range(unit_pieces):
                 ctx = context(tx, carried)
                 work = await _piece(ctx, target.clock_id, previous)
                 if work is None:
@@ -130,9 +140,10 @@ async def _step(
                 done += 1
             return StepDone(done, previous, through=False)
     except WorkFailed as failed:
-        # Rolled back whole, the clock's time too: record the failure at the work's time
-        # in a unit of its own, so the clock moves past it; the pieces before it in the
-        # unit run again in the next one.
+        if done > 0:
+            return StepDone(0, at_start, through=False, next_unit_pieces=done)
+        # The first piece of its unit: rolled back alone, the clock's time too. Record the
+        # failure at the work's time in a unit of its own, so the clock moves past it.
         async with store.write() as tx:
             await _record(context(tx), target.clock_id, failed)
         return StepDone(0, failed.work, through=False)

@@ -36,6 +36,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.stripe_event_types import STRIPE_EVENT_TYPES
 from kassa.services.webhook_attempts import ListAttempts, parse_list_attempts
 from kassa.store import Transaction
 from kassa.store.tables import WEBHOOK_ENDPOINTS
@@ -53,10 +54,12 @@ class _EventType(String):
         from kassa.services.catalog import EVENT_TYPES
 
         text = super().parse(value, path)
-        if text != "*" and text not in EVENT_TYPES:
+        # Any type Stripe takes, as on Stripe, though Kassa sends only some (an integration
+        # enabling `checkout.session.completed` still runs); and Kassa's own types.
+        if text != "*" and text not in STRIPE_EVENT_TYPES and text not in EVENT_TYPES:
             raise InvalidParameter(
-                f"Invalid {path}: {text[:100]} is not an event type Kassa sends; use `*` or "
-                f"one of: {', '.join(EVENT_TYPES)}",
+                f"Invalid {path}: {text[:100]} is not a Stripe event type; use `*` for all "
+                "events, or the types the API reference lists for enabled_events",
                 param=path,
             )
         return text
@@ -211,12 +214,18 @@ async def update_webhook_endpoint(ctx: Context, request: UpdateWebhookEndpoint) 
 
 
 async def _switch(ctx: Context, endpoint: ApiObject, disabled: bool) -> None:
+    if endpoint["status"] == "disabled" and not disabled:
+        # Stripe: "If your endpoint has been disabled or deleted when Stripe attempts a
+        # retry, future retries of that event are prevented. However, if you disable and
+        # then re-enable a webhook endpoint before Stripe can retry, you can still expect
+        # to see future retry attempts." A disabled endpoint is sent nothing (and gets no
+        # delivery of an event made meanwhile); enabled again, it gets the retries not yet
+        # due, at their time, and none of those whose time came meanwhile (the delivery
+        # workers give those up as they come due; this catches any they have not reached).
+        # Deliveries before the endpoint's state row: the order the workers lock them in.
+        now_ms = int(ctx.clock.now() * 1000)
+        await ctx.tx.give_up_due_webhook_deliveries(endpoint["id"], now_ms)
     endpoint["status"] = "disabled" if disabled else "enabled"
-    # Queued retries are held, not dropped: a disabled endpoint is sent nothing (and gets
-    # no delivery of an event made meanwhile), and once enabled again it gets the retries
-    # still due, at once if they came due meanwhile (Stripe: "if you disable and then
-    # re-enable a webhook endpoint before Stripe can retry, you can still expect to see
-    # future retry attempts").
     await ctx.tx.set_webhook_endpoint_disabled(endpoint["id"], disabled)
     if not disabled:
         await ctx.tx.reset_webhook_endpoint_failures(endpoint["id"])

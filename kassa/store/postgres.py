@@ -17,7 +17,7 @@ from kassa.invariants import ensure
 from kassa.store.conflicts import DatabaseUnavailable, WriteConflict
 from kassa.store.queries import Row, Transaction
 from kassa.store.search_queries import postgres_json_expressions
-from kassa.store.statements import FOR_UPDATE, LOWER, SKIP_LOCKED
+from kassa.store.statements import FOR_UPDATE, LIKE, LOWER, SKIP_LOCKED
 
 POOL_MIN_SIZE = 2
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -63,6 +63,7 @@ def to_numbered_placeholders(sql: str) -> str:
         numbered.replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED")
         .replace(FOR_UPDATE, " FOR UPDATE")
         .replace(f"{LOWER}(", "lower(")
+        .replace(f"{LIKE}(", "textlike(")
     )
 
 

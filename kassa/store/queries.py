@@ -41,7 +41,14 @@ from kassa.store.seq_order import (
     SettledTickets,
     settled_tickets,
 )
-from kassa.store.statements import FOR_UPDATE, dumps_doc, loads_doc
+from kassa.store.statements import (
+    FOR_UPDATE,
+    LIKE,
+    WILDCARD,
+    dumps_doc,
+    loads_doc,
+    wildcard_like_pattern,
+)
 from kassa.store.tables import EVENT_RECORDED, EVENTS, ObjectTable
 from kassa.store.webhook_queries import INSERT_DELIVERY, WebhookQueries
 
@@ -98,7 +105,8 @@ class ObjectListQuery:
     equals: Mapping[str, Any] = field(default_factory=dict)
     created: Mapping[str, int] = field(default_factory=dict)
     any_of: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    """column -> values it may equal; a value ending in `.*` matches that prefix."""
+    """column -> values it may equal; in a value, each `*` stands for any run of characters
+    (`*.deleted`, `charge.*`), case counting on both engines."""
     nulls: Mapping[str, bool] = field(default_factory=dict)
     """column -> whether it must be NULL (True) or must not be (False): an invoice item is
     pending while its `invoice` is NULL."""
@@ -583,9 +591,9 @@ def _list_conditions(
             raise ValueError(f"{table.name} has no filter column {column}")
         alternatives = []
         for value in values:
-            if value.endswith(".*"):
-                alternatives.append(f"substr({column}, 1, ?) = ?")
-                args.extend((len(value) - 1, value[:-1]))
+            if WILDCARD in value:
+                alternatives.append(f"{LIKE}({column}, ?)")
+                args.append(wildcard_like_pattern(value))
             else:
                 alternatives.append(f"{column} = ?")
                 args.append(value)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kassa.invariants import ensure
-from kassa.store.statements import LOWER
+from kassa.store.statements import LIKE_ESCAPE, LOWER, like_escaped
 from kassa.store.tables import ObjectTable
 
 if TYPE_CHECKING:
@@ -43,9 +43,6 @@ SEARCH_PAGE_ROWS_CEILING = 1_000
 SEARCH_CONDITIONS_CEILING = 100
 
 _PATH_SEGMENT = re.compile(r"[a-z0-9_]+")
-LIKE_ESCAPE = "\\"
-"""Escapes `%`, `_` and itself in a substring pattern (`LIKE ... ESCAPE '\\'` on both engines;
-PostgreSQL's standard_conforming_strings keeps the literal a single backslash)."""
 
 
 class ValueKind(enum.Enum):
@@ -135,8 +132,7 @@ def _document_value(condition: FieldCondition) -> tuple[str, list[Any]]:
 
 
 def _like_pattern(text: str) -> str:
-    escaped = "".join(LIKE_ESCAPE + c if c in "%_" + LIKE_ESCAPE else c for c in text)
-    return f"%{escaped}%"
+    return f"%{like_escaped(text)}%"
 
 
 def _condition_sql(condition: FieldCondition) -> tuple[str, list[Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 from kassa.invariants import InvariantViolated
 from kassa.store.conflicts import DatabaseUnavailable
 from kassa.store.queries import Row, Transaction
-from kassa.store.statements import LOWER, lower_text
+from kassa.store.statements import LIKE, LOWER, like_text, lower_text
 
 BATCH_UNITS_MAX = 256
 """Units of work one group commit may carry before it commits at once."""
@@ -114,6 +114,7 @@ def _connect(
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     connection.create_function(LOWER, 1, lower_text, deterministic=True)
+    connection.create_function(LIKE, 2, like_text, deterministic=True)
     if on_statement is not None:
         # sqlite3's own tracing; without a callback SQLite calls nothing, so it costs nothing.
         connection.set_trace_callback(on_statement)

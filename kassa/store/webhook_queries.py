@@ -41,6 +41,14 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True)
+class EndpointWithWork:
+    """An endpoint with a delivery due: sent if enabled, given up if disabled."""
+
+    endpoint_id: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
 class WebhookTarget:
     endpoint_id: str
     account_id: str
@@ -49,7 +57,8 @@ class WebhookTarget:
     enabled: bool
     failing_since_ms: int | None
     deleted: bool = False
-    """Deleted, not just disabled: its deliveries are given up (a disabled one's are held)."""
+    """Deleted, not just disabled: its deliveries are given up (a disabled one's wait, and
+    are given up if their time comes before it is enabled again)."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,8 @@ class WebhookQueries:
         )
 
     async def set_webhook_endpoint_disabled(self, endpoint_id: str, disabled: bool) -> None:
-        """Hold the endpoint's deliveries (none is claimed while it is disabled), or let
-        them go again."""
+        """Hold the endpoint's deliveries (none is claimed while it is disabled: one that
+        comes due is given up), or let them go again."""
         await self._db.execute(
             "UPDATE webhook_endpoint_state SET disabled = ? WHERE endpoint_id = ?",
             (1 if disabled else 0, endpoint_id),
@@ -153,18 +162,50 @@ class WebhookQueries:
             (endpoint_id,),
         )
 
-    async def webhook_endpoints_with_work(self, after: str, now_ms: int, limit: int) -> list[str]:
-        """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
-        due. A disabled endpoint's are held; a deleted endpoint has none (they are abandoned)."""
+    async def give_up_due_webhook_deliveries(self, endpoint_id: str, now_ms: int) -> None:
+        """An endpoint enabled again: its deliveries whose time came while it was disabled
+        are marked failed (Stripe prevents further retries of an event whose retry found
+        the endpoint disabled); those not yet due stay pending. A delivery in flight (its
+        claim live) is left to its attempt, which reschedules or finishes it."""
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = 'failed' WHERE endpoint_id = ? "
+            "AND status = 'pending' AND next_attempt_ms <= ? AND claimed_until_ms < ?",
+            (endpoint_id, now_ms, now_ms),
+        )
+
+    async def give_up_deliveries_due_while_disabled(
+        self, endpoint_id: str, now_ms: int, limit: int
+    ) -> int:
+        """Mark failed up to `limit` of the endpoint's deliveries due by `now_ms`, if the
+        endpoint is still disabled (it may have been enabled since the worker looked: then
+        they are sent instead); how many. Locked rows are skipped on PostgreSQL (another
+        worker is giving them up, or an enabling request is)."""
         rows = await self._db.fetchall(
-            "SELECT s.endpoint_id FROM webhook_endpoint_state s WHERE s.endpoint_id > ? "
-            "AND s.disabled = 0 "
+            "UPDATE webhook_deliveries SET status = 'failed' WHERE status = 'pending' "
+            "AND id IN (SELECT d.id FROM webhook_deliveries d WHERE d.endpoint_id = ? "
+            "AND d.status = 'pending' AND d.next_attempt_ms <= ? AND d.claimed_until_ms < ? "
+            "AND EXISTS (SELECT 1 FROM webhook_endpoint_state s "
+            "WHERE s.endpoint_id = d.endpoint_id AND s.disabled = 1) "
+            f"LIMIT ? {SKIP_LOCKED}) RETURNING id",
+            (endpoint_id, now_ms, now_ms, limit),
+        )
+        return len(rows)
+
+    async def webhook_endpoints_with_work(
+        self, after: str, now_ms: int, limit: int
+    ) -> list[EndpointWithWork]:
+        """Endpoints (ids after `after`, in id order, for round-robin) that have a delivery
+        due, each saying whether it is disabled (its due deliveries are then given up, not
+        sent); a deleted endpoint has none (they are abandoned)."""
+        rows = await self._db.fetchall(
+            "SELECT s.endpoint_id, s.disabled FROM webhook_endpoint_state s "
+            "WHERE s.endpoint_id > ? "
             "AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = s.endpoint_id "
             "AND d.status = 'pending' AND d.next_attempt_ms <= ? AND d.claimed_until_ms < ?) "
             "ORDER BY s.endpoint_id LIMIT ?",
             (after, now_ms, now_ms, limit),
         )
-        return [str(row[0]) for row in rows]
+        return [EndpointWithWork(str(row[0]), bool(row[1])) for row in rows]
 
     async def claim_webhook_deliveries(
         self, endpoint_id: str, now_ms: int, claim_until_ms: int, limit: int

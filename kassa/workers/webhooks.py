@@ -29,7 +29,12 @@ from kassa.ids import new_id
 from kassa.services import webhook_faults
 from kassa.services.webhook_endpoints import disable_failing_endpoint
 from kassa.store import Store, Transaction
-from kassa.store.webhook_queries import ClaimedDelivery, WebhookAttempt, WebhookTarget
+from kassa.store.webhook_queries import (
+    ClaimedDelivery,
+    EndpointWithWork,
+    WebhookAttempt,
+    WebhookTarget,
+)
 from kassa.webhook_signing import signature_header
 
 PER_ENDPOINT_CONCURRENCY = 8
@@ -39,6 +44,9 @@ CLAIM_MARGIN_SECONDS = 20
 a live claim is never retaken, while a crashed worker's claims come back within half a minute
 (with the default 10 s timeout)."""
 ENDPOINTS_PER_SWEEP = 64
+GIVEN_UP_PER_ENDPOINT_MAX = 256
+"""Deliveries of a disabled endpoint given up in one sweep (the rest in the next sweeps), so
+that a long backlog never holds the writer for long."""
 IDLE_POLL_SECONDS = 0.1
 RECORD_BATCH_MAX = 256
 RECORD_ATTEMPTS_MAX = 3
@@ -156,28 +164,30 @@ class DeliveryWorker:
                     await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
 
     async def sweep(self, session: aiohttp.ClientSession) -> int:
-        """One round-robin pass: claim each endpoint's share of due deliveries and send."""
+        """One round-robin pass: claim each endpoint's share of due deliveries and send
+        them, and give up those due to a disabled endpoint. How many were sent or given up."""
         free_total = IN_FLIGHT_MAX - len(self.tasks)
         if free_total <= 0:
             return 0
         now_ms = self._now_ms()
-        async with self.store.read() as tx:
-            endpoints = await tx.webhook_endpoints_with_work(
-                self.cursor, now_ms, ENDPOINTS_PER_SWEEP
-            )
-            if len(endpoints) < ENDPOINTS_PER_SWEEP and self.cursor:
-                wrapped = await tx.webhook_endpoints_with_work(
-                    "", now_ms, ENDPOINTS_PER_SWEEP - len(endpoints)
-                )
-                endpoints += [e for e in wrapped if e not in endpoints]
-        self.cursor = endpoints[-1] if len(endpoints) == ENDPOINTS_PER_SWEEP else ""
-        endpoints = [e for e in endpoints if self.in_flight[e] < PER_ENDPOINT_CONCURRENCY]
+        endpoints = [
+            endpoint
+            for endpoint in await self._endpoints_with_work(now_ms)
+            if self.in_flight[endpoint.endpoint_id] < PER_ENDPOINT_CONCURRENCY
+        ]
         if not endpoints:
             return 0  # nothing claimable: no write transaction (on SQLite, a commit) for it
         batches: list[tuple[WebhookTarget | None, list[ClaimedDelivery]]] = []
+        given_up = 0
         async with self.store.write() as tx:
-            faulted = await tx.endpoints_with_queued_faults(endpoints)
-            for endpoint_id in endpoints:
+            faulted = await tx.endpoints_with_queued_faults([e.endpoint_id for e in endpoints])
+            for endpoint in endpoints:
+                endpoint_id = endpoint.endpoint_id
+                if endpoint.disabled:
+                    given_up += await tx.give_up_deliveries_due_while_disabled(
+                        endpoint_id, now_ms, GIVEN_UP_PER_ENDPOINT_MAX
+                    )
+                    continue
                 share = min(PER_ENDPOINT_CONCURRENCY - self.in_flight[endpoint_id], free_total)
                 if share <= 0:
                     continue
@@ -190,7 +200,23 @@ class DeliveryWorker:
             for delivery in claimed:
                 self._start(session, target, delivery)
                 count += 1
-        return count
+        return count + given_up
+
+    async def _endpoints_with_work(self, now_ms: int) -> list[EndpointWithWork]:
+        """Up to `ENDPOINTS_PER_SWEEP` endpoints with a delivery due, from the cursor on,
+        wrapping around to the first; the cursor moves past them for the next sweep."""
+        async with self.store.read() as tx:
+            endpoints = await tx.webhook_endpoints_with_work(
+                self.cursor, now_ms, ENDPOINTS_PER_SWEEP
+            )
+            if len(endpoints) < ENDPOINTS_PER_SWEEP and self.cursor:
+                wrapped = await tx.webhook_endpoints_with_work(
+                    "", now_ms, ENDPOINTS_PER_SWEEP - len(endpoints)
+                )
+                seen = {e.endpoint_id for e in endpoints}
+                endpoints += [e for e in wrapped if e.endpoint_id not in seen]
+        self.cursor = endpoints[-1].endpoint_id if len(endpoints) == ENDPOINTS_PER_SWEEP else ""
+        return endpoints
 
     async def _claim(
         self, tx: Transaction, endpoint_id: str, faulted: bool, now_ms: int, share: int
@@ -388,8 +414,9 @@ class DeliveryWorker:
         if delay is None or target is None or target.deleted:
             await tx.finish_webhook_delivery(delivery.id, "failed", attempts, 0)
         else:
-            # Pending again, even if the endpoint was disabled meanwhile: it is then held
-            # until the endpoint is enabled.
+            # Pending again, even if the endpoint was disabled meanwhile: the retry is made
+            # if the endpoint is enabled again before its time, and given up if its time
+            # comes while the endpoint is still disabled (as on Stripe).
             await tx.finish_webhook_delivery(
                 delivery.id, "pending", attempts, outcome.attempted_ms + delay
             )

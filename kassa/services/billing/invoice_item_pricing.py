@@ -152,11 +152,13 @@ _PRICE_DATA_NAMES: Final = price_data_names()
 async def inline_price(
     ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
 ) -> ApiObject:
-    """The one-time price `price_data` describes, stored inactive (it prices this item
-    only, as Stripe's inline prices); a 400 names its parameters as `names` says."""
+    """The price `price_data` describes, stored inactive (it prices this item only, as
+    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
+    a subscription item; a 400 names its parameters as `names` says."""
     request = prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
+        recurring=data.get("recurring"),
         unit_amount=data.get("unit_amount"),
         unit_amount_decimal=data.get("unit_amount_decimal"),
         tax_behavior=data.get("tax_behavior"),

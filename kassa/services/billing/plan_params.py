@@ -29,8 +29,17 @@ def _plan_as_price(parsed: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def price_param(entry: Mapping[str, Any], path: str) -> str:
-    """The parameter an item's price was sent as: `path[plan]` or `path[price]`."""
-    return f"{path}[plan]" if entry.get("plan") is not None else f"{path}[price]"
+    """The parameter an item's price was sent as: `path[plan]`, `path[price_data]` (an
+    inline price) or `path[price]`."""
+    for sent in ("plan", "price_data"):
+        if entry.get(sent) is not None:
+            return f"{path}[{sent}]"
+    return f"{path}[price]"
+
+
+def _priced(parsed: Mapping[str, Any]) -> bool:
+    """A price given: by id (or plan, read as `price`) or inline (`price_data`)."""
+    return "price" in parsed or "price_data" in parsed
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class ItemWithPlan(Struct):
             self.nullable,
         )
         parsed = _plan_as_price(relaxed.parse(value, path), path)
-        if wants_price and "price" not in parsed:
+        if wants_price and not _priced(parsed):
             raise MissingParameter(f"{path}[price]")
         return parsed
 
@@ -61,12 +70,13 @@ def item_with_plan(item: Struct) -> ItemWithPlan:
 
 
 def accepting_plan(parser: ParamsParser[Request]) -> ParamsParser[Request]:
-    """A top-level parser (`/v1/subscription_items`) that also takes `plan` for `price`."""
+    """A top-level parser (`/v1/subscription_items`) that also takes `plan` for `price` (its
+    `price` requirement met by either, or by `price_data`)."""
     wants_price = "price" in parser.required
 
     def build(ids: RouteIds, params: dict[str, Any]) -> Request:
         params = _plan_as_price(params, "")
-        if wants_price and "price" not in params:
+        if wants_price and not _priced(params):
             raise MissingParameter("price")
         return parser.build(ids, params)
 

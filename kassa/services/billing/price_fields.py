@@ -151,8 +151,11 @@ AMOUNT_PARAMS: dict[str, Param] = {
     "unit_amount": Integer(minimum=0, maximum=AMOUNT_MAX),
     "unit_amount_decimal": DecimalAmount(),
 }
+RECURRING_INTERVAL = Struct(_INTERVAL_PARAMS, required=("interval",))
+"""The `recurring` an inline price takes: its interval only (a product's `default_price_data`,
+a subscription item's `price_data`)."""
 DEFAULT_PRICE_DATA = Struct(
-    {**AMOUNT_PARAMS, "recurring": Struct(_INTERVAL_PARAMS, required=("interval",))},
+    {**AMOUNT_PARAMS, "recurring": RECURRING_INTERVAL},
     required=("currency",),
 )
 """A product's `default_price_data`: a per-unit price, created with the product."""

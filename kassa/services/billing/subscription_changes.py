@@ -51,7 +51,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kassa.errors import CardDeclined, CardError, InvalidParameter, InvalidRequest, ResourceMissing
+from kassa.errors import (
+    CardDeclined,
+    CardError,
+    ExclusiveParameters,
+    InvalidParameter,
+    InvalidRequest,
+    ResourceMissing,
+)
 from kassa.params import apply_metadata
 from kassa.services.billing import (
     invoice_advance,
@@ -64,6 +71,8 @@ from kassa.services.billing.invoice_item_pricing import (
     active_price,
     check_item_amount,
     from_price,
+    inline_price,
+    price_data_names,
 )
 from kassa.services.billing.plan_params import price_param
 from kassa.services.billing.subscription_documents import (
@@ -362,13 +371,13 @@ async def _new_item(
             "Missing required param: id (an item to delete is named by its id).",
             param=f"{path}[id]",
         )
-    if entry.get("price") is None:
+    price = await entry_price(ctx, entry, path)
+    if price is None:
         raise InvalidParameter(
             "Missing required param: price (a new item needs one).",
             param=f"{path}[price]",
             code="parameter_missing",
         )
-    price = await recurring_price(ctx, str(entry["price"]), price_param(entry, path))
     check_item_bills(price, int(entry.get("quantity", 1)), entry, path)
     metadata = apply_metadata({}, entry.get("metadata") or {})
     added = new_item(
@@ -392,8 +401,8 @@ async def _change_item(
     at: int,
     before: tuple[int, int],
 ) -> None:
-    if entry.get("price") is not None and entry["price"] != item["price"]["id"]:
-        price = await recurring_price(ctx, str(entry["price"]), price_param(entry, path))
+    price = await entry_price(ctx, entry, path)
+    if price is not None and price["id"] != item["price"]["id"]:
         recurrence = Recurrence.of(price)
         moves = recurrence != Recurrence.of(item["price"])
         if moves:
@@ -405,7 +414,7 @@ async def _change_item(
             note_paid_until_cut(subscription, item)
     if entry.get("quantity") is not None:
         item["quantity"] = int(entry["quantity"])
-    if entry.get("price") is not None or entry.get("quantity") is not None:
+    if price is not None or entry.get("quantity") is not None:
         check_item_bills(item["price"], int(item["quantity"]), entry, path)
     if entry.get("metadata") is not None:
         item["metadata"] = apply_metadata(item["metadata"], entry["metadata"])
@@ -419,6 +428,22 @@ def check_item_bills(
     `items[i][plan]`), not at the renewal or proration that would bill it."""
     param = f"{path}[quantity]" if entry.get("quantity") is not None else price_param(entry, path)
     check_item_amount(from_price(price, quantity), param)
+
+
+async def entry_price(ctx: Context, entry: Mapping[str, Any], path: str) -> ApiObject | None:
+    """The price an item change sets, if it sets one: an active recurring price by id
+    (`price`, or `plan`), or a new one made inline (`price_data`: recurring by its
+    parameters, stored inactive as Stripe's inline prices, and a new one each time)."""
+    data = entry.get("price_data")
+    if data is None:
+        price_id = entry.get("price")
+        if price_id is None:
+            return None
+        return await recurring_price(ctx, str(price_id), price_param(entry, path))
+    if entry.get("price") is not None:
+        sent = "plan" if entry.get("plan") is not None else "price"
+        raise ExclusiveParameters((sent, "price_data"), param=f"{path}[price_data]")
+    return await inline_price(ctx, data, price_data_names(f"{path}[price_data]"))
 
 
 async def recurring_price(ctx: Context, price_id: str, param: str) -> ApiObject:

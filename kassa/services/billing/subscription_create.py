@@ -33,6 +33,7 @@ from kassa.errors import (
     CardError,
     ExclusiveParameters,
     InvalidParameter,
+    MissingParameter,
 )
 from kassa.params import (
     Boolean,
@@ -68,7 +69,7 @@ from kassa.services.billing.subscription_changes import (
     check_item_bills,
     check_prices_alike,
     check_prices_distinct,
-    recurring_price,
+    entry_price,
 )
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
@@ -90,6 +91,7 @@ from kassa.services.billing.subscription_invoices import invoice_period
 from kassa.services.billing.subscription_params import (
     BILLING_MODE,
     CLASSIC,
+    ITEM_PRICE_DATA,
     TRIAL_END_CHARS_MAX,
 )
 from kassa.services.billing.subscription_trials import (
@@ -110,9 +112,11 @@ _ITEM = item_with_plan(
         {
             "price": String(max_chars=255),
             "quantity": Integer(minimum=0, maximum=1_000_000_000),
+            "price_data": ITEM_PRICE_DATA,
             "metadata": Metadata(),
             **subscription_terms.ITEM_PARAMS,
         },
+        # `price` or `price_data`: `item_with_plan` takes either (or `plan`).
         required=("price",),
     )
 )
@@ -250,7 +254,9 @@ async def _priced_items(
     params = []
     for index, entry in enumerate(requested):
         param = price_param(entry, f"items[{index}]")
-        price = await recurring_price(ctx, str(entry["price"]), param)
+        price = await entry_price(ctx, entry, f"items[{index}]")
+        if price is None:  # the parser requires price or price_data already
+            raise MissingParameter(f"items[{index}][price]")
         quantity = int(entry.get("quantity", 1))
         check_item_bills(price, quantity, entry, f"items[{index}]")
         metadata = apply_metadata({}, entry.get("metadata") or {})

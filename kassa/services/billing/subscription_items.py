@@ -3,7 +3,11 @@ update, delete, list a subscription's. They are written with their subscription
 (`subscription_documents.save`); a change to one is a change to its subscription's items,
 made and prorated by `subscription_changes` exactly as `items[]` on the subscription's update
 makes it (with `payment_behavior=pending_if_incomplete`, held until its invoice is paid:
-`subscription_pending_updates`), and announced as `customer.subscription.updated`."""
+`subscription_pending_updates`), and announced as `customer.subscription.updated`. The item
+takes what an `items[]` entry takes (`price` or `price_data`, `quantity`, `metadata`,
+`tax_rates`, `discounts`), and the same code applies it (`subscription_changes`,
+`subscription_discounts.apply_item_terms`); a refusal names the item's own parameter
+(`_own_param`)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.params import Boolean, Integer, Metadata, MetadataUpdate, Param, String
+from kassa.params import Boolean, Integer, MetadataUpdate, NotSupported, Param, String, Unset
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.plan_params import accepting_plan
 from kassa.services.billing.subscription_changes import (
@@ -23,8 +27,8 @@ from kassa.services.billing.subscription_changes import (
 from kassa.services.billing.subscription_documents import announce, find, save, snapshot, view
 from kassa.services.billing.subscription_params import (
     CHANGE_PARAMS,
+    ITEM_UPDATE,
     PENDING_ITEM_PARAMS,
-    QUANTITY_MAX,
 )
 from kassa.services.context import Context
 from kassa.services.listing import LIST_LIMIT_DEFAULT, list_page_with, load_live_object
@@ -44,18 +48,34 @@ LIST_LIMIT_MAX: Final = 100
 _HOW: dict[str, Param] = {
     k: CHANGE_PARAMS[k] for k in ("proration_behavior", "proration_date", "payment_behavior")
 }
+_ITEM: dict[str, Param] = {
+    name: ITEM_UPDATE.fields[name]
+    for name in ("price", "price_data", "quantity", "metadata", "tax_rates", "discounts")
+}
+"""What the item takes, as `items[]` of the subscription's update takes it."""
+_NOT_SUPPORTED: dict[str, Param] = {
+    "billing_thresholds": NotSupported(
+        reason="usage thresholds are deprecated by Stripe, and Kassa bills every item at its "
+        "period's end."
+    ),
+    "current_trial": NotSupported(
+        reason="Kassa has no trial offers; give the subscription a trial (trial_end on "
+        "POST /v1/subscriptions/{id}) instead."
+    ),
+}
 CREATE_PARAMS: dict[str, Param] = {
     **_HOW,
+    **_ITEM,
+    **_NOT_SUPPORTED,
     "subscription": String(max_chars=255),
-    "price": String(max_chars=255),
-    "quantity": Integer(minimum=0, maximum=QUANTITY_MAX),
-    "metadata": Metadata(),
 }
 UPDATE_PARAMS: dict[str, Param] = {
     **_HOW,
-    "price": String(max_chars=255),
-    "quantity": Integer(minimum=0, maximum=QUANTITY_MAX),
-    "metadata": Metadata(),
+    **_ITEM,
+    **_NOT_SUPPORTED,
+    # Taken for Stripe's sake: Kassa charges a change's invoice as the subscription's
+    # renewals are charged, off-session (`invoice_advance`), whatever the customer's presence.
+    "off_session": Boolean(),
 }
 DELETE_PARAMS: dict[str, Param] = {**_HOW, "clear_usage": Boolean()}
 LIST_PARAMS: dict[str, Param] = {
@@ -84,13 +104,20 @@ class ChangeItem:
     price: str | None = None
     plan: str | None = None
     """Sent as `plan` (and read as `price`, see plan_params): a refusal names `plan`."""
+    price_data: dict[str, Any] | None = None
     quantity: int | None = None
     metadata: MetadataUpdate | None = None
+    tax_rates: list[str] | Unset | None = None
+    discounts: list[dict[str, Any]] | Unset | None = None
+    off_session: bool | None = None
     proration_behavior: str | None = None
     proration_date: int | None = None
     payment_behavior: str | None = None
     clear_usage: bool | None = None
     deleted: bool = False
+    # Refused while parsing (`_NOT_SUPPORTED`).
+    billing_thresholds: Any = None
+    current_trial: Any = None
 
     def entry(self) -> dict[str, Any]:
         """The change as one entry of the subscription update's `items[]`."""
@@ -98,7 +125,11 @@ class ChangeItem:
             "id": self.item,
             "price": self.price,
             "plan": self.plan,
+            "price_data": self.price_data,
             "quantity": self.quantity,
+            # Sent empty (UNSET): cleared, as `items[][tax_rates]=` clears them.
+            "tax_rates": self.tax_rates,
+            "discounts": self.discounts,
         }
         entry: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
         if self.metadata is not None:
@@ -164,16 +195,20 @@ _ENTRY: Final = "items[0]"
 
 def _own_param(param: str | None, request: ChangeItem) -> str | None:
     """A refusal of the change made as `items[0]` names what this endpoint's caller sent:
-    `items[0][price]` is `price`; the item set as a whole (`items`: a price twice, another
-    currency or interval, too many items) is the `price` (or `plan`) added or set, or, with
-    none sent (a quantity changed, the item deleted), `subscription` on create and nothing
-    on update and delete, whose item is the path's."""
+    `items[0][price]` is `price`, `items[0][discounts][1][coupon]` is `discounts[1][coupon]`;
+    the item set as a whole (`items`: a price twice, another currency or interval, too many
+    items) is the `price` (or `plan`, or `price_data`) added or set, or, with none sent (a
+    quantity changed, the item deleted), `subscription` on create and nothing on update and
+    delete, whose item is the path's."""
     if param == "items":
+        if request.price_data is not None:
+            return "price_data"
         if request.price is not None:
             return "plan" if request.plan is not None else "price"
         return None if request.subscription is None else "subscription"
-    if param is not None and param.startswith(f"{_ENTRY}[") and param.endswith("]"):
-        return param[len(_ENTRY) + 1 : -1]
+    if param is not None and param.startswith(f"{_ENTRY}["):
+        name, _, rest = param[len(_ENTRY) + 1 :].partition("]")
+        return name + rest
     return param
 
 
@@ -198,6 +233,7 @@ RESOURCE = Resource(
     table=SUBSCRIPTION_ITEMS,
     create=Operation(
         accepting_plan(
+            # `price` or `price_data`: `accepting_plan` requires one.
             request_parser(ChangeItem, CREATE_PARAMS, required=("subscription", "price"))
         ),
         create_subscription_item,

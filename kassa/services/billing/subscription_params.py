@@ -27,6 +27,7 @@ from kassa.params import (
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
+from kassa.services.billing.price_fields import AMOUNT_PARAMS, RECURRING_INTERVAL
 from kassa.services.billing.subscription_documents import ITEMS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")
@@ -102,11 +103,37 @@ _ITEM_FIELDS: dict[str, Param] = {
     "metadata": Metadata(),
     "tax_rates": TAX_RATE_IDS,
 }
-ITEM_CHANGE = item_with_plan(Struct({**_ITEM_FIELDS, "discounts": DISCOUNTS_PARAM}))
-"""An item change, on update and previewed (`discounts` a preview makes are not stored:
+ITEM_PRICE_DATA = Struct(
+    {
+        **{
+            name: AMOUNT_PARAMS[name]
+            for name in ("currency", "tax_behavior", "unit_amount", "unit_amount_decimal")
+        },
+        "product": String(max_chars=255),
+        "recurring": RECURRING_INTERVAL,
+    },
+    required=("currency", "product", "recurring"),
+)
+"""An item's `price_data`: the recurring per-unit price it makes inline (stored inactive, as
+Stripe's inline prices: `subscription_changes.entry_price`)."""
+_ITEM_TERMS: dict[str, Param] = {**_ITEM_FIELDS, "discounts": DISCOUNTS_PARAM}
+ITEM_UPDATE = item_with_plan(Struct({**_ITEM_TERMS, "price_data": ITEM_PRICE_DATA}))
+"""An item change on update (and on `/v1/subscription_items`)."""
+ITEM_CHANGE = item_with_plan(
+    Struct(
+        {
+            **_ITEM_TERMS,
+            "price_data": NotSupported(
+                reason="a preview stores nothing, and an inline price is a stored price: "
+                "create the price (POST /v1/prices) and preview items[][price]."
+            ),
+        }
+    )
+)
+"""An item change previewed (`discounts` a preview makes are not stored:
 `subscription_discounts.apply_item_terms`)."""
 CHANGE_PARAMS: dict[str, Param] = {
-    "items": ListOf(item=ITEM_CHANGE, max_items=ITEMS_MAX),
+    "items": ListOf(item=ITEM_UPDATE, max_items=ITEMS_MAX),
     "proration_behavior": Enum(values=PRORATION_BEHAVIORS),
     "proration_date": Timestamp(),
     "payment_behavior": Enum(values=UPDATE_PAYMENT_BEHAVIORS),
@@ -136,7 +163,7 @@ BILLING_MODE = Struct(
 (`subscription_billing_mode`)."""
 PREVIEW_DETAILS = Struct(
     {
-        "items": CHANGE_PARAMS["items"],
+        "items": ListOf(item=ITEM_CHANGE, max_items=ITEMS_MAX),
         "proration_behavior": CHANGE_PARAMS["proration_behavior"],
         "proration_date": CHANGE_PARAMS["proration_date"],
         "billing_cycle_anchor": CHANGE_PARAMS["billing_cycle_anchor"],
