@@ -262,7 +262,24 @@ def test_an_invoice_item_keeps_its_own_discount_reused_on_update(client: Client)
 
 def line_discounts(invoice: stripe.Invoice) -> list[list[tuple[object, int]]]:
     """Each line's `discount_amounts`, as (discount, amount)."""
-    return [[(d.discount, d.amount) for d in line.discount_amounts] for line in invoice.lines.data]
+    return [
+        [(d.discount, d.amount) for d in line.discount_amounts or []] for line in invoice.lines.data
+    ]
+
+
+def reused_by_its_first_item(
+    client: Client, coupon_id: str, second_amount: int
+) -> tuple[stripe.Invoice, str]:
+    """A draft with a discount of `coupon_id`, a 10.00 item naming that discount and an item
+    of `second_amount`; and the discount."""
+    who = customer(client)
+    invoice = client.v1.invoices.create(
+        params={"customer": who.id, "discounts": [{"coupon": coupon_id}]}
+    )
+    (shared,) = invoice.discounts
+    item(client, who.id, 1000, invoice=invoice.id, discounts=[{"discount": shared}])
+    item(client, who.id, second_amount, invoice=invoice.id)
+    return client.v1.invoices.retrieve(invoice.id), str(shared)
 
 
 def test_an_item_reusing_its_invoices_amount_off_takes_it_once(
@@ -271,18 +288,11 @@ def test_an_item_reusing_its_invoices_amount_off_takes_it_once(
     """An invoice item naming its invoice's 3.00 off takes it as its own, once: the invoice
     spreads it over no line again, and the other line gets nothing of it (3.00 in all).
     Paid, the charge is what the invoice says."""
-    who = customer(client)
-    invoice = client.v1.invoices.create(
-        params={"customer": who.id, "discounts": [{"coupon": amount_off(client, 300).id}]}
-    )
-    (shared,) = invoice.discounts
-    item(client, who.id, 1000, invoice=invoice.id, discounts=[{"discount": shared}])
-    item(client, who.id, 500, invoice=invoice.id)
-    draft = client.v1.invoices.retrieve(invoice.id)
+    draft, shared = reused_by_its_first_item(client, amount_off(client, 300).id, 500)
     assert line_discounts(draft) == [[(shared, 300)], [(shared, 0)]]
     assert taken_off(draft) == [(shared, 300)]
     assert draft.total == 1200
-    paid = client.v1.invoices.pay(invoice.id)
+    paid = client.v1.invoices.pay(draft.id)
     assert (paid.status, paid.amount_paid) == ("paid", 1200)
 
 
@@ -291,18 +301,11 @@ def test_an_item_reusing_its_invoices_percentage_takes_it_once(
 ) -> None:
     """10% of the invoice, named again by one of its two items: 10% of each line, never 19%
     of one."""
-    who = customer(client)
-    invoice = client.v1.invoices.create(
-        params={"customer": who.id, "discounts": [{"coupon": coupon(client).id}]}
-    )
-    (shared,) = invoice.discounts
-    item(client, who.id, 1000, invoice=invoice.id, discounts=[{"discount": shared}])
-    item(client, who.id, 1000, invoice=invoice.id)
-    draft = client.v1.invoices.retrieve(invoice.id)
+    draft, shared = reused_by_its_first_item(client, coupon(client).id, 1000)
     assert line_discounts(draft) == [[(shared, 100)], [(shared, 100)]]
     assert taken_off(draft) == [(shared, 200)]
     assert draft.total == 1800
-    paid = client.v1.invoices.pay(invoice.id)
+    paid = client.v1.invoices.pay(draft.id)
     assert (paid.status, paid.amount_paid) == ("paid", 1800)
 
 

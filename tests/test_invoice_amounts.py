@@ -257,12 +257,22 @@ def test_totals_always_add_up(
 ) -> None:
     lines, invoice_discounts = invoice
     amounts = invoice_amounts(lines, invoice_discounts)
-    assert amounts.subtotal == sum(line.amount for line in lines)
+    # Stripe's subtotal: "before any invoice level discount or exclusive tax is applied.
+    # Item discounts are already incorporated". `invoice_discount_total`: the invoice-level
+    # ones; `discount_total`: every discount, the lines' own too.
+    own = [
+        sum(d.amount for d in c.discount_amounts if d.discount in {t.discount for t in x.discounts})
+        for x, c in zip(lines, amounts.lines, strict=True)
+    ]
+    invoice_level = amounts.discount_total - sum(own)
+    assert amounts.invoice_discount_total == invoice_level
+    assert amounts.subtotal == sum(line.amount for line in lines) - sum(own)
+    assert amounts.total == (amounts.subtotal - invoice_level + amounts.exclusive_tax_total)
     assert amounts.total == (
-        amounts.subtotal - amounts.discount_total + amounts.exclusive_tax_total
+        sum(line.amount for line in lines) - amounts.discount_total + amounts.exclusive_tax_total
     )
     assert amounts.total_excluding_tax == (
-        amounts.subtotal - amounts.discount_total - amounts.inclusive_tax_total
+        amounts.subtotal - invoice_level - amounts.inclusive_tax_total
     )
     for line, computed in zip(lines, amounts.lines, strict=True):
         # A discount never takes a line past zero; a credit's share is negative.

@@ -450,7 +450,7 @@ async def check_at_finalization(
             coupon=discount["source"]["coupon"],
             promotion_code=discount["promotion_code"],
             customer=invoice["customer"],
-            amount=invoice["subtotal"],
+            amount=_purchase_amount(invoice),
             currency=invoice["currency"],
             first_time_transaction=bool(first_time),
             coupon_param=f"discounts[{index}][coupon]",
@@ -460,6 +460,14 @@ async def check_at_finalization(
             await redemptions.check_purchase(ctx, redemption)
         else:
             await redemptions.count_applied(ctx, redemption)
+
+
+def _purchase_amount(invoice: Mapping[str, Any]) -> int:
+    """What a promotion code's `minimum_amount` is checked against: the lines' amounts before
+    any discount, as a subscription's period is (`subscription_discounts._period_amount`).
+    Not `subtotal`, which is net of the lines' own discounts: an item's code would count
+    against its own minimum."""
+    return sum(int(line["amount"]) for line in invoice["lines"]["data"])
 
 
 def _item_ids(invoice: Mapping[str, Any]) -> set[str]:

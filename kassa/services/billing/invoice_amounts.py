@@ -346,25 +346,38 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
                 amount + tax.amount,
                 taxable + tax.taxable_amount,
             )
-    subtotal = sum(line.amount for line in lines)
-    discount_total = sum(discounts.values())
+    # Stripe's subtotal counts each line less its own discounts ("Item discounts are
+    # already incorporated"); only the invoice-level ones come off it on the way to total.
+    subtotal = sum(line.item_discounted for line in computed)
+    invoice_discount_total = sum(line.item_discounted - line.discounted for line in computed)
     inclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if incl)
     exclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if not incl)
-    undiscounted_inclusive = sum(_inclusive_tax_of(line.amount, line.tax_rates) for line in lines)
+    subtotal_inclusive = sum(
+        _inclusive_tax_of(amounts.item_discounted, line.tax_rates)
+        for line, amounts in zip(lines, computed, strict=True)
+    )
     amounts = InvoiceAmounts(
         lines=computed,
         subtotal=subtotal,
-        subtotal_excluding_tax=subtotal - undiscounted_inclusive,
+        subtotal_excluding_tax=subtotal - subtotal_inclusive,
         total_discount_amounts=tuple(DiscountAmount(d, a) for d, a in discounts.items()),
         total_taxes=tuple(
             TaxAmount(rate, incl, amount, taxable)
             for (rate, incl), (amount, taxable) in taxes.items()
         ),
-        total_excluding_tax=subtotal - discount_total - inclusive,
-        total=subtotal - discount_total + exclusive,
+        total_excluding_tax=subtotal - invoice_discount_total - inclusive,
+        total=subtotal - invoice_discount_total + exclusive,
     )
     ensure(
-        amounts.total == amounts.subtotal - amounts.discount_total + amounts.exclusive_tax_total,
-        "total = subtotal - discounts + exclusive taxes",
+        amounts.total
+        == amounts.subtotal - amounts.invoice_discount_total + amounts.exclusive_tax_total,
+        "total = subtotal - invoice-level discounts + exclusive taxes",
+    )
+    ensure(
+        amounts.total
+        == sum(line.amount for line in lines)
+        - amounts.discount_total
+        + amounts.exclusive_tax_total,
+        "total = the lines' amounts - every discount + exclusive taxes",
     )
     return amounts
