@@ -6,7 +6,7 @@ ones), discounts and the customer's balance. Nothing is stored or announced: its
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_items,
     invoice_lines,
+    subscription_discounts,
 )
 from kassa.services.billing.invoice_amounts import LINES_MAX
 from kassa.services.billing.invoice_changes import (
@@ -182,6 +183,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         invoice_discounts=invoice["discounts"],
         default_tax_rates=invoice["default_tax_rates"],
     )
+    await _check_codes_on_purchase(ctx, invoice, items, upcoming)
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, customer["id"], currency
     )
@@ -189,6 +191,29 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     for line in invoice["lines"]["data"]:
         line["invoice"] = invoice["id"]
     return view(invoice)
+
+
+async def _check_codes_on_purchase(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    upcoming: hooks.Upcoming | None,
+) -> None:
+    """Refuse the promotion codes the preview applies that the real call would refuse on the
+    purchase (first-time customer, minimum amount), with the same error: `discounts` of a
+    subscription's preview as updating the subscription would (against one period of its
+    items), the others as finalizing the invoice would (against its lines before any
+    discount, `discounts._purchase_amount`)."""
+    customer, currency = str(invoice["customer"]), str(invoice["currency"])
+    if upcoming is not None:
+        await subscription_discounts.check_previewed_purchase(
+            ctx, upcoming.subscription, invoice["discounts"]
+        )
+    before_discounts = sum(int(item["amount"]) for item in items)
+    for discount_ids in [invoice["discounts"], *(item["discounts"] for item in items)]:
+        await discounts.check_previewed_purchase(
+            ctx, discount_ids, customer=customer, amount=before_discounts, currency=currency
+        )
 
 
 async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks.Upcoming | None:
