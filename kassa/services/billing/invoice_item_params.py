@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from kassa import money
 from kassa.params import (
@@ -42,6 +42,17 @@ ITEM_AMOUNT_MAX = money.MAX_AMOUNT
 
 _PERIOD = Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start"))
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
+PRICE_DATA: Final = Struct(
+    {
+        "currency": money.Currency(),
+        "product": String(max_chars=255),
+        "tax_behavior": TAX_BEHAVIOR,
+        "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
+        "unit_amount_decimal": DecimalAmount(),
+    },
+    required=("currency", "product"),
+)
+"""An inline one-time price (`price_data`), on an invoice item and a preview's item alike."""
 _CHANGES: dict[str, Param] = {
     "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),
     "description": String(max_chars=DESCRIPTION_CHARS_MAX, nullable=True),
@@ -49,16 +60,7 @@ _CHANGES: dict[str, Param] = {
     "discounts": discounts.DISCOUNTS_PARAM,
     "metadata": Metadata(),
     "period": _PERIOD,
-    "price_data": Struct(
-        {
-            "currency": money.Currency(),
-            "product": String(max_chars=255),
-            "tax_behavior": TAX_BEHAVIOR,
-            "unit_amount": Integer(minimum=0, maximum=money.MAX_AMOUNT),
-            "unit_amount_decimal": DecimalAmount(),
-        },
-        required=("currency", "product"),
-    ),
+    "price_data": PRICE_DATA,
     "pricing": Struct({"price": String(max_chars=255)}, required=("price",)),
     "quantity": Integer(minimum=0, maximum=pricing.QUANTITY_MAX),
     "quantity_decimal": DecimalAmount(maximum=pricing.QUANTITY_MAX),

@@ -144,10 +144,8 @@ _PRICE_DATA_NAMES: Final = ParamNames(prefix="price_data", absent=frozenset({"cu
 """An item's `price_data` takes a per-unit price's amounts, under its own name."""
 
 
-async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
-    """The one-time price `price_data` describes, stored inactive (it prices this item
-    only, as Stripe's inline prices)."""
-    request = prices.CreatePrice(
+def _inline_price_request(data: Fields) -> prices.CreatePrice:
+    return prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
         unit_amount=data.get("unit_amount"),
@@ -155,8 +153,21 @@ async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
+
+
+async def _inline_price(ctx: Context, data: Fields) -> ApiObject:
+    """The one-time price `price_data` describes, stored inactive (it prices this item
+    only, as Stripe's inline prices)."""
+    request = _inline_price_request(data)
     created = await prices.create_price(ctx, request, names=_PRICE_DATA_NAMES)
     return await prices.load_price(ctx, created["id"], param="price_data")
+
+
+async def preview_inline_price(ctx: Context, data: Fields, path: str) -> ApiObject:
+    """A preview item's `price_data` (at `path`): the price an invoice item's would be,
+    checked the same way, not stored (a preview stores nothing)."""
+    names = ParamNames(prefix=f"{path}[price_data]", absent=_PRICE_DATA_NAMES.absent)
+    return await prices.unsaved_price(ctx, _inline_price_request(data), names=names)
 
 
 def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:

@@ -47,6 +47,7 @@ from kassa.services.billing.invoice_documents import (
 from kassa.services.billing.invoice_item_params import (
     CREATE_PARAMS,
     DESCRIPTION_CHARS_MAX,
+    PRICE_DATA,
     Priced,
 )
 from kassa.services.billing.invoice_item_pricing import (
@@ -57,6 +58,7 @@ from kassa.services.billing.invoice_item_pricing import (
     from_amount,
     from_price,
     per_unit,
+    preview_inline_price,
     usable_tax_rates,
 )
 from kassa.services.billing.invoice_params import (
@@ -87,6 +89,7 @@ _PREVIEW_ITEM = Struct(
         "metadata": Metadata(),
         "period": Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start")),
         "price": String(max_chars=255),
+        "price_data": PRICE_DATA,
         "quantity": Integer(minimum=0),
         "tax_behavior": Enum(values=("exclusive", "inclusive", "unspecified")),
         "tax_code": String(max_chars=255, nullable=True),
@@ -256,14 +259,19 @@ def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming) -> None:
 # --- the preview's items ----------------------------------------------------------------------
 
 
-def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None) -> Priced | None:
+def _preview_priced(
+    spec: Fields, currency: str, price: Mapping[str, Any] | None, path: str
+) -> Priced | None:
     """A preview item's new amount (`amount`, `unit_amount`, `unit_amount_decimal` or a
-    `price`, with `quantity`); None when the spec leaves the amount as it is."""
+    `price` or `price_data`, with `quantity`); None when the spec leaves the amount as it is."""
     sources = [
-        name for name in ("amount", "price", "unit_amount", "unit_amount_decimal") if name in spec
+        name
+        for name in ("amount", "price", "price_data", "unit_amount", "unit_amount_decimal")
+        if name in spec
     ]
     if len(sources) > 1:
-        raise ExclusiveParameters(sources, param=sources[1])
+        named = [f"{path}[{source}]" for source in sources]
+        raise ExclusiveParameters(named, param=named[1])
     quantity = int(spec.get("quantity", 1))
     if price is not None:
         return from_price(price, quantity)
@@ -278,9 +286,20 @@ def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None
 def _amount_param(spec: Fields, path: str) -> str:
     """What a preview item's amount is too large by: its quantity if sent, else its price."""
     sent = [
-        name for name in ("quantity", "price", "unit_amount", "unit_amount_decimal") if name in spec
+        name
+        for name in ("quantity", "price", "price_data", "unit_amount", "unit_amount_decimal")
+        if name in spec
     ]
     return f"{path}[{sent[0] if sent else 'quantity'}]"
+
+
+async def _preview_price(ctx: Context, spec: Fields, path: str) -> ApiObject | None:
+    """The price a preview item names (`price`) or describes (`price_data`, not stored)."""
+    if "price" in spec:
+        return await active_price(ctx, str(spec["price"]), f"{path}[price]")
+    if "price_data" in spec:
+        return await preview_inline_price(ctx, spec["price_data"], path)
+    return None
 
 
 async def _preview_item(
@@ -292,10 +311,8 @@ async def _preview_item(
     path: str,
 ) -> ApiObject:
     currency = str(spec.get("currency") or (base or {}).get("currency") or "")
-    price = (
-        await active_price(ctx, str(spec["price"]), f"{path}[price]") if "price" in spec else None
-    )
-    priced = _preview_priced(spec, currency, price)
+    price = await _preview_price(ctx, spec, path)
+    priced = _preview_priced(spec, currency, price, path)
     if base is None and priced is None:
         raise InvalidParameter(
             f"Missing required param: {path}[amount]. A new item takes amount, price, "
