@@ -201,6 +201,33 @@ def test_price_data_refusals_name_the_price_data_parameter(client: Client) -> No
     assert both.param == "price_data[unit_amount_decimal]"
 
 
+def test_a_preview_item_priced_by_price_data_stores_no_price(client: Client) -> None:
+    """`create_preview`'s `invoice_items[][price_data]` prices the item as an invoice item's
+    `price_data` does (4.99 a unit, two of them), and, the preview storing nothing, leaves no
+    price behind; its refusals name the preview's parameter."""
+    who, made_for = customer(client), product(client)
+    data: Any = {"currency": "usd", "product": made_for.id, "unit_amount": 499}
+
+    def preview(**spec: Any) -> stripe.Invoice:
+        params: Any = {"customer": who.id, "invoice_items": [spec]}
+        return client.v1.invoices.create_preview(params=params)
+
+    (line,) = preview(price_data=data, quantity=2).lines.data
+    assert (line.amount, line.currency, line.quantity) == (998, "usd", 2)
+    assert line.pricing is not None and line.pricing.price_details is not None
+    assert line.pricing.price_details.product == made_for.id
+    assert client.v1.prices.list(params={"product": made_for.id}).data == []
+    missing = refused(lambda: preview(price_data={**data, "product": "prod_nope"}))
+    assert (missing.http_status, missing.param) == (404, "invoice_items[0][price_data][product]")
+    no_amount = refused(lambda: preview(price_data={"currency": "usd", "product": made_for.id}))
+    assert (no_amount.code, no_amount.param) == (
+        "parameter_missing",
+        "invoice_items[0][price_data][unit_amount]",
+    )
+    both = refused(lambda: preview(price_data=data, amount=5, currency="usd"))
+    assert both.param == "invoice_items[0][price_data]"
+
+
 def test_an_empty_decimal_is_called_empty(client: Client) -> None:
     made = item(client, customer(client).id, amount=100, currency="usd")
     sent: Any = {"unit_amount_decimal": ""}

@@ -7,10 +7,12 @@ process on a clock set ahead (never by waiting an hour)."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -200,12 +202,15 @@ def test_tiered_price_discounts_and_taxes_add_up_on_an_invoice(client: Client) -
     assert seat_discounts == [763, 348]
     assert [d.amount for d in extra.discount_amounts or []] == [152]
     assert [t.amount for t in seats.taxes or []] == [round((3050 - 763 - 348) * 0.19)]
-    assert draft.subtotal == 3050 + 999
+    # Stripe's subtotal: "before any invoice level discount or exclusive tax is applied.
+    # Item discounts are already incorporated".
+    assert draft.subtotal == draft.subtotal_excluding_tax == 3050 - 763 + 999
     discount_total = sum(d.amount for d in draft.total_discount_amounts or [])
     assert discount_total == 763 + 500
+    invoice_discount_total = 500
     tax_total = sum(t.amount for t in draft.total_taxes or [])
-    assert draft.total == draft.subtotal - discount_total + tax_total
-    assert draft.total_excluding_tax == draft.subtotal - discount_total
+    assert draft.total == draft.subtotal - invoice_discount_total + tax_total
+    assert draft.total_excluding_tax == draft.subtotal - invoice_discount_total
     assert draft.amount_due == draft.total
     # Counted when applied (Stripe's `times_redeemed`: applied to a customer), not again.
     assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
@@ -224,6 +229,44 @@ def test_inclusive_tax_stays_inside_the_amount(client: Client) -> None:
     assert (invoice.total_excluding_tax, invoice.subtotal_excluding_tax) == (1000, 1000)
     tax = (invoice.total_taxes or [])[0]
     assert (tax.amount, tax.tax_behavior, tax.taxable_amount) == (200, "inclusive", 1000)
+
+
+def test_a_line_s_own_discount_is_inside_the_subtotal(client: Client) -> None:
+    """Stripe's `subtotal` and `subtotal_excluding_tax` come "before any invoice level
+    discount", with "Item discounts ... already incorporated": 9.99 half off (4.99 left) and
+    10.00, each with 20% tax inside (0.83 and 1.67 before the invoice's 10%, 0.75 and 1.50
+    after it). The hosted page's summary adds up: the line's discount above the subtotal,
+    the invoice's below it."""
+    who = customer(client)
+    included = client.v1.tax_rates.create(
+        params={"display_name": "MwSt", "percentage": 20, "inclusive": True}
+    )
+    half = client.v1.coupons.create(params={"percent_off": 50, "name": "Half"})
+    loyalty = client.v1.coupons.create(params={"percent_off": 10, "name": "Loyalty"})
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": who.id,
+            "default_tax_rates": [included.id],
+            "discounts": [{"coupon": loyalty.id}],
+        }
+    )
+    item(client, who.id, 999, invoice=invoice.id, discounts=[{"coupon": half.id}])
+    item(client, who.id, 1000, invoice=invoice.id)
+    draft = client.v1.invoices.retrieve(invoice.id)
+    assert [line.subtotal for line in draft.lines.data] == [999, 1000]
+    assert (draft.subtotal, draft.subtotal_excluding_tax) == (1499, 1499 - 83 - 167)
+    assert (draft.total, draft.total_excluding_tax) == (1349, 1349 - 75 - 150)
+    finalized = client.v1.invoices.finalize_invoice(invoice.id)
+    assert finalized.hosted_invoice_url is not None
+    page = httpx.get(finalized.hosted_invoice_url, timeout=30).text
+    summary = page[page.index('data-testid="summary"') :]
+    rows = re.findall(r"<td>([^<]*)</td><td class=\"num\">([^<]*)</td>", summary)
+    assert rows[:4] == [
+        ("Half (50%)", "-$5.00"),
+        ("Subtotal", "$14.99"),
+        ("Loyalty (10%)", "-$1.50"),
+        ("Total excluding tax", "$11.24"),
+    ]
 
 
 def test_customer_credit_is_applied_when_finalized(client: Client, ledger_verified: None) -> None:

@@ -149,13 +149,8 @@ _PRICE_DATA_NAMES: Final = price_data_names()
 """An item's `price_data` takes a per-unit price's amounts, under its own name."""
 
 
-async def inline_price(
-    ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
-) -> ApiObject:
-    """The price `price_data` describes, stored inactive (it prices this item only, as
-    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
-    a subscription item; a 400 names its parameters as `names` says."""
-    request = prices.CreatePrice(
+def _inline_price_request(data: Fields) -> prices.CreatePrice:
+    return prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
         recurring=data.get("recurring"),
@@ -164,8 +159,24 @@ async def inline_price(
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
-    created = await prices.create_price(ctx, request, names=names)
+
+
+async def inline_price(
+    ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
+) -> ApiObject:
+    """The price `price_data` describes, stored inactive (it prices this item only, as
+    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
+    a subscription item; a 400 names its parameters as `names` says."""
+    created = await prices.create_price(ctx, _inline_price_request(data), names=names)
     return await prices.load_price(ctx, created["id"], param=names.prefix)
+
+
+async def preview_inline_price(ctx: Context, data: Fields, path: str) -> ApiObject:
+    """A preview item's `price_data` (at `path`): the price an invoice item's would be,
+    checked the same way, not stored (a preview stores nothing)."""
+    return await prices.unsaved_price(
+        ctx, _inline_price_request(data), names=price_data_names(f"{path}[price_data]")
+    )
 
 
 def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:
