@@ -51,6 +51,10 @@ def view(item: Mapping[str, Any]) -> ApiObject:
     again, if it ever does."""
     shown = dict(item)
     shown.pop("created", None)
+    details = shown.get("proration_details")
+    if details is not None and "discount_amounts" not in details:
+        # Stored before Kassa filled it: a list for the SDK (never null), empty.
+        shown["proration_details"] = {**details, "discount_amounts": []}
     return shown
 
 
@@ -389,7 +393,7 @@ def blank_item(ctx: Context, customer: Mapping[str, Any], priced: Priced) -> Api
         "period": {"end": now, "start": now},
         "pricing": priced.pricing,
         "proration": False,
-        "proration_details": {"credited_items": None},
+        "proration_details": {"credited_items": None, "discount_amounts": []},
         "quantity": priced.quantity,
         "quantity_decimal": str(priced.quantity),
         "tax_rates": [],
