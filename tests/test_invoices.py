@@ -343,6 +343,79 @@ def test_concurrent_finalizations_take_unique_gapless_numbers(
     assert next_sequence == CONCURRENT_FINALIZATIONS + 1
 
 
+def test_an_invoice_prefix_is_one_customers_for_good(client: Client) -> None:
+    """Stripe: a customer prefix "can't match any other customer prefix, including prefixes
+    that are no longer in use"; so two customers' numbers never interleave."""
+    first = client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"})
+    second = client.v1.customers.create(params={"email": "second@example.com"})
+
+    def taken(call: Callable[[], object]) -> None:
+        error = refused(call)
+        assert (error.http_status, error.param) == (400, "invoice_prefix")
+
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "SAMEPFX"}))
+    assert client.v1.customers.retrieve(second.id).invoice_prefix == second.invoice_prefix
+    client.v1.customers.update(first.id, params={"invoice_prefix": "NEWPFX"})
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    back = client.v1.customers.update(first.id, params={"invoice_prefix": "SAMEPFX"})
+    assert back.invoice_prefix == "SAMEPFX"
+    client.v1.customers.delete(first.id)
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "NEWPFX"}))
+    assert [c.id for c in client.v1.customers.list().data] == [second.id]
+    mine = client.v1.customers.update(second.id, params={"invoice_prefix": "OWNPFX"})
+    numbered = client.v1.invoices.finalize_invoice(invoice_of(client, second.id, 100).id)
+    assert (mine.invoice_prefix, numbered.number) == ("OWNPFX", "OWNPFX-0001")
+
+
+def test_customers_created_at_once_with_one_prefix_get_it_once(
+    server: KassaServer, account: Account
+) -> None:
+    def create(_: int) -> str:
+        own = server.client(account.secret_key)
+        try:
+            own.v1.customers.create(params={"invoice_prefix": "RACEPFX"})
+        except stripe.InvalidRequestError as error:
+            return str(error.param)
+        return "created"
+
+    with concurrent.futures.ThreadPoolExecutor(CONCURRENT_FINALIZATIONS) as pool:
+        outcomes = list(pool.map(create, range(CONCURRENT_FINALIZATIONS)))
+    assert sorted(outcomes) == ["created"] + ["invoice_prefix"] * (CONCURRENT_FINALIZATIONS - 1)
+
+
+def test_the_next_invoice_sequence_must_pass_the_numbers_used(client: Client) -> None:
+    """Stripe: "You can only set the next invoice number to numbers greater than any
+    numbers used on an invoice" (with the customer's prefix)."""
+    who = client.v1.customers.create(params={"invoice_prefix": "SEQPFX"})
+    for amount in (100, 200):
+        client.v1.invoices.finalize_invoice(invoice_of(client, who.id, amount).id)
+
+    def set_sequence(sequence: int) -> stripe.Customer:
+        return client.v1.customers.update(who.id, params={"next_invoice_sequence": sequence})
+
+    for used in (1, 2):
+        error = refused(lambda: set_sequence(used))  # noqa: B023 (called at once)
+        assert (error.http_status, error.param) == (400, "next_invoice_sequence")
+    assert client.v1.customers.retrieve(who.id).next_invoice_sequence == 3
+    set_sequence(9)
+    lowered = set_sequence(5)
+    assert lowered.next_invoice_sequence == 5
+    fifth = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 300).id)
+    assert fifth.number == "SEQPFX-0005"
+    renamed = client.v1.customers.update(
+        who.id, params={"invoice_prefix": "FRESHPFX", "next_invoice_sequence": 1}
+    )
+    assert (renamed.invoice_prefix, renamed.next_invoice_sequence) == ("FRESHPFX", 1)
+    behind = refused(
+        lambda: client.v1.customers.update(
+            who.id, params={"invoice_prefix": "SEQPFX", "next_invoice_sequence": 5}
+        )
+    )
+    assert behind.param == "next_invoice_sequence"
+    assert client.v1.customers.retrieve(who.id).invoice_prefix == "FRESHPFX"
+
+
 # --- payment --------------------------------------------------------------------------------
 
 

@@ -5,9 +5,10 @@ An item is priced by an amount, a stored price, `price_data` or a decimal unit a
 (`invoice_item_pricing`); its parameters are in `invoice_item_params`.
 
 An item is pending (`invoice: null`) until an invoice takes it, or is put on a draft with
-`invoice`; it is pending again when that draft is deleted (`release_items`). It can be changed or deleted while pending or while its invoice is a draft; each
-change works the draft's lines and totals out again (`invoice_lines.refresh`) in the same
-unit of work. Lock order, as every invoice path takes them: the invoice, then the item.
+`invoice`; it is pending again when that draft is deleted (`release_items`). It can be
+changed or deleted while pending or while its invoice is a draft; each change works the
+draft's lines and totals out again (`invoice_lines.refresh`) in the same unit of work.
+Lock order, as every invoice path takes them: the invoice, then the item.
 
 Events: `invoiceitem.created`, `invoiceitem.deleted` (Stripe's event list for this API
 version has no `invoiceitem.updated`); a draft whose lines change announces
