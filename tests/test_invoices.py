@@ -729,6 +729,39 @@ def test_auto_advance_retries_a_declined_invoice_on_schedule(
     assert event_types(client, invoice.id).count("invoice.payment_failed") == 2
 
 
+def test_auto_advance_does_not_retry_without_a_payment_method(
+    server: KassaServer, client: Client
+) -> None:
+    """Stripe's smart retries page: "Stripe doesn't retry payments if: No payment methods
+    are available" (one-off invoices; a subscription's keep their dunning)."""
+    who = customer(client, payment_method=None)
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    assert (failed.status, failed.attempt_count, failed.attempted) == ("open", 1, True)
+    assert failed.next_payment_attempt is None
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 1
+    assert event_types(client, invoice.id).count("invoice.payment_failed") == 1
+
+
+def test_a_retry_that_finds_no_payment_method_is_the_last(
+    server: KassaServer, client: Client
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    assert client.v1.invoices.retrieve(invoice.id).next_payment_attempt is not None
+    client.v1.customers.update(who.id, params={"invoice_settings": {"default_payment_method": ""}})
+    advance_at(server, first_attempt + 3 * DAY_SECONDS)
+    stopped = client.v1.invoices.retrieve(invoice.id)
+    assert (stopped.attempt_count, stopped.next_payment_attempt) == (2, None)
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 2
+
+
 def test_a_draft_that_cannot_be_finalized_keeps_the_error(
     server: KassaServer, client: Client
 ) -> None:
