@@ -304,9 +304,9 @@ def test_snapshots_are_listed_replaced_and_deleted(
     listed = helper(client, "get", snapshots_path(account.id))
     assert [s.name for s in listed.data] == ["one", "two"]
     one, two = listed.data
-    # A customer, its event, and the idempotency key the SDK sent; then twice that, and the
-    # first snapshot's own key.
-    assert (one.rows, two.rows) == (3, 7)
+    # A customer, its invoice prefix, its event, and the idempotency key the SDK sent; then
+    # twice that, and the first snapshot's own key.
+    assert (one.rows, two.rows) == (4, 9)
     assert helper(client, "get", f"{snapshots_path(account.id)}/two").rows == two.rows
     # Saving under a name again replaces that snapshot.
     replaced = helper(client, "post", snapshots_path(account.id), name="one")
@@ -483,6 +483,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await tx.schedule_refund_failure(account_id, f"refunds_{tag}", failure, None)
     await tx.schedule_authorization_expiry(account_id, f"charges_{tag}", 3, None)
     await tx.record_card_setup(account_id, f"payment_methods_{tag}", 4)
+    await tx.claim_invoice_prefix(account_id, f"PFX{tag.upper()}", f"cus_{tag}0")
     await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")
     imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)
     await tx.record_imported_objects(account_id, "customers", [imported])

@@ -343,6 +343,79 @@ def test_concurrent_finalizations_take_unique_gapless_numbers(
     assert next_sequence == CONCURRENT_FINALIZATIONS + 1
 
 
+def test_an_invoice_prefix_is_one_customers_for_good(client: Client) -> None:
+    """Stripe: a customer prefix "can't match any other customer prefix, including prefixes
+    that are no longer in use"; so two customers' numbers never interleave."""
+    first = client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"})
+    second = client.v1.customers.create(params={"email": "second@example.com"})
+
+    def taken(call: Callable[[], object]) -> None:
+        error = refused(call)
+        assert (error.http_status, error.param) == (400, "invoice_prefix")
+
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "SAMEPFX"}))
+    assert client.v1.customers.retrieve(second.id).invoice_prefix == second.invoice_prefix
+    client.v1.customers.update(first.id, params={"invoice_prefix": "NEWPFX"})
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    back = client.v1.customers.update(first.id, params={"invoice_prefix": "SAMEPFX"})
+    assert back.invoice_prefix == "SAMEPFX"
+    client.v1.customers.delete(first.id)
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "NEWPFX"}))
+    assert [c.id for c in client.v1.customers.list().data] == [second.id]
+    mine = client.v1.customers.update(second.id, params={"invoice_prefix": "OWNPFX"})
+    numbered = client.v1.invoices.finalize_invoice(invoice_of(client, second.id, 100).id)
+    assert (mine.invoice_prefix, numbered.number) == ("OWNPFX", "OWNPFX-0001")
+
+
+def test_customers_created_at_once_with_one_prefix_get_it_once(
+    server: KassaServer, account: Account
+) -> None:
+    def create(_: int) -> str:
+        own = server.client(account.secret_key)
+        try:
+            own.v1.customers.create(params={"invoice_prefix": "RACEPFX"})
+        except stripe.InvalidRequestError as error:
+            return str(error.param)
+        return "created"
+
+    with concurrent.futures.ThreadPoolExecutor(CONCURRENT_FINALIZATIONS) as pool:
+        outcomes = list(pool.map(create, range(CONCURRENT_FINALIZATIONS)))
+    assert sorted(outcomes) == ["created"] + ["invoice_prefix"] * (CONCURRENT_FINALIZATIONS - 1)
+
+
+def test_the_next_invoice_sequence_must_pass_the_numbers_used(client: Client) -> None:
+    """Stripe: "You can only set the next invoice number to numbers greater than any
+    numbers used on an invoice" (with the customer's prefix)."""
+    who = client.v1.customers.create(params={"invoice_prefix": "SEQPFX"})
+    for amount in (100, 200):
+        client.v1.invoices.finalize_invoice(invoice_of(client, who.id, amount).id)
+
+    def set_sequence(sequence: int) -> stripe.Customer:
+        return client.v1.customers.update(who.id, params={"next_invoice_sequence": sequence})
+
+    for used in (1, 2):
+        error = refused(lambda: set_sequence(used))  # noqa: B023 (called at once)
+        assert (error.http_status, error.param) == (400, "next_invoice_sequence")
+    assert client.v1.customers.retrieve(who.id).next_invoice_sequence == 3
+    set_sequence(9)
+    lowered = set_sequence(5)
+    assert lowered.next_invoice_sequence == 5
+    fifth = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 300).id)
+    assert fifth.number == "SEQPFX-0005"
+    renamed = client.v1.customers.update(
+        who.id, params={"invoice_prefix": "FRESHPFX", "next_invoice_sequence": 1}
+    )
+    assert (renamed.invoice_prefix, renamed.next_invoice_sequence) == ("FRESHPFX", 1)
+    behind = refused(
+        lambda: client.v1.customers.update(
+            who.id, params={"invoice_prefix": "SEQPFX", "next_invoice_sequence": 5}
+        )
+    )
+    assert behind.param == "next_invoice_sequence"
+    assert client.v1.customers.retrieve(who.id).invoice_prefix == "FRESHPFX"
+
+
 # --- payment --------------------------------------------------------------------------------
 
 
@@ -654,6 +727,39 @@ def test_auto_advance_retries_a_declined_invoice_on_schedule(
     assert retried.attempt_count == 2
     assert retried.next_payment_attempt == first_attempt + 8 * DAY_SECONDS
     assert event_types(client, invoice.id).count("invoice.payment_failed") == 2
+
+
+def test_auto_advance_does_not_retry_without_a_payment_method(
+    server: KassaServer, client: Client
+) -> None:
+    """Stripe's smart retries page: "Stripe doesn't retry payments if: No payment methods
+    are available" (one-off invoices; a subscription's keep their dunning)."""
+    who = customer(client, payment_method=None)
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    assert (failed.status, failed.attempt_count, failed.attempted) == ("open", 1, True)
+    assert failed.next_payment_attempt is None
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 1
+    assert event_types(client, invoice.id).count("invoice.payment_failed") == 1
+
+
+def test_a_retry_that_finds_no_payment_method_is_the_last(
+    server: KassaServer, client: Client
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    assert client.v1.invoices.retrieve(invoice.id).next_payment_attempt is not None
+    client.v1.customers.update(who.id, params={"invoice_settings": {"default_payment_method": ""}})
+    advance_at(server, first_attempt + 3 * DAY_SECONDS)
+    stopped = client.v1.invoices.retrieve(invoice.id)
+    assert (stopped.attempt_count, stopped.next_payment_attempt) == (2, None)
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 2
 
 
 def test_a_draft_that_cannot_be_finalized_keeps_the_error(

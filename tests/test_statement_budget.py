@@ -65,10 +65,11 @@ class Counts(NamedTuple):
 # connection per unit (BEGIN and COMMIT for a write unit, and the pool's reset on release).
 
 SQLITE_BUDGET: dict[str, Counts] = {
-    # Key lookup; customer, event, stored response; webhook endpoints (for the event).
-    "customer create (key)": Counts(reads=2, writes=3, commits=1, control=3),
-    # Customer, event; webhook endpoints.
-    "customer create (no key)": Counts(reads=1, writes=2, commits=1, control=3),
+    # Key lookup; its invoice prefix claimed (`invoice_prefixes`: one owner per prefix, for
+    # good), customer, event, stored response; webhook endpoints (for the event).
+    "customer create (key)": Counts(reads=2, writes=4, commits=1, control=3),
+    # Invoice prefix, customer, event; webhook endpoints.
+    "customer create (no key)": Counts(reads=1, writes=3, commits=1, control=3),
     # The customer by id, on the reader connection: no transaction.
     "customer retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     # One page (limit + 1 rows, for has_more).
@@ -130,8 +131,8 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     # lookup, then as on SQLite. A unit's first row for an account draws the seq ticket in
     # its own INSERT (`kassa.store.seq_order`); a list reads the account's settled bound
     # before its page (one SELECT).
-    "customer create (key)": Counts(reads=3, writes=3, commits=1, control=1),
-    "customer create (no key)": Counts(reads=1, writes=2, commits=1, control=1),
+    "customer create (key)": Counts(reads=3, writes=4, commits=1, control=1),
+    "customer create (no key)": Counts(reads=1, writes=3, commits=1, control=1),
     "customer retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     "customer list (limit 10)": Counts(reads=2, writes=0, commits=0, control=0),
     "customer update (key)": Counts(reads=4, writes=3, commits=1, control=1),

@@ -205,6 +205,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("payment_method",),
     ),
     AccountTable(
+        "invoice_prefixes",
+        _columns("account_id prefix customer"),
+        "keyed",
+        key=("prefix",),
+    ),
+    AccountTable(
         "retired_payment_methods",
         _columns("account_id id reason"),
         "keyed",

@@ -426,11 +426,12 @@ async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) ->
 
 async def discard(
     ctx: Context, discount_ids: Sequence[str], *, owner: str, kept: Sequence[str] = ()
-) -> None:
+) -> frozenset[str]:
     """Forget discounts made for `owner` (a draft invoice or an item not yet invoiced whose
     `discounts` were replaced, or which was deleted), giving their redemptions back; reused
     ones stay with whoever made them, and so do those `kept` (its new `discounts`, which may
-    reuse its own: the same `di_` id stays)."""
+    reuse its own: the same `di_` id stays). The ids forgotten."""
+    forgotten: set[str] = set()
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
         if discount_id in kept:
             continue
@@ -440,9 +441,11 @@ async def discard(
         discount = found[0]
         if owner in (discount["invoice"], discount["invoice_item"]):
             await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)
+            forgotten.add(discount_id)
             if (discount.get(PRIVATE) or {}).get(COUNTED):
                 coupon, code = discount["source"]["coupon"], discount["promotion_code"]
                 await redemptions.give_back(ctx, str(coupon), code)
+    return frozenset(forgotten)
 
 
 async def discount_terms(
