@@ -368,6 +368,28 @@ def test_an_invoice_prefix_is_one_customers_for_good(client: Client) -> None:
     assert (mine.invoice_prefix, numbered.number) == ("OWNPFX", "OWNPFX-0001")
 
 
+def test_a_drawn_prefix_is_the_customers_once_used_and_drawn_again_if_taken_before(
+    client: Client,
+) -> None:
+    """A drawn prefix is recorded when it first numbers an invoice: another customer may set
+    it before that (it is no one's yet), and the first customer's is then drawn again, never
+    having numbered anything; once used, it is its own."""
+    drawn = customer(client)
+    prefix = str(drawn.invoice_prefix)
+    other = customer(client)
+    client.v1.customers.update(other.id, params={"invoice_prefix": prefix})
+    numbered = client.v1.invoices.finalize_invoice(invoice_of(client, drawn.id, 100).id)
+    redrawn = str(client.v1.customers.retrieve(drawn.id).invoice_prefix)
+    assert redrawn != prefix
+    assert numbered.number == f"{redrawn}-0001"
+    theirs = client.v1.invoices.finalize_invoice(invoice_of(client, other.id, 100).id)
+    assert theirs.number == f"{prefix}-0001"
+    error = refused(
+        lambda: client.v1.customers.update(other.id, params={"invoice_prefix": redrawn})
+    )
+    assert error.param == "invoice_prefix"
+
+
 def test_customers_created_at_once_with_one_prefix_get_it_once(
     server: KassaServer, account: Account
 ) -> None:

@@ -65,11 +65,11 @@ class Counts(NamedTuple):
 # connection per unit (BEGIN and COMMIT for a write unit, and the pool's reset on release).
 
 SQLITE_BUDGET: dict[str, Counts] = {
-    # Key lookup; its invoice prefix claimed (`invoice_prefixes`: one owner per prefix, for
-    # good), customer, event, stored response; webhook endpoints (for the event).
-    "customer create (key)": Counts(reads=2, writes=4, commits=1, control=3),
-    # Invoice prefix, customer, event; webhook endpoints.
-    "customer create (no key)": Counts(reads=1, writes=3, commits=1, control=3),
+    # Key lookup; customer, event, stored response; webhook endpoints (for the event). Its
+    # drawn invoice prefix is recorded when first used (`customer_invoice_numbering`).
+    "customer create (key)": Counts(reads=2, writes=3, commits=1, control=3),
+    # Customer, event; webhook endpoints.
+    "customer create (no key)": Counts(reads=1, writes=2, commits=1, control=3),
     # The customer by id, on the reader connection: no transaction.
     "customer retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     # One page (limit + 1 rows, for has_more).
@@ -111,7 +111,8 @@ SQLITE_BUDGET: dict[str, Counts] = {
     # as the unit knows it), items, the number taken?, webhook endpoints; customer (its
     # invoice sequence), payment intent, invoice payment, 2 events (`invoice.finalized`,
     # `payment_intent.created`), invoice, stored response.
-    "invoice finalize (key)": Counts(reads=7, writes=7, commits=1, control=3),
+    # The customer's first number: its drawn prefix's owner read, then the prefix claimed.
+    "invoice finalize (key)": Counts(reads=8, writes=8, commits=1, control=3),
     # Key lookup, invoice (locked), customer (its default payment method; the receipt's
     # address later, as the unit knows it), payment intent (retrieved; confirmed as the unit
     # knows it), payment method, webhook endpoints, invoice payment, balance settings (the
@@ -131,8 +132,8 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     # lookup, then as on SQLite. A unit's first row for an account draws the seq ticket in
     # its own INSERT (`kassa.store.seq_order`); a list reads the account's settled bound
     # before its page (one SELECT).
-    "customer create (key)": Counts(reads=3, writes=4, commits=1, control=1),
-    "customer create (no key)": Counts(reads=1, writes=3, commits=1, control=1),
+    "customer create (key)": Counts(reads=3, writes=3, commits=1, control=1),
+    "customer create (no key)": Counts(reads=1, writes=2, commits=1, control=1),
     "customer retrieve": Counts(reads=1, writes=0, commits=0, control=0),
     "customer list (limit 10)": Counts(reads=2, writes=0, commits=0, control=0),
     "customer update (key)": Counts(reads=4, writes=3, commits=1, control=1),
@@ -159,7 +160,7 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     # are one `executemany`. Invoice create and finalize read the customer's tax ids
     # (`customer_tax_ids`).
     "invoice create (key)": Counts(reads=9, writes=4, commits=1, control=1),
-    "invoice finalize (key)": Counts(reads=9, writes=7, commits=1, control=1),
+    "invoice finalize (key)": Counts(reads=10, writes=8, commits=1, control=1),
     "invoice pay (key)": Counts(reads=11, writes=10, commits=1, control=1),
 }
 

@@ -3,10 +3,17 @@ invoice numbering docs have it: a customer prefix "can't match any other custome
 including prefixes that are no longer in use", and "you can only set the next invoice number
 to numbers greater than any numbers used on an invoice".
 
-Every prefix a customer has had is recorded as its own for good (the store's
-`invoice_prefixes`): another customer of the account, live or deleted, can never take it,
-and the customer itself may go back to one it had. Two customers' numbers so never
-interleave under one prefix, and finalizing never runs out of free numbers for want of one.
+Every prefix a customer has set, or numbered an invoice with, is recorded as its own for
+good (the store's `invoice_prefixes`): another customer of the account, live or deleted, can
+never take it, and the customer itself may go back to one it had. Two customers' numbers so
+never interleave under one prefix, and finalizing never runs out of free numbers for want of
+one.
+
+The prefix Kassa draws for a new customer is recorded only when the customer's first invoice
+is numbered (`own_prefix`), not on create: creating a customer is among the most frequent
+requests and its cost is measured (`bench/customers.py`); most customers never get an
+invoice. Should another customer have set the same prefix in the meantime (one in 16^8), the
+drawn one, never used, is drawn again then.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from kassa.errors import InvalidParameter
 from kassa.ids import random_hex_upper
 from kassa.invariants import InvariantViolated
 from kassa.services.context import Context
+from kassa.services.resource import ApiObject
 
 PREFIX_CHARS: Final = 8
 """A prefix Kassa draws: eight uppercase hex digits, as Stripe's."""
@@ -30,12 +38,29 @@ zero-padded, so the highest is among the longest): custom numbers (`number` give
 invoice) that are not `{prefix}-{digits}` are skipped; the bound keeps the read finite."""
 
 
-async def draw_prefix(ctx: Context, customer_id: str) -> str:
-    """A prefix of no other customer, recorded as `customer_id`'s."""
+def draw_prefix() -> str:
+    """A new customer's prefix, not yet recorded (`own_prefix` records it when used)."""
+    return random_hex_upper(PREFIX_CHARS)
+
+
+async def own_prefix(ctx: Context, customer: ApiObject) -> None:
+    """Before the customer's prefix numbers an invoice: recorded as its own, or, when another
+    customer took it since it was drawn (so never used), a free one drawn in its place."""
+    customer_id = str(customer["id"])
+    owner = await ctx.tx.invoice_prefix_owner(ctx.account_id, str(customer["invoice_prefix"]))
+    if owner == customer_id:
+        return
+    if owner is None:
+        owner = await ctx.tx.claim_invoice_prefix(
+            ctx.account_id, str(customer["invoice_prefix"]), customer_id
+        )
+        if owner == customer_id:
+            return
     for _ in range(PREFIX_DRAWS_MAX):
-        prefix = random_hex_upper(PREFIX_CHARS)
+        prefix = draw_prefix()
         if await ctx.tx.claim_invoice_prefix(ctx.account_id, prefix, customer_id) == customer_id:
-            return prefix
+            customer["invoice_prefix"] = prefix
+            return
     raise InvariantViolated(f"a free invoice prefix is drawn in {PREFIX_DRAWS_MAX} tries")
 
 

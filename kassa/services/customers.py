@@ -375,12 +375,10 @@ def _new_tax_ids(ctx: Context, customer_id: str, data: list[Mapping[str, str]]) 
 
 
 async def _claim_invoice_prefix(ctx: Context, customer: ApiObject) -> None:
-    """A new customer's `invoice_prefix`, recorded as its own: the one given (refused when
-    another customer has or had it), or one drawn."""
+    """A new customer's `invoice_prefix`: the one given, recorded as its own (refused when
+    another customer has or had it), or one drawn (recorded when first used)."""
     if customer["invoice_prefix"] is None:
-        customer["invoice_prefix"] = await customer_invoice_numbering.draw_prefix(
-            ctx, customer["id"]
-        )
+        customer["invoice_prefix"] = customer_invoice_numbering.draw_prefix()
     else:
         await customer_invoice_numbering.claim_prefix(
             ctx, customer["id"], customer["invoice_prefix"]

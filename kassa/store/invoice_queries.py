@@ -127,12 +127,17 @@ class InvoiceQueries:
         )
         if claimed is not None:
             return customer
-        owner = await self._db.fetchone(
+        owner = await self.invoice_prefix_owner(account_id, prefix)
+        ensure(owner is not None, "a prefix that could not be claimed has an owner")
+        return owner or ""
+
+    async def invoice_prefix_owner(self, account_id: str, prefix: str) -> str | None:
+        """The customer `prefix` is recorded as its own; None if no customer's yet."""
+        row = await self._db.fetchone(
             "SELECT customer FROM invoice_prefixes WHERE account_id = ? AND prefix = ?",
             (account_id, prefix),
         )
-        ensure(owner is not None, "a prefix that could not be claimed has an owner")
-        return "" if owner is None else str(owner[0])
+        return None if row is None else str(row[0])
 
     async def highest_numbers_with_prefix(
         self, account_id: str, customer: str, prefix: str, limit: int
