@@ -114,6 +114,9 @@ async def open_default_payment(ctx: Context, invoice: ApiObject) -> ApiObject:
             customer=invoice["customer"],
             description=f"Invoice {invoice['number']}",
             statement_descriptor=invoice["statement_descriptor"],
+            # As Stripe's invoice PaymentIntents: the invoice's payment method types (Kassa
+            # has only cards), no automatic payment methods, so no return_url to confirm.
+            payment_method_types=["card"],
         ),
         intent_id=new_id("pi") + INVOICE_INTENT_ID_MARK,
     )
