@@ -1,6 +1,7 @@
 """What PaymentIntents and SetupIntents do alike: the client secret, the customer and
-payment method they name, the test 3-D Secure page's `next_action`, their errors, and
-storing an intent created and confirmed in one request once. Each helper takes the
+payment method they name, automatic payment methods (on by default) and the return_url
+confirming them needs, the test 3-D Secure page's `next_action`, their errors, and storing
+an intent created and confirmed in one request once. Each helper takes the
 `IntentKind` it works on, which gives the noun Stripe's messages use and the resource
 (and table) the intent lives in.
 """
