@@ -125,12 +125,13 @@ def populate(client: stripe.StripeClient, tag: str) -> None:
     product = v1.products.create(params={"name": f"Gold {tag}"})
     v1.prices.create(params={"product": product.id, "unit_amount": 1200, "currency": "usd"})
     intent = v1.payment_intents.create(
-        params={
+        params={  # type: ignore[typeddict-unknown-key]
             "amount": 2000,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "payment_method_types": ["card"],
         }
     )
     v1.refunds.create(params={"payment_intent": intent.id, "amount": 700})
@@ -269,7 +270,13 @@ def test_a_snapshot_restores_the_account_as_it_was_saved(
     )
     added = v1.customers.create(params={"email": "later@example.com"})
     v1.payment_intents.create(
-        params={"amount": 999, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={  # type: ignore[typeddict-unknown-key]
+            "amount": 999,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "payment_method_types": ["card"],
+        }
     )
     assert state(client) != saved_state
     wait_for_attempts(client, saved_state["webhook_endpoints"][0])
@@ -514,6 +521,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await _seed_mail(tx, account_id, tag)
     await _seed_ledger(tx, account_id, tag)
     await tx.count_payment(account_id, 1, "usd", 0, 2000, True)
+    await tx.remember_return_url(account_id, f"pi_{tag}", "https://shop.example/back")
     record = IdempotencyRecord("fp", 0, 0, "req_1", 200, b"{}")
     await tx.save_idempotent_response(account_id, "key-1", record, now_ms=0)
 

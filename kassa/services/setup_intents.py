@@ -171,10 +171,12 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
     intent = _blank_intent(ctx, new_id("seti"))
     if request.usage is not None:
         intent["usage"] = request.usage
-    if request.automatic_payment_methods is not None:
-        intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods, request.payment_method_types
-        )
+    intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
+        request.automatic_payment_methods, request.payment_method_types
+    )
+    if request.confirm:
+        # Refused before anything is written (a payment method from payment_method_data).
+        intent_helpers.check_return_url_given(_KIND, intent, request.return_url)
     _describe(intent, request)
     if request.customer is not None:
         intent["customer"] = await intent_helpers.customer_id(ctx, request.customer)
@@ -234,11 +236,15 @@ async def _confirm_loaded(
 ) -> ApiObject:
     if intent["status"] not in CONFIRMABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
+    return_url = await intent_helpers.confirmation_return_url(
+        ctx, _KIND, intent, request.return_url
+    )
     await _apply_setup_details(ctx, intent, request)
     if intent["customer"] is not None:
         # Deleted since the intent named it: Stripe's "No such customer".
         await load_customer_named(ctx, intent["customer"], param="customer")
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
+    await intent_helpers.remember_return_url(ctx, intent, request.return_url)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_setup_error"] = None
     # The issuer verifies the card as it does on attach: the cards it declines there fail.
@@ -247,7 +253,7 @@ async def _confirm_loaded(
         return await _fail(ctx, intent, payment_method, error)
     if intent_helpers.needs_three_d_secure(intent, behavior):
         intent["status"] = "requires_action"
-        intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
+        intent["next_action"] = intent_helpers.next_action(ctx, intent, return_url)
         await setup_attempts.record(ctx, intent, payment_method, "requires_action")
         await intent_helpers.save(ctx, _KIND, intent)
         await events.announce(ctx, "setup_intent.requires_action", intent)

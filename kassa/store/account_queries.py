@@ -211,6 +211,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("prefix",),
     ),
     AccountTable(
+        "intent_return_urls",
+        _columns("account_id intent_id return_url"),
+        "keyed",
+        key=("intent_id",),
+    ),
+    AccountTable(
         "retired_payment_methods",
         _columns("account_id id reason"),
         "keyed",

@@ -55,7 +55,8 @@ def _setup_intent(*, declined: bool = False, **params: Any) -> Step:
         "setup_intent",
         "post",
         "/v1/setup_intents",
-        {"description": DESCRIPTION, **params},
+        # As `_payment_intent`: cards only, so confirming needs no return_url.
+        {"description": DESCRIPTION, "payment_method_types": ["card"], **params},
         expect_card_error=declined,
     )
 
