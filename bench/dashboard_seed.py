@@ -240,12 +240,12 @@ def take_template_payments(base_url: str, secret_key: str) -> TemplateIds:
     )
     customer = client.v1.customers.create(params={"email": TEMPLATE_EMAIL, "name": TEMPLATE_NAME})
     card = attached_card(client, customer.id, "tok_visa")
-    base: PaymentIntentCreateParams = {  # type: ignore[typeddict-unknown-key]
+    base: PaymentIntentCreateParams = {
         "amount": TEMPLATE_AMOUNT,
         "currency": "usd",
         "customer": customer.id,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
     }
     paid: PaymentIntentCreateParams = {**base, "payment_method": card}
     manual: PaymentIntentCreateParams = {**paid, "capture_method": "manual"}

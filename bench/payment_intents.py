@@ -1,7 +1,7 @@
 """Benchmark confirmed PaymentIntent creation against one local `kassa serve`.
 
 Every request is `POST /v1/payment_intents` with amount, currency,
-`payment_method=pm_card_visa`, `payment_method_types[]=card` (cards only: no
+`payment_method=pm_card_visa`, `allowed_payment_method_types[]=card` (cards only: no
 return_url to give) and `confirm=true`, each with its own
 Idempotency-Key: one request creates an intent, confirms it and charges the
 test card, which writes the intent, the charge, the ledger postings, the
@@ -97,7 +97,7 @@ CURRENCY = "usd"
 PAYMENT_METHOD = "pm_card_visa"
 REQUEST_DESCRIPTION = (
     f"POST /v1/payment_intents amount={AMOUNT_MINOR}&currency={CURRENCY}"
-    f"&payment_method={PAYMENT_METHOD}&payment_method_types[]=card&confirm=true,"
+    f"&payment_method={PAYMENT_METHOD}&allowed_payment_method_types[]=card&confirm=true,"
     " a new Idempotency-Key each"
 )
 # The only status a confirmed intent on pm_card_visa may answer with.

@@ -125,13 +125,13 @@ def populate(client: stripe.StripeClient, tag: str) -> None:
     product = v1.products.create(params={"name": f"Gold {tag}"})
     v1.prices.create(params={"product": product.id, "unit_amount": 1200, "currency": "usd"})
     intent = v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 2000,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     v1.refunds.create(params={"payment_intent": intent.id, "amount": 700})
@@ -270,12 +270,12 @@ def test_a_snapshot_restores_the_account_as_it_was_saved(
     )
     added = v1.customers.create(params={"email": "later@example.com"})
     v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 999,
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert state(client) != saved_state

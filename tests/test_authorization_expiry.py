@@ -41,7 +41,7 @@ def authorize(client: Client, amount: int, **extra: Any) -> stripe.PaymentIntent
         "payment_method": "pm_card_visa",
         "capture_method": "manual",
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     intent = client.v1.payment_intents.create(params=params, options=key())

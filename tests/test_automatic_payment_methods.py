@@ -1,18 +1,19 @@
 """Automatic payment methods, on by default since Stripe's API version 2023-08-16, through the
 official SDK against a live server on SQLite and PostgreSQL.
 
-An intent created with neither `payment_method_types` nor `automatic_payment_methods`
-accepts the account's payment methods, some of which may redirect the customer: confirming
-it then needs a `return_url` (a PaymentIntent's off-session confirmation excepted), and a
+An intent created with neither the types it allows nor `automatic_payment_methods` accepts
+the account's payment methods, some of which may redirect the customer: confirming it then
+needs a `return_url` (a PaymentIntent's off-session confirmation excepted), and a
 PaymentIntent's confirmation refuses `error_on_requires_action`. Created with
-`automatic_payment_methods[allow_redirects]=never` or with `payment_method_types`, it needs
+`automatic_payment_methods[allow_redirects]=never` or with `allowed_payment_method_types`
+(exclusive with automatic payment methods: Stripe's changelog 2026-07-29.dahlia), it needs
 none. Kassa's cards never redirect, but an integration that forgot `return_url` must fail
 here as it fails on Stripe.
 
-The SDK's types for this API version leave `payment_method_types` out of the create
-parameters (they name `allowed_payment_method_types`, a filter that keeps automatic payment
-methods on); the API takes it, so tests that pass it to stay cards-only carry a
-`type: ignore` for the SDK's types."""
+`payment_method_types` is read-only since API version 2026-09-30.endive (Stripe's
+changelog): sent with this version it is refused with
+`payment_method_types_no_longer_supported`; a request pinning an earlier version (the SDK's
+`stripe_version` option) still has it taken."""
 
 from __future__ import annotations
 
@@ -71,13 +72,50 @@ def test_a_setup_intent_accepts_automatic_payment_methods_by_default(client: Cli
     assert intent.payment_method_types == ["card"]
 
 
-def test_payment_method_types_leave_automatic_payment_methods_off(client: Client) -> None:
+def test_allowed_types_leave_automatic_payment_methods_off(client: Client) -> None:
     payment = client.v1.payment_intents.create(
-        params={"amount": 2500, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        params={"amount": 2500, "currency": "usd", "allowed_payment_method_types": ["card"]}
     )
-    setup = client.v1.setup_intents.create(params={"payment_method_types": ["card"]})  # type: ignore[arg-type]
+    setup = client.v1.setup_intents.create(params={"allowed_payment_method_types": ["card"]})
     assert payment.automatic_payment_methods is None
     assert setup.automatic_payment_methods is None
+    assert (payment.allowed_payment_method_types, setup.allowed_payment_method_types) == (
+        ["card"],
+        ["card"],
+    )
+
+
+OLDER_VERSION: Any = {"stripe_version": "2024-06-20"}
+
+
+def test_payment_method_types_are_refused_on_this_version_and_taken_on_an_older_one(
+    client: Client,
+) -> None:
+    types: Any = {"payment_method_types": ["card"]}
+    new_intent: Any = {"amount": 2500, "currency": "usd", **types}
+    calls = [
+        lambda: client.v1.payment_intents.create(params=new_intent),
+        lambda: client.v1.setup_intents.create(params=types),
+    ]
+    for call in calls:
+        error = refused(call)
+        assert (error.param, error.code) == (
+            "payment_method_types",
+            "payment_method_types_no_longer_supported",
+        )
+    assert client.v1.payment_intents.list().data == []
+    assert client.v1.setup_intents.list().data == []
+    intent = client.v1.payment_intents.create(params=new_intent, options=OLDER_VERSION)
+    assert intent.automatic_payment_methods is None
+    for call in (
+        lambda: client.v1.payment_intents.update(intent.id, params=types),
+        lambda: client.v1.payment_intents.confirm(intent.id, params=types),
+    ):
+        assert refused(call).code == "payment_method_types_no_longer_supported"
+    setup = client.v1.setup_intents.create(params=types, options=OLDER_VERSION)
+    assert refused(lambda: client.v1.setup_intents.update(setup.id, params=types)).param == (
+        "payment_method_types"
+    )
 
 
 # --- PaymentIntents -------------------------------------------------------------------------
@@ -162,9 +200,9 @@ def test_allow_redirects_never_needs_no_return_url(client: Client) -> None:
     }
 
 
-def test_payment_method_types_need_no_return_url(client: Client) -> None:
+def test_allowed_types_need_no_return_url(client: Client) -> None:
     paid = client.v1.payment_intents.create(
-        params=intent_params(confirm=True, payment_method_types=["card"])
+        params=intent_params(confirm=True, allowed_payment_method_types=["card"])
     )
     assert paid.status == "succeeded"
     assert paid.automatic_payment_methods is None
@@ -194,7 +232,7 @@ def test_error_on_requires_action_is_refused_with_automatic_payment_methods(
     assert on_create.param == "error_on_requires_action"
     with_types = client.v1.payment_intents.create(
         params=intent_params(
-            confirm=True, error_on_requires_action=True, payment_method_types=["card"]
+            confirm=True, error_on_requires_action=True, allowed_payment_method_types=["card"]
         )
     )
     assert with_types.status == "succeeded"
@@ -257,7 +295,11 @@ def test_a_setup_intent_confirms_with_return_url_or_without_redirects(client: Cl
     )
     assert never.status == "succeeded"
     typed = client.v1.setup_intents.create(
-        params={"payment_method": "pm_card_visa", "confirm": True, "payment_method_types": ["card"]}  # type: ignore[arg-type]
+        params={
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert typed.status == "succeeded"
     assert typed.automatic_payment_methods is None

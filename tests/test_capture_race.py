@@ -29,7 +29,7 @@ async def _authorized(http: httpx.AsyncClient) -> tuple[str, str]:
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": "true",
-            "payment_method_types[]": "card",
+            "allowed_payment_method_types[]": "card",
             "capture_method": "manual",
         },
     )

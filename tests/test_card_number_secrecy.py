@@ -89,7 +89,7 @@ def _pay_with_raw_card(
         "amount": 4321,
         "currency": "usd",
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         # The SDK's types leave out raw card data here (Stripe gates it), but the API takes it.
         "payment_method_data": {"type": "card", "card": _card(number, cvc)},  # type: ignore[typeddict-unknown-key]
         "capture_method": "manual" if manual_capture else "automatic",
@@ -151,11 +151,11 @@ def _use_raw_card_numbers(client: stripe.StripeClient) -> Stored:
     _expect_card_error(lambda: _pay_with_raw_card(client, DECLINED), "card_declined")
     _expect_card_error(
         lambda: client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": 999,
                 "currency": "usd",
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
                 "payment_method": declined_pm.id,
             }
         ),

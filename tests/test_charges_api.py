@@ -226,13 +226,13 @@ def test_capture_takes_a_transfer_group_and_no_metadata(client: stripe.StripeCli
     assert client.v1.charges.retrieve(grouped.id).captured is False
 
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "capture_method": "manual",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert isinstance(intent.latest_charge, str)

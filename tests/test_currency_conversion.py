@@ -81,7 +81,7 @@ def pay(
         "currency": currency,
         "payment_method": payment_method,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
     }
     return client.v1.payment_intents.create(
         params=params, options={"idempotency_key": str(uuid.uuid4())}
@@ -251,11 +251,11 @@ def test_a_charge_past_what_the_ledger_holds_is_a_400_naming_the_amount(
     in before its confirmation."""
     client = usd_account
     waiting = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 2_000_000,
             "currency": "jpy",
             "payment_method": "pm_card_visa",
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         },
         options={"idempotency_key": str(uuid.uuid4())},
     )

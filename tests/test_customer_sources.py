@@ -218,13 +218,13 @@ def test_a_saved_card_serves_as_a_payment_method(client: stripe.StripeClient) ->
         customer.id,
     )
     intent = client.v1.payment_intents.create(
-        {  # type: ignore[typeddict-unknown-key]
+        {
             "amount": 1500,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": card.id,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert intent.status == "succeeded"

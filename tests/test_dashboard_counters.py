@@ -52,13 +52,13 @@ def _pay(
     # A declined payment raises, and still stores its (failed) charge.
     with contextlib.suppress(stripe.CardError):
         client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": amount,
                 "currency": currency,
                 "payment_method": card,
                 "capture_method": capture,
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             }
         )
 

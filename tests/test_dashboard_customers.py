@@ -30,13 +30,13 @@ def test_the_customer_page_reads_its_customer_once(
         params={"email": "once@example.com", "source": "tok_visa"}
     )
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     charge = client.v1.charges.create(

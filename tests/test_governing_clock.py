@@ -136,13 +136,13 @@ def test_a_test_clock_customer_pays_at_the_clock_s_time(
     _attach_to_test_clock(server.database_url, account.id, customer.id)
     started = time.time()
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 2000,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 500})

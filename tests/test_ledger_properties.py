@@ -188,12 +188,12 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- rules ----------------------------------------------------------------------------
 
     def _pay(self, amount: int, currency: str, card: str, *, manual: bool) -> None:
-        params: PaymentIntentCreateParams = {  # type: ignore[typeddict-unknown-key]
+        params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency,
             "payment_method": card,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "capture_method": "manual" if manual else "automatic",
         }
         try:

@@ -61,7 +61,7 @@ def start(
         "amount": amount,
         "currency": "usd",
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **card,
         **extra,
     }
@@ -394,7 +394,7 @@ def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
     server: KassaServer, account: Account, client: stripe.StripeClient
 ) -> None:
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
     )
     secret = intent.client_secret
     assert secret is not None
@@ -405,7 +405,7 @@ def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
     assert missing.value.http_status == 400
     assert missing.value.param == "client_secret"
     other = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
     )
     with pytest.raises(stripe.InvalidRequestError) as wrong:
         browser.v1.payment_intents.retrieve(
@@ -455,12 +455,12 @@ def test_publishable_key_sees_only_the_publishable_fields_of_an_intent(
         params={"email": "private@example.com", "name": "Private", "metadata": {"tier": "vip"}}
     )
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "customer": customer.id,
             "metadata": {"o": "7"},
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     path = f"/v1/payment_intents/{intent.id}"
@@ -498,11 +498,11 @@ def test_a_decline_shows_a_publishable_key_only_the_publishable_fields(
     server: KassaServer, account: Account, client: stripe.StripeClient
 ) -> None:
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "metadata": {"order": "secret-8"},
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     declined = server.as_stripe_js(
@@ -520,7 +520,7 @@ def test_a_decline_shows_a_publishable_key_only_the_publishable_fields(
 
 def test_secret_key_may_pass_the_client_secret_too(client: stripe.StripeClient) -> None:
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
     )
     assert intent.client_secret is not None
     seen = client.v1.payment_intents.retrieve(
@@ -549,11 +549,11 @@ def set_up(
     Secure challenge was completed."""
     customer = client.v1.customers.create(params={"email": "grace@example.com"})
     intent = client.v1.setup_intents.create(
-        params={  # type: ignore[arg-type]
+        params={
             "customer": customer.id,
             "payment_method": test_id,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert intent.status == "requires_action"
@@ -576,7 +576,7 @@ def pay(
         "customer": customer_id,
         "payment_method": payment_method,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params)

@@ -470,17 +470,21 @@ def test_a_detached_payment_method_cannot_be_used_again(client: stripe.StripeCli
 
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.setup_intents.create(
-            params={"payment_method": pm.id, "confirm": True, "payment_method_types": ["card"]}  # type: ignore[arg-type]
+            params={
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert_single_use_refusal(raised)
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": 1000,
                 "currency": "usd",
                 "payment_method": pm.id,
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             }
         )
     assert_single_use_refusal(raised)
@@ -496,32 +500,32 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
     pm = client.v1.payment_methods.create(params=card_params("4242424242424242"))
     # Naming it on an intent is no use yet: only a confirmation uses it.
     waiting = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 500,
             "currency": "usd",
             "payment_method": pm.id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     paid = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "payment_method": pm.id,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert paid.status == "succeeded"
 
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": 1000,
                 "currency": "usd",
                 "payment_method": pm.id,
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             }
         )
     assert_single_use_refusal(raised)
@@ -531,7 +535,11 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
     assert client.v1.payment_intents.retrieve(waiting.id).status == "requires_confirmation"
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.setup_intents.create(
-            params={"payment_method": pm.id, "confirm": True, "payment_method_types": ["card"]}  # type: ignore[arg-type]
+            params={
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert_single_use_refusal(raised)
     customer = client.v1.customers.create()
@@ -542,7 +550,7 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
     # A declined attempt uses the card up as well.
     declining = client.v1.payment_methods.create(params=card_params("4000000000000002"))
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
     )
     with pytest.raises(stripe.CardError):
         client.v1.payment_intents.confirm(intent.id, params={"payment_method": declining.id})
@@ -558,7 +566,7 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
     kept = client.v1.payment_methods.create(params=card_params("4242424242424242"))
     client.v1.payment_methods.attach(kept.id, params={"customer": customer.id})
     saved = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "customer": customer.id,
@@ -567,40 +575,40 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
             ).id,
             "setup_future_usage": "off_session",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert isinstance(saved.payment_method, str)
     for payment_method in (kept.id, saved.payment_method, kept.id, saved.payment_method):
         paid = client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": 1000,
                 "currency": "usd",
                 "customer": customer.id,
                 "payment_method": payment_method,
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             }
         )
         assert paid.status == "succeeded"
     for _ in range(2):
         paid = client.v1.payment_intents.create(
-            params={  # type: ignore[typeddict-unknown-key]
+            params={
                 "amount": 1000,
                 "currency": "usd",
                 "payment_method": "pm_card_visa",
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
             }
         )
         assert paid.status == "succeeded"
     loose = client.v1.setup_intents.create(
-        params={  # type: ignore[arg-type]
+        params={
             "payment_method": client.v1.payment_methods.create(
                 params=card_params("4242424242424242")
             ).id,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert loose.status == "succeeded"

@@ -36,7 +36,7 @@ def pay(
         "currency": "usd",
         "payment_method": payment_method,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(

@@ -260,13 +260,13 @@ def test_page_limit_and_unknown_parameters(client: stripe.StripeClient) -> None:
 def test_expanding_inside_search_results(client: stripe.StripeClient) -> None:
     customer = _create(client, email="pay@example.com")
     client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1500,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     found = client.v1.charges.search(
@@ -281,7 +281,7 @@ def _pay(client: stripe.StripeClient, amount: int, card: str, **params: Any) -> 
         "currency": params.pop("currency", "usd"),
         "payment_method": card,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **params,
     }
     return client.v1.payment_intents.create(params=sent)

@@ -236,7 +236,7 @@ def _confirmed_intent_params() -> dict[str, str]:
         "currency": "usd",
         "payment_method": "pm_card_visa",
         "confirm": "true",
-        "payment_method_types[]": "card",
+        "allowed_payment_method_types[]": "card",
     }
 
 

@@ -221,13 +221,13 @@ def test_a_customer_on_a_clock_lives_at_its_frozen_time(client: Client) -> None:
     customer = customer_on(client, clock.id)
     assert (customer.test_clock, customer.created) == (clock.id, FROZEN)
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1200,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert intent.created == FROZEN
@@ -390,13 +390,13 @@ def test_work_due_at_the_same_second_runs_in_invoice_id_order(client: Client) ->
 def pay(client: Client, customer_id: str) -> stripe.Charge:
     """A 20.00 card payment by the customer, confirmed at once; its charge."""
     intent = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 2000,
             "currency": "usd",
             "customer": customer_id,
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     return client.v1.charges.retrieve(str(intent.latest_charge))

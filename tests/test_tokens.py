@@ -153,12 +153,12 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
 
     customer = client.v1.customers.create()
     paid = client.v1.payment_intents.create(
-        params={  # type: ignore[typeddict-unknown-key]
+        params={
             "amount": 1000,
             "currency": "usd",
             "customer": customer.id,
             "payment_method": pm.id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert client.v1.payment_intents.confirm(paid.id).status == "succeeded"
@@ -167,11 +167,11 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
     # The SDK's types leave `card` out of `payment_method_data`; Stripe's API takes it.
     data: Any = {"type": "card", "card": {"token": other.id}}
     setup = client.v1.setup_intents.create(
-        params={  # type: ignore[arg-type]
+        params={
             "customer": customer.id,
             "payment_method_data": data,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert setup.status == "succeeded"
@@ -181,7 +181,11 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
     assert saved.card is not None and saved.card.brand == "mastercard"
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.setup_intents.create(
-            params={"payment_method_data": data, "confirm": True, "payment_method_types": ["card"]}  # type: ignore[arg-type]
+            params={
+                "payment_method_data": data,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert raised.value.code == "token_already_used"
     assert raised.value.param == "payment_method_data[card][token]"

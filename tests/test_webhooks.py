@@ -287,7 +287,7 @@ def pay(client: stripe.StripeClient, payment_method: str, **extra: Any) -> strip
         "currency": "usd",
         "payment_method": payment_method,
         "confirm": True,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params)

@@ -28,7 +28,7 @@ from kassa.services import events, payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
-from kassa.services.resource import ApiObject, Resource
+from kassa.services.resource import ApiObject, RemovedParam, Resource
 from kassa.store.tables import PAYMENT_INTENTS, ObjectTable
 
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
@@ -98,32 +98,58 @@ REDIRECTS_NEED_RETURN_URL: Final = (
     "This {noun} accepts automatic payment methods, and some of them may send the customer "
     "away to authenticate or pay, so confirming it needs a return_url to send them back to. "
     "Pass return_url, or create the {noun} with automatic_payment_methods[allow_redirects]="
-    "never, or with payment_method_types, if it should accept no payment method that "
-    "redirects."
+    "never, or with allowed_payment_method_types, if it should accept no payment method "
+    "that redirects."
 )
 NO_ERROR_ON_REQUIRES_ACTION: Final = (
     "error_on_requires_action cannot be used to confirm a PaymentIntent that accepts "
     "automatic payment methods: which of them may need further action is not known in "
-    "advance. Create the PaymentIntent with payment_method_types to use it."
+    "advance. Create the PaymentIntent with allowed_payment_method_types to use it."
 )
 
 
+PAYMENT_METHOD_TYPES_REMOVED: Final = RemovedParam(
+    since="2026-09-30",
+    code="payment_method_types_no_longer_supported",
+    message=(
+        "payment_method_types can no longer be set on this API version (since "
+        "2026-09-30.endive). Let automatic payment methods choose, or name the types with "
+        "allowed_payment_method_types (or leave some out with excluded_payment_method_types)."
+    ),
+)
+"""Stripe's changelog 2026-09-30.endive: `payment_method_types` is read-only on
+PaymentIntents (create, update, confirm) and SetupIntents (create, update)."""
+
+
 def automatic_payment_methods(
-    requested: Mapping[str, Any] | None, payment_method_types: object | None
+    requested: Mapping[str, Any] | None,
+    payment_method_types: object | None,
+    allowed_payment_method_types: object | None = None,
 ) -> dict[str, Any] | None:
     """`automatic_payment_methods` as stored (`requested`: validated
     `AUTOMATIC_PAYMENT_METHODS`, or None when not sent): both fields, Stripe's defaults
-    filled in. Stripe requires `enabled` in the hash, and refuses `payment_method_types`
-    beside enabled ones. Sent neither, the intent accepts automatic payment methods (Stripe's
-    default); `payment_method_types` given alone (in any form) turns them off."""
+    filled in. Stripe requires `enabled` in the hash, and refuses the types named
+    (`payment_method_types`, or `allowed_payment_method_types`, which Stripe's changelog
+    2026-07-29.dahlia makes exclusive with it) beside enabled ones. Sent none, the intent
+    accepts automatic payment methods (Stripe's default); types named alone (in any form)
+    turn them off."""
+    named = next(
+        (
+            (param, value)
+            for param, value in (
+                ("payment_method_types", payment_method_types),
+                ("allowed_payment_method_types", allowed_payment_method_types),
+            )
+            if value is not None
+        ),
+        None,
+    )
     if requested is None:
-        return dict(AUTOMATIC_BY_DEFAULT) if payment_method_types is None else None
+        return dict(AUTOMATIC_BY_DEFAULT) if named is None else None
     if "enabled" not in requested:
         raise MissingParameter("automatic_payment_methods[enabled]")
-    if requested["enabled"] and payment_method_types:
-        raise ExclusiveParameters(
-            ("automatic_payment_methods", "payment_method_types"), param="payment_method_types"
-        )
+    if requested["enabled"] and named is not None and named[1]:
+        raise ExclusiveParameters(("automatic_payment_methods", named[0]), param=named[0])
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
         "enabled": requested["enabled"],

@@ -20,6 +20,8 @@ named by `latest_attempt`. Kassa has cards only, which never pass through `proce
 
 from __future__ import annotations
 
+from typing import Final
+
 from kassa.errors import CardDeclined, InvalidParameter
 from kassa.ids import new_id
 from kassa.params import Unset, apply_metadata
@@ -90,6 +92,7 @@ def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
         "id": intent_id,
         "object": "setup_intent",
         "application": None,
+        "allowed_payment_method_types": None,
         "attach_to_self": False,
         "automatic_payment_methods": None,
         "cancellation_reason": None,
@@ -133,6 +136,12 @@ def _describe(intent: ApiObject, request: Descriptions) -> None:
     if request.payment_method_types is not None:
         # Kassa has only cards: the list can but name them, and an empty one means the default.
         intent["payment_method_types"] = request.payment_method_types or ["card"]
+    for name, value in (
+        ("allowed_payment_method_types", request.allowed_payment_method_types),
+        ("excluded_payment_method_types", request.excluded_payment_method_types),
+    ):
+        if value is not None:
+            intent[name] = None if isinstance(value, Unset) else value
     if request.attach_to_self is not None:
         intent["attach_to_self"] = request.attach_to_self
     if request.metadata is not None:
@@ -172,7 +181,9 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
     if request.usage is not None:
         intent["usage"] = request.usage
     intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-        request.automatic_payment_methods, request.payment_method_types
+        request.automatic_payment_methods,
+        request.payment_method_types,
+        request.allowed_payment_method_types,
     )
     if request.confirm:
         # Refused before anything is written (a payment method from payment_method_data).
@@ -361,13 +372,19 @@ async def open_for_customer(ctx: Context, customer_id: str) -> ApiObject:
     return intent
 
 
+_TYPES_REMOVED: Final = {"payment_method_types": intent_helpers.PAYMENT_METHOD_TYPES_REMOVED}
+"""Taken from requests pinning an API version before 2026-09-30.endive only."""
+
 RESOURCE = Resource(
     object_name="setup_intent",
     id_prefix="seti",
     collection="setup_intents",
     table=SETUP_INTENTS,
     create=Operation(
-        request_parser(CreateSetupIntent, CREATE_PARAMS), create_setup_intent, writes=True
+        request_parser(CreateSetupIntent, CREATE_PARAMS),
+        create_setup_intent,
+        writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     retrieve=Operation(
         request_parser(RetrieveSetupIntent, RETRIEVE_PARAMS, ids=("intent",)),
@@ -380,6 +397,7 @@ RESOURCE = Resource(
         request_parser(UpdateSetupIntent, UPDATE_PARAMS, ids=("intent",)),
         update_setup_intent,
         writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     list_filters=LIST_FILTERS,
     actions={
