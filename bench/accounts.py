@@ -215,6 +215,7 @@ def pay(opened: http.client.HTTPConnection, key: str, count: int) -> None:
         "currency": "usd",
         "payment_method": "pm_card_visa",
         "confirm": "true",
+        "allowed_payment_method_types[]": "card",
     }
     for _ in range(count):
         request(opened, key, "POST", "/v1/payment_intents", fields)

@@ -254,7 +254,7 @@ def new_succeeded_intent(
         "metadata": {},
         "next_action": None,
         "payment_method": payment_method,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "status": "succeeded",
     }
 

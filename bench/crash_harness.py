@@ -284,7 +284,7 @@ def _pay(base_url: str, secret_key: str, ledger: Ledger, key: str) -> int:
         "amount": "2000",
         "currency": "usd",
         "payment_method": "pm_card_visa",
-        "payment_method_types[0]": "card",
+        "allowed_payment_method_types[0]": "card",
         "confirm": "true",
         "metadata[key]": key,
     }

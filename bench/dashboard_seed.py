@@ -245,6 +245,7 @@ def take_template_payments(base_url: str, secret_key: str) -> TemplateIds:
         "currency": "usd",
         "customer": customer.id,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
     }
     paid: PaymentIntentCreateParams = {**base, "payment_method": card}
     manual: PaymentIntentCreateParams = {**paid, "capture_method": "manual"}

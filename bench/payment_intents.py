@@ -1,7 +1,8 @@
 """Benchmark confirmed PaymentIntent creation against one local `kassa serve`.
 
 Every request is `POST /v1/payment_intents` with amount, currency,
-`payment_method=pm_card_visa` and `confirm=true`, each with its own
+`payment_method=pm_card_visa`, `allowed_payment_method_types[]=card` (cards only: no
+return_url to give) and `confirm=true`, each with its own
 Idempotency-Key: one request creates an intent, confirms it and charges the
 test card, which writes the intent, the charge, the ledger postings, the
 idempotency record and the request-log entry. wrk (one thread; connections =
@@ -96,7 +97,8 @@ CURRENCY = "usd"
 PAYMENT_METHOD = "pm_card_visa"
 REQUEST_DESCRIPTION = (
     f"POST /v1/payment_intents amount={AMOUNT_MINOR}&currency={CURRENCY}"
-    f"&payment_method={PAYMENT_METHOD}&confirm=true, a new Idempotency-Key each"
+    f"&payment_method={PAYMENT_METHOD}&allowed_payment_method_types[]=card&confirm=true,"
+    " a new Idempotency-Key each"
 )
 # The only status a confirmed intent on pm_card_visa may answer with.
 EXPECTED_STATUS = "200"

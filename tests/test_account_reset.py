@@ -131,6 +131,7 @@ def populate(client: stripe.StripeClient, tag: str) -> None:
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     v1.refunds.create(params={"payment_intent": intent.id, "amount": 700})
@@ -269,7 +270,13 @@ def test_a_snapshot_restores_the_account_as_it_was_saved(
     )
     added = v1.customers.create(params={"email": "later@example.com"})
     v1.payment_intents.create(
-        params={"amount": 999, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 999,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert state(client) != saved_state
     wait_for_attempts(client, saved_state["webhook_endpoints"][0])
@@ -304,8 +311,8 @@ def test_snapshots_are_listed_replaced_and_deleted(
     listed = helper(client, "get", snapshots_path(account.id))
     assert [s.name for s in listed.data] == ["one", "two"]
     one, two = listed.data
-    # A customer, its event, and the idempotency key the SDK sent; then twice that, and the
-    # first snapshot's own key.
+    # A customer, its event, and the idempotency key the SDK sent (its drawn invoice prefix
+    # is recorded once used); then twice that, and the first snapshot's own key.
     assert (one.rows, two.rows) == (3, 7)
     assert helper(client, "get", f"{snapshots_path(account.id)}/two").rows == two.rows
     # Saving under a name again replaces that snapshot.
@@ -483,6 +490,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await tx.schedule_refund_failure(account_id, f"refunds_{tag}", failure, None)
     await tx.schedule_authorization_expiry(account_id, f"charges_{tag}", 3, None)
     await tx.record_card_setup(account_id, f"payment_methods_{tag}", 4)
+    await tx.claim_invoice_prefix(account_id, f"PFX{tag.upper()}", f"cus_{tag}0")
     await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")
     imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)
     await tx.record_imported_objects(account_id, "customers", [imported])
@@ -513,6 +521,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await _seed_mail(tx, account_id, tag)
     await _seed_ledger(tx, account_id, tag)
     await tx.count_payment(account_id, 1, "usd", 0, 2000, True)
+    await tx.remember_return_url(account_id, f"pi_{tag}", "https://shop.example/back")
     record = IdempotencyRecord("fp", 0, 0, "req_1", 200, b"{}")
     await tx.save_idempotent_response(account_id, "key-1", record, now_ms=0)
 

@@ -41,6 +41,7 @@ def authorize(client: Client, amount: int, **extra: Any) -> stripe.PaymentIntent
         "payment_method": "pm_card_visa",
         "capture_method": "manual",
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     intent = client.v1.payment_intents.create(params=params, options=key())

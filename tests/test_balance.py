@@ -58,6 +58,7 @@ def pay(
         "currency": currency,
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params, options=idempotency())

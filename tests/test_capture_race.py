@@ -29,6 +29,7 @@ async def _authorized(http: httpx.AsyncClient) -> tuple[str, str]:
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": "true",
+            "allowed_payment_method_types[]": "card",
             "capture_method": "manual",
         },
     )

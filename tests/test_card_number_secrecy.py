@@ -89,6 +89,7 @@ def _pay_with_raw_card(
         "amount": 4321,
         "currency": "usd",
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         # The SDK's types leave out raw card data here (Stripe gates it), but the API takes it.
         "payment_method_data": {"type": "card", "card": _card(number, cvc)},  # type: ignore[typeddict-unknown-key]
         "capture_method": "manual" if manual_capture else "automatic",
@@ -154,6 +155,7 @@ def _use_raw_card_numbers(client: stripe.StripeClient) -> Stored:
                 "amount": 999,
                 "currency": "usd",
                 "confirm": True,
+                "allowed_payment_method_types": ["card"],
                 "payment_method": declined_pm.id,
             }
         ),

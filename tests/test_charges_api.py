@@ -232,6 +232,7 @@ def test_capture_takes_a_transfer_group_and_no_metadata(client: stripe.StripeCli
             "payment_method": "pm_card_visa",
             "capture_method": "manual",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert isinstance(intent.latest_charge, str)

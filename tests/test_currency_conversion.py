@@ -81,6 +81,7 @@ def pay(
         "currency": currency,
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
     }
     return client.v1.payment_intents.create(
         params=params, options={"idempotency_key": str(uuid.uuid4())}
@@ -250,7 +251,12 @@ def test_a_charge_past_what_the_ledger_holds_is_a_400_naming_the_amount(
     in before its confirmation."""
     client = usd_account
     waiting = client.v1.payment_intents.create(
-        params={"amount": 2_000_000, "currency": "jpy", "payment_method": "pm_card_visa"},
+        params={
+            "amount": 2_000_000,
+            "currency": "jpy",
+            "payment_method": "pm_card_visa",
+            "allowed_payment_method_types": ["card"],
+        },
         options={"idempotency_key": str(uuid.uuid4())},
     )
     change_rate(client, "eur", "usd", "1e9")

@@ -224,6 +224,7 @@ def test_a_saved_card_serves_as_a_payment_method(client: stripe.StripeClient) ->
             "customer": customer.id,
             "payment_method": card.id,
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert intent.status == "succeeded"

@@ -62,7 +62,7 @@ def _pay(client: stripe.StripeClient, **params: Any) -> stripe.PaymentIntent:
         "amount": 2000,
         "currency": "usd",
         "payment_method": "pm_card_visa",
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
     }
     try:

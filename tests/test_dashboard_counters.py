@@ -58,6 +58,7 @@ def _pay(
                 "payment_method": card,
                 "capture_method": capture,
                 "confirm": True,
+                "allowed_payment_method_types": ["card"],
             }
         )
 

@@ -36,6 +36,7 @@ def test_the_customer_page_reads_its_customer_once(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     charge = client.v1.charges.create(

@@ -67,7 +67,7 @@ def _make_objects(server: KassaServer, account: Account) -> Objects:
                 "currency": "usd",
                 "customer": customer.id,
                 "payment_method": "pm_card_visa",
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
                 "capture_method": "manual",
                 "confirm": True,
             },
@@ -163,7 +163,7 @@ def _payout(client: stripe.StripeClient) -> stripe.Payout:
                 "amount": 5000,
                 "currency": "usd",
                 "payment_method": "pm_card_bypassPending",
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
                 "confirm": True,
             },
         )
@@ -305,7 +305,7 @@ def test_a_refund_without_the_token_moves_no_money(
                 "amount": 1000,
                 "currency": "usd",
                 "payment_method": "pm_card_visa",
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
                 "confirm": True,
             },
         )

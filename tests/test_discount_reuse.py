@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.test_invoices import item
+from tests.test_invoices import customer, item
 from tests.test_subscription_changes import change
 from tests.test_subscription_terms import utc
 from tests.test_subscriptions import (
@@ -255,3 +255,76 @@ def test_an_invoice_item_keeps_its_own_discount_reused_on_update(client: Client)
         lambda: client.v1.invoice_items.retrieve(on_invoice.id).discounts,
         str(own),
     )
+
+
+# --- a reused discount is one application of its coupon ---------------------------------------
+
+
+def line_discounts(invoice: stripe.Invoice) -> list[list[tuple[object, int]]]:
+    """Each line's `discount_amounts`, as (discount, amount)."""
+    return [
+        [(d.discount, d.amount) for d in line.discount_amounts or []] for line in invoice.lines.data
+    ]
+
+
+def reused_by_its_first_item(
+    client: Client, coupon_id: str, second_amount: int
+) -> tuple[stripe.Invoice, str]:
+    """A draft with a discount of `coupon_id`, a 10.00 item naming that discount and an item
+    of `second_amount`; and the discount."""
+    who = customer(client)
+    invoice = client.v1.invoices.create(
+        params={"customer": who.id, "discounts": [{"coupon": coupon_id}]}
+    )
+    (shared,) = invoice.discounts
+    item(client, who.id, 1000, invoice=invoice.id, discounts=[{"discount": shared}])
+    item(client, who.id, second_amount, invoice=invoice.id)
+    return client.v1.invoices.retrieve(invoice.id), str(shared)
+
+
+def test_an_item_reusing_its_invoices_amount_off_takes_it_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """An invoice item naming its invoice's 3.00 off takes it as its own, once: the invoice
+    spreads it over no line again, and the other line gets nothing of it (3.00 in all).
+    Paid, the charge is what the invoice says."""
+    draft, shared = reused_by_its_first_item(client, amount_off(client, 300).id, 500)
+    assert line_discounts(draft) == [[(shared, 300)], [(shared, 0)]]
+    assert taken_off(draft) == [(shared, 300)]
+    assert draft.total == 1200
+    paid = client.v1.invoices.pay(draft.id)
+    assert (paid.status, paid.amount_paid) == ("paid", 1200)
+
+
+def test_an_item_reusing_its_invoices_percentage_takes_it_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """10% of the invoice, named again by one of its two items: 10% of each line, never 19%
+    of one."""
+    draft, shared = reused_by_its_first_item(client, coupon(client).id, 1000)
+    assert line_discounts(draft) == [[(shared, 100)], [(shared, 100)]]
+    assert taken_off(draft) == [(shared, 200)]
+    assert draft.total == 1800
+    paid = client.v1.invoices.pay(draft.id)
+    assert (paid.status, paid.amount_paid) == ("paid", 1800)
+
+
+def test_a_subscription_item_reusing_its_subscriptions_discount_takes_it_once(
+    client: Client,
+) -> None:
+    """The preview of a subscription whose item names the subscription's 10%: 10% of the
+    period (20.00), not 19%."""
+    price = monthly_price(client)
+    _, who = clock_customer(client)
+    subscription = subscribe(client, who.id, price.id, discounts=[{"coupon": coupon(client).id}])
+    (shared,) = subscription.discounts
+    (first_item,) = subscription["items"].data
+    params: Any = {
+        "subscription": subscription.id,
+        "subscription_details": {
+            "items": [{"id": first_item.id, "discounts": [{"discount": shared}]}]
+        },
+    }
+    preview = client.v1.invoices.create_preview(params=params)
+    assert taken_off(preview) == [(shared, 200)]
+    assert preview.total == 1800

@@ -24,7 +24,7 @@ def pay_with_number(client: stripe.StripeClient, number: str, amount: int = 2000
             "type": "card",
             "card": {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"},
         },
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
     }
     return client.v1.payment_intents.create(

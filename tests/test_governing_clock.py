@@ -142,6 +142,7 @@ def test_a_test_clock_customer_pays_at_the_clock_s_time(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 500})

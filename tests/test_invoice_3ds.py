@@ -390,6 +390,7 @@ def test_a_payment_intent_of_no_invoice_leaves_invoices_alone(
         "customer": who,
         "payment_method": THREE_D_SECURE,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
     }
     completed = client.v1.payment_intents.create(params=params)
     assert completed.status == "requires_action"

@@ -72,9 +72,32 @@ def test_a_discount_restricted_to_products_takes_only_from_their_lines() -> None
 
 
 def test_line_discounts_apply_before_the_invoice_s() -> None:
-    amounts = invoice_amounts([LineTerms(1000, discounts=(TEN_PERCENT,))], [TEN_PERCENT])
+    invoice_ten = DiscountTerms("di_invoice_ten", percent_off=Decimal(10))
+    amounts = invoice_amounts([LineTerms(1000, discounts=(TEN_PERCENT,))], [invoice_ten])
     assert [d.amount for d in amounts.lines[0].discount_amounts] == [100, 90]
     assert amounts.total == 810
+
+
+def test_a_line_naming_an_invoice_discount_takes_it_once_as_its_own() -> None:
+    """A line reusing the invoice's discount takes it in its own step and the invoice's
+    step skips that line: 10% of each line, never 19% of one; an amount off is taken once
+    in all, the line naming it first, the others sharing what is left."""
+    lines = [LineTerms(1000, discounts=(TEN_PERCENT,)), LineTerms(1000)]
+    amounts = invoice_amounts(lines, [TEN_PERCENT])
+    assert [line.discount_amounts for line in amounts.lines] == [
+        (DiscountAmount("di_ten", 100),),
+        (DiscountAmount("di_ten", 100),),
+    ]
+    assert amounts.total == 1800
+    three_off = DiscountTerms("di_three", amount_off=300)
+    lines = [LineTerms(200, discounts=(three_off,)), LineTerms(300), LineTerms(500)]
+    amounts = invoice_amounts(lines, [three_off])
+    assert [[d.amount for d in line.discount_amounts] for line in amounts.lines] == [
+        [200],
+        [38],  # the 100 left, spread 300:500
+        [62],
+    ]
+    assert amounts.total_discount_amounts == (DiscountAmount("di_three", 300),)
 
 
 def test_exclusive_tax_is_added_on_the_discounted_amount_half_up() -> None:
@@ -172,7 +195,7 @@ _TERMS = st.one_of(
 )
 _PRODUCTS = st.sampled_from(["prod_a", "prod_b", "prod_c"])
 _RESTRICTED_TO = st.none() | st.frozensets(_PRODUCTS, min_size=1)
-_DISCOUNTS = st.one_of(
+_DISCOUNT_TERMS = st.one_of(
     st.builds(
         DiscountTerms,
         discount=st.sampled_from(["di_a", "di_b"]),
@@ -186,6 +209,17 @@ _DISCOUNTS = st.one_of(
         products=_RESTRICTED_TO,
     ),
 )
+_DISCOUNT_POOLS = st.lists(_DISCOUNT_TERMS, max_size=4, unique_by=lambda d: d.discount)
+"""The discounts of one invoice: one set of terms per id, which its lines and the invoice
+both draw from (a line may name one of the invoice's)."""
+
+
+def _some_of(draw: st.DrawFn, pool: list[DiscountTerms]) -> tuple[DiscountTerms, ...]:
+    if not pool:
+        return ()
+    return tuple(draw(st.lists(st.sampled_from(pool), max_size=2, unique_by=lambda d: d.discount)))
+
+
 _RATES = st.builds(
     TaxTerms,
     tax_rate=st.sampled_from(["txr_a", "txr_b", "txr_c"]),
@@ -195,7 +229,7 @@ _RATES = st.builds(
 
 
 @st.composite
-def _line(draw: st.DrawFn) -> LineTerms:
+def _line(draw: st.DrawFn, pool: list[DiscountTerms]) -> LineTerms:
     if draw(st.booleans()):
         amount = pricing.line_amount(draw(_TERMS), draw(st.integers(0, 1_000)))
     else:
@@ -204,30 +238,41 @@ def _line(draw: st.DrawFn) -> LineTerms:
     return LineTerms(
         amount=amount,
         discountable=draw(st.booleans()),
-        discounts=tuple(draw(st.lists(_DISCOUNTS, max_size=2, unique_by=lambda d: d.discount))),
+        discounts=_some_of(draw, pool),
         tax_rates=tuple(rates),
         product=draw(st.none() | _PRODUCTS),
     )
 
 
+@st.composite
+def _invoice(draw: st.DrawFn) -> tuple[list[LineTerms], tuple[DiscountTerms, ...]]:
+    pool = draw(_DISCOUNT_POOLS)
+    return draw(st.lists(_line(pool), max_size=8)), _some_of(draw, pool)
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    lines=st.lists(_line(), max_size=8),
-    invoice_discounts=st.lists(_DISCOUNTS, max_size=2, unique_by=lambda d: d.discount),
-    balance=st.integers(-(10**7), 10**7),
-)
+@given(invoice=_invoice(), balance=st.integers(-(10**7), 10**7))
 def test_totals_always_add_up(
-    lines: list[LineTerms], invoice_discounts: list[DiscountTerms], balance: int
+    invoice: tuple[list[LineTerms], tuple[DiscountTerms, ...]], balance: int
 ) -> None:
-    line_ids = {d.discount for line in lines for d in line.discounts}
-    invoice_discounts = [d for d in invoice_discounts if d.discount not in line_ids]
+    lines, invoice_discounts = invoice
     amounts = invoice_amounts(lines, invoice_discounts)
-    assert amounts.subtotal == sum(line.amount for line in lines)
+    # Stripe's subtotal: "before any invoice level discount or exclusive tax is applied.
+    # Item discounts are already incorporated". `invoice_discount_total`: the invoice-level
+    # ones; `discount_total`: every discount, the lines' own too.
+    own = [
+        sum(d.amount for d in c.discount_amounts if d.discount in {t.discount for t in x.discounts})
+        for x, c in zip(lines, amounts.lines, strict=True)
+    ]
+    invoice_level = amounts.discount_total - sum(own)
+    assert amounts.invoice_discount_total == invoice_level
+    assert amounts.subtotal == sum(line.amount for line in lines) - sum(own)
+    assert amounts.total == (amounts.subtotal - invoice_level + amounts.exclusive_tax_total)
     assert amounts.total == (
-        amounts.subtotal - amounts.discount_total + amounts.exclusive_tax_total
+        sum(line.amount for line in lines) - amounts.discount_total + amounts.exclusive_tax_total
     )
     assert amounts.total_excluding_tax == (
-        amounts.subtotal - amounts.discount_total - amounts.inclusive_tax_total
+        amounts.subtotal - invoice_level - amounts.inclusive_tax_total
     )
     for line, computed in zip(lines, amounts.lines, strict=True):
         # A discount never takes a line past zero; a credit's share is negative.
@@ -243,8 +288,12 @@ def test_totals_always_add_up(
         for taken in computed.discount_amounts:
             if taken.discount in restricted:
                 assert line.product in restricted[taken.discount]
-    for terms in invoice_discounts:
-        # An amount off is never more than what the lines it applies to held.
+        # One discount, once a line, named by the line or the invoice or both.
+        taken_ids = [d.discount for d in computed.discount_amounts]
+        assert len(taken_ids) == len(set(taken_ids))
+    every = {d.discount: d for d in (*invoice_discounts, *(t for x in lines for t in x.discounts))}
+    for terms in every.values():
+        # An amount off is never more than its amount over the whole invoice.
         if terms.amount_off is not None:
             spent = sum(
                 d.amount

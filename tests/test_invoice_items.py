@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import stripe
 
+from tests.test_subscriptions import clock_customer, monthly_price, subscribe
+
 Client = stripe.StripeClient
 
 
@@ -201,6 +203,33 @@ def test_price_data_refusals_name_the_price_data_parameter(client: Client) -> No
     assert both.param == "price_data[unit_amount_decimal]"
 
 
+def test_a_preview_item_priced_by_price_data_stores_no_price(client: Client) -> None:
+    """`create_preview`'s `invoice_items[][price_data]` prices the item as an invoice item's
+    `price_data` does (4.99 a unit, two of them), and, the preview storing nothing, leaves no
+    price behind; its refusals name the preview's parameter."""
+    who, made_for = customer(client), product(client)
+    data: Any = {"currency": "usd", "product": made_for.id, "unit_amount": 499}
+
+    def preview(**spec: Any) -> stripe.Invoice:
+        params: Any = {"customer": who.id, "invoice_items": [spec]}
+        return client.v1.invoices.create_preview(params=params)
+
+    (line,) = preview(price_data=data, quantity=2).lines.data
+    assert (line.amount, line.currency, line.quantity) == (998, "usd", 2)
+    assert line.pricing is not None and line.pricing.price_details is not None
+    assert line.pricing.price_details.product == made_for.id
+    assert client.v1.prices.list(params={"product": made_for.id}).data == []
+    missing = refused(lambda: preview(price_data={**data, "product": "prod_nope"}))
+    assert (missing.http_status, missing.param) == (404, "invoice_items[0][price_data][product]")
+    no_amount = refused(lambda: preview(price_data={"currency": "usd", "product": made_for.id}))
+    assert (no_amount.code, no_amount.param) == (
+        "parameter_missing",
+        "invoice_items[0][price_data][unit_amount]",
+    )
+    both = refused(lambda: preview(price_data=data, amount=5, currency="usd"))
+    assert both.param == "invoice_items[0][price_data]"
+
+
 def test_an_empty_decimal_is_called_empty(client: Client) -> None:
     made = item(client, customer(client).id, amount=100, currency="usd")
     sent: Any = {"unit_amount_decimal": ""}
@@ -335,3 +364,93 @@ def test_items_on_a_finalized_invoice_cannot_change(client: Client) -> None:
         lambda: item(client, who.id, amount=100, currency="eur", invoice=draft.id)
     )
     assert wrong_currency.param == "currency"
+
+
+def pending_ids(client: Client, customer_id: str) -> list[str]:
+    listed = client.v1.invoice_items.list(params={"customer": customer_id, "pending": True})
+    return [i.id for i in listed.data]
+
+
+def test_deleting_a_draft_puts_its_items_back_to_pending(client: Client) -> None:
+    """Kassa's choice (Stripe documents neither): an item outlives its deleted draft,
+    pending again, so nothing billable is lost; the integration may delete it."""
+    who = customer(client)
+    taken = item(client, who.id, amount=111, currency="usd")
+    draft = client.v1.invoices.create(
+        params={"customer": who.id, "pending_invoice_items_behavior": "include"}
+    )
+    added = item(client, who.id, amount=222, currency="usd", invoice=draft.id)
+    assert pending_ids(client, who.id) == []
+    client.v1.invoices.delete(draft.id)
+    for released in (taken, added):
+        assert client.v1.invoice_items.retrieve(released.id).invoice is None
+        assert event_types(client, released.id) == ["invoiceitem.created"]
+    assert pending_ids(client, who.id) == [added.id, taken.id]
+    changed = client.v1.invoice_items.update(taken.id, params={"amount": 150})
+    assert (changed.amount, changed.invoice) == (150, None)
+    client.v1.invoice_items.delete(added.id)
+    billed = client.v1.invoices.create(
+        params={"customer": who.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert billed.total == 150
+    assert client.v1.invoice_items.retrieve(taken.id).invoice == billed.id
+
+
+def test_an_item_released_from_a_deleted_draft_drops_the_drafts_discount(
+    client: Client,
+) -> None:
+    who = customer(client)
+    half = client.v1.coupons.create(params={"percent_off": 50})
+    draft = client.v1.invoices.create(
+        params={"customer": who.id, "discounts": [{"coupon": half.id}]}
+    )
+    drafts_discount = str(draft.discounts[0])
+    reusing = item(
+        client,
+        who.id,
+        amount=400,
+        currency="usd",
+        invoice=draft.id,
+        discounts=[{"discount": drafts_discount}],
+    )
+    assert reusing.discounts == [drafts_discount]
+    client.v1.invoices.delete(draft.id)
+    released = client.v1.invoice_items.retrieve(reusing.id)
+    assert (released.invoice, released.discounts) == (None, [])
+    billed = client.v1.invoices.create(
+        params={"customer": who.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert billed.total == 400
+
+
+def test_a_subscriptions_item_released_from_a_deleted_draft_waits_for_it(
+    client: Client,
+) -> None:
+    _, who = clock_customer(client)
+    subscription = subscribe(client, who.id, monthly_price(client).id)
+    draft = client.v1.invoices.create(params={"customer": who.id})
+    for_subscription = item(
+        client,
+        who.id,
+        amount=300,
+        currency="usd",
+        invoice=draft.id,
+        subscription=subscription.id,
+    )
+    client.v1.invoices.delete(draft.id)
+    released = client.v1.invoice_items.retrieve(for_subscription.id)
+    assert released.invoice is None
+    assert released.parent is not None and released.parent.subscription_details is not None
+    assert released.parent.subscription_details.subscription == subscription.id
+    one_off = client.v1.invoices.create(
+        params={"customer": who.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert one_off.lines.data == []
+    its_own = client.v1.invoices.create(
+        params={
+            "customer": who.id,
+            "subscription": subscription.id,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
+    assert its_own.total == 300

@@ -7,10 +7,12 @@ process on a clock set ahead (never by waiting an hour)."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -200,12 +202,15 @@ def test_tiered_price_discounts_and_taxes_add_up_on_an_invoice(client: Client) -
     assert seat_discounts == [763, 348]
     assert [d.amount for d in extra.discount_amounts or []] == [152]
     assert [t.amount for t in seats.taxes or []] == [round((3050 - 763 - 348) * 0.19)]
-    assert draft.subtotal == 3050 + 999
+    # Stripe's subtotal: "before any invoice level discount or exclusive tax is applied.
+    # Item discounts are already incorporated".
+    assert draft.subtotal == draft.subtotal_excluding_tax == 3050 - 763 + 999
     discount_total = sum(d.amount for d in draft.total_discount_amounts or [])
     assert discount_total == 763 + 500
+    invoice_discount_total = 500
     tax_total = sum(t.amount for t in draft.total_taxes or [])
-    assert draft.total == draft.subtotal - discount_total + tax_total
-    assert draft.total_excluding_tax == draft.subtotal - discount_total
+    assert draft.total == draft.subtotal - invoice_discount_total + tax_total
+    assert draft.total_excluding_tax == draft.subtotal - invoice_discount_total
     assert draft.amount_due == draft.total
     # Counted when applied (Stripe's `times_redeemed`: applied to a customer), not again.
     assert client.v1.coupons.retrieve(quarter.id).times_redeemed == 1
@@ -224,6 +229,44 @@ def test_inclusive_tax_stays_inside_the_amount(client: Client) -> None:
     assert (invoice.total_excluding_tax, invoice.subtotal_excluding_tax) == (1000, 1000)
     tax = (invoice.total_taxes or [])[0]
     assert (tax.amount, tax.tax_behavior, tax.taxable_amount) == (200, "inclusive", 1000)
+
+
+def test_a_line_s_own_discount_is_inside_the_subtotal(client: Client) -> None:
+    """Stripe's `subtotal` and `subtotal_excluding_tax` come "before any invoice level
+    discount", with "Item discounts ... already incorporated": 9.99 half off (4.99 left) and
+    10.00, each with 20% tax inside (0.83 and 1.67 before the invoice's 10%, 0.75 and 1.50
+    after it). The hosted page's summary adds up: the line's discount above the subtotal,
+    the invoice's below it."""
+    who = customer(client)
+    included = client.v1.tax_rates.create(
+        params={"display_name": "MwSt", "percentage": 20, "inclusive": True}
+    )
+    half = client.v1.coupons.create(params={"percent_off": 50, "name": "Half"})
+    loyalty = client.v1.coupons.create(params={"percent_off": 10, "name": "Loyalty"})
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": who.id,
+            "default_tax_rates": [included.id],
+            "discounts": [{"coupon": loyalty.id}],
+        }
+    )
+    item(client, who.id, 999, invoice=invoice.id, discounts=[{"coupon": half.id}])
+    item(client, who.id, 1000, invoice=invoice.id)
+    draft = client.v1.invoices.retrieve(invoice.id)
+    assert [line.subtotal for line in draft.lines.data] == [999, 1000]
+    assert (draft.subtotal, draft.subtotal_excluding_tax) == (1499, 1499 - 83 - 167)
+    assert (draft.total, draft.total_excluding_tax) == (1349, 1349 - 75 - 150)
+    finalized = client.v1.invoices.finalize_invoice(invoice.id)
+    assert finalized.hosted_invoice_url is not None
+    page = httpx.get(finalized.hosted_invoice_url, timeout=30).text
+    summary = page[page.index('data-testid="summary"') :]
+    rows = re.findall(r"<td>([^<]*)</td><td class=\"num\">([^<]*)</td>", summary)
+    assert rows[:4] == [
+        ("Half (50%)", "-$5.00"),
+        ("Subtotal", "$14.99"),
+        ("Loyalty (10%)", "-$1.50"),
+        ("Total excluding tax", "$11.24"),
+    ]
 
 
 def test_customer_credit_is_applied_when_finalized(client: Client, ledger_verified: None) -> None:
@@ -298,6 +341,101 @@ def test_concurrent_finalizations_take_unique_gapless_numbers(
     assert sorted(numbers) == sorted(expected)
     next_sequence = client.v1.customers.retrieve(who.id).next_invoice_sequence
     assert next_sequence == CONCURRENT_FINALIZATIONS + 1
+
+
+def test_an_invoice_prefix_is_one_customers_for_good(client: Client) -> None:
+    """Stripe: a customer prefix "can't match any other customer prefix, including prefixes
+    that are no longer in use"; so two customers' numbers never interleave."""
+    first = client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"})
+    second = client.v1.customers.create(params={"email": "second@example.com"})
+
+    def taken(call: Callable[[], object]) -> None:
+        error = refused(call)
+        assert (error.http_status, error.param) == (400, "invoice_prefix")
+
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "SAMEPFX"}))
+    assert client.v1.customers.retrieve(second.id).invoice_prefix == second.invoice_prefix
+    client.v1.customers.update(first.id, params={"invoice_prefix": "NEWPFX"})
+    taken(lambda: client.v1.customers.create(params={"invoice_prefix": "SAMEPFX"}))
+    back = client.v1.customers.update(first.id, params={"invoice_prefix": "SAMEPFX"})
+    assert back.invoice_prefix == "SAMEPFX"
+    client.v1.customers.delete(first.id)
+    taken(lambda: client.v1.customers.update(second.id, params={"invoice_prefix": "NEWPFX"}))
+    assert [c.id for c in client.v1.customers.list().data] == [second.id]
+    mine = client.v1.customers.update(second.id, params={"invoice_prefix": "OWNPFX"})
+    numbered = client.v1.invoices.finalize_invoice(invoice_of(client, second.id, 100).id)
+    assert (mine.invoice_prefix, numbered.number) == ("OWNPFX", "OWNPFX-0001")
+
+
+def test_a_drawn_prefix_is_the_customers_once_used_and_drawn_again_if_taken_before(
+    client: Client,
+) -> None:
+    """A drawn prefix is recorded when it first numbers an invoice: another customer may set
+    it before that (it is no one's yet), and the first customer's is then drawn again, never
+    having numbered anything; once used, it is its own."""
+    drawn = customer(client)
+    prefix = str(drawn.invoice_prefix)
+    other = customer(client)
+    client.v1.customers.update(other.id, params={"invoice_prefix": prefix})
+    numbered = client.v1.invoices.finalize_invoice(invoice_of(client, drawn.id, 100).id)
+    redrawn = str(client.v1.customers.retrieve(drawn.id).invoice_prefix)
+    assert redrawn != prefix
+    assert numbered.number == f"{redrawn}-0001"
+    theirs = client.v1.invoices.finalize_invoice(invoice_of(client, other.id, 100).id)
+    assert theirs.number == f"{prefix}-0001"
+    error = refused(
+        lambda: client.v1.customers.update(other.id, params={"invoice_prefix": redrawn})
+    )
+    assert error.param == "invoice_prefix"
+
+
+def test_customers_created_at_once_with_one_prefix_get_it_once(
+    server: KassaServer, account: Account
+) -> None:
+    def create(_: int) -> str:
+        own = server.client(account.secret_key)
+        try:
+            own.v1.customers.create(params={"invoice_prefix": "RACEPFX"})
+        except stripe.InvalidRequestError as error:
+            return str(error.param)
+        return "created"
+
+    with concurrent.futures.ThreadPoolExecutor(CONCURRENT_FINALIZATIONS) as pool:
+        outcomes = list(pool.map(create, range(CONCURRENT_FINALIZATIONS)))
+    assert sorted(outcomes) == ["created"] + ["invoice_prefix"] * (CONCURRENT_FINALIZATIONS - 1)
+
+
+def test_the_next_invoice_sequence_must_pass_the_numbers_used(client: Client) -> None:
+    """Stripe: "You can only set the next invoice number to numbers greater than any
+    numbers used on an invoice" (with the customer's prefix)."""
+    who = client.v1.customers.create(params={"invoice_prefix": "SEQPFX"})
+    for amount in (100, 200):
+        client.v1.invoices.finalize_invoice(invoice_of(client, who.id, amount).id)
+
+    def set_sequence(sequence: int) -> stripe.Customer:
+        return client.v1.customers.update(who.id, params={"next_invoice_sequence": sequence})
+
+    for used in (1, 2):
+        error = refused(lambda: set_sequence(used))  # noqa: B023 (called at once)
+        assert (error.http_status, error.param) == (400, "next_invoice_sequence")
+    assert client.v1.customers.retrieve(who.id).next_invoice_sequence == 3
+    set_sequence(9)
+    lowered = set_sequence(5)
+    assert lowered.next_invoice_sequence == 5
+    fifth = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 300).id)
+    assert fifth.number == "SEQPFX-0005"
+    renamed = client.v1.customers.update(
+        who.id, params={"invoice_prefix": "FRESHPFX", "next_invoice_sequence": 1}
+    )
+    assert (renamed.invoice_prefix, renamed.next_invoice_sequence) == ("FRESHPFX", 1)
+    behind = refused(
+        lambda: client.v1.customers.update(
+            who.id, params={"invoice_prefix": "SEQPFX", "next_invoice_sequence": 5}
+        )
+    )
+    assert behind.param == "next_invoice_sequence"
+    assert client.v1.customers.retrieve(who.id).invoice_prefix == "FRESHPFX"
 
 
 # --- payment --------------------------------------------------------------------------------
@@ -611,6 +749,39 @@ def test_auto_advance_retries_a_declined_invoice_on_schedule(
     assert retried.attempt_count == 2
     assert retried.next_payment_attempt == first_attempt + 8 * DAY_SECONDS
     assert event_types(client, invoice.id).count("invoice.payment_failed") == 2
+
+
+def test_auto_advance_does_not_retry_without_a_payment_method(
+    server: KassaServer, client: Client
+) -> None:
+    """Stripe's smart retries page: "Stripe doesn't retry payments if: No payment methods
+    are available" (one-off invoices; a subscription's keep their dunning)."""
+    who = customer(client, payment_method=None)
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    failed = client.v1.invoices.retrieve(invoice.id)
+    assert (failed.status, failed.attempt_count, failed.attempted) == ("open", 1, True)
+    assert failed.next_payment_attempt is None
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 1
+    assert event_types(client, invoice.id).count("invoice.payment_failed") == 1
+
+
+def test_a_retry_that_finds_no_payment_method_is_the_last(
+    server: KassaServer, client: Client
+) -> None:
+    who = customer(client, payment_method="pm_card_chargeCustomerFail")
+    invoice = invoice_of(client, who.id, 1000, auto_advance=True)
+    first_attempt = invoice.created + HOUR + 1
+    advance_at(server, first_attempt)
+    assert client.v1.invoices.retrieve(invoice.id).next_payment_attempt is not None
+    client.v1.customers.update(who.id, params={"invoice_settings": {"default_payment_method": ""}})
+    advance_at(server, first_attempt + 3 * DAY_SECONDS)
+    stopped = client.v1.invoices.retrieve(invoice.id)
+    assert (stopped.attempt_count, stopped.next_payment_attempt) == (2, None)
+    advance_at(server, first_attempt + 30 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 2
 
 
 def test_a_draft_that_cannot_be_finalized_keeps_the_error(

@@ -193,6 +193,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "currency": currency,
             "payment_method": card,
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
             "capture_method": "manual" if manual else "automatic",
         }
         try:

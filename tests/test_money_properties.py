@@ -135,6 +135,7 @@ class Scenario:
             "currency": planned.currency,
             "payment_method": planned.card,
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
         intent = self.client.v1.payment_intents.create(params=params, options=self.key())
         return self.client.v1.charges.retrieve(str(intent.latest_charge))

@@ -57,7 +57,14 @@ def pending_usd(client: stripe.StripeClient) -> tuple[int, int]:
 def start(
     client: stripe.StripeClient, card: dict[str, Any], amount: int = 2500, **extra: Any
 ) -> stripe.PaymentIntent:
-    params: Any = {"amount": amount, "currency": "usd", "confirm": True, **card, **extra}
+    params: Any = {
+        "amount": amount,
+        "currency": "usd",
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+        **card,
+        **extra,
+    }
     return client.v1.payment_intents.create(params=params)
 
 
@@ -386,7 +393,9 @@ def test_cancel_while_waiting_for_authentication(
 def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
     server: KassaServer, account: Account, client: stripe.StripeClient
 ) -> None:
-    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     secret = intent.client_secret
     assert secret is not None
     browser = server.client(account.publishable_key)
@@ -395,7 +404,9 @@ def test_publishable_key_reads_and_confirms_only_with_the_client_secret(
         browser.v1.payment_intents.retrieve(intent.id)
     assert missing.value.http_status == 400
     assert missing.value.param == "client_secret"
-    other = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    other = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.InvalidRequestError) as wrong:
         browser.v1.payment_intents.retrieve(
             intent.id, params={"client_secret": str(other.client_secret)}
@@ -444,7 +455,13 @@ def test_publishable_key_sees_only_the_publishable_fields_of_an_intent(
         params={"email": "private@example.com", "name": "Private", "metadata": {"tier": "vip"}}
     )
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "customer": customer.id, "metadata": {"o": "7"}}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer.id,
+            "metadata": {"o": "7"},
+            "allowed_payment_method_types": ["card"],
+        }
     )
     path = f"/v1/payment_intents/{intent.id}"
     secret = {"client_secret": str(intent.client_secret)}
@@ -481,7 +498,12 @@ def test_a_decline_shows_a_publishable_key_only_the_publishable_fields(
     server: KassaServer, account: Account, client: stripe.StripeClient
 ) -> None:
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "metadata": {"order": "secret-8"}}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "metadata": {"order": "secret-8"},
+            "allowed_payment_method_types": ["card"],
+        }
     )
     declined = server.as_stripe_js(
         account.publishable_key,
@@ -497,7 +519,9 @@ def test_a_decline_shows_a_publishable_key_only_the_publishable_fields(
 
 
 def test_secret_key_may_pass_the_client_secret_too(client: stripe.StripeClient) -> None:
-    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     assert intent.client_secret is not None
     seen = client.v1.payment_intents.retrieve(
         intent.id, params={"client_secret": intent.client_secret}
@@ -525,7 +549,12 @@ def set_up(
     Secure challenge was completed."""
     customer = client.v1.customers.create(params={"email": "grace@example.com"})
     intent = client.v1.setup_intents.create(
-        params={"customer": customer.id, "payment_method": test_id, "confirm": True}
+        params={
+            "customer": customer.id,
+            "payment_method": test_id,
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert intent.status == "requires_action"
     with server.http(account.secret_key) as http:
@@ -547,6 +576,7 @@ def pay(
         "customer": customer_id,
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params)

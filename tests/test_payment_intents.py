@@ -68,6 +68,7 @@ def pay(
         "currency": currency,
         "payment_method": "pm_card_visa",
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params)
@@ -88,6 +89,7 @@ def test_confirmed_create_charges_the_card_and_posts_the_fee(client: stripe.Stri
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
             "description": "order 17",
         },
         options={"idempotency_key": f"pay-{uuid.uuid4()}"},
@@ -152,6 +154,7 @@ def test_replayed_create_returns_the_same_intent_and_charges_once(
         "currency": "usd",
         "payment_method": "pm_card_visa",
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
     }
     first = client.v1.payment_intents.create(params=params, options={"idempotency_key": key})
     again = client.v1.payment_intents.create(params=params, options={"idempotency_key": key})
@@ -167,7 +170,9 @@ def test_replayed_create_returns_the_same_intent_and_charges_once(
 
 
 def test_create_update_confirm(client: stripe.StripeClient) -> None:
-    created = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    created = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     assert created.status == "requires_payment_method"
     assert created.payment_method is None
     assert created.latest_charge is None
@@ -215,7 +220,9 @@ def test_confirming_a_succeeded_intent_is_an_unexpected_state(
 
 
 def test_confirming_without_a_payment_method_is_refused(client: stripe.StripeClient) -> None:
-    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.confirm(intent.id)
     assert raised.value.http_status == 400
@@ -279,7 +286,13 @@ def _payment_params(card: str) -> dict[str, Any]:
 def test_declined_card(
     client: stripe.StripeClient, card: str, code: str, decline_code: str, outcome_type: str
 ) -> None:
-    params: Any = {"amount": 1500, "currency": "usd", "confirm": True, **_payment_params(card)}
+    params: Any = {
+        "amount": 1500,
+        "currency": "usd",
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+        **_payment_params(card),
+    }
     with pytest.raises(stripe.CardError) as raised:
         client.v1.payment_intents.create(params=params)
     error = raised.value
@@ -354,7 +367,13 @@ def test_a_declines_doc_url_names_stripes_page_for_its_code(
     client: stripe.StripeClient, params: dict[str, Any], doc_url: str
 ) -> None:
     """Stripe's error pages hyphenate the code: the error and `last_payment_error` agree."""
-    given: Any = {"amount": 1500, "currency": "usd", "confirm": True, **params}
+    given: Any = {
+        "amount": 1500,
+        "currency": "usd",
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+        **params,
+    }
     with pytest.raises(stripe.CardError) as raised:
         client.v1.payment_intents.create(params=given)
     error = raised.value.error
@@ -373,6 +392,7 @@ def test_replayed_decline_returns_the_same_402_and_records_one_failed_charge(
         "amount": 1500,
         "currency": "usd",
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         "payment_method": "pm_card_visa_chargeDeclinedInsufficientFunds",
     }
     with pytest.raises(stripe.CardError) as first:
@@ -619,7 +639,12 @@ def test_zero_decimal_currency_amounts_are_whole_units(
 def test_invalid_amount_or_currency_is_400_naming_it(
     client: stripe.StripeClient, params: dict[str, Any], param: str, code: str | None
 ) -> None:
-    full: Any = {**params, "payment_method": "pm_card_visa", "confirm": True}
+    full: Any = {
+        **params,
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+    }
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.create(params=full)
     assert raised.value.http_status == 400
@@ -634,14 +659,19 @@ def test_invalid_amount_or_currency_is_400_naming_it(
     ("automatic", "extra", "param"),
     [
         ({"allow_redirects": "never"}, {}, "automatic_payment_methods[enabled]"),
-        ({"enabled": True}, {"payment_method_types": ["card"]}, "payment_method_types"),
+        (
+            {"enabled": True},
+            {"allowed_payment_method_types": ["card"]},
+            "allowed_payment_method_types",
+        ),
     ],
 )
 def test_automatic_payment_methods_need_enabled_and_no_types(
     client: stripe.StripeClient, automatic: Any, extra: Any, param: str
 ) -> None:
     """Stripe: `automatic_payment_methods[enabled]` is required in the hash, and
-    `payment_method_types` cannot go with automatic payment methods."""
+    the types named (`allowed_payment_method_types`) cannot go with automatic payment
+    methods."""
     params: Any = {"amount": 1000, "currency": "usd", "automatic_payment_methods": automatic}
     params.update(extra)
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -694,7 +724,12 @@ def test_update_cannot_set_an_amount_below_the_minimum(client: stripe.StripeClie
 
 def test_update_amount_metadata_description(client: stripe.StripeClient) -> None:
     intent = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "metadata": {"order": "1", "gift": "yes"}}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "metadata": {"order": "1", "gift": "yes"},
+            "allowed_payment_method_types": ["card"],
+        }
     )
     updated = client.v1.payment_intents.update(
         intent.id,
@@ -790,7 +825,7 @@ def two_customers(client: stripe.StripeClient) -> tuple[str, str]:
 def unconfirmed(
     client: stripe.StripeClient, customer_id: str, payment_method: str
 ) -> stripe.PaymentIntent:
-    params: Any = {"amount": 1500, "currency": "usd"}
+    params: Any = {"amount": 1500, "currency": "usd", "allowed_payment_method_types": ["card"]}
     params.update(customer=customer_id, payment_method=payment_method)
     return client.v1.payment_intents.create(params=params)
 

@@ -469,11 +469,23 @@ def test_a_detached_payment_method_cannot_be_used_again(client: stripe.StripeCli
     client.v1.payment_methods.detach(pm.id)
 
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.setup_intents.create(params={"payment_method": pm.id, "confirm": True})
+        client.v1.setup_intents.create(
+            params={
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
+        )
     assert_single_use_refusal(raised)
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert_single_use_refusal(raised)
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -488,16 +500,33 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
     pm = client.v1.payment_methods.create(params=card_params("4242424242424242"))
     # Naming it on an intent is no use yet: only a confirmation uses it.
     waiting = client.v1.payment_intents.create(
-        params={"amount": 500, "currency": "usd", "payment_method": pm.id}
+        params={
+            "amount": 500,
+            "currency": "usd",
+            "payment_method": pm.id,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     paid = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": pm.id,
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert paid.status == "succeeded"
 
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert_single_use_refusal(raised)
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -505,7 +534,13 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
     assert_single_use_refusal(raised)
     assert client.v1.payment_intents.retrieve(waiting.id).status == "requires_confirmation"
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.setup_intents.create(params={"payment_method": pm.id, "confirm": True})
+        client.v1.setup_intents.create(
+            params={
+                "payment_method": pm.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
+        )
     assert_single_use_refusal(raised)
     customer = client.v1.customers.create()
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -514,7 +549,9 @@ def test_a_payment_method_paid_with_without_customer_is_used_up(
 
     # A declined attempt uses the card up as well.
     declining = client.v1.payment_methods.create(params=card_params("4000000000000002"))
-    intent = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    intent = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.CardError):
         client.v1.payment_intents.confirm(intent.id, params={"payment_method": declining.id})
     with pytest.raises(stripe.InvalidRequestError) as raised:
@@ -538,6 +575,7 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
             ).id,
             "setup_future_usage": "off_session",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert isinstance(saved.payment_method, str)
@@ -549,6 +587,7 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
                 "customer": customer.id,
                 "payment_method": payment_method,
                 "confirm": True,
+                "allowed_payment_method_types": ["card"],
             }
         )
         assert paid.status == "succeeded"
@@ -559,6 +598,7 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
                 "currency": "usd",
                 "payment_method": "pm_card_visa",
                 "confirm": True,
+                "allowed_payment_method_types": ["card"],
             }
         )
         assert paid.status == "succeeded"
@@ -568,6 +608,7 @@ def test_payment_methods_kept_by_a_customer_are_reused(client: stripe.StripeClie
                 params=card_params("4242424242424242")
             ).id,
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert loose.status == "succeeded"

@@ -66,6 +66,7 @@ def charge_with(
         "currency": currency,
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     intent = client.v1.payment_intents.create(params=params, options=key())

@@ -36,6 +36,7 @@ def pay(
         "currency": "usd",
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(

@@ -266,6 +266,7 @@ def test_expanding_inside_search_results(client: stripe.StripeClient) -> None:
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     found = client.v1.charges.search(
@@ -280,6 +281,7 @@ def _pay(client: stripe.StripeClient, amount: int, card: str, **params: Any) -> 
         "currency": params.pop("currency", "usd"),
         "payment_method": card,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **params,
     }
     return client.v1.payment_intents.create(params=sent)

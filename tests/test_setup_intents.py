@@ -119,7 +119,7 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
     ("params", "param"),
     [
         ({"usage": "sometimes"}, "usage"),
-        ({"payment_method_types": ["sepa_debit"]}, "payment_method_types[0]"),
+        ({"allowed_payment_method_types": ["sepa_debit"]}, "allowed_payment_method_types[0]"),
         ({"customer": "cus_missing"}, "customer"),
         ({"payment_method": "pm_missing"}, "payment_method"),
         ({"flow_directions": ["sideways"]}, "flow_directions[0]"),
@@ -129,8 +129,11 @@ def test_create_takes_stripes_parameters(client: Client) -> None:
             "automatic_payment_methods[enabled]",
         ),
         (
-            {"automatic_payment_methods": {"enabled": True}, "payment_method_types": ["card"]},
-            "payment_method_types",
+            {
+                "automatic_payment_methods": {"enabled": True},
+                "allowed_payment_method_types": ["card"],
+            },
+            "allowed_payment_method_types",
         ),
     ],
 )
@@ -156,7 +159,9 @@ def test_attach_to_self_cannot_go_with_a_customer(client: Client) -> None:
 
 def test_confirming_saves_the_card_to_the_customer(client: Client) -> None:
     owner = customer(client)
-    intent = client.v1.setup_intents.create(params={"customer": owner.id})
+    intent = client.v1.setup_intents.create(
+        params={"customer": owner.id, "allowed_payment_method_types": ["card"]}
+    )
     done = client.v1.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert done.status == "succeeded"
     assert done.next_action is None and done.last_setup_error is None
@@ -176,7 +181,13 @@ def test_confirming_saves_the_card_to_the_customer(client: Client) -> None:
 
 def test_confirm_on_create_with_card_numbers(client: Client) -> None:
     card: Any = {**RAW_CARD, "card": {**RAW_CARD["card"], "number": "4242424242424242"}}
-    intent = client.v1.setup_intents.create(params={"confirm": True, "payment_method_data": card})
+    intent = client.v1.setup_intents.create(
+        params={
+            "confirm": True,
+            "payment_method_data": card,
+            "allowed_payment_method_types": ["card"],
+        }
+    )
     assert intent.status == "succeeded"
     saved = client.v1.payment_methods.retrieve(str(intent.payment_method))
     assert saved.customer is None
@@ -186,7 +197,7 @@ def test_confirm_on_create_with_card_numbers(client: Client) -> None:
 
 
 def test_confirming_without_a_payment_method_is_refused(client: Client) -> None:
-    intent = client.v1.setup_intents.create()
+    intent = client.v1.setup_intents.create(params={"allowed_payment_method_types": ["card"]})
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.setup_intents.confirm(intent.id)
     assert refused.value.http_status == 400
@@ -205,7 +216,9 @@ def test_a_card_the_issuer_declines_is_not_saved(
     client: Client, payment_method: str, decline_code: str
 ) -> None:
     owner = customer(client)
-    intent = client.v1.setup_intents.create(params={"customer": owner.id})
+    intent = client.v1.setup_intents.create(
+        params={"customer": owner.id, "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.CardError) as declined:
         client.v1.setup_intents.confirm(intent.id, params={"payment_method": payment_method})
     assert declined.value.http_status == 402
@@ -234,7 +247,11 @@ def test_a_card_the_issuer_declines_is_not_saved(
 def test_a_card_that_attaches_but_fails_charges_is_set_up(client: Client) -> None:
     owner = customer(client)
     intent = client.v1.setup_intents.create(
-        params={"customer": owner.id, "payment_method": "pm_card_chargeCustomerFail"}
+        params={
+            "customer": owner.id,
+            "payment_method": "pm_card_chargeCustomerFail",
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert intent.status == "requires_confirmation"
     done = client.v1.setup_intents.confirm(intent.id)
@@ -256,7 +273,12 @@ def test_authentication_completed_through_the_test_helper(
     server: KassaServer, account: Account, client: Client, card: Any
 ) -> None:
     owner = customer(client)
-    params: Any = {"customer": owner.id, "confirm": True, **card}
+    params: Any = {
+        "customer": owner.id,
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+        **card,
+    }
     intent = client.v1.setup_intents.create(params=params)
     assert intent.status == "requires_action"
     action = intent.next_action
@@ -284,6 +306,7 @@ def test_failed_authentication_leaves_the_card_unsaved(
             "customer": owner.id,
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     failed = authenticate(server, account, intent.id, "fail")
@@ -370,7 +393,11 @@ def test_publishable_key_sees_only_the_publishable_fields_of_an_intent(
         params={"email": "private@example.com", "metadata": {"tier": "vip"}}
     )
     intent = client.v1.setup_intents.create(
-        params={"customer": customer.id, "metadata": {"order": "secret-9"}}
+        params={
+            "customer": customer.id,
+            "metadata": {"order": "secret-9"},
+            "allowed_payment_method_types": ["card"],
+        }
     )
     path = f"/v1/setup_intents/{intent.id}"
     secret = {"client_secret": str(intent.client_secret)}
@@ -403,7 +430,7 @@ def test_stripe_js_confirms_with_the_key_form_parameter(
     server: KassaServer, account: Account, client: Client
 ) -> None:
     """Stripe.js sends no Authorization header: its key and the client secret are form fields."""
-    intent = client.v1.setup_intents.create()
+    intent = client.v1.setup_intents.create(params={"allowed_payment_method_types": ["card"]})
     with server.http() as http:
         response = http.post(
             f"/v1/setup_intents/{intent.id}/confirm",
@@ -421,7 +448,7 @@ def test_stripe_js_confirms_with_the_key_form_parameter(
         )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "succeeded"
-        declined = client.v1.setup_intents.create()
+        declined = client.v1.setup_intents.create(params={"allowed_payment_method_types": ["card"]})
         refused = http.post(
             f"/v1/setup_intents/{declined.id}/confirm",
             data={
@@ -465,7 +492,11 @@ def test_cancel_then_nothing_more(client: Client) -> None:
 
 def test_a_succeeded_intent_cannot_be_canceled(client: Client) -> None:
     intent = client.v1.setup_intents.create(
-        params={"payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.setup_intents.cancel(intent.id)
@@ -475,7 +506,9 @@ def test_a_succeeded_intent_cannot_be_canceled(client: Client) -> None:
 
 def test_update_changes_the_card_and_the_description(client: Client) -> None:
     owner = customer(client)
-    intent = client.v1.setup_intents.create(params={"description": "first"})
+    intent = client.v1.setup_intents.create(
+        params={"description": "first", "allowed_payment_method_types": ["card"]}
+    )
     updated = client.v1.setup_intents.update(
         intent.id,
         params={
@@ -509,7 +542,11 @@ def test_a_card_of_another_customer_cannot_follow_a_change_of_customer(client: C
     first, second = customer(client), customer(client)
     card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": first.id})
     intent = client.v1.setup_intents.create(
-        params={"customer": first.id, "payment_method": card.id}
+        params={
+            "customer": first.id,
+            "payment_method": card.id,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.setup_intents.update(intent.id, params={"customer": second.id})
@@ -526,7 +563,11 @@ def test_a_card_attached_elsewhere_after_it_was_given_is_refused_at_confirm(
 ) -> None:
     first, second = customer(client), customer(client)
     intent = client.v1.setup_intents.create(
-        params={"customer": second.id, "payment_method": "pm_card_visa"}
+        params={
+            "customer": second.id,
+            "payment_method": "pm_card_visa",
+            "allowed_payment_method_types": ["card"],
+        }
     )
     client.v1.payment_methods.attach(str(intent.payment_method), params={"customer": first.id})
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -540,7 +581,11 @@ def test_confirming_for_a_deleted_customer_is_refused(client: Client) -> None:
     """Stripe: "No such customer"; the card is not attached to the deleted customer."""
     gone = customer(client)
     intent = client.v1.setup_intents.create(
-        params={"customer": gone.id, "payment_method": "pm_card_visa"}
+        params={
+            "customer": gone.id,
+            "payment_method": "pm_card_visa",
+            "allowed_payment_method_types": ["card"],
+        }
     )
     client.v1.customers.delete(gone.id)
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -691,7 +736,9 @@ def attempts_of(client: Client, intent_id: str) -> list[stripe.SetupAttempt]:
 
 def test_each_confirmation_is_a_setup_attempt(client: Client) -> None:
     owner = customer(client)
-    intent = client.v1.setup_intents.create(params={"customer": owner.id})
+    intent = client.v1.setup_intents.create(
+        params={"customer": owner.id, "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.CardError):
         client.v1.setup_intents.confirm(
             intent.id, params={"payment_method": "pm_card_chargeDeclined"}
@@ -719,7 +766,11 @@ def test_an_attempt_follows_its_3d_secure_challenge(
     server: KassaServer, account: Account, client: Client
 ) -> None:
     intent = client.v1.setup_intents.create(
-        params={"payment_method": "pm_card_authenticationRequired", "confirm": True}
+        params={
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     (waiting,) = attempts_of(client, intent.id)
     assert waiting.status == "requires_action" and intent.latest_attempt == waiting.id
@@ -743,7 +794,11 @@ def test_an_attempt_follows_its_3d_secure_challenge(
     assert card.three_d_secure.result == "authenticated"
 
     abandoned = client.v1.setup_intents.create(
-        params={"payment_method": "pm_card_authenticationRequired", "confirm": True}
+        params={
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     client.v1.setup_intents.cancel(abandoned.id)
     assert [a.status for a in attempts_of(client, abandoned.id)] == ["abandoned"]

@@ -63,6 +63,26 @@ def proration_amounts(invoice: stripe.Invoice) -> list[int]:
     return amounts
 
 
+def test_a_trial_added_as_of_before_the_items_last_prorated_change_is_refused(
+    client: Client, ledger_verified: None
+) -> None:
+    """Two seats from February 14 (14 of February's 28 days left: -1550, +3100). A trial
+    dated February 7 would credit the second seat's charge whole, though it billed from
+    February 14 only, leaving February 7 to 14 neither free nor credited: refused, as a
+    change is (`proration_date`). Dated February 14, the charge is credited whole: -3100."""
+    _, customer, subscription = active_on_february_14(client)
+    change(client, subscription.id, items=[{"id": only_item(subscription).id, "quantity": 2}])
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1550, 3100]
+    before = client.v1.subscriptions.retrieve(subscription.id)
+    with pytest.raises(stripe.InvalidRequestError) as backdated:
+        change(client, subscription.id, trial_end=MAR_10, proration_date=at(2027, 2, 7))
+    assert backdated.value.param == "proration_date"
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before.to_dict()
+    trialing = change(client, subscription.id, trial_end=MAR_10, proration_date=FEB_14)
+    assert trialing.status == "trialing"
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1550, 3100, -3100]
+
+
 @pytest.mark.parametrize("mode", ["flexible", "classic"])
 def test_a_trial_added_credits_the_unused_time_into_the_first_paid_month_as_previewed(
     client: Client, ledger_verified: None, mode: str

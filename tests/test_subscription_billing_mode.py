@@ -99,6 +99,41 @@ def test_a_downgrade_after_a_discounted_debit_credits_it_net_of_the_discount(
     assert renewal.total == 1500 - 300 + credit + charged == renewal_total
 
 
+@pytest.mark.parametrize("kind", ["flexible", "classic"])
+def test_prorations_name_the_discounts_inside_them_at_zero_in_flexible(
+    client: Client, ledger_verified: None, kind: str
+) -> None:
+    """`proration_details.discount_amounts`: "Discount amounts applied when the proration
+    was created", only for flexible billing mode (the SDK); with `proration_discounts=
+    included` "the proration discount properties include discount IDs, but discount
+    amounts are 0" (changelog 2025-09-30.clover, itemize-proration-discount-amounts)."""
+    cheap, dear = monthly_price(client, 3000), monthly_price(client, 6000)
+    coupon = percent_coupon(client, 50)
+    clock_id, customer, subscription = discounted_from_april(
+        client, cheap.id, coupon.id, **mode(kind)
+    )
+    (discount,) = subscription.discounts
+    advance(client, clock_id, at(2027, 4, 11))
+    reprice(client, subscription, dear.id)
+    advance(client, clock_id, at(2027, 4, 16))
+    reprice(client, subscription, cheap.id)
+    # April 11, 20 of 30 days left: the 1500 paid * 20/30 = 1000 back, the new price less
+    # 50%, 3000 * 20/30 = 2000. April 16: that charge's 15 of its 20 days back, 1500, and
+    # 1500 * 15/30 = 750 (classic: 3000 * 15/30 = 1500 back, the same amounts).
+    pending = pending_of(client, customer.id)
+    assert [i.amount for i in pending] == [-1000, 2000, -1500, 750]
+    named = [{"amount": 0, "discount": discount}] if kind == "flexible" else []
+    for proration in pending:
+        assert proration.proration_details is not None
+        assert proration.proration_details.to_dict()["discount_amounts"] == named
+        assert proration.discounts == []
+    manual = client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 100, "currency": "usd"}
+    )
+    assert manual.proration_details is not None
+    assert manual.proration_details.to_dict()["discount_amounts"] == []
+
+
 def test_an_amount_off_is_in_the_credit_but_leaves_the_charge_gross_in_flexible(
     client: Client, ledger_verified: None
 ) -> None:

@@ -196,6 +196,41 @@ def test_proration_date_fixes_the_time_a_change_counts_from(client: Client) -> N
     assert outside.value.param == "proration_date"
 
 
+def test_proration_date_before_the_items_last_prorated_change_is_refused(
+    client: Client, ledger_verified: None
+) -> None:
+    price = monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    subscription = subscribe(client, customer.id, price.id)
+    item = only_item(subscription)
+    advance(client, clock_id, at(2027, 4, 16))
+    change(client, subscription.id, items=[{"id": item.id, "quantity": 2}])
+    # 15 of April's 30 days left: -3000 * 15/30 = -1500, +6000 * 15/30 = +3000.
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1500, 3000]
+    before = client.v1.subscriptions.retrieve(subscription.id)
+    # Dated April 11, a change to 3 seats would credit the 2 seats from April 11 although
+    # they were charged from April 16 only, and charge 3 seats again for April 11 to 16
+    # (April netted at 7500, not 1 seat to April 11 and 3 after: 1000 + 6000 = 7000).
+    with pytest.raises(stripe.InvalidRequestError) as backdated:
+        change(
+            client,
+            subscription.id,
+            items=[{"id": item.id, "quantity": 3}],
+            proration_date=at(2027, 4, 11),
+        )
+    assert (backdated.value.http_status, backdated.value.param) == (400, "proration_date")
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == before.to_dict()
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1500, 3000]
+    # Dated at the last change it is made: the +3000 charge credited whole, +9000 * 15/30.
+    change(
+        client,
+        subscription.id,
+        items=[{"id": item.id, "quantity": 3}],
+        proration_date=at(2027, 4, 16),
+    )
+    assert [i.amount for i in pending_of(client, customer.id)] == [-1500, 3000, -3000, 4500]
+
+
 # -- always_invoice and none ----------------------------------------------------------------
 
 
@@ -427,6 +462,52 @@ def test_a_new_billing_interval_resets_the_cycle(client: Client, ledger_verified
     )
     invoice = client.v1.invoices.retrieve(str(yearly_sub.latest_invoice))
     assert invoice.amount_paid == 36_500 - 1600
+
+
+def test_going_from_free_to_paid_resets_the_cycle_and_invoices_at_once(
+    client: Client, ledger_verified: None
+) -> None:
+    # Stripe's update reference: a subscription that "moves from free to paid" is credited
+    # for the unused time on the old price, charged at once for the new one, and its
+    # billing date reset, as when the interval changes. Free is a recurring total of 0.
+    free, paid = monthly_price(client, 0), monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 4, 1))
+    repriced = subscribe(client, customer.id, free.id)
+    unseated = subscribe(client, customer.id, paid.id, items=[{"price": paid.id, "quantity": 0}])
+    advance(client, clock_id, at(2027, 4, 11))
+    details: Any = {"items": [{"id": only_item(repriced).id, "price": paid.id}]}
+    preview = client.v1.invoices.create_preview(
+        params={"subscription": repriced.id, "subscription_details": details}
+    )
+    assert [line.amount for line in preview.lines.data] == [3000]
+    for subscription, items in (
+        (repriced, details["items"]),
+        (unseated, [{"id": only_item(unseated).id, "quantity": 1}]),
+    ):
+        changed = change(client, subscription.id, items=items)
+        assert changed.billing_cycle_anchor == at(2027, 4, 11)
+        item = only_item(changed)
+        assert (item.current_period_start, item.current_period_end) == (
+            at(2027, 4, 11),
+            at(2027, 5, 11),
+        )
+        # The new period, April 11 to May 11, in full: 3000; the free time credits 0, so
+        # no credit line. Nothing is left pending for a renewal.
+        invoice = client.v1.invoices.retrieve(str(changed.latest_invoice))
+        assert (invoice.billing_reason, invoice.amount_paid) == ("subscription_update", 3000)
+        (line,) = invoice.lines.data
+        assert (line.amount, line.period.start, line.period.end) == (
+            3000,
+            at(2027, 4, 11),
+            at(2027, 5, 11),
+        )
+    assert pending_of(client, customer.id) == []
+    # May 11 renews each at 3000, nothing else.
+    advance(client, clock_id, at(2027, 5, 11) + 2 * HOUR)
+    for subscription in (repriced, unseated):
+        renewal = invoices_of(client, subscription.id)[-1]
+        assert (renewal.billing_reason, renewal.amount_paid) == ("subscription_cycle", 3000)
+        assert renewal.period_start == at(2027, 4, 11)
 
 
 # -- payment of an update's invoice ----------------------------------------------------------------

@@ -44,6 +44,7 @@ def document(
     notice_sent: bool = False,
     pending_expires_at: int | None = None,
     resuming_expires_at: int | None = None,
+    collection_resumes_at: int | None = None,
     stored: int | None = None,
 ) -> ApiObject:
     """The parts of a subscription's document its next work is derived from (one item per
@@ -57,6 +58,11 @@ def document(
         "cancel_at": cancel_at,
         "cancel_at_period_end": False,
         "trial_end": trial_end,
+        "pause_collection": (
+            None
+            if collection_resumes_at is None
+            else {"behavior": "void", "resumes_at": collection_resumes_at}
+        ),
         "pending_update": (
             None if pending_expires_at is None else {"expires_at": pending_expires_at}
         ),
@@ -191,7 +197,20 @@ def test_a_paused_subscription_with_nothing_else_due_is_due_at_a_pending_expiry(
     assert next_work_at(document("paused", pending_expires_at=expires_at)) == expires_at
 
 
-# -- ended ----------------------------------------------------------------------------------
+# -- pause_collection -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["active", "past_due", "trialing", "paused"])
+def test_a_collection_pause_is_due_at_its_resumes_at_when_that_comes_first(status: str) -> None:
+    trial_end = PERIOD_END if status == "trialing" else None
+    resumes_at = CREATED + 3 * DAY
+    paused = document(status, trial_end=trial_end, collection_resumes_at=resumes_at)
+    assert next_work_at(paused) == resumes_at
+
+
+def test_a_collection_pause_resuming_after_the_renewal_leaves_the_renewal_due_first() -> None:
+    later = document(collection_resumes_at=PERIOD_END + DAY)
+    assert next_work_at(later) == PERIOD_END
 
 
 @pytest.mark.parametrize("status", ENDED)

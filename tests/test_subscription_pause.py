@@ -461,6 +461,38 @@ def test_pause_collection_ends_at_resumes_at_and_can_be_cleared(
     assert invoices_of(client, subscription.id)[-1].status == "paid"
 
 
+def test_pause_collection_clears_itself_at_resumes_at(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe clears `pause_collection` at its `resumes_at`, announcing
+    `customer.subscription.updated`, not at the next renewal."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    resumes_at = utc(2027, 2, 10)
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={"pause_collection": {"behavior": "void", "resumes_at": resumes_at}},
+    )
+    advance(client, clock_id, utc(2027, 2, 11))
+    resumed = client.v1.subscriptions.retrieve(subscription.id)
+    assert (resumed.pause_collection, resumed.status) == (None, "active")
+    updates = client.v1.events.list(params={"type": "customer.subscription.updated"}).data
+    cleared = [
+        e
+        for e in updates
+        if e.data.object["id"] == subscription.id
+        and "pause_collection" in (e.data.previous_attributes or {})
+        and e.data.object["pause_collection"] is None
+    ]
+    assert len(cleared) == 1 and cleared[0].created == resumes_at
+    # Nothing invoiced for it: the February 28 renewal is collected as usual, 2000 paid.
+    assert len(invoices_of(client, subscription.id)) == 1
+    advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
+    statuses = [(i.status, i.amount_paid) for i in invoices_of(client, subscription.id)]
+    assert statuses == [("paid", 2000), ("paid", 2000)]
+
+
 def test_a_trial_ended_now_under_a_void_pause_leaves_the_pending_items_pending(
     client: Client, ledger_verified: None
 ) -> None:

@@ -578,13 +578,14 @@ def test_item_tax_rates_and_discounts_apply_to_their_lines(
     invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
     seats_line, support_line = invoice.lines.data
     # Seats: 2000 less 300 is 1700, taxed at its own 20%: 340. Support: 1000 at the
-    # subscription's default 10%: 100. 3000 - 300 + 440 = 3140.
+    # subscription's default 10%: 100. 3000 - 300 + 440 = 3140; the subtotal is net of the
+    # item's own discount (Stripe: "Item discounts are already incorporated").
     assert [(d.amount, d.discount) for d in seats_line.discount_amounts or []] == [
         (300, item_discount)
     ]
     assert [t.amount for t in seats_line.taxes or []] == [340]
     assert [t.amount for t in support_line.taxes or []] == [100]
-    assert (invoice.subtotal, invoice.total, invoice.amount_paid) == (3000, 3140, 3140)
+    assert (invoice.subtotal, invoice.total, invoice.amount_paid) == (2700, 3140, 3140)
 
 
 # -- refusals ----------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def paid_charge(client: Client, payment_method: str = "pm_card_visa") -> stripe.
         "amount": 2000,
         "currency": "usd",
         "payment_method": payment_method,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
     }
     charge_id = client.v1.payment_intents.create(params=intent).latest_charge

@@ -227,6 +227,7 @@ def test_a_customer_on_a_clock_lives_at_its_frozen_time(client: Client) -> None:
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     assert intent.created == FROZEN
@@ -395,6 +396,7 @@ def pay(client: Client, customer_id: str) -> stripe.Charge:
             "customer": customer_id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "allowed_payment_method_types": ["card"],
         }
     )
     return client.v1.charges.retrieve(str(intent.latest_charge))

@@ -153,7 +153,13 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
 
     customer = client.v1.customers.create()
     paid = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "customer": customer.id, "payment_method": pm.id}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": pm.id,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert client.v1.payment_intents.confirm(paid.id).status == "succeeded"
 
@@ -161,7 +167,12 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
     # The SDK's types leave `card` out of `payment_method_data`; Stripe's API takes it.
     data: Any = {"type": "card", "card": {"token": other.id}}
     setup = client.v1.setup_intents.create(
-        params={"customer": customer.id, "payment_method_data": data, "confirm": True}
+        params={
+            "customer": customer.id,
+            "payment_method_data": data,
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
     )
     assert setup.status == "succeeded"
     assert isinstance(setup.payment_method, str)
@@ -169,6 +180,12 @@ def test_a_token_makes_a_payment_method_once(client: stripe.StripeClient) -> Non
     assert saved.customer == customer.id
     assert saved.card is not None and saved.card.brand == "mastercard"
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.setup_intents.create(params={"payment_method_data": data, "confirm": True})
+        client.v1.setup_intents.create(
+            params={
+                "payment_method_data": data,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
+        )
     assert raised.value.code == "token_already_used"
     assert raised.value.param == "payment_method_data[card][token]"

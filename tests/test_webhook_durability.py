@@ -112,7 +112,7 @@ def confirm_payments(client: stripe.StripeClient, count: int) -> None:
                     "amount": 1_000 + index,
                     "currency": "usd",
                     "payment_method": "pm_card_visa",
-                    "payment_method_types": ["card"],
+                    "allowed_payment_method_types": ["card"],
                     "confirm": True,
                 },
             )

@@ -234,7 +234,10 @@ def drive_payment_flows(client: stripe.StripeClient, announced: Announcements) -
         params={"amount": 2000, "currency": "usd", "payment_method": "pm_card_visa"}
     )
     announced.expect(paid, "payment_intent.created")
-    confirmed = client.v1.payment_intents.confirm(paid.id)
+    # Created with Stripe's default automatic payment methods: confirming needs a return_url.
+    confirmed = client.v1.payment_intents.confirm(
+        paid.id, params={"return_url": "https://shop.example/paid"}
+    )
     announced.expect(confirmed, "charge.succeeded", "payment_intent.succeeded")
     with pytest.raises(stripe.CardError) as declined:
         pay(client, "pm_card_chargeDeclined")
@@ -284,6 +287,7 @@ def pay(client: stripe.StripeClient, payment_method: str, **extra: Any) -> strip
         "currency": "usd",
         "payment_method": payment_method,
         "confirm": True,
+        "allowed_payment_method_types": ["card"],
         **extra,
     }
     return client.v1.payment_intents.create(params=params)

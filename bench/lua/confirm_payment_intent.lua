@@ -1,6 +1,7 @@
 -- Scenario "confirm" of bench/payment_intents.py: POST /v1/payment_intents
--- with payment_method=pm_card_visa and confirm=true, so that every request
--- creates a PaymentIntent, confirms it and charges the test card at once.
+-- with payment_method=pm_card_visa, allowed_payment_method_types[]=card and confirm=true,
+-- so that every request creates a PaymentIntent, confirms it and charges the test
+-- card at once (cards only: the confirmation needs no return_url).
 -- Each request has its own Idempotency-Key: "bench-pi-", the run's nonce (a
 -- random prefix), the wrk thread number and a per-thread counter.
 --
@@ -29,7 +30,7 @@ function init(args)
    -- The same body every time: only the Idempotency-Key differs between requests.
    body = "amount=" .. common.require_arg(parsed, "amount")
       .. "&currency=" .. common.require_arg(parsed, "currency")
-      .. "&payment_method=pm_card_visa&confirm=true"
+      .. "&payment_method=pm_card_visa&allowed_payment_method_types[]=card&confirm=true"
    answered_out = assert(io.open(common.require_arg(parsed, "answered_file"), "a"))
    -- Line buffering: wrk may be stopped by a signal, and no answer may be lost
    -- in a buffer; a write per response is cheap next to a request.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from kassa.ids import new_id
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import Download
-from kassa.services.resource import Operation
+from kassa.services.resource import Operation, RemovedParam
 from kassa.services.routes import Route, resolve
 from kassa.store import DatabaseUnavailable, Store, Transaction, WriteConflict
 from kassa.store.request_queries import RequestLogEntry
@@ -176,6 +177,8 @@ class ApiApp:
         _check_acting_as(headers, owner.account_id)
         if self.rate_limiter is not None:
             await self.rate_limiter.check(owner.account_id)
+        if route.operation.removed_params:
+            _check_removed(route.operation.removed_params, form, headers.get("stripe-version"))
         if owner.kind != "secret":
             _check_publishable(route.operation, form)
         facts.params, facts.held_card_data = logged_params(form)
@@ -416,6 +419,15 @@ def _check_version(version: str | None, clock: Clock) -> None:
         return
     if not is_known_api_version(version, utc_date(clock)):
         raise InvalidRequest(f"Invalid Stripe API version: {version[:80]}", param="Stripe-Version")
+
+
+def _check_removed(removed: Mapping[str, RemovedParam], form: Form, version: str | None) -> None:
+    """A parameter Stripe removed is refused for a request made with its version or a later
+    one (none sent: the account's, Kassa's own), as Stripe answers it."""
+    made_with = (version or API_VERSION)[:10]
+    for name, param in removed.items():
+        if name in form and made_with >= param.since:
+            raise InvalidRequest(param.message, param=name, code=param.code)
 
 
 async def _request_form(

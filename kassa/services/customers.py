@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.ids import new_id, random_hex_upper
+from kassa.ids import new_id
 from kassa.params import (
     UNSET,
     Boolean,
@@ -31,6 +31,7 @@ from kassa.params import (
     apply_metadata,
 )
 from kassa.services import (
+    customer_invoice_numbering,
     customer_payment_methods,
     customer_sources,
     events,
@@ -71,7 +72,6 @@ from kassa.services.search import METADATA, NUMBER, STRING, search_operation
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS, TEST_CLOCKS
 
-INVOICE_PREFIX_CHARS = 8
 MAX_PREFERRED_LOCALES = 30
 MAX_CUSTOM_FIELDS = 4
 SUBSCRIPTIONS_INCLUDED_MAX = 10
@@ -239,7 +239,7 @@ def _blank_customer(ctx: Context) -> ApiObject:
         "discount": None,
         "email": None,
         "individual_name": None,
-        "invoice_prefix": random_hex_upper(INVOICE_PREFIX_CHARS),
+        "invoice_prefix": None,  # given, or drawn (`_claim_invoice_prefix`)
         "invoice_settings": {
             "custom_fields": None,
             "default_payment_method": None,
@@ -374,6 +374,33 @@ def _new_tax_ids(ctx: Context, customer_id: str, data: list[Mapping[str, str]]) 
     return found
 
 
+async def _claim_invoice_prefix(ctx: Context, customer: ApiObject) -> None:
+    """A new customer's `invoice_prefix`: the one given, recorded as its own (refused when
+    another customer has or had it), or one drawn (recorded when first used)."""
+    if customer["invoice_prefix"] is None:
+        customer["invoice_prefix"] = customer_invoice_numbering.draw_prefix()
+    else:
+        await customer_invoice_numbering.claim_prefix(
+            ctx, customer["id"], customer["invoice_prefix"]
+        )
+
+
+async def _check_numbering(
+    ctx: Context, customer: ApiObject, before: ApiObject, request: UpdateCustomer
+) -> None:
+    """An update's `invoice_prefix` (another customer's, now or before, is refused; one the
+    customer had is its own again) and `next_invoice_sequence` (greater than every number
+    its invoices used with the prefix it now has)."""
+    if customer["invoice_prefix"] != before["invoice_prefix"]:
+        await customer_invoice_numbering.claim_prefix(
+            ctx, customer["id"], customer["invoice_prefix"]
+        )
+    if request.next_invoice_sequence is not None:
+        await customer_invoice_numbering.check_next_sequence(
+            ctx, customer, int(customer["next_invoice_sequence"])
+        )
+
+
 async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
     if request.test_clock is not None:
         ctx = await _on_test_clock(ctx, request.test_clock)
@@ -398,6 +425,7 @@ async def create_customer(ctx: Context, request: CreateCustomer) -> ApiObject:
     if card is not None:
         customer["default_source"] = card["id"]
     new_tax_ids = _new_tax_ids(ctx, customer["id"], request.tax_id_data or [])
+    await _claim_invoice_prefix(ctx, customer)
     await ctx.tx.insert_object(CUSTOMERS, ctx.account_id, customer)
     await events.announce(ctx, "customer.created", customer)
     for tax_id in new_tax_ids:
@@ -423,6 +451,7 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
     ctx = await ctx.governed_by(customer)
     before = copy.deepcopy(customer)
     _apply(customer, request)
+    await _check_numbering(ctx, customer, before, request)
     await _change_sources(ctx, customer, request)
     default = _requested_default(request)
     if default is not None:

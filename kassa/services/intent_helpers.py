@@ -1,6 +1,7 @@
 """What PaymentIntents and SetupIntents do alike: the client secret, the customer and
-payment method they name, the test 3-D Secure page's `next_action`, their errors, and
-storing an intent created and confirmed in one request once. Each helper takes the
+payment method they name, automatic payment methods (on by default) and the return_url
+confirming them needs, the test 3-D Secure page's `next_action`, their errors, and storing
+an intent created and confirmed in one request once. Each helper takes the
 `IntentKind` it works on, which gives the noun Stripe's messages use and the resource
 (and table) the intent lives in.
 """
@@ -27,7 +28,7 @@ from kassa.services import events, payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import load_live_object
-from kassa.services.resource import ApiObject, Resource
+from kassa.services.resource import ApiObject, RemovedParam, Resource
 from kassa.store.tables import PAYMENT_INTENTS, ObjectTable
 
 CLIENT_SECRET_RANDOM_CHARS: Final = 25
@@ -90,22 +91,128 @@ PAYMENT_METHOD_DATA: Final = Struct(
 takes one, its customer being the intent's."""
 
 
+AUTOMATIC_BY_DEFAULT: Final = {"allow_redirects": "always", "enabled": True}
+"""`automatic_payment_methods` of an intent created with neither it nor
+`payment_method_types` (Stripe's default since API version 2023-08-16)."""
+REDIRECTS_NEED_RETURN_URL: Final = (
+    "This {noun} accepts automatic payment methods, and some of them may send the customer "
+    "away to authenticate or pay, so confirming it needs a return_url to send them back to. "
+    "Pass return_url, or create the {noun} with automatic_payment_methods[allow_redirects]="
+    "never, or with allowed_payment_method_types, if it should accept no payment method "
+    "that redirects."
+)
+NO_ERROR_ON_REQUIRES_ACTION: Final = (
+    "error_on_requires_action cannot be used to confirm a PaymentIntent that accepts "
+    "automatic payment methods: which of them may need further action is not known in "
+    "advance. Create the PaymentIntent with allowed_payment_method_types to use it."
+)
+
+
+PAYMENT_METHOD_TYPES_REMOVED: Final = RemovedParam(
+    since="2026-09-30",
+    code="payment_method_types_no_longer_supported",
+    message=(
+        "payment_method_types can no longer be set on this API version (since "
+        "2026-09-30.endive). Let automatic payment methods choose, or name the types with "
+        "allowed_payment_method_types (or leave some out with excluded_payment_method_types)."
+    ),
+)
+"""Stripe's changelog 2026-09-30.endive: `payment_method_types` is read-only on
+PaymentIntents (create, update, confirm) and SetupIntents (create, update)."""
+
+
 def automatic_payment_methods(
-    requested: Mapping[str, Any], payment_method_types: list[str] | None
-) -> dict[str, Any]:
+    requested: Mapping[str, Any] | None,
+    payment_method_types: object | None,
+    allowed_payment_method_types: object | None = None,
+) -> dict[str, Any] | None:
     """`automatic_payment_methods` as stored (`requested`: validated
-    `AUTOMATIC_PAYMENT_METHODS`): both fields, Stripe's defaults filled in. Stripe requires
-    `enabled` in the hash, and refuses `payment_method_types` beside enabled ones."""
+    `AUTOMATIC_PAYMENT_METHODS`, or None when not sent): both fields, Stripe's defaults
+    filled in. Stripe requires `enabled` in the hash, and refuses the types named
+    (`payment_method_types`, or `allowed_payment_method_types`, which Stripe's changelog
+    2026-07-29.dahlia makes exclusive with it) beside enabled ones. Sent none, the intent
+    accepts automatic payment methods (Stripe's default); types named alone (in any form)
+    turn them off."""
+    named = next(
+        (
+            (param, value)
+            for param, value in (
+                ("payment_method_types", payment_method_types),
+                ("allowed_payment_method_types", allowed_payment_method_types),
+            )
+            if value is not None
+        ),
+        None,
+    )
+    if requested is None:
+        return dict(AUTOMATIC_BY_DEFAULT) if named is None else None
     if "enabled" not in requested:
         raise MissingParameter("automatic_payment_methods[enabled]")
-    if requested["enabled"] and payment_method_types:
-        raise ExclusiveParameters(
-            ("automatic_payment_methods", "payment_method_types"), param="payment_method_types"
-        )
+    if requested["enabled"] and named is not None and named[1]:
+        raise ExclusiveParameters(("automatic_payment_methods", named[0]), param=named[0])
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
         "enabled": requested["enabled"],
     }
+
+
+def accepts_automatic_payment_methods(intent: ApiObject) -> bool:
+    automatic = intent["automatic_payment_methods"]
+    return bool(automatic and automatic["enabled"])
+
+
+def accepts_redirects(intent: ApiObject) -> bool:
+    """Whether some payment method the intent accepts may redirect the customer: Stripe then
+    asks for a return_url at every confirmation, whatever the method actually used (Kassa's
+    cards never redirect; an integration that left it out must fail here as on Stripe)."""
+    automatic = intent["automatic_payment_methods"]
+    return accepts_automatic_payment_methods(intent) and automatic["allow_redirects"] == "always"
+
+
+def check_return_url_given(
+    kind: IntentKind, intent: ApiObject, return_url: str | None, *, off_session: bool = False
+) -> None:
+    """A confirmation of an intent that accepts redirects names its return_url, unless the
+    customer is not there to be redirected (a PaymentIntent's `off_session`). For a
+    confirmation that may rely on the return_url an earlier one gave, see
+    `confirmation_return_url`."""
+    if return_url is None and not off_session and accepts_redirects(intent):
+        raise InvalidParameter(REDIRECTS_NEED_RETURN_URL.format(noun=kind.noun), param="return_url")
+
+
+def check_error_on_requires_action(
+    intent: ApiObject, error_on_requires_action: bool | None
+) -> None:
+    """Stripe refuses `error_on_requires_action` on a PaymentIntent accepting automatic
+    payment methods (with or without redirects)."""
+    if error_on_requires_action and accepts_automatic_payment_methods(intent):
+        raise InvalidParameter(NO_ERROR_ON_REQUIRES_ACTION, param="error_on_requires_action")
+
+
+async def confirmation_return_url(
+    ctx: Context,
+    kind: IntentKind,
+    intent: ApiObject,
+    given: str | None,
+    *,
+    off_session: bool = False,
+) -> str | None:
+    """The return_url a confirmation goes on with: the one it gives, else the one an earlier
+    confirmation of the intent gave (read only when the intent needs one). Refused when the
+    intent accepts redirects and neither is known. Reads only: `remember_return_url` writes,
+    once the confirmation is validated."""
+    if given is not None or off_session or not accepts_redirects(intent):
+        return given
+    remembered = await ctx.tx.remembered_return_url(ctx.account_id, str(intent["id"]))
+    check_return_url_given(kind, intent, remembered)
+    return remembered
+
+
+async def remember_return_url(ctx: Context, intent: ApiObject, given: str | None) -> None:
+    """Keep the return_url a confirmation gave, for a later one that leaves it out; only for
+    intents that need one (other intents' confirmations write nothing more)."""
+    if given is not None and accepts_redirects(intent):
+        await ctx.tx.remember_return_url(ctx.account_id, str(intent["id"]), given)
 
 
 async def customer_id(ctx: Context, reference: str | Unset) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from kassa import cards, money
 from kassa.errors import AmountTooLarge, CardDeclined, InvalidParameter, InvalidRequest
@@ -445,10 +445,14 @@ async def create_payment_intent(
     await _check_amount(ctx, intent, amount_is_new=True)
     if request.confirmation_method is not None:
         intent["confirmation_method"] = request.confirmation_method
-    if request.automatic_payment_methods is not None:
-        intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods, request.payment_method_types
-        )
+    intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
+        request.automatic_payment_methods,
+        request.payment_method_types,
+        request.allowed_payment_method_types,
+    )
+    if request.confirm:
+        # Refused before anything is written (a payment method from payment_method_data).
+        _check_confirmation_choices(intent, request)
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
     # Only now is the customer known (loaded and remembered by the context): the intent and
@@ -555,6 +559,16 @@ async def _check_invoice_terms_kept(
         raise InvalidParameter(INVOICE_TERMS_FIXED.format(param=given[0]), param=given[0])
 
 
+def _check_confirmation_choices(intent: ApiObject, request: CreatePaymentIntent) -> None:
+    """A create that confirms an intent accepting automatic payment methods says where to
+    send the customer back (unless off session), and does not ask to decline rather than
+    act: `_confirm_loaded` checks the same, but after the create has applied its details."""
+    intent_helpers.check_error_on_requires_action(intent, request.error_on_requires_action)
+    intent_helpers.check_return_url_given(
+        _KIND, intent, request.return_url, off_session=request.off_session in OFF_SESSION_VALUES
+    )
+
+
 async def _confirm_loaded(
     ctx: Context, intent: ApiObject, request: ConfirmPaymentIntent
 ) -> ApiObject:
@@ -562,11 +576,16 @@ async def _confirm_loaded(
     `create_payment_intent` with `confirm` (its intent not yet stored)."""
     if intent["status"] not in CONFIRMABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
+    off_session = request.off_session in OFF_SESSION_VALUES
+    intent_helpers.check_error_on_requires_action(intent, request.error_on_requires_action)
+    return_url = await intent_helpers.confirmation_return_url(
+        ctx, _KIND, intent, request.return_url, off_session=off_session
+    )
     await _apply_payment_details(ctx, intent, request)
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
+    await intent_helpers.remember_return_url(ctx, intent, request.return_url)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_payment_error"] = None
-    off_session = request.off_session in OFF_SESSION_VALUES
     if await _needs_three_d_secure(ctx, intent, payment_method, behavior, off_session=off_session):
         declines_off_session = off_session and not request.awaits_action_off_session
         if declines_off_session or request.error_on_requires_action:
@@ -574,7 +593,7 @@ async def _confirm_loaded(
             behavior = cards.TestBehavior(decline=charge_processing.AUTHENTICATION_REQUIRED)
             return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
         intent["status"] = "requires_action"
-        intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
+        intent["next_action"] = intent_helpers.next_action(ctx, intent, return_url)
         await intent_helpers.save(ctx, _KIND, intent)
         await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
@@ -784,6 +803,10 @@ async def _cancel_loaded(
     return intent
 
 
+_TYPES_REMOVED: Final = {"payment_method_types": intent_helpers.PAYMENT_METHOD_TYPES_REMOVED}
+"""Taken from requests pinning an API version before 2026-09-30.endive only; Kassa's own
+services still name the types they create an intent with (an invoice's)."""
+
 RESOURCE = Resource(
     object_name="payment_intent",
     id_prefix="pi",
@@ -793,6 +816,7 @@ RESOURCE = Resource(
         request_parser(CreatePaymentIntent, CREATE_PARAMS, required=("amount", "currency")),
         create_payment_intent,
         writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     retrieve=Operation(
         request_parser(RetrievePaymentIntent, RETRIEVE_PARAMS, ids=("intent",)),
@@ -805,6 +829,7 @@ RESOURCE = Resource(
         request_parser(UpdatePaymentIntent, UPDATE_PARAMS, ids=("intent",)),
         update_payment_intent,
         writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     list_filters=LIST_FILTERS,
     search=search_operation(
@@ -826,6 +851,7 @@ RESOURCE = Resource(
             writes=True,
             publishable_key_allowed=True,
             publishable_fields=PUBLISHABLE_FIELDS,
+            removed_params=_TYPES_REMOVED,
         ),
         "capture": Operation(
             request_parser(CapturePaymentIntent, CAPTURE_PARAMS, ids=("intent",)),

@@ -36,6 +36,19 @@ kinds (a `source` is a card or a bank account): the id's prefix then picks among
 
 
 @dataclass(frozen=True)
+class RemovedParam:
+    """A parameter Stripe removed in an API version: a request made with that version or a
+    later one (the `Stripe-Version` it sends, else the account's: Kassa's own) is refused
+    as Stripe refuses it, with its error code; a request pinning an earlier version still
+    has it taken."""
+
+    since: str
+    """The first API version without it (`YYYY-MM-DD`, compared by date)."""
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Operation(Generic[Request]):
     parse: Callable[[RouteIds, Form], Request]
     """Validate the route ids and form into the operation's typed request (before any read,
@@ -53,6 +66,9 @@ class Operation(Generic[Request]):
     """Top-level fields of the answer that hold secrets (a new account's keys): sent once and
     never stored, neither in the request log nor in the idempotency record (a replay
     answers with them null), as Kassa stores only hashes of keys."""
+    removed_params: Mapping[str, RemovedParam] = field(default_factory=dict)
+    """Parameters Stripe removed in an API version Kassa speaks (`RemovedParam`), checked at
+    the edge, where the request's version is known (`kassa.http.api`)."""
 
 
 def route_id(ids: RouteIds, index: int = 0) -> str:

@@ -49,6 +49,9 @@ _DESCRIPTIVE: dict[str, Param] = {
     "flow_directions": ListOf(Enum(values=("inbound", "outbound")), max_items=2),
     "metadata": Metadata(),
     "payment_method_types": _PAYMENT_METHOD_TYPES,
+    # Kassa has only cards: the lists can but name them.
+    "allowed_payment_method_types": ListOf(Enum(values=("card",)), nullable=True),
+    "excluded_payment_method_types": ListOf(Enum(values=("card",)), nullable=True),
 }
 CREATE_PARAMS: dict[str, Param] = {
     **_DESCRIPTIVE,
@@ -96,6 +99,8 @@ class Descriptions(SetupDetails):
     flow_directions: list[str] | None = None
     metadata: MetadataUpdate | None = None
     payment_method_types: list[str] | None = None
+    allowed_payment_method_types: list[str] | Unset | None = None
+    excluded_payment_method_types: list[str] | Unset | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,8 @@ named by `latest_attempt`. Kassa has cards only, which never pass through `proce
 
 from __future__ import annotations
 
+from typing import Final
+
 from kassa.errors import CardDeclined, InvalidParameter
 from kassa.ids import new_id
 from kassa.params import Unset, apply_metadata
@@ -90,6 +92,7 @@ def _blank_intent(ctx: Context, intent_id: str) -> ApiObject:
         "id": intent_id,
         "object": "setup_intent",
         "application": None,
+        "allowed_payment_method_types": None,
         "attach_to_self": False,
         "automatic_payment_methods": None,
         "cancellation_reason": None,
@@ -133,6 +136,12 @@ def _describe(intent: ApiObject, request: Descriptions) -> None:
     if request.payment_method_types is not None:
         # Kassa has only cards: the list can but name them, and an empty one means the default.
         intent["payment_method_types"] = request.payment_method_types or ["card"]
+    for name, value in (
+        ("allowed_payment_method_types", request.allowed_payment_method_types),
+        ("excluded_payment_method_types", request.excluded_payment_method_types),
+    ):
+        if value is not None:
+            intent[name] = None if isinstance(value, Unset) else value
     if request.attach_to_self is not None:
         intent["attach_to_self"] = request.attach_to_self
     if request.metadata is not None:
@@ -171,10 +180,14 @@ async def create_setup_intent(ctx: Context, request: CreateSetupIntent) -> ApiOb
     intent = _blank_intent(ctx, new_id("seti"))
     if request.usage is not None:
         intent["usage"] = request.usage
-    if request.automatic_payment_methods is not None:
-        intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
-            request.automatic_payment_methods, request.payment_method_types
-        )
+    intent["automatic_payment_methods"] = intent_helpers.automatic_payment_methods(
+        request.automatic_payment_methods,
+        request.payment_method_types,
+        request.allowed_payment_method_types,
+    )
+    if request.confirm:
+        # Refused before anything is written (a payment method from payment_method_data).
+        intent_helpers.check_return_url_given(_KIND, intent, request.return_url)
     _describe(intent, request)
     if request.customer is not None:
         intent["customer"] = await intent_helpers.customer_id(ctx, request.customer)
@@ -234,11 +247,15 @@ async def _confirm_loaded(
 ) -> ApiObject:
     if intent["status"] not in CONFIRMABLE:
         raise intent_helpers.unexpected_state(_KIND, intent, "confirm", CONFIRMABLE)
+    return_url = await intent_helpers.confirmation_return_url(
+        ctx, _KIND, intent, request.return_url
+    )
     await _apply_setup_details(ctx, intent, request)
     if intent["customer"] is not None:
         # Deleted since the intent named it: Stripe's "No such customer".
         await load_customer_named(ctx, intent["customer"], param="customer")
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
+    await intent_helpers.remember_return_url(ctx, intent, request.return_url)
     behavior = payment_methods.behavior_of(ctx, payment_method)
     intent["last_setup_error"] = None
     # The issuer verifies the card as it does on attach: the cards it declines there fail.
@@ -247,7 +264,7 @@ async def _confirm_loaded(
         return await _fail(ctx, intent, payment_method, error)
     if intent_helpers.needs_three_d_secure(intent, behavior):
         intent["status"] = "requires_action"
-        intent["next_action"] = intent_helpers.next_action(ctx, intent, request.return_url)
+        intent["next_action"] = intent_helpers.next_action(ctx, intent, return_url)
         await setup_attempts.record(ctx, intent, payment_method, "requires_action")
         await intent_helpers.save(ctx, _KIND, intent)
         await events.announce(ctx, "setup_intent.requires_action", intent)
@@ -355,13 +372,19 @@ async def open_for_customer(ctx: Context, customer_id: str) -> ApiObject:
     return intent
 
 
+_TYPES_REMOVED: Final = {"payment_method_types": intent_helpers.PAYMENT_METHOD_TYPES_REMOVED}
+"""Taken from requests pinning an API version before 2026-09-30.endive only."""
+
 RESOURCE = Resource(
     object_name="setup_intent",
     id_prefix="seti",
     collection="setup_intents",
     table=SETUP_INTENTS,
     create=Operation(
-        request_parser(CreateSetupIntent, CREATE_PARAMS), create_setup_intent, writes=True
+        request_parser(CreateSetupIntent, CREATE_PARAMS),
+        create_setup_intent,
+        writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     retrieve=Operation(
         request_parser(RetrieveSetupIntent, RETRIEVE_PARAMS, ids=("intent",)),
@@ -374,6 +397,7 @@ RESOURCE = Resource(
         request_parser(UpdateSetupIntent, UPDATE_PARAMS, ids=("intent",)),
         update_setup_intent,
         writes=True,
+        removed_params=_TYPES_REMOVED,
     ),
     list_filters=LIST_FILTERS,
     actions={

@@ -205,6 +205,18 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("payment_method",),
     ),
     AccountTable(
+        "invoice_prefixes",
+        _columns("account_id prefix customer"),
+        "keyed",
+        key=("prefix",),
+    ),
+    AccountTable(
+        "intent_return_urls",
+        _columns("account_id intent_id return_url"),
+        "keyed",
+        key=("intent_id",),
+    ),
+    AccountTable(
         "retired_payment_methods",
         _columns("account_id id reason"),
         "keyed",

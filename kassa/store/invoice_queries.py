@@ -7,6 +7,9 @@ an open invoice whose `next_payment_attempt` has come: two scans, each one range
 (due time, id) index, resumed after the last row read (`due_order`). Invoices on a Stripe
 test clock (`test_clock` set) are left out: they live at their clock's frozen time and
 advance when their clock does.
+
+A customer's invoice prefixes (table `invoice_prefixes`): each has one owner for good, the
+customer that first had it, and the highest numbers an owner's invoices used with it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kassa.invariants import ensure
 from kassa.store.due_order import DueCursor, after, postpone_sql
+from kassa.store.statements import LIKE, like_escaped
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -110,3 +114,41 @@ class InvoiceQueries:
             (until, entry.account_id, entry.invoice_id, entry.due_at),
         )
         return row is not None
+
+    async def claim_invoice_prefix(self, account_id: str, prefix: str, customer: str) -> str:
+        """Record `prefix` as `customer`'s, for good; the customer that owns it: `customer`,
+        unless another one had it first. On PostgreSQL a concurrent claim of the same prefix
+        waits for this unit, then finds the owner (or loses the race: a WriteConflict, run
+        again)."""
+        claimed = await self._db.fetchone(
+            "INSERT INTO invoice_prefixes (account_id, prefix, customer) VALUES (?, ?, ?) "
+            "ON CONFLICT (account_id, prefix) DO NOTHING RETURNING customer",
+            (account_id, prefix, customer),
+        )
+        if claimed is not None:
+            return customer
+        owner = await self.invoice_prefix_owner(account_id, prefix)
+        ensure(owner is not None, "a prefix that could not be claimed has an owner")
+        return owner or ""
+
+    async def invoice_prefix_owner(self, account_id: str, prefix: str) -> str | None:
+        """The customer `prefix` is recorded as its own; None if no customer's yet."""
+        row = await self._db.fetchone(
+            "SELECT customer FROM invoice_prefixes WHERE account_id = ? AND prefix = ?",
+            (account_id, prefix),
+        )
+        return None if row is None else str(row[0])
+
+    async def highest_numbers_with_prefix(
+        self, account_id: str, customer: str, prefix: str, limit: int
+    ) -> list[str]:
+        """Up to `limit` numbers of the customer's invoices starting `{prefix}-`, the longest
+        first and, among as long, the greatest: a zero-padded sequence's highest comes
+        first. Read through the customer's invoices (invoices_account_customer)."""
+        rows = await self._db.fetchall(
+            f"SELECT number FROM invoices WHERE account_id = ? AND customer = ? "
+            f"AND {LIKE}(number, ?) ORDER BY length(number) DESC, number DESC LIMIT ?",
+            (account_id, customer, like_escaped(prefix) + "-%", limit),
+        )
+        ensure(len(rows) <= limit, "a page of invoice numbers holds at most its limit")
+        return [str(r[0]) for r in rows]

@@ -33,6 +33,7 @@ from kassa.store.reconciliation_queries import ReconciliationQueries
 from kassa.store.refund_failure_queries import RefundFailureQueries
 from kassa.store.reporting_queries import ReportingQueries
 from kassa.store.request_queries import RequestQueries
+from kassa.store.return_url_queries import ReturnUrlQueries
 from kassa.store.search_queries import ObjectSearch, SearchPage, count_matches, search_rows
 from kassa.store.seq_order import (
     DRAW_TICKET,
@@ -149,6 +150,7 @@ class Transaction(
     RefundFailureQueries,
     AuthorizationExpiryQueries,
     CardSetupQueries,
+    ReturnUrlQueries,
     PaymentMethodQueries,
     ReconciliationQueries,
     ImportQueries,

@@ -55,7 +55,8 @@ def _setup_intent(*, declined: bool = False, **params: Any) -> Step:
         "setup_intent",
         "post",
         "/v1/setup_intents",
-        {"description": DESCRIPTION, **params},
+        # As `_payment_intent`: cards only, so confirming needs no return_url.
+        {"description": DESCRIPTION, "allowed_payment_method_types": ["card"], **params},
         expect_card_error=declined,
     )
 
@@ -89,7 +90,7 @@ def _payment_intent(card: str, *, confirm: bool = True, **params: Any) -> Step:
         "amount": AMOUNT,
         "currency": CURRENCY,
         "payment_method": card,
-        "payment_method_types": ["card"],
+        "allowed_payment_method_types": ["card"],
         "description": DESCRIPTION,
         **params,
     }
@@ -284,7 +285,7 @@ _WARNED: Final = (
                     "cvc": "123",
                 },
             },
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "confirm": "true",
             "description": DESCRIPTION,
         },

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import ListOf, String, Struct
 from kassa.services.billing import coupons, promotion_codes, redemptions
 from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX, DiscountTerms
@@ -62,6 +63,9 @@ COUNTED: Final = "counted"
 discount without it was applied by an earlier Kassa, which counted at finalization."""
 _PREVIEWED = "discounts.previewed"
 """ctx.memo key: the discounts a preview made without storing them, by id (`_Previewed`)."""
+_PURCHASE_CHECKED = "discounts.purchase_checked"
+"""ctx.memo key: the ids of previewed discounts whose purchase was checked already (a
+subscription item's, checked as its subscription's before the preview's lines are)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class _Previewed:
 
     discount: ApiObject
     terms: DiscountTerms
+    path: str
+    """The request's entry that made it (`discounts[0]`, `invoice_items[1][discounts][0]`)."""
 
 
 _OWNER_FIELDS: Final = (
@@ -225,10 +231,44 @@ async def preview(
             continue
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         coupon = await coupons.load_coupon(ctx, discount["source"]["coupon"])
-        made[discount["id"]] = _Previewed(discount, _terms(discount["id"], coupon, currency))
+        terms = _terms(discount["id"], coupon, currency)
+        made[discount["id"]] = _Previewed(discount, terms, path)
         ids.append(discount["id"])
     _check_distinct(ids, param)
     return ids
+
+
+async def check_previewed_purchase(
+    ctx: Context, discount_ids: Sequence[str], *, customer: str, amount: int, currency: str
+) -> None:
+    """Refuse, as the real call would, a code among `discount_ids` that `preview` made in this
+    unit of work whose restrictions on the purchase (first-time customer, minimum amount
+    against `amount`) are not met: an invoice's when it is finalized
+    (`check_at_finalization`), a subscription's when the code is applied. The error names
+    the entry that gave the code. Each is checked once (`_PURCHASE_CHECKED`); discounts not
+    made here (stored, reused) were checked where they were made."""
+    previewed: dict[str, _Previewed] = ctx.memo.get(_PREVIEWED, {})
+    checked: set[str] = ctx.memo.setdefault(_PURCHASE_CHECKED, set())
+    first_time = None
+    for discount_id in discount_ids[:DISCOUNTS_MAX]:
+        found = previewed.get(discount_id)
+        if found is None or discount_id in checked:
+            continue
+        checked.add(discount_id)
+        code = found.discount["promotion_code"]
+        if code is None:
+            continue
+        if first_time is None:
+            first_time = await first_time_customer(ctx, customer)
+        redemption = redemptions.Redemption(
+            promotion_code=code,
+            customer=customer,
+            amount=amount,
+            currency=currency,
+            first_time_transaction=first_time,
+            promotion_code_param=f"{found.path}[promotion_code]",
+        )
+        await redemptions.check_purchase(ctx, redemption)
 
 
 def made_for_preview(ctx: Context, discount_id: str) -> ApiObject | None:
@@ -386,11 +426,12 @@ async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) ->
 
 async def discard(
     ctx: Context, discount_ids: Sequence[str], *, owner: str, kept: Sequence[str] = ()
-) -> None:
+) -> frozenset[str]:
     """Forget discounts made for `owner` (a draft invoice or an item not yet invoiced whose
     `discounts` were replaced, or which was deleted), giving their redemptions back; reused
     ones stay with whoever made them, and so do those `kept` (its new `discounts`, which may
-    reuse its own: the same `di_` id stays)."""
+    reuse its own: the same `di_` id stays). The ids forgotten."""
+    forgotten: set[str] = set()
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
         if discount_id in kept:
             continue
@@ -400,9 +441,11 @@ async def discard(
         discount = found[0]
         if owner in (discount["invoice"], discount["invoice_item"]):
             await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)
+            forgotten.add(discount_id)
             if (discount.get(PRIVATE) or {}).get(COUNTED):
                 coupon, code = discount["source"]["coupon"], discount["promotion_code"]
                 await redemptions.give_back(ctx, str(coupon), code)
+    return frozenset(forgotten)
 
 
 async def discount_terms(
@@ -442,15 +485,17 @@ async def check_at_finalization(
         discount = found[0]
         if discount["invoice"] == invoice["id"] or discount["invoice_item"] in _item_ids(invoice):
             made.append(discount)
+    item_discount_lists = _item_discount_lists(invoice)
     first_time = None
-    for index, discount in enumerate(made):
+    for discount in made:
+        index = _index_where_set(discount, invoice, item_discount_lists)
         if discount["promotion_code"] is not None and first_time is None:
             first_time = await first_time_customer(ctx, str(invoice["customer"]))
         redemption = redemptions.Redemption(
             coupon=discount["source"]["coupon"],
             promotion_code=discount["promotion_code"],
             customer=invoice["customer"],
-            amount=invoice["subtotal"],
+            amount=_purchase_amount(invoice),
             currency=invoice["currency"],
             first_time_transaction=bool(first_time),
             coupon_param=f"discounts[{index}][coupon]",
@@ -460,6 +505,38 @@ async def check_at_finalization(
             await redemptions.check_purchase(ctx, redemption)
         else:
             await redemptions.count_applied(ctx, redemption)
+
+
+def _purchase_amount(invoice: Mapping[str, Any]) -> int:
+    """What a promotion code's `minimum_amount` is checked against: the lines' amounts before
+    any discount, as a subscription's period is (`subscription_discounts._period_amount`).
+    Not `subtotal`, which is net of the lines' own discounts: an item's code would count
+    against its own minimum."""
+    return sum(int(line["amount"]) for line in invoice["lines"]["data"])
+
+
+def _item_discount_lists(invoice: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Each invoice item's `discounts`, by item id, as its line shows them."""
+    found: dict[str, list[str]] = {}
+    for line in invoice["lines"]["data"]:
+        details = (line["parent"] or {}).get("invoice_item_details")
+        if details is not None:
+            found[str(details["invoice_item"])] = [str(d) for d in line["discounts"]]
+    return found
+
+
+def _index_where_set(
+    discount: Mapping[str, Any], invoice: Mapping[str, Any], items: Mapping[str, list[str]]
+) -> int:
+    """The discount's position in the `discounts` of the request that set it: the invoice's
+    own, or its invoice item's (`POST /v1/invoiceitems`), so a refusal at finalization names
+    `discounts[i][...]` as that request sent it. Stripe documents no parameter for a refusal
+    of an item's code at finalization; the item's own index is Kassa's choice (a position
+    counted across invoice and items names no parameter anyone sent)."""
+    item = discount["invoice_item"]
+    owner = invoice["discounts"] if item is None else items.get(str(item), [])
+    ensure(discount["id"] in owner, "a discount made for the invoice or an item is on it")
+    return owner.index(discount["id"])
 
 
 def _item_ids(invoice: Mapping[str, Any]) -> set[str]:

@@ -183,9 +183,7 @@ async def _attempt_payment(ctx: Context, invoice: ApiObject) -> None:
             ctx, invoice, payment_method=None, off_session=True, automatic=True
         )
     except invoice_collection.NoPaymentMethod:
-        invoice["attempted"] = True
-        invoice["attempt_count"] += 1
-        await invoice_collection.record_failed_attempt(ctx, invoice, automatic=True)
+        await invoice_collection.record_no_payment_method(ctx, invoice)
 
 
 def _finalization_error(error: KassaError) -> dict[str, Any]:

@@ -16,6 +16,14 @@ applied before invoice discounts"):
 A discount whose coupon is restricted to products (`applies_to[products]`) applies, in
 either step, only to lines whose price's product is one of them; other lines take nothing
 from it (and carry no entry for it).
+
+One discount is one application of its coupon, wherever it is named. A line may name a
+discount of the invoice (`discounts[][discount]` reusing an ancestor's, as Stripe allows): the
+line then takes it as its own in step 1, and step 2 spreads that discount only over the
+lines that did not take it, so no line takes one discount twice. An amount off is counted
+once over the whole invoice: what lines took of it in step 1 (in line order) comes off what
+step 2 may still spread, so a discount never takes more than its `amount_off` in total
+(Stripe's `total_discount_amounts` are "the aggregate amounts calculated per discount").
 3. Taxes per line, on what the discounts left (the taxable amount). Inclusive rates are
    inside that amount: their combined tax is `inclusive_tax` at the sum of their
    percentages, spread over the rates by percentage. Exclusive rates are added on top of
@@ -30,9 +38,14 @@ when that is not above zero) and spread over them by what each holds, credits in
 (`adjustments.spread_signed`). A credit's taxes are those of the same positive amount,
 negated, so a credit undoes a charge's tax to the unit.
 
-Totals: `subtotal` = the lines' amounts; `total` = subtotal - discounts + exclusive taxes;
-`total_excluding_tax` = subtotal - discounts - inclusive taxes; `subtotal_excluding_tax` =
-the lines' amounts with the inclusive tax each would carry undiscounted taken out.
+Totals, as Stripe defines them: `subtotal` is "before any invoice level discount or
+exclusive tax is applied. Item discounts are already incorporated": the lines' amounts less
+their own discounts (step 1). `total` = subtotal - invoice-level discounts (step 2) +
+exclusive taxes (= the lines' amounts - every discount + exclusive taxes);
+`total_excluding_tax` = subtotal - invoice-level discounts - inclusive taxes;
+`subtotal_excluding_tax` = the lines' amounts less their own discounts, with the inclusive tax
+each would carry on that (before invoice-level discounts) taken out. `total_discount_amounts`
+sums every discount, the lines' own and the invoice's.
 `amount_due` = total adjusted by the customer's balance, never below zero
 (`apply_customer_balance`).
 """
@@ -104,10 +117,17 @@ class LineAmounts:
     discount_amounts: tuple[DiscountAmount, ...]
     """The line's own discounts, then its shares of the invoice's."""
     taxes: tuple[TaxAmount, ...]
+    own_discount_count: int = 0
+    """How many of `discount_amounts`, from the first, are the line's own (step 1)."""
 
     @property
     def discounted(self) -> int:
-        return self.amount - sum(d.amount for d in self.discount_amounts)
+        return self.amount - _sum(self.discount_amounts)
+
+    @property
+    def item_discounted(self) -> int:
+        """The amount less the line's own discounts: what the invoice's `subtotal` counts."""
+        return self.amount - _sum(self.discount_amounts[: self.own_discount_count])
 
 
 @dataclass(frozen=True)
@@ -124,7 +144,13 @@ class InvoiceAmounts:
 
     @property
     def discount_total(self) -> int:
+        """Every discount: the lines' own and the invoice's."""
         return sum(d.amount for d in self.total_discount_amounts)
+
+    @property
+    def invoice_discount_total(self) -> int:
+        """The invoice-level discounts only (step 2): what `subtotal` still includes."""
+        return sum(line.item_discounted - line.discounted for line in self.lines)
 
     @property
     def exclusive_tax_total(self) -> int:
@@ -150,16 +176,19 @@ def invoice_amounts(
 ) -> InvoiceAmounts:
     ensure(len(lines) <= LINES_MAX, f"an invoice has at most {LINES_MAX} lines")
     ensure(len(invoice_discounts) <= DISCOUNTS_MAX, f"at most {DISCOUNTS_MAX} discounts")
-    taken = [list(_line_discounts(line)) for line in lines]
+    spent: dict[str, int] = {}
+    taken = [_line_discounts(line, spent) for line in lines]
+    own_counts = [len(discounts) for discounts in taken]
     for terms in invoice_discounts:
-        _spread_invoice_discount(lines, taken, terms)
+        _spread_invoice_discount(lines, taken, terms, spent)
     computed = tuple(
         LineAmounts(
             amount=line.amount,
             discount_amounts=tuple(discounts),
             taxes=_line_taxes(line.amount - _sum(discounts), line.tax_rates),
+            own_discount_count=own,
         )
-        for line, discounts in zip(lines, taken, strict=True)
+        for line, discounts, own in zip(lines, taken, own_counts, strict=True)
     )
     return _totals(lines, computed)
 
@@ -178,15 +207,20 @@ def apply_customer_balance(total: int, balance: int) -> BalanceApplied:
 # --- discounts ------------------------------------------------------------------------------
 
 
-def _discount_on(amount: int, terms: DiscountTerms) -> int:
+def _discount_on(amount: int, terms: DiscountTerms, spent: dict[str, int]) -> int:
     """What the discount takes off `amount`; off a credit (negative), a percentage takes
-    the same share of it (negative) and an amount off nothing."""
+    the same share of it (negative) and an amount off nothing. An amount off takes at most
+    what `spent` says is left of it on this invoice, and records what it takes."""
     if amount < 0:
-        return -_discount_on(-amount, terms) if terms.percent_off is not None else 0
+        return -_discount_on(-amount, terms, spent) if terms.percent_off is not None else 0
     if terms.percent_off is not None:
         return adjustments.percent_discount(amount, terms.percent_off)
     ensure(terms.amount_off is not None, "a discount takes a percentage or an amount off")
-    return adjustments.amount_off_discount(amount, int(terms.amount_off or 0))
+    left = int(terms.amount_off or 0) - spent.get(terms.discount, 0)
+    ensure(left >= 0, "an amount off is never taken beyond its amount")
+    taken = adjustments.amount_off_discount(amount, left)
+    spent[terms.discount] = spent.get(terms.discount, 0) + taken
+    return taken
 
 
 def _takes_discounts(line: LineTerms) -> bool:
@@ -200,37 +234,49 @@ def _applies(line: LineTerms, terms: DiscountTerms) -> bool:
     return terms.products is None or (line.product is not None and line.product in terms.products)
 
 
-def _line_discounts(line: LineTerms) -> list[DiscountAmount]:
+def _line_discounts(line: LineTerms, spent: dict[str, int]) -> list[DiscountAmount]:
     ensure(len(line.discounts) <= DISCOUNTS_MAX, f"a line has at most {DISCOUNTS_MAX} discounts")
     remaining = line.amount
-    found = []
+    found: list[DiscountAmount] = []
     for terms in line.discounts:
-        if not _applies(line, terms):
+        if not _applies(line, terms) or _took(found, terms):
             continue
-        taken = _discount_on(remaining, terms)
+        taken = _discount_on(remaining, terms, spent)
         remaining -= taken
         found.append(DiscountAmount(terms.discount, taken))
     return found
 
 
+def _took(discounts: Sequence[DiscountAmount], terms: DiscountTerms) -> bool:
+    return any(d.discount == terms.discount for d in discounts)
+
+
 def _spread_invoice_discount(
-    lines: Sequence[LineTerms], taken: list[list[DiscountAmount]], terms: DiscountTerms
+    lines: Sequence[LineTerms],
+    taken: list[list[DiscountAmount]],
+    terms: DiscountTerms,
+    spent: dict[str, int],
 ) -> None:
     """One invoice discount, taken from the net of the discountable lines it applies to,
-    spread over them by what each still holds (a credit's share is negative)."""
-    holding = [
-        line.amount - _sum(discounts) if _applies(line, terms) else 0
+    spread over them by what each still holds (a credit's share is negative). A line that
+    already took this discount as its own is not among them: one discount, once a line."""
+    reaches = [
+        _applies(line, terms) and not _took(discounts, terms)
         for line, discounts in zip(lines, taken, strict=True)
     ]
+    holding = [
+        line.amount - _sum(discounts) if reached else 0
+        for line, discounts, reached in zip(lines, taken, reaches, strict=True)
+    ]
     net = sum(holding)
-    discount = _discount_on(net, terms) if net > 0 else 0
+    discount = _discount_on(net, terms, spent) if net > 0 else 0
     parts = adjustments.spread_signed(discount, holding) if discount else [0] * len(holding)
-    for index, (line, part) in enumerate(zip(lines, parts, strict=True)):
+    for index, (reached, part) in enumerate(zip(reaches, parts, strict=True)):
         ensure(
             0 <= part <= holding[index] or holding[index] <= part <= 0,
             "a line's share of a discount is at most what it holds, and of its sign",
         )
-        if _applies(line, terms):
+        if reached:
             taken[index].append(DiscountAmount(terms.discount, part))
 
 
@@ -300,25 +346,38 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
                 amount + tax.amount,
                 taxable + tax.taxable_amount,
             )
-    subtotal = sum(line.amount for line in lines)
-    discount_total = sum(discounts.values())
+    # Stripe's subtotal counts each line less its own discounts ("Item discounts are
+    # already incorporated"); only the invoice-level ones come off it on the way to total.
+    subtotal = sum(line.item_discounted for line in computed)
+    invoice_discount_total = sum(line.item_discounted - line.discounted for line in computed)
     inclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if incl)
     exclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if not incl)
-    undiscounted_inclusive = sum(_inclusive_tax_of(line.amount, line.tax_rates) for line in lines)
+    subtotal_inclusive = sum(
+        _inclusive_tax_of(amounts.item_discounted, line.tax_rates)
+        for line, amounts in zip(lines, computed, strict=True)
+    )
     amounts = InvoiceAmounts(
         lines=computed,
         subtotal=subtotal,
-        subtotal_excluding_tax=subtotal - undiscounted_inclusive,
+        subtotal_excluding_tax=subtotal - subtotal_inclusive,
         total_discount_amounts=tuple(DiscountAmount(d, a) for d, a in discounts.items()),
         total_taxes=tuple(
             TaxAmount(rate, incl, amount, taxable)
             for (rate, incl), (amount, taxable) in taxes.items()
         ),
-        total_excluding_tax=subtotal - discount_total - inclusive,
-        total=subtotal - discount_total + exclusive,
+        total_excluding_tax=subtotal - invoice_discount_total - inclusive,
+        total=subtotal - invoice_discount_total + exclusive,
     )
     ensure(
-        amounts.total == amounts.subtotal - amounts.discount_total + amounts.exclusive_tax_total,
-        "total = subtotal - discounts + exclusive taxes",
+        amounts.total
+        == amounts.subtotal - amounts.invoice_discount_total + amounts.exclusive_tax_total,
+        "total = subtotal - invoice-level discounts + exclusive taxes",
+    )
+    ensure(
+        amounts.total
+        == sum(line.amount for line in lines)
+        - amounts.discount_total
+        + amounts.exclusive_tax_total,
+        "total = the lines' amounts - every discount + exclusive taxes",
     )
     return amounts

@@ -20,8 +20,10 @@ intent itself (Stripe.js with the invoice's `confirmation_secret`). The payment 
   `attempted`, its `attempt_count` counted as Stripe counts it (any first attempt, then
   automatic retries only), `next_payment_attempt` from `RETRY_AFTER_DAYS` for
   auto-advancing `charge_automatically` invoices (a manual attempt after the first leaves
-  it as it is: `_moves_schedule`); `invoice.payment_failed`. From `collect`,
-  Stripe's 402 `card_error` too; these writes commit with the failed charge (`CardDeclined`).
+  it as it is: `_moves_schedule`; an automatic attempt that found no payment method is
+  not retried on a one-off invoice: `record_no_payment_method`); `invoice.payment_failed`.
+  From `collect`, Stripe's 402 `card_error` too; these writes commit with the failed
+  charge (`CardDeclined`).
 
 3-D Secure on-session (`off_session=false`): `invoice.payment_action_required`, and a 402
 `invoice_payment_intent_requires_action`, or, when the caller asks (`report_action`: the
@@ -70,6 +72,7 @@ from kassa.params import Boolean, NotSupported, Param, String
 from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
     customer_delinquency,
+    discounts,
     invoice_documents,
     invoice_emails,
     invoice_payments,
@@ -367,6 +370,19 @@ def _moves_schedule(invoice: Mapping[str, Any], *, automatic: bool, first_attemp
     return automatic or first_attempt or invoice["next_payment_attempt"] is None
 
 
+async def record_no_payment_method(ctx: Context, invoice: ApiObject) -> None:
+    """An automatic attempt found no payment method to charge: a failed attempt without a
+    charge. Stripe's smart retries page: "Stripe doesn't retry payments if: No payment
+    methods are available", so a one-off invoice is not retried (`next_payment_attempt`
+    null; a `pay` with a payment method still collects it). A subscription's invoice keeps
+    its retries and dunning: Stripe documents nothing of what its subscription does then
+    (its dunning's final action, or `past_due` for good), so Kassa leaves it as it was."""
+    invoice["attempted"] = True
+    invoice["attempt_count"] += 1
+    retried = discounts.parent_subscription(invoice) is not None
+    await record_failed_attempt(ctx, invoice, automatic=True, retried=retried)
+
+
 async def record_failed_attempt(
     ctx: Context,
     invoice: ApiObject,
@@ -374,6 +390,7 @@ async def record_failed_attempt(
     automatic: bool,
     reason: str | None = None,
     first_attempt: bool = False,
+    retried: bool = True,
 ) -> None:
     """A failed attempt: when the next one is (unless a manual attempt after the first:
     `_moves_schedule`), `invoice.payment_failed`, and the payment-failed email (`reason`:
@@ -385,7 +402,7 @@ async def record_failed_attempt(
     `Customer.delinquent`: "An automatic payment failure or passing the `invoice.due_date`
     will set this field to `true`"."""
     if _moves_schedule(invoice, automatic=automatic, first_attempt=first_attempt):
-        invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now())
+        invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now()) if retried else None
     await invoice_documents.save(ctx, invoice)
     if automatic:
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from kassa import money
 from kassa.params import (
@@ -41,7 +41,7 @@ ITEM_AMOUNT_MAX = money.MAX_AMOUNT
 """The largest amount one item may come to, however it is priced (Stripe's eight digits)."""
 
 _PERIOD = Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start"))
-PRICE_DATA = Struct(
+PRICE_DATA: Final = Struct(
     {
         "currency": money.Currency(),
         "product": String(max_chars=255),
@@ -51,8 +51,8 @@ PRICE_DATA = Struct(
     },
     required=("currency", "product"),
 )
-"""An item's inline one-time price (`price_data`), on `/v1/invoiceitems` and a subscription's
-`add_invoice_items`."""
+"""An item's inline one-time price (`price_data`), on `/v1/invoiceitems`, a preview's items
+and a subscription's `add_invoice_items`."""
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
 _CHANGES: dict[str, Param] = {
     "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),

@@ -51,6 +51,10 @@ def view(item: Mapping[str, Any]) -> ApiObject:
     again, if it ever does."""
     shown = dict(item)
     shown.pop("created", None)
+    details = shown.get("proration_details")
+    if details is not None and "discount_amounts" not in details:
+        # Stored before Kassa filled it: a list for the SDK (never null), empty.
+        shown["proration_details"] = {**details, "discount_amounts": []}
     return shown
 
 
@@ -149,13 +153,8 @@ _PRICE_DATA_NAMES: Final = price_data_names()
 """An item's `price_data` takes a per-unit price's amounts, under its own name."""
 
 
-async def inline_price(
-    ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
-) -> ApiObject:
-    """The price `price_data` describes, stored inactive (it prices this item only, as
-    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
-    a subscription item; a 400 names its parameters as `names` says."""
-    request = prices.CreatePrice(
+def _inline_price_request(data: Fields) -> prices.CreatePrice:
+    return prices.CreatePrice(
         currency=data["currency"],
         product=data["product"],
         recurring=data.get("recurring"),
@@ -164,8 +163,24 @@ async def inline_price(
         tax_behavior=data.get("tax_behavior"),
         active=False,
     )
-    created = await prices.create_price(ctx, request, names=names)
+
+
+async def inline_price(
+    ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
+) -> ApiObject:
+    """The price `price_data` describes, stored inactive (it prices this item only, as
+    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
+    a subscription item; a 400 names its parameters as `names` says."""
+    created = await prices.create_price(ctx, _inline_price_request(data), names=names)
     return await prices.load_price(ctx, created["id"], param=names.prefix)
+
+
+async def preview_inline_price(ctx: Context, data: Fields, path: str) -> ApiObject:
+    """A preview item's `price_data` (at `path`): the price an invoice item's would be,
+    checked the same way, not stored (a preview stores nothing)."""
+    return await prices.unsaved_price(
+        ctx, _inline_price_request(data), names=price_data_names(f"{path}[price_data]")
+    )
 
 
 def _currency_for(changes: CreateInvoiceItem, customer: Mapping[str, Any]) -> str:
@@ -378,7 +393,7 @@ def blank_item(ctx: Context, customer: Mapping[str, Any], priced: Priced) -> Api
         "period": {"end": now, "start": now},
         "pricing": priced.pricing,
         "proration": False,
-        "proration_details": {"credited_items": None},
+        "proration_details": {"credited_items": None, "discount_amounts": []},
         "quantity": priced.quantity,
         "quantity_decimal": str(priced.quantity),
         "tax_rates": [],

@@ -5,9 +5,10 @@ An item is priced by an amount, a stored price, `price_data` or a decimal unit a
 (`invoice_item_pricing`); its parameters are in `invoice_item_params`.
 
 An item is pending (`invoice: null`) until an invoice takes it, or is put on a draft with
-`invoice`. It can be changed or deleted while pending or while its invoice is a draft; each
-change works the draft's lines and totals out again (`invoice_lines.refresh`) in the same
-unit of work. Lock order, as every invoice path takes them: the invoice, then the item.
+`invoice`; it is pending again when that draft is deleted (`release_items`). It can be
+changed or deleted while pending or while its invoice is a draft; each change works the
+draft's lines and totals out again (`invoice_lines.refresh`) in the same unit of work.
+Lock order, as every invoice path takes them: the invoice, then the item.
 
 Events: `invoiceitem.created`, `invoiceitem.deleted` (Stripe's event list for this API
 version has no `invoiceitem.updated`); a draft whose lines change announces
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kassa.errors import InvalidParameter, InvalidRequest, InvoiceNotEditable, ResourceMissing
+from kassa.invariants import ensure
 from kassa.services import events
 from kassa.services.billing import (
     discounts,
@@ -311,6 +313,27 @@ async def take_items(ctx: Context, items: list[ApiObject], invoice_id: str) -> l
             await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
             taken.append(item)
     return taken
+
+
+async def release_items(
+    ctx: Context, invoice_id: str, *, forgotten_discounts: frozenset[str]
+) -> None:
+    """Put the items of a draft being deleted back to pending (`invoice: null`), each
+    locked after the invoice (the order every invoice path takes).
+
+    Stripe documents neither way (pending means "not yet attached to any invoices"; items
+    can be deleted when not attached or on a draft): Kassa chooses pending, so nothing
+    billable is lost with the draft and the integration deletes what it does not want. An
+    item keeps its `parent`: one made for a live subscription (a proration, or `subscription`
+    given) waits for that subscription's next invoice, as its other pending items do. The
+    draft's own discounts, forgotten with it, leave the items that reused them. No event:
+    Stripe lists no `invoiceitem.updated` for this API version, and documents none here."""
+    for peek in await invoice_lines.items_on(ctx, invoice_id):
+        item = await load_item(ctx, peek["id"])
+        ensure(item["invoice"] == invoice_id, "an item released is on the draft deleted")
+        item["invoice"] = None
+        item["discounts"] = [d for d in item["discounts"] if d not in forgotten_discounts]
+        await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
 
 
 async def _fetch(ctx: Context, item_id: str) -> ApiObject | None:

@@ -119,6 +119,9 @@ async def open_default_payment(ctx: Context, invoice: ApiObject) -> ApiObject:
                 if invoice_documents.private(invoice).get(invoice_documents.SAVES_PAYMENT_METHOD)
                 else None
             ),
+            # As Stripe's invoice PaymentIntents: the invoice's payment method types (Kassa
+            # has only cards), no automatic payment methods, so no return_url to confirm.
+            payment_method_types=["card"],
         ),
         intent_id=new_id("pi") + INVOICE_INTENT_ID_MARK,
     )

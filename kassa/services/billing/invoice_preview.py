@@ -6,7 +6,7 @@ ones), discounts and the customer's balance. Nothing is stored or announced: its
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,7 @@ from kassa.services.billing import (
     invoice_documents,
     invoice_items,
     invoice_lines,
+    subscription_discounts,
 )
 from kassa.services.billing.invoice_amounts import LINES_MAX
 from kassa.services.billing.invoice_changes import (
@@ -48,6 +49,7 @@ from kassa.services.billing.invoice_documents import (
 from kassa.services.billing.invoice_item_params import (
     CREATE_PARAMS,
     DESCRIPTION_CHARS_MAX,
+    PRICE_DATA,
     Priced,
 )
 from kassa.services.billing.invoice_item_pricing import (
@@ -58,6 +60,7 @@ from kassa.services.billing.invoice_item_pricing import (
     from_amount,
     from_price,
     per_unit,
+    preview_inline_price,
     usable_tax_rates,
 )
 from kassa.services.billing.invoice_params import (
@@ -84,6 +87,7 @@ _PREVIEW_ITEM = Struct(
         "metadata": Metadata(),
         "period": Struct({"end": Timestamp(), "start": Timestamp()}, required=("end", "start")),
         "price": String(max_chars=255),
+        "price_data": PRICE_DATA,
         "quantity": Integer(minimum=0),
         "tax_behavior": Enum(values=("exclusive", "inclusive", "unspecified")),
         "tax_code": String(max_chars=255, nullable=True),
@@ -180,6 +184,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         invoice_discounts=invoice["discounts"],
         default_tax_rates=invoice["default_tax_rates"],
     )
+    await _check_codes_on_purchase(ctx, invoice, items, upcoming)
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, customer["id"], currency
     )
@@ -187,6 +192,29 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     for line in invoice["lines"]["data"]:
         line["invoice"] = invoice["id"]
     return view(invoice)
+
+
+async def _check_codes_on_purchase(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    upcoming: hooks.Upcoming | None,
+) -> None:
+    """Refuse the promotion codes the preview applies that the real call would refuse on the
+    purchase (first-time customer, minimum amount), with the same error: `discounts` of a
+    subscription's preview as updating the subscription would (against one period of its
+    items), the others as finalizing the invoice would (against its lines before any
+    discount, `discounts._purchase_amount`)."""
+    customer, currency = str(invoice["customer"]), str(invoice["currency"])
+    if upcoming is not None:
+        await subscription_discounts.check_previewed_purchase(
+            ctx, upcoming.subscription, invoice["discounts"]
+        )
+    before_discounts = sum(int(item["amount"]) for item in items)
+    for discount_ids in [invoice["discounts"], *(item["discounts"] for item in items)]:
+        await discounts.check_previewed_purchase(
+            ctx, discount_ids, customer=customer, amount=before_discounts, currency=currency
+        )
 
 
 async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks.Upcoming | None:
@@ -229,14 +257,19 @@ def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming) -> None:
 # --- the preview's items ----------------------------------------------------------------------
 
 
-def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None) -> Priced | None:
+def _preview_priced(
+    spec: Fields, currency: str, price: Mapping[str, Any] | None, path: str
+) -> Priced | None:
     """A preview item's new amount (`amount`, `unit_amount`, `unit_amount_decimal` or a
-    `price`, with `quantity`); None when the spec leaves the amount as it is."""
+    `price` or `price_data`, with `quantity`); None when the spec leaves the amount as it is."""
     sources = [
-        name for name in ("amount", "price", "unit_amount", "unit_amount_decimal") if name in spec
+        name
+        for name in ("amount", "price", "price_data", "unit_amount", "unit_amount_decimal")
+        if name in spec
     ]
     if len(sources) > 1:
-        raise ExclusiveParameters(sources, param=sources[1])
+        named = [f"{path}[{source}]" for source in sources]
+        raise ExclusiveParameters(named, param=named[1])
     quantity = int(spec.get("quantity", 1))
     if price is not None:
         return from_price(price, quantity)
@@ -251,9 +284,20 @@ def _preview_priced(spec: Fields, currency: str, price: Mapping[str, Any] | None
 def _amount_param(spec: Fields, path: str) -> str:
     """What a preview item's amount is too large by: its quantity if sent, else its price."""
     sent = [
-        name for name in ("quantity", "price", "unit_amount", "unit_amount_decimal") if name in spec
+        name
+        for name in ("quantity", "price", "price_data", "unit_amount", "unit_amount_decimal")
+        if name in spec
     ]
     return f"{path}[{sent[0] if sent else 'quantity'}]"
+
+
+async def _preview_price(ctx: Context, spec: Fields, path: str) -> ApiObject | None:
+    """The price a preview item names (`price`) or describes (`price_data`, not stored)."""
+    if "price" in spec:
+        return await active_price(ctx, str(spec["price"]), f"{path}[price]")
+    if "price_data" in spec:
+        return await preview_inline_price(ctx, spec["price_data"], path)
+    return None
 
 
 async def _preview_item(
@@ -265,10 +309,8 @@ async def _preview_item(
     path: str,
 ) -> ApiObject:
     currency = str(spec.get("currency") or (base or {}).get("currency") or "")
-    price = (
-        await active_price(ctx, str(spec["price"]), f"{path}[price]") if "price" in spec else None
-    )
-    priced = _preview_priced(spec, currency, price)
+    price = await _preview_price(ctx, spec, path)
+    priced = _preview_priced(spec, currency, price, path)
     if base is None and priced is None:
         raise InvalidParameter(
             f"Missing required param: {path}[amount]. A new item takes amount, price, "

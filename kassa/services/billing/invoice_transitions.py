@@ -41,7 +41,7 @@ from typing import Any, Final
 from kassa import money
 from kassa.errors import AmountTooLarge, InvalidRequest
 from kassa.invariants import ensure
-from kassa.services import hooks
+from kassa.services import customer_invoice_numbering, hooks
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -120,6 +120,7 @@ async def _assign_number(ctx: Context, invoice: ApiObject) -> None:
     invoice.update(invoice_documents.customer_details(customer))
     await invoice_documents.copy_customer_tax_ids(ctx, invoice)
     if invoice["number"] is None:
+        await customer_invoice_numbering.own_prefix(ctx, customer)
         invoice["number"] = await _next_number(ctx, customer)
         await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
 

@@ -226,7 +226,8 @@ async def delete_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     if invoice["status"] != "draft":
         raise InvalidRequest("You can only delete draft invoices.")
     await ctx.tx.mark_object_deleted(INVOICES, ctx.account_id, invoice["id"])
-    await discounts.discard(ctx, invoice["discounts"], owner=invoice["id"])
+    forgotten = await discounts.discard(ctx, invoice["discounts"], owner=invoice["id"])
+    await invoice_items.release_items(ctx, invoice["id"], forgotten_discounts=forgotten)
     await invoice_documents.announce(ctx, "invoice.deleted", invoice)
     return deleted_stub(invoice["id"])
 

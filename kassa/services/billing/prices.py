@@ -45,6 +45,7 @@ from kassa.errors import (
     ResourceMissing,
 )
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import (
     UNSET,
     Boolean,
@@ -443,6 +444,16 @@ async def create_price(
         price["lookup_key"] = request.lookup_key
     await store_new_price(ctx, price)
     return price_view(price)
+
+
+async def unsaved_price(ctx: Context, request: CreatePrice, *, names: ParamNames) -> ApiObject:
+    """The price `request` describes, checked as `create_price` checks it (its `product`
+    must exist), and not stored: an invoice preview's inline price (`price_data`), which
+    stores nothing."""
+    ensure(request.product_data is None, "an unsaved price makes no product")
+    price = _price_document(ctx, request, product_id="", names=names)
+    price["product"] = await _product_for(ctx, request, names)
+    return price
 
 
 async def load_live_price(ctx: Context, price_id: str, *, object_name: str = "price") -> ApiObject:

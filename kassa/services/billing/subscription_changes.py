@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from kassa.errors import (
     CardDeclined,
@@ -84,6 +84,7 @@ from kassa.services.billing.subscription_documents import (
     items_of,
     new_item,
     plan_of,
+    private,
     set_item_period,
     shared_period,
 )
@@ -108,6 +109,10 @@ from kassa.services.billing.subscription_prorations import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTION_ITEMS
+
+PRORATED_AT: Final = "prorated_at"
+"""Private key: {subscription item id: unix time of its latest prorated change}, which a
+later change's `proration_date` may not precede (`note_prorated_at`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,15 +220,20 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     prorating = _prorates(subscription, terms)
     before = _billing(subscription) if prorating else {}
     old_intervals = _intervals(items_of(subscription))
+    was_free = _recurring_total(subscription) == 0
     removed = await _apply_item_changes(ctx, subscription, terms, at)
     new_intervals = _intervals(items_of(subscription))
-    # The one interval replaced by another resets the cycle; mixed intervals do not. On a
-    # trial nothing is reset: the cycle is anchored at the trial's end, where the first
-    # paid period starts in the new interval, as an item of another interval added on a
-    # trial starts there (its period until then is the trial's, `period_for`).
+    # The one interval replaced by another resets the cycle, as a move from free to paid
+    # does (Stripe's update reference: "we apply a credit for the unused time on the
+    # previous price, immediately charge the customer using the new price, and reset the
+    # billing date"); mixed intervals do not. On a trial nothing is reset: the cycle is
+    # anchored at the trial's end, where the first paid period starts in the new interval,
+    # as an item of another interval added on a trial starts there (its period until then
+    # is the trial's, `period_for`).
     trialing = subscription["status"] == "trialing"
     switched = len(old_intervals) == len(new_intervals) == 1 and old_intervals != new_intervals
-    resets = terms.resets_anchor or (switched and not trialing)
+    becomes_paid = was_free and _recurring_total(subscription) > 0
+    resets = terms.resets_anchor or ((switched or becomes_paid) and not trialing)
     if terms.resets_anchor and trialing:
         raise InvalidRequest(
             "Kassa does not reset the billing cycle of a subscription on trial "
@@ -234,7 +244,9 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     if prorating:
         # A reset's new period is billed in full by its invoice.
         after = {} if resets else _billing(subscription)
-        for item_id, old, new in _changed(before, after):
+        changed = _changed(before, after)
+        note_prorated_at(subscription, [item_id for item_id, _, _ in changed], at)
+        for item_id, old, new in changed:
             prorations.extend(await proration_items(ctx, subscription, item_id, old, new, at))
     spans = start_new_period(ctx, subscription) if resets else {}
     return Plan(at=at, removed=removed, prorations=prorations, resets=resets, spans=spans)
@@ -296,6 +308,35 @@ def change_time(ctx: Context, subscription: Mapping[str, Any], proration_date: i
             param="proration_date",
         )
     return proration_date
+
+
+def note_prorated_at(subscription: Mapping[str, Any], item_ids: Sequence[str], at: int) -> None:
+    """Record `at` as the time of the items' latest prorated change (`PRORATED_AT`), first
+    refusing it when it is earlier than one of theirs: a change dated before the item's
+    last prorated one would credit time the last change's charge never billed (a credit
+    covers the debit's own period only: `periods.unused_share`) and charge that time again
+    at the new price. Stripe documents no order for `proration_date`; refusing is what
+    keeps each second billed once. Items gone from the subscription are forgotten."""
+    record = private(subscription).get(PRORATED_AT) or {}
+    for item_id in item_ids:
+        last = record.get(item_id)
+        if last is not None and at < int(last):
+            raise InvalidParameter(
+                f"proration_date ({at}) is before the latest prorated change of the "
+                f"subscription item {item_id} ({last}): a change cannot be dated before it.",
+                param="proration_date",
+            )
+    live = {str(item["id"]) for item in items_of(subscription)}
+    kept = {item_id: when for item_id, when in record.items() if item_id in live}
+    kept.update((item_id, at) for item_id in item_ids if item_id in live)
+    private(subscription)[PRORATED_AT] = kept
+
+
+def _recurring_total(subscription: Mapping[str, Any]) -> int:
+    """What the subscription's items bill per period together, before discounts: 0 for a
+    free subscription (free prices, or no seats), whose move to paid resets the cycle.
+    Stripe does not define "free"; a Stripe user would take it as nothing billed."""
+    return sum(from_price(i["price"], int(i["quantity"])).amount for i in items_of(subscription))
 
 
 def _intervals(items: Sequence[Mapping[str, Any]]) -> set[Recurrence]:

@@ -108,6 +108,10 @@ class Credit:
 
     amount: int
     credited_items: dict[str, Any] | None
+    discounts: tuple[str, ...] = ()
+    """The discounts inside the debit it undoes (flexible; none in classic, whose credit
+    `proration_details.discount_amounts` leaves empty, as Stripe fills it for flexible
+    only)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,9 @@ class Debit:
     invoice: str | None
     net_amount: int
     period: tuple[int, int]
+    discounts: tuple[str, ...] = ()
+    """The discounts that took something off it: its line's, and those inside it when it
+    is a prorated charge (its `proration_details.discount_amounts`)."""
 
     def unused_part(self, at: int, period_end: int) -> int:
         """The net amount for the part of its period still unused at `at` (whole units)."""
@@ -194,7 +201,8 @@ async def credits_for(
         debit = await _debit(ctx, debit_item, start, unsaved)
         if debit is not None:
             until = min(end, int(credited_from.get(debit_item, end)))
-            made.append(Credit(-debit.unused_part(at, until), debit.credited_items()))
+            credit = -debit.unused_part(at, until)
+            made.append(Credit(credit, debit.credited_items(), debit.discounts))
     return made
 
 
@@ -308,26 +316,39 @@ async def _debit(
     period = (int(item["period"]["start"]), int(item["period"]["end"]))
     if period[1] <= period_start or period[1] <= period[0]:
         return None
+    inside = [str(d["discount"]) for d in _proration_discounts(item)]
     invoice_id = item.get("invoice")
     if invoice_id is None:
-        return Debit(invoice_item_id, None, int(item["amount"]), period)
-    net = await _net_on_invoice(ctx, str(invoice_id), invoice_item_id)
+        return Debit(invoice_item_id, None, int(item["amount"]), period, tuple(inside))
+    net, taken = await _net_on_invoice(ctx, str(invoice_id), invoice_item_id)
     return Debit(
-        invoice_item_id, str(invoice_id), int(item["amount"]) if net is None else net, period
+        invoice_item_id,
+        str(invoice_id),
+        int(item["amount"]) if net is None else net,
+        period,
+        tuple(dict.fromkeys([*inside, *taken])),
     )
 
 
-async def _net_on_invoice(ctx: Context, invoice_id: str, invoice_item_id: str) -> int | None:
-    """The item's line amount less its discounts on the invoice (None if not found there)."""
+def _proration_discounts(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list((item.get("proration_details") or {}).get("discount_amounts") or [])
+
+
+async def _net_on_invoice(
+    ctx: Context, invoice_id: str, invoice_item_id: str
+) -> tuple[int | None, list[str]]:
+    """The item's line amount less its discounts on the invoice (None if not found there),
+    and the discounts that took something off it."""
     found = await invoice_documents.find_invoice(ctx, invoice_id, lock=False)
     if found is None:
-        return None
+        return None, []
     wanted = line_id(invoice_item_id)
     for line in found[0]["lines"]["data"]:
         if line["id"] == wanted:
-            discounted = sum(int(d["amount"]) for d in line.get("discount_amounts") or [])
-            return int(line["amount"]) - discounted
-    return None
+            taken = [d for d in line.get("discount_amounts") or [] if int(d["amount"]) > 0]
+            discounted = sum(int(d["amount"]) for d in taken)
+            return int(line["amount"]) - discounted, [str(d["discount"]) for d in taken]
+    return None, []
 
 
 async def _latest_invoice_lines(

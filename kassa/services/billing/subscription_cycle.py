@@ -57,7 +57,8 @@ are paid or not:
   subscription has no work due but a scheduled cancellation or the expiry of the resumption
   invoice it waits for (`subscription_pause.expire_resumption`), and one whose collection is
   paused has its renewal invoices kept as drafts, made uncollectible or voided
-  (`subscription_pause`).
+  (`subscription_pause`) until the pause's `resumes_at`, when it clears
+  (`subscription_pause.resume_collection_if_due`).
 
 - canceled, its open and draft invoices are no longer collected automatically
   (`subscriptions.end_subscription`).
@@ -100,6 +101,7 @@ from kassa.services.billing.subscription_final import final_items, invoice_final
 from kassa.services.billing.subscription_pause import (
     expire_resumption,
     pause_at_trial_end,
+    resume_collection_if_due,
     resume_on_payment,
 )
 from kassa.services.billing.subscription_renewal import invoice_next_period
@@ -143,6 +145,9 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
     if subscription["status"] == "incomplete":
         await _expire(ctx, subscription)
         return
+    # First, as Stripe clears it at `resumes_at`: whatever is due with it is collected.
+    if await resume_collection_if_due(ctx, subscription) and not _work_due(ctx, subscription):
+        return
     if subscription_terms.cancel_due(subscription, ctx.now()):
         await end_as_scheduled(ctx, subscription)
         return
@@ -161,6 +166,11 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
     if subscription["status"] == "trialing" and await _trial_ends_unpaid(ctx, subscription):
         return
     await _next_period(ctx, subscription)
+
+
+def _work_due(ctx: Context, subscription: ApiObject) -> bool:
+    due = next_work_at(subscription)
+    return due is not None and due <= ctx.now()
 
 
 async def end_as_scheduled(ctx: Context, subscription: ApiObject) -> None:

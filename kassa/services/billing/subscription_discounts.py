@@ -326,6 +326,9 @@ async def _made(
             continue
         unstored = discounts.made_for_preview(ctx, discount_id) if previewed else None
         if unstored is not None:
+            # Refused as the update would (`_check_purchase` below), before the preview's
+            # lines would check it as an invoice's.
+            await check_previewed_purchase(ctx, subscription, [discount_id])
             terms[discount_id] = await _duration_terms(ctx, subscription, unstored)
             _take_back_charges(subscription, discount_id)
             continue
@@ -390,6 +393,21 @@ async def _check_purchase(
             first_time_transaction=await discounts.first_time_customer(ctx, customer),
             promotion_code_param=f"{path}[promotion_code]",
         ),
+    )
+
+
+async def check_previewed_purchase(
+    ctx: Context, subscription: Mapping[str, Any], discount_ids: Sequence[str]
+) -> None:
+    """The codes a preview made for the subscription (`discounts.preview`), refused as
+    applying them to it would be (`_check_purchase`): against one period of its items."""
+    customer = str(subscription["customer"])
+    await discounts.check_previewed_purchase(
+        ctx,
+        discount_ids,
+        customer=customer,
+        amount=await _period_amount(ctx, subscription),
+        currency=str(subscription["currency"]),
     )
 
 

@@ -272,13 +272,16 @@ def _own_work_at(subscription: Mapping[str, Any]) -> int | None:
     - paused: only a scheduled cancellation, or the expiry of the resumption invoice it
       waits for (no invoices, no period advance);
     - otherwise the work of its period (`_period_work_at`), unless `cancel_at` comes first
-      (`cancel_at_period_end` has set `cancel_at` to the period's end)."""
+      (`cancel_at_period_end` has set `cancel_at` to the period's end);
+    and in both, the `resumes_at` of a `pause_collection`, which clears it then."""
     status, cancel_at = subscription["status"], subscription["cancel_at"]
     if status == "incomplete":
         return int(subscription["created"]) + INCOMPLETE_EXPIRES_SECONDS
+    resumes_at = (subscription["pause_collection"] or {}).get("resumes_at")
     if status == "paused":
-        return _earliest(cancel_at, private(subscription).get(RESUMING_EXPIRES_AT))
-    return _earliest(_period_work_at(subscription), cancel_at)
+        expires_at = private(subscription).get(RESUMING_EXPIRES_AT)
+        return _earliest(cancel_at, expires_at, resumes_at)
+    return _earliest(_period_work_at(subscription), cancel_at, resumes_at)
 
 
 def _period_work_at(subscription: Mapping[str, Any]) -> int:

@@ -27,10 +27,10 @@ in the request under `resume_on_payment_attempt`, leaving the subscription pause
 integration pays the invoice; Kassa attempts at once in both cases.
 
 `pause_collection` leaves the status alone: renewals still make their invoices, kept as
-drafts (`keep_as_draft`), or finalized and at once marked uncollectible or voided. Once its
-`resumes_at` has passed, `pause_collection` clears itself at the next renewal, whose invoice
-is collected as usual (Stripe clears it at `resumes_at` itself; the invoices come out the
-same, only the moment `pause_collection` reads null differs).
+drafts (`keep_as_draft`), or finalized and at once marked uncollectible or voided. At its
+`resumes_at` it clears itself, as Stripe's does (`customer.subscription.updated`), and the
+renewals after it are collected as usual (`resume_collection_if_due`, the subscription's
+work then: `subscription_documents.next_work_at`).
 
 A trial that ends with no payment method, under `trial_settings[end_behavior]
 [missing_payment_method]=pause`, pauses the subscription the same way (`pause_at_trial_end`:
@@ -541,6 +541,19 @@ def apply_pause_collection(
             param="pause_collection[resumes_at]",
         )
     subscription["pause_collection"] = {"behavior": value["behavior"], "resumes_at": resumes_at}
+
+
+async def resume_collection_if_due(ctx: Context, subscription: ApiObject) -> bool:
+    """Clear a `pause_collection` whose `resumes_at` has come (saved, and announced as
+    `customer.subscription.updated`); whether it did."""
+    paused = subscription["pause_collection"]
+    if paused is None or paused["resumes_at"] is None or paused["resumes_at"] > ctx.now():
+        return False
+    before = snapshot(subscription)
+    subscription["pause_collection"] = None
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.updated", subscription, before)
+    return True
 
 
 async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> None:

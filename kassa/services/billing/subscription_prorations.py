@@ -121,10 +121,16 @@ async def proration_items(
         period = (at, old.period[1])
         for credit in credits:
             if credit.amount != 0:
-                undoing = credit.credited_items
                 made.append(
                     await _proration_item(
-                        ctx, subscription, item_id, old, credit.amount, period, undoing
+                        ctx,
+                        subscription,
+                        item_id,
+                        old,
+                        credit.amount,
+                        period,
+                        credit.credited_items,
+                        credit.discounts,
                     )
                 )
     charged = None
@@ -132,7 +138,9 @@ async def proration_items(
         amount, inside = await _charge(ctx, subscription, item_id, new, at, charged_back)
         if amount != 0:
             period = (at, new.period[1])
-            charged = await _proration_item(ctx, subscription, item_id, new, amount, period)
+            charged = await _proration_item(
+                ctx, subscription, item_id, new, amount, period, inside=inside
+            )
             made.append(charged)
             subscription_discounts.note_charge(subscription, charged, inside)
             note_charged(subscription, item_id)
@@ -227,7 +235,10 @@ async def _proration_item(
     amount: int,
     period: tuple[int, int],
     credited_items: dict[str, Any] | None = None,
+    inside: Sequence[str] = (),
 ) -> ApiObject:
+    """A proration item of `amount` for `period`; `credited_items`, the debit a credit
+    undoes; `inside`, the discounts its amount is net of."""
     credit = amount < 0
     name = await product_name(ctx, str(billed.price["product"]))
     when = dt.datetime.fromtimestamp(period[0], dt.UTC).strftime("%d %b %Y")
@@ -254,7 +265,10 @@ async def _proration_item(
     item["tax_rates"] = [dict(rate) for rate in billed.tax_rates]
     item["period"] = {"start": period[0], "end": period[1]}
     item["proration"] = True
-    item["proration_details"] = {"credited_items": credited_items}
+    item["proration_details"] = {
+        "credited_items": credited_items,
+        "discount_amounts": _discount_amounts(subscription, inside),
+    }
     item["parent"] = {
         "subscription_details": {
             "subscription": subscription["id"],
@@ -263,3 +277,15 @@ async def _proration_item(
         "type": "subscription_details",
     }
     return item
+
+
+def _discount_amounts(subscription: Mapping[str, Any], inside: Sequence[str]) -> list[Any]:
+    """`proration_details.discount_amounts`: "Discount amounts applied when the proration
+    was created", filled for flexible billing mode only (the SDK). Kassa's one flexible
+    `proration_discounts`, `included`, has the discounts inside the proration's amount: each
+    named with an amount of 0 (changelog 2025-09-30.clover, itemize-proration-discount-
+    amounts: "the proration discount properties include discount IDs, but discount amounts
+    are 0")."""
+    if subscription_credits.is_classic(subscription):
+        return []
+    return [{"amount": 0, "discount": discount} for discount in dict.fromkeys(inside)]

@@ -61,6 +61,7 @@ from kassa.services.billing.plan_params import price_param
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_time,
+    note_prorated_at,
     recurring_price,
     unused_time_credits,
 )
@@ -173,6 +174,9 @@ async def add_trial(
     _check_addable(subscription, now)
     at = change_time(ctx, subscription, terms.proration_date)
     prorating = (terms.proration_behavior or "create_prorations") != "none"
+    if prorating:
+        # Every item is credited from `at`: not before one's latest prorated change.
+        note_prorated_at(subscription, [str(item["id"]) for item in items_of(subscription)], at)
     credits = await unused_time_credits(ctx, subscription, at) if prorating else []
     added = AddedTrial(credits)
     subscription["status"] = "trialing"

@@ -357,15 +357,40 @@ def _discount_label(discount: object, document: InvoiceDocument, formats: _Forma
     return str(name)
 
 
-def _discount_rows(document: InvoiceDocument, formats: _Formats) -> list[SummaryRow]:
-    return [
-        SummaryRow(
-            _discount_label(entry.get("discount"), document, formats),
-            formats.money(-entry["amount"]),
-        )
-        for entry in document.invoice.get("total_discount_amounts") or ()
-        if entry.get("amount")
-    ]
+def _id_of(discount: object) -> str:
+    return str(discount.get("id") if isinstance(discount, Mapping) else discount)
+
+
+def _line_own_discounts(document: InvoiceDocument) -> dict[str, int]:
+    """Per discount, what lines took of it as their own (a line's `discount_amounts` entry
+    for a discount its `discounts` names): Stripe's `subtotal` is already net of these."""
+    own: dict[str, int] = {}
+    for line in document_lines(document):
+        named = {_id_of(discount) for discount in line.get("discounts") or ()}
+        for entry in line.get("discount_amounts") or ():
+            discount = _id_of(entry.get("discount"))
+            if discount in named:
+                own[discount] = own.get(discount, 0) + int(entry["amount"])
+    return own
+
+
+def _discount_rows(
+    document: InvoiceDocument, formats: _Formats
+) -> tuple[list[SummaryRow], list[SummaryRow]]:
+    """The lines' own discounts (above the subtotal, which they are already out of) and the
+    invoice-level ones (below it), so each column of the summary adds up; a discount a line
+    named and the invoice spread over the other lines shows in both."""
+    own = _line_own_discounts(document)
+    above, below = [], []
+    for entry in document.invoice.get("total_discount_amounts") or ():
+        discount = entry.get("discount")
+        label = _discount_label(discount, document, formats)
+        taken_by_lines = own.get(_id_of(discount), 0)
+        if taken_by_lines:
+            above.append(SummaryRow(label, formats.money(-taken_by_lines)))
+        if entry["amount"] - taken_by_lines:
+            below.append(SummaryRow(label, formats.money(taken_by_lines - entry["amount"])))
+    return above, below
 
 
 @dataclass
@@ -403,8 +428,9 @@ def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: _Formats) -
 def _summary(document: InvoiceDocument, formats: _Formats) -> tuple[SummaryRow, ...]:
     invoice, text = document.invoice, formats.text
     taxes = _tax_groups(invoice)
-    rows = [SummaryRow(text.subtotal, formats.money(invoice["subtotal"]))]
-    rows += _discount_rows(document, formats)
+    line_discounts, invoice_discounts = _discount_rows(document, formats)
+    rows = [*line_discounts, SummaryRow(text.subtotal, formats.money(invoice["subtotal"]))]
+    rows += invoice_discounts
     if taxes:
         excluding = invoice.get("total_excluding_tax")
         if excluding is not None:
