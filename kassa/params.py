@@ -282,6 +282,22 @@ class Struct(Param):
         return object_schema(self.fields, self.required)
 
 
+CONNECT_ONLY: Final = "Kassa has no connected accounts."
+"""The reason Kassa refuses Stripe Connect's parameters (`NotSupported`)."""
+
+
+@dataclass(frozen=True)
+class NotSupported(Param):
+    """A parameter Stripe takes and Kassa refuses, with the reason in the 400: declared so
+    that no parameter of Stripe's is answered as unknown
+    (`tests/test_stripe_params_declared.py`)."""
+
+    reason: str = ""
+
+    def parse(self, value: Any, path: str) -> Any:
+        raise InvalidParameter(f"Kassa does not support {path} yet: {self.reason}", param=path)
+
+
 @dataclass(frozen=True)
 class Metadata(Param):
     """Stripe's metadata: up to 50 string keys of 40 characters, values of 500."""

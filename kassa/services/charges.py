@@ -13,7 +13,7 @@ import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from kassa import money
 from kassa.cards import TestBehavior
@@ -25,6 +25,7 @@ from kassa.errors import (
     ResourceMissing,
 )
 from kassa.params import (
+    CONNECT_ONLY,
     UNSET,
     Boolean,
     Email,
@@ -32,6 +33,7 @@ from kassa.params import (
     Integer,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -61,6 +63,11 @@ from kassa.services.search import BOOLEAN, METADATA, NUMBER, STRING, TOKEN, sear
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES, REFUNDS
 
+CONNECT_CHARGE_PARAMS: Final[dict[str, Param]] = {
+    name: NotSupported(reason=CONNECT_ONLY)
+    for name in ("application_fee", "application_fee_amount", "transfer_data")
+}
+"""Connect's parameters on creating and capturing a charge."""
 CREATE_PARAMS: dict[str, Param] = {
     "amount": Integer(minimum=0, maximum=money.MAX_AMOUNT * 10),
     "currency": money.Currency(),
@@ -75,6 +82,9 @@ CREATE_PARAMS: dict[str, Param] = {
     "statement_descriptor_suffix": String(max_chars=payment_intents.STATEMENT_DESCRIPTOR_CHARS),
     "transfer_group": String(max_chars=5000),
     "radar_options": Struct({"session": String(max_chars=5000)}),
+    **CONNECT_CHARGE_PARAMS,
+    "destination": NotSupported(reason=CONNECT_ONLY),
+    "on_behalf_of": NotSupported(reason=CONNECT_ONLY),
 }
 UPDATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
@@ -91,10 +101,12 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "statement_descriptor": String(max_chars=22),
     "statement_descriptor_suffix": String(max_chars=22),
     "transfer_group": String(max_chars=5000),
+    **CONNECT_CHARGE_PARAMS,
 }
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "payment_intent": String(max_chars=255),
+    "transfer_group": NotSupported(reason=CONNECT_ONLY),
 }
 FraudDetails = Mapping[str, Any]
 """Validated `fraud_details`: `{"user_report": "fraudulent" | "safe" | UNSET}`."""

@@ -30,6 +30,7 @@ from kassa.params import (
     Integer,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     apply_metadata,
     parse_params,
@@ -74,6 +75,11 @@ UPDATE_PARAMS: dict[str, Param] = {
     "exp_month": Integer(minimum=1, maximum=12),
     "exp_year": Integer(minimum=1, maximum=9999),
     "metadata": Metadata(),
+    **{
+        name: NotSupported(reason="Kassa's sources are cards; this is a bank account's field.")
+        for name in ("account_holder_name", "account_holder_type")
+    },
+    "owner": NotSupported(reason="Kassa's sources are cards, which have no source owner."),
 }
 LIST_PARAMS: dict[str, Param] = {
     **PAGINATION_PARAMS,

@@ -19,6 +19,7 @@ from kassa.params import (
     Boolean,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -70,6 +71,9 @@ UPDATE_PARAMS: dict[str, Param] = {
     ),
     "metadata": Metadata(),
     "submit": Boolean(),
+    "intended_submission_method": NotSupported(
+        reason="Kassa's disputes are answered by evidence submitted through the API only."
+    ),
 }
 LIST_FILTERS: dict[str, Param] = {
     "charge": String(max_chars=255),

@@ -34,6 +34,7 @@ from kassa.params import (
     Enum,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -125,6 +126,22 @@ UPDATE_PARAMS: dict[str, Param] = {
     "account_holder_type": Enum(values=("individual", "company")),
     "default_for_currency": Boolean(),
     "metadata": Metadata(),
+    "account_type": NotSupported(reason="Kassa's bank accounts have no account type."),
+    "documents": NotSupported(reason="Kassa verifies no bank accounts."),
+    **{
+        name: NotSupported(reason="Kassa's external accounts are bank accounts, not cards.")
+        for name in (
+            "address_city",
+            "address_country",
+            "address_line1",
+            "address_line2",
+            "address_state",
+            "address_zip",
+            "exp_month",
+            "exp_year",
+            "name",
+        )
+    },
 }
 LIST_PARAMS: dict[str, Param] = {
     **{k: v for k, v in PAGINATION_PARAMS.items() if k != "created"},

@@ -30,6 +30,7 @@ from kassa import cards, money
 from kassa.errors import AmountTooLarge, CardDeclined, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import (
+    CONNECT_ONLY,
     Boolean,
     Email,
     Enum,
@@ -37,6 +38,7 @@ from kassa.params import (
     ListOf,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -148,6 +150,34 @@ _CONFIRM_COMMON: dict[str, Param] = {
     "shipping": SHIPPING,
     "use_stripe_sdk": Boolean(),
 }
+_REFUSED: dict[str, Param] = {
+    name: NotSupported(reason=reason)
+    for name, reason in (
+        ("amount_details", "Kassa records no line items or surcharges on a payment."),
+        ("payment_details", "Kassa records no industry payment details."),
+        ("hooks", "Kassa runs no payment hooks."),
+        ("application_fee_amount", CONNECT_ONLY),
+        ("transfer_data", CONNECT_ONLY),
+    )
+}
+"""Refused on create, update, confirm and capture alike (capture takes no other)."""
+_REFUSED_ON_SETTING: dict[str, Param] = {
+    name: NotSupported(reason=reason)
+    for name, reason in (
+        ("customer_account", "Kassa's payments belong to customers, not accounts."),
+        ("payment_method_configuration", "Kassa's payment methods are cards: none to pick."),
+    )
+}
+"""Refused on create and update."""
+_REFUSED_ON_CONFIRMING: dict[str, Param] = {
+    name: NotSupported(reason=reason)
+    for name, reason in (
+        ("confirmation_token", "Kassa has no ConfirmationTokens: confirm with payment_method."),
+        ("mandate", "Kassa has no mandates: its payment methods are cards."),
+        ("radar_options", "Kassa has no Radar sessions."),
+    )
+}
+"""Refused on create and confirm."""
 _DESCRIPTIVE: dict[str, Param] = {
     "description": String(max_chars=1000, nullable=True),
     "metadata": Metadata(),
@@ -164,6 +194,10 @@ CREATE_PARAMS: dict[str, Param] = {
     "confirm": Boolean(),
     "confirmation_method": Enum(values=("automatic", "manual")),
     "customer": String(max_chars=255),
+    "on_behalf_of": NotSupported(reason=CONNECT_ONLY),
+    **_REFUSED,
+    **_REFUSED_ON_SETTING,
+    **_REFUSED_ON_CONFIRMING,
 }
 UPDATE_PARAMS: dict[str, Param] = {
     **{k: v for k, v in _CONFIRM_COMMON.items() if k not in ("return_url", "off_session")},
@@ -171,8 +205,16 @@ UPDATE_PARAMS: dict[str, Param] = {
     "amount": Integer(minimum=0, maximum=money.MAX_AMOUNT * 10),
     "currency": money.Currency(),
     "customer": String(max_chars=255, nullable=True),
+    **_REFUSED,
+    **_REFUSED_ON_SETTING,
 }
-CONFIRM_PARAMS: dict[str, Param] = {**_CONFIRM_COMMON, "client_secret": String(max_chars=500)}
+CONFIRM_PARAMS: dict[str, Param] = {
+    **_CONFIRM_COMMON,
+    "client_secret": String(max_chars=500),
+    "amount_to_confirm": NotSupported(reason="Kassa confirms the intent's whole amount."),
+    **{k: v for k, v in _REFUSED.items() if k not in ("application_fee_amount", "transfer_data")},
+    **_REFUSED_ON_CONFIRMING,
+}
 RETRIEVE_PARAMS: dict[str, Param] = {"client_secret": String(max_chars=500)}
 CAPTURE_PARAMS: dict[str, Param] = {
     "amount_to_capture": Integer(minimum=1, maximum=money.MAX_AMOUNT),
@@ -180,10 +222,14 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
     "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    **_REFUSED,
 }
 CANCEL_PARAMS: dict[str, Param] = {"cancellation_reason": Enum(values=CANCELLATION_REASONS)}
 AUTHENTICATE_PARAMS: dict[str, Param] = {"outcome": Enum(values=("complete", "fail"))}
-LIST_FILTERS: dict[str, Param] = {"customer": String(max_chars=255)}
+LIST_FILTERS: dict[str, Param] = {
+    "customer": String(max_chars=255),
+    "customer_account": _REFUSED_ON_SETTING["customer_account"],
+}
 
 PaymentMethodData = Mapping[str, Any]
 """Validated `payment_methods.CREATE_PARAMS` (without `customer`): a card to create."""

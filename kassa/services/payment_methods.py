@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from kassa import cards
 from kassa.errors import (
@@ -31,6 +31,7 @@ from kassa.params import (
     Integer,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -64,6 +65,68 @@ CARD = Struct(
     }
 )
 ALLOW_REDISPLAY = Enum(values=("always", "limited", "unspecified"))
+OTHER_TYPES: Final = (
+    "acss_debit",
+    "affirm",
+    "afterpay_clearpay",
+    "alipay",
+    "alma",
+    "amazon_pay",
+    "au_becs_debit",
+    "bacs_debit",
+    "bancontact",
+    "billie",
+    "bizum",
+    "blik",
+    "boleto",
+    "cashapp",
+    "crypto",
+    "custom",
+    "customer_balance",
+    "eps",
+    "fpx",
+    "giropay",
+    "grabpay",
+    "ideal",
+    "interac_present",
+    "kakao_pay",
+    "klarna",
+    "konbini",
+    "kr_card",
+    "link",
+    "mb_way",
+    "mobilepay",
+    "multibanco",
+    "naver_pay",
+    "nz_bank_account",
+    "oxxo",
+    "p24",
+    "pay_by_bank",
+    "payco",
+    "paynow",
+    "paypal",
+    "paypay",
+    "payto",
+    "pix",
+    "promptpay",
+    "revolut_pay",
+    "samsung_pay",
+    "satispay",
+    "scalapay",
+    "sepa_debit",
+    "sequra",
+    "sofort",
+    "sunbit",
+    "swish",
+    "twint",
+    "upi",
+    "us_bank_account",
+    "wechat_pay",
+    "zip",
+)
+"""The payment method types Stripe's `POST /v1/payment_methods` takes details of (stripe
+16.1.0) besides `card`: each is a parameter of its own, refused (Kassa's are cards)."""
+CARDS_ONLY: Final = "Kassa's payment methods are cards."
 CREATE_PARAMS: dict[str, Param] = {
     "type": Enum(values=("card",)),
     "card": CARD,
@@ -72,6 +135,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "allow_redisplay": ALLOW_REDISPLAY,
     "customer": String(max_chars=255),
     "payment_method": String(max_chars=255),
+    "radar_options": NotSupported(reason="Kassa has no Radar sessions."),
+    **{name: NotSupported(reason=CARDS_ONLY) for name in OTHER_TYPES},
 }
 """Also what `payment_method_data` takes on a PaymentIntent (without customer)."""
 UPDATE_PARAMS: dict[str, Param] = {
@@ -85,11 +150,21 @@ UPDATE_PARAMS: dict[str, Param] = {
     ),
     "metadata": Metadata(),
     "allow_redisplay": ALLOW_REDISPLAY,
+    "us_bank_account": NotSupported(reason=CARDS_ONLY),
 }
-ATTACH_PARAMS: dict[str, Param] = {"customer": String(max_chars=255)}
+CUSTOMER_ACCOUNT: Final = NotSupported(reason="Kassa's payment methods belong to customers.")
+ATTACH_PARAMS: dict[str, Param] = {
+    "customer": String(max_chars=255),
+    "customer_account": CUSTOMER_ACCOUNT,
+}
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "type": Enum(values=("card",)),
+    "customer_account": CUSTOMER_ACCOUNT,
+    "allow_redisplay": NotSupported(
+        reason="Kassa filters by it a customer's payment methods only: use "
+        "GET /v1/customers/{customer}/payment_methods."
+    ),
 }
 
 SAVED_CARD_PREFIX = "card_"

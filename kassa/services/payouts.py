@@ -36,6 +36,7 @@ from kassa.params import (
     Integer,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     TimestampRange,
@@ -99,6 +100,9 @@ CREATE_PARAMS: dict[str, Param] = {
     "method": Enum(values=METHODS),
     "source_type": Enum(values=("bank_account", "card", "fpx")),
     "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS_MAX),
+    "payout_method": NotSupported(
+        reason="Kassa pays out to the account's external accounts only (`destination`)."
+    ),
 }
 UPDATE_PARAMS: dict[str, Param] = {"metadata": Metadata()}
 LIST_FILTERS: dict[str, Param] = {

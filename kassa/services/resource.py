@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from kassa.errors import MissingParameter
 from kassa.invariants import ensure
-from kassa.params import Param, parse_params
+from kassa.params import NotSupported, Param, parse_params
 from kassa.services.context import Context
 from kassa.store.tables import ObjectTable
 
@@ -113,9 +113,11 @@ def request_parser(
     field of the same name, left at its default when not sent) and the route's ids (the
     fields named by `ids`, in order)."""
     fields = {f.name for f in dataclasses.fields(request_type)}  # type: ignore[arg-type]
+    # A parameter Kassa refuses never reaches the request: it needs no field.
+    taken = {name for name, param in schema.items() if not isinstance(param, NotSupported)}
     ensure(
-        set(schema) | set(ids) <= fields,
-        f"{request_type.__name__} lacks fields for {sorted(set(schema) | set(ids) - fields)}",
+        taken | set(ids) <= fields,
+        f"{request_type.__name__} lacks fields for {sorted(taken | set(ids) - fields)}",
     )
 
     def build(route_ids: RouteIds, params: dict[str, Any]) -> Request:

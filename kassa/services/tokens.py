@@ -17,7 +17,7 @@ from typing import Any
 
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id
-from kassa.params import Param, String, Struct
+from kassa.params import CONNECT_ONLY, NotSupported, Param, String, Struct
 from kassa.services import card_objects
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
@@ -27,6 +27,11 @@ from kassa.store.tables import TOKENS
 CREATE_PARAMS: dict[str, Param] = {
     "card": Struct(card_objects.CARD_FIELDS),
     "customer": String(max_chars=255),
+    "account": NotSupported(reason=CONNECT_ONLY),
+    "person": NotSupported(reason=CONNECT_ONLY),
+    "bank_account": NotSupported(reason="Kassa makes tokens of cards only."),
+    "cvc_update": NotSupported(reason="Kassa makes tokens of cards only."),
+    "pii": NotSupported(reason="Kassa makes tokens of cards only."),
 }
 
 

@@ -68,7 +68,7 @@ from typing import Any, Final
 from kassa.clock import DAY_SECONDS
 from kassa.errors import CardDeclined, InvalidRequest
 from kassa.invariants import ensure
-from kassa.params import Boolean, Param, String
+from kassa.params import Boolean, NotSupported, Param, String
 from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
     customer_delinquency,
@@ -79,7 +79,6 @@ from kassa.services.billing import (
     invoice_transitions,
 )
 from kassa.services.billing.invoice_documents import private
-from kassa.services.billing.price_fields import NotSupported
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import CUSTOMERS, SUBSCRIPTIONS

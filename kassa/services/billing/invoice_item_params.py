@@ -16,6 +16,7 @@ from kassa.params import (
     ListOf,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -30,7 +31,6 @@ from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
 from kassa.services.billing.price_fields import (
     TAX_BEHAVIOR,
     DecimalAmount,
-    NotSupported,
 )
 from kassa.services.listing import (
     PAGINATION_PARAMS,

@@ -13,12 +13,14 @@ from typing import Any, Final
 from kassa import money
 from kassa.clock import DAY_SECONDS
 from kassa.params import (
+    CONNECT_ONLY,
     Boolean,
     Enum,
     Integer,
     ListOf,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -30,7 +32,6 @@ from kassa.services.billing import (
     discounts,
 )
 from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
-from kassa.services.billing.price_fields import NotSupported
 from kassa.services.customers import INVOICE_SETTINGS
 from kassa.services.listing import (
     LIST_LIMIT_MAX,
@@ -46,7 +47,6 @@ STATEMENT_DESCRIPTOR_CHARS_MAX: Final = 22
 STATUSES: Final = ("draft", "open", "void", "paid", "uncollectible")
 """In the order Stripe's list error names them."""
 PREVIEW_ID_PREFIX: Final = "upcoming_in"
-CONNECT_ONLY: Final = "Kassa has no connected accounts."
 
 _COLLECTION_METHOD = Enum(values=("charge_automatically", "send_invoice"))
 _CUSTOM_FIELDS = INVOICE_SETTINGS.fields["custom_fields"]

@@ -15,11 +15,13 @@ from kassa import money
 from kassa.errors import ExclusiveParameters, InvalidParameter, ResourceMissing
 from kassa.ids import random_base62
 from kassa.params import (
+    CONNECT_ONLY,
     Boolean,
     Enum,
     Integer,
     ListOf,
     Metadata,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -63,14 +65,10 @@ from kassa.services.billing.invoice_item_pricing import (
 )
 from kassa.services.billing.invoice_params import (
     AUTOMATIC_TAX,
-    CONNECT_ONLY,
     ISSUER,
     PREVIEW_ID_PREFIX,
     TAX_RATE_IDS,
     Fields,
-)
-from kassa.services.billing.price_fields import (
-    NotSupported,
 )
 from kassa.services.billing.subscription_params import PREVIEW_DETAILS
 from kassa.services.context import Context

@@ -24,6 +24,7 @@ from kassa.params import (
     Integer,
     Metadata,
     MetadataUpdate,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -93,16 +94,6 @@ class UpTo(Param):
         if value == "inf":
             return None
         return Integer(minimum=1, maximum=pricing.QUANTITY_MAX).parse(value, path)
-
-
-@dataclass(frozen=True)
-class NotSupported(Param):
-    """A parameter Stripe takes and Kassa refuses, with the reason in the 400."""
-
-    reason: str = ""
-
-    def parse(self, value: Any, path: str) -> Any:
-        raise InvalidParameter(f"Kassa does not support {path} yet: {self.reason}", param=path)
 
 
 # --- Parameter schemas --------------------------------------------------------------------

@@ -166,20 +166,11 @@ class CreateSubscription:
     default_tax_rates: list[str] | Unset | None = None
     trial_settings: dict[str, Any] | None = None
     billing_mode: dict[str, Any] | None = None
-    # Settings for its invoices: `subscription_settings` (the rest are refused there).
+    # Settings for its invoices: `subscription_settings`.
     automatic_tax: dict[str, Any] | None = None
     invoice_settings: dict[str, Any] | None = None
     payment_settings: dict[str, Any] | None = None
     currency: str | None = None
-    application_fee_percent: Any = None
-    backdate_start_date: Any = None
-    billing_schedules: Any = None
-    billing_thresholds: Any = None
-    customer_account: Any = None
-    default_source: Any = None
-    on_behalf_of: Any = None
-    pending_invoice_item_interval: Any = None
-    transfer_data: Any = None
     add_invoice_items: list[dict[str, Any]] | None = None
 
 

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.params import Boolean, Integer, MetadataUpdate, Param, String, Unset
+from kassa.params import Boolean, Integer, MetadataUpdate, NotSupported, Param, String, Unset
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.plan_params import accepting_plan
-from kassa.services.billing.price_fields import NotSupported
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
     change_subscription,

@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.params import Boolean, Enum, Param, String, Struct, TimestampRange
-from kassa.services.billing.price_fields import NotSupported
+from kassa.params import Boolean, Enum, NotSupported, Param, String, Struct, TimestampRange
 from kassa.services.billing.subscription_documents import ENDED, LISTED_BY_DEFAULT, STATUSES
 from kassa.services.listing import LIST_LIMIT_DEFAULT, PAGINATION_PARAMS
 from kassa.store.queries import LinkedRows, ObjectListQuery

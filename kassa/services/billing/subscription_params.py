@@ -18,6 +18,7 @@ from kassa.params import (
     Integer,
     ListOf,
     Metadata,
+    NotSupported,
     Param,
     String,
     Struct,
@@ -26,7 +27,7 @@ from kassa.params import (
 from kassa.services.billing.discounts import DISCOUNTS_PARAM
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.plan_params import item_with_plan
-from kassa.services.billing.price_fields import AMOUNT_PARAMS, RECURRING_INTERVAL, NotSupported
+from kassa.services.billing.price_fields import AMOUNT_PARAMS, RECURRING_INTERVAL
 from kassa.services.billing.subscription_documents import ITEMS_MAX
 
 PRORATION_BEHAVIORS: Final = ("always_invoice", "create_prorations", "none")

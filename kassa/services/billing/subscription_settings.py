@@ -17,12 +17,22 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from kassa.errors import InvalidParameter, InvalidRequest
-from kassa.params import Boolean, Enum, Integer, ListOf, Param, String, Struct, Unset
+from kassa.params import (
+    CONNECT_ONLY,
+    Boolean,
+    Enum,
+    Integer,
+    ListOf,
+    NotSupported,
+    Param,
+    String,
+    Struct,
+    Unset,
+)
 from kassa.services import payment_intents
 from kassa.services.billing import invoice_documents
 from kassa.services.billing.invoice_changes import check_no_tax_engine
-from kassa.services.billing.invoice_params import AUTOMATIC_TAX, CONNECT_ONLY, ISSUER
-from kassa.services.billing.price_fields import NotSupported
+from kassa.services.billing.invoice_params import AUTOMATIC_TAX, ISSUER
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 

@@ -177,20 +177,13 @@ class UpdateSubscription:
     trial_end: str | None = None
     trial_from_plan: bool | None = None
     cancellation_details: dict[str, Any] | None = None
-    # Settings for its invoices: `subscription_settings` (the rest are refused there).
+    # Settings for its invoices: `subscription_settings`.
     automatic_tax: dict[str, Any] | None = None
     invoice_settings: dict[str, Any] | None = None
     payment_settings: dict[str, Any] | None = None
     collection_method: str | None = None
     days_until_due: int | None = None
     off_session: bool | None = None
-    application_fee_percent: Any = None
-    billing_schedules: Any = None
-    billing_thresholds: Any = None
-    default_source: Any = None
-    on_behalf_of: Any = None
-    pending_invoice_item_interval: Any = None
-    transfer_data: Any = None
     add_invoice_items: list[dict[str, Any]] | None = None
 
     def change_terms(self) -> ChangeTerms:
