@@ -908,3 +908,37 @@ def test_an_unpaid_subscription_stops_dunning_and_keeps_its_renewals_as_drafts(
         assert_ledger_whole(private_database_url)
     finally:
         server.stop()
+
+
+def test_a_subscriptions_draft_invoice_is_voided_not_deleted(client: Client) -> None:
+    """Stripe's delete: "Permanently deletes a one-off invoice draft ... if an invoice is for
+    a subscription, it must be voided." A renewal held as a draft (`pause_collection`
+    `keep_as_draft`) and an invoice made through the API for the subscription are refused,
+    and stay; a one-off draft of the same customer is deleted."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    client.v1.subscriptions.update(
+        subscription.id, params={"pause_collection": {"behavior": "keep_as_draft"}}
+    )
+    advance(client, clock_id, period_of(subscription)[1] + 2 * HOUR)
+    renewal = invoices_of(client, subscription.id)[-1]
+    assert (renewal.status, renewal.billing_reason) == ("draft", "subscription_cycle")
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "amount": 500,
+            "currency": "usd",
+            "subscription": subscription.id,
+        }
+    )
+    manual = client.v1.invoices.create(
+        params={"customer": customer.id, "subscription": subscription.id}
+    )
+    for draft in (renewal, manual):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.invoices.delete(str(draft.id))
+        assert "subscription" in str(refused.value.user_message)
+        assert client.v1.invoices.retrieve(str(draft.id)).status == "draft"
+    one_off = client.v1.invoices.create(params={"customer": customer.id})
+    assert client.v1.invoices.delete(str(one_off.id)).deleted

@@ -225,6 +225,13 @@ async def delete_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     ctx = await ctx.governed_by(invoice)
     if invoice["status"] != "draft":
         raise InvalidRequest("You can only delete draft invoices.")
+    if discounts.parent_subscription(invoice) is not None:
+        # Stripe's delete: "Permanently deletes a one-off invoice draft ... if an invoice is
+        # for a subscription, it must be voided."
+        raise InvalidRequest(
+            "You can only delete one-off invoices: this one is for a subscription. Finalize "
+            "and void it instead."
+        )
     await ctx.tx.mark_object_deleted(INVOICES, ctx.account_id, invoice["id"])
     forgotten = await discounts.discard(ctx, invoice["discounts"], owner=invoice["id"])
     await invoice_items.release_items(ctx, invoice["id"], forgotten_discounts=forgotten)
