@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -116,6 +117,20 @@ def test_payment_method_types_are_refused_on_this_version_and_taken_on_an_older_
     assert refused(lambda: client.v1.setup_intents.update(setup.id, params=types)).param == (
         "payment_method_types"
     )
+
+
+def test_a_request_naming_no_version_still_has_payment_method_types_taken(
+    server: KassaServer, account: Account
+) -> None:
+    """Stripe answers it in the account's pinned version; Kassa keeps none per account, and
+    an integration that sends no version is an older one."""
+    created = httpx.post(
+        f"{server.url}/v1/payment_intents",
+        auth=(account.secret_key, ""),
+        data={"amount": "2500", "currency": "usd", "payment_method_types[]": "card"},
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["automatic_payment_methods"] is None
 
 
 # --- PaymentIntents -------------------------------------------------------------------------

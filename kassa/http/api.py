@@ -422,11 +422,15 @@ def _check_version(version: str | None, clock: Clock) -> None:
 
 
 def _check_removed(removed: Mapping[str, RemovedParam], form: Form, version: str | None) -> None:
-    """A parameter Stripe removed is refused for a request made with its version or a later
-    one (none sent: the account's, Kassa's own), as Stripe answers it."""
-    made_with = (version or API_VERSION)[:10]
+    """A parameter Stripe removed is refused for a request naming its version or a later one,
+    as Stripe answers it. A request naming none is answered as for an account pinned to an
+    earlier version: Stripe answers it in the account's version, and Kassa keeps none per
+    account; integrations that send no version are older ones (the SDKs always send theirs,
+    and stripe v16's is 2026-10-28.endive)."""
+    if version is None:
+        return
     for name, param in removed.items():
-        if name in form and made_with >= param.since:
+        if name in form and version[:10] >= param.since:
             raise InvalidRequest(param.message, param=name, code=param.code)
 
 

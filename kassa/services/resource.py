@@ -37,10 +37,10 @@ kinds (a `source` is a card or a bank account): the id's prefix then picks among
 
 @dataclass(frozen=True)
 class RemovedParam:
-    """A parameter Stripe removed in an API version: a request made with that version or a
-    later one (the `Stripe-Version` it sends, else the account's: Kassa's own) is refused
-    as Stripe refuses it, with its error code; a request pinning an earlier version still
-    has it taken."""
+    """A parameter Stripe removed in an API version: a request naming that version or a later
+    one (`Stripe-Version`) is refused as Stripe refuses it, with its error code; a request
+    pinning an earlier version, or naming none (`kassa.http.api._check_removed`), still has
+    it taken."""
 
     since: str
     """The first API version without it (`YYYY-MM-DD`, compared by date)."""
