@@ -67,6 +67,13 @@ def release_name(date: datetime.date) -> str | None:
     return named[-1] if named else None
 
 
+def dated_on_or_after(version: str, since: datetime.date) -> bool:
+    """Whether `version` (a known one: `is_known_api_version`) was released on or after
+    `since`."""
+    date, _ = _parts(version)
+    return date is not None and date >= since
+
+
 def _parts(version: str) -> tuple[datetime.date | None, str | None]:
     found = _VERSION.fullmatch(version)
     if found is None:

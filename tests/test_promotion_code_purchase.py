@@ -63,8 +63,8 @@ def check_refused_alike(client: Client, customer_id: str, code: stripe.Promotion
     client.v1.invoices.delete(draft.id)
     # The deleted draft's item is pending again: gone too, for a purchase of 10.00 below.
     pending_again: Any = {"customer": customer_id, "pending": True}
-    for returned in client.v1.invoice_items.list(params=pending_again).data:
-        client.v1.invoice_items.delete(returned.id)
+    (returned,) = client.v1.invoice_items.list(params=pending_again).data
+    client.v1.invoice_items.delete(returned.id)
     pending = item(client, customer_id, 1000)
     given: Any = [{"promotion_code": code.id}]
     previewing = refusal_of(lambda: preview(client, customer=customer_id, discounts=given))

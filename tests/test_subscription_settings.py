@@ -152,7 +152,8 @@ def test_payment_settings_go_on_every_invoice_it_makes(client: Client) -> None:
     }
     assert options["sepa_debit"] is None
     advance(client, clock_id, period_of(subscription)[1] + 2 * HOUR)
-    for invoice in invoices_of(client, subscription.id):
+    first, renewal = invoices_of(client, subscription.id)
+    for invoice in (first, renewal):
         assert invoice.payment_settings.payment_method_types == ["card"]
         invoice_options = invoice.payment_settings.payment_method_options
         assert invoice_options is not None

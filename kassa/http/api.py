@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from kassa import API_VERSION
-from kassa.api_versions import is_known_api_version
+from kassa.api_versions import dated_on_or_after, is_known_api_version
 from kassa.asgi import Receive, Scope, Send
 from kassa.clock import Clock, utc_date
 from kassa.errors import (
@@ -430,7 +430,7 @@ def _check_removed(removed: Mapping[str, RemovedParam], form: Form, version: str
     if version is None:
         return
     for name, param in removed.items():
-        if name in form and version[:10] >= param.since:
+        if name in form and dated_on_or_after(version, param.since):
             raise InvalidRequest(param.message, param=name, code=param.code)
 
 

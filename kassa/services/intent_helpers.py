@@ -8,6 +8,7 @@ an intent created and confirmed in one request once. Each helper takes the
 
 from __future__ import annotations
 
+import datetime
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from kassa.errors import (
 )
 from kassa.ids import random_base62
 from kassa.invariants import InvariantViolated
-from kassa.params import Boolean, Enum, Struct, Unset
+from kassa.params import Boolean, Enum, NotSupported, Param, Struct, Unset
 from kassa.services import events, payment_methods
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -91,6 +92,18 @@ PAYMENT_METHOD_DATA: Final = Struct(
 takes one, its customer being the intent's."""
 
 
+REFUSED_ON_SETTING: Final[dict[str, Param]] = {
+    "customer_account": payment_methods.CUSTOMER_ACCOUNT,
+    "payment_method_configuration": NotSupported(
+        reason="Kassa's payment methods are cards: none to pick."
+    ),
+}
+"""Refused on either kind of intent's create and update."""
+CONFIRMATION_TOKEN: Final = NotSupported(
+    reason="Kassa has no ConfirmationTokens: confirm with payment_method."
+)
+
+
 AUTOMATIC_BY_DEFAULT: Final = {"allow_redirects": "always", "enabled": True}
 """`automatic_payment_methods` of an intent created with neither it nor
 `payment_method_types` (Stripe's default since API version 2023-08-16)."""
@@ -109,7 +122,7 @@ NO_ERROR_ON_REQUIRES_ACTION: Final = (
 
 
 PAYMENT_METHOD_TYPES_REMOVED: Final = RemovedParam(
-    since="2026-09-30",
+    since=datetime.date(2026, 9, 30),
     code="payment_method_types_no_longer_supported",
     message=(
         "payment_method_types can no longer be set on this API version (since "
@@ -123,8 +136,8 @@ PaymentIntents (create, update, confirm) and SetupIntents (create, update)."""
 
 def automatic_payment_methods(
     requested: Mapping[str, Any] | None,
-    payment_method_types: object | None,
-    allowed_payment_method_types: object | None = None,
+    payment_method_types: list[str] | None,
+    allowed_payment_method_types: list[str] | Unset | None = None,
 ) -> dict[str, Any] | None:
     """`automatic_payment_methods` as stored (`requested`: validated
     `AUTOMATIC_PAYMENT_METHODS`, or None when not sent): both fields, Stripe's defaults
@@ -133,23 +146,16 @@ def automatic_payment_methods(
     2026-07-29.dahlia makes exclusive with it) beside enabled ones. Sent none, the intent
     accepts automatic payment methods (Stripe's default); types named alone (in any form)
     turn them off."""
-    named = next(
-        (
-            (param, value)
-            for param, value in (
-                ("payment_method_types", payment_method_types),
-                ("allowed_payment_method_types", allowed_payment_method_types),
-            )
-            if value is not None
-        ),
-        None,
-    )
+    types: list[str] | Unset | None = payment_method_types
+    named = "payment_method_types"
+    if types is None:
+        types, named = allowed_payment_method_types, "allowed_payment_method_types"
     if requested is None:
-        return dict(AUTOMATIC_BY_DEFAULT) if named is None else None
+        return dict(AUTOMATIC_BY_DEFAULT) if types is None else None
     if "enabled" not in requested:
         raise MissingParameter("automatic_payment_methods[enabled]")
-    if requested["enabled"] and named is not None and named[1]:
-        raise ExclusiveParameters(("automatic_payment_methods", named[0]), param=named[0])
+    if requested["enabled"] and types:
+        raise ExclusiveParameters(("automatic_payment_methods", named), param=named)
     return {
         "allow_redirects": requested.get("allow_redirects", "always"),
         "enabled": requested["enabled"],

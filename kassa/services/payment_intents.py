@@ -156,26 +156,17 @@ _REFUSED: dict[str, Param] = {
         ("amount_details", "Kassa records no line items or surcharges on a payment."),
         ("payment_details", "Kassa records no industry payment details."),
         ("hooks", "Kassa runs no payment hooks."),
-        ("application_fee_amount", CONNECT_ONLY),
-        ("transfer_data", CONNECT_ONLY),
     )
 }
-"""Refused on create, update, confirm and capture alike (capture takes no other)."""
-_REFUSED_ON_SETTING: dict[str, Param] = {
-    name: NotSupported(reason=reason)
-    for name, reason in (
-        ("customer_account", "Kassa's payments belong to customers, not accounts."),
-        ("payment_method_configuration", "Kassa's payment methods are cards: none to pick."),
-    )
+"""Refused on create, update, confirm and capture alike."""
+_CONNECT: dict[str, Param] = {
+    name: NotSupported(reason=CONNECT_ONLY) for name in ("application_fee_amount", "transfer_data")
 }
-"""Refused on create and update."""
+"""Connect's, refused on create, update and capture."""
 _REFUSED_ON_CONFIRMING: dict[str, Param] = {
-    name: NotSupported(reason=reason)
-    for name, reason in (
-        ("confirmation_token", "Kassa has no ConfirmationTokens: confirm with payment_method."),
-        ("mandate", "Kassa has no mandates: its payment methods are cards."),
-        ("radar_options", "Kassa has no Radar sessions."),
-    )
+    "confirmation_token": intent_helpers.CONFIRMATION_TOKEN,
+    "mandate": NotSupported(reason="Kassa has no mandates: its payment methods are cards."),
+    "radar_options": payment_methods.RADAR_OPTIONS,
 }
 """Refused on create and confirm."""
 _DESCRIPTIVE: dict[str, Param] = {
@@ -196,7 +187,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "on_behalf_of": NotSupported(reason=CONNECT_ONLY),
     **_REFUSED,
-    **_REFUSED_ON_SETTING,
+    **_CONNECT,
+    **intent_helpers.REFUSED_ON_SETTING,
     **_REFUSED_ON_CONFIRMING,
 }
 UPDATE_PARAMS: dict[str, Param] = {
@@ -206,13 +198,14 @@ UPDATE_PARAMS: dict[str, Param] = {
     "currency": money.Currency(),
     "customer": String(max_chars=255, nullable=True),
     **_REFUSED,
-    **_REFUSED_ON_SETTING,
+    **_CONNECT,
+    **intent_helpers.REFUSED_ON_SETTING,
 }
 CONFIRM_PARAMS: dict[str, Param] = {
     **_CONFIRM_COMMON,
     "client_secret": String(max_chars=500),
     "amount_to_confirm": NotSupported(reason="Kassa confirms the intent's whole amount."),
-    **{k: v for k, v in _REFUSED.items() if k not in ("application_fee_amount", "transfer_data")},
+    **_REFUSED,
     **_REFUSED_ON_CONFIRMING,
 }
 RETRIEVE_PARAMS: dict[str, Param] = {"client_secret": String(max_chars=500)}
@@ -223,12 +216,13 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
     "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
     **_REFUSED,
+    **_CONNECT,
 }
 CANCEL_PARAMS: dict[str, Param] = {"cancellation_reason": Enum(values=CANCELLATION_REASONS)}
 AUTHENTICATE_PARAMS: dict[str, Param] = {"outcome": Enum(values=("complete", "fail"))}
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
-    "customer_account": _REFUSED_ON_SETTING["customer_account"],
+    "customer_account": intent_helpers.REFUSED_ON_SETTING["customer_account"],
 }
 
 PaymentMethodData = Mapping[str, Any]

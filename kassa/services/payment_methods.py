@@ -127,6 +127,10 @@ OTHER_TYPES: Final = (
 """The payment method types Stripe's `POST /v1/payment_methods` takes details of (stripe
 16.1.0) besides `card`: each is a parameter of its own, refused (Kassa's are cards)."""
 CARDS_ONLY: Final = "Kassa's payment methods are cards."
+CUSTOMER_ACCOUNT: Final = NotSupported(
+    reason="Kassa's payment methods and payments belong to customers, not accounts."
+)
+RADAR_OPTIONS: Final = NotSupported(reason="Kassa has no Radar sessions.")
 CREATE_PARAMS: dict[str, Param] = {
     "type": Enum(values=("card",)),
     "card": CARD,
@@ -135,7 +139,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "allow_redisplay": ALLOW_REDISPLAY,
     "customer": String(max_chars=255),
     "payment_method": String(max_chars=255),
-    "radar_options": NotSupported(reason="Kassa has no Radar sessions."),
+    "radar_options": RADAR_OPTIONS,
     **{name: NotSupported(reason=CARDS_ONLY) for name in OTHER_TYPES},
 }
 """Also what `payment_method_data` takes on a PaymentIntent (without customer)."""
@@ -152,7 +156,6 @@ UPDATE_PARAMS: dict[str, Param] = {
     "allow_redisplay": ALLOW_REDISPLAY,
     "us_bank_account": NotSupported(reason=CARDS_ONLY),
 }
-CUSTOMER_ACCOUNT: Final = NotSupported(reason="Kassa's payment methods belong to customers.")
 ATTACH_PARAMS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "customer_account": CUSTOMER_ACCOUNT,

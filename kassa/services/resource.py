@@ -11,6 +11,7 @@ they build, never a form.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -42,8 +43,8 @@ class RemovedParam:
     pinning an earlier version, or naming none (`kassa.http.api._check_removed`), still has
     it taken."""
 
-    since: str
-    """The first API version without it (`YYYY-MM-DD`, compared by date)."""
+    since: datetime.date
+    """The release date of the first API version without it."""
     code: str
     message: str
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from kassa.params import (
     CONNECT_ONLY,
@@ -55,16 +55,6 @@ _DESCRIPTIVE: dict[str, Param] = {
     "allowed_payment_method_types": ListOf(Enum(values=("card",)), nullable=True),
     "excluded_payment_method_types": ListOf(Enum(values=("card",)), nullable=True),
 }
-_REFUSED_ON_SETTING: dict[str, Param] = {
-    name: NotSupported(reason=reason)
-    for name, reason in (
-        ("customer_account", "Kassa's payment methods belong to customers, not accounts."),
-        ("payment_method_configuration", "Kassa's payment methods are cards: none to pick."),
-    )
-}
-CONFIRMATION_TOKEN: Final = NotSupported(
-    reason="Kassa has no ConfirmationTokens: confirm with payment_method."
-)
 CREATE_PARAMS: dict[str, Param] = {
     **_DESCRIPTIVE,
     "automatic_payment_methods": intent_helpers.AUTOMATIC_PAYMENT_METHODS,
@@ -74,14 +64,14 @@ CREATE_PARAMS: dict[str, Param] = {
     "return_url": String(max_chars=2048),
     "usage": Enum(values=USAGES),
     "use_stripe_sdk": Boolean(),
-    **_REFUSED_ON_SETTING,
-    "confirmation_token": CONFIRMATION_TOKEN,
+    **intent_helpers.REFUSED_ON_SETTING,
+    "confirmation_token": intent_helpers.CONFIRMATION_TOKEN,
     "on_behalf_of": NotSupported(reason=CONNECT_ONLY),
     "single_use": NotSupported(reason="Kassa sets cards up for reuse only (usage)."),
 }
 UPDATE_PARAMS: dict[str, Param] = {
     **_DESCRIPTIVE,
-    **_REFUSED_ON_SETTING,
+    **intent_helpers.REFUSED_ON_SETTING,
     "customer": String(max_chars=255),
 }
 CONFIRM_PARAMS: dict[str, Param] = {
@@ -90,7 +80,7 @@ CONFIRM_PARAMS: dict[str, Param] = {
     "mandate_data": Struct({}),
     "return_url": String(max_chars=2048),
     "use_stripe_sdk": Boolean(),
-    "confirmation_token": CONFIRMATION_TOKEN,
+    "confirmation_token": intent_helpers.CONFIRMATION_TOKEN,
     "allowed_payment_method_types": NotSupported(
         reason="name the types on creating or updating the SetupIntent."
     ),
@@ -101,7 +91,7 @@ AUTHENTICATE_PARAMS: dict[str, Param] = {"outcome": Enum(values=("complete", "fa
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
     "payment_method": String(max_chars=255),
-    "customer_account": _REFUSED_ON_SETTING["customer_account"],
+    "customer_account": intent_helpers.REFUSED_ON_SETTING["customer_account"],
     "attach_to_self": NotSupported(
         reason="Kassa lists SetupIntents by customer or payment method only."
     ),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kassa.invariants import ensure
+from kassa.invariants import InvariantViolated, ensure
 from kassa.store.due_order import DueCursor, after, postpone_sql
 from kassa.store.statements import LIKE, like_escaped
 
@@ -128,8 +128,9 @@ class InvoiceQueries:
         if claimed is not None:
             return customer
         owner = await self.invoice_prefix_owner(account_id, prefix)
-        ensure(owner is not None, "a prefix that could not be claimed has an owner")
-        return owner or ""
+        if owner is None:
+            raise InvariantViolated("a prefix that could not be claimed has an owner")
+        return owner
 
     async def invoice_prefix_owner(self, account_id: str, prefix: str) -> str | None:
         """The customer `prefix` is recorded as its own; None if no customer's yet."""

@@ -53,7 +53,7 @@ sums every discount, the lines' own and the invoice's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from kassa.invariants import ensure
@@ -349,7 +349,6 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
     # Stripe's subtotal counts each line less its own discounts ("Item discounts are
     # already incorporated"); only the invoice-level ones come off it on the way to total.
     subtotal = sum(line.item_discounted for line in computed)
-    invoice_discount_total = sum(line.item_discounted - line.discounted for line in computed)
     inclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if incl)
     exclusive = sum(amount for (_, incl), (amount, _) in taxes.items() if not incl)
     subtotal_inclusive = sum(
@@ -365,13 +364,14 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
             TaxAmount(rate, incl, amount, taxable)
             for (rate, incl), (amount, taxable) in taxes.items()
         ),
-        total_excluding_tax=subtotal - invoice_discount_total - inclusive,
-        total=subtotal - invoice_discount_total + exclusive,
+        total_excluding_tax=0,
+        total=0,
     )
-    ensure(
-        amounts.total
-        == amounts.subtotal - amounts.invoice_discount_total + amounts.exclusive_tax_total,
-        "total = subtotal - invoice-level discounts + exclusive taxes",
+    # Stripe's totals from its subtotal: the invoice-level discounts off, exclusive taxes on.
+    amounts = replace(
+        amounts,
+        total_excluding_tax=subtotal - amounts.invoice_discount_total - inclusive,
+        total=subtotal - amounts.invoice_discount_total + exclusive,
     )
     ensure(
         amounts.total

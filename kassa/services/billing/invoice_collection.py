@@ -377,8 +377,7 @@ async def record_no_payment_method(ctx: Context, invoice: ApiObject) -> None:
     null; a `pay` with a payment method still collects it). A subscription's invoice keeps
     its retries and dunning: Stripe documents nothing of what its subscription does then
     (its dunning's final action, or `past_due` for good), so Kassa leaves it as it was."""
-    invoice["attempted"] = True
-    invoice["attempt_count"] += 1
+    _count_attempt(invoice, automatic=True)
     retried = discounts.parent_subscription(invoice) is not None
     await record_failed_attempt(ctx, invoice, automatic=True, retried=retried)
 

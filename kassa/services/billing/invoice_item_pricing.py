@@ -62,7 +62,7 @@ def deleted_stub(item_id: str) -> ApiObject:
     return {"id": item_id, "object": "invoiceitem", "deleted": True}
 
 
-def _net_amount(item: Mapping[str, Any]) -> int | None:
+def net_amount(item: Mapping[str, Any]) -> int | None:
     """Stripe's docstring: the amount after discounts, null for discountable items."""
     return None if item["discountable"] else int(item["amount"])
 
@@ -343,7 +343,7 @@ async def apply_changes(ctx: Context, item: ApiObject, changes: ItemChanges) -> 
         item["tax_rates"] = await usable_tax_rates(ctx, changes.tax_rates, param="tax_rates")
     elif changes.tax_rates is UNSET:
         item["tax_rates"] = []
-    item["net_amount"] = _net_amount(item)
+    item["net_amount"] = net_amount(item)
 
 
 async def apply_discounts(

@@ -220,7 +220,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     prorating = _prorates(subscription, terms)
     before = _billing(subscription) if prorating else {}
     old_intervals = _intervals(items_of(subscription))
-    was_free = _recurring_total(subscription) == 0
+    was_free = not _bills_anything(subscription)
     removed = await _apply_item_changes(ctx, subscription, terms, at)
     new_intervals = _intervals(items_of(subscription))
     # The one interval replaced by another resets the cycle, as a move from free to paid
@@ -232,7 +232,7 @@ async def plan_change(ctx: Context, subscription: ApiObject, terms: ChangeTerms)
     # is the trial's, `period_for`).
     trialing = subscription["status"] == "trialing"
     switched = len(old_intervals) == len(new_intervals) == 1 and old_intervals != new_intervals
-    becomes_paid = was_free and _recurring_total(subscription) > 0
+    becomes_paid = was_free and _bills_anything(subscription)
     resets = terms.resets_anchor or ((switched or becomes_paid) and not trialing)
     if terms.resets_anchor and trialing:
         raise InvalidRequest(
@@ -332,11 +332,11 @@ def note_prorated_at(subscription: Mapping[str, Any], item_ids: Sequence[str], a
     private(subscription)[PRORATED_AT] = kept
 
 
-def _recurring_total(subscription: Mapping[str, Any]) -> int:
-    """What the subscription's items bill per period together, before discounts: 0 for a
-    free subscription (free prices, or no seats), whose move to paid resets the cycle.
-    Stripe does not define "free"; a Stripe user would take it as nothing billed."""
-    return sum(from_price(i["price"], int(i["quantity"])).amount for i in items_of(subscription))
+def _bills_anything(subscription: Mapping[str, Any]) -> bool:
+    """Whether any item bills something per period, before discounts: not for a free
+    subscription (free prices, or no seats), whose move to paid resets the cycle. Stripe
+    does not define "free"; a Stripe user would take it as nothing billed."""
+    return any(from_price(i["price"], int(i["quantity"])).amount for i in items_of(subscription))
 
 
 def _intervals(items: Sequence[Mapping[str, Any]]) -> set[Recurrence]:

@@ -282,14 +282,15 @@ async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     subscription = await find(ctx, subscription_id)
     if subscription is None:
         return
+    applied = await pending_updates.apply_if_paid(ctx, subscription, invoice) or (
+        subscription["status"] == "paused" and await resume_on_payment(ctx, subscription, invoice)
+    )
+    # After those paths' own update (each saved and announced its change): the payment
+    # method saved is a change of its own, with its own previous_attributes.
     before = snapshot(subscription)
-    # Saved with whatever the paths below save, or alone.
     method_saved = await subscription_settings.save_paying_method(ctx, subscription, invoice)
-    if await pending_updates.apply_if_paid(ctx, subscription, invoice):
-        return
-    if subscription["status"] == "paused" and await resume_on_payment(ctx, subscription, invoice):
-        return
-    if await _activated_by(ctx, subscription, invoice) or method_saved:
+    activated = not applied and await _activated_by(ctx, subscription, invoice)
+    if activated or method_saved:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
 

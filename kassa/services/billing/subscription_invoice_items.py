@@ -40,8 +40,10 @@ from kassa.services.billing.invoice_item_pricing import (
     apply_priced,
     blank_item,
     check_item_amount,
+    check_period,
     from_price,
     inline_price,
+    net_amount,
     price_data_names,
     usable_tax_rates,
     view,
@@ -49,9 +51,8 @@ from kassa.services.billing.invoice_item_pricing import (
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
     customer_of,
-    item_period,
-    items_of,
     product_name,
+    shared_period,
 )
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -190,22 +191,22 @@ def _period(
     """The item's period: as sent, or Stripe's default (from the latest start to the
     earliest end of the subscription's items' current periods, as they are when the items
     are added: before an update's own changes)."""
-    periods = [item_period(item) for item in items_of(subscription)]
+    latest_start, earliest_end = shared_period(subscription)
     named = {
-        "max_item_period_start": max(start for start, _ in periods),
-        "min_item_period_end": min(end for _, end in periods),
+        "max_item_period_start": latest_start,
+        "min_item_period_end": earliest_end,
         "now": ctx.now(),
     }
     start_sent = (sent or {}).get("start") or {"type": "max_item_period_start"}
     end_sent = (sent or {}).get("end") or {"type": "min_item_period_end"}
-    start = _bound(start_sent, named, f"{path}[start]")
-    end = _bound(end_sent, named, f"{path}[end]")
-    if end < start:
-        raise InvalidParameter(
-            f"Invalid period: {path}[end] must be at or after {path}[start].",
-            param=f"{path}[end]",
-        )
-    return start, end
+    checked = check_period(
+        {
+            "start": _bound(start_sent, named, f"{path}[start]"),
+            "end": _bound(end_sent, named, f"{path}[end]"),
+        },
+        path,
+    )
+    return checked["start"], checked["end"]
 
 
 def _bound(sent: Mapping[str, Any], named: Mapping[str, int], path: str) -> int:
@@ -251,7 +252,7 @@ async def _new_item(
     if one.entry.get("discountable") is not None:
         item["discountable"] = bool(one.entry["discountable"])
     # As `/v1/invoiceitems` has it: the amount after discounts, null while discountable.
-    item["net_amount"] = None if item["discountable"] else item["amount"]
+    item["net_amount"] = net_amount(item)
     item["metadata"] = apply_metadata({}, one.entry.get("metadata") or {})
     item["period"] = {"start": one.period[0], "end": one.period[1]}
     item["tax_rates"] = one.tax_rates

@@ -45,6 +45,7 @@ from kassa.services.billing import (
     invoice_lines,
     periods,
 )
+from kassa.services.billing.invoice_item_pricing import net_amount
 from kassa.services.billing.invoice_params import TAX_RATE_IDS
 from kassa.services.billing.subscription_documents import (
     current_period,
@@ -132,7 +133,7 @@ def prorate_line(line: ApiObject, fraction: Fraction) -> None:
     """Bill `fraction` of the line's full price, rounded once: what a renewal's draft holds
     for a part of a period (`bill_part`), and what its preview shows."""
     line["amount"] = periods.prorated_amount(int(line["amount"]), fraction)
-    line["net_amount"] = None if line["discountable"] else line["amount"]
+    line["net_amount"] = net_amount(line)
 
 
 def _bills_span(item: Mapping[str, Any], period: tuple[int, int]) -> bool:

@@ -230,10 +230,9 @@ async def update_subscription(ctx: Context, request: UpdateSubscription) -> ApiO
     apply_pause_collection(subscription, request.pause_collection, now=ctx.now())
     # Before any invoice this update makes: it is made with them.
     subscription_settings.apply_settings(subscription, request)
-    if request.collection_method is not None or request.days_until_due is not None:
-        subscription_settings.change_collection(
-            subscription, request.collection_method, request.days_until_due
-        )
+    subscription_settings.change_collection(
+        subscription, request.collection_method, request.days_until_due
+    )
     await _schedule_cancel(ctx, subscription, request)
     _record_cancellation_details(subscription, request.cancellation_details)
     trial_end = await _trial_end_asked(ctx, subscription, request)
