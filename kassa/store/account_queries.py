@@ -384,8 +384,12 @@ class AccountQueries:
         # transaction: on PostgreSQL one committed between this unit's deletes of attempts
         # and of deliveries broke the foreign key (a 500). Locked first, the deliveries make
         # such a worker wait, and its attempt then finds its delivery gone and is retried.
-        await self._db.fetchall(
-            f"SELECT id FROM webhook_deliveries WHERE account_id = ? {FOR_UPDATE}", (account_id,)
+        # Counted, not fetched: an account may hold millions of deliveries, and their ids are
+        # not needed, only their locks.
+        await self._db.fetchone(
+            "SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE account_id = ? "
+            f"{FOR_UPDATE}) AS locked",
+            (account_id,),
         )
         for table in reversed(ACCOUNT_TABLES):
             if table.name == "ledger_transactions":
