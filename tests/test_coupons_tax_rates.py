@@ -431,14 +431,29 @@ def test_restrictions_currency_options(client: stripe.StripeClient, http: httpx.
             "currency_options": {"eur": {"minimum_amount": 900}},
         },
     )
+    # Includable (Stripe's x-expandableFields): absent unless expanded, everywhere it is shown.
+    assert "currency_options" not in created.to_dict()["restrictions"]
+    assert str(created)  # the SDK renders it (a bare map there broke its __str__)
     restrictions = http.get(f"/v1/promotion_codes/{created.id}").json()["restrictions"]
-    assert restrictions["minimum_amount"] == 1000
-    assert restrictions["currency_options"] == {"eur": {"minimum_amount": 900}}
+    assert restrictions == {
+        "first_time_transaction": False,
+        "minimum_amount": 1000,
+        "minimum_amount_currency": "usd",
+    }
+    listed = http.get("/v1/promotion_codes").json()["data"]
+    assert [("currency_options" in p["restrictions"]) for p in listed] == [False]
+    expand = "restrictions.currency_options"
+    expanded = http.get(f"/v1/promotion_codes/{created.id}", params={"expand[]": expand})
+    assert expanded.json()["restrictions"]["currency_options"] == {"eur": {"minimum_amount": 900}}
+    page = http.get("/v1/promotion_codes", params={"expand[]": f"data.{expand}"}).json()
+    assert page["data"][0]["restrictions"]["currency_options"] == {"eur": {"minimum_amount": 900}}
+    made = promotion_code(client, coupon(client).id, expand=[expand])
+    assert made.to_dict()["restrictions"]["currency_options"] == {}
     updated = client.v1.promotion_codes.update(
         created.id,
         params={
             "restrictions": {"currency_options": {"gbp": {"minimum_amount": 800}}},
-            "expand": ["restrictions.currency_options"],
+            "expand": [expand],
         },
     )
     assert set(updated.to_dict()["restrictions"]["currency_options"]) == {"eur", "gbp"}
@@ -448,6 +463,80 @@ def test_restrictions_currency_options(client: stripe.StripeClient, http: httpx.
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "restrictions[currency_options][usd]"
+    events = client.v1.events.list(params={"type": "promotion_code.updated"}).data
+    assert "currency_options" not in events[0].data.object.to_dict()["restrictions"]
+
+
+def test_currency_options_minimum_is_enforced_on_invoices(client: stripe.StripeClient) -> None:
+    code = promotion_code(
+        client,
+        coupon(client, percent_off=25).id,
+        restrictions={
+            "minimum_amount": 1000,
+            "minimum_amount_currency": "usd",
+            "currency_options": {"eur": {"minimum_amount": 900}},
+        },
+    )
+    customer = client.v1.customers.create(params={"name": "eu"})
+
+    def draft(amount: int) -> stripe.Invoice:
+        invoice = client.v1.invoices.create(params={"customer": customer.id, "currency": "eur"})
+        assert invoice.id is not None
+        client.v1.invoice_items.create(
+            params={
+                "customer": customer.id,
+                "invoice": invoice.id,
+                "amount": amount,
+                "currency": "eur",
+            }
+        )
+        return invoice
+
+    # The minimum is checked when the discount is redeemed: as the invoice is finalized.
+    small = draft(899)
+    client.v1.invoices.update(str(small.id), params={"discounts": [{"promotion_code": code.id}]})
+    error = refused(lambda: client.v1.invoices.finalize_invoice(str(small.id)))
+    assert error.param == "discounts[0][promotion_code]", error.user_message
+    enough = draft(900)
+    client.v1.invoices.update(str(enough.id), params={"discounts": [{"promotion_code": code.id}]})
+    finalized = client.v1.invoices.finalize_invoice(str(enough.id))
+    assert (finalized.status, finalized.total) == ("open", 900 - 225)
+
+
+def test_code_is_up_to_500_characters(client: stripe.StripeClient) -> None:
+    base = coupon(client).id
+    longest = "A" * promotion_codes.CODE_CHARS_MAX
+    assert promotion_codes.CODE_CHARS_MAX == 500  # Stripe's maxLength for `code`
+    assert promotion_code(client, base, code=longest).code == longest
+    listed = client.v1.promotion_codes.list(params={"code": longest.lower()}).data
+    assert [p.code for p in listed] == [longest]
+    error = refused(lambda: promotion_code(client, base, code=longest + "A"))
+    assert (error.http_status, error.param) == (400, "code")
+
+
+def test_codes_are_unique_per_customer(client: stripe.StripeClient) -> None:
+    base = coupon(client).id
+    alice, bob = (client.v1.customers.create(params={"name": n}) for n in ("Alice", "Bob"))
+    for_alice = promotion_code(client, base, code="VIP", customer=alice.id)
+    for_bob = promotion_code(client, base, code="vip", customer=bob.id)
+    # Alice could use both of two codes of hers, or hers and one for everyone: refused.
+    error = refused(lambda: promotion_code(client, base, code="Vip", customer=alice.id))
+    assert (error.code, error.param) == ("resource_already_exists", "code")
+    error = refused(lambda: promotion_code(client, base, code="VIP"))
+    assert (error.code, error.param) == ("resource_already_exists", "code")
+    listed = client.v1.promotion_codes.list(params={"code": "VIP"}).data
+    assert [p.id for p in listed] == [for_bob.id, for_alice.id]
+
+    client.v1.promotion_codes.update(for_alice.id, params={"active": False})
+    client.v1.promotion_codes.update(for_bob.id, params={"active": False})
+    for_everyone = promotion_code(client, base, code="VIP")
+    error = refused(lambda: promotion_code(client, base, code="VIP", customer=bob.id))
+    assert (error.code, error.param) == ("resource_already_exists", "code")
+    error = refused(lambda: client.v1.promotion_codes.update(for_bob.id, params={"active": True}))
+    assert (error.code, error.param) == ("resource_already_exists", "active")
+    client.v1.promotion_codes.update(for_everyone.id, params={"active": False})
+    client.v1.promotion_codes.update(for_bob.id, params={"active": True})
+    assert client.v1.promotion_codes.update(for_alice.id, params={"active": True}).active
 
 
 # -- tax rates --------------------------------------------------------------------------------
@@ -767,7 +856,7 @@ def test_a_redemption_rolls_back_with_its_unit_of_work(private_database_url: str
     on_bench(private_database_url, scenario)
 
 
-def test_find_by_code_ignores_case(private_database_url: str) -> None:
+def test_find_by_code_ignores_case_and_other_customers_codes(private_database_url: str) -> None:
     async def scenario(bench: Bench) -> None:
         await bench.write(
             lambda ctx: coupons.create_coupon(
@@ -786,6 +875,33 @@ def test_find_by_code_ignores_case(private_database_url: str) -> None:
         assert found["id"] == made["id"]
         with pytest.raises(ResourceMissing):
             await bench.write(lambda ctx: promotion_codes.find_by_code(ctx, "nope"))
+
+        # A code restricted to a customer is found for that customer only.
+        alice, bob = [
+            await bench.write(
+                lambda ctx: customers.create_customer(ctx, customers.CreateCustomer())
+            )
+            for _ in range(2)
+        ]
+        hers = await bench.write(
+            lambda ctx: promotion_codes.create_promotion_code(
+                ctx,
+                promotion_codes.CreatePromotionCode(
+                    promotion={"type": "coupon", "coupon": "BASE"},
+                    code="VIP",
+                    customer=alice["id"],
+                ),
+            )
+        )
+        found = await bench.write(
+            lambda ctx: promotion_codes.find_by_code(ctx, "vip", customer=alice["id"])
+        )
+        assert found["id"] == hers["id"]
+        for someone in (bob["id"], None):
+            with pytest.raises(ResourceMissing):
+                await bench.write(
+                    lambda ctx, who=someone: promotion_codes.find_by_code(ctx, "vip", customer=who)
+                )
 
     on_bench(private_database_url, scenario)
 

@@ -107,7 +107,7 @@ async def _expand(
     for segment, subtree in tree.items():
         here = _join(relative, segment)
         full = _join(shown, segment)
-        await _expand_field(ctx, node, resource, segment, subtree, here, full)
+        await _expand_field(ctx, node, node, resource, segment, subtree, here, full)
 
 
 def _check_declared(resource: Resource, tree: ExpandTree, relative: str, shown: str) -> None:
@@ -117,12 +117,12 @@ def _check_declared(resource: Resource, tree: ExpandTree, relative: str, shown: 
     for segment, subtree in tree.items():
         here = _join(relative, segment)
         full = _join(shown, segment)
-        if (not relative and segment in resource.includable) or here in resource.expandable:
+        if here in resource.includable or here in resource.expandable:
             continue
         if subtree and here in resource.embedded:
             _check_declared(catalog.embedded_resource(resource, here), subtree, "", full)
             continue
-        declared = (*resource.expandable, *resource.embedded)
+        declared = (*resource.expandable, *resource.embedded, *resource.includable)
         if subtree and any(path.startswith(here + ".") for path in declared):
             _check_declared(resource, subtree, here, full)
             continue
@@ -131,6 +131,7 @@ def _check_declared(resource: Resource, tree: ExpandTree, relative: str, shown: 
 
 async def _expand_field(
     ctx: Context,
+    holder: dict[str, Any],
     node: dict[str, Any],
     resource: Resource | None,
     segment: str,
@@ -138,9 +139,11 @@ async def _expand_field(
     here: str,
     full: str,
 ) -> None:
+    """`holder`: the API object `node` is (or lies in), which an includable field nested in a
+    sub-hash (a promotion code's `restrictions.currency_options`) is worked out from."""
     owner = resource
-    if owner is not None and segment in owner.includable and "." not in here:
-        node[segment] = await owner.includable[segment](ctx, node)
+    if owner is not None and here in owner.includable:
+        node[segment] = await owner.includable[here](ctx, holder)
     elif owner is not None and here in owner.expandable:
         node[segment] = await _resolve(ctx, node.get(segment), owner.expandable[here])
     elif owner is not None and here in owner.embedded and subtree:
@@ -150,10 +153,10 @@ async def _expand_field(
         return
     elif isinstance(node.get(segment), dict) and subtree:
         # A plain sub-hash such as invoice_settings: descend without changing owner.
-        await _expand_plain(ctx, node[segment], owner, subtree, here, full)
+        await _expand_plain(ctx, holder, node[segment], owner, subtree, here, full)
         return
     elif isinstance(node.get(segment), list) and subtree and owner is not None:
-        await _expand_hashes(ctx, node[segment], owner, subtree, here, full)
+        await _expand_hashes(ctx, holder, node[segment], owner, subtree, here, full)
         return
     elif node.get(segment) is None and subtree and owner is not None:
         # A null sub-hash on the way to a declared path (an amount-only line's
@@ -169,6 +172,7 @@ async def _expand_field(
 
 async def _expand_plain(
     ctx: Context,
+    holder: dict[str, Any],
     node: dict[str, Any],
     owner: Resource | None,
     tree: ExpandTree,
@@ -177,12 +181,20 @@ async def _expand_plain(
 ) -> None:
     for segment, subtree in tree.items():
         await _expand_field(
-            ctx, node, owner, segment, subtree, _join(relative, segment), _join(shown, segment)
+            ctx,
+            holder,
+            node,
+            owner,
+            segment,
+            subtree,
+            _join(relative, segment),
+            _join(shown, segment),
         )
 
 
 async def _expand_hashes(
     ctx: Context,
+    holder: dict[str, Any],
     entries: list[Any],
     owner: Resource,
     tree: ExpandTree,
@@ -197,7 +209,7 @@ async def _expand_hashes(
     _check_declared(owner, {segment: tree}, _parent(relative), _parent(shown))
     for entry in entries[:MAX_ARRAY_HASHES]:
         if isinstance(entry, dict):
-            await _expand_plain(ctx, entry, owner, tree, relative, shown)
+            await _expand_plain(ctx, holder, entry, owner, tree, relative, shown)
 
 
 async def _expand_embedded(

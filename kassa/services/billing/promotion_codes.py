@@ -3,13 +3,15 @@
 choice or a generated one), retrieve, update (`active`, `metadata`,
 `restrictions[currency_options]`), list. No delete: a code is deactivated.
 
-A code is unique, regardless of case, among the account's active codes. `active` is the flag
-the API user sets; whether a code can be redeemed now (its expiry, its redemptions, its coupon)
-is decided when it is redeemed (`redemptions.redeem`).
+A code is unique, regardless of case, among the active codes one customer could use (Stripe:
+"unique across all active promotion codes for a specific customer"): two codes restricted to
+different customers may share a code, and a code for everyone clashes with every active code of
+the same code. `active` is the flag the API user sets; whether a code can be redeemed now (its
+expiry, its redemptions, its coupon) is decided when it is redeemed (`redemptions.redeem`).
 
-`restrictions.currency_options` is includable in Stripe (shown only when expanded). Kassa
-cannot include a field nested in a sub-hash, so it shows it whenever it was set, and accepts
-`expand[]=restrictions.currency_options` (null when none was set).
+`restrictions.currency_options` is includable, as in Stripe (shown only with
+`expand[]=restrictions.currency_options`; an empty map when none was set, as the spec does not
+let it be null): the stored document keeps it, `render` leaves it out.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ from kassa.services.resource import (
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import PROMOTION_CODES
 
-CODE_CHARS_MAX = 200
+CODE_CHARS_MAX = 500
+"""Stripe's `code` maxLength (POST /v1/promotion_codes)."""
 GENERATED_CODE_ATTEMPTS_MAX = 16
 """Generated codes are eight random characters of 36: a clash with an active code is rare,
 sixteen in a row would mean a broken random source."""
@@ -118,6 +121,8 @@ LIST_FILTERS: dict[str, Param] = {
 }
 
 Restrictions = Mapping[str, Any]
+INCLUDABLE_RESTRICTIONS = ("currency_options",)
+"""`restrictions` fields shown only when expanded (Stripe's `x-expandableFields`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,36 +259,49 @@ def _merge_currency_options(restrictions: dict[str, Any], options: Mapping[str, 
     }
 
 
-async def _active_code_holder(ctx: Context, code: str) -> ApiObject | None:
-    """The account's active promotion code whose code is `code`, regardless of case."""
-    page = await ctx.tx.list_objects(
-        PROMOTION_CODES,
-        ctx.account_id,
-        ObjectListQuery(limit=1, equals={"code": code.upper(), "active": True}),
-    )
+async def _active_code_holder(
+    ctx: Context, code: str, customer: str | None, *, any_customer: bool = False
+) -> ApiObject | None:
+    """An active promotion code whose code is `code`, regardless of case, that a customer
+    could use beside one restricted to `customer` (None: a code for everyone): one for
+    `customer` itself or one for everyone. With `any_customer`, one for any customer too
+    (a code for everyone clashes with all of them)."""
+    equals: dict[str, Any] = {"code": code.upper(), "active": True}
+    if any_customer:
+        return await _first_code(ctx, ObjectListQuery(limit=1, equals=equals))
+    if customer is not None:
+        own = ObjectListQuery(limit=1, equals={**equals, "customer": customer})
+        holder = await _first_code(ctx, own)
+        if holder is not None:
+            return holder
+    return await _first_code(ctx, ObjectListQuery(limit=1, equals=equals, nulls={"customer": True}))
+
+
+async def _first_code(ctx: Context, query: ObjectListQuery) -> ApiObject | None:
+    page = await ctx.tx.list_objects(PROMOTION_CODES, ctx.account_id, query)
     return page.objects[0] if page.objects else None
 
 
-async def _check_code_free(ctx: Context, code: str, *, param: str) -> None:
-    holder = await _active_code_holder(ctx, code)
+async def _check_code_free(ctx: Context, code: str, customer: str | None, *, param: str) -> None:
+    holder = await _active_code_holder(ctx, code, customer, any_customer=customer is None)
     if holder is not None:
         raise InvalidRequest(
             f"An active promotion code with `code: {holder['code']}` already exists "
-            f"({holder['id']}). Codes are unique among active promotion codes, regardless of "
-            "case.",
+            f"({holder['id']}). Codes are unique among the active promotion codes a customer "
+            "could use, regardless of case.",
             param=param,
             code="resource_already_exists",
         )
 
 
-async def _new_code(ctx: Context, requested: str | None, active: bool) -> str:
+async def _new_code(ctx: Context, requested: str | None, active: bool, customer: str | None) -> str:
     if requested is not None:
         if active:
-            await _check_code_free(ctx, requested, param="code")
+            await _check_code_free(ctx, requested, customer, param="code")
         return requested
     for _ in range(GENERATED_CODE_ATTEMPTS_MAX):
         candidate = coupons.generated_code()
-        if await _active_code_holder(ctx, candidate) is None:
+        if await _active_code_holder(ctx, candidate, None, any_customer=True) is None:
             return candidate
     raise RuntimeError("no free promotion code after repeated draws: the random source is broken")
 
@@ -301,6 +319,18 @@ async def _customer_id(ctx: Context, request: CreatePromotionCode) -> str | None
 # -- operations -------------------------------------------------------------------------------
 
 
+def render(promotion_code: Mapping[str, Any]) -> ApiObject:
+    """The promotion code as the API shows it: `restrictions.currency_options` left out (it
+    is includable; the stored document keeps it)."""
+    shown = copy.deepcopy(dict(promotion_code))
+    shown["restrictions"] = {
+        key: value
+        for key, value in shown["restrictions"].items()
+        if key not in INCLUDABLE_RESTRICTIONS
+    }
+    return shown
+
+
 async def create_promotion_code(ctx: Context, request: CreatePromotionCode) -> ApiObject:
     now = ctx.now()
     # The coupon first: every path that locks a coupon and its codes locks the coupon first.
@@ -314,7 +344,7 @@ async def create_promotion_code(ctx: Context, request: CreatePromotionCode) -> A
         "id": new_id("promo"),
         "object": "promotion_code",
         "active": active,
-        "code": await _new_code(ctx, request.code, active),
+        "code": await _new_code(ctx, request.code, active, customer),
         "created": now,
         "customer": customer,
         "customer_account": None,
@@ -327,8 +357,9 @@ async def create_promotion_code(ctx: Context, request: CreatePromotionCode) -> A
         "times_redeemed": 0,
     }
     await ctx.tx.insert_object(PROMOTION_CODES, ctx.account_id, promotion_code)
-    await events.announce(ctx, "promotion_code.created", promotion_code)
-    return promotion_code
+    shown = render(promotion_code)
+    await events.announce(ctx, "promotion_code.created", shown)
+    return shown
 
 
 async def load_promotion_code(
@@ -347,7 +378,7 @@ async def load_promotion_code(
 
 
 async def retrieve_promotion_code(ctx: Context, promotion_code_id: str) -> ApiObject:
-    return await load_live_object(ctx, RESOURCE, promotion_code_id)
+    return render(await load_live_object(ctx, RESOURCE, promotion_code_id))
 
 
 async def update_promotion_code(ctx: Context, request: UpdatePromotionCode) -> ApiObject:
@@ -367,10 +398,11 @@ async def update_promotion_code(ctx: Context, request: UpdatePromotionCode) -> A
     options = (request.restrictions or {}).get("currency_options")
     if options is not None:
         _merge_currency_options(promotion_code["restrictions"], options)
+    shown = render(promotion_code)
     if promotion_code != before:
         await ctx.tx.update_object(PROMOTION_CODES, ctx.account_id, promotion_code)
-        await events.announce(ctx, "promotion_code.updated", promotion_code, previous=before)
-    return promotion_code
+        await events.announce(ctx, "promotion_code.updated", shown, previous=render(before))
+    return shown
 
 
 async def _reactivation_coupon(ctx: Context, coupon_id: str) -> ApiObject | None:
@@ -398,7 +430,7 @@ async def _check_reactivation(
             "the maximum number of times.",
             param="active",
         )
-    await _check_code_free(ctx, promotion_code["code"], param="active")
+    await _check_code_free(ctx, promotion_code["code"], promotion_code["customer"], param="active")
 
 
 async def record_redemption(
@@ -411,9 +443,12 @@ async def record_redemption(
     await ctx.tx.update_object(PROMOTION_CODES, ctx.account_id, promotion_code)
 
 
-async def find_by_code(ctx: Context, code: str, *, param: str = "code") -> ApiObject:
-    """The active promotion code a customer typed, regardless of case."""
-    holder = await _active_code_holder(ctx, code) if _CODE.fullmatch(code) else None
+async def find_by_code(
+    ctx: Context, code: str, *, customer: str | None = None, param: str = "code"
+) -> ApiObject:
+    """The active promotion code `customer` typed (None: a buyer not known as a customer),
+    regardless of case: the one restricted to them, else the one for everyone."""
+    holder = await _active_code_holder(ctx, code, customer) if _CODE.fullmatch(code) else None
     if holder is None:
         raise ResourceMissing("promotion_code", code, param=param)
     return holder
@@ -436,7 +471,28 @@ async def list_promotion_codes(ctx: Context, request: ListPromotionCodes) -> Api
     )
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     page = await list_page_with(ctx, RESOURCE, cursors, query)
-    return list_envelope(page, RESOURCE.url)
+    shown = ListPage([render(promotion_code) for promotion_code in page.data], page.has_more)
+    return list_envelope(shown, RESOURCE.url)
+
+
+async def fetch_promotion_code(ctx: Context, promotion_code_id: str) -> ApiObject | None:
+    """A promotion code for expansion (a discount's `promotion_code`), as shown."""
+    found = await _stored_code(ctx, promotion_code_id)
+    return None if found is None else render(found)
+
+
+async def _stored_code(ctx: Context, promotion_code_id: str) -> ApiObject | None:
+    if not could_be_object_id(promotion_code_id):
+        return None
+    found = await ctx.tx.get_object(PROMOTION_CODES, ctx.account_id, promotion_code_id, lock=False)
+    return None if found is None else found[0]
+
+
+async def _include_currency_options(ctx: Context, promotion_code: ApiObject) -> Any:
+    """The per-currency minimums as stored; an empty map when none was set."""
+    stored = await _stored_code(ctx, str(promotion_code["id"]))
+    options = {} if stored is None else stored["restrictions"].get("currency_options")
+    return copy.deepcopy(options or {})
 
 
 RESOURCE = Resource(
@@ -465,11 +521,8 @@ RESOURCE = Resource(
         list_promotion_codes,
         writes=False,
     ),
-    expandable={
-        "customer": "customer",
-        "promotion.coupon": "coupon",
-        # Never an id: expanding leaves the stored map as it is (see the module's docstring).
-        "restrictions.currency_options": "promotion_code",
-    },
+    expandable={"customer": "customer", "promotion.coupon": "coupon"},
+    includable={"restrictions.currency_options": _include_currency_options},
     event_types=("promotion_code.created", "promotion_code.updated"),
+    fetch=fetch_promotion_code,
 )
