@@ -237,6 +237,32 @@ def test_the_customer_expands(client: stripe.StripeClient, ledger_verified: None
     assert listed.data[0].to_dict()["customer"]["id"] == customer.id
 
 
+def test_invoice_credit_balance_is_the_credit_per_currency(
+    client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    """Stripe's `invoice_credit_balance`: "If positive in a currency, the customer has a
+    credit to apply to their next invoice denominated in that currency. If negative, the
+    customer has an amount owed": minus Kassa's `balance` (negative is credit), in the
+    customer's currency; no entry while the balance is 0."""
+    customer = new_customer(client)
+
+    def credit_balance() -> Any:
+        expanded = client.v1.customers.retrieve(
+            customer.id, params={"expand": ["invoice_credit_balance"]}
+        )
+        return expanded.to_dict()["invoice_credit_balance"]
+
+    assert credit_balance() == {}
+    transact(client, customer.id, -500, "eur")
+    assert credit_balance() == {"eur": 500}
+    transact(client, customer.id, 800, "eur")
+    assert credit_balance() == {"eur": -300}
+    transact(client, customer.id, -300, "eur")
+    assert credit_balance() == {}
+    listed = client.v1.customers.list(params={"expand": ["data.invoice_credit_balance"]})
+    assert listed.data[0].to_dict()["invoice_credit_balance"] == {}
+
+
 def test_unknown_deleted_and_other_accounts_customers_are_missing(
     client: stripe.StripeClient, server: KassaServer, ledger_verified: None
 ) -> None:

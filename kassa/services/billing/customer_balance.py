@@ -14,7 +14,8 @@ The balance
   (Stripe's only event for a balance change: it has none for balance transactions).
 - Currency: a transaction in a customer without a currency sets it (as Stripe does). After
   that, Kassa refuses transactions in another currency (`currency`): Stripe keeps such credit
-  in per-currency balances (`invoice_credit_balance`), which Kassa does not hold yet.
+  in per-currency balances (`invoice_credit_balance`), where Kassa holds the one balance,
+  shown there as `{currency: -balance}` (`customers._invoice_credit_balance`).
 - Drafts: Stripe shows a draft invoice's `starting_balance` as "the current customer
   balance", and its `amount_due` with it. Every change of the balance refreshes the
   customer's drafts (`refresh_drafts`, which announces `invoice.updated` for each draft
