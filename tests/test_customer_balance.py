@@ -237,6 +237,32 @@ def test_the_customer_expands(client: stripe.StripeClient, ledger_verified: None
     assert listed.data[0].to_dict()["customer"]["id"] == customer.id
 
 
+def test_invoice_credit_balance_is_the_credit_per_currency(
+    client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    """Stripe's `invoice_credit_balance`: "If positive in a currency, the customer has a
+    credit to apply to their next invoice denominated in that currency. If negative, the
+    customer has an amount owed": minus Kassa's `balance` (negative is credit), in the
+    customer's currency; no entry while the balance is 0."""
+    customer = new_customer(client)
+
+    def credit_balance() -> Any:
+        expanded = client.v1.customers.retrieve(
+            customer.id, params={"expand": ["invoice_credit_balance"]}
+        )
+        return expanded.to_dict()["invoice_credit_balance"]
+
+    assert credit_balance() == {}
+    transact(client, customer.id, -500, "eur")
+    assert credit_balance() == {"eur": 500}
+    transact(client, customer.id, 800, "eur")
+    assert credit_balance() == {"eur": -300}
+    transact(client, customer.id, -300, "eur")
+    assert credit_balance() == {}
+    listed = client.v1.customers.list(params={"expand": ["data.invoice_credit_balance"]})
+    assert listed.data[0].to_dict()["invoice_credit_balance"] == {}
+
+
 def test_unknown_deleted_and_other_accounts_customers_are_missing(
     client: stripe.StripeClient, server: KassaServer, ledger_verified: None
 ) -> None:
@@ -409,6 +435,76 @@ def test_a_draft_shows_the_customer_s_balance_as_it_is_now(
     assert (listed.starting_balance, listed.amount_due) == (200, 1200)
     finalized = client.v1.invoices.finalize_invoice(draft.id)
     assert (finalized.starting_balance, finalized.amount_due) == (200, 1200)
+
+
+def draft_of(client: stripe.StripeClient, customer_id: str, amount: int) -> str:
+    """A `send_invoice` draft of one item of `amount` usd (nothing is charged at finalize)."""
+    draft = client.v1.invoices.create(
+        params={
+            "customer": customer_id,
+            "currency": "usd",
+            "collection_method": "send_invoice",
+            "days_until_due": 3,
+        }
+    )
+    client.v1.invoice_items.create(
+        params={"customer": customer_id, "invoice": draft.id, "amount": amount, "currency": "usd"}
+    )
+    return draft.id
+
+
+def test_an_invoice_moving_the_balance_refreshes_the_customer_s_other_drafts(
+    client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    """A draft's `starting_balance` is "the current customer balance" whatever changed it:
+    credit another invoice applied at finalization, or gave back when voided."""
+    customer = new_customer(client)
+    transact(client, customer.id, -500)
+    spent, partly_paid, waiting = (
+        draft_of(client, customer.id, amount) for amount in (300, 1000, 1000)
+    )
+
+    def figures(invoice_id: str) -> tuple[int | None, int, int]:
+        shown = client.v1.invoices.retrieve(invoice_id)
+        return shown.starting_balance, shown.amount_due, shown.amount_remaining
+
+    assert figures(waiting) == (-500, 500, 500)
+    client.v1.invoices.finalize_invoice(spent)  # takes 300 of the credit: paid at once
+    assert figures(partly_paid) == figures(waiting) == (-200, 800, 800)
+    opened = client.v1.invoices.finalize_invoice(partly_paid)  # takes the last 200
+    assert (opened.starting_balance, opened.amount_due) == (-200, 800)
+    assert figures(waiting) == (0, 1000, 1000)
+    client.v1.invoices.void_invoice(partly_paid)  # gives the 200 back
+    assert figures(waiting) == (-200, 800, 800)
+
+    updates = client.v1.events.list(params={"type": "invoice.updated", "limit": 100}).data
+    shown_by_update = [
+        (e.data.object.starting_balance, e.data.object.amount_due)
+        for e in reversed(updates)
+        if e.data.object.id == waiting
+    ]
+    # The item's own update (-500), then each balance change the draft showed.
+    assert shown_by_update[-3:] == [(-200, 800), (0, 1000), (-200, 800)]
+    last = next(e for e in updates if e.data.object.id == waiting).to_dict()
+    assert last["data"]["previous_attributes"] == {
+        "amount_due": 1000,
+        "amount_remaining": 1000,
+        "starting_balance": 0,
+    }
+    assert client.v1.invoices.finalize_invoice(waiting).amount_due == 800
+
+
+def test_an_amount_too_small_to_charge_shows_on_the_other_drafts(
+    client: stripe.StripeClient, ledger_verified: None
+) -> None:
+    """An amount due below the minimum charge is carried onto the balance (a debit), which
+    the customer's next invoice shows while it is a draft."""
+    customer = new_customer(client)
+    small, next_one = draft_of(client, customer.id, 30), draft_of(client, customer.id, 1000)
+    client.v1.invoices.finalize_invoice(small)
+    assert client.v1.customers.retrieve(customer.id).balance == 30
+    shown = client.v1.invoices.retrieve(next_one)
+    assert (shown.starting_balance, shown.amount_due) == (30, 1030)
 
 
 def test_a_debit_is_added_to_the_next_invoice_and_credits_carry_over(

@@ -541,6 +541,16 @@ def _empty_sublist(name: str) -> Includer:
     return include
 
 
+async def _invoice_credit_balance(ctx: Context, customer: ApiObject) -> Any:
+    """`expand[]=invoice_credit_balance`: currency -> credit, positive for a credit and
+    negative for an amount owed (Stripe's sign, the opposite of `balance`). Kassa holds one
+    balance, in the customer's currency (`customer_balance`): its one entry, none while it
+    is 0 (Stripe's "balances, if any")."""
+    if customer["currency"] is None or customer["balance"] == 0:
+        return {}
+    return {customer["currency"]: -int(customer["balance"])}
+
+
 def _constant(value: Any) -> Includer:
     """An includable field whose value cannot differ until the resource behind it lands."""
 
@@ -595,8 +605,7 @@ RESOURCE = Resource(
         "tax_ids": _tax_ids_of,
         "tax": _constant(_NO_AUTOMATIC_TAX),
         "cash_balance": _constant(None),
-        # currency -> amount; no invoice credit exists until invoicing lands
-        "invoice_credit_balance": _constant({}),
+        "invoice_credit_balance": _invoice_credit_balance,
     },
     event_types=("customer.created", "customer.deleted", "customer.updated"),
 )

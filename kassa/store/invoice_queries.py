@@ -8,6 +8,9 @@ an open invoice whose `next_payment_attempt` has come: two scans, each one range
 test clock (`test_clock` set) are left out: they live at their clock's frozen time and
 advance when their clock does.
 
+A customer's drafts another invoice's balance change refreshes are locked skipping the ones
+other units hold (`unheld_drafts`).
+
 A customer's invoice prefixes (table `invoice_prefixes`): each has one owner for good, the
 customer that first had it, and the highest numbers an owner's invoices used with it.
 """
@@ -15,11 +18,11 @@ customer that first had it, and the highest numbers an owner's invoices used wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kassa.invariants import InvariantViolated, ensure
 from kassa.store.due_order import DueCursor, after, postpone_sql
-from kassa.store.statements import LIKE, like_escaped
+from kassa.store.statements import LIKE, SKIP_LOCKED, like_escaped, loads_doc
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -114,6 +117,24 @@ class InvoiceQueries:
             (until, entry.account_id, entry.invoice_id, entry.due_at),
         )
         return row is not None
+
+    async def unheld_drafts(
+        self, account_id: str, customer: str, besides: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` of the customer's drafts (newest first) other than `besides`, locked,
+        leaving out those another unit holds locked (PostgreSQL's SKIP LOCKED; SQLite's one
+        writer holds them all): a unit that already holds the customer may take them out of
+        the order every invoice path locks in (the invoice, then its customer) without
+        waiting, so without deadlocking with a draft's own finalization. Read through the
+        customer's invoices (invoices_account_customer)."""
+        rows = await self._db.fetchall(
+            "SELECT doc FROM invoices WHERE account_id = ? AND customer = ? "
+            "AND status = 'draft' AND deleted = 0 AND id <> ? "
+            f"ORDER BY seq DESC LIMIT ? {SKIP_LOCKED}",
+            (account_id, customer, besides, limit),
+        )
+        ensure(len(rows) <= limit, "a page of drafts holds at most its limit")
+        return [loads_doc(r[0]) for r in rows]
 
     async def claim_invoice_prefix(self, account_id: str, prefix: str, customer: str) -> str:
         """Record `prefix` as `customer`'s, for good; the customer that owns it: `customer`,

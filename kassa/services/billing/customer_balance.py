@@ -14,15 +14,26 @@ The balance
   (Stripe's only event for a balance change: it has none for balance transactions).
 - Currency: a transaction in a customer without a currency sets it (as Stripe does). After
   that, Kassa refuses transactions in another currency (`currency`): Stripe keeps such credit
-  in per-currency balances (`invoice_credit_balance`), which Kassa does not hold yet.
+  in per-currency balances (`invoice_credit_balance`), where Kassa holds the one balance,
+  shown there as `{currency: -balance}` (`customers._invoice_credit_balance`).
 - Drafts: Stripe shows a draft invoice's `starting_balance` as "the current customer
-  balance", and its `amount_due` with it. A change the merchant makes (a transaction, the
-  customer's `balance`) refreshes the customer's drafts (`lock_drafts`, `refresh_drafts`);
-  a draft also takes the balance as it is whenever its lines are worked out again
-  (`invoice_lines.refresh`), and finalization applies the balance as it then is. The
-  changes invoices make (applied, unapplied, carried) do not refresh the customer's other
-  drafts: the invoice path holds its invoice and then the customer, and locking another
-  draft after that could deadlock with that draft's own finalization.
+  balance", and its `amount_due` with it. Every change of the balance refreshes the
+  customer's drafts (`refresh_drafts`, which announces `invoice.updated` for each draft
+  whose amounts moved, as any other change of a draft's amounts does); a draft also takes
+  the balance as it is whenever its lines are worked out again (`invoice_lines.refresh`),
+  and finalization applies the balance as it then is. A change the merchant makes (a
+  transaction, the customer's `balance`) locks the drafts before the customer
+  (`lock_drafts`). A change an invoice makes (applied at finalization, given back at void,
+  carried: `apply_to_invoice`, `unapply_from_invoice`, `record_for_invoice`) comes on a
+  path that holds its invoice and then the customer: it locks the customer's other drafts
+  skipping those another unit holds (`_other_drafts`), since waiting for one could
+  deadlock with that draft's own finalization. A skipped draft is being changed by that
+  unit: finalized (it waits for the customer, then applies the balance as this change left
+  it), refreshed by a merchant's change (which waits for this one's customer), or having
+  its lines worked out (which reads the balance without waiting, and so may show the one
+  from before this change until the draft's next change). A change that leaves the balance
+  as it was refreshes nothing: an invoice of a customer without a balance costs no
+  statement more.
 - Types: `initial` (a customer created with `balance`), `adjustment` (created through the API,
   or a customer update's `balance`: the difference), and the invoice types written by
   `apply_to_invoice`, `unapply_from_invoice` and `record_for_invoice`.
@@ -66,7 +77,7 @@ from kassa.params import (
     parse_params,
 )
 from kassa.services import events
-from kassa.services.billing import invoice_amounts
+from kassa.services.billing import invoice_amounts, invoice_documents
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -425,17 +436,41 @@ async def lock_drafts(ctx: Context, customer_id: str) -> list[ApiObject]:
 
 
 async def refresh_drafts(ctx: Context, drafts: Sequence[ApiObject], customer: ApiObject) -> None:
-    """Show the customer's balance as it is now on its drafts (from `lock_drafts`):
-    `starting_balance` (0 on a draft in another currency, which the balance does not
-    apply to), and `amount_due` as finalization would leave it before any payment."""
+    """Show the customer's balance as it is now on its drafts (from `lock_drafts` or
+    `_other_drafts`): `starting_balance` (0 on a draft in another currency, which the
+    balance does not apply to), and `amount_due` as finalization would leave it before any
+    payment. Each draft that changes is stored and announced with `invoice.updated`."""
     for draft in drafts[:DRAFTS_REFRESHED_MAX]:
         balance = int(customer["balance"]) if draft["currency"] == customer["currency"] else 0
         due = invoice_amounts.apply_customer_balance(int(draft["total"]), balance).amount_due
         if (draft["starting_balance"], draft["amount_due"]) == (balance, due):
             continue
+        before = invoice_documents.view(draft)
         draft["starting_balance"], draft["amount_due"] = balance, due
         draft["amount_remaining"] = due - int(draft["amount_paid"])
-        await ctx.tx.update_object(INVOICES, ctx.account_id, draft)
+        await invoice_documents.save(ctx, draft)
+        await invoice_documents.announce(ctx, "invoice.updated", draft, before=before)
+
+
+async def _other_drafts(ctx: Context, customer: ApiObject, invoice_id: str) -> list[ApiObject]:
+    """The customer's drafts besides `invoice_id` that a change an invoice made to the
+    balance refreshes, locked after the customer (see the module docstring): the ones no
+    other unit holds."""
+    return await ctx.tx.unheld_drafts(
+        ctx.account_id, customer["id"], invoice_id, DRAFTS_REFRESHED_MAX
+    )
+
+
+async def _record_for_invoice(
+    ctx: Context, customer: ApiObject, change: BalanceChange, invoice_id: str
+) -> ApiObject:
+    """Record a change an invoice makes to the balance (`_record`), show it on the
+    customer's other drafts, and store the customer."""
+    before = copy.deepcopy(customer)
+    transaction = await _record(ctx, customer, change)
+    await refresh_drafts(ctx, await _other_drafts(ctx, customer, invoice_id), customer)
+    await _store_customer(ctx, customer, before)
+    return transaction
 
 
 async def _default_currency(ctx: Context) -> str:
@@ -490,7 +525,8 @@ async def apply_to_invoice(
     invoice of credits). The customer's balance in `currency` applies whole (see
     `apply_balance`): credit is spent up to the amount due, a debit is added to it, and a
     negative amount due becomes credit. The movement is one `applied_to_invoice`
-    transaction with `invoice` set, posted to the ledger, and the customer is stored with
+    transaction with `invoice` set, posted to the ledger, the customer's other drafts show
+    the new balance (`_record_for_invoice`), and the customer is stored with
     `customer.updated`. A balance in another currency does not apply (Stripe applies only
     a balance in the invoice's currency); an invoice of credits in another currency is
     refused (`currency`). A customer without a currency takes the invoice's when the
@@ -512,8 +548,7 @@ async def apply_to_invoice(
     )
     if ending_balance == starting_balance:
         return AppliedBalance(starting_balance, ending_balance, due, None)
-    before = copy.deepcopy(customer)
-    transaction = await _record(
+    transaction = await _record_for_invoice(
         ctx,
         customer,
         BalanceChange(
@@ -522,8 +557,8 @@ async def apply_to_invoice(
             type="applied_to_invoice",
             invoice=invoice_id,
         ),
+        invoice_id,
     )
-    await _store_customer(ctx, customer, before)
     return AppliedBalance(starting_balance, ending_balance, due, transaction)
 
 
@@ -547,8 +582,7 @@ async def unapply_from_invoice(ctx: Context, customer_id: str, invoice_id: str) 
     applied = sum(int(t["amount"]) for t in applications)
     if applied == 0:
         return None
-    before = copy.deepcopy(customer)
-    transaction = await _record(
+    return await _record_for_invoice(
         ctx,
         customer,
         BalanceChange(
@@ -557,9 +591,8 @@ async def unapply_from_invoice(ctx: Context, customer_id: str, invoice_id: str) 
             type="unapplied_from_invoice",
             invoice=invoice_id,
         ),
+        invoice_id,
     )
-    await _store_customer(ctx, customer, before)
-    return transaction
 
 
 async def record_for_invoice(
@@ -585,14 +618,12 @@ async def record_for_invoice(
     customer = await _live_customer(ctx, customer_id)
     ctx = await ctx.governed_by(customer)
     _check_currency(customer, currency)
-    before = copy.deepcopy(customer)
-    transaction = await _record(
+    return await _record_for_invoice(
         ctx,
         customer,
         BalanceChange(amount=amount, currency=currency, type=transaction_type, invoice=invoice_id),
+        invoice_id,
     )
-    await _store_customer(ctx, customer, before)
-    return transaction
 
 
 RESOURCE = Resource(
