@@ -4,8 +4,9 @@ on a real `kassa serve` (SQLite and PostgreSQL), driven by test clocks:
 - `trial_settings[end_behavior][missing_payment_method]`: a trial that ends with no payment
   method (none on the subscription nor on its customer) cancels (`cancel`), pauses until
   resumed (`pause`), or is billed as usual (`create_invoice`, the default);
-- canceling a subscription stops the automatic collection of its open and draft invoices
-  (`auto_advance=false`): a declined renewal is retried no more;
+- canceling a subscription stops the automatic collection of its draft invoices and of all
+  its customer's open ones (`auto_advance=false`): a declined renewal is retried no more, a
+  one-off invoice finalized is not charged;
 - a resumption invoice waiting for its payment (`resume_on_payment_success`) is voided when
   still unpaid 23 hours on, the subscription staying paused;
 - a test clock is deleted 30 days after its creation (`deletes_after`, real time) by the
@@ -303,6 +304,110 @@ def test_canceling_stops_the_retries_of_its_declined_renewal(
     paid = client.v1.invoices.pay(renewal.id, params={"payment_method": "pm_card_visa"})
     assert (paid.status, paid.amount_paid) == ("paid", 2000)
     assert client.v1.subscriptions.retrieve(subscription.id).status == "canceled"
+
+
+def one_off_invoice(client: Client, customer_id: str, *, finalize: bool = True) -> stripe.Invoice:
+    """A 7.00 invoice of the customer's own, auto-advancing, finalized unless told not to
+    (then a draft finalized an hour after its creation)."""
+    client.v1.invoice_items.create(
+        params={"customer": customer_id, "amount": 700, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer_id,
+            "pending_invoice_items_behavior": "include",
+            "auto_advance": True,
+        }
+    )
+    return client.v1.invoices.finalize_invoice(invoice.id) if finalize else invoice
+
+
+def stopped_by_cancel(client: Client, invoice_id: str) -> None:
+    """Open, collected automatically no more, announced with the change it had."""
+    stopped = client.v1.invoices.retrieve(invoice_id)
+    assert (stopped.status, stopped.auto_advance, stopped.next_payment_attempt) == (
+        "open",
+        False,
+        None,
+    )
+    update = client.v1.events.list(params={"type": "invoice.updated", "limit": 100}).data
+    previous = next(
+        e.data.to_dict()["previous_attributes"]
+        for e in update
+        if e.data.object.to_dict()["id"] == invoice_id
+    )
+    assert previous["auto_advance"] is True and previous["next_payment_attempt"] is not None
+
+
+def test_canceling_stops_the_automatic_collection_of_all_the_customers_open_invoices(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe's cancel docstring: "By default, upon subscription cancellation, Stripe stops
+    automatic collection of all finalized invoices for the customer." A one-off invoice
+    finalized (to be charged an hour later) and another subscription's declined renewal
+    stop; the customer's draft, not finalized, still advances; another customer's open
+    invoice is left alone."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    canceled = subscribe(client, customer.id, price.id)
+    other = subscribe(client, customer.id, price.id, billing_cycle_anchor=utc(2027, 2, 10))
+    settings = client.v1.customers.retrieve(customer.id).invoice_settings
+    visa = settings.default_payment_method if settings else None
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 10) + 2 * HOUR)
+    renewal = client.v1.invoices.retrieve(
+        str(client.v1.subscriptions.retrieve(other.id).latest_invoice)
+    )
+    assert (renewal.status, renewal.attempt_count, renewal.auto_advance) == ("open", 1, True)
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": str(visa)}}
+    )
+    one_off = one_off_invoice(client, customer.id)
+    assert (one_off.status, one_off.auto_advance) == ("open", True)
+    assert one_off.next_payment_attempt is not None
+    draft = one_off_invoice(client, customer.id, finalize=False)
+    _, someone_else = clock_customer(client, frozen_time=utc(2027, 2, 10) + 2 * HOUR)
+    theirs = one_off_invoice(client, someone_else.id)
+
+    client.v1.subscriptions.cancel(canceled.id)
+    for invoice_id in (one_off.id, renewal.id):
+        stopped_by_cancel(client, invoice_id)
+    kept = client.v1.invoices.retrieve(draft.id)
+    assert (kept.status, kept.auto_advance) == ("draft", True)
+    assert kept.automatically_finalizes_at == draft.automatically_finalizes_at
+    assert client.v1.invoices.retrieve(theirs.id).next_payment_attempt is not None
+
+    # Past the one-off's attempt and the renewal's retries: neither was charged.
+    advance(client, clock_id, utc(2027, 3, 2))
+    for invoice_id, attempts in ((one_off.id, 0), (renewal.id, 1)):
+        after = client.v1.invoices.retrieve(invoice_id)
+        assert (after.status, after.attempt_count, after.amount_paid) == ("open", attempts, 0)
+    assert client.v1.invoices.retrieve(draft.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(other.id).status == "past_due"
+
+
+def test_a_scheduled_end_stops_the_automatic_collection_of_the_customers_open_invoices(
+    client: Client, ledger_verified: None
+) -> None:
+    """The end `cancel_at_period_end` scheduled is a cancellation too: on February 28 the
+    customer's one-off invoice, declined on February 26 and due a retry on March 1, stops."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, cancel_at_period_end=True)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 26))
+    one_off = one_off_invoice(client, customer.id)
+    advance(client, clock_id, utc(2027, 2, 26) + 2 * HOUR)
+    declined = client.v1.invoices.retrieve(one_off.id)
+    assert (declined.status, declined.attempt_count) == ("open", 1)
+    assert declined.next_payment_attempt is not None
+    assert declined.next_payment_attempt > utc(2027, 2, 28)
+
+    advance(client, clock_id, utc(2027, 2, 28) + HOUR)
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "canceled"
+    stopped_by_cancel(client, one_off.id)
+    advance(client, clock_id, utc(2027, 3, 20))
+    assert client.v1.invoices.retrieve(one_off.id).attempt_count == 1
 
 
 def test_deleting_a_customer_cancels_its_subscriptions_at_once(

@@ -261,7 +261,36 @@ def test_an_incomplete_subscription_expires_after_23_hours(client: Client) -> No
     advance(client, clock_id, JAN_31_2027 + 24 * HOUR)
     expired = client.v1.subscriptions.retrieve(subscription.id)
     assert (expired.status, expired.ended_at) == ("incomplete_expired", JAN_31_2027 + 23 * HOUR)
+    # Expiring cancels it: Stripe's `incomplete_expired` subscriptions carry `canceled_at`.
+    assert expired.canceled_at == JAN_31_2027 + 23 * HOUR
     assert client.v1.invoices.retrieve(str(expired.latest_invoice)).status == "void"
+
+
+def test_the_declined_first_invoice_of_an_incomplete_subscription_is_not_retried(
+    client: Client, ledger_verified: None
+) -> None:
+    """Its customer has 23 hours to pay it before it is voided: no dunning retry is
+    scheduled (`next_payment_attempt` null), nor set by a failed `pay`, and none is made."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client, card=DECLINING_CARD)
+    subscription = subscribe(client, customer.id, price.id)
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (subscription.status, invoice.status, invoice.attempt_count) == ("incomplete", "open", 1)
+    assert invoice.next_payment_attempt is None
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice.id)
+    assert client.v1.invoices.retrieve(invoice.id).next_payment_attempt is None
+    advance(client, clock_id, JAN_31_2027 + 22 * HOUR)
+    waiting = client.v1.invoices.retrieve(invoice.id)
+    assert (waiting.status, waiting.attempt_count, waiting.next_payment_attempt) == (
+        "open",
+        1,
+        None,
+    )
+    advance(client, clock_id, JAN_31_2027 + 10 * DAY_SECONDS)
+    voided = client.v1.invoices.retrieve(invoice.id)
+    assert (voided.status, voided.attempt_count) == ("void", 1)
+    assert events_of(client, invoice.id).count("invoice.payment_failed") == 2
 
 
 def test_error_if_incomplete_answers_402_and_keeps_nothing(client: Client) -> None:

@@ -11,10 +11,16 @@ the invoice's unit back and is recorded on it in a new one). The `invoices` back
 (`kassa.workers.invoices`, registered in `kassa.runtime.JOBS`) calls it every
 `kassa.workers.invoices.ADVANCE_INTERVAL_SECONDS`.
 
-Canceling a subscription turns automatic advancement off for its open and draft invoices
-(`stop_automatic_collection`): Stripe's cancel guide (docs.stripe.com/billing/subscriptions/
-cancel) sets their `auto_advance` to false, which stops finalization, retries and reminders;
-collecting them by hand still works.
+Canceling a subscription turns automatic advancement off for its draft invoices and for
+every open invoice of its customer, the subscription's or not (`stop_automatic_collection`):
+Stripe's cancel guide (docs.stripe.com/billing/subscriptions/cancel) sets their
+`auto_advance` to false, which stops finalization, retries and reminders, and its cancel
+docstring: "By default, upon subscription cancellation, Stripe stops automatic collection of
+all finalized invoices for the customer. This is intended to prevent unexpected payment
+attempts after the customer has canceled a subscription." Collecting them by hand, or
+turning `auto_advance` back on, still works. (Of the finalized statuses only `open` ever
+advances: paid and void are closed, and marking one uncollectible already stops it.) The
+customer's other drafts are not finalized, and keep advancing.
 
 Test clocks: invoices of customers on a Stripe test clock are not advanced here (the scan
 leaves out invoices with a `test_clock`): they live at their clock's frozen time and advance
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -53,8 +59,9 @@ from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import INVOICES
 
 STOPPED_PER_CANCEL_MAX: Final = 1_000
-"""Open and draft invoices of one subscription whose collection its cancellation stops (one
-per period left unpaid: a subscription left `past_due` for years has dozens)."""
+"""Draft invoices of one subscription, and open invoices of its customer, whose collection
+its cancellation stops, each set (one per period left unpaid: a subscription left
+`past_due` for years has dozens; a customer's one-off invoices left open, some more)."""
 
 log = logging.getLogger("kassa.invoices")
 
@@ -222,38 +229,48 @@ async def record_failure(ctx: Context, invoice: ApiObject, error: KassaError) ->
         await invoice_documents.save(ctx, invoice)
 
 
-async def stop_automatic_collection(ctx: Context, subscription_id: str) -> int:
-    """The subscription is canceled: its open and draft invoices stop advancing by
-    themselves (no finalization, payment retry or reminder is due on them any more), each
-    announced with `invoice.updated`; how many were stopped."""
+async def stop_automatic_collection(ctx: Context, subscription: ApiObject) -> int:
+    """The subscription is canceled: its drafts and its customer's open invoices stop
+    advancing by themselves (no finalization, payment retry or reminder is due on them any
+    more), each announced with `invoice.updated`; how many were stopped."""
+    drafts = {"subscription": subscription["id"]}, "draft"
+    finalized = {"customer": subscription["customer"]}, "open"
+    stopped = 0
+    for equals, status in (drafts, finalized):
+        stopped += await _stop_listed(ctx, subscription["id"], equals, status)
+    return stopped
+
+
+async def _stop_listed(
+    ctx: Context, subscription_id: str, equals: dict[str, Any], status: str
+) -> int:
+    """Stop the invoices in `status` that match `equals` (up to `STOPPED_PER_CANCEL_MAX`)."""
     page = await ctx.tx.list_objects(
         INVOICES,
         ctx.account_id,
-        ObjectListQuery(
-            limit=STOPPED_PER_CANCEL_MAX,
-            equals={"subscription": subscription_id},
-            any_of={"status": ("draft", "open")},
-        ),
+        ObjectListQuery(limit=STOPPED_PER_CANCEL_MAX, equals=equals, any_of={"status": (status,)}),
     )
     if page.has_more:
-        log.warning("subscription %s: only %d invoices stopped", subscription_id, len(page.objects))
+        log.warning(
+            "subscription %s canceled: only %d %s invoices stopped",
+            subscription_id,
+            len(page.objects),
+            status,
+        )
     stopped = 0
     for listed in page.objects:
-        invoice = await invoice_documents.load_invoice(ctx, str(listed["id"]))
-        stopped += await stop_invoice(ctx, invoice)
+        # Read as listed first: most of a customer's open invoices may have nothing due.
+        if _advancing(listed):
+            stopped += await stop_invoice(
+                ctx, await invoice_documents.load_invoice(ctx, listed["id"])
+            )
     return stopped
 
 
 async def stop_invoice(ctx: Context, invoice: ApiObject) -> int:
     """Stop one (locked) invoice's automatic advancement, stored and announced; 1 when
     anything was still due on it, else 0 and nothing written."""
-    due_at = (
-        invoice["automatically_finalizes_at"],
-        invoice["next_payment_attempt"],
-        invoice_documents.private(invoice).get("next_reminder_at"),
-    )
-    advancing = invoice["auto_advance"] or any(at is not None for at in due_at)
-    if invoice["status"] not in ("draft", "open") or not advancing:
+    if invoice["status"] not in ("draft", "open") or not _advancing(invoice):
         return 0
     before = invoice_documents.view(invoice)
     stop_advancing(invoice)
@@ -261,6 +278,16 @@ async def stop_invoice(ctx: Context, invoice: ApiObject) -> int:
     if invoice_documents.view(invoice) != before:
         await invoice_documents.announce(ctx, "invoice.updated", invoice, before=before)
     return 1
+
+
+def _advancing(invoice: Mapping[str, Any]) -> bool:
+    """Whether anything would advance the invoice by itself."""
+    due_at = (
+        invoice["automatically_finalizes_at"],
+        invoice["next_payment_attempt"],
+        invoice_documents.private(invoice).get("next_reminder_at"),
+    )
+    return bool(invoice["auto_advance"]) or any(at is not None for at in due_at)
 
 
 def stop_advancing(invoice: ApiObject) -> None:

@@ -401,6 +401,7 @@ async def record_failed_attempt(
     `Customer.delinquent`: "An automatic payment failure or passing the `invoice.due_date`
     will set this field to `true`"."""
     if _moves_schedule(invoice, automatic=automatic, first_attempt=first_attempt):
+        retried = retried and not await _awaits_first_payment(ctx, invoice)
         invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now()) if retried else None
     await invoice_documents.save(ctx, invoice)
     if automatic:
@@ -408,6 +409,26 @@ async def record_failed_attempt(
     await invoice_documents.announce(ctx, "invoice.payment_failed", invoice)
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
     await hooks.invoice_payment_failed(ctx, invoice)
+
+
+async def _awaits_first_payment(ctx: Context, invoice: Mapping[str, Any]) -> bool:
+    """Whether the invoice is the first of an `incomplete` subscription, which is not retried
+    (`next_payment_attempt` null, so no retry is scheduled): the customer has to complete
+    the payment, and the subscription expires 23 hours after its creation, the invoice
+    voided (`subscription_cycle`), before any retry of the dunning schedule would come.
+    Stripe's subscription statuses: `incomplete`, "A successful payment needs to be made
+    within 23 hours to activate the subscription" (the dunning schedule's first retry,
+    days away, would come after the expiry). A subscription being created is stored
+    `incomplete` until its first invoice's outcome sets its status: one with a trial to
+    come becomes `trialing`, and its invoice keeps the usual schedule."""
+    subscription_id = discounts.parent_subscription(invoice)
+    if invoice.get("billing_reason") != "subscription_create" or subscription_id is None:
+        return False
+    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, str(subscription_id), lock=False)
+    if found is None or found[0]["status"] != "incomplete":
+        return False
+    trial_end = found[0]["trial_end"]
+    return trial_end is None or trial_end <= ctx.now()
 
 
 async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> bool:

@@ -3,7 +3,8 @@ a test clock's work in clock order, or the `invoices` job in real time), and as 
 are paid or not:
 
 - an `incomplete` subscription whose first invoice is still unpaid 23 hours after creation
-  expires: `incomplete_expired`, its invoice voided;
+  expires: `incomplete_expired` (`canceled_at` and `ended_at` then), its invoice voided (it
+  had no retry scheduled: `invoice_collection`);
 - at the end of a period with `cancel_at_period_end`, or at its `cancel_at`, it is canceled
   (`customer.subscription.deleted`), the items still pending for it (the prorations of
   changes since its last invoice, items given to it) first collected on a final invoice
@@ -224,6 +225,9 @@ async def _expire(ctx: Context, subscription: ApiObject) -> None:
     # It expired when due, 23 hours after creation, however late this work runs.
     due = int(subscription["created"]) + INCOMPLETE_EXPIRES_SECONDS
     subscription["ended_at"] = ctx.as_of_clamped(due)
+    # Expiring cancels it: Stripe's `incomplete_expired` subscriptions carry `canceled_at`
+    # with `ended_at` (a real event's payload, quoted in pay-rails/pay issue 91).
+    subscription["canceled_at"] = subscription["ended_at"]
     latest = subscription["latest_invoice"]
     if latest is not None:
         invoice = await invoice_documents.load_invoice(ctx, str(latest))

@@ -477,8 +477,9 @@ async def end_subscription(
     *,
     ended_at: int | None = None,
 ) -> None:
-    """Cancel now: no further invoices, its open and draft ones no longer collected
-    automatically (`invoice_advance.stop_automatic_collection`), and
+    """Cancel now: no further invoices, its drafts and all its customer's open invoices no
+    longer collected automatically (`invoice_advance.stop_automatic_collection`: Stripe
+    "stops automatic collection of all finalized invoices for the customer"), and
     `customer.subscription.deleted`. `ended_at` is when it ended, now unless given: a
     scheduled end's `cancel_at`, which the work ending it may reach late (a job run late)."""
     ended = ctx.now() if ended_at is None else ended_at
@@ -496,7 +497,7 @@ async def end_subscription(
         "reason": reason,
     }
     pending_updates.forget(subscription)
-    await invoice_advance.stop_automatic_collection(ctx, subscription["id"])
+    await invoice_advance.stop_automatic_collection(ctx, subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.deleted", subscription)
 
