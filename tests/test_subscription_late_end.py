@@ -43,7 +43,6 @@ from tests.test_subscriptions import (
     Client,
     advance,
     clock_customer,
-    decline_renewals,
     events_of,
     invoices_of,
     period_of,
@@ -246,16 +245,16 @@ def voided_when_due(client: Client, invoice_id: str, due: int) -> None:
 def test_a_resumption_invoice_reached_late_is_voided_23_hours_after_the_resume(
     server: KassaServer, client: Client, ledger_verified: None
 ) -> None:
-    """Paused, then resumed at once with `resume_on_payment_success` on a declining card: its
-    resumption invoice, unpaid, expires 23 hours after the resume; the job first run 3 days
-    after the resume voids it as of then, and the subscription stays paused."""
+    """Paused, then resumed at once (`resume_on_payment_attempt`, the default: no attempt in
+    the request): its resumption invoice, not attempted, expires 23 hours after the resume;
+    the job first run 3 days after the resume voids it as of then, and the subscription
+    stays paused."""
     price = price_of(client, 3000, "day", 30)
     customer = real_time_customer(client)
     subscription = subscribe(client, customer.id, price.id)
     # Nothing credited for the time unused, so that resuming at once bills a whole period.
     pause(client, subscription.id, bill_for={"unused_time_from": {"type": "none"}})
-    decline_renewals(client, customer.id)
-    waiting = resume(client, subscription.id, payment_behavior="resume_on_payment_success")
+    waiting = resume(client, subscription.id)
     invoice = client.v1.invoices.retrieve(str(waiting.latest_invoice))
     assert (waiting.status, invoice.status) == ("paused", "open")
     run_invoices_job_at(server, invoice.created + 3 * DAY_SECONDS)

@@ -7,8 +7,8 @@ on a real `kassa serve` (SQLite and PostgreSQL), driven by test clocks:
 - canceling a subscription stops the automatic collection of its draft invoices and of all
   its customer's open ones (`auto_advance=false`): a declined renewal is retried no more, a
   one-off invoice finalized is not charged;
-- a resumption invoice waiting for its payment (`resume_on_payment_success`) is voided when
-  still unpaid 23 hours on, the subscription staying paused;
+- a resumption invoice waiting for an attempt (`resume_on_payment_attempt`, the default) is
+  voided when still not attempted 23 hours on, the subscription staying paused;
 - a test clock is deleted 30 days after its creation (`deletes_after`, real time) by the
   `retention` job, its customers with it.
 
@@ -30,7 +30,7 @@ from kassa.services.billing.subscription_pause import RESUMPTION_EXPIRES_SECONDS
 from kassa.services.test_clocks import DELETES_AFTER_SECONDS
 from tests.direct_store import purge
 from tests.harness import KassaServer, create_account
-from tests.test_subscription_pause import PAUSED_ON, paused_subscription, resume
+from tests.test_subscription_pause import ON_SUCCESS, PAUSED_ON, paused_subscription, resume
 from tests.test_subscriptions import (
     HOUR,
     JAN_31_2027,
@@ -194,7 +194,7 @@ def test_a_trial_ending_without_a_payment_method_pauses_until_resumed(
     client.v1.customers.update(
         customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
     )
-    resumed = resume(client, subscription.id)
+    resumed = resume(client, subscription.id, **ON_SUCCESS)
     assert (resumed.status, resumed.status_details) == ("active", None)
     assert period_of(resumed) == (utc(2027, 3, 20), utc(2027, 4, 20))
     invoice = client.v1.invoices.retrieve(str(resumed.latest_invoice))
@@ -463,12 +463,12 @@ def test_canceling_before_a_renewal_draft_is_finalized_keeps_it_a_draft(client: 
 def test_an_unpaid_resumption_invoice_is_voided_after_23_hours(
     client: Client, ledger_verified: None
 ) -> None:
-    clock_id, customer, paused = paused_subscription(client)
+    clock_id, _, paused = paused_subscription(client)
     assert paused.status == "paused"
-    decline_renewals(client, customer.id)
     resumed_at = utc(2027, 3, 5)
     advance(client, clock_id, resumed_at)
-    waiting = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    # resume_on_payment_attempt (the default): no attempt in the request, nor after it.
+    waiting = resume(client, paused.id)
     assert waiting.status == "paused"
     invoice_id = str(waiting.latest_invoice)
     expires_at = resumed_at + RESUMPTION_EXPIRES_SECONDS
@@ -479,19 +479,15 @@ def test_an_unpaid_resumption_invoice_is_voided_after_23_hours(
     advance(client, clock_id, expires_at + 60)
     voided = client.v1.invoices.retrieve(invoice_id)
     assert (voided.status, voided.status_transitions.voided_at) == ("void", expires_at)
-    assert voided.attempt_count == 1
+    assert voided.attempt_count == 0
     still = client.v1.subscriptions.retrieve(paused.id)
     assert (still.status, still.latest_invoice) == ("paused", invoice_id)
     assert period_of(still) == period_of(paused)
     assert still.status_details is not None
     assert still.status_details.paused.transitioned_at == PAUSED_ON
 
-    # Nothing waits any more: it can be resumed again, and with a good card it is.
-    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
-    client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
-    )
-    resumed = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    # Nothing waits any more: it can be resumed again, and charged in the request it is.
+    resumed = resume(client, paused.id, **ON_SUCCESS)
     assert resumed.status == "active"
     assert resumed.latest_invoice != invoice_id
     assert client.v1.invoices.retrieve(str(resumed.latest_invoice)).status == "paid"
@@ -504,7 +500,7 @@ def test_a_resumption_invoice_paid_in_time_is_not_voided(
     decline_renewals(client, customer.id)
     resumed_at = utc(2027, 3, 5)
     advance(client, clock_id, resumed_at)
-    waiting = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    waiting = resume(client, paused.id)
     invoice_id = str(waiting.latest_invoice)
     advance(client, clock_id, resumed_at + 2 * HOUR)
     client.v1.invoices.pay(invoice_id, params={"payment_method": "pm_card_visa"})

@@ -1,9 +1,10 @@
 """Pausing and resuming subscriptions, and pausing only their payment collection, through the
 SDK on a real `kassa serve` (SQLite and PostgreSQL), driven by test clocks: the pause's credit
 for the unused time, no invoices while paused, a resume that starts a new period now or
-continues the old one (its prorations invoiced now, left pending, or none), declined
-resumptions, refusals naming what is wrong with nothing written, `pause_collection`'s three
-behaviors and its end; the ledger whole after each.
+continues the old one (its prorations invoiced now, left pending, or none), the two
+`payment_behavior`s (resumed by the first attempt on the resumption invoice, or only once it
+is paid) and declined resumptions, refusals naming what is wrong with nothing written,
+`pause_collection`'s three behaviors and its end; the ledger whole after each.
 
 Amounts are worked by hand: a 20.00 monthly price anchored on January 31, 10:00 UTC, whose
 periods end on February 28, March 31, April 30 (clamped as Stripe clamps them)."""
@@ -36,6 +37,8 @@ from tests.test_subscriptions import (
     utc,
 )
 
+ON_SUCCESS = {"payment_behavior": "resume_on_payment_success"}
+"""The resume that charges in the request (the default waits for an attempt on its invoice)."""
 PAUSED_ON = utc(2027, 2, 10)
 """18 of the first period's 28 days are still to come: a pause then credits
 2000 * 18/28 = 1285.71, 1286."""
@@ -94,9 +97,16 @@ def test_a_pause_credits_the_unused_time_and_stops_invoices_until_resumed(
     assert (still.status, period_of(still)) == ("paused", (JAN_31_2027, utc(2027, 2, 28)))
     assert len(invoices_of(client, paused.id)) == 1
 
-    resumed = resume(client, paused.id)
+    # resume_on_payment_attempt (the default): no attempt in the request, still paused
+    # until the integration pays the invoice.
+    waiting = resume(client, paused.id)
+    assert (waiting.status, period_of(waiting)) == ("paused", period_of(paused))
+    assert events_of(client, paused.id)[-1] == "customer.subscription.updated"
+    client.v1.invoices.pay(str(waiting.latest_invoice))
+    resumed = client.v1.subscriptions.retrieve(paused.id)
     resumed_at = utc(2027, 4, 5)
     assert (resumed.status, resumed.status_details) == ("active", None)
+    assert resumed.latest_invoice == waiting.latest_invoice
     assert resumed.billing_cycle_anchor == resumed_at
     assert period_of(resumed) == (resumed_at, utc(2027, 5, 5))
     invoice = client.v1.invoices.retrieve(str(resumed.latest_invoice))
@@ -154,6 +164,7 @@ def test_resuming_unchanged_with_always_invoice_bills_the_rest_of_the_period(
         paused.id,
         billing_cycle_anchor={"type": "unchanged"},
         proration_behavior="always_invoice",
+        **ON_SUCCESS,
     )
     assert resumed.status == "active"
     assert resumed.billing_cycle_anchor == JAN_31_2027
@@ -226,6 +237,7 @@ def test_resuming_unchanged_a_century_later_bills_the_rest_of_that_day(
         paused.id,
         billing_cycle_anchor={"type": "unchanged"},
         proration_behavior="always_invoice",
+        **ON_SUCCESS,
     )
     assert (resumed.status, resumed.billing_cycle_anchor) == ("active", jan_31_2028)
     assert period_of(resumed) == (day_start, day_start + DAY_SECONDS)
@@ -233,27 +245,113 @@ def test_resuming_unchanged_a_century_later_bills_the_rest_of_that_day(
     assert (invoice.status, invoice.amount_paid) == ("paid", 50)
 
 
-# -- declined resumptions -----------------------------------------------------------------------
+# -- resume_on_payment_attempt (the default) ---------------------------------------------------
+
+RESUMED_ON = utc(2027, 3, 5)
+"""The resumes below: a new month from March 5, 2000 less the pause's credit (1286), 714."""
 
 
-def test_a_declined_resumption_is_past_due_until_paid(
-    client: Client, ledger_verified: None
-) -> None:
+def waiting_for_an_attempt(client: Client) -> tuple[str, stripe.Subscription, stripe.Invoice]:
+    """(clock, the subscription, its resumption invoice) after a default resume on March 5,
+    the customer's card declining: still paused, its invoice open and never attempted."""
     clock_id, customer, paused = paused_subscription(client)
     decline_renewals(client, customer.id)
-    advance(client, clock_id, utc(2027, 3, 5))
-    past_due = resume(client, paused.id)
-    assert past_due.status == "past_due"
-    assert "customer.subscription.resumed" in events_of(client, paused.id)
-    invoice = client.v1.invoices.retrieve(str(past_due.latest_invoice))
-    # resume_on_payment_attempt: Stripe does not retry the resumption invoice.
-    assert (invoice.status, invoice.attempt_count, invoice.next_payment_attempt) == (
+    advance(client, clock_id, RESUMED_ON)
+    waiting = resume(client, paused.id)
+    assert (waiting.status, waiting.status_details) == ("paused", paused.status_details)
+    assert (waiting.billing_cycle_anchor, period_of(waiting)) == (JAN_31_2027, period_of(paused))
+    invoice = client.v1.invoices.retrieve(str(waiting.latest_invoice))
+    return clock_id, waiting, invoice
+
+
+def test_a_default_resume_attempts_nothing_and_the_first_payment_resumes_it(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe's changelog (dahlia, 2026-05-27): `resume_on_payment_attempt` makes "no payment
+    attempt during the resume request"; the invoice finalized, not charged nor charged later
+    by itself; paid, the subscription resumes into the period it bills."""
+    clock_id, waiting, invoice = waiting_for_an_attempt(client)
+    assert (invoice.billing_reason, invoice.status, invoice.amount_due) == (
+        "subscription_update",
+        "open",
+        714,
+    )
+    assert (invoice.attempted, invoice.attempt_count, invoice.amount_paid) == (False, 0, 0)
+    assert (invoice.auto_advance, invoice.next_payment_attempt) == (False, None)
+    assert events_of(client, waiting.id)[-1] == "customer.subscription.updated"
+    advance(client, clock_id, RESUMED_ON + 20 * HOUR)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 0
+    assert client.v1.subscriptions.retrieve(waiting.id).status == "paused"
+
+    client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    resumed = client.v1.subscriptions.retrieve(waiting.id)
+    assert (resumed.status, resumed.status_details) == ("active", None)
+    assert (resumed.billing_cycle_anchor, period_of(resumed)) == (
+        RESUMED_ON,
+        (RESUMED_ON, utc(2027, 4, 5)),
+    )
+    assert events_of(client, waiting.id)[-2:] == [
+        "customer.subscription.updated",
+        "customer.subscription.resumed",
+    ]
+    # Resumed: nothing expires at 23 hours.
+    advance(client, clock_id, RESUMED_ON + 2 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(waiting.id).status == "active"
+
+
+def test_a_default_resume_whose_first_attempt_fails_is_past_due_and_not_retried(
+    client: Client, ledger_verified: None
+) -> None:
+    """ "If collecting payment on the resumed subscription's invoice fails (for example with
+    Pay Invoice), the subscription moves to `past_due`, and Stripe doesn't retry failed
+    payments" (the changelog)."""
+    clock_id, waiting, invoice = waiting_for_an_attempt(client)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice.id)
+    past_due = client.v1.subscriptions.retrieve(waiting.id)
+    assert (past_due.status, past_due.status_details) == ("past_due", None)
+    assert period_of(past_due) == (RESUMED_ON, utc(2027, 4, 5))
+    assert events_of(client, waiting.id)[-2:] == [
+        "customer.subscription.updated",
+        "customer.subscription.resumed",
+    ]
+    declined = client.v1.invoices.retrieve(invoice.id)
+    assert (declined.status, declined.attempt_count, declined.next_payment_attempt) == (
         "open",
         1,
         None,
     )
+    # No retry, and no expiry: open and past_due two weeks on.
+    advance(client, clock_id, RESUMED_ON + 14 * DAY_SECONDS)
+    assert client.v1.invoices.retrieve(invoice.id).attempt_count == 1
+    assert client.v1.subscriptions.retrieve(waiting.id).status == "past_due"
     client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
-    assert client.v1.subscriptions.retrieve(paused.id).status == "active"
+    assert client.v1.subscriptions.retrieve(waiting.id).status == "active"
+
+
+def test_a_default_resumption_invoice_written_off_resumes_and_voided_stays_paused(
+    client: Client, ledger_verified: None
+) -> None:
+    """The resume docstring: "If the invoice is paid or marked uncollectible, the
+    subscription becomes active. If the invoice is manually voided, the subscription stays
+    paused"."""
+    _, waiting, invoice = waiting_for_an_attempt(client)
+    client.v1.invoices.mark_uncollectible(invoice.id)
+    resumed = client.v1.subscriptions.retrieve(waiting.id)
+    assert (resumed.status, period_of(resumed)) == ("active", (RESUMED_ON, utc(2027, 4, 5)))
+    assert events_of(client, waiting.id)[-1] == "customer.subscription.resumed"
+
+    _, other, other_invoice = waiting_for_an_attempt(client)
+    client.v1.invoices.void_invoice(other_invoice.id)
+    still = client.v1.subscriptions.retrieve(other.id)
+    assert (still.status, period_of(still)) == ("paused", period_of(other))
+    assert "customer.subscription.resumed" not in events_of(client, other.id)
+    # Nothing waits any more: it may be resumed again.
+    assert resume(client, other.id).status == "paused"
+
+
+# -- resume_on_payment_success ----------------------------------------------------------------
 
 
 def test_resume_on_payment_success_stays_paused_when_the_charge_fails(
@@ -261,20 +359,52 @@ def test_resume_on_payment_success_stays_paused_when_the_charge_fails(
 ) -> None:
     clock_id, customer, paused = paused_subscription(client)
     decline_renewals(client, customer.id)
-    advance(client, clock_id, utc(2027, 3, 5))
-    still = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    advance(client, clock_id, RESUMED_ON)
+    still = resume(client, paused.id, **ON_SUCCESS)
     assert (still.status, period_of(still)) == ("paused", period_of(paused))
     assert still.billing_cycle_anchor == JAN_31_2027
     invoice = client.v1.invoices.retrieve(str(still.latest_invoice))
     assert (invoice.status, invoice.attempt_count, invoice.amount_remaining) == ("open", 1, 714)
+    # "Stripe retries failed payments" (the changelog): the dunning schedule's first retry.
+    assert invoice.next_payment_attempt == RESUMED_ON + 3 * DAY_SECONDS
     assert events_of(client, paused.id)[-1] == "customer.subscription.updated"
     # Resuming again waits for that invoice.
     with pytest.raises(stripe.InvalidRequestError):
         resume(client, paused.id)
     client.v1.invoices.void_invoice(invoice.id)
-    assert resume(client, paused.id, payment_behavior="resume_on_payment_success").status == (
-        "paused"
+    assert resume(client, paused.id, **ON_SUCCESS).status == "paused"
+
+
+def test_a_declined_resume_on_payment_success_is_retried_not_voided_and_resumes_when_paid(
+    client: Client, ledger_verified: None
+) -> None:
+    """Attempted in the request, the invoice does not expire at 23 hours (that is for one
+    with no attempt): it is retried, and the retry that pays it resumes the subscription.
+    Kassa voided it at 23 hours and advertised a retry that never came."""
+    clock_id, customer, paused = paused_subscription(client)
+    decline_renewals(client, customer.id)
+    advance(client, clock_id, RESUMED_ON)
+    invoice_id = str(resume(client, paused.id, **ON_SUCCESS).latest_invoice)
+    advance(client, clock_id, RESUMED_ON + DAY_SECONDS)
+    kept = client.v1.invoices.retrieve(invoice_id)
+    assert (kept.status, kept.next_payment_attempt) == ("open", RESUMED_ON + 3 * DAY_SECONDS)
+    assert client.v1.subscriptions.retrieve(paused.id).status == "paused"
+    # The first retry declines too (still paused); then a good card pays the second.
+    advance(client, clock_id, RESUMED_ON + 4 * DAY_SECONDS)
+    retried = client.v1.invoices.retrieve(invoice_id)
+    assert (retried.status, retried.attempt_count) == ("open", 2)
+    assert retried.next_payment_attempt == RESUMED_ON + 8 * DAY_SECONDS
+    assert client.v1.subscriptions.retrieve(paused.id).status == "paused"
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
     )
+    advance(client, clock_id, RESUMED_ON + 9 * DAY_SECONDS)
+    paid = client.v1.invoices.retrieve(invoice_id)
+    assert (paid.status, paid.attempt_count, paid.amount_paid) == ("paid", 3, 714)
+    resumed = client.v1.subscriptions.retrieve(paused.id)
+    assert (resumed.status, period_of(resumed)) == ("active", (RESUMED_ON, utc(2027, 4, 5)))
+    assert events_of(client, paused.id)[-1] == "customer.subscription.resumed"
 
 
 def waiting_resumption(client: Client) -> tuple[str, stripe.Subscription, stripe.Subscription]:
@@ -282,8 +412,8 @@ def waiting_resumption(client: Client) -> tuple[str, stripe.Subscription, stripe
     charge was declined on March 5: still paused, waiting for its resumption invoice)."""
     clock_id, customer, paused = paused_subscription(client)
     decline_renewals(client, customer.id)
-    advance(client, clock_id, utc(2027, 3, 5))
-    still = resume(client, paused.id, payment_behavior="resume_on_payment_success")
+    advance(client, clock_id, RESUMED_ON)
+    still = resume(client, paused.id, **ON_SUCCESS)
     assert still.status == "paused"
     return clock_id, paused, still
 

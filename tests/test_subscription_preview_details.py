@@ -22,7 +22,7 @@ import stripe
 from tests.test_coupons_tax_rates import coupon, promotion_code, tax_rate
 from tests.test_subscription_cancel_at import FEB_14, FEB_28
 from tests.test_subscription_changes import change, only_item, pending_of
-from tests.test_subscription_pause import paused_subscription, resume
+from tests.test_subscription_pause import ON_SUCCESS, paused_subscription, resume
 from tests.test_subscription_scheduled_end import PAST_THE_END, preview
 from tests.test_subscription_terms import price_of, utc
 from tests.test_subscriptions import (
@@ -205,7 +205,7 @@ def test_previewing_a_resumption_now_shows_the_invoice_resume_makes(
     assert upcoming.total == 714
     assert client.v1.subscriptions.retrieve(paused.id).status == "paused"
     assert len(pending_of(client, customer.id)) == 1
-    resumed = resume(client, paused.id)
+    resumed = resume(client, paused.id, **ON_SUCCESS)
     made = client.v1.invoices.retrieve(str(resumed.latest_invoice))
     same_invoice(made, upcoming)
     assert made.amount_paid == 714
@@ -222,7 +222,7 @@ def test_a_resumption_is_previewed_only_for_a_paused_subscription_and_alone(
         "subscription_details[resume_at]",
     )
     assert "cancel_now" in str(with_more.value.user_message)
-    resume(client, paused.id)
+    resume(client, paused.id, **ON_SUCCESS)
     with pytest.raises(stripe.InvalidRequestError) as active:
         preview(client, paused.id, resume_at="now")
     assert (active.value.http_status, active.value.param) == (

@@ -33,7 +33,9 @@ are paid or not:
   don't affect subscription status", which "Stripe determines from the most recent
   non-voided invoice". A paused one's resumption invoice marked uncollectible resumes it
   ("If the invoice is paid or marked uncollectible, the subscription becomes active. If the
-  invoice is manually voided, the subscription stays paused": the resume docstring). An
+  invoice is manually voided, the subscription stays paused": the resume docstring); one
+  resumed with `resume_on_payment_attempt` resumes `past_due` on a failed attempt on it
+  (`subscription_pause.resume_on_failed_attempt`). An
   `incomplete` one is left as it is: Stripe's docs say nothing of its first invoice voided
   or written off, and it expires 23 hours after creation all the same.
 
@@ -100,9 +102,11 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_final import final_items, invoice_final
 from kassa.services.billing.subscription_pause import (
+    RESUMPTION_REASON,
     expire_resumption,
     pause_at_trial_end,
     resume_collection_if_due,
+    resume_on_failed_attempt,
     resume_on_payment,
 )
 from kassa.services.billing.subscription_renewal import invoice_next_period
@@ -337,7 +341,10 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
         return
     retries_exhausted = invoice["status"] == "open" and invoice["next_payment_attempt"] is None
     if reason != "subscription_cycle" and not (retries_exhausted and _retried_all(invoice)):
-        return  # an update's invoice declined: what the update's `payment_behavior` says
+        # An update's invoice declined: what the update's `payment_behavior` says; a paused
+        # subscription's resumption invoice: what the resume's says.
+        await _resumption_failed(ctx, subscription_id, invoice)
+        return
     subscription = await find(ctx, subscription_id)
     if subscription is None or subscription["status"] not in ("active", "past_due"):
         return
@@ -360,6 +367,19 @@ async def on_invoice_payment_failed(ctx: Context, invoice: ApiObject) -> None:
     if subscription != before:
         await save(ctx, subscription)
         await announce(ctx, "customer.subscription.updated", subscription, before)
+
+
+async def _resumption_failed(ctx: Context, subscription_id: str, invoice: ApiObject) -> None:
+    """A declined attempt on the invoice of a subscription's change: one waiting for it to
+    resume (`resume_on_payment_attempt`) resumes `past_due`; no other is moved here (an
+    update's or resume's own request decides its status)."""
+    if invoice.get("billing_reason") != RESUMPTION_REASON:
+        return
+    if ctx.memo.get(CREATING) == subscription_id:
+        return
+    subscription = await find(ctx, subscription_id)
+    if subscription is not None and subscription["status"] == "paused":
+        await resume_on_failed_attempt(ctx, subscription, invoice)
 
 
 CLOSED_RECONSIDERED: Final = ("past_due", "unpaid")

@@ -60,8 +60,8 @@ HELD: Final = "pending_update"
 the invoice it waits for, the top-level `fields` and private `facts` it sets (and the facts
 it drops), the `once` discounts its invoice used, and whether its metadata clears all."""
 RESUMING_EXPIRES_AT: Final = "resuming_expires_at"
-"""Private key of a paused subscription waiting for its resumption invoice's payment
-(`subscription_pause`): when that invoice is voided if still unpaid."""
+"""Private key of a paused subscription waiting for a first attempt on its resumption
+invoice (`subscription_pause`): when that invoice is voided if still not attempted."""
 INCOMPLETE_EXPIRES_SECONDS: Final = 23 * 3_600
 """Stripe expires a subscription whose first payment never succeeded after 23 hours."""
 TRIAL_WILL_END_NOTICE_SECONDS: Final = 3 * 86_400

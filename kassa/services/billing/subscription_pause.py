@@ -18,13 +18,35 @@ pending items included, or its part up to a `cancel_at` inside it) or continues 
 around now on the old anchor (`unchanged`: the part of it not billed yet, up to a
 `cancel_at` inside it, is prorated, each item over its own period,
 `proration_behavior` create_prorations (pending, for the next renewal), always_invoice
-(invoiced now) or none). A resumption invoice
-(`billing_reason=subscription_update`) is finalized and charged in the request: paid,
-`active`; declined, `past_due` with `payment_behavior=resume_on_payment_attempt` (the
-default; not retried), or still `paused` with `resume_on_payment_success`, its invoice left
-open (and retried), and resuming again refused until it is settled. Stripe makes no attempt
-in the request under `resume_on_payment_attempt`, leaving the subscription paused until the
-integration pays the invoice; Kassa attempts at once in both cases.
+(invoiced now) or none). With nothing to bill it is `active` at once. A resumption invoice
+(`billing_reason=subscription_update`) is finalized in the request, and `payment_behavior`
+says when the subscription resumes (Stripe's changelog, docs.stripe.com/changelog/endive/
+2026-09-30/pause-subscription: it "controls whether it should resume when payment is
+attempted, or only after payment succeeds"; docs.stripe.com/changelog/dahlia/2026-05-27/
+pause-subscriptions for each value):
+
+- `resume_on_payment_attempt` (the default): "no payment attempt during the resume
+  request". The invoice is left open, not charged and never charged by itself
+  (`auto_advance=false`), and the subscription stays `paused` until the first attempt on
+  it (`POST /v1/invoices/{id}/pay`, the hosted invoice page, a confirmation of its
+  PaymentIntent): paid, it resumes `active` (`resume_on_payment`); declined, it resumes
+  all the same, `past_due` ("If collecting payment on the resumed subscription's invoice
+  fails (for example with Pay Invoice), the subscription moves to `past_due`, and Stripe
+  doesn't retry failed payments": `resume_on_failed_attempt`, the invoice's
+  `next_payment_attempt` null).
+- `resume_on_payment_success`: "attempts payment during the resume request. The
+  subscription stays `paused` until payment succeeds, and Stripe retries failed
+  payments": charged at once; paid, `active`; declined, still `paused`, its invoice open
+  and retried on the dunning schedule (`invoice_collection.RETRY_AFTER_DAYS`), and the
+  retry or `pay` that pays it resumes it (`resume_on_payment`). Once the retries run out
+  the invoice stays open and the subscription paused (Stripe documents no final action for
+  a paused subscription) until the merchant pays, voids or writes it off.
+
+Either way (the SDK's resume docstring, 16.1.0): "If the invoice is paid or marked
+uncollectible, the subscription becomes active. If the invoice is manually voided, the
+subscription stays paused. If there is no payment attempt within 23 hours, Stripe voids the
+invoice and the subscription stays paused". Resuming again is refused while the invoice is
+open.
 
 `pause_collection` leaves the status alone: renewals still make their invoices, kept as
 drafts (`keep_as_draft`), or finalized and at once marked uncollectible or voided. At its
@@ -38,13 +60,10 @@ A trial that ends with no payment method, under `trial_settings[end_behavior]
 invoice), until it is resumed (Stripe: docs.stripe.com/billing/subscriptions/trials/
 free-trials, "Create free trials without collecting payment method").
 
-A resumption invoice waiting for its payment (`resume_on_payment_success`) and still unpaid
-23 hours after the resume is voided, the subscription staying paused: that moment
-(`RESUMING_EXPIRES_AT`) is work due, and its work then is `expire_resumption`. (Stripe's resume
-docstring: "If there is no payment attempt within 23 hours, Stripe voids the invoice and the
-subscription stays paused"; its free-trials guide: the invoice "becomes automatically void
-after 23 hours if the associated payment intent doesn't have a payment method attached and
-isn't confirmed", which is where a declined attempt leaves the intent.)
+A resumption invoice with no payment attempt on it, still unpaid 23 hours after the resume
+(`resume_on_payment_attempt` left alone) is voided, the subscription staying paused: that
+moment (`RESUMING_EXPIRES_AT`) is work due, and its work then is `expire_resumption`. One
+that was attempted (`resume_on_payment_success`) has no such moment: Stripe retries it.
 
 Imports go one way: `subscriptions` and `subscription_cycle` import this module, never the
 reverse.
@@ -110,13 +129,18 @@ BILLED_UNTIL_ITEMS: Final = "billed_until_items"
 intervals each have their own period); `BILLED_UNTIL` is then the earliest."""
 RESUMING_INVOICE: Final = "resuming_invoice"
 """Private fact: the open resumption invoice of a paused subscription whose resume waits for
-its payment (`resume_on_payment_success`)."""
+an attempt on it (`resume_on_payment_attempt`) or its payment (`resume_on_payment_success`)."""
 RESUMES_INTO: Final = "resumes_into"
 """Private fact beside `RESUMING_INVOICE`: the anchor, period and trial end the subscription
-takes once that invoice is paid."""
+takes once it resumes."""
+RESUMES_ON: Final = "resumes_on"
+"""Private fact beside `RESUMING_INVOICE`: the resume's `payment_behavior`, which says what a
+failed attempt on that invoice does (a resume stored before it was kept waited for payment)."""
+ON_ATTEMPT: Final = "resume_on_payment_attempt"
+ON_SUCCESS: Final = "resume_on_payment_success"
 RESUMPTION_EXPIRES_SECONDS: Final = 23 * 3_600
-"""Stripe voids a resumption invoice not paid within 23 hours (as it expires an incomplete
-subscription's first invoice)."""
+"""Stripe voids a resumption invoice with no payment attempt within 23 hours (as it expires
+an incomplete subscription's first invoice)."""
 
 
 def _typed(*values: str) -> Struct:
@@ -136,7 +160,7 @@ PAUSE_PARAMS: dict[str, Param] = {
 }
 RESUME_PARAMS: dict[str, Param] = {
     "billing_cycle_anchor": _typed("now", "unchanged"),
-    "payment_behavior": Enum(values=("resume_on_payment_attempt", "resume_on_payment_success")),
+    "payment_behavior": Enum(values=(ON_ATTEMPT, ON_SUCCESS)),
     "proration_behavior": Enum(values=("always_invoice", "create_prorations", "none")),
     "proration_date": Timestamp(),
 }
@@ -282,13 +306,13 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
     )
     # This unit decides the status from the invoice's fate, not the invoice hooks.
     ctx.memo[DECIDING_STATUS] = subscription["id"]
-    status = "active" if invoice is None else await _collect(ctx, invoice, request)
-    if invoice is not None and status == "paused":
-        await _stay_paused(ctx, subscription, before, invoice)
+    behavior = request.payment_behavior or ON_ATTEMPT
+    if invoice is not None and not await _settled(ctx, invoice, behavior):
+        await _stay_paused(ctx, subscription, before, invoice, behavior)
         return view(subscription)
     if invoice is not None:
         subscription["latest_invoice"] = invoice["id"]
-    subscription["status"] = status
+    subscription["status"] = "active"
     subscription["status_details"] = None
     _forget_waiting(subscription)
     await save(ctx, subscription)
@@ -298,10 +322,12 @@ async def resume_subscription(ctx: Context, request: ResumeSubscription) -> ApiO
 
 
 async def _stay_paused(
-    ctx: Context, subscription: ApiObject, before: ApiObject, invoice: ApiObject
+    ctx: Context, subscription: ApiObject, before: ApiObject, invoice: ApiObject, behavior: str
 ) -> None:
-    """`resume_on_payment_success` and the charge failed: nothing of the resume applies but
-    its invoice, left open (Stripe retries it); resuming again waits until it is settled."""
+    """The resumption invoice is open (not attempted yet, or declined under
+    `resume_on_payment_success` and retried): nothing of the resume applies but its
+    invoice until an attempt on it or its payment; resuming again waits until it is
+    settled."""
     resumed_into = {
         "anchor": subscription["billing_cycle_anchor"],
         "period": list(current_period(subscription)),
@@ -316,20 +342,46 @@ async def _stay_paused(
     facts = private(subscription)
     facts[RESUMING_INVOICE] = invoice["id"]
     facts[RESUMES_INTO] = resumed_into
-    # Unpaid by then, it is voided (`expire_resumption`), unless a cancellation comes first:
-    # 23 hours after the resume, its invoice's time (not a later reading of the clock, a
-    # second on when the request crossed one).
-    facts[RESUMING_EXPIRES_AT] = int(invoice["created"]) + RESUMPTION_EXPIRES_SECONDS
+    facts[RESUMES_ON] = behavior
+    if not invoice["attempted"]:
+        # Not attempted by then, it is voided (`expire_resumption`), unless a cancellation
+        # comes first: 23 hours after the resume, its invoice's time (not a later reading of
+        # the clock, a second on when the request crossed one). An attempted one is retried.
+        facts[RESUMING_EXPIRES_AT] = int(invoice["created"]) + RESUMPTION_EXPIRES_SECONDS
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
 
 
 async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiObject) -> bool:
-    """A paused subscription's resumption invoice (`resume_on_payment_success`) paid later:
-    the resume it waited for applies now, into the period that invoice bills. False when the
-    invoice is not the one it waits for."""
+    """A paused subscription's resumption invoice paid (or written off) after the resume
+    request: the resume it waited for applies now, `active`, into the period that invoice
+    bills. False when the invoice is not the one it waits for."""
     if private(subscription).get(RESUMING_INVOICE) != invoice["id"]:
         return False
+    await _resume_into(ctx, subscription, "active")
+    return True
+
+
+async def resume_on_failed_attempt(
+    ctx: Context, subscription: ApiObject, invoice: ApiObject
+) -> bool:
+    """A failed attempt on a paused subscription's resumption invoice: under
+    `resume_on_payment_attempt` the resume applies all the same, `past_due`, and the
+    invoice is not retried (Stripe's changelog: "the subscription moves to `past_due`, and
+    Stripe doesn't retry failed payments"; it was finalized not to advance, and stopping it
+    again undoes an `auto_advance` the merchant turned back on). False, nothing done, when
+    the invoice is not the one it waits for or the resume waits for its payment."""
+    facts = private(subscription)
+    if facts.get(RESUMING_INVOICE) != invoice["id"] or facts.get(RESUMES_ON) != ON_ATTEMPT:
+        return False
+    await invoice_advance.stop_invoice(ctx, invoice)
+    await _resume_into(ctx, subscription, "past_due")
+    return True
+
+
+async def _resume_into(ctx: Context, subscription: ApiObject, status: str) -> None:
+    """The resume a paused subscription waited for applies: the anchor, periods and trial
+    end it was to take (`RESUMES_INTO`), and `status`; announced as the request would."""
     before = snapshot(subscription)
     into = private(subscription).pop(RESUMES_INTO)
     subscription["billing_cycle_anchor"] = into["anchor"]
@@ -340,33 +392,32 @@ async def resume_on_payment(ctx: Context, subscription: ApiObject, invoice: ApiO
     for item in items_of(subscription):
         resumed = by_item.get(str(item["id"]), into["period"])
         set_item_period(item, (int(resumed[0]), int(resumed[1])))
-    subscription["status"] = "active"
+    subscription["status"] = status
     subscription["status_details"] = None
     _forget_waiting(subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.updated", subscription, before)
     await announce(ctx, "customer.subscription.resumed", subscription)
-    return True
 
 
 def _forget_waiting(subscription: ApiObject) -> None:
     """Resumed: nothing of the pause or of a resumption that waited is kept."""
     facts = private(subscription)
-    waiting = (RESUMING_INVOICE, RESUMES_INTO, RESUMING_EXPIRES_AT)
+    waiting = (RESUMING_INVOICE, RESUMES_INTO, RESUMES_ON, RESUMING_EXPIRES_AT)
     for key in (BILLED_UNTIL, BILLED_UNTIL_ITEMS, *waiting):
         facts.pop(key, None)
 
 
 async def expire_resumption(ctx: Context, subscription: ApiObject) -> None:
     """A paused subscription's work at its `renews_at`: the resumption invoice it waits for,
-    unpaid 23 hours after the resume, is voided, and it stays paused with nothing else due
-    but a scheduled cancellation (saving moves `renews_at` there)."""
+    not attempted within 23 hours of the resume, is voided, and it stays paused with nothing
+    else due but a scheduled cancellation (saving moves `renews_at` there)."""
     facts = private(subscription)
     expires_at = facts.get(RESUMING_EXPIRES_AT)
     if expires_at is not None and expires_at <= ctx.now():
         waiting = facts.pop(RESUMING_INVOICE, None)
-        facts.pop(RESUMES_INTO, None)
-        facts.pop(RESUMING_EXPIRES_AT, None)
+        for key in (RESUMES_INTO, RESUMES_ON, RESUMING_EXPIRES_AT):
+            facts.pop(key, None)
         if waiting is not None:
             # Voided when it expired, however late this work runs.
             await _void_if_open(ctx, str(waiting), at=int(expires_at))
@@ -498,21 +549,19 @@ def _proration_time(request: ResumeSubscription, period: tuple[int, int], now: i
     return request.proration_date
 
 
-async def _collect(ctx: Context, invoice: ApiObject, request: ResumeSubscription) -> str:
-    """Finalize the resumption invoice and charge it now; the subscription's status after."""
-    invoice["automatically_finalizes_at"] = ctx.now()
-    # A decline has recorded the failed attempt (it commits); the status below says the rest.
-    with contextlib.suppress(CardDeclined):
-        await invoice_advance.advance_invoice(ctx, invoice)
-    if invoice["status"] in ("paid", "uncollectible"):
-        return "active"
-    if request.payment_behavior == "resume_on_payment_success":
-        return "paused"
-    # resume_on_payment_attempt: past_due, and Stripe does not retry this invoice.
-    invoice["auto_advance"] = False
-    invoice["next_payment_attempt"] = None
-    await invoice_documents.save(ctx, invoice)
-    return "past_due"
+async def _settled(ctx: Context, invoice: ApiObject, behavior: str) -> bool:
+    """Finalize the resumption invoice, and charge it now under `resume_on_payment_success`;
+    whether it is settled (paid, or nothing was due) and the subscription resumes now."""
+    if behavior == ON_ATTEMPT:
+        # No attempt in the request, and none by itself later: the integration pays it.
+        await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=False)
+        await invoice_documents.save(ctx, invoice)
+    else:
+        invoice["automatically_finalizes_at"] = ctx.now()
+        # A decline has recorded the failed attempt and its retry (it commits).
+        with contextlib.suppress(CardDeclined):
+            await invoice_advance.advance_invoice(ctx, invoice)
+    return invoice["status"] in ("paid", "uncollectible")
 
 
 # -- pause_collection -------------------------------------------------------------------------
