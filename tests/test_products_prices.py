@@ -630,3 +630,107 @@ def test_events_announce_products_and_prices(client: stripe.StripeClient) -> Non
     assert len(archived) == 1
     assert archived[0].data.previous_attributes is not None
     assert archived[0].data.previous_attributes.to_dict() == {"active": True}
+
+
+# --- Inline prices ------------------------------------------------------------------------
+
+
+def _inline_prices(client: stripe.StripeClient, product: str) -> tuple[str, str]:
+    """A one-time inline price (an invoice item's `price_data`) and a recurring one (a
+    subscription item's), both of `product`."""
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    item = client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "price_data": {"currency": "usd", "product": product, "unit_amount": 333},
+        }
+    )
+    assert item.pricing is not None and item.pricing.price_details is not None
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [
+                {
+                    "price_data": {
+                        "currency": "usd",
+                        "product": product,
+                        "unit_amount": 900,
+                        "recurring": {"interval": "month"},
+                    }
+                }
+            ],
+        }
+    )
+    return str(item.pricing.price_details.price), subscription["items"].data[0].price.id
+
+
+def test_inline_prices_are_not_listed_or_searched(client: stripe.StripeClient) -> None:
+    """Stripe's price list "returns a list of your active prices, excluding inline prices"
+    (and the inactive ones with active=false): an inline price prices its item only."""
+    product = _product(client)
+    one_time, recurring = _inline_prices(client, product.id)
+    archived = _price(client, product.id)
+    client.v1.prices.update(archived.id, params={"active": False})
+
+    def listed(**params: Any) -> list[str]:
+        return [p.id for p in client.v1.prices.list(params=cast(Any, params)).data]
+
+    assert listed(product=product.id) == []
+    assert listed(active=False) == [archived.id]
+    assert listed(active=False, product=product.id, type="one_time") == [archived.id]
+    assert listed(active=False, type="recurring") == []
+    plans = client.v1.plans.list(params={"product": product.id, "active": False})
+    assert [p.id for p in plans.data] == []
+    found = client.v1.prices.search(params={"query": f'product:"{product.id}"'})
+    assert [p.id for p in found.data] == [archived.id]
+    assert client.v1.prices.search(params={"query": "active:'false'"}).data[0].id == archived.id
+    for inline in (one_time, recurring):
+        shown = client.v1.prices.retrieve(inline)
+        assert shown.active is False and shown.product == product.id
+        assert not any(key.startswith("_") for key in shown.to_dict())
+
+
+def test_inline_prices_cannot_be_activated(client: stripe.StripeClient) -> None:
+    one_time, recurring = _inline_prices(client, _product(client).id)
+    for inline in (one_time, recurring):
+        refused = _refused(
+            lambda price=inline: client.v1.prices.update(price, params={"active": True})
+        )
+        assert refused.param == "active"
+        assert "inline" in str(refused.user_message)
+        assert client.v1.prices.retrieve(inline).active is False
+        kept = client.v1.prices.update(inline, params={"metadata": {"note": "kept"}})
+        assert (kept.active, kept.metadata.to_dict()) == (False, {"note": "kept"})
+    as_plan = _refused(lambda: client.v1.plans.update(recurring, params={"active": True}))
+    assert as_plan.param == "active"
+
+
+def test_a_product_with_only_inline_prices_can_be_deleted(client: stripe.StripeClient) -> None:
+    """Stripe refuses to delete a product with "user-created prices": inline prices are not
+    those. The inline prices stay retrievable, naming the deleted product, and the items
+    they price stay billable."""
+    product = _product(client)
+    one_time, recurring = _inline_prices(client, product.id)
+    deleted = client.v1.products.delete(product.id)
+    assert deleted.deleted is True
+    _refused(lambda: client.v1.products.retrieve(product.id), status=404)
+    for inline in (one_time, recurring):
+        assert client.v1.prices.retrieve(inline).product == product.id
+    customer = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    item = client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 100, "currency": "usd"}
+    )
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert invoice.amount_due == 100 and item.id

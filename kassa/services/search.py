@@ -439,14 +439,19 @@ def search_operation(
     fields: SearchFields,
     *,
     view: ObjectView | None = None,
+    nulls: Mapping[str, bool] | None = None,
 ) -> Operation[SearchRequest]:
     """`GET /v1/{collection}/search` over `table`'s objects, queried on `fields`; `view` turns
-    a stored document into what the API shows, for resources that store more."""
+    a stored document into what the API shows, for resources that store more; `nulls`
+    (filter column -> must be NULL, or must not be) leaves out the objects the resource never
+    shows, whatever the query (inline prices)."""
     for name, declared in fields.items():
         field_type, path = _type_and_path(name, declared)
         ensure(_FIELD_NAME.fullmatch(name) is not None, f"search field {name!r}: a dotted name")
         ensure(_FIELD_NAME.fullmatch(path) is not None, f"search field {name!r}: a dotted path")
         ensure(isinstance(field_type, FieldType), f"search field {name!r}: a FieldType")
+    for column in nulls or {}:
+        ensure(column in table.filter_columns, f"search nulls {column!r}: a filter column")
     url = f"/v1/{collection}/search"
 
     def parse(ids: RouteIds, form: Form) -> SearchRequest:
@@ -458,6 +463,7 @@ def search_operation(
             limit=params.get("limit", SEARCH_LIMIT_DEFAULT),
             rows_scanned_max=SEARCH_ROWS_SCANNED_MAX,
             before_seq=decode_page(params["page"]) if params.get("page") else None,
+            nulls=nulls or {},
         )
         return SearchRequest(table, url, search, view)
 

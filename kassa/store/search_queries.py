@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -101,6 +101,10 @@ class ObjectSearch:
     """The most rows this page examines (the work bound)."""
     before_seq: int | None = None
     """Where the previous page stopped: only rows of lower seq."""
+    nulls: Mapping[str, bool] = field(default_factory=dict)
+    """Filter column -> whether it must be NULL (True) or must not be (False), on every row
+    examined: objects the resource never shows (inline prices), whatever the query. They
+    are outside the window, so they take none of `rows_scanned_max`."""
 
 
 @dataclass(frozen=True)
@@ -172,17 +176,20 @@ def _matching(search: ObjectSearch) -> tuple[str, list[Any]]:
 
 
 def _window(
-    account_id: str, search: ObjectSearch, settled_below: int | None
+    table: ObjectTable, account_id: str, search: ObjectSearch, settled_below: int | None
 ) -> tuple[str, list[Any]]:
     """The rows a page may examine, before its bound: the account's live objects below
-    `before_seq`; only settled ones when `settled_below` (`kassa.store.seq_order`) is
-    given."""
+    `before_seq` that the search's `nulls` allow; only settled ones when `settled_below`
+    (`kassa.store.seq_order`) is given."""
     ensure(
         0 < search.rows_scanned_max <= SEARCH_ROWS_SCANNED_CEILING,
         f"a search examines 1 to {SEARCH_ROWS_SCANNED_CEILING} rows",
     )
     where = ["account_id = ?", "deleted = 0"]
     args: list[Any] = [account_id]
+    for column, null in search.nulls.items():
+        ensure(column in table.filter_columns, f"{table.name} has a filter column {column}")
+        where.append(f"{column} IS {'' if null else 'NOT '}NULL")
     if search.before_seq is not None:
         where.append("seq < ?")
         args.append(search.before_seq)
@@ -197,7 +204,7 @@ def _scanned(
 ) -> tuple[str, list[Any]]:
     """The window a page examines: `_window`'s rows, newest first, at most
     `rows_scanned_max` of them."""
-    where, args = _window(account_id, search, settled_below)
+    where, args = _window(table, account_id, search, settled_below)
     sql = f"SELECT seq, created, doc FROM {table.name} WHERE {where} ORDER BY seq DESC LIMIT ?"
     return sql, [*args, search.rows_scanned_max]
 
@@ -236,7 +243,7 @@ async def _scan_stop(
     """Where the next page starts when this one found fewer matches than its limit: below
     the oldest row examined, if the window was full and rows remain below it; else
     nowhere. (One index probe: the last row of the window and the one after it.)"""
-    where, args = _window(account_id, search, settled_below)
+    where, args = _window(table, account_id, search, settled_below)
     rows = await db.fetchall(
         f"SELECT seq FROM {table.name} WHERE {where} ORDER BY seq DESC LIMIT 2 OFFSET ?",
         (*args, search.rows_scanned_max - 1),

@@ -115,12 +115,18 @@ PRICES = ObjectTable(
         "recurring_meter",
         "recurring_usage_type",
         "type",
+        "inline",
     ),
     sources={
         "recurring_interval": ("recurring", "interval"),
         "recurring_meter": ("recurring", "meter"),
         "recurring_usage_type": ("recurring", "usage_type"),
+        "inline": ("_kassa", "inline"),
     },
+    # `inline`: true for an inline price (made from `price_data`), NULL for the others; the
+    # lists, the search and a product's delete pass over inline prices, always beside
+    # another column (migration 0052 indexes it after `active` and `product`).
+    unlisted=("inline",),
     # A plan is a recurring price under the same id, and plan ids may be chosen by the API
     # user (migration 0029).
     ids_per_account=True,

@@ -168,10 +168,10 @@ def _inline_price_request(data: Fields) -> prices.CreatePrice:
 async def inline_price(
     ctx: Context, data: Fields, names: ParamNames = _PRICE_DATA_NAMES
 ) -> ApiObject:
-    """The price `price_data` describes, stored inactive (it prices this item only, as
-    Stripe's inline prices): one-time for an invoice item, recurring (its `recurring`) for
-    a subscription item; a 400 names its parameters as `names` says."""
-    created = await prices.create_price(ctx, _inline_price_request(data), names=names)
+    """The price `price_data` describes, stored as Stripe's inline prices are (inactive,
+    unlisted: it prices this item only): one-time for an invoice item, recurring (its
+    `recurring`) for a subscription item; a 400 names its parameters as `names` says."""
+    created = await prices.create_price(ctx, _inline_price_request(data), names=names, inline=True)
     return await prices.load_price(ctx, created["id"], param=names.prefix)
 
 

@@ -282,6 +282,8 @@ async def _move_to_product(ctx: Context, price: ApiObject, product_id: str) -> N
 async def update_plan(ctx: Context, request: UpdatePlan) -> ApiObject:
     price = await _load_plan(ctx, request.plan)
     before = prices.price_view(copy.deepcopy(price))
+    if request.active:
+        prices.refuse_activating_inline(price)
     if request.active is not None:
         price["active"] = request.active
     if request.metadata is not None:
@@ -317,7 +319,10 @@ async def list_plans(ctx: Context, request: ListPlans) -> ApiObject:
     if request.product is not None:
         equals["product"] = request.product
     query = ObjectListQuery(
-        limit=request.limit or LIST_LIMIT_DEFAULT, equals=equals, created=request.created or {}
+        limit=request.limit or LIST_LIMIT_DEFAULT,
+        equals=equals,
+        created=request.created or {},
+        nulls=prices.NOT_INLINE,
     )
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     page = await list_page_with(ctx, RESOURCE, cursors, query)

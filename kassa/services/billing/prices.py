@@ -18,6 +18,14 @@ moves it from the price holding it, which is announced as that price's `price.up
 Listing: Stripe's API reference says the list "returns a list of your active prices" and to
 "set active to false" for the inactive ones, so `active` defaults to true here.
 
+Inline prices (`price_data` on invoice items, subscription items, invoice lines and
+`add_invoice_items`: `create_price(inline=True)`) price the one item they were made for.
+Stripe's list "excludes inline prices", and a product with only inline prices has no
+"user-created prices" to keep it from being deleted. They are stored inactive with a
+private flag (`PRIVATE`, never shown; the table's `inline` column): left out of the list
+and the search, never activated, and otherwise prices like any other (retrieved,
+expanded, billed).
+
 A recurring price is also a plan (`plans`: the same row and id), announced as `plan.*`
 beside `price.*`; a plan may choose its id (`create_price(price_id=...)`), so ids are unique
 per account. A deleted plan's price is missing to retrieve, update and expand
@@ -34,6 +42,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Final
 
 from kassa import money
@@ -107,6 +116,11 @@ LOOKUP_KEYS_FILTER_MAX: Final = 10
 """Stripe's list takes up to ten `lookup_keys`."""
 INCLUDABLE_ONLY: Final = ("tiers",)
 """Stored fields Stripe returns only when expanded."""
+PRIVATE: Final = "_kassa"
+"""The stored price's private facts (`{"inline": true}`), never shown."""
+NOT_SHOWN: Final = (*INCLUDABLE_ONLY, PRIVATE)
+NOT_INLINE: Final = MappingProxyType({"inline": True})
+"""`nulls` of every list and search: the `inline` column NULL (prices not made inline)."""
 FEW_OBJECTS_MAX: Final = 100
 """The most objects `page_of_few` orders (a list by ids or lookup keys)."""
 
@@ -319,8 +333,25 @@ def _price_document(
 
 
 def price_view(price: ApiObject) -> ApiObject:
-    """The price as the API shows it: without the fields returned only when expanded."""
-    return {key: value for key, value in price.items() if key not in INCLUDABLE_ONLY}
+    """The price as the API shows it: without the fields returned only when expanded, nor
+    its private facts."""
+    return {key: value for key, value in price.items() if key not in NOT_SHOWN}
+
+
+def is_inline(price: Mapping[str, Any]) -> bool:
+    """Made from `price_data` for one item (see the module's docstring)."""
+    return bool(price.get(PRIVATE, {}).get("inline"))
+
+
+def refuse_activating_inline(price: Mapping[str, Any]) -> None:
+    """An inline price prices its own item only: it stays inactive (Stripe's list of
+    "your" prices excludes it)."""
+    if is_inline(price):
+        raise InvalidRequest(
+            f"The price ({price['id']}) is an inline price, made with price_data for one "
+            "item: inline prices cannot be activated. Create a price to reuse it.",
+            param="active",
+        )
 
 
 async def store_new_price(ctx: Context, price: ApiObject) -> None:
@@ -430,11 +461,16 @@ async def create_price(
     price_id: str | None = None,
     object_name: str = "price",
     names: ParamNames = PRICE_PARAM_NAMES,
+    inline: bool = False,
 ) -> ApiObject:
     """A new price; `price_id` when the caller chose the id (a plan's); a 400 names the
-    parameter as the caller calls it (`names`: a plan's `amount` for `unit_amount`)."""
+    parameter as the caller calls it (`names`: a plan's `amount` for `unit_amount`);
+    `inline`: made from an item's `price_data` (inactive, for that item only)."""
     # every amount check, before writes
     price = _price_document(ctx, request, product_id="", names=names)
+    if inline:
+        price["active"] = False
+        price[PRIVATE] = {"inline": True}
     if price_id is not None:
         await _claim_price_id(ctx, price_id, object_name)
         price["id"] = price_id
@@ -502,6 +538,8 @@ async def update_price(ctx: Context, request: UpdatePrice) -> ApiObject:
         await _refuse_archiving_default(ctx, request.price)
     price = await load_live_price(ctx, request.price)
     before = price_view(copy.deepcopy(price))
+    if request.active:
+        refuse_activating_inline(price)
     if request.active is not None:
         price["active"] = request.active
     if request.metadata is not None:
@@ -575,6 +613,7 @@ async def _prices_by_lookup_keys(ctx: Context, request: ListPrices) -> ListPage:
             limit=1,
             equals={**_list_equals(request), "lookup_key": key},
             created=request.created or {},
+            nulls=NOT_INLINE,
         )
         found.extend((await ctx.tx.list_objects(PRICES, ctx.account_id, query)).objects)
     cursors = {
@@ -593,6 +632,7 @@ async def list_prices(ctx: Context, request: ListPrices) -> ApiObject:
             limit=request.limit or LIST_LIMIT_DEFAULT,
             equals=_list_equals(request),
             created=request.created or {},
+            nulls=NOT_INLINE,
         )
         cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
         page = await list_page_with(ctx, RESOURCE, cursors, query)
@@ -692,6 +732,7 @@ RESOURCE = Resource(
             "type": TOKEN,
         },
         view=price_view,
+        nulls=NOT_INLINE,
     ),
     update=Operation(
         refusing_immutable(

@@ -1,6 +1,7 @@
 """Products: create (with `default_price_data`, which creates the default price with the
 product), retrieve, update (`default_price` names one of the product's own active prices),
-delete (only a product without prices, as Stripe), list (API version 2026-10-28.endive).
+delete (only a product without prices of its own, as Stripe: inline prices don't count),
+list (API version 2026-10-28.endive).
 
 Product ids may be chosen by the API user (`id=gold`): they are unique per account (the
 table's key is `(account_id, id)`), and an id once used, even by a deleted product, answers
@@ -348,7 +349,10 @@ async def update_product(ctx: Context, request: UpdateProduct) -> ApiObject:
 
 async def _has_prices(ctx: Context, product_id: str) -> bool:
     page = await ctx.tx.list_objects(
-        PRICES, ctx.account_id, ObjectListQuery(limit=1, equals={"product": product_id})
+        PRICES,
+        ctx.account_id,
+        # Stripe's refusal is for "user-created prices": not the inline ones (price_data).
+        ObjectListQuery(limit=1, equals={"product": product_id}, nulls=prices.NOT_INLINE),
     )
     return bool(page.objects)
 
