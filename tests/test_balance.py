@@ -500,6 +500,18 @@ def test_funds_settle_two_bank_days_later(
     assert_ledger_whole(two_day_server.database_url)
 
 
+def test_listing_settles_due_funds_first(two_day_server: ShiftedClockServer) -> None:
+    """Listing balance transactions settles due funds first, as retrieving one and reading
+    the balance do: every read shows the same status, whichever comes first."""
+    two_day_server.set_now(at("2026-11-02T10:00:00"))
+    client = two_day_server.client(create_account(two_day_server.database_url).secret_key)
+    txn = charge_transaction(client, pay(client, 5000))
+    two_day_server.set_now(datetime.datetime.fromtimestamp(txn.available_on + 1, datetime.UTC))
+    listed = client.v1.balance_transactions.list(params={"type": "charge"}).data
+    assert [(t.id, t.status) for t in listed] == [(txn.id, "available")]
+    assert_ledger_whole(two_day_server.database_url)
+
+
 def test_refund_and_dispute_after_settlement(two_day_server: ShiftedClockServer) -> None:
     two_day_server.set_now(at("2026-11-02T09:00:00"))  # a Monday
     client = two_day_server.client(create_account(two_day_server.database_url).secret_key)

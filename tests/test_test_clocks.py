@@ -431,6 +431,27 @@ def test_a_clock_customers_funds_settle_at_the_clocks_time(
     )
 
 
+def test_funds_settling_together_announce_the_balance_once(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe announces `balance.available` when funds become available; two customers' funds
+    due at the same clock time settle in two pieces of work but are announced once, when
+    the last has settled, at the clock's time."""
+    monday = 1_704_103_200  # 2024-01-01 10:00 UTC
+    clock = new_clock(client, monday)
+    charges = [pay(client, customer_on(client, clock.id).id) for _ in range(2)]
+    txns = [client.v1.balance_transactions.retrieve(str(c.balance_transaction)) for c in charges]
+    assert len({t.available_on for t in txns}) == 1
+    available_on = txns[0].available_on
+    advance(client, clock.id, available_on + HOUR)
+    announced = client.v1.events.list(params={"type": "balance.available"}).data
+    assert [event.created for event in announced] == [available_on]
+    balance = announced[0].data.object
+    assert [(b.amount, b.currency) for b in balance["available"]] == [
+        (sum(t.net for t in txns), "usd")
+    ]
+
+
 def test_a_deleted_clocks_pending_funds_settle_in_real_time(client: Client) -> None:
     clock = new_clock(client, 1_704_103_200)
     customer = customer_on(client, clock.id)

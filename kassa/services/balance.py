@@ -120,6 +120,7 @@ async def retrieve_balance_transaction(ctx: Context, transaction_id: str) -> Api
 
 
 async def list_balance_transactions(ctx: Context, request: ListBalanceTransactions) -> ApiObject:
+    await settle(ctx)
     return list_envelope(await balance_transactions_page(ctx, request), TRANSACTIONS.url)
 
 
@@ -197,7 +198,7 @@ TRANSACTIONS = Resource(
     lister=Operation(
         request_parser(ListBalanceTransactions, {**PAGINATION_PARAMS, **LIST_FILTERS}),
         list_balance_transactions,
-        writes=False,
+        writes=True,  # as retrieving: due funds settle first, so every read agrees
     ),
     expandable={"source": ("charge", "refund", "dispute", "payout")},
     fetch=fetch_balance_transaction,

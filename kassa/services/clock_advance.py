@@ -33,7 +33,7 @@ from typing import Any, Final
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.ledger.settlement import settle_on_clock
-from kassa.services import authorization_expiry, events, refund_failures
+from kassa.services import authorization_expiry, balance, events, refund_failures
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
@@ -149,6 +149,17 @@ async def _step(
         return StepDone(0, failed.work, through=False)
 
 
+async def _settle(ctx: Context, clock_id: str, work: ClockWork) -> None:
+    """One of the clock's pending transactions becomes available. `balance.available` is
+    announced once the last of the account's funds due at that moment has settled, as the
+    real-time settlement announces it once per batch (`balance.settle_all`): renewals due
+    together settle together, and one event each would say the same thing many times. The
+    event is the clock's: it happens at the clock's time."""
+    settled = await settle_on_clock(ctx.tx, ctx.account_id, clock_id, work.object_id, work.due_at)
+    if settled and not await ctx.tx.clock_funds_due(ctx.account_id, clock_id, work.due_at):
+        await balance.announce_available(await ctx.governed_by({"test_clock": clock_id}))
+
+
 async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> ClockWork | None:
     """The clock's next piece of work, done; None when the clock is through."""
     test_clock = await _advancing(ctx, clock_id)
@@ -167,7 +178,7 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         await _renew(ctx, work)
         return work
     if work.kind == "funds_settlement":
-        await settle_on_clock(ctx.tx, ctx.account_id, clock_id, work.object_id, work.due_at)
+        await _settle(ctx, clock_id, work)
         return work
     if work.kind == "refund_failure":
         await refund_failures.fail_refund(ctx, work.object_id)
