@@ -165,6 +165,23 @@ def test_refusals_name_the_parameter(client: Client) -> None:
     assert client.v1.customers.list().data == []
 
 
+def test_the_list_takes_only_the_cursors(client: Client) -> None:
+    """Stripe's list of test clocks takes `ending_before`, `expand`, `limit` and
+    `starting_after`: no `created` range, as most lists have."""
+    first, second = new_clock(client), new_clock(client)
+    listed = client.v1.test_helpers.test_clocks.list(params={"limit": 1})
+    assert ([c.id for c in listed.data], listed.has_more) == ([second.id], True)
+    after: Any = {"starting_after": second.id}
+    assert [c.id for c in client.v1.test_helpers.test_clocks.list(params=after).data] == [first.id]
+    created: Any = {"created": {"lt": 1}}
+    unknown = refused(lambda: client.v1.test_helpers.test_clocks.list(params=created))
+    assert (unknown.http_status, unknown.code, unknown.param) == (
+        400,
+        "parameter_unknown",
+        "created",
+    )
+
+
 def test_a_second_advance_while_one_is_under_way_is_refused(tmp_path: Path) -> None:
     """In this process, on a database no `test_clocks` job works on (with a server, its job
     might finish the first advance before the second request), through the service the API

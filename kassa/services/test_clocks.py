@@ -195,5 +195,7 @@ RESOURCE = Resource(
         )
     },
     list_filters=LIST_FILTERS,
+    # Stripe's list takes only `ending_before`, `expand`, `limit` and `starting_after`.
+    list_created=False,
     event_types=EVENT_TYPES,
 )
