@@ -346,7 +346,8 @@ def test_refusals_name_the_parameter_and_write_nothing(client: Client) -> None:
     with pytest.raises(stripe.InvalidRequestError) as too_many:
         subscribe(client, customer.id, price.id, add_invoice_items=[{"price": fee.id}] * 21)
     assert too_many.value.param == "add_invoice_items"
-    assert client.v1.subscriptions.list(params={"status": "all"}).data == []
+    every: Any = {"customer": customer.id, "status": "all"}
+    assert client.v1.subscriptions.list(params=every).data == []
     assert client.v1.invoice_items.list(params={"customer": customer.id}).data == []
     # On update as on create, and nothing pending after.
     subscription = subscribe(client, customer.id, price.id)

@@ -650,7 +650,8 @@ def test_refusals_name_the_parameter_and_keep_nothing(client: Client) -> None:
         # 404 for an object named that does not exist (Kassa's `resource_missing`).
         assert raised.value.http_status in (400, 404), (extra, raised.value)
         assert raised.value.param == param, (extra, raised.value)
-    assert client.v1.subscriptions.list(params={"status": "all"}).data == []
+    every: Any = {"customer": base["customer"], "status": "all"}
+    assert client.v1.subscriptions.list(params=every).data == []
     assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
 
 

@@ -644,7 +644,8 @@ def test_refusals_name_the_parameter(client: Client) -> None:
         with pytest.raises(stripe.InvalidRequestError) as raised:
             client.v1.subscriptions.create(params=params)  # type: ignore[arg-type]
         assert raised.value.param == param, (params, raised.value)
-    assert client.v1.subscriptions.list(params={"status": "all"}).data == []
+    every: Any = {"customer": customer.id, "status": "all"}
+    assert client.v1.subscriptions.list(params=every).data == []
 
 
 # -- in real time, the `invoices` job -------------------------------------------------------

@@ -34,6 +34,7 @@ from kassa.store.tables import CHARGES
 from tests.conftest import fresh_database
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
+from tests.test_subscriptions import monthly_price
 from tests.test_webhook_durability import start_worker
 
 Client = stripe.StripeClient
@@ -73,6 +74,20 @@ def customer_on(
             "invoice_settings": {"default_payment_method": payment_method},
         }
     )
+
+
+def card_payment(client: Client, customer_id: str, **params: Any) -> stripe.PaymentIntent:
+    """A confirmed payment of 12.00 by the customer's Visa."""
+    create: Any = {
+        "amount": 1200,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        "allowed_payment_method_types": ["card"],
+        **params,
+    }
+    return client.v1.payment_intents.create(params=create)
 
 
 def auto_invoice(client: Client, customer_id: str, amount: int) -> stripe.Invoice:
@@ -165,6 +180,23 @@ def test_refusals_name_the_parameter(client: Client) -> None:
     assert client.v1.customers.list().data == []
 
 
+def test_the_list_takes_only_the_cursors(client: Client) -> None:
+    """Stripe's list of test clocks takes `ending_before`, `expand`, `limit` and
+    `starting_after`: no `created` range, as most lists have."""
+    first, second = new_clock(client), new_clock(client)
+    listed = client.v1.test_helpers.test_clocks.list(params={"limit": 1})
+    assert ([c.id for c in listed.data], listed.has_more) == ([second.id], True)
+    after: Any = {"starting_after": second.id}
+    assert [c.id for c in client.v1.test_helpers.test_clocks.list(params=after).data] == [first.id]
+    created: Any = {"created": {"lt": 1}}
+    unknown = refused(lambda: client.v1.test_helpers.test_clocks.list(params=created))
+    assert (unknown.http_status, unknown.code, unknown.param) == (
+        400,
+        "parameter_unknown",
+        "created",
+    )
+
+
 def test_a_second_advance_while_one_is_under_way_is_refused(tmp_path: Path) -> None:
     """In this process, on a database no `test_clocks` job works on (with a server, its job
     might finish the first advance before the second request), through the service the API
@@ -213,6 +245,97 @@ def test_a_clock_created_for_an_existing_customer_governs_it(client: Client) -> 
     assert again.param == "customer"
 
 
+def real_time_customer(client: Client) -> stripe.Customer:
+    card = "pm_card_visa"
+    return client.v1.customers.create(
+        params={"payment_method": card, "invoice_settings": {"default_payment_method": card}}
+    )
+
+
+def with_live_subscription(client: Client, customer: stripe.Customer) -> None:
+    client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": monthly_price(client).id}]}
+    )
+
+
+def with_draft_invoice(client: Client, customer: stripe.Customer) -> None:
+    auto_invoice(client, customer.id, 500)
+
+
+def with_open_invoice(client: Client, customer: stripe.Customer) -> None:
+    client.v1.invoices.finalize_invoice(auto_invoice(client, customer.id, 500).id)
+
+
+def with_uncaptured_payment(client: Client, customer: stripe.Customer) -> None:
+    card_payment(client, customer.id, capture_method="manual")
+
+
+@pytest.mark.parametrize(
+    "scheduled",
+    [with_live_subscription, with_draft_invoice, with_open_invoice, with_uncaptured_payment],
+)
+def test_a_customer_with_work_scheduled_in_real_time_cannot_be_attached(
+    client: Client, scheduled: Any
+) -> None:
+    """Its subscription (test_clock null) would never renew and a change to it would land
+    outside its period (a proration answered 500); its invoice would be finalized or paid
+    before it was made; its authorization would expire in real time. Stripe never splits a
+    customer from its objects across clocks: the clock's creation is refused as a whole."""
+    customer = real_time_customer(client)
+    scheduled(client, customer)
+    split = refused(lambda: new_clock(client, 1_577_836_800, customer=customer.id))
+    assert split.param == "customer"
+    assert client.v1.customers.retrieve(customer.id).test_clock is None
+    assert client.v1.test_helpers.test_clocks.list().data == []
+
+
+def test_a_refused_attach_leaves_the_subscription_changeable_in_real_time(
+    client: Client,
+) -> None:
+    customer = real_time_customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": monthly_price(client).id}]}
+    )
+    refused(lambda: new_clock(client, 1_577_836_800, customer=customer.id))
+    item = subscription["items"].data[0]
+    changed = client.v1.subscriptions.update(
+        subscription.id,
+        params={
+            "items": [{"id": item.id, "price": monthly_price(client, 3000).id}],
+            "proration_behavior": "always_invoice",
+        },
+    )
+    assert (changed.status, changed.test_clock) == ("active", None)
+
+
+def test_a_customer_whose_billing_is_over_attaches_and_bills_on_the_clock(
+    client: Client,
+) -> None:
+    """A canceled subscription and a paid invoice schedule nothing more: the customer moves
+    onto the clock, and its next subscription lives and renews there."""
+    customer = real_time_customer(client)
+    price = monthly_price(client)
+    ended = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id}]}
+    )
+    client.v1.subscriptions.cancel(ended.id)
+    paid = client.v1.invoices.finalize_invoice(auto_invoice(client, customer.id, 500).id)
+    assert client.v1.invoices.pay(paid.id).status == "paid"
+
+    clock = new_clock(client, customer=customer.id)
+    assert client.v1.customers.retrieve(customer.id).test_clock == clock.id
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id}]}
+    )
+    assert (subscription.test_clock, subscription.created) == (clock.id, FROZEN)
+    on_clock: Any = {"test_clock": clock.id}
+    assert [s.id for s in client.v1.subscriptions.list(params=on_clock).data] == [subscription.id]
+    month_later = subscription["items"].data[0].current_period_end
+    advance(client, clock.id, month_later + HOUR)
+    renewed = client.v1.subscriptions.retrieve(subscription.id)
+    assert renewed["items"].data[0].current_period_start == month_later
+
+
 # -- objects on a clock -------------------------------------------------------------------
 
 
@@ -220,16 +343,7 @@ def test_a_customer_on_a_clock_lives_at_its_frozen_time(client: Client) -> None:
     clock = new_clock(client)
     customer = customer_on(client, clock.id)
     assert (customer.test_clock, customer.created) == (clock.id, FROZEN)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1200,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "allowed_payment_method_types": ["card"],
-        }
-    )
+    intent = card_payment(client, customer.id)
     assert intent.created == FROZEN
     expanded = client.v1.customers.retrieve(customer.id, params={"expand": ["test_clock"]})
     assert isinstance(expanded.test_clock, stripe.test_helpers.TestClock)

@@ -30,12 +30,14 @@ INCLUDED_TOTAL_COUNT_MAX: Final = 10_000
 """An embedded list's `total_count` counts at most this many objects (as a search's
 `total_count` does, and Stripe's own counts are exact only up to 10,000)."""
 
-PAGINATION_PARAMS = {
+CURSOR_PARAMS = {
     "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
     "starting_after": String(max_chars=255),
     "ending_before": String(max_chars=255),
-    "created": TimestampRange(),
 }
+"""What every list takes: its page size and cursors."""
+PAGINATION_PARAMS = {**CURSOR_PARAMS, "created": TimestampRange()}
+"""What most of Stripe's lists take: the cursors and a `created` range."""
 
 
 Page = ListPage
@@ -97,7 +99,8 @@ def generic_list(resource: Resource) -> Operation[ListRequest]:
     def build(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
         return ListRequest(resource, params)
 
-    params = {**PAGINATION_PARAMS, **(resource.list_filters or {})}
+    pagination = PAGINATION_PARAMS if resource.list_created else CURSOR_PARAMS
+    params = {**pagination, **(resource.list_filters or {})}
     return Operation(ParamsParser(params, build), list_objects, writes=False)
 
 

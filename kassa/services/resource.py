@@ -154,6 +154,9 @@ class Resource:
     delete: Operation[Any] | None = None
     list_filters: Mapping[str, Param] | None = None
     """The generic list's filters (columns of `table`); None: no generic list."""
+    list_created: bool = True
+    """Whether the generic list takes `created`, as most of Stripe's lists do; False where
+    Stripe's takes only the cursors (test clocks), so `created` is an unknown parameter."""
     lister: Operation[Any] | None = None
     """`GET` on the collection when the generic list does not fit (it returns the list
     envelope itself); nested resources always declare theirs."""

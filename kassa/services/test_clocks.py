@@ -2,7 +2,8 @@
 advance.
 
 A clock holds a frozen time. Customers created with `test_clock` (or attached at the clock's
-creation with `customer`) and everything that hangs off them live at that time
+creation with `customer`, if nothing of theirs is still scheduled in real time:
+`_IN_REAL_TIME`) and everything that hangs off them live at that time
 (`Context.governed_by`). `advance` answers at once with `status=advancing` and the target in
 `status_details`; the `test_clocks` background job (`kassa.services.clock_advance`) then
 does the work that falls due on the clock's objects, in time order, and makes the clock
@@ -26,11 +27,19 @@ from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.ids import new_id
 from kassa.params import TIMESTAMP_MAX, Param, String, Timestamp
 from kassa.services import customers, events
+from kassa.services.billing import subscription_documents
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, TEST_CLOCKS
+from kassa.store.tables import (
+    CUSTOMERS,
+    INVOICES,
+    PAYMENT_INTENTS,
+    SUBSCRIPTIONS,
+    TEST_CLOCKS,
+    ObjectTable,
+)
 
 NAME_CHARS_MAX = 300
 DELETES_AFTER_SECONDS = 30 * 24 * 60 * 60
@@ -100,7 +109,8 @@ async def create_test_clock(ctx: Context, request: CreateTestClock) -> ApiObject
 
 async def _attach_customer(ctx: Context, clock_id: str, customer_id: str) -> None:
     """Stripe's `customer` at creation: an existing customer moves onto the new clock, for
-    good. One already on a clock cannot move."""
+    good. One already on a clock cannot move, nor one with work still to come in real time
+    (`_split_from_clock`)."""
     customer = await load_live_object(ctx, customers.RESOURCE, customer_id, param="customer")
     if customer.get("test_clock"):
         raise InvalidRequest(
@@ -108,8 +118,51 @@ async def _attach_customer(ctx: Context, clock_id: str, customer_id: str) -> Non
             f"{customer['test_clock']}; a customer's test clock cannot change.",
             param="customer",
         )
+    split = await _split_from_clock(ctx, customer_id)
+    if split is not None:
+        raise InvalidRequest(
+            f"Customer {customer_id} has {split}, which runs in real time: it cannot be "
+            "attached to a test clock. Create a new customer on the test clock instead "
+            "(`test_clock` on customer creation).",
+            param="customer",
+        )
     customer["test_clock"] = clock_id
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
+
+
+_IN_REAL_TIME: tuple[tuple[ObjectTable, tuple[str, ...], str], ...] = (
+    (SUBSCRIPTIONS, subscription_documents.LISTED_BY_DEFAULT, "a subscription that has not ended"),
+    (INVOICES, ("draft", "open"), "a draft or open invoice"),
+    (PAYMENT_INTENTS, ("requires_capture",), "a payment intent awaiting capture"),
+)
+"""The customer's objects whose future is scheduled in real time, by the statuses in which it
+still is, and how the refusal names them.
+
+Subscriptions and invoices carry their own `test_clock` (null for these), and the due work
+on them (renewals, finalization, payment retries, reminders, overdue marking) is found by
+it, while every API operation on them runs at their customer's time: once the customer is on
+a clock, a subscription would never renew and a change to it lands outside its period (a
+proration 500s), an invoice would be finalized or paid before it was created. An
+uncaptured payment's authorization expires in real time (its expiry row has no clock) while
+its capture happens at the clock's time. Stripe never leaves a customer and its objects on
+two clocks, and does not say what it does with them: Kassa refuses rather than guess.
+
+Not refused: what is over (ended subscriptions, paid, void or uncollectible invoices,
+settled payments), and the account's pending funds and refunds still to fail, which settle
+and fail in real time, as they do once a clock is deleted (they are the account's balance,
+not the customer's life: nothing about the customer's clock reads them)."""
+
+
+async def _split_from_clock(ctx: Context, customer_id: str) -> str | None:
+    """How the refusal names the first of the customer's objects that would stay in real
+    time (`_IN_REAL_TIME`); None if it has none."""
+    for table, statuses, named in _IN_REAL_TIME:
+        query = ObjectListQuery(
+            limit=1, equals={"customer": customer_id}, any_of={"status": statuses}
+        )
+        if (await ctx.tx.list_objects(table, ctx.account_id, query)).objects:
+            return named
+    return None
 
 
 async def retrieve_test_clock(ctx: Context, clock_id: str) -> ApiObject:
@@ -195,5 +248,7 @@ RESOURCE = Resource(
         )
     },
     list_filters=LIST_FILTERS,
+    # Stripe's list takes only `ending_before`, `expand`, `limit` and `starting_after`.
+    list_created=False,
     event_types=EVENT_TYPES,
 )

@@ -8,6 +8,9 @@ current_period_end" and "the maximum item current_period_start": the subscriptio
 renewal and the start of its latest period. Kassa filters on the same two (columns the store
 derives from the items on every write, `kassa.store.tables.SUBSCRIPTIONS`), rather than on
 any one item's period.
+
+Without `test_clock` and without `customer`, subscriptions on test clocks are left out, as
+Stripe's reference says (as the customer list leaves out customers on test clocks).
 """
 
 from __future__ import annotations
@@ -73,9 +76,19 @@ def list_query(request: ListSubscriptions) -> ObjectListQuery:
         equals=equals,
         created=request.created or {},
         any_of={"status": _listed_statuses(request)},
+        nulls=_unclocked(request),
         ranges=ranges,
         linked=_items_on(request.price, request.plan),
     )
+
+
+def _unclocked(request: ListSubscriptions) -> dict[str, bool]:
+    # Stripe's reference (`test_clock`): "The response will not include subscriptions with
+    # test clocks if this and the customer parameter is not set." (One index range:
+    # subscriptions_account_test_clock, its test_clock NULL.)
+    if request.test_clock is None and request.customer is None:
+        return {"test_clock": True}
+    return {}
 
 
 def _listed_statuses(request: ListSubscriptions) -> tuple[str, ...]:
