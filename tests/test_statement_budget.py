@@ -112,7 +112,10 @@ SQLITE_BUDGET: dict[str, Counts] = {
     # invoice sequence), payment intent, invoice payment, 2 events (`invoice.finalized`,
     # `payment_intent.created`), invoice, stored response.
     # The customer's first number: its drawn prefix's owner read, then the prefix claimed.
-    "invoice finalize (key)": Counts(reads=8, writes=8, commits=1, control=3),
+    # Its first invoice also gives the customer its currency (stored with its invoice
+    # sequence, one write for both) and announces `customer.updated`: one event more, once
+    # per customer (a customer with a currency, every renewal's, writes no more).
+    "invoice finalize (key)": Counts(reads=8, writes=9, commits=1, control=3),
     # Key lookup, invoice (locked), customer (its default payment method; the receipt's
     # address later, as the unit knows it), payment intent (retrieved; confirmed as the unit
     # knows it), payment method, webhook endpoints, invoice payment, balance settings (the

@@ -459,6 +459,58 @@ def test_an_upgrade_then_a_downgrade_credits_the_upgrades_charge_in_flexible(
         assert credited_lines(credit)[1] == ["il_" + upgrade_charge.id.removeprefix("ii_")]
 
 
+def line_of(item_id: str) -> str:
+    return "il_" + item_id.removeprefix("ii_")
+
+
+def line_details(line: stripe.InvoiceLineItem) -> Any:
+    """A subscription line's `parent.subscription_item_details`."""
+    assert line.parent is not None and line.parent.subscription_item_details is not None
+    return line.parent.subscription_item_details
+
+
+def line_credits(details: Any) -> tuple[str, list[str]] | None:
+    """The invoice and lines a credit line's `credited_items` names (None: none)."""
+    credited = details.proration_details.credited_items
+    return None if credited is None else (credited.invoice, list(credited.invoice_line_items))
+
+
+def test_a_credit_of_a_pending_debit_names_the_debits_line_on_the_invoice(
+    client: Client, ledger_verified: None
+) -> None:
+    # Stripe's line `credited_items`: "the original debit line_items to which the credit
+    # proration applies". The item still names the invoice item that was pending when the
+    # credit was made; the credit's line names the line that item became.
+    cheap, dear = monthly_price(client, 500), monthly_price(client, 3000)
+    clock_id, customer = clock_customer(client, at(2027, 1, 1))
+    subscription = subscribe(client, customer.id, cheap.id)
+    item_id = only_item(subscription).id
+    advance(client, clock_id, at(2027, 1, 22))
+    change(client, subscription.id, items=[{"id": item_id, "quantity": 2}])
+    advance(client, clock_id, at(2027, 1, 25))
+    updated = change(
+        client,
+        subscription.id,
+        items=[{"id": item_id, "price": dear.id}],
+        proration_behavior="always_invoice",
+    )
+    made = client.v1.invoice_items.list(params={"customer": customer.id, "limit": 100}).data
+    jan_22 = at(2027, 1, 22)
+    debit = next(i for i in made if i.proration and i.period.start == jan_22 and i.amount > 0)
+    invoice_id = str(updated.latest_invoice)
+    assert debit.invoice == invoice_id
+    lines = client.v1.invoices.retrieve(invoice_id).lines.data
+    credits = [line for line in lines if line.amount < 0 and line.period.start == at(2027, 1, 25)]
+    details = [line_details(line) for line in credits]
+    of_debit = [d for d in details if line_credits(d) == (invoice_id, [line_of(debit.id)])]
+    assert len(of_debit) == 1
+    credit_item = client.v1.invoice_items.retrieve(str(of_debit[0].invoice_item))
+    assert credit_item.proration_details is not None
+    assert credit_item.proration_details.credited_items is not None
+    assert credit_item.proration_details.credited_items.type == "invoice_item"
+    assert credit_item.proration_details.credited_items.invoice_item == debit.id
+
+
 def test_an_upgrade_then_a_downgrade_in_classic_credits_the_price(
     client: Client, ledger_verified: None
 ) -> None:

@@ -156,6 +156,39 @@ def test_a_subscription_starts_active_with_its_first_invoice_paid(
     assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
 
 
+def customer_updates(client: Client, customer_id: str) -> list[dict[str, Any]]:
+    """The `previous_attributes` of the customer's `customer.updated` events, oldest first."""
+    listed = client.v1.events.list(params={"type": "customer.updated", "limit": 100})
+    return [
+        dict(e.data.to_dict().get("previous_attributes") or {})
+        for e in list(listed.auto_paging_iter())[::-1]
+        if e.data.object.to_dict().get("id") == customer_id
+    ]
+
+
+@pytest.mark.parametrize("trial", [False, True])
+def test_the_first_subscription_sets_the_customers_currency_once(
+    client: Client, trial: bool
+) -> None:
+    # Stripe: `currency` is "the currency the customer can be charged in for recurring
+    # billing purposes", set by its first subscription or invoice, its balance untouched.
+    price = monthly_price(client, currency="eur")
+    clock_id, customer = clock_customer(client)
+    assert customer.currency is None
+    params: Any = {"trial_period_days": 3} if trial else {}
+    subscribe(client, customer.id, price.id, **params)
+    after = client.v1.customers.retrieve(customer.id)
+    assert (after.currency, after.balance) == ("eur", 0)
+    assert [u for u in customer_updates(client, customer.id) if "currency" in u] == [
+        {"currency": None}
+    ]
+    advance(client, clock_id, utc(2027, 3, 1))
+    assert client.v1.customers.retrieve(customer.id).currency == "eur"
+    assert [u for u in customer_updates(client, customer.id) if "currency" in u] == [
+        {"currency": None}
+    ]
+
+
 def test_renewals_fall_on_month_ends_clamped_from_the_anchor(
     client: Client, ledger_verified: None
 ) -> None:

@@ -12,7 +12,9 @@ The balance
   customer are serialized and each `ending_balance` is exact. Every function here changes the
   customer object it is given; the public operations store it and announce `customer.updated`
   (Stripe's only event for a balance change: it has none for balance transactions).
-- Currency: a transaction in a customer without a currency sets it (as Stripe does). After
+- Currency: a transaction in a customer without a currency sets it (as Stripe does), and so
+  does its first finalized invoice, its first subscription's included (`adopt_currency`,
+  called where finalization stores the customer's invoice numbering). After
   that, Kassa refuses transactions in another currency (`currency`): Stripe keeps such credit
   in per-currency balances (`invoice_credit_balance`), where Kassa holds the one balance,
   shown there as `{currency: -balance}` (`customers._invoice_credit_balance`).
@@ -471,6 +473,19 @@ async def _record_for_invoice(
     await refresh_drafts(ctx, await _other_drafts(ctx, customer, invoice_id), customer)
     await _store_customer(ctx, customer, before)
     return transaction
+
+
+def adopt_currency(customer: ApiObject, currency: str) -> ApiObject | None:
+    """Give a customer without a currency `currency` (its first finalized invoice's): Stripe's
+    `currency` is "the currency the customer can be charged in for recurring billing
+    purposes", set by the first subscription or invoice whether or not the balance moves.
+    Returns the customer as it was, for the caller's `customer.updated` once it stores it;
+    None, changing nothing, when it has a currency (every renewal after the first)."""
+    if customer["currency"] is not None:
+        return None
+    before = copy.deepcopy(customer)
+    customer["currency"] = currency
+    return before
 
 
 async def _default_currency(ctx: Context) -> str:

@@ -114,8 +114,14 @@ def _product_of(item: Mapping[str, Any]) -> str | None:
 
 
 def line_object(
-    ctx: Context, item: Mapping[str, Any], amounts: LineAmounts, invoice_id: str | None
+    ctx: Context,
+    item: Mapping[str, Any],
+    amounts: LineAmounts,
+    invoice_id: str | None,
+    placed: Mapping[str, str | None] | None = None,
 ) -> ApiObject:
+    """The line `item` makes on `invoice_id`; `placed`: where the pending debits its credit
+    may name are (`debits_placed`)."""
     preview = invoice_id is None or invoice_id.startswith("upcoming_")
     return {
         "id": line_id(str(item["id"]), preview=preview),
@@ -131,7 +137,7 @@ def line_object(
         "invoice": invoice_id,
         "livemode": ctx.livemode,
         "metadata": dict(item["metadata"]),
-        "parent": _line_parent(item),
+        "parent": _line_parent(item, placed or {}, preview=preview),
         "period": dict(item["period"]),
         "pretax_credit_amounts": [
             _pretax_credit(d.discount, d.amount) for d in amounts.discount_amounts
@@ -156,20 +162,56 @@ def _subscription_of(item: Mapping[str, Any]) -> str | None:
     return None if details is None else str(details["subscription"])
 
 
-def _credited_lines(item: Mapping[str, Any]) -> dict[str, Any] | None:
+def _credited_lines(
+    item: Mapping[str, Any], placed: Mapping[str, str | None], *, preview: bool
+) -> dict[str, Any] | None:
     """A credit proration line's debit, as a line shows it (`{invoice, invoice_line_items}`;
-    its item says the same as `invoice_line_item_details`)."""
+    Stripe: "the original debit line_items to which the credit proration applies"). Its item
+    says the same as `invoice_line_item_details` when the debit was invoiced already; when the
+    debit was a pending item it names that item, and the line names the line the item became
+    (`placed`: debit item -> the invoice it is on; None while it is pending still)."""
     credited = (item.get("proration_details") or {}).get("credited_items") or {}
     details = credited.get("invoice_line_item_details")
-    return None if details is None else dict(details)
+    if details is not None:
+        return dict(details)
+    debit = credited.get("invoice_item")
+    invoice = None if debit is None else placed.get(str(debit))
+    if invoice is None:
+        return None
+    return {"invoice": invoice, "invoice_line_items": [line_id(str(debit), preview=preview)]}
 
 
-def _line_parent(item: Mapping[str, Any]) -> dict[str, Any]:
+def pending_debits(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The invoice items credit prorations among `items` name as their debit while it was
+    pending (`credited_items.type` `invoice_item`) that are not among `items` themselves."""
+    here = {str(item["id"]) for item in items}
+    named = (
+        ((item.get("proration_details") or {}).get("credited_items") or {}).get("invoice_item")
+        for item in items
+    )
+    return sorted({str(debit) for debit in named if debit is not None and debit not in here})
+
+
+async def debits_placed(ctx: Context, items: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
+    """The invoice each pending debit credited by `items` is on now (`pending_debits`): those
+    among `items` on the invoice being worked out (set by `write_amounts`), the others read,
+    in one statement and only when there are any (a debit and its credit are usually taken
+    by the same invoice)."""
+    elsewhere = pending_debits(items)
+    if not elsewhere:
+        return {}
+    found = await ctx.tx.objects_by_ids(INVOICE_ITEMS, ctx.account_id, elsewhere)
+    return {debit: doc.get("invoice") for debit, doc in found.items()}
+
+
+def _line_parent(
+    item: Mapping[str, Any], placed: Mapping[str, str | None], *, preview: bool
+) -> dict[str, Any]:
     """What made the line: an invoice item, or (an item a subscription made for its period)
     a subscription item."""
     details = _subscription_details(item)
     proration = bool(item.get("proration"))
-    proration_details = {"credited_items": _credited_lines(item)}
+    proration_details = {"credited_items": _credited_lines(item, placed, preview=preview)}
     if details is None or details.get("subscription_item") is None:
         # An item of the customer's own (one given a `subscription` to wait for included).
         return {
@@ -216,12 +258,18 @@ def _tax(tax: invoice_amounts.TaxAmount) -> dict[str, Any]:
 
 
 def write_amounts(
-    ctx: Context, invoice: ApiObject, items: Sequence[ApiObject], amounts: InvoiceAmounts
+    ctx: Context,
+    invoice: ApiObject,
+    items: Sequence[ApiObject],
+    amounts: InvoiceAmounts,
+    elsewhere: Mapping[str, str | None] | None = None,
 ) -> None:
     """Lines and totals into the invoice document; what is due before any customer
-    balance (applied at finalization)."""
+    balance (applied at finalization). `elsewhere`: the invoices of pending debits credited
+    by `items` that are not among them (`debits_placed`); those among them are on this one."""
+    placed = {**(elsewhere or {}), **{str(item["id"]): invoice["id"] for item in items}}
     invoice["lines"]["data"] = [
-        line_object(ctx, item, line, invoice["id"])
+        line_object(ctx, item, line, invoice["id"], placed)
         for item, line in zip(items, amounts.lines, strict=True)
     ]
     invoice["subtotal"] = amounts.subtotal
@@ -258,5 +306,5 @@ async def refresh(ctx: Context, invoice: ApiObject) -> list[ApiObject]:
         invoice_discounts=invoice["discounts"],
         default_tax_rates=invoice["default_tax_rates"],
     )
-    write_amounts(ctx, invoice, items, amounts)
+    write_amounts(ctx, invoice, items, amounts, await debits_placed(ctx, items))
     return live

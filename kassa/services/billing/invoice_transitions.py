@@ -41,7 +41,7 @@ from typing import Any, Final
 from kassa import money
 from kassa.errors import AmountTooLarge, InvalidRequest
 from kassa.invariants import ensure
-from kassa.services import customer_invoice_numbering, hooks
+from kassa.services import customer_invoice_numbering, events, hooks
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -115,14 +115,20 @@ async def _next_number(ctx: Context, customer: ApiObject) -> str:
 
 async def _assign_number(ctx: Context, invoice: ApiObject) -> None:
     """Lock the customer (after the invoice: the order every invoice path takes), take the
-    next number if the invoice has none, and store the customer's sequence."""
+    next number if the invoice has none, give a customer without a currency the invoice's
+    (`customer_balance.adopt_currency`), and store the customer once for both."""
     customer = await _customer_locked(ctx, str(invoice["customer"]))
     invoice.update(invoice_documents.customer_details(customer))
     await invoice_documents.copy_customer_tax_ids(ctx, invoice)
-    if invoice["number"] is None:
+    numbered = invoice["number"] is None
+    if numbered:
         await customer_invoice_numbering.own_prefix(ctx, customer)
         invoice["number"] = await _next_number(ctx, customer)
+    before = customer_balance.adopt_currency(customer, str(invoice["currency"]))
+    if numbered or before is not None:
         await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
+    if before is not None:
+        await events.announce(ctx, "customer.updated", customer, previous=before)
 
 
 async def _apply_balance(ctx: Context, invoice: ApiObject) -> None:

@@ -181,7 +181,8 @@ async def store_new_draft(ctx: Context, invoice: ApiObject, items: list[ApiObjec
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, str(invoice["customer"]), currency
     )
-    invoice_lines.write_amounts(ctx, invoice, items, amounts)
+    elsewhere = await invoice_lines.debits_placed(ctx, items)
+    invoice_lines.write_amounts(ctx, invoice, items, amounts, elsewhere)
     await invoice_documents.insert(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.created", invoice)
 
