@@ -80,11 +80,18 @@ class Upcoming:
     subscription: ApiObject
     items: list[ApiObject]
     period: tuple[int, int]
+    attempt_at: int | None = None
+    """When its payment would first be attempted (`next_payment_attempt`): None when it
+    would not be charged automatically."""
+    prorated_at: int | None = None
+    """The time the previewed change's prorations are worked out at, when it makes some
+    (`parent.subscription_details.subscription_proration_date`)."""
 
 
-UpcomingProvider = Callable[[Context, str, Mapping[str, Any]], Awaitable[Upcoming]]
-"""`(ctx, subscription_id, subscription_details)`: the subscription's next invoice, with the
-change `subscription_details` describes applied; reads only."""
+UpcomingProvider = Callable[[Context, str, Mapping[str, Any], bool], Awaitable[Upcoming]]
+"""`(ctx, subscription_id, subscription_details, recurring)`: the subscription's next
+invoice, with the change `subscription_details` describes applied, or with `recurring`
+(`preview_mode=recurring`) only its recurring charges; reads only."""
 IntentInvoiceProvider = Callable[[Context, str], Awaitable[str | None]]
 """`(ctx, intent_id)`: the id of the invoice whose PaymentIntent this is, or None; reads only,
 and nothing at all for an intent that cannot be an invoice's."""
@@ -196,13 +203,13 @@ async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
 
 
 async def subscription_upcoming(
-    ctx: Context, subscription_id: str, details: Mapping[str, Any]
+    ctx: Context, subscription_id: str, details: Mapping[str, Any], *, recurring: bool = False
 ) -> Upcoming:
     """The subscription's next invoice, from the installed provider."""
     provider = installed().subscription_upcoming
     if provider is None:
         raise InvariantViolated("no subscription_upcoming provider installed (kassa.runtime)")
-    return await provider(ctx, subscription_id, details)
+    return await provider(ctx, subscription_id, details, recurring)
 
 
 async def payment_intent_invoice(ctx: Context, intent_id: str) -> str | None:
