@@ -200,3 +200,49 @@ def test_recurring_previews_leave_out_pending_items_and_prorations(client: Clien
     assert (amounts(at_once), at_once.lines.data[0].period.start) == ([6000], FEB_1)
     assert (ending.http_status, ending.code) == (404, "invoice_upcoming_none")
     assert (one_off_only.http_status, one_off_only.code) == (404, "invoice_upcoming_none")
+
+
+def test_a_new_subscription_s_first_invoice_is_previewed_as_creating_it_makes_it(
+    client: Client,
+) -> None:
+    """Two of a 30.00 monthly price and one 15.00 price, previewed then created on January 1:
+    the preview's lines, totals and payment attempt are the first invoice's."""
+    clock_id, customer = clock_customer(client, frozen_time=JAN_1)
+    monthly, other = price_of(client, 3000), price_of(client, 1500)
+    items = [{"price": monthly.id, "quantity": 2}, {"price": other.id}]
+    with untouched(client, customer.id):
+        previewed = preview(client, customer=customer.id, subscription_details={"items": items})
+    assert client.v1.subscriptions.list(params={"customer": customer.id}).data == []
+    assert (previewed.subtotal, previewed.total, amounts(previewed)) == (7500, 7500, [1500, 6000])
+    assert previewed.next_payment_attempt == JAN_1
+    assert previewed.parent is not None and previewed.parent.subscription_details is not None
+    assert previewed.parent.subscription_details.subscription is None
+    created = subscribe(client, customer.id, monthly.id, items=items)
+    (first,) = invoices_of(client, created.id)
+    assert (first.subtotal, first.total, amounts(first)) == (7500, 7500, amounts(previewed))
+    periods = sorted((line.period.start, line.period.end) for line in previewed.lines.data)
+    assert periods == sorted((line.period.start, line.period.end) for line in first.lines.data)
+    del clock_id
+
+
+def test_a_new_subscription_s_preview_refuses_what_it_does_not_preview(client: Client) -> None:
+    _, customer = clock_customer(client, frozen_time=JAN_1)
+    monthly = price_of(client, 3000)
+    trial = refused(
+        lambda: preview(
+            client,
+            customer=customer.id,
+            subscription_details={"items": [{"price": monthly.id}], "trial_end": FEB_1},
+        )
+    )
+    assert (trial.http_status, trial.param) == (400, "subscription_details[trial_end]")
+    unknown = refused(
+        lambda: preview(
+            client, customer=customer.id, subscription_details={"items": [{"price": "price_x"}]}
+        )
+    )
+    assert (unknown.http_status, unknown.param) == (404, "subscription_details[items][0][price]")
+    alone = refused(
+        lambda: preview(client, subscription_details={"items": [{"price": monthly.id}]})
+    )
+    assert (alone.http_status, alone.param) == (400, "customer")

@@ -174,7 +174,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         pending = await _customer_pending(ctx, customer["id"], currency, request.preview_mode)
     else:
         pending = upcoming.items
-        _bill_as_subscription(invoice, upcoming)
+        _bill_as_subscription(invoice, upcoming, new=request.subscription is None)
     # Not stored, the preview has no discounts of its own: those reused are on its
     # subscription or customer (its items' may be on them too).
     lineage = discounts.Lineage.of(customer["id"], discounts.parent_subscription(invoice))
@@ -255,21 +255,29 @@ async def _check_codes_on_purchase(
 
 
 async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks.Upcoming | None:
+    """The subscription's invoice the request previews, if it names one: `subscription`'s
+    next, or with `customer` and `subscription_details[items]` alone, the first of a new
+    subscription with those items (Stripe's `subscription` reference: "If not provided, but
+    a subscription_details.items is provided, you will preview creating a subscription with
+    those items.")."""
+    details = request.subscription_details
     if request.subscription is None:
-        if request.subscription_details is not None:
+        if details is None:
+            return None
+        if not details.get("items") or request.customer is None:
+            missing = "customer" if details.get("items") else "subscription"
             raise InvalidParameter(
-                "Kassa previews changes to an existing subscription: pass subscription "
-                "with subscription_details (a new subscription's first invoice is not "
-                "previewed yet).",
-                param="subscription",
+                "Pass subscription to preview a change to it, or customer with "
+                "subscription_details[items] to preview a new subscription's first invoice.",
+                param=missing,
             )
-        return None
-    upcoming = await hooks.subscription_upcoming(
-        ctx,
-        request.subscription,
-        request.subscription_details or {},
+    query = hooks.UpcomingQuery(
+        subscription=request.subscription,
+        customer=request.customer,
+        details=details or {},
         recurring=request.preview_mode == RECURRING,
     )
+    upcoming = await hooks.subscription_upcoming(ctx, query)
     if request.customer is not None and request.customer != upcoming.subscription["customer"]:
         raise InvalidParameter(
             f"The subscription {request.subscription} belongs to another customer than "
@@ -278,20 +286,24 @@ async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks
         )
     if request.currency is not None and request.currency != upcoming.subscription["currency"]:
         raise InvalidParameter(
-            f"The subscription {request.subscription} bills in "
+            f"The subscription {request.subscription or 'previewed'} bills in "
             f"{upcoming.subscription['currency']}, not {request.currency}.",
             param="currency",
         )
     return upcoming
 
 
-def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming) -> None:
+def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming, *, new: bool) -> None:
+    """The invoice as the subscription would make it; a `new` one's names no subscription,
+    none being stored (its id would name nothing that can be retrieved or expanded)."""
     subscription = upcoming.subscription
     invoice["collection_method"] = subscription["collection_method"]
     invoice["period_start"], invoice["period_end"] = upcoming.period
     invoice["discounts"] = list(subscription["discounts"])
     invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
+    if new:
+        invoice["parent"]["subscription_details"]["subscription"] = None
     # Stripe's Invoice reference: "Only set for upcoming invoices that preview prorations.
     # The time used to calculate prorations." Left out otherwise, as on real invoices.
     if upcoming.prorated_at is not None:

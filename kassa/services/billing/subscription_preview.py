@@ -52,6 +52,7 @@ from typing import Any
 
 from kassa.errors import InvalidRequest, NoUpcomingInvoice, ResourceMissing
 from kassa.services.billing import subscription_billing_mode
+from kassa.services.billing.invoice_changes import billed_customer
 from kassa.services.billing.invoice_documents import AUTO_ADVANCE_DELAY_SECONDS
 from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
@@ -61,6 +62,7 @@ from kassa.services.billing.subscription_changes import (
     plan_change,
     unused_time_credits,
 )
+from kassa.services.billing.subscription_create import CreateSubscription, open_subscription
 from kassa.services.billing.subscription_discounts import (
     apply_default_tax_rates,
     prune_discounts,
@@ -88,10 +90,14 @@ from kassa.services.billing.subscription_trials import (
     move_trial_end,
 )
 from kassa.services.context import Context
-from kassa.services.hooks import Upcoming
+from kassa.services.hooks import Upcoming, UpcomingQuery
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTIONS
 
+NEW_SUBSCRIPTION_DETAILS = ("items", "default_tax_rates", "billing_mode")
+"""The `subscription_details` a new subscription's preview takes (`_first_invoice`)."""
+NEW_ITEM_DETAILS = ("price", "quantity", "metadata")
+"""What of each `subscription_details[items][]` a new subscription's preview takes."""
 _END_DETAILS = ("cancel_at", "cancel_at_period_end")
 """The `subscription_details` that reschedule its end, as on update (`end_rescheduled`)."""
 _NOT_WITH_CANCEL_NOW = (
@@ -123,16 +129,18 @@ class _Invoice:
     """When the previewed change's prorations among `items` are worked out, if any."""
 
 
-async def upcoming(
-    ctx: Context, subscription_id: str, details: Mapping[str, Any], recurring: bool = False
-) -> Upcoming:
-    """The subscription's next invoice with the change `details` describes; with
+async def upcoming(ctx: Context, query: UpcomingQuery) -> Upcoming:
+    """The subscription's next invoice with the change `query.details` describes (with no
+    subscription, a new one's first: `_first_invoice`); with
     `recurring` (`preview_mode=recurring`) only its recurring charges, the lines of its
     items for their periods, without what it has pending or the change's prorations (Stripe:
     "Customizes the types of values to include when calculating the invoice. Defaults to
     `next` if unspecified."): a change invoiced at once shows the renewal after it, and
     there is none upcoming when no such line would be billed (an end before the renewal, a
     cancellation now)."""
+    if query.subscription is None:
+        return await _first_invoice(ctx, str(query.customer), query.details)
+    subscription_id, details, recurring = query.subscription, query.details, query.recurring
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
     if found is None or found[1]:
         raise ResourceMissing("subscription", subscription_id, param="subscription")
@@ -156,6 +164,68 @@ async def upcoming(
         attempt_at=_first_attempt(subscription, invoice),
         prorated_at=invoice.prorated_at,
     )
+
+
+async def _first_invoice(ctx: Context, customer_id: str, details: Mapping[str, Any]) -> Upcoming:
+    """The first invoice of a subscription of the customer created with `details[items]`
+    (Stripe's `subscription` reference: "If not provided, but a
+    subscription_details.items is provided, you will preview creating a subscription with
+    those items."): started as creating it starts it (`subscription_create.
+    open_subscription`, nothing stored), a line per item for its first period, made now and
+    charged at once. Kassa previews the items' `price` and `quantity` (and
+    `default_tax_rates`, `billing_mode`) only: a trial, discounts or an anchor are not
+    previewed yet (a 400 naming the detail)."""
+    _check_new_subscription_details(details)
+    items = [
+        {name: entry[name] for name in NEW_ITEM_DETAILS if name in entry}
+        for entry in details["items"]
+    ]
+    request = CreateSubscription(
+        customer=customer_id, items=items, billing_mode=details.get("billing_mode")
+    )
+    customer = await billed_customer(ctx, customer_id)
+    ctx = await ctx.governed_by(customer)
+    try:
+        opened = await open_subscription(ctx, customer, request)
+        await apply_default_tax_rates(ctx, opened.subscription, details.get("default_tax_rates"))
+    except InvalidRequest as error:
+        error.param = _under_details(error.param)
+        raise
+    subscription = opened.subscription
+    billed = items_of(subscription)
+    fractions = [opened.spans[str(item["id"])].fraction for item in billed]
+    lines = await _period_lines(ctx, subscription, billed, fractions)
+    invoice = _Invoice(lines, ctx.now(), lines=lines)
+    # A new subscription has no invoice to look back from: its own period is the instant
+    # it is made, as its first invoice's.
+    return Upcoming(
+        subscription,
+        lines,
+        (ctx.now(), ctx.now()),
+        attempt_at=_first_attempt(subscription, invoice),
+    )
+
+
+def _check_new_subscription_details(details: Mapping[str, Any]) -> None:
+    """What a new subscription's preview takes: `items` (each a `price`, its `quantity`),
+    `default_tax_rates` and `billing_mode`; the rest names an existing subscription's
+    change, or what Kassa does not preview yet for a new one."""
+    for name, value in details.items():
+        if value is not None and name not in NEW_SUBSCRIPTION_DETAILS:
+            raise InvalidRequest(
+                "Kassa previews a new subscription (subscription_details[items] without "
+                f"subscription) from its items' price and quantity only: leave out "
+                f"subscription_details[{name}], or pass subscription.",
+                param=f"subscription_details[{name}]",
+            )
+    for index, entry in enumerate(details["items"]):
+        for name in entry:
+            if name not in NEW_ITEM_DETAILS:
+                raise InvalidRequest(
+                    "Kassa previews a new subscription's items from their price and "
+                    f"quantity only: leave out subscription_details[items][{index}][{name}].",
+                    param=f"subscription_details[items][{index}][{name}]",
+                )
 
 
 def _first_attempt(subscription: Mapping[str, Any], invoice: _Invoice) -> int | None:
