@@ -146,6 +146,21 @@ class ResourceMissing(InvalidRequest):
         self.object_id = object_id
 
 
+class NoUpcomingInvoice(InvalidRequest):
+    """`POST /v1/invoices/create_preview` with nothing to invoice: a customer with nothing
+    pending, a subscription that bills nothing more. Stripe answers 404 with the code
+    `invoice_upcoming_none` and no `param` (stripe-java#920 quotes the body: "No upcoming
+    invoices for customer: cus_abc"; stripe-dotnet#1246 shows its status, 404)."""
+
+    code = "invoice_upcoming_none"
+
+    def __init__(self, object_name: str, object_id: str, *, reason: str = "") -> None:
+        """`reason`, when given, says why in Kassa's words (`it is canceled`): it follows
+        Stripe's message in parentheses."""
+        message = f"No upcoming invoices for {object_name}: {object_id}"
+        super().__init__(f"{message} ({reason})." if reason else message)
+
+
 class InvoiceNotEditable(InvalidRequest):
     """A change only a draft invoice (or an item on one) takes, asked of a finalized one."""
 

@@ -373,7 +373,9 @@ def preview(client: Client, subscription_id: str, **details: Any) -> stripe.Invo
 def nothing_upcoming(client: Client, subscription_id: str, **details: Any) -> None:
     with pytest.raises(stripe.InvalidRequestError) as none:
         preview(client, subscription_id, **details)
-    assert (none.value.code, none.value.param) == ("invoice_upcoming_none", "subscription")
+    # Stripe's 404, which names no parameter.
+    assert (none.value.http_status, none.value.code) == (404, "invoice_upcoming_none")
+    assert none.value.param is None
 
 
 def test_the_preview_of_a_subscription_canceling_at_period_end_is_its_final_invoice(

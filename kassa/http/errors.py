@@ -13,6 +13,7 @@ from kassa.errors import (
     InvalidRequest,
     KassaError,
     NotAuthenticated,
+    NoUpcomingInvoice,
     PublishableKeyNotAllowed,
     RateLimited,
     ResourceMissing,
@@ -36,6 +37,7 @@ class RequestTooLarge(InvalidRequest):
 _STATUS_AND_TYPE: tuple[tuple[type[KassaError], int, str], ...] = (
     (CardError, 402, "card_error"),
     (ResourceMissing, 404, "invalid_request_error"),
+    (NoUpcomingInvoice, 404, "invalid_request_error"),
     (RouteNotFound, 404, "invalid_request_error"),
     (RequestTooLarge, 413, "invalid_request_error"),
     (InvalidRequest, 400, "invalid_request_error"),

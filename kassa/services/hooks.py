@@ -80,11 +80,29 @@ class Upcoming:
     subscription: ApiObject
     items: list[ApiObject]
     period: tuple[int, int]
+    attempt_at: int | None = None
+    """When its payment would first be attempted (`next_payment_attempt`): None when it
+    would not be charged automatically."""
+    prorated_at: int | None = None
+    """The time the previewed change's prorations are worked out at, when it makes some
+    (`parent.subscription_details.subscription_proration_date`)."""
 
 
-UpcomingProvider = Callable[[Context, str, Mapping[str, Any]], Awaitable[Upcoming]]
-"""`(ctx, subscription_id, subscription_details)`: the subscription's next invoice, with the
-change `subscription_details` describes applied; reads only."""
+@dataclass(frozen=True, kw_only=True)
+class UpcomingQuery:
+    """Which invoice to preview: the next one of `subscription`, with the change `details`
+    describes applied, or with no `subscription`, the first one of a subscription of
+    `customer` created with `details[items]`; with `recurring` (`preview_mode=recurring`)
+    only its recurring charges."""
+
+    subscription: str | None
+    customer: str | None = None
+    details: Mapping[str, Any]
+    recurring: bool = False
+
+
+UpcomingProvider = Callable[[Context, UpcomingQuery], Awaitable[Upcoming]]
+"""`(ctx, query)`: the invoice `query` names, worked out without writing anything."""
 IntentInvoiceProvider = Callable[[Context, str], Awaitable[str | None]]
 """`(ctx, intent_id)`: the id of the invoice whose PaymentIntent this is, or None; reads only,
 and nothing at all for an intent that cannot be an invoice's."""
@@ -195,14 +213,12 @@ async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
         await observer(ctx, customer)
 
 
-async def subscription_upcoming(
-    ctx: Context, subscription_id: str, details: Mapping[str, Any]
-) -> Upcoming:
-    """The subscription's next invoice, from the installed provider."""
+async def subscription_upcoming(ctx: Context, query: UpcomingQuery) -> Upcoming:
+    """A subscription's next (or first) invoice, from the installed provider."""
     provider = installed().subscription_upcoming
     if provider is None:
         raise InvariantViolated("no subscription_upcoming provider installed (kassa.runtime)")
-    return await provider(ctx, subscription_id, details)
+    return await provider(ctx, query)
 
 
 async def payment_intent_invoice(ctx: Context, intent_id: str) -> str | None:

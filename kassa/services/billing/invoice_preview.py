@@ -1,7 +1,8 @@
 """`POST /v1/invoices/create_preview`: the invoice the customer would get if one were
 created now, with its pending items and `invoice_items` (new ones, or changes to pending
 ones), discounts and the customer's balance. Nothing is stored or announced: its id starts
-`upcoming_in`, its lines' `il_tmp_`, as Stripe's."""
+`upcoming_in`, its lines' `il_tmp_`, as Stripe's. With nothing to invoice, Stripe's 404
+`invoice_upcoming_none` (`errors.NoUpcomingInvoice`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from kassa import money
-from kassa.errors import ExclusiveParameters, InvalidParameter, ResourceMissing
+from kassa.errors import (
+    ExclusiveParameters,
+    InvalidParameter,
+    NoUpcomingInvoice,
+    ResourceMissing,
+)
 from kassa.ids import random_base62
 from kassa.params import (
     CONNECT_ONLY,
@@ -96,6 +102,8 @@ _PREVIEW_ITEM = Struct(
         "unit_amount_decimal": CREATE_PARAMS["unit_amount_decimal"],
     }
 )
+RECURRING = "recurring"
+"""`preview_mode=recurring`: the recurring charges only (`next`, the default: everything)."""
 PREVIEW_PARAMS: dict[str, Param] = {
     "automatic_tax": AUTOMATIC_TAX,
     "currency": money.Currency(),
@@ -103,7 +111,7 @@ PREVIEW_PARAMS: dict[str, Param] = {
     "discounts": discounts.DISCOUNTS_PARAM,
     "invoice_items": ListOf(_PREVIEW_ITEM, max_items=LINES_MAX),
     "issuer": ISSUER,
-    "preview_mode": Enum(values=("next", "recurring")),
+    "preview_mode": Enum(values=("next", RECURRING)),
     **{
         name: NotSupported(reason=reason)
         for name, reason in (
@@ -163,20 +171,21 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
     invoice["billing_reason"] = "upcoming"
     if upcoming is None:
-        pending = await invoice_items.pending_items(ctx, customer["id"], currency)
+        pending = await _customer_pending(ctx, customer["id"], currency, request.preview_mode)
     else:
         pending = upcoming.items
-        _bill_as_subscription(invoice, upcoming)
+        _bill_as_subscription(invoice, upcoming, new=request.subscription is None)
     # Not stored, the preview has no discounts of its own: those reused are on its
     # subscription or customer (its items' may be on them too).
     lineage = discounts.Lineage.of(customer["id"], discounts.parent_subscription(invoice))
-    if isinstance(request.discounts, list):  # in place of the subscription's, if any
-        invoice["discounts"] = await discounts.preview(
-            ctx, request.discounts, lineage=lineage, currency=currency
-        )
+    invoice["discounts"] = await _invoice_discounts(ctx, invoice, request, lineage)
     items = await preview_items(
         ctx, lineage, customer, pending, request.invoice_items or [], currency
     )
+    if upcoming is None and not items:
+        # A subscription's previews say themselves when none is upcoming: a cancellation
+        # now makes an invoice even with nothing on it.
+        raise NoUpcomingInvoice("customer", str(customer["id"]))
     amounts = await invoice_lines.compute(
         ctx,
         items,
@@ -192,6 +201,34 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     for line in invoice["lines"]["data"]:
         line["invoice"] = invoice["id"]
     return view(invoice)
+
+
+async def _customer_pending(
+    ctx: Context, customer_id: str, currency: str, preview_mode: str | None
+) -> list[ApiObject]:
+    """The customer's pending items in the preview's currency; none with
+    `preview_mode=recurring`, which shows only recurring charges (a customer's pending
+    items are one-off charges or prorations, none of them recurring). With none, and no
+    `invoice_items`, nothing is upcoming (`NoUpcomingInvoice`)."""
+    if preview_mode == RECURRING:
+        return []
+    return await invoice_items.pending_items(ctx, customer_id, currency)
+
+
+async def _invoice_discounts(
+    ctx: Context, invoice: Mapping[str, Any], request: PreviewInvoice, lineage: discounts.Lineage
+) -> list[str]:
+    """The preview's own discounts: those `discounts` names in place of the subscription's;
+    none when it is sent empty; else the subscription's (Stripe's `discounts` reference: "If
+    not specified, inherits the discount from the subscription or customer. ... Pass an
+    empty string to avoid inheriting any discounts.")."""
+    if isinstance(request.discounts, Unset):
+        return []
+    if isinstance(request.discounts, list):
+        return await discounts.preview(
+            ctx, request.discounts, lineage=lineage, currency=str(invoice["currency"])
+        )
+    return list(invoice["discounts"])
 
 
 async def _check_codes_on_purchase(
@@ -218,18 +255,29 @@ async def _check_codes_on_purchase(
 
 
 async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks.Upcoming | None:
+    """The subscription's invoice the request previews, if it names one: `subscription`'s
+    next, or with `customer` and `subscription_details[items]` alone, the first of a new
+    subscription with those items (Stripe's `subscription` reference: "If not provided, but
+    a subscription_details.items is provided, you will preview creating a subscription with
+    those items.")."""
+    details = request.subscription_details
     if request.subscription is None:
-        if request.subscription_details is not None:
+        if details is None:
+            return None
+        if not details.get("items") or request.customer is None:
+            missing = "customer" if details.get("items") else "subscription"
             raise InvalidParameter(
-                "Kassa previews changes to an existing subscription: pass subscription "
-                "with subscription_details (a new subscription's first invoice is not "
-                "previewed yet).",
-                param="subscription",
+                "Pass subscription to preview a change to it, or customer with "
+                "subscription_details[items] to preview a new subscription's first invoice.",
+                param=missing,
             )
-        return None
-    upcoming = await hooks.subscription_upcoming(
-        ctx, request.subscription, request.subscription_details or {}
+    query = hooks.UpcomingQuery(
+        subscription=request.subscription,
+        customer=request.customer,
+        details=details or {},
+        recurring=request.preview_mode == RECURRING,
     )
+    upcoming = await hooks.subscription_upcoming(ctx, query)
     if request.customer is not None and request.customer != upcoming.subscription["customer"]:
         raise InvalidParameter(
             f"The subscription {request.subscription} belongs to another customer than "
@@ -238,20 +286,32 @@ async def _subscription_upcoming(ctx: Context, request: PreviewInvoice) -> hooks
         )
     if request.currency is not None and request.currency != upcoming.subscription["currency"]:
         raise InvalidParameter(
-            f"The subscription {request.subscription} bills in "
+            f"The subscription {request.subscription or 'previewed'} bills in "
             f"{upcoming.subscription['currency']}, not {request.currency}.",
             param="currency",
         )
     return upcoming
 
 
-def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming) -> None:
+def _bill_as_subscription(invoice: ApiObject, upcoming: hooks.Upcoming, *, new: bool) -> None:
+    """The invoice as the subscription would make it; a `new` one's names no subscription,
+    none being stored (its id would name nothing that can be retrieved or expanded)."""
     subscription = upcoming.subscription
     invoice["collection_method"] = subscription["collection_method"]
     invoice["period_start"], invoice["period_end"] = upcoming.period
     invoice["discounts"] = list(subscription["discounts"])
     invoice["default_tax_rates"] = list(subscription["default_tax_rates"])
     invoice["parent"] = invoice_documents.subscription_parent(subscription)
+    if new:
+        invoice["parent"]["subscription_details"]["subscription"] = None
+    # Stripe's Invoice reference: "Only set for upcoming invoices that preview prorations.
+    # The time used to calculate prorations." Left out otherwise, as on real invoices.
+    if upcoming.prorated_at is not None:
+        details = invoice["parent"]["subscription_details"]
+        details["subscription_proration_date"] = upcoming.prorated_at
+    # When Stripe would first attempt to charge it (`next_payment_attempt`): a renewal an
+    # hour after it is made, as its real draft says; null for `send_invoice`.
+    invoice["next_payment_attempt"] = upcoming.attempt_at
 
 
 # --- the preview's items ----------------------------------------------------------------------

@@ -94,6 +94,7 @@ from kassa.services.billing.subscription_params import (
     ITEM_PRICE_DATA,
     TRIAL_END_CHARS_MAX,
 )
+from kassa.services.billing.subscription_periods import Span
 from kassa.services.billing.subscription_trials import (
     TRIAL_DAYS_MAX,
     future_trial_end,
@@ -181,9 +182,55 @@ class Priced:
     metadata: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A new subscription's document (not stored, its items made), its items' first spans
+    (by subscription item id) and when its trial ends (None: no trial)."""
+
+    subscription: ApiObject
+    spans: dict[str, Span]
+    trial_end: int | None
+
+
 async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiObject:
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
+    opened = await open_subscription(ctx, customer, request)
+    subscription, spans, trial_end = opened.subscription, opened.spans, opened.trial_end
+    now = int(subscription["created"])
+    await subscription_discounts.apply_create_terms(ctx, subscription, request)
+    # One-off charges, pending for the first invoice (which bills only them on a trial).
+    added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
+    await insert(ctx, subscription)
+    # Its first invoice's fate decides its status below, not through the invoice hooks.
+    ctx.memo[CREATING] = subscription["id"]
+    invoice = await invoice_period(
+        ctx,
+        subscription,
+        billing_reason="subscription_create",
+        trial=trial_end is not None,
+        pending="subscription" if added else "none",
+        spans=spans,
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
+    if invoice["status"] == "paid":
+        await subscription_settings.save_paying_method(ctx, subscription, invoice)
+    if subscription_setup.needs_setup(subscription, customer):
+        await subscription_setup.open_pending_setup(ctx, subscription)
+    await save(ctx, subscription)
+    await announce(ctx, "customer.subscription.created", subscription)
+    if trial_will_end_due(subscription, now):
+        await announce_trial_will_end(ctx, subscription)  # a trial of three days or less
+    return view(subscription)
+
+
+async def open_subscription(
+    ctx: Context, customer: ApiObject, request: CreateSubscription
+) -> Opened:
+    """The subscription `request` creates for `customer`, not stored: its settings, billing
+    mode, trial, first period and items, as creating it and previewing its first invoice
+    (`subscription_preview`) both start it."""
     billing_mode = subscription_billing_mode.chosen(request.billing_mode, ctx.now())
     priced = await _priced_items(ctx, request.items, classic=billing_mode["type"] == CLASSIC)
     subscription = blank_subscription(ctx, customer, str(priced[0].price["currency"]))
@@ -210,31 +257,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
         str(item["id"]): span
         for item, span in zip(subscription["items"]["data"], start.spans, strict=True)
     }
-    await subscription_discounts.apply_create_terms(ctx, subscription, request)
-    # One-off charges, pending for the first invoice (which bills only them on a trial).
-    added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
-    await insert(ctx, subscription)
-    # Its first invoice's fate decides its status below, not through the invoice hooks.
-    ctx.memo[CREATING] = subscription["id"]
-    invoice = await invoice_period(
-        ctx,
-        subscription,
-        billing_reason="subscription_create",
-        trial=trial_end is not None,
-        pending="subscription" if added else "none",
-        spans=spans,
-    )
-    subscription["latest_invoice"] = invoice["id"]
-    subscription["status"] = await _first_invoice_outcome(ctx, subscription, invoice, request)
-    if invoice["status"] == "paid":
-        await subscription_settings.save_paying_method(ctx, subscription, invoice)
-    if subscription_setup.needs_setup(subscription, customer):
-        await subscription_setup.open_pending_setup(ctx, subscription)
-    await save(ctx, subscription)
-    await announce(ctx, "customer.subscription.created", subscription)
-    if trial_will_end_due(subscription, now):
-        await announce_trial_will_end(ctx, subscription)  # a trial of three days or less
-    return view(subscription)
+    return Opened(subscription, spans, trial_end)
 
 
 async def announce_trial_will_end(ctx: Context, subscription: ApiObject) -> None:

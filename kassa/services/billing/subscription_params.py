@@ -177,7 +177,7 @@ PREVIEW_DETAILS = Struct(
         **{
             name: NotSupported(reason=reason)
             for name, reason in (
-                ("start_date", "Kassa previews changes to an existing subscription only."),
+                ("start_date", "a new subscription is previewed as starting now."),
             )
         },
     }

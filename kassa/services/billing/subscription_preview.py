@@ -21,6 +21,11 @@ copy of the subscription, nothing stored or announced.
   to it), over its period up to the end; with nothing pending, or under a `void` pause of
   collection (which leaves them pending), none (`invoice_upcoming_none`).
 
+Nothing upcoming (an ended or paused subscription, an end with nothing pending) is Stripe's
+404 `invoice_upcoming_none` (`errors.NoUpcomingInvoice`). `preview_mode=recurring` shows only
+the lines of the items for their periods (`upcoming`). Each preview says when its payment
+would first be attempted (`_first_attempt`) and the time its prorations count from.
+
 `default_tax_rates` replace the subscription's on every invoice previewed, and `trial_end`
 moves the end of its trial (and the renewal with it), as on update; `trial_end=now` ends it
 now, and the renewal previewed is the first paid period the update invoices at once. A
@@ -41,12 +46,14 @@ them, with the same terms, but neither stored nor redeemed (`ChangeTerms.preview
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.errors import InvalidRequest, NoUpcomingInvoice, ResourceMissing
 from kassa.services.billing import subscription_billing_mode
+from kassa.services.billing.invoice_changes import billed_customer
+from kassa.services.billing.invoice_documents import AUTO_ADVANCE_DELAY_SECONDS
 from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
@@ -55,6 +62,7 @@ from kassa.services.billing.subscription_changes import (
     plan_change,
     unused_time_credits,
 )
+from kassa.services.billing.subscription_create import CreateSubscription, open_subscription
 from kassa.services.billing.subscription_discounts import (
     apply_default_tax_rates,
     prune_discounts,
@@ -82,12 +90,14 @@ from kassa.services.billing.subscription_trials import (
     move_trial_end,
 )
 from kassa.services.context import Context
-from kassa.services.hooks import Upcoming
+from kassa.services.hooks import Upcoming, UpcomingQuery
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTIONS
 
-NO_UPCOMING = "invoice_upcoming_none"
-"""Stripe's error code when a subscription will bill nothing more."""
+NEW_SUBSCRIPTION_DETAILS = ("items", "default_tax_rates", "billing_mode")
+"""The `subscription_details` a new subscription's preview takes (`_first_invoice`)."""
+NEW_ITEM_DETAILS = ("price", "quantity", "metadata")
+"""What of each `subscription_details[items][]` a new subscription's preview takes."""
 _END_DETAILS = ("cancel_at", "cancel_at_period_end")
 """The `subscription_details` that reschedule its end, as on update (`end_rescheduled`)."""
 _NOT_WITH_CANCEL_NOW = (
@@ -109,9 +119,28 @@ class _Invoice:
 
     items: list[ApiObject]
     made_at: int
+    lines: list[ApiObject] = field(default_factory=list)
+    """Of `items`, the lines of the subscription's items for their (new) periods: its
+    recurring charges, all `preview_mode=recurring` shows."""
+    drafted: bool = False
+    """Made as an auto-advancing draft (a renewal), finalized and charged an hour on
+    (`AUTO_ADVANCE_DELAY_SECONDS`); the others are finalized and charged at once."""
+    prorated_at: int | None = None
+    """When the previewed change's prorations among `items` are worked out, if any."""
 
 
-async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any]) -> Upcoming:
+async def upcoming(ctx: Context, query: UpcomingQuery) -> Upcoming:
+    """The subscription's next invoice with the change `query.details` describes (with no
+    subscription, a new one's first: `_first_invoice`); with
+    `recurring` (`preview_mode=recurring`) only its recurring charges, the lines of its
+    items for their periods, without what it has pending or the change's prorations (Stripe:
+    "Customizes the types of values to include when calculating the invoice. Defaults to
+    `next` if unspecified."): a change invoiced at once shows the renewal after it, and
+    there is none upcoming when no such line would be billed (an end before the renewal, a
+    cancellation now)."""
+    if query.subscription is None:
+        return await _first_invoice(ctx, str(query.customer), query.details)
+    subscription_id, details, recurring = query.subscription, query.details, query.recurring
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
     if found is None or found[1]:
         raise ResourceMissing("subscription", subscription_id, param="subscription")
@@ -120,16 +149,111 @@ async def upcoming(ctx: Context, subscription_id: str, details: Mapping[str, Any
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
     subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
-    invoice = await _previewed(ctx, subscription, details)
+    invoice = await _previewed(ctx, subscription, details, recurring)
+    if recurring:
+        if not invoice.lines:
+            raise _nothing_upcoming(subscription, "it bills no recurring charge before then")
+        invoice = replace(invoice, items=invoice.lines, prorated_at=None)
     # Every invoice previewed looks back from the subscription's last one (which nothing
     # previewed replaces) up to when it is made.
     looked_back = await usage_period(ctx, subscription, invoice.made_at)
-    return Upcoming(subscription, invoice.items, looked_back)
+    return Upcoming(
+        subscription,
+        invoice.items,
+        looked_back,
+        attempt_at=_first_attempt(subscription, invoice),
+        prorated_at=invoice.prorated_at,
+    )
 
 
-async def _previewed(ctx: Context, subscription: ApiObject, details: Mapping[str, Any]) -> _Invoice:
+async def _first_invoice(ctx: Context, customer_id: str, details: Mapping[str, Any]) -> Upcoming:
+    """The first invoice of a subscription of the customer created with `details[items]`
+    (Stripe's `subscription` reference: "If not provided, but a
+    subscription_details.items is provided, you will preview creating a subscription with
+    those items."): started as creating it starts it (`subscription_create.
+    open_subscription`, nothing stored), a line per item for its first period, made now and
+    charged at once. Kassa previews the items' `price` and `quantity` (and
+    `default_tax_rates`, `billing_mode`) only: a trial, discounts or an anchor are not
+    previewed yet (a 400 naming the detail)."""
+    _check_new_subscription_details(details)
+    items = [
+        {name: entry[name] for name in NEW_ITEM_DETAILS if name in entry}
+        for entry in details["items"]
+    ]
+    request = CreateSubscription(
+        customer=customer_id, items=items, billing_mode=details.get("billing_mode")
+    )
+    customer = await billed_customer(ctx, customer_id)
+    ctx = await ctx.governed_by(customer)
+    try:
+        opened = await open_subscription(ctx, customer, request)
+        await apply_default_tax_rates(ctx, opened.subscription, details.get("default_tax_rates"))
+    except InvalidRequest as error:
+        error.param = _under_details(error.param)
+        raise
+    subscription = opened.subscription
+    billed = items_of(subscription)
+    fractions = [opened.spans[str(item["id"])].fraction for item in billed]
+    lines = await _period_lines(ctx, subscription, billed, fractions)
+    invoice = _Invoice(lines, ctx.now(), lines=lines)
+    # A new subscription has no invoice to look back from: its own period is the instant
+    # it is made, as its first invoice's.
+    return Upcoming(
+        subscription,
+        lines,
+        (ctx.now(), ctx.now()),
+        attempt_at=_first_attempt(subscription, invoice),
+    )
+
+
+def _check_new_subscription_details(details: Mapping[str, Any]) -> None:
+    """What a new subscription's preview takes: `items` (each a `price`, its `quantity`),
+    `default_tax_rates` and `billing_mode`; the rest names an existing subscription's
+    change, or what Kassa does not preview yet for a new one."""
+    for name, value in details.items():
+        if value is not None and name not in NEW_SUBSCRIPTION_DETAILS:
+            raise InvalidRequest(
+                "Kassa previews a new subscription (subscription_details[items] without "
+                f"subscription) from its items' price and quantity only: leave out "
+                f"subscription_details[{name}], or pass subscription.",
+                param=f"subscription_details[{name}]",
+            )
+    for index, entry in enumerate(details["items"]):
+        for name in entry:
+            if name not in NEW_ITEM_DETAILS:
+                raise InvalidRequest(
+                    "Kassa previews a new subscription's items from their price and "
+                    f"quantity only: leave out subscription_details[items][{index}][{name}].",
+                    param=f"subscription_details[items][{index}][{name}]",
+                )
+
+
+def _first_attempt(subscription: Mapping[str, Any], invoice: _Invoice) -> int | None:
+    """When the previewed invoice's payment would first be attempted, as the real one's
+    `next_payment_attempt` is set: a renewal's draft an hour after it is made, when the
+    invoice work finalizes and charges it (`invoice_changes.apply_draft_window`,
+    `invoice_transitions.finalize_draft`), any other at once. None when it is not charged
+    automatically: `send_invoice`, collection paused then (Stripe's pause-payment guide:
+    "invoices continue to generate, but Stripe doesn't collect payment"), or the renewal of
+    an `unpaid` subscription, kept a draft (`subscription_cycle._keep_as_draft`)."""
+    if subscription["collection_method"] != "charge_automatically":
+        return None
+    paused = subscription["pause_collection"]
+    if paused is not None and (
+        paused["resumes_at"] is None or paused["resumes_at"] > invoice.made_at
+    ):
+        return None
+    if invoice.drafted and subscription["status"] == "unpaid":
+        return None
+    return invoice.made_at + (AUTO_ADVANCE_DELAY_SECONDS if invoice.drafted else 0)
+
+
+async def _previewed(
+    ctx: Context, subscription: ApiObject, details: Mapping[str, Any], recurring: bool
+) -> _Invoice:
     """The invoice the preview shows: a resumption's, a cancellation's now, or the one the
-    change makes (at once, when the subscription ends, or its renewal)."""
+    change makes (at once, when the subscription ends, or its renewal); `recurring`, the
+    first that bills the items' periods (a reset's, else the renewal)."""
     if details.get("resume_at") is not None:
         return await _resumed_now(ctx, subscription, details)
     if details.get("cancel_now"):
@@ -151,14 +275,16 @@ async def _previewed(ctx: Context, subscription: ApiObject, details: Mapping[str
     # An invoice made now (a reset's, `always_invoice`'s, a final one) takes the discounts
     # that still apply now, as `subscription_invoices.invoice_period` prunes them.
     prune_discounts(subscription, ctx.now())
-    at_once = await _added_trial_invoiced(ctx, subscription, terms, added)
+    # The time the prorations count from: the change's (`proration_date`, or now).
+    prorated_at = (plan.at if plan is not None else ctx.now()) if prorations else None
+    at_once = None if recurring else await _added_trial_invoiced(ctx, subscription, terms, added)
     if at_once is None:
-        at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations)
+        at_once = await _invoiced_at_once(ctx, subscription, terms, plan, prorations, recurring)
     if at_once is not None:
-        return at_once
+        return replace(at_once, prorated_at=prorated_at)
     end = end_before_renewal(subscription)
     if end is not None:
-        return await _final(ctx, subscription, prorations, end)
+        return replace(await _final(ctx, subscription, prorations, end), prorated_at=prorated_at)
     if subscription["status"] == "paused":
         raise _nothing_upcoming(subscription, "it is paused")
     # The renewal's own steps (`subscription_renewal`): the items whose periods end first,
@@ -169,7 +295,13 @@ async def _previewed(ctx: Context, subscription: ApiObject, details: Mapping[str
     lines = await _period_lines(ctx, subscription, renewal.items, fractions)
     # Made when the period starts, on time: the pause of collection decides then.
     pending = await pending_for(ctx, subscription, "customer", voidable_at=renewal.period[0])
-    return _Invoice([*pending, *prorations, *lines], renewal.period[0])
+    return _Invoice(
+        [*pending, *prorations, *lines],
+        renewal.period[0],
+        lines=lines,
+        drafted=True,
+        prorated_at=prorated_at,
+    )
 
 
 async def _fitted_to_end(
@@ -228,16 +360,20 @@ async def _invoiced_at_once(
     terms: ChangeTerms,
     plan: Plan | None,
     prorations: list[ApiObject],
+    recurring: bool = False,
 ) -> _Invoice | None:
     """The invoice the previewed change makes at once, as the update's
     (`subscription_changes.change_subscription`): a billing cycle reset's, or
-    `always_invoice`'s; None when it makes none."""
+    `always_invoice`'s (not with `recurring`: it bills no item's period); None when it
+    makes none."""
     if plan is not None and plan.resets:
         items = items_of(subscription)
         fractions = [plan.spans[str(item["id"])].fraction for item in items]
         lines = await _period_lines(ctx, subscription, items, fractions)
         pending = await pending_for(ctx, subscription, "subscription")
-        return _Invoice([*pending, *prorations, *lines], ctx.now())
+        return _Invoice([*pending, *prorations, *lines], ctx.now(), lines=lines)
+    if recurring:
+        return None
     if (plan is not None or prorations) and invoices_at_once(subscription, terms):
         pending = await pending_for(ctx, subscription, "subscription")
         return _Invoice([*pending, *prorations], ctx.now())
@@ -294,7 +430,7 @@ async def _canceled_now(
     # The invoice is made after the credits, with the discounts that still apply now.
     prune_discounts(subscription, ctx.now())
     items = await _final_items(ctx, subscription, ctx.now(), credits)
-    return _Invoice(items, ctx.now())
+    return _Invoice(items, ctx.now(), prorated_at=ctx.now() if credits else None)
 
 
 async def _final_items(
@@ -340,15 +476,12 @@ async def _resumed_now(
     fractions = [spans[str(item["id"])].fraction for item in items]
     lines = await _period_lines(ctx, subscription, items, fractions)
     pending = await pending_for(ctx, subscription, "customer")
-    return _Invoice([*pending, *lines], ctx.now())
+    return _Invoice([*pending, *lines], ctx.now(), lines=lines)
 
 
-def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"No upcoming invoices for the subscription {subscription['id']}: {why}.",
-        param="subscription",
-        code=NO_UPCOMING,
-    )
+def _nothing_upcoming(subscription: Mapping[str, Any], why: str) -> NoUpcomingInvoice:
+    """Stripe's 404 `invoice_upcoming_none` (`errors.NoUpcomingInvoice`), with why."""
+    return NoUpcomingInvoice("subscription", str(subscription["id"]), reason=why)
 
 
 async def _period_lines(
