@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -23,7 +24,7 @@ from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
-from tests.direct_store import with_store
+from tests.direct_store import run_backfill, with_store
 from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
 
 Client = stripe.StripeClient
@@ -1005,3 +1006,151 @@ def test_a_subscriptions_draft_invoice_is_voided_not_deleted(client: Client) -> 
         assert client.v1.invoices.retrieve(str(draft.id)).status == "draft"
     one_off = client.v1.invoices.create(params={"customer": customer.id})
     assert client.v1.invoices.delete(str(one_off.id)).deleted
+
+
+# -- the lines that bill a period are not invoice items --------------------------------------
+
+
+def period_lines(invoice: stripe.Invoice) -> list[stripe.InvoiceLineItem]:
+    """The invoice's lines that bill a subscription item's period (not prorations)."""
+    return [
+        line
+        for line in invoice.lines.data
+        if line.parent is not None
+        and line.parent.subscription_item_details is not None
+        and not line.parent.subscription_item_details.proration
+    ]
+
+
+def not_an_invoice_item(client: Client, item_id: str) -> None:
+    """Retrieving, updating and deleting `item_id` each answer 404, no such invoice item."""
+    update: Any = {"description": "changed"}
+    for call in (
+        lambda: client.v1.invoice_items.retrieve(item_id),
+        lambda: client.v1.invoice_items.update(item_id, params=update),
+        lambda: client.v1.invoice_items.delete(item_id),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            call()
+        assert refused.value.http_status == 404
+        assert "No such invoiceitem" in str(refused.value.user_message)
+
+
+def with_a_fee_and_prorations(client: Client) -> tuple[str, stripe.Customer, stripe.Subscription]:
+    """A 20.00 monthly subscription from January 31, 2027 with a 5.00 one-off fee on its first
+    invoice, and two seats from February 14 (half the period left: a 10.00 credit and a 20.00
+    charge, pending): the clock, the customer, the subscription."""
+    price = monthly_price(client)
+    fee = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 500, "product_data": {"name": "Setup"}}
+    )
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, add_invoice_items=[{"price": fee.id}])
+    (item,) = subscription["items"].data
+    advance(client, clock_id, utc(2027, 2, 14))
+    client.v1.subscriptions.update(
+        subscription.id,
+        params={
+            "items": [{"id": item.id, "quantity": 2}],
+            "proration_behavior": "create_prorations",
+        },
+    )
+    return clock_id, customer, subscription
+
+
+def test_a_subscriptions_period_lines_are_backed_by_its_items_not_invoice_items(
+    client: Client, ledger_verified: None
+) -> None:
+    """Stripe (docs.stripe.com/api/invoice-line-item): "Each line item is backed by either
+    an invoice item or a subscription item". A period's line is its subscription item's:
+    its `subscription_item_details.invoice_item` is null, and `/v1/invoiceitems` neither
+    lists nor finds it; prorations and one-off items are invoice items, listed as ever."""
+    clock_id, customer, subscription = with_a_fee_and_prorations(client)
+    (item,) = subscription["items"].data
+    advance(client, clock_id, utc(2027, 2, 28, hour=12))
+    first, renewal = invoices_of(client, subscription.id)
+    assert renewal.billing_reason == "subscription_cycle"
+    for invoice in (first, renewal):
+        (line,) = period_lines(invoice)
+        details = line.parent.subscription_item_details  # type: ignore[union-attr]
+        assert details is not None
+        assert (details.invoice_item, details.subscription_item) == (None, item.id)
+        assert details.subscription == subscription.id
+        not_an_invoice_item(client, "ii_" + line.id.removeprefix("il_"))
+    listed = client.v1.invoice_items.list(params={"customer": customer.id, "limit": 100}).data
+    assert sorted((i.proration, i.amount) for i in listed) == [
+        (False, 500),
+        (True, -1000),
+        (True, 2000),
+    ]
+    everywhere = client.v1.invoice_items.list(params={"limit": 100}).data
+    assert {i.id for i in everywhere} == {i.id for i in listed}
+    on_renewal = client.v1.invoice_items.list(params={"invoice": renewal.id}).data
+    assert sorted(i.amount for i in on_renewal) == [-1000, 2000]
+    assert (renewal.total, renewal.status) == (4000 + 1000, "paid")
+
+
+def test_a_period_line_is_still_credited_voided_and_rendered(
+    client: Client, ledger_verified: None
+) -> None:
+    """What the period's line backs goes on working without an invoice item to show: a
+    cancellation with `prorate` credits its unused time naming the line, and an open
+    invoice with such a line is voided and read as a PDF."""
+    price = monthly_price(client, 2800)
+    clock_id, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id)
+    first = invoices_of(client, subscription.id)[0]
+    (line,) = period_lines(first)
+    advance(client, clock_id, utc(2027, 2, 14))
+    client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
+    (credit,) = client.v1.invoice_items.list(params={"customer": customer.id}).data
+    assert (credit.amount, credit.proration) == (-1400, True)
+    credited = credit.proration_details.credited_items  # type: ignore[union-attr]
+    assert credited is not None and credited.invoice_line_item_details is not None
+    assert credited.invoice_line_item_details.invoice == first.id
+    assert credited.invoice_line_item_details.invoice_line_items == [line.id]
+
+    sent = subscribe(
+        client,
+        customer.id,
+        price.id,
+        collection_method="send_invoice",
+        days_until_due=30,
+    )
+    opened = client.v1.invoices.retrieve(str(sent.latest_invoice))
+    assert opened.status == "open" and opened.invoice_pdf is not None
+    with httpx.Client(timeout=30) as http:
+        rendered = http.get(opened.invoice_pdf)
+    assert rendered.status_code == 200 and rendered.content.startswith(b"%PDF")
+    voided = client.v1.invoices.void_invoice(str(opened.id))
+    assert voided.status == "void"
+    assert [li.id for li in period_lines(voided)] == [li.id for li in period_lines(opened)]
+
+
+PERIOD_ITEM_MIGRATION = 53
+"""`0053_invoiceitems_period_item`: added the invoice items' `period_item` column, filled in
+from each document."""
+
+
+def as_stored_before_period_items(database_url: str, account_id: str) -> None:
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.run_script_statement(
+                f"UPDATE invoiceitems SET period_item = NULL WHERE account_id = '{account_id}'"
+            )
+
+    with_store(database_url, run)
+
+
+def test_the_upgrade_marks_the_period_items_stored_before_it(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    _, customer, _ = with_a_fee_and_prorations(client)
+    shown = {i.id for i in client.v1.invoice_items.list(params={"customer": customer.id}).data}
+    assert len(shown) == 3  # the fee and the change's two prorations
+    as_stored_before_period_items(server.database_url, account.id)
+    before = client.v1.invoice_items.list(params={"customer": customer.id}).data
+    assert len(before) == 4  # the period's charge too, as the rows stored before showed it
+    run_backfill(server.database_url, PERIOD_ITEM_MIGRATION)
+    after = client.v1.invoice_items.list(params={"customer": customer.id}).data
+    assert {i.id for i in after} == shown

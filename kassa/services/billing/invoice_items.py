@@ -65,7 +65,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS
+from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS, is_period_item
 
 # --- the invoice an item is on -------------------------------------------------------------
 
@@ -183,6 +183,7 @@ async def customers_subscription(
 
 
 async def load_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObject:
+    """Any live item, a subscription's period charge included (the invoice paths' own)."""
     found = (
         await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, item_id, lock=lock)
         if could_be_object_id(item_id)
@@ -193,14 +194,23 @@ async def load_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObje
     return found[0]
 
 
+async def load_shown_item(ctx: Context, item_id: str, *, lock: bool = True) -> ApiObject:
+    """An item the API shows: a subscription's period charge is missing, as Stripe has no
+    invoice item behind such a line (`is_period_item`)."""
+    item = await load_item(ctx, item_id, lock=lock)
+    if is_period_item(item):
+        raise ResourceMissing("invoiceitem", item_id)
+    return item
+
+
 async def retrieve_invoice_item(ctx: Context, item_id: str) -> ApiObject:
-    return view(await load_item(ctx, item_id, lock=False))
+    return view(await load_shown_item(ctx, item_id, lock=False))
 
 
 async def _editable(ctx: Context, item_id: str) -> tuple[ApiObject, ApiObject | None]:
     """The item and its draft invoice, both locked (the invoice first: the order every
     invoice path takes); refused when its invoice is no longer a draft."""
-    peek = await load_item(ctx, item_id, lock=False)
+    peek = await load_shown_item(ctx, item_id, lock=False)
     invoice = (
         None
         if peek["invoice"] is None
@@ -253,11 +263,20 @@ async def list_invoice_items(ctx: Context, request: ListInvoiceItems) -> ApiObje
         limit=request.limit or LIST_LIMIT_DEFAULT,
         equals=equals,
         created=request.created or {},
-        nulls={} if request.pending is None else {"invoice": request.pending},
+        nulls=_shown_only(request.pending),
     )
     cursors = {"starting_after": request.starting_after, "ending_before": request.ending_before}
     page = await list_page_with(ctx, RESOURCE, cursors, query)
     return list_envelope(ListPage([view(i) for i in page.data], page.has_more), RESOURCE.url)
+
+
+def _shown_only(pending: bool | None) -> dict[str, bool]:
+    """The list's `nulls`: never a subscription's period charges (`is_period_item`), and
+    pending or not as `pending` asks."""
+    nulls = {"period_item": True}
+    if pending is not None:
+        nulls["invoice"] = pending
+    return nulls
 
 
 async def pending_items(
@@ -338,7 +357,7 @@ async def release_items(
 
 async def _fetch(ctx: Context, item_id: str) -> ApiObject | None:
     found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, item_id, lock=False)
-    if found is None:
+    if found is None or is_period_item(found[0]):
         return None
     return deleted_stub(item_id) if found[1] else view(found[0])
 

@@ -28,7 +28,7 @@ from kassa.services.billing.invoice_amounts import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import INVOICE_ITEMS
+from kassa.store.tables import INVOICE_ITEMS, is_period_item
 
 TAXABILITY_REASON = "not_available"
 """Stripe's `taxability_reason` for taxes from manually defined tax rates: no tax engine
@@ -67,17 +67,18 @@ async def items_on(ctx: Context, invoice_id: str) -> list[ApiObject]:
 
 def ordered(items: Sequence[ApiObject], current_lines: Sequence[Mapping[str, Any]]) -> list[Any]:
     """Items in line order: those already on lines where they are, the rest after them in
-    the order given."""
-    place = {_item_of(line): index for index, line in enumerate(current_lines)}
-    known = sorted((i for i in items if i["id"] in place), key=lambda i: place[i["id"]])
-    return known + [i for i in items if i["id"] not in place]
-
-
-def _item_of(line: Mapping[str, Any]) -> str | None:
-    parent = line.get("parent") or {}
-    details = parent.get("invoice_item_details") or parent.get("subscription_item_details") or {}
-    item = details.get("invoice_item")
-    return None if item is None else str(item)
+    the order given. A line is matched to its item by its id (`line_id`), which every line
+    has: a period's line names no invoice item."""
+    place = {str(line["id"]): index for index, line in enumerate(current_lines)}
+    known = sorted(
+        (place[line], index)
+        for index, item in enumerate(items)
+        if (line := line_id(str(item["id"]))) in place
+    )
+    taken = {index for _, index in known}
+    return [items[index] for _, index in known] + [
+        item for index, item in enumerate(items) if index not in taken
+    ]
 
 
 async def compute(
@@ -207,8 +208,8 @@ async def debits_placed(ctx: Context, items: Sequence[Mapping[str, Any]]) -> dic
 def _line_parent(
     item: Mapping[str, Any], placed: Mapping[str, str | None], *, preview: bool
 ) -> dict[str, Any]:
-    """What made the line: an invoice item, or (an item a subscription made for its period)
-    a subscription item."""
+    """What made the line: an invoice item, or a subscription item (a proration of it, which
+    is an invoice item too, or its period's charge, which the API never shows as one)."""
     details = _subscription_details(item)
     proration = bool(item.get("proration"))
     proration_details = {"credited_items": _credited_lines(item, placed, preview=preview)}
@@ -227,7 +228,9 @@ def _line_parent(
     return {
         "invoice_item_details": None,
         "subscription_item_details": {
-            "invoice_item": item["id"],
+            # A period's line is its subscription item's (Stripe: "backed by either an
+            # invoice item or a subscription item"); a proration's is its invoice item's.
+            "invoice_item": None if is_period_item(item) else item["id"],
             "proration": proration,
             "proration_details": proration_details,
             "subscription": details["subscription"],

@@ -13,8 +13,10 @@ its creation (period_start = period_end = created); the lines keep their service
 
 Each line is an invoice item on the draft (`period_item`), built here and stored with it,
 whose `parent` names the subscription and its item; the line it makes says
-`subscription_item_details` (see `invoice_lines.line_object`). Unlike Stripe's, these items
-are listed by `GET /v1/invoiceitems` too.
+`subscription_item_details` (see `invoice_lines.line_object`). As Stripe's line, backed by
+the subscription item, it names no invoice item, and the API never shows the item behind it
+(`kassa.store.tables.is_period_item`: `GET /v1/invoiceitems` leaves it out, a read of its id
+finds nothing); the invoice paths read it as any item on the invoice.
 """
 
 from __future__ import annotations
