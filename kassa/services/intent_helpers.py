@@ -384,7 +384,7 @@ def back_to_requires_payment_method(intent: ApiObject) -> None:
 
 async def mark_payment_intent_canceled(ctx: Context, intent: ApiObject, reason: str | None) -> None:
     """The PaymentIntent ends canceled (`reason`: its `cancellation_reason`) at the time
-    `ctx` gives, nothing left to capture or act on; saved, and `payment_intent.canceled`
+    `ctx` gives, nothing left to capture or act on and no last error; saved, and `payment_intent.canceled`
     announced. Every cancel does this: the API's, the dashboard's, billing's and an
     authorization's expiry. `intent` was loaded in this unit (a cancel never meets one
     still waiting for its first `save`), so saving it is an update."""
@@ -393,6 +393,8 @@ async def mark_payment_intent_canceled(ctx: Context, intent: ApiObject, reason: 
     intent["cancellation_reason"] = reason
     intent["amount_capturable"] = 0
     intent["next_action"] = None
+    # Stripe clears the last error on any later change of the intent; a cancel is one.
+    intent["last_payment_error"] = None
     await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
     await events.announce(ctx, "payment_intent.canceled", intent)
 

@@ -550,6 +550,9 @@ async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> A
     )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
+    # Stripe: the last error "will be cleared if the PaymentIntent is later updated for any
+    # reason" (a metadata change included).
+    intent["last_payment_error"] = None
     if changes_payment_method:
         intent["status"] = (
             "requires_payment_method"
