@@ -78,8 +78,8 @@ def _outcome_declined(decline: Decline) -> dict[str, Any]:
         "seller_message": SELLER_MESSAGE_BLOCKED
         if blocked
         else "The bank did not return any further details with this decline."
-        if decline.decline_code == "generic_decline"
-        else f"The bank returned the decline code `{decline.decline_code}`.",
+        if decline.reason == "generic_decline"
+        else f"The bank returned the decline code `{decline.reason}`.",
         "type": decline.outcome_type,
     }
 
@@ -194,7 +194,9 @@ def new_charge(
 
 def declined(decline: Decline) -> CardDeclined:
     """The error a declined attempt answers with (402 `card_error`)."""
-    return CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+    return CardDeclined(
+        decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param
+    )
 
 
 async def attempt(
