@@ -357,6 +357,20 @@ def unexpected_state(
     ).carrying(**{kind.object_name: intent})
 
 
+def field_locked(
+    kind: IntentKind, intent: ApiObject, param: str, allowed: tuple[str, ...]
+) -> InvalidRequest:
+    """An update of one field the intent's status no longer lets change (Stripe's wording
+    for `amount`), naming the field as `param`."""
+    return InvalidRequest(
+        f"This {kind.noun}'s {param} could not be updated because it has a status of "
+        f"{intent['status']}. You may only update the {param} of a {kind.noun} with one of "
+        f"the following statuses: {', '.join(allowed)}.",
+        param=param,
+        code=f"{kind.object_name}_unexpected_state",
+    ).carrying(**{kind.object_name: intent})
+
+
 async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:
     """The payment method the intent is confirmed (or authenticated) with: its customer's
     or nobody's."""

@@ -75,6 +75,25 @@ CANCELABLE = (
     "processing",
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CAPTURE_METHOD_UPDATABLE = CONFIRMABLE
+LOCKED_FIELDS: Final = (
+    ("amount", UPDATABLE),
+    ("currency", UPDATABLE),
+    ("capture_method", CAPTURE_METHOD_UPDATABLE),
+    ("setup_future_usage", UPDATABLE),
+    ("payment_method_options", UPDATABLE),
+)
+"""The fields an update may change only in some statuses, checked in this order, each
+refused naming itself (`_check_fields_unlocked`). Stripe's API reference gives the rule for
+`capture_method` (requires_payment_method or requires_confirmation) and, by its error
+message, for `amount` and `currency`: "This PaymentIntent's amount could not be updated
+because it has a status of succeeded. You may only update the amount of a PaymentIntent
+with one of the following statuses: requires_payment_method, requires_confirmation,
+requires_action." For `setup_future_usage` and `payment_method_options` no docs page says
+so; the same rule and wording are those integrations match on. Every other field an update
+takes (metadata, description, receipt_email, shipping, statement descriptors,
+transfer_group, the payment method types) changes in any status; the payment method and
+the customer are refused once the intent is past `UPDATABLE`, as a whole."""
 INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
 """What an invoice fixes of the PaymentIntent it makes (with
 `payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
@@ -394,6 +413,18 @@ def _cleared(value: _Value | Unset) -> _Value | None:
     return None if isinstance(value, Unset) else value
 
 
+def _check_fields_unlocked(intent: ApiObject, request: UpdatePaymentIntent) -> None:
+    """Refuse the first `LOCKED_FIELDS` field `request` gives that the intent's status locks;
+    `payment_method_options[card][capture_method]` changes the capture method too."""
+    for param, allowed in LOCKED_FIELDS:
+        if getattr(request, param) is not None and intent["status"] not in allowed:
+            raise intent_helpers.field_locked(_KIND, intent, param, allowed)
+    card_options = (request.payment_method_options or {}).get("card", {})
+    if "capture_method" in card_options and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
+        param = "payment_method_options[card][capture_method]"
+        raise intent_helpers.field_locked(_KIND, intent, param, CAPTURE_METHOD_UPDATABLE)
+
+
 def _describe(intent: ApiObject, request: Descriptions) -> None:
     for name, value in (
         ("description", request.description),
@@ -533,13 +564,12 @@ async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) 
 async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> ApiObject:
     ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     await _check_invoice_terms_kept(ctx, intent, request)
+    _check_fields_unlocked(intent, request)
     changes_payment_method = (
         request.payment_method is not None or request.payment_method_data is not None
     )
-    changes_money = changes_payment_method or any(
-        value is not None for value in (request.amount, request.currency, request.customer)
-    )
-    if intent["status"] not in UPDATABLE and changes_money:
+    changes_payer = changes_payment_method or request.customer is not None
+    if intent["status"] not in UPDATABLE and changes_payer:
         raise intent_helpers.unexpected_state(_KIND, intent, "update", UPDATABLE)
     if request.amount is not None:
         intent["amount"] = request.amount
