@@ -380,37 +380,31 @@ DECLINE_TEST_IDS = {
 }
 
 
-@pytest.mark.parametrize(("number", "code", "decline_code", "message"), ISSUER_DECLINES)
-def test_issuer_declines(number: str, code: str, decline_code: str, message: str) -> None:
-    _check_declines(
-        number,
-        cards.Decline(
-            code=code,
-            decline_code=decline_code,
-            message=message,
-            outcome_type="issuer_declined",
-            network_status="declined_by_network",
-            reason=decline_code,
-        ),
-    )
+DECLINES_AS_STRIPE = [
+    *(
+        (number, code, decline_code, None, message)
+        for number, code, decline_code, message in ISSUER_DECLINES
+    ),
+    *((number, code, None, param, message) for number, code, param, message in CARD_ERRORS),
+]
 
 
-@pytest.mark.parametrize(("number", "code", "param", "message"), CARD_ERRORS)
-def test_card_errors_have_no_decline_code(
-    number: str, code: str, param: str | None, message: str
+@pytest.mark.parametrize(("number", "code", "decline_code", "param", "message"), DECLINES_AS_STRIPE)
+def test_declining_cards(
+    number: str, code: str, decline_code: str | None, param: str | None, message: str
 ) -> None:
-    _check_declines(
-        number,
-        cards.Decline(
-            code=code,
-            decline_code=None,
-            message=message,
-            outcome_type="issuer_declined",
-            network_status="declined_by_network",
-            reason=code,
-            param=param,
-        ),
+    """An issuer's decline reports its decline code as the outcome's reason; Stripe's own
+    error codes have none, and report the code."""
+    expected = cards.Decline(
+        code=code,
+        decline_code=decline_code,
+        message=message,
+        outcome_type="issuer_declined",
+        network_status="declined_by_network",
+        reason=decline_code or code,
+        param=param,
     )
+    _check_declines(number, expected)
 
 
 def _check_declines(number: str, decline: cards.Decline) -> None:

@@ -398,10 +398,11 @@ def back_to_requires_payment_method(intent: ApiObject) -> None:
 
 async def mark_payment_intent_canceled(ctx: Context, intent: ApiObject, reason: str | None) -> None:
     """The PaymentIntent ends canceled (`reason`: its `cancellation_reason`) at the time
-    `ctx` gives, nothing left to capture or act on and no last error; saved, and `payment_intent.canceled`
-    announced. Every cancel does this: the API's, the dashboard's, billing's and an
-    authorization's expiry. `intent` was loaded in this unit (a cancel never meets one
-    still waiting for its first `save`), so saving it is an update."""
+    `ctx` gives, nothing left to capture or act on and no last error; saved, and
+    `payment_intent.canceled` announced. Every cancel does this: the API's, the
+    dashboard's, billing's and an authorization's expiry. `intent` was loaded in this unit
+    (a cancel never meets one still waiting for its first `save`), so saving it is an
+    update."""
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = reason

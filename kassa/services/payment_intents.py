@@ -135,6 +135,18 @@ Stripe's object reference marks "retrievable with publishable key" (the PaymentI
 stripe-js's types); never the customer, metadata or amounts received."""
 OFF_SESSION_VALUES = ("true", "one_off", "recurring")
 """The `off_session` values that mean nobody is present to answer a 3-D Secure challenge."""
+NO_MULTICAPTURE_MESSAGE = (
+    "You can only set final_capture to false when multicapture is available for this "
+    "PaymentIntent, and it is not: its charge's multicapture status is unavailable."
+)
+"""Stripe: final_capture=false "You can only use this setting when multicapture is
+available"; Kassa's charges show `multicapture.status` unavailable."""
+CARD_STATEMENT_DESCRIPTOR_MESSAGE = (
+    "The statement_descriptor parameter is not supported for card charges. Use "
+    "statement_descriptor_suffix instead."
+)
+"""Stripe's capture `statement_descriptor`: "Setting this value for a card charge returns an
+error. For card charges, set the statement_descriptor_suffix instead." """
 AUTHENTICATION_FAILED_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
     "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
@@ -334,10 +346,12 @@ class CapturePaymentIntent:
     amount_to_capture: int | None = None
     """Less than the authorized amount releases the rest; None captures all of it."""
     metadata: MetadataUpdate | None = None
-    # Accepted as Stripe accepts them; Kassa captures once, with the intent's descriptors.
     final_capture: bool | None = None
+    """Only true (or absent): false needs multicapture, which Kassa's charges have not."""
     statement_descriptor: str | None = None
+    """Refused: Kassa's intents pay by card, and a card charge takes the suffix instead."""
     statement_descriptor_suffix: str | None = None
+    """Put on the charge captured (and its `calculated_statement_descriptor`)."""
 
 
 @dataclass(frozen=True)
@@ -823,14 +837,18 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
             param="amount_to_capture",
         )
     money.check_charge_amount(amount, intent["currency"], param="amount_to_capture")
+    _check_capture_choices(request)
     charge = await charge_processing.load(ctx, intent["latest_charge"])
     payment_method = await payment_methods.resolve(
         ctx, intent["payment_method"], param="payment_method"
     )
     behavior = payment_methods.behavior_of(ctx, payment_method)
-    await charge_processing.capture_held(
-        ctx, charge, amount, behavior, previous=copy.deepcopy(charge)
-    )
+    previous = copy.deepcopy(charge)
+    if request.statement_descriptor_suffix is not None:
+        charge_processing.describe_on_statement(
+            charge, charge["statement_descriptor"], request.statement_descriptor_suffix
+        )
+    await charge_processing.capture_held(ctx, charge, amount, behavior, previous=previous)
     if request.metadata is not None:
         intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
     intent["status"] = "succeeded"
@@ -840,6 +858,14 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     await events.announce(ctx, "payment_intent.succeeded", intent)
     await hooks.payment_intent_finished(ctx, intent)
     return intent
+
+
+def _check_capture_choices(request: CapturePaymentIntent) -> None:
+    """What a capture may ask of Kassa's charges, all by card and captured once."""
+    if request.final_capture is False:
+        raise InvalidParameter(NO_MULTICAPTURE_MESSAGE, param="final_capture")
+    if request.statement_descriptor is not None:
+        raise InvalidParameter(CARD_STATEMENT_DESCRIPTOR_MESSAGE, param="statement_descriptor")
 
 
 async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:

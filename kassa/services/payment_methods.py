@@ -448,7 +448,10 @@ async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_i
     if behavior.decline is not None and behavior.declines_on_attach:
         decline = behavior.decline
         raise CardError(
-            decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param
+            decline.message,
+            code=decline.code,
+            decline_code=decline.decline_code,
+            param=decline.param,
         )
     ctx = await ctx.governed_by({"customer": customer_id})
     payment_method["customer"] = customer_id
