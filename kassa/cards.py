@@ -125,12 +125,16 @@ class Decline:
     """How a charge attempt fails: the card_error Stripe answers with and the charge's outcome."""
 
     code: str
-    decline_code: str
+    decline_code: str | None
+    """The issuer's reason (`card_declined` errors); None for Stripe's own error codes
+    (`expired_card`, `incorrect_cvc`, `processing_error`), which Stripe answers without one."""
     message: str
     outcome_type: str
     network_status: str
     reason: str | None
     risk_level: str = "normal"
+    param: str | None = None
+    """The card field the error blames, as Stripe names it (`exp_month`, `cvc`)."""
 
 
 # When a card that requires authentication needs it on an off-session payment too:
@@ -186,10 +190,10 @@ class Card:
     behavior: TestBehavior
 
 
-def _issuer_decline(decline_code: str, message: str, *, code: str = "card_declined") -> Decline:
+def _issuer_decline(decline_code: str, message: str) -> Decline:
     # Issuer declines reach the network; Stripe reports the decline code as the outcome reason.
     return Decline(
-        code=code,
+        code="card_declined",
         decline_code=decline_code,
         message=message,
         outcome_type="issuer_declined",
@@ -198,17 +202,28 @@ def _issuer_decline(decline_code: str, message: str, *, code: str = "card_declin
     )
 
 
+def _card_error(code: str, message: str, *, param: str | None = None) -> Decline:
+    # Stripe answers these with its own error code and no decline_code (recorded responses;
+    # its error-code list has them apart from the issuers' decline codes); the outcome's
+    # reason is the code.
+    return Decline(
+        code=code,
+        decline_code=None,
+        message=message,
+        outcome_type="issuer_declined",
+        network_status="declined_by_network",
+        reason=code,
+        param=param,
+    )
+
+
 _GENERIC_DECLINE: Final = _issuer_decline("generic_decline", MESSAGE_DECLINED)
 _INSUFFICIENT_FUNDS: Final = _issuer_decline("insufficient_funds", MESSAGE_INSUFFICIENT_FUNDS)
 _LOST_CARD: Final = _issuer_decline("lost_card", MESSAGE_DECLINED)
 _STOLEN_CARD: Final = _issuer_decline("stolen_card", MESSAGE_DECLINED)
-_EXPIRED_CARD: Final = _issuer_decline("expired_card", MESSAGE_EXPIRED, code="expired_card")
-_INCORRECT_CVC: Final = _issuer_decline(
-    "incorrect_cvc", MESSAGE_INCORRECT_CVC, code="incorrect_cvc"
-)
-_PROCESSING_ERROR: Final = _issuer_decline(
-    "processing_error", MESSAGE_PROCESSING_ERROR, code="processing_error"
-)
+_EXPIRED_CARD: Final = _card_error("expired_card", MESSAGE_EXPIRED, param="exp_month")
+_INCORRECT_CVC: Final = _card_error("incorrect_cvc", MESSAGE_INCORRECT_CVC, param="cvc")
+_PROCESSING_ERROR: Final = _card_error("processing_error", MESSAGE_PROCESSING_ERROR)
 _VELOCITY_EXCEEDED: Final = _issuer_decline("card_velocity_exceeded", MESSAGE_VELOCITY_EXCEEDED)
 # Radar's default rule blocks the highest risk level before the card network sees the charge.
 _RADAR_BLOCK: Final = Decline(

@@ -230,12 +230,14 @@ class CardDeclined(CardError):
 
     def recorded(self, **context: Any) -> dict[str, Any]:
         """The decline as Stripe records it on the object that failed (`last_payment_error`,
-        `last_setup_error`), with `context` (the charge, the payment method) added."""
+        `last_setup_error`), with `context` (the charge, the payment method) added. Its
+        `decline_code` and `param` only when it has them, as Stripe's error objects."""
+        present = {"decline_code": self.decline_code, "param": self.param}
         return recorded_error(
             self.code or "card_declined",  # a CardError always has a code
             self.message,
             "card_error",
-            decline_code=self.decline_code,
+            **{name: value for name, value in present.items() if value is not None},
             **context,
         )
 

@@ -332,10 +332,14 @@ ISSUER_DECLINES = [
     ("4000000000009995", "card_declined", "insufficient_funds", INSUFFICIENT),
     ("4000000000009987", "card_declined", "lost_card", DECLINED),
     ("4000000000009979", "card_declined", "stolen_card", DECLINED),
-    ("4000000000000069", "expired_card", "expired_card", EXPIRED),
-    ("4000000000000127", "incorrect_cvc", "incorrect_cvc", INCORRECT_CVC),
-    ("4000000000000119", "processing_error", "processing_error", PROCESSING),
     ("4000000000006975", "card_declined", "card_velocity_exceeded", VELOCITY),
+]
+CARD_ERRORS = [
+    # Stripe's own error codes rather than an issuer's decline code: no decline_code, and the
+    # card field at fault as `param` where Stripe names one (recorded Stripe responses).
+    ("4000000000000069", "expired_card", "exp_month", EXPIRED),
+    ("4000000000000127", "incorrect_cvc", "cvc", INCORRECT_CVC),
+    ("4000000000000119", "processing_error", None, PROCESSING),
 ]
 
 DECLINE_TEST_IDS = {
@@ -376,17 +380,37 @@ DECLINE_TEST_IDS = {
 }
 
 
-@pytest.mark.parametrize(("number", "code", "decline_code", "message"), ISSUER_DECLINES)
-def test_issuer_declines(number: str, code: str, decline_code: str, message: str) -> None:
-    behavior = card(number).behavior
-    assert behavior.decline == cards.Decline(
+DECLINES_AS_STRIPE = [
+    *(
+        (number, code, decline_code, None, message)
+        for number, code, decline_code, message in ISSUER_DECLINES
+    ),
+    *((number, code, None, param, message) for number, code, param, message in CARD_ERRORS),
+]
+
+
+@pytest.mark.parametrize(("number", "code", "decline_code", "param", "message"), DECLINES_AS_STRIPE)
+def test_declining_cards(
+    number: str, code: str, decline_code: str | None, param: str | None, message: str
+) -> None:
+    """An issuer's decline reports its decline code as the outcome's reason; Stripe's own
+    error codes have none, and report the code."""
+    expected = cards.Decline(
         code=code,
         decline_code=decline_code,
         message=message,
         outcome_type="issuer_declined",
         network_status="declined_by_network",
-        reason=decline_code,
+        reason=decline_code or code,
+        param=param,
     )
+    _check_declines(number, expected)
+
+
+def _check_declines(number: str, decline: cards.Decline) -> None:
+    """The card and every test id for it decline so, and cannot be attached either."""
+    behavior = card(number).behavior
+    assert behavior.decline == decline
     # Stripe verifies a card on attach, so these cannot be attached to a customer either.
     assert behavior.declines_on_attach
     assert not behavior.requires_authentication

@@ -253,15 +253,12 @@ DECLINES = [
         "insufficient_funds",
         "issuer_declined",
     ),
-    ("pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card", "issuer_declined"),
-    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", "incorrect_cvc", "issuer_declined"),
+    # Stripe's own error codes, not an issuer's decline code: no decline_code (recorded
+    # Stripe responses), and the first two name the card field at fault.
+    ("pm_card_chargeDeclinedExpiredCard", "expired_card", None, "issuer_declined"),
+    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", None, "issuer_declined"),
     ("pm_card_chargeDeclinedFraudulent", "card_declined", "fraudulent", "blocked"),
-    (
-        "pm_card_chargeDeclinedProcessingError",
-        "processing_error",
-        "processing_error",
-        "issuer_declined",
-    ),
+    ("pm_card_chargeDeclinedProcessingError", "processing_error", None, "issuer_declined"),
     ("pm_card_visa_chargeDeclinedLostCard", "card_declined", "lost_card", "issuer_declined"),
     ("pm_card_visa_chargeDeclinedStolenCard", "card_declined", "stolen_card", "issuer_declined"),
     (
@@ -273,7 +270,10 @@ DECLINES = [
     ("pm_card_chargeCustomerFail", "card_declined", "generic_decline", "issuer_declined"),
     ("4000000000000002", "card_declined", "generic_decline", "issuer_declined"),
     ("4000000000009995", "card_declined", "insufficient_funds", "issuer_declined"),
+    ("4000000000000069", "expired_card", None, "issuer_declined"),
 ]
+FIELD_AT_FAULT = {"expired_card": "exp_month", "incorrect_cvc": "cvc"}
+"""The `param` of a decline Stripe blames on one field of the card (recorded responses)."""
 
 
 def _payment_params(card: str) -> dict[str, Any]:
@@ -284,7 +284,7 @@ def _payment_params(card: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("card", "code", "decline_code", "outcome_type"), DECLINES)
 def test_declined_card(
-    client: stripe.StripeClient, card: str, code: str, decline_code: str, outcome_type: str
+    client: stripe.StripeClient, card: str, code: str, decline_code: str | None, outcome_type: str
 ) -> None:
     params: Any = {
         "amount": 1500,
@@ -301,6 +301,7 @@ def test_declined_card(
     assert error.error is not None
     assert error.error.type == "card_error"
     assert error.error.decline_code == decline_code
+    assert error.error.param == FIELD_AT_FAULT.get(code)
     assert error.error.message
     failed_intent = error.error.payment_intent
     assert failed_intent is not None
@@ -309,11 +310,15 @@ def test_declined_card(
     assert failed_intent.amount_received == 0
     last_error = failed_intent.last_payment_error
     assert last_error is not None
-    assert (last_error.type, last_error.code, last_error.decline_code) == (
+    recorded = last_error.to_dict()
+    # Stripe's error object has `decline_code` and `param` only when it has a value.
+    assert (recorded["type"], recorded["code"], recorded.get("decline_code")) == (
         "card_error",
         code,
         decline_code,
     )
+    assert ("decline_code" in recorded) is (decline_code is not None)
+    assert recorded.get("param") == FIELD_AT_FAULT.get(code)
     assert last_error.charge == failed_intent.latest_charge == error.error.charge
     assert last_error.payment_method is not None
     assert last_error.payment_method.id.startswith("pm_")

@@ -36,6 +36,10 @@ RECEIPT_PATH = "/kassa/receipts"
 AUTHORIZATION_CODE_DIGITS = 6
 NETWORK_ID_CHARS = 15
 """Network transaction and 3-D Secure ids: opaque strings of about this length."""
+DEFAULT_STATEMENT_DESCRIPTOR = "KASSA"
+"""What statements say of an account's payments unless the payment says otherwise."""
+STATEMENT_DESCRIPTOR_CHARS = 22
+"""Stripe's limit on the whole descriptor a statement shows."""
 RISK_SCORES = {"normal": 20, "elevated": 70, "highest": 95}
 SELLER_MESSAGE_APPROVED = "Payment complete."
 SELLER_MESSAGE_BLOCKED = "Kassa blocked this payment as too risky."
@@ -78,8 +82,8 @@ def _outcome_declined(decline: Decline) -> dict[str, Any]:
         "seller_message": SELLER_MESSAGE_BLOCKED
         if blocked
         else "The bank did not return any further details with this decline."
-        if decline.decline_code == "generic_decline"
-        else f"The bank returned the decline code `{decline.decline_code}`.",
+        if decline.reason == "generic_decline"
+        else f"The bank returned the decline code `{decline.reason}`.",
         "type": decline.outcome_type,
     }
 
@@ -143,7 +147,7 @@ def new_charge(
     test card's decline. Not yet stored, not yet captured."""
     decline = behavior.decline
     charge_id = new_id("ch")
-    return {
+    charge: ApiObject = {
         "id": charge_id,
         "object": "charge",
         "amount": intent["amount"],
@@ -154,7 +158,7 @@ def new_charge(
         "application_fee_amount": None,
         "balance_transaction": None,
         "billing_details": payment_method["billing_details"],
-        "calculated_statement_descriptor": (intent.get("statement_descriptor") or "KASSA")[:22],
+        "calculated_statement_descriptor": None,  # describe_on_statement
         "captured": False,
         "created": ctx.now(),
         "currency": intent["currency"],
@@ -184,17 +188,35 @@ def new_charge(
         "shipping": intent["shipping"],
         "source": None,
         "source_transfer": None,
-        "statement_descriptor": intent.get("statement_descriptor"),
-        "statement_descriptor_suffix": intent.get("statement_descriptor_suffix"),
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
         "status": "failed" if decline is not None else "succeeded",
         "transfer_data": None,
         "transfer_group": intent.get("transfer_group"),
     }
+    describe_on_statement(
+        charge, intent.get("statement_descriptor"), intent.get("statement_descriptor_suffix")
+    )
+    return charge
+
+
+def describe_on_statement(charge: ApiObject, descriptor: str | None, suffix: str | None) -> None:
+    """What the customer's statement says of `charge`: Stripe's `calculated_statement_descriptor`
+    is the descriptor (the account's, Kassa's default, unless the payment gave one) or, with
+    a suffix, the descriptor as prefix, "* ", then the suffix; cut to Stripe's 22 characters."""
+    shown = descriptor or DEFAULT_STATEMENT_DESCRIPTOR
+    if suffix:
+        shown = f"{shown}* {suffix}"
+    charge["statement_descriptor"] = descriptor
+    charge["statement_descriptor_suffix"] = suffix
+    charge["calculated_statement_descriptor"] = shown[:STATEMENT_DESCRIPTOR_CHARS]
 
 
 def declined(decline: Decline) -> CardDeclined:
     """The error a declined attempt answers with (402 `card_error`)."""
-    return CardDeclined(decline.message, code=decline.code, decline_code=decline.decline_code)
+    return CardDeclined(
+        decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param
+    )
 
 
 async def attempt(

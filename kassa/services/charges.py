@@ -155,12 +155,12 @@ class CaptureCharge:
     amount: int | None = None
     """Less than the authorized amount releases the rest; None captures all of it."""
     statement_descriptor: str | None = None
+    """A card charge's suffix unless `statement_descriptor_suffix` is given (`_card_suffix`)."""
+    statement_descriptor_suffix: str | None = None
     transfer_group: str | None = None
     """Only for a charge without one (Stripe: "may only be provided if it has not been
     set")."""
-    # Accepted as Stripe accepts them; the capture keeps the intent's.
     receipt_email: str | None = None
-    statement_descriptor_suffix: str | None = None
 
 
 async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
@@ -305,7 +305,7 @@ async def capture_charge(ctx: Context, request: CaptureCharge) -> ApiObject:
         payment_intents.CapturePaymentIntent(
             intent=intent["id"],
             amount_to_capture=request.amount,
-            statement_descriptor=request.statement_descriptor,
+            statement_descriptor_suffix=_card_suffix(request),
         ),
     )
     captured, _ = await load_object(ctx, RESOURCE, charge["id"])
@@ -331,8 +331,20 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
         charge["receipt_email"] = request.receipt_email
     if request.transfer_group is not None:
         charge["transfer_group"] = request.transfer_group
+    suffix = _card_suffix(request)
+    if suffix is not None:
+        charge_processing.describe_on_statement(charge, charge["statement_descriptor"], suffix)
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=before)
     return charge
+
+
+def _card_suffix(request: CaptureCharge) -> str | None:
+    """The statement descriptor suffix a capture gives a card charge: Stripe's charge
+    capture takes `statement_descriptor` for one "unless you don't specify a
+    `statement_descriptor_suffix`, in which case this value is used as the suffix"."""
+    if request.statement_descriptor_suffix is not None:
+        return request.statement_descriptor_suffix
+    return request.statement_descriptor
 
 
 def _check_transfer_group(charge: ApiObject, transfer_group: str | None) -> None:

@@ -357,6 +357,20 @@ def unexpected_state(
     ).carrying(**{kind.object_name: intent})
 
 
+def field_locked(
+    kind: IntentKind, intent: ApiObject, param: str, allowed: tuple[str, ...]
+) -> InvalidRequest:
+    """An update of one field the intent's status no longer lets change (Stripe's wording
+    for `amount`), naming the field as `param`."""
+    return InvalidRequest(
+        f"This {kind.noun}'s {param} could not be updated because it has a status of "
+        f"{intent['status']}. You may only update the {param} of a {kind.noun} with one of "
+        f"the following statuses: {', '.join(allowed)}.",
+        param=param,
+        code=f"{kind.object_name}_unexpected_state",
+    ).carrying(**{kind.object_name: intent})
+
+
 async def payment_method_of(ctx: Context, kind: IntentKind, intent: ApiObject) -> ApiObject:
     """The payment method the intent is confirmed (or authenticated) with: its customer's
     or nobody's."""
@@ -384,15 +398,18 @@ def back_to_requires_payment_method(intent: ApiObject) -> None:
 
 async def mark_payment_intent_canceled(ctx: Context, intent: ApiObject, reason: str | None) -> None:
     """The PaymentIntent ends canceled (`reason`: its `cancellation_reason`) at the time
-    `ctx` gives, nothing left to capture or act on; saved, and `payment_intent.canceled`
-    announced. Every cancel does this: the API's, the dashboard's, billing's and an
-    authorization's expiry. `intent` was loaded in this unit (a cancel never meets one
-    still waiting for its first `save`), so saving it is an update."""
+    `ctx` gives, nothing left to capture or act on and no last error; saved, and
+    `payment_intent.canceled` announced. Every cancel does this: the API's, the
+    dashboard's, billing's and an authorization's expiry. `intent` was loaded in this unit
+    (a cancel never meets one still waiting for its first `save`), so saving it is an
+    update."""
     intent["status"] = "canceled"
     intent["canceled_at"] = ctx.now()
     intent["cancellation_reason"] = reason
     intent["amount_capturable"] = 0
     intent["next_action"] = None
+    # Stripe clears the last error on any later change of the intent; a cancel is one.
+    intent["last_payment_error"] = None
     await ctx.tx.update_object(PAYMENT_INTENTS, ctx.account_id, intent)
     await events.announce(ctx, "payment_intent.canceled", intent)
 

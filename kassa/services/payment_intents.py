@@ -75,6 +75,25 @@ CANCELABLE = (
     "processing",
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CAPTURE_METHOD_UPDATABLE = CONFIRMABLE
+LOCKED_FIELDS: Final = (
+    ("amount", UPDATABLE),
+    ("currency", UPDATABLE),
+    ("capture_method", CAPTURE_METHOD_UPDATABLE),
+    ("setup_future_usage", UPDATABLE),
+    ("payment_method_options", UPDATABLE),
+)
+"""The fields an update may change only in some statuses, checked in this order, each
+refused naming itself (`_check_fields_unlocked`). Stripe's API reference gives the rule for
+`capture_method` (requires_payment_method or requires_confirmation) and, by its error
+message, for `amount` and `currency`: "This PaymentIntent's amount could not be updated
+because it has a status of succeeded. You may only update the amount of a PaymentIntent
+with one of the following statuses: requires_payment_method, requires_confirmation,
+requires_action." For `setup_future_usage` and `payment_method_options` no docs page says
+so; the same rule and wording are those integrations match on. Every other field an update
+takes (metadata, description, receipt_email, shipping, statement descriptors,
+transfer_group, the payment method types) changes in any status; the payment method and
+the customer are refused once the intent is past `UPDATABLE`, as a whole."""
 INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
 """What an invoice fixes of the PaymentIntent it makes (with
 `payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
@@ -116,6 +135,18 @@ Stripe's object reference marks "retrievable with publishable key" (the PaymentI
 stripe-js's types); never the customer, metadata or amounts received."""
 OFF_SESSION_VALUES = ("true", "one_off", "recurring")
 """The `off_session` values that mean nobody is present to answer a 3-D Secure challenge."""
+NO_MULTICAPTURE_MESSAGE = (
+    "You can only set final_capture to false when multicapture is available for this "
+    "PaymentIntent, and it is not: its charge's multicapture status is unavailable."
+)
+"""Stripe: final_capture=false "You can only use this setting when multicapture is
+available"; Kassa's charges show `multicapture.status` unavailable."""
+CARD_STATEMENT_DESCRIPTOR_MESSAGE = (
+    "The statement_descriptor parameter is not supported for card charges. Use "
+    "statement_descriptor_suffix instead."
+)
+"""Stripe's capture `statement_descriptor`: "Setting this value for a card charge returns an
+error. For card charges, set the statement_descriptor_suffix instead." """
 AUTHENTICATION_FAILED_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
     "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
@@ -315,10 +346,12 @@ class CapturePaymentIntent:
     amount_to_capture: int | None = None
     """Less than the authorized amount releases the rest; None captures all of it."""
     metadata: MetadataUpdate | None = None
-    # Accepted as Stripe accepts them; Kassa captures once, with the intent's descriptors.
     final_capture: bool | None = None
+    """Only true (or absent): false needs multicapture, which Kassa's charges have not."""
     statement_descriptor: str | None = None
+    """Refused: Kassa's intents pay by card, and a card charge takes the suffix instead."""
     statement_descriptor_suffix: str | None = None
+    """Put on the charge captured (and its `calculated_statement_descriptor`)."""
 
 
 @dataclass(frozen=True)
@@ -392,6 +425,18 @@ def _blank_intent(ctx: Context, amount: int, currency: str, intent_id: str) -> A
 def _cleared(value: _Value | Unset) -> _Value | None:
     """A nullable parameter's value to store: None where it was sent empty (UNSET)."""
     return None if isinstance(value, Unset) else value
+
+
+def _check_fields_unlocked(intent: ApiObject, request: UpdatePaymentIntent) -> None:
+    """Refuse the first `LOCKED_FIELDS` field `request` gives that the intent's status locks;
+    `payment_method_options[card][capture_method]` changes the capture method too."""
+    for param, allowed in LOCKED_FIELDS:
+        if getattr(request, param) is not None and intent["status"] not in allowed:
+            raise intent_helpers.field_locked(_KIND, intent, param, allowed)
+    card_options = (request.payment_method_options or {}).get("card", {})
+    if "capture_method" in card_options and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
+        param = "payment_method_options[card][capture_method]"
+        raise intent_helpers.field_locked(_KIND, intent, param, CAPTURE_METHOD_UPDATABLE)
 
 
 def _describe(intent: ApiObject, request: Descriptions) -> None:
@@ -533,13 +578,12 @@ async def retrieve_payment_intent(ctx: Context, request: RetrievePaymentIntent) 
 async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> ApiObject:
     ctx, intent = await intent_helpers.load_governed(ctx, _KIND, request.intent)
     await _check_invoice_terms_kept(ctx, intent, request)
+    _check_fields_unlocked(intent, request)
     changes_payment_method = (
         request.payment_method is not None or request.payment_method_data is not None
     )
-    changes_money = changes_payment_method or any(
-        value is not None for value in (request.amount, request.currency, request.customer)
-    )
-    if intent["status"] not in UPDATABLE and changes_money:
+    changes_payer = changes_payment_method or request.customer is not None
+    if intent["status"] not in UPDATABLE and changes_payer:
         raise intent_helpers.unexpected_state(_KIND, intent, "update", UPDATABLE)
     if request.amount is not None:
         intent["amount"] = request.amount
@@ -550,6 +594,9 @@ async def update_payment_intent(ctx: Context, request: UpdatePaymentIntent) -> A
     )
     _describe(intent, request)
     await _apply_payment_details(ctx, intent, request, customer=request.customer)
+    # Stripe: the last error "will be cleared if the PaymentIntent is later updated for any
+    # reason" (a metadata change included).
+    intent["last_payment_error"] = None
     if changes_payment_method:
         intent["status"] = (
             "requires_payment_method"
@@ -790,14 +837,18 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
             param="amount_to_capture",
         )
     money.check_charge_amount(amount, intent["currency"], param="amount_to_capture")
+    _check_capture_choices(request)
     charge = await charge_processing.load(ctx, intent["latest_charge"])
     payment_method = await payment_methods.resolve(
         ctx, intent["payment_method"], param="payment_method"
     )
     behavior = payment_methods.behavior_of(ctx, payment_method)
-    await charge_processing.capture_held(
-        ctx, charge, amount, behavior, previous=copy.deepcopy(charge)
-    )
+    previous = copy.deepcopy(charge)
+    if request.statement_descriptor_suffix is not None:
+        charge_processing.describe_on_statement(
+            charge, charge["statement_descriptor"], request.statement_descriptor_suffix
+        )
+    await charge_processing.capture_held(ctx, charge, amount, behavior, previous=previous)
     if request.metadata is not None:
         intent["metadata"] = apply_metadata(intent["metadata"], request.metadata)
     intent["status"] = "succeeded"
@@ -807,6 +858,14 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     await events.announce(ctx, "payment_intent.succeeded", intent)
     await hooks.payment_intent_finished(ctx, intent)
     return intent
+
+
+def _check_capture_choices(request: CapturePaymentIntent) -> None:
+    """What a capture may ask of Kassa's charges, all by card and captured once."""
+    if request.final_capture is False:
+        raise InvalidParameter(NO_MULTICAPTURE_MESSAGE, param="final_capture")
+    if request.statement_descriptor is not None:
+        raise InvalidParameter(CARD_STATEMENT_DESCRIPTOR_MESSAGE, param="statement_descriptor")
 
 
 async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:
