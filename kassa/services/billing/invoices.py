@@ -30,6 +30,7 @@ from kassa.services.billing import (
     invoice_items,
     invoice_lines,
     invoice_payments,
+    invoice_reminders,
     invoice_transitions,
 )
 from kassa.services.billing.invoice_changes import (
@@ -211,7 +212,10 @@ async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
         await invoice_lines.refresh(ctx, invoice)
     else:
         if request.auto_advance is not None:
+            changed = request.auto_advance != invoice["auto_advance"]
             auto_advance_finalized(invoice, request.auto_advance, ctx.now())
+            if changed:
+                await invoice_reminders.follow_auto_advance(ctx, invoice)
         apply_plain(invoice, request)
         await apply_default_payment_method(ctx, invoice, request.default_payment_method)
     after = view(invoice)
