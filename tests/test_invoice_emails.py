@@ -176,6 +176,27 @@ def test_a_paid_invoice_can_be_sent_without_a_link_to_pay_and_a_void_one_cannot(
         client.v1.invoices.send_invoice(voided.id)
 
 
+def test_sending_a_draft_its_finalization_pays_still_sends_it(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """Stripe finalizes a draft it is asked to send, then sends it, whatever finalizing did:
+    a $0 draft, or one the customer's credit covers, is paid at finalization and still
+    emailed ("When sending invoices that have already been paid, there will be no reference
+    to the payment in the email") with `invoice.sent`."""
+    who = customer(client, payment_method=None)
+    free = invoice_of(client, who.id, 0, collection_method="send_invoice", days_until_due=30)
+    credited = client.v1.customers.create(params={"email": "credit@example.com", "balance": -5000})
+    covered = send_invoice_draft(client, credited.id)
+    for draft in (free, covered):
+        sent = client.v1.invoices.send_invoice(draft.id)
+        assert (sent.status, sent.amount_remaining) == ("paid", 0)
+        assert event_types(client, draft.id)[-1] == "invoice.sent"
+        assert "invoice.paid" in event_types(client, draft.id)
+        [email] = [e for e in emails_of(server, account, draft.id) if e["kind"] == "invoice"]
+        assert sent.number is not None and sent.number in email["subject"]
+        assert "View and pay" not in email["text"]
+
+
 def test_the_email_names_the_account_as_its_invoice_and_pdf_do(server: KassaServer) -> None:
     shop = create_account(server.database_url, name="Walk Shop")
     client = server.client(shop.secret_key)

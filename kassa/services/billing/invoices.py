@@ -262,12 +262,11 @@ async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     invoice = await load_invoice(ctx, invoice_id)
     ctx = await ctx.governed_by(invoice)
     invoice_transitions.check_sendable(invoice)
-    paid_before = invoice["status"] == "paid"
     if invoice["status"] == "draft":
-        # Stripe finalizes a draft it is asked to send; one with nothing due is paid at once.
+        # Stripe finalizes a draft it is asked to send, then sends it whatever finalizing
+        # did: one with nothing due, paid at once, is emailed as any paid invoice is.
         await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
-    if invoice["status"] == "open" or paid_before:
-        await invoice_transitions.send(ctx, invoice)
+    await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
     return shown(invoice)
 
