@@ -20,6 +20,7 @@ from kassa.dashboard.views.home import CHARGE_OBSERVERS
 from kassa.services import hooks
 from kassa.services.billing import (
     customer_deletion,
+    draft_customer_details,
     invoice_collection,
     subscription_cycle,
     subscription_preview,
@@ -37,6 +38,7 @@ OBSERVERS = hooks.Observers(
     payment_intent_invoice=invoice_collection.invoice_of_intent,
     setup_intent_succeeded=(subscription_setup.setup_intent_succeeded,),
     customer_deleted=(customer_deletion.customer_deleted,),
+    customer_details_changed=(draft_customer_details.refresh_drafts,),
 )
 
 hooks.install(OBSERVERS)

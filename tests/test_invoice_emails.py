@@ -37,6 +37,7 @@ from kassa.workers.mail import MailSettings, MailWorker
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 from tests.test_invoices import HOUR, customer, event_types, invoice_of
+from tests.test_subscriptions import JAN_31_2027, advance
 
 Client = stripe.StripeClient
 UTC = ZoneInfo("Etc/UTC")
@@ -175,6 +176,27 @@ def test_a_paid_invoice_can_be_sent_without_a_link_to_pay_and_a_void_one_cannot(
         client.v1.invoices.send_invoice(voided.id)
 
 
+def test_sending_a_draft_its_finalization_pays_still_sends_it(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """Stripe finalizes a draft it is asked to send, then sends it, whatever finalizing did:
+    a $0 draft, or one the customer's credit covers, is paid at finalization and still
+    emailed ("When sending invoices that have already been paid, there will be no reference
+    to the payment in the email") with `invoice.sent`."""
+    who = customer(client, payment_method=None)
+    free = invoice_of(client, who.id, 0, collection_method="send_invoice", days_until_due=30)
+    credited = client.v1.customers.create(params={"email": "credit@example.com", "balance": -5000})
+    covered = send_invoice_draft(client, credited.id)
+    for draft in (free, covered):
+        sent = client.v1.invoices.send_invoice(draft.id)
+        assert (sent.status, sent.amount_remaining) == ("paid", 0)
+        assert event_types(client, draft.id)[-1] == "invoice.sent"
+        assert "invoice.paid" in event_types(client, draft.id)
+        [email] = [e for e in emails_of(server, account, draft.id) if e["kind"] == "invoice"]
+        assert sent.number is not None and sent.number in email["subject"]
+        assert "View and pay" not in email["text"]
+
+
 def test_the_email_names_the_account_as_its_invoice_and_pdf_do(server: KassaServer) -> None:
     shop = create_account(server.database_url, name="Walk Shop")
     client = server.client(shop.secret_key)
@@ -301,33 +323,47 @@ def reminder_events(client: Client, invoice_id: str) -> Counter[str]:
     return Counter(t for t in found if t in ("invoice.will_be_due", "invoice.overdue"))
 
 
+def finalize_reminded(client: Client, customer_id: str) -> stripe.Invoice:
+    """A `send_invoice` invoice finalized into the billing engine's hands (`auto_advance`):
+    sent at once, then reminded; with `auto_advance=false` it would get no reminders."""
+    draft = send_invoice_draft(client, customer_id)
+    return client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": True})
+
+
+def reminded(server: KassaServer, account: Account, invoice_id: str) -> Counter[str]:
+    """The invoice's emails by kind, but the invoice email its finalization sent."""
+    found = kinds(server, account, invoice_id)
+    assert found.pop("invoice", 0) == 1
+    return found
+
+
 def test_reminders_go_out_once_each_until_the_invoice_is_paid(
     server: KassaServer, account: Account, client: Client
 ) -> None:
     who = customer(client)
-    invoice = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
-    voided = client.v1.invoices.finalize_invoice(send_invoice_draft(client, who.id).id)
+    invoice = finalize_reminded(client, who.id)
+    voided = finalize_reminded(client, who.id)
     client.v1.invoices.void_invoice(voided.id)
     week_before = reminder_at(invoice, -7)
     run_invoices_job_at(server, week_before - 1)
-    assert kinds(server, account, invoice.id) == Counter()
+    assert reminded(server, account, invoice.id) == Counter()
     assert reminder_events(client, invoice.id) == Counter()
 
     for now in (week_before, week_before + 1, week_before + HOUR):
         run_invoices_job_at(server, now)
-    assert kinds(server, account, invoice.id) == Counter({"reminder_before_due": 1})
+    assert reminded(server, account, invoice.id) == Counter({"reminder_before_due": 1})
     assert reminder_events(client, invoice.id) == Counter({"invoice.will_be_due": 1})
 
     for now in (reminder_at(invoice, 0), reminder_at(invoice, 0) + HOUR):
         run_invoices_job_at(server, now)
-    assert kinds(server, account, invoice.id) == Counter(
+    assert reminded(server, account, invoice.id) == Counter(
         {"reminder_before_due": 1, "reminder_on_due": 1}
     )
     assert reminder_events(client, invoice.id) == Counter({"invoice.will_be_due": 2})
 
     for now in (reminder_at(invoice, 7), reminder_at(invoice, 7) + HOUR):
         run_invoices_job_at(server, now)
-    assert kinds(server, account, invoice.id) == Counter(dict.fromkeys(REMINDER_KINDS, 1))
+    assert reminded(server, account, invoice.id) == Counter(dict.fromkeys(REMINDER_KINDS, 1))
     assert reminder_events(client, invoice.id) == Counter(
         {"invoice.will_be_due": 2, "invoice.overdue": 1}
     )
@@ -338,14 +374,14 @@ def test_reminders_go_out_once_each_until_the_invoice_is_paid(
     assert paid.status == "paid"
     for offset in (14, 30):
         run_invoices_job_at(server, reminder_at(invoice, offset) + 1)
-    assert kinds(server, account, invoice.id) == Counter(
+    assert reminded(server, account, invoice.id) == Counter(
         {**dict.fromkeys(REMINDER_KINDS, 1), "receipt": 1}
     )
     assert reminder_events(client, invoice.id) == Counter(
         {"invoice.will_be_due": 2, "invoice.overdue": 1}
     )
     # A voided invoice is reminded of nothing, whenever the job runs.
-    assert emails_of(server, account, voided.id) == []
+    assert reminded(server, account, voided.id) == Counter()
     assert reminder_events(client, voided.id) == Counter()
 
 
@@ -355,12 +391,10 @@ NEW_DAYS = "-7,1,3"
 def test_a_changed_schedule_applies_to_the_reminders_still_to_come(
     server: KassaServer, account: Account, client: Client
 ) -> None:
-    invoice = client.v1.invoices.finalize_invoice(
-        send_invoice_draft(client, customer(client).id).id
-    )
+    invoice = finalize_reminded(client, customer(client).id)
     for offset in (-7, 0):
         run_invoices_job_at(server, reminder_at(invoice, offset))
-    assert kinds(server, account, invoice.id) == Counter(
+    assert reminded(server, account, invoice.id) == Counter(
         {"reminder_before_due": 1, "reminder_on_due": 1}
     )
     # Restarted with another schedule (each run below a process started so): its +1
@@ -377,4 +411,41 @@ def test_a_changed_schedule_applies_to_the_reminders_still_to_come(
     assert "now 5 days overdue" in overdue[1]["text"]
     for offset in (7, 14, 30):
         run_invoices_job_at(server, reminder_at(invoice, offset) + 1, reminder_days=NEW_DAYS)
-    assert kinds(server, account, invoice.id)["reminder_after_due"] == 2
+    assert reminded(server, account, invoice.id)["reminder_after_due"] == 2
+
+
+def test_auto_advance_false_stops_reminders_and_true_resumes_them(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """Stripe's invoice update: pass `auto_advance=false` to stop the billing engine
+    "sending reminders for" an invoice. Finalized so, or set so once sent, it gets no
+    reminder email and no `invoice.will_be_due` / `invoice.overdue`; set back to true on an
+    open invoice, its schedule resumes from then: the reminder missed meanwhile (the latest)
+    goes out once, then the rest as scheduled."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
+    who = client.v1.customers.create(
+        params={"email": "billing@example.com", "test_clock": clock.id}
+    )
+    finalized_only = client.v1.invoices.finalize_invoice(
+        send_invoice_draft(client, who.id, auto_advance=False).id
+    )
+    assert (finalized_only.status, finalized_only.auto_advance) == ("open", False)
+    sent = client.v1.invoices.send_invoice(send_invoice_draft(client, who.id).id)
+    stopped = client.v1.invoices.update(sent.id, params={"auto_advance": False})
+    assert (stopped.status, stopped.auto_advance) == ("open", False)
+    advance(client, clock.id, reminder_at(sent, 7) + HOUR)
+    for invoice in (finalized_only, sent):
+        assert REMINDER_KINDS[0] not in kinds(server, account, invoice.id)
+        assert REMINDER_KINDS[2] not in kinds(server, account, invoice.id)
+        assert reminder_events(client, invoice.id) == Counter()
+
+    resumed = client.v1.invoices.update(sent.id, params={"auto_advance": True})
+    assert resumed.auto_advance is True
+    advance(client, clock.id, reminder_at(sent, 7) + 2 * HOUR)
+    assert kinds(server, account, sent.id) == Counter({"invoice": 1, "reminder_after_due": 1})
+    assert reminder_events(client, sent.id) == Counter({"invoice.overdue": 1})
+    advance(client, clock.id, reminder_at(sent, 14) + HOUR)
+    assert kinds(server, account, sent.id) == Counter({"invoice": 1, "reminder_after_due": 2})
+    assert reminder_events(client, sent.id) == Counter({"invoice.overdue": 2})
+    assert kinds(server, account, finalized_only.id) == Counter()
+    assert reminder_events(client, finalized_only.id) == Counter()

@@ -48,6 +48,9 @@ from tests.test_subscriptions import (
 
 UTC = ZoneInfo("Etc/UTC")
 """The test accounts' time zone: reminders go out at 09:00 UTC."""
+AUTO_ADVANCING: Any = {"auto_advance": True}
+"""Finalize a `send_invoice` invoice into the billing engine's hands: it is sent, and gets
+reminders and the look as its due date passes (none with `auto_advance=false`)."""
 
 
 def delinquency_events(client: Client, customer_id: str) -> list[tuple[int, Any]]:
@@ -182,7 +185,9 @@ def test_a_send_invoice_invoice_past_its_due_date_makes_the_customer_delinquent(
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
     who = client.v1.customers.create(params={"email": "late@example.com", "test_clock": clock.id})
     draft = invoice_of(client, who.id, 4200, collection_method="send_invoice", days_until_due=30)
-    sent = client.v1.invoices.send_invoice(draft.id)
+    # Left to the billing engine (`auto_advance`): finalized, sent and reminded by it.
+    sent = client.v1.invoices.finalize_invoice(draft.id, params=AUTO_ADVANCING)
+    assert sent.auto_advance is True and "invoice.sent" in events_of(client, sent.id)
     # Due 30 days after finalization: March 2, 10:00 UTC.
     assert sent.due_date == JAN_31_2027 + 30 * DAY_SECONDS
     # The reminder on the due day goes out at 09:00, before the due instant: not late yet.
@@ -219,7 +224,7 @@ def test_an_invoice_finalized_after_its_due_date_makes_the_customer_delinquent_a
     )
     finalized_at = JAN_31_2027 + 3 * DAY_SECONDS
     advance(client, clock.id, finalized_at)
-    sent = client.v1.invoices.finalize_invoice(draft.id)
+    sent = client.v1.invoices.finalize_invoice(draft.id, params=AUTO_ADVANCING)
     assert sent.status == "open"
     assert sent.due_date == JAN_31_2027 + DAY_SECONDS
     assert delinquent(client, who.id) is False
@@ -253,7 +258,7 @@ def test_a_customer_without_an_address_gets_each_reminder_event_once(
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
     who = client.v1.customers.create(params={"test_clock": clock.id})
     draft = invoice_of(client, who.id, 900, collection_method="send_invoice", days_until_due=10)
-    sent = client.v1.invoices.finalize_invoice(draft.id)
+    sent = client.v1.invoices.finalize_invoice(draft.id, params=AUTO_ADVANCING)
     assert sent.due_date == JAN_31_2027 + 10 * DAY_SECONDS
     advance(client, clock.id, JAN_31_2027 + 20 * DAY_SECONDS)
     assert reminder_events(client, sent.id) == [

@@ -97,6 +97,94 @@ def test_a_new_invoice_is_a_draft_with_stripe_s_defaults(client: Client) -> None
     assert event_types(client, invoice.id) == ["invoice.created"]
 
 
+CUSTOMER_DETAILS = (
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+    "customer_address",
+    "customer_shipping",
+    "customer_tax_ids",
+)
+
+
+def customer_details_of(invoice: stripe.Invoice) -> dict[str, Any]:
+    shown = dump(invoice)
+    return {name: shown[name] for name in CUSTOMER_DETAILS}
+
+
+def test_a_draft_follows_its_customer_s_details_until_finalized(client: Client) -> None:
+    """Stripe's invoice object: "Until the invoice is finalized, this field will equal
+    customer.email. Once the invoice is finalized, this field will no longer be updated"
+    (and so `customer_name`, `customer_phone`, `customer_address`, `customer_shipping`,
+    `customer_tax_ids`). A customer update or a tax id added or deleted refreshes its
+    drafts at once, each announced with `invoice.updated` as an invoice update refreshing
+    them is; a finalized invoice keeps what it had."""
+    who = customer(client, payment_method=None)
+    draft = invoice_of(client, who.id, 500)
+    frozen = client.v1.invoices.finalize_invoice(invoice_of(client, who.id, 700).id)
+    updates = event_types(client, draft.id).count("invoice.updated")
+    client.v1.customers.update(
+        who.id,
+        params={
+            "email": "new@example.com",
+            "name": "Ada Lovelace",
+            "phone": "+15550002",
+            "address": {"line1": "2 New St", "country": "US"},
+            "shipping": {"name": "Ada", "address": {"line1": "9 Dock Rd", "country": "US"}},
+        },
+    )
+    vat = client.v1.customers.tax_ids.create(
+        who.id, params={"type": "eu_vat", "value": "DE123456789"}
+    )
+    refreshed = client.v1.invoices.retrieve(draft.id)
+    assert customer_details_of(refreshed) == {
+        "customer_email": "new@example.com",
+        "customer_name": "Ada Lovelace",
+        "customer_phone": "+15550002",
+        "customer_address": {
+            "city": None,
+            "country": "US",
+            "line1": "2 New St",
+            "line2": None,
+            "postal_code": None,
+            "state": None,
+        },
+        "customer_shipping": {
+            "address": {
+                "city": None,
+                "country": "US",
+                "line1": "9 Dock Rd",
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "carrier": None,
+            "name": "Ada",
+            "phone": None,
+            "tracking_number": None,
+        },
+        "customer_tax_ids": [{"type": "eu_vat", "value": "DE123456789"}],
+    }
+    listed = client.v1.invoices.list(params={"customer": who.id}).data
+    assert [customer_details_of(i) for i in listed if i.id == draft.id] == [
+        customer_details_of(refreshed)
+    ]
+    assert event_types(client, draft.id).count("invoice.updated") == updates + 2
+    updated = client.v1.events.list(params={"type": "invoice.updated", "limit": 1}).data[0]
+    assert updated.data.object.to_dict()["id"] == draft.id
+    assert updated.data.to_dict()["previous_attributes"] == {"customer_tax_ids": []}
+    client.v1.customers.tax_ids.delete(who.id, vat.id)
+    assert client.v1.invoices.retrieve(draft.id).customer_tax_ids == []
+    # A change that leaves the details as they are announces nothing for the draft.
+    client.v1.customers.update(who.id, params={"metadata": {"plan": "gold"}})
+    assert event_types(client, draft.id).count("invoice.updated") == updates + 3
+    # Finalized: frozen as it was.
+    assert customer_details_of(client.v1.invoices.retrieve(frozen.id)) == customer_details_of(
+        frozen
+    )
+    assert frozen.customer_email == "billing@example.com"
+
+
 def test_include_takes_the_pending_items_newest_first(client: Client) -> None:
     who = customer(client)
     older, newer = item(client, who.id, 100), item(client, who.id, 200)

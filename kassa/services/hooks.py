@@ -22,6 +22,9 @@ billing beside them) learns of a domain write in the same transaction as the wri
 - `setup_intent_succeeded`: a SetupIntent set its card up. A subscription whose
   `pending_setup_intent` it is takes the card.
 - `customer_deleted`: a customer is being deleted. Billing cancels its subscriptions.
+- `customer_details_changed`: a customer's details a draft invoice copies changed (its
+  email, name, phone, address, shipping, tax exemption, or its tax ids). Billing copies
+  them onto the customer's drafts.
 
 The composition root (`kassa.runtime`) installs every observer once, for every process it
 builds (`kassa serve`, `kassa worker`). Storing a charge in a process where nothing was
@@ -62,8 +65,9 @@ IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
 `requires_payment_method`, with `last_payment_error`): `(ctx, intent)`. On the payment path's
 hot path: an observer reads nothing for an intent that is not its concern."""
 CustomerObserver = Callable[[Context, ApiObject], Awaitable[None]]
-"""Told of a customer about to be marked deleted, inside the transaction that deletes it (the
-customer locked): `(ctx, customer)`."""
+"""Told of a customer about to be marked deleted, inside the transaction that deletes it, or
+of a change of its details an invoice copies, inside the transaction that stores it (the
+customer locked, either way): `(ctx, customer)`."""
 SetupIntentObserver = Callable[[Context, ApiObject], Awaitable[None]]
 """Told of a SetupIntent that succeeded (its card attached to its customer), inside the
 transaction that stores it: `(ctx, setup_intent)`. A subscription whose
@@ -122,6 +126,7 @@ class Observers:
     payment_intent_invoice: IntentInvoiceProvider | None = None
     setup_intent_succeeded: tuple[SetupIntentObserver, ...] = ()
     customer_deleted: tuple[CustomerObserver, ...] = ()
+    customer_details_changed: tuple[CustomerObserver, ...] = ()
 
 
 @dataclass
@@ -144,6 +149,7 @@ def install(observers: Observers) -> None:
         ("invoice_closed", observers.invoice_closed),
         ("setup_intent_succeeded", observers.setup_intent_succeeded),
         ("customer_deleted", observers.customer_deleted),
+        ("customer_details_changed", observers.customer_details_changed),
     ):
         ensure(
             len(hooked) <= OBSERVERS_PER_HOOK_MAX,
@@ -210,6 +216,13 @@ async def setup_intent_succeeded(ctx: Context, setup_intent: ApiObject) -> None:
 async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
     """Tell every observer that this customer is about to be marked deleted."""
     for observer in installed().customer_deleted:
+        await observer(ctx, customer)
+
+
+async def customer_details_changed(ctx: Context, customer: ApiObject) -> None:
+    """Tell every observer that details of this (locked) customer an invoice copies changed
+    (the caller stores it, and its tax ids)."""
+    for observer in installed().customer_details_changed:
         await observer(ctx, customer)
 
 

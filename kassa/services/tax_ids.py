@@ -26,7 +26,7 @@ from typing import Any, Final
 from kassa.errors import InvalidRequest, MissingParameter, ResourceMissing
 from kassa.ids import new_id
 from kassa.params import Enum, Param, String, Struct, parse_params
-from kassa.services import events
+from kassa.services import events, hooks
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -151,11 +151,17 @@ async def create_tax_id(ctx: Context, request: CreateTaxId) -> ApiObject:
     customer = await _live_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
     tax_id = new_tax_id(ctx, customer["id"], request.type, request.value)
-    return await store_tax_id(ctx, tax_id)
+    stored = await store_tax_id(ctx, tax_id)
+    # The customer's drafts show its tax ids as they are (`customer_tax_ids`).
+    await hooks.customer_details_changed(ctx, customer)
+    return stored
 
 
-async def _tax_id_of(ctx: Context, customer_id: str, tax_id_id: str) -> ApiObject:
-    """The customer's live tax id (locked in a write unit); another customer's is missing."""
+async def _owner_and_tax_id(
+    ctx: Context, customer_id: str, tax_id_id: str
+) -> tuple[ApiObject, ApiObject]:
+    """The live customer and its tax id (both locked in a write unit); another customer's
+    tax id is missing."""
     customer = await _live_customer(ctx, customer_id)
     found = (
         await ctx.tx.get_object(TAX_IDS, ctx.account_id, tax_id_id)
@@ -164,7 +170,12 @@ async def _tax_id_of(ctx: Context, customer_id: str, tax_id_id: str) -> ApiObjec
     )
     if found is None or found[1] or found[0]["customer"] != customer["id"]:
         raise ResourceMissing("tax_id", tax_id_id)
-    return found[0]
+    return customer, found[0]
+
+
+async def _tax_id_of(ctx: Context, customer_id: str, tax_id_id: str) -> ApiObject:
+    """The customer's live tax id (locked in a write unit); another customer's is missing."""
+    return (await _owner_and_tax_id(ctx, customer_id, tax_id_id))[1]
 
 
 async def retrieve_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
@@ -172,10 +183,11 @@ async def retrieve_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
 
 
 async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
-    tax_id = await _tax_id_of(ctx, request.customer, request.tax_id)
+    customer, tax_id = await _owner_and_tax_id(ctx, request.customer, request.tax_id)
     ctx = await ctx.governed_by(tax_id)
     await ctx.tx.mark_object_deleted(TAX_IDS, ctx.account_id, tax_id["id"])
     await events.announce(ctx, "customer.tax_id.deleted", tax_id)
+    await hooks.customer_details_changed(ctx, customer)
     return {"id": tax_id["id"], "object": "tax_id", "deleted": True}
 
 

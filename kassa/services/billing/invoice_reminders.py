@@ -62,6 +62,26 @@ async def schedule_reminders(
     private(invoice)[REMINDER_SCHEDULE] = list(offsets)
 
 
+async def follow_auto_advance(ctx: Context, invoice: ApiObject) -> None:
+    """`auto_advance` changed on a finalized invoice: `false` stops its reminders (no
+    instant kept), `true` on an open one resumes its schedule from now, computed lazily as
+    any next reminder is (`reminders.next_reminder`: one missed while stopped collapses into
+    one due today). Not saved: the caller saves the invoice."""
+    if invoice["status"] != "open" or not invoice["auto_advance"]:
+        private(invoice)["next_reminder_at"] = None
+        return
+    # Seen past due only if a reminder made after the due date says so: the instant kept
+    # while stopped (none) cannot tell.
+    made = private(invoice).get(invoice_emails.LAST_REMINDER_AT)
+    due_date = invoice.get("due_date")
+    seen = (
+        isinstance(made, int)
+        and isinstance(due_date, int)
+        and made >= reminders.overdue_at(due_date)
+    )
+    await schedule_reminders(ctx, invoice, overdue_seen=seen)
+
+
 async def reschedule_reminders(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Recompute the next reminder of every open invoice whose stored instant came from
     another schedule than `payments`' (the setting changed since); the number recomputed.

@@ -268,7 +268,7 @@ reference to the payment in the email"; void and uncollectible invoices are not 
 
 def check_sendable(invoice: Mapping[str, Any]) -> None:
     """Only `send_invoice` invoices are sent, and only while a draft (which sending
-    finalizes; one paid at finalization has nothing to send and is answered as it is), open
+    finalizes first, then sends as it leaves it: open, or paid when nothing was due), open
     or paid (an email without the link to pay)."""
     if invoice["collection_method"] != "send_invoice":
         raise InvalidRequest(

@@ -30,6 +30,7 @@ from kassa.services.billing import (
     invoice_items,
     invoice_lines,
     invoice_payments,
+    invoice_reminders,
     invoice_transitions,
 )
 from kassa.services.billing.invoice_changes import (
@@ -211,7 +212,10 @@ async def update_invoice(ctx: Context, request: UpdateInvoice) -> ApiObject:
         await invoice_lines.refresh(ctx, invoice)
     else:
         if request.auto_advance is not None:
+            changed = request.auto_advance != invoice["auto_advance"]
             auto_advance_finalized(invoice, request.auto_advance, ctx.now())
+            if changed:
+                await invoice_reminders.follow_auto_advance(ctx, invoice)
         apply_plain(invoice, request)
         await apply_default_payment_method(ctx, invoice, request.default_payment_method)
     after = view(invoice)
@@ -258,12 +262,11 @@ async def send_invoice(ctx: Context, invoice_id: str) -> ApiObject:
     invoice = await load_invoice(ctx, invoice_id)
     ctx = await ctx.governed_by(invoice)
     invoice_transitions.check_sendable(invoice)
-    paid_before = invoice["status"] == "paid"
     if invoice["status"] == "draft":
-        # Stripe finalizes a draft it is asked to send; one with nothing due is paid at once.
+        # Stripe finalizes a draft it is asked to send, then sends it whatever finalizing
+        # did: one with nothing due, paid at once, is emailed as any paid invoice is.
         await invoice_transitions.finalize_draft(ctx, invoice, auto_advance=None)
-    if invoice["status"] == "open" or paid_before:
-        await invoice_transitions.send(ctx, invoice)
+    await invoice_transitions.send(ctx, invoice)
     await invoice_documents.save(ctx, invoice)
     return shown(invoice)
 

@@ -25,7 +25,7 @@ returns what 4 and 5 need):
    `invoice_emails.next_reminder_at(...)`, cleared when paid, voided or marked
    uncollectible), never a list of future reminders. Claim a bounded batch of them.
 2. Skip any for which `wants_reminders(invoice)` is false (paid, void, uncollectible, draft,
-   or charged automatically).
+   charged automatically, or `auto_advance=false`).
 3. `next_reminder(due_date=..., offsets=..., zone=..., now=..., after=max(last reminder
    sent, finalized_at))`; if its `send_at <= now`, queue the reminder email.
 4. In the same transaction, announce `reminder_event_type(reminder)` (`ReminderCheck.
@@ -95,12 +95,17 @@ class Reminder:
 
 def wants_reminders(invoice: Mapping[str, Any]) -> bool:
     """Whether an invoice gets reminders at all: open, sent for the customer to pay
-    (`send_invoice`), with a due date. Paid, void, uncollectible and draft invoices get
-    none, nor do invoices charged automatically."""
+    (`send_invoice`), with a due date, and left to the billing engine (`auto_advance`).
+    Paid, void, uncollectible and draft invoices get none, nor do invoices charged
+    automatically, nor those with `auto_advance=false` (Stripe's invoice update: "If you
+    would like to stop the Stripe Billing engine from automatically finalizing,
+    reattempting payments on, sending reminders for, or automatically reconciling
+    invoices, pass auto_advance=false")."""
     return (
         invoice.get("status") == "open"
         and invoice.get("collection_method") == "send_invoice"
         and isinstance(invoice.get("due_date"), int)
+        and invoice.get("auto_advance") is not False
     )
 
 
