@@ -898,10 +898,12 @@ def test_find_by_code_ignores_case_and_other_customers_codes(private_database_ur
         )
         assert found["id"] == hers["id"]
         for someone in (bob["id"], None):
+
+            async def find(ctx: Context, who: str | None = someone) -> Any:
+                return await promotion_codes.find_by_code(ctx, "vip", customer=who)
+
             with pytest.raises(ResourceMissing):
-                await bench.write(
-                    lambda ctx, who=someone: promotion_codes.find_by_code(ctx, "vip", customer=who)
-                )
+                await bench.write(find)
 
     on_bench(private_database_url, scenario)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -1025,11 +1026,12 @@ def period_lines(invoice: stripe.Invoice) -> list[stripe.InvoiceLineItem]:
 def not_an_invoice_item(client: Client, item_id: str) -> None:
     """Retrieving, updating and deleting `item_id` each answer 404, no such invoice item."""
     update: Any = {"description": "changed"}
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: client.v1.invoice_items.retrieve(item_id),
         lambda: client.v1.invoice_items.update(item_id, params=update),
         lambda: client.v1.invoice_items.delete(item_id),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(stripe.InvalidRequestError) as refused:
             call()
         assert refused.value.http_status == 404
