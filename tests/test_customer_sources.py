@@ -268,3 +268,58 @@ def test_deleting_the_default_payment_method_card_clears_it(client: stripe.Strip
     updated = client.v1.customers.update(customer.id, {"source": "tok_mastercard"})
     assert updated.invoice_settings is not None
     assert updated.invoice_settings.default_payment_method is None
+
+
+def test_an_intent_confirmed_without_a_payment_method_takes_the_default_source(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: with `confirm=true` and neither `payment_method` nor `source`, `source` is
+    populated from the customer's `default_source` (to ease migration from the Charges API),
+    on create and on a later confirm alike."""
+    customer = client.v1.customers.create({"source": "tok_visa"})
+    card = customer.default_source
+    assert isinstance(card, str)
+    terms: Any = {"amount": 1000, "currency": "usd", "customer": customer.id}
+    confirmed = client.v1.payment_intents.create(
+        {
+            **terms,
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+    )
+    assert (confirmed.status, confirmed.payment_method, confirmed.source) == (
+        "succeeded",
+        card,
+        card,
+    )
+    assert isinstance(confirmed.latest_charge, str)
+    assert client.v1.charges.retrieve(confirmed.latest_charge).payment_method == card
+
+    later = client.v1.payment_intents.create({**terms, "allowed_payment_method_types": ["card"]})
+    assert (later.status, later.source) == ("requires_payment_method", None)
+    paid = client.v1.payment_intents.confirm(later.id)
+    assert (paid.status, paid.payment_method, paid.source) == ("succeeded", card, card)
+
+
+def test_without_a_default_source_the_intent_still_lacks_a_payment_method(
+    client: stripe.StripeClient,
+) -> None:
+    """Only a default card source fills in: a default PaymentMethod in `invoice_settings`
+    does not (Stripe does not use it here)."""
+    customer = client.v1.customers.create()
+    method = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, {"invoice_settings": {"default_payment_method": method.id}}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(
+            {
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
+        )
+    assert raised.value.http_status == 400
+    assert "missing a payment method" in str(raised.value.user_message)
