@@ -238,3 +238,29 @@ def test_capture_takes_a_transfer_group_and_no_metadata(client: stripe.StripeCli
     assert isinstance(intent.latest_charge, str)
     by_intent = client.v1.charges.capture(intent.latest_charge, {"transfer_group": "order_10"})
     assert (by_intent.captured, by_intent.transfer_group) == (True, "order_10")
+
+
+def test_a_card_charges_statement_descriptor_serves_as_its_suffix(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: for a card charge `statement_descriptor` "is ignored unless you don't specify
+    a statement_descriptor_suffix, in which case this value is used as the suffix"; the
+    account's descriptor stays the prefix."""
+    alone = charge(client, source="tok_visa", statement_descriptor="MY SHOP")
+    assert alone.calculated_statement_descriptor == "KASSA* MY SHOP"
+    assert alone.statement_descriptor == "MY SHOP"
+    both = charge(
+        client,
+        source="tok_visa",
+        statement_descriptor="MY SHOP",
+        statement_descriptor_suffix="ORD1",
+    )
+    assert both.calculated_statement_descriptor == "KASSA* ORD1"
+    assert both.statement_descriptor_suffix == "ORD1"
+    held = charge(client, source="tok_visa", statement_descriptor="MY SHOP", capture=False)
+    assert held.calculated_statement_descriptor == "KASSA* MY SHOP"
+    captured = client.v1.charges.capture(held.id, {"statement_descriptor_suffix": "ORD2"})
+    assert captured.calculated_statement_descriptor == "KASSA* ORD2"
+    assert client.v1.charges.retrieve(held.id).calculated_statement_descriptor == "KASSA* ORD2"
+    plain = charge(client, source="tok_visa")
+    assert plain.calculated_statement_descriptor == "KASSA"
