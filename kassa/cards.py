@@ -147,6 +147,11 @@ OFF_SESSION_NEVER: Final = "never"
 """Never: as if the card had been set up already."""
 
 
+CHECK_PASS: Final = "pass"
+CHECK_FAIL: Final = "fail"
+CHECK_UNAVAILABLE: Final = "unavailable"
+
+
 @dataclass(frozen=True)
 class TestBehavior:
     """What Kassa's simulated card network does with a card."""
@@ -188,6 +193,11 @@ class Card:
     fingerprint: str
     cvc_check: str | None
     behavior: TestBehavior
+    address_line1_result: str
+    """What the issuer's check of an `address_line1` says, if one is given (`pass`, `fail`
+    or `unavailable`): a card object's `address_line1_check`, null without an address."""
+    address_zip_result: str
+    """The same for `address_zip` (a PaymentMethod's `address_postal_code_check`)."""
 
 
 def _issuer_decline(decline_code: str, message: str) -> Decline:
@@ -377,7 +387,8 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
         "visa", behavior=TestBehavior(risk_level="elevated", risk_score=RISK_SCORE_ELEVATED)
     ),
     "4000000000000101": _test_card("visa", behavior=TestBehavior(decline=_INCORRECT_CVC)),
-    # Address checks are not modelled: with default settings these charges succeed.
+    # Address checks fail or are unavailable (`_ADDRESS_CHECKS`); with default settings
+    # these charges succeed.
     "4000000000000036": _test_card("visa"),
     "4000000000000028": _test_card("visa"),
     "4000000000000010": _test_card("visa"),
@@ -428,6 +439,15 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
 _CVC_CHECK_FAILS: Final = frozenset({"4000000000000101", "4000000000000127"})
 """Cards whose CVC check fails. Stripe only checks a CVC that was given: without one, the check
 cannot fail and these cards charge like any other."""
+
+_ADDRESS_CHECKS: Final[dict[str, tuple[str, str]]] = {
+    "4000000000000010": (CHECK_FAIL, CHECK_FAIL),
+    "4000000000000028": (CHECK_FAIL, CHECK_PASS),
+    "4000000000000036": (CHECK_PASS, CHECK_FAIL),
+    "4000000000000044": (CHECK_UNAVAILABLE, CHECK_UNAVAILABLE),
+}
+"""Stripe's address check test cards: (address line 1, postal code) check results when
+the card comes with them. Every other card passes both."""
 
 # Test ids Stripe offers both as `pm_card_<suffix>` and `tok_<suffix>`.
 _TOKEN_SUFFIXES: Final = {
@@ -605,7 +625,8 @@ def _build_card(
     test_card = _TEST_CARDS.get(number) or _test_card(brand)
     cvc_check: str | None = None
     if cvc_given:
-        cvc_check = "fail" if number in _CVC_CHECK_FAILS else "pass"
+        cvc_check = CHECK_FAIL if number in _CVC_CHECK_FAILS else CHECK_PASS
+    line1_result, zip_result = _ADDRESS_CHECKS.get(number, (CHECK_PASS, CHECK_PASS))
     return Card(
         brand=test_card.brand,
         display_brand=DISPLAY_BRANDS[test_card.brand],
@@ -617,6 +638,8 @@ def _build_card(
         fingerprint=card_fingerprint(number, fingerprint_key),
         cvc_check=cvc_check,
         behavior=_behavior(number, test_card, cvc_given=cvc_given),
+        address_line1_result=line1_result,
+        address_zip_result=zip_result,
     )
 
 
