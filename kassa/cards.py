@@ -592,6 +592,23 @@ def _exp_year(value: str | int, today: datetime.date, param: str) -> int:
     return year
 
 
+def validated_expiry(
+    exp_month: str | int,
+    exp_year: str | int,
+    *,
+    today: datetime.date,
+    month_param: str,
+    year_param: str,
+) -> tuple[int, int]:
+    """(month, year) of an expiry Stripe accepts, checked month first: a new card's, or a
+    saved card's after an update. A date in the past raises `CardError` naming
+    `year_param` (`invalid_expiry_year`) or `month_param` (`invalid_expiry_month`)."""
+    month = _exp_month(exp_month, month_param)
+    year = _exp_year(exp_year, today, year_param)
+    _check_not_expired(month, year, today, month_param)
+    return month, year
+
+
 def _check_not_expired(month: int, year: int, today: datetime.date, param: str) -> None:
     # A card is good through the last day of its expiry month. A past year already failed as
     # invalid_expiry_year; an earlier month of this year is, for Stripe, an invalid month.
@@ -661,9 +678,13 @@ def card_from_number(
     A valid number that is not one of Stripe's test cards charges like 4242424242424242.
     """
     brand = _validated_brand(number, f"{param_prefix}[number]")
-    month = _exp_month(exp_month, f"{param_prefix}[exp_month]")
-    year = _exp_year(exp_year, today, f"{param_prefix}[exp_year]")
-    _check_not_expired(month, year, today, f"{param_prefix}[exp_month]")
+    month, year = validated_expiry(
+        exp_month,
+        exp_year,
+        today=today,
+        month_param=f"{param_prefix}[exp_month]",
+        year_param=f"{param_prefix}[exp_year]",
+    )
     _check_cvc(cvc, brand, f"{param_prefix}[cvc]")
     return _build_card(
         number, brand, month, year, cvc_given=cvc is not None, fingerprint_key=fingerprint_key
