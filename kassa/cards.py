@@ -147,6 +147,11 @@ OFF_SESSION_NEVER: Final = "never"
 """Never: as if the card had been set up already."""
 
 
+CHECK_PASS: Final = "pass"
+CHECK_FAIL: Final = "fail"
+CHECK_UNAVAILABLE: Final = "unavailable"
+
+
 @dataclass(frozen=True)
 class TestBehavior:
     """What Kassa's simulated card network does with a card."""
@@ -188,6 +193,11 @@ class Card:
     fingerprint: str
     cvc_check: str | None
     behavior: TestBehavior
+    address_line1_result: str
+    """What the issuer's check of an `address_line1` says, if one is given (`pass`, `fail`
+    or `unavailable`): a card object's `address_line1_check`, null without an address."""
+    address_zip_result: str
+    """The same for `address_zip` (a PaymentMethod's `address_postal_code_check`)."""
 
 
 def _issuer_decline(decline_code: str, message: str) -> Decline:
@@ -377,7 +387,8 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
         "visa", behavior=TestBehavior(risk_level="elevated", risk_score=RISK_SCORE_ELEVATED)
     ),
     "4000000000000101": _test_card("visa", behavior=TestBehavior(decline=_INCORRECT_CVC)),
-    # Address checks are not modelled: with default settings these charges succeed.
+    # Address checks fail or are unavailable (`_ADDRESS_CHECKS`); with default settings
+    # these charges succeed.
     "4000000000000036": _test_card("visa"),
     "4000000000000028": _test_card("visa"),
     "4000000000000010": _test_card("visa"),
@@ -428,6 +439,15 @@ _TEST_CARDS: Final[dict[str, _TestCard]] = {
 _CVC_CHECK_FAILS: Final = frozenset({"4000000000000101", "4000000000000127"})
 """Cards whose CVC check fails. Stripe only checks a CVC that was given: without one, the check
 cannot fail and these cards charge like any other."""
+
+_ADDRESS_CHECKS: Final[dict[str, tuple[str, str]]] = {
+    "4000000000000010": (CHECK_FAIL, CHECK_FAIL),
+    "4000000000000028": (CHECK_FAIL, CHECK_PASS),
+    "4000000000000036": (CHECK_PASS, CHECK_FAIL),
+    "4000000000000044": (CHECK_UNAVAILABLE, CHECK_UNAVAILABLE),
+}
+"""Stripe's address check test cards: (address line 1, postal code) check results when
+the card comes with them. Every other card passes both."""
 
 # Test ids Stripe offers both as `pm_card_<suffix>` and `tok_<suffix>`.
 _TOKEN_SUFFIXES: Final = {
@@ -572,6 +592,23 @@ def _exp_year(value: str | int, today: datetime.date, param: str) -> int:
     return year
 
 
+def validated_expiry(
+    exp_month: str | int,
+    exp_year: str | int,
+    *,
+    today: datetime.date,
+    month_param: str,
+    year_param: str,
+) -> tuple[int, int]:
+    """(month, year) of an expiry Stripe accepts, checked month first: a new card's, or a
+    saved card's after an update. A date in the past raises `CardError` naming
+    `year_param` (`invalid_expiry_year`) or `month_param` (`invalid_expiry_month`)."""
+    month = _exp_month(exp_month, month_param)
+    year = _exp_year(exp_year, today, year_param)
+    _check_not_expired(month, year, today, month_param)
+    return month, year
+
+
 def _check_not_expired(month: int, year: int, today: datetime.date, param: str) -> None:
     # A card is good through the last day of its expiry month. A past year already failed as
     # invalid_expiry_year; an earlier month of this year is, for Stripe, an invalid month.
@@ -605,7 +642,8 @@ def _build_card(
     test_card = _TEST_CARDS.get(number) or _test_card(brand)
     cvc_check: str | None = None
     if cvc_given:
-        cvc_check = "fail" if number in _CVC_CHECK_FAILS else "pass"
+        cvc_check = CHECK_FAIL if number in _CVC_CHECK_FAILS else CHECK_PASS
+    line1_result, zip_result = _ADDRESS_CHECKS.get(number, (CHECK_PASS, CHECK_PASS))
     return Card(
         brand=test_card.brand,
         display_brand=DISPLAY_BRANDS[test_card.brand],
@@ -617,6 +655,8 @@ def _build_card(
         fingerprint=card_fingerprint(number, fingerprint_key),
         cvc_check=cvc_check,
         behavior=_behavior(number, test_card, cvc_given=cvc_given),
+        address_line1_result=line1_result,
+        address_zip_result=zip_result,
     )
 
 
@@ -638,9 +678,13 @@ def card_from_number(
     A valid number that is not one of Stripe's test cards charges like 4242424242424242.
     """
     brand = _validated_brand(number, f"{param_prefix}[number]")
-    month = _exp_month(exp_month, f"{param_prefix}[exp_month]")
-    year = _exp_year(exp_year, today, f"{param_prefix}[exp_year]")
-    _check_not_expired(month, year, today, f"{param_prefix}[exp_month]")
+    month, year = validated_expiry(
+        exp_month,
+        exp_year,
+        today=today,
+        month_param=f"{param_prefix}[exp_month]",
+        year_param=f"{param_prefix}[exp_year]",
+    )
     _check_cvc(cvc, brand, f"{param_prefix}[cvc]")
     return _build_card(
         number, brand, month, year, cvc_given=cvc is not None, fingerprint_key=fingerprint_key

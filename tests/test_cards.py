@@ -306,6 +306,23 @@ def test_cvc_check_fail_card_fails_only_when_a_cvc_is_given() -> None:
     assert unchecked.behavior.decline is None
 
 
+@pytest.mark.parametrize(
+    ("number", "line1", "postal_code"),
+    [
+        ("4000000000000010", "fail", "fail"),
+        ("4000000000000028", "fail", "pass"),
+        ("4000000000000036", "pass", "fail"),
+        ("4000000000000044", "unavailable", "unavailable"),
+        ("4242424242424242", "pass", "pass"),
+    ],
+)
+def test_address_check_cards_carry_their_results(number: str, line1: str, postal_code: str) -> None:
+    """Stripe's testing page, "CVC and address check failures": the charges succeed."""
+    result = card(number)
+    assert (result.address_line1_result, result.address_zip_result) == (line1, postal_code)
+    assert result.behavior.decline is None
+
+
 def test_incorrect_cvc_card_declines_only_when_a_cvc_is_given() -> None:
     # Stripe's testing page: without a CVC there is no CVC check, so it cannot fail.
     declined = card("4000000000000127").behavior

@@ -238,3 +238,79 @@ def test_capture_takes_a_transfer_group_and_no_metadata(client: stripe.StripeCli
     assert isinstance(intent.latest_charge, str)
     by_intent = client.v1.charges.capture(intent.latest_charge, {"transfer_group": "order_10"})
     assert (by_intent.captured, by_intent.transfer_group) == (True, "order_10")
+
+
+def test_a_card_charges_statement_descriptor_serves_as_its_suffix(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: for a card charge `statement_descriptor` "is ignored unless you don't specify
+    a statement_descriptor_suffix, in which case this value is used as the suffix"; the
+    account's descriptor stays the prefix."""
+    alone = charge(client, source="tok_visa", statement_descriptor="MY SHOP")
+    assert alone.calculated_statement_descriptor == "KASSA* MY SHOP"
+    assert alone.statement_descriptor == "MY SHOP"
+    both = charge(
+        client,
+        source="tok_visa",
+        statement_descriptor="MY SHOP",
+        statement_descriptor_suffix="ORD1",
+    )
+    assert both.calculated_statement_descriptor == "KASSA* ORD1"
+    assert both.statement_descriptor_suffix == "ORD1"
+    held = charge(client, source="tok_visa", statement_descriptor="MY SHOP", capture=False)
+    assert held.calculated_statement_descriptor == "KASSA* MY SHOP"
+    captured = client.v1.charges.capture(held.id, {"statement_descriptor_suffix": "ORD2"})
+    assert captured.calculated_statement_descriptor == "KASSA* ORD2"
+    assert client.v1.charges.retrieve(held.id).calculated_statement_descriptor == "KASSA* ORD2"
+    plain = charge(client, source="tok_visa")
+    assert plain.calculated_statement_descriptor == "KASSA"
+
+
+ADDRESS_CHECK_CARDS = (
+    ("4000000000000010", "fail", "fail"),
+    ("4000000000000028", "fail", "pass"),
+    ("4000000000000036", "pass", "fail"),
+    ("4000000000000044", "unavailable", "unavailable"),
+    ("4242424242424242", "pass", "pass"),
+)
+
+
+@pytest.mark.parametrize(("number", "line1", "postal_code"), ADDRESS_CHECK_CARDS)
+def test_address_check_cards_report_their_checks_and_charge(
+    client: stripe.StripeClient, number: str, line1: str, postal_code: str
+) -> None:
+    """Stripe's "CVC and address check failures" cards: the token's card, the saved card
+    and the charge report the card's address checks; the charges still succeed."""
+    card: Any = {
+        "number": number,
+        "exp_month": 12,
+        "exp_year": 2034,
+        "cvc": "123",
+        "address_line1": "1 Main St",
+        "address_zip": "94107",
+    }
+    token = client.v1.tokens.create({"card": card})
+    assert token.card is not None
+    assert (token.card.address_line1_check, token.card.address_zip_check) == (line1, postal_code)
+    paid = charge(client, source=token.id)
+    assert paid.status == "succeeded"
+    details = paid.payment_method_details
+    assert details is not None and details.card is not None and details.card.checks is not None
+    checks = details.card.checks
+    assert (checks.address_line1_check, checks.address_postal_code_check) == (line1, postal_code)
+    assert checks.cvc_check == "pass"
+
+    customer = client.v1.customers.create()
+    saved = client.v1.customers.payment_sources.create(
+        customer.id, {"source": {**card, "object": "card"}}
+    )
+    assert isinstance(saved, stripe.Card)
+    assert (saved.address_line1_check, saved.address_zip_check) == (line1, postal_code)
+    again = charge(client, source=saved.id, customer=customer.id)
+    assert again.status == "succeeded"
+    without_address = client.v1.tokens.create(
+        {"card": {k: v for k, v in card.items() if not k.startswith("address")}}
+    )
+    assert without_address.card is not None
+    assert without_address.card.address_line1_check is None
+    assert without_address.card.address_zip_check is None

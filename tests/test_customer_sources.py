@@ -4,6 +4,7 @@ updated, deleted, listed; `default_source` kept as Stripe keeps it, with its eve
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
@@ -268,3 +269,88 @@ def test_deleting_the_default_payment_method_card_clears_it(client: stripe.Strip
     updated = client.v1.customers.update(customer.id, {"source": "tok_mastercard"})
     assert updated.invoice_settings is not None
     assert updated.invoice_settings.default_payment_method is None
+
+
+def test_an_intent_confirmed_without_a_payment_method_takes_the_default_source(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe: with `confirm=true` and neither `payment_method` nor `source`, `source` is
+    populated from the customer's `default_source` (to ease migration from the Charges API),
+    on create and on a later confirm alike."""
+    customer = client.v1.customers.create({"source": "tok_visa"})
+    card = customer.default_source
+    assert isinstance(card, str)
+    terms: Any = {"amount": 1000, "currency": "usd", "customer": customer.id}
+    confirmed = client.v1.payment_intents.create(
+        {
+            **terms,
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+    )
+    assert (confirmed.status, confirmed.payment_method, confirmed.source) == (
+        "succeeded",
+        card,
+        card,
+    )
+    assert isinstance(confirmed.latest_charge, str)
+    assert client.v1.charges.retrieve(confirmed.latest_charge).payment_method == card
+
+    later = client.v1.payment_intents.create({**terms, "allowed_payment_method_types": ["card"]})
+    assert (later.status, later.source) == ("requires_payment_method", None)
+    paid = client.v1.payment_intents.confirm(later.id)
+    assert (paid.status, paid.payment_method, paid.source) == ("succeeded", card, card)
+
+
+def test_without_a_default_source_the_intent_still_lacks_a_payment_method(
+    client: stripe.StripeClient,
+) -> None:
+    """Only a default card source fills in: a default PaymentMethod in `invoice_settings`
+    does not (Stripe does not use it here)."""
+    customer = client.v1.customers.create()
+    method = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, {"invoice_settings": {"default_payment_method": method.id}}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.create(
+            {
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer.id,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+            }
+        )
+    assert raised.value.http_status == 400
+    assert "missing a payment method" in str(raised.value.user_message)
+
+
+def test_an_update_to_an_expiry_in_the_past_is_refused(client: stripe.StripeClient) -> None:
+    """As token creation refuses the same date: 402 `invalid_expiry_year` (or
+    `invalid_expiry_month`), naming the update's parameter; the card is unchanged."""
+    customer = client.v1.customers.create()
+    card = add_card(client, customer.id)
+    with pytest.raises(stripe.CardError) as past_year:
+        client.v1.customers.payment_sources.update(customer.id, card.id, {"exp_year": "2001"})
+    assert past_year.value.http_status == 402
+    assert (past_year.value.code, past_year.value.param) == ("invalid_expiry_year", "exp_year")
+    today = datetime.datetime.now(datetime.UTC).date()
+    this_year = today.year
+    if today.month > 1:  # in January no month of this year is past yet
+        with pytest.raises(stripe.CardError) as past_month:
+            client.v1.customers.payment_sources.update(
+                customer.id, card.id, {"exp_year": str(this_year), "exp_month": "1"}
+            )
+        assert (past_month.value.code, past_month.value.param) == (
+            "invalid_expiry_month",
+            "exp_month",
+        )
+    kept = client.v1.customers.payment_sources.retrieve(customer.id, card.id)
+    assert isinstance(kept, stripe.Card)
+    assert (kept.exp_month, kept.exp_year) == (card.exp_month, card.exp_year)
+    moved = client.v1.customers.payment_sources.update(
+        customer.id, card.id, {"exp_month": "3", "exp_year": str(this_year + 2)}
+    )
+    assert isinstance(moved, stripe.Card)
+    assert (moved.exp_month, moved.exp_year) == (3, this_year + 2)

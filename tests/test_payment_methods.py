@@ -702,3 +702,49 @@ def test_a_customers_payment_methods(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.customers.payment_methods.retrieve(customer.id, mine[0])
     assert raised.value.http_status == 404
+
+
+ADDRESS_CHECK_CARDS = (
+    ("4000000000000010", "pm_card_avsFail", "fail", "fail"),
+    ("4000000000000028", "pm_card_avsLine1Fail", "fail", "pass"),
+    ("4000000000000036", "pm_card_avsZipFail", "pass", "fail"),
+    ("4000000000000044", "pm_card_avsUnchecked", "unavailable", "unavailable"),
+    ("4242424242424242", "pm_card_visa", "pass", "pass"),
+)
+
+
+@pytest.mark.parametrize(("number", "test_id", "line1", "postal_code"), ADDRESS_CHECK_CARDS)
+def test_address_check_cards_check_the_billing_address(
+    client: stripe.StripeClient, number: str, test_id: str, line1: str, postal_code: str
+) -> None:
+    """Stripe's "CVC and address check failures" cards: a billing address given is checked
+    with the card's result (null without one), and payments still succeed."""
+    address = {"line1": "1 Main St", "postal_code": "94107"}
+    card: Any = {"number": number, "exp_month": 12, "exp_year": FUTURE_YEAR, "cvc": "123"}
+    made = client.v1.payment_methods.create(
+        {"type": "card", "card": card, "billing_details": {"address": address}}
+    )
+    assert made.card is not None and made.card.checks is not None
+    checks = made.card.checks
+    assert (checks.address_line1_check, checks.address_postal_code_check) == (line1, postal_code)
+    assert checks.cvc_check == "pass"
+    from_id: Any = {"type": "card", "card": {"token": test_id.replace("pm_card_", "tok_")}}
+    bare = client.v1.payment_methods.create(from_id)
+    assert bare.card is not None and bare.card.checks is not None
+    assert bare.card.checks.address_line1_check is None
+    assert bare.card.checks.address_postal_code_check is None
+    intent = client.v1.payment_intents.create(
+        {
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": made.id,
+            "confirm": True,
+            "allowed_payment_method_types": ["card"],
+        }
+    )
+    assert intent.status == "succeeded"
+    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    details = charge.payment_method_details
+    assert details is not None and details.card is not None and details.card.checks is not None
+    charged = details.card.checks
+    assert (charged.address_line1_check, charged.address_postal_code_check) == (line1, postal_code)

@@ -140,13 +140,15 @@ def _unbranded_fields(card: cards.Card) -> dict[str, Any]:
 def new_card_object(
     ctx: Context, card: cards.Card, details: CardDetails | None = None
 ) -> ApiObject:
-    """A new card object for `card`, with the holder's name and address from `details`. The
-    address checks pass when an address was given (Kassa's network checks nothing more)."""
+    """A new card object for `card`, with the holder's name and address from `details`. An
+    address given is checked (`address_check`)."""
     details = details or {}
     fields = card_fields(card) | {
         **{name: details.get(name) for name in ADDRESS_PARAMS},
-        "address_line1_check": "pass" if details.get("address_line1") else None,
-        "address_zip_check": "pass" if details.get("address_zip") else None,
+        "address_line1_check": address_check(
+            card.address_line1_result, details.get("address_line1")
+        ),
+        "address_zip_check": address_check(card.address_zip_result, details.get("address_zip")),
         "allow_redisplay": "unspecified",
         "customer": None,
         "dynamic_last4": None,
@@ -158,9 +160,24 @@ def new_card_object(
     return {"id": new_id("card"), "object": "card", **dict(sorted(fields.items()))}
 
 
-def payment_method_card(card: cards.Card) -> dict[str, Any]:
-    """The `card` hash of a new card PaymentMethod for a validated card."""
-    return _payment_method_card(card.brand, _unbranded_fields(card))
+def address_check(result: str, given: object) -> str | None:
+    """A check of one address field: the issuer's `result` for this card (Stripe's address
+    check test cards fail, or find it unavailable; others pass) when the field was given,
+    else null (nothing to check)."""
+    return result if isinstance(given, str) and given else None
+
+
+def payment_method_card(
+    card: cards.Card, address: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `card` hash of a new card PaymentMethod for a validated card, its billing
+    `address` (`line1`, `postal_code`) checked."""
+    address = address or {}
+    fields = _unbranded_fields(card) | {
+        "address_line1_check": address_check(card.address_line1_result, address.get("line1")),
+        "address_zip_check": address_check(card.address_zip_result, address.get("postal_code")),
+    }
+    return _payment_method_card(card.brand, fields)
 
 
 def _payment_method_card(brand: str, card: Mapping[str, Any]) -> dict[str, Any]:

@@ -212,6 +212,22 @@ def describe_on_statement(charge: ApiObject, descriptor: str | None, suffix: str
     charge["calculated_statement_descriptor"] = shown[:STATEMENT_DESCRIPTOR_CHARS]
 
 
+def card_suffix(descriptor: str | None, suffix: str | None) -> str | None:
+    """The suffix a card charge's statement shows: Stripe ignores a card charge's
+    `statement_descriptor` "unless you don't specify a `statement_descriptor_suffix`, in
+    which case this value is used as the suffix" (on create and on capture alike)."""
+    return suffix if suffix is not None else descriptor
+
+
+def describe_card_charge(charge: ApiObject, descriptor: str | None, suffix: str | None) -> None:
+    """`describe_on_statement` for a card charge of the Charges API: the account's descriptor
+    stays the prefix, `descriptor` serves only as the suffix (`card_suffix`); the charge's
+    own fields keep what was given."""
+    describe_on_statement(charge, None, card_suffix(descriptor, suffix))
+    charge["statement_descriptor"] = descriptor
+    charge["statement_descriptor_suffix"] = suffix
+
+
 def declined(decline: Decline) -> CardDeclined:
     """The error a declined attempt answers with (402 `card_error`)."""
     return CardDeclined(

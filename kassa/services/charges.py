@@ -155,7 +155,8 @@ class CaptureCharge:
     amount: int | None = None
     """Less than the authorized amount releases the rest; None captures all of it."""
     statement_descriptor: str | None = None
-    """A card charge's suffix unless `statement_descriptor_suffix` is given (`_card_suffix`)."""
+    """A card charge's suffix unless `statement_descriptor_suffix` is given
+    (`charge_processing.card_suffix`)."""
     statement_descriptor_suffix: str | None = None
     transfer_group: str | None = None
     """Only for a charge without one (Stripe: "may only be provided if it has not been
@@ -183,6 +184,9 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
         card_objects.as_payment_method(card),
         behavior,
         authenticated=False,
+    )
+    charge_processing.describe_card_charge(
+        charge, request.statement_descriptor, request.statement_descriptor_suffix
     )
     charge["source"] = customer_sources.public(card)
     await charge_processing.attempt(ctx, charge, behavior, capture=request.capture is not False)
@@ -222,7 +226,9 @@ async def _card_to_charge(
 
 def _payment_terms(request: CreateCharge, customer_id: str | None) -> ApiObject:
     """What `charge_processing.new_charge` reads of a PaymentIntent, for a charge made
-    without one (`id` None: the charge's `payment_intent` is null)."""
+    without one (`id` None: the charge's `payment_intent` is null). Its statement
+    descriptors are not among them: a card charge reads them its own way
+    (`charge_processing.describe_card_charge`)."""
     return {
         "id": None,
         "amount": request.amount,
@@ -232,8 +238,6 @@ def _payment_terms(request: CreateCharge, customer_id: str | None) -> ApiObject:
         "metadata": apply_metadata({}, request.metadata or {}),
         "receipt_email": request.receipt_email,
         "shipping": shipping_object(request.shipping) if request.shipping is not None else None,
-        "statement_descriptor": request.statement_descriptor,
-        "statement_descriptor_suffix": request.statement_descriptor_suffix,
         "transfer_group": request.transfer_group,
     }
 
@@ -305,7 +309,9 @@ async def capture_charge(ctx: Context, request: CaptureCharge) -> ApiObject:
         payment_intents.CapturePaymentIntent(
             intent=intent["id"],
             amount_to_capture=request.amount,
-            statement_descriptor_suffix=_card_suffix(request),
+            statement_descriptor_suffix=charge_processing.card_suffix(
+                request.statement_descriptor, request.statement_descriptor_suffix
+            ),
         ),
     )
     captured, _ = await load_object(ctx, RESOURCE, charge["id"])
@@ -331,20 +337,13 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
         charge["receipt_email"] = request.receipt_email
     if request.transfer_group is not None:
         charge["transfer_group"] = request.transfer_group
-    suffix = _card_suffix(request)
+    suffix = charge_processing.card_suffix(
+        request.statement_descriptor, request.statement_descriptor_suffix
+    )
     if suffix is not None:
-        charge_processing.describe_on_statement(charge, charge["statement_descriptor"], suffix)
+        charge_processing.describe_card_charge(charge, charge["statement_descriptor"], suffix)
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=before)
     return charge
-
-
-def _card_suffix(request: CaptureCharge) -> str | None:
-    """The statement descriptor suffix a capture gives a card charge: Stripe's charge
-    capture takes `statement_descriptor` for one "unless you don't specify a
-    `statement_descriptor_suffix`, in which case this value is used as the suffix"."""
-    if request.statement_descriptor_suffix is not None:
-        return request.statement_descriptor_suffix
-    return request.statement_descriptor
 
 
 def _check_transfer_group(charge: ApiObject, transfer_group: str | None) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kassa import cards
 from kassa.errors import CardError, InvalidParameter, ResourceMissing
 from kassa.params import (
     Boolean,
@@ -252,16 +253,28 @@ async def update_source(ctx: Context, request: UpdateSource) -> ApiObject:
     ctx, _ = await _locked_customer(ctx, request.customer)
     card = await card_of(ctx, request.customer, request.card)
     before = copy.deepcopy(card)
-    for name in ("name", *card_objects.ADDRESS_PARAMS, "exp_month", "exp_year"):
+    for name in ("name", *card_objects.ADDRESS_PARAMS):
         value = getattr(request, name)
         if value is not None:
             card[name] = value or None  # an empty string clears a holder field
+    if request.exp_month is not None or request.exp_year is not None:
+        _apply_expiry(ctx, card, request)
     if request.metadata is not None:
         card["metadata"] = apply_metadata(card["metadata"], request.metadata)
     if card != before:
         await ctx.tx.update_object(CARDS, ctx.account_id, card)
         await events.announce(ctx, "customer.source.updated", public(card), previous=public(before))
     return public(card)
+
+
+def _apply_expiry(ctx: Context, card: ApiObject, request: UpdateSource) -> None:
+    """A new expiry, refused as a new card's would be (a token's `invalid_expiry_year` or
+    `invalid_expiry_month`, 402) when it is already past, naming the update's parameter."""
+    month = request.exp_month if request.exp_month is not None else card["exp_month"]
+    year = request.exp_year if request.exp_year is not None else card["exp_year"]
+    card["exp_month"], card["exp_year"] = cards.validated_expiry(
+        month, year, today=ctx.today(), month_param="exp_month", year_param="exp_year"
+    )
 
 
 async def delete_source(ctx: Context, request: SourceRef) -> ApiObject:

@@ -60,7 +60,7 @@ from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, request_parser
 from kassa.services.search import METADATA, NUMBER, STRING, TOKEN, search_operation
-from kassa.store.tables import PAYMENT_INTENTS
+from kassa.store.tables import CUSTOMERS, PAYMENT_INTENTS
 
 _Value = TypeVar("_Value")
 
@@ -484,6 +484,8 @@ async def _apply_payment_details(
         details.payment_method_data,
         customer_changed=customer is not None,
     )
+    if details.payment_method is not None or details.payment_method_data is not None:
+        intent["source"] = None  # the default source it was paying with is replaced
     _apply_card_options(intent, details.payment_method_options or {})
 
 
@@ -669,6 +671,7 @@ async def _confirm_loaded(
         ctx, _KIND, intent, request.return_url, off_session=off_session
     )
     await _apply_payment_details(ctx, intent, request)
+    await _pay_with_default_source(ctx, intent)
     payment_method = await intent_helpers.payment_method_of(ctx, _KIND, intent)
     await intent_helpers.remember_return_url(ctx, intent, request.return_url)
     behavior = payment_methods.behavior_of(ctx, payment_method)
@@ -685,6 +688,24 @@ async def _confirm_loaded(
         await events.announce(ctx, "payment_intent.requires_action", intent)
         return intent
     return await _charge(ctx, intent, payment_method, behavior, authenticated=False)
+
+
+async def _pay_with_default_source(ctx: Context, intent: ApiObject) -> None:
+    """Stripe confirms an intent given neither `payment_method` nor `source` with its
+    customer's `default_source` ("to improve migration for users of the Charges API"): a
+    saved card, which then shows as both. A default PaymentMethod
+    (`invoice_settings.default_payment_method`) is not used here, nor another kind of source."""
+    if intent["payment_method"] is not None or intent["customer"] is None:
+        return
+    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, intent["customer"], lock=False)
+    if found is None or found[1]:
+        return  # a customer deleted since has no default source to give
+    default_source = found[0]["default_source"]
+    if isinstance(default_source, str) and default_source.startswith(
+        payment_methods.SAVED_CARD_PREFIX
+    ):
+        intent["payment_method"] = default_source
+        intent["source"] = default_source
 
 
 async def _needs_three_d_secure(
@@ -764,7 +785,7 @@ async def _fail(
 ) -> ApiObject:
     """Record the failure on the intent, then raise it: the writes commit (the failed charge
     is kept, as Stripe keeps it) and the error carries the intent."""
-    intent_helpers.back_to_requires_payment_method(intent)
+    _back_to_requires_payment_method(intent)
     intent["last_payment_error"] = error.recorded(
         advice_code=None, charge=charge_id, payment_method=payment_method
     )
@@ -772,6 +793,12 @@ async def _fail(
     await events.announce(ctx, "payment_intent.payment_failed", intent)
     await hooks.payment_intent_finished(ctx, intent)
     raise error.carrying(charge=charge_id, payment_intent=intent, payment_method=payment_method)
+
+
+def _back_to_requires_payment_method(intent: ApiObject) -> None:
+    """After a failed attempt: the card is dropped, a default source taken for it too."""
+    intent_helpers.back_to_requires_payment_method(intent)
+    intent["source"] = None
 
 
 async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObject:
@@ -786,7 +813,7 @@ async def authenticate(ctx: Context, intent: ApiObject, outcome: str) -> ApiObje
             return await _charge(ctx, intent, payment_method, behavior, authenticated=True)
         except CardDeclined:
             return intent  # the decline is recorded on the intent; the page shows it
-    intent_helpers.back_to_requires_payment_method(intent)
+    _back_to_requires_payment_method(intent)
     intent["last_payment_error"] = intent_helpers.authentication_failure(
         _KIND, AUTHENTICATION_FAILED_MESSAGE, payment_method=payment_method
     )

@@ -223,26 +223,26 @@ class AttachPaymentMethod:
 
 
 async def _card_from_params(
-    ctx: Context, card: CardDetails, prefix: str
+    ctx: Context, card: CardDetails, prefix: str, address: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
-    """The `card` hash of the PaymentMethod a `card[...]` hash describes, and the billing
-    details a token's card brings (None without them): from a token, or a raw number
-    (validated)."""
+    """The `card` hash of the PaymentMethod a `card[...]` hash describes (the billing
+    `address` given with it checked), and the billing details a token's card brings (None
+    without them): from a token, or a raw number (validated)."""
     if "token" in card:
-        return await _token_card(ctx, card["token"], f"{prefix}[token]")
+        return await _token_card(ctx, card["token"], f"{prefix}[token]", address)
     validated = card_objects.validated_card(ctx, card, prefix)
-    return card_objects.payment_method_card(validated), None
+    return card_objects.payment_method_card(validated, address), None
 
 
 async def _token_card(
-    ctx: Context, token_id: str, param: str
+    ctx: Context, token_id: str, param: str, address: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
     """A Stripe test token's card (a new one each time), or the card of a token made with
     `POST /v1/tokens`, which is used up (Stripe's `token_already_used` after)."""
     key = ctx.payments.card_fingerprint_key
     test_card = cards.card_from_test_token(token_id, today=ctx.today(), fingerprint_key=key)
     if test_card is not None:
-        return card_objects.payment_method_card(test_card), None
+        return card_objects.payment_method_card(test_card, address), None
     try:
         card_object = await tokens.use_token(ctx, token_id, param=param)
     except ResourceMissing:
@@ -268,12 +268,19 @@ def _billing_details(
     return details
 
 
+def _given_address(billing_details: BillingDetailsUpdate | None) -> Mapping[str, Any] | None:
+    """The billing address a create names, for its checks (fields sent empty are UNSET)."""
+    address = (billing_details or {}).get("address")
+    return address if isinstance(address, Mapping) else None
+
+
 def card_payment_method(
     ctx: Context, card: cards.Card, request: CreatePaymentMethod | None = None
 ) -> ApiObject:
     """A new PaymentMethod object for `card`, described by `request` (defaults without one,
     as for a test payment method id)."""
-    return _new_payment_method(ctx, card_objects.payment_method_card(card), request)
+    address = _given_address(request.billing_details if request is not None else None)
+    return _new_payment_method(ctx, card_objects.payment_method_card(card, address), request)
 
 
 def _new_payment_method(
@@ -310,7 +317,8 @@ async def create_card(ctx: Context, request: CreatePaymentMethod, prefix: str) -
     if request.card is None:
         raise MissingParameter(f"{prefix}[card]" if prefix else "card")
     card_param = f"{prefix}[card]" if prefix else "card"
-    card, billing_details = await _card_from_params(ctx, request.card, card_param)
+    address = _given_address(request.billing_details)
+    card, billing_details = await _card_from_params(ctx, request.card, card_param, address)
     payment_method = _new_payment_method(ctx, card, request, billing_details)
     await _insert_new(ctx, payment_method)
     return payment_method
