@@ -301,16 +301,14 @@ def test_address_check_cards_report_their_checks_and_charge(
     assert checks.cvc_check == "pass"
 
     customer = client.v1.customers.create()
-    saved = client.v1.customers.payment_sources.create(
-        customer.id, {"source": {**card, "object": "card"}}
-    )
+    source: Any = {"source": {**card, "object": "card"}}
+    saved = client.v1.customers.payment_sources.create(customer.id, source)
     assert isinstance(saved, stripe.Card)
     assert (saved.address_line1_check, saved.address_zip_check) == (line1, postal_code)
     again = charge(client, source=saved.id, customer=customer.id)
     assert again.status == "succeeded"
-    without_address = client.v1.tokens.create(
-        {"card": {k: v for k, v in card.items() if not k.startswith("address")}}
-    )
+    bare: Any = {"card": {k: v for k, v in card.items() if not k.startswith("address")}}
+    without_address = client.v1.tokens.create(bare)
     assert without_address.card is not None
     assert without_address.card.address_line1_check is None
     assert without_address.card.address_zip_check is None

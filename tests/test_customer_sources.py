@@ -281,13 +281,12 @@ def test_an_intent_confirmed_without_a_payment_method_takes_the_default_source(
     card = customer.default_source
     assert isinstance(card, str)
     terms: Any = {"amount": 1000, "currency": "usd", "customer": customer.id}
-    confirmed = client.v1.payment_intents.create(
-        {
-            **terms,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    at_once: Any = {
+        **terms,
+        "confirm": True,
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+    }
+    confirmed = client.v1.payment_intents.create(at_once)
     assert (confirmed.status, confirmed.payment_method, confirmed.source) == (
         "succeeded",
         card,
@@ -296,7 +295,8 @@ def test_an_intent_confirmed_without_a_payment_method_takes_the_default_source(
     assert isinstance(confirmed.latest_charge, str)
     assert client.v1.charges.retrieve(confirmed.latest_charge).payment_method == card
 
-    later = client.v1.payment_intents.create({**terms, "allowed_payment_method_types": ["card"]})
+    unconfirmed: Any = {**terms, "allowed_payment_method_types": ["card"]}
+    later = client.v1.payment_intents.create(unconfirmed)
     assert (later.status, later.source) == ("requires_payment_method", None)
     paid = client.v1.payment_intents.confirm(later.id)
     assert (paid.status, paid.payment_method, paid.source) == ("succeeded", card, card)

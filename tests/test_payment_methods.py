@@ -721,9 +721,8 @@ def test_address_check_cards_check_the_billing_address(
     with the card's result (null without one), and payments still succeed."""
     address = {"line1": "1 Main St", "postal_code": "94107"}
     card: Any = {"number": number, "exp_month": 12, "exp_year": FUTURE_YEAR, "cvc": "123"}
-    made = client.v1.payment_methods.create(
-        {"type": "card", "card": card, "billing_details": {"address": address}}
-    )
+    params: Any = {"type": "card", "card": card, "billing_details": {"address": address}}
+    made = client.v1.payment_methods.create(params)
     assert made.card is not None and made.card.checks is not None
     checks = made.card.checks
     assert (checks.address_line1_check, checks.address_postal_code_check) == (line1, postal_code)
