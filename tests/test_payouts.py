@@ -347,8 +347,8 @@ def test_external_accounts(server: ShiftedClockServer) -> None:
     assert [b.id for b in client.v1.accounts.external_accounts.list(account_id).data] == [second.id]
     # Stripe announces the caller's changes (not the default test account Kassa added),
     # each with the bank account; the default that stopped being one is updated too.
-    listed = client.v1.events.list(params={"type": "account.external_account.*"}).data
-    announced = list(reversed(listed))  # oldest first
+    newest_first = client.v1.events.list(params={"type": "account.external_account.*"}).data
+    announced = list(reversed(newest_first))
     assert [(e.type, e.data.object["id"]) for e in announced] == [
         ("account.external_account.created", second.id),
         ("account.external_account.updated", default.id),
