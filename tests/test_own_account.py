@@ -55,6 +55,66 @@ def test_the_account_shows_its_bank_accounts_and_payout_schedule(
     assert (schedule.interval, schedule.weekly_payout_days) == ("weekly", ["friday"])
 
 
+def test_the_account_s_payout_settings_follow_the_balance_settings(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe's `settings.payouts` shows the balance settings: the schedule with its delay
+    in force and its anchor, the payout descriptor, whether negative balances are debited;
+    a change of them that shows there sends `account.updated`."""
+    client.v1.balance_settings.update(
+        params={
+            "payments": {
+                "debit_negative_balances": False,
+                "payouts": {
+                    "statement_descriptor": "KASSASHOP",
+                    "schedule": {
+                        "interval": "weekly",
+                        "weekly_payout_days": ["thursday", "monday"],
+                    },
+                },
+                "settlement_timing": {"delay_days_override": 5},
+            }
+        }
+    )
+    own = client.v1.accounts.retrieve_current()
+    assert own.settings is not None and own.settings.payouts is not None
+    payouts = own.settings.payouts
+    assert (payouts.debit_negative_balances, payouts.statement_descriptor) == (False, "KASSASHOP")
+    assert payouts.schedule.to_dict() == {
+        "delay_days": 5,
+        "interval": "weekly",
+        "weekly_anchor": "monday",
+        "weekly_payout_days": ["thursday", "monday"],
+    }
+    updated = client.v1.events.list(params={"type": "account.updated"}).data
+    assert len(updated) == 1
+    assert updated[0].data.to_dict()["object"]["settings"]["payouts"] == payouts.to_dict()
+    previous = updated[0].data.previous_attributes
+    assert previous is not None
+    assert previous["settings"]["payouts"]["statement_descriptor"] is None
+    assert previous["settings"]["payouts"]["debit_negative_balances"] is True
+
+    client.v1.balance_settings.update(
+        params={
+            "payments": {
+                "payouts": {"schedule": {"interval": "monthly", "monthly_payout_days": [15, 1]}}
+            }
+        }
+    )
+    schedule = client.v1.accounts.retrieve_current().settings
+    assert schedule is not None and schedule.payouts is not None
+    assert schedule.payouts.schedule.to_dict() == {
+        "delay_days": 5,
+        "interval": "monthly",
+        "monthly_anchor": 1,
+        "monthly_payout_days": [15, 1],
+    }
+    client.v1.balance_settings.update(
+        params={"payments": {"payouts": {"statement_descriptor": "KASSASHOP"}}}
+    )
+    assert len(client.v1.events.list(params={"type": "account.updated"}).data) == 2
+
+
 def test_bodies_are_indented_as_stripe_indents_them(server: KassaServer, account: Account) -> None:
     with server.http(account.secret_key) as http:
         made = http.post("/v1/customers", data={"email": "jenny@example.com"})

@@ -345,6 +345,19 @@ def test_external_accounts(server: ShiftedClockServer) -> None:
     deleted = client.v1.accounts.external_accounts.delete(account_id, default.id)
     assert deleted.deleted is True
     assert [b.id for b in client.v1.accounts.external_accounts.list(account_id).data] == [second.id]
+    # Stripe announces the caller's changes (not the default test account Kassa added),
+    # each with the bank account; the default that stopped being one is updated too.
+    newest_first = client.v1.events.list(params={"type": "account.external_account.*"}).data
+    announced = list(reversed(newest_first))
+    assert [(e.type, e.data.object["id"]) for e in announced] == [
+        ("account.external_account.created", second.id),
+        ("account.external_account.updated", default.id),
+        ("account.external_account.updated", second.id),
+        ("account.external_account.deleted", default.id),
+    ]
+    assert announced[0].data.object["object"] == "bank_account"
+    assert plain(announced[1].data.previous_attributes) == {"default_for_currency": True}
+    assert plain(announced[2].data.previous_attributes) == {"default_for_currency": False}
     with pytest.raises(stripe.InvalidRequestError) as not_a_test_number:
         bank_account(client, account_id, "000999999991")
     assert not_a_test_number.value.param == "external_account[account_number]"

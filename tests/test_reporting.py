@@ -403,6 +403,90 @@ def test_itemized_columns_filters_and_time_zone(
     )
 
 
+def test_itemized_rows_name_the_invoice_and_subscription_a_charge_paid(
+    server: ShiftedClockServer, account: Account, client: stripe.StripeClient
+) -> None:
+    """Since the 2025 API a charge names no invoice: Stripe's reports find it through the
+    invoice payment of the charge's PaymentIntent, with its number and its subscription;
+    the refund of such a charge names them too."""
+    customer = client.v1.customers.create(
+        params={"payment_method": "pm_card_visa", "email": "billed@example.com"},
+        options=idempotency(),
+    )
+    card = client.v1.customers.payment_methods.list(customer.id).data[0].id
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 999, "currency": "usd"}, options=idempotency()
+    )
+    draft = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "pending_invoice_items_behavior": "include",
+            "default_payment_method": card,
+        },
+        options=idempotency(),
+    )
+    assert draft.id is not None
+    client.v1.invoices.finalize_invoice(draft.id, options=idempotency())
+    paid = client.v1.invoices.pay(draft.id, options=idempotency())
+    price = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 1_500,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Reports monthly"},
+        },
+        options=idempotency(),
+    )
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "default_payment_method": card,
+        },
+        options=idempotency(),
+    )
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (paid.status, first.status) == ("paid", "paid")
+    charged = {
+        t.source: t.amount
+        for t in transactions(client)
+        if t.type == "charge" and isinstance(t.source, str)
+    }
+    refunded = [c for c, amount in charged.items() if amount == 999]
+    client.v1.refunds.create(
+        params={"charge": str(refunded[0]), "amount": 100}, options=idempotency()
+    )
+    pay(client, 2_000)  # no invoice
+    server.set_now(at("2026-11-17T12:00:00"))
+    rows = report(
+        server,
+        account,
+        client,
+        "balance_change_from_activity.itemized.3",
+        interval_start=unix(f"{MONDAY}T00:00:00"),
+        interval_end=unix("2026-11-17T00:00:00"),
+        columns=["reporting_category", "gross", "invoice_id", "invoice_number", "subscription_id"],
+    )
+    shown = sorted(
+        (
+            r["reporting_category"],
+            r["gross"],
+            r["invoice_id"],
+            r["invoice_number"],
+            r["subscription_id"],
+        )
+        for r in rows
+    )
+    assert shown == sorted(
+        [
+            ("charge", "9.99", paid.id, paid.number, ""),
+            ("refund", "-1.00", paid.id, paid.number, ""),
+            ("charge", "15.00", first.id, first.number, subscription.id),
+            ("charge", "20.00", "", "", ""),
+        ]
+    )
+
+
 # --- payouts.itemized.3 ----------------------------------------------------------------------
 
 

@@ -41,6 +41,8 @@ def _event_objects(client: stripe.StripeClient, event_type: str) -> list[dict[st
         ("eu_vat", "FRAB123456789", "FR"),
         ("eu_vat", "NL123456789B01", "NL"),
         ("eu_vat", "ATU12345678", "AT"),
+        ("eu_vat", "HU12345678", "HU"),
+        ("eu_vat", "HU12345678912", "HU"),  # Stripe's example: the group id's 11 digits
         ("gb_vat", "GB123456789", "GB"),
         ("us_ein", "12-3456789", "US"),
         ("ca_bn", "123456789", "CA"),
@@ -75,6 +77,7 @@ def test_a_tax_id_of_each_common_type_takes_its_country(
     ("kind", "value"),
     [
         ("eu_vat", "DE12345678"),  # a digit short
+        ("eu_vat", "HU123456789"),  # Hungary's have 8 digits or 11, never 9
         ("eu_vat", "XX123456789"),  # no such prefix
         ("eu_vat", "GB123456789"),  # the UK's VAT numbers are gb_vat
         ("gb_vat", "GB12345"),

@@ -29,7 +29,7 @@ from kassa.params import (
     Struct,
     parse_params,
 )
-from kassa.services import events
+from kassa.services import account_objects, events
 from kassa.services.context import Context
 from kassa.services.payout_schedules import INTERVALS, PRIVATE, WEEKDAYS, next_payout_time
 from kassa.services.resource import ApiObject, Form, Operation, Resource, RouteIds
@@ -159,6 +159,18 @@ async def retrieve_balance_settings(ctx: Context, _request: None = None) -> ApiO
     return _shown(ctx, (await _load(ctx))[0])
 
 
+async def _announce_account_change(ctx: Context, before: ApiObject, after: ApiObject) -> None:
+    """Stripe sends `account.updated` when a change shows on the account object: here its
+    `settings.payouts` (schedule, delay, descriptor, negative balances)."""
+    payouts_before = account_objects.account_payouts(before)
+    if payouts_before == account_objects.account_payouts(after):
+        return
+    account = await account_objects.account_object(ctx, after)
+    previous = copy.deepcopy(account)
+    previous["settings"]["payouts"] = payouts_before
+    await events.announce(ctx, "account.updated", account, previous=previous)
+
+
 def _new_schedule(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """The schedule after `change`, checked as Stripe checks it: weekly needs its days,
     monthly its days."""
@@ -210,6 +222,7 @@ async def update_balance_settings(ctx: Context, request: UpdateBalanceSettings) 
     shown = _shown(ctx, settings)
     if shown != before:
         await events.announce(ctx, "balance_settings.updated", shown, previous=before)
+        await _announce_account_change(ctx, before, shown)
     return shown
 
 
@@ -221,5 +234,5 @@ RESOURCE = Resource(
     retrieve=Operation(parse_retrieve, retrieve_balance_settings, writes=False),
     update=Operation(parse_update, update_balance_settings, writes=True),
     singleton=True,
-    event_types=("balance_settings.updated",),
+    event_types=("balance_settings.updated", "account.updated"),
 )

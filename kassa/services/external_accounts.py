@@ -12,6 +12,11 @@ An account always has a bank account for a currency it pays out in: the first ti
 needed (a payout, a list), Kassa adds Stripe's succeeding test account (`000123456789` at
 `110000000`, "STRIPE TEST BANK") as the default for that currency, so payouts work out of
 the box.
+
+Adding, updating and deleting a bank account send Stripe's `account.external_account.*`
+events with the bank account (a bank account that stops being its currency's default is
+updated too). The default test account Kassa adds by itself announces nothing: the caller
+did not add it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from kassa.params import (
     apply_metadata,
     parse_params,
 )
-from kassa.services import currency_conversion
+from kassa.services import currency_conversion, events
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -103,6 +108,9 @@ EXTERNAL_ACCOUNTS_PER_CURRENCY_MAX: Final = 100
 _ROUTING = re.compile(r"[0-9]{9}")
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{4,17}")
 FINGERPRINT_CHARS: Final = 16
+CREATED: Final = "account.external_account.created"
+UPDATED: Final = "account.external_account.updated"
+DELETED: Final = "account.external_account.deleted"
 NEW: Final = "new"
 ERRORED: Final = "errored"
 """A bank account's `status`: Kassa has no verification, so `new` until a payout to it fails."""
@@ -292,8 +300,10 @@ async def _make_default(ctx: Context, bank_account: ApiObject) -> None:
     for other in await _of_currency(ctx, bank_account["currency"]):
         if other["id"] != bank_account["id"] and other["default_for_currency"]:
             locked = await _load(ctx, other["id"])
+            before = public(copy.deepcopy(locked))
             locked["default_for_currency"] = False
             await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, locked)
+            await events.announce(ctx, UPDATED, public(locked), previous=before)
     bank_account["default_for_currency"] = True
 
 
@@ -340,6 +350,7 @@ async def create_external_account(ctx: Context, request: CreateExternalAccount) 
     if request.default_for_currency and not first:
         await _make_default(ctx, bank_account)
     await ctx.tx.insert_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account)
+    await events.announce(ctx, CREATED, public(bank_account))
     if first:
         # Stripe settles a currency only where it can pay it out: a bank account in a new
         # currency lets the account keep that currency's charges unconverted.
@@ -355,6 +366,7 @@ async def retrieve_external_account(ctx: Context, ref: ExternalAccountRef) -> Ap
 async def update_external_account(ctx: Context, request: UpdateExternalAccount) -> ApiObject:
     _own_account(ctx, request.account)
     bank_account = await _load(ctx, request.external_account)
+    before = public(copy.deepcopy(bank_account))
     for name in ("account_holder_name", "account_holder_type"):
         value = getattr(request, name)
         if value is not None:
@@ -367,7 +379,10 @@ async def update_external_account(ctx: Context, request: UpdateExternalAccount) 
     if request.default_for_currency and not bank_account["default_for_currency"]:
         await _make_default(ctx, bank_account)
     await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account)
-    return public(bank_account)
+    shown = public(bank_account)
+    if shown != before:
+        await events.announce(ctx, UPDATED, shown, previous=before)
+    return shown
 
 
 async def delete_external_account(ctx: Context, ref: ExternalAccountRef) -> ApiObject:
@@ -380,6 +395,7 @@ async def delete_external_account(ctx: Context, ref: ExternalAccountRef) -> ApiO
             "`default_for_currency` param, and then delete this one."
         )
     await ctx.tx.mark_object_deleted(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account["id"])
+    await events.announce(ctx, DELETED, public(bank_account))
     return {"id": bank_account["id"], "object": "bank_account", "deleted": True}
 
 
@@ -435,6 +451,7 @@ EXTERNAL_ACCOUNTS_RESOURCE = Resource(
     # Listing adds the default test bank account the first time: it writes.
     lister=Operation(_parse_list, list_external_accounts, writes=True),
     fetch=fetch_external_account,
+    event_types=(CREATED, UPDATED, DELETED),
 )
 """Nested under the account (`ACCOUNTS.nested`): its routes carry both ids."""
 

@@ -34,6 +34,7 @@ from kassa.store.payout_queries import swept_window
 from kassa.store.reporting_queries import (
     ArrivalCursor,
     CurrencyTotals,
+    PaidInvoice,
     ReportCursor,
     ReportWindow,
 )
@@ -209,8 +210,8 @@ async def itemized(store: Store, spec: RunSpec, upto_seq: int) -> str:
     for _ in range(REPORT_PAGES_MAX):
         async with store.read() as tx:
             page = await tx.report_transactions(window, cursor, REPORT_PAGE_ROWS)
-            for _seq, row in page:
-                csv.add(await transaction_values(tx, spec, row))
+            for values in await page_values(tx, spec, [row for _seq, row in page]):
+                csv.add(values)
         if len(page) < REPORT_PAGE_ROWS:
             return csv.text()
         cursor = ReportCursor(page[-1][1].created, page[-1][0])
@@ -230,9 +231,9 @@ async def payout_reconciliation(store: Store, spec: RunSpec, upto_seq: int) -> s
         for _ in range(REPORT_PAGES_MAX):
             async with store.read() as tx:
                 page = await tx.swept_transactions_after(window, after, REPORT_PAGE_ROWS, scope)
-                for _seq, row in page:
-                    values = await transaction_values(tx, spec, row)
-                    csv.add({**values, **_automatic_payout_values(payout, spec.zone)})
+                swept = _automatic_payout_values(payout, spec.zone)
+                for values in await page_values(tx, spec, [row for _seq, row in page]):
+                    csv.add({**values, **swept})
             if len(page) < REPORT_PAGE_ROWS:
                 break
             after = page[-1][0]
@@ -278,28 +279,54 @@ def _automatic_payout_values(payout: Mapping[str, Any], zone: ZoneInfo) -> dict[
 # -- one row ---------------------------------------------------------------------------------
 
 
-async def transaction_values(
-    tx: Transaction, spec: RunSpec, row: LedgerTransactionRow
-) -> dict[str, Any]:
-    """Every column this transaction can fill (the CSV keeps those asked for)."""
-    c = row.currency
-    values: dict[str, Any] = {
-        "balance_transaction_id": row.id,
-        "created_utc": moment(row.created, UTC),
-        "created": moment(row.created, spec.zone),
-        "available_on_utc": moment(row.available_on, UTC),
-        "available_on": moment(row.available_on, spec.zone),
-        "currency": c,
-        "gross": money.major_units(row.amount, c),
-        "fee": money.major_units(row.fee, c),
-        "net": money.major_units(row.net, c),
-        "reporting_category": row.reporting_category,
-        "source_id": row.source,
-        "description": row.description,
+@dataclass(frozen=True)
+class _Row:
+    """A balance transaction with the objects its report row is filled from."""
+
+    transaction: LedgerTransactionRow
+    source: dict[str, Any] | None
+    charge: dict[str, Any] | None
+
+
+async def page_values(
+    tx: Transaction, spec: RunSpec, page: list[LedgerTransactionRow]
+) -> list[dict[str, Any]]:
+    """Every column each transaction of a page can fill (the CSV keeps those asked for).
+    The invoices the page's charges paid are read in one statement for the whole page."""
+    rows = []
+    for row in page:
+        source = await _source(tx, spec.account_id, row.source)
+        rows.append(_Row(row, source, await _charge_of(tx, spec, source)))
+    intents = {
+        row.charge["payment_intent"]
+        for row in rows
+        if row.charge is not None and isinstance(row.charge.get("payment_intent"), str)
     }
-    source = await _source(tx, spec.account_id, row.source)
-    if source is not None:
-        values.update(await _source_values(tx, spec, row, source))
+    invoices = await tx.invoices_paid_by(spec.account_id, tuple(sorted(intents)))
+    return [await _transaction_values(tx, spec, row, invoices) for row in rows]
+
+
+async def _transaction_values(
+    tx: Transaction, spec: RunSpec, row: _Row, invoices: Mapping[str, PaidInvoice]
+) -> dict[str, Any]:
+    t = row.transaction
+    c = t.currency
+    values: dict[str, Any] = {
+        "balance_transaction_id": t.id,
+        "created_utc": moment(t.created, UTC),
+        "created": moment(t.created, spec.zone),
+        "available_on_utc": moment(t.available_on, UTC),
+        "available_on": moment(t.available_on, spec.zone),
+        "currency": c,
+        "gross": money.major_units(t.amount, c),
+        "fee": money.major_units(t.fee, c),
+        "net": money.major_units(t.net, c),
+        "reporting_category": t.reporting_category,
+        "source_id": t.source,
+        "description": t.description,
+    }
+    if row.source is not None:
+        values.update(await _source_values(tx, spec, row, row.source, invoices))
     return values
 
 
@@ -313,19 +340,35 @@ async def _source(tx: Transaction, account_id: str, source_id: str | None) -> di
     return None if found is None else found[0]
 
 
+async def _charge_of(
+    tx: Transaction, spec: RunSpec, source: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The charge a row concerns: its source, or the charge its refund or dispute is of."""
+    if source is None or source.get("object") == "payout":
+        return None
+    if source.get("object") == "charge":
+        return source
+    if not isinstance(source.get("charge"), str):
+        return None
+    found = await tx.get_object(CHARGES, spec.account_id, source["charge"], lock=False)
+    return None if found is None else found[0]
+
+
 async def _source_values(
-    tx: Transaction, spec: RunSpec, row: LedgerTransactionRow, source: dict[str, Any]
+    tx: Transaction,
+    spec: RunSpec,
+    row: _Row,
+    source: dict[str, Any],
+    invoices: Mapping[str, PaidInvoice],
 ) -> dict[str, Any]:
+    charge = row.charge
     kind = source.get("object")
     if kind == "payout":
-        return await _payout_values(tx, spec, row, source)
-    charge = source if kind == "charge" else None
-    if charge is None and isinstance(source.get("charge"), str):
-        found = await tx.get_object(CHARGES, spec.account_id, source["charge"], lock=False)
-        charge = None if found is None else found[0]
-    values = _facing_values(row, source)
+        return await _payout_values(tx, spec, row.transaction, source)
+    values = _facing_values(row.transaction, source)
     if charge is not None:
         values.update(_charge_values(charge, spec.zone))
+        values.update(_invoice_values(invoices.get(str(charge.get("payment_intent")))))
         values.update(await _customer_values(tx, spec.account_id, charge.get("customer")))
     if kind == "dispute":
         values["dispute_reason"] = source.get("reason")
@@ -333,6 +376,18 @@ async def _source_values(
         payment = await _payment_metadata_holder(tx, spec, charge)
         values.update(_metadata_values(spec.columns, payment, source if kind == "refund" else None))
     return values
+
+
+def _invoice_values(invoice: PaidInvoice | None) -> dict[str, Any]:
+    """The invoice a charge paid (its PaymentIntent is one of the invoice's payments: since
+    the 2025 API a charge names no invoice) and the subscription the invoice is of."""
+    if invoice is None:
+        return {}
+    return {
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
+        "subscription_id": invoice.subscription,
+    }
 
 
 async def _payment_metadata_holder(

@@ -53,7 +53,7 @@ EU_VAT_NATIONAL: Final[dict[str, str]] = {
     "FI": r"\d{8}",
     "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}",
     "HR": r"\d{11}",
-    "HU": r"\d{8}",
+    "HU": r"\d{8}|\d{11}",  # Stripe's example is HU12345678912
     "IE": r"\d[0-9A-Z+*]\d{5}[A-W][A-I]?",
     "IT": r"\d{11}",
     "LT": r"\d{9}|\d{12}",

@@ -83,6 +83,15 @@ class ReportCursor:
 
 
 @dataclass(frozen=True)
+class PaidInvoice:
+    """The invoice a PaymentIntent paid, as report rows name it."""
+
+    id: str
+    number: str | None
+    subscription: str | None
+
+
+@dataclass(frozen=True)
 class ArrivalCursor:
     """Where a page of payouts by arrival resumes: after this (`arrival_date`, `created`,
     `seq`), the newer first among payouts of the same arrival and creation."""
@@ -202,6 +211,30 @@ class ReportingQueries:
             (*args, limit),
         )
         return [(int(row[0]), transaction_row(row[1:])) for row in rows]
+
+    async def invoices_paid_by(
+        self, account_id: str, payment_intents: tuple[str, ...]
+    ) -> dict[str, PaidInvoice]:
+        """payment intent id -> the invoice it is an invoice payment of, for those of
+        `payment_intents` that are (one statement for a page of report rows, through the
+        `invoice_payments_account_payment_intent` index; an intent pays one invoice)."""
+        if not payment_intents:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT p.payment_intent, i.id, i.number, i.subscription FROM invoice_payments p "
+            "JOIN invoices i ON i.id = p.invoice AND i.account_id = p.account_id "
+            "WHERE p.account_id = ? AND p.deleted = 0 "
+            f"AND p.payment_intent IN ({_marks(payment_intents)}) ORDER BY p.seq",
+            (account_id, *payment_intents),
+        )
+        return {
+            str(row[0]): PaidInvoice(
+                str(row[1]),
+                None if row[2] is None else str(row[2]),
+                None if row[3] is None else str(row[3]),
+            )
+            for row in rows
+        }
 
     async def payouts_by_arrival(
         self, account_id: str, start: int, end: int, after: ArrivalCursor | None, limit: int

@@ -210,15 +210,16 @@ def _lifecycle(
 ) -> dict[str, Recipe]:
     """`KIND.created`, `.updated` (its metadata) and `.deleted` for an object at `path`,
     made by `made`."""
+    step = kind.replace(".", "_")  # a step's name is a reference's (`${name:field}`)
     recipes = {
         f"{kind}.created": Recipe(summary, made),
         f"{kind}.updated": Recipe(
-            f"{summary}, then updated", (*made, _update(f"{kind}_update", path))
+            f"{summary}, then updated", (*made, _update(f"{step}_update", path))
         ),
     }
     if deletes:
         recipes[f"{kind}.deleted"] = Recipe(
-            f"{summary}, then deleted", (*made, Step(f"{kind}_delete", "delete", path))
+            f"{summary}, then deleted", (*made, Step(f"{step}_delete", "delete", path))
         )
     return recipes
 
@@ -722,7 +723,43 @@ _PAYOUT_RECIPES: Final = {
     ),
 }
 
+_OWN_ACCOUNT: Final = Step("account", "get", "/v1/account")
+_BANK_ACCOUNT: Final = Step(
+    "bank_account",
+    "post",
+    "/v1/accounts/${account:id}/external_accounts",
+    {
+        "external_account": {
+            "object": "bank_account",
+            "country": "US",
+            "currency": CURRENCY,
+            "routing_number": "110000000",
+            "account_number": "000123456789",
+        }
+    },
+)
+_ACCOUNT_RECIPES: Final = {
+    **_lifecycle(
+        "account.external_account",
+        (_OWN_ACCOUNT, _BANK_ACCOUNT),
+        "a bank account with Stripe's succeeding test number",
+        "/v1/accounts/${account:id}/external_accounts/${bank_account:id}",
+    ),
+    "account.updated": Recipe(
+        "the payout statement descriptor changed (the account shows its payout settings)",
+        (
+            Step(
+                "balance_settings",
+                "post",
+                "/v1/balance_settings",
+                {"payments": {"payouts": {"statement_descriptor": "KASSA ACCOUNT"}}},
+            ),
+        ),
+    ),
+}
+
 RECIPES: Final[Mapping[str, Recipe]] = {
+    **_ACCOUNT_RECIPES,
     **_PAYOUT_RECIPES,
     **_CUSTOMER_RECIPES,
     **_PAYMENT_RECIPES,
