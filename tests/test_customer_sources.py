@@ -168,6 +168,19 @@ def test_a_card_that_declines_on_attach_is_not_saved(client: stripe.StripeClient
     assert add_card(client, customer.id, "tok_chargeCustomerFail").last4 == "0341"
 
 
+def test_an_expired_card_saved_as_a_source_blames_its_expiry(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe's recorded decline names the card field it blames (`exp_month` for the expired
+    test card) wherever the card comes from, not the request's `source`."""
+    customer = client.v1.customers.create()
+    with pytest.raises(stripe.CardError) as raised:
+        add_card(client, customer.id, "tok_chargeDeclinedExpiredCard")
+    assert raised.value.http_status == 402
+    assert (raised.value.code, raised.value.param) == ("expired_card", "exp_month")
+    assert client.v1.customers.payment_sources.list(customer.id).data == []
+
+
 def test_another_customers_card_and_missing_objects_are_404(client: stripe.StripeClient) -> None:
     owner = client.v1.customers.create()
     other = client.v1.customers.create()

@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from kassa import business_days, money
-from kassa.cards import Decline, TestBehavior
+from kassa.cards import Decline, TestBehavior, decline_error
 from kassa.errors import CardDeclined
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
@@ -230,9 +230,7 @@ def describe_card_charge(charge: ApiObject, descriptor: str | None, suffix: str 
 
 def declined(decline: Decline) -> CardDeclined:
     """The error a declined attempt answers with (402 `card_error`)."""
-    return CardDeclined(
-        decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param
-    )
+    return decline_error(decline, CardDeclined)
 
 
 async def attempt(

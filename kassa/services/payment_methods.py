@@ -454,13 +454,7 @@ async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_i
         )
     behavior = behavior_of(ctx, payment_method)
     if behavior.decline is not None and behavior.declines_on_attach:
-        decline = behavior.decline
-        raise CardError(
-            decline.message,
-            code=decline.code,
-            decline_code=decline.decline_code,
-            param=decline.param,
-        )
+        raise cards.decline_error(behavior.decline, CardError)
     ctx = await ctx.governed_by({"customer": customer_id})
     payment_method["customer"] = customer_id
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
