@@ -64,7 +64,6 @@ from kassa.store.tables import CUSTOMERS, PAYMENT_INTENTS
 
 _Value = TypeVar("_Value")
 
-STATEMENT_DESCRIPTOR_CHARS = 22
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = (
@@ -203,8 +202,12 @@ _REFUSED_ON_CONFIRMING: dict[str, Param] = {
 _DESCRIPTIVE: dict[str, Param] = {
     "description": String(max_chars=1000, nullable=True),
     "metadata": Metadata(),
-    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS, nullable=True),
-    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS, nullable=True),
+    "statement_descriptor": String(
+        max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS, nullable=True
+    ),
+    "statement_descriptor_suffix": String(
+        max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS, nullable=True
+    ),
     "transfer_group": String(max_chars=5000),
 }
 CREATE_PARAMS: dict[str, Param] = {
@@ -244,8 +247,8 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "amount_to_capture": Integer(minimum=1, maximum=money.MAX_AMOUNT),
     "final_capture": Boolean(),
     "metadata": Metadata(),
-    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
-    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor_suffix": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
     **_REFUSED,
     **_CONNECT,
 }
@@ -872,8 +875,11 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     behavior = payment_methods.behavior_of(ctx, payment_method)
     previous = copy.deepcopy(charge)
     if request.statement_descriptor_suffix is not None:
-        charge_processing.describe_on_statement(
-            charge, charge["statement_descriptor"], request.statement_descriptor_suffix
+        charge["statement_descriptor_suffix"] = request.statement_descriptor_suffix
+        charge["calculated_statement_descriptor"] = (
+            charge_processing.calculated_statement_descriptor(
+                charge["statement_descriptor"], request.statement_descriptor_suffix
+            )
         )
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=previous)
     if request.metadata is not None:
