@@ -75,6 +75,9 @@ CANCELABLE = (
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CAPTURE_METHOD_UPDATABLE = CONFIRMABLE
+CARD_CAPTURE_METHOD_PARAM: Final = "payment_method_options[card][capture_method]"
+"""The card option that sets how the card payment is captured, over the intent's own
+`capture_method`: locked and fixed by an invoice as that one is (`_card_capture_method_given`)."""
 LOCKED_FIELDS: Final = (
     ("amount", UPDATABLE),
     ("currency", UPDATABLE),
@@ -95,7 +98,7 @@ transfer_group, the payment method types) changes in any status; the payment met
 the customer are refused once the intent is past `UPDATABLE`, as a whole."""
 INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
 """What an invoice fixes of the PaymentIntent it makes (with
-`payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
+`CARD_CAPTURE_METHOD_PARAM`): `_check_invoice_terms_kept`."""
 INVOICE_TERMS_FIXED = (
     "You cannot set `{param}` on this PaymentIntent because it was created by an "
     "invoice. Update the invoice instead: its PaymentIntent collects what the invoice asks."
@@ -432,14 +435,19 @@ def _cleared(value: _Value | Unset) -> _Value | None:
 
 def _check_fields_unlocked(intent: ApiObject, request: UpdatePaymentIntent) -> None:
     """Refuse the first `LOCKED_FIELDS` field `request` gives that the intent's status locks;
-    `payment_method_options[card][capture_method]` changes the capture method too."""
+    `CARD_CAPTURE_METHOD_PARAM` changes the capture method too."""
     for param, allowed in LOCKED_FIELDS:
         if getattr(request, param) is not None and intent["status"] not in allowed:
             raise intent_helpers.field_locked(_KIND, intent, param, allowed)
-    card_options = (request.payment_method_options or {}).get("card", {})
-    if "capture_method" in card_options and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
-        param = "payment_method_options[card][capture_method]"
-        raise intent_helpers.field_locked(_KIND, intent, param, CAPTURE_METHOD_UPDATABLE)
+    if _card_capture_method_given(request) and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
+        raise intent_helpers.field_locked(
+            _KIND, intent, CARD_CAPTURE_METHOD_PARAM, CAPTURE_METHOD_UPDATABLE
+        )
+
+
+def _card_capture_method_given(request: PaymentDetails) -> bool:
+    """Whether `request` sets `CARD_CAPTURE_METHOD_PARAM`."""
+    return "capture_method" in (request.payment_method_options or {}).get("card", {})
 
 
 def _describe(intent: ApiObject, request: Descriptions) -> None:
@@ -631,8 +639,8 @@ def _invoice_terms_given(request: PaymentDetails) -> list[str]:
         for name in INVOICE_TERMS
         if getattr(request, name, None) is not None  # confirm has no amount, currency, ...
     ]
-    if "capture_method" in (request.payment_method_options or {}).get("card", {}):
-        given.append("payment_method_options[card][capture_method]")
+    if _card_capture_method_given(request):
+        given.append(CARD_CAPTURE_METHOD_PARAM)
     return given
 
 
