@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from kassa.errors import CardError
 
@@ -135,6 +135,24 @@ class Decline:
     risk_level: str = "normal"
     param: str | None = None
     """The card field the error blames, as Stripe names it (`exp_month`, `cvc`)."""
+
+
+_CardErrorT = TypeVar("_CardErrorT", bound=CardError)
+
+
+def decline_error(
+    decline: Decline, kind: type[_CardErrorT], *, param: str | None = None
+) -> _CardErrorT:
+    """The 402 `card_error` a decline answers with, as `kind` (`CardDeclined` where a failed
+    charge was recorded, plain `CardError` where nothing was). Its param is the card field the
+    decline blames when it names one (Stripe's recorded responses say `exp_month` or `cvc`
+    wherever the card came from), else the caller's `param`."""
+    return kind(
+        decline.message,
+        code=decline.code,
+        decline_code=decline.decline_code,
+        param=decline.param or param,
+    )
 
 
 # When a card that requires authentication needs it on an off-session payment too:

@@ -168,6 +168,19 @@ def test_a_card_that_declines_on_attach_is_not_saved(client: stripe.StripeClient
     assert add_card(client, customer.id, "tok_chargeCustomerFail").last4 == "0341"
 
 
+def test_an_expired_card_saved_as_a_source_blames_its_expiry(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe's recorded decline names the card field it blames (`exp_month` for the expired
+    test card) wherever the card comes from, not the request's `source`."""
+    customer = client.v1.customers.create()
+    with pytest.raises(stripe.CardError) as raised:
+        add_card(client, customer.id, "tok_chargeDeclinedExpiredCard")
+    assert raised.value.http_status == 402
+    assert (raised.value.code, raised.value.param) == ("expired_card", "exp_month")
+    assert client.v1.customers.payment_sources.list(customer.id).data == []
+
+
 def test_another_customers_card_and_missing_objects_are_404(client: stripe.StripeClient) -> None:
     owner = client.v1.customers.create()
     other = client.v1.customers.create()
@@ -328,29 +341,33 @@ def test_without_a_default_source_the_intent_still_lacks_a_payment_method(
 
 def test_an_update_to_an_expiry_in_the_past_is_refused(client: stripe.StripeClient) -> None:
     """As token creation refuses the same date: 402 `invalid_expiry_year` (or
-    `invalid_expiry_month`), naming the update's parameter; the card is unchanged."""
-    customer = client.v1.customers.create()
+    `invalid_expiry_month`), naming the update's parameter; the card is unchanged. "Past" is
+    by the customer's test clock (frozen in June 2030, so both dates are still ahead by the
+    wall clock and only the clock makes them past)."""
+    frozen = datetime.datetime(2030, 6, 15, tzinfo=datetime.UTC)
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": int(frozen.timestamp())})
+    customer = client.v1.customers.create({"test_clock": clock.id})
     card = add_card(client, customer.id)
     with pytest.raises(stripe.CardError) as past_year:
-        client.v1.customers.payment_sources.update(customer.id, card.id, {"exp_year": "2001"})
+        client.v1.customers.payment_sources.update(
+            customer.id, card.id, {"exp_year": str(frozen.year - 1)}
+        )
     assert past_year.value.http_status == 402
     assert (past_year.value.code, past_year.value.param) == ("invalid_expiry_year", "exp_year")
-    today = datetime.datetime.now(datetime.UTC).date()
-    this_year = today.year
-    if today.month > 1:  # in January no month of this year is past yet
-        with pytest.raises(stripe.CardError) as past_month:
-            client.v1.customers.payment_sources.update(
-                customer.id, card.id, {"exp_year": str(this_year), "exp_month": "1"}
-            )
-        assert (past_month.value.code, past_month.value.param) == (
-            "invalid_expiry_month",
-            "exp_month",
+    with pytest.raises(stripe.CardError) as past_month:
+        client.v1.customers.payment_sources.update(
+            customer.id, card.id, {"exp_year": str(frozen.year), "exp_month": "5"}
         )
+    assert past_month.value.http_status == 402
+    assert (past_month.value.code, past_month.value.param) == (
+        "invalid_expiry_month",
+        "exp_month",
+    )
     kept = client.v1.customers.payment_sources.retrieve(customer.id, card.id)
     assert isinstance(kept, stripe.Card)
     assert (kept.exp_month, kept.exp_year) == (card.exp_month, card.exp_year)
     moved = client.v1.customers.payment_sources.update(
-        customer.id, card.id, {"exp_month": "3", "exp_year": str(this_year + 2)}
+        customer.id, card.id, {"exp_month": "6", "exp_year": str(frozen.year)}
     )
     assert isinstance(moved, stripe.Card)
-    assert (moved.exp_month, moved.exp_year) == (3, this_year + 2)
+    assert (moved.exp_month, moved.exp_year) == (6, frozen.year)

@@ -23,6 +23,11 @@ import stripe.params
 
 from kassa.services import routes
 from kassa.services.resource import ParamsParser
+from kassa.store import Store
+from kassa.store.queries import ObjectListQuery
+from kassa.store.tables import CHARGES, PAYMENT_METHODS, TOKENS, ObjectTable
+from tests.direct_store import with_store
+from tests.harness import Account, KassaServer
 
 RECORDED_SDK_VERSION: Final = "16.1.0"
 """The `stripe` release whose parameters were last declared; update it after declaring a
@@ -100,26 +105,47 @@ def test_every_stripe_parameter_is_declared() -> None:
     )
 
 
+def _stored(database_url: str, account_id: str, table: ObjectTable) -> int:
+    """How many of the account's objects `table` holds, read through Kassa's store: what a
+    refused request would have left behind whether or not it announced anything."""
+
+    async def count(store: Store) -> int:
+        async with store.read() as tx:
+            return await tx.count_objects(table, account_id, ObjectListQuery(limit=100))
+
+    return with_store(database_url, count)
+
+
 @pytest.mark.parametrize(
-    ("create", "param"),
+    ("create", "param", "table"),
     [
         (
             lambda c: c.v1.payment_methods.create(params={"type": "card", "sepa_debit": X}),
             "sepa_debit",
+            PAYMENT_METHODS,
         ),
         (
             lambda c: c.v1.charges.create(params={**CHARGE, "application_fee_amount": 1}),
             "application_fee_amount",
+            CHARGES,
         ),
-        (lambda c: c.v1.tokens.create(params={"pii": {"id_number": "000"}}), "pii"),
+        (lambda c: c.v1.tokens.create(params={"pii": {"id_number": "000"}}), "pii", TOKENS),
     ],
 )
 def test_a_declared_parameter_is_refused_with_its_reason_and_nothing_kept(
-    client: stripe.StripeClient, create: Any, param: str
+    server: KassaServer,
+    account: Account,
+    client: stripe.StripeClient,
+    create: Any,
+    param: str,
+    table: ObjectTable,
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as refused:
         create(client)
     assert refused.value.param == param
     assert "Kassa does not support" in str(refused.value.user_message)
-    # Nothing kept: a refused request writes no object, so no event either.
+    # Nothing kept: no row in the table the object would have been stored in (a PaymentMethod
+    # and a token announce no event on create, so an empty event list alone would prove
+    # nothing for them), and no event announced.
+    assert _stored(server.database_url, account.id, table) == 0
     assert client.v1.events.list().data == []

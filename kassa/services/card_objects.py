@@ -115,17 +115,19 @@ def test_token_card(ctx: Context, token_id: str) -> cards.Card | None:
     )
 
 
-def card_fields(card: cards.Card) -> dict[str, Any]:
-    """What a card object keeps of a validated card (never the number)."""
-    return {"brand": BRAND_NAMES[card.brand], **_unbranded_fields(card)}
+def card_fields(card: cards.Card, line1: object, postal_code: object) -> dict[str, Any]:
+    """What a card object keeps of a validated card (never the number), the address given
+    checked (`_unbranded_fields`)."""
+    return {"brand": BRAND_NAMES[card.brand], **_unbranded_fields(card, line1, postal_code)}
 
 
-def _unbranded_fields(card: cards.Card) -> dict[str, Any]:
+def _unbranded_fields(card: cards.Card, line1: object, postal_code: object) -> dict[str, Any]:
     """What a card object keeps of a validated card but its brand, which a card object
-    displays (`BRAND_NAMES`) and a PaymentMethod codes."""
+    displays (`BRAND_NAMES`) and a PaymentMethod codes. The address's `line1` and
+    `postal_code`, where given, are checked (`address_check`)."""
     return {
-        "address_line1_check": None,
-        "address_zip_check": None,
+        "address_line1_check": address_check(card.address_line1_result, line1),
+        "address_zip_check": address_check(card.address_zip_result, postal_code),
         "country": card.country,
         "cvc_check": card.cvc_check,
         "exp_month": card.exp_month,
@@ -143,12 +145,8 @@ def new_card_object(
     """A new card object for `card`, with the holder's name and address from `details`. An
     address given is checked (`address_check`)."""
     details = details or {}
-    fields = card_fields(card) | {
+    fields = card_fields(card, details.get("address_line1"), details.get("address_zip")) | {
         **{name: details.get(name) for name in ADDRESS_PARAMS},
-        "address_line1_check": address_check(
-            card.address_line1_result, details.get("address_line1")
-        ),
-        "address_zip_check": address_check(card.address_zip_result, details.get("address_zip")),
         "allow_redisplay": "unspecified",
         "customer": None,
         "dynamic_last4": None,
@@ -173,10 +171,7 @@ def payment_method_card(
     """The `card` hash of a new card PaymentMethod for a validated card, its billing
     `address` (`line1`, `postal_code`) checked."""
     address = address or {}
-    fields = _unbranded_fields(card) | {
-        "address_line1_check": address_check(card.address_line1_result, address.get("line1")),
-        "address_zip_check": address_check(card.address_zip_result, address.get("postal_code")),
-    }
+    fields = _unbranded_fields(card, address.get("line1"), address.get("postal_code"))
     return _payment_method_card(card.brand, fields)
 
 

@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from kassa import business_days, money
-from kassa.cards import Decline, TestBehavior
+from kassa.cards import Decline, TestBehavior, decline_error
 from kassa.errors import CardDeclined
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
@@ -158,7 +158,9 @@ def new_charge(
         "application_fee_amount": None,
         "balance_transaction": None,
         "billing_details": payment_method["billing_details"],
-        "calculated_statement_descriptor": None,  # describe_on_statement
+        "calculated_statement_descriptor": calculated_statement_descriptor(
+            intent.get("statement_descriptor"), intent.get("statement_descriptor_suffix")
+        ),
         "captured": False,
         "created": ctx.now(),
         "currency": intent["currency"],
@@ -188,28 +190,24 @@ def new_charge(
         "shipping": intent["shipping"],
         "source": None,
         "source_transfer": None,
-        "statement_descriptor": None,
-        "statement_descriptor_suffix": None,
+        "statement_descriptor": intent.get("statement_descriptor"),
+        "statement_descriptor_suffix": intent.get("statement_descriptor_suffix"),
         "status": "failed" if decline is not None else "succeeded",
         "transfer_data": None,
         "transfer_group": intent.get("transfer_group"),
     }
-    describe_on_statement(
-        charge, intent.get("statement_descriptor"), intent.get("statement_descriptor_suffix")
-    )
     return charge
 
 
-def describe_on_statement(charge: ApiObject, descriptor: str | None, suffix: str | None) -> None:
-    """What the customer's statement says of `charge`: Stripe's `calculated_statement_descriptor`
-    is the descriptor (the account's, Kassa's default, unless the payment gave one) or, with
-    a suffix, the descriptor as prefix, "* ", then the suffix; cut to Stripe's 22 characters."""
-    shown = descriptor or DEFAULT_STATEMENT_DESCRIPTOR
+def calculated_statement_descriptor(prefix: str | None, suffix: str | None) -> str:
+    """What the customer's statement says of a charge (Stripe's
+    `calculated_statement_descriptor`): the prefix (the account's, Kassa's default, unless the
+    payment gave one) or, with a suffix, the prefix, "* ", then the suffix; cut to Stripe's
+    22 characters."""
+    shown = prefix or DEFAULT_STATEMENT_DESCRIPTOR
     if suffix:
         shown = f"{shown}* {suffix}"
-    charge["statement_descriptor"] = descriptor
-    charge["statement_descriptor_suffix"] = suffix
-    charge["calculated_statement_descriptor"] = shown[:STATEMENT_DESCRIPTOR_CHARS]
+    return shown[:STATEMENT_DESCRIPTOR_CHARS]
 
 
 def card_suffix(descriptor: str | None, suffix: str | None) -> str | None:
@@ -219,20 +217,9 @@ def card_suffix(descriptor: str | None, suffix: str | None) -> str | None:
     return suffix if suffix is not None else descriptor
 
 
-def describe_card_charge(charge: ApiObject, descriptor: str | None, suffix: str | None) -> None:
-    """`describe_on_statement` for a card charge of the Charges API: the account's descriptor
-    stays the prefix, `descriptor` serves only as the suffix (`card_suffix`); the charge's
-    own fields keep what was given."""
-    describe_on_statement(charge, None, card_suffix(descriptor, suffix))
-    charge["statement_descriptor"] = descriptor
-    charge["statement_descriptor_suffix"] = suffix
-
-
 def declined(decline: Decline) -> CardDeclined:
     """The error a declined attempt answers with (402 `card_error`)."""
-    return CardDeclined(
-        decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param
-    )
+    return decline_error(decline, CardDeclined)
 
 
 async def attempt(

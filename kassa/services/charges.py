@@ -78,8 +78,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "metadata": Metadata(),
     "receipt_email": Email(),
     "shipping": SHIPPING,
-    "statement_descriptor": String(max_chars=payment_intents.STATEMENT_DESCRIPTOR_CHARS),
-    "statement_descriptor_suffix": String(max_chars=payment_intents.STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor_suffix": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
     "transfer_group": String(max_chars=5000),
     "radar_options": Struct({"session": String(max_chars=5000)}),
     **CONNECT_CHARGE_PARAMS,
@@ -185,8 +185,15 @@ async def create_charge(ctx: Context, request: CreateCharge) -> ApiObject:
         behavior,
         authenticated=False,
     )
-    charge_processing.describe_card_charge(
-        charge, request.statement_descriptor, request.statement_descriptor_suffix
+    # A card charge's own fields keep what was given; its statement keeps the account's
+    # descriptor as the prefix, with `statement_descriptor` only as the suffix (`card_suffix`).
+    charge["statement_descriptor"] = request.statement_descriptor
+    charge["statement_descriptor_suffix"] = request.statement_descriptor_suffix
+    charge["calculated_statement_descriptor"] = charge_processing.calculated_statement_descriptor(
+        None,
+        charge_processing.card_suffix(
+            request.statement_descriptor, request.statement_descriptor_suffix
+        ),
     )
     charge["source"] = customer_sources.public(card)
     await charge_processing.attempt(ctx, charge, behavior, capture=request.capture is not False)
@@ -228,7 +235,7 @@ def _payment_terms(request: CreateCharge, customer_id: str | None) -> ApiObject:
     """What `charge_processing.new_charge` reads of a PaymentIntent, for a charge made
     without one (`id` None: the charge's `payment_intent` is null). Its statement
     descriptors are not among them: a card charge reads them its own way
-    (`charge_processing.describe_card_charge`)."""
+    (`create_charge`)."""
     return {
         "id": None,
         "amount": request.amount,
@@ -341,7 +348,10 @@ async def _capture_directly(ctx: Context, charge: ApiObject, request: CaptureCha
         request.statement_descriptor, request.statement_descriptor_suffix
     )
     if suffix is not None:
-        charge_processing.describe_card_charge(charge, charge["statement_descriptor"], suffix)
+        charge["statement_descriptor_suffix"] = suffix
+        charge["calculated_statement_descriptor"] = (
+            charge_processing.calculated_statement_descriptor(None, suffix)
+        )
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=before)
     return charge
 

@@ -160,10 +160,7 @@ async def verified_card(
     card = await new_card(ctx, source, param=param)
     behavior = card_objects.behavior_of_card_object(ctx, card)
     if behavior.decline is not None and behavior.declines_on_attach:
-        decline = behavior.decline
-        raise CardError(
-            decline.message, code=decline.code, decline_code=decline.decline_code, param=param
-        )
+        raise cards.decline_error(behavior.decline, CardError, param=param)
     if metadata is not None:
         card["metadata"] = apply_metadata(card["metadata"], metadata)
     return card

@@ -64,7 +64,6 @@ from kassa.store.tables import CUSTOMERS, PAYMENT_INTENTS
 
 _Value = TypeVar("_Value")
 
-STATEMENT_DESCRIPTOR_CHARS = 22
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = (
@@ -76,6 +75,9 @@ CANCELABLE = (
 )
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CAPTURE_METHOD_UPDATABLE = CONFIRMABLE
+CARD_CAPTURE_METHOD_PARAM: Final = "payment_method_options[card][capture_method]"
+"""The card option that sets how the card payment is captured, over the intent's own
+`capture_method`: locked and fixed by an invoice as that one is (`_card_capture_method_given`)."""
 LOCKED_FIELDS: Final = (
     ("amount", UPDATABLE),
     ("currency", UPDATABLE),
@@ -96,7 +98,7 @@ transfer_group, the payment method types) changes in any status; the payment met
 the customer are refused once the intent is past `UPDATABLE`, as a whole."""
 INVOICE_TERMS = ("amount", "currency", "customer", "capture_method")
 """What an invoice fixes of the PaymentIntent it makes (with
-`payment_method_options[card][capture_method]`): `_check_invoice_terms_kept`."""
+`CARD_CAPTURE_METHOD_PARAM`): `_check_invoice_terms_kept`."""
 INVOICE_TERMS_FIXED = (
     "You cannot set `{param}` on this PaymentIntent because it was created by an "
     "invoice. Update the invoice instead: its PaymentIntent collects what the invoice asks."
@@ -203,8 +205,12 @@ _REFUSED_ON_CONFIRMING: dict[str, Param] = {
 _DESCRIPTIVE: dict[str, Param] = {
     "description": String(max_chars=1000, nullable=True),
     "metadata": Metadata(),
-    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS, nullable=True),
-    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS, nullable=True),
+    "statement_descriptor": String(
+        max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS, nullable=True
+    ),
+    "statement_descriptor_suffix": String(
+        max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS, nullable=True
+    ),
     "transfer_group": String(max_chars=5000),
 }
 CREATE_PARAMS: dict[str, Param] = {
@@ -244,8 +250,8 @@ CAPTURE_PARAMS: dict[str, Param] = {
     "amount_to_capture": Integer(minimum=1, maximum=money.MAX_AMOUNT),
     "final_capture": Boolean(),
     "metadata": Metadata(),
-    "statement_descriptor": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
-    "statement_descriptor_suffix": String(max_chars=STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
+    "statement_descriptor_suffix": String(max_chars=charge_processing.STATEMENT_DESCRIPTOR_CHARS),
     **_REFUSED,
     **_CONNECT,
 }
@@ -429,14 +435,19 @@ def _cleared(value: _Value | Unset) -> _Value | None:
 
 def _check_fields_unlocked(intent: ApiObject, request: UpdatePaymentIntent) -> None:
     """Refuse the first `LOCKED_FIELDS` field `request` gives that the intent's status locks;
-    `payment_method_options[card][capture_method]` changes the capture method too."""
+    `CARD_CAPTURE_METHOD_PARAM` changes the capture method too."""
     for param, allowed in LOCKED_FIELDS:
         if getattr(request, param) is not None and intent["status"] not in allowed:
             raise intent_helpers.field_locked(_KIND, intent, param, allowed)
-    card_options = (request.payment_method_options or {}).get("card", {})
-    if "capture_method" in card_options and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
-        param = "payment_method_options[card][capture_method]"
-        raise intent_helpers.field_locked(_KIND, intent, param, CAPTURE_METHOD_UPDATABLE)
+    if _card_capture_method_given(request) and intent["status"] not in CAPTURE_METHOD_UPDATABLE:
+        raise intent_helpers.field_locked(
+            _KIND, intent, CARD_CAPTURE_METHOD_PARAM, CAPTURE_METHOD_UPDATABLE
+        )
+
+
+def _card_capture_method_given(request: PaymentDetails) -> bool:
+    """Whether `request` sets `CARD_CAPTURE_METHOD_PARAM`."""
+    return "capture_method" in (request.payment_method_options or {}).get("card", {})
 
 
 def _describe(intent: ApiObject, request: Descriptions) -> None:
@@ -628,8 +639,8 @@ def _invoice_terms_given(request: PaymentDetails) -> list[str]:
         for name in INVOICE_TERMS
         if getattr(request, name, None) is not None  # confirm has no amount, currency, ...
     ]
-    if "capture_method" in (request.payment_method_options or {}).get("card", {}):
-        given.append("payment_method_options[card][capture_method]")
+    if _card_capture_method_given(request):
+        given.append(CARD_CAPTURE_METHOD_PARAM)
     return given
 
 
@@ -872,8 +883,11 @@ async def capture(ctx: Context, intent: ApiObject, request: CapturePaymentIntent
     behavior = payment_methods.behavior_of(ctx, payment_method)
     previous = copy.deepcopy(charge)
     if request.statement_descriptor_suffix is not None:
-        charge_processing.describe_on_statement(
-            charge, charge["statement_descriptor"], request.statement_descriptor_suffix
+        charge["statement_descriptor_suffix"] = request.statement_descriptor_suffix
+        charge["calculated_statement_descriptor"] = (
+            charge_processing.calculated_statement_descriptor(
+                charge["statement_descriptor"], request.statement_descriptor_suffix
+            )
         )
     await charge_processing.capture_held(ctx, charge, amount, behavior, previous=previous)
     if request.metadata is not None:

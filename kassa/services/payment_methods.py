@@ -274,13 +274,10 @@ def _given_address(billing_details: BillingDetailsUpdate | None) -> Mapping[str,
     return address if isinstance(address, Mapping) else None
 
 
-def card_payment_method(
-    ctx: Context, card: cards.Card, request: CreatePaymentMethod | None = None
-) -> ApiObject:
-    """A new PaymentMethod object for `card`, described by `request` (defaults without one,
-    as for a test payment method id)."""
-    address = _given_address(request.billing_details if request is not None else None)
-    return _new_payment_method(ctx, card_objects.payment_method_card(card, address), request)
+def card_payment_method(ctx: Context, card: cards.Card) -> ApiObject:
+    """A new PaymentMethod object for `card` with the defaults a test payment method id
+    (`pm_card_visa`) or test token stands for: no billing details, so no address checked."""
+    return _new_payment_method(ctx, card_objects.payment_method_card(card), None)
 
 
 def _new_payment_method(
@@ -454,13 +451,7 @@ async def attach_to_customer(ctx: Context, payment_method: ApiObject, customer_i
         )
     behavior = behavior_of(ctx, payment_method)
     if behavior.decline is not None and behavior.declines_on_attach:
-        decline = behavior.decline
-        raise CardError(
-            decline.message,
-            code=decline.code,
-            decline_code=decline.decline_code,
-            param=decline.param,
-        )
+        raise cards.decline_error(behavior.decline, CardError)
     ctx = await ctx.governed_by({"customer": customer_id})
     payment_method["customer"] = customer_id
     await ctx.tx.update_object(PAYMENT_METHODS, ctx.account_id, payment_method)
