@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
+from kassa.services.billing.prices import NOT_INLINE
 from kassa.store import Store
 from kassa.store.search_queries import (
     Comparison,
@@ -18,7 +19,7 @@ from kassa.store.search_queries import (
     SearchPage,
     ValueKind,
 )
-from kassa.store.tables import CUSTOMERS
+from kassa.store.tables import CUSTOMERS, PRICES
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 
@@ -390,3 +391,49 @@ def test_products_and_prices_are_searchable(client: stripe.StripeClient) -> None
     assert "tiers" not in prices.data[0].to_dict()
     prices = client.v1.prices.search(params={"query": 'lookup_key:"shirt_monthly"'})
     assert [p.id for p in prices.data] == [tiered.id]
+
+
+def test_a_price_search_page_counts_the_inline_prices_it_passes(
+    server: KassaServer, account: Account
+) -> None:
+    """Inline prices are never found, but they are among the account's objects a page
+    examines: a page over nothing but inline prices finds nothing and says where the next
+    one starts, rather than reading past all of them. (A small window, as above.)"""
+    client = server.client(account.secret_key)
+    product = client.v1.products.create(params={"name": "Window"})
+    listed = client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": 100}
+    )
+    customer = _create(client, email="inline@example.com")
+    for amount in range(101, 105):
+        client.v1.invoice_items.create(
+            params={
+                "customer": customer.id,
+                "price_data": {"currency": "usd", "product": product.id, "unit_amount": amount},
+            }
+        )
+    condition = FieldCondition(("product",), ValueKind.TEXT, Comparison.EQUALS, product.id)
+
+    async def pages(store: Store) -> list[SearchPage]:
+        found: list[SearchPage] = []
+        before: int | None = None
+        for _ in range(4):
+            search = ObjectSearch(
+                (condition,),
+                match_all=True,
+                limit=2,
+                rows_scanned_max=3,
+                before_seq=before,
+                nulls=NOT_INLINE,
+            )
+            async with store.read() as tx:
+                page = await tx.search_objects(PRICES, account.id, search)
+            found.append(page)
+            before = page.next_before_seq
+            if before is None:
+                break
+        return found
+
+    found = with_store(server.database_url, pages)
+    # Newest first: [inline inline inline] [inline listed]: the first window holds no match.
+    assert [[o["id"] for o in page.objects] for page in found] == [[], [listed.id]]
