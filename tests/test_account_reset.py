@@ -44,6 +44,7 @@ from kassa.store.tables import (
     CUSTOMERS,
     EMAILS,
     EVENTS,
+    INVOICE_ITEMS,
     PRODUCTS,
     SUBSCRIPTIONS,
     WEBHOOK_ENDPOINTS,
@@ -847,3 +848,64 @@ def test_a_snapshot_saved_before_a_column_was_added_restores_with_it(
         return [str(found["id"]) for found in page.objects]
 
     assert run_coroutine(restore_and_find) == ["sub_old"]
+
+
+@pytest.mark.parametrize("saved_with_column", [True, False], ids=["after_0053", "before_0053"])
+def test_a_snapshot_saved_before_period_items_were_flagged_restores_them_flagged(
+    private_database_url: str, saved_with_column: bool
+) -> None:
+    """Migration 0054 marked a subscription's period charges in their documents
+    (`_kassa.period_item`), where the `period_item` column now comes from. A snapshot saved
+    before has documents without the mark: restore marks those the saved column marks, or,
+    saved before 0053 added the column, those 0053 marked (naming their subscription item,
+    not prorations)."""
+    url = private_database_url
+    account = create_account(url)
+    parent = {"subscription_details": {"subscription": "sub_1", "subscription_item": "si_1"}}
+    period = {"id": "ii_period", "created": 1, "customer": "cus_1", "parent": parent}
+    proration = {**period, "id": "ii_proration", "proration": True}
+
+    async def save(store: Store) -> None:
+        async with store.write() as tx:
+            for item in (period, proration):
+                await tx.insert_object(INVOICE_ITEMS, account.id, item)
+        await in_account(
+            store,
+            account.id,
+            lambda ctx: account_snapshots.save_snapshot(
+                ctx, SaveSnapshot(account=account.id, name="before")
+            ),
+        )
+
+    with_store(url, save)
+
+    def as_saved_then(chunk: Any) -> Any:
+        columns = list(chunk["columns"])
+        marked, doc = columns.index("period_item"), columns.index("doc")
+        rows = [list(row) for row in chunk["rows"]]
+        for row in rows:
+            row[marked] = True if json.loads(row[doc])["id"] == "ii_period" else None
+        if saved_with_column:
+            return {"columns": columns, "rows": rows}
+        kept = [i for i, name in enumerate(columns) if name != "period_item"]
+        return {"columns": [columns[i] for i in kept], "rows": [[r[i] for i in kept] for r in rows]}
+
+    _rewrite_chunks(url, "invoiceitems", as_saved_then)
+
+    async def restore_and_read(store: Store) -> tuple[list[str], Any]:
+        await in_account(
+            store,
+            account.id,
+            lambda ctx: account_snapshots.restore_snapshot(
+                ctx, SnapshotRef(account=account.id, name="before")
+            ),
+        )
+        async with store.read() as tx:
+            query = ObjectListQuery(limit=3, nulls={"period_item": True})
+            page = await tx.list_objects(INVOICE_ITEMS, account.id, query)
+            found = await tx.get_object(INVOICE_ITEMS, account.id, "ii_period", lock=False)
+        return [str(o["id"]) for o in page.objects], found
+
+    shown, found = direct_store.with_store(url, restore_and_read)
+    assert shown == ["ii_proration"]
+    assert found is not None and found[0]["_kassa"] == {"period_item": True}
