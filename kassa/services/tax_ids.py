@@ -29,8 +29,8 @@ from kassa.params import Enum, Param, String, Struct, parse_params
 from kassa.services import events, hooks
 from kassa.services.context import Context
 from kassa.services.listing import (
+    CURSOR_PARAMS,
     LIST_LIMIT_DEFAULT,
-    PAGINATION_PARAMS,
     could_be_object_id,
     included_list,
     list_page_with,
@@ -58,7 +58,7 @@ TAX_ID_VALUE = String(max_chars=64)
 CREATE_PARAMS: dict[str, Param] = {"type": Enum(values=TYPES), "value": TAX_ID_VALUE}
 TAX_ID_DATA = Struct(CREATE_PARAMS, required=("type", "value"))
 """One entry of a customer create's `tax_id_data[]`."""
-LIST_PARAMS: dict[str, Param] = {k: v for k, v in PAGINATION_PARAMS.items() if k != "created"}
+LIST_PARAMS: dict[str, Param] = {**CURSOR_PARAMS}
 
 
 @dataclass(frozen=True, kw_only=True)
