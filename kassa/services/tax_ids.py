@@ -173,13 +173,9 @@ async def _owner_and_tax_id(
     return customer, found[0]
 
 
-async def _tax_id_of(ctx: Context, customer_id: str, tax_id_id: str) -> ApiObject:
-    """The customer's live tax id (locked in a write unit); another customer's is missing."""
-    return (await _owner_and_tax_id(ctx, customer_id, tax_id_id))[1]
-
-
 async def retrieve_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
-    return await _tax_id_of(ctx, request.customer, request.tax_id)
+    _, tax_id = await _owner_and_tax_id(ctx, request.customer, request.tax_id)
+    return tax_id
 
 
 async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
@@ -296,7 +292,8 @@ async def _owned(ctx: Context, tax_id_id: str) -> ApiObject:
     )
     if found is None or found[1]:
         raise ResourceMissing("tax_id", tax_id_id)
-    return await _tax_id_of(ctx, str(found[0]["customer"]), tax_id_id)
+    _, tax_id = await _owner_and_tax_id(ctx, str(found[0]["customer"]), tax_id_id)
+    return tax_id
 
 
 async def retrieve_owned_tax_id(ctx: Context, tax_id_id: str) -> ApiObject:
