@@ -153,7 +153,7 @@ async def create_tax_id(ctx: Context, request: CreateTaxId) -> ApiObject:
     tax_id = new_tax_id(ctx, customer["id"], request.type, request.value)
     stored = await store_tax_id(ctx, tax_id)
     # The customer's drafts show its tax ids as they are (`customer_tax_ids`).
-    await hooks.customer_details_changed(ctx, customer)
+    await hooks.customer_details_changed(ctx, customer, None)
     return stored
 
 
@@ -183,7 +183,7 @@ async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
     ctx = await ctx.governed_by(tax_id)
     await ctx.tx.mark_object_deleted(TAX_IDS, ctx.account_id, tax_id["id"])
     await events.announce(ctx, "customer.tax_id.deleted", tax_id)
-    await hooks.customer_details_changed(ctx, customer)
+    await hooks.customer_details_changed(ctx, customer, None)
     return {"id": tax_id["id"], "object": "tax_id", "deleted": True}
 
 
