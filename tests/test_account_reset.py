@@ -44,9 +44,11 @@ from kassa.store.tables import (
     CUSTOMERS,
     EMAILS,
     EVENTS,
+    INVOICE_ITEMS,
     PRODUCTS,
     SUBSCRIPTIONS,
     WEBHOOK_ENDPOINTS,
+    ObjectTable,
 )
 from kassa.store.webhook_queries import WebhookAttempt
 from tests import direct_store
@@ -760,6 +762,40 @@ def _rewrite_chunks(database_url: str, table: str, change: Callable[[Any], Any])
     run_coroutine(rewrite)
 
 
+def _saved_with(
+    url: str, account_id: str, table: ObjectTable, objects: list[dict[str, Any]]
+) -> None:
+    """`objects` stored in `table`, then the account saved as the snapshot "before"."""
+
+    async def save(store: Store) -> None:
+        async with store.write() as tx:
+            for obj in objects:
+                await tx.insert_object(table, account_id, obj)
+        await _save_snapshot(store, account_id, "before")
+
+    with_store(url, save)
+
+
+async def _restore_snapshot(store: Store, account_id: str, name: str) -> None:
+    await in_account(
+        store,
+        account_id,
+        lambda ctx: account_snapshots.restore_snapshot(
+            ctx, SnapshotRef(account=account_id, name=name)
+        ),
+    )
+
+
+async def _save_snapshot(store: Store, account_id: str, name: str) -> None:
+    await in_account(
+        store,
+        account_id,
+        lambda ctx: account_snapshots.save_snapshot(
+            ctx, SaveSnapshot(account=account_id, name=name)
+        ),
+    )
+
+
 def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -> None:
     """A chunk names its columns, so a table whose columns were reordered, dropped or added
     since the snapshot was saved restores by name: a column the schema no longer has is
@@ -769,13 +805,7 @@ def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -
     async def seed_and_save(store: Store) -> None:
         async with store.write() as tx:
             await seed(tx, ACCOUNT_A)
-        await in_account(
-            store,
-            ACCOUNT_A,
-            lambda ctx: account_snapshots.save_snapshot(
-                ctx, SaveSnapshot(account=ACCOUNT_A, name="saved")
-            ),
-        )
+        await _save_snapshot(store, ACCOUNT_A, "saved")
 
     with_store(url, seed_and_save)
     before = dump(url)["refund_failures"]
@@ -811,18 +841,7 @@ def test_a_snapshot_saved_before_a_column_was_added_restores_with_it(
     subscription = {"id": "sub_old", "created": 1, "customer": "cus_1", "status": "incomplete"}
     subscription["pending_setup_intent"] = "seti_1"
 
-    async def save(store: Store) -> None:
-        async with store.write() as tx:
-            await tx.insert_object(SUBSCRIPTIONS, account.id, subscription)
-        await in_account(
-            store,
-            account.id,
-            lambda ctx: account_snapshots.save_snapshot(
-                ctx, SaveSnapshot(account=account.id, name="before")
-            ),
-        )
-
-    with_store(url, save)
+    _saved_with(url, account.id, SUBSCRIPTIONS, [subscription])
     column = 5 + SUBSCRIPTIONS.filter_columns.index("pending_setup_intent")
     _drop_saved_column(url, "subscriptions", column)
 
@@ -834,16 +853,53 @@ def test_a_snapshot_saved_before_a_column_was_added_restores_with_it(
             await store.close()
 
     async def _restore_and_find(store: Store) -> list[str]:
-        await in_account(
-            store,
-            account.id,
-            lambda ctx: account_snapshots.restore_snapshot(
-                ctx, SnapshotRef(account=account.id, name="before")
-            ),
-        )
+        await _restore_snapshot(store, account.id, "before")
         async with store.read() as tx:
             query = ObjectListQuery(limit=2, equals={"pending_setup_intent": "seti_1"})
             page = await tx.list_objects(SUBSCRIPTIONS, account.id, query)
         return [str(found["id"]) for found in page.objects]
 
     assert run_coroutine(restore_and_find) == ["sub_old"]
+
+
+@pytest.mark.parametrize("saved_with_column", [True, False], ids=["after_0053", "before_0053"])
+def test_a_snapshot_saved_before_period_items_were_flagged_restores_them_flagged(
+    private_database_url: str, saved_with_column: bool
+) -> None:
+    """Migration 0054 marked a subscription's period charges in their documents
+    (`_kassa.period_item`), where the `period_item` column now comes from. A snapshot saved
+    before has documents without the mark: restore marks those the saved column marks, or,
+    saved before 0053 added the column, those 0053 marked (naming their subscription item,
+    not prorations)."""
+    url = private_database_url
+    account = create_account(url)
+    parent = {"subscription_details": {"subscription": "sub_1", "subscription_item": "si_1"}}
+    period = {"id": "ii_period", "created": 1, "customer": "cus_1", "parent": parent}
+    proration = {**period, "id": "ii_proration", "proration": True}
+
+    _saved_with(url, account.id, INVOICE_ITEMS, [period, proration])
+
+    def as_saved_then(chunk: Any) -> Any:
+        columns = list(chunk["columns"])
+        marked, doc = columns.index("period_item"), columns.index("doc")
+        rows = [list(row) for row in chunk["rows"]]
+        for row in rows:
+            row[marked] = True if json.loads(row[doc])["id"] == "ii_period" else None
+        if saved_with_column:
+            return {"columns": columns, "rows": rows}
+        kept = [i for i, name in enumerate(columns) if name != "period_item"]
+        return {"columns": [columns[i] for i in kept], "rows": [[r[i] for i in kept] for r in rows]}
+
+    _rewrite_chunks(url, "invoiceitems", as_saved_then)
+
+    async def restore_and_read(store: Store) -> tuple[list[str], Any]:
+        await _restore_snapshot(store, account.id, "before")
+        async with store.read() as tx:
+            query = ObjectListQuery(limit=3, nulls={"period_item": True})
+            page = await tx.list_objects(INVOICE_ITEMS, account.id, query)
+            found = await tx.get_object(INVOICE_ITEMS, account.id, "ii_period", lock=False)
+        return [str(o["id"]) for o in page.objects], found
+
+    shown, found = direct_store.with_store(url, restore_and_read)
+    assert shown == ["ii_proration"]
+    assert found is not None and found[0]["_kassa"] == {"period_item": True}

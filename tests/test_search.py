@@ -5,11 +5,13 @@ PostgreSQL."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import stripe
 
+from kassa.services.billing.prices import NOT_INLINE
 from kassa.store import Store
 from kassa.store.search_queries import (
     Comparison,
@@ -18,7 +20,7 @@ from kassa.store.search_queries import (
     SearchPage,
     ValueKind,
 )
-from kassa.store.tables import CUSTOMERS
+from kassa.store.tables import CUSTOMERS, PRICES, ObjectTable
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 
@@ -341,25 +343,46 @@ def test_a_page_examines_a_bounded_window(server: KassaServer, account: Account)
     made = [_create(client, name="match" if i in (1, 9) else "other").id for i in range(12)]
     condition = FieldCondition(("name",), ValueKind.TEXT, Comparison.EQUALS, "MATCH")
 
+    found = _windowed_pages(server.database_url, CUSTOMERS, account.id, condition, {})
+    # Windows of three, newest first: [11 10 9] [8 7 6] [5 4 3] [2 1 0]; the last one is
+    # full, but nothing lies below it, so it is the last page.
+    assert found == [[made[9]], [], [], [made[1]]]
+
+
+def _windowed_pages(
+    database_url: str,
+    table: ObjectTable,
+    account_id: str,
+    condition: FieldCondition,
+    nulls: Mapping[str, bool],
+) -> list[list[str]]:
+    """The ids on each page of a search examining three rows a page, two results at most,
+    page after page until the last."""
+
     async def pages(store: Store) -> list[SearchPage]:
         found: list[SearchPage] = []
         before: int | None = None
-        for _ in range(len(made)):
+        for _ in range(PAGES_MAX):
             search = ObjectSearch(
-                (condition,), match_all=True, limit=2, rows_scanned_max=3, before_seq=before
+                (condition,),
+                match_all=True,
+                limit=2,
+                rows_scanned_max=3,
+                before_seq=before,
+                nulls=nulls,
             )
             async with store.read() as tx:
-                page = await tx.search_objects(CUSTOMERS, account.id, search)
+                page = await tx.search_objects(table, account_id, search)
             found.append(page)
             before = page.next_before_seq
             if before is None:
                 break
         return found
 
-    found = with_store(server.database_url, pages)
-    # Windows of three, newest first: [11 10 9] [8 7 6] [5 4 3] [2 1 0]; the last one is
-    # full, but nothing lies below it, so it is the last page.
-    assert [[o["id"] for o in page.objects] for page in found] == [[made[9]], [], [], [made[1]]]
+    return [[o["id"] for o in page.objects] for page in with_store(database_url, pages)]
+
+
+PAGES_MAX = 10
 
 
 def test_products_and_prices_are_searchable(client: stripe.StripeClient) -> None:
@@ -390,3 +413,28 @@ def test_products_and_prices_are_searchable(client: stripe.StripeClient) -> None
     assert "tiers" not in prices.data[0].to_dict()
     prices = client.v1.prices.search(params={"query": 'lookup_key:"shirt_monthly"'})
     assert [p.id for p in prices.data] == [tiered.id]
+
+
+def test_a_price_search_page_counts_the_inline_prices_it_passes(
+    server: KassaServer, account: Account
+) -> None:
+    """Inline prices are never found, but they are among the account's objects a page
+    examines: a page over nothing but inline prices finds nothing and says where the next
+    one starts, rather than reading past all of them. (A small window, as above.)"""
+    client = server.client(account.secret_key)
+    product = client.v1.products.create(params={"name": "Window"})
+    listed = client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": 100}
+    )
+    customer = _create(client, email="inline@example.com")
+    for amount in range(101, 105):
+        client.v1.invoice_items.create(
+            params={
+                "customer": customer.id,
+                "price_data": {"currency": "usd", "product": product.id, "unit_amount": amount},
+            }
+        )
+    condition = FieldCondition(("product",), ValueKind.TEXT, Comparison.EQUALS, product.id)
+    found = _windowed_pages(server.database_url, PRICES, account.id, condition, NOT_INLINE)
+    # Newest first: [inline inline inline] [inline listed]: the first window holds no match.
+    assert found == [[], [listed.id]]

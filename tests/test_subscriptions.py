@@ -1132,27 +1132,71 @@ def test_a_period_line_is_still_credited_voided_and_rendered(
 PERIOD_ITEM_MIGRATION = 53
 """`0053_invoiceitems_period_item`: added the invoice items' `period_item` column, filled in
 from each document."""
+PERIOD_ITEM_FLAG_MIGRATION = 54
+"""`0054_invoiceitems_period_item_flag`: marked the period items 0053 had found in their own
+documents (`_kassa.period_item`), where the code now marks them."""
+
+
+def _run_script(database_url: str, statement: str) -> None:
+    async def run(store: Store) -> None:
+        async with store.write() as tx:
+            await tx.run_script_statement(statement)
+
+    with_store(database_url, run)
+
+
+def as_stored_before_period_item_flags(database_url: str, account_id: str) -> None:
+    """The account's invoice items as 0053 left them: the column, no flag in the document."""
+    unflagged = (
+        "json_remove(doc, '$._kassa')"
+        if database_url.startswith("sqlite")
+        else "(doc::jsonb - '_kassa')::text"
+    )
+    _run_script(
+        database_url,
+        f"UPDATE invoiceitems SET doc = {unflagged} WHERE account_id = '{account_id}'",
+    )
 
 
 def as_stored_before_period_items(database_url: str, account_id: str) -> None:
-    async def run(store: Store) -> None:
-        async with store.write() as tx:
-            await tx.run_script_statement(
-                f"UPDATE invoiceitems SET period_item = NULL WHERE account_id = '{account_id}'"
-            )
+    as_stored_before_period_item_flags(database_url, account_id)
+    _run_script(
+        database_url,
+        f"UPDATE invoiceitems SET period_item = NULL WHERE account_id = '{account_id}'",
+    )
 
-    with_store(database_url, run)
+
+def _period_item_id(client: Client, subscription: stripe.Subscription) -> str:
+    (line,) = period_lines(invoices_of(client, subscription.id)[0])
+    return "ii_" + line.id.removeprefix("il_")
 
 
 def test_the_upgrade_marks_the_period_items_stored_before_it(
     server: KassaServer, account: Account, client: Client
 ) -> None:
-    _, customer, _ = with_a_fee_and_prorations(client)
+    _, customer, subscription = with_a_fee_and_prorations(client)
     shown = {i.id for i in client.v1.invoice_items.list(params={"customer": customer.id}).data}
     assert len(shown) == 3  # the fee and the change's two prorations
     as_stored_before_period_items(server.database_url, account.id)
     before = client.v1.invoice_items.list(params={"customer": customer.id}).data
     assert len(before) == 4  # the period's charge too, as the rows stored before showed it
     run_backfill(server.database_url, PERIOD_ITEM_MIGRATION)
+    run_backfill(server.database_url, PERIOD_ITEM_FLAG_MIGRATION)
     after = client.v1.invoice_items.list(params={"customer": customer.id}).data
     assert {i.id for i in after} == shown
+    not_an_invoice_item(client, _period_item_id(client, subscription))
+
+
+def test_the_upgrade_flags_the_period_items_0053_marked(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """Rows 0053 marked have the column but no flag: billing, which reads the flag, would
+    show them by id until 0054 flags them."""
+    _, customer, subscription = with_a_fee_and_prorations(client)
+    period_item = _period_item_id(client, subscription)
+    as_stored_before_period_item_flags(server.database_url, account.id)
+    assert client.v1.invoice_items.retrieve(period_item).id == period_item
+    run_backfill(server.database_url, PERIOD_ITEM_FLAG_MIGRATION)
+    not_an_invoice_item(client, period_item)
+    listed = client.v1.invoice_items.list(params={"customer": customer.id}).data
+    assert len(listed) == 3  # the fee and the change's two prorations, as ever

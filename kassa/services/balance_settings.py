@@ -234,5 +234,5 @@ RESOURCE = Resource(
     retrieve=Operation(parse_retrieve, retrieve_balance_settings, writes=False),
     update=Operation(parse_update, update_balance_settings, writes=True),
     singleton=True,
-    event_types=("balance_settings.updated", "account.updated"),
+    event_types=("balance_settings.updated",),
 )

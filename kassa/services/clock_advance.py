@@ -156,7 +156,12 @@ async def _settle(ctx: Context, clock_id: str, work: ClockWork) -> None:
     together settle together, and one event each would say the same thing many times. The
     event is the clock's: it happens at the clock's time."""
     settled = await settle_on_clock(ctx.tx, ctx.account_id, clock_id, work.object_id, work.due_at)
-    if settled and not await ctx.tx.clock_funds_due(ctx.account_id, clock_id, work.due_at):
+    if not settled:
+        return
+    # Settlement is the last kind of work: funds still due at this moment would be the
+    # clock's next piece.
+    following = await ctx.tx.next_clock_work(ctx.account_id, clock_id, work.due_at)
+    if following is None or following.kind != "funds_settlement":
         await balance.announce_available(await ctx.governed_by({"test_clock": clock_id}))
 
 

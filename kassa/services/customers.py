@@ -47,7 +47,7 @@ from kassa.services.addresses import (
     merge_address,
     shipping_object,
 )
-from kassa.services.billing import customer_balance, invoice_documents, subscription_documents
+from kassa.services.billing import customer_balance, subscription_documents
 from kassa.services.context import Context
 from kassa.services.listing import (
     PAGINATION_PARAMS,
@@ -467,10 +467,9 @@ async def update_customer(ctx: Context, request: UpdateCustomer) -> ApiObject:
     await ctx.tx.update_object(CUSTOMERS, ctx.account_id, customer)
     if customer != before:
         await events.announce(ctx, "customer.updated", customer, previous=before)
-    if invoice_documents.customer_details(customer) != invoice_documents.customer_details(before):
         # Its drafts show the details as they are (Stripe: "Until the invoice is finalized,
         # this field will equal customer.email").
-        await hooks.customer_details_changed(ctx, customer)
+        await hooks.customer_details_changed(ctx, customer, before)
     return customer
 
 

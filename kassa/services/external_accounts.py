@@ -49,8 +49,8 @@ from kassa.params import (
 from kassa.services import currency_conversion, events
 from kassa.services.context import Context
 from kassa.services.listing import (
+    CURSOR_PARAMS,
     LIST_LIMIT_DEFAULT,
-    PAGINATION_PARAMS,
     could_be_object_id,
     list_page_with,
 )
@@ -152,7 +152,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     },
 }
 LIST_PARAMS: dict[str, Param] = {
-    **{k: v for k, v in PAGINATION_PARAMS.items() if k != "created"},
+    **CURSOR_PARAMS,
     "object": Enum(values=("bank_account", "card")),
 }
 

@@ -22,9 +22,10 @@ billing beside them) learns of a domain write in the same transaction as the wri
 - `setup_intent_succeeded`: a SetupIntent set its card up. A subscription whose
   `pending_setup_intent` it is takes the card.
 - `customer_deleted`: a customer is being deleted. Billing cancels its subscriptions.
-- `customer_details_changed`: a customer's details a draft invoice copies changed (its
-  email, name, phone, address, shipping, tax exemption, or its tax ids). Billing copies
-  them onto the customer's drafts.
+- `customer_details_changed`: a customer changed (an update, given the customer before
+  it), or its tax ids did (given no before). Billing copies the details a draft invoice
+  copies (email, name, phone, address, shipping, tax exemption, tax ids) onto the
+  customer's drafts, when those changed.
 
 The composition root (`kassa.runtime`) installs every observer once, for every process it
 builds (`kassa serve`, `kassa worker`). Storing a charge in a process where nothing was
@@ -65,6 +66,8 @@ IntentFinishedObserver = Callable[[Context, ApiObject], Awaitable[None]]
 `requires_payment_method`, with `last_payment_error`): `(ctx, intent)`. On the payment path's
 hot path: an observer reads nothing for an intent that is not its concern."""
 CustomerObserver = Callable[[Context, ApiObject], Awaitable[None]]
+CustomerChangeObserver = Callable[[Context, ApiObject, ApiObject | None], Awaitable[None]]
+"""Given the customer and the customer before the change (None: its tax ids changed)."""
 """Told of a customer about to be marked deleted, inside the transaction that deletes it, or
 of a change of its details an invoice copies, inside the transaction that stores it (the
 customer locked, either way): `(ctx, customer)`."""
@@ -126,7 +129,7 @@ class Observers:
     payment_intent_invoice: IntentInvoiceProvider | None = None
     setup_intent_succeeded: tuple[SetupIntentObserver, ...] = ()
     customer_deleted: tuple[CustomerObserver, ...] = ()
-    customer_details_changed: tuple[CustomerObserver, ...] = ()
+    customer_details_changed: tuple[CustomerChangeObserver, ...] = ()
 
 
 @dataclass
@@ -219,11 +222,13 @@ async def customer_deleted(ctx: Context, customer: ApiObject) -> None:
         await observer(ctx, customer)
 
 
-async def customer_details_changed(ctx: Context, customer: ApiObject) -> None:
-    """Tell every observer that details of this (locked) customer an invoice copies changed
-    (the caller stores it, and its tax ids)."""
+async def customer_details_changed(
+    ctx: Context, customer: ApiObject, before: ApiObject | None
+) -> None:
+    """Tell every observer that this (locked) customer changed from `before`, or, with no
+    `before`, that its tax ids did (the caller stores it, and its tax ids)."""
     for observer in installed().customer_details_changed:
-        await observer(ctx, customer)
+        await observer(ctx, customer, before)
 
 
 async def subscription_upcoming(ctx: Context, query: UpcomingQuery) -> Upcoming:

@@ -30,4 +30,6 @@ RESOURCE = Resource(
     # Listing the bank accounts adds the default test one the first time: it writes.
     retrieve=Operation(parse_retrieve, retrieve_own_account, writes=True),
     singleton=True,
+    # Announced when its settings change (`balance_settings` updates the payout ones).
+    event_types=("account.updated",),
 )

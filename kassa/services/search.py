@@ -450,8 +450,6 @@ def search_operation(
         ensure(_FIELD_NAME.fullmatch(name) is not None, f"search field {name!r}: a dotted name")
         ensure(_FIELD_NAME.fullmatch(path) is not None, f"search field {name!r}: a dotted path")
         ensure(isinstance(field_type, FieldType), f"search field {name!r}: a FieldType")
-    for column in nulls or {}:
-        ensure(column in table.filter_columns, f"search nulls {column!r}: a filter column")
     url = f"/v1/{collection}/search"
 
     def parse(ids: RouteIds, form: Form) -> SearchRequest:

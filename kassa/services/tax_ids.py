@@ -29,8 +29,8 @@ from kassa.params import Enum, Param, String, Struct, parse_params
 from kassa.services import events, hooks
 from kassa.services.context import Context
 from kassa.services.listing import (
+    CURSOR_PARAMS,
     LIST_LIMIT_DEFAULT,
-    PAGINATION_PARAMS,
     could_be_object_id,
     included_list,
     list_page_with,
@@ -58,7 +58,7 @@ TAX_ID_VALUE = String(max_chars=64)
 CREATE_PARAMS: dict[str, Param] = {"type": Enum(values=TYPES), "value": TAX_ID_VALUE}
 TAX_ID_DATA = Struct(CREATE_PARAMS, required=("type", "value"))
 """One entry of a customer create's `tax_id_data[]`."""
-LIST_PARAMS: dict[str, Param] = {k: v for k, v in PAGINATION_PARAMS.items() if k != "created"}
+LIST_PARAMS: dict[str, Param] = {**CURSOR_PARAMS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +153,7 @@ async def create_tax_id(ctx: Context, request: CreateTaxId) -> ApiObject:
     tax_id = new_tax_id(ctx, customer["id"], request.type, request.value)
     stored = await store_tax_id(ctx, tax_id)
     # The customer's drafts show its tax ids as they are (`customer_tax_ids`).
-    await hooks.customer_details_changed(ctx, customer)
+    await hooks.customer_details_changed(ctx, customer, None)
     return stored
 
 
@@ -173,13 +173,9 @@ async def _owner_and_tax_id(
     return customer, found[0]
 
 
-async def _tax_id_of(ctx: Context, customer_id: str, tax_id_id: str) -> ApiObject:
-    """The customer's live tax id (locked in a write unit); another customer's is missing."""
-    return (await _owner_and_tax_id(ctx, customer_id, tax_id_id))[1]
-
-
 async def retrieve_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
-    return await _tax_id_of(ctx, request.customer, request.tax_id)
+    _, tax_id = await _owner_and_tax_id(ctx, request.customer, request.tax_id)
+    return tax_id
 
 
 async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
@@ -187,7 +183,7 @@ async def delete_tax_id(ctx: Context, request: TaxIdRef) -> ApiObject:
     ctx = await ctx.governed_by(tax_id)
     await ctx.tx.mark_object_deleted(TAX_IDS, ctx.account_id, tax_id["id"])
     await events.announce(ctx, "customer.tax_id.deleted", tax_id)
-    await hooks.customer_details_changed(ctx, customer)
+    await hooks.customer_details_changed(ctx, customer, None)
     return {"id": tax_id["id"], "object": "tax_id", "deleted": True}
 
 
@@ -296,7 +292,8 @@ async def _owned(ctx: Context, tax_id_id: str) -> ApiObject:
     )
     if found is None or found[1]:
         raise ResourceMissing("tax_id", tax_id_id)
-    return await _tax_id_of(ctx, str(found[0]["customer"]), tax_id_id)
+    _, tax_id = await _owner_and_tax_id(ctx, str(found[0]["customer"]), tax_id_id)
+    return tax_id
 
 
 async def retrieve_owned_tax_id(ctx: Context, tax_id_id: str) -> ApiObject:

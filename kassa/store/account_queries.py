@@ -36,8 +36,8 @@ import orjson
 from kassa.invariants import InvariantViolated, ensure
 from kassa.store.payout_queries import backfill_sweeps
 from kassa.store.seq_order import ACCOUNT_LOCK_SPACE, DRAW_TICKET, SEQ_SLOTS_PER_TICKET
-from kassa.store.statements import FOR_UPDATE, loads_doc
-from kassa.store.tables import ALL_OBJECT_TABLES, ObjectTable
+from kassa.store.statements import FOR_UPDATE, dumps_doc, loads_doc
+from kassa.store.tables import ALL_OBJECT_TABLES, INVOICE_ITEMS, ObjectTable
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
@@ -324,6 +324,36 @@ def _rows_for_schema(
     return kept, [[row[i] for i in at] for row in rows]
 
 
+def _period_items_flagged(
+    columns: tuple[str, ...], saved: tuple[str, ...] | None, rows: list[list[Any]]
+) -> list[list[Any]]:
+    """Invoice items saved before migration 0054, their subscription period charges marked
+    in their documents as the migration marked the stored ones (`_kassa.period_item`, which
+    the `period_item` column is worked out from). Saved with the column (after 0053): the
+    rows it marks; saved before it, the rows 0053 marked: those naming their subscription
+    item that are not prorations."""
+    doc_at = (saved or columns).index("doc")
+    marked_at = saved.index("period_item") if saved and "period_item" in saved else None
+    flagged = []
+    for row in rows:
+        if marked_at is not None and not row[marked_at]:
+            flagged.append(row)
+            continue
+        doc = loads_doc(row[doc_at])
+        private = doc.get("_kassa") or {}
+        if private.get("period_item") or (marked_at is None and not _marked_by_0053(doc)):
+            flagged.append(row)
+            continue
+        doc["_kassa"] = {**private, "period_item": True}
+        flagged.append([*row[:doc_at], dumps_doc(doc), *row[doc_at + 1 :]])
+    return flagged
+
+
+def _marked_by_0053(item: dict[str, Any]) -> bool:
+    details = (item.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription_item") is not None and not item.get("proration")
+
+
 @dataclass(frozen=True)
 class SnapshotRow:
     account_id: str
@@ -562,6 +592,8 @@ class AccountQueries:
             await self._db.executemany(_ADD_TO_BALANCE, rows)
             return
         current, kind = _TABLES_BY_NAME[table_name]
+        if table_name == INVOICE_ITEMS.name:
+            rows = _period_items_flagged(current, saved, rows)
         columns, rows = _rows_for_schema(table_name, current, saved, rows)
         ensure(all(len(row) == len(columns) for row in rows), f"{table_name} rows fit its columns")
         marks = ", ".join("?" * len(columns))

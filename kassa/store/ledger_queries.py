@@ -313,16 +313,6 @@ class LedgerQueries:
         )
         return None if row is None else DueTransaction(row[0], row[1], row[2], int(row[3]))
 
-    async def clock_funds_due(self, account_id: str, clock_id: str, at: int) -> bool:
-        """Whether any of the clock's funds still pending for the account are due by `at`
-        (`ledger_transactions_clock_pending`: the clock's pending ones, earliest first)."""
-        row = await self._db.fetchone(
-            "SELECT 1 FROM ledger_transactions WHERE test_clock = ? AND test_clock IS NOT NULL "
-            "AND status = 'pending' AND available_on <= ? AND account_id = ? LIMIT 1",
-            (clock_id, at, account_id),
-        )
-        return row is not None
-
     async def release_clock_funds(self, account_id: str, clock_id: str) -> None:
         """A deleted clock's pending funds: from now on they settle in real time."""
         await self._db.execute(

@@ -26,7 +26,12 @@ from kassa.store.import_queries import ImportQueries
 from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
-from kassa.store.pages import CREATED_OPERATORS, window_conditions
+from kassa.store.pages import (
+    CREATED_OPERATORS,
+    check_filter_column,
+    null_conditions,
+    window_conditions,
+)
 from kassa.store.payment_method_queries import PaymentMethodQueries
 from kassa.store.payout_queries import PayoutQueries
 from kassa.store.reconciliation_queries import ReconciliationQueries
@@ -357,8 +362,7 @@ class Transaction(
         """One filter column of an object, read without locking its row (None if there is no
         such object). Only for a value that never changes, such as the PaymentIntent a charge
         belongs to: it lets a write lock rows in the order every path takes them."""
-        if column not in table.filter_columns:
-            raise ValueError(f"{table.name} has no filter column {column}")
+        check_filter_column(table, column)
         row = await self._db.fetchone(
             f"SELECT {column} FROM {table.name} WHERE id = ? AND account_id = ?",
             (object_id, account_id),
@@ -584,13 +588,11 @@ def _list_conditions(
     where = ["account_id = ?", "deleted = 0"]
     args: list[Any] = [account_id]
     for column, value in query.equals.items():
-        if column not in table.filter_columns:
-            raise ValueError(f"{table.name} has no filter column {column}")
+        check_filter_column(table, column)
         where.append(f"{column} = ?")
         args.append(value)
     for column, values in query.any_of.items():
-        if column not in table.filter_columns:
-            raise ValueError(f"{table.name} has no filter column {column}")
+        check_filter_column(table, column)
         alternatives = []
         for value in values:
             if WILDCARD in value:
@@ -600,11 +602,9 @@ def _list_conditions(
                 alternatives.append(f"{column} = ?")
                 args.append(value)
         where.append(f"({' OR '.join(alternatives) or 'FALSE'})")
-    for column, null in query.nulls.items():
-        _check_filter_column(table, column)
-        where.append(f"{column} IS {'' if null else 'NOT '}NULL")
+    where.extend(null_conditions(table, query.nulls))
     for column, bounds in query.ranges.items():
-        _check_filter_column(table, column)
+        check_filter_column(table, column)
         for operator, bound in bounds.items():
             where.append(f"{column} {CREATED_OPERATORS[operator]} ?")
             args.append(bound)
@@ -619,20 +619,15 @@ def _list_conditions(
 def _linked_condition(account_id: str, linked: LinkedRows) -> tuple[str, list[Any]]:
     """The listed object's id among the link column's values of the matching live rows
     (read through the linked table's index on its filter column and the account)."""
-    _check_filter_column(linked.table, linked.link_column)
+    check_filter_column(linked.table, linked.link_column)
     terms = ["account_id = ?", "deleted = 0"]
     args: list[Any] = [account_id]
     for column, value in linked.equals.items():
-        _check_filter_column(linked.table, column)
+        check_filter_column(linked.table, column)
         terms.append(f"{column} = ?")
         args.append(value)
     rows = f"SELECT {linked.link_column} FROM {linked.table.name} WHERE {' AND '.join(terms)}"
     return f"id IN ({rows})", args
-
-
-def _check_filter_column(table: ObjectTable, column: str) -> None:
-    if column not in table.filter_columns:
-        raise ValueError(f"{table.name} has no filter column {column}")
 
 
 def _page(rows: list[Row], query: ObjectListQuery) -> ObjectPage:

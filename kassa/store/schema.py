@@ -29,6 +29,10 @@ _DOC_EACH = re.compile(r"\{\{DOC_EACH_(MIN|MAX):([a-z_.]+):([a-z_]+)\}\}")
 """`{{DOC_EACH_MIN:items.data:current_period_end}}`: the least (or greatest) integer `field`
 of the objects in the array at that path of the row's JSON `doc` (backfills)."""
 
+_DOC_FLAGGED = re.compile(r"\{\{DOC_FLAGGED:([a-z_]+)\.([a-z_]+)\}\}")
+"""`{{DOC_FLAGGED:_kassa.period_item}}`: the row's JSON `doc` with that key of that object
+set to true, the object made if absent (backfills of a flag the code now writes)."""
+
 
 _STATEMENT = re.compile(r"\{\{STATEMENT:([a-z_]+)\}\}")
 """`{{STATEMENT:name}}`: a statement the store also runs itself (a backfill an account
@@ -52,6 +56,15 @@ def _doc_each(engine: str, aggregate: str, path: str, field: str) -> str:
     return (
         f"(SELECT {aggregate}((element #>> '{{{field}}}')::bigint) "
         f"FROM jsonb_array_elements(doc::jsonb #> '{{{path.replace('.', ',')}}}') AS element)"
+    )
+
+
+def _doc_flagged(engine: str, holder: str, key: str) -> str:
+    if engine == "sqlite":
+        return f"json_set(doc, '$.{holder}.{key}', json('true'))"
+    return (
+        f"(jsonb_set(doc::jsonb, '{{{holder}}}', "
+        f"COALESCE(doc::jsonb -> '{holder}', '{{}}'::jsonb) || '{{\"{key}\": true}}'::jsonb))::text"
     )
 
 
@@ -90,6 +103,7 @@ def load_migrations(engine: str) -> list[Migration]:
             text = text.replace(marker, replacement)
         text = _STATEMENT.sub(lambda m: SHARED_STATEMENTS[m[1]], text)
         text = _DOC_TEXT.sub(lambda m: _doc_text(engine, m[1]), text)
+        text = _DOC_FLAGGED.sub(lambda m: _doc_flagged(engine, m[1], m[2]), text)
         text = _DOC_EACH.sub(lambda m: _doc_each(engine, m[1].lower(), m[2], m[3]), text)
         found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
     return sorted(found, key=lambda m: m.version)

@@ -16,7 +16,9 @@ both engines as PostgreSQL's lower() does.
 
 Work is bounded: a page examines at most `ObjectSearch.rows_scanned_max` of the account's
 objects, newest first from where the previous page ended. When fewer than a page of them
-match, the page says where the scan stopped, and the next page goes on from there.
+match, the page says where the scan stopped, and the next page goes on from there. Objects
+a resource never shows (`ObjectSearch.nulls`) are among those examined: they are tested
+with the query, so a run of them cannot make one page read past the bound.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kassa.invariants import ensure
+from kassa.store.pages import check_filter_column, null_conditions
 from kassa.store.statements import LIKE_ESCAPE, LOWER, like_escaped
 from kassa.store.tables import ObjectTable
 
@@ -102,9 +105,10 @@ class ObjectSearch:
     before_seq: int | None = None
     """Where the previous page stopped: only rows of lower seq."""
     nulls: Mapping[str, bool] = field(default_factory=dict)
-    """Filter column -> whether it must be NULL (True) or must not be (False), on every row
-    examined: objects the resource never shows (inline prices), whatever the query. They
-    are outside the window, so they take none of `rows_scanned_max`."""
+    """Filter column -> whether it must be NULL (True) or must not be (False) for a row to
+    match: objects the resource never shows (inline prices), whatever the query. They are
+    inside the window, so they take their share of `rows_scanned_max` (no index leads with
+    such a column)."""
 
 
 @dataclass(frozen=True)
@@ -175,21 +179,25 @@ def _matching(search: ObjectSearch) -> tuple[str, list[Any]]:
     return "(" + joiner.join(sql for sql, _ in parts) + ")", [a for _, args in parts for a in args]
 
 
+def _found(table: ObjectTable, search: ObjectSearch) -> tuple[str, list[Any]]:
+    """What a row of the window must be to be found: allowed by the search's `nulls` and
+    matching its conditions."""
+    matching, args = _matching(search)
+    return " AND ".join([*null_conditions(table, search.nulls), matching]), args
+
+
 def _window(
-    table: ObjectTable, account_id: str, search: ObjectSearch, settled_below: int | None
+    account_id: str, search: ObjectSearch, settled_below: int | None
 ) -> tuple[str, list[Any]]:
     """The rows a page may examine, before its bound: the account's live objects below
-    `before_seq` that the search's `nulls` allow; only settled ones when `settled_below`
-    (`kassa.store.seq_order`) is given."""
+    `before_seq`; only settled ones when `settled_below` (`kassa.store.seq_order`) is
+    given."""
     ensure(
         0 < search.rows_scanned_max <= SEARCH_ROWS_SCANNED_CEILING,
         f"a search examines 1 to {SEARCH_ROWS_SCANNED_CEILING} rows",
     )
     where = ["account_id = ?", "deleted = 0"]
     args: list[Any] = [account_id]
-    for column, null in search.nulls.items():
-        ensure(column in table.filter_columns, f"{table.name} has a filter column {column}")
-        where.append(f"{column} IS {'' if null else 'NOT '}NULL")
     if search.before_seq is not None:
         where.append("seq < ?")
         args.append(search.before_seq)
@@ -203,9 +211,12 @@ def _scanned(
     table: ObjectTable, account_id: str, search: ObjectSearch, settled_below: int | None
 ) -> tuple[str, list[Any]]:
     """The window a page examines: `_window`'s rows, newest first, at most
-    `rows_scanned_max` of them."""
-    where, args = _window(table, account_id, search, settled_below)
-    sql = f"SELECT seq, created, doc FROM {table.name} WHERE {where} ORDER BY seq DESC LIMIT ?"
+    `rows_scanned_max` of them, with the columns `_found` tests."""
+    for column in search.nulls:
+        check_filter_column(table, column)
+    selected = ", ".join(["seq", "created", "doc", *search.nulls])
+    where, args = _window(account_id, search, settled_below)
+    sql = f"SELECT {selected} FROM {table.name} WHERE {where} ORDER BY seq DESC LIMIT ?"
     return sql, [*args, search.rows_scanned_max]
 
 
@@ -221,7 +232,7 @@ async def search_rows(
     `rows_scanned_max` rows below `before_seq`."""
     ensure(0 < search.limit <= SEARCH_PAGE_ROWS_CEILING, "a search page has a bounded limit")
     window, window_args = _scanned(table, account_id, search, settled_below)
-    matching, matching_args = _matching(search)
+    matching, matching_args = _found(table, search)
     rows = await db.fetchall(
         f"SELECT doc, seq FROM ({window}) AS scanned WHERE {matching} ORDER BY seq DESC LIMIT ?",
         (*window_args, *matching_args, search.limit + 1),
@@ -243,7 +254,7 @@ async def _scan_stop(
     """Where the next page starts when this one found fewer matches than its limit: below
     the oldest row examined, if the window was full and rows remain below it; else
     nowhere. (One index probe: the last row of the window and the one after it.)"""
-    where, args = _window(table, account_id, search, settled_below)
+    where, args = _window(account_id, search, settled_below)
     rows = await db.fetchall(
         f"SELECT seq FROM {table.name} WHERE {where} ORDER BY seq DESC LIMIT 2 OFFSET ?",
         (*args, search.rows_scanned_max - 1),
@@ -263,7 +274,7 @@ async def count_matches(
     `total_count`, which it counts accurately only up to 10,000 too)."""
     from_newest = dataclasses.replace(search, before_seq=None)
     window, window_args = _scanned(table, account_id, from_newest, settled_below)
-    matching, matching_args = _matching(search)
+    matching, matching_args = _found(table, search)
     row = await db.fetchone(
         f"SELECT count(*) FROM ({window}) AS scanned WHERE {matching}",
         (*window_args, *matching_args),

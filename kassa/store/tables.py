@@ -145,28 +145,14 @@ CUSTOMER_BALANCE_TRANSACTIONS = ObjectTable(
 )
 
 
-def is_period_item(item: Mapping[str, Any]) -> bool:
-    """An invoice item a subscription's invoice made for one of its items' periods
-    (`subscription_invoices.period_item`): it names the subscription item and is not a
-    proration. It backs its line only: the line is the subscription item's, and the API
-    never shows the item. A proration names its subscription item too; a one-off item of a
-    subscription (`add_invoice_items`, `subscription` given) names none."""
-    parent = item.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    return details.get("subscription_item") is not None and not item.get("proration")
-
-
-def _period_item_column(item: Mapping[str, Any]) -> bool | None:
-    return True if is_period_item(item) else None
-
-
 INVOICE_ITEMS = ObjectTable(
     "invoiceitems",
     filter_columns=("customer", "invoice", "period_item"),
-    # `period_item`: true for a subscription's period charge (`is_period_item`), NULL for
-    # every item the API shows; the API's list and reads pass over the first (migration
-    # 0053 indexes it before `seq`, alone and after `customer`).
-    derived={"period_item": _period_item_column},
+    sources={"period_item": ("_kassa", "period_item")},
+    # `period_item`: true for a subscription's period charge (billing marks its document,
+    # `invoice_lines.is_period_item`), NULL for every item the API shows; the API's
+    # list and reads pass over the first (migration 0053 indexes it before `seq`, alone
+    # and after `customer`; 0054 marked the documents stored before).
 )
 INVOICES = ObjectTable(
     "invoices",

@@ -35,16 +35,20 @@ NO_INVOICE: Final = ""
 """`unheld_drafts`' invoice to leave out: none (no invoice id is empty)."""
 
 
-async def refresh_drafts(ctx: Context, customer: ApiObject) -> None:
+async def refresh_drafts(ctx: Context, customer: ApiObject, before: ApiObject | None) -> None:
     """Copy the (locked) customer's details, its tax ids as stored in this unit, onto its
-    drafts (the `customer_details_changed` observer)."""
+    drafts (the `customer_details_changed` observer), unless it changed from `before` in
+    nothing a draft copies: then no draft is read. No `before`: its tax ids changed."""
+    details = invoice_documents.customer_details(customer)
+    if before is not None and details == invoice_documents.customer_details(before):
+        return
     drafts = await ctx.tx.unheld_drafts(
         ctx.account_id, str(customer["id"]), NO_INVOICE, DRAFTS_REFRESHED_MAX
     )
     if not drafts:
         return
     details = {
-        **invoice_documents.customer_details(customer),
+        **details,
         "customer_tax_ids": await tax_ids.invoice_entries(ctx, str(customer["id"])),
     }
     for draft in drafts:

@@ -51,6 +51,7 @@ def view(item: Mapping[str, Any]) -> ApiObject:
     again, if it ever does."""
     shown = dict(item)
     shown.pop("created", None)
+    shown.pop(invoice_lines.PRIVATE, None)
     details = shown.get("proration_details")
     if details is not None and "discount_amounts" not in details:
         # Stored before Kassa filled it: a list for the SDK (never null), empty.

@@ -65,7 +65,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS, is_period_item
+from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS
 
 # --- the invoice an item is on -------------------------------------------------------------
 
@@ -198,7 +198,7 @@ async def load_shown_item(ctx: Context, item_id: str, *, lock: bool = True) -> A
     """An item the API shows: a subscription's period charge is missing, as Stripe has no
     invoice item behind such a line (`is_period_item`)."""
     item = await load_item(ctx, item_id, lock=lock)
-    if is_period_item(item):
+    if invoice_lines.is_period_item(item):
         raise ResourceMissing("invoiceitem", item_id)
     return item
 
@@ -357,7 +357,7 @@ async def release_items(
 
 async def _fetch(ctx: Context, item_id: str) -> ApiObject | None:
     found = await ctx.tx.get_object(INVOICE_ITEMS, ctx.account_id, item_id, lock=False)
-    if found is None or is_period_item(found[0]):
+    if found is None or invoice_lines.is_period_item(found[0]):
         return None
     return deleted_stub(item_id) if found[1] else view(found[0])
 

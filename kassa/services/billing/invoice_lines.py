@@ -28,7 +28,24 @@ from kassa.services.billing.invoice_amounts import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import INVOICE_ITEMS, is_period_item
+from kassa.store.tables import INVOICE_ITEMS
+
+PRIVATE = "_kassa"
+"""An invoice item's private facts (`{"period_item": true}`), never shown."""
+
+
+def is_period_item(item: Mapping[str, Any]) -> bool:
+    """An invoice item a subscription's invoice made for one of its items' periods
+    (`subscription_invoices.period_item` marks it). It backs its line only: the line is the
+    subscription item's, and the API never shows the item (the store's `period_item`
+    column, which lists pass over, holds the same mark). A proration names its
+    subscription item too, but is an invoice item the API shows."""
+    return bool((item.get(PRIVATE) or {}).get("period_item"))
+
+
+def mark_period_item(item: ApiObject) -> None:
+    item[PRIVATE] = {**(item.get(PRIVATE) or {}), "period_item": True}
+
 
 TAXABILITY_REASON = "not_available"
 """Stripe's `taxability_reason` for taxes from manually defined tax rates: no tax engine

@@ -34,7 +34,7 @@ from kassa.services.billing import (
 from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
 from kassa.services.customers import INVOICE_SETTINGS
 from kassa.services.listing import (
-    LIST_LIMIT_MAX,
+    CURSOR_PARAMS,
     PAGINATION_PARAMS,
 )
 
@@ -140,11 +140,7 @@ LIST_PARAMS: dict[str, Param] = {
     "status": Enum(values=STATUSES),
     "subscription": String(max_chars=255),
 }
-LINES_PARAMS: dict[str, Param] = {
-    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
-}
+LINES_PARAMS: dict[str, Param] = {**CURSOR_PARAMS}
 FINALIZE_PARAMS: dict[str, Param] = {"auto_advance": Boolean()}
 
 Fields = Mapping[str, Any]

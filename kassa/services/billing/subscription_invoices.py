@@ -15,7 +15,7 @@ Each line is an invoice item on the draft (`period_item`), built here and stored
 whose `parent` names the subscription and its item; the line it makes says
 `subscription_item_details` (see `invoice_lines.line_object`). As Stripe's line, backed by
 the subscription item, it names no invoice item, and the API never shows the item behind it
-(`kassa.store.tables.is_period_item`: `GET /v1/invoiceitems` leaves it out, a read of its id
+(`invoice_lines.is_period_item`: `GET /v1/invoiceitems` leaves it out, a read of its id
 finds nothing); the invoice paths read it as any item on the invoice.
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from kassa.services.billing import (
     invoice_documents,
+    invoice_lines,
     invoices,
     subscription_credits,
     subscription_pending,
@@ -187,4 +188,5 @@ async def period_item(
     }
     line["tax_rates"] = list(item["tax_rates"])
     line["discounts"] = list(item["discounts"])
+    invoice_lines.mark_period_item(line)
     return line

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.params import Boolean, Integer, MetadataUpdate, NotSupported, Param, String, Unset
+from kassa.params import Boolean, MetadataUpdate, NotSupported, Param, String, Unset
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.plan_params import accepting_plan
 from kassa.services.billing.subscription_changes import (
@@ -31,7 +31,12 @@ from kassa.services.billing.subscription_params import (
     PENDING_ITEM_PARAMS,
 )
 from kassa.services.context import Context
-from kassa.services.listing import LIST_LIMIT_DEFAULT, list_page_with, load_live_object
+from kassa.services.listing import (
+    CURSOR_PARAMS,
+    LIST_LIMIT_DEFAULT,
+    list_page_with,
+    load_live_object,
+)
 from kassa.services.resource import (
     ApiObject,
     ListPage,
@@ -44,7 +49,6 @@ from kassa.services.resource import (
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import SUBSCRIPTION_ITEMS
 
-LIST_LIMIT_MAX: Final = 100
 _HOW: dict[str, Param] = {
     k: CHANGE_PARAMS[k] for k in ("proration_behavior", "proration_date", "payment_behavior")
 }
@@ -80,9 +84,7 @@ UPDATE_PARAMS: dict[str, Param] = {
 DELETE_PARAMS: dict[str, Param] = {**_HOW, "clear_usage": Boolean()}
 LIST_PARAMS: dict[str, Param] = {
     "subscription": String(max_chars=255),
-    "limit": Integer(minimum=1, maximum=LIST_LIMIT_MAX),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
+    **CURSOR_PARAMS,
 }
 
 
