@@ -231,7 +231,7 @@ def test_a_new_subscription_s_first_invoice_is_previewed_as_creating_it_makes_it
 ) -> None:
     """Two of a 30.00 monthly price and one 15.00 price, previewed then created on January 1:
     the preview's lines, totals and payment attempt are the first invoice's."""
-    clock_id, customer = clock_customer(client, frozen_time=JAN_1)
+    _, customer = clock_customer(client, frozen_time=JAN_1)
     monthly, other = price_of(client, 3000), price_of(client, 1500)
     items = [{"price": monthly.id, "quantity": 2}, {"price": other.id}]
     with untouched(client, customer.id):
@@ -246,7 +246,6 @@ def test_a_new_subscription_s_first_invoice_is_previewed_as_creating_it_makes_it
     assert (first.subtotal, first.total, amounts(first)) == (7500, 7500, amounts(previewed))
     periods = sorted((line.period.start, line.period.end) for line in previewed.lines.data)
     assert periods == sorted((line.period.start, line.period.end) for line in first.lines.data)
-    del clock_id
 
 
 def test_a_new_subscription_s_preview_refuses_what_it_does_not_preview(client: Client) -> None:
