@@ -50,6 +50,7 @@ from kassa.params import (
 )
 from kassa.services.billing import (
     invoice_advance,
+    invoice_collection,
     invoice_documents,
     invoice_transitions,
     periods,
@@ -338,6 +339,11 @@ async def _first_invoice_outcome(
     if behavior == "default_incomplete" and not trialing:
         invoice["auto_advance"] = False
     invoice["automatically_finalizes_at"] = ctx.now()
+    if not trialing:
+        # Declined, it leaves the subscription `incomplete`, which expires unpaid in 23 hours
+        # (Stripe: "A successful payment needs to be made within 23 hours to activate the
+        # subscription"), before any dunning retry; one with a trial to come is retried.
+        invoice_collection.forgo_retries(invoice)
     try:
         await invoice_advance.advance_invoice(ctx, invoice)
     except CardDeclined:
