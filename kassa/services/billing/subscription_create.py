@@ -105,9 +105,6 @@ from kassa.services.billing.subscription_trials import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
-CREATING: Final = DECIDING_STATUS
-"""Context memo: the subscription this unit is creating (its first invoice decides its
-status)."""
 PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
 _ITEM = item_with_plan(
     Struct(
@@ -204,7 +201,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
-    ctx.memo[CREATING] = subscription["id"]
+    ctx.memo[DECIDING_STATUS] = subscription["id"]
     invoice = await invoice_period(
         ctx,
         subscription,
