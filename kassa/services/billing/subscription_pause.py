@@ -596,7 +596,8 @@ def apply_pause_collection(
 async def resume_collection_if_due(ctx: Context, subscription: ApiObject) -> bool:
     """Clear a `pause_collection` whose `resumes_at` has come (saved, and announced as
     `customer.subscription.updated`); whether it did."""
-    if subscription["pause_collection"] is None or collection_paused(subscription, ctx.now()):
+    paused = collection_paused(subscription, ctx.now())
+    if subscription["pause_collection"] is None or paused is not None:
         return False
     before = snapshot(subscription)
     subscription["pause_collection"] = None
