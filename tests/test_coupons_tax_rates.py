@@ -856,58 +856,6 @@ def test_a_redemption_rolls_back_with_its_unit_of_work(private_database_url: str
     on_bench(private_database_url, scenario)
 
 
-def test_find_by_code_ignores_case_and_other_customers_codes(private_database_url: str) -> None:
-    async def scenario(bench: Bench) -> None:
-        await bench.write(
-            lambda ctx: coupons.create_coupon(
-                ctx, coupons.CreateCoupon(id="BASE", percent_off=percent_decimal(15))
-            )
-        )
-        made = await bench.write(
-            lambda ctx: promotion_codes.create_promotion_code(
-                ctx,
-                promotion_codes.CreatePromotionCode(
-                    promotion={"type": "coupon", "coupon": "BASE"}, code="Hello-World"
-                ),
-            )
-        )
-        found = await bench.write(lambda ctx: promotion_codes.find_by_code(ctx, "HELLO-world"))
-        assert found["id"] == made["id"]
-        with pytest.raises(ResourceMissing):
-            await bench.write(lambda ctx: promotion_codes.find_by_code(ctx, "nope"))
-
-        # A code restricted to a customer is found for that customer only.
-        alice, bob = [
-            await bench.write(
-                lambda ctx: customers.create_customer(ctx, customers.CreateCustomer())
-            )
-            for _ in range(2)
-        ]
-        hers = await bench.write(
-            lambda ctx: promotion_codes.create_promotion_code(
-                ctx,
-                promotion_codes.CreatePromotionCode(
-                    promotion={"type": "coupon", "coupon": "BASE"},
-                    code="VIP",
-                    customer=alice["id"],
-                ),
-            )
-        )
-        found = await bench.write(
-            lambda ctx: promotion_codes.find_by_code(ctx, "vip", customer=alice["id"])
-        )
-        assert found["id"] == hers["id"]
-        for someone in (bob["id"], None):
-
-            async def find(ctx: Context, who: str | None = someone) -> Any:
-                return await promotion_codes.find_by_code(ctx, "vip", customer=who)
-
-            with pytest.raises(ResourceMissing):
-                await bench.write(find)
-
-    on_bench(private_database_url, scenario)
-
-
 def test_tax_rate_percentage_reads_back_exactly(client: stripe.StripeClient) -> None:
     created = tax_rate(client, percentage=7.25)
     assert str(tax_rates.percentage_of(created.to_dict())) == "7.25"

@@ -160,6 +160,30 @@ def test_a_renewal_preview_says_when_its_payment_is_attempted(client: Client) ->
     assert preview(client, subscription=sent.id).next_payment_attempt is None
 
 
+def test_paused_collection_leaves_an_update_s_invoice_charged_at_once(client: Client) -> None:
+    """`pause_collection` holds renewals and final invoices only: an `always_invoice`
+    upgrade's invoice is charged when the update makes it, as its preview says."""
+    clock_id, subscription = subscribed(client)
+    paused: Any = {"pause_collection": {"behavior": "keep_as_draft"}}
+    client.v1.subscriptions.update(subscription.id, params=paused)
+    advance(client, clock_id, UPGRADED_AT)
+    changed = upgrade(client, subscription, proration_behavior="always_invoice")
+    del changed["proration_date"]
+    with untouched(client, str(subscription.customer)):
+        previewed = preview(client, subscription=subscription.id, subscription_details=changed)
+        renewal = preview(client, subscription=subscription.id)
+    assert (previewed.next_payment_attempt, renewal.next_payment_attempt) == (UPGRADED_AT, None)
+    update: Any = changed
+    client.v1.subscriptions.update(subscription.id, params=update)
+    charged = invoices_of(client, subscription.id)[-1]
+    assert (charged.billing_reason, charged.status, charged.attempted) == (
+        "subscription_update",
+        "paid",
+        True,
+    )
+    assert charged.status_transitions.paid_at == previewed.next_payment_attempt
+
+
 def test_recurring_previews_leave_out_pending_items_and_prorations(client: Client) -> None:
     _, subscription = subscribed(client)
     customer_id = str(subscription.customer)
@@ -207,7 +231,7 @@ def test_a_new_subscription_s_first_invoice_is_previewed_as_creating_it_makes_it
 ) -> None:
     """Two of a 30.00 monthly price and one 15.00 price, previewed then created on January 1:
     the preview's lines, totals and payment attempt are the first invoice's."""
-    clock_id, customer = clock_customer(client, frozen_time=JAN_1)
+    _, customer = clock_customer(client, frozen_time=JAN_1)
     monthly, other = price_of(client, 3000), price_of(client, 1500)
     items = [{"price": monthly.id, "quantity": 2}, {"price": other.id}]
     with untouched(client, customer.id):
@@ -222,7 +246,6 @@ def test_a_new_subscription_s_first_invoice_is_previewed_as_creating_it_makes_it
     assert (first.subtotal, first.total, amounts(first)) == (7500, 7500, amounts(previewed))
     periods = sorted((line.period.start, line.period.end) for line in previewed.lines.data)
     assert periods == sorted((line.period.start, line.period.end) for line in first.lines.data)
-    del clock_id
 
 
 def test_a_new_subscription_s_preview_refuses_what_it_does_not_preview(client: Client) -> None:

@@ -635,9 +635,9 @@ def test_events_announce_products_and_prices(client: stripe.StripeClient) -> Non
 # --- Inline prices ------------------------------------------------------------------------
 
 
-def _inline_prices(client: stripe.StripeClient, product: str) -> tuple[str, str]:
-    """A one-time inline price (an invoice item's `price_data`) and a recurring one (a
-    subscription item's), both of `product`."""
+def _inline_prices(client: stripe.StripeClient, product: str) -> tuple[str, str, str]:
+    """A one-time inline price (an invoice item's `price_data`, 3.33, the item left pending)
+    and a recurring one (a subscription item's), both of `product`, and their customer."""
     customer = client.v1.customers.create(
         params={
             "payment_method": "pm_card_visa",
@@ -666,14 +666,15 @@ def _inline_prices(client: stripe.StripeClient, product: str) -> tuple[str, str]
             ],
         }
     )
-    return str(item.pricing.price_details.price), subscription["items"].data[0].price.id
+    one_time = str(item.pricing.price_details.price)
+    return one_time, subscription["items"].data[0].price.id, customer.id
 
 
 def test_inline_prices_are_not_listed_or_searched(client: stripe.StripeClient) -> None:
     """Stripe's price list "returns a list of your active prices, excluding inline prices"
     (and the inactive ones with active=false): an inline price prices its item only."""
     product = _product(client)
-    one_time, recurring = _inline_prices(client, product.id)
+    one_time, recurring, _ = _inline_prices(client, product.id)
     archived = _price(client, product.id)
     client.v1.prices.update(archived.id, params={"active": False})
 
@@ -696,7 +697,7 @@ def test_inline_prices_are_not_listed_or_searched(client: stripe.StripeClient) -
 
 
 def test_inline_prices_cannot_be_activated(client: stripe.StripeClient) -> None:
-    one_time, recurring = _inline_prices(client, _product(client).id)
+    one_time, recurring, _ = _inline_prices(client, _product(client).id)
     for inline in (one_time, recurring):
         refused = _refused(
             lambda price=inline: client.v1.prices.update(price, params={"active": True})
@@ -715,22 +716,18 @@ def test_a_product_with_only_inline_prices_can_be_deleted(client: stripe.StripeC
     those. The inline prices stay retrievable, naming the deleted product, and the items
     they price stay billable."""
     product = _product(client)
-    one_time, recurring = _inline_prices(client, product.id)
+    one_time, recurring, customer = _inline_prices(client, product.id)
     deleted = client.v1.products.delete(product.id)
     assert deleted.deleted is True
     _refused(lambda: client.v1.products.retrieve(product.id), status=404)
     for inline in (one_time, recurring):
         assert client.v1.prices.retrieve(inline).product == product.id
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
+    # The pending item its inline price prices is billed, finalized and paid.
+    draft = client.v1.invoices.create(
+        params={"customer": customer, "pending_invoice_items_behavior": "include"}
     )
-    item = client.v1.invoice_items.create(
-        params={"customer": customer.id, "amount": 100, "currency": "usd"}
-    )
-    invoice = client.v1.invoices.create(
-        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
-    )
-    assert invoice.amount_due == 100 and item.id
+    invoice = client.v1.invoices.pay(client.v1.invoices.finalize_invoice(draft.id).id)
+    (line,) = invoice.lines.data
+    assert line.pricing is not None and line.pricing.price_details is not None
+    assert (line.pricing.price_details.price, line.amount) == (one_time, 333)
+    assert (invoice.status, invoice.amount_paid) == ("paid", 333)

@@ -53,7 +53,7 @@ sums every discount, the lines' own and the invoice's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kassa.invariants import ensure
@@ -150,7 +150,7 @@ class InvoiceAmounts:
     @property
     def invoice_discount_total(self) -> int:
         """The invoice-level discounts only (step 2): what `subtotal` still includes."""
-        return sum(line.item_discounted - line.discounted for line in self.lines)
+        return invoice_level_discounts(self.lines)
 
     @property
     def exclusive_tax_total(self) -> int:
@@ -159,6 +159,12 @@ class InvoiceAmounts:
     @property
     def inclusive_tax_total(self) -> int:
         return sum(t.amount for t in self.total_taxes if t.inclusive)
+
+
+def invoice_level_discounts(lines: Sequence[LineAmounts]) -> int:
+    """Of the lines' discounts, the invoice-level ones (step 2), which each line's own
+    (`item_discounted`) leave out."""
+    return sum(line.item_discounted - line.discounted for line in lines)
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,8 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
         _inclusive_tax_of(amounts.item_discounted, line.tax_rates)
         for line, amounts in zip(lines, computed, strict=True)
     )
+    # Stripe's totals from its subtotal: the invoice-level discounts off, exclusive taxes on.
+    invoice_discounted = subtotal - invoice_level_discounts(computed)
     amounts = InvoiceAmounts(
         lines=computed,
         subtotal=subtotal,
@@ -364,14 +372,8 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
             TaxAmount(rate, incl, amount, taxable)
             for (rate, incl), (amount, taxable) in taxes.items()
         ),
-        total_excluding_tax=0,
-        total=0,
-    )
-    # Stripe's totals from its subtotal: the invoice-level discounts off, exclusive taxes on.
-    amounts = replace(
-        amounts,
-        total_excluding_tax=subtotal - amounts.invoice_discount_total - inclusive,
-        total=subtotal - amounts.invoice_discount_total + exclusive,
+        total_excluding_tax=invoice_discounted - inclusive,
+        total=invoice_discounted + exclusive,
     )
     ensure(
         amounts.total

@@ -21,7 +21,8 @@ intent itself (Stripe.js with the invoice's `confirmation_secret`). The payment 
   automatic retries only), `next_payment_attempt` from `RETRY_AFTER_DAYS` for
   auto-advancing `charge_automatically` invoices (a manual attempt after the first leaves
   it as it is: `_moves_schedule`; an automatic attempt that found no payment method is
-  not retried on a one-off invoice: `record_no_payment_method`); `invoice.payment_failed`.
+  not retried on a one-off invoice: `record_no_payment_method`; nor is any attempt on an
+  invoice its maker said is never retried: `forgo_retries`); `invoice.payment_failed`.
   From `collect`, Stripe's 402 `card_error` too; these writes commit with the failed
   charge (`CardDeclined`).
 
@@ -101,6 +102,8 @@ PAYABLE_STATUSES: Final = ("open", "uncollectible")
 invoice too)."""
 INTENTS_HELD_PER_UNIT_MAX: Final = 16
 """Invoice PaymentIntents one unit of work may hold (`_held`): an attempt touches one."""
+NOT_RETRIED: Final = "not_retried"
+"""Private fact of an invoice none of whose failed attempts is retried (`forgo_retries`)."""
 _HELD: Final = "invoice_collection.held"
 """ctx.memo key: PaymentIntent id -> `_Held`, the invoice it collects as this unit holds it."""
 INTENT_SPENT = (
@@ -382,6 +385,16 @@ async def record_no_payment_method(ctx: Context, invoice: ApiObject) -> None:
     await record_failed_attempt(ctx, invoice, automatic=True, retried=retried)
 
 
+def forgo_retries(invoice: ApiObject) -> None:
+    """No failed attempt on the invoice, the first or a later `pay`, schedules a retry
+    (`next_payment_attempt` stays null), as its maker, which knows why, says: an incomplete
+    subscription's first invoice (`subscription_create`), which its customer has 23 hours to
+    pay before it is voided, sooner than the dunning schedule's first retry. Kept on the
+    invoice, so that a later attempt, made by a path that knows nothing of the
+    subscription, reads nothing more to know it."""
+    private(invoice)[NOT_RETRIED] = True
+
+
 async def record_failed_attempt(
     ctx: Context,
     invoice: ApiObject,
@@ -399,9 +412,11 @@ async def record_failed_attempt(
     Stripe); one the customer or the integration made (`pay`, the hosted page, a
     confirmation of the intent) does not, whatever the collection method. Stripe's
     `Customer.delinquent`: "An automatic payment failure or passing the `invoice.due_date`
-    will set this field to `true`"."""
+    will set this field to `true`". `retried=False`: this attempt's failure schedules no
+    retry (`record_no_payment_method`); an invoice its maker said is never retried
+    (`forgo_retries`) schedules none on any attempt."""
     if _moves_schedule(invoice, automatic=automatic, first_attempt=first_attempt):
-        retried = retried and not await _awaits_first_payment(ctx, invoice)
+        retried = retried and not private(invoice).get(NOT_RETRIED, False)
         invoice["next_payment_attempt"] = _retry_at(invoice, ctx.now()) if retried else None
     await invoice_documents.save(ctx, invoice)
     if automatic:
@@ -409,26 +424,6 @@ async def record_failed_attempt(
     await invoice_documents.announce(ctx, "invoice.payment_failed", invoice)
     await invoice_emails.queue_payment_failed_email(ctx, invoice, reason=reason)
     await hooks.invoice_payment_failed(ctx, invoice)
-
-
-async def _awaits_first_payment(ctx: Context, invoice: Mapping[str, Any]) -> bool:
-    """Whether the invoice is the first of an `incomplete` subscription, which is not retried
-    (`next_payment_attempt` null, so no retry is scheduled): the customer has to complete
-    the payment, and the subscription expires 23 hours after its creation, the invoice
-    voided (`subscription_cycle`), before any retry of the dunning schedule would come.
-    Stripe's subscription statuses: `incomplete`, "A successful payment needs to be made
-    within 23 hours to activate the subscription" (the dunning schedule's first retry,
-    days away, would come after the expiry). A subscription being created is stored
-    `incomplete` until its first invoice's outcome sets its status: one with a trial to
-    come becomes `trialing`, and its invoice keeps the usual schedule."""
-    subscription_id = discounts.parent_subscription(invoice)
-    if invoice.get("billing_reason") != "subscription_create" or subscription_id is None:
-        return False
-    found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, str(subscription_id), lock=False)
-    if found is None or found[0]["status"] != "incomplete":
-        return False
-    trial_end = found[0]["trial_end"]
-    return trial_end is None or trial_end <= ctx.now()
 
 
 async def _record_success(ctx: Context, invoice: ApiObject, amount: int) -> bool:

@@ -184,7 +184,7 @@ async def finalize_draft(
     elif invoice["amount_due"] > 0:
         _check_collectable(invoice)
         await invoice_payments.open_default_payment(ctx, invoice)
-        invoice["next_payment_attempt"] = _first_attempt(invoice, now, charged_at_once)
+        invoice["next_payment_attempt"] = first_attempt(invoice, now, charged_at_once)
     await invoice_reminders.schedule_reminders(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.finalized", invoice)
     if invoice["amount_remaining"] == 0:
@@ -206,10 +206,11 @@ def _check_collectable(invoice: Mapping[str, Any]) -> None:
         )
 
 
-def _first_attempt(invoice: Mapping[str, Any], now: int, charged_at_once: bool) -> int | None:
-    """When an auto-advancing `charge_automatically` invoice is charged: at once when the
-    auto-advance job finalized it, else about an hour after it is finalized (as Stripe's
-    automatic collection), by that job."""
+def first_attempt(invoice: Mapping[str, Any], now: int, charged_at_once: bool) -> int | None:
+    """When an auto-advancing `charge_automatically` invoice finalized `now` is charged: at
+    once when the auto-advance job finalized it, else about an hour on (as Stripe's
+    automatic collection), by that job. What a preview says of one charged at once too
+    (`subscription_preview`)."""
     if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
         return now if charged_at_once else now + AUTO_ADVANCE_DELAY_SECONDS
     return None

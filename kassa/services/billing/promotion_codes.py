@@ -443,17 +443,6 @@ async def record_redemption(
     await ctx.tx.update_object(PROMOTION_CODES, ctx.account_id, promotion_code)
 
 
-async def find_by_code(
-    ctx: Context, code: str, *, customer: str | None = None, param: str = "code"
-) -> ApiObject:
-    """The active promotion code `customer` typed (None: a buyer not known as a customer),
-    regardless of case: the one restricted to them, else the one for everyone."""
-    holder = await _active_code_holder(ctx, code, customer) if _CODE.fullmatch(code) else None
-    if holder is None:
-        raise ResourceMissing("promotion_code", code, param=param)
-    return holder
-
-
 async def list_promotion_codes(ctx: Context, request: ListPromotionCodes) -> ApiObject:
     if request.customer_account is not None:
         # No Kassa promotion code is restricted to a customer account.

@@ -50,6 +50,7 @@ from kassa.params import (
 )
 from kassa.services.billing import (
     invoice_advance,
+    invoice_collection,
     invoice_documents,
     invoice_transitions,
     periods,
@@ -104,9 +105,6 @@ from kassa.services.billing.subscription_trials import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
-CREATING: Final = DECIDING_STATUS
-"""Context memo: the subscription this unit is creating (its first invoice decides its
-status)."""
 PAYMENT_BEHAVIORS: Final = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
 _ITEM = item_with_plan(
     Struct(
@@ -203,7 +201,7 @@ async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiO
     added = await add_invoice_items(ctx, subscription, request.add_invoice_items or [])
     await insert(ctx, subscription)
     # Its first invoice's fate decides its status below, not through the invoice hooks.
-    ctx.memo[CREATING] = subscription["id"]
+    ctx.memo[DECIDING_STATUS] = subscription["id"]
     invoice = await invoice_period(
         ctx,
         subscription,
@@ -338,6 +336,11 @@ async def _first_invoice_outcome(
     if behavior == "default_incomplete" and not trialing:
         invoice["auto_advance"] = False
     invoice["automatically_finalizes_at"] = ctx.now()
+    if not trialing:
+        # Declined, it leaves the subscription `incomplete`, which expires unpaid in 23 hours
+        # (Stripe: "A successful payment needs to be made within 23 hours to activate the
+        # subscription"), before any dunning retry; one with a trial to come is retried.
+        invoice_collection.forgo_retries(invoice)
     try:
         await invoice_advance.advance_invoice(ctx, invoice)
     except CardDeclined:

@@ -89,8 +89,9 @@ from kassa.services.billing import (
 )
 from kassa.services.billing import subscription_pending_updates as pending_updates
 from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
-from kassa.services.billing.subscription_create import CREATING, announce_trial_will_end
+from kassa.services.billing.subscription_create import announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
+    DECIDING_STATUS,
     INCOMPLETE_EXPIRES_SECONDS,
     TRIAL_WILL_END_SENT,
     announce,
@@ -285,7 +286,7 @@ def _billed_subscription(invoice: ApiObject) -> str | None:
 
 async def on_invoice_paid(ctx: Context, invoice: ApiObject) -> None:
     subscription_id = _billed_subscription(invoice)
-    if subscription_id is None or ctx.memo.get(CREATING) == subscription_id:
+    if subscription_id is None or ctx.memo.get(DECIDING_STATUS) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
     if subscription is None:
@@ -375,7 +376,7 @@ async def _resumption_failed(ctx: Context, subscription_id: str, invoice: ApiObj
     update's or resume's own request decides its status)."""
     if invoice.get("billing_reason") != RESUMPTION_REASON:
         return
-    if ctx.memo.get(CREATING) == subscription_id:
+    if ctx.memo.get(DECIDING_STATUS) == subscription_id:
         return
     subscription = await find(ctx, subscription_id)
     if subscription is not None and subscription["status"] == "paused":

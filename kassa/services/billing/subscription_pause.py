@@ -103,6 +103,7 @@ from kassa.services.billing.subscription_documents import (
     view,
 )
 from kassa.services.billing.subscription_invoices import invoice_period
+from kassa.services.billing.subscription_pending import collection_paused
 from kassa.services.billing.subscription_periods import (
     Recurrence,
     Span,
@@ -595,8 +596,8 @@ def apply_pause_collection(
 async def resume_collection_if_due(ctx: Context, subscription: ApiObject) -> bool:
     """Clear a `pause_collection` whose `resumes_at` has come (saved, and announced as
     `customer.subscription.updated`); whether it did."""
-    paused = subscription["pause_collection"]
-    if paused is None or paused["resumes_at"] is None or paused["resumes_at"] > ctx.now():
+    paused = collection_paused(subscription, ctx.now())
+    if subscription["pause_collection"] is None or paused is not None:
         return False
     before = snapshot(subscription)
     subscription["pause_collection"] = None
@@ -610,11 +611,10 @@ async def collect_per_pause(ctx: Context, subscription: ApiObject, invoice: ApiO
     advances, or finalized and marked uncollectible, or voided, and then a `once` discount
     it used is unused again (`subscription_discounts.forget_voided_uses`). Past its
     `resumes_at`, the pause clears itself and the invoice is collected as usual."""
-    paused = subscription["pause_collection"]
-    if paused is None:
+    if subscription["pause_collection"] is None:
         return
-    resumes_at = paused["resumes_at"]
-    if resumes_at is not None and resumes_at <= ctx.now():
+    paused = collection_paused(subscription, ctx.now())
+    if paused is None:
         subscription["pause_collection"] = None
         return
     ensure(invoice["status"] == "draft", "a renewal's invoice is a draft when it is made")

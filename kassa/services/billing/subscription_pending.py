@@ -25,6 +25,16 @@ scheduled, and what its preview shows: its own items, not the customer's others,
 for the customer's next invoice."""
 
 
+def collection_paused(subscription: Mapping[str, Any], at: int) -> Mapping[str, Any] | None:
+    """The subscription's `pause_collection` in force at `at`: set, its `resumes_at` not yet
+    come (at it the pause clears itself: `subscription_pause.resume_collection_if_due`);
+    None otherwise."""
+    paused: Mapping[str, Any] | None = subscription["pause_collection"]
+    if paused is None or (paused["resumes_at"] is not None and paused["resumes_at"] <= at):
+        return None
+    return paused
+
+
 def voided_by_pause(subscription: Mapping[str, Any], at: int) -> bool:
     """Whether `pause_collection` voids an invoice of the subscription made at `at` (a
     renewal's or a final one: `subscription_pause.collect_per_pause`): `void`, its
@@ -35,11 +45,8 @@ def voided_by_pause(subscription: Mapping[str, Any], at: int) -> bool:
     item swept onto a voided invoice is neither billed nor pending any more: a one-off
     charge given away, or a credit owed to the customer (a trial's, a downgrade's, a
     cancellation's) lost, without a word."""
-    paused = subscription["pause_collection"]
-    if paused is None or paused["behavior"] != "void":
-        return False
-    resumes_at = paused["resumes_at"]
-    return resumes_at is None or resumes_at > at
+    paused = collection_paused(subscription, at)
+    return paused is not None and paused["behavior"] == "void"
 
 
 async def pending_for(

@@ -52,8 +52,9 @@ from typing import Any
 
 from kassa.errors import InvalidRequest, NoUpcomingInvoice, ResourceMissing
 from kassa.services.billing import subscription_billing_mode
-from kassa.services.billing.invoice_changes import billed_customer
-from kassa.services.billing.invoice_documents import AUTO_ADVANCE_DELAY_SECONDS
+from kassa.services.billing.invoice_changes import apply_draft_window, billed_customer
+from kassa.services.billing.invoice_params import InvoiceChanges
+from kassa.services.billing.invoice_transitions import first_attempt
 from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
@@ -76,7 +77,12 @@ from kassa.services.billing.subscription_documents import (
 )
 from kassa.services.billing.subscription_invoices import period_item, usage_period
 from kassa.services.billing.subscription_pause import check_resumable, restart_period
-from kassa.services.billing.subscription_pending import FINAL, pending_for, voided_by_pause
+from kassa.services.billing.subscription_pending import (
+    FINAL,
+    collection_paused,
+    pending_for,
+    voided_by_pause,
+)
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscription_terms import (
@@ -123,8 +129,13 @@ class _Invoice:
     """Of `items`, the lines of the subscription's items for their (new) periods: its
     recurring charges, all `preview_mode=recurring` shows."""
     drafted: bool = False
-    """Made as an auto-advancing draft (a renewal), finalized and charged an hour on
-    (`AUTO_ADVANCE_DELAY_SECONDS`); the others are finalized and charged at once."""
+    """Made as an auto-advancing draft (a renewal), finalized and charged by the invoice
+    work (`invoice_changes.apply_draft_window`); the others are finalized and charged at
+    once."""
+    held_by_pause: bool = False
+    """A renewal's or a final invoice, which `pause_collection` governs
+    (`subscription_pause.collect_per_pause`); an update's, a reset's, a new subscription's
+    is charged whatever it says (`subscription_changes.collect_now`)."""
     prorated_at: int | None = None
     """When the previewed change's prorations among `items` are worked out, if any."""
 
@@ -229,23 +240,30 @@ def _check_new_subscription_details(details: Mapping[str, Any]) -> None:
 
 
 def _first_attempt(subscription: Mapping[str, Any], invoice: _Invoice) -> int | None:
-    """When the previewed invoice's payment would first be attempted, as the real one's
-    `next_payment_attempt` is set: a renewal's draft an hour after it is made, when the
-    invoice work finalizes and charges it (`invoice_changes.apply_draft_window`,
-    `invoice_transitions.finalize_draft`), any other at once. None when it is not charged
-    automatically: `send_invoice`, collection paused then (Stripe's pause-payment guide:
-    "invoices continue to generate, but Stripe doesn't collect payment"), or the renewal of
-    an `unpaid` subscription, kept a draft (`subscription_cycle._keep_as_draft`)."""
-    if subscription["collection_method"] != "charge_automatically":
-        return None
-    paused = subscription["pause_collection"]
-    if paused is not None and (
-        paused["resumes_at"] is None or paused["resumes_at"] > invoice.made_at
-    ):
+    """When the previewed invoice's payment would first be attempted, set as the real one's
+    `next_payment_attempt` is: a renewal's draft by its window
+    (`invoice_changes.apply_draft_window`), any other as it is finalized and charged at once
+    (`invoice_transitions.first_attempt`). None when it is not charged automatically
+    (`send_invoice`), for a renewal or final invoice while collection is paused then
+    (`subscription_pending.collection_paused`; Stripe's pause-payment guide: "invoices
+    continue to generate, but Stripe doesn't collect payment"; an update's invoice is
+    charged all the same), or the renewal of an `unpaid` subscription, kept a draft
+    (`subscription_cycle._keep_as_draft`)."""
+    if invoice.held_by_pause and collection_paused(subscription, invoice.made_at) is not None:
         return None
     if invoice.drafted and subscription["status"] == "unpaid":
         return None
-    return invoice.made_at + (AUTO_ADVANCE_DELAY_SECONDS if invoice.drafted else 0)
+    made: ApiObject = {
+        "auto_advance": True,
+        "collection_method": subscription["collection_method"],
+        "created": invoice.made_at,
+        "automatically_finalizes_at": None,
+    }
+    if not invoice.drafted:
+        return first_attempt(made, invoice.made_at, charged_at_once=True)
+    apply_draft_window(made, InvoiceChanges(), invoice.made_at)
+    attempt: int | None = made["next_payment_attempt"]
+    return attempt
 
 
 async def _previewed(
@@ -300,6 +318,7 @@ async def _previewed(
         renewal.period[0],
         lines=lines,
         drafted=True,
+        held_by_pause=True,
         prorated_at=prorated_at,
     )
 
@@ -397,7 +416,7 @@ async def _final(
         raise _nothing_upcoming(
             subscription, "it ends at the end of its period (cancel_at) with nothing pending"
         )
-    return _Invoice(items, end)
+    return _Invoice(items, end, held_by_pause=True)
 
 
 async def _canceled_now(
@@ -430,7 +449,9 @@ async def _canceled_now(
     # The invoice is made after the credits, with the discounts that still apply now.
     prune_discounts(subscription, ctx.now())
     items = await _final_items(ctx, subscription, ctx.now(), credits)
-    return _Invoice(items, ctx.now(), prorated_at=ctx.now() if credits else None)
+    return _Invoice(
+        items, ctx.now(), held_by_pause=True, prorated_at=ctx.now() if credits else None
+    )
 
 
 async def _final_items(
