@@ -112,6 +112,29 @@ def customer_details_of(invoice: stripe.Invoice) -> dict[str, Any]:
     return {name: shown[name] for name in CUSTOMER_DETAILS}
 
 
+def test_a_draft_shows_a_balance_and_details_changed_together_in_one_update(
+    client: Client,
+) -> None:
+    """A customer update changing the balance and the email refreshes each draft once: one
+    `invoice.updated` naming both changes in its `previous_attributes`."""
+    who = customer(client, payment_method=None)
+    draft = invoice_of(client, who.id, 500)
+    updates = event_types(client, draft.id).count("invoice.updated")
+    client.v1.customers.update(who.id, params={"balance": -200, "email": "new@example.com"})
+    listed = client.v1.events.list(params={"type": "invoice.updated", "limit": 100}).data
+    about_draft = [e for e in listed if e.data.object.to_dict().get("id") == draft.id]
+    assert len(about_draft) == updates + 1
+    previous = about_draft[0].data.to_dict()["previous_attributes"]
+    assert previous["customer_email"] == "billing@example.com"
+    assert (previous["starting_balance"], previous["amount_due"]) == (0, 500)
+    shown = client.v1.invoices.retrieve(draft.id)
+    assert (shown.customer_email, shown.starting_balance, shown.amount_due) == (
+        "new@example.com",
+        -200,
+        300,
+    )
+
+
 def test_a_draft_follows_its_customer_s_details_until_finalized(client: Client) -> None:
     """Stripe's invoice object: "Until the invoice is finalized, this field will equal
     customer.email. Once the invoice is finalized, this field will no longer be updated"

@@ -119,19 +119,21 @@ class InvoiceQueries:
         return row is not None
 
     async def unheld_drafts(
-        self, account_id: str, customer: str, besides: str, limit: int
+        self, account_id: str, customer: str, besides: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Up to `limit` of the customer's drafts (newest first) other than `besides`, locked,
+        """Up to `limit` of the customer's drafts (newest first) other than `besides` (if
+        given), locked,
         leaving out those another unit holds locked (PostgreSQL's SKIP LOCKED; SQLite's one
         writer holds them all): a unit that already holds the customer may take them out of
         the order every invoice path locks in (the invoice, then its customer) without
         waiting, so without deadlocking with a draft's own finalization. Read through the
         customer's invoices (invoices_account_customer)."""
+        other = "" if besides is None else "AND id <> ? "
         rows = await self._db.fetchall(
             "SELECT doc FROM invoices WHERE account_id = ? AND customer = ? "
-            "AND status = 'draft' AND deleted = 0 AND id <> ? "
+            f"AND status = 'draft' AND deleted = 0 {other}"
             f"ORDER BY seq DESC LIMIT ? {SKIP_LOCKED}",
-            (account_id, customer, besides, limit),
+            (account_id, customer, *(() if besides is None else (besides,)), limit),
         )
         ensure(len(rows) <= limit, "a page of drafts holds at most its limit")
         return [loads_doc(r[0]) for r in rows]

@@ -415,7 +415,10 @@ async def set_balance(
             type="initial" if creating else "adjustment",
         ),
     )
-    await refresh_drafts(ctx, drafts, customer)
+    # The whole customer as it now is: the details an update changed with the balance show
+    # in the same `invoice.updated` (`draft_customer_details` then finds nothing to change).
+    details = await invoice_documents.copied_customer_details(ctx, customer) if drafts else None
+    await refresh_drafts(ctx, drafts, customer, details)
 
 
 async def lock_drafts(ctx: Context, customer_id: str) -> list[ApiObject]:
@@ -437,19 +440,31 @@ async def lock_drafts(ctx: Context, customer_id: str) -> list[ApiObject]:
     return drafts
 
 
-async def refresh_drafts(ctx: Context, drafts: Sequence[ApiObject], customer: ApiObject) -> None:
-    """Show the customer's balance as it is now on its drafts (from `lock_drafts` or
-    `_other_drafts`): `starting_balance` (0 on a draft in another currency, which the
-    balance does not apply to), and `amount_due` as finalization would leave it before any
-    payment. Each draft that changes is stored and announced with `invoice.updated`."""
+async def refresh_drafts(
+    ctx: Context,
+    drafts: Sequence[ApiObject],
+    customer: ApiObject,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Show the customer as it is now on its drafts (from `lock_drafts`, `_other_drafts` or
+    `draft_customer_details`): its balance, as `starting_balance` (0 on a draft in another
+    currency, which the balance does not apply to) and `amount_due` as finalization would
+    leave it before any payment, and `details` when given (what a draft copies of its
+    customer: `invoice_documents.copied_customer_details`). Each draft that changes is
+    stored and announced with `invoice.updated` once, whatever changed on it."""
     for draft in drafts[:DRAFTS_REFRESHED_MAX]:
         balance = int(customer["balance"]) if draft["currency"] == customer["currency"] else 0
         due = invoice_amounts.apply_customer_balance(int(draft["total"]), balance).amount_due
-        if (draft["starting_balance"], draft["amount_due"]) == (balance, due):
+        shown = {
+            "starting_balance": balance,
+            "amount_due": due,
+            "amount_remaining": due - int(draft["amount_paid"]),
+            **(details or {}),
+        }
+        if all(draft.get(name) == value for name, value in shown.items()):
             continue
         before = invoice_documents.view(draft)
-        draft["starting_balance"], draft["amount_due"] = balance, due
-        draft["amount_remaining"] = due - int(draft["amount_paid"])
+        draft.update(copy.deepcopy(shown))
         await invoice_documents.save(ctx, draft)
         await invoice_documents.announce(ctx, "invoice.updated", draft, before=before)
 

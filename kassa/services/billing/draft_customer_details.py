@@ -22,43 +22,24 @@ without drafts costs one read.
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Final
-
-from kassa.services import tax_ids
-from kassa.services.billing import invoice_documents
-from kassa.services.billing.customer_balance import DRAFTS_REFRESHED_MAX
+from kassa.services.billing import customer_balance, invoice_documents
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-
-NO_INVOICE: Final = ""
-"""`unheld_drafts`' invoice to leave out: none (no invoice id is empty)."""
 
 
 async def refresh_drafts(ctx: Context, customer: ApiObject, before: ApiObject | None) -> None:
     """Copy the (locked) customer's details, its tax ids as stored in this unit, onto its
     drafts (the `customer_details_changed` observer), unless it changed from `before` in
-    nothing a draft copies: then no draft is read. No `before`: its tax ids changed."""
-    details = invoice_documents.customer_details(customer)
-    if before is not None and details == invoice_documents.customer_details(before):
+    nothing a draft copies: then no draft is read (a balance changed with them was shown
+    on the drafts already, with these details: `customer_balance.set_balance`). No
+    `before`: its tax ids changed. Each draft shows the whole customer at once
+    (`customer_balance.refresh_drafts`)."""
+    shown = invoice_documents.customer_details(customer)
+    if before is not None and shown == invoice_documents.customer_details(before):
         return
     drafts = await ctx.tx.unheld_drafts(
-        ctx.account_id, str(customer["id"]), NO_INVOICE, DRAFTS_REFRESHED_MAX
+        ctx.account_id, str(customer["id"]), None, customer_balance.DRAFTS_REFRESHED_MAX
     )
-    if not drafts:
-        return
-    details = {
-        **details,
-        "customer_tax_ids": await tax_ids.invoice_entries(ctx, str(customer["id"])),
-    }
-    for draft in drafts:
-        await _refresh(ctx, draft, details)
-
-
-async def _refresh(ctx: Context, draft: ApiObject, details: dict[str, Any]) -> None:
-    if all(draft.get(name) == value for name, value in details.items()):
-        return
-    before = invoice_documents.view(draft)
-    draft.update(copy.deepcopy(details))
-    await invoice_documents.save(ctx, draft)
-    await invoice_documents.announce(ctx, "invoice.updated", draft, before=before)
+    if drafts:
+        details = await invoice_documents.copied_customer_details(ctx, customer)
+        await customer_balance.refresh_drafts(ctx, drafts, customer, details)

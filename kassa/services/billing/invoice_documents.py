@@ -158,6 +158,15 @@ def blank_invoice(
     return {"id": invoice_id, "object": "invoice", **dict(sorted(fields.items()))}
 
 
+async def copied_customer_details(ctx: Context, customer: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a draft copies from its customer: `customer_details` and its tax ids as
+    this unit sees them (`customer_tax_ids`)."""
+    return {
+        **customer_details(customer),
+        "customer_tax_ids": await tax_ids.invoice_entries(ctx, str(customer["id"])),
+    }
+
+
 def customer_details(customer: Mapping[str, Any]) -> dict[str, Any]:
     """The customer's details an invoice copies: kept equal to the customer's while the
     invoice is a draft (refreshed at each change), frozen at finalization."""
