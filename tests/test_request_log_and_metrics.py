@@ -17,6 +17,7 @@ from kassa.clock import FrozenClock
 from kassa.config import Settings
 from kassa.http.request_log import BUFFER_ENTRIES_MAX, RequestLogWriter
 from kassa.store import Store, log_bodies, migrate, open_store
+from kassa.store.dashboard_queries import RequestLogFilter, request_log_clauses
 from kassa.store.request_queries import RequestLogEntry
 from kassa.workers.retention import PURGE_BATCH_ROWS
 from tests.direct_store import (
@@ -81,6 +82,51 @@ def test_every_request_is_logged(server: KassaServer, account: Account) -> None:
     routes = {entries[r].path: entries[r].route for r in made}
     assert routes["/v1/customers"] == "/v1/customers"
     assert routes["/v1/customers/cus_missing"] == "/v1/customers/{id}"
+
+
+def test_the_dashboards_filters_find_each_outcome(server: KassaServer, account: Account) -> None:
+    """The log's status and key indexes hold only the rows they serve (an error status, a
+    key: migration 0055); every filter still finds exactly its requests, 200 included."""
+    with server.http(account.secret_key) as http:
+        made = _requests(http)
+    wait_for_request_log(server.database_url, account.id, set(made))
+
+    def found(wanted: RequestLogFilter) -> set[str]:
+        async def search(store: Store) -> set[str]:
+            async with store.read() as tx:
+                logged = await tx.search_request_log(account.id, wanted, len(made) + 10)
+            return {entry.request_id for entry in logged}
+
+        return with_store(server.database_url, search)
+
+    def made_where(status: int | None = None, path: str | None = None) -> set[str]:
+        return {
+            request_id
+            for request_id, (_, made_path, made_status, _) in made.items()
+            if status in (None, made_status) and path in (None, made_path)
+        }
+
+    assert found(RequestLogFilter(status=404)) == made_where(status=404) != set()
+    assert found(RequestLogFilter(status=400, route="/v1/customers")) == made_where(400) != set()
+    assert found(RequestLogFilter(status=200, route="/v1/customers")) == made_where(
+        200, "/v1/customers"
+    )
+    assert found(RequestLogFilter(status=200)) == made_where(status=200)
+    [key] = {key for (_, _, _, key) in made.values() if key is not None}
+    assert found(RequestLogFilter(idempotency_key=key)) == {
+        request_id for request_id, made_request in made.items() if made_request[3] == key
+    }
+    if server.database_url.startswith("sqlite"):
+        # The condition written beside an error status is what lets SQLite's planner use
+        # the partial index: without it the filter would read the account's whole log.
+        where, args = request_log_clauses(account.id, RequestLogFilter(status=404))
+        plan = raw_row(
+            server.database_url,
+            f"EXPLAIN QUERY PLAN SELECT seq FROM request_log WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT 10",
+            *args,
+        )
+        assert plan is not None and "request_log_account_error_status" in str(plan[-1])
 
 
 def test_graceful_stop_flushes_the_log(database_url: str, tmp_path: Path) -> None:
