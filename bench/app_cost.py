@@ -44,6 +44,8 @@ SCENARIOS: Final = ("create", "retrieve", "list")
 WARMUP_REQUESTS: Final = 200
 REQUESTS_MAX: Final = 200_000
 """A bound on `--requests`: each created customer's id is kept for the retrieves."""
+CONCURRENCY: Final = 32
+"""Requests in flight at once, as the wrk scenarios' connections (`--concurrency`)."""
 CONCURRENCY_MAX: Final = 256
 ROUNDS_MAX: Final = 20
 STATEMENTS_SHOWN: Final = 12
@@ -314,7 +316,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         description="CPU per request of Kassa's app and the ceiling's, in-process.",
     )
     parser.add_argument("--requests", type=int, default=6_400, help="per scenario")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--rounds", type=int, default=3, help="pairs per scenario (median)")
     parser.add_argument("--statements", action="store_true", help="time Kassa's SQL too")
     parser.add_argument("--output", type=Path, help="results JSON (default bench/results/)")
