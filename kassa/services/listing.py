@@ -151,7 +151,12 @@ async def list_page_with(
         if before_seq is not None
         else await _cursor_seq(ctx, resource, params, "ending_before")
     )
-    positioned = dataclasses.replace(query, before_seq=before_seq, after_seq=after_seq)
+    positioned = (
+        query
+        if (query.before_seq, query.after_seq) == (before_seq, after_seq)
+        # `replace` reads the dataclass's fields anew each call: most pages have no cursor.
+        else dataclasses.replace(query, before_seq=before_seq, after_seq=after_seq)
+    )
     page = await ctx.tx.list_objects(_table(resource), ctx.account_id, positioned)
     return Page(data=page.objects, has_more=page.has_more)
 
