@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,23 @@ def _read_only(connection: sqlite3.Connection) -> sqlite3.Connection:
     a discount and counted a redemption did, until found)."""
     connection.execute("PRAGMA query_only = ON")
     return connection
+
+
+class _ReadUnit:
+    """A read unit on the reader connection: nothing to begin or end. A plain async context
+    manager, as every GET opens one: `asynccontextmanager`'s generator cost a retrieve
+    3.5% of its instructions (bench/app_instructions.py: 331,027 against 319,535)."""
+
+    __slots__ = ("_executor",)
+
+    def __init__(self, executor: SqliteExecutor) -> None:
+        self._executor = executor
+
+    async def __aenter__(self) -> Transaction:
+        return Transaction(self._executor)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 class SqliteStore:
@@ -254,10 +271,9 @@ class SqliteStore:
         if not batch.done():
             batch.set_result(None)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Transaction]:
+    def read(self) -> AbstractAsyncContextManager[Transaction]:
         # Autocommit reads: each statement sees the latest committed state.
-        yield Transaction(self._read_executor)
+        return _ReadUnit(self._read_executor)
 
     @asynccontextmanager
     async def scan(self) -> AsyncIterator[Transaction]:
