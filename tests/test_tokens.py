@@ -44,6 +44,14 @@ def test_a_token_carries_the_card_without_its_number(client: stripe.StripeClient
     assert again.card is not None and again.card.id == card.id
 
 
+def test_a_token_records_the_ip_address_of_the_client_that_made_it(
+    client: stripe.StripeClient,
+) -> None:
+    token = make_token(client)
+    assert token.client_ip == "127.0.0.1"
+    assert client.v1.tokens.retrieve(token.id).client_ip == "127.0.0.1"
+
+
 def test_the_same_number_has_the_same_fingerprint(client: stripe.StripeClient) -> None:
     first, second = make_token(client), make_token(client, exp_year="2035")
     other = make_token(client, number="5555555555554444")
@@ -63,6 +71,7 @@ def test_stripe_js_sends_the_publishable_key_as_a_parameter(
         )
         assert made.status_code == 200, made.text
         assert made.json()["id"].startswith("tok_")
+        assert made.json()["client_ip"] == "127.0.0.1"
         # The publishable key makes tokens and nothing secret.
         listed = http.get("/v1/customers", params={"key": account.publishable_key})
         assert listed.status_code == 401, listed.text

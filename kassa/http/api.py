@@ -84,6 +84,8 @@ class RequestFacts:
     params: str | None = None
     """The decoded parameters as JSON for the request log, secrets redacted."""
     held_card_data: bool = False
+    client_ip: str | None = None
+    """The ASGI scope's `client` host; None when the server does not know it."""
     secret_fields: tuple[str, ...] = ()
     """Fields of the answer the log must not keep (`Operation.secret_fields`)."""
 
@@ -120,7 +122,8 @@ class ApiApp:
         started = time.perf_counter()
         request_id = new_id("req")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        facts = RequestFacts()
+        client = scope.get("client")
+        facts = RequestFacts(client_ip=client[0] if client else None)
         try:
             response = await self._serve(scope, receive, headers, request_id, facts)
         except ClientDisconnected:
@@ -137,7 +140,6 @@ class ApiApp:
         await _send(send, response, request_id)
         elapsed = time.perf_counter() - started
         self.metrics.observe(scope["method"], facts.route, response.status, elapsed)
-        client = scope.get("client")
         await self.request_log.record(
             RequestLogEntry(
                 request_id=request_id,
@@ -149,7 +151,7 @@ class ApiApp:
                 status=response.status,
                 duration_us=int(elapsed * 1_000_000),
                 idempotency_key=facts.idempotency_key,
-                source_ip=client[0] if client else None,
+                source_ip=facts.client_ip,
                 request_body=facts.params,
                 response_body=logged_response(response, facts),
             )
@@ -207,12 +209,19 @@ class ApiApp:
     ) -> Response:
         if facts.idempotency_key is not None:
             return await self._serve_idempotent(
-                route, path, owner, form, facts.idempotency_key, request_id
+                route, path, owner, form, facts.idempotency_key, request_id, facts.client_ip
             )
-        return await self._run(route, owner, form, request_id)
+        return await self._run(route, owner, form, request_id, facts.client_ip)
 
     async def _serve_idempotent(
-        self, route: Route, path: str, owner: ApiKeyOwner, form: Form, key: str, request_id: str
+        self,
+        route: Route,
+        path: str,
+        owner: ApiKeyOwner,
+        form: Form,
+        key: str,
+        request_id: str,
+        client_ip: str | None,
     ) -> Response:
         claim = KeyClaim(
             account_id=owner.account_id,
@@ -228,17 +237,19 @@ class ApiApp:
             if not isinstance(outcome, Claimed):
                 return _replayed(outcome)
             parsed = _parsed(route, form)
-            response = await self._run_in(tx, route, owner, parsed, request_id, key)
+            response = await self._run_in(tx, route, owner, parsed, request_id, key, client_ip)
             stored = without_secrets(response.body, route.operation.secret_fields)
             await idempotency.save_response(tx, claim, response.status, stored)
             return response
 
-    async def _run(self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str) -> Response:
+    async def _run(
+        self, route: Route, owner: ApiKeyOwner, form: Form, request_id: str, client_ip: str | None
+    ) -> Response:
         # Parsed before the unit of work opens: a malformed request costs no transaction.
         parsed = _parsed(route, form)
         writes = route.operation.writes
         async with self.store.write() if writes else self.store.read() as tx:
-            return await self._run_in(tx, route, owner, parsed, request_id, None)
+            return await self._run_in(tx, route, owner, parsed, request_id, None, client_ip)
 
     async def _run_in(
         self,
@@ -248,6 +259,7 @@ class ApiApp:
         parsed: ParsedRequest,
         request_id: str,
         idempotency_key: str | None,
+        client_ip: str | None,
     ) -> Response:
         """Run the operation in `tx`; `idempotency_key` is recorded with what it writes."""
         account_id = owner.account_id
@@ -259,6 +271,7 @@ class ApiApp:
             payments=self.payments,
             request_id=request_id,
             idempotency_key=idempotency_key,
+            client_ip=client_ip,
         )
         status = 200
         try:

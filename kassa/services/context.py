@@ -61,6 +61,10 @@ class Context:
     request_id: str | None = None
     """The API request this work serves (events record it); None for workers."""
     idempotency_key: str | None = None
+    client_ip: str | None = None
+    """The address of the HTTP client that made the request (the ASGI scope's `client`, as
+    the request log records it); None for work no request made (workers, the CLI). A token
+    keeps it as its `client_ip`."""
     governing_time: int | None = None
     """The frozen time of the test clock governing what this operation touches (set by
     `governed_by`); None: the installation's clock governs."""

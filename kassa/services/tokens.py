@@ -56,7 +56,7 @@ async def create_token(ctx: Context, request: CreateToken) -> ApiObject:
         "id": new_id("tok"),
         "object": "token",
         "card": card_objects.new_card_object(ctx, card, request.card),
-        "client_ip": None,
+        "client_ip": ctx.client_ip,
         "created": ctx.now(),
         "livemode": ctx.livemode,
         "type": "card",
