@@ -670,6 +670,32 @@ def test_a_failed_payout_errors_its_bank_account_and_stops_scheduled_payouts(
     assert latest.id != first.id and (latest.amount, latest.destination) == (net, failing.id)
 
 
+def test_a_failed_payout_announces_its_bank_account_errored(
+    server: ShiftedClockServer,
+) -> None:
+    """Stripe's `account.external_account.updated` ("whenever an external account is
+    updated") for the status a failed payout sets: once, at the failure's time, with the old
+    status in `previous_attributes`; a second failure to the errored account changes nothing."""
+    client, account_id = client_with_account(server)
+    fund(client, 6_000)
+    failing = bank_account(client, account_id, "000111111116")
+    assert failing.status == "new"
+    first = payout(client, amount=1_000, destination=failing.id)
+    second = payout(client, amount=2_000, destination=failing.id)
+
+    server.set_now(at("2026-11-20T00:00:01"))  # both arrive: both fail
+    assert client.v1.payouts.retrieve(first.id).status == "failed"
+    assert client.v1.payouts.retrieve(second.id).status == "failed"
+    updated = client.v1.events.list(params={"type": "account.external_account.updated"}).data
+    assert [e.data.object["id"] for e in updated] == [failing.id]
+    [errored] = updated
+    assert errored.data.object["object"] == "bank_account"
+    assert errored.data.object["status"] == "errored"
+    assert plain(errored.data.previous_attributes) == {"status": "new"}
+    failures = client.v1.events.list(params={"type": "payout.failed"}).data
+    assert {e.created for e in failures} == {errored.created}
+
+
 def test_an_automatic_payout_announces_its_reconciliation_completed(
     server: ShiftedClockServer,
 ) -> None:

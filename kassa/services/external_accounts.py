@@ -15,8 +15,8 @@ the box.
 
 Adding, updating and deleting a bank account send Stripe's `account.external_account.*`
 events with the bank account (a bank account that stops being its currency's default is
-updated too). The default test account Kassa adds by itself announces nothing: the caller
-did not add it.
+updated too, and so is one a failed payout turns `errored`). The default test account Kassa
+adds by itself announces nothing: the caller did not add it.
 """
 
 from __future__ import annotations
@@ -210,12 +210,16 @@ def takes_scheduled_payouts(bank_account: ApiObject) -> bool:
 
 
 async def mark_errored(ctx: Context, bank_account_id: str) -> None:
-    """A payout to the bank account failed: Stripe sets its status to `errored`."""
+    """A payout to the bank account failed: Stripe sets its status to `errored` and announces
+    the change, at `ctx.now()` (the payout's failure governs its time)."""
     found = await ctx.tx.get_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account_id)
     if found is None or found[1] or found[0]["status"] == ERRORED:
-        return  # gone, deleted since the payout, or already errored
-    found[0]["status"] = ERRORED
-    await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, found[0])
+        return  # gone, deleted since the payout, or already errored: nothing changes
+    bank_account = found[0]
+    before = public(copy.deepcopy(bank_account))
+    bank_account["status"] = ERRORED
+    await ctx.tx.update_object(EXTERNAL_ACCOUNTS, ctx.account_id, bank_account)
+    await events.announce(ctx, UPDATED, public(bank_account), previous=before)
 
 
 def _own_account(ctx: Context, account_id: str) -> None:
