@@ -499,6 +499,11 @@ def measure(
         label: route_times(before, after, invoices_paid.get(label))
         for label, (before, after) in snapshots.items()
     }
+    # Captures the server's job had not posted when it stopped: work no measured rate paid for.
+    captures_left = {
+        account.id: payment_intents.captures_still_to_post(workspace.database_url, account.id)
+        for account in (workspace.invoice_account, workspace.pi_account)
+    }
     # The server has stopped, which it does only once the requests still in flight when
     # wrk stopped have finished; the checks read through a second one, with nothing in
     # flight, so the counts are final.
@@ -517,6 +522,10 @@ def measure(
         measurement.pi_stored = payment_intents.check_stored(
             server, workspace.pi_workspace(), measurement.pi_runs
         )
+    measurement.stored["captures_still_to_post_at_stop"] = captures_left[
+        workspace.invoice_account.id
+    ]
+    measurement.pi_stored["captures_still_to_post_at_stop"] = captures_left[workspace.pi_account.id]
     return measurement
 
 
@@ -939,7 +948,9 @@ def stored_text(report: Mapping[str, Any]) -> list[str]:
         f"({stored['invoice_items_pending']:,} pending); {stored['payment_intents_stored']:,} "
         f"PaymentIntents {stored['payment_intents_by_status']}; "
         f"{stored['invoices_unanswered']:,} invoices and pending items of chains cut short "
-        f"(at most {stored['chains_cut_short_max']:,})",
+        f"(at most {stored['chains_cut_short_max']:,}); "
+        f"{stored['captures_still_to_post_at_stop']:,} captures still to post when the "
+        "measured server stopped",
     ]
     lines += [f"  problem: {problem}" for problem in stored["problems"]]
     pi_lines = payment_intents.stored_text(

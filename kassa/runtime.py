@@ -42,6 +42,7 @@ from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from kassa.store.schema import apply_pending
 from kassa.workers.authorization_expiries import AUTHORIZATION_EXPIRIES
+from kassa.workers.capture_postings import CAPTURE_POSTINGS
 from kassa.workers.invoices import INVOICES
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.payouts import PAYOUTS
@@ -147,6 +148,7 @@ JOBS: tuple[Job, ...] = (
     Job("test_clocks", _polling(TEST_CLOCKS), in_serve=_always),
     Job("payouts", _polling(PAYOUTS), in_serve=_always),
     Job("refund_failures", _polling(REFUND_FAILURES), in_serve=_always),
+    Job("capture_postings", _polling(CAPTURE_POSTINGS), in_serve=_always),
     Job("authorization_expiries", _polling(AUTHORIZATION_EXPIRIES), in_serve=_always),
     Job("reporting", _polling(REPORTING), in_serve=_always),
 )

@@ -33,6 +33,7 @@ from kassa.services.account_snapshots import SaveSnapshot, SnapshotRef
 from kassa.services.context import Context
 from kassa.store import Store, Transaction, migrate, open_store
 from kassa.store.account_queries import ACCOUNT_TABLES, KEPT_TABLES, LEDGER_SUMS
+from kassa.store.capture_posting_queries import ScheduledCapturePosting
 from kassa.store.import_queries import ImportedObject
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
@@ -491,6 +492,8 @@ async def seed(tx: Transaction, account_id: str) -> None:
     failure = ScheduledRefundFailure(fails_at=2, failure_reason="expired_or_canceled_card")
     await tx.schedule_refund_failure(account_id, f"refunds_{tag}", failure, None)
     await tx.schedule_authorization_expiry(account_id, f"charges_{tag}", 3, None)
+    posting = ScheduledCapturePosting(posts_at=5, amount=100)
+    await tx.schedule_capture_posting(account_id, f"charges_{tag}", posting, None)
     await tx.record_card_setup(account_id, f"payment_methods_{tag}", 4)
     await tx.claim_invoice_prefix(account_id, f"PFX{tag.upper()}", f"cus_{tag}0")
     await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")

@@ -80,6 +80,9 @@ def pay(
         "amount": amount,
         "currency": currency,
         "payment_method": payment_method,
+        # Posted in the request: these tests read the charge's balance transaction at once
+        # (the default, asynchronous capture: tests/test_async_capture.py).
+        "capture_method": "automatic",
         "confirm": True,
         "allowed_payment_method_types": ["card"],
     }

@@ -17,6 +17,7 @@ import stripe
 
 from kassa.services.payment_intents import PUBLISHABLE_FIELDS as PAYMENT_INTENT_PUBLISHABLE_FIELDS
 from tests.harness import Account, KassaServer
+from tests.test_async_capture import posted
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -103,7 +104,8 @@ def test_requires_action_then_completed_authentication_charges(
     assert done["status"] == "succeeded"
     assert done["next_action"] is None
     assert done["amount_received"] == 2500
-    charge = client.v1.charges.retrieve(done["latest_charge"])
+    # Captured asynchronously (the default): the posting comes a moment later.
+    charge = posted(client, done["latest_charge"])
     assert charge.status == "succeeded"
     assert charge.captured is True
     details = charge.payment_method_details
@@ -575,6 +577,9 @@ def pay(
         "currency": "usd",
         "customer": customer_id,
         "payment_method": payment_method,
+        # Posted in the request: these tests read the charge's balance transaction at once
+        # (the default, asynchronous capture: tests/test_async_capture.py).
+        "capture_method": "automatic",
         "confirm": True,
         "allowed_payment_method_types": ["card"],
         **extra,

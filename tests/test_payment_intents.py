@@ -29,6 +29,7 @@ from kassa.store import Store
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer
 from tests.settlement import settle_in
+from tests.test_async_capture import posted
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
 
@@ -67,6 +68,9 @@ def pay(
         "amount": amount,
         "currency": currency,
         "payment_method": "pm_card_visa",
+        # Posted in the request: these tests read the charge's balance transaction at once
+        # (the default, asynchronous capture: tests/test_async_capture.py).
+        "capture_method": "automatic",
         "confirm": True,
         "allowed_payment_method_types": ["card"],
         **extra,
@@ -125,6 +129,8 @@ def test_confirmed_create_charges_the_card_and_posts_the_fee(client: stripe.Stri
     assert details.card.brand == "visa"
     assert details.card.last4 == "4242"
     assert details.card.three_d_secure is None
+    # Captured asynchronously (the default): the posting, and its fee, come a moment later.
+    charge = posted(client, charge.id)
     assert isinstance(charge.balance_transaction, str)
 
     fee = usd_card_fee(amount)

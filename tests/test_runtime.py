@@ -25,6 +25,7 @@ EVERY_JOB = [
     "test_clocks",
     "payouts",
     "refund_failures",
+    "capture_postings",
     "authorization_expiries",
     "reporting",
 ]
@@ -55,6 +56,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "test_clocks",
         "payouts",
         "refund_failures",
+        "capture_postings",
         "authorization_expiries",
         "reporting",
     ]

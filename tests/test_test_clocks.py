@@ -83,6 +83,9 @@ def card_payment(client: Client, customer_id: str, **params: Any) -> stripe.Paym
         "currency": "usd",
         "customer": customer_id,
         "payment_method": "pm_card_visa",
+        # Posted in the request: these tests read the charge's balance transaction at once
+        # (the default, asynchronous capture: tests/test_async_capture.py).
+        "capture_method": "automatic",
         "confirm": True,
         "allowed_payment_method_types": ["card"],
         **params,
@@ -509,6 +512,9 @@ def pay(client: Client, customer_id: str) -> stripe.Charge:
             "currency": "usd",
             "customer": customer_id,
             "payment_method": "pm_card_visa",
+            # Posted in the request: these tests read the charge's balance transaction at once
+            # (the default, asynchronous capture: tests/test_async_capture.py).
+            "capture_method": "automatic",
             "confirm": True,
             "allowed_payment_method_types": ["card"],
         }

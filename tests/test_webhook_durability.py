@@ -113,6 +113,9 @@ def confirm_payments(client: stripe.StripeClient, count: int) -> None:
                     "currency": "usd",
                     "payment_method": "pm_card_visa",
                     "allowed_payment_method_types": ["card"],
+                    # Posted in the request: three events, all from it (the default,
+                    # asynchronous capture adds `charge.updated` later: test_async_capture).
+                    "capture_method": "automatic",
                     "confirm": True,
                 },
             )

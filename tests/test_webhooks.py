@@ -30,6 +30,7 @@ from kassa.workers.webhooks import IDLE_POLL_SECONDS, JITTER_FRACTION
 from tests.conftest import module_server
 from tests.direct_store import purge
 from tests.harness import Account, KassaServer, create_account
+from tests.test_async_capture import posted
 from tests.webhook_receiver import WebhookReceiver
 
 T = TypeVar("T")
@@ -206,10 +207,14 @@ class Announcements:
     """What each API request must announce, by its request id."""
 
     def __init__(self) -> None:
-        self.by_request: dict[str, frozenset[str]] = {}
+        self.by_request: dict[str | None, frozenset[str]] = {}
 
     def expect(self, response: stripe.StripeObject | stripe.StripeError, *types: str) -> None:
         self.by_request[request_id_of(response)] = frozenset(types)
+
+    def expect_automatic(self, *types: str) -> None:
+        """What Kassa announces of its own accord, in no request (`request.id` null)."""
+        self.by_request[None] = frozenset(types)
 
 
 def drive_customer_flows(client: stripe.StripeClient, announced: Announcements) -> None:
@@ -239,6 +244,9 @@ def drive_payment_flows(client: stripe.StripeClient, announced: Announcements) -
         paid.id, params={"return_url": "https://shop.example/paid"}
     )
     announced.expect(confirmed, "charge.succeeded", "payment_intent.succeeded")
+    # Captured asynchronously (the default): its posting comes a moment later, in no request.
+    posted(client, str(confirmed.latest_charge))
+    announced.expect_automatic("charge.updated")
     with pytest.raises(stripe.CardError) as declined:
         pay(client, "pm_card_chargeDeclined")
     announced.expect(
@@ -286,6 +294,9 @@ def pay(client: stripe.StripeClient, payment_method: str, **extra: Any) -> strip
         "amount": 1500,
         "currency": "usd",
         "payment_method": payment_method,
+        # Posted in the request: the events of a payment come from its own request here (the
+        # default, asynchronous capture: tests/test_async_capture.py).
+        "capture_method": "automatic",
         "confirm": True,
         "allowed_payment_method_types": ["card"],
         **extra,
@@ -321,7 +332,7 @@ def test_every_event_the_flows_announce_is_delivered_once_as_listed(
         assert without_pending_count(delivered[event["id"]]) == without_pending_count(event)
         assert event["data"]["object"]["object"] == object_named_by(event["type"]), event["type"]
 
-    types_by_request: dict[str, set[str]] = {}
+    types_by_request: dict[str | None, set[str]] = {}
     for event in events:
         types_by_request.setdefault(event["request"]["id"], set()).add(event["type"])
     for request_id, types in announced.by_request.items():

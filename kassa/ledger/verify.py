@@ -332,7 +332,12 @@ async def object_findings(tx: Transaction, page_rows: int = OBJECT_PAGE_ROWS) ->
         after_seq = 0
         for _ in range(OBJECT_PAGES_MAX):
             page = LedgeredObjectsPage(
-                kind.table, after_seq, page_rows, kind.children, kind.child_column
+                kind.table,
+                after_seq,
+                page_rows,
+                kind.children,
+                kind.child_column,
+                capture_postings=kind.table is CHARGES,
             )
             objects = await tx.ledgered_objects(page, kind.through)
             for obj in objects:
@@ -346,16 +351,25 @@ async def object_findings(tx: Transaction, page_rows: int = OBJECT_PAGE_ROWS) ->
 
 
 def _object_checks(kind: LedgeredKind, obj: LedgeredObject) -> list[Finding]:
-    found = _ledger_checks(kind, obj)
+    found = _ledger_checks(kind, obj, 0 if _awaiting_posting(obj) else None)
     if kind.table is CHARGES:
         found += _refund_checks(obj)
     return found
 
 
-def _ledger_checks(kind: LedgeredKind, obj: LedgeredObject) -> list[Finding]:
+def _awaiting_posting(obj: LedgeredObject) -> bool:
+    """A charge captured asynchronously whose posting is still to come
+    (`kassa.services.capture_postings`): captured, no balance transaction yet, its posting
+    scheduled. No money has moved for it; one with no posting scheduled is a finding."""
+    return bool(obj.awaiting_posting) and obj.doc.get("balance_transaction") is None
+
+
+def _ledger_checks(
+    kind: LedgeredKind, obj: LedgeredObject, expected_movement: int | None = None
+) -> list[Finding]:
     currency = str(obj.doc["currency"])
     found = []
-    expected = kind.network_movement(obj.doc)
+    expected = kind.network_movement(obj.doc) if expected_movement is None else expected_movement
     moved = sum(m.amount for m in obj.movements if m.currency == currency)
     if moved != expected:
         found.append(

@@ -1,6 +1,7 @@
 """The balance (`GET /v1/balance`) and balance transactions (retrieve, list): views of the
-ledger. Reading either first settles funds whose `available_on` has come, so what a caller
-sees never lags the clock."""
+ledger. Reading either first posts the account's asynchronous captures
+(`capture_postings`) and settles funds whose `available_on` has come, so what a caller sees
+never lags the clock."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from kassa.ledger.settlement import settle_due
 from kassa.ledger.views import balance_object, balance_transaction_object
 from kassa.money import Currency
 from kassa.params import Enum, Param, String, parse_params
-from kassa.services import events
+from kassa.services import capture_postings, events
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -72,7 +73,10 @@ class ListBalanceTransactions:
 
 
 async def settle(ctx: Context) -> int:
-    """Settle the account's due funds; announce `balance.available` if any moved."""
+    """Post the account's asynchronous captures still to come (what the balance says never
+    lags a payment a caller has seen succeed), then settle its due funds; announce
+    `balance.available` if any moved."""
+    await capture_postings.post_account_pending(ctx)
     settled = await settle_due(ctx.tx, ctx.now(), account_id=ctx.account_id)
     if settled:
         await announce_available(ctx)

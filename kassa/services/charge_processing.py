@@ -2,7 +2,8 @@
 
 A charge is created by confirming a PaymentIntent, or directly through the Charges API. The
 test card behind the payment method decides the outcome (approved, declined with Stripe's
-codes, disputed, available at once); capturing posts the charge and its fee to the ledger.
+codes, disputed, available at once); capturing posts the charge and its fee to the ledger,
+at once or, for a PaymentIntent's asynchronous capture, a moment later (`capture_postings`).
 Shared by payment intents, charges, refunds and disputes; no resource is declared here.
 """
 
@@ -12,17 +13,13 @@ import copy
 import secrets
 from typing import Any
 
-from kassa import business_days, money
 from kassa.cards import Decline, TestBehavior, decline_error
 from kassa.errors import CardDeclined
 from kassa.ids import new_id, random_base62
 from kassa.invariants import InvariantViolated, ensure
-from kassa.ledger import postings
 from kassa.services import (
     authorization_expiry,
-    balance,
-    balance_settings,
-    currency_conversion,
+    capture_postings,
     disputes,
     early_fraud_warnings,
     events,
@@ -223,17 +220,34 @@ def declined(decline: Decline) -> CardDeclined:
 
 
 async def attempt(
-    ctx: Context, charge: ApiObject, behavior: TestBehavior, *, capture: bool
+    ctx: Context,
+    charge: ApiObject,
+    behavior: TestBehavior,
+    *,
+    capture: bool,
+    capture_async: bool = False,
 ) -> None:
     """Carry out a new charge attempt (`new_charge`): captured at once when `capture` (else
-    held for capture), stored and announced. A captured charge then meets what the test card
-    does after a payment (a dispute, an early fraud warning). A declined attempt is kept as
-    a failed charge; the caller raises its error (`declined`)."""
-    if charge["paid"] and capture:
+    held for capture), stored and announced. With `capture_async` (a PaymentIntent's
+    `automatic_async`) the capture's posting may come a moment later (`capture_postings`).
+    A captured charge then meets what the test card does after a payment (a dispute, an
+    early fraud warning). A declined attempt is kept as a failed charge; the caller raises
+    its error (`declined`)."""
+    posts_later = (
+        charge["paid"]
+        and capture
+        and capture_async
+        and await capture_postings.posts_later(ctx, charge, behavior)
+    )
+    if posts_later:
+        capture_postings.capture_now_post_later(charge, charge["amount"])
+    elif charge["paid"] and capture:
         await capture_funds(ctx, charge, charge["amount"], behavior)
     elif charge["paid"]:
         authorization_expiry.hold(ctx, charge)
     await store_new(ctx, charge)
+    if posts_later:
+        await capture_postings.schedule(ctx, charge)
     if charge["paid"] and not capture:
         await authorization_expiry.schedule_expiry(ctx, charge)
     if not charge["paid"]:
@@ -271,50 +285,17 @@ async def dispute_if_test_card_says(
         await events.announce(ctx, "charge.updated", charge, previous=before)
 
 
-async def _available_on(ctx: Context) -> int:
-    # The account's delay: its balance settings' override, else the installation's.
-    delay_days = await balance_settings.settlement_delay_days(ctx)
-    return business_days.available_on(ctx.now(), delay_days, ctx.payments.account_country)
-
-
 async def capture_funds(
     ctx: Context, charge: ApiObject, amount: int, behavior: TestBehavior
 ) -> None:
-    """Capture `amount` of an authorized charge: post it and its fee to the ledger. A charge
-    in a currency the account does not settle in is converted first, and its fee is the
-    settlement currency's, on the converted amount."""
+    """Capture `amount` of an authorized charge: post it and its fee to the ledger now
+    (`capture_postings.post_capture`)."""
     ensure(not charge["captured"] and charge["paid"], "only an authorized charge is captured")
     ensure(0 < amount <= charge["amount"], "a capture is within the authorized amount")
-    conversion = await currency_conversion.for_charge(ctx, charge["currency"])
-    settled, currency, presented, rate = currency_conversion.settled_amounts(
-        conversion, amount, charge["currency"]
-    )
-    fee = money.card_fee(settled, currency, ctx.payments.pricing)
-    row = await postings.record_charge(
-        ctx.tx,
-        postings.Movement(
-            account_id=ctx.account_id,
-            created=ctx.now(),
-            type="charge",
-            reporting_category="charge",
-            source=charge["id"],
-            currency=currency,
-            description=charge["description"],
-            available_on=ctx.now() if behavior.available_immediately else await _available_on(ctx),
-            test_clock=ctx.governing_clock,
-            exchange_rate=rate,
-        ),
-        amount=settled,
-        fee=fee,
-        immediately_available=behavior.available_immediately,
-        presented=presented,
-    )
+    transaction_id = await capture_postings.post_capture(ctx, charge, amount, behavior)
     charge["captured"] = True
     charge["amount_captured"] = amount
-    charge["balance_transaction"] = row.id
-    if behavior.available_immediately:
-        # Funds that skip the pending balance are available now, and Stripe says so.
-        await balance.announce_available(ctx)
+    charge["balance_transaction"] = transaction_id
 
 
 def refundable_amount(charge: ApiObject) -> int:

@@ -14,7 +14,8 @@ event.
 
 The work a clock does today: its subscriptions' new periods (renewals, trial ends,
 cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
-automatic advancement (finalize a draft, charge or send it, retry a failed charge),
+automatic advancement (finalize a draft, charge or send it, retry a failed charge), the
+ledger postings of its charges captured asynchronously (`capture_postings`),
 payment reminders, its refunds' later failures (`refund_failures`), the expiry of its
 uncaptured card authorizations (`authorization_expiry`), and the settlement of
 its customers' pending funds as their `available_on` comes
@@ -33,7 +34,13 @@ from typing import Any, Final
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, KassaError
 from kassa.ledger.settlement import settle_on_clock
-from kassa.services import authorization_expiry, balance, events, refund_failures
+from kassa.services import (
+    authorization_expiry,
+    balance,
+    capture_postings,
+    events,
+    refund_failures,
+)
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
@@ -184,6 +191,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         return work
     if work.kind == "funds_settlement":
         await _settle(ctx, clock_id, work)
+        return work
+    if work.kind == "capture_posting":
+        await capture_postings.post_scheduled(ctx, work.object_id)
         return work
     if work.kind == "refund_failure":
         await refund_failures.fail_refund(ctx, work.object_id)

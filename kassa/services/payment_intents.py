@@ -47,6 +47,7 @@ from kassa.params import (
 )
 from kassa.services import (
     authorization_expiry,
+    capture_postings,
     card_setups,
     charge_processing,
     currency_conversion,
@@ -751,7 +752,13 @@ async def _charge(
     intent["latest_charge"] = charge["id"]
     intent["next_action"] = None
     manual = intent["capture_method"] == "manual"
-    await charge_processing.attempt(ctx, charge, behavior, capture=not manual)
+    await charge_processing.attempt(
+        ctx,
+        charge,
+        behavior,
+        capture=not manual,
+        capture_async=intent["capture_method"] == capture_postings.ASYNC_CAPTURE_METHOD,
+    )
     if behavior.decline is not None:
         await payment_methods.retire_unless_kept(ctx, payment_method)
         error = charge_processing.declined(behavior.decline)

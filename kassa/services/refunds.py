@@ -26,6 +26,7 @@ from kassa.params import (
 )
 from kassa.services import (
     authorization_expiry,
+    capture_postings,
     charge_processing,
     charges,
     currency_conversion,
@@ -156,6 +157,8 @@ def _check_refundable(charge: ApiObject, amount: int, charged_back: bool) -> Non
 async def create_refund(ctx: Context, request: CreateRefund) -> ApiObject:
     charge = await _charge_to_refund(ctx, request)
     ctx = await ctx.governed_by(charge)
+    # The money comes back out of the charge's posting: post it first if still to come.
+    await capture_postings.post_for_charge(ctx, charge)
     if request.currency is not None and request.currency != charge["currency"]:
         raise InvalidParameter(
             f"The refund's currency must be the charge's ({charge['currency']}).",

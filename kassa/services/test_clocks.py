@@ -217,9 +217,11 @@ async def delete_test_clock(ctx: Context, clock_id: str) -> ApiObject:
     for customer in on_clock.objects:
         await customers.delete_customer(ctx, customer["id"])
     # Its customers' pending funds stay the merchant's: they settle in real time from now,
-    # their refunds still to fail fail, and their held authorizations expire, in real time.
+    # their refunds still to fail fail, their captures still to post post, and their held
+    # authorizations expire, in real time.
     await ctx.tx.release_clock_funds(ctx.account_id, clock_id)
     await ctx.tx.release_clock_refund_failures(ctx.account_id, clock_id)
+    await ctx.tx.release_clock_capture_postings(ctx.account_id, clock_id)
     await ctx.tx.release_clock_authorization_expiries(ctx.account_id, clock_id)
     await ctx.tx.mark_object_deleted(TEST_CLOCKS, ctx.account_id, clock_id)
     await events.announce(ctx, "test_helpers.test_clock.deleted", clock)

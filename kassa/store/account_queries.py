@@ -199,6 +199,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("id",),
     ),
     AccountTable(
+        "capture_postings",
+        _columns("account_id id posts_at test_clock amount"),
+        "keyed",
+        key=("id",),
+    ),
+    AccountTable(
         "card_setups",
         _columns("account_id payment_method created"),
         "keyed",

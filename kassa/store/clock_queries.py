@@ -57,6 +57,7 @@ WORK_KINDS = (
     "subscription_renewal",
     "invoice_finalize",
     "invoice_attempt",
+    "capture_posting",
     "invoice_reminder",
     "refund_failure",
     "authorization_expiry",
@@ -64,15 +65,17 @@ WORK_KINDS = (
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
 subscription's new period (which may make an invoice) first, then a draft is finalized
-before an invoice is charged, and a charge is tried before a reminder (which a successful
-charge makes moot); a refund's later failure comes next (it depends on nothing but its
-refund), then an uncaptured authorization's expiry (nothing else waits on it); pending funds
-settle last (nothing else depends on them)."""
+before an invoice is charged, a charge's asynchronous capture is posted right after the
+charge, and a charge is tried before a reminder (which a successful charge makes moot); a
+refund's later failure comes next (it depends on nothing but its refund), then an
+uncaptured authorization's expiry (nothing else waits on it); pending funds settle last
+(nothing else depends on them)."""
 
 _WORK_SCANS = (
     ("subscriptions", "renews_at", "deleted = 0"),
     ("invoices", "automatically_finalizes_at", "status = 'draft' AND deleted = 0"),
     ("invoices", "next_payment_attempt", "status = 'open' AND deleted = 0"),
+    ("capture_postings", "posts_at", "posts_at IS NOT NULL"),
     ("invoices", "next_reminder_at", "status = 'open' AND deleted = 0"),
     ("refund_failures", "fails_at", "fails_at IS NOT NULL"),
     ("authorization_expiries", "expires_at", "expires_at IS NOT NULL"),
@@ -80,8 +83,8 @@ _WORK_SCANS = (
 )
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
 what else a row with work due must be (the condition of the kind's partial index; the
-tables of refund failures and authorization expiries hold a row only while its work is to
-come, so theirs holds for every row)."""
+tables of capture postings, refund failures and authorization expiries hold a row only while
+its work is to come, so theirs holds for every row)."""
 
 
 class ClockQueries:

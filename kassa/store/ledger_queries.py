@@ -139,6 +139,9 @@ class LedgeredObjectsPage:
     limit: int
     children: ObjectTable | None = None
     child_column: str | None = None
+    capture_postings: bool = False
+    """Say which objects (charges) have their capture's posting still to come
+    (`LedgeredObject.awaiting_posting`)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ class LedgeredObject:
     doc: dict[str, Any]
     children: list[dict[str, Any]] = field(default_factory=list)
     movements: list[SourceMovement] = field(default_factory=list)
+    awaiting_posting: list[bool] = field(default_factory=list)
+    """[True] when a charge's capture is still to be posted (`capture_postings`), read in
+    the same statement as its document and movements; empty otherwise."""
 
 
 TRANSACTION_COLUMNS = (
@@ -449,12 +455,19 @@ class LedgerQueries:
                 f"JOIN {page.children.name} c ON c.account_id = p.account_id "
                 f"AND c.{page.child_column} = p.id "
             )
+        awaiting = ""
+        if page.capture_postings:
+            awaiting = (
+                "UNION ALL SELECT p.seq, 'awaiting', p.id, NULL, NULL, "
+                f"{_NO_NUMBER}, NULL, {_NO_NUMBER} FROM page p "
+                "JOIN capture_postings cp ON cp.account_id = p.account_id AND cp.id = p.id "
+            )
         rows = await self._db.fetchall(
             f"WITH page AS (SELECT seq, id, account_id, doc FROM {page.table.name} "
             "WHERE seq > ? ORDER BY seq LIMIT ?) "
             "SELECT p.seq, 'object', p.id, p.doc, p.account_id, "
             f"{_NO_NUMBER}, NULL, {_NO_NUMBER} FROM page p "
-            f"{with_children}"
+            f"{with_children}{awaiting}"
             "UNION ALL SELECT p.seq, 'ledger', t.id, NULL, NULL, t.visible, e.currency, "
             "SUM(CASE WHEN b.bucket = ? THEN e.amount ELSE 0 END) FROM page p "
             "JOIN ledger_transactions t ON t.account_id = p.account_id AND t.source = p.id "
@@ -491,6 +504,8 @@ def _ledgered_objects(rows: Sequence[Sequence[Any]]) -> list[LedgeredObject]:
     for row in rows:
         if row[1] == "child":
             objects[int(row[0])].children.append(orjson.loads(row[3]))
+        elif row[1] == "awaiting":
+            objects[int(row[0])].awaiting_posting.append(True)
         elif row[1] == "ledger":
             objects[int(row[0])].movements.append(
                 SourceMovement(row[2], bool(int(row[5])), row[6], int(row[7]))

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from kassa.invariants import ensure
 from kassa.store.account_queries import AccountQueries
 from kassa.store.authorization_expiry_queries import AuthorizationExpiryQueries
+from kassa.store.capture_posting_queries import CapturePostingQueries
 from kassa.store.card_setup_queries import CardSetupQueries
 from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
@@ -154,6 +155,7 @@ class Transaction(
     FxQueries,
     RefundFailureQueries,
     AuthorizationExpiryQueries,
+    CapturePostingQueries,
     CardSetupQueries,
     ReturnUrlQueries,
     PaymentMethodQueries,

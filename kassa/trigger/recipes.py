@@ -719,7 +719,8 @@ _PAYOUT_RECIPES: Final = {
     ),
     "balance.available": Recipe(
         "a charge whose card skips the pending balance (pm_card_bypassPending)",
-        (_payment_intent("pm_card_bypassPending"),),
+        # Captured in the request, so that its funds are available in the recipe's own.
+        (_payment_intent("pm_card_bypassPending", capture_method="automatic"),),
     ),
 }
 

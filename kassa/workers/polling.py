@@ -1,8 +1,8 @@
 """The loop of the jobs that poll for due work in real time (`invoices`, `payouts`,
-`settlement`, `refund_failures`, `reporting`, `test_clocks`): run the job's steps in order,
-log what each did or why the round failed, then wait the job's poll interval or until the
-job is told to stop. A failed round is retried at the next poll: what it had claimed is
-still due in the store."""
+`settlement`, `refund_failures`, `capture_postings`, `reporting`, `test_clocks`): run the
+job's steps in order, log what each did or why the round failed, then wait the job's poll
+interval or until the job is told to stop. A failed round is retried at the next poll: what
+it had claimed is still due in the store."""
 
 from __future__ import annotations
 

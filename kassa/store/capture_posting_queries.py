@@ -1,0 +1,84 @@
+"""SQL behind card payments captured asynchronously: the ledger posting each such charge has
+still to come (table `capture_postings`), the job's scan for those due in real time across
+accounts, one account's (posted before its balance is read), taking one (the claim that
+makes a posting happen once), and a deleted test clock's postings handed to real time. The
+scan, postponement, claim and release are `due_order`'s, shared with `refund_failures`.
+Mixed into `Transaction`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from kassa.invariants import ensure
+from kassa.store import due_order
+from kassa.store.due_order import REAL_TIME, DueColumn, DueCursor, DueRow
+
+if TYPE_CHECKING:
+    from kassa.store.queries import Executor
+
+CAPTURE_POSTINGS: Final = DueColumn("capture_postings", "posts_at", REAL_TIME)
+"""The real-time scan: one range of the `capture_postings_due` index."""
+
+
+@dataclass(frozen=True)
+class ScheduledCapturePosting:
+    """A captured charge's posting to come: when (on the clock that governs the charge), and
+    the amount captured, in the charge's currency."""
+
+    posts_at: int
+    amount: int
+
+
+class CapturePostingQueries:
+    _db: Executor
+
+    async def schedule_capture_posting(
+        self,
+        account_id: str,
+        charge_id: str,
+        posting: ScheduledCapturePosting,
+        test_clock: str | None,
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO capture_postings (account_id, id, posts_at, test_clock, amount) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (account_id, charge_id, posting.posts_at, test_clock, posting.amount),
+        )
+
+    async def capture_postings_due(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueRow]:
+        """Up to `limit` postings (`object_id`: the charge) due at `now` in real time, after
+        `cursor`, across accounts."""
+        return await due_order.scan_due(self._db, CAPTURE_POSTINGS, now, cursor, limit)
+
+    async def account_capture_postings(self, account_id: str, limit: int) -> list[str]:
+        """Up to `limit` charges of the account whose posting is still to come in real time,
+        earliest first, due or not (the account's balance is about to be read)."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM capture_postings WHERE account_id = ? AND test_clock IS NULL "
+            "ORDER BY posts_at, id LIMIT ?",
+            (account_id, limit),
+        )
+        ensure(len(rows) <= limit, "a scan of an account's capture postings keeps its limit")
+        return [str(row[0]) for row in rows]
+
+    async def postpone_capture_posting(self, entry: DueRow, until: int) -> bool:
+        """Move a real-time posting still due at `entry.due_at` (not taken since the scan)
+        to `until`; whether it moved."""
+        return await due_order.postpone_due(self._db, CAPTURE_POSTINGS, entry, until)
+
+    async def take_capture_posting(
+        self, account_id: str, charge_id: str
+    ) -> ScheduledCapturePosting | None:
+        """The charge's posting to come, removed in this unit of work; None if none is left
+        (posted already)."""
+        row = await due_order.take_scheduled(
+            self._db, CAPTURE_POSTINGS.table, account_id, charge_id, "posts_at, amount"
+        )
+        return None if row is None else ScheduledCapturePosting(int(row[0]), int(row[1]))
+
+    async def release_clock_capture_postings(self, account_id: str, clock_id: str) -> None:
+        """A deleted clock's charges: their postings come in real time from now on."""
+        await due_order.release_clock_rows(self._db, CAPTURE_POSTINGS.table, account_id, clock_id)
