@@ -949,7 +949,7 @@ def stored_text(report: Mapping[str, Any]) -> list[str]:
         f"PaymentIntents {stored['payment_intents_by_status']}; "
         f"{stored['invoices_unanswered']:,} invoices and pending items of chains cut short "
         f"(at most {stored['chains_cut_short_max']:,}); "
-        f"{stored['captures_still_to_post_at_stop']:,} captures still to post when the "
+        f"{stored['captures_still_to_post_at_stop']} captures still to post when the "
         "measured server stopped",
     ]
     lines += [f"  problem: {problem}" for problem in stored["problems"]]

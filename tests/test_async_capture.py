@@ -23,9 +23,13 @@ import pytest
 import stripe
 
 from kassa.clock import SystemClock
+from kassa.config import Settings
 from kassa.ledger.verify import FindingKind, ledger_problems
 from kassa.services import accounts
+from kassa.services.capture_postings import post_due_captures
+from kassa.services.setup import load_payment_config
 from kassa.store import Store
+from kassa.store.capture_posting_queries import ScheduledCapturePosting
 from tests.conftest import module_server
 from tests.harness import KassaServer, assert_ledger_whole, create_account
 from tests.test_statement_budget import StatementTrace, build_api, open_traced_store
@@ -167,7 +171,7 @@ def test_a_payment_on_a_test_clock_posts_when_the_clock_moves(
     assert [e.created for e in updated] == [clock.frozen_time]
 
 
-# --- in process, no background jobs -----------------------------------------------------------
+# --- in process, no background jobs (the job's step run by hand) -----------------------------
 
 
 async def _in_process(database_url: str) -> None:
@@ -183,21 +187,26 @@ async def _in_process(database_url: str) -> None:
         ) as api:
             await _pending_until_the_balance_is_read(api, store)
             await _a_lost_posting_is_a_finding(api, store, str(account.account["id"]))
+            await _the_job_posts_in_batches_and_sets_aside_what_fails(
+                api, store, str(account.account["id"])
+            )
     finally:
         await store.close()
 
 
+def _confirmed_intent_form(**extra: str) -> dict[str, str]:
+    return {
+        "amount": str(AMOUNT),
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": "true",
+        "allowed_payment_method_types[]": "card",
+        **extra,
+    }
+
+
 async def _confirm(api: httpx.AsyncClient) -> dict[str, Any]:
-    response = await api.post(
-        "/v1/payment_intents",
-        data={
-            "amount": str(AMOUNT),
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": "true",
-            "allowed_payment_method_types[]": "card",
-        },
-    )
+    response = await api.post("/v1/payment_intents", data=_confirmed_intent_form())
     assert response.status_code == 200, response.text
     charge = (await api.get(f"/v1/charges/{response.json()['latest_charge']}")).json()
     assert charge["captured"] and charge["balance_transaction"] is None
@@ -232,6 +241,32 @@ async def _a_lost_posting_is_a_finding(
     async with store.write() as tx:
         assert await tx.take_capture_posting(account_id, charge["id"]) is not None
     assert await _problems(store) == [(FindingKind.OBJECT_DISAGREES_WITH_LEDGER, charge["id"])]
+
+
+async def _the_job_posts_in_batches_and_sets_aside_what_fails(
+    api: httpx.AsyncClient, store: Store, account_id: str
+) -> None:
+    """A batch whose posting fails (here a row for a charge posted already: the posting is
+    refused) is done again one by one: the good ones post, the bad one waits an hour."""
+    clock = SystemClock()
+    charges = [(await _confirm(api))["id"] for _ in range(3)]
+    form = _confirmed_intent_form(capture_method="automatic")
+    automatic = await api.post("/v1/payment_intents", data=form)
+    posted_already = automatic.json()["latest_charge"]
+    async with store.write() as tx:
+        bogus = ScheduledCapturePosting(int(clock.now()) - 1, AMOUNT)
+        await tx.schedule_capture_posting(account_id, posted_already, bogus, None)
+    payments = await load_payment_config(store, Settings(database_url="unused"))
+
+    assert await post_due_captures(store, clock, payments) == len(charges)
+
+    for charge_id in charges:
+        charge = (await api.get(f"/v1/charges/{charge_id}")).json()
+        assert isinstance(charge["balance_transaction"], str)
+    async with store.read() as tx:
+        due_now = await tx.capture_postings_due(int(clock.now()), None, 10)
+        waiting = await tx.account_capture_postings(account_id, 10)
+    assert due_now == [] and waiting == [posted_already]
 
 
 def test_in_process_a_posting_waits_for_a_read_of_the_balance(

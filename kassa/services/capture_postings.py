@@ -25,23 +25,29 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Final
+from typing import Any, Final
 
 from kassa import business_days, money
 from kassa.cards import TestBehavior
-from kassa.clock import Clock
+from kassa.clock import Clock, unix_seconds
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
 from kassa.ledger.views import balance_object
 from kassa.services import balance_settings, card_objects, currency_conversion, events
 from kassa.services.context import Context, PaymentConfig
-from kassa.services.due_work import do_due_operations
+from kassa.services.due_work import STORE_FAILURES, do_due_operations
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.capture_posting_queries import ScheduledCapturePosting
+from kassa.store.due_order import DueRow
 from kassa.store.tables import CHARGES
 
 ASYNC_CAPTURE_METHOD: Final = "automatic_async"
+CAPTURES_PER_UNIT_MAX: Final = 20
+"""Postings the job does in one unit of work (one commit, the single writer held on SQLite
+meanwhile: a few milliseconds)."""
+UNITS_PER_RUN_MAX: Final = 50
+"""Units one run of the job does before it waits for the next poll: 1,000 postings."""
 ACCOUNT_POSTINGS_MAX: Final = 1_000
 """Postings one read of an account's balance does first; more (a backlog the job has not
 reached) wait for the job, and the balance lags by those alone."""
@@ -167,9 +173,50 @@ async def post_account_pending(ctx: Context) -> int:
 
 
 async def post_due_captures(store: Store, clock: Clock, payments: PaymentConfig) -> int:
-    """Every account's capture postings due in real time, each in a unit of work of its
-    own, bounded per run (`due_work.work_through_due`); how many posted. One that cannot be
-    posted (its charge gone) is rolled back, its row kept and postponed an hour."""
+    """Every account's capture postings due in real time, CAPTURES_PER_UNIT_MAX to a unit of
+    work (under load a unit each would leave the job ever further behind the payments: a
+    unit's commit, and the account's webhook endpoints read for its event, are shared),
+    bounded per run; how many posted. A batch that fails is done again a unit per posting
+    (`due_work`), where one that cannot be posted (its charge gone) is rolled back alone,
+    its row kept and postponed an hour."""
+    posted = 0
+    for _ in range(UNITS_PER_RUN_MAX):
+        async with store.read() as tx:
+            due = await tx.capture_postings_due(unix_seconds(clock), None, CAPTURES_PER_UNIT_MAX)
+        if not due:
+            break
+        try:
+            posted += await _post_batch(store, clock, payments, due)
+        except STORE_FAILURES:
+            raise
+        except Exception:
+            log.warning("a batch of capture postings failed; posting them one by one")
+            return posted + await _post_one_by_one(store, clock, payments)
+        if len(due) < CAPTURES_PER_UNIT_MAX:
+            break
+    return posted
+
+
+async def _post_batch(
+    store: Store, clock: Clock, payments: PaymentConfig, due: list[DueRow]
+) -> int:
+    posted = 0
+    async with store.write() as tx:
+        memos: dict[str, dict[str, Any]] = {}
+        for row in due:
+            ctx = Context(
+                account_id=row.account_id,
+                tx=tx,
+                clock=clock,
+                payments=payments,
+                memo=memos.get(row.account_id, {}),
+            )
+            posted += await post_scheduled(ctx, row.object_id)
+            memos[row.account_id] = events.endpoints_memo(ctx)
+    return posted
+
+
+async def _post_one_by_one(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     jobs = (Transaction.capture_postings_due, Transaction.postpone_capture_posting)
     failed = (log, "the capture of charge %s could not be posted: %s")
     return await do_due_operations(store, clock, payments, jobs, post_scheduled, failed)

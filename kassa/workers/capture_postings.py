@@ -18,4 +18,7 @@ CAPTURE_POSTINGS = PollingJob(
     poll_seconds=CAPTURE_POSTINGS_POLL_SECONDS,
     log=logging.getLogger("kassa.capture_postings"),
     failed="posting captures failed; will retry",
+    # Under load, keep posting while there is work (bounded by ROUNDS_WITHOUT_WAIT_MAX),
+    # rather than fall a poll interval further behind each round.
+    again_after_work=True,
 )
