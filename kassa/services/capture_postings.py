@@ -47,7 +47,8 @@ CAPTURES_PER_UNIT_MAX: Final = 20
 """Postings the job does in one unit of work (one commit, the single writer held on SQLite
 meanwhile: a few milliseconds)."""
 UNITS_PER_RUN_MAX: Final = 50
-"""Units one run of the job does before it waits for the next poll: 1,000 postings."""
+"""Units one run of the job does before it waits for the next poll: 1,000 postings, four
+times a second (`CAPTURE_POSTINGS_POLL_SECONDS`) far more than one process confirms."""
 ACCOUNT_POSTINGS_MAX: Final = 1_000
 """Postings one read of an account's balance does first; more (a backlog the job has not
 reached) wait for the job, and the balance lags by those alone."""

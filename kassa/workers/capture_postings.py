@@ -18,7 +18,8 @@ CAPTURE_POSTINGS = PollingJob(
     poll_seconds=CAPTURE_POSTINGS_POLL_SECONDS,
     log=logging.getLogger("kassa.capture_postings"),
     failed="posting captures failed; will retry",
-    # Under load, keep posting while there is work (bounded by ROUNDS_WITHOUT_WAIT_MAX),
-    # rather than fall a poll interval further behind each round.
-    again_after_work=True,
+    # Not `again_after_work`: a round posts up to 1,000 (`UNITS_PER_RUN_MAX` full units),
+    # four rounds a second keep up with any load one process serves, and waiting the poll
+    # interval lets postings gather into full units (a round at once after each would post
+    # a few at a time, each few paying a unit and a commit).
 )
