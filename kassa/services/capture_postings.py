@@ -176,7 +176,7 @@ async def post_account_pending(ctx: Context) -> int:
 async def post_due_captures(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Every account's capture postings due in real time, CAPTURES_PER_UNIT_MAX to a unit of
     work (under load a unit each would leave the job ever further behind the payments: a
-    unit's commit, and the account's webhook endpoints read for its event, are shared),
+    unit's commit, the account's webhook endpoints and its settlement delay are shared),
     bounded per run; how many posted. A batch that fails is done again a unit per posting
     (`due_work`), where one that cannot be posted (its charge gone) is rolled back alone,
     its row kept and postponed an hour."""
@@ -203,17 +203,15 @@ async def _post_batch(
 ) -> int:
     posted = 0
     async with store.write() as tx:
+        # One memo per account for the whole unit: its webhook endpoints and settlement delay
+        # are read once (a posting changes neither, nor any clock's time).
         memos: dict[str, dict[str, Any]] = {}
         for row in due:
+            memo = memos.setdefault(row.account_id, {})
             ctx = Context(
-                account_id=row.account_id,
-                tx=tx,
-                clock=clock,
-                payments=payments,
-                memo=memos.get(row.account_id, {}),
+                account_id=row.account_id, tx=tx, clock=clock, payments=payments, memo=memo
             )
             posted += await post_scheduled(ctx, row.object_id)
-            memos[row.account_id] = events.endpoints_memo(ctx)
     return posted
 
 
