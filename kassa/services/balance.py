@@ -13,7 +13,8 @@ from kassa.ledger.settlement import settle_due
 from kassa.ledger.views import balance_object, balance_transaction_object
 from kassa.money import Currency
 from kassa.params import Enum, Param, String, parse_params
-from kassa.services import capture_postings, events
+from kassa.services import capture_postings
+from kassa.services.balance_announcements import announce_available
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
@@ -81,11 +82,6 @@ async def settle(ctx: Context) -> int:
     if settled:
         await announce_available(ctx)
     return sum(settled.values())
-
-
-async def announce_available(ctx: Context) -> None:
-    balance = await balance_object(ctx.tx, ctx.account_id, ctx.livemode)
-    await events.announce(ctx, "balance.available", balance)
 
 
 async def settle_all(tx: Transaction, clock: Clock) -> int:

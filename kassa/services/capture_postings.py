@@ -32,8 +32,8 @@ from kassa.cards import TestBehavior
 from kassa.clock import Clock, unix_seconds
 from kassa.invariants import InvariantViolated, ensure
 from kassa.ledger import postings
-from kassa.ledger.views import balance_object
 from kassa.services import balance_settings, card_objects, currency_conversion, events
+from kassa.services.balance_announcements import announce_available
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import STORE_FAILURES, do_due_operations
 from kassa.services.resource import ApiObject
@@ -86,7 +86,7 @@ async def post_capture(ctx: Context, charge: ApiObject, amount: int, behavior: T
     )
     if behavior.available_immediately:
         # Funds that skip the pending balance are available now, and Stripe says so.
-        await _announce_available(ctx)
+        await announce_available(ctx)
     return row.id
 
 
@@ -94,13 +94,6 @@ async def _available_on(ctx: Context) -> int:
     # The account's delay: its balance settings' override, else the installation's.
     delay_days = await balance_settings.settlement_delay_days(ctx)
     return business_days.available_on(ctx.now(), delay_days, ctx.payments.account_country)
-
-
-async def _announce_available(ctx: Context) -> None:
-    # `balance.announce_available`, which this module cannot import: reading the balance
-    # posts pending captures first (`balance.settle`).
-    balance = await balance_object(ctx.tx, ctx.account_id, ctx.livemode)
-    await events.announce(ctx, "balance.available", balance)
 
 
 async def posts_later(ctx: Context, charge: ApiObject, behavior: TestBehavior) -> bool:
@@ -164,9 +157,11 @@ async def _post(ctx: Context, charge: ApiObject, scheduled: ScheduledCapturePost
 
 
 async def post_account_pending(ctx: Context) -> int:
-    """Post the account's captures still to come in real time, due or not (bounded by
-    ACCOUNT_POSTINGS_MAX); how many posted."""
-    charge_ids = await ctx.tx.account_capture_postings(ctx.account_id, ACCOUNT_POSTINGS_MAX)
+    """Post the account's captures due in real time (every one still to come but those
+    postponed after a failure; bounded by ACCOUNT_POSTINGS_MAX); how many posted."""
+    charge_ids = await ctx.tx.account_capture_postings(
+        ctx.account_id, unix_seconds(ctx.clock), ACCOUNT_POSTINGS_MAX
+    )
     posted = 0
     for charge_id in charge_ids:
         posted += await post_scheduled(ctx, charge_id)

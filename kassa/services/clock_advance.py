@@ -36,11 +36,11 @@ from kassa.errors import CardDeclined, KassaError
 from kassa.ledger.settlement import settle_on_clock
 from kassa.services import (
     authorization_expiry,
-    balance,
     capture_postings,
     events,
     refund_failures,
 )
+from kassa.services.balance_announcements import announce_available
 from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
@@ -169,7 +169,7 @@ async def _settle(ctx: Context, clock_id: str, work: ClockWork) -> None:
     # clock's next piece.
     following = await ctx.tx.next_clock_work(ctx.account_id, clock_id, work.due_at)
     if following is None or following.kind != "funds_settlement":
-        await balance.announce_available(await ctx.governed_by({"test_clock": clock_id}))
+        await announce_available(await ctx.governed_by({"test_clock": clock_id}))
 
 
 async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> ClockWork | None:

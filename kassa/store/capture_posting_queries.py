@@ -53,13 +53,15 @@ class CapturePostingQueries:
         `cursor`, across accounts."""
         return await due_order.scan_due(self._db, CAPTURE_POSTINGS, now, cursor, limit)
 
-    async def account_capture_postings(self, account_id: str, limit: int) -> list[str]:
-        """Up to `limit` charges of the account whose posting is still to come in real time,
-        earliest first, due or not (the account's balance is about to be read)."""
+    async def account_capture_postings(self, account_id: str, now: int, limit: int) -> list[str]:
+        """Up to `limit` charges of the account whose posting is due in real time at `now`,
+        earliest first (the account's balance is about to be read). A posting is due from
+        its capture on, so this is every posting still to come but those the job postponed
+        after a failure: a read of the balance must not fail on them."""
         rows = await self._db.fetchall(
             "SELECT id FROM capture_postings WHERE account_id = ? AND test_clock IS NULL "
-            "ORDER BY posts_at, id LIMIT ?",
-            (account_id, limit),
+            "AND posts_at <= ? ORDER BY posts_at, id LIMIT ?",
+            (account_id, now, limit),
         )
         ensure(len(rows) <= limit, "a scan of an account's capture postings keeps its limit")
         return [str(row[0]) for row in rows]
