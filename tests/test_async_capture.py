@@ -5,8 +5,8 @@ transaction comes a moment later with `charge.updated` (docs.stripe.com/payments
 payment-intents/asynchronous-capture). `capture_method=automatic` still posts in the request.
 
 Through the official SDK against a live server on SQLite and PostgreSQL (the real-time job
-posts; a refund right after the payment posts first; a test clock posts at its time when it
-next moves), and in process against the API app without its background jobs, where nothing
+posts, a test clock's postings too, at the clock's time; a refund right after the payment
+posts first), and in process against the API app without its background jobs, where nothing
 but a read of the balance can post: what `kassa ledger verify` says while a posting is to
 come, and that a captured charge with neither a posting nor one to come is a finding."""
 
@@ -26,7 +26,7 @@ from kassa.clock import SystemClock
 from kassa.config import Settings
 from kassa.ledger.verify import FindingKind, ledger_problems
 from kassa.services import accounts
-from kassa.services.capture_postings import post_due_captures
+from kassa.services.capture_postings import post_due_captures, post_resting_clock_captures
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from kassa.store.capture_posting_queries import ScheduledCapturePosting
@@ -93,6 +93,20 @@ def posted(client: stripe.StripeClient, charge_id: str) -> stripe.Charge:
         time.sleep(POLL_SECONDS)
 
 
+def customer_charges_posted(client: stripe.StripeClient, customer_id: str) -> None:
+    """Wait until each captured charge of the customer has its balance transaction (a clock
+    customer's too: the job posts it at the clock's time), so that a test asserting exactly
+    what comes next does not see a `charge.updated` land in the middle."""
+    deadline = time.monotonic() + POSTED_WAIT_SECONDS
+    params: Any = {"customer": customer_id, "limit": 100}
+    while True:
+        charges = client.v1.charges.list(params=params).data
+        if all(c.balance_transaction is not None for c in charges if c.captured):
+            return
+        assert time.monotonic() < deadline, f"{customer_id}'s charges were not posted in time"
+        time.sleep(POLL_SECONDS)
+
+
 def events_of(client: stripe.StripeClient, object_id: str) -> list[stripe.Event]:
     found = client.v1.events.list(params={"limit": 100}).data
     return [e for e in reversed(found) if e.data.object.to_dict().get("id") == object_id]
@@ -147,7 +161,7 @@ def test_a_refund_right_after_the_payment_posts_the_capture_first(
     assert [(t.type, t.source) for t in listed] == [("refund", refund.id), ("charge", charge.id)]
 
 
-def test_a_payment_on_a_test_clock_posts_when_the_clock_moves(
+def test_a_payment_on_a_resting_test_clock_posts_a_moment_later_at_the_clocks_time(
     client: stripe.StripeClient,
 ) -> None:
     clock = new_clock(client)
@@ -157,18 +171,19 @@ def test_a_payment_on_a_test_clock_posts_when_the_clock_moves(
     intent = pay(client, customer=customer.id, payment_method=default)
     charge = latest_charge(intent)
     assert charge.balance_transaction is None
-    # Clock work: the real-time job leaves it to the clock.
-    time.sleep(1.0)
-    assert client.v1.charges.retrieve(charge.id).balance_transaction is None
 
-    advance(client, clock.id, clock.frozen_time + 60)
-    after = client.v1.charges.retrieve(charge.id)
+    # The clock is not moved: the job posts it, at the clock's frozen time.
+    after = posted(client, charge.id)
     assert isinstance(after.balance_transaction, str)
     txn = client.v1.balance_transactions.retrieve(after.balance_transaction)
-    # Posted at the clock's time, as the payment was made: the first of its work.
     assert txn.created == clock.frozen_time
     updated = [e for e in events_of(client, charge.id) if e.type == "charge.updated"]
     assert [e.created for e in updated] == [clock.frozen_time]
+
+    # The clock's next advance has nothing left of it to post.
+    advance(client, clock.id, clock.frozen_time + 60)
+    assert client.v1.charges.retrieve(charge.id).balance_transaction == txn.id
+    assert [e.type for e in events_of(client, charge.id)].count("charge.updated") == 1
 
 
 # --- in process, no background jobs (the job's step run by hand) -----------------------------
@@ -190,6 +205,7 @@ async def _in_process(database_url: str) -> None:
             await _the_job_posts_in_batches_and_sets_aside_what_fails(
                 api, store, str(account.account["id"])
             )
+            await _an_advancing_clocks_postings_are_its_advances(api, store)
     finally:
         await store.close()
 
@@ -269,6 +285,38 @@ async def _the_job_posts_in_batches_and_sets_aside_what_fails(
     assert due_now == [] and waiting == [posted_already]
     # The postponed row is not the balance's to post: reading the balance does not fail on it.
     assert (await api.get("/v1/balance")).status_code == 200
+
+
+async def _an_advancing_clocks_postings_are_its_advances(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    """The job posts a resting clock's captures, but leaves those of a clock whose advance
+    is under way to the advance (which posts them in order, at their time)."""
+    clock = SystemClock()
+    payments = await load_payment_config(store, Settings(database_url="unused"))
+    frozen = int(clock.now()) - 86_400
+    charges = {}
+    for name in ("resting", "advancing"):
+        created = await api.post("/v1/test_helpers/test_clocks", data={"frozen_time": frozen})
+        clock_id = created.json()["id"]
+        customer = await api.post("/v1/customers", data={"test_clock": clock_id})
+        form = _confirmed_intent_form(customer=customer.json()["id"])
+        paid = await api.post("/v1/payment_intents", data=form)
+        charges[name] = (clock_id, paid.json()["latest_charge"])
+    advancing_clock, _ = charges["advancing"]
+    target = {"frozen_time": frozen + 60}
+    advancing = await api.post(
+        f"/v1/test_helpers/test_clocks/{advancing_clock}/advance", data=target
+    )
+    assert advancing.json()["status"] == "advancing"
+
+    assert await post_resting_clock_captures(store, clock, payments) == 1
+
+    resting = (await api.get(f"/v1/charges/{charges['resting'][1]}")).json()
+    txn = (await api.get(f"/v1/balance_transactions/{resting['balance_transaction']}")).json()
+    assert txn["created"] == frozen
+    waiting = (await api.get(f"/v1/charges/{charges['advancing'][1]}")).json()
+    assert waiting["balance_transaction"] is None
 
 
 def test_in_process_a_posting_waits_for_a_read_of_the_balance(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import stripe
 
+from tests.test_async_capture import customer_charges_posted
 from tests.test_subscription_terms import price_of, utc
 from tests.test_subscriptions import Client, advance, clock_customer, invoices_of, subscribe
 
@@ -47,6 +48,7 @@ def latest_event_id(client: Client) -> str | None:
 @contextmanager
 def untouched(client: Client, customer_id: str) -> Iterator[None]:
     """What runs inside announces nothing and stores no invoice nor invoice item."""
+    customer_charges_posted(client, customer_id)  # a payment's posting is not the preview's
     event = latest_event_id(client)
     invoices = client.v1.invoices.list(params={"customer": customer_id}).data
     items = client.v1.invoice_items.list(params={"customer": customer_id}).data

@@ -10,7 +10,8 @@ waits for that event, and so must it here.
 The posting to come is a row of `capture_postings`, written with the charge and taken
 (deleted) by the unit of work that posts it: the `capture_postings` job
 (`kassa.workers.capture_postings`) for those due in real time (due at once: the job looks
-often), a test clock's advance for its own, at the clock's time, right after the payment.
+often) and for those of a test clock at rest, at the clock's time; an advancing clock's
+advance for its own, at the clock's time, right after the payment.
 Money that must already be on the ledger posts it first, in the same unit of work: a refund
 of the charge, and every read of the account's balance or balance transactions and every
 payout (`post_account_pending`), so that what the balance says never lags a confirmed
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, Final
 
 from kassa import business_days, money
@@ -40,7 +43,7 @@ from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
 from kassa.store.capture_posting_queries import ScheduledCapturePosting
 from kassa.store.due_order import DueRow
-from kassa.store.tables import CHARGES
+from kassa.store.tables import CHARGES, TEST_CLOCKS
 
 ASYNC_CAPTURE_METHOD: Final = "automatic_async"
 CAPTURES_PER_UNIT_MAX: Final = 20
@@ -190,6 +193,52 @@ async def post_due_captures(store: Store, clock: Clock, payments: PaymentConfig)
             return posted + await _post_one_by_one(store, clock, payments)
         if len(due) < CAPTURES_PER_UNIT_MAX:
             break
+    return posted + await post_resting_clock_captures(store, clock, payments)
+
+
+async def post_resting_clock_captures(store: Store, clock: Clock, payments: PaymentConfig) -> int:
+    """Postings to come on test clocks at rest (a clock customer paid between advances):
+    Stripe posts them a moment later whatever the clock, at the clock's time, which has not
+    moved since the payment (an advance posts all it passes). Up to CAPTURES_PER_UNIT_MAX a
+    run, a unit per clock, the clock claimed as its advance claims it and found still at
+    rest in the same unit (an advance requested meanwhile does them itself). A clock whose
+    posting fails is left to its next advance, which records the failure as clock work."""
+    async with store.read() as tx:
+        waiting = await tx.resting_clock_capture_postings(CAPTURES_PER_UNIT_MAX)
+    posted = 0
+    for (account_id, clock_id), rows in groupby(waiting, lambda w: (w.account_id, w.clock_id)):
+        resting = RestingClock(account_id, clock_id, [row.charge_id for row in rows])
+        try:
+            posted += await _post_on_resting_clock(store, clock, payments, resting)
+        except STORE_FAILURES:
+            raise
+        except Exception:
+            log.exception("the captures of test clock %s could not be posted", clock_id)
+    return posted
+
+
+@dataclass(frozen=True)
+class RestingClock:
+    """A test clock at rest, and charges of its customers whose postings are to come."""
+
+    account_id: str
+    clock_id: str
+    charge_ids: list[str]
+
+
+async def _post_on_resting_clock(
+    store: Store, clock: Clock, payments: PaymentConfig, resting: RestingClock
+) -> int:
+    posted = 0
+    async with store.write() as tx:
+        if not await tx.claim_test_clock(resting.account_id, resting.clock_id):
+            return 0  # its advance holds it, and posts them
+        found = await tx.get_object(TEST_CLOCKS, resting.account_id, resting.clock_id)
+        if found is None or found[1] or found[0]["status"] != "ready":
+            return 0
+        ctx = Context(account_id=resting.account_id, tx=tx, clock=clock, payments=payments)
+        for charge_id in resting.charge_ids:
+            posted += await post_scheduled(ctx, charge_id)
     return posted
 
 

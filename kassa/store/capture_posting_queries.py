@@ -1,9 +1,9 @@
 """SQL behind card payments captured asynchronously: the ledger posting each such charge has
 still to come (table `capture_postings`), the job's scan for those due in real time across
-accounts, one account's (posted before its balance is read), taking one (the claim that
-makes a posting happen once), and a deleted test clock's postings handed to real time. The
-scan, postponement, claim and release are `due_order`'s, shared with `refund_failures`.
-Mixed into `Transaction`."""
+accounts, those of test clocks at rest, one account's (posted before its balance is read),
+taking one (the claim that makes a posting happen once), and a deleted test clock's
+postings handed to real time. The real-time scan, postponement, claim and release are
+`due_order`'s, shared with `refund_failures`. Mixed into `Transaction`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 CAPTURE_POSTINGS: Final = DueColumn("capture_postings", "posts_at", REAL_TIME)
 """The real-time scan: one range of the `capture_postings_due` index."""
+
+
+@dataclass(frozen=True)
+class RestingClockPosting:
+    """A posting still to come on a test clock that is not advancing (its customer paid
+    between advances)."""
+
+    account_id: str
+    clock_id: str
+    charge_id: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,20 @@ class CapturePostingQueries:
         )
         ensure(len(rows) <= limit, "a scan of an account's capture postings keeps its limit")
         return [str(row[0]) for row in rows]
+
+    async def resting_clock_capture_postings(self, limit: int) -> list[RestingClockPosting]:
+        """Up to `limit` postings to come on test clocks whose status is `ready`, across
+        accounts, grouped by clock, each clock's earliest first (the clock index's order);
+        those of an advancing clock are its advance's work."""
+        rows = await self._db.fetchall(
+            "SELECT cp.account_id, cp.test_clock, cp.id FROM capture_postings cp "
+            "JOIN test_clocks tc ON tc.id = cp.test_clock AND tc.account_id = cp.account_id "
+            "WHERE cp.test_clock IS NOT NULL AND tc.status = 'ready' AND tc.deleted = 0 "
+            "ORDER BY cp.test_clock, cp.posts_at, cp.id LIMIT ?",
+            (limit,),
+        )
+        ensure(len(rows) <= limit, "a scan of resting clocks' postings keeps its limit")
+        return [RestingClockPosting(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     async def postpone_capture_posting(self, entry: DueRow, until: int) -> bool:
         """Move a real-time posting still due at `entry.due_at` (not taken since the scan)
