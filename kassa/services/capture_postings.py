@@ -40,6 +40,7 @@ from kassa.services.balance_announcements import announce_available
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import STORE_FAILURES, do_due_operations
 from kassa.services.resource import ApiObject
+from kassa.services.wakeups import CAPTURES_TO_POST
 from kassa.store import Store, Transaction
 from kassa.store.capture_posting_queries import ScheduledCapturePosting
 from kassa.store.due_order import DueRow
@@ -123,6 +124,9 @@ async def schedule(ctx: Context, charge: ApiObject) -> None:
         ScheduledCapturePosting(ctx.now(), int(charge["amount_captured"])),
         ctx.governing_clock,
     )
+    # Stripe posts within moments: the job is woken once the payment has committed, so that
+    # the caller's next request (a read of the charge) usually finds it posted.
+    ctx.tx.after_commit(CAPTURES_TO_POST.notify)
 
 
 async def post_scheduled(ctx: Context, charge_id: str) -> bool:

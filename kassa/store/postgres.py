@@ -210,6 +210,7 @@ class PostgresStore:
             except Exception as error:
                 _raise_if_lost(connection, error)
                 raise
+            tx.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +77,9 @@ KNOWN_ROWS_MAX = 4_096
 """Object rows one unit of work keeps as it knows them stored (a test clock's unit of 50
 pieces of work, renewals and charges, writes or reads about 600, a few KB each); past that
 it forgets them all."""
+AFTER_COMMIT_MAX = 8
+"""Distinct callbacks one unit asks to be called after its commit (one per kind of
+background work it can wake: today one)."""
 
 
 class Executor(Protocol):
@@ -194,12 +197,32 @@ class Transaction(
         (`_row_stays_put`): a later read of it is answered from here, and an UPDATE of it
         sets only the filter columns that change (SQLite rewrites every index whose column
         an UPDATE assigns, changed or not). At most KNOWN_ROWS_MAX rows."""
+        self._after_commit: list[Callable[[], None]] = []
+        """Called once the unit has committed (`after_commit`), each once; at most
+        AFTER_COMMIT_MAX."""
 
     async def finish(self) -> None:
         """Write what the unit holds back (`held_inserts`): a write unit's store calls it as
         the unit's block ends, before its commit."""
         if self._held is not None:
             await self._held.flush()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this write unit has committed, not if it rolls back: how a
+        unit that gives work to a background job of this process wakes it, so that the job
+        finds the unit's rows (`kassa.services.wakeups`). A callback asked for twice is
+        called once; it must not raise."""
+        ensure(self._writes, "only a write unit commits")
+        if callback in self._after_commit:
+            return
+        ensure(len(self._after_commit) < AFTER_COMMIT_MAX, "a unit keeps few commit callbacks")
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """The store tells the unit its commit is done (SQLite: the group commit it joined)."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     # -- accounts and keys ------------------------------------------------------------
 

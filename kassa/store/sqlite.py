@@ -227,6 +227,7 @@ class SqliteStore:
         # Shielded: the future is shared by every unit of the batch, and one unit's
         # cancellation must neither cancel it for the others nor hide their commit.
         await asyncio.shield(batch)
+        tx.committed()
 
     def _join_batch(self) -> asyncio.Future[None]:
         if self._batch is None:

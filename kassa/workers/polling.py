@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from kassa.clock import Clock
 from kassa.config import Settings
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
+from kassa.services.wakeups import Wakeup
 from kassa.store import Store
 
 ROUNDS_WITHOUT_WAIT_MAX = 100
@@ -47,15 +49,41 @@ class PollingJob:
     again_after_work: bool = False
     """Run the next round at once when this one did something (more may be due: a test
     clock finishes over several rounds), instead of waiting the poll interval."""
+    wakeup: Wakeup | None = None
+    """Run the next round as soon as a unit of work of this process notifies it (work due at
+    once), not at the next poll; the poll stays for work other processes give."""
+    gather_seconds: float = 0.0
+    """With `wakeup`: after a round that did more than one piece of work (the sign of load:
+    work came while the round before ran), the least wait before the next, so that work
+    gathers into batches instead of a round per notification. After a round of one piece
+    (a caller doing one thing at a time, likely waiting for it), none."""
 
 
 async def run_polling(
     job: PollingJob, store: Store, clock: Clock, settings: Settings, stopping: asyncio.Event
 ) -> None:
+    if job.wakeup is None:
+        await _run_rounds(job, store, clock, settings, stopping, None)
+        return
+    with job.wakeup.listening() as woken:
+        await _run_rounds(job, store, clock, settings, stopping, woken)
+
+
+async def _run_rounds(
+    job: PollingJob,
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    stopping: asyncio.Event,
+    woken: asyncio.Event | None,
+) -> None:
     payments = await load_payment_config(store, settings)
     rounds_without_wait = 0
     startup = job.startup
     while not stopping.is_set():
+        if woken is not None:
+            # Cleared before the round: a notification during it is kept for the next.
+            woken.clear()
         count = 0
         try:
             if startup is not None:
@@ -74,5 +102,30 @@ async def run_polling(
         if count and job.again_after_work and rounds_without_wait < ROUNDS_WITHOUT_WAIT_MAX:
             continue
         rounds_without_wait = 0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), job.poll_seconds)
+        if woken is None:
+            await _until(stopping, job.poll_seconds)
+        else:
+            await _until_woken(job, stopping, woken, under_load=count > 1)
+
+
+async def _until(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+async def _until_woken(
+    job: PollingJob, stopping: asyncio.Event, woken: asyncio.Event, *, under_load: bool
+) -> None:
+    """Wait for a notification, the stop signal or the poll interval, whichever comes
+    first; under load, no less than the job's gathering time."""
+    gather = job.gather_seconds if under_load else 0.0
+    if gather > 0:
+        await _until(stopping, gather)
+    if stopping.is_set() or woken.is_set():
+        return
+    waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(woken.wait())]
+    try:
+        await asyncio.wait(waits, timeout=job.poll_seconds - gather, return_when=FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
