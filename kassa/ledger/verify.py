@@ -361,7 +361,7 @@ def _awaiting_posting(obj: LedgeredObject) -> bool:
     """A charge captured asynchronously whose posting is still to come
     (`kassa.services.capture_postings`): captured, no balance transaction yet, its posting
     scheduled. No money has moved for it; one with no posting scheduled is a finding."""
-    return bool(obj.awaiting_posting) and obj.doc.get("balance_transaction") is None
+    return obj.awaiting_posting and obj.doc.get("balance_transaction") is None
 
 
 def _ledger_checks(

@@ -163,9 +163,9 @@ class LedgeredObject:
     doc: dict[str, Any]
     children: list[dict[str, Any]] = field(default_factory=list)
     movements: list[SourceMovement] = field(default_factory=list)
-    awaiting_posting: list[bool] = field(default_factory=list)
-    """[True] when a charge's capture is still to be posted (`capture_postings`), read in
-    the same statement as its document and movements; empty otherwise."""
+    awaiting_posting: bool = False
+    """Whether a charge's capture is still to be posted (`capture_postings`), read in the
+    same statement as its document and movements."""
 
 
 TRANSACTION_COLUMNS = (
@@ -496,16 +496,21 @@ def _int_or_none(value: Any) -> int | None:
 def _ledgered_objects(rows: Sequence[Sequence[Any]]) -> list[LedgeredObject]:
     """Rows of `ledgered_objects` (object, child and ledger rows per seq) as objects, in
     `seq` order."""
+    awaiting = {int(row[0]) for row in rows if row[1] == "awaiting"}
     objects = {
-        int(row[0]): LedgeredObject(int(row[0]), row[2], str(row[4]), orjson.loads(row[3]))
+        int(row[0]): LedgeredObject(
+            int(row[0]),
+            row[2],
+            str(row[4]),
+            orjson.loads(row[3]),
+            awaiting_posting=int(row[0]) in awaiting,
+        )
         for row in rows
         if row[1] == "object"
     }
     for row in rows:
         if row[1] == "child":
             objects[int(row[0])].children.append(orjson.loads(row[3]))
-        elif row[1] == "awaiting":
-            objects[int(row[0])].awaiting_posting.append(True)
         elif row[1] == "ledger":
             objects[int(row[0])].movements.append(
                 SourceMovement(row[2], bool(int(row[5])), row[6], int(row[7]))
