@@ -211,6 +211,37 @@ def test_a_send_invoice_invoice_past_its_due_date_makes_the_customer_delinquent(
     assert delinquency_events(client, who.id)[-1] == (overdue_at + HOUR, True)
 
 
+def test_an_invoice_left_out_of_the_billing_engine_still_makes_its_customer_delinquent(
+    client: Client, ledger_verified: None
+) -> None:
+    """`auto_advance=false` stops what the billing engine does to an invoice (finalizing,
+    reattempting, reminding), not the customer's `delinquent` flag, which passing the due
+    date sets: finalized with `auto_advance=false`, or stopped before its due date."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
+    who = client.v1.customers.create(params={"email": "manual@example.com", "test_clock": clock.id})
+    manual = invoice_of(client, who.id, 1500, collection_method="send_invoice", days_until_due=10)
+    kept = client.v1.invoices.finalize_invoice(manual.id, params={"auto_advance": False})
+    assert (kept.status, kept.auto_advance) == ("open", False)
+    stopped = invoice_of(client, who.id, 2500, collection_method="send_invoice", days_until_due=20)
+    reminded = client.v1.invoices.finalize_invoice(stopped.id, params=AUTO_ADVANCING)
+    client.v1.invoices.update(reminded.id, params={"auto_advance": False})
+    assert kept.due_date is not None and reminded.due_date is not None
+
+    advance(client, clock.id, kept.due_date + HOUR)
+    assert delinquent(client, who.id) is True
+    assert delinquency_events(client, who.id) == [(kept.due_date + 1, False)]
+    paid = client.v1.invoices.pay(kept.id, params={"paid_out_of_band": True})
+    assert paid.status == "paid" and delinquent(client, who.id) is False
+
+    advance(client, clock.id, reminded.due_date + HOUR)
+    assert delinquent(client, who.id) is True
+    assert delinquency_events(client, who.id)[-1] == (reminded.due_date + 1, False)
+    # Neither got a reminder: those are the billing engine's.
+    for invoice_id in (kept.id, reminded.id):
+        reminder_types = {"invoice.will_be_due", "invoice.overdue"}
+        assert reminder_types.isdisjoint(events_of(client, invoice_id))
+
+
 def test_an_invoice_finalized_after_its_due_date_makes_the_customer_delinquent_at_once(
     client: Client, ledger_verified: None
 ) -> None:

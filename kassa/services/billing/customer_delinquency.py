@@ -4,8 +4,8 @@ the customer's invoices (the SDK's `Customer.delinquent`).
 - True: an automatic payment failure (a failed automatic attempt, the invoice job's or a
   dunning retry, `invoice_collection.record_failed_attempt`; not a `pay` or a payment on
   the hosted page, which the customer or the integration made), or a `send_invoice` invoice passing
-  its `due_date` unpaid (seen by the reminder step, `invoice_reminders.remind`, which wakes
-  as the due date passes, `reminders.wake_at`).
+  its `due_date` unpaid, whatever its `auto_advance` (seen by the reminder step,
+  `invoice_reminders.remind`, which wakes as the due date passes, `reminders.wake_at`).
 - False: paying an invoice (`invoice_transitions.mark_paid`, every path), or marking one
   uncollectible through the API (`invoices.mark_uncollectible`). Marked uncollectible by
   dunning or by a paused subscription, it stays as it was: Stripe does not reset it then.

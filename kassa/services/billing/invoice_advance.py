@@ -42,6 +42,7 @@ from kassa.services.billing import (
     invoice_collection,
     invoice_documents,
     invoice_transitions,
+    reminders,
 )
 from kassa.services.billing.due_invoices import load_due
 from kassa.services.context import Context, PaymentConfig
@@ -282,17 +283,21 @@ async def stop_invoice(ctx: Context, invoice: ApiObject) -> int:
 
 def _advancing(invoice: Mapping[str, Any]) -> bool:
     """Whether anything would advance the invoice by itself."""
+    reminded = reminders.wants_reminders(invoice)  # else its instant only watches the due date
     due_at = (
         invoice["automatically_finalizes_at"],
         invoice["next_payment_attempt"],
-        invoice_documents.private(invoice).get("next_reminder_at"),
+        invoice_documents.private(invoice).get("next_reminder_at") if reminded else None,
     )
     return bool(invoice["auto_advance"]) or any(at is not None for at in due_at)
 
 
 def stop_advancing(invoice: ApiObject) -> None:
-    """`auto_advance=false` on a draft or open invoice: nothing is due on it any more."""
+    """`auto_advance=false` on a draft or open invoice: nothing the billing engine does is
+    due on it any more; its due date passing is still watched (`reminders.due_date_watch`:
+    the customer's `delinquent` flag)."""
     invoice["auto_advance"] = False
     invoice["automatically_finalizes_at"] = None
     invoice["next_payment_attempt"] = None
-    invoice_documents.private(invoice)["next_reminder_at"] = None
+    kept = invoice_documents.private(invoice)
+    kept["next_reminder_at"] = reminders.due_date_watch(invoice, kept.get("next_reminder_at"))

@@ -188,9 +188,13 @@ async def next_reminder_at(
     """When the reminder job should next look at `invoice` (it may have passed: then now):
     its next reminder, or, unless a look has seen its due date pass (`overdue_seen`), the
     moment it passes if that comes first (`reminders.wake_at`); None when it gets no more.
-    For the index the job searches."""
+    For the index the job searches. An invoice that gets no reminders but whose due date is
+    watched (`reminders.watches_due_date`: `auto_advance=false`) is looked at once, as its
+    due date passes."""
     if not reminders.wants_reminders(invoice):
-        return None
+        if not reminders.watches_due_date(invoice):
+            return None
+        return reminders.wake_at(int(invoice["due_date"]), None, overdue_seen=overdue_seen)
     due_date = int(invoice["due_date"])
     following = reminders.next_reminder(
         due_date=due_date,

@@ -63,22 +63,16 @@ async def schedule_reminders(
 
 
 async def follow_auto_advance(ctx: Context, invoice: ApiObject) -> None:
-    """`auto_advance` changed on a finalized invoice: `false` stops its reminders (no
-    instant kept), `true` on an open one resumes its schedule from now, computed lazily as
-    any next reminder is (`reminders.next_reminder`: one missed while stopped collapses into
-    one due today). Not saved: the caller saves the invoice."""
-    if invoice["status"] != "open" or not invoice["auto_advance"]:
+    """`auto_advance` changed on a finalized invoice: `false` stops its reminders (the only
+    instant kept is its due date passing, if still to be seen: the customer's `delinquent`
+    flag does not wait on the billing engine), `true` on an open one resumes its schedule
+    from now, computed lazily as any next reminder is (`reminders.next_reminder`: one
+    missed while stopped collapses into one due today). Not saved: the caller saves the
+    invoice."""
+    if invoice["status"] != "open":
         private(invoice)["next_reminder_at"] = None
         return
-    # Seen past due only if a reminder made after the due date says so: the instant kept
-    # while stopped (none) cannot tell.
-    made = private(invoice).get(invoice_emails.LAST_REMINDER_AT)
-    due_date = invoice.get("due_date")
-    seen = (
-        isinstance(made, int)
-        and isinstance(due_date, int)
-        and made >= reminders.overdue_at(due_date)
-    )
+    seen = reminders.due_date_seen(invoice, private(invoice).get("next_reminder_at"))
     await schedule_reminders(ctx, invoice, overdue_seen=seen)
 
 
@@ -111,11 +105,7 @@ async def _reschedule_one(
         invoice = await _kept_with_another_schedule(ctx, key.invoice_id, lock=True)
         if invoice is None:
             return 0
-        stored = private(invoice).get("next_reminder_at")
-        # A look at the invoice has seen its due date pass when its instant is after then
-        # (or gone: no look stores None before it has passed, `reminders.wake_at`).
-        overdue = reminders.overdue_at(int(invoice["due_date"]))
-        seen = not isinstance(stored, int) or stored > overdue
+        seen = reminders.due_date_seen(invoice, private(invoice).get("next_reminder_at"))
         await schedule_reminders(await ctx.governed_by(invoice), invoice, overdue_seen=seen)
         await invoice_documents.save(ctx, invoice)
         return 1
@@ -161,7 +151,7 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
         # `Customer.delinquent`), once: a later reminder is no new state change, and an
         # invoice paid meanwhile may have cleared the flag.
         await customer_delinquency.set_delinquent(ctx, str(invoice["customer"]), True)
-    if reminders.wants_reminders(invoice):
+    if reminders.watches_due_date(invoice):
         due_date = int(invoice["due_date"])
         seen = ctx.now() >= reminders.overdue_at(due_date)  # by this look, if not before
         wake = reminders.wake_at(due_date, check.next_at, overdue_seen=seen)
@@ -186,10 +176,10 @@ async def _kept_with_another_schedule(
 
 
 def _passes_due_date(ctx: Context, invoice: ApiObject) -> bool:
-    """Whether this look at the (open, reminded) invoice is the first after its due date:
+    """Whether this look at the (open, watched) invoice is the first after its due date:
     the job's instant it woke at was no later than the moment the due date passed
     (`reminders.wake_at` puts one there), and that moment has come."""
-    if not reminders.wants_reminders(invoice):
+    if not reminders.watches_due_date(invoice):
         return False
     overdue = reminders.overdue_at(int(invoice["due_date"]))
     woke_at = private(invoice).get("next_reminder_at")

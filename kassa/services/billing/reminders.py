@@ -109,10 +109,41 @@ def wants_reminders(invoice: Mapping[str, Any]) -> bool:
     )
 
 
+def watches_due_date(invoice: Mapping[str, Any]) -> bool:
+    """Whether the reminder job looks at the invoice as its due date passes (the customer is
+    delinquent from then): open, `send_invoice`, with a due date, whether or not it gets
+    reminders. `auto_advance=false` stops what the billing engine does to the invoice
+    (finalizing, reattempting, reminding, reconciling), not the customer's `delinquent`
+    flag, which "passing the `invoice.due_date`" sets."""
+    return (
+        invoice.get("status") == "open"
+        and invoice.get("collection_method") == "send_invoice"
+        and isinstance(invoice.get("due_date"), int)
+    )
+
+
 def overdue_at(due_date: int) -> int:
     """The first second an invoice due at `due_date` is past due (Stripe's
     `Customer.delinquent`: "passing the `invoice.due_date` will set this field to true")."""
     return due_date + 1
+
+
+def due_date_seen(invoice: Mapping[str, Any], stored: object) -> bool:
+    """Whether a look at the (watched) invoice has seen its due date pass, told by the
+    instant `stored` for its next look: a look before then wakes no later than the moment
+    it passes (`wake_at`), so an instant after that moment, or none, means it was seen."""
+    if not watches_due_date(invoice):
+        return True
+    return not isinstance(stored, int) or stored > overdue_at(int(invoice["due_date"]))
+
+
+def due_date_watch(invoice: Mapping[str, Any], stored: object) -> int | None:
+    """The only instant kept for an invoice that gets no reminders: its due date passing,
+    unless seen already (`stored`: the instant kept before); None when not watched."""
+    if not watches_due_date(invoice):
+        return None
+    seen = due_date_seen(invoice, stored)
+    return wake_at(int(invoice["due_date"]), None, overdue_seen=seen)
 
 
 def wake_at(due_date: int, next_reminder_at: int | None, *, overdue_seen: bool) -> int | None:
