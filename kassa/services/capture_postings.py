@@ -181,7 +181,8 @@ async def post_due_captures(store: Store, clock: Clock, payments: PaymentConfig)
     unit's commit, the account's webhook endpoints and its settlement delay are shared),
     bounded per run; how many posted. A batch that fails is done again a unit per posting
     (`due_work`), where one that cannot be posted (its charge gone) is rolled back alone,
-    its row kept and postponed an hour."""
+    its row kept and postponed an hour. Then those of test clocks at rest
+    (`post_resting_clock_captures`)."""
     posted = 0
     for _ in range(UNITS_PER_RUN_MAX):
         async with store.read() as tx:
