@@ -23,7 +23,7 @@ from kassa import observers
 from kassa.clock import FrozenClock, SystemClock
 from kassa.config import Settings
 from kassa.services import hooks
-from kassa.services.billing import invoices
+from kassa.services.billing import invoice_documents, invoices
 from kassa.services.billing.invoice_advance import advance_due_invoices
 from kassa.services.billing.invoice_reminders import reschedule_reminders, send_due_reminders
 from kassa.services.billing.reminders import scheduled_reminder
@@ -449,3 +449,36 @@ def test_auto_advance_false_stops_reminders_and_true_resumes_them(
     assert reminder_events(client, sent.id) == Counter({"invoice.overdue": 2})
     assert kinds(server, account, finalized_only.id) == Counter()
     assert reminder_events(client, finalized_only.id) == Counter()
+
+
+def test_the_jobs_start_watches_a_due_date_an_earlier_kassa_left_unwatched(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """An invoice with `auto_advance=false` stored by a Kassa before 75fc833 kept no instant,
+    so its due date passing made its customer delinquent nowhere: the invoices job's start
+    (`reschedule_reminders`) gives it one while its due date is still to come."""
+    who = customer(client)
+    kept = client.v1.invoices.finalize_invoice(
+        send_invoice_draft(client, who.id).id, params={"auto_advance": False}
+    )
+    assert kept.due_date is not None
+    _forget_the_due_date_watch(server, account, kept.id)
+
+    run_invoices_job_at(server, kept.due_date - HOUR, reminder_days=NEW_DAYS)
+    run_invoices_job_at(server, kept.due_date + HOUR)
+    assert client.v1.customers.retrieve(who.id).delinquent is True
+
+
+def _forget_the_due_date_watch(server: KassaServer, account: Account, invoice_id: str) -> None:
+    """The invoice as a Kassa before 75fc833 stored it: no instant for the reminder job."""
+
+    async def forget(store: Store) -> None:
+        async with store.write() as tx:
+            ctx = Context(account_id=account.id, tx=tx, clock=SystemClock())
+            found = await invoice_documents.find_invoice(ctx, invoice_id, lock=True)
+            assert found is not None and found[1] is False
+            assert invoice_documents.private(found[0])["next_reminder_at"] is not None
+            invoice_documents.private(found[0])["next_reminder_at"] = None
+            await invoice_documents.save(ctx, found[0])
+
+    with_store(server.database_url, forget)

@@ -72,14 +72,16 @@ async def follow_auto_advance(ctx: Context, invoice: ApiObject) -> None:
     if invoice["status"] != "open":
         private(invoice)["next_reminder_at"] = None
         return
-    seen = reminders.due_date_seen(invoice, private(invoice).get("next_reminder_at"))
+    stored = private(invoice).get("next_reminder_at")
+    seen = reminders.due_date_seen(invoice, stored, await ctx.now_for(invoice))
     await schedule_reminders(ctx, invoice, overdue_seen=seen)
 
 
 async def reschedule_reminders(store: Store, clock: Clock, payments: PaymentConfig) -> int:
     """Recompute the next reminder of every open invoice whose stored instant came from
-    another schedule than `payments`' (the setting changed since); the number recomputed.
-    Run once when the `invoices` job starts."""
+    another schedule than `payments`' (the setting changed since), and the instant of every
+    invoice without reminders whose due date, still to come, no instant watches (stored by a
+    Kassa before 75fc833); the number recomputed. Run once when the `invoices` job starts."""
     rescheduled = 0
     cursor: InvoiceKey | None = None
     for _ in range(RESCHEDULE_BATCHES_MAX):
@@ -105,8 +107,10 @@ async def _reschedule_one(
         invoice = await _kept_with_another_schedule(ctx, key.invoice_id, lock=True)
         if invoice is None:
             return 0
-        seen = reminders.due_date_seen(invoice, private(invoice).get("next_reminder_at"))
-        await schedule_reminders(await ctx.governed_by(invoice), invoice, overdue_seen=seen)
+        governed = await ctx.governed_by(invoice)
+        stored = private(invoice).get("next_reminder_at")
+        seen = reminders.due_date_seen(invoice, stored, governed.now())
+        await schedule_reminders(governed, invoice, overdue_seen=seen)
         await invoice_documents.save(ctx, invoice)
         return 1
 
@@ -167,12 +171,18 @@ async def _kept_with_another_schedule(
     ctx: Context, invoice_id: str, *, lock: bool
 ) -> ApiObject | None:
     """The invoice if it gets reminders and its next one was computed with another schedule
-    than the configured one; else None."""
+    than the configured one, or if it gets none and no instant watches its due date still to
+    come (`reminders.unwatched_due_date`); else None."""
     found = await invoice_documents.find_invoice(ctx, invoice_id, lock=lock)
-    if found is None or found[1] or not reminders.wants_reminders(found[0]):
+    if found is None or found[1]:
         return None
-    kept = private(found[0]).get(REMINDER_SCHEDULE)
-    return None if kept == list(ctx.payments.reminder_offsets_days) else found[0]
+    invoice = found[0]
+    if not reminders.wants_reminders(invoice):
+        stored = private(invoice).get("next_reminder_at")
+        unwatched = reminders.unwatched_due_date(invoice, stored, await ctx.now_for(invoice))
+        return invoice if unwatched else None
+    kept = private(invoice).get(REMINDER_SCHEDULE)
+    return None if kept == list(ctx.payments.reminder_offsets_days) else invoice
 
 
 def _passes_due_date(ctx: Context, invoice: ApiObject) -> bool:

@@ -128,13 +128,29 @@ def overdue_at(due_date: int) -> int:
     return due_date + 1
 
 
-def due_date_seen(invoice: Mapping[str, Any], stored: object) -> bool:
+def due_date_seen(invoice: Mapping[str, Any], stored: object, now: int | None = None) -> bool:
     """Whether a look at the (watched) invoice has seen its due date pass, told by the
     instant `stored` for its next look: a look before then wakes no later than the moment
-    it passes (`wake_at`), so an instant after that moment, or none, means it was seen."""
+    it passes (`wake_at`), so an instant after that moment means it was seen, and so does
+    none, unless the invoice's time `now` is before that moment: then none is an instant a
+    Kassa before 75fc833 did not keep (it watched no due date of an invoice without
+    reminders)."""
     if not watches_due_date(invoice):
         return True
-    return not isinstance(stored, int) or stored > overdue_at(int(invoice["due_date"]))
+    overdue = overdue_at(int(invoice["due_date"]))
+    if not isinstance(stored, int):
+        return now is None or now >= overdue
+    return stored > overdue
+
+
+def unwatched_due_date(invoice: Mapping[str, Any], stored: object, now: int) -> bool:
+    """Whether the invoice's due date, still to come at `now`, is watched by no instant
+    (`due_date_seen`: kept so before 75fc833); the reminder job's start mends it."""
+    return (
+        watches_due_date(invoice)
+        and not isinstance(stored, int)
+        and not due_date_seen(invoice, stored, now)
+    )
 
 
 def due_date_watch(invoice: Mapping[str, Any], stored: object) -> int | None:
