@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Final
 
@@ -42,7 +41,7 @@ from kassa.services.due_work import STORE_FAILURES, do_due_operations
 from kassa.services.resource import ApiObject
 from kassa.services.wakeups import CAPTURES_TO_POST
 from kassa.store import Store, Transaction
-from kassa.store.capture_posting_queries import ScheduledCapturePosting
+from kassa.store.capture_posting_queries import RestingClockPosting, ScheduledCapturePosting
 from kassa.store.due_order import DueRow
 from kassa.store.tables import CHARGES, TEST_CLOCKS
 
@@ -211,10 +210,9 @@ async def post_resting_clock_captures(store: Store, clock: Clock, payments: Paym
     async with store.read() as tx:
         waiting = await tx.resting_clock_capture_postings(CAPTURES_PER_UNIT_MAX)
     posted = 0
-    for (account_id, clock_id), rows in groupby(waiting, lambda w: (w.account_id, w.clock_id)):
-        resting = RestingClock(account_id, clock_id, [row.charge_id for row in rows])
+    for clock_id, rows in groupby(waiting, lambda w: w.clock_id):
         try:
-            posted += await _post_on_resting_clock(store, clock, payments, resting)
+            posted += await _post_on_resting_clock(store, clock, payments, list(rows))
         except STORE_FAILURES:
             raise
         except Exception:
@@ -222,28 +220,21 @@ async def post_resting_clock_captures(store: Store, clock: Clock, payments: Paym
     return posted
 
 
-@dataclass(frozen=True)
-class RestingClock:
-    """A test clock at rest, and charges of its customers whose postings are to come."""
-
-    account_id: str
-    clock_id: str
-    charge_ids: list[str]
-
-
 async def _post_on_resting_clock(
-    store: Store, clock: Clock, payments: PaymentConfig, resting: RestingClock
+    store: Store, clock: Clock, payments: PaymentConfig, waiting: list[RestingClockPosting]
 ) -> int:
+    """`waiting`: one clock's postings (a clock is one account's)."""
+    account_id, clock_id = waiting[0].account_id, waiting[0].clock_id
     posted = 0
     async with store.write() as tx:
-        if not await tx.claim_test_clock(resting.account_id, resting.clock_id):
+        if not await tx.claim_test_clock(account_id, clock_id):
             return 0  # its advance holds it, and posts them
-        found = await tx.get_object(TEST_CLOCKS, resting.account_id, resting.clock_id)
+        found = await tx.get_object(TEST_CLOCKS, account_id, clock_id)
         if found is None or found[1] or found[0]["status"] != "ready":
             return 0
-        ctx = Context(account_id=resting.account_id, tx=tx, clock=clock, payments=payments)
-        for charge_id in resting.charge_ids:
-            posted += await post_scheduled(ctx, charge_id)
+        ctx = Context(account_id=account_id, tx=tx, clock=clock, payments=payments)
+        for row in waiting:
+            posted += await post_scheduled(ctx, row.charge_id)
     return posted
 
 

@@ -300,4 +300,5 @@ def stop_advancing(invoice: ApiObject) -> None:
     invoice["automatically_finalizes_at"] = None
     invoice["next_payment_attempt"] = None
     kept = invoice_documents.private(invoice)
-    kept["next_reminder_at"] = reminders.due_date_watch(invoice, kept.get("next_reminder_at"))
+    seen = reminders.due_date_seen(invoice, kept.get("next_reminder_at"))
+    kept["next_reminder_at"] = reminders.due_date_watch(invoice, overdue_seen=seen)

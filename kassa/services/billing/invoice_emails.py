@@ -192,9 +192,7 @@ async def next_reminder_at(
     watched (`reminders.watches_due_date`: `auto_advance=false`) is looked at once, as its
     due date passes."""
     if not reminders.wants_reminders(invoice):
-        if not reminders.watches_due_date(invoice):
-            return None
-        return reminders.wake_at(int(invoice["due_date"]), None, overdue_seen=overdue_seen)
+        return reminders.due_date_watch(invoice, overdue_seen=overdue_seen)
     due_date = int(invoice["due_date"])
     following = reminders.next_reminder(
         due_date=due_date,

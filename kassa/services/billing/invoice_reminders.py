@@ -100,11 +100,11 @@ async def _reschedule_one(
 ) -> int:
     async with store.read() as tx:
         ctx = Context(account_id=key.account_id, tx=tx, clock=clock, payments=payments)
-        if await _kept_with_another_schedule(ctx, key.invoice_id, lock=False) is None:
+        if await _to_reschedule(ctx, key.invoice_id, lock=False) is None:
             return 0  # the common case: read, never written
     async with store.write() as tx:
         ctx = Context(account_id=key.account_id, tx=tx, clock=clock, payments=payments)
-        invoice = await _kept_with_another_schedule(ctx, key.invoice_id, lock=True)
+        invoice = await _to_reschedule(ctx, key.invoice_id, lock=True)
         if invoice is None:
             return 0
         governed = await ctx.governed_by(invoice)
@@ -167,9 +167,7 @@ async def remind(ctx: Context, invoice: ApiObject) -> bool:
     return check.reminder is not None
 
 
-async def _kept_with_another_schedule(
-    ctx: Context, invoice_id: str, *, lock: bool
-) -> ApiObject | None:
+async def _to_reschedule(ctx: Context, invoice_id: str, *, lock: bool) -> ApiObject | None:
     """The invoice if it gets reminders and its next one was computed with another schedule
     than the configured one, or if it gets none and no instant watches its due date still to
     come (`reminders.unwatched_due_date`); else None."""

@@ -153,13 +153,12 @@ def unwatched_due_date(invoice: Mapping[str, Any], stored: object, now: int) -> 
     )
 
 
-def due_date_watch(invoice: Mapping[str, Any], stored: object) -> int | None:
+def due_date_watch(invoice: Mapping[str, Any], *, overdue_seen: bool) -> int | None:
     """The only instant kept for an invoice that gets no reminders: its due date passing,
-    unless seen already (`stored`: the instant kept before); None when not watched."""
+    unless seen already; None when not watched."""
     if not watches_due_date(invoice):
         return None
-    seen = due_date_seen(invoice, stored)
-    return wake_at(int(invoice["due_date"]), None, overdue_seen=seen)
+    return wake_at(int(invoice["due_date"]), None, overdue_seen=overdue_seen)
 
 
 def wake_at(due_date: int, next_reminder_at: int | None, *, overdue_seen: bool) -> int | None:
