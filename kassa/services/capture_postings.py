@@ -24,7 +24,6 @@ settlement currency (its rate is the capture's)."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from itertools import groupby
 from typing import Any, Final
@@ -156,7 +155,9 @@ async def _post(ctx: Context, charge: ApiObject, scheduled: ScheduledCapturePost
     ensure(charge["balance_transaction"] is None, "a capture is posted once")
     card = charge["payment_method_details"]["card"]
     behavior = card_objects.behavior_of_payment_method_card(ctx, card)
-    before = copy.deepcopy(charge)
+    # Only a top-level field changes: a shallow copy is enough for `charge.updated`'s
+    # previous attributes (a deep one of the whole charge was a tenth of a payment's CPU).
+    before = dict(charge)
     charge["balance_transaction"] = await post_capture(ctx, charge, scheduled.amount, behavior)
     await ctx.tx.update_object(CHARGES, ctx.account_id, charge)
     await events.announce(ctx, "charge.updated", charge, previous=before)
