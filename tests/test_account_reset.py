@@ -799,6 +799,42 @@ async def _save_snapshot(store: Store, account_id: str, name: str) -> None:
     )
 
 
+def test_a_restore_has_the_next_start_scan_the_reminders_again(private_database_url: str) -> None:
+    """The invoices job's startup scan is skipped under the schedule it last completed with
+    (`reminder_scans`); a restored account's invoices may hold another schedule's instants,
+    so a restore deletes that record and the next start scans again."""
+    url = private_database_url
+
+    async def scanned_then_restored(store: Store) -> tuple[str | None, str | None]:
+        async with store.write() as tx:
+            await seed(tx, ACCOUNT_A)
+            await tx.record_reminder_scan("1:-7,0,7")
+        await _save_snapshot(store, ACCOUNT_A, "saved")
+        async with store.read() as tx:
+            before = await tx.reminder_scan_schedule()
+        await in_account(
+            store,
+            ACCOUNT_A,
+            lambda ctx: account_snapshots.restore_snapshot(
+                ctx, SnapshotRef(account=ACCOUNT_A, name="saved")
+            ),
+        )
+        async with store.read() as tx:
+            return before, await tx.reminder_scan_schedule()
+
+    assert with_store_returning(url, scanned_then_restored) == ("1:-7,0,7", None)
+
+
+def with_store_returning(url: str, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    found: list[Any] = []
+
+    async def kept(store: Store) -> None:
+        found.append(await work(store))
+
+    with_store(url, kept)
+    return found[0]
+
+
 def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -> None:
     """A chunk names its columns, so a table whose columns were reordered, dropped or added
     since the snapshot was saved restores by name: a column the schema no longer has is

@@ -272,6 +272,7 @@ KEPT_TABLES: dict[str, str] = {
     "ledger_balances": "shared with other accounts (platform, external): adjusted by the "
     "account's entries' sums, and the ledger accounts left empty deleted",
     "instance_secrets": "the installation's, no account's",
+    "reminder_scans": "the installation's, no account's (a restore deletes its row)",
     "exchange_rate_versions": "the installation's exchange rates, no account's",
     "exchange_rates": "the installation's exchange rates, no account's",
     "schema_migrations": "the installation's, no account's",
@@ -557,6 +558,9 @@ class AccountQueries:
         chunk_count = int(header[0])
         ensure(chunk_count <= SNAPSHOT_CHUNKS_MAX, "a snapshot holds a bounded number of chunks")
         await self.clear_account_state(account_id)
+        # The restored invoices may hold next reminders of another schedule than today's:
+        # the next start of the invoices job scans them again.
+        await self._db.execute("DELETE FROM reminder_scans")
         seqs = _RestoredSeqs(self._db, account_id)
         sweeps_saved = recorded_saved = True
         for start in range(0, chunk_count, CHUNKS_PER_READ):

@@ -82,6 +82,19 @@ class InvoiceQueries:
         ensure(len(rows) <= limit, "a page of open invoices holds at most its limit")
         return [InvoiceKey(str(r[0]), str(r[1])) for r in rows]
 
+    async def reminder_scan_schedule(self) -> str | None:
+        """The schedule under which the startup scan of open invoices last completed."""
+        row = await self._db.fetchone("SELECT schedule FROM reminder_scans WHERE id = 1")
+        return None if row is None else str(row[0])
+
+    async def record_reminder_scan(self, schedule: str) -> None:
+        """The startup scan of open invoices completed under `schedule`."""
+        await self._db.execute(
+            "INSERT INTO reminder_scans (id, schedule) VALUES (1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET schedule = excluded.schedule",
+            (schedule,),
+        )
+
     async def _due_invoices(
         self, column: str, status: str, now: int, cursor: DueCursor | None, limit: int
     ) -> list[DueInvoice]:

@@ -16,7 +16,8 @@ Each invoice also keeps the schedule its instant was computed with (`REMINDER_SC
 private). A changed schedule applies to the reminders still to come: the job's first step
 after startup (`reschedule_reminders`) recomputes the instant of every open invoice whose
 schedule differs from the configured one, from the last reminder made; an instant stored
-from the old schedule could otherwise come after reminders the new one has due first.
+from the old schedule could otherwise come after reminders the new one has due first. A
+completed scan is recorded with its schedule, and a start under the same schedule skips it.
 
 Test clocks: as for auto-advance, invoices on a Stripe test clock are left out of the scan;
 the clock's own advance (issue 13) calls `remind(ctx, invoice)` governed by the clock.
@@ -48,6 +49,9 @@ REMINDER_SCHEDULE = "reminder_schedule"
 RESCHEDULE_BATCH_MAX = 200
 RESCHEDULE_BATCHES_MAX = 100_000
 """Bounds on the startup scan of open invoices (`reschedule_reminders`): 20 million."""
+SCAN_MENDS_VERSION = 1
+"""What the startup scan mends besides a changed schedule, numbered: 1, the due dates an
+earlier Kassa left unwatched (75fc833). A scan recorded under a lower number runs again."""
 
 
 async def schedule_reminders(
@@ -81,7 +85,15 @@ async def reschedule_reminders(store: Store, clock: Clock, payments: PaymentConf
     """Recompute the next reminder of every open invoice whose stored instant came from
     another schedule than `payments`' (the setting changed since), and the instant of every
     invoice without reminders whose due date, still to come, no instant watches (stored by a
-    Kassa before 75fc833); the number recomputed. Run once when the `invoices` job starts."""
+    Kassa before 75fc833); the number recomputed. Run once when the `invoices` job starts.
+
+    A scan that completes is recorded with its schedule (`scanned_schedule`): a start with
+    the same schedule reads no invoice (every invoice stored since has its instant from that
+    schedule), so starting a process does not read every open invoice of the installation."""
+    scanned = scanned_schedule(payments)
+    async with store.read() as tx:
+        if await tx.reminder_scan_schedule() == scanned:
+            return 0
     rescheduled = 0
     cursor: InvoiceKey | None = None
     for _ in range(RESCHEDULE_BATCHES_MAX):
@@ -90,9 +102,17 @@ async def reschedule_reminders(store: Store, clock: Clock, payments: PaymentConf
         for key in page:
             rescheduled += await _reschedule_one(store, clock, payments, key)
         if len(page) < RESCHEDULE_BATCH_MAX:
+            async with store.write() as tx:
+                await tx.record_reminder_scan(scanned)
             break
         cursor = page[-1]
     return rescheduled
+
+
+def scanned_schedule(payments: PaymentConfig) -> str:
+    """How a completed startup scan is recorded: what it mended and the schedule it applied
+    (`1:-7,0,7,14,30`)."""
+    return f"{SCAN_MENDS_VERSION}:" + ",".join(str(d) for d in payments.reminder_offsets_days)
 
 
 async def _reschedule_one(
