@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -55,6 +55,7 @@ from kassa.store.webhook_queries import WebhookAttempt
 from tests import direct_store
 from tests.harness import Account, KassaServer, assert_ledger_whole, create_account, run_coroutine
 
+T = TypeVar("T")
 ATTEMPTS_WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.05
 REFUSED_URL = "http://127.0.0.1:9/hook"
@@ -570,16 +571,14 @@ async def _seed_ledger(tx: Transaction, account_id: str, tag: str) -> None:
     )  # fmt: skip
 
 
-def with_store(database_url: str, work: Callable[[Store], Awaitable[None]]) -> None:
-    async def run() -> None:
-        store = await open_store(database_url)
-        try:
-            await migrate(store, 0)
-            await work(store)
-        finally:
-            await store.close()
+def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`direct_store.with_store` on a database migrated first (a private one starts empty)."""
 
-    run_coroutine(run)
+    async def migrated(store: Store) -> T:
+        await migrate(store, 0)
+        return await work(store)
+
+    return direct_store.with_store(database_url, migrated)
 
 
 async def in_account(store: Store, account_id: str, operation: Callable[[Context], Any]) -> Any:
@@ -822,17 +821,7 @@ def test_a_restore_has_the_next_start_scan_the_reminders_again(private_database_
         async with store.read() as tx:
             return before, await tx.reminder_scan_schedule()
 
-    assert with_store_returning(url, scanned_then_restored) == ("1:-7,0,7", None)
-
-
-def with_store_returning(url: str, work: Callable[[Store], Awaitable[Any]]) -> Any:
-    found: list[Any] = []
-
-    async def kept(store: Store) -> None:
-        found.append(await work(store))
-
-    with_store(url, kept)
-    return found[0]
+    assert with_store(url, scanned_then_restored) == ("1:-7,0,7", None)
 
 
 def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -> None:

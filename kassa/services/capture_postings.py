@@ -156,7 +156,7 @@ async def _post(ctx: Context, charge: ApiObject, scheduled: ScheduledCapturePost
     card = charge["payment_method_details"]["card"]
     behavior = card_objects.behavior_of_payment_method_card(ctx, card)
     # Only a top-level field changes: a shallow copy is enough for `charge.updated`'s
-    # previous attributes (a deep one of the whole charge was a tenth of a payment's CPU).
+    # previous attributes (a deep one of the whole charge was about 5% of a payment's CPU).
     before = dict(charge)
     charge["balance_transaction"] = await post_capture(ctx, charge, scheduled.amount, behavior)
     await ctx.tx.update_object(CHARGES, ctx.account_id, charge)

@@ -149,7 +149,7 @@ def unwatched_due_date(invoice: Mapping[str, Any], stored: object, now: int) -> 
     return (
         watches_due_date(invoice)
         and not isinstance(stored, int)
-        and not due_date_seen(invoice, stored, now)
+        and now < overdue_at(int(invoice["due_date"]))
     )
 
 
