@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kassa.asgi import Receive, Scope, Send
 from kassa.errors import CardError, KassaError, ResourceMissing
-from kassa.services.billing.rendering.invoice_pdf import render_document_pdf
+from kassa.services.billing.rendering.invoice_document import render_pdf
 from kassa.services.billing.rendering.invoice_view import (
     DEFAULT_LOCALE,
     InvoiceDocument,
@@ -249,7 +249,7 @@ class InvoicePages:
         self.waiting += 1
         try:
             async with self.renders:
-                pdf = await run_in_threadpool(render_document_pdf, document, locale)
+                pdf = await run_in_threadpool(render_pdf, document, locale)
         finally:
             self.waiting -= 1
         headers = {

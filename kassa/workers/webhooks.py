@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from kassa.clock import Clock
 from kassa.config import Settings, retry_schedule
@@ -36,6 +36,9 @@ from kassa.store.webhook_queries import (
     WebhookTarget,
 )
 from kassa.webhook_signing import signature_header
+
+if TYPE_CHECKING:
+    from kassa.workers.webhook_http import WebhookSender
 
 PER_ENDPOINT_CONCURRENCY = 8
 IN_FLIGHT_MAX = 256
@@ -55,6 +58,9 @@ JITTER_FRACTION = 0.1
 SHUTDOWN_GRACE_SECONDS = 5.0
 USER_AGENT = "Kassa/1.0 (+https://github.com/kassa; like Stripe/1.0)"
 INJECTED_TIMEOUT_ERROR = "timed out (injected fault: the endpoint's answer was not used)"
+
+SENDER_MODULE = "kassa.workers.webhook_http"
+"""The sender's module, imported with the first delivery to make (it loads aiohttp)."""
 
 log = logging.getLogger("kassa.webhooks")
 
@@ -129,32 +135,44 @@ class DeliveryWorker:
         self.cursor = ""
         self.rng = random.Random()
         self.delivered = 0
+        self.sender: WebhookSender | None = None
+        """Opened with the first delivery to send (`_open_sender`)."""
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
 
     async def run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
-        connector = aiohttp.TCPConnector(limit=IN_FLIGHT_MAX, limit_per_host=0)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            recorder = asyncio.create_task(self._record_loop(), name="kassa-webhook-recorder")
-            try:
-                await self._claim_loop(session)
-            finally:
-                await self._drain()
-                # Let the recorder finish the outcomes it holds: cancelling it mid-batch
-                # would roll back attempts for deliveries the endpoint already answered.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.outcomes.join(), SHUTDOWN_GRACE_SECONDS)
-                recorder.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recorder
-                await self._record_pending()
+        recorder = asyncio.create_task(self._record_loop(), name="kassa-webhook-recorder")
+        try:
+            await self._claim_loop()
+        finally:
+            await self._drain()
+            # Let the recorder finish the outcomes it holds: cancelling it mid-batch
+            # would roll back attempts for deliveries the endpoint already answered.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outcomes.join(), SHUTDOWN_GRACE_SECONDS)
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            await self._record_pending()
+            if self.sender is not None:
+                await self.sender.close()
 
-    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
+    async def _open_sender(self) -> WebhookSender:
+        """The sender, opened on the first call. Its module (aiohttp) is imported on a thread:
+        the import takes a tenth of a second or more, through which the event loop keeps
+        serving requests."""
+        if self.sender is None:
+            await asyncio.to_thread(importlib.import_module, SENDER_MODULE)
+            from kassa.workers.webhook_http import WebhookSender
+
+            self.sender = WebhookSender(IN_FLIGHT_MAX, self.settings.timeout_seconds)
+        return self.sender
+
+    async def _claim_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                claimed = await self.sweep(session)
+                claimed = await self.sweep()
             except Exception:
                 log.exception("claiming webhook deliveries failed; will retry")
                 claimed = 0
@@ -163,7 +181,7 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
 
-    async def sweep(self, session: aiohttp.ClientSession) -> int:
+    async def sweep(self) -> int:
         """One round-robin pass: claim each endpoint's share of due deliveries and send
         them, and give up those due to a disabled endpoint. How many were sent or given up."""
         free_total = IN_FLIGHT_MAX - len(self.tasks)
@@ -195,10 +213,13 @@ class DeliveryWorker:
                 if claimed:
                     batches.append((await tx.webhook_target(endpoint_id), claimed))
                     free_total -= len(claimed)
+        if not batches:
+            return given_up
+        sender = await self._open_sender()
         count = 0
         for target, claimed in batches:
             for delivery in claimed:
-                self._start(session, target, delivery)
+                self._start(sender, target, delivery)
                 count += 1
         return count + given_up
 
@@ -235,25 +256,25 @@ class DeliveryWorker:
 
     def _start(
         self,
-        session: aiohttp.ClientSession,
+        sender: WebhookSender,
         target: WebhookTarget | None,
         delivery: ClaimedDelivery,
     ) -> None:
         self.in_flight[delivery.endpoint_id] += 1
-        task = asyncio.create_task(self._send(session, target, delivery))
+        task = asyncio.create_task(self._send(sender, target, delivery))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _send(
         self,
-        session: aiohttp.ClientSession,
+        sender: WebhookSender,
         target: WebhookTarget | None,
         delivery: ClaimedDelivery,
     ) -> None:
         copies = 2 if delivery.fault == webhook_faults.DUPLICATE else 1
         try:
             # The copies of a duplicate go one after the other, as a retry would.
-            attempts = [await self._attempt(session, target, delivery) for _ in range(copies)]
+            attempts = [await self._attempt(sender, target, delivery) for _ in range(copies)]
         finally:
             self.in_flight[delivery.endpoint_id] -= 1
             self.wake.set()  # a slot is free: the next sweep need not wait for the recorder
@@ -261,7 +282,7 @@ class DeliveryWorker:
 
     async def _attempt(
         self,
-        session: aiohttp.ClientSession,
+        sender: WebhookSender,
         target: WebhookTarget | None,
         delivery: ClaimedDelivery,
     ) -> Attempted:
@@ -276,11 +297,9 @@ class DeliveryWorker:
             elif delivery.fault == webhook_faults.STATUS:
                 status = delivery.fault_status_code  # the endpoint is not called
             else:
-                status, excerpt = await self._post(session, target, delivery)
+                status, excerpt, error = await self._post(sender, target, delivery)
         except TimeoutError:
             error = f"timed out after {self._timeout_seconds(delivery):g} s"
-        except (aiohttp.ClientError, OSError) as failure:
-            error = f"{type(failure).__name__}: {failure}"[:RESPONSE_EXCERPT_CHARS]
         duration_ms = int((time.perf_counter() - started) * 1000)
         if delivery.fault == webhook_faults.TIMEOUT and target is not None and target.enabled:
             status, error, excerpt = None, INJECTED_TIMEOUT_ERROR, None
@@ -292,8 +311,9 @@ class DeliveryWorker:
         return self.settings.timeout_seconds
 
     async def _post(
-        self, session: aiohttp.ClientSession, target: WebhookTarget, delivery: ClaimedDelivery
-    ) -> tuple[int, str]:
+        self, sender: WebhookSender, target: WebhookTarget, delivery: ClaimedDelivery
+    ) -> tuple[int | None, str | None, str | None]:
+        """The endpoint's status and excerpt, or the connection's error."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
@@ -301,18 +321,14 @@ class DeliveryWorker:
                 delivery.payload, target.secret, int(self.clock.now())
             ),
         }
-        timeout = aiohttp.ClientTimeout(total=self._timeout_seconds(delivery))
-        # A redirect is not followed: Stripe treats it (any 3xx) as a failed attempt, and
-        # following a 302 would turn the signed POST into a GET somewhere else.
-        async with session.post(
+        answer = await sender.post(
             target.url,
-            data=delivery.payload,
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-        ) as response:
-            body = await response.content.read(RESPONSE_EXCERPT_CHARS * 4)
-            return response.status, body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
+            delivery.payload,
+            headers,
+            self._timeout_seconds(delivery),
+            RESPONSE_EXCERPT_CHARS,
+        )
+        return answer.status, answer.excerpt, answer.error
 
     async def _record_loop(self) -> None:
         while True:

@@ -14,7 +14,6 @@ from typing import Any, Final
 from kassa.errors import ResourceMissing
 from kassa.services import customers
 from kassa.services.billing import coupons, discounts, invoice_documents, tax_rates
-from kassa.services.billing.rendering.invoice_pdf import render_document_pdf
 from kassa.services.billing.rendering.invoice_view import InvoiceDocument, resolve_locale
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
@@ -60,7 +59,17 @@ async def invoice_pdf_renderer(ctx: Context, invoice_id: str) -> Callable[[], by
     shown = invoice_documents.view(invoice)
     document = await build_document(ctx, shown, lines=invoice["lines"]["data"])
     locale = resolve_locale(None, document.customer)
-    return functools.partial(render_document_pdf, document, locale)
+    return functools.partial(render_pdf, document, locale)
+
+
+def render_pdf(document: InvoiceDocument, locale: str) -> bytes:
+    """The PDF of `document` in `locale` (`invoice_pdf.render_document_pdf`), CPU-bound."""
+    # Imported here, not at the top: fpdf2 and the fontTools it loads take about a fifth of
+    # a server's start-up CPU, and most processes (every CLI command, most servers) never
+    # render a PDF. The first render pays it instead, once per process.
+    from kassa.services.billing.rendering.invoice_pdf import render_document_pdf
+
+    return render_document_pdf(document, locale)
 
 
 async def _tax_rates(ctx: Context, invoice: Mapping[str, Any]) -> dict[str, ApiObject]:
