@@ -70,6 +70,12 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--output` and `--note`, for a script that writes one results file (a .json and a .txt)."""
+    parser.add_argument("--output", type=Path, help="results JSON path (a .txt goes beside it)")
+    parser.add_argument("--note", default="", help="a line for the report (what was measured)")
+
+
 def add_storage_arguments(parser: argparse.ArgumentParser, results_prefix: str) -> None:
     parser.add_argument(
         "--database", metavar="URL_OR_PATH", help="use this database instead of a fresh SQLite file"

@@ -242,6 +242,26 @@ def write_results(path: Path, report: Mapping[str, Any], text: str) -> Path:
     return text_path
 
 
+def publish_results(path: Path, report: Mapping[str, Any], text: str) -> None:
+    """Write the results (`write_results`), then show the text and where both files are."""
+    text_path = write_results(path, report, text)
+    print(text)
+    print(f"\nresults: {path} and {text_path}")
+
+
+def machine_environment() -> dict[str, Any]:
+    """The machine and interpreter of a run that starts no load tools, with the load average
+    at its start (such a run is not pinned, so other work on the machine shows in it)."""
+    return {
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
 def environment_report(tools: Tools, cpus: CpuPlan) -> dict[str, Any]:
     """The machine, and the commits: of the Kassa measured, and of this benchmark's code."""
     kassa = kassa_installation(tools.kassa)

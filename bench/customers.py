@@ -73,10 +73,10 @@ from bench_results import (
     environment_report,
     log_and_comparison_text,
     machine_line,
+    publish_results,
     results_table,
     targets_table,
     utc_stamp,
-    write_results,
 )
 from ceiling import (
     CEILING_DATABASE_FILE_NAME,
@@ -769,9 +769,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(args, tools, cpus, workspace, measurement, started_at)
     text = report_text(report, measurement)
     output = args.output or DEFAULT_RESULTS_DIR / f"customers-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     return EXIT_OK
 
 

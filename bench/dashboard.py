@@ -57,7 +57,7 @@ from bench_harness import (
     server_log_problems,
     sqlite_url,
 )
-from bench_results import git_commit, utc_stamp, write_results
+from bench_results import git_commit, publish_results, utc_stamp
 
 from kassa.store import redacted_url, sqlite_path_from_url
 
@@ -901,9 +901,7 @@ def run(args: argparse.Namespace) -> int:
     # A --quick run is for development: its results stay beside its seed, out of git.
     results_dir = seed_directory(args, plan) if args.quick else DEFAULT_RESULTS_DIR
     output = args.output or results_dir / f"dashboard-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     failed = [p for p in pages if p.state == "error" or set(p.statuses) - {"200"}]
     return EXIT_BENCH_FAILED if failed else EXIT_OK
 

@@ -20,18 +20,22 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from bench_cli import add_report_arguments
 from bench_harness import DEFAULT_RESULTS_DIR, REPO_DIR
-from bench_results import cpu_model, git_commit, git_tree_has_changes, utc_stamp, write_results
+from bench_results import (
+    git_commit,
+    git_tree_has_changes,
+    machine_environment,
+    publish_results,
+    utc_stamp,
+)
 
 sys.path.insert(0, str(REPO_DIR))  # the fixtures live in the tests package
 
@@ -145,15 +149,7 @@ def measure(case: Case, renders: int) -> Timing:
 def environment() -> dict[str, Any]:
     commit = git_commit()
     changed = git_tree_has_changes(REPO_DIR)
-    return {
-        "git_commit": commit + ("+changes" if changed else ""),
-        "cpu_model": cpu_model(),
-        "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "load_average": [round(load, 2) for load in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
+    return {"git_commit": commit + ("+changes" if changed else ""), **machine_environment()}
 
 
 def report_text(report: dict[str, Any]) -> str:
@@ -196,8 +192,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=RENDERS_DEFAULT,
         help="warm renders per invoice (default %(default)s)",
     )
-    parser.add_argument("--output", type=Path, help="results JSON path (a .txt goes beside it)")
-    parser.add_argument("--note", default="", help="a line for the report (what was measured)")
+    add_report_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.renders <= RENDERS_MAX:
         parser.error(f"--renders must be in [1, {RENDERS_MAX}]")
@@ -220,9 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     text = report_text(report)
     output = args.output or DEFAULT_RESULTS_DIR / f"invoice_pdf-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     return 0
 
 

@@ -81,11 +81,11 @@ from bench_results import (
     log_and_comparison_text,
     machine_line,
     profile_summary_text,
+    publish_results,
     results_table,
     summarise_profile,
     targets_table,
     utc_stamp,
-    write_results,
 )
 
 # --- The invoice ---------------------------------------------------------------------
@@ -1032,9 +1032,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(args, tools, cpus, workspace, measurement, ledger, started_at)
     text = report_text(report, measurement)
     output = args.output or DEFAULT_RESULTS_DIR / f"invoices-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     correct = (
         measurement.stored["ok"]
         and measurement.pi_stored["ok"]

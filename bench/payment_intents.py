@@ -73,11 +73,11 @@ from bench_results import (
     log_and_comparison_text,
     machine_line,
     profile_summary_text,
+    publish_results,
     results_table,
     summarise_profile,
     targets_table,
     utc_stamp,
-    write_results,
 )
 from ceiling import (
     CEILING_DATABASE_FILE_NAME,
@@ -704,9 +704,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(args, tools, cpus, workspace, measurement, ledger, started_at)
     text = report_text(report, measurement)
     output = args.output or DEFAULT_RESULTS_DIR / f"payment_intents-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     correct = (
         measurement.stored["ok"]
         and ledger["ok"]

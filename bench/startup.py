@@ -23,7 +23,6 @@ import argparse
 import datetime
 import importlib.util
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from bench_cli import find_kassa
+from bench_cli import add_report_arguments, find_kassa
 from bench_harness import (
     DEFAULT_RESULTS_DIR,
     LOOPBACK_HOST,
@@ -47,7 +46,12 @@ from bench_harness import (
     sqlite_url,
     stop_process,
 )
-from bench_results import cpu_model, kassa_installation, utc_stamp, write_results
+from bench_results import (
+    kassa_installation,
+    machine_environment,
+    publish_results,
+    utc_stamp,
+)
 
 ROUNDS_DEFAULT: Final = 5
 ROUNDS_MAX: Final = 100
@@ -156,8 +160,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=ROUNDS_DEFAULT, help="starts per case (%(default)s)"
     )
     parser.add_argument("--kassa", type=Path, help="the kassa executable (default: this venv's)")
-    parser.add_argument("--output", type=Path, help="results JSON path (a .txt goes beside it)")
-    parser.add_argument("--note", default="", help="a line for the report (what was measured)")
+    add_report_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= ROUNDS_MAX:
         parser.error(f"--rounds must be in [1, {ROUNDS_MAX}]")
@@ -182,11 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": {
             "git_commit": commit,
             "kassa": installation,
-            "cpu_model": cpu_model(),
-            "cpus": os.cpu_count(),
-            "load_average": [round(load, 2) for load in os.getloadavg()],
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            **machine_environment(),
             **bytecode_state(installation["source"]),
         },
         "cases": {case: summary(samples) for case, samples in found.items()},
@@ -194,9 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     text = report_text(report)
     output = args.output or DEFAULT_RESULTS_DIR / f"startup-{utc_stamp()}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     return 0
 
 

@@ -67,8 +67,8 @@ from bench_harness import (
     stop_process,
 )
 from bench_results import (
+    publish_results,
     utc_stamp,
-    write_results,
 )
 from webhook_fixture import (
     TimedEvent,
@@ -651,9 +651,7 @@ def run(args: argparse.Namespace) -> int:
     # Smoke runs stay in the work directory; bench/results/ holds runs worth keeping.
     default_dir = ctx.run_dir if args.quick else DEFAULT_RESULTS_DIR
     output = args.output or default_dir / f"webhooks-{stamp}.json"
-    text_path = write_results(output, report, text)
-    print(text)
-    print(f"\nresults: {output} and {text_path}")
+    publish_results(output, report, text)
     return EXIT_OK if report["ok"] else EXIT_BENCH_FAILED
 
 
