@@ -4,6 +4,8 @@ and `kassa worker` both take theirs from, so the two cannot drift apart again.""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,10 @@ from kassa.config import Settings
 from kassa.services.accounts import NewAccount
 from kassa.store.request_queries import RequestLogEntry
 from tests.harness import run_coroutine
+
+LOADED_WHEN_FIRST_USED = ("fpdf", "aiohttp")
+"""Libraries a server imports only when it first needs them (the invoice PDF, a webhook
+delivery): importing them at start was about a quarter of a start's CPU (bench/startup.py)."""
 
 EVERY_JOB = [
     "settlement",
@@ -130,3 +136,14 @@ def test_the_default_accounts_keys_are_shown_before_it_is_committed(tmp_path: Pa
     assert shown[1] == made.secret_key != shown[0]
     assert run_coroutine(lambda: runtime.prepare_for_serving(settings, clock, show)) is None
     assert len(shown) == 2
+
+
+def test_the_server_and_its_jobs_load_no_library_kept_for_first_use() -> None:
+    # A fresh interpreter: this test process may have imported them for other tests.
+    probe = "import sys, kassa.runtime, kassa.cli; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert "kassa.runtime" in loaded
+    early = [name for name in loaded if name.split(".")[0] in LOADED_WHEN_FIRST_USED]
+    assert early == []
