@@ -453,16 +453,19 @@ def running_http_server(
     cpus: CpuPlan,
     ready_timeout: float,
     secret_key: str,
+    poll_s: float = READY_POLL_INTERVAL_S,
 ) -> Iterator[Server]:
     """`command(port)` on a free 127.0.0.1 port, pinned to the server's CPU.
 
-    Ready when entered (it answers GET /healthz as the process started here), stopped when
-    left, whatever happened. A port lost to another process is replaced by a new one, up to
-    SERVER_START_ATTEMPTS_MAX ports.
+    Ready when entered (it answers GET /healthz as the process started here, asked every
+    `poll_s`), stopped when left, whatever happened. A port lost to another process is
+    replaced by a new one, up to SERVER_START_ATTEMPTS_MAX ports.
     """
     for attempt in range(1, SERVER_START_ATTEMPTS_MAX + 1):
         try:
-            server = start_http_server(name, command, log_path, cpus, ready_timeout, secret_key)
+            server = start_http_server(
+                name, command, log_path, cpus, ready_timeout, secret_key, poll_s
+            )
         except PortTaken as taken:
             if attempt == SERVER_START_ATTEMPTS_MAX:
                 raise
@@ -482,6 +485,7 @@ def start_http_server(
     cpus: CpuPlan,
     ready_timeout: float,
     secret_key: str,
+    poll_s: float = READY_POLL_INTERVAL_S,
 ) -> Server:
     """The server started and answering; stopped again if it is not ready."""
     port = free_loopback_port()
@@ -499,7 +503,7 @@ def start_http_server(
         )
     server = Server(process=process, base_url=f"http://{LOOPBACK_HOST}:{port}", log_path=log_path)
     try:
-        wait_until_ready(server, secret_key, ready_timeout, name, instance_id)
+        wait_until_ready(server, secret_key, ready_timeout, name, instance_id, poll_s)
     except BaseException:
         stop_process(process, PROCESS_STOP_TIMEOUT_S)
         raise
@@ -507,7 +511,12 @@ def start_http_server(
 
 
 def wait_until_ready(
-    server: Server, secret_key: str, timeout_s: float, name: str, instance_id: str | None = None
+    server: Server,
+    secret_key: str,
+    timeout_s: float,
+    name: str,
+    instance_id: str | None = None,
+    poll_s: float = READY_POLL_INTERVAL_S,
 ) -> None:
     """Poll /healthz (or the list endpoint, if there is no /healthz) until 200 from this
     server: an answer echoing another instance id, or the server's exit while another
@@ -533,7 +542,7 @@ def wait_until_ready(
             return
         if status == 404 and probe_path == "/healthz":
             probe_path = "/v1/customers?limit=1"
-        time.sleep(READY_POLL_INTERVAL_S)
+        time.sleep(poll_s)
     raise BenchError(f"{name} did not answer within {timeout_s}s\n{log_tail(server.log_path)}")
 
 

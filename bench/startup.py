@@ -24,11 +24,9 @@ import datetime
 import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -37,14 +35,11 @@ from bench_cli import add_report_arguments, find_kassa
 from bench_harness import (
     DEFAULT_RESULTS_DIR,
     LOOPBACK_HOST,
-    PROCESS_STOP_TIMEOUT_S,
     BenchError,
-    free_loopback_port,
-    http_get_status,
-    log_tail,
+    CpuPlan,
     process_cpu_seconds,
+    running_http_server,
     sqlite_url,
-    stop_process,
 )
 from bench_results import (
     kassa_installation,
@@ -59,39 +54,27 @@ READY_TIMEOUT_S: Final = 60.0
 READY_POLL_S: Final = 0.01
 """Finer than the load benchmarks' poll: a start takes about a second."""
 CASES: Final = ("fresh", "migrated")
+UNPINNED: Final = CpuPlan(server=None, load=None)
+"""One server at a time and no load tool: nothing to keep apart."""
 
 
 def start_once(kassa: Path, database: Path, log_path: Path) -> tuple[float, float]:
-    """One start: seconds from launch to the first 200 from `/healthz`, and the server's CPU
-    seconds by then. The server is stopped before returning."""
-    port = free_loopback_port()
-    command = [str(kassa), "serve", "--host", LOOPBACK_HOST, "--port", str(port)]
-    command += ["--database", sqlite_url(database)]
-    base_url = f"http://{LOOPBACK_HOST}:{port}"
-    with log_path.open("ab") as log:
-        launched = time.perf_counter()
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = launched + READY_TIMEOUT_S
-        while time.perf_counter() < deadline:
-            try:
-                status, _ = http_get_status(base_url, "/healthz", None)
-            except (urllib.error.URLError, OSError):
-                status = 0  # not listening yet
-            if status == 200:
-                ready = time.perf_counter() - launched
-                cpu = process_cpu_seconds(process.pid)
-                if cpu is None:
-                    raise BenchError("this machine's /proc does not give the server's CPU time")
-                return ready, cpu
-            if process.poll() is not None:
-                raise BenchError(f"kassa serve exited ({process.returncode})\n{log_tail(log_path)}")
-            time.sleep(READY_POLL_S)
-        raise BenchError(f"kassa serve did not answer in {READY_TIMEOUT_S} s\n{log_tail(log_path)}")
-    finally:
-        stop_process(process, PROCESS_STOP_TIMEOUT_S)
+    """One start: seconds from launch to the first 200 from `/healthz` (as the process
+    started here), and the server's CPU seconds by then. The server is stopped after."""
+
+    def command(port: int) -> list[str]:
+        host = ["--host", LOOPBACK_HOST, "--port", str(port)]
+        return [str(kassa), "serve", *host, "--database", sqlite_url(database)]
+
+    launched = time.perf_counter()
+    with running_http_server(
+        "kassa serve", command, log_path, UNPINNED, READY_TIMEOUT_S, "", READY_POLL_S
+    ) as server:
+        ready = time.perf_counter() - launched
+        cpu = process_cpu_seconds(server.process.pid)
+    if cpu is None:
+        raise BenchError("this machine's /proc does not give the server's CPU time")
+    return ready, cpu
 
 
 def measure(kassa: Path, rounds: int, folder: Path) -> dict[str, list[tuple[float, float]]]:

@@ -2,7 +2,7 @@
 
 Its own module so that aiohttp is imported only when a process has a delivery to make
 (`webhooks.DeliveryWorker` loads it then): importing aiohttp, with the TLS context it builds,
-took about an eighth of a server's start-up CPU, and most processes (a CLI command, a server
+took about a tenth of a server's start-up CPU, and most processes (a CLI command, a server
 with no webhook endpoint) never send one.
 """
 
@@ -23,12 +23,12 @@ class Answer:
 
 
 class WebhookSender:
-    """POSTs deliveries over one pooled session; `close` when the worker stops."""
+    """POSTs deliveries over one pooled session; `close` when the worker stops. Each POST
+    gives its own timeout (an injected `timeout` fault waits less than the setting)."""
 
-    def __init__(self, connections_max: int, timeout_seconds: float) -> None:
+    def __init__(self, connections_max: int) -> None:
         self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-            connector=aiohttp.TCPConnector(limit=connections_max, limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=connections_max, limit_per_host=0)
         )
 
     async def post(

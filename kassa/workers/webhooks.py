@@ -38,7 +38,7 @@ from kassa.store.webhook_queries import (
 from kassa.webhook_signing import signature_header
 
 if TYPE_CHECKING:
-    from kassa.workers.webhook_http import WebhookSender
+    from kassa.workers.webhook_http import Answer, WebhookSender
 
 PER_ENDPOINT_CONCURRENCY = 8
 IN_FLIGHT_MAX = 256
@@ -166,7 +166,7 @@ class DeliveryWorker:
             await asyncio.to_thread(importlib.import_module, SENDER_MODULE)
             from kassa.workers.webhook_http import WebhookSender
 
-            self.sender = WebhookSender(IN_FLIGHT_MAX, self.settings.timeout_seconds)
+            self.sender = WebhookSender(IN_FLIGHT_MAX)
         return self.sender
 
     async def _claim_loop(self) -> None:
@@ -297,7 +297,8 @@ class DeliveryWorker:
             elif delivery.fault == webhook_faults.STATUS:
                 status = delivery.fault_status_code  # the endpoint is not called
             else:
-                status, excerpt, error = await self._post(sender, target, delivery)
+                answer = await self._post(sender, target, delivery)
+                status, excerpt, error = answer.status, answer.excerpt, answer.error
         except TimeoutError:
             error = f"timed out after {self._timeout_seconds(delivery):g} s"
         duration_ms = int((time.perf_counter() - started) * 1000)
@@ -312,8 +313,7 @@ class DeliveryWorker:
 
     async def _post(
         self, sender: WebhookSender, target: WebhookTarget, delivery: ClaimedDelivery
-    ) -> tuple[int | None, str | None, str | None]:
-        """The endpoint's status and excerpt, or the connection's error."""
+    ) -> Answer:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
@@ -321,14 +321,13 @@ class DeliveryWorker:
                 delivery.payload, target.secret, int(self.clock.now())
             ),
         }
-        answer = await sender.post(
+        return await sender.post(
             target.url,
             delivery.payload,
             headers,
             self._timeout_seconds(delivery),
             RESPONSE_EXCERPT_CHARS,
         )
-        return answer.status, answer.excerpt, answer.error
 
     async def _record_loop(self) -> None:
         while True:
