@@ -3,24 +3,28 @@ Kassa runs to renew subscriptions, without Kassa's Python around them.
 
 Issue 13 asks for 10,000 monthly subscriptions advanced a year (120,000 renewals) in 60 s
 on SQLite. Profiles of that run are flat (bench/README.md, "Test clocks"): no function
-stands out, SQLite's own work is about a third of the server's. This script bounds what
-trimming Python could ever reach, by measuring the part that would stay:
+stands out, and py-spy put SQLite's statements at about a third of the server's samples.
+This script bounds what trimming Python could ever reach, by measuring the part that
+would stay:
 
 1. Set-up, through a real `kassa serve`: one test clock, N monthly subscriptions on it
-   (`bench/test_clocks.py`'s), on a fresh SQLite database; the server is stopped and the
-   database copied.
+   (`bench/test_clocks.py`'s), on a fresh SQLite database; the server is stopped, and each
+   step below starts from a copy of its database.
 2. Kassa's advance, in this process: the clock advanced `--months` months by the
    `test_clocks` job's own function (`clock_advance.advance_clocks`) on a `SqliteStore`,
-   every statement recorded as it runs (its text, its parameters, how its rows were read;
-   the transaction control the store runs on the connection itself), and timed.
-3. The replay, on a copy of the set-up database: the same statements in the same order on
-   one sqlite3 connection with the store's settings (WAL, `synchronous=NORMAL`, foreign
-   keys, its checkpoint interval on a thread of its own), with nothing else: the floor.
-   Then the replay of its writes alone (SELECTs left out): what storing the rows costs.
+   timed.
+3. The same advance again, every statement recorded as it runs (its text, its parameters,
+   how its rows were read; the transaction control the store runs on the connection
+   itself).
+4. The replay: the recorded statements in the same order on one sqlite3 connection made
+   as the store makes its own (`kassa.store.sqlite._connect`: WAL, `synchronous=NORMAL`,
+   foreign keys), with the store's background checkpoint on a thread, and nothing else:
+   the floor. Then the replay of its writes alone (SELECTs left out): what storing the
+   rows costs. Each replay must leave as many renewal invoices as Kassa did.
 
-Both are timed in CPU (this process, all threads) and in wall time, per renewal, and the
-floor is scaled to issue 13's 120,000 renewals (a lower bound: the tables grow with the
-run, and a larger run's statements cost more, never less).
+All are timed in CPU (this process, all threads) and in wall time, per renewal, and
+scaled to issue 13's 120,000 renewals (a lower bound: the tables grow with the run, and a
+larger run's statements cost more, never less).
 
     python bench/renewal_floor.py [--subscriptions 500] [--months 12]
 
