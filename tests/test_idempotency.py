@@ -70,6 +70,8 @@ def test_replay_is_byte_for_byte_with_headers(server: KassaServer, account: Acco
         first = _post(http, key, params)
         assert first.status_code == 200, first.text
         assert "idempotent-replayed" not in first.headers
+        # The key is reflected back, as Stripe's API does, on the first answer and replays.
+        assert first.headers["idempotency-key"] == key
         for _ in range(2):
             again = _post(http, key, params)
             assert again.status_code == first.status_code
@@ -77,6 +79,8 @@ def test_replay_is_byte_for_byte_with_headers(server: KassaServer, account: Acco
             assert again.headers["idempotent-replayed"] == "true"
             assert again.headers["original-request"] == first.headers["request-id"]
             assert again.headers["request-id"] != first.headers["request-id"]
+            assert again.headers["idempotency-key"] == key
+        assert "idempotency-key" not in http.get("/v1/customers?limit=1").headers
         # Parameter order is not part of the request's identity.
         reordered = http.post(
             "/v1/customers",
@@ -106,9 +110,15 @@ def test_official_sdk_idempotency_keys(client: stripe.StripeClient) -> None:
     assert again.to_dict() == first.to_dict()
     assert again.last_response is not None
     assert again.last_response.headers["idempotent-replayed"] == "true"
+    assert first.last_response is not None
+    assert first.last_response.idempotency_key == key
+    assert again.last_response.idempotency_key == key
     with pytest.raises(stripe.IdempotencyError) as raised:
         client.v1.customers.create(params={"email": email}, options={"idempotency_key": key})
     assert raised.value.http_status == 400
+    # An error answer reflects the key too.
+    assert raised.value.headers is not None
+    assert raised.value.headers["idempotency-key"] == key
 
 
 def test_same_key_other_params_or_path_is_400(server: KassaServer, account: Account) -> None:

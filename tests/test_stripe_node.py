@@ -169,6 +169,8 @@ def test_errors_name_their_class_parameter_and_request(
         assert refused["status"] == 401
     assert seen["replay"]["id"] == seen["first"]["id"]
     assert seen["replay"]["replayed"] == "true"
+    # stripe-node's `lastResponse.idempotencyKey` is the key Kassa reflects back.
+    assert seen["first"]["idempotency_key"] == seen["replay"]["idempotency_key"] == seen["key"]
     assert seen["first"]["request_id"].startswith("req_")
     assert seen["reused"]["class"] == "StripeIdempotencyError"
     assert seen["reused"]["status"] == 400

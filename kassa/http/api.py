@@ -137,7 +137,7 @@ class ApiApp:
         except Exception:
             log.exception("request %s failed", request_id)
             response = Response(500, internal_error_body(request_id))
-        await _send(send, response, request_id)
+        await _send(send, response, request_id, headers.get("idempotency-key"))
         elapsed = time.perf_counter() - started
         self.metrics.observe(scope["method"], facts.route, response.status, elapsed)
         await self.request_log.record(
@@ -516,18 +516,20 @@ _COMMON_HEADERS = (
 )
 
 
-async def _send(send: Send, response: Response, request_id: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [
-                (b"content-type", response.content_type),
-                *_COMMON_HEADERS,
-                (b"request-id", request_id.encode()),
-                (b"content-length", str(len(response.body)).encode()),
-                *response.headers,
-            ],
-        }
-    )
+async def _send(
+    send: Send, response: Response, request_id: str, idempotency_key: str | None
+) -> None:
+    """The answer, with the headers every answer carries; a request's `Idempotency-Key` is
+    reflected back, as Stripe's API does (the SDKs show it: stripe-python's
+    `last_response.idempotency_key`, stripe-node's `lastResponse.idempotencyKey`)."""
+    headers = [
+        (b"content-type", response.content_type),
+        *_COMMON_HEADERS,
+        (b"request-id", request_id.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        *response.headers,
+    ]
+    if idempotency_key:
+        headers.append((b"idempotency-key", idempotency_key.encode("latin-1")))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -186,11 +186,17 @@ async function errors() {
     missing,
     bad_key: badKey,
     publishable,
-    first: { id: first.id, request_id: first.lastResponse.requestId },
+    key,
+    first: {
+      id: first.id,
+      request_id: first.lastResponse.requestId,
+      idempotency_key: first.lastResponse.idempotencyKey ?? null,
+    },
     replay: {
       id: replay.id,
       request_id: replay.lastResponse.requestId,
       replayed: replay.lastResponse.headers['idempotent-replayed'] ?? null,
+      idempotency_key: replay.lastResponse.idempotencyKey ?? null,
     },
     reused,
   };
