@@ -157,17 +157,13 @@ async def run_scenario(subject: Subject, scenario: str, requests: int, concurren
 def statement_timer() -> Iterator[dict[str, list[float]]]:
     """Every statement Kassa's SQLite executor runs, timed by its thread's CPU time, by the
     first words of its text (and COMMITs of a group, by `_commit_batch`)."""
+    from store_probe import Method, executor_methods_wrapped
+
     from kassa.store import sqlite as store_sqlite
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    executor = store_sqlite.SqliteExecutor
-    saved = {
-        name: getattr(executor, name) for name in ("execute", "executemany", "fetchone", "fetchall")
-    }
 
-    def timed(name: str) -> Callable[..., Awaitable[Any]]:
-        method = saved[name]
-
+    def timed(_name: str, method: Method) -> Method:
         async def run(self: Any, sql: str, args: Any = ()) -> Any:
             started = time.thread_time()
             try:
@@ -189,14 +185,11 @@ def statement_timer() -> Iterator[dict[str, list[float]]]:
             timings["COMMIT (a group)"][0] += 1
             timings["COMMIT (a group)"][1] += time.thread_time() - started
 
-    for name in saved:
-        setattr(executor, name, timed(name))
     store_sqlite.SqliteStore._commit_batch = timed_commit  # type: ignore[method-assign]
     try:
-        yield timings
+        with executor_methods_wrapped(timed):
+            yield timings
     finally:
-        for name, method in saved.items():
-            setattr(executor, name, method)
         store_sqlite.SqliteStore._commit_batch = commit  # type: ignore[method-assign]
 
 

@@ -17,7 +17,7 @@ would stay:
    how its rows were read; the transaction control the store runs on the connection
    itself).
 4. The replay: the recorded statements in the same order on one sqlite3 connection made
-   as the store makes its own (`kassa.store.sqlite._connect`: WAL, `synchronous=NORMAL`,
+   as the store makes its own (`kassa.store.sqlite.connect`: WAL, `synchronous=NORMAL`,
    foreign keys), with the store's background checkpoint on a thread, and nothing else:
    the floor. Then the replay of its writes alone (SELECTs left out): what storing the
    rows costs. Each replay must leave as many renewal invoices as Kassa did.
@@ -46,7 +46,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +61,7 @@ from bench_harness import (
     running_server,
 )
 from bench_results import git_commit, machine_environment, publish_results, utc_stamp
+from store_probe import Method, executor_methods_wrapped
 from test_clocks import FROZEN, READY_TIMEOUT_S, SECONDS_PER_MONTH_MAX, make_subscriptions, post
 
 from kassa import observers  # noqa: F401  (installs the observers of domain writes, as kassa serve does)
@@ -82,7 +83,6 @@ KINDS_SHOWN: Final = 25
 ADVANCE_RUNS_MAX: Final = 100_000
 """Runs of the clock job's function until the clock is ready (each does up to
 clock_advance.STEPS_PER_CLOCK_RUN_MAX units)."""
-EXECUTOR_METHODS: Final = ("execute", "executemany", "fetchone", "fetchall")
 CONTROL_PREFIXES: Final = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")
 """Statements the store runs on its connection itself, not through its executor: recorded
 from the connection's trace callback (which sees every statement; the others are recorded
@@ -112,16 +112,18 @@ class Timing:
     cpu_s: float
 
 
-def _recorded(recording: Recording, how: str) -> Any:
-    """An executor method that records its statement, then runs it."""
-    original = getattr(sqlite_store.SqliteExecutor, how)
+def _recorded(recording: Recording) -> Callable[[str, Method], Method]:
+    """A wrap for `executor_methods_wrapped`: each statement recorded, then run."""
 
-    async def run(self: Any, sql: str, args: Any = ()) -> Any:
-        rows = list(args) if how == "executemany" else args
-        recording.statements.append(Statement(how, sql, rows))
-        return await original(self, sql, rows)
+    def wrap(how: str, original: Method) -> Method:
+        async def run(self: Any, sql: str, args: Any = ()) -> Any:
+            rows = list(args) if how == "executemany" else args
+            recording.statements.append(Statement(how, sql, rows))
+            return await original(self, sql, rows)
 
-    return run
+        return run
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -139,41 +141,34 @@ async def advance_in_process(
     """The clock advanced to its target by the clock job's own function, timed; with a
     `recording`, every statement recorded too (which costs time of its own: the figure of
     Kassa's advance comes from a run without one)."""
-    originals = {how: getattr(sqlite_store.SqliteExecutor, how) for how in EXECUTOR_METHODS}
-    if recording is not None:
-        for how in EXECUTOR_METHODS:
-            setattr(sqlite_store.SqliteExecutor, how, _recorded(recording, how))
-    store = SqliteStore(
-        str(database), on_statement=None if recording is None else recording.control
+    recorded = (
+        contextlib.nullcontext()
+        if recording is None
+        else executor_methods_wrapped(_recorded(recording))
     )
-    try:
-        clock = SystemClock()
-        payments = await load_payment_config(store, Settings(database_url="unused"))
-        async with store.write() as tx:
-            ctx = Context(account_id=setup.account_id, tx=tx, clock=clock, payments=payments)
-            advance = test_clocks.AdvanceTestClock(
-                test_clock=setup.clock_id, frozen_time=setup.target
-            )
-            await test_clocks.advance_test_clock(ctx, advance)
-        if recording is not None:
-            recording.statements.clear()
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(ADVANCE_RUNS_MAX):
-            if await clock_advance.advance_clocks(store, clock, payments) == 0:
-                break
-        timing = Timing(time.perf_counter() - wall, time.process_time() - cpu)
-    finally:
-        await store.close()
-        for how, original in originals.items():
-            setattr(sqlite_store.SqliteExecutor, how, original)
-    return timing
+    control = None if recording is None else recording.control
+    with recorded:
+        store = SqliteStore(str(database), on_statement=control)
+        try:
+            return await _advance(store, setup, recording)
+        finally:
+            await store.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection set as the store sets its own: the store's own function, so that the
-    replay's settings cannot drift from Kassa's (WAL, `synchronous=NORMAL`, foreign keys,
-    the autocheckpoint threshold, the SQL functions)."""
-    return sqlite_store._connect(str(path), "NORMAL")
+async def _advance(store: SqliteStore, setup: SetUp, recording: Recording | None) -> Timing:
+    clock = SystemClock()
+    payments = await load_payment_config(store, Settings(database_url="unused"))
+    async with store.write() as tx:
+        ctx = Context(account_id=setup.account_id, tx=tx, clock=clock, payments=payments)
+        advance = test_clocks.AdvanceTestClock(test_clock=setup.clock_id, frozen_time=setup.target)
+        await test_clocks.advance_test_clock(ctx, advance)
+    if recording is not None:
+        recording.statements.clear()  # the advance's own request is not the renewals'
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(ADVANCE_RUNS_MAX):
+        if await clock_advance.advance_clocks(store, clock, payments) == 0:
+            break
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def replay(
@@ -181,8 +176,8 @@ def replay(
 ) -> tuple[Timing, dict[str, float]]:
     """`statements` run in order on one connection, with the store's background checkpoint;
     and the time each kind of statement took (`kind_of`), in seconds."""
-    connection = _connect(database)
-    checkpointer = _connect(database)
+    connection = sqlite_store.connect(str(database), "NORMAL")
+    checkpointer = sqlite_store.connect(str(database), "NORMAL")
     stop = threading.Event()
 
     def checkpoint_regularly() -> None:
@@ -216,10 +211,14 @@ def replay(
 _TABLE = re.compile(r"\b(?:INTO|UPDATE|FROM|JOIN)\s+([a-z_]+)", re.IGNORECASE)
 
 
+def verb_of(statement: Statement) -> str:
+    return statement.sql.lstrip().split(None, 1)[0].upper()
+
+
 def kind_of(statement: Statement) -> str:
     """`VERB table` (`VERB a+b` for a statement naming several, such as the clock's next-work
     probe), or the control statement's verb."""
-    verb = statement.sql.lstrip().split(None, 1)[0].upper()
+    verb = verb_of(statement)
     if statement.how == "control":
         return verb
     tables = dict.fromkeys(_TABLE.findall(statement.sql))
@@ -227,9 +226,7 @@ def kind_of(statement: Statement) -> str:
 
 
 def _reads_only(statement: Statement) -> bool:
-    return statement.how in ("fetchone", "fetchall") and statement.sql.lstrip().upper().startswith(
-        ("SELECT", "WITH")
-    )
+    return statement.how in ("fetchone", "fetchall") and verb_of(statement) in ("SELECT", "WITH")
 
 
 def _run(connection: sqlite3.Connection, statement: Statement) -> None:
@@ -289,7 +286,7 @@ def unpaid_in(database: Path) -> int:
 def statement_counts(statements: Sequence[Statement]) -> dict[str, int]:
     counts: collections.Counter[str] = collections.Counter()
     for statement in statements:
-        verb = statement.sql.lstrip().split(None, 1)[0].upper()
+        verb = verb_of(statement)
         rows = len(statement.args) if statement.how == "executemany" else 1
         counts[f"{verb} ({statement.how})" if statement.how != "control" else verb] += rows
     return dict(counts.most_common())

@@ -36,7 +36,7 @@ from bench_harness import (
     DEFAULT_RESULTS_DIR,
     LOOPBACK_HOST,
     BenchError,
-    CpuPlan,
+    plan_cpus,
     process_cpu_seconds,
     running_http_server,
     sqlite_url,
@@ -54,8 +54,6 @@ READY_TIMEOUT_S: Final = 60.0
 READY_POLL_S: Final = 0.01
 """Finer than the load benchmarks' poll: a start takes about a second."""
 CASES: Final = ("fresh", "migrated")
-UNPINNED: Final = CpuPlan(server=None, load=None)
-"""One server at a time and no load tool: nothing to keep apart."""
 
 
 def start_once(kassa: Path, database: Path, log_path: Path) -> tuple[float, float]:
@@ -68,7 +66,14 @@ def start_once(kassa: Path, database: Path, log_path: Path) -> tuple[float, floa
 
     launched = time.perf_counter()
     with running_http_server(
-        "kassa serve", command, log_path, UNPINNED, READY_TIMEOUT_S, "", READY_POLL_S
+        # One server at a time and no load tool: nothing to keep apart on the CPUs.
+        "kassa serve",
+        command,
+        log_path,
+        plan_cpus(pin=False),
+        READY_TIMEOUT_S,
+        "",
+        READY_POLL_S,
     ) as server:
         ready = time.perf_counter() - launched
         cpu = process_cpu_seconds(server.process.pid)

@@ -3,16 +3,14 @@ and screenshots at laptop and phone widths for people to look at."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from tests.harness import Account, KassaServer
+from tests.harness import Account, KassaServer, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAPTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -24,10 +22,9 @@ def require_chromium() -> None:
     """Skip without Chromium, except under CI=true, where the browser tests must run."""
     if CHROMIUM.exists():
         return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the browser tests must run, but {reason}")
-    pytest.skip(reason)
+    unavailable(
+        "browser", f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+    )
 
 
 def chromium_session() -> Iterator[Browser]:

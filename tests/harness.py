@@ -16,9 +16,10 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
+import pytest
 import stripe
 
 from kassa.clock import SystemClock
@@ -41,6 +42,18 @@ request got "too many clients" (a 503) in a concurrency test."""
 
 def postgres_admin_url() -> str:
     return os.environ.get("KASSA_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+"""Under CI=true every test must run: a missing service or tool fails its tests."""
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    """Skip the test for `reason` (what is missing and how to get it), except under CI=true,
+    where the `what` tests must run: then fail it, saying why."""
+    if IN_CI:
+        pytest.fail(f"CI=true, so the {what} tests must run, but {reason}")
+    pytest.skip(reason)
 
 
 def postgres_unavailable_reason() -> str | None:

@@ -18,8 +18,7 @@ import stripe
 
 from kassa.config import InvalidSetting, Settings
 from kassa.http.rate_limits import PRUNE_EVERY_CHECKS, RATE_LIMIT_MESSAGE, MemoryWindows
-from tests.conftest import IN_CI
-from tests.harness import Account, KassaServer, create_account
+from tests.harness import Account, KassaServer, create_account, unavailable
 
 LIMIT = 5
 BURST = 10
@@ -42,11 +41,8 @@ def redis_unavailable_reason() -> str | None:
 
 def require_redis() -> None:
     reason = redis_unavailable_reason()
-    if reason is None:
-        return
-    if IN_CI:
-        pytest.fail(f"CI=true, so the Redis tests must run, but: {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        unavailable("Redis", reason)
 
 
 def start_server(database_url: str, folder: Path, **env: str) -> KassaServer:

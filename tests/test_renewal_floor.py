@@ -24,6 +24,7 @@ def test_a_tiny_run_records_replays_and_reports(tmp_path: Path) -> None:
             f"--months={MONTHS}",
             f"--work-dir={tmp_path / 'work'}",
             f"--output={output}",
+            f"--kassa={Path(sys.executable).parent / 'kassa'}",
         ],
         capture_output=True,
         text=True,

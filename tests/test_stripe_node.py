@@ -21,7 +21,13 @@ import pytest
 import stripe
 
 from tests.conftest import module_server
-from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
+from tests.harness import (
+    Account,
+    KassaServer,
+    assert_ledger_whole,
+    create_account,
+    unavailable,
+)
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 STRIPE_NODE_VERSION = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]["stripe"]
@@ -32,12 +38,6 @@ SCENARIO_TIMEOUT_SECONDS = 120
 """A scenario's own polls give up after 30 s; this bounds a hung process."""
 
 node_server = module_server("stripe-node", KassaServer)
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the stripe-node tests must run, but {reason}")
-    pytest.skip(reason)
 
 
 def _installed_version() -> str | None:
@@ -54,13 +54,17 @@ def node() -> str:
     executable = shutil.which("node")
     npm = shutil.which("npm")
     if executable is None or npm is None:
-        _unavailable("Node.js and npm are not on PATH (Debian: apt-get install nodejs npm)")
-    assert executable is not None and npm is not None
+        unavailable(
+            "stripe-node", "Node.js and npm are not on PATH (Debian: apt-get install nodejs npm)"
+        )
     version = subprocess.run(
         [executable, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < NODE_MAJOR_MIN:
-        _unavailable(f"Node.js {version} is older than stripe-node's minimum, {NODE_MAJOR_MIN}")
+        unavailable(
+            "stripe-node",
+            f"Node.js {version} is older than stripe-node's minimum, {NODE_MAJOR_MIN}",
+        )
     if _installed_version() != STRIPE_NODE_VERSION:
         installed = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -71,9 +75,10 @@ def node() -> str:
             timeout=INSTALL_TIMEOUT_SECONDS,
         )
         if installed.returncode != 0:
-            _unavailable(
+            unavailable(
+                "stripe-node",
                 f"`npm ci` in {NODE_DIR} exited {installed.returncode} (is the npm registry "
-                f"reachable?): {installed.stderr.strip()[-500:]}"
+                f"reachable?): {installed.stderr.strip()[-500:]}",
             )
     return executable
 

@@ -102,9 +102,11 @@ StatementObserver = Callable[[str], object]
 """Told the text of every statement a store runs (tests/test_statement_budget.py counts them)."""
 
 
-def _connect(
+def connect(
     path: str, synchronous: str, on_statement: StatementObserver | None = None
 ) -> sqlite3.Connection:
+    """A connection set as the store sets each of its own (also for a tool that must run
+    statements exactly as the store would: `bench/renewal_floor.py` replays Kassa's)."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA journal_mode = WAL")
@@ -176,10 +178,10 @@ class SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._writer = _connect(path, synchronous, on_statement)
-        self._reader = _read_only(_connect(path, synchronous, on_statement))
-        self._scanner = _read_only(_connect(path, synchronous, on_statement))
-        self._checkpointer = _connect(path, synchronous)
+        self._writer = connect(path, synchronous, on_statement)
+        self._reader = _read_only(connect(path, synchronous, on_statement))
+        self._scanner = _read_only(connect(path, synchronous, on_statement))
+        self._checkpointer = connect(path, synchronous)
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._checkpoint_thread_lock = threading.Lock()
         self.checkpoints = 0
