@@ -357,6 +357,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("kassa.dashboard", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # package files: no stat of each template per render
     )
     environment.filters["money"] = _money
     environment.filters["when"] = _when

@@ -166,6 +166,7 @@ class InvoicePages:
             loader=jinja2.PackageLoader("kassa.pages", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
+            auto_reload=False,  # package files: no stat of each template per render
         )
         self.renders = asyncio.Semaphore(PDF_RENDERS_MAX)
         self.waiting = 0

@@ -39,6 +39,9 @@ _TEMPLATES = jinja2.Environment(
     keep_trailing_newline=True,
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates are package files that do not change under a running process: without
+    # this, every render stats its template (and each it extends) to see whether to reload.
+    auto_reload=False,
 )
 _LINE_BREAKS = re.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
 """Whitespace a subject collapses: line breaks of every kind, not the no-break spaces CLDR
