@@ -2,12 +2,14 @@
 every violation becomes an `InvalidParameter` naming the parameter in Stripe's bracket form
 (`address[city]`).
 
-A decoded form holds only strings, lists and dicts; the schema turns them into typed values.
-An empty string means "unset" where Stripe allows it, and is returned as `UNSET`.
+A decoded form holds strings, lists and dicts, and in an upload (`POST /v1/files`, multipart)
+the file parts as `UploadedFile`; the schema turns them into typed values. An empty string
+means "unset" where Stripe allows it, and is returned as `UNSET`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,9 +57,39 @@ MetadataUpdate = Mapping[str, "str | _Unset"] | _Unset
 """What a `metadata` parameter asks: keys to set, or to remove (UNSET); UNSET clears all."""
 
 
+class UploadedFile:
+    """A file part of a multipart/form-data request (`POST /v1/files`): the name the client
+    gave it and its bytes. A plain class, not a dataclass: orjson writes dataclasses out on
+    its own, bytes and all, and what of an upload reaches the idempotency fingerprint
+    (`digest`) and the request log (`summary`) is the edge's choice, never its bytes."""
+
+    __slots__ = ("_digest", "contents", "filename")
+
+    def __init__(self, filename: str, contents: bytes) -> None:
+        self.filename = filename
+        self.contents = contents
+        self._digest: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.contents)
+
+    def digest(self) -> str:
+        """SHA-256 of the bytes, in hex; computed once (up to FILE_BYTES_MAX of hashing)."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.contents).hexdigest()
+        return self._digest
+
+    def summary(self) -> dict[str, Any]:
+        """What the request log keeps of the file."""
+        return {"filename": self.filename, "size": self.size}
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, str):
         return value[:80]
+    if isinstance(value, UploadedFile):
+        return "a file"
     return "an object" if isinstance(value, dict) else "a list"
 
 
@@ -280,6 +312,38 @@ class Struct(Param):
 
     def json_schema(self) -> dict[str, Any]:
         return object_schema(self.fields, self.required)
+
+
+def file_too_large(path: str, max_bytes: int) -> InvalidParameter:
+    """The error for a file over `max_bytes` (also raised by the edge, which stops reading an
+    upload as soon as its file is too large)."""
+    return InvalidParameter(
+        f"Invalid {path}: the file is larger than {max_bytes} bytes, the most Kassa takes.",
+        param=path,
+    )
+
+
+@dataclass(frozen=True)
+class FileUpload(Param):
+    """A file sent as a part of a multipart/form-data request, of 1 to `max_bytes` bytes."""
+
+    max_bytes: int
+
+    def parse(self, value: Any, path: str) -> UploadedFile:
+        if not isinstance(value, UploadedFile):
+            raise InvalidParameter(
+                f"Invalid {path}: send the file as a part of a multipart/form-data request, "
+                f"with a filename (curl: `-F {path}=@receipt.pdf`).",
+                param=path,
+            )
+        if value.size == 0:
+            raise InvalidParameter(f"Invalid {path}: the file is empty.", param=path)
+        if value.size > self.max_bytes:
+            raise file_too_large(path, self.max_bytes)
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "binary"}
 
 
 CONNECT_ONLY: Final = "Kassa has no connected accounts."

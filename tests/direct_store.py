@@ -20,11 +20,11 @@ from kassa.config import Settings
 from kassa.services import hooks
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
-from kassa.store import Store, open_store, sqlite_path_from_url
+from kassa.store import Store, Transaction, open_store, sqlite_path_from_url
 from kassa.store.dashboard_queries import LoggedRequest
 from kassa.store.postgres import to_numbered_placeholders
 from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
-from kassa.store.schema import load_migrations
+from kassa.store.schema import MIGRATIONS_TABLE, load_migrations
 from kassa.workers.retention import PurgeCounts, purge_once
 from tests.harness import run_coroutine
 
@@ -42,6 +42,18 @@ def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return run_coroutine(run)
+
+
+async def apply_migrations_before(tx: Transaction, engine: str, version: int, now: int) -> None:
+    """Every migration older than `version` applied in `tx`, and none after: the schema of a
+    database written before that migration, for a test to put rows in for it to upgrade."""
+    await tx.run_script_statement(MIGRATIONS_TABLE)
+    for migration in load_migrations(engine):
+        if migration.version >= version:
+            return
+        for statement in migration.statements:
+            await tx.run_script_statement(statement.rstrip(";"))
+        await tx.record_migration(migration.version, migration.name, now)
 
 
 def run_backfill(database_url: str, version: int) -> None:

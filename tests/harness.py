@@ -393,7 +393,10 @@ class KassaServer:
                 process.send_signal(signal.SIGCONT)
 
     def client(self, api_key: str) -> stripe.StripeClient:
-        return stripe.StripeClient(api_key, base_addresses={"api": self.url}, max_network_retries=0)
+        # Uploads (`client.v1.files.create`) go to the SDK's "files" address: Kassa's own.
+        return stripe.StripeClient(
+            api_key, base_addresses={"api": self.url, "files": self.url}, max_network_retries=0
+        )
 
     def http(self, api_key: str | None = None) -> httpx.Client:
         auth = (api_key, "") if api_key else None

@@ -500,7 +500,8 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")
     imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)
     await tx.record_imported_objects(account_id, "customers", [imported])
-    await tx.insert_file_contents(account_id, f"files_{tag}", "text/csv", '"a"\n"1"\n')
+    # Bytes that are no text (an uploaded PDF's): a snapshot keeps them as they are.
+    await tx.insert_file_contents(account_id, f"files_{tag}", "application/pdf", b"%PDF-\x00\xff")
     endpoint = f"we_{tag}"
     await tx.insert_object(
         WEBHOOK_ENDPOINTS, account_id, {"id": endpoint, "created": 0, "status": "enabled"}
@@ -824,18 +825,24 @@ def test_a_restore_has_the_next_start_scan_the_reminders_again(private_database_
     assert with_store(url, scanned_then_restored) == ("1:-7,0,7", None)
 
 
+def seeded_and_saved(url: str, account_id: str, name: str) -> None:
+    """The account seeded (`seed`), then saved as the snapshot `name`."""
+
+    async def seed_and_save(store: Store) -> None:
+        async with store.write() as tx:
+            await seed(tx, account_id)
+        await _save_snapshot(store, account_id, name)
+
+    with_store(url, seed_and_save)
+
+
 def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -> None:
     """A chunk names its columns, so a table whose columns were reordered, dropped or added
     since the snapshot was saved restores by name: a column the schema no longer has is
     left out, and one the snapshot lacks takes its default (here `test_clock`, NULL)."""
     url = private_database_url
 
-    async def seed_and_save(store: Store) -> None:
-        async with store.write() as tx:
-            await seed(tx, ACCOUNT_A)
-        await _save_snapshot(store, ACCOUNT_A, "saved")
-
-    with_store(url, seed_and_save)
+    seeded_and_saved(url, ACCOUNT_A, "saved")
     before = dump(url)["refund_failures"]
 
     def as_an_older_schema(chunk: Any) -> Any:
@@ -857,6 +864,28 @@ def test_a_snapshot_restores_a_table_by_column_name(private_database_url: str) -
 
     with_store(url, restore)
     assert before and dump(url)["refund_failures"] == before
+
+
+def test_a_snapshot_saved_before_file_contents_were_bytes_restores_them_as_utf8(
+    private_database_url: str,
+) -> None:
+    """Migration 0058 made `file_contents.contents` bytes (uploads), saved in a chunk as
+    base64 that the chunk lists; a snapshot saved before holds a report's CSV as text, with
+    no such list: restored as its UTF-8 bytes."""
+    url = private_database_url
+
+    seeded_and_saved(url, ACCOUNT_A, "saved")
+
+    def as_text(chunk: Any) -> Any:
+        assert chunk.pop("base64") == ["contents"]
+        at = chunk["columns"].index("contents")
+        chunk["rows"] = [[*row[:at], "a,é\n", *row[at + 1 :]] for row in chunk["rows"]]
+        return chunk
+
+    _rewrite_chunks(url, "file_contents", as_text)
+    with_store(url, lambda store: _restore_snapshot(store, ACCOUNT_A, "saved"))
+    restored = [row for row in dump(url)["file_contents"] if row[1] == ACCOUNT_A]
+    assert [bytes(row[4]) for row in restored] == ["a,é\n".encode()]
 
 
 def test_a_snapshot_saved_before_a_column_was_added_restores_with_it(

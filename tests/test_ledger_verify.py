@@ -29,7 +29,6 @@ from kassa.ledger.views import balance_object
 from kassa.services.accounts import create_account
 from kassa.store import Store, Transaction, migrate
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
-from kassa.store.schema import MIGRATIONS_TABLE, load_migrations
 from kassa.store.tables import (
     CHARGES,
     CUSTOMER_BALANCE_TRANSACTIONS,
@@ -38,7 +37,7 @@ from kassa.store.tables import (
     PAYOUTS,
     REFUNDS,
 )
-from tests.direct_store import with_store
+from tests.direct_store import apply_migrations_before, with_store
 
 NOW = 1_767_225_600
 VERIFY_TIMEOUT_SECONDS = 120
@@ -378,13 +377,7 @@ def test_existing_balances_gain_their_bucket(private_database_url: str) -> None:
 
     async def run(store: Store) -> list[Finding]:
         async with store.write() as tx:
-            await tx.run_script_statement(MIGRATIONS_TABLE)
-            for migration in load_migrations(engine):
-                if migration.version >= BUCKETS_MIGRATION:
-                    break
-                for statement in migration.statements:
-                    await tx.run_script_statement(statement.rstrip(";"))
-                await tx.record_migration(migration.version, migration.name, NOW)
+            await apply_migrations_before(tx, engine, BUCKETS_MIGRATION, NOW)
             for name, (owner, currency, amount) in names.items():
                 await tx.run_script_statement(
                     "INSERT INTO ledger_balances (ledger_account, owner, currency, amount) "

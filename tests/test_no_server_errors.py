@@ -214,6 +214,7 @@ endpoints = st.sampled_from(
         ("GET", "/v1/customers/{odd}"),
         ("POST", "/v1/customers/{odd}"),
         ("DELETE", "/v1/customers/{odd}"),
+        ("POST", "/v1/files"),
     ]
 )
 content_types = st.sampled_from(
@@ -282,6 +283,32 @@ def test_random_requests_left_no_trace(target: Target) -> None:
 # --- a fixed list of nasty cases ---------------------------------------------------------------
 
 DEEP = "a" + "[b]" * 50
+MULTIPART = "multipart/form-data; boundary=x"
+
+
+def part(headers: bytes, body: bytes = b"v") -> bytes:
+    return b"--x\r\n" + headers + b"\r\n\r\n" + body + b"\r\n"
+
+
+DISPOSITION = b'Content-Disposition: form-data; name="purpose"'
+UPLOADS: list[bytes] = [
+    b"\xff\xfe\x00\x01",
+    b"--x--\r\n",
+    part(b"Content-Type: text/plain") + b"--x--\r\n",
+    part(b'Content-Disposition: form-data; name="\xff\xfe"') + b"--x--\r\n",
+    part(DISPOSITION, b"\xff\xfe") + b"--x--\r\n",
+    part(DISPOSITION, b"dispute\x00evidence") + b"--x--\r\n",
+    part(DISPOSITION + b"X-A: 1\r\n" * 20) + b"--x--\r\n",
+    part(b"Content-Disposition: form-data; name=" + b"n" * 10_000) + b"--x--\r\n",
+    part(DISPOSITION) * 500 + b"--x--\r\n",
+    part(b'Content-Disposition: form-data; name="file[a]"; filename="../../x.pdf"', b"%PDF-")
+    + part(b'Content-Disposition: form-data; name="file[a][b]"', b"x")
+    + b"--x--\r\n",
+    part(b'Content-Disposition: form-data; name="file"; filename="a.pdf"', b"%PDF-")
+    + part(b'Content-Disposition: form-data; name="file"', b"x")
+    + part(DISPOSITION, b"dispute_evidence")
+    + b"--x--\r\n",
+]
 NASTY_REQUESTS: list[tuple[str, str, bytes, str | None]] = [
     *[("POST", "/v1/customers", pair.encode(), FORM_TYPE) for pair in NASTY_PAIRS],
     *[("GET", f"/v1/customers?{quote(pair, safe=QUERY_SAFE)}", b"", None) for pair in NASTY_PAIRS],
@@ -322,6 +349,10 @@ NASTY_REQUESTS: list[tuple[str, str, bytes, str | None]] = [
     ("HEAD", "/v1/customers", b"", None),
     ("OPTIONS", "/v1/customers", b"", None),
     ("TRACE", "/v1/customers", b"", None),
+    *[("POST", "/v1/files", body, MULTIPART) for body in UPLOADS],
+    ("POST", "/v1/files", b"purpose=dispute_evidence", FORM_TYPE),
+    ("POST", "/v1/files", b"--x\r\n", "multipart/form-data; boundary=" + "b" * 300),
+    ("POST", "/v1/files", b"--x\r\n", "multipart/mixed; boundary=x"),
 ]
 
 

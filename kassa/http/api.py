@@ -24,7 +24,7 @@ from kassa.errors import (
     KassaError,
     PublishableKeyNotAllowed,
 )
-from kassa.http import idempotency
+from kassa.http import idempotency, uploads
 from kassa.http.auth import Authenticator
 from kassa.http.errors import (
     RequestTooLarge,
@@ -40,6 +40,7 @@ from kassa.http.metrics import RequestMetrics
 from kassa.http.rate_limits import RateLimiter
 from kassa.http.request_log import RequestLogWriter
 from kassa.ids import new_id
+from kassa.params import UploadedFile
 from kassa.services.accounts import ApiKeyOwner
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import Download
@@ -49,7 +50,8 @@ from kassa.store import DatabaseUnavailable, Store, Transaction, WriteConflict
 from kassa.store.request_queries import RequestLogEntry
 
 MAX_BODY_BYTES = 1 << 20
-"""1 MiB: far above any legitimate Stripe v1 request."""
+"""1 MiB: far above any legitimate Stripe v1 request but an upload, whose body has its own
+limit (`uploads.UPLOAD_BODY_BYTES_MAX`)."""
 WRITE_CONFLICT_ATTEMPTS_MAX = 3
 """Runs of one request whose unit of work lost a unique-key race (`WriteConflict`): the second
 run sees the winner's row and answers as if the two had run one after the other."""
@@ -170,7 +172,11 @@ class ApiApp:
         facts.route = route.template
         facts.secret_fields = route.operation.secret_fields
         _check_version(headers.get("stripe-version"), self.clock)
-        form = await _request_form(method, scope.get("query_string", b""), receive, headers)
+        query = scope.get("query_string", b"")
+        if route.operation.multipart:
+            form = await _upload_form(query, receive, headers)
+        else:
+            form = await _request_form(method, query, receive, headers)
         form_key = form.pop(KEY_PARAM, None)
         owner = await self.auth.owner_of(
             headers.get("authorization"), form_key if isinstance(form_key, str) else None
@@ -348,8 +354,16 @@ def logged_params(form: Form) -> tuple[str | None, bool]:
     if not form:
         return None, False
     found: list[str] = []
-    text = orjson.dumps(_redacted(form, found)).decode()
+    text = orjson.dumps(_redacted(form, found), default=_logged_file).decode()
     return text[:LOGGED_BODY_BYTES_MAX], bool(found)
+
+
+def _logged_file(value: object) -> object:
+    """An upload's file as the log keeps it: its name and size, never its bytes (orjson
+    calls this only for what it cannot write itself, so other requests never reach it)."""
+    if isinstance(value, UploadedFile):
+        return value.summary()
+    raise TypeError(f"{type(value).__name__} is not a form value")
 
 
 def _redacted(value: FormValue, found: list[str]) -> FormValue:
@@ -388,9 +402,15 @@ def without_secrets(body: bytes, secret_fields: tuple[str, ...]) -> bytes:
     return stripe_json({**answer, **dict.fromkeys(secret_fields & answer.keys())})
 
 
+_UNQUOTABLE = re.compile(r'[\x00-\x1f\x7f"\\]')
+"""What may not stand in a quoted header parameter: an uploaded file's name (the client's
+choice) is written with these replaced, so it can neither end the quotes nor the header."""
+
+
 def _download(download: Download) -> Response:
     """A file's bytes as they are, named for saving (`GET /v1/files/{id}/contents`)."""
-    disposition = f'attachment; filename="{download.filename}"'.encode("latin-1", "replace")
+    filename = _UNQUOTABLE.sub("_", download.filename)
+    disposition = f'attachment; filename="{filename}"'.encode("latin-1", "replace")
     return Response(
         200,
         download.body,
@@ -461,6 +481,21 @@ async def _request_form(
         return form
     body = await _read_body(receive, headers)
     return _merged(form, decode_form(body)) if body else form
+
+
+async def _upload_form(query: bytes, receive: Receive, headers: dict[str, str]) -> Form:
+    """An upload's parameters (`Operation.multipart`): its multipart body, read as it
+    arrives up to `uploads.UPLOAD_BODY_BYTES_MAX`, and its query string."""
+    body = uploads.UploadBody(headers.get("content-type", ""), headers.get("content-length"))
+    while True:  # bounded: UploadBody.feed refuses more than UPLOAD_BODY_BYTES_MAX
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        body.feed(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    form = body.form()
+    return _merged(decode_form(query), form) if query else form
 
 
 def _may_have_body(headers: dict[str, str]) -> bool:

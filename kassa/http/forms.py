@@ -11,10 +11,12 @@ exception that could become a 500.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.params import UploadedFile
 
 MAX_FIELDS = 2_000
 """How many `key=value` pairs one request may carry."""
@@ -24,7 +26,8 @@ MAX_KEY_CHARS = 300
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
-FormValue = str | list["FormValue"] | dict[str, "FormValue"]
+FormValue = str | UploadedFile | list["FormValue"] | dict[str, "FormValue"]
+"""An `UploadedFile` only in an upload's form (`decode_parts`), never in a urlencoded one."""
 Form = dict[str, FormValue]
 
 
@@ -55,6 +58,18 @@ def decode_form(raw: bytes) -> Form:
     return tree
 
 
+def decode_parts(parts: Iterable[tuple[str, str | UploadedFile]]) -> Form:
+    """The form of a multipart/form-data body's parts (`kassa.http.uploads`), named in the
+    same bracket dialect as a urlencoded body (`file_link_data[create]`); a file part's
+    value is its `UploadedFile`. The caller bounds how many parts there are."""
+    tree: dict[str, Any] = {}
+    for key, value in parts:
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise InvalidParameter("Strings may not contain NUL characters.", param=key)
+        _insert(tree, key, _split_key(key), value)
+    return tree
+
+
 def _split_key(key: str) -> list[str]:
     if len(key) > MAX_KEY_CHARS:
         raise InvalidParameter(f"Parameter name is too long: {key[:40]}...", param=key[:40])
@@ -73,7 +88,7 @@ def _split_key(key: str) -> list[str]:
     return segments
 
 
-def _insert(tree: dict[str, Any], key: str, segments: list[str], value: str) -> None:
+def _insert(tree: dict[str, Any], key: str, segments: list[str], value: str | UploadedFile) -> None:
     node: Any = tree
     for position, segment in enumerate(segments):
         last = position == len(segments) - 1

@@ -24,6 +24,7 @@ import orjson
 
 from kassa.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
 from kassa.invariants import ensure
+from kassa.params import UploadedFile
 from kassa.store import Transaction
 from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS as KEY_RETENTION_SECONDS
 from kassa.store.request_queries import IdempotencyRecord
@@ -56,8 +57,19 @@ def validate_key(key: str) -> str:
 
 
 def fingerprint(method: str, path: str, form: dict[str, Any]) -> str:
-    canonical = orjson.dumps([method, path, form], option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(
+        [method, path, form], option=orjson.OPT_SORT_KEYS, default=_fingerprinted_file
+    )
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _fingerprinted_file(value: object) -> object:
+    """An upload's file as its request's fingerprint covers it: by a digest of its bytes,
+    so the same key with another file is refused (orjson calls this only for what it cannot
+    write itself: the urlencoded forms of every other request never reach it)."""
+    if isinstance(value, UploadedFile):
+        return {**value.summary(), "sha256": value.digest()}
+    raise TypeError(f"{type(value).__name__} is not a form value")
 
 
 @dataclass(frozen=True)

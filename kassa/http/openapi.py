@@ -1,7 +1,8 @@
 """The OpenAPI 3 description of the API Kassa serves (`GET /openapi.json`), generated at the
 edge from the route table and so from the resource declarations: every path and method, its
 path ids, its parameters where the operation's parser declares them (`ParamsParser`: a GET's
-as query parameters, a POST's as a form-encoded body with Stripe's bracket style), its
+as query parameters, a POST's as a form-encoded body with Stripe's bracket style, an
+upload's as a multipart/form-data body), its
 response (the object named by the resource, a list envelope, or a search result), and
 Stripe's error object for every error status.
 
@@ -21,7 +22,7 @@ import orjson
 from kassa import API_VERSION, __version__
 from kassa.http.expand import MAX_EXPAND_PATH_CHARS, MAX_EXPAND_PATHS
 from kassa.params import ListOf, Metadata, Param, String, Struct, TimestampRange, object_schema
-from kassa.services import files, routes
+from kassa.services import file_types, files, routes
 from kassa.services.resource import ParamsParser
 from kassa.services.routes import DeclaredRoute
 
@@ -99,6 +100,8 @@ def _operation(route: DeclaredRoute) -> dict[str, Any]:
     params = _declared_params(route)
     if route.method in {"GET", "DELETE"}:
         described["parameters"] += _query_parameters(params)
+    elif route.operation.multipart:
+        described["requestBody"] = _multipart_body(params)
     else:
         described["requestBody"] = _form_body(params)
     return described
@@ -160,10 +163,18 @@ def _form_body(params: dict[str, Param] | None) -> dict[str, Any]:
     return {"required": False, "content": {"application/x-www-form-urlencoded": media}}
 
 
+def _multipart_body(params: dict[str, Param] | None) -> dict[str, Any]:
+    """An upload's body (`POST /v1/files`): the file and the other parameters as parts,
+    each named in Stripe's bracket style (`file_link_data[create]`)."""
+    schema = object_schema(params or {})
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
 def _response_content(route: DeclaredRoute) -> dict[str, Any]:
-    """JSON, but for a file's download: its bytes (report results are CSV)."""
+    """JSON, but for a file's download: its bytes, of its type's content type."""
     if route.resource is files.RESOURCE and route.template.endswith(f"/{files.CONTENTS}"):
-        return {"text/csv": {"schema": {"type": "string"}}}
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {kind.content_type: binary for kind in file_types.FILE_TYPES.values()}
     return {"application/json": {"schema": _response_schema(route)}}
 
 

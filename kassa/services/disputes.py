@@ -25,7 +25,7 @@ from kassa.params import (
     Struct,
     apply_metadata,
 )
-from kassa.services import currency_conversion, events
+from kassa.services import currency_conversion, events, files
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
@@ -194,6 +194,9 @@ async def update_dispute(ctx: Context, request: UpdateDispute) -> ApiObject:
         _require_open(dispute, "updated")
         _require_not_submitted(dispute, "evidence" if request.evidence is not None else "submit")
     if request.evidence is not None:
+        for name in EVIDENCE_FILE_FIELDS:
+            if request.evidence.get(name):
+                await files.require_file(ctx, request.evidence[name], f"evidence[{name}]")
         for name, value in request.evidence.items():
             dispute["evidence"][name] = None if value == "" else value
         dispute["evidence_details"]["has_evidence"] = True

@@ -265,7 +265,7 @@ async def _finish(ctx: Context, run_id: str, csv: str | None, error: str | None)
                 filename=f"{run_id}.csv",
                 title=f"FinanceReportRun {run_id}",
                 type="csv",
-                contents=csv,
+                contents=csv.encode(),
             ),
         )
         run.update(status="succeeded", result=result, succeeded_at=ctx.now())

@@ -70,6 +70,10 @@ class Operation(Generic[Request]):
     removed_params: Mapping[str, RemovedParam] = field(default_factory=dict)
     """Parameters Stripe removed in an API version Kassa speaks (`RemovedParam`), checked at
     the edge, where the request's version is known (`kassa.http.api`)."""
+    multipart: bool = False
+    """Takes Stripe's upload format, multipart/form-data with file parts, and only that
+    (`POST /v1/files`): the edge decodes its body with `kassa.http.uploads`, up to
+    `UPLOAD_BODY_BYTES_MAX` rather than the general `MAX_BODY_BYTES`."""
 
 
 def route_id(ids: RouteIds, index: int = 0) -> str:

@@ -27,6 +27,7 @@ is half before and half after it, and a list read meanwhile waits for it
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,6 +77,8 @@ class ChildTable:
     parent_column: str
     """Holds the parent's `id`."""
     order: str
+    bytes_columns: tuple[str, ...] = ()
+    """Columns of bytes (`{{BYTES}}`), saved in a snapshot's JSON as base64."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ _OBJECT_CHILDREN: dict[str, tuple[ChildTable, ...]] = {
             _columns("file_id account_id content_type size_bytes contents"),
             "file_id",
             "file_id",
+            bytes_columns=("contents",),
         ),
     ),
 }
@@ -285,6 +289,11 @@ _TABLES_BY_NAME: dict[str, tuple[tuple[str, ...], SeqKind]] = {
     **{c.name: (c.columns, "keyed") for t in ACCOUNT_TABLES for c in t.children},
 }
 _OBJECT_TABLES_BY_NAME = {t.name: t for t in ALL_OBJECT_TABLES}
+_BYTES_COLUMNS = {
+    c.name: c.bytes_columns for t in ACCOUNT_TABLES for c in t.children if c.bytes_columns
+}
+BASE64_KEY = "base64"
+"""A chunk's list of the columns it holds as base64 (`ChildTable.bytes_columns`)."""
 _LEDGER_SUM_COLUMNS = ("ledger_account", "owner", "bucket", "currency", "amount")
 _ADD_TO_BALANCE = (
     "INSERT INTO ledger_balances (ledger_account, owner, bucket, currency, amount) "
@@ -329,6 +338,37 @@ def _rows_for_schema(
     kept = tuple(name for name in columns if name in saved)
     at = [saved.index(name) for name in kept]
     return kept, [[row[i] for i in at] for row in rows]
+
+
+def _base64_rows(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], encoded: tuple[str, ...]
+) -> list[list[Any]]:
+    at = {columns.index(name) for name in encoded}
+    return [
+        [base64.b64encode(v).decode() if i in at else v for i, v in enumerate(row)] for row in rows
+    ]
+
+
+def _bytes_restored(
+    table_name: str, chunk: Any, saved: tuple[str, ...] | None, rows: list[list[Any]]
+) -> list[list[Any]]:
+    """The table's bytes columns as bytes again: base64 in a chunk that lists them
+    (BASE64_KEY); text in one saved before they were bytes (migration 0058 made
+    `file_contents.contents` bytes: a report's CSV, kept as its UTF-8)."""
+    names = _BYTES_COLUMNS.get(table_name, ())
+    if not names:
+        return rows
+    encoded = set(chunk.get(BASE64_KEY, ())) if isinstance(chunk, dict) else set()
+    columns = saved or _TABLES_BY_NAME[table_name][0]
+    at = [(columns.index(name), name in encoded) for name in names if name in columns]
+    restored = []
+    for row in rows:
+        values = list(row)
+        for index, is_base64 in at:
+            text = str(values[index])
+            values[index] = base64.b64decode(text) if is_base64 else text.encode()
+        restored.append(values)
+    return restored
 
 
 def _period_items_flagged(
@@ -522,7 +562,12 @@ class AccountQueries:
                 rows = [row[1:] for row in rows]
             await chunks.write(table.name, table.columns, rows)
             for child in table.children:
-                await chunks.write(child.name, child.columns, await self._children(child, rows))
+                await chunks.write(
+                    child.name,
+                    child.columns,
+                    await self._children(child, rows),
+                    child.bytes_columns,
+                )
             if len(rows) < SNAPSHOT_CHUNK_ROWS:
                 return
         raise InvariantViolated(
@@ -571,7 +616,9 @@ class AccountQueries:
                 (account_id, name, start, start + CHUNKS_PER_READ),
             )
             for table_name, rows_json in chunks:
-                saved, rows = _saved_rows(orjson.loads(rows_json))
+                chunk = orjson.loads(rows_json)
+                saved, rows = _saved_rows(chunk)
+                rows = _bytes_restored(str(table_name), chunk, saved, rows)
                 if table_name == "ledger_transactions" and "swept_by" not in (saved or ()):
                     sweeps_saved = False
                 if table_name == "events" and "recorded" not in (saved or ()):
@@ -684,13 +731,22 @@ class _ChunkWriter:
         self.rows = 0
 
     async def write(
-        self, table_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        bytes_columns: tuple[str, ...] = (),
     ) -> None:
         listed = list(rows)
         if not listed:
             return
         ensure(self.ordinal < SNAPSHOT_CHUNKS_MAX, "a snapshot holds a bounded number of chunks")
-        chunk = orjson.dumps({"columns": list(columns), "rows": listed}).decode()
+        saved: dict[str, Any] = {"columns": list(columns), "rows": listed}
+        if bytes_columns:
+            # JSON holds no bytes: these columns go as base64, and the chunk says so.
+            saved["rows"] = _base64_rows(columns, listed, bytes_columns)
+            saved[BASE64_KEY] = list(bytes_columns)
+        chunk = orjson.dumps(saved).decode()
         await self._db.execute(
             "INSERT INTO account_snapshot_chunks "
             "(account_id, name, ordinal, table_name, row_count, rows_json) "

@@ -264,18 +264,18 @@ class ReportingQueries:
         ]
 
     async def insert_file_contents(
-        self, account_id: str, file_id: str, content_type: str, contents: str
+        self, account_id: str, file_id: str, content_type: str, contents: bytes
     ) -> None:
         await self._db.execute(
             "INSERT INTO file_contents (file_id, account_id, content_type, size_bytes, contents) "
             "VALUES (?, ?, ?, ?, ?)",
-            (file_id, account_id, content_type, len(contents.encode()), contents),
+            (file_id, account_id, content_type, len(contents), contents),
         )
 
-    async def file_contents(self, account_id: str, file_id: str) -> tuple[str, str] | None:
+    async def file_contents(self, account_id: str, file_id: str) -> tuple[str, bytes] | None:
         """(content type, contents) of the account's file, or None."""
         row = await self._db.fetchone(
             "SELECT content_type, contents FROM file_contents WHERE file_id = ? AND account_id = ?",
             (file_id, account_id),
         )
-        return None if row is None else (str(row[0]), str(row[1]))
+        return None if row is None else (str(row[0]), bytes(row[1]))

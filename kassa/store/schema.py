@@ -34,6 +34,11 @@ _DOC_FLAGGED = re.compile(r"\{\{DOC_FLAGGED:([a-z_]+)\.([a-z_]+)\}\}")
 set to true, the object made if absent (backfills of a flag the code now writes)."""
 
 
+_UTF8_BYTES = re.compile(r"\{\{UTF8_BYTES:([a-z_]+)\}\}")
+"""`{{UTF8_BYTES:contents}}`: that text column's value as its UTF-8 bytes (a text column
+becoming a `{{BYTES}}` one). A cast would not do on PostgreSQL: text cast to bytea reads
+backslashes as escapes."""
+
 _STATEMENT = re.compile(r"\{\{STATEMENT:([a-z_]+)\}\}")
 """`{{STATEMENT:name}}`: a statement the store also runs itself (a backfill an account
 snapshot saved before the migration needs again when it is restored), kept in one place."""
@@ -45,6 +50,12 @@ def _doc_text(engine: str, path: str) -> str:
     if engine == "sqlite":
         return f"json_extract(doc, '$.{path}')"
     return f"(doc::jsonb #>> '{{{path.replace('.', ',')}}}')"
+
+
+def _utf8_bytes(engine: str, column: str) -> str:
+    if engine == "sqlite":
+        return f"CAST({column} AS BLOB)"
+    return f"convert_to({column}, 'UTF8')"
 
 
 def _doc_each(engine: str, aggregate: str, path: str, field: str) -> str:
@@ -105,6 +116,7 @@ def load_migrations(engine: str) -> list[Migration]:
         text = _DOC_TEXT.sub(lambda m: _doc_text(engine, m[1]), text)
         text = _DOC_FLAGGED.sub(lambda m: _doc_flagged(engine, m[1], m[2]), text)
         text = _DOC_EACH.sub(lambda m: _doc_each(engine, m[1].lower(), m[2], m[3]), text)
+        text = _UTF8_BYTES.sub(lambda m: _utf8_bytes(engine, m[1]), text)
         found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
     return sorted(found, key=lambda m: m.version)
 
