@@ -1,6 +1,6 @@
 """The composition root: the one place that builds the store, the payment configuration, the
 ASGI apps and the background jobs, and joins the edges (API, 3-D Secure page, dashboard,
-hosted invoice pages, workers) that must not import each other.
+hosted invoice pages and PDFs, workers) that must not import each other.
 
 `kassa serve` runs `KassaApp`: the apps, and every job whose `in_serve` says so.
 `kassa worker` runs `run_worker`: every job, without the apps. Both take their jobs from
@@ -32,9 +32,13 @@ from kassa.http.authentication_page import AuthenticationPage
 from kassa.http.metrics import RequestMetrics
 from kassa.http.rate_limits import rate_limiter
 from kassa.http.request_log import RequestLogWriter
+from kassa.pages.credit_note_backend import CreditNoteBackend
+from kassa.pages.credit_note_page import PATH_PREFIX as CREDIT_NOTE_PAGES_PREFIX
+from kassa.pages.credit_note_page import CreditNotePages
 from kassa.pages.invoice_backend import InvoiceBackend
 from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
+from kassa.pages.page_responses import HtmlPages, PdfRenders
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
 from kassa.services.context import PaymentConfig
@@ -244,15 +248,20 @@ class Server:
             authentication_page=AuthenticationPage(store, self.clock, payments),
             mounts=(
                 Mount(DASHBOARD_PREFIX, dashboard(store, self.clock, payments)),
-                Mount(INVOICE_PAGES_PREFIX, self._invoice_pages(store, payments)),
+                *self._customer_pages(store, payments),
             ),
         )
         return routes, request_log
 
-    def _invoice_pages(self, store: Store, payments: PaymentConfig) -> InvoicePages:
-        """`hosted_invoice_url` and `invoice_pdf`, over the invoice operations."""
-        backend = InvoiceBackend(store, self.clock, payments)
-        return InvoicePages(backend, public_url=payments.public_url)
+    def _customer_pages(self, store: Store, payments: PaymentConfig) -> tuple[Mount, ...]:
+        """`hosted_invoice_url` and `invoice_pdf` over the invoice operations, and a credit
+        note's `pdf` over the credit note operations; their PDFs share one render bound."""
+        renders = PdfRenders(HtmlPages())
+        invoices = InvoicePages(
+            InvoiceBackend(store, self.clock, payments), payments.public_url, renders
+        )
+        notes = CreditNotePages(CreditNoteBackend(store, self.clock, payments), renders)
+        return Mount(INVOICE_PAGES_PREFIX, invoices), Mount(CREDIT_NOTE_PAGES_PREFIX, notes)
 
     async def stop(self) -> None:
         running, self.running = self.running, None

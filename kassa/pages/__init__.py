@@ -1,5 +1,7 @@
-"""Pages a business's customers see: the hosted invoice page and the invoice PDF.
+"""Pages a business's customers see: the hosted invoice page, the invoice PDF
+and the credit note PDF.
 
-An edge like `kassa.http` and `kassa.dashboard`: it imports none of them, and reaches the
-invoices through the `InvoicePageBackend` the composition root (`kassa.runtime`) gives it.
+An edge like `kassa.http` and `kassa.dashboard`: it imports none of them, and reaches
+invoices and credit notes through the backends (`InvoicePageBackend`,
+`CreditNotePageBackend`) the composition root (`kassa.runtime`) gives it.
 """

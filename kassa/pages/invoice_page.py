@@ -7,7 +7,8 @@
 The secret in the link is the capability, as with Stripe's hosted invoice links: no API key
 and no cookie. That also makes the pay form safe from cross-site forgery (a forger would need
 the secret), and a POST whose browser says it comes from another origin is refused besides.
-No response caches, frames, scripts or sends a Referer (the link's secret must not leak).
+No response caches, frames, scripts or sends a Referer (the link's secret must not leak:
+`page_responses`, shared with the credit note PDF).
 
 The page reaches invoices only through an `InvoicePageBackend`, which the composition root
 builds over the invoice operations: this edge renders and routes, the backend decides.
@@ -18,67 +19,41 @@ A card that needs 3-D Secure is sent to the authentication page its PaymentInten
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
-import jinja2
-from babel import Locale
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
-from kassa.asgi import Receive, Scope, Send
 from kassa.errors import CardError, KassaError, ResourceMissing
-from kassa.services.billing.rendering.invoice_document import render_pdf
-from kassa.services.billing.rendering.invoice_view import (
-    DEFAULT_LOCALE,
-    InvoiceDocument,
-    InvoiceView,
-    build_view,
-    parse_locale,
+from kassa.pages.page_responses import (
+    OBJECT_ID_PATTERN,
+    SECRET_PARAM,
+    PageApp,
+    PdfRenders,
+    page_locale,
+    pdf_filename,
 )
+from kassa.services.billing.rendering.invoice_document import render_pdf
+from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
 
 log = logging.getLogger("kassa.pages")
 
 PATH_PREFIX: Final = "/kassa/invoices"
 """`hosted_invoice_url` is `{public_url}/kassa/invoices/{id}?secret={secret}`, and
 `invoice_pdf` the same with `/pdf` after the id."""
-SECRET_PARAM: Final = "secret"
 
-INVOICE_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 FORM_BYTES_MAX: Final = 4_096
 FORM_FIELDS_MAX: Final = 10
 FORM_FIELD_CHARS_MAX: Final = 100
 CARD_FIELDS: Final = ("number", "exp_month", "exp_year", "cvc")
-ACCEPT_LANGUAGE_TAGS_MAX: Final = 8
-PDF_RENDERS_MAX: Final = 2
-"""PDFs rendered at once (each is a few hundred milliseconds of CPU), one per core here."""
-PDF_WAITING_MAX: Final = 32
-"""Requests that may wait for a render; more are answered 503 rather than queued."""
-
-NOT_FOUND_MESSAGE: Final = "This invoice does not exist, or the link to it is incomplete."
 
 SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
-FILENAME_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]+")
-
-SECURITY_HEADERS: Final = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-    "cache-control": "no-store",
-}
-# No `form-action`: the pay form's answer may redirect to the 3-D Secure page, which need not
-# share this page's origin, and browsers apply form-action to that redirect too.
-CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 @dataclass(frozen=True, repr=False)
@@ -145,7 +120,7 @@ def route_for(path: str) -> _Route | None:
     if not path.startswith(PATH_PREFIX + "/"):
         return None
     invoice_id, _, action = path[len(PATH_PREFIX) + 1 :].partition("/")
-    if not INVOICE_ID_PATTERN.fullmatch(invoice_id) or action not in ACTIONS:
+    if not OBJECT_ID_PATTERN.fullmatch(invoice_id) or action not in ACTIONS:
         return None
     return _Route(invoice_id, action)
 
@@ -155,36 +130,27 @@ def hosted_invoice_path(invoice_id: str, secret: str, action: str = "") -> str:
     return f"{PATH_PREFIX}/{invoice_id}{suffix}?{SECRET_PARAM}={quote(secret, safe='')}"
 
 
-class InvoicePages:
+class InvoicePages(PageApp):
     """The ASGI app for every path under `PATH_PREFIX`."""
 
-    def __init__(self, backend: InvoicePageBackend, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: InvoicePageBackend,
+        public_url: str | None = None,
+        renders: PdfRenders | None = None,
+    ) -> None:
+        super().__init__(renders)
         self.backend = backend
         self.public_url = public_url.rstrip("/") if public_url else None
         """The origin customers reach Kassa at (`KASSA_PUBLIC_URL`); None uses the request's."""
-        self.templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("kassa.pages", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            auto_reload=False,  # package files: no stat of each template per render
-        )
-        self.renders = asyncio.Semaphore(PDF_RENDERS_MAX)
-        self.waiting = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self._respond(request)
-        await response(scope, receive, send)
-
-    async def _respond(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         route = route_for(request.url.path)
         if route is None:
-            return self._message(404, NOT_FOUND_MESSAGE)
+            return self.pages.not_found()
         method = ACTIONS[route.action]
         if request.method != method:
-            response = self._message(405, f"Use {method} here.")
-            response.headers["allow"] = method
-            return response
+            return self.wrong_method(method)
         secret = request.query_params.get(SECRET_PARAM, "")
         if route.action == "pdf":
             return await self._pdf(request, route.invoice_id, secret)
@@ -205,7 +171,7 @@ class InvoicePages:
     async def _page(self, request: Request, invoice_id: str, secret: str) -> Response:
         document = await self._load(invoice_id, secret)
         if document is None:
-            return self._message(404, NOT_FOUND_MESSAGE)
+            return self.pages.not_found()
         view = build_view(document, page_locale(request, document.customer))
         error = ""
         if request.query_params.get("redirect_status") == "failed" and view.payable:
@@ -213,7 +179,7 @@ class InvoicePages:
         return self._invoice(view, secret, error)
 
     def _invoice(self, view: InvoiceView, secret: str, error: str, status: int = 200) -> Response:
-        return self._render(
+        return self.pages.render(
             "invoice.html",
             status,
             view=view,
@@ -224,49 +190,27 @@ class InvoicePages:
             attempt=secrets.token_urlsafe(16),
         )
 
-    def _render(self, template: str, status: int, **data: object) -> HTMLResponse:
-        nonce = secrets.token_urlsafe(16)
-        body = self.templates.get_template(template).render(nonce=nonce, **data)
-        headers = {
-            **SECURITY_HEADERS,
-            "content-security-policy": CONTENT_SECURITY_POLICY.format(nonce=nonce),
-        }
-        return HTMLResponse(body, status_code=status, headers=headers)
-
-    def _message(self, status: int, message: str) -> HTMLResponse:
-        return self._render("message.html", status, message=message, lang=DEFAULT_LOCALE)
-
     # --- the PDF -------------------------------------------------------------------------
 
     async def _pdf(self, request: Request, invoice_id: str, secret: str) -> Response:
         document = await self._load(invoice_id, secret)
         if document is None:
-            return self._message(404, NOT_FOUND_MESSAGE)
-        if self.waiting >= PDF_WAITING_MAX:
-            response = self._message(503, "Too many invoices are being rendered; try again.")
-            response.headers["retry-after"] = "1"
-            return response
+            return self.pages.not_found()
         locale = page_locale(request, document.customer)
-        self.waiting += 1
-        try:
-            async with self.renders:
-                pdf = await run_in_threadpool(render_pdf, document, locale)
-        finally:
-            self.waiting -= 1
-        headers = {
-            **SECURITY_HEADERS,
-            "content-disposition": f'inline; filename="{pdf_filename(document)}"',
-        }
-        return Response(pdf, media_type="application/pdf", headers=headers)
+        render = functools.partial(render_pdf, document, locale)
+        number = document.invoice.get("number") or document.invoice["id"]
+        return await self.renders.respond(render, pdf_filename("Invoice", str(number)))
 
     # --- paying ----------------------------------------------------------------------------
 
     async def _pay(self, request: Request, invoice_id: str, secret: str) -> Response:
         if not self._same_origin(request):
-            return self._message(403, "This form was sent from another site; nothing was paid.")
+            return self.pages.message(
+                403, "This form was sent from another site; nothing was paid."
+            )
         document = await self._load(invoice_id, secret)
         if document is None:
-            return self._message(404, NOT_FOUND_MESSAGE)
+            return self.pages.not_found()
         page = hosted_invoice_path(invoice_id, secret)
         view = build_view(document, page_locale(request, document.customer))
         if not view.payable:
@@ -283,7 +227,7 @@ class InvoicePages:
         if urlsplit(step.redirect_url).scheme not in ("http", "https"):
             # A bug in the backend, not the customer's doing: say so without a 500.
             log.error("invoice %s: no web address to authenticate at", invoice_id)
-            return self._message(502, "The payment could not be started; nothing was charged.")
+            return self.pages.message(502, "The payment could not be started; nothing was charged.")
         return RedirectResponse(step.redirect_url, status_code=303)
 
     async def _refused(
@@ -292,7 +236,7 @@ class InvoicePages:
         """The invoice again, as it is after the failed attempt, with why it failed."""
         document = await self._load(invoice_id, secret)
         if document is None or isinstance(error, ResourceMissing):
-            return self._message(404, NOT_FOUND_MESSAGE)
+            return self.pages.not_found()
         view = build_view(document, page_locale(request, document.customer))
         status = 402 if isinstance(error, CardError) else 400
         return self._invoice(view, secret, error.message, status)
@@ -316,26 +260,6 @@ class InvoicePages:
         if self.public_url:
             hosts.add(urlsplit(self.public_url).netloc)
         return urlsplit(origin).netloc in hosts
-
-
-def page_locale(request: Request, customer: Mapping[str, object]) -> str:
-    """The customer's first known `preferred_locales` entry (what Stripe renders invoices
-    in), else the browser's first known language, else English."""
-    preferred = customer.get("preferred_locales")
-    tags = list(preferred) if isinstance(preferred, list) else []
-    accept = request.headers.get("accept-language", "")
-    tags += [part.split(";")[0].strip() for part in accept.split(",")[:ACCEPT_LANGUAGE_TAGS_MAX]]
-    for tag in tags:
-        parsed = parse_locale(tag)
-        if parsed is not None:
-            return str(parsed)
-    return str(Locale.parse(DEFAULT_LOCALE))
-
-
-def pdf_filename(document: InvoiceDocument) -> str:
-    """`Invoice-ABCD-0001.pdf`: the number, reduced to characters every browser keeps."""
-    number = document.invoice.get("number") or document.invoice["id"]
-    return f"Invoice-{FILENAME_UNSAFE.sub('-', str(number)).strip('-')}.pdf"
 
 
 async def read_card_form(request: Request) -> CardForm | None:

@@ -34,6 +34,7 @@ from kassa.services import (
 )
 from kassa.services.billing import (
     coupons,
+    credit_notes,
     discounts,
     invoice_items,
     invoice_payments,
@@ -43,6 +44,7 @@ from kassa.services.billing import (
     products,
     promotion_codes,
     subscription_items,
+    subscription_schedules,
     subscriptions,
     tax_rates,
 )
@@ -84,8 +86,10 @@ RESOURCES: tuple[Resource, ...] = (
     invoice_items.RESOURCE,
     invoices.RESOURCE,
     invoice_payments.RESOURCE,
+    credit_notes.RESOURCE,
     subscriptions.RESOURCE,
     subscription_items.RESOURCE,
+    subscription_schedules.RESOURCE,
     discounts.RESOURCE,
     mail.RESOURCE,
     test_clocks.RESOURCE,

@@ -12,15 +12,16 @@ next run does again from the same state: nothing is done twice or skipped. When
 nothing is due any more the clock takes the target time, `status=ready` and the `.ready`
 event.
 
-The work a clock does today: its subscriptions' new periods (renewals, trial ends,
-cancellations at period end, expiry of incomplete ones: `subscription_cycle`), its invoices'
-automatic advancement (finalize a draft, charge or send it, retry a failed charge), the
-ledger postings of its charges captured asynchronously (`capture_postings`),
-payment reminders, its refunds' later failures (`refund_failures`), the expiry of its
-uncaptured card authorizations (`authorization_expiry`), and the settlement of
-its customers' pending funds as their `available_on` comes
-(`ledger.settlement.settle_on_clock`). A step whose work leaves the same
-work due at the same time would repeat forever: the clock stops with Stripe's
+The work a clock does today: its subscription schedules' transitions (a start, a phase's
+end, the end of the last: `subscription_schedule_transitions`), its subscriptions' new
+periods (renewals, trial ends, cancellations at period end, expiry of incomplete ones:
+`subscription_cycle`), its invoices' automatic advancement (finalize a draft, charge or
+send it, retry a failed charge), the ledger postings of its charges captured
+asynchronously (`capture_postings`), payment reminders, its refunds' later failures
+(`refund_failures`), the expiry of its uncaptured card authorizations
+(`authorization_expiry`), and the settlement of its customers' pending funds as their
+`available_on` comes (`ledger.settlement.settle_on_clock`). A step whose work leaves the
+same work due at the same time would repeat forever: the clock stops with Stripe's
 `internal_failure` status instead (and its event), and says which work in the log.
 """
 
@@ -41,7 +42,12 @@ from kassa.services import (
     refund_failures,
 )
 from kassa.services.balance_announcements import announce_available
-from kassa.services.billing import invoice_documents, subscription_cycle, subscription_documents
+from kassa.services.billing import (
+    invoice_documents,
+    subscription_cycle,
+    subscription_documents,
+    subscription_schedule_transitions,
+)
 from kassa.services.billing.invoice_advance import advance_invoice, record_failure
 from kassa.services.billing.invoice_reminders import remind
 from kassa.services.context import Context, PaymentConfig
@@ -186,6 +192,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         await _fail(ctx, test_clock, work)
         return None
     await _move_to(ctx, test_clock, work.due_at)
+    if work.kind == "schedule_transition":
+        await _transition(ctx, work)
+        return work
     if work.kind == "subscription_renewal":
         await _renew(ctx, work)
         return work
@@ -213,6 +222,13 @@ async def _renew(ctx: Context, work: ClockWork) -> None:
         return
     try:
         await subscription_cycle.renew(await ctx.governed_by(subscription), subscription)
+    except KassaError as error:
+        raise WorkFailed(work, error) from error
+
+
+async def _transition(ctx: Context, work: ClockWork) -> None:
+    try:
+        await subscription_schedule_transitions.transition_schedule(ctx, work.object_id)
     except KassaError as error:
         raise WorkFailed(work, error) from error
 
@@ -261,7 +277,8 @@ class WorkFailed(Exception):
 
 async def _record(ctx: Context, clock_id: str, failed: WorkFailed) -> None:
     """A failed invoice advance is recorded on the invoice as the real-time job records it
-    (no further attempt); a failed reminder or renewal stops the clock (`internal_failure`)."""
+    (no further attempt); a failed reminder, renewal or schedule transition stops the clock
+    (`internal_failure`)."""
     test_clock = await _advancing(ctx, clock_id)
     if test_clock is None:
         return
@@ -272,7 +289,7 @@ async def _record(ctx: Context, clock_id: str, failed: WorkFailed) -> None:
         failed.work.object_id,
         failed.error.message,
     )
-    if failed.work.kind in ("invoice_reminder", "subscription_renewal"):
+    if failed.work.kind in ("invoice_reminder", "subscription_renewal", "schedule_transition"):
         await _fail(ctx, test_clock, failed.work)
         return
     await _move_to(ctx, test_clock, failed.work.due_at)

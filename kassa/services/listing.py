@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from kassa.errors import ResourceMissing
 from kassa.invariants import InvariantViolated
@@ -202,3 +202,37 @@ async def _cursor_seq(
     if seq is None:
         raise ResourceMissing(resource.object_name, cursor, param=name)
     return seq
+
+
+class Cursors(Protocol):
+    """A list request's page: how many, after or before which item."""
+
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def starting_after(self) -> str | None: ...
+    @property
+    def ending_before(self) -> str | None: ...
+
+
+def items_page(
+    items: Sequence[ApiObject], request: Cursors, *, object_name: str, url: str
+) -> ApiObject:
+    """A page of a list held inside one object (an invoice's or a credit note's lines), in
+    the object's order, in Stripe's list envelope: `starting_after` and `ending_before` name
+    an item of it (else a 404 naming the cursor, for `object_name`)."""
+    size = request.limit or LIST_LIMIT_DEFAULT
+    ids = [item["id"] for item in items]
+    for name in ("starting_after", "ending_before"):
+        cursor = getattr(request, name)
+        if cursor is not None and cursor not in ids:
+            raise ResourceMissing(object_name, cursor, param=name)
+    if request.starting_after is not None:
+        rest = list(items[ids.index(request.starting_after) + 1 :])
+        page = ListPage(rest[:size], len(rest) > size)
+    elif request.ending_before is not None:
+        before = list(items[: ids.index(request.ending_before)])
+        page = ListPage(before[-size:], len(before) > size)
+    else:
+        page = ListPage(list(items[:size]), len(items) > size)
+    return list_envelope(page, url)

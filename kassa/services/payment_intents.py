@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar
 from kassa import cards, money
 from kassa.errors import AmountTooLarge, CardDeclined, InvalidParameter, InvalidRequest
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import (
     CONNECT_ONLY,
     Boolean,
@@ -928,6 +929,23 @@ async def cancel_payment_intent(ctx: Context, request: CancelPaymentIntent) -> A
     if invoice_id is not None:
         raise InvalidRequest(INVOICE_INTENT_NOT_CANCELABLE.format(invoice=invoice_id))
     return await _cancel_loaded(ctx, intent, request)
+
+
+async def resize_invoice_payment_intent(ctx: Context, intent_id: str, amount: int) -> None:
+    """Billing's own change of what its invoice's PaymentIntent collects: a credit note
+    lowered what the invoice has remaining to pay, or voiding one raised it again (the one
+    change of what the invoice fixes that the invoice itself makes). Only while no attempt is
+    under way (`CONFIRMABLE`): an intent awaiting 3-D Secure is refused, naming `invoice`."""
+    ctx, intent = await intent_helpers.load_governed(ctx, _KIND, intent_id)
+    if intent["status"] not in CONFIRMABLE:
+        raise InvalidParameter(
+            f"The invoice's payment ({intent_id}) is {intent['status']}: wait until its "
+            "attempt ends before changing what the invoice asks.",
+            param="invoice",
+        )
+    ensure(0 < amount <= money.MAX_AMOUNT, "an invoice's PaymentIntent asks a positive amount")
+    intent["amount"] = amount
+    await intent_helpers.save(ctx, _KIND, intent)
 
 
 async def cancel_invoice_payment_intent(ctx: Context, request: CancelPaymentIntent) -> ApiObject:

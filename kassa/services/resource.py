@@ -170,6 +170,9 @@ class Resource:
     """`POST /v1/{collection}/{id}/{action}`."""
     collection_actions: Mapping[str, Operation[Any]] = field(default_factory=dict)
     """`POST /v1/{collection}/{action}` (`/v1/invoices/create_preview`)."""
+    collection_reads: Mapping[str, Operation[Any]] = field(default_factory=dict)
+    """`GET /v1/{collection}/{name}`: reads about the collection rather than one object
+    (`/v1/credit_notes/preview`, and `preview/lines`: a name may hold segments)."""
     sublists: Mapping[str, Operation[Any]] = field(default_factory=dict)
     """`GET /v1/{collection}/{id}/{name}`: lists belonging to one object."""
     delete_actions: Mapping[str, Operation[Any]] = field(default_factory=dict)

@@ -85,6 +85,8 @@ def _declared_routes(
         yield "GET", f"{base}/search", resource.search, resource
     for name, operation in resource.collection_actions.items():
         yield "POST", f"{base}/{name}", operation, resource
+    for name, operation in resource.collection_reads.items():
+        yield "GET", f"{base}/{name}", operation, resource
     for method, maybe in (
         ("GET", resource.retrieve),
         ("POST", resource.update),

@@ -6,14 +6,22 @@ deleted. Mixed into `Transaction`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from kassa.invariants import ensure
-from kassa.store.due_order import DueCursor, after, postpone_sql
+from kassa.store import due_order
+from kassa.store.due_order import REAL_TIME, DueColumn, DueCursor, DueRow, after, postpone_sql
 from kassa.store.statements import SKIP_LOCKED
 
 if TYPE_CHECKING:
     from kassa.store.queries import Executor
+
+
+SCHEDULE_TRANSITIONS: Final = DueColumn(
+    "subscription_schedules", "transitions_at", f"{REAL_TIME} AND deleted = 0"
+)
+"""The real-time scan of subscription schedules with work due: one range of the
+`subscription_schedules_transition_due` index (migration 0060)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class ClockWork:
 
 
 WORK_KINDS = (
+    "schedule_transition",
     "subscription_renewal",
     "invoice_finalize",
     "invoice_attempt",
@@ -64,7 +73,10 @@ WORK_KINDS = (
     "funds_settlement",
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
-subscription's new period (which may make an invoice) first, then a draft is finalized
+subscription schedule's transition first (its start makes a subscription, a new phase sets
+the items the subscription's new period then bills: a phase usually ends where a period
+does, and the renewal at that second must bill the new phase's prices), then a
+subscription's new period (which may make an invoice), then a draft is finalized
 before an invoice is charged, a charge's asynchronous capture is posted right after the
 charge, and a charge is tried before a reminder (which a successful charge makes moot); a
 refund's later failure comes next (it depends on nothing but its refund), then an
@@ -72,6 +84,7 @@ uncaptured authorization's expiry (nothing else waits on it); pending funds sett
 (nothing else depends on them)."""
 
 _WORK_SCANS = (
+    ("subscription_schedules", "transitions_at", "deleted = 0"),
     ("subscriptions", "renews_at", "deleted = 0"),
     ("invoices", "automatically_finalizes_at", "status = 'draft' AND deleted = 0"),
     ("invoices", "next_payment_attempt", "status = 'open' AND deleted = 0"),
@@ -127,6 +140,20 @@ class ClockQueries:
             (until, entry.account_id, entry.subscription_id, entry.due_at),
         )
         return row is not None
+
+    async def subscription_schedules_due(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueRow]:
+        """Up to `limit` subscription schedules with work due at `now` (`transitions_at`),
+        after `cursor`, across accounts; not those on a test clock (their clock does their
+        work)."""
+        return await due_order.scan_due(self._db, SCHEDULE_TRANSITIONS, now, cursor, limit)
+
+    async def postpone_subscription_schedule(self, entry: DueRow, until: int) -> bool:
+        """Move a schedule's `transitions_at` column, still at `entry.due_at`, to `until`;
+        whether it moved. The document keeps its derived value, which the schedule's next
+        save stores again."""
+        return await due_order.postpone_due(self._db, SCHEDULE_TRANSITIONS, entry, until)
 
     async def advancing_test_clocks(self, limit: int) -> list[AdvancingClock]:
         """Up to `limit` clocks with an advance under way, oldest first, across accounts."""

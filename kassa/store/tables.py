@@ -180,6 +180,9 @@ INVOICE_PAYMENTS = ObjectTable(
     sources={"payment_intent": ("payment", "payment_intent")},
 )
 DISCOUNTS = ObjectTable("discounts")
+CREDIT_NOTES = ObjectTable("credit_notes", filter_columns=("customer", "invoice"))
+"""Credit notes (`cn_...`), listed by customer and by invoice (an invoice's notes are also
+read to number the next one and to know what its lines have left to credit)."""
 
 
 def _item_periods(subscription: Mapping[str, Any], bound: str) -> list[int]:
@@ -223,6 +226,23 @@ SUBSCRIPTION_ITEMS = ObjectTable(
     "subscription_items",
     filter_columns=("price", "subscription"),
     sources={"price": ("price", "id")},
+)
+SUBSCRIPTION_SCHEDULES = ObjectTable(
+    "subscription_schedules",
+    filter_columns=(
+        "canceled_at",
+        "completed_at",
+        "customer",
+        "released_at",
+        "status",
+        "test_clock",
+        "transitions_at",
+    ),
+    # Kassa's own: when the schedule next has work due (not an API field), derived on every
+    # write (`subscription_schedule_documents.next_work_at`).
+    sources={"transitions_at": ("_kassa", "transitions_at")},
+    # Read by the scheduler's scans only (migration 0060's partial indexes), never listed.
+    unlisted=("test_clock", "transitions_at"),
 )
 EMAILS = ObjectTable(
     "emails",
@@ -274,9 +294,11 @@ ALL_OBJECT_TABLES = (
     INVOICES,
     INVOICE_PAYMENTS,
     DISCOUNTS,
+    CREDIT_NOTES,
     EMAILS,
     SUBSCRIPTIONS,
     SUBSCRIPTION_ITEMS,
+    SUBSCRIPTION_SCHEDULES,
     PAYOUTS,
     EXTERNAL_ACCOUNTS,
     BALANCE_SETTINGS,

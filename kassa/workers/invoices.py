@@ -1,4 +1,6 @@
-"""The `invoices` background job: renews the subscriptions whose period has ended
+"""The `invoices` background job: moves subscription schedules on when their time comes
+(`kassa.services.billing.subscription_schedule_transitions`), renews the subscriptions whose
+period has ended
 (`kassa.services.billing.subscription_cycle`), finalizes, charges and sends auto-advancing
 invoices when their time comes (`kassa.services.billing.invoice_advance`), then queues the
 payment reminders due (`kassa.services.billing.invoice_reminders`), on the clock it is given."""
@@ -10,6 +12,7 @@ import logging
 from kassa.services.billing.invoice_advance import advance_due_invoices
 from kassa.services.billing.invoice_reminders import reschedule_reminders, send_due_reminders
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
+from kassa.services.billing.subscription_schedule_transitions import transition_due_schedules
 from kassa.workers.polling import PollingJob, Step
 
 ADVANCE_INTERVAL_SECONDS = 30.0
@@ -18,6 +21,8 @@ hour" after creation, so half a minute late is within what it promises."""
 
 INVOICES = PollingJob(
     steps=(
+        # Before the renewals: a phase ending with a period sets the items its renewal bills.
+        Step(transition_due_schedules, "moved %d subscription schedule steps"),
         Step(renew_due_subscriptions, "renewed %d subscriptions"),
         Step(advance_due_invoices, "advanced %d invoices"),
         Step(send_due_reminders, "queued reminders for %d invoices"),

@@ -130,7 +130,8 @@ TYPES = (
     "unapplied_from_invoice",
     "unspent_receiver_credit",
 )
-"""Every type Stripe lists; Kassa writes `initial`, `adjustment` and the invoice types."""
+"""Every type Stripe lists; Kassa writes `initial`, `adjustment`, the invoice types and
+`credit_note` (`record_for_credit_note`)."""
 INVOICE_TYPES = frozenset(
     {
         "applied_to_invoice",
@@ -199,6 +200,7 @@ class BalanceChange:
     currency: str
     type: str
     invoice: str | None = None
+    credit_note: str | None = None
     description: str | None = None
     metadata: dict[str, str] | None = None
     """None: the transaction shows `metadata: null`, as Stripe's do when none was given."""
@@ -284,7 +286,7 @@ def _transaction_object(
         "amount": change.amount,
         "checkout_session": None,
         "created": ctx.now(),
-        "credit_note": None,
+        "credit_note": change.credit_note,
         "currency": change.currency,
         "customer": customer["id"],
         "customer_account": None,
@@ -653,6 +655,40 @@ async def record_for_invoice(
         customer,
         BalanceChange(amount=amount, currency=currency, type=transaction_type, invoice=invoice_id),
         invoice_id,
+    )
+
+
+async def record_for_credit_note(
+    ctx: Context, invoice: Mapping[str, Any], credit_note_id: str, amount: int
+) -> ApiObject:
+    """A credit note's `credit_amount` credited to the customer's balance (`amount`
+    negative), or given back when the note is voided (positive): one `credit_note`
+    transaction naming the note and its invoice, posted against the merchant's
+    `credit_granted` (credit the merchant grants, not cash). Refused (`credit_amount`) when
+    the customer's balance is in another currency than the invoice. Same unit of work and
+    locking as `apply_to_invoice`."""
+    ensure(amount != 0, "a credit note moves a nonzero amount to the balance")
+    customer = await _live_customer(ctx, str(invoice["customer"]))
+    ctx = await ctx.governed_by(customer)
+    currency = str(invoice["currency"])
+    if customer["currency"] not in (None, currency):
+        raise InvalidParameter(
+            f"Customer {customer['id']}'s balance is in {customer['currency']}, the invoice "
+            f"in {currency}: Kassa keeps one balance per customer, so this credit note cannot "
+            "credit it. Refund it or record it out of band instead.",
+            param="credit_amount",
+        )
+    return await _record_for_invoice(
+        ctx,
+        customer,
+        BalanceChange(
+            amount=amount,
+            currency=currency,
+            type="credit_note",
+            invoice=str(invoice["id"]),
+            credit_note=credit_note_id,
+        ),
+        str(invoice["id"]),
     )
 
 

@@ -187,6 +187,20 @@ async def cancel_default_payment(
         )
 
 
+async def resize_default_payment(ctx: Context, invoice: Mapping[str, Any]) -> None:
+    """What the invoice has remaining to pay changed (a credit note, or its void), and is
+    still above zero: its open default payment asks that, and its PaymentIntent's amount
+    follows (`payment_intents.resize_invoice_payment_intent`)."""
+    amount = int(invoice["amount_remaining"])
+    payment = await _default_payment(ctx, invoice)
+    if payment is None or payment["status"] != "open" or payment["amount_requested"] == amount:
+        return
+    intent_id = str(payment["payment"]["payment_intent"])
+    await payment_intents.resize_invoice_payment_intent(ctx, intent_id, amount)
+    payment["amount_requested"] = amount
+    await ctx.tx.update_object(INVOICE_PAYMENTS, ctx.account_id, payment)
+
+
 async def payment_of_intent(ctx: Context, intent_id: str) -> ApiObject | None:
     """The invoice payment a PaymentIntent collects, if it collects one (to settle the
     invoice when the intent's payment attempt ends: see `invoice_collection`)."""

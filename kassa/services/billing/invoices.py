@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import hooks, intent_helpers, payment_intents
+from kassa.services import hooks, payment_intents
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -72,7 +72,7 @@ from kassa.services.billing.invoice_preview import (
 from kassa.services.context import Context
 from kassa.services.listing import (
     LIST_LIMIT_DEFAULT,
-    could_be_object_id,
+    items_page,
     list_page_with,
 )
 from kassa.services.resource import (
@@ -312,29 +312,11 @@ async def list_invoices(ctx: Context, request: ListInvoices) -> ApiObject:
     return list_envelope(ListPage([shown(i) for i in page.data], page.has_more), RESOURCE.url)
 
 
-def _lines_window(lines: list[ApiObject], request: ListLines) -> tuple[list[ApiObject], bool]:
-    """A page of an invoice's lines, in the invoice's order (`starting_after` and
-    `ending_before` name a line)."""
-    limit = request.limit or LIST_LIMIT_DEFAULT
-    ids = [line["id"] for line in lines]
-    for name in ("starting_after", "ending_before"):
-        cursor = getattr(request, name)
-        if cursor is not None and cursor not in ids:
-            raise ResourceMissing("line_item", cursor, param=name)
-    if request.starting_after is not None:
-        rest = lines[ids.index(request.starting_after) + 1 :]
-        return rest[:limit], len(rest) > limit
-    if request.ending_before is not None:
-        before = lines[: ids.index(request.ending_before)]
-        return before[-limit:], len(before) > limit
-    return lines[:limit], len(lines) > limit
-
-
 async def list_lines(ctx: Context, request: ListLines) -> ApiObject:
     invoice = await load_invoice(ctx, request.invoice, lock=False)
-    data, has_more = _lines_window(invoice["lines"]["data"], request)
     # Not copied: the invoice was read for this answer alone.
-    return list_envelope(ListPage(data, has_more), f"/v1/invoices/{invoice['id']}/lines")
+    url = f"/v1/invoices/{invoice['id']}/lines"
+    return items_page(invoice["lines"]["data"], request, object_name="line_item", url=url)
 
 
 # --- includable fields, expansion, the customer's pages ---------------------------------------
@@ -367,16 +349,11 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     """For the hosted invoice page and the PDF, reached by their link rather than an API
     key: the finalized invoice (as the API shows it, with `account` added: whose invoice it
     is) when `secret` is its link's secret; else None."""
-    if not could_be_object_id(invoice_id):
+    found = await invoice_documents.find_by_link(tx, INVOICES, invoice_id, secret)
+    if found is None:
         return None
-    account_id = await tx.find_object_owner(INVOICES, invoice_id)
-    found = None if account_id is None else await tx.get_object(INVOICES, account_id, invoice_id)
-    if found is None or found[1]:
-        return None
-    stored = private(found[0]).get("secret")
-    if not isinstance(stored, str) or not intent_helpers.secret_matches(secret, stored):
-        return None
-    return {**shown(found[0]), "account": account_id}
+    invoice, account_id = found
+    return {**shown(invoice), "account": account_id}
 
 
 CREDIT_BALANCE_TRANSACTION = "billing.credit_balance_transaction"

@@ -190,11 +190,16 @@ class Opened:
     trial_end: int | None
 
 
-async def create_subscription(ctx: Context, request: CreateSubscription) -> ApiObject:
+async def create_subscription(
+    ctx: Context, request: CreateSubscription, *, schedule: str | None = None
+) -> ApiObject:
+    """`schedule`: the subscription schedule starting it (`subscription_schedule_transitions`),
+    which its `schedule` field names from its creation on."""
     customer = await billed_customer(ctx, request.customer)
     ctx = await ctx.governed_by(customer)
     opened = await open_subscription(ctx, customer, request)
     subscription, spans, trial_end = opened.subscription, opened.spans, opened.trial_end
+    subscription["schedule"] = schedule
     now = int(subscription["created"])
     await subscription_discounts.apply_create_terms(ctx, subscription, request)
     # One-off charges, pending for the first invoice (which bills only them on a trial).

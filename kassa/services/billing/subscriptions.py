@@ -40,6 +40,7 @@ from kassa.services.billing import (
     subscription_billing_mode,
     subscription_discounts,
     subscription_pending,
+    subscription_schedule_documents,
     subscription_settings,
     subscription_terms,
 )
@@ -500,6 +501,9 @@ async def end_subscription(
     await invoice_advance.stop_automatic_collection(ctx, subscription)
     await save(ctx, subscription)
     await announce(ctx, "customer.subscription.deleted", subscription)
+    # The schedule still governing it ends with it (Stripe cancels it, or aborts it for
+    # failed payments).
+    await subscription_schedule_documents.subscription_ended(ctx, subscription)
 
 
 async def list_subscriptions(ctx: Context, request: ListSubscriptions) -> ApiObject:

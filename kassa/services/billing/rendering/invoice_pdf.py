@@ -1,4 +1,6 @@
-"""The invoice PDF (`invoice_pdf`), rendered with fpdf2 from the same view as the hosted page.
+"""The invoice PDF (`invoice_pdf`), rendered with fpdf2 from the same view as the hosted page,
+and the credit note PDF (`pdf`), in the same layout from its own view (`credit_note_view`):
+the layout draws a `PaperView`.
 
 The fonts (`invoice_fonts`): Noto Sans for the text, and Noto Sans CJK JP as the fallback for
 any character Noto Sans lacks, added only to a document whose text has one. Both are
@@ -6,7 +8,7 @@ embedded as subsets of the glyphs used. One weight only: Noto Sans ships as a va
 and making a bold instance of it costs seconds per process, so the layout ranks text by size
 and colour. Characters neither font has (emoji, Thai) are left out, and fpdf2 logs which.
 
-The same invoice renders to the same bytes: the PDF's creation date is the invoice's date of
+The same invoice or note renders to the same bytes: the PDF's creation date is its date of
 issue, and nothing else in the file depends on the clock or on chance (nor on what the
 process rendered before: each document gets its own copy of the fonts' parsed data).
 """
@@ -23,13 +25,21 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from kassa.services.billing.rendering import invoice_fonts
+from kassa.services.billing.rendering.credit_note_view import (
+    CreditNoteDocument,
+    build_credit_note_view,
+)
 from kassa.services.billing.rendering.invoice_fonts import (
     FALLBACK_FONT,
     TEXT_FONT,
     needs_fallback,
     strings_in,
 )
-from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
+from kassa.services.billing.rendering.invoice_view import (
+    InvoiceDocument,
+    PaperView,
+    build_view,
+)
 
 MARGIN_MM: Final = 18.0
 BOTTOM_MARGIN_MM: Final = 22.0
@@ -40,6 +50,7 @@ INK: Final = (28, 28, 30)
 MUTED: Final = (110, 112, 118)
 RULE: Final = (214, 216, 222)
 ALERT: Final = (176, 36, 36)
+STAMP: Final = (232, 150, 150)
 
 TITLE_PT: Final = 22.0
 HEADLINE_PT: Final = 15.0
@@ -47,6 +58,8 @@ NAME_PT: Final = 12.0
 BODY_PT: Final = 9.5
 SMALL_PT: Final = 8.0
 EMPHASIS_PT: Final = 11.0
+STAMP_PT: Final = 96.0
+STAMP_ANGLE_DEGREES: Final = 35.0
 LINE_MM: Final = 5.0
 SMALL_LINE_MM: Final = 4.2
 
@@ -92,8 +105,16 @@ def render_invoice_pdf(
 def render_document_pdf(document: InvoiceDocument, locale: str) -> bytes:
     """CPU-bound (tens of milliseconds; the first in a process, and the first needing the
     CJK font, a few hundred more): call it off the event loop."""
-    view = build_view(document, locale)
-    pdf = _InvoicePdf(view, with_fallback=needs_fallback(_drawn_text(view)))
+    return render_view_pdf(build_view(document, locale))
+
+
+def render_credit_note_pdf(document: CreditNoteDocument, locale: str) -> bytes:
+    """The credit note's PDF in `locale`; CPU-bound as `render_document_pdf` is."""
+    return render_view_pdf(build_credit_note_view(document, locale))
+
+
+def render_view_pdf(view: PaperView) -> bytes:
+    pdf = _DocumentPdf(view, with_fallback=needs_fallback(_drawn_text(view)))
     pdf.add_page()
     _heading(pdf, view)
     _parties(pdf, view)
@@ -104,7 +125,7 @@ def render_document_pdf(document: InvoiceDocument, locale: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _drawn_text(view: InvoiceView) -> Iterator[str]:
+def _drawn_text(view: PaperView) -> Iterator[str]:
     """Every string the layout draws: the view's, and the layout's own separators."""
     yield from (printable(text) for text in strings_in(view))
     yield FOOTER_SEPARATOR
@@ -115,8 +136,8 @@ def printable(text: str) -> str:
     return _CONTROL_CHARACTERS.sub(" ", text)
 
 
-class _InvoicePdf(FPDF):
-    def __init__(self, view: InvoiceView, *, with_fallback: bool) -> None:
+class _DocumentPdf(FPDF):
+    def __init__(self, view: PaperView, *, with_fallback: bool) -> None:
         super().__init__(orientation="portrait", unit="mm", format=view.paper)
         self.view = view
         self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
@@ -127,7 +148,7 @@ class _InvoicePdf(FPDF):
             # exact_match=False: the fallback serves text in any style of the main font.
             self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
         self.set_font(TEXT_FONT, size=BODY_PT)
-        title = f"{view.text.invoice} {view.number}".strip()
+        title = f"{view.title} {view.number}".strip()
         self.set_title(printable(title))
         self.set_author(printable(view.account_name))
         self.set_creator("Kassa")
@@ -135,10 +156,12 @@ class _InvoicePdf(FPDF):
         self.set_creation_date(datetime.datetime.fromtimestamp(view.issued_at, datetime.UTC))
 
     def header(self) -> None:
+        if self.view.stamp:
+            self._stamp()
         if self.page_no() == 1:
             return
         self._small(MUTED)
-        title = f"{self.view.text.invoice} {self.view.number}".strip()
+        title = f"{self.view.title} {self.view.number}".strip()
         self.cell(0, SMALL_LINE_MM, printable(title), align="R")
         self.ln(SMALL_LINE_MM * 2)
 
@@ -152,6 +175,16 @@ class _InvoicePdf(FPDF):
         self.cell(self.epw * 0.75, SMALL_LINE_MM, printable(left), align="L")
         self.cell(0, SMALL_LINE_MM, page, align="R")
 
+    def _stamp(self) -> None:
+        """The stamp, diagonally across the page's middle; drawn first, so text covers it."""
+        x, y = self.l_margin, self.h / 2
+        self.set_font(TEXT_FONT, size=STAMP_PT)
+        self.set_text_color(*STAMP)
+        with self.rotation(STAMP_ANGLE_DEGREES, x=self.w / 2, y=y):
+            self.set_xy(x, y - STAMP_PT * 0.18)
+            self.cell(self.epw, STAMP_PT * 0.36, printable(self.view.stamp), align="C")
+        self.set_xy(self.l_margin, self.t_margin)
+
     def _small(self, color: tuple[int, int, int]) -> None:
         self.set_font(TEXT_FONT, size=SMALL_PT)
         self.set_text_color(*color)
@@ -164,11 +197,11 @@ class _InvoicePdf(FPDF):
         self.multi_cell(0, height, printable(text), new_x="LMARGIN", new_y="NEXT")
 
 
-def _heading(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _heading(pdf: _DocumentPdf, view: PaperView) -> None:
     top = pdf.get_y()
     pdf.set_font(TEXT_FONT, size=TITLE_PT)
     pdf.set_text_color(*INK)
-    pdf.cell(pdf.epw / 2, 10, printable(view.text.invoice), align="L")
+    pdf.cell(pdf.epw / 2, 10, printable(view.title), align="L")
     pdf.set_font(TEXT_FONT, size=NAME_PT)
     pdf.set_xy(pdf.l_margin + pdf.epw / 2, top + 2)
     pdf.multi_cell(pdf.epw / 2, 6, printable(view.account_name), align="R")
@@ -182,7 +215,7 @@ def _heading(pdf: _InvoicePdf, view: InvoiceView) -> None:
     pdf.ln(4)
 
 
-def _block(pdf: _InvoicePdf, x: float, width: float, title: str, lines: tuple[str, ...]) -> float:
+def _block(pdf: _DocumentPdf, x: float, width: float, title: str, lines: tuple[str, ...]) -> float:
     """A titled block of lines at x; returns the y below it."""
     pdf.set_x(x)
     pdf.set_font(TEXT_FONT, size=SMALL_PT)
@@ -195,7 +228,7 @@ def _block(pdf: _InvoicePdf, x: float, width: float, title: str, lines: tuple[st
     return pdf.get_y()
 
 
-def _parties(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _parties(pdf: _DocumentPdf, view: PaperView) -> None:
     top, half = pdf.get_y(), pdf.epw / 2
     below_bill_to = _block(pdf, pdf.l_margin, half - 4, view.text.bill_to, view.bill_to)
     pdf.set_y(top)
@@ -204,7 +237,7 @@ def _parties(pdf: _InvoicePdf, view: InvoiceView) -> None:
     pdf.set_xy(pdf.l_margin, max(below_bill_to, below_seller) + 6)
 
 
-def _status(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _status(pdf: _DocumentPdf, view: PaperView) -> None:
     pdf.write_line(view.headline, HEADLINE_PT, INK, 7.5)
     if view.notice:
         pdf.write_line(view.notice, BODY_PT, ALERT, LINE_MM)
@@ -216,7 +249,7 @@ def _status(pdf: _InvoicePdf, view: InvoiceView) -> None:
     pdf.ln(5)
 
 
-def _lines_table(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _lines_table(pdf: _DocumentPdf, view: PaperView) -> None:
     text = view.text
     description_mm = pdf.epw - QUANTITY_COLUMN_MM - 2 * MONEY_COLUMN_MM
     pdf.set_font(TEXT_FONT, size=BODY_PT)
@@ -244,7 +277,7 @@ def _lines_table(pdf: _InvoicePdf, view: InvoiceView) -> None:
     pdf.ln(4)
 
 
-def _summary(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _summary(pdf: _DocumentPdf, view: PaperView) -> None:
     pdf.set_font(TEXT_FONT, size=BODY_PT)
     pdf.set_text_color(*INK)
     with pdf.table(
@@ -265,6 +298,6 @@ def _summary(pdf: _InvoicePdf, view: InvoiceView) -> None:
     pdf.ln(6)
 
 
-def _closing_text(pdf: _InvoicePdf, view: InvoiceView) -> None:
+def _closing_text(pdf: _DocumentPdf, view: PaperView) -> None:
     if view.footer:
         pdf.write_line(view.footer, SMALL_PT + 0.5, MUTED, SMALL_LINE_MM)

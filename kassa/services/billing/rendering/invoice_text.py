@@ -1,4 +1,5 @@
-"""The words on an invoice and its hosted page, in each language Kassa writes invoices in.
+"""The words on an invoice, its hosted page and a credit note, in each language Kassa writes
+invoices in.
 
 Numbers, amounts and dates are not here: babel formats those for the full locale (`de_CH`
 groups digits unlike `de`). A locale whose language has no entry gets English words with
@@ -68,6 +69,24 @@ class InvoiceText:
     missing_card: str
     authentication_failed: str
     test_mode: str
+    credit_note: str
+    credit_note_number: str
+    reason: str
+    reason_duplicate: str
+    reason_fraudulent: str
+    reason_order_change: str
+    reason_product_unsatisfactory: str
+    credited: str
+    """`{amount}`."""
+    credited_to_invoice: str
+    """The part that lowered what the invoice asks (`pre_payment_amount`)."""
+    refunded: str
+    credited_to_balance: str
+    credited_otherwise: str
+    """Out of band: settled outside Kassa."""
+    credit_note_voided_on: str
+    """`{date}`."""
+    void_stamp: str
 
 
 ENGLISH: Final = InvoiceText(
@@ -113,6 +132,20 @@ ENGLISH: Final = InvoiceText(
         "The card was not authenticated, so nothing was charged. Try again or use another card."
     ),
     test_mode="Test mode: pay with a test card such as 4242 4242 4242 4242.",
+    credit_note="Credit note",
+    credit_note_number="Credit note number",
+    reason="Reason",
+    reason_duplicate="Duplicate",
+    reason_fraudulent="Fraudulent",
+    reason_order_change="Order change",
+    reason_product_unsatisfactory="Product unsatisfactory",
+    credited="{amount} credited",
+    credited_to_invoice="Reduction of the amount due",
+    refunded="Refunded to the original payment method",
+    credited_to_balance="Credited to the customer balance",
+    credited_otherwise="Credited by other means",
+    credit_note_voided_on="This credit note was voided on {date}.",
+    void_stamp="VOID",
 )
 
 GERMAN: Final = InvoiceText(
@@ -159,6 +192,20 @@ GERMAN: Final = InvoiceText(
         "es erneut oder verwenden Sie eine andere Karte."
     ),
     test_mode="Testmodus: Bezahlen Sie mit einer Testkarte wie 4242 4242 4242 4242.",
+    credit_note="Gutschrift",
+    credit_note_number="Gutschriftnummer",
+    reason="Grund",
+    reason_duplicate="Duplikat",
+    reason_fraudulent="Betrug",
+    reason_order_change="Bestelländerung",
+    reason_product_unsatisfactory="Produkt nicht zufriedenstellend",
+    credited="{amount} gutgeschrieben",
+    credited_to_invoice="Minderung des fälligen Betrags",
+    refunded="Auf die ursprüngliche Zahlungsmethode erstattet",
+    credited_to_balance="Dem Kundenguthaben gutgeschrieben",
+    credited_otherwise="Anderweitig gutgeschrieben",
+    credit_note_voided_on="Diese Gutschrift wurde am {date} storniert.",
+    void_stamp="STORNIERT",
 )
 
 FRENCH: Final = InvoiceText(
@@ -207,6 +254,20 @@ FRENCH: Final = InvoiceText(
         "autre carte."
     ),
     test_mode="Mode test : payez avec une carte de test comme 4242 4242 4242 4242.",
+    credit_note="Avoir",
+    credit_note_number="Numéro d'avoir",
+    reason="Motif",
+    reason_duplicate="Doublon",
+    reason_fraudulent="Fraude",
+    reason_order_change="Modification de commande",
+    reason_product_unsatisfactory="Produit insatisfaisant",
+    credited="Avoir de {amount}",
+    credited_to_invoice="Réduction du montant dû",
+    refunded="Remboursé sur le moyen de paiement d'origine",
+    credited_to_balance="Crédité sur le solde du client",
+    credited_otherwise="Crédité par un autre moyen",
+    credit_note_voided_on="Cet avoir a été annulé le {date}.",
+    void_stamp="ANNULÉ",
 )
 
 JAPANESE: Final = InvoiceText(
@@ -253,6 +314,20 @@ JAPANESE: Final = InvoiceText(
         "もう一度お試しいただくか、別のカードをご利用ください。"
     ),
     test_mode="テストモード: 4242 4242 4242 4242 などのテストカードでお支払いください。",
+    credit_note="クレジットノート",
+    credit_note_number="クレジットノート番号",
+    reason="理由",
+    reason_duplicate="重複",
+    reason_fraudulent="不正利用",
+    reason_order_change="注文変更",
+    reason_product_unsatisfactory="製品への不満",
+    credited="{amount} のクレジット",
+    credited_to_invoice="請求金額の減額",
+    refunded="元の支払い方法に返金",
+    credited_to_balance="顧客残高にクレジット",
+    credited_otherwise="その他の方法でクレジット",
+    credit_note_voided_on="このクレジットノートは {date} に無効になりました。",
+    void_stamp="無効",
 )
 
 TEXT_BY_LANGUAGE: Final = MappingProxyType(

@@ -84,18 +84,21 @@ class SummaryRow:
 
 
 @dataclass(frozen=True)
-class InvoiceView:
+class PaperView:
+    """What the PDF layout (`invoice_pdf`) draws, for an invoice (`InvoiceView`) or a credit
+    note (`credit_note_view`)."""
+
     locale: str
-    language: str
     text: InvoiceText
-    invoice_id: str
+    title: str
+    """`Invoice`, `Credit note`, in the locale's words."""
     number: str
     status: str
     account_name: str
     seller: tuple[str, ...]
     bill_to: tuple[str, ...]
     facts: tuple[tuple[str, str], ...]
-    """(label, value): number, dates of issue, due and payment."""
+    """(label, value): the number, the dates, what the document refers to."""
     headline: str
     notice: str
     """Why no payment is due (void), or a caveat (uncollectible); empty otherwise."""
@@ -104,13 +107,24 @@ class InvoiceView:
     lines: tuple[LineView, ...]
     summary: tuple[SummaryRow, ...]
     footer: str
-    payable: bool
-    pay_label: str
     paper: str
     """`A4` or `Letter`."""
     issued_at: int
-    """Unix seconds the invoice was issued: the PDF's creation date, so that the same
-    invoice always renders to the same bytes."""
+    """Unix seconds the document was issued: the PDF's creation date, so that the same
+    document always renders to the same bytes."""
+    stamp: str
+    """Drawn large across every page, behind the text (a void credit note's `VOID`); empty
+    for none (an invoice's status is its headline)."""
+
+
+@dataclass(frozen=True)
+class InvoiceView(PaperView):
+    """The invoice on paper, and what its hosted page adds."""
+
+    language: str
+    invoice_id: str
+    payable: bool
+    pay_label: str
 
 
 # --- locale, amounts, dates ------------------------------------------------------------
@@ -172,7 +186,7 @@ def _percent_text(percentage: object, locale: str) -> str:
     return format_percent(fraction, locale=locale, decimal_quantization=False)
 
 
-def _quantity_text(line: Mapping[str, Any], locale: str) -> str:
+def quantity_text(line: Mapping[str, Any], locale: str) -> str:
     raw = line.get("quantity_decimal") or line.get("quantity")
     if raw is None:
         return ""
@@ -186,10 +200,11 @@ def _quantity_text(line: Mapping[str, Any], locale: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Formats:
+class Formats:
     """What every part needs to format: the locale, its words, the currency and zone."""
 
     locale: str
+    language: str
     text: InvoiceText
     currency: str
     zone: ZoneInfo
@@ -231,7 +246,7 @@ def address_lines(address: Mapping[str, Any] | None, locale: str) -> tuple[str, 
     return tuple(line for line in lines if line)
 
 
-def _bill_to(document: InvoiceDocument, locale: str) -> tuple[str, ...]:
+def bill_to_lines(document: InvoiceDocument, locale: str) -> tuple[str, ...]:
     """The invoice's own copy of the customer's details (Stripe fixes them at finalization),
     falling back to the customer's current ones for a draft."""
     invoice, customer = document.invoice, document.customer
@@ -253,7 +268,7 @@ def _tax_id_lines(invoice: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _seller(document: InvoiceDocument, locale: str) -> tuple[str, ...]:
+def seller_lines(document: InvoiceDocument, locale: str) -> tuple[str, ...]:
     profile = document.account.get("business_profile") or {}
     country = document.invoice.get("account_country") or document.account.get("country")
     parts = (
@@ -274,7 +289,7 @@ def issued_at(invoice: Mapping[str, Any]) -> int:
     return created
 
 
-def _facts(invoice: Mapping[str, Any], formats: _Formats) -> tuple[tuple[str, str], ...]:
+def _facts(invoice: Mapping[str, Any], formats: Formats) -> tuple[tuple[str, str], ...]:
     text = formats.text
     facts = [
         (text.invoice_number, invoice.get("number") or ""),
@@ -288,7 +303,7 @@ def _facts(invoice: Mapping[str, Any], formats: _Formats) -> tuple[tuple[str, st
     return tuple((label, value) for label, value in facts if value)
 
 
-def _headline(invoice: Mapping[str, Any], formats: _Formats) -> str:
+def _headline(invoice: Mapping[str, Any], formats: Formats) -> str:
     text, status = formats.text, invoice.get("status")
     transitions = invoice.get("status_transitions") or {}
     if status == "paid":
@@ -302,7 +317,7 @@ def _headline(invoice: Mapping[str, Any], formats: _Formats) -> str:
     return text.due_now.format(amount=owed)
 
 
-def _notice(invoice: Mapping[str, Any], formats: _Formats) -> str:
+def _notice(invoice: Mapping[str, Any], formats: Formats) -> str:
     transitions = invoice.get("status_transitions") or {}
     status = invoice.get("status")
     if status == "void" and transitions.get("voided_at"):
@@ -313,7 +328,7 @@ def _notice(invoice: Mapping[str, Any], formats: _Formats) -> str:
     return ""
 
 
-def _period(line: Mapping[str, Any], formats: _Formats) -> str:
+def _period(line: Mapping[str, Any], formats: Formats) -> str:
     period = line.get("period") or {}
     start, end = period.get("start"), period.get("end")
     if not isinstance(start, int) or not isinstance(end, int):
@@ -322,8 +337,13 @@ def _period(line: Mapping[str, Any], formats: _Formats) -> str:
     return "" if first == last else f"{first} {PERIOD_DASH} {last}"
 
 
-def _unit_price(line: Mapping[str, Any], formats: _Formats) -> str:
-    raw = (line.get("pricing") or {}).get("unit_amount_decimal")
+def _unit_price(line: Mapping[str, Any], formats: Formats) -> str:
+    return unit_price_text((line.get("pricing") or {}).get("unit_amount_decimal"), formats)
+
+
+def unit_price_text(raw: object, formats: Formats) -> str:
+    """A unit amount in minor units, which may have a fraction, shown in full; empty for
+    none."""
     if raw is None:
         return ""
     try:
@@ -333,17 +353,17 @@ def _unit_price(line: Mapping[str, Any], formats: _Formats) -> str:
     return decimal_money_text(minor_units, formats.currency, formats.locale)
 
 
-def _line_view(line: Mapping[str, Any], formats: _Formats) -> LineView:
+def _line_view(line: Mapping[str, Any], formats: Formats) -> LineView:
     return LineView(
         description=str(line.get("description") or ""),
         period=_period(line, formats),
-        quantity=_quantity_text(line, formats.locale),
+        quantity=quantity_text(line, formats.locale),
         unit_price=_unit_price(line, formats),
         amount=formats.money(line["amount"]),
     )
 
 
-def _discount_label(discount: object, document: InvoiceDocument, formats: _Formats) -> str:
+def _discount_label(discount: object, document: InvoiceDocument, formats: Formats) -> str:
     found = discount if isinstance(discount, Mapping) else document.discounts.get(str(discount))
     coupon = ((found or {}).get("source") or {}).get("coupon")
     if not isinstance(coupon, Mapping):
@@ -375,7 +395,7 @@ def _line_own_discounts(document: InvoiceDocument) -> dict[str, int]:
 
 
 def _discount_rows(
-    document: InvoiceDocument, formats: _Formats
+    document: InvoiceDocument, formats: Formats
 ) -> tuple[list[SummaryRow], list[SummaryRow]]:
     """The lines' own discounts (above the subtotal, which they are already out of) and the
     invoice-level ones (below it), so each column of the summary adds up; a discount a line
@@ -413,7 +433,7 @@ def _tax_groups(invoice: Mapping[str, Any]) -> list[_TaxGroup]:
     return list(groups.values())
 
 
-def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: _Formats) -> str:
+def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: Formats) -> str:
     rate = document.tax_rates.get(group.rate_id)
     if rate is None:
         return formats.text.tax
@@ -425,7 +445,7 @@ def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: _Formats) -
     return formats.text.tax_on.format(name=name, percent=percent, amount=taxable)
 
 
-def _summary(document: InvoiceDocument, formats: _Formats) -> tuple[SummaryRow, ...]:
+def _summary(document: InvoiceDocument, formats: Formats) -> tuple[SummaryRow, ...]:
     invoice, text = document.invoice, formats.text
     taxes = _tax_groups(invoice)
     line_discounts, invoice_discounts = _discount_rows(document, formats)
@@ -479,25 +499,33 @@ def document_lines(document: InvoiceDocument) -> Sequence[Mapping[str, Any]]:
     return lines
 
 
+def formats_for(locale: str, currency: str, account: Mapping[str, Any]) -> Formats:
+    """How to write `currency` amounts and the account's dates for `locale` (a babel locale
+    name; see `resolve_locale`; an unknown one is English)."""
+    parsed = parse_locale(locale) or Locale.parse(DEFAULT_LOCALE)
+    return Formats(
+        str(parsed), parsed.language, text_for(parsed.language), currency, account_zone(account)
+    )
+
+
 def build_view(document: InvoiceDocument, locale: str) -> InvoiceView:
     """The invoice, formatted for `locale` (a babel locale name; see `resolve_locale`)."""
-    parsed = parse_locale(locale) or Locale.parse(DEFAULT_LOCALE)
-    locale = str(parsed)
     invoice = document.invoice
-    text = text_for(parsed.language)
-    formats = _Formats(locale, text, str(invoice["currency"]), account_zone(document.account))
+    formats = formats_for(locale, str(invoice["currency"]), document.account)
+    locale, text = formats.locale, formats.text
     status = str(invoice.get("status") or "draft")
     payable = status in PAYABLE_STATUSES and invoice["amount_remaining"] > 0
     return InvoiceView(
         locale=locale,
-        language=parsed.language,
+        language=formats.language,
         text=text,
+        title=text.invoice,
         invoice_id=str(invoice["id"]),
         number=str(invoice.get("number") or ""),
         status=status,
         account_name=account_name(invoice, document.account),
-        seller=_seller(document, locale),
-        bill_to=_bill_to(document, locale),
+        seller=seller_lines(document, locale),
+        bill_to=bill_to_lines(document, locale),
         facts=_facts(invoice, formats),
         headline=_headline(invoice, formats),
         notice=_notice(invoice, formats),
@@ -510,4 +538,5 @@ def build_view(document: InvoiceDocument, locale: str) -> InvoiceView:
         pay_label=text.pay.format(amount=formats.money(invoice["amount_remaining"])),
         paper=paper_for(invoice, document.account),
         issued_at=issued_at(invoice),
+        stamp="",
     )

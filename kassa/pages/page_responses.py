@@ -1,0 +1,147 @@
+"""What every customer-facing page answers with (the hosted invoice page, the invoice PDF and
+the credit note PDF): HTML from this package's templates with headers that leak nothing, the
+one not-found page every bad link gets, and PDFs rendered on a thread, a few at a time.
+
+No response caches, frames, scripts or sends a Referer: a link's secret must not leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import jinja2
+from babel import Locale
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from kassa.asgi import Receive, Scope, Send
+from kassa.services.billing.rendering.invoice_view import DEFAULT_LOCALE, parse_locale
+
+SECRET_PARAM: Final = "secret"
+OBJECT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
+ACCEPT_LANGUAGE_TAGS_MAX: Final = 8
+PDF_RENDERS_MAX: Final = 2
+"""PDFs rendered at once (each is a few hundred milliseconds of CPU), one per core here."""
+PDF_WAITING_MAX: Final = 32
+"""Requests that may wait for a render; more are answered 503 rather than queued."""
+
+NOT_FOUND_MESSAGE: Final = "This document does not exist, or the link to it is incomplete."
+"""The one answer to a wrong or missing secret and to an unknown id alike: a link that does
+not open tells nothing of what exists."""
+
+FILENAME_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]+")
+
+SECURITY_HEADERS: Final = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+# No `form-action`: the pay form's answer may redirect to the 3-D Secure page, which need not
+# share this page's origin, and browsers apply form-action to that redirect too.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class HtmlPages:
+    """The package's templates, rendered with the security headers and a fresh style nonce."""
+
+    def __init__(self) -> None:
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("kassa.pages", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            auto_reload=False,  # package files: no stat of each template per render
+        )
+
+    def render(self, template: str, status: int, **data: object) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        body = self.templates.get_template(template).render(nonce=nonce, **data)
+        headers = {
+            **SECURITY_HEADERS,
+            "content-security-policy": CONTENT_SECURITY_POLICY.format(nonce=nonce),
+        }
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    def message(self, status: int, message: str) -> HTMLResponse:
+        return self.render("message.html", status, message=message, lang=DEFAULT_LOCALE)
+
+    def not_found(self) -> HTMLResponse:
+        return self.message(404, NOT_FOUND_MESSAGE)
+
+
+class PdfRenders:
+    """Renders PDFs off the event loop, at most `PDF_RENDERS_MAX` at once and
+    `PDF_WAITING_MAX` waiting, over every page that renders them (one instance per server:
+    they share the same cores)."""
+
+    def __init__(self, pages: HtmlPages) -> None:
+        self.pages = pages
+        self.renders = asyncio.Semaphore(PDF_RENDERS_MAX)
+        self.waiting = 0
+
+    async def respond(self, render: Callable[[], bytes], filename: str) -> Response:
+        """`render()`'s PDF, inline as `filename`; a 503 when too many are waiting."""
+        if self.waiting >= PDF_WAITING_MAX:
+            response = self.pages.message(503, "Too many documents are being rendered; try again.")
+            response.headers["retry-after"] = "1"
+            return response
+        self.waiting += 1
+        try:
+            async with self.renders:
+                pdf = await run_in_threadpool(render)
+        finally:
+            self.waiting -= 1
+        headers = {**SECURITY_HEADERS, "content-disposition": f'inline; filename="{filename}"'}
+        return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+class PageApp:
+    """An ASGI app answering each request with `respond`, with the PDF render bound (and its
+    templates) it shares with the other pages: the composition root passes one; a page made
+    alone gets its own."""
+
+    def __init__(self, renders: PdfRenders | None = None) -> None:
+        self.renders = renders or PdfRenders(HtmlPages())
+        self.pages = self.renders.pages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.respond(request)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def wrong_method(self, method: str) -> Response:
+        """The 405 for a path answered only to `method`."""
+        response = self.pages.message(405, f"Use {method} here.")
+        response.headers["allow"] = method
+        return response
+
+
+def page_locale(request: Request, customer: Mapping[str, object]) -> str:
+    """The customer's first known `preferred_locales` entry (what Stripe renders invoices
+    in), else the browser's first known language, else English."""
+    preferred = customer.get("preferred_locales")
+    tags = list(preferred) if isinstance(preferred, list) else []
+    accept = request.headers.get("accept-language", "")
+    tags += [part.split(";")[0].strip() for part in accept.split(",")[:ACCEPT_LANGUAGE_TAGS_MAX]]
+    for tag in tags:
+        parsed = parse_locale(tag)
+        if parsed is not None:
+            return str(parsed)
+    return str(Locale.parse(DEFAULT_LOCALE))
+
+
+def pdf_filename(kind: str, number: str) -> str:
+    """`Invoice-ABCD-0001.pdf`: the kind and number, reduced to characters every browser
+    keeps."""
+    return f"{kind}-{FILENAME_UNSAFE.sub('-', number).strip('-')}.pdf"
