@@ -660,6 +660,119 @@ _SUBSCRIPTION_RECIPES: Final = {
     ),
 }
 
+_CREDIT_NOTE: Final = (
+    *_OPEN_INVOICE,
+    Step(
+        "credit_note",
+        "post",
+        "/v1/credit_notes",
+        {"invoice": "${invoice:id}", "amount": AMOUNT // 4, "reason": "order_change"},
+    ),
+)
+"""A quarter of an open invoice credited before payment: its amount due goes down."""
+
+_CREDIT_NOTE_RECIPES: Final = {
+    "credit_note.created": Recipe(
+        "an open invoice, a quarter of it credited before payment", _CREDIT_NOTE
+    ),
+    "credit_note.updated": Recipe(
+        "a credit note, then its metadata updated",
+        (*_CREDIT_NOTE, _update("credit_note_update", "/v1/credit_notes/${credit_note:id}")),
+    ),
+    "credit_note.voided": Recipe(
+        "a credit note, then voided (the invoice's amount due comes back)",
+        (
+            *_CREDIT_NOTE,
+            Step("credit_note_void", "post", "/v1/credit_notes/${credit_note:id}/void"),
+        ),
+    ),
+}
+
+_SCHEDULED: Final = (
+    *_SUBSCRIBED,
+    Step(
+        "subscription_schedule",
+        "post",
+        "/v1/subscription_schedules",
+        {"from_subscription": "${subscription:id}"},
+    ),
+)
+"""A running subscription put on a schedule (one phase, its current period)."""
+
+_SCHEDULE_ENDING: Final = (
+    _clock(),
+    _customer(test_clock="${test_clock:id}"),
+    *_default_card("pm_card_visa"),
+    *_monthly(),
+    Step(
+        "subscription_schedule",
+        "post",
+        "/v1/subscription_schedules",
+        {
+            "customer": "${customer:id}",
+            "start_date": "now",
+            "end_behavior": "cancel",
+            "phases": [
+                {
+                    "items": [{"price": "${price:id}"}],
+                    "duration": {"interval": "month", "interval_count": 1},
+                }
+            ],
+        },
+    ),
+    *_advance(32 * DAY),
+)
+"""A one-month schedule that cancels its subscription at the end, on a test clock advanced
+past it: 7 days before the end it is expiring, at the end completed."""
+
+_SCHEDULE_RECIPES: Final = {
+    "subscription_schedule.created": Recipe(
+        "a monthly subscription, then put on a schedule (from_subscription)", _SCHEDULED
+    ),
+    "subscription_schedule.updated": Recipe(
+        "a subscription schedule, then its metadata updated",
+        (
+            *_SCHEDULED,
+            _update(
+                "subscription_schedule_update",
+                "/v1/subscription_schedules/${subscription_schedule:id}",
+            ),
+        ),
+    ),
+    "subscription_schedule.released": Recipe(
+        "a subscription schedule, then released (the subscription goes on without it)",
+        (
+            *_SCHEDULED,
+            Step(
+                "subscription_schedule_release",
+                "post",
+                "/v1/subscription_schedules/${subscription_schedule:id}/release",
+            ),
+        ),
+    ),
+    "subscription_schedule.canceled": Recipe(
+        "a subscription schedule, then canceled (its subscription too)",
+        (
+            *_SCHEDULED,
+            Step(
+                "subscription_schedule_cancel",
+                "post",
+                "/v1/subscription_schedules/${subscription_schedule:id}/cancel",
+            ),
+        ),
+    ),
+    "subscription_schedule.expiring": Recipe(
+        "a one-month schedule ending with end_behavior=cancel on a test clock, advanced past"
+        " its end (the event comes 7 days before it)",
+        _SCHEDULE_ENDING,
+    ),
+    "subscription_schedule.completed": Recipe(
+        "a one-month schedule ending with end_behavior=cancel on a test clock, advanced past"
+        " its end",
+        _SCHEDULE_ENDING,
+    ),
+}
+
 PAYOUT_FUNDING: Final = 1_000_000
 """The charge a payout recipe pays out of: large enough that the payout is covered even in
 an account whose balance other triggers' refunds and disputes took below zero."""
@@ -767,6 +880,8 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_CATALOG_RECIPES,
     **_INVOICE_RECIPES,
     **_SUBSCRIPTION_RECIPES,
+    **_CREDIT_NOTE_RECIPES,
+    **_SCHEDULE_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
 
@@ -787,6 +902,7 @@ NOT_TRIGGERED: Final[Mapping[str, str]] = {
     "reporting.report_run.failed": "needs a report over the size limit",
     "test_helpers.test_clock.internal_failure": "needs a clock's work to fail",
     "webhook_endpoint.disabled": "needs an endpoint failing for three days",
+    "subscription_schedule.aborted": "needs its subscription canceled by failed payments",
 }
 """Event types Kassa declares that `kassa trigger` cannot make at once, and why: every
 declared type is either here or in RECIPES (tests/test_trigger.py checks it)."""
