@@ -222,6 +222,45 @@ def test_two_phases_then_cancel_ends_the_subscription_and_completes_the_schedule
     ]
 
 
+# -- month ends ---------------------------------------------------------------------------------
+
+
+def test_monthly_phases_from_a_month_end_keep_to_the_subscription_s_periods(
+    client: Client, ledger_verified: None
+) -> None:
+    """From January 31 a month ends February 28 and the next March 31, as the subscription's
+    periods do (its anchor's day, clamped): were the second phase counted from February 28,
+    it would end March 28, in the middle of a period, and prorate."""
+    jan_31, feb_28, mar_31, apr_30 = (
+        utc(2027, m, d) for m, d in ((1, 31), (2, 28), (3, 31), (4, 30))
+    )
+    small, large = monthly_price(client, 1000), monthly_price(client, 2000)
+    clock_id, customer = clock_customer(client, frozen_time=jan_31)
+    schedule = create(
+        client,
+        customer=customer.id,
+        start_date="now",
+        phases=[
+            {"items": [{"price": small.id}], "duration": MONTH},
+            {"items": [{"price": large.id}], "duration": MONTH},
+            {"items": [{"price": small.id}], "duration": MONTH},
+        ],
+    )
+    assert [(p.start_date, p.end_date) for p in schedule.phases] == [
+        (jan_31, feb_28),
+        (feb_28, mar_31),
+        (mar_31, apr_30),
+    ]
+    subscription_id = str(schedule.subscription)
+    advance(client, clock_id, apr_30 + 2 * HOUR)
+    assert [lines_of(i) for i in invoices_of(client, subscription_id)] == [
+        [(1000, False)],  # January 31
+        [(2000, False)],  # February 28: the second phase, no proration
+        [(1000, False)],  # March 31: the third
+        [(1000, False)],  # April 30: released, the subscription goes on at the last price
+    ]
+
+
 # -- the cancel and release endpoints -------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from kassa.services import events
+from kassa.services.billing import periods
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.tables import SUBSCRIPTION_SCHEDULES
@@ -27,6 +28,10 @@ PRIVATE: Final = "_kassa"
 TRANSITIONS_AT: Final = "transitions_at"
 PHASE: Final = "phase"
 EXPIRING_SENT: Final = "expiring_sent"
+ANCHOR_DAY: Final = "anchor_day"
+"""The day of month the schedule's calendar phases end on (its subscription's billing cycle
+anchor's, or its start's), so that a phase of whole months ends where a period does even
+after a month too short for that day (`subscription_schedule_phases.resolve_phases`)."""
 EXPIRING_NOTICE_SECONDS: Final = 7 * 86_400
 """Stripe's `subscription_schedule.expiring`: "Occurs 7 days before a subscription schedule
 will expire"."""
@@ -39,6 +44,16 @@ ones Stripe lets cancel, release or update it."""
 def private(schedule: Mapping[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = schedule[PRIVATE]
     return found
+
+
+def anchor_day(schedule: Mapping[str, Any]) -> int:
+    """`ANCHOR_DAY`, or, for a schedule stored before it was kept, its first phase's start's."""
+    day = private(schedule).get(ANCHOR_DAY)
+    return int(day) if day is not None else day_of_month(int(schedule["phases"][0]["start_date"]))
+
+
+def day_of_month(moment: int) -> int:
+    return periods.to_utc(moment).day
 
 
 def view(schedule: Mapping[str, Any]) -> ApiObject:

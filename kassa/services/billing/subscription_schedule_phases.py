@@ -152,12 +152,19 @@ def moment(value: str, path: str, now: int) -> int:
 
 
 async def resolve_phases(
-    ctx: Context, sent: list[dict[str, Any]], start: int, *, currency: str | None = None
+    ctx: Context,
+    sent: list[dict[str, Any]],
+    start: int,
+    *,
+    anchor_day: int,
+    currency: str | None = None,
 ) -> list[ApiObject]:
     """The phases as stored, the first starting at `start`, each checked: its items' prices
     (active, recurring, one currency across the schedule: its subscription has one), its
-    end after its start, `end_date` or `duration` but not both, its coupons. Nothing is
-    stored here."""
+    end after its start, `end_date` or `duration` but not both, its coupons. Calendar
+    durations end on `anchor_day` of the month (clamped to the month's length), as the
+    subscription's periods do: after a Jan 31 start a month ends Feb 28 and the next Mar 31,
+    not Mar 28 in the middle of a period. Nothing is stored here."""
     if not sent:
         raise MissingParameter("phases")
     resolved: list[ApiObject] = []
@@ -173,7 +180,7 @@ async def resolve_phases(
             classic=False,
         )
         _check_currency(phase.get("currency"), currency, path)
-        end = _end(phase, at, prices[0], path)
+        end = _end(phase, at, prices[0], path, anchor_day)
         await _check_discounts(ctx, phase.get("discounts") or [], path)
         resolved.append(stored_phase(phase, items, currency, (at, end)))
         at = end
@@ -223,7 +230,9 @@ def _check_currency(sent: str | None, currency: str, path: str) -> None:
         )
 
 
-def _end(phase: Mapping[str, Any], start: int, price: Mapping[str, Any], path: str) -> int:
+def _end(
+    phase: Mapping[str, Any], start: int, price: Mapping[str, Any], path: str, anchor_day: int
+) -> int:
     end_date, duration = phase.get("end_date"), phase.get("duration")
     if end_date is not None and duration is not None:
         raise ExclusiveParameters(("end_date", "duration"), param=f"{path}[duration]")
@@ -232,9 +241,8 @@ def _end(phase: Mapping[str, Any], start: int, price: Mapping[str, Any], path: s
         param = f"{path}[end_date]"
     else:
         recurring = duration or price["recurring"]
-        end = periods.boundary(
-            start, str(recurring["interval"]), int(recurring.get("interval_count", 1)), 1
-        )
+        interval, count = str(recurring["interval"]), int(recurring.get("interval_count", 1))
+        end = periods.boundary(start, interval, count, 1, day=anchor_day)
         param = f"{path}[duration]" if duration is not None else f"{path}[end_date]"
     if end <= start:
         raise InvalidParameter(

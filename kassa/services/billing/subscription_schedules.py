@@ -45,12 +45,15 @@ from kassa.services.billing.subscription_documents import snapshot as subscripti
 from kassa.services.billing.subscription_final import final_items
 from kassa.services.billing.subscription_params import BILLING_MODE, PRORATION_BEHAVIORS
 from kassa.services.billing.subscription_schedule_documents import (
+    ANCHOR_DAY,
     EXPIRING_SENT,
     LIVE,
     PHASE,
     STATUSES,
+    anchor_day,
     announce,
     current_phase,
+    day_of_month,
     end_as,
     expiring_at,
     insert,
@@ -194,9 +197,12 @@ async def create_schedule(ctx: Context, request: CreateSchedule) -> ApiObject:
             "(start `now` or later).",
             param="start_date",
         )
-    resolved = await phases.resolve_phases(ctx, request.phases, start)
+    resolved = await phases.resolve_phases(
+        ctx, request.phases, start, anchor_day=day_of_month(start)
+    )
     phases.check_trials(resolved, first_starts_subscription=True)
     schedule = _blank(ctx, customer, request)
+    private(schedule)[ANCHOR_DAY] = day_of_month(start)
     await _apply_default_settings(ctx, schedule, request.default_settings)
     schedule["phases"] = resolved
     await _check_phase_payment_methods(ctx, schedule)
@@ -279,6 +285,7 @@ async def _from_subscription(
     schedule["status"] = "active"
     schedule["subscription"] = subscription["id"]
     private(schedule)[PHASE] = 0
+    private(schedule)[ANCHOR_DAY] = day_of_month(int(subscription["billing_cycle_anchor"]))
     await insert(ctx, schedule)
     before = subscription_snapshot(subscription)
     subscription["schedule"] = schedule["id"]
@@ -414,7 +421,12 @@ async def _replace_phases(ctx: Context, schedule: ApiObject, sent: list[dict[str
     start = phases.moment(sent[0]["start_date"], "phases[0][start_date]", now)
     past = _past_phases(schedule, start, now)
     currency = None if schedule["status"] == "not_started" else schedule["phases"][0]["currency"]
-    resolved = await phases.resolve_phases(ctx, _timed(sent, now), start, currency=currency)
+    if schedule["status"] == "not_started":
+        # Its subscription is yet to be made, anchored where the phases now start.
+        private(schedule)[ANCHOR_DAY] = day_of_month(start)
+    resolved = await phases.resolve_phases(
+        ctx, _timed(sent, now), start, anchor_day=anchor_day(schedule), currency=currency
+    )
     _check_starts(sent, resolved, now)
     phases.check_trials(resolved, first_starts_subscription=schedule["status"] == "not_started")
     if schedule["status"] == "active":
