@@ -15,6 +15,7 @@ import stripe
 
 from tests.harness import (
     Account,
+    HeldPort,
     KassaServer,
     assert_ledger_whole,
     create_account,
@@ -127,6 +128,15 @@ def account(server: KassaServer) -> Account:
 @pytest.fixture
 def client(server: KassaServer, account: Account) -> stripe.StripeClient:
     return server.client(account.secret_key)
+
+
+@pytest.fixture
+def smtp_port() -> Iterator[int]:
+    """A port held for the test, for an SMTP server (`tests.test_mail.smtp_on`): connections
+    are refused until one listens on it (some tests start Kassa first), and no other process
+    can take it meanwhile."""
+    with HeldPort(shared=True) as held:
+        yield held.number
 
 
 @pytest.fixture

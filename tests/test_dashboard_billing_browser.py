@@ -1,8 +1,9 @@
 """The dashboard's billing pages in real headless Chromium (Debian's `chromium`, driven by
 Playwright): invoices (the list and its filters, one invoice with its lines, payments,
-events and emails, the PDF link, and the finalize, send, void and mark-uncollectible
-actions), products and prices. Data is made through the official SDK and every action's
-result is checked through it too. Screenshots land in test-output/dashboard-billing/<engine>/.
+credit notes, events and emails, the PDF links, and the finalize, send, void,
+mark-uncollectible and void-credit-note actions), products and prices. Data is made through
+the official SDK and every action's result is checked through it too. Screenshots land in
+test-output/dashboard-billing/<engine>/.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import stripe
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import chromium_session, screenshot, screenshot_folder, signed_in_dashboard
+from tests.dashboard_session import session_csrf, signed_in_client
 from tests.harness import Account, KassaServer, create_account
 
 Client = stripe.StripeClient
@@ -304,6 +306,107 @@ def test_a_refused_action_shows_stripes_message(
     page.goto(f"{server.url}/dashboard/invoices/{invoice.id}?error=Call+0800+now&notice=Hi")
     expect(_testid(page, "invoice-status")).to_contain_text("void")
     expect(page.locator(".flash")).to_have_count(0)
+
+
+def _pdf(page: Page, href: str) -> bytes:
+    fetched = page.request.get(href)
+    assert fetched.status == 200
+    assert fetched.headers["content-type"] == "application/pdf"
+    return fetched.body()
+
+
+def test_an_invoices_credit_notes_and_voiding_one(
+    page: Page, server: KassaServer, client: Client, shots: Path, ledger_verified: None
+) -> None:
+    customer = _customer(client)
+    widget = _widget(client)
+    draft = _draft(client, customer.id, str(widget.default_price))
+    page.goto(f"{server.url}/dashboard/invoices/{draft.id}")
+    notes = _testid(page, "credit-notes-table")
+    expect(notes).to_contain_text("Credit notes are issued once the invoice is finalized.")
+
+    invoice = client.v1.invoices.finalize_invoice(draft.id)
+    kept = client.v1.credit_notes.create(params={"invoice": invoice.id, "amount": 500})
+    voided = client.v1.credit_notes.create(params={"invoice": invoice.id, "amount": 300})
+    voided = client.v1.credit_notes.void_credit_note(voided.id)
+    page.reload()
+    expect(notes.locator("tbody tr")).to_have_count(2)
+    kept_row = notes.get_by_test_id(f"row-{kept.id}")
+    voided_row = notes.get_by_test_id(f"row-{voided.id}")
+    for row, note, state in ((kept_row, kept, "issued"), (voided_row, voided, "void")):
+        expect(row).to_contain_text(str(note.number))
+        expect(row).to_contain_text("pre payment")
+        expect(row.locator(".status")).to_have_text(state)
+        assert row.get_by_test_id("credit-note-pdf").get_attribute("href") == note.pdf
+    expect(kept_row).to_contain_text("$5.00")
+    expect(voided_row).to_contain_text("$3.00")
+    expect(voided_row.get_by_test_id("void-credit-note-button")).to_have_count(0)
+    # What is left to pay: $39.99 less the $5.00 still credited (a credit note's, not the
+    # customer's balance).
+    expect(_testid(page, "invoice-credit-notes-amount")).to_have_text("\u2212$5.00")
+    expect(_testid(page, "invoice-amounts")).not_to_contain_text("Customer balance")
+    expect(_testid(page, "invoice-amount-remaining")).to_have_text("$34.99")
+    expect(_testid(page, "events-table")).to_contain_text("credit_note.voided")
+    assert _pdf(page, str(kept.pdf)).startswith(b"%PDF")
+    screenshot(page, shots, "invoice-credit-notes")
+
+    kept_row.get_by_test_id("void-credit-note-button").click()
+    expect(page.locator(".flash.notice")).to_have_text(f"Credit note {kept.number} voided.")
+    expect(page).to_have_url(re.compile(rf"/dashboard/invoices/{invoice.id}$"))
+    expect(kept_row.locator(".status")).to_have_text("void")
+    expect(_testid(page, "void-credit-note-button")).to_have_count(0)
+    expect(_testid(page, "invoice-amount-remaining")).to_have_text("$39.99")
+    expect(_testid(page, "invoice-credit-notes-amount")).to_have_count(0)
+    assert client.v1.credit_notes.retrieve(kept.id).status == "void"
+
+
+def test_a_credit_note_after_payment(page: Page, server: KassaServer, client: Client) -> None:
+    customer = _customer(client)
+    invoice = _draft(client, customer.id, str(_widget(client).default_price))
+    client.v1.invoices.finalize_invoice(invoice.id)
+    client.v1.invoices.pay(invoice.id, params={"paid_out_of_band": True})
+    note = client.v1.credit_notes.create(
+        params={"invoice": invoice.id, "amount": 500, "out_of_band_amount": 500}
+    )
+    page.goto(f"{server.url}/dashboard/invoices/{invoice.id}")
+    row = _testid(page, "credit-notes-table").get_by_test_id(f"row-{note.id}")
+    expect(row).to_contain_text("post payment")
+    expect(row).to_contain_text("$5.00")
+    expect(_testid(page, "invoice-credited-after-payment")).to_have_text("$5.00")
+    expect(_testid(page, "invoice-amount-paid")).to_have_text("$39.99")
+    expect(_testid(page, "invoice-amounts")).not_to_contain_text("Customer balance")
+
+
+def test_voiding_a_credit_note_already_void_shows_stripes_message(
+    page: Page, server: KassaServer, client: Client
+) -> None:
+    customer = _customer(client)
+    invoice = _draft(client, customer.id, str(_widget(client).default_price))
+    invoice = client.v1.invoices.finalize_invoice(invoice.id)
+    note = client.v1.credit_notes.create(params={"invoice": invoice.id, "amount": 100})
+    page.goto(f"{server.url}/dashboard/invoices/{invoice.id}")
+    client.v1.credit_notes.void_credit_note(note.id)  # behind the page's back
+
+    _testid(page, "void-credit-note-button").click()
+    expect(page.locator(".flash.error")).to_contain_text("has already been voided")
+    expect(page).to_have_url(re.compile(rf"/dashboard/invoices/{invoice.id}$"))
+
+
+def test_a_credit_note_of_another_invoice_is_not_voided_through_this_one(
+    server: KassaServer, account: Account, client: Client
+) -> None:
+    """The form names the invoice and the note: a note of another invoice is missing."""
+    customer = _customer(client)
+    price = str(_widget(client).default_price)
+    one = client.v1.invoices.finalize_invoice(_draft(client, customer.id, price).id)
+    other = client.v1.invoices.finalize_invoice(_draft(client, customer.id, price).id)
+    note = client.v1.credit_notes.create(params={"invoice": other.id, "amount": 100})
+    with signed_in_client(server, account.secret_key) as http:
+        url = f"/dashboard/invoices/{one.id}/credit_notes/{note.id}/void"
+        answer = http.post(url, data={"csrf_token": session_csrf(http)})
+        assert answer.status_code == 303
+        assert "/dashboard/invoices" in answer.headers["location"]
+    assert client.v1.credit_notes.retrieve(note.id).status == "issued"
 
 
 def test_products_pages(shopper: Page, server: KassaServer, catalog: Catalog, shots: Path) -> None:

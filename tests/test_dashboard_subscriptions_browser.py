@@ -1,7 +1,8 @@
 """The dashboard's subscriptions pages in real headless Chromium (Debian's `chromium`, driven by
 Playwright) against a real `kassa serve`: the list (by default, as Stripe's, without canceled
 subscriptions; the status filter's "All" with them), one subscription with its items, its
-paid first invoice and its events, the customer page's subscriptions, canceling from the page,
+paid first invoice and its events, its schedule and phases when it has one, the customer
+page's subscriptions, canceling from the page,
 and the refusals (a subscription canceled behind the page's back, one of no one's). Prices,
 customers and subscriptions are made through the official SDK, and the cancel is checked
 through it too. Screenshots land in test-output/dashboard-subscriptions/<engine>/.
@@ -51,13 +52,15 @@ def _testid(page: Page, name: str) -> Any:
     return page.get_by_test_id(name)
 
 
-def _monthly_price(client: Client) -> stripe.Price:
+def _monthly_price(
+    client: Client, unit_amount: int = UNIT_AMOUNT, name: str = "Pro plan"
+) -> stripe.Price:
     return client.v1.prices.create(
         params={
             "currency": "usd",
-            "unit_amount": UNIT_AMOUNT,
+            "unit_amount": unit_amount,
             "recurring": {"interval": "month"},
-            "product_data": {"name": "Pro plan"},
+            "product_data": {"name": name},
         }
     )
 
@@ -144,6 +147,7 @@ def test_list_detail_invoice_and_customer_page(
     expect(invoice_row).to_contain_text("paid")
     expect(invoice_row).to_contain_text("$40.00")
     expect(_testid(page, "events-table")).to_contain_text("customer.subscription.created")
+    expect(_testid(page, "schedule-facts")).to_have_count(0)  # no schedule, no section
     screenshot(page, shots, "subscription-active")
 
     # The invoice link opens the invoice page.
@@ -249,6 +253,49 @@ def test_the_upcoming_invoice_and_a_prorated_cancel_with_a_final_invoice(
     row = _testid(page, "subscription-invoices-table").get_by_test_id(f"row-{final.id}")
     expect(row).to_contain_text("subscription update")
     screenshot(page, shots, "subscription-canceled-prorated")
+
+
+def test_a_subscription_on_a_schedule_shows_its_phases(
+    page: Page, server: KassaServer, client: Client, shots: Path
+) -> None:
+    """Two monthly phases from now, Pro plan then Basic plan, then cancel: the section shows
+    the schedule, its end behavior and each phase's dates and items, the first current."""
+    pro, basic = _monthly_price(client), _monthly_price(client, 1000, "Basic plan")
+    month: Any = {"interval": "month"}
+    created: Any = {
+        "customer": _paying_customer(client).id,
+        "start_date": "now",
+        "end_behavior": "cancel",
+        "phases": [
+            {"items": [{"price": pro.id, "quantity": QUANTITY}], "duration": month},
+            {"items": [{"price": basic.id}], "duration": month},
+        ],
+    }
+    schedule = client.v1.subscription_schedules.create(params=created)
+    assert schedule.status == "active" and schedule.subscription is not None
+    _open_subscription(page, server, str(schedule.subscription))
+
+    expect(_testid(page, "schedule-id")).to_have_text(schedule.id)
+    expect(_testid(page, "schedule-status")).to_have_text("active")
+    expect(_testid(page, "schedule-end-behavior")).to_contain_text("cancel")
+    first, second = schedule.phases
+    phases = _testid(page, "schedule-phases-table")
+    expect(phases.locator("tbody tr")).to_have_count(2)
+    current, then = phases.get_by_test_id("phase-1"), phases.get_by_test_id("phase-2")
+    expect(current).to_contain_text("current")
+    expect(current).to_have_attribute("aria-current", "true")
+    expect(current).to_contain_text(_utc(first.start_date))
+    expect(current).to_contain_text(_utc(first.end_date))
+    expect(current).to_contain_text(f"{ITEMS_TEXT} ($20.00 / month)")
+    expect(current).to_contain_text(pro.id)
+    expect(then).not_to_contain_text("current")
+    expect(then).to_contain_text(_utc(second.start_date))
+    expect(then).to_contain_text(_utc(second.end_date))
+    expect(then).to_contain_text("1 \u00d7 Basic plan ($10.00 / month)")
+    screenshot(page, shots, "subscription-schedule")
+
+    then.get_by_role("link", name=basic.id).click()
+    expect(page).to_have_url(re.compile(rf"/dashboard/prices/{basic.id}$"))
 
 
 def test_the_status_filter_and_a_trial(page: Page, server: KassaServer, client: Client) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import io
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -117,6 +118,33 @@ def capture_due_emails_at(server: KassaServer, now: int) -> int:
     return with_store(server.database_url, run)
 
 
+def queued_with(
+    server: KassaServer,
+    account: Account,
+    invoice_id: str,
+    act: Callable[[Context], Awaitable[dict[str, Any]]],
+) -> tuple[dict[str, Any], dict[str, Any], list[AttachmentRefRow], list[AttachmentRow]]:
+    """`act` run in this process as the API runs it, and the invoice's one email read in the
+    same transaction, before it commits: what `act` returned, the email, its attachments
+    declared by reference and those already made."""
+    hooks.install(observers.OBSERVERS)
+
+    async def act_and_look(store: Store) -> tuple[Any, ...]:
+        payments = await load_payment_config(store, Settings(database_url=server.database_url))
+        async with store.write() as tx:
+            done = await act(Context(account.id, tx, SystemClock(), payments=payments))
+            page = await tx.list_objects(
+                EMAILS, account.id, ObjectListQuery(limit=10, equals={"invoice": invoice_id})
+            )
+            [email] = page.objects
+            refs = await tx.email_attachment_refs(email["id"])
+            made = await tx.email_attachments(email["id"])
+        return done, email, refs, made
+
+    done, email, refs, made = with_store(server.database_url, act_and_look)
+    return done, email, refs, made
+
+
 def send_invoice_draft(client: Client, customer_id: str, **params: Any) -> stripe.Invoice:
     return invoice_of(
         client, customer_id, 4200, collection_method="send_invoice", days_until_due=30, **params
@@ -216,22 +244,9 @@ def test_sending_commits_the_email_with_a_reference_and_the_worker_renders_the_p
     the invoice as stored then."""
     who = customer(client, payment_method=None)
     draft = send_invoice_draft(client, who.id)
-    hooks.install(observers.OBSERVERS)
-
-    async def send_and_look(store: Store) -> tuple[Any, ...]:
-        payments = await load_payment_config(store, Settings(database_url=server.database_url))
-        async with store.write() as tx:
-            ctx = Context(account.id, tx, SystemClock(), payments=payments)
-            sent = await invoices.send_invoice(ctx, draft.id)
-            page = await tx.list_objects(
-                EMAILS, account.id, ObjectListQuery(limit=10, equals={"invoice": draft.id})
-            )
-            [email] = page.objects
-            refs = await tx.email_attachment_refs(email["id"])
-            made = await tx.email_attachments(email["id"])
-        return sent, email, refs, made
-
-    sent, queued, refs, made = with_store(server.database_url, send_and_look)
+    sent, queued, refs, made = queued_with(
+        server, account, draft.id, lambda ctx: invoices.send_invoice(ctx, draft.id)
+    )
     number = str(sent["number"])
     filename = f"Invoice-{number}.pdf"
     assert refs == [AttachmentRefRow(0, filename, "application/pdf", "invoice_pdf", draft.id)]

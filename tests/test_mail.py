@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import stripe
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from pypdf import PdfReader
@@ -55,7 +57,7 @@ from kassa.store.mail_queries import AttachmentRow
 from kassa.store.tables import CUSTOMERS, EMAILS
 from kassa.workers.mail import MailSettings, MailWorker, next_retry_delay_ms
 from tests.direct_store import with_store
-from tests.harness import Account, HeldPort, KassaServer, create_account
+from tests.harness import Account, KassaServer, create_account
 from tests.test_invoices import customer, invoice_of
 
 T = TypeVar("T")
@@ -215,14 +217,6 @@ def wait_for_status(
     return wait_for(check, f"email {email_id} to be {' or '.join(statuses)}")
 
 
-@pytest.fixture
-def smtp_port() -> Iterator[int]:
-    """A port held for the test: connections are refused until `smtp_on` listens on it (some
-    tests start Kassa first), and no other process can take it meanwhile."""
-    with HeldPort(shared=True) as held:
-        yield held.number
-
-
 def mail_server(database_url: str, tmp_path: Path, smtp_port: int, **env: str) -> KassaServer:
     extra = {"KASSA_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", **env}
     return KassaServer(database_url, tmp_path / "kassa-serve.log", extra_env=extra)
@@ -231,21 +225,51 @@ def mail_server(database_url: str, tmp_path: Path, smtp_port: int, **env: str) -
 # -- SMTP, end to end ------------------------------------------------------------------------------
 
 
-def test_an_invoice_email_with_its_pdf_reaches_the_smtp_server(
-    private_database_url: str, tmp_path: Path, smtp_port: int
-) -> None:
+@dataclass(frozen=True)
+class Delivered:
+    """An email Kassa sent to the test's SMTP server."""
+
+    message: EmailMessage
+    """As the SMTP server received it, exactly once."""
+    email: dict[str, Any]
+    """As the API shows it once sent."""
+    stored: list[AttachmentRow]
+    """Its attachments as Kassa keeps them."""
+
+
+def delivered_through_smtp(
+    database_url: str,
+    tmp_path: Path,
+    smtp_port: int,
+    queue: Callable[[KassaServer, Account], tuple[dict[str, Any], T]],
+) -> tuple[Delivered, T]:
+    """Start Kassa with an SMTP server, make an account ("Kassa Test Shop") and queue one
+    email with `queue` (it returns the email as the API shows it, and what else the test
+    wants of what it did); wait until the server has received it and Kassa has recorded it
+    sent."""
     with smtp_on(smtp_port, Inbox()) as inbox:
-        kassa = mail_server(private_database_url, tmp_path, smtp_port).start()
+        kassa = mail_server(database_url, tmp_path, smtp_port).start()
         try:
-            account = create_account(private_database_url, "Kassa Test Shop")
-            customer_id = new_customer(kassa, account, preferred_locales=["xx-XX", "de-DE"])
-            queued = queue_invoice(private_database_url, account.id, customer_id)
+            account = create_account(database_url, "Kassa Test Shop")
+            queued, done = queue(kassa, account)
             received = wait_for(lambda: inbox.with_id(queued["message_id"]) or None, "the email")
             sent = wait_for_status(kassa, account, queued["id"], "sent")
+            stored = with_store(database_url, stored_attachments(queued["id"]))
         finally:
             kassa.stop()
     assert len(received) == 1, "sent exactly once"
-    message = received[0]
+    return Delivered(received[0], sent, stored), done
+
+
+def test_an_invoice_email_with_its_pdf_reaches_the_smtp_server(
+    private_database_url: str, tmp_path: Path, smtp_port: int
+) -> None:
+    def queue(kassa: KassaServer, account: Account) -> tuple[dict[str, Any], None]:
+        customer_id = new_customer(kassa, account, preferred_locales=["xx-XX", "de-DE"])
+        return queue_invoice(private_database_url, account.id, customer_id), None
+
+    delivered, _ = delivered_through_smtp(private_database_url, tmp_path, smtp_port, queue)
+    message, sent = delivered.message, delivered.email
     assert message["To"] == "ada@example.com"
     assert message["From"] == "Kassa Test Shop <billing@kassa.localhost>"
     assert message["Subject"] == (
@@ -283,32 +307,29 @@ def test_a_sent_invoice_reaches_the_smtp_server_with_the_pdf_the_worker_rendered
 ) -> None:
     """The invoice API queues the email with its PDF by reference; the worker renders it
     when it sends, and keeps the bytes it sent with the email."""
-    with smtp_on(smtp_port, Inbox()) as inbox:
-        kassa = mail_server(private_database_url, tmp_path, smtp_port).start()
-        try:
-            account = create_account(private_database_url, "Kassa Test Shop")
-            client = kassa.client(account.secret_key)
-            who = customer(client, payment_method=None)
-            draft = invoice_of(
-                client, who.id, 4200, collection_method="send_invoice", days_until_due=30
-            )
-            sent = client.v1.invoices.send_invoice(draft.id)
-            with kassa.http(account.secret_key) as http:
-                listed = http.get("/v1/test_helpers/emails", params={"invoice": sent.id}).json()
-            [queued] = listed["data"]
-            received = wait_for(lambda: inbox.with_id(queued["message_id"]) or None, "the email")
-            delivered = wait_for_status(kassa, account, queued["id"], "sent")
-            stored = with_store(private_database_url, stored_attachments(queued["id"]))
-        finally:
-            kassa.stop()
-    [attachment] = list(received[0].iter_attachments())
+
+    def queue(kassa: KassaServer, account: Account) -> tuple[dict[str, Any], stripe.Invoice]:
+        client = kassa.client(account.secret_key)
+        who = customer(client, payment_method=None)
+        draft = invoice_of(
+            client, who.id, 4200, collection_method="send_invoice", days_until_due=30
+        )
+        sent = client.v1.invoices.send_invoice(draft.id)
+        with kassa.http(account.secret_key) as http:
+            listed = http.get("/v1/test_helpers/emails", params={"invoice": sent.id}).json()
+        [queued] = listed["data"]
+        return queued, sent
+
+    delivered, sent = delivered_through_smtp(private_database_url, tmp_path, smtp_port, queue)
+    stored = delivered.stored
+    [attachment] = list(delivered.message.iter_attachments())
     assert attachment.get_filename() == f"Invoice-{sent.number}.pdf"
     assert attachment.get_content_type() == "application/pdf"
     pdf = attachment.get_content()
     reader = PdfReader(BytesIO(pdf))
     assert str(sent.number) in "".join(page.extract_text() for page in reader.pages)
     assert [a.content for a in stored] == [pdf], "the bytes sent are kept with the email"
-    assert delivered["attachments"] == [
+    assert delivered.email["attachments"] == [
         {
             "content_type": "application/pdf",
             "filename": f"Invoice-{sent.number}.pdf",

@@ -6,11 +6,11 @@ request: the mail worker (`kassa.workers.mail`) claims due rows, sends them over
 the captured mailbox (the same rows, status `captured`).
 
 An attachment is its bytes, or a reference to what it is made from (`AttachmentRef`: an
-invoice's PDF). A reference is stored with the email and costs the queueing transaction
-nothing; the mail worker makes the bytes when it sends or captures the email, from the
-object as stored then, off the event loop and outside any write transaction (a PDF takes
-tens of milliseconds of CPU, and on SQLite a write transaction holds the only writer), and
-stores them with the email. Until then the email's `attachments` give the attachment's
+invoice's or a credit note's PDF). A reference is stored with the email and costs the
+queueing transaction nothing; the mail worker makes the bytes when it sends or captures the
+email, from the object as stored then, off the event loop and outside any write transaction
+(a PDF takes tens of milliseconds of CPU, and on SQLite a write transaction holds the only
+writer), and stores them with the email. Until then the email's `attachments` give the attachment's
 `size` as null.
 
 The API lists an account's emails, captured or sent, as a Kassa extension (Stripe has no
@@ -20,7 +20,8 @@ such endpoint; its test mode sends no emails):
     GET /v1/test_helpers/emails/{id}
 
 For invoices, `kassa.services.billing.invoice_emails` renders each kind in the customer's
-locale and queues it; this module is the generic part any email goes through.
+locale and queues it (for credit notes, `credit_note_emails`); this module is the generic
+part any email goes through.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class EmailKind(StrEnum):
     REMINDER_BEFORE_DUE = "reminder_before_due"
     REMINDER_ON_DUE = "reminder_on_due"
     REMINDER_AFTER_DUE = "reminder_after_due"
+    CREDIT_NOTE = "credit_note"
+    """A credit note issued on an invoice (`email_type` `credit_note`): its PDF attached."""
 
 
 class EmailStatus(StrEnum):
@@ -85,6 +88,8 @@ class AttachmentKind(StrEnum):
 
     INVOICE_PDF = "invoice_pdf"
     """The invoice's PDF, as its hosted page's link gives it, in its customer's locale."""
+    CREDIT_NOTE_PDF = "credit_note_pdf"
+    """The credit note's PDF, as its `pdf` link gives it, in its customer's locale."""
 
 
 ATTACHMENTS_MAX = 10
@@ -109,7 +114,7 @@ class AttachmentRef:
 
     kind: AttachmentKind
     ref_id: str
-    """The invoice's id, for `invoice_pdf`."""
+    """The invoice's id, for `invoice_pdf`; the credit note's, for `credit_note_pdf`."""
 
 
 AttachmentContent = bytes | AttachmentRef

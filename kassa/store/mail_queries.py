@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kassa.store.queries import Executor
 
 DELIVERY_STATUSES = ("pending", "sent", "captured", "failed")
-ATTACHMENT_REF_KINDS = ("invoice_pdf",)
+ATTACHMENT_REF_KINDS = ("invoice_pdf", "credit_note_pdf")
 """As the `email_attachment_refs.kind` check constraint has them."""
 REMINDER_KINDS_MAX = 8
 EMAILS_PER_LOOKUP_MAX = 500
@@ -42,9 +42,10 @@ class AttachmentRefRow:
     filename: str
     content_type: str
     kind: str
-    """One of ATTACHMENT_REF_KINDS: what makes the bytes (`invoice_pdf`: the invoice's PDF)."""
+    """One of ATTACHMENT_REF_KINDS: what makes the bytes (`invoice_pdf`: the invoice's PDF;
+    `credit_note_pdf`: the credit note's)."""
     ref_id: str
-    """What they are made from (the invoice's id)."""
+    """What they are made from (the invoice's or the credit note's id)."""
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 SMTP (`KASSA_SMTP_URL`), or, with no SMTP server configured, delivers them into the captured
 mailbox (marks them `captured`, in one transaction per batch).
 
-Attachments declared by reference (an invoice's PDF) are made here, after the claim and
-before sending or capturing: what they are made from is read in a read transaction (the
-invoice as stored now), the rendering runs on threads (at most `RENDERS_CONCURRENT_MAX` at
-once) with no transaction open, and the bytes are stored with the email in the transaction
-that records its delivery. An email whose attachment cannot be made is not sent: a failed
-attempt, retried as a refused one is (never, if what it is made from is gone). In the
-captured mailbox, emails without such attachments are captured in the claiming
-transaction, as before; the others in a second one, once made.
+Attachments declared by reference (an invoice's or a credit note's PDF) are made here, after
+the claim and before sending or capturing: what they are made from is read in a read
+transaction (the invoice or note as stored now), the rendering runs on threads (at most
+`RENDERS_CONCURRENT_MAX` at once) with no transaction open, and the bytes are stored with the
+email in the transaction that records its delivery. An email whose attachment cannot be
+made is not sent: a failed attempt, retried as a refused one is (never, if what it is made
+from is gone). In the captured mailbox, emails without such attachments are captured in the
+claiming transaction, as before; the others in a second one, once made.
 
 Sending: a batch is claimed with a lease (long enough for the whole batch to time out, plus
 a margin), read, sent over one SMTP connection on a thread (smtplib; each socket operation
@@ -39,6 +39,7 @@ from kassa.config import Settings, SmtpServer, mail_retry_schedule, smtp_server
 from kassa.errors import ResourceMissing
 from kassa.invariants import ensure
 from kassa.services import mail
+from kassa.services.billing.rendering.credit_note_document import credit_note_pdf_renderer
 from kassa.services.billing.rendering.invoice_document import invoice_pdf_renderer
 from kassa.services.context import Context
 from kassa.services.mail import AttachmentKind, EmailStatus, StoredEmail
@@ -73,6 +74,7 @@ AttachmentMaker = Callable[[Context, str], Awaitable[Callable[[], bytes]]]
 returns the CPU-bound function that makes its bytes (run on a thread, no transaction open)."""
 ATTACHMENT_MAKERS: Final[Mapping[AttachmentKind, AttachmentMaker]] = {
     AttachmentKind.INVOICE_PDF: invoice_pdf_renderer,
+    AttachmentKind.CREDIT_NOTE_PDF: credit_note_pdf_renderer,
 }
 ensure(set(ATTACHMENT_MAKERS) == set(AttachmentKind), "every attachment kind has a maker")
 

@@ -1,5 +1,6 @@
 """Invoices: the list (filters by status and customer), one invoice with its lines,
-payments, events and emails, and the finalize, send, void and mark-uncollectible actions."""
+payments, credit notes, events and emails, and the finalize, send, void and
+mark-uncollectible actions, and voiding one of its credit notes."""
 
 from __future__ import annotations
 
@@ -124,6 +125,16 @@ async def mark_uncollectible(view: View) -> Response:
     return await _act(view, act)
 
 
+async def void_credit_note(view: View) -> Response:
+    note_id = view.path_param("credit_note")
+
+    async def act(ctx: Context, invoice_id: str) -> str:
+        done = await view_model.void_credit_note(ctx, invoice_id, note_id)
+        return f"Credit note {done['number']} voided."
+
+    return await _act(view, act)
+
+
 PAGES = (
     Page("/invoices", invoice_list),
     Page("/invoices/{id}", invoice),
@@ -131,4 +142,5 @@ PAGES = (
     Page("/invoices/{id}/send", send, methods=("POST",)),
     Page("/invoices/{id}/void", void, methods=("POST",)),
     Page("/invoices/{id}/mark_uncollectible", mark_uncollectible, methods=("POST",)),
+    Page("/invoices/{id}/credit_notes/{credit_note}/void", void_credit_note, methods=("POST",)),
 )

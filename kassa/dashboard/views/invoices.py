@@ -1,11 +1,12 @@
 """What the dashboard's invoices pages show, and the actions they offer (finalize, send, void,
-mark uncollectible) carried out through the same operations as the API.
+mark uncollectible, and void one of its credit notes) carried out through the same operations
+as the API.
 
 Reads go through the invoice services (`list_invoices`, `retrieve_invoice`, `list_lines`,
-`list_invoice_payments`, the mailbox's `list_emails`), so a page shows exactly what the API
-answers; the labels a page adds (product names, customer emails) come from one lookup by the
-page's ids. Every read is bounded: one page of invoices or lines, and at most a named number
-of payments, events and emails.
+`list_invoice_payments`, `list_credit_notes` by invoice, the mailbox's `list_emails`), so a
+page shows exactly what the API answers; the labels a page adds (product names, customer
+emails) come from one lookup by the page's ids. Every read is bounded: one page of invoices or
+lines, and at most a named number of payments, credit notes, events and emails.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from kassa.dashboard.views.list_filters import (
 )
 from kassa.errors import ResourceMissing
 from kassa.services import mail
-from kassa.services.billing import invoice_payments, invoice_transitions, invoices
+from kassa.services.billing import credit_notes, invoice_payments, invoice_transitions, invoices
+from kassa.services.billing.credit_note_params import ListNotes
 from kassa.services.billing.invoice_params import STATUSES, FinalizeInvoice, ListInvoices
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
@@ -37,6 +39,8 @@ LINES_PAGE_SIZE: Final = 25
 PAYMENTS_SHOWN_MAX: Final = 10
 EVENTS_SHOWN_MAX: Final = 25
 EMAILS_SHOWN_MAX: Final = 25
+CREDIT_NOTES_SHOWN_MAX: Final = 25
+"""Credit notes shown on an invoice's page, newest first (an invoice takes up to 100)."""
 
 
 # -- the invoices list ----------------------------------------------------------------------
@@ -110,6 +114,10 @@ class Amounts:
     exclusive_tax: int
     inclusive_tax: int
     total: int
+    credit_notes_before_payment: int
+    """What credit notes took off what is due (their `pre_payment_amount`, void ones not)."""
+    credit_notes_after_payment: int
+    """What credit notes gave back of what was paid (refunded, credited or out of band)."""
     balance_applied: int
     """What the customer's balance took off (positive) or added to (negative) the total."""
     amount_due: int
@@ -134,6 +142,9 @@ class InvoiceDetail:
     lines: LinePage
     product_names: dict[str, str]
     payments: list[ApiObject]
+    credit_notes: list[ApiObject]
+    more_credit_notes: bool
+    """Whether the invoice has more credit notes than those shown."""
     events: list[ApiObject]
     emails: list[ApiObject]
     can_finalize: bool
@@ -146,7 +157,8 @@ async def invoice_detail(ctx: Context, invoice_id: str, lines_after: str) -> Inv
     invoice = await _live_invoice(ctx, invoice_id)
     lines = await _line_page(ctx, invoice["id"], lines_after)
     payments = await _payments(ctx, invoice["id"])
-    about = [invoice["id"], *(p["id"] for p in payments)]
+    notes = await _credit_notes(ctx, invoice["id"])
+    about = [invoice["id"], *(p["id"] for p in payments), *(n["id"] for n in notes["data"])]
     status, collection = invoice["status"], invoice["collection_method"]
     return InvoiceDetail(
         invoice=invoice,
@@ -154,6 +166,8 @@ async def invoice_detail(ctx: Context, invoice_id: str, lines_after: str) -> Inv
         lines=lines,
         product_names=await _product_names(ctx, lines.lines),
         payments=payments,
+        credit_notes=notes["data"],
+        more_credit_notes=bool(notes["has_more"]),
         events=await ctx.tx.events_about(ctx.account_id, about, EVENTS_SHOWN_MAX),
         emails=await _emails(ctx, invoice["id"]),
         can_finalize=status == "draft",
@@ -175,13 +189,16 @@ async def _live_invoice(ctx: Context, invoice_id: str) -> ApiObject:
 
 def amounts_of(invoice: Mapping[str, Any]) -> Amounts:
     taxes: Sequence[Mapping[str, Any]] = invoice["total_taxes"] or []
+    pre_payment = int(invoice.get("pre_payment_credit_notes_amount") or 0)
     return Amounts(
         subtotal=int(invoice["subtotal"]),
         discounts=sum(int(d["amount"]) for d in invoice["total_discount_amounts"] or []),
         exclusive_tax=sum(int(t["amount"]) for t in taxes if t["tax_behavior"] == "exclusive"),
         inclusive_tax=sum(int(t["amount"]) for t in taxes if t["tax_behavior"] == "inclusive"),
         total=int(invoice["total"]),
-        balance_applied=int(invoice["total"]) - int(invoice["amount_due"]),
+        credit_notes_before_payment=pre_payment,
+        credit_notes_after_payment=int(invoice.get("post_payment_credit_notes_amount") or 0),
+        balance_applied=int(invoice["total"]) - pre_payment - int(invoice["amount_due"]),
         amount_due=int(invoice["amount_due"]),
         amount_paid=int(invoice["amount_paid"]),
         amount_remaining=int(invoice["amount_remaining"]),
@@ -216,6 +233,13 @@ async def _payments(ctx: Context, invoice_id: str) -> list[ApiObject]:
     )
     data: list[ApiObject] = listed["data"]
     return data
+
+
+async def _credit_notes(ctx: Context, invoice_id: str) -> ApiObject:
+    """The invoice's newest credit notes, void ones too, as `GET /v1/credit_notes?invoice=`
+    lists them."""
+    request = ListNotes(invoice=invoice_id, limit=CREDIT_NOTES_SHOWN_MAX)
+    return await credit_notes.list_credit_notes(ctx, request)
 
 
 async def _emails(ctx: Context, invoice_id: str) -> list[ApiObject]:
@@ -281,3 +305,12 @@ async def void(ctx: Context, invoice_id: str) -> ApiObject:
 
 async def mark_uncollectible(ctx: Context, invoice_id: str) -> ApiObject:
     return await invoices.mark_uncollectible(ctx, invoice_id)
+
+
+async def void_credit_note(ctx: Context, invoice_id: str, note_id: str) -> ApiObject:
+    """Void the credit note, as `POST /v1/credit_notes/{id}/void` does; one not on this
+    invoice (the page's form names both) is missing."""
+    note = await credit_notes.retrieve_credit_note(ctx, note_id)
+    if note["invoice"] != invoice_id:
+        raise ResourceMissing("credit_note", note_id)
+    return await credit_notes.void_credit_note(ctx, note_id)

@@ -1,16 +1,17 @@
 """What the dashboard's subscriptions pages show: the list (filtered by status and customer),
-one subscription with its items, invoices, upcoming invoice and events, a customer's
+one subscription with its items, schedule, invoices, upcoming invoice and events, a customer's
 subscriptions for the customer page, and the cancel action (now, optionally crediting the
 unused time and invoicing at once).
 
 Reads go through the subscription and invoice services (`list_subscriptions`,
-`retrieve_subscription`, `list_invoices` by subscription, `create_preview` with the
-subscription for its upcoming invoice), so a page shows exactly what the API answers, the
-default list included: like Stripe's, it leaves out canceled and expired subscriptions
-unless asked for them. The labels a page adds (customer and product names)
-come from one lookup by the page's ids. Canceling goes through `cancel_subscription`, as
-`DELETE /v1/subscriptions/{id}` does. Every read is bounded: one page of subscriptions, and at
-most a named number of invoices, events and summarized items.
+`retrieve_subscription`, `retrieve_schedule` for its `schedule`, `list_invoices` by
+subscription, `create_preview` with the subscription for its upcoming invoice), so a page
+shows exactly what the API answers, the default list included: like Stripe's, it leaves out
+canceled and expired subscriptions unless asked for them. The labels a page adds (customer,
+product and, for a schedule's phases, price names) come from one lookup by the page's ids.
+Canceling goes through `cancel_subscription`, as `DELETE /v1/subscriptions/{id}` does. Every
+read is bounded: one page of subscriptions, and at most a named number of invoices, events
+and summarized items.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kassa.services.billing import (
     invoice_preview,
     invoices,
     subscription_documents,
+    subscription_schedules,
     subscriptions,
 )
 from kassa.services.billing.invoice_params import ListInvoices
@@ -40,7 +42,7 @@ from kassa.services.billing.subscriptions import CancelSubscription
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject
-from kassa.store.tables import CUSTOMERS, PRODUCTS
+from kassa.store.tables import CUSTOMERS, PRICES, PRODUCTS
 
 ALL: Final = "all"
 """The API's own `status=all`: every subscription, ended ones included."""
@@ -105,7 +107,11 @@ async def customer_labels(
 
 async def product_names(ctx: Context, items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """product id -> name for the products the items' prices belong to, in one lookup."""
-    ids = list(dict.fromkeys(str(item["price"]["product"]) for item in items))
+    return await _names_of_products(ctx, [item["price"] for item in items])
+
+
+async def _names_of_products(ctx: Context, prices: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    ids = list(dict.fromkeys(str(price["product"]) for price in prices))
     found = await ctx.tx.objects_by_ids(PRODUCTS, ctx.account_id, ids)
     return {product_id: str(doc.get("name") or product_id) for product_id, doc in found.items()}
 
@@ -252,6 +258,21 @@ class ItemRow:
 
 
 @dataclass(frozen=True)
+class PhaseRow:
+    phase: ApiObject
+    items: list[ItemRow]
+    """The phase's items, each with its price read (`item.price` the price, not its id)."""
+    current: bool
+    """Whether the subscription is in this phase now (the schedule's `current_phase`)."""
+
+
+@dataclass(frozen=True)
+class ScheduleDetail:
+    schedule: ApiObject
+    phases: list[PhaseRow]
+
+
+@dataclass(frozen=True)
 class SubscriptionDetail:
     subscription: ApiObject
     customer: str
@@ -270,6 +291,8 @@ class SubscriptionDetail:
     """Why there is no upcoming invoice, in the API's words."""
     upcoming_period: tuple[int, int] | None
     """The service time the upcoming invoice's lines bill (`service_span`)."""
+    schedule: ScheduleDetail | None
+    """The schedule governing the subscription (its `schedule`), None without one."""
 
 
 async def subscription_detail(ctx: Context, subscription_id: str) -> SubscriptionDetail:
@@ -293,7 +316,45 @@ async def subscription_detail(ctx: Context, subscription_id: str) -> Subscriptio
         upcoming=upcoming,
         upcoming_note=upcoming_note,
         upcoming_period=None if upcoming is None else service_span(upcoming),
+        schedule=await _schedule(ctx, subscription),
     )
+
+
+async def _schedule(ctx: Context, subscription: Mapping[str, Any]) -> ScheduleDetail | None:
+    """The subscription's schedule as `GET /v1/subscription_schedules/{id}` shows it, its
+    phases' prices and their products read in one lookup each."""
+    if not subscription.get("schedule"):
+        return None
+    schedule = await subscription_schedules.retrieve_schedule(ctx, str(subscription["schedule"]))
+    price_ids = [str(item["price"]) for phase in schedule["phases"] for item in phase["items"]]
+    prices = await ctx.tx.objects_by_ids(PRICES, ctx.account_id, list(dict.fromkeys(price_ids)))
+    products = await _names_of_products(ctx, prices.values())
+    now = schedule.get("current_phase") or {}
+    return ScheduleDetail(
+        schedule=schedule,
+        phases=[
+            PhaseRow(
+                phase=phase,
+                items=[_phase_item(item, prices, products) for item in phase["items"]],
+                current=(phase["start_date"], phase["end_date"])
+                == (now.get("start_date"), now.get("end_date")),
+            )
+            for phase in schedule["phases"]
+        ],
+    )
+
+
+def _phase_item(
+    item: Mapping[str, Any], prices: Mapping[str, ApiObject], products: Mapping[str, str]
+) -> ItemRow:
+    """A phase's item as the items table shows one; a price this account no longer has (never,
+    as prices are archived rather than deleted) is shown by its id alone."""
+    price = prices.get(str(item["price"]))
+    if price is None:
+        missing = {**item, "price": {"id": item["price"], "product": ""}}
+        return ItemRow(missing, str(item["price"]), "")
+    read = {**item, "price": price}
+    return ItemRow(read, item_label(read, products), price_text(price))
 
 
 def service_span(invoice: Mapping[str, Any]) -> tuple[int, int] | None:

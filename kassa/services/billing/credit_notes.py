@@ -27,8 +27,9 @@ and a refund cannot be undone). `credit_note.voided`, and `invoice.updated`.
 
 `pdf` is where Kassa serves the credit note's PDF, Stripe's shape:
 `{KASSA_PUBLIC_URL}/kassa/credit_notes/{id}/pdf?secret=...` (`kassa.pages.credit_note_page`,
-which finds the note by its link's secret through `note_for_page`). `email_type` is taken;
-Kassa's mail outbox sends no credit note emails.
+which finds the note by its link's secret through `note_for_page`). With `email_type`
+`credit_note` (Stripe's default), creating a note emails it to the invoice's customer, its
+PDF attached, in the same unit of work (`credit_note_emails`); `none` sends nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from kassa.params import apply_metadata
 from kassa.services import charge_processing, events, payment_intents, refunds
 from kassa.services.billing import (
     credit_note_amounts,
+    credit_note_emails,
     customer_balance,
     invoice_documents,
     invoice_payments,
@@ -384,6 +386,8 @@ async def create_credit_note(ctx: Context, request: DescribeNote) -> ApiObject:
     await ctx.tx.insert_object(CREDIT_NOTES, ctx.account_id, note)
     await events.announce(ctx, "credit_note.created", shown(note))
     await _store_invoice(ctx, invoice, before)
+    if note[PRIVATE]["email_type"] == "credit_note":
+        await credit_note_emails.queue_credit_note_email(ctx, note, invoice)
     return shown(note)
 
 
@@ -444,7 +448,17 @@ async def note_for_page(tx: Transaction, note_id: str, secret: str) -> ApiObject
     if found is None:
         return None
     note, account_id = found
-    return {**{key: value for key, value in note.items() if key != PRIVATE}, "account": account_id}
+    return {**_without_private(note), "account": account_id}
+
+
+async def note_for_pdf(ctx: Context, note_id: str) -> ApiObject:
+    """For the PDF its email attaches (`credit_note_pdf_renderer`): the note with every
+    line, private facts left out. Raises `ResourceMissing` if there is no such note."""
+    return _without_private(await _load_note(ctx, note_id, lock=False))
+
+
+def _without_private(note: Mapping[str, Any]) -> ApiObject:
+    return {key: value for key, value in note.items() if key != PRIVATE}
 
 
 async def retrieve_credit_note(ctx: Context, note_id: str) -> ApiObject:

@@ -14,7 +14,8 @@ a reference stored with the email, the PDF rendered by the mail worker when it s
 email, from the invoice as stored then (nothing is rendered in the caller's transaction).
 Amounts are formatted from integer minor units in the customer's locale, dates as the
 local calendar day in the account's time zone (`settings.dashboard.timezone` of the account
-object).
+object); who an email is for and how it is queued are `billing_emails`', which a credit
+note's email (`credit_note_emails`) shares.
 
 Pass a context governed by the invoice (`await ctx.governed_by(invoice)`): an email's
 `created`, and the "now" reminders are due against, are then the invoice's test clock time
@@ -31,6 +32,19 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 
 from kassa.services.billing import reminders
+from kassa.services.billing.billing_emails import (
+    DESCRIPTION_CHARS_MAX,
+    PDF_CONTENT_TYPE,
+    Reader,
+    account_time_zone,
+    day,
+    lines_of,
+    listed_lines,
+    one_line,
+    pdf_filename,
+    queue_rendered,
+    reader_for,
+)
 from kassa.services.billing.invoice_documents import PRIVATE
 from kassa.services.billing.reminders import Reminder, ReminderKind
 from kassa.services.context import Context
@@ -40,27 +54,13 @@ from kassa.services.mail import (
     AttachmentKind,
     AttachmentRef,
     EmailKind,
-    OutgoingEmail,
-    is_address,
     last_email_at,
-    queue_email,
 )
-from kassa.services.mail_rendering import (
-    choose_locale,
-    format_day,
-    format_money,
-    locale_tag,
-    render_email,
-)
+from kassa.services.mail_rendering import format_money
 from kassa.services.resource import ApiObject
-from kassa.store.tables import CUSTOMERS
 
 LAST_REMINDER_AT = "last_reminder_at"
 """The private fact of when the invoice's latest reminder was due (`invoice_reminders`)."""
-LINES_SHOWN_MAX = 20
-"""Invoice lines listed in an email; the rest are counted ("and 3 more items")."""
-DESCRIPTION_CHARS_MAX = 200
-PDF_CONTENT_TYPE = "application/pdf"
 REMINDER_KINDS = (
     EmailKind.REMINDER_BEFORE_DUE,
     EmailKind.REMINDER_ON_DUE,
@@ -71,16 +71,6 @@ _REMINDER_EMAIL_KINDS = {
     ReminderKind.ON_DUE: EmailKind.REMINDER_ON_DUE,
     ReminderKind.AFTER_DUE: EmailKind.REMINDER_AFTER_DUE,
 }
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """Who the email is for, and how to write for them."""
-
-    to: str
-    locale: Locale
-    zone: ZoneInfo
-    customer: Mapping[str, Any]
 
 
 async def queue_invoice_email(
@@ -167,7 +157,7 @@ async def queue_due_reminder(
         due_date=due_date, offsets=offsets, zone=zone, now=now, after=max(now, due.send_at)
     )
     next_at = None if following is None else following.send_at
-    reader = await _reader(ctx, invoice, customer)
+    reader = await reader_for(ctx, invoice, customer)
     if reader is None:
         return ReminderCheck(due, None, next_at)
     kind = _REMINDER_EMAIL_KINDS[due.kind]
@@ -218,11 +208,6 @@ async def reminders_sent_after(ctx: Context, invoice: Mapping[str, Any]) -> int 
     return max(candidates) if candidates else None
 
 
-async def account_time_zone(ctx: Context) -> ZoneInfo:
-    account = await ctx.tx.get_account(ctx.account_id)
-    return reminders.account_zone(account or {})
-
-
 # --- rendering ------------------------------------------------------------------------------
 
 
@@ -234,7 +219,7 @@ async def _queue(
     extra: Mapping[str, Any],
     pdf: AttachmentContent | None,
 ) -> ApiObject | None:
-    reader = await _reader(ctx, invoice, customer)
+    reader = await reader_for(ctx, invoice, customer)
     if reader is None:
         return None
     return await _queue_for(ctx, reader, kind, invoice, extra, pdf)
@@ -242,71 +227,23 @@ async def _queue(
 
 async def _queue_for(
     ctx: Context,
-    reader: _Reader,
+    reader: Reader,
     kind: EmailKind,
     invoice: Mapping[str, Any],
     extra: Mapping[str, Any],
     pdf: AttachmentContent | None,
 ) -> ApiObject:
     values = {**invoice_values(invoice, reader.locale, reader.zone), **extra}
-    values["has_pdf"] = pdf is not None
-    rendered = render_email(kind.value, values, reader.locale)
     attachments: tuple[Attachment, ...] = ()
     if pdf is not None:
-        attachments = (Attachment(pdf_filename(invoice), PDF_CONTENT_TYPE, pdf),)
-    email = OutgoingEmail(
-        kind=kind,
-        to=reader.to,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        locale=locale_tag(reader.locale),
-        customer=_customer_id(invoice),
-        invoice=str(invoice["id"]),
-        attachments=attachments,
-    )
-    return await queue_email(ctx, email)
-
-
-async def _reader(
-    ctx: Context, invoice: Mapping[str, Any], customer: Mapping[str, Any] | None
-) -> _Reader | None:
-    if customer is None:
-        customer = await _load_customer(ctx, _customer_id(invoice))
-    to = invoice.get("customer_email") or customer.get("email")
-    if not is_address(to):
-        return None
-    return _Reader(
-        to=str(to),
-        locale=choose_locale(customer.get("preferred_locales")),
-        zone=await account_time_zone(ctx),
-        customer=customer,
-    )
-
-
-def _customer_id(invoice: Mapping[str, Any]) -> str | None:
-    customer = invoice.get("customer")
-    if isinstance(customer, Mapping):  # expanded
-        customer = customer.get("id")
-    return customer if isinstance(customer, str) else None
-
-
-async def _load_customer(ctx: Context, customer_id: str | None) -> Mapping[str, Any]:
-    if customer_id is None:
-        return {}
-    found = await ctx.tx.get_object(CUSTOMERS, ctx.account_id, customer_id, lock=False)
-    return {} if found is None else found[0]
+        filename = pdf_filename("Invoice", invoice.get("number") or invoice.get("id"))
+        attachments = (Attachment(filename, PDF_CONTENT_TYPE, pdf),)
+    return await queue_rendered(ctx, reader, kind, values, invoice, attachments)
 
 
 def pdf_of(invoice: Mapping[str, Any]) -> AttachmentRef:
     """The invoice's PDF as an attachment declared by reference (see `queue_invoice_email`)."""
     return AttachmentRef(AttachmentKind.INVOICE_PDF, str(invoice["id"]))
-
-
-def pdf_filename(invoice: Mapping[str, Any]) -> str:
-    number = invoice.get("number") or invoice.get("id")
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(number))
-    return f"Invoice-{safe}.pdf"
 
 
 def invoice_values(invoice: Mapping[str, Any], locale: Locale, zone: ZoneInfo) -> dict[str, Any]:
@@ -317,45 +254,19 @@ def invoice_values(invoice: Mapping[str, Any], locale: Locale, zone: ZoneInfo) -
         value = invoice.get(field)
         return format_money(value if isinstance(value, int) else 0, currency, locale)
 
-    lines = _lines(invoice)
     transitions = invoice.get("status_transitions") or {}
     return {
-        "business": _one_line(invoice.get("account_name")) or "Kassa",
-        "customer_name": _one_line(invoice.get("customer_name")),
+        "business": one_line(invoice.get("account_name")) or "Kassa",
+        "customer_name": one_line(invoice.get("customer_name")),
         "number": str(invoice.get("number") or invoice["id"]),
         "amount_due": amount("amount_due"),
         "amount_paid": amount("amount_paid"),
         "amount_remaining": amount("amount_remaining"),
         "total": amount("total"),
-        "due_date": _day(invoice.get("due_date"), locale, zone),
-        "paid_date": _day(transitions.get("paid_at"), locale, zone),
+        "due_date": day(invoice.get("due_date"), locale, zone),
+        "paid_date": day(transitions.get("paid_at"), locale, zone),
         "hosted_url": str(invoice.get("hosted_invoice_url") or ""),
-        "lines": [
-            {
-                "description": _one_line(line.get("description")) or "Item",
-                "amount": format_money(int(line.get("amount") or 0), currency, locale),
-            }
-            for line in lines[:LINES_SHOWN_MAX]
-        ],
-        "more_lines": max(0, len(lines) - LINES_SHOWN_MAX),
+        **listed_lines(lines_of(invoice), currency, locale),
         "reason": "",
         "days": 0,
     }
-
-
-def _lines(invoice: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    lines = invoice.get("lines")
-    data = lines.get("data") if isinstance(lines, Mapping) else None
-    if not isinstance(data, list):
-        return []
-    return [line for line in data if isinstance(line, Mapping)]
-
-
-def _day(instant: object, locale: Locale, zone: ZoneInfo) -> str:
-    if not isinstance(instant, int):
-        return ""
-    return format_day(reminders.local_day(instant, zone), locale)
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:DESCRIPTION_CHARS_MAX] if text else ""

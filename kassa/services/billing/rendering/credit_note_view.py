@@ -58,7 +58,8 @@ def issued_at(note: Mapping[str, Any]) -> int:
     return when
 
 
-def _reason_text(reason: object, text: InvoiceText) -> str:
+def reason_text(reason: object, text: InvoiceText) -> str:
+    """The note's `reason` in `text`'s words; empty when it has none."""
     words = {
         "duplicate": text.reason_duplicate,
         "fraudulent": text.reason_fraudulent,
@@ -74,7 +75,7 @@ def _facts(document: CreditNoteDocument, formats: Formats) -> tuple[tuple[str, s
         (text.credit_note_number, str(note.get("number") or "")),
         (text.invoice_number, str(document.invoice.get("number") or "")),
         (text.date_of_issue, formats.date(issued_at(note))),
-        (text.reason, _reason_text(note.get("reason"), text)),
+        (text.reason, reason_text(note.get("reason"), text)),
     ]
     return tuple((label, value) for label, value in facts if value)
 
@@ -106,22 +107,27 @@ def applied_amounts(note: Mapping[str, Any]) -> tuple[int, int, int, int]:
     return int(note["pre_payment_amount"]), refunded, credited, out_of_band
 
 
-def _summary(note: Mapping[str, Any], formats: Formats) -> tuple[SummaryRow, ...]:
-    text = formats.text
-    rows = [
-        SummaryRow(text.subtotal, formats.money(note["subtotal"])),
-        SummaryRow(text.total, formats.money(note["total"]), emphasis=True),
-    ]
+def applied_parts(note: Mapping[str, Any], text: InvoiceText) -> list[tuple[str, int]]:
+    """How the note's total was applied, each part not zero, labeled in `text`'s words: the
+    PDF's summary and the credit note email list the same parts."""
     labels = (
         text.credited_to_invoice,
         text.refunded,
         text.credited_to_balance,
         text.credited_otherwise,
     )
+    parts = zip(labels, applied_amounts(note), strict=True)
+    return [(label, amount) for label, amount in parts if amount]
+
+
+def _summary(note: Mapping[str, Any], formats: Formats) -> tuple[SummaryRow, ...]:
+    text = formats.text
+    rows = [
+        SummaryRow(text.subtotal, formats.money(note["subtotal"])),
+        SummaryRow(text.total, formats.money(note["total"]), emphasis=True),
+    ]
     rows += [
-        SummaryRow(label, formats.money(amount))
-        for label, amount in zip(labels, applied_amounts(note), strict=True)
-        if amount
+        SummaryRow(label, formats.money(amount)) for label, amount in applied_parts(note, text)
     ]
     return tuple(rows)
 
