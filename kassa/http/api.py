@@ -185,6 +185,8 @@ class ApiApp:
         _check_acting_as(headers, owner.account_id)
         if self.rate_limiter is not None:
             await self.rate_limiter.check(owner.account_id)
+        if route.operation.api_version_required:
+            _check_version_named(headers.get("stripe-version"))
         if route.operation.removed_params:
             _check_removed(route.operation.removed_params, form, headers.get("stripe-version"))
         if owner.kind != "secret":
@@ -452,6 +454,17 @@ def _check_version(version: str | None, clock: Clock) -> None:
         return
     if not is_known_api_version(version, utc_date(clock)):
         raise InvalidRequest(f"Invalid Stripe API version: {version[:80]}", param="Stripe-Version")
+
+
+def _check_version_named(version: str | None) -> None:
+    """An operation that serves another client's version (`Operation.api_version_required`)
+    is refused without one, after authentication, as Stripe orders its checks."""
+    if version is None:
+        raise InvalidRequest(
+            "Stripe-Version header is required: pass the API version of the client SDK the "
+            "ephemeral key is for (the SDKs' `stripe_version`/`apiVersion` request option).",
+            param="Stripe-Version",
+        )
 
 
 def _check_removed(removed: Mapping[str, RemovedParam], form: Form, version: str | None) -> None:

@@ -12,6 +12,7 @@ from kassa.services import (
     customers,
     disputes,
     early_fraud_warnings,
+    ephemeral_keys,
     events,
     exchange_rates,
     external_accounts,
@@ -53,6 +54,7 @@ from kassa.services.resource import ExpandTarget, Resource
 RESOURCES: tuple[Resource, ...] = (
     customers.RESOURCE,
     tax_ids.OWNED,
+    ephemeral_keys.RESOURCE,
     payment_methods.RESOURCE,
     payment_intents.RESOURCE,
     setup_intents.RESOURCE,

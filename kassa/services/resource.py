@@ -70,6 +70,10 @@ class Operation(Generic[Request]):
     removed_params: Mapping[str, RemovedParam] = field(default_factory=dict)
     """Parameters Stripe removed in an API version Kassa speaks (`RemovedParam`), checked at
     the edge, where the request's version is known (`kassa.http.api`)."""
+    api_version_required: bool = False
+    """Refused without a `Stripe-Version` header, as Stripe refuses it (an ephemeral key is
+    made for a client SDK pinned to its own version, which the server must name rather than
+    fall back on its own): checked at the edge, where the headers are (`kassa.http.api`)."""
     multipart: bool = False
     """Takes Stripe's upload format, multipart/form-data with file parts, and only that
     (`POST /v1/files`): the edge decodes its body with `kassa.http.uploads`, up to

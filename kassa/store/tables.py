@@ -140,6 +140,8 @@ PROMOTION_CODES = ObjectTable(
 )
 TAX_RATES = ObjectTable("tax_rates", filter_columns=("active", "inclusive"))
 TAX_IDS = ObjectTable("tax_ids", filter_columns=("customer",))
+EPHEMERAL_KEYS = ObjectTable("ephemeral_keys")
+"""Keys for a customer's mobile checkout (`services.ephemeral_keys`): never listed."""
 CUSTOMER_BALANCE_TRANSACTIONS = ObjectTable(
     "customer_balance_transactions", filter_columns=("customer", "invoice")
 )
@@ -289,6 +291,7 @@ ALL_OBJECT_TABLES = (
     PROMOTION_CODES,
     TAX_RATES,
     TAX_IDS,
+    EPHEMERAL_KEYS,
     CUSTOMER_BALANCE_TRANSACTIONS,
     INVOICE_ITEMS,
     INVOICES,
