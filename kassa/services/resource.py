@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from kassa.errors import MissingParameter
 from kassa.invariants import ensure
 from kassa.params import NotSupported, Param, parse_params
@@ -23,6 +25,16 @@ from kassa.services.context import Context
 from kassa.store.tables import ObjectTable
 
 ApiObject = dict[str, Any]
+
+
+def document_copy(document: Mapping[str, Any]) -> ApiObject:
+    """A deep copy of a stored document (what it was before a change, for
+    `previous_attributes`): a JSON round trip, several times faster than `copy.deepcopy` on a
+    document of this size, and exact, since a document holds only JSON's types."""
+    copied: ApiObject = orjson.loads(orjson.dumps(document))
+    return copied
+
+
 Form = Mapping[str, Any]
 RouteIds = tuple[str, ...]
 """The ids a route's path carries, outermost first: `()` for `/v1/customers`, `(cus,)` for

@@ -38,8 +38,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import orjson
-
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
@@ -79,6 +77,7 @@ from kassa.services.resource import (
     ListPage,
     Operation,
     Resource,
+    document_copy,
     list_envelope,
     no_params,
     request_parser,
@@ -134,11 +133,6 @@ def shown(note: Mapping[str, Any]) -> ApiObject:
         "has_more": len(lines["data"]) > LINES_EMBEDDED_MAX,
     }
     return answer
-
-
-def _copy(obj: Mapping[str, Any]) -> ApiObject:
-    copied: ApiObject = orjson.loads(orjson.dumps(obj))
-    return copied
 
 
 def _line_object(ctx: Context, line: PlannedLine, line_id: str, metadata: Any) -> ApiObject:
@@ -468,7 +462,7 @@ async def retrieve_credit_note(ctx: Context, note_id: str) -> ApiObject:
 async def update_credit_note(ctx: Context, request: UpdateNote) -> ApiObject:
     note = await _load_note(ctx, request.credit_note, lock=True)
     ctx = await _invoice_for_note(ctx, str(note["invoice"]), lock=False)
-    before = _copy(shown(note))
+    before = document_copy(shown(note))
     if request.memo is not None:
         note["memo"] = request.memo
     if request.metadata is not None:

@@ -17,15 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import orjson
-
 from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
-from kassa.services.resource import ApiObject
+from kassa.services.resource import ApiObject, document_copy
 from kassa.store.tables import CUSTOMERS, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 
 PRIVATE: Final = "_kassa"
@@ -201,11 +199,8 @@ def private(subscription: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def snapshot(subscription: Mapping[str, Any]) -> ApiObject:
-    """A deep copy of the document (for `previous_attributes`, or a preview's changes): a
-    JSON round trip, several times faster than `copy.deepcopy` on a document this size, and
-    exact, since a stored document holds only JSON's types."""
-    copied: ApiObject = orjson.loads(orjson.dumps(subscription))
-    return copied
+    """A deep copy of the document (for `previous_attributes`, or a preview's changes)."""
+    return document_copy(subscription)
 
 
 def view(subscription: Mapping[str, Any]) -> ApiObject:
