@@ -32,6 +32,9 @@ from kassa.http.authentication_page import AuthenticationPage
 from kassa.http.metrics import RequestMetrics
 from kassa.http.rate_limits import rate_limiter
 from kassa.http.request_log import RequestLogWriter
+from kassa.pages.checkout_backend import CheckoutBackend
+from kassa.pages.checkout_page import PATH_PREFIX as CHECKOUT_PAGES_PREFIX
+from kassa.pages.checkout_page import CheckoutPages
 from kassa.pages.credit_note_backend import CreditNoteBackend
 from kassa.pages.credit_note_page import PATH_PREFIX as CREDIT_NOTE_PAGES_PREFIX
 from kassa.pages.credit_note_page import CreditNotePages
@@ -47,6 +50,7 @@ from kassa.store import Store
 from kassa.store.schema import apply_pending
 from kassa.workers.authorization_expiries import AUTHORIZATION_EXPIRIES
 from kassa.workers.capture_postings import CAPTURE_POSTINGS
+from kassa.workers.checkout_sessions import CHECKOUT_SESSIONS
 from kassa.workers.invoices import INVOICES
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.payouts import PAYOUTS
@@ -155,6 +159,7 @@ JOBS: tuple[Job, ...] = (
     Job("capture_postings", _polling(CAPTURE_POSTINGS), in_serve=_always),
     Job("authorization_expiries", _polling(AUTHORIZATION_EXPIRIES), in_serve=_always),
     Job("reporting", _polling(REPORTING), in_serve=_always),
+    Job("checkout_sessions", _polling(CHECKOUT_SESSIONS), in_serve=_always),
 )
 
 
@@ -254,14 +259,22 @@ class Server:
         return routes, request_log
 
     def _customer_pages(self, store: Store, payments: PaymentConfig) -> tuple[Mount, ...]:
-        """`hosted_invoice_url` and `invoice_pdf` over the invoice operations, and a credit
-        note's `pdf` over the credit note operations; their PDFs share one render bound."""
+        """`hosted_invoice_url` and `invoice_pdf` over the invoice operations, a credit
+        note's `pdf` over the credit note operations (their PDFs share one render bound), and
+        a Checkout Session's `url` over the checkout operations."""
         renders = PdfRenders(HtmlPages())
         invoices = InvoicePages(
             InvoiceBackend(store, self.clock, payments), payments.public_url, renders
         )
         notes = CreditNotePages(CreditNoteBackend(store, self.clock, payments), renders)
-        return Mount(INVOICE_PAGES_PREFIX, invoices), Mount(CREDIT_NOTE_PAGES_PREFIX, notes)
+        checkout = CheckoutPages(
+            CheckoutBackend(store, self.clock, payments), payments.public_url, renders
+        )
+        return (
+            Mount(INVOICE_PAGES_PREFIX, invoices),
+            Mount(CREDIT_NOTE_PAGES_PREFIX, notes),
+            Mount(CHECKOUT_PAGES_PREFIX, checkout),
+        )
 
     async def stop(self) -> None:
         running, self.running = self.running, None

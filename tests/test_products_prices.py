@@ -478,15 +478,31 @@ def test_invalid_prices_are_refused_naming_the_parameter(
 
 def test_metered_prices_name_their_meter(client: stripe.StripeClient) -> None:
     product = _product(client)
+    meter = client.v1.billing.meters.create(
+        params={
+            "display_name": "API calls",
+            "event_name": "api_calls",
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
     price = _price(
         client,
         product.id,
-        recurring={"interval": "month", "usage_type": "metered", "meter": "mtr_1"},
+        recurring={"interval": "month", "usage_type": "metered", "meter": meter.id},
     )
     assert price.recurring is not None
-    assert (price.recurring.usage_type, price.recurring.meter) == ("metered", "mtr_1")
-    listed = client.v1.prices.list(params={"recurring": {"meter": "mtr_1"}})
+    assert (price.recurring.usage_type, price.recurring.meter) == ("metered", meter.id)
+    listed = client.v1.prices.list(params={"recurring": {"meter": meter.id}})
     assert [p.id for p in listed.data] == [price.id]
+    # A meter the account does not have is refused (tests/test_billing_meters.py has more).
+    missing = _refused(
+        lambda: _price(
+            client,
+            product.id,
+            recurring={"interval": "month", "usage_type": "metered", "meter": "mtr_1"},
+        )
+    )
+    assert missing.param == "recurring[meter]"
 
 
 def test_a_failed_price_writes_nothing(client: stripe.StripeClient) -> None:

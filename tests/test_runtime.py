@@ -35,6 +35,7 @@ EVERY_JOB = [
     "capture_postings",
     "authorization_expiries",
     "reporting",
+    "checkout_sessions",
 ]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
@@ -66,6 +67,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "capture_postings",
         "authorization_expiries",
         "reporting",
+        "checkout_sessions",
     ]
 
 

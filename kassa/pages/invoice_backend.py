@@ -22,17 +22,16 @@ redirect to the challenge, or the same decline, without a second charge.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
-from kassa.clock import Clock, unix_seconds
+from kassa.clock import Clock
 from kassa.errors import CardDeclined, ResourceMissing
-from kassa.ids import new_id
 from kassa.invariants import ensure
+from kassa.pages import pay_attempts
 from kassa.pages.invoice_page import CardForm, PaymentStep
 from kassa.services import payment_methods
 from kassa.services.billing import invoice_collection, invoice_documents, invoices
@@ -42,15 +41,12 @@ from kassa.services.context import Context, PaymentConfig
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction
-from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
 
 LINE_PAGES_MAX: Final = INVOICE_LINES_MAX // LIST_LIMIT_MAX + 1
 """Pages of `GET /v1/invoices/{id}/lines` read for one document: enough for every line the
 document may show."""
 ATTEMPT_KEY_PREFIX: Final = "kassa_invoice_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
-PAID_STATUS: Final = 200
-DECLINED_STATUS: Final = 402
 
 
 class InvoiceBackend:
@@ -85,44 +81,31 @@ class InvoiceBackend:
             if invoice is None:
                 raise ResourceMissing("invoice", invoice_id)
             ctx = self._context(tx, str(invoice["account"]))
-            key = _attempt_key(invoice_id, card.attempt) if card.attempt else None
-            outcome = None if key is None else await self._replayed(tx, ctx.account_id, key)
+            key = (
+                pay_attempts.attempt_key(ATTEMPT_KEY_PREFIX, invoice_id, card.attempt)
+                if card.attempt
+                else None
+            )
+            answer = (
+                None
+                if key is None
+                else await pay_attempts.replayed(tx, self.clock, ctx.account_id, key)
+            )
+            outcome = None if answer is None else _Outcome.from_json(answer)
             if outcome is None:
                 outcome = await _attempt(ctx, invoice_id, card, return_url)
                 if key is not None:
-                    await self._remember(tx, ctx.account_id, key, invoice_id, outcome)
+                    await pay_attempts.remember(
+                        tx,
+                        self.clock,
+                        ctx.account_id,
+                        key,
+                        invoice_id,
+                        declined=outcome.declined is not None,
+                        answer=outcome.to_json(),
+                    )
         # Raised only now, after the commit: a decline's charge and attempt are kept.
         return outcome.result()
-
-    async def _replayed(self, tx: Transaction, account_id: str, key: str) -> _Outcome | None:
-        record = await tx.get_idempotency_record(account_id, key)
-        if record is None or record.response_body is None:
-            return None
-        if record.created < unix_seconds(self.clock) - IDEMPOTENCY_KEY_RETENTION_SECONDS:
-            return None
-        return _Outcome.from_json(record.response_body)
-
-    async def _remember(
-        self, tx: Transaction, account_id: str, key: str, invoice_id: str, outcome: _Outcome
-    ) -> None:
-        now_ms = int(self.clock.now() * 1000)
-        record = IdempotencyRecord(
-            fingerprint=hashlib.sha256(invoice_id.encode()).hexdigest(),
-            created=now_ms // 1000,
-            locked_until_ms=0,
-            request_id=new_id("req"),
-            response_status=DECLINED_STATUS if outcome.declined else PAID_STATUS,
-            response_body=outcome.to_json(),
-        )
-        saved = await tx.save_idempotent_response(account_id, key, record, now_ms=now_ms)
-        # The invoice's lock is held since before the key was read: nobody else wrote it.
-        ensure(saved, f"the pay form's attempt key of {invoice_id} was free")
-
-
-def _attempt_key(invoice_id: str, attempt: str) -> str:
-    """The idempotency key of one page view's pay form (hashed: bounded, whatever the token)."""
-    digest = hashlib.sha256(f"{invoice_id}\0{attempt}".encode()).hexdigest()
-    return ATTEMPT_KEY_PREFIX + digest
 
 
 @dataclass(frozen=True)
@@ -140,9 +123,7 @@ class _Outcome:
     def to_json(self) -> bytes:
         if self.declined is None:
             return orjson.dumps({"redirect_url": self.step.redirect_url})
-        error = self.declined
-        shown = {"message": error.message, "code": error.code, "decline_code": error.decline_code}
-        return orjson.dumps({"error": shown})
+        return orjson.dumps({"error": pay_attempts.decline_shown(self.declined)})
 
     @classmethod
     def from_json(cls, body: bytes) -> _Outcome:
@@ -150,12 +131,7 @@ class _Outcome:
         error = stored.get("error")
         if error is None:
             return cls(PaymentStep(redirect_url=stored.get("redirect_url")))
-        declined = CardDeclined(
-            str(error["message"]),
-            code=str(error["code"] or "card_declined"),
-            decline_code=error.get("decline_code"),
-        )
-        return cls(PaymentStep(), declined)
+        return cls(PaymentStep(), pay_attempts.decline_from(error))
 
 
 # --- the invoice and its document -------------------------------------------------------------
@@ -232,20 +208,16 @@ async def _pay_on_session(
 
 
 async def _card_payment_method(ctx: Context, card: CardForm) -> ApiObject:
-    """A card PaymentMethod from the form, validated as `POST /v1/payment_methods` does
-    (a bad number or expiry is a `CardError` the page shows). Not attached to the customer:
-    the hosted page pays with the card, it does not save it."""
-    request = payment_methods.CreatePaymentMethod(
-        type="card",
-        card={
-            "number": card.number,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "cvc": card.cvc,
-        },
-        billing_details={"name": card.name} if card.name else None,
+    """The form's card as a PaymentMethod. Not attached to the customer: the hosted page pays
+    with the card, it does not save it."""
+    typed = payment_methods.TypedCard(
+        number=card.number,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        cvc=card.cvc,
+        name=card.name,
     )
-    return await payment_methods.create_card(ctx, request, "")
+    return await payment_methods.create_typed_card(ctx, typed)
 
 
 def _challenge(intent: ApiObject) -> PaymentStep:

@@ -306,6 +306,38 @@ def _new_payment_method(
     }
 
 
+@dataclass(frozen=True, repr=False)
+class TypedCard:
+    """A card as a customer typed it on one of Kassa's pages (the hosted invoice page,
+    Checkout). The number and CVC go to `create_typed_card` and nowhere else: never logged,
+    shown again, or part of this object's repr."""
+
+    number: str
+    exp_month: str
+    exp_year: str
+    cvc: str
+    name: str
+
+    def __repr__(self) -> str:
+        return f"TypedCard(last4={self.number[-4:]!r})"
+
+
+async def create_typed_card(ctx: Context, card: TypedCard) -> ApiObject:
+    """A card PaymentMethod from a page's form, validated as `POST /v1/payment_methods` does
+    (a bad number or expiry is a `CardError` the page shows). Not attached to anyone."""
+    request = CreatePaymentMethod(
+        type="card",
+        card={
+            "number": card.number,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "cvc": card.cvc,
+        },
+        billing_details={"name": card.name} if card.name else None,
+    )
+    return await create_card(ctx, request, "")
+
+
 async def create_card(ctx: Context, request: CreatePaymentMethod, prefix: str) -> ApiObject:
     """A new card PaymentMethod; `prefix` names the parameter holding the request
     (`payment_method_data`), empty for `POST /v1/payment_methods`."""

@@ -209,6 +209,12 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
         key=("id",),
     ),
     AccountTable(
+        "billing_meter_events",
+        _columns("account_id identifier event_name customer value occurred_at created canceled"),
+        "keyed",
+        key=("identifier",),
+    ),
+    AccountTable(
         "card_setups",
         _columns("account_id payment_method created"),
         "keyed",

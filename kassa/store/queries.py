@@ -17,6 +17,7 @@ from kassa.store.account_queries import AccountQueries
 from kassa.store.authorization_expiry_queries import AuthorizationExpiryQueries
 from kassa.store.capture_posting_queries import CapturePostingQueries
 from kassa.store.card_setup_queries import CardSetupQueries
+from kassa.store.checkout_queries import CheckoutSessionQueries
 from kassa.store.clock_queries import ClockQueries
 from kassa.store.dashboard_operation_queries import DashboardOperationQueries
 from kassa.store.dashboard_payment_queries import DashboardPaymentQueries
@@ -27,6 +28,7 @@ from kassa.store.import_queries import ImportQueries
 from kassa.store.invoice_queries import InvoiceQueries
 from kassa.store.ledger_queries import LedgerQueries
 from kassa.store.mail_queries import MailQueries
+from kassa.store.meter_event_queries import MeterEventQueries
 from kassa.store.pages import (
     CREATED_OPERATORS,
     check_filter_column,
@@ -165,6 +167,8 @@ class Transaction(
     ReconciliationQueries,
     ImportQueries,
     ReportingQueries,
+    CheckoutSessionQueries,
+    MeterEventQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 

@@ -265,10 +265,24 @@ BALANCE_SETTINGS = ObjectTable(
     sources={"next_payout_at": ("_kassa", "next_payout_at")},
 )
 
+CHECKOUT_SESSIONS = ObjectTable(
+    "checkout_sessions",
+    filter_columns=("customer", "payment_intent", "subscription", "status", "expires_due"),
+    # Kassa's own: when an open session expires (not an API field; null once it is not
+    # open), which the checkout_sessions job scans (migration 0064's partial index).
+    sources={"expires_due": ("_kassa", "expires_due")},
+    unlisted=("expires_due",),
+)
+"""Checkout Sessions (`cs_...`): `kassa.services.checkout_sessions`."""
+
 REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
 """Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
 FILES = ObjectTable("files", filter_columns=("purpose",))
 """Files (`file_...`): report results; their bytes are in `file_contents`."""
+BILLING_METERS = ObjectTable(
+    "billing_meters", filter_columns=("status", "event_name"), unlisted=("event_name",)
+)
+"""Billing Meters (`mtr_...`), listed by status; found by `event_name` when an event comes."""
 
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
@@ -292,6 +306,7 @@ ALL_OBJECT_TABLES = (
     TAX_RATES,
     TAX_IDS,
     EPHEMERAL_KEYS,
+    BILLING_METERS,
     CUSTOMER_BALANCE_TRANSACTIONS,
     INVOICE_ITEMS,
     INVOICES,
@@ -307,4 +322,5 @@ ALL_OBJECT_TABLES = (
     BALANCE_SETTINGS,
     REPORT_RUNS,
     FILES,
+    CHECKOUT_SESSIONS,
 )

@@ -363,6 +363,31 @@ _PAYMENT_RECIPES: Final = {
         ),
     ),
     "charge.refunded": Recipe("a charge, then refunded in full", _REFUNDED),
+    "checkout.session.expired": Recipe(
+        "a hosted Checkout Session in payment mode, then expired",
+        (
+            Step(
+                "checkout_session",
+                "post",
+                "/v1/checkout/sessions",
+                {
+                    "mode": "payment",
+                    "success_url": "https://example.com/success",
+                    "line_items": [
+                        {
+                            "price_data": {
+                                "currency": CURRENCY,
+                                "unit_amount": AMOUNT,
+                                "product_data": {"name": DESCRIPTION},
+                            },
+                            "quantity": 1,
+                        }
+                    ],
+                },
+            ),
+            Step("expire", "post", "/v1/checkout/sessions/${checkout_session:id}/expire"),
+        ),
+    ),
     "refund.created": Recipe("a charge, then refunded in full", _REFUNDED),
     "refund.updated": _REFUND_UPDATED,
     "charge.refund.updated": _REFUND_UPDATED,
@@ -688,6 +713,50 @@ _CREDIT_NOTE_RECIPES: Final = {
     ),
 }
 
+
+def _meter(tag: str) -> Step:
+    """A Billing Meter (sum of `value`) with an event name of its own: an account may use
+    an event name with one meter only, so each recipe and run names its own."""
+    return Step(
+        "meter",
+        "post",
+        "/v1/billing/meters",
+        {
+            "display_name": "Kassa trigger",
+            "event_name": f"kassa_trigger_{tag}_${{now}}",
+            "default_aggregation": {"formula": "sum"},
+        },
+    )
+
+
+def _meter_action(action: str) -> Step:
+    return Step(f"meter_{action}", "post", f"/v1/billing/meters/${{meter:id}}/{action}")
+
+
+_METER_RECIPES: Final = {
+    "billing.meter.created": Recipe("a billing meter", (_meter("created"),)),
+    "billing.meter.updated": Recipe(
+        "a billing meter, then renamed",
+        (
+            _meter("updated"),
+            Step(
+                "meter_update",
+                "post",
+                "/v1/billing/meters/${meter:id}",
+                {"display_name": "Kassa trigger (renamed)"},
+            ),
+        ),
+    ),
+    "billing.meter.deactivated": Recipe(
+        "a billing meter, then deactivated", (_meter("deactivated"), _meter_action("deactivate"))
+    ),
+    "billing.meter.reactivated": Recipe(
+        "a billing meter, deactivated, then reactivated",
+        (_meter("reactivated"), _meter_action("deactivate"), _meter_action("reactivate")),
+    ),
+}
+
+
 _SCHEDULED: Final = (
     *_SUBSCRIBED,
     Step(
@@ -881,6 +950,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_INVOICE_RECIPES,
     **_SUBSCRIPTION_RECIPES,
     **_CREDIT_NOTE_RECIPES,
+    **_METER_RECIPES,
     **_SCHEDULE_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
@@ -888,6 +958,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
 NOT_TRIGGERED: Final[Mapping[str, str]] = {
     "charge.expired": "needs a held authorization's 7-day capture window to pass on a clock",
     "charge.pending": "declared for endpoints to subscribe to; card charges never pend",
+    "checkout.session.completed": "needs a customer to pay on the hosted Checkout page",
     "customer.source.expiring": "declared for endpoints to subscribe to; no job makes it",
     "payment_intent.partially_funded": "declared for endpoints; only bank transfers make it",
     "payment_intent.processing": "declared for endpoints; card payments never process",

@@ -109,7 +109,7 @@ from kassa.services.resource import (
 )
 from kassa.services.search import BOOLEAN, METADATA, STRING, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import PRICES, PRODUCTS, ObjectTable
+from kassa.store.tables import BILLING_METERS, PRICES, PRODUCTS, ObjectTable
 
 LOOKUP_KEY_CHARS_MAX: Final = 200
 LOOKUP_KEYS_FILTER_MAX: Final = 10
@@ -468,6 +468,7 @@ async def create_price(
     `inline`: made from an item's `price_data` (inactive, for that item only)."""
     # every amount check, before writes
     price = _price_document(ctx, request, product_id="", names=names)
+    await _check_meter(ctx, price, names)
     if inline:
         price["active"] = False
         price[PRIVATE] = {"inline": True}
@@ -488,8 +489,31 @@ async def unsaved_price(ctx: Context, request: CreatePrice, *, names: ParamNames
     stores nothing."""
     ensure(request.product_data is None, "an unsaved price makes no product")
     price = _price_document(ctx, request, product_id="", names=names)
+    await _check_meter(ctx, price, names)
     price["product"] = await _product_for(ctx, request, names)
     return price
+
+
+async def _check_meter(ctx: Context, price: ApiObject, names: ParamNames) -> None:
+    """A metered price bills a meter's usage (`meter_usage`): its `recurring[meter]` must
+    be an active meter of the account (Stripe's usage-based guide creates the meter first,
+    then the price naming it)."""
+    meter_id = (price.get("recurring") or {}).get("meter")
+    if meter_id is None:
+        return
+    param = names.path("recurring", "meter")
+    found = (
+        await ctx.tx.get_object(BILLING_METERS, ctx.account_id, str(meter_id))
+        if could_be_object_id(str(meter_id))
+        else None
+    )
+    if found is None or found[1]:
+        raise InvalidParameter(f"No such billing meter: '{meter_id}'", param=param)
+    if found[0]["status"] != "active":
+        raise InvalidParameter(
+            f"The billing meter {meter_id} is inactive; reactivate it to price its usage.",
+            param=param,
+        )
 
 
 async def load_live_price(ctx: Context, price_id: str, *, object_name: str = "price") -> ApiObject:

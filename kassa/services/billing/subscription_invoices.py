@@ -39,6 +39,7 @@ from kassa.services.billing.invoice_item_pricing import (
     from_price,
 )
 from kassa.services.billing.invoice_params import CreateInvoice
+from kassa.services.billing.meter_usage import is_metered, usage_quantity
 from kassa.services.billing.subscription_discounts import note_invoiced, prune_discounts
 from kassa.services.billing.subscription_documents import (
     customer_of,
@@ -68,6 +69,7 @@ async def invoice_period(
     spans: Mapping[str, Span] | None = None,
     discounts_at: int | None = None,
     until: int | None = None,
+    usage: Mapping[str, tuple[int, int]] | None = None,
 ) -> ApiObject:
     """The draft invoice (as stored) of the usage period up to `until` (now unless given:
     a renewal's period start, a final invoice's end; `usage_period`), its lines made: the
@@ -85,7 +87,12 @@ async def invoice_period(
     `once` one an earlier invoice used, a `repeating` one past its end, are removed first)
     and uses up a `once` one that took something off it (`subscription_discounts`): the
     subscription is changed, its caller saves it. "Now" is `discounts_at` when given: a
-    renewal's period start, however late it is made."""
+    renewal's period start, however late it is made.
+
+    A metered item's line bills its meter's usage over the period `usage` gives for it
+    (`meter_usage`: the period a renewal ends, a final invoice's span); without one (the
+    first invoice) it bills nothing over its item's period. A final invoice (no
+    `with_items`) still bills each metered item `usage` names."""
     prune_discounts(subscription, ctx.now() if discounts_at is None else discounts_at)
     ctx, invoice, _ = await invoices.draft_invoice(
         ctx,
@@ -107,8 +114,17 @@ async def invoice_period(
     customer = await customer_of(ctx, subscription)
     lines = []
     billed = items_of(subscription) if items is None else items
-    for item in billed if with_items else []:
-        line = await period_item(ctx, customer, subscription, item, item_period(item), trial=trial)
+    chosen = billed if with_items else [i for i in billed if str(i["id"]) in (usage or {})]
+    for item in chosen:
+        line = await period_item(
+            ctx,
+            customer,
+            subscription,
+            item,
+            item_period(item),
+            trial=trial,
+            usage=(usage or {}).get(str(item["id"])),
+        )
         line["invoice"] = invoice["id"]
         await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, line)
         lines.append(line)
@@ -124,7 +140,11 @@ async def invoice_period(
         ctx, subscription, ctx.now() if until is None else until
     )
     if with_items:
-        subscription_credits.note_period(subscription, lines, billed)  # what credits undo
+        # What credits undo: a metered line bills usage already had, never unused time.
+        licensed = [
+            line for line, item in zip(lines, chosen, strict=True) if not is_metered(item["price"])
+        ]
+        subscription_credits.note_period(subscription, licensed, billed)
     await invoices.store_new_draft(ctx, invoice, [*taken, *lines])
     if spans is not None:
         await bill_part(ctx, invoice, spans)
@@ -162,13 +182,21 @@ async def period_item(
     period: tuple[int, int],
     *,
     trial: bool = False,
+    usage: tuple[int, int] | None = None,
 ) -> ApiObject:
     """The invoice item (not stored) that bills one subscription item for `period`: its
     price times its quantity (nothing during a trial), `parent` naming the subscription and
     the item, and the item's tax rates and discounts. Priced from the price the item holds,
-    so an archived price still renews."""
+    so an archived price still renews. A metered item's quantity is its usage over `usage`,
+    the line's period then (`meter_usage`); 0 over `period` without one."""
     name = await product_name(ctx, str(item["price"]["product"]))
     quantity = int(item["quantity"])
+    if is_metered(item["price"]):
+        period = period if usage is None else usage
+        quantity = 0
+        if usage is not None and not trial:
+            customer_id = str(subscription["customer"])
+            quantity = await usage_quantity(ctx, customer_id, item["price"], usage)
     priced = (
         from_amount(0, None, str(subscription["currency"]))
         if trial

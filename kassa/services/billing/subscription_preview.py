@@ -55,6 +55,7 @@ from kassa.services.billing import subscription_billing_mode
 from kassa.services.billing.invoice_changes import apply_draft_window, billed_customer
 from kassa.services.billing.invoice_params import InvoiceChanges
 from kassa.services.billing.invoice_transitions import first_attempt
+from kassa.services.billing.meter_usage import is_metered, usage_periods
 from kassa.services.billing.price_fields import param_path
 from kassa.services.billing.subscription_changes import (
     ChangeTerms,
@@ -84,6 +85,7 @@ from kassa.services.billing.subscription_pending import (
     voided_by_pause,
 )
 from kassa.services.billing.subscription_period_ends import fit_periods_to_end
+from kassa.services.billing.subscription_periods import renewing_items
 from kassa.services.billing.subscription_renewal import begin_next_period
 from kassa.services.billing.subscription_terms import (
     end_before_renewal,
@@ -308,9 +310,12 @@ async def _previewed(
     # The renewal's own steps (`subscription_renewal`): the items whose periods end first,
     # each for its next span, which may be a prorated part of a period, and the discounts
     # still applying then.
+    # Its metered lines: the usage so far of the period the renewal ends (`meter_usage`).
+    trialing = subscription["status"] == "trialing"
+    usage = None if trialing else usage_periods(renewing_items(subscription))
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
-    lines = await _period_lines(ctx, subscription, renewal.items, fractions)
+    lines = await _period_lines(ctx, subscription, renewal.items, fractions, usage)
     # Made when the period starts, on time: the pause of collection decides then.
     pending = await pending_for(ctx, subscription, "customer", voidable_at=renewal.period[0])
     return _Invoice(
@@ -510,15 +515,18 @@ async def _period_lines(
     subscription: Mapping[str, Any],
     items: Sequence[Mapping[str, Any]],
     fractions: Sequence[Fraction | None] | None = None,
+    usage: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[ApiObject]:
     """The renewal's lines (unsaved) for `items`, as `subscription_invoices` makes them,
     each for its item's current period and the `fraction` of its price (rounded once, one
-    per item) for a part of a period."""
+    per item) for a part of a period; a metered item's, its usage over the period `usage`
+    gives it, never prorated."""
     customer = await customer_of(ctx, subscription)
     lines = []
     for item, fraction in zip(items, fractions or [None] * len(items), strict=True):
-        line = await period_item(ctx, customer, subscription, item, item_period(item))
-        if fraction is not None:
+        used = (usage or {}).get(str(item["id"]))
+        line = await period_item(ctx, customer, subscription, item, item_period(item), usage=used)
+        if fraction is not None and not is_metered(item["price"]):
             prorate_line(line, fraction)
         lines.append(line)
     return lines

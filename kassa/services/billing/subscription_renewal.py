@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kassa.services.billing.meter_usage import usage_periods
 from kassa.services.billing.subscription_discounts import prune_discounts
 from kassa.services.billing.subscription_documents import set_item_period
 from kassa.services.billing.subscription_invoices import invoice_period
@@ -60,8 +61,11 @@ async def invoice_next_period(
     (`subscription_pending.voided_by_pause`). The draft, which the caller collects (the
     invoice work an hour on, or an update at once); the caller saves the subscription and
     announces the change."""
+    # Metered items bill the usage of the period that ends (a trial's none), in arrears.
+    trialing = subscription["status"] == "trialing"
+    usage = None if trialing else usage_periods(renewing_items(subscription))
     renewal = begin_next_period(subscription)
-    if subscription["status"] == "trialing":
+    if trialing:
         subscription["status"] = "active"
     invoice = await invoice_period(
         ctx,
@@ -74,6 +78,7 @@ async def invoice_next_period(
         spans=renewal.spans,
         discounts_at=renewal.period[0],
         until=renewal.period[0],  # the usage period that just ended, however late made
+        usage=usage,
     )
     await collect_per_pause(ctx, subscription, invoice)
     subscription["latest_invoice"] = invoice["id"]

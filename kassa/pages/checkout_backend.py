@@ -1,0 +1,204 @@
+"""The hosted Checkout page's backend over the Checkout Session operations
+(`kassa.services.checkout_completion`), which the composition root gives to `CheckoutPages`.
+
+`load` finds the session by its link's secret (compared in constant time) and, in a write
+unit, completes it if its attempt succeeded meanwhile (a customer back from the 3-D Secure
+page), then says what the page shows. `pay` runs one attempt with the form's card in one unit
+of work with the session's row locked; a decline is caught inside the unit so that its writes
+(the failed charge) commit, then raised. A form sent twice pays once: the lock orders the
+two, the second finds the session complete (or the same intent to confirm), and the form's
+`attempt` token keys an idempotency record (Stripe's table, under a key of this page's own)
+answering the second as the first was answered.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from kassa import money
+from kassa.clock import Clock
+from kassa.errors import CardDeclined, ResourceMissing
+from kassa.pages import pay_attempts
+from kassa.services import checkout_completion
+from kassa.services.billing.invoice_documents import find_by_link
+from kassa.services.checkout_completion import Step
+from kassa.services.checkout_documents import private
+from kassa.services.context import Context, PaymentConfig
+from kassa.services.payment_methods import TypedCard
+from kassa.services.resource import ApiObject
+from kassa.store import Store, Transaction
+from kassa.store.tables import CHECKOUT_SESSIONS
+
+ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
+"""Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
+SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
+"""Stripe replaces it in `success_url` with the session's id on redirect."""
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    description: str
+    quantity: int
+    amount: str
+
+
+@dataclass(frozen=True)
+class CheckoutView:
+    """What the page shows of a session."""
+
+    session_id: str
+    status: str
+    mode: str
+    lines: tuple[CheckoutLine, ...]
+    subtotal: str | None
+    discount: str | None
+    total: str | None
+    needs_email: bool
+    email: str | None
+    success_url: str
+    cancel_url: str | None
+    recurring_note: str | None
+
+
+class CheckoutBackend:
+    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.payments = payments
+
+    def _context(self, tx: Transaction, account_id: str) -> Context:
+        return Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
+
+    async def load(self, session_id: str, secret: str) -> CheckoutView | None:
+        async with self.store.write() as tx:
+            found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
+            if found is None:
+                return None
+            session, account_id = copy.deepcopy(found[0]), found[1]
+            await checkout_completion.settle(self._context(tx, account_id), session)
+        return _view(session)
+
+    async def pay(
+        self, session_id: str, secret: str, card: TypedCard, email: str | None, attempt: str,
+        return_url: str,
+    ) -> Step:  # fmt: skip
+        async with self.store.write() as tx:
+            found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
+            if found is None:
+                raise ResourceMissing("checkout.session", session_id)
+            session, account_id = copy.deepcopy(found[0]), found[1]
+            ctx = self._context(tx, account_id)
+            key = (
+                pay_attempts.attempt_key(ATTEMPT_KEY_PREFIX, session_id, attempt)
+                if attempt
+                else None
+            )
+            answer = (
+                None
+                if key is None
+                else await pay_attempts.replayed(tx, self.clock, account_id, key)
+            )
+            if answer is not None:
+                outcome = _Outcome.from_json(answer)
+            else:
+                outcome = await _attempt(ctx, session, card, email, return_url)
+            if answer is None and key is not None:
+                await pay_attempts.remember(
+                    tx,
+                    self.clock,
+                    account_id,
+                    key,
+                    session_id,
+                    declined=outcome.declined is not None,
+                    answer=outcome.to_json(),
+                )
+        # Raised only now, after the commit: a decline's charge and attempt are kept.
+        return outcome.result()
+
+
+def success_redirect(view: CheckoutView) -> str:
+    return view.success_url.replace(SESSION_ID_PLACEHOLDER, view.session_id)
+
+
+async def _attempt(
+    ctx: Context, session: ApiObject, card: TypedCard, email: str | None, return_url: str
+) -> _Outcome:
+    try:
+        return _Outcome(await checkout_completion.pay(ctx, session, card, email, return_url))
+    except CardDeclined as declined:
+        return _Outcome(Step(completed=False), declined)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    step: Step
+    declined: CardDeclined | None = None
+
+    def result(self) -> Step:
+        if self.declined is not None:
+            raise self.declined
+        return self.step
+
+    def to_json(self) -> bytes:
+        if self.declined is None:
+            shown: dict[str, Any] = {
+                "completed": self.step.completed,
+                "challenge_url": self.step.challenge_url,
+            }
+            return orjson.dumps(shown)
+        return orjson.dumps({"error": pay_attempts.decline_shown(self.declined)})
+
+    @classmethod
+    def from_json(cls, body: bytes) -> _Outcome:
+        stored = orjson.loads(body)
+        error = stored.get("error")
+        if error is None:
+            return cls(Step(bool(stored["completed"]), stored.get("challenge_url")))
+        return cls(Step(completed=False), pay_attempts.decline_from(error))
+
+
+def _view(session: ApiObject) -> CheckoutView:
+    currency = session["currency"]
+    lines = tuple(
+        CheckoutLine(
+            description=str(line["description"] or line["price"]["id"]),
+            quantity=int(line["quantity"]),
+            amount=money.format_amount(int(line["amount_subtotal"]), str(currency)),
+        )
+        for line in private(session)["line_items"]
+    )
+    details = session["total_details"] or {}
+    discount = details.get("amount_discount") or 0
+    return CheckoutView(
+        session_id=str(session["id"]),
+        status=str(session["status"]),
+        mode=str(session["mode"]),
+        lines=lines,
+        subtotal=_amount(session["amount_subtotal"], currency),
+        discount=_amount(discount, currency) if discount else None,
+        total=_amount(session["amount_total"], currency),
+        needs_email=session["customer"] is None and session["customer_email"] is None,
+        email=session["customer_email"],
+        success_url=str(session["success_url"]),
+        cancel_url=session["cancel_url"],
+        recurring_note=_recurring_note(session),
+    )
+
+
+def _amount(amount: int | None, currency: str | None) -> str | None:
+    if amount is None or currency is None:
+        return None
+    return money.format_amount(int(amount), currency)
+
+
+def _recurring_note(session: ApiObject) -> str | None:
+    if session["mode"] != "subscription":
+        return None
+    recurring = private(session)["line_items"][0]["price"]["recurring"]
+    trial = private(session)["terms"]["subscription_data"].get("trial_period_days")
+    every = f"Billed every {recurring['interval']}"
+    return f"{every}, after a {trial}-day free trial" if trial else every

@@ -1,0 +1,165 @@
+"""The hosted Checkout page (a Checkout Session's `url`):
+
+    GET  /kassa/checkout/{session}?secret=...       the line items, total, and a card form
+    POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card)
+
+As on the hosted invoice page (`invoice_page`), the link's secret is the capability, a POST
+another origin sent is refused, and nothing is cached, framed, scripted or referred. A card
+that asks for 3-D Secure is sent to Kassa's challenge page, which returns the browser here;
+a complete session sends the browser on to its `success_url` (`{CHECKOUT_SESSION_ID}`
+replaced), an expired one says so. A declined card is shown, and the session stays open.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Final
+from urllib.parse import parse_qs, quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from kassa.errors import CardError, KassaError, ResourceMissing
+from kassa.pages.checkout_backend import CheckoutBackend, CheckoutView, success_redirect
+from kassa.pages.invoice_page import CARD_FIELDS, FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX
+from kassa.pages.page_responses import OBJECT_ID_PATTERN, SECRET_PARAM, PageApp, PdfRenders
+from kassa.services.checkout_documents import PAGE_PATH
+from kassa.services.payment_methods import TypedCard
+
+PATH_PREFIX: Final = PAGE_PATH
+FORM_FIELDS_MAX: Final = 12
+ACTIONS: Final = {"": "GET", "pay": "POST"}
+SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
+EXPIRED_MESSAGE: Final = "This checkout session has expired."
+
+
+class CheckoutPages(PageApp):
+    """The ASGI app for every path under `PATH_PREFIX`."""
+
+    def __init__(
+        self,
+        backend: CheckoutBackend,
+        public_url: str | None = None,
+        renders: PdfRenders | None = None,
+    ) -> None:
+        super().__init__(renders)
+        self.backend = backend
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    async def respond(self, request: Request) -> Response:
+        path = request.url.path
+        if not path.startswith(PATH_PREFIX + "/"):
+            return self.pages.not_found()
+        session_id, _, action = path[len(PATH_PREFIX) + 1 :].partition("/")
+        if not OBJECT_ID_PATTERN.fullmatch(session_id) or action not in ACTIONS:
+            return self.pages.not_found()
+        if request.method != ACTIONS[action]:
+            return self.wrong_method(ACTIONS[action])
+        secret = request.query_params.get(SECRET_PARAM, "")
+        if not secret:
+            return self.pages.not_found()
+        if action == "pay":
+            return await self._pay(request, session_id, secret)
+        return await self._page(request, session_id, secret)
+
+    async def _page(self, request: Request, session_id: str, secret: str) -> Response:
+        view = await self.backend.load(session_id, secret)
+        if view is None:
+            return self.pages.not_found()
+        if view.status == "complete":
+            return RedirectResponse(success_redirect(view), status_code=303)
+        if view.status == "expired":
+            return self.pages.message(410, EXPIRED_MESSAGE)
+        error = ""
+        if request.query_params.get("redirect_status") == "failed":
+            error = "The card was not authenticated. Try again, or use another card."
+        return self._checkout(view, secret, error)
+
+    def _checkout(self, view: CheckoutView, secret: str, error: str, status: int = 200) -> Response:
+        return self.pages.render(
+            "checkout.html",
+            status,
+            view=view,
+            error=error,
+            pay_url=_path(view.session_id, secret, "pay"),
+            attempt=secrets.token_urlsafe(16),
+        )
+
+    async def _pay(self, request: Request, session_id: str, secret: str) -> Response:
+        if not self._same_origin(request):
+            return self.pages.message(
+                403, "This form was sent from another site; nothing was paid."
+            )
+        view = await self.backend.load(session_id, secret)
+        if view is None:
+            return self.pages.not_found()
+        page = _path(session_id, secret)
+        if view.status != "open":
+            return RedirectResponse(page, status_code=303)
+        form = await _read_form(request)
+        if form is None:
+            return self._checkout(view, secret, "Enter the card's number, expiry and CVC.", 400)
+        card, email, attempt = form
+        try:
+            step = await self.backend.pay(
+                session_id, secret, card, email, attempt, self._absolute(request, page)
+            )
+        except KassaError as error:
+            return await self._refused(session_id, secret, error)
+        if step.challenge_url is not None:
+            if urlsplit(step.challenge_url).scheme not in ("http", "https"):
+                return self.pages.message(502, "The payment could not be started.")
+            return RedirectResponse(step.challenge_url, status_code=303)
+        return RedirectResponse(page, status_code=303)
+
+    async def _refused(self, session_id: str, secret: str, error: KassaError) -> Response:
+        view = await self.backend.load(session_id, secret)
+        if view is None or isinstance(error, ResourceMissing):
+            return self.pages.not_found()
+        status = 402 if isinstance(error, CardError) else 400
+        return self._checkout(view, secret, error.message, status)
+
+    def _absolute(self, request: Request, path: str) -> str:
+        base = self.public_url or str(request.base_url).rstrip("/")
+        return base + path
+
+    def _same_origin(self, request: Request) -> bool:
+        """As the hosted invoice page decides (`InvoicePages._same_origin`)."""
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site in SAFE_FETCH_SITES
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return True
+        hosts = {request.headers.get("host", "")}
+        if self.public_url:
+            hosts.add(urlsplit(self.public_url).netloc)
+        return urlsplit(origin).netloc in hosts
+
+
+def _path(session_id: str, secret: str, action: str = "") -> str:
+    suffix = f"/{action}" if action else ""
+    return f"{PATH_PREFIX}/{session_id}{suffix}?{SECRET_PARAM}={quote(secret, safe='')}"
+
+
+async def _read_form(request: Request) -> tuple[TypedCard, str | None, str] | None:
+    """(card, email, attempt token), or None when a card field is missing or too long."""
+    body = await request.body()
+    if len(body) > FORM_BYTES_MAX:
+        return None
+    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
+    fields = {name: values[0].strip() for name, values in parsed.items()}
+    if any(len(value) > FORM_FIELD_CHARS_MAX for value in fields.values()):
+        return None
+    number = re.sub(r"[\s-]", "", fields.get("number", ""))
+    if not number or not all(fields.get(name) for name in CARD_FIELDS[1:]):
+        return None
+    card = TypedCard(
+        number=number,
+        exp_month=fields["exp_month"],
+        exp_year=fields["exp_year"],
+        cvc=fields["cvc"],
+        name=fields.get("name", ""),
+    )
+    return card, fields.get("email") or None, fields.get("attempt", "")

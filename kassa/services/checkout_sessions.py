@@ -1,0 +1,493 @@
+"""Checkout Sessions, hosted mode (`/v1/checkout/sessions`): create, retrieve, list, update
+(metadata), expire, and the line items (`GET .../line_items`, `expand[]=line_items`).
+
+A session is created `open` with a `url` on Kassa's hosted page
+(`kassa.pages.checkout_page`), which completes it (`checkout_completion`): payment mode
+confirms a PaymentIntent, subscription mode creates a subscription and pays its first
+invoice, setup mode sets up a card with a SetupIntent. An open session expires at its
+`expires_at` (the `checkout_sessions` job: `checkout_completion.expire_due_sessions`) or
+when expired through the API. Stripe's reference: docs.stripe.com/api/checkout/sessions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Final
+
+from kassa import money
+from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
+from kassa.ids import new_id
+from kassa.params import apply_metadata
+from kassa.services import checkout_completion, customers
+from kassa.services.billing import coupons, prices, promotion_codes
+from kassa.services.billing.invoice_amounts import DiscountTerms
+from kassa.services.billing.invoice_item_pricing import price_data_names
+from kassa.services.checkout_documents import (
+    PRIVATE,
+    SECRET_BYTES,
+    amounts,
+    blank_session,
+    insert,
+    page_url,
+    private,
+    public,
+    save,
+)
+from kassa.services.checkout_session_params import (
+    CREATE_PARAMS,
+    HOSTED_UI_MODES,
+    LINE_ITEMS_PARAMS,
+    LIST_FILTERS,
+    SUBSCRIPTION_LINE_ITEMS_MAX,
+    UPDATE_PARAMS,
+    CreateCheckoutSession,
+    ListLineItems,
+    UpdateCheckoutSession,
+)
+from kassa.services.context import Context
+from kassa.services.listing import (
+    PAGINATION_PARAMS,
+    ListRequest,
+    items_page,
+    list_page_with,
+    list_query,
+    load_live_object,
+)
+from kassa.services.resource import (
+    ApiObject,
+    Operation,
+    ParamsParser,
+    Resource,
+    RouteIds,
+    list_envelope,
+    no_params,
+    request_parser,
+)
+from kassa.store.tables import CHECKOUT_SESSIONS, PRODUCTS
+
+EXPIRES_AFTER_MIN_SECONDS: Final = 30 * 60
+EXPIRES_AFTER_MAX_SECONDS: Final = 24 * 3600
+"""Stripe: `expires_at` "can be anywhere from 30 minutes to 24 hours after Checkout Session
+creation. By default, this value is 24 hours from creation"."""
+TRIAL_END_AHEAD_MIN_SECONDS: Final = 48 * 3600
+"""Stripe: `subscription_data[trial_end]` "has to be at least 48 hours in the future"."""
+INCLUDED_LINE_ITEMS_MAX: Final = 10
+"""`expand[]=line_items` embeds the first page, as Stripe's includable lists do."""
+EVENT_TYPES: Final = ("checkout.session.completed", "checkout.session.expired")
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObject:
+    _check_request(request)
+    now = ctx.now()
+    expires_at = _expires_at(request, now)
+    customer = await _customer(ctx, request)
+    lines = await _line_items(ctx, request)
+    currency = _currency(request, lines)
+    discount, shown_discounts = await _discount(ctx, request, currency, customer)
+    session = blank_session(ctx, new_id("cs"), request.mode)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    subtotal, discounted, total, items = amounts(lines, discount)
+    if request.mode == "payment" and total < money.minimum_charge_amount(currency or "usd"):
+        raise InvalidParameter(
+            "The Checkout Session's total amount due must add up to at least "
+            f"{money.format_amount(money.minimum_charge_amount(str(currency)), str(currency))}.",
+            param="line_items",
+        )
+    session.update(
+        {
+            "allow_promotion_codes": request.allow_promotion_codes,
+            "cancel_url": request.cancel_url,
+            "success_url": request.success_url,
+            "client_reference_id": request.client_reference_id,
+            "customer": None if customer is None else customer["id"],
+            "customer_email": request.customer_email,
+            "customer_creation": _customer_creation(request),
+            "currency": currency,
+            "discounts": shown_discounts,
+            "expires_at": expires_at,
+            "locale": request.locale,
+            "metadata": apply_metadata({}, request.metadata or {}),
+            "payment_status": "no_payment_required" if request.mode == "setup" else "unpaid",
+            "url": page_url(ctx, session["id"], secret),
+        }
+    )
+    if request.mode != "setup":
+        session["amount_subtotal"], session["amount_total"] = subtotal, total
+        session["total_details"] = {
+            "amount_discount": discounted,
+            "amount_shipping": 0,
+            "amount_tax": 0,
+        }
+    session[PRIVATE] = {
+        "secret": secret,
+        "expires_due": expires_at,
+        "line_items": items,
+        "terms": _terms(request),
+        "attempt": {},
+    }
+    await insert(ctx, session)
+    return public(session)
+
+
+def _check_request(request: CreateCheckoutSession) -> None:
+    if request.ui_mode is not None and request.ui_mode not in HOSTED_UI_MODES:
+        raise InvalidParameter(
+            f"Kassa does not support ui_mode={request.ui_mode}: it serves the hosted Checkout "
+            "page only (ui_mode=hosted_page).",
+            param="ui_mode",
+        )
+    if request.success_url is None:
+        raise MissingParameter("success_url")
+    if request.customer is not None and request.customer_email is not None:
+        raise ExclusiveParameters(("customer", "customer_email"), param="customer_email")
+    if request.discounts and request.allow_promotion_codes:
+        raise ExclusiveParameters(("allow_promotion_codes", "discounts"), param="discounts")
+    _check_mode_params(request)
+
+
+def _check_mode_params(request: CreateCheckoutSession) -> None:
+    """Each mode's own parameters, refused in the others (Stripe: "can only be used in ...
+    mode")."""
+    only_in = {
+        "subscription_data": ("subscription", request.subscription_data),
+        "payment_intent_data": ("payment", request.payment_intent_data),
+        "setup_intent_data": ("setup", request.setup_intent_data),
+    }
+    for name, (mode, value) in only_in.items():
+        if value is not None and request.mode != mode:
+            raise InvalidParameter(f"You can only pass {name} in {mode} mode.", param=name)
+    if request.customer_creation is not None and request.mode == "subscription":
+        raise InvalidParameter(
+            "customer_creation can only be used in payment and setup mode: subscription mode "
+            "always creates a customer.",
+            param="customer_creation",
+        )
+    if request.mode == "setup":
+        if request.line_items:
+            raise InvalidParameter("You cannot pass line_items in setup mode.", param="line_items")
+        if request.discounts or request.allow_promotion_codes:
+            raise InvalidParameter("setup mode takes no discounts.", param="discounts")
+    elif not request.line_items:
+        raise MissingParameter("line_items")
+    elif request.currency is not None:
+        raise InvalidParameter(
+            "currency is taken from the line items' prices outside setup mode.",
+            param="currency",
+        )
+    data = request.subscription_data or {}
+    if data.get("trial_end") is not None and data.get("trial_period_days") is not None:
+        raise ExclusiveParameters(
+            ("subscription_data[trial_end]", "subscription_data[trial_period_days]"),
+            param="subscription_data[trial_end]",
+        )
+
+
+def _expires_at(request: CreateCheckoutSession, now: int) -> int:
+    if request.expires_at is None:
+        return now + EXPIRES_AFTER_MAX_SECONDS
+    ahead = request.expires_at - now
+    if not EXPIRES_AFTER_MIN_SECONDS <= ahead <= EXPIRES_AFTER_MAX_SECONDS:
+        raise InvalidParameter(
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours from the "
+            "Checkout Session's creation.",
+            param="expires_at",
+        )
+    return request.expires_at
+
+
+def _customer_creation(request: CreateCheckoutSession) -> str | None:
+    if request.mode == "subscription" or request.customer is not None:
+        return None
+    return request.customer_creation or "if_required"
+
+
+async def _customer(ctx: Context, request: CreateCheckoutSession) -> ApiObject | None:
+    if request.customer is None:
+        return None
+    return await load_live_object(ctx, customers.RESOURCE, request.customer, param="customer")
+
+
+async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiObject]:
+    entries = request.line_items or []
+    if request.mode == "subscription" and len(entries) > SUBSCRIPTION_LINE_ITEMS_MAX:
+        raise InvalidParameter(
+            f"Subscription mode takes at most {SUBSCRIPTION_LINE_ITEMS_MAX} line items.",
+            param="line_items",
+        )
+    lines = []
+    for index, entry in enumerate(entries):
+        path = f"line_items[{index}]"
+        price = await _price(ctx, entry, path)
+        _check_price(request.mode, price, path)
+        quantity = int(entry.get("quantity") or 0)
+        if quantity == 0:
+            raise MissingParameter(f"{path}[quantity]")
+        lines.append(await _line_item(ctx, price, quantity, entry.get("metadata")))
+    return lines
+
+
+async def _price(ctx: Context, entry: dict[str, Any], path: str) -> ApiObject:
+    if entry.get("price") is not None and entry.get("price_data") is not None:
+        raise ExclusiveParameters((f"{path}[price]", f"{path}[price_data]"), param=f"{path}[price]")
+    if entry.get("price") is not None:
+        price = await prices.load_price(ctx, str(entry["price"]), param=f"{path}[price]")
+        if not price["active"]:
+            raise InvalidParameter(
+                f"The price {price['id']} is not active and cannot be used.",
+                param=f"{path}[price]",
+            )
+        return price
+    data = entry.get("price_data")
+    if data is None:
+        raise MissingParameter(f"{path}[price]")
+    if data.get("product") is None and data.get("product_data") is None:
+        raise MissingParameter(f"{path}[price_data][product]")
+    names = price_data_names(f"{path}[price_data]")
+    created = await prices.create_price(
+        ctx,
+        prices.CreatePrice(
+            currency=data["currency"],
+            product=data.get("product"),
+            product_data=data.get("product_data"),
+            recurring=data.get("recurring"),
+            unit_amount=data.get("unit_amount"),
+            active=False,
+        ),
+        names=names,
+        inline=True,
+    )
+    return await prices.load_price(ctx, created["id"], param=f"{path}[price_data]")
+
+
+def _check_price(mode: str, price: ApiObject, path: str) -> None:
+    if price.get("billing_scheme") != "per_unit" or price.get("unit_amount") is None:
+        raise InvalidParameter(
+            "Kassa's Checkout takes per-unit prices with a unit_amount only.",
+            param=f"{path}[price]",
+        )
+    recurring = price.get("recurring") is not None
+    if mode == "payment" and recurring:
+        raise InvalidParameter(
+            "You specified `payment` mode but passed a recurring price. Either switch to "
+            "`subscription` mode or use only one-time prices.",
+            param=f"{path}[price]",
+        )
+    if mode == "subscription" and not recurring:
+        raise InvalidParameter(
+            "Kassa's subscription mode takes recurring prices only (one-time items on the "
+            "first invoice are not supported yet).",
+            param=f"{path}[price]",
+        )
+
+
+async def _line_item(
+    ctx: Context, price: ApiObject, quantity: int, metadata: dict[str, str] | None
+) -> ApiObject:
+    product = await ctx.tx.get_object(PRODUCTS, ctx.account_id, str(price["product"]), lock=False)
+    name = None if product is None else product[0].get("name")
+    return {
+        "id": new_id("li"),
+        "object": "item",
+        "adjustable_quantity": None,
+        "amount_discount": 0,
+        "amount_subtotal": int(price["unit_amount"]) * quantity,
+        "amount_tax": 0,
+        "amount_total": int(price["unit_amount"]) * quantity,
+        "currency": price["currency"],
+        "description": name,
+        "metadata": dict(metadata or {}),
+        "price": prices.price_view(price),
+        "quantity": quantity,
+    }
+
+
+def _currency(request: CreateCheckoutSession, lines: list[ApiObject]) -> str | None:
+    if request.mode == "setup":
+        return request.currency
+    currencies = {str(line["currency"]) for line in lines}
+    if len(currencies) > 1:
+        raise InvalidParameter(
+            "All line items' prices must share one currency.", param="line_items"
+        )
+    return currencies.pop()
+
+
+async def _discount(
+    ctx: Context, request: CreateCheckoutSession, currency: str | None, customer: ApiObject | None
+) -> tuple[DiscountTerms | None, list[ApiObject]]:
+    """The one discount `discounts` names (a coupon or a promotion code), as the invoices'
+    arithmetic takes it, and as the session shows it."""
+    if not request.discounts:
+        return None, []
+    (entry,) = request.discounts
+    shown = {"coupon": None, "promotion_code": None}
+    if entry.get("promotion_code") is not None:
+        code = await promotion_codes.load_promotion_code(
+            ctx, str(entry["promotion_code"]), param="discounts[0][promotion_code]", lock=False
+        )
+        if not code["active"] or promotion_codes.is_expired(code, ctx.now()):
+            raise InvalidParameter(
+                f"Promotion code {code['code']} is inactive or expired.",
+                param="discounts[0][promotion_code]",
+            )
+        if code["customer"] is not None and (customer or {}).get("id") != code["customer"]:
+            raise InvalidParameter(
+                f"Promotion code {code['code']} can only be redeemed by customer "
+                f"{code['customer']}.",
+                param="discounts[0][promotion_code]",
+            )
+        coupon_id = _coupon_of(code)
+        shown["promotion_code"] = code["id"]
+        param = "discounts[0][promotion_code]"
+    elif entry.get("coupon") is not None:
+        coupon_id, param = str(entry["coupon"]), "discounts[0][coupon]"
+    else:
+        raise MissingParameter("discounts[0][coupon]")
+    coupon = await coupons.load_coupon(ctx, coupon_id, param=param)
+    if not coupons.is_valid(coupon, ctx.now()):
+        raise InvalidParameter(f"Coupon {coupon['id']} is no longer valid.", param=param)
+    amount_off = coupons.amount_off_in(coupon, str(currency))
+    if coupon["amount_off"] is not None and amount_off is None:
+        raise InvalidParameter(
+            f"Coupon {coupon['id']} takes an amount off in {coupon['currency']}, not in "
+            f"{currency}.",
+            param=param,
+        )
+    shown["coupon"] = None if shown["promotion_code"] else coupon["id"]
+    products = (coupon.get("applies_to") or {}).get("products")
+    terms = DiscountTerms(
+        discount=str(coupon["id"]),
+        percent_off=coupons.percent_off(coupon),
+        amount_off=amount_off,
+        products=None if products is None else frozenset(products),
+    )
+    return terms, [shown]
+
+
+def _coupon_of(code: ApiObject) -> str:
+    promotion = code.get("promotion") or {}
+    coupon = promotion.get("coupon") if isinstance(promotion, dict) else None
+    coupon = coupon or code.get("coupon")
+    if isinstance(coupon, dict):
+        coupon = coupon.get("id")
+    return str(coupon)
+
+
+def _terms(request: CreateCheckoutSession) -> dict[str, Any]:
+    """What the completion applies to the objects it makes."""
+    return {
+        "subscription_data": request.subscription_data or {},
+        "payment_intent_data": request.payment_intent_data or {},
+        "setup_intent_data": request.setup_intent_data or {},
+    }
+
+
+# --- read, update, expire ---------------------------------------------------------------------
+
+
+async def _load(ctx: Context, session_id: str) -> ApiObject:
+    return await load_live_object(ctx, RESOURCE, session_id)
+
+
+async def retrieve_session(ctx: Context, session_id: str) -> ApiObject:
+    return public(await _load(ctx, session_id))
+
+
+async def update_session(ctx: Context, request: UpdateCheckoutSession) -> ApiObject:
+    session = await _load(ctx, request.session)
+    if request.metadata is not None:
+        session["metadata"] = apply_metadata(session["metadata"], request.metadata)
+        await save(ctx, session)
+    return public(session)
+
+
+async def expire_session(ctx: Context, session_id: str) -> ApiObject:
+    """Stripe: "A Checkout Session can only be expired when it's in the open state"; a
+    payment finished on the 3-D Secure page the customer has not come back from completes
+    it first (it is then not open)."""
+    session = await _load(ctx, session_id)
+    await checkout_completion.settle(ctx, session)
+    if session["status"] != "open":
+        raise InvalidRequest(
+            'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout '
+            f"Session has a status of {session['status']}."
+        )
+    await checkout_completion.expire(ctx, session)
+    return public(session)
+
+
+def _parse_list(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
+    return ListRequest(RESOURCE, params)
+
+
+async def list_sessions(ctx: Context, request: ListRequest) -> ApiObject:
+    query = list_query(request.params, LIST_FILTERS)
+    page = await list_page_with(ctx, RESOURCE, request.params, query)
+    data = [public(session) for session in page.data]
+    return list_envelope(type(page)(data=data, has_more=page.has_more), RESOURCE.url)
+
+
+async def list_line_items(ctx: Context, request: ListLineItems) -> ApiObject:
+    session = await _load(ctx, request.session)
+    return items_page(
+        private(session)["line_items"],
+        request,
+        object_name="item",
+        url=f"{RESOURCE.url}/{session['id']}/line_items",
+    )
+
+
+async def _include_line_items(ctx: Context, shown: ApiObject) -> ApiObject:
+    session = await _load(ctx, str(shown["id"]))
+    request = ListLineItems(session=str(session["id"]), limit=INCLUDED_LINE_ITEMS_MAX)
+    return items_page(
+        private(session)["line_items"],
+        request,
+        object_name="item",
+        url=f"{RESOURCE.url}/{session['id']}/line_items",
+    )
+
+
+RESOURCE = Resource(
+    object_name="checkout.session",
+    id_prefix="cs",
+    collection="checkout/sessions",
+    table=CHECKOUT_SESSIONS,
+    create=Operation(
+        request_parser(CreateCheckoutSession, CREATE_PARAMS, required=("mode",)),
+        create_session,
+        writes=True,
+    ),
+    retrieve=Operation(no_params, retrieve_session, writes=False),
+    update=Operation(
+        request_parser(UpdateCheckoutSession, UPDATE_PARAMS, ids=("session",)),
+        update_session,
+        writes=True,
+    ),
+    lister=Operation(
+        ParamsParser({**PAGINATION_PARAMS, **LIST_FILTERS}, _parse_list),
+        list_sessions,
+        writes=False,
+    ),
+    list_filters=None,
+    actions={"expire": Operation(no_params, expire_session, writes=True)},
+    sublists={
+        "line_items": Operation(
+            request_parser(ListLineItems, LINE_ITEMS_PARAMS, ids=("session",)),
+            list_line_items,
+            writes=False,
+        )
+    },
+    expandable={
+        "customer": "customer",
+        "invoice": "invoice",
+        "payment_intent": "payment_intent",
+        "setup_intent": "setup_intent",
+        "subscription": "subscription",
+    },
+    includable={"line_items": _include_line_items},
+    event_types=EVENT_TYPES,
+)

@@ -1,0 +1,488 @@
+"""Checkout Sessions (hosted mode) end to end through the official SDK against a live `kassa
+serve` (SQLite and PostgreSQL, one server per module): create and its refusals, each mode's
+object, update, expire, line items, list filters, expiry as due work (the job's step run in
+process on a clock set past `expires_at`), and the hosted page in headless Chromium paying
+with Stripe's test cards in payment and subscription mode (3-D Secure and a decline too)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from playwright.sync_api import Browser, Page, expect
+from stripe.checkout import Session
+
+from kassa.services.checkout_completion import expire_due_sessions
+from tests.browser import chromium_session, fresh_page
+from tests.conftest import module_server
+from tests.direct_store import run_job_once
+from tests.harness import KassaServer, assert_ledger_whole, create_account
+
+Client = stripe.StripeClient
+VISA = "4242 4242 4242 4242"
+THREE_D_SECURE = "4000 0027 6000 3184"
+DECLINED = "4000 0000 0000 0002"
+SUCCESS = "https://shop.example/thanks?session={CHECKOUT_SESSION_ID}"
+CANCEL = "https://shop.example/cart"
+DAY = 86_400
+
+checkout_server = module_server("checkout-sessions", KassaServer)
+
+
+@pytest.fixture
+def server(checkout_server: KassaServer) -> Iterator[KassaServer]:
+    yield checkout_server
+    assert_ledger_whole(checkout_server.database_url)
+
+
+@pytest.fixture
+def client(server: KassaServer) -> Client:
+    return server.client(create_account(server.database_url).secret_key)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from chromium_session()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with fresh_page(browser) as opened:
+        yield opened
+
+
+def key() -> stripe.RequestOptions:
+    return {"idempotency_key": str(uuid.uuid4())}
+
+
+def _price(client: Client, amount: int, recurring: bool = False, name: str = "Widget") -> str:
+    params: Any = {
+        "currency": "usd",
+        "unit_amount": amount,
+        "product_data": {"name": name},
+    }
+    if recurring:
+        params["recurring"] = {"interval": "month"}
+    return client.v1.prices.create(params=params, options=key()).id
+
+
+def _payment_session(client: Client, **extra: Any) -> Session:
+    params: Any = {
+        "mode": "payment",
+        "line_items": [
+            {"price": _price(client, 1_500, name="Tea"), "quantity": 2},
+            {
+                "price_data": {
+                    "currency": "usd",
+                    "unit_amount": 500,
+                    "product_data": {"name": "Biscuits"},
+                },
+                "quantity": 1,
+            },
+        ],
+        "success_url": SUCCESS,
+        "cancel_url": CANCEL,
+        **extra,
+    }
+    return client.v1.checkout.sessions.create(params=params, options=key())
+
+
+def _subscription_session(client: Client, **extra: Any) -> Session:
+    params: Any = {
+        "mode": "subscription",
+        "line_items": [
+            {"price": _price(client, 2_000, recurring=True, name="Plan"), "quantity": 1}
+        ],
+        "success_url": SUCCESS,
+        **extra,
+    }
+    return client.v1.checkout.sessions.create(params=params, options=key())
+
+
+def _refused(client: Client, params: Any) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(params=params, options=key())
+    # A missing object it names is Kassa's 404 `resource_missing`, as everywhere.
+    assert refused.value.http_status in (400, 404)
+    return refused.value
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def test_a_payment_session_is_stripes_object_with_its_amounts(
+    client: Client, server: KassaServer
+) -> None:
+    session = _payment_session(client, client_reference_id="cart-7", metadata={"order": "7"})
+    shown = session.to_dict()
+    declared = {
+        name
+        for cls in Session.__mro__
+        for name in getattr(cls, "__annotations__", {})
+        if not name.startswith("_")
+    } - {"OBJECT_NAME"}
+    assert set(shown) == declared - {"line_items"}
+    assert session.id.startswith("cs_")
+    assert (session.status, session.payment_status, session.mode) == ("open", "unpaid", "payment")
+    assert (session.amount_subtotal, session.amount_total, session.currency) == (
+        3_500,
+        3_500,
+        "usd",
+    )
+    assert session.total_details is not None and session.total_details.amount_discount == 0
+    assert session.url is not None
+    assert session.url.startswith(f"{server.url}/kassa/checkout/{session.id}?secret=")
+    assert session.expires_at - session.created == DAY
+    assert (
+        session.client_reference_id,
+        session.metadata.to_dict() if session.metadata else {},
+    ) == ("cart-7", {"order": "7"})
+    assert session.customer_creation == "if_required"
+    assert session.payment_intent is None
+
+    items = client.v1.checkout.sessions.line_items.list(session.id)
+    assert [(i.description, i.quantity, i.amount_total) for i in items.data] == [
+        ("Tea", 2, 3_000),
+        ("Biscuits", 1, 500),
+    ]
+    assert items.data[0].object == "item"
+    assert items.data[0].price is not None and items.data[0].price.unit_amount == 1_500
+    expanded = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    assert expanded.line_items is not None and len(expanded.line_items.data) == 2
+    assert "line_items" not in client.v1.checkout.sessions.retrieve(session.id).to_dict()
+
+    updated = client.v1.checkout.sessions.update(session.id, params={"metadata": {"gift": "yes"}})
+    assert updated.metadata.to_dict() if updated.metadata else {} == {"order": "7", "gift": "yes"}
+
+
+def test_a_coupon_comes_off_the_total(client: Client) -> None:
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    session = _payment_session(client, discounts=[{"coupon": coupon.id}])
+    assert (session.amount_subtotal, session.amount_total) == (3_500, 3_150)
+    assert session.total_details is not None and session.total_details.amount_discount == 350
+    assert session.discounts is not None and session.discounts[0].coupon == coupon.id
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        (
+            {
+                "line_items": [
+                    {
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": 100,
+                            "product_data": {"name": "x"},
+                        },
+                        "quantity": 1,
+                    }
+                ]
+            },
+            "mode",
+        ),
+        ({"mode": "payment", "success_url": SUCCESS}, "line_items"),
+        ({"mode": "payment", "ui_mode": "embedded_page"}, "ui_mode"),
+        ({"mode": "setup", "currency": "usd"}, "success_url"),
+        (
+            {
+                "mode": "setup",
+                "success_url": SUCCESS,
+                "line_items": [{"price": "price_x", "quantity": 1}],
+            },
+            "line_items",
+        ),
+        (
+            {
+                "mode": "setup",
+                "success_url": SUCCESS,
+                "shipping_options": [{"shipping_rate": "shr_1"}],
+            },
+            "shipping_options",
+        ),
+        (
+            {"mode": "setup", "success_url": SUCCESS, "expires_at": int(time.time()) + 60},
+            "expires_at",
+        ),
+        (
+            {"mode": "setup", "success_url": SUCCESS, "payment_intent_data": {"description": "x"}},
+            "payment_intent_data",
+        ),
+        ({"mode": "setup", "success_url": SUCCESS, "customer": "cus_missing"}, "customer"),
+        (
+            {
+                "mode": "setup",
+                "success_url": SUCCESS,
+                "customer": "cus_1",
+                "customer_email": "a@b.co",
+            },
+            "customer_email",
+        ),
+    ],
+)
+def test_create_refusals_name_the_parameter_and_write_nothing(
+    client: Client, params: Any, param: str
+) -> None:
+    assert _refused(client, params).param == param
+    assert client.v1.checkout.sessions.list().data == []
+
+
+def test_refusals_that_need_stored_prices(client: Client) -> None:
+    recurring = _price(client, 1_000, recurring=True)
+    once = _price(client, 1_000)
+    line = [{"price": recurring, "quantity": 1}]
+    assert _refused(
+        client, {"mode": "payment", "success_url": SUCCESS, "line_items": line}
+    ).param == ("line_items[0][price]")
+    coupon = client.v1.coupons.create(params={"percent_off": 5, "duration": "once"})
+    both: Any = {
+        "mode": "payment",
+        "success_url": SUCCESS,
+        "line_items": [{"price": once, "quantity": 1}],
+        "discounts": [{"coupon": coupon.id}],
+        "allow_promotion_codes": True,
+    }
+    assert _refused(client, both).param == "discounts"
+    assert client.v1.checkout.sessions.list().data == []
+
+
+def test_subscription_and_setup_sessions(client: Client) -> None:
+    subscription = _subscription_session(
+        client, subscription_data={"trial_period_days": 7, "metadata": {"plan": "pro"}}
+    )
+    assert (subscription.mode, subscription.amount_total, subscription.customer_creation) == (
+        "subscription",
+        2_000,
+        None,
+    )
+    setup = client.v1.checkout.sessions.create(
+        params={"mode": "setup", "currency": "usd", "success_url": SUCCESS}, options=key()
+    )
+    assert (setup.payment_status, setup.amount_total, setup.currency) == (
+        "no_payment_required",
+        None,
+        "usd",
+    )
+    assert client.v1.checkout.sessions.line_items.list(setup.id).data == []
+
+
+def test_expire_and_the_expiry_job(client: Client, server: KassaServer) -> None:
+    first = _payment_session(client)
+    expired = client.v1.checkout.sessions.expire(first.id)
+    assert (expired.status, expired.url) == ("expired", None)
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.checkout.sessions.expire(first.id)
+    assert "status of expired" in str(again.value.user_message)
+
+    second = _payment_session(client, expires_at=int(time.time()) + 3_600)
+    assert run_job_once(server.database_url, expire_due_sessions, second.expires_at - 1) == 0
+    assert client.v1.checkout.sessions.retrieve(second.id).status == "open"
+    assert run_job_once(server.database_url, expire_due_sessions, second.expires_at) >= 1
+    assert client.v1.checkout.sessions.retrieve(second.id).status == "expired"
+    events = client.v1.events.list(params={"type": "checkout.session.expired"}).data
+    assert sorted(e.data.object["id"] for e in events) == sorted([first.id, second.id])
+
+
+def test_list_filters(client: Client) -> None:
+    one = _payment_session(client)
+    two = _payment_session(client)
+    client.v1.checkout.sessions.expire(two.id)
+    listed = client.v1.checkout.sessions.list()
+    assert [s.id for s in listed.data] == [two.id, one.id]
+    assert all("_kassa" not in s.to_dict() for s in listed.data)
+    assert [s.id for s in client.v1.checkout.sessions.list(params={"status": "open"}).data] == [
+        one.id
+    ]
+    created = client.v1.checkout.sessions.list(params={"created": {"gte": one.created}})
+    assert {s.id for s in created.data} == {one.id, two.id}
+    assert client.v1.checkout.sessions.list(params={"customer": "cus_none"}).data == []
+
+
+# --- the hosted page ------------------------------------------------------------------------------
+
+
+def _fill(page: Page, number: str, email: str | None = "ada@example.com") -> None:
+    if email is not None:
+        page.get_by_test_id("email").fill(email)
+    page.get_by_test_id("card-number").fill(number)
+    page.get_by_test_id("card-exp-month").fill("12")
+    page.get_by_test_id("card-exp-year").fill("34")
+    page.get_by_test_id("card-cvc").fill("123")
+    page.get_by_test_id("card-name").fill("Ada Lovelace")
+    page.get_by_test_id("pay-button").click()
+
+
+def _landed(page: Page, session_id: str) -> None:
+    expect(page).to_have_url(
+        re.compile(re.escape(f"https://shop.example/thanks?session={session_id}"))
+    )
+
+
+@pytest.fixture
+def shop(page: Page) -> Page:
+    """The success page is another site: answered here so the browser lands without DNS."""
+    page.route("https://shop.example/**", lambda route: route.fulfill(body="thanks"))
+    return page
+
+
+def test_pay_a_payment_session_in_the_browser(shop: Page, client: Client) -> None:
+    session = _payment_session(client)
+    assert session.url is not None
+    shop.goto(session.url)
+    expect(shop.get_by_test_id("line")).to_have_count(2)
+    expect(shop.get_by_test_id("total")).to_have_text("$35.00")
+    _fill(shop, DECLINED)
+    expect(shop.get_by_test_id("error")).to_have_text("Your card was declined.")
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+    _fill(shop, VISA)
+    _landed(shop, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
+    assert done.customer is None and done.customer_details is not None
+    assert done.customer_details.email == "ada@example.com"
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert (intent.status, intent.amount_received) == ("succeeded", 3_500)
+    charges = client.v1.charges.list(params={"payment_intent": intent.id}).data
+    assert sorted(c.status for c in charges) == ["failed", "succeeded"]  # one intent, retried
+    events = client.v1.events.list(params={"type": "checkout.session.completed"}).data
+    assert [e.data.object["id"] for e in events] == [session.id]
+    listed = client.v1.checkout.sessions.list(params={"payment_intent": intent.id}).data
+    assert [s.id for s in listed] == [session.id]
+
+    # The link, opened again: the session is complete, the browser goes to success_url.
+    again = httpx.get(session.url, timeout=30)
+    assert again.status_code == 303
+    assert again.headers["location"] == f"https://shop.example/thanks?session={session.id}"
+
+
+def test_pay_with_3d_secure_in_the_browser(shop: Page, client: Client, server: KassaServer) -> None:
+    session = _payment_session(client, customer_creation="always")
+    assert session.url is not None
+    shop.goto(session.url)
+    _fill(shop, THREE_D_SECURE)
+    expect(shop).to_have_url(re.compile(re.escape(server.url) + r"/kassa/authenticate/pi_"))
+    shop.locator("#complete").click()
+    _landed(shop, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    assert done.customer is not None
+    assert client.v1.customers.retrieve(str(done.customer)).email == "ada@example.com"
+
+
+def test_subscribe_in_the_browser(shop: Page, client: Client) -> None:
+    session = _subscription_session(client, subscription_data={"metadata": {"plan": "pro"}})
+    assert session.url is not None
+    shop.goto(session.url)
+    expect(shop.get_by_test_id("recurring")).to_contain_text("Billed every month")
+    _fill(shop, VISA)
+    _landed(shop, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription)
+    assert subscription.status == "active"
+    assert subscription.metadata.to_dict() if subscription.metadata else {} == {"plan": "pro"}
+    assert subscription.customer == done.customer
+    assert subscription.default_payment_method is not None
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 2_000)
+    method = client.v1.payment_methods.retrieve(str(subscription.default_payment_method))
+    assert method.card is not None and method.card.last4 == "4242"
+    assert method.customer == done.customer
+    listed = client.v1.checkout.sessions.list(params={"subscription": subscription.id}).data
+    assert [s.id for s in listed] == [session.id]
+    by_customer = client.v1.checkout.sessions.list(params={"customer": str(done.customer)}).data
+    assert [s.id for s in by_customer] == [session.id]
+
+
+def test_setup_session_in_the_browser(shop: Page, client: Client) -> None:
+    customer = client.v1.customers.create(params={"email": "grace@example.com"})
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "currency": "usd",
+            "customer": customer.id,
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert session.url is not None
+    shop.goto(session.url)
+    _fill(shop, VISA, email=None)
+    _landed(shop, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["setup_intent"]})
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    intent = done.setup_intent
+    assert isinstance(intent, stripe.SetupIntent) and intent.status == "succeeded"
+    assert intent.customer == customer.id
+
+
+def test_a_form_sent_twice_charges_once(client: Client, server: KassaServer) -> None:
+    session = _payment_session(client)
+    assert session.url is not None
+    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
+    form = {
+        "email": "ada@example.com",
+        "number": VISA,
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": "view-1",
+    }
+    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+        answers = [http.post(pay_url, data=form) for _ in range(2)]
+    assert [a.status_code for a in answers] == [303, 303]
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert done.status == "complete"
+    assert len(client.v1.charges.list().data) == 1
+
+
+def test_3d_secure_completes_the_session_without_the_browser_coming_back(
+    client: Client, server: KassaServer
+) -> None:
+    """The intent succeeds on the challenge page and the customer never returns to
+    Checkout: the session is complete at once, as Stripe completes it on payment."""
+    session = _payment_session(client)
+    assert session.url is not None
+    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
+    form = {
+        "email": "ada@example.com",
+        "number": THREE_D_SECURE,
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": "view-3ds",
+    }
+    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+        asked = http.post(pay_url, data=form)
+        assert asked.status_code == 303
+        challenge = asked.headers["location"]
+        assert "/kassa/authenticate/pi_" in challenge
+        waiting = client.v1.checkout.sessions.retrieve(session.id)
+        assert waiting.status == "open" and waiting.payment_intent is not None
+        secret = challenge.split("client_secret=", 1)[1].split("&", 1)[0]
+        answered = http.post(challenge, data={"client_secret": secret, "outcome": "complete"})
+        assert answered.status_code in (302, 303)  # back toward the page: not followed
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
+    assert done.payment_intent == waiting.payment_intent
+    assert done.customer_details is not None
+    assert done.customer_details.email == "ada@example.com"
+    completed = client.v1.events.list(params={"type": "checkout.session.completed"}).data
+    assert [e.data.object["id"] for e in completed] == [session.id]
+
+    # The customer comes back after all: sent on to success_url, nothing completed twice.
+    again = httpx.get(session.url, timeout=30)
+    assert again.status_code == 303
+    assert again.headers["location"] == f"https://shop.example/thanks?session={session.id}"
+    completed = client.v1.events.list(params={"type": "checkout.session.completed"}).data
+    assert [e.data.object["id"] for e in completed] == [session.id]
+    assert len(client.v1.charges.list().data) == 1
