@@ -249,6 +249,12 @@ def test_refusals_that_need_stored_prices(client: Client) -> None:
         "allow_promotion_codes": True,
     }
     assert _refused(client, both).param == "discounts"
+    only_once: Any = {
+        "mode": "subscription",
+        "success_url": SUCCESS,
+        "line_items": [{"price": once, "quantity": 1}],
+    }
+    assert _refused(client, only_once).param == "line_items"
     assert client.v1.checkout.sessions.list().data == []
 
 
@@ -486,3 +492,40 @@ def test_3d_secure_completes_the_session_without_the_browser_coming_back(
     completed = client.v1.events.list(params={"type": "checkout.session.completed"}).data
     assert [e.data.object["id"] for e in completed] == [session.id]
     assert len(client.v1.charges.list().data) == 1
+
+
+def test_a_one_time_price_in_subscription_mode_is_charged_on_the_first_invoice_only(
+    client: Client, server: KassaServer
+) -> None:
+    plan = _price(client, 2_000, recurring=True, name="Plan")
+    setup_fee = _price(client, 500, name="Set-up fee")
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": plan, "quantity": 1}, {"price": setup_fee, "quantity": 1}],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert (session.amount_subtotal, session.amount_total) == (2_500, 2_500)
+    assert session.url is not None
+    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
+    form = {
+        "email": "ada@example.com",
+        "number": VISA,
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": "view-fee",
+    }
+    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription) and subscription.status == "active"
+    assert [item.price.id for item in subscription["items"].data] == [plan]
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 2_500)
+    lines = client.v1.invoices.line_items.list(str(done.invoice)).data
+    assert sorted(line.amount for line in lines) == [500, 2_000]

@@ -218,7 +218,16 @@ def _subscription_request(
         items=[
             {"price": line["price"]["id"], "quantity": line["quantity"]}
             for line in private(session)["line_items"]
+            if line["price"]["recurring"] is not None
         ],
+        # One-time prices are charged once, on the first invoice (Stripe: "one-time prices
+        # in subscription mode are only charged on the first invoice").
+        add_invoice_items=[
+            {"price": line["price"]["id"], "quantity": line["quantity"]}
+            for line in private(session)["line_items"]
+            if line["price"]["recurring"] is None
+        ]
+        or None,
         default_payment_method=payment_method,
         payment_behavior="default_incomplete",
         trial_period_days=data.get("trial_period_days"),

@@ -98,6 +98,9 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
         )
     session.update(
         {
+            # The same second as `expires_at` is counted from (a second read could be the
+            # next second: a default expiry a second short of 24 hours).
+            "created": now,
             "allow_promotion_codes": request.allow_promotion_codes,
             "cancel_url": request.cancel_url,
             "success_url": request.success_url,
@@ -226,6 +229,12 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         if quantity == 0:
             raise MissingParameter(f"{path}[quantity]")
         lines.append(await _line_item(ctx, price, quantity, entry.get("metadata")))
+    if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
+        raise InvalidParameter(
+            "You must specify at least one recurring price in `subscription` mode when using "
+            "prices.",
+            param="line_items",
+        )
     return lines
 
 
@@ -273,12 +282,6 @@ def _check_price(mode: str, price: ApiObject, path: str) -> None:
         raise InvalidParameter(
             "You specified `payment` mode but passed a recurring price. Either switch to "
             "`subscription` mode or use only one-time prices.",
-            param=f"{path}[price]",
-        )
-    if mode == "subscription" and not recurring:
-        raise InvalidParameter(
-            "Kassa's subscription mode takes recurring prices only (one-time items on the "
-            "first invoice are not supported yet).",
             param=f"{path}[price]",
         )
 

@@ -15,6 +15,8 @@ sources) and reaches integers only through `money.to_minor_units`:
 - `exclusive_tax`: `EXCLUSIVE_TAX_ROUNDING`, half up, per amount (one line item).
 - `inclusive_tax`: `INCLUSIVE_TAX_ROUNDING`, half up, per amount; the net is what remains,
   so tax + net is exactly the gross.
+- `credited_share`: `CREDIT_SHARE_ROUNDING`, half up, on the share credited so far, less
+  what was taken before; the share that completes the whole takes exactly what is left.
 
 Source for half up, per line item: Stripe's "Rounding rules for Stripe fees"
 (https://support.stripe.com/questions/rounding-rules-for-stripe-fees): amounts round to the
@@ -36,6 +38,7 @@ from typing import Final
 from kassa import money
 from kassa.invariants import ensure
 from kassa.services.billing.rounding import (
+    CREDIT_SHARE_ROUNDING,
     EXCLUSIVE_TAX_ROUNDING,
     INCLUSIVE_TAX_ROUNDING,
     PERCENT_DISCOUNT_ROUNDING,
@@ -130,6 +133,26 @@ def inclusive_tax(gross: int, percentage: Decimal) -> int:
         )
     ensure(0 <= tax <= gross, "the tax inside an amount lies between 0 and the amount")
     return tax
+
+
+def credited_share(whole: int, taken: int, credited: int, of: int) -> int:
+    """What a credit takes of `whole` (one discount or tax amount of an invoice line) when
+    the line's credits reach `credited` of its `of` (units, or minor units of its amount)
+    and earlier credits took `taken` of `whole`: `whole * credited / of`, rounded half up,
+    less `taken`, between 0 and what is left; exactly what is left once `credited` is all
+    of it, so the shares of every credit sum to `whole`."""
+    _check_amount(whole)
+    _check_amount(taken)
+    ensure(of > 0 and 0 <= credited <= of, "a credit reaches at most all of the line")
+    ensure(taken <= whole, "earlier credits took at most the whole")
+    left = whole - taken
+    if credited == of:
+        return left
+    with _exact():
+        reached = money.to_minor_units(
+            Decimal(whole) * Decimal(credited) / Decimal(of), CREDIT_SHARE_ROUNDING
+        )
+    return min(max(reached - taken, 0), left)
 
 
 def _exact() -> AbstractContextManager[decimal.Context]:

@@ -19,8 +19,19 @@ minor units in and out, no I/O. Every refusal names the parameter that caused it
   (`pre_payment_amount`); what exceeds it (`post_payment_amount`) must be exactly
   `refund_amount + credit_amount + out_of_band_amount`.
 
-Kassa does not yet credit a line that carries discounts or taxes (the note would have to
-credit their shares too): such a line is refused, naming it.
+- Discounts and taxes. A note line crediting an invoice line takes its share of each of the
+  line's `discount_amounts` and `taxes` (amount and taxable amount), in proportion to the
+  share of the line credited (`adjustments.credited_share`, rule `CREDIT_SHARE_ROUNDING`):
+  the share where the line's credits stand after this note, less what issued notes took,
+  and exactly what is left by the note that completes the line. A line credited by
+  quantity in full is credited its whole amount, likewise. A custom line is taxed at its
+  `tax_rates` as an invoice line is (`invoice_amounts`: exclusive on top, inclusive
+  inside).
+- The note's amounts (`NoteAmounts`): `subtotal` is its lines' amounts (Stripe: a line's
+  `amount` is "excluding (exclusive) tax and discounts"), `total` = subtotal - discounts +
+  exclusive taxes (inclusive taxes are inside the amounts), `total_excluding_tax` = total -
+  every tax, `subtotal_excluding_tax` = subtotal less the inclusive tax the lines' amounts
+  hold before their discounts. `amount` is the total.
 """
 
 from __future__ import annotations
@@ -33,8 +44,17 @@ from typing import Any, Final
 from kassa import money
 from kassa.errors import InvalidParameter, MissingParameter
 from kassa.invariants import ensure
+from kassa.services.billing import adjustments, invoice_amounts
 from kassa.services.billing.credit_note_params import NoteLine
-from kassa.services.billing.invoice_amounts import LINES_MAX
+from kassa.services.billing.invoice_amounts import (
+    DISCOUNTS_MAX,
+    LINES_MAX,
+    TAX_RATES_MAX,
+    DiscountAmount,
+    LineTerms,
+    TaxAmount,
+    TaxTerms,
+)
 from kassa.services.billing.rounding import LINE_AMOUNT_ROUNDING
 
 BY_QUANTITY: Final = "quantity"
@@ -49,6 +69,42 @@ class LineTaken:
     quantity: int = 0
     ways: frozenset[str] = frozenset()
     """How it was credited: `BY_QUANTITY`, `BY_AMOUNT` (one of them, once taken)."""
+    discounts: tuple[int, ...] = ()
+    """Of each of the line's `discount_amounts`, in their order."""
+    taxes: tuple[tuple[int, int], ...] = ()
+    """Of each of the line's `taxes`, in their order: (amount, taxable amount)."""
+
+    def plus(
+        self,
+        amount: int,
+        quantity: int,
+        way: str,
+        discounts: Sequence[int] = (),
+        taxes: Sequence[Sequence[int]] = (),
+    ) -> LineTaken:
+        """What the line gave once one more note line (`way`) took these of it."""
+        return LineTaken(
+            self.amount + amount,
+            self.quantity + (quantity if way == BY_QUANTITY else 0),
+            self.ways | {way},
+            _added(self.discounts, [int(d) for d in discounts]),
+            tuple(
+                zip(
+                    _added([t[0] for t in self.taxes], [int(t[0]) for t in taxes]),
+                    _added([t[1] for t in self.taxes], [int(t[1]) for t in taxes]),
+                    strict=True,
+                )
+            ),
+        )
+
+
+def _added(was: Sequence[int], more: Sequence[int]) -> tuple[int, ...]:
+    """Two lists of per-entry amounts summed entry by entry (the shorter counting zeros)."""
+    ensure(max(len(was), len(more)) <= DISCOUNTS_MAX, "a line has a bounded list of entries")
+    size = max(len(was), len(more))
+    return tuple(
+        (was[i] if i < len(was) else 0) + (more[i] if i < len(more) else 0) for i in range(size)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +126,55 @@ class PlannedLine:
     unit_amount_decimal: Decimal | None = None
     way: str | None = None
     """How an invoice line is credited (`BY_QUANTITY`, `BY_AMOUNT`); None for a custom one."""
+    discount_amounts: tuple[DiscountAmount, ...] = ()
+    taxes: tuple[TaxAmount, ...] = ()
+    """In the order of the invoice line's (or the custom line's `tax_rates`)."""
+    inclusive_percentage: Decimal = Decimal(0)
+    """The inclusive rates' combined percentage: the tax `amount` holds before discounts."""
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(d.amount for d in self.discount_amounts)
+
+    @property
+    def exclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if not t.inclusive)
+
+    @property
+    def inclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if t.inclusive)
+
+    @property
+    def total(self) -> int:
+        """What the line credits: its amount less its discounts, its exclusive taxes on top."""
+        return self.amount - self.discount_amount + self.exclusive_tax
+
+    def taken_entry(self) -> list[Any]:
+        """What it takes of its invoice line, as `credited_by` reads it back."""
+        return [
+            self.invoice_line_item,
+            self.amount,
+            self.quantity,
+            self.way,
+            [d.amount for d in self.discount_amounts],
+            [[t.amount, t.taxable_amount] for t in self.taxes],
+        ]
+
+
+@dataclass(frozen=True)
+class NoteAmounts:
+    subtotal: int
+    subtotal_excluding_tax: int
+    discount_amounts: tuple[DiscountAmount, ...]
+    """Per discount, summed over the lines, in the order they first appear."""
+    total_taxes: tuple[TaxAmount, ...]
+    """Per tax rate and behaviour, summed over the lines, in the order they first appear."""
+    total_excluding_tax: int
+    total: int
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(d.amount for d in self.discount_amounts)
 
 
 @dataclass(frozen=True)
@@ -87,18 +192,17 @@ class Split:
 
 def credited_by(notes: Sequence[Mapping[str, Any]]) -> Credited:
     """What `notes` (the invoice's issued notes, each with its planned lines as
-    `(invoice_line_item, amount, quantity, way)`) took."""
+    `PlannedLine.taken_entry` wrote them; notes made before discounts and taxes were
+    credited have only the first four) took."""
     taken: dict[str, LineTaken] = {}
     total = 0
     for note in notes:
         total += int(note["total"])
-        for line_id, amount, quantity, way in note["lines"]:
+        for entry in note["lines"]:
+            line_id, amount, quantity, way = entry[:4]
+            shares = entry[4:] or [[], []]
             was = taken.get(line_id, LineTaken())
-            taken[line_id] = LineTaken(
-                was.amount + amount,
-                was.quantity + (int(quantity or 0) if way == BY_QUANTITY else 0),
-                was.ways | {way},
-            )
+            taken[line_id] = was.plus(int(amount), int(quantity or 0), way, *shares)
     return Credited(total, taken)
 
 
@@ -124,12 +228,6 @@ def _unit_amount(invoice_line: Mapping[str, Any]) -> Decimal:
 
 
 def _check_creditable(invoice_line: Mapping[str, Any], path: str) -> None:
-    if invoice_line["discount_amounts"] or invoice_line["taxes"]:
-        raise InvalidParameter(
-            f"Kassa does not yet credit an invoice line that carries discounts or taxes "
-            f"({invoice_line['id']}): credit it with a custom_line_item, or with amount.",
-            param=f"{path}[invoice_line_item]",
-        )
     if int(invoice_line["amount"]) <= 0:
         raise InvalidParameter(
             f"Invoice line {invoice_line['id']} is a credit of its own: there is nothing on "
@@ -149,9 +247,15 @@ def _check_way(taken: LineTaken, way: str, path: str, line_id: str) -> None:
 
 
 def _invoice_line(
-    line: NoteLine, path: str, invoice_lines: Mapping[str, Mapping[str, Any]], taken: LineTaken
+    line: NoteLine,
+    path: str,
+    invoice_lines: Mapping[str, Mapping[str, Any]],
+    taken: LineTaken,
+    tax_rates: Mapping[str, TaxTerms],
 ) -> PlannedLine:
-    _refuse_given(line, path, ("description", "unit_amount", "unit_amount_decimal"), line.type)
+    _refuse_given(
+        line, path, ("description", "unit_amount", "unit_amount_decimal", "tax_rates"), line.type
+    )
     if line.invoice_line_item is None:
         raise MissingParameter(f"{path}[invoice_line_item]")
     invoice_line = invoice_lines.get(line.invoice_line_item)
@@ -167,49 +271,153 @@ def _invoice_line(
         )
     if line.quantity is None and line.amount is None:
         raise MissingParameter(f"{path}[quantity]")
-    left_amount = int(invoice_line["amount"]) - taken.amount
     if line.quantity is not None:
-        _check_way(taken, BY_QUANTITY, path, line.invoice_line_item)
-        left = int(invoice_line["quantity"] or 0) - taken.quantity
-        if line.quantity > left:
-            raise InvalidParameter(
-                f"{path}[quantity] ({line.quantity}) is more than invoice line "
-                f"{line.invoice_line_item} has left to credit ({left}).",
-                param=f"{path}[quantity]",
-            )
-        unit = _unit_amount(invoice_line)
-        amount = min(money.to_minor_units(unit * line.quantity, LINE_AMOUNT_ROUNDING), left_amount)
-        whole = unit == unit.to_integral_value()
-        return PlannedLine(
-            "invoice_line_item",
-            amount,
-            line.quantity,
-            invoice_line["description"],
-            line.invoice_line_item,
-            int(unit) if whole else None,
-            Decimal(int(unit)) if whole else unit.normalize(),
-            BY_QUANTITY,
+        return _by_quantity(line, path, invoice_line, taken, tax_rates)
+    return _by_amount(line, path, invoice_line, taken, tax_rates)
+
+
+def _by_quantity(
+    line: NoteLine,
+    path: str,
+    invoice_line: Mapping[str, Any],
+    taken: LineTaken,
+    tax_rates: Mapping[str, TaxTerms],
+) -> PlannedLine:
+    quantity = int(line.quantity or 0)
+    line_id = str(invoice_line["id"])
+    _check_way(taken, BY_QUANTITY, path, line_id)
+    whole = int(invoice_line["quantity"] or 0)
+    left = whole - taken.quantity
+    if quantity > left:
+        raise InvalidParameter(
+            f"{path}[quantity] ({quantity}) is more than invoice line {line_id} has left to "
+            f"credit ({left}).",
+            param=f"{path}[quantity]",
         )
+    unit = _unit_amount(invoice_line)
+    left_amount = int(invoice_line["amount"]) - taken.amount
+    completes = quantity == left
+    # The note completing the line takes what is left of its amount, to the unit.
+    amount = (
+        left_amount
+        if completes
+        else min(money.to_minor_units(unit * quantity, LINE_AMOUNT_ROUNDING), left_amount)
+    )
+    discounts, taxes = _shares(
+        invoice_line, taken, taken.quantity + quantity, max(whole, 1), nothing=quantity == 0
+    )
+    whole_unit = unit == unit.to_integral_value()
+    return PlannedLine(
+        "invoice_line_item",
+        amount,
+        quantity,
+        invoice_line["description"],
+        line_id,
+        int(unit) if whole_unit else None,
+        Decimal(int(unit)) if whole_unit else unit.normalize(),
+        BY_QUANTITY,
+        discounts,
+        taxes,
+        _inclusive_percentage(taxes, tax_rates),
+    )
+
+
+def _by_amount(
+    line: NoteLine,
+    path: str,
+    invoice_line: Mapping[str, Any],
+    taken: LineTaken,
+    tax_rates: Mapping[str, TaxTerms],
+) -> PlannedLine:
     ensure(line.amount is not None, "an amount when no quantity")
     amount = int(line.amount or 0)
-    _check_way(taken, BY_AMOUNT, path, line.invoice_line_item)
+    line_id = str(invoice_line["id"])
+    _check_way(taken, BY_AMOUNT, path, line_id)
+    whole = int(invoice_line["amount"])
+    left_amount = whole - taken.amount
     if amount > left_amount:
         raise InvalidParameter(
-            f"{path}[amount] ({amount}) is more than invoice line {line.invoice_line_item} "
-            f"has left to credit ({left_amount}).",
+            f"{path}[amount] ({amount}) is more than invoice line {line_id} has left to "
+            f"credit ({left_amount}).",
             param=f"{path}[amount]",
         )
+    discounts, taxes = _shares(
+        invoice_line, taken, taken.amount + amount, whole, nothing=amount == 0
+    )
     return PlannedLine(
         "invoice_line_item",
         amount,
         1,
         invoice_line["description"],
-        line.invoice_line_item,
+        line_id,
         way=BY_AMOUNT,
+        discount_amounts=discounts,
+        taxes=taxes,
+        inclusive_percentage=_inclusive_percentage(taxes, tax_rates),
     )
 
 
-def _custom_line(line: NoteLine, path: str) -> PlannedLine:
+def _shares(
+    invoice_line: Mapping[str, Any], taken: LineTaken, credited: int, of: int, *, nothing: bool
+) -> tuple[tuple[DiscountAmount, ...], tuple[TaxAmount, ...]]:
+    """The note line's share of each discount and tax of `invoice_line` once its credits
+    reach `credited` of its `of` (`adjustments.credited_share`); none when it credits
+    `nothing` (no units, no amount), whatever rounding earlier notes left."""
+    if nothing:
+        credited, of = 0, 1
+        taken = LineTaken()
+    entries = list(invoice_line["discount_amounts"])
+    ensure(len(entries) <= DISCOUNTS_MAX, f"a line has at most {DISCOUNTS_MAX} discounts")
+    discounts = tuple(
+        DiscountAmount(
+            _id_of(entry["discount"]),
+            adjustments.credited_share(
+                int(entry["amount"]), _at(taken.discounts, index), credited, of
+            ),
+        )
+        for index, entry in enumerate(entries)
+    )
+    taxes = list(invoice_line["taxes"])
+    ensure(len(taxes) <= TAX_RATES_MAX, f"a line has at most {TAX_RATES_MAX} taxes")
+    shared = tuple(
+        TaxAmount(
+            str(tax["tax_rate_details"]["tax_rate"]),
+            tax["tax_behavior"] == "inclusive",
+            adjustments.credited_share(
+                int(tax["amount"]), _at_pair(taken.taxes, index, 0), credited, of
+            ),
+            adjustments.credited_share(
+                int(tax["taxable_amount"] or 0), _at_pair(taken.taxes, index, 1), credited, of
+            ),
+        )
+        for index, tax in enumerate(taxes)
+    )
+    return discounts, shared
+
+
+def _id_of(discount: Any) -> str:
+    return str(discount.get("id") if isinstance(discount, Mapping) else discount)
+
+
+def _at(values: Sequence[int], index: int) -> int:
+    return values[index] if index < len(values) else 0
+
+
+def _at_pair(values: Sequence[tuple[int, int]], index: int, part: int) -> int:
+    return values[index][part] if index < len(values) else 0
+
+
+def _inclusive_percentage(taxes: Sequence[TaxAmount], tax_rates: Mapping[str, TaxTerms]) -> Decimal:
+    """The combined percentage of the inclusive rates among `taxes` (their terms in
+    `tax_rates`, which names every rate the invoice's lines carry)."""
+    rates = [
+        tax_rates[tax.tax_rate] for tax in taxes if tax.inclusive and tax.tax_rate in tax_rates
+    ]
+    ensure(len(rates) == sum(1 for tax in taxes if tax.inclusive), "every inclusive rate is known")
+    return invoice_amounts.combined_percentage(rates)
+
+
+def _custom_line(line: NoteLine, path: str, tax_rates: Mapping[str, TaxTerms]) -> PlannedLine:
     _refuse_given(line, path, ("amount", "invoice_line_item"), line.type)
     if line.unit_amount is not None and line.unit_amount_decimal is not None:
         raise InvalidParameter(
@@ -228,6 +436,9 @@ def _custom_line(line: NoteLine, path: str) -> PlannedLine:
             f"{path} credits {amount}, more than the largest amount ({money.MAX_AMOUNT}).",
             param=f"{path}[quantity]",
         )
+    terms = tuple(tax_rates[rate] for rate in line.rates)
+    # Taxed as an invoice line with these rates is: exclusive on top, inclusive inside.
+    taxes = invoice_amounts.invoice_amounts([LineTerms(amount, tax_rates=terms)]).lines[0].taxes
     return PlannedLine(
         "custom_line_item",
         amount,
@@ -235,14 +446,20 @@ def _custom_line(line: NoteLine, path: str) -> PlannedLine:
         line.description,
         unit_amount=line.unit_amount if line.unit_amount is not None else None,
         unit_amount_decimal=unit,
+        taxes=taxes,
+        inclusive_percentage=invoice_amounts.combined_percentage(terms),
     )
 
 
 def planned_lines(
-    lines: Sequence[NoteLine], invoice_lines: Sequence[Mapping[str, Any]], credited: Credited
+    lines: Sequence[NoteLine],
+    invoice_lines: Sequence[Mapping[str, Any]],
+    credited: Credited,
+    tax_rates: Mapping[str, TaxTerms],
 ) -> list[PlannedLine]:
     """The note's lines, each checked against the invoice line it credits and what earlier
-    notes and the lines before it in this note took of that line."""
+    notes and the lines before it in this note took of that line. `tax_rates`: the terms of
+    every rate the invoice's lines carry and the custom lines name."""
     ensure(len(lines) <= LINES_MAX, f"a credit note has at most {LINES_MAX} lines")
     by_id = {str(line["id"]): line for line in invoice_lines[:LINES_MAX]}
     taken = dict(credited.lines)
@@ -250,16 +467,15 @@ def planned_lines(
     for index, line in enumerate(lines):
         path = f"lines[{index}]"
         if line.type == "custom_line_item":
-            planned.append(_custom_line(line, path))
+            planned.append(_custom_line(line, path, tax_rates))
             continue
         line_id = line.invoice_line_item or ""
-        made = _invoice_line(line, path, by_id, taken.get(line_id, LineTaken()))
-        planned.append(made)
         was = taken.get(line_id, LineTaken())
-        taken[line_id] = LineTaken(
-            was.amount + made.amount,
-            was.quantity + ((made.quantity or 0) if made.way == BY_QUANTITY else 0),
-            was.ways | {made.way or BY_AMOUNT},
+        made = _invoice_line(line, path, by_id, was, tax_rates)
+        planned.append(made)
+        entry = made.taken_entry()
+        taken[line_id] = was.plus(
+            made.amount, made.quantity or 0, made.way or BY_AMOUNT, *entry[4:]
         )
     return planned
 
@@ -267,27 +483,68 @@ def planned_lines(
 # --- the note's total, the invoice's limit, the split ---------------------------------------
 
 
-def note_total(amount: int | None, lines: Sequence[PlannedLine], *, has_lines: bool) -> int:
-    """The note's total: its lines' sum, or `amount` without lines; with both, they must
-    agree."""
+def note_amounts(
+    amount: int | None, lines: Sequence[PlannedLine], *, has_lines: bool
+) -> NoteAmounts:
+    """The note's amounts: its lines' (`NoteAmounts`), or `amount` without lines (no taxes,
+    no discounts); with both, `amount` must be the lines' total."""
     if not has_lines:
         if amount is None:
             raise InvalidParameter(
                 "One of amount or lines must be provided (Kassa's invoices have no shipping cost).",
                 param="amount",
             )
-        total = amount
+        made = NoteAmounts(amount, amount, (), (), amount, amount)
     else:
-        total = sum(line.amount for line in lines)
-        if amount is not None and amount != total:
+        made = _lines_amounts(lines)
+        if amount is not None and amount != made.total:
             raise InvalidParameter(
-                f"amount ({amount}) must equal the sum of the lines ({total}).", param="amount"
+                f"amount ({amount}) must equal the sum of the lines ({made.total}).",
+                param="amount",
             )
-    if total <= 0:
+    if made.total <= 0:
         raise InvalidParameter(
             "A credit note credits a positive amount.", param="lines" if has_lines else "amount"
         )
-    return total
+    return made
+
+
+def _lines_amounts(lines: Sequence[PlannedLine]) -> NoteAmounts:
+    ensure(len(lines) <= LINES_MAX, f"a credit note has at most {LINES_MAX} lines")
+    discounts: dict[str, int] = {}
+    taxes: dict[tuple[str, bool], tuple[int, int]] = {}
+    for line in lines:
+        for discount in line.discount_amounts:
+            discounts[discount.discount] = discounts.get(discount.discount, 0) + discount.amount
+        for tax in line.taxes:
+            amount, taxable = taxes.get((tax.tax_rate, tax.inclusive), (0, 0))
+            taxes[(tax.tax_rate, tax.inclusive)] = (
+                amount + tax.amount,
+                taxable + tax.taxable_amount,
+            )
+    subtotal = sum(line.amount for line in lines)
+    discounted = sum(discounts.values())
+    exclusive = sum(line.exclusive_tax for line in lines)
+    inclusive = sum(line.inclusive_tax for line in lines)
+    made = NoteAmounts(
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal - sum(_inclusive_before_discounts(line) for line in lines),
+        discount_amounts=tuple(DiscountAmount(d, a) for d, a in discounts.items()),
+        total_taxes=tuple(TaxAmount(r, i, a, t) for (r, i), (a, t) in taxes.items()),
+        total_excluding_tax=subtotal - discounted - inclusive,
+        total=subtotal - discounted + exclusive,
+    )
+    ensure(made.total == sum(line.total for line in lines), "the total is its lines' totals")
+    return made
+
+
+def _inclusive_before_discounts(line: PlannedLine) -> int:
+    """The inclusive tax `line.amount` holds before its discounts: its inclusive taxes when
+    it has none, else the tax inside its amount at the rates' combined percentage (as an
+    invoice's `subtotal_excluding_tax` counts it)."""
+    if line.discount_amount == 0 or line.inclusive_tax == 0:
+        return line.inclusive_tax
+    return adjustments.inclusive_tax(line.amount, line.inclusive_percentage)
 
 
 def check_invoice_limit(

@@ -26,8 +26,9 @@ from kassa.params import (
     String,
     Struct,
     Timestamp,
+    Unset,
 )
-from kassa.services.billing.invoice_amounts import LINES_MAX
+from kassa.services.billing.invoice_amounts import LINES_MAX, TAX_RATES_MAX
 from kassa.services.billing.price_fields import DecimalAmount
 from kassa.services.listing import CURSOR_PARAMS, PAGINATION_PARAMS
 
@@ -38,9 +39,9 @@ MEMO_MAX_CHARS: Final = 5_000
 DESCRIPTION_MAX_CHARS: Final = 5_000
 QUANTITY_MAX: Final = 1_000_000_000
 """The largest quantity a credit note line takes (an invoice line's is far below it)."""
-NO_TAX_LINES: Final = (
-    "Kassa's credit note lines carry no taxes of their own: credit an invoice line (which "
-    "Kassa credits only when it has no taxes) or leave the tax out."
+NO_TAX_AMOUNTS: Final = (
+    "tax_amounts name tax rates Stripe creates for automatic tax, which Kassa has not: give "
+    "a custom line tax_rates, or credit an invoice line (its taxes are credited with it)."
 )
 
 _AMOUNT = Integer(minimum=0, maximum=money.MAX_AMOUNT)
@@ -52,8 +53,8 @@ LINE = Struct(
         "invoice_line_item": String(max_chars=255),
         "metadata": Metadata(),
         "quantity": Integer(minimum=0, maximum=QUANTITY_MAX),
-        "tax_amounts": NotSupported(reason=NO_TAX_LINES),
-        "tax_rates": NotSupported(reason=NO_TAX_LINES),
+        "tax_amounts": NotSupported(reason=NO_TAX_AMOUNTS),
+        "tax_rates": ListOf(item=String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True),
         "type": Enum(values=LINE_TYPES),
         "unit_amount": _AMOUNT,
         "unit_amount_decimal": DecimalAmount(),
@@ -104,8 +105,15 @@ class NoteLine:
     invoice_line_item: str | None = None
     metadata: MetadataUpdate | None = None
     quantity: int | None = None
+    tax_rates: list[str] | Unset | None = None
+    """A custom line's tax rates (Stripe: "Only valid when the type is custom_line_item");
+    "" (UNSET) names none."""
     unit_amount: int | None = None
     unit_amount_decimal: Decimal | None = None
+
+    @property
+    def rates(self) -> tuple[str, ...]:
+        return tuple(self.tax_rates) if isinstance(self.tax_rates, list) else ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,12 +46,13 @@ from kassa.services import charge_processing, events, payment_intents, refunds
 from kassa.services.billing import (
     credit_note_amounts,
     credit_note_emails,
+    credit_note_rates,
     customer_balance,
     invoice_documents,
     invoice_payments,
     invoice_transitions,
 )
-from kassa.services.billing.credit_note_amounts import PlannedLine, Split
+from kassa.services.billing.credit_note_amounts import NoteAmounts, PlannedLine, Split
 from kassa.services.billing.credit_note_params import (
     LINES_PARAMS,
     LIST_PARAMS,
@@ -64,6 +65,7 @@ from kassa.services.billing.credit_note_params import (
     UpdateNote,
 )
 from kassa.services.billing.invoice_documents import load_invoice, private
+from kassa.services.billing.invoice_lines import pretax_credit_entry, tax_entry
 from kassa.services.billing.invoices import CREDIT_BALANCE_TRANSACTION
 from kassa.services.context import Context
 from kassa.services.listing import (
@@ -135,20 +137,30 @@ def shown(note: Mapping[str, Any]) -> ApiObject:
     return answer
 
 
-def _line_object(ctx: Context, line: PlannedLine, line_id: str, metadata: Any) -> ApiObject:
+def _line_object(
+    ctx: Context,
+    line: PlannedLine,
+    line_id: str,
+    metadata: Any,
+    rates: Mapping[str, ApiObject],
+) -> ApiObject:
     shown_line: ApiObject = {
         "id": line_id,
         "object": LINE_OBJECT,
         "amount": line.amount,
         "description": line.description,
-        "discount_amount": 0,
-        "discount_amounts": [],
+        "discount_amount": line.discount_amount,
+        "discount_amounts": [
+            {"amount": d.amount, "discount": d.discount} for d in line.discount_amounts
+        ],
         "livemode": ctx.livemode,
         "metadata": None if metadata is None else apply_metadata({}, metadata),
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": [
+            pretax_credit_entry(d.discount, d.amount) for d in line.discount_amounts
+        ],
         "quantity": line.quantity,
-        "tax_rates": [],
-        "taxes": [],
+        "tax_rates": [dict(rates[tax.tax_rate]) for tax in line.taxes],
+        "taxes": [tax_entry(tax) for tax in line.taxes],
         "type": line.type,
         "unit_amount": line.unit_amount,
         "unit_amount_decimal": (
@@ -165,8 +177,10 @@ def _document(
     request: DescribeNote,
     invoice: Mapping[str, Any],
     planned: Sequence[PlannedLine],
+    amounts: NoteAmounts,
     split: Split,
     number: str,
+    rates: Mapping[str, ApiObject],
     *,
     preview: bool,
 ) -> ApiObject:
@@ -179,6 +193,7 @@ def _document(
             line,
             f"{PREVIEW_LINE_PREFIX}{index}" if preview else new_id("cnli"),
             sent[index].metadata,
+            rates,
         )
         for index, line in enumerate(planned)
     ]
@@ -192,8 +207,10 @@ def _document(
         "customer": invoice["customer"],
         "customer_account": None,
         "customer_balance_transaction": None,
-        "discount_amount": 0,
-        "discount_amounts": [],
+        "discount_amount": amounts.discount_amount,
+        "discount_amounts": [
+            {"amount": d.amount, "discount": d.discount} for d in amounts.discount_amounts
+        ],
         "effective_at": now if request.effective_at is None else request.effective_at,
         "invoice": invoice["id"],
         "lines": {
@@ -210,27 +227,25 @@ def _document(
         "pdf": f"{ctx.payments.public_url}{PAGE_PATH}/{note_id}/pdf?secret={secret}",
         "post_payment_amount": split.post_payment,
         "pre_payment_amount": split.pre_payment,
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": [
+            pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts
+        ],
         "reason": request.reason,
         "refunds": [],
         "shipping_cost": None,
         "status": "issued",
-        "subtotal": split.total,
-        "subtotal_excluding_tax": split.total,
-        "total": split.total,
-        "total_excluding_tax": split.total,
-        "total_taxes": [],
+        "subtotal": amounts.subtotal,
+        "subtotal_excluding_tax": amounts.subtotal_excluding_tax,
+        "total": amounts.total,
+        "total_excluding_tax": amounts.total_excluding_tax,
+        "total_taxes": [tax_entry(tax) for tax in amounts.total_taxes],
         "type": split.type,
         "voided_at": None,
         PRIVATE: {
             "secret": secret,
             "email_type": request.email_type or "credit_note",
             "credit_amount": request.credit_amount or 0,
-            "taken": [
-                [line.invoice_line_item, line.amount, line.quantity, line.way]
-                for line in planned
-                if line.invoice_line_item is not None
-            ],
+            "taken": [line.taken_entry() for line in planned if line.invoice_line_item is not None],
         },
     }
 
@@ -313,11 +328,13 @@ async def _planned_note(
         )
     notes = await _notes_of(ctx, invoice["id"])
     credited = _credited(notes)
-    planned = credit_note_amounts.planned_lines(
-        request.parsed_lines(), invoice["lines"]["data"], credited
-    )
+    sent = request.parsed_lines()
+    rates = await credit_note_rates.tax_rates_for(ctx, sent, invoice)
+    terms = {rate_id: credit_note_rates.terms(rate) for rate_id, rate in rates.items()}
+    planned = credit_note_amounts.planned_lines(sent, invoice["lines"]["data"], credited, terms)
     has_lines = bool(request.lines)
-    total = credit_note_amounts.note_total(request.amount, planned, has_lines=has_lines)
+    amounts = credit_note_amounts.note_amounts(request.amount, planned, has_lines=has_lines)
+    total = amounts.total
     charge = await _charge_of(ctx, invoice)
     credit_note_amounts.check_invoice_limit(
         invoice, total, credited, _refunded_outside(charge, notes), has_lines=has_lines
@@ -334,7 +351,7 @@ async def _planned_note(
     )
     _check_refund(charge, request.refund_amount or 0)
     number = f"{invoice['number']}-CN-{len(notes) + 1:02d}"
-    return _document(ctx, request, invoice, planned, split, number, preview=preview)
+    return _document(ctx, request, invoice, planned, amounts, split, number, rates, preview=preview)
 
 
 # --- operations -----------------------------------------------------------------------------

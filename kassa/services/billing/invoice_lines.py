@@ -158,14 +158,14 @@ def line_object(
         "parent": _line_parent(item, placed or {}, preview=preview),
         "period": dict(item["period"]),
         "pretax_credit_amounts": [
-            _pretax_credit(d.discount, d.amount) for d in amounts.discount_amounts
+            pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts
         ],
         "pricing": dict(item["pricing"]),
         "quantity": item["quantity"],
         "quantity_decimal": item["quantity_decimal"],
         "subscription": _subscription_of(item),
         "subtotal": amounts.amount,
-        "taxes": [_tax(t) for t in amounts.taxes],
+        "taxes": [tax_entry(t) for t in amounts.taxes],
     }
 
 
@@ -257,7 +257,7 @@ def _line_parent(
     }
 
 
-def _pretax_credit(discount: str, amount: int) -> dict[str, Any]:
+def pretax_credit_entry(discount: str, amount: int) -> dict[str, Any]:
     return {
         "amount": amount,
         "credit_balance_transaction": None,
@@ -266,7 +266,7 @@ def _pretax_credit(discount: str, amount: int) -> dict[str, Any]:
     }
 
 
-def _tax(tax: invoice_amounts.TaxAmount) -> dict[str, Any]:
+def tax_entry(tax: invoice_amounts.TaxAmount) -> dict[str, Any]:
     return {
         "amount": tax.amount,
         "tax_behavior": "inclusive" if tax.inclusive else "exclusive",
@@ -300,9 +300,9 @@ def write_amounts(
         {"amount": d.amount, "discount": d.discount} for d in amounts.total_discount_amounts
     ]
     invoice["total_pretax_credit_amounts"] = [
-        _pretax_credit(d.discount, d.amount) for d in amounts.total_discount_amounts
+        pretax_credit_entry(d.discount, d.amount) for d in amounts.total_discount_amounts
     ]
-    invoice["total_taxes"] = [_tax(t) for t in amounts.total_taxes]
+    invoice["total_taxes"] = [tax_entry(t) for t in amounts.total_taxes]
     settled = invoice_amounts.apply_customer_balance(amounts.total, invoice["starting_balance"])
     invoice["amount_due"] = settled.amount_due
     invoice["amount_remaining"] = settled.amount_due - invoice["amount_paid"]

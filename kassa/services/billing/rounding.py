@@ -37,3 +37,13 @@ PRORATION_ROUNDING: Final = LINE_AMOUNT_ROUNDING
 """The credit for a period's unused time and the charge for its remaining time
 (`periods.proration`), each an invoice line, rounded as a line's amount is: once, half up, on
 the exact fraction of the period (to the second)."""
+
+CREDIT_SHARE_ROUNDING: Final = decimal.ROUND_HALF_UP
+"""A credit note line's share of what the invoice line it credits carries: each of its
+discount amounts, tax amounts and taxable amounts (`adjustments.credited_share`). The share
+is taken of where the credits of that line stand after this note (the quantity, or the
+amount, credited so far over the line's whole), rounded half up, less what the issued notes
+already took of it; the note that completes the line takes exactly what is left. So the
+notes of a line never take more than it carried and, once they credit all of it, took
+exactly that: no cent lost or made across notes, however the line is divided. Stripe
+documents no rule for these shares; Kassa rounds them as its other amounts."""

@@ -30,6 +30,8 @@ from kassa.services.billing.rendering.invoice_view import (
     paper_for,
     quantity_text,
     seller_lines,
+    tax_groups,
+    tax_label,
     unit_price_text,
 )
 
@@ -120,12 +122,36 @@ def applied_parts(note: Mapping[str, Any], text: InvoiceText) -> list[tuple[str,
     return [(label, amount) for label, amount in parts if amount]
 
 
-def _summary(note: Mapping[str, Any], formats: Formats) -> tuple[SummaryRow, ...]:
-    text = formats.text
-    rows = [
-        SummaryRow(text.subtotal, formats.money(note["subtotal"])),
-        SummaryRow(text.total, formats.money(note["total"]), emphasis=True),
-    ]
+def _note_tax_rates(note: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The tax rates the note's lines carry (each line shows its `tax_rates` whole)."""
+    return {
+        str(rate["id"]): rate for line in note_lines(note) for rate in line.get("tax_rates") or ()
+    }
+
+
+def _summary(document: CreditNoteDocument, formats: Formats) -> tuple[SummaryRow, ...]:
+    """Subtotal, the discounts it credits, the taxes (as the invoice's summary names them),
+    total, then how the total was applied."""
+    note, text = document.note, formats.text
+    rows = [SummaryRow(text.subtotal, formats.money(note["subtotal"]))]
+    if note.get("discount_amount"):
+        rows.append(SummaryRow(text.discount, formats.money(-int(note["discount_amount"]))))
+    taxes = tax_groups(note)
+    if taxes:
+        rates = InvoiceDocument(
+            invoice=note,
+            customer=document.customer,
+            account=document.account,
+            tax_rates=_note_tax_rates(note),
+        )
+        excluding = note.get("total_excluding_tax")
+        if excluding is not None:
+            rows.append(SummaryRow(text.total_excluding_tax, formats.money(excluding)))
+        rows += [
+            SummaryRow(tax_label(group, rates, formats), formats.money(group.amount))
+            for group in taxes
+        ]
+    rows.append(SummaryRow(text.total, formats.money(note["total"]), emphasis=True))
     rows += [
         SummaryRow(label, formats.money(amount)) for label, amount in applied_parts(note, text)
     ]
@@ -171,7 +197,7 @@ def build_credit_note_view(document: CreditNoteDocument, locale: str) -> PaperVi
         description=str(note.get("memo") or ""),
         custom_fields=(),
         lines=tuple(_line_view(line, formats) for line in note_lines(note)),
-        summary=_summary(note, formats),
+        summary=_summary(document, formats),
         footer="",
         paper=paper_for(invoice, document.account),
         issued_at=issued_at(note),

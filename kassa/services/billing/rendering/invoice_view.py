@@ -414,26 +414,26 @@ def _discount_rows(
 
 
 @dataclass
-class _TaxGroup:
+class TaxGroup:
     rate_id: str
     behavior: str
     amount: int = 0
     taxable: int = 0
 
 
-def _tax_groups(invoice: Mapping[str, Any]) -> list[_TaxGroup]:
+def tax_groups(invoice: Mapping[str, Any]) -> list[TaxGroup]:
     """`total_taxes` summed per tax rate and behaviour, in order of first appearance."""
-    groups: dict[tuple[str, str], _TaxGroup] = {}
+    groups: dict[tuple[str, str], TaxGroup] = {}
     for tax in invoice.get("total_taxes") or ():
         rate_id = str((tax.get("tax_rate_details") or {}).get("tax_rate") or "")
         behavior = str(tax.get("tax_behavior") or "exclusive")
-        group = groups.setdefault((rate_id, behavior), _TaxGroup(rate_id, behavior))
+        group = groups.setdefault((rate_id, behavior), TaxGroup(rate_id, behavior))
         group.amount += tax["amount"]
         group.taxable += tax.get("taxable_amount") or 0
     return list(groups.values())
 
 
-def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: Formats) -> str:
+def tax_label(group: TaxGroup, document: InvoiceDocument, formats: Formats) -> str:
     rate = document.tax_rates.get(group.rate_id)
     if rate is None:
         return formats.text.tax
@@ -447,7 +447,7 @@ def _tax_label(group: _TaxGroup, document: InvoiceDocument, formats: Formats) ->
 
 def _summary(document: InvoiceDocument, formats: Formats) -> tuple[SummaryRow, ...]:
     invoice, text = document.invoice, formats.text
-    taxes = _tax_groups(invoice)
+    taxes = tax_groups(invoice)
     line_discounts, invoice_discounts = _discount_rows(document, formats)
     rows = [*line_discounts, SummaryRow(text.subtotal, formats.money(invoice["subtotal"]))]
     rows += invoice_discounts
@@ -456,7 +456,7 @@ def _summary(document: InvoiceDocument, formats: Formats) -> tuple[SummaryRow, .
         if excluding is not None:
             rows.append(SummaryRow(text.total_excluding_tax, formats.money(excluding)))
         rows += [
-            SummaryRow(_tax_label(group, document, formats), formats.money(group.amount))
+            SummaryRow(tax_label(group, document, formats), formats.money(group.amount))
             for group in taxes
         ]
     rows.append(SummaryRow(text.total, formats.money(invoice["total"]), emphasis=True))
