@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from tests import loopback
 from tests.harness import KassaServer
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -23,7 +24,7 @@ def csrf_token(html: str) -> str:
 
 @contextmanager
 def signed_in_client(server: KassaServer, secret_key: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30, follow_redirects=False) as client:
+    with loopback.Client(base_url=server.url, timeout=30, follow_redirects=False) as client:
         login = client.get("/dashboard/login")
         assert login.status_code == 200
         response = client.post(

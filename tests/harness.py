@@ -26,6 +26,7 @@ from kassa.clock import SystemClock
 from kassa.ledger.verify import ledger_problems
 from kassa.services import accounts
 from kassa.store import migrate, open_store
+from tests import loopback
 
 T = TypeVar("T")
 
@@ -222,7 +223,7 @@ def wait_until_healthy(
             time.sleep(0.05)
             continue
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if loopback.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -400,7 +401,7 @@ class KassaServer:
 
     def http(self, api_key: str | None = None) -> httpx.Client:
         auth = (api_key, "") if api_key else None
-        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+        return loopback.Client(base_url=self.url, auth=auth, timeout=30)
 
     def as_stripe_js(
         self, publishable_key: str, method: str, path: str, params: dict[str, str]

@@ -30,6 +30,7 @@ from kassa.services.capture_postings import post_due_captures, post_resting_cloc
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
 from kassa.store.capture_posting_queries import ScheduledCapturePosting
+from tests import loopback
 from tests.conftest import module_server
 from tests.harness import KassaServer, assert_ledger_whole, create_account
 from tests.test_statement_budget import StatementTrace, build_api, open_traced_store
@@ -197,7 +198,7 @@ async def _in_process(database_url: str) -> None:
             account = await accounts.create_account(tx, clock, "Async capture")
         app = await build_api(store, clock)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
+        async with loopback.AsyncClient(
             transport=transport, base_url="http://kassa", auth=(account.secret_key, "")
         ) as api:
             await _pending_until_the_balance_is_read(api, store)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
+from tests import loopback
 from tests.harness import Account, KassaServer
 
 pytestmark = pytest.mark.usefixtures("ledger_verified")
@@ -124,7 +124,7 @@ def test_a_request_naming_no_version_still_has_payment_method_types_taken(
 ) -> None:
     """Stripe answers it in the account's pinned version; Kassa keeps none per account, and
     an integration that sends no version is an older one."""
-    created = httpx.post(
+    created = loopback.post(
         f"{server.url}/v1/payment_intents",
         auth=(account.secret_key, ""),
         data={"amount": "2500", "currency": "usd", "payment_method_types[]": "card"},

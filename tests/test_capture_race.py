@@ -13,6 +13,7 @@ from collections import Counter
 
 import httpx
 
+from tests import loopback
 from tests.harness import Account, KassaServer, run_coroutine
 
 ROUNDS = 25
@@ -51,7 +52,7 @@ async def _race(http: httpx.AsyncClient) -> list[httpx.Response]:
 
 async def _races(server: KassaServer, account: Account) -> list[list[httpx.Response]]:
     auth = (account.secret_key, "")
-    async with httpx.AsyncClient(base_url=server.url, auth=auth, timeout=30) as http:
+    async with loopback.AsyncClient(base_url=server.url, auth=auth, timeout=30) as http:
         return [await _race(http) for _ in range(ROUNDS)]
 
 

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 from playwright.sync_api import Browser, Page, expect
 from stripe.checkout import Session
 
 from kassa.services.checkout_completion import expire_due_sessions
+from tests import loopback
 from tests.browser import chromium_session, fresh_page
 from tests.conftest import module_server
 from tests.direct_store import run_job_once
@@ -313,6 +313,22 @@ def test_list_filters(client: Client) -> None:
 # --- the hosted page ------------------------------------------------------------------------------
 
 
+def _pay_form(session: Session, number: str, attempt: str) -> tuple[str, dict[str, str]]:
+    """The hosted page's pay address and the form its card fields send, as a browser would
+    post it (`attempt`: the page view's idempotency token)."""
+    assert session.url is not None
+    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
+    form = {
+        "email": "ada@example.com",
+        "number": number,
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": attempt,
+    }
+    return pay_url, form
+
+
 def _fill(page: Page, number: str, email: str | None = "ada@example.com") -> None:
     if email is not None:
         page.get_by_test_id("email").fill(email)
@@ -364,7 +380,8 @@ def test_pay_a_payment_session_in_the_browser(shop: Page, client: Client) -> Non
     assert [s.id for s in listed] == [session.id]
 
     # The link, opened again: the session is complete, the browser goes to success_url.
-    again = httpx.get(session.url, timeout=30)
+    assert session.url is not None
+    again = loopback.get(session.url, timeout=30)
     assert again.status_code == 303
     assert again.headers["location"] == f"https://shop.example/thanks?session={session.id}"
 
@@ -433,17 +450,8 @@ def test_setup_session_in_the_browser(shop: Page, client: Client) -> None:
 
 def test_a_form_sent_twice_charges_once(client: Client, server: KassaServer) -> None:
     session = _payment_session(client)
-    assert session.url is not None
-    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
-    form = {
-        "email": "ada@example.com",
-        "number": VISA,
-        "exp_month": "12",
-        "exp_year": "34",
-        "cvc": "123",
-        "attempt": "view-1",
-    }
-    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+    pay_url, form = _pay_form(session, VISA, "view-1")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
         answers = [http.post(pay_url, data=form) for _ in range(2)]
     assert [a.status_code for a in answers] == [303, 303]
     done = client.v1.checkout.sessions.retrieve(session.id)
@@ -457,17 +465,8 @@ def test_3d_secure_completes_the_session_without_the_browser_coming_back(
     """The intent succeeds on the challenge page and the customer never returns to
     Checkout: the session is complete at once, as Stripe completes it on payment."""
     session = _payment_session(client)
-    assert session.url is not None
-    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
-    form = {
-        "email": "ada@example.com",
-        "number": THREE_D_SECURE,
-        "exp_month": "12",
-        "exp_year": "34",
-        "cvc": "123",
-        "attempt": "view-3ds",
-    }
-    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+    pay_url, form = _pay_form(session, THREE_D_SECURE, "view-3ds")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
         asked = http.post(pay_url, data=form)
         assert asked.status_code == 303
         challenge = asked.headers["location"]
@@ -486,7 +485,8 @@ def test_3d_secure_completes_the_session_without_the_browser_coming_back(
     assert [e.data.object["id"] for e in completed] == [session.id]
 
     # The customer comes back after all: sent on to success_url, nothing completed twice.
-    again = httpx.get(session.url, timeout=30)
+    assert session.url is not None
+    again = loopback.get(session.url, timeout=30)
     assert again.status_code == 303
     assert again.headers["location"] == f"https://shop.example/thanks?session={session.id}"
     completed = client.v1.events.list(params={"type": "checkout.session.completed"}).data
@@ -508,17 +508,8 @@ def test_a_one_time_price_in_subscription_mode_is_charged_on_the_first_invoice_o
         options=key(),
     )
     assert (session.amount_subtotal, session.amount_total) == (2_500, 2_500)
-    assert session.url is not None
-    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
-    form = {
-        "email": "ada@example.com",
-        "number": VISA,
-        "exp_month": "12",
-        "exp_year": "34",
-        "cvc": "123",
-        "attempt": "view-fee",
-    }
-    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+    pay_url, form = _pay_form(session, VISA, "view-fee")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
         assert http.post(pay_url, data=form).status_code == 303
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
     assert (done.status, done.payment_status) == ("complete", "paid")
@@ -529,3 +520,84 @@ def test_a_one_time_price_in_subscription_mode_is_charged_on_the_first_invoice_o
     assert (invoice.status, invoice.amount_paid) == ("paid", 2_500)
     lines = client.v1.invoices.line_items.list(str(done.invoice)).data
     assert sorted(line.amount for line in lines) == [500, 2_000]
+
+
+def test_lines_are_priced_as_invoice_items_are(client: Client, server: KassaServer) -> None:
+    """Graduated tiers with a flat amount and a decimal unit amount: the session, its line
+    items and the first invoice charge the same, worked out by hand."""
+    graduated = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "product_data": {"name": "Seats"},
+            "recurring": {"interval": "month"},
+            "billing_scheme": "tiered",
+            "tiers_mode": "graduated",
+            "tiers": [
+                {"up_to": 2, "unit_amount": 1_000, "flat_amount": 100},
+                {"up_to": "inf", "unit_amount": 500},
+            ],
+        },
+        options=key(),
+    )
+    ink: Any = {"currency": "usd", "product_data": {"name": "Ink"}, "unit_amount_decimal": "12.5"}
+    decimal = client.v1.prices.create(params=ink, options=key())
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [
+                {"price": graduated.id, "quantity": 3},  # 2 x 1,000 + 100 + 1 x 500
+                {"price": decimal.id, "quantity": 3},  # 37.5, rounded half up
+            ],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert (session.amount_subtotal, session.amount_total) == (2_638, 2_638)
+    lines = client.v1.checkout.sessions.line_items.list(session.id).data
+    assert [line.amount_total for line in lines] == [2_600, 38]
+    pay_url, form = _pay_form(session, VISA, "view-tiers")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert done.status == "complete"
+    assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 2_638
+
+
+def test_prices_checkout_cannot_charge_are_refused_by_line(client: Client) -> None:
+    metered_meter = client.v1.billing.meters.create(
+        params={
+            "display_name": "Calls",
+            "event_name": f"calls_{uuid.uuid4().hex[:8]}",
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
+    metered = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 3,
+            "product_data": {"name": "Calls"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": metered_meter.id},
+        },
+        options=key(),
+    )
+    plan = _price(client, 1_000, recurring=True)
+    refused = _refused(
+        client,
+        {
+            "mode": "subscription",
+            "success_url": SUCCESS,
+            "line_items": [{"price": plan, "quantity": 1}, {"price": metered.id, "quantity": 1}],
+        },
+    )
+    assert refused.param == "line_items[1][price]" and "metered" in str(refused.user_message)
+    costly = _price(client, 99_999_999)
+    too_much = _refused(
+        client,
+        {
+            "mode": "payment",
+            "success_url": SUCCESS,
+            "line_items": [{"price": costly, "quantity": 1_000}],
+        },
+    )
+    assert too_much.param == "line_items[0][quantity]"
+    assert client.v1.checkout.sessions.list().data == []

@@ -28,6 +28,7 @@ from kassa.ids import new_id
 from kassa.listen import listen
 from kassa.store import Store, open_store
 from kassa.store.tables import CUSTOMERS, EVENTS
+from tests import loopback
 from tests.conftest import fresh_database
 from tests.harness import Account, KassaServer, create_account
 from tests.webhook_receiver import WebhookReceiver
@@ -98,7 +99,7 @@ async def _opened(run: Run) -> AsyncIterator[tuple[Store, httpx.AsyncClient]]:
     store = await open_store(run.server.database_url)
     auth = (run.account.secret_key, "")
     try:
-        async with httpx.AsyncClient(base_url=run.server.url, auth=auth, timeout=30) as http:
+        async with loopback.AsyncClient(base_url=run.server.url, auth=auth, timeout=30) as http:
             yield store, http
     finally:
         await store.close()

@@ -17,6 +17,7 @@ import pytest
 import stripe
 from pypdf import PdfReader
 
+from tests import loopback
 from tests.harness import KassaServer
 from tests.test_credit_notes import note
 
@@ -68,7 +69,7 @@ def _page(answer: httpx.Response) -> str:
 
 def _pdf(url: str | None) -> httpx.Response:
     assert url is not None
-    response = httpx.get(url, timeout=30)
+    response = loopback.get(url, timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     return response
@@ -152,7 +153,7 @@ def test_a_wrong_secret_or_an_unknown_note_is_the_invoice_pages_404(
     secret = url.partition("secret=")[2]
     invoice_secret = str(invoice.invoice_pdf).partition("secret=")[2]
     other = note(client, invoice, amount=100)
-    with httpx.Client(timeout=30) as http:
+    with loopback.Client(timeout=30) as http:
         invoice_404 = http.get(f"{server.url}/kassa/invoices/in_doesnotexist?secret=x")
         assert invoice_404.status_code == 404
         refused: list[tuple[str, str]] = [

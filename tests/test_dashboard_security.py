@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import httpx
 import pytest
 import stripe
 from stripe.params import PaymentIntentCreateParams
@@ -24,6 +23,7 @@ from kassa.dashboard.site import PAGES
 from kassa.services.context import Context
 from kassa.services.mail import EmailKind, OutgoingEmail, queue_email
 from kassa.store import Store
+from tests import loopback
 from tests.dashboard_session import csrf_token, session_csrf, signed_in_client
 from tests.direct_store import wait_for_request_log, with_store
 from tests.harness import Account, KassaServer, create_account
@@ -227,7 +227,7 @@ def test_no_page_is_readable_without_a_session(
 ) -> None:
     url = PREFIX + mine.fill(path)
     for cookies in ({}, {SESSION_COOKIE: "forged-or-expired"}):
-        response = httpx.get(server.url + url, cookies=cookies, follow_redirects=False)
+        response = loopback.get(server.url + url, cookies=cookies, follow_redirects=False)
         assert response.status_code == 303, f"{url} answered {response.status_code}"
         assert response.headers["location"] == f"{PREFIX}/login"
         assert not mine.ids() & set(re.findall(r"\w+", response.text))
@@ -235,14 +235,14 @@ def test_no_page_is_readable_without_a_session(
 
 @pytest.mark.parametrize("path", POST_PAGES)
 def test_no_state_change_without_a_session(server: KassaServer, mine: Objects, path: str) -> None:
-    response = httpx.post(server.url + PREFIX + mine.fill(path), data={"csrf_token": "x"})
+    response = loopback.post(server.url + PREFIX + mine.fill(path), data={"csrf_token": "x"})
     assert response.status_code == 401
 
 
 def test_sign_in_refuses_wrong_keys_and_missing_token(
     server: KassaServer, account: Account
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with loopback.Client(base_url=server.url, timeout=30) as client:
         page = client.get("/dashboard/login")
         for key in ("sk_test_wrong", account.publishable_key, ""):
             # Each answer is a fresh sign-in form with a fresh token.
@@ -251,7 +251,7 @@ def test_sign_in_refuses_wrong_keys_and_missing_token(
             )
             assert page.status_code == 401
             assert SESSION_COOKIE not in page.cookies
-    with httpx.Client(base_url=server.url, timeout=30) as fresh:
+    with loopback.Client(base_url=server.url, timeout=30) as fresh:
         # A right key without the sign-in page's token: a cross-site sign-in attempt.
         forged = fresh.post(
             "/dashboard/login", data={"csrf_token": "guess", "secret_key": account.secret_key}
@@ -261,7 +261,7 @@ def test_sign_in_refuses_wrong_keys_and_missing_token(
 
 
 def test_session_cookie_is_http_only_and_same_site(server: KassaServer, account: Account) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with loopback.Client(base_url=server.url, timeout=30) as client:
         page = client.get("/dashboard/login")
         assert "httponly" in page.headers["set-cookie"].lower()
         response = client.post(
@@ -322,7 +322,7 @@ def test_signing_out_ends_the_session(server: KassaServer, account: Account) -> 
         token = session_csrf(client)
         cookie = client.cookies[SESSION_COOKIE]
         assert client.post("/dashboard/logout", data={"csrf_token": token}).status_code == 303
-        replayed = httpx.get(
+        replayed = loopback.get(
             f"{server.url}/dashboard/", cookies={SESSION_COOKIE: cookie}, follow_redirects=False
         )
         assert replayed.status_code == 303

@@ -13,6 +13,7 @@ import pytest
 import stripe
 
 from kassa.services.ephemeral_keys import LIFETIME_SECONDS
+from tests import loopback
 from tests.harness import Account, KassaServer
 
 MOBILE_VERSION = "2020-08-27"
@@ -58,7 +59,7 @@ def test_a_key_is_made_for_a_customer_and_deleted_once(client: stripe.StripeClie
 
 
 def _post(server: KassaServer, key: str, data: dict[str, str], **headers: str) -> httpx.Response:
-    return httpx.post(
+    return loopback.post(
         f"{server.url}/v1/ephemeral_keys",
         data=data,
         headers={"Authorization": f"Bearer {key}", **headers},
@@ -120,7 +121,7 @@ def test_a_key_is_made_at_the_customer_s_test_clock_time(client: stripe.StripeCl
 def test_its_secret_authenticates_nothing(server: KassaServer, client: stripe.StripeClient) -> None:
     customer = client.v1.customers.create()
     secret = cast(str, _create(client, {"customer": customer.id}).secret)
-    response = httpx.get(
+    response = loopback.get(
         f"{server.url}/v1/customers/{customer.id}",
         headers={"Authorization": f"Bearer {secret}"},
         timeout=30,

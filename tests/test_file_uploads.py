@@ -27,7 +27,7 @@ from kassa.services.billing.periods import add_months
 from kassa.services.files import FILE_BYTES_MAX
 from kassa.store import Store, migrate
 from kassa.store.tables import FILES
-from tests import direct_store
+from tests import direct_store, loopback
 from tests.harness import Account, KassaServer, create_account
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -81,7 +81,7 @@ def refusal(response: httpx.Response) -> dict[str, Any]:
 
 def download(server: KassaServer, account: Account, url: str) -> httpx.Response:
     assert url.startswith(server.url)
-    return httpx.get(url, auth=(account.secret_key, ""), timeout=30)
+    return loopback.get(url, auth=(account.secret_key, ""), timeout=30)
 
 
 def file_ids(client: stripe.StripeClient, **params: Any) -> list[str]:

@@ -1,14 +1,15 @@
 """The test harness itself: a server started where another process already listens; ports
-held by the test (refusing, or a receiver's while it is down) that nobody else can take."""
+held by the test (refusing, or a receiver's while it is down) that nobody else can take; the
+tests' HTTP clients all sharing one TLS context."""
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
 
-import httpx
-
+from tests import loopback
 from tests.harness import KassaServer, create_account, refusing_port
 from tests.webhook_receiver import WebhookReceiver
 
@@ -38,7 +39,7 @@ def test_a_server_whose_port_was_taken_starts_on_another_and_answers_itself(
         try:
             assert server.port != taken.getsockname()[1]
             account = create_account(database_url)
-            answer = httpx.get(f"{server.url}/v1/customers", auth=(account.secret_key, ""))
+            answer = loopback.get(f"{server.url}/v1/customers", auth=(account.secret_key, ""))
             assert answer.status_code == 200
         finally:
             server.stop()
@@ -54,7 +55,7 @@ def test_a_restarted_server_keeps_its_port_which_nobody_takes_while_it_is_down(
     server = KassaServer(database_url, tmp_path / "kassa-serve.log").start()
     account = create_account(database_url)
     try:
-        with httpx.Client(base_url=server.url, auth=(account.secret_key, "")) as client:
+        with loopback.Client(base_url=server.url, auth=(account.secret_key, "")) as client:
             made = client.post("/v1/customers", data={"email": "kept@example.com"}).json()
             for stop in (server.stop, server.kill):
                 stop()
@@ -105,10 +106,25 @@ def test_a_webhook_receiver_owns_its_port_while_it_is_down() -> None:
             assert _refused(receiver.port), f"round {round_number}"
             assert not _bindable_by_another_server(receiver.port)
             receiver.start()
-            answer = httpx.post(receiver.url("nowhere"), content=b"{}")
+            answer = loopback.post(receiver.url("nowhere"), content=b"{}")
             assert answer.status_code == 400  # the receiver's own: no secret for the path
             assert receiver.attempts("nowhere") == round_number
             receiver.stop()
     finally:
         receiver.close()
     assert _bindable_by_another_server(receiver.port), "closed, it gives the port up"
+
+
+def test_no_test_builds_an_http_client_of_its_own() -> None:
+    """Each client httpx builds loads the CA bundle (about 30 ms of CPU): the tests go
+    through `tests.loopback`, which shares one TLS context."""
+    made_here = re.compile(r"\bhttpx\.(Client|AsyncClient|get|post|put|delete|request|stream)\(")
+    folder = Path(__file__).parent
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(folder.glob("*.py"))
+        if path.name != "loopback.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if made_here.search(line)
+    ]
+    assert offenders == []

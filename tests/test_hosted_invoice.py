@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import stripe
 from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
+from tests import loopback
 from tests.browser import chromium_session, fresh_page
 from tests.harness import KassaServer
 
@@ -293,7 +293,7 @@ def test_a_form_sent_twice_pays_or_declines_once(client: Client, server: KassaSe
     a lost answer) it is answered as the first time, and nothing is charged again."""
     form = {"number": DECLINED, "exp_month": "12", "exp_year": EXPIRY_YEAR, "cvc": "123"}
     declined = _open_invoice(client)
-    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
         answers = [
             http.post(_pay_url(declined), data={**form, "attempt": "view-1"}) for _ in range(2)
         ]
@@ -328,7 +328,7 @@ def test_a_wrong_secret_is_not_found_and_a_draft_has_no_links(
     draft = client.v1.invoices.retrieve(draft.id)
     assert (draft.status, draft.hosted_invoice_url, draft.invoice_pdf) == ("draft", None, None)
     secret = url.partition("secret=")[2]
-    with httpx.Client(timeout=30) as http:
+    with loopback.Client(timeout=30) as http:
         assert http.get(url).status_code == 200
         for refused in (
             url.replace("secret=", "secret=x"),
@@ -373,7 +373,7 @@ def test_foreign_forms_and_bad_methods_are_refused(client: Client, server: Kassa
     invoice = _open_invoice(client)
     pay_url = _pay_url(invoice)
     form = {"number": VISA, "exp_month": "12", "exp_year": EXPIRY_YEAR, "cvc": "123"}
-    with httpx.Client(timeout=30) as http:
+    with loopback.Client(timeout=30) as http:
         assert http.get(pay_url).status_code == 405
         foreign = http.post(pay_url, data=form, headers={"origin": "https://evil.example"})
         assert foreign.status_code == 403
@@ -387,7 +387,7 @@ def test_foreign_forms_and_bad_methods_are_refused(client: Client, server: Kassa
 
 
 def test_the_page_sends_no_referrer_and_allows_no_frames_or_scripts(client: Client) -> None:
-    response = httpx.get(_hosted_url(_open_invoice(client)), timeout=30)
+    response = loopback.get(_hosted_url(_open_invoice(client)), timeout=30)
     assert response.status_code == 200
     headers = response.headers
     assert headers["referrer-policy"] == "no-referrer"

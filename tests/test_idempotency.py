@@ -24,6 +24,7 @@ from kassa.http.idempotency import Claimed, KeyClaim, Replay, decide, fingerprin
 from kassa.store import Store, open_store
 from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
 from kassa.store.tables import CUSTOMERS
+from tests import loopback
 from tests.direct_store import idempotency_record, purge, with_store
 from tests.harness import Account, KassaServer, create_account, run_coroutine
 
@@ -225,7 +226,7 @@ def _send_all_at_once(
 
     def send(target: tuple[str, str, str]) -> tuple[str, httpx.Response]:
         base_url, api_key, key = target
-        with httpx.Client(base_url=base_url, auth=(api_key, ""), timeout=30) as http:
+        with loopback.Client(base_url=base_url, auth=(api_key, ""), timeout=30) as http:
             barrier.wait()
             return key, _post(http, key, params_for[key])
 
@@ -331,7 +332,7 @@ def test_in_flight_request_commits_nothing_and_holds_its_key(
     async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
         store = await open_store(server.database_url)
         auth = (account.secret_key, "")
-        async with httpx.AsyncClient(base_url=server.url, auth=auth, timeout=30) as http:
+        async with loopback.AsyncClient(base_url=server.url, auth=auth, timeout=30) as http:
             try:
                 async with store.write() as tx:
                     assert await tx.get_object(CUSTOMERS, account.id, created.json()["id"])

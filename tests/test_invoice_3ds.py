@@ -17,6 +17,7 @@ import stripe
 
 from kassa.clock import DAY_SECONDS
 from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
+from tests import loopback
 from tests.harness import Account, KassaServer
 from tests.test_invoice_emails import kinds
 from tests.test_invoices import customer, event_types, invoice_of
@@ -77,7 +78,7 @@ def authenticate(server: KassaServer, account: Account, intent_id: str, outcome:
 
 def answer_challenge_page(url: str, client_secret: str, outcome: str) -> httpx.Response:
     """The test 3-D Secure page's form, posted as the browser posts it (no API key)."""
-    return httpx.post(
+    return loopback.post(
         url,
         data={"client_secret": client_secret, "outcome": outcome},
         follow_redirects=False,

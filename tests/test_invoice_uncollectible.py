@@ -23,12 +23,12 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
 from kassa.services.billing.reminders import scheduled_reminder
+from tests import loopback
 from tests.harness import KassaServer
 from tests.test_invoices import customer, invoice_of, refused
 from tests.test_subscriptions import (
@@ -326,7 +326,7 @@ def test_a_payment_the_customer_or_integration_makes_failing_is_no_delinquency(
         "cvc": "123",
         "attempt": "view-1",
     }
-    with httpx.Client(timeout=30, headers={"origin": server.url}) as http:
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
         assert http.post(pay_url, data=form).status_code == 402
     assert client.v1.invoices.retrieve(opened.id).attempted is True
     assert delinquent(client, who.id) is False

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
 from kassa.clock import DAY_SECONDS
 from kassa.services.billing.invoice_advance import advance_due_invoices
+from tests import loopback
 from tests.direct_store import run_job_once
 from tests.harness import Account, KassaServer
 from tests.test_payment_intents import undeclared_keys
@@ -369,7 +369,7 @@ def test_a_line_s_own_discount_is_inside_the_subtotal(client: Client) -> None:
     assert (draft.total, draft.total_excluding_tax) == (1349, 1349 - 75 - 150)
     finalized = client.v1.invoices.finalize_invoice(invoice.id)
     assert finalized.hosted_invoice_url is not None
-    page = httpx.get(finalized.hosted_invoice_url, timeout=30).text
+    page = loopback.get(finalized.hosted_invoice_url, timeout=30).text
     summary = page[page.index('data-testid="summary"') :]
     rows = re.findall(r"<td>([^<]*)</td><td class=\"num\">([^<]*)</td>", summary)
     assert rows[:4] == [

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import stripe
 from aiosmtpd.controller import Controller
@@ -56,6 +55,7 @@ from kassa.store import Store
 from kassa.store.mail_queries import AttachmentRow
 from kassa.store.tables import CUSTOMERS, EMAILS
 from kassa.workers.mail import MailSettings, MailWorker, next_retry_delay_ms
+from tests import loopback
 from tests.direct_store import with_store
 from tests.harness import Account, KassaServer, create_account
 from tests.test_invoices import customer, invoice_of
@@ -608,7 +608,7 @@ def test_without_smtp_emails_land_in_the_captured_mailbox(
     with server.http(other.secret_key) as http:
         assert http.get(f"/v1/test_helpers/emails/{queued['id']}").status_code == 404
         assert http.get("/v1/test_helpers/emails").json()["data"] == []
-    with httpx.Client(base_url=server.url) as anonymous:
+    with loopback.Client(base_url=server.url) as anonymous:
         assert anonymous.get("/v1/test_helpers/emails").status_code == 401
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import schemathesis
@@ -22,6 +21,7 @@ from schemathesis.checks import (
 
 from kassa.http import openapi
 from kassa.services import routes
+from tests import loopback
 from tests.harness import KassaServer, create_account
 
 EXAMPLES_PER_OPERATION = 8
@@ -54,7 +54,7 @@ def test_the_document_is_served_and_describes_every_route(
     fuzzed_server: tuple[KassaServer, str],
 ) -> None:
     server, _ = fuzzed_server
-    served = httpx.get(f"{server.url}/openapi.json", timeout=10)
+    served = loopback.get(f"{server.url}/openapi.json", timeout=10)
     assert served.status_code == 200
     assert served.headers["content-type"] == "application/json"
     assert served.json() == DOCUMENT

@@ -16,6 +16,7 @@ import stripe
 
 from kassa.params import TIMESTAMP_MAX
 from kassa.services.test_clocks import ADVANCE_SPAN_SECONDS_MAX, ADVANCE_SPAN_YEARS_MAX
+from tests import loopback
 from tests.harness import Account, KassaServer
 
 Client = stripe.StripeClient
@@ -119,8 +120,8 @@ def test_the_largest_timestamp_itself_finalizes_and_renders(
     final = client.v1.invoices.finalize_invoice(draft.id)
     assert (final.status, final.due_date, final.amount_due) == ("open", TIMESTAMP_MAX, 1500)
     assert final.hosted_invoice_url is not None and final.invoice_pdf is not None
-    assert httpx.get(final.hosted_invoice_url, timeout=30).status_code == 200
-    assert httpx.get(final.invoice_pdf, timeout=60).status_code == 200
+    assert loopback.get(final.hosted_invoice_url, timeout=30).status_code == 200
+    assert loopback.get(final.invoice_pdf, timeout=60).status_code == 200
 
 
 def test_an_invoice_item_period_past_the_largest_timestamp_is_refused(client: Client) -> None:

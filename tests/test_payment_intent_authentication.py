@@ -16,6 +16,7 @@ import pytest
 import stripe
 
 from kassa.services.payment_intents import PUBLISHABLE_FIELDS as PAYMENT_INTENT_PUBLISHABLE_FIELDS
+from tests import loopback
 from tests.harness import Account, KassaServer
 from tests.test_async_capture import posted
 
@@ -191,7 +192,7 @@ def test_hosted_page_shows_the_challenge_to_the_client_secret_only(
     assert intent.client_secret is not None
     url = _page_url(intent)
     assert parse_qs(urlsplit(url).query)["client_secret"] == [intent.client_secret]
-    page = httpx.get(url, timeout=30)
+    page = loopback.get(url, timeout=30)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert 'id="complete"' in page.text
@@ -204,13 +205,13 @@ def test_hosted_page_shows_the_challenge_to_the_client_secret_only(
     assert page.headers["x-content-type-options"] == "nosniff"
 
     base = url.split("?")[0]
-    assert httpx.get(base, timeout=30).status_code == 404
+    assert loopback.get(base, timeout=30).status_code == 404
     # A wrong secret answers as a missing intent does: the page tells no one which ids exist.
     for wrong_secret in (f"{intent.id}_secret_wrong", "\u00e9"):
-        wrong = httpx.get(base, params={"client_secret": wrong_secret}, timeout=30)
+        wrong = loopback.get(base, params={"client_secret": wrong_secret}, timeout=30)
         assert wrong.status_code == 404, wrong_secret
         assert 'id="complete"' not in wrong.text
-    missing = httpx.get(f"{base}x", params={"client_secret": "\u00e9"}, timeout=30)
+    missing = loopback.get(f"{base}x", params={"client_secret": "\u00e9"}, timeout=30)
     assert (missing.status_code, missing.text) == (404, wrong.text)
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
     assert charges_of(client, intent.id) == []
@@ -228,7 +229,7 @@ def test_hosted_page_answer_returns_the_browser(
     )
     assert intent.client_secret is not None
     url = _page_url(intent)
-    answer = httpx.post(
+    answer = loopback.post(
         url,
         data={"client_secret": intent.client_secret, "outcome": outcome},
         follow_redirects=False,
@@ -259,7 +260,7 @@ def test_hosted_page_answer_returns_the_browser(
         assert after.last_payment_error.code == "payment_intent_authentication_failure"
         assert pending_usd(client) == (0, 0)
 
-    answered_again = httpx.post(
+    answered_again = loopback.post(
         url,
         data={"client_secret": intent.client_secret, "outcome": "complete"},
         follow_redirects=False,
@@ -276,7 +277,7 @@ def test_hosted_page_refuses_an_answer_with_a_wrong_client_secret(
         client, {"payment_method": "pm_card_threeDSecure2Required"}, return_url=RETURN_URL
     )
     for wrong_secret in (f"{intent.id}_secret_wrong", "\u00e9"):
-        posted = httpx.post(
+        posted = loopback.post(
             _page_url(intent).split("?")[0],
             data={"client_secret": wrong_secret, "outcome": "complete"},
             follow_redirects=False,

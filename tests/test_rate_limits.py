@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import stripe
 
 from kassa.config import InvalidSetting, Settings
 from kassa.http.rate_limits import PRUNE_EVERY_CHECKS, RATE_LIMIT_MESSAGE, MemoryWindows
+from tests import loopback
 from tests.harness import Account, KassaServer, create_account, unavailable
 
 LIMIT = 5
@@ -86,7 +86,7 @@ def burst(clients: list[stripe.StripeClient], count: int = BURST) -> tuple[int, 
 
 
 def metric(server: KassaServer, name: str) -> float:
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = loopback.get(f"{server.url}/metrics", timeout=10).text
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
@@ -99,7 +99,9 @@ def test_a_burst_past_the_limit_is_answered_429_as_stripe_does(
     account = create_account(database_url)
     before = metric(limited, "kassa_rate_limited_requests_total")
     assert burst([limited.client(account.secret_key)]) == (LIMIT, BURST - LIMIT)
-    response = httpx.get(f"{limited.url}/v1/customers", auth=(account.secret_key, ""), timeout=10)
+    response = loopback.get(
+        f"{limited.url}/v1/customers", auth=(account.secret_key, ""), timeout=10
+    )
     assert response.status_code == 429
     assert response.json() == {
         "error": {

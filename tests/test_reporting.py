@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
+from tests import loopback
 from tests.conftest import module_server
 from tests.harness import Account, assert_ledger_whole, create_account
 from tests.test_balance import ShiftedClockServer, at, card_fee, idempotency, pay
@@ -82,7 +82,7 @@ def run(
 
 
 def download(server: ShiftedClockServer, account: Account, url: str) -> list[dict[str, str]]:
-    response = httpx.get(url, auth=(account.secret_key, ""), timeout=30)
+    response = loopback.get(url, auth=(account.secret_key, ""), timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv"
     return list(csv.DictReader(io.StringIO(response.text)))
@@ -100,7 +100,7 @@ def report(
     assert finished.result is not None and finished.result.purpose == "finance_report_run"
     assert finished.result.url is not None and finished.result.url.startswith(server.url)
     rows = download(server, account, finished.result.url)
-    raw = httpx.get(finished.result.url, auth=(account.secret_key, ""), timeout=30)
+    raw = loopback.get(finished.result.url, auth=(account.secret_key, ""), timeout=30)
     assert finished.result.size == len(raw.content)
     return rows
 
@@ -624,9 +624,9 @@ def test_results_are_files_of_the_account_and_runs_announce_themselves(
     events = client.v1.events.list(params={"type": "reporting.report_run.succeeded"})
     assert [e.data.object["id"] for e in events.data] == [finished.id]
 
-    assert httpx.get(result.url or "", timeout=30).status_code == 401
+    assert loopback.get(result.url or "", timeout=30).status_code == 401
     stranger = create_account(server.database_url)
-    hidden = httpx.get(result.url or "", auth=(stranger.secret_key, ""), timeout=30)
+    hidden = loopback.get(result.url or "", auth=(stranger.secret_key, ""), timeout=30)
     assert hidden.status_code == 404
     with pytest.raises(stripe.InvalidRequestError) as not_theirs:
         server.client(stranger.secret_key).v1.reporting.report_runs.retrieve(finished.id)

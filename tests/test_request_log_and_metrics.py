@@ -20,6 +20,7 @@ from kassa.store import Store, log_bodies, migrate, open_store
 from kassa.store.dashboard_queries import RequestLogFilter, request_log_clauses
 from kassa.store.request_queries import RequestLogEntry
 from kassa.workers.retention import PURGE_BATCH_ROWS
+from tests import loopback
 from tests.direct_store import (
     logged_request,
     purge,
@@ -184,7 +185,7 @@ def test_request_log_retention(server: KassaServer, account: Account) -> None:
 
 
 def _samples(server: KassaServer) -> list[Sample]:
-    response = httpx.get(f"{server.url}/metrics", timeout=10)
+    response = loopback.get(f"{server.url}/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return [

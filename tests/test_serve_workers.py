@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kassa.asgi import Message
 from kassa.http.app import INSTANCE_ID_HEADER, EdgeApp, Routes
 from kassa.http.metrics import RequestMetrics
+from tests import loopback
 from tests.conftest import fresh_database
 from tests.harness import KassaServer, PortTaken, create_account, wait_until_healthy
 
@@ -83,7 +83,7 @@ def test_two_processes_share_the_port_and_the_writes(two_processes: Served) -> N
     key = create_account(two_processes.database_url).secret_key
 
     def create(thread: int) -> list[int]:
-        with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+        with loopback.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
             return [
                 http.post("/v1/customers", data={"name": f"t{thread}-{n}"}).status_code
                 for n in range(REQUESTS_PER_THREAD)
@@ -91,7 +91,7 @@ def test_two_processes_share_the_port_and_the_writes(two_processes: Served) -> N
 
     def create_once(_: int) -> str:
         # A new connection each time: the kernel spreads them over the processes.
-        with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+        with loopback.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
             response = http.post(
                 "/v1/customers", data={"name": "once"}, headers={"Idempotency-Key": "same"}
             )
@@ -103,7 +103,7 @@ def test_two_processes_share_the_port_and_the_writes(two_processes: Served) -> N
         answered = set(pool.map(create_once, range(THREADS * 2)))
     assert statuses == [200] * (THREADS * REQUESTS_PER_THREAD)
     customers: list[tuple[str, str]] = []
-    with httpx.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
+    with loopback.Client(base_url=two_processes.url, auth=(key, ""), timeout=30) as http:
         after: dict[str, str] = {}
         while True:
             page = http.get("/v1/customers", params={"limit": 100, **after}).json()
@@ -124,7 +124,7 @@ def test_sigterm_stops_gracefully_with_the_request_log_flushed(tmp_path: Path) -
     database = tmp_path / "kassa.db"
     served = serve(f"sqlite:///{database}", tmp_path / "serve.log", 1)
     key = create_account(served.database_url).secret_key
-    with httpx.Client(base_url=served.url, auth=(key, ""), timeout=30) as http:
+    with loopback.Client(base_url=served.url, auth=(key, ""), timeout=30) as http:
         request_id = http.post("/v1/customers", data={"name": "last"}).headers["request-id"]
     assert served.stop() == 0
     with sqlite3.connect(database) as connection:

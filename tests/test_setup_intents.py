@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 import stripe
 from stripe._object_classes import OBJECT_CLASSES
 
 from kassa.services.setup_intents import PUBLISHABLE_FIELDS as SETUP_INTENT_PUBLISHABLE_FIELDS
+from tests import loopback
 from tests.harness import Account, KassaServer, create_account
 from tests.test_subscriptions import advance, events_of
 
@@ -338,16 +338,16 @@ def test_the_hosted_page_completes_and_returns_the_browser(client: Client) -> No
     assert action.redirect_to_url is not None
     assert action.redirect_to_url.return_url == RETURN_URL
     url = str(action.redirect_to_url.url)
-    page = httpx.get(url, timeout=30)
+    page = loopback.get(url, timeout=30)
     assert page.status_code == 200
     assert intent.id in page.text and 'id="complete"' in page.text
     base = url.split("?", maxsplit=1)[0]
-    wrong = httpx.post(base, data={"client_secret": "nope", "outcome": "complete"}, timeout=30)
+    wrong = loopback.post(base, data={"client_secret": "nope", "outcome": "complete"}, timeout=30)
     assert wrong.status_code in (400, 404)
     assert client.v1.setup_intents.retrieve(intent.id).status == "requires_action"
 
     secret = parse_qs(urlsplit(url).query)["client_secret"][0]
-    answer = httpx.post(base, data={"client_secret": secret, "outcome": "complete"}, timeout=30)
+    answer = loopback.post(base, data={"client_secret": secret, "outcome": "complete"}, timeout=30)
     assert answer.status_code == 303
     location = urlsplit(answer.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == "https://shop.example/saved"

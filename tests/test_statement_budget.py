@@ -46,6 +46,7 @@ from kassa.services import accounts
 from kassa.store import Store, migrate, sqlite_path_from_url
 from kassa.store.postgres import PostgresStore
 from kassa.store.sqlite import SqliteStore
+from tests import loopback
 from tests.harness import run_coroutine
 
 
@@ -458,7 +459,7 @@ async def measure_every_call(database_url: str) -> tuple[str, dict[str, Measured
         app = await build_api(store, clock)
         secret_key = await new_secret_key(store, clock)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
+        async with loopback.AsyncClient(
             transport=transport, base_url=API_BASE_URL, auth=(secret_key, "")
         ) as api:
             made = await make_setup(api)

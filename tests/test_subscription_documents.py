@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from kassa.services.billing.subscription_documents import (
     ENDED,
     INCOMPLETE_EXPIRES_SECONDS,
-    PRIVATE,
     RENEWS_AT,
     RESUMING_EXPIRES_AT,
     STATUSES,
@@ -26,6 +25,7 @@ from kassa.services.billing.subscription_documents import (
     next_work_at,
 )
 from kassa.services.resource import ApiObject
+from kassa.store.tables import PRIVATE
 
 DAY = 86_400
 HOUR = 3_600

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
@@ -25,6 +24,7 @@ from kassa.services.billing.invoice_collection import RETRY_AFTER_DAYS
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
+from tests import loopback
 from tests.direct_store import run_backfill, with_store
 from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
 
@@ -1124,7 +1124,7 @@ def test_a_period_line_is_still_credited_voided_and_rendered(
     )
     opened = client.v1.invoices.retrieve(str(sent.latest_invoice))
     assert opened.status == "open" and opened.invoice_pdf is not None
-    with httpx.Client(timeout=30) as http:
+    with loopback.Client(timeout=30) as http:
         rendered = http.get(opened.invoice_pdf)
     assert rendered.status_code == 200 and rendered.content.startswith(b"%PDF")
     voided = client.v1.invoices.void_invoice(str(opened.id))

@@ -7,11 +7,11 @@ from __future__ import annotations
 import io
 from typing import Any, cast
 
-import httpx
 import pytest
 import stripe
 from pypdf import PdfReader
 
+from tests import loopback
 from tests.harness import KassaServer
 
 
@@ -202,7 +202,7 @@ def test_customer_create_takes_tax_id_data_and_expands_tax_ids(
 
 
 def _pdf_text(url: str) -> str:
-    response = httpx.get(url, timeout=30)
+    response = loopback.get(url, timeout=30)
     assert response.status_code == 200
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
 
@@ -245,7 +245,7 @@ def test_invoices_show_the_customer_tax_ids_frozen_at_finalization(
     text = _pdf_text(cast(str, paid.invoice_pdf))
     assert "EU VAT DE123456789" in text
     assert "GB VAT GB123456789" in text
-    page = httpx.get(cast(str, paid.hosted_invoice_url), timeout=30)
+    page = loopback.get(cast(str, paid.hosted_invoice_url), timeout=30)
     assert page.status_code == 200 and "GB VAT GB123456789" in page.text
 
 

@@ -24,10 +24,10 @@ from kassa.clock import Clock
 from kassa.errors import CardDeclined, ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.services import checkout_completion
-from kassa.services.billing.invoice_documents import find_by_link
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
 from kassa.services.context import Context, PaymentConfig
+from kassa.services.page_links import find_by_link
 from kassa.services.payment_methods import TypedCard
 from kassa.services.resource import ApiObject
 from kassa.store import Store, Transaction

@@ -31,9 +31,9 @@ from kassa.params import (
 )
 from kassa.services import account_objects, events
 from kassa.services.context import Context
-from kassa.services.payout_schedules import INTERVALS, PRIVATE, WEEKDAYS, next_payout_time
+from kassa.services.payout_schedules import INTERVALS, WEEKDAYS, next_payout_time
 from kassa.services.resource import ApiObject, Form, Operation, Resource, RouteIds
-from kassa.store.tables import BALANCE_SETTINGS
+from kassa.store.tables import BALANCE_SETTINGS, PRIVATE
 
 DEFAULT_INTERVAL: Final = "manual"
 STATEMENT_DESCRIPTOR_CHARS_MAX: Final = 22

@@ -14,9 +14,8 @@ from typing import Any, Final
 from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject, document_copy
-from kassa.store.tables import CHECKOUT_SESSIONS
+from kassa.store.tables import CHECKOUT_SESSIONS, PRIVATE
 
-PRIVATE: Final = "_kassa"
 PAGE_PATH: Final = "/kassa/checkout"
 """Where Kassa serves the hosted page: `{public_url}/kassa/checkout/{id}?secret=...`, built
 as `hosted_invoice_url` is (`invoice_transitions._urls`)."""

@@ -21,9 +21,12 @@ from kassa.params import apply_metadata
 from kassa.services import checkout_completion, customers
 from kassa.services.billing import coupons, prices, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
-from kassa.services.billing.invoice_item_pricing import price_data_names
+from kassa.services.billing.invoice_item_pricing import (
+    check_item_amount,
+    from_price,
+    price_data_names,
+)
 from kassa.services.checkout_documents import (
-    PRIVATE,
     SECRET_BYTES,
     amounts,
     blank_session,
@@ -63,7 +66,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
-from kassa.store.tables import CHECKOUT_SESSIONS, PRODUCTS
+from kassa.store.tables import CHECKOUT_SESSIONS, PRIVATE, PRODUCTS
 
 EXPIRES_AFTER_MIN_SECONDS: Final = 30 * 60
 EXPIRES_AFTER_MAX_SECONDS: Final = 24 * 3600
@@ -228,7 +231,7 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         quantity = int(entry.get("quantity") or 0)
         if quantity == 0:
             raise MissingParameter(f"{path}[quantity]")
-        lines.append(await _line_item(ctx, price, quantity, entry.get("metadata")))
+        lines.append(await _line_item(ctx, price, quantity, entry.get("metadata"), path))
     if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
         raise InvalidParameter(
             "You must specify at least one recurring price in `subscription` mode when using "
@@ -272,13 +275,20 @@ async def _price(ctx: Context, entry: dict[str, Any], path: str) -> ApiObject:
 
 
 def _check_price(mode: str, price: ApiObject, path: str) -> None:
-    if price.get("billing_scheme") != "per_unit" or price.get("unit_amount") is None:
+    if prices.has_custom_unit_amount(price):
         raise InvalidParameter(
-            "Kassa's Checkout takes per-unit prices with a unit_amount only.",
+            f"The price {price['id']} has a custom unit amount, which Kassa's Checkout does not "
+            "let the customer choose: use a price with an amount.",
             param=f"{path}[price]",
         )
-    recurring = price.get("recurring") is not None
-    if mode == "payment" and recurring:
+    recurring = price.get("recurring")
+    if recurring is not None and recurring.get("usage_type") == "metered":
+        raise InvalidParameter(
+            f"The price {price['id']} is metered, which Kassa's Checkout does not take: create "
+            "the subscription through the API.",
+            param=f"{path}[price]",
+        )
+    if mode == "payment" and recurring is not None:
         raise InvalidParameter(
             "You specified `payment` mode but passed a recurring price. Either switch to "
             "`subscription` mode or use only one-time prices.",
@@ -287,8 +297,12 @@ def _check_price(mode: str, price: ApiObject, path: str) -> None:
 
 
 async def _line_item(
-    ctx: Context, price: ApiObject, quantity: int, metadata: dict[str, str] | None
+    ctx: Context, price: ApiObject, quantity: int, metadata: dict[str, str] | None, path: str
 ) -> ApiObject:
+    # Priced as an invoice item on the same price is (tiers, decimal amounts and the
+    # per-item ceiling), so the page charges what the first invoice or PaymentIntent will.
+    priced = from_price(price, quantity)
+    check_item_amount(priced, f"{path}[quantity]")
     product = await ctx.tx.get_object(PRODUCTS, ctx.account_id, str(price["product"]), lock=False)
     name = None if product is None else product[0].get("name")
     return {
@@ -296,9 +310,9 @@ async def _line_item(
         "object": "item",
         "adjustable_quantity": None,
         "amount_discount": 0,
-        "amount_subtotal": int(price["unit_amount"]) * quantity,
+        "amount_subtotal": priced.amount,
         "amount_tax": 0,
-        "amount_total": int(price["unit_amount"]) * quantity,
+        "amount_total": priced.amount,
         "currency": price["currency"],
         "description": name,
         "metadata": dict(metadata or {}),

@@ -65,10 +65,7 @@ from kassa.services.resource import (
     route_id,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import EXTERNAL_ACCOUNTS
-
-PRIVATE: Final = "_kassa"
-"""Kassa's own facts about a bank account (the payout outcome its number stands for)."""
+from kassa.store.tables import EXTERNAL_ACCOUNTS, PRIVATE
 
 SUCCEEDING_ACCOUNT_NUMBER: Final = "000123456789"
 TEST_ROUTING_NUMBER: Final = "110000000"

@@ -23,7 +23,6 @@ from typing import Any, Final
 
 from kassa import business_days
 
-PRIVATE: Final = "_kassa"
 INTERVALS: Final = ("daily", "manual", "monthly", "weekly")
 WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday")
 """Stripe pays out on weekdays only (`date.weekday()` order)."""

@@ -65,10 +65,7 @@ from kassa.services.resource import (
 from kassa.store import Store, Transaction
 from kassa.store.payout_queries import swept_window
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS
-
-PRIVATE: Final = "_kassa"
-"""Kassa's own facts about a payout: when its next move is due, what an automatic one swept."""
+from kassa.store.tables import BALANCE_SETTINGS, EXTERNAL_ACCOUNTS, PAYOUTS, PRIVATE
 
 PAYOUT_ARRIVAL_BUSINESS_DAYS: Final = 2
 """Stripe's standard payouts to US bank accounts arrive two business days on."""

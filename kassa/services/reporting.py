@@ -42,9 +42,8 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store import Store
-from kassa.store.tables import REPORT_RUNS
+from kassa.store.tables import PRIVATE, REPORT_RUNS
 
-PRIVATE: Final = "_kassa"
 RUN_FAILED_MESSAGE: Final = "The report could not be computed; Kassa's log says why."
 COLUMNS_MAX: Final = 200
 """Columns one run may ask for (each type documents fewer than 100, metadata aside)."""

@@ -7,6 +7,7 @@ The files are shared by both engines; the few types that differ are markers fill
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -99,7 +100,10 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations(engine: str) -> list[Migration]:
+@functools.cache
+def load_migrations(engine: str) -> tuple[Migration, ...]:
+    """The package's migrations for `engine`, in order: read and rewritten once per process
+    (the tests open stores by the thousand)."""
     markers = ENGINE_MARKERS[engine]
     found = []
     for entry in resources.files("kassa.store.migrations").iterdir():
@@ -118,7 +122,7 @@ def load_migrations(engine: str) -> list[Migration]:
         text = _DOC_EACH.sub(lambda m: _doc_each(engine, m[1].lower(), m[2], m[3]), text)
         text = _UTF8_BYTES.sub(lambda m: _utf8_bytes(engine, m[1]), text)
         found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
-    return sorted(found, key=lambda m: m.version)
+    return tuple(sorted(found, key=lambda m: m.version))
 
 
 def _split_statements(script: str) -> list[str]:

@@ -7,7 +7,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+PRIVATE: Final = "_kassa"
+"""The key of the part of a stored document that is Kassa's own and never shown (link
+secrets, the due times the indexed columns below copy): each resource strips it from its
+view."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ PRICES = ObjectTable(
         "recurring_interval": ("recurring", "interval"),
         "recurring_meter": ("recurring", "meter"),
         "recurring_usage_type": ("recurring", "usage_type"),
-        "inline": ("_kassa", "inline"),
+        "inline": (PRIVATE, "inline"),
     },
     # `inline`: true for an inline price (made from `price_data`), NULL for the others; the
     # lists, the search and a product's delete pass over inline prices, always beside
@@ -150,7 +155,7 @@ CUSTOMER_BALANCE_TRANSACTIONS = ObjectTable(
 INVOICE_ITEMS = ObjectTable(
     "invoiceitems",
     filter_columns=("customer", "invoice", "period_item"),
-    sources={"period_item": ("_kassa", "period_item")},
+    sources={"period_item": (PRIVATE, "period_item")},
     # `period_item`: true for a subscription's period charge (billing marks its document,
     # `invoice_lines.is_period_item`), NULL for every item the API shows; the API's
     # list and reads pass over the first (migration 0053 indexes it before `seq`, alone
@@ -173,7 +178,7 @@ INVOICES = ObjectTable(
     sources={
         "subscription": ("parent", "subscription_details", "subscription"),
         # Kassa's own: when the reminder job next looks at the invoice (not an API field).
-        "next_reminder_at": ("_kassa", "next_reminder_at"),
+        "next_reminder_at": (PRIVATE, "next_reminder_at"),
     },
 )
 INVOICE_PAYMENTS = ObjectTable(
@@ -215,7 +220,7 @@ SUBSCRIPTIONS = ObjectTable(
     ),
     # Kassa's own: when the subscription next has work due (not an API field), derived on
     # every write (`subscription_documents.next_work_at`).
-    sources={"renews_at": ("_kassa", "renews_at")},
+    sources={"renews_at": (PRIVATE, "renews_at")},
     # The list's `current_period_end` and `current_period_start` filters: since API
     # 2025-03-31.basil the periods are the items', and Stripe's reference filters on "the
     # minimum item current_period_end" and "the maximum item current_period_start".
@@ -242,7 +247,7 @@ SUBSCRIPTION_SCHEDULES = ObjectTable(
     ),
     # Kassa's own: when the schedule next has work due (not an API field), derived on every
     # write (`subscription_schedule_documents.next_work_at`).
-    sources={"transitions_at": ("_kassa", "transitions_at")},
+    sources={"transitions_at": (PRIVATE, "transitions_at")},
     # Read by the scheduler's scans only (migration 0060's partial indexes), never listed.
     unlisted=("test_clock", "transitions_at"),
 )
@@ -255,14 +260,14 @@ PAYOUTS = ObjectTable(
     "payouts",
     filter_columns=("arrival_date", "destination", "due_at", "status"),
     # Kassa's own: when the payout's next status change is due (not an API field).
-    sources={"due_at": ("_kassa", "due_at")},
+    sources={"due_at": (PRIVATE, "due_at")},
 )
 EXTERNAL_ACCOUNTS = ObjectTable("external_accounts", filter_columns=("currency",))
 BALANCE_SETTINGS = ObjectTable(
     "balance_settings",
     filter_columns=("next_payout_at",),
     # Kassa's own: when the account's next automatic payout is due (not an API field).
-    sources={"next_payout_at": ("_kassa", "next_payout_at")},
+    sources={"next_payout_at": (PRIVATE, "next_payout_at")},
 )
 
 CHECKOUT_SESSIONS = ObjectTable(
@@ -270,10 +275,21 @@ CHECKOUT_SESSIONS = ObjectTable(
     filter_columns=("customer", "payment_intent", "subscription", "status", "expires_due"),
     # Kassa's own: when an open session expires (not an API field; null once it is not
     # open), which the checkout_sessions job scans (migration 0064's partial index).
-    sources={"expires_due": ("_kassa", "expires_due")},
+    sources={"expires_due": (PRIVATE, "expires_due")},
     unlisted=("expires_due",),
 )
 """Checkout Sessions (`cs_...`): `kassa.services.checkout_sessions`."""
+
+QUOTES = ObjectTable(
+    "quotes",
+    filter_columns=("customer", "status", "test_clock", "number", "expires_due"),
+    # Kassa's own: when a draft or open quote is canceled (its `expires_at`; null once it
+    # is accepted or canceled), which the quotes job scans (migration 0065's partial index).
+    # `number` is read only to count the account's numbered quotes.
+    sources={"expires_due": (PRIVATE, "expires_due")},
+    unlisted=("number", "expires_due"),
+)
+"""Quotes (`qt_...`): `kassa.services.billing.quotes`."""
 
 REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
 """Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
@@ -323,4 +339,5 @@ ALL_OBJECT_TABLES = (
     REPORT_RUNS,
     FILES,
     CHECKOUT_SESSIONS,
+    QUOTES,
 )

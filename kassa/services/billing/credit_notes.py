@@ -42,7 +42,7 @@ from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.params import apply_metadata
-from kassa.services import charge_processing, events, payment_intents, refunds
+from kassa.services import charge_processing, events, page_links, payment_intents, refunds
 from kassa.services.billing import (
     credit_note_amounts,
     credit_note_emails,
@@ -86,7 +86,7 @@ from kassa.services.resource import (
 )
 from kassa.store import Transaction
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CREDIT_NOTES
+from kassa.store.tables import CREDIT_NOTES, PRIVATE
 
 CREDITABLE_STATUSES: Final = ("open", "paid", "uncollectible")
 """Stripe issues credit notes on finalized invoices (its create docstring); a draft or a
@@ -98,7 +98,6 @@ NOTES_PER_INVOICE_MAX: Final = 100
 number the next and to know what its lines have left."""
 LINES_EMBEDDED_MAX: Final = 10
 """Lines embedded in the credit note ("the first handful"); `/lines` pages them all."""
-PRIVATE: Final = "_kassa"
 LINE_OBJECT: Final = "credit_note_line_item"
 PAGE_PATH: Final = "/kassa/credit_notes"
 SECRET_BYTES: Final = 24
@@ -455,7 +454,7 @@ async def note_for_page(tx: Transaction, note_id: str, secret: str) -> ApiObject
     """For the PDF, reached by its `pdf` link rather than an API key: the note with every
     line, private facts left out, and `account` added (whose note it is), when `secret` is
     its link's secret; else None."""
-    found = await invoice_documents.find_by_link(tx, CREDIT_NOTES, note_id, secret)
+    found = await page_links.find_by_link(tx, CREDIT_NOTES, note_id, secret)
     if found is None:
         return None
     note, account_id = found

@@ -38,7 +38,7 @@ from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, Resource
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CHARGES, COUPONS, DISCOUNTS, INVOICES
+from kassa.store.tables import CHARGES, COUPONS, DISCOUNTS, INVOICES, PRIVATE
 
 DISCOUNT = Struct(
     {
@@ -52,8 +52,6 @@ DISCOUNTS_PARAM = ListOf(DISCOUNT, max_items=DISCOUNTS_MAX, nullable=True)
 
 Requested = Sequence[Mapping[str, Any]]
 """Validated `DISCOUNTS_PARAM` entries."""
-PRIVATE: Final = "_kassa"
-"""Kassa's own facts about a discount, never shown (`view`)."""
 USED_BY: Final = "used_by"
 """Private key: the invoice that used up a `once` discount of a subscription. Kept on the
 discount, not only with the subscription, so the discount stays used wherever it is put back

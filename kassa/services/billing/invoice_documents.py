@@ -21,16 +21,12 @@ from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.services import accounts, events, tax_ids
 from kassa.services.context import Context
-from kassa.services.intent_helpers import secret_matches
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, document_copy
-from kassa.store import Transaction
-from kassa.store.tables import INVOICES, ObjectTable
+from kassa.store.tables import INVOICES, PRIVATE
 
 LINES_EMBEDDED_MAX: Final = 10
 """Stripe embeds the first ten lines in the invoice; the rest are listed by `/lines`."""
-PRIVATE: Final = "_kassa"
-"""The stored document's key for what the API does not show."""
 AUTO_ADVANCE_DELAY_SECONDS: Final = 3_600
 """Stripe finalizes an auto-advancing draft about an hour after it is created."""
 MANUAL_BILLING_REASON: Final = "manual"
@@ -261,25 +257,6 @@ async def load_invoice(
     # changes): telling the context spares `governed_by` reading the customer for it.
     ctx.remember_customer({"id": invoice["customer"], "test_clock": invoice.get("test_clock")})
     return invoice
-
-
-async def find_by_link(
-    tx: Transaction, table: ObjectTable, object_id: str, secret: str
-) -> tuple[ApiObject, str] | None:
-    """For the pages reached by a link rather than an API key (the hosted invoice page, the
-    invoice and credit note PDFs): the stored document whose links carry `secret` (its
-    `PRIVATE` `secret`, compared in constant time), and the account it belongs to; None for
-    an unknown or deleted id, a document without a secret, or another secret."""
-    if not secret or not could_be_object_id(object_id):
-        return None
-    account_id = await tx.find_object_owner(table, object_id)
-    found = None if account_id is None else await tx.get_object(table, account_id, object_id)
-    if found is None or found[1]:
-        return None
-    stored = (found[0].get(PRIVATE) or {}).get("secret")
-    if not isinstance(stored, str) or not secret_matches(secret, stored):
-        return None
-    return found[0], str(account_id)
 
 
 async def insert(ctx: Context, invoice: ApiObject) -> None:

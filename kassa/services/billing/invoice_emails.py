@@ -45,7 +45,6 @@ from kassa.services.billing.billing_emails import (
     queue_rendered,
     reader_for,
 )
-from kassa.services.billing.invoice_documents import PRIVATE
 from kassa.services.billing.reminders import Reminder, ReminderKind
 from kassa.services.context import Context
 from kassa.services.mail import (
@@ -58,6 +57,7 @@ from kassa.services.mail import (
 )
 from kassa.services.mail_rendering import format_money
 from kassa.services.resource import ApiObject
+from kassa.store.tables import PRIVATE
 
 LAST_REMINDER_AT = "last_reminder_at"
 """The private fact of when the invoice's latest reminder was due (`invoice_reminders`)."""

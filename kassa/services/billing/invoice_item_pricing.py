@@ -40,6 +40,7 @@ from kassa.services.context import Context
 from kassa.services.resource import (
     ApiObject,
 )
+from kassa.store.tables import PRIVATE
 
 # --- shapes -----------------------------------------------------------------------------------
 
@@ -51,7 +52,7 @@ def view(item: Mapping[str, Any]) -> ApiObject:
     again, if it ever does."""
     shown = dict(item)
     shown.pop("created", None)
-    shown.pop(invoice_lines.PRIVATE, None)
+    shown.pop(PRIVATE, None)
     details = shown.get("proration_details")
     if details is not None and "discount_amounts" not in details:
         # Stored before Kassa filled it: a list for the SDK (never null), empty.

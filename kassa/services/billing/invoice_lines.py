@@ -28,10 +28,7 @@ from kassa.services.billing.invoice_amounts import (
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import INVOICE_ITEMS
-
-PRIVATE = "_kassa"
-"""An invoice item's private facts (`{"period_item": true}`), never shown."""
+from kassa.store.tables import INVOICE_ITEMS, PRIVATE
 
 
 def is_period_item(item: Mapping[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.errors import InvalidRequest, ResourceMissing
-from kassa.services import hooks, payment_intents
+from kassa.services import hooks, page_links, payment_intents
 from kassa.services.billing import (
     customer_balance,
     customer_delinquency,
@@ -349,7 +349,7 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
     """For the hosted invoice page and the PDF, reached by their link rather than an API
     key: the finalized invoice (as the API shows it, with `account` added: whose invoice it
     is) when `secret` is its link's secret; else None."""
-    found = await invoice_documents.find_by_link(tx, INVOICES, invoice_id, secret)
+    found = await page_links.find_by_link(tx, INVOICES, invoice_id, secret)
     if found is None:
         return None
     invoice, account_id = found

@@ -109,15 +109,13 @@ from kassa.services.resource import (
 )
 from kassa.services.search import BOOLEAN, METADATA, STRING, TOKEN, search_operation
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import BILLING_METERS, PRICES, PRODUCTS, ObjectTable
+from kassa.store.tables import BILLING_METERS, PRICES, PRIVATE, PRODUCTS, ObjectTable
 
 LOOKUP_KEY_CHARS_MAX: Final = 200
 LOOKUP_KEYS_FILTER_MAX: Final = 10
 """Stripe's list takes up to ten `lookup_keys`."""
 INCLUDABLE_ONLY: Final = ("tiers",)
 """Stored fields Stripe returns only when expanded."""
-PRIVATE: Final = "_kassa"
-"""The stored price's private facts (`{"inline": true}`), never shown."""
 NOT_SHOWN: Final = (*INCLUDABLE_ONLY, PRIVATE)
 NOT_INLINE: Final = MappingProxyType({"inline": True})
 """`nulls` of every list and search: the `inline` column NULL (prices not made inline)."""

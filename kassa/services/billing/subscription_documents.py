@@ -24,9 +24,8 @@ from kassa.services import events
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, document_copy
-from kassa.store.tables import CUSTOMERS, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
+from kassa.store.tables import CUSTOMERS, PRIVATE, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 
-PRIVATE: Final = "_kassa"
 STATUSES: Final = (
     "active",
     "canceled",

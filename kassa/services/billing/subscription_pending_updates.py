@@ -64,7 +64,6 @@ from kassa.services.billing.subscription_discounts import (
 from kassa.services.billing.subscription_documents import (
     ENDED,
     HELD,
-    PRIVATE,
     RENEWS_AT,
     announce,
     current_period,
@@ -82,6 +81,7 @@ from kassa.services.billing.subscription_params import (
 from kassa.services.billing.subscription_periods import restoration
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
+from kassa.store.tables import PRIVATE
 
 UPDATE_EXPIRES_SECONDS: Final = 23 * 3_600
 """Stripe discards a pending update 23 hours after the update at the latest."""

@@ -22,9 +22,8 @@ from kassa.services import events
 from kassa.services.billing import periods
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
-from kassa.store.tables import SUBSCRIPTION_SCHEDULES
+from kassa.store.tables import PRIVATE, SUBSCRIPTION_SCHEDULES
 
-PRIVATE: Final = "_kassa"
 TRANSITIONS_AT: Final = "transitions_at"
 PHASE: Final = "phase"
 EXPIRING_SENT: Final = "expiring_sent"

@@ -81,7 +81,7 @@ from kassa.services.resource import (
 )
 from kassa.services.stripe_event_types import STRIPE_EVENT_TYPES
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import SUBSCRIPTION_SCHEDULES
+from kassa.store.tables import PRIVATE, SUBSCRIPTION_SCHEDULES
 
 ID_CHARS_MAX: Final = 255
 EVENT_PREFIX: Final = "subscription_schedule."
@@ -252,7 +252,7 @@ def _blank(ctx: Context, customer: ApiObject, request: CreateSchedule) -> ApiObj
         "status": "not_started",
         "subscription": None,
         "test_clock": customer.get("test_clock"),
-        "_kassa": {PHASE: None, EXPIRING_SENT: False},
+        PRIVATE: {PHASE: None, EXPIRING_SENT: False},
     }
 
 
