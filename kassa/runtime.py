@@ -55,6 +55,7 @@ from kassa.workers.invoices import INVOICES
 from kassa.workers.mail import mail_settings, run_mail
 from kassa.workers.payouts import PAYOUTS
 from kassa.workers.polling import PollingJob, run_polling
+from kassa.workers.quotes import QUOTES
 from kassa.workers.refund_failures import REFUND_FAILURES
 from kassa.workers.reporting import REPORTING
 from kassa.workers.retention import run_retention
@@ -160,6 +161,7 @@ JOBS: tuple[Job, ...] = (
     Job("authorization_expiries", _polling(AUTHORIZATION_EXPIRIES), in_serve=_always),
     Job("reporting", _polling(REPORTING), in_serve=_always),
     Job("checkout_sessions", _polling(CHECKOUT_SESSIONS), in_serve=_always),
+    Job("quotes", _polling(QUOTES), in_serve=_always),
 )
 
 

@@ -5,7 +5,7 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
     python scripts/field_conformance_more.py http://127.0.0.1:8000 sk_test_...
 
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
-event summary), credit notes, subscription schedules, ephemeral keys and files. Exits 1
+event summary), credit notes, subscription schedules, ephemeral keys, files and quotes. Exits 1
 when a default field is missing or an undeclared one is present. Reuses the shared tool's
 fixtures and declarations (`FIXTURES`, `declared`), so both judge alike.
 """
@@ -35,6 +35,7 @@ TYPES = (
     "subscription_schedule",
     "ephemeral_key",
     "file",
+    "quote",
 )
 MOBILE_VERSION = "2020-08-27"
 """Ephemeral keys need a Stripe-Version: the one Stripe's mobile SDKs long pinned."""
@@ -153,6 +154,17 @@ def collect(c: Collector) -> None:
         },
     )
     c.post("/v1/ephemeral_keys", {"customer": customer}, **{"Stripe-Version": MOBILE_VERSION})
+    quote = c.post(
+        "/v1/quotes",
+        {
+            "customer": customer,
+            "line_items[0][price]": monthly,
+            "line_items[1][price]": once["id"],
+            "line_items[1][quantity]": "2",
+        },
+    )
+    if quote:
+        c.post(f"/v1/quotes/{quote['id']}/finalize", {})
     c.keep(
         c.http.post(
             "/v1/files",

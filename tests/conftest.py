@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import compileall
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,21 @@ one worker running them while the others idled. Order within a file is kept."""
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: place for place, name in enumerate(SLOW_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as found
+
+
+TIMELINE_ENV = "KASSA_TEST_TIMELINE"
+"""Set to a file path, each test's end is appended to it as `worker seconds nodeid`: where
+each worker spent the run, to find the files that leave one worker running alone at the
+end (`SLOW_FILES_FIRST`)."""
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Where the test ran (a worker, or the one process), not where its report arrives."""
+    path = os.environ.get(TIMELINE_ENV)
+    if path:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(path, "a", encoding="utf-8") as timeline:
+            timeline.write(f"{worker} {time.time():.3f} {item.nodeid}\n")
 
 
 def require_postgres() -> None:

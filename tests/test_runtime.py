@@ -36,6 +36,7 @@ EVERY_JOB = [
     "authorization_expiries",
     "reporting",
     "checkout_sessions",
+    "quotes",
 ]
 ACCOUNT_ID = "acct_runtime"
 PURGE_POLLS_MAX = 100
@@ -68,6 +69,7 @@ def test_kassa_serve_leaves_webhook_delivery_to_workers_when_told() -> None:
         "authorization_expiries",
         "reporting",
         "checkout_sessions",
+        "quotes",
     ]
 
 

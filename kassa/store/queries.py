@@ -37,6 +37,7 @@ from kassa.store.pages import (
 )
 from kassa.store.payment_method_queries import PaymentMethodQueries
 from kassa.store.payout_queries import PayoutQueries
+from kassa.store.quote_queries import QuoteQueries
 from kassa.store.reconciliation_queries import ReconciliationQueries
 from kassa.store.refund_failure_queries import RefundFailureQueries
 from kassa.store.reporting_queries import ReportingQueries
@@ -169,6 +170,7 @@ class Transaction(
     ReportingQueries,
     CheckoutSessionQueries,
     MeterEventQueries,
+    QuoteQueries,
 ):
     """The store's whole interface: one instance per unit of work (a read or a write)."""
 

@@ -941,6 +941,49 @@ _ACCOUNT_RECIPES: Final = {
     ),
 }
 
+_QUOTE: Final = (
+    *_paying_customer(),
+    Step(
+        "quote",
+        "post",
+        "/v1/quotes",
+        {
+            "customer": "${customer:id}",
+            "description": DESCRIPTION,
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": CURRENCY,
+                        "unit_amount": AMOUNT,
+                        "product": "${product:id}",
+                    },
+                    "quantity": 1,
+                }
+            ],
+        },
+    ),
+)
+"""A draft quote of one one-time line, for a customer paying by card."""
+_QUOTE_PRODUCT: Final = Step("product", "post", "/v1/products", {"name": DESCRIPTION})
+_FINALIZED_QUOTE: Final = (
+    _QUOTE_PRODUCT,
+    *_QUOTE,
+    Step("quote_finalize", "post", "/v1/quotes/${quote:id}/finalize"),
+)
+_QUOTE_RECIPES: Final = {
+    "quote.created": Recipe("a draft quote of one line", (_QUOTE_PRODUCT, *_QUOTE)),
+    "quote.finalized": Recipe("a quote, then finalized (numbered, open)", _FINALIZED_QUOTE),
+    "quote.accepted": Recipe(
+        "a finalized quote, then accepted (a draft invoice of its line)",
+        (*_FINALIZED_QUOTE, Step("quote_accept", "post", "/v1/quotes/${quote:id}/accept")),
+    ),
+    "quote.canceled": Recipe(
+        "a finalized quote, then canceled",
+        (*_FINALIZED_QUOTE, Step("quote_cancel", "post", "/v1/quotes/${quote:id}/cancel")),
+    ),
+}
+
+
 RECIPES: Final[Mapping[str, Recipe]] = {
     **_ACCOUNT_RECIPES,
     **_PAYOUT_RECIPES,
@@ -952,6 +995,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_CREDIT_NOTE_RECIPES,
     **_METER_RECIPES,
     **_SCHEDULE_RECIPES,
+    **_QUOTE_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
 
