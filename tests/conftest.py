@@ -47,26 +47,43 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 SLOW_FILES_FIRST = (
-    "test_ledger_properties.py",
     "test_webhook_durability.py",
-    "test_test_clocks.py",
-    "test_crash_harness.py",
-    "test_subscription_crashes.py",
-    "test_money_properties.py",
-    "test_webhook_faults.py",
-    "test_import.py",
     "test_cli.py",
+    "test_dashboard_browser.py",
+    "test_ledger_properties.py",
+    "test_import.py",
+    "test_account_reset.py",
+    "test_reconcile.py",
+    "test_test_clocks.py",
+    "test_mail.py",
     "test_pytest_plugin.py",
-    "test_invoice_amounts.py",
-    "test_checkout_sessions.py",
-    "test_due_work_starvation.py",
-    "test_stripe_node.py",
+    "test_webhook_faults.py",
+    "test_dashboard_billing_browser.py",
+    "test_subscription_crashes.py",
+    "test_subscription_discount_uses.py",
     "test_webhooks.py",
+    "test_coupons_tax_rates.py",
+    "test_subscription_cancel_at.py",
+    "test_no_server_errors.py",
+    "test_crash_harness.py",
+    "test_subscription_scheduled_end.py",
+    "test_subscriptions.py",
+    "test_dashboard_subscriptions_browser.py",
+    "test_dashboard_security.py",
+    "test_money_properties.py",
+    "test_hosted_invoice.py",
+    "test_invoice_pdf.py",
+    "test_refund_failures.py",
+    "test_trigger.py",
+    "test_checkout_sessions.py",
+    "test_subscription_pause.py",
 )
-"""The files that take longest (`scripts/test` lists the 25 slowest tests at the end), run
-first. Test files go to pytest-xdist's workers whole (`--dist loadfile`), in the order they
-are collected, which is alphabetical: the crash, webhook and clock files came last and left
-one worker running them while the others idled. Order within a file is kept."""
+"""The files that take longest in all (their tests' times summed, from a CI run's JUnit
+report on the 2-core AMD EPYC, session 29), longest first, so the workers finish together.
+Test files go to pytest-xdist's workers whole (`--dist loadfile`), in the order they are
+collected when `scripts/test` passes `--no-loadscope-reorder` (xdist otherwise hands out the
+files with the most tests first, and the few-test files of a minute or more came last and
+left one worker running them while the others idled). Order within a file is kept."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
