@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import compileall
 import os
+import resource
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -92,18 +93,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 TIMELINE_ENV = "KASSA_TEST_TIMELINE"
-"""Set to a file path, each test's end is appended to it as `worker seconds nodeid`: where
-each worker spent the run, to find the files that leave one worker running alone at the
-end (`SLOW_FILES_FIRST`)."""
+"""Set to a file path, each test's end is appended to it as `worker seconds own-CPU
+children-CPU nodeid`: where each worker spent the run, to find the files that leave one
+worker running alone at the end (`SLOW_FILES_FIRST`), and whose CPU it was. Own CPU is the
+test process's (user+system, seconds so far); children's is that of the processes it
+started and has reaped (servers and commands, counted when they exit: a module's server
+at the module's end, the session's servers at the last test's)."""
+
+
+def note_on_timeline(what: str) -> None:
+    path = os.environ.get(TIMELINE_ENV)
+    if path:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own_cpu = own.ru_utime + own.ru_stime
+        children_cpu = children.ru_utime + children.ru_stime
+        with open(path, "a", encoding="utf-8") as timeline:
+            timeline.write(f"{worker} {time.time():.3f} {own_cpu:.2f} {children_cpu:.2f} {what}\n")
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Where the test ran (a worker, or the one process), not where its report arrives."""
-    path = os.environ.get(TIMELINE_ENV)
-    if path:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        with open(path, "a", encoding="utf-8") as timeline:
-            timeline.write(f"{worker} {time.time():.3f} {item.nodeid}\n")
+    note_on_timeline(item.nodeid)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's servers have stopped by now: their CPU is among the children's."""
+    note_on_timeline("(end)")
 
 
 def require_postgres() -> None:
