@@ -444,6 +444,15 @@ def test_a_test_clocks_customer_puts_the_quote_on_its_clock(client: Client) -> N
     )
     assert refused.param == "test_clock"
     client.v1.quotes.finalize_quote(quote.id)
+    advance(client, clock.id, quote.expires_at - 1)
+    assert client.v1.quotes.retrieve(quote.id).status == "open"
     advance(client, clock.id, quote.expires_at)
-    with pytest.raises(stripe.InvalidRequestError, match="expired"):
+    expired = client.v1.quotes.retrieve(quote.id)
+    assert (expired.status, expired.status_transitions.canceled_at) == (
+        "canceled",
+        quote.expires_at,
+    )
+    canceled = client.v1.events.list(params={"type": "quote.canceled"}).data
+    assert [(e.data.object.id, e.created) for e in canceled] == [(quote.id, quote.expires_at)]
+    with pytest.raises(stripe.InvalidRequestError, match="canceled"):
         client.v1.quotes.accept(quote.id)

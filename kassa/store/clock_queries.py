@@ -71,6 +71,7 @@ WORK_KINDS = (
     "refund_failure",
     "authorization_expiry",
     "funds_settlement",
+    "quote_expiry",
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
 subscription schedule's transition first (its start makes a subscription, a new phase sets
@@ -80,8 +81,9 @@ subscription's new period (which may make an invoice), then a draft is finalized
 before an invoice is charged, a charge's asynchronous capture is posted right after the
 charge, and a charge is tried before a reminder (which a successful charge makes moot); a
 refund's later failure comes next (it depends on nothing but its refund), then an
-uncaptured authorization's expiry (nothing else waits on it); pending funds settle last
-(nothing else depends on them)."""
+uncaptured authorization's expiry (nothing else waits on it); pending funds settle next
+(nothing else depends on them), and a quote expires last (an expiry at the second a
+subscription renews or an invoice is charged changes neither)."""
 
 _WORK_SCANS = (
     ("subscription_schedules", "transitions_at", "deleted = 0"),
@@ -93,6 +95,7 @@ _WORK_SCANS = (
     ("refund_failures", "fails_at", "fails_at IS NOT NULL"),
     ("authorization_expiries", "expires_at", "expires_at IS NOT NULL"),
     ("ledger_transactions", "available_on", "status = 'pending'"),
+    ("quotes", "expires_due", "expires_due IS NOT NULL AND deleted = 0"),
 )
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
 what else a row with work due must be (the condition of the kind's partial index; the

@@ -1,7 +1,7 @@
 """The `quotes` background job: cancels the draft and open quotes whose `expires_at` has
 come, in real time (`kassa.services.billing.quotes.expire_due_quotes`; a quote on a test
-clock lives in the clock's time, which this job does not keep). One indexed read when
-nothing is due."""
+clock lives in the clock's time, and the clock's advance expires it). One indexed read
+when nothing is due."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ Stripe's `QT-5B9DA057-0001-1`), and then either accepted (`quote_acceptance`: an
 one-time lines, a subscription when it has recurring ones) or canceled, through the API or
 at its `expires_at` (the `quotes` job: `expire_due_quotes`; a draft expires too, as Stripe
 says: "canceled if in `open` or `draft` status"). Its time is its customer's (a test clock's
-customer's quote lives in the clock's time). Stripe's reference: docs.stripe.com/api/quotes.
+customer's quote lives in the clock's time, and the clock's advance expires it:
+`expire_quote`). Stripe's reference: docs.stripe.com/api/quotes.
 """
 
 from __future__ import annotations
@@ -364,14 +365,17 @@ async def expire_due_quotes(store: Store, clock: Clock, payments: PaymentConfig)
     own, bounded per run (`due_work.do_due_operations`); how many."""
     jobs = (Transaction.quotes_due, Transaction.postpone_quote_expiry)
     failed = (log, "quote %s could not expire: %s")
-    return await do_due_operations(store, clock, payments, jobs, _expire_due, failed)
+    return await do_due_operations(store, clock, payments, jobs, expire_quote, failed)
 
 
-async def _expire_due(ctx: Context, quote_id: str) -> bool:
+async def expire_quote(ctx: Context, quote_id: str) -> bool:
+    """The quote canceled if it is draft or open and its expiry has come at `ctx.now()`
+    (the real-time job's, or a test clock's advance at the expiry); whether it was."""
     found = await ctx.tx.get_object(QUOTES, ctx.account_id, quote_id)
     if found is None or found[1]:
         return False
     quote = copy.deepcopy(found[0])
+    ctx = await ctx.governed_by(quote)
     due = private(quote).get("expires_due")
     if quote["status"] not in LIVE_STATUSES or due is None or due > ctx.now():
         return False
