@@ -219,6 +219,34 @@ def test_update_a_draft_replaces_its_lines(client: Client) -> None:
     assert client.v1.quotes.retrieve(quote.id).amount_total == 1_050
 
 
+def test_replaced_discounts_give_their_redemptions_back(client: Client) -> None:
+    """A draft's update that replaces its discounts (its own or a line's) forgets the ones
+    it made before: a coupon redeemable once can be sent again, and clearing them frees it."""
+    once = client.v1.coupons.create(params={"percent_off": 50, "max_redemptions": 1}, options=key())
+    price = _price(client, 1_000)
+    quote = _quote(client, _customer(client), [{"price": price}], discounts=[{"coupon": once.id}])
+    again = client.v1.quotes.update(quote.id, params={"discounts": [{"coupon": once.id}]})
+    assert again.amount_total == 500 and again.discounts != quote.discounts
+    assert client.v1.coupons.retrieve(once.id).times_redeemed == 1
+    kept = client.v1.quotes.update(
+        quote.id, params={"discounts": [{"discount": again.discounts[0]}]}
+    )
+    assert kept.discounts == again.discounts
+    cleared = client.v1.quotes.update(quote.id, params={"discounts": ""})
+    assert (cleared.discounts, cleared.amount_total) == ([], 1_000)
+    assert client.v1.coupons.retrieve(once.id).times_redeemed == 0
+    line = {"price": price, "discounts": [{"coupon": once.id}]}
+    on_line = client.v1.quotes.update(quote.id, params={"line_items": [line]})
+    assert on_line.amount_total == 500
+    on_line_again = client.v1.quotes.update(
+        quote.id, params={"line_items": [line, {"price": price}]}
+    )
+    assert on_line_again.amount_total == 1_500
+    assert client.v1.coupons.retrieve(once.id).times_redeemed == 1
+    client.v1.quotes.update(quote.id, params={"line_items": [{"price": price}]})
+    assert client.v1.coupons.retrieve(once.id).times_redeemed == 0
+
+
 # --- the status machine ---------------------------------------------------------------------------
 
 

@@ -56,6 +56,10 @@ USED_BY: Final = "used_by"
 """Private key: the invoice that used up a `once` discount of a subscription. Kept on the
 discount, not only with the subscription, so the discount stays used wherever it is put back
 (`discounts[][discount]`)."""
+MADE_BY_QUOTE: Final = "made_by_quote"
+"""Private key: the quote whose `discounts` (or a line's) made the discount. A quote's
+discounts are on no object until it is accepted (Stripe's Discount has no `quote` field),
+so this is how a draft quote's update finds the ones it replaces (`discard`)."""
 COUNTED: Final = "counted"
 """Private key: the redemption was counted when the discount was applied (`apply`). A draft's
 discount without it was applied by an earlier Kassa, which counted at finalization."""
@@ -138,10 +142,11 @@ async def apply(
     currency: str,
     invoice: str | None = None,
     invoice_item: str | None = None,
+    quote: str | None = None,
     param: str = "discounts",
 ) -> list[str]:
-    """The ids of the discounts `requested` makes (or reuses, from `lineage`) for an invoice
-    or an item, each checked before it is stored."""
+    """The ids of the discounts `requested` makes (or reuses, from `lineage`) for an invoice,
+    an item or a quote, each checked before it is stored."""
     customer = lineage.customer
     ids: list[str] = []
     for index, entry in enumerate(requested[:DISCOUNTS_MAX]):
@@ -153,6 +158,8 @@ async def apply(
         discount = await _new_discount(ctx, entry, kind, path, customer, currency)
         discount["invoice"], discount["invoice_item"] = invoice, invoice_item
         await _count(ctx, discount, path)
+        if quote is not None:
+            discount[PRIVATE][MADE_BY_QUOTE] = quote
         await ctx.tx.insert_object(DISCOUNTS, ctx.account_id, discount)
         ids.append(discount["id"])
     _check_distinct(ids, param)
@@ -425,10 +432,10 @@ async def set_used_by(ctx: Context, discount_id: str, invoice_id: str | None) ->
 async def discard(
     ctx: Context, discount_ids: Sequence[str], *, owner: str, kept: Sequence[str] = ()
 ) -> frozenset[str]:
-    """Forget discounts made for `owner` (a draft invoice or an item not yet invoiced whose
-    `discounts` were replaced, or which was deleted), giving their redemptions back; reused
-    ones stay with whoever made them, and so do those `kept` (its new `discounts`, which may
-    reuse its own: the same `di_` id stays). The ids forgotten."""
+    """Forget discounts made for `owner` (a draft invoice, an item not yet invoiced or a draft
+    quote whose `discounts` were replaced, or which was deleted), giving their redemptions
+    back; reused ones stay with whoever made them, and so do those `kept` (its new
+    `discounts`, which may reuse its own: the same `di_` id stays). The ids forgotten."""
     forgotten: set[str] = set()
     for discount_id in discount_ids[:DISCOUNTS_MAX]:
         if discount_id in kept:
@@ -437,7 +444,8 @@ async def discard(
         if found is None or found[1]:
             continue
         discount = found[0]
-        if owner in (discount["invoice"], discount["invoice_item"]):
+        made_by_quote = (discount.get(PRIVATE) or {}).get(MADE_BY_QUOTE)
+        if owner in (discount["invoice"], discount["invoice_item"], made_by_quote):
             await ctx.tx.mark_object_deleted(DISCOUNTS, ctx.account_id, discount_id)
             forgotten.add(discount_id)
             if (discount.get(PRIVATE) or {}).get(COUNTED):

@@ -31,9 +31,10 @@ QUANTITY_DEFAULT: Final = 1
 
 
 async def lines_sent(
-    ctx: Context, entries: Sequence[Mapping[str, Any]], customer: str | None
+    ctx: Context, entries: Sequence[Mapping[str, Any]], customer: str | None, quote: str
 ) -> list[QuoteLine]:
-    """`line_items` as sent: each one's price, quantity, own discounts and tax rates."""
+    """`line_items` as sent: each one's price, quantity, own discounts (made by `quote`) and
+    tax rates."""
     lines = []
     for index, entry in enumerate(entries[:LINE_ITEMS_MAX]):
         path = f"line_items[{index}]"
@@ -42,7 +43,12 @@ async def lines_sent(
         if entry.get("discounts"):
             line_discounts = tuple(
                 await made_discounts(
-                    ctx, entry["discounts"], customer, str(price["currency"]), f"{path}[discounts]"
+                    ctx,
+                    entry["discounts"],
+                    customer,
+                    str(price["currency"]),
+                    f"{path}[discounts]",
+                    quote,
                 )
             )
         rates = await usable_tax_rates(
@@ -115,9 +121,10 @@ async def made_discounts(
     customer: str | None,
     currency: str | None,
     param: str,
+    quote: str,
 ) -> list[str]:
-    """The discounts `requested` makes for the customer (a discount's coupon is checked
-    against the quote's currency)."""
+    """The discounts `requested` makes for the customer, made by `quote` (a discount's
+    coupon is checked against the quote's currency)."""
     if customer is None:
         raise InvalidParameter(
             f"A quote's {param} need its customer: give customer first.", param=param
@@ -128,8 +135,23 @@ async def made_discounts(
             param=param,
         )
     return await discounts.apply(
-        ctx, requested, lineage=discounts.Lineage.of(customer), currency=currency, param=param
+        ctx,
+        requested,
+        lineage=discounts.Lineage.of(customer),
+        currency=currency,
+        quote=quote,
+        param=param,
     )
+
+
+async def discard_replaced(
+    ctx: Context, quote: str, current: Sequence[str], requested: Sequence[Mapping[str, Any]]
+) -> None:
+    """The quote's discounts in `current` that `requested` (what replaces them) does not
+    reuse, forgotten and their redemptions given back: before the new ones are made, so a
+    coupon limited to one redemption can be sent again."""
+    reused = [str(entry["discount"]) for entry in requested if entry.get("discount")]
+    await discounts.discard(ctx, current, owner=quote, kept=reused)
 
 
 def stored_line(line: QuoteLine) -> ApiObject:

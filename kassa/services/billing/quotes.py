@@ -42,6 +42,7 @@ from kassa.services.billing.quote_documents import (
 from kassa.services.billing.quote_params import (
     CREATE_PARAMS,
     FINALIZE_PARAMS,
+    LINE_ITEMS_MAX,
     LINE_ITEMS_PARAMS,
     LIST_FILTERS,
     UPDATE_PARAMS,
@@ -145,10 +146,12 @@ async def _apply_changes(ctx: Context, quote: ApiObject, changes: QuoteChanges) 
     lines = await _lines(ctx, quote, changes)
     quote["currency"] = None if not lines else str(lines[0].price["currency"])
     if isinstance(changes.discounts, list):
+        await quote_lines.discard_replaced(ctx, quote["id"], quote["discounts"], changes.discounts)
         quote["discounts"] = await quote_lines.made_discounts(
-            ctx, changes.discounts, quote["customer"], quote["currency"], "discounts"
+            ctx, changes.discounts, quote["customer"], quote["currency"], "discounts", quote["id"]
         )
     elif changes.discounts is UNSET:
+        await quote_lines.discard_replaced(ctx, quote["id"], quote["discounts"], ())
         quote["discounts"] = []
     await write_amounts(ctx, quote, lines, quote["subscription_data"]["trial_period_days"])
 
@@ -196,7 +199,10 @@ async def _lines(ctx: Context, quote: ApiObject, changes: QuoteChanges) -> list[
     """The lines sent (which replace the quote's whole), else those it holds."""
     if changes.line_items is None:
         return await quote_lines.lines_stored(ctx, quote)
-    lines = await quote_lines.lines_sent(ctx, changes.line_items, quote["customer"])
+    sent = [entry for item in changes.line_items for entry in item.get("discounts") or ()]
+    for replaced in stored_lines(quote)[:LINE_ITEMS_MAX]:
+        await quote_lines.discard_replaced(ctx, quote["id"], replaced["discounts"], sent)
+    lines = await quote_lines.lines_sent(ctx, changes.line_items, quote["customer"], quote["id"])
     private(quote)["lines"] = [quote_lines.stored_line(line) for line in lines]
     return lines
 
