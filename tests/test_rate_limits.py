@@ -2,16 +2,18 @@
 the official SDK: a burst past the limit is answered 429 with Stripe's error and the SDK's
 `RateLimitError`, other accounts are untouched, the window moves on; with `KASSA_REDIS_URL`
 two processes share one count, and a Redis that is down lets every request through and
-counts it. The limiter runs on real time, so each burst is checked to have fit in one second
-(a loopback request takes milliseconds)."""
+counts it. The limiter runs on real time: a burst that did not fit in one second (a loaded
+machine) says nothing, and is made again with a fresh account (`in_one_window`)."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+import httpx
 import pytest
 import stripe
 
@@ -26,6 +28,9 @@ BURST = 10
 2-core machine (a burst of 20 took 1.01 s there, in a CI run with three other test files)."""
 BURST_SECONDS_MAX = 0.9
 """A burst that took longer could span two windows, and its counts would not say anything."""
+BURST_ATTEMPTS_MAX = 5
+"""Bursts made again before a test gives up on the machine being too loaded."""
+T = TypeVar("T")
 REDIS_URL = os.environ.get("KASSA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -71,8 +76,13 @@ def limited(database_url: str, folder: Path) -> Iterator[KassaServer]:
         server.stop()
 
 
+class SpannedWindows(Exception):
+    """A burst took longer than one window: its counts say nothing."""
+
+
 def burst(clients: list[stripe.StripeClient], count: int = BURST) -> tuple[int, int]:
-    """`count` list requests, round-robin over `clients`; (answered, rate limited)."""
+    """`count` list requests, round-robin over `clients`; (answered, rate limited). Raises
+    `SpannedWindows` if they did not fit in one window."""
     answered = limited = 0
     started = time.monotonic()
     for index in range(count):
@@ -81,8 +91,20 @@ def burst(clients: list[stripe.StripeClient], count: int = BURST) -> tuple[int, 
             answered += 1
         except stripe.RateLimitError:
             limited += 1
-    assert time.monotonic() - started < BURST_SECONDS_MAX
+    if time.monotonic() - started >= BURST_SECONDS_MAX:
+        raise SpannedWindows
     return answered, limited
+
+
+def in_one_window(attempt: Callable[[], T]) -> T:
+    """`attempt` (which makes its own fresh accounts, so an earlier attempt's counts do not
+    carry over) run until its bursts each fit in one window."""
+    for _ in range(BURST_ATTEMPTS_MAX):
+        try:
+            return attempt()
+        except SpannedWindows:
+            continue
+    pytest.fail(f"no burst fit in {BURST_SECONDS_MAX} s in {BURST_ATTEMPTS_MAX} attempts")
 
 
 def metric(server: KassaServer, name: str) -> float:
@@ -96,12 +118,20 @@ def metric(server: KassaServer, name: str) -> float:
 def test_a_burst_past_the_limit_is_answered_429_as_stripe_does(
     limited: KassaServer, database_url: str
 ) -> None:
-    account = create_account(database_url)
-    before = metric(limited, "kassa_rate_limited_requests_total")
-    assert burst([limited.client(account.secret_key)]) == (LIMIT, BURST - LIMIT)
-    response = loopback.get(
-        f"{limited.url}/v1/customers", auth=(account.secret_key, ""), timeout=10
-    )
+    def attempt() -> tuple[float, tuple[int, int], httpx.Response]:
+        account = create_account(database_url)
+        before = metric(limited, "kassa_rate_limited_requests_total")
+        started = time.monotonic()
+        counts = burst([limited.client(account.secret_key)])
+        response = loopback.get(
+            f"{limited.url}/v1/customers", auth=(account.secret_key, ""), timeout=10
+        )
+        if time.monotonic() - started >= BURST_SECONDS_MAX:
+            raise SpannedWindows  # the last request came in the next window
+        return before, counts, response
+
+    before, counts, response = in_one_window(attempt)
+    assert counts == (LIMIT, BURST - LIMIT)
     assert response.status_code == 429
     assert response.json() == {
         "error": {
@@ -118,30 +148,45 @@ def test_a_burst_past_the_limit_is_answered_429_as_stripe_does(
 def test_the_sdk_raises_rate_limit_error_with_stripes_code(
     limited: KassaServer, database_url: str
 ) -> None:
-    client = limited.client(create_account(database_url).secret_key)
-    burst([client], LIMIT)
-    with pytest.raises(stripe.RateLimitError) as raised:
-        client.v1.customers.create()
+    def attempt() -> stripe.RateLimitError:
+        client = limited.client(create_account(database_url).secret_key)
+        started = time.monotonic()
+        burst([client], LIMIT)
+        with pytest.raises(stripe.RateLimitError) as raised:
+            client.v1.customers.create()
+        if time.monotonic() - started >= BURST_SECONDS_MAX:
+            raise SpannedWindows
+        return raised.value
+
+    error = in_one_window(attempt)
     # The SDK does not copy `code` onto RateLimitError; the error object it parsed has it.
-    assert raised.value.http_status == 429
-    assert raised.value.error is not None
-    assert (raised.value.error.type, raised.value.error.code) == (
+    assert error.http_status == 429
+    assert error.error is not None
+    assert (error.error.type, error.error.code) == (
         "invalid_request_error",
         "rate_limit",
     )
 
 
 def test_each_account_has_its_own_limit(limited: KassaServer, database_url: str) -> None:
-    first, second = create_account(database_url), create_account(database_url)
-    assert burst([limited.client(first.secret_key)]) == (LIMIT, BURST - LIMIT)
-    assert burst([limited.client(second.secret_key)], LIMIT) == (LIMIT, 0)
+    def attempt() -> tuple[tuple[int, int], tuple[int, int]]:
+        first, second = create_account(database_url), create_account(database_url)
+        return (
+            burst([limited.client(first.secret_key)]),
+            burst([limited.client(second.secret_key)], LIMIT),
+        )
+
+    assert in_one_window(attempt) == ((LIMIT, BURST - LIMIT), (LIMIT, 0))
 
 
 def test_the_window_moves_on(limited: KassaServer, database_url: str) -> None:
-    client = limited.client(create_account(database_url).secret_key)
-    assert burst([client]) == (LIMIT, BURST - LIMIT)
-    time.sleep(1.05)
-    assert burst([client], LIMIT) == (LIMIT, 0)
+    def attempt() -> tuple[tuple[int, int], tuple[int, int]]:
+        client = limited.client(create_account(database_url).secret_key)
+        first = burst([client])
+        time.sleep(1.05)
+        return first, burst([client], LIMIT)
+
+    assert in_one_window(attempt) == ((LIMIT, BURST - LIMIT), (LIMIT, 0))
 
 
 def test_processes_sharing_redis_share_one_count(database_url: str, folder: Path) -> None:
@@ -154,12 +199,19 @@ def test_processes_sharing_redis_share_one_count(database_url: str, folder: Path
         warm_up = create_account(database_url)
         for server in servers:
             server.client(warm_up.secret_key).v1.customers.list(params={"limit": 1})
-        account = create_account(database_url)
-        clients = [server.client(account.secret_key) for server in servers]
-        assert burst(clients) == (LIMIT, BURST - LIMIT)
+
+        def attempt() -> tuple[tuple[int, int], list[float]]:
+            before = [metric(server, "kassa_rate_limited_requests_total") for server in servers]
+            account = create_account(database_url)
+            clients = [server.client(account.secret_key) for server in servers]
+            counts = burst(clients)
+            after = [metric(server, "kassa_rate_limited_requests_total") for server in servers]
+            return counts, [late - early for early, late in zip(before, after, strict=True)]
+
+        counts, limited_each = in_one_window(attempt)
+        assert counts == (LIMIT, BURST - LIMIT)
         # Requests 0, 2, 4 (server one) and 1, 3 (server two) were let in: the rest of each
         # server's five were limited.
-        limited_each = [metric(server, "kassa_rate_limited_requests_total") for server in servers]
         assert limited_each == [BURST / 2 - 3, BURST / 2 - 2]
     finally:
         for server in servers:
@@ -170,7 +222,10 @@ def test_a_redis_that_is_down_lets_every_request_through(database_url: str, fold
     server = start_server(database_url, folder, KASSA_REDIS_URL="redis://127.0.0.1:9/0")
     try:
         account: Account = create_account(database_url)
-        assert burst([server.client(account.secret_key)]) == (BURST, 0)
+        client = server.client(account.secret_key)
+        # No window applies: however long they take, every request is let through.
+        answered = [client.v1.customers.list(params={"limit": 1}) for _ in range(BURST)]
+        assert len(answered) == BURST
         assert metric(server, "kassa_rate_limiter_failures_total") == BURST
     finally:
         server.stop()

@@ -372,8 +372,14 @@ def test_itemized_columns_filters_and_time_zone(
         "payment_metadata[order]",
     ]
     first = rows[0]
-    assert first["created_utc"] == f"{MONDAY} 10:00:00"
-    assert first["created"] == f"{MONDAY} 19:00:00"  # Tokyo is nine hours ahead
+    # The server's clock runs on from 10:00:00 while the test pays: a loaded machine may
+    # take a second or more, so the expected times are the balance transaction's own.
+    created = client.v1.balance_transactions.retrieve(first["balance_transaction_id"]).created
+    in_utc = datetime.datetime.fromtimestamp(created, datetime.UTC)
+    assert at(f"{MONDAY}T10:00:00").timestamp() <= created < at(f"{MONDAY}T10:01:00").timestamp()
+    assert first["created_utc"] == in_utc.strftime("%Y-%m-%d %H:%M:%S")
+    tokyo = in_utc + datetime.timedelta(hours=9)  # Tokyo is nine hours ahead, no DST
+    assert first["created"] == tokyo.strftime("%Y-%m-%d %H:%M:%S")
     assert (first["customer_email"], first["payment_intent_id"]) == (
         "reports@example.com",
         intent.id,
