@@ -563,33 +563,57 @@ def test_lines_are_priced_as_invoice_items_are(client: Client, server: KassaServ
     assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 2_638
 
 
-def test_prices_checkout_cannot_charge_are_refused_by_line(client: Client) -> None:
-    metered_meter = client.v1.billing.meters.create(
+def _metered_price(client: Client, unit_amount: int = 3) -> str:
+    """A monthly price billing a new meter's usage (the sum of its events' values)."""
+    meter = client.v1.billing.meters.create(
         params={
             "display_name": "Calls",
             "event_name": f"calls_{uuid.uuid4().hex[:8]}",
             "default_aggregation": {"formula": "sum"},
         }
     )
-    metered = client.v1.prices.create(
-        params={
-            "currency": "usd",
-            "unit_amount": 3,
-            "product_data": {"name": "Calls"},
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": metered_meter.id},
-        },
-        options=key(),
-    )
+    params: Any = {
+        "currency": "usd",
+        "unit_amount": unit_amount,
+        "product_data": {"name": "Calls"},
+        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+    }
+    return client.v1.prices.create(params=params, options=key()).id
+
+
+def test_lines_checkout_cannot_take_are_refused_by_line(client: Client) -> None:
+    metered = _metered_price(client)
     plan = _price(client, 1_000, recurring=True)
-    refused = _refused(
+    with_quantity = _refused(
         client,
         {
             "mode": "subscription",
             "success_url": SUCCESS,
-            "line_items": [{"price": plan, "quantity": 1}, {"price": metered.id, "quantity": 1}],
+            "line_items": [{"price": metered, "quantity": 1}, {"price": plan, "quantity": 1}],
         },
     )
-    assert refused.param == "line_items[1][price]" and "metered" in str(refused.user_message)
+    assert with_quantity.param == "line_items[0][quantity]"
+    assert with_quantity.error is not None
+    assert with_quantity.error.type == "invalid_request_error"
+    assert str(with_quantity.user_message) == (
+        "Quantity should not be specified where usage_type is `metered`. Remove quantity "
+        "from `line_items[0]`."
+    )
+    in_payment_mode = _refused(
+        client,
+        {"mode": "payment", "success_url": SUCCESS, "line_items": [{"price": metered}]},
+    )
+    assert in_payment_mode.param == "line_items[0][price]"
+    assert "recurring price" in str(in_payment_mode.user_message)
+    no_quantity = _refused(
+        client,
+        {
+            "mode": "subscription",
+            "success_url": SUCCESS,
+            "line_items": [{"price": metered}, {"price": plan}],
+        },
+    )
+    assert no_quantity.param == "line_items[1][quantity]"
     costly = _price(client, 99_999_999)
     too_much = _refused(
         client,
@@ -601,3 +625,85 @@ def test_prices_checkout_cannot_charge_are_refused_by_line(client: Client) -> No
     )
     assert too_much.param == "line_items[0][quantity]"
     assert client.v1.checkout.sessions.list().data == []
+
+
+def _subscribe_on_the_page(server: KassaServer, session: Session, attempt: str) -> None:
+    pay_url, form = _pay_form(session, VISA, attempt)
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+
+
+def test_a_metered_only_subscription_charges_nothing_now(
+    client: Client, server: KassaServer
+) -> None:
+    """Usage is billed in arrears: the session totals 0, its line has no quantity, and the
+    subscription starts on a first invoice of 0 with the card saved for the renewals."""
+    metered = _metered_price(client)
+    session = client.v1.checkout.sessions.create(
+        params={"mode": "subscription", "line_items": [{"price": metered}], "success_url": SUCCESS},
+        options=key(),
+    )
+    assert (session.amount_subtotal, session.amount_total) == (0, 0)
+    (line,) = client.v1.checkout.sessions.line_items.list(session.id).data
+    assert (line.quantity, line.amount_subtotal, line.amount_total) == (None, 0, 0)
+    assert line.price is not None and line.price.id == metered
+    assert session.url is not None
+    shown = loopback.get(session.url, timeout=30)
+    assert shown.status_code == 200 and "Billed by usage" in shown.text
+
+    _subscribe_on_the_page(server, session, "view-metered")
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription) and subscription.status == "active"
+    assert [item.price.id for item in subscription["items"].data] == [metered]
+    method = client.v1.payment_methods.retrieve(str(subscription.default_payment_method))
+    assert method.card is not None and method.card.last4 == "4242"
+    assert method.customer == done.customer
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.status, invoice.amount_due, invoice.amount_paid) == ("paid", 0, 0)
+    assert client.v1.charges.list().data == []
+
+
+def test_a_metered_price_beside_a_licensed_one_charges_the_licensed_one(
+    client: Client, server: KassaServer
+) -> None:
+    plan = _price(client, 2_000, recurring=True, name="Plan")
+    metered = _metered_price(client)
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": plan, "quantity": 1}, {"price": metered}],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert (session.amount_subtotal, session.amount_total) == (2_000, 2_000)
+    lines = client.v1.checkout.sessions.line_items.list(session.id).data
+    assert [(line.quantity, line.amount_total) for line in lines] == [(1, 2_000), (None, 0)]
+
+    _subscribe_on_the_page(server, session, "view-mixed")
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription) and subscription.status == "active"
+    assert sorted(item.price.id for item in subscription["items"].data) == sorted([plan, metered])
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.status, invoice.amount_paid) == ("paid", 2_000)
+    assert [c.amount for c in client.v1.charges.list().data] == [2_000]
+
+
+def test_a_subscription_free_the_first_period_starts_with_nothing_charged(
+    client: Client, server: KassaServer
+) -> None:
+    coupon = client.v1.coupons.create(params={"percent_off": 100, "duration": "once"})
+    session = _subscription_session(client, discounts=[{"coupon": coupon.id}])
+    assert (session.amount_subtotal, session.amount_total) == (2_000, 0)
+    _subscribe_on_the_page(server, session, "view-free")
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription) and subscription.status == "active"
+    assert subscription.default_payment_method is not None
+    assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 0
+    assert client.v1.charges.list().data == []

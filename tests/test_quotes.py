@@ -228,14 +228,16 @@ def test_replaced_discounts_give_their_redemptions_back(client: Client) -> None:
     again = client.v1.quotes.update(quote.id, params={"discounts": [{"coupon": once.id}]})
     assert again.amount_total == 500 and again.discounts != quote.discounts
     assert client.v1.coupons.retrieve(once.id).times_redeemed == 1
+    first = again.discounts[0]
     kept = client.v1.quotes.update(
-        quote.id, params={"discounts": [{"discount": again.discounts[0]}]}
+        quote.id,
+        params={"discounts": [{"discount": first if isinstance(first, str) else first.id}]},
     )
     assert kept.discounts == again.discounts
     cleared = client.v1.quotes.update(quote.id, params={"discounts": ""})
     assert (cleared.discounts, cleared.amount_total) == ([], 1_000)
     assert client.v1.coupons.retrieve(once.id).times_redeemed == 0
-    line = {"price": price, "discounts": [{"coupon": once.id}]}
+    line: Any = {"price": price, "discounts": [{"coupon": once.id}]}
     on_line = client.v1.quotes.update(quote.id, params={"line_items": [line]})
     assert on_line.amount_total == 500
     on_line_again = client.v1.quotes.update(

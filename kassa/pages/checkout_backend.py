@@ -41,9 +41,12 @@ SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 
 @dataclass(frozen=True)
 class CheckoutLine:
+    """One line as shown: a metered one has no quantity and no amount (None), its usage
+    billed at the end of each period."""
+
     description: str
-    quantity: int
-    amount: str
+    quantity: int | None
+    amount: str | None
 
 
 @dataclass(frozen=True)
@@ -163,14 +166,7 @@ class _Outcome:
 
 def _view(session: ApiObject) -> CheckoutView:
     currency = session["currency"]
-    lines = tuple(
-        CheckoutLine(
-            description=str(line["description"] or line["price"]["id"]),
-            quantity=int(line["quantity"]),
-            amount=money.format_amount(int(line["amount_subtotal"]), str(currency)),
-        )
-        for line in private(session)["line_items"]
-    )
+    lines = tuple(_line(line, str(currency)) for line in private(session)["line_items"])
     details = session["total_details"] or {}
     discount = details.get("amount_discount") or 0
     return CheckoutView(
@@ -189,6 +185,17 @@ def _view(session: ApiObject) -> CheckoutView:
     )
 
 
+def _line(line: ApiObject, currency: str) -> CheckoutLine:
+    description = str(line["description"] or line["price"]["id"])
+    if line["quantity"] is None:  # metered: billed by usage, nothing charged now
+        return CheckoutLine(description=description, quantity=None, amount=None)
+    return CheckoutLine(
+        description=description,
+        quantity=int(line["quantity"]),
+        amount=money.format_amount(int(line["amount_subtotal"]), currency),
+    )
+
+
 def _amount(amount: int | None, currency: str | None) -> str | None:
     if amount is None or currency is None:
         return None
@@ -198,7 +205,12 @@ def _amount(amount: int | None, currency: str | None) -> str | None:
 def _recurring_note(session: ApiObject) -> str | None:
     if session["mode"] != "subscription":
         return None
-    recurring = private(session)["line_items"][0]["price"]["recurring"]
+    # The first recurring line's interval: a one-time price may come first.
+    recurring = next(
+        line["price"]["recurring"]
+        for line in private(session)["line_items"]
+        if line["price"]["recurring"] is not None
+    )
     trial = private(session)["terms"]["subscription_data"].get("trial_period_days")
     every = f"Billed every {recurring['interval']}"
     return f"{every}, after a {trial}-day free trial" if trial else every

@@ -8,7 +8,9 @@ backend), and its expiry.
   same intent: never two charges);
 - subscription: a customer (always, as Stripe makes one), the card attached to it, a
   subscription (`default_incomplete`, the card its default payment method) made once, and its
-  first invoice paid with the card on session (as the hosted invoice page pays);
+  first invoice paid with the card on session (as the hosted invoice page pays); a first
+  invoice of 0 (metered prices only, billed in arrears, or a 100% discount) is paid by its
+  finalization, and the session completes with nothing charged;
 - setup: a SetupIntent, made once and confirmed with each card tried.
 A card asking for 3-D Secure is sent to Kassa's challenge page, which returns the browser to
 the page. A payment-mode session completes the moment its PaymentIntent succeeds, on any path
@@ -216,7 +218,7 @@ def _subscription_request(
     return CreateSubscription(
         customer=customer,
         items=[
-            {"price": line["price"]["id"], "quantity": line["quantity"]}
+            _subscription_item(line)
             for line in private(session)["line_items"]
             if line["price"]["recurring"] is not None
         ],
@@ -236,6 +238,14 @@ def _subscription_request(
         description=data.get("description"),
         discounts=discounts or None,
     )
+
+
+def _subscription_item(line: ApiObject) -> dict[str, Any]:
+    """A metered line (no quantity) gives an item on its price alone: the subscription bills
+    its meter's usage, and refuses a quantity on it."""
+    if line["quantity"] is None:
+        return {"price": line["price"]["id"]}
+    return {"price": line["price"]["id"], "quantity": line["quantity"]}
 
 
 async def _pay_setup(ctx: Context, session: ApiObject, card: TypedCard, return_url: str) -> Step:
@@ -382,13 +392,24 @@ async def complete(ctx: Context, session: ApiObject) -> None:
         subscription = await _stored_subscription(ctx, str(attempt["subscription"]))
         session["subscription"] = subscription["id"]
         session["invoice"] = subscription["latest_invoice"]
-        trialing = subscription["status"] == "trialing"
-        session["payment_status"] = "no_payment_required" if trialing else "paid"
+        session["payment_status"] = await _subscription_payment_status(ctx, subscription)
     else:
         session["setup_intent"] = attempt["setup_intent"]
         session["payment_status"] = "no_payment_required"
     await save(ctx, session)
     await events.announce(ctx, "checkout.session.completed", public(session))
+
+
+async def _subscription_payment_status(ctx: Context, subscription: ApiObject) -> str:
+    """`no_payment_required` when nothing was charged: a trial, or a first invoice that came
+    to 0 (metered prices only, whose usage is billed at the period's end, or a 100%
+    discount), which finalizing marked paid without a payment."""
+    if subscription["status"] == "trialing":
+        return "no_payment_required"
+    invoice = await invoice_documents.load_invoice(
+        ctx, str(subscription["latest_invoice"]), lock=False
+    )
+    return "paid" if invoice["amount_paid"] > 0 else "no_payment_required"
 
 
 async def _customer_email(ctx: Context, session: ApiObject) -> str | None:

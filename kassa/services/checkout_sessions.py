@@ -26,6 +26,7 @@ from kassa.services.billing.invoice_item_pricing import (
     from_price,
     price_data_names,
 )
+from kassa.services.billing.meter_usage import check_no_quantity, is_metered
 from kassa.services.checkout_documents import (
     SECRET_BYTES,
     amounts,
@@ -228,9 +229,7 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         path = f"line_items[{index}]"
         price = await _price(ctx, entry, path)
         _check_price(request.mode, price, path)
-        quantity = int(entry.get("quantity") or 0)
-        if quantity == 0:
-            raise MissingParameter(f"{path}[quantity]")
+        quantity = _quantity(price, entry, path)
         lines.append(await _line_item(ctx, price, quantity, entry.get("metadata"), path))
     if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
         raise InvalidParameter(
@@ -281,14 +280,8 @@ def _check_price(mode: str, price: ApiObject, path: str) -> None:
             "let the customer choose: use a price with an amount.",
             param=f"{path}[price]",
         )
-    recurring = price.get("recurring")
-    if recurring is not None and recurring.get("usage_type") == "metered":
-        raise InvalidParameter(
-            f"The price {price['id']} is metered, which Kassa's Checkout does not take: create "
-            "the subscription through the API.",
-            param=f"{path}[price]",
-        )
-    if mode == "payment" and recurring is not None:
+    # A metered price is recurring: payment mode refuses it with the others.
+    if mode == "payment" and price.get("recurring") is not None:
         raise InvalidParameter(
             "You specified `payment` mode but passed a recurring price. Either switch to "
             "`subscription` mode or use only one-time prices.",
@@ -296,13 +289,38 @@ def _check_price(mode: str, price: ApiObject, path: str) -> None:
         )
 
 
-async def _line_item(
-    ctx: Context, price: ApiObject, quantity: int, metadata: dict[str, str] | None, path: str
-) -> ApiObject:
-    # Priced as an invoice item on the same price is (tiers, decimal amounts and the
-    # per-item ceiling), so the page charges what the first invoice or PaymentIntent will.
+def _quantity(price: ApiObject, entry: dict[str, Any], path: str) -> int | None:
+    """The line's quantity; None for a metered price, whose quantity is the usage its
+    subscription's renewals bill (Stripe: "Quantity should not be defined when
+    recurring.usage_type=metered")."""
+    check_no_quantity(price, entry, path)
+    if is_metered(price):
+        return None
+    quantity = int(entry.get("quantity") or 0)
+    if quantity == 0:
+        raise MissingParameter(f"{path}[quantity]")
+    return quantity
+
+
+def _line_amount(price: ApiObject, quantity: int | None, path: str) -> int:
+    """Priced as an invoice item on the same price is (tiers, decimal amounts and the
+    per-item ceiling), so the page charges what the first invoice or PaymentIntent will. A
+    metered line charges nothing now: its usage is billed in arrears, at the period's end."""
+    if quantity is None:
+        return 0
     priced = from_price(price, quantity)
     check_item_amount(priced, f"{path}[quantity]")
+    return priced.amount
+
+
+async def _line_item(
+    ctx: Context,
+    price: ApiObject,
+    quantity: int | None,
+    metadata: dict[str, str] | None,
+    path: str,
+) -> ApiObject:
+    amount = _line_amount(price, quantity, path)
     product = await ctx.tx.get_object(PRODUCTS, ctx.account_id, str(price["product"]), lock=False)
     name = None if product is None else product[0].get("name")
     return {
@@ -310,9 +328,9 @@ async def _line_item(
         "object": "item",
         "adjustable_quantity": None,
         "amount_discount": 0,
-        "amount_subtotal": priced.amount,
+        "amount_subtotal": amount,
         "amount_tax": 0,
-        "amount_total": priced.amount,
+        "amount_total": amount,
         "currency": price["currency"],
         "description": name,
         "metadata": dict(metadata or {}),

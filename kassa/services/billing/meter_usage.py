@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from kassa.errors import InvalidParameter
 from kassa.services.context import Context
 from kassa.store.meter_event_queries import Formula, UsageScope
 from kassa.store.tables import BILLING_METERS
@@ -25,6 +26,20 @@ from kassa.store.tables import BILLING_METERS
 def is_metered(price: Mapping[str, Any]) -> bool:
     recurring = price.get("recurring") or {}
     return bool(recurring.get("usage_type") == "metered" and recurring.get("meter"))
+
+
+def check_no_quantity(price: Mapping[str, Any], entry: Mapping[str, Any], path: str) -> None:
+    """A metered price's quantity is its meter's usage, billed in arrears: a `quantity` sent
+    with one (a subscription item's, a Checkout line's) is refused. Stripe's own message for
+    both (quoted for Checkout's `line_items[0]` in stripe-firebase-extensions issue #134)."""
+    if entry.get("quantity") is None:
+        return
+    if (price.get("recurring") or {}).get("usage_type") == "metered":
+        raise InvalidParameter(
+            "Quantity should not be specified where usage_type is `metered`. Remove quantity "
+            f"from `{path}`.",
+            param=f"{path}[quantity]",
+        )
 
 
 async def usage_quantity(

@@ -74,7 +74,7 @@ from kassa.services.billing.invoice_item_pricing import (
     inline_price,
     price_data_names,
 )
-from kassa.services.billing.meter_usage import usage_periods
+from kassa.services.billing.meter_usage import check_no_quantity, usage_periods
 from kassa.services.billing.plan_params import price_param
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
@@ -468,17 +468,7 @@ def check_item_bills(
     """A period of the item at `price` and `quantity` fits on one invoice line: refused
     where the request set them (`items[i][quantity]` if sent, else `items[i][price]` or
     `items[i][plan]`), not at the renewal or proration that would bill it."""
-    if (
-        entry.get("quantity") is not None
-        and (price.get("recurring") or {}).get("usage_type") == "metered"
-    ):
-        # Stripe's own message (quoted in stripe-firebase-extensions issue #134): a metered
-        # item's quantity is its meter's usage, billed in arrears (`meter_usage`).
-        raise InvalidParameter(
-            "Quantity should not be specified where usage_type is `metered`. Remove quantity "
-            f"from `{path}`.",
-            param=f"{path}[quantity]",
-        )
+    check_no_quantity(price, entry, path)
     param = f"{path}[quantity]" if entry.get("quantity") is not None else price_param(entry, path)
     check_item_amount(from_price(price, quantity), param)
 
