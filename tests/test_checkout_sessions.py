@@ -707,3 +707,128 @@ def test_a_subscription_free_the_first_period_starts_with_nothing_charged(
     assert subscription.default_payment_method is not None
     assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 0
     assert client.v1.charges.list().data == []
+
+
+# --- adjustable quantities ---------------------------------------------------------------------
+
+
+def _adjustable_session(client: Client, **adjustable: Any) -> Session:
+    """Tea at 1,500 x 2 (adjustable), biscuits at 500 x 1 (not), 10% off."""
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    params: Any = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price": _price(client, 1_500, name="Tea"),
+                "quantity": 2,
+                "adjustable_quantity": {"enabled": True, **adjustable},
+            },
+            {"price": _price(client, 500, name="Biscuits"), "quantity": 1},
+        ],
+        "discounts": [{"coupon": coupon.id}],
+        "success_url": SUCCESS,
+    }
+    return client.v1.checkout.sessions.create(params=params, options=key())
+
+
+def _line_quantities(client: Client, session: Session) -> list[tuple[int | None, int]]:
+    lines = client.v1.checkout.sessions.line_items.list(session.id).data
+    return [(line.quantity, line.amount_total) for line in lines]
+
+
+def test_adjustable_quantities_are_shown_and_their_bounds_checked(client: Client) -> None:
+    session = _adjustable_session(client, maximum=5)
+    lines = client.v1.checkout.sessions.line_items.list(session.id).data
+    adjustable = lines[0].adjustable_quantity
+    assert adjustable is not None
+    assert (adjustable.enabled, adjustable.minimum, adjustable.maximum) == (True, 0, 5)
+    assert lines[1].adjustable_quantity is None
+    disabled = _adjustable_session(client, enabled=False)
+    (plain, _) = client.v1.checkout.sessions.line_items.list(disabled.id).data
+    assert plain.adjustable_quantity is None
+    price = _price(client, 1_000)
+    for adjustable_params, quantity, param in (
+        ({"minimum": 4, "maximum": 3}, 4, "line_items[0][adjustable_quantity][minimum]"),
+        ({"maximum": 5}, 7, "line_items[0][quantity]"),
+        ({"minimum": 3}, 2, "line_items[0][quantity]"),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            line: Any = {
+                "price": price,
+                "quantity": quantity,
+                "adjustable_quantity": {"enabled": True, **adjustable_params},
+            }
+            client.v1.checkout.sessions.create(
+                params={"mode": "payment", "line_items": [line], "success_url": SUCCESS},
+                options=key(),
+            )
+        assert refused.value.param == param
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(
+            params={
+                "mode": "subscription",
+                "line_items": [
+                    {"price": _metered_price(client), "adjustable_quantity": {"enabled": True}}
+                ],
+                "success_url": SUCCESS,
+            },
+            options=key(),
+        )
+    assert refused.value.param == "line_items[0][adjustable_quantity][enabled]"
+
+
+def test_the_page_changes_an_adjustable_quantity_and_charges_it(
+    client: Client, server: KassaServer
+) -> None:
+    session = _adjustable_session(client, maximum=5)
+    assert session.amount_total == 3_150  # (3,000 + 500) less 10%
+    assert session.url is not None
+    shown = loopback.get(session.url, timeout=30).text
+    assert 'name="quantity-0"' in shown and 'name="quantity-1"' not in shown
+    pay_url, form = _pay_form(session, VISA, "adjust")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        update = {"action": "update", "quantity-0": "4"}
+        assert http.post(pay_url, data=update).status_code == 303
+        updated = client.v1.checkout.sessions.retrieve(session.id)
+        assert (updated.amount_subtotal, updated.amount_total) == (6_500, 5_850)
+        assert _line_quantities(client, session) == [(4, 5_400), (1, 450)]
+        for bad in ("6", "0", "two"):
+            refused = http.post(pay_url, data={"action": "update", "quantity-0": bad})
+            assert refused.status_code == 400
+        assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 5_850
+        assert http.post(pay_url, data={**form, "quantity-0": "3"}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    assert (done.status, done.payment_status, done.amount_total) == ("complete", "paid", 4_500)
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert (intent.amount, intent.status) == (4_500, "succeeded")
+    assert _line_quantities(client, session) == [(3, 4_050), (1, 450)]
+
+
+def test_quantities_stay_once_a_payment_was_attempted(client: Client, server: KassaServer) -> None:
+    session = _adjustable_session(client)
+    pay_url, form = _pay_form(session, DECLINED, "declined")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data={**form, "quantity-0": "2"}).status_code == 402
+        refused = http.post(pay_url, data={"action": "update", "quantity-0": "3"})
+        assert refused.status_code == 400 and "can no longer change" in refused.text
+        _, retry = _pay_form(session, VISA, "retry")
+        assert http.post(pay_url, data={**retry, "quantity-0": "2"}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.amount_total) == ("complete", 3_150)
+
+
+def test_change_a_quantity_in_the_browser(shop: Page, client: Client) -> None:
+    session = _adjustable_session(client, maximum=5)
+    assert session.url is not None
+    shop.goto(session.url)
+    expect(shop.get_by_test_id("total")).to_have_text("$31.50")
+    shop.get_by_test_id("quantity-0").fill("4")
+    shop.get_by_test_id("update-quantities").click()
+    expect(shop.get_by_test_id("total")).to_have_text("$58.50")
+    expect(shop.get_by_test_id("quantity-0")).to_have_value("4")
+    shop.get_by_test_id("quantity-0").fill("1")  # paid as sent, without updating first
+    _fill(shop, VISA)
+    _landed(shop, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.amount_total) == ("complete", 1_800)  # (1,500 + 500) less 10%

@@ -14,6 +14,7 @@ answering the second as the first was answered.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,7 +24,7 @@ from kassa import money
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, ResourceMissing
 from kassa.pages import pay_attempts
-from kassa.services import checkout_completion
+from kassa.services import checkout_completion, checkout_quantities
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
 from kassa.services.context import Context, PaymentConfig
@@ -37,6 +38,8 @@ ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
 SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 """Stripe replaces it in `success_url` with the session's id on redirect."""
+Quantities = Mapping[int, int]
+"""What the page's form sent for its adjustable lines: line index -> quantity."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class CheckoutLine:
     description: str
     quantity: int | None
     amount: str | None
+    adjustable: tuple[int, int] | None = None
+    """The quantities the customer may choose, least and most, for an adjustable line."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,22 @@ class CheckoutBackend:
             await checkout_completion.settle(self._context(tx, account_id), session)
         return _view(session)
 
+    async def update_quantities(self, session_id: str, secret: str, wanted: Quantities) -> None:
+        """The adjustable lines' quantities the page sent, and the amounts after them."""
+        async with self.store.write() as tx:
+            found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
+            if found is None:
+                raise ResourceMissing("checkout.session", session_id)
+            session, account_id = copy.deepcopy(found[0]), found[1]
+            if session["status"] == "open":
+                ctx = self._context(tx, account_id)
+                await checkout_quantities.change_quantities(ctx, session, wanted)
+
     async def pay(
         self, session_id: str, secret: str, card: TypedCard, email: str | None, attempt: str,
-        return_url: str,
+        return_url: str, wanted: Quantities,
     ) -> Step:  # fmt: skip
+        """One attempt, at the quantities the form sent (applied first, in the same unit)."""
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
             if found is None:
@@ -108,6 +125,8 @@ class CheckoutBackend:
             if answer is not None:
                 outcome = _Outcome.from_json(answer)
             else:
+                if session["status"] == "open":
+                    await checkout_quantities.change_quantities(ctx, session, wanted)
                 outcome = await _attempt(ctx, session, card, email, return_url)
             if answer is None and key is not None:
                 await pay_attempts.remember(
@@ -189,10 +208,16 @@ def _line(line: ApiObject, currency: str) -> CheckoutLine:
     description = str(line["description"] or line["price"]["id"])
     if line["quantity"] is None:  # metered: billed by usage, nothing charged now
         return CheckoutLine(description=description, quantity=None, amount=None)
+    bounds = line.get("adjustable_quantity")
+    adjustable = None
+    if bounds is not None:
+        floor = max(int(bounds["minimum"]), checkout_quantities.PAGE_QUANTITY_FLOOR)
+        adjustable = (floor, int(bounds["maximum"]))
     return CheckoutLine(
         description=description,
         quantity=int(line["quantity"]),
         amount=money.format_amount(int(line["amount_subtotal"]), currency),
+        adjustable=adjustable,
     )
 
 

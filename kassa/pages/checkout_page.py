@@ -1,7 +1,9 @@
 """The hosted Checkout page (a Checkout Session's `url`):
 
     GET  /kassa/checkout/{session}?secret=...       the line items, total, and a card form
-    POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card)
+    POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card) at
+                                                    the quantities sent; `action=update`
+                                                    changes the quantities only
 
 As on the hosted invoice page (`invoice_page`), the link's secret is the capability, a POST
 another origin sent is refused, and nothing is cached, framed, scripted or referred. A card
@@ -25,10 +27,14 @@ from kassa.pages.checkout_backend import CheckoutBackend, CheckoutView, success_
 from kassa.pages.invoice_page import CARD_FIELDS, FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX
 from kassa.pages.page_responses import OBJECT_ID_PATTERN, SECRET_PARAM, PageApp, PdfRenders
 from kassa.services.checkout_documents import PAGE_PATH
+from kassa.services.checkout_session_params import PAYMENT_LINE_ITEMS_MAX
 from kassa.services.payment_methods import TypedCard
 
 PATH_PREFIX: Final = PAGE_PATH
-FORM_FIELDS_MAX: Final = 12
+QUANTITY_FIELD_PREFIX: Final = "quantity-"
+"""An adjustable line's quantity field: `quantity-<the line's index>`."""
+FORM_FIELDS_MAX: Final = 12 + PAYMENT_LINE_ITEMS_MAX
+"""The card, email, attempt and action fields, and a quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
 SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
 EXPIRED_MESSAGE: Final = "This checkout session has expired."
@@ -97,13 +103,23 @@ class CheckoutPages(PageApp):
         page = _path(session_id, secret)
         if view.status != "open":
             return RedirectResponse(page, status_code=303)
-        form = await _read_form(request)
-        if form is None:
+        fields = await _read_fields(request)
+        wanted = None if fields is None else _quantities(fields)
+        if fields is None or wanted is None:
+            return self._checkout(view, secret, "Enter each quantity as a whole number.", 400)
+        if fields.get("action") == "update":
+            try:
+                await self.backend.update_quantities(session_id, secret, wanted)
+            except KassaError as error:
+                return await self._refused(session_id, secret, error)
+            return RedirectResponse(page, status_code=303)
+        card = _card(fields)
+        if card is None:
             return self._checkout(view, secret, "Enter the card's number, expiry and CVC.", 400)
-        card, email, attempt = form
+        email, attempt = fields.get("email") or None, fields.get("attempt", "")
         try:
             step = await self.backend.pay(
-                session_id, secret, card, email, attempt, self._absolute(request, page)
+                session_id, secret, card, email, attempt, self._absolute(request, page), wanted
             )
         except KassaError as error:
             return await self._refused(session_id, secret, error)
@@ -143,23 +159,44 @@ def _path(session_id: str, secret: str, action: str = "") -> str:
     return f"{PATH_PREFIX}/{session_id}{suffix}?{SECRET_PARAM}={quote(secret, safe='')}"
 
 
-async def _read_form(request: Request) -> tuple[TypedCard, str | None, str] | None:
-    """(card, email, attempt token), or None when a card field is missing or too long."""
+async def _read_fields(request: Request) -> dict[str, str] | None:
+    """The form's fields, or None when it is too large or a field too long."""
     body = await request.body()
     if len(body) > FORM_BYTES_MAX:
         return None
-    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
+    try:
+        parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=FORM_FIELDS_MAX)
+    except ValueError:  # more fields than any page of ours sends
+        return None
     fields = {name: values[0].strip() for name, values in parsed.items()}
     if any(len(value) > FORM_FIELD_CHARS_MAX for value in fields.values()):
         return None
+    return fields
+
+
+def _quantities(fields: dict[str, str]) -> dict[int, int] | None:
+    """The adjustable lines' quantity fields (`quantity-<line index>`) as numbers, or None
+    when one is not a whole number."""
+    wanted = {}
+    for name, value in fields.items():
+        index = name.removeprefix(QUANTITY_FIELD_PREFIX)
+        if index == name or not index.isdigit():
+            continue
+        if not value.isdigit():
+            return None
+        wanted[int(index)] = int(value)
+    return wanted
+
+
+def _card(fields: dict[str, str]) -> TypedCard | None:
+    """The card the form sent, or None when a card field is missing."""
     number = re.sub(r"[\s-]", "", fields.get("number", ""))
     if not number or not all(fields.get(name) for name in CARD_FIELDS[1:]):
         return None
-    card = TypedCard(
+    return TypedCard(
         number=number,
         exp_month=fields["exp_month"],
         exp_year=fields["exp_year"],
         cvc=fields["cvc"],
         name=fields.get("name", ""),
     )
-    return card, fields.get("email") or None, fields.get("attempt", "")

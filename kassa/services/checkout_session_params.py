@@ -44,6 +44,10 @@ CLIENT_REFERENCE_CHARS_MAX: Final = 200
 """Stripe: `client_reference_id` "can be a customer ID, a cart ID, or similar" of up to 200
 characters."""
 QUANTITY_MAX: Final = 999_999
+ADJUSTABLE_MAXIMUM_DEFAULT: Final = 99
+"""Stripe: `adjustable_quantity[maximum]` "By default this value is 99"."""
+ADJUSTABLE_MINIMUM_DEFAULT: Final = 0
+"""Stripe: `adjustable_quantity[minimum]` "By default this value is 0"."""
 LOCALES: Final = (
     "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil",
     "fr", "fr-CA", "hi-IN", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb",
@@ -92,7 +96,14 @@ LINE_ITEM: Final = Struct(
         "price_data": PRICE_DATA,
         "quantity": Integer(minimum=1, maximum=QUANTITY_MAX),
         "metadata": Metadata(),
-        "adjustable_quantity": _refused("the page does not let the customer change quantities"),
+        "adjustable_quantity": Struct(
+            {
+                "enabled": Boolean(),
+                "minimum": Integer(minimum=0, maximum=QUANTITY_MAX),
+                "maximum": Integer(minimum=1, maximum=QUANTITY_MAX),
+            },
+            required=("enabled",),
+        ),
         "tax_rates": _refused("Kassa's Checkout charges no tax"),
     }
 )

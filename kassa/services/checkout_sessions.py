@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 from typing import Any, Final
 
-from kassa import money
 from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id
 from kassa.params import apply_metadata
@@ -22,20 +21,23 @@ from kassa.services import checkout_completion, customers
 from kassa.services.billing import coupons, prices, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import (
-    check_item_amount,
-    from_price,
     price_data_names,
 )
 from kassa.services.billing.meter_usage import check_no_quantity, is_metered
 from kassa.services.checkout_documents import (
     SECRET_BYTES,
-    amounts,
     blank_session,
     insert,
     page_url,
     private,
     public,
     save,
+)
+from kassa.services.checkout_quantities import (
+    adjustable_terms,
+    line_amount,
+    set_amounts,
+    stored_discount,
 )
 from kassa.services.checkout_session_params import (
     CREATE_PARAMS,
@@ -93,13 +95,6 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
     discount, shown_discounts = await _discount(ctx, request, currency, customer)
     session = blank_session(ctx, new_id("cs"), request.mode)
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    subtotal, discounted, total, items = amounts(lines, discount)
-    if request.mode == "payment" and total < money.minimum_charge_amount(currency or "usd"):
-        raise InvalidParameter(
-            "The Checkout Session's total amount due must add up to at least "
-            f"{money.format_amount(money.minimum_charge_amount(str(currency)), str(currency))}.",
-            param="line_items",
-        )
     session.update(
         {
             # The same second as `expires_at` is counted from (a second read could be the
@@ -121,20 +116,15 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
             "url": page_url(ctx, session["id"], secret),
         }
     )
-    if request.mode != "setup":
-        session["amount_subtotal"], session["amount_total"] = subtotal, total
-        session["total_details"] = {
-            "amount_discount": discounted,
-            "amount_shipping": 0,
-            "amount_tax": 0,
-        }
     session[PRIVATE] = {
         "secret": secret,
         "expires_due": expires_at,
-        "line_items": items,
+        "line_items": lines,
+        "discount_terms": stored_discount(discount),
         "terms": _terms(request),
         "attempt": {},
     }
+    set_amounts(session, lines, discount)
     await insert(ctx, session)
     return public(session)
 
@@ -230,7 +220,9 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         price = await _price(ctx, entry, path)
         _check_price(request.mode, price, path)
         quantity = _quantity(price, entry, path)
-        lines.append(await _line_item(ctx, price, quantity, entry.get("metadata"), path))
+        line = await _line_item(ctx, price, quantity, entry.get("metadata"), path)
+        line["adjustable_quantity"] = adjustable_terms(entry, quantity, path)
+        lines.append(line)
     if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
         raise InvalidParameter(
             "You must specify at least one recurring price in `subscription` mode when using "
@@ -302,17 +294,6 @@ def _quantity(price: ApiObject, entry: dict[str, Any], path: str) -> int | None:
     return quantity
 
 
-def _line_amount(price: ApiObject, quantity: int | None, path: str) -> int:
-    """Priced as an invoice item on the same price is (tiers, decimal amounts and the
-    per-item ceiling), so the page charges what the first invoice or PaymentIntent will. A
-    metered line charges nothing now: its usage is billed in arrears, at the period's end."""
-    if quantity is None:
-        return 0
-    priced = from_price(price, quantity)
-    check_item_amount(priced, f"{path}[quantity]")
-    return priced.amount
-
-
 async def _line_item(
     ctx: Context,
     price: ApiObject,
@@ -320,7 +301,7 @@ async def _line_item(
     metadata: dict[str, str] | None,
     path: str,
 ) -> ApiObject:
-    amount = _line_amount(price, quantity, path)
+    amount = line_amount(price, quantity, f"{path}[quantity]")
     product = await ctx.tx.get_object(PRODUCTS, ctx.account_id, str(price["product"]), lock=False)
     name = None if product is None else product[0].get("name")
     return {
