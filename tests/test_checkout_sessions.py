@@ -824,7 +824,7 @@ def test_change_a_quantity_in_the_browser(shop: Page, client: Client) -> None:
     shop.goto(session.url)
     expect(shop.get_by_test_id("total")).to_have_text("$31.50")
     shop.get_by_test_id("quantity-0").fill("4")
-    shop.get_by_test_id("update-quantities").click()
+    shop.get_by_test_id("update-total").click()
     expect(shop.get_by_test_id("total")).to_have_text("$58.50")
     expect(shop.get_by_test_id("quantity-0")).to_have_value("4")
     shop.get_by_test_id("quantity-0").fill("1")  # paid as sent, without updating first
@@ -832,3 +832,96 @@ def test_change_a_quantity_in_the_browser(shop: Page, client: Client) -> None:
     _landed(shop, session.id)
     done = client.v1.checkout.sessions.retrieve(session.id)
     assert (done.status, done.amount_total) == ("complete", 1_800)  # (1,500 + 500) less 10%
+
+
+# --- amounts the customer chooses ----------------------------------------------------------------
+
+
+def _gift_price(client: Client) -> str:
+    """Pay what you want, from $5 to $100, $25 suggested."""
+    params: Any = {
+        "currency": "usd",
+        "custom_unit_amount": {"enabled": True, "minimum": 500, "maximum": 10_000, "preset": 2_500},
+        "product_data": {"name": "Gift"},
+    }
+    return client.v1.prices.create(params=params, options=key()).id
+
+
+def test_a_custom_amount_price_takes_one_line_in_payment_mode(client: Client) -> None:
+    gift, tea = _gift_price(client), _price(client, 1_500, name="Tea")
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": gift, "quantity": 1}],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert (session.amount_subtotal, session.amount_total) == (2_500, 2_500)
+    adjustable: Any = {"price": gift, "quantity": 1, "adjustable_quantity": {"enabled": True}}
+    refusals: list[tuple[str, Any, str]] = [
+        (
+            "subscription",
+            [{"price": gift, "quantity": 1}, {"price": _price(client, 900, True), "quantity": 1}],
+            "line_items[0][price]",
+        ),
+        ("payment", [{"price": gift, "quantity": 1}, {"price": tea, "quantity": 1}], "line_items"),
+        ("payment", [{"price": gift, "quantity": 2}], "line_items[0][quantity]"),
+        ("payment", [adjustable], "line_items[0][adjustable_quantity][enabled]"),
+    ]
+    for mode, lines, param in refusals:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.checkout.sessions.create(
+                params={"mode": mode, "line_items": lines, "success_url": SUCCESS}, options=key()
+            )
+        assert refused.value.param == param
+
+
+def test_the_customer_chooses_the_amount_on_the_page(client: Client, server: KassaServer) -> None:
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": _gift_price(client), "quantity": 1}],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert session.url is not None
+    shown = loopback.get(session.url, timeout=30).text
+    assert 'name="amount-0"' in shown and 'value="25.00"' in shown
+    pay_url, form = _pay_form(session, VISA, "gift")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data={"action": "update", "amount-0": "40"}).status_code == 303
+        assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 4_000
+        for bad in ("4.99", "100.01", "12.345", "ten", "-5"):
+            refused = http.post(pay_url, data={"action": "update", "amount-0": bad})
+            assert refused.status_code == 400, bad
+        assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 4_000
+        assert http.post(pay_url, data={**form, "amount-0": "12.34"}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    assert (done.status, done.amount_subtotal, done.amount_total) == ("complete", 1_234, 1_234)
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert (intent.amount, intent.status) == (1_234, "succeeded")
+    (line,) = client.v1.checkout.sessions.line_items.list(session.id).data
+    assert (line.quantity, line.amount_total) == (1, 1_234)
+
+
+def test_choose_an_amount_in_the_browser(shop: Page, client: Client) -> None:
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": _gift_price(client), "quantity": 1}],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert session.url is not None
+    shop.goto(session.url)
+    expect(shop.get_by_test_id("amount-0")).to_have_value("25.00")
+    shop.get_by_test_id("amount-0").fill("60")
+    shop.get_by_test_id("update-total").click()
+    expect(shop.get_by_test_id("total")).to_have_text("$60.00")
+    _fill(shop, VISA)
+    _landed(shop, session.id)
+    assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 6_000

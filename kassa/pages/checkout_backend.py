@@ -14,7 +14,6 @@ answering the second as the first was answered.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,7 +23,8 @@ from kassa import money
 from kassa.clock import Clock
 from kassa.errors import CardDeclined, ResourceMissing
 from kassa.pages import pay_attempts
-from kassa.services import checkout_completion, checkout_quantities
+from kassa.services import checkout_choices, checkout_completion
+from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
 from kassa.services.context import Context, PaymentConfig
@@ -38,8 +38,6 @@ ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
 SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 """Stripe replaces it in `success_url` with the session's id on redirect."""
-Quantities = Mapping[int, int]
-"""What the page's form sent for its adjustable lines: line index -> quantity."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,9 @@ class CheckoutLine:
     amount: str | None
     adjustable: tuple[int, int] | None = None
     """The quantities the customer may choose, least and most, for an adjustable line."""
+    custom: tuple[str, str, str] | None = None
+    """For a line whose amount the customer chooses: the least, the most and the current
+    amount, in major units (`25.00`), as the amount field takes them."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class CheckoutBackend:
             await checkout_completion.settle(self._context(tx, account_id), session)
         return _view(session)
 
-    async def update_quantities(self, session_id: str, secret: str, wanted: Quantities) -> None:
-        """The adjustable lines' quantities the page sent, and the amounts after them."""
+    async def update_choices(self, session_id: str, secret: str, wanted: PageChoices) -> None:
+        """The quantities and amounts the page sent, and the session's amounts after them."""
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
             if found is None:
@@ -99,13 +100,14 @@ class CheckoutBackend:
             session, account_id = copy.deepcopy(found[0]), found[1]
             if session["status"] == "open":
                 ctx = self._context(tx, account_id)
-                await checkout_quantities.change_quantities(ctx, session, wanted)
+                await checkout_choices.apply_choices(ctx, session, wanted)
 
     async def pay(
         self, session_id: str, secret: str, card: TypedCard, email: str | None, attempt: str,
-        return_url: str, wanted: Quantities,
+        return_url: str, wanted: PageChoices,
     ) -> Step:  # fmt: skip
-        """One attempt, at the quantities the form sent (applied first, in the same unit)."""
+        """One attempt, at the quantities and amounts the form sent (applied first, in the
+        same unit)."""
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
             if found is None:
@@ -126,7 +128,7 @@ class CheckoutBackend:
                 outcome = _Outcome.from_json(answer)
             else:
                 if session["status"] == "open":
-                    await checkout_quantities.change_quantities(ctx, session, wanted)
+                    await checkout_choices.apply_choices(ctx, session, wanted)
                 outcome = await _attempt(ctx, session, card, email, return_url)
             if answer is None and key is not None:
                 await pay_attempts.remember(
@@ -211,13 +213,22 @@ def _line(line: ApiObject, currency: str) -> CheckoutLine:
     bounds = line.get("adjustable_quantity")
     adjustable = None
     if bounds is not None:
-        floor = max(int(bounds["minimum"]), checkout_quantities.PAGE_QUANTITY_FLOOR)
+        floor = max(int(bounds["minimum"]), checkout_choices.PAGE_QUANTITY_FLOOR)
         adjustable = (floor, int(bounds["maximum"]))
+    custom = None
+    if checkout_choices.is_custom_amount_line(line):
+        least, most = checkout_choices.custom_amount_bounds(line["price"])
+        custom = (
+            money.major_units(least, currency),
+            money.major_units(most, currency),
+            money.major_units(int(line["amount_subtotal"]), currency),
+        )
     return CheckoutLine(
         description=description,
         quantity=int(line["quantity"]),
         amount=money.format_amount(int(line["amount_subtotal"]), currency),
         adjustable=adjustable,
+        custom=custom,
     )
 
 

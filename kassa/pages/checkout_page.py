@@ -2,8 +2,8 @@
 
     GET  /kassa/checkout/{session}?secret=...       the line items, total, and a card form
     POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card) at
-                                                    the quantities sent; `action=update`
-                                                    changes the quantities only
+                                                    the quantities and amounts sent;
+                                                    `action=update` changes them only
 
 As on the hosted invoice page (`invoice_page`), the link's secret is the capability, a POST
 another origin sent is refused, and nothing is cached, framed, scripted or referred. A card
@@ -26,6 +26,7 @@ from kassa.errors import CardError, KassaError, ResourceMissing
 from kassa.pages.checkout_backend import CheckoutBackend, CheckoutView, success_redirect
 from kassa.pages.invoice_page import CARD_FIELDS, FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX
 from kassa.pages.page_responses import OBJECT_ID_PATTERN, SECRET_PARAM, PageApp, PdfRenders
+from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_documents import PAGE_PATH
 from kassa.services.checkout_session_params import PAYMENT_LINE_ITEMS_MAX
 from kassa.services.payment_methods import TypedCard
@@ -33,6 +34,8 @@ from kassa.services.payment_methods import TypedCard
 PATH_PREFIX: Final = PAGE_PATH
 QUANTITY_FIELD_PREFIX: Final = "quantity-"
 """An adjustable line's quantity field: `quantity-<the line's index>`."""
+AMOUNT_FIELD_PREFIX: Final = "amount-"
+"""A custom-amount line's amount field: `amount-<the line's index>`."""
 FORM_FIELDS_MAX: Final = 12 + PAYMENT_LINE_ITEMS_MAX
 """The card, email, attempt and action fields, and a quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
@@ -104,12 +107,13 @@ class CheckoutPages(PageApp):
         if view.status != "open":
             return RedirectResponse(page, status_code=303)
         fields = await _read_fields(request)
-        wanted = None if fields is None else _quantities(fields)
-        if fields is None or wanted is None:
+        quantities = None if fields is None else _quantities(fields)
+        if fields is None or quantities is None:
             return self._checkout(view, secret, "Enter each quantity as a whole number.", 400)
+        wanted = PageChoices(quantities, _amounts(fields))
         if fields.get("action") == "update":
             try:
-                await self.backend.update_quantities(session_id, secret, wanted)
+                await self.backend.update_choices(session_id, secret, wanted)
             except KassaError as error:
                 return await self._refused(session_id, secret, error)
             return RedirectResponse(page, status_code=303)
@@ -186,6 +190,16 @@ def _quantities(fields: dict[str, str]) -> dict[int, int] | None:
             return None
         wanted[int(index)] = int(value)
     return wanted
+
+
+def _amounts(fields: dict[str, str]) -> dict[int, str]:
+    """The custom-amount lines' fields (`amount-<line index>`) as typed: the service reads
+    them in the line's currency."""
+    return {
+        int(index): value
+        for name, value in fields.items()
+        if (index := name.removeprefix(AMOUNT_FIELD_PREFIX)) != name and index.isdigit()
+    }
 
 
 def _card(fields: dict[str, str]) -> TypedCard | None:

@@ -24,6 +24,13 @@ from kassa.services.billing.invoice_item_pricing import (
     price_data_names,
 )
 from kassa.services.billing.meter_usage import check_no_quantity, is_metered
+from kassa.services.checkout_choices import (
+    adjustable_terms,
+    is_custom_amount_line,
+    line_amount,
+    set_amounts,
+    stored_discount,
+)
 from kassa.services.checkout_documents import (
     SECRET_BYTES,
     blank_session,
@@ -32,12 +39,6 @@ from kassa.services.checkout_documents import (
     private,
     public,
     save,
-)
-from kassa.services.checkout_quantities import (
-    adjustable_terms,
-    line_amount,
-    set_amounts,
-    stored_discount,
 )
 from kassa.services.checkout_session_params import (
     CREATE_PARAMS,
@@ -222,6 +223,8 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         quantity = _quantity(price, entry, path)
         line = await _line_item(ctx, price, quantity, entry.get("metadata"), path)
         line["adjustable_quantity"] = adjustable_terms(entry, quantity, path)
+        if is_custom_amount_line(line):
+            _check_custom_amount_line(line, len(entries), path)
         lines.append(line)
     if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
         raise InvalidParameter(
@@ -230,6 +233,28 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
             param="line_items",
         )
     return lines
+
+
+def _check_custom_amount_line(line: ApiObject, lines: int, path: str) -> None:
+    """A line whose amount the customer chooses is the session's only line, one of it, its
+    quantity fixed: the page asks for one amount (Kassa's narrowing: a session Stripe would
+    refuse must not pass here, so Kassa takes only the plain case)."""
+    if lines > 1:
+        raise InvalidParameter(
+            "A line item whose price has a custom unit amount must be the session's only line "
+            "item.",
+            param="line_items",
+        )
+    if line["quantity"] != 1:
+        raise InvalidParameter(
+            "A line item whose price has a custom unit amount has a quantity of 1.",
+            param=f"{path}[quantity]",
+        )
+    if line["adjustable_quantity"] is not None:
+        raise InvalidParameter(
+            "A line item whose price has a custom unit amount cannot have an adjustable quantity.",
+            param=f"{path}[adjustable_quantity][enabled]",
+        )
 
 
 async def _price(ctx: Context, entry: dict[str, Any], path: str) -> ApiObject:
@@ -266,10 +291,10 @@ async def _price(ctx: Context, entry: dict[str, Any], path: str) -> ApiObject:
 
 
 def _check_price(mode: str, price: ApiObject, path: str) -> None:
-    if prices.has_custom_unit_amount(price):
+    if prices.has_custom_unit_amount(price) and mode != "payment":
         raise InvalidParameter(
-            f"The price {price['id']} has a custom unit amount, which Kassa's Checkout does not "
-            "let the customer choose: use a price with an amount.",
+            f"The price {price['id']} has a custom unit amount, which the customer chooses "
+            "in payment mode only.",
             param=f"{path}[price]",
         )
     # A metered price is recurring: payment mode refuses it with the others.

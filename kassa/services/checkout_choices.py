@@ -1,19 +1,21 @@
-"""What a Checkout Session's lines cost, and the quantities the customer may change on the
-page (`line_items[][adjustable_quantity]`).
+"""What a Checkout Session's lines cost, and what the customer may choose on the page: the
+quantity of a line with `line_items[][adjustable_quantity]`, and the amount of a line whose
+price has a `custom_unit_amount` ("pay what you want").
 
 A line is priced as an invoice item on the same price is (tiers, decimal amounts and the
-per-item ceiling), so the page charges what the first invoice or PaymentIntent will. A line
-with `adjustable_quantity[enabled]=true` shows a quantity field on the page: changed there
-(`change_quantities`), the line, the session's amounts and its discount are worked out again
-before the card is charged. Kassa's page offers no quantity below 1 (Stripe's `minimum` of 0
-removes the item from the cart; the page cannot, so its floor is 1 whatever the minimum), and
-quantities stop changing once a payment was attempted: its PaymentIntent (or subscription)
-is made for the amounts the attempt saw.
+per-item ceiling), so the page charges what the first invoice or PaymentIntent will; a
+custom-amount line starts at the price's `preset` (else its `minimum`, else the currency's
+least charge). Changed on the page (`apply_choices`), the line, the session's amounts and its
+discount are worked out again before the card is charged. Kassa's page offers no quantity
+below 1 (Stripe's `minimum` of 0 removes the item from the cart; the page cannot, so its
+floor is 1 whatever the minimum), and nothing changes once a payment was attempted: its
+PaymentIntent (or subscription) is made for the amounts the attempt saw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -34,12 +36,23 @@ PAGE_QUANTITY_FLOOR: Final = 1
 """The least quantity the page takes for an adjustable line (see the module's docstring)."""
 
 
+@dataclass(frozen=True)
+class PageChoices:
+    """What the page's form sent, by line index: adjustable lines' quantities, and
+    custom-amount lines' amounts as typed (major units: `25.50`)."""
+
+    quantities: Mapping[int, int] = field(default_factory=dict)
+    amounts: Mapping[int, str] = field(default_factory=dict)
+
+
 def line_amount(price: ApiObject, quantity: int | None, param: str) -> int:
     """The line's amount before discounts (`param` named if it is over the per-item
     ceiling). A metered line (no quantity) charges nothing now: its usage is billed in
-    arrears, at the period's end."""
+    arrears, at the period's end; a custom-amount line starts at its starting amount."""
     if quantity is None:
         return 0
+    if prices.has_custom_unit_amount(price):
+        return starting_custom_amount(price)
     priced = from_price(price, quantity)
     check_item_amount(priced, param)
     return priced.amount
@@ -125,31 +138,95 @@ def set_amounts(session: ApiObject, lines: list[ApiObject], discount: DiscountTe
     private(session)["line_items"] = items
 
 
-async def change_quantities(ctx: Context, session: ApiObject, wanted: Mapping[int, int]) -> bool:
-    """The quantities the page sent (line index -> quantity) for its adjustable lines, each
-    within its bounds, and the amounts worked out again; whether anything changed. Nothing
-    is written unless every quantity is good."""
+def custom_amount_bounds(price: Mapping[str, Any]) -> tuple[int, int]:
+    """The least and most a customer may pay for a custom-amount price: its `minimum` and
+    `maximum`, else the currency's least charge and Kassa's largest amount."""
+    terms = price.get("custom_unit_amount") or {}
+    currency = str(price["currency"])
+    least = terms.get("minimum")
+    most = terms.get("maximum")
+    return (
+        money.minimum_charge_amount(currency) if least is None else int(least),
+        money.MAX_AMOUNT if most is None else int(most),
+    )
+
+
+def starting_custom_amount(price: Mapping[str, Any]) -> int:
+    """What a custom-amount line shows before the customer types: the price's `preset`,
+    else the least it takes."""
+    preset = (price.get("custom_unit_amount") or {}).get("preset")
+    return custom_amount_bounds(price)[0] if preset is None else int(preset)
+
+
+def is_custom_amount_line(line: Mapping[str, Any]) -> bool:
+    return line["quantity"] is not None and prices.has_custom_unit_amount(line["price"])
+
+
+async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) -> bool:
+    """The quantities and amounts the page sent, each within its line's bounds, and the
+    amounts worked out again; whether anything changed. Nothing is written unless every
+    choice is good."""
     lines = private(session)["line_items"]
-    changed = [
+    quantities = _changed_quantities(lines, choices.quantities)
+    amounts = _changed_amounts(lines, choices.amounts)
+    if not quantities and not amounts:
+        return False
+    if session["status"] != "open" or private(session)["attempt"]:
+        raise InvalidRequest(
+            "The quantities and amounts can no longer change: a payment was attempted with these.",
+            param="quantity",
+        )
+    for index, quantity in quantities:
+        await _requantify(ctx, lines[index], quantity, f"quantity-{index}")
+    for index, amount in amounts:
+        lines[index]["amount_subtotal"] = amount
+    set_amounts(session, lines, _discount_of(private(session).get("discount_terms")))
+    await save(ctx, session)
+    return True
+
+
+def _changed_quantities(lines: list[ApiObject], wanted: Mapping[int, int]) -> list[tuple[int, int]]:
+    return [
         (index, quantity)
         for index, quantity in sorted(wanted.items())
         if 0 <= index < len(lines)
         and lines[index]["adjustable_quantity"] is not None
         and lines[index]["quantity"] != quantity
     ]
-    if not changed:
-        return False
-    if session["status"] != "open" or private(session)["attempt"]:
-        raise InvalidRequest(
-            "The quantities can no longer change: a payment was attempted with these.",
-            param="quantity",
+
+
+def _changed_amounts(lines: list[ApiObject], typed: Mapping[int, str]) -> list[tuple[int, int]]:
+    """The custom-amount lines' new amounts, each checked against its price's bounds."""
+    changed = []
+    for index, text in sorted(typed.items()):
+        if not 0 <= index < len(lines) or not is_custom_amount_line(lines[index]):
+            continue
+        price = lines[index]["price"]
+        amount = _typed_amount(text, str(price["currency"]), f"amount-{index}")
+        least, most = custom_amount_bounds(price)
+        if not least <= amount <= most:
+            currency = str(price["currency"])
+            raise InvalidParameter(
+                f"Choose an amount from {money.format_amount(least, currency)} to "
+                f"{money.format_amount(most, currency)}.",
+                param=f"amount-{index}",
+            )
+        if amount != lines[index]["amount_subtotal"]:
+            changed.append((index, amount))
+    return changed
+
+
+def _typed_amount(text: str, currency: str, param: str) -> int:
+    """An amount typed in major units (`25`, `25.5`, `25.50`) in minor units; no more
+    decimals than the currency has."""
+    digits = money.exponent(currency)
+    whole, _, fraction = text.strip().partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > digits:
+        raise InvalidParameter(
+            f"Enter the amount as a number with at most {digits} decimals.", param=param
         )
-    for index, quantity in changed:
-        line = lines[index]
-        await _requantify(ctx, line, quantity, f"quantity-{index}")
-    set_amounts(session, lines, _discount_of(private(session).get("discount_terms")))
-    await save(ctx, session)
-    return True
+    scale: int = 10**digits
+    return int(whole) * scale + int(fraction.ljust(digits, "0") or "0")
 
 
 async def _requantify(ctx: Context, line: ApiObject, quantity: int, param: str) -> None:
