@@ -925,3 +925,81 @@ def test_choose_an_amount_in_the_browser(shop: Page, client: Client) -> None:
     _fill(shop, VISA)
     _landed(shop, session.id)
     assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 6_000
+
+
+# --- promotion codes typed on the page ------------------------------------------------------------
+
+
+def _promotion_code(
+    client: Client, code: str, percent_off: int, **extra: Any
+) -> stripe.PromotionCode:
+    coupon = client.v1.coupons.create(params={"percent_off": percent_off, "duration": "once"})
+    params: Any = {"promotion": {"type": "coupon", "coupon": coupon.id}, "code": code, **extra}
+    return client.v1.promotion_codes.create(params=params)
+
+
+def test_a_promotion_code_typed_on_the_page_discounts_the_payment(
+    client: Client, server: KassaServer
+) -> None:
+    suffix = uuid.uuid4().hex[:8].upper()
+    code = _promotion_code(client, f"SAVE{suffix}", 20)
+    someone = client.v1.customers.create()
+    _promotion_code(client, f"MINE{suffix}", 50, customer=someone.id)
+    session = _payment_session(client, allow_promotion_codes=True)
+    assert (session.amount_total, session.discounts) == (3_500, [])
+    assert session.url is not None
+    assert 'name="promotion_code"' in loopback.get(session.url, timeout=30).text
+    pay_url, form = _pay_form(session, VISA, "coded")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        for wrong in ("NOPE", f"MINE{suffix}"):  # unknown; another customer's
+            refused = http.post(pay_url, data={"action": "update", "promotion_code": wrong})
+            assert refused.status_code == 400 and "This code is invalid." in refused.text
+        applied = http.post(pay_url, data={"action": "update", "promotion_code": f"save{suffix}"})
+        assert applied.status_code == 303
+        coded = client.v1.checkout.sessions.retrieve(session.id)
+        assert coded.amount_total == 2_800 and coded.total_details is not None
+        assert coded.total_details.amount_discount == 700
+        assert [(d.coupon, d.promotion_code) for d in coded.discounts or []] == [(None, code.id)]
+        assert 'name="promotion_code"' not in loopback.get(session.url, timeout=30).text
+        assert http.post(pay_url, data=form).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert (done.status, intent.amount, intent.status) == ("complete", 2_800, "succeeded")
+
+
+def test_a_promotion_code_typed_on_the_page_discounts_the_subscription(
+    client: Client, server: KassaServer
+) -> None:
+    code = _promotion_code(client, f"HALF{uuid.uuid4().hex[:8].upper()}", 50)
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": _price(client, 2_000, recurring=True), "quantity": 1}],
+            "allow_promotion_codes": True,
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    pay_url, form = _pay_form(session, VISA, "half")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data={**form, "promotion_code": code.code}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.amount_total) == ("complete", 1_000)
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.amount_paid, invoice.total) == (1_000, 1_000)
+    assert client.v1.promotion_codes.retrieve(code.id).times_redeemed == 1
+
+
+def test_type_a_promotion_code_in_the_browser(shop: Page, client: Client) -> None:
+    code = _promotion_code(client, f"TEN{uuid.uuid4().hex[:8].upper()}", 10)
+    session = _payment_session(client, allow_promotion_codes=True)
+    assert session.url is not None
+    shop.goto(session.url)
+    shop.get_by_test_id("promotion-code").fill(code.code)
+    shop.get_by_test_id("update-total").click()
+    expect(shop.get_by_test_id("total")).to_have_text("$31.50")
+    expect(shop.get_by_test_id("promotion-code")).to_have_count(0)
+    _fill(shop, VISA)
+    _landed(shop, session.id)
+    assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 3_150

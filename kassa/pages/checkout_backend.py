@@ -71,6 +71,15 @@ class CheckoutView:
     success_url: str
     cancel_url: str | None
     recurring_note: str | None
+    takes_promotion_code: bool = False
+    """The session allows promotion codes and has no discount yet: the page asks for one."""
+
+    @property
+    def has_choices(self) -> bool:
+        """Something on the page changes the total: an "Update total" button is shown."""
+        return self.takes_promotion_code or any(
+            line.adjustable or line.custom for line in self.lines
+        )
 
 
 class CheckoutBackend:
@@ -203,6 +212,7 @@ def _view(session: ApiObject) -> CheckoutView:
         success_url=str(session["success_url"]),
         cancel_url=session["cancel_url"],
         recurring_note=_recurring_note(session),
+        takes_promotion_code=bool(session["allow_promotion_codes"]) and not session["discounts"],
     )
 
 

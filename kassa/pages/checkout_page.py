@@ -110,7 +110,7 @@ class CheckoutPages(PageApp):
         quantities = None if fields is None else _quantities(fields)
         if fields is None or quantities is None:
             return self._checkout(view, secret, "Enter each quantity as a whole number.", 400)
-        wanted = PageChoices(quantities, _amounts(fields))
+        wanted = PageChoices(quantities, _amounts(fields), fields.get("promotion_code", ""))
         if fields.get("action") == "update":
             try:
                 await self.backend.update_choices(session_id, secret, wanted)

@@ -1,6 +1,7 @@
 """What a Checkout Session's lines cost, and what the customer may choose on the page: the
 quantity of a line with `line_items[][adjustable_quantity]`, and the amount of a line whose
-price has a `custom_unit_amount` ("pay what you want").
+price has a `custom_unit_amount` ("pay what you want"), and a promotion code when the session
+has `allow_promotion_codes` (`checkout_discounts.page_promotion_code`).
 
 A line is priced as an invoice item on the same price is (tiers, decimal amounts and the
 per-item ceiling), so the page charges what the first invoice or PaymentIntent will; a
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 from kassa import money
 from kassa.errors import InvalidParameter, InvalidRequest
+from kassa.services import checkout_discounts
 from kassa.services.billing import prices
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import check_item_amount, from_price
@@ -43,6 +45,8 @@ class PageChoices:
 
     quantities: Mapping[int, int] = field(default_factory=dict)
     amounts: Mapping[int, str] = field(default_factory=dict)
+    promotion_code: str = ""
+    """A promotion code typed on a session with `allow_promotion_codes` and no discount."""
 
 
 def line_amount(price: ApiObject, quantity: int | None, param: str) -> int:
@@ -169,7 +173,9 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
     lines = private(session)["line_items"]
     quantities = _changed_quantities(lines, choices.quantities)
     amounts = _changed_amounts(lines, choices.amounts)
-    if not quantities and not amounts:
+    code = choices.promotion_code.strip()
+    takes_code = bool(code) and bool(session["allow_promotion_codes"]) and not session["discounts"]
+    if not quantities and not amounts and not takes_code:
         return False
     if session["status"] != "open" or private(session)["attempt"]:
         raise InvalidRequest(
@@ -180,6 +186,10 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
         await _requantify(ctx, lines[index], quantity, f"quantity-{index}")
     for index, amount in amounts:
         lines[index]["amount_subtotal"] = amount
+    if takes_code:
+        terms, shown = await checkout_discounts.page_promotion_code(ctx, session, code)
+        private(session)["discount_terms"] = stored_discount(terms)
+        session["discounts"] = shown
     set_amounts(session, lines, _discount_of(private(session).get("discount_terms")))
     await save(ctx, session)
     return True

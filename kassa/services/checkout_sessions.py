@@ -17,8 +17,8 @@ from typing import Any, Final
 from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id
 from kassa.params import apply_metadata
-from kassa.services import checkout_completion, customers
-from kassa.services.billing import coupons, prices, promotion_codes
+from kassa.services import checkout_completion, checkout_discounts, customers
+from kassa.services.billing import prices, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import (
     price_data_names,
@@ -364,57 +364,20 @@ async def _discount(
     if not request.discounts:
         return None, []
     (entry,) = request.discounts
-    shown = {"coupon": None, "promotion_code": None}
     if entry.get("promotion_code") is not None:
-        code = await promotion_codes.load_promotion_code(
-            ctx, str(entry["promotion_code"]), param="discounts[0][promotion_code]", lock=False
-        )
-        if not code["active"] or promotion_codes.is_expired(code, ctx.now()):
-            raise InvalidParameter(
-                f"Promotion code {code['code']} is inactive or expired.",
-                param="discounts[0][promotion_code]",
-            )
-        if code["customer"] is not None and (customer or {}).get("id") != code["customer"]:
-            raise InvalidParameter(
-                f"Promotion code {code['code']} can only be redeemed by customer "
-                f"{code['customer']}.",
-                param="discounts[0][promotion_code]",
-            )
-        coupon_id = _coupon_of(code)
-        shown["promotion_code"] = code["id"]
         param = "discounts[0][promotion_code]"
-    elif entry.get("coupon") is not None:
-        coupon_id, param = str(entry["coupon"]), "discounts[0][coupon]"
-    else:
-        raise MissingParameter("discounts[0][coupon]")
-    coupon = await coupons.load_coupon(ctx, coupon_id, param=param)
-    if not coupons.is_valid(coupon, ctx.now()):
-        raise InvalidParameter(f"Coupon {coupon['id']} is no longer valid.", param=param)
-    amount_off = coupons.amount_off_in(coupon, str(currency))
-    if coupon["amount_off"] is not None and amount_off is None:
-        raise InvalidParameter(
-            f"Coupon {coupon['id']} takes an amount off in {coupon['currency']}, not in "
-            f"{currency}.",
-            param=param,
+        code = await promotion_codes.load_promotion_code(
+            ctx, str(entry["promotion_code"]), param=param, lock=False
         )
-    shown["coupon"] = None if shown["promotion_code"] else coupon["id"]
-    products = (coupon.get("applies_to") or {}).get("products")
-    terms = DiscountTerms(
-        discount=str(coupon["id"]),
-        percent_off=coupons.percent_off(coupon),
-        amount_off=amount_off,
-        products=None if products is None else frozenset(products),
+        customer_id = None if customer is None else str(customer["id"])
+        return await checkout_discounts.promotion_code_discount(
+            ctx, code, customer_id, str(currency), param
+        )
+    if entry.get("coupon") is None:
+        raise MissingParameter("discounts[0][coupon]")
+    return await checkout_discounts.coupon_discount(
+        ctx, str(entry["coupon"]), str(currency), "discounts[0][coupon]"
     )
-    return terms, [shown]
-
-
-def _coupon_of(code: ApiObject) -> str:
-    promotion = code.get("promotion") or {}
-    coupon = promotion.get("coupon") if isinstance(promotion, dict) else None
-    coupon = coupon or code.get("coupon")
-    if isinstance(coupon, dict):
-        coupon = coupon.get("id")
-    return str(coupon)
 
 
 def _terms(request: CreateCheckoutSession) -> dict[str, Any]:

@@ -277,6 +277,12 @@ async def _active_code_holder(
     return await _first_code(ctx, ObjectListQuery(limit=1, equals=equals, nulls={"customer": True}))
 
 
+async def find_active_code(ctx: Context, code: str, customer: str | None) -> ApiObject | None:
+    """The active promotion code a customer typing `code` (any case) means: one restricted to
+    `customer`, else one for everyone; None when there is neither."""
+    return await _active_code_holder(ctx, code, customer)
+
+
 async def _first_code(ctx: Context, query: ObjectListQuery) -> ApiObject | None:
     page = await ctx.tx.list_objects(PROMOTION_CODES, ctx.account_id, query)
     return page.objects[0] if page.objects else None

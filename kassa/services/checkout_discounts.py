@@ -1,0 +1,81 @@
+"""A Checkout Session's one discount: a coupon or a promotion code named on create
+(`discounts`), or a promotion code the customer types on the page when the session has
+`allow_promotion_codes` (`page_promotion_code`). Either way the invoices' arithmetic takes it
+(`DiscountTerms`), and the session shows it as Stripe does (`discounts`: one entry naming the
+coupon, or the promotion code and no coupon).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from kassa.errors import InvalidParameter
+from kassa.services.billing import coupons, promotion_codes
+from kassa.services.billing.invoice_amounts import DiscountTerms
+from kassa.services.context import Context
+from kassa.services.resource import ApiObject
+
+PAGE_CODE_PARAM: Final = "promotion_code"
+"""The page's field for a promotion code, named in what it refuses."""
+INVALID_CODE_MESSAGE: Final = "This code is invalid."
+"""What the page says of a code it cannot use, whatever the reason (Stripe's page does not
+tell an unknown code from an expired one)."""
+
+Discount = tuple[DiscountTerms, list[ApiObject]]
+"""The terms the amounts take, and the session's `discounts` as shown."""
+
+
+async def coupon_discount(ctx: Context, coupon_id: str, currency: str, param: str) -> Discount:
+    terms = await _coupon_terms(ctx, coupon_id, currency, param)
+    return terms, [{"coupon": coupon_id, "promotion_code": None}]
+
+
+async def promotion_code_discount(
+    ctx: Context, code: ApiObject, customer: str | None, currency: str, param: str
+) -> Discount:
+    """A promotion code's discount, once it is checked usable now by `customer`."""
+    if not code["active"] or promotion_codes.is_expired(code, ctx.now()):
+        raise InvalidParameter(
+            f"Promotion code {code['code']} is inactive or expired.", param=param
+        )
+    if code["customer"] is not None and customer != code["customer"]:
+        raise InvalidParameter(
+            f"Promotion code {code['code']} can only be redeemed by customer {code['customer']}.",
+            param=param,
+        )
+    terms = await _coupon_terms(ctx, promotion_codes.coupon_of(code), currency, param)
+    return terms, [{"coupon": None, "promotion_code": code["id"]}]
+
+
+async def page_promotion_code(ctx: Context, session: ApiObject, typed: str) -> Discount:
+    """The discount of the code typed on the page (any case), for the session's customer."""
+    customer = None if session["customer"] is None else str(session["customer"])
+    code = await promotion_codes.find_active_code(ctx, typed.strip(), customer)
+    if code is None:
+        raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM)
+    try:
+        return await promotion_code_discount(
+            ctx, code, customer, str(session["currency"]), PAGE_CODE_PARAM
+        )
+    except InvalidParameter as refused:
+        raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM) from refused
+
+
+async def _coupon_terms(ctx: Context, coupon_id: str, currency: str, param: str) -> DiscountTerms:
+    coupon = await coupons.load_coupon(ctx, coupon_id, param=param)
+    if not coupons.is_valid(coupon, ctx.now()):
+        raise InvalidParameter(f"Coupon {coupon['id']} is no longer valid.", param=param)
+    amount_off = coupons.amount_off_in(coupon, currency)
+    if coupon["amount_off"] is not None and amount_off is None:
+        raise InvalidParameter(
+            f"Coupon {coupon['id']} takes an amount off in {coupon['currency']}, not in "
+            f"{currency}.",
+            param=param,
+        )
+    products: Any = (coupon.get("applies_to") or {}).get("products")
+    return DiscountTerms(
+        discount=str(coupon["id"]),
+        percent_off=coupons.percent_off(coupon),
+        amount_off=amount_off,
+        products=None if products is None else frozenset(products),
+    )
