@@ -42,6 +42,9 @@ from kassa.pages.invoice_backend import InvoiceBackend
 from kassa.pages.invoice_page import PATH_PREFIX as INVOICE_PAGES_PREFIX
 from kassa.pages.invoice_page import InvoicePages
 from kassa.pages.page_responses import HtmlPages, PdfRenders
+from kassa.pages.portal_backend import PortalBackend
+from kassa.pages.portal_page import PATH_PREFIX as PORTAL_PAGES_PREFIX
+from kassa.pages.portal_page import PortalPages
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
 from kassa.services.context import PaymentConfig
@@ -262,8 +265,9 @@ class Server:
 
     def _customer_pages(self, store: Store, payments: PaymentConfig) -> tuple[Mount, ...]:
         """`hosted_invoice_url` and `invoice_pdf` over the invoice operations, a credit
-        note's `pdf` over the credit note operations (their PDFs share one render bound), and
-        a Checkout Session's `url` over the checkout operations."""
+        note's `pdf` over the credit note operations (their PDFs share one render bound), a
+        Checkout Session's `url` over the checkout operations, and a billing portal session's
+        `url` over the portal operations."""
         renders = PdfRenders(HtmlPages())
         invoices = InvoicePages(
             InvoiceBackend(store, self.clock, payments), payments.public_url, renders
@@ -272,10 +276,14 @@ class Server:
         checkout = CheckoutPages(
             CheckoutBackend(store, self.clock, payments), payments.public_url, renders
         )
+        portal = PortalPages(
+            PortalBackend(store, self.clock, payments), payments.public_url, renders
+        )
         return (
             Mount(INVOICE_PAGES_PREFIX, invoices),
             Mount(CREDIT_NOTE_PAGES_PREFIX, notes),
             Mount(CHECKOUT_PAGES_PREFIX, checkout),
+            Mount(PORTAL_PAGES_PREFIX, portal),
         )
 
     async def stop(self) -> None:

@@ -5,9 +5,10 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
     python scripts/field_conformance_more.py http://127.0.0.1:8000 sk_test_...
 
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
-event summary), credit notes, subscription schedules, ephemeral keys, files and quotes. Exits 1
-when a default field is missing or an undeclared one is present. Reuses the shared tool's
-fixtures and declarations (`FIXTURES`, `declared`), so both judge alike.
+event summary), credit notes, subscription schedules, ephemeral keys, files, quotes and the
+customer portal's configurations and sessions. Exits 1 when a default field is missing or an
+undeclared one is present. Reuses the shared tool's fixtures and declarations (`FIXTURES`,
+`declared`), so both judge alike.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ TYPES = (
     "ephemeral_key",
     "file",
     "quote",
+    "billing_portal.configuration",
+    "billing_portal.session",
 )
 MOBILE_VERSION = "2020-08-27"
 """Ephemeral keys need a Stripe-Version: the one Stripe's mobile SDKs long pinned."""
@@ -165,6 +168,22 @@ def collect(c: Collector) -> None:
     )
     if quote:
         c.post(f"/v1/quotes/{quote['id']}/finalize", {})
+    configuration = c.post(
+        "/v1/billing_portal/configurations",
+        {
+            "features[invoice_history][enabled]": "true",
+            "business_profile[privacy_policy_url]": "https://example.com/privacy",
+        },
+    )
+    if configuration:
+        c.post(
+            "/v1/billing_portal/sessions",
+            {
+                "customer": customer,
+                "configuration": configuration["id"],
+                "return_url": "https://example.com/account",
+            },
+        )
     c.keep(
         c.http.post(
             "/v1/files",

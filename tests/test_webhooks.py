@@ -811,7 +811,7 @@ STRIPE_TYPES_KASSA_NEVER_SENDS = [
     "account.updated",
     "customer.discount.created",
     "mandate.updated",
-    "billing_portal.session.created",
+    "issuing_card.created",
     "invoice.upcoming",
 ]
 

@@ -25,7 +25,12 @@ from starlette.responses import RedirectResponse, Response
 from kassa.errors import CardError, KassaError, ResourceMissing
 from kassa.pages.checkout_backend import CheckoutBackend, CheckoutView, success_redirect
 from kassa.pages.invoice_page import CARD_FIELDS, FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX
-from kassa.pages.page_responses import OBJECT_ID_PATTERN, SECRET_PARAM, PageApp, PdfRenders
+from kassa.pages.page_responses import (
+    SECRET_PARAM,
+    PageApp,
+    PdfRenders,
+    same_origin,
+)
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_documents import PAGE_PATH
 from kassa.services.checkout_session_params import PAYMENT_LINE_ITEMS_MAX
@@ -39,7 +44,6 @@ AMOUNT_FIELD_PREFIX: Final = "amount-"
 FORM_FIELDS_MAX: Final = 12 + PAYMENT_LINE_ITEMS_MAX
 """The card, email, attempt and action fields, and a quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
-SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
 EXPIRED_MESSAGE: Final = "This checkout session has expired."
 
 
@@ -57,17 +61,10 @@ class CheckoutPages(PageApp):
         self.public_url = public_url.rstrip("/") if public_url else None
 
     async def respond(self, request: Request) -> Response:
-        path = request.url.path
-        if not path.startswith(PATH_PREFIX + "/"):
-            return self.pages.not_found()
-        session_id, _, action = path[len(PATH_PREFIX) + 1 :].partition("/")
-        if not OBJECT_ID_PATTERN.fullmatch(session_id) or action not in ACTIONS:
-            return self.pages.not_found()
-        if request.method != ACTIONS[action]:
-            return self.wrong_method(ACTIONS[action])
-        secret = request.query_params.get(SECRET_PARAM, "")
-        if not secret:
-            return self.pages.not_found()
+        opened = self.open_link(request, PATH_PREFIX, ACTIONS)
+        if isinstance(opened, Response):
+            return opened
+        session_id, action, secret = opened
         if action == "pay":
             return await self._pay(request, session_id, secret)
         return await self._page(request, session_id, secret)
@@ -96,7 +93,7 @@ class CheckoutPages(PageApp):
         )
 
     async def _pay(self, request: Request, session_id: str, secret: str) -> Response:
-        if not self._same_origin(request):
+        if not same_origin(request, self.public_url):
             return self.pages.message(
                 403, "This form was sent from another site; nothing was paid."
             )
@@ -143,19 +140,6 @@ class CheckoutPages(PageApp):
     def _absolute(self, request: Request, path: str) -> str:
         base = self.public_url or str(request.base_url).rstrip("/")
         return base + path
-
-    def _same_origin(self, request: Request) -> bool:
-        """As the hosted invoice page decides (`InvoicePages._same_origin`)."""
-        fetch_site = request.headers.get("sec-fetch-site")
-        if fetch_site is not None:
-            return fetch_site in SAFE_FETCH_SITES
-        origin = request.headers.get("origin")
-        if origin is None or origin == "null":
-            return True
-        hosts = {request.headers.get("host", "")}
-        if self.public_url:
-            hosts.add(urlsplit(self.public_url).netloc)
-        return urlsplit(origin).netloc in hosts
 
 
 def _path(session_id: str, secret: str, action: str = "") -> str:

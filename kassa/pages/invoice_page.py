@@ -32,12 +32,13 @@ from starlette.responses import RedirectResponse, Response
 
 from kassa.errors import CardError, KassaError, ResourceMissing
 from kassa.pages.page_responses import (
-    OBJECT_ID_PATTERN,
     SECRET_PARAM,
     PageApp,
     PdfRenders,
     page_locale,
+    page_route,
     pdf_filename,
+    same_origin,
 )
 from kassa.services.billing.rendering.invoice_document import render_pdf
 from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
@@ -52,8 +53,6 @@ FORM_BYTES_MAX: Final = 4_096
 FORM_FIELDS_MAX: Final = 10
 FORM_FIELD_CHARS_MAX: Final = 100
 CARD_FIELDS: Final = ("number", "exp_month", "exp_year", "cvc")
-
-SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
 
 
 @dataclass(frozen=True, repr=False)
@@ -117,12 +116,8 @@ ACTIONS: Final = {"": "GET", "pdf": "GET", "pay": "POST"}
 
 
 def route_for(path: str) -> _Route | None:
-    if not path.startswith(PATH_PREFIX + "/"):
-        return None
-    invoice_id, _, action = path[len(PATH_PREFIX) + 1 :].partition("/")
-    if not OBJECT_ID_PATTERN.fullmatch(invoice_id) or action not in ACTIONS:
-        return None
-    return _Route(invoice_id, action)
+    found = page_route(path, PATH_PREFIX, ACTIONS)
+    return None if found is None else _Route(*found)
 
 
 def hosted_invoice_path(invoice_id: str, secret: str, action: str = "") -> str:
@@ -246,20 +241,7 @@ class InvoicePages(PageApp):
         return base + path
 
     def _same_origin(self, request: Request) -> bool:
-        """False when the browser says the form came from another origin. A client that
-        sends neither header (not a browser) is let through: the secret still guards."""
-        fetch_site = request.headers.get("sec-fetch-site")
-        if fetch_site is not None:
-            return fetch_site in SAFE_FETCH_SITES
-        origin = request.headers.get("origin")
-        # The page's `no-referrer` policy makes browsers send `Origin: null` with its form;
-        # those browsers also send Sec-Fetch-Site, which decided above.
-        if origin is None or origin == "null":
-            return True
-        hosts = {request.headers.get("host", "")}
-        if self.public_url:
-            hosts.add(urlsplit(self.public_url).netloc)
-        return urlsplit(origin).netloc in hosts
+        return same_origin(request, self.public_url)
 
 
 async def read_card_form(request: Request) -> CardForm | None:

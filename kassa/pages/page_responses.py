@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
 import jinja2
 from babel import Locale
@@ -23,6 +24,8 @@ from kassa.asgi import Receive, Scope, Send
 from kassa.services.billing.rendering.invoice_view import DEFAULT_LOCALE, parse_locale
 
 SECRET_PARAM: Final = "secret"
+SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
+"""`Sec-Fetch-Site` values of a form sent from the page itself (or typed by hand)."""
 OBJECT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 ACCEPT_LANGUAGE_TAGS_MAX: Final = 8
 PDF_RENDERS_MAX: Final = 2
@@ -125,6 +128,52 @@ class PageApp:
         response = self.pages.message(405, f"Use {method} here.")
         response.headers["allow"] = method
         return response
+
+    def open_link(
+        self, request: Request, prefix: str, actions: Mapping[str, str]
+    ) -> tuple[str, str, str] | Response:
+        """(the object's id, the action, the link's secret) of a request to a page whose link
+        carries a secret, or the answer to a request that cannot be one: 404 for an unknown
+        path or a missing secret, 405 for the wrong method."""
+        found = page_route(request.url.path, prefix, actions)
+        if found is None:
+            return self.pages.not_found()
+        object_id, action = found
+        if request.method != actions[action]:
+            return self.wrong_method(actions[action])
+        secret = request.query_params.get(SECRET_PARAM, "")
+        if not secret:
+            return self.pages.not_found()
+        return object_id, action, secret
+
+
+def page_route(path: str, prefix: str, actions: Mapping[str, str]) -> tuple[str, str] | None:
+    """(the object's id, the action) of a page's path under `prefix`: `/prefix/{id}` is the
+    action '', `/prefix/{id}/pay` is 'pay'; None for a path no page answers."""
+    if not path.startswith(prefix + "/"):
+        return None
+    object_id, _, action = path[len(prefix) + 1 :].partition("/")
+    if not OBJECT_ID_PATTERN.fullmatch(object_id) or action not in actions:
+        return None
+    return object_id, action
+
+
+def same_origin(request: Request, public_url: str | None) -> bool:
+    """False when the browser says a form came from another origin than the page's (its
+    request's host, or `public_url`'s). A client that sends neither header (not a browser)
+    is let through: a link's secret still guards the page."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in SAFE_FETCH_SITES
+    origin = request.headers.get("origin")
+    # The pages' `no-referrer` policy makes browsers send `Origin: null` with their forms;
+    # those browsers also send Sec-Fetch-Site, which decided above.
+    if origin is None or origin == "null":
+        return True
+    hosts = {request.headers.get("host", "")}
+    if public_url:
+        hosts.add(urlsplit(public_url).netloc)
+    return urlsplit(origin).netloc in hosts
 
 
 def page_locale(request: Request, customer: Mapping[str, object]) -> str:

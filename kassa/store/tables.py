@@ -291,6 +291,14 @@ QUOTES = ObjectTable(
 )
 """Quotes (`qt_...`): `kassa.services.billing.quotes`."""
 
+BILLING_PORTAL_CONFIGURATIONS = ObjectTable(
+    "billing_portal_configurations", filter_columns=("active", "is_default")
+)
+"""Customer portal configurations (`bpc_...`): `kassa.services.billing_portal`; at most one
+per account is its default (migration 0067's unique partial index)."""
+BILLING_PORTAL_SESSIONS = ObjectTable("billing_portal_sessions")
+"""Customer portal sessions (`bps_...`): never listed; the portal page finds one by its link."""
+
 REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
 """Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
 FILES = ObjectTable("files", filter_columns=("purpose",))
@@ -340,4 +348,6 @@ ALL_OBJECT_TABLES = (
     FILES,
     CHECKOUT_SESSIONS,
     QUOTES,
+    BILLING_PORTAL_CONFIGURATIONS,
+    BILLING_PORTAL_SESSIONS,
 )

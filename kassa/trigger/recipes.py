@@ -983,6 +983,42 @@ _QUOTE_RECIPES: Final = {
     ),
 }
 
+_PORTAL_CONFIGURATION: Final = Step(
+    "configuration",
+    "post",
+    "/v1/billing_portal/configurations",
+    {"features": {"invoice_history": {"enabled": True}}, "name": DESCRIPTION},
+)
+_PORTAL_RECIPES: Final = {
+    "billing_portal.configuration.created": Recipe(
+        "a customer portal configuration (invoice history)", (_PORTAL_CONFIGURATION,)
+    ),
+    "billing_portal.configuration.updated": Recipe(
+        "a customer portal configuration, then deactivated",
+        (
+            _PORTAL_CONFIGURATION,
+            Step(
+                "configuration_update",
+                "post",
+                "/v1/billing_portal/configurations/${configuration:id}",
+                {"active": False},
+            ),
+        ),
+    ),
+    "billing_portal.session.created": Recipe(
+        "a customer, then a customer portal session for them",
+        (
+            _customer(),
+            Step(
+                "portal_session",
+                "post",
+                "/v1/billing_portal/sessions",
+                {"customer": "${customer:id}", "return_url": "https://example.com/account"},
+            ),
+        ),
+    ),
+}
+
 
 RECIPES: Final[Mapping[str, Recipe]] = {
     **_ACCOUNT_RECIPES,
@@ -996,6 +1032,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_METER_RECIPES,
     **_SCHEDULE_RECIPES,
     **_QUOTE_RECIPES,
+    **_PORTAL_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
 

@@ -1,0 +1,248 @@
+"""The hosted portal page's backend over the portal operations
+(`kassa.services.billing_portal_actions`), which the composition root gives to `PortalPages`.
+
+`load` finds the session by its link's secret (compared in constant time) in a read unit and
+gathers what the page shows; `cancel` and `update_card` run in one write unit each, with the
+session found again, so a link that stopped opening the portal meanwhile does nothing. What
+the page shows is formatted here, amounts and dates as the hosted invoice page writes them
+(`invoice_view.money_text`, `date_text`) in the session's locale or the customer's.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from kassa.clock import Clock
+from kassa.errors import ResourceMissing
+from kassa.services import accounts
+from kassa.services.billing.rendering.invoice_view import (
+    account_zone,
+    date_text,
+    money_text,
+    parse_locale,
+)
+from kassa.services.billing_portal_actions import (
+    PortalContents,
+    cancel_from_portal,
+    link_open,
+    portal_contents,
+    replace_card,
+)
+from kassa.services.context import Context, PaymentConfig
+from kassa.services.page_links import find_by_link
+from kassa.services.payment_methods import TypedCard
+from kassa.services.resource import ApiObject
+from kassa.store import Store, Transaction
+from kassa.store.tables import BILLING_PORTAL_SESSIONS
+
+T = TypeVar("T")
+CANCEL_WHEN: Final = {
+    "at_period_end": "at the end of the current period",
+    "immediately": "immediately",
+}
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session's link, found: what the portal shows, or None once the link expired."""
+
+    contents: PortalContents | None
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    subscription_id: str
+    status: str
+    items: tuple[str, ...]
+    period_end: str | None
+    canceling: bool
+    cancel_note: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    number: str
+    date: str
+    total: str
+    status: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class PortalView:
+    session_id: str
+    lang: str
+    business: str
+    headline: str | None
+    privacy_policy_url: str | None
+    terms_of_service_url: str | None
+    customer_name: str | None
+    customer_email: str | None
+    return_url: str
+    subscriptions: tuple[SubscriptionRow, ...]
+    cancel_enabled: bool
+    cancel_when: str
+    reasons: tuple[tuple[str, str], ...]
+    invoice_history: bool
+    invoices: tuple[InvoiceRow, ...]
+    card_update: bool
+    card: str | None
+
+
+class PortalBackend:
+    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
+        self.store = store
+        self.clock = clock
+        self.payments = payments
+
+    def _context(self, tx: Transaction, account_id: str) -> Context:
+        return Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
+
+    async def load(self, session_id: str, secret: str) -> Opened | None:
+        async with self.store.read() as tx:
+            found = await find_by_link(tx, BILLING_PORTAL_SESSIONS, session_id, secret)
+            if found is None:
+                return None
+            ctx = self._context(tx, found[1])
+            if not link_open(ctx, found[0]):
+                return Opened(None)
+            return Opened(await portal_contents(ctx, found[0]))
+
+    async def cancel(
+        self, session_id: str, secret: str, subscription_id: str, feedback: str | None
+    ) -> None:
+        async def run(ctx: Context, contents: PortalContents) -> None:
+            await cancel_from_portal(ctx, contents, subscription_id, feedback)
+
+        await self._act(session_id, secret, run)
+
+    async def update_card(self, session_id: str, secret: str, card: TypedCard) -> None:
+        async def run(ctx: Context, contents: PortalContents) -> None:
+            await replace_card(ctx, contents, card)
+
+        await self._act(session_id, secret, run)
+
+    async def _act(
+        self,
+        session_id: str,
+        secret: str,
+        action: Callable[[Context, PortalContents], Awaitable[T]],
+    ) -> T:
+        """`action` in one write unit, on the session its link opens (a domain error rolls
+        the unit back whole: nothing is half done)."""
+        async with self.store.write() as tx:
+            found = await find_by_link(tx, BILLING_PORTAL_SESSIONS, session_id, secret)
+            if found is None:
+                raise ResourceMissing("billing_portal.session", session_id)
+            session = copy.deepcopy(found[0])
+            ctx = self._context(tx, found[1])
+            if not link_open(ctx, session):
+                raise ResourceMissing("billing_portal.session", session_id)
+            return await action(ctx, await portal_contents(ctx, session))
+
+
+def view_locale(contents: PortalContents, page_locale: str) -> str:
+    """The session's `locale` when Babel knows it (not `auto`), else the page's."""
+    parsed = parse_locale(contents.session.get("locale"))
+    return page_locale if parsed is None else str(parsed)
+
+
+def build_view(contents: PortalContents, locale: str) -> PortalView:
+    configuration = contents.configuration
+    features = configuration["features"]
+    profile = configuration["business_profile"]
+    cancel = features["subscription_cancel"]
+    reason = cancel["cancellation_reason"]
+    customer = contents.customer
+    formats = _Formats(locale, contents.account)
+    return PortalView(
+        session_id=str(contents.session["id"]),
+        lang=locale.replace("_", "-"),
+        business=accounts.public_name(contents.account) or "the business",
+        headline=profile["headline"],
+        privacy_policy_url=profile["privacy_policy_url"],
+        terms_of_service_url=profile["terms_of_service_url"],
+        customer_name=customer.get("name"),
+        customer_email=customer.get("email"),
+        return_url=str(contents.session["return_url"]),
+        subscriptions=tuple(
+            _subscription_row(shown, contents.product_names, formats)
+            for shown in contents.subscriptions
+        ),
+        cancel_enabled=bool(cancel["enabled"]),
+        cancel_when=CANCEL_WHEN.get(str(cancel["mode"]), ""),
+        reasons=tuple((option, _label(option)) for option in reason["options"])
+        if reason["enabled"]
+        else (),
+        invoice_history=bool(features["invoice_history"]["enabled"]),
+        invoices=tuple(_invoice_row(invoice, formats) for invoice in contents.invoices),
+        card_update=bool(features["payment_method_update"]["enabled"]),
+        card=None if contents.default_card is None else _card_text(contents.default_card),
+    )
+
+
+@dataclass(frozen=True)
+class _Formats:
+    locale: str
+    account: ApiObject
+
+    def money(self, amount: int, currency: str) -> str:
+        return money_text(amount, currency, self.locale)
+
+    def date(self, unix_seconds: int) -> str:
+        return date_text(unix_seconds, account_zone(self.account), self.locale)
+
+
+def _subscription_row(
+    subscription: ApiObject, names: dict[str, str], formats: _Formats
+) -> SubscriptionRow:
+    items = subscription["items"]["data"]
+    ends = [int(item["current_period_end"]) for item in items if item.get("current_period_end")]
+    cancel_at = subscription.get("cancel_at")
+    return SubscriptionRow(
+        subscription_id=str(subscription["id"]),
+        status=str(subscription["status"]),
+        items=tuple(_item_text(item, names, formats) for item in items),
+        period_end=formats.date(min(ends)) if ends else None,
+        canceling=bool(subscription.get("cancel_at_period_end") or cancel_at),
+        cancel_note=None if cancel_at is None else f"Cancels on {formats.date(int(cancel_at))}",
+    )
+
+
+def _item_text(item: ApiObject, names: dict[str, str], formats: _Formats) -> str:
+    price = item["price"]
+    name = names.get(str(price.get("product")), str(price.get("product")))
+    quantity = item.get("quantity")
+    counted = f" x {quantity}" if isinstance(quantity, int) and quantity > 1 else ""
+    amount = price.get("unit_amount")
+    if amount is None:
+        return f"{name}{counted}"
+    every = (price.get("recurring") or {}).get("interval")
+    shown = formats.money(int(amount), str(price["currency"]))
+    return f"{name}{counted}: {shown}" + (f" / {every}" if every else "")
+
+
+def _invoice_row(invoice: ApiObject, formats: _Formats) -> InvoiceRow:
+    finalized = (invoice.get("status_transitions") or {}).get("finalized_at")
+    return InvoiceRow(
+        number=str(invoice.get("number") or invoice["id"]),
+        date=formats.date(int(finalized or invoice["created"])),
+        total=formats.money(int(invoice["total"]), str(invoice["currency"])),
+        status=str(invoice["status"]),
+        url=invoice.get("hosted_invoice_url"),
+    )
+
+
+def _card_text(card: dict[str, Any]) -> str:
+    brand = str(card.get("display_brand") or card.get("brand") or "card").replace("_", " ")
+    return (
+        f"{brand.title()} ending in {card.get('last4')}, expires "
+        f"{int(card.get('exp_month') or 0):02d}/{card.get('exp_year')}"
+    )
+
+
+def _label(option: str) -> str:
+    return option.replace("_", " ").capitalize()
