@@ -1003,3 +1003,27 @@ def test_type_a_promotion_code_in_the_browser(shop: Page, client: Client) -> Non
     _fill(shop, VISA)
     _landed(shop, session.id)
     assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 3_150
+
+
+def test_a_payment_sessions_discount_is_redeemed_when_it_is_paid(
+    client: Client, server: KassaServer
+) -> None:
+    once = _promotion_code(client, f"ONCE{uuid.uuid4().hex[:8].upper()}", 10, max_redemptions=1)
+    coupon_id = str(once.promotion.coupon)
+    session = _payment_session(client, discounts=[{"promotion_code": once.id}])
+    assert client.v1.promotion_codes.retrieve(once.id).times_redeemed == 0  # not until paid
+    pay_url, form = _pay_form(session, VISA, "once")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+    assert client.v1.promotion_codes.retrieve(once.id).times_redeemed == 1
+    assert client.v1.coupons.retrieve(coupon_id).times_redeemed == 1
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        _payment_session(client, discounts=[{"promotion_code": once.id}])
+    assert refused.value.param == "discounts[0][promotion_code]"
+    plain = _payment_session(client)
+    coupon_session = _payment_session(client, discounts=[{"coupon": coupon_id}])
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        for paid in (coupon_session, plain):  # the coupon named alone counts; no discount, none
+            paid_url, paid_form = _pay_form(paid, VISA, f"paid-{paid.id}")
+            assert http.post(paid_url, data=paid_form).status_code == 303
+    assert client.v1.coupons.retrieve(coupon_id).times_redeemed == 2

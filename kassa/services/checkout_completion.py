@@ -35,7 +35,14 @@ from kassa.clock import Clock
 from kassa.errors import InvalidRequest
 from kassa.ids import new_id
 from kassa.invariants import InvariantViolated, ensure
-from kassa.services import customers, events, payment_intents, payment_methods, setup_intents
+from kassa.services import (
+    checkout_discounts,
+    customers,
+    events,
+    payment_intents,
+    payment_methods,
+    setup_intents,
+)
 from kassa.services.billing import invoice_collection, invoice_documents
 from kassa.services.billing.subscription_create import CreateSubscription, create_subscription
 from kassa.services.billing.subscription_documents import DECIDING_STATUS
@@ -388,6 +395,8 @@ async def complete(ctx: Context, session: ApiObject) -> None:
         intent = await _stored(ctx, PAYMENT_INTENTS, str(attempt["payment_intent"]))
         session["payment_intent"] = intent["id"]
         session["payment_status"] = "paid" if intent["status"] == "succeeded" else "unpaid"
+        terms = private(session).get("discount_terms") or {}
+        await checkout_discounts.count_redemption(ctx, session, terms.get("discount"))
     elif mode == "subscription":
         subscription = await _stored_subscription(ctx, str(attempt["subscription"]))
         session["subscription"] = subscription["id"]

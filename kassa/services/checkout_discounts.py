@@ -2,7 +2,8 @@
 (`discounts`), or a promotion code the customer types on the page when the session has
 `allow_promotion_codes` (`page_promotion_code`). Either way the invoices' arithmetic takes it
 (`DiscountTerms`), and the session shows it as Stripe does (`discounts`: one entry naming the
-coupon, or the promotion code and no coupon).
+coupon, or the promotion code and no coupon). A payment-mode session's discount is counted
+as redeemed when its payment succeeds (`count_redemption`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ async def promotion_code_discount(
         raise InvalidParameter(
             f"Promotion code {code['code']} is inactive or expired.", param=param
         )
+    if promotion_codes.is_used_up(code):
+        raise InvalidParameter(
+            f"Promotion code {code['code']} has been redeemed its maximum number of times.",
+            param=param,
+        )
     if code["customer"] is not None and customer != code["customer"]:
         raise InvalidParameter(
             f"Promotion code {code['code']} can only be redeemed by customer {code['customer']}.",
@@ -59,6 +65,22 @@ async def page_promotion_code(ctx: Context, session: ApiObject, typed: str) -> D
         )
     except InvalidParameter as refused:
         raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM) from refused
+
+
+async def count_redemption(ctx: Context, session: ApiObject, coupon_id: str | None) -> None:
+    """A payment-mode session's discount redeemed once its payment succeeded: its coupon's
+    `times_redeemed` and its code's counted (a subscription-mode session's discount is the
+    subscription's, counted when the subscription applies it). The limits were checked when
+    the discount was named or typed; a payment already made is not refused afterwards, so
+    two sessions racing for a code's last redemption may both count."""
+    if coupon_id is None or not session["discounts"]:
+        return
+    coupon = await coupons.load_applied_coupon(ctx, coupon_id)  # locked before the code
+    await coupons.record_redemption(ctx, coupon)
+    code_id = session["discounts"][0].get("promotion_code")
+    if code_id is not None:
+        code = await promotion_codes.load_promotion_code(ctx, str(code_id))
+        await promotion_codes.record_redemption(ctx, code)
 
 
 async def _coupon_terms(ctx: Context, coupon_id: str, currency: str, param: str) -> DiscountTerms:
