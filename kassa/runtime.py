@@ -47,6 +47,7 @@ from kassa.pages.portal_page import PATH_PREFIX as PORTAL_PAGES_PREFIX
 from kassa.pages.portal_page import PortalPages
 from kassa.services import accounts
 from kassa.services.accounts import NewAccount
+from kassa.services.billing.rendering.render_bound import RenderBound
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
 from kassa.store import Store
@@ -245,6 +246,8 @@ class Server:
     async def _build_apps(self, store: Store) -> tuple[Routes, RequestLogWriter]:
         payments = await load_payment_config(store, self.settings)
         request_log = RequestLogWriter(store)
+        # One bound on the documents rendered at once, the API's and the pages' together.
+        renders = RenderBound()
         api = ApiApp(
             store,
             self.clock,
@@ -252,23 +255,26 @@ class Server:
             request_log,
             payments,
             rate_limiter(self.settings, self.metrics.registry),
+            renders,
         )
         routes = Routes(
             api=api,
             authentication_page=AuthenticationPage(store, self.clock, payments),
             mounts=(
                 Mount(DASHBOARD_PREFIX, dashboard(store, self.clock, payments)),
-                *self._customer_pages(store, payments),
+                *self._customer_pages(store, payments, renders),
             ),
         )
         return routes, request_log
 
-    def _customer_pages(self, store: Store, payments: PaymentConfig) -> tuple[Mount, ...]:
+    def _customer_pages(
+        self, store: Store, payments: PaymentConfig, bound: RenderBound
+    ) -> tuple[Mount, ...]:
         """`hosted_invoice_url` and `invoice_pdf` over the invoice operations, a credit
         note's `pdf` over the credit note operations (their PDFs share one render bound), a
         Checkout Session's `url` over the checkout operations, and a billing portal session's
         `url` over the portal operations."""
-        renders = PdfRenders(HtmlPages())
+        renders = PdfRenders(HtmlPages(), bound)
         invoices = InvoicePages(
             InvoiceBackend(store, self.clock, payments), payments.public_url, renders
         )

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -23,6 +23,7 @@ from kassa.errors import (
     InvalidRequest,
     KassaError,
     PublishableKeyNotAllowed,
+    RateLimited,
 )
 from kassa.http import idempotency, uploads
 from kassa.http.auth import Authenticator
@@ -40,8 +41,10 @@ from kassa.http.metrics import RequestMetrics
 from kassa.http.rate_limits import RateLimiter
 from kassa.http.request_log import RequestLogWriter
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import UploadedFile
 from kassa.services.accounts import ApiKeyOwner
+from kassa.services.billing.rendering.render_bound import RenderBound
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.files import Download
 from kassa.services.resource import Operation, RemovedParam
@@ -99,6 +102,11 @@ class Response:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     content_type: bytes = b"application/json"
     """Every answer is JSON but a file's download (`GET /v1/files/{id}/contents`)."""
+    to_render: Download | None = None
+    """A download whose bytes are rendered once the unit of work has ended (`_rendered`)."""
+
+
+RENDERS_BUSY_MESSAGE: Final = "Too many documents are being rendered; try again shortly."
 
 
 class ApiApp:
@@ -110,6 +118,7 @@ class ApiApp:
         request_log: RequestLogWriter,
         payments: PaymentConfig,
         rate_limiter: RateLimiter | None = None,
+        renders: RenderBound | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -119,6 +128,8 @@ class ApiApp:
         self.payments = payments
         self.rate_limiter = rate_limiter
         """None unless KASSA_RATE_LIMIT is set (`rate_limits`)."""
+        self.renders = renders or RenderBound()
+        """The server's one bound on documents rendered at once, shared with its pages."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -246,6 +257,7 @@ class ApiApp:
                 return _replayed(outcome)
             parsed = _parsed(route, form)
             response = await self._run_in(tx, route, owner, parsed, request_id, key, client_ip)
+            ensure(response.to_render is None, "no POST answers with a document to render")
             stored = without_secrets(response.body, route.operation.secret_fields)
             await idempotency.save_response(tx, claim, response.status, stored)
             return response
@@ -257,7 +269,19 @@ class ApiApp:
         parsed = _parsed(route, form)
         writes = route.operation.writes
         async with self.store.write() if writes else self.store.read() as tx:
-            return await self._run_in(tx, route, owner, parsed, request_id, None, client_ip)
+            response = await self._run_in(tx, route, owner, parsed, request_id, None, client_ip)
+        if response.to_render is not None:
+            return await self._rendered(response.to_render)
+        return response
+
+    async def _rendered(self, download: Download) -> Response:
+        """A download drawn after its unit of work ended, under the server's render bound;
+        turned away as a rate limit when too many renders wait (the SDKs retry those)."""
+        ensure(download.render is not None, "a download to render has its renderer")
+        body = await self.renders.render(download.render or (lambda: b""))
+        if body is None:
+            raise RateLimited(RENDERS_BUSY_MESSAGE)
+        return _download(download, body)
 
     async def _run_in(
         self,
@@ -285,7 +309,9 @@ class ApiApp:
         try:
             result = await route.operation.run(ctx, parsed.request)
             if isinstance(result, Download):
-                return _download(result)
+                if result.render is not None:
+                    return Response(200, b"", to_render=result)
+                return _download(result, result.body)
             await expand_object(ctx, result, parsed.expand)
             if ctx.publishable_key:
                 result = publishable_view(route.operation, result)
@@ -409,13 +435,13 @@ _UNQUOTABLE = re.compile(r'[\x00-\x1f\x7f"\\]')
 choice) is written with these replaced, so it can neither end the quotes nor the header."""
 
 
-def _download(download: Download) -> Response:
+def _download(download: Download, body: bytes) -> Response:
     """A file's bytes as they are, named for saving (`GET /v1/files/{id}/contents`)."""
     filename = _UNQUOTABLE.sub("_", download.filename)
     disposition = f'attachment; filename="{filename}"'.encode("latin-1", "replace")
     return Response(
         200,
-        download.body,
+        body,
         ((b"content-disposition", disposition),),
         content_type=download.content_type.encode("latin-1"),
     )

@@ -7,7 +7,6 @@ No response caches, frames, scripts or sends a Referer: a link's secret must not
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -16,22 +15,18 @@ from urllib.parse import urlsplit
 
 import jinja2
 from babel import Locale
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from kassa.asgi import Receive, Scope, Send
 from kassa.services.billing.rendering.invoice_view import DEFAULT_LOCALE, parse_locale
+from kassa.services.billing.rendering.render_bound import RenderBound
 
 SECRET_PARAM: Final = "secret"
 SAFE_FETCH_SITES: Final = frozenset({"same-origin", "none"})
 """`Sec-Fetch-Site` values of a form sent from the page itself (or typed by hand)."""
 OBJECT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 ACCEPT_LANGUAGE_TAGS_MAX: Final = 8
-PDF_RENDERS_MAX: Final = 2
-"""PDFs rendered at once (each is a few hundred milliseconds of CPU), one per core here."""
-PDF_WAITING_MAX: Final = 32
-"""Requests that may wait for a render; more are answered 503 rather than queued."""
 
 NOT_FOUND_MESSAGE: Final = "This document does not exist, or the link to it is incomplete."
 """The one answer to a wrong or missing secret and to an unknown id alike: a link that does
@@ -81,27 +76,20 @@ class HtmlPages:
 
 
 class PdfRenders:
-    """Renders PDFs off the event loop, at most `PDF_RENDERS_MAX` at once and
-    `PDF_WAITING_MAX` waiting, over every page that renders them (one instance per server:
-    they share the same cores)."""
+    """The pages' PDFs, rendered under the server's one `RenderBound` (shared with the API's
+    downloads), and answered inline."""
 
-    def __init__(self, pages: HtmlPages) -> None:
+    def __init__(self, pages: HtmlPages, bound: RenderBound | None = None) -> None:
         self.pages = pages
-        self.renders = asyncio.Semaphore(PDF_RENDERS_MAX)
-        self.waiting = 0
+        self.bound = bound or RenderBound()
 
     async def respond(self, render: Callable[[], bytes], filename: str) -> Response:
         """`render()`'s PDF, inline as `filename`; a 503 when too many are waiting."""
-        if self.waiting >= PDF_WAITING_MAX:
+        pdf = await self.bound.render(render)
+        if pdf is None:
             response = self.pages.message(503, "Too many documents are being rendered; try again.")
             response.headers["retry-after"] = "1"
             return response
-        self.waiting += 1
-        try:
-            async with self.renders:
-                pdf = await run_in_threadpool(render)
-        finally:
-            self.waiting -= 1
         headers = {**SECURITY_HEADERS, "content-disposition": f'inline; filename="{filename}"'}
         return Response(pdf, media_type="application/pdf", headers=headers)
 

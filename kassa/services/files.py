@@ -12,6 +12,7 @@ The bytes are kept in `file_contents`, apart from the document, at most FILE_BYT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -110,14 +111,23 @@ CREATE_PARAMS: dict[str, Param] = {
 
 class Download(dict[str, Any]):
     """An answer that is a file's bytes rather than a JSON object: the API edge sends `body`
-    as it is, with `content_type`. A dict (holding nothing) only so that it travels where
+    as it is, with `content_type`; or, with `render`, the bytes `render()` makes, which the
+    edge calls after the unit of work has ended, under the server's render bound (a PDF
+    drawn from what the unit read). A dict (holding nothing) only so that it travels where
     operations' answers go."""
 
-    def __init__(self, body: bytes, content_type: str, filename: str) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: str,
+        filename: str,
+        render: Callable[[], bytes] | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.content_type = content_type
         self.filename = filename
+        self.render = render
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ customer's quote lives in the clock's time, and the clock's advance expires it:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import logging
@@ -394,15 +393,15 @@ async def expire_quote(ctx: Context, quote_id: str) -> bool:
 
 async def quote_pdf(ctx: Context, quote_id: str) -> ApiObject:
     """`GET /v1/quotes/{id}/pdf` (Stripe serves it on files.stripe.com; Kassa on its API
-    host too): a finalized quote's PDF, rendered off the event loop."""
+    host too): a finalized quote's PDF, drawn from what this unit read, rendered by the API
+    edge after the unit ends, under the server's render bound."""
     quote = await _load(ctx, quote_id)
     if quote["status"] == "draft":
         raise InvalidRequest(
             "The quote is a draft: finalize it before downloading its PDF.", param="quote"
         )
     render = await quote_document.quote_pdf_renderer(ctx, public(quote), line_items(quote))
-    body = await asyncio.to_thread(render)
-    return Download(body, "application/pdf", f"{quote['number']}.pdf")
+    return Download(b"", "application/pdf", f"{quote['number']}.pdf", render=render)
 
 
 RESOURCE = Resource(
