@@ -1027,3 +1027,28 @@ def test_a_payment_sessions_discount_is_redeemed_when_it_is_paid(
             paid_url, paid_form = _pay_form(paid, VISA, f"paid-{paid.id}")
             assert http.post(paid_url, data=paid_form).status_code == 303
     assert client.v1.coupons.retrieve(coupon_id).times_redeemed == 2
+
+
+def test_an_adjustable_quantity_becomes_the_subscriptions(
+    client: Client, server: KassaServer
+) -> None:
+    seats = _price(client, 1_000, recurring=True, name="Seat")
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [
+                {"price": seats, "quantity": 1, "adjustable_quantity": {"enabled": True}}
+            ],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    pay_url, form = _pay_form(session, VISA, "seats")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data={**form, "quantity-0": "3"}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert (done.status, done.amount_total) == ("complete", 3_000)
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription)
+    assert [(i.price.id, i.quantity) for i in subscription["items"].data] == [(seats, 3)]
+    assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 3_000
