@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Final
-
-import orjson
+from typing import Final
 
 from kassa import money
 from kassa.clock import Clock
-from kassa.errors import CardDeclined, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.services import checkout_choices, checkout_completion
 from kassa.services.checkout_choices import PageChoices
@@ -36,6 +34,12 @@ from kassa.store.tables import CHECKOUT_SESSIONS
 
 ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
+STEP_CODEC: Final = pay_attempts.StepCodec(
+    shown=lambda step: {"completed": step.completed, "challenge_url": step.challenge_url},
+    read=lambda stored: Step(bool(stored["completed"]), stored.get("challenge_url")),
+    declined_step=Step(completed=False),
+)
+"""How the page's answer to a pay form is kept: complete, or a challenge to answer."""
 SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 """Stripe replaces it in `success_url` with the session's id on redirect."""
 
@@ -123,75 +127,29 @@ class CheckoutBackend:
                 raise ResourceMissing("checkout.session", session_id)
             session, account_id = copy.deepcopy(found[0]), found[1]
             ctx = self._context(tx, account_id)
-            key = (
-                pay_attempts.attempt_key(ATTEMPT_KEY_PREFIX, session_id, attempt)
-                if attempt
-                else None
-            )
-            answer = (
-                None
-                if key is None
-                else await pay_attempts.replayed(tx, self.clock, account_id, key)
-            )
-            if answer is not None:
-                outcome = _Outcome.from_json(answer)
-            else:
+
+            async def run() -> Step:
+                # The form's quantities and amounts first, in the same unit as the payment.
                 if session["status"] == "open":
                     await checkout_choices.apply_choices(ctx, session, wanted)
-                outcome = await _attempt(ctx, session, card, email, return_url)
-            if answer is None and key is not None:
-                await pay_attempts.remember(
-                    tx,
-                    self.clock,
-                    account_id,
-                    key,
-                    session_id,
-                    declined=outcome.declined is not None,
-                    answer=outcome.to_json(),
-                )
+                return await checkout_completion.pay(ctx, session, card, email, return_url)
+
+            outcome = await pay_attempts.attempt_once(
+                tx,
+                self.clock,
+                account_id,
+                ATTEMPT_KEY_PREFIX,
+                session_id,
+                attempt,
+                STEP_CODEC,
+                run,
+            )
         # Raised only now, after the commit: a decline's charge and attempt are kept.
         return outcome.result()
 
 
 def success_redirect(view: CheckoutView) -> str:
     return view.success_url.replace(SESSION_ID_PLACEHOLDER, view.session_id)
-
-
-async def _attempt(
-    ctx: Context, session: ApiObject, card: TypedCard, email: str | None, return_url: str
-) -> _Outcome:
-    try:
-        return _Outcome(await checkout_completion.pay(ctx, session, card, email, return_url))
-    except CardDeclined as declined:
-        return _Outcome(Step(completed=False), declined)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    step: Step
-    declined: CardDeclined | None = None
-
-    def result(self) -> Step:
-        if self.declined is not None:
-            raise self.declined
-        return self.step
-
-    def to_json(self) -> bytes:
-        if self.declined is None:
-            shown: dict[str, Any] = {
-                "completed": self.step.completed,
-                "challenge_url": self.step.challenge_url,
-            }
-            return orjson.dumps(shown)
-        return orjson.dumps({"error": pay_attempts.decline_shown(self.declined)})
-
-    @classmethod
-    def from_json(cls, body: bytes) -> _Outcome:
-        stored = orjson.loads(body)
-        error = stored.get("error")
-        if error is None:
-            return cls(Step(bool(stored["completed"]), stored.get("challenge_url")))
-        return cls(Step(completed=False), pay_attempts.decline_from(error))
 
 
 def _view(session: ApiObject) -> CheckoutView:

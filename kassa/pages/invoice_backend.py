@@ -23,13 +23,10 @@ redirect to the challenge, or the same decline, without a second charge.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from kassa.clock import Clock
-from kassa.errors import CardDeclined, ResourceMissing
+from kassa.errors import ResourceMissing
 from kassa.invariants import ensure
 from kassa.pages import pay_attempts
 from kassa.pages.invoice_page import CardForm, PaymentStep
@@ -45,6 +42,12 @@ from kassa.store import Store, Transaction
 LINE_PAGES_MAX: Final = INVOICE_LINES_MAX // LIST_LIMIT_MAX + 1
 """Pages of `GET /v1/invoices/{id}/lines` read for one document: enough for every line the
 document may show."""
+STEP_CODEC: Final = pay_attempts.StepCodec(
+    shown=lambda step: {"redirect_url": step.redirect_url},
+    read=lambda stored: PaymentStep(redirect_url=stored.get("redirect_url")),
+    declined_step=PaymentStep(),
+)
+"""How the page's answer to a pay form is kept: where it sends the browser next."""
 ATTEMPT_KEY_PREFIX: Final = "kassa_invoice_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
 
@@ -81,57 +84,22 @@ class InvoiceBackend:
             if invoice is None:
                 raise ResourceMissing("invoice", invoice_id)
             ctx = self._context(tx, str(invoice["account"]))
-            key = (
-                pay_attempts.attempt_key(ATTEMPT_KEY_PREFIX, invoice_id, card.attempt)
-                if card.attempt
-                else None
+
+            async def run() -> PaymentStep:
+                return await _pay_on_session(ctx, invoice_id, card, return_url)
+
+            outcome = await pay_attempts.attempt_once(
+                tx,
+                self.clock,
+                ctx.account_id,
+                ATTEMPT_KEY_PREFIX,
+                invoice_id,
+                card.attempt,
+                STEP_CODEC,
+                run,
             )
-            answer = (
-                None
-                if key is None
-                else await pay_attempts.replayed(tx, self.clock, ctx.account_id, key)
-            )
-            outcome = None if answer is None else _Outcome.from_json(answer)
-            if outcome is None:
-                outcome = await _attempt(ctx, invoice_id, card, return_url)
-                if key is not None:
-                    await pay_attempts.remember(
-                        tx,
-                        self.clock,
-                        ctx.account_id,
-                        key,
-                        invoice_id,
-                        declined=outcome.declined is not None,
-                        answer=outcome.to_json(),
-                    )
         # Raised only now, after the commit: a decline's charge and attempt are kept.
         return outcome.result()
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What a payment attempt came to: a step for the page, or the decline to show."""
-
-    step: PaymentStep
-    declined: CardDeclined | None = None
-
-    def result(self) -> PaymentStep:
-        if self.declined is not None:
-            raise self.declined
-        return self.step
-
-    def to_json(self) -> bytes:
-        if self.declined is None:
-            return orjson.dumps({"redirect_url": self.step.redirect_url})
-        return orjson.dumps({"error": pay_attempts.decline_shown(self.declined)})
-
-    @classmethod
-    def from_json(cls, body: bytes) -> _Outcome:
-        stored = orjson.loads(body)
-        error = stored.get("error")
-        if error is None:
-            return cls(PaymentStep(redirect_url=stored.get("redirect_url")))
-        return cls(PaymentStep(), pay_attempts.decline_from(error))
 
 
 # --- the invoice and its document -------------------------------------------------------------
@@ -173,14 +141,6 @@ async def _all_lines(ctx: Context, invoice: Mapping[str, Any]) -> list[ApiObject
 
 
 # --- paying -----------------------------------------------------------------------------------
-
-
-async def _attempt(ctx: Context, invoice_id: str, card: CardForm, return_url: str) -> _Outcome:
-    """One attempt, its decline caught so that its writes commit with the unit."""
-    try:
-        return _Outcome(await _pay_on_session(ctx, invoice_id, card, return_url))
-    except CardDeclined as declined:
-        return _Outcome(PaymentStep(), declined)
 
 
 async def _pay_on_session(

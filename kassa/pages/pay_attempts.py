@@ -12,8 +12,11 @@ page shows of it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+import orjson
 
 from kassa.clock import Clock, unix_seconds
 from kassa.errors import CardDeclined
@@ -24,6 +27,74 @@ from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, Idemp
 
 DONE_STATUS: Final = 200
 DECLINED_STATUS: Final = 402
+StepT = TypeVar("StepT")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[StepT]):
+    """What a pay form's attempt came to: the page's next step, or the decline to show."""
+
+    step: StepT
+    declined: CardDeclined | None = None
+
+    def result(self) -> StepT:
+        """The step; the decline raised instead, by the caller once the unit that recorded
+        it (the failed charge) has committed."""
+        if self.declined is not None:
+            raise self.declined
+        return self.step
+
+
+@dataclass(frozen=True)
+class StepCodec(Generic[StepT]):
+    """How a page keeps its step in the attempt's record, and reads it back."""
+
+    shown: Callable[[StepT], dict[str, Any]]
+    read: Callable[[Mapping[str, Any]], StepT]
+    declined_step: StepT
+    """The step that goes with a decline (the page shows the decline)."""
+
+
+async def attempt_once(
+    tx: Transaction,
+    clock: Clock,
+    account_id: str,
+    key_prefix: str,
+    paid_id: str,
+    attempt: str,
+    codec: StepCodec[StepT],
+    run: Callable[[], Awaitable[StepT]],
+) -> Outcome[StepT]:
+    """`run()` (one attempt at paying `paid_id`, whose row the caller has locked), unless the
+    page view's form (`attempt`, its token) was answered already: then that answer. A
+    decline is caught, so that its writes commit with the unit, and kept as the answer."""
+    key = attempt_key(key_prefix, paid_id, attempt) if attempt else None
+    answer = None if key is None else await replayed(tx, clock, account_id, key)
+    if answer is not None:
+        return _outcome_read(answer, codec)
+    try:
+        outcome: Outcome[StepT] = Outcome(await run())
+    except CardDeclined as decline:
+        outcome = Outcome(codec.declined_step, decline)
+    if key is not None:
+        body = _outcome_shown(outcome, codec)
+        was_declined = outcome.declined is not None
+        await remember(tx, clock, account_id, key, paid_id, declined=was_declined, answer=body)
+    return outcome
+
+
+def _outcome_shown(outcome: Outcome[StepT], codec: StepCodec[StepT]) -> bytes:
+    if outcome.declined is None:
+        return orjson.dumps(codec.shown(outcome.step))
+    return orjson.dumps({"error": decline_shown(outcome.declined)})
+
+
+def _outcome_read(body: bytes, codec: StepCodec[StepT]) -> Outcome[StepT]:
+    stored = orjson.loads(body)
+    error = stored.get("error")
+    if error is None:
+        return Outcome(codec.read(stored))
+    return Outcome(codec.declined_step, decline_from(error))
 
 
 def attempt_key(prefix: str, paid_id: str, attempt: str) -> str:
