@@ -55,8 +55,9 @@ class CheckoutLine:
     adjustable: tuple[int, int] | None = None
     """The quantities the customer may choose, least and most, for an adjustable line."""
     custom: tuple[str, str, str] | None = None
-    """For a line whose amount the customer chooses: the least, the most and the current
-    amount, in major units (`25.00`), as the amount field takes them."""
+    """For a line whose amount the customer chooses: the least and the most it takes, as
+    written (`$5.00`), and the current amount in major units (`25.00`), as the amount field
+    takes it."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,8 @@ def _line(line: ApiObject, currency: str) -> CheckoutLine:
     if checkout_choices.is_custom_amount_line(line):
         least, most = checkout_choices.custom_amount_bounds(line["price"])
         custom = (
-            money.major_units(least, currency),
-            money.major_units(most, currency),
+            money.format_amount(least, currency),
+            money.format_amount(most, currency),
             money.major_units(int(line["amount_subtotal"]), currency),
         )
     return CheckoutLine(
