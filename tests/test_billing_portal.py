@@ -3,8 +3,8 @@
 list with its filters, the account's default one) and their refusals; sessions and their
 refusals, each naming its parameter with nothing written; then the hosted portal page over
 plain HTTP (its subscriptions and invoices, a wrong secret, a cross-site form, cancellation
-at the period's end and at once, a new default card, features turned off) and once in
-Chromium."""
+at the period's end and at once, a new default card, plan switches and their refusals, the
+customer's details, features turned off) and in Chromium (a cancellation, a plan switch)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests import loopback
 from tests.browser import chromium_session, fresh_page
 from tests.conftest import module_server
 from tests.harness import KassaServer, assert_ledger_whole, create_account
+from tests.test_subscription_added_trial import proration_amounts
 
 Client = stripe.StripeClient
 VISA_DEBIT = "4000 0566 5566 5556"
@@ -95,6 +96,42 @@ def _default_payment_method(client: Client, customer: str) -> str:
     settings = client.v1.customers.retrieve(customer).invoice_settings
     assert settings is not None and isinstance(settings.default_payment_method, str)
     return settings.default_payment_method
+
+
+def _price(client: Client, amount: int, *, currency: str = "usd", **extra: Any) -> stripe.Price:
+    params: Any = {
+        "currency": currency,
+        "unit_amount": amount,
+        "recurring": {"interval": "month"},
+        "product_data": {"name": "Team plan"},
+        **extra,
+    }
+    return client.v1.prices.create(params=params, options=key())
+
+
+def _switching(
+    client: Client,
+    prices: list[stripe.Price],
+    *,
+    proration_behavior: str = "none",
+    allowed: tuple[str, ...] = ("price", "quantity"),
+) -> stripe.billing_portal.Configuration:
+    """A configuration that switches plans to `prices` (each under its own product)."""
+    return _configuration(
+        client,
+        subscription_update={
+            "enabled": True,
+            "default_allowed_updates": list(allowed),
+            "proration_behavior": proration_behavior,
+            "products": [{"product": str(p.product), "prices": [p.id]} for p in prices],
+        },
+    )
+
+
+def _item(client: Client, subscription: str) -> stripe.SubscriptionItem:
+    items = client.v1.subscriptions.retrieve(subscription)["items"].data
+    assert len(items) == 1 and isinstance(items[0], stripe.SubscriptionItem)
+    return items[0]
 
 
 def _refused_session(client: Client, params: Any) -> stripe.InvalidRequestError:
@@ -436,6 +473,203 @@ def test_disabled_features_hide_their_sections_and_refuse_their_forms(
     assert card is not None and card.last4 == "4242"
 
 
+def test_a_plan_switch_that_always_invoices(client: Client, server: KassaServer) -> None:
+    team = _price(client, 3_000)
+    euros = _price(client, 2_500, currency="eur")
+    archived = _price(client, 4_000)
+    client.v1.prices.update(archived.id, params={"active": False})
+    configuration = _switching(client, [team, euros, archived], proration_behavior="always_invoice")
+    customer, subscription = _subscribed(client)
+    url = _session(client, customer, configuration=configuration.id).url
+    shown = loopback.get(url, timeout=30).text
+    assert 'data-testid="switch-form"' in shown
+    assert f'value="{team.id}"' in shown and "Team plan: $30.00 / month" in shown
+    assert euros.id not in shown and archived.id not in shown, "other currency, archived"
+    form = {"subscription": subscription, "price": team.id, "quantity": "1"}
+    assert _post(url, "update", form, server).status_code == 303
+    assert _item(client, subscription).price.id == team.id
+    invoice = client.v1.invoices.list(params={"customer": customer}).data[0]
+    assert invoice.billing_reason == "subscription_update"
+    assert invoice.status == "paid" and invoice.amount_paid > 0
+    assert len(proration_amounts(invoice)) == 2, "the unused Pro time back, Team's to come"
+    charge = client.v1.charges.list(params={"customer": customer}).data[0]
+    assert charge.payment_method == _default_payment_method(client, customer)
+    assert charge.amount == invoice.amount_paid
+    updated = client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
+    assert updated.data.object["id"] == subscription
+    assert "Team plan: $30.00 / month" in loopback.get(url, timeout=30).text
+
+
+def test_a_plan_switch_without_prorations(client: Client, server: KassaServer) -> None:
+    team = _price(client, 3_000)
+    configuration = _switching(client, [team], proration_behavior="none")
+    customer, subscription = _subscribed(client)
+    url = _session(client, customer, configuration=configuration.id).url
+    form = {"subscription": subscription, "price": team.id}
+    assert _post(url, "update", form, server).status_code == 303
+    assert _item(client, subscription).price.id == team.id
+    assert len(client.v1.invoices.list(params={"customer": customer}).data) == 1
+    pending = client.v1.invoice_items.list(params={"customer": customer}).data
+    assert pending == [], "no proration line"
+
+
+def test_a_quantity_change(client: Client, server: KassaServer) -> None:
+    team = _price(client, 3_000)
+    configuration = _switching(
+        client, [team], proration_behavior="create_prorations", allowed=("quantity",)
+    )
+    customer, subscription = _subscribed(client)
+    url = _session(client, customer, configuration=configuration.id).url
+    shown = loopback.get(url, timeout=30).text
+    assert 'data-testid="switch-quantity"' in shown and 'data-testid="switch-price"' not in shown
+    for quantity in ("0", "100", "-1", "two"):
+        refused = _post(url, "update", {"subscription": subscription, "quantity": quantity}, server)
+        assert refused.status_code == 400, quantity
+    with_price = {"subscription": subscription, "price": team.id, "quantity": "3"}
+    assert _post(url, "update", with_price, server).status_code == 400, "price not allowed"
+    assert _item(client, subscription).quantity == 1
+    form = {"subscription": subscription, "quantity": "3"}
+    assert _post(url, "update", form, server).status_code == 303
+    item = _item(client, subscription)
+    assert (item.quantity, item.price.unit_amount) == (3, 1_500)
+    pending = client.v1.invoice_items.list(params={"customer": customer}).data
+    assert pending and all(p.proration for p in pending), "prorations wait for the next invoice"
+    assert "Pro plan x 3" in loopback.get(url, timeout=30).text
+
+
+def test_plan_switches_that_are_refused(client: Client, server: KassaServer) -> None:
+    team = _price(client, 3_000)
+    elsewhere = _price(client, 2_000)
+    configuration = _switching(client, [team], proration_behavior="always_invoice")
+    customer, subscription = _subscribed(client)
+    _, someone_elses = _subscribed(client)
+    extra = _price(client, 500)
+    several = client.v1.subscriptions.create(
+        params={"customer": customer, "items": [{"price": team.id}, {"price": extra.id}]},
+        options=key(),
+    )
+    url = _session(client, customer, configuration=configuration.id).url
+    shown = loopback.get(url, timeout=30).text
+    assert shown.count('data-testid="switch-form"') == 1
+    assert "several items" in shown
+    refusals = [
+        {"subscription": subscription, "price": elsewhere.id},
+        {"subscription": several.id, "price": team.id},
+        {"subscription": someone_elses, "price": team.id},
+        {"subscription": "sub_missing", "price": team.id},
+    ]
+    for form in refusals:
+        assert _post(url, "update", form, server).status_code == 400, form
+    assert _item(client, subscription).price.unit_amount == 1_500
+    assert _item(client, someone_elses).price.unit_amount == 1_500
+    kept = client.v1.subscriptions.retrieve(several.id)["items"].data
+    assert sorted(i.price.id for i in kept) == sorted([team.id, extra.id])
+    client.v1.subscriptions.cancel(subscription)
+    canceled = _post(url, "update", {"subscription": subscription, "price": team.id}, server)
+    assert canceled.status_code == 400
+    disabled = _session(client, customer, configuration=_configuration(client).id).url
+    assert 'data-testid="switch-form"' not in loopback.get(disabled, timeout=30).text
+    forged = _post(disabled, "update", {"subscription": several.id, "quantity": "2"}, server)
+    assert forged.status_code == 400
+    assert len(client.v1.invoices.list(params={"customer": customer}).data) == 2, "two creations"
+
+
+def test_a_switch_ends_a_trial(client: Client, server: KassaServer) -> None:
+    """Stripe's `trial_update_behavior` default, `end_trial`: the new plan is billed now."""
+    team = _price(client, 3_000)
+    configuration = _switching(client, [team])
+    customer, first = _subscribed(client)
+    trialing = client.v1.subscriptions.create(
+        params={"customer": customer, "items": [{"price": team.id}], "trial_period_days": 14},
+        options=key(),
+    )
+    client.v1.subscriptions.cancel(first)
+    url = _session(client, customer, configuration=configuration.id).url
+    pro = client.v1.subscriptions.retrieve(first)["items"].data[0].price
+    form = {"subscription": trialing.id, "price": pro.id}
+    assert _post(url, "update", form, server).status_code == 400, "Pro is not offered"
+    assert (
+        _post(url, "update", {"subscription": trialing.id, "quantity": "2"}, server).status_code
+        == 303
+    )
+    ended = client.v1.subscriptions.retrieve(trialing.id)
+    assert ended.status == "active" and ended.trial_end is not None
+    invoice = client.v1.invoices.list(params={"subscription": trialing.id}).data[0]
+    assert (invoice.status, invoice.amount_paid) == ("paid", 6_000)
+
+
+def test_the_customer_edits_their_details(client: Client, server: KassaServer) -> None:
+    configuration = _configuration(
+        client, customer_update={"enabled": True, "allowed_updates": ["email", "name", "address"]}
+    )
+    customer, _ = _subscribed(client)
+    url = _session(client, customer, configuration=configuration.id).url
+    shown = loopback.get(url, timeout=30).text
+    assert 'name="email"' in shown and 'value="ada@example.com"' in shown
+    assert 'name="address[line1]"' in shown
+    assert 'name="phone"' not in shown and 'name="shipping[name]"' not in shown
+    before = len(client.v1.events.list(params={"type": "customer.updated"}).data)
+    bad = _post(url, "details", {"email": "not-an-email", "name": "Ada"}, server)
+    assert bad.status_code == 400 and "Invalid email address: not-an-email" in bad.text
+    form = {
+        "email": "ada@lovelace.example",
+        "name": "Ada King",
+        "phone": "+44 20 7946 0000",
+        "address[line1]": "12 St James's Square",
+        "address[city]": "London",
+        "address[postal_code]": "SW1Y 4JH",
+        "address[country]": "GB",
+    }
+    assert _post(url, "details", form, server).status_code == 303
+    updated = client.v1.customers.retrieve(customer)
+    assert (updated.email, updated.name, updated.phone) == (
+        "ada@lovelace.example",
+        "Ada King",
+        None,
+    )
+    assert updated.address is not None
+    assert updated.address.to_dict() == {
+        "line1": "12 St James's Square",
+        "line2": None,
+        "city": "London",
+        "postal_code": "SW1Y 4JH",
+        "state": None,
+        "country": "GB",
+    }
+    events = client.v1.events.list(params={"type": "customer.updated"}).data
+    assert events[0].data.object["email"] == "ada@lovelace.example"
+    assert len(events) == before + 1, "the refused form changed nothing"
+    off = _session(client, customer, configuration=_configuration(client).id).url
+    assert 'data-testid="details-form"' not in loopback.get(off, timeout=30).text
+    assert _post(off, "details", {"name": "Mallory"}, server).status_code == 400
+    assert client.v1.customers.retrieve(customer).name == "Ada King"
+
+
+def test_shipping_details(client: Client, server: KassaServer) -> None:
+    configuration = _configuration(
+        client, customer_update={"enabled": True, "allowed_updates": ["shipping", "phone"]}
+    )
+    customer, _ = _subscribed(client)
+    url = _session(client, customer, configuration=configuration.id).url
+    form = {
+        "email": "mallory@example.com",
+        "phone": "+1 555 0100",
+        "shipping[name]": "Ada Lovelace",
+        "shipping[address][line1]": "1 Main St",
+        "shipping[address][country]": "US",
+    }
+    assert _post(url, "details", form, server).status_code == 303
+    updated = client.v1.customers.retrieve(customer)
+    assert updated.email == "ada@example.com", "email is not allowed here: ignored"
+    assert updated.phone == "+1 555 0100"
+    assert updated.shipping is not None and updated.shipping.name == "Ada Lovelace"
+    assert updated.shipping.address is not None
+    shipped_to = updated.shipping.address.to_dict()
+    assert {k: v for k, v in shipped_to.items() if v} == {"line1": "1 Main St", "country": "US"}
+    nameless = {"shipping[name]": "", "shipping[address][line1]": "2 Main St"}
+    assert _post(url, "details", nameless, server).status_code == 400
+
+
 # --- the browser ----------------------------------------------------------------------------------
 
 
@@ -459,3 +693,17 @@ def test_cancel_in_the_browser(page: Page, client: Client) -> None:
     expect(page.get_by_test_id("canceling")).to_contain_text("Cancels on")
     expect(page.get_by_test_id("cancel-button")).to_have_count(0)
     assert client.v1.subscriptions.retrieve(subscription).cancel_at_period_end is True
+
+
+def test_switch_a_plan_in_the_browser(page: Page, client: Client) -> None:
+    team = _price(client, 3_000)
+    configuration = _switching(client, [team], proration_behavior="always_invoice")
+    customer, subscription = _subscribed(client)
+    page.goto(_session(client, customer, configuration=configuration.id).url)
+    row = page.get_by_test_id("subscription")
+    row.get_by_test_id("switch-price").select_option(team.id)
+    row.get_by_test_id("switch-button").click()
+    expect(page.get_by_test_id("subscription-item")).to_have_text("Team plan: $30.00 / month")
+    assert _item(client, subscription).price.id == team.id
+    invoice = client.v1.invoices.list(params={"customer": customer}).data[0]
+    assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")

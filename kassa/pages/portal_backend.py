@@ -2,7 +2,8 @@
 (`kassa.services.billing_portal_actions`), which the composition root gives to `PortalPages`.
 
 `load` finds the session by its link's secret (compared in constant time) in a read unit and
-gathers what the page shows; `cancel` and `update_card` run in one write unit each, with the
+gathers what the page shows; `cancel`, `update_card`, `switch_plan` and `update_details` run
+in one write unit each, with the
 session found again, so a link that stopped opening the portal meanwhile does nothing. What
 the page shows is formatted here, amounts and dates as the hosted invoice page writes them
 (`invoice_view.money_text`, `date_text`) in the session's locale or the customer's.
@@ -25,11 +26,19 @@ from kassa.services.billing.rendering.invoice_view import (
     parse_locale,
 )
 from kassa.services.billing_portal_actions import (
+    SWITCH_QUANTITY_MAX,
+    PlanSwitch,
     PortalContents,
     cancel_from_portal,
+    editable_details,
     link_open,
     portal_contents,
+    quantity_adjustable,
     replace_card,
+    switch_offers,
+    switch_plan,
+    switch_refusal,
+    update_details,
 )
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.page_links import find_by_link
@@ -52,6 +61,32 @@ class Opened:
     contents: PortalContents | None
 
 
+ADDRESS_LABELS: Final = {  # an address's fields, in the order a form asks for them
+    "line1": "Address line 1",
+    "line2": "Address line 2",
+    "city": "City",
+    "postal_code": "Postal code",
+    "state": "State or region",
+    "country": "Country (two letters)",
+}
+PLAIN_DETAILS: Final = {
+    "email": ("Email", "email"),
+    "name": ("Name", "text"),
+    "phone": ("Phone", "tel"),
+}
+"""The customer fields the details form edits one input each: (label, input type)."""
+
+
+@dataclass(frozen=True)
+class SwitchForm:
+    """A subscription's plan switch: the prices offered (id, label) and the current quantity
+    when the customer may change it (else None)."""
+
+    prices: tuple[tuple[str, str], ...]
+    quantity: int | None
+    quantity_max: int
+
+
 @dataclass(frozen=True)
 class SubscriptionRow:
     subscription_id: str
@@ -60,6 +95,17 @@ class SubscriptionRow:
     period_end: str | None
     canceling: bool
     cancel_note: str | None
+    switch: SwitchForm | None
+    switch_note: str | None
+    """Why a plan switch is not offered, when the feature is on but this one cannot."""
+
+
+@dataclass(frozen=True)
+class DetailField:
+    name: str
+    label: str
+    value: str
+    input_type: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +136,7 @@ class PortalView:
     invoices: tuple[InvoiceRow, ...]
     card_update: bool
     card: str | None
+    details: tuple[DetailField, ...]
 
 
 class PortalBackend:
@@ -122,6 +169,18 @@ class PortalBackend:
     async def update_card(self, session_id: str, secret: str, card: TypedCard) -> None:
         async def run(ctx: Context, contents: PortalContents) -> None:
             await replace_card(ctx, contents, card)
+
+        await self._act(session_id, secret, run)
+
+    async def switch_plan(self, session_id: str, secret: str, switch: PlanSwitch) -> None:
+        async def run(ctx: Context, contents: PortalContents) -> None:
+            await switch_plan(ctx, contents, switch)
+
+        await self._act(session_id, secret, run)
+
+    async def update_details(self, session_id: str, secret: str, fields: dict[str, str]) -> None:
+        async def run(ctx: Context, contents: PortalContents) -> None:
+            await update_details(ctx, contents, fields)
 
         await self._act(session_id, secret, run)
 
@@ -169,8 +228,7 @@ def build_view(contents: PortalContents, locale: str) -> PortalView:
         customer_email=customer.get("email"),
         return_url=str(contents.session["return_url"]),
         subscriptions=tuple(
-            _subscription_row(shown, contents.product_names, formats)
-            for shown in contents.subscriptions
+            _subscription_row(shown, contents, formats) for shown in contents.subscriptions
         ),
         cancel_enabled=bool(cancel["enabled"]),
         cancel_when=CANCEL_WHEN.get(str(cancel["mode"]), ""),
@@ -181,6 +239,7 @@ def build_view(contents: PortalContents, locale: str) -> PortalView:
         invoices=tuple(_invoice_row(invoice, formats) for invoice in contents.invoices),
         card_update=bool(features["payment_method_update"]["enabled"]),
         card=None if contents.default_card is None else _card_text(contents.default_card),
+        details=_detail_fields(contents),
     )
 
 
@@ -197,18 +256,43 @@ class _Formats:
 
 
 def _subscription_row(
-    subscription: ApiObject, names: dict[str, str], formats: _Formats
+    subscription: ApiObject, contents: PortalContents, formats: _Formats
 ) -> SubscriptionRow:
     items = subscription["items"]["data"]
     ends = [int(item["current_period_end"]) for item in items if item.get("current_period_end")]
     cancel_at = subscription.get("cancel_at")
+    switching = bool(contents.configuration["features"]["subscription_update"]["enabled"])
+    refusal = switch_refusal(subscription) if switching else None
     return SubscriptionRow(
         subscription_id=str(subscription["id"]),
         status=str(subscription["status"]),
-        items=tuple(_item_text(item, names, formats) for item in items),
+        items=tuple(_item_text(item, contents.product_names, formats) for item in items),
         period_end=formats.date(min(ends)) if ends else None,
         canceling=bool(subscription.get("cancel_at_period_end") or cancel_at),
         cancel_note=None if cancel_at is None else f"Cancels on {formats.date(int(cancel_at))}",
+        switch=_switch_form(subscription, contents, formats)
+        if switching and refusal is None
+        else None,
+        switch_note=refusal,
+    )
+
+
+def _switch_form(
+    subscription: ApiObject, contents: PortalContents, formats: _Formats
+) -> SwitchForm | None:
+    """None when there is nothing to choose (no other price, no quantity to change)."""
+    offers = tuple(
+        (str(price["id"]), _item_text({"price": price}, contents.product_names, formats))
+        for price in switch_offers(contents, subscription)
+    )
+    quantity = subscription["items"]["data"][0].get("quantity")
+    adjustable = quantity_adjustable(contents) and isinstance(quantity, int)
+    if not offers and not adjustable:
+        return None
+    return SwitchForm(
+        prices=offers,
+        quantity=quantity if adjustable else None,
+        quantity_max=SWITCH_QUANTITY_MAX,
     )
 
 
@@ -242,6 +326,38 @@ def _card_text(card: dict[str, Any]) -> str:
         f"{brand.title()} ending in {card.get('last4')}, expires "
         f"{int(card.get('exp_month') or 0):02d}/{card.get('exp_year')}"
     )
+
+
+def _detail_fields(contents: PortalContents) -> tuple[DetailField, ...]:
+    """The details form's inputs, named as the page posts them, filled with what is stored."""
+    customer = contents.customer
+    fields: list[DetailField] = []
+    for name in editable_details(contents):
+        if name in PLAIN_DETAILS:
+            label, input_type = PLAIN_DETAILS[name]
+            fields.append(DetailField(name, label, str(customer.get(name) or ""), input_type))
+        elif name == "address":
+            fields.extend(_address_fields("address", "", customer.get("address")))
+        else:
+            shipping = customer.get("shipping") or {}
+            recipient = str(shipping.get("name") or "")
+            fields.append(DetailField("shipping[name]", "Ship to (name)", recipient, "text"))
+            stored = shipping.get("address")
+            fields.extend(_address_fields("shipping[address]", "Shipping: ", stored))
+    return tuple(fields)
+
+
+def _address_fields(prefix: str, label_prefix: str, stored: Any) -> list[DetailField]:
+    address = stored if isinstance(stored, dict) else {}
+    return [
+        DetailField(
+            f"{prefix}[{key}]",
+            label_prefix + ADDRESS_LABELS[key],
+            str(address.get(key) or ""),
+            "text",
+        )
+        for key in ADDRESS_LABELS
+    ]
 
 
 def _label(option: str) -> str:

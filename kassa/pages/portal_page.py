@@ -3,6 +3,10 @@
     GET  /kassa/portal/{session}?secret=...          the customer's subscriptions, invoices, card
     POST /kassa/portal/{session}/cancel?secret=...   cancel one subscription (`subscription`)
     POST /kassa/portal/{session}/card?secret=...     a new default card
+    POST /kassa/portal/{session}/update?secret=...   switch a plan (`subscription`, `price`,
+                                                     `quantity`)
+    POST /kassa/portal/{session}/details?secret=...  the customer's email, name, phone,
+                                                     address, shipping
 
 As on the hosted invoice and Checkout pages, the link's secret is the capability (for
 `billing_portal.LINK_LIFETIME_SECONDS` from the session's creation; then the page says the
@@ -20,7 +24,7 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from kassa.errors import CardError, KassaError, ResourceMissing
+from kassa.errors import CardError, InvalidParameter, InvalidRequest, KassaError, ResourceMissing
 from kassa.pages.invoice_page import FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX, read_card_form
 from kassa.pages.page_responses import (
     SECRET_PARAM,
@@ -31,15 +35,26 @@ from kassa.pages.page_responses import (
 from kassa.pages.page_responses import page_locale as browser_locale
 from kassa.pages.portal_backend import PortalBackend, build_view, view_locale
 from kassa.services.billing_portal import PAGE_PATH
+from kassa.services.billing_portal_actions import PlanSwitch
 from kassa.services.payment_methods import TypedCard
 
 PATH_PREFIX: Final = PAGE_PATH
-ACTIONS: Final = {"": "GET", "cancel": "POST", "card": "POST"}
+ACTIONS: Final = {
+    "": "GET",
+    "cancel": "POST",
+    "card": "POST",
+    "update": "POST",
+    "details": "POST",
+}
 CANCEL_FIELDS_MAX: Final = 4
+SWITCH_FIELDS_MAX: Final = 6
+DETAILS_FIELDS_MAX: Final = 24
+"""email, name, phone, six address fields, and shipping's name and six: 16, with room."""
 EXPIRED_MESSAGE: Final = "This portal link has expired. Go back and open the portal again."
 CROSS_SITE_MESSAGE: Final = "This form was sent from another site; nothing was changed."
 MISSING_CARD: Final = "Enter the card's number, expiry and CVC."
 _SUBSCRIPTION_ID: Final = re.compile(r"sub_[A-Za-z0-9]{1,250}")
+_QUANTITY: Final = re.compile(r"[0-9]{1,9}")
 
 
 class PortalPages(PageApp):
@@ -64,8 +79,16 @@ class PortalPages(PageApp):
             return self.pages.message(403, CROSS_SITE_MESSAGE)
         try:
             if action == "cancel":
-                subscription, feedback = await _read_cancel(request)
+                fields = await _read_fields(request, CANCEL_FIELDS_MAX)
+                subscription = _subscription_field(fields)
+                feedback = fields.get("feedback") or None
                 await self.backend.cancel(session_id, secret, subscription, feedback)
+            elif action == "update":
+                switch = _plan_switch(await _read_fields(request, SWITCH_FIELDS_MAX))
+                await self.backend.switch_plan(session_id, secret, switch)
+            elif action == "details":
+                fields = await _read_fields(request, DETAILS_FIELDS_MAX)
+                await self.backend.update_details(session_id, secret, fields)
             else:
                 card = await _read_card(request)
                 if card is None:
@@ -99,6 +122,8 @@ class PortalPages(PageApp):
             error=error,
             cancel_url=_path(session_id, secret, "cancel"),
             card_url=_path(session_id, secret, "card"),
+            update_url=_path(session_id, secret, "update"),
+            details_url=_path(session_id, secret, "details"),
         )
 
 
@@ -107,17 +132,36 @@ def _path(session_id: str, secret: str, action: str = "") -> str:
     return f"{PATH_PREFIX}/{session_id}{suffix}?{SECRET_PARAM}={quote(secret, safe='')}"
 
 
-async def _read_cancel(request: Request) -> tuple[str, str | None]:
-    """(the subscription to cancel, the reason chosen); a malformed form names no
-    subscription of the customer's, and is refused as one."""
+async def _read_fields(request: Request, fields_max: int) -> dict[str, str]:
+    """The form's fields (the first value of each, trimmed); a body too large reads as empty
+    and is refused by what it then lacks, a form of more than `fields_max` fields is a 400."""
     body = await request.body()
     text = body.decode("utf-8", "replace") if len(body) <= FORM_BYTES_MAX else ""
-    parsed = parse_qs(text, max_num_fields=CANCEL_FIELDS_MAX)
-    fields = {name: values[0].strip()[:FORM_FIELD_CHARS_MAX] for name, values in parsed.items()}
+    try:
+        parsed = parse_qs(text, max_num_fields=fields_max)
+    except ValueError as too_many:  # parse_qs's answer to more than max_num_fields
+        raise InvalidRequest("This form has too many fields.") from too_many
+    return {name: values[0].strip()[:FORM_FIELD_CHARS_MAX] for name, values in parsed.items()}
+
+
+def _subscription_field(fields: dict[str, str]) -> str:
+    """The form's subscription; a malformed one names no subscription of the customer's,
+    and is refused as one."""
     subscription = fields.get("subscription", "")
     if not _SUBSCRIPTION_ID.fullmatch(subscription):
         raise ResourceMissing("subscription", subscription[:40], param="subscription")
-    return subscription, fields.get("feedback") or None
+    return subscription
+
+
+def _plan_switch(fields: dict[str, str]) -> PlanSwitch:
+    quantity = fields.get("quantity", "")
+    if quantity and not _QUANTITY.fullmatch(quantity):
+        raise InvalidParameter("Enter the quantity as a whole number.", param="quantity")
+    return PlanSwitch(
+        subscription_id=_subscription_field(fields),
+        price=fields.get("price") or None,
+        quantity=int(quantity) if quantity else None,
+    )
 
 
 async def _read_card(request: Request) -> TypedCard | None:

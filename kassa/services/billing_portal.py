@@ -196,12 +196,19 @@ async def _check_features(ctx: Context, features: ApiObject, sent: Mapping[str, 
         await load_live_object(ctx, products.RESOURCE, entry["product"], param=f"{param}[product]")
         for price_index, price_id in enumerate(entry["prices"]):
             price_param = f"{param}[prices][{price_index}]"
-            price = await load_live_object(ctx, prices.RESOURCE, price_id, param=price_param)
-            if price["product"] != entry["product"]:
-                raise InvalidParameter(
-                    f"The price {price_id} is not a price of the product {entry['product']}.",
-                    param=price_param,
-                )
+            await load_plan_price(ctx, entry["product"], price_id, param=price_param)
+
+
+async def load_plan_price(ctx: Context, product_id: str, price_id: str, *, param: str) -> ApiObject:
+    """One of `subscription_update[products][]`'s prices, checked to exist and to be a price
+    of the product it is listed under: when the configuration is written, and again when the
+    portal offers it (the page offers only what still holds)."""
+    price = await load_live_object(ctx, prices.RESOURCE, price_id, param=param)
+    if price["product"] != product_id:
+        raise InvalidParameter(
+            f"The price {price_id} is not a price of the product {product_id}.", param=param
+        )
+    return price
 
 
 # --- configurations -----------------------------------------------------------------------------
