@@ -456,6 +456,22 @@ def test_a_new_card_becomes_the_default(client: Client, server: KassaServer) -> 
     assert _default_payment_method(client, customer) == default
 
 
+def test_a_card_form_sent_twice_saves_one_card(client: Client, server: KassaServer) -> None:
+    customer, _ = _subscribed(client)
+    url = _session(client, customer).url
+    before = client.v1.payment_methods.list(params={"customer": customer, "type": "card"}).data
+    form = {**_card(VISA_DEBIT), "attempt": "one-page-view"}
+    assert _post(url, "card", form, server).status_code == 303
+    default = _default_payment_method(client, customer)
+    assert _post(url, "card", form, server).status_code == 303  # the same form again
+    assert _default_payment_method(client, customer) == default
+    after = client.v1.payment_methods.list(params={"customer": customer, "type": "card"}).data
+    assert len(after) == len(before) + 1
+    another_view = {**_card(VISA_DEBIT), "attempt": "another-page-view"}
+    assert _post(url, "card", another_view, server).status_code == 303
+    assert _default_payment_method(client, customer) != default
+
+
 def test_disabled_features_hide_their_sections_and_refuse_their_forms(
     client: Client, server: KassaServer
 ) -> None:

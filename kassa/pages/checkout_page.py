@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from kassa.errors import CardError, KassaError, ResourceMissing
+from kassa.pages import pay_attempts
 from kassa.pages.checkout_backend import CheckoutBackend, CheckoutView, success_redirect
 from kassa.pages.invoice_page import CARD_FIELDS, FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX
 from kassa.pages.page_responses import (
@@ -89,7 +90,7 @@ class CheckoutPages(PageApp):
             view=view,
             error=error,
             pay_url=_path(view.session_id, secret, "pay"),
-            attempt=secrets.token_urlsafe(16),
+            attempt=secrets.token_urlsafe(pay_attempts.ATTEMPT_TOKEN_BYTES),
         )
 
     async def _pay(self, request: Request, session_id: str, secret: str) -> Response:

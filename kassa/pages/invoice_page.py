@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from kassa.errors import CardError, KassaError, ResourceMissing
+from kassa.pages import pay_attempts
 from kassa.pages.page_responses import (
     SECRET_PARAM,
     PageApp,
@@ -182,7 +183,7 @@ class InvoicePages(PageApp):
             error=error,
             pdf_url=hosted_invoice_path(view.invoice_id, secret, "pdf"),
             pay_url=hosted_invoice_path(view.invoice_id, secret, "pay"),
-            attempt=secrets.token_urlsafe(16),
+            attempt=secrets.token_urlsafe(pay_attempts.ATTEMPT_TOKEN_BYTES),
         )
 
     # --- the PDF -------------------------------------------------------------------------

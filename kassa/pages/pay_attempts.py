@@ -25,6 +25,8 @@ from kassa.invariants import ensure
 from kassa.store import Transaction
 from kassa.store.request_queries import IDEMPOTENCY_KEY_RETENTION_SECONDS, IdempotencyRecord
 
+ATTEMPT_TOKEN_BYTES: Final = 16
+"""Random bytes of a page view's `attempt` token (URL-safe base64 in the form)."""
 DONE_STATUS: Final = 200
 DECLINED_STATUS: Final = 402
 StepT = TypeVar("StepT")

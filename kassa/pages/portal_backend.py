@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 
 from kassa.clock import Clock
 from kassa.errors import ResourceMissing
+from kassa.pages import pay_attempts
 from kassa.services import accounts
 from kassa.services.billing.rendering.invoice_view import (
     account_zone,
@@ -48,6 +49,12 @@ from kassa.store import Store, Transaction
 from kassa.store.tables import BILLING_PORTAL_SESSIONS
 
 T = TypeVar("T")
+CARD_KEY_PREFIX: Final = "kassa_portal_card_"
+"""Idempotency keys of the portal's card forms: a prefix no SDK generates (they send UUIDs)."""
+CARD_STEP_CODEC: Final[pay_attempts.StepCodec[None]] = pay_attempts.StepCodec(
+    shown=lambda _: {"saved": True}, read=lambda _: None, declined_step=None
+)
+"""A saved card has nothing more to keep: the page shows the portal again."""
 CANCEL_WHEN: Final = {
     "at_period_end": "at the end of the current period",
     "immediately": "immediately",
@@ -166,9 +173,27 @@ class PortalBackend:
 
         await self._act(session_id, secret, run)
 
-    async def update_card(self, session_id: str, secret: str, card: TypedCard) -> None:
+    async def update_card(
+        self, session_id: str, secret: str, card: TypedCard, attempt: str
+    ) -> None:
+        """The card as the customer's default, once per page view's form (`attempt`): the
+        same form sent twice saves one card, as the pay forms pay once (`pay_attempts`)."""
+
         async def run(ctx: Context, contents: PortalContents) -> None:
-            await replace_card(ctx, contents, card)
+            async def save() -> None:
+                await replace_card(ctx, contents, card)
+
+            outcome = await pay_attempts.attempt_once(
+                ctx.tx,
+                self.clock,
+                ctx.account_id,
+                CARD_KEY_PREFIX,
+                session_id,
+                attempt,
+                CARD_STEP_CODEC,
+                save,
+            )
+            outcome.result()
 
         await self._act(session_id, secret, run)
 

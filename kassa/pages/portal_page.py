@@ -18,6 +18,7 @@ feature, and a POST to a disabled one is refused.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Final
 from urllib.parse import parse_qs, quote
 
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from kassa.errors import CardError, InvalidParameter, InvalidRequest, KassaError, ResourceMissing
+from kassa.pages import pay_attempts
 from kassa.pages.invoice_page import FORM_BYTES_MAX, FORM_FIELD_CHARS_MAX, read_card_form
 from kassa.pages.page_responses import (
     SECRET_PARAM,
@@ -90,10 +92,11 @@ class PortalPages(PageApp):
                 fields = await _read_fields(request, DETAILS_FIELDS_MAX)
                 await self.backend.update_details(session_id, secret, fields)
             else:
-                card = await _read_card(request)
-                if card is None:
+                read = await _read_card(request)
+                if read is None:
                     return await self._page(request, session_id, secret, MISSING_CARD, 400)
-                await self.backend.update_card(session_id, secret, card)
+                card, attempt = read
+                await self.backend.update_card(session_id, secret, card, attempt)
         except ResourceMissing as missing:
             if missing.object_name == "billing_portal.session":  # the link, not the form's
                 return self.pages.not_found()
@@ -124,6 +127,7 @@ class PortalPages(PageApp):
             card_url=_path(session_id, secret, "card"),
             update_url=_path(session_id, secret, "update"),
             details_url=_path(session_id, secret, "details"),
+            attempt=secrets.token_urlsafe(pay_attempts.ATTEMPT_TOKEN_BYTES),
         )
 
 
@@ -164,14 +168,16 @@ def _plan_switch(fields: dict[str, str]) -> PlanSwitch:
     )
 
 
-async def _read_card(request: Request) -> TypedCard | None:
+async def _read_card(request: Request) -> tuple[TypedCard, str] | None:
+    """The card form's card and its page view's `attempt` token."""
     form = await read_card_form(request)
     if form is None:
         return None
-    return TypedCard(
+    card = TypedCard(
         number=form.number,
         exp_month=form.exp_month,
         exp_year=form.exp_year,
         cvc=form.cvc,
         name=form.name,
     )
+    return card, form.attempt
