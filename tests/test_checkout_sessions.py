@@ -1052,3 +1052,79 @@ def test_an_adjustable_quantity_becomes_the_subscriptions(
     assert isinstance(subscription, stripe.Subscription)
     assert [(i.price.id, i.quantity) for i in subscription["items"].data] == [(seats, 3)]
     assert client.v1.invoices.retrieve(str(done.invoice)).amount_paid == 3_000
+
+
+# --- tax rates on lines ---------------------------------------------------------------------------
+
+
+def _tax_rate(client: Client, percentage: int, inclusive: bool) -> str:
+    params: Any = {"display_name": "VAT", "percentage": percentage, "inclusive": inclusive}
+    return client.v1.tax_rates.create(params=params).id
+
+
+def test_line_tax_rates_worked_out_by_hand_and_charged(client: Client, server: KassaServer) -> None:
+    """Tea 2 x 1,500 with 10% added, biscuits 500 with 20% included, 10% off: the discount
+    first (300 and 50), then the taxes on what is left (270 added; 75 inside 450)."""
+    added, included = _tax_rate(client, 10, False), _tax_rate(client, 20, True)
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    params: Any = {
+        "mode": "payment",
+        "line_items": [
+            {"price": _price(client, 1_500, name="Tea"), "quantity": 2, "tax_rates": [added]},
+            {"price": _price(client, 500, name="Biscuits"), "quantity": 1, "tax_rates": [included]},
+        ],
+        "discounts": [{"coupon": coupon.id}],
+        "success_url": SUCCESS,
+    }
+    session = client.v1.checkout.sessions.create(params=params, options=key())
+    assert (session.amount_subtotal, session.amount_total) == (3_500, 3_420)
+    details = session.total_details
+    assert details is not None and (details.amount_discount, details.amount_tax) == (350, 345)
+    lines = client.v1.checkout.sessions.line_items.list(session.id).data
+    assert [(i.amount_discount, i.amount_tax, i.amount_total) for i in lines] == [
+        (300, 270, 2_970),
+        (50, 75, 450),
+    ]
+    assert session.url is not None
+    shown = loopback.get(session.url, timeout=30).text
+    assert "$2.70" in shown and "$0.75" in shown and "$34.20" in shown
+    pay_url, form = _pay_form(session, VISA, "taxed")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent) and intent.amount == 3_420
+    unknown: Any = {**params, "line_items": [{**params["line_items"][0], "tax_rates": ["txr_no"]}]}
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(params=unknown, options=key())
+    assert refused.value.param == "line_items[0][tax_rates][0]"
+
+
+def test_a_subscription_takes_its_lines_tax_rates(client: Client, server: KassaServer) -> None:
+    rate = _tax_rate(client, 10, False)
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [
+                {
+                    "price": _price(client, 2_000, recurring=True),
+                    "quantity": 1,
+                    "tax_rates": [rate],
+                },
+                {"price": _price(client, 500, name="Setup"), "quantity": 1, "tax_rates": [rate]},
+            ],
+            "success_url": SUCCESS,
+        },
+        options=key(),
+    )
+    assert session.amount_total == 2_750
+    pay_url, form = _pay_form(session, VISA, "taxed-subscription")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription)
+    (item,) = subscription["items"].data
+    assert [r.id for r in item.tax_rates or []] == [rate]
+    invoice = client.v1.invoices.retrieve(str(done.invoice))
+    assert (invoice.total, invoice.amount_paid) == (2_750, 2_750)

@@ -70,6 +70,10 @@ class CheckoutView:
     lines: tuple[CheckoutLine, ...]
     subtotal: str | None
     discount: str | None
+    tax: str | None
+    """Tax added on top of the prices (exclusive rates); None when there is none."""
+    included_tax: str | None
+    """Tax inside the prices (inclusive rates), shown as included; None when none."""
     total: str | None
     needs_email: bool
     email: str | None
@@ -158,6 +162,8 @@ def _view(session: ApiObject) -> CheckoutView:
     lines = tuple(_line(line, str(currency)) for line in private(session)["line_items"])
     details = session["total_details"] or {}
     discount = details.get("amount_discount") or 0
+    included = int(private(session).get("inclusive_tax") or 0)
+    added = int(details.get("amount_tax") or 0) - included
     return CheckoutView(
         session_id=str(session["id"]),
         status=str(session["status"]),
@@ -165,6 +171,8 @@ def _view(session: ApiObject) -> CheckoutView:
         lines=lines,
         subtotal=_amount(session["amount_subtotal"], currency),
         discount=_amount(discount, currency) if discount else None,
+        tax=_amount(added, currency) if added else None,
+        included_tax=_amount(included, currency) if included else None,
         total=_amount(session["amount_total"], currency),
         needs_email=session["customer"] is None and session["customer_email"] is None,
         email=session["customer_email"],

@@ -26,6 +26,7 @@ from kassa.services import checkout_discounts
 from kassa.services.billing import prices
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import check_item_amount, from_price
+from kassa.services.billing.invoice_lines import tax_terms
 from kassa.services.checkout_documents import amounts, private, save
 from kassa.services.checkout_session_params import (
     ADJUSTABLE_MAXIMUM_DEFAULT,
@@ -129,17 +130,20 @@ def check_minimum_charge(mode: str, total: int, currency: str | None) -> None:
 
 
 def set_amounts(session: ApiObject, lines: list[ApiObject], discount: DiscountTerms | None) -> None:
-    """The session's amounts and its lines' (with the discount spread over them)."""
-    subtotal, discounted, total, items = amounts(lines, discount)
-    check_minimum_charge(str(session["mode"]), total, session["currency"])
+    """The session's amounts and its lines' (the discount spread over them, then each line's
+    tax rates, kept beside the lines: `line_tax_rates`)."""
+    rates = [tax_terms(line_rates) for line_rates in private(session).get("line_tax_rates", [])]
+    worked = amounts(lines, discount, rates)
+    check_minimum_charge(str(session["mode"]), worked.total, session["currency"])
     if session["mode"] != "setup":
-        session["amount_subtotal"], session["amount_total"] = subtotal, total
+        session["amount_subtotal"], session["amount_total"] = worked.subtotal, worked.total
         session["total_details"] = {
-            "amount_discount": discounted,
+            "amount_discount": worked.discount,
             "amount_shipping": 0,
-            "amount_tax": 0,
+            "amount_tax": worked.exclusive_tax + worked.inclusive_tax,
         }
-    private(session)["line_items"] = items
+        private(session)["inclusive_tax"] = worked.inclusive_tax
+    private(session)["line_items"] = worked.items
 
 
 def custom_amount_bounds(price: Mapping[str, Any]) -> tuple[int, int]:

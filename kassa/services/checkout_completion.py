@@ -224,17 +224,11 @@ def _subscription_request(
     trial_end = data.get("trial_end")
     return CreateSubscription(
         customer=customer,
-        items=[
-            _subscription_item(line)
-            for line in private(session)["line_items"]
-            if line["price"]["recurring"] is not None
-        ],
+        items=[item for recurring, item in _subscription_lines(session) if recurring],
         # One-time prices are charged once, on the first invoice (Stripe: "one-time prices
         # in subscription mode are only charged on the first invoice").
         add_invoice_items=[
-            {"price": line["price"]["id"], "quantity": line["quantity"]}
-            for line in private(session)["line_items"]
-            if line["price"]["recurring"] is None
+            item for recurring, item in _subscription_lines(session) if not recurring
         ]
         or None,
         default_payment_method=payment_method,
@@ -247,12 +241,26 @@ def _subscription_request(
     )
 
 
-def _subscription_item(line: ApiObject) -> dict[str, Any]:
+def _subscription_lines(session: ApiObject) -> list[tuple[bool, dict[str, Any]]]:
+    """Each line as the subscription takes it (whether its price recurs, and the item), with
+    its tax rates."""
+    lines = private(session)["line_items"]
+    rates = private(session).get("line_tax_rates") or [[] for _ in lines]
+    return [
+        (line["price"]["recurring"] is not None, _subscription_item(line, line_rates))
+        for line, line_rates in zip(lines, rates, strict=True)
+    ]
+
+
+def _subscription_item(line: ApiObject, rates: list[ApiObject]) -> dict[str, Any]:
     """A metered line (no quantity) gives an item on its price alone: the subscription bills
     its meter's usage, and refuses a quantity on it."""
-    if line["quantity"] is None:
-        return {"price": line["price"]["id"]}
-    return {"price": line["price"]["id"], "quantity": line["quantity"]}
+    item: dict[str, Any] = {"price": line["price"]["id"]}
+    if line["quantity"] is not None:
+        item["quantity"] = line["quantity"]
+    if rates:
+        item["tax_rates"] = [rate["id"] for rate in rates]
+    return item
 
 
 async def _pay_setup(ctx: Context, session: ApiObject, card: TypedCard, return_url: str) -> Step:

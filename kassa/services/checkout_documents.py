@@ -8,10 +8,16 @@ The private facts are never shown: every answer and event goes through `public`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.services.billing.invoice_amounts import DiscountTerms, LineTerms, invoice_amounts
+from kassa.services.billing.invoice_amounts import (
+    DiscountTerms,
+    LineTerms,
+    TaxTerms,
+    invoice_amounts,
+)
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject, document_copy
 from kassa.store.tables import CHECKOUT_SESSIONS, PRIVATE
@@ -45,28 +51,58 @@ async def save(ctx: Context, session: ApiObject) -> None:
     await ctx.tx.update_object(CHECKOUT_SESSIONS, ctx.account_id, session)
 
 
+@dataclass(frozen=True)
+class SessionAmounts:
+    """What a session's lines come to: its `amount_subtotal`, the discount, the taxes (those
+    added on top, and those inside the prices), `amount_total`, and the line items with their
+    own amounts."""
+
+    subtotal: int
+    discount: int
+    exclusive_tax: int
+    inclusive_tax: int
+    total: int
+    items: list[ApiObject]
+
+
 def amounts(
-    lines: list[ApiObject], discount: DiscountTerms | None
-) -> tuple[int, int, int, list[ApiObject]]:
-    """(amount_subtotal, amount_discount, amount_total, the line items with their own
-    amounts), the discount spread over the lines as an invoice-level discount is
-    (`invoice_amounts`: a percentage of the discountable lines, or an amount off spread in
-    proportion)."""
+    lines: list[ApiObject],
+    discount: DiscountTerms | None,
+    line_rates: Sequence[Sequence[TaxTerms]] = (),
+) -> SessionAmounts:
+    """The session's amounts as an invoice's are worked out (`invoice_amounts`): the discount
+    spread over the lines as an invoice-level discount is (a percentage of the discountable
+    lines, or an amount off spread in proportion), then each line's tax rates
+    (`line_rates`, by line; none when shorter) on what is left of it."""
     terms = [
-        LineTerms(amount=int(line["amount_subtotal"]), product=_product(line)) for line in lines
+        LineTerms(
+            amount=int(line["amount_subtotal"]),
+            product=_product(line),
+            tax_rates=tuple(line_rates[index]) if index < len(line_rates) else (),
+        )
+        for index, line in enumerate(lines)
     ]
     computed = invoice_amounts(terms, () if discount is None else (discount,))
     items = []
     for line, line_amounts in zip(lines, computed.lines, strict=True):
-        discounted = line_amounts.amount - line_amounts.discounted
+        added = sum(tax.amount for tax in line_amounts.taxes if not tax.inclusive)
         items.append(
             {
                 **line,
-                "amount_discount": discounted,
-                "amount_total": line_amounts.discounted,
+                "amount_discount": line_amounts.amount - line_amounts.discounted,
+                "amount_tax": sum(tax.amount for tax in line_amounts.taxes),
+                "amount_total": line_amounts.discounted + added,
             }
         )
-    return computed.subtotal, computed.discount_total, computed.total, items
+    taxes = computed.total_taxes
+    return SessionAmounts(
+        subtotal=computed.subtotal,
+        discount=computed.discount_total,
+        exclusive_tax=sum(tax.amount for tax in taxes if not tax.inclusive),
+        inclusive_tax=sum(tax.amount for tax in taxes if tax.inclusive),
+        total=computed.total,
+        items=items,
+    )
 
 
 def _product(line: Mapping[str, Any]) -> str | None:

@@ -31,6 +31,7 @@ from kassa.params import (
     Timestamp,
     TimestampRange,
 )
+from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
 from kassa.services.billing.price_fields import RECURRING_INTERVAL
 
 MODES: Final = ("payment", "setup", "subscription")
@@ -104,7 +105,7 @@ LINE_ITEM: Final = Struct(
             },
             required=("enabled",),
         ),
-        "tax_rates": _refused("Kassa's Checkout charges no tax"),
+        "tax_rates": ListOf(String(max_chars=255), max_items=TAX_RATES_MAX),
     }
 )
 SUBSCRIPTION_DATA: Final = Struct(

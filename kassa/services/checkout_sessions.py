@@ -22,6 +22,7 @@ from kassa.services.billing import prices, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import (
     price_data_names,
+    usable_tax_rates,
 )
 from kassa.services.billing.meter_usage import check_no_quantity, is_metered
 from kassa.services.checkout_choices import (
@@ -91,7 +92,7 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
     now = ctx.now()
     expires_at = _expires_at(request, now)
     customer = await _customer(ctx, request)
-    lines = await _line_items(ctx, request)
+    lines, line_rates = await _line_items(ctx, request)
     currency = _currency(request, lines)
     discount, shown_discounts = await _discount(ctx, request, currency, customer)
     session = blank_session(ctx, new_id("cs"), request.mode)
@@ -121,6 +122,7 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
         "secret": secret,
         "expires_due": expires_at,
         "line_items": lines,
+        "line_tax_rates": line_rates,
         "discount_terms": stored_discount(discount),
         "terms": _terms(request),
         "attempt": {},
@@ -208,7 +210,11 @@ async def _customer(ctx: Context, request: CreateCheckoutSession) -> ApiObject |
     return await load_live_object(ctx, customers.RESOURCE, request.customer, param="customer")
 
 
-async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiObject]:
+async def _line_items(
+    ctx: Context, request: CreateCheckoutSession
+) -> tuple[list[ApiObject], list[list[ApiObject]]]:
+    """The line items, and beside them each one's tax rates (the line item shows its taxes
+    only when expanded, so the rates are kept apart: `line_tax_rates`)."""
     entries = request.line_items or []
     if request.mode == "subscription" and len(entries) > SUBSCRIPTION_LINE_ITEMS_MAX:
         raise InvalidParameter(
@@ -216,6 +222,7 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
             param="line_items",
         )
     lines = []
+    line_rates = []
     for index, entry in enumerate(entries):
         path = f"line_items[{index}]"
         price = await _price(ctx, entry, path)
@@ -226,13 +233,15 @@ async def _line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiO
         if is_custom_amount_line(line):
             _check_custom_amount_line(line, len(entries), path)
         lines.append(line)
+        rates = list(entry.get("tax_rates") or [])
+        line_rates.append(await usable_tax_rates(ctx, rates, param=f"{path}[tax_rates]"))
     if request.mode == "subscription" and all(line["price"]["recurring"] is None for line in lines):
         raise InvalidParameter(
             "You must specify at least one recurring price in `subscription` mode when using "
             "prices.",
             param="line_items",
         )
-    return lines
+    return lines, line_rates
 
 
 def _check_custom_amount_line(line: ApiObject, lines: int, path: str) -> None:
