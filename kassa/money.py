@@ -137,6 +137,18 @@ def major_units(amount: int, currency: str, *, grouped: bool = False) -> str:
     return f"{text}.{fraction:0{digits}d}" if digits else text
 
 
+def parse_major_units(text: str, currency: str) -> int | None:
+    """The inverse of `major_units` for what a person types: `25`, `25.5` or `25.50` usd
+    is 2550 minor units, by integer arithmetic only; None for anything else (a sign, a
+    separator, more decimals than the currency has)."""
+    digits = exponent(currency)
+    whole, _, fraction = text.strip().partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > digits:
+        return None
+    scale: int = 10**digits
+    return int(whole) * scale + int(fraction.ljust(digits, "0") or "0")
+
+
 def format_amount(amount: int, currency: str) -> str:
     """An amount for people and error messages: `$0.50`, `¥50`, `-€1,000.00`, `0.50 CHF`."""
     number = major_units(amount, currency, grouped=True)

@@ -30,6 +30,7 @@ from kassa.money import (
     format_amount,
     major_units,
     minimum_charge_amount,
+    parse_major_units,
     parse_pricing_table,
     to_minor_units,
 )
@@ -172,6 +173,31 @@ def test_major_units(amount: int, currency: str, plain: str, grouped: str) -> No
     """As reports and the dashboard's amount fields write them, and grouped for people."""
     assert major_units(amount, currency) == plain
     assert major_units(amount, currency, grouped=True) == grouped
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "amount"),
+    [
+        ("25", "usd", 2500),
+        ("25.5", "usd", 2550),
+        (" 25.50 ", "usd", 2550),
+        ("0.07", "usd", 7),
+        ("1000", "jpy", 1000),
+        ("5.125", "kwd", 5125),
+        ("12.345", "usd", None),  # more decimals than the currency has
+        ("10.5", "jpy", None),
+        ("-5", "usd", None),
+        ("1,000", "usd", None),
+        ("ten", "usd", None),
+        ("", "usd", None),
+        (".5", "usd", None),
+    ],
+)
+def test_parse_major_units(text: str, currency: str, amount: int | None) -> None:
+    """What a person types for an amount, read back as `major_units` writes it."""
+    assert parse_major_units(text, currency) == amount
+    if amount is not None:
+        assert parse_major_units(major_units(amount, currency), currency) == amount
 
 
 # --- The currency parameter -------------------------------------------------------------

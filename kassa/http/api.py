@@ -277,8 +277,10 @@ class ApiApp:
     async def _rendered(self, download: Download) -> Response:
         """A download drawn after its unit of work ended, under the server's render bound;
         turned away as a rate limit when too many renders wait (the SDKs retry those)."""
-        ensure(download.render is not None, "a download to render has its renderer")
-        body = await self.renders.render(download.render or (lambda: b""))
+        render = download.render
+        if render is None:  # drawn already
+            return _download(download, download.body)
+        body = await self.renders.render(render)
         if body is None:
             raise RateLimited(RENDERS_BUSY_MESSAGE)
         return _download(download, body)

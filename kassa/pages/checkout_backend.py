@@ -18,18 +18,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from kassa import money
-from kassa.clock import Clock
 from kassa.errors import ResourceMissing
 from kassa.pages import pay_attempts
+from kassa.pages.page_backend import PageBackend
 from kassa.services import checkout_choices, checkout_completion
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
-from kassa.services.context import Context, PaymentConfig
 from kassa.services.page_links import find_by_link
 from kassa.services.payment_methods import TypedCard
 from kassa.services.resource import ApiObject
-from kassa.store import Store, Transaction
 from kassa.store.tables import CHECKOUT_SESSIONS
 
 ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
@@ -91,22 +89,14 @@ class CheckoutView:
         )
 
 
-class CheckoutBackend:
-    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
-        self.store = store
-        self.clock = clock
-        self.payments = payments
-
-    def _context(self, tx: Transaction, account_id: str) -> Context:
-        return Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
-
+class CheckoutBackend(PageBackend):
     async def load(self, session_id: str, secret: str) -> CheckoutView | None:
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
             if found is None:
                 return None
             session, account_id = copy.deepcopy(found[0]), found[1]
-            await checkout_completion.settle(self._context(tx, account_id), session)
+            await checkout_completion.settle(self.context(tx, account_id), session)
         return _view(session)
 
     async def update_choices(self, session_id: str, secret: str, wanted: PageChoices) -> None:
@@ -117,7 +107,7 @@ class CheckoutBackend:
                 raise ResourceMissing("checkout.session", session_id)
             session, account_id = copy.deepcopy(found[0]), found[1]
             if session["status"] == "open":
-                ctx = self._context(tx, account_id)
+                ctx = self.context(tx, account_id)
                 await checkout_choices.apply_choices(ctx, session, wanted)
 
     async def pay(
@@ -131,7 +121,7 @@ class CheckoutBackend:
             if found is None:
                 raise ResourceMissing("checkout.session", session_id)
             session, account_id = copy.deepcopy(found[0]), found[1]
-            ctx = self._context(tx, account_id)
+            ctx = self.context(tx, account_id)
 
             async def run() -> Step:
                 # The form's quantities and amounts first, in the same unit as the payment.

@@ -30,7 +30,6 @@ from kassa.pages.page_responses import (
     SECRET_PARAM,
     PageApp,
     PdfRenders,
-    same_origin,
 )
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_documents import PAGE_PATH
@@ -57,9 +56,8 @@ class CheckoutPages(PageApp):
         public_url: str | None = None,
         renders: PdfRenders | None = None,
     ) -> None:
-        super().__init__(renders)
+        super().__init__(renders, public_url)
         self.backend = backend
-        self.public_url = public_url.rstrip("/") if public_url else None
 
     async def respond(self, request: Request) -> Response:
         opened = self.open_link(request, PATH_PREFIX, ACTIONS)
@@ -94,7 +92,7 @@ class CheckoutPages(PageApp):
         )
 
     async def _pay(self, request: Request, session_id: str, secret: str) -> Response:
-        if not same_origin(request, self.public_url):
+        if not self.sent_from_here(request):
             return self.pages.message(
                 403, "This form was sent from another site; nothing was paid."
             )
@@ -121,7 +119,7 @@ class CheckoutPages(PageApp):
         email, attempt = fields.get("email") or None, fields.get("attempt", "")
         try:
             step = await self.backend.pay(
-                session_id, secret, card, email, attempt, self._absolute(request, page), wanted
+                session_id, secret, card, email, attempt, self.absolute(request, page), wanted
             )
         except KassaError as error:
             return await self._refused(session_id, secret, error)
@@ -137,10 +135,6 @@ class CheckoutPages(PageApp):
             return self.pages.not_found()
         status = 402 if isinstance(error, CardError) else 400
         return self._checkout(view, secret, error.message, status)
-
-    def _absolute(self, request: Request, path: str) -> str:
-        base = self.public_url or str(request.base_url).rstrip("/")
-        return base + path
 
 
 def _path(session_id: str, secret: str, action: str = "") -> str:

@@ -8,21 +8,14 @@ invoice it credits, its customer and the account. It only reads.
 
 from __future__ import annotations
 
-from kassa.clock import Clock
+from kassa.pages.page_backend import PageBackend
 from kassa.services.billing import credit_notes
 from kassa.services.billing.rendering.credit_note_document import build_credit_note_document
 from kassa.services.billing.rendering.credit_note_view import CreditNoteDocument
-from kassa.services.context import Context, PaymentConfig
-from kassa.store import Store
 
 
-class CreditNoteBackend:
+class CreditNoteBackend(PageBackend):
     """The credit notes the PDF link opens, from the store, through the services."""
-
-    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
-        self.store = store
-        self.clock = clock
-        self.payments = payments
 
     async def load(self, note_id: str, secret: str) -> CreditNoteDocument | None:
         async with self.store.read() as tx:
@@ -30,5 +23,5 @@ class CreditNoteBackend:
             if note is None:
                 return None
             account_id = str(note.pop("account"))
-            ctx = Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
+            ctx = self.context(tx, account_id)
             return await build_credit_note_document(ctx, note)

@@ -25,19 +25,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from kassa.clock import Clock
 from kassa.errors import ResourceMissing
 from kassa.invariants import ensure
 from kassa.pages import pay_attempts
 from kassa.pages.invoice_page import CardForm, PaymentStep
+from kassa.pages.page_backend import PageBackend
 from kassa.services import payment_methods
 from kassa.services.billing import invoice_collection, invoice_documents, invoices
 from kassa.services.billing.rendering.invoice_document import build_document
 from kassa.services.billing.rendering.invoice_view import INVOICE_LINES_MAX, InvoiceDocument
-from kassa.services.context import Context, PaymentConfig
+from kassa.services.context import Context
 from kassa.services.listing import LIST_LIMIT_MAX
 from kassa.services.resource import ApiObject
-from kassa.store import Store, Transaction
+from kassa.store import Transaction
 
 LINE_PAGES_MAX: Final = INVOICE_LINES_MAX // LIST_LIMIT_MAX + 1
 """Pages of `GET /v1/invoices/{id}/lines` read for one document: enough for every line the
@@ -52,16 +52,8 @@ ATTEMPT_KEY_PREFIX: Final = "kassa_invoice_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
 
 
-class InvoiceBackend:
+class InvoiceBackend(PageBackend):
     """The invoices the page shows and pays, from the store, through the services."""
-
-    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
-        self.store = store
-        self.clock = clock
-        self.payments = payments
-
-    def _context(self, tx: Transaction, account_id: str) -> Context:
-        return Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
 
     # --- load ------------------------------------------------------------------------------
 
@@ -70,7 +62,7 @@ class InvoiceBackend:
             invoice = await _finalized_for_page(tx, invoice_id, secret)
             if invoice is None:
                 return None
-            ctx = self._context(tx, str(invoice["account"]))
+            ctx = self.context(tx, str(invoice["account"]))
             return await _document(ctx, invoice)
 
     # --- pay -------------------------------------------------------------------------------
@@ -83,7 +75,7 @@ class InvoiceBackend:
             invoice = await _finalized_for_page(tx, invoice_id, secret)
             if invoice is None:
                 raise ResourceMissing("invoice", invoice_id)
-            ctx = self._context(tx, str(invoice["account"]))
+            ctx = self.context(tx, str(invoice["account"]))
 
             async def run() -> PaymentStep:
                 return await _pay_on_session(ctx, invoice_id, card, return_url)

@@ -39,7 +39,6 @@ from kassa.pages.page_responses import (
     page_locale,
     page_route,
     pdf_filename,
-    same_origin,
 )
 from kassa.services.billing.rendering.invoice_document import render_pdf
 from kassa.services.billing.rendering.invoice_view import InvoiceDocument, InvoiceView, build_view
@@ -135,9 +134,8 @@ class InvoicePages(PageApp):
         public_url: str | None = None,
         renders: PdfRenders | None = None,
     ) -> None:
-        super().__init__(renders)
+        super().__init__(renders, public_url)
         self.backend = backend
-        self.public_url = public_url.rstrip("/") if public_url else None
         """The origin customers reach Kassa at (`KASSA_PUBLIC_URL`); None uses the request's."""
 
     async def respond(self, request: Request) -> Response:
@@ -200,7 +198,7 @@ class InvoicePages(PageApp):
     # --- paying ----------------------------------------------------------------------------
 
     async def _pay(self, request: Request, invoice_id: str, secret: str) -> Response:
-        if not self._same_origin(request):
+        if not self.sent_from_here(request):
             return self.pages.message(
                 403, "This form was sent from another site; nothing was paid."
             )
@@ -215,7 +213,7 @@ class InvoicePages(PageApp):
         if card is None:
             return self._invoice(view, secret, view.text.missing_card, 400)
         try:
-            step = await self.backend.pay(invoice_id, secret, card, self._absolute(request, page))
+            step = await self.backend.pay(invoice_id, secret, card, self.absolute(request, page))
         except KassaError as error:
             return await self._refused(request, invoice_id, secret, error)
         if step.redirect_url is None:
@@ -236,13 +234,6 @@ class InvoicePages(PageApp):
         view = build_view(document, page_locale(request, document.customer))
         status = 402 if isinstance(error, CardError) else 400
         return self._invoice(view, secret, error.message, status)
-
-    def _absolute(self, request: Request, path: str) -> str:
-        base = self.public_url or str(request.base_url).rstrip("/")
-        return base + path
-
-    def _same_origin(self, request: Request) -> bool:
-        return same_origin(request, self.public_url)
 
 
 async def read_card_form(request: Request) -> CardForm | None:

@@ -99,9 +99,21 @@ class PageApp:
     templates) it shares with the other pages: the composition root passes one; a page made
     alone gets its own."""
 
-    def __init__(self, renders: PdfRenders | None = None) -> None:
+    def __init__(self, renders: PdfRenders | None = None, public_url: str | None = None) -> None:
         self.renders = renders or PdfRenders(HtmlPages())
         self.pages = self.renders.pages
+        self.public_url = public_url.rstrip("/") if public_url else None
+        """`KASSA_PUBLIC_URL`: where the pages' links point, and a host their forms may come
+        from."""
+
+    def absolute(self, request: Request, path: str) -> str:
+        """`path` on the pages' public address (else the address this request came to)."""
+        base = self.public_url or str(request.base_url).rstrip("/")
+        return base + path
+
+    def sent_from_here(self, request: Request) -> bool:
+        """Whether a form came from the pages' own site (`same_origin`)."""
+        return same_origin(request, self.public_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from kassa.clock import Clock
 from kassa.errors import ResourceMissing
 from kassa.pages import pay_attempts
+from kassa.pages.page_backend import PageBackend
 from kassa.services import accounts
 from kassa.services.billing.rendering.invoice_view import (
     account_zone,
@@ -41,11 +41,10 @@ from kassa.services.billing_portal_actions import (
     switch_refusal,
     update_details,
 )
-from kassa.services.context import Context, PaymentConfig
+from kassa.services.context import Context
 from kassa.services.page_links import find_by_link
 from kassa.services.payment_methods import TypedCard
 from kassa.services.resource import ApiObject
-from kassa.store import Store, Transaction
 from kassa.store.tables import BILLING_PORTAL_SESSIONS
 
 T = TypeVar("T")
@@ -146,21 +145,13 @@ class PortalView:
     details: tuple[DetailField, ...]
 
 
-class PortalBackend:
-    def __init__(self, store: Store, clock: Clock, payments: PaymentConfig) -> None:
-        self.store = store
-        self.clock = clock
-        self.payments = payments
-
-    def _context(self, tx: Transaction, account_id: str) -> Context:
-        return Context(account_id=account_id, tx=tx, clock=self.clock, payments=self.payments)
-
+class PortalBackend(PageBackend):
     async def load(self, session_id: str, secret: str) -> Opened | None:
         async with self.store.read() as tx:
             found = await find_by_link(tx, BILLING_PORTAL_SESSIONS, session_id, secret)
             if found is None:
                 return None
-            ctx = self._context(tx, found[1])
+            ctx = self.context(tx, found[1])
             if not link_open(ctx, found[0]):
                 return Opened(None)
             return Opened(await portal_contents(ctx, found[0]))
@@ -222,7 +213,7 @@ class PortalBackend:
             if found is None:
                 raise ResourceMissing("billing_portal.session", session_id)
             session = copy.deepcopy(found[0])
-            ctx = self._context(tx, found[1])
+            ctx = self.context(tx, found[1])
             if not link_open(ctx, session):
                 raise ResourceMissing("billing_portal.session", session_id)
             return await action(ctx, await portal_contents(ctx, session))

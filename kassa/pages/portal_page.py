@@ -32,7 +32,6 @@ from kassa.pages.page_responses import (
     SECRET_PARAM,
     PageApp,
     PdfRenders,
-    same_origin,
 )
 from kassa.pages.page_responses import page_locale as browser_locale
 from kassa.pages.portal_backend import PortalBackend, build_view, view_locale
@@ -66,9 +65,8 @@ class PortalPages(PageApp):
         self, backend: PortalBackend, public_url: str | None = None,
         renders: PdfRenders | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(renders)
+        super().__init__(renders, public_url)
         self.backend = backend
-        self.public_url = public_url.rstrip("/") if public_url else None
 
     async def respond(self, request: Request) -> Response:
         opened = self.open_link(request, PATH_PREFIX, ACTIONS)
@@ -77,7 +75,7 @@ class PortalPages(PageApp):
         session_id, action, secret = opened
         if action == "":
             return await self._page(request, session_id, secret)
-        if not same_origin(request, self.public_url):
+        if not self.sent_from_here(request):
             return self.pages.message(403, CROSS_SITE_MESSAGE)
         try:
             if action == "cancel":

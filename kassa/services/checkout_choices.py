@@ -187,7 +187,7 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
             param="quantity",
         )
     for index, quantity in quantities:
-        await _requantify(ctx, lines[index], quantity, f"quantity-{index}")
+        await _requantify(ctx, lines[index], quantity, f"line_items[{index}][quantity]")
     for index, amount in amounts:
         lines[index]["amount_subtotal"] = amount
     if takes_code:
@@ -216,31 +216,24 @@ def _changed_amounts(lines: list[ApiObject], typed: Mapping[int, str]) -> list[t
         if not 0 <= index < len(lines) or not is_custom_amount_line(lines[index]):
             continue
         price = lines[index]["price"]
-        amount = _typed_amount(text, str(price["currency"]), f"amount-{index}")
+        param = f"line_items[{index}][amount]"
+        amount = money.parse_major_units(text, str(price["currency"]))
+        if amount is None:
+            raise InvalidParameter(
+                "Enter the amount as a number, with no more decimals than its currency has.",
+                param=param,
+            )
         least, most = custom_amount_bounds(price)
         if not least <= amount <= most:
             currency = str(price["currency"])
             raise InvalidParameter(
                 f"Choose an amount from {money.format_amount(least, currency)} to "
                 f"{money.format_amount(most, currency)}.",
-                param=f"amount-{index}",
+                param=param,
             )
         if amount != lines[index]["amount_subtotal"]:
             changed.append((index, amount))
     return changed
-
-
-def _typed_amount(text: str, currency: str, param: str) -> int:
-    """An amount typed in major units (`25`, `25.5`, `25.50`) in minor units; no more
-    decimals than the currency has."""
-    digits = money.exponent(currency)
-    whole, _, fraction = text.strip().partition(".")
-    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > digits:
-        raise InvalidParameter(
-            f"Enter the amount as a number with at most {digits} decimals.", param=param
-        )
-    scale: int = 10**digits
-    return int(whole) * scale + int(fraction.ljust(digits, "0") or "0")
 
 
 async def _requantify(ctx: Context, line: ApiObject, quantity: int, param: str) -> None:

@@ -403,8 +403,7 @@ async def complete(ctx: Context, session: ApiObject) -> None:
         intent = await _stored(ctx, PAYMENT_INTENTS, str(attempt["payment_intent"]))
         session["payment_intent"] = intent["id"]
         session["payment_status"] = "paid" if intent["status"] == "succeeded" else "unpaid"
-        terms = private(session).get("discount_terms") or {}
-        await checkout_discounts.count_redemption(ctx, session, terms.get("discount"))
+        await checkout_discounts.count_redemption(ctx, session)
     elif mode == "subscription":
         subscription = await _stored_subscription(ctx, str(attempt["subscription"]))
         session["subscription"] = subscription["id"]

@@ -13,6 +13,7 @@ from typing import Any, Final
 from kassa.errors import InvalidParameter
 from kassa.services.billing import coupons, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
+from kassa.services.checkout_documents import private
 from kassa.services.context import Context
 from kassa.services.resource import ApiObject
 
@@ -67,15 +68,16 @@ async def page_promotion_code(ctx: Context, session: ApiObject, typed: str) -> D
         raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM) from refused
 
 
-async def count_redemption(ctx: Context, session: ApiObject, coupon_id: str | None) -> None:
+async def count_redemption(ctx: Context, session: ApiObject) -> None:
     """A payment-mode session's discount redeemed once its payment succeeded: its coupon's
     `times_redeemed` and its code's counted (a subscription-mode session's discount is the
     subscription's, counted when the subscription applies it). The limits were checked when
     the discount was named or typed; a payment already made is not refused afterwards, so
     two sessions racing for a code's last redemption may both count."""
-    if coupon_id is None or not session["discounts"]:
+    terms = private(session).get("discount_terms")
+    if terms is None or not session["discounts"]:
         return
-    coupon = await coupons.load_applied_coupon(ctx, coupon_id)  # locked before the code
+    coupon = await coupons.load_applied_coupon(ctx, str(terms["discount"]))  # before the code
     await coupons.record_redemption(ctx, coupon)
     code_id = session["discounts"][0].get("promotion_code")
     if code_id is not None:
