@@ -5,8 +5,8 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
     python scripts/field_conformance_more.py http://127.0.0.1:8000 sk_test_...
 
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
-event summary), credit notes, subscription schedules, ephemeral keys, files, quotes and the
-customer portal's configurations and sessions. Exits 1 when a default field is missing or an
+event summary), credit notes, subscription schedules, ephemeral keys, customer sessions,
+files, quotes and the customer portal's configurations and sessions. Exits 1 when a default field is missing or an
 undeclared one is present. Reuses the shared tool's fixtures and declarations (`FIXTURES`,
 `declared`), so both judge alike.
 """
@@ -35,6 +35,7 @@ TYPES = (
     "credit_note",
     "subscription_schedule",
     "ephemeral_key",
+    "customer_session",
     "file",
     "quote",
     "billing_portal.configuration",
@@ -157,6 +158,10 @@ def collect(c: Collector) -> None:
         },
     )
     c.post("/v1/ephemeral_keys", {"customer": customer}, **{"Stripe-Version": MOBILE_VERSION})
+    c.post(
+        "/v1/customer_sessions",
+        {"customer": customer, "components[payment_element][enabled]": "true"},
+    )
     quote = c.post(
         "/v1/quotes",
         {
