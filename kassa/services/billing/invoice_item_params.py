@@ -54,7 +54,7 @@ PRICE_DATA: Final = Struct(
 """An item's inline one-time price (`price_data`), on `/v1/invoiceitems`, a preview's items
 and a subscription's `add_invoice_items`."""
 _TAX_RATES = ListOf(String(max_chars=255), max_items=TAX_RATES_MAX, nullable=True)
-_CHANGES: dict[str, Param] = {
+CHANGE_PARAMS: dict[str, Param] = {
     "amount": Integer(minimum=-money.MAX_AMOUNT, maximum=money.MAX_AMOUNT),
     "description": String(max_chars=DESCRIPTION_CHARS_MAX, nullable=True),
     "discountable": Boolean(),
@@ -70,8 +70,10 @@ _CHANGES: dict[str, Param] = {
     "tax_rates": _TAX_RATES,
     "unit_amount_decimal": DecimalAmount(),
 }
+"""What an item's create and update share (and, by the same names, an invoice's line edits:
+`invoice_line_edit_params`)."""
 CREATE_PARAMS: dict[str, Param] = {
-    **_CHANGES,
+    **CHANGE_PARAMS,
     "currency": money.Currency(),
     "customer": String(max_chars=255),
     "customer_account": NotSupported(reason="Kassa bills customers, not accounts."),
@@ -79,7 +81,7 @@ CREATE_PARAMS: dict[str, Param] = {
     "subscription": String(max_chars=255),
 }
 UPDATE_PARAMS: dict[str, Param] = {
-    **_CHANGES,
+    **CHANGE_PARAMS,
     "invoicing_rules": Enum(values=(), nullable=True),
 }
 LIST_PARAMS: dict[str, Param] = {

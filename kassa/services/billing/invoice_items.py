@@ -8,7 +8,10 @@ An item is pending (`invoice: null`) until an invoice takes it, or is put on a d
 `invoice`; it is pending again when that draft is deleted (`release_items`). It can be
 changed or deleted while pending or while its invoice is a draft; each change works the
 draft's lines and totals out again (`invoice_lines.refresh`) in the same unit of work.
-Lock order, as every invoice path takes them: the invoice, then the item.
+Lock order, as every invoice path takes them: the invoice, then the item. The steps of
+create, update and delete that leave the draft to the caller (`store_new_item`,
+`store_changed_item`, `store_deleted_item`, and `store_unassigned_item`) are also a draft's
+line edits' (`invoice_line_edits`), which work the draft out once for all their lines.
 
 Events: `invoiceitem.created`, `invoiceitem.deleted` (Stripe's event list for this API
 version has no `invoiceitem.updated`); a draft whose lines change announces
@@ -34,7 +37,9 @@ from kassa.services.billing.invoice_item_params import (
     LIST_PARAMS,
     UPDATE_PARAMS,
     CreateInvoiceItem,
+    ItemChanges,
     ListInvoiceItems,
+    Priced,
     UpdateInvoiceItem,
 )
 from kassa.services.billing.invoice_item_pricing import (
@@ -65,7 +70,7 @@ from kassa.services.resource import (
     request_parser,
 )
 from kassa.store.queries import ObjectListQuery
-from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS
+from kassa.store.tables import CUSTOMERS, DISCOUNTS, INVOICE_ITEMS, SUBSCRIPTIONS
 
 # --- the invoice an item is on -------------------------------------------------------------
 
@@ -73,6 +78,16 @@ from kassa.store.tables import CUSTOMERS, INVOICE_ITEMS, SUBSCRIPTIONS
 async def _draft_for(ctx: Context, invoice_id: str, customer: str, currency: str) -> ApiObject:
     """The draft invoice a new item goes on (locked: it is about to change)."""
     invoice = await invoice_documents.load_invoice(ctx, invoice_id, param="invoice")
+    check_item_fits(invoice, customer, currency, added=1)
+    return invoice
+
+
+def check_item_fits(
+    invoice: Mapping[str, Any], customer: str, currency: str, *, added: int
+) -> None:
+    """Whether an item of `customer` in `currency` may go on `invoice`: a draft of the same
+    customer and currency, with room for `added` more lines."""
+    invoice_id = invoice["id"]
     if invoice["status"] != "draft":
         raise InvoiceNotEditable(
             "Invalid invoice: This invoice is no longer editable", param="invoice"
@@ -88,11 +103,10 @@ async def _draft_for(ctx: Context, invoice_id: str, customer: str, currency: str
             f"invoice ({invoice['currency']}).",
             param="currency",
         )
-    if len(invoice["lines"]["data"]) >= LINES_MAX:
+    if len(invoice["lines"]["data"]) + added > LINES_MAX:
         raise InvalidRequest(
             f"An invoice holds at most {LINES_MAX} invoice items.", param="invoice"
         )
-    return invoice
 
 
 async def refresh_draft(ctx: Context, invoice: ApiObject, before: ApiObject) -> None:
@@ -131,6 +145,22 @@ async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiOb
         if request.invoice is not None
         else None
     )
+    item = await store_new_item(ctx, request, customer, priced, invoice)
+    if invoice is not None:
+        await refresh_draft(ctx, invoice, invoice_documents.view(invoice))
+    return view(item)
+
+
+async def store_new_item(
+    ctx: Context,
+    request: CreateInvoiceItem,
+    customer: Mapping[str, Any],
+    priced: Priced,
+    invoice: Mapping[str, Any] | None,
+) -> ApiObject:
+    """Make, store and announce the item `request` describes, priced (`price_new_item`), on
+    `invoice` if given (checked by `check_item_fits`); the caller works the draft out again
+    (`refresh_draft`), once for all the items it adds."""
     item = blank_item(ctx, customer, priced)
     apply_priced(item, priced, param=amount_param(request))
     await apply_changes(ctx, item, request)
@@ -142,9 +172,7 @@ async def create_invoice_item(ctx: Context, request: CreateInvoiceItem) -> ApiOb
         await apply_discounts(ctx, item, request.discounts, invoice)
     await ctx.tx.insert_object(INVOICE_ITEMS, ctx.account_id, item)
     await events.announce(ctx, "invoiceitem.created", view(item))
-    if invoice is not None:
-        await refresh_draft(ctx, invoice, invoice_documents.view(invoice))
-    return view(item)
+    return item
 
 
 async def _subscription_parent(
@@ -229,28 +257,42 @@ async def update_invoice_item(ctx: Context, request: UpdateInvoiceItem) -> ApiOb
     item, invoice = await _editable(ctx, request.invoiceitem)
     ctx = await ctx.governed_by(item)
     invoice_before = None if invoice is None else invoice_documents.view(invoice)
-    priced = await price_changed_item(ctx, item, request)
-    if priced is not None:
-        apply_priced(item, priced, param=amount_param(request))
-    await apply_changes(ctx, item, request)
-    if request.discounts is not None:
-        await apply_discounts(ctx, item, request.discounts, invoice)
-    await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
+    await store_changed_item(ctx, item, request, invoice)
     if invoice is not None and invoice_before is not None:
         await refresh_draft(ctx, invoice, invoice_before)
     return view(item)
+
+
+async def store_changed_item(
+    ctx: Context, item: ApiObject, changes: ItemChanges, invoice: Mapping[str, Any] | None
+) -> None:
+    """Apply `changes` to a locked, editable item (pending, or on the draft `invoice`) and
+    store it; the caller works the draft out again (`refresh_draft`)."""
+    priced = await price_changed_item(ctx, item, changes)
+    if priced is not None:
+        apply_priced(item, priced, param=amount_param(changes))
+    await apply_changes(ctx, item, changes)
+    if changes.discounts is not None:
+        await apply_discounts(ctx, item, changes.discounts, invoice)
+    await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
 
 
 async def delete_invoice_item(ctx: Context, item_id: str) -> ApiObject:
     item, invoice = await _editable(ctx, item_id)
     ctx = await ctx.governed_by(item)
     invoice_before = None if invoice is None else invoice_documents.view(invoice)
-    await ctx.tx.mark_object_deleted(INVOICE_ITEMS, ctx.account_id, item["id"])
-    await discounts.discard(ctx, item["discounts"], owner=item["id"])
-    await events.announce(ctx, "invoiceitem.deleted", view(item))
+    await store_deleted_item(ctx, item)
     if invoice is not None and invoice_before is not None:
         await refresh_draft(ctx, invoice, invoice_before)
     return deleted_stub(item["id"])
+
+
+async def store_deleted_item(ctx: Context, item: ApiObject) -> None:
+    """Delete a locked, editable item, giving back the discounts made for it, and announce
+    it; the caller works its draft out again (`refresh_draft`)."""
+    await ctx.tx.mark_object_deleted(INVOICE_ITEMS, ctx.account_id, item["id"])
+    await discounts.discard(ctx, item["discounts"], owner=item["id"])
+    await events.announce(ctx, "invoiceitem.deleted", view(item))
 
 
 async def list_invoice_items(ctx: Context, request: ListInvoiceItems) -> ApiObject:
@@ -353,6 +395,24 @@ async def release_items(
         item["invoice"] = None
         item["discounts"] = [d for d in item["discounts"] if d not in forgotten_discounts]
         await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
+
+
+async def store_unassigned_item(ctx: Context, item: ApiObject) -> None:
+    """Take a locked item off its draft, pending again (`invoice: null`) for the customer's
+    next invoice (`remove_lines` with `behavior=unassign`). Its discounts reused from that
+    draft (or the draft's subscription) leave it with the draft, as `release_items` has
+    them: it keeps only those of its own lineage (its own, its subscription's, the
+    customer's). No event, as for `release_items`."""
+    ensure(item["invoice"] is not None, "an item unassigned is on a draft")
+    item["invoice"] = None
+    found = await ctx.tx.objects_by_ids(DISCOUNTS, ctx.account_id, list(item["discounts"]))
+    lineage = (None, str(item["id"]), discounts.parent_subscription(item))
+    item["discounts"] = [
+        name
+        for name in item["discounts"]
+        if name in found and discounts.owner_of(found[name]) in lineage
+    ]
+    await ctx.tx.update_object(INVOICE_ITEMS, ctx.account_id, item)
 
 
 async def _fetch(ctx: Context, item_id: str) -> ApiObject | None:

@@ -52,6 +52,20 @@ from kassa.services.billing.invoice_documents import (
     shown,
     view,
 )
+from kassa.services.billing.invoice_line_edit_params import (
+    ADD_LINES_PARAMS,
+    REMOVE_LINES_PARAMS,
+    UPDATE_LINE_PARAMS,
+    UPDATE_LINES_PARAMS,
+    EditLines,
+    UpdateLine,
+)
+from kassa.services.billing.invoice_line_edits import (
+    add_lines,
+    remove_lines,
+    update_line,
+    update_lines,
+)
 from kassa.services.billing.invoice_params import (
     CREATE_PARAMS,
     FINALIZE_PARAMS,
@@ -369,6 +383,11 @@ LINES = Resource(
     lister=Operation(
         request_parser(ListLines, LINES_PARAMS, ids=("invoice",)), list_lines, writes=False
     ),
+    update=Operation(
+        request_parser(UpdateLine, UPDATE_LINE_PARAMS, ids=("invoice", "line_item_id")),
+        update_line,
+        writes=True,
+    ),
     expandable={
         "discount_amounts.discount": "discount",
         "discounts": "discount",
@@ -379,8 +398,9 @@ LINES = Resource(
     },
 )
 """An invoice's lines (`RESOURCE.nested`): they exist only inside their invoice, listed at
-`/v1/invoices/{id}/lines` and embedded in it (`lines.data`); declared for what `expand[]` may
-reach on them (Stripe's `InvoiceLineItem`)."""
+`/v1/invoices/{id}/lines`, updated one at a time at `/v1/invoices/{id}/lines/{line_item_id}`
+while a draft (`invoice_line_edits`) and embedded in it (`lines.data`); declared for what
+`expand[]` may reach on them (Stripe's `InvoiceLineItem`)."""
 
 RESOURCE = Resource(
     object_name="invoice",
@@ -413,12 +433,27 @@ RESOURCE = Resource(
         view=shown,
     ),
     actions={
+        "add_lines": Operation(
+            request_parser(EditLines, ADD_LINES_PARAMS, ids=("invoice",), required=("lines",)),
+            add_lines,
+            writes=True,
+        ),
         "finalize": Operation(
             request_parser(FinalizeInvoice, FINALIZE_PARAMS, ids=("invoice",)),
             finalize_invoice,
             writes=True,
         ),
         "mark_uncollectible": Operation(no_params, mark_uncollectible, writes=True),
+        "remove_lines": Operation(
+            request_parser(EditLines, REMOVE_LINES_PARAMS, ids=("invoice",), required=("lines",)),
+            remove_lines,
+            writes=True,
+        ),
+        "update_lines": Operation(
+            request_parser(EditLines, UPDATE_LINES_PARAMS, ids=("invoice",), required=("lines",)),
+            update_lines,
+            writes=True,
+        ),
         "pay": Operation(
             request_parser(
                 invoice_collection.PayInvoice, invoice_collection.PAY_PARAMS, ids=("invoice",)
