@@ -6,7 +6,8 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
 
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
 event summary), credit notes, subscription schedules, ephemeral keys, customer sessions,
-files, quotes and the customer portal's configurations and sessions. Exits 1 when a default field is missing or an
+files, quotes, the customer portal's configurations and sessions, and entitlements (feature,
+product feature, active entitlement, summary). Exits 1 when a default field is missing or an
 undeclared one is present. Reuses the shared tool's fixtures and declarations (`FIXTURES`,
 `declared`), so both judge alike.
 """
@@ -40,6 +41,10 @@ TYPES = (
     "quote",
     "billing_portal.configuration",
     "billing_portal.session",
+    "entitlements.feature",
+    "product_feature",
+    "entitlements.active_entitlement",
+    "entitlements.active_entitlement_summary",
 )
 MOBILE_VERSION = "2020-08-27"
 """Ephemeral keys need a Stripe-Version: the one Stripe's mobile SDKs long pinned."""
@@ -198,12 +203,50 @@ def collect(c: Collector) -> None:
     )
 
 
+def collect_entitlements(c: Collector) -> None:
+    """A feature on a product, a subscription to it granting the entitlement, and the
+    summary its event carries."""
+    feature = c.post(
+        "/v1/entitlements/features",
+        {"name": "Conformance", "lookup_key": f"conformance-{uuid.uuid4().hex[:8]}"},
+    )
+    product = c.post("/v1/products", {"name": "Entitled"})["id"]
+    c.post(f"/v1/products/{product}/features", {"entitlement_feature": feature.get("id", "")})
+    price = c.post(
+        "/v1/prices",
+        {
+            "product": product,
+            "currency": "usd",
+            "unit_amount": "900",
+            "recurring[interval]": "month",
+        },
+    )["id"]
+    customer = c.post(
+        "/v1/customers",
+        {
+            "payment_method": "pm_card_visa",
+            "invoice_settings[default_payment_method]": "pm_card_visa",
+        },
+    )["id"]
+    c.post("/v1/subscriptions", {"customer": customer, "items[0][price]": price})
+    c.first_of(
+        c.get("/v1/entitlements/active_entitlements", customer=customer),
+        "entitlements.active_entitlement",
+    )
+    events = c.http.get(
+        "/v1/events", params={"type": "entitlements.active_entitlement_summary.updated"}
+    ).json()
+    for event in events.get("data", [])[:1]:
+        c.got.setdefault("entitlements.active_entitlement_summary", event["data"]["object"])
+
+
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__)
         return 2
     collector = Collector(sys.argv[1], sys.argv[2])
     collect(collector)
+    collect_entitlements(collector)
     total = present = invented_total = 0
     for name in TYPES:
         obj = collector.got.get(name)

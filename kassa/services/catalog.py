@@ -37,9 +37,11 @@ from kassa.services import (
     webhook_faults,
 )
 from kassa.services.billing import (
+    active_entitlements,
     coupons,
     credit_notes,
     discounts,
+    entitlement_features,
     invoice_items,
     invoice_payments,
     invoices,
@@ -88,6 +90,8 @@ RESOURCES: tuple[Resource, ...] = (
     webhook_endpoints.RESOURCE,
     webhook_faults.RESOURCE,
     products.RESOURCE,
+    entitlement_features.RESOURCE,
+    active_entitlements.RESOURCE,
     prices.RESOURCE,
     plans.RESOURCE,
     coupons.RESOURCE,

@@ -308,6 +308,34 @@ BILLING_METERS = ObjectTable(
 )
 """Billing Meters (`mtr_...`), listed by status; found by `event_name` when an event comes."""
 
+ENTITLEMENT_FEATURES = ObjectTable("entitlement_features", filter_columns=("active", "lookup_key"))
+"""Entitlement features (`feat_...`): `kassa.services.billing.entitlement_features`; an
+account's active features have distinct lookup keys (migration 0068's unique partial index)."""
+PRODUCT_FEATURES = ObjectTable(
+    "product_features",
+    filter_columns=("product", "feature"),
+    # The product is not a field of Stripe's object: Kassa keeps it as its own fact.
+    sources={"product": (PRIVATE, "product"), "feature": ("entitlement_feature", "id")},
+    unlisted=("feature",),
+)
+"""A product's features (`prodft_...`): `kassa.services.billing.product_features`; a feature
+is attached to a product once (migration 0068's unique partial index over live rows)."""
+ENTITLEMENT_GRANTS = ObjectTable(
+    "entitlement_grants",
+    filter_columns=("customer", "product", "subscription"),
+    unlisted=("customer", "product", "subscription"),
+)
+"""Kassa's own, never listed by the API: one row per (subscription, product) while the
+subscription's status grants its products' features (`entitlement_grants`)."""
+ACTIVE_ENTITLEMENTS = ObjectTable(
+    "active_entitlements",
+    filter_columns=("customer", "feature"),
+    sources={"customer": (PRIVATE, "customer")},
+    unlisted=("feature",),
+)
+"""Customers' active entitlements (`ent_...`): `kassa.services.billing.active_entitlements`;
+one live row per (customer, feature) (migration 0068's unique partial index)."""
+
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
     PAYMENT_METHODS,
@@ -350,4 +378,8 @@ ALL_OBJECT_TABLES = (
     QUOTES,
     BILLING_PORTAL_CONFIGURATIONS,
     BILLING_PORTAL_SESSIONS,
+    ENTITLEMENT_FEATURES,
+    PRODUCT_FEATURES,
+    ENTITLEMENT_GRANTS,
+    ACTIVE_ENTITLEMENTS,
 )

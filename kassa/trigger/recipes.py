@@ -1019,6 +1019,31 @@ _PORTAL_RECIPES: Final = {
     ),
 }
 
+_ENTITLEMENT_RECIPES: Final = {
+    "entitlements.active_entitlement_summary.updated": Recipe(
+        "a feature on a product, then a customer subscribed to it (granted the entitlement)",
+        (
+            *_paying_customer(),
+            Step(
+                "feature",
+                "post",
+                "/v1/entitlements/features",
+                # The customer's id makes the lookup key unique in the account.
+                {"name": DESCRIPTION, "lookup_key": "kassa-trigger-${customer:id}"},
+            ),
+            _product(),
+            Step(
+                "product_feature",
+                "post",
+                "/v1/products/${product:id}/features",
+                {"entitlement_feature": "${feature:id}"},
+            ),
+            _price(recurring={"interval": "month"}),
+            _subscription(),
+        ),
+    ),
+}
+
 
 RECIPES: Final[Mapping[str, Recipe]] = {
     **_ACCOUNT_RECIPES,
@@ -1033,6 +1058,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_SCHEDULE_RECIPES,
     **_QUOTE_RECIPES,
     **_PORTAL_RECIPES,
+    **_ENTITLEMENT_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
 

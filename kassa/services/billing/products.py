@@ -34,7 +34,7 @@ from kassa.params import (
     apply_metadata,
 )
 from kassa.services import events
-from kassa.services.billing import prices
+from kassa.services.billing import prices, product_features
 from kassa.services.billing.price_fields import DEFAULT_PRICE_DATA, PRODUCT_DATA_FIELDS
 from kassa.services.context import Context
 from kassa.services.listing import (
@@ -461,4 +461,5 @@ RESOURCE = Resource(
     lister=Operation(request_parser(ListProducts, LIST_PARAMS), list_products, writes=False),
     expandable={"default_price": "price", "tax_code": "tax_code"},
     event_types=("product.created", "product.deleted", "product.updated"),
+    nested=(product_features.RESOURCE,),
 )

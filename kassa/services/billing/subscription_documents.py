@@ -9,7 +9,9 @@ Kassa's own facts about a subscription live under `_kassa` and never reach a cli
 job scan (an indexed column), derived from the rest of the document on every write
 (`next_work_at`) and never set by hand (the renewal job alone moves the column, not the
 document, an hour on when a renewal fails: `subscription_cycle`); `trial_will_end_sent`;
-`debits`, each item's debit a credit proration would undo (`subscription_credits`).
+`debits`, each item's debit a credit proration would undo (`subscription_credits`);
+`entitled_products`, the products it grants entitlements for, which every write follows
+(`entitlement_grants`: its customer's active entitlements change in the same unit).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.services import events
+from kassa.services.billing import entitlement_grants
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, document_copy
@@ -313,6 +316,7 @@ def _derive_facts(subscription: ApiObject) -> None:
 
 async def insert(ctx: Context, subscription: ApiObject) -> None:
     _derive_facts(subscription)
+    await entitlement_grants.follow_subscription(ctx, subscription)
     await ctx.tx.insert_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.insert_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
@@ -320,6 +324,7 @@ async def insert(ctx: Context, subscription: ApiObject) -> None:
 
 async def save(ctx: Context, subscription: ApiObject) -> None:
     _derive_facts(subscription)
+    await entitlement_grants.follow_subscription(ctx, subscription)
     await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
