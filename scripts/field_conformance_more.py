@@ -6,10 +6,10 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
 
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
 event summary), credit notes, subscription schedules, ephemeral keys, customer sessions,
-files, quotes, the customer portal's configurations and sessions, and entitlements (feature,
-product feature, active entitlement, summary). Exits 1 when a default field is missing or an
-undeclared one is present. Reuses the shared tool's fixtures and declarations (`FIXTURES`,
-`declared`), so both judge alike.
+files, quotes, the customer portal's configurations and sessions, entitlements (feature,
+product feature, active entitlement, summary), and payment links. Exits 1 when a default
+field is missing or an undeclared one is present. Reuses the shared tool's fixtures and
+declarations (`FIXTURES`, `declared`), so both judge alike.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ TYPES = (
     "product_feature",
     "entitlements.active_entitlement",
     "entitlements.active_entitlement_summary",
+    "payment_link",
 )
 MOBILE_VERSION = "2020-08-27"
 """Ephemeral keys need a Stripe-Version: the one Stripe's mobile SDKs long pinned."""
@@ -240,6 +241,20 @@ def collect_entitlements(c: Collector) -> None:
         c.got.setdefault("entitlements.active_entitlement_summary", event["data"]["object"])
 
 
+def collect_payment_links(c: Collector) -> None:
+    """A payment link selling a one-time price, with a completed-sessions limit."""
+    product = c.post("/v1/products", {"name": "Linked"})["id"]
+    price = c.post("/v1/prices", {"product": product, "currency": "usd", "unit_amount": "700"})
+    c.post(
+        "/v1/payment_links",
+        {
+            "line_items[0][price]": price.get("id", ""),
+            "line_items[0][quantity]": "1",
+            "restrictions[completed_sessions][limit]": "10",
+        },
+    )
+
+
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__)
@@ -247,6 +262,7 @@ def main() -> int:
     collector = Collector(sys.argv[1], sys.argv[2])
     collect(collector)
     collect_entitlements(collector)
+    collect_payment_links(collector)
     total = present = invented_total = 0
     for name in TYPES:
         obj = collector.got.get(name)

@@ -8,7 +8,8 @@ of work with the session's row locked; a decline is caught inside the unit so th
 (the failed charge) commit, then raised. A form sent twice pays once: the lock orders the
 two, the second finds the session complete (or the same intent to confirm), and the form's
 `attempt` token keys an idempotency record (Stripe's table, under a key of this page's own)
-answering the second as the first was answered.
+answering the second as the first was answered. `visit_link` makes a session from a Payment
+Link, found by its id alone (a link is public), on each visit to the link's `url`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from dataclasses import dataclass
 from typing import Final
 
 from kassa import money
-from kassa.errors import ResourceMissing
+from kassa.errors import KassaError, ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.pages.page_backend import PageBackend
-from kassa.services import checkout_choices, checkout_completion
+from kassa.services import checkout_choices, checkout_completion, payment_links
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
+from kassa.services.listing import could_be_object_id
 from kassa.services.page_links import find_by_link
+from kassa.services.payment_link_documents import UNAVAILABLE_MESSAGE
 from kassa.services.payment_methods import TypedCard
 from kassa.services.resource import ApiObject
-from kassa.store.tables import CHECKOUT_SESSIONS
+from kassa.store.tables import CHECKOUT_SESSIONS, PAYMENT_LINKS
 
 ATTEMPT_KEY_PREFIX: Final = "kassa_checkout_page_"
 """Idempotency keys of the page's pay forms: a prefix no SDK generates (they send UUIDs)."""
@@ -75,9 +78,13 @@ class CheckoutView:
     total: str | None
     needs_email: bool
     email: str | None
-    success_url: str
+    success_url: str | None
+    """None for a session made from a Payment Link that confirms on the page: the page then
+    shows `confirmation` once the session is complete."""
     cancel_url: str | None
     recurring_note: str | None
+    confirmation: str | None = None
+    """The link's `after_completion[hosted_confirmation][custom_message]`, when it has one."""
     takes_promotion_code: bool = False
     """The session allows promotion codes and has no discount yet: the page asks for one."""
 
@@ -89,7 +96,39 @@ class CheckoutView:
         )
 
 
+@dataclass(frozen=True)
+class LinkVisit:
+    """What a visit to a Payment Link's `url` comes to: the page of the session it made, or
+    the message of a link that no longer opens."""
+
+    session_url: str | None
+    unavailable: str | None = None
+
+
 class CheckoutBackend(PageBackend):
+    async def visit_link(self, link_id: str) -> LinkVisit | None:
+        """A new Checkout Session from the Payment Link `link_id` (found by its id alone: a
+        link is public), in one write unit; None for an unknown or deleted link. A session
+        Checkout refuses (a price archived since the link was made) writes nothing, and the
+        link says it is unavailable."""
+        if not could_be_object_id(link_id):
+            return None
+        try:
+            async with self.store.write() as tx:
+                account_id = await tx.find_object_owner(PAYMENT_LINKS, link_id)
+                found = None
+                if account_id is not None:
+                    found = await tx.get_object(PAYMENT_LINKS, account_id, link_id, lock=False)
+                if account_id is None or found is None or found[1]:
+                    return None
+                link = found[0]
+                session = await payment_links.open_link(self.context(tx, account_id), link)
+        except KassaError:
+            return LinkVisit(session_url=None, unavailable=UNAVAILABLE_MESSAGE)
+        if session is None:
+            return LinkVisit(None, link["inactive_message"] or UNAVAILABLE_MESSAGE)
+        return LinkVisit(session_url=str(session["url"]))
+
     async def load(self, session_id: str, secret: str) -> CheckoutView | None:
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
@@ -143,7 +182,11 @@ class CheckoutBackend(PageBackend):
         return outcome.result()
 
 
-def success_redirect(view: CheckoutView) -> str:
+def success_redirect(view: CheckoutView) -> str | None:
+    """Where a complete session sends the browser (`{CHECKOUT_SESSION_ID}` replaced); None
+    when the page itself confirms (a Payment Link's `hosted_confirmation`)."""
+    if view.success_url is None:
+        return None
     return view.success_url.replace(SESSION_ID_PLACEHOLDER, view.session_id)
 
 
@@ -166,7 +209,8 @@ def _view(session: ApiObject) -> CheckoutView:
         total=_amount(session["amount_total"], currency),
         needs_email=session["customer"] is None and session["customer_email"] is None,
         email=session["customer_email"],
-        success_url=str(session["success_url"]),
+        success_url=session["success_url"],
+        confirmation=private(session).get("confirmation"),
         cancel_url=session["cancel_url"],
         recurring_note=_recurring_note(session),
         takes_promotion_code=bool(session["allow_promotion_codes"]) and not session["discounts"],

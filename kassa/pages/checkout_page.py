@@ -4,12 +4,16 @@
     POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card) at
                                                     the quantities and amounts sent;
                                                     `action=update` changes them only
+    GET  /kassa/checkout/link/{payment_link}        a Payment Link's `url`: a new session
+                                                    from the link, and on to its page
 
 As on the hosted invoice page (`invoice_page`), the link's secret is the capability, a POST
 another origin sent is refused, and nothing is cached, framed, scripted or referred. A card
 that asks for 3-D Secure is sent to Kassa's challenge page, which returns the browser here;
 a complete session sends the browser on to its `success_url` (`{CHECKOUT_SESSION_ID}`
-replaced), an expired one says so. A declined card is shown, and the session stays open.
+replaced), or, made from a Payment Link that confirms on the page, shows the link's message;
+an expired one says so. A link that no longer opens (inactive, or its completed sessions at
+their limit) says so too. A declined card is shown, and the session stays open.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from kassa.pages.page_responses import (
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_documents import PAGE_PATH
 from kassa.services.checkout_session_params import PAYMENT_LINE_ITEMS_MAX
+from kassa.services.payment_link_documents import PAGE_PATH as LINK_PAGE_PATH
 from kassa.services.payment_methods import TypedCard
 
 PATH_PREFIX: Final = PAGE_PATH
@@ -45,6 +50,11 @@ FORM_FIELDS_MAX: Final = 12 + PAYMENT_LINE_ITEMS_MAX
 """The card, email, attempt and action fields, and a quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
 EXPIRED_MESSAGE: Final = "This checkout session has expired."
+LINK_PATH_PREFIX: Final = LINK_PAGE_PATH
+THANKS_PAID: Final = "Thanks for your payment."
+"""What a complete session from a Payment Link with no custom message shows (payment and
+setup)."""
+THANKS_SUBSCRIBED: Final = "Thanks for subscribing."
 
 
 class CheckoutPages(PageApp):
@@ -60,6 +70,8 @@ class CheckoutPages(PageApp):
         self.backend = backend
 
     async def respond(self, request: Request) -> Response:
+        if request.url.path.startswith(LINK_PATH_PREFIX + "/"):
+            return await self._visit_link(request)
         opened = self.open_link(request, PATH_PREFIX, ACTIONS)
         if isinstance(opened, Response):
             return opened
@@ -73,13 +85,34 @@ class CheckoutPages(PageApp):
         if view is None:
             return self.pages.not_found()
         if view.status == "complete":
-            return RedirectResponse(success_redirect(view), status_code=303)
+            target = success_redirect(view)
+            if target is None:
+                return self._confirmation(view)
+            return RedirectResponse(target, status_code=303)
         if view.status == "expired":
             return self.pages.message(410, EXPIRED_MESSAGE)
         error = ""
         if request.query_params.get("redirect_status") == "failed":
             error = "The card was not authenticated. Try again, or use another card."
         return self._checkout(view, secret, error)
+
+    async def _visit_link(self, request: Request) -> Response:
+        """A Payment Link's `url`: each visit a new session, the browser sent to its page."""
+        if request.method != "GET":
+            return self.wrong_method("GET")
+        link_id = request.url.path[len(LINK_PATH_PREFIX) + 1 :]
+        visit = await self.backend.visit_link(link_id)
+        if visit is None:
+            return self.pages.not_found()
+        if visit.session_url is None:
+            return self.pages.message(410, visit.unavailable or "")
+        return RedirectResponse(visit.session_url, status_code=303)
+
+    def _confirmation(self, view: CheckoutView) -> Response:
+        default = THANKS_SUBSCRIBED if view.mode == "subscription" else THANKS_PAID
+        return self.pages.render(
+            "checkout_complete.html", 200, view=view, message=view.confirmation or default
+        )
 
     def _checkout(self, view: CheckoutView, secret: str, error: str, status: int = 200) -> Response:
         return self.pages.render(

@@ -40,6 +40,7 @@ from kassa.services import (
     customers,
     events,
     payment_intents,
+    payment_link_documents,
     payment_methods,
     setup_intents,
 )
@@ -412,6 +413,8 @@ async def complete(ctx: Context, session: ApiObject) -> None:
     else:
         session["setup_intent"] = attempt["setup_intent"]
         session["payment_status"] = "no_payment_required"
+    if session["payment_link"] is not None:
+        await payment_link_documents.count_completed_session(ctx, str(session["payment_link"]))
     await save(ctx, session)
     await events.announce(ctx, "checkout.session.completed", public(session))
 

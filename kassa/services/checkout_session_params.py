@@ -233,7 +233,7 @@ LIST_FILTERS: dict[str, Param] = {
     "status": Enum(values=("complete", "expired", "open")),
     "customer_account": _refused("Kassa has no Accounts v2"),
     "customer_details": _refused("filter on customer instead"),
-    "payment_link": _refused("Kassa has no Payment Links"),
+    "payment_link": String(max_chars=255),
 }
 LINE_ITEMS_PARAMS: dict[str, Param] = {
     "limit": Integer(minimum=1, maximum=100),

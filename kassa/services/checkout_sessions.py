@@ -12,6 +12,7 @@ when expired through the API. Stripe's reference: docs.stripe.com/api/checkout/s
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
@@ -34,6 +35,7 @@ from kassa.services.checkout_choices import (
 )
 from kassa.services.checkout_documents import (
     SECRET_BYTES,
+    amounts,
     blank_session,
     insert,
     page_url,
@@ -87,8 +89,42 @@ EVENT_TYPES: Final = ("checkout.session.completed", "checkout.session.expired")
 # --- create -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LinkOrigin:
+    """The Payment Link a session is made from (`payment_links.open_link`): the session names
+    it in `payment_link`; with no `success_url` (the link's `hosted_confirmation`), the page
+    shows `confirmation` once the session is complete."""
+
+    payment_link: str
+    confirmation: str | None
+
+
 async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObject:
-    _check_request(request)
+    return await _create(ctx, request, None)
+
+
+async def create_link_session(
+    ctx: Context, request: CreateCheckoutSession, origin: LinkOrigin
+) -> ApiObject:
+    """A session made from a Payment Link, as create makes one from `request`; no
+    `checkout.session` event is announced for it (Stripe announces none on creation)."""
+    return await _create(ctx, request, origin)
+
+
+async def link_line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiObject]:
+    """The line items (with their amounts) a session made from `request` would show,
+    checked as create checks them and written nowhere (`request` names its prices by id):
+    a Payment Link's, checked when it is created or changed."""
+    _check_mode_params(request)
+    lines, _rates = await _line_items(ctx, request)
+    _currency(request, lines)
+    return amounts(lines, None).items
+
+
+async def _create(
+    ctx: Context, request: CreateCheckoutSession, origin: LinkOrigin | None
+) -> ApiObject:
+    _check_request(request, needs_success_url=origin is None)
     now = ctx.now()
     expires_at = _expires_at(request, now)
     customer = await _customer(ctx, request)
@@ -116,9 +152,11 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
             "metadata": apply_metadata({}, request.metadata or {}),
             "payment_status": "no_payment_required" if request.mode == "setup" else "unpaid",
             "url": page_url(ctx, session["id"], secret),
+            "payment_link": None if origin is None else origin.payment_link,
         }
     )
     session[PRIVATE] = {
+        "confirmation": None if origin is None else origin.confirmation,
         "secret": secret,
         "expires_due": expires_at,
         "line_items": lines,
@@ -132,14 +170,14 @@ async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObj
     return public(session)
 
 
-def _check_request(request: CreateCheckoutSession) -> None:
+def _check_request(request: CreateCheckoutSession, *, needs_success_url: bool) -> None:
     if request.ui_mode is not None and request.ui_mode not in HOSTED_UI_MODES:
         raise InvalidParameter(
             f"Kassa does not support ui_mode={request.ui_mode}: it serves the hosted Checkout "
             "page only (ui_mode=hosted_page).",
             param="ui_mode",
         )
-    if request.success_url is None:
+    if request.success_url is None and needs_success_url:
         raise MissingParameter("success_url")
     if request.customer is not None and request.customer_email is not None:
         raise ExclusiveParameters(("customer", "customer_email"), param="customer_email")
@@ -498,6 +536,7 @@ RESOURCE = Resource(
         "customer": "customer",
         "invoice": "invoice",
         "payment_intent": "payment_intent",
+        "payment_link": "payment_link",
         "setup_intent": "setup_intent",
         "subscription": "subscription",
     },

@@ -272,7 +272,14 @@ BALANCE_SETTINGS = ObjectTable(
 
 CHECKOUT_SESSIONS = ObjectTable(
     "checkout_sessions",
-    filter_columns=("customer", "payment_intent", "subscription", "status", "expires_due"),
+    filter_columns=(
+        "customer",
+        "payment_intent",
+        "subscription",
+        "status",
+        "payment_link",
+        "expires_due",
+    ),
     # Kassa's own: when an open session expires (not an API field; null once it is not
     # open), which the checkout_sessions job scans (migration 0064's partial index).
     sources={"expires_due": (PRIVATE, "expires_due")},
@@ -298,6 +305,9 @@ BILLING_PORTAL_CONFIGURATIONS = ObjectTable(
 per account is its default (migration 0067's unique partial index)."""
 BILLING_PORTAL_SESSIONS = ObjectTable("billing_portal_sessions")
 """Customer portal sessions (`bps_...`): never listed; the portal page finds one by its link."""
+PAYMENT_LINKS = ObjectTable("payment_links", filter_columns=("active",))
+"""Payment Links (`plink_...`): `kassa.services.payment_links`; the checkout page finds one
+by its id alone (a link is public)."""
 
 REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
 """Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
@@ -382,4 +392,5 @@ ALL_OBJECT_TABLES = (
     PRODUCT_FEATURES,
     ENTITLEMENT_GRANTS,
     ACTIVE_ENTITLEMENTS,
+    PAYMENT_LINKS,
 )

@@ -1018,6 +1018,22 @@ _PORTAL_RECIPES: Final = {
         ),
     ),
 }
+_PAYMENT_LINK_RECIPES: Final = _lifecycle(
+    "payment_link",
+    (
+        _product(),
+        _price(),
+        Step(
+            "payment_link",
+            "post",
+            "/v1/payment_links",
+            {"line_items": [{"price": "${price:id}", "quantity": 1}]},
+        ),
+    ),
+    "a price, then a payment link selling one of it",
+    "/v1/payment_links/${payment_link:id}",
+    deletes=False,
+)
 
 _ENTITLEMENT_RECIPES: Final = {
     "entitlements.active_entitlement_summary.updated": Recipe(
@@ -1058,6 +1074,7 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_SCHEDULE_RECIPES,
     **_QUOTE_RECIPES,
     **_PORTAL_RECIPES,
+    **_PAYMENT_LINK_RECIPES,
     **_ENTITLEMENT_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""

@@ -1,0 +1,440 @@
+"""Payment Links end to end through the official SDK against a live `kassa serve` (SQLite and
+PostgreSQL, one server per module): create, retrieve, update, list (`active`), the line items,
+the events, and the refusals (each naming its parameter, nothing written); then the link's
+`url` over plain HTTP (each visit a Checkout Session naming the link, with its settings;
+paying it; the hosted confirmation and the redirect; the completed-sessions limit; an
+inactive link) and in Chromium (pay with a test card, land on the confirmation or the
+redirect)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import stripe
+from playwright.sync_api import Browser, Page, expect
+
+from tests import loopback
+from tests.browser import chromium_session, fresh_page
+from tests.conftest import module_server
+from tests.harness import KassaServer, assert_ledger_whole, create_account
+
+Client = stripe.StripeClient
+VISA = "4242 4242 4242 4242"
+REDIRECT = "https://shop.example/thanks?session={CHECKOUT_SESSION_ID}"
+
+links_server = module_server("payment-links", KassaServer)
+
+
+@pytest.fixture
+def server(links_server: KassaServer) -> Iterator[KassaServer]:
+    yield links_server
+    assert_ledger_whole(links_server.database_url)
+
+
+@pytest.fixture
+def client(server: KassaServer) -> Client:
+    return server.client(create_account(server.database_url).secret_key)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from chromium_session()
+
+
+@pytest.fixture
+def shop(browser: Browser) -> Iterator[Page]:
+    """A page whose redirect target (another site) is answered here, without DNS."""
+    with fresh_page(browser) as page:
+        page.route("https://shop.example/**", lambda route: route.fulfill(body="thanks"))
+        yield page
+
+
+def key() -> stripe.RequestOptions:
+    return {"idempotency_key": str(uuid.uuid4())}
+
+
+def _price(client: Client, amount: int, *, recurring: bool = False, name: str = "Tea") -> str:
+    params: Any = {"currency": "usd", "unit_amount": amount, "product_data": {"name": name}}
+    if recurring:
+        params["recurring"] = {"interval": "month"}
+    return client.v1.prices.create(params=params, options=key()).id
+
+
+def _link(client: Client, **extra: Any) -> stripe.PaymentLink:
+    params: Any = {
+        "line_items": [{"price": _price(client, 1_500), "quantity": 2}],
+        **extra,
+    }
+    return client.v1.payment_links.create(params=params, options=key())
+
+
+def _visit(link: stripe.PaymentLink) -> str:
+    """The link's `url` visited once: the id of the Checkout Session it made."""
+    answer = loopback.get(link.url, timeout=30)
+    assert answer.status_code == 303
+    match = re.search(r"/kassa/checkout/(cs_\w+)\?secret=", answer.headers["location"])
+    assert match is not None
+    return match[1]
+
+
+def _pay(server: KassaServer, session: stripe.checkout.Session) -> None:
+    """The session paid through its page's form with a Visa card, as a browser posts it."""
+    assert session.url is not None
+    pay_url = session.url.replace(f"/{session.id}?", f"/{session.id}/pay?")
+    form = {
+        "email": "ada@example.com",
+        "number": VISA,
+        "exp_month": "12",
+        "exp_year": "34",
+        "cvc": "123",
+        "attempt": str(uuid.uuid4()),
+    }
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data=form).status_code == 303
+
+
+def _refused(client: Client, params: Any, update: str | None = None) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        if update is None:
+            client.v1.payment_links.create(params=params, options=key())
+        else:
+            client.v1.payment_links.update(update, params=params, options=key())
+    assert refused.value.http_status in (400, 404)
+    return refused.value
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def test_a_link_is_stripes_object(client: Client, server: KassaServer) -> None:
+    link = _link(
+        client,
+        metadata={"campaign": "spring"},
+        after_completion={
+            "type": "hosted_confirmation",
+            "hosted_confirmation": {"custom_message": "Thanks, Ada!"},
+        },
+        allow_promotion_codes=True,
+        restrictions={"completed_sessions": {"limit": 5}},
+        currency="usd",
+    )
+    shown = link.to_dict()
+    declared = {
+        name
+        for cls in stripe.PaymentLink.__mro__
+        for name in getattr(cls, "__annotations__", {})
+        if not name.startswith("_")
+    } - {"OBJECT_NAME"}
+    assert set(shown) == declared - {"line_items"}
+    assert link.id.startswith("plink_") and link.object == "payment_link"
+    assert (link.active, link.currency, link.allow_promotion_codes) == (True, "usd", True)
+    assert link.url == f"{server.url}/kassa/checkout/link/{link.id}"
+    assert link.after_completion.type == "hosted_confirmation"
+    assert link.after_completion.hosted_confirmation is not None
+    assert link.after_completion.hosted_confirmation.custom_message == "Thanks, Ada!"
+    assert link.restrictions is not None
+    assert (
+        link.restrictions.completed_sessions.count,
+        link.restrictions.completed_sessions.limit,
+    ) == (0, 5)
+    # Payment mode (one-time prices): the invoice and intent settings, no subscription's.
+    assert link.invoice_creation is not None and link.invoice_creation.enabled is False
+    assert link.payment_intent_data is not None and link.subscription_data is None
+    assert (link.billing_address_collection, link.submit_type) == ("auto", "auto")
+    assert "_kassa" not in shown
+    assert client.v1.payment_links.retrieve(link.id).to_dict() == shown
+
+    items = client.v1.payment_links.line_items.list(link.id)
+    assert [(i.quantity, i.amount_subtotal, i.amount_total, i.description) for i in items.data] == [
+        (2, 3_000, 3_000, "Tea")
+    ]
+    assert items.data[0].object == "item" and items.data[0].price is not None
+    expanded = client.v1.payment_links.retrieve(link.id, params={"expand": ["line_items"]})
+    assert expanded.line_items is not None
+    assert [i.id for i in expanded.line_items.data] == [i.id for i in items.data]
+
+    created = client.v1.events.list(params={"type": "payment_link.created"}).data
+    assert [e.data.object["id"] for e in created] == [link.id]
+    assert "_kassa" not in created[0].data.object
+
+
+def test_update_and_list(client: Client) -> None:
+    link = _link(client)
+    other = _link(client)
+    line = client.v1.payment_links.line_items.list(link.id).data[0]
+    updated = client.v1.payment_links.update(
+        link.id,
+        params={
+            "active": False,
+            "metadata": {"batch": "2"},
+            "inactive_message": "Sold out.",
+            "after_completion": {"type": "redirect", "redirect": {"url": REDIRECT}},
+            "restrictions": {"completed_sessions": {"limit": 3}},
+            "line_items": [
+                {"id": line.id, "quantity": 3, "adjustable_quantity": {"enabled": True}}
+            ],
+        },
+        options=key(),
+    )
+    assert (updated.active, updated.metadata.to_dict(), updated.inactive_message) == (
+        False,
+        {"batch": "2"},
+        "Sold out.",
+    )
+    assert updated.after_completion.type == "redirect"
+    assert updated.after_completion.redirect is not None
+    assert updated.after_completion.redirect.url == REDIRECT
+    items = client.v1.payment_links.line_items.list(link.id).data
+    assert [(i.id, i.quantity, i.amount_subtotal) for i in items] == [(line.id, 3, 4_500)]
+    assert items[0].adjustable_quantity is not None
+    assert (items[0].adjustable_quantity.minimum, items[0].adjustable_quantity.maximum) == (0, 99)
+
+    events = client.v1.events.list(params={"type": "payment_link.updated"}).data
+    assert len(events) == 1
+    previous = events[0].data.previous_attributes
+    assert previous is not None and previous["active"] is True
+
+    # An update that changes nothing announces nothing.
+    client.v1.payment_links.update(link.id, params={"active": False}, options=key())
+    assert len(client.v1.events.list(params={"type": "payment_link.updated"}).data) == 1
+
+    cleared = client.v1.payment_links.update(
+        link.id, params={"restrictions": "", "inactive_message": ""}, options=key()
+    )
+    assert (cleared.restrictions, cleared.inactive_message) == (None, None)
+
+    assert [x.id for x in client.v1.payment_links.list().data] == [other.id, link.id]
+    active = client.v1.payment_links.list(params={"active": True}).data
+    assert [x.id for x in active] == [other.id]
+    inactive = client.v1.payment_links.list(params={"active": False}).data
+    assert [x.id for x in inactive] == [link.id]
+
+
+REFUSALS: list[tuple[dict[str, Any], str, str]] = [
+    ({"line_items": []}, "line_items", ""),
+    ({"line_items": [{"price": "price_none", "quantity": 1}]}, "line_items[0][price]", ""),
+    ({"phone_number_collection": {"enabled": True}}, "phone_number_collection[enabled]", "Kassa"),
+    ({"billing_address_collection": "required"}, "billing_address_collection", "Kassa"),
+    ({"invoice_creation": {"enabled": True}}, "invoice_creation[enabled]", "Kassa"),
+    ({"automatic_tax": {"enabled": True}}, "automatic_tax[enabled]", "Kassa"),
+    ({"payment_method_collection": "if_required"}, "payment_method_collection", "Kassa"),
+    ({"submit_type": "donate"}, "submit_type", "Kassa"),
+    ({"custom_text": {"submit": {"message": "hi"}}}, "custom_text", "Kassa"),
+    (
+        {"shipping_address_collection": {"allowed_countries": ["US"]}},
+        "shipping_address_collection",
+        "Kassa",
+    ),
+    ({"on_behalf_of": "acct_x"}, "on_behalf_of", "Kassa"),
+    ({"optional_items": [{"price": "price_x", "quantity": 1}]}, "optional_items", "Kassa"),
+    ({"payment_method_types": ["klarna"]}, "payment_method_types[0]", ""),
+    ({"subscription_data": {"trial_period_days": 7}}, "subscription_data", ""),
+    ({"currency": "eur"}, "currency", ""),
+    ({"after_completion": {"type": "redirect"}}, "after_completion[redirect][url]", ""),
+    (
+        {"after_completion": {"type": "redirect", "redirect": {"url": "javascript:alert(1)"}}},
+        "after_completion[redirect][url]",
+        "",
+    ),
+    (
+        {"restrictions": {"completed_sessions": {"limit": 0}}},
+        "restrictions[completed_sessions][limit]",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "param", "says"), REFUSALS)
+def test_refusals_name_their_parameter(
+    client: Client, extra: dict[str, Any], param: str, says: str
+) -> None:
+    params: Any = {"line_items": [{"price": _price(client, 1_000), "quantity": 1}], **extra}
+    refused = _refused(client, params)
+    assert refused.param == param
+    assert says in str(refused.user_message)
+    assert client.v1.payment_links.list().data == []
+    assert client.v1.events.list(params={"type": "payment_link.created"}).data == []
+
+
+def test_update_refusals_write_nothing(client: Client) -> None:
+    link = _link(client)
+    for params, param in (
+        ({"line_items": [{"id": "li_none", "quantity": 2}]}, "line_items[0][id]"),
+        (
+            {"active": False, "phone_number_collection": {"enabled": True}},
+            "phone_number_collection[enabled]",
+        ),
+        ({"active": False, "subscription_data": {"description": "x"}}, "subscription_data"),
+        ({"active": False, "custom_text": {"submit": {"message": "x"}}}, "custom_text"),
+    ):
+        assert _refused(client, params, update=link.id).param == param
+    assert client.v1.payment_links.retrieve(link.id).active is True
+    assert client.v1.events.list(params={"type": "payment_link.updated"}).data == []
+
+
+# --- the link's page --------------------------------------------------------------------------
+
+
+def test_a_visit_makes_a_session_and_paying_it_confirms(
+    client: Client, server: KassaServer
+) -> None:
+    link = _link(
+        client,
+        metadata={"campaign": "spring"},
+        allow_promotion_codes=True,
+        after_completion={
+            "type": "hosted_confirmation",
+            "hosted_confirmation": {"custom_message": "Thanks, Ada!"},
+        },
+    )
+    # Following the redirect lands on the session's page.
+    page = loopback.get(link.url, timeout=30, follow_redirects=True)
+    assert page.status_code == 200 and 'data-testid="checkout"' in page.text
+    first = _visit(link)
+    second = _visit(link)
+    assert first != second
+    listed = client.v1.checkout.sessions.list(params={"payment_link": link.id}).data
+    assert len(listed) == 3 and {first, second} <= {s.id for s in listed}
+    assert client.v1.checkout.sessions.list(params={"payment_link": "plink_none"}).data == []
+
+    session = client.v1.checkout.sessions.retrieve(first)
+    assert (session.payment_link, session.mode, session.status) == (link.id, "payment", "open")
+    expanded = client.v1.checkout.sessions.retrieve(first, params={"expand": ["payment_link"]})
+    assert isinstance(expanded.payment_link, stripe.PaymentLink)
+    assert expanded.payment_link.to_dict() == client.v1.payment_links.retrieve(link.id).to_dict()
+    assert session.metadata is not None
+    assert (session.metadata.to_dict(), session.allow_promotion_codes) == (
+        {"campaign": "spring"},
+        True,
+    )
+    assert session.success_url is None and session.amount_total == 3_000
+
+    _pay(server, session)
+    done = client.v1.checkout.sessions.retrieve(first)
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    completed = client.v1.events.list(params={"type": "checkout.session.completed"}).data
+    assert [e.data.object["payment_link"] for e in completed] == [link.id]
+
+    # The session's page now shows the link's message.
+    assert session.url is not None
+    confirmed = loopback.get(session.url, timeout=30)
+    assert confirmed.status_code == 200
+    assert 'data-testid="confirmation">Thanks, Ada!<' in confirmed.text
+    assert client.v1.payment_links.retrieve(link.id).restrictions is None
+
+
+def test_a_redirect_link_sends_the_customer_on(client: Client, server: KassaServer) -> None:
+    link = _link(client, after_completion={"type": "redirect", "redirect": {"url": REDIRECT}})
+    session = client.v1.checkout.sessions.retrieve(_visit(link))
+    assert session.success_url == REDIRECT
+    _pay(server, session)
+    assert session.url is not None
+    answer = loopback.get(session.url, timeout=30)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"https://shop.example/thanks?session={session.id}"
+
+
+def test_the_completed_sessions_limit(client: Client, server: KassaServer) -> None:
+    link = _link(client, restrictions={"completed_sessions": {"limit": 1}})
+    one = client.v1.checkout.sessions.retrieve(_visit(link))
+    two = client.v1.checkout.sessions.retrieve(_visit(link))
+    _pay(server, one)
+    counted = client.v1.payment_links.retrieve(link.id).restrictions
+    assert counted is not None and counted.completed_sessions.count == 1
+    closed = loopback.get(link.url, timeout=30)
+    assert closed.status_code == 410
+    assert "This link is no longer available." in closed.text
+    # A session already open completes, as on Stripe, and counts.
+    _pay(server, two)
+    counted = client.v1.payment_links.retrieve(link.id).restrictions
+    assert counted is not None and counted.completed_sessions.count == 2
+    # A higher limit opens the link again.
+    client.v1.payment_links.update(
+        link.id, params={"restrictions": {"completed_sessions": {"limit": 3}}}, options=key()
+    )
+    assert loopback.get(link.url, timeout=30).status_code == 303
+
+
+def test_an_inactive_or_unknown_link(client: Client, server: KassaServer) -> None:
+    link = _link(client, inactive_message="Back next week.")
+    client.v1.payment_links.update(link.id, params={"active": False}, options=key())
+    closed = loopback.get(link.url, timeout=30)
+    assert closed.status_code == 410 and "Back next week." in closed.text
+    assert client.v1.checkout.sessions.list(params={"payment_link": link.id}).data == []
+    unknown = loopback.get(f"{server.url}/kassa/checkout/link/plink_none", timeout=30)
+    assert unknown.status_code == 404
+    odd = loopback.get(f"{server.url}/kassa/checkout/link/a/b", timeout=30)
+    assert odd.status_code == 404
+    with loopback.Client(timeout=30) as http:
+        assert http.post(link.url).status_code == 405
+    # A price archived since: the visit writes nothing and says the link is unavailable.
+    live = _link(client)
+    price = client.v1.payment_links.line_items.list(live.id).data[0].price
+    assert price is not None
+    client.v1.prices.update(price.id, params={"active": False}, options=key())
+    assert loopback.get(live.url, timeout=30).status_code == 410
+    assert client.v1.checkout.sessions.list(params={"payment_link": live.id}).data == []
+
+
+def test_a_subscription_link(client: Client, server: KassaServer) -> None:
+    link = client.v1.payment_links.create(
+        params={
+            "line_items": [{"price": _price(client, 2_000, recurring=True), "quantity": 1}],
+            "subscription_data": {"description": "Tea club", "metadata": {"tier": "gold"}},
+        },
+        options=key(),
+    )
+    assert link.subscription_data is not None and link.payment_intent_data is None
+    assert link.invoice_creation is None
+    session = client.v1.checkout.sessions.retrieve(_visit(link))
+    assert (session.mode, session.payment_link) == ("subscription", link.id)
+    _pay(server, session)
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    subscription = done.subscription
+    assert isinstance(subscription, stripe.Subscription)
+    assert (subscription.status, subscription.description) == ("active", "Tea club")
+    assert subscription.metadata.to_dict() == {"tier": "gold"}
+    # Payment mode's settings are refused on a subscription link.
+    refused = _refused(client, {"payment_intent_data": {"description": "x"}}, update=link.id)
+    assert refused.param == "payment_intent_data"
+
+
+# --- in the browser -------------------------------------------------------------------------------
+
+
+def _fill(page: Page) -> None:
+    page.get_by_test_id("email").fill("ada@example.com")
+    page.get_by_test_id("card-number").fill(VISA)
+    page.get_by_test_id("card-exp-month").fill("12")
+    page.get_by_test_id("card-exp-year").fill("34")
+    page.get_by_test_id("card-cvc").fill("123")
+    page.get_by_test_id("card-name").fill("Ada Lovelace")
+    page.get_by_test_id("pay-button").click()
+
+
+def test_pay_a_link_in_the_browser(shop: Page, client: Client) -> None:
+    link = _link(
+        client,
+        after_completion={
+            "type": "hosted_confirmation",
+            "hosted_confirmation": {"custom_message": "Your tea is on its way."},
+        },
+    )
+    shop.goto(link.url)
+    expect(shop.get_by_test_id("total")).to_have_text("$30.00")
+    _fill(shop)
+    expect(shop.get_by_test_id("confirmation")).to_have_text("Your tea is on its way.")
+
+    redirecting = _link(
+        client, after_completion={"type": "redirect", "redirect": {"url": REDIRECT}}
+    )
+    shop.goto(redirecting.url)
+    _fill(shop)
+    expect(shop).to_have_url(re.compile(r"https://shop\.example/thanks\?session=cs_\w+"))
+    sessions = client.v1.checkout.sessions.list(params={"payment_link": redirecting.id}).data
+    assert [s.status for s in sessions] == ["complete"]
+    assert shop.url.endswith(f"session={sessions[0].id}")
