@@ -183,6 +183,7 @@ def collect(c: Collector) -> None:
         "/v1/billing_portal/configurations",
         {
             "features[invoice_history][enabled]": "true",
+            "features[payment_method_update][enabled]": "true",
             "business_profile[privacy_policy_url]": "https://example.com/privacy",
         },
     )
@@ -193,6 +194,8 @@ def collect(c: Collector) -> None:
                 "customer": customer,
                 "configuration": configuration["id"],
                 "return_url": "https://example.com/account",
+                "flow_data[type]": "payment_method_update",
+                "flow_data[after_completion][type]": "hosted_confirmation",
             },
         )
     c.keep(

@@ -324,7 +324,7 @@ def test_bad_sessions_are_refused_naming_the_parameter(client: Client) -> None:
          "configuration"),
         ({"customer": customer}, "return_url"),
         ({"customer": customer, "return_url": RETURN_URL,
-          "flow_data": {"type": "payment_method_update"}}, "flow_data"),
+          "flow_data": {"type": "subscription_pause"}}, "flow_data[type]"),
         ({"customer": customer, "return_url": RETURN_URL, "on_behalf_of": "acct_x"},
          "on_behalf_of"),
         ({"customer": customer, "return_url": RETURN_URL, "locale": "xx"}, "locale"),

@@ -7,12 +7,17 @@
                                                      `quantity`)
     POST /kassa/portal/{session}/details?secret=...  the customer's email, name, phone,
                                                      address, shipping
+    POST /kassa/portal/{session}/retention?secret=...  accept a cancel flow's retention coupon
+    POST /kassa/portal/{session}/confirm?secret=...  confirm a `subscription_update_confirm`
+                                                     flow's change
 
 As on the hosted invoice and Checkout pages, the link's secret is the capability (for
 `billing_portal.LINK_LIFETIME_SECONDS` from the session's creation; then the page says the
 link expired), a POST another origin sent is refused, and nothing is cached, framed,
 scripted or referred. Each section shows only when the session's configuration enables its
-feature, and a POST to a disabled one is refused.
+feature, and a POST to a disabled one is refused. A session with a deep-link flow opens on
+that flow's action alone; once done, the page goes where its `after_completion` says (the
+portal's home, a redirect, or a confirmation message).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ ACTIONS: Final = {
     "card": "POST",
     "update": "POST",
     "details": "POST",
+    "retention": "POST",
+    "confirm": "POST",
 }
 CANCEL_FIELDS_MAX: Final = 4
 SWITCH_FIELDS_MAX: Final = 6
@@ -82,19 +89,23 @@ class PortalPages(PageApp):
                 fields = await _read_fields(request, CANCEL_FIELDS_MAX)
                 subscription = _subscription_field(fields)
                 feedback = fields.get("feedback") or None
-                await self.backend.cancel(session_id, secret, subscription, feedback)
+                target = await self.backend.cancel(session_id, secret, subscription, feedback)
             elif action == "update":
                 switch = _plan_switch(await _read_fields(request, SWITCH_FIELDS_MAX))
-                await self.backend.switch_plan(session_id, secret, switch)
+                target = await self.backend.switch_plan(session_id, secret, switch)
             elif action == "details":
                 fields = await _read_fields(request, DETAILS_FIELDS_MAX)
-                await self.backend.update_details(session_id, secret, fields)
+                target = await self.backend.update_details(session_id, secret, fields)
+            elif action == "retention":
+                target = await self.backend.accept_retention(session_id, secret)
+            elif action == "confirm":
+                target = await self.backend.confirm_update(session_id, secret)
             else:
                 read = await _read_card(request)
                 if read is None:
                     return await self._page(request, session_id, secret, MISSING_CARD, 400)
                 card, attempt = read
-                await self.backend.update_card(session_id, secret, card, attempt)
+                target = await self.backend.update_card(session_id, secret, card, attempt)
         except ResourceMissing as missing:
             if missing.object_name == "billing_portal.session":  # the link, not the form's
                 return self.pages.not_found()
@@ -102,7 +113,9 @@ class PortalPages(PageApp):
         except KassaError as error:
             status = 402 if isinstance(error, CardError) else 400
             return await self._page(request, session_id, secret, error.message, status)
-        return RedirectResponse(_path(session_id, secret), status_code=303)
+        # A completed flow's `after_completion[redirect]`, else the page again (which shows
+        # the portal's home, or the flow's confirmation message).
+        return RedirectResponse(target or _path(session_id, secret), status_code=303)
 
     async def _page(
         self, request: Request, session_id: str, secret: str, error: str = "", status: int = 200
@@ -119,12 +132,14 @@ class PortalPages(PageApp):
         return self.pages.render(
             "portal.html",
             status,
-            view=build_view(opened.contents, locale),
+            view=build_view(opened.contents, locale, opened.extras),
             error=error,
             cancel_url=_path(session_id, secret, "cancel"),
             card_url=_path(session_id, secret, "card"),
             update_url=_path(session_id, secret, "update"),
             details_url=_path(session_id, secret, "details"),
+            retention_url=_path(session_id, secret, "retention"),
+            confirm_url=_path(session_id, secret, "confirm"),
             attempt=secrets.token_urlsafe(pay_attempts.ATTEMPT_TOKEN_BYTES),
         )
 

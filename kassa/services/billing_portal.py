@@ -20,6 +20,7 @@ from kassa.ids import new_id
 from kassa.params import UNSET, apply_metadata
 from kassa.services import events
 from kassa.services.billing import prices, products
+from kassa.services.billing_portal_flows import session_flow
 from kassa.services.billing_portal_params import (
     CREATE_CONFIGURATION_PARAMS,
     CREATE_SESSION_PARAMS,
@@ -66,6 +67,9 @@ CONFIGURATION_EVENTS: Final = (
     "billing_portal.configuration.updated",
 )
 SESSION_EVENTS: Final = ("billing_portal.session.created",)
+FLOW_COMPLETED: Final = "flow_completed"
+"""Kassa's own fact on a session: its flow was completed (the page then does what the
+flow's `after_completion` says)."""
 _LIST_FEATURES: Final = frozenset(
     {"allowed_updates", "default_allowed_updates", "options", "products"}
 )
@@ -284,6 +288,35 @@ def link_expires_at(session: Mapping[str, Any]) -> int:
     return int(session[PRIVATE]["link_expires_at"])
 
 
+def open_flow(session: Mapping[str, Any]) -> ApiObject | None:
+    """The session's flow while the customer has not completed it (then the portal shows
+    only that flow), else None."""
+    flow = session.get("flow")
+    if not isinstance(flow, dict) or session[PRIVATE].get(FLOW_COMPLETED):
+        return None
+    return flow
+
+
+def completed_flow(session: Mapping[str, Any]) -> ApiObject | None:
+    """The session's flow once the customer completed it, else None."""
+    flow = session.get("flow")
+    if not isinstance(flow, dict) or not session[PRIVATE].get(FLOW_COMPLETED):
+        return None
+    return flow
+
+
+async def complete_flow(ctx: Context, session: ApiObject) -> str | None:
+    """Mark the session's open flow completed (in the action's own write unit); the URL to
+    send the customer to when its `after_completion` is a redirect, else None."""
+    flow = open_flow(session)
+    if flow is None:
+        return None
+    session[PRIVATE][FLOW_COMPLETED] = True
+    await ctx.tx.update_object(BILLING_PORTAL_SESSIONS, ctx.account_id, session)
+    redirect = flow["after_completion"]["redirect"]
+    return None if redirect is None else str(redirect["return_url"])
+
+
 def public_session(session: Mapping[str, Any]) -> ApiObject:
     """The session as the API shows it: a copy without Kassa's own facts."""
     return document_copy({k: v for k, v in session.items() if k != PRIVATE})
@@ -300,6 +333,7 @@ async def create_session(ctx: Context, request: CreateSession) -> ApiObject:
             "A return_url is required: the configuration has no default_return_url.",
             param="return_url",
         )
+    flow = await session_flow(ctx, str(customer["id"]), configuration, request.flow_data)
     session_id = new_id("bps")
     secret = secrets.token_urlsafe(SECRET_BYTES)
     now = ctx.now()
@@ -311,13 +345,17 @@ async def create_session(ctx: Context, request: CreateSession) -> ApiObject:
         "created": now,
         "customer": customer["id"],
         "customer_account": None,
-        "flow": None,
+        "flow": flow,
         "livemode": ctx.livemode,
         "locale": request.locale,
         "on_behalf_of": None,
         "return_url": return_url,
         "url": page_url(ctx, session_id, secret),
-        PRIVATE: {"secret": secret, "link_expires_at": now + LINK_LIFETIME_SECONDS},
+        PRIVATE: {
+            "secret": secret,
+            "link_expires_at": now + LINK_LIFETIME_SECONDS,
+            FLOW_COMPLETED: False,
+        },
     }
     await ctx.tx.insert_object(BILLING_PORTAL_SESSIONS, ctx.account_id, session)
     shown = public_session(session)

@@ -8,6 +8,12 @@ attached to the customer and made its `invoice_settings.default_payment_method`;
 switch is `POST /v1/subscriptions/{id}` naming the one item's new price and/or quantity, with
 the configuration's `proration_behavior`; the customer's details are `POST /v1/customers/{id}`
 with the fields `customer_update[allowed_updates]` names, validated as the API validates them.
+
+A session with a deep-link flow (`billing_portal_flows`) allows, until the flow is completed,
+only the flow's own action on the flow's own subscription: a cancellation (or accepting its
+retention coupon, which applies the coupon through the same subscription update and
+cancels nothing), a plan switch, a new card, or the confirmation of the change the flow
+names, made through the same plan switch update as the portal's own.
 """
 
 from __future__ import annotations
@@ -20,9 +26,16 @@ from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.params import parse_params
 from kassa.services import customers, payment_methods
 from kassa.services.addresses import ADDRESS_FIELDS
-from kassa.services.billing import invoices, products, subscriptions
+from kassa.services.billing import invoice_preview, invoices, products, subscriptions
 from kassa.services.billing.subscriptions import CancelSubscription, UpdateSubscription
-from kassa.services.billing_portal import CONFIGURATIONS, link_expires_at, load_plan_price
+from kassa.services.billing_portal import (
+    CONFIGURATIONS,
+    complete_flow,
+    link_expires_at,
+    load_plan_price,
+    open_flow,
+)
+from kassa.services.billing_portal_flows import confirmable_price, switch_refusal
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
 from kassa.services.listing import fetch_object, list_page_with, load_live_object
@@ -47,8 +60,7 @@ NOT_OFFERED: Final = "This portal does not offer that."
 SWITCH_QUANTITY_MAX: Final = 99
 """The largest quantity a customer may choose in the portal (Checkout's default
 `adjustable_quantity[maximum]`; the API itself takes far more)."""
-SWITCHABLE_STATUSES: Final = ("active", "trialing")
-"""Subscriptions whose plan the portal switches (others are settling a payment, or paused)."""
+NOT_THIS_FLOW: Final = "This portal link opens on one action only: finish it first."
 EDITABLE_DETAILS: Final = ("email", "name", "phone", "address", "shipping")
 """The `customer_update[allowed_updates]` the page edits (`tax_id` is left out)."""
 
@@ -68,6 +80,8 @@ class PortalContents:
     plan_prices: tuple[ApiObject, ...]
     """The configuration's `subscription_update[products][]` prices a switch may choose
     (active, recurring, licensed), when plan switching is enabled."""
+    flow: ApiObject | None
+    """The session's flow while it is not completed (the page shows only it)."""
 
 
 def link_open(ctx: Context, session: ApiObject) -> bool:
@@ -109,6 +123,7 @@ async def portal_contents(ctx: Context, session: ApiObject) -> PortalContents:
         invoices=history,
         default_card=await _default_card(ctx, customer),
         plan_prices=plan_prices,
+        flow=open_flow(session),
     )
 
 
@@ -180,6 +195,7 @@ async def cancel_from_portal(
     """Cancel one of the session's customer's subscriptions as its configuration says:
     at the period's end, or now with its `proration_behavior`."""
     cancel = _feature(contents.configuration, "subscription_cancel")
+    _flow_permits(contents, "subscription_cancel", subscription_id)
     _shown_subscription(contents, subscription_id)
     details = _cancellation_details(cancel, feedback)
     if cancel["mode"] == "at_period_end":
@@ -214,6 +230,7 @@ async def replace_card(ctx: Context, contents: PortalContents, card: TypedCard) 
     """The typed card as the customer's new default payment method. A card that asks for
     3-D Secure is refused: the portal has no challenge step for saving a card."""
     _feature(contents.configuration, "payment_method_update")
+    _flow_permits(contents, "payment_method_update", None)
     payment_method = await payment_methods.create_typed_card(ctx, card)
     if payment_methods.behavior_of(ctx, payment_method).requires_authentication:
         raise InvalidRequest(
@@ -229,24 +246,6 @@ async def replace_card(ctx: Context, contents: PortalContents, card: TypedCard) 
 
 
 # --- plan switching -------------------------------------------------------------------------------
-
-
-def switch_refusal(subscription: ApiObject) -> str | None:
-    """Why the portal does not switch this subscription's plan, or None when it does.
-    Stripe's portal updates only subscriptions with a single item."""
-    if len(subscription["items"]["data"]) != 1:
-        return "This subscription has several items: its plan cannot be changed here."
-    if subscription.get("cancel_at_period_end") or subscription.get("cancel_at"):
-        return "This subscription is set to cancel: its plan cannot be changed."
-    if subscription["status"] not in SWITCHABLE_STATUSES:
-        return f"This subscription is {subscription['status']}: its plan cannot be changed."
-    if _metered(subscription["items"]["data"][0]["price"]):
-        return "This subscription is billed by usage: its plan cannot be changed here."
-    return None
-
-
-def _metered(price: ApiObject) -> bool:
-    return (price.get("recurring") or {}).get("usage_type") == "metered"
 
 
 def switch_offers(contents: PortalContents, subscription: ApiObject) -> tuple[ApiObject, ...]:
@@ -281,10 +280,8 @@ async def switch_plan(ctx: Context, contents: PortalContents, switch: PlanSwitch
     """Update the subscription's one item to the chosen price and/or quantity, prorated as
     the configuration says, through the API's subscription update."""
     update = _feature(contents.configuration, "subscription_update")
-    subscription = _shown_subscription(contents, switch.subscription_id)
-    refusal = switch_refusal(subscription)
-    if refusal is not None:
-        raise InvalidRequest(refusal)
+    _flow_permits(contents, "subscription_update", switch.subscription_id)
+    subscription = _switchable(contents, switch.subscription_id)
     item = subscription["items"]["data"][0]
     change: dict[str, Any] = {"id": item["id"]}
     if switch.price is not None and switch.price != item["price"]["id"]:
@@ -296,6 +293,26 @@ async def switch_plan(ctx: Context, contents: PortalContents, switch: PlanSwitch
         change["quantity"] = switch.quantity
     if len(change) == 1:
         return  # the customer kept both: nothing to update
+    await _update_plan(ctx, subscription, change, update, discounts=None)
+
+
+def _switchable(contents: PortalContents, subscription_id: str) -> ApiObject:
+    subscription = _shown_subscription(contents, subscription_id)
+    refusal = switch_refusal(subscription)
+    if refusal is not None:
+        raise InvalidRequest(refusal)
+    return subscription
+
+
+async def _update_plan(
+    ctx: Context,
+    subscription: ApiObject,
+    change: dict[str, Any],
+    update: Mapping[str, Any],
+    *,
+    discounts: list[dict[str, Any]] | None,
+) -> None:
+    """The one plan switch path: the portal's own form and a confirmed flow's change."""
     request = UpdateSubscription(
         subscription=subscription["id"],
         items=[change],
@@ -303,8 +320,135 @@ async def switch_plan(ctx: Context, contents: PortalContents, switch: PlanSwitch
         # Stripe's `trial_update_behavior` default (the only one Kassa takes): a switch ends
         # the trial.
         trial_end="now" if subscription["status"] == "trialing" else None,
+        discounts=discounts,
     )
     await subscriptions.update_subscription(ctx, request)
+
+
+# --- flows ---------------------------------------------------------------------------------------
+
+
+def _flow_permits(
+    contents: PortalContents, action: str | None, subscription_id: str | None
+) -> None:
+    """While a flow is open, only its own action (None: none of the flows') on its own
+    subscription."""
+    flow = contents.flow
+    if flow is None:
+        return
+    if flow["type"] != action:
+        raise InvalidRequest(NOT_THIS_FLOW)
+    details = flow.get(str(action))
+    if subscription_id is not None and (details or {}).get("subscription") != subscription_id:
+        raise InvalidRequest(NOT_THIS_FLOW)
+
+
+async def finish_flow(ctx: Context, contents: PortalContents) -> str | None:
+    """After an action: the session's open flow completed (the redirect URL, if any)."""
+    return await complete_flow(ctx, contents.session)
+
+
+def _open_flow_details(contents: PortalContents, flow_type: str) -> dict[str, Any]:
+    flow = contents.flow
+    if flow is None or flow["type"] != flow_type:
+        raise InvalidRequest(NOT_OFFERED)
+    details: dict[str, Any] = flow[flow_type]
+    return details
+
+
+def retention_coupon(contents: PortalContents) -> str | None:
+    """The coupon an open cancel flow offers instead of canceling, if any."""
+    flow = contents.flow
+    if flow is None or flow["type"] != "subscription_cancel":
+        return None
+    retention = flow["subscription_cancel"]["retention"]
+    return None if retention is None else str(retention["coupon_offer"]["coupon"])
+
+
+async def accept_retention(ctx: Context, contents: PortalContents) -> None:
+    """The cancel flow's retention coupon applied to its subscription (its discounts kept),
+    through the API's subscription update: nothing is canceled."""
+    _feature(contents.configuration, "subscription_cancel")
+    coupon = retention_coupon(contents)
+    if coupon is None:
+        raise InvalidRequest(NOT_OFFERED)
+    details = _open_flow_details(contents, "subscription_cancel")
+    subscription = _shown_subscription(contents, str(details["subscription"]))
+    discounts = [*_kept_discounts(subscription), {"coupon": coupon}]
+    request = UpdateSubscription(subscription=subscription["id"], discounts=discounts)
+    await subscriptions.update_subscription(ctx, request)
+
+
+def _kept_discounts(subscription: ApiObject) -> list[dict[str, Any]]:
+    return [{"discount": discount} for discount in subscription.get("discounts") or []]
+
+
+@dataclass(frozen=True)
+class ConfirmedChange:
+    """A `subscription_update_confirm` flow's change, as the page shows it."""
+
+    subscription: ApiObject
+    change: dict[str, Any]
+    """The item's update: `id`, and the new `price` and/or `quantity`."""
+    new_price: ApiObject | None
+    discounts: list[dict[str, Any]]
+    """The flow's coupon or promotion code, as a subscription update's `discounts` entries."""
+
+
+async def confirmed_change(ctx: Context, contents: PortalContents) -> ConfirmedChange:
+    """The open confirm flow's change, checked again as when the session was created (the
+    price may have been archived, or the subscription changed, since)."""
+    _feature(contents.configuration, "subscription_update")
+    details = _open_flow_details(contents, "subscription_update_confirm")
+    subscription = _switchable(contents, str(details["subscription"]))
+    item = subscription["items"]["data"][0]
+    sent = details["items"][0]
+    if sent["id"] != item["id"]:
+        raise InvalidRequest("This subscription's plan changed since this link was made.")
+    change: dict[str, Any] = {"id": item["id"]}
+    new_price = None
+    if sent["price"] is not None:
+        new_price = await confirmable_price(
+            ctx, contents.configuration, subscription, str(sent["price"]), "price"
+        )
+        change["price"] = new_price["id"]
+    if sent["quantity"] is not None:
+        change["quantity"] = sent["quantity"]
+    discounts = [
+        {"coupon": d["coupon"]} if d["coupon"] else {"promotion_code": d["promotion_code"]}
+        for d in details["discounts"] or []
+    ]
+    return ConfirmedChange(subscription, change, new_price, discounts)
+
+
+async def confirm_update(ctx: Context, contents: PortalContents) -> None:
+    """The confirm flow's change, through the portal's plan switch update."""
+    update = _feature(contents.configuration, "subscription_update")
+    confirmed = await confirmed_change(ctx, contents)
+    discounts = (
+        _kept_discounts(confirmed.subscription) + confirmed.discounts
+        if confirmed.discounts
+        else None
+    )
+    await _update_plan(ctx, confirmed.subscription, confirmed.change, update, discounts=discounts)
+
+
+async def preview_change(
+    ctx: Context, contents: PortalContents, confirmed: ConfirmedChange
+) -> ApiObject:
+    """The subscription's next invoice with the confirmed change, prorated as the
+    configuration says (`POST /v1/invoices/create_preview`'s own computation; not stored)."""
+    update = contents.configuration["features"]["subscription_update"]
+    details: dict[str, Any] = {
+        "items": [confirmed.change],
+        "proration_behavior": str(update["proration_behavior"]),
+    }
+    if confirmed.subscription["status"] == "trialing":
+        details["trial_end"] = "now"
+    request = invoice_preview.PreviewInvoice(
+        subscription=str(confirmed.subscription["id"]), subscription_details=details
+    )
+    return await invoice_preview.create_preview(ctx, request)
 
 
 def _check_quantity(contents: PortalContents, quantity: int) -> None:
@@ -340,6 +484,7 @@ async def update_details(ctx: Context, contents: PortalContents, fields: Mapping
     through the API's customer update and its validation. A field the configuration does not
     allow is ignored: the page never shows it, and the allowed ones still apply."""
     _feature(contents.configuration, "customer_update")
+    _flow_permits(contents, None, None)
     sent: dict[str, Any] = {}
     for name in editable_details(contents):
         value = _detail_form(name, fields)

@@ -18,6 +18,7 @@ from kassa.params import (
     CONNECT_ONLY,
     Boolean,
     Enum,
+    Integer,
     ListOf,
     Metadata,
     MetadataUpdate,
@@ -51,13 +52,31 @@ LOCALES: Final = (
 )  # fmt: skip
 """Stripe's portal locales (stripe-python 16's `billing_portal.Session.locale`)."""
 LIST_ITEMS_MAX: Final = 10
+FLOW_TYPES: Final = (
+    "customer_update",
+    "payment_method_update",
+    "subscription_cancel",
+    "subscription_pause",
+    "subscription_update",
+    "subscription_update_confirm",
+)
+"""`flow_data[type]`'s values in stripe-python 16 (Kassa refuses `customer_update` and
+`subscription_pause` with their reasons: `billing_portal_flows`)."""
+AFTER_COMPLETION_TYPES: Final = ("hosted_confirmation", "portal_homepage", "redirect")
+CUSTOM_MESSAGE_CHARS_MAX: Final = 500
+"""Stripe's limit on `after_completion[hosted_confirmation][custom_message]`."""
+FLOW_ITEMS_MAX: Final = 1
+"""Stripe: a confirmed update names "only up to one" subscription item."""
+FLOW_DISCOUNTS_MAX: Final = 1
+"""A confirmed update applies one coupon or promotion code (the portal shows one)."""
+FLOW_QUANTITY_MAX: Final = 999_999
+ID_CHARS_MAX: Final = 5_000
 
 _WEB_URL: Final = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 _NO_PAYMENT_METHOD_CONFIGURATIONS = "Kassa has no payment method configurations"
 _NO_PAUSE = "Kassa's portal does not pause subscriptions"
 _NO_SCHEDULED_UPDATES = "Kassa's portal does not switch plans (updates are not scheduled)"
 _NO_FEEDBACK_OPTIONS = "Kassa has no custom cancellation feedback options"
-_NO_FLOWS = "Kassa's portal opens on its home page only (no deep-link flows)"
 _NO_ACCOUNTS_V2 = "Kassa has no Accounts v2"
 
 
@@ -154,6 +173,73 @@ def _features(*, creating: bool) -> Struct:
     )
 
 
+def _subscription_named() -> Struct:
+    return Struct({"subscription": String(max_chars=ID_CHARS_MAX)}, required=("subscription",))
+
+
+FLOW_DATA: Final = Struct(
+    {
+        "type": Enum(values=FLOW_TYPES),
+        "after_completion": Struct(
+            {
+                "type": Enum(values=AFTER_COMPLETION_TYPES),
+                "hosted_confirmation": Struct(
+                    {"custom_message": String(max_chars=CUSTOM_MESSAGE_CHARS_MAX)}
+                ),
+                "redirect": Struct({"return_url": _url()}, required=("return_url",)),
+            },
+            required=("type",),
+        ),
+        "subscription_cancel": Struct(
+            {
+                "subscription": String(max_chars=ID_CHARS_MAX),
+                "retention": Struct(
+                    {
+                        "type": Enum(values=("coupon_offer",)),
+                        "coupon_offer": Struct(
+                            {"coupon": String(max_chars=ID_CHARS_MAX)}, required=("coupon",)
+                        ),
+                    },
+                    required=("coupon_offer", "type"),
+                ),
+            },
+            required=("subscription",),
+        ),
+        "subscription_pause": _subscription_named(),
+        "subscription_update": _subscription_named(),
+        "subscription_update_confirm": Struct(
+            {
+                "subscription": String(max_chars=ID_CHARS_MAX),
+                "items": ListOf(
+                    item=Struct(
+                        {
+                            "id": String(max_chars=ID_CHARS_MAX),
+                            "price": String(max_chars=ID_CHARS_MAX),
+                            "quantity": Integer(minimum=1, maximum=FLOW_QUANTITY_MAX),
+                        },
+                        required=("id",),
+                    ),
+                    max_items=FLOW_ITEMS_MAX,
+                ),
+                "discounts": ListOf(
+                    item=Struct(
+                        {
+                            "coupon": String(max_chars=ID_CHARS_MAX),
+                            "promotion_code": String(max_chars=ID_CHARS_MAX),
+                        }
+                    ),
+                    max_items=FLOW_DISCOUNTS_MAX,
+                ),
+            },
+            required=("items", "subscription"),
+        ),
+    },
+    required=("type",),
+)
+"""`flow_data` on session create; what the schema cannot say is checked in
+`billing_portal_flows`."""
+
+
 _SHARED_PARAMS: dict[str, Param] = {
     "business_profile": BUSINESS_PROFILE,
     "default_return_url": _url(nullable=True),
@@ -176,7 +262,7 @@ CREATE_SESSION_PARAMS: dict[str, Param] = {
     "configuration": String(max_chars=255),
     "return_url": _url(),
     "locale": Enum(values=LOCALES),
-    "flow_data": NotSupported(reason=_NO_FLOWS),
+    "flow_data": FLOW_DATA,
     "after_expiration": NotSupported(reason="a portal link simply stops working when it expires"),
     "on_behalf_of": NotSupported(reason=CONNECT_ONLY),
     "customer_account": NotSupported(reason=_NO_ACCOUNTS_V2),
@@ -212,3 +298,4 @@ class CreateSession:
     configuration: str | None = None
     return_url: str | None = None
     locale: str | None = None
+    flow_data: dict[str, Any] | None = None
