@@ -7,9 +7,11 @@ fields present (its fixtures) and the fields the stripe-python classes do not de
 Covers Checkout Sessions and their line items, Billing Meters (meter, event, adjustment,
 event summary), credit notes, subscription schedules, ephemeral keys, customer sessions,
 files, quotes, the customer portal's configurations and sessions, entitlements (feature,
-product feature, active entitlement, summary), and payment links. Exits 1 when a default
-field is missing or an undeclared one is present. Reuses the shared tool's fixtures and
-declarations (`FIXTURES`, `declared`), so both judge alike.
+product feature, active entitlement, summary), payment links, shipping rates, billing alerts
+(alert, alert triggered), and billing credits (credit grant, balance summary, balance
+transaction). Exits 1 when a default field is missing or an undeclared one is present.
+Reuses the shared tool's fixtures and declarations (`FIXTURES`, `declared`), so both judge
+alike.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ TYPES = (
     "billing.meter_event",
     "billing.meter_event_adjustment",
     "billing.meter_event_summary",
+    "billing.alert",
+    "billing.alert_triggered",
     "credit_note",
     "subscription_schedule",
     "ephemeral_key",
@@ -46,6 +50,10 @@ TYPES = (
     "entitlements.active_entitlement",
     "entitlements.active_entitlement_summary",
     "payment_link",
+    "shipping_rate",
+    "billing.credit_grant",
+    "billing.credit_balance_summary",
+    "billing.credit_balance_transaction",
 )
 MOBILE_VERSION = "2020-08-27"
 """Ephemeral keys need a Stripe-Version: the one Stripe's mobile SDKs long pinned."""
@@ -244,6 +252,33 @@ def collect_entitlements(c: Collector) -> None:
         c.got.setdefault("entitlements.active_entitlement_summary", event["data"]["object"])
 
 
+def collect_alerts(c: Collector) -> None:
+    """A billing alert on a meter, and the `billing.alert_triggered` its crossing sends."""
+    event_name = f"conformance_alerts_{uuid.uuid4().hex[:8]}"
+    meter = c.post(
+        "/v1/billing/meters",
+        {"display_name": "Alerts", "event_name": event_name, "default_aggregation[formula]": "sum"},
+    )
+    customer = c.post("/v1/customers", {"email": "alerts@example.com"})["id"]
+    c.post(
+        "/v1/billing/alerts",
+        {
+            "alert_type": "usage_threshold",
+            "title": "Conformance",
+            "usage_threshold[gte]": "5",
+            "usage_threshold[meter]": meter.get("id", ""),
+            "usage_threshold[recurrence]": "one_time",
+            "usage_threshold[filters][0][type]": "customer",
+            "usage_threshold[filters][0][customer]": customer,
+        },
+    )
+    usage = {"event_name": event_name, "payload[stripe_customer_id]": customer}
+    c.post("/v1/billing/meter_events", {**usage, "payload[value]": "5"})
+    events = c.http.get("/v1/events", params={"type": "billing.alert.triggered"}).json()
+    for event in events.get("data", [])[:1]:
+        c.got.setdefault("billing.alert_triggered", event["data"]["object"])
+
+
 def collect_payment_links(c: Collector) -> None:
     """A payment link selling a one-time price, with a completed-sessions limit."""
     product = c.post("/v1/products", {"name": "Linked"})["id"]
@@ -258,6 +293,50 @@ def collect_payment_links(c: Collector) -> None:
     )
 
 
+def collect_shipping_rates(c: Collector) -> None:
+    """A shipping rate with a delivery estimate."""
+    c.post(
+        "/v1/shipping_rates",
+        {
+            "display_name": "Ground",
+            "type": "fixed_amount",
+            "fixed_amount[amount]": "500",
+            "fixed_amount[currency]": "usd",
+            "delivery_estimate[minimum][unit]": "business_day",
+            "delivery_estimate[minimum][value]": "5",
+        },
+    )
+
+
+def collect_billing_credits(c: Collector) -> None:
+    """A credit grant on metered prices, its customer's balance summary and the grant's
+    `credits_granted` transaction."""
+    customer = c.post("/v1/customers", {"email": "credits@example.com"})["id"]
+    c.post(
+        "/v1/billing/credit_grants",
+        {
+            "customer": customer,
+            "amount[type]": "monetary",
+            "amount[monetary][currency]": "usd",
+            "amount[monetary][value]": "1000",
+            "applicability_config[scope][price_type]": "metered",
+            "name": "Conformance",
+        },
+    )
+    c.get(
+        "/v1/billing/credit_balance_summary",
+        customer=customer,
+        **{
+            "filter[type]": "applicability_scope",
+            "filter[applicability_scope][price_type]": "metered",
+        },
+    )
+    c.first_of(
+        c.get("/v1/billing/credit_balance_transactions", customer=customer),
+        "billing.credit_balance_transaction",
+    )
+
+
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__)
@@ -265,7 +344,10 @@ def main() -> int:
     collector = Collector(sys.argv[1], sys.argv[2])
     collect(collector)
     collect_entitlements(collector)
+    collect_alerts(collector)
     collect_payment_links(collector)
+    collect_shipping_rates(collector)
+    collect_billing_credits(collector)
     total = present = invented_total = 0
     for name in TYPES:
         obj = collector.got.get(name)

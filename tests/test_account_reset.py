@@ -37,7 +37,7 @@ from kassa.store.capture_posting_queries import ScheduledCapturePosting
 from kassa.store.import_queries import ImportedObject
 from kassa.store.ledger_queries import LedgerEntry, LedgerTransactionRow
 from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
-from kassa.store.meter_event_queries import MeterEventRow
+from kassa.store.meter_event_queries import AlertTrigger, MeterEventRow
 from kassa.store.queries import ObjectListQuery
 from kassa.store.refund_failure_queries import ScheduledRefundFailure
 from kassa.store.request_queries import IdempotencyRecord
@@ -499,6 +499,7 @@ async def seed(tx: Transaction, account_id: str) -> None:
     await tx.record_card_setup(account_id, f"payment_methods_{tag}", 4)
     usage = MeterEventRow(f"usage_{tag}", "calls", f"cus_{tag}0", 7, 4, 4, canceled=False)
     await tx.insert_meter_event(account_id, usage)
+    await tx.insert_alert_trigger(AlertTrigger(account_id, f"alrt_{tag}", f"cus_{tag}0", 7, 4))
     await tx.claim_invoice_prefix(account_id, f"PFX{tag.upper()}", f"cus_{tag}0")
     await tx.retire_payment_method(account_id, f"payment_methods_{tag}", "detached")
     imported = ImportedObject(external_id="crm-1", object_id=f"cus_{tag}0", created=0)

@@ -1,16 +1,20 @@
 """An invoice's amounts from its lines (`kassa.services.billing.invoice_amounts`), in process:
-worked examples of discounts and taxes, and properties over random lines priced by
-`pricing` (per unit and tiered), random discounts, tax rates and customer balances."""
+worked examples of discounts, billing credits and taxes, and properties over random lines
+priced by `pricing` (per unit and tiered), random discounts, billing credit grants, tax rates
+and customer balances."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kassa.services.billing import pricing
 from kassa.services.billing.invoice_amounts import (
+    CreditAmount,
+    CreditTerms,
     DiscountAmount,
     DiscountTerms,
     LineTerms,
@@ -163,6 +167,31 @@ def test_a_discountable_credit_takes_its_negative_share_of_the_net() -> None:
     assert mostly_credit.total == -300  # nothing above zero to take a discount from
 
 
+def test_billing_credits_come_after_discounts_and_before_taxes_in_the_grants_order() -> None:
+    metered = LineTerms(
+        2000, discounts=(TEN_PERCENT,), tax_rates=(VAT_19,), price="p_m", metered=True
+    )
+    scoped = LineTerms(500, tax_rates=(VAT_19,), price="p_s", metered=True)
+    licensed = LineTerms(1000, tax_rates=(VAT_19,), price="p_l")
+    credits = (
+        CreditTerms("credgr_s", 300, prices=frozenset({"p_s"})),
+        CreditTerms("credgr_a", 1000),
+        CreditTerms("credgr_b", 5000),
+    )
+    amounts = invoice_amounts([metered, scoped, licensed], credits=credits)
+    # The metered line: 2000 - 10% = 1800; grant a takes 1000, b the other 800. The scoped
+    # line: s takes 300, b the remaining 200. The licensed line: none.
+    assert [line.credit_amounts for line in amounts.lines] == [
+        (CreditAmount("credgr_a", 1000), CreditAmount("credgr_b", 800)),
+        (CreditAmount("credgr_s", 300), CreditAmount("credgr_b", 200)),
+        (),
+    ]
+    # Taxes on what is left: 0, 0 and 190; the subtotal keeps the credits in.
+    assert [sum(t.amount for t in line.taxes) for line in amounts.lines] == [0, 0, 190]
+    assert (amounts.subtotal, amounts.credit_total, amounts.total) == (3300, 2300, 1190)
+    assert amounts.total_excluding_tax == 1000
+
+
 def test_the_customer_s_balance_is_applied_and_nothing_negative_is_due() -> None:
     credit = apply_customer_balance(1000, -300)
     assert (credit.amount_due, credit.ending_balance) == (700, 0)
@@ -241,7 +270,22 @@ def _line(draw: st.DrawFn, pool: list[DiscountTerms]) -> LineTerms:
         discounts=_some_of(draw, pool),
         tax_rates=tuple(rates),
         product=draw(st.none() | _PRODUCTS),
+        price=draw(st.none() | _PRICES),
+        metered=draw(st.booleans()),
     )
+
+
+_PRICES = st.sampled_from(["price_a", "price_b", "price_c"])
+_CREDITS = st.lists(
+    st.builds(
+        CreditTerms,
+        credit_grant=st.sampled_from(["credgr_a", "credgr_b", "credgr_c"]),
+        available=st.integers(0, 10**6),
+        prices=st.none() | st.frozensets(_PRICES, min_size=1),
+    ),
+    max_size=3,
+    unique_by=lambda c: c.credit_grant,
+)
 
 
 @st.composite
@@ -251,12 +295,14 @@ def _invoice(draw: st.DrawFn) -> tuple[list[LineTerms], tuple[DiscountTerms, ...
 
 
 @settings(max_examples=300, deadline=None)
-@given(invoice=_invoice(), balance=st.integers(-(10**7), 10**7))
+@given(invoice=_invoice(), balance=st.integers(-(10**7), 10**7), credits=_CREDITS)
 def test_totals_always_add_up(
-    invoice: tuple[list[LineTerms], tuple[DiscountTerms, ...]], balance: int
+    invoice: tuple[list[LineTerms], tuple[DiscountTerms, ...]],
+    balance: int,
+    credits: list[CreditTerms],
 ) -> None:
     lines, invoice_discounts = invoice
-    amounts = invoice_amounts(lines, invoice_discounts)
+    amounts = invoice_amounts(lines, invoice_discounts, credits)
     # Stripe's subtotal: "before any invoice level discount or exclusive tax is applied.
     # Item discounts are already incorporated". `invoice_discount_total`: the invoice-level
     # ones; `discount_total`: every discount, the lines' own too.
@@ -267,13 +313,21 @@ def test_totals_always_add_up(
     invoice_level = amounts.discount_total - sum(own)
     assert amounts.invoice_discount_total == invoice_level
     assert amounts.subtotal == sum(line.amount for line in lines) - sum(own)
-    assert amounts.total == (amounts.subtotal - invoice_level + amounts.exclusive_tax_total)
+    # Billing credits come off as invoice-level discounts do: after the subtotal.
+    credited = amounts.credit_total
     assert amounts.total == (
-        sum(line.amount for line in lines) - amounts.discount_total + amounts.exclusive_tax_total
+        amounts.subtotal - invoice_level - credited + amounts.exclusive_tax_total
+    )
+    assert amounts.total == (
+        sum(line.amount for line in lines)
+        - amounts.discount_total
+        - credited
+        + amounts.exclusive_tax_total
     )
     assert amounts.total_excluding_tax == (
-        amounts.subtotal - invoice_level - amounts.inclusive_tax_total
+        amounts.subtotal - invoice_level - credited - amounts.inclusive_tax_total
     )
+    _check_credits(lines, amounts.lines, credits)
     for line, computed in zip(lines, amounts.lines, strict=True):
         # A discount never takes a line past zero; a credit's share is negative.
         sign = -1 if line.amount < 0 else 1
@@ -306,3 +360,28 @@ def test_totals_always_add_up(
     assert settled.amount_due >= 0
     assert settled.amount_due == max(0, amounts.total + balance)
     assert settled.amount_due + settled.ending_balance == amounts.total + balance
+
+
+def _check_credits(
+    lines: list[LineTerms], computed: tuple[Any, ...], credits: list[CreditTerms]
+) -> None:
+    """A grant gives at most what it has, only to lines in its scope, never taking a line
+    below zero (nor a credit line at all); the grants apply in the order given."""
+    for terms in credits:
+        given_out = sum(
+            c.amount
+            for line in computed
+            for c in line.credit_amounts
+            if c.credit_grant == terms.credit_grant
+        )
+        assert 0 <= given_out <= terms.available
+    order = [c.credit_grant for c in credits]
+    for line, amounts in zip(lines, computed, strict=True):
+        assert all(c.amount > 0 for c in amounts.credit_amounts)
+        assert amounts.credit_total <= max(amounts.discounted, 0)
+        taken_order = [c.credit_grant for c in amounts.credit_amounts]
+        assert taken_order == sorted(taken_order, key=order.index)
+        for credit in amounts.credit_amounts:
+            terms = next(t for t in credits if t.credit_grant == credit.credit_grant)
+            reaches = line.metered if terms.prices is None else line.price in terms.prices
+            assert line.price is not None and reaches

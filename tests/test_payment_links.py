@@ -225,9 +225,14 @@ REFUSALS: list[tuple[dict[str, Any], str, str]] = [
     ({"submit_type": "donate"}, "submit_type", "Kassa"),
     ({"custom_text": {"submit": {"message": "hi"}}}, "custom_text", "Kassa"),
     (
-        {"shipping_address_collection": {"allowed_countries": ["US"]}},
-        "shipping_address_collection",
-        "Kassa",
+        {"shipping_address_collection": {"allowed_countries": ["XX"]}},
+        "shipping_address_collection[allowed_countries][0]",
+        "",
+    ),
+    (
+        {"shipping_options": [{"shipping_rate": "shr_none"}]},
+        "shipping_options[0][shipping_rate]",
+        "",
     ),
     ({"on_behalf_of": "acct_x"}, "on_behalf_of", "Kassa"),
     ({"optional_items": [{"price": "price_x", "quantity": 1}]}, "optional_items", "Kassa"),

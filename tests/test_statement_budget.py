@@ -123,7 +123,9 @@ SQLITE_BUDGET: dict[str, Counts] = {
     # Its first invoice also gives the customer its currency (stored with its invoice
     # sequence, one write for both) and announces `customer.updated`: one event more, once
     # per customer (a customer with a currency, every renewal's, writes no more).
-    "invoice finalize (key)": Counts(reads=8, writes=9, commits=1, control=3),
+    # The customer's spendable billing credit grants (`credit_application`): one indexed
+    # read, finding none here (a customer with grants reads and writes them too).
+    "invoice finalize (key)": Counts(reads=9, writes=9, commits=1, control=3),
     # Key lookup, invoice (locked), customer (its default payment method; the receipt's
     # address later, as the unit knows it), payment intent (retrieved; confirmed as the unit
     # knows it), payment method, webhook endpoints, invoice payment; charge, payment volume,
@@ -172,7 +174,8 @@ POSTGRES_BUDGET: dict[str, Counts] = {
     # are one `executemany`. Invoice create and finalize read the customer's tax ids
     # (`customer_tax_ids`).
     "invoice create (key)": Counts(reads=9, writes=4, commits=1, control=1),
-    "invoice finalize (key)": Counts(reads=10, writes=8, commits=1, control=1),
+    # Finalize reads the customer's spendable billing credit grants: one indexed read.
+    "invoice finalize (key)": Counts(reads=11, writes=8, commits=1, control=1),
     "invoice pay (key)": Counts(reads=10, writes=8, commits=1, control=1),
 }
 

@@ -22,10 +22,11 @@ from kassa import money
 from kassa.errors import KassaError, ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.pages.page_backend import PageBackend
-from kassa.services import checkout_choices, checkout_completion, payment_links
+from kassa.services import checkout_choices, checkout_completion, checkout_shipping, payment_links
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
+from kassa.services.checkout_shipping import ShippingAddress
 from kassa.services.listing import could_be_object_id
 from kassa.services.page_links import find_by_link
 from kassa.services.payment_link_documents import UNAVAILABLE_MESSAGE
@@ -62,6 +63,17 @@ class CheckoutLine:
 
 
 @dataclass(frozen=True)
+class ShippingChoice:
+    """One shipping option as shown: its rate's id (the radio button's value), its name and
+    delivery estimate, its amount, and whether it is the one chosen."""
+
+    rate: str
+    name: str
+    amount: str
+    chosen: bool
+
+
+@dataclass(frozen=True)
 class CheckoutView:
     """What the page shows of a session."""
 
@@ -87,13 +99,25 @@ class CheckoutView:
     """The link's `after_completion[hosted_confirmation][custom_message]`, when it has one."""
     takes_promotion_code: bool = False
     """The session allows promotion codes and has no discount yet: the page asks for one."""
+    shipping: str | None = None
+    """The chosen shipping option's amount (`Free` for 0); None without shipping options."""
+    shipping_choices: tuple[ShippingChoice, ...] = ()
+    shipping_countries: tuple[str, ...] = ()
+    """The countries a shipping address may be in; none when the page asks no address."""
+    shipping_address: tuple[tuple[str, str], ...] = ()
+    """The address given on an earlier attempt (field, value), to fill the form again."""
 
     @property
     def has_choices(self) -> bool:
         """Something on the page changes the total: an "Update total" button is shown."""
-        return self.takes_promotion_code or any(
-            line.adjustable or line.custom for line in self.lines
+        return (
+            self.takes_promotion_code
+            or len(self.shipping_choices) > 1
+            or any(line.adjustable or line.custom for line in self.lines)
         )
+
+    def address_value(self, name: str) -> str:
+        return dict(self.shipping_address).get(name, "")
 
 
 @dataclass(frozen=True)
@@ -151,7 +175,7 @@ class CheckoutBackend(PageBackend):
 
     async def pay(
         self, session_id: str, secret: str, card: TypedCard, email: str | None, attempt: str,
-        return_url: str, wanted: PageChoices,
+        return_url: str, wanted: PageChoices, address: ShippingAddress,
     ) -> Step:  # fmt: skip
         """One attempt, at the quantities and amounts the form sent (applied first, in the
         same unit)."""
@@ -166,7 +190,7 @@ class CheckoutBackend(PageBackend):
                 # The form's quantities and amounts first, in the same unit as the payment.
                 if session["status"] == "open":
                     await checkout_choices.apply_choices(ctx, session, wanted)
-                return await checkout_completion.pay(ctx, session, card, email, return_url)
+                return await checkout_completion.pay(ctx, session, card, email, return_url, address)
 
             outcome = await pay_attempts.attempt_once(
                 tx,
@@ -214,7 +238,45 @@ def _view(session: ApiObject) -> CheckoutView:
         cancel_url=session["cancel_url"],
         recurring_note=_recurring_note(session),
         takes_promotion_code=bool(session["allow_promotion_codes"]) and not session["discounts"],
+        shipping=_shipping_amount(session),
+        shipping_choices=_shipping_choices(session),
+        shipping_countries=tuple(
+            (session["shipping_address_collection"] or {}).get("allowed_countries") or ()
+        ),
+        shipping_address=_given_address(session),
     )
+
+
+def _shipping_amount(session: ApiObject) -> str | None:
+    if session["shipping_cost"] is None:
+        return None
+    return checkout_shipping.amount_text(
+        checkout_shipping.shipping_amount(session), str(session["currency"])
+    )
+
+
+def _shipping_choices(session: ApiObject) -> tuple[ShippingChoice, ...]:
+    chosen = (session["shipping_cost"] or {}).get("shipping_rate")
+    names = private(session).get("shipping_option_names") or []
+    return tuple(
+        ShippingChoice(
+            rate=str(option["shipping_rate"]),
+            name=str(name),
+            amount=checkout_shipping.amount_text(
+                int(option["shipping_amount"]), str(session["currency"])
+            ),
+            chosen=option["shipping_rate"] == chosen,
+        )
+        for option, name in zip(session["shipping_options"], names, strict=True)
+    )
+
+
+def _given_address(session: ApiObject) -> tuple[tuple[str, str], ...]:
+    details = private(session).get("shipping_details")
+    if details is None:
+        return ()
+    given = {"name": details["name"], **details["address"]}
+    return tuple((name, str(value)) for name, value in given.items() if value)
 
 
 def _line(line: ApiObject, currency: str) -> CheckoutLine:

@@ -35,9 +35,11 @@ from kassa.pages.page_responses import (
     PageApp,
     PdfRenders,
 )
+from kassa.services import checkout_shipping
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_documents import PAGE_PATH
 from kassa.services.checkout_session_params import PAYMENT_LINE_ITEMS_MAX
+from kassa.services.checkout_shipping import ShippingAddress
 from kassa.services.payment_link_documents import PAGE_PATH as LINK_PAGE_PATH
 from kassa.services.payment_methods import TypedCard
 
@@ -46,8 +48,11 @@ QUANTITY_FIELD_PREFIX: Final = "quantity-"
 """An adjustable line's quantity field: `quantity-<the line's index>`."""
 AMOUNT_FIELD_PREFIX: Final = "amount-"
 """A custom-amount line's amount field: `amount-<the line's index>`."""
-FORM_FIELDS_MAX: Final = 12 + PAYMENT_LINE_ITEMS_MAX
-"""The card, email, attempt and action fields, and a quantity field per line at most."""
+SHIPPING_FIELD_PREFIX: Final = "shipping_"
+"""A shipping address field: `shipping_<name|line1|line2|city|postal_code|state|country>`."""
+FORM_FIELDS_MAX: Final = 20 + PAYMENT_LINE_ITEMS_MAX
+"""The card, email, attempt, action, shipping option and shipping address fields, and a
+quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
 EXPIRED_MESSAGE: Final = "This checkout session has expired."
 LINK_PATH_PREFIX: Final = LINK_PAGE_PATH
@@ -139,7 +144,12 @@ class CheckoutPages(PageApp):
         quantities = None if fields is None else _quantities(fields)
         if fields is None or quantities is None:
             return self._checkout(view, secret, "Enter each quantity as a whole number.", 400)
-        wanted = PageChoices(quantities, _amounts(fields), fields.get("promotion_code", ""))
+        wanted = PageChoices(
+            quantities,
+            _amounts(fields),
+            fields.get("promotion_code", ""),
+            fields.get("shipping_rate", ""),
+        )
         if fields.get("action") == "update":
             try:
                 await self.backend.update_choices(session_id, secret, wanted)
@@ -152,8 +162,9 @@ class CheckoutPages(PageApp):
         email, attempt = fields.get("email") or None, fields.get("attempt", "")
         try:
             step = await self.backend.pay(
-                session_id, secret, card, email, attempt, self.absolute(request, page), wanted
-            )
+                session_id, secret, card, email, attempt, self.absolute(request, page), wanted,
+                _address(fields),
+            )  # fmt: skip
         except KassaError as error:
             return await self._refused(session_id, secret, error)
         if step.challenge_url is not None:
@@ -212,6 +223,16 @@ def _amounts(fields: dict[str, str]) -> dict[int, str]:
         for name, value in fields.items()
         if (index := name.removeprefix(AMOUNT_FIELD_PREFIX)) != name and index.isdigit()
     }
+
+
+def _address(fields: dict[str, str]) -> ShippingAddress:
+    """The shipping address fields the form sent (the service checks them)."""
+    return ShippingAddress(
+        {
+            name: fields.get(SHIPPING_FIELD_PREFIX + name, "")
+            for name in checkout_shipping.ADDRESS_FIELDS
+        }
+    )
 
 
 def _card(fields: dict[str, str]) -> TypedCard | None:

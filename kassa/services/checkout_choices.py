@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from kassa import money
 from kassa.errors import InvalidParameter, InvalidRequest
-from kassa.services import checkout_discounts
+from kassa.services import checkout_discounts, checkout_shipping
 from kassa.services.billing import prices
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import check_item_amount, from_price
@@ -48,6 +48,8 @@ class PageChoices:
     amounts: Mapping[int, str] = field(default_factory=dict)
     promotion_code: str = ""
     """A promotion code typed on a session with `allow_promotion_codes` and no discount."""
+    shipping_rate: str = ""
+    """The shipping option chosen (its rate's id), on a session with `shipping_options`."""
 
 
 def line_amount(price: ApiObject, quantity: int | None, param: str) -> int:
@@ -134,12 +136,15 @@ def set_amounts(session: ApiObject, lines: list[ApiObject], discount: DiscountTe
     tax rates, kept beside the lines: `line_tax_rates`)."""
     rates = [tax_terms(line_rates) for line_rates in private(session).get("line_tax_rates", [])]
     worked = amounts(lines, discount, rates)
-    check_minimum_charge(str(session["mode"]), worked.total, session["currency"])
+    # The chosen shipping rate's amount comes on top (no discount or tax applies to it).
+    shipping = checkout_shipping.shipping_amount(session)
+    total = worked.total + shipping
+    check_minimum_charge(str(session["mode"]), total, session["currency"])
     if session["mode"] != "setup":
-        session["amount_subtotal"], session["amount_total"] = worked.subtotal, worked.total
+        session["amount_subtotal"], session["amount_total"] = worked.subtotal, total
         session["total_details"] = {
             "amount_discount": worked.discount,
-            "amount_shipping": 0,
+            "amount_shipping": shipping,
             "amount_tax": worked.exclusive_tax + worked.inclusive_tax,
         }
         private(session)["inclusive_tax"] = worked.inclusive_tax
@@ -179,7 +184,10 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
     amounts = _changed_amounts(lines, choices.amounts)
     code = choices.promotion_code.strip()
     takes_code = bool(code) and bool(session["allow_promotion_codes"]) and not session["discounts"]
-    if not quantities and not amounts and not takes_code:
+    rate = choices.shipping_rate.strip()
+    shown_rate = (session["shipping_cost"] or {}).get("shipping_rate")
+    reships = bool(rate) and bool(session["shipping_options"]) and rate != shown_rate
+    if not quantities and not amounts and not takes_code and not reships:
         return False
     if session["status"] != "open" or private(session)["attempt"]:
         raise InvalidRequest(
@@ -190,6 +198,8 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
         await _requantify(ctx, lines[index], quantity, f"line_items[{index}][quantity]")
     for index, amount in amounts:
         lines[index]["amount_subtotal"] = amount
+    if reships:
+        checkout_shipping.choose(session, rate)
     if takes_code:
         terms, shown = await checkout_discounts.page_promotion_code(ctx, session, code)
         private(session)["discount_terms"] = stored_discount(terms)

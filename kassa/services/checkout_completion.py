@@ -49,6 +49,12 @@ from kassa.services.billing.subscription_create import CreateSubscription, creat
 from kassa.services.billing.subscription_documents import DECIDING_STATUS
 from kassa.services.billing.subscription_documents import find as find_subscription
 from kassa.services.checkout_documents import customer_details, private, public, save
+from kassa.services.checkout_shipping import (
+    ShippingAddress,
+    collected_information,
+    intent_shipping,
+    shipping_details,
+)
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import do_due_operations
 from kassa.services.payment_methods import TypedCard
@@ -89,18 +95,29 @@ class Step:
 
 
 async def pay(
-    ctx: Context, session: ApiObject, card: TypedCard, email: str | None, return_url: str
+    ctx: Context,
+    session: ApiObject,
+    card: TypedCard,
+    email: str | None,
+    return_url: str,
+    address: ShippingAddress | None = None,
 ) -> Step:
-    """One attempt with `card` (the session locked by the caller, who stores nothing more).
-    A decline raises `CardDeclined` after its writes (the failed charge, the attempt's
-    objects) are made: the caller catches it inside the unit to keep them."""
+    """One attempt with `card`, and the shipping `address` when the session collects one
+    (the session locked by the caller, who stores nothing more). A decline raises
+    `CardDeclined` after its writes (the failed charge, the attempt's objects) are made: the
+    caller catches it inside the unit to keep them."""
     if session["status"] != "open":
         return Step(completed=session["status"] == "complete")
     if await settle(ctx, session):
         return Step(completed=True)
     _check_email(session, email)
+    details = shipping_details(session, address or ShippingAddress({}))
     if email is not None:
         private(session)["email"] = email
+    if details is not None and details != private(session).get("shipping_details"):
+        # Kept with the session, whichever way the attempt ends (a challenge, a decline).
+        private(session)["shipping_details"] = details
+        await save(ctx, session)
     mode = session["mode"]
     if mode == "payment":
         return await _pay_payment(ctx, session, card, return_url)
@@ -169,6 +186,7 @@ async def _pay_payment(ctx: Context, session: ApiObject, card: TypedCard, return
                 intent=str(attempt["payment_intent"]),
                 payment_method=str(payment_method["id"]),
                 return_url=return_url,
+                shipping=intent_shipping(private(session).get("shipping_details")),
             ),
         )
     finally:
@@ -399,6 +417,9 @@ async def complete(ctx: Context, session: ApiObject) -> None:
     private(session)["expires_due"] = None
     session["customer"] = customer
     session["customer_details"] = customer_details(await _customer_email(ctx, session))
+    collected = collected_information(private(session).get("shipping_details"))
+    if collected is not None:
+        session["collected_information"] = collected
     mode = session["mode"]
     if mode == "payment":
         intent = await _stored(ctx, PAYMENT_INTENTS, str(attempt["payment_intent"]))

@@ -33,6 +33,8 @@ from kassa.params import (
 )
 from kassa.services.billing.invoice_amounts import TAX_RATES_MAX
 from kassa.services.billing.price_fields import RECURRING_INTERVAL
+from kassa.services.checkout_shipping import ADDRESS_COLLECTION
+from kassa.services.checkout_shipping import OPTIONS as SHIPPING_OPTIONS
 
 MODES: Final = ("payment", "setup", "subscription")
 PAYMENT_LINE_ITEMS_MAX: Final = 100
@@ -139,7 +141,10 @@ PAYMENT_INTENT_DATA: Final = Struct(
         "capture_method": Enum(values=("automatic", "automatic_async", "manual")),
         "setup_future_usage": Enum(values=("off_session", "on_session")),
         **{
-            name: _refused("Kassa has no Connect, shipping or receipts on Checkout")
+            name: _refused(
+                "Kassa has no Connect or receipts on Checkout, and takes the shipping address "
+                "from the page (shipping_address_collection)"
+            )
             for name in (
                 "application_fee_amount",
                 "on_behalf_of",
@@ -190,8 +195,6 @@ _UNSUPPORTED_CREATE: Final = {
     "redirect_on_completion": "the hosted page always redirects to success_url",
     "return_url": "the hosted page redirects to success_url (return_url is for embedded modes)",
     "saved_payment_method_options": "the page shows no saved cards",
-    "shipping_address_collection": _NOT_COLLECTED,
-    "shipping_options": "Kassa's Checkout has no shipping",
     "submit_type": "the page's button always says Pay",
     "tax_id_collection": _NOT_COLLECTED,
     "wallet_options": _HOSTED_ONLY,
@@ -217,6 +220,8 @@ CREATE_PARAMS: dict[str, Param] = {
     "expires_at": Timestamp(),
     "locale": Enum(values=LOCALES),
     "ui_mode": Enum(values=UI_MODES),
+    "shipping_address_collection": ADDRESS_COLLECTION,
+    "shipping_options": SHIPPING_OPTIONS,
     **{name: _refused(reason) for name, reason in _UNSUPPORTED_CREATE.items()},
 }
 UPDATE_PARAMS: dict[str, Param] = {
@@ -224,7 +229,7 @@ UPDATE_PARAMS: dict[str, Param] = {
     "collected_information": _refused(_NOT_COLLECTED),
     "line_items": _refused("line items are fixed at creation"),
     "payment_intent_data": _refused("payment_intent_data is fixed at creation"),
-    "shipping_options": _refused("Kassa's Checkout has no shipping"),
+    "shipping_options": _refused("shipping options are fixed at creation"),
 }
 LIST_FILTERS: dict[str, Param] = {
     "customer": String(max_chars=255),
@@ -264,6 +269,8 @@ class CreateCheckoutSession:
     expires_at: int | None = None
     locale: str | None = None
     ui_mode: str | None = None
+    shipping_address_collection: dict[str, Any] | None = None
+    shipping_options: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Final
 from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
 from kassa.ids import new_id
 from kassa.params import apply_metadata
-from kassa.services import checkout_completion, checkout_discounts, customers
+from kassa.services import checkout_completion, checkout_discounts, checkout_shipping, customers
 from kassa.services.billing import prices, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.billing.invoice_item_pricing import (
@@ -117,7 +117,10 @@ async def link_line_items(ctx: Context, request: CreateCheckoutSession) -> list[
     a Payment Link's, checked when it is created or changed."""
     _check_mode_params(request)
     lines, _rates = await _line_items(ctx, request)
-    _currency(request, lines)
+    currency = _currency(request, lines)
+    checkout_shipping.address_collection(request.shipping_address_collection, request.mode)
+    # A link names its rates by id: checking them makes nothing.
+    await checkout_shipping.shipping_options(ctx, request.shipping_options, request.mode, currency)
     return amounts(lines, None).items
 
 
@@ -131,6 +134,12 @@ async def _create(
     lines, line_rates = await _line_items(ctx, request)
     currency = _currency(request, lines)
     discount, shown_discounts = await _discount(ctx, request, currency, customer)
+    collection = checkout_shipping.address_collection(
+        request.shipping_address_collection, request.mode
+    )
+    options, option_names = await checkout_shipping.shipping_options(
+        ctx, request.shipping_options, request.mode, currency
+    )
     session = blank_session(ctx, new_id("cs"), request.mode)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     session.update(
@@ -153,6 +162,10 @@ async def _create(
             "payment_status": "no_payment_required" if request.mode == "setup" else "unpaid",
             "url": page_url(ctx, session["id"], secret),
             "payment_link": None if origin is None else origin.payment_link,
+            "shipping_address_collection": collection,
+            "shipping_options": options,
+            # The first option is chosen to begin with, as on Stripe's page.
+            "shipping_cost": checkout_shipping.shipping_cost(options[0] if options else None),
         }
     )
     session[PRIVATE] = {
@@ -164,6 +177,8 @@ async def _create(
         "discount_terms": stored_discount(discount),
         "terms": _terms(request),
         "attempt": {},
+        "shipping_details": None,
+        "shipping_option_names": option_names,
     }
     set_amounts(session, lines, discount)
     await insert(ctx, session)
@@ -538,6 +553,8 @@ RESOURCE = Resource(
         "payment_intent": "payment_intent",
         "payment_link": "payment_link",
         "setup_intent": "setup_intent",
+        "shipping_cost.shipping_rate": "shipping_rate",
+        "shipping_options.shipping_rate": "shipping_rate",
         "subscription": "subscription",
     },
     includable={"line_items": _include_line_items},

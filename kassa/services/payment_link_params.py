@@ -31,6 +31,7 @@ from kassa.params import (
     Struct,
 )
 from kassa.services.checkout_session_params import QUANTITY_MAX, URL_CHARS_MAX
+from kassa.services.checkout_shipping import SHIPPING_COUNTRIES, SHIPPING_OPTIONS_MAX
 
 LINE_ITEMS_MAX: Final = 20
 """Stripe: a payment link's `line_items` "Up to 20 line items are supported"."""
@@ -117,6 +118,22 @@ PAYMENT_INTENT_DATA: Final = Struct(
         "transfer_group": _refused(_NO_CONNECT),
     }
 )
+SHIPPING_ADDRESS_COLLECTION: Final = Struct(
+    {
+        "allowed_countries": ListOf(
+            item=Enum(values=SHIPPING_COUNTRIES), max_items=len(SHIPPING_COUNTRIES)
+        )
+    },
+    required=("allowed_countries",),
+    nullable=True,
+)
+"""As a Checkout Session's; `""` clears it."""
+SHIPPING_OPTIONS: Final = ListOf(
+    item=Struct({"shipping_rate": String(max_chars=255)}, required=("shipping_rate",)),
+    max_items=SHIPPING_OPTIONS_MAX,
+    nullable=True,
+)
+"""Rates named by id (a link's sessions all offer the same rates); `""` clears them."""
 SWITCH: Final = Struct({"enabled": Boolean()}, required=("enabled",))
 """`{enabled}` settings Kassa takes only off (`payment_links._check_honoured`)."""
 INVOICE_CREATION: Final = Struct(
@@ -142,8 +159,6 @@ _UNSUPPORTED: Final = {
     "on_behalf_of": _NO_CONNECT,
     "optional_items": "the page offers no optional items",
     "payment_method_options": "Kassa's Checkout takes cards only",
-    "shipping_address_collection": _NOT_COLLECTED,
-    "shipping_options": "Kassa's Checkout has no shipping",
     "tax_id_collection": _NOT_COLLECTED,
     "transfer_data": _NO_CONNECT,
 }
@@ -162,6 +177,8 @@ _SETTINGS: Final[dict[str, Param]] = {
     "payment_method_types": ListOf(item=Enum(values=("card",)), max_items=1, nullable=True),
     "phone_number_collection": SWITCH,
     "restrictions": RESTRICTIONS,
+    "shipping_address_collection": SHIPPING_ADDRESS_COLLECTION,
+    "shipping_options": SHIPPING_OPTIONS,
     "submit_type": Enum(values=SUBMIT_TYPES),
     "subscription_data": SUBSCRIPTION_DATA,
     **{name: _refused(reason) for name, reason in _UNSUPPORTED.items()},
@@ -201,6 +218,8 @@ class LinkSettings:
     payment_method_types: Any = None
     phone_number_collection: dict[str, Any] | None = None
     restrictions: Any = None
+    shipping_address_collection: Any = None
+    shipping_options: Any = None
     submit_type: str | None = None
     subscription_data: dict[str, Any] | None = None
 

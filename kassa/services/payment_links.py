@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from kassa.errors import InvalidParameter, MissingParameter, ResourceMissing
 from kassa.ids import new_id
 from kassa.params import UNSET, apply_metadata
-from kassa.services import checkout_sessions, events
+from kassa.services import checkout_sessions, checkout_shipping, events
 from kassa.services.billing import prices
 from kassa.services.checkout_session_params import CreateCheckoutSession
 from kassa.services.checkout_sessions import LinkOrigin
@@ -99,6 +99,7 @@ async def create_payment_link(ctx: Context, request: CreatePaymentLink) -> ApiOb
     link = blank_link(ctx, new_id("plink"), mode, currency)
     link[PRIVATE] = {"mode": mode, "line_items": lines, "completed_sessions": 0}
     _apply_settings(link, request)
+    await _apply_shipping(ctx, link, request)
     await _check_session_request(ctx, link)
     await ctx.tx.insert_object(PAYMENT_LINKS, ctx.account_id, link)
     shown = public(link)
@@ -169,6 +170,25 @@ def _apply_settings(link: ApiObject, request: LinkSettings) -> None:
             limit = int(request.restrictions["completed_sessions"]["limit"])
         set_limit(link, limit)
     _apply_intent_data(link, request)
+
+
+async def _apply_shipping(ctx: Context, link: ApiObject, request: LinkSettings) -> None:
+    """`shipping_address_collection` and `shipping_options` (rates by id, each checked as a
+    session checks it: active, with an amount in the link's currency, payment mode only);
+    `""` clears either."""
+    collection = request.shipping_address_collection
+    if collection is not None:
+        link["shipping_address_collection"] = (
+            None
+            if collection is UNSET
+            else checkout_shipping.address_collection(collection, str(private(link)["mode"]))
+        )
+    if request.shipping_options is not None:
+        entries = [] if request.shipping_options is UNSET else list(request.shipping_options)
+        options, _names = await checkout_shipping.shipping_options(
+            ctx, entries, str(private(link)["mode"]), str(link["currency"])
+        )
+        link["shipping_options"] = options
 
 
 def _check_honoured(request: LinkSettings, mode: str) -> None:
@@ -277,6 +297,11 @@ def session_request(link: ApiObject) -> CreateCheckoutSession:
         allow_promotion_codes=link["allow_promotion_codes"] or None,
         payment_intent_data=payment_data or None,
         subscription_data=subscription_data or None,
+        shipping_address_collection=link["shipping_address_collection"],
+        shipping_options=[
+            {"shipping_rate": option["shipping_rate"]} for option in link["shipping_options"]
+        ]
+        or None,
     )
 
 
@@ -315,6 +340,7 @@ async def update_payment_link(ctx: Context, request: UpdatePaymentLink) -> ApiOb
     link = await _load(ctx, request.payment_link)
     before = public(link)
     _apply_settings(link, request)
+    await _apply_shipping(ctx, link, request)
     if request.active is not None:
         link["active"] = request.active
     if request.line_items is not None:
@@ -414,6 +440,7 @@ RESOURCE = Resource(
         )
     },
     includable={"line_items": _include_line_items},
+    expandable={"shipping_options.shipping_rate": "shipping_rate"},
     fetch=_fetch,
     event_types=EVENT_TYPES,
 )

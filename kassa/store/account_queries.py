@@ -210,9 +210,18 @@ ACCOUNT_TABLES: tuple[AccountTable, ...] = (
     ),
     AccountTable(
         "billing_meter_events",
-        _columns("account_id identifier event_name customer value occurred_at created canceled"),
+        _columns(
+            "account_id identifier event_name customer value occurred_at created canceled "
+            "recorded_ms"
+        ),
         "keyed",
         key=("identifier",),
+    ),
+    AccountTable(
+        "billing_alert_triggers",
+        _columns("account_id alert_id customer value created"),
+        "keyed",
+        key=("alert_id", "customer"),
     ),
     AccountTable(
         "card_setups",

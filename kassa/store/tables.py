@@ -309,6 +309,14 @@ PAYMENT_LINKS = ObjectTable("payment_links", filter_columns=("active",))
 """Payment Links (`plink_...`): `kassa.services.payment_links`; the checkout page finds one
 by its id alone (a link is public)."""
 
+SHIPPING_RATES = ObjectTable(
+    "shipping_rates",
+    filter_columns=("active", "currency"),
+    sources={"currency": ("fixed_amount", "currency")},
+)
+"""Shipping rates (`shr_...`): `kassa.services.shipping_rates`; `currency` is the rate's
+`fixed_amount[currency]`."""
+
 REPORT_RUNS = ObjectTable("report_runs", filter_columns=("status",))
 """Stripe's Reporting API runs (`frr_...`); the `reporting` job scans the pending ones."""
 FILES = ObjectTable("files", filter_columns=("purpose",))
@@ -317,6 +325,24 @@ BILLING_METERS = ObjectTable(
     "billing_meters", filter_columns=("status", "event_name"), unlisted=("event_name",)
 )
 """Billing Meters (`mtr_...`), listed by status; found by `event_name` when an event comes."""
+
+
+def _alert_customer(alert: Mapping[str, Any]) -> Any:
+    """The customer an alert's filter limits it to (Stripe allows one filter); None: every
+    customer."""
+    filters = (alert.get("usage_threshold") or {}).get("filters") or []
+    return filters[0].get("customer") if filters else None
+
+
+BILLING_ALERTS = ObjectTable(
+    "billing_alerts",
+    filter_columns=("status", "meter", "customer"),
+    sources={"meter": ("usage_threshold", "meter")},
+    derived={"customer": _alert_customer},
+    unlisted=("customer",),
+)
+"""Billing alerts (`alrt_...`), listed by status and meter; a meter event finds the alerts
+on its meter watching its customer (`customer`) or every customer (NULL)."""
 
 ENTITLEMENT_FEATURES = ObjectTable("entitlement_features", filter_columns=("active", "lookup_key"))
 """Entitlement features (`feat_...`): `kassa.services.billing.entitlement_features`; an
@@ -346,6 +372,31 @@ ACTIVE_ENTITLEMENTS = ObjectTable(
 """Customers' active entitlements (`ent_...`): `kassa.services.billing.active_entitlements`;
 one live row per (customer, feature) (migration 0068's unique partial index)."""
 
+
+def _credit_grant_spendable(grant: Mapping[str, Any]) -> bool | None:
+    """True while a credit grant has something left and is not voided; NULL otherwise, so
+    an invoice's finalization reads only the grants it may draw on."""
+    left = int((grant.get(PRIVATE) or {}).get("balance") or 0)
+    return True if left > 0 and grant.get("voided_at") is None else None
+
+
+BILLING_CREDIT_GRANTS = ObjectTable(
+    "billing_credit_grants",
+    filter_columns=("customer", "spendable"),
+    derived={"spendable": _credit_grant_spendable},
+    unlisted=("spendable",),
+)
+"""Billing credit grants (`credgr_...`): `kassa.services.billing.credit_grants`; listed by
+customer, read by finalization among the customer's spendable ones (migration 0070)."""
+BILLING_CREDIT_BALANCE_TRANSACTIONS = ObjectTable(
+    "billing_credit_balance_transactions",
+    filter_columns=("customer", "credit_grant"),
+    # Stripe's object does not show its customer: Kassa keeps it as its own fact.
+    sources={"customer": (PRIVATE, "customer")},
+)
+"""Credit balance transactions (`cbtxn_...`): `kassa.services.billing.credit_balance_transactions`,
+listed by customer and by credit grant."""
+
 ALL_OBJECT_TABLES = (
     CUSTOMERS,
     PAYMENT_METHODS,
@@ -369,6 +420,7 @@ ALL_OBJECT_TABLES = (
     TAX_IDS,
     EPHEMERAL_KEYS,
     BILLING_METERS,
+    BILLING_ALERTS,
     CUSTOMER_BALANCE_TRANSACTIONS,
     INVOICE_ITEMS,
     INVOICES,
@@ -392,5 +444,8 @@ ALL_OBJECT_TABLES = (
     PRODUCT_FEATURES,
     ENTITLEMENT_GRANTS,
     ACTIVE_ENTITLEMENTS,
+    BILLING_CREDIT_GRANTS,
+    BILLING_CREDIT_BALANCE_TRANSACTIONS,
     PAYMENT_LINKS,
+    SHIPPING_RATES,
 )

@@ -757,6 +757,41 @@ _METER_RECIPES: Final = {
 }
 
 
+_ALERT_RECIPES: Final = {
+    "billing.alert.triggered": Recipe(
+        "a billing meter, an alert at 10 on a customer, then 10 of its usage",
+        (
+            _meter("alert"),
+            _customer(),
+            Step(
+                "alert",
+                "post",
+                "/v1/billing/alerts",
+                {
+                    "alert_type": "usage_threshold",
+                    "title": "Kassa trigger",
+                    "usage_threshold": {
+                        "gte": 10,
+                        "meter": "${meter:id}",
+                        "recurrence": "one_time",
+                        "filters": [{"type": "customer", "customer": "${customer:id}"}],
+                    },
+                },
+            ),
+            Step(
+                "meter_event",
+                "post",
+                "/v1/billing/meter_events",
+                {
+                    "event_name": "${meter:event_name}",
+                    "payload": {"stripe_customer_id": "${customer:id}", "value": "10"},
+                },
+            ),
+        ),
+    ),
+}
+
+
 _SCHEDULED: Final = (
     *_SUBSCRIBED,
     Step(
@@ -1061,6 +1096,34 @@ _ENTITLEMENT_RECIPES: Final = {
 }
 
 
+_CREDIT_GRANT: Final = (
+    _customer(),
+    Step(
+        "credit_grant",
+        "post",
+        "/v1/billing/credit_grants",
+        {
+            "customer": "${customer:id}",
+            "amount": {"type": "monetary", "monetary": {"currency": CURRENCY, "value": AMOUNT}},
+            "applicability_config": {"scope": {"price_type": "metered"}},
+            "name": "Kassa trigger",
+        },
+    ),
+)
+_CREDIT_RECIPES: Final = {
+    "billing.credit_grant.created": Recipe("a credit grant on metered prices", _CREDIT_GRANT),
+    "billing.credit_grant.updated": Recipe(
+        "a credit grant, then its metadata updated",
+        (
+            *_CREDIT_GRANT,
+            _update("credit_grant_update", "/v1/billing/credit_grants/${credit_grant:id}"),
+        ),
+    ),
+    "billing.credit_balance_transaction.created": Recipe(
+        "a credit grant (its `credits_granted` transaction)", _CREDIT_GRANT
+    ),
+}
+
 RECIPES: Final[Mapping[str, Recipe]] = {
     **_ACCOUNT_RECIPES,
     **_PAYOUT_RECIPES,
@@ -1071,11 +1134,13 @@ RECIPES: Final[Mapping[str, Recipe]] = {
     **_SUBSCRIPTION_RECIPES,
     **_CREDIT_NOTE_RECIPES,
     **_METER_RECIPES,
+    **_ALERT_RECIPES,
     **_SCHEDULE_RECIPES,
     **_QUOTE_RECIPES,
     **_PORTAL_RECIPES,
     **_PAYMENT_LINK_RECIPES,
     **_ENTITLEMENT_RECIPES,
+    **_CREDIT_RECIPES,
 }
 """Every event type `kassa trigger` can make, and how."""
 

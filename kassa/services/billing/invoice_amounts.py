@@ -24,7 +24,12 @@ lines that did not take it, so no line takes one discount twice. An amount off i
 once over the whole invoice: what lines took of it in step 1 (in line order) comes off what
 step 2 may still spread, so a discount never takes more than its `amount_off` in total
 (Stripe's `total_discount_amounts` are "the aggregate amounts calculated per discount").
-3. Taxes per line, on what the discounts left (the taxable amount). Inclusive rates are
+3. Billing credits (Stripe's credit grants, applied at finalization only: `credit_grants`),
+   after every discount and before taxes (Stripe's "pretax" credits): each grant, in the
+   order given (Stripe's: priority, then expiry, ...), over the lines in its scope in line
+   order, takes from each what is left of it (never below zero, never a credit line), up to
+   what is left of the grant.
+4. Taxes per line, on what the discounts and credits left (the taxable amount). Inclusive rates are
    inside that amount: their combined tax is `inclusive_tax` at the sum of their
    percentages, spread over the rates by percentage. Exclusive rates are added on top of
    the net (the taxable amount without its inclusive tax), each `exclusive_tax` on its own.
@@ -41,8 +46,9 @@ negated, so a credit undoes a charge's tax to the unit.
 Totals, as Stripe defines them: `subtotal` is "before any invoice level discount or
 exclusive tax is applied. Item discounts are already incorporated": the lines' amounts less
 their own discounts (step 1). `total` = subtotal - invoice-level discounts (step 2) +
-exclusive taxes (= the lines' amounts - every discount + exclusive taxes);
-`total_excluding_tax` = subtotal - invoice-level discounts - inclusive taxes;
+exclusive taxes - billing credits (= the lines' amounts - every discount - every credit +
+exclusive taxes); `total_excluding_tax` = subtotal - invoice-level discounts - billing credits
+- inclusive taxes; `subtotal` leaves billing credits out, as it does invoice-level discounts;
 `subtotal_excluding_tax` = the lines' amounts less their own discounts, with the inclusive tax
 each would carry on that (before invoice-level discounts) taken out. `total_discount_amounts`
 sums every discount, the lines' own and the invoice's.
@@ -65,6 +71,20 @@ DISCOUNTS_MAX = 20
 """The most discounts an invoice or a line may carry (Stripe's limit on `discounts`)."""
 TAX_RATES_MAX = 10
 """Stripe takes at most ten tax rates per line item (and as an invoice's defaults)."""
+CREDITS_MAX = 100
+"""The most credit grants one invoice draws on (`credit_grants.SPENDABLE_GRANTS_MAX` reads
+no more): the loop over them is bounded by it."""
+
+
+@dataclass(frozen=True)
+class CreditTerms:
+    """A billing credit grant as the arithmetic sees it: what is left of it to apply."""
+
+    credit_grant: str
+    available: int
+    prices: frozenset[str] | None = None
+    """The prices it applies to (`applicability_config[scope][prices]`); None: every line
+    of a metered price (`scope[price_type]=metered`)."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +115,21 @@ class LineTerms:
     """The product of the line's price; None for an amount-only line, which a discount
     restricted to products never reaches."""
     tax_rates: tuple[TaxTerms, ...] = ()
+    price: str | None = None
+    """The line's price; None for an amount-only line, which no billing credit reaches."""
+    metered: bool = False
+    """Whether that price is metered (has a Billing Meter): what `price_type=metered` reaches."""
 
 
 @dataclass(frozen=True)
 class DiscountAmount:
     discount: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class CreditAmount:
+    credit_grant: str
     amount: int
 
 
@@ -119,10 +149,21 @@ class LineAmounts:
     taxes: tuple[TaxAmount, ...]
     own_discount_count: int = 0
     """How many of `discount_amounts`, from the first, are the line's own (step 1)."""
+    credit_amounts: tuple[CreditAmount, ...] = ()
+    """The billing credits the line took (step 3), in the grants' order."""
 
     @property
     def discounted(self) -> int:
         return self.amount - _sum(self.discount_amounts)
+
+    @property
+    def credit_total(self) -> int:
+        return sum(c.amount for c in self.credit_amounts)
+
+    @property
+    def taxable(self) -> int:
+        """What the discounts and billing credits left: what the line's taxes are on."""
+        return self.discounted - self.credit_total
 
     @property
     def item_discounted(self) -> int:
@@ -153,6 +194,11 @@ class InvoiceAmounts:
         return invoice_level_discounts(self.lines)
 
     @property
+    def credit_total(self) -> int:
+        """Every billing credit the lines took (step 3)."""
+        return sum(line.credit_total for line in self.lines)
+
+    @property
     def exclusive_tax_total(self) -> int:
         return sum(t.amount for t in self.total_taxes if not t.inclusive)
 
@@ -178,8 +224,12 @@ class BalanceApplied:
 
 
 def invoice_amounts(
-    lines: Sequence[LineTerms], invoice_discounts: Sequence[DiscountTerms] = ()
+    lines: Sequence[LineTerms],
+    invoice_discounts: Sequence[DiscountTerms] = (),
+    credits: Sequence[CreditTerms] = (),
 ) -> InvoiceAmounts:
+    """`credits`: the billing credit grants to apply, in the order they apply (only a
+    finalization passes any)."""
     ensure(len(lines) <= LINES_MAX, f"an invoice has at most {LINES_MAX} lines")
     ensure(len(invoice_discounts) <= DISCOUNTS_MAX, f"at most {DISCOUNTS_MAX} discounts")
     spent: dict[str, int] = {}
@@ -187,14 +237,17 @@ def invoice_amounts(
     own_counts = [len(discounts) for discounts in taken]
     for terms in invoice_discounts:
         _spread_invoice_discount(lines, taken, terms, spent)
+    holding = [line.amount - _sum(d) for line, d in zip(lines, taken, strict=True)]
+    credited = _apply_credits(lines, holding, credits)
     computed = tuple(
         LineAmounts(
             amount=line.amount,
             discount_amounts=tuple(discounts),
-            taxes=_line_taxes(line.amount - _sum(discounts), line.tax_rates),
+            taxes=_line_taxes(line.amount - _sum(discounts) - _credit_sum(took), line.tax_rates),
             own_discount_count=own,
+            credit_amounts=tuple(took),
         )
-        for line, discounts, own in zip(lines, taken, own_counts, strict=True)
+        for line, discounts, own, took in zip(lines, taken, own_counts, credited, strict=True)
     )
     return _totals(lines, computed)
 
@@ -290,6 +343,45 @@ def _sum(discounts: Sequence[DiscountAmount]) -> int:
     return sum(d.amount for d in discounts)
 
 
+# --- billing credits ------------------------------------------------------------------------
+
+
+def _credit_reaches(line: LineTerms, terms: CreditTerms) -> bool:
+    """A grant scoped to prices reaches the lines of those prices; one scoped to
+    `price_type=metered`, the lines of any metered price."""
+    if line.price is None:
+        return False
+    return line.metered if terms.prices is None else line.price in terms.prices
+
+
+def _apply_credits(
+    lines: Sequence[LineTerms], holding: Sequence[int], credits: Sequence[CreditTerms]
+) -> list[list[CreditAmount]]:
+    """Each grant in turn over the lines it reaches, in line order: a line gives up what it
+    still holds after discounts and the grants before (nothing when that is not above zero),
+    up to what is left of the grant."""
+    ensure(len(credits) <= CREDITS_MAX, f"an invoice draws on at most {CREDITS_MAX} grants")
+    left_on_line = list(holding)
+    took: list[list[CreditAmount]] = [[] for _ in lines]
+    for terms in credits:
+        ensure(terms.available >= 0, "a grant never has less than nothing left")
+        left = terms.available
+        for index, line in enumerate(lines):
+            if left == 0:
+                break
+            if not _credit_reaches(line, terms) or left_on_line[index] <= 0:
+                continue
+            amount = min(left, left_on_line[index])
+            left -= amount
+            left_on_line[index] -= amount
+            took[index].append(CreditAmount(terms.credit_grant, amount))
+    return took
+
+
+def _credit_sum(credits: Sequence[CreditAmount]) -> int:
+    return sum(c.amount for c in credits)
+
+
 # --- taxes ----------------------------------------------------------------------------------
 
 
@@ -361,8 +453,10 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
         _inclusive_tax_of(amounts.item_discounted, line.tax_rates)
         for line, amounts in zip(lines, computed, strict=True)
     )
-    # Stripe's totals from its subtotal: the invoice-level discounts off, exclusive taxes on.
-    invoice_discounted = subtotal - invoice_level_discounts(computed)
+    # Stripe's totals from its subtotal: the invoice-level discounts and billing credits
+    # off, exclusive taxes on.
+    credits = sum(line.credit_total for line in computed)
+    invoice_discounted = subtotal - invoice_level_discounts(computed) - credits
     amounts = InvoiceAmounts(
         lines=computed,
         subtotal=subtotal,
@@ -379,7 +473,8 @@ def _totals(lines: Sequence[LineTerms], computed: tuple[LineAmounts, ...]) -> In
         amounts.total
         == sum(line.amount for line in lines)
         - amounts.discount_total
+        - amounts.credit_total
         + amounts.exclusive_tax_total,
-        "total = the lines' amounts - every discount + exclusive taxes",
+        "total = the lines' amounts - every discount - every credit + exclusive taxes",
     )
     return amounts

@@ -6,6 +6,12 @@ rates. The arithmetic is `invoice_amounts`; this module gathers its inputs (each
 amount, discounts and tax rates, or the invoice's defaults) and writes the results into the
 invoice document. Once finalized, an invoice's amounts never change.
 
+Billing credits (`credit_application`) come in only at finalization (`refresh` with
+`finalizing`): the customer's spendable grants reduce the lines in their scope, each
+application a `credit_balance_transaction` that the line's `pretax_credit_amounts` and the
+invoice's `total_pretax_credit_amounts` name. A draft shows none (Stripe applies them "when
+the invoice is finalized").
+
 Line order (Stripe's `lines` docstring): the pending items an invoice took when it was
 created, newest first, then items added afterwards, oldest first. A line keeps its place:
 items already on the invoice stay where they are, new ones go at the end.
@@ -17,9 +23,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kassa.invariants import ensure
-from kassa.services.billing import customer_balance, discounts, invoice_amounts, tax_rates
+from kassa.services.billing import (
+    credit_application,
+    customer_balance,
+    discounts,
+    invoice_amounts,
+    tax_rates,
+)
+from kassa.services.billing.credit_application import AppliedCredits
 from kassa.services.billing.invoice_amounts import (
     LINES_MAX,
+    CreditTerms,
     InvoiceAmounts,
     LineAmounts,
     LineTerms,
@@ -102,11 +116,16 @@ async def compute(
     currency: str,
     invoice_discounts: Sequence[str],
     default_tax_rates: Sequence[Mapping[str, Any]],
+    credits: Sequence[CreditTerms] = (),
+    metered_prices: frozenset[str] = frozenset(),
 ) -> InvoiceAmounts:
+    """`credits` (in the order they apply) and the `metered_prices` among the items': only
+    at finalization."""
     ensure(len(items) <= LINES_MAX, f"an invoice has at most {LINES_MAX} lines")
     lines = []
     for item in items:
         rates = item["tax_rates"] if item["tax_rates"] else default_tax_rates
+        price = credit_application.price_of(item)
         lines.append(
             LineTerms(
                 amount=int(item["amount"]),
@@ -114,10 +133,12 @@ async def compute(
                 discounts=await discounts.discount_terms(ctx, item["discounts"], currency),
                 tax_rates=tax_terms(rates),
                 product=_product_of(item),
+                price=price,
+                metered=price in metered_prices,
             )
         )
     terms = await discounts.discount_terms(ctx, invoice_discounts, currency)
-    return invoice_amounts.invoice_amounts(lines, terms)
+    return invoice_amounts.invoice_amounts(lines, terms, credits)
 
 
 def _product_of(item: Mapping[str, Any]) -> str | None:
@@ -134,10 +155,16 @@ def line_object(
     amounts: LineAmounts,
     invoice_id: str | None,
     placed: Mapping[str, str | None] | None = None,
+    credit_transactions: Sequence[str] = (),
 ) -> ApiObject:
     """The line `item` makes on `invoice_id`; `placed`: where the pending debits its credit
-    may name are (`debits_placed`)."""
+    may name are (`debits_placed`); `credit_transactions`: the credit balance transaction of
+    each of its billing credits (`amounts.credit_amounts`), in order."""
     preview = invoice_id is None or invoice_id.startswith("upcoming_")
+    ensure(
+        len(credit_transactions) == len(amounts.credit_amounts),
+        "each billing credit a line took is one credit balance transaction",
+    )
     return {
         "id": line_id(str(item["id"]), preview=preview),
         "object": "line_item",
@@ -155,7 +182,13 @@ def line_object(
         "parent": _line_parent(item, placed or {}, preview=preview),
         "period": dict(item["period"]),
         "pretax_credit_amounts": [
-            pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts
+            *(pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts),
+            *(
+                credit_entry(transaction, credit.amount)
+                for transaction, credit in zip(
+                    credit_transactions, amounts.credit_amounts, strict=True
+                )
+            ),
         ],
         "pricing": dict(item["pricing"]),
         "quantity": item["quantity"],
@@ -263,6 +296,16 @@ def pretax_credit_entry(discount: str, amount: int) -> dict[str, Any]:
     }
 
 
+def credit_entry(credit_balance_transaction: str, amount: int) -> dict[str, Any]:
+    """A billing credit a line took, as `pretax_credit_amounts` shows it."""
+    return {
+        "amount": amount,
+        "credit_balance_transaction": credit_balance_transaction,
+        "discount": None,
+        "type": "credit_balance_transaction",
+    }
+
+
 def tax_entry(tax: invoice_amounts.TaxAmount) -> dict[str, Any]:
     return {
         "amount": tax.amount,
@@ -280,14 +323,17 @@ def write_amounts(
     items: Sequence[ApiObject],
     amounts: InvoiceAmounts,
     elsewhere: Mapping[str, str | None] | None = None,
+    applied: AppliedCredits | None = None,
 ) -> None:
     """Lines and totals into the invoice document; what is due before any customer
     balance (applied at finalization). `elsewhere`: the invoices of pending debits credited
-    by `items` that are not among them (`debits_placed`); those among them are on this one."""
+    by `items` that are not among them (`debits_placed`); those among them are on this one.
+    `applied`: the credit balance transactions of the billing credits in `amounts`, per line."""
     placed = {**(elsewhere or {}), **{str(item["id"]): invoice["id"] for item in items}}
+    transactions = applied.per_line if applied is not None else [()] * len(items)
     invoice["lines"]["data"] = [
-        line_object(ctx, item, line, invoice["id"], placed)
-        for item, line in zip(items, amounts.lines, strict=True)
+        line_object(ctx, item, line, invoice["id"], placed, credited)
+        for item, line, credited in zip(items, amounts.lines, transactions, strict=True)
     ]
     invoice["subtotal"] = amounts.subtotal
     invoice["subtotal_excluding_tax"] = amounts.subtotal_excluding_tax
@@ -297,7 +343,13 @@ def write_amounts(
         {"amount": d.amount, "discount": d.discount} for d in amounts.total_discount_amounts
     ]
     invoice["total_pretax_credit_amounts"] = [
-        pretax_credit_entry(d.discount, d.amount) for d in amounts.total_discount_amounts
+        *(pretax_credit_entry(d.discount, d.amount) for d in amounts.total_discount_amounts),
+        *(
+            entry
+            for line in invoice["lines"]["data"]
+            for entry in line["pretax_credit_amounts"]
+            if entry["type"] == "credit_balance_transaction"
+        ),
     ]
     invoice["total_taxes"] = [tax_entry(t) for t in amounts.total_taxes]
     settled = invoice_amounts.apply_customer_balance(amounts.total, invoice["starting_balance"])
@@ -305,10 +357,11 @@ def write_amounts(
     invoice["amount_remaining"] = settled.amount_due - invoice["amount_paid"]
 
 
-async def refresh(ctx: Context, invoice: ApiObject) -> list[ApiObject]:
+async def refresh(ctx: Context, invoice: ApiObject, *, finalizing: bool = False) -> list[ApiObject]:
     """Work a draft's lines and totals out again from its items (not stored: the caller
     saves the invoice with its other changes). Returns the items, oldest first, for a caller
-    that needs them too (finalization redeems their discounts)."""
+    that needs them too (finalization redeems their discounts). `finalizing`: the last time,
+    with the customer's billing credits applied (and their transactions written)."""
     ensure(invoice["status"] == "draft", "only a draft's amounts change")
     # Stripe shows a draft the customer's balance as it is now; finalization applies it.
     invoice["starting_balance"] = await customer_balance.current_balance(
@@ -316,12 +369,21 @@ async def refresh(ctx: Context, invoice: ApiObject) -> list[ApiObject]:
     )
     live = await items_on(ctx, invoice["id"])
     items = ordered(live, invoice["lines"]["data"])
+    spendable = await credit_application.spendable_for(ctx, invoice, items) if finalizing else None
     amounts = await compute(
         ctx,
         items,
         currency=invoice["currency"],
         invoice_discounts=invoice["discounts"],
         default_tax_rates=invoice["default_tax_rates"],
+        credits=spendable.terms if spendable is not None else (),
+        metered_prices=spendable.metered_prices if spendable is not None else frozenset(),
     )
-    write_amounts(ctx, invoice, items, amounts, await debits_placed(ctx, items))
+    applied = None
+    if spendable is not None and amounts.credit_total > 0:
+        line_ids = [line_id(str(item["id"])) for item in items]
+        applied = await credit_application.record_applied(
+            ctx, invoice, spendable, line_ids, amounts
+        )
+    write_amounts(ctx, invoice, items, amounts, await debits_placed(ctx, items), applied)
     return live

@@ -15,7 +15,9 @@ promotion codes' restrictions on the purchase are checked (the redemptions were 
 the discounts were applied), it gets its number from its customer's sequence (the customer's
 row is locked, after the invoice's, so concurrent finalizations of one customer's invoices
 take numbers one after the other on PostgreSQL, never the same one and leaving no gap), the
-customer's balance is applied (`customer_balance.apply_to_invoice`), and what is left due
+customer's balance is applied (`customer_balance.apply_to_invoice`; the customer's billing
+credits were applied before, by the last working out of the amounts: `credit_application`),
+and what is left due
 gets a PaymentIntent and a default invoice payment. Nothing due: the invoice is paid at once.
 
 Emails to the customer are queued in the same unit of work (`invoice_emails`): sending a
@@ -43,6 +45,7 @@ from kassa.errors import AmountTooLarge, InvalidRequest
 from kassa.invariants import ensure
 from kassa.services import customer_invoice_numbering, events, hooks
 from kassa.services.billing import (
+    credit_application,
     customer_balance,
     customer_delinquency,
     discounts,
@@ -167,7 +170,8 @@ async def finalize_draft(
     now = ctx.now()
     if auto_advance is not None:
         invoice["auto_advance"] = auto_advance
-    items = await invoice_lines.refresh(ctx, invoice)
+    # The last working out applies the customer's billing credits (`credit_application`).
+    items = await invoice_lines.refresh(ctx, invoice, finalizing=True)
     await discounts.check_at_finalization(ctx, invoice, _item_discount_ids(items))
     await _assign_number(ctx, invoice)
     await _apply_balance(ctx, invoice)
@@ -319,6 +323,8 @@ async def void(ctx: Context, invoice: ApiObject, *, at: int | None = None) -> No
     if private(invoice)["balance_applied"]:
         # What the invoice took from the customer's balance goes back to it.
         await customer_balance.unapply_from_invoice(ctx, str(invoice["customer"]), invoice["id"])
+    # And what it took from the customer's billing credit grants goes back to them.
+    await credit_application.give_back(ctx, invoice)
     await invoice_documents.announce(ctx, "invoice.voided", invoice)
 
 

@@ -371,9 +371,8 @@ async def invoice_for_page(tx: Transaction, invoice_id: str, secret: str) -> Api
 
 
 CREDIT_BALANCE_TRANSACTION = "billing.credit_balance_transaction"
-"""What a pretax credit's `credit_balance_transaction` names (Stripe's billing credits).
-Kassa grants no billing credits, so its pretax credits are all discounts and the field is
-always null; declared so that `expand[]` takes Stripe's paths to it."""
+"""What a pretax credit's `credit_balance_transaction` names (Stripe's billing credits,
+applied at finalization: `credit_application`); null on a discount's entry."""
 
 LINES = Resource(
     object_name="line_item",

@@ -22,7 +22,10 @@ Where each behaviour comes from:
   adjustment at once (`status: complete`, where Stripe answers `pending` first).
 - Values are whole numbers (Kassa bills integer quantities); a decimal value is refused.
 - The times: an event is for a customer, so "now" is the customer's, its test clock's
-  frozen time when it has one (`ctx.governed_by`).
+  frozen time when it has one (`ctx.governed_by`); it is also recorded in the
+  installation's time (`recorded_ms`), which billing alerts count usage from.
+- Each event and adjustment checks the meter's billing alerts on its customer in the same
+  unit of work (`alert_triggers.check_alerts`): the usage it changes is known at once.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any, Final
 from kassa.errors import InvalidParameter, MissingParameter, ResourceMissing
 from kassa.ids import new_id
 from kassa.params import Enum, Param, String, Struct, Timestamp
+from kassa.services.billing.alert_triggers import check_alerts
 from kassa.services.billing.meters import find_meter, formula_of
 from kassa.services.context import Context
 from kassa.services.customer_lookup import load_customer_named
@@ -160,12 +164,20 @@ async def create_meter_event(ctx: Context, request: CreateMeterEvent) -> ApiObje
     _check_timestamp(timestamp, now)
     identifier = request.identifier or new_id("mev")
     row = MeterEventRow(
-        identifier, request.event_name, customer["id"], value, timestamp, now, canceled=False
+        identifier,
+        request.event_name,
+        customer["id"],
+        value,
+        timestamp,
+        now,
+        canceled=False,
+        recorded_ms=int(ctx.clock.now() * 1000),
     )
     if not await ctx.tx.insert_meter_event(ctx.account_id, row):
         raise InvalidParameter(
             f"A meter event with identifier '{identifier}' already exists.", param="identifier"
         )
+    await check_alerts(ctx, meter, str(customer["id"]))
     return {
         "object": "billing.meter_event",
         "created": now,
@@ -178,7 +190,7 @@ async def create_meter_event(ctx: Context, request: CreateMeterEvent) -> ApiObje
 
 
 async def create_adjustment(ctx: Context, request: CreateAdjustment) -> ApiObject:
-    await _active_meter(ctx, request.event_name)
+    meter = await _active_meter(ctx, request.event_name)
     identifier = (request.cancel or {}).get("identifier")
     if identifier is None:
         raise MissingParameter("cancel[identifier]")
@@ -197,6 +209,8 @@ async def create_adjustment(ctx: Context, request: CreateAdjustment) -> ApiObjec
             param="cancel[identifier]",
         )
     await ctx.tx.cancel_meter_event(ctx.account_id, identifier)
+    # A canceled event can raise the usage too: a negative value, or a `last` meter's.
+    await check_alerts(ctx, meter, event.customer)
     return {
         "object": "billing.meter_event_adjustment",
         "cancel": {"identifier": identifier},

@@ -1,0 +1,489 @@
+"""Billing credits end to end through the official SDK against a live `kassa serve` (SQLite
+and PostgreSQL, one server per module): credit grants (create, retrieve, update, list,
+expire, void) and their refusals, each naming its parameter with nothing written; then a
+metered subscription on a test clock whose renewal is reduced by the customer's grants in
+Stripe's order (a `prices` scope first at priority 0, a promotional grant used up, a paid
+one partly used, one expired before it and a grant in another currency left alone), the
+lines' and invoice's pretax credit amounts naming the debits, the balance summary and the
+transactions; and a voided invoice giving its credits back. Every test leaves the ledger
+whole (`kassa ledger verify`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any, cast
+
+import pytest
+import stripe
+
+from tests.conftest import module_server
+from tests.harness import KassaServer
+
+Client = stripe.StripeClient
+
+server = module_server("billing-credits", KassaServer)
+
+DAY = 86_400
+READY_WAIT_SECONDS = 60.0
+READY_POLL_SECONDS = 0.05
+
+
+def _fields(cls: type) -> frozenset[str]:
+    """What stripe-python declares of an object."""
+    return frozenset(
+        name
+        for klass in cls.__mro__
+        for name in getattr(klass, "__annotations__", {})
+        if not name.startswith("_") and name != "OBJECT_NAME"
+    )
+
+
+GRANT_FIELDS = _fields(stripe.billing.CreditGrant)
+TRANSACTION_FIELDS = _fields(stripe.billing.CreditBalanceTransaction)
+SUMMARY_FIELDS = _fields(stripe.billing.CreditBalanceSummary)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(dt.datetime(year, month, day, hour, tzinfo=dt.UTC).timestamp())
+
+
+def key() -> stripe.RequestOptions:
+    return {"idempotency_key": str(uuid.uuid4())}
+
+
+def refused(call: Any, *, status: int = 400) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        call()
+    assert raised.value.http_status == status, raised.value.user_message
+    return raised.value
+
+
+def grant(client: Client, customer: str, value: int, **params: Any) -> Any:
+    """A grant of `value` (usd unless given) on metered prices unless scoped otherwise."""
+    currency = params.pop("currency", "usd")
+    create: Any = {
+        "customer": customer,
+        "amount": {"type": "monetary", "monetary": {"currency": currency, "value": value}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+        **params,
+    }
+    return client.v1.billing.credit_grants.create(params=create, options=key())
+
+
+def transactions(client: Client, **params: Any) -> list[Any]:
+    listing: Any = {"limit": 100, **params}
+    return list(client.v1.billing.credit_balance_transactions.list(params=listing).data)
+
+
+def summary(client: Client, customer: str, chosen: dict[str, Any]) -> list[tuple[str, int]]:
+    """(currency, available value) per balance; each balance's ledger value is the same."""
+    found = client.v1.billing.credit_balance_summary.retrieve(
+        params=cast(Any, {"customer": customer, "filter": chosen})
+    )
+    assert set(found.to_dict()) == SUMMARY_FIELDS
+    balances = []
+    for balance in found.balances:
+        available = balance.available_balance.monetary
+        assert available is not None and balance.ledger_balance.monetary is not None
+        assert balance.ledger_balance.monetary.value == available.value
+        balances.append((available.currency, available.value))
+    return balances
+
+
+def _meter(client: Client, event_name: str) -> Any:
+    return client.v1.billing.meters.create(
+        params={
+            "display_name": f"Meter {event_name}",
+            "event_name": event_name,
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
+
+
+def _metered_price(client: Client, meter: str, unit_amount: int, name: str) -> Any:
+    return client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": unit_amount,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter},
+            "product_data": {"name": name},
+        }
+    )
+
+
+def _event(client: Client, event_name: str, customer: str, value: int, at: int) -> None:
+    payload = {"stripe_customer_id": customer, "value": str(value)}
+    client.v1.billing.meter_events.create(
+        params={"event_name": event_name, "payload": payload, "timestamp": at}
+    )
+
+
+def _advance(client: Client, clock_id: str, to: int) -> None:
+    client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+        if clock.status == "ready":
+            return
+        assert clock.status == "advancing", clock
+        time.sleep(READY_POLL_SECONDS)
+    raise AssertionError(f"test clock {clock_id} still advancing")
+
+
+def _events(client: Client, event_type: str) -> list[Any]:
+    return list(client.v1.events.list(params={"type": event_type, "limit": 100}).data)
+
+
+def _metered_subscription(client: Client, jan_1: int) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+    """A customer on a test clock at `jan_1`, subscribed to a 10.00 base plan, API calls at
+    5 cents each and storage at 1.00 per GB (both metered, summed): (clock, customer,
+    subscription, (base, per_call, per_gb))."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": jan_1})
+    customer = client.v1.customers.create(
+        params={
+            "test_clock": clock.id,
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    calls, storage = _meter(client, "credit_calls"), _meter(client, "credit_storage")
+    per_call = _metered_price(client, calls.id, 5, "API calls")
+    per_gb = _metered_price(client, storage.id, 100, "Storage")
+    base = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 1000,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Base"},
+        }
+    )
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": base.id}, {"price": per_call.id}, {"price": per_gb.id}],
+        }
+    )
+    return clock, customer, subscription, (base, per_call, per_gb)
+
+
+# -- grants ----------------------------------------------------------------------------------
+
+
+def test_a_grant_is_made_retrieved_updated_listed_expired_and_voided(
+    client: Client, ledger_verified: None
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Credits"})
+    made = grant(client, customer.id, 1500, name="Welcome", metadata={"k": "v"})
+    assert set(made.to_dict()) == GRANT_FIELDS
+    assert made.object == "billing.credit_grant"
+    assert (made.category, made.priority, made.voided_at) == ("paid", 50, None)
+    assert made.effective_at == made.created and made.expires_at is None
+    assert made.amount.monetary is not None and made.amount.monetary.value == 1500
+    assert made.applicability_config.scope.price_type == "metered"
+    assert client.v1.billing.credit_grants.retrieve(made.id).to_dict() == made.to_dict()
+
+    later = made.created + 30 * DAY
+    updated = client.v1.billing.credit_grants.update(
+        made.id, params={"expires_at": later, "metadata": {"k": "w"}}
+    )
+    assert (updated.expires_at, updated.metadata.to_dict()) == (later, {"k": "w"})
+    cleared = client.v1.billing.credit_grants.update(made.id, params=cast(Any, {"expires_at": ""}))
+    assert cleared.expires_at is None
+
+    other = grant(client, customer.id, 200, category="promotional", priority=5)
+    listed = client.v1.billing.credit_grants.list(params={"customer": customer.id})
+    assert [g.id for g in listed.data] == [other.id, made.id]
+
+    expired = client.v1.billing.credit_grants.expire(other.id)
+    assert expired.expires_at is not None and expired.voided_at is None
+    voided = client.v1.billing.credit_grants.void_grant(made.id)
+    assert voided.voided_at is not None
+    refused(lambda: client.v1.billing.credit_grants.void_grant(made.id))
+    refused(lambda: client.v1.billing.credit_grants.expire(other.id))
+
+    # Granted, then expired and voided: each a transaction, newest first.
+    kinds = [
+        (t.type, (t.credit or t.debit).type, (t.credit or t.debit).amount.monetary.value)
+        for t in transactions(client, customer=customer.id)
+    ]
+    assert kinds == [
+        ("debit", "credits_voided", 1500),
+        ("debit", "credits_expired", 200),
+        ("credit", "credits_granted", 200),
+        ("credit", "credits_granted", 1500),
+    ]
+    assert set(transactions(client, customer=customer.id)[0].to_dict()) == TRANSACTION_FIELDS
+    assert summary(
+        client,
+        customer.id,
+        {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}},
+    ) == [("usd", 0)]
+    created = {e.data.object["id"] for e in _events(client, "billing.credit_grant.created")}
+    assert {made.id, other.id} <= created
+    updates = [e.data.object["id"] for e in _events(client, "billing.credit_grant.updated")]
+    assert updates.count(made.id) == 3 and updates.count(other.id) == 1
+    posted = _events(client, "billing.credit_balance_transaction.created")
+    assert len([e for e in posted if e.data.object["credit_grant"] == made.id]) == 2
+
+
+def test_grants_and_reads_refuse_bad_input_naming_the_parameter_and_write_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Refused"})
+    licensed = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 100,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Seat"},
+        }
+    )
+    scope = {"scope": {"price_type": "metered"}}
+    usd = {"type": "monetary", "monetary": {"currency": "usd", "value": 100}}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"amount": usd, "applicability_config": scope}, "customer"),
+        ({"customer": customer.id, "applicability_config": scope}, "amount"),
+        ({"customer": customer.id, "amount": usd}, "applicability_config"),
+        (
+            {
+                "customer": customer.id,
+                "amount": {"type": "monetary"},
+                "applicability_config": scope,
+            },
+            "amount[monetary]",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 0}},
+                "applicability_config": scope,
+            },
+            "amount[monetary][value]",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": usd,
+                "applicability_config": {
+                    "scope": {"price_type": "metered", "prices": [{"id": licensed.id}]}
+                },
+            },
+            "applicability_config[scope]",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": usd,
+                "applicability_config": {"scope": {"prices": [{"id": licensed.id}]}},
+            },
+            "applicability_config[scope][prices][0][id]",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": usd,
+                "applicability_config": scope,
+                "priority": 101,
+            },
+            "priority",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": usd,
+                "applicability_config": scope,
+                "category": "x",
+            },
+            "category",
+        ),
+        (
+            {
+                "customer": customer.id,
+                "amount": usd,
+                "applicability_config": scope,
+                "effective_at": 2_000_000_000,
+                "expires_at": 1_999_999_999,
+            },
+            "expires_at",
+        ),
+    ]
+    for params, param in cases:
+        error = refused(
+            lambda p=params: client.v1.billing.credit_grants.create(params=cast(Any, p))
+        )
+        assert error.param == param, (param, error.user_message)
+    missing = refused(
+        lambda: client.v1.billing.credit_grants.create(
+            params={
+                "customer": "cus_nobody",
+                "amount": cast(Any, usd),
+                "applicability_config": cast(Any, scope),
+            }
+        ),
+        status=404,
+    )
+    assert missing.param == "customer"
+    assert client.v1.billing.credit_grants.list(params={"customer": customer.id}).data == []
+    assert transactions(client, customer=customer.id) == []
+
+    made = grant(client, customer.id, 100)
+    past = refused(
+        lambda: client.v1.billing.credit_grants.update(made.id, params={"expires_at": 1})
+    )
+    assert past.param == "expires_at"
+    assert client.v1.billing.credit_grants.retrieve(made.id).expires_at is None
+    no_filter = refused(
+        lambda: client.v1.billing.credit_balance_summary.retrieve(
+            params=cast(Any, {"customer": customer.id})
+        )
+    )
+    assert no_filter.param == "filter"
+    no_grant = refused(
+        lambda: client.v1.billing.credit_balance_summary.retrieve(
+            params={"customer": customer.id, "filter": {"type": "credit_grant"}}
+        )
+    )
+    assert no_grant.param == "filter[credit_grant]"
+    no_customer = refused(
+        lambda: client.v1.billing.credit_balance_transactions.list(params=cast(Any, {}))
+    )
+    assert no_customer.param == "customer"
+
+
+# -- applied to invoices ------------------------------------------------------------------------
+
+
+def _amount(entry: Any) -> int:
+    return int((entry.credit or entry.debit).amount.monetary.value)
+
+
+def _line_credits(invoice: Any) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
+    """price -> the billing credits its line took; credit balance transaction -> (line,
+    amount)."""
+    credited: dict[str, int] = {}
+    by_transaction: dict[str, tuple[str, int]] = {}
+    for line in invoice.lines.data:
+        price = line.pricing.price_details.price
+        entries = [e for e in line.pretax_credit_amounts if e.type == "credit_balance_transaction"]
+        credited[price] = sum(e.amount for e in entries)
+        for entry in entries:
+            assert entry.discount is None
+            by_transaction[cast(str, entry.credit_balance_transaction)] = (line.id, entry.amount)
+    return credited, by_transaction
+
+
+def _debits_by_grant(
+    client: Client, invoice: Any, by_transaction: dict[str, tuple[str, int]]
+) -> dict[str, int]:
+    """Each debit read back: a `credits_applied` naming the invoice and its line, at the
+    finalization's time; what each grant gave, summed."""
+    taken: dict[str, int] = {}
+    for transaction_id, (line_id, amount) in by_transaction.items():
+        debit = client.v1.billing.credit_balance_transactions.retrieve(transaction_id)
+        assert debit.type == "debit" and debit.debit is not None
+        assert debit.debit.type == "credits_applied" and _amount(debit) == amount
+        applied = debit.debit.credits_applied
+        assert applied is not None
+        assert (applied.invoice, applied.invoice_line_item) == (invoice.id, line_id)
+        assert debit.effective_at == invoice.status_transitions.finalized_at
+        grant_id = cast(str, debit.credit_grant)
+        taken[grant_id] = taken.get(grant_id, 0) + amount
+    return taken
+
+
+def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_back(
+    client: Client, ledger_verified: None
+) -> None:
+    jan_1, feb_1, mar_1 = utc(2027, 1, 1, 10), utc(2027, 2, 1, 10), utc(2027, 3, 1, 10)
+    clock, customer, subscription, (base, per_call, per_gb) = _metered_subscription(client, jan_1)
+    # Grants at the clock's time. Stripe's order: priority, then the earliest expiry, ...
+    storage_only = grant(
+        client,
+        customer.id,
+        300,
+        priority=0,
+        applicability_config={"scope": {"prices": [{"id": per_gb.id}]}},
+    )
+    expiring = grant(client, customer.id, 700, priority=0, expires_at=utc(2027, 1, 20))
+    promotional = grant(
+        client, customer.id, 1000, priority=10, category="promotional", expires_at=feb_1 + 10 * DAY
+    )
+    paid = grant(client, customer.id, 3000)
+    euros = grant(client, customer.id, 2000, currency="eur")
+    assert storage_only.effective_at == jan_1 and paid.test_clock == clock.id
+
+    _advance(client, clock.id, utc(2027, 1, 29, 10))
+    _event(client, "credit_calls", customer.id, 600, utc(2027, 1, 5))  # 600 x 5 = 3000
+    _event(client, "credit_storage", customer.id, 4, utc(2027, 1, 10))  # 4 x 100 = 400
+    # Finalization only: the renewal's draft, and a preview, show no credits.
+    _advance(client, clock.id, feb_1 + 2 * 3600)
+    renewal = client.v1.invoices.list(params={"subscription": subscription.id}).data[0]
+    assert renewal.billing_reason == "subscription_cycle"
+    # 1000 + 3000 + 400 = 4400. The storage-only grant takes 300 of storage; the expired one
+    # nothing; the promotional one its 1000; the paid one the remaining 3400 - 1300 = 2100
+    # of the metered lines (900 left); the base plan (licensed) takes none, nor the euros.
+    assert (renewal.subtotal, renewal.total, renewal.amount_due) == (4400, 1000, 1000)
+    assert (renewal.status, renewal.amount_paid) == ("paid", 1000)
+    credited, by_transaction = _line_credits(renewal)
+    assert credited == {base.id: 0, per_call.id: 3000, per_gb.id: 400}
+    total_entries = renewal.total_pretax_credit_amounts or []
+    assert sum(e.amount for e in total_entries) == 3400
+    assert {cast(str, e.credit_balance_transaction) for e in total_entries} == set(by_transaction)
+    taken = _debits_by_grant(client, renewal, by_transaction)
+    assert taken == {storage_only.id: 300, promotional.id: 1000, paid.id: 2100}
+
+    # The expired grant's 700 was debited when it was found expired, dated at its expiry.
+    (expiry, granted) = transactions(client, customer=customer.id, credit_grant=expiring.id)
+    assert (expiry.debit.type, _amount(expiry), expiry.effective_at) == (
+        "credits_expired",
+        700,
+        utc(2027, 1, 20),
+    )
+    assert (granted.credit.type, _amount(granted)) == ("credits_granted", 700)
+
+    metered = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
+    assert summary(client, customer.id, metered) == [("eur", 2000), ("usd", 900)]
+    by_price = {
+        "type": "applicability_scope",
+        "applicability_scope": {"prices": [{"id": per_gb.id}]},
+    }
+    assert summary(client, customer.id, by_price) == [("usd", 0)]
+    assert summary(client, customer.id, {"type": "credit_grant", "credit_grant": paid.id}) == [
+        ("usd", 900)
+    ]
+    assert euros.id not in taken
+
+    # March is sent, not charged: its invoice stays open, to be voided. February's 100
+    # calls = 500, all from the paid grant (the promotional one has expired, with nothing
+    # left); voiding gives the 500 back.
+    client.v1.subscriptions.update(
+        subscription.id, params={"collection_method": "send_invoice", "days_until_due": 30}
+    )
+    _advance(client, clock.id, utc(2027, 2, 20, 10))
+    _event(client, "credit_calls", customer.id, 100, utc(2027, 2, 10))
+    _advance(client, clock.id, mar_1 + 2 * 3600)
+    march = client.v1.invoices.list(params={"subscription": subscription.id}).data[0]
+    assert (march.status, march.subtotal, march.total, march.amount_due) == (
+        "open",
+        1500,
+        1000,
+        1000,
+    )
+    assert summary(client, customer.id, {"type": "credit_grant", "credit_grant": paid.id}) == [
+        ("usd", 400)
+    ]
+    client.v1.invoices.void_invoice(march.id)
+    assert summary(client, customer.id, {"type": "credit_grant", "credit_grant": paid.id}) == [
+        ("usd", 900)
+    ]
+    back, applied_march = transactions(client, customer=customer.id, credit_grant=paid.id)[:2]
+    assert back.type == "credit" and back.credit is not None
+    assert (back.credit.type, _amount(back)) == ("credits_application_invoice_voided", 500)
+    voided_on = back.credit.credits_application_invoice_voided
+    assert voided_on is not None and voided_on.invoice == march.id
+    assert applied_march.debit is not None and applied_march.debit.credits_applied is not None
+    assert voided_on.invoice_line_item == applied_march.debit.credits_applied.invoice_line_item
+    # The voided invoice still shows what it had taken.
+    assert client.v1.invoices.retrieve(march.id).total == 1000
