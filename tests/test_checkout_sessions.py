@@ -1005,6 +1005,73 @@ def test_type_a_promotion_code_in_the_browser(shop: Page, client: Client) -> Non
     assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 3_150
 
 
+REMOVE_CODE = {"action": "remove_promotion_code"}
+
+
+def test_the_customer_removes_a_code_typed_on_the_page_and_pays_with_another(
+    client: Client, server: KassaServer
+) -> None:
+    suffix = uuid.uuid4().hex[:8].upper()
+    removed = _promotion_code(client, f"OFF{suffix}", 20)
+    kept = _promotion_code(client, f"TEN{suffix}", 10)
+    session = _payment_session(client, allow_promotion_codes=True)
+    assert session.url is not None
+    pay_url, form = _pay_form(session, VISA, "after-removal")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        never = http.post(pay_url, data=REMOVE_CODE)  # nothing applied yet
+        assert never.status_code == 400 and "There is no promotion code to remove." in never.text
+        applied = http.post(pay_url, data={"action": "update", "promotion_code": removed.code})
+        assert applied.status_code == 303
+        shown = loopback.get(session.url, timeout=30).text
+        assert 'value="remove_promotion_code"' in shown and f"OFF{suffix}" in shown
+        assert 'name="promotion_code"' not in shown
+        assert http.post(pay_url, data=REMOVE_CODE).status_code == 303
+        # 2 x $15.00 + $5.00, nothing off again.
+        plain = client.v1.checkout.sessions.retrieve(session.id)
+        assert (plain.discounts, plain.amount_subtotal, plain.amount_total) == ([], 3_500, 3_500)
+        assert plain.total_details is not None and plain.total_details.amount_discount == 0
+        shown = loopback.get(session.url, timeout=30).text
+        assert 'name="promotion_code"' in shown and "remove_promotion_code" not in shown
+        assert http.post(pay_url, data={**form, "promotion_code": kept.code}).status_code == 303
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    intent = done.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent)
+    assert (done.status, intent.amount) == ("complete", 3_150)  # $35.00 less 10%
+    assert [d.promotion_code for d in done.discounts or []] == [kept.id]
+    assert client.v1.promotion_codes.retrieve(kept.id).times_redeemed == 1
+    assert client.v1.promotion_codes.retrieve(removed.id).times_redeemed == 0
+    assert client.v1.coupons.retrieve(str(removed.promotion.coupon)).times_redeemed == 0
+
+
+def test_a_code_stays_once_a_payment_was_attempted(client: Client, server: KassaServer) -> None:
+    code = _promotion_code(client, f"STAY{uuid.uuid4().hex[:8].upper()}", 20)
+    session = _payment_session(client, allow_promotion_codes=True)
+    pay_url, form = _pay_form(session, DECLINED, "declined-coded")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        assert http.post(pay_url, data={**form, "promotion_code": code.code}).status_code == 402
+        refused = http.post(pay_url, data=REMOVE_CODE)
+        assert refused.status_code == 400 and "can no longer change" in refused.text
+    kept = client.v1.checkout.sessions.retrieve(session.id)
+    assert (kept.status, kept.amount_total) == ("open", 2_800)
+    assert [d.promotion_code for d in kept.discounts or []] == [code.id]
+
+
+def test_a_discount_named_on_create_cannot_be_removed_on_the_page(
+    client: Client, server: KassaServer
+) -> None:
+    code = _promotion_code(client, f"API{uuid.uuid4().hex[:8].upper()}", 20)
+    session = _payment_session(client, discounts=[{"promotion_code": code.id}])
+    assert session.url is not None
+    assert "remove_promotion_code" not in loopback.get(session.url, timeout=30).text
+    pay_url, _ = _pay_form(session, VISA, "unused")
+    with loopback.Client(timeout=30, headers={"origin": server.url}) as http:
+        refused = http.post(pay_url, data=REMOVE_CODE)
+        assert (
+            refused.status_code == 400 and "There is no promotion code to remove." in refused.text
+        )
+    assert client.v1.checkout.sessions.retrieve(session.id).amount_total == 2_800
+
+
 def test_a_payment_sessions_discount_is_redeemed_when_it_is_paid(
     client: Client, server: KassaServer
 ) -> None:

@@ -22,7 +22,13 @@ from kassa import money
 from kassa.errors import KassaError, ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.pages.page_backend import PageBackend
-from kassa.services import checkout_choices, checkout_completion, checkout_shipping, payment_links
+from kassa.services import (
+    checkout_choices,
+    checkout_completion,
+    checkout_discounts,
+    checkout_shipping,
+    payment_links,
+)
 from kassa.services.checkout_choices import PageChoices
 from kassa.services.checkout_completion import Step
 from kassa.services.checkout_documents import private
@@ -99,6 +105,9 @@ class CheckoutView:
     """The link's `after_completion[hosted_confirmation][custom_message]`, when it has one."""
     takes_promotion_code: bool = False
     """The session allows promotion codes and has no discount yet: the page asks for one."""
+    promotion_code: str | None = None
+    """The promotion code typed on the page and applied, shown with a Remove button; None
+    without one, or for a discount named on create (the customer cannot remove it)."""
     shipping: str | None = None
     """The chosen shipping option's amount (`Free` for 0); None without shipping options."""
     shipping_choices: tuple[ShippingChoice, ...] = ()
@@ -163,7 +172,8 @@ class CheckoutBackend(PageBackend):
         return _view(session)
 
     async def update_choices(self, session_id: str, secret: str, wanted: PageChoices) -> None:
-        """The quantities and amounts the page sent, and the session's amounts after them."""
+        """The quantities and amounts the page sent (or the promotion code it removes), and
+        the session's amounts after them."""
         async with self.store.write() as tx:
             found = await find_by_link(tx, CHECKOUT_SESSIONS, session_id, secret)
             if found is None:
@@ -238,6 +248,7 @@ def _view(session: ApiObject) -> CheckoutView:
         cancel_url=session["cancel_url"],
         recurring_note=_recurring_note(session),
         takes_promotion_code=bool(session["allow_promotion_codes"]) and not session["discounts"],
+        promotion_code=checkout_discounts.page_code(session),
         shipping=_shipping_amount(session),
         shipping_choices=_shipping_choices(session),
         shipping_countries=tuple(

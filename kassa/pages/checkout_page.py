@@ -3,7 +3,9 @@
     GET  /kassa/checkout/{session}?secret=...       the line items, total, and a card form
     POST /kassa/checkout/{session}/pay?secret=...   pay (or subscribe, or save the card) at
                                                     the quantities and amounts sent;
-                                                    `action=update` changes them only
+                                                    `action=update` changes them only,
+                                                    `action=remove_promotion_code` takes
+                                                    off the code typed on the page
     GET  /kassa/checkout/link/{payment_link}        a Payment Link's `url`: a new session
                                                     from the link, and on to its page
 
@@ -54,6 +56,11 @@ FORM_FIELDS_MAX: Final = 20 + PAYMENT_LINE_ITEMS_MAX
 """The card, email, attempt, action, shipping option and shipping address fields, and a
 quantity field per line at most."""
 ACTIONS: Final = {"": "GET", "pay": "POST"}
+UPDATE_ACTION: Final = "update"
+"""The pay form's `action` that changes the choices and pays nothing."""
+REMOVE_CODE_ACTION: Final = "remove_promotion_code"
+"""The Remove button's `action`: the promotion code typed on the page taken off, the amounts
+worked out again without it."""
 EXPIRED_MESSAGE: Final = "This checkout session has expired."
 LINK_PATH_PREFIX: Final = LINK_PAGE_PATH
 THANKS_PAID: Final = "Thanks for your payment."
@@ -144,13 +151,15 @@ class CheckoutPages(PageApp):
         quantities = None if fields is None else _quantities(fields)
         if fields is None or quantities is None:
             return self._checkout(view, secret, "Enter each quantity as a whole number.", 400)
+        action = fields.get("action")
         wanted = PageChoices(
             quantities,
             _amounts(fields),
             fields.get("promotion_code", ""),
             fields.get("shipping_rate", ""),
+            remove_promotion_code=action == REMOVE_CODE_ACTION,
         )
-        if fields.get("action") == "update":
+        if action in (UPDATE_ACTION, REMOVE_CODE_ACTION):
             try:
                 await self.backend.update_choices(session_id, secret, wanted)
             except KassaError as error:

@@ -1,7 +1,8 @@
 """What a Checkout Session's lines cost, and what the customer may choose on the page: the
 quantity of a line with `line_items[][adjustable_quantity]`, and the amount of a line whose
 price has a `custom_unit_amount` ("pay what you want"), and a promotion code when the session
-has `allow_promotion_codes` (`checkout_discounts.page_promotion_code`).
+has `allow_promotion_codes` (`checkout_discounts.page_promotion_code`), and that code removed
+again (`checkout_discounts.drop_page_code`).
 
 A line is priced as an invoice item on the same price is (tiers, decimal amounts and the
 per-item ceiling), so the page charges what the first invoice or PaymentIntent will; a
@@ -50,6 +51,8 @@ class PageChoices:
     """A promotion code typed on a session with `allow_promotion_codes` and no discount."""
     shipping_rate: str = ""
     """The shipping option chosen (its rate's id), on a session with `shipping_options`."""
+    remove_promotion_code: bool = False
+    """The customer removes the promotion code typed earlier on the page."""
 
 
 def line_amount(price: ApiObject, quantity: int | None, param: str) -> int:
@@ -187,7 +190,10 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
     rate = choices.shipping_rate.strip()
     shown_rate = (session["shipping_cost"] or {}).get("shipping_rate")
     reships = bool(rate) and bool(session["shipping_options"]) and rate != shown_rate
-    if not quantities and not amounts and not takes_code and not reships:
+    drops_code = choices.remove_promotion_code
+    if drops_code:  # refused before anything else: a code never applied has nothing to remove
+        checkout_discounts.check_page_code(session)
+    if not quantities and not amounts and not takes_code and not reships and not drops_code:
         return False
     if session["status"] != "open" or private(session)["attempt"]:
         raise InvalidRequest(
@@ -200,9 +206,12 @@ async def apply_choices(ctx: Context, session: ApiObject, choices: PageChoices) 
         lines[index]["amount_subtotal"] = amount
     if reships:
         checkout_shipping.choose(session, rate)
+    if drops_code:
+        checkout_discounts.drop_page_code(session)
     if takes_code:
-        terms, shown = await checkout_discounts.page_promotion_code(ctx, session, code)
+        (terms, shown), applied = await checkout_discounts.page_promotion_code(ctx, session, code)
         private(session)["discount_terms"] = stored_discount(terms)
+        private(session)[checkout_discounts.PAGE_CODE] = applied
         session["discounts"] = shown
     set_amounts(session, lines, _discount_of(private(session).get("discount_terms")))
     await save(ctx, session)

@@ -3,14 +3,15 @@
 `allow_promotion_codes` (`page_promotion_code`). Either way the invoices' arithmetic takes it
 (`DiscountTerms`), and the session shows it as Stripe does (`discounts`: one entry naming the
 coupon, or the promotion code and no coupon). A payment-mode session's discount is counted
-as redeemed when its payment succeeds (`count_redemption`).
+as redeemed when its payment succeeds (`count_redemption`). The customer may remove a code
+typed on the page (`drop_page_code`), not a discount named on create, as on Stripe's page.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from kassa.errors import InvalidParameter
+from kassa.errors import InvalidParameter, InvalidRequest
 from kassa.services.billing import coupons, promotion_codes
 from kassa.services.billing.invoice_amounts import DiscountTerms
 from kassa.services.checkout_documents import private
@@ -22,6 +23,13 @@ PAGE_CODE_PARAM: Final = "promotion_code"
 INVALID_CODE_MESSAGE: Final = "This code is invalid."
 """What the page says of a code it cannot use, whatever the reason (Stripe's page does not
 tell an unknown code from an expired one)."""
+
+NO_PAGE_CODE_MESSAGE: Final = "There is no promotion code to remove."
+"""What the page says when asked to remove a code and no code typed on it is applied (a
+discount named on create stays: the customer cannot remove it)."""
+PAGE_CODE: Final = "page_promotion_code"
+"""Among the session's private facts: the promotion code typed on the page and applied, as the
+code reads (its `code`), shown beside a Remove button; absent or None otherwise."""
 
 Discount = tuple[DiscountTerms, list[ApiObject]]
 """The terms the amounts take, and the session's `discounts` as shown."""
@@ -54,18 +62,45 @@ async def promotion_code_discount(
     return terms, [{"coupon": None, "promotion_code": code["id"]}]
 
 
-async def page_promotion_code(ctx: Context, session: ApiObject, typed: str) -> Discount:
-    """The discount of the code typed on the page (any case), for the session's customer."""
+async def page_promotion_code(ctx: Context, session: ApiObject, typed: str) -> tuple[Discount, str]:
+    """The discount of the code typed on the page (any case), for the session's customer, and
+    the code as it reads (its `code`, for the page to show)."""
     customer = None if session["customer"] is None else str(session["customer"])
     code = await promotion_codes.find_active_code(ctx, typed.strip(), customer)
     if code is None:
         raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM)
     try:
-        return await promotion_code_discount(
+        discount = await promotion_code_discount(
             ctx, code, customer, str(session["currency"]), PAGE_CODE_PARAM
         )
     except InvalidParameter as refused:
         raise InvalidParameter(INVALID_CODE_MESSAGE, param=PAGE_CODE_PARAM) from refused
+    return discount, str(code["code"])
+
+
+def page_code(session: ApiObject) -> str | None:
+    """The promotion code typed on the page and applied; None without one, or when the
+    discount was named on create (`discounts[]`)."""
+    code = private(session).get(PAGE_CODE)
+    return None if code is None else str(code)
+
+
+def check_page_code(session: ApiObject) -> None:
+    """Refused unless the session's discount is a code typed on the page: only that one the
+    customer may remove."""
+    if page_code(session) is None:
+        raise InvalidRequest(NO_PAGE_CODE_MESSAGE, param=PAGE_CODE_PARAM)
+
+
+def drop_page_code(session: ApiObject) -> None:
+    """The code typed on the page taken off: the session has no discount again, and the page
+    asks for a code again. Nothing was counted to undo: a payment-mode session's redemption is
+    counted on completion (`count_redemption`), a subscription's when the subscription
+    applies the discount."""
+    check_page_code(session)
+    private(session)["discount_terms"] = None
+    private(session)[PAGE_CODE] = None
+    session["discounts"] = []
 
 
 async def count_redemption(ctx: Context, session: ApiObject) -> None:
