@@ -5,8 +5,10 @@ metered subscription on a test clock whose renewal is reduced by the customer's 
 Stripe's order (a `prices` scope first at priority 0, a promotional grant used up, a paid
 one partly used, one expired before it and a grant in another currency left alone), the
 lines' and invoice's pretax credit amounts naming the debits, the balance summary and the
-transactions; and a voided invoice giving its credits back. Every test leaves the ledger
-whole (`kassa ledger verify`)."""
+transactions; a voided invoice giving its credits back; and a grant's expiry as due work,
+written once at its `expires_at` by its test clock's advance or, without a clock, by the
+`invoices` job's step (run here on a frozen clock), or first by a write that comes before it.
+Every test leaves the ledger whole (`kassa ledger verify`)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from typing import Any, cast
 import pytest
 import stripe
 
+from kassa.services.billing.credit_grants import expire_due_grants
 from tests.conftest import module_server
+from tests.direct_store import run_job_once
 from tests.harness import KassaServer
 
 Client = stripe.StripeClient
@@ -28,6 +32,8 @@ server = module_server("billing-credits", KassaServer)
 DAY = 86_400
 READY_WAIT_SECONDS = 60.0
 READY_POLL_SECONDS = 0.05
+EXPIRY_WAIT_SECONDS = 10.0
+"""How long a test waits for a grant a few seconds ahead to expire in real time."""
 
 
 def _fields(cls: type) -> frozenset[str]:
@@ -434,7 +440,7 @@ def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_b
     taken = _debits_by_grant(client, renewal, by_transaction)
     assert taken == {storage_only.id: 300, promotional.id: 1000, paid.id: 2100}
 
-    # The expired grant's 700 was debited when it was found expired, dated at its expiry.
+    # The expired grant's 700 was debited by the clock's advance at its expiry.
     (expiry, granted) = transactions(client, customer=customer.id, credit_grant=expiring.id)
     assert (expiry.debit.type, _amount(expiry), expiry.effective_at) == (
         "credits_expired",
@@ -487,3 +493,88 @@ def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_b
     assert voided_on.invoice_line_item == applied_march.debit.credits_applied.invoice_line_item
     # The voided invoice still shows what it had taken.
     assert client.v1.invoices.retrieve(march.id).total == 1000
+
+
+# -- expiry as due work ----------------------------------------------------------------------
+
+
+def _expiry_debits(client: Client, customer: str, grant_id: str) -> list[tuple[int, int, int]]:
+    """(amount, effective_at, created) of the grant's `credits_expired` debits."""
+    return [
+        (_amount(t), t.effective_at, t.created)
+        for t in transactions(client, customer=customer, credit_grant=grant_id)
+        if t.debit is not None and t.debit.type == "credits_expired"
+    ]
+
+
+def _announced_expiries(client: Client, grant_id: str) -> list[int]:
+    """When each `credits_expired` debit of the grant was announced."""
+    return [
+        e.created
+        for e in _events(client, "billing.credit_balance_transaction.created")
+        if e.data.object["credit_grant"] == grant_id
+        and e.data.object["type"] == "debit"
+        and e.data.object["debit"]["type"] == "credits_expired"
+    ]
+
+
+def test_a_test_clock_s_advance_expires_its_customer_s_grants_at_their_expires_at(
+    client: Client, ledger_verified: None
+) -> None:
+    jan_1 = utc(2027, 1, 1, 10)
+    expires = jan_1 + 3 * DAY
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": jan_1})
+    customer = client.v1.customers.create(params={"test_clock": clock.id})
+    expiring = grant(client, customer.id, 700, expires_at=expires)
+    later = grant(client, customer.id, 500, expires_at=expires + DAY)
+    voided = grant(client, customer.id, 300, expires_at=expires)
+    client.v1.billing.credit_grants.void_grant(voided.id)
+
+    _advance(client, clock.id, expires - 1)
+    assert _expiry_debits(client, customer.id, expiring.id) == []
+    # One advance past both: each debit written by the advance alone (no other write touches
+    # the grants), at its own expires_at, and announced then.
+    _advance(client, clock.id, expires + DAY)
+    assert _expiry_debits(client, customer.id, expiring.id) == [(700, expires, expires)]
+    assert _expiry_debits(client, customer.id, later.id) == [(500, expires + DAY, expires + DAY)]
+    assert _announced_expiries(client, expiring.id) == [expires]
+    assert _announced_expiries(client, later.id) == [expires + DAY]
+    # A voided grant has nothing left to expire.
+    assert _expiry_debits(client, customer.id, voided.id) == []
+    metered = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
+    assert summary(client, customer.id, metered) == [("usd", 0)]
+    # A later write on the expired grant finds it settled: no second debit.
+    client.v1.billing.credit_grants.update(expiring.id, params={"metadata": {"seen": "yes"}})
+    assert len(_expiry_debits(client, customer.id, expiring.id)) == 1
+
+
+def test_a_grant_without_a_test_clock_expires_through_the_job_once(
+    client: Client, server: KassaServer, ledger_verified: None
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Expiring"})
+    now = int(time.time())
+    expiring = grant(client, customer.id, 400, expires_at=now + 3_600)
+    voided = grant(client, customer.id, 300, expires_at=now + 3_600)
+    client.v1.billing.credit_grants.void_grant(voided.id)
+    soon = grant(client, customer.id, 200, expires_at=now + 2)
+
+    # A write that comes after the expiry and before the job writes the debit (dated at
+    # expires_at); the job then finds nothing to write for it.
+    chosen = {"type": "credit_grant", "credit_grant": soon.id}
+    deadline = time.monotonic() + EXPIRY_WAIT_SECONDS
+    while summary(client, customer.id, chosen) != [("usd", 0)]:
+        assert time.monotonic() < deadline, f"grant {soon.id} never expired"
+        time.sleep(READY_POLL_SECONDS)
+    client.v1.billing.credit_grants.update(soon.id, params={"metadata": {"seen": "yes"}})
+    assert [d[:2] for d in _expiry_debits(client, customer.id, soon.id)] == [(200, soon.expires_at)]
+
+    expires = expiring.expires_at
+    assert run_job_once(server.database_url, expire_due_grants, expires - 1) == 0
+    assert _expiry_debits(client, customer.id, expiring.id) == []
+    assert run_job_once(server.database_url, expire_due_grants, expires) >= 1
+    # Run again (as after a crash): written once.
+    assert run_job_once(server.database_url, expire_due_grants, expires) == 0
+    assert _expiry_debits(client, customer.id, expiring.id) == [(400, expires, expires)]
+    assert _announced_expiries(client, expiring.id) == [expires]
+    assert len(_expiry_debits(client, customer.id, soon.id)) == 1
+    assert _expiry_debits(client, customer.id, voided.id) == []

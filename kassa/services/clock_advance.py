@@ -20,10 +20,11 @@ send it, retry a failed charge), the ledger postings of its charges captured
 asynchronously (`capture_postings`), payment reminders, its refunds' later failures
 (`refund_failures`), the expiry of its uncaptured card authorizations
 (`authorization_expiry`), and the settlement of its customers' pending funds as their
-`available_on` comes (`ledger.settlement.settle_on_clock`), and the expiry of its customers'
-draft and open quotes (`billing.quotes.expire_quote`). A step whose work leaves the
-same work due at the same time would repeat forever: the clock stops with Stripe's
-`internal_failure` status instead (and its event), and says which work in the log.
+`available_on` comes (`ledger.settlement.settle_on_clock`), the expiry of its customers'
+draft and open quotes (`billing.quotes.expire_quote`), and the expiry of its customers'
+credit grants with something left (`billing.credit_grants.expire_when_due`). A step whose
+work leaves the same work due at the same time would repeat forever: the clock stops with
+Stripe's `internal_failure` status instead (and its event), and says which work in the log.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from kassa.services import (
 )
 from kassa.services.balance_announcements import announce_available
 from kassa.services.billing import (
+    credit_grants,
     invoice_documents,
     quotes,
     subscription_cycle,
@@ -214,6 +216,9 @@ async def _piece(ctx: Context, clock_id: str, previous: ClockWork | None) -> Clo
         return work
     if work.kind == "quote_expiry":
         await quotes.expire_quote(ctx, work.object_id)
+        return work
+    if work.kind == "credit_grant_expiry":
+        await credit_grants.expire_when_due(ctx, work.object_id)
         return work
     invoice = await _invoice(ctx, work.object_id)
     if invoice is not None:

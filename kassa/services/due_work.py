@@ -1,9 +1,9 @@
 """How the real-time jobs work through objects with something due (the `invoices` job's
-renewals, auto-advance and reminders; the `payouts` job's automatic payouts and payout
-moves; the `refund_failures` job's failures): scan a bounded batch of due objects, handle
-each in a unit of work of its own, scan on from the last object read while batches come
-back full, and stop after a bounded number of scans (a larger backlog waits for the next
-run).
+renewals, auto-advance, reminders and credit grants' expiry; the `payouts` job's automatic
+payouts and payout moves; the `refund_failures` job's failures): scan a bounded batch of due
+objects, handle each in a unit of work of its own, scan on from the last object read while
+batches come back full, and stop after a bounded number of scans (a larger backlog waits
+for the next run).
 
 Each scan starts after the last object the one before read, in (due time, id) order
 (`kassa.store.due_order`): an object whose work failed stays due where it was, ahead of the

@@ -1,6 +1,7 @@
 """SQL behind time-driven work: the clocks with an advance under way (across accounts), the
 next piece of work due on one clock's objects, the subscriptions whose next period has
-begun in real time (and a failed renewal's postponement), and the clocks old enough to be
+begun in real time (and a failed renewal's postponement), the credit grants whose expiry has
+come in real time (and a failed expiry's postponement), and the clocks old enough to be
 deleted. Mixed into `Transaction`."""
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ SCHEDULE_TRANSITIONS: Final = DueColumn(
 )
 """The real-time scan of subscription schedules with work due: one range of the
 `subscription_schedules_transition_due` index (migration 0060)."""
+
+CREDIT_GRANT_EXPIRIES: Final = DueColumn(
+    "billing_credit_grants",
+    "expires_due",
+    f" AND expires_due IS NOT NULL AND deleted = 0{REAL_TIME}",
+)
+"""The real-time scan of credit grants whose expiry is to be written: one range of the
+`billing_credit_grants_due` index (migration 0073); a grant of a test clock's customer is
+its clock's work."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ WORK_KINDS = (
     "authorization_expiry",
     "funds_settlement",
     "quote_expiry",
+    "credit_grant_expiry",
 )
 """The kinds of work a clock does, in the order it does those due at the same second: a
 subscription schedule's transition first (its start makes a subscription, a new phase sets
@@ -82,8 +93,10 @@ before an invoice is charged, a charge's asynchronous capture is posted right af
 charge, and a charge is tried before a reminder (which a successful charge makes moot); a
 refund's later failure comes next (it depends on nothing but its refund), then an
 uncaptured authorization's expiry (nothing else waits on it); pending funds settle next
-(nothing else depends on them), and a quote expires last (an expiry at the second a
-subscription renews or an invoice is charged changes neither)."""
+(nothing else depends on them), then a quote expires (an expiry at the second a
+subscription renews or an invoice is charged changes neither), and a credit grant's expiry
+is written last (a grant counts for nothing from its `expires_at` on whether its debit is
+written yet or not, so an invoice finalized at that second draws on it either way)."""
 
 _WORK_SCANS = (
     ("subscription_schedules", "transitions_at", "deleted = 0"),
@@ -96,6 +109,7 @@ _WORK_SCANS = (
     ("authorization_expiries", "expires_at", "expires_at IS NOT NULL"),
     ("ledger_transactions", "available_on", "status = 'pending'"),
     ("quotes", "expires_due", "expires_due IS NOT NULL AND deleted = 0"),
+    ("billing_credit_grants", "expires_due", "expires_due IS NOT NULL AND deleted = 0"),
 )
 """Per kind (WORK_KINDS order): the table, its column holding when the work is due, and
 what else a row with work due must be (the condition of the kind's partial index; the
@@ -157,6 +171,20 @@ class ClockQueries:
         whether it moved. The document keeps its derived value, which the schedule's next
         save stores again."""
         return await due_order.postpone_due(self._db, SCHEDULE_TRANSITIONS, entry, until)
+
+    async def credit_grants_due(
+        self, now: int, cursor: DueCursor | None, limit: int
+    ) -> list[DueRow]:
+        """Up to `limit` credit grants whose expiry is to be written at `now`
+        (`expires_due`), after `cursor`, across accounts; not those on a test clock (their
+        clock does their work)."""
+        return await due_order.scan_due(self._db, CREDIT_GRANT_EXPIRIES, now, cursor, limit)
+
+    async def postpone_credit_grant_expiry(self, entry: DueRow, until: int) -> bool:
+        """Move a grant's `expires_due` column, still at `entry.due_at`, to `until`; whether
+        it moved. The document keeps its `expires_at`, from which the grant's next save
+        derives the column again."""
+        return await due_order.postpone_due(self._db, CREDIT_GRANT_EXPIRIES, entry, until)
 
     async def advancing_test_clocks(self, limit: int) -> list[AdvancingClock]:
         """Up to `limit` clocks with an advance under way, oldest first, across accounts."""

@@ -380,14 +380,24 @@ def _credit_grant_spendable(grant: Mapping[str, Any]) -> bool | None:
     return True if left > 0 and grant.get("voided_at") is None else None
 
 
+def _credit_grant_expires_due(grant: Mapping[str, Any]) -> int | None:
+    """When a credit grant's expiry is to be written: its `expires_at` while it has
+    something left and is not voided; NULL otherwise (nothing to debit), so the due-work
+    scans read only the grants whose expiry writes something."""
+    expires = grant.get("expires_at")
+    return None if expires is None or _credit_grant_spendable(grant) is None else int(expires)
+
+
 BILLING_CREDIT_GRANTS = ObjectTable(
     "billing_credit_grants",
-    filter_columns=("customer", "spendable"),
-    derived={"spendable": _credit_grant_spendable},
-    unlisted=("spendable",),
+    filter_columns=("customer", "spendable", "test_clock", "expires_due"),
+    derived={"spendable": _credit_grant_spendable, "expires_due": _credit_grant_expires_due},
+    unlisted=("spendable", "test_clock", "expires_due"),
 )
 """Billing credit grants (`credgr_...`): `kassa.services.billing.credit_grants`; listed by
-customer, read by finalization among the customer's spendable ones (migration 0070)."""
+customer, read by finalization among the customer's spendable ones (migration 0070); their
+expiry is due work at `expires_due`, in real time (the `invoices` job) or on the customer's
+test clock (`test_clock`; migration 0073's partial indexes)."""
 BILLING_CREDIT_BALANCE_TRANSACTIONS = ObjectTable(
     "billing_credit_balance_transactions",
     filter_columns=("customer", "credit_grant"),

@@ -2,13 +2,16 @@
 (`kassa.services.billing.subscription_schedule_transitions`), renews the subscriptions whose
 period has ended
 (`kassa.services.billing.subscription_cycle`), finalizes, charges and sends auto-advancing
-invoices when their time comes (`kassa.services.billing.invoice_advance`), then queues the
-payment reminders due (`kassa.services.billing.invoice_reminders`), on the clock it is given."""
+invoices when their time comes (`kassa.services.billing.invoice_advance`), queues the
+payment reminders due (`kassa.services.billing.invoice_reminders`), then writes the expiry of
+the credit grants whose `expires_at` has come (`kassa.services.billing.credit_grants`), on
+the clock it is given. Grants on a test clock are their clock's work, as the rest is."""
 
 from __future__ import annotations
 
 import logging
 
+from kassa.services.billing.credit_grants import expire_due_grants
 from kassa.services.billing.invoice_advance import advance_due_invoices
 from kassa.services.billing.invoice_reminders import reschedule_reminders, send_due_reminders
 from kassa.services.billing.subscription_cycle import renew_due_subscriptions
@@ -26,6 +29,10 @@ INVOICES = PollingJob(
         Step(renew_due_subscriptions, "renewed %d subscriptions"),
         Step(advance_due_invoices, "advanced %d invoices"),
         Step(send_due_reminders, "queued reminders for %d invoices"),
+        # Last, as on a test clock: an expired grant counts for nothing whether its debit is
+        # written yet or not, so no invoice above waits on it. Grants expire on the invoices'
+        # time scale (days), which this job's poll keeps, without a job of their own.
+        Step(expire_due_grants, "expired %d credit grants"),
     ),
     startup=Step(reschedule_reminders, "rescheduled the reminders of %d invoices"),
     poll_seconds=ADVANCE_INTERVAL_SECONDS,

@@ -10,10 +10,14 @@ invoices take, plus what voided invoices give back, to zero on expiry or void.
 
 Times follow the customer's test clock: `effective_at` defaults to the clock's now, and a
 grant is expired once the clock reaches `expires_at`. Stripe records what was left as a
-`credits_expired` debit; Kassa writes that debit (dated `expires_at`) the first time a write
-touches the grant after it expired (an update, expire, void, or the finalization or voiding
-of one of the customer's invoices), since test clock work is not this module's to add; until
-then the expired grant already counts for nothing in the summary and in finalization.
+`credits_expired` debit when the grant expires; so does Kassa, as due work (`expire_when_due`):
+the `invoices` job in real time (`expire_due_grants`), or the customer's test clock's advance
+when it reaches `expires_at` (kind `credit_grant_expiry`). Every write that touches an
+expired grant (an update, expire, void, or the finalization or voiding of one of the
+customer's invoices) settles it first in the same way (`settle_expiry`, the one place the
+debit is made), since it may come before the job's next run: the debit is dated `expires_at`
+whoever writes it, and written once (it leaves nothing to debit). An expired grant counts for
+nothing in the summary and in finalization from `expires_at` on, its debit written or not.
 
 Where each rule comes from: fields and parameters, the installed SDK
 (`stripe/billing/_credit_grant.py`, `params/billing/_credit_grant_*_params.py`): `category`
@@ -28,13 +32,16 @@ grant's currency. Events: `billing.credit_grant.created` and `.updated` (Stripe'
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa import money
+from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import (
     UNSET,
     Enum,
@@ -52,8 +59,9 @@ from kassa.services import events
 from kassa.services.billing import credit_balance_transactions
 from kassa.services.billing.credit_balance_transactions import Movement, monetary
 from kassa.services.billing.meter_usage import is_metered
-from kassa.services.context import Context
+from kassa.services.context import Context, PaymentConfig
 from kassa.services.customer_lookup import load_customer_named
+from kassa.services.due_work import do_due_operations
 from kassa.services.listing import CURSOR_PARAMS, list_page_with, list_query, load_live_object
 from kassa.services.resource import (
     ApiObject,
@@ -66,6 +74,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.store import Store, Transaction
 from kassa.store.tables import BILLING_CREDIT_GRANTS, PRICES, PRIVATE
 
 OBJECT_NAME: Final = "billing.credit_grant"
@@ -78,6 +87,8 @@ SCOPE_PRICES_MAX: Final = 100
 ID_CHARS_MAX: Final = 255
 CATEGORIES: Final = ("paid", "promotional")
 EVENT_TYPES: Final = ("billing.credit_grant.created", "billing.credit_grant.updated")
+
+log = logging.getLogger("kassa.credit_grants")
 
 _SCOPE: Final = Struct(
     {
@@ -195,7 +206,9 @@ async def move(ctx: Context, grant: ApiObject, movement: Movement) -> ApiObject:
 
 async def settle_expiry(ctx: Context, grant: ApiObject) -> bool:
     """An expired grant with something left: that is debited (`credits_expired`, dated when
-    it expired). Whether it was (the caller stores the grant)."""
+    it expired). Whether it was (the caller stores the grant). The one place an expiry's
+    debit is made, for the due work (`expire_when_due`) and every other write: it leaves
+    nothing, so whichever comes first writes it and the others find nothing to do."""
     if not expired_at(grant, ctx.now()) or grant["voided_at"] is not None:
         return False
     left = balance_of(grant)
@@ -207,6 +220,40 @@ async def settle_expiry(ctx: Context, grant: ApiObject) -> bool:
 
 async def save(ctx: Context, grant: ApiObject) -> None:
     await ctx.tx.update_object(BILLING_CREDIT_GRANTS, ctx.account_id, grant)
+
+
+# --- expiry as due work -----------------------------------------------------------------------
+
+
+async def expire_due_grants(store: Store, clock: Clock, payments: PaymentConfig) -> int:
+    """The `invoices` job's step: write the expiry of every grant no test clock governs
+    whose `expires_at` has come, each in a unit of work of its own, bounded per run
+    (`due_work.do_due_operations`); how many."""
+    jobs = (Transaction.credit_grants_due, Transaction.postpone_credit_grant_expiry)
+    failed = (log, "credit grant %s could not expire: %s")
+    return await do_due_operations(store, clock, payments, jobs, expire_when_due, failed)
+
+
+async def expire_when_due(ctx: Context, grant_id: str) -> bool:
+    """The grant's expiry written if it has come at its customer's time (the real-time
+    job's, or a test clock's advance at `expires_at`): what is left debited
+    (`settle_expiry`) and the grant stored, which clears its due time (`expires_due`: it has
+    nothing left). Whether it was: a grant voided, used up or already settled by another
+    write (or by an earlier run, the job's after a crash) writes nothing. No
+    `billing.credit_grant.updated`: no field the grant shows changes (its `expires_at` was
+    already there), and the debit's transaction announces the move, as an invoice's do."""
+    found = await ctx.tx.get_object(BILLING_CREDIT_GRANTS, ctx.account_id, grant_id)
+    if found is None or found[1]:
+        return False
+    grant = copy.deepcopy(found[0])
+    ctx = await ctx.governed_by(grant)
+    if not await settle_expiry(ctx, grant):
+        return False
+    # Nothing left clears the grant's due time as it is stored: a clock finding the same
+    # expiry due again would stop (`internal_failure`), the job would try it at every run.
+    ensure(balance_of(grant) == 0, "an expired grant's debit leaves nothing of it")
+    await save(ctx, grant)
+    return True
 
 
 # --- create -----------------------------------------------------------------------------------
