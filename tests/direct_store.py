@@ -33,6 +33,23 @@ T = TypeVar("T")
 POLL_INTERVAL_SECONDS = 0.05
 
 
+PAUSED_WRITER_MESSAGE = "locking protocol"
+"""SQLite's SQLITE_PROTOCOL: a reader could not get a stable view of the WAL index within
+SQLite's own retries, as when the writing process was stopped (SIGSTOP) part way through
+updating it."""
+
+
+async def look_while_paused(look: Awaitable[T]) -> T | None:
+    """`look`'s answer, read while the server is paused; None when the pause caught the
+    server's writer part way through updating SQLite's WAL index: let it run and look again."""
+    try:
+        return await look
+    except sqlite3.OperationalError as error:
+        if PAUSED_WRITER_MESSAGE not in str(error):
+            raise
+        return None
+
+
 def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         store = await open_store(database_url)

@@ -17,7 +17,7 @@ from kassa.store import Store
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import INVOICES, TEST_CLOCKS
 from tests.conftest import fresh_database
-from tests.direct_store import with_store
+from tests.direct_store import look_while_paused, with_store
 from tests.harness import KassaServer, assert_ledger_whole, create_account
 from tests.test_subscriptions import JAN_31_2027, monthly_price, utc
 from tests.test_webhook_durability import start_worker
@@ -125,11 +125,13 @@ def kill_mid_advance(
     async def watch(store: Store) -> None:
         for _ in range(LOOKS_MAX):
             with server.paused():
-                committed_time = await clock_time_committed(store, account_id, clock_id)
-                assert committed_time < RENEWALS[-1], "the last renewals came between two looks"
-                if committed_time >= RENEWALS[0]:
-                    server.kill()
-                    return
+                looked = clock_time_committed(store, account_id, clock_id)
+                committed_time = await look_while_paused(looked)
+                if committed_time is not None:
+                    assert committed_time < RENEWALS[-1], "the last renewals came between looks"
+                    if committed_time >= RENEWALS[0]:
+                        server.kill()
+                        return
             await asyncio.sleep(RUN_SLICE_SECONDS)
         raise AssertionError("the clock renewed nothing")
 

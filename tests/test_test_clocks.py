@@ -32,7 +32,7 @@ from kassa.store.clock_queries import ClockWork
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import CHARGES
 from tests.conftest import fresh_database
-from tests.direct_store import with_store
+from tests.direct_store import look_while_paused, with_store
 from tests.harness import Account, KassaServer, assert_ledger_whole, create_account
 from tests.test_subscriptions import monthly_price
 from tests.test_webhook_durability import start_worker
@@ -655,15 +655,22 @@ def _kill_mid_advance(
     async def watch(store: Store) -> None:
         for _ in range(LOOKS_MAX):
             with server.paused():
-                work = await _next_work(store, account_id, clock_id)
-                assert work is not None, "the last units came between two looks"
-                if work != first:
-                    server.kill()
-                    return
+                looked = await look_while_paused(_looked_work(store, account_id, clock_id))
+                if looked is not None:
+                    (work,) = looked
+                    assert work is not None, "the last units came between two looks"
+                    if work != first:
+                        server.kill()
+                        return
             await asyncio.sleep(RUN_SLICE_SECONDS)
         raise AssertionError("the clock job committed nothing")
 
     with_store(database_url, watch)
+
+
+async def _looked_work(store: Store, account_id: str, clock_id: str) -> tuple[ClockWork | None]:
+    """`_next_work` in a tuple: a look that found no work is not a look that failed."""
+    return (await _next_work(store, account_id, clock_id),)
 
 
 async def _next_work(store: Store, account_id: str, clock_id: str) -> ClockWork | None:
