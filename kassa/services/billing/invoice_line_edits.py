@@ -85,11 +85,6 @@ async def _finish(
     return invoice_documents.shown(invoice)
 
 
-def _item_id_of(line_id: str) -> str:
-    """The invoice item behind a stored invoice's line (`invoice_lines.line_id`)."""
-    return f"ii_{line_id.removeprefix('il_')}"
-
-
 async def _item_behind(
     ctx: Context, invoice: Mapping[str, Any], line_id: str, seen: set[str]
 ) -> ApiObject:
@@ -103,7 +98,7 @@ async def _item_behind(
     if line_id in seen:
         raise InvalidParameter(f"The line {line_id} is named twice in lines.", param="id")
     seen.add(line_id)
-    item = await invoice_items.load_item(ctx, _item_id_of(line_id))
+    item = await invoice_items.load_item(ctx, invoice_lines.item_id_of_line(line_id))
     ensure(item["invoice"] == invoice["id"], "a line's item is on the line's invoice")
     return item
 

@@ -83,6 +83,12 @@ def line_id(item_id: str, *, preview: bool = False) -> str:
     return f"il_tmp_{suffix}" if preview else f"il_{suffix}"
 
 
+def item_id_of_line(stored_line_id: str) -> str:
+    """The invoice item behind a stored invoice's line: `line_id` undone (every line of a
+    stored invoice is made by an item, a subscription's period line by Kassa's own)."""
+    return f"ii_{stored_line_id.removeprefix('il_')}"
+
+
 async def items_on(ctx: Context, invoice_id: str) -> list[ApiObject]:
     """The live items on an invoice, oldest first."""
     page = await ctx.tx.list_objects(
