@@ -20,7 +20,7 @@ from kassa.config import Settings
 from kassa.services import hooks
 from kassa.services.context import PaymentConfig
 from kassa.services.setup import load_payment_config
-from kassa.store import Store, Transaction, open_store, sqlite_path_from_url
+from kassa.store import DatabaseUnavailable, Store, Transaction, open_store, sqlite_path_from_url
 from kassa.store.dashboard_queries import LoggedRequest
 from kassa.store.postgres import to_numbered_placeholders
 from kassa.store.request_queries import IdempotencyRecord, RequestLogEntry
@@ -44,7 +44,7 @@ async def look_while_paused(look: Awaitable[T]) -> T | None:
     server's writer part way through updating SQLite's WAL index: let it run and look again."""
     try:
         return await look
-    except sqlite3.OperationalError as error:
+    except (sqlite3.OperationalError, DatabaseUnavailable) as error:
         if PAUSED_WRITER_MESSAGE not in str(error):
             raise
         return None

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 from kassa.asgi import AsgiApp, Receive, Scope, Send
 from kassa.http import openapi
 from kassa.http.authentication_page import PATH_PREFIX as AUTHENTICATION_PATH_PREFIX
+from kassa.http.errors import UNAVAILABLE_RETRY_AFTER_SECONDS
 from kassa.http.metrics import CONTENT_TYPE, RequestMetrics
+from kassa.store import DatabaseUnavailable
 
 log = logging.getLogger("kassa.app")
 
@@ -79,8 +81,10 @@ class EdgeApp:
             await _health(send, self.routes is not None, self.draining, self.instance_id)
         elif self.routes is None:
             await _plain(send, 503, b"starting\n", "text/plain")
+        elif path.startswith("/v1/"):
+            await self.routes.api(scope, receive, send)  # answers its own 503s, as Stripe would
         else:
-            await _app_for(self.routes, path)(scope, receive, send)
+            await _page_or_unavailable(_app_for(self.routes, path), scope, receive, send)
 
     async def startup(self) -> None:
         self.routes = await self.lifespan.start()
@@ -112,6 +116,29 @@ def _app_for(routes: Routes, path: str) -> AsgiApp:
         if mount.serves(path):
             return mount.app
     return routes.api
+
+
+PAGE_UNAVAILABLE_BODY = b"Kassa cannot reach its database right now; try again shortly.\n"
+
+
+async def _page_or_unavailable(app: AsgiApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """`app`'s answer, or a 503 with `Retry-After` when the database cannot serve it now: a
+    page (the dashboard, a hosted page) must not answer a moment's outage with a 500."""
+    started = False
+
+    async def send_noting_start(message: Any) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, send_noting_start)
+    except DatabaseUnavailable as error:
+        if started:
+            raise
+        log.warning("%s %s: %s", scope["method"], scope["path"], error)
+        retry_after = (b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode())
+        await _plain(send, 503, PAGE_UNAVAILABLE_BODY, "text/plain", [retry_after])
 
 
 async def _health(send: Send, started: bool, draining: bool, instance_id: str) -> None:

@@ -41,19 +41,22 @@ UNAVAILABLE_MESSAGES = (
     "disk I/O error",
     "unable to open database file",
     "attempt to write a readonly database",
+    "locking protocol",
 )
-"""SQLite errors that say the database cannot be written now (another process held the write
-lock past BUSY_TIMEOUT_MS; the disk is full or failing), not that a statement is wrong: the
-unit is rolled back and reported as DatabaseUnavailable (503), and the next one may succeed."""
+"""SQLite errors that say the database cannot be used now (another process held a lock past
+BUSY_TIMEOUT_MS; the disk is full or failing; SQLITE_PROTOCOL, "locking protocol": no stable
+view of the WAL index, as when the writing process was stopped part way through updating it),
+not that a statement is wrong: the unit is rolled back and reported as DatabaseUnavailable
+(503), and the next one may succeed. Reads map them too (`_ReadUnit`)."""
 
 log = logging.getLogger("kassa.store.sqlite")
 
 
-def unavailable(error: sqlite3.Error) -> DatabaseUnavailable | None:
+def unavailable(error: sqlite3.Error, doing: str = "written") -> DatabaseUnavailable | None:
     """`error` as DatabaseUnavailable, if it is one of UNAVAILABLE_MESSAGES."""
     text = str(error)
     if isinstance(error, sqlite3.OperationalError) and text.startswith(UNAVAILABLE_MESSAGES):
-        return DatabaseUnavailable(f"the SQLite database cannot be written: {text}")
+        return DatabaseUnavailable(f"the SQLite database cannot be {doing}: {text}")
     return None
 
 
@@ -144,8 +147,14 @@ class _ReadUnit:
     async def __aenter__(self) -> Transaction:
         return Transaction(self._executor)
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        # A read the database cannot serve now is a 503 to retry, as a write's is, not a 500.
+        if isinstance(error, sqlite3.Error):
+            lost = unavailable(error, "read")
+            if lost is not None:
+                raise lost from error
 
 
 class SqliteStore:
@@ -281,7 +290,10 @@ class SqliteStore:
     @asynccontextmanager
     async def scan(self) -> AsyncIterator[Transaction]:
         async with self._scan_lock:
-            yield Transaction(ThreadedSqliteExecutor(self._scanner))
+            try:
+                yield Transaction(ThreadedSqliteExecutor(self._scanner))
+            except sqlite3.Error as error:
+                raise unavailable(error, "read") or error from error
 
     def _start_checkpointer(self) -> None:
         """Checkpoints run on a thread with a connection of their own (sqlite3 releases the
