@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
 
+from kassa.clock import FrozenClock
+from kassa.services import accounts
+from kassa.store import Store, Transaction
+from kassa.store.tables import CUSTOMERS, PRICES, PRODUCTS, SUBSCRIPTION_ITEMS, SUBSCRIPTIONS
 from tests.conftest import module_server
+from tests.direct_store import apply_migrations_before, with_store
 from tests.harness import KassaServer, assert_ledger_whole, create_account
 from tests.test_subscriptions import (
     DECLINING_CARD,
@@ -411,7 +417,7 @@ def test_active_entitlement_refusals(client: Client) -> None:
 @pytest.mark.parametrize(
     ("behavior", "status", "kept"),
     [
-        ("pause", "paused", True),
+        ("pause", "paused", False),
         ("create_invoice", "past_due", True),
         ("cancel", "canceled", False),
     ],
@@ -419,8 +425,9 @@ def test_active_entitlement_refusals(client: Client) -> None:
 def test_a_trial_ending_without_a_payment_method(
     client: Client, behavior: str, status: str, kept: bool
 ) -> None:
-    """Paused or past due, the subscription still grants its features (Stripe keeps them);
-    canceled, it grants none."""
+    """Past due, the subscription still grants its features (Stripe keeps them while its
+    retries run); paused (Stripe: the customer "loses access" for the pause) or canceled, it
+    grants none."""
     sso = feature(client, "sso")
     _, price = product_with(client, "Pro", sso.id)
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31_2027})
@@ -442,3 +449,88 @@ def test_a_trial_ending_without_a_payment_method(
     assert client.v1.subscriptions.retrieve(subscription.id).status == status
     assert entitlements_of(client, customer.id) == (on_trial if kept else {})
     assert len(summaries_of(client, customer.id)) == (1 if kept else 2)
+
+
+# -- an upgrade from before entitlements ------------------------------------------------------
+
+ENTITLEMENTS_MIGRATION = 68
+"""`0068_entitlements`; `0074_entitlements_backfill` gives the subscriptions stored before it
+their grants."""
+STORED_AT = 1_800_000_000
+
+
+def _stored_before_entitlements(database_url: str) -> tuple[str, str, str]:
+    """A database at the schema before 0068, with an account, a product and its price, and
+    two customers each with a subscription to it as Kassa then stored them: one active (it
+    grants), one canceled (it does not). (secret key, active's customer, canceled's)."""
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+    async def run(store: Store) -> tuple[str, str, str]:
+        async with store.write() as tx:
+            await apply_migrations_before(tx, engine, ENTITLEMENTS_MIGRATION, STORED_AT)
+            new = await accounts.create_account(tx, FrozenClock(STORED_AT), "Before 0068")
+            account_id = new.account["id"]
+            product = {"id": "prod_Old", "object": "product", "created": STORED_AT, "name": "Pro"}
+            await tx.insert_object(PRODUCTS, account_id, product)
+            price = {
+                "id": "price_Old",
+                "object": "price",
+                "created": STORED_AT,
+                "product": "prod_Old",
+                "currency": "usd",
+                "unit_amount": 2_000,
+                "type": "recurring",
+                "recurring": {"interval": "month", "interval_count": 1},
+            }
+            await tx.insert_object(PRICES, account_id, price)
+            for name, status in (("Active", "active"), ("Canceled", "canceled")):
+                await _store_subscription(tx, account_id, name, status, price)
+        return new.secret_key, "cus_Active", "cus_Canceled"
+
+    return with_store(database_url, run)
+
+
+async def _store_subscription(
+    tx: Transaction, account_id: str, name: str, status: str, price: dict[str, Any]
+) -> None:
+    customer = {"id": f"cus_{name}", "object": "customer", "created": STORED_AT}
+    await tx.insert_object(CUSTOMERS, account_id, {**customer, "test_clock": None})
+    item = {
+        "id": f"si_{name}",
+        "object": "subscription_item",
+        "created": STORED_AT,
+        "price": price,
+        "quantity": 1,
+        "subscription": f"sub_{name}",
+    }
+    subscription = {
+        "id": f"sub_{name}",
+        "object": "subscription",
+        "created": STORED_AT,
+        "customer": customer["id"],
+        "status": status,
+        "items": {"object": "list", "data": [item], "has_more": False},
+    }
+    await tx.insert_object(SUBSCRIPTIONS, account_id, subscription)
+    await tx.insert_object(SUBSCRIPTION_ITEMS, account_id, item)
+
+
+def test_an_upgraded_database_entitles_the_subscriptions_stored_before_entitlements(
+    private_database_url: str, tmp_path: Path
+) -> None:
+    """Upgraded (by `kassa serve`'s start), the active subscription stored before 0068 grants
+    its product: a feature attached to it then is its customer's active entitlement; the
+    canceled one grants nothing."""
+    secret_key, active, canceled = _stored_before_entitlements(private_database_url)
+    upgraded = KassaServer(private_database_url, tmp_path / "kassa.log").start()
+    try:
+        client = upgraded.client(secret_key)
+        sso = feature(client, "sso")
+        client.v1.products.features.create(
+            "prod_Old", params={"entitlement_feature": sso.id}, options=key()
+        )
+        assert set(entitlements_of(client, active)) == {"sso"}
+        assert [s["object"]["customer"] for s in summaries_of(client, active)] == [active]
+        assert entitlements_of(client, canceled) == {}
+    finally:
+        upgraded.stop()

@@ -90,7 +90,8 @@ MIGRATION_LOCK_ID = 0x4B61737361
 
 _FILE_NAME = re.compile(r"(\d{4})_(\w+?)(?:\.(sqlite|postgresql))?\.sql")
 """`NNNN_name.sql` for both engines; `NNNN_name.postgresql.sql` for one engine only (the
-other records the version as applied with nothing to run, so versions stay one series)."""
+other records the version as applied with nothing to run, so versions stay one series); both
+`NNNN_name.sqlite.sql` and `NNNN_name.postgresql.sql` where the engines need other SQL."""
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,14 @@ def load_migrations(engine: str) -> tuple[Migration, ...]:
     """The package's migrations for `engine`, in order: read and rewritten once per process
     (the tests open stores by the thousand)."""
     markers = ENGINE_MARKERS[engine]
-    found = []
+    found: dict[int, Migration] = {}
     for entry in resources.files("kassa.store.migrations").iterdir():
         match = _FILE_NAME.fullmatch(entry.name)
         if match is None:
             continue
         if match[3] is not None and match[3] != engine:
-            found.append(Migration(int(match[1]), match[2], ()))
+            # Nothing to run here, unless this engine has its own file of the version.
+            found.setdefault(int(match[1]), Migration(int(match[1]), match[2], ()))
             continue
         text = entry.read_text(encoding="utf-8")
         for marker, replacement in markers.items():
@@ -121,8 +123,8 @@ def load_migrations(engine: str) -> tuple[Migration, ...]:
         text = _DOC_FLAGGED.sub(lambda m: _doc_flagged(engine, m[1], m[2]), text)
         text = _DOC_EACH.sub(lambda m: _doc_each(engine, m[1].lower(), m[2], m[3]), text)
         text = _UTF8_BYTES.sub(lambda m: _utf8_bytes(engine, m[1]), text)
-        found.append(Migration(int(match[1]), match[2], tuple(_split_statements(text))))
-    return tuple(sorted(found, key=lambda m: m.version))
+        found[int(match[1])] = Migration(int(match[1]), match[2], tuple(_split_statements(text)))
+    return tuple(sorted(found.values(), key=lambda m: m.version))
 
 
 def _split_statements(script: str) -> list[str]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import InvalidRequest, ResourceMissing
+from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.params import String
@@ -51,12 +51,15 @@ from kassa.store.tables import (
 
 SUMMARY_UPDATED: Final = "entitlements.active_entitlement_summary.updated"
 GRANTS_PER_CUSTOMER_MAX: Final = 10_000
-"""The (subscription, product) grants read for one customer: Stripe's 500 subscriptions a
-customer may have, each with up to 20 items."""
+"""The (subscription, product) grants one customer may have, read whole on every change:
+Stripe's 500 subscriptions a customer may have, each with up to 20 items. Kassa counts no
+subscriptions per customer, so this is checked where grants are written: the write of a
+subscription that would take its customer past it is refused (`refresh_customer`)."""
 FEATURES_PER_PRODUCT_MAX: Final = 100
 """The features one product may have (Kassa's limit: `product_features` refuses more)."""
 ENTITLEMENTS_PER_CUSTOMER_MAX: Final = GRANTS_PER_CUSTOMER_MAX
-"""The active entitlements one customer may hold, read back whole to compare."""
+"""The active entitlements one customer may hold, read back whole to compare: refused, as
+the grants are, at the write (of a subscription, or a product's new feature) past it."""
 SUMMARY_ENTITLEMENTS_MAX: Final = LIST_LIMIT_MAX
 """The entitlements a summary embeds (newest first; `has_more` says when there are more)."""
 GRANTS_PER_PRODUCT_CHANGE_MAX: Final = 10_000
@@ -106,10 +109,17 @@ async def list_active_entitlements(ctx: Context, request: ListActiveEntitlements
 # -- the one place entitlements change ------------------------------------------------------
 
 
-async def _granted_products(ctx: Context, customer_id: str) -> list[str]:
+async def _granted_products(ctx: Context, customer_id: str, param: str) -> list[str]:
+    """The products the customer's grants give; past GRANTS_PER_CUSTOMER_MAX the write that
+    added the grants (this unit's) is refused, naming `param`."""
     query = ObjectListQuery(limit=GRANTS_PER_CUSTOMER_MAX, equals={"customer": customer_id})
     page = await ctx.tx.list_objects(ENTITLEMENT_GRANTS, ctx.account_id, query)
-    ensure(not page.has_more, f"a customer has at most {GRANTS_PER_CUSTOMER_MAX} grants")
+    if page.has_more:
+        raise InvalidParameter(
+            f"The customer {customer_id} would have more than {GRANTS_PER_CUSTOMER_MAX} "
+            "products granted by its subscriptions (500 subscriptions of 20 items).",
+            param=param,
+        )
     return sorted({str(grant["product"]) for grant in page.objects})
 
 
@@ -121,14 +131,21 @@ async def features_of_product(ctx: Context, product_id: str) -> list[ApiObject]:
     return page.objects
 
 
-async def _entitled_features(ctx: Context, customer_id: str) -> dict[str, str]:
+async def _entitled_features(ctx: Context, customer_id: str, param: str) -> dict[str, str]:
     """feature id -> its lookup key, for every feature the customer's grants give (a lookup
-    key never changes, so the copy a product feature holds is the feature's)."""
+    key never changes, so the copy a product feature holds is the feature's); past
+    ENTITLEMENTS_PER_CUSTOMER_MAX the write that widened them is refused, naming `param`."""
     entitled: dict[str, str] = {}
-    for product_id in await _granted_products(ctx, customer_id):
+    for product_id in await _granted_products(ctx, customer_id, param):
         for attached in await features_of_product(ctx, product_id):
             feature = attached["entitlement_feature"]
             entitled[str(feature["id"])] = str(feature["lookup_key"])
+    if len(entitled) > ENTITLEMENTS_PER_CUSTOMER_MAX:
+        raise InvalidParameter(
+            f"The customer {customer_id} would have more than {ENTITLEMENTS_PER_CUSTOMER_MAX} "
+            "active entitlements.",
+            param=param,
+        )
     return entitled
 
 
@@ -153,11 +170,13 @@ def summary(ctx: Context, customer_id: str, held: ListPage) -> ApiObject:
     }
 
 
-async def refresh_customer(ctx: Context, customer_id: str) -> None:
+async def refresh_customer(ctx: Context, customer_id: str, *, param: str) -> None:
     """Bring the customer's active entitlements in line with its grants, and announce the
-    change of its set, if any."""
-    entitled = await _entitled_features(ctx, customer_id)
+    change of its set, if any. Past the customer's bounds, InvalidParameter naming `param`
+    (the caller's parameter that widened its grants or features): nothing is written."""
+    entitled = await _entitled_features(ctx, customer_id, param)
     before = await _held(ctx, customer_id, ENTITLEMENTS_PER_CUSTOMER_MAX)
+    # Every write of them was held to the bound (`_entitled_features`).
     ensure(not before.has_more, "a customer's entitlements are read whole")
     held = {str(e["feature"]): e for e in before.data}
     if held.keys() == entitled.keys():

@@ -4,12 +4,20 @@ subscriptions are written: creation, item changes, every status change, a test c
 advance alike), in the same unit of work.
 
 A subscription grants the products of its items while its status is one of
-GRANTING_STATUSES. Stripe's guide (docs.stripe.com/billing/entitlements) grants features
-"as long as a customer maintains an active subscription" and revokes them as the
-subscription's status says; Stripe keeps them for a subscription that is `past_due` (its
-retries still running) or `paused` (a trial ended without a payment method: Stripe sends no
-summary update then), and removes them when it ends (`canceled`, `incomplete_expired`),
-stops being paid for (`unpaid`), or has never been paid (`incomplete`).
+GRANTING_STATUSES. Stripe's guide (docs.stripe.com/billing/entitlements) provisions and
+de-provisions access "according to your customer's subscription status": kept while it is
+`trialing`, `active` or `past_due` (its retries still running), removed when it ends
+(`canceled`, `incomplete_expired`), stops being paid for (`unpaid`), has never been paid
+(`incomplete`), or is `paused`. Stripe's page on pausing
+(docs.stripe.com/billing/subscriptions/pause) says a paused subscription stops "both service
+and billing", the customer "loses access" for the pause, and
+`entitlements.active_entitlement_summary.updated` is sent with the pause to de-provision it;
+the pause that follows a trial ending without a payment method is the same status ("behaves
+more like a true pause"). A resumed subscription grants again.
+
+Subscriptions written before migration 0068 are given their grants (and the entitlements
+those give) by migration 0074, which keeps to GRANTING_STATUSES in SQL; such a document has
+no GRANTED_PRODUCTS yet, which its next write sets (replacing its grants changes nothing).
 
 The granted products are kept as a private fact of the subscription's document (compared on
 every write: most writes change nothing here and cost nothing), and as one
@@ -29,7 +37,8 @@ from kassa.services.context import Context
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import ENTITLEMENT_GRANTS, PRIVATE
 
-GRANTING_STATUSES: Final = frozenset({"active", "past_due", "paused", "trialing"})
+GRANTING_STATUSES: Final = frozenset({"active", "past_due", "trialing"})
+"""Kept in step with migration 0074's backfill, which names them in SQL."""
 GRANTED_PRODUCTS: Final = "entitled_products"
 """Private key of a subscription: the products it grants now (sorted; absent: none yet)."""
 GRANTS_PER_SUBSCRIPTION_MAX: Final = 20
@@ -54,7 +63,9 @@ async def follow_subscription(ctx: Context, subscription: dict[str, Any]) -> Non
     facts[GRANTED_PRODUCTS] = granted
     customer_id = str(subscription["customer"])
     await _replace_grants(ctx, str(subscription["id"]), customer_id, granted)
-    await active_entitlements.refresh_customer(ctx, customer_id)
+    # Past a customer's bounds, the write of the subscription that took it there is refused
+    # (nothing written): its items are what it grants.
+    await active_entitlements.refresh_customer(ctx, customer_id, param="items")
 
 
 async def _replace_grants(

@@ -110,7 +110,7 @@ async def attach_feature(ctx: Context, request: AttachFeature) -> ApiObject:
     }
     await ctx.tx.insert_object(PRODUCT_FEATURES, ctx.account_id, product_feature)
     for customer_id in customers:
-        await active_entitlements.refresh_customer(ctx, customer_id)
+        await active_entitlements.refresh_customer(ctx, customer_id, param="entitlement_feature")
     return await _view(ctx, product_feature)
 
 
@@ -136,7 +136,7 @@ async def detach_feature(ctx: Context, ref: ProductFeatureRef) -> ApiObject:
     customers = await active_entitlements.customers_granted(ctx, ref.product)
     await ctx.tx.mark_object_deleted(PRODUCT_FEATURES, ctx.account_id, ref.product_feature)
     for customer_id in customers:
-        await active_entitlements.refresh_customer(ctx, customer_id)
+        await active_entitlements.refresh_customer(ctx, customer_id, param="id")
     return {"id": product_feature["id"], "object": "product_feature", "deleted": True}
 
 
