@@ -129,6 +129,12 @@ class AmountTooLarge(InvalidParameter):
         super().__init__(message, param=param)
 
 
+class InactiveObject(InvalidParameter):
+    """The object a parameter names exists but is archived (`active` false: a price, a
+    shipping rate) where only an active one will do: a new Checkout Session cannot offer it,
+    so a Payment Link naming it no longer opens."""
+
+
 class ResourceMissing(InvalidRequest):
     """The object named does not exist for this account."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from kassa import money
-from kassa.errors import KassaError, ResourceMissing
+from kassa.errors import InactiveObject, ResourceMissing
 from kassa.pages import pay_attempts
 from kassa.pages.page_backend import PageBackend
 from kassa.services import (
@@ -141,9 +141,12 @@ class LinkVisit:
 class CheckoutBackend(PageBackend):
     async def visit_link(self, link_id: str) -> LinkVisit | None:
         """A new Checkout Session from the Payment Link `link_id` (found by its id alone: a
-        link is public), in one write unit; None for an unknown or deleted link. A session
-        Checkout refuses (a price archived since the link was made) writes nothing, and the
-        link says it is unavailable."""
+        link is public), in one write unit; None for an unknown or deleted link. A link that
+        no longer opens says so: inactive, its completed sessions at their limit, or naming
+        a price or shipping rate archived since it was made (Checkout refuses the session:
+        `InactiveObject`, and the unit writes nothing). Any other error is raised as it is:
+        a link checked when it was made or changed opens unless one of those changed, so
+        anything else is not the link's doing and must not pass for it."""
         if not could_be_object_id(link_id):
             return None
         try:
@@ -156,7 +159,7 @@ class CheckoutBackend(PageBackend):
                     return None
                 link = found[0]
                 session = await payment_links.open_link(self.context(tx, account_id), link)
-        except KassaError:
+        except InactiveObject:
             return LinkVisit(session_url=None, unavailable=UNAVAILABLE_MESSAGE)
         if session is None:
             return LinkVisit(None, link["inactive_message"] or UNAVAILABLE_MESSAGE)

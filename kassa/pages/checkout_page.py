@@ -14,8 +14,9 @@ another origin sent is refused, and nothing is cached, framed, scripted or refer
 that asks for 3-D Secure is sent to Kassa's challenge page, which returns the browser here;
 a complete session sends the browser on to its `success_url` (`{CHECKOUT_SESSION_ID}`
 replaced), or, made from a Payment Link that confirms on the page, shows the link's message;
-an expired one says so. A link that no longer opens (inactive, or its completed sessions at
-their limit) says so too. A declined card is shown, and the session stays open.
+an expired one says so. A link that no longer opens (inactive, its completed sessions at
+their limit, or a price or shipping rate of it archived) says so too (410). A declined card
+is shown, and the session stays open.
 """
 
 from __future__ import annotations

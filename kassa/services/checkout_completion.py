@@ -273,13 +273,35 @@ def _subscription_lines(session: ApiObject) -> list[tuple[bool, dict[str, Any]]]
 
 def _subscription_item(line: ApiObject, rates: list[ApiObject]) -> dict[str, Any]:
     """A metered line (no quantity) gives an item on its price alone: the subscription bills
-    its meter's usage, and refuses a quantity on it."""
-    item: dict[str, Any] = {"price": line["price"]["id"]}
+    its meter's usage, and refuses a quantity on it. A line priced inline (`price_data`, or a
+    Payment Link's own price: the only inactive prices a session takes) gives the same
+    `price_data`, since an inline price prices the one item it was made for."""
+    price = line["price"]
+    item: dict[str, Any] = (
+        {"price": price["id"]} if price["active"] else {"price_data": _inline_terms(price)}
+    )
     if line["quantity"] is not None:
         item["quantity"] = line["quantity"]
     if rates:
         item["tax_rates"] = [rate["id"] for rate in rates]
     return item
+
+
+def _inline_terms(price: ApiObject) -> dict[str, Any]:
+    """The `price_data` an inline price was made from (Checkout's: a per-unit amount, a
+    product, an interval)."""
+    terms = {
+        "currency": price["currency"],
+        "product": price["product"],
+        "unit_amount": price["unit_amount"],
+    }
+    recurring = price["recurring"]
+    if recurring is not None:
+        terms["recurring"] = {
+            "interval": recurring["interval"],
+            "interval_count": recurring["interval_count"],
+        }
+    return terms
 
 
 async def _pay_setup(ctx: Context, session: ApiObject, card: TypedCard, return_url: str) -> Step:

@@ -240,11 +240,6 @@ LIST_FILTERS: dict[str, Param] = {
     "customer_details": _refused("filter on customer instead"),
     "payment_link": String(max_chars=255),
 }
-LINE_ITEMS_PARAMS: dict[str, Param] = {
-    "limit": Integer(minimum=1, maximum=100),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
-}
 CREATED_FILTER: Final = TimestampRange()
 
 
@@ -277,14 +272,6 @@ class CreateCheckoutSession:
 class UpdateCheckoutSession:
     session: str
     metadata: MetadataUpdate | None = None
-
-
-@dataclass(frozen=True)
-class ListLineItems:
-    session: str
-    limit: int | None = None
-    starting_after: str | None = None
-    ending_before: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kassa.errors import ExclusiveParameters, InvalidParameter, InvalidRequest, MissingParameter
+from kassa.errors import (
+    ExclusiveParameters,
+    InactiveObject,
+    InvalidParameter,
+    InvalidRequest,
+    MissingParameter,
+)
 from kassa.ids import new_id
+from kassa.invariants import ensure
 from kassa.params import apply_metadata
 from kassa.services import checkout_completion, checkout_discounts, checkout_shipping, customers
 from kassa.services.billing import prices, promotion_codes
@@ -46,33 +53,16 @@ from kassa.services.checkout_documents import (
 from kassa.services.checkout_session_params import (
     CREATE_PARAMS,
     HOSTED_UI_MODES,
-    LINE_ITEMS_PARAMS,
     LIST_FILTERS,
     SUBSCRIPTION_LINE_ITEMS_MAX,
     UPDATE_PARAMS,
     CreateCheckoutSession,
-    ListLineItems,
     UpdateCheckoutSession,
 )
 from kassa.services.context import Context
-from kassa.services.listing import (
-    PAGINATION_PARAMS,
-    ListRequest,
-    items_page,
-    list_page_with,
-    list_query,
-    load_live_object,
-)
-from kassa.services.resource import (
-    ApiObject,
-    Operation,
-    ParamsParser,
-    Resource,
-    RouteIds,
-    list_envelope,
-    no_params,
-    request_parser,
-)
+from kassa.services.line_item_lists import HeldItems
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store.tables import CHECKOUT_SESSIONS, PRIVATE, PRODUCTS
 
 EXPIRES_AFTER_MIN_SECONDS: Final = 30 * 60
@@ -81,8 +71,6 @@ EXPIRES_AFTER_MAX_SECONDS: Final = 24 * 3600
 creation. By default, this value is 24 hours from creation"."""
 TRIAL_END_AHEAD_MIN_SECONDS: Final = 48 * 3600
 """Stripe: `subscription_data[trial_end]` "has to be at least 48 hours in the future"."""
-INCLUDED_LINE_ITEMS_MAX: Final = 10
-"""`expand[]=line_items` embeds the first page, as Stripe's includable lists do."""
 EVENT_TYPES: Final = ("checkout.session.completed", "checkout.session.expired")
 
 
@@ -93,10 +81,13 @@ EVENT_TYPES: Final = ("checkout.session.completed", "checkout.session.expired")
 class LinkOrigin:
     """The Payment Link a session is made from (`payment_links.open_link`): the session names
     it in `payment_link`; with no `success_url` (the link's `hosted_confirmation`), the page
-    shows `confirmation` once the session is complete."""
+    shows `confirmation` once the session is complete. `inline_prices`: the link's own
+    prices, made from its `price_data` (inactive, as inline prices are), which its sessions
+    name by id."""
 
     payment_link: str
     confirmation: str | None
+    inline_prices: frozenset[str] = frozenset()
 
 
 async def create_session(ctx: Context, request: CreateCheckoutSession) -> ApiObject:
@@ -111,12 +102,15 @@ async def create_link_session(
     return await _create(ctx, request, origin)
 
 
-async def link_line_items(ctx: Context, request: CreateCheckoutSession) -> list[ApiObject]:
+async def link_line_items(
+    ctx: Context, request: CreateCheckoutSession, inline_prices: frozenset[str] = frozenset()
+) -> list[ApiObject]:
     """The line items (with their amounts) a session made from `request` would show,
-    checked as create checks them and written nowhere (`request` names its prices by id):
-    a Payment Link's, checked when it is created or changed."""
+    checked as create checks them: a Payment Link's, checked when it is created or changed.
+    A `price_data` entry makes its inline price here (the link's own from then on, which
+    it names by id in `inline_prices`); nothing else is written."""
     _check_mode_params(request)
-    lines, _rates = await _line_items(ctx, request)
+    lines, _rates = await _line_items(ctx, request, inline_prices)
     currency = _currency(request, lines)
     checkout_shipping.address_collection(request.shipping_address_collection, request.mode)
     # A link names its rates by id: checking them makes nothing.
@@ -131,7 +125,8 @@ async def _create(
     now = ctx.now()
     expires_at = _expires_at(request, now)
     customer = await _customer(ctx, request)
-    lines, line_rates = await _line_items(ctx, request)
+    inline_prices = frozenset() if origin is None else origin.inline_prices
+    lines, line_rates = await _line_items(ctx, request, inline_prices)
     currency = _currency(request, lines)
     discount, shown_discounts = await _discount(ctx, request, currency, customer)
     collection = checkout_shipping.address_collection(
@@ -264,10 +259,11 @@ async def _customer(ctx: Context, request: CreateCheckoutSession) -> ApiObject |
 
 
 async def _line_items(
-    ctx: Context, request: CreateCheckoutSession
+    ctx: Context, request: CreateCheckoutSession, inline_prices: frozenset[str]
 ) -> tuple[list[ApiObject], list[list[ApiObject]]]:
     """The line items, and beside them each one's tax rates (the line item shows its taxes
-    only when expanded, so the rates are kept apart: `line_tax_rates`)."""
+    only when expanded, so the rates are kept apart: `line_tax_rates`); `inline_prices`
+    (a Payment Link's own) may be named by id though inactive."""
     entries = request.line_items or []
     if request.mode == "subscription" and len(entries) > SUBSCRIPTION_LINE_ITEMS_MAX:
         raise InvalidParameter(
@@ -278,7 +274,7 @@ async def _line_items(
     line_rates = []
     for index, entry in enumerate(entries):
         path = f"line_items[{index}]"
-        price = await _price(ctx, entry, path)
+        price = await _price(ctx, entry, path, inline_prices)
         _check_price(request.mode, price, path)
         quantity = _quantity(price, entry, path)
         line = await _line_item(ctx, price, quantity, entry.get("metadata"), path)
@@ -319,16 +315,19 @@ def _check_custom_amount_line(line: ApiObject, lines: int, path: str) -> None:
         )
 
 
-async def _price(ctx: Context, entry: dict[str, Any], path: str) -> ApiObject:
+async def _price(
+    ctx: Context, entry: dict[str, Any], path: str, inline_prices: frozenset[str]
+) -> ApiObject:
     if entry.get("price") is not None and entry.get("price_data") is not None:
         raise ExclusiveParameters((f"{path}[price]", f"{path}[price_data]"), param=f"{path}[price]")
     if entry.get("price") is not None:
         price = await prices.load_price(ctx, str(entry["price"]), param=f"{path}[price]")
-        if not price["active"]:
-            raise InvalidParameter(
+        if not price["active"] and price["id"] not in inline_prices:
+            raise InactiveObject(
                 f"The price {price['id']} is not active and cannot be used.",
                 param=f"{path}[price]",
             )
+        ensure(price["active"] or prices.is_inline(price), "a link's own price is an inline one")
         return price
     data = entry.get("price_data")
     if data is None:
@@ -485,39 +484,15 @@ async def expire_session(ctx: Context, session_id: str) -> ApiObject:
     return public(session)
 
 
-def _parse_list(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
-    return ListRequest(RESOURCE, params)
+def _stored_line_items(session: ApiObject) -> list[ApiObject]:
+    items: list[ApiObject] = private(session)["line_items"]
+    return items
 
 
-async def list_sessions(ctx: Context, request: ListRequest) -> ApiObject:
-    query = list_query(request.params, LIST_FILTERS)
-    page = await list_page_with(ctx, RESOURCE, request.params, query)
-    data = [public(session) for session in page.data]
-    return list_envelope(type(page)(data=data, has_more=page.has_more), RESOURCE.url)
+LINE_ITEMS: Final = HeldItems(lambda: RESOURCE, _stored_line_items)
 
 
-async def list_line_items(ctx: Context, request: ListLineItems) -> ApiObject:
-    session = await _load(ctx, request.session)
-    return items_page(
-        private(session)["line_items"],
-        request,
-        object_name="item",
-        url=f"{RESOURCE.url}/{session['id']}/line_items",
-    )
-
-
-async def _include_line_items(ctx: Context, shown: ApiObject) -> ApiObject:
-    session = await _load(ctx, str(shown["id"]))
-    request = ListLineItems(session=str(session["id"]), limit=INCLUDED_LINE_ITEMS_MAX)
-    return items_page(
-        private(session)["line_items"],
-        request,
-        object_name="item",
-        url=f"{RESOURCE.url}/{session['id']}/line_items",
-    )
-
-
-RESOURCE = Resource(
+RESOURCE: Resource = Resource(
     object_name="checkout.session",
     id_prefix="cs",
     collection="checkout/sessions",
@@ -533,20 +508,10 @@ RESOURCE = Resource(
         update_session,
         writes=True,
     ),
-    lister=Operation(
-        ParamsParser({**PAGINATION_PARAMS, **LIST_FILTERS}, _parse_list),
-        list_sessions,
-        writes=False,
-    ),
-    list_filters=None,
+    list_filters=LIST_FILTERS,
+    list_view=public,
     actions={"expire": Operation(no_params, expire_session, writes=True)},
-    sublists={
-        "line_items": Operation(
-            request_parser(ListLineItems, LINE_ITEMS_PARAMS, ids=("session",)),
-            list_line_items,
-            writes=False,
-        )
-    },
+    sublists={LINE_ITEMS.name: LINE_ITEMS.sublist()},
     expandable={
         "customer": "customer",
         "invoice": "invoice",
@@ -557,6 +522,6 @@ RESOURCE = Resource(
         "shipping_options.shipping_rate": "shipping_rate",
         "subscription": "subscription",
     },
-    includable={"line_items": _include_line_items},
+    includable={"line_items": LINE_ITEMS.include},
     event_types=EVENT_TYPES,
 )

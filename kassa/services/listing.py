@@ -112,8 +112,11 @@ class ListRequest:
 
 
 async def list_objects(ctx: Context, request: ListRequest) -> ApiObject:
-    page = await list_page(ctx, request.resource, request.params)
-    return list_envelope(page, request.resource.url)
+    resource = request.resource
+    page = await list_page(ctx, resource, request.params)
+    if resource.list_view is not None:
+        page = ListPage([resource.list_view(obj) for obj in page.data], page.has_more)
+    return list_envelope(page, resource.url)
 
 
 async def list_page(ctx: Context, resource: Resource, params: Mapping[str, Any]) -> Page:

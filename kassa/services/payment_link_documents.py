@@ -31,6 +31,12 @@ def private(link: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def inline_prices(link: Mapping[str, Any]) -> frozenset[str]:
+    """The link's own prices, made from its `line_items[][price_data]` when it was created
+    (inline prices: inactive, and named by id by the link's sessions only)."""
+    return frozenset(private(link).get("inline_prices", ()))
+
+
 STORED_ONLY: Final = frozenset({PRIVATE, "created"})
 """Keys of the stored document the API never shows: Kassa's facts, and `created`, which every
 object row keeps (lists filter and order on it) though Stripe's link has no such field."""

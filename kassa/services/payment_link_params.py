@@ -3,8 +3,9 @@ hosted Checkout takes, and every other parameter Stripe's reference lists declar
 `NotSupported` with its reason, so that a 400 names it and nothing is written.
 
 Stripe's reference (docs.stripe.com/api/payment_links/payment_links/create): `line_items` is
-required (up to 20), each with a `price` and a `quantity`; `after_completion[type]` is
-`hosted_confirmation` (with an optional `custom_message`) or `redirect` (with its `url`);
+required (up to 20), each with a `price` (or the `price_data` of a new one) and a
+`quantity`; `after_completion[type]` is `hosted_confirmation` (with an optional
+`custom_message`) or `redirect` (with its `url`);
 `restrictions[completed_sessions][limit]` caps the completed sessions; `subscription_data`
 needs a recurring price. A few settings Kassa's page cannot honour are taken at the value
 that asks for nothing (`phone_number_collection[enabled]=false`, `invoice_creation[enabled]=
@@ -30,7 +31,7 @@ from kassa.params import (
     String,
     Struct,
 )
-from kassa.services.checkout_session_params import QUANTITY_MAX, URL_CHARS_MAX
+from kassa.services.checkout_session_params import PRICE_DATA, QUANTITY_MAX, URL_CHARS_MAX
 from kassa.services.checkout_shipping import SHIPPING_COUNTRIES, SHIPPING_OPTIONS_MAX
 
 LINE_ITEMS_MAX: Final = 20
@@ -66,10 +67,11 @@ LINE_ITEM: Final = Struct(
         "price": String(max_chars=255),
         "quantity": Integer(minimum=1, maximum=QUANTITY_MAX),
         "adjustable_quantity": ADJUSTABLE_QUANTITY,
-        "price_data": _refused("create the price first and name it in line_items[][price]"),
+        "price_data": PRICE_DATA,
     },
-    required=("price",),
 )
+"""One of `price` and `price_data` (Checkout's, and checked as Checkout checks it:
+`checkout_sessions.link_line_items`)."""
 LINE_ITEM_UPDATE: Final = Struct(
     {
         "id": String(max_chars=255),
@@ -194,11 +196,6 @@ UPDATE_PARAMS: dict[str, Param] = {
     "line_items": ListOf(item=LINE_ITEM_UPDATE, max_items=LINE_ITEMS_MAX),
 }
 LIST_FILTERS: dict[str, Param] = {"active": Boolean()}
-LINE_ITEMS_PARAMS: dict[str, Param] = {
-    "limit": Integer(minimum=1, maximum=100),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,11 +232,3 @@ class UpdatePaymentLink(LinkSettings):
     payment_link: str
     active: bool | None = None
     line_items: list[dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class ListLinkLineItems:
-    payment_link: str
-    limit: int | None = None
-    starting_after: str | None = None
-    ending_before: str | None = None

@@ -7,9 +7,11 @@ Session from the link (`open_link`: its `payment_link` set, the link's settings 
 and sends the browser to it. The mode follows the prices, as on Stripe: subscription when a
 line's price is recurring, else payment. The link's line items are checked as a session's
 are when the link is made or changed (`checkout_sessions.link_line_items`), so that a visit
-makes a session Checkout takes. Completed sessions are counted on the link
-(`payment_link_documents.count_completed_session`); once `restrictions[completed_sessions]`
-is reached, or the link is inactive, its page says it is no longer available.
+makes a session Checkout takes; a line's `price_data` makes an inline price then, once: the
+link's own (`inline_prices`), which each visit's session names by id. Completed sessions are
+counted on the link (`payment_link_documents.count_completed_session`); once
+`restrictions[completed_sessions]` is reached, or the link is inactive, its page says it is
+no longer available.
 """
 
 from __future__ import annotations
@@ -25,17 +27,12 @@ from kassa.services.billing import prices
 from kassa.services.checkout_session_params import CreateCheckoutSession
 from kassa.services.checkout_sessions import LinkOrigin
 from kassa.services.context import Context
-from kassa.services.listing import (
-    PAGINATION_PARAMS,
-    ListRequest,
-    items_page,
-    list_page_with,
-    list_query,
-    load_live_object,
-)
+from kassa.services.line_item_lists import HeldItems
+from kassa.services.listing import load_live_object
 from kassa.services.payment_link_documents import (
     blank_link,
     hosted_confirmation,
+    inline_prices,
     is_available,
     private,
     public,
@@ -44,30 +41,23 @@ from kassa.services.payment_link_documents import (
 )
 from kassa.services.payment_link_params import (
     CREATE_PARAMS,
-    LINE_ITEMS_PARAMS,
     LIST_FILTERS,
     UPDATE_PARAMS,
     CreatePaymentLink,
     LinkSettings,
-    ListLinkLineItems,
     UpdatePaymentLink,
 )
 from kassa.services.resource import (
     ApiObject,
     Operation,
-    ParamsParser,
     Resource,
-    RouteIds,
     document_copy,
-    list_envelope,
     no_params,
     request_parser,
 )
 from kassa.store.tables import PAYMENT_LINKS, PRIVATE
 
 EVENT_TYPES: Final = ("payment_link.created", "payment_link.updated")
-INCLUDED_LINE_ITEMS_MAX: Final = 10
-"""`expand[]=line_items` embeds the first page, as Stripe's includable lists do."""
 SUBMIT_TYPES_SHOWN: Final = {"payment": ("auto", "pay"), "subscription": ("auto", "subscribe")}
 """The `submit_type`s whose button Kassa's page shows: it says Pay, or Subscribe."""
 _NOT_HONOURED: Final = "Kassa does not support"
@@ -97,7 +87,12 @@ async def create_payment_link(ctx: Context, request: CreatePaymentLink) -> ApiOb
             param="currency",
         )
     link = blank_link(ctx, new_id("plink"), mode, currency)
-    link[PRIVATE] = {"mode": mode, "line_items": lines, "completed_sessions": 0}
+    link[PRIVATE] = {
+        "mode": mode,
+        "line_items": lines,
+        "completed_sessions": 0,
+        "inline_prices": _made_inline(entries, lines),
+    }
     _apply_settings(link, request)
     await _apply_shipping(ctx, link, request)
     await _check_session_request(ctx, link)
@@ -108,13 +103,30 @@ async def create_payment_link(ctx: Context, request: CreatePaymentLink) -> ApiOb
 
 
 async def _mode(ctx: Context, entries: list[dict[str, Any]]) -> str:
-    """Stripe's rule: a link with a recurring price makes subscriptions."""
+    """Stripe's rule: a link with a recurring price makes subscriptions (a `price_data`'s
+    own `recurring` says, before its price is made). An entry with neither `price` nor
+    `price_data` is left for Checkout's checks to name."""
     for index, entry in enumerate(entries):
-        param = f"line_items[{index}][price]"
-        price = await prices.load_price(ctx, str(entry["price"]), param=param)
-        if price.get("recurring") is not None:
+        if entry.get("price_data") is not None:
+            recurring = entry["price_data"].get("recurring")
+        elif entry.get("price") is not None:
+            param = f"line_items[{index}][price]"
+            price = await prices.load_price(ctx, str(entry["price"]), param=param)
+            recurring = price.get("recurring")
+        else:
+            continue
+        if recurring is not None:
             return "subscription"
     return "payment"
+
+
+def _made_inline(entries: list[dict[str, Any]], lines: list[ApiObject]) -> list[str]:
+    """The prices made from the entries' `price_data`: the link's own."""
+    return [
+        str(line["price"]["id"])
+        for entry, line in zip(entries, lines, strict=True)
+        if entry.get("price_data") is not None
+    ]
 
 
 def _line_request(mode: str, entries: list[dict[str, Any]]) -> CreateCheckoutSession:
@@ -135,8 +147,8 @@ def _entries(link: ApiObject) -> list[dict[str, Any]]:
 
 async def _check_session_request(ctx: Context, link: ApiObject) -> None:
     """What a visit will ask of Checkout, checked now: a link Checkout would refuse is not
-    made (nothing is written: the checks write nothing)."""
-    await checkout_sessions.link_line_items(ctx, session_request(link))
+    made (nothing is written: the checks write nothing, the request naming prices by id)."""
+    await checkout_sessions.link_line_items(ctx, session_request(link), inline_prices(link))
 
 
 # --- settings (create and update) ---------------------------------------------------------------
@@ -321,7 +333,7 @@ async def open_link(ctx: Context, link: ApiObject) -> ApiObject | None:
     confirmation = None
     if after["type"] == "hosted_confirmation":
         confirmation = after["hosted_confirmation"]["custom_message"]
-    origin = LinkOrigin(payment_link=str(link["id"]), confirmation=confirmation)
+    origin = LinkOrigin(str(link["id"]), confirmation, inline_prices(link))
     return await checkout_sessions.create_link_session(ctx, session_request(link), origin)
 
 
@@ -339,6 +351,7 @@ async def retrieve_payment_link(ctx: Context, link_id: str) -> ApiObject:
 async def update_payment_link(ctx: Context, request: UpdatePaymentLink) -> ApiObject:
     link = await _load(ctx, request.payment_link)
     before = public(link)
+    lines_before = document_copy(private(link))["line_items"]
     _apply_settings(link, request)
     await _apply_shipping(ctx, link, request)
     if request.active is not None:
@@ -347,8 +360,11 @@ async def update_payment_link(ctx: Context, request: UpdatePaymentLink) -> ApiOb
         await _update_line_items(ctx, link, request.line_items)
     await _check_session_request(ctx, link)
     shown = public(link)
-    if shown != before:
+    # The line items are kept beside the object (shown only when expanded): a change to
+    # them alone is written, and announces nothing an event could show.
+    if shown != before or private(link)["line_items"] != lines_before:
         await ctx.tx.update_object(PAYMENT_LINKS, ctx.account_id, link)
+    if shown != before:
         await events.announce(ctx, "payment_link.updated", shown, previous=before)
     return shown
 
@@ -367,7 +383,9 @@ async def _update_line_items(ctx: Context, link: ApiObject, sent: list[dict[str,
             if change.get(name) is not None:
                 entry[name] = change[name]
     mode = str(private(link)["mode"])
-    priced = await checkout_sessions.link_line_items(ctx, _line_request(mode, entries))
+    priced = await checkout_sessions.link_line_items(
+        ctx, _line_request(mode, entries), inline_prices(link)
+    )
     private(link)["line_items"] = [
         {**line, "id": line_id} for line, line_id in zip(priced, ids, strict=True)
     ]
@@ -380,37 +398,14 @@ async def _fetch(ctx: Context, link_id: str) -> ApiObject | None:
     return None if found is None else public(found[0])
 
 
-def _parse_list(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
-    return ListRequest(RESOURCE, params)
+def _line_items_shown(link: ApiObject) -> list[ApiObject]:
+    return [document_copy(line) for line in private(link)["line_items"]]
 
 
-async def list_payment_links(ctx: Context, request: ListRequest) -> ApiObject:
-    query = list_query(request.params, LIST_FILTERS)
-    page = await list_page_with(ctx, RESOURCE, request.params, query)
-    data = [public(link) for link in page.data]
-    return list_envelope(type(page)(data=data, has_more=page.has_more), RESOURCE.url)
+LINE_ITEMS: Final = HeldItems(lambda: RESOURCE, _line_items_shown)
 
 
-def _line_items_page(link: ApiObject, request: ListLinkLineItems) -> ApiObject:
-    return items_page(
-        [document_copy(line) for line in private(link)["line_items"]],
-        request,
-        object_name="item",
-        url=f"{RESOURCE.url}/{link['id']}/line_items",
-    )
-
-
-async def list_line_items(ctx: Context, request: ListLinkLineItems) -> ApiObject:
-    return _line_items_page(await _load(ctx, request.payment_link), request)
-
-
-async def _include_line_items(ctx: Context, shown: ApiObject) -> ApiObject:
-    link = await _load(ctx, str(shown["id"]))
-    request = ListLinkLineItems(payment_link=str(link["id"]), limit=INCLUDED_LINE_ITEMS_MAX)
-    return _line_items_page(link, request)
-
-
-RESOURCE = Resource(
+RESOURCE: Resource = Resource(
     object_name="payment_link",
     id_prefix="plink",
     collection="payment_links",
@@ -426,20 +421,10 @@ RESOURCE = Resource(
         update_payment_link,
         writes=True,
     ),
-    lister=Operation(
-        ParamsParser({**PAGINATION_PARAMS, **LIST_FILTERS}, _parse_list),
-        list_payment_links,
-        writes=False,
-    ),
-    list_filters=None,
-    sublists={
-        "line_items": Operation(
-            request_parser(ListLinkLineItems, LINE_ITEMS_PARAMS, ids=("payment_link",)),
-            list_line_items,
-            writes=False,
-        )
-    },
-    includable={"line_items": _include_line_items},
+    list_filters=LIST_FILTERS,
+    list_view=public,
+    sublists={LINE_ITEMS.name: LINE_ITEMS.sublist()},
+    includable={"line_items": LINE_ITEMS.include},
     expandable={"shipping_options.shipping_rate": "shipping_rate"},
     fetch=_fetch,
     event_types=EVENT_TYPES,

@@ -177,6 +177,9 @@ class Resource:
     list_created: bool = True
     """Whether the generic list takes `created`, as most of Stripe's lists do; False where
     Stripe's takes only the cursors (test clocks), so `created` is an unknown parameter."""
+    list_view: Callable[[ApiObject], ApiObject] | None = None
+    """How the generic list shows each stored object (a document with facts only the store
+    keeps shows a copy without them: its module's `public`); None: as stored."""
     lister: Operation[Any] | None = None
     """`GET` on the collection when the generic list does not fit (it returns the list
     envelope itself); nested resources always declare theirs."""

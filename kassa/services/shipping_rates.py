@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa import money
-from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
+from kassa.errors import InactiveObject, InvalidParameter, MissingParameter
 from kassa.ids import new_id
 from kassa.params import (
     Boolean,
@@ -297,7 +297,7 @@ async def load_usable_shipping_rate(ctx: Context, rate_id: str, *, param: str) -
     """A rate a new Checkout Session may offer: it exists and is active."""
     rate = await load_live_object(ctx, RESOURCE, rate_id, param=param)
     if not rate["active"]:
-        raise InvalidRequest(
+        raise InactiveObject(
             f"The shipping rate {rate_id} is not active and cannot be used.", param=param
         )
     return rate

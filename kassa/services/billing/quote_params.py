@@ -127,11 +127,6 @@ LIST_FILTERS: dict[str, Param] = {
     "test_clock": String(max_chars=255),
     "customer_account": _refused("Kassa has no Accounts v2"),
 }
-LINE_ITEMS_PARAMS: dict[str, Param] = {
-    "limit": Integer(minimum=1, maximum=100),
-    "starting_after": String(max_chars=255),
-    "ending_before": String(max_chars=255),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,11 +162,3 @@ class UpdateQuote(QuoteChanges):
 class FinalizeQuote:
     quote: str
     expires_at: int | None = None
-
-
-@dataclass(frozen=True)
-class ListQuoteLineItems:
-    quote: str
-    limit: int | None = None
-    starting_after: str | None = None
-    ending_before: str | None = None

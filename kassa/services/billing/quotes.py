@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from typing import Any, Final
+from typing import Final
 
 from kassa.clock import Clock
 from kassa.errors import InvalidParameter, InvalidRequest, MissingParameter
@@ -42,12 +42,10 @@ from kassa.services.billing.quote_params import (
     CREATE_PARAMS,
     FINALIZE_PARAMS,
     LINE_ITEMS_MAX,
-    LINE_ITEMS_PARAMS,
     LIST_FILTERS,
     UPDATE_PARAMS,
     CreateQuote,
     FinalizeQuote,
-    ListQuoteLineItems,
     QuoteChanges,
     UpdateQuote,
 )
@@ -55,24 +53,9 @@ from kassa.services.billing.rendering import quote_document
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import do_due_operations
 from kassa.services.files import Download
-from kassa.services.listing import (
-    PAGINATION_PARAMS,
-    ListRequest,
-    items_page,
-    list_page_with,
-    list_query,
-    load_live_object,
-)
-from kassa.services.resource import (
-    ApiObject,
-    Operation,
-    ParamsParser,
-    Resource,
-    RouteIds,
-    list_envelope,
-    no_params,
-    request_parser,
-)
+from kassa.services.line_item_lists import HeldItems
+from kassa.services.listing import load_live_object
+from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
 from kassa.store import Store, Transaction
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import QUOTES
@@ -80,8 +63,6 @@ from kassa.store.tables import QUOTES
 log = logging.getLogger("kassa.quotes")
 
 EVENT_TYPES: Final = ("quote.accepted", "quote.canceled", "quote.created", "quote.finalized")
-INCLUDED_LINE_ITEMS_MAX: Final = 10
-"""`expand[]=line_items` embeds the first page, as Stripe's includable lists do."""
 NUMBER_PREFIX_CHARS: Final = 8
 NUMBERED_COUNTED_MAX: Final = 1_000_000
 """The account's numbered quotes counted for the next number's sequence: the count is
@@ -262,32 +243,10 @@ async def retrieve_quote(ctx: Context, quote_id: str) -> ApiObject:
     return public(await _load(ctx, quote_id))
 
 
-def _parse_list(_ids: RouteIds, params: dict[str, Any]) -> ListRequest:
-    return ListRequest(RESOURCE, params)
-
-
-async def list_quotes(ctx: Context, request: ListRequest) -> ApiObject:
-    query = list_query(request.params, LIST_FILTERS)
-    page = await list_page_with(ctx, RESOURCE, request.params, query)
-    data = [public(quote) for quote in page.data]
-    return list_envelope(type(page)(data=data, has_more=page.has_more), RESOURCE.url)
-
-
-async def list_line_items(ctx: Context, request: ListQuoteLineItems) -> ApiObject:
-    quote = await _load(ctx, request.quote)
-    url = f"{RESOURCE.url}/{quote['id']}/line_items"
-    return items_page(line_items(quote), request, object_name="item", url=url)
-
-
-async def list_upfront_line_items(ctx: Context, request: ListQuoteLineItems) -> ApiObject:
-    quote = await _load(ctx, request.quote)
-    url = f"{RESOURCE.url}/{quote['id']}/computed_upfront_line_items"
-    return items_page(upfront_items(quote), request, object_name="item", url=url)
-
-
-async def _include_line_items(ctx: Context, shown: ApiObject) -> ApiObject:
-    request = ListQuoteLineItems(quote=str(shown["id"]), limit=INCLUDED_LINE_ITEMS_MAX)
-    return await list_line_items(ctx, request)
+LINE_ITEMS: Final = HeldItems(lambda: RESOURCE, line_items)
+UPFRONT_LINE_ITEMS: Final = HeldItems(
+    lambda: RESOURCE, upfront_items, name="computed_upfront_line_items"
+)
 
 
 # --- the status machine ---------------------------------------------------------------------------
@@ -404,7 +363,7 @@ async def quote_pdf(ctx: Context, quote_id: str) -> ApiObject:
     return Download(b"", "application/pdf", f"{quote['number']}.pdf", render=render)
 
 
-RESOURCE = Resource(
+RESOURCE: Resource = Resource(
     object_name="quote",
     id_prefix="qt",
     collection="quotes",
@@ -414,9 +373,8 @@ RESOURCE = Resource(
     update=Operation(
         request_parser(UpdateQuote, UPDATE_PARAMS, ids=("quote",)), update_quote, writes=True
     ),
-    lister=Operation(
-        ParamsParser({**PAGINATION_PARAMS, **LIST_FILTERS}, _parse_list), list_quotes, writes=False
-    ),
+    list_filters=LIST_FILTERS,
+    list_view=public,
     actions={
         "finalize": Operation(
             request_parser(FinalizeQuote, FINALIZE_PARAMS, ids=("quote",)),
@@ -427,16 +385,8 @@ RESOURCE = Resource(
         "cancel": Operation(no_params, cancel_quote, writes=True),
     },
     sublists={
-        "line_items": Operation(
-            request_parser(ListQuoteLineItems, LINE_ITEMS_PARAMS, ids=("quote",)),
-            list_line_items,
-            writes=False,
-        ),
-        "computed_upfront_line_items": Operation(
-            request_parser(ListQuoteLineItems, LINE_ITEMS_PARAMS, ids=("quote",)),
-            list_upfront_line_items,
-            writes=False,
-        ),
+        LINE_ITEMS.name: LINE_ITEMS.sublist(),
+        UPFRONT_LINE_ITEMS.name: UPFRONT_LINE_ITEMS.sublist(),
         "pdf": Operation(no_params, quote_pdf, writes=False),
     },
     expandable={
@@ -447,6 +397,6 @@ RESOURCE = Resource(
         "subscription": "subscription",
         "test_clock": "test_helpers.test_clock",
     },
-    includable={"line_items": _include_line_items},
+    includable={"line_items": LINE_ITEMS.include},
     event_types=EVENT_TYPES,
 )
