@@ -5,10 +5,16 @@ metered subscription on a test clock whose renewal is reduced by the customer's 
 Stripe's order (a `prices` scope first at priority 0, a promotional grant used up, a paid
 one partly used, one expired before it and a grant in another currency left alone), the
 lines' and invoice's pretax credit amounts naming the debits, the balance summary and the
-transactions; a voided invoice giving its credits back; and a grant's expiry as due work,
-written once at its `expires_at` by its test clock's advance or, without a clock, by the
-`invoices` job's step (run here on a frozen clock), or first by a write that comes before it.
-Every test leaves the ledger whole (`kassa ledger verify`)."""
+transactions; a voided invoice giving its credits back; a subscription's invoice preview
+showing the credits its finalization then applies, writing nothing (a grant expiring before
+the renewal left out, one effective by then counted); credit notes on a paid invoice taking
+their share of its lines' credits and giving nothing back to the grants (two of them
+crediting the invoice's total exactly); the summary's ledger balance counting a grant not
+yet effective and an expired one whose debit is not written yet, its available balance not;
+and a grant's expiry as due work, written once at its `expires_at` by its test clock's
+advance or, without a clock, by the `invoices` job's step (run here on a frozen clock), or
+first by a write that comes before it. Every test leaves the ledger whole (`kassa ledger
+verify`)."""
 
 from __future__ import annotations
 
@@ -83,19 +89,25 @@ def transactions(client: Client, **params: Any) -> list[Any]:
     return list(client.v1.billing.credit_balance_transactions.list(params=listing).data)
 
 
-def summary(client: Client, customer: str, chosen: dict[str, Any]) -> list[tuple[str, int]]:
-    """(currency, available value) per balance; each balance's ledger value is the same."""
+def balances(client: Client, customer: str, chosen: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(currency, available value, ledger value) per balance."""
     found = client.v1.billing.credit_balance_summary.retrieve(
         params=cast(Any, {"customer": customer, "filter": chosen})
     )
     assert set(found.to_dict()) == SUMMARY_FIELDS
-    balances = []
+    shown = []
     for balance in found.balances:
-        available = balance.available_balance.monetary
-        assert available is not None and balance.ledger_balance.monetary is not None
-        assert balance.ledger_balance.monetary.value == available.value
-        balances.append((available.currency, available.value))
-    return balances
+        available, ledger = balance.available_balance.monetary, balance.ledger_balance.monetary
+        assert available is not None and ledger is not None
+        assert available.currency == ledger.currency
+        assert 0 <= available.value <= ledger.value
+        shown.append((available.currency, available.value, ledger.value))
+    return shown
+
+
+def summary(client: Client, customer: str, chosen: dict[str, Any]) -> list[tuple[str, int]]:
+    """(currency, available value) per balance."""
+    return [(currency, available) for currency, available, _ in balances(client, customer, chosen)]
 
 
 def _meter(client: Client, event_name: str) -> Any:
@@ -423,7 +435,7 @@ def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_b
     _advance(client, clock.id, utc(2027, 1, 29, 10))
     _event(client, "credit_calls", customer.id, 600, utc(2027, 1, 5))  # 600 x 5 = 3000
     _event(client, "credit_storage", customer.id, 4, utc(2027, 1, 10))  # 4 x 100 = 400
-    # Finalization only: the renewal's draft, and a preview, show no credits.
+    # Applied at finalization (a preview shows them: `test_a_preview_shows_...`).
     _advance(client, clock.id, feb_1 + 2 * 3600)
     renewal = client.v1.invoices.list(params={"subscription": subscription.id}).data[0]
     assert renewal.billing_reason == "subscription_cycle"
@@ -450,7 +462,7 @@ def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_b
     assert (granted.credit.type, _amount(granted)) == ("credits_granted", 700)
 
     metered = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
-    assert summary(client, customer.id, metered) == [("eur", 2000), ("usd", 900)]
+    assert balances(client, customer.id, metered) == [("eur", 2000, 2000), ("usd", 900, 900)]
     by_price = {
         "type": "applicability_scope",
         "applicability_scope": {"prices": [{"id": per_gb.id}]},
@@ -493,6 +505,132 @@ def test_a_renewal_takes_the_customer_s_credits_in_order_and_a_void_gives_them_b
     assert voided_on.invoice_line_item == applied_march.debit.credits_applied.invoice_line_item
     # The voided invoice still shows what it had taken.
     assert client.v1.invoices.retrieve(march.id).total == 1000
+
+
+def _credits_by_price(invoice: Any) -> dict[str, list[tuple[str | None, int]]]:
+    """price -> its line's billing credits: (credit balance transaction, amount)."""
+    return {
+        line.pricing.price_details.price: [
+            (cast("str | None", e.credit_balance_transaction), e.amount)
+            for e in line.pretax_credit_amounts
+            if e.type == "credit_balance_transaction"
+        ]
+        for line in invoice.lines.data
+    }
+
+
+def test_a_preview_shows_the_credits_finalization_applies_and_writes_nothing(
+    client: Client, ledger_verified: None
+) -> None:
+    jan_1, feb_1 = utc(2027, 1, 1, 10), utc(2027, 2, 1, 10)
+    clock, customer, subscription, (base, per_call, per_gb) = _metered_subscription(client, jan_1)
+    paid = grant(client, customer.id, 1000)
+    # Gone before the renewal is made (the preview leaves it out), and not yet effective
+    # now but by then (the preview counts it; the summary's available balance does not).
+    expiring = grant(client, customer.id, 500, priority=0, expires_at=utc(2027, 1, 20))
+    pending = grant(client, customer.id, 300, priority=0, effective_at=utc(2027, 1, 25))
+    _advance(client, clock.id, utc(2027, 1, 10, 10))
+    _event(client, "credit_calls", customer.id, 400, utc(2027, 1, 5))  # 400 x 5 = 2000
+
+    metered = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
+    before = balances(client, customer.id, metered)
+    assert before == [("usd", 1500, 1800)]
+    written = transactions(client, customer=customer.id)
+    assert len(written) == 3
+    preview = client.v1.invoices.create_preview(params={"subscription": subscription.id})
+    # The pending grant's 300 first (priority 0), then 1000 of the paid one: 1300 of the
+    # calls' 2000; the base plan (licensed) and the unused storage take none.
+    previewed = _credits_by_price(preview)
+    assert previewed == {base.id: [], per_call.id: [(None, 300), (None, 1000)], per_gb.id: []}
+    assert [
+        (e.type, e.credit_balance_transaction, e.amount)
+        for e in preview.total_pretax_credit_amounts or []
+    ] == [
+        ("credit_balance_transaction", None, 300),
+        ("credit_balance_transaction", None, 1000),
+    ]
+    assert (preview.subtotal, preview.total, preview.amount_due) == (3000, 1700, 1700)
+    assert preview.total_excluding_tax == 1700
+    # Nothing spent, nothing recorded.
+    assert balances(client, customer.id, metered) == before
+    assert [t.id for t in transactions(client, customer=customer.id)] == [t.id for t in written]
+
+    _advance(client, clock.id, feb_1 + 2 * 3600)
+    renewal = client.v1.invoices.list(params={"subscription": subscription.id}).data[0]
+    assert renewal.status == "paid"
+    assert (renewal.subtotal, renewal.total, renewal.amount_paid) == (3000, 1700, 1700)
+    applied = _credits_by_price(renewal)
+    assert {price: [a for _, a in entries] for price, entries in applied.items()} == {
+        price: [a for _, a in entries] for price, entries in previewed.items()
+    }
+    assert all(transaction is not None for _, transaction in applied[per_call.id])
+    _, by_transaction = _line_credits(renewal)
+    taken = _debits_by_grant(client, renewal, by_transaction)
+    assert taken == {pending.id: 300, paid.id: 1000}
+    assert expiring.id not in taken
+    assert balances(client, customer.id, metered) == [("usd", 0, 0)]
+
+
+def test_credit_notes_take_their_share_of_the_lines_credits_and_give_none_back(
+    client: Client, ledger_verified: None
+) -> None:
+    jan_1, feb_1 = utc(2027, 1, 1, 10), utc(2027, 2, 1, 10)
+    clock, customer, subscription, (_, per_call, _) = _metered_subscription(client, jan_1)
+    paid = grant(client, customer.id, 1000)
+    _advance(client, clock.id, utc(2027, 1, 10, 10))
+    _event(client, "credit_calls", customer.id, 400, utc(2027, 1, 5))  # 2000
+    _event(client, "credit_storage", customer.id, 3, utc(2027, 1, 6))  # 300
+    _advance(client, clock.id, feb_1 + 2 * 3600)
+    invoice = client.v1.invoices.list(params={"subscription": subscription.id}).data[0]
+    assert (invoice.status, invoice.subtotal, invoice.total) == ("paid", 3300, 2300)
+    calls = next(
+        line
+        for line in invoice.lines.data
+        if cast(Any, line.pricing).price_details.price == per_call.id
+    )
+    [(spent, credited)] = _credits_by_price(invoice)[per_call.id]
+    assert spent is not None and credited == 1000
+    written = transactions(client, customer=customer.id)
+
+    # Half the calls' line: half its amount less half its credit, naming the same debit.
+    half: Any = {"type": "invoice_line_item", "invoice_line_item": calls.id, "amount": 1000}
+    shown = client.v1.credit_notes.preview(
+        params={"invoice": invoice.id, "lines": [half], "refund_amount": 500}
+    )
+    first = client.v1.credit_notes.create(
+        params={"invoice": invoice.id, "lines": [half], "refund_amount": 500}
+    )
+    assert (shown.total, first.total, first.subtotal, first.amount) == (500, 500, 1000, 500)
+    [line] = first.lines.data
+    assert [
+        (e.type, e.credit_balance_transaction, e.amount) for e in line.pretax_credit_amounts
+    ] == [("credit_balance_transaction", spent, 500)]
+    assert [(e.credit_balance_transaction, e.amount) for e in first.pretax_credit_amounts] == [
+        (spent, 500)
+    ]
+
+    # The rest of every line: the two notes credit the invoice's total, not more.
+    rest: Any = [
+        {
+            "type": "invoice_line_item",
+            "invoice_line_item": line.id,
+            "amount": line.amount - (1000 if line.id == calls.id else 0),
+        }
+        for line in invoice.lines.data
+    ]
+    second = client.v1.credit_notes.create(
+        params={"invoice": invoice.id, "lines": rest, "refund_amount": 1800}
+    )
+    assert second.total == 1800 and first.total + second.total == invoice.total
+    assert [(e.credit_balance_transaction, e.amount) for e in second.pretax_credit_amounts] == [
+        (spent, 500)
+    ]
+    after = client.v1.invoices.retrieve(invoice.id)
+    assert after.post_payment_credit_notes_amount == invoice.total
+    # Nothing back to the grant: no transaction, nothing available again.
+    assert [t.id for t in transactions(client, customer=customer.id)] == [t.id for t in written]
+    chosen = {"type": "credit_grant", "credit_grant": paid.id}
+    assert balances(client, customer.id, chosen) == [("usd", 0, 0)]
 
 
 # -- expiry as due work ----------------------------------------------------------------------
@@ -565,7 +703,13 @@ def test_a_grant_without_a_test_clock_expires_through_the_job_once(
     while summary(client, customer.id, chosen) != [("usd", 0)]:
         assert time.monotonic() < deadline, f"grant {soon.id} never expired"
         time.sleep(READY_POLL_SECONDS)
+    # Expired, its debit not written yet (unless the job's poll came first): no longer
+    # available, still in the ledger balance until the debit is recorded.
+    [(_, available, ledger)] = balances(client, customer.id, chosen)
+    assert available == 0
+    assert ledger == 200 or _expiry_debits(client, customer.id, soon.id) != []
     client.v1.billing.credit_grants.update(soon.id, params={"metadata": {"seen": "yes"}})
+    assert balances(client, customer.id, chosen) == [("usd", 0, 0)]
     assert [d[:2] for d in _expiry_debits(client, customer.id, soon.id)] == [(200, soon.expires_at)]
 
     expires = expiring.expires_at

@@ -11,6 +11,18 @@ the finalization's time (the customer's clock) and not voided, in Stripe's order
 `promotional` before `paid`, then the earliest `effective_at`, then the oldest (`created`,
 then id, so the order is total). The arithmetic is `invoice_amounts` (step 3).
 
+Previews (`invoice_preview`, a subscription's upcoming invoice included) show the credits the
+invoice would take, worked out by the same steps (`spendable_for` with `preview`, then the
+same arithmetic) with nothing written: no grant locked, settled or moved, no transaction.
+Stripe's guide ("Upcoming, draft, or finalized invoices"): "If you apply credits to an
+upcoming or draft invoice, those credits might change if a finalized invoice uses them
+first". A preview's credit names no `credit_balance_transaction` (null: none exists, Kassa's
+choice, the guide silent on it). The grants are judged at the time the previewed invoice
+would be made (`preview_time`: its `period_end` when later than now, the time a renewal or
+a subscription's end makes it), so a grant that expires before then shows nothing and one
+effective by then shows what it has now (the guide's eligibility reads the invoice's
+`period_end` against `effective_at` and `expires_at`).
+
 Each (grant, line) taken is one `credits_applied` debit naming the invoice and the line
 (`invoice_line_item`); the invoice keeps them among its private facts, and voiding it gives
 each back to its grant (`credits_application_invoice_voided`); a grant expired meanwhile
@@ -73,8 +85,20 @@ class Spendable:
 
 @dataclass(frozen=True)
 class AppliedCredits:
-    per_line: list[tuple[str, ...]]
-    """Each line's credit balance transactions, in the order of its `credit_amounts`."""
+    per_line: list[tuple[str | None, ...]]
+    """Each line's credit balance transactions, in the order of its `credit_amounts` (None
+    on a preview: nothing was written)."""
+
+
+def previewed(amounts: InvoiceAmounts) -> AppliedCredits:
+    """The credits a preview's lines would take, none of them written."""
+    return AppliedCredits([(None,) * len(line.credit_amounts) for line in amounts.lines])
+
+
+def preview_time(ctx: Context, invoice: Mapping[str, Any]) -> int:
+    """When a previewed invoice would be made: its `period_end` (a renewal's is the end of
+    the period it bills), or now when that is past."""
+    return max(ctx.now(), int(invoice["period_end"] or 0))
 
 
 def application_order(grant: Mapping[str, Any]) -> tuple[int, int, int, int, int, str]:
@@ -89,10 +113,10 @@ def application_order(grant: Mapping[str, Any]) -> tuple[int, int, int, int, int
     )
 
 
-async def _spendable_grants(ctx: Context, customer: str) -> list[ApiObject]:
+async def _spendable_grants(ctx: Context, customer: str, *, lock: bool) -> list[ApiObject]:
     """The customer's grants with something left and not voided (one indexed read; a
-    customer without any finds nothing), each then locked in this unit so two
-    finalizations never spend the same credit."""
+    customer without any finds nothing), each then locked in this unit when `lock` (a
+    finalization's) so two finalizations never spend the same credit."""
     page = await ctx.tx.list_objects(
         BILLING_CREDIT_GRANTS,
         ctx.account_id,
@@ -100,6 +124,8 @@ async def _spendable_grants(ctx: Context, customer: str) -> list[ApiObject]:
             limit=SPENDABLE_GRANTS_MAX, equals={"customer": customer, "spendable": True}
         ),
     )
+    if not lock:
+        return list(page.objects)
     locked = []
     for listed in page.objects:
         found = await ctx.tx.get_object(BILLING_CREDIT_GRANTS, ctx.account_id, listed["id"])
@@ -109,17 +135,23 @@ async def _spendable_grants(ctx: Context, customer: str) -> list[ApiObject]:
 
 
 async def spendable_for(
-    ctx: Context, invoice: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    *,
+    preview: bool = False,
 ) -> Spendable | None:
     """What the invoice's finalization may draw on now; None when nothing (no statement
-    more than the one read, then)."""
-    grants = await _spendable_grants(ctx, str(invoice["customer"]))
+    more than the one read, then). With `preview`, what it would draw on when made
+    (`preview_time`), read only: nothing locked, no expiry settled (an expired grant gives
+    nothing, its debit written or not: `credit_grants.available_at`)."""
+    grants = await _spendable_grants(ctx, str(invoice["customer"]), lock=not preview)
     if not grants:
         return None
-    now = ctx.now()
+    now = preview_time(ctx, invoice) if preview else ctx.now()
     usable = []
     for grant in grants:
-        if await credit_grants.settle_expiry(ctx, grant):
+        if not preview and await credit_grants.settle_expiry(ctx, grant):
             await credit_grants.save(ctx, grant)
         same_currency = credit_grants.currency_of(grant) == invoice["currency"]
         if same_currency and credit_grants.available_at(grant, now) > 0:
@@ -169,7 +201,7 @@ async def record_applied(
     ensure(len(line_ids) == len(amounts.lines), "a line id per line")
     grants = {str(grant["id"]): grant for grant in spendable.grants}
     touched: dict[str, ApiObject] = {}
-    per_line: list[tuple[str, ...]] = []
+    per_line: list[tuple[str | None, ...]] = []
     kept: list[dict[str, Any]] = []
     now = ctx.now()
     for line_id, line in zip(line_ids, amounts.lines, strict=True):

@@ -6,9 +6,20 @@ customer's clock's now), worked out from the grants on each read, never stored.
 which must be the customer's) or `applicability_scope` (with `filter[applicability_scope]`:
 `price_type=metered` counts the grants scoped by price type, `prices[]` the grants whose
 `prices` scope names one of those prices: Kassa's reading, as Stripe's reference does not
-say how scopes match). `available_balance` and `ledger_balance` are equal in Kassa: Stripe's
-ledger balance differs by credits held for draft invoices, and Kassa applies credits only at
-finalization, holding none for drafts.
+say how scopes match).
+
+The two balances, as Stripe's billing credits guide defines them
+(docs.stripe.com/billing/subscriptions/usage-based/billing-credits, "Credit balance summaries
+and transactions"): the ledger balance "reflects the billing credit balance after recording
+all relevant account ledger transactions"; the available balance is "available for the
+customer to use ... equal to the ledger balance less any expired credits or unrecorded
+transactions". In Kassa the ledger balance is what the grants' recorded credit balance
+transactions leave (`credit_grants.balance_of`), and the available balance what they give
+now (`credit_grants.available_at`): less a grant past its `expires_at` whose `credits_expired`
+debit is not written yet (the job or the next write records it), and less a grant not yet
+effective (the guide's "Pending" state: its `credits_granted` is recorded at creation, dated
+`effective_at`, but it "isn't yet available for use"). A voided grant leaves nothing in
+either (its `credits_voided` debit is written with the void).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kassa.errors import InvalidParameter
+from kassa.invariants import ensure
 from kassa.params import Enum, ListOf, NotSupported, String, Struct
 from kassa.services.billing import credit_grants
 from kassa.services.billing.credit_balance_transactions import monetary
@@ -89,19 +101,27 @@ async def retrieve_summary(ctx: Context, request: SummaryRequest) -> ApiObject:
         ObjectListQuery(limit=GRANTS_SUMMED_MAX, equals={"customer": customer["id"]}),
     )
     now = ctx.now()
-    totals: dict[str, int] = {}
+    totals: dict[str, tuple[int, int]] = {}
     for grant in page.objects:
         if _matches(grant, request.filter):
             currency = credit_grants.currency_of(grant)
-            totals[currency] = totals.get(currency, 0) + credit_grants.available_at(grant, now)
+            available, ledger = totals.get(currency, (0, 0))
+            totals[currency] = (
+                available + credit_grants.available_at(grant, now),
+                ledger + credit_grants.balance_of(grant),
+            )
+    ensure(
+        all(0 <= available <= ledger for available, ledger in totals.values()),
+        "what is available is part of what the ledger holds",
+    )
     return {
         "object": "billing.credit_balance_summary",
         "balances": [
             {
-                "available_balance": monetary(currency, value),
-                "ledger_balance": monetary(currency, value),
+                "available_balance": monetary(currency, available),
+                "ledger_balance": monetary(currency, ledger),
             }
-            for currency, value in sorted(totals.items())
+            for currency, (available, ledger) in sorted(totals.items())
         ],
         "customer": customer["id"],
         "customer_account": None,

@@ -27,11 +27,22 @@ minor units in and out, no I/O. Every refusal names the parameter that caused it
   quantity in full is credited its whole amount, likewise. A custom line is taxed at its
   `tax_rates` as an invoice line is (`invoice_amounts`: exclusive on top, inclusive
   inside).
+- Billing credits. A note line crediting an invoice line takes its share of each billing
+  credit the line took (its `credit_balance_transaction` entries of `pretax_credit_amounts`)
+  in the same way, and shows it among its own `pretax_credit_amounts` naming the same credit
+  balance transaction (Stripe's credit note line: "The pretax credit amounts (ex: discount,
+  credit grants, etc) for this line item"). Nothing goes back to the grant: Stripe's billing
+  credits guide (docs.stripe.com/billing/subscriptions/usage-based/billing-credits, "Void
+  invoices and issue credit notes"): "Issuing a Credit Note doesn't refund credit grants
+  applied to an invoice. To restore those billing credits, you must create a new credit
+  grant." So what a note credits of a line is what the customer was charged for it: the
+  notes crediting every line in full credit the invoice's `total`, not more.
 - The note's amounts (`NoteAmounts`): `subtotal` is its lines' amounts (Stripe: a line's
-  `amount` is "excluding (exclusive) tax and discounts"), `total` = subtotal - discounts +
-  exclusive taxes (inclusive taxes are inside the amounts), `total_excluding_tax` = total -
-  every tax, `subtotal_excluding_tax` = subtotal less the inclusive tax the lines' amounts
-  hold before their discounts. `amount` is the total.
+  `amount` is "excluding (exclusive) tax and discounts"), `total` = subtotal - discounts -
+  billing credits + exclusive taxes (inclusive taxes are inside the amounts),
+  `total_excluding_tax` = total - every tax, `subtotal_excluding_tax` = subtotal less the
+  inclusive tax the lines' amounts hold before their discounts and credits. `amount` is the
+  total.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from kassa.invariants import ensure
 from kassa.services.billing import adjustments, invoice_amounts
 from kassa.services.billing.credit_note_params import NoteLine
 from kassa.services.billing.invoice_amounts import (
+    CREDITS_MAX,
     DISCOUNTS_MAX,
     LINES_MAX,
     TAX_RATES_MAX,
@@ -59,6 +71,16 @@ from kassa.services.billing.rounding import LINE_AMOUNT_ROUNDING
 
 BY_QUANTITY: Final = "quantity"
 BY_AMOUNT: Final = "amount"
+ENTRIES_MAX: Final = max(DISCOUNTS_MAX, TAX_RATES_MAX, CREDITS_MAX)
+"""The most per-entry amounts (discounts, taxes, billing credits) one line's shares list."""
+
+
+@dataclass(frozen=True)
+class CreditShare:
+    """What a note line credits of one billing credit its invoice line took."""
+
+    credit_balance_transaction: str
+    amount: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,8 @@ class LineTaken:
     """Of each of the line's `discount_amounts`, in their order."""
     taxes: tuple[tuple[int, int], ...] = ()
     """Of each of the line's `taxes`, in their order: (amount, taxable amount)."""
+    credits: tuple[int, ...] = ()
+    """Of each of the line's billing credits, in their order."""
 
     def plus(
         self,
@@ -81,6 +105,7 @@ class LineTaken:
         way: str,
         discounts: Sequence[int] = (),
         taxes: Sequence[Sequence[int]] = (),
+        credits: Sequence[int] = (),
     ) -> LineTaken:
         """What the line gave once one more note line (`way`) took these of it."""
         return LineTaken(
@@ -95,12 +120,13 @@ class LineTaken:
                     strict=True,
                 )
             ),
+            _added(self.credits, [int(c) for c in credits]),
         )
 
 
 def _added(was: Sequence[int], more: Sequence[int]) -> tuple[int, ...]:
     """Two lists of per-entry amounts summed entry by entry (the shorter counting zeros)."""
-    ensure(max(len(was), len(more)) <= DISCOUNTS_MAX, "a line has a bounded list of entries")
+    ensure(max(len(was), len(more)) <= ENTRIES_MAX, "a line has a bounded list of entries")
     size = max(len(was), len(more))
     return tuple(
         (was[i] if i < len(was) else 0) + (more[i] if i < len(more) else 0) for i in range(size)
@@ -131,10 +157,16 @@ class PlannedLine:
     """In the order of the invoice line's (or the custom line's `tax_rates`)."""
     inclusive_percentage: Decimal = Decimal(0)
     """The inclusive rates' combined percentage: the tax `amount` holds before discounts."""
+    credit_amounts: tuple[CreditShare, ...] = ()
+    """Its share of each billing credit of the invoice line, in their order."""
 
     @property
     def discount_amount(self) -> int:
         return sum(d.amount for d in self.discount_amounts)
+
+    @property
+    def credit_amount(self) -> int:
+        return sum(c.amount for c in self.credit_amounts)
 
     @property
     def exclusive_tax(self) -> int:
@@ -146,8 +178,9 @@ class PlannedLine:
 
     @property
     def total(self) -> int:
-        """What the line credits: its amount less its discounts, its exclusive taxes on top."""
-        return self.amount - self.discount_amount + self.exclusive_tax
+        """What the line credits: its amount less its discounts and billing credits, its
+        exclusive taxes on top."""
+        return self.amount - self.discount_amount - self.credit_amount + self.exclusive_tax
 
     def taken_entry(self) -> list[Any]:
         """What it takes of its invoice line, as `credited_by` reads it back."""
@@ -158,6 +191,7 @@ class PlannedLine:
             self.way,
             [d.amount for d in self.discount_amounts],
             [[t.amount, t.taxable_amount] for t in self.taxes],
+            [c.amount for c in self.credit_amounts],
         ]
 
 
@@ -171,6 +205,8 @@ class NoteAmounts:
     """Per tax rate and behaviour, summed over the lines, in the order they first appear."""
     total_excluding_tax: int
     total: int
+    credit_amounts: tuple[CreditShare, ...] = ()
+    """Per billing credit (credit balance transaction), summed over the lines."""
 
     @property
     def discount_amount(self) -> int:
@@ -193,14 +229,14 @@ class Split:
 def credited_by(notes: Sequence[Mapping[str, Any]]) -> Credited:
     """What `notes` (the invoice's issued notes, each with its planned lines as
     `PlannedLine.taken_entry` wrote them; notes made before discounts and taxes were
-    credited have only the first four) took."""
+    credited have only the first four, before billing credits were the first six) took."""
     taken: dict[str, LineTaken] = {}
     total = 0
     for note in notes:
         total += int(note["total"])
         for entry in note["lines"]:
             line_id, amount, quantity, way = entry[:4]
-            shares = entry[4:] or [[], []]
+            shares = [*entry[4:], *[[]] * (7 - len(entry))][:3]
             was = taken.get(line_id, LineTaken())
             taken[line_id] = was.plus(int(amount), int(quantity or 0), way, *shares)
     return Credited(total, taken)
@@ -303,7 +339,7 @@ def _by_quantity(
         if completes
         else min(money.to_minor_units(unit * quantity, LINE_AMOUNT_ROUNDING), left_amount)
     )
-    discounts, taxes = _shares(
+    discounts, taxes, credits = _shares(
         invoice_line, taken, taken.quantity + quantity, max(whole, 1), nothing=quantity == 0
     )
     whole_unit = unit == unit.to_integral_value()
@@ -319,6 +355,7 @@ def _by_quantity(
         discounts,
         taxes,
         _inclusive_percentage(taxes, tax_rates),
+        credits,
     )
 
 
@@ -341,7 +378,7 @@ def _by_amount(
             f"credit ({left_amount}).",
             param=f"{path}[amount]",
         )
-    discounts, taxes = _shares(
+    discounts, taxes, credits = _shares(
         invoice_line, taken, taken.amount + amount, whole, nothing=amount == 0
     )
     return PlannedLine(
@@ -354,15 +391,16 @@ def _by_amount(
         discount_amounts=discounts,
         taxes=taxes,
         inclusive_percentage=_inclusive_percentage(taxes, tax_rates),
+        credit_amounts=credits,
     )
 
 
 def _shares(
     invoice_line: Mapping[str, Any], taken: LineTaken, credited: int, of: int, *, nothing: bool
-) -> tuple[tuple[DiscountAmount, ...], tuple[TaxAmount, ...]]:
-    """The note line's share of each discount and tax of `invoice_line` once its credits
-    reach `credited` of its `of` (`adjustments.credited_share`); none when it credits
-    `nothing` (no units, no amount), whatever rounding earlier notes left."""
+) -> tuple[tuple[DiscountAmount, ...], tuple[TaxAmount, ...], tuple[CreditShare, ...]]:
+    """The note line's share of each discount, tax and billing credit of `invoice_line`
+    once its credits reach `credited` of its `of` (`adjustments.credited_share`); none when
+    it credits `nothing` (no units, no amount), whatever rounding earlier notes left."""
     if nothing:
         credited, of = 0, 1
         taken = LineTaken()
@@ -392,7 +430,22 @@ def _shares(
         )
         for index, tax in enumerate(taxes)
     )
-    return discounts, shared
+    billing_credits = [
+        entry
+        for entry in invoice_line.get("pretax_credit_amounts") or []
+        if entry["type"] == "credit_balance_transaction"
+    ]
+    ensure(len(billing_credits) <= CREDITS_MAX, f"a line takes at most {CREDITS_MAX} credits")
+    credits = tuple(
+        CreditShare(
+            _id_of(entry["credit_balance_transaction"]),
+            adjustments.credited_share(
+                int(entry["amount"]), _at(taken.credits, index), credited, of
+            ),
+        )
+        for index, entry in enumerate(billing_credits)
+    )
+    return discounts, shared, credits
 
 
 def _id_of(discount: Any) -> str:
@@ -512,10 +565,14 @@ def note_amounts(
 def _lines_amounts(lines: Sequence[PlannedLine]) -> NoteAmounts:
     ensure(len(lines) <= LINES_MAX, f"a credit note has at most {LINES_MAX} lines")
     discounts: dict[str, int] = {}
+    credits: dict[str, int] = {}
     taxes: dict[tuple[str, bool], tuple[int, int]] = {}
     for line in lines:
         for discount in line.discount_amounts:
             discounts[discount.discount] = discounts.get(discount.discount, 0) + discount.amount
+        for credit in line.credit_amounts:
+            spent = credit.credit_balance_transaction
+            credits[spent] = credits.get(spent, 0) + credit.amount
         for tax in line.taxes:
             amount, taxable = taxes.get((tax.tax_rate, tax.inclusive), (0, 0))
             taxes[(tax.tax_rate, tax.inclusive)] = (
@@ -523,7 +580,7 @@ def _lines_amounts(lines: Sequence[PlannedLine]) -> NoteAmounts:
                 taxable + tax.taxable_amount,
             )
     subtotal = sum(line.amount for line in lines)
-    discounted = sum(discounts.values())
+    discounted = sum(discounts.values()) + sum(credits.values())
     exclusive = sum(line.exclusive_tax for line in lines)
     inclusive = sum(line.inclusive_tax for line in lines)
     made = NoteAmounts(
@@ -533,16 +590,17 @@ def _lines_amounts(lines: Sequence[PlannedLine]) -> NoteAmounts:
         total_taxes=tuple(TaxAmount(r, i, a, t) for (r, i), (a, t) in taxes.items()),
         total_excluding_tax=subtotal - discounted - inclusive,
         total=subtotal - discounted + exclusive,
+        credit_amounts=tuple(CreditShare(c, a) for c, a in credits.items()),
     )
     ensure(made.total == sum(line.total for line in lines), "the total is its lines' totals")
     return made
 
 
 def _inclusive_before_discounts(line: PlannedLine) -> int:
-    """The inclusive tax `line.amount` holds before its discounts: its inclusive taxes when
-    it has none, else the tax inside its amount at the rates' combined percentage (as an
-    invoice's `subtotal_excluding_tax` counts it)."""
-    if line.discount_amount == 0 or line.inclusive_tax == 0:
+    """The inclusive tax `line.amount` holds before its discounts and billing credits: its
+    inclusive taxes when it has none, else the tax inside its amount at the rates' combined
+    percentage (as an invoice's `subtotal_excluding_tax` counts it)."""
+    if (line.discount_amount == 0 and line.credit_amount == 0) or line.inclusive_tax == 0:
         return line.inclusive_tax
     return adjustments.inclusive_tax(line.amount, line.inclusive_percentage)
 

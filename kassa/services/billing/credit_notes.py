@@ -25,6 +25,11 @@ uncollectible: a paid invoice is never reopened) and debits the customer's balan
 credit it gave; a refund already made is money returned and stays (Kassa refunds at once,
 and a refund cannot be undone). `credit_note.voided`, and `invoice.updated`.
 
+Billing credits the invoice took stay spent: a note takes its share of a credited line's
+credits (`credit_note_amounts`), shown in its `pretax_credit_amounts`, and gives nothing
+back to a grant (Stripe's billing credits guide: "Issuing a Credit Note doesn't refund
+credit grants applied to an invoice"); only voiding the invoice does (`credit_application`).
+
 `pdf` is where Kassa serves the credit note's PDF, Stripe's shape:
 `{KASSA_PUBLIC_URL}/kassa/credit_notes/{id}/pdf?secret=...` (`kassa.pages.credit_note_page`,
 which finds the note by its link's secret through `note_for_page`). With `email_type`
@@ -65,7 +70,7 @@ from kassa.services.billing.credit_note_params import (
     UpdateNote,
 )
 from kassa.services.billing.invoice_documents import load_invoice, private
-from kassa.services.billing.invoice_lines import pretax_credit_entry, tax_entry
+from kassa.services.billing.invoice_lines import credit_entry, pretax_credit_entry, tax_entry
 from kassa.services.billing.invoices import CREDIT_BALANCE_TRANSACTION
 from kassa.services.context import Context
 from kassa.services.listing import (
@@ -155,7 +160,8 @@ def _line_object(
         "livemode": ctx.livemode,
         "metadata": None if metadata is None else apply_metadata({}, metadata),
         "pretax_credit_amounts": [
-            pretax_credit_entry(d.discount, d.amount) for d in line.discount_amounts
+            *(pretax_credit_entry(d.discount, d.amount) for d in line.discount_amounts),
+            *(credit_entry(c.credit_balance_transaction, c.amount) for c in line.credit_amounts),
         ],
         "quantity": line.quantity,
         "tax_rates": [dict(rates[tax.tax_rate]) for tax in line.taxes],
@@ -227,7 +233,8 @@ def _document(
         "post_payment_amount": split.post_payment,
         "pre_payment_amount": split.pre_payment,
         "pretax_credit_amounts": [
-            pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts
+            *(pretax_credit_entry(d.discount, d.amount) for d in amounts.discount_amounts),
+            *(credit_entry(c.credit_balance_transaction, c.amount) for c in amounts.credit_amounts),
         ],
         "reason": request.reason,
         "refunds": [],

@@ -6,11 +6,12 @@ rates. The arithmetic is `invoice_amounts`; this module gathers its inputs (each
 amount, discounts and tax rates, or the invoice's defaults) and writes the results into the
 invoice document. Once finalized, an invoice's amounts never change.
 
-Billing credits (`credit_application`) come in only at finalization (`refresh` with
+Billing credits (`credit_application`) are applied only at finalization (`refresh` with
 `finalizing`): the customer's spendable grants reduce the lines in their scope, each
 application a `credit_balance_transaction` that the line's `pretax_credit_amounts` and the
-invoice's `total_pretax_credit_amounts` name. A draft shows none (Stripe applies them "when
-the invoice is finalized").
+invoice's `total_pretax_credit_amounts` name. A stored draft shows none (Stripe applies them
+"when the invoice is finalized"); a preview shows those it would take, none written
+(`amounts_for` is the one way both work them out).
 
 Line order (Stripe's `lines` docstring): the pending items an invoice took when it was
 created, newest first, then items added afterwards, oldest first. A line keeps its place:
@@ -30,7 +31,7 @@ from kassa.services.billing import (
     invoice_amounts,
     tax_rates,
 )
-from kassa.services.billing.credit_application import AppliedCredits
+from kassa.services.billing.credit_application import AppliedCredits, Spendable
 from kassa.services.billing.invoice_amounts import (
     LINES_MAX,
     CreditTerms,
@@ -147,6 +148,26 @@ async def compute(
     return invoice_amounts.invoice_amounts(lines, terms, credits)
 
 
+async def amounts_for(
+    ctx: Context,
+    invoice: Mapping[str, Any],
+    items: Sequence[ApiObject],
+    spendable: Spendable | None,
+) -> InvoiceAmounts:
+    """The invoice's amounts from its items, its discounts and default tax rates, with the
+    billing credits `spendable` gives (`credit_application.spendable_for`): the one working
+    out a finalization and a preview share."""
+    return await compute(
+        ctx,
+        items,
+        currency=str(invoice["currency"]),
+        invoice_discounts=invoice["discounts"],
+        default_tax_rates=invoice["default_tax_rates"],
+        credits=spendable.terms if spendable is not None else (),
+        metered_prices=spendable.metered_prices if spendable is not None else frozenset(),
+    )
+
+
 def _product_of(item: Mapping[str, Any]) -> str | None:
     """The product of the item's price (`pricing.price_details`); None for an amount-only
     item, which has no price."""
@@ -161,11 +182,11 @@ def line_object(
     amounts: LineAmounts,
     invoice_id: str | None,
     placed: Mapping[str, str | None] | None = None,
-    credit_transactions: Sequence[str] = (),
+    credit_transactions: Sequence[str | None] = (),
 ) -> ApiObject:
     """The line `item` makes on `invoice_id`; `placed`: where the pending debits its credit
     may name are (`debits_placed`); `credit_transactions`: the credit balance transaction of
-    each of its billing credits (`amounts.credit_amounts`), in order."""
+    each of its billing credits (`amounts.credit_amounts`), in order (None on a preview)."""
     preview = invoice_id is None or invoice_id.startswith("upcoming_")
     ensure(
         len(credit_transactions) == len(amounts.credit_amounts),
@@ -302,8 +323,9 @@ def pretax_credit_entry(discount: str, amount: int) -> dict[str, Any]:
     }
 
 
-def credit_entry(credit_balance_transaction: str, amount: int) -> dict[str, Any]:
-    """A billing credit a line took, as `pretax_credit_amounts` shows it."""
+def credit_entry(credit_balance_transaction: str | None, amount: int) -> dict[str, Any]:
+    """A billing credit a line took, as `pretax_credit_amounts` shows it (a preview's names
+    no transaction: none was written)."""
     return {
         "amount": amount,
         "credit_balance_transaction": credit_balance_transaction,
@@ -376,15 +398,7 @@ async def refresh(ctx: Context, invoice: ApiObject, *, finalizing: bool = False)
     live = await items_on(ctx, invoice["id"])
     items = ordered(live, invoice["lines"]["data"])
     spendable = await credit_application.spendable_for(ctx, invoice, items) if finalizing else None
-    amounts = await compute(
-        ctx,
-        items,
-        currency=invoice["currency"],
-        invoice_discounts=invoice["discounts"],
-        default_tax_rates=invoice["default_tax_rates"],
-        credits=spendable.terms if spendable is not None else (),
-        metered_prices=spendable.metered_prices if spendable is not None else frozenset(),
-    )
+    amounts = await amounts_for(ctx, invoice, items, spendable)
     applied = None
     if spendable is not None and amounts.credit_total > 0:
         line_ids = [line_id(str(item["id"])) for item in items]

@@ -1,8 +1,9 @@
 """`POST /v1/invoices/create_preview`: the invoice the customer would get if one were
 created now, with its pending items and `invoice_items` (new ones, or changes to pending
 ones), discounts and the customer's balance. Nothing is stored or announced: its id starts
-`upcoming_in`, its lines' `il_tmp_`, as Stripe's. With nothing to invoice, Stripe's 404
-`invoice_upcoming_none` (`errors.NoUpcomingInvoice`)."""
+`upcoming_in`, its lines' `il_tmp_`, as Stripe's. The customer's billing credits that
+finalization would apply show as it would show them (`credit_application`), none spent.
+With nothing to invoice, Stripe's 404 `invoice_upcoming_none` (`errors.NoUpcomingInvoice`)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from kassa.params import (
 )
 from kassa.services import hooks
 from kassa.services.billing import (
+    credit_application,
     customer_balance,
     discounts,
     invoice_documents,
@@ -186,18 +188,17 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
         # A subscription's previews say themselves when none is upcoming: a cancellation
         # now makes an invoice even with nothing on it.
         raise NoUpcomingInvoice("customer", str(customer["id"]))
-    amounts = await invoice_lines.compute(
-        ctx,
-        items,
-        currency=currency,
-        invoice_discounts=invoice["discounts"],
-        default_tax_rates=invoice["default_tax_rates"],
-    )
+    # The billing credits finalization would apply, worked out as it does, nothing written
+    # (`credit_application`: Stripe's preview shows them; they may change if another
+    # invoice finalizes first).
+    spendable = await credit_application.spendable_for(ctx, invoice, items, preview=True)
+    amounts = await invoice_lines.amounts_for(ctx, invoice, items, spendable)
     await _check_codes_on_purchase(ctx, invoice, items, upcoming)
     invoice["starting_balance"] = await customer_balance.current_balance(
         ctx, customer["id"], currency
     )
-    invoice_lines.write_amounts(ctx, invoice, items, amounts)
+    applied = credit_application.previewed(amounts) if spendable is not None else None
+    invoice_lines.write_amounts(ctx, invoice, items, amounts, applied=applied)
     for line in invoice["lines"]["data"]:
         line["invoice"] = invoice["id"]
     return view(invoice)
