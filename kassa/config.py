@@ -102,6 +102,13 @@ README)."""
     )
     """What a subscription becomes once its renewal's last retry fails: canceled, unpaid, or
     left past_due (Stripe's "manage failed payments" setting)."""
+    upcoming_renewal_days: str = field(
+        default_factory=lambda: os.environ.get(
+            "KASSA_UPCOMING_RENEWAL_DAYS", DEFAULT_UPCOMING_RENEWAL_DAYS
+        )
+    )
+    """Days before a subscription's renewal that `invoice.upcoming` is sent (Stripe's
+    "upcoming renewal events" setting); `off` (or empty): never."""
     db_pool_size: int = field(
         default_factory=lambda: _env_int("KASSA_DB_POOL_SIZE", DB_POOL_SIZE_DEFAULT)
     )
@@ -152,6 +159,7 @@ README)."""
         mail_retry_schedule(self)
         smtp_server(self)
         invoice_reminder_days(self)
+        upcoming_renewal_days(self)
         _check_choice(
             "KASSA_SUBSCRIPTION_FINAL_ACTION",
             self.subscription_final_action,
@@ -208,6 +216,7 @@ ENVIRONMENT_VARIABLES = (
     "KASSA_INVOICE_REMINDER_DAYS",
     "KASSA_SUBSCRIPTION_FINAL_ACTION",
     "KASSA_SUBSCRIPTION_FINAL_INVOICE",
+    "KASSA_UPCOMING_RENEWAL_DAYS",
     "KASSA_RATE_LIMIT",
     "KASSA_REDIS_URL",
     "KASSA_DB_POOL_SIZE",
@@ -351,3 +360,23 @@ def invoice_reminder_days(settings: Settings) -> tuple[int, ...]:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,4}")
+
+
+# --- upcoming renewal events ----------------------------------------------------------------
+
+DEFAULT_UPCOMING_RENEWAL_DAYS = "7"
+UPCOMING_RENEWAL_DAYS_MAX = 365
+UPCOMING_RENEWAL_OFF = "off"
+
+
+def upcoming_renewal_days(settings: Settings) -> int | None:
+    """Days before a renewal that `invoice.upcoming` is sent; None: `off` (or empty), never."""
+    text = settings.upcoming_renewal_days.strip().lower()
+    if text in ("", UPCOMING_RENEWAL_OFF):
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= UPCOMING_RENEWAL_DAYS_MAX:
+        raise InvalidSetting(
+            f"KASSA_UPCOMING_RENEWAL_DAYS must be a whole number of days from 1 to "
+            f"{UPCOMING_RENEWAL_DAYS_MAX}, or {UPCOMING_RENEWAL_OFF}; not {text[:80]!r}"
+        )
+    return int(text)

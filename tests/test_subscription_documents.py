@@ -22,7 +22,9 @@ from kassa.services.billing.subscription_documents import (
     STATUSES,
     TRIAL_WILL_END_NOTICE_SECONDS,
     TRIAL_WILL_END_SENT,
+    mark_upcoming_notice_sent,
     next_work_at,
+    note_upcoming_notice,
 )
 from kassa.services.resource import ApiObject
 from kassa.store.tables import PRIVATE
@@ -107,6 +109,63 @@ def test_the_stored_value_is_never_read() -> None:
     """What an earlier write stored (stale or not) does not matter: derived afresh."""
     assert next_work_at(document(stored=CREATED + DAY)) == PERIOD_END
     assert next_work_at(document("canceled", stored=PERIOD_END)) is None
+
+
+# -- invoice.upcoming -----------------------------------------------------------------------
+
+
+def noted(subscription: ApiObject, days: int | None = 7) -> ApiObject:
+    """The document as a write leaves it: charged automatically, its period's notice noted."""
+    subscription["collection_method"] = "charge_automatically"
+    note_upcoming_notice(subscription, days)
+    return subscription
+
+
+def test_a_renewal_charged_automatically_is_announced_days_before_it() -> None:
+    assert next_work_at(noted(document())) == PERIOD_END - 7 * DAY
+    assert next_work_at(noted(document("past_due"), 3)) == PERIOD_END - 3 * DAY
+
+
+@pytest.mark.parametrize("why", ["send_invoice", "unpaid", "cancel_at_period_end", "paused"])
+def test_a_renewal_not_charged_automatically_is_not_announced(why: str) -> None:
+    subscription = noted(document("unpaid" if why == "unpaid" else "active"))
+    if why == "send_invoice":
+        subscription["collection_method"] = "send_invoice"
+    if why == "cancel_at_period_end":
+        subscription["cancel_at"] = PERIOD_END
+    if why == "paused":
+        subscription["pause_collection"] = {"behavior": "void", "resumes_at": None}
+    assert next_work_at(subscription) == PERIOD_END
+
+
+def test_the_notice_is_noted_once_a_period_and_sent_once() -> None:
+    """A setting changed mid-period applies from the next period; sent, the period's
+    renewal is next; a new period end notes its own."""
+    subscription = noted(document())
+    note_upcoming_notice(subscription, 3)
+    assert next_work_at(subscription) == PERIOD_END - 7 * DAY
+    mark_upcoming_notice_sent(subscription)
+    note_upcoming_notice(subscription, 7)
+    assert next_work_at(subscription) == PERIOD_END
+    next_end = PERIOD_END + 31 * DAY
+    subscription["items"]["data"][0].update(
+        {"current_period_start": PERIOD_END, "current_period_end": next_end}
+    )
+    note_upcoming_notice(subscription, 3)
+    assert next_work_at(subscription) == next_end - 3 * DAY
+
+
+def test_none_when_off_or_longer_than_the_period() -> None:
+    assert next_work_at(noted(document(), None)) == PERIOD_END
+    assert next_work_at(noted(document(), 28)) == PERIOD_END
+
+
+def test_a_trial_announces_its_first_invoice_before_its_own_notice() -> None:
+    trial_end = CREATED + 14 * DAY
+    trialing = noted(document("trialing", ends=(trial_end,), trial_end=trial_end))
+    assert next_work_at(trialing) == trial_end - 7 * DAY
+    mark_upcoming_notice_sent(trialing)
+    assert next_work_at(trialing) == trial_end - TRIAL_WILL_END_NOTICE_SECONDS
 
 
 # -- trial ----------------------------------------------------------------------------------

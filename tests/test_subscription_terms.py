@@ -63,6 +63,20 @@ def tax_rate(client: Client, percentage: float) -> stripe.TaxRate:
     )
 
 
+DISCOUNT_EVENT_TYPES: Any = [
+    "customer.discount.created",
+    "customer.discount.updated",
+    "customer.discount.deleted",
+]
+
+
+def discount_events(client: Client) -> list[tuple[str, str, int]]:
+    """The account's `customer.discount.*` events, oldest first: (type, discount, created)."""
+    listed = client.v1.events.list(params={"types": DISCOUNT_EVENT_TYPES, "limit": 100})
+    found = list(listed.auto_paging_iter())[::-1]
+    return [(str(e.type), str(e.data.object["id"]), e.created) for e in found]
+
+
 # -- the billing cycle anchor -----------------------------------------------------------------
 
 
@@ -528,6 +542,15 @@ def test_once_and_repeating_coupons_stop_applying(client: Client, ledger_verifie
     ]
     for ended in (first_only, two_months):
         assert client.v1.subscriptions.retrieve(ended.id).discounts == []
+    # Each discount was attached when the subscription was made and is removed by the
+    # renewal it no longer applies to (the once one used by the first invoice).
+    (once_used,), (two_monthly,) = first_only.discounts, two_months.discounts
+    assert sorted(discount_events(client)) == [
+        ("customer.discount.created", str(once_used), JAN_31_2027),
+        ("customer.discount.created", str(two_monthly), JAN_31_2027),
+        ("customer.discount.deleted", str(once_used), utc(2027, 2, 28)),
+        ("customer.discount.deleted", str(two_monthly), utc(2027, 3, 31)),
+    ]
 
 
 def test_a_trial_does_not_use_up_a_once_coupon(client: Client) -> None:
@@ -685,6 +708,10 @@ def test_deleting_the_discount_stops_it_applying(client: Client, ledger_verified
     assert "end" not in deleted.to_dict()  # Stripe's deleted discount has no `end`
     assert client.v1.subscriptions.retrieve(subscription.id).discounts == []
     assert events_of(client, subscription.id)[-1] == "customer.subscription.updated"
+    [deleted_event] = client.v1.events.list(params={"type": "customer.discount.deleted"}).data
+    removed = deleted_event.data.object.to_dict()
+    assert (removed["id"], removed["subscription"]) == (discount_id, subscription.id)
+    assert removed["source"] == {"coupon": coupon.id, "type": "coupon"}
     advance(client, clock_id, utc(2027, 2, 28) + 2 * HOUR)
     assert amounts_billed(client, subscription.id) == [
         (JAN_31_2027, 1500),
@@ -693,6 +720,68 @@ def test_deleting_the_discount_stops_it_applying(client: Client, ledger_verified
     with pytest.raises(stripe.InvalidRequestError) as again:
         client.v1.subscriptions.delete_discount(subscription.id)
     assert again.value.http_status == 404
+    assert [kind for kind, _, _ in discount_events(client)] == [
+        "customer.discount.created",
+        "customer.discount.deleted",
+    ]
+
+
+def test_discount_events_follow_the_subscription_s_own_discounts(client: Client) -> None:
+    """Attached, replaced and removed by updates, each in the change's unit of work; an
+    update that leaves them as they were sends none, nor do an item's or an invoice's."""
+    price = monthly_price(client, 2000)
+    first, second, third = (
+        client.v1.coupons.create(params={"percent_off": off, "duration": "forever"})
+        for off in (10, 20, 30)
+    )
+    code = client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": third.id}}
+    )
+    _, customer = clock_customer(client)
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": first.id}])
+    (first_id,) = subscription.discounts
+    [attached] = client.v1.events.list(params={"type": "customer.discount.created"}).data
+    discount = attached.data.object.to_dict()
+    assert (discount["id"], discount["object"]) == (first_id, "discount")
+    assert discount["source"] == {"coupon": first.id, "type": "coupon"}
+    assert (discount["subscription"], discount["customer"]) == (subscription.id, customer.id)
+
+    def update(**params: Any) -> stripe.Subscription:
+        given: Any = params
+        return client.v1.subscriptions.update(subscription.id, params=given)
+
+    update(discounts=[{"discount": first_id}], metadata={"tier": "gold"})
+    item = subscription["items"].data[0]
+    update(items=[{"id": item.id, "discounts": [{"coupon": second.id}]}])
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "discounts": [{"coupon": second.id}]}
+    )
+    client.v1.invoices.delete(invoice.id)
+    assert len(discount_events(client)) == 1
+
+    (second_id,) = update(discounts=[{"coupon": second.id}]).discounts
+    [replaced] = client.v1.events.list(params={"type": "customer.discount.updated"}).data
+    assert replaced.data.object.to_dict()["id"] == second_id
+    assert replaced.data.object.to_dict()["source"] == {"coupon": second.id, "type": "coupon"}
+    assert replaced.data.to_dict()["previous_attributes"] == {
+        "id": first_id,
+        "source": {"coupon": first.id},
+    }
+    second_kept, code_id = update(
+        discounts=[{"discount": second_id}, {"promotion_code": code.id}]
+    ).discounts
+    assert second_kept == second_id
+    update(discounts="")
+    assert [(kind, discount) for kind, discount, _ in discount_events(client)][1:3] == [
+        ("customer.discount.updated", second_id),
+        ("customer.discount.created", code_id),
+    ]
+    removed = {(kind, discount) for kind, discount, _ in discount_events(client)[3:]}
+    assert removed == {
+        ("customer.discount.deleted", code_id),
+        ("customer.discount.deleted", second_id),
+    }
+    assert len(discount_events(client)) == 5
 
 
 def test_the_update_side_terms_apply_from_the_next_invoice(

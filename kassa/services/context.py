@@ -47,6 +47,9 @@ class PaymentConfig:
     (`KASSA_SUBSCRIPTION_FINAL_ACTION`)."""
     subscription_final_invoice: str = "open"
     """That renewal's invoice: `open` or `uncollectible` (`KASSA_SUBSCRIPTION_FINAL_INVOICE`)."""
+    upcoming_renewal_days: int | None = 7
+    """Days before a subscription's renewal that `invoice.upcoming` is sent; None: never
+    (`KASSA_UPCOMING_RENEWAL_DAYS`, read by `kassa.config.upcoming_renewal_days`)."""
 
 
 @dataclass(frozen=True)

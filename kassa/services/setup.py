@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 
-from kassa.config import Settings, base_url, invoice_reminder_days
+from kassa.config import Settings, base_url, invoice_reminder_days, upcoming_renewal_days
 from kassa.money import DEFAULT_PRICING_TABLE, parse_pricing_table
 from kassa.services.context import PaymentConfig
 from kassa.store import Store
@@ -31,4 +31,5 @@ async def load_payment_config(store: Store, settings: Settings) -> PaymentConfig
         reminder_offsets_days=invoice_reminder_days(settings),
         subscription_final_action=settings.subscription_final_action,
         subscription_final_invoice=settings.subscription_final_invoice,
+        upcoming_renewal_days=upcoming_renewal_days(settings),
     )

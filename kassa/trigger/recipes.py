@@ -228,6 +228,9 @@ DAY: Final = 86_400
 RENEWAL_ATTEMPTED_AFTER: Final = 32 * DAY
 """Past a monthly subscription's first renewal (28 to 31 days on) and its first attempt an
 hour later, before the second (59 days on at the least)."""
+UPCOMING_NOTICE_AFTER: Final = 25 * DAY
+"""Past a monthly subscription's first `invoice.upcoming` (7 days, the default, before its
+first renewal: 21 to 24 days on), before that renewal."""
 
 # -- the recipes -----------------------------------------------------------------------------
 
@@ -607,6 +610,13 @@ _INVOICE_RECIPES: Final = {
     ),
 }
 
+_DISCOUNTED: Final = (
+    _COUPON,
+    *_paying_customer(),
+    *_monthly(),
+    _subscription(discounts=[{"coupon": "${coupon:id}"}]),
+)
+
 _SUBSCRIPTION_RECIPES: Final = {
     "customer.subscription.created": Recipe(
         "a monthly subscription paid with a Visa test card", _SUBSCRIBED
@@ -667,6 +677,41 @@ _SUBSCRIPTION_RECIPES: Final = {
             *_monthly(),
             _subscription(trial_period_days=7),
             *_advance(5 * DAY),
+        ),
+    ),
+    "customer.discount.created": Recipe(
+        "a subscription with a 25% coupon (a subscription's discount)", _DISCOUNTED
+    ),
+    "customer.discount.updated": Recipe(
+        "a subscription with a 25% coupon, then a 50% coupon in its place",
+        (
+            *_DISCOUNTED,
+            Step("coupon_replacing", "post", "/v1/coupons", {"percent_off": 50}),
+            Step(
+                "subscription_update",
+                "post",
+                "/v1/subscriptions/${subscription:id}",
+                {"discounts": [{"coupon": "${coupon_replacing:id}"}]},
+            ),
+        ),
+    ),
+    "customer.discount.deleted": Recipe(
+        "a subscription with a 25% coupon, then its discount deleted",
+        (
+            *_DISCOUNTED,
+            Step("discount_delete", "delete", "/v1/subscriptions/${subscription:id}/discount"),
+        ),
+    ),
+    "invoice.upcoming": Recipe(
+        "a monthly subscription on a test clock paid with a Visa, advanced 25 days (the event"
+        " comes KASSA_UPCOMING_RENEWAL_DAYS, 7 by default, before the renewal)",
+        (
+            _clock(),
+            _customer(test_clock="${test_clock:id}"),
+            *_default_card("pm_card_visa"),
+            *_monthly(),
+            _subscription(),
+            *_advance(UPCOMING_NOTICE_AFTER),
         ),
     ),
     "test_helpers.test_clock.created": Recipe("a test clock", (_clock(),)),

@@ -32,7 +32,7 @@ from kassa.errors import InvalidParameter, InvalidRequest, ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.params import ListOf, String, Struct
-from kassa.services.billing import coupons, promotion_codes, redemptions
+from kassa.services.billing import coupons, discount_events, promotion_codes, redemptions
 from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX, DiscountTerms
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
@@ -404,9 +404,8 @@ async def load_discount(ctx: Context, discount_id: str, *, param: str = "id") ->
 
 
 def view(discount: Mapping[str, Any]) -> ApiObject:
-    """The discount as the API shows it (the stored document keeps `created` for lists, and
-    Kassa's own facts under `PRIVATE`)."""
-    return {key: value for key, value in discount.items() if key not in ("created", PRIVATE)}
+    """The discount as the API shows it (`discount_events.view`)."""
+    return discount_events.view(discount)
 
 
 def used_by(discount: Mapping[str, Any]) -> str | None:
@@ -585,4 +584,5 @@ RESOURCE = Resource(
         "source.coupon": "coupon",
     },
     fetch=_fetch,
+    event_types=discount_events.EVENT_TYPES,
 )

@@ -497,6 +497,7 @@ RESOURCE = Resource(
         "invoice.payment_failed",
         "invoice.payment_succeeded",
         "invoice.sent",
+        "invoice.upcoming",
         "invoice.updated",
         "invoice.voided",
         "invoice.will_be_due",

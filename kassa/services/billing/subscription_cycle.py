@@ -39,6 +39,9 @@ are paid or not:
   `incomplete` one is left as it is: Stripe's docs say nothing of its first invoice voided
   or written off, and it expires 23 hours after creation all the same.
 
+- before a renewal charged automatically, `invoice.upcoming` once per period, the number of
+  days `KASSA_UPCOMING_RENEWAL_DAYS` says (`subscription_upcoming`);
+
 - three days before a trial ends, `customer.subscription.trial_will_end` (once); at its end,
   with no payment method to charge (none on the subscription nor on its customer, what
   Stripe checks), `trial_settings[end_behavior][missing_payment_method]` decides: `cancel`
@@ -93,11 +96,9 @@ from kassa.services.billing.subscription_create import announce_trial_will_end
 from kassa.services.billing.subscription_documents import (
     DECIDING_STATUS,
     INCOMPLETE_EXPIRES_SECONDS,
-    TRIAL_WILL_END_SENT,
     announce,
     find,
     next_work_at,
-    private,
     save,
     snapshot,
 )
@@ -111,7 +112,8 @@ from kassa.services.billing.subscription_pause import (
     resume_on_payment,
 )
 from kassa.services.billing.subscription_renewal import invoice_next_period
-from kassa.services.billing.subscription_trials import has_payment_method
+from kassa.services.billing.subscription_trials import has_payment_method, trial_will_end_due
+from kassa.services.billing.subscription_upcoming import announce_upcoming, upcoming_notice_due
 from kassa.services.billing.subscriptions import cancel_now, end_subscription
 from kassa.services.context import Context, PaymentConfig
 from kassa.services.due_work import postponed_if_failing, work_through_due
@@ -163,8 +165,14 @@ async def renew(ctx: Context, subscription: ApiObject) -> None:
         return
     trial_end = subscription["trial_end"]
     if trial_end is not None and ctx.now() < trial_end:
-        if not private(subscription).get(TRIAL_WILL_END_SENT):
+        # Its notices: `trial_will_end`, `invoice.upcoming` (each once), whichever are due.
+        if trial_will_end_due(subscription, ctx.now()):
             await announce_trial_will_end(ctx, subscription)
+        if upcoming_notice_due(subscription, ctx.now()):
+            await announce_upcoming(ctx, subscription)
+        return
+    if upcoming_notice_due(subscription, ctx.now()):
+        await announce_upcoming(ctx, subscription)
         return
     if subscription["cancel_at_period_end"]:
         await end_as_scheduled(ctx, subscription)

@@ -9,6 +9,8 @@ Kassa's own facts about a subscription live under `_kassa` and never reach a cli
 job scan (an indexed column), derived from the rest of the document on every write
 (`next_work_at`) and never set by hand (the renewal job alone moves the column, not the
 document, an hour on when a renewal fails: `subscription_cycle`); `trial_will_end_sent`;
+`upcoming_notice`, when the current period's `invoice.upcoming` is due (`note_upcoming_notice`,
+`subscription_upcoming`);
 `debits`, each item's debit a credit proration would undo (`subscription_credits`);
 `entitled_products`, the products it grants entitlements for, which every write follows
 (`entitlement_grants`: its customer's active entitlements change in the same unit).
@@ -19,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from kassa.clock import DAY_SECONDS
 from kassa.errors import ResourceMissing
 from kassa.ids import new_id
 from kassa.invariants import ensure
 from kassa.services import events
-from kassa.services.billing import entitlement_grants
+from kassa.services.billing import discount_events, entitlement_grants
 from kassa.services.context import Context
 from kassa.services.listing import could_be_object_id
 from kassa.services.resource import ApiObject, document_copy
@@ -55,6 +58,13 @@ RENEWS_AT: Final = "renews_at"
 indexed column the clock work and the renewal job scan."""
 TRIAL_WILL_END_SENT: Final = "trial_will_end_sent"
 """Private key: `customer.subscription.trial_will_end` has been announced."""
+UPCOMING_NOTICE: Final = "upcoming_notice"
+"""Private key: the `invoice.upcoming` notice of the current period, noted as the period
+begins (`note_upcoming_notice`): `period_end`, the end (the renewal) it announces, and `at`,
+when it is due (None: none for this period, or sent already)."""
+UPCOMING_NOTICE_STATUSES: Final = ("active", "past_due", "trialing")
+"""The statuses whose next invoice is charged automatically at the period's end (an
+`unpaid` one's renewals stay drafts; a paused or incomplete one makes none)."""
 HELD: Final = "pending_update"
 """Private key: a change held for its invoice's payment (`subscription_pending_updates`):
 the invoice it waits for, the top-level `fields` and private `facts` it sets (and the facts
@@ -284,13 +294,67 @@ def _own_work_at(subscription: Mapping[str, Any]) -> int | None:
 def _period_work_at(subscription: Mapping[str, Any]) -> int:
     """On trial, the `trial_will_end` notice three days before its end, then its end;
     otherwise the next renewal, the earliest item period end (items of mixed intervals each
-    renew at their own)."""
+    renew at their own); in both, the `invoice.upcoming` notice if it comes first."""
     trial_end = subscription["trial_end"]
     if subscription["status"] == "trialing" and trial_end is not None:
+        due = int(trial_end)
         if not private(subscription).get(TRIAL_WILL_END_SENT):
-            return int(trial_end) - TRIAL_WILL_END_NOTICE_SECONDS
-        return int(trial_end)
-    return current_period(subscription)[1]
+            due -= TRIAL_WILL_END_NOTICE_SECONDS
+    else:
+        due = current_period(subscription)[1]
+    notice_at = upcoming_notice_at(subscription)
+    return due if notice_at is None else min(due, notice_at)
+
+
+def upcoming_notice_at(subscription: Mapping[str, Any]) -> int | None:
+    """When the `invoice.upcoming` notice of the subscription's next renewal is due, if one
+    is to be sent: noted for the current period and not sent (`UPCOMING_NOTICE`), and the
+    renewal at its end an invoice charged automatically (Stripe's event: "an invoice that
+    is automatically charged"): active, past due or on trial, `charge_automatically`, its
+    collection not paused, and no cancellation at or before the period's end (which
+    `cancel_at_period_end` sets)."""
+    notice = private(subscription).get(UPCOMING_NOTICE)
+    if notice is None or notice["at"] is None or not items_of(subscription):
+        return None
+    if (
+        subscription["status"] not in UPCOMING_NOTICE_STATUSES
+        or subscription["collection_method"] != "charge_automatically"
+        or subscription["pause_collection"] is not None
+    ):
+        return None
+    end = current_period(subscription)[1]
+    cancel_at = subscription["cancel_at"]
+    if int(notice["period_end"]) != end or (cancel_at is not None and int(cancel_at) <= end):
+        return None
+    return int(notice["at"])
+
+
+def note_upcoming_notice(subscription: ApiObject, notice_days: int | None) -> None:
+    """A period begun (or its end moved: a trial's end moved, the cycle reset): its
+    `invoice.upcoming` is due `notice_days` before its end; none when that falls before the
+    period begins (a period shorter than the notice) or the setting is off (None). Noted
+    once per period, so a changed setting takes effect from the next period (Stripe: "For
+    existing subscriptions, changing the number of days takes effect on the next billing
+    period"); the notice sent is not sent again for that period, however often the work is
+    run (`mark_upcoming_notice_sent`)."""
+    if subscription["status"] in ENDED or not items_of(subscription):
+        return
+    start, end = current_period(subscription)
+    kept = private(subscription).get(UPCOMING_NOTICE)
+    if kept is not None and int(kept["period_end"]) == end:
+        return
+    at = None if notice_days is None else end - notice_days * DAY_SECONDS
+    private(subscription)[UPCOMING_NOTICE] = {
+        "period_end": end,
+        "at": None if at is None or at <= start else at,
+    }
+
+
+def mark_upcoming_notice_sent(subscription: ApiObject) -> None:
+    notice = private(subscription).get(UPCOMING_NOTICE)
+    ensure(notice is not None, "a notice sent was noted for the period")
+    if notice is not None:
+        notice["at"] = None
 
 
 def _earliest(*times: int | None) -> int | None:
@@ -305,17 +369,20 @@ RETIRED_PRIVATE_KEYS: Final = ("renews_at_before_cancel_at", "renews_at_after_pe
 when such a document is next written."""
 
 
-def _derive_facts(subscription: ApiObject) -> None:
+def _derive_facts(subscription: ApiObject, notice_days: int | None) -> None:
     """Kassa's derived facts, set from the document as it is about to be written: every
-    path that changes what work is due writes through here, so none can leave it stale."""
+    path that changes what work is due writes through here, so none can leave it stale.
+    A period begun has its `invoice.upcoming` noted here too (`note_upcoming_notice`, with
+    the days the installation sends it before a renewal)."""
     kept = private(subscription)
     for retired in RETIRED_PRIVATE_KEYS:
         kept.pop(retired, None)
+    note_upcoming_notice(subscription, notice_days)
     kept[RENEWS_AT] = next_work_at(subscription)
 
 
 async def insert(ctx: Context, subscription: ApiObject) -> None:
-    _derive_facts(subscription)
+    _derive_facts(subscription, ctx.payments.upcoming_renewal_days)
     await entitlement_grants.follow_subscription(ctx, subscription)
     await ctx.tx.insert_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
@@ -323,11 +390,18 @@ async def insert(ctx: Context, subscription: ApiObject) -> None:
 
 
 async def save(ctx: Context, subscription: ApiObject) -> None:
-    _derive_facts(subscription)
+    _derive_facts(subscription, ctx.payments.upcoming_renewal_days)
     await entitlement_grants.follow_subscription(ctx, subscription)
     await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
     for item in items_of(subscription):
         await ctx.tx.update_object(SUBSCRIPTION_ITEMS, ctx.account_id, item)
+
+
+async def save_facts(ctx: Context, subscription: ApiObject) -> None:
+    """Only Kassa's own facts changed (a notice marked sent): the subscription's row alone,
+    its items' rows and its grants as they were."""
+    _derive_facts(subscription, ctx.payments.upcoming_renewal_days)
+    await ctx.tx.update_object(SUBSCRIPTIONS, ctx.account_id, subscription)
 
 
 async def customer_of(ctx: Context, subscription: Mapping[str, Any]) -> ApiObject:
@@ -368,3 +442,5 @@ async def announce(
         view(subscription),
         previous=None if previous is None else view(previous),
     )
+    if event_type in discount_events.SUBSCRIPTION_EVENTS:
+        await discount_events.announce_subscription_discounts(ctx, previous, subscription)
