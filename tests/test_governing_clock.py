@@ -90,6 +90,28 @@ def test_objects_read_the_clock_that_governs_them(private_database_url: str) -> 
     }
 
 
+def test_one_context_happens_at_one_second(private_database_url: str) -> None:
+    """A unit of work reads the installation's time once: a request that crosses a second
+    boundary stamps everything it writes with the same second (a subscription's period
+    start and its first invoice's period had differed by one under load), and a new context
+    sees the time move on."""
+
+    async def scenario(store: Store) -> tuple[int, int, int, int]:
+        await migrate(store, INSTALLATION_NOW)
+        clock = FrozenClock(INSTALLATION_NOW)
+        async with store.read() as tx:
+            ctx = Context(account_id="acct_none", tx=tx, clock=clock)
+            first = ctx.now()
+            clock.advance(1.5)
+            again, for_nothing = ctx.now(), await ctx.now_for({"customer": None})
+            later = Context(account_id="acct_none", tx=tx, clock=clock).now()
+        return first, again, for_nothing, later
+
+    first, again, for_nothing, later = with_store(private_database_url, scenario)
+    assert (first, again, for_nothing) == (INSTALLATION_NOW,) * 3
+    assert later == INSTALLATION_NOW + 1
+
+
 @pytest.mark.parametrize("remembered_clock", [None, "clock_1"])
 def test_a_remembered_customer_is_not_read_again(
     private_database_url: str, remembered_clock: str | None

@@ -76,12 +76,24 @@ class Context:
     memo: dict[str, Any] = field(default_factory=dict)
     """Facts kept for the rest of this unit of work (objects already loaded or not yet
     stored, the account's webhook endpoints), so one request reads and writes each row once."""
+    _installation_now: list[int] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+    """The installation's time as this context first read it (empty until then)."""
 
     def now(self) -> int:
         """The time of what this operation touches: the governing test clock's frozen time
         once `governed_by` found one, else the installation's. (Webhook deliveries and
         retention read `clock` itself: they happen in real time whatever a test clock says.)"""
-        return unix_seconds(self.clock) if self.governing_time is None else self.governing_time
+        return self._installation_time() if self.governing_time is None else self.governing_time
+
+    def _installation_time(self) -> int:
+        """The installation's time, read once per context: one unit of work happens at one
+        second, as a Stripe request does (a request that crossed a second boundary had
+        stamped a subscription's period start one second before its first invoice)."""
+        if not self._installation_now:
+            self._installation_now.append(unix_seconds(self.clock))
+        return self._installation_now[0]
 
     def as_of(self, due: int | None) -> int:
         """When a transition due at `due` is recorded as made: `due` itself, however late the
@@ -120,7 +132,7 @@ class Context:
         subscriptions carry one), else its customer's, else the installation's."""
         governing = await self._test_clock_governing(obj)
         frozen = None if governing is None else await self._frozen_time(governing)
-        return unix_seconds(self.clock) if frozen is None else frozen
+        return self._installation_time() if frozen is None else frozen
 
     async def now_for_customer(self, customer_id: str | None) -> int:
         """Now, for this customer: its test clock's frozen time when it has one."""

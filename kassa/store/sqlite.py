@@ -49,6 +49,9 @@ view of the WAL index, as when the writing process was stopped part way through 
 not that a statement is wrong: the unit is rolled back and reported as DatabaseUnavailable
 (503), and the next one may succeed. Reads map them too (`_ReadUnit`)."""
 
+READ_ONLY_REFUSAL = "attempt to write a readonly database"
+"""A write on a read unit's connection (`PRAGMA query_only`) fails so: a bug, not an outage."""
+
 log = logging.getLogger("kassa.store.sqlite")
 
 
@@ -58,6 +61,14 @@ def unavailable(error: sqlite3.Error, doing: str = "written") -> DatabaseUnavail
     if isinstance(error, sqlite3.OperationalError) and text.startswith(UNAVAILABLE_MESSAGES):
         return DatabaseUnavailable(f"the SQLite database cannot be {doing}: {text}")
     return None
+
+
+def unavailable_to_read(error: sqlite3.Error) -> DatabaseUnavailable | None:
+    """`error` of a read unit as DatabaseUnavailable, as `unavailable` says, but for a write
+    the read-only connection refused: that is a bug in the unit, not a passing outage."""
+    if str(error).startswith(READ_ONLY_REFUSAL):
+        return None
+    return unavailable(error, "read")
 
 
 class SqliteExecutor:
@@ -152,7 +163,7 @@ class _ReadUnit:
     ) -> None:
         # A read the database cannot serve now is a 503 to retry, as a write's is, not a 500.
         if isinstance(error, sqlite3.Error):
-            lost = unavailable(error, "read")
+            lost = unavailable_to_read(error)
             if lost is not None:
                 raise lost from error
 
@@ -293,7 +304,7 @@ class SqliteStore:
             try:
                 yield Transaction(ThreadedSqliteExecutor(self._scanner))
             except sqlite3.Error as error:
-                raise unavailable(error, "read") or error from error
+                raise unavailable_to_read(error) or error from error
 
     def _start_checkpointer(self) -> None:
         """Checkpoints run on a thread with a connection of their own (sqlite3 releases the
