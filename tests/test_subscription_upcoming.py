@@ -86,6 +86,50 @@ def test_sent_seven_days_before_each_renewal_once_with_the_upcoming_invoice(
     assert kinds == ["invoice.created", UPCOMING, "invoice.created", UPCOMING]
 
 
+def test_its_object_is_the_preview_at_that_moment_without_its_id(client: Client) -> None:
+    """Field for field what `create_preview` with the subscription answers at the notice's
+    clock time (the same `created`), with a pending item, a discount, a customer balance and
+    a tax id on it: the notice is worked out from the renewal work's documents rather than
+    through the preview's request, and must show nothing else. Only the preview's random
+    ids differ (its own, in the lines' url, and its lines' `il_tmp_`), and its lines name
+    no invoice."""
+    price = monthly_price(client)
+    clock_id, customer = clock_customer(client)
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
+    subscription = subscribe(client, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 350, "currency": "usd", "description": "Setup"}
+    )
+    client.v1.customers.balance_transactions.create(
+        customer.id, params={"amount": -500, "currency": "usd"}
+    )
+    client.v1.customers.tax_ids.create(
+        customer.id, params={"type": "eu_vat", "value": "DE123456789"}
+    )
+    feb_21 = utc(2027, 2, 21)
+    advance(client, clock_id, feb_21)
+    (notice,) = notices(client)
+    previewed = client.v1.invoices.create_preview(params={"subscription": subscription.id})
+    expected = {k: v for k, v in previewed.to_dict().items() if k != "id"}
+    for line in expected["lines"]["data"]:
+        line["invoice"] = None
+    invoice = announced(notice)
+    assert invoice["created"] == feb_21
+    assert len(invoice["lines"]["data"]) == 2  # the pending item and the next period
+    # 10% off both lines (the subscription's discount applies to its pending items too).
+    assert (invoice["starting_balance"], invoice["total"]) == (-500, 2115)
+    assert [entry["value"] for entry in invoice["customer_tax_ids"]] == ["DE123456789"]
+    assert _without_random_ids(invoice) == _without_random_ids(expected)
+
+
+def _without_random_ids(invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice with the ids a preview draws at random blanked: its lines' url (which
+    names the preview's own id) and its lines' ids."""
+    shown = {**invoice, "lines": {**invoice["lines"], "url": None}}
+    shown["lines"]["data"] = [{**line, "id": None} for line in invoice["lines"]["data"]]
+    return shown
+
+
 def all_event_types(client: Client) -> list[str]:
     listed = client.v1.events.list(params={"limit": 100}).auto_paging_iter()
     return [str(event.type) for event in listed][::-1]

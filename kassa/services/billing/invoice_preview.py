@@ -51,9 +51,7 @@ from kassa.services.billing.invoice_changes import (
     check_no_tax_engine,
     default_currency,
 )
-from kassa.services.billing.invoice_documents import (
-    view,
-)
+from kassa.services.billing.invoice_documents import shown, view
 from kassa.services.billing.invoice_item_params import (
     CREATE_PARAMS,
     DESCRIPTION_CHARS_MAX,
@@ -160,6 +158,31 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     upcoming = await _subscription_upcoming(ctx, request)
     customer_id = request.customer if upcoming is None else upcoming.subscription["customer"]
     customer = await billed_customer(ctx, customer_id)
+    invoice = await _preview_invoice(ctx, request, customer, upcoming)
+    for line in invoice["lines"]["data"]:
+        line["invoice"] = invoice["id"]
+    return view(invoice)
+
+
+async def subscription_preview(
+    ctx: Context, upcoming: hooks.Upcoming, customer: Mapping[str, Any]
+) -> ApiObject:
+    """What `create_preview` with `subscription` alone answers for `upcoming` (that
+    subscription's next invoice, its `customer` loaded by the caller), as shown but not
+    copied (`invoice_documents.shown`: nothing else holds the document), for the caller to
+    change: `invoice.upcoming` leaves out its id."""
+    request = PreviewInvoice(subscription=str(upcoming.subscription["id"]))
+    return shown(await _preview_invoice(ctx, request, customer, upcoming))
+
+
+async def _preview_invoice(
+    ctx: Context,
+    request: PreviewInvoice,
+    customer: Mapping[str, Any],
+    upcoming: hooks.Upcoming | None,
+) -> ApiObject:
+    """The preview's document (private facts and all) for the billed `customer` and the
+    subscription's `upcoming` invoice, if any."""
     ctx = await ctx.governed_by(customer)
     currency = (
         upcoming.subscription["currency"]
@@ -199,9 +222,7 @@ async def create_preview(ctx: Context, request: PreviewInvoice) -> ApiObject:
     )
     applied = credit_application.previewed(amounts) if spendable is not None else None
     invoice_lines.write_amounts(ctx, invoice, items, amounts, applied=applied)
-    for line in invoice["lines"]["data"]:
-        line["invoice"] = invoice["id"]
-    return view(invoice)
+    return invoice
 
 
 async def _customer_pending(

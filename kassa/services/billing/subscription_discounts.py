@@ -400,7 +400,12 @@ async def check_previewed_purchase(
     ctx: Context, subscription: Mapping[str, Any], discount_ids: Sequence[str]
 ) -> None:
     """The codes a preview made for the subscription (`discounts.preview`), refused as
-    applying them to it would be (`_check_purchase`): against one period of its items."""
+    applying them to it would be (`_check_purchase`): against one period of its items. With
+    none of `discount_ids` made by the preview (a preview of the subscription as it is, the
+    `invoice.upcoming` notice's) there is nothing to check, and its items' prices are not
+    read for the amount."""
+    if all(discounts.made_for_preview(ctx, str(d)) is None for d in discount_ids):
+        return
     customer = str(subscription["customer"])
     await discounts.check_previewed_purchase(
         ctx,

@@ -153,16 +153,38 @@ async def upcoming(ctx: Context, query: UpcomingQuery) -> Upcoming:
     cancellation now)."""
     if query.subscription is None:
         return await _first_invoice(ctx, str(query.customer), query.details)
-    subscription_id, details, recurring = query.subscription, query.details, query.recurring
+    subscription_id = query.subscription
     found = await ctx.tx.get_object(SUBSCRIPTIONS, ctx.account_id, subscription_id, lock=False)
     if found is None or found[1]:
         raise ResourceMissing("subscription", subscription_id, param="subscription")
-    subscription: ApiObject = snapshot(found[0])
+    return await _upcoming_of(ctx, snapshot(found[0]), query.details, query.recurring)
+
+
+async def renewal_upcoming(
+    ctx: Context, subscription: Mapping[str, Any], customer: Mapping[str, Any]
+) -> Upcoming:
+    """The subscription's next invoice with no change, as `upcoming` shows it for a query
+    naming it alone, from the documents the caller has loaded, as stored (the renewal work's
+    `invoice.upcoming`: `subscription_upcoming`): the subscription is not read again, only
+    copied, and its `customer` is not read for its lines."""
+    return await _upcoming_of(ctx, snapshot(subscription), {}, False, customer=customer)
+
+
+async def _upcoming_of(
+    ctx: Context,
+    subscription: ApiObject,
+    details: Mapping[str, Any],
+    recurring: bool,
+    *,
+    customer: Mapping[str, Any] | None = None,
+) -> Upcoming:
+    """`upcoming` of a subscription worked out on `subscription`, a copy of it the preview
+    changes; `customer`, its customer if the caller has it."""
     ctx = await ctx.governed_by(subscription)
     if subscription["status"] in ENDED:
         raise _nothing_upcoming(subscription, f"it is {subscription['status']}")
     subscription_billing_mode.preview_as(subscription, details.get("billing_mode"), ctx.now())
-    invoice = await _previewed(ctx, subscription, details, recurring)
+    invoice = await _previewed(ctx, subscription, details, recurring, customer)
     if recurring:
         if not invoice.lines:
             raise _nothing_upcoming(subscription, "it bills no recurring charge before then")
@@ -269,11 +291,16 @@ def _first_attempt(subscription: Mapping[str, Any], invoice: _Invoice) -> int | 
 
 
 async def _previewed(
-    ctx: Context, subscription: ApiObject, details: Mapping[str, Any], recurring: bool
+    ctx: Context,
+    subscription: ApiObject,
+    details: Mapping[str, Any],
+    recurring: bool,
+    customer: Mapping[str, Any] | None = None,
 ) -> _Invoice:
     """The invoice the preview shows: a resumption's, a cancellation's now, or the one the
     change makes (at once, when the subscription ends, or its renewal); `recurring`, the
-    first that bills the items' periods (a reset's, else the renewal)."""
+    first that bills the items' periods (a reset's, else the renewal). The renewal's lines
+    take `customer` when given (else they read it)."""
     if details.get("resume_at") is not None:
         return await _resumed_now(ctx, subscription, details)
     if details.get("cancel_now"):
@@ -315,7 +342,7 @@ async def _previewed(
     usage = None if trialing else usage_periods(renewing_items(subscription))
     renewal = begin_next_period(subscription)
     fractions = [renewal.spans[str(item["id"])].fraction for item in renewal.items]
-    lines = await _period_lines(ctx, subscription, renewal.items, fractions, usage)
+    lines = await _period_lines(ctx, subscription, renewal.items, fractions, usage, customer)
     # Made when the period starts, on time: the pause of collection decides then.
     pending = await pending_for(ctx, subscription, "customer", voidable_at=renewal.period[0])
     return _Invoice(
@@ -516,12 +543,14 @@ async def _period_lines(
     items: Sequence[Mapping[str, Any]],
     fractions: Sequence[Fraction | None] | None = None,
     usage: Mapping[str, tuple[int, int]] | None = None,
+    customer: Mapping[str, Any] | None = None,
 ) -> list[ApiObject]:
     """The renewal's lines (unsaved) for `items`, as `subscription_invoices` makes them,
     each for its item's current period and the `fraction` of its price (rounded once, one
     per item) for a part of a period; a metered item's, its usage over the period `usage`
-    gives it, never prorated."""
-    customer = await customer_of(ctx, subscription)
+    gives it, never prorated. The subscription's `customer` is read unless given."""
+    if customer is None:
+        customer = await customer_of(ctx, subscription)
     lines = []
     for item, fraction in zip(items, fractions or [None] * len(items), strict=True):
         used = (usage or {}).get(str(item["id"]))

@@ -18,7 +18,11 @@ The event's object is the invoice `POST /v1/invoices/create_preview` with that
 subscription shows at that time (`invoice_preview.create_preview`: `billing_reason`
 `upcoming`, its lines for the next period, pending items, discounts, credits, the
 customer's balance), without its preview id (Stripe's note above), its lines naming no
-invoice. Not sent (the notice is dropped for the period): for a subscription whose renewal
+invoice. It is worked out by the same steps (`subscription_preview.renewal_upcoming`,
+`invoice_preview.subscription_preview`) from the subscription the renewal work holds and its
+customer read once, and not copied again: the notice costs the renewal work less.
+
+Not sent (the notice is dropped for the period): for a subscription whose renewal
 is not charged automatically (`send_invoice`, `unpaid`, collection paused, canceling at or
 before the period's end: `upcoming_notice_at`), when nothing is upcoming
 (`invoice_upcoming_none`) or the preview is refused (logged), or once the setting is `off`
@@ -27,11 +31,13 @@ before the period's end: `upcoming_notice_at`), when nothing is upcoming
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from kassa.errors import KassaError, NoUpcomingInvoice
 from kassa.services import events
-from kassa.services.billing import invoice_preview
+from kassa.services.billing import invoice_preview, subscription_preview
+from kassa.services.billing.invoice_changes import billed_customer
 from kassa.services.billing.subscription_documents import (
     current_period,
     mark_upcoming_notice_sent,
@@ -57,19 +63,25 @@ async def announce_upcoming(ctx: Context, subscription: ApiObject) -> None:
     one is upcoming), and the period's notice marked sent, in this unit."""
     invoice = None
     if ctx.payments.upcoming_renewal_days is not None:
-        invoice = await upcoming_invoice(ctx, str(subscription["id"]))
+        invoice = await upcoming_invoice(ctx, subscription)
     mark_upcoming_notice_sent(subscription)
     await save_facts(ctx, subscription)
     if invoice is not None:
         await events.announce(ctx, UPCOMING_EVENT, invoice)
 
 
-async def upcoming_invoice(ctx: Context, subscription_id: str) -> ApiObject | None:
-    """The subscription's next invoice as `create_preview` shows it now, as the event
-    carries it; None when nothing is upcoming."""
-    request = invoice_preview.PreviewInvoice(subscription=subscription_id)
+async def upcoming_invoice(ctx: Context, subscription: Mapping[str, Any]) -> ApiObject | None:
+    """The subscription's next invoice as `create_preview` with that subscription shows it
+    now, as the event carries it; None when nothing is upcoming. `subscription` is the
+    renewal work's document, as stored (every change before the notice saved): worked out
+    from it and the customer read once (`subscription_preview.renewal_upcoming`,
+    `invoice_preview.subscription_preview`), rather than through `create_preview`, which
+    would read both again (the customer twice) and copy the invoice it answers."""
+    subscription_id = str(subscription["id"])
     try:
-        preview = await invoice_preview.create_preview(ctx, request)
+        customer = await billed_customer(ctx, str(subscription["customer"]))
+        upcoming = await subscription_preview.renewal_upcoming(ctx, subscription, customer)
+        preview = await invoice_preview.subscription_preview(ctx, upcoming, customer)
     except NoUpcomingInvoice:
         return None
     except KassaError as error:
@@ -82,8 +94,9 @@ async def upcoming_invoice(ctx: Context, subscription_id: str) -> ApiObject | No
 
 def _without_preview_id(preview: ApiObject) -> ApiObject:
     """Stripe: "The received `Invoice` object will not have an invoice ID": the preview's
-    `upcoming_in_` id is left out, and its lines name no invoice."""
-    shown: dict[str, Any] = {key: value for key, value in preview.items() if key != "id"}
-    for line in shown["lines"]["data"]:
+    `upcoming_in_` id is left out, and its lines name no invoice. `preview` is the caller's
+    own (not a copy of anything kept): changed in place."""
+    del preview["id"]
+    for line in preview["lines"]["data"]:
         line["invoice"] = None
-    return shown
+    return preview
