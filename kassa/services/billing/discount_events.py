@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from kassa.invariants import ensure
+from kassa.invariants import InvariantViolated
 from kassa.services import events
 from kassa.services.billing.invoice_amounts import DISCOUNTS_MAX
 from kassa.services.context import Context
@@ -83,5 +83,6 @@ async def _discount(ctx: Context, discount_id: str) -> ApiObject:
     """The discount as it stands (a subscription's discount stays stored when it is taken
     off), unlocked."""
     found = await ctx.tx.get_object(DISCOUNTS, ctx.account_id, discount_id, lock=False)
-    ensure(found is not None, f"a subscription's discount {discount_id} is stored")
-    return view(found[0]) if found is not None else {"id": discount_id, "object": "discount"}
+    if found is None:
+        raise InvariantViolated(f"a subscription's discount {discount_id} is not stored")
+    return view(found[0])

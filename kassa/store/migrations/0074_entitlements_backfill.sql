@@ -1,5 +1,4 @@
--- The entitlements of subscriptions written before migration 0068 (kept in step with its
--- PostgreSQL twin, which differs only in how it makes ids and JSON). Kassa follows a
+-- The entitlements of subscriptions written before migration 0068. Kassa follows a
 -- subscription's grants when it writes the subscription (`entitlement_grants`), so one not
 -- written since 0068 granted nothing: a feature attached to its product later would not
 -- find its customer. Each such subscription in a status that grants (GRANTING_STATUSES:
@@ -11,7 +10,7 @@
 -- written as '{}' first and filled in from its row's columns, so each id is drawn once.
 INSERT INTO entitlement_grants (id, account_id, created, customer, product, subscription, doc)
 SELECT
-    'entgr_' || lower(hex(randomblob(12))), granted.account_id, granted.created,
+    'entgr_' || {{RANDOM_HEX_24}}, granted.account_id, granted.created,
     granted.customer, granted.product, granted.subscription, '{}'
 FROM (
     SELECT DISTINCT
@@ -35,14 +34,14 @@ FROM (
         )
 ) AS granted
 ORDER BY granted.account_id, granted.subscription, granted.product;
-UPDATE entitlement_grants SET doc = json_object(
+UPDATE entitlement_grants SET doc = {{JSON_OBJECT}}(
     'id', id, 'created', created, 'customer', customer, 'product', product,
     'subscription', subscription
-)
+){{JSON_AS_TEXT}}
 WHERE doc = '{}';
 INSERT INTO active_entitlements (id, account_id, created, customer, feature, doc)
 SELECT
-    'ent_' || lower(hex(randomblob(12))), entitled.account_id, entitled.created,
+    'ent_' || {{RANDOM_HEX_24}}, entitled.account_id, entitled.created,
     entitled.customer, entitled.feature, '{}'
 FROM (
     SELECT
@@ -64,14 +63,14 @@ FROM (
     GROUP BY entitlement_grants.account_id, entitlement_grants.customer, product_features.feature
 ) AS entitled
 ORDER BY entitled.account_id, entitled.customer, entitled.feature;
-UPDATE active_entitlements SET doc = json_object(
+UPDATE active_entitlements SET doc = {{JSON_OBJECT}}(
     'id', id, 'object', 'entitlements.active_entitlement', 'feature', feature,
-    'livemode', json('false'),
+    'livemode', {{JSON_FALSE}},
     'lookup_key', (
         SELECT features.lookup_key FROM entitlement_features AS features
         WHERE features.account_id = active_entitlements.account_id
             AND features.id = active_entitlements.feature
     ),
-    'created', created, '_kassa', json_object('customer', customer)
-)
+    'created', created, '_kassa', {{JSON_OBJECT}}('customer', customer)
+){{JSON_AS_TEXT}}
 WHERE doc = '{}';
