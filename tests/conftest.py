@@ -139,8 +139,14 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session", params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The session's database for the engine: one per worker and engine for the whole run.
+
+    pytest tears a parametrized session fixture down whenever the next test takes the other
+    parameter, which the suite's order (by file, each file's SQLite tests then its
+    PostgreSQL ones) does at nearly every file: the SQLite file is therefore named by the
+    session, not made anew, so that the database and its server (`server`) live on."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'kassa.db'}"
+        return f"sqlite:///{tmp_path_factory.getbasetemp() / 'session-sqlite.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
 
@@ -190,11 +196,30 @@ def private_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KassaServer]:
-    log_path = tmp_path_factory.mktemp("logs") / "kassa-serve.log"
-    kassa = KassaServer(database_url, log_path).start()
-    yield kassa
-    kassa.stop()
+def session_servers() -> Iterator[dict[str, KassaServer]]:
+    """The session's servers by database URL, started on first use and stopped at the end.
+
+        Not parametrized, so that pytest keeps it while `database_url` switches engine: starting
+        a server again at each switch (about two per test file, each a process's start-up and,
+        on SQLite, every migration on a new file): 97 such starts a third of the way through a CI
+    run, on four workers, where eight now serve the whole run."""
+    servers: dict[str, KassaServer] = {}
+    yield servers
+    for kassa in servers.values():
+        kassa.stop()
+
+
+@pytest.fixture(scope="session")
+def server(
+    database_url: str,
+    session_servers: dict[str, KassaServer],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> KassaServer:
+    kassa = session_servers.get(database_url)
+    if kassa is None:
+        log_path = tmp_path_factory.mktemp("logs") / "kassa-serve.log"
+        kassa = session_servers[database_url] = KassaServer(database_url, log_path).start()
+    return kassa
 
 
 @pytest.fixture

@@ -125,6 +125,32 @@ def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
     assert _committed_ids(path) >= {"cus_0", "cus_199"}
 
 
+def test_an_idle_store_checkpoints_only_after_a_new_commit(tmp_path: Path) -> None:
+    """Once a checkpoint has copied the whole WAL, the checkpointer skips its rounds until
+    this store commits again: an idle server does no checkpoint work."""
+    from kassa.store import sqlite as sqlite_store
+
+    rounds = sqlite_store.CHECKPOINT_INTERVAL_SECONDS * 5
+
+    async def scenario() -> tuple[int, int, int]:
+        store = await _prepared(tmp_path / "kassa.db")
+        await asyncio.sleep(rounds)  # the migrations' and the account's frames copied
+        after_writes = store.checkpoints
+        await asyncio.sleep(rounds)
+        while_idle = store.checkpoints
+        async with store.write() as tx:
+            await tx.insert_object(CUSTOMERS, "acct_1", _customer("cus_after"))
+        await asyncio.sleep(rounds)
+        after_new_commit = store.checkpoints
+        await store.close()
+        return after_writes, while_idle, after_new_commit
+
+    after_writes, while_idle, after_new_commit = asyncio.run(scenario())
+    assert after_writes >= 1
+    assert while_idle == after_writes
+    assert after_new_commit > while_idle
+
+
 def test_the_writer_checkpoints_inline_only_far_behind(tmp_path: Path) -> None:
     from kassa.store import sqlite as sqlite_store
 

@@ -18,7 +18,14 @@ from kassa.services.context import PaymentConfig
 from kassa.services.wakeups import Wakeup
 from kassa.store import Store, migrate, open_store
 from kassa.store.tables import CUSTOMERS
-from kassa.workers.polling import PollingJob, Step, run_polling
+from kassa.workers.polling import (
+    IDLE_POLL_SECONDS_MAX,
+    IDLE_ROUNDS_AT_FULL_RATE,
+    PollingJob,
+    Step,
+    idle_poll_seconds,
+    run_polling,
+)
 
 ROUND_WAIT_SECONDS = 10.0
 """How long a test waits for a woken job's round: far less than its poll, far more than a
@@ -108,3 +115,17 @@ def test_a_job_with_a_wakeup_runs_a_round_when_notified_not_at_its_poll(
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_quiet_job_with_a_short_poll_slows_to_the_idle_interval() -> None:
+    """A job polls at its own interval while work came lately; after
+    `IDLE_ROUNDS_AT_FULL_RATE` empty rounds in a row, at `IDLE_POLL_SECONDS_MAX` (never
+    faster than its own interval): its wake-up, not the poll, brings this process's work."""
+    short = IDLE_POLL_SECONDS_MAX / 10
+    assert [idle_poll_seconds(short, n) for n in range(IDLE_ROUNDS_AT_FULL_RATE)] == [
+        short
+    ] * IDLE_ROUNDS_AT_FULL_RATE
+    assert idle_poll_seconds(short, IDLE_ROUNDS_AT_FULL_RATE) == IDLE_POLL_SECONDS_MAX
+    assert idle_poll_seconds(short, 10 * IDLE_ROUNDS_AT_FULL_RATE) == IDLE_POLL_SECONDS_MAX
+    long = IDLE_POLL_SECONDS_MAX * 30
+    assert idle_poll_seconds(long, 10 * IDLE_ROUNDS_AT_FULL_RATE) == long

@@ -30,6 +30,7 @@ from kassa.services.resource import (
     no_params,
     request_parser,
 )
+from kassa.services.wakeups import DELIVERIES_DUE
 from kassa.services.webhook_attempts import ListAttempts, parse_list_attempts
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import EVENTS
@@ -163,6 +164,8 @@ async def announce(
         [(new_id("whd"), ctx.account_id, event_id, str(e["id"]), due_ms) for e in targets],
         recorded=unix_seconds(ctx.clock),
     )
+    if targets:
+        ctx.tx.after_commit(DELIVERIES_DUE.notify)
     return event_id
 
 

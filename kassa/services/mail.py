@@ -54,6 +54,7 @@ from kassa.services.resource import (
     list_envelope,
     no_params,
 )
+from kassa.services.wakeups import EMAILS_DUE
 from kassa.store import Transaction
 from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow
 from kassa.store.queries import ObjectListQuery
@@ -183,6 +184,7 @@ async def queue_email(ctx: Context, email: OutgoingEmail) -> ApiObject:
             stored.append(AttachmentRow(ordinal, a.filename, a.content_type, a.content))
     await ctx.tx.insert_email_attachments(email_id, stored)
     await ctx.tx.insert_email_attachment_refs(email_id, refs)
+    ctx.tx.after_commit(EMAILS_DUE.notify)
     return doc
 
 

@@ -31,6 +31,7 @@ from kassa.services.billing import subscription_documents
 from kassa.services.context import Context
 from kassa.services.listing import load_live_object
 from kassa.services.resource import ApiObject, Operation, Resource, no_params, request_parser
+from kassa.services.wakeups import CLOCKS_TO_ADVANCE
 from kassa.store.queries import ObjectListQuery
 from kassa.store.tables import (
     CUSTOMERS,
@@ -193,6 +194,7 @@ async def advance_test_clock(ctx: Context, request: AdvanceTestClock) -> ApiObje
     clock["status_details"] = {"advancing": {"target_frozen_time": request.frozen_time}}
     await ctx.tx.update_object(TEST_CLOCKS, ctx.account_id, clock)
     await events.announce(ctx, "test_helpers.test_clock.advancing", clock)
+    ctx.tx.after_commit(CLOCKS_TO_ADVANCE.notify)
     return clock
 
 

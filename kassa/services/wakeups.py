@@ -47,3 +47,13 @@ class Wakeup:
 CAPTURES_TO_POST: Final = Wakeup()
 """A capture to post (`capture_postings.schedule`) was committed: the `capture_postings` job
 posts it a moment later, not at its next poll."""
+
+CLOCKS_TO_ADVANCE: Final = Wakeup()
+"""A test clock was told to advance (`test_clocks.advance_test_clock`): the `test_clocks`
+job starts on it at once, not at its next poll."""
+
+DELIVERIES_DUE: Final = Wakeup()
+"""Webhook deliveries were written (`webhook_attempts`): the delivery worker sweeps at once."""
+
+EMAILS_DUE: Final = Wakeup()
+"""An email was queued (`mail.queue_email`): the mail worker sends it at once."""

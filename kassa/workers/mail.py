@@ -24,7 +24,6 @@ a stable `Message-ID`, so a receiver can drop the rare duplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import smtplib
@@ -43,8 +42,10 @@ from kassa.services.billing.rendering.credit_note_document import credit_note_pd
 from kassa.services.billing.rendering.invoice_document import invoice_pdf_renderer
 from kassa.services.context import Context
 from kassa.services.mail import AttachmentKind, EmailStatus, StoredEmail
+from kassa.services.wakeups import EMAILS_DUE
 from kassa.store import Store, Transaction
 from kassa.store.mail_queries import AttachmentRefRow, AttachmentRow, ClaimedEmail
+from kassa.workers.polling import idle_poll_seconds, until_any
 
 CAPTURE_BATCH_MAX = 100
 """Emails captured per transaction (no network involved: a batch takes milliseconds)."""
@@ -167,15 +168,22 @@ class MailWorker:
         return int(self.clock.now() * 1000)
 
     async def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("the mail worker's batch failed; will retry")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), IDLE_POLL_SECONDS)
+        with EMAILS_DUE.listening() as due:
+            idle_rounds = 0
+            while not self.stopping.is_set():
+                due.clear()  # before the batch: an email queued during it is kept
+                try:
+                    handled = await self.run_once()
+                except Exception:
+                    log.exception("the mail worker's batch failed; will retry")
+                    handled = 0
+                if handled:
+                    idle_rounds = 0
+                    continue
+                idle_rounds += 1
+                # The poll interval, the stop signal or this process's next email queued.
+                poll_seconds = idle_poll_seconds(IDLE_POLL_SECONDS, idle_rounds)
+                await until_any((self.stopping, due), poll_seconds)
 
     async def run_once(self) -> int:
         """One batch: how many emails it claimed (0: none was due)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from kassa.services.clock_advance import advance_clocks
+from kassa.services.wakeups import CLOCKS_TO_ADVANCE
 from kassa.workers.polling import PollingJob, Step
 
 CLOCK_POLL_SECONDS = 0.2
@@ -18,4 +19,5 @@ TEST_CLOCKS = PollingJob(
     log=logging.getLogger("kassa.test_clocks"),
     failed="advancing test clocks failed; will retry",
     again_after_work=True,
+    wakeup=CLOCKS_TO_ADVANCE,
 )

@@ -27,6 +27,7 @@ from kassa.clock import Clock
 from kassa.config import Settings, retry_schedule
 from kassa.ids import new_id
 from kassa.services import webhook_faults
+from kassa.services.wakeups import DELIVERIES_DUE
 from kassa.services.webhook_endpoints import disable_failing_endpoint
 from kassa.store import Store, Transaction
 from kassa.store.webhook_queries import (
@@ -36,6 +37,7 @@ from kassa.store.webhook_queries import (
     WebhookTarget,
 )
 from kassa.webhook_signing import signature_header
+from kassa.workers.polling import idle_poll_seconds, until_any
 
 if TYPE_CHECKING:
     from kassa.workers.webhook_http import Answer, WebhookSender
@@ -170,16 +172,31 @@ class DeliveryWorker:
         return self.sender
 
     async def _claim_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                claimed = await self.sweep()
-            except Exception:
-                log.exception("claiming webhook deliveries failed; will retry")
-                claimed = 0
-            if claimed == 0:
+        with DELIVERIES_DUE.listening() as due:
+            idle_rounds = 0
+            while not self.stopping.is_set():
+                due.clear()  # before the sweep: deliveries written during it are kept
+                try:
+                    claimed = await self.sweep()
+                except Exception:
+                    log.exception("claiming webhook deliveries failed; will retry")
+                    claimed = 0
+                if claimed:
+                    idle_rounds = 0
+                    continue
+                idle_rounds += 1
                 self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
+                await self._until_woken(due, idle_rounds)
+
+    async def _until_woken(self, due: asyncio.Event, idle_rounds: int) -> None:
+        """Wait out an empty sweep. While deliveries came lately, the poll interval as
+        always, or a free slot; once quiet (`idle_poll_seconds`), the longer idle interval
+        or, as well, this process's next delivery written: it is sent at once, and a busy
+        worker still gathers deliveries between sweeps instead of a sweep per event."""
+        poll_seconds = idle_poll_seconds(IDLE_POLL_SECONDS, idle_rounds)
+        quiet = poll_seconds > IDLE_POLL_SECONDS
+        events = (self.wake, self.stopping, due) if quiet else (self.wake, self.stopping)
+        await until_any(events, poll_seconds)
 
     async def sweep(self) -> int:
         """One round-robin pass: claim each endpoint's share of due deliveries and send
