@@ -175,7 +175,10 @@ class DeliveryWorker:
         with DELIVERIES_DUE.listening() as due:
             idle_rounds = 0
             while not self.stopping.is_set():
-                due.clear()  # before the sweep: deliveries written during it are kept
+                # Before the sweep: deliveries written and slots freed during it are kept
+                # (cleared after it, a slot freed meanwhile waited out a whole poll).
+                due.clear()
+                self.wake.clear()
                 try:
                     claimed = await self.sweep()
                 except Exception:
@@ -185,7 +188,6 @@ class DeliveryWorker:
                     idle_rounds = 0
                     continue
                 idle_rounds += 1
-                self.wake.clear()
                 await self._until_woken(due, idle_rounds)
 
     async def _until_woken(self, due: asyncio.Event, idle_rounds: int) -> None:
